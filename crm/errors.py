@@ -1,0 +1,150 @@
+"""The one error tree of the product.
+
+Pages catch ``CrmError`` (and nothing broader) and render it; ``crm`` raises these
+and nothing else across its public surface.
+
+    CrmError                  base class; pages catch this and nothing broader
+    ├── ConfigError           a setting is missing or malformed; names the setting
+    ├── HubSpotError          HubSpot answered with an error: status_code, category, correlation_id
+    │   ├── RateLimited       429 still failing after our bounded retries; retry_after
+    │   ├── NotFound          category OBJECT_NOT_FOUND (or a 404)
+    │   ├── ValidationFailed  400 VALIDATION_ERROR; field_errors says which property and why
+    │   ├── AlreadyExists     409 CONFLICT / OBJECT_ALREADY_EXISTS
+    │   └── MissingScopes     403 MISSING_SCOPES
+    ├── Unreachable           no response at all: connect error, dropped connection or timeout
+    │   └── CircuitOpen       we stopped calling a failing HubSpot for a while
+    ├── NotConnected          no usable token: never connected, or disconnected
+    │   └── NeedsReconnect    HubSpot refused the refresh token, or the stored key cannot decrypt it
+    ├── OAuthFlowError        the connect round trip failed (bad state, declined, code refused)
+    ├── InvalidEdit           a local edit failed validation; field_errors per property
+    ├── WebhookRejected       bad signature, stale timestamp or oversized body
+    ├── SyncBusy              another sync run holds the portal's lease
+    └── CacheEmpty            nothing synced yet
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CrmError(Exception):
+    """Base of every error the product raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(CrmError):
+    """A setting is missing or malformed."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        super().__init__(f"{setting}: {problem}")
+        self.setting = setting
+
+
+class HubSpotError(CrmError):
+    """HubSpot answered with an error status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        category: str | None = None,
+        correlation_id: str | None = None,
+        field_errors: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.category = category
+        self.correlation_id = correlation_id
+        self.field_errors: dict[str, str] = dict(field_errors or {})
+        self.body = body or {}
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        if self.field_errors:
+            parts.append("; ".join(f"{k}: {v}" for k, v in self.field_errors.items()))
+        if self.correlation_id:
+            parts.append(f"(HubSpot correlation id {self.correlation_id})")
+        return " ".join(parts)
+
+
+class RateLimited(HubSpotError):
+    """429 still failing after our bounded retries."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        kw.setdefault("status_code", 429)
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class NotFound(HubSpotError):
+    """The object does not exist (or is archived) in HubSpot."""
+
+
+class ValidationFailed(HubSpotError):
+    """HubSpot refused the values; ``field_errors`` maps property name to reason."""
+
+
+class AlreadyExists(HubSpotError):
+    """HubSpot says the object already exists (409)."""
+
+
+class MissingScopes(HubSpotError):
+    """The token lacks a scope the call needs."""
+
+
+class Unreachable(CrmError):
+    """No response from HubSpot: connection refused or dropped, or a timeout."""
+
+
+class CircuitOpen(Unreachable):
+    """Recent calls failed so often that we pause calling HubSpot."""
+
+    def __init__(self, message: str, *, retry_in: float) -> None:
+        super().__init__(message)
+        self.retry_in = retry_in
+
+
+class NotConnected(CrmError):
+    """No usable HubSpot credentials: never connected, or disconnected."""
+
+
+class NeedsReconnect(NotConnected):
+    """The connection is dead until a person connects again."""
+
+
+class OAuthFlowError(CrmError):
+    """The OAuth connect round trip failed; ``reason`` is a short code safe for URLs."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class InvalidEdit(CrmError):
+    """A local edit or new record failed validation; nothing was queued."""
+
+    def __init__(self, field_errors: dict[str, str], *, record_id: str | None = None) -> None:
+        detail = "; ".join(f"{k}: {v}" for k, v in field_errors.items())
+        super().__init__(f"Invalid value — {detail}" if detail else "Invalid edit")
+        self.field_errors = dict(field_errors)
+        self.record_id = record_id
+
+
+class WebhookRejected(CrmError):
+    """A webhook request failed the size, timestamp or signature check."""
+
+
+class SyncBusy(CrmError):
+    """Another sync run holds the portal's lease."""
+
+
+class CacheEmpty(CrmError):
+    """Nothing has been synced yet."""

@@ -1,0 +1,66 @@
+"""The sandbox's options: CLI flags, the Python API and ``POST /_sandbox/config`` share them."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+DEFAULT_CLIENT_ID = "sandbox-client-id"
+DEFAULT_CLIENT_SECRET = "sandbox-client-secret"
+DEFAULT_REDIRECT_URIS = (
+    "http://localhost:8501/hubspot/callback",
+    "http://127.0.0.1:8501/hubspot/callback",
+)
+FAULT_KINDS = ("429", "500", "502", "503", "slow", "drop")
+
+
+@dataclasses.dataclass
+class SandboxConfig:
+    """Everything that shapes one sandbox portal; mutable through the admin API."""
+
+    seed: int = 42
+    contacts: int = 2000
+    companies: int = 400
+    deals: int = 600
+    owners: int = 8
+    portal_id: int = 62515
+    app_id: int = 54321
+    app_name: str = "CRM Dashboard (sandbox)"
+    ui_domain: str = "app.hubspot.com"
+    hub_domain: str = "sandbox-portal.example.com"
+    user_email: str = "admin@sandbox-portal.example.com"
+    user_id: int = 222222
+    latency_ms: float = 0.0
+    jitter_ms: float = 0.0
+    burst_limit: int = 110
+    burst_window_s: float = 10.0
+    search_limit: int = 5
+    token_ttl: int = 1800
+    code_ttl: int = 600
+    rotate_refresh_tokens: bool = False
+    client_id: str = DEFAULT_CLIENT_ID
+    client_secret: str = DEFAULT_CLIENT_SECRET
+    redirect_uris: tuple[str, ...] = DEFAULT_REDIRECT_URIS
+    webhook_url: str = ""
+    webhook_timeout_s: float = 5.0
+    webhook_retry_all_4xx: bool = False
+    index_lag_ms: float = 0.0
+    retry_after: bool = True
+    max_url_length: int = 16_000
+    # Probability per request of each fault kind, e.g. {"429": 0.05, "drop": 0.01}.
+    faults: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def update(self, changes: dict[str, Any]) -> None:
+        """Apply the known keys of ``changes``; raise ValueError naming an unknown one."""
+        names = {f.name for f in dataclasses.fields(self)}
+        for key, value in changes.items():
+            if key not in names:
+                raise ValueError(f"unknown sandbox setting: {key}")
+            if key == "faults":
+                unknown = set(value) - set(FAULT_KINDS)
+                if unknown:
+                    raise ValueError(f"unknown fault kinds: {sorted(unknown)}")
+                value = {k: float(v) for k, v in value.items()}
+            elif key == "redirect_uris":
+                value = tuple(value)
+            setattr(self, key, value)

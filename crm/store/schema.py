@@ -1,0 +1,389 @@
+"""The cache's schema, its migrations and how a connection is opened.
+
+The schema version lives in ``PRAGMA user_version``. ``MIGRATIONS[i]`` upgrades a
+database from version ``i`` to ``i + 1``; ``open_db`` applies whatever is missing, in
+one ``BEGIN IMMEDIATE`` transaction per step, so an older cache file is upgraded in
+place the first time any process opens it.
+
+Record tables (``contacts``, ``companies``, ``deals``) have one column per synced
+HubSpot property, named exactly as HubSpot names it, plus bookkeeping columns:
+
+    id          HubSpot's record id (text primary key)
+    archived    1 when HubSpot archived (deleted) the record
+    created_at  HubSpot's createdAt (ISO-8601, UTC)
+    updated_at  HubSpot's updatedAt (ISO-8601, UTC)
+    synced_at   when this cache last saw the record (ISO-8601, UTC)
+
+Columns for properties a portal adds later (custom properties) are added by
+``crm.store.records`` with ``ALTER TABLE`` as definitions arrive. Numbers are REAL,
+booleans INTEGER 0/1, dates and datetimes ISO-8601 TEXT (which sorts correctly).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlite_utils
+
+BUSY_TIMEOUT_MS = 30_000
+
+OBJECT_TYPES = ("contacts", "companies", "deals")
+
+# Properties every cache has columns for, with their SQLite affinity. Portal-specific
+# ones (custom properties such as "pronouns") are added as their definitions arrive.
+BASE_COLUMNS: dict[str, dict[str, str]] = {
+    "contacts": {
+        "email": "TEXT",
+        "firstname": "TEXT",
+        "lastname": "TEXT",
+        "phone": "TEXT",
+        "mobilephone": "TEXT",
+        "jobtitle": "TEXT",
+        "company": "TEXT",
+        "city": "TEXT",
+        "country": "TEXT",
+        "lifecyclestage": "TEXT",
+        "hubspot_owner_id": "TEXT",
+        "createdate": "TEXT",
+        "lastmodifieddate": "TEXT",
+    },
+    "companies": {
+        "name": "TEXT",
+        "domain": "TEXT",
+        "industry": "TEXT",
+        "phone": "TEXT",
+        "city": "TEXT",
+        "country": "TEXT",
+        "numberofemployees": "REAL",
+        "annualrevenue": "REAL",
+        "hubspot_owner_id": "TEXT",
+        "createdate": "TEXT",
+        "hs_lastmodifieddate": "TEXT",
+    },
+    "deals": {
+        "dealname": "TEXT",
+        "amount": "REAL",
+        "closedate": "TEXT",
+        "pipeline": "TEXT",
+        "dealstage": "TEXT",
+        "dealtype": "TEXT",
+        "hubspot_owner_id": "TEXT",
+        "createdate": "TEXT",
+        "hs_lastmodifieddate": "TEXT",
+    },
+}
+
+
+def _records_ddl() -> str:
+    statements = []
+    for object_type, columns in BASE_COLUMNS.items():
+        cols = ",\n  ".join(f'"{name}" {affinity}' for name, affinity in columns.items())
+        statements.append(
+            f"""CREATE TABLE {object_type} (
+  id TEXT PRIMARY KEY,
+  archived INTEGER NOT NULL DEFAULT 0,
+  created_at TEXT,
+  updated_at TEXT,
+  synced_at TEXT,
+  {cols}
+);
+CREATE INDEX {object_type}_updated_at ON {object_type}(updated_at);
+CREATE INDEX {object_type}_owner ON {object_type}(hubspot_owner_id);"""
+        )
+    return "\n".join(statements)
+
+
+V1 = (
+    _records_ddl()
+    + """
+CREATE INDEX contacts_email ON contacts(email);
+CREATE INDEX contacts_lastname ON contacts(lastname, firstname);
+CREATE INDEX contacts_lifecyclestage ON contacts(lifecyclestage);
+CREATE INDEX companies_name ON companies(name);
+CREATE INDEX deals_stage ON deals(pipeline, dealstage);
+
+CREATE TABLE associations (
+  from_type TEXT NOT NULL,
+  from_id TEXT NOT NULL,
+  to_type TEXT NOT NULL,
+  to_id TEXT NOT NULL,
+  type_id INTEGER NOT NULL,
+  PRIMARY KEY (from_type, from_id, to_type, to_id, type_id)
+);
+CREATE INDEX associations_to ON associations(to_type, to_id, from_type);
+
+CREATE TABLE owners (
+  id TEXT PRIMARY KEY,
+  email TEXT,
+  first_name TEXT,
+  last_name TEXT,
+  user_id INTEGER,
+  type TEXT,
+  teams TEXT,
+  archived INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE pipelines (
+  object_type TEXT NOT NULL,
+  id TEXT NOT NULL,
+  label TEXT NOT NULL,
+  display_order INTEGER NOT NULL DEFAULT 0,
+  archived INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (object_type, id)
+);
+
+CREATE TABLE pipeline_stages (
+  object_type TEXT NOT NULL,
+  pipeline_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  label TEXT NOT NULL,
+  display_order INTEGER NOT NULL DEFAULT 0,
+  probability REAL,
+  is_closed INTEGER NOT NULL DEFAULT 0,
+  archived INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (object_type, pipeline_id, id)
+);
+
+CREATE TABLE property_defs (
+  object_type TEXT NOT NULL,
+  name TEXT NOT NULL,
+  label TEXT,
+  type TEXT NOT NULL,
+  field_type TEXT,
+  group_name TEXT,
+  options TEXT NOT NULL DEFAULT '[]',
+  read_only INTEGER NOT NULL DEFAULT 0,
+  calculated INTEGER NOT NULL DEFAULT 0,
+  hubspot_defined INTEGER NOT NULL DEFAULT 0,
+  has_unique_value INTEGER NOT NULL DEFAULT 0,
+  archived INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (object_type, name)
+);
+
+CREATE TABLE sync_runs (
+  id INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL,
+  trigger TEXT NOT NULL DEFAULT 'ui',
+  started_by TEXT,
+  state TEXT NOT NULL,
+  phase TEXT,
+  object_type TEXT,
+  done INTEGER NOT NULL DEFAULT 0,
+  total INTEGER,
+  requests INTEGER NOT NULL DEFAULT 0,
+  retries INTEGER NOT NULL DEFAULT 0,
+  rate_limited INTEGER NOT NULL DEFAULT 0,
+  counts TEXT NOT NULL DEFAULT '{}',
+  error TEXT,
+  started_at TEXT NOT NULL,
+  heartbeat_at TEXT,
+  finished_at TEXT
+);
+CREATE INDEX sync_runs_state ON sync_runs(state);
+
+CREATE TABLE sync_cursors (
+  object_type TEXT PRIMARY KEY,
+  modified_since_ms INTEGER,
+  full_after TEXT,
+  full_run_id INTEGER,
+  full_complete INTEGER NOT NULL DEFAULT 0,
+  updated_at TEXT
+);
+
+CREATE TABLE sync_lease (
+  name TEXT PRIMARY KEY,
+  owner TEXT,
+  run_id INTEGER,
+  expires_at REAL NOT NULL DEFAULT 0
+);
+
+CREATE TABLE outbox (
+  id INTEGER PRIMARY KEY,
+  object_type TEXT NOT NULL,
+  record_id TEXT,
+  op TEXT NOT NULL,
+  property TEXT,
+  new_value TEXT,
+  base_value TEXT,
+  remote_value TEXT,
+  payload TEXT,
+  status TEXT NOT NULL,
+  error TEXT,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  created_by TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE INDEX outbox_status ON outbox(status, object_type);
+CREATE INDEX outbox_record ON outbox(object_type, record_id, property);
+
+CREATE TABLE audit_log (
+  id INTEGER PRIMARY KEY,
+  at TEXT NOT NULL,
+  object_type TEXT NOT NULL,
+  record_id TEXT,
+  property TEXT,
+  old_value TEXT,
+  new_value TEXT,
+  by TEXT,
+  outbox_id INTEGER,
+  result TEXT NOT NULL,
+  detail TEXT
+);
+
+CREATE TABLE webhook_inbox (
+  portal_id INTEGER NOT NULL,
+  subscription_id INTEGER NOT NULL,
+  event_id INTEGER NOT NULL,
+  subscription_type TEXT NOT NULL,
+  object_id TEXT,
+  occurred_at INTEGER,
+  payload TEXT NOT NULL,
+  received_at TEXT NOT NULL,
+  processed_at TEXT,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  error TEXT,
+  PRIMARY KEY (portal_id, subscription_id, event_id)
+);
+CREATE INDEX webhook_inbox_pending ON webhook_inbox(processed_at);
+
+CREATE TABLE meta (
+  key TEXT PRIMARY KEY,
+  value TEXT
+);
+
+CREATE TABLE oauth_states (
+  state_hash TEXT PRIMARY KEY,
+  nonce_hash TEXT,
+  verifier TEXT,
+  staff_email TEXT,
+  created_at REAL NOT NULL,
+  expires_at REAL NOT NULL,
+  used_at REAL
+);
+
+CREATE TABLE connect_tickets (
+  ticket_hash TEXT PRIMARY KEY,
+  staff_email TEXT,
+  expires_at REAL NOT NULL,
+  used_at REAL
+);
+
+CREATE TABLE connection (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  mode TEXT NOT NULL,
+  status TEXT NOT NULL,
+  status_reason TEXT,
+  portal_id INTEGER,
+  hub_domain TEXT,
+  ui_domain TEXT,
+  user_email TEXT,
+  user_id INTEGER,
+  scopes TEXT NOT NULL DEFAULT '[]',
+  expires_at REAL,
+  connected_at TEXT,
+  updated_at TEXT NOT NULL
+);
+
+CREATE TABLE tokens (
+  kind TEXT PRIMARY KEY,
+  portal_id INTEGER NOT NULL,
+  ciphertext TEXT NOT NULL,
+  expires_at REAL
+);
+"""
+)
+
+# MIGRATIONS[i] takes a cache from version i to i + 1. Append; never edit a shipped step.
+MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [V1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_migrate_lock = threading.Lock()
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """A new sqlite3 connection with the cache's pragmas; the caller owns and closes it."""
+    path = Path(path)
+    if str(path) != ":memory:":
+        path.parent.mkdir(parents=True, exist_ok=True)
+    # isolation_level=None: we issue BEGIN IMMEDIATE ourselves (see ``write``).
+    conn = sqlite3.connect(
+        str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=True
+    )
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply missing migrations; return the resulting schema version."""
+    with _migrate_lock:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        while version < SCHEMA_VERSION:
+            step = MIGRATIONS[version]
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                # Another process may have migrated while we waited for the write lock.
+                current = conn.execute("PRAGMA user_version").fetchone()[0]
+                if current == version:
+                    if callable(step):
+                        step(conn)
+                    else:
+                        for statement in _statements(step):
+                            conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {version + 1}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        return int(version)
+
+
+def _statements(script: str) -> Iterator[str]:
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                yield buffer.strip()
+            buffer = ""
+    if buffer.strip():
+        yield buffer.strip()
+
+
+def open_db(path: str | Path) -> sqlite_utils.Database:
+    """Open (and if needed create or upgrade) the cache at ``path``.
+
+    One Database per thread: sqlite3 connections must stay in the thread that made them.
+    Open one per unit of work; it is cheap.
+    """
+    conn = connect(path)
+    migrate(conn)
+    return sqlite_utils.Database(conn)
+
+
+@contextmanager
+def write(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
+    """A write transaction that takes the write lock up front (``BEGIN IMMEDIATE``).
+
+    In WAL mode a deferred transaction that reads and then writes fails at once with
+    "database is locked" if another connection committed in between, whatever the busy
+    timeout; taking the lock first makes writers queue instead.
+    """
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
