@@ -298,8 +298,56 @@ CREATE TABLE tokens (
 """
 )
 
+# Contacts search (name, email, company, phone) at 1,000,000 rows: an FTS5 index with
+# prefix tables, kept in step by triggers. Contentless (content=''), keyed by the contacts
+# rowid, because the text already lives in the contacts table. Phone numbers are also
+# indexed as bare digits (whole, last 10, last 7) so "5551234" finds "+1 (555) 123-4567".
+_FTS_TEXT = ("firstname", "lastname", "email", "company", "phone", "mobilephone")
+
+
+def _digits(column: str) -> str:
+    expr = f"coalesce({column}, '')"
+    for ch in (" ", "-", "(", ")", ".", "+", "/"):
+        expr = f"replace({expr}, '{ch}', '')"
+    return f"({expr} || ' ' || substr({expr}, -10) || ' ' || substr({expr}, -7))"
+
+
+def _fts_values(row: str) -> str:
+    cols = ", ".join(f"{row}.{c}" for c in _FTS_TEXT)
+    return f"{cols}, {_digits(row + '.phone')} || ' ' || {_digits(row + '.mobilephone')}"
+
+
+_FTS_COLUMNS = ", ".join(_FTS_TEXT) + ", digits"
+
+
+def contacts_fts_rebuild_sql() -> list[str]:
+    """Statements that refill the contacts search index from the contacts table."""
+    return [
+        "INSERT INTO contacts_fts(contacts_fts) VALUES ('delete-all')",
+        f"INSERT INTO contacts_fts(rowid, {_FTS_COLUMNS}) SELECT c.rowid, {_fts_values('c')} FROM contacts c",
+    ]
+
+
+V2_CONTACTS_SEARCH = f"""
+CREATE VIRTUAL TABLE contacts_fts USING fts5(
+  {_FTS_COLUMNS}, content='', tokenize='unicode61 remove_diacritics 2', prefix='1 2 3'
+);
+{contacts_fts_rebuild_sql()[1]};
+CREATE TRIGGER contacts_fts_insert AFTER INSERT ON contacts BEGIN
+  INSERT INTO contacts_fts(rowid, {_FTS_COLUMNS}) VALUES (new.rowid, {_fts_values('new')});
+END;
+CREATE TRIGGER contacts_fts_delete AFTER DELETE ON contacts BEGIN
+  INSERT INTO contacts_fts(contacts_fts, rowid, {_FTS_COLUMNS}) VALUES ('delete', old.rowid, {_fts_values('old')});
+END;
+CREATE TRIGGER contacts_fts_update AFTER UPDATE OF {", ".join(_FTS_TEXT)} ON contacts BEGIN
+  INSERT INTO contacts_fts(contacts_fts, rowid, {_FTS_COLUMNS}) VALUES ('delete', old.rowid, {_fts_values('old')});
+  INSERT INTO contacts_fts(rowid, {_FTS_COLUMNS}) VALUES (new.rowid, {_fts_values('new')});
+END;
+CREATE INDEX contacts_archived_updated ON contacts(archived, updated_at);
+"""
+
 # MIGRATIONS[i] takes a cache from version i to i + 1. Append; never edit a shipped step.
-MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [V1]
+MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [V1, V2_CONTACTS_SEARCH]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _migrate_lock = threading.Lock()
