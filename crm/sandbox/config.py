@@ -44,6 +44,10 @@ class SandboxConfig:
     webhook_url: str = ""
     webhook_timeout_s: float = 5.0
     webhook_retry_all_4xx: bool = False
+    # Seconds before each retry of a failed webhook delivery (HubSpot: 10 retries over ~24 h).
+    webhook_retry_delays: tuple[float, ...] = (10, 30, 60, 300, 900, 1800, 3600, 7200, 21600, 50400)
+    # Events emitted within this window go in one delivery request.
+    webhook_batch_ms: float = 100.0
     index_lag_ms: float = 0.0
     retry_after: bool = True
     max_url_length: int = 16_000
@@ -61,6 +65,6 @@ class SandboxConfig:
                 if unknown:
                     raise ValueError(f"unknown fault kinds: {sorted(unknown)}")
                 value = {k: float(v) for k, v in value.items()}
-            elif key == "redirect_uris":
+            elif key in ("redirect_uris", "webhook_retry_delays"):
                 value = tuple(value)
             setattr(self, key, value)
