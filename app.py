@@ -1,0 +1,45 @@
+"""Entry point: ``streamlit run app.py``.
+
+At module level, ``app`` serves our HTTP routes (OAuth connect and callback, webhook,
+health) beside the UI. Under ``__main__`` (a browser session runs the script that way;
+uvicorn's import of ``app:app`` does not), the navigation: every page registered on
+every run, the access guard, the shared sidebar.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui.feedback import on_script_error
+from ui.routes import ROUTES
+
+app = st.App(__file__, routes=ROUTES, on_script_error=on_script_error)
+
+if __name__ == "__main__":
+    from ui.access import check_access, require_staff
+    from ui.runtime import page_settings
+    from ui.sidebar import render_sidebar
+
+    st.set_page_config(page_title="HubSpot CRM", page_icon=":material/hub:", layout="wide")
+    verdict = check_access()
+    # Registered unconditionally: the OAuth return and deep links arrive as new sessions.
+    nav = st.navigation(
+        {
+            "CRM": [
+                st.Page("pages/contacts.py", title="Contacts", icon=":material/person:", default=True),
+                st.Page("pages/companies.py", title="Companies", icon=":material/domain:", url_path="companies"),
+                st.Page("pages/deals.py", title="Deals", icon=":material/handshake:", url_path="deals"),
+                st.Page(
+                    "pages/record.py", title="Record", icon=":material/article:", url_path="record", visibility="hidden"
+                ),
+            ],
+            "Admin": [
+                st.Page("pages/sync.py", title="Sync", icon=":material/sync:", url_path="sync"),
+                st.Page("pages/connect.py", title="Connect", icon=":material/link:", url_path="connect"),
+            ],
+        },
+        position="sidebar" if verdict.decision == "allowed" else "hidden",
+    )
+    staff = require_staff()
+    render_sidebar(page_settings(), staff)
+    nav.run()

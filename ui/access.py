@@ -1,0 +1,149 @@
+"""Who may use the dashboard: ``require_staff()`` is the first statement of every page.
+
+With an ``[auth]`` section in secrets, staff sign in with ``st.login`` (OIDC) and only
+allowlisted, verified emails get in (``CRM_STAFF_EMAILS``, ``CRM_STAFF_DOMAINS``; admins
+in ``CRM_ADMIN_EMAILS`` are staff too). The allowlist is read on every run, so removing
+someone takes effect on their next click, whatever their 30-day identity cookie says.
+
+Without ``[auth]`` access is open, but never silently: only when the server listens on
+loopback (a laptop) or ``CRM_OPEN_ACCESS=true`` says so on purpose, and every page then
+carries a notice. Anyone may view and edit; admin actions (connect, disconnect, sync,
+conflict resolution) need ``CRM_ADMIN_EMAILS`` when login is on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any, Literal
+
+import streamlit as st
+
+from crm.config import Settings
+from crm.errors import ConfigError
+from ui import runtime
+from ui.columns import md_escape
+
+log = logging.getLogger(__name__)
+
+LOOPBACK_ADDRESSES = ("127.0.0.1", "localhost", "::1")
+OPEN_NOTICE = (
+    "Access is open: anyone who can reach this server can use the dashboard. "
+    "Fine on a laptop; on a server, turn on staff login (README, Staff login)."
+)
+
+Decision = Literal["allowed", "login", "refused", "misconfigured"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Staff:
+    """The person using this session, as far as the dashboard is concerned."""
+
+    email: str | None
+    is_admin: bool
+    login_enabled: bool
+
+    @property
+    def label(self) -> str:
+        """Who edits are recorded as."""
+        return self.email or "local user (open access)"
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    decision: Decision
+    staff: Staff | None = None
+    reason: str = ""
+
+
+def is_login_configured() -> bool:
+    """True when secrets carry an ``[auth]`` section for ``st.login``."""
+    return isinstance(runtime.secrets().get("auth"), dict)
+
+
+def _user() -> dict[str, Any]:
+    try:
+        return dict(st.user.to_dict())
+    except Exception:  # st.user outside a session, or a proxy without to_dict
+        return {}
+
+
+def is_allowed_email(email: str, settings: Settings) -> bool:
+    email = email.strip().lower()
+    if not email or "@" not in email:
+        return False
+    domain = email.rsplit("@", 1)[1]
+    return email in settings.staff_emails or email in settings.admin_emails or domain in settings.staff_domains
+
+
+def server_is_loopback() -> bool:
+    address = str(st.get_option("server.address") or "").strip().lower()
+    return address in LOOPBACK_ADDRESSES
+
+
+def check_access() -> Verdict:
+    """Decide, without rendering anything, whether this session may see the dashboard."""
+    try:
+        settings = runtime.base_settings()
+    except ConfigError as exc:
+        return Verdict("misconfigured", reason=str(exc))
+
+    if not is_login_configured():
+        if settings.open_access or server_is_loopback():
+            return Verdict("allowed", Staff(email=None, is_admin=True, login_enabled=False))
+        return Verdict(
+            "misconfigured",
+            reason=(
+                "Staff login is not configured and the server is not bound to 127.0.0.1. "
+                "Configure [auth] in .streamlit/secrets.toml (README, Staff login), or set "
+                "CRM_OPEN_ACCESS=true to run without login on purpose."
+            ),
+        )
+
+    user = _user()
+    if not user.get("is_logged_in", False):
+        return Verdict("login")
+    email = str(user.get("email") or "").strip().lower()
+    if not user.get("email_verified", False):
+        return Verdict("refused", reason="Your identity provider has not verified this email address.")
+    if not (settings.staff_emails or settings.staff_domains or settings.admin_emails):
+        return Verdict(
+            "refused",
+            reason="No staff allowlist is configured (CRM_STAFF_EMAILS or CRM_STAFF_DOMAINS), so nobody may sign in.",
+        )
+    if not is_allowed_email(email, settings):
+        return Verdict("refused", reason="This account is not allowed to use the dashboard.")
+    return Verdict("allowed", Staff(email=email, is_admin=email in settings.admin_emails, login_enabled=True))
+
+
+def require_staff() -> Staff:
+    """The first statement of every page: the signed-in, allowlisted staff member, or a stop.
+
+    Anyone not allowed sees only the sign-in prompt (or why they are refused) and nothing else.
+    """
+    verdict = check_access()
+    if verdict.decision == "allowed" and verdict.staff is not None:
+        if not verdict.staff.login_enabled:
+            st.caption(OPEN_NOTICE)
+        return verdict.staff
+    if verdict.decision == "login":
+        st.subheader("HubSpot CRM dashboard")
+        st.write("Sign in with your work account to continue.")
+        st.button("Sign in", key="auth_login", type="primary", on_click=st.login)
+    elif verdict.decision == "refused":
+        st.error(md_escape(verdict.reason, max_len=400), icon=":material/block:")
+        st.button("Sign out", key="auth_logout", on_click=st.logout)
+    else:
+        st.error(
+            f"The dashboard is not configured for access: {md_escape(verdict.reason, max_len=600)}",
+            icon=":material/settings:",
+        )
+    st.stop()
+
+
+def require_admin(staff: Staff, action: str) -> bool:
+    """True when ``staff`` may do an admin ``action``; otherwise says why (once) and returns False."""
+    if staff.is_admin:
+        return True
+    st.caption(f"Only admins (CRM_ADMIN_EMAILS) can {md_escape(action)}.")
+    return False

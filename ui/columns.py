@@ -1,0 +1,288 @@
+"""How CRM values are shown: column configs, formatting, safe links, safe text, safe CSV.
+
+CRM values are other people's text. They reach the browser only through grids,
+``st.text``/``st.code``, or Markdown-rendering elements after ``md_escape``; links only
+as https URLs to HubSpot; CSV exports only after ``neutralise``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import pandas as pd
+import streamlit as st
+
+# HubSpot's object type ids, as used in record URLs.
+OBJECT_TYPE_IDS = {"contacts": "0-1", "companies": "0-2", "deals": "0-3"}
+SINGULAR = {"contacts": "contact", "companies": "company", "deals": "deal"}
+
+# Every ASCII punctuation character may be backslash-escaped in CommonMark, and an escaped
+# one is always literal: no emphasis, links, images, HTML, entities, :color[...] or $math$.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$=&\"'^%/;?@,])")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
+
+
+def md_escape(value: object, *, max_len: int = 300) -> str:
+    """``value`` as literal text for any element that renders Markdown.
+
+    Newlines collapse to spaces (a newline could start a heading or a list), and very
+    long values are shortened so a hostile value cannot flood a message.
+    """
+    text = "" if value is None else str(value)
+    text = " ".join(text.split())
+    if len(text) > max_len:
+        text = text[: max_len - 1] + "…"
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def https_or_none(value: object) -> str | None:
+    """``value`` if it is an absolute https URL with a host, else None."""
+    text = str(value or "").strip()
+    parts = urlsplit(text)
+    if parts.scheme != "https" or not parts.netloc or any(c.isspace() for c in text):
+        return None
+    return text
+
+
+def safe_domain(ui_domain: object) -> str | None:
+    """A plain hostname such as ``app.hubspot.com``, or None for anything else."""
+    domain = str(ui_domain or "").strip().lower()
+    return domain if _HOSTNAME.match(domain) else None
+
+
+def record_url(ui_domain: object, portal_id: object, object_type: str, record_id: object) -> str | None:
+    """The record's page in HubSpot, ``https://{ui_domain}/contacts/{portal}/record/{type id}/{id}``."""
+    domain = safe_domain(ui_domain)
+    type_id = OBJECT_TYPE_IDS.get(object_type)
+    portal = str(portal_id or "")
+    rid = str(record_id or "")
+    if domain is None or type_id is None or not portal.isdigit() or not rid.isdigit():
+        return None
+    return https_or_none(f"https://{domain}/contacts/{portal}/record/{type_id}/{quote(rid)}")
+
+
+def portal_url(ui_domain: object, portal_id: object) -> str | None:
+    """The portal's contacts home in HubSpot."""
+    domain = safe_domain(ui_domain)
+    portal = str(portal_id or "")
+    if domain is None or not portal.isdigit():
+        return None
+    return https_or_none(f"https://{domain}/contacts/{portal}")
+
+
+def with_links(
+    frame: pd.DataFrame, object_type: str, ui_domain: object, portal_id: object, column: str = "hubspot"
+) -> pd.DataFrame:
+    """A copy of ``frame`` (indexed by record id) with an https link to each record."""
+    out = frame.copy()
+    out[column] = [record_url(ui_domain, portal_id, object_type, rid) for rid in out.index]
+    return out
+
+
+def neutralise(value: object) -> object:
+    """Text that a spreadsheet would run as a formula, prefixed with ``'`` so it stays text."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """``frame`` as UTF-8 CSV (with a BOM for spreadsheet apps), formula-like cells neutralised."""
+    safe = frame.copy()
+    safe.index = safe.index.map(neutralise)
+    safe.columns = [neutralise(c) for c in safe.columns]
+    for col in safe.columns:
+        if safe[col].dtype == object or pd.api.types.is_string_dtype(safe[col]):
+            safe[col] = safe[col].map(neutralise)
+    return safe.to_csv(index=True).encode("utf-8-sig")
+
+
+def label_of(options: Mapping[str, str]) -> Callable[[Any], str]:
+    """A ``format_func`` that shows an option's label and falls back to its raw value."""
+
+    def fmt(value: Any) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return ""
+        return options.get(str(value), str(value))
+
+    return fmt
+
+
+def owner_labels(owners: pd.DataFrame) -> dict[str, str]:
+    """Owner id -> "Name (email)" for the owners in ``owners_frame`` (indexed by id), in name order."""
+    labels: dict[str, str] = {}
+    if owners is None or owners.empty:
+        return labels
+    for oid, row in owners.iterrows():
+        name = str(row.get("name") or "").strip()
+        email = str(row.get("email") or "").strip()
+        labels[str(oid)] = f"{name} ({email})" if name and email and name != email else (name or email or str(oid))
+    return dict(sorted(labels.items(), key=lambda kv: kv[1].lower()))
+
+
+def option_labels(prop_def: Mapping[str, Any] | None) -> dict[str, str]:
+    """Enumeration value -> label from a property definition, in display order, hidden ones left out."""
+    if not prop_def:
+        return {}
+    options = prop_def.get("options") or []
+    ordered = sorted(
+        (o for o in options if not o.get("hidden")),
+        key=lambda o: (o.get("display_order", 0) if o.get("display_order") is not None else 0),
+    )
+    return {str(o.get("value")): str(o.get("label") or o.get("value")) for o in ordered}
+
+
+def stage_labels(pipelines: list[dict[str, Any]]) -> dict[str, str]:
+    """Deal stage id -> "Stage (Pipeline)" when several pipelines exist, else "Stage"."""
+    several = len(pipelines) > 1
+    labels: dict[str, str] = {}
+    for pipe in pipelines:
+        for stage in sorted(pipe.get("stages") or [], key=lambda s: s.get("display_order", 0)):
+            label = str(stage.get("label") or stage.get("id"))
+            labels[str(stage["id"])] = f"{label} ({pipe.get('label')})" if several else label
+    return labels
+
+
+def pipeline_labels(pipelines: list[dict[str, Any]]) -> dict[str, str]:
+    return {str(p["id"]): str(p.get("label") or p["id"]) for p in pipelines}
+
+
+def ago(when: object, *, now: dt.datetime | None = None) -> str:
+    """"3 minutes ago" for an ISO-8601 timestamp (or epoch seconds); "never" for nothing."""
+    moment = parse_time(when)
+    if moment is None:
+        return "never"
+    now = now or dt.datetime.now(dt.UTC)
+    seconds = int((now - moment).total_seconds())
+    if seconds < 0:
+        return "just now"
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size:
+            n = seconds // size
+            return f"{n} {unit}{'' if n == 1 else 's'} ago"
+    return "just now" if seconds < 10 else f"{seconds} seconds ago"
+
+
+def parse_time(when: object) -> dt.datetime | None:
+    """An aware UTC datetime from ISO-8601 text, epoch seconds or a datetime; None otherwise."""
+    if when is None or when == "":
+        return None
+    if isinstance(when, dt.datetime):
+        return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+    if isinstance(when, (int, float)):
+        if isinstance(when, float) and math.isnan(when):
+            return None
+        return dt.datetime.fromtimestamp(float(when), dt.UTC)
+    try:
+        moment = dt.datetime.fromisoformat(str(when).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds:
+        return ""
+    seconds = max(0.0, float(seconds))
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes} min {secs} s"
+
+
+def money(amount: object, currency: str = "") -> str:
+    try:
+        value = float(amount)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "–"
+    if math.isnan(value):
+        return "–"
+    prefix = "$" if currency in ("", "USD") else f"{currency} "
+    return f"{prefix}{value:,.0f}"
+
+
+# --- column configs -------------------------------------------------------------------
+
+
+def link_column() -> Any:
+    return st.column_config.LinkColumn(
+        "HubSpot", display_text="Open ↗", width="small", help="Open the record in HubSpot (new tab)"
+    )
+
+
+def contact_columns(
+    *,
+    owners: Mapping[str, str],
+    lifecycle: Mapping[str, str],
+    pronouns: Mapping[str, str] | None,
+) -> dict[str, Any]:
+    """Column config of the contacts grid; owner and stage pick labels, store HubSpot values."""
+    cc = st.column_config
+    config: dict[str, Any] = {
+        "_index": cc.TextColumn("ID", disabled=True, width="small"),
+        "hubspot": link_column(),
+        "firstname": cc.TextColumn("First name", max_chars=200),
+        "lastname": cc.TextColumn("Last name", max_chars=200),
+        "email": cc.TextColumn("Email", max_chars=254, width="medium"),
+        "phone": cc.TextColumn("Phone", max_chars=60),
+        "jobtitle": cc.TextColumn("Job title", max_chars=200),
+        "company": cc.TextColumn("Company", disabled=True),
+        "lifecyclestage": cc.SelectboxColumn(
+            "Lifecycle stage", options=list(lifecycle), format_func=label_of(lifecycle)
+        ),
+        "hubspot_owner_id": cc.SelectboxColumn(
+            "Owner", options=list(owners), format_func=label_of(owners), width="medium"
+        ),
+        "lastmodifieddate": cc.DatetimeColumn("Last modified", disabled=True, format="distance"),
+    }
+    if pronouns is not None:
+        if pronouns:
+            config["pronouns"] = cc.SelectboxColumn(
+                "Pronouns", options=list(pronouns), format_func=label_of(pronouns)
+            )
+        else:
+            config["pronouns"] = cc.TextColumn("Pronouns", max_chars=60)
+    return config
+
+
+def company_columns() -> dict[str, Any]:
+    cc = st.column_config
+    return {
+        "_index": cc.TextColumn("ID", width="small"),
+        "hubspot": link_column(),
+        "name": cc.TextColumn("Name", width="medium"),
+        "domain": cc.TextColumn("Domain"),
+        "industry": cc.TextColumn("Industry"),
+        "city": cc.TextColumn("City"),
+        "country": cc.TextColumn("Country"),
+        "numberofemployees": cc.NumberColumn("Employees", format="%,d"),
+        "annualrevenue": cc.NumberColumn("Annual revenue", format="dollar"),
+        "contacts": cc.NumberColumn("Contacts", format="%d"),
+        "deals": cc.NumberColumn("Deals", format="%d"),
+    }
+
+
+def deal_columns(
+    *, owners: Mapping[str, str], stages: Mapping[str, str], pipelines: Mapping[str, str]
+) -> dict[str, Any]:
+    cc = st.column_config
+    return {
+        "_index": cc.TextColumn("ID", disabled=True, width="small"),
+        "hubspot": link_column(),
+        "dealname": cc.TextColumn("Deal", disabled=True, width="medium"),
+        "pipeline": cc.SelectboxColumn(
+            "Pipeline", options=list(pipelines), format_func=label_of(pipelines), disabled=True
+        ),
+        "dealstage": cc.SelectboxColumn("Stage", options=list(stages), format_func=label_of(stages)),
+        "amount": cc.NumberColumn("Amount", format="dollar", min_value=0, step=1),
+        "closedate": cc.DateColumn("Close date", format="YYYY-MM-DD"),
+        "hubspot_owner_id": cc.SelectboxColumn(
+            "Owner", options=list(owners), format_func=label_of(owners), width="medium"
+        ),
+    }

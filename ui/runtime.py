@@ -1,0 +1,124 @@
+"""Settings for the app, and the embedded sandbox in demo mode.
+
+``settings()`` is what every page and route uses. It reads the environment and
+``st.secrets`` (absent secrets are fine), and in sandbox mode points the settings at a
+sandbox: the one named by ``CRM_SANDBOX_URL``, or else one started inside this process,
+once, and shared by every session and route. Routes have no ScriptRunContext, so the
+sandbox lives in a module-level global behind a lock rather than in ``st.cache_resource``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import streamlit as st
+from streamlit.errors import StreamlitSecretNotFoundError
+
+from crm.config import Settings, load_settings
+from crm.errors import ConfigError
+
+if TYPE_CHECKING:
+    from crm.sandbox import SandboxServer
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/hubspot/webhook"
+
+_sandbox_lock = threading.Lock()
+_sandbox: SandboxServer | None = None
+
+
+def secrets() -> dict[str, Any]:
+    """``st.secrets`` as a plain dict; empty when there is no secrets.toml at all."""
+    try:
+        return st.secrets.to_dict()
+    except StreamlitSecretNotFoundError:
+        return {}
+
+
+def base_settings() -> Settings:
+    """Settings from the environment and secrets, without starting anything.
+
+    Raises ConfigError naming the first bad setting.
+    """
+    return load_settings(os.environ, secrets())
+
+
+def settings() -> Settings:
+    """The app's settings, pointed at a running sandbox in sandbox mode.
+
+    The first call in sandbox mode without ``CRM_SANDBOX_URL`` starts the embedded
+    sandbox; later calls (any session, any route) reuse it.
+
+    Raises ConfigError naming the first bad setting.
+    """
+    resolved = base_settings()
+    if not resolved.is_sandbox:
+        return resolved
+    if resolved.sandbox_url:
+        return resolved.for_sandbox(resolved.sandbox_url)
+    server = _embedded_sandbox(resolved)
+    sandboxed = resolved.for_sandbox(server.url)
+    if not sandboxed.webhook_url:
+        # The sandbox signs deliveries with the exact URL it posts to; verification needs the same.
+        sandboxed = dataclasses.replace(sandboxed, webhook_url=app_webhook_url())
+    return sandboxed
+
+
+def app_webhook_url() -> str:
+    """Where the embedded sandbox delivers webhooks: this app's own route on loopback."""
+    port = st.get_option("server.port") or 8501
+    return f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
+
+
+def embedded_sandbox_url() -> str | None:
+    """The embedded sandbox's base URL, or None when none was started in this process."""
+    return _sandbox.url if _sandbox is not None else None
+
+
+def _embedded_sandbox(resolved: Settings) -> SandboxServer:
+    global _sandbox
+    with _sandbox_lock:
+        if _sandbox is None:
+            from crm.sandbox import serve
+            from crm.sandbox.config import SandboxConfig
+
+            config = SandboxConfig(
+                seed=resolved.sandbox_seed,
+                redirect_uris=(resolved.redirect_uri,),
+                webhook_url=app_webhook_url(),
+            )
+            try:
+                _sandbox = serve(config, host="127.0.0.1", port=resolved.sandbox_port)
+            except OSError as exc:
+                raise ConfigError(
+                    "CRM_SANDBOX_PORT",
+                    f"the embedded sandbox could not listen on port {resolved.sandbox_port} ({exc.strerror}); "
+                    "choose a free port or 0 for any",
+                ) from exc
+            log.info("embedded HubSpot sandbox listening at %s", _sandbox.url)
+        return _sandbox
+
+
+def page_settings() -> Settings:
+    """``settings()`` for a page: a configuration problem becomes one clear error, then a stop."""
+    try:
+        return settings()
+    except ConfigError as exc:
+        show_config_error(exc)
+
+
+def show_config_error(exc: ConfigError) -> NoReturn:
+    from ui.columns import md_escape
+
+    problem = str(exc).removeprefix(f"{exc.setting}: ")
+    st.error(
+        f"Configuration problem with **{md_escape(exc.setting)}**: {md_escape(problem)}. "
+        "Fix it in the environment or in .streamlit/secrets.toml, then reload the page.",
+        icon=":material/settings:",
+    )
+    st.stop()

@@ -1,0 +1,66 @@
+"""The sidebar every page shares: portal, mode, last sync, pending edits, live updates, who."""
+
+from __future__ import annotations
+
+import logging
+
+import streamlit as st
+
+from crm import oauth
+from crm.config import Settings
+from crm.errors import CrmError
+from ui import data
+from ui.access import OPEN_NOTICE, Staff
+from ui.columns import ago, md_escape
+
+log = logging.getLogger(__name__)
+
+MODE_LABELS = {"oauth": "OAuth", "private_app": "Private app", "sandbox": "Demo sandbox"}
+
+
+def render_sidebar(settings: Settings, staff: Staff) -> None:
+    with st.sidebar:
+        st.divider()
+        try:
+            _status(settings)
+        except CrmError as exc:
+            log.info("sidebar status unavailable: %s", type(exc).__name__)
+            st.caption("Status unavailable: " + md_escape(str(exc)))
+        if staff.login_enabled:
+            st.caption(f"Signed in as {md_escape(staff.email)}" + (" (admin)" if staff.is_admin else ""))
+            st.button("Sign out", key="sidebar_logout", on_click=st.logout)
+        else:
+            st.caption(OPEN_NOTICE)
+
+
+def _status(settings: Settings) -> None:
+    info = oauth.connection_info(settings)
+    if info.status == "connected":
+        domain = f" ({md_escape(info.hub_domain)})" if info.hub_domain else ""
+        st.caption(f"Portal **{md_escape(info.portal_id)}**{domain}")
+    elif info.status == "needs_reconnect":
+        st.caption("Portal: **needs reconnecting**")
+    else:
+        st.caption("Portal: **not connected**")
+    st.caption(f"Mode: {MODE_LABELS.get(settings.mode, settings.mode)}")
+
+    from crm import sync
+
+    with data.open_cache(settings) as db:
+        run = sync.latest_run(db)
+    if run is None:
+        st.caption("Last sync: never")
+    elif run.get("state") == "running":
+        st.caption("Sync: running now")
+    else:
+        finished = run.get("finished_at") or run.get("started_at")
+        st.caption(f"Last sync: {ago(finished)} ({md_escape(run.get('state'))})")
+    pending = data.pending_count(settings)
+    st.caption(f"Pending edits: {pending}")
+    live = data.live_status(settings)
+    if live is not None:
+        if live.get("enabled"):
+            last = live.get("last_event_at")
+            st.caption(f"Live updates: on, last event {ago(last)}")
+        else:
+            st.caption(f"Live updates: off ({md_escape(live.get('reason') or 'not configured')})")
