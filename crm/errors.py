@@ -139,7 +139,15 @@ class InvalidEdit(CrmError):
 
 
 class WebhookRejected(CrmError):
-    """A webhook request failed the size, timestamp or signature check."""
+    """A webhook request failed the size, timestamp or signature check.
+
+    ``reason`` is a short code (``bad_signature``, ``stale_timestamp``, ``too_large``...)
+    that the receiver counts, so a misconfigured URL shows up as a number, not silence.
+    """
+
+    def __init__(self, message: str, *, reason: str = "rejected") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class SyncBusy(CrmError):
