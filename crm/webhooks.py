@@ -1,0 +1,507 @@
+"""HubSpot webhooks: check a delivery, keep it in the inbox, apply it in the background.
+
+    POST /hubspot/webhook (ui/webhook_route.py)
+      -> size cap (the route, while streaming) -> receive(): timestamp window, v3 signature
+      -> inbox (deduplicated on portalId, subscriptionId, eventId) -> 204 at once
+      -> notify(): this process's worker thread wakes
+      -> process_pending(): fetch-on-notify, re-read the affected records from HubSpot in
+         batches and apply them through the sync engine's merge (pending edits win)
+
+Fetch-on-notify means an event is only a hint that something changed: the cache always
+takes HubSpot's *current* state, so duplicate and out-of-order deliveries cannot corrupt
+it. A failed round (HubSpot unreachable, connection needing a reconnect) leaves the
+events pending with the error recorded; they are retried with backoff up to
+``MAX_ATTEMPTS`` times and stay in the inbox afterwards.
+
+Signature (HUBSPOT_API.md §9.1): base64 HMAC-SHA256 with the app's client secret over
+method + URI + raw body + timestamp, where the URI is the *public* URL HubSpot called
+(``settings.webhook_url``), not the one this process sees behind a proxy.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from crm.config import Settings
+from crm.errors import CrmError, WebhookRejected
+from crm.store import inbox
+from crm.store.schema import open_db
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+TIMESTAMP_TOLERANCE_MS = 300_000
+MAX_ATTEMPTS = 10
+# Per round: HubSpot sends at most 100 events a request, so this is a handful of requests.
+EVENTS_PER_ROUND = 500
+BATCH_READ_SIZE = 100
+# Processed events are kept longer than HubSpot's 24 h retry window, so a late
+# redelivery is still recognised as a duplicate.
+KEEP_PROCESSED = timedelta(days=3)
+# How long the receiving request may wait for the SQLite write lock before answering
+# 503 (HubSpot times out after 5 s and retries a 5xx).
+INBOX_BUSY_TIMEOUT_MS = 3_000
+
+SIGNATURE_HEADER = "x-hubspot-signature-v3"
+TIMESTAMP_HEADER = "x-hubspot-request-timestamp"
+
+_URI_ESCAPES = {
+    "%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%21": "!", "%24": "$",
+    "%27": "'", "%28": "(", "%29": ")", "%2A": "*", "%2C": ",", "%3B": ";",
+}
+_URI_ESCAPE_RE = re.compile("|".join(_URI_ESCAPES), re.IGNORECASE)
+
+_SINGULAR = {"contact": "contacts", "company": "companies", "deal": "deals"}
+_TYPE_IDS = {"0-1": "contacts", "0-2": "companies", "0-3": "deals"}
+_ASSOCIATION_TYPE_RE = re.compile(r"^(CONTACT|COMPANY|DEAL)_TO_(CONTACT|COMPANY|DEAL)(?:_|$)")
+# The association pairs the cache keeps, as the sync engine reads them (from -> to).
+ASSOCIATION_PAIRS = (("contacts", "companies"), ("deals", "contacts"), ("deals", "companies"))
+
+
+# --- checking a delivery -------------------------------------------------------------
+
+
+def public_uri(uri: str) -> str:
+    """``uri`` with the escapes HubSpot decodes before signing turned back into characters."""
+    return _URI_ESCAPE_RE.sub(lambda m: _URI_ESCAPES[m.group(0).upper()], uri)
+
+
+def signature_v3(*, client_secret: str, method: str, uri: str, body: bytes, timestamp: str) -> str:
+    """HubSpot's v3 signature of a request (base64 HMAC-SHA256)."""
+    # Concatenate bytes: the body is hashed exactly as received, never re-encoded.
+    message = method.upper().encode() + public_uri(uri).encode() + body + timestamp.encode()
+    digest = hmac.new(client_secret.encode(), message, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def verify_v3(
+    *,
+    client_secret: str,
+    method: str,
+    uri: str,
+    body: bytes,
+    timestamp: str,
+    signature: str,
+    now_ms: int | None = None,
+) -> None:
+    """Check a v3-signed request.
+
+    Args:
+        uri: the public URL HubSpot was configured to call (settings.webhook_url).
+        body: the raw request body, byte for byte.
+        timestamp: X-HubSpot-Request-Timestamp, epoch milliseconds.
+
+    Raises:
+        WebhookRejected: reason ``missing_headers``, ``stale_timestamp`` (more than five
+            minutes away from now, either way) or ``bad_signature``.
+    """
+    if not signature or not timestamp:
+        raise WebhookRejected("The signature or timestamp header is missing.", reason="missing_headers")
+    if not timestamp.isascii() or not timestamp.isdigit():
+        raise WebhookRejected("The request timestamp is not a number.", reason="stale_timestamp")
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    if abs(now_ms - int(timestamp)) > TIMESTAMP_TOLERANCE_MS:
+        raise WebhookRejected("The request timestamp is outside the five-minute window.",
+                              reason="stale_timestamp")
+    expected = signature_v3(client_secret=client_secret, method=method, uri=uri, body=body,
+                            timestamp=timestamp)
+    if not hmac.compare_digest(expected.encode("ascii"), signature.strip().encode("utf-8")):
+        raise WebhookRejected("The request signature does not match.", reason="bad_signature")
+
+
+def configuration(settings: Settings) -> tuple[bool, str]:
+    """Whether this app can accept webhooks, and if not, what is missing."""
+    if not settings.client_secret:
+        if settings.mode == "private_app":
+            return False, ("private-app mode without a client secret: set HUBSPOT_CLIENT_SECRET "
+                           "to the app's client secret so deliveries can be verified")
+        return False, "no HubSpot client secret is configured to verify deliveries"
+    if not settings.webhook_url:
+        if settings.is_sandbox:
+            return False, "the sandbox in use does not deliver webhooks to this app (set HUBSPOT_WEBHOOK_URL)"
+        return False, ("HUBSPOT_WEBHOOK_URL is not set: give the public https URL of this app's "
+                       "/hubspot/webhook, as entered in the HubSpot app's webhook settings")
+    return True, f"HubSpot delivers to {settings.webhook_url}"
+
+
+def receive(
+    settings: Settings,
+    *,
+    method: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    now_ms: int | None = None,
+) -> int:
+    """Verify a delivery and store its events in the inbox; return how many were new.
+
+    Refused requests are counted by reason (``live_status`` shows them).
+
+    Raises:
+        WebhookRejected: the request failed a check (``reason`` says which), or its
+            signed body is not a JSON array of events (``malformed``).
+        sqlite3.Error / OSError: the cache is unavailable; the route answers 503.
+    """
+    lowered = {k.lower(): v for k, v in headers.items()}
+    try:
+        if len(body) > MAX_BODY_BYTES:
+            raise WebhookRejected("The request body is larger than 1 MiB.", reason="too_large")
+        enabled, why = configuration(settings)
+        if not enabled:
+            raise WebhookRejected(f"Webhooks are not set up: {why}.", reason="not_configured")
+        verify_v3(
+            client_secret=settings.client_secret,
+            method=method,
+            uri=settings.webhook_url,
+            body=body,
+            timestamp=lowered.get(TIMESTAMP_HEADER, "").strip(),
+            signature=lowered.get(SIGNATURE_HEADER, ""),
+            now_ms=now_ms,
+        )
+        events = _parse_events(body)
+    except WebhookRejected as exc:
+        record_rejection(settings, exc.reason)
+        raise
+    now = datetime.now(UTC)
+    db = _open(settings)
+    try:
+        return inbox.add_events(db, events, received_at=now.isoformat(), received_ts=now.timestamp())
+    finally:
+        db.close()
+
+
+def record_rejection(settings: Settings, reason: str) -> None:
+    """Count a refused request; a cache that cannot be written is logged, not raised."""
+    log.warning("webhook request refused: %s", reason)
+    try:
+        db = _open(settings)
+        try:
+            inbox.count_rejection(db, reason)
+        finally:
+            db.close()
+    except (sqlite3.Error, OSError) as exc:
+        log.warning("could not count a refused webhook request: %s", exc)
+
+
+def _parse_events(body: bytes) -> list[dict[str, Any]]:
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        raise WebhookRejected("The request body is not JSON.", reason="malformed") from None
+    if isinstance(payload, dict):
+        payload = [payload]
+    if not isinstance(payload, list) or not all(isinstance(e, dict) for e in payload):
+        raise WebhookRejected("The request body is not an array of events.", reason="malformed")
+    return payload
+
+
+def _open(settings: Settings) -> Any:
+    db = open_db(settings.db_path)
+    db.conn.execute(f"PRAGMA busy_timeout = {INBOX_BUSY_TIMEOUT_MS}")
+    return db
+
+
+# --- processing ----------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    """What one round must read from HubSpot, gathered from a set of events."""
+
+    reread: dict[str, set[str]] = field(default_factory=dict)        # type -> ids to batch-read
+    archived: dict[str, set[str]] = field(default_factory=dict)      # type -> ids merged away
+    associations: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # pair -> from ids
+
+    def add(self, bucket: dict[Any, set[str]], key: Any, *ids: Any) -> None:
+        for record_id in ids:
+            if record_id is not None and str(record_id) not in ("", "None"):
+                bucket.setdefault(key, set()).add(str(record_id))
+
+
+def event_object_type(event: Mapping[str, Any]) -> str | None:
+    """The cache's object type an event is about (``contacts``...), or None for others."""
+    prefix = str(event.get("subscriptionType") or "").split(".", 1)[0]
+    if prefix == "object":
+        return _TYPE_IDS.get(str(event.get("objectTypeId") or ""))
+    return _SINGULAR.get(prefix)
+
+
+def plan_events(events: list[Mapping[str, Any]]) -> _Plan:
+    """Turn events into reads: which records and which associations to fetch again."""
+    plan = _Plan()
+    for event in events:
+        object_type = event_object_type(event)
+        if object_type is None:
+            continue
+        kind = str(event.get("subscriptionType") or "").split(".", 1)[-1]
+        object_id = event.get("objectId")
+        if kind == "merge":
+            survivor = event.get("newObjectId") or event.get("primaryObjectId") or object_id
+            merged = [i for i in event.get("mergedObjectIds") or [] if str(i) != str(survivor)]
+            plan.add(plan.archived, object_type, *merged)
+            plan.add(plan.reread, object_type, survivor)
+            _add_association_reads(plan, object_type, survivor)
+        elif kind == "associationChange":
+            _plan_association_change(plan, object_type, event)
+        else:
+            # creation, propertyChange, deletion, restore, privacyDeletion: re-read; a record
+            # HubSpot no longer returns is flagged archived.
+            plan.add(plan.reread, object_type, object_id)
+            if kind in ("creation", "restore"):
+                _add_association_reads(plan, object_type, object_id)
+    return plan
+
+
+def _add_association_reads(plan: _Plan, object_type: str, object_id: Any) -> None:
+    for pair in ASSOCIATION_PAIRS:
+        if pair[0] == object_type:
+            plan.add(plan.associations, pair, object_id)
+
+
+def _plan_association_change(plan: _Plan, object_type: str, event: Mapping[str, Any]) -> None:
+    match = _ASSOCIATION_TYPE_RE.match(str(event.get("associationType") or ""))
+    if match is None:
+        _add_association_reads(plan, object_type, event.get("fromObjectId") or event.get("objectId"))
+        return
+    ends = {
+        _SINGULAR[match.group(1).lower()]: event.get("fromObjectId"),
+        _SINGULAR[match.group(2).lower()]: event.get("toObjectId"),
+    }
+    for from_type, to_type in ASSOCIATION_PAIRS:
+        if from_type in ends and to_type in ends and from_type != to_type:
+            plan.add(plan.associations, (from_type, to_type), ends[from_type])
+
+
+def process_pending(settings: Settings, *, client: Any = None) -> int:
+    """Apply pending inbox events to the cache; return how many events were handled.
+
+    Reads the affected records (and associations) from HubSpot in batches, then applies
+    them through the sync engine, so a field with a pending local edit keeps the local
+    value (and becomes a conflict if HubSpot's value moved away from the edit's base).
+    Events for another portal than the connected one are marked handled and ignored.
+
+    Raises:
+        CrmError (Unreachable, NotConnected, HubSpotError...): HubSpot could not be read.
+            The events of the round stay pending with the error and one more attempt.
+    """
+    from crm import oauth
+
+    db = open_db(settings.db_path)
+    own_client = client is None
+    handled = 0
+    try:
+        events = inbox.pending_events(db, max_attempts=MAX_ATTEMPTS, limit=EVENTS_PER_ROUND)
+        if not events:
+            return 0
+        if own_client:
+            try:
+                client = oauth.open_client(settings)
+            except CrmError as exc:
+                inbox.mark_failed(db, [e.key for e in events], _describe(exc))
+                raise
+        portal_id = _connected_portal(settings)
+        while events:
+            keys = [e.key for e in events]
+            mine = [e.payload for e in events if portal_id is None or e.key[0] == portal_id]
+            try:
+                fetched = _fetch(db, client, plan_events(mine))
+            except CrmError as exc:
+                inbox.mark_failed(db, keys, _describe(exc))
+                raise
+            _apply(db, fetched, keys)
+            handled += len(keys)
+            if len(events) < EVENTS_PER_ROUND:
+                break
+            events = inbox.pending_events(db, max_attempts=MAX_ATTEMPTS, limit=EVENTS_PER_ROUND)
+        inbox.clear_last_error(db)
+        inbox.prune(db, processed_before=(datetime.now(UTC) - KEEP_PROCESSED).isoformat())
+        return handled
+    finally:
+        if own_client and client is not None:
+            client.close()
+        db.close()
+
+
+def _describe(exc: CrmError) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+def _connected_portal(settings: Settings) -> int | None:
+    from crm import oauth
+
+    try:
+        portal_id = oauth.connection_info(settings).portal_id
+    except CrmError:
+        return None
+    return int(portal_id) if portal_id else None
+
+
+@dataclass
+class _Fetched:
+    records: dict[str, list[Any]] = field(default_factory=dict)       # type -> Records read
+    archived: dict[str, set[str]] = field(default_factory=dict)       # type -> ids now gone
+    associations: dict[tuple[str, str], tuple[set[str], dict[str, list[tuple[str, int]]]]] = field(
+        default_factory=dict
+    )
+
+
+def _fetch(db: Any, client: Any, plan: _Plan) -> _Fetched:
+    """Read everything the plan names from HubSpot; no cache write happens here."""
+    from crm import sync
+
+    fetched = _Fetched()
+    for object_type, ids in plan.reread.items():
+        properties = sync.synced_properties(db, object_type)
+        wanted = sorted(ids, key=_id_order)
+        seen: set[str] = set()
+        for start in range(0, len(wanted), BATCH_READ_SIZE):
+            chunk = wanted[start:start + BATCH_READ_SIZE]
+            records = client.batch_read(object_type, chunk, properties=properties)
+            fetched.records.setdefault(object_type, []).extend(records)
+            seen.update(r.id for r in records if not r.archived)
+        # Batch read leaves out ids it cannot return: deleted, or merged into another record.
+        gone = ids - seen
+        if gone:
+            fetched.archived.setdefault(object_type, set()).update(gone)
+    for object_type, ids in plan.archived.items():
+        fetched.archived.setdefault(object_type, set()).update(ids)
+    for pair, from_ids in plan.associations.items():
+        wanted = sorted(from_ids, key=_id_order)
+        links: dict[str, list[tuple[str, int]]] = {}
+        for start in range(0, len(wanted), 1000):
+            links.update(client.read_associations(pair[0], pair[1], wanted[start:start + 1000]))
+        fetched.associations[pair] = (from_ids, links)
+    return fetched
+
+
+def _id_order(record_id: str) -> tuple[int, str]:
+    return (int(record_id), "") if record_id.isdigit() else (0, record_id)
+
+
+def _apply(db: Any, fetched: _Fetched, keys: list[inbox.EventKey]) -> None:
+    """Write what was read into the cache and mark the events processed."""
+    from crm import sync
+
+    sync.apply_remote_changes(
+        db,
+        records=fetched.records,
+        archived=fetched.archived,
+        associations=fetched.associations,
+    )
+    with inbox.write(db) as conn:
+        inbox.mark_processed(conn, keys, at=datetime.now(UTC).isoformat())
+
+
+# --- the background worker -----------------------------------------------------------
+
+
+class _Worker:
+    """One daemon thread per cache file and process that drains the inbox when woken."""
+
+    IDLE_POLL_S = 60.0
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"webhooks:{Path(settings.db_path).name}", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            # Leftovers from before a restart are drained on the first pass.
+            self._wake.clear()
+            try:
+                process_pending(self.settings)
+                failures = 0
+            except CrmError as exc:
+                failures += 1
+                log.warning("webhook processing failed (attempt %d): %s", failures, _describe(exc))
+            except Exception:
+                failures += 1
+                log.exception("webhook processing crashed")
+            if failures:
+                # Back off even if new deliveries arrive: they would fail the same way.
+                deadline = time.monotonic() + min(5.0 * 2 ** (failures - 1), 900.0)
+                while not self._stop.is_set() and (left := deadline - time.monotonic()) > 0:
+                    self._stop.wait(left)
+            else:
+                self._wake.wait(self.IDLE_POLL_S)
+
+
+_workers: dict[str, _Worker] = {}
+_workers_lock = threading.Lock()
+
+
+def ensure_worker(settings: Settings) -> None:
+    """Start this process's worker for the settings' cache, once; later calls update its settings."""
+    key = str(Path(settings.db_path).resolve())
+    with _workers_lock:
+        worker = _workers.get(key)
+        if worker is None:
+            worker = _workers[key] = _Worker(settings)
+            worker.start()
+        else:
+            worker.settings = settings
+
+
+def notify(settings: Settings) -> None:
+    """Wake the worker (starting it if needed): new events are in the inbox."""
+    ensure_worker(settings)
+    with _workers_lock:
+        _workers[str(Path(settings.db_path).resolve())].wake()
+
+
+def stop_worker(settings: Settings, timeout: float = 5.0) -> None:
+    """Stop the worker for the settings' cache, if this process runs one."""
+    with _workers_lock:
+        worker = _workers.pop(str(Path(settings.db_path).resolve()), None)
+    if worker is not None:
+        worker.stop(timeout)
+
+
+# --- status ----------------------------------------------------------------------------
+
+
+def live_status(settings: Settings) -> dict[str, Any]:
+    """How live updates are doing, for the UI.
+
+    Returns a dict with ``enabled`` (bool) and ``reason`` (why not, or where HubSpot
+    delivers), ``last_event_at`` (epoch seconds of the last accepted delivery, or None),
+    counts ``received``, ``duplicates``, ``processed``, ``pending``, ``failed`` (out of
+    attempts), ``rejected`` (refused requests by reason) and ``last_error``.
+
+    Raises sqlite3.Error / OSError when the cache cannot be opened.
+    """
+    enabled, reason = configuration(settings)
+    db = open_db(settings.db_path)
+    try:
+        figures = inbox.status(db, max_attempts=MAX_ATTEMPTS)
+    finally:
+        db.close()
+    return {"enabled": enabled, "reason": reason, **figures}

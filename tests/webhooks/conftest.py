@@ -1,0 +1,33 @@
+"""Fixtures for webhook tests.
+
+- ``offline_settings``: private-app settings whose HubSpot is a closed loopback port, for
+  tests of receiving (the background worker may try, and fail, to fetch; nothing leaves
+  127.0.0.1). Its worker is stopped afterwards.
+- ``route_client``: a Starlette TestClient over a small app mounting the webhook handler,
+  with ``offline_settings`` on ``app.state``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from crm import webhooks
+from crm.config import Settings
+from tests.webhooks.deliveries import make_settings, route_app
+
+
+@pytest.fixture
+def offline_settings(tmp_path: Path) -> Iterator[Settings]:
+    settings = make_settings(tmp_path)
+    yield settings
+    webhooks.stop_worker(settings)
+
+
+@pytest.fixture
+def route_client(offline_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(route_app(offline_settings), base_url="http://127.0.0.1:8501") as client:
+        yield client

@@ -1,0 +1,70 @@
+"""POST /hubspot/webhook: take HubSpot's delivery, answer at once, process later.
+
+Answers: 204 accepted (new or duplicate events), 413 body over 1 MiB (refused before it
+is read in full), 401 failed the timestamp or signature check, 400 a signed body that is
+not an event array, 503 anything on our side (settings, cache), because HubSpot retries
+5xx but drops most 4xx for good.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from crm import webhooks
+from crm.config import Settings
+from crm.errors import WebhookRejected
+
+log = logging.getLogger(__name__)
+
+_STATUS = {"too_large": 413, "malformed": 400}
+
+
+async def hubspot_webhook(request: Request) -> Response:
+    """Verify a HubSpot webhook delivery and put its events in the inbox."""
+    try:
+        settings = await run_in_threadpool(_settings, request)
+    except Exception:
+        log.exception("webhook: settings unavailable")
+        return PlainTextResponse("Service unavailable", status_code=503)
+
+    declared = request.headers.get("content-length", "")
+    if declared.strip().isdigit() and int(declared) > webhooks.MAX_BODY_BYTES:
+        return await _refuse(settings, "too_large")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > webhooks.MAX_BODY_BYTES:
+            # A missing or lying Content-Length: stop reading here, never buffer the rest.
+            return await _refuse(settings, "too_large")
+
+    try:
+        await run_in_threadpool(
+            webhooks.receive, settings, method=request.method, headers=request.headers, body=bytes(body)
+        )
+    except WebhookRejected as exc:
+        return PlainTextResponse(exc.message, status_code=_STATUS.get(exc.reason, 401))
+    except Exception:
+        log.exception("webhook: could not store the delivery")
+        return PlainTextResponse("Service unavailable", status_code=503)
+    webhooks.notify(settings)
+    return Response(status_code=204)
+
+
+async def _refuse(settings: Settings, reason: str) -> Response:
+    await run_in_threadpool(webhooks.record_rejection, settings, reason)
+    return PlainTextResponse("Request body too large", status_code=_STATUS[reason])
+
+
+def _settings(request: Request) -> Settings:
+    # Tests (and anyone embedding the handler) put settings on the app; the real app
+    # resolves them like every page does.
+    configured = getattr(request.app.state, "settings", None)
+    if configured is not None:
+        return configured  # type: ignore[no-any-return]
+    from ui.runtime import settings
+
+    return settings()
