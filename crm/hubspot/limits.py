@@ -1,0 +1,206 @@
+"""Client-side rate limiting, backoff and the circuit breaker, shared per portal.
+
+HubSpot limits each installing portal, not each client object, so every ``HubSpotClient``
+in the process that talks to one portal draws from the same ``PortalLimits``:
+
+- ``burst``: a rolling window (110 requests per 10 s unless the ``X-HubSpot-RateLimit-*``
+  headers say otherwise). It is a budget, not a mutex: any number of threads send at once
+  while the window has room, and only wait once it is spent.
+- ``search``: HubSpot's separate search limit, 5 per second. Search answers carry no
+  rate-limit headers, so this budget is only ever our own count.
+- ``breaker``: after repeated 5xx answers, timeouts or dropped connections it opens and
+  calls fail fast with ``CircuitOpen`` until a cool-down passes; one trial request then
+  decides whether it closes again.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from crm.errors import CircuitOpen
+
+DEFAULT_BURST = 110
+DEFAULT_BURST_WINDOW_S = 10.0
+DEFAULT_SEARCH = 5
+DEFAULT_SEARCH_WINDOW_S = 1.0
+# Our window starts when we send, HubSpot's when the request arrives; a little slack keeps a
+# request sent exactly one window later from landing inside HubSpot's previous window.
+_WINDOW_SLACK = 1.03
+
+Clock = Callable[[], float]
+
+
+class RollingWindow:
+    """At most ``limit`` acquisitions within any ``window_s`` seconds, across threads."""
+
+    def __init__(self, limit: int, window_s: float, *, clock: Clock = time.monotonic) -> None:
+        self.limit = max(1, int(limit))
+        self.window_s = float(window_s)
+        self._clock = clock
+        self._stamps: deque[float] = deque()
+        self._paused_until = 0.0
+        self._cond = threading.Condition()
+
+    def acquire(self) -> float:
+        """Take one slot, waiting while the window is full or paused; returns seconds waited."""
+        started = time.monotonic()
+        with self._cond:
+            while True:
+                now = self._clock()
+                self._prune(now)
+                if now < self._paused_until:
+                    wait = self._paused_until - now
+                elif len(self._stamps) < self.limit:
+                    self._stamps.append(now)
+                    return time.monotonic() - started
+                else:
+                    wait = self._stamps[0] + self.window_s * _WINDOW_SLACK - now
+                self._cond.wait(timeout=max(wait, 0.001))
+
+    def learn(self, *, limit: int | None = None, window_s: float | None = None, remaining: int | None = None) -> None:
+        """Adopt what HubSpot's rate-limit headers say about this budget.
+
+        ``remaining`` lower than our own count means someone else (another process or app
+        on the same portal) spends the budget too: the difference is booked as used now.
+        """
+        with self._cond:
+            if limit and limit > 0:
+                self.limit = int(limit)
+            if window_s and window_s > 0:
+                self.window_s = float(window_s)
+            if remaining is not None and remaining >= 0:
+                now = self._clock()
+                self._prune(now)
+                ours = self.limit - len(self._stamps)
+                for _ in range(max(0, ours - int(remaining))):
+                    self._stamps.append(now)
+            self._cond.notify_all()
+
+    def pause(self, seconds: float) -> None:
+        """Hold every caller back for ``seconds`` (HubSpot said 429)."""
+        with self._cond:
+            self._paused_until = max(self._paused_until, self._clock() + max(0.0, seconds))
+
+    def in_window(self) -> int:
+        with self._cond:
+            self._prune(self._clock())
+            return len(self._stamps)
+
+    def _prune(self, now: float) -> None:
+        horizon = now - self.window_s * _WINDOW_SLACK
+        while self._stamps and self._stamps[0] <= horizon:
+            self._stamps.popleft()
+
+
+class CircuitBreaker:
+    """Stops calls to a failing HubSpot for a while instead of hammering it.
+
+    ``threshold`` consecutive failures open the circuit for ``cooldown_s`` (doubling after
+    each failed trial, up to ``max_cooldown_s``). After the cool-down one trial request
+    is let through: success closes the circuit, failure opens it again.
+    """
+
+    def __init__(
+        self,
+        *,
+        threshold: int = 5,
+        cooldown_s: float = 15.0,
+        max_cooldown_s: float = 300.0,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.threshold = threshold
+        self.cooldown_s = cooldown_s
+        self.max_cooldown_s = max_cooldown_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._current_cooldown = cooldown_s
+        self._trial_started: float | None = None
+
+    @property
+    def state(self) -> str:
+        with self._lock:
+            if self._opened_at is None:
+                return "closed"
+            if self._trial_started is not None:
+                return "half_open"
+            return "open"
+
+    def before_request(self) -> None:
+        """Raise ``CircuitOpen`` unless a request may go out now."""
+        with self._lock:
+            if self._opened_at is None:
+                return
+            now = self._clock()
+            reopen_at = self._opened_at + self._current_cooldown
+            if now < reopen_at:
+                raise CircuitOpen(
+                    f"HubSpot failed {self._failures} times in a row; not calling it for "
+                    f"another {reopen_at - now:.0f} s",
+                    retry_in=reopen_at - now,
+                )
+            # One trial at a time; a trial that never reported back expires after a cool-down.
+            if self._trial_started is not None and now < self._trial_started + self._current_cooldown:
+                raise CircuitOpen(
+                    "HubSpot has been failing; waiting for a trial request to succeed",
+                    retry_in=self._trial_started + self._current_cooldown - now,
+                )
+            self._trial_started = now
+
+    def record_success(self) -> None:
+        with self._lock:
+            self._failures = 0
+            self._opened_at = None
+            self._trial_started = None
+            self._current_cooldown = self.cooldown_s
+
+    def record_failure(self) -> None:
+        with self._lock:
+            self._failures += 1
+            now = self._clock()
+            if self._trial_started is not None:
+                self._current_cooldown = min(self._current_cooldown * 2, self.max_cooldown_s)
+                self._opened_at = now
+                self._trial_started = None
+            elif self._opened_at is None and self._failures >= self.threshold:
+                self._opened_at = now
+
+
+@dataclass
+class PortalLimits:
+    """Everything requests to one portal share."""
+
+    burst: RollingWindow = field(default_factory=lambda: RollingWindow(DEFAULT_BURST, DEFAULT_BURST_WINDOW_S))
+    search: RollingWindow = field(default_factory=lambda: RollingWindow(DEFAULT_SEARCH, DEFAULT_SEARCH_WINDOW_S))
+    breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
+
+
+_registry: dict[str, PortalLimits] = {}
+_registry_lock = threading.Lock()
+
+
+def limits_for(portal_key: str) -> PortalLimits:
+    """The process-wide limits of one portal (created on first use)."""
+    with _registry_lock:
+        limits = _registry.get(portal_key)
+        if limits is None:
+            limits = _registry[portal_key] = PortalLimits()
+        return limits
+
+
+def reset_limits() -> None:
+    """Forget every portal's limits (tests start each case from a clean budget)."""
+    with _registry_lock:
+        _registry.clear()
+
+
+def full_jitter(attempt: int, *, base_s: float, cap_s: float, rng: random.Random | None = None) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
+    ceiling = min(cap_s, base_s * (2 ** max(0, attempt)))
+    return (rng or random).uniform(0.0, ceiling)

@@ -1,0 +1,291 @@
+"""What crosses the client edge: records, pages, batch results, request counters.
+
+HubSpot's wire names (``hs_object_id``, ``createdAt``, ``paging.next.after``, camelCase
+definitions) are translated here, once; nothing past this module sees them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Literal, Protocol
+
+from crm.errors import HubSpotError
+
+ObjectType = Literal["contacts", "companies", "deals"]
+LAST_MODIFIED: dict[str, str] = {
+    "contacts": "lastmodifieddate",
+    "companies": "hs_lastmodifieddate",
+    "deals": "hs_lastmodifieddate",
+}
+REQUEST_KINDS = ("list", "search", "batch", "assoc", "other")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One CRM record; property values are HubSpot's strings, absent and null both None."""
+
+    id: str
+    properties: dict[str, str | None]
+    created_at: str | None
+    updated_at: str | None
+    archived: bool = False
+
+
+@dataclass
+class Page:
+    records: list[Record]
+    next_after: str | None
+
+
+@dataclass
+class SearchPage:
+    records: list[Record]
+    total: int
+    next_after: str | None
+
+
+@dataclass
+class BatchResult:
+    """Records that worked and per-input errors of a 207.
+
+    Each error's ``.body["context"]`` keeps HubSpot's context (ids, objectWriteTraceId).
+    ``created_ids`` lists, for an upsert, the ids HubSpot created rather than updated.
+    """
+
+    records: list[Record]
+    errors: list[HubSpotError]
+    created_ids: list[str] = field(default_factory=list)
+
+
+class TokenSource(Protocol):
+    """Where a client gets its bearer token; one rate limiter per ``portal_key``."""
+
+    portal_key: str
+
+    def access_token(self) -> str:
+        """A usable token; refreshes ahead of expiry."""
+        ...
+
+    def refresh_after_401(self, rejected: str) -> str:
+        """A new token after HubSpot refused ``rejected``; single-flight.
+
+        Raises NeedsReconnect when no new token can be had.
+        """
+        ...
+
+
+class ClientStats:
+    """Request counters of one client (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests: Counter[str] = Counter()
+        self.retries = 0
+        self.rate_limited = 0
+
+    def count_request(self, kind: str) -> None:
+        with self._lock:
+            self.requests[kind] += 1
+
+    def count_retry(self, *, rate_limited: bool) -> None:
+        with self._lock:
+            self.retries += 1
+            if rate_limited:
+                self.rate_limited += 1
+
+    def count_rate_limited(self) -> None:
+        with self._lock:
+            self.rate_limited += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """``{"requests": total, "by_kind": {...}, "retries": n, "rate_limited": n}``."""
+        with self._lock:
+            by_kind = {kind: self.requests.get(kind, 0) for kind in REQUEST_KINDS}
+            return {
+                "requests": sum(self.requests.values()),
+                "by_kind": by_kind,
+                "retries": self.retries,
+                "rate_limited": self.rate_limited,
+            }
+
+
+def record_from_wire(item: dict[str, Any]) -> Record:
+    """A Record from one HubSpot object JSON."""
+    raw = item.get("properties") or {}
+    properties: dict[str, str | None] = {}
+    for name, value in raw.items():
+        if name == "hs_object_id":
+            continue
+        properties[name] = None if value is None else str(value)
+    return Record(
+        id=str(item.get("id") or raw.get("hs_object_id") or ""),
+        properties=properties,
+        created_at=item.get("createdAt"),
+        updated_at=item.get("updatedAt"),
+        archived=bool(item.get("archived", False)),
+    )
+
+
+def merge_records(first: Record, second: Record) -> Record:
+    """``first`` with ``second``'s properties added (two reads of one record)."""
+    properties = dict(first.properties)
+    properties.update(second.properties)
+    updated = max(filter(None, (first.updated_at, second.updated_at)), default=None)
+    return Record(first.id, properties, first.created_at or second.created_at, updated, first.archived)
+
+
+def next_after(body: dict[str, Any]) -> str | None:
+    """The cursor of the next page, or None on the last page (however HubSpot says it)."""
+    paging = body.get("paging")
+    if not isinstance(paging, dict):
+        return None
+    nxt = paging.get("next")
+    if not isinstance(nxt, dict):
+        return None
+    after = nxt.get("after")
+    return None if after in (None, "") else str(after)
+
+
+def property_from_wire(item: dict[str, Any]) -> dict[str, Any]:
+    """A property definition in snake_case."""
+    meta = item.get("modificationMetadata") or {}
+    options = [
+        {
+            "label": opt.get("label"),
+            "value": opt.get("value"),
+            "display_order": opt.get("displayOrder"),
+            "hidden": bool(opt.get("hidden", False)),
+        }
+        for opt in item.get("options") or []
+        if isinstance(opt, dict)
+    ]
+    calculated = bool(item.get("calculated", False))
+    return {
+        "name": item.get("name"),
+        "label": item.get("label"),
+        "type": item.get("type"),
+        "field_type": item.get("fieldType"),
+        "group_name": item.get("groupName"),
+        "description": item.get("description"),
+        "options": options,
+        "read_only": bool(meta.get("readOnlyValue", False)) or calculated,
+        "calculated": calculated,
+        "hubspot_defined": bool(item.get("hubspotDefined", False)),
+        "has_unique_value": bool(item.get("hasUniqueValue", False)),
+        "archived": bool(item.get("archived", False)),
+    }
+
+
+_DEFINITION_KEYS = {
+    "field_type": "fieldType",
+    "group_name": "groupName",
+    "display_order": "displayOrder",
+    "has_unique_value": "hasUniqueValue",
+    "form_field": "formField",
+    "calculation_formula": "calculationFormula",
+    "external_options": "externalOptions",
+    "referenced_object_type": "referencedObjectType",
+    "number_display_hint": "numberDisplayHint",
+    "text_display_hint": "textDisplayHint",
+    "show_currency_symbol": "showCurrencySymbol",
+    "currency_property_name": "currencyPropertyName",
+    "data_sensitivity": "dataSensitivity",
+}
+
+
+def property_to_wire(definition: dict[str, Any]) -> dict[str, Any]:
+    """A property definition for HubSpot; snake_case or HubSpot's own keys both accepted."""
+    wire: dict[str, Any] = {}
+    for key, value in definition.items():
+        if key == "options" and isinstance(value, list):
+            value = [
+                {_DEFINITION_KEYS.get(k, k): v for k, v in opt.items()} if isinstance(opt, dict) else opt
+                for opt in value
+            ]
+        wire[_DEFINITION_KEYS.get(key, key)] = value
+    return wire
+
+
+def pipeline_from_wire(item: dict[str, Any]) -> dict[str, Any]:
+    """A pipeline with its stages, metadata strings turned into numbers and booleans."""
+    stages = []
+    for stage in item.get("stages") or []:
+        meta = stage.get("metadata") or {}
+        stages.append(
+            {
+                "id": str(stage.get("id")),
+                "label": stage.get("label"),
+                "display_order": stage.get("displayOrder", 0),
+                "probability": _float_or_none(meta.get("probability")),
+                "is_closed": str(meta.get("isClosed", "false")).lower() == "true",
+                "archived": bool(stage.get("archived", False)),
+            }
+        )
+    stages.sort(key=lambda s: (s["display_order"] is None, s["display_order"] or 0))
+    return {
+        "id": str(item.get("id")),
+        "label": item.get("label"),
+        "display_order": item.get("displayOrder", 0),
+        "archived": bool(item.get("archived", False)),
+        "stages": stages,
+    }
+
+
+def owner_from_wire(item: dict[str, Any]) -> dict[str, Any]:
+    teams = [
+        {"id": str(t.get("id")), "name": t.get("name"), "primary": bool(t.get("primary", False))}
+        for t in item.get("teams") or []
+        if isinstance(t, dict)
+    ]
+    user_id = item.get("userId")
+    return {
+        "id": str(item.get("id")),
+        "email": item.get("email"),
+        "first_name": item.get("firstName"),
+        "last_name": item.get("lastName"),
+        "user_id": int(user_id) if user_id not in (None, "") else None,
+        "type": item.get("type"),
+        "teams": teams,
+        "archived": bool(item.get("archived", False)),
+    }
+
+
+def account_from_wire(item: dict[str, Any]) -> dict[str, Any]:
+    portal_id = item.get("portalId")
+    return {
+        "portal_id": int(portal_id) if portal_id not in (None, "") else None,
+        "ui_domain": item.get("uiDomain"),
+        "time_zone": item.get("timeZone"),
+        "currency": item.get("companyCurrency"),
+        "utc_offset": item.get("utcOffset"),
+        "data_hosting_location": item.get("dataHostingLocation"),
+        "account_type": item.get("accountType"),
+    }
+
+
+def iso_to_ms(value: str | None) -> int | None:
+    """Epoch milliseconds of a HubSpot timestamp (ISO-8601, or already milliseconds)."""
+    if value in (None, ""):
+        return None
+    text = str(value)
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(round(moment.timestamp() * 1000))
+
+
+def _float_or_none(value: Any) -> float | None:
+    if value in (None, ""):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None

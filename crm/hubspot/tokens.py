@@ -1,0 +1,233 @@
+"""HubSpot's OAuth token endpoint (Authlib over httpx2), and the static token source.
+
+``TokenEndpoint`` makes the four token calls the product needs: redeem a code, refresh,
+introspect and revoke, at ``settings.token_path`` (default ``/oauth/2026-03/token``) and
+its ``/introspect`` and ``/revoke`` siblings. Every parameter, the client secret included,
+travels in the form body (``client_secret_post``); nothing secret is ever put in a URL or
+a log line.
+
+Errors are read in HubSpot's OAuth dialect ``{error, error_description, status, message}``:
+branch on ``error``, then ``status``, never on the wording.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+from authlib.integrations.httpx_client import OAuth2Client
+from authlib.integrations.base_client.errors import OAuthError
+
+from crm.config import Settings
+from crm.errors import ConfigError, CrmError, NeedsReconnect, OAuthFlowError, Unreachable
+
+log = logging.getLogger("crm.hubspot.tokens")
+
+# HubSpot's `status` values that mean the refresh token is dead for good.
+_DEAD_REFRESH = {"BAD_REFRESH_TOKEN", "invalid_grant"}
+_BAD_CLIENT = {"invalid_client", "BAD_CLIENT_ID", "BAD_CLIENT_SECRET"}
+
+
+class StaticToken:
+    """A token that never changes: private-app tokens, and tests."""
+
+    def __init__(self, token: str, *, portal_key: str | None = None) -> None:
+        self._token = token
+        self.portal_key = portal_key or "token:" + hashlib.sha256(token.encode()).hexdigest()[:16]
+
+    def access_token(self) -> str:
+        return self._token
+
+    def refresh_after_401(self, rejected: str) -> str:
+        raise NeedsReconnect(
+            "HubSpot rejected the access token (401). A private-app token cannot be refreshed: "
+            "check HUBSPOT_ACCESS_TOKEN."
+        )
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    """What a code exchange or refresh returned (secrets: keep out of logs and repr)."""
+
+    access_token: str
+    refresh_token: str | None
+    expires_at: float
+    expires_in: int
+    hub_id: int | None
+    user_id: int | None
+    scopes: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        return f"TokenGrant(expires_in={self.expires_in}, hub_id={self.hub_id})"
+
+
+class TokenEndpointError(CrmError):
+    """The token endpoint refused a request; ``error`` and ``status`` are HubSpot's codes."""
+
+    def __init__(self, http_status: int, error: str, status: str, description: str) -> None:
+        super().__init__(description or f"HubSpot's token endpoint answered HTTP {http_status}")
+        self.http_status = http_status
+        self.error = error
+        self.status = status
+
+
+class TokenEndpoint:
+    """Code exchange, refresh, introspection and revocation for one app."""
+
+    def __init__(self, settings: Settings, *, transport: httpx2.BaseTransport | None = None) -> None:
+        self.settings = settings
+        self._transport = transport
+
+    def exchange_code(self, code: str, *, code_verifier: str | None = None) -> TokenGrant:
+        """Redeem an authorization code (exactly once; the caller guarantees that).
+
+        Raises:
+            OAuthFlowError: HubSpot refused the code ("code_rejected"), the app's
+                credentials ("client_rejected"), or could not be reached ("hubspot_unreachable").
+        """
+        extra: dict[str, str] = {}
+        if code_verifier:
+            extra["code_verifier"] = code_verifier
+        try:
+            with self._client() as client:
+                token = client.fetch_token(
+                    self.settings.token_url,
+                    grant_type="authorization_code",
+                    code=code,
+                    redirect_uri=self.settings.redirect_uri,
+                    **extra,
+                )
+            return _grant(token)
+        except TokenEndpointError as exc:
+            reason = "client_rejected" if _is_bad_client(exc) else "code_rejected"
+            log.info("HubSpot refused the authorization code (%s/%s)", exc.error, exc.status)
+            raise OAuthFlowError(reason, "HubSpot refused the sign-in code; please connect again.") from None
+        except (Unreachable, httpx2.HTTPError, OAuthError, ValueError) as exc:
+            log.info("Code exchange failed: %s", type(exc).__name__)
+            raise OAuthFlowError("hubspot_unreachable", "Could not reach HubSpot to finish connecting.") from None
+
+    def refresh(self, refresh_token: str) -> TokenGrant:
+        """A new access token (and maybe a new refresh token).
+
+        Raises:
+            NeedsReconnect: HubSpot says the refresh token is dead (invalid_grant /
+                BAD_REFRESH_TOKEN).
+            ConfigError: HubSpot refused the app's client id or secret.
+            Unreachable: no usable answer (timeout, 5xx); try again later.
+        """
+        try:
+            with self._client() as client:
+                token = client.refresh_token(self.settings.token_url, refresh_token=refresh_token)
+        except TokenEndpointError as exc:
+            if _is_bad_client(exc):
+                raise ConfigError("HUBSPOT_CLIENT_SECRET", "HubSpot refused the app's client id or secret") from None
+            if exc.error in _DEAD_REFRESH or exc.status in _DEAD_REFRESH or exc.http_status in (400, 401):
+                raise NeedsReconnect("HubSpot refused the refresh token; connect HubSpot again.") from None
+            raise Unreachable(f"HubSpot's token endpoint answered HTTP {exc.http_status}") from None
+        except httpx2.TimeoutException:
+            raise Unreachable(f"HubSpot's token endpoint did not answer within {self.settings.http_timeout:g} s") from None
+        except (httpx2.HTTPError, OAuthError, ValueError) as exc:
+            raise Unreachable(f"Could not refresh the HubSpot token ({type(exc).__name__})") from None
+        return _grant(token)
+
+    def introspect(self, access_token: str) -> dict[str, Any]:
+        """Facts about a token: hub_id, user, hub_domain, scopes, user_id, active.
+
+        Raises:
+            OAuthFlowError: "token_inactive" or "hubspot_unreachable".
+        """
+        try:
+            with self._client() as client:
+                response = client.introspect_token(
+                    self.settings.base_url.rstrip("/") + self.settings.introspect_path,
+                    token=access_token,
+                    token_type_hint="access_token",
+                )
+        except (httpx2.HTTPError, OAuthError) as exc:
+            log.info("Token introspection failed: %s", type(exc).__name__)
+            raise OAuthFlowError("hubspot_unreachable", "Could not reach HubSpot to finish connecting.") from None
+        try:
+            data = response.json() if response.status_code < 400 else {}
+        except ValueError:
+            data = {}
+        if not isinstance(data, dict) or data.get("active") is False or not data.get("hub_id"):
+            log.info("Token introspection answered HTTP %d without an active token", response.status_code)
+            raise OAuthFlowError("token_inactive", "HubSpot did not confirm the new token; please connect again.")
+        return data
+
+    def revoke(self, refresh_token: str) -> None:
+        """Revoke a refresh token at HubSpot.
+
+        Raises:
+            Unreachable: HubSpot did not confirm (any non-2xx, or no answer).
+        """
+        try:
+            with self._client() as client:
+                response = client.revoke_token(
+                    self.settings.base_url.rstrip("/") + self.settings.revoke_path,
+                    token=refresh_token,
+                    token_type_hint="refresh_token",
+                )
+        except (httpx2.HTTPError, OAuthError) as exc:
+            raise Unreachable(f"Could not reach HubSpot to revoke the token ({type(exc).__name__})") from None
+        if not 200 <= response.status_code < 300:
+            raise Unreachable(f"HubSpot answered the revocation with HTTP {response.status_code}")
+
+    def _client(self) -> OAuth2Client:
+        client = OAuth2Client(
+            client_id=self.settings.client_id,
+            client_secret=self.settings.client_secret,
+            token_endpoint_auth_method="client_secret_post",
+            revocation_endpoint_auth_method="client_secret_post",
+            timeout=httpx2.Timeout(self.settings.http_timeout),
+            transport=self._transport,
+            follow_redirects=False,
+        )
+        client.register_compliance_hook("access_token_response", _raise_for_oauth_error)
+        client.register_compliance_hook("refresh_token_response", _raise_for_oauth_error)
+        return client
+
+
+def _raise_for_oauth_error(response: httpx2.Response) -> httpx2.Response:
+    """Turn any error answer into TokenEndpointError before Authlib reads it as a token."""
+    if response.status_code < 400:
+        return response
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    body = body if isinstance(body, dict) else {}
+    raise TokenEndpointError(
+        response.status_code,
+        str(body.get("error") or ""),
+        str(body.get("status") or ""),
+        str(body.get("error_description") or body.get("message") or ""),
+    )
+
+
+def _is_bad_client(exc: TokenEndpointError) -> bool:
+    return exc.error in _BAD_CLIENT or exc.status in _BAD_CLIENT
+
+
+def _grant(token: Any) -> TokenGrant:
+    access = token.get("access_token")
+    if not access:
+        raise Unreachable("HubSpot's token endpoint answered without an access token")
+    expires_in = int(token.get("expires_in") or 1800)
+    expires_at = float(token.get("expires_at") or (time.time() + expires_in))
+    scopes = token.get("scopes") or str(token.get("scope") or "").split()
+    hub_id = token.get("hub_id")
+    user_id = token.get("user_id")
+    return TokenGrant(
+        access_token=str(access),
+        refresh_token=str(token["refresh_token"]) if token.get("refresh_token") else None,
+        expires_at=expires_at,
+        expires_in=expires_in,
+        hub_id=int(hub_id) if hub_id not in (None, "") else None,
+        user_id=int(user_id) if user_id not in (None, "") else None,
+        scopes=tuple(str(s) for s in scopes),
+    )

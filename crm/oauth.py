@@ -1,0 +1,594 @@
+"""Connecting HubSpot: the OAuth round trip, stored tokens, refresh and disconnect.
+
+    page mints a ticket ─► /hubspot/connect ─► start_connect: state (+ PKCE), hashed in
+    SQLite with a binding nonce (cookie) ─► HubSpot's authorize page ─► /hubspot/callback
+    ─► complete_connect: consume the state atomically, check the nonce, redeem the code
+    once, introspect, read account info, store tokens encrypted ─► /connect?hubspot=...
+
+Tokens never leave this module in the clear except as the bearer header a client sends.
+A refresh is single-flight across threads (a lock per cache file) and processes (the
+``BEGIN IMMEDIATE`` transaction that re-reads the stored token before refreshing); a new
+refresh token is stored in the same transaction as the access token it came with.
+
+A refresh token HubSpot refuses puts the connection in ``needs_reconnect`` and wipes the
+dead tokens; a key that cannot decrypt the tokens reports ``needs_reconnect`` too but
+changes nothing, so restoring the right ``CRM_SECRET_KEY`` brings the connection back.
+
+Staff login: when an allowlist is configured (``CRM_STAFF_EMAILS`` / ``CRM_STAFF_DOMAINS``,
+and not ``CRM_OPEN_ACCESS``) the connect route requires a ticket minted by a signed-in
+page; without one a ticket is optional.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import httpx2
+
+from crm.config import Settings
+from crm.errors import (
+    ConfigError,
+    CrmError,
+    HubSpotError,
+    NeedsReconnect,
+    NotConnected,
+    OAuthFlowError,
+    Unreachable,
+)
+from crm.hubspot import HubSpotClient, StaticToken, TokenSource
+from crm.hubspot.tokens import TokenEndpoint, TokenGrant
+from crm.store import auth as store
+from crm.store import open_db, write
+from crm.vault import Vault, load_keys
+
+log = logging.getLogger("crm.oauth")
+
+STATE_TTL_S = 600
+TICKET_TTL_S = 600
+REFRESH_LEEWAY_S = 300
+# A token someone else just stored is used as long as it has this much life left.
+MIN_TOKEN_LIFE_S = 5
+ACCESS, REFRESH = "access", "refresh"
+_PRIVATE_APP_FINGERPRINT = "auth.private_app_fingerprint"
+
+
+@dataclass
+class ConnectionInfo:
+    """What the app knows about its HubSpot connection (no secrets)."""
+
+    mode: str
+    status: str  # "connected" | "needs_reconnect" | "disconnected"
+    reason: str | None = None
+    portal_id: int | None = None
+    hub_domain: str | None = None
+    ui_domain: str | None = None
+    user_email: str | None = None
+    scopes: list[str] = field(default_factory=list)
+    expires_at: float | None = None
+    connected_at: str | None = None
+
+    @property
+    def is_connected(self) -> bool:
+        return self.status == "connected"
+
+
+@dataclass(frozen=True)
+class DisconnectResult:
+    """``revoked``: HubSpot confirmed the refresh token is revoked. Local tokens are gone either way."""
+
+    revoked: bool
+    detail: str
+
+
+# -- connect ---------------------------------------------------------------------------
+
+
+def create_ticket(settings: Settings, staff_email: str | None) -> str:
+    """A single-use ticket (10 minutes) that lets ``/hubspot/connect`` start a flow."""
+    ticket = secrets.token_urlsafe(32)
+    now = time.time()
+    store.save_ticket(_db(settings), _digest(ticket), staff_email=staff_email,
+                      expires_at=now + TICKET_TTL_S, now=now)
+    return ticket
+
+
+def start_connect(settings: Settings, *, ticket: str | None) -> tuple[str, str]:
+    """Begin the OAuth round trip: ``(authorize URL, binding nonce for the cookie)``.
+
+    Raises:
+        OAuthFlowError: "not_oauth" (private-app mode), "ticket_invalid",
+            "ticket_required" (staff login on and no ticket).
+        ConfigError: no encryption key or no client credentials.
+    """
+    if settings.mode == "private_app":
+        raise OAuthFlowError("not_oauth", "This app uses a private-app token; there is nothing to connect.")
+    if not settings.client_id or not settings.client_secret:
+        raise ConfigError("HUBSPOT_CLIENT_ID", "OAuth needs the app's client id and secret")
+    vault = Vault(load_keys(settings))
+    db = _db(settings)
+    now = time.time()
+    staff_email: str | None = None
+    if ticket:
+        ok, staff_email = store.redeem_ticket(db, _digest(ticket), now=now)
+        if not ok:
+            raise OAuthFlowError("ticket_invalid", "That connect link has expired or was already used; try again.")
+    elif _staff_login_on(settings):
+        raise OAuthFlowError("ticket_required", "Start connecting from the Connect page.")
+
+    state = secrets.token_urlsafe(32)
+    nonce = secrets.token_urlsafe(32)
+    state_hash = _digest(state)
+    verifier = secrets.token_urlsafe(64) if settings.pkce else None
+    store.save_state(
+        db,
+        state_hash=state_hash,
+        nonce_hash=_digest(nonce),
+        verifier=vault.encrypt(verifier, portal_id=0, kind=_verifier_kind(state_hash)) if verifier else None,
+        staff_email=staff_email,
+        now=now,
+        ttl_s=STATE_TTL_S,
+    )
+    params = [
+        ("client_id", settings.client_id),
+        ("redirect_uri", settings.redirect_uri),
+        ("scope", " ".join(settings.scopes)),
+    ]
+    if settings.optional_scopes:
+        params.append(("optional_scope", " ".join(settings.optional_scopes)))
+    params.append(("state", state))
+    if verifier:
+        params += [("code_challenge", _s256(verifier)), ("code_challenge_method", "S256")]
+    separator = "&" if "?" in settings.authorize_url else "?"
+    # quote (not quote_plus): HubSpot wants spaces in scope lists as %20.
+    url = settings.authorize_url + separator + urlencode(params, quote_via=quote)
+    log.info("OAuth connect started%s", f" by {staff_email}" if staff_email else "")
+    return url, nonce
+
+
+def complete_connect(
+    settings: Settings,
+    *,
+    state: str | None,
+    code: str | None,
+    nonce: str | None,
+    error: str | None = None,
+    transport: httpx2.BaseTransport | None = None,
+) -> ConnectionInfo:
+    """Finish the round trip: check the state, redeem the code once, store the tokens.
+
+    The state is consumed before anything else happens, so a second callback with the
+    same state (a reload, a replay) is refused without a token request.
+
+    Raises:
+        OAuthFlowError: with a short ``reason`` safe to put in a URL: access_denied,
+            provider_error, state_missing, state_unknown, state_expired, state_reused,
+            state_foreign, code_missing, code_rejected, client_rejected, token_inactive,
+            hubspot_unreachable.
+    """
+    db = _db(settings)
+    now = time.time()
+    row = store.consume_state(db, _digest(state), now=now) if state else None
+    if error:
+        log.info("HubSpot returned an error instead of a code: %s", _short(error))
+        reason = "access_denied" if error == "access_denied" else "provider_error"
+        raise OAuthFlowError(reason, "HubSpot did not grant access.")
+    if not state:
+        raise OAuthFlowError("state_missing", "The sign-in answer carried no state; start again.")
+    if row is None:
+        problem = store.state_problem(db, _digest(state), now=now)
+        log.info("OAuth callback refused: state %s", problem)
+        raise OAuthFlowError(f"state_{problem}", _STATE_MESSAGES[problem])
+    if not nonce or not hmac.compare_digest(_digest(nonce), row["nonce_hash"] or ""):
+        log.info("OAuth callback refused: the browser binding cookie does not match")
+        raise OAuthFlowError("state_foreign", "This sign-in was started in another browser; start again here.")
+    if not code:
+        raise OAuthFlowError("code_missing", "HubSpot sent no authorization code.")
+
+    vault = Vault(load_keys(settings))
+    verifier = None
+    if row.get("verifier"):
+        try:
+            verifier = vault.decrypt(row["verifier"], portal_id=0, kind=_verifier_kind(row["state_hash"]))
+        except NeedsReconnect:
+            raise OAuthFlowError("state_unknown", _STATE_MESSAGES["unknown"]) from None
+
+    endpoint = TokenEndpoint(settings, transport=transport)
+    grant = endpoint.exchange_code(code, code_verifier=verifier)
+    facts = endpoint.introspect(grant.access_token)
+    portal_id = int(facts.get("hub_id") or grant.hub_id or 0)
+    ui_domain = None
+    try:
+        with HubSpotClient(settings, StaticToken(grant.access_token, portal_key=f"portal:{portal_id}"),
+                           transport=transport, max_retries=2) as client:
+            account = client.account_info()
+        ui_domain = account.get("ui_domain")
+        portal_id = int(account.get("portal_id") or portal_id)
+    except CrmError as exc:
+        # The record links fall back to app.hubspot.com; the connection itself is fine.
+        log.warning("Could not read HubSpot account info after connecting: %s", type(exc).__name__)
+
+    scopes = [str(s) for s in facts.get("scopes") or grant.scopes]
+    connected_at = _iso_now()
+    with write(db) as conn:
+        store.delete_tokens(conn)
+        _store_grant(conn, vault, portal_id, grant, refresh_token=grant.refresh_token)
+        store.replace_connection(
+            conn,
+            mode=settings.mode,
+            status="connected",
+            status_reason=None,
+            portal_id=portal_id,
+            hub_domain=facts.get("hub_domain"),
+            ui_domain=ui_domain,
+            user_email=facts.get("user"),
+            user_id=facts.get("user_id") or grant.user_id,
+            scopes=scopes,
+            expires_at=grant.expires_at,
+            connected_at=connected_at,
+            updated_at=connected_at,
+        )
+    log.info("HubSpot portal %s connected%s", portal_id, f" by {row['staff_email']}" if row.get("staff_email") else "")
+    return connection_info(settings)
+
+
+# -- status ----------------------------------------------------------------------------
+
+
+def connection_info(settings: Settings, *, transport: httpx2.BaseTransport | None = None) -> ConnectionInfo:
+    """The connection as the UI shows it; never raises for "not connected".
+
+    In private-app mode the portal is learnt once from HubSpot's account info and cached.
+    """
+    db = _db(settings)
+    if settings.mode == "private_app":
+        return _private_app_info(settings, db, transport)
+    row = store.read_connection(db)
+    if row is None:
+        return ConnectionInfo(mode=settings.mode, status="disconnected")
+    if row["mode"] != settings.mode:
+        return ConnectionInfo(mode=settings.mode, status="disconnected", reason="mode_changed")
+    info = _info_from_row(row)
+    if info.status == "connected":
+        problem = _token_problem(settings, db, row)
+        if problem:
+            info.status, info.reason = "needs_reconnect", problem
+    return info
+
+
+def health(settings: Settings) -> dict[str, Any]:
+    """Readiness facts for ``/healthz``: database reachable, mode and connection status."""
+    facts: dict[str, Any] = {"mode": settings.mode}
+    try:
+        db = _db(settings)
+        facts["db"] = "ok" if store.ping(db) else "error"
+    except Exception as exc:  # readiness must report, not raise
+        log.warning("Health check could not open the cache: %s", type(exc).__name__)
+        facts["db"] = "error"
+        return facts
+    try:
+        facts["connection"] = connection_info(settings).status
+    except CrmError as exc:
+        facts["connection"] = "unknown"
+        log.info("Health check could not read the connection: %s", type(exc).__name__)
+    return facts
+
+
+# -- disconnect ------------------------------------------------------------------------
+
+
+def disconnect(settings: Settings, *, transport: httpx2.BaseTransport | None = None) -> DisconnectResult:
+    """Revoke the refresh token at HubSpot, then wipe the local tokens (even if revoking failed)."""
+    db = _db(settings)
+    row = store.read_connection(db)
+    tokens = store.read_tokens(db)
+    revoked, detail = False, "There was no stored HubSpot token to revoke."
+    if settings.mode == "private_app":
+        detail = "A private-app token is configured (HUBSPOT_ACCESS_TOKEN); remove it to disconnect."
+    elif REFRESH in tokens and row is not None:
+        try:
+            refresh = Vault(load_keys(settings)).decrypt(
+                tokens[REFRESH]["ciphertext"], portal_id=int(tokens[REFRESH]["portal_id"]), kind=REFRESH
+            )
+            TokenEndpoint(settings, transport=transport).revoke(refresh)
+            revoked, detail = True, "HubSpot revoked the app's access."
+        except (NeedsReconnect, ConfigError):
+            detail = "The stored token could not be decrypted, so HubSpot was not asked to revoke it."
+        except Unreachable as exc:
+            detail = f"HubSpot did not confirm the revocation ({exc}); uninstall the app in HubSpot to be sure."
+    now = _iso_now()
+    with write(db) as conn:
+        store.delete_tokens(conn)
+        store.write_meta(conn, _PRIVATE_APP_FINGERPRINT, None)
+        store.update_connection(conn, status="disconnected", status_reason="disconnected", scopes=[],
+                                expires_at=None, updated_at=now)
+    if revoked:
+        log.info("Disconnected HubSpot; the refresh token was revoked")
+    else:
+        log.warning("Disconnected HubSpot locally; %s", detail)
+    return DisconnectResult(revoked, detail)
+
+
+# -- tokens for clients ----------------------------------------------------------------
+
+
+def token_source(settings: Settings, *, transport: httpx2.BaseTransport | None = None) -> TokenSource:
+    """The bearer tokens for a client.
+
+    Raises:
+        NotConnected: never connected, or disconnected.
+        NeedsReconnect: HubSpot refused the refresh token, or the key cannot decrypt it.
+    """
+    if settings.mode == "private_app":
+        db = _db(settings)
+        row = store.read_connection(db)
+        fingerprint = _fingerprint(settings.access_token)
+        if row and row["mode"] == "private_app" and row.get("portal_id") and \
+                store.read_meta(db, _PRIVATE_APP_FINGERPRINT) == fingerprint:
+            return StaticToken(settings.access_token, portal_key=f"portal:{row['portal_id']}")
+        return StaticToken(settings.access_token)
+    db = _db(settings)
+    row = store.read_connection(db)
+    if row is None or row["mode"] != settings.mode or row["status"] == "disconnected":
+        raise NotConnected("HubSpot is not connected; connect it on the Connect page.")
+    if row["status"] == "needs_reconnect":
+        raise NeedsReconnect(_REASON_MESSAGES.get(row.get("status_reason") or "", "Connect HubSpot again."))
+    source = OAuthTokenSource(settings, int(row["portal_id"]), transport=transport)
+    source.check()
+    return source
+
+
+def open_client(settings: Settings, *, transport: httpx2.BaseTransport | None = None) -> HubSpotClient:
+    """A HubSpotClient for the connected portal (what sync, webhooks and the CLI use)."""
+    return HubSpotClient(settings, token_source(settings, transport=transport), transport=transport)
+
+
+_refresh_locks: dict[str, threading.Lock] = {}
+_refresh_locks_guard = threading.Lock()
+
+
+def _refresh_lock(db_path: Path) -> threading.Lock:
+    key = str(Path(db_path).resolve())
+    with _refresh_locks_guard:
+        return _refresh_locks.setdefault(key, threading.Lock())
+
+
+class OAuthTokenSource:
+    """Access tokens of the stored OAuth connection, refreshed ahead of expiry."""
+
+    def __init__(self, settings: Settings, portal_id: int, *, transport: httpx2.BaseTransport | None = None) -> None:
+        self.settings = settings
+        self.portal_id = portal_id
+        self.portal_key = f"portal:{portal_id}"
+        self._transport = transport
+        self._vault = Vault(load_keys(settings))
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._refresh_at = 0.0
+
+    def check(self) -> None:
+        """Decrypt the stored tokens once, so a wrong key fails here and not mid-sync."""
+        stored = self._stored(_db(self.settings))
+        if stored is None:
+            raise NeedsReconnect("No HubSpot token is stored; connect HubSpot again.")
+
+    def access_token(self) -> str:
+        with self._lock:
+            if self._token and time.time() < self._refresh_at:
+                return self._token
+            seen = self._token
+        if seen is None:
+            stored = self._stored(_db(self.settings))
+            if stored is None:
+                raise NeedsReconnect("No HubSpot token is stored; connect HubSpot again.")
+            token, expires_at = stored
+            if time.time() < expires_at - REFRESH_LEEWAY_S:
+                self._remember(token, expires_at - REFRESH_LEEWAY_S)
+                return token
+            seen = token
+        return self._refresh(seen, forced=False)
+
+    def refresh_after_401(self, rejected: str) -> str:
+        return self._refresh(rejected, forced=True)
+
+    def _remember(self, token: str, refresh_at: float) -> None:
+        with self._lock:
+            self._token, self._refresh_at = token, refresh_at
+
+    def _stored(self, db: Any) -> tuple[str, float] | None:
+        row = store.read_tokens(db).get(ACCESS)
+        if row is None:
+            return None
+        token = self._vault.decrypt(row["ciphertext"], portal_id=int(row["portal_id"]), kind=ACCESS)
+        return token, float(row["expires_at"] or 0)
+
+    def _refresh(self, seen: str | None, *, forced: bool) -> str:
+        """Single-flight refresh: whoever gets the lock first refreshes, the rest reuse it."""
+        with _refresh_lock(self.settings.db_path):
+            db = _db(self.settings)
+            failure: CrmError | None = None
+            result: tuple[str, float] | None = None
+            with write(db) as conn:
+                row = store.read_connection(conn)
+                if row is None or row["status"] != "connected":
+                    failure = NotConnected("HubSpot was disconnected.") if row is None or \
+                        row["status"] == "disconnected" else NeedsReconnect("Connect HubSpot again.")
+                else:
+                    tokens = store.read_tokens(conn)
+                    result, failure = self._refresh_in(conn, tokens, seen, forced)
+            if failure is not None:
+                raise failure
+            assert result is not None
+            self._remember(*result)
+            return result[0]
+
+    def _refresh_in(
+        self, conn: Any, tokens: dict[str, dict[str, Any]], seen: str | None, forced: bool
+    ) -> tuple[tuple[str, float] | None, CrmError | None]:
+        now = time.time()
+        access_row, refresh_row = tokens.get(ACCESS), tokens.get(REFRESH)
+        if refresh_row is None:
+            return None, NeedsReconnect("No HubSpot refresh token is stored; connect HubSpot again.")
+        if access_row is not None:
+            current = self._vault.decrypt(access_row["ciphertext"], portal_id=self.portal_id, kind=ACCESS)
+            expires_at = float(access_row["expires_at"] or 0)
+            if current != seen and now < expires_at - MIN_TOKEN_LIFE_S:
+                # Another thread or process refreshed while we waited for the lock.
+                return (current, max(now, expires_at - REFRESH_LEEWAY_S)), None
+            if not forced and current == seen and now < expires_at - REFRESH_LEEWAY_S:
+                return (current, expires_at - REFRESH_LEEWAY_S), None
+        refresh_token = self._vault.decrypt(refresh_row["ciphertext"], portal_id=self.portal_id, kind=REFRESH)
+        endpoint = TokenEndpoint(self.settings, transport=self._transport)
+        try:
+            grant = endpoint.refresh(refresh_token)
+        except NeedsReconnect as exc:
+            log.warning("HubSpot refused the refresh token; the connection needs to be made again")
+            store.delete_tokens(conn)
+            store.update_connection(conn, status="needs_reconnect", status_reason="refresh_rejected",
+                                    expires_at=None, updated_at=_iso_now())
+            return None, exc
+        except CrmError as exc:
+            return None, exc
+        if grant.refresh_token and grant.refresh_token != refresh_token:
+            log.info("HubSpot issued a new refresh token; storing it")
+        _store_grant(conn, self._vault, self.portal_id, grant,
+                     refresh_token=grant.refresh_token or refresh_token)
+        store.update_connection(conn, expires_at=grant.expires_at, updated_at=_iso_now())
+        log.debug("Refreshed the HubSpot access token (expires in %d s)", grant.expires_in)
+        refresh_at = grant.expires_at - min(REFRESH_LEEWAY_S, grant.expires_in / 2)
+        return (grant.access_token, refresh_at), None
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+_STATE_MESSAGES = {
+    "unknown": "This sign-in link is not one we started; start again from the Connect page.",
+    "expired": "The sign-in took longer than 10 minutes; start again.",
+    "reused": "This sign-in was already completed or abandoned; start again.",
+}
+_REASON_MESSAGES = {
+    "refresh_rejected": "HubSpot no longer accepts this app's token (app uninstalled or access revoked); "
+    "connect HubSpot again.",
+    "secret_key": "The stored HubSpot token cannot be decrypted with CRM_SECRET_KEY; restore the key or "
+    "connect HubSpot again.",
+}
+
+
+def _db(settings: Settings) -> Any:
+    return open_db(settings.db_path)
+
+
+def _digest(value: str | None) -> str:
+    return hashlib.sha256((value or "").encode()).hexdigest()
+
+
+def _fingerprint(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:24]
+
+
+def _verifier_kind(state_hash: str) -> str:
+    return f"pkce:{state_hash[:32]}"
+
+
+def _s256(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def _staff_login_on(settings: Settings) -> bool:
+    return bool(settings.staff_emails or settings.staff_domains) and not settings.open_access
+
+
+def _short(value: str) -> str:
+    return "".join(ch for ch in value[:40] if ch.isalnum() or ch in "_-.")
+
+
+def _iso_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _store_grant(conn: Any, vault: Vault, portal_id: int, grant: TokenGrant, *, refresh_token: str | None) -> None:
+    store.write_token(conn, ACCESS, portal_id=portal_id,
+                      ciphertext=vault.encrypt(grant.access_token, portal_id=portal_id, kind=ACCESS),
+                      expires_at=grant.expires_at)
+    if refresh_token:
+        # Written on every refresh, so rows move to the newest key as soon as it is listed first.
+        store.write_token(conn, REFRESH, portal_id=portal_id,
+                          ciphertext=vault.encrypt(refresh_token, portal_id=portal_id, kind=REFRESH),
+                          expires_at=None)
+
+
+def _info_from_row(row: dict[str, Any]) -> ConnectionInfo:
+    return ConnectionInfo(
+        mode=row["mode"],
+        status=row["status"],
+        reason=row.get("status_reason"),
+        portal_id=row.get("portal_id"),
+        hub_domain=row.get("hub_domain"),
+        ui_domain=row.get("ui_domain"),
+        user_email=row.get("user_email"),
+        scopes=list(row.get("scopes") or []),
+        expires_at=row.get("expires_at"),
+        connected_at=row.get("connected_at"),
+    )
+
+
+def _token_problem(settings: Settings, db: Any, row: dict[str, Any]) -> str | None:
+    tokens = store.read_tokens(db)
+    if REFRESH not in tokens:
+        return "tokens_missing"
+    try:
+        vault = Vault(load_keys(settings))
+        vault.decrypt(tokens[REFRESH]["ciphertext"], portal_id=int(row["portal_id"] or 0), kind=REFRESH)
+    except (NeedsReconnect, ConfigError):
+        return "secret_key"
+    return None
+
+
+def _private_app_info(settings: Settings, db: Any, transport: httpx2.BaseTransport | None) -> ConnectionInfo:
+    fingerprint = _fingerprint(settings.access_token)
+    row = store.read_connection(db)
+    if row and row["mode"] == "private_app" and row["status"] == "connected" and row.get("portal_id") \
+            and store.read_meta(db, _PRIVATE_APP_FINGERPRINT) == fingerprint:
+        return _info_from_row(row)
+    try:
+        with HubSpotClient(settings, StaticToken(settings.access_token), transport=transport,
+                           max_retries=2) as client:
+            account = client.account_info()
+    except NeedsReconnect:
+        return ConnectionInfo(mode="private_app", status="needs_reconnect", reason="token_rejected")
+    except HubSpotError as exc:
+        reason = "token_rejected" if exc.status_code in (401, 403) else "hubspot_error"
+        status = "needs_reconnect" if reason == "token_rejected" else "connected"
+        return ConnectionInfo(mode="private_app", status=status, reason=reason)
+    except CrmError:
+        return ConnectionInfo(mode="private_app", status="connected", reason="hubspot_unreachable")
+    now = _iso_now()
+    with write(db) as conn:
+        store.delete_tokens(conn)
+        store.replace_connection(
+            conn,
+            mode="private_app",
+            status="connected",
+            status_reason=None,
+            portal_id=account.get("portal_id"),
+            ui_domain=account.get("ui_domain"),
+            scopes=[],
+            connected_at=now,
+            updated_at=now,
+        )
+        store.write_meta(conn, _PRIVATE_APP_FINGERPRINT, fingerprint)
+    row = store.read_connection(db)
+    assert row is not None
+    return _info_from_row(row)
