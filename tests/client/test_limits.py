@@ -1,0 +1,126 @@
+"""The shared rate budget, backoff and circuit breaker as pure units."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+import pytest
+
+from crm.errors import CircuitOpen
+from crm.hubspot.limits import CircuitBreaker, RollingWindow, full_jitter, limits_for, reset_limits
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_budget_lets_many_threads_through_at_once_then_makes_the_next_wait():
+    window = RollingWindow(8, 0.4)
+    barrier = threading.Barrier(8, timeout=2)
+    waits: list[float] = []
+
+    def worker() -> None:
+        waits.append(window.acquire())
+        barrier.wait()  # every thread holds a slot at the same time: no mutex around requests
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert len(waits) == 8 and max(waits) < 0.1
+    started = time.monotonic()
+    window.acquire()
+    assert 0.3 <= time.monotonic() - started < 1.5
+
+
+def test_remaining_header_lower_than_our_count_books_the_difference():
+    window = RollingWindow(10, 0.4)
+    window.learn(remaining=2)  # someone else already spent 8 of the 10
+    assert window.acquire() < 0.05 and window.acquire() < 0.05
+    started = time.monotonic()
+    window.acquire()
+    assert time.monotonic() - started >= 0.3
+
+
+def test_headers_change_the_limit_and_window():
+    window = RollingWindow(110, 10.0)
+    window.learn(limit=190, window_s=10.0, remaining=190)
+    assert window.limit == 190 and window.in_window() == 0
+
+
+def test_pause_holds_every_caller_back():
+    window = RollingWindow(100, 10.0)
+    window.pause(0.3)
+    started = time.monotonic()
+    window.acquire()
+    assert time.monotonic() - started >= 0.25
+
+
+def test_breaker_opens_after_repeated_failures_and_says_for_how_long():
+    clock = FakeClock()
+    breaker = CircuitBreaker(threshold=3, cooldown_s=20, clock=clock)
+    for _ in range(3):
+        breaker.before_request()
+        breaker.record_failure()
+    with pytest.raises(CircuitOpen) as caught:
+        breaker.before_request()
+    assert caught.value.retry_in == pytest.approx(20)
+    assert "3 times" in str(caught.value)
+
+
+def test_breaker_lets_one_trial_through_after_cooldown_and_closes_on_success():
+    clock = FakeClock()
+    breaker = CircuitBreaker(threshold=2, cooldown_s=5, clock=clock)
+    breaker.record_failure()
+    breaker.record_failure()
+    clock.now += 5.1
+    breaker.before_request()  # the trial
+    with pytest.raises(CircuitOpen):
+        breaker.before_request()  # nobody else while the trial runs
+    breaker.record_success()
+    assert breaker.state == "closed"
+    breaker.before_request()
+
+
+def test_failed_trial_reopens_with_a_longer_cooldown():
+    clock = FakeClock()
+    breaker = CircuitBreaker(threshold=1, cooldown_s=5, clock=clock)
+    breaker.record_failure()
+    clock.now += 5.1
+    breaker.before_request()
+    breaker.record_failure()
+    with pytest.raises(CircuitOpen) as caught:
+        breaker.before_request()
+    assert caught.value.retry_in == pytest.approx(10)
+
+
+def test_success_between_failures_keeps_the_circuit_closed():
+    breaker = CircuitBreaker(threshold=3, cooldown_s=5, clock=FakeClock())
+    for _ in range(5):
+        breaker.record_failure()
+        breaker.record_failure()
+        breaker.record_success()
+    breaker.before_request()
+    assert breaker.state == "closed"
+
+
+def test_full_jitter_stays_within_the_exponential_ceiling():
+    rng = random.Random(1)
+    for attempt in range(8):
+        delays = [full_jitter(attempt, base_s=0.5, cap_s=10, rng=rng) for _ in range(200)]
+        ceiling = min(10, 0.5 * 2**attempt)
+        assert all(0 <= d <= ceiling for d in delays)
+        assert max(delays) > ceiling * 0.8  # really spread over the range, not a constant
+
+
+def test_one_limiter_per_portal_is_shared():
+    reset_limits()
+    assert limits_for("portal:1") is limits_for("portal:1")
+    assert limits_for("portal:1") is not limits_for("portal:2")
