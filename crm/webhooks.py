@@ -35,9 +35,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from crm import oauth
 from crm.config import Settings
 from crm.errors import CrmError, WebhookRejected
-from crm.store import inbox
+from crm.store import auth, inbox, records
 from crm.store.schema import open_db
 
 log = logging.getLogger(__name__)
@@ -296,8 +297,6 @@ def process_pending(settings: Settings, *, client: Any = None) -> int:
         CrmError (Unreachable, NotConnected, HubSpotError...): HubSpot could not be read.
             The events of the round stay pending with the error and one more attempt.
     """
-    from crm import oauth
-
     db = open_db(settings.db_path)
     own_client = client is None
     handled = 0
@@ -311,7 +310,7 @@ def process_pending(settings: Settings, *, client: Any = None) -> int:
             except CrmError as exc:
                 inbox.mark_failed(db, [e.key for e in events], _describe(exc))
                 raise
-        portal_id = _connected_portal(settings)
+        portal_id = _connected_portal(db)
         while events:
             keys = [e.key for e in events]
             mine = [e.payload for e in events if portal_id is None or e.key[0] == portal_id]
@@ -338,13 +337,10 @@ def _describe(exc: CrmError) -> str:
     return f"{type(exc).__name__}: {exc}"[:500]
 
 
-def _connected_portal(settings: Settings) -> int | None:
-    from crm import oauth
-
-    try:
-        portal_id = oauth.connection_info(settings).portal_id
-    except CrmError:
-        return None
+def _connected_portal(db: Any) -> int | None:
+    """The portal the cache belongs to, as the connection row records it (no HubSpot call)."""
+    row = auth.read_connection(db)
+    portal_id = row.get("portal_id") if row else None
     return int(portal_id) if portal_id else None
 
 
@@ -358,31 +354,25 @@ class _Fetched:
 
 
 def _fetch(db: Any, client: Any, plan: _Plan) -> _Fetched:
-    """Read everything the plan names from HubSpot; no cache write happens here."""
-    from crm import sync
-
+    """Read everything the plan names from HubSpot; nothing is written here."""
     fetched = _Fetched()
     for object_type, ids in plan.reread.items():
-        properties = sync.synced_properties(db, object_type)
         wanted = sorted(ids, key=_id_order)
-        seen: set[str] = set()
-        for start in range(0, len(wanted), BATCH_READ_SIZE):
-            chunk = wanted[start:start + BATCH_READ_SIZE]
-            records = client.batch_read(object_type, chunk, properties=properties)
-            fetched.records.setdefault(object_type, []).extend(records)
-            seen.update(r.id for r in records if not r.archived)
-        # Batch read leaves out ids it cannot return: deleted, or merged into another record.
-        gone = ids - seen
+        properties = records.synced_property_names(db, object_type)
+        found = client.batch_read(object_type, wanted, properties=properties)
+        fetched.records[object_type] = found
+        # Batch read leaves out what it cannot return: deleted records, and ids merged
+        # into another record (HubSpot may answer those with the survivor's id).
+        gone = ids - {r.id for r in found if not r.archived}
         if gone:
             fetched.archived.setdefault(object_type, set()).update(gone)
     for object_type, ids in plan.archived.items():
         fetched.archived.setdefault(object_type, set()).update(ids)
-    for pair, from_ids in plan.associations.items():
+    for (from_type, to_type), from_ids in plan.associations.items():
         wanted = sorted(from_ids, key=_id_order)
-        links: dict[str, list[tuple[str, int]]] = {}
-        for start in range(0, len(wanted), 1000):
-            links.update(client.read_associations(pair[0], pair[1], wanted[start:start + 1000]))
-        fetched.associations[pair] = (from_ids, links)
+        fetched.associations[(from_type, to_type)] = (
+            set(wanted), client.read_associations(from_type, to_type, wanted)
+        )
     return fetched
 
 
@@ -391,17 +381,20 @@ def _id_order(record_id: str) -> tuple[int, str]:
 
 
 def _apply(db: Any, fetched: _Fetched, keys: list[inbox.EventKey]) -> None:
-    """Write what was read into the cache and mark the events processed."""
-    from crm import sync
+    """Write what was read into the cache, then mark the events processed.
 
-    sync.apply_remote_changes(
-        db,
-        records=fetched.records,
-        archived=fetched.archived,
-        associations=fetched.associations,
-    )
-    with inbox.write(db) as conn:
-        inbox.mark_processed(conn, keys, at=datetime.now(UTC).isoformat())
+    Records go through the sync engine's ``upsert_records``, which keeps a field with a
+    pending local edit and turns it into a conflict when HubSpot's value moved away
+    from the edit's base. The steps are separate transactions; a crash in between only
+    means the events are applied again, which fetch-on-notify makes harmless.
+    """
+    for object_type, found in fetched.records.items():
+        records.upsert_records(db, object_type, found)
+    for object_type, ids in fetched.archived.items():
+        records.mark_archived(db, object_type, ids)
+    for (from_type, to_type), (from_ids, links) in fetched.associations.items():
+        records.replace_associations(db, from_type, to_type, from_ids, links)
+    inbox.mark_processed(db, keys, at=datetime.now(UTC).isoformat())
 
 
 # --- the background worker -----------------------------------------------------------

@@ -113,20 +113,17 @@ def pending_events(db: sqlite_utils.Database, *, max_attempts: int, limit: int =
     ]
 
 
-def mark_processed(conn: sqlite3.Connection, keys: Iterable[EventKey], *, at: str) -> int:
-    """Mark events processed inside the caller's write transaction; return how many changed.
-
-    Takes a connection so processing can mark its events in the same transaction that
-    applies their effect to the cache: a crash never leaves one without the other.
-    """
+def mark_processed(db: sqlite_utils.Database, keys: Iterable[EventKey], *, at: str) -> int:
+    """Mark events processed; return how many changed (one already processed is left alone)."""
     changed = 0
-    for key in keys:
-        changed += conn.execute(
-            "UPDATE webhook_inbox SET processed_at = ?, error = NULL "
-            "WHERE portal_id = ? AND subscription_id = ? AND event_id = ? AND processed_at IS NULL",
-            (at, *key),
-        ).rowcount
-    _bump(conn, PREFIX + "processed", changed)
+    with write(db) as conn:
+        for key in keys:
+            changed += conn.execute(
+                "UPDATE webhook_inbox SET processed_at = ?, error = NULL "
+                "WHERE portal_id = ? AND subscription_id = ? AND event_id = ? AND processed_at IS NULL",
+                (at, *key),
+            ).rowcount
+        _bump(conn, PREFIX + "processed", changed)
     return changed
 
 

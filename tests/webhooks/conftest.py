@@ -1,8 +1,8 @@
 """Fixtures for webhook tests.
 
-- ``offline_settings``: private-app settings whose HubSpot is a closed loopback port, for
-  tests of receiving (the background worker may try, and fail, to fetch; nothing leaves
-  127.0.0.1). Its worker is stopped afterwards.
+- ``offline_settings``: settings for a portal never connected (HubSpot a closed loopback port), for
+  tests of receiving: the background worker fails at once with NotConnected; nothing leaves
+  127.0.0.1. Its worker is stopped afterwards.
 - ``route_client``: a Starlette TestClient over a small app mounting the webhook handler,
   with ``offline_settings`` on ``app.state``.
 """

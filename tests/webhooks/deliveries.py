@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,10 +74,14 @@ def closed_port() -> int:
 
 
 def make_settings(tmp_path: Path, **overrides: str) -> Settings:
+    """OAuth-mode settings for a portal never connected: processing fails at once with
+    NotConnected instead of calling anyone, and HubSpot is a closed loopback port anyway.
+    Pass HUBSPOT_ACCESS_TOKEN and HUBSPOT_BASE_URL to point them at the sandbox instead."""
     env = {
-        "HUBSPOT_ACCESS_TOKEN": "pat-na1-not-a-real-token",
-        "HUBSPOT_BASE_URL": f"http://127.0.0.1:{closed_port()}",
+        "HUBSPOT_CLIENT_ID": "webhook-test-app",
         "HUBSPOT_CLIENT_SECRET": SECRET,
+        "CRM_SECRET_KEY": base64.urlsafe_b64encode(b"k" * 32).decode(),
+        "HUBSPOT_BASE_URL": f"http://127.0.0.1:{closed_port()}",
         "HUBSPOT_WEBHOOK_URL": PUBLIC_URL,
         "CRM_DB": str(tmp_path / "crm.db"),
     }
@@ -87,3 +93,12 @@ def route_app(settings: Settings) -> Starlette:
     app = Starlette(routes=[Route("/hubspot/webhook", hubspot_webhook, methods=["POST"])])
     app.state.settings = settings
     return app
+
+
+def wait_until(condition: Callable[[], bool], *, within: float = 10.0, interval: float = 0.05) -> None:
+    """Poll ``condition`` until it holds; fail after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {within} s")
+        time.sleep(interval)

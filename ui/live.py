@@ -1,0 +1,106 @@
+"""The "Live updates" line, and the watcher that makes open pages pick up webhook changes.
+
+``live_updates()`` is a fragment for the sidebar. While webhooks are on it reruns every
+``POLL_S`` seconds on its own (the rest of the page stays idle), reads the cache version,
+and when that moved (a webhook, or a sync elsewhere, changed records) it drops the
+cached frames and reruns the whole page, so what is on screen follows HubSpot without a
+reload. It also makes sure this process's webhook worker runs, so events left in the
+inbox before a restart are applied as soon as anyone opens a page.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import streamlit as st
+
+from crm import webhooks
+from crm.config import Settings
+from crm.errors import CrmError
+from crm.store import records
+from ui import data
+from ui.columns import ago, md_escape
+
+log = logging.getLogger(__name__)
+
+POLL_S = 2.0
+VERSION_KEY = "live_cache_version"
+
+REJECTION_LABELS = {
+    "bad_signature": "bad signature",
+    "stale_timestamp": "stale timestamp",
+    "missing_headers": "unsigned",
+    "too_large": "too large",
+    "malformed": "malformed",
+    "not_configured": "webhooks not set up",
+}
+
+
+def live_updates(settings: Settings | None = None) -> None:
+    """Show whether live updates are on and keep the page in step with the cache."""
+    if settings is None:
+        from ui.runtime import settings as resolve
+
+        settings = resolve()
+    try:
+        enabled = webhooks.configuration(settings)[0]
+    except CrmError:
+        enabled = False
+    if enabled:
+        webhooks.ensure_worker(settings)
+
+    @st.fragment(run_every=POLL_S if enabled else None)
+    def _live() -> None:
+        _follow_cache(settings)
+        try:
+            status = webhooks.live_status(settings)
+        except Exception as exc:  # a locked or missing cache must not break every page
+            log.info("live status unavailable: %s", type(exc).__name__)
+            st.caption("Live updates: status unavailable")
+            return
+        for line in status_lines(status):
+            st.caption(line)
+
+    _live()
+
+
+def _follow_cache(settings: Settings) -> None:
+    try:
+        with data.open_cache(settings) as db:
+            version = records.cache_version(db)
+    except Exception as exc:
+        log.info("cache version unavailable: %s", type(exc).__name__)
+        return
+    previous = st.session_state.get(VERSION_KEY)
+    st.session_state[VERSION_KEY] = version
+    if previous is not None and previous != version:
+        data.clear()
+        st.rerun()
+
+
+def status_lines(status: dict[str, Any]) -> list[str]:
+    """The sidebar's lines for a ``live_status`` dict (Markdown-escaped where needed)."""
+    if status.get("enabled"):
+        last = status.get("last_event_at")
+        lines = ["Live updates: on, " + (f"last event {ago(last)}" if last else "no event received yet")]
+    else:
+        lines = [f"Live updates: off ({md_escape(status.get('reason') or 'not configured')})"]
+    pending, failed = int(status.get("pending") or 0), int(status.get("failed") or 0)
+    if pending or failed:
+        waiting = f"{pending} event{'s' if pending != 1 else ''} waiting"
+        if failed:
+            waiting += f", {failed} given up"
+        if status.get("last_error"):
+            waiting += f" — {md_escape(status['last_error'])}"
+        lines.append(waiting)
+    rejected = {k: v for k, v in (status.get("rejected") or {}).items() if v}
+    if rejected:
+        total = sum(rejected.values())
+        detail = ", ".join(f"{REJECTION_LABELS.get(k, md_escape(k))}: {v}" for k, v in sorted(rejected.items()))
+        lines.append(
+            f":warning: {total} webhook request{'s' if total != 1 else ''} refused ({detail}). "
+            "Many refusals usually mean HUBSPOT\\_WEBHOOK\\_URL or the client secret does not match "
+            "the HubSpot app's settings."
+        )
+    return lines
