@@ -56,7 +56,9 @@ MAX_SCHEDULED_RETRIES = 2_000
 MAX_DELIVERY_LOG = 2_000
 
 _OBJECTS = ("contact", "company", "deal", "ticket", "product", "line_item", "conversation", "object")
-_KINDS = ("creation", "deletion", "propertyChange", "associationChange", "restore", "merge", "privacyDeletion")
+_KINDS = (
+    "creation", "deletion", "propertyChange", "associationChange", "restore", "merge", "privacyDeletion",
+)  # fmt: skip
 # HubSpot decodes these escapes in the URL before computing v3 (validating-requests docs).
 _V3_DECODES = {
     "%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%21": "!", "%24": "$",
@@ -273,9 +275,8 @@ class WebhookSender:
     def _take_due(self, now: float) -> list[_Batch]:
         """Batches to send now: settled pending events (chunks of 100) and due retries."""
         due: list[_Batch] = []
-        if self._pending and (
-            now - self._first_pending_at >= self._batch_delay() or len(self._pending) >= MAX_EVENTS_PER_REQUEST
-        ):
+        settled = now - self._first_pending_at >= self._batch_delay()
+        if self._pending and (settled or len(self._pending) >= MAX_EVENTS_PER_REQUEST):
             url = self.config.webhook_url
             events = list(self._pending)
             self._pending.clear()

@@ -131,7 +131,8 @@ def test_failed_exchange_leaves_the_code_usable(model, config):
 
 def test_pkce_code_needs_the_matching_verifier(model, config):
     verifier = "a" * 43 + "-verifier"
-    code = model.issue_code(redirect_uri=REDIRECT, code_challenge=pkce_s256(verifier), code_challenge_method="S256")
+    challenge = pkce_s256(verifier)
+    code = model.issue_code(redirect_uri=REDIRECT, code_challenge=challenge, code_challenge_method="S256")
 
     assert refused(exchange, model, config, code).error == "invalid_grant"
     assert refused(exchange, model, config, code, code_verifier="b" * 50).error == "invalid_grant"
@@ -223,7 +224,13 @@ def test_expired_token_says_how_long_ago_and_when(model, config, clock):
 
 @pytest.mark.parametrize(
     ("elapsed", "text"),
-    [(0.2, "1 second(s)"), (75, "75 second(s)"), (600, "10 minute(s)"), (3 * 3600, "3 hour(s)"), (5 * 86400, "5 day(s)")],
+    [
+        (0.2, "1 second(s)"),
+        (75, "75 second(s)"),
+        (600, "10 minute(s)"),
+        (3 * 3600, "3 hour(s)"),
+        (5 * 86400, "5 day(s)"),
+    ],
 )
 def test_expired_message_picks_hubspots_units(elapsed, text):
     assert expired_message(elapsed) == f"The OAuth token used to make this call expired {text} ago."
@@ -248,7 +255,8 @@ def test_missing_scope_is_403_listing_what_would_do(model):
     body = info.value.body
     assert info.value.status == 403
     assert body["category"] == "MISSING_SCOPES"
-    assert body["errors"][0]["context"] == {"requiredGranularScopes": ["crm.objects.deals.read", "crm.schemas.deals.read"]}
+    required = body["errors"][0]["context"]["requiredGranularScopes"]
+    assert required == ["crm.objects.deals.read", "crm.schemas.deals.read"]
     assert body["links"] == {"scopes": "https://developers.hubspot.com/scopes"}
 
 

@@ -16,6 +16,8 @@ from crm.sandbox.oauth.models import pkce_s256
 REDIRECT = DEFAULT_REDIRECT_URIS[0]
 CLIENT = {"client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_CLIENT_SECRET}
 CONTACTS = "/crm/v3/objects/contacts"
+TOKEN_PATH = "/oauth/2026-03/token"
+TOKEN_PATHS = ["/oauth/v1/token", "/oauth/v3/token", "/oauth/2026-03/token", "/oauth/2026-09/token"]
 OAUTH_ERROR_KEYS = {"error", "error_description", "status", "message"}
 
 
@@ -52,12 +54,17 @@ def new_code(sandbox, **options) -> str:
     return sandbox.oauth_code(redirect_uri=REDIRECT, **options)["code"]
 
 
-def exchange(http: httpx2.Client, auth_code: str, path: str = "/oauth/2026-03/token", **changes: str) -> httpx2.Response:
-    form = {"grant_type": "authorization_code", "code": auth_code, "redirect_uri": REDIRECT, **CLIENT, **changes}
+def code_grant(auth_code: str, **changes: str) -> dict[str, str]:
+    grant = {"grant_type": "authorization_code", "code": auth_code, "redirect_uri": REDIRECT, **CLIENT}
+    return {**grant, **changes}
+
+
+def exchange(http: httpx2.Client, auth_code: str, path: str = TOKEN_PATH, **changes: str) -> httpx2.Response:
+    form = code_grant(auth_code, **changes)
     return http.post(path, data=form)
 
 
-def refresh(http: httpx2.Client, refresh_token: str, path: str = "/oauth/2026-03/token") -> httpx2.Response:
+def refresh(http: httpx2.Client, refresh_token: str, path: str = TOKEN_PATH) -> httpx2.Response:
     return http.post(path, data={"grant_type": "refresh_token", "refresh_token": refresh_token, **CLIENT})
 
 
@@ -91,7 +98,9 @@ def test_consent_page_shows_app_portal_scopes_and_connect_button(http):
 def test_consent_page_escapes_what_the_url_asks_for(http):
     hostile = "crm.objects.contacts.read <script>alert(1)</script> <img/src=x/onerror=alert(1)>"
 
-    page = http.get("/oauth/authorize", params=authorize_query(scope=hostile, state='"><script>x()</script>')).text
+    query = authorize_query(scope=hostile, state='"><script>x()</script>')
+
+    page = http.get("/oauth/authorize", params=query).text
 
     assert "<script>" not in page and "<img" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
@@ -170,7 +179,7 @@ def test_redirect_keeps_the_state_byte_for_byte(http):
 # --- token endpoints -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/oauth/v1/token", "/oauth/v3/token", "/oauth/2026-03/token", "/oauth/2026-09/token"])
+@pytest.mark.parametrize("path", TOKEN_PATHS)
 def test_every_token_path_exchanges_a_code(sandbox, http, path):
     response = exchange(http, new_code(sandbox), path=path)
 
@@ -201,25 +210,19 @@ def test_token_errors_speak_hubspots_oauth_dialect(sandbox, http, changes, statu
 
 
 def test_v1_reads_parameters_from_the_query_string(sandbox, http):
-    query = {"grant_type": "authorization_code", "code": new_code(sandbox), "redirect_uri": REDIRECT, **CLIENT}
-
-    response = http.post("/oauth/v1/token", params=query)
+    response = http.post("/oauth/v1/token", params=code_grant(new_code(sandbox)))
 
     assert response.status_code == 200
 
 
 def test_later_versions_ignore_the_query_string(sandbox, http):
-    query = {"grant_type": "authorization_code", "code": new_code(sandbox), "redirect_uri": REDIRECT, **CLIENT}
-
-    response = http.post("/oauth/2026-03/token", params=query)
+    response = http.post(TOKEN_PATH, params=code_grant(new_code(sandbox)))
 
     assert response.status_code == 400
 
 
 def test_a_json_body_is_not_a_token_request(sandbox, http):
-    body = {"grant_type": "authorization_code", "code": new_code(sandbox), "redirect_uri": REDIRECT, **CLIENT}
-
-    response = http.post("/oauth/2026-03/token", json=body)
+    response = http.post(TOKEN_PATH, json=code_grant(new_code(sandbox)))
 
     assert response.status_code == 400 and set(response.json()) == OAUTH_ERROR_KEYS
 
@@ -249,7 +252,8 @@ def test_token_requests_are_recorded_with_where_each_parameter_arrived(sandbox, 
     first = tokens_for(sandbox, http)
     refresh(http, first["refresh_token"])
     refresh(http, first["refresh_token"])
-    http.post("/oauth/v1/token", params={"grant_type": "refresh_token", "refresh_token": first["refresh_token"], **CLIENT})
+    in_query = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"], **CLIENT}
+    http.post("/oauth/v1/token", params=in_query)
 
     requests = sandbox.tokens()["requests"]
 
@@ -308,7 +312,9 @@ def test_post_introspection_accepts_the_token_under_either_name(sandbox, http, f
 def test_post_introspection_of_a_refresh_token(sandbox, http):
     token = tokens_for(sandbox, http)
 
-    body = http.post("/oauth/2026-03/token/introspect", data={"refresh_token": token["refresh_token"], **CLIENT}).json()
+    form = {"refresh_token": token["refresh_token"], **CLIENT}
+
+    body = http.post("/oauth/2026-03/token/introspect", data=form).json()
 
     assert body["active"] is True and body["token_use"] == "refresh_token"
 
@@ -366,7 +372,8 @@ def test_expired_token_gets_401_expired_authentication_with_the_expire_time(sand
     body = response.json()
     assert response.status_code == 401
     assert body["category"] == "EXPIRED_AUTHENTICATION"
-    assert re.fullmatch(r"The OAuth token used to make this call expired \d+ second\(s\) ago\.", body["message"])
+    expected = r"The OAuth token used to make this call expired \d+ second\(s\) ago\."
+    assert re.fullmatch(expected, body["message"])
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", body["context"]["expire time"][0])
 
 
@@ -379,7 +386,9 @@ def test_refreshing_after_expiry_gives_a_working_token(sandbox, http):
     assert http.get(CONTACTS, headers=bearer(fresh["access_token"])).status_code == 200
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic eDp5"}])
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic eDp5"}]
+)
 def test_missing_or_unknown_token_gets_401_invalid_authentication(http, headers):
     response = http.get(CONTACTS, headers=headers)
 

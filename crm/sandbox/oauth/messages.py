@@ -12,9 +12,17 @@ BAD_AUTH_CODE = ("BAD_AUTH_CODE", "invalid_grant", "auth code not found, expired
 BAD_CODE_VERIFIER = ("BAD_AUTH_CODE", "invalid_grant", "code_verifier does not match the code_challenge")
 BAD_CLIENT_ID = ("BAD_CLIENT_ID", "invalid_client", "missing or unknown client id")
 BAD_CLIENT_SECRET = ("BAD_CLIENT_SECRET", "invalid_client", "missing or invalid client secret")
-BAD_REDIRECT_URI = ("BAD_REDIRECT_URI", "invalid_grant", "redirect_uri does not match the one used to get the code")
+BAD_REDIRECT_URI = (
+    "BAD_REDIRECT_URI",
+    "invalid_grant",
+    "redirect_uri does not match the one used to get the code",
+)
 BAD_REFRESH_TOKEN = ("BAD_REFRESH_TOKEN", "invalid_grant", "refresh token is invalid, expired or revoked")
-BAD_GRANT_TYPE = ("BAD_GRANT_TYPE", "unsupported_grant_type", "grant_type must be authorization_code or refresh_token")
+BAD_GRANT_TYPE = (
+    "BAD_GRANT_TYPE",
+    "unsupported_grant_type",
+    "grant_type must be authorization_code or refresh_token",
+)
 MISSING_TOKEN = ("BAD_REQUEST", "invalid_request", "missing token")
 
 INVALID_AUTHENTICATION = (

@@ -312,9 +312,11 @@ class OAuthModel:
         Raises:
             ConsentError: the same refusals as the consent page.
         """
+        if redirect_uri is None:
+            redirect_uri = next(iter(self.config.redirect_uris), "")
         request = self.check_authorize_request(
             client_id=client_id if client_id is not None else self.config.client_id,
-            redirect_uri=redirect_uri if redirect_uri is not None else next(iter(self.config.redirect_uris), ""),
+            redirect_uri=redirect_uri,
             scopes=scopes if scopes is not None else ALL_SCOPES,
             state=state,
             code_challenge=code_challenge,
@@ -522,7 +524,8 @@ class OAuthModel:
             else:
                 info = self.refresh_token_info(token)
                 if info is not None:
-                    return {"active": True, "token_use": "refresh_token", "app_id": self.config.app_id, **info}
+                    extra = {"active": True, "token_use": "refresh_token", "app_id": self.config.app_id}
+                    return {**extra, **info}
         return {"active": False}
 
     def revoke(self, token: str) -> bool:

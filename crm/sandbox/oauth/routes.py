@@ -122,7 +122,8 @@ class _Handlers:
         if consent.state is not None:
             params["state"] = consent.state
         # 303 so the browser follows with a GET, whatever method reached us.
-        return RedirectResponse(_add_query(consent.redirect_uri, params), status_code=303, headers=PAGE_HEADERS)
+        location = _add_query(consent.redirect_uri, params)
+        return RedirectResponse(location, status_code=303, headers=PAGE_HEADERS)
 
     # --- token endpoints -----------------------------------------------------------------
 
@@ -140,7 +141,7 @@ class _Handlers:
         return JSONResponse(body, headers=NO_STORE)
 
     async def introspect_token(self, request: Request) -> Response:
-        """``POST …/token/introspect``; the token may come as ``token``, ``access_token`` or ``refresh_token``."""
+        """``POST …/token/introspect``; the token may be sent as token, access_token or refresh_token."""
         form = await _read_form(request)
         params = _params(request, form)
         try:
@@ -189,7 +190,9 @@ class _Handlers:
         if params.get("client_id") or params.get("client_secret"):
             self.auth.check_client(params.get("client_id"), params.get("client_secret"))
 
-    def _record(self, request: Request, form: FormData, grant_type: str | None, status: int, error: str | None) -> None:
+    def _record(
+        self, request: Request, form: FormData, grant_type: str | None, status: int, error: str | None
+    ) -> None:
         headers = ["authorization"] if "authorization" in request.headers else []
         self.auth.record_request(
             path=request.url.path,
@@ -299,9 +302,11 @@ def _params(request: Request, form: FormData) -> dict[str, str]:
 
 
 def _token_param(params: dict[str, str]) -> tuple[str, str | None]:
-    for name, implied_hint in (("token", None), ("access_token", "access_token"), ("refresh_token", "refresh_token")):
+    # Doc prose names the field after the token type, the reference says "token": take any.
+    for name in ("token", "access_token", "refresh_token"):
         value = params.get(name)
         if value:
+            implied_hint = None if name == "token" else name
             return value, params.get("token_type_hint") or implied_hint
     raise TokenGrantError(messages.MISSING_TOKEN)
 
@@ -346,8 +351,8 @@ def _scope_items(scopes: Iterable[str]) -> str:
     items = []
     for scope in scopes:
         label = SCOPE_LABELS.get(scope)
-        text = f"{html.escape(label)} (<code>{html.escape(scope)}</code>)" if label else f"<code>{html.escape(scope)}</code>"
-        items.append(f"<li>{text}</li>")
+        code = f"<code>{html.escape(scope)}</code>"
+        items.append(f"<li>{html.escape(label)} ({code})</li>" if label else f"<li>{code}</li>")
     return "".join(items)
 
 
