@@ -90,7 +90,7 @@ def _embedded_sandbox(resolved: Settings) -> SandboxServer:
             config = SandboxConfig(
                 seed=resolved.sandbox_seed,
                 redirect_uris=(resolved.redirect_uri,),
-                webhook_url=app_webhook_url(),
+                webhook_url=resolved.webhook_url or app_webhook_url(),
             )
             try:
                 _sandbox = serve(config, host="127.0.0.1", port=resolved.sandbox_port)
