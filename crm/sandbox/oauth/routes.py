@@ -227,6 +227,10 @@ class _Handlers:
         body = await _read_json(request)
         if isinstance(body, Response):
             return body
+        text_fields = ("client_id", "redirect_uri", "code_challenge", "code_challenge_method")
+        wrong = [name for name in text_fields if name in body and not isinstance(body[name], str)]
+        if wrong:
+            return _admin_error(400, f"these fields must be strings: {', '.join(wrong)}")
         state = body.get("state")
         try:
             consent = self.auth.check_authorize_request(
