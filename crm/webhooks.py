@@ -29,15 +29,18 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import sqlite_utils
+
 from crm import oauth
 from crm.config import Settings
 from crm.errors import CrmError, WebhookRejected
+from crm.hubspot import HubSpotClient, Record
 from crm.store import auth, inbox, records
 from crm.store.schema import open_db
 
@@ -208,7 +211,7 @@ def _parse_events(body: bytes) -> list[dict[str, Any]]:
     return payload
 
 
-def _open(settings: Settings) -> Any:
+def _open(settings: Settings) -> sqlite_utils.Database:
     db = open_db(settings.db_path)
     db.conn.execute(f"PRAGMA busy_timeout = {INBOX_BUSY_TIMEOUT_MS}")
     return db
@@ -239,7 +242,7 @@ def event_object_type(event: Mapping[str, Any]) -> str | None:
     return _SINGULAR.get(prefix)
 
 
-def plan_events(events: list[Mapping[str, Any]]) -> _Plan:
+def plan_events(events: Sequence[Mapping[str, Any]]) -> _Plan:
     """Turn events into reads: which records and which associations to fetch again."""
     plan = _Plan()
     for event in events:
@@ -285,7 +288,7 @@ def _plan_association_change(plan: _Plan, object_type: str, event: Mapping[str, 
             plan.add(plan.associations, (from_type, to_type), ends[from_type])
 
 
-def process_pending(settings: Settings, *, client: Any = None) -> int:
+def process_pending(settings: Settings, *, client: HubSpotClient | None = None) -> int:
     """Apply pending inbox events to the cache; return how many events were handled.
 
     Reads the affected records (and associations) from HubSpot in batches, then applies
@@ -298,15 +301,15 @@ def process_pending(settings: Settings, *, client: Any = None) -> int:
             The events of the round stay pending with the error and one more attempt.
     """
     db = open_db(settings.db_path)
-    own_client = client is None
+    active: HubSpotClient | None = client
     handled = 0
     try:
         events = inbox.pending_events(db, max_attempts=MAX_ATTEMPTS, limit=EVENTS_PER_ROUND)
         if not events:
             return 0
-        if own_client:
+        if active is None:
             try:
-                client = oauth.open_client(settings)
+                active = oauth.open_client(settings)
             except CrmError as exc:
                 inbox.mark_failed(db, [e.key for e in events], _describe(exc))
                 raise
@@ -315,7 +318,7 @@ def process_pending(settings: Settings, *, client: Any = None) -> int:
             keys = [e.key for e in events]
             mine = [e.payload for e in events if portal_id is None or e.key[0] == portal_id]
             try:
-                fetched = _fetch(db, client, plan_events(mine))
+                fetched = _fetch(db, active, plan_events(mine))
             except CrmError as exc:
                 inbox.mark_failed(db, keys, _describe(exc))
                 raise
@@ -328,8 +331,8 @@ def process_pending(settings: Settings, *, client: Any = None) -> int:
         inbox.prune(db, processed_before=(datetime.now(UTC) - KEEP_PROCESSED).isoformat())
         return handled
     finally:
-        if own_client and client is not None:
-            client.close()
+        if client is None and active is not None:
+            active.close()
         db.close()
 
 
@@ -337,7 +340,7 @@ def _describe(exc: CrmError) -> str:
     return f"{type(exc).__name__}: {exc}"[:500]
 
 
-def _connected_portal(db: Any) -> int | None:
+def _connected_portal(db: sqlite_utils.Database) -> int | None:
     """The portal the cache belongs to, as the connection row records it (no HubSpot call)."""
     row = auth.read_connection(db)
     portal_id = row.get("portal_id") if row else None
@@ -346,14 +349,14 @@ def _connected_portal(db: Any) -> int | None:
 
 @dataclass
 class _Fetched:
-    records: dict[str, list[Any]] = field(default_factory=dict)       # type -> Records read
+    records: dict[str, list[Record]] = field(default_factory=dict)    # type -> records read
     archived: dict[str, set[str]] = field(default_factory=dict)       # type -> ids now gone
     associations: dict[tuple[str, str], tuple[set[str], dict[str, list[tuple[str, int]]]]] = field(
         default_factory=dict
     )
 
 
-def _fetch(db: Any, client: Any, plan: _Plan) -> _Fetched:
+def _fetch(db: sqlite_utils.Database, client: HubSpotClient, plan: _Plan) -> _Fetched:
     """Read everything the plan names from HubSpot; nothing is written here."""
     fetched = _Fetched()
     for object_type, ids in plan.reread.items():
@@ -380,7 +383,7 @@ def _id_order(record_id: str) -> tuple[int, str]:
     return (int(record_id), "") if record_id.isdigit() else (0, record_id)
 
 
-def _apply(db: Any, fetched: _Fetched, keys: list[inbox.EventKey]) -> None:
+def _apply(db: sqlite_utils.Database, fetched: _Fetched, keys: list[inbox.EventKey]) -> None:
     """Write what was read into the cache, then mark the events processed.
 
     Records go through the sync engine's ``upsert_records``, which keeps a field with a
