@@ -23,16 +23,21 @@ TICKET_KEY = "connect_ticket"
 TICKET_REUSE_S = 120
 REASONS = {
     "access_denied": "The connection was cancelled on HubSpot's page.",
+    "provider_error": "HubSpot reported an error instead of granting access.",
+    "state_missing": "HubSpot's answer was incomplete.",
+    "state_unknown": "The sign-in attempt was not recognised.",
     "state_expired": "The sign-in attempt took too long and expired.",
-    "state_invalid": "The sign-in attempt was not recognised (it may have been used already).",
-    "invalid_state": "The sign-in attempt was not recognised (it may have been used already).",
-    "state_reused": "That sign-in attempt was already used.",
-    "browser_mismatch": "The sign-in attempt was started in another browser.",
+    "state_reused": "That sign-in attempt was already used (a reload or a second click).",
+    "state_foreign": "The sign-in attempt was started in another browser.",
+    "code_missing": "HubSpot sent no authorization code.",
+    "code_rejected": "HubSpot refused the authorization code.",
+    "client_rejected": "HubSpot did not accept this app's client id or secret (check HUBSPOT_CLIENT_ID and HUBSPOT_CLIENT_SECRET).",
+    "token_inactive": "HubSpot issued a token that is not active.",
+    "hubspot_unreachable": "HubSpot could not be reached.",
     "ticket_invalid": "The Connect link expired or was already used.",
-    "ticket_expired": "The Connect link expired.",
-    "code_refused": "HubSpot refused the authorization code.",
-    "token_exchange_failed": "HubSpot refused the authorization code.",
-    "unreachable": "HubSpot could not be reached.",
+    "not_oauth": "This app runs with a private-app token, so there is nothing to connect.",
+    "config": "The app's HubSpot settings are incomplete; see the server log for which one.",
+    "unavailable": "The app could not reach its cache or HubSpot.",
 }
 _SAFE_TICKET = re.compile(r"^[A-Za-z0-9_\-]{8,200}$")
 
@@ -127,10 +132,10 @@ if info.status == "connected":
     elif require_admin(staff, "disconnect HubSpot"):
         if st.button("Disconnect", key="connect_disconnect", icon=":material/link_off:"):
             with crm_errors("disconnect", stop=False):
-                oauth.disconnect(settings)
+                result = oauth.disconnect(settings)
                 data.clear()
                 st.session_state.pop(TICKET_KEY, None)
-                flash("Disconnected from HubSpot")
+                flash("Disconnected from HubSpot" if result.revoked else f"Disconnected locally. {result.detail}")
                 st.rerun()
 
     # The pronouns property is a custom one; offer to create it once a sync has shown it missing.

@@ -7,6 +7,7 @@ as https URLs to HubSpot; CSV exports only after ``neutralise``.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import math
 import re
@@ -100,7 +101,8 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
     for col in safe.columns:
         if safe[col].dtype == object or pd.api.types.is_string_dtype(safe[col]):
             safe[col] = safe[col].map(neutralise)
-    return safe.to_csv(index=True).encode("utf-8-sig")
+    # Quoting every text cell keeps a stray CR or LF inside its cell in every reader.
+    return safe.to_csv(index=True, quoting=csv.QUOTE_NONNUMERIC).encode("utf-8-sig")
 
 
 def label_of(options: Mapping[str, str]) -> Callable[[Any], str]:

@@ -11,7 +11,7 @@ sync or a push anyway.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -209,26 +209,26 @@ def _db(db_path: str) -> Iterator[sqlite_utils.Database]:
 # --- outbox, conflicts, audit log (crm.store.outbox) -------------------------------------
 
 
+def outbox_counts(settings: Settings) -> dict[str, int]:
+    """Edits per status: pending, conflict, failed, pushed, discarded."""
+    from crm.store import outbox
+
+    with open_cache(settings) as db:
+        return dict(outbox.outbox_counts(db))
+
+
 def pending_count(settings: Settings) -> int:
-    """Local edits not yet in HubSpot (queued or failed, conflicts included)."""
+    """Local edits HubSpot does not have yet: waiting to be pushed, or in conflict."""
+    found = outbox_counts(settings)
+    return found.get("pending", 0) + found.get("conflict", 0)
+
+
+def edits(settings: Settings, statuses: tuple[str, ...], object_type: str | None = None) -> pd.DataFrame:
+    """Outbox rows in ``statuses``, newest first (record_label, property, new/base/remote value, error...)."""
     from crm.store import outbox
 
     with open_cache(settings) as db:
-        return int(outbox.pending_count(db))
-
-
-def pending_edits(settings: Settings) -> pd.DataFrame:
-    from crm.store import outbox
-
-    with open_cache(settings) as db:
-        return outbox.pending_frame(db)
-
-
-def failed_edits(settings: Settings) -> pd.DataFrame:
-    from crm.store import outbox
-
-    with open_cache(settings) as db:
-        return outbox.failed_frame(db)
+        return outbox.edits_frame(db, statuses=statuses, object_type=object_type)
 
 
 def conflicts(settings: Settings) -> pd.DataFrame:
@@ -242,17 +242,7 @@ def audit_log(settings: Settings, limit: int = 200) -> pd.DataFrame:
     from crm.store import outbox
 
     with open_cache(settings) as db:
-        return outbox.audit_frame(db, limit=limit)
-
-
-def live_status(settings: Settings) -> dict[str, Any] | None:
-    """``crm.webhooks.live_status``, or None while that module does not exist yet."""
-    try:
-        from crm import webhooks
-    except ImportError:
-        return None
-    status: dict[str, Any] = webhooks.live_status(settings)
-    return status
+        return outbox.audit_log(db, limit=limit)
 
 
 def pronouns_available(settings: Settings) -> bool:
@@ -261,3 +251,42 @@ def pronouns_available(settings: Settings) -> bool:
 
     with open_cache(settings) as db:
         return bool(sync.pronouns_available(db))
+
+
+# Exports stop here; a spreadsheet of more rows is better made from the cache file itself.
+EXPORT_LIMIT = 100_000
+
+
+def csv_export(
+    settings: Settings,
+    object_type: str,
+    *,
+    search: str | None = None,
+    filters: dict[str, Any] | None = None,
+    sort: str | None = None,
+    descending: bool = False,
+    columns: list[str] | None = None,
+) -> Callable[[], bytes]:
+    """A deferred CSV of every matching record (up to ``EXPORT_LIMIT``), formula-like cells neutralised.
+
+    Deferred so the rows are read only when someone clicks download, not on every rerun;
+    it may run outside a script run, so it reads the cache directly, not through st caches.
+    """
+    from ui.columns import csv_bytes
+
+    db_path = settings.db_path
+    filters = dict(filters or {})
+    wanted = list(columns) if columns else None
+
+    def build() -> bytes:
+        db = store.open_db(db_path)
+        try:
+            frame, _ = records.query_records(
+                db, object_type, search=search or None, filters=filters or None, sort=sort,
+                descending=descending, offset=0, limit=EXPORT_LIMIT, columns=wanted,
+            )
+        finally:
+            db.close()
+        return csv_bytes(frame)
+
+    return build

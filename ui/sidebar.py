@@ -1,4 +1,8 @@
-"""The sidebar every page shares: portal, mode, last sync, pending edits, live updates, who."""
+"""The sidebar every page shares: portal, mode, last sync, pending edits, live updates, who.
+
+The "Live updates" line is ``ui.live.live_updates`` (the webhooks side owns it): a
+fragment that also reruns the page when webhooks change the cache.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from crm.errors import CrmError
 from ui import data
 from ui.access import OPEN_NOTICE, Staff
 from ui.columns import ago, md_escape
+from ui.live import live_updates
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +31,7 @@ def render_sidebar(settings: Settings, staff: Staff) -> None:
         except CrmError as exc:
             log.info("sidebar status unavailable: %s", type(exc).__name__)
             st.caption("Status unavailable: " + md_escape(str(exc)))
+        live_updates(settings)
         if staff.login_enabled:
             st.caption(f"Signed in as {md_escape(staff.email)}" + (" (admin)" if staff.is_admin else ""))
             st.button("Sign out", key="sidebar_logout", on_click=st.logout)
@@ -57,10 +63,3 @@ def _status(settings: Settings) -> None:
         st.caption(f"Last sync: {ago(finished)} ({md_escape(run.get('state'))})")
     pending = data.pending_count(settings)
     st.caption(f"Pending edits: {pending}")
-    live = data.live_status(settings)
-    if live is not None:
-        if live.get("enabled"):
-            last = live.get("last_event_at")
-            st.caption(f"Live updates: on, last event {ago(last)}")
-        else:
-            st.caption(f"Live updates: off ({md_escape(live.get('reason') or 'not configured')})")

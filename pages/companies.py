@@ -1,0 +1,95 @@
+"""Companies: search, sort and page the cache, with counts of associated contacts and deals."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from ui import data
+from ui.access import require_staff
+from ui.columns import company_columns, with_links
+from ui.feedback import crm_errors, show_flash
+from ui.runtime import page_settings
+from ui.states import require_data
+
+staff = require_staff()
+show_flash()
+settings = page_settings()
+
+PAGE_SIZE = 50
+SORTS = {
+    "Name": ("name", False),
+    "Last modified": ("hs_lastmodifieddate", True),
+    "Employees": ("numberofemployees", True),
+    "Annual revenue": ("annualrevenue", True),
+    "Country": ("country", False),
+}
+COLUMNS = ["name", "domain", "industry", "city", "country", "numberofemployees", "annualrevenue"]
+
+st.title("Companies")
+info = require_data(settings, staff, "companies")
+
+row = st.columns([3, 2, 1, 2], vertical_alignment="bottom")
+search = row[0].text_input("Search", key="companies_search", placeholder="Name, domain, phone or city")
+sort_label = row[1].selectbox("Sort by", list(SORTS), key="companies_sort")
+sort, default_desc = SORTS[sort_label]
+descending = row[2].toggle("Descending", value=default_desc, key=f"companies_desc_{sort_label}")
+
+view = hashlib.sha1(repr((search.strip(), sort, descending)).encode()).hexdigest()[:10]
+page_key = f"companies_page_{view}"
+
+
+def _load(page: int) -> tuple[pd.DataFrame, int]:
+    with crm_errors("read the companies"):
+        return data.records_page(
+            settings, "companies", search=search, sort=sort, descending=descending,
+            offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, columns=COLUMNS,
+        )
+
+
+page = int(st.session_state.get(page_key) or 1)
+frame, total = _load(page)
+pages = max(1, math.ceil(total / PAGE_SIZE))
+if page > pages:
+    page = pages
+    st.session_state[page_key] = page
+    frame, total = _load(page)
+row[3].caption(f"{total:,} compan{'ies' if total != 1 else 'y'} · page {page} of {pages:,}")
+
+if total == 0:
+    st.info("No companies match. Clear the search to see every company.", icon=":material/search_off:")
+else:
+    with crm_errors("count associated records"):
+        counted = data.company_counts(settings, list(frame.index))
+    shown = frame.join(counted[["contacts", "deals"]], how="left").fillna({"contacts": 0, "deals": 0})
+    shown = with_links(shown, "companies", info.ui_domain, info.portal_id)
+    # A new key per visit: a selection kept from before would switch pages again on return.
+    table_version = st.session_state.setdefault("companies_table_version", 0)
+    selection: Any = st.dataframe(
+        shown,
+        key=f"companies_table_{view}_{page}_{table_version}",
+        column_config=company_columns(),
+        column_order=["hubspot", *COLUMNS, "contacts", "deals"],
+        on_select="rerun",
+        selection_mode="single-row",
+    )
+    rows = selection.selection.rows if selection else []
+    if rows:
+        st.session_state["companies_table_version"] = table_version + 1
+        st.switch_page("pages/record.py", query_params={"type": "companies", "id": str(shown.index[rows[0]])})
+    st.caption("Select a row to open the company with its contacts and deals.")
+    st.download_button(
+        "Download CSV",
+        data=data.csv_export(settings, "companies", search=search, sort=sort, descending=descending, columns=COLUMNS),
+        file_name="companies.csv",
+        mime="text/csv",
+        key="companies_csv",
+        on_click="ignore",
+        icon=":material/download:",
+        help="Every matching company; cells a spreadsheet would run as formulas are neutralised.",
+    )
+st.pagination(pages, key=page_key)

@@ -1,0 +1,224 @@
+"""Deals: pipeline figures and chart, a table with stages and owners as labels, inline edits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+from typing import Any
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from ui import data, editing
+from ui.access import require_staff
+from ui.columns import deal_columns, money, owner_labels, pipeline_labels, stage_labels, with_links
+from ui.feedback import crm_errors, show_flash
+from ui.runtime import page_settings
+from ui.states import require_data
+
+staff = require_staff()
+show_flash()
+settings = page_settings()
+
+PREFIX = "deals"
+ANY = "__any__"
+SIDE_BY_SIDE = "__all__"
+PAGE_SIZE = 50
+SORTS = {
+    "Last modified": ("hs_lastmodifieddate", True),
+    "Amount": ("amount", True),
+    "Close date": ("closedate", False),
+    "Deal name": ("dealname", False),
+}
+EDITABLE = ["dealstage", "amount", "closedate", "hubspot_owner_id"]
+LABELS = {
+    "dealname": "Deal",
+    "pipeline": "Pipeline",
+    "dealstage": "Stage",
+    "amount": "Amount",
+    "closedate": "Close date",
+    "hubspot_owner_id": "Owner",
+}
+
+st.title("Deals")
+info = require_data(settings, staff, "deals")
+
+with crm_errors("read the cache"):
+    pipes = [p for p in data.pipelines(settings, "deals") if not p.get("archived")]
+    owners = owner_labels(data.owners(settings))
+    figures = data.deal_figures(settings, dt.date.today())
+
+
+def _empty_to_none(value: Any) -> Any:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return value
+
+
+outcome = editing.apply_edits(
+    settings, staff, prefix=PREFIX, object_type="deals", editable={c: _empty_to_none for c in EDITABLE}
+)
+locked = outcome.locked
+
+# --- figures and the pipeline chart ---------------------------------------------------------
+
+m1, m2, m3 = st.columns(3)
+m1.metric("Open pipeline value", money(figures.get("open_value")), border=True,
+          help="Sum of amounts of deals in open (not closed) stages.")
+m2.metric("Won this quarter", money(figures.get("won_this_quarter")), border=True,
+          help="Deals in a closed-won stage with a close date in the current calendar quarter.")
+m3.metric("Weighted forecast", money(figures.get("weighted_forecast")), border=True,
+          help="Open amounts weighted by each stage's win probability.")
+
+pipeline_names = pipeline_labels(pipes)
+
+
+def stage_chart(summary: pd.DataFrame, title: str | None) -> alt.LayerChart:
+    """Amount per stage as bars, deal count as a label, stages in the pipeline's order."""
+    order = list(summary["stage"])
+    base = alt.Chart(summary).encode(
+        y=alt.Y("stage:N", sort=order, title=None),
+        tooltip=[
+            alt.Tooltip("stage:N", title="Stage"),
+            alt.Tooltip("count:Q", title="Deals"),
+            alt.Tooltip("amount:Q", title="Amount", format=",.0f"),
+        ],
+    )
+    bars = base.mark_bar().encode(x=alt.X("amount:Q", title="Amount"), color=alt.Color("stage:N", sort=order, legend=None))
+    counts = base.mark_text(align="left", dx=4).encode(x="amount:Q", text=alt.Text("count:Q", format="d"))
+    chart = alt.layer(bars, counts).properties(height=max(140, 34 * len(summary)))
+    return chart.properties(title=title) if title else chart
+
+
+if pipes:
+    chart_choice = st.segmented_control(
+        "Pipeline chart",
+        [*pipeline_names, SIDE_BY_SIDE] if len(pipes) > 1 else list(pipeline_names),
+        format_func=lambda v: "Side by side" if v == SIDE_BY_SIDE else pipeline_names.get(v, v),
+        default=pipes[0]["id"],
+        key="deals_chart_pipeline",
+    ) or pipes[0]["id"]
+    chosen = list(pipeline_names) if chart_choice == SIDE_BY_SIDE else [chart_choice]
+    with crm_errors("summarise the pipeline"):
+        summaries = {pid: data.deal_stage_summary(settings, pid) for pid in chosen}
+    if all(s.empty for s in summaries.values()):
+        st.caption("No stages to chart yet.")
+    elif len(chosen) == 1:
+        st.altair_chart(stage_chart(summaries[chosen[0]], None), width="stretch")
+    else:
+        charts = [stage_chart(summaries[pid], pipeline_names[pid]) for pid in chosen if not summaries[pid].empty]
+        st.altair_chart(alt.hconcat(*charts), width="stretch")
+else:
+    st.caption("No deal pipelines in the cache yet; a sync brings them in.")
+
+editing.push_panel(settings, staff, PREFIX)
+
+# --- filters --------------------------------------------------------------------------------
+
+stages_all = stage_labels(pipes)
+row = st.columns([3, 2, 2, 2, 2])
+search = row[0].text_input("Search", key="deals_search", placeholder="Deal name", disabled=locked)
+pipeline = row[1].selectbox(
+    "Pipeline", [ANY, *pipeline_names], format_func=lambda v: "Any pipeline" if v == ANY else pipeline_names.get(v, v),
+    key="deals_pipeline", disabled=locked,
+)
+stage_options = stages_all
+if pipeline != ANY:
+    stage_options = stage_labels([p for p in pipes if p["id"] == pipeline])
+stage = row[2].selectbox(
+    "Stage", [ANY, *stage_options], format_func=lambda v: "Any stage" if v == ANY else stage_options.get(v, v),
+    key=f"deals_stage_{pipeline}", disabled=locked,
+)
+owner = row[3].selectbox(
+    "Owner", [ANY, *owners], format_func=lambda v: "Any owner" if v == ANY else owners.get(v, v),
+    key="deals_owner", disabled=locked,
+)
+sort_label = row[4].selectbox("Sort by", list(SORTS), key="deals_sort", disabled=locked)
+
+filters: dict[str, Any] = {}
+if pipeline != ANY:
+    filters["pipeline"] = pipeline
+if stage != ANY:
+    filters["dealstage"] = stage
+if owner != ANY:
+    filters["hubspot_owner_id"] = owner
+sort, descending = SORTS[sort_label]
+view = hashlib.sha1(repr((search.strip(), sorted(filters.items()), sort)).encode()).hexdigest()[:10]
+page_key = f"deals_page_{view}"
+columns = ["dealname", "pipeline", "dealstage", "amount", "closedate", "hubspot_owner_id"]
+
+
+def _load(page: int) -> tuple[pd.DataFrame, int]:
+    with crm_errors("read the deals"):
+        return data.records_page(
+            settings, "deals", search=search, filters=filters, sort=sort, descending=descending,
+            offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, columns=columns,
+        )
+
+
+page = int(st.session_state.get(page_key) or 1)
+frame, total = _load(page)
+pages = max(1, math.ceil(total / PAGE_SIZE))
+if page > pages:
+    page = pages
+    st.session_state[page_key] = page
+    frame, total = _load(page)
+st.caption(f"{total:,} deal{'s' if total != 1 else ''} · page {page} of {pages:,}")
+if total == 0:
+    st.info("No deals match. Clear the search or filters to see every deal.", icon=":material/search_off:")
+
+# --- the grid -------------------------------------------------------------------------------
+
+with crm_errors("read the pending edits"):
+    pending_ids = set(data.edits(settings, ("pending", "conflict"), "deals")["record_id"].astype(str)) if total else set()
+shown = frame.copy()
+if "closedate" in shown.columns:
+    # The grid's date column wants dates; HubSpot's closedate is a datetime at midnight UTC.
+    shown["closedate"] = pd.to_datetime(shown["closedate"], utc=True, errors="coerce").dt.date
+shown = with_links(shown, "deals", info.ui_domain, info.portal_id)
+shown = editing.with_status(shown, outcome, pending_ids, LABELS)
+config = deal_columns(owners=owners, stages=stage_options, pipelines=pipeline_names)
+config[editing.STATUS_COLUMN] = st.column_config.TextColumn("Status", disabled=True, width="medium")
+key = editing.editor_key(PREFIX, f"{view}_{page}")
+st.data_editor(
+    shown,
+    key=key,
+    num_rows="fixed",
+    column_config=config,
+    column_order=["hubspot", editing.STATUS_COLUMN, *columns],
+    disabled=[c for c in shown.columns if c not in EDITABLE],
+    height=min(38 + 35 * max(len(shown), 1), 38 + 35 * 20),
+)
+editing.remember_view(PREFIX, key, frame)
+
+
+def _describe(rid: str) -> str:
+    return str(frame.loc[rid].get("dealname") or rid) if rid in frame.index else rid
+
+
+editing.show_invalid(outcome, frame, LABELS, _describe)
+if locked:
+    st.button("Discard unsaved changes", key="deals_discard", on_click=editing.reset, args=(PREFIX,))
+st.pagination(pages, key=page_key, disabled=locked)
+st.caption("Changes are saved as you make them and stay in the outbox until you push them.")
+
+tools = st.columns([3, 1, 2], vertical_alignment="bottom")
+if total:
+    chosen_deal = tools[0].selectbox(
+        "Open a deal", list(frame.index), format_func=_describe, key=f"deals_open_{view}_{page}"
+    )
+    if tools[1].button("Open", key="deals_open", icon=":material/open_in_full:"):
+        st.switch_page("pages/record.py", query_params={"type": "deals", "id": str(chosen_deal)})
+    tools[2].download_button(
+        "Download CSV",
+        data=data.csv_export(settings, "deals", search=search, filters=filters, sort=sort,
+                             descending=descending, columns=columns),
+        file_name="deals.csv",
+        mime="text/csv",
+        key="deals_csv",
+        on_click="ignore",
+        icon=":material/download:",
+        help="Every matching deal; cells a spreadsheet would run as formulas are neutralised.",
+    )

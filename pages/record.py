@@ -1,0 +1,110 @@
+"""Record detail (/record?type=contacts&id=...): properties, associated records, the HubSpot link."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from ui import data
+from ui.access import require_staff
+from ui.columns import SINGULAR, md_escape, record_url
+from ui.feedback import crm_errors, show_flash
+from ui.runtime import page_settings
+from ui.states import require_data
+
+staff = require_staff()
+show_flash()
+settings = page_settings()
+
+LIST_PAGES = {"contacts": "pages/contacts.py", "companies": "pages/companies.py", "deals": "pages/deals.py"}
+RELATED = {
+    "contacts": ("companies", "deals"),
+    "companies": ("contacts", "deals"),
+    "deals": ("contacts", "companies"),
+}
+RELATED_COLUMNS = {
+    "contacts": ["firstname", "lastname", "email", "jobtitle"],
+    "companies": ["name", "domain", "city", "country"],
+    "deals": ["dealname", "dealstage", "amount", "closedate"],
+}
+HIDDEN = {"archived", "synced_at"}
+_ID = re.compile(r"^(local-)?[A-Za-z0-9_-]{1,64}$")
+
+object_type = st.query_params.get("type", "")
+record_id = st.query_params.get("id", "")
+if object_type not in RELATED or not _ID.match(record_id):
+    st.title("Record")
+    st.warning("No record chosen. Open one from the Contacts, Companies or Deals page.", icon=":material/info:")
+    st.page_link("pages/contacts.py", label="Go to Contacts", icon=":material/arrow_back:")
+    st.stop()
+
+info = require_data(settings, staff, object_type)
+with crm_errors("read the record"):
+    record = data.record(settings, object_type, record_id)
+    defs = data.property_defs(settings, object_type)
+
+if record is None:
+    st.title(SINGULAR[object_type].capitalize())
+    st.warning(
+        f"This {SINGULAR[object_type]} ({md_escape(record_id)}) is not in the cache. "
+        "It may have been deleted in HubSpot, or not synced yet.",
+        icon=":material/search_off:",
+    )
+    st.page_link(LIST_PAGES[object_type], label=f"Back to {object_type}", icon=":material/arrow_back:")
+    st.stop()
+
+
+def _title(row: dict[str, Any]) -> str:
+    if object_type == "contacts":
+        name = " ".join(str(row.get(k) or "") for k in ("firstname", "lastname")).strip()
+        return name or str(row.get("email") or record_id)
+    key = "name" if object_type == "companies" else "dealname"
+    return str(row.get(key) or record_id)
+
+
+st.page_link(LIST_PAGES[object_type], label=f"Back to {object_type}", icon=":material/arrow_back:")
+st.title(md_escape(_title(record), max_len=120))
+st.caption(f"{SINGULAR[object_type].capitalize()} {md_escape(record_id)}" + (" · archived in HubSpot" if record.get("archived") else ""))
+link = record_url(info.ui_domain, info.portal_id, object_type, record_id)
+if link:
+    st.link_button("Open in HubSpot", link, icon=":material/open_in_new:")
+
+properties = pd.DataFrame(
+    [
+        {"Property": str((defs.get(name) or {}).get("label") or name), "Name": name, "Value": value}
+        for name, value in record.items()
+        if name not in HIDDEN and name != "id" and value not in (None, "")
+    ]
+)
+# Values are mixed types; as text they sit in one column without the grid refusing them.
+if not properties.empty:
+    properties["Value"] = properties["Value"].map(str)
+
+left, right = st.columns([3, 2])
+with left:
+    st.subheader("Properties")
+    st.dataframe(properties, hide_index=True, width="stretch")
+with right:
+    for to_type in RELATED[object_type]:
+        st.subheader(to_type.capitalize())
+        with crm_errors(f"read the associated {to_type}"):
+            related = data.associated(settings, object_type, record_id, to_type)
+        if related.empty:
+            st.caption(f"No associated {to_type}.")
+            continue
+        wanted = [c for c in RELATED_COLUMNS[to_type] if c in related.columns]
+        version = st.session_state.setdefault("record_related_version", 0)
+        picked: Any = st.dataframe(
+            related[wanted],
+            key=f"record_related_{to_type}_{version}",
+            on_select="rerun",
+            selection_mode="single-row",
+        )
+        rows = picked.selection.rows if picked else []
+        if rows:
+            st.session_state["record_related_version"] = version + 1
+            st.switch_page("pages/record.py", query_params={"type": to_type, "id": str(related.index[rows[0]])})
+    st.caption("Select a row to open that record.")

@@ -1,0 +1,248 @@
+"""Sync: status, Sync now / Full re-sync with live progress, run history, the outbox and conflicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from crm import oauth, sync
+from ui import data, editing, runner
+from ui.access import require_admin, require_staff
+from ui.columns import ago, duration, md_escape
+from ui.feedback import crm_errors, flash, show_flash
+from ui.runtime import page_settings
+
+staff = require_staff()
+show_flash()
+settings = page_settings()
+
+POLL_S = 1.0
+PHASES = {"metadata": "Reading properties, pipelines and owners", "records": "Reading records",
+          "associations": "Reading associations", "archived": "Finding deleted records"}
+
+st.title("Sync")
+
+with crm_errors("read the connection"):
+    info = oauth.connection_info(settings)
+    running = runner.is_running(settings)
+    counts = data.counts(settings)
+
+# --- status and the buttons -----------------------------------------------------------------
+
+if info.status == "connected":
+    st.caption(f"Connected to portal {md_escape(info.portal_id)}" + (f" ({md_escape(info.hub_domain)})" if info.hub_domain else ""))
+elif info.status == "needs_reconnect":
+    st.warning("HubSpot no longer accepts this app's connection; connect again before syncing.", icon=":material/sync_problem:")
+    st.page_link("pages/connect.py", label="Go to Connect", icon=":material/link:")
+else:
+    st.info("Not connected to HubSpot. Connect a portal first.", icon=":material/link_off:")
+    st.page_link("pages/connect.py", label="Connect HubSpot", icon=":material/arrow_forward:")
+
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Contacts", f"{counts.get('contacts', 0):,}", border=True)
+c2.metric("Companies", f"{counts.get('companies', 0):,}", border=True)
+c3.metric("Deals", f"{counts.get('deals', 0):,}", border=True)
+c4.metric("Owners", f"{counts.get('owners', 0):,}", border=True)
+
+can_sync = info.status == "connected" and require_admin(staff, "start a sync")
+b1, b2, _ = st.columns([1, 1, 3])
+if b1.button("Sync now", key="sync_now", type="primary", disabled=not can_sync or running, icon=":material/sync:",
+             help="Pull what changed in HubSpot since the last sync."):
+    with crm_errors("start the sync", stop=False):
+        started = runner.start_sync(settings, "incremental", started_by=staff.label)
+        flash("Sync started" if started else "A sync is already running; showing its progress")
+        st.rerun()
+if b2.button("Full re-sync", key="sync_full", disabled=not can_sync or running, icon=":material/cached:",
+             help="Read every record again (slower; finds anything an incremental sync could miss)."):
+    with crm_errors("start the sync", stop=False):
+        started = runner.start_sync(settings, "full", started_by=staff.label)
+        flash("Full re-sync started" if started else "A sync is already running; showing its progress")
+        st.rerun()
+
+
+# --- live progress --------------------------------------------------------------------------
+
+# Polling runs only while the database says a sync is running (here, another tab or the CLI).
+interval = POLL_S if running else None
+
+
+def _run_line(run: dict[str, Any]) -> str:
+    state = str(run.get("state"))
+    finished = run.get("finished_at") or run.get("heartbeat_at") or run.get("started_at")
+    kind = "Full re-sync" if run.get("kind") == "full" else "Incremental sync"
+    return f"{kind} {md_escape(state)} {ago(finished)}, took {duration(run.get('duration_s'))}"
+
+
+@st.fragment(run_every=interval)
+def progress() -> None:
+    run = runner.latest_run(settings)
+    if run is None:
+        st.caption("No sync has run yet.")
+        return
+    state = run.get("state")
+    if state == "running":
+        done, total = int(run.get("done") or 0), run.get("total")
+        phase = PHASES.get(str(run.get("phase")), str(run.get("phase") or "Starting"))
+        target = f" {run['object_type']}" if run.get("object_type") else ""
+        of = f" of {int(total):,}" if total else ""
+        st.progress(
+            min(done / total, 1.0) if total else 0.0,
+            text=f"{md_escape(phase)}{md_escape(target)}: {done:,}{of} records",
+        )
+        st.caption(
+            f"{int(run.get('requests') or 0):,} requests · {int(run.get('retries') or 0)} retries · "
+            f"{int(run.get('rate_limited') or 0)} rate-limited · started {ago(run.get('started_at'))}"
+            + (f" by {md_escape(run['started_by'])}" if run.get("started_by") else "")
+        )
+    else:
+        line = _run_line(run)
+        if state == "succeeded":
+            st.success(line, icon=":material/check_circle:")
+        elif state in ("failed", "interrupted"):
+            st.error(line + (f": {md_escape(run.get('error'))}" if run.get("error") else ""), icon=":material/error:")
+        else:
+            st.info(line)
+    if interval is not None and state != "running":
+        # The run ended while we watched: fresh data everywhere, and stop polling.
+        data.clear()
+        st.rerun()
+
+
+st.subheader("Progress")
+progress()
+
+# --- history ---------------------------------------------------------------------------------
+
+st.subheader("History")
+with crm_errors("read the history"):
+    history = runner.run_history(settings, limit=20)
+if not history:
+    st.caption("No runs yet.")
+else:
+    rows = []
+    for run in history:
+        counted = run.get("counts") or {}
+        rows.append({
+            "Started": run.get("started_at"),
+            "Kind": run.get("kind"),
+            "Trigger": run.get("trigger"),
+            "By": run.get("started_by"),
+            "State": run.get("state"),
+            "Duration": duration(run.get("duration_s")),
+            "Contacts": counted.get("contacts"),
+            "Companies": counted.get("companies"),
+            "Deals": counted.get("deals"),
+            "Requests": run.get("requests"),
+            "Retries": run.get("retries"),
+            "Rate limited": run.get("rate_limited"),
+            "Error": run.get("error"),
+        })
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="sync_history")
+
+# --- the outbox --------------------------------------------------------------------------------
+
+st.subheader("Outbox")
+editing.push_panel(settings, staff, "sync")
+with crm_errors("read the outbox"):
+    outbox_counts = data.outbox_counts(settings)
+tabs = st.tabs([
+    f"Conflicts ({outbox_counts.get('conflict', 0)})",
+    f"Pending ({outbox_counts.get('pending', 0)})",
+    f"Failed ({outbox_counts.get('failed', 0)})",
+    "Audit log",
+])
+EDIT_COLUMNS = {
+    "record_label": st.column_config.TextColumn("Record"),
+    "object_type": st.column_config.TextColumn("Type"),
+    "property": st.column_config.TextColumn("Property"),
+    "new_value": st.column_config.TextColumn("Mine"),
+    "base_value": st.column_config.TextColumn("Base"),
+    "error": st.column_config.TextColumn("HubSpot's message", width="large"),
+    "created_by": st.column_config.TextColumn("By"),
+    "updated_at": st.column_config.TextColumn("When"),
+}
+
+
+def _resolve(outbox_id: int, keep: str) -> None:
+    with crm_errors("resolve the conflict", stop=False):
+        sync.resolve_conflict(settings, outbox_id, keep, by=staff.label)  # type: ignore[arg-type]
+        data.clear()
+        flash(
+            "Kept your value: it is queued again, push to send it to HubSpot"
+            if keep == "mine"
+            else "Kept HubSpot's value; your edit was dropped"
+        )
+        st.rerun()
+
+
+with tabs[0]:
+    with crm_errors("read the conflicts"):
+        conflicts = data.conflicts(settings)
+    if conflicts.empty:
+        st.caption("No conflicts. A conflict appears when a field you edited was also changed in HubSpot.")
+    can_resolve = not conflicts.empty and require_admin(staff, "resolve conflicts")
+    for _, row in conflicts.iterrows():
+        outbox_id = int(row["id"])
+        with st.container(border=True, key=f"sync_conflict_{outbox_id}"):
+            st.markdown(
+                f"**{md_escape(row.get('record_label') or row.get('record_id'))}** · "
+                f"{md_escape(row.get('object_type'))} · property **{md_escape(row.get('property'))}**"
+            )
+            mine, theirs, base = st.columns(3)
+            mine.caption("Mine")
+            mine.code(str(row.get("new_value") if row.get("new_value") is not None else "(empty)"), language=None)
+            theirs.caption("HubSpot's")
+            theirs.code(str(row.get("remote_value") if row.get("remote_value") is not None else "(empty)"), language=None)
+            base.caption("Base (when you edited)")
+            base.code(str(row.get("base_value") if row.get("base_value") is not None else "(empty)"), language=None)
+            if can_resolve:
+                k1, k2, _ = st.columns([1, 1, 3])
+                if k1.button("Keep mine", key=f"sync_keep_mine_{outbox_id}", type="primary"):
+                    _resolve(outbox_id, "mine")
+                if k2.button("Keep HubSpot's", key=f"sync_keep_theirs_{outbox_id}"):
+                    _resolve(outbox_id, "theirs")
+
+with tabs[1]:
+    with crm_errors("read the pending edits"):
+        pending = data.edits(settings, ("pending",))
+    if pending.empty:
+        st.caption("Nothing waiting to be pushed.")
+    else:
+        st.dataframe(pending, hide_index=True, column_config=EDIT_COLUMNS, column_order=list(EDIT_COLUMNS),
+                     key="sync_pending")
+
+with tabs[2]:
+    with crm_errors("read the failed edits"):
+        failed = data.edits(settings, ("failed",))
+    if failed.empty:
+        st.caption("No edits were refused by HubSpot.")
+    else:
+        st.caption("HubSpot refused these values; the cache shows HubSpot's value. Edit the record again to retry.")
+        st.dataframe(failed, hide_index=True, column_config=EDIT_COLUMNS, column_order=list(EDIT_COLUMNS),
+                     key="sync_failed")
+
+with tabs[3]:
+    with crm_errors("read the audit log"):
+        audit = data.audit_log(settings, limit=200)
+    if audit.empty:
+        st.caption("Nothing pushed yet.")
+    else:
+        st.dataframe(
+            audit,
+            hide_index=True,
+            column_order=["at", "object_type", "record_id", "property", "old_value", "new_value", "result", "by", "detail"],
+            column_config={
+                "at": st.column_config.TextColumn("When"),
+                "object_type": st.column_config.TextColumn("Type"),
+                "record_id": st.column_config.TextColumn("Record"),
+                "property": st.column_config.TextColumn("Property"),
+                "old_value": st.column_config.TextColumn("Before"),
+                "new_value": st.column_config.TextColumn("After"),
+                "result": st.column_config.TextColumn("Result"),
+                "by": st.column_config.TextColumn("By"),
+                "detail": st.column_config.TextColumn("Detail", width="large"),
+            },
+            key="sync_audit",
+        )

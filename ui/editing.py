@@ -1,0 +1,238 @@
+"""Inline editing with ``st.data_editor``: every valid change is queued at once.
+
+Decision (the issue asked us to choose): edits are *queued on change*. Each rerun that
+follows a cell edit validates the grid's edits and writes them to the outbox (and the
+cache) in one go, then resets the grid by moving to a new widget key. A queued edit
+survives paging, filtering, a sync and a closed tab; "Push changes" sends the outbox to
+HubSpot later.
+
+An edit that fails validation is not queued and not thrown away: the grid keeps the
+person's input, the row's status column and an error say which cell is wrong and why,
+and paging, search and filters are locked until the value is fixed or discarded, so the
+row set cannot change underneath unsaved input.
+
+The edit state maps *row positions* of the frame passed to the grid to changes; the ids
+of that frame are remembered per page prefix so positions map back to record ids on the
+next run, before the grid is drawn again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from crm import sync
+from crm.config import Settings
+from crm.errors import CrmError, InvalidEdit
+from ui.access import Staff
+from ui.columns import md_escape
+from ui.feedback import show_error, toast
+
+log = logging.getLogger(__name__)
+
+STATUS_COLUMN = "status"
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What happened to the grid's edits on this run."""
+
+    queued: int = 0
+    field_errors: dict[str, str] = dataclasses.field(default_factory=dict)
+    failed: bool = False
+
+    @property
+    def locked(self) -> bool:
+        """True while unsaved input is in the grid: the row set must not change."""
+        return bool(self.field_errors) or self.failed
+
+
+def _version_key(prefix: str) -> str:
+    return f"{prefix}_editor_version"
+
+
+def editor_key(prefix: str, view: str) -> str:
+    """The grid's widget key for one view (page, search, filters, sort) and edit generation."""
+    version = st.session_state.setdefault(_version_key(prefix), 0)
+    return f"{prefix}_editor_{view}_{version}"
+
+
+def reset(prefix: str) -> None:
+    """Drop the grid's edits by moving to a new key (deleting the state would leave them on screen)."""
+    st.session_state[_version_key(prefix)] = st.session_state.get(_version_key(prefix), 0) + 1
+    st.session_state.pop(f"{prefix}_editor_key", None)
+
+
+def apply_edits(
+    settings: Settings,
+    staff: Staff,
+    *,
+    prefix: str,
+    object_type: str,
+    editable: Mapping[str, Callable[[Any], Any]],
+) -> Outcome:
+    """Queue the edits the grid holds from the previous run; call before drawing anything that pages.
+
+    Args:
+        prefix: the page's widget prefix (``"contacts"``).
+        editable: column -> converter from the grid's value to the value ``queue_edits`` takes.
+    """
+    key = st.session_state.get(f"{prefix}_editor_key")
+    ids = st.session_state.get(f"{prefix}_editor_ids") or []
+    state = st.session_state.get(key) if key else None
+    if not state:
+        return Outcome()
+    edits: dict[str, dict[str, Any]] = {}
+    for pos, changes in (state.get("edited_rows") or {}).items():
+        index = int(pos)
+        if not 0 <= index < len(ids):
+            continue
+        wanted = {col: editable[col](value) for col, value in changes.items() if col in editable}
+        if wanted:
+            edits.setdefault(str(ids[index]), {}).update(wanted)
+    if not edits:
+        return Outcome()
+    try:
+        queued = sync.queue_edits(settings, object_type, edits, by=staff.label)
+    except InvalidEdit as exc:
+        return Outcome(field_errors=dict(exc.field_errors))
+    except CrmError as exc:
+        show_error(exc, doing="save your changes")
+        return Outcome(failed=True)
+    reset(prefix)
+    toast(f"Saved {queued} change{'s' if queued != 1 else ''}; push to send them to HubSpot")
+    return Outcome(queued=queued)
+
+
+def remember_view(prefix: str, key: str, frame: pd.DataFrame) -> None:
+    """Remember which records the grid shows, so the next run maps row positions to ids."""
+    st.session_state[f"{prefix}_editor_key"] = key
+    st.session_state[f"{prefix}_editor_ids"] = [str(i) for i in frame.index]
+
+
+def with_status(
+    frame: pd.DataFrame, outcome: Outcome, pending_ids: set[str], labels: Mapping[str, str]
+) -> pd.DataFrame:
+    """``frame`` plus a read-only status column: an invalid cell's message, or "pending push"."""
+    out = frame.copy()
+    problems = problems_by_record(outcome.field_errors, labels)
+    out[STATUS_COLUMN] = [
+        ("⚠ " + "; ".join(problems[rid])) if rid in problems else ("✎ pending push" if rid in pending_ids else "")
+        for rid in out.index.astype(str)
+    ]
+    return out
+
+
+def problems_by_record(field_errors: Mapping[str, str], labels: Mapping[str, str]) -> dict[str, list[str]]:
+    """``{"<id>.<property>": why}`` regrouped as ``{id: ["Column: why", ...]}``."""
+    grouped: dict[str, list[str]] = {}
+    for field, message in field_errors.items():
+        rid, _, prop = field.partition(".")
+        grouped.setdefault(rid, []).append(f"{labels.get(prop, prop)}: {message}")
+    return grouped
+
+
+def show_invalid(
+    outcome: Outcome, frame: pd.DataFrame, labels: Mapping[str, str], describe: Callable[[str], str]
+) -> None:
+    """One error naming each offending row and column, and why; then how to get out of it."""
+    if not outcome.field_errors:
+        return
+    positions = {str(rid): n for n, rid in enumerate(frame.index, start=1)}
+    lines = []
+    for field, message in outcome.field_errors.items():
+        rid, _, prop = field.partition(".")
+        row = positions.get(rid)
+        where = f"Row {row}" if row else f"Record {rid}"
+        lines.append(
+            f"- {where} ({md_escape(describe(rid), max_len=80)}), "
+            f"{md_escape(labels.get(prop, prop))}: {md_escape(message)}"
+        )
+    st.error(
+        "These changes were not saved, and your input is still in the table:\n\n"
+        + "\n".join(lines)
+        + "\n\nCorrect the value, or discard the table's unsaved changes. "
+        "Paging and filters are locked until then.",
+        icon=":material/edit_off:",
+    )
+
+
+# --- pending edits and the push button ---------------------------------------------------
+
+PENDING_COLUMNS = {
+    "record_label": st.column_config.TextColumn("Record"),
+    "object_type": st.column_config.TextColumn("Type"),
+    "property": st.column_config.TextColumn("Property"),
+    "new_value": st.column_config.TextColumn("New value"),
+    "base_value": st.column_config.TextColumn("Was"),
+    "error": st.column_config.TextColumn("Last error"),
+    "created_by": st.column_config.TextColumn("By"),
+    "created_at": st.column_config.TextColumn("When"),
+}
+RESULT_STATUS = {
+    "pushed": "✓ pushed",
+    "already": "✓ HubSpot already had it",
+    "failed": "✗ refused by HubSpot",
+    "conflict": "⚠ conflict",
+    "retry": "↻ will retry",
+}
+
+
+def push_panel(settings: Settings, staff: Staff, prefix: str) -> None:
+    """Pending edits (count and list) and "Push changes", with a result per record."""
+    from ui import data
+    from ui.feedback import crm_errors
+
+    counts = data.outbox_counts(settings)
+    pending, conflicts = counts.get("pending", 0), counts.get("conflict", 0)
+    text, button = st.columns([4, 1], vertical_alignment="center")
+    summary = f"**{pending}** change{'s' if pending != 1 else ''} waiting to be pushed to HubSpot"
+    if conflicts:
+        summary += f" · **{conflicts}** conflict{'s' if conflicts != 1 else ''} to resolve on the Sync page"
+    text.markdown(summary)
+    clicked = button.button(
+        "Push changes", key=f"{prefix}_push", type="primary", disabled=pending == 0, icon=":material/cloud_upload:"
+    )
+    if pending and not clicked:
+        with st.expander("Changes waiting to be pushed"):
+            frame = data.edits(settings, ("pending",))
+            st.dataframe(frame, column_config=PENDING_COLUMNS, column_order=list(PENDING_COLUMNS), hide_index=True)
+    if not clicked:
+        return
+    with crm_errors("push your changes", stop=False), st.spinner("Pushing changes to HubSpot…"):
+        result = sync.push(settings, by=staff.label)
+        data.clear()
+        show_push_result(result)
+
+
+def show_push_result(result: Mapping[str, Any]) -> None:
+    pushed, failed, conflicts = (int(result.get(k) or 0) for k in ("pushed", "failed", "conflicts"))
+    if failed or conflicts:
+        st.warning(
+            f"Pushed {pushed}; HubSpot refused {failed}; {conflicts} conflict"
+            f"{'s' if conflicts != 1 else ''} (resolve them on the Sync page).",
+            icon=":material/warning:",
+        )
+    else:
+        st.success(f"Pushed {pushed} change{'s' if pushed != 1 else ''} to HubSpot.", icon=":material/cloud_done:")
+        toast(f"Pushed {pushed} change{'s' if pushed != 1 else ''}")
+    rows = list(result.get("results") or [])
+    if rows:
+        frame = pd.DataFrame(rows)
+        if "status" in frame.columns:
+            frame["status"] = frame["status"].map(lambda s: RESULT_STATUS.get(str(s), str(s)))
+        st.dataframe(
+            frame,
+            hide_index=True,
+            column_config={
+                "record_id": st.column_config.TextColumn("Record"),
+                "property": st.column_config.TextColumn("Property"),
+                "status": st.column_config.TextColumn("Result"),
+                "message": st.column_config.TextColumn("HubSpot's message", width="large"),
+            },
+        )
