@@ -18,9 +18,25 @@ The OAuth side adds its own routes (private-app token, codes, tokens, webhooks) 
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import httpx2
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from crm.sandbox import messages as msg
+from crm.sandbox.config import SandboxConfig
+from crm.sandbox.errors import SandboxHTTPError
+from crm.sandbox.limits import FailRule
+from crm.sandbox.objects.routes import deletion_event, property_events
+from crm.sandbox.objects.types import now_ms, resolve_type
+from crm.sandbox.objects.validation import clean_values
+from crm.sandbox.wire import bad_request, read_json, sandbox_state
+
+# Settings the admin API never reveals.
+SECRET_SETTINGS = ("client_secret",)
 
 
 class SandboxAdmin:
@@ -114,3 +130,155 @@ class SandboxAdmin:
 
     def webhooks(self) -> Any:
         return self._call("GET", "/_sandbox/webhooks")
+
+
+
+# ---------------------------------------------------------------------------------------- routes
+
+
+def _coerce(changes: dict[str, Any]) -> dict[str, Any]:
+    """Check each setting's JSON type against its default, so a typo cannot break the sandbox."""
+    defaults = SandboxConfig()
+    coerced: dict[str, Any] = {}
+    for key, value in changes.items():
+        if not hasattr(defaults, key):
+            raise bad_request(msg.ADMIN_UNKNOWN_SETTING.format(detail=f"unknown sandbox setting: {key}"))
+        default = getattr(defaults, key)
+        try:
+            if isinstance(default, bool):
+                if not isinstance(value, bool):
+                    raise TypeError
+            elif isinstance(default, int):
+                if isinstance(value, bool) or int(value) != value:
+                    raise TypeError
+                value = int(value)
+            elif isinstance(default, float):
+                if isinstance(value, bool):
+                    raise TypeError
+                value = float(value)
+            elif isinstance(default, str):
+                if not isinstance(value, str):
+                    raise TypeError
+            elif isinstance(default, (tuple, list)):
+                if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+                    raise TypeError
+            elif isinstance(default, dict) and not isinstance(value, dict):
+                raise TypeError
+        except (TypeError, ValueError):
+            raise bad_request(msg.ADMIN_UNKNOWN_SETTING.format(detail=f"{key}: {value!r} has the wrong type")) from None
+        coerced[key] = value
+    return coerced
+
+
+def _public_config(config: SandboxConfig) -> dict[str, Any]:
+    body = dataclasses.asdict(config)
+    for key in SECRET_SETTINGS:
+        body.pop(key, None)
+    return body
+
+
+async def reset(request: Request) -> Response:
+    state = sandbox_state(request)
+    body = await read_json(request)
+    try:
+        counts = state.reset(body)
+    except ValueError as exc:
+        raise bad_request(msg.ADMIN_UNKNOWN_SETTING.format(detail=str(exc))) from None
+    return JSONResponse(counts)
+
+
+async def configure(request: Request) -> Response:
+    state = sandbox_state(request)
+    changes = _coerce(await read_json(request))
+    with state.lock:
+        try:
+            state.config.update(changes)
+        except (ValueError, TypeError) as exc:
+            raise bad_request(msg.ADMIN_UNKNOWN_SETTING.format(detail=str(exc))) from None
+        return JSONResponse(_public_config(state.config))
+
+
+async def get_config(request: Request) -> Response:
+    return JSONResponse(_public_config(sandbox_state(request).config))
+
+
+async def fail_next(request: Request) -> Response:
+    state = sandbox_state(request)
+    body = await read_json(request)
+    path, status = body.get("path"), body.get("status", 500)
+    count = body.get("count", 1)
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise bad_request(msg.ADMIN_UNKNOWN_SETTING.format(detail="path must start with /"))
+    if str(status) not in ("429", "500", "502", "503", "slow", "drop"):
+        raise bad_request(msg.ADMIN_UNKNOWN_SETTING.format(detail="status must be 429, 500, 502, 503, slow or drop"))
+    if not isinstance(count, int) or count < 1:
+        raise bad_request(msg.ADMIN_UNKNOWN_SETTING.format(detail="count must be a positive whole number"))
+    method = body.get("method")
+    state.faults.add_rule(FailRule(path=path, status=str(status), remaining=count,
+                                   method=str(method).upper() if method else None))
+    return JSONResponse({"path": path, "status": str(status), "count": count, "method": method})
+
+
+def _admin_record(request: Request) -> tuple[str, Any]:
+    state = sandbox_state(request)
+    object_type = resolve_type(request.path_params["objectType"])
+    if object_type is None:
+        raise bad_request(msg.UNKNOWN_OBJECT_TYPE.format(name=request.path_params["objectType"]))
+    record = state.objects.find(object_type, request.path_params["objectId"])
+    if record is None:
+        raise SandboxHTTPError(404, msg.crm_error(msg.NOT_FOUND, msg.OBJECT_NOT_FOUND))
+    return object_type, record
+
+
+async def patch_object(request: Request) -> Response:
+    """Edit a record as a person in HubSpot's UI: same validation, changeSource CRM_UI."""
+    state = sandbox_state(request)
+    body = await read_json(request)
+    with state.lock:
+        object_type, record = _admin_record(request)
+        values, problems = clean_values(state, object_type, body.get("properties"), existing=record)
+        if problems:
+            raise SandboxHTTPError(400, msg.property_errors(problems))
+        changed = state.objects.update(object_type, record, values, now_ms())
+        result = state.objects.describe(object_type, record)
+    events = property_events(object_type, record.id, changed, "CRM_UI")
+    if events:
+        state.webhooks.emit(events)
+    return JSONResponse(result)
+
+
+async def archive_object(request: Request) -> Response:
+    state = sandbox_state(request)
+    with state.lock:
+        object_type, record = _admin_record(request)
+        state.objects.archive(object_type, record, now_ms())
+    state.webhooks.emit([deletion_event(object_type, record.id, "CRM_UI")])
+    return Response(status_code=204)
+
+
+async def get_stats(request: Request) -> Response:
+    return JSONResponse(sandbox_state(request).stats.snapshot())
+
+
+async def get_truth(request: Request) -> Response:
+    state = sandbox_state(request)
+    object_type = resolve_type(request.path_params["objectType"])
+    if object_type is None:
+        raise bad_request(msg.UNKNOWN_OBJECT_TYPE.format(name=request.path_params["objectType"]))
+    with state.lock:
+        store = state.objects.types[object_type]
+        results = [state.objects.describe(object_type, store.records[i]) for i in store.order]
+    return JSONResponse({"results": results})
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/_sandbox/reset", reset, methods=["POST"]),
+        Route("/_sandbox/config", configure, methods=["POST"]),
+        Route("/_sandbox/config", get_config, methods=["GET"]),
+        Route("/_sandbox/fail-next", fail_next, methods=["POST"]),
+        Route("/_sandbox/objects/{objectType}/{objectId}", patch_object, methods=["PATCH"]),
+        Route("/_sandbox/objects/{objectType}/{objectId}/archive", archive_object, methods=["POST"]),
+        Route("/_sandbox/stats", get_stats, methods=["GET"]),
+        Route("/_sandbox/truth/{objectType}", get_truth, methods=["GET"]),
+    ]

@@ -53,6 +53,13 @@ class SandboxConfig:
     max_url_length: int = 16_000
     # Probability per request of each fault kind, e.g. {"429": 0.05, "drop": 0.01}.
     faults: dict[str, float] = dataclasses.field(default_factory=dict)
+    # How long a "slow" fault holds a response, on top of latency_ms.
+    slow_ms: float = 3000.0
+    # Associations per input page in v4 batch read (and the single-record GET's maximum).
+    association_page_size: int = 500
+    # The day seeded dates are anchored to (YYYY-MM-DD, UTC); empty means today, so the
+    # demo portal always looks current. Pin it for byte-identical seeds across days.
+    anchor_date: str = ""
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply the known keys of ``changes``; raise ValueError naming an unknown one."""

@@ -1,0 +1,112 @@
+"""The embedded HubSpot sandbox: HubSpot's API, HubSpot's paths and dialects, on loopback.
+
+    python -m crm.sandbox --host 127.0.0.1 --port 0     # prints its base URL when ready
+
+or in-process: ``serve(SandboxConfig(...))`` runs uvicorn in a daemon thread on a pre-bound
+socket and returns a ``SandboxServer`` (``.url``, ``.state``, ``.stop()``);
+``create_app(config)`` gives the ASGI app and ``asgi_client(app)`` an in-process
+``httpx2.AsyncClient`` for it. ``crm.sandbox.admin.SandboxAdmin`` drives ``/_sandbox/``.
+
+What it models: OAuth (authorize page, codes, tokens, introspection, revocation, private-app
+tokens); contacts, companies and deals (list, read, create, update, archive, batch
+read/create/update/upsert/archive with HubSpot's 207 rules, search with filters, one sort,
+offset paging, the 10,000 cap and optional index lag); properties and groups; deal
+pipelines; owners; v4 associations; account info; the rolling burst limit and the search
+limit; latency, jitter and injected faults (429, 5xx, slow, dropped connections); webhook
+delivery with v1/v2/v3 signatures; seeded, deterministic data with hostile values.
+
+What it does NOT model (answers 404 or 400, or behaves more simply than HubSpot):
+
+- object types other than contacts, companies and deals (tickets, notes, products, line
+  items, quotes, engagements, custom objects and their schemas);
+- merges, GDPR delete, restoring archived records, the recycle bin's 90-day expiry;
+- property history beyond the current value (``propertiesWithHistory`` returns one entry);
+- calculated properties other than a deal's ``hs_is_closed*`` flags, rollups, lifecycle
+  stage only moving forward, conditionally required properties and 2026-09 validation rules;
+- pipeline and stage writes, ticket pipelines, owner teams beyond one per owner;
+- association labels other than HubSpot-defined ones (no ``USER_DEFINED`` labels), company
+  parent/child associations, association limits per record;
+- the daily limit and its headers, per-app limits, 423 locks, 477 migrations;
+- several portals: one portal per sandbox, identified by ``config.portal_id``;
+- exact HubSpot wording for errors HUBSPOT_API.md does not record (see messages.py);
+- search relevance ranking (``query`` is a token-prefix match, not HubSpot's scoring).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import threading
+from typing import Any
+
+import httpx2
+import uvicorn
+
+from crm.sandbox.app import SandboxApp, build_app
+from crm.sandbox.config import SandboxConfig
+from crm.sandbox.state import SandboxState
+
+__all__ = ["SandboxConfig", "SandboxServer", "SandboxState", "asgi_client", "create_app", "serve"]
+
+
+def create_app(config: SandboxConfig | None = None) -> SandboxApp:
+    """The HubSpot-compatible ASGI app; ``app.state.sandbox`` is its ``SandboxState``."""
+    return build_app(SandboxState(config or SandboxConfig()))
+
+
+@dataclasses.dataclass
+class SandboxServer:
+    """A sandbox serving on a loopback socket in a daemon thread."""
+
+    url: str
+    state: SandboxState
+    app: SandboxApp
+    _server: uvicorn.Server
+    _thread: threading.Thread
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask uvicorn to finish, wait for the thread, and stop webhook delivery."""
+        self._server.should_exit = True
+        self._thread.join(timeout)
+        self.state.close()
+
+
+def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """A listening socket; with port 0 the OS picks a free port, known before serving starts."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def base_url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def uvicorn_config(app: Any, **options: Any) -> uvicorn.Config:
+    # No access log: OAuth callback and authorize URLs carry codes and state in their queries.
+    return uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", **options)
+
+
+def serve(config: SandboxConfig | None = None, *, host: str = "127.0.0.1", port: int = 0) -> SandboxServer:
+    """Start a sandbox in a daemon thread and return once its socket accepts connections.
+
+    The socket is bound and listening before this returns, so requests made at once wait in
+    the backlog until uvicorn's loop picks them up: no polling needed.
+    """
+    app = create_app(config)
+    sock = bind_socket(host, port)
+    server = uvicorn.Server(uvicorn_config(app))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="crm-sandbox", daemon=True)
+    thread.start()
+    return SandboxServer(url=base_url(sock), state=app.state.sandbox, app=app, _server=server, _thread=thread)
+
+
+def asgi_client(app: SandboxApp, **options: Any) -> httpx2.AsyncClient:
+    """An ``httpx2.AsyncClient`` calling ``app`` in-process (no socket), for async tests."""
+    transport = httpx2.ASGITransport(app=app)
+    return httpx2.AsyncClient(transport=transport, base_url="http://sandbox.invalid", **options)

@@ -1,0 +1,1 @@
+"""CRM objects: records (models), validation, search and the routes that serve them."""

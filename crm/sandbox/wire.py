@@ -1,0 +1,95 @@
+"""Helpers every route module shares: the state, auth and scope checks, and JSON bodies."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+
+from crm.sandbox import messages as msg
+from crm.sandbox.errors import SandboxHTTPError
+
+if TYPE_CHECKING:
+    from crm.sandbox.state import SandboxState
+
+# Date-versioned path segments served beside v3/v4 (HUBSPOT_API.md §11).
+API_VERSIONS = ("2025-09", "2026-03", "2026-09")
+
+
+def sandbox_state(request: Request) -> SandboxState:
+    state: SandboxState = request.app.state.sandbox
+    return state
+
+
+def authorize(request: Request, any_of: list[str] | None = None) -> Any:
+    """Check the bearer token (401) and, when ``any_of`` is given, its scopes (403)."""
+    state = sandbox_state(request)
+    ctx = state.auth.authenticate(request.headers.get("authorization"))
+    if any_of:
+        state.auth.require_scopes(ctx, any_of=any_of)
+    return ctx
+
+
+def bad_request(message: str, **kw: Any) -> SandboxHTTPError:
+    return SandboxHTTPError(400, msg.crm_error(message, msg.VALIDATION_ERROR, **kw))
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object; 415 for a non-JSON content type, 400 when malformed."""
+    content_type = request.headers.get("content-type", "")
+    media = content_type.split(";")[0].strip().lower()
+    if media and media != "application/json" and not media.endswith("+json"):
+        raise SandboxHTTPError(
+            415, msg.crm_error(msg.WRONG_CONTENT_TYPE.format(content_type=media), msg.UNSUPPORTED_MEDIA_TYPE)
+        )
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise bad_request(msg.MALFORMED_JSON.format(detail=str(exc))) from None
+    if not isinstance(body, dict):
+        raise bad_request(msg.BODY_NOT_OBJECT)
+    return body
+
+
+async def read_json_any(request: Request) -> Any:
+    """Like ``read_json`` but any JSON value is allowed (some v4 bodies are arrays)."""
+    content_type = request.headers.get("content-type", "")
+    media = content_type.split(";")[0].strip().lower()
+    if media and media != "application/json" and not media.endswith("+json"):
+        raise SandboxHTTPError(
+            415, msg.crm_error(msg.WRONG_CONTENT_TYPE.format(content_type=media), msg.UNSUPPORTED_MEDIA_TYPE)
+        )
+    raw = await request.body()
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise bad_request(msg.MALFORMED_JSON.format(detail=str(exc))) from None
+
+
+def query_list(request: Request, name: str) -> list[str]:
+    """A list query parameter, sent comma-separated or repeated (HubSpot takes both)."""
+    return [item.strip() for value in request.query_params.getlist(name) for item in value.split(",") if item.strip()]
+
+
+def query_int(request: Request, name: str, default: int, *, maximum: int) -> int:
+    """A positive integer parameter, clamped to ``maximum``; 400 when not a number."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_request(msg.INVALID_LIMIT) from None
+    if value < 1:
+        raise bad_request(msg.INVALID_LIMIT)
+    return min(value, maximum)
+
+
+def query_bool(request: Request, name: str) -> bool:
+    return request.query_params.get(name, "false").strip().lower() == "true"
