@@ -1,0 +1,203 @@
+"""Command line: ``python -m crm sync [--full] | push | status | keygen``.
+
+Settings come from the environment (``load_settings(os.environ, {})``):
+``HUBSPOT_ACCESS_TOKEN`` + ``HUBSPOT_BASE_URL`` run headless against any portal or a
+sandbox; ``CRM_DB`` picks the cache. Progress goes to stderr, the summary to stdout.
+
+Exit status: 0 success; 1 the work finished with problems (refused edits, conflicts) or
+another error; 2 configuration; 3 another sync or push is running; 4 not connected;
+5 HubSpot unreachable; 6 HubSpot refused the request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from crm.config import Settings, load_settings
+from crm.errors import ConfigError, CrmError, HubSpotError, NotConnected, SyncBusy, Unreachable
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_CONFIG, EXIT_BUSY, EXIT_NOT_CONNECTED, EXIT_UNREACHABLE, EXIT_HUBSPOT = range(7)
+
+
+def _settings() -> Settings:
+    settings = load_settings(os.environ, {})
+    if settings.is_sandbox:
+        if not settings.sandbox_url:
+            raise ConfigError(
+                "HUBSPOT_ACCESS_TOKEN",
+                "no HubSpot is configured: set HUBSPOT_ACCESS_TOKEN (and HUBSPOT_BASE_URL for a sandbox), "
+                "or CRM_SANDBOX_URL after connecting the app to that sandbox",
+            )
+        settings = settings.for_sandbox(settings.sandbox_url)
+    return settings
+
+
+def _exit_code(exc: CrmError) -> int:
+    if isinstance(exc, ConfigError):
+        return EXIT_CONFIG
+    if isinstance(exc, SyncBusy):
+        return EXIT_BUSY
+    if isinstance(exc, NotConnected):
+        return EXIT_NOT_CONNECTED
+    if isinstance(exc, Unreachable):
+        return EXIT_UNREACHABLE
+    if isinstance(exc, HubSpotError):
+        return EXIT_HUBSPOT
+    return EXIT_PROBLEMS
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _progress_line(run: dict[str, Any]) -> str:
+    total = f"/{run['total']}" if run.get("total") is not None else ""
+    where = f" {run['object_type']}" if run.get("object_type") else ""
+    return (
+        f"sync {run.get('phase') or ''}{where}: {run.get('done', 0)}{total} records, "
+        f"{run.get('requests', 0)} requests, {run.get('retries', 0)} retries, {run.get('rate_limited', 0)} rate-limited"
+    )
+
+
+def _watch(settings: Settings, stop: threading.Event, err: TextIO) -> None:
+    from crm.store import open_db, syncstate
+
+    last = ""
+    db = open_db(settings.db_path)
+    try:
+        while not stop.wait(1.0):
+            run = syncstate.latest_run(db)
+            if run and run["state"] == "running":
+                line = _progress_line(run)
+                if line != last:
+                    print(line, file=err, flush=True)
+                    last = line
+    finally:
+        db.close()
+
+
+def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from crm.sync import run_sync
+
+    settings = _settings()
+    stop = threading.Event()
+    watcher = threading.Thread(target=_watch, args=(settings, stop, err), daemon=True)
+    watcher.start()
+    try:
+        run = run_sync(settings, kind="full" if args.full else "incremental", trigger="cli",
+                       started_by=os.environ.get("USER"))
+    finally:
+        stop.set()
+        watcher.join(timeout=2)
+    counts = run.get("counts") or {}
+    found = ", ".join(f"{t} {n}" for t, n in (counts.get("records") or {}).items()) or "nothing changed"
+    archived = sum((counts.get("archived") or {}).values())
+    conflicts = counts.get("conflicts", 0)
+    print(
+        f"Sync {run['state']} in {run.get('duration_s', 0):.1f} s: {found}; {archived} archived; "
+        f"{counts.get('associations', 0)} associations; {conflicts} new conflicts; "
+        f"{run.get('requests', 0)} requests, {run.get('retries', 0)} retries, "
+        f"{run.get('rate_limited', 0)} rate-limited.",
+        file=out,
+    )
+    return EXIT_OK if run["state"] == "succeeded" else EXIT_PROBLEMS
+
+
+def cmd_push(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from crm.sync import push
+
+    settings = _settings()
+    summary = push(settings, by=os.environ.get("USER"))
+    for result in summary["results"]:
+        if result["status"] in ("failed", "conflict", "retry"):
+            field = f".{result['property']}" if result.get("property") else ""
+            print(f"{result['status']}: {result['object_type']} {result['record_id']}{field}: "
+                  f"{_one_line(result.get('message') or '')}", file=err)
+    print(
+        f"Push: {summary['pushed']} sent, {summary['failed']} refused, {summary['conflicts']} conflicts, "
+        f"{summary['retry']} to retry.",
+        file=out,
+    )
+    return EXIT_OK if not (summary["failed"] or summary["conflicts"] or summary["retry"]) else EXIT_PROBLEMS
+
+
+def _when(epoch: float | None) -> str:
+    if not epoch:
+        return "unknown"
+    moment = dt.datetime.fromtimestamp(epoch, dt.UTC)
+    left = epoch - time.time()
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC ({'in' if left >= 0 else 'expired'} {abs(left) / 60:.0f} min{'' if left >= 0 else ' ago'})"
+
+
+def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from crm import oauth
+    from crm.store import open_db, outbox, records, syncstate
+
+    settings = _settings()
+    info = oauth.connection_info(settings)
+    print(f"Mode:        {info.mode}", file=out)
+    print(f"Connection:  {info.status}" + (f" ({_one_line(info.reason)})" if info.reason else ""), file=out)
+    if info.portal_id:
+        print(f"Portal:      {info.portal_id}" + (f" ({info.hub_domain})" if info.hub_domain else ""), file=out)
+    if info.user_email:
+        print(f"User:        {info.user_email}", file=out)
+    if info.mode == "oauth" or info.expires_at:
+        print(f"Token:       expires {_when(info.expires_at)}", file=out)
+    db = open_db(settings.db_path)
+    try:
+        run = syncstate.latest_run(db)
+        if run is None:
+            print("Last sync:   never", file=out)
+        else:
+            print(f"Last sync:   {run['state']} ({run['kind']}, started {run['started_at']}, "
+                  f"{run['duration_s']:.1f} s)" + (f": {_one_line(run['error'])}" if run.get("error") else ""),
+                  file=out)
+        cached = records.counts(db)
+        print("Cached:      " + ", ".join(f"{k} {v}" for k, v in cached.items()), file=out)
+        edits = outbox.outbox_counts(db)
+        print(f"Outbox:      {edits['pending']} pending, {edits['conflict']} conflicts, {edits['failed']} refused",
+              file=out)
+    finally:
+        db.close()
+    return EXIT_OK if info.status == "connected" else EXIT_NOT_CONNECTED
+
+
+def cmd_keygen(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from cryptography.fernet import Fernet
+
+    print(Fernet.generate_key().decode(), file=out)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Run one command; returns the exit status."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    parser = argparse.ArgumentParser(prog="python -m crm", description="HubSpot CRM cache: sync, push, status.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    sync = commands.add_parser("sync", help="pull changes from HubSpot into the cache")
+    sync.add_argument("--full", action="store_true", help="re-read everything instead of what changed")
+    commands.add_parser("push", help="send queued local edits to HubSpot")
+    commands.add_parser("status", help="connection, last sync and outbox")
+    commands.add_parser("keygen", help="print a new key for CRM_SECRET_KEY")
+    args = parser.parse_args(argv)
+    handler = {"sync": cmd_sync, "push": cmd_push, "status": cmd_status, "keygen": cmd_keygen}[args.command]
+    try:
+        return handler(args, out, err)
+    except CrmError as exc:
+        print(f"error: {_one_line(str(exc))}", file=err)
+        return _exit_code(exc)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=err)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,486 @@
+"""Local edits waiting for HubSpot (the outbox), conflicts, and the audit log of pushes.
+
+An edit is one outbox row per changed property (``op='update'``), or one row per new
+record (``op='create'``, properties in ``payload``). Values are wire strings. Each row
+carries the base value it was made against, who made it and when; the cache shows the
+edited value from the moment the edit is queued, in the same transaction.
+
+Statuses::
+
+    pending    waiting to be pushed (transient failures stay here, with ``error``)
+    conflict   HubSpot changed the field since the base; ``remote_value`` holds theirs
+    failed     HubSpot refused the value (``error`` is its message); cache shows HubSpot's
+    pushed     HubSpot has the value (also when it already had it)
+    discarded  dropped by a person (or a conflict resolved as "keep HubSpot's")
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pandas as pd
+import sqlite_utils
+
+from crm.store.records import (
+    LOCAL_ID_PREFIX,
+    RecordLike,
+    _q,
+    bump_cache_version,
+    get_values,
+    now_iso,
+    property_types,
+    same_value,
+    set_local_values,
+    to_column,
+    to_wire,
+    write_records,
+)
+from crm.store.schema import write
+
+_LABEL_SQL = {
+    "contacts": "trim(coalesce(r.firstname, '') || ' ' || coalesce(r.lastname, '')) || "
+    "CASE WHEN r.email IS NOT NULL THEN ' <' || r.email || '>' ELSE '' END",
+    "companies": "coalesce(r.name, r.domain, o.record_id)",
+    "deals": "coalesce(r.dealname, o.record_id)",
+}
+
+
+@dataclass
+class Outcome:
+    """What a push learnt about one outbox row."""
+
+    outbox_id: int
+    status: Literal["pushed", "already", "failed", "conflict", "retry"]
+    message: str | None = None
+    remote_value: str | None = None
+    # The cache's new value for the field (wire string), when it should change.
+    cache_value: str | None = None
+    set_cache: bool = False
+    # The value the push sent: if the edit changed meanwhile it stays pending, with
+    # what HubSpot now holds as its new base.
+    sent: str | None = None
+    check_sent: bool = False
+
+
+class NotInCache(LookupError):
+    """An edit names a record the cache does not hold."""
+
+
+def is_local_id(record_id: str) -> bool:
+    """Whether ``record_id`` names a record created here and not yet pushed."""
+    return str(record_id).startswith(LOCAL_ID_PREFIX)
+
+
+def queue_updates(
+    db: sqlite_utils.Database,
+    object_type: str,
+    changes: Mapping[str, Mapping[str, str | None]],
+    *,
+    by: str | None,
+) -> int:
+    """Apply validated edits to the cache and queue them, all in one transaction.
+
+    Args:
+        changes: record id -> property -> new wire value (None clears the field).
+
+    Returns the number of outbox rows created or changed (an edit back to the base
+    value drops the pending edit instead). Raises NotInCache (nothing written) if a
+    record is unknown.
+    """
+    stamp = now_iso()
+    touched = 0
+    with write(db) as conn:
+        types = property_types(conn, object_type)
+        for record_id, props in changes.items():
+            if not props:
+                continue
+            record_id = str(record_id)
+            current = get_values(conn, object_type, [record_id], list(props)).get(record_id)
+            if current is None:
+                raise NotInCache(f"{object_type} {record_id} is not in the cache")
+            if is_local_id(record_id):
+                touched += _merge_into_create(conn, object_type, record_id, props, stamp)
+                set_local_values(conn, object_type, record_id,
+                                 {p: to_column(v, types.get(p, "string")) for p, v in props.items()})
+                continue
+            columns: dict[str, Any] = {}
+            for prop, new_value in props.items():
+                prop_type = types.get(prop, "string")
+                active = conn.execute(
+                    "SELECT id, base_value, status FROM outbox WHERE object_type = ? AND record_id = ? "
+                    "AND property = ? AND op = 'update' AND status IN ('pending', 'conflict') "
+                    "ORDER BY id DESC LIMIT 1",
+                    (object_type, record_id, prop),
+                ).fetchone()
+                if active is not None:
+                    outbox_id, base_value, status = active
+                    if status == "pending" and same_value(new_value, base_value, prop_type):
+                        conn.execute(
+                            "UPDATE outbox SET status = 'discarded', new_value = ?, error = NULL, "
+                            "updated_at = ? WHERE id = ?",
+                            (new_value, stamp, outbox_id),
+                        )
+                    else:
+                        conn.execute(
+                            "UPDATE outbox SET new_value = ?, created_by = coalesce(?, created_by), "
+                            "updated_at = ? WHERE id = ?",
+                            (new_value, by, stamp, outbox_id),
+                        )
+                    touched += 1
+                else:
+                    base_value = to_wire(current[prop], prop_type)
+                    if same_value(new_value, base_value, prop_type):
+                        continue
+                    conn.execute(
+                        "INSERT INTO outbox (object_type, record_id, op, property, new_value, base_value, "
+                        "status, created_by, created_at, updated_at) "
+                        "VALUES (?, ?, 'update', ?, ?, ?, 'pending', ?, ?, ?)",
+                        (object_type, record_id, prop, new_value, base_value, by, stamp, stamp),
+                    )
+                    touched += 1
+                columns[prop] = to_column(new_value, prop_type)
+            set_local_values(conn, object_type, record_id, columns)
+    return touched
+
+
+def _merge_into_create(conn: Any, object_type: str, local_id: str, props: Mapping[str, str | None],
+                       stamp: str) -> int:
+    row = conn.execute(
+        "SELECT id, payload FROM outbox WHERE object_type = ? AND record_id = ? AND op = 'create' "
+        "AND status = 'pending'",
+        (object_type, local_id),
+    ).fetchone()
+    if row is None:
+        raise NotInCache(f"{object_type} {local_id} was created here but is no longer waiting to be pushed")
+    payload = json.loads(row[1] or "{}")
+    payload.update({k: v for k, v in props.items()})
+    conn.execute("UPDATE outbox SET payload = ?, updated_at = ? WHERE id = ?", (json.dumps(payload), stamp, row[0]))
+    return 1
+
+
+def queue_create(
+    db: sqlite_utils.Database, object_type: str, properties: Mapping[str, str | None], *, by: str | None
+) -> str:
+    """Add a new record to the cache under a local id and queue its creation; returns the id."""
+    local_id = f"{LOCAL_ID_PREFIX}{uuid.uuid4().hex}"
+    stamp = now_iso()
+    payload = {k: v for k, v in properties.items() if v is not None and v != ""}
+    with write(db) as conn:
+        types = property_types(conn, object_type)
+        columns = {k: to_column(v, types[k]) for k, v in payload.items() if k in types}
+        names = ["id", "archived", "created_at", "updated_at", *columns]
+        conn.execute(
+            f"INSERT INTO {_q(object_type)} ({', '.join(_q(n) for n in names)}) "
+            f"VALUES ({', '.join('?' * len(names))})",
+            (local_id, 0, stamp, stamp, *columns.values()),
+        )
+        conn.execute(
+            "INSERT INTO outbox (object_type, record_id, op, payload, status, created_by, created_at, updated_at) "
+            "VALUES (?, ?, 'create', ?, 'pending', ?, ?, ?)",
+            (object_type, local_id, json.dumps(payload), by, stamp, stamp),
+        )
+        bump_cache_version(conn)
+    return local_id
+
+
+# ----------------------------------------------------------------------- push side
+
+
+def pending_updates(db: sqlite_utils.Database, object_type: str) -> list[dict[str, Any]]:
+    """Pending field edits of HubSpot records, oldest first."""
+    return _rows(
+        db,
+        "SELECT * FROM outbox WHERE object_type = ? AND op = 'update' AND status = 'pending' "
+        f"AND record_id NOT LIKE '{LOCAL_ID_PREFIX}%' ORDER BY id",
+        (object_type,),
+    )
+
+
+def pending_creates(db: sqlite_utils.Database, object_type: str) -> list[dict[str, Any]]:
+    """Pending record creations, oldest first, with ``payload`` parsed."""
+    rows = _rows(
+        db,
+        "SELECT * FROM outbox WHERE object_type = ? AND op = 'create' AND status = 'pending' ORDER BY id",
+        (object_type,),
+    )
+    for row in rows:
+        row["payload"] = json.loads(row["payload"] or "{}")
+    return rows
+
+
+def _rows(db: sqlite_utils.Database, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    cursor = db.execute(sql, list(params))
+    columns = [c[0] for c in cursor.description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def record_outcomes(
+    db: sqlite_utils.Database,
+    object_type: str,
+    outcomes: Sequence[Outcome],
+    *,
+    by: str | None,
+    record: RecordLike | None = None,
+) -> int:
+    """Store what a push learnt, with the cache and audit log changes, in one transaction.
+
+    An outcome applies only while its row is still pending with the value the push
+    sent; an edit changed meanwhile stays pending for the next push. ``record`` (what
+    HubSpot returned for the record) refreshes its other fields too. Returns the rows changed.
+    """
+    stamp = now_iso()
+    changed = 0
+    with write(db) as conn:
+        types = property_types(conn, object_type)
+        for outcome in outcomes:
+            row = conn.execute(
+                "SELECT record_id, property, new_value, base_value, status, attempts FROM outbox WHERE id = ?",
+                (outcome.outbox_id,),
+            ).fetchone()
+            if row is None or row[4] != "pending":
+                continue
+            record_id, prop, new_value, base_value, _status, _attempts = row
+            if outcome.check_sent and new_value != outcome.sent:
+                conn.execute(
+                    "UPDATE outbox SET base_value = ?, updated_at = ? WHERE id = ?",
+                    (outcome.sent, stamp, outcome.outbox_id),
+                )
+                continue
+            if outcome.status == "retry":
+                conn.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, error = ?, updated_at = ? WHERE id = ?",
+                    (outcome.message, stamp, outcome.outbox_id),
+                )
+                changed += 1
+                continue
+            if outcome.status == "conflict":
+                conn.execute(
+                    "UPDATE outbox SET status = 'conflict', remote_value = ?, attempts = attempts + 1, "
+                    "updated_at = ? WHERE id = ?",
+                    (outcome.remote_value, stamp, outcome.outbox_id),
+                )
+                changed += 1
+                continue
+            status = "failed" if outcome.status == "failed" else "pushed"
+            conn.execute(
+                "UPDATE outbox SET status = ?, error = ?, remote_value = ?, attempts = attempts + 1, "
+                "updated_at = ? WHERE id = ?",
+                (status, outcome.message, outcome.remote_value, stamp, outcome.outbox_id),
+            )
+            if outcome.set_cache and prop:
+                set_local_values(conn, object_type, record_id,
+                                 {prop: to_column(outcome.cache_value, types.get(prop, "string"))})
+            conn.execute(
+                "INSERT INTO audit_log (at, object_type, record_id, property, old_value, new_value, by, "
+                "outbox_id, result, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (stamp, object_type, record_id, prop, base_value, new_value, by, outcome.outbox_id,
+                 outcome.status, outcome.message),
+            )
+            changed += 1
+        if record is not None:
+            write_records(conn, object_type, [record], synced_at=stamp)
+    return changed
+
+
+def complete_create(
+    db: sqlite_utils.Database, outbox_id: int, record: RecordLike, *, by: str | None, existed: bool
+) -> None:
+    """A queued creation reached HubSpot as ``record``: swap the local row for it."""
+    stamp = now_iso()
+    with write(db) as conn:
+        row = conn.execute(
+            "SELECT object_type, record_id, payload, status FROM outbox WHERE id = ?", (outbox_id,)
+        ).fetchone()
+        if row is None or row[3] != "pending":
+            return
+        object_type, local_id, payload, _ = row
+        conn.execute(f"DELETE FROM {_q(object_type)} WHERE id = ?", (local_id,))
+        write_records(conn, object_type, [record], synced_at=stamp)
+        conn.execute(
+            "UPDATE outbox SET status = 'pushed', record_id = ?, error = NULL, attempts = attempts + 1, "
+            "updated_at = ? WHERE id = ?",
+            (record.id, stamp, outbox_id),
+        )
+        conn.execute(
+            "UPDATE outbox SET record_id = ? WHERE object_type = ? AND record_id = ?",
+            (record.id, object_type, local_id),
+        )
+        conn.execute(
+            "INSERT INTO audit_log (at, object_type, record_id, property, old_value, new_value, by, outbox_id, "
+            "result, detail) VALUES (?, ?, ?, NULL, NULL, ?, ?, ?, 'created', ?)",
+            (stamp, object_type, record.id, payload, by, outbox_id,
+             "matched an existing record by email" if existed else None),
+        )
+
+
+def fail_create(db: sqlite_utils.Database, outbox_id: int, message: str, *, by: str | None, retry: bool) -> None:
+    """A queued creation was refused (``retry=False``) or could not be sent (``retry=True``)."""
+    stamp = now_iso()
+    with write(db) as conn:
+        row = conn.execute(
+            "SELECT object_type, record_id, payload FROM outbox WHERE id = ? AND status = 'pending'", (outbox_id,)
+        ).fetchone()
+        if row is None:
+            return
+        if retry:
+            conn.execute(
+                "UPDATE outbox SET attempts = attempts + 1, error = ?, updated_at = ? WHERE id = ?",
+                (message, stamp, outbox_id),
+            )
+            return
+        conn.execute(
+            "UPDATE outbox SET status = 'failed', error = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?",
+            (message, stamp, outbox_id),
+        )
+        conn.execute(
+            "INSERT INTO audit_log (at, object_type, record_id, property, old_value, new_value, by, outbox_id, "
+            "result, detail) VALUES (?, ?, ?, NULL, NULL, ?, ?, ?, 'failed', ?)",
+            (stamp, row[0], row[1], row[2], by, outbox_id, message),
+        )
+
+
+# ---------------------------------------------------------------------- resolution
+
+
+def resolve_conflict(
+    db: sqlite_utils.Database, outbox_id: int, keep: Literal["mine", "theirs"], *, by: str | None
+) -> dict[str, Any]:
+    """Settle a conflict: "mine" re-queues the edit against HubSpot's value as the new base;
+    "theirs" drops the edit and puts HubSpot's value in the cache.
+
+    Returns the outbox row as it was. Raises LookupError if it is not a conflict.
+    """
+    if keep not in ("mine", "theirs"):
+        raise ValueError("keep must be 'mine' or 'theirs'")
+    stamp = now_iso()
+    with write(db) as conn:
+        cursor = conn.execute("SELECT * FROM outbox WHERE id = ?", (int(outbox_id),))
+        raw = cursor.fetchone()
+        if raw is None:
+            raise LookupError(f"no edit {outbox_id}")
+        row = dict(zip([c[0] for c in cursor.description], raw, strict=True))
+        if row["status"] != "conflict":
+            raise LookupError(f"edit {outbox_id} is not a conflict (it is {row['status']})")
+        object_type, record_id, prop = row["object_type"], row["record_id"], row["property"]
+        if keep == "mine":
+            conn.execute(
+                "UPDATE outbox SET status = 'pending', base_value = remote_value, error = NULL, "
+                "updated_at = ? WHERE id = ?",
+                (stamp, outbox_id),
+            )
+        else:
+            prop_type = property_types(conn, object_type).get(prop, "string")
+            conn.execute(
+                "UPDATE outbox SET status = 'discarded', updated_at = ? WHERE id = ?", (stamp, outbox_id)
+            )
+            set_local_values(conn, object_type, record_id, {prop: to_column(row["remote_value"], prop_type)})
+        conn.execute(
+            "INSERT INTO audit_log (at, object_type, record_id, property, old_value, new_value, by, outbox_id, "
+            "result, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (stamp, object_type, record_id, prop, row["remote_value"], row["new_value"], by, outbox_id,
+             f"conflict: kept {keep}", None),
+        )
+    return row
+
+
+def discard_edit(db: sqlite_utils.Database, outbox_id: int, *, by: str | None) -> None:
+    """Drop a pending, failed or conflicting edit; the cache goes back to HubSpot's value."""
+    stamp = now_iso()
+    with write(db) as conn:
+        cursor = conn.execute("SELECT * FROM outbox WHERE id = ?", (int(outbox_id),))
+        raw = cursor.fetchone()
+        if raw is None:
+            raise LookupError(f"no edit {outbox_id}")
+        row = dict(zip([c[0] for c in cursor.description], raw, strict=True))
+        if row["status"] not in ("pending", "conflict", "failed"):
+            raise LookupError(f"edit {outbox_id} is already {row['status']}")
+        conn.execute("UPDATE outbox SET status = 'discarded', updated_at = ? WHERE id = ?", (stamp, outbox_id))
+        object_type, record_id, prop = row["object_type"], row["record_id"], row["property"]
+        if row["op"] == "create":
+            if row["status"] != "failed" or is_local_id(record_id):
+                conn.execute(f"DELETE FROM {_q(object_type)} WHERE id = ?", (record_id,))
+                bump_cache_version(conn)
+        elif row["status"] != "failed":
+            theirs = row["remote_value"] if row["status"] == "conflict" else row["base_value"]
+            prop_type = property_types(conn, object_type).get(prop, "string")
+            set_local_values(conn, object_type, record_id, {prop: to_column(theirs, prop_type)})
+        conn.execute(
+            "INSERT INTO audit_log (at, object_type, record_id, property, old_value, new_value, by, outbox_id, "
+            "result, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'discarded', NULL)",
+            (stamp, object_type, record_id, prop, row["base_value"], row["new_value"], by, outbox_id),
+        )
+
+
+# --------------------------------------------------------------------------- reads
+
+
+def edits_frame(
+    db: sqlite_utils.Database,
+    *,
+    statuses: Sequence[str] = ("pending", "conflict", "failed"),
+    object_type: str | None = None,
+    limit: int = 500,
+) -> pd.DataFrame:
+    """Outbox rows in the given statuses, newest first, with a readable ``record_label``.
+
+    Columns: id, object_type, record_id, record_label, op, property, new_value (mine),
+    base_value, remote_value (HubSpot's, for conflicts), status, error, attempts,
+    created_by, created_at, updated_at, payload.
+    """
+    frames = []
+    marks = ",".join("?" * len(statuses))
+    for table, label in _LABEL_SQL.items():
+        if object_type and table != object_type:
+            continue
+        cursor = db.execute(
+            f"""SELECT o.id, o.object_type, o.record_id, {label} AS record_label, o.op, o.property, o.new_value,
+                 o.base_value, o.remote_value, o.status, o.error, o.attempts, o.created_by,
+                 o.created_at, o.updated_at, o.payload
+                FROM outbox o LEFT JOIN {table} r ON r.id = o.record_id
+                WHERE o.object_type = ? AND o.status IN ({marks})
+                ORDER BY o.id DESC LIMIT ?""",
+            (table, *statuses, int(limit)),
+        )
+        frames.append(pd.DataFrame.from_records(cursor.fetchall(), columns=[c[0] for c in cursor.description]))
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if not frame.empty:
+        frame = frame.sort_values("id", ascending=False).head(int(limit)).reset_index(drop=True)
+    return frame
+
+
+def conflicts_frame(db: sqlite_utils.Database, object_type: str | None = None) -> pd.DataFrame:
+    """Open conflicts: ``new_value`` is mine, ``remote_value`` HubSpot's, ``base_value`` the base."""
+    return edits_frame(db, statuses=("conflict",), object_type=object_type)
+
+
+def outbox_counts(db: sqlite_utils.Database) -> dict[str, int]:
+    """Edits per status (pending, conflict, failed, pushed, discarded), zeros included."""
+    result = {s: 0 for s in ("pending", "conflict", "failed", "pushed", "discarded")}
+    for status, n in db.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall():
+        result[str(status)] = int(n)
+    return result
+
+
+def audit_log(db: sqlite_utils.Database, *, limit: int = 200, object_type: str | None = None) -> pd.DataFrame:
+    """Pushed, refused, resolved and discarded edits, newest first."""
+    where = " WHERE object_type = ?" if object_type else ""
+    params: list[Any] = [object_type] if object_type else []
+    cursor = db.execute(f"SELECT * FROM audit_log{where} ORDER BY id DESC LIMIT ?", [*params, int(limit)])
+    return pd.DataFrame.from_records(cursor.fetchall(), columns=[c[0] for c in cursor.description])
+
+
+def find_by_property(db: sqlite_utils.Database, object_type: str, prop: str, value: str) -> str | None:
+    """Id of a cached, non-archived record whose ``prop`` equals ``value`` (case-insensitive)."""
+    row = db.execute(
+        f"SELECT id FROM {_q(object_type)} WHERE lower({_q(prop)}) = lower(?) AND archived = 0 LIMIT 1", (value,)
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def same_as_base(row: Mapping[str, Any], remote: str | None, prop_type: str) -> bool:
+    """Whether HubSpot's current value equals the edit's base."""
+    return same_value(remote, row.get("base_value"), prop_type)

@@ -1,0 +1,41 @@
+"""The sync engine: pull HubSpot into the cache, push local edits back.
+
+Modules:
+    pull      full pull (parallel id-range walkers) and incremental pull (search by
+              last-modified, past the 10,000 cap), progress counters
+    runner    run_sync (blocking), SyncRunner (background), lease and heartbeat
+    push      the outbox to HubSpot with three-way conflict detection; creates by upsert
+    edits     validate + queue edits and new contacts; conflict resolution
+    pronouns  the custom "pronouns" contact property
+
+Reading run state (``latest_run``, ``run_history``, ``is_sync_running``) takes a
+``Database``; everything that talks to HubSpot takes ``Settings``.
+"""
+
+from __future__ import annotations
+
+from crm.store.syncstate import is_sync_running, latest_run, run_history
+from crm.sync.edits import discard_edit, queue_edits, queue_new_contact, resolve_conflict, validation_context
+from crm.sync.pronouns import PRONOUNS, pronouns_available, set_up_pronouns
+from crm.sync.pull import OVERLAP_MS, WALKERS
+from crm.sync.push import push
+from crm.sync.runner import SyncRunner, run_sync
+
+__all__ = [
+    "OVERLAP_MS",
+    "PRONOUNS",
+    "WALKERS",
+    "SyncRunner",
+    "discard_edit",
+    "is_sync_running",
+    "latest_run",
+    "pronouns_available",
+    "push",
+    "queue_edits",
+    "queue_new_contact",
+    "resolve_conflict",
+    "run_history",
+    "run_sync",
+    "set_up_pronouns",
+    "validation_context",
+]

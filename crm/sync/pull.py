@@ -1,0 +1,461 @@
+"""Pulling HubSpot into the cache: full pulls by parallel id ranges, incremental by search.
+
+Full pull (per object type)::
+
+    first list page (limit 1)  -> smallest id
+    search, sorted by id desc  -> largest id and the total (progress)
+    [min .. max] split into WALKERS ranges; one thread walks each with list pages
+    (the list cursor ``after`` is the id of the next record, pages are in id order),
+    stopping when it crosses into the next range; the last range is open-ended, so an
+    estimate that is off only costs speed, never records.
+
+Each walker upserts every page as it arrives (progress is visible at once), reads the
+associations of up to ASSOC_CHUNK records at a time (v4 batch read), and only then
+saves its position, so a saved position never claims records or associations that are
+not committed. An interrupted full pull resumes from those positions. Only when every
+walker is done are records that were not seen flagged archived and the incremental
+cursor set, so a half-written table never looks complete.
+
+Incremental pull (per object type): the search API on the last-modified property from
+the cursor minus OVERLAP_MS. Every page re-anchors the lower bound at the newest
+timestamp seen (offset 0 each time) instead of paging by offset: offset paging skips a
+record whenever another record in the window is modified while we walk (it moves to the
+end and everything after it shifts down by one). Re-anchoring cannot skip, walks past
+the 10,000-result cap for free, and a millisecond holding more than a page of records
+is walked by id. Duplicates at the anchor are dropped. The new cursor is the run's
+start, never later.
+
+Why OVERLAP_MS is 5 minutes: search is eventually consistent (HubSpot gives no figure;
+seconds are typical), HubSpot may shift last-modified shortly after a create (one
+connector waits 30 s), and our clock is not HubSpot's. Five minutes covers all three
+with a wide margin; the cost is re-reading what changed in the five minutes before the
+previous run started, which upserts idempotently.
+
+Deletions: search never returns archived records and archiving does not bump
+last-modified, so an incremental pull also lists ``archived=true`` (ids only, 100 per
+page). That list is HubSpot's recycle bin (90 days), so its cost grows with recent
+deletions, not with the portal; webhooks make deletions visible sooner, and a full pull
+flags every record it did not see.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from crm.errors import HubSpotError
+from crm.store import records, syncstate
+from crm.store.schema import OBJECT_TYPES, open_db
+
+log = logging.getLogger("crm.sync")
+
+OVERLAP_MS = 5 * 60_000
+WALKERS = 4
+LIST_LIMIT = 100
+SEARCH_LIMIT = 200
+ASSOC_CHUNK = 1_000
+# A full pull interrupted longer ago than this starts over instead of resuming.
+RESUME_WITHIN_S = 24 * 3600
+LAST_MODIFIED = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate", "deals": "hs_lastmodifieddate"}
+# The associations the cache keeps, read from the side named first.
+ASSOCIATIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "contacts": (("contacts", "companies"),),
+    "companies": (),
+    "deals": (("deals", "contacts"), ("deals", "companies")),
+}
+
+
+class Interrupted(Exception):
+    """The run lost its lease (or was asked to stop); nothing after this point is saved."""
+
+
+class Progress:
+    """Counters of one run, shared by its threads and written out by the heartbeat."""
+
+    def __init__(self, stats: Callable[[], dict[str, Any]] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._stats = stats
+        self.phase = "starting"
+        self.object_type: str | None = None
+        self.done: dict[str, int] = {}
+        self.totals: dict[str, int] = {}
+        self.archived: dict[str, int] = {}
+        self.modes: dict[str, str] = {}
+        self.associations = 0
+        self.conflicts = 0
+
+    def set(self, **fields: Any) -> None:
+        with self._lock:
+            for key, value in fields.items():
+                setattr(self, key, value)
+
+    def add(self, object_type: str, n: int) -> None:
+        with self._lock:
+            self.done[object_type] = self.done.get(object_type, 0) + n
+
+    def total(self, object_type: str, n: int) -> None:
+        with self._lock:
+            self.totals[object_type] = n
+
+    def bump(self, name: str, n: int) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + n)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The fields of a ``sync_runs`` row."""
+        stats = self._stats() if self._stats else {}
+        with self._lock:
+            totals_known = all(t in self.totals for t in self.modes) and bool(self.modes)
+            return {
+                "phase": self.phase,
+                "object_type": self.object_type,
+                "done": sum(self.done.values()),
+                "total": sum(self.totals.values()) if totals_known else None,
+                "requests": int(stats.get("requests", 0)),
+                "retries": int(stats.get("retries", 0)),
+                "rate_limited": int(stats.get("rate_limited", 0)),
+                "counts": {
+                    "records": dict(self.done),
+                    "expected": dict(self.totals),
+                    "archived": dict(self.archived),
+                    "modes": dict(self.modes),
+                    "associations": self.associations,
+                    "conflicts": self.conflicts,
+                    "requests_by_kind": stats.get("by_kind", {}),
+                },
+            }
+
+
+class Puller:
+    """One pull of every object type, run by ``crm.sync.runner``.
+
+    Args:
+        db_path: the cache; every thread opens its own connection.
+        client: a ``HubSpotClient`` (thread-safe, shared by all threads).
+        stop: set when the run lost its lease; threads stop at the next page.
+    """
+
+    def __init__(
+        self,
+        db_path: str | Path,
+        client: Any,
+        progress: Progress,
+        run_id: int,
+        *,
+        stop: threading.Event | None = None,
+        walkers: int = WALKERS,
+        overlap_ms: int = OVERLAP_MS,
+    ) -> None:
+        self.db_path = db_path
+        self.client = client
+        self.progress = progress
+        self.run_id = run_id
+        self.stop = stop or threading.Event()
+        self.walkers = max(1, int(walkers))
+        self.overlap_ms = max(0, int(overlap_ms))
+        self.started_ms = int(time.time() * 1000)
+
+    # ------------------------------------------------------------------ entry
+
+    def run(self, kind: str) -> None:
+        """Pull metadata, then every object type concurrently (full or incremental)."""
+        self.progress.set(phase="metadata")
+        self._pull_metadata()
+        db = open_db(self.db_path)
+        try:
+            plans = {t: self._plan(db, t, kind) for t in OBJECT_TYPES}
+        finally:
+            db.close()
+        self.progress.set(phase="records", modes=dict(plans))
+        with ThreadPoolExecutor(max_workers=len(plans), thread_name_prefix="sync-type") as pool:
+            futures = [pool.submit(self._pull_type, t, mode) for t, mode in plans.items()]
+            errors = [f.exception() for f in futures]
+        for error in errors:
+            if error is not None:
+                raise error
+        self.progress.set(phase="done", object_type=None)
+
+    def _plan(self, db: sqlite_utils.Database, object_type: str, kind: str) -> str:
+        cursor = syncstate.get_cursor(db, object_type)
+        state = cursor["full_state"]
+        if state:
+            started_ms = records.to_epoch_ms(state.get("started_at")) or 0
+            if time.time() - started_ms / 1000 < RESUME_WITHIN_S:
+                return "resume"
+        if kind == "full" or not cursor["full_complete"] or cursor["modified_since_ms"] is None:
+            return "full"
+        return "incremental"
+
+    def _check(self) -> None:
+        if self.stop.is_set():
+            raise Interrupted("the sync lost its lease")
+
+    def _pull_type(self, object_type: str, mode: str) -> None:
+        db = open_db(self.db_path)
+        try:
+            if mode == "incremental":
+                self._incremental(db, object_type)
+            else:
+                self._full(db, object_type, resume=mode == "resume")
+        finally:
+            db.close()
+
+    # --------------------------------------------------------------- metadata
+
+    def _pull_metadata(self) -> None:
+        def properties(object_type: str) -> None:
+            defs = self.client.list_properties(object_type)
+            db = open_db(self.db_path)
+            try:
+                records.save_property_defs(db, object_type, defs)
+            finally:
+                db.close()
+
+        def pipelines_and_owners() -> None:
+            found = self.client.list_pipelines("deals")
+            owners = list(self.client.iter_owners())
+            db = open_db(self.db_path)
+            try:
+                records.save_pipelines(db, "deals", found)
+                records.save_owners(db, owners)
+            finally:
+                db.close()
+
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="sync-meta") as pool:
+            futures = [pool.submit(properties, t) for t in OBJECT_TYPES]
+            futures.append(pool.submit(pipelines_and_owners))
+            for future in futures:
+                future.result()
+
+    # -------------------------------------------------------------- full pull
+
+    def _full(self, db: sqlite_utils.Database, object_type: str, *, resume: bool) -> None:
+        self.progress.set(object_type=object_type)
+        props = records.synced_property_names(db, object_type)
+        state = syncstate.get_cursor(db, object_type)["full_state"] if resume else None
+        if state is None:
+            state = self._new_full_state(object_type)
+            syncstate.begin_full_pull(db, object_type, self.run_id, state)
+        else:
+            syncstate.begin_full_pull(db, object_type, self.run_id, state)
+            if "total" in state:
+                self.progress.total(object_type, int(state["total"]))
+        walkers = [(i, w) for i, w in enumerate(state["walkers"]) if not w.get("done")]
+        if walkers:
+            with ThreadPoolExecutor(max_workers=len(walkers), thread_name_prefix=f"sync-{object_type}") as pool:
+                futures = [pool.submit(self._walk_range, object_type, i, w, props) for i, w in walkers]
+                errors = [f.exception() for f in futures]
+            for error in errors:
+                if error is not None:
+                    raise error
+        self._check()
+        gone = records.archive_unseen(db, object_type, seen_since=state["started_at"])
+        with self.progress._lock:
+            self.progress.archived[object_type] = self.progress.archived.get(object_type, 0) + gone
+        syncstate.complete_full_pull(db, object_type, modified_since_ms=int(state["since_ms"]))
+
+    def _new_full_state(self, object_type: str) -> dict[str, Any]:
+        started_at = records.now_iso()
+        state: dict[str, Any] = {"started_at": started_at, "since_ms": self.started_ms}
+        first = self.client.list_page(object_type, properties=[], limit=1)
+        if not first.records:
+            self.progress.total(object_type, 0)
+            state["walkers"] = []
+            state["total"] = 0
+            return state
+        low = first.records[0].id
+        high, total = self._largest_id(object_type)
+        if total is not None:
+            self.progress.total(object_type, total)
+            state["total"] = total
+        if not low.isdigit() or high is None or high <= int(low) or self.walkers == 1:
+            state["walkers"] = [{"start": None, "end": None, "after": None, "done": False}]
+            return state
+        bounds = _split(int(low), high, self.walkers)
+        state["walkers"] = [
+            {
+                "start": start,
+                "end": end,
+                # "after" is the next record's id; one below the range start also works
+                # if a server treats it as exclusive (the extra record is dropped).
+                "after": None if i == 0 else str(start - 1),
+                "done": False,
+            }
+            for i, (start, end) in enumerate(bounds)
+        ]
+        return state
+
+    def _largest_id(self, object_type: str) -> tuple[int | None, int | None]:
+        try:
+            page = self.client.search(
+                object_type, sorts=[{"propertyName": "hs_object_id", "direction": "DESCENDING"}],
+                properties=["hs_object_id"], limit=1,
+            )
+        except HubSpotError as exc:
+            # Without an estimate one walker reads everything: slower, never wrong.
+            log.info("largest-id search for %s failed (%s); walking one range", object_type, exc.status_code)
+            return None, None
+        high = page.records[0].id if page.records else None
+        return (int(high) if high and high.isdigit() else None), page.total
+
+    def _walk_range(self, object_type: str, index: int, walker: dict[str, Any], props: Sequence[str]) -> None:
+        db = open_db(self.db_path)
+        try:
+            start, end, after = walker.get("start"), walker.get("end"), walker.get("after")
+            buffer: list[str] = []
+            while True:
+                self._check()
+                page = self.client.list_page(object_type, properties=props, after=after, limit=LIST_LIMIT)
+                mine = [r for r in page.records if _in_range(r.id, start, end)]
+                crossed = end is not None and any(r.id.isdigit() and int(r.id) >= end for r in page.records)
+                next_after = None if crossed else page.next_after
+                if next_after is not None and next_after == after:
+                    next_after = None  # a server that does not advance would loop forever
+                if mine:
+                    records.upsert_records(db, object_type, mine)
+                    self.progress.add(object_type, len(mine))
+                    buffer.extend(r.id for r in mine)
+                done = next_after is None
+                if len(buffer) >= ASSOC_CHUNK or done:
+                    self._read_associations(db, object_type, buffer)
+                    buffer = []
+                    sql, params = syncstate.full_position_sql(object_type, index, next_after, done)
+                    records.upsert_records(db, object_type, [], extra_sql=[(sql, params)])
+                if done:
+                    return
+                after = next_after
+        finally:
+            db.close()
+
+    def _read_associations(self, db: sqlite_utils.Database, object_type: str, ids: Sequence[str]) -> None:
+        if not ids:
+            return
+        for from_type, to_type in ASSOCIATIONS[object_type]:
+            self._check()
+            found = self.client.read_associations(from_type, to_type, list(ids))
+            written = records.replace_associations(db, from_type, to_type, ids, found)
+            self.progress.bump("associations", written)
+
+    # -------------------------------------------------------- incremental pull
+
+    def _incremental(self, db: sqlite_utils.Database, object_type: str) -> None:
+        self.progress.set(object_type=object_type)
+        cursor = syncstate.get_cursor(db, object_type)
+        since = max(0, int(cursor["modified_since_ms"]) - self.overlap_ms)
+        props = records.synced_property_names(db, object_type)
+        changed: list[str] = []
+        for batch, total in self._modified_since(object_type, since, props):
+            if total is not None:
+                self.progress.total(object_type, total)
+            result = records.upsert_records(db, object_type, batch)
+            self.progress.add(object_type, len(batch))
+            self.progress.bump("conflicts", result.conflicts)
+            changed.extend(r.id for r in batch)
+            if len(changed) >= ASSOC_CHUNK:
+                self._read_associations(db, object_type, list(dict.fromkeys(changed)))
+                changed = []
+        self._read_associations(db, object_type, list(dict.fromkeys(changed)))
+        self._pull_archived(db, object_type)
+        self._check()
+        syncstate.set_modified_since(db, object_type, self.started_ms)
+
+    def _modified_since(
+        self, object_type: str, since_ms: int, props: Sequence[str]
+    ) -> Iterator[tuple[list[Any], int | None]]:
+        """Batches of records modified at or after ``since_ms``, each at most once per version.
+
+        The first batch carries the search total (expected records) for progress.
+        """
+        prop = LAST_MODIFIED[object_type]
+        wanted = list(dict.fromkeys([*props, prop]))
+        sorts = [{"propertyName": prop, "direction": "ASCENDING"}]
+        lower = since_ms
+        seen: dict[str, int] = {}
+        first = True
+        while True:
+            self._check()
+            page = self.client.search(
+                object_type,
+                filter_groups=[{"filters": [{"propertyName": prop, "operator": "GTE", "value": str(lower)}]}],
+                sorts=sorts, properties=wanted, limit=SEARCH_LIMIT,
+            )
+            stamps = {r.id: _modified_ms(r, prop, lower) for r in page.records}
+            fresh = [r for r in page.records if seen.get(r.id) != stamps[r.id]]
+            seen.update(stamps)
+            yield fresh, (page.total if first else None)
+            first = False
+            if page.next_after is None or len(page.records) < SEARCH_LIMIT:
+                return
+            top = max(stamps.values())
+            if top > lower:
+                lower = top
+                continue
+            # A whole page at one millisecond: walk that millisecond by id, then move on.
+            for batch in self._one_millisecond(object_type, prop, lower, wanted, seen):
+                yield batch, None
+            lower += 1
+
+    def _one_millisecond(
+        self, object_type: str, prop: str, ms: int, wanted: list[str], seen: dict[str, int]
+    ) -> Iterator[list[Any]]:
+        last_id = 0
+        while True:
+            self._check()
+            page = self.client.search(
+                object_type,
+                filter_groups=[{"filters": [
+                    {"propertyName": prop, "operator": "EQ", "value": str(ms)},
+                    {"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)},
+                ]}],
+                sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+                properties=wanted, limit=SEARCH_LIMIT,
+            )
+            fresh = [r for r in page.records if seen.get(r.id) != ms]
+            for record in page.records:
+                seen[record.id] = ms
+            if fresh:
+                yield fresh
+            ids = [int(r.id) for r in page.records if r.id.isdigit()]
+            if page.next_after is None or len(page.records) < SEARCH_LIMIT or not ids or max(ids) <= last_id:
+                return
+            last_id = max(ids)
+
+    def _pull_archived(self, db: sqlite_utils.Database, object_type: str) -> None:
+        gone: list[str] = []
+        for page in self.client.iter_pages(object_type, properties=[], archived=True):
+            self._check()
+            gone.extend(r.id for r in page.records)
+        n = records.mark_archived(db, object_type, gone)
+        with self.progress._lock:
+            self.progress.archived[object_type] = self.progress.archived.get(object_type, 0) + n
+
+
+def _split(low: int, high: int, parts: int) -> list[tuple[int, int | None]]:
+    """``parts`` ranges covering ``[low, high]``; the last one is open-ended."""
+    step = max(1, (high - low + 1) // parts)
+    starts = [low + i * step for i in range(parts) if low + i * step <= high]
+    return [(s, starts[i + 1] if i + 1 < len(starts) else None) for i, s in enumerate(starts)]
+
+
+def _in_range(record_id: str, start: int | None, end: int | None) -> bool:
+    if start is None and end is None:
+        return True
+    if not record_id.isdigit():
+        return start is None
+    value = int(record_id)
+    return (start is None or value >= start) and (end is None or value < end)
+
+
+def _modified_ms(record: Any, prop: str, default: int) -> int:
+    return (
+        records.to_epoch_ms(record.properties.get(prop))
+        or records.to_epoch_ms(record.updated_at)
+        or default
+    )

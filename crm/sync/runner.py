@@ -1,0 +1,214 @@
+"""Running a sync: the lease, the heartbeat that writes progress, and the background runner.
+
+``run_sync`` blocks (CLI, tests); ``SyncRunner.start`` runs the same thing in a
+background thread (the app). Both take the portal's lease first, so a second request
+(another tab, the CLI) gets ``SyncBusy`` / ``False`` and shows the running one's progress.
+
+A heartbeat thread writes the run's progress every HEARTBEAT_S seconds and renews the
+lease; if the lease was taken over (this process was presumed dead), the run stops at
+the next page without saving cursors.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, Literal
+
+from crm.config import Settings
+from crm.errors import CrmError, SyncBusy
+from crm.store import syncstate
+from crm.store.schema import open_db
+from crm.sync.pull import OVERLAP_MS, WALKERS, Interrupted, Progress, Puller
+
+log = logging.getLogger("crm.sync")
+
+HEARTBEAT_S = 0.5
+Kind = Literal["incremental", "full"]
+
+
+def _open_client(settings: Settings) -> Any:
+    from crm import oauth
+
+    return oauth.open_client(settings)
+
+
+def _busy_message(db: Any) -> str:
+    run = syncstate.latest_run(db)
+    if run and run["state"] == "running":
+        who = f" by {run['started_by']}" if run.get("started_by") else ""
+        return f"A sync is already running (run {run['id']}, started {run['started_at']}{who})."
+    return "A sync is already running."
+
+
+def run_sync(
+    settings: Settings,
+    *,
+    kind: Kind = "incremental",
+    trigger: str = "ui",
+    started_by: str | None = None,
+    client: Any = None,
+    walkers: int = WALKERS,
+    overlap_ms: int = OVERLAP_MS,
+) -> dict[str, Any]:
+    """Pull HubSpot into the cache and wait for it to finish.
+
+    Args:
+        kind: "incremental" (what changed since the last run; a type that never had a
+            complete full pull gets one) or "full" (re-read everything).
+        client: a HubSpotClient to use (not closed here); default ``crm.oauth.open_client``.
+        walkers: parallel id-range walkers per object type in a full pull.
+        overlap_ms: how far before the previous run's start an incremental pull looks.
+
+    Returns:
+        The finished run (as ``crm.sync.latest_run`` shows it).
+
+    Raises:
+        SyncBusy: another sync holds the lease.
+        CrmError: the run failed (NotConnected, Unreachable, HubSpotError...); the run
+            row says so too.
+    """
+    db = open_db(settings.db_path)
+    try:
+        owner = syncstate.new_owner()
+        run_id = syncstate.start_run(db, kind=kind, trigger=trigger, started_by=started_by, owner=owner)
+        if run_id is None:
+            raise SyncBusy(_busy_message(db))
+    finally:
+        db.close()
+    return _execute(settings, run_id, owner, kind, client=client, walkers=walkers, overlap_ms=overlap_ms)
+
+
+def _execute(
+    settings: Settings,
+    run_id: int,
+    owner: str,
+    kind: str,
+    *,
+    client: Any,
+    walkers: int,
+    overlap_ms: int,
+) -> dict[str, Any]:
+    own_client = client is None
+    stop = threading.Event()
+    finished = threading.Event()
+    progress = Progress()
+    beat = threading.Thread(
+        target=_heartbeat, args=(settings, run_id, owner, progress, stop, finished),
+        name=f"sync-heartbeat-{run_id}", daemon=True,
+    )
+    beat.start()
+    state, error = "failed", None
+    try:
+        if own_client:
+            client = _open_client(settings)
+        progress._stats = client.stats.snapshot
+        Puller(settings.db_path, client, progress, run_id, stop=stop, walkers=walkers,
+               overlap_ms=overlap_ms).run(kind)
+        state = "succeeded"
+    except Interrupted as exc:
+        state, error = "interrupted", str(exc)
+        raise CrmError(f"The sync stopped: {exc}") from exc
+    except CrmError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        raise
+    except BaseException as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        log.exception("sync run %s failed", run_id)
+        raise
+    finally:
+        finished.set()
+        beat.join(timeout=10)
+        if own_client and client is not None:
+            client.close()
+        db = open_db(settings.db_path)
+        try:
+            progress.set(phase="done" if state == "succeeded" else progress.phase)
+            syncstate.finish_run(db, run_id, owner, state=state, progress=progress.snapshot(), error=error)
+        finally:
+            db.close()
+    db = open_db(settings.db_path)
+    try:
+        return syncstate.get_run(db, run_id) or {"id": run_id, "state": state}
+    finally:
+        db.close()
+
+
+def _heartbeat(
+    settings: Settings, run_id: int, owner: str, progress: Progress, stop: threading.Event,
+    finished: threading.Event,
+) -> None:
+    db = open_db(settings.db_path)
+    try:
+        while not finished.wait(HEARTBEAT_S):
+            try:
+                if not syncstate.heartbeat(db, run_id, owner, progress.snapshot()):
+                    log.warning("sync run %s lost its lease; stopping", run_id)
+                    stop.set()
+                    return
+            except Exception:  # a busy moment must not kill the heartbeat
+                log.exception("heartbeat of sync run %s failed", run_id)
+    finally:
+        db.close()
+
+
+class SyncRunner:
+    """Runs syncs in a background thread; one per process (the app caches it).
+
+    ``start`` returns False when a run is active anywhere (another tab, the CLI, another
+    process): the caller shows that run's progress from ``latest_run`` instead.
+    """
+
+    def __init__(self, settings: Settings, *, client_factory: Callable[[Settings], Any] | None = None) -> None:
+        self.settings = settings
+        self._client_factory = client_factory
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.last_result: dict[str, Any] | None = None
+        self.last_error: BaseException | None = None
+
+    def start(self, kind: Kind = "incremental", *, started_by: str | None = None, trigger: str = "ui") -> bool:
+        """Start a run in the background; False if one is already running anywhere."""
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return False
+            db = open_db(self.settings.db_path)
+            try:
+                owner = syncstate.new_owner()
+                run_id = syncstate.start_run(db, kind=kind, trigger=trigger, started_by=started_by, owner=owner)
+            finally:
+                db.close()
+            if run_id is None:
+                return False
+            self.last_result, self.last_error = None, None
+            self._thread = threading.Thread(
+                target=self._run, args=(run_id, owner, kind), name=f"sync-run-{run_id}", daemon=True
+            )
+            self._thread.start()
+            return True
+
+    def _run(self, run_id: int, owner: str, kind: str) -> None:
+        client = None
+        try:
+            if self._client_factory is not None:
+                client = self._client_factory(self.settings)
+            self.last_result = _execute(self.settings, run_id, owner, kind, client=client, walkers=WALKERS,
+                                        overlap_ms=OVERLAP_MS)
+        except BaseException as exc:  # recorded in the run row; kept here for the caller
+            self.last_error = exc
+        finally:
+            if client is not None:
+                client.close()
+
+    @property
+    def running(self) -> bool:
+        """Whether this runner's thread is still working."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for this runner's current run; True once it has finished."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return not self.running
