@@ -160,7 +160,11 @@ def _coerce(changes: dict[str, Any]) -> dict[str, Any]:
                 if not isinstance(value, str):
                     raise TypeError
             elif isinstance(default, (tuple, list)):
-                if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+                numbers = bool(default) and not isinstance(default[0], str)  # webhook_retry_delays
+                if isinstance(value, str) or not all(
+                    (isinstance(v, (int, float)) and not isinstance(v, bool)) if numbers else isinstance(v, str)
+                    for v in value
+                ):
                     raise TypeError
             elif isinstance(default, dict) and not isinstance(value, dict):
                 raise TypeError
