@@ -13,6 +13,8 @@ import urllib.parse
 import httpx2
 import pytest
 from hubspot import HubSpot
+from hubspot.crm.contacts import ApiException as ContactsApiException
+from hubspot.crm.deals import ApiException as DealsApiException
 from hubspot.oauth import ApiException
 from hubspot.utils.oauth import get_auth_url
 
@@ -144,3 +146,32 @@ def test_sdk_introspects_and_revokes_a_refresh_token(api, sandbox):
     with pytest.raises(ApiException) as failure:
         refresh(api, token.refresh_token)
     assert json.loads(failure.value.body)["status"] == "BAD_REFRESH_TOKEN"
+
+
+def test_sdk_crm_call_with_an_expired_token_fails_401_then_works_after_refresh(sandbox, sandbox_url):
+    oauth = HubSpot(host=sandbox_url)
+    token = exchange(oauth, sandbox.oauth_code(redirect_uri=REDIRECT)["code"])
+    with httpx2.Client(base_url=sandbox_url, trust_env=False) as admin:
+        assert admin.post("/_sandbox/tokens/expire", json={"token": token.access_token}).json() == {"expired": 1}
+
+    with pytest.raises(ContactsApiException) as info:
+        HubSpot(access_token=token.access_token, host=sandbox_url).crm.contacts.basic_api.get_page(limit=1)
+    body = json.loads(info.value.body)
+    assert info.value.status == 401
+    assert body["category"] == "EXPIRED_AUTHENTICATION" and "expire time" in body["context"]
+
+    fresh = refresh(oauth, token.refresh_token)
+    page = HubSpot(access_token=fresh.access_token, host=sandbox_url).crm.contacts.basic_api.get_page(limit=1)
+    assert len(page.results) == 1 and page.results[0].id
+
+
+def test_sdk_crm_call_without_the_scope_fails_403_missing_scopes(sandbox, sandbox_url):
+    token = sandbox.private_app_token(scopes=["crm.objects.contacts.read"])
+
+    with pytest.raises(DealsApiException) as info:
+        HubSpot(access_token=token, host=sandbox_url).crm.deals.basic_api.get_page(limit=1)
+
+    body = json.loads(info.value.body)
+    assert info.value.status == 403
+    assert body["category"] == "MISSING_SCOPES"
+    assert "crm.objects.deals.read" in body["errors"][0]["context"]["requiredGranularScopes"]
