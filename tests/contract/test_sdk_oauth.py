@@ -152,7 +152,8 @@ def test_sdk_crm_call_with_an_expired_token_fails_401_then_works_after_refresh(s
     oauth = HubSpot(host=sandbox_url)
     token = exchange(oauth, sandbox.oauth_code(redirect_uri=REDIRECT)["code"])
     with httpx2.Client(base_url=sandbox_url, trust_env=False) as admin:
-        assert admin.post("/_sandbox/tokens/expire", json={"token": token.access_token}).json() == {"expired": 1}
+        expired = admin.post("/_sandbox/tokens/expire", json={"token": token.access_token})
+    assert expired.json() == {"expired": 1}
 
     with pytest.raises(ContactsApiException) as info:
         HubSpot(access_token=token.access_token, host=sandbox_url).crm.contacts.basic_api.get_page(limit=1)

@@ -61,9 +61,10 @@ def test_ui_edit_is_delivered_as_a_crm_ui_property_change(sandbox, hooked):
 
     sandbox.patch_object("contacts", contact["id"], {"firstname": "Renamed"})
 
-    event = wait_for_event(
-        hooked, lambda e: e["subscriptionType"] == "contact.propertyChange" and e["propertyName"] == "firstname"
-    )
+    def is_firstname_change(event: dict) -> bool:
+        return event["subscriptionType"] == "contact.propertyChange" and event["propertyName"] == "firstname"
+
+    event = wait_for_event(hooked, is_firstname_change)
     assert event["objectId"] == int(contact["id"])
     assert event["propertyValue"] == "Renamed"
     assert event["changeSource"] == "CRM_UI"
