@@ -86,5 +86,3 @@ def receiver_server() -> Iterator[Receiver]:
 def receiver(receiver_server: Receiver) -> Receiver:
     receiver_server.clear()
     return receiver_server
-
-

@@ -344,8 +344,8 @@ button{font-size:1rem;padding:.6rem 1.2rem;border-radius:4px;cursor:pointer}
 
 def _document(title: str, content: str) -> str:
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
         f"<body><main>{content}</main></body></html>"
     )
@@ -366,17 +366,17 @@ def _consent_page(config: SandboxConfig, consent: ConsentRequest, nonce: str, ac
         f"<h1>Connect {app} to your HubSpot account</h1>"
         f"<p>Account: <strong>{html.escape(config.hub_domain)}</strong> "
         f"(portal {html.escape(str(config.portal_id))})<br>"
-        f"<span class=\"muted\">Signed in as {html.escape(config.user_email)}</span></p>"
+        f'<span class="muted">Signed in as {html.escape(config.user_email)}</span></p>'
         f"<p>{app} is requesting access to:</p>"
-        f"<ul id=\"scopes\">{_scope_items(consent.scopes)}</ul>"
-        f"<p class=\"muted\">You'll be sent back to <code>{html.escape(consent.redirect_uri)}</code>.</p>"
-        f"<form method=\"post\" action=\"{html.escape(action)}\">"
-        f"<input type=\"hidden\" name=\"nonce\" value=\"{html.escape(nonce)}\">"
-        "<div class=\"actions\">"
-        "<button type=\"submit\" class=\"connect\" name=\"decision\" value=\"approve\">Connect app</button>"
-        "<button type=\"submit\" class=\"cancel\" name=\"decision\" value=\"cancel\">Cancel</button>"
+        f'<ul id="scopes">{_scope_items(consent.scopes)}</ul>'
+        f'<p class="muted">You\'ll be sent back to <code>{html.escape(consent.redirect_uri)}</code>.</p>'
+        f'<form method="post" action="{html.escape(action)}">'
+        f'<input type="hidden" name="nonce" value="{html.escape(nonce)}">'
+        '<div class="actions">'
+        '<button type="submit" class="connect" name="decision" value="approve">Connect app</button>'
+        '<button type="submit" class="cancel" name="decision" value="cancel">Cancel</button>'
         "</div></form>"
-        "<p class=\"muted\">This is the embedded HubSpot sandbox; no real HubSpot account is involved.</p>"
+        '<p class="muted">This is the embedded HubSpot sandbox; no real HubSpot account is involved.</p>'
     )
     return HTMLResponse(_document(f"Connect {config.app_name}", content), headers=PAGE_HEADERS)
 
@@ -384,7 +384,7 @@ def _consent_page(config: SandboxConfig, consent: ConsentRequest, nonce: str, ac
 def _error_page(message: str) -> HTMLResponse:
     content = (
         "<h1>Something went wrong</h1>"
-        f"<p class=\"error\" role=\"alert\">{html.escape(message)}</p>"
-        "<p class=\"muted\">No app was connected. Go back to the app and try again.</p>"
+        f'<p class="error" role="alert">{html.escape(message)}</p>'
+        '<p class="muted">No app was connected. Go back to the app and try again.</p>'
     )
     return HTMLResponse(_document("Authorization error", content), status_code=400, headers=PAGE_HEADERS)
