@@ -232,13 +232,19 @@ class HubSpotClient:
         """Update records: inputs ``{"id", "properties"}`` (optionally ``"id_property"``).
 
         Sent 100 at a time and retried on transient failures (an update is idempotent).
-        Per-input failures of a 207 come back in ``errors``.
+        Each input carries its record id as ``objectWriteTraceId``, so HubSpot can refuse
+        one input alone (207): its error's ``body["context"]["objectWriteTraceId"]`` is
+        ``[record id]``, and unknown ids come back as one NotFound with ``context["ids"]``.
 
         Raises:
             ValidationFailed: HubSpot refused a chunk as a whole (400); chunks before it
                 were applied. Callers that need per-input results send at most 100.
         """
         wire = [_update_input(item) for item in inputs]
+        traces = [entry["id"] for entry in wire]
+        if len(set(traces)) == len(traces):
+            for entry in wire:
+                entry["objectWriteTraceId"] = entry["id"]
         return self._batch_write(object_type, "update", wire, retry="safe")
 
     def batch_upsert(self, object_type: str, inputs: list[dict[str, Any]], *, id_property: str) -> BatchResult:
@@ -594,7 +600,8 @@ class HubSpotClient:
             status = response.status_code
             log.debug("%s %s -> %d in %.0f ms (attempt %d)", method, label, status, elapsed, attempt + 1)
             if kind != "search":
-                self._learn(response.headers)
+                # A 429's "Remaining: 0" says nothing about when room returns; Retry-After does.
+                self._learn(response.headers, remaining=status != 429)
 
             if status < 300:
                 breaker.record_success()
@@ -650,15 +657,13 @@ class HubSpotClient:
         if seconds > 0:
             time.sleep(seconds)
 
-    def _learn(self, headers: httpx2.Headers) -> None:
+    def _learn(self, headers: httpx2.Headers, *, remaining: bool = True) -> None:
         limit = _int_header(headers, "x-hubspot-ratelimit-max")
-        remaining = _int_header(headers, "x-hubspot-ratelimit-remaining")
+        left = _int_header(headers, "x-hubspot-ratelimit-remaining") if remaining else None
         interval = _int_header(headers, "x-hubspot-ratelimit-interval-milliseconds")
-        if limit is None and remaining is None:
+        if limit is None and left is None:
             return
-        self.limits.burst.learn(
-            limit=limit, window_s=interval / 1000 if interval else None, remaining=remaining
-        )
+        self.limits.burst.learn(limit=limit, window_s=interval / 1000 if interval else None, remaining=left)
 
 
 def _path(template: str, **parts: str) -> str:
