@@ -1,0 +1,178 @@
+"""The dashboard scenario: ``streamlit run app.py`` over a big cache, driven by Chromium.
+
+The cache is a real sync of a small sandbox portal (so connection, owners, pipelines and
+property definitions are what a sync writes) topped up with synthetic records
+(``crm.store.synthetic``) to 100,000 and 1,000,000 contacts. For each size a fresh app
+process serves it; Chromium (Debian's, through Playwright) measures:
+
+- contacts page: from navigation to the contacts table and its "N contacts" caption
+  being visible, in a new browser session after a warm-up visit to another page (so the
+  one-off Python imports of the first script run are reported apart, as ``first_visit_s``);
+- search: from pressing Enter in the search box to the table showing the one contact
+  whose unique email was typed;
+- deals page: from navigation to the pipeline chart being visible;
+- the app process's peak memory (VmHWM) after all of that.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from crm.bench.processes import BenchError, StreamlitProcess, run_worker
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+STEP_TIMEOUT_MS = 120_000
+SEARCH_PLACEHOLDER = "Name, email, company or phone"
+_CAPTION = re.compile(r"[\d,]+ contacts? · page")
+
+
+def _wait_idle(page: Any, timeout_ms: int = STEP_TIMEOUT_MS) -> None:
+    """Until the app is connected and no script run is in flight (Streamlit's own e2e recipe)."""
+    page.locator("[data-testid='stApp'][data-test-connection-state='CONNECTED']").wait_for(
+        state="attached", timeout=timeout_ms)
+    page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(
+        state="attached", timeout=timeout_ms)
+
+
+def _contacts_caption(page: Any) -> Any:
+    return page.get_by_text(_CAPTION).first
+
+
+def measure_app(url: str, search_email: str, log: Callable[[str], None]) -> dict[str, Any]:
+    """Drive one running app in Chromium and return the timings (seconds)."""
+    from playwright.sync_api import sync_playwright
+
+    out: dict[str, Any] = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            dialogs: list[str] = []
+            # A warm-up session pays the first script run's imports, reported on its own.
+            warm = browser.new_context(viewport={"width": 1500, "height": 1000})
+            page = warm.new_page()
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            started = time.perf_counter()
+            page.goto(url + "/sync", wait_until="commit", timeout=STEP_TIMEOUT_MS)
+            _wait_idle(page)
+            out["first_visit_s"] = round(time.perf_counter() - started, 3)
+            warm.close()
+
+            context = browser.new_context(viewport={"width": 1500, "height": 1000})
+            page = context.new_page()
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+            started = time.perf_counter()
+            page.goto(url + "/", wait_until="commit", timeout=STEP_TIMEOUT_MS)
+            page.locator("[data-testid='stDataFrame']").first.wait_for(state="visible", timeout=STEP_TIMEOUT_MS)
+            _contacts_caption(page).wait_for(state="visible", timeout=STEP_TIMEOUT_MS)
+            out["contacts_visible_s"] = round(time.perf_counter() - started, 3)
+            out["contacts_caption"] = _contacts_caption(page).inner_text()
+            _wait_idle(page)
+            out["contacts_idle_s"] = round(time.perf_counter() - started, 3)
+
+            box = page.get_by_placeholder(SEARCH_PLACEHOLDER)
+            box.fill(search_email)
+            expected = page.get_by_text(re.compile(r"^1 contact · page 1 of 1")).first
+            started = time.perf_counter()
+            box.press("Enter")
+            expected.wait_for(state="visible", timeout=STEP_TIMEOUT_MS)
+            page.locator("[data-testid='stDataFrame']").first.wait_for(state="visible", timeout=STEP_TIMEOUT_MS)
+            out["search_s"] = round(time.perf_counter() - started, 3)
+            _wait_idle(page)
+
+            started = time.perf_counter()
+            page.goto(url + "/deals", wait_until="commit", timeout=STEP_TIMEOUT_MS)
+            page.locator("[data-testid='stVegaLiteChart']").first.wait_for(state="visible", timeout=STEP_TIMEOUT_MS)
+            out["deals_chart_s"] = round(time.perf_counter() - started, 3)
+            _wait_idle(page)
+            if page.locator("[data-testid='stException']").count():
+                raise BenchError("the app showed an exception")
+            out["dialogs"] = len(dialogs)
+            context.close()
+        finally:
+            browser.close()
+    return out
+
+
+class DashboardBench:
+    """Builds the big caches and measures the app over each."""
+
+    def __init__(self, *, sandbox_url: str, token: str, workdir: Path, seed: int,
+                 log: Callable[[str], None]) -> None:
+        self.sandbox_url = sandbox_url
+        self.token = token
+        self.db = workdir / "dashboard.db"
+        self.seed = seed
+        self.log = log
+
+    def _args(self, **extra: Any) -> dict[str, Any]:
+        return {"url": self.sandbox_url, "token": self.token, "db": str(self.db), **extra}
+
+    def prepare(self) -> dict[str, Any]:
+        """Sync the (small) sandbox portal into the dashboard cache."""
+        return run_worker("sync", self._args(kind="full"), timeout=600)
+
+    def grow_to(self, contacts: int, cached: int) -> tuple[float, dict[str, int]]:
+        """Add synthetic records until the cache holds ``contacts`` contacts (and a fifth as many
+        companies, 0.3 as many deals)."""
+        missing = max(0, contacts - cached)
+        result = run_worker("fill", self._args(contacts=missing, companies=missing // 5, deals=missing * 3 // 10,
+                                               seed=self.seed + contacts), timeout=3600)
+        return float(result["seconds"]), dict(result["counts"])
+
+    def search_target(self) -> str:
+        """The email of one synthetic contact: unique, so a search for it finds exactly one."""
+        from crm.store.records import query_records
+        from crm.store.schema import open_db
+
+        db = open_db(self.db)
+        try:
+            frame, _ = query_records(db, "contacts", sort="id", descending=True, limit=1, columns=["email"])
+        finally:
+            db.close()
+        return str(frame["email"].iloc[0])
+
+    def measure(self, contacts: int, fill_seconds: float, counts: dict[str, int]) -> dict[str, Any]:
+        row: dict[str, Any] = {"cached_contacts": counts.get("contacts", contacts), "fill_seconds": round(fill_seconds, 1),
+                               "cached": counts}
+        env = {
+            "CRM_DB": str(self.db),
+            "HUBSPOT_ACCESS_TOKEN": self.token,
+            "HUBSPOT_BASE_URL": self.sandbox_url,
+            "STREAMLIT_SERVER_COOKIE_SECRET": secrets.token_hex(16),
+            "CRM_OPEN_ACCESS": "true",
+        }
+        app = StreamlitProcess(env)
+        try:
+            app.start()
+            timings = measure_app(app.url, self.search_target(), self.log)
+            row.update(ok=True, **timings, app_peak_mb=app.peak_mb())
+        except Exception as exc:  # noqa: BLE001 - a failed browser step is reported, not fatal
+            row.update(ok=False, error=f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
+                       app_log=app.log_tail()[-2000:])
+        finally:
+            app.stop()
+        if row.get("ok"):
+            self.log(f"dashboard {row['cached_contacts']:,}: contacts {row['contacts_visible_s']:.2f} s, search "
+                     f"{row['search_s']:.2f} s, deals {row['deals_chart_s']:.2f} s, {row['app_peak_mb']} MB")
+        else:
+            self.log(f"dashboard {contacts:,} failed: {row['error']}")
+        return row
+
+    def run(self, sizes: tuple[int, ...]) -> list[dict[str, Any]]:
+        rows = []
+        prepared = self.prepare()
+        cached = int(prepared.get("counts", {}).get("contacts", 0))
+        for contacts in sorted(sizes):
+            fill_s, counts = self.grow_to(contacts, cached)
+            cached = counts.get("contacts", cached)
+            self.log(f"cache filled to {cached:,} contacts in {fill_s:.0f} s")
+            rows.append(self.measure(contacts, fill_s, counts))
+        return rows

@@ -1,0 +1,131 @@
+"""Command-line options of ``python -m crm.bench`` and the sizes each mode uses."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+SCENARIOS = ("full", "sdk", "incremental", "push", "dashboard")
+
+# Full mode: what the benchmarks issue asks for.
+FULL_SIZES = (10_000, 50_000, 100_000)
+FULL_CHANGES = (10, 1_000, 20_000)
+FULL_DASHBOARD = (100_000, 1_000_000)
+# Quick mode: the same scenarios on small portals, in under two minutes.
+QUICK_SIZES = (1_000, 3_000)
+QUICK_CHANGES = (10, 300)
+QUICK_DASHBOARD = (20_000,)
+PUSH_COUNT = 1_000
+
+
+@dataclasses.dataclass
+class BenchOptions:
+    """Everything one benchmark run is parameterised by (also written into the JSON)."""
+
+    quick: bool = False
+    latency_ms: float = 250.0
+    jitter_ms: float = 62.5
+    sizes: tuple[int, ...] = FULL_SIZES
+    changes: tuple[int, ...] = FULL_CHANGES
+    push_count: int = PUSH_COUNT
+    dashboard_sizes: tuple[int, ...] = FULL_DASHBOARD
+    sdk_size: int | None = None
+    scenarios: tuple[str, ...] = SCENARIOS
+    browser: bool = True
+    burst_limit: int = 110
+    burst_window_s: float = 10.0
+    search_limit: int = 5
+    seed: int = 42
+    json_path: Path | None = None
+    results_dir: Path = Path("bench-results")
+    write_docs: bool = False
+
+    @property
+    def portal_contacts(self) -> int:
+        """The largest full-pull portal: the one incremental and push scenarios run on."""
+        return max(self.sizes)
+
+    def to_json(self) -> dict[str, object]:
+        data = dataclasses.asdict(self)
+        for key in ("json_path", "results_dir"):
+            data[key] = None if data[key] is None else str(data[key])
+        return data
+
+
+def portal_sizes(contacts: int) -> dict[str, int]:
+    """A portal shaped like the issue's: 100,000 contacts with 20,000 companies and 30,000 deals."""
+    return {"contacts": contacts, "companies": contacts // 5, "deals": contacts * 3 // 10}
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part.replace("_", "").replace("k", "000").replace("M", "000000"))
+                       for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+    if not values or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}")
+    return values
+
+
+def _scenarios(text: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"scenarios are {', '.join(SCENARIOS)}; got {text!r}")
+    return names
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m crm.bench",
+        description="Benchmarks against the HubSpot sandbox on loopback: full pull (vs the official "
+        "SDK and the rate-limit bound), incremental pull, push, and the dashboard in Chromium.",
+    )
+    p.add_argument("--quick", action="store_true",
+                   help=f"small portals ({', '.join(map(str, QUICK_SIZES))} contacts), under two minutes")
+    p.add_argument("--latency-ms", type=float, default=250.0,
+                   help="sandbox latency per request (default 250) before jitter")
+    p.add_argument("--jitter-ms", type=float, default=None,
+                   help="extra random latency per request, 0 to this (default latency / 4, as the sandbox CLI)")
+    p.add_argument("--sizes", type=_ints, help="contacts per full-pull portal, e.g. 10000,50000,100000 "
+                   "(companies = contacts/5, deals = 0.3 x contacts)")
+    p.add_argument("--changes", type=_ints, help="k remote changes per incremental pull, e.g. 10,1000,20000")
+    p.add_argument("--push-count", type=int, help=f"edits and new contacts pushed (default {PUSH_COUNT})")
+    p.add_argument("--dashboard-sizes", type=_ints, help="cached contacts for the browser scenario, "
+                   "e.g. 100000,1000000")
+    p.add_argument("--sdk-size", type=int, help="portal (contacts) the official SDK reads in full; "
+                   "default the largest size")
+    p.add_argument("--scenarios", type=_scenarios, default=SCENARIOS,
+                   help=f"comma-separated subset of {','.join(SCENARIOS)}")
+    p.add_argument("--no-browser", action="store_true", help="skip the dashboard scenario (Chromium)")
+    p.add_argument("--seed", type=int, default=42, help="sandbox seed (default 42)")
+    p.add_argument("--json", type=Path, dest="json_path",
+                   help="where to write the JSON (default bench-results/bench-<time>.json and latest.json)")
+    p.add_argument("--write-docs", action="store_true",
+                   help="also put the tables into docs/PERFORMANCE.md between its bench markers")
+    p.add_argument("--render", type=Path, metavar="JSON",
+                   help="print (and with --write-docs, publish) a stored result instead of running")
+    return p
+
+
+def from_args(ns: argparse.Namespace) -> BenchOptions:
+    quick = bool(ns.quick)
+    sizes = ns.sizes or (QUICK_SIZES if quick else FULL_SIZES)
+    scenarios = tuple(s for s in ns.scenarios if not (ns.no_browser and s == "dashboard"))
+    return BenchOptions(
+        quick=quick,
+        latency_ms=ns.latency_ms,
+        jitter_ms=ns.jitter_ms if ns.jitter_ms is not None else ns.latency_ms / 4,
+        sizes=tuple(sorted(set(sizes))),
+        changes=ns.changes or (QUICK_CHANGES if quick else FULL_CHANGES),
+        push_count=ns.push_count if ns.push_count is not None else PUSH_COUNT,
+        dashboard_sizes=tuple(sorted(set(ns.dashboard_sizes or (QUICK_DASHBOARD if quick else FULL_DASHBOARD)))),
+        sdk_size=ns.sdk_size,
+        scenarios=scenarios,
+        browser="dashboard" in scenarios,
+        seed=ns.seed,
+        json_path=ns.json_path,
+        write_docs=bool(ns.write_docs),
+    )

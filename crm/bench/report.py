@@ -1,0 +1,357 @@
+"""Judge a benchmark run against its targets and render it: console table, JSON, Markdown.
+
+Everything here works on the plain result dict the runner builds (and writes as JSON),
+so a stored run can be rendered again: ``python -m crm.bench --render bench-results/x.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import sqlite3
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+PASS, MISS, NA = "PASS", "MISS", "n/a"
+
+# The targets of the benchmarks issue. Each is judged on the largest size the run measured;
+# a quick run judges them too, on sizes smaller than the targets assume, and says so.
+FULL_BOUND_RATIO = 0.80
+SDK_SPEEDUP = 3.0
+LINEAR_GROWTH = 1.20
+INCREMENTAL_EXTRA_REQUESTS = 5
+INCREMENTAL_K10_SECONDS = 3.0
+PUSH_EDITS_REQUESTS = 25
+CONTACTS_VISIBLE_S = 2.0
+SEARCH_S = 0.5
+APP_MEMORY_MB = 500.0
+
+
+# ------------------------------------------------------------------------ machine
+
+
+def machine_info() -> dict[str, Any]:
+    """What the numbers depend on: cores, CPU model, RAM, Python and SQLite versions, load."""
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram_gb = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                ram_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
+                break
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count() or 1
+    return {
+        "nproc": usable,
+        "cpu_model": cpu or platform.processor() or "unknown",
+        "ram_gb": ram_gb,
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "platform": platform.platform(),
+        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def peak_rss_mb(pid: int | str = "self") -> float | None:
+    """Peak resident memory (VmHWM) of a process in MB, None when it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+# ------------------------------------------------------------------------ targets
+
+
+def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per target: name, target text, measured text, PASS / MISS / n/a, and a note."""
+    rows: list[dict[str, Any]] = []
+    quick = bool(result.get("options", {}).get("quick"))
+    note_quick = "quick mode: smaller portal than the target assumes" if quick else ""
+
+    full = [r for r in result.get("full_pull", []) if r.get("ok")]
+    if full:
+        largest = max(full, key=lambda r: r["contacts"])
+        ratio = largest["bound_ratio"]
+        rows.append(_row(
+            f"full pull >= {FULL_BOUND_RATIO:.0%} of the rate-limit bound",
+            f">= {FULL_BOUND_RATIO:.0%} of {result['sandbox']['bound_records_per_s']:,.0f} records/s",
+            f"{ratio:.0%} ({largest['records_per_s']:,.0f} records/s at {largest['contacts']:,} contacts)",
+            ratio >= FULL_BOUND_RATIO, note_quick,
+        ))
+        errors = sum(1 for r in result.get("full_pull", []) if not r.get("ok"))
+        served = sum(r["status_429"] for r in full)
+        rows.append(_row(
+            "no 429 surfaces as an error", "every pull completes",
+            f"{len(full)} of {len(full) + errors} pulls completed; {served} 429s served and absorbed",
+            errors == 0, "",
+        ))
+        if len(full) >= 2:
+            by_size = sorted(full, key=lambda r: r["records"])
+            growth = by_size[-1]["s_per_10k"] / by_size[-2]["s_per_10k"] if by_size[-2]["s_per_10k"] else math.inf
+            per_10k = ", ".join(f"{r['s_per_10k']:.2f}" for r in by_size)
+            rows.append(_row(
+                "cost linear in records",
+                f"s per 10k records grows <= {LINEAR_GROWTH - 1:.0%} between the two largest sizes",
+                f"{per_10k} s per 10k (x{growth:.2f})", growth <= LINEAR_GROWTH,
+                "the smallest size rides the 110-request burst allowance, so it is cheaper per record",
+            ))
+    elif result.get("full_pull"):
+        rows.append(_row("full pull", "", result["full_pull"][0].get("error", "failed"), None, ""))
+
+    sdk = result.get("sdk")
+    if sdk and sdk.get("ok") and sdk.get("ours_seconds"):
+        rows.append(_row(
+            f"full pull >= {SDK_SPEEDUP:g}x faster than the official SDK",
+            f">= {SDK_SPEEDUP:g}x on the same work",
+            f"{sdk['speedup']:.1f}x ({sdk['seconds']:.1f} s vs {sdk['ours_seconds']:.1f} s, "
+            f"{sdk['contacts']:,}-contact portal)",
+            sdk["speedup"] >= SDK_SPEEDUP, note_quick,
+        ))
+    elif sdk:
+        rows.append(_row(f">= {SDK_SPEEDUP:g}x faster than the official SDK", "", sdk.get("error", "not run"),
+                         None, ""))
+
+    incremental = [r for r in result.get("incremental", []) if r.get("ok")]
+    for run in incremental:
+        k = run["k"]
+        allowed = math.ceil(k / 200) + INCREMENTAL_EXTRA_REQUESTS
+        worst = max(run["requests_by_type"].values()) if run.get("requests_by_type") else run["requests"]
+        per_type = ", ".join(f"{t} {n}" for t, n in run.get("requests_by_type", {}).items())
+        rows.append(_row(
+            f"incremental pull, k = {k:,}: requests per object type",
+            f"<= ceil(k/200) + {INCREMENTAL_EXTRA_REQUESTS} = {allowed}",
+            f"{per_type or run['requests']} ({run['requests']} in all, {run['seconds']:.1f} s)",
+            worst <= allowed, run.get("requests_note", ""),
+        ))
+    k10 = next((r for r in incremental if r["k"] == 10), None)
+    if k10:
+        rows.append(_row(
+            "incremental pull, k = 10: seconds",
+            f"< {INCREMENTAL_K10_SECONDS:g} s on the {k10['portal_contacts']:,}-contact portal",
+            f"{k10['seconds']:.2f} s", k10["seconds"] < INCREMENTAL_K10_SECONDS, note_quick,
+        ))
+
+    edits = (result.get("push") or {}).get("edits")
+    if edits and edits.get("ok"):
+        rows.append(_row(
+            f"push of {edits['count']:,} edits: requests",
+            f"<= {PUSH_EDITS_REQUESTS} (conflict check included)",
+            f"{edits['requests']} requests, {edits['seconds']:.1f} s",
+            edits["requests"] <= PUSH_EDITS_REQUESTS,
+            "" if edits["count"] >= 1000 else "fewer edits than the target's 1,000",
+        ))
+
+    dash = [r for r in result.get("dashboard", []) if r.get("ok")]
+    if dash:
+        big = max(dash, key=lambda r: r["cached_contacts"])
+        size = f"{big['cached_contacts']:,} cached contacts"
+        note = "fewer cached contacts than the target's 1,000,000" if big["cached_contacts"] < 1_000_000 else ""
+        rows.append(_row(f"contacts page visible <= {CONTACTS_VISIBLE_S:g} s", size,
+                         f"{big['contacts_visible_s']:.2f} s", big["contacts_visible_s"] <= CONTACTS_VISIBLE_S, note))
+        rows.append(_row(f"search updates the table <= {SEARCH_S:g} s", size, f"{big['search_s']:.2f} s",
+                         big["search_s"] <= SEARCH_S, note))
+        rows.append(_row(f"app memory < {APP_MEMORY_MB:g} MB", size, f"{big['app_peak_mb']:.0f} MB peak (VmHWM)",
+                         big["app_peak_mb"] < APP_MEMORY_MB, note))
+    elif result.get("dashboard"):
+        failed = result["dashboard"][0]
+        rows.append(_row("dashboard", "", failed.get("error", "failed"), None, ""))
+    return rows
+
+
+def _row(name: str, target: str, measured: str, passed: bool | None, note: str) -> dict[str, Any]:
+    status = NA if passed is None else (PASS if passed else MISS)
+    return {"name": name, "target": target, "measured": measured, "status": status, "note": note}
+
+
+# ------------------------------------------------------------------------ tables
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[list[str]]:
+    return [list(headers), *[[_cell(v) for v in row] for row in rows]]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if value >= 100:
+            return f"{value:,.0f}"
+        return f"{value:.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def sections(result: dict[str, Any]) -> list[tuple[str, list[list[str]]]]:
+    """The result as titled tables (header row first), shared by console and Markdown."""
+    out: list[tuple[str, list[list[str]]]] = []
+    seeding = result.get("seeding") or []
+    if seeding:
+        out.append(("Sandbox seeding (not part of any measured time)", _table(
+            ["contacts", "companies", "deals", "seconds", "sandbox peak MB"],
+            [[s["contacts"], s["companies"], s["deals"], s["seconds"], s.get("sandbox_peak_mb")] for s in seeding],
+        )))
+    full = result.get("full_pull") or []
+    if full:
+        out.append(("Full pull (ours: run_sync kind=full, fresh cache)", _table(
+            ["contacts", "records", "seconds", "list", "search", "batch", "assoc", "other", "429s",
+             "records/s", "of bound", "s per 10k", "client peak MB"],
+            [[r["contacts"], r.get("records"), r.get("seconds"), *[r.get("requests", {}).get(k) for k in
+              ("list", "search", "batch", "assoc", "other")], r.get("status_429"), r.get("records_per_s"),
+              _pct(r.get("bound_ratio")), r.get("s_per_10k"), r.get("client_peak_mb")]
+             if r.get("ok") else [r["contacts"], "failed: " + r.get("error", "?")] for r in full],
+        )))
+    sdk = result.get("sdk")
+    if sdk:
+        if sdk.get("ok"):
+            rows = [["official SDK get_all", sdk["records"], sdk["seconds"], sdk["requests"].get("total"),
+                     sdk.get("status_429"), sdk["records_per_s"], None],
+                    ["ours (same portal, same run)", sdk.get("ours_records"), sdk.get("ours_seconds"),
+                     sdk.get("ours_requests"), sdk.get("ours_status_429"), sdk.get("ours_records_per_s"),
+                     f"{sdk.get('speedup', 0):.1f}x"]]
+        else:
+            rows = [["official SDK get_all", "failed: " + sdk.get("error", "?")]]
+        out.append((f"Official SDK vs ours ({sdk.get('scope', '')})", _table(
+            ["client", "records", "seconds", "requests", "429s", "records/s", "speed-up"], rows)))
+    inc = result.get("incremental") or []
+    if inc:
+        out.append(("Incremental pull after k remote changes (contacts)", _table(
+            ["k", "portal contacts", "seconds", "requests", "per object type", "allowed per type",
+             "full re-read requests", "full re-read seconds"],
+            [[r["k"], r.get("portal_contacts"), r.get("seconds"), r.get("requests"),
+              ", ".join(f"{t} {n}" for t, n in (r.get("requests_by_type") or {}).items()),
+              math.ceil(r["k"] / 200) + INCREMENTAL_EXTRA_REQUESTS,
+              r.get("full_reread_requests"), r.get("full_reread_seconds")]
+             if r.get("ok") else [r["k"], "failed: " + r.get("error", "?")] for r in inc],
+        )))
+    push = result.get("push") or {}
+    if push:
+        rows = []
+        for label, key in (("edits (one property each)", "edits"), ("new contacts", "new_contacts")):
+            r = push.get(key)
+            if not r:
+                continue
+            if r.get("ok"):
+                rows.append([label, r["count"], r["seconds"], r["requests"],
+                             ", ".join(f"{k} {v}" for k, v in r.get("requests_by_kind", {}).items() if v),
+                             r.get("pushed"), r.get("failed"), r.get("conflicts")])
+            else:
+                rows.append([label, r.get("count"), "failed: " + r.get("error", "?")])
+        out.append(("Push", _table(["what", "count", "seconds", "requests", "by kind", "pushed", "failed",
+                                    "conflicts"], rows)))
+    dash = result.get("dashboard") or []
+    if dash:
+        out.append(("Dashboard in Chromium (streamlit run app.py)", _table(
+            ["cached contacts", "fill seconds", "contacts table visible s", "search s", "deals chart s",
+             "app peak MB"],
+            [[r["cached_contacts"], r.get("fill_seconds"), r.get("contacts_visible_s"), r.get("search_s"),
+              r.get("deals_chart_s"), r.get("app_peak_mb")]
+             if r.get("ok") else [r["cached_contacts"], "failed: " + r.get("error", "?")] for r in dash],
+        )))
+    targets = result.get("targets") or []
+    if targets:
+        out.append(("Targets", _table(["status", "target", "wanted", "measured", "note"],
+                                      [[t["status"], t["name"], t["target"], t["measured"], t["note"]]
+                                       for t in targets])))
+    return out
+
+
+def _pct(value: Any) -> str | None:
+    return None if value is None else f"{value:.0%}"
+
+
+def render_console(result: dict[str, Any]) -> str:
+    """The run as aligned plain-text tables, for the terminal."""
+    lines = [_headline(result), ""]
+    for title, table in sections(result):
+        lines.append(title)
+        widths = [max(len(row[i]) if i < len(row) else 0 for row in table) for i in range(len(table[0]))]
+        for n, row in enumerate(table):
+            lines.append("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+            if n == 0:
+                lines.append("  " + "  ".join("-" * w for w in widths))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _headline(result: dict[str, Any]) -> str:
+    m = result.get("machine", {})
+    s = result.get("sandbox", {})
+    mode = "quick" if result.get("options", {}).get("quick") else "full"
+    return (
+        f"crm.bench ({mode}) {result.get('started_at', '')}: {m.get('nproc')} cores, {m.get('cpu_model')}, "
+        f"{m.get('ram_gb')} GB RAM, Python {m.get('python')}; sandbox latency {s.get('latency_ms')} ms "
+        f"+ up to {s.get('jitter_ms')} ms jitter, {s.get('burst_limit')} requests / {s.get('burst_window_s')} s "
+        f"+ {s.get('search_limit')} searches / s (bound {s.get('bound_records_per_s', 0):,.0f} records/s); "
+        f"took {result.get('duration_s', 0):.0f} s"
+    )
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render_markdown(result: dict[str, Any]) -> str:
+    """The run's tables in Markdown, for README's Performance section."""
+    lines = []
+    for title, table in sections(result):
+        lines += [f"**{title}**", ""]
+        lines.append("| " + " | ".join(_md_escape(c) for c in table[0]) + " |")
+        lines.append("|" + "|".join("---" for _ in table[0]) + "|")
+        for row in table[1:]:
+            cells = row + [""] * (len(table[0]) - len(row))
+            lines.append("| " + " | ".join(_md_escape(c) for c in cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def machine_markdown(result: dict[str, Any]) -> str:
+    """One paragraph naming the machine and the settings a run used."""
+    m = result.get("machine", {})
+    s = result.get("sandbox", {})
+    return (
+        f"Measured {result.get('started_at', '')} on {m.get('nproc')} cores ({m.get('cpu_model')}), "
+        f"{m.get('ram_gb')} GB RAM, Python {m.get('python')}, SQLite {m.get('sqlite')}, "
+        f"load average {', '.join(str(x) for x in m.get('load_avg_at_start', []))} at the start. "
+        f"Sandbox on loopback in its own process: {s.get('latency_ms')} ms latency per request plus "
+        f"0-{s.get('jitter_ms')} ms jitter, {s.get('burst_limit')} requests per {s.get('burst_window_s')} s "
+        f"and {s.get('search_limit')} searches per second, so at most "
+        f"{s.get('bound_records_per_s', 0):,.0f} records per second. The run took "
+        f"{result.get('duration_s', 0) / 60:.1f} minutes."
+    )
+
+
+def write_json(result: dict[str, Any], path: Path) -> None:
+    """Write the result as indented JSON, creating the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2, sort_keys=False) + "\n")
+
+
+def load_json(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def command_line() -> str:
+    return " ".join(["python -m crm.bench", *sys.argv[1:]])

@@ -1,0 +1,104 @@
+"""``python -m crm.bench``: run the scenarios, print the table, write JSON (and the docs)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from crm.bench import report
+from crm.bench.options import BenchOptions, from_args, parser
+from crm.bench.processes import REPO, BenchError, SandboxProcess
+from crm.bench.scenarios import PullBench, workdir
+
+DOCS = REPO / "docs" / "PERFORMANCE.md"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+# The dashboard's sandbox portal: big enough to have every kind of record, small to sync.
+DASHBOARD_PORTAL = {"contacts": 200, "companies": 40, "deals": 60}
+
+
+def _log(message: str) -> None:
+    stamp = dt.datetime.now().strftime("%H:%M:%S")
+    print(f"[{stamp}] {message}", file=sys.stderr, flush=True)
+
+
+def run(options: BenchOptions) -> dict[str, Any]:
+    """Run the selected scenarios in one sandbox process; return the result dict."""
+    started = time.monotonic()
+    result: dict[str, Any] = {
+        "started_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": report.command_line(),
+        "options": options.to_json(),
+        "machine": report.machine_info(),
+    }
+    with workdir() as tmp, SandboxProcess(seed=options.seed) as sandbox:
+        folder = Path(tmp)
+        _log(f"sandbox at {sandbox.url}")
+        pulls = PullBench(options, sandbox, folder, _log)
+        result["sandbox"] = pulls.configure()
+        try:
+            if set(options.scenarios) & {"full", "sdk", "incremental", "push"}:
+                pulls.run(result)
+            if "dashboard" in options.scenarios:
+                result["dashboard"] = _dashboard(options, sandbox, pulls, folder)
+        except BenchError as exc:
+            result["error"] = str(exc)
+            _log(f"stopped: {exc}")
+        result["sandbox"]["peak_mb"] = sandbox.peak_mb()
+    result["duration_s"] = round(time.monotonic() - started, 1)
+    result["targets"] = report.evaluate_targets(result)
+    return result
+
+
+def _dashboard(options: BenchOptions, sandbox: SandboxProcess, pulls: PullBench, folder: Path) -> list[dict[str, Any]]:
+    from crm.bench.dashboard import DashboardBench
+
+    assert sandbox.admin is not None
+    sandbox.admin.reset(seed=options.seed, owners=12, tokens=True, **DASHBOARD_PORTAL)
+    token = sandbox.admin.private_app_token()
+    bench = DashboardBench(sandbox_url=sandbox.url, token=token, workdir=folder, seed=options.seed, log=_log)
+    try:
+        return bench.run(options.dashboard_sizes)
+    except BenchError as exc:
+        _log(f"dashboard failed: {exc}")
+        return [{"cached_contacts": max(options.dashboard_sizes), "ok": False, "error": str(exc)}]
+
+
+def publish(result: dict[str, Any], docs: Path = DOCS) -> None:
+    """Replace the generated block of docs/PERFORMANCE.md with this run's machine line and tables."""
+    block = f"{BEGIN}\n{report.machine_markdown(result)}\n\n{report.render_markdown(result)}{END}"
+    text = docs.read_text() if docs.exists() else f"# Performance\n\n{BEGIN}\n{END}\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        text = head + block + tail
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    docs.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.render:
+        result = report.load_json(args.render)
+        print(report.render_console(result))
+        if args.write_docs:
+            publish(result)
+        return 0
+    options = from_args(args)
+    result = run(options)
+    print(report.render_console(result))
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    paths = [options.json_path] if options.json_path else [
+        options.results_dir / f"bench-{stamp}.json", options.results_dir / "latest.json"]
+    for path in paths:
+        report.write_json(result, path)
+    markdown = paths[0].with_suffix(".md")
+    markdown.write_text(report.machine_markdown(result) + "\n\n" + report.render_markdown(result))
+    _log(f"results: {', '.join(str(p) for p in paths)} and {markdown}")
+    if options.write_docs:
+        publish(result)
+        _log(f"updated {DOCS}")
+    return 1 if result.get("error") else 0

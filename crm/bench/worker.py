@@ -1,0 +1,231 @@
+"""One measured operation in a fresh process: ``python -m crm.bench.worker OP < args.json``.
+
+Each pull, push and SDK run of the benchmark runs here, the way a user's CLI run would:
+its own interpreter, its own rate limiter (which starts empty and learns the portal's
+budget from HubSpot's headers), its own peak memory to report. The sandbox runs in yet
+another process, so the client under test never shares a GIL with the server.
+
+Arguments arrive as JSON on stdin, so the access token never shows in a process list.
+The last stdout line is ``BENCH-RESULT {json}``: the operation's own result plus
+``seconds`` (wall time of the operation, without interpreter start-up) and
+``peak_mb`` (this process's VmHWM).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+RESULT_PREFIX = "BENCH-RESULT "
+
+
+def _settings(args: dict[str, Any]) -> Any:
+    from crm.config import load_settings
+
+    return load_settings(
+        {"HUBSPOT_ACCESS_TOKEN": args["token"], "HUBSPOT_BASE_URL": args["url"], "CRM_DB": args["db"]}, {}
+    )
+
+
+_PATH_TYPE = re.compile(
+    r"^/crm/(?:v\d+/objects|objects/[\w-]+|v\d+/associations|associations/[\w-]+|v\d+/properties|"
+    r"properties/[\w-]+|v\d+/pipelines|pipelines/[\w-]+)/(contacts|companies|deals|0-1|0-2|0-3)\b"
+)
+_TYPE_IDS = {"0-1": "contacts", "0-2": "companies", "0-3": "deals"}
+
+
+def object_type_of(path: str) -> str:
+    """The object type a HubSpot request path is about; "portal" for owners, account and the like.
+
+    Association reads count for their *from* type, property and pipeline reads for theirs.
+    """
+    match = _PATH_TYPE.match(path)
+    if match is None:
+        return "portal"
+    return _TYPE_IDS.get(match.group(1), match.group(1))
+
+
+class _RequestTap:
+    """Counts the requests a client sends, per object type, on their way to the real transport.
+
+    The sandbox's own stats count by route template, which hides the object type; the
+    incremental target is per object type, so the worker taps its client's transport.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.by_type: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: Any) -> Any:
+        with self._lock:
+            self.by_type[object_type_of(request.url.path)] += 1
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def sync(args: dict[str, Any]) -> dict[str, Any]:
+    """``crm.sync.run_sync`` of ``args["kind"]`` against the sandbox into ``args["db"]``."""
+    from crm.oauth import open_client
+    from crm.sync import run_sync
+
+    settings = _settings(args)
+    client = open_client(settings)
+    # The client keeps its own transport (pool sizes and all); the tap only counts.
+    tap = _RequestTap(client._http._transport)
+    client._http._transport = tap
+    try:
+        started = time.perf_counter()
+        summary = run_sync(settings, kind=args["kind"], trigger="bench", client=client)
+        seconds = time.perf_counter() - started
+        client_stats = client.stats.snapshot()
+    finally:
+        client.close()
+    return {"seconds": seconds, "summary": summary, "counts": _counts(settings),
+            "requests_by_type": dict(tap.by_type), "client_stats": client_stats}
+
+
+def push_edits(args: dict[str, Any]) -> dict[str, Any]:
+    """Queue one job-title edit on each of ``args["count"]`` cached contacts, then push."""
+    from crm.store.records import query_records
+    from crm.store.schema import open_db
+    from crm.sync import push, queue_edits
+
+    settings = _settings(args)
+    db = open_db(settings.db_path)
+    try:
+        frame, _ = query_records(db, "contacts", sort="id", offset=int(args.get("offset", 0)),
+                                 limit=int(args["count"]), columns=["jobtitle"])
+    finally:
+        db.close()
+    stamp = args.get("stamp", "bench")
+    edits = {record_id: {"jobtitle": f"Bench title {stamp} {n}"} for n, record_id in enumerate(frame.index)}
+    queued_at = time.perf_counter()
+    queue_edits(settings, "contacts", edits, by="bench@example.com")
+    started = time.perf_counter()
+    result = push(settings, by="bench@example.com")
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "queue_seconds": started - queued_at, "count": len(edits),
+            "result": _push_summary(result)}
+
+
+def push_new(args: dict[str, Any]) -> dict[str, Any]:
+    """Queue ``args["count"]`` new contacts, then push them (batch upsert keyed on email)."""
+    from crm.sync import push, queue_new_contact
+
+    settings = _settings(args)
+    stamp = args.get("stamp", "bench")
+    queued_at = time.perf_counter()
+    for n in range(int(args["count"])):
+        queue_new_contact(
+            settings,
+            {"email": f"bench.{stamp}.{n}@example.com", "firstname": "Bench", "lastname": f"Contact {n}"},
+            by="bench@example.com",
+        )
+    started = time.perf_counter()
+    result = push(settings, by="bench@example.com")
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "queue_seconds": started - queued_at, "count": int(args["count"]),
+            "result": _push_summary(result)}
+
+
+def _push_summary(result: dict[str, Any]) -> dict[str, Any]:
+    # The per-record results are a thousand rows; the benchmark needs the counts.
+    summary = {k: v for k, v in result.items() if k != "results"}
+    statuses: dict[str, int] = {}
+    for item in result.get("results") or []:
+        status = str(item.get("status"))
+        statuses[status] = statuses.get(status, 0) + 1
+    summary["statuses"] = statuses
+    return summary
+
+
+def sdk(args: dict[str, Any]) -> dict[str, Any]:
+    """What a user of the official SDK would run: ``get_all`` per object type, page after page.
+
+    Associations come inline with the list pages (``associations=[...]``), as the SDK
+    offers; a 429 is retried by urllib3 honouring Retry-After, as HubSpot's README shows.
+    """
+    from hubspot import HubSpot
+    from urllib3.util.retry import Retry
+
+    retry = Retry(total=8, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504),
+                  respect_retry_after_header=True)
+    api = HubSpot(access_token=args["token"], host=args["url"], retry=retry)
+    counts: dict[str, int] = {}
+    links: dict[str, int] = {}
+    started = time.perf_counter()
+    for object_type, spec in args["objects"].items():
+        discovery = getattr(api.crm, object_type)
+        kwargs: dict[str, Any] = {"properties": spec["properties"]}
+        if spec.get("associations"):
+            kwargs["associations"] = spec["associations"]
+        records = discovery.get_all(**kwargs)
+        counts[object_type] = len(records)
+        for record in records:
+            for to_type, block in (record.associations or {}).items():
+                key = f"{object_type}->{to_type}"
+                links[key] = links.get(key, 0) + len(block.results or [])
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "counts": counts, "associations": links}
+
+
+def fill(args: dict[str, Any]) -> dict[str, Any]:
+    """Append synthetic records to a synced cache (``crm.store.synthetic``)."""
+    from crm.store.schema import open_db
+    from crm.store.synthetic import fill_synthetic
+
+    db = open_db(args["db"])
+    try:
+        started = time.perf_counter()
+        counts = fill_synthetic(db, contacts=int(args.get("contacts", 0)), companies=int(args.get("companies", 0)),
+                                deals=int(args.get("deals", 0)), seed=int(args.get("seed", 1)))
+        seconds = time.perf_counter() - started
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.execute("PRAGMA optimize")
+    finally:
+        db.close()
+    return {"seconds": seconds, "counts": counts}
+
+
+def _counts(settings: Any) -> dict[str, int]:
+    from crm.store.schema import open_db
+
+    db = open_db(settings.db_path)
+    try:
+        out = {}
+        for table in ("contacts", "companies", "deals", "associations"):
+            out[table] = int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+        return out
+    finally:
+        db.close()
+
+
+OPERATIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "sync": sync,
+    "push_edits": push_edits,
+    "push_new": push_new,
+    "sdk": sdk,
+    "fill": fill,
+}
+
+
+def main(argv: list[str]) -> int:
+    from crm.bench.report import peak_rss_mb
+
+    result = OPERATIONS[argv[0]](json.loads(sys.stdin.read()))
+    result["peak_mb"] = peak_rss_mb()
+    print(RESULT_PREFIX + json.dumps(result, default=str), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
