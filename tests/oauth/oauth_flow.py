@@ -1,0 +1,38 @@
+"""Driving the OAuth round trip against the sandbox, as a browser and a person would."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+from crm import oauth
+from crm.config import Settings
+
+
+def query(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def approve(sandbox, authorize_url: str) -> str:
+    """What a person pressing "Connect app" does: a code for this authorize URL."""
+    q = query(authorize_url)
+    extra = {}
+    if "code_challenge" in q:
+        extra = {"code_challenge": q["code_challenge"], "code_challenge_method": q["code_challenge_method"]}
+    answer = sandbox.oauth_code(client_id=q["client_id"], redirect_uri=q["redirect_uri"], scopes=q["scope"].split(),
+                                optional_scopes=q.get("optional_scope", "").split(), state=q["state"], **extra)
+    return str(answer["code"])
+
+
+def connect(settings: Settings, sandbox) -> oauth.ConnectionInfo:
+    url, nonce = oauth.start_connect(settings, ticket=None)
+    code = approve(sandbox, url)
+    return oauth.complete_connect(settings, state=query(url)["state"], code=code, nonce=nonce)
+
+
+def token_requests(sandbox, grant_type: str | None = None) -> list[dict]:
+    requests = sandbox.tokens()["requests"]
+    return [r for r in requests if grant_type is None or r.get("grant_type") == grant_type]
+
+
+def expire_all(sandbox) -> None:
+    sandbox._call("POST", "/_sandbox/tokens/expire", {"all": True})
