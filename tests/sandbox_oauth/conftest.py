@@ -1,7 +1,8 @@
-"""Fixtures for the OAuth and webhook tests: a webhook receiver on loopback.
+"""Fixtures for the OAuth and webhook tests: a stand-in app on loopback.
 
 ``receiver`` is a Starlette app under uvicorn on a pre-bound 127.0.0.1 port (one per session),
-cleared before each test. It records every POST to ``/hooks`` and answers from a script.
+cleared before each test. It records every POST to ``/hooks`` (webhooks) and answers from a
+script; ``GET /hubspot/callback`` plays the app's OAuth callback for browser tests.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 
@@ -63,10 +64,20 @@ class Receiver:
             return list(self.requests)
 
 
+async def answer_callback(request: Request) -> Response:
+    """Stands in for the app's OAuth callback: names the parameters it got, never their values."""
+    return PlainTextResponse("callback received: " + " ".join(sorted(request.query_params.keys())))
+
+
 @pytest.fixture(scope="session")
 def receiver_server() -> Iterator[Receiver]:
     receiver = Receiver()
-    app = Starlette(routes=[Route("/hooks", receiver.handle, methods=["POST"])])
+    app = Starlette(
+        routes=[
+            Route("/hooks", receiver.handle, methods=["POST"]),
+            Route("/hubspot/callback", answer_callback, methods=["GET"]),
+        ]
+    )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)

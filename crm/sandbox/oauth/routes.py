@@ -33,8 +33,7 @@ PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Pragma": "no-cache",
     "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-    "frame-ancestors 'none'",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
 }
@@ -378,7 +377,16 @@ def _consent_page(config: SandboxConfig, consent: ConsentRequest, nonce: str, ac
         "</div></form>"
         '<p class="muted">This is the embedded HubSpot sandbox; no real HubSpot account is involved.</p>'
     )
-    return HTMLResponse(_document(f"Connect {config.app_name}", content), headers=PAGE_HEADERS)
+    headers = dict(PAGE_HEADERS)
+    # Browsers check form-action against the redirect after the POST too, so the app's origin
+    # (a registered redirect URI, never request input) must be allowed beside our own.
+    headers["Content-Security-Policy"] += f"; form-action 'self' {_origin(consent.redirect_uri)}"
+    return HTMLResponse(_document(f"Connect {config.app_name}", content), headers=headers)
+
+
+def _origin(uri: str) -> str:
+    parts = urllib.parse.urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _error_page(message: str) -> HTMLResponse:
