@@ -40,6 +40,6 @@ if __name__ == "__main__":
         },
         position="sidebar" if verdict.decision == "allowed" else "hidden",
     )
-    staff = require_staff()
+    staff = require_staff(notice=False)
     render_sidebar(page_settings(), staff)
     nav.run()

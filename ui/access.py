@@ -116,14 +116,15 @@ def check_access() -> Verdict:
     return Verdict("allowed", Staff(email=email, is_admin=email in settings.admin_emails, login_enabled=True))
 
 
-def require_staff() -> Staff:
+def require_staff(*, notice: bool = True) -> Staff:
     """The first statement of every page: the signed-in, allowlisted staff member, or a stop.
 
     Anyone not allowed sees only the sign-in prompt (or why they are refused) and nothing else.
+    With open access, a small notice says so (``notice=False`` for app.py, whose page says it).
     """
     verdict = check_access()
     if verdict.decision == "allowed" and verdict.staff is not None:
-        if not verdict.staff.login_enabled:
+        if notice and not verdict.staff.login_enabled:
             st.caption(OPEN_NOTICE)
         return verdict.staff
     if verdict.decision == "login":

@@ -14,7 +14,7 @@ from crm import oauth
 from crm.config import Settings
 from crm.errors import CrmError
 from ui import data
-from ui.access import OPEN_NOTICE, Staff
+from ui.access import Staff
 from ui.columns import ago, md_escape
 from ui.live import live_updates
 
@@ -35,8 +35,6 @@ def render_sidebar(settings: Settings, staff: Staff) -> None:
         if staff.login_enabled:
             st.caption(f"Signed in as {md_escape(staff.email)}" + (" (admin)" if staff.is_admin else ""))
             st.button("Sign out", key="sidebar_logout", on_click=st.logout)
-        else:
-            st.caption(OPEN_NOTICE)
 
 
 def _status(settings: Settings) -> None:

@@ -1,0 +1,112 @@
+"""What the AppTest tests share: the app pointed at the test sandbox, and small readers.
+
+``Portal`` connects a temporary cache to the sandbox through the real OAuth functions (a
+code minted by the sandbox's admin API stands in for a person pressing "Connect app") and
+syncs it with the real sync engine, so a page test starts where a user would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[2]
+# A page run as the main script puts only pages/ on sys.path; the app imports ui and crm.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from crm import oauth  # noqa: E402
+from crm.config import Settings  # noqa: E402
+from crm.sandbox.admin import SandboxAdmin  # noqa: E402
+
+REDIRECT_URI = "http://127.0.0.1:8501/hubspot/callback"
+PAGES = ("connect", "contacts", "companies", "deals", "record", "sync")
+
+
+@dataclasses.dataclass
+class Portal:
+    """The test sandbox, the app's secrets for it, and the Settings the app will resolve."""
+
+    sandbox: SandboxAdmin
+    secrets: dict[str, Any]
+    settings: Settings
+
+    def app(self, script: str = "app.py", *, secrets: dict[str, Any] | None = None) -> AppTest:
+        at = AppTest.from_file(str(ROOT / script), default_timeout=60)
+        at.secrets.update(self.secrets)
+        if secrets:
+            at.secrets.update(secrets)
+        return at
+
+    def page(self, name: str, *, user: dict[str, Any] | None = None, **kw: Any) -> AppTest:
+        """The whole app (navigation, guard, sidebar) switched to one page; call ``.run()`` next.
+
+        AppTest (1.67) keeps what app.py drew in the sidebar only on the first run of the
+        default page, so sidebar assertions belong there.
+        """
+        at = self.app(**kw)
+        if user is not None:
+            at.user = user
+        if name != "contacts":  # the default page; AppTest drops the sidebar after a switch
+            at.run()
+            at.switch_page(f"pages/{name}.py")
+        return at
+
+    def connect(self) -> None:
+        """What Connect HubSpot -> Connect app -> callback does, without a browser."""
+        ticket = oauth.create_ticket(self.settings, None)
+        authorize_url, nonce = oauth.start_connect(self.settings, ticket=ticket)
+        query = {k: v[0] for k, v in parse_qs(urlsplit(authorize_url).query).items()}
+        extra = {}
+        if "code_challenge" in query:
+            extra = {"code_challenge": query["code_challenge"], "code_challenge_method": query["code_challenge_method"]}
+        minted = self.sandbox.oauth_code(
+            client_id=query["client_id"],
+            redirect_uri=query["redirect_uri"],
+            scopes=query["scope"].split(),
+            optional_scopes=query.get("optional_scope", "").split(),
+            state=query["state"],
+            **extra,
+        )
+        oauth.complete_connect(self.settings, state=query["state"], code=str(minted["code"]), nonce=nonce)
+
+    def sync(self, kind: str = "full") -> dict[str, Any]:
+        from crm import sync
+
+        return sync.run_sync(self.settings, kind=kind, trigger="test")  # type: ignore[arg-type]
+
+
+def texts(at: AppTest, *, raw: bool = False) -> str:
+    """Everything a person reads on the page (alerts, captions, text...), Markdown escapes removed.
+
+    ``raw=True`` keeps the Markdown sources as sent to the browser.
+    """
+    parts: list[str] = []
+    for kind in ("title", "header", "subheader", "markdown", "caption", "text", "code", "error", "warning", "info",
+                 "success", "toast"):
+        parts.extend(str(el.value) for el in getattr(at, kind))
+    parts.extend(str(m.label) + " " + str(m.value) for m in at.metric)
+    joined = "\n".join(parts)
+    return joined if raw else plain(joined)
+
+
+def plain(markdown: str) -> str:
+    """Markdown source with backslash escapes removed: the text as a person reads it."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def wait_until(predicate: Callable[[], bool], *, timeout: float = 30.0, what: str = "condition") -> None:
+    """Poll ``predicate`` until it holds, with a deadline."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
