@@ -234,7 +234,8 @@ st.caption(
 tools = st.columns([3, 1, 2], vertical_alignment="bottom")
 if total:
     chosen = tools[0].selectbox(
-        "Open a contact", list(frame.index), format_func=_describe, key=f"contacts_open_{view}_{page}"
+        "Open a contact", list(frame.index), format_func=lambda rid: f"{_describe(rid)} · #{rid}",
+        key=f"contacts_open_{view}_{page}",
     )
     if tools[1].button("Open", key="contacts_open", icon=":material/open_in_full:"):
         st.switch_page("pages/record.py", query_params={"type": "contacts", "id": str(chosen)})

@@ -207,7 +207,8 @@ st.caption("Changes are saved as you make them and stay in the outbox until you 
 tools = st.columns([3, 1, 2], vertical_alignment="bottom")
 if total:
     chosen_deal = tools[0].selectbox(
-        "Open a deal", list(frame.index), format_func=_describe, key=f"deals_open_{view}_{page}"
+        "Open a deal", list(frame.index), format_func=lambda rid: f"{_describe(rid)} · #{rid}",
+        key=f"deals_open_{view}_{page}",
     )
     if tools[1].button("Open", key="deals_open", icon=":material/open_in_full:"):
         st.switch_page("pages/record.py", query_params={"type": "deals", "id": str(chosen_deal)})

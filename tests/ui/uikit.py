@@ -99,8 +99,8 @@ def texts(at: AppTest, *, raw: bool = False) -> str:
 
 
 def plain(markdown: str) -> str:
-    """Markdown source with backslash escapes removed: the text as a person reads it."""
-    return re.sub(r"\\(.)", r"\1", markdown)
+    """Markdown source as a person reads it: bold markers dropped, backslash escapes removed."""
+    return re.sub(r"\\(.)", r"\1", re.sub(r"(?<!\\)\*\*", "", markdown))
 
 
 def wait_until(predicate: Callable[[], bool], *, timeout: float = 30.0, what: str = "condition") -> None:

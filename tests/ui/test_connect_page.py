@@ -1,0 +1,107 @@
+"""The Connect page: starting the OAuth flow, its result, the connection, pronouns set-up."""
+
+from __future__ import annotations
+
+import re
+
+from uikit import Portal, plain, texts
+
+from crm import oauth
+from crm.store import open_db
+from crm.store.records import property_defs
+
+
+def _connect_links(at) -> list[str]:
+    return [m.value for m in at.markdown if m.allow_html]
+
+
+def test_not_connected_offers_a_same_tab_connect_link_with_a_ticket(portal: Portal) -> None:
+    at = portal.page("connect")
+    at.run()
+    assert not at.exception
+    [link] = _connect_links(at)
+    match = re.fullmatch(r'<a href="/hubspot/connect\?ticket=([A-Za-z0-9_\-]+)" target="_self"[^>]*>Connect HubSpot</a>', link)
+    assert match, link
+    assert "built-in HubSpot sandbox" in texts(at)
+
+    # The ticket is minted once per view, not on every rerun.
+    at.run()
+    assert _connect_links(at) == [link]
+
+
+def test_the_connect_link_starts_the_flow_at_the_sandbox_authorize_page(portal: Portal) -> None:
+    at = portal.page("connect")
+    at.run()
+    ticket = re.search(r"ticket=([A-Za-z0-9_\-]+)", _connect_links(at)[0]).group(1)
+    authorize_url, _ = oauth.start_connect(portal.settings, ticket=ticket)
+    assert authorize_url.startswith(portal.sandbox.url + "/oauth/authorize?")
+
+
+def test_return_from_hubspot_says_connected_and_clears_the_query(connected: Portal) -> None:
+    at = connected.page("connect")
+    at.query_params["hubspot"] = "connected"
+    at.run()
+    assert not at.exception
+    assert "HubSpot is connected" in at.success[0].value
+    assert at.query_params == {}
+    assert "62515" in texts(at)
+
+
+def test_a_declined_connection_is_shown_plainly(portal: Portal) -> None:
+    at = portal.page("connect")
+    at.query_params["hubspot"] = "error"
+    at.query_params["reason"] = "access_denied"
+    at.run()
+    assert not at.exception
+    assert "cancelled on HubSpot's page" in plain(at.error[0].value)
+    assert at.query_params == {}
+    assert len(_connect_links(at)) == 1
+
+
+def test_an_unknown_error_reason_is_shown_escaped(portal: Portal) -> None:
+    at = portal.page("connect")
+    at.query_params["hubspot"] = "error"
+    at.query_params["reason"] = "[x](javascript:alert(1))"
+    at.run()
+    body = at.error[0].value
+    assert "\\[x\\]\\(javascript\\:alert\\(1\\)\\)" in body
+
+
+def test_connected_shows_portal_user_scopes_expiry_and_disconnects(connected: Portal) -> None:
+    at = connected.page("connect")
+    at.run()
+    assert not at.exception
+    shown = texts(at)
+    for fact in ("Portal ID 62515", "sandbox-portal.example.com", "admin@sandbox-portal.example.com",
+                 "crm.objects.contacts.read", "renewed automatically"):
+        assert fact in shown, fact
+    assert [b.url for b in at.get("link_button")] == ["https://app.hubspot.com/contacts/62515"]
+    assert _connect_links(at) == []
+
+    at.button(key="connect_disconnect").click().run()
+    assert not at.exception
+    assert oauth.connection_info(connected.settings).status == "disconnected"
+    assert [t.value for t in at.toast] == ["Disconnected from HubSpot"]
+    assert len(_connect_links(at)) == 1
+
+
+def test_missing_pronouns_property_is_set_up_with_one_click(synced: Portal) -> None:
+    at = synced.page("connect")
+    at.run()
+    assert not at.exception
+    assert "no pronouns property" in texts(at)
+    at.button(key="connect_pronouns").click().run()
+    assert not at.exception
+    db = open_db(synced.settings.db_path)
+    try:
+        assert "pronouns" in property_defs(db, "contacts")
+    finally:
+        db.close()
+    assert "no pronouns property" not in texts(at)
+    assert any("Pronouns property created" in t.value for t in at.toast)
+
+
+def test_pronouns_banner_waits_for_a_first_sync(connected: Portal) -> None:
+    at = connected.page("connect")
+    at.run()
+    assert "pronouns" not in texts(at)
