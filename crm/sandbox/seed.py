@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import gc
 import random
 import re
 import unicodedata
@@ -133,13 +134,24 @@ def anchor_ms(anchor_date: str) -> int:
     return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
 
 
+@functools.lru_cache(maxsize=65_536)
 def _ascii(text: str) -> str:
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "", folded.lower())
 
 
-def _weighted(rng: random.Random, pairs: tuple[tuple[str, int], ...]) -> str:
-    return rng.choices([p[0] for p in pairs], weights=[p[1] for p in pairs])[0]
+def _weighted(rng: random.Random, pairs: tuple[tuple[Any, int], ...]) -> Any:
+    values, cumulative = _cumulative(pairs)
+    return rng.choices(values, cum_weights=cumulative)[0]
+
+
+@functools.lru_cache(maxsize=16)
+def _cumulative(pairs: tuple[tuple[Any, int], ...]) -> tuple[list[Any], list[int]]:
+    total, cumulative = 0, []
+    for _, weight in pairs:
+        total += weight
+        cumulative.append(total)
+    return [p[0] for p in pairs], cumulative
 
 
 def _times(rng: random.Random, count: int, anchor: int) -> list[tuple[int, int]]:
@@ -151,6 +163,18 @@ def _times(rng: random.Random, count: int, anchor: int) -> list[tuple[int, int]]
 
 def seed_portal(state: SandboxState) -> dict[str, int]:
     """Replace every record, owner and custom property with a fresh seeded portal."""
+    # Seeding allocates millions of long-lived objects and no cycles; the cyclic collector
+    # would re-scan them over and over, doubling the time for large portals.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _seed(state)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _seed(state: SandboxState) -> dict[str, int]:
     config = state.config
     rng = random.Random(config.seed)
     pools = _pools(config.seed)
@@ -205,8 +229,7 @@ def _companies(
     names: dict[int, str] = {}
     domains: dict[int, str] = {}
     used: set[str] = set()
-    locales = pools["locales"]
-    weights = [loc["weight"] for loc in locales]
+    locale_weights = tuple((i, loc["weight"]) for i, loc in enumerate(pools["locales"]))
     industries = [o["value"] for o in INDUSTRIES]
     types = [o["value"] for o in COMPANY_TYPES]
     for n, (created, updated) in enumerate(_times(rng, max(0, count), anchor), start=1):
@@ -216,7 +239,7 @@ def _companies(
         while domain in used:
             domain = f"{base}{rng.randrange(2, 9999)}.{rng.choice(TLDS)}"
         used.add(domain)
-        loc = rng.choices(locales, weights=weights)[0]
+        loc = pools["locales"][_weighted(rng, locale_weights)]
         values: dict[str, str | None] = {
             "name": name,
             "domain": domain,
@@ -254,12 +277,11 @@ def _contacts(
 ) -> list[int]:
     ids: list[int] = []
     used: set[str] = set()
-    locales = pools["locales"]
-    weights = [loc["weight"] for loc in locales]
+    locale_weights = tuple((i, loc["weight"]) for i, loc in enumerate(pools["locales"]))
     statuses = [o["value"] for o in LEAD_STATUSES]
     associations = state.objects.associations
     for n, (created, updated) in enumerate(_times(rng, max(0, count), anchor), start=1):
-        loc = rng.choices(locales, weights=weights)[0]
+        loc = pools["locales"][_weighted(rng, locale_weights)]
         first, last = rng.choice(loc["first"]), rng.choice(loc["last"])
         company = rng.choice(company_ids) if company_ids and rng.random() < 0.9 else None
         hostile = HOSTILE["contacts"].get(n, {})
@@ -314,10 +336,10 @@ def _deals(
         company = rng.choice(company_ids) if company_ids else None
         renewal = rng.random() < 0.2
         if renewal:
-            pipeline, stage = RENEWALS_PIPELINE, rng.choices(renewal_stages, weights=RENEWAL_WEIGHTS)[0]
+            pipeline, stage = RENEWALS_PIPELINE, _weighted(rng, tuple(zip(renewal_stages, RENEWAL_WEIGHTS)))
             closed = stage in renewal_stages[2:]
         else:
-            pipeline, stage = DEFAULT_PIPELINE, rng.choices(default_stages, weights=STAGE_WEIGHTS)[0]
+            pipeline, stage = DEFAULT_PIPELINE, _weighted(rng, tuple(zip(default_stages, STAGE_WEIGHTS)))
             closed = stage in ("closedwon", "closedlost")
         if closed:
             close = created + int((updated - created) * rng.random())

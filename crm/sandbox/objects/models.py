@@ -11,6 +11,7 @@ Callers hold ``SandboxState.lock`` around every call here.
 from __future__ import annotations
 
 import bisect
+import collections
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -87,17 +88,23 @@ class ObjectStore:
         self.types: dict[str, TypeStore] = {}
         self.associations = AssociationStore()
         self.next_id = FIRST_ID
+        # Bumped by every record change; search reuses a cached result while it stands still.
+        self.generation = 0
+        self.search_cache: collections.OrderedDict[Any, list[Record]] = collections.OrderedDict()
         self.reset()
 
     def reset(self) -> None:
         self.types = {t: TypeStore(t) for t in OBJECT_TYPES}
         self.associations = AssociationStore()
         self.next_id = FIRST_ID
+        self.generation += 1
+        self.search_cache.clear()
 
     # ----------------------------------------------------------------------- identifying records
 
     def key_names(self, object_type: str) -> list[str]:
-        return list(NATURAL_KEYS[object_type]) + self.properties.unique_names(object_type)
+        unique = self.properties.unique_names(object_type)
+        return [*NATURAL_KEYS[object_type], *unique] if unique else list(NATURAL_KEYS[object_type])
 
     def get(self, object_type: str, record_id: int) -> Record | None:
         return self.types[object_type].records.get(record_id)
@@ -141,6 +148,8 @@ class ObjectStore:
                 continue
             index = store.keys.setdefault(name, {})
             key = value.strip().lower()
+            if key == value:
+                key = value  # Keep one string object instead of an equal copy per record.
             if add:
                 index.setdefault(key, record.id)
             elif index.get(key) == record.id:
@@ -192,6 +201,10 @@ class ObjectStore:
                 seen.add(name)
                 names.append(name)
         return names
+
+    def returned_names(self, object_type: str, wanted: list[str]) -> list[str]:
+        """The properties a response carries: those asked for plus HubSpot's three bookkeeping ones."""
+        return self.defined_names(object_type, [*wanted, "createdate", LAST_MODIFIED[object_type], "hs_object_id"])
 
     def to_wire(
         self,
@@ -295,6 +308,7 @@ class ObjectStore:
             row[index] = value
         record = Record(self.next_id, created if created is not None else now, now, row)
         self.next_id += 1
+        self.generation += 1
         store.records[record.id] = record
         store.order.append(record.id)
         self._index(object_type, record, add=True)
@@ -309,6 +323,7 @@ class ObjectStore:
         if not changed:
             # Writing the values a record already has changes nothing, last-modified included.
             return changed
+        self.generation += 1
         self._remember(record, now, new=False)
         self._index(object_type, record, add=False)
         for name, value in changed.items():
@@ -319,6 +334,7 @@ class ObjectStore:
 
     def archive(self, object_type: str, record: Record, now: int) -> None:
         """Archive without touching last-modified, as HubSpot does (HUBSPOT_API.md §2.2)."""
+        self.generation += 1
         self._remember(record, now, new=False)
         self._index(object_type, record, add=False)
         record.archived_at = now

@@ -63,12 +63,12 @@ def _not_found() -> SandboxHTTPError:
 def _names(request: Request, object_type: str) -> list[str]:
     state = sandbox_state(request)
     wanted = query_list(request, "properties") or list(DEFAULT_PROPERTIES[object_type])
-    return state.objects.defined_names(object_type, wanted)
+    return state.objects.returned_names(object_type, wanted)
 
 
 def _response_names(request: Request, object_type: str, given: dict[str, Any]) -> list[str]:
     state = sandbox_state(request)
-    return state.objects.defined_names(object_type, list(DEFAULT_PROPERTIES[object_type]) + list(given))
+    return state.objects.returned_names(object_type, list(DEFAULT_PROPERTIES[object_type]) + list(given))
 
 
 def _id_property(request: Request, object_type: str, name: str | None) -> str | None:
@@ -341,7 +341,7 @@ async def batch_read(request: Request) -> Response:
     with state.lock:
         id_property = _id_property(request, object_type, body.get("idProperty"))
         wanted = body.get("properties")
-        names = state.objects.defined_names(
+        names = state.objects.returned_names(
             object_type, [str(n) for n in wanted] if isinstance(wanted, list) and wanted else
             list(DEFAULT_PROPERTIES[object_type])
         )

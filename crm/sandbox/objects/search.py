@@ -8,6 +8,7 @@ enumeration values; archived records never appear; results carry no associations
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from crm.sandbox.state import SandboxState
 
 RESULT_CAP = 10_000
+SEARCH_CACHE_SIZE = 4
 MAX_LIMIT = 200
 MAX_GROUPS, MAX_PER_GROUP, MAX_FILTERS = 5, 6, 18
 MAX_QUERY = 3000
@@ -47,27 +49,28 @@ def run_search(state: SandboxState, object_type: str, body: dict[str, Any], now:
     if offset >= RESULT_CAP:
         raise bad_request(msg.SEARCH_RESULT_CAP.format(after=offset))
 
-    matcher = _query_matcher(store, object_type, query) if query and query.strip() else None
-    matches = [
-        record
-        for record in store.searchable(object_type, now)
-        if (not predicates or any(all(p(record) for p in group) for group in predicates))
-        and (matcher is None or matcher(record))
-    ]
-    if sort_name is None:
-        # With no sort, results come oldest-created first.
-        matches.sort(key=lambda r: (r.created, r.id))
-    else:
-        getter = _getter(store, object_type, sort_name)
-        keyed = [(getter(r), r) for r in matches]
-        present = [pair for pair in keyed if pair[0] is not None]
-        absent = [r for value, r in keyed if value is None]
-        present.sort(key=lambda pair: (pair[0], pair[1].id), reverse=descending)
-        matches = [r for _, r in present] + absent
+    if sort_name is not None:
+        _kind(store, object_type, sort_name)
+    # Paging through one search re-sends the same body with a new ``after``: while no record
+    # changed (and no index lag makes results time-dependent), reuse the sorted matches.
+    key = None
+    if state.config.index_lag_ms <= 0:
+        key = (
+            object_type, store.generation, store.associations.generation, store.properties.generation,
+            json.dumps({k: v for k, v in body.items() if k not in ("after", "limit", "properties")},
+                       sort_keys=True, default=str),
+        )
+    matches = store.search_cache.get(key) if key is not None else None
+    if matches is None:
+        matches = _matches(store, object_type, predicates, query, sort_name, descending, now)
+        if key is not None:
+            store.search_cache[key] = matches
+            while len(store.search_cache) > SEARCH_CACHE_SIZE:
+                store.search_cache.popitem(last=False)
 
     names = body.get("properties")
     wanted = [str(n) for n in names] if isinstance(names, list) and names else list(DEFAULT_PROPERTIES[object_type])
-    wanted = store.defined_names(object_type, wanted)
+    wanted = store.returned_names(object_type, wanted)
     page = matches[offset : offset + limit]
     result: dict[str, Any] = {
         "total": len(matches),
@@ -78,6 +81,29 @@ def run_search(state: SandboxState, object_type: str, body: dict[str, Any], now:
     if following < len(matches) and following < RESULT_CAP:
         result["paging"] = {"next": {"after": str(following)}}
     return result
+
+
+def _matches(
+    store: ObjectStore, object_type: str, predicates: list[list[Predicate]], query: str | None,
+    sort_name: str | None, descending: bool, now: int,
+) -> list[Record]:
+    matcher = _query_matcher(store, object_type, query) if query and query.strip() else None
+    matches = [
+        record
+        for record in store.searchable(object_type, now)
+        if (not predicates or any(all(p(record) for p in group) for group in predicates))
+        and (matcher is None or matcher(record))
+    ]
+    if sort_name is None:
+        # With no sort, results come oldest-created first.
+        matches.sort(key=lambda r: (r.created, r.id))
+        return matches
+    getter = _getter(store, object_type, sort_name)
+    keyed = [(getter(r), r) for r in matches]
+    present = [pair for pair in keyed if pair[0] is not None]
+    absent = [r for value, r in keyed if value is None]
+    present.sort(key=lambda pair: (pair[0], pair[1].id), reverse=descending)
+    return [r for _, r in present] + absent
 
 
 def _filter_groups(raw: Any) -> list[list[dict[str, Any]]]:
@@ -278,16 +304,13 @@ def _token_matcher(pattern: str) -> Callable[[str], bool]:
 def _query_matcher(store: ObjectStore, object_type: str, query: str) -> Predicate:
     """Every word of ``query`` must start a token of one of the type's searchable properties."""
     words = _TOKEN.findall(query.lower()) or [query.strip().lower()]
+    # A word starts a token when nothing alphanumeric precedes it.
+    patterns = [re.compile(r"(?<![^\W_])" + re.escape(w)) for w in words]
     names = [n for n in QUERY_PROPERTIES[object_type] if store.properties.get(object_type, n) is not None]
 
     def matches(record: Record) -> bool:
-        tokens: list[str] = []
-        for name in names:
-            value = store.value(object_type, record, name)
-            if value:
-                tokens += _TOKEN.findall(value.lower())
-                tokens.append(value.lower())
-        return all(any(t.startswith(w) for t in tokens) for w in words)
+        text = "\n".join(v for n in names if (v := store.value(object_type, record, n))).lower()
+        return all(p.search(text) for p in patterns)
 
     return matches
 

@@ -1,0 +1,18 @@
+"""Assertions shared by the sandbox tests."""
+
+from __future__ import annotations
+
+import httpx2
+
+
+def assert_crm_error(response: httpx2.Response, status: int, category: str | None = None) -> dict:
+    """The response is HubSpot's CRM error dialect with the given status (and category)."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    for field in ("status", "message", "correlationId", "category"):
+        assert body.get(field), f"{field} missing from {body}"
+    assert body["status"] == "error"
+    assert body["correlationId"] == response.headers["X-HubSpot-Correlation-Id"]
+    if category is not None:
+        assert body["category"] == category, body
+    return body
