@@ -354,7 +354,7 @@ class HubSpotClient:
                 lower, skip = top_ms, at_top
                 continue
             # A full window at one millisecond: page that millisecond by id, then move past it.
-            yield from self._walk_one_ms(object_type, prop, lower, props, limit, skip)
+            yield from self._walk_one_ms(object_type, prop, lower, props, limit, skip | at_top)
             lower, skip = lower + 1, set()
             if until_ms is not None and lower > until_ms:
                 return
@@ -584,13 +584,13 @@ class HubSpotClient:
             except httpx2.TransportError as exc:
                 breaker.record_failure()
                 elapsed = (time.monotonic() - started) * 1000
-                error = _unreachable(exc, method, label, self.timeout)
+                unreachable = _unreachable(exc, method, label, self.timeout)
                 never_sent = isinstance(exc, (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout))
                 may_retry = retry == "safe" or never_sent
                 log.debug("%s %s -> %s after %.0f ms (attempt %d)", method, label, type(exc).__name__, elapsed,
                           attempt + 1)
                 if not may_retry or attempt >= self.max_retries:
-                    raise error from exc
+                    raise unreachable from exc
                 self._wait(full_jitter(attempt, base_s=self.backoff_base, cap_s=BACKOFF_CAP_S), attempt,
                            rate_limited=False)
                 attempt += 1

@@ -100,15 +100,18 @@ class RollingWindow:
 class CircuitBreaker:
     """Stops calls to a failing HubSpot for a while instead of hammering it.
 
-    ``threshold`` consecutive failures open the circuit for ``cooldown_s`` (doubling after
-    each failed trial, up to ``max_cooldown_s``). After the cool-down one trial request
-    is let through: success closes the circuit, failure opens it again.
+    The circuit opens when, among the last ``window`` outcomes, at least ``threshold``
+    were failures and failures were the majority: a storm trips it, a few scattered
+    errors in a busy parallel sync do not. Open, it refuses calls for ``cooldown_s``
+    (doubling after each failed trial, up to ``max_cooldown_s``); then one trial request
+    is let through, and its success closes the circuit.
     """
 
     def __init__(
         self,
         *,
         threshold: int = 5,
+        window: int = 20,
         cooldown_s: float = 15.0,
         max_cooldown_s: float = 300.0,
         clock: Clock = time.monotonic,
@@ -118,7 +121,7 @@ class CircuitBreaker:
         self.max_cooldown_s = max_cooldown_s
         self._clock = clock
         self._lock = threading.Lock()
-        self._failures = 0
+        self._outcomes: deque[bool] = deque(maxlen=max(window, threshold))
         self._opened_at: float | None = None
         self._current_cooldown = cooldown_s
         self._trial_started: float | None = None
@@ -140,9 +143,10 @@ class CircuitBreaker:
             now = self._clock()
             reopen_at = self._opened_at + self._current_cooldown
             if now < reopen_at:
+                failed = sum(1 for ok in self._outcomes if not ok)
                 raise CircuitOpen(
-                    f"HubSpot failed {self._failures} times in a row; not calling it for "
-                    f"another {reopen_at - now:.0f} s",
+                    f"HubSpot failed {failed} of the last {len(self._outcomes)} requests; not calling it "
+                    f"for another {reopen_at - now:.0f} s",
                     retry_in=reopen_at - now,
                 )
             # One trial at a time; a trial that never reported back expires after a cool-down.
@@ -155,20 +159,27 @@ class CircuitBreaker:
 
     def record_success(self) -> None:
         with self._lock:
-            self._failures = 0
+            self._outcomes.append(True)
+            if self._opened_at is None:
+                return
+            if self._trial_started is None:
+                return  # a request sent before the circuit opened; only the trial decides
+            self._outcomes.clear()
             self._opened_at = None
             self._trial_started = None
             self._current_cooldown = self.cooldown_s
 
     def record_failure(self) -> None:
         with self._lock:
-            self._failures += 1
+            self._outcomes.append(False)
             now = self._clock()
             if self._trial_started is not None:
                 self._current_cooldown = min(self._current_cooldown * 2, self.max_cooldown_s)
                 self._opened_at = now
                 self._trial_started = None
-            elif self._opened_at is None and self._failures >= self.threshold:
+                return
+            failed = sum(1 for ok in self._outcomes if not ok)
+            if self._opened_at is None and failed >= self.threshold and failed * 2 > len(self._outcomes):
                 self._opened_at = now
 
 

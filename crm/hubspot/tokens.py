@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx2
-from authlib.integrations.httpx_client import OAuth2Client
 from authlib.integrations.base_client.errors import OAuthError
+from authlib.integrations.httpx_client import OAuth2Client
 
 from crm.config import Settings
 from crm.errors import ConfigError, CrmError, NeedsReconnect, OAuthFlowError, Unreachable

@@ -205,4 +205,4 @@ def write_meta(conn: sqlite3.Connection, key: str, value: str | None) -> None:
 
 def ping(db: sqlite_utils.Database) -> bool:
     """True when the cache answers a query."""
-    return db.execute("SELECT 1").fetchone() == (1,)
+    return bool(db.execute("SELECT 1").fetchone() == (1,))

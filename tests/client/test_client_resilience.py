@@ -130,7 +130,7 @@ def test_5xx_storm_opens_the_breaker_and_a_later_success_closes_it(settings: Set
         with pytest.raises(CircuitOpen) as caught:
             c.list_page("contacts", properties=["email"])
         assert c.stats.snapshot()["requests"] == sent  # fails fast: nothing sent
-        assert caught.value.retry_in > 0 and "3 times" in str(caught.value)
+        assert caught.value.retry_in > 0 and "failed 3 of the last 3" in str(caught.value)
         clock.now += 31
         assert c.list_page("contacts", properties=["email"]).records  # the trial succeeds
         assert limits.breaker.state == "closed"

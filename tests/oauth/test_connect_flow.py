@@ -7,11 +7,11 @@ import sqlite3
 from urllib.parse import urlsplit
 
 import pytest
+from oauth_flow import approve, connect, query, token_requests
 
 from crm import oauth
 from crm.config import Settings
 from crm.errors import OAuthFlowError
-from oauth_flow import approve, connect, query, token_requests
 
 
 def test_authorize_url_uses_the_configured_redirect_uri_and_a_fresh_state(settings: Settings):

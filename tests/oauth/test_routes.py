@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from oauth_flow import approve, query, token_requests
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from crm import oauth
 from crm.config import Settings
-from oauth_flow import approve, query, token_requests
 from ui.routes import BIND_COOKIE, ROUTES
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from oauth_flow import approve, connect, expire_all, query, token_requests
 
 from crm import oauth
 from crm.config import Settings
@@ -21,7 +22,6 @@ from crm.errors import NeedsReconnect, NotConnected, OAuthFlowError
 from crm.store import auth as store
 from crm.store import open_db
 from crm.vault import Vault
-from oauth_flow import approve, connect, expire_all, query, token_requests
 
 REPO = Path(__file__).resolve().parents[2]
 
