@@ -13,9 +13,10 @@ FULL_SIZES = (10_000, 50_000, 100_000)
 FULL_CHANGES = (10, 1_000, 20_000)
 FULL_DASHBOARD = (100_000, 1_000_000)
 # Quick mode: the same scenarios on small portals, in under two minutes.
-QUICK_SIZES = (1_000, 3_000)
+QUICK_SIZES = (1_000, 2_000)
 QUICK_CHANGES = (10, 300)
 QUICK_DASHBOARD = (20_000,)
+QUICK_PUSH_COUNT = 300
 PUSH_COUNT = 1_000
 
 
@@ -120,7 +121,7 @@ def from_args(ns: argparse.Namespace) -> BenchOptions:
         jitter_ms=ns.jitter_ms if ns.jitter_ms is not None else ns.latency_ms / 4,
         sizes=tuple(sorted(set(sizes))),
         changes=ns.changes or (QUICK_CHANGES if quick else FULL_CHANGES),
-        push_count=ns.push_count if ns.push_count is not None else PUSH_COUNT,
+        push_count=ns.push_count if ns.push_count is not None else (QUICK_PUSH_COUNT if quick else PUSH_COUNT),
         dashboard_sizes=tuple(sorted(set(ns.dashboard_sizes or (QUICK_DASHBOARD if quick else FULL_DASHBOARD)))),
         sdk_size=ns.sdk_size,
         scenarios=scenarios,

@@ -254,12 +254,14 @@ def sections(result: dict[str, Any]) -> list[tuple[str, list[list[str]]]]:
                 continue
             if r.get("ok"):
                 rows.append([label, r["count"], r["seconds"], r["requests"],
-                             ", ".join(f"{k} {v}" for k, v in r.get("requests_by_kind", {}).items() if v),
-                             r.get("pushed"), r.get("failed"), r.get("conflicts")])
+                             ", ".join(f"{k} {v}" for k, v in r.get("requests_by_kind", {}).items()
+                                       if v and k != "total"),
+                             r.get("pushed"), r.get("failed"), r.get("conflicts"), r.get("queue_seconds")])
             else:
                 rows.append([label, r.get("count"), "failed: " + r.get("error", "?")])
-        out.append(("Push", _table(["what", "count", "seconds", "requests", "by kind", "pushed", "failed",
-                                    "conflicts"], rows)))
+        out.append(("Push (seconds: push only; queueing the edits or new contacts before it is apart)",
+                    _table(["what", "count", "seconds", "requests", "by kind", "pushed", "failed", "conflicts",
+                            "queueing s"], rows)))
     dash = result.get("dashboard") or []
     if dash:
         out.append(("Dashboard in Chromium (streamlit run app.py)", _table(

@@ -21,8 +21,7 @@ from crm.bench.processes import BenchError, SandboxProcess, run_worker
 from crm.store.schema import BASE_COLUMNS
 
 KINDS = ("list", "search", "batch", "assoc", "other")
-# A step that used more of the burst window than this leaves the next one a smaller
-# budget than a portal that has been quiet; the runner lets such a window run out first.
+# A full pull starts once at most this share of the burst window is taken by earlier steps.
 _QUIET_SHARE = 0.1
 
 
@@ -80,8 +79,8 @@ class PullBench:
         self.portal: dict[str, int] = {}
         self.portal_db: Path | None = None
         self.portal_full: dict[str, Any] | None = None
-        self._last_busy_end = 0.0
-        self._last_busy_requests = 0
+        # (start, end, requests) of every step that spent the burst budget.
+        self._steps: list[tuple[float, float, int]] = []
 
     # ------------------------------------------------------------------ set-up
 
@@ -111,7 +110,7 @@ class PullBench:
         seconds = time.perf_counter() - started
         self.token = self.admin.private_app_token()
         self.portal = sizes
-        self._last_busy_requests = 0
+        self._steps.clear()  # a reset empties the sandbox's windows too
         row = {**sizes, "seconds": round(seconds, 2), "sandbox_peak_mb": self.sandbox.peak_mb(),
                "counts": counts}
         self.log(f"seeded {contacts:,} contacts, {sizes['companies']:,} companies, {sizes['deals']:,} deals "
@@ -127,28 +126,43 @@ class PullBench:
         return load_settings({"HUBSPOT_ACCESS_TOKEN": self.token, "HUBSPOT_BASE_URL": self.sandbox.url,
                               "CRM_DB": str(db)}, {})
 
-    def _quiet_window(self) -> None:
-        """Let the sandbox's rolling burst window empty when the last step filled it.
+    def _in_window(self, now: float) -> float:
+        """Requests of earlier steps still inside the sandbox's rolling window at ``now``.
 
-        Each measured run then starts with the whole budget, like a portal that has been
-        quiet for ten seconds; a window only empties with time, so this waits for time.
+        A step's requests are taken as spread evenly over its duration.
         """
-        if self._last_busy_requests <= self.options.burst_limit * _QUIET_SHARE:
-            return
-        until = self._last_busy_end + self.options.burst_window_s * 1.05
-        remaining = until - time.monotonic()
-        if remaining > 0:
-            threading.Event().wait(remaining)
+        window = self.options.burst_window_s
+        total = 0.0
+        for start, end, count in self._steps:
+            overlap = min(end, now) - max(start, now - window)
+            if overlap > 0:
+                total += count * min(1.0, overlap / max(end - start, 1e-6))
+        return total
 
-    def _measured(self, op: str, args: dict[str, Any], timeout: float) -> tuple[dict[str, Any], dict[str, Any]]:
-        self._quiet_window()
+    def _await_budget(self, needed: float) -> None:
+        """Wait until the rolling window has room for ``needed`` requests.
+
+        A full pull asks for nearly the whole window, so it starts like a pull on a portal
+        that has been quiet for ten seconds; a window only empties with time, so this
+        waits for time, bounded by one window length.
+        """
+        limit = self.options.burst_limit
+        needed = min(max(needed, 0.0), limit * (1 - _QUIET_SHARE))
+        deadline = time.monotonic() + self.options.burst_window_s * 1.1
+        while self._in_window(time.monotonic()) > limit - needed and time.monotonic() < deadline:
+            threading.Event().wait(0.25)
+
+    def _measured(self, op: str, args: dict[str, Any], timeout: float,
+                  budget: float) -> tuple[dict[str, Any], dict[str, Any]]:
+        self._await_budget(budget)
         meter = Meter(self.sandbox)
+        started = time.monotonic()
         try:
             result = run_worker(op, args, timeout=timeout)
         finally:
-            self._last_busy_end = time.monotonic()
+            ended = time.monotonic()
         counted = meter.read()
-        self._last_busy_requests = counted["requests"]["total"]
+        self._steps.append((started, ended, counted["requests"]["total"]))
         return result, counted
 
     def _timeout(self, requests_expected: float) -> float:
@@ -164,7 +178,7 @@ class PullBench:
         row: dict[str, Any] = {"contacts": contacts, **self.portal, "records": records}
         try:
             result, counted = self._measured("sync", self._args(db, kind="full"),
-                                             timeout=self._timeout(records / 100))
+                                             timeout=self._timeout(records / 100), budget=math.inf)
         except BenchError as exc:
             self.log(f"full pull of {contacts:,} failed: {exc}")
             return {**row, "ok": False, "error": str(exc)}
@@ -208,8 +222,9 @@ class PullBench:
                  "contact->company and deal->contact/company associations")
         row: dict[str, Any] = {"contacts": contacts, "records": records, "scope": scope}
         try:
+            # One request after another stays far below the burst limit: no budget to wait for.
             result, counted = self._measured("sdk", self._args(objects=objects),
-                                             timeout=300 + records / 100 * 3)
+                                             timeout=300 + records / 100 * 3, budget=0)
         except BenchError as exc:
             self.log(f"SDK run failed: {exc}")
             return {**row, "ok": False, "error": str(exc)}
@@ -247,6 +262,7 @@ class PullBench:
             db.close()
         ids = list(frame.index)
         started = time.perf_counter()
+        began = time.monotonic()
         o = self.options
         self.admin.configure(latency_ms=0, jitter_ms=0, burst_limit=1_000_000)
         try:
@@ -255,18 +271,17 @@ class PullBench:
                            for n, i in enumerate(ids)])
         finally:
             self.admin.configure(latency_ms=o.latency_ms, jitter_ms=o.jitter_ms, burst_limit=o.burst_limit)
-        # Those writes went through the burst window at a lifted limit; give the next
-        # measured run a quiet window like any other.
-        self._last_busy_end = time.monotonic()
-        self._last_busy_requests = math.ceil(len(ids) / 100)
+        # Those writes sit in the sandbox's burst window like any others.
+        self._steps.append((began, time.monotonic(), math.ceil(len(ids) / 100)))
         return time.perf_counter() - started
 
     def incremental(self, k: int, round_no: int) -> dict[str, Any]:
         row: dict[str, Any] = {"k": k, "portal_contacts": self.portal.get("contacts")}
         try:
             change_s = self.remote_changes(k, round_no)
+            needed = math.ceil(k / 200) + 20
             result, counted = self._measured("sync", self._args(self.portal_db, kind="incremental"),
-                                             timeout=self._timeout(k / 100 + 50))
+                                             timeout=self._timeout(k / 100 + 50), budget=needed)
         except BenchError as exc:
             self.log(f"incremental k={k} failed: {exc}")
             return {**row, "ok": False, "error": str(exc)}
@@ -301,7 +316,8 @@ class PullBench:
         try:
             result, counted = self._measured(op, self._args(self.portal_db, count=count, stamp=stamp,
                                                             offset=self.portal.get("contacts", 0) // 2),
-                                             timeout=self._timeout(count / 50 + 20))
+                                             timeout=self._timeout(count / 50 + 20),
+                                             budget=math.ceil(count / 50) + 5)
         except BenchError as exc:
             self.log(f"{op} failed: {exc}")
             return {**row, "ok": False, "error": str(exc)}

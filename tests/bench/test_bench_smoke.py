@@ -1,0 +1,80 @@
+"""The benchmark itself, run end to end on tiny portals so it cannot rot.
+
+One ``python -m crm.bench`` run (every scenario, the browser included) against its own
+sandbox process, with 20 ms latency and portals of a few hundred records; the assertions
+are about the JSON a maintainer reads, not about speed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from crm.bench.processes import REPO
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+TINY = ["--quick", "--sizes", "100,300", "--changes", "3,40", "--push-count", "20",
+        "--dashboard-sizes", "1500", "--latency-ms", "20"]
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], dict]:
+    out = tmp_path_factory.mktemp("bench") / "result.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "crm.bench", *TINY, "--json", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc, json.loads(out.read_text())
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, (int, float)) and value > 0
+
+
+def test_quick_bench_reports_every_scenario_with_positive_numbers(bench_run):
+    _, result = bench_run
+    assert {"machine", "sandbox", "seeding", "full_pull", "sdk", "incremental", "push", "dashboard",
+            "targets"} <= set(result)
+    assert result["sandbox"]["bound_records_per_s"] == 110 / 10 * 100 + 5 * 200
+
+    assert [r["contacts"] for r in result["full_pull"]] == [100, 300]
+    for row in result["full_pull"]:
+        assert row["ok"] and row["complete"], row
+        assert all(_positive(row[k]) for k in ("seconds", "records_per_s", "bound_ratio", "s_per_10k"))
+        assert row["requests"]["list"] > 0 and row["requests"]["total"] >= row["requests"]["list"]
+
+    sdk = result["sdk"]
+    assert sdk["ok"] and sdk["counts"] == {"contacts": 300, "companies": 60, "deals": 90}
+    assert _positive(sdk["seconds"]) and _positive(sdk["speedup"])
+    assert sdk["associations"].get("contacts->companies", 0) > 0
+
+    assert [r["k"] for r in result["incremental"]] == [3, 40]
+    for row in result["incremental"]:
+        assert row["ok"] and _positive(row["seconds"]) and _positive(row["requests"])
+        assert row["requests_by_type"]["contacts"] > 0
+
+    for key in ("edits", "new_contacts"):
+        push = result["push"][key]
+        assert push["ok"] and push["count"] == 20 and push["pushed"] == 20 and push["failed"] == 0
+        assert _positive(push["requests"]) and _positive(push["seconds"])
+
+    (dash,) = result["dashboard"]
+    assert dash["ok"], dash.get("error")
+    assert dash["cached_contacts"] >= 1500
+    assert all(_positive(dash[k]) for k in ("contacts_visible_s", "search_s", "deals_chart_s", "app_peak_mb"))
+    assert dash["dialogs"] == 0
+
+
+def test_quick_bench_prints_a_verdict_for_each_target(bench_run):
+    proc, result = bench_run
+    statuses = {t["name"]: t["status"] for t in result["targets"]}
+    assert all(status in ("PASS", "MISS") for status in statuses.values()), statuses
+    assert any(name.startswith("full pull >= 3x") for name in statuses)
+    assert any(name.startswith("push of 20 edits") for name in statuses)
+    assert "Targets" in proc.stdout and "PASS" in proc.stdout
