@@ -230,8 +230,11 @@ class _Plan:
 
     def add(self, bucket: dict[Any, set[str]], key: Any, *ids: Any) -> None:
         for record_id in ids:
-            if record_id is not None and str(record_id) not in ("", "None"):
-                bucket.setdefault(key, set()).add(str(record_id))
+            # HubSpot record ids are numbers; anything else in a signed event is ignored
+            # rather than sent on, where one bad id could fail a whole batch read.
+            text = str(record_id) if isinstance(record_id, (int, str)) else ""
+            if text.isascii() and text.isdigit():
+                bucket.setdefault(key, set()).add(text)
 
 
 def event_object_type(event: Mapping[str, Any]) -> str | None:
@@ -253,7 +256,8 @@ def plan_events(events: Sequence[Mapping[str, Any]]) -> _Plan:
         object_id = event.get("objectId")
         if kind == "merge":
             survivor = event.get("newObjectId") or event.get("primaryObjectId") or object_id
-            merged = [i for i in event.get("mergedObjectIds") or [] if str(i) != str(survivor)]
+            listed = event.get("mergedObjectIds")
+            merged = [i for i in listed if str(i) != str(survivor)] if isinstance(listed, list) else []
             plan.add(plan.archived, object_type, *merged)
             plan.add(plan.reread, object_type, survivor)
             _add_association_reads(plan, object_type, survivor)

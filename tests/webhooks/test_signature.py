@@ -101,3 +101,4 @@ def test_escaped_characters_in_the_uri_are_decoded_before_hashing() -> None:
     check(uri=encoded, body=b"[]", signature=signature)
     # %3D (=) is not on HubSpot's list, so it must stay encoded.
     assert webhooks.public_uri(encoded) == decoded
+

@@ -1,0 +1,57 @@
+"""Which reads a set of events turns into (pure: no HubSpot, no cache)."""
+
+from __future__ import annotations
+
+from crm import webhooks
+
+
+def test_many_events_about_one_record_become_one_read() -> None:
+    plan = webhooks.plan_events([
+        {"subscriptionType": "contact.propertyChange", "objectId": 12, "propertyName": "email"},
+        {"subscriptionType": "contact.propertyChange", "objectId": 12, "propertyName": "phone"},
+        {"subscriptionType": "deal.deletion", "objectId": 7},
+    ])
+    assert plan.reread == {"contacts": {"12"}, "deals": {"7"}}
+
+
+def test_creation_also_reads_the_new_records_associations() -> None:
+    plan = webhooks.plan_events([{"subscriptionType": "deal.creation", "objectId": 7}])
+    assert plan.associations == {("deals", "contacts"): {"7"}, ("deals", "companies"): {"7"}}
+
+
+def test_merge_archives_merged_ids_and_rereads_the_survivor() -> None:
+    plan = webhooks.plan_events([{
+        "subscriptionType": "contact.merge", "objectId": 5, "primaryObjectId": 5,
+        "mergedObjectIds": [5, 6], "newObjectId": 9,
+    }])
+    assert plan.reread == {"contacts": {"9"}}
+    assert plan.archived == {"contacts": {"5", "6"}}
+
+
+def test_association_change_rereads_from_the_side_the_cache_stores() -> None:
+    plan = webhooks.plan_events([{
+        "subscriptionType": "company.associationChange", "objectId": 3, "associationType": "COMPANY_TO_CONTACT",
+        "fromObjectId": 3, "toObjectId": 44, "associationRemoved": True,
+    }])
+    assert plan.associations == {("contacts", "companies"): {"44"}}
+    assert plan.reread == {}
+
+
+def test_generic_object_events_are_mapped_by_type_id() -> None:
+    plan = webhooks.plan_events([
+        {"subscriptionType": "object.propertyChange", "objectTypeId": "0-2", "objectId": 8},
+        {"subscriptionType": "object.propertyChange", "objectTypeId": "0-5", "objectId": 9},
+    ])
+    assert plan.reread == {"companies": {"8"}}
+
+
+def test_planning_ignores_ids_that_are_not_hubspot_record_ids() -> None:
+    plan = webhooks.plan_events([
+        {"subscriptionType": "contact.propertyChange", "objectId": 12},
+        {"subscriptionType": "contact.propertyChange", "objectId": "../etc"},
+        {"subscriptionType": "contact.propertyChange", "objectId": {"id": 1}},
+        {"subscriptionType": "contact.merge", "objectId": 12, "mergedObjectIds": 13},
+        {"subscriptionType": "deal.creation", "objectId": True},
+    ])
+    assert plan.reread == {"contacts": {"12"}}
+    assert plan.archived == {}
