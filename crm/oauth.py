@@ -563,8 +563,9 @@ def _private_app_info(settings: Settings, db: Any, transport: httpx2.BaseTranspo
             and store.read_meta(db, _PRIVATE_APP_FINGERPRINT) == fingerprint:
         return _info_from_row(row)
     try:
+        # Pages call this on every run: a HubSpot that does not answer must not stall them.
         with HubSpotClient(settings, StaticToken(settings.access_token), transport=transport,
-                           max_retries=2) as client:
+                           timeout=min(settings.http_timeout, 10.0), max_retries=1) as client:
             account = client.account_info()
     except NeedsReconnect:
         return ConnectionInfo(mode="private_app", status="needs_reconnect", reason="token_rejected")

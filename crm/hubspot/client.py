@@ -569,12 +569,13 @@ class HubSpotClient:
         label = PATHS[template]
         budget = self.limits.search if kind == "search" else self.limits.burst
         breaker = self.limits.breaker
-        token = self.tokens.access_token()
-        refreshed = False
+        refreshed: str | None = None
         attempt = 0
         while True:
             breaker.before_request()
             budget.acquire()
+            # Asked per attempt: a call that waited out a long backoff may need a fresh token.
+            token = refreshed or self.tokens.access_token()
             self.stats.count_request(kind)
             started = time.monotonic()
             try:
@@ -611,8 +612,7 @@ class HubSpotClient:
                 breaker.record_success()
                 if refreshed:
                     raise NeedsReconnect("HubSpot refused the access token even after refreshing it")
-                token = self.tokens.refresh_after_401(token)
-                refreshed = True
+                refreshed = self.tokens.refresh_after_401(token)
                 continue
             if status == 429:
                 breaker.record_success()

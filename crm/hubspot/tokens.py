@@ -30,6 +30,7 @@ log = logging.getLogger("crm.hubspot.tokens")
 # HubSpot's `status` values that mean the refresh token is dead for good.
 _DEAD_REFRESH = {"BAD_REFRESH_TOKEN", "invalid_grant"}
 _BAD_CLIENT = {"invalid_client", "BAD_CLIENT_ID", "BAD_CLIENT_SECRET"}
+TOKEN_TIMEOUT_S = 15.0
 
 
 class StaticToken:
@@ -129,7 +130,7 @@ class TokenEndpoint:
                 raise NeedsReconnect("HubSpot refused the refresh token; connect HubSpot again.") from None
             raise Unreachable(f"HubSpot's token endpoint answered HTTP {exc.http_status}") from None
         except httpx2.TimeoutException:
-            raise Unreachable(f"HubSpot's token endpoint did not answer within {self.settings.http_timeout:g} s") from None
+            raise Unreachable("HubSpot's token endpoint did not answer in time") from None
         except (httpx2.HTTPError, OAuthError, ValueError) as exc:
             raise Unreachable(f"Could not refresh the HubSpot token ({type(exc).__name__})") from None
         return _grant(token)
@@ -183,7 +184,9 @@ class TokenEndpoint:
             client_secret=self.settings.client_secret,
             token_endpoint_auth_method="client_secret_post",
             revocation_endpoint_auth_method="client_secret_post",
-            timeout=httpx2.Timeout(self.settings.http_timeout),
+            # A refresh runs inside the cache's write transaction: keep it well under the
+            # 30 s busy timeout other writers wait for.
+            timeout=httpx2.Timeout(min(self.settings.http_timeout, TOKEN_TIMEOUT_S)),
             transport=self._transport,
             follow_redirects=False,
         )
