@@ -123,7 +123,8 @@ if not history:
 else:
     rows = []
     for run in history:
-        counted = run.get("counts") or {}
+        counted = (run.get("counts") or {}).get("records") or {}
+        archived = (run.get("counts") or {}).get("archived") or {}
         rows.append({
             "Started": run.get("started_at"),
             "Kind": run.get("kind"),
@@ -134,6 +135,7 @@ else:
             "Contacts": counted.get("contacts"),
             "Companies": counted.get("companies"),
             "Deals": counted.get("deals"),
+            "Deleted": sum(int(n or 0) for n in archived.values()) if archived else None,
             "Requests": run.get("requests"),
             "Retries": run.get("retries"),
             "Rate limited": run.get("rate_limited"),

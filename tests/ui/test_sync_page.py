@@ -1,0 +1,136 @@
+"""The Sync page: starting syncs, progress from the database, history, outbox and conflicts."""
+
+from __future__ import annotations
+
+from uikit import Portal, plain, texts, wait_until
+
+from crm import sync
+from crm.store import open_db, syncstate
+from crm.store.outbox import edits_frame
+from crm.store.records import get_record
+
+
+def _db(portal: Portal):
+    return open_db(portal.settings.db_path)
+
+
+def _frame_with(at, column: str):
+    """The table on the page that has ``column`` (read-only tables carry no key to find them by)."""
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+def _run_finished(portal: Portal) -> bool:
+    db = _db(portal)
+    try:
+        run = sync.latest_run(db)
+        return run is not None and run["state"] != "running"
+    finally:
+        db.close()
+
+
+def test_sync_now_runs_in_the_background_and_lands_in_the_history(connected: Portal) -> None:
+    at = connected.page("sync")
+    at.run()
+    assert not at.exception
+    assert "No sync has run yet." in texts(at)
+    at.button(key="sync_now").click().run()
+    assert not at.exception
+    assert any("Sync started" in t.value for t in at.toast)
+    wait_until(lambda: _run_finished(connected), what="the background sync")
+    at.run()
+    history = _frame_with(at, "State")
+    assert list(history["State"]) == ["succeeded"]
+    assert history["Contacts"].iloc[0] == 40
+    assert "succeeded" in plain(at.success[0].value)
+    assert [m.value for m in at.metric][:3] == ["40", "10", "15"]
+
+
+def test_a_sync_running_elsewhere_shows_live_progress_and_blocks_new_ones(synced: Portal) -> None:
+    db = _db(synced)
+    owner = syncstate.new_owner()
+    try:
+        run_id = syncstate.start_run(db, kind="full", trigger="cli", started_by="cli", owner=owner)
+        assert run_id is not None
+        syncstate.heartbeat(db, run_id, owner, {"phase": "records", "object_type": "contacts", "done": 12,
+                                                "total": 40, "requests": 5})
+        at = synced.page("sync")
+        at.run()
+        assert not at.exception
+        [bar] = at.get("progress")
+        assert bar.value == 30
+        assert "12 of 40 records" in plain(bar.proto.text)
+        assert at.button(key="sync_now").disabled and at.button(key="sync_full").disabled
+    finally:
+        syncstate.finish_run(db, run_id, owner, state="succeeded")
+        db.close()
+    at.run()
+    assert len(at.get("progress")) == 0
+    assert not at.button(key="sync_now").disabled
+
+
+def _conflict(portal: Portal) -> tuple[str, int]:
+    """A phone edited here and, meanwhile, in HubSpot: the push finds a conflict."""
+    contact = portal.sandbox.truth("contacts")[3]
+    rid = str(contact["id"])
+    sync.queue_edits(portal.settings, "contacts", {rid: {"phone": "+1 555 0101"}}, by="tester")
+    portal.sandbox.patch_object("contacts", rid, {"phone": "+1 555 0999"})
+    result = sync.push(portal.settings, by="tester")
+    assert result["conflicts"] == 1
+    db = _db(portal)
+    try:
+        conflicts = edits_frame(db, statuses=("conflict",))
+    finally:
+        db.close()
+    return rid, int(conflicts["id"].iloc[0])
+
+
+def test_conflict_shows_mine_theirs_and_base_and_keep_mine_pushes_mine(synced: Portal) -> None:
+    rid, outbox_id = _conflict(synced)
+    at = synced.page("sync")
+    at.run()
+    assert not at.exception
+    codes = [c.value for c in at.code]
+    assert codes[:2] == ["+1 555 0101", "+1 555 0999"]
+    at.button(key=f"sync_keep_mine_{outbox_id}").click().run()
+    assert not at.exception
+    assert any("Kept your value" in plain(t.value) for t in at.toast)
+    db = _db(synced)
+    try:
+        pending = edits_frame(db, statuses=("pending",))
+    finally:
+        db.close()
+    assert list(pending["base_value"]) == ["+1 555 0999"]
+
+    at.button(key="sync_push").click().run()
+    assert not at.exception
+    truth = next(r for r in synced.sandbox.truth("contacts") if str(r["id"]) == rid)
+    assert truth["properties"]["phone"] == "+1 555 0101"
+    audit = _frame_with(at, "result")
+    assert "conflict: kept mine" in set(audit["result"])
+
+
+def test_keep_hubspots_value_drops_my_edit_and_the_cache_takes_theirs(synced: Portal) -> None:
+    rid, outbox_id = _conflict(synced)
+    at = synced.page("sync")
+    at.run()
+    at.button(key=f"sync_keep_theirs_{outbox_id}").click().run()
+    assert not at.exception
+    db = _db(synced)
+    try:
+        assert get_record(db, "contacts", rid)["phone"] == "+1 555 0999"
+        assert edits_frame(db, statuses=("pending", "conflict")).empty
+    finally:
+        db.close()
+    truth = next(r for r in synced.sandbox.truth("contacts") if str(r["id"]) == rid)
+    assert truth["properties"]["phone"] == "+1 555 0999"
+    assert "Conflicts (0)" in [t.label for t in at.tabs]
+
+
+def test_pending_edits_are_listed_before_they_are_pushed(synced: Portal) -> None:
+    rid = str(synced.sandbox.truth("contacts")[0]["id"])
+    sync.queue_edits(synced.settings, "contacts", {rid: {"jobtitle": "Queued Title"}}, by="tester")
+    at = synced.page("sync")
+    at.run()
+    pending = _frame_with(at, "new_value")
+    assert list(pending["new_value"]) == ["Queued Title"]
+    assert "Pending (1)" in [t.label for t in at.tabs]
