@@ -155,15 +155,6 @@ class ObjectStore:
             elif index.get(key) == record.id:
                 del index[key]
 
-    def reindex(self, object_type: str, name: str) -> None:
-        """Build the index of a property that just became identifying (``hasUniqueValue``)."""
-        store = self.types[object_type]
-        index = store.keys.setdefault(name, {})
-        for record in store.records.values():
-            value = store.raw(record, name)
-            if value and record.archived_at is None:
-                index.setdefault(value.strip().lower(), record.id)
-
     # ----------------------------------------------------------------------------------- reading
 
     def value(self, object_type: str, record: Record, name: str) -> str | None:
