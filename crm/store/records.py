@@ -36,6 +36,7 @@ LOCAL_ID_PREFIX = "local-"
 ACTIVE_EDIT_STATUSES = ("pending", "conflict")
 
 _NAME_RE = re.compile(r"^[a-z0-9_]{1,100}$")
+_CANONICAL_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 _AFFINITY_TYPE = {"REAL": "number", "INTEGER": "bool", "TEXT": "string"}
 # The few base properties whose type is known without their definition.
 _KNOWN_TYPES = {
@@ -151,6 +152,8 @@ def to_column(value: str | None, prop_type: str) -> Any:
                 return 0
             return value
         if prop_type == "datetime":
+            if _CANONICAL_ISO.match(value):
+                return value  # HubSpot's usual form is already ours
             moment = parse_datetime(value)
             return None if moment is None else _iso(moment)
         if prop_type == "date":

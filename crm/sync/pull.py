@@ -18,12 +18,13 @@ cursor set, so a half-written table never looks complete.
 
 Incremental pull (per object type): the search API on the last-modified property from
 the cursor minus OVERLAP_MS. Every page re-anchors the lower bound at the newest
-timestamp seen (offset 0 each time) instead of paging by offset: offset paging skips a
-record whenever another record in the window is modified while we walk (it moves to the
-end and everything after it shifts down by one). Re-anchoring cannot skip, walks past
-the 10,000-result cap for free, and a millisecond holding more than a page of records
-is walked by id. Duplicates at the anchor are dropped. The new cursor is the run's
-start, never later.
+timestamp seen instead of paging by offset through the whole window: plain offset
+paging skips a record whenever another record in the window is modified while we walk
+(it moves to the end and everything after it shifts down by one). Within the anchor
+timestamp a small offset skips what was read, checked by re-reading one known record
+(see ``_modified_since``). This walks past the 10,000-result cap for free; a millisecond
+holding more records than search can page is walked by id. The new cursor is the
+run's start, never later.
 
 Why OVERLAP_MS is 5 minutes: search is eventually consistent (HubSpot gives no figure;
 seconds are typical), HubSpot may shift last-modified shortly after a create (one
@@ -60,6 +61,7 @@ OVERLAP_MS = 5 * 60_000
 WALKERS = 4
 LIST_LIMIT = 100
 SEARCH_LIMIT = 200
+SEARCH_CAP = 10_000
 ASSOC_CHUNK = 1_000
 # A full pull interrupted longer ago than this starts over instead of resuming.
 RESUME_WITHIN_S = 24 * 3600
@@ -88,6 +90,7 @@ class Progress:
         self.totals: dict[str, int] = {}
         self.archived: dict[str, int] = {}
         self.modes: dict[str, str] = {}
+        self.seconds: dict[str, float] = {}
         self.associations = 0
         self.conflicts = 0
 
@@ -126,6 +129,7 @@ class Progress:
                     "expected": dict(self.totals),
                     "archived": dict(self.archived),
                     "modes": dict(self.modes),
+                    "seconds": dict(self.seconds),
                     "associations": self.associations,
                     "conflicts": self.conflicts,
                     "requests_by_kind": stats.get("by_kind", {}),
@@ -199,6 +203,7 @@ class Puller:
 
     def _pull_type(self, object_type: str, mode: str) -> None:
         db = open_db(self.db_path)
+        started = time.perf_counter()
         try:
             if mode == "incremental":
                 self._incremental(db, object_type)
@@ -206,6 +211,8 @@ class Puller:
                 self._full(db, object_type, resume=mode == "resume")
         finally:
             db.close()
+            with self.progress._lock:
+                self.progress.seconds[object_type] = round(time.perf_counter() - started, 3)
 
     # --------------------------------------------------------------- metadata
 
@@ -371,12 +378,17 @@ class Puller:
     ) -> Iterator[tuple[list[Any], int | None]]:
         """Batches of records modified at or after ``since_ms``, each at most once per version.
 
+        Each query starts at the newest timestamp seen so far (``GTE``), skipping the
+        records already read at that timestamp but one: if that one is not the first
+        result, the group at the anchor changed meanwhile (one of them was modified and
+        moved on), and the anchor is re-read from its start instead. So nothing is
+        skipped, few records are read twice, and the offset never nears the 10,000 cap.
         The first batch carries the search total (expected records) for progress.
         """
         prop = LAST_MODIFIED[object_type]
         wanted = list(dict.fromkeys([*props, prop]))
         sorts = [{"propertyName": prop, "direction": "ASCENDING"}]
-        lower = since_ms
+        lower, skip, expect_first = since_ms, 0, None
         seen: dict[str, int] = {}
         first = True
         while True:
@@ -384,23 +396,30 @@ class Puller:
             page = self.client.search(
                 object_type,
                 filter_groups=[{"filters": [{"propertyName": prop, "operator": "GTE", "value": str(lower)}]}],
-                sorts=sorts, properties=wanted, limit=SEARCH_LIMIT,
+                sorts=sorts, properties=wanted, limit=SEARCH_LIMIT, after=str(skip) if skip else None,
             )
-            stamps = {r.id: _modified_ms(r, prop, lower) for r in page.records}
-            fresh = [r for r in page.records if seen.get(r.id) != stamps[r.id]]
+            found = page.records
+            if expect_first is not None and (not found or found[0].id != expect_first):
+                skip, expect_first = 0, None
+                continue
+            stamps = {r.id: _modified_ms(r, prop, lower) for r in found}
+            fresh = [r for r in found if seen.get(r.id) != stamps[r.id]]
             seen.update(stamps)
             yield fresh, (page.total if first else None)
             first = False
-            if page.next_after is None or len(page.records) < SEARCH_LIMIT:
+            if page.next_after is None or len(found) < SEARCH_LIMIT:
                 return
             top = max(stamps.values())
             if top > lower:
-                lower = top
-                continue
-            # A whole page at one millisecond: walk that millisecond by id, then move on.
-            for batch in self._one_millisecond(object_type, prop, lower, wanted, seen):
-                yield batch, None
-            lower += 1
+                lower, skip = top, sum(1 for ms in stamps.values() if ms == top) - 1
+            else:
+                skip += len(found) - 1
+            expect_first = found[-1].id
+            if skip + SEARCH_LIMIT > SEARCH_CAP:
+                # More records in one millisecond than search can page: walk it by id.
+                for batch in self._one_millisecond(object_type, prop, lower, wanted, seen):
+                    yield batch, None
+                lower, skip, expect_first = lower + 1, 0, None
 
     def _one_millisecond(
         self, object_type: str, prop: str, ms: int, wanted: list[str], seen: dict[str, int]

@@ -1,0 +1,79 @@
+"""Helpers for sync tests: comparing the cache with the sandbox's truth, counting requests, polling."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from crm.store import records
+from crm.store.schema import OBJECT_TYPES
+
+ASSOCIATION_PAIRS = (("contacts", "companies"), ("deals", "contacts"), ("deals", "companies"))
+
+
+def crm_requests(stats: dict[str, Any]) -> int:
+    """Requests the sandbox served on HubSpot's API (admin calls left out)."""
+    return sum(n for route, n in stats["requests"].items() if " /_sandbox/" not in route)
+
+
+def differences(db: Any, sandbox: Any) -> list[str]:
+    """Where the cache differs from the sandbox's truth: records, synced properties, associations."""
+    found: list[str] = []
+    truth = {t: sandbox.truth(t) for t in OBJECT_TYPES}
+    live_ids = {t: {r["id"] for r in truth[t] if not r["archived"]} for t in OBJECT_TYPES}
+    for object_type in OBJECT_TYPES:
+        types = records.property_types(db, object_type)
+        synced = records.synced_property_names(db, object_type)
+        cursor = db.execute(f"SELECT * FROM {object_type}")
+        columns = [c[0] for c in cursor.description]
+        cached = {row[0]: dict(zip(columns, row, strict=True)) for row in cursor.fetchall()}
+        cached_live = {i for i, row in cached.items() if not row["archived"]}
+        for missing in sorted(live_ids[object_type] - cached_live):
+            found.append(f"{object_type} {missing} is live in HubSpot but not in the cache")
+        for extra in sorted(cached_live - live_ids[object_type]):
+            found.append(f"{object_type} {extra} is live in the cache but not in HubSpot")
+        for item in truth[object_type]:
+            row = cached.get(item["id"])
+            if row is None or item["archived"]:
+                continue
+            for prop in synced:
+                theirs = item["properties"].get(prop)
+                mine = records.to_wire(row[prop], types[prop])
+                if not records.same_value(theirs, mine, types[prop]):
+                    found.append(f"{object_type} {item['id']}.{prop}: HubSpot {theirs!r}, cache {mine!r}")
+        for from_type, to_type in ASSOCIATION_PAIRS:
+            if from_type != object_type:
+                continue
+            expected = {
+                (item["id"], str(link["id"]), int(type_id))
+                for item in truth[from_type] if not item["archived"]
+                for link in (item.get("associations") or {}).get(to_type, [])
+                if str(link["id"]) in live_ids[to_type]
+                for type_id in link["types"]
+            }
+            have = {
+                (f, t, int(k)) for f, t, k in db.execute(
+                    "SELECT from_id, to_id, type_id FROM associations WHERE from_type = ? AND to_type = ?",
+                    (from_type, to_type),
+                ).fetchall()
+                if f in live_ids[from_type] and t in live_ids[to_type]
+            }
+            for item in sorted(expected - have)[:20]:
+                found.append(f"association {from_type}->{to_type} {item} missing from the cache")
+            for item in sorted(have - expected)[:20]:
+                found.append(f"association {from_type}->{to_type} {item} in the cache but not in HubSpot")
+    return found
+
+
+def wait_for(condition: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.02) -> Any:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        threading.Event().wait(interval)
