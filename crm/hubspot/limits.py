@@ -30,7 +30,8 @@ DEFAULT_SEARCH = 5
 DEFAULT_SEARCH_WINDOW_S = 1.0
 # Our window starts when we send, HubSpot's when the request arrives; a little slack keeps a
 # request sent exactly one window later from landing inside HubSpot's previous window.
-_WINDOW_SLACK = 1.03
+_WINDOW_SLACK = 0.03
+_MIN_SLACK_S = 0.15
 
 Clock = Callable[[], float]
 
@@ -59,7 +60,7 @@ class RollingWindow:
                     self._stamps.append(now)
                     return time.monotonic() - started
                 else:
-                    wait = self._stamps[0] + self.window_s * _WINDOW_SLACK - now
+                    wait = self._stamps[0] + self._span() - now
                 self._cond.wait(timeout=max(wait, 0.001))
 
     def learn(self, *, limit: int | None = None, window_s: float | None = None, remaining: int | None = None) -> None:
@@ -91,8 +92,11 @@ class RollingWindow:
             self._prune(self._clock())
             return len(self._stamps)
 
+    def _span(self) -> float:
+        return self.window_s + max(self.window_s * _WINDOW_SLACK, _MIN_SLACK_S)
+
     def _prune(self, now: float) -> None:
-        horizon = now - self.window_s * _WINDOW_SLACK
+        horizon = now - self._span()
         while self._stamps and self._stamps[0] <= horizon:
             self._stamps.popleft()
 
