@@ -131,6 +131,10 @@ class SandboxAdmin:
     def webhooks(self) -> Any:
         return self._call("GET", "/_sandbox/webhooks")
 
+    def flush_webhooks(self, timeout: float = 10.0) -> Any:
+        """Wait until every queued webhook has been delivered (or has failed for good)."""
+        return self._call("POST", "/_sandbox/webhooks/flush", {"timeout": timeout})
+
 
 
 # ---------------------------------------------------------------------------------------- routes

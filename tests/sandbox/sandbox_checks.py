@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import httpx2
 
 
@@ -16,3 +18,16 @@ def assert_crm_error(response: httpx2.Response, status: int, category: str | Non
     if category is not None:
         assert body["category"] == category, body
     return body
+
+
+class WebhookInbox:
+    """What a loopback webhook receiver got: one JSON array of events per request."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[dict[str, str], list[dict]]] = []
+        self.lock = threading.Lock()
+
+    @property
+    def events(self) -> list[dict]:
+        with self.lock:
+            return [event for _, batch in self.requests for event in batch]
