@@ -223,11 +223,12 @@ def _send_updates(
     if not missing:
         return
     for error in answer.errors:
-        named = _error_ids(error) & set(missing)
-        if named:
-            gone = isinstance(error, NotFound)
-            _fail_rows(db, object_type, {rid: missing.pop(rid) for rid in named}, remote,
-                       GONE if gone else str(error), error.field_errors, by, results)
+        for rid in _error_ids(error) & set(missing):
+            rows = missing.pop(rid)
+            if isinstance(error, NotFound):
+                _fail_rows(db, object_type, {rid: rows}, remote, GONE, None, by, results)
+            else:
+                _refused_alone(db, client, object_type, {rid: rows}, remote, error, by, results)
     if missing:
         if answer.errors:
             _fail_rows(db, object_type, missing, remote, str(answer.errors[0]), answer.errors[0].field_errors,
@@ -244,10 +245,11 @@ def _refused_alone(
     object_type: str,
     to_send: dict[str, list[dict[str, Any]]],
     remote: dict[str, Any],
-    exc: ValidationFailed,
+    exc: HubSpotError,
     by: str | None,
     results: list[dict[str, Any]],
 ) -> None:
+    """One record's update was refused: fail the fields HubSpot named, resend the rest."""
     (rid, rows), = to_send.items()
     named = {row["property"] for row in rows} & set(exc.field_errors)
     if named and len(named) < len(rows):
