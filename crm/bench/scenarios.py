@@ -190,6 +190,8 @@ class PullBench:
             seconds=round(seconds, 2),
             requests=counted["requests"],
             requests_by_type=result.get("requests_by_type"),
+            # Per second: [requests started, most in flight at once], from the client's side.
+            timeline=result.get("timeline"),
             status_429=counted["status_429"],
             records_per_s=round(records / seconds, 1),
             bound_ratio=round(records / seconds / bound, 3),
@@ -344,7 +346,7 @@ class PullBench:
     def run(self, result: dict[str, Any]) -> None:
         o = self.options
         wanted = set(o.scenarios)
-        sdk_size = o.sdk_size or max(o.sizes)
+        sdk_size = o.sdk_contacts
         full_sizes = list(o.sizes) if "full" in wanted else []
         if "sdk" in wanted and sdk_size not in full_sizes:
             full_sizes.append(sdk_size)

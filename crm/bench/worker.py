@@ -61,12 +61,34 @@ class _RequestTap:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.by_type: Counter[str] = Counter()
+        self.in_flight = 0
+        # (seconds since the tap was made, requests in flight after this one started)
+        self.starts: list[tuple[float, int]] = []
+        self._t0 = time.perf_counter()
         self._lock = threading.Lock()
 
     def handle_request(self, request: Any) -> Any:
         with self._lock:
             self.by_type[object_type_of(request.url.path)] += 1
-        return self.inner.handle_request(request)
+            self.in_flight += 1
+            self.starts.append((time.perf_counter() - self._t0, self.in_flight))
+        try:
+            return self.inner.handle_request(request)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def timeline(self) -> list[list[float]]:
+        """Per second of the run: requests started and the most in flight at once."""
+        if not self.starts:
+            return []
+        seconds = int(self.starts[-1][0]) + 1
+        started = [0] * seconds
+        peak = [0] * seconds
+        for at, flying in self.starts:
+            started[int(at)] += 1
+            peak[int(at)] = max(peak[int(at)], flying)
+        return [[n, p] for n, p in zip(started, peak, strict=True)]
 
     def close(self) -> None:
         self.inner.close()
@@ -79,9 +101,12 @@ def sync(args: dict[str, Any]) -> dict[str, Any]:
 
     settings = _settings(args)
     client = open_client(settings)
-    # The client keeps its own transport (pool sizes and all); the tap only counts.
-    tap = _RequestTap(client._http._transport)
-    client._http._transport = tap
+    # The client keeps its own transport (pool sizes and all); the tap only counts. Should
+    # the client's insides change, the run goes on untapped and per-type counts are absent.
+    http = getattr(client, "_http", None)
+    tap = _RequestTap(getattr(http, "_transport", None))
+    if tap.inner is not None:
+        http._transport = tap  # type: ignore[union-attr]
     try:
         started = time.perf_counter()
         summary = run_sync(settings, kind=args["kind"], trigger="bench", client=client)
@@ -90,7 +115,9 @@ def sync(args: dict[str, Any]) -> dict[str, Any]:
     finally:
         client.close()
     return {"seconds": seconds, "summary": summary, "counts": _counts(settings),
-            "requests_by_type": dict(tap.by_type), "client_stats": client_stats}
+            "requests_by_type": dict(tap.by_type) if tap.inner is not None else None,
+            "timeline": tap.timeline(),
+            "client_stats": client_stats}
 
 
 def push_edits(args: dict[str, Any]) -> dict[str, Any]:
