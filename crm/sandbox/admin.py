@@ -19,7 +19,7 @@ The OAuth side adds its own routes (private-app token, codes, tokens, webhooks) 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Self
 
 import httpx2
 from starlette.requests import Request
@@ -52,7 +52,7 @@ class SandboxAdmin:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> SandboxAdmin:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

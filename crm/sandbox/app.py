@@ -25,7 +25,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from crm.sandbox import account, admin, associations, messages as msg, owners, pipelines, properties
+from crm.sandbox import account, admin, associations, owners, pipelines, properties
+from crm.sandbox import messages as msg
 from crm.sandbox.errors import SandboxHTTPError
 from crm.sandbox.limits import retry_after_header
 from crm.sandbox.oauth.routes import routes as oauth_routes
@@ -211,7 +212,7 @@ class SandboxGate:
             raise DroppedConnection("sandbox dropped the connection")
         transport.abort()
         # Tell uvicorn the peer is gone so it does not try to answer with its own 500.
-        if hasattr(cycle, "disconnected"):
+        if cycle is not None and hasattr(cycle, "disconnected"):
             cycle.disconnected = True
 
 

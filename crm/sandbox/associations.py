@@ -323,7 +323,7 @@ async def batch_create(request: Request) -> Response:
             current = state.objects.associations.targets(from_type, from_id, to_type).get(to_id, ())
             results.append(_pair_result(from_type, from_id, to_type, to_id, current))
     state.webhooks.emit(events)
-    payload, status = _envelope(started, results, errors)
+    payload, _ = _envelope(started, results, errors)
     return JSONResponse(payload, status_code=207 if errors else 201)
 
 

@@ -123,7 +123,7 @@ def _pools(seed: int) -> dict[str, Any]:
     return pools
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _faker(locale: str) -> Faker:
     return Faker(locale)
 
@@ -184,7 +184,7 @@ def _seed(state: SandboxState) -> dict[str, int]:
 
     owners = _owners(rng, pools, max(0, config.owners), anchor)
     state.owners.reset(owners)
-    owner_ids = [o.id for o in owners] or [None]
+    owner_ids: list[str | None] = [o.id for o in owners] or [None]
 
     company_ids, company_names, company_domains = _companies(state, rng, pools, config.companies, anchor, owner_ids)
     contacts_by_company: dict[int, list[int]] = {}

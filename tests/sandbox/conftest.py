@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import httpx2
 import pytest
+from sandbox_checks import WebhookInbox
 
 from crm.sandbox.admin import SandboxAdmin
-from sandbox_checks import WebhookInbox
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def webhook_inbox(sandbox: SandboxAdmin) -> Iterator[WebhookInbox]:
     inbox = WebhookInbox()
 
     class Receiver(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             with inbox.lock:
                 inbox.requests.append((dict(self.headers), json.loads(body)))

@@ -19,7 +19,7 @@ def test_seeded_portal_links_contacts_companies_and_deals(sandbox: SandboxAdmin)
     assert sum(bool(c["associations"]["companies"]) for c in contacts) >= 30
     assert all(d["associations"]["companies"] for d in deals)
     assert all(d["associations"]["contacts"] for d in deals)
-    primary = [c for c in contacts if c["associations"]["companies"]][0]["associations"]["companies"][0]
+    primary = next(c for c in contacts if c["associations"]["companies"])["associations"]["companies"][0]
     assert primary["types"] == [1, 279]
 
 

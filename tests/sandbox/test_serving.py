@@ -34,7 +34,7 @@ def test_cli_prints_its_url_and_serves_until_stopped() -> None:
 
 
 def test_cli_refuses_negative_sizes() -> None:
-    result = subprocess.run([sys.executable, "-m", "crm.sandbox", "--contacts", "-1"], cwd=ROOT,
+    result = subprocess.run([sys.executable, "-m", "crm.sandbox", "--contacts", "-1"], cwd=ROOT, check=False,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "--contacts" in result.stderr
 
@@ -77,7 +77,8 @@ SCALE_PROBE = textwrap.dedent(
 def test_seeding_stays_compact_enough_for_200000_contacts() -> None:
     # 75,000 records here; the per-record cost bounds a 200,000-contact portal (300,000 records
     # with companies and deals) to well under 600 MB.
-    result = subprocess.run([sys.executable, "-c", SCALE_PROBE], cwd=ROOT, capture_output=True, text=True, timeout=280)
+    result = subprocess.run([sys.executable, "-c", SCALE_PROBE], cwd=ROOT, check=False, capture_output=True,
+                            text=True, timeout=280)
     assert result.returncode == 0, result.stderr
     probe = json.loads(result.stdout)
     assert probe["records"] == 75_000

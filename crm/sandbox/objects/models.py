@@ -33,7 +33,7 @@ _DEAL_FLAGS = ("hs_is_closed", "hs_is_closed_won", "hs_is_closed_lost")
 class Record:
     """One CRM object. ``stale`` is (visible_at_ms, previous version or None) under index lag."""
 
-    __slots__ = ("id", "created", "updated", "archived_at", "values", "stale")
+    __slots__ = ("archived_at", "created", "id", "stale", "updated", "values")
 
     def __init__(self, record_id: int, created: int, updated: int, values: list[str | None]) -> None:
         self.id = record_id

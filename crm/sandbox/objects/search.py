@@ -14,7 +14,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from crm.sandbox import messages as msg
-from crm.sandbox.objects.types import DEFAULT_PROPERTIES, LAST_MODIFIED, QUERY_PROPERTIES, parse_time, resolve_type
+from crm.sandbox.objects.types import (
+    DEFAULT_PROPERTIES,
+    LAST_MODIFIED,
+    QUERY_PROPERTIES,
+    parse_time,
+    resolve_type,
+)
 from crm.sandbox.wire import bad_request
 
 if TYPE_CHECKING:
@@ -245,7 +251,7 @@ def _compile(store: ObjectStore, object_type: str, spec: dict[str, Any]) -> Pred
     operand = _operand(kind, name, operator, spec.get("value"))
     if operator in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
         contains = _token_matcher(str(spec.get("value")))
-        raw_get: Getter = lambda r: store.value(object_type, r, name)  # noqa: E731
+        raw_get: Getter = lambda r: store.value(object_type, r, name)
         if operator == "CONTAINS_TOKEN":
             return lambda r: (v := raw_get(r)) is not None and contains(v)
         return lambda r: (v := raw_get(r)) is None or not contains(v)
@@ -253,7 +259,7 @@ def _compile(store: ObjectStore, object_type: str, spec: dict[str, Any]) -> Pred
         return lambda r: get(r) == operand
     if operator == "NEQ":
         return lambda r: get(r) != operand
-    compare = {
+    compare: Callable[[Any], bool] = {
         "LT": lambda v: v < operand,
         "LTE": lambda v: v <= operand,
         "GT": lambda v: v > operand,
