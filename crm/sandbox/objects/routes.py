@@ -164,7 +164,7 @@ def _association_plans(request: Request, from_type: str, raw: Any) -> list[tuple
             raise bad_request(msg.ASSOCIATION_BAD_TYPE.format(type_id=None, from_=from_type, to="?"))
         target = state.objects.find(to_type, to_ident)
         if target is None:
-            raise bad_request(msg.OBJECT_NOT_FOUND_ID + f" {to_type} {to_ident}")
+            raise bad_request(msg.ASSOCIATION_TARGET_MISSING.format(to=SINGULAR[to_type], id=to_ident))
         plans.append((to_type, target.id, type_ids))
     return plans
 

@@ -60,7 +60,7 @@ def clean_values(
     if raw is None:
         return {}, []
     if not isinstance(raw, dict):
-        return {}, [("properties", msg.PROPERTY_DOESNT_EXIST, "properties must be an object")]
+        return {}, [("properties", msg.INVALID_PROPERTIES, msg.PROPERTIES_NOT_OBJECT)]
     registry = state.properties
     clean: dict[str, str | None] = {}
     problems: list[Problem] = []
@@ -167,7 +167,7 @@ def missing_required(object_type: str, values: dict[str, str | None]) -> str | N
     if object_type == "deals":
         # Deals need a name and a stage; the default pipeline is assumed when none is given.
         absent = [n for n in ("dealname", "dealstage") if not values.get(n)]
-        return msg.MISSING_REQUIRED.format(names=", ".join(absent)).replace("one of ", "") if absent else None
+        return msg.MISSING_ALL_REQUIRED.format(names=", ".join(absent)) if absent else None
     names = REQUIRED_ON_CREATE[object_type]
     if any(values.get(n) for n in names):
         return None
