@@ -26,6 +26,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -272,7 +273,7 @@ def health(settings: Settings) -> dict[str, Any]:
     try:
         db = _db(settings)
         facts["db"] = "ok" if store.ping(db) else "error"
-    except Exception as exc:  # readiness must report, not raise
+    except (OSError, sqlite3.Error) as exc:  # readiness must report, not raise
         log.warning("Health check could not open the cache: %s", type(exc).__name__)
         facts["db"] = "error"
         return facts

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Self
 from urllib.parse import quote
 
 import httpx2
@@ -134,7 +134,7 @@ class HubSpotClient:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> HubSpotClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -572,26 +572,31 @@ class HubSpotClient:
         refreshed: str | None = None
         attempt = 0
         while True:
-            breaker.before_request()
-            budget.acquire()
             # Asked per attempt: a call that waited out a long backoff may need a fresh token.
             token = refreshed or self.tokens.access_token()
+            breaker.before_request()
+            budget.acquire()
             self.stats.count_request(kind)
             started = time.monotonic()
+            failure: httpx2.TransportError | None = None
             try:
                 response = self._http.request(
                     method, path, params=params, json=json, headers={"Authorization": f"Bearer {token}"}
                 )
             except httpx2.TransportError as exc:
+                failure = exc
+            finally:
+                budget.release()
+            if failure is not None:
                 breaker.record_failure()
                 elapsed = (time.monotonic() - started) * 1000
-                unreachable = _unreachable(exc, method, label, self.timeout)
-                never_sent = isinstance(exc, (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout))
+                unreachable = _unreachable(failure, method, label, self.timeout)
+                never_sent = isinstance(failure, (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout))
                 may_retry = retry == "safe" or never_sent
-                log.debug("%s %s -> %s after %.0f ms (attempt %d)", method, label, type(exc).__name__, elapsed,
+                log.debug("%s %s -> %s after %.0f ms (attempt %d)", method, label, type(failure).__name__, elapsed,
                           attempt + 1)
                 if not may_retry or attempt >= self.max_retries:
-                    raise unreachable from exc
+                    raise unreachable from failure
                 self._wait(full_jitter(attempt, base_s=self.backoff_base, cap_s=BACKOFF_CAP_S), attempt,
                            rate_limited=False)
                 attempt += 1

@@ -28,40 +28,55 @@ DEFAULT_BURST = 110
 DEFAULT_BURST_WINDOW_S = 10.0
 DEFAULT_SEARCH = 5
 DEFAULT_SEARCH_WINDOW_S = 1.0
-# Our window starts when we send, HubSpot's when the request arrives; a little slack keeps a
-# request sent exactly one window later from landing inside HubSpot's previous window.
-_WINDOW_SLACK = 0.03
-_MIN_SLACK_S = 0.15
+# HubSpot's clock and ours tick at slightly different rates; a little slack absorbs that.
+_WINDOW_SLACK = 0.02
 
 Clock = Callable[[], float]
 
 
 class RollingWindow:
-    """At most ``limit`` acquisitions within any ``window_s`` seconds, across threads."""
+    """At most ``limit`` requests within any ``window_s`` seconds, across threads.
+
+    A request holds a slot from ``acquire`` (before sending) to ``release`` (its answer
+    arrived, or it failed), and the slot stays counted for one window after the release.
+    HubSpot counts a request somewhere between those two moments, so timing the window
+    from the release can never let a request land in HubSpot's previous window, however
+    slow the network or busy the machine.
+    """
 
     def __init__(self, limit: int, window_s: float, *, clock: Clock = time.monotonic) -> None:
         self.limit = max(1, int(limit))
         self.window_s = float(window_s)
         self._clock = clock
-        self._stamps: deque[float] = deque()
+        self._done: deque[float] = deque()  # release times, oldest first
+        self._in_flight = 0
         self._paused_until = 0.0
         self._cond = threading.Condition()
 
     def acquire(self) -> float:
-        """Take one slot, waiting while the window is full or paused; returns seconds waited."""
+        """Take a slot, waiting while the window is full or paused; returns seconds waited."""
         started = time.monotonic()
         with self._cond:
             while True:
                 now = self._clock()
                 self._prune(now)
                 if now < self._paused_until:
-                    wait = self._paused_until - now
-                elif len(self._stamps) < self.limit:
-                    self._stamps.append(now)
+                    wait: float | None = self._paused_until - now
+                elif self._in_flight + len(self._done) < self.limit:
+                    self._in_flight += 1
                     return time.monotonic() - started
+                elif self._done:
+                    wait = self._done[0] + self._span() - now
                 else:
-                    wait = self._stamps[0] + self._span() - now
-                self._cond.wait(timeout=max(wait, 0.001))
+                    wait = None  # every slot is in flight: the next release wakes us
+                self._cond.wait(timeout=None if wait is None else max(wait, 0.001))
+
+    def release(self) -> None:
+        """The request of an acquired slot is over; its slot frees one window from now."""
+        with self._cond:
+            self._in_flight = max(0, self._in_flight - 1)
+            self._done.append(self._clock())
+            self._cond.notify_all()
 
     def learn(self, *, limit: int | None = None, window_s: float | None = None, remaining: int | None = None) -> None:
         """Adopt what HubSpot's rate-limit headers say about this budget.
@@ -77,9 +92,9 @@ class RollingWindow:
             if remaining is not None and remaining >= 0:
                 now = self._clock()
                 self._prune(now)
-                ours = self.limit - len(self._stamps)
+                ours = self.limit - self._in_flight - len(self._done)
                 for _ in range(max(0, ours - int(remaining))):
-                    self._stamps.append(now)
+                    self._done.append(now)
             self._cond.notify_all()
 
     def pause(self, seconds: float) -> None:
@@ -88,17 +103,18 @@ class RollingWindow:
             self._paused_until = max(self._paused_until, self._clock() + max(0.0, seconds))
 
     def in_window(self) -> int:
+        """Slots counted right now: in flight plus released within the window."""
         with self._cond:
             self._prune(self._clock())
-            return len(self._stamps)
+            return self._in_flight + len(self._done)
 
     def _span(self) -> float:
-        return self.window_s + max(self.window_s * _WINDOW_SLACK, _MIN_SLACK_S)
+        return self.window_s * (1 + _WINDOW_SLACK)
 
     def _prune(self, now: float) -> None:
         horizon = now - self._span()
-        while self._stamps and self._stamps[0] <= horizon:
-            self._stamps.popleft()
+        while self._done and self._done[0] <= horizon:
+            self._done.popleft()
 
 
 class CircuitBreaker:

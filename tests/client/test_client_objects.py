@@ -49,7 +49,7 @@ def test_hundreds_of_properties_never_overflow_the_url(client: HubSpotClient, sa
         "name": "zz_last_custom", "label": "Last custom", "type": "string", "field_type": "text",
         "group_name": "contactinformation",
     })
-    first_id = sorted(live_ids(sandbox, "contacts"), key=int)[0]
+    first_id = min(live_ids(sandbox, "contacts"), key=int)
     client.batch_update("contacts", [{"id": first_id, "properties": {"zz_last_custom": "far down the list"}}])
     # 400 names of ~40 characters: about 16,000 characters if they all went into the query string.
     padding = [f"custom_property_number_{i:03d}_with_a_long_name" for i in range(400)]

@@ -174,7 +174,6 @@ def test_a_hanging_server_times_out_with_a_clear_error(settings: Settings, silen
 
 
 def test_a_rejected_private_app_token_asks_for_a_new_one(settings: Settings, sandbox):
-    with HubSpotClient(settings, StaticToken("pat-na1-not-a-real-token")) as c:
-        with pytest.raises(NeedsReconnect) as caught:
-            c.account_info()
+    with HubSpotClient(settings, StaticToken("pat-na1-not-a-real-token")) as c, pytest.raises(NeedsReconnect) as caught:
+        c.account_info()
     assert "HUBSPOT_ACCESS_TOKEN" in str(caught.value)

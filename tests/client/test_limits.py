@@ -28,6 +28,7 @@ def test_budget_lets_many_threads_through_at_once_then_makes_the_next_wait():
     def worker() -> None:
         waits.append(window.acquire())
         barrier.wait()  # every thread holds a slot at the same time: no mutex around requests
+        window.release()
 
     threads = [threading.Thread(target=worker) for _ in range(8)]
     for t in threads:
@@ -40,10 +41,23 @@ def test_budget_lets_many_threads_through_at_once_then_makes_the_next_wait():
     assert 0.3 <= time.monotonic() - started < 1.5
 
 
+def test_a_slot_counts_until_one_window_after_its_answer():
+    window = RollingWindow(1, 0.3)
+    window.acquire()
+    released = threading.Timer(0.2, window.release)  # a slow request: the answer takes 0.2 s
+    released.start()
+    started = time.monotonic()
+    window.acquire()
+    assert time.monotonic() - started >= 0.45  # 0.2 s in flight + a whole window after it
+    released.join()
+
+
 def test_remaining_header_lower_than_our_count_books_the_difference():
     window = RollingWindow(10, 0.4)
     window.learn(remaining=2)  # someone else already spent 8 of the 10
     assert window.acquire() < 0.05 and window.acquire() < 0.05
+    window.release()
+    window.release()
     started = time.monotonic()
     window.acquire()
     assert time.monotonic() - started >= 0.3
