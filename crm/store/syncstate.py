@@ -6,8 +6,9 @@ sync pushes forward with each heartbeat. A lease whose expiry has passed is free
 one held by a process on this host that no longer exists (a ``kill -9`` frees it at
 once instead of after the expiry).
 
-A run row whose heartbeat stopped is reported as ``interrupted``; the next run that
-takes the lease also marks it so in the table.
+A run row whose process is gone (its lease is free) or whose heartbeat stopped is
+reported as ``interrupted``; the next run that takes the lease also marks it so in the
+table.
 """
 
 from __future__ import annotations
@@ -200,12 +201,13 @@ def finish_run(
         )
 
 
-def _run_dict(columns: list[str], row: tuple[Any, ...], now: float) -> dict[str, Any]:
+def _run_dict(columns: list[str], row: tuple[Any, ...], now: float, live_run: int | None) -> dict[str, Any]:
     run = dict(zip(columns, row, strict=True))
     run["counts"] = json.loads(run.get("counts") or "{}")
     if run["state"] == "running":
         beat = run.get("heartbeat_at") or run["started_at"]
-        if now - _epoch(beat) > STALE_AFTER_S:
+        # No live lease for it (its process died) or no heartbeat for a while: not running.
+        if run["id"] != live_run or now - _epoch(beat) > STALE_AFTER_S:
             run["state"] = "interrupted"
     end = run.get("finished_at") or (None if run["state"] == "running" else run.get("heartbeat_at"))
     end_s = _epoch(end) if end else now
@@ -230,15 +232,23 @@ def run_history(db: sqlite_utils.Database, limit: int = 20) -> list[dict[str, An
     """Recent runs, newest first, with ``counts`` parsed and ``duration_s``."""
     cursor = db.execute("SELECT * FROM sync_runs ORDER BY id DESC LIMIT ?", (int(limit),))
     columns = [c[0] for c in cursor.description]
-    now = time.time()
-    return [_run_dict(columns, row, now) for row in cursor.fetchall()]
+    rows = cursor.fetchall()
+    now, live = time.time(), _live_run(db)
+    return [_run_dict(columns, row, now, live) for row in rows]
+
+
+def _live_run(db: sqlite_utils.Database) -> int | None:
+    holder = lease_holder(db, SYNC_LEASE)
+    return None if holder is None or holder["run_id"] is None else int(holder["run_id"])
 
 
 def get_run(db: sqlite_utils.Database, run_id: int) -> dict[str, Any] | None:
     """One run by id."""
     cursor = db.execute("SELECT * FROM sync_runs WHERE id = ?", (int(run_id),))
     row = cursor.fetchone()
-    return None if row is None else _run_dict([c[0] for c in cursor.description], row, time.time())
+    if row is None:
+        return None
+    return _run_dict([c[0] for c in cursor.description], row, time.time(), _live_run(db))
 
 
 def is_sync_running(db: sqlite_utils.Database) -> bool:
@@ -250,7 +260,7 @@ def last_success(db: sqlite_utils.Database) -> dict[str, Any] | None:
     """The most recent run that succeeded, or None."""
     cursor = db.execute("SELECT * FROM sync_runs WHERE state = 'succeeded' ORDER BY id DESC LIMIT 1")
     row = cursor.fetchone()
-    return None if row is None else _run_dict([c[0] for c in cursor.description], row, time.time())
+    return None if row is None else _run_dict([c[0] for c in cursor.description], row, time.time(), None)
 
 
 # ------------------------------------------------------------------------- cursors

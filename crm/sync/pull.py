@@ -32,6 +32,10 @@ connector waits 30 s), and our clock is not HubSpot's. Five minutes covers all t
 with a wide margin; the cost is re-reading what changed in the five minutes before the
 previous run started, which upserts idempotently.
 
+A full pull ends with the same incremental step from its own start, so records changed
+or deleted behind the walkers (or while an interrupted pull waited to be resumed) are
+current when it finishes.
+
 Deletions: search never returns archived records and archiving does not bump
 last-modified, so an incremental pull also lists ``archived=true`` (ids only, 100 per
 page). That list is HubSpot's recycle bin (90 days), so its cost grows with recent
@@ -267,6 +271,9 @@ class Puller:
         with self.progress._lock:
             self.progress.archived[object_type] = self.progress.archived.get(object_type, 0) + gone
         syncstate.complete_full_pull(db, object_type, modified_since_ms=int(state["since_ms"]))
+        # Records changed or deleted behind the walkers (during this pull, or while an
+        # interrupted one waited to be resumed) are caught up now, not at the next sync.
+        self._incremental(db, object_type, catch_up=True)
 
     def _new_full_state(self, object_type: str) -> dict[str, Any]:
         started_at = records.now_iso()
@@ -352,7 +359,7 @@ class Puller:
 
     # -------------------------------------------------------- incremental pull
 
-    def _incremental(self, db: sqlite_utils.Database, object_type: str) -> None:
+    def _incremental(self, db: sqlite_utils.Database, object_type: str, *, catch_up: bool = False) -> None:
         self.progress.set(object_type=object_type)
         cursor = syncstate.get_cursor(db, object_type)
         since = max(0, int(cursor["modified_since_ms"]) - self.overlap_ms)
@@ -360,7 +367,7 @@ class Puller:
         changed: list[str] = []
         for batch, total in self._modified_since(object_type, since, props):
             if total is not None:
-                self.progress.total(object_type, total)
+                self.progress.total(object_type, total + (self.progress.totals.get(object_type, 0) if catch_up else 0))
             result = records.upsert_records(db, object_type, batch)
             self.progress.add(object_type, len(batch))
             self.progress.bump("conflicts", result.conflicts)
