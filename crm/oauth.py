@@ -99,8 +99,9 @@ def create_ticket(settings: Settings, staff_email: str | None) -> str:
     """A single-use ticket (10 minutes) that lets ``/hubspot/connect`` start a flow."""
     ticket = secrets.token_urlsafe(32)
     now = time.time()
-    store.save_ticket(_db(settings), _digest(ticket), staff_email=staff_email,
-                      expires_at=now + TICKET_TTL_S, now=now)
+    store.save_ticket(
+        _db(settings), _digest(ticket), staff_email=staff_email, expires_at=now + TICKET_TTL_S, now=now
+    )
     return ticket
 
 
@@ -123,7 +124,9 @@ def start_connect(settings: Settings, *, ticket: str | None) -> tuple[str, str]:
     if ticket:
         ok, staff_email = store.redeem_ticket(db, _digest(ticket), now=now)
         if not ok:
-            raise OAuthFlowError("ticket_invalid", "That connect link has expired or was already used; try again.")
+            raise OAuthFlowError(
+                "ticket_invalid", "That connect link has expired or was already used; try again."
+            )
     elif _staff_login_on(settings):
         raise OAuthFlowError("ticket_required", "Start connecting from the Connect page.")
 
@@ -192,7 +195,9 @@ def complete_connect(
         raise OAuthFlowError(f"state_{problem}", _STATE_MESSAGES[problem])
     if not nonce or not hmac.compare_digest(_digest(nonce), row["nonce_hash"] or ""):
         log.info("OAuth callback refused: the browser binding cookie does not match")
-        raise OAuthFlowError("state_foreign", "This sign-in was started in another browser; start again here.")
+        raise OAuthFlowError(
+            "state_foreign", "This sign-in was started in another browser; start again here."
+        )
     if not code:
         raise OAuthFlowError("code_missing", "HubSpot sent no authorization code.")
 
@@ -210,8 +215,12 @@ def complete_connect(
     portal_id = int(facts.get("hub_id") or grant.hub_id or 0)
     ui_domain = None
     try:
-        with HubSpotClient(settings, StaticToken(grant.access_token, portal_key=f"portal:{portal_id}"),
-                           transport=transport, max_retries=2) as client:
+        with HubSpotClient(
+            settings,
+            StaticToken(grant.access_token, portal_key=f"portal:{portal_id}"),
+            transport=transport,
+            max_retries=2,
+        ) as client:
             account = client.account_info()
         ui_domain = account.get("ui_domain")
         portal_id = int(account.get("portal_id") or portal_id)
@@ -239,7 +248,11 @@ def complete_connect(
             connected_at=connected_at,
             updated_at=connected_at,
         )
-    log.info("HubSpot portal %s connected%s", portal_id, f" by {row['staff_email']}" if row.get("staff_email") else "")
+    log.info(
+        "HubSpot portal %s connected%s",
+        portal_id,
+        f" by {row['staff_email']}" if row.get("staff_email") else "",
+    )
     return connection_info(settings)
 
 
@@ -306,13 +319,21 @@ def disconnect(settings: Settings, *, transport: httpx2.BaseTransport | None = N
         except (NeedsReconnect, ConfigError):
             detail = "The stored token could not be decrypted, so HubSpot was not asked to revoke it."
         except Unreachable as exc:
-            detail = f"HubSpot did not confirm the revocation ({exc}); uninstall the app in HubSpot to be sure."
+            detail = (
+                f"HubSpot did not confirm the revocation ({exc}); uninstall the app in HubSpot to be sure."
+            )
     now = _iso_now()
     with write(db) as conn:
         store.delete_tokens(conn)
         store.write_meta(conn, _PRIVATE_APP_FINGERPRINT, None)
-        store.update_connection(conn, status="disconnected", status_reason="disconnected", scopes=[],
-                                expires_at=None, updated_at=now)
+        store.update_connection(
+            conn,
+            status="disconnected",
+            status_reason="disconnected",
+            scopes=[],
+            expires_at=None,
+            updated_at=now,
+        )
     if revoked:
         log.info("Disconnected HubSpot; the refresh token was revoked")
     else:
@@ -334,8 +355,12 @@ def token_source(settings: Settings, *, transport: httpx2.BaseTransport | None =
         db = _db(settings)
         row = store.read_connection(db)
         fingerprint = _fingerprint(settings.access_token)
-        if row and row["mode"] == "private_app" and row.get("portal_id") and \
-                store.read_meta(db, _PRIVATE_APP_FINGERPRINT) == fingerprint:
+        if (
+            row
+            and row["mode"] == "private_app"
+            and row.get("portal_id")
+            and store.read_meta(db, _PRIVATE_APP_FINGERPRINT) == fingerprint
+        ):
             return StaticToken(settings.access_token, portal_key=f"portal:{row['portal_id']}")
         return StaticToken(settings.access_token)
     db = _db(settings)
@@ -367,7 +392,9 @@ def _refresh_lock(db_path: Path) -> threading.Lock:
 class OAuthTokenSource:
     """Access tokens of the stored OAuth connection, refreshed ahead of expiry."""
 
-    def __init__(self, settings: Settings, portal_id: int, *, transport: httpx2.BaseTransport | None = None) -> None:
+    def __init__(
+        self, settings: Settings, portal_id: int, *, transport: httpx2.BaseTransport | None = None
+    ) -> None:
         self.settings = settings
         self.portal_id = portal_id
         self.portal_key = f"portal:{portal_id}"
@@ -422,8 +449,11 @@ class OAuthTokenSource:
             with write(db) as conn:
                 row = store.read_connection(conn)
                 if row is None or row["status"] != "connected":
-                    failure = NotConnected("HubSpot was disconnected.") if row is None or \
-                        row["status"] == "disconnected" else NeedsReconnect("Connect HubSpot again.")
+                    failure = (
+                        NotConnected("HubSpot was disconnected.")
+                        if row is None or row["status"] == "disconnected"
+                        else NeedsReconnect("Connect HubSpot again.")
+                    )
                 else:
                     tokens = store.read_tokens(conn)
                     result, failure = self._refresh_in(conn, tokens, seen, forced)
@@ -455,15 +485,21 @@ class OAuthTokenSource:
         except NeedsReconnect as exc:
             log.warning("HubSpot refused the refresh token; the connection needs to be made again")
             store.delete_tokens(conn)
-            store.update_connection(conn, status="needs_reconnect", status_reason="refresh_rejected",
-                                    expires_at=None, updated_at=_iso_now())
+            store.update_connection(
+                conn,
+                status="needs_reconnect",
+                status_reason="refresh_rejected",
+                expires_at=None,
+                updated_at=_iso_now(),
+            )
             return None, exc
         except CrmError as exc:
             return None, exc
         if grant.refresh_token and grant.refresh_token != refresh_token:
             log.info("HubSpot issued a new refresh token; storing it")
-        _store_grant(conn, self._vault, self.portal_id, grant,
-                     refresh_token=grant.refresh_token or refresh_token)
+        _store_grant(
+            conn, self._vault, self.portal_id, grant, refresh_token=grant.refresh_token or refresh_token
+        )
         store.update_connection(conn, expires_at=grant.expires_at, updated_at=_iso_now())
         log.debug("Refreshed the HubSpot access token (expires in %d s)", grant.expires_in)
         refresh_at = grant.expires_at - min(REFRESH_LEEWAY_S, grant.expires_in / 2)
@@ -519,15 +555,25 @@ def _iso_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _store_grant(conn: Any, vault: Vault, portal_id: int, grant: TokenGrant, *, refresh_token: str | None) -> None:
-    store.write_token(conn, ACCESS, portal_id=portal_id,
-                      ciphertext=vault.encrypt(grant.access_token, portal_id=portal_id, kind=ACCESS),
-                      expires_at=grant.expires_at)
+def _store_grant(
+    conn: Any, vault: Vault, portal_id: int, grant: TokenGrant, *, refresh_token: str | None
+) -> None:
+    store.write_token(
+        conn,
+        ACCESS,
+        portal_id=portal_id,
+        ciphertext=vault.encrypt(grant.access_token, portal_id=portal_id, kind=ACCESS),
+        expires_at=grant.expires_at,
+    )
     if refresh_token:
         # Written on every refresh, so rows move to the newest key as soon as it is listed first.
-        store.write_token(conn, REFRESH, portal_id=portal_id,
-                          ciphertext=vault.encrypt(refresh_token, portal_id=portal_id, kind=REFRESH),
-                          expires_at=None)
+        store.write_token(
+            conn,
+            REFRESH,
+            portal_id=portal_id,
+            ciphertext=vault.encrypt(refresh_token, portal_id=portal_id, kind=REFRESH),
+            expires_at=None,
+        )
 
 
 def _info_from_row(row: dict[str, Any]) -> ConnectionInfo:
@@ -560,13 +606,23 @@ def _token_problem(settings: Settings, db: Any, row: dict[str, Any]) -> str | No
 def _private_app_info(settings: Settings, db: Any, transport: httpx2.BaseTransport | None) -> ConnectionInfo:
     fingerprint = _fingerprint(settings.access_token)
     row = store.read_connection(db)
-    if row and row["mode"] == "private_app" and row["status"] == "connected" and row.get("portal_id") \
-            and store.read_meta(db, _PRIVATE_APP_FINGERPRINT) == fingerprint:
+    if (
+        row
+        and row["mode"] == "private_app"
+        and row["status"] == "connected"
+        and row.get("portal_id")
+        and store.read_meta(db, _PRIVATE_APP_FINGERPRINT) == fingerprint
+    ):
         return _info_from_row(row)
     try:
         # Pages call this on every run: a HubSpot that does not answer must not stall them.
-        with HubSpotClient(settings, StaticToken(settings.access_token), transport=transport,
-                           timeout=min(settings.http_timeout, 10.0), max_retries=1) as client:
+        with HubSpotClient(
+            settings,
+            StaticToken(settings.access_token),
+            transport=transport,
+            timeout=min(settings.http_timeout, 10.0),
+            max_retries=1,
+        ) as client:
             account = client.account_info()
     except NeedsReconnect:
         return ConnectionInfo(mode="private_app", status="needs_reconnect", reason="token_rejected")

@@ -206,8 +206,9 @@ class HubSpotClient:
         if rest:
             found = self._batch_read_chunk(object_type, [record_id], list(properties), id_property, False)
             if not found:
-                raise NotFound(f"{object_type} {record_id} was not found", status_code=404,
-                               category="OBJECT_NOT_FOUND")
+                raise NotFound(
+                    f"{object_type} {record_id} was not found", status_code=404, category="OBJECT_NOT_FOUND"
+                )
             return found[0]
         if in_url:
             params["properties"] = ",".join(in_url)
@@ -225,7 +226,9 @@ class HubSpotClient:
         """The records with these ids (100 per request); unknown ids are left out."""
         records: list[Record] = []
         for chunk in _chunks(list(dict.fromkeys(str(i) for i in ids)), BATCH_LIMIT):
-            records.extend(self._batch_read_chunk(object_type, chunk, list(properties), id_property, archived))
+            records.extend(
+                self._batch_read_chunk(object_type, chunk, list(properties), id_property, archived)
+            )
         return records
 
     def batch_update(self, object_type: str, inputs: list[dict[str, Any]]) -> BatchResult:
@@ -247,7 +250,9 @@ class HubSpotClient:
                 entry["objectWriteTraceId"] = entry["id"]
         return self._batch_write(object_type, "update", wire, retry="safe")
 
-    def batch_upsert(self, object_type: str, inputs: list[dict[str, Any]], *, id_property: str) -> BatchResult:
+    def batch_upsert(
+        self, object_type: str, inputs: list[dict[str, Any]], *, id_property: str
+    ) -> BatchResult:
         """Create or update by a unique property: inputs ``{"id", "properties"}`` where
         ``id`` is the value of ``id_property`` (e.g. the email). Safe to retry."""
         wire = [
@@ -277,8 +282,13 @@ class HubSpotClient:
         """Archive (delete) records, 100 per request; archiving twice is harmless."""
         path_args = {"object_type": object_type, "action": "archive"}
         for chunk in _chunks([str(i) for i in ids], BATCH_LIMIT):
-            self._send("POST", "batch", _path("batch", **path_args), json={"inputs": [{"id": i} for i in chunk]},
-                       kind="batch")
+            self._send(
+                "POST",
+                "batch",
+                _path("batch", **path_args),
+                json={"inputs": [{"id": i} for i in chunk]},
+                kind="batch",
+            )
 
     # -- search --------------------------------------------------------------------------
 
@@ -308,7 +318,9 @@ class HubSpotClient:
             body["after"] = str(after)
         if query:
             body["query"] = query
-        data = self._json("POST", "search", _path("search", object_type=object_type), json=body, kind="search")
+        data = self._json(
+            "POST", "search", _path("search", object_type=object_type), json=body, kind="search"
+        )
         records = [record_from_wire(item) for item in data.get("results") or []]
         return SearchPage(records, int(data.get("total") or 0), next_after(data))
 
@@ -336,8 +348,13 @@ class HubSpotClient:
             if until_ms is not None:
                 filters.append({"propertyName": prop, "operator": "LTE", "value": str(until_ms)})
             top_ms, at_top, exhausted = lower, set[str](), False
-            for records, done in self._walk_search(object_type, [{"filters": filters}],
-                                                   [{"propertyName": prop, "direction": "ASCENDING"}], props, limit):
+            for records, done in self._walk_search(
+                object_type,
+                [{"filters": filters}],
+                [{"propertyName": prop, "direction": "ASCENDING"}],
+                props,
+                limit,
+            ):
                 fresh = [r for r in records if r.id not in skip]
                 for record in records:
                     ms = iso_to_ms(record.properties.get(prop)) or iso_to_ms(record.updated_at) or lower
@@ -368,9 +385,13 @@ class HubSpotClient:
             if last_id is not None:
                 filters.append({"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)})
             highest, exhausted = last_id, False
-            for records, done in self._walk_search(object_type, [{"filters": filters}],
-                                                   [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-                                                   props, limit):
+            for records, done in self._walk_search(
+                object_type,
+                [{"filters": filters}],
+                [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+                props,
+                limit,
+            ):
                 fresh = [r for r in records if r.id not in skip]
                 for record in records:
                     if record.id.isdigit() and (highest is None or int(record.id) > highest):
@@ -383,15 +404,20 @@ class HubSpotClient:
             last_id = highest
 
     def _walk_search(
-        self, object_type: str, groups: list[dict[str, Any]], sorts: list[dict[str, Any]], props: list[str],
+        self,
+        object_type: str,
+        groups: list[dict[str, Any]],
+        sorts: list[dict[str, Any]],
+        props: list[str],
         limit: int,
     ) -> Iterator[tuple[list[Record], bool]]:
         """Pages of one query up to the result cap; ``done`` is True once nothing is left."""
         after: str | None = None
         offset = 0
         while True:
-            page = self.search(object_type, filter_groups=groups, sorts=sorts, properties=props, limit=limit,
-                               after=after)
+            page = self.search(
+                object_type, filter_groups=groups, sorts=sorts, properties=props, limit=limit, after=after
+            )
             offset = (int(after) if after and after.isdigit() else offset) + len(page.records)
             left = page.total - offset
             if page.next_after is None:
@@ -407,7 +433,9 @@ class HubSpotClient:
 
     # -- associations ------------------------------------------------------------------
 
-    def read_associations(self, from_type: str, to_type: str, ids: Iterable[str]) -> dict[str, list[tuple[str, int]]]:
+    def read_associations(
+        self, from_type: str, to_type: str, ids: Iterable[str]
+    ) -> dict[str, list[tuple[str, int]]]:
         """``{from id: [(to id, association type id), ...]}`` for every id asked about.
 
         Uses the v4 batch read (1,000 inputs per request) and follows each input's own
@@ -453,8 +481,13 @@ class HubSpotClient:
         Raises:
             AlreadyExists: a property with that name exists (409).
         """
-        body = self._json("POST", "properties", _path("properties", object_type=object_type),
-                          json=property_to_wire(definition), kind="other")
+        body = self._json(
+            "POST",
+            "properties",
+            _path("properties", object_type=object_type),
+            json=property_to_wire(definition),
+            kind="other",
+        )
         return property_from_wire(body)
 
     def list_pipelines(self, object_type: str) -> list[dict[str, Any]]:
@@ -506,18 +539,29 @@ class HubSpotClient:
     def _batch_read_chunk(
         self, object_type: str, ids: list[str], properties: list[str], id_property: str | None, archived: bool
     ) -> list[Record]:
-        body: dict[str, Any] = {"properties": list(dict.fromkeys(properties)), "inputs": [{"id": i} for i in ids]}
+        body: dict[str, Any] = {
+            "properties": list(dict.fromkeys(properties)),
+            "inputs": [{"id": i} for i in ids],
+        }
         if id_property:
             body["idProperty"] = id_property
-        data = self._json("POST", "batch", _path("batch", object_type=object_type, action="read"),
-                          params={"archived": _bool(archived)}, json=body, kind="batch")
+        data = self._json(
+            "POST",
+            "batch",
+            _path("batch", object_type=object_type, action="read"),
+            params={"archived": _bool(archived)},
+            json=body,
+            kind="batch",
+        )
         for item in data.get("errors") or []:
             error = error_from_batch_item(item)
             if not isinstance(error, NotFound):
                 log.debug("batch read of %s: HubSpot reported %s", object_type, error.category)
         return [record_from_wire(item) for item in data.get("results") or []]
 
-    def _batch_write(self, object_type: str, action: str, wire: list[dict[str, Any]], *, retry: Retry) -> BatchResult:
+    def _batch_write(
+        self, object_type: str, action: str, wire: list[dict[str, Any]], *, retry: Retry
+    ) -> BatchResult:
         result = BatchResult([], [])
         path = _path("batch", object_type=object_type, action=action)
         for chunk in _chunks(wire, BATCH_LIMIT):
@@ -591,14 +635,25 @@ class HubSpotClient:
                 breaker.record_failure()
                 elapsed = (time.monotonic() - started) * 1000
                 unreachable = _unreachable(failure, method, label, self.timeout)
-                never_sent = isinstance(failure, (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout))
+                never_sent = isinstance(
+                    failure, (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
+                )
                 may_retry = retry == "safe" or never_sent
-                log.debug("%s %s -> %s after %.0f ms (attempt %d)", method, label, type(failure).__name__, elapsed,
-                          attempt + 1)
+                log.debug(
+                    "%s %s -> %s after %.0f ms (attempt %d)",
+                    method,
+                    label,
+                    type(failure).__name__,
+                    elapsed,
+                    attempt + 1,
+                )
                 if not may_retry or attempt >= self.max_retries:
                     raise unreachable from failure
-                self._wait(full_jitter(attempt, base_s=self.backoff_base, cap_s=BACKOFF_CAP_S), attempt,
-                           rate_limited=False)
+                self._wait(
+                    full_jitter(attempt, base_s=self.backoff_base, cap_s=BACKOFF_CAP_S),
+                    attempt,
+                    rate_limited=False,
+                )
                 attempt += 1
                 continue
 

@@ -153,7 +153,9 @@ def _embedded_property_errors(message: str) -> list[tuple[str, str]]:
     for item in items if isinstance(items, list) else []:
         if not isinstance(item, dict) or item.get("isValid") is True:
             continue
-        reason = str(item.get("message") or item.get("localizedErrorMessage") or item.get("error") or "invalid")
+        reason = str(
+            item.get("message") or item.get("localizedErrorMessage") or item.get("error") or "invalid"
+        )
         name = item.get("name") or item.get("propertyName")
         if not name:
             match = _PROPERTY_IN_MESSAGE.search(reason)

@@ -78,7 +78,9 @@ class RollingWindow:
             self._done.append(self._clock())
             self._cond.notify_all()
 
-    def learn(self, *, limit: int | None = None, window_s: float | None = None, remaining: int | None = None) -> None:
+    def learn(
+        self, *, limit: int | None = None, window_s: float | None = None, remaining: int | None = None
+    ) -> None:
         """Adopt what HubSpot's rate-limit headers say about this budget.
 
         ``remaining`` lower than our own count means someone else (another process or app
@@ -208,7 +210,9 @@ class PortalLimits:
     """Everything requests to one portal share."""
 
     burst: RollingWindow = field(default_factory=lambda: RollingWindow(DEFAULT_BURST, DEFAULT_BURST_WINDOW_S))
-    search: RollingWindow = field(default_factory=lambda: RollingWindow(DEFAULT_SEARCH, DEFAULT_SEARCH_WINDOW_S))
+    search: RollingWindow = field(
+        default_factory=lambda: RollingWindow(DEFAULT_SEARCH, DEFAULT_SEARCH_WINDOW_S)
+    )
     breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
 
 

@@ -109,7 +109,9 @@ class TokenEndpoint:
             raise OAuthFlowError(reason, "HubSpot refused the sign-in code; please connect again.") from None
         except (Unreachable, httpx2.HTTPError, OAuthError, ValueError) as exc:
             log.info("Code exchange failed: %s", type(exc).__name__)
-            raise OAuthFlowError("hubspot_unreachable", "Could not reach HubSpot to finish connecting.") from None
+            raise OAuthFlowError(
+                "hubspot_unreachable", "Could not reach HubSpot to finish connecting."
+            ) from None
 
     def refresh(self, refresh_token: str) -> TokenGrant:
         """A new access token (and maybe a new refresh token).
@@ -125,7 +127,9 @@ class TokenEndpoint:
                 token = client.refresh_token(self.settings.token_url, refresh_token=refresh_token)
         except TokenEndpointError as exc:
             if _is_bad_client(exc):
-                raise ConfigError("HUBSPOT_CLIENT_SECRET", "HubSpot refused the app's client id or secret") from None
+                raise ConfigError(
+                    "HUBSPOT_CLIENT_SECRET", "HubSpot refused the app's client id or secret"
+                ) from None
             if exc.error in _DEAD_REFRESH or exc.status in _DEAD_REFRESH or exc.http_status in (400, 401):
                 raise NeedsReconnect("HubSpot refused the refresh token; connect HubSpot again.") from None
             raise Unreachable(f"HubSpot's token endpoint answered HTTP {exc.http_status}") from None
@@ -150,14 +154,18 @@ class TokenEndpoint:
                 )
         except (httpx2.HTTPError, OAuthError) as exc:
             log.info("Token introspection failed: %s", type(exc).__name__)
-            raise OAuthFlowError("hubspot_unreachable", "Could not reach HubSpot to finish connecting.") from None
+            raise OAuthFlowError(
+                "hubspot_unreachable", "Could not reach HubSpot to finish connecting."
+            ) from None
         try:
             data = response.json() if response.status_code < 400 else {}
         except ValueError:
             data = {}
         if not isinstance(data, dict) or data.get("active") is False or not data.get("hub_id"):
             log.info("Token introspection answered HTTP %d without an active token", response.status_code)
-            raise OAuthFlowError("token_inactive", "HubSpot did not confirm the new token; please connect again.")
+            raise OAuthFlowError(
+                "token_inactive", "HubSpot did not confirm the new token; please connect again."
+            )
         return data
 
     def revoke(self, refresh_token: str) -> None:

@@ -58,9 +58,7 @@ def save_state(
 ) -> None:
     """Remember a new authorization attempt (``verifier`` already encrypted)."""
     with write(db) as conn:
-        conn.execute(
-            "DELETE FROM oauth_states WHERE expires_at < ?", (now - KEEP_EXPIRED_S,)
-        )
+        conn.execute("DELETE FROM oauth_states WHERE expires_at < ?", (now - KEEP_EXPIRED_S,))
         conn.execute(
             "INSERT INTO oauth_states (state_hash, nonce_hash, verifier, staff_email, created_at, expires_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
@@ -98,8 +96,9 @@ def state_problem(db: sqlite_utils.Database, state_hash: str, *, now: float) -> 
 # -- connect tickets -----------------------------------------------------------------
 
 
-def save_ticket(db: sqlite_utils.Database, ticket_hash: str, *, staff_email: str | None, expires_at: float,
-                now: float) -> None:
+def save_ticket(
+    db: sqlite_utils.Database, ticket_hash: str, *, staff_email: str | None, expires_at: float, now: float
+) -> None:
     with write(db) as conn:
         conn.execute("DELETE FROM connect_tickets WHERE expires_at < ?", (now - KEEP_EXPIRED_S,))
         conn.execute(
@@ -112,12 +111,15 @@ def redeem_ticket(db: sqlite_utils.Database, ticket_hash: str, *, now: float) ->
     """Use a ticket once: ``(True, staff email)`` the first time before expiry, else ``(False, None)``."""
     with write(db) as conn:
         cursor = conn.execute(
-            "UPDATE connect_tickets SET used_at = ? WHERE ticket_hash = ? AND used_at IS NULL AND expires_at > ?",
+            "UPDATE connect_tickets SET used_at = ?"
+            " WHERE ticket_hash = ? AND used_at IS NULL AND expires_at > ?",
             (now, ticket_hash, now),
         )
         if cursor.rowcount != 1:
             return False, None
-        row = _row(conn.execute("SELECT staff_email FROM connect_tickets WHERE ticket_hash = ?", (ticket_hash,)))
+        row = _row(
+            conn.execute("SELECT staff_email FROM connect_tickets WHERE ticket_hash = ?", (ticket_hash,))
+        )
         return True, (row or {}).get("staff_email")
 
 
@@ -176,8 +178,9 @@ def read_tokens(db: sqlite_utils.Database | sqlite3.Connection) -> dict[str, dic
     }
 
 
-def write_token(conn: sqlite3.Connection, kind: str, *, portal_id: int, ciphertext: str,
-                expires_at: float | None) -> None:
+def write_token(
+    conn: sqlite3.Connection, kind: str, *, portal_id: int, ciphertext: str, expires_at: float | None
+) -> None:
     conn.execute(
         "INSERT OR REPLACE INTO tokens (kind, portal_id, ciphertext, expires_at) VALUES (?, ?, ?, ?)",
         (kind, portal_id, ciphertext, expires_at),

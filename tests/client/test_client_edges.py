@@ -27,26 +27,55 @@ def scripted_client(handler: Handler, seen: list[dict[str, Any]]) -> HubSpotClie
         return httpx2.Response(status_and_body.pop("_status", 200), json=status_and_body)
 
     settings = load_settings({"HUBSPOT_ACCESS_TOKEN": "pat-test", "CRM_DB": ":memory:"}, {})
-    return HubSpotClient(settings, StaticToken("pat-test"), base_url="http://hubspot.test",
-                         transport=httpx2.MockTransport(respond), limits=PortalLimits())
+    return HubSpotClient(
+        settings,
+        StaticToken("pat-test"),
+        base_url="http://hubspot.test",
+        transport=httpx2.MockTransport(respond),
+        limits=PortalLimits(),
+    )
 
 
 def test_association_paging_is_followed_per_input_and_no_associations_is_empty():
     def handler(body: dict[str, Any]) -> dict[str, Any]:
         inputs = body["inputs"]
         if inputs == [{"id": "1"}, {"id": "2"}]:
-            return {"_status": 207, "status": "COMPLETE", "results": [
-                {"from": {"id": "1"}, "to": [{"toObjectId": 10, "associationTypes": [
-                    {"category": "HUBSPOT_DEFINED", "typeId": 279, "label": None},
-                    {"category": "HUBSPOT_DEFINED", "typeId": 1, "label": "Primary"}]}],
-                 "paging": {"next": {"after": "cursor-1"}}}],
-                "numErrors": 1, "errors": [{"status": "error", "category": "OBJECT_NOT_FOUND",
-                                            "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
-                                            "message": "No company is associated with contact 2.",
-                                            "context": {"fromObjectId": ["2"]}}]}
+            return {
+                "_status": 207,
+                "status": "COMPLETE",
+                "results": [
+                    {
+                        "from": {"id": "1"},
+                        "to": [
+                            {
+                                "toObjectId": 10,
+                                "associationTypes": [
+                                    {"category": "HUBSPOT_DEFINED", "typeId": 279, "label": None},
+                                    {"category": "HUBSPOT_DEFINED", "typeId": 1, "label": "Primary"},
+                                ],
+                            }
+                        ],
+                        "paging": {"next": {"after": "cursor-1"}},
+                    }
+                ],
+                "numErrors": 1,
+                "errors": [
+                    {
+                        "status": "error",
+                        "category": "OBJECT_NOT_FOUND",
+                        "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
+                        "message": "No company is associated with contact 2.",
+                        "context": {"fromObjectId": ["2"]},
+                    }
+                ],
+            }
         assert inputs == [{"id": "1", "after": "cursor-1"}]
-        return {"status": "COMPLETE", "results": [
-            {"from": {"id": "1"}, "to": [{"toObjectId": "11", "associationTypes": [{"typeId": 279}]}]}]}
+        return {
+            "status": "COMPLETE",
+            "results": [
+                {"from": {"id": "1"}, "to": [{"toObjectId": "11", "associationTypes": [{"typeId": 279}]}]}
+            ],
+        }
 
     seen: list[dict[str, Any]] = []
     with scripted_client(handler, seen) as client:
@@ -63,8 +92,13 @@ def test_a_window_where_everything_shares_one_millisecond_is_walked_by_id():
     ids = [101, 102, 103, 104, 105]
 
     def record(i: int) -> dict[str, Any]:
-        return {"id": str(i), "properties": {"hs_object_id": str(i), "lastmodifieddate": stamp},
-                "createdAt": stamp, "updatedAt": stamp, "archived": False}
+        return {
+            "id": str(i),
+            "properties": {"hs_object_id": str(i), "lastmodifieddate": stamp},
+            "createdAt": stamp,
+            "updatedAt": stamp,
+            "archived": False,
+        }
 
     def handler(body: dict[str, Any]) -> dict[str, Any]:
         filters = body["filterGroups"][0]["filters"]
@@ -74,7 +108,7 @@ def test_a_window_where_everything_shares_one_millisecond_is_walked_by_id():
             return {"total": 0, "results": []}
         matching = [i for i in ids if not above or i > int(above[0]["value"])]
         offset = int(body.get("after") or 0)
-        page = matching[offset: offset + body["limit"]]
+        page = matching[offset : offset + body["limit"]]
         answer: dict[str, Any] = {"total": len(matching), "results": [record(i) for i in page]}
         if offset + len(page) < min(len(matching), 2):
             answer["paging"] = {"next": {"after": str(offset + len(page))}}
@@ -83,7 +117,10 @@ def test_a_window_where_everything_shares_one_millisecond_is_walked_by_id():
     seen: list[dict[str, Any]] = []
     with scripted_client(handler, seen) as client:
         client.search_cap = 2
-        got = [r.id for batch in client.iter_modified_since("contacts", int(ms), properties=["email"])
-               for r in batch]
+        got = [
+            r.id
+            for batch in client.iter_modified_since("contacts", int(ms), properties=["email"])
+            for r in batch
+        ]
     assert got == [str(i) for i in ids]
     assert len(seen) < 12

@@ -37,7 +37,9 @@ def test_paging_walks_every_contact_once_and_translates_wire_names(client: HubSp
 def test_archived_listing_returns_only_archived_records(client: HubSpotClient, sandbox):
     victim = sorted(live_ids(sandbox, "contacts"), key=int)[3]
     sandbox.archive_object("contacts", victim)
-    archived = [r for page in client.iter_pages("contacts", properties=["email"], archived=True) for r in page.records]
+    archived = [
+        r for page in client.iter_pages("contacts", properties=["email"], archived=True) for r in page.records
+    ]
     assert [r.id for r in archived] == [victim] and archived[0].archived
     live = [r.id for page in client.iter_pages("contacts", properties=["email"]) for r in page.records]
     assert victim not in live
@@ -45,10 +47,16 @@ def test_archived_listing_returns_only_archived_records(client: HubSpotClient, s
 
 def test_hundreds_of_properties_never_overflow_the_url(client: HubSpotClient, sandbox):
     sandbox.configure(max_url_length=8_192)
-    created = client.create_property("contacts", {
-        "name": "zz_last_custom", "label": "Last custom", "type": "string", "field_type": "text",
-        "group_name": "contactinformation",
-    })
+    created = client.create_property(
+        "contacts",
+        {
+            "name": "zz_last_custom",
+            "label": "Last custom",
+            "type": "string",
+            "field_type": "text",
+            "group_name": "contactinformation",
+        },
+    )
     first_id = min(live_ids(sandbox, "contacts"), key=int)
     client.batch_update("contacts", [{"id": first_id, "properties": {"zz_last_custom": "far down the list"}}])
     # 400 names of ~40 characters: about 16,000 characters if they all went into the query string.
@@ -87,10 +95,13 @@ def test_batch_read_leaves_unknown_ids_out(client: HubSpotClient, sandbox):
 
 def test_batch_update_applies_good_inputs_and_names_the_bad_field(client: HubSpotClient, sandbox):
     good, bad = sorted(live_ids(sandbox, "contacts"), key=int)[:2]
-    result = client.batch_update("contacts", [
-        {"id": good, "properties": {"jobtitle": "Chief Tester"}},
-        {"id": bad, "properties": {"email": "not an email"}},
-    ])
+    result = client.batch_update(
+        "contacts",
+        [
+            {"id": good, "properties": {"jobtitle": "Chief Tester"}},
+            {"id": bad, "properties": {"email": "not an email"}},
+        ],
+    )
     assert [r.id for r in result.records] == [good]
     assert result.records[0].properties["jobtitle"] == "Chief Tester"
     assert len(result.errors) == 1
@@ -104,8 +115,12 @@ def test_batch_update_applies_good_inputs_and_names_the_bad_field(client: HubSpo
 
 def test_batch_upsert_on_email_creates_once_and_updates_after(client: HubSpotClient, sandbox):
     email = f"new-{uuid.uuid4().hex[:8]}@example.com"
-    first = client.batch_upsert("contacts", [{"id": email, "properties": {"firstname": "Ada"}}], id_property="email")
-    again = client.batch_upsert("contacts", [{"id": email, "properties": {"firstname": "Ada B."}}], id_property="email")
+    first = client.batch_upsert(
+        "contacts", [{"id": email, "properties": {"firstname": "Ada"}}], id_property="email"
+    )
+    again = client.batch_upsert(
+        "contacts", [{"id": email, "properties": {"firstname": "Ada B."}}], id_property="email"
+    )
     assert first.created_ids == [first.records[0].id] and again.created_ids == []
     assert again.records[0].id == first.records[0].id
     matches = [r for r in sandbox.truth("contacts") if r["properties"].get("email") == email]
@@ -114,10 +129,13 @@ def test_batch_upsert_on_email_creates_once_and_updates_after(client: HubSpotCli
 
 def test_batch_create_reports_a_bad_input_alone(client: HubSpotClient, sandbox):
     good = f"good-{uuid.uuid4().hex[:8]}@example.com"
-    result = client.batch_create("contacts", [
-        {"properties": {"email": good, "firstname": "Grace"}},
-        {"properties": {"email": "broken@", "firstname": "Bad"}, "object_write_trace_id": "row-2"},
-    ])
+    result = client.batch_create(
+        "contacts",
+        [
+            {"properties": {"email": good, "firstname": "Grace"}},
+            {"properties": {"email": "broken@", "firstname": "Bad"}, "object_write_trace_id": "row-2"},
+        ],
+    )
     assert [r.properties.get("email") for r in result.records] == [good]
     assert len(result.errors) == 1 and result.errors[0].body["context"]["objectWriteTraceId"] == ["row-2"]
     assert isinstance(result.errors[0], ValidationFailed) and "email" in result.errors[0].field_errors
@@ -133,8 +151,11 @@ def test_search_filters_and_pages(client: HubSpotClient, sandbox):
     truth = truth_by_id(sandbox, "contacts")
     target = sorted(live_ids(sandbox, "contacts"), key=int)[7]
     email = truth[target]["properties"]["email"]
-    page = client.search("contacts", filter_groups=[{"filters": [
-        {"property_name": "email", "operator": "EQ", "value": email}]}], properties=["email"])
+    page = client.search(
+        "contacts",
+        filter_groups=[{"filters": [{"property_name": "email", "operator": "EQ", "value": email}]}],
+        properties=["email"],
+    )
     assert [r.id for r in page.records] == [target] and page.total == 1 and page.next_after is None
     first = client.search("contacts", sorts=["-createdate"], properties=["email"], limit=10)
     assert first.total == len(live_ids(sandbox, "contacts")) and len(first.records) == 10 and first.next_after
@@ -158,7 +179,11 @@ def test_modified_since_sees_only_later_changes(client: HubSpotClient, sandbox):
     newest = max(iso_to_ms(r["properties"]["lastmodifieddate"]) for r in sandbox.truth("contacts"))
     sandbox.patch_object("contacts", ids[0], {"jobtitle": "Changed in HubSpot"})
     sandbox.patch_object("contacts", ids[1], {"jobtitle": "Also changed"})
-    changed = [r for batch in client.iter_modified_since("contacts", newest + 1, properties=["jobtitle"]) for r in batch]
+    changed = [
+        r
+        for batch in client.iter_modified_since("contacts", newest + 1, properties=["jobtitle"])
+        for r in batch
+    ]
     assert sorted(r.id for r in changed) == sorted(ids[:2])
     assert {r.properties["jobtitle"] for r in changed} == {"Changed in HubSpot", "Also changed"}
 
@@ -169,8 +194,9 @@ def test_associations_match_the_portal_and_empty_means_none(client: HubSpotClien
     found = client.read_associations("contacts", "companies", ids)
     assert set(found) == set(ids)
     for contact_id in ids:
-        expected = {str(a["id"] if isinstance(a, dict) else a)
-                    for a in _assoc(truth[contact_id], "companies")}
+        expected = {
+            str(a["id"] if isinstance(a, dict) else a) for a in _assoc(truth[contact_id], "companies")
+        }
         assert {to_id for to_id, _ in found[contact_id]} == expected
         assert all(isinstance(type_id, int) for _, type_id in found[contact_id])
     lonely = [i for i in ids if not found[i]]
@@ -181,9 +207,14 @@ def test_properties_pipelines_owners_and_account(client: HubSpotClient, sandbox)
     props = {p["name"]: p for p in client.list_properties("contacts")}
     assert props["email"]["type"] == "string" and props["email"]["hubspot_defined"]
     assert props["lifecyclestage"]["options"] and "display_order" in props["lifecyclestage"]["options"][0]
-    definition = {"name": f"pronouns_{uuid.uuid4().hex[:6]}", "label": "Pronouns", "type": "enumeration",
-                  "field_type": "select", "group_name": "contactinformation",
-                  "options": [{"label": "she/her", "value": "she_her", "display_order": 0}]}
+    definition = {
+        "name": f"pronouns_{uuid.uuid4().hex[:6]}",
+        "label": "Pronouns",
+        "type": "enumeration",
+        "field_type": "select",
+        "group_name": "contactinformation",
+        "options": [{"label": "she/her", "value": "she_her", "display_order": 0}],
+    }
     made = client.create_property("contacts", definition)
     assert made["options"][0]["value"] == "she_her" and not made["hubspot_defined"]
     with pytest.raises(AlreadyExists):
@@ -192,7 +223,10 @@ def test_properties_pipelines_owners_and_account(client: HubSpotClient, sandbox)
     default = next(p for p in pipelines if p["id"] == "default")
     stages = {s["id"]: s for s in default["stages"]}
     assert stages["closedwon"]["probability"] == 1.0 and stages["closedwon"]["is_closed"] is True
-    assert stages["appointmentscheduled"]["probability"] == 0.2 and stages["appointmentscheduled"]["is_closed"] is False
+    assert (
+        stages["appointmentscheduled"]["probability"] == 0.2
+        and stages["appointmentscheduled"]["is_closed"] is False
+    )
     owners = list(client.iter_owners())
     assert len(owners) == 4 and all(o["id"] and o["email"] and isinstance(o["user_id"], int) for o in owners)
     account = client.account_info()

@@ -60,7 +60,9 @@ def test_budget_spent_by_someone_else_is_waited_out(client: HubSpotClient, sandb
     assert page.records and client.stats.snapshot()["rate_limited"] >= 1
 
 
-def test_shared_budget_keeps_parallel_threads_under_the_portal_limit(settings: Settings, sandbox, sandbox_token: str):
+def test_shared_budget_keeps_parallel_threads_under_the_portal_limit(
+    settings: Settings, sandbox, sandbox_token: str
+):
     sandbox.configure(burst_limit=10, burst_window_s=1.0)
     before = served_429s(sandbox)
     token = StaticToken(sandbox_token)
@@ -68,7 +70,9 @@ def test_shared_budget_keeps_parallel_threads_under_the_portal_limit(settings: S
     clients[0].account_info()  # learn the limit from the headers
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=6) as pool:
-        pages = list(pool.map(lambda i: clients[i % 2].list_page("contacts", properties=["email"], limit=5), range(30)))
+        pages = list(
+            pool.map(lambda i: clients[i % 2].list_page("contacts", properties=["email"], limit=5), range(30))
+        )
     elapsed = time.monotonic() - started
     for c in clients:
         c.close()
@@ -119,10 +123,14 @@ def test_batch_create_is_retried_after_a_429(client: HubSpotClient, sandbox):
     assert len([r for r in sandbox.truth("contacts") if r["properties"].get("email") == email]) == 1
 
 
-def test_5xx_storm_opens_the_breaker_and_a_later_success_closes_it(settings: Settings, sandbox, sandbox_token: str):
+def test_5xx_storm_opens_the_breaker_and_a_later_success_closes_it(
+    settings: Settings, sandbox, sandbox_token: str
+):
     clock = FakeClock()
     limits = PortalLimits(breaker=CircuitBreaker(threshold=3, cooldown_s=30, clock=clock))
-    with HubSpotClient(settings, StaticToken(sandbox_token), max_retries=5, backoff_base=0.01, limits=limits) as c:
+    with HubSpotClient(
+        settings, StaticToken(sandbox_token), max_retries=5, backoff_base=0.01, limits=limits
+    ) as c:
         sandbox.fail_next(CONTACTS, status=503, count=3)
         with pytest.raises(CircuitOpen):
             c.list_page("contacts", properties=["email"])  # 3 failures open it mid-retry
@@ -164,8 +172,9 @@ def silent_server() -> Iterator[str]:
 
 
 def test_a_hanging_server_times_out_with_a_clear_error(settings: Settings, silent_server: str):
-    with HubSpotClient(settings, StaticToken("pat-x"), base_url=silent_server, timeout=0.3, max_retries=1,
-                       backoff_base=0.01) as c:
+    with HubSpotClient(
+        settings, StaticToken("pat-x"), base_url=silent_server, timeout=0.3, max_retries=1, backoff_base=0.01
+    ) as c:
         started = time.monotonic()
         with pytest.raises(Unreachable) as caught:
             c.account_info()
@@ -174,6 +183,9 @@ def test_a_hanging_server_times_out_with_a_clear_error(settings: Settings, silen
 
 
 def test_a_rejected_private_app_token_asks_for_a_new_one(settings: Settings, sandbox):
-    with HubSpotClient(settings, StaticToken("pat-na1-not-a-real-token")) as c, pytest.raises(NeedsReconnect) as caught:
+    with (
+        HubSpotClient(settings, StaticToken("pat-na1-not-a-real-token")) as c,
+        pytest.raises(NeedsReconnect) as caught,
+    ):
         c.account_info()
     assert "HUBSPOT_ACCESS_TOKEN" in str(caught.value)

@@ -25,4 +25,3 @@ def fresh_limits() -> Iterator[None]:
 def settings(sandbox, tmp_path: Path) -> Settings:
     base = load_settings({"CRM_DB": str(tmp_path / "crm.db"), "HUBSPOT_REDIRECT_URI": REDIRECT_URI}, {})
     return dataclasses.replace(base.for_sandbox(sandbox.url), http_timeout=10.0)
-

@@ -18,8 +18,14 @@ def approve(sandbox, authorize_url: str) -> str:
     extra = {}
     if "code_challenge" in q:
         extra = {"code_challenge": q["code_challenge"], "code_challenge_method": q["code_challenge_method"]}
-    answer = sandbox.oauth_code(client_id=q["client_id"], redirect_uri=q["redirect_uri"], scopes=q["scope"].split(),
-                                optional_scopes=q.get("optional_scope", "").split(), state=q["state"], **extra)
+    answer = sandbox.oauth_code(
+        client_id=q["client_id"],
+        redirect_uri=q["redirect_uri"],
+        scopes=q["scope"].split(),
+        optional_scopes=q.get("optional_scope", "").split(),
+        state=q["state"],
+        **extra,
+    )
     return str(answer["code"])
 
 

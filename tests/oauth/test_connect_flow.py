@@ -28,7 +28,9 @@ def test_authorize_url_uses_the_configured_redirect_uri_and_a_fresh_state(settin
     assert "code_challenge" not in q  # PKCE is off unless configured
 
 
-def test_connect_stores_the_portal_and_redeems_the_code_once_with_secrets_in_the_body(settings: Settings, sandbox):
+def test_connect_stores_the_portal_and_redeems_the_code_once_with_secrets_in_the_body(
+    settings: Settings, sandbox
+):
     info = connect(settings, sandbox)
     assert info.status == "connected" and info.mode == "sandbox"
     assert info.portal_id == 62515 and info.user_email and info.hub_domain and info.ui_domain

@@ -54,14 +54,19 @@ def test_cookie_is_secure_when_the_redirect_uri_is_https(settings: Settings):
         assert "secure" in client.get("/hubspot/connect").headers["set-cookie"].lower()
 
 
-def test_callback_connects_and_lands_on_the_connect_page_without_secrets(browser: TestClient, settings, sandbox):
+def test_callback_connects_and_lands_on_the_connect_page_without_secrets(
+    browser: TestClient, settings, sandbox
+):
     authorize = browser.get("/hubspot/connect").headers["location"]
     code = approve(sandbox, authorize)
     state = query(authorize)["state"]
     response = browser.get("/hubspot/callback", params={"code": code, "state": state})
     assert landing(response) == {"hubspot": "connected"}
     assert code not in response.headers["location"] and state not in response.headers["location"]
-    assert f'{BIND_COOKIE}=""' in response.headers["set-cookie"] or "max-age=0" in response.headers["set-cookie"].lower()
+    assert (
+        f'{BIND_COOKIE}=""' in response.headers["set-cookie"]
+        or "max-age=0" in response.headers["set-cookie"].lower()
+    )
     assert oauth.connection_info(settings).status == "connected"
 
 
@@ -70,7 +75,10 @@ def test_hitting_the_callback_twice_redeems_the_code_once(browser: TestClient, s
     params = {"code": approve(sandbox, authorize), "state": query(authorize)["state"]}
     assert landing(browser.get("/hubspot/callback", params=params))["hubspot"] == "connected"
     browser.cookies.set(BIND_COOKIE, "still-here", path="/hubspot")
-    assert landing(browser.get("/hubspot/callback", params=params)) == {"hubspot": "error", "reason": "state_reused"}
+    assert landing(browser.get("/hubspot/callback", params=params)) == {
+        "hubspot": "error",
+        "reason": "state_reused",
+    }
     assert len(token_requests(sandbox, "authorization_code")) == 1
 
 
@@ -85,7 +93,9 @@ def test_a_callback_in_another_browser_is_refused_without_a_token_request(browse
 
 def test_a_declined_consent_lands_with_access_denied(browser: TestClient, sandbox):
     authorize = browser.get("/hubspot/connect").headers["location"]
-    response = browser.get("/hubspot/callback", params={"error": "access_denied", "state": query(authorize)["state"]})
+    response = browser.get(
+        "/hubspot/callback", params={"error": "access_denied", "state": query(authorize)["state"]}
+    )
     assert landing(response) == {"hubspot": "error", "reason": "access_denied"}
     assert token_requests(sandbox) == []
 
@@ -96,16 +106,25 @@ def test_connect_without_a_ticket_is_refused_when_staff_login_is_on(settings: Se
         assert landing(client.get("/hubspot/connect")) == {"hubspot": "error", "reason": "ticket_required"}
         ticket = oauth.create_ticket(staffed, "ana@example.com")
         assert client.get("/hubspot/connect", params={"ticket": ticket}).status_code == 302
-        assert landing(client.get("/hubspot/connect", params={"ticket": ticket}))["reason"] == "ticket_invalid"
+        assert (
+            landing(client.get("/hubspot/connect", params={"ticket": ticket}))["reason"] == "ticket_invalid"
+        )
 
 
 def test_healthz_reports_readiness_and_no_secret(browser: TestClient, settings: Settings, sandbox):
     before = browser.get("/healthz")
     assert before.status_code == 200
-    assert before.json() == {"status": "ok", "db": "ok", "mode": "sandbox", "connection": "disconnected",
-                             "sandbox_url": sandbox.url}
+    assert before.json() == {
+        "status": "ok",
+        "db": "ok",
+        "mode": "sandbox",
+        "connection": "disconnected",
+        "sandbox_url": sandbox.url,
+    }
     authorize = browser.get("/hubspot/connect").headers["location"]
-    browser.get("/hubspot/callback", params={"code": approve(sandbox, authorize), "state": query(authorize)["state"]})
+    browser.get(
+        "/hubspot/callback", params={"code": approve(sandbox, authorize), "state": query(authorize)["state"]}
+    )
     after = browser.get("/healthz")
     assert after.json()["connection"] == "connected"
     for token in sandbox.tokens()["tokens"]:

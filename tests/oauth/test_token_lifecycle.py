@@ -37,8 +37,11 @@ def stored_refresh_token(settings: Settings) -> str:
 
 def stored_verifier(settings: Settings, state: str) -> str:
     state_hash = hashlib.sha256(state.encode()).hexdigest()
-    row = open_db(settings.db_path).execute("SELECT verifier FROM oauth_states WHERE state_hash = ?",
-                                            (state_hash,)).fetchone()
+    row = (
+        open_db(settings.db_path)
+        .execute("SELECT verifier FROM oauth_states WHERE state_hash = ?", (state_hash,))
+        .fetchone()
+    )
     return Vault(_keys(settings)).decrypt(row[0], portal_id=0, kind=f"pkce:{state_hash[:32]}")
 
 
@@ -94,7 +97,8 @@ CHILD = r"""
 import json, sys, threading
 from crm import oauth
 from crm.config import load_settings
-settings = load_settings({"CRM_DB": sys.argv[1], "HUBSPOT_REDIRECT_URI": sys.argv[3]}, {}).for_sandbox(sys.argv[2])
+env = {"CRM_DB": sys.argv[1], "HUBSPOT_REDIRECT_URI": sys.argv[3]}
+settings = load_settings(env, {}).for_sandbox(sys.argv[2])
 sources = [oauth.token_source(settings) for _ in range(10)]
 go = threading.Event()
 got = []
@@ -119,8 +123,14 @@ def test_two_processes_of_ten_threads_make_one_refresh_request(settings: Setting
     sandbox.configure(token_ttl=1800)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     children = [
-        subprocess.Popen([sys.executable, "-c", CHILD, str(settings.db_path), sandbox.url, settings.redirect_uri],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=REPO)
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(settings.db_path), sandbox.url, settings.redirect_uri],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=REPO,
+        )
         for _ in range(2)
     ]
     try:
@@ -130,7 +140,9 @@ def test_two_processes_of_ten_threads_make_one_refresh_request(settings: Setting
             assert child.stdin is not None
             child.stdin.write("go\n")
             child.stdin.flush()
-        outputs = [json.loads(child.communicate(timeout=60)[0].strip().splitlines()[-1]) for child in children]
+        outputs = [
+            json.loads(child.communicate(timeout=60)[0].strip().splitlines()[-1]) for child in children
+        ]
     finally:
         for child in children:
             if child.poll() is None:
@@ -159,9 +171,15 @@ def test_a_refused_refresh_token_means_needs_reconnect_and_no_more_retries(setti
     connect(settings, sandbox)
     import httpx2
 
-    httpx2.post(sandbox.url + "/oauth/2026-03/token/revoke", data={
-        "token": stored_refresh_token(settings), "token_type_hint": "refresh_token",
-        "client_id": settings.client_id, "client_secret": settings.client_secret})
+    httpx2.post(
+        sandbox.url + "/oauth/2026-03/token/revoke",
+        data={
+            "token": stored_refresh_token(settings),
+            "token_type_hint": "refresh_token",
+            "client_id": settings.client_id,
+            "client_secret": settings.client_secret,
+        },
+    )
     with pytest.raises(NeedsReconnect):
         oauth.token_source(settings).access_token()
     info = oauth.connection_info(settings)
@@ -206,7 +224,14 @@ def test_database_and_wal_bytes_never_hold_a_token(settings: Settings, sandbox):
     oauth.complete_connect(settings, state=query(url)["state"], code=code, nonce=nonce)
     oauth.token_source(settings).access_token()  # a refresh writes again
     state = query(url)["state"]
-    secrets = [*sandbox_tokens(sandbox), code, state, nonce, settings.client_secret, stored_verifier(settings, state)]
+    secrets = [
+        *sandbox_tokens(sandbox),
+        code,
+        state,
+        nonce,
+        settings.client_secret,
+        stored_verifier(settings, state),
+    ]
     files = [settings.db_path, Path(str(settings.db_path) + "-wal")]
     assert files[1].exists()
     data = b"".join(f.read_bytes() for f in files if f.exists())
@@ -257,7 +282,14 @@ def test_debug_logs_of_a_whole_flow_contain_no_secret(settings: Settings, sandbo
     oauth.disconnect(pkce)
     text = "\n".join(f"{r.name} {r.getMessage()}" for r in caplog.records)
     assert "crm.hubspot" in text and "crm.oauth" in text  # the logs are there and useful
-    for secret in [*sandbox_tokens(sandbox), code, state, nonce, settings.client_secret, stored_verifier(pkce, state)]:
+    for secret in [
+        *sandbox_tokens(sandbox),
+        code,
+        state,
+        nonce,
+        settings.client_secret,
+        stored_verifier(pkce, state),
+    ]:
         assert secret not in text
 
 
