@@ -72,7 +72,7 @@ def _watch(settings: Settings, stop: threading.Event, err: TextIO) -> None:
     last = ""
     db = open_db(settings.db_path)
     try:
-        while not stop.wait(1.0):
+        while not stop.wait(0.5):
             run = syncstate.latest_run(db)
             if run and run["state"] == "running":
                 line = _progress_line(run)
@@ -97,11 +97,12 @@ def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         stop.set()
         watcher.join(timeout=2)
     counts = run.get("counts") or {}
-    found = ", ".join(f"{t} {n}" for t, n in (counts.get("records") or {}).items()) or "nothing changed"
+    pulled = counts.get("records") or {}
+    found = ", ".join(f"{t} {pulled[t]}" for t in ("contacts", "companies", "deals") if t in pulled)
     archived = sum((counts.get("archived") or {}).values())
     conflicts = counts.get("conflicts", 0)
     print(
-        f"Sync {run['state']} in {run.get('duration_s', 0):.1f} s: {found}; {archived} archived; "
+        f"Sync {run['state']} in {run.get('duration_s', 0):.1f} s: {found or 'no records'}; {archived} archived; "
         f"{counts.get('associations', 0)} associations; {conflicts} new conflicts; "
         f"{run.get('requests', 0)} requests, {run.get('retries', 0)} retries, "
         f"{run.get('rate_limited', 0)} rate-limited.",
