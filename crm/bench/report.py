@@ -238,11 +238,11 @@ def sections(result: dict[str, Any]) -> list[tuple[str, list[list[str]]]]:
     if inc:
         out.append(("Incremental pull after k remote changes (contacts)", _table(
             ["k", "portal contacts", "seconds", "requests", "per object type", "allowed per type",
-             "full re-read requests", "full re-read seconds"],
+             "full re-read requests", "full re-read seconds", "share of a full re-read (requests / time)"],
             [[r["k"], r.get("portal_contacts"), r.get("seconds"), r.get("requests"),
               ", ".join(f"{t} {n}" for t, n in (r.get("requests_by_type") or {}).items()),
               math.ceil(r["k"] / 200) + INCREMENTAL_EXTRA_REQUESTS,
-              r.get("full_reread_requests"), r.get("full_reread_seconds")]
+              r.get("full_reread_requests"), r.get("full_reread_seconds"), _share(r)]
              if r.get("ok") else [r["k"], "failed: " + r.get("error", "?")] for r in inc],
         )))
     push = result.get("push") or {}
@@ -277,6 +277,13 @@ def sections(result: dict[str, Any]) -> list[tuple[str, list[list[str]]]]:
                                       [[t["status"], t["name"], t["target"], t["measured"], t["note"]]
                                        for t in targets])))
     return out
+
+
+def _share(row: dict[str, Any]) -> str | None:
+    full_requests, full_seconds = row.get("full_reread_requests"), row.get("full_reread_seconds")
+    if not full_requests or not full_seconds:
+        return None
+    return f"{row['requests'] / full_requests:.1%} / {row['seconds'] / full_seconds:.1%}"
 
 
 def _pct(value: Any) -> str | None:
