@@ -119,6 +119,7 @@ class HubSpotClient:
         self.backoff_base = backoff_base
         self.limits = limits or limits_for(tokens.portal_key)
         self.search_cap = SEARCH_RESULT_CAP
+        self.search_page_size = SEARCH_LIMIT
         self.stats = ClientStats()
         self._http = httpx2.Client(
             base_url=self.base_url,
@@ -341,7 +342,7 @@ class HubSpotClient:
         """
         prop = LAST_MODIFIED[object_type]
         props = list(dict.fromkeys([*properties, prop]))
-        limit = max(1, min(SEARCH_LIMIT, self.search_cap))
+        limit = max(2, min(self.search_page_size, SEARCH_LIMIT, self.search_cap))
         lower, skip = int(since_ms), set[str]()
         while True:
             filters = [{"propertyName": prop, "operator": "GTE", "value": str(lower)}]
@@ -411,25 +412,39 @@ class HubSpotClient:
         props: list[str],
         limit: int,
     ) -> Iterator[tuple[list[Record], bool]]:
-        """Pages of one query up to the result cap; ``done`` is True once nothing is left."""
-        after: str | None = None
+        """Pages of one query up to the result cap; ``done`` is True once nothing is left.
+
+        Search pages by offset, so a record modified mid-walk (it moves to the end) shifts
+        the rest down and one would be skipped. Each page after the first therefore starts
+        one record early and must begin with the previous page's last record; when it does
+        not, the walk stops (``done`` False) and the caller re-anchors on the last
+        timestamp it saw, which cannot be later than any record the shift hid.
+        """
         offset = 0
+        last_id: str | None = None
         while True:
+            after = None if last_id is None else str(offset - 1)
             page = self.search(
                 object_type, filter_groups=groups, sorts=sorts, properties=props, limit=limit, after=after
             )
-            offset = (int(after) if after and after.isdigit() else offset) + len(page.records)
-            left = page.total - offset
-            if page.next_after is None:
-                # HubSpot drops paging at the cap even when more match: total tells us.
-                yield page.records, left <= 0 or not page.records
+            records = page.records
+            if last_id is not None:
+                if not records or records[0].id != last_id:
+                    log.debug("search results shifted while paging; re-anchoring")
+                    yield [], False
+                    return
+                records = records[1:]
+                offset -= 1
+            offset += len(page.records)
+            more = page.next_after is not None or offset < page.total
+            if not more or not records:
+                yield records, not more
                 return
-            nxt = int(page.next_after) if page.next_after.isdigit() else None
-            if nxt is None or nxt + limit > self.search_cap:
-                yield page.records, False
+            if offset - 1 + limit > self.search_cap:
+                yield records, False  # the cap: HubSpot refuses offsets past it
                 return
-            yield page.records, False
-            after = page.next_after
+            yield records, False
+            last_id = records[-1].id
 
     # -- associations ------------------------------------------------------------------
 

@@ -174,6 +174,17 @@ def test_modified_since_walks_past_the_result_cap_in_order_without_duplicates(cl
     assert stamps == sorted(stamps)
 
 
+def test_a_record_modified_mid_walk_does_not_make_another_one_vanish(client: HubSpotClient, sandbox):
+    # Offsets shift when a record moves to the end of the results; the walk must notice.
+    client.search_page_size = 5
+    walk = client.iter_modified_since("contacts", 0, properties=["jobtitle"])
+    first = next(walk)
+    sandbox.patch_object("contacts", first[0].id, {"jobtitle": "Moved to the end"})
+    records = first + [r for batch in walk for r in batch]
+    assert {r.id for r in records} == live_ids(sandbox, "contacts")
+    assert [r for r in records if r.id == first[0].id][-1].properties["jobtitle"] == "Moved to the end"
+
+
 def test_modified_since_sees_only_later_changes(client: HubSpotClient, sandbox):
     ids = sorted(live_ids(sandbox, "contacts"), key=int)
     newest = max(iso_to_ms(r["properties"]["lastmodifieddate"]) for r in sandbox.truth("contacts"))
