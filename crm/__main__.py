@@ -91,8 +91,12 @@ def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     watcher = threading.Thread(target=_watch, args=(settings, stop, err), daemon=True)
     watcher.start()
     try:
-        run = run_sync(settings, kind="full" if args.full else "incremental", trigger="cli",
-                       started_by=os.environ.get("USER"))
+        run = run_sync(
+            settings,
+            kind="full" if args.full else "incremental",
+            trigger="cli",
+            started_by=os.environ.get("USER"),
+        )
     finally:
         stop.set()
         watcher.join(timeout=2)
@@ -119,8 +123,11 @@ def cmd_push(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for result in summary["results"]:
         if result["status"] in ("failed", "conflict", "retry"):
             field = f".{result['property']}" if result.get("property") else ""
-            print(f"{result['status']}: {result['object_type']} {result['record_id']}{field}: "
-                  f"{_one_line(result.get('message') or '')}", file=err)
+            print(
+                f"{result['status']}: {result['object_type']} {result['record_id']}{field}: "
+                f"{_one_line(result.get('message') or '')}",
+                file=err,
+            )
     print(
         f"Push: {summary['pushed']} sent, {summary['failed']} refused, {summary['conflicts']} conflicts, "
         f"{summary['retry']} to retry.",
@@ -146,7 +153,9 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     print(f"Mode:        {info.mode}", file=out)
     print(f"Connection:  {info.status}" + (f" ({_one_line(info.reason)})" if info.reason else ""), file=out)
     if info.portal_id:
-        print(f"Portal:      {info.portal_id}" + (f" ({info.hub_domain})" if info.hub_domain else ""), file=out)
+        print(
+            f"Portal:      {info.portal_id}" + (f" ({info.hub_domain})" if info.hub_domain else ""), file=out
+        )
     if info.user_email:
         print(f"User:        {info.user_email}", file=out)
     if info.mode == "oauth" or info.expires_at:
@@ -157,14 +166,18 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if run is None:
             print("Last sync:   never", file=out)
         else:
-            print(f"Last sync:   {run['state']} ({run['kind']}, started {run['started_at']}, "
-                  f"{run['duration_s']:.1f} s)" + (f": {_one_line(run['error'])}" if run.get("error") else ""),
-                  file=out)
+            print(
+                f"Last sync:   {run['state']} ({run['kind']}, started {run['started_at']}, "
+                f"{run['duration_s']:.1f} s)" + (f": {_one_line(run['error'])}" if run.get("error") else ""),
+                file=out,
+            )
         cached = records.counts(db)
         print("Cached:      " + ", ".join(f"{k} {v}" for k, v in cached.items()), file=out)
         edits = outbox.outbox_counts(db)
-        print(f"Outbox:      {edits['pending']} pending, {edits['conflict']} conflicts, {edits['failed']} refused",
-              file=out)
+        print(
+            f"Outbox:      {edits['pending']} pending, {edits['conflict']} conflicts, {edits['failed']} refused",
+            file=out,
+        )
     finally:
         db.close()
     return EXIT_OK if info.status == "connected" else EXIT_NOT_CONNECTED
@@ -181,7 +194,9 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     """Run one command; returns the exit status."""
     out = out or sys.stdout
     err = err or sys.stderr
-    parser = argparse.ArgumentParser(prog="python -m crm", description="HubSpot CRM cache: sync, push, status.")
+    parser = argparse.ArgumentParser(
+        prog="python -m crm", description="HubSpot CRM cache: sync, push, status."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     sync = commands.add_parser("sync", help="pull changes from HubSpot into the cache")
     sync.add_argument("--full", action="store_true", help="re-read everything instead of what changed")

@@ -22,7 +22,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 MAX_STRING = 65_536
@@ -87,7 +87,7 @@ def _is_empty(value: Any) -> bool:
 def _number(value: Any) -> str:
     if isinstance(value, bool):
         raise FieldError("must be a number")
-    if isinstance(value, (int, Decimal)) or isinstance(value, float):
+    if isinstance(value, (int, float, Decimal)):
         number = Decimal(str(value))
     else:
         text = str(value).strip()
@@ -247,7 +247,12 @@ def check_properties(
             errors[prop] = str(exc)
             continue
         clean[prop] = wire
-    if object_type == "deals" and "pipeline" in clean and "dealstage" not in values and "pipeline" not in errors:
+    if (
+        object_type == "deals"
+        and "pipeline" in clean
+        and "dealstage" not in values
+        and "pipeline" not in errors
+    ):
         stage = current.get("dealstage")
         stages = context.stages.get(str(clean["pipeline"]))
         if stage and stages is not None and str(stage) not in stages:
@@ -270,7 +275,9 @@ def _check_references(
         if wire not in context.stages:
             raise FieldError(f"'{wire}' is not a deal pipeline")
     elif object_type == "deals" and prop == "dealstage":
-        pipeline = values.get("pipeline") if not _is_empty(values.get("pipeline")) else current.get("pipeline")
+        pipeline = (
+            values.get("pipeline") if not _is_empty(values.get("pipeline")) else current.get("pipeline")
+        )
         stages = context.stages.get(str(pipeline)) if pipeline is not None else None
         if stages is None:
             known = set().union(*context.stages.values()) if context.stages else set()

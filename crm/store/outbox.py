@@ -104,8 +104,12 @@ def queue_updates(
                 raise NotInCache(f"{object_type} {record_id} is not in the cache")
             if is_local_id(record_id):
                 touched += _merge_into_create(conn, object_type, record_id, props, stamp)
-                set_local_values(conn, object_type, record_id,
-                                 {p: to_column(v, types.get(p, "string")) for p, v in props.items()})
+                set_local_values(
+                    conn,
+                    object_type,
+                    record_id,
+                    {p: to_column(v, types.get(p, "string")) for p, v in props.items()},
+                )
                 continue
             columns: dict[str, Any] = {}
             for prop, new_value in props.items():
@@ -147,8 +151,9 @@ def queue_updates(
     return touched
 
 
-def _merge_into_create(conn: Any, object_type: str, local_id: str, props: Mapping[str, str | None],
-                       stamp: str) -> int:
+def _merge_into_create(
+    conn: Any, object_type: str, local_id: str, props: Mapping[str, str | None], stamp: str
+) -> int:
     row = conn.execute(
         "SELECT id, payload FROM outbox WHERE object_type = ? AND record_id = ? AND op = 'create' "
         "AND status = 'pending'",
@@ -158,7 +163,9 @@ def _merge_into_create(conn: Any, object_type: str, local_id: str, props: Mappin
         raise NotInCache(f"{object_type} {local_id} was created here but is no longer waiting to be pushed")
     payload = json.loads(row[1] or "{}")
     payload.update({k: v for k, v in props.items()})
-    conn.execute("UPDATE outbox SET payload = ?, updated_at = ? WHERE id = ?", (json.dumps(payload), stamp, row[0]))
+    conn.execute(
+        "UPDATE outbox SET payload = ?, updated_at = ? WHERE id = ?", (json.dumps(payload), stamp, row[0])
+    )
     return 1
 
 
@@ -272,13 +279,27 @@ def record_outcomes(
                 (status, outcome.message, outcome.remote_value, stamp, outcome.outbox_id),
             )
             if outcome.set_cache and prop:
-                set_local_values(conn, object_type, record_id,
-                                 {prop: to_column(outcome.cache_value, types.get(prop, "string"))})
+                set_local_values(
+                    conn,
+                    object_type,
+                    record_id,
+                    {prop: to_column(outcome.cache_value, types.get(prop, "string"))},
+                )
             conn.execute(
                 "INSERT INTO audit_log (at, object_type, record_id, property, old_value, new_value, by, "
                 "outbox_id, result, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (stamp, object_type, record_id, prop, base_value, new_value, by, outcome.outbox_id,
-                 outcome.status, outcome.message),
+                (
+                    stamp,
+                    object_type,
+                    record_id,
+                    prop,
+                    base_value,
+                    new_value,
+                    by,
+                    outcome.outbox_id,
+                    outcome.status,
+                    outcome.message,
+                ),
             )
             changed += 1
         if record is not None:
@@ -312,17 +333,27 @@ def complete_create(
         conn.execute(
             "INSERT INTO audit_log (at, object_type, record_id, property, old_value, new_value, by, outbox_id, "
             "result, detail) VALUES (?, ?, ?, NULL, NULL, ?, ?, ?, 'created', ?)",
-            (stamp, object_type, record.id, payload, by, outbox_id,
-             "matched an existing record by email" if existed else None),
+            (
+                stamp,
+                object_type,
+                record.id,
+                payload,
+                by,
+                outbox_id,
+                "matched an existing record by email" if existed else None,
+            ),
         )
 
 
-def fail_create(db: sqlite_utils.Database, outbox_id: int, message: str, *, by: str | None, retry: bool) -> None:
+def fail_create(
+    db: sqlite_utils.Database, outbox_id: int, message: str, *, by: str | None, retry: bool
+) -> None:
     """A queued creation was refused (``retry=False``) or could not be sent (``retry=True``)."""
     stamp = now_iso()
     with write(db) as conn:
         row = conn.execute(
-            "SELECT object_type, record_id, payload FROM outbox WHERE id = ? AND status = 'pending'", (outbox_id,)
+            "SELECT object_type, record_id, payload FROM outbox WHERE id = ? AND status = 'pending'",
+            (outbox_id,),
         ).fetchone()
         if row is None:
             return
@@ -381,8 +412,18 @@ def resolve_conflict(
         conn.execute(
             "INSERT INTO audit_log (at, object_type, record_id, property, old_value, new_value, by, outbox_id, "
             "result, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (stamp, object_type, record_id, prop, row["remote_value"], row["new_value"], by, outbox_id,
-             f"conflict: kept {keep}", None),
+            (
+                stamp,
+                object_type,
+                record_id,
+                prop,
+                row["remote_value"],
+                row["new_value"],
+                by,
+                outbox_id,
+                f"conflict: kept {keep}",
+                None,
+            ),
         )
     return row
 
@@ -398,7 +439,9 @@ def discard_edit(db: sqlite_utils.Database, outbox_id: int, *, by: str | None) -
         row = dict(zip([c[0] for c in cursor.description], raw, strict=True))
         if row["status"] not in ("pending", "conflict", "failed"):
             raise LookupError(f"edit {outbox_id} is already {row['status']}")
-        conn.execute("UPDATE outbox SET status = 'discarded', updated_at = ? WHERE id = ?", (stamp, outbox_id))
+        conn.execute(
+            "UPDATE outbox SET status = 'discarded', updated_at = ? WHERE id = ?", (stamp, outbox_id)
+        )
         object_type, record_id, prop = row["object_type"], row["record_id"], row["property"]
         if row["op"] == "create":
             if row["status"] != "failed" or is_local_id(record_id):
@@ -445,7 +488,9 @@ def edits_frame(
                 ORDER BY o.id DESC LIMIT ?""",
             (table, *statuses, int(limit)),
         )
-        frames.append(pd.DataFrame.from_records(cursor.fetchall(), columns=[c[0] for c in cursor.description]))
+        frames.append(
+            pd.DataFrame.from_records(cursor.fetchall(), columns=[c[0] for c in cursor.description])
+        )
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if not frame.empty:
         frame = frame.sort_values("id", ascending=False).head(int(limit)).reset_index(drop=True)
@@ -476,7 +521,8 @@ def audit_log(db: sqlite_utils.Database, *, limit: int = 200, object_type: str |
 def find_by_property(db: sqlite_utils.Database, object_type: str, prop: str, value: str) -> str | None:
     """Id of a cached, non-archived record whose ``prop`` equals ``value`` (case-insensitive)."""
     row = db.execute(
-        f"SELECT id FROM {_q(object_type)} WHERE lower({_q(prop)}) = lower(?) AND archived = 0 LIMIT 1", (value,)
+        f"SELECT id FROM {_q(object_type)} WHERE lower({_q(prop)}) = lower(?) AND archived = 0 LIMIT 1",
+        (value,),
     ).fetchone()
     return None if row is None else str(row[0])
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -169,7 +170,7 @@ def to_wire(value: Any, prop_type: str) -> str | None:
     """A column (or Python) value as HubSpot takes it; None for empty."""
     if value is None:
         return None
-    if isinstance(value, float) and value != value:  # NaN from pandas
+    if isinstance(value, float) and math.isnan(value):  # pandas' empty cell
         return None
     if value is pd.NaT:
         return None
@@ -269,9 +270,7 @@ def property_types(db_or_conn: Any, object_type: str) -> dict[str, str]:
     conn = db_or_conn.conn if isinstance(db_or_conn, sqlite_utils.Database) else db_or_conn
     rows = conn.execute(f"PRAGMA table_info({_q(_check_type(object_type))})").fetchall()
     defs = dict(
-        conn.execute(
-            "SELECT name, type FROM property_defs WHERE object_type = ?", (object_type,)
-        ).fetchall()
+        conn.execute("SELECT name, type FROM property_defs WHERE object_type = ?", (object_type,)).fetchall()
     )
     types: dict[str, str] = {}
     for row in rows:
@@ -297,9 +296,7 @@ def ensure_columns(conn: Any, object_type: str, wanted: Mapping[str, str]) -> li
     for name, prop_type in wanted.items():
         if name in existing or not is_valid_property_name(name):
             continue
-        conn.execute(
-            f"ALTER TABLE {_q(object_type)} ADD COLUMN {_q(name)} {column_affinity(prop_type)}"
-        )
+        conn.execute(f"ALTER TABLE {_q(object_type)} ADD COLUMN {_q(name)} {column_affinity(prop_type)}")
         added.append(name)
     return added
 
@@ -307,7 +304,9 @@ def ensure_columns(conn: Any, object_type: str, wanted: Mapping[str, str]) -> li
 # ----------------------------------------------------------------- property defs
 
 
-def save_property_defs(db: sqlite_utils.Database, object_type: str, defs: Sequence[Mapping[str, Any]]) -> None:
+def save_property_defs(
+    db: sqlite_utils.Database, object_type: str, defs: Sequence[Mapping[str, Any]]
+) -> None:
     """Store a type's property definitions (as ``HubSpotClient.list_properties`` gives them).
 
     Definitions no longer listed are flagged archived; columns for the properties we
@@ -352,11 +351,7 @@ def save_property_defs(db: sqlite_utils.Database, object_type: str, defs: Sequen
                 f"AND name NOT IN ({','.join('?' * len(names))})",
                 (object_type, *names),
             )
-        wanted = {
-            d["name"]: d.get("type") or "string"
-            for d in defs
-            if d.get("name") and _is_synced(d)
-        }
+        wanted = {d["name"]: d.get("type") or "string" for d in defs if d.get("name") and _is_synced(d)}
         ensure_columns(conn, object_type, wanted)
 
 
@@ -493,7 +488,9 @@ def write_records(
     return result
 
 
-def _reconcile_edit(conn: Any, edit: tuple[Any, ...], remote: str | None, prop_type: str, result: UpsertResult) -> None:
+def _reconcile_edit(
+    conn: Any, edit: tuple[Any, ...], remote: str | None, prop_type: str, result: UpsertResult
+) -> None:
     outbox_id, _record_id, _prop, new_value, base_value, remote_value, status = edit
     if status == "pending":
         if same_value(remote, base_value, prop_type) or same_value(remote, new_value, prop_type):
@@ -635,8 +632,13 @@ def save_pipelines(db: sqlite_utils.Database, object_type: str, items: Sequence[
         for p in items:
             conn.execute(
                 "INSERT INTO pipelines (object_type, id, label, display_order, archived) VALUES (?, ?, ?, ?, ?)",
-                (object_type, str(p["id"]), p.get("label") or str(p["id"]), int(p.get("display_order") or 0),
-                 int(bool(p.get("archived")))),
+                (
+                    object_type,
+                    str(p["id"]),
+                    p.get("label") or str(p["id"]),
+                    int(p.get("display_order") or 0),
+                    int(bool(p.get("archived"))),
+                ),
             )
             conn.executemany(
                 """INSERT INTO pipeline_stages (object_type, pipeline_id, id, label, display_order,
@@ -747,9 +749,11 @@ def query_records(
             if fts is None:
                 where.append("0")
             else:
-                matches = int(db.execute(
-                    "SELECT count(*) FROM contacts_fts WHERE contacts_fts MATCH ?", (fts,)
-                ).fetchone()[0])
+                matches = int(
+                    db.execute(
+                        "SELECT count(*) FROM contacts_fts WHERE contacts_fts MATCH ?", (fts,)
+                    ).fetchone()[0]
+                )
         else:
             _search_clause(object_type, search.strip(), where, params)
     for key, value in (filters or {}).items():
@@ -786,13 +790,18 @@ def query_records(
         # The index already counted the matches; only archived ones need subtracting.
         total = matches
         if not include_archived:
-            total -= int(db.execute(
-                "SELECT count(*) FROM contacts WHERE archived = 1 AND "
-                "+rowid IN (SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH ?)", (fts,)
-            ).fetchone()[0])
+            total -= int(
+                db.execute(
+                    "SELECT count(*) FROM contacts WHERE archived = 1 AND "
+                    "+rowid IN (SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH ?)",
+                    (fts,),
+                ).fetchone()[0]
+            )
     else:
         count_sql = (" WHERE " + " AND ".join(count_where)) if count_where else ""
-        total = int(db.execute(f"SELECT count(*) FROM {_q(object_type)}{count_sql}", count_params).fetchone()[0])
+        total = int(
+            db.execute(f"SELECT count(*) FROM {_q(object_type)}{count_sql}", count_params).fetchone()[0]
+        )
     frame = _typed(frame, types).set_index("id")
     frame.index = frame.index.astype(str)
     return frame, total
@@ -865,7 +874,9 @@ def get_values(
     return found
 
 
-def associated_records(db: sqlite_utils.Database, object_type: str, record_id: str, to_type: str) -> pd.DataFrame:
+def associated_records(
+    db: sqlite_utils.Database, object_type: str, record_id: str, to_type: str
+) -> pd.DataFrame:
     """Cached ``to_type`` records associated with one record (either direction stored)."""
     _check_type(object_type)
     _check_type(to_type)
@@ -903,16 +914,23 @@ def pipelines(db: sqlite_utils.Database, object_type: str = "deals") -> list[dic
         (object_type,),
     ).fetchall():
         stages = [
-            {"id": sid, "label": slabel, "display_order": sorder, "probability": prob,
-             "is_closed": bool(closed), "archived": bool(sarch)}
+            {
+                "id": sid,
+                "label": slabel,
+                "display_order": sorder,
+                "probability": prob,
+                "is_closed": bool(closed),
+                "archived": bool(sarch),
+            }
             for sid, slabel, sorder, prob, closed, sarch in db.execute(
                 "SELECT id, label, display_order, probability, is_closed, archived FROM pipeline_stages "
                 "WHERE object_type = ? AND pipeline_id = ? ORDER BY display_order, label",
                 (object_type, pid),
             ).fetchall()
         ]
-        result.append({"id": pid, "label": label, "display_order": order, "archived": bool(archived),
-                       "stages": stages})
+        result.append(
+            {"id": pid, "label": label, "display_order": order, "archived": bool(archived), "stages": stages}
+        )
     return result
 
 
@@ -951,7 +969,11 @@ def deal_figures(db: sqlite_utils.Database, *, today: dt.date) -> dict[str, floa
            WHERE d.archived = 0""",
         (start, end),
     ).fetchone()
-    return {"open_value": float(row[0]), "won_this_quarter": float(row[1]), "weighted_forecast": float(row[2])}
+    return {
+        "open_value": float(row[0]),
+        "won_this_quarter": float(row[1]),
+        "weighted_forecast": float(row[2]),
+    }
 
 
 def company_counts(db: sqlite_utils.Database, company_ids: Sequence[str]) -> pd.DataFrame:
@@ -975,7 +997,9 @@ def company_counts(db: sqlite_utils.Database, company_ids: Sequence[str]) -> pd.
 
 def counts(db: sqlite_utils.Database) -> dict[str, int]:
     """Cached, non-archived records per object type, plus owners."""
-    result = {t: int(db.execute(f"SELECT count(*) FROM {t} WHERE archived = 0").fetchone()[0]) for t in OBJECT_TYPES}
+    result = {
+        t: int(db.execute(f"SELECT count(*) FROM {t} WHERE archived = 0").fetchone()[0]) for t in OBJECT_TYPES
+    }
     result["owners"] = int(db.execute("SELECT count(*) FROM owners WHERE archived = 0").fetchone()[0])
     return result
 

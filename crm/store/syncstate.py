@@ -124,7 +124,9 @@ def start_run(
     now = time.time()
     stamp = now_iso()
     with write(db) as conn:
-        row = conn.execute("SELECT owner, expires_at FROM sync_lease WHERE name = ?", (SYNC_LEASE,)).fetchone()
+        row = conn.execute(
+            "SELECT owner, expires_at FROM sync_lease WHERE name = ?", (SYNC_LEASE,)
+        ).fetchone()
         if not _lease_free(row, owner, now):
             return None
         conn.execute(
@@ -274,8 +276,13 @@ def get_cursor(db: sqlite_utils.Database, object_type: str) -> dict[str, Any]:
         (object_type,),
     ).fetchone()
     if row is None:
-        return {"modified_since_ms": None, "full_state": None, "full_run_id": None, "full_complete": False,
-                "updated_at": None}
+        return {
+            "modified_since_ms": None,
+            "full_state": None,
+            "full_run_id": None,
+            "full_complete": False,
+            "updated_at": None,
+        }
     return {
         "modified_since_ms": row[0],
         "full_state": json.loads(row[1]) if row[1] else None,
@@ -303,10 +310,18 @@ def begin_full_pull(db: sqlite_utils.Database, object_type: str, run_id: int, st
 def full_position_sql(object_type: str, walker: int, after: str | None, done: bool) -> tuple[str, list[Any]]:
     """The statement that saves one range walker's position (run with the records it covers)."""
     return (
-        "UPDATE sync_cursors SET full_after = json_set(full_after, ?, ?, ?, json(?)), updated_at = ? "
-        "WHERE object_type = ?",
-        [f"$.walkers[{walker}].after", after, f"$.walkers[{walker}].done", "true" if done else "false",
-         now_iso(), object_type],
+        (
+            "UPDATE sync_cursors SET full_after = json_set(full_after, ?, ?, ?, json(?)), updated_at = ? "
+            "WHERE object_type = ?"
+        ),
+        [
+            f"$.walkers[{walker}].after",
+            after,
+            f"$.walkers[{walker}].done",
+            "true" if done else "false",
+            now_iso(),
+            object_type,
+        ],
     )
 
 

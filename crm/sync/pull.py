@@ -69,7 +69,11 @@ SEARCH_CAP = 10_000
 ASSOC_CHUNK = 1_000
 # A full pull interrupted longer ago than this starts over instead of resuming.
 RESUME_WITHIN_S = 24 * 3600
-LAST_MODIFIED = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate", "deals": "hs_lastmodifieddate"}
+LAST_MODIFIED = {
+    "contacts": "lastmodifieddate",
+    "companies": "hs_lastmodifieddate",
+    "deals": "hs_lastmodifieddate",
+}
 # The associations the cache keeps, read from the side named first.
 ASSOCIATIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "contacts": (("contacts", "companies"),),
@@ -260,7 +264,9 @@ class Puller:
                 self.progress.total(object_type, int(state["total"]))
         walkers = [(i, w) for i, w in enumerate(state["walkers"]) if not w.get("done")]
         if walkers:
-            with ThreadPoolExecutor(max_workers=len(walkers), thread_name_prefix=f"sync-{object_type}") as pool:
+            with ThreadPoolExecutor(
+                max_workers=len(walkers), thread_name_prefix=f"sync-{object_type}"
+            ) as pool:
                 futures = [pool.submit(self._walk_range, object_type, i, w, props) for i, w in walkers]
                 errors = [f.exception() for f in futures]
             for error in errors:
@@ -309,8 +315,10 @@ class Puller:
     def _largest_id(self, object_type: str) -> tuple[int | None, int | None]:
         try:
             page = self.client.search(
-                object_type, sorts=[{"propertyName": "hs_object_id", "direction": "DESCENDING"}],
-                properties=["hs_object_id"], limit=1,
+                object_type,
+                sorts=[{"propertyName": "hs_object_id", "direction": "DESCENDING"}],
+                properties=["hs_object_id"],
+                limit=1,
             )
         except HubSpotError as exc:
             # Without an estimate one walker reads everything: slower, never wrong.
@@ -367,7 +375,9 @@ class Puller:
         changed: list[str] = []
         for batch, total in self._modified_since(object_type, since, props):
             if total is not None:
-                self.progress.total(object_type, total + (self.progress.totals.get(object_type, 0) if catch_up else 0))
+                self.progress.total(
+                    object_type, total + (self.progress.totals.get(object_type, 0) if catch_up else 0)
+                )
             result = records.upsert_records(db, object_type, batch)
             self.progress.add(object_type, len(batch))
             self.progress.bump("conflicts", result.conflicts)
@@ -403,7 +413,10 @@ class Puller:
             page = self.client.search(
                 object_type,
                 filter_groups=[{"filters": [{"propertyName": prop, "operator": "GTE", "value": str(lower)}]}],
-                sorts=sorts, properties=wanted, limit=SEARCH_LIMIT, after=str(skip) if skip else None,
+                sorts=sorts,
+                properties=wanted,
+                limit=SEARCH_LIMIT,
+                after=str(skip) if skip else None,
             )
             found = page.records
             if expect_first is not None and (not found or found[0].id != expect_first):
@@ -436,12 +449,17 @@ class Puller:
             self._check()
             page = self.client.search(
                 object_type,
-                filter_groups=[{"filters": [
-                    {"propertyName": prop, "operator": "EQ", "value": str(ms)},
-                    {"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)},
-                ]}],
+                filter_groups=[
+                    {
+                        "filters": [
+                            {"propertyName": prop, "operator": "EQ", "value": str(ms)},
+                            {"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)},
+                        ]
+                    }
+                ],
                 sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-                properties=wanted, limit=SEARCH_LIMIT,
+                properties=wanted,
+                limit=SEARCH_LIMIT,
             )
             fresh = [r for r in page.records if seen.get(r.id) != ms]
             for record in page.records:
@@ -481,7 +499,5 @@ def _in_range(record_id: str, start: int | None, end: int | None) -> bool:
 
 def _modified_ms(record: Any, prop: str, default: int) -> int:
     return (
-        records.to_epoch_ms(record.properties.get(prop))
-        or records.to_epoch_ms(record.updated_at)
-        or default
+        records.to_epoch_ms(record.properties.get(prop)) or records.to_epoch_ms(record.updated_at) or default
     )

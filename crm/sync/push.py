@@ -96,8 +96,14 @@ def push(settings: Settings, *, by: str | None = None, client: Any = None) -> di
         db.close()
     summary: dict[str, Any] = {"pushed": 0, "failed": 0, "conflicts": 0, "retry": 0, "results": results}
     for result in results:
-        key = {"pushed": "pushed", "already": "pushed", "created": "pushed", "failed": "failed",
-               "conflict": "conflicts", "retry": "retry"}[result["status"]]
+        key = {
+            "pushed": "pushed",
+            "already": "pushed",
+            "created": "pushed",
+            "failed": "failed",
+            "conflict": "conflicts",
+            "retry": "retry",
+        }[result["status"]]
         summary[key] += 1
     return summary
 
@@ -112,8 +118,14 @@ def _renew(settings: Settings, owner: str, stop: threading.Event) -> None:
 
 
 def _result(row: dict[str, Any], status: str, message: str | None = None) -> dict[str, Any]:
-    return {"outbox_id": row["id"], "object_type": row["object_type"], "record_id": row["record_id"],
-            "property": row.get("property"), "status": status, "message": message}
+    return {
+        "outbox_id": row["id"],
+        "object_type": row["object_type"],
+        "record_id": row["record_id"],
+        "property": row.get("property"),
+        "status": status,
+        "message": message,
+    }
 
 
 # -------------------------------------------------------------------------- updates
@@ -157,7 +169,9 @@ def _push_updates(
                     to_send.setdefault(rid, []).append(row)
                 else:
                     decided.append(Outcome(row["id"], "conflict", remote_value=theirs))
-                    results.append(_result(row, "conflict", "HubSpot's value changed since this edit was made"))
+                    results.append(
+                        _result(row, "conflict", "HubSpot's value changed since this edit was made")
+                    )
         if decided:
             outbox.record_outcomes(db, object_type, decided, by=by)
         if to_send:
@@ -165,8 +179,12 @@ def _push_updates(
 
 
 def _retry_all(
-    db: sqlite_utils.Database, object_type: str, rows: Sequence[dict[str, Any]], exc: CrmError,
-    by: str | None, results: list[dict[str, Any]],
+    db: sqlite_utils.Database,
+    object_type: str,
+    rows: Sequence[dict[str, Any]],
+    exc: CrmError,
+    by: str | None,
+    results: list[dict[str, Any]],
 ) -> None:
     message = f"Not sent yet, will retry: {exc}"
     outbox.record_outcomes(db, object_type, [Outcome(r["id"], "retry", message) for r in rows], by=by)
@@ -196,7 +214,9 @@ def _send_updates(
             ids = list(to_send)
             middle = len(ids) // 2
             for part in (ids[:middle], ids[middle:]):
-                _send_updates(db, client, object_type, {rid: to_send[rid] for rid in part}, remote, by, results)
+                _send_updates(
+                    db, client, object_type, {rid: to_send[rid] for rid in part}, remote, by, results
+                )
             return
         _refused_alone(db, client, object_type, to_send, remote, exc, by, results)
         return
@@ -212,9 +232,15 @@ def _send_updates(
         if not rows:
             continue
         outcomes = [
-            Outcome(row["id"], "pushed", remote_value=record.properties.get(row["property"], row["new_value"]),
-                    cache_value=record.properties.get(row["property"], row["new_value"]),
-                    set_cache=row["property"] in record.properties, sent=row["new_value"], check_sent=True)
+            Outcome(
+                row["id"],
+                "pushed",
+                remote_value=record.properties.get(row["property"], row["new_value"]),
+                cache_value=record.properties.get(row["property"], row["new_value"]),
+                set_cache=row["property"] in record.properties,
+                sent=row["new_value"],
+                check_sent=True,
+            )
             for row in rows
         ]
         outbox.record_outcomes(db, object_type, outcomes, by=by, record=record)
@@ -231,12 +257,26 @@ def _send_updates(
                 _refused_alone(db, client, object_type, {rid: rows}, remote, error, by, results)
     if missing:
         if answer.errors:
-            _fail_rows(db, object_type, missing, remote, str(answer.errors[0]), answer.errors[0].field_errors,
-                       by, results)
+            _fail_rows(
+                db,
+                object_type,
+                missing,
+                remote,
+                str(answer.errors[0]),
+                answer.errors[0].field_errors,
+                by,
+                results,
+            )
         else:
             message = "HubSpot did not confirm this update; it will be checked on the next push"
-            _retry_all(db, object_type, [r for rows in missing.values() for r in rows], CrmError(message), by,
-                       results)
+            _retry_all(
+                db,
+                object_type,
+                [r for rows in missing.values() for r in rows],
+                CrmError(message),
+                by,
+                results,
+            )
 
 
 def _refused_alone(
@@ -250,7 +290,7 @@ def _refused_alone(
     results: list[dict[str, Any]],
 ) -> None:
     """One record's update was refused: fail the fields HubSpot named, resend the rest."""
-    (rid, rows), = to_send.items()
+    ((rid, rows),) = to_send.items()
     named = {row["property"] for row in rows} & set(exc.field_errors)
     if named and len(named) < len(rows):
         bad = {rid: [row for row in rows if row["property"] in named]}
@@ -279,8 +319,16 @@ def _fail_rows(
             text = f"HubSpot refused {row['property']}: {detail}" if detail else message
             theirs = record.properties.get(row["property"]) if record is not None else None
             # A refused edit will never be sent: the cache goes back to HubSpot's value.
-            outcomes.append(Outcome(row["id"], "failed", text, remote_value=theirs, cache_value=theirs,
-                                    set_cache=record is not None))
+            outcomes.append(
+                Outcome(
+                    row["id"],
+                    "failed",
+                    text,
+                    remote_value=theirs,
+                    cache_value=theirs,
+                    set_cache=record is not None,
+                )
+            )
             results.append(_result(row, "failed", text))
     outbox.record_outcomes(db, object_type, outcomes, by=by)
 
@@ -310,8 +358,9 @@ def _push_creates(
         # Only contacts have an idempotent create (upsert on email); HubSpot's plain
         # create could duplicate on a retry, so other types are not created from here.
         for row in rows:
-            outbox.fail_create(db, row["id"], "Only new contacts can be created from the dashboard", by=by,
-                               retry=False)
+            outbox.fail_create(
+                db, row["id"], "Only new contacts can be created from the dashboard", by=by, retry=False
+            )
             results.append(_result(row, "failed", "Only new contacts can be created from the dashboard"))
         return
     for start in range(0, len(rows), BATCH):
@@ -319,10 +368,15 @@ def _push_creates(
 
 
 def _upsert_contacts(
-    db: sqlite_utils.Database, client: Any, rows: list[dict[str, Any]], by: str | None,
+    db: sqlite_utils.Database,
+    client: Any,
+    rows: list[dict[str, Any]],
+    by: str | None,
     results: list[dict[str, Any]],
 ) -> None:
-    inputs = [{"id": str(row["payload"].get("email", "")).strip(), "properties": row["payload"]} for row in rows]
+    inputs = [
+        {"id": str(row["payload"].get("email", "")).strip(), "properties": row["payload"]} for row in rows
+    ]
     try:
         answer = client.batch_upsert("contacts", inputs, id_property="email")
     except NotConnected:
@@ -364,8 +418,13 @@ def _upsert_contacts(
             outbox.fail_create(db, row["id"], message, by=by, retry=transient)
             results.append(_result(row, "retry" if transient else "failed", message))
             continue
-        outbox.complete_create(db, row["id"], full.get(record.id, record), by=by,
-                               existed=bool(created_ids) and record.id not in created_ids)
+        outbox.complete_create(
+            db,
+            row["id"],
+            full.get(record.id, record),
+            by=by,
+            existed=bool(created_ids) and record.id not in created_ids,
+        )
         result = _result(row, "created")
         result["record_id"] = record.id
         results.append(result)

@@ -95,8 +95,10 @@ def _execute(
     finished = threading.Event()
     progress = Progress()
     beat = threading.Thread(
-        target=_heartbeat, args=(settings, run_id, owner, progress, stop, finished),
-        name=f"sync-heartbeat-{run_id}", daemon=True,
+        target=_heartbeat,
+        args=(settings, run_id, owner, progress, stop, finished),
+        name=f"sync-heartbeat-{run_id}",
+        daemon=True,
     )
     beat.start()
     state, error = "failed", None
@@ -104,8 +106,9 @@ def _execute(
         if own_client:
             client = _open_client(settings)
         progress._stats = client.stats.snapshot
-        Puller(settings.db_path, client, progress, run_id, stop=stop, walkers=walkers,
-               overlap_ms=overlap_ms).run(kind)
+        Puller(
+            settings.db_path, client, progress, run_id, stop=stop, walkers=walkers, overlap_ms=overlap_ms
+        ).run(kind)
         state = "succeeded"
     except Interrupted as exc:
         state, error = "interrupted", str(exc)
@@ -136,7 +139,11 @@ def _execute(
 
 
 def _heartbeat(
-    settings: Settings, run_id: int, owner: str, progress: Progress, stop: threading.Event,
+    settings: Settings,
+    run_id: int,
+    owner: str,
+    progress: Progress,
+    stop: threading.Event,
     finished: threading.Event,
 ) -> None:
     db = open_db(settings.db_path)
@@ -160,7 +167,9 @@ class SyncRunner:
     process): the caller shows that run's progress from ``latest_run`` instead.
     """
 
-    def __init__(self, settings: Settings, *, client_factory: Callable[[Settings], Any] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, client_factory: Callable[[Settings], Any] | None = None
+    ) -> None:
         self.settings = settings
         self._client_factory = client_factory
         self._lock = threading.Lock()
@@ -168,7 +177,9 @@ class SyncRunner:
         self.last_result: dict[str, Any] | None = None
         self.last_error: BaseException | None = None
 
-    def start(self, kind: Kind = "incremental", *, started_by: str | None = None, trigger: str = "ui") -> bool:
+    def start(
+        self, kind: Kind = "incremental", *, started_by: str | None = None, trigger: str = "ui"
+    ) -> bool:
         """Start a run in the background; False if one is already running anywhere."""
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
@@ -176,7 +187,9 @@ class SyncRunner:
             db = open_db(self.settings.db_path)
             try:
                 owner = syncstate.new_owner()
-                run_id = syncstate.start_run(db, kind=kind, trigger=trigger, started_by=started_by, owner=owner)
+                run_id = syncstate.start_run(
+                    db, kind=kind, trigger=trigger, started_by=started_by, owner=owner
+                )
             finally:
                 db.close()
             if run_id is None:
@@ -193,9 +206,10 @@ class SyncRunner:
         try:
             if self._client_factory is not None:
                 client = self._client_factory(self.settings)
-            self.last_result = _execute(self.settings, run_id, owner, kind, client=client, walkers=WALKERS,
-                                        overlap_ms=OVERLAP_MS)
-        except BaseException as exc:  # recorded in the run row; kept here for the caller
+            self.last_result = _execute(
+                self.settings, run_id, owner, kind, client=client, walkers=WALKERS, overlap_ms=OVERLAP_MS
+            )
+        except BaseException as exc:  # noqa: BLE001 - recorded in the run row; kept for the caller
             self.last_error = exc
         finally:
             if client is not None:

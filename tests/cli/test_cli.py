@@ -32,7 +32,11 @@ def clean_env(monkeypatch):
 @pytest.fixture
 def headless(monkeypatch, sandbox, sandbox_token, tmp_path):
     """The environment a cron job or a terminal would set."""
-    env = {"HUBSPOT_ACCESS_TOKEN": sandbox_token, "HUBSPOT_BASE_URL": sandbox.url, "CRM_DB": str(tmp_path / "c.db")}
+    env = {
+        "HUBSPOT_ACCESS_TOKEN": sandbox_token,
+        "HUBSPOT_BASE_URL": sandbox.url,
+        "CRM_DB": str(tmp_path / "c.db"),
+    }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env
@@ -54,9 +58,15 @@ def test_keygen_prints_a_key_that_encrypts():
 
 def test_sync_runs_headless_as_a_process_with_progress_on_stderr_and_a_summary(sandbox, headless):
     sandbox.configure(latency_ms=120)
-    done = subprocess.run([sys.executable, "-m", "crm", "sync", "--full"], cwd=REPO, capture_output=True, text=True,
-                          env={**{k: v for k, v in os.environ.items() if not k.startswith(("HUBSPOT_", "CRM_"))},
-                               **headless}, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "crm", "sync", "--full"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith(("HUBSPOT_", "CRM_"))}, **headless},
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("Sync succeeded in ")
     assert "contacts 40, companies 10, deals 15" in done.stdout
@@ -80,7 +90,10 @@ def test_push_sends_queued_edits_and_status_reports_the_state(sandbox, headless)
     assert "Outbox:      1 pending" in out and "Last sync:   succeeded" in out
     code, out, err = run_cli("push")
     assert (code, out.strip()) == (0, "Push: 1 sent, 0 refused, 0 conflicts, 0 to retry."), err
-    assert next(r for r in sandbox.truth("contacts") if r["id"] == contact)["properties"]["jobtitle"] == "From the CLI"
+    assert (
+        next(r for r in sandbox.truth("contacts") if r["id"] == contact)["properties"]["jobtitle"]
+        == "From the CLI"
+    )
 
 
 def test_a_push_with_a_conflict_exits_non_zero_and_names_it(sandbox, headless):
@@ -106,8 +119,12 @@ def test_no_configuration_exits_2_with_a_one_line_reason(tmp_path, monkeypatch):
 
 def test_a_sync_while_another_runs_exits_3(headless):
     db = open_db(headless["CRM_DB"])
-    assert syncstate.start_run(db, kind="full", trigger="ui", started_by="kim@example.com",
-                               owner=syncstate.new_owner()) is not None
+    assert (
+        syncstate.start_run(
+            db, kind="full", trigger="ui", started_by="kim@example.com", owner=syncstate.new_owner()
+        )
+        is not None
+    )
     code, _, err = run_cli("sync")
     assert code == 3 and err.startswith("error: A sync is already running") and "kim@example.com" in err
 

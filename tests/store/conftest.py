@@ -12,8 +12,13 @@ from crm.hubspot import Record
 from crm.store import open_db, records
 
 
-def Rec(record_id: str, properties: dict[str, str | None] | None = None, *,  # noqa: N802 (reads like a type)
-        updated_at: str = "2024-02-01T00:00:00.000Z", archived: bool = False) -> Record:
+def Rec(
+    record_id: str,
+    properties: dict[str, str | None] | None = None,
+    *,
+    updated_at: str = "2024-02-01T00:00:00.000Z",
+    archived: bool = False,
+) -> Record:
     """A record as the client hands it over."""
     return Record(record_id, dict(properties or {}), "2024-01-01T00:00:00.000Z", updated_at, archived)
 
@@ -29,11 +34,21 @@ CONTACT_DEFS = [
     {"name": "lastname", "type": "string", "field_type": "text", "hubspot_defined": True},
     {"name": "phone", "type": "string", "field_type": "phonenumber", "hubspot_defined": True},
     {"name": "company", "type": "string", "field_type": "text", "hubspot_defined": True},
-    {"name": "lifecyclestage", "type": "enumeration", "field_type": "radio", "hubspot_defined": True,
-     "options": [{"label": "Lead", "value": "lead"}, {"label": "Customer", "value": "customer"}]},
+    {
+        "name": "lifecyclestage",
+        "type": "enumeration",
+        "field_type": "radio",
+        "hubspot_defined": True,
+        "options": [{"label": "Lead", "value": "lead"}, {"label": "Customer", "value": "customer"}],
+    },
     {"name": "hubspot_owner_id", "type": "enumeration", "field_type": "select", "hubspot_defined": True},
-    {"name": "lastmodifieddate", "type": "datetime", "field_type": "date", "hubspot_defined": True,
-     "read_only": True},
+    {
+        "name": "lastmodifieddate",
+        "type": "datetime",
+        "field_type": "date",
+        "hubspot_defined": True,
+        "read_only": True,
+    },
     {"name": "hs_internal_score", "type": "number", "field_type": "number", "hubspot_defined": True},
     {"name": "score", "type": "number", "field_type": "number", "hubspot_defined": False},
     {"name": "vip", "type": "bool", "field_type": "booleancheckbox", "hubspot_defined": False},
@@ -54,15 +69,50 @@ def db(tmp_path: Path) -> Iterator[sqlite_utils.Database]:
 def contacts_db(db: sqlite_utils.Database) -> sqlite_utils.Database:
     """A cache with contact definitions (three custom properties) and three contacts."""
     records.save_property_defs(db, "contacts", CONTACT_DEFS)
-    records.upsert_records(db, "contacts", [
-        Rec("101", {"firstname": "Ada", "lastname": "Lovelace", "email": "ada@analytical.example",
-                    "phone": "+44 20 7946 0018", "company": "Analytical Engines", "lifecyclestage": "lead",
-                    "score": "12.50", "vip": "true", "birthday": "1815-12-10"},
-            updated_at="2024-03-01T00:00:00.000Z"),
-        Rec("102", {"firstname": "Grace", "lastname": "Hopper", "email": "grace@navy.example",
-                    "phone": "+1 (555) 123-4567", "company": "US Navy", "lifecyclestage": "customer",
-                    "score": "99", "vip": "false"}, updated_at="2024-04-01T00:00:00.000Z"),
-        Rec("103", {"firstname": "Émile", "lastname": None, "email": "emile@example.org",
-                    "company": "Baudot & Cie", "lifecyclestage": "lead"}, updated_at="2024-02-01T00:00:00.000Z"),
-    ])
+    records.upsert_records(
+        db,
+        "contacts",
+        [
+            Rec(
+                "101",
+                {
+                    "firstname": "Ada",
+                    "lastname": "Lovelace",
+                    "email": "ada@analytical.example",
+                    "phone": "+44 20 7946 0018",
+                    "company": "Analytical Engines",
+                    "lifecyclestage": "lead",
+                    "score": "12.50",
+                    "vip": "true",
+                    "birthday": "1815-12-10",
+                },
+                updated_at="2024-03-01T00:00:00.000Z",
+            ),
+            Rec(
+                "102",
+                {
+                    "firstname": "Grace",
+                    "lastname": "Hopper",
+                    "email": "grace@navy.example",
+                    "phone": "+1 (555) 123-4567",
+                    "company": "US Navy",
+                    "lifecyclestage": "customer",
+                    "score": "99",
+                    "vip": "false",
+                },
+                updated_at="2024-04-01T00:00:00.000Z",
+            ),
+            Rec(
+                "103",
+                {
+                    "firstname": "Émile",
+                    "lastname": None,
+                    "email": "emile@example.org",
+                    "company": "Baudot & Cie",
+                    "lifecyclestage": "lead",
+                },
+                updated_at="2024-02-01T00:00:00.000Z",
+            ),
+        ],
+    )
     return db

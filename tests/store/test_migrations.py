@@ -14,10 +14,14 @@ def test_a_version_1_cache_is_upgraded_with_its_data_intact_and_searchable(tmp_p
     for statement in _statements(MIGRATIONS[0]):  # type: ignore[arg-type]
         conn.execute(statement)
     conn.execute("PRAGMA user_version = 1")
-    conn.execute("INSERT INTO contacts (id, archived, firstname, lastname, email, phone) "
-                 "VALUES ('7', 0, 'Ada', 'Lovelace', 'ada@example.com', '+44 20 7946 0018')")
-    conn.execute("INSERT INTO outbox (object_type, record_id, op, property, new_value, status, created_at, "
-                 "updated_at) VALUES ('contacts', '7', 'update', 'firstname', 'Augusta', 'pending', 'x', 'x')")
+    conn.execute(
+        "INSERT INTO contacts (id, archived, firstname, lastname, email, phone) "
+        "VALUES ('7', 0, 'Ada', 'Lovelace', 'ada@example.com', '+44 20 7946 0018')"
+    )
+    conn.execute(
+        "INSERT INTO outbox (object_type, record_id, op, property, new_value, status, created_at, "
+        "updated_at) VALUES ('contacts', '7', 'update', 'firstname', 'Augusta', 'pending', 'x', 'x')"
+    )
     conn.commit()
     conn.close()
 

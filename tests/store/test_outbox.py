@@ -13,8 +13,9 @@ def _rows(db):
 
 
 def test_an_edit_shows_in_the_cache_and_waits_with_its_base_and_author(contacts_db):
-    queued = outbox.queue_updates(contacts_db, "contacts", {"101": {"firstname": "Augusta", "score": "13"}},
-                                  by="kim@example.com")
+    queued = outbox.queue_updates(
+        contacts_db, "contacts", {"101": {"firstname": "Augusta", "score": "13"}}, by="kim@example.com"
+    )
     assert queued == 2
     assert records.get_record(contacts_db, "contacts", "101")["firstname"] == "Augusta"
     rows = {r["property"]: r for r in _rows(contacts_db)}
@@ -40,8 +41,9 @@ def test_an_edit_equal_to_the_cached_value_queues_nothing(contacts_db):
 
 def test_an_edit_of_an_unknown_record_writes_nothing(contacts_db):
     with pytest.raises(outbox.NotInCache):
-        outbox.queue_updates(contacts_db, "contacts", {"101": {"firstname": "X"}, "999": {"firstname": "Y"}},
-                             by=None)
+        outbox.queue_updates(
+            contacts_db, "contacts", {"101": {"firstname": "X"}, "999": {"firstname": "Y"}}, by=None
+        )
     assert _rows(contacts_db) == []
     assert records.get_record(contacts_db, "contacts", "101")["firstname"] == "Ada"
 
@@ -64,10 +66,12 @@ def test_a_pull_that_sees_the_field_changed_in_hubspot_makes_the_edit_a_conflict
 
 
 def test_keep_mine_requeues_against_hubspots_value_and_keep_theirs_restores_it(contacts_db, rec):
-    outbox.queue_updates(contacts_db, "contacts", {"101": {"firstname": "Augusta"}, "102": {"lastname": "H"}},
-                         by=None)
-    records.upsert_records(contacts_db, "contacts", [rec("101", {"firstname": "Countess"}),
-                                                     rec("102", {"lastname": "Murray"})])
+    outbox.queue_updates(
+        contacts_db, "contacts", {"101": {"firstname": "Augusta"}, "102": {"lastname": "H"}}, by=None
+    )
+    records.upsert_records(
+        contacts_db, "contacts", [rec("101", {"firstname": "Countess"}), rec("102", {"lastname": "Murray"})]
+    )
     mine, theirs = (r["id"] for r in _rows(contacts_db))
     outbox.resolve_conflict(contacts_db, mine, "mine", by="kim")
     outbox.resolve_conflict(contacts_db, theirs, "theirs", by="kim")
@@ -83,12 +87,21 @@ def test_keep_mine_requeues_against_hubspots_value_and_keep_theirs_restores_it(c
 
 
 def test_push_outcomes_update_the_cache_and_the_audit_log_in_one_step(contacts_db):
-    outbox.queue_updates(contacts_db, "contacts", {"101": {"firstname": "Augusta", "lastname": "L"}}, by="kim")
+    outbox.queue_updates(
+        contacts_db, "contacts", {"101": {"firstname": "Augusta", "lastname": "L"}}, by="kim"
+    )
     first, second = (r["id"] for r in _rows(contacts_db))
-    outbox.record_outcomes(contacts_db, "contacts", [
-        Outcome(first, "pushed", cache_value="Augusta", set_cache=True, sent="Augusta", check_sent=True),
-        Outcome(second, "failed", "Property values were not valid", cache_value="Lovelace", set_cache=True),
-    ], by="kim")
+    outbox.record_outcomes(
+        contacts_db,
+        "contacts",
+        [
+            Outcome(first, "pushed", cache_value="Augusta", set_cache=True, sent="Augusta", check_sent=True),
+            Outcome(
+                second, "failed", "Property values were not valid", cache_value="Lovelace", set_cache=True
+            ),
+        ],
+        by="kim",
+    )
     rows = {r["id"]: r for r in _rows(contacts_db)}
     assert rows[first]["status"] == "pushed" and rows[second]["status"] == "failed"
     assert rows[second]["error"] == "Property values were not valid"
@@ -100,23 +113,37 @@ def test_an_edit_changed_during_its_push_stays_pending_against_the_sent_value(co
     outbox.queue_updates(contacts_db, "contacts", {"101": {"firstname": "Augusta"}}, by=None)
     (row,) = _rows(contacts_db)
     outbox.queue_updates(contacts_db, "contacts", {"101": {"firstname": "Ava"}}, by=None)
-    outbox.record_outcomes(contacts_db, "contacts", [
-        Outcome(row["id"], "pushed", cache_value="Augusta", set_cache=True, sent="Augusta", check_sent=True)
-    ], by=None)
+    outbox.record_outcomes(
+        contacts_db,
+        "contacts",
+        [
+            Outcome(
+                row["id"], "pushed", cache_value="Augusta", set_cache=True, sent="Augusta", check_sent=True
+            )
+        ],
+        by=None,
+    )
     (row,) = _rows(contacts_db)
     assert (row["status"], row["base_value"], row["new_value"]) == ("pending", "Augusta", "Ava")
     assert records.get_record(contacts_db, "contacts", "101")["firstname"] == "Ava"
 
 
 def test_a_new_contact_lives_under_a_local_id_until_pushed(contacts_db, rec):
-    local = outbox.queue_create(contacts_db, "contacts", {"email": "new@example.com", "firstname": "New"}, by="kim")
+    local = outbox.queue_create(
+        contacts_db, "contacts", {"email": "new@example.com", "firstname": "New"}, by="kim"
+    )
     assert local.startswith("local-")
     assert records.query_records(contacts_db, "contacts", search="new@example")[1] == 1
     outbox.queue_updates(contacts_db, "contacts", {local: {"lastname": "Person"}}, by="kim")
     (create,) = outbox.pending_creates(contacts_db, "contacts")
     assert create["payload"] == {"email": "new@example.com", "firstname": "New", "lastname": "Person"}
-    outbox.complete_create(contacts_db, create["id"], rec("555", {"email": "new@example.com", "firstname": "New",
-                                                                  "lastname": "Person"}), by="kim", existed=False)
+    outbox.complete_create(
+        contacts_db,
+        create["id"],
+        rec("555", {"email": "new@example.com", "firstname": "New", "lastname": "Person"}),
+        by="kim",
+        existed=False,
+    )
     assert records.get_record(contacts_db, "contacts", local) is None
     assert records.get_record(contacts_db, "contacts", "555")["lastname"] == "Person"
     assert outbox.outbox_counts(contacts_db)["pending"] == 0
@@ -128,7 +155,10 @@ def test_edits_frame_labels_records_for_people(contacts_db, rec):
     frame = outbox.conflicts_frame(contacts_db)
     assert frame.loc[0, "record_label"] == "Augusta Lovelace <ada@analytical.example>"
     assert (frame.loc[0, "new_value"], frame.loc[0, "remote_value"], frame.loc[0, "base_value"]) == (
-        "Augusta", "Countess", "Ada")
+        "Augusta",
+        "Countess",
+        "Ada",
+    )
 
 
 def test_discarding_a_pending_edit_restores_hubspots_value(contacts_db):

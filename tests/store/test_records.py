@@ -7,11 +7,11 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from crm.store import records
 from crm.hubspot import Record
+from crm.store import records
 
 
-def Rec(record_id, properties=None, *, updated_at="2024-02-01T00:00:00.000Z"):  # noqa: N802
+def Rec(record_id, properties=None, *, updated_at="2024-02-01T00:00:00.000Z"):
     return Record(record_id, dict(properties or {}), "2024-01-01T00:00:00.000Z", updated_at)
 
 
@@ -45,12 +45,28 @@ def test_numbers_booleans_and_dates_sort_and_filter_as_typed_columns(contacts_db
 
 def test_upserting_the_same_records_twice_changes_nothing(contacts_db):
     before = contacts_db.execute("SELECT * FROM contacts ORDER BY id").fetchall()
-    records.upsert_records(contacts_db, "contacts", [
-        Rec("101", {"firstname": "Ada", "lastname": "Lovelace", "email": "ada@analytical.example",
-                    "phone": "+44 20 7946 0018", "company": "Analytical Engines", "lifecyclestage": "lead",
-                    "score": "12.50", "vip": "true", "birthday": "1815-12-10"},
-            updated_at="2024-03-01T00:00:00.000Z"),
-    ], synced_at=before[0][4])
+    records.upsert_records(
+        contacts_db,
+        "contacts",
+        [
+            Rec(
+                "101",
+                {
+                    "firstname": "Ada",
+                    "lastname": "Lovelace",
+                    "email": "ada@analytical.example",
+                    "phone": "+44 20 7946 0018",
+                    "company": "Analytical Engines",
+                    "lifecyclestage": "lead",
+                    "score": "12.50",
+                    "vip": "true",
+                    "birthday": "1815-12-10",
+                },
+                updated_at="2024-03-01T00:00:00.000Z",
+            ),
+        ],
+        synced_at=before[0][4],
+    )
     after = contacts_db.execute("SELECT * FROM contacts ORDER BY id").fetchall()
     assert after == before
     assert contacts_db.execute("SELECT count(*) FROM contacts").fetchone()[0] == 3
@@ -63,10 +79,14 @@ def test_a_property_left_out_of_a_read_keeps_its_cached_value(contacts_db):
 
 
 def test_a_new_custom_property_definition_adds_a_column(contacts_db):
-    records.save_property_defs(contacts_db, "contacts", [
-        *[{"name": n, "type": "string"} for n in ("email", "firstname")],
-        {"name": "shoe_size", "type": "number", "hubspot_defined": False},
-    ])
+    records.save_property_defs(
+        contacts_db,
+        "contacts",
+        [
+            *[{"name": n, "type": "string"} for n in ("email", "firstname")],
+            {"name": "shoe_size", "type": "number", "hubspot_defined": False},
+        ],
+    )
     assert "shoe_size" in records.synced_property_names(contacts_db, "contacts")
     records.upsert_records(contacts_db, "contacts", [Rec("101", {"shoe_size": "38"})])
     assert records.get_record(contacts_db, "contacts", "101")["shoe_size"] == 38.0
@@ -78,7 +98,7 @@ def test_query_returns_a_typed_frame_indexed_by_id_with_the_total(contacts_db):
     frame, total = records.query_records(contacts_db, "contacts", limit=2)
     assert isinstance(frame, pd.DataFrame) and total == 3 and len(frame) == 2
     assert list(frame.index) == ["102", "101"]  # most recently updated first
-    assert frame.loc["102", "vip"] == False  # noqa: E712 (a pandas boolean)
+    assert frame.loc["102", "vip"] == False  # a pandas boolean
     assert frame.loc["101", "birthday"] == dt.date(1815, 12, 10)
     assert frame.loc["101", "updated_at"] == pd.Timestamp("2024-03-01", tz="UTC")
 
@@ -119,7 +139,10 @@ def test_empty_values_sort_last_in_both_directions(contacts_db):
 
 def test_filters_take_values_lists_and_reject_unknown_columns(contacts_db):
     assert records.query_records(contacts_db, "contacts", filters={"lifecyclestage": "lead"})[1] == 2
-    assert records.query_records(contacts_db, "contacts", filters={"lifecyclestage": ["lead", "customer"]})[1] == 3
+    assert (
+        records.query_records(contacts_db, "contacts", filters={"lifecyclestage": ["lead", "customer"]})[1]
+        == 3
+    )
     assert records.query_records(contacts_db, "contacts", filters={"lastname": None})[1] == 1
     with pytest.raises(ValueError, match="unknown column"):
         records.query_records(contacts_db, "contacts", filters={"1=1; DROP TABLE contacts": "x"})
@@ -128,7 +151,9 @@ def test_filters_take_values_lists_and_reject_unknown_columns(contacts_db):
 
 
 def test_paging_returns_consecutive_slices_of_one_order(contacts_db):
-    pages = [records.query_records(contacts_db, "contacts", sort="email", offset=o, limit=1)[0] for o in range(3)]
+    pages = [
+        records.query_records(contacts_db, "contacts", sort="email", offset=o, limit=1)[0] for o in range(3)
+    ]
     assert [p.index[0] for p in pages] == ["101", "103", "102"]
 
 
@@ -154,7 +179,9 @@ def test_associations_are_replaced_per_record_and_read_from_both_sides(db):
     records.upsert_records(db, "companies", [Rec("900", {"name": "Acme"})])
     records.upsert_records(db, "contacts", [Rec("1", {"firstname": "A"}), Rec("2", {"firstname": "B"})])
     records.upsert_records(db, "deals", [Rec("50", {"dealname": "Big", "amount": "10"})])
-    records.replace_associations(db, "contacts", "companies", ["1", "2"], {"1": [("900", 279)], "2": [("900", 1)]})
+    records.replace_associations(
+        db, "contacts", "companies", ["1", "2"], {"1": [("900", 279)], "2": [("900", 1)]}
+    )
     records.replace_associations(db, "deals", "companies", ["50"], {"50": [("900", 341)]})
     records.replace_associations(db, "contacts", "companies", ["2"], {})
     assert list(records.associated_records(db, "companies", "900", "contacts").index) == ["1"]
@@ -164,21 +191,76 @@ def test_associations_are_replaced_per_record_and_read_from_both_sides(db):
 
 
 def _deals(db):
-    records.save_pipelines(db, "deals", [{
-        "id": "default", "label": "Sales", "display_order": 0, "stages": [
-            {"id": "appointmentscheduled", "label": "Appointment", "display_order": 0, "probability": 0.2},
-            {"id": "contractsent", "label": "Contract sent", "display_order": 1, "probability": 0.9},
-            {"id": "closedwon", "label": "Won", "display_order": 2, "probability": 1.0, "is_closed": True},
-            {"id": "closedlost", "label": "Lost", "display_order": 3, "probability": 0.0, "is_closed": True},
-        ]}])
-    records.upsert_records(db, "deals", [
-        Rec("1", {"dealname": "a", "amount": "100", "pipeline": "default", "dealstage": "appointmentscheduled"}),
-        Rec("2", {"dealname": "b", "amount": "200", "pipeline": "default", "dealstage": "contractsent"}),
-        Rec("3", {"dealname": "c", "amount": "400", "pipeline": "default", "dealstage": "closedwon",
-                  "closedate": "2026-05-10T00:00:00Z"}),
-        Rec("4", {"dealname": "d", "amount": "800", "pipeline": "default", "dealstage": "closedwon",
-                  "closedate": "2026-01-10T00:00:00Z"}),
-    ])
+    records.save_pipelines(
+        db,
+        "deals",
+        [
+            {
+                "id": "default",
+                "label": "Sales",
+                "display_order": 0,
+                "stages": [
+                    {
+                        "id": "appointmentscheduled",
+                        "label": "Appointment",
+                        "display_order": 0,
+                        "probability": 0.2,
+                    },
+                    {"id": "contractsent", "label": "Contract sent", "display_order": 1, "probability": 0.9},
+                    {
+                        "id": "closedwon",
+                        "label": "Won",
+                        "display_order": 2,
+                        "probability": 1.0,
+                        "is_closed": True,
+                    },
+                    {
+                        "id": "closedlost",
+                        "label": "Lost",
+                        "display_order": 3,
+                        "probability": 0.0,
+                        "is_closed": True,
+                    },
+                ],
+            }
+        ],
+    )
+    records.upsert_records(
+        db,
+        "deals",
+        [
+            Rec(
+                "1",
+                {
+                    "dealname": "a",
+                    "amount": "100",
+                    "pipeline": "default",
+                    "dealstage": "appointmentscheduled",
+                },
+            ),
+            Rec("2", {"dealname": "b", "amount": "200", "pipeline": "default", "dealstage": "contractsent"}),
+            Rec(
+                "3",
+                {
+                    "dealname": "c",
+                    "amount": "400",
+                    "pipeline": "default",
+                    "dealstage": "closedwon",
+                    "closedate": "2026-05-10T00:00:00Z",
+                },
+            ),
+            Rec(
+                "4",
+                {
+                    "dealname": "d",
+                    "amount": "800",
+                    "pipeline": "default",
+                    "dealstage": "closedwon",
+                    "closedate": "2026-01-10T00:00:00Z",
+                },
+            ),
+        ],
+    )
 
 
 def test_deal_stage_summary_follows_the_pipeline_stage_order_with_empty_stages(db):
@@ -192,20 +274,30 @@ def test_deal_stage_summary_follows_the_pipeline_stage_order_with_empty_stages(d
 def test_deal_figures_count_open_value_quarter_wins_and_weighted_forecast(db):
     _deals(db)
     figures = records.deal_figures(db, today=dt.date(2026, 5, 20))
-    assert figures == {"open_value": 300.0, "won_this_quarter": 400.0, "weighted_forecast": pytest.approx(200.0)}
+    assert figures == {
+        "open_value": 300.0,
+        "won_this_quarter": 400.0,
+        "weighted_forecast": pytest.approx(200.0),
+    }
 
 
 def test_owners_and_pipelines_read_back_in_display_order(db):
-    records.save_owners(db, [
-        {"id": "7", "email": "zoe@example.com", "first_name": "Zoe", "last_name": "Z"},
-        {"id": "8", "email": "al@example.com", "first_name": None, "last_name": None},
-    ])
+    records.save_owners(
+        db,
+        [
+            {"id": "7", "email": "zoe@example.com", "first_name": "Zoe", "last_name": "Z"},
+            {"id": "8", "email": "al@example.com", "first_name": None, "last_name": None},
+        ],
+    )
     owners = records.owners_frame(db)
     assert owners.loc["7", "name"] == "Zoe Z" and owners.loc["8", "name"] == "al@example.com"
     records.save_owners(db, [{"id": "7", "email": "zoe@example.com"}])
     assert list(records.owners_frame(db).index) == ["7"]
     _deals(db)
-    assert [s["id"] for s in records.pipelines(db)[0]["stages"]][:2] == ["appointmentscheduled", "contractsent"]
+    assert [s["id"] for s in records.pipelines(db)[0]["stages"]][:2] == [
+        "appointmentscheduled",
+        "contractsent",
+    ]
 
 
 def test_counts_leave_out_archived_records(contacts_db):

@@ -18,7 +18,9 @@ def test_a_second_owner_cannot_take_a_live_lease_but_can_take_an_expired_one(db)
 
 
 def test_a_lease_held_by_a_dead_process_on_this_host_is_free_at_once(db):
-    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     dead_pid = int(child.stdout)
     host = syncstate.new_owner().split(":")[0]
     assert syncstate.acquire_lease(db, "sync", f"{host}:{dead_pid}:abc", ttl_s=3600)
@@ -28,7 +30,10 @@ def test_a_lease_held_by_a_dead_process_on_this_host_is_free_at_once(db):
 def test_start_run_refuses_while_another_run_is_live_and_retires_dead_runs(db):
     first = syncstate.start_run(db, kind="full", trigger="ui", started_by="kim", owner="host-a:1:x")
     assert first is not None
-    assert syncstate.start_run(db, kind="incremental", trigger="cli", started_by=None, owner="host-b:2:y") is None
+    assert (
+        syncstate.start_run(db, kind="incremental", trigger="cli", started_by=None, owner="host-b:2:y")
+        is None
+    )
     assert syncstate.is_sync_running(db)
     db.execute("UPDATE sync_lease SET expires_at = 0")
     second = syncstate.start_run(db, kind="incremental", trigger="cli", started_by=None, owner="host-b:2:y")
@@ -39,11 +44,26 @@ def test_start_run_refuses_while_another_run_is_live_and_retires_dead_runs(db):
 
 def test_progress_heartbeats_are_visible_and_finishing_releases_the_lease(db):
     run_id = syncstate.start_run(db, kind="full", trigger="ui", started_by=None, owner="o")
-    assert syncstate.heartbeat(db, run_id, "o", {"phase": "records", "object_type": "contacts", "done": 300,
-                                                 "total": 1000, "requests": 7, "counts": {"records": {"contacts": 300}}})
+    assert syncstate.heartbeat(
+        db,
+        run_id,
+        "o",
+        {
+            "phase": "records",
+            "object_type": "contacts",
+            "done": 300,
+            "total": 1000,
+            "requests": 7,
+            "counts": {"records": {"contacts": 300}},
+        },
+    )
     run = syncstate.latest_run(db)
     assert (run["phase"], run["done"], run["total"], run["counts"]["records"]) == (
-        "records", 300, 1000, {"contacts": 300})
+        "records",
+        300,
+        1000,
+        {"contacts": 300},
+    )
     syncstate.finish_run(db, run_id, "o", state="succeeded", progress={"done": 1000})
     assert syncstate.latest_run(db)["state"] == "succeeded"
     assert not syncstate.is_sync_running(db)
@@ -56,14 +76,21 @@ def test_a_run_whose_heartbeat_went_stale_shows_as_interrupted(db):
 
 
 def test_a_full_pull_position_is_saved_per_walker_and_cleared_when_complete(db):
-    syncstate.begin_full_pull(db, "contacts", 1, {"started_at": records.now_iso(), "since_ms": 5,
-                                                  "walkers": [{"after": None, "done": False}] * 2})
+    syncstate.begin_full_pull(
+        db,
+        "contacts",
+        1,
+        {"started_at": records.now_iso(), "since_ms": 5, "walkers": [{"after": None, "done": False}] * 2},
+    )
     sql, params = syncstate.full_position_sql("contacts", 1, "20040", False)
     db.execute(sql, params)
     sql, params = syncstate.full_position_sql("contacts", 0, None, True)
     db.execute(sql, params)
     cursor = syncstate.get_cursor(db, "contacts")
-    assert cursor["full_state"]["walkers"] == [{"after": None, "done": True}, {"after": "20040", "done": False}]
+    assert cursor["full_state"]["walkers"] == [
+        {"after": None, "done": True},
+        {"after": "20040", "done": False},
+    ]
     assert not cursor["full_complete"]
     syncstate.complete_full_pull(db, "contacts", modified_since_ms=5)
     cursor = syncstate.get_cursor(db, "contacts")

@@ -23,7 +23,11 @@ def fresh_limits() -> Iterator[None]:
 @pytest.fixture
 def settings(sandbox, sandbox_token: str, tmp_path: Path) -> Settings:
     return load_settings(
-        {"HUBSPOT_ACCESS_TOKEN": sandbox_token, "HUBSPOT_BASE_URL": sandbox.url, "CRM_DB": str(tmp_path / "crm.db")},
+        {
+            "HUBSPOT_ACCESS_TOKEN": sandbox_token,
+            "HUBSPOT_BASE_URL": sandbox.url,
+            "CRM_DB": str(tmp_path / "crm.db"),
+        },
         {},
     )
 

@@ -48,13 +48,15 @@ def differences(db: Any, sandbox: Any) -> list[str]:
                 continue
             expected = {
                 (item["id"], str(link["id"]), int(type_id))
-                for item in truth[from_type] if not item["archived"]
+                for item in truth[from_type]
+                if not item["archived"]
                 for link in (item.get("associations") or {}).get(to_type, [])
                 if str(link["id"]) in live_ids[to_type]
                 for type_id in link["types"]
             }
             have = {
-                (f, t, int(k)) for f, t, k in db.execute(
+                (f, t, int(k))
+                for f, t, k in db.execute(
                     "SELECT from_id, to_id, type_id FROM associations WHERE from_type = ? AND to_type = ?",
                     (from_type, to_type),
                 ).fetchall()

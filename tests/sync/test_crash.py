@@ -19,10 +19,18 @@ REPO = Path(__file__).resolve().parents[2]
 
 def spawn(settings, *args: str) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HUBSPOT_", "CRM_"))}
-    env.update(HUBSPOT_ACCESS_TOKEN=settings.access_token, HUBSPOT_BASE_URL=settings.base_url,
-               CRM_DB=str(settings.db_path))
-    return subprocess.Popen([sys.executable, "-m", "crm", *args], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env.update(
+        HUBSPOT_ACCESS_TOKEN=settings.access_token,
+        HUBSPOT_BASE_URL=settings.base_url,
+        CRM_DB=str(settings.db_path),
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "crm", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def wrongly_archived(db, sandbox) -> list[str]:
@@ -51,12 +59,17 @@ def test_kill_9_at_random_points_of_a_sync_then_a_normal_sync_equals_the_truth(s
         process = spawn(settings, "sync", *(["--full"] if round_no % 2 == 0 else []))
         target = rng.uniform(0.1, 0.9)
 
-        def kill_point() -> str | None:
+        def kill_point(process=process, previous=previous, target=target) -> str | None:
             if process.poll() is not None:
                 return "finished"
             run = latest_run(db)
-            if run and run["id"] > previous and run["state"] == "running" and run["total"] \
-                    and run["done"] >= target * run["total"]:
+            if (
+                run
+                and run["id"] > previous
+                and run["state"] == "running"
+                and run["total"]
+                and run["done"] >= target * run["total"]
+            ):
                 return "kill"
             return None
 
@@ -90,9 +103,12 @@ def test_kill_9_during_a_push_loses_no_edit_and_creates_no_duplicate(sandbox, se
             emails.append(f"crash-{round_no}-{n}@example.com")
             queue_new_contact(settings, {"email": emails[-1], "firstname": f"Crash {round_no}.{n}"}, by="kim")
         process = spawn(settings, "push")
-        wait_for(lambda: process.poll() is not None or syncstate.lease_holder(db, syncstate.PUSH_LEASE), timeout=30)
+        wait_for(
+            lambda p=process: p.poll() is not None or syncstate.lease_holder(db, syncstate.PUSH_LEASE),
+            timeout=30,
+        )
         deadline = time.monotonic() + rng.uniform(0.0, 0.9)
-        wait_for(lambda: process.poll() is not None or time.monotonic() >= deadline, timeout=30)
+        wait_for(lambda p=process, d=deadline: p.poll() is not None or time.monotonic() >= d, timeout=30)
         if process.poll() is None:
             process.kill()
             kills += 1

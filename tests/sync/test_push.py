@@ -37,8 +37,15 @@ def synced(sandbox, settings):
 
 def test_pushed_edits_reach_hubspot_the_cache_and_the_audit_log(sandbox, settings, db, synced):
     first, second = synced[:2]
-    queued = queue_edits(settings, "contacts", {first: {"jobtitle": "Chief Analyst", "lifecyclestage": "customer"},
-                                                second: {"phone": "+1 555 0142"}}, by="kim@example.com")
+    queued = queue_edits(
+        settings,
+        "contacts",
+        {
+            first: {"jobtitle": "Chief Analyst", "lifecyclestage": "customer"},
+            second: {"phone": "+1 555 0142"},
+        },
+        by="kim@example.com",
+    )
     assert queued == 3
     summary = push(settings, by="kim@example.com")
     assert (summary["pushed"], summary["failed"], summary["conflicts"], summary["retry"]) == (3, 0, 0, 0)
@@ -100,15 +107,24 @@ def test_an_edit_already_made_in_hubspot_counts_as_pushed(sandbox, settings, db,
 
 def test_a_batch_with_one_refused_value_pushes_the_good_ones(sandbox, settings, db, synced):
     # Our copy of the definition still offers an option HubSpot has removed since the last sync.
-    options = json.loads(db.execute("SELECT options FROM property_defs WHERE object_type = 'contacts' "
-                                    "AND name = 'lifecyclestage'").fetchone()[0])
+    options = json.loads(
+        db.execute(
+            "SELECT options FROM property_defs WHERE object_type = 'contacts' AND name = 'lifecyclestage'"
+        ).fetchone()[0]
+    )
     options.append({"label": "Retired stage", "value": "retiredstage"})
-    db.execute("UPDATE property_defs SET options = ? WHERE object_type = 'contacts' AND name = 'lifecyclestage'",
-               (json.dumps(options),))
+    db.execute(
+        "UPDATE property_defs SET options = ? WHERE object_type = 'contacts' AND name = 'lifecyclestage'",
+        (json.dumps(options),),
+    )
     good = {rid: {"jobtitle": f"Good {n}"} for n, rid in enumerate(synced[:6])}
     bad = synced[6]
-    queue_edits(settings, "contacts", {**good, bad: {"lifecyclestage": "retiredstage", "jobtitle": "Also good"}},
-                by="kim")
+    queue_edits(
+        settings,
+        "contacts",
+        {**good, bad: {"lifecyclestage": "retiredstage", "jobtitle": "Also good"}},
+        by="kim",
+    )
     summary = push(settings, by="kim")
     assert (summary["pushed"], summary["failed"]) == (7, 1)
     (failure,) = [r for r in summary["results"] if r["status"] == "failed"]
@@ -145,8 +161,16 @@ def test_an_edit_of_a_record_deleted_in_hubspot_fails_with_a_clear_message(sandb
 
 
 def test_a_new_contact_is_created_once_even_if_its_push_is_repeated(sandbox, settings, db, synced):
-    local = queue_new_contact(settings, {"email": "New.Person@example.com", "firstname": "New", "lastname": "Person",
-                                         "lifecyclestage": "lead"}, by="kim")
+    local = queue_new_contact(
+        settings,
+        {
+            "email": "New.Person@example.com",
+            "firstname": "New",
+            "lastname": "Person",
+            "lifecyclestage": "lead",
+        },
+        by="kim",
+    )
     summary = push(settings, by="kim")
     (created,) = [r for r in summary["results"] if r["status"] == "created"]
     assert records.get_record(db, "contacts", local) is None
@@ -154,8 +178,11 @@ def test_a_new_contact_is_created_once_even_if_its_push_is_repeated(sandbox, set
     # A crash after HubSpot created it but before we recorded that: the same create again.
     db.execute("UPDATE outbox SET status = 'pending' WHERE op = 'create'")
     push(settings, by="kim")
-    matches = [r for r in sandbox.truth("contacts") if (r["properties"].get("email") or "").lower()
-               == "new.person@example.com"]
+    matches = [
+        r
+        for r in sandbox.truth("contacts")
+        if (r["properties"].get("email") or "").lower() == "new.person@example.com"
+    ]
     assert len(matches) == 1 and matches[0]["id"] == created["record_id"]
 
 

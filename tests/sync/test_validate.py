@@ -16,30 +16,59 @@ DEFS = {
     "closedate": {"name": "closedate", "type": "datetime", "field_type": "date"},
     "birthday": {"name": "birthday", "type": "date", "field_type": "date"},
     "vip": {"name": "vip", "type": "bool", "field_type": "booleancheckbox"},
-    "lifecyclestage": {"name": "lifecyclestage", "type": "enumeration", "field_type": "radio",
-                       "options": [{"label": "Lead", "value": "lead"}, {"label": "Customer", "value": "customer"}]},
-    "colors": {"name": "colors", "type": "enumeration", "field_type": "checkbox",
-               "options": [{"label": "Red", "value": "red"}, {"label": "Blue", "value": "blue"}]},
+    "lifecyclestage": {
+        "name": "lifecyclestage",
+        "type": "enumeration",
+        "field_type": "radio",
+        "options": [{"label": "Lead", "value": "lead"}, {"label": "Customer", "value": "customer"}],
+    },
+    "colors": {
+        "name": "colors",
+        "type": "enumeration",
+        "field_type": "checkbox",
+        "options": [{"label": "Red", "value": "red"}, {"label": "Blue", "value": "blue"}],
+    },
     "hs_object_id": {"name": "hs_object_id", "type": "number", "read_only": True},
     "days_to_close": {"name": "days_to_close", "type": "number", "calculated": True},
-    "hubspot_owner_id": {"name": "hubspot_owner_id", "type": "enumeration", "field_type": "select", "options": []},
+    "hubspot_owner_id": {
+        "name": "hubspot_owner_id",
+        "type": "enumeration",
+        "field_type": "select",
+        "options": [],
+    },
     "pipeline": {"name": "pipeline", "type": "enumeration", "field_type": "select", "options": []},
     "dealstage": {"name": "dealstage", "type": "enumeration", "field_type": "radio", "options": []},
 }
-CONTEXT = Context(defs=DEFS, stages={"default": ["appointmentscheduled", "closedwon"], "p2": ["s1"]},
-                  owner_ids=["41"])
+CONTEXT = Context(
+    defs=DEFS, stages={"default": ["appointmentscheduled", "closedwon"], "p2": ["s1"]}, owner_ids=["41"]
+)
 
 
-@pytest.mark.parametrize("address", ["ada@example.com", "a.b+tag@mail.example.co.uk", "x_y@sub-domain.example.io"])
+@pytest.mark.parametrize(
+    "address", ["ada@example.com", "a.b+tag@mail.example.co.uk", "x_y@sub-domain.example.io"]
+)
 def test_real_email_addresses_are_accepted(address):
     assert is_valid_email(address)
 
 
 @pytest.mark.parametrize(
     "address",
-    ["ada", "ada@", "@example.com", "ada@example", "ada @example.com", "ada@@example.com", "a@b@example.com",
-     "ada@example..com", ".ada@example.com", "ada.@example.com", "ada@-example.com", "ada@example.c0m",
-     "ada@example.com ", "ada@exa mple.com"],
+    [
+        "ada",
+        "ada@",
+        "@example.com",
+        "ada@example",
+        "ada @example.com",
+        "ada@@example.com",
+        "a@b@example.com",
+        "ada@example..com",
+        ".ada@example.com",
+        "ada.@example.com",
+        "ada@-example.com",
+        "ada@example.c0m",
+        "ada@example.com ",
+        "ada@exa mple.com",
+    ],
 )
 def test_malformed_email_addresses_are_refused(address):
     assert not is_valid_email(address)
@@ -51,8 +80,10 @@ def test_invalid_email_edit_names_the_field_and_why():
     assert "not a valid email" in errors["email"]
 
 
-@pytest.mark.parametrize(("value", "wire"), [("1500.50", "1500.5"), (1500, "1500"), (12.0, "12"), ("-3", "-3"),
-                                             (" 7 ", "7"), (".5", "0.5")])
+@pytest.mark.parametrize(
+    ("value", "wire"),
+    [("1500.50", "1500.5"), (1500, "1500"), (12.0, "12"), ("-3", "-3"), (" 7 ", "7"), (".5", "0.5")],
+)
 def test_numbers_are_sent_in_hubspots_plain_form(value, wire):
     assert normalize(DEFS["amount"], value) == wire
 
@@ -97,21 +128,27 @@ def test_enumerations_take_option_values_not_labels():
 
 
 def test_read_only_calculated_and_unknown_properties_are_refused():
-    _, errors = check_properties("contacts", {"hs_object_id": "1", "days_to_close": "3", "favcolor": "x"}, CONTEXT)
+    _, errors = check_properties(
+        "contacts", {"hs_object_id": "1", "days_to_close": "3", "favcolor": "x"}, CONTEXT
+    )
     assert errors["hs_object_id"] == "is read-only in HubSpot"
     assert errors["days_to_close"] == "is read-only in HubSpot"
     assert "no contacts property 'favcolor'" in errors["favcolor"]
 
 
 def test_empty_values_clear_a_field():
-    clean, errors = check_properties("contacts", {"firstname": "", "amount": None, "birthday": float("nan")}, CONTEXT)
+    clean, errors = check_properties(
+        "contacts", {"firstname": "", "amount": None, "birthday": float("nan")}, CONTEXT
+    )
     assert clean == {"firstname": None, "amount": None, "birthday": None} and errors == {}
 
 
 def test_owner_must_be_an_active_owner_id():
     assert check_properties("deals", {"hubspot_owner_id": "41"}, CONTEXT)[1] == {}
-    assert "not an active HubSpot owner" in check_properties("deals", {"hubspot_owner_id": "99"}, CONTEXT)[1][
-        "hubspot_owner_id"]
+    assert (
+        "not an active HubSpot owner"
+        in check_properties("deals", {"hubspot_owner_id": "99"}, CONTEXT)[1]["hubspot_owner_id"]
+    )
 
 
 def test_deal_stage_must_belong_to_the_deals_pipeline():
