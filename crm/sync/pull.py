@@ -435,7 +435,7 @@ class Puller:
             else:
                 skip += len(found) - 1
             expect_first = found[-1].id
-            if skip + SEARCH_LIMIT > SEARCH_CAP:
+            if skip + SEARCH_LIMIT >= SEARCH_CAP:
                 # More records in one millisecond than search can page: walk it by id.
                 for batch in self._one_millisecond(object_type, prop, lower, wanted, seen):
                     yield batch, None
