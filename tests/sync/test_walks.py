@@ -15,7 +15,6 @@ from crm.hubspot import Record, SearchPage
 from crm.store.records import to_column
 from crm.sync.pull import SEARCH_LIMIT, Progress, Puller, _in_range, _split
 
-
 T0 = 1_767_225_600_000  # 2026-01-01, epoch ms
 
 
