@@ -35,7 +35,7 @@ def test_budget_lets_many_threads_through_at_once_then_makes_the_next_wait():
         t.start()
     for t in threads:
         t.join(5)
-    assert len(waits) == 8 and max(waits) < 0.1
+    assert len(waits) == 8 and max(waits) < 0.3  # well under the 0.4 s window: nobody waited for room
     started = time.monotonic()
     window.acquire()
     assert 0.3 <= time.monotonic() - started < 1.5
@@ -55,7 +55,7 @@ def test_a_slot_counts_until_one_window_after_its_answer():
 def test_remaining_header_lower_than_our_count_books_the_difference():
     window = RollingWindow(10, 0.4)
     window.learn(remaining=2)  # someone else already spent 8 of the 10
-    assert window.acquire() < 0.05 and window.acquire() < 0.05
+    assert window.acquire() < 0.3 and window.acquire() < 0.3
     window.release()
     window.release()
     started = time.monotonic()
