@@ -99,6 +99,7 @@ class Progress:
         self.archived: dict[str, int] = {}
         self.modes: dict[str, str] = {}
         self.seconds: dict[str, float] = {}
+        self.walk_seconds: dict[str, float] = {}
         self.associations = 0
         self.conflicts = 0
 
@@ -138,6 +139,7 @@ class Progress:
                     "archived": dict(self.archived),
                     "modes": dict(self.modes),
                     "seconds": dict(self.seconds),
+                    "walk_seconds": dict(self.walk_seconds),
                     "associations": self.associations,
                     "conflicts": self.conflicts,
                     "requests_by_kind": stats.get("by_kind", {}),
@@ -263,6 +265,7 @@ class Puller:
             if "total" in state:
                 self.progress.total(object_type, int(state["total"]))
         walkers = [(i, w) for i, w in enumerate(state["walkers"]) if not w.get("done")]
+        walk_started = time.perf_counter()
         if walkers:
             with ThreadPoolExecutor(
                 max_workers=len(walkers), thread_name_prefix=f"sync-{object_type}"
@@ -272,6 +275,8 @@ class Puller:
             for error in errors:
                 if error is not None:
                     raise error
+        with self.progress._lock:
+            self.progress.walk_seconds[object_type] = round(time.perf_counter() - walk_started, 3)
         self._check()
         gone = records.archive_unseen(db, object_type, seen_since=state["started_at"])
         with self.progress._lock:
@@ -345,7 +350,9 @@ class Puller:
                     self.progress.add(object_type, len(mine))
                     buffer.extend(r.id for r in mine)
                 done = next_after is None
-                if len(buffer) >= ASSOC_CHUNK or done:
+                # Positions are saved once the records' associations are in, so a type
+                # without associations saves after every page.
+                if len(buffer) >= ASSOC_CHUNK or done or not ASSOCIATIONS[object_type]:
                     self._read_associations(db, object_type, buffer)
                     buffer = []
                     sql, params = syncstate.full_position_sql(object_type, index, next_after, done)
