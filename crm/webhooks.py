@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024
 TIMESTAMP_TOLERANCE_MS = 300_000
 MAX_ATTEMPTS = 10
+# Between failed rounds the worker waits 5 s, 10 s, 20 s... up to this; ten attempts span
+# about half an hour before events are left for a sync to cover.
+MAX_BACKOFF_S = 300.0
 # Per round: HubSpot sends at most 100 events a request, so this is a handful of requests.
 EVENTS_PER_ROUND = 500
 BATCH_READ_SIZE = 100
@@ -221,7 +224,7 @@ def _open(settings: Settings) -> sqlite_utils.Database:
 
 
 @dataclass
-class _Plan:
+class ReadPlan:
     """What one round must read from HubSpot, gathered from a set of events."""
 
     reread: dict[str, set[str]] = field(default_factory=dict)        # type -> ids to batch-read
@@ -245,9 +248,9 @@ def event_object_type(event: Mapping[str, Any]) -> str | None:
     return _SINGULAR.get(prefix)
 
 
-def plan_events(events: Sequence[Mapping[str, Any]]) -> _Plan:
+def plan_events(events: Sequence[Mapping[str, Any]]) -> ReadPlan:
     """Turn events into reads: which records and which associations to fetch again."""
-    plan = _Plan()
+    plan = ReadPlan()
     for event in events:
         object_type = event_object_type(event)
         if object_type is None:
@@ -272,13 +275,13 @@ def plan_events(events: Sequence[Mapping[str, Any]]) -> _Plan:
     return plan
 
 
-def _add_association_reads(plan: _Plan, object_type: str, object_id: Any) -> None:
+def _add_association_reads(plan: ReadPlan, object_type: str, object_id: Any) -> None:
     for pair in ASSOCIATION_PAIRS:
         if pair[0] == object_type:
             plan.add(plan.associations, pair, object_id)
 
 
-def _plan_association_change(plan: _Plan, object_type: str, event: Mapping[str, Any]) -> None:
+def _plan_association_change(plan: ReadPlan, object_type: str, event: Mapping[str, Any]) -> None:
     match = _ASSOCIATION_TYPE_RE.match(str(event.get("associationType") or ""))
     if match is None:
         _add_association_reads(plan, object_type, event.get("fromObjectId") or event.get("objectId"))
@@ -360,7 +363,7 @@ class _Fetched:
     )
 
 
-def _fetch(db: sqlite_utils.Database, client: HubSpotClient, plan: _Plan) -> _Fetched:
+def _fetch(db: sqlite_utils.Database, client: HubSpotClient, plan: ReadPlan) -> _Fetched:
     """Read everything the plan names from HubSpot; nothing is written here."""
     fetched = _Fetched()
     for object_type, ids in plan.reread.items():
@@ -447,7 +450,7 @@ class _Worker:
                 log.exception("webhook processing crashed")
             if failures:
                 # Back off even if new deliveries arrive: they would fail the same way.
-                deadline = time.monotonic() + min(5.0 * 2 ** (failures - 1), 900.0)
+                deadline = time.monotonic() + min(5.0 * 2 ** (failures - 1), MAX_BACKOFF_S)
                 while not self._stop.is_set() and (left := deadline - time.monotonic()) > 0:
                     self._stop.wait(left)
             else:
