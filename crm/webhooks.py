@@ -50,7 +50,7 @@ MAX_BODY_BYTES = 1024 * 1024
 TIMESTAMP_TOLERANCE_MS = 300_000
 MAX_ATTEMPTS = 10
 # Between failed rounds the worker waits 5 s, 10 s, 20 s... up to this; ten attempts span
-# about half an hour before events are left for a sync to cover.
+# about twenty minutes before events are left for a sync to cover.
 MAX_BACKOFF_S = 300.0
 # Per round: HubSpot sends at most 100 events a request, so this is a handful of requests.
 EVENTS_PER_ROUND = 500
