@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from crm.errors import CrmError, SyncBusy
 from crm.hubspot import HubSpotClient, StaticToken
 from crm.store import open_db, outbox, records, syncstate
-from crm.sync import SyncRunner, latest_run, queue_edits, run_sync
+from crm.sync import SyncRunner, latest_run, push, queue_edits, queue_new_contact, run_sync
 from tests.sync.synchelpers import crm_requests, differences, wait_for
 
 # Seeded timestamps lie before the anchor day; pinning it keeps every seeded record
@@ -112,12 +113,29 @@ def test_a_sync_through_a_fault_storm_ends_with_the_same_data(sandbox, settings,
             except CrmError as exc:  # the storm may exhaust retries; the next try goes on
                 print(f"sync attempt failed: {exc}")
         assert run["state"] == "succeeded"
+    # Edits and new contacts pushed through the same storm, "Push" pressed until done.
+    contacts = [r["id"] for r in sandbox.truth("contacts")][:20]
+    queue_edits(settings, "contacts", {rid: {"jobtitle": f"Storm {rid}"} for rid in contacts}, by="kim")
+    for n in range(5):
+        queue_new_contact(settings, {"email": f"storm-{n}@example.com", "firstname": "Storm"}, by="kim")
+    for _attempt in range(8):
+        try:
+            push(settings, by="kim", client=fast_client)
+        except CrmError as exc:
+            print(f"push attempt failed: {exc}")
+        if outbox.outbox_counts(db)["pending"] == 0:
+            break
     stats = sandbox.stats()
     assert sum(stats["faults"].values()) > 0
     sandbox.configure(faults={})
+    run_sync(settings, client=fast_client)
+    assert outbox.outbox_counts(db)["pending"] == outbox.outbox_counts(db)["failed"] == 0
     assert differences(db, sandbox) == []
+    emails = [(r["properties"].get("email") or "").lower() for r in sandbox.truth("contacts")]
+    assert len(emails) == len(set(emails)) == 155
+    assert all(f"storm-{n}@example.com" in emails for n in range(5))
     ids = db.execute("SELECT id FROM contacts").fetchall()
-    assert len(ids) == len(set(ids)) == 150
+    assert len(ids) == len(set(ids)) == 155
 
 
 def test_two_concurrent_sync_requests_make_one_run(sandbox, settings, db):
@@ -268,4 +286,37 @@ def test_a_run_that_lost_its_lease_stops_and_the_next_resumes_its_full_pull(sand
     lists = sandbox.stats()["requests"]["GET /crm/v3/objects/{objectType}"] - before
     assert run["counts"]["modes"]["contacts"] == "resume"
     assert lists < 60  # a fresh full pull of 8,000 contacts takes 80 pages and more
+    assert differences(db, sandbox) == []
+
+
+def test_a_portal_with_many_custom_properties_syncs_them_all_without_414(sandbox, settings, db):
+    sandbox.configure(burst_limit=5000)
+    # 400 names of 40 characters: the property list alone is longer than any URL HubSpot takes.
+    names = [f"custom_measure_with_a_long_name_{n:03d}" for n in range(400)]
+    with HubSpotClient(settings, StaticToken(settings.access_token)) as client:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(
+                pool.map(
+                    lambda name: client.create_property(
+                        "contacts",
+                        {
+                            "name": name,
+                            "label": name,
+                            "type": "number",
+                            "field_type": "number",
+                            "group_name": "contactinformation",
+                        },
+                    ),
+                    names,
+                )
+            )
+        contact = sandbox.truth("contacts")[0]["id"]
+        client.batch_update(
+            "contacts", [{"id": contact, "properties": {n: str(i) for i, n in enumerate(names)}}]
+        )
+    run = run_sync(settings, kind="full")
+    assert run["state"] == "succeeded"
+    assert set(names) <= set(records.synced_property_names(db, "contacts"))
+    assert records.get_record(db, "contacts", contact)[names[399]] == 399.0
+    assert sandbox.stats()["responses"].get("414", 0) == 0
     assert differences(db, sandbox) == []

@@ -222,3 +222,51 @@ def sandbox_properties(settings):
 
     with HubSpotClient(settings, StaticToken(settings.access_token)) as client:
         return client.list_properties("contacts")
+
+
+class WholeBatchRefusal:
+    """A HubSpot that refuses a whole batch update when any input is bad (no per-input 207),
+    as it does without objectWriteTraceIds: the push has to split the batch to find it."""
+
+    def __init__(self, current: dict[str, dict[str, str]], bad_value: str) -> None:
+        self.current = current
+        self.bad_value = bad_value
+        self.update_calls: list[int] = []
+
+    def batch_read(self, object_type, ids, *, properties):
+        from crm.hubspot import Record
+
+        return [Record(i, {p: self.current[i].get(p) for p in properties}, None, None) for i in ids]
+
+    def batch_update(self, object_type, inputs):
+        from crm.errors import ValidationFailed
+        from crm.hubspot import BatchResult, Record
+
+        self.update_calls.append(len(inputs))
+        for item in inputs:
+            if self.bad_value in item["properties"].values():
+                raise ValidationFailed(
+                    "Property values were not valid", status_code=400, field_errors={"jobtitle": "nope"}
+                )
+        for item in inputs:
+            self.current[item["id"]].update(item["properties"])
+        return BatchResult([Record(i["id"], dict(i["properties"]), None, None) for i in inputs], [])
+
+    def close(self):
+        pass
+
+
+def test_a_batch_refused_as_a_whole_is_split_until_the_bad_input_stands_alone(sandbox, settings, db, synced):
+    client = WholeBatchRefusal(
+        {rid: {"jobtitle": records.get_record(db, "contacts", rid)["jobtitle"]} for rid in synced},
+        bad_value="BAD",
+    )
+    edits = {rid: {"jobtitle": f"Fine {n}"} for n, rid in enumerate(synced[:16])}
+    edits[synced[11]] = {"jobtitle": "BAD"}
+    queue_edits(settings, "contacts", edits, by="kim")
+    summary = push(settings, client=client)
+    assert (summary["pushed"], summary["failed"]) == (15, 1)
+    (failed,) = [r for r in summary["results"] if r["status"] == "failed"]
+    assert failed["record_id"] == synced[11] and "nope" in failed["message"]
+    assert client.current[synced[3]]["jobtitle"] == "Fine 3"
+    assert len(client.update_calls) <= 2 * 4 + 1  # halving 16 inputs: about log2(16) levels
