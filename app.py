@@ -15,8 +15,20 @@ from ui.routes import ROUTES
 
 app = st.App(__file__, routes=ROUTES, on_script_error=on_script_error)
 
+# On a fresh server, Streamlit serves pages/*.py by URL in legacy mode (no app.py, so no
+# navigation or sidebar) until some session opens "/" and st.navigation switches that
+# off for everyone. An OAuth return to /connect can be that first visit, so switch it off
+# at startup, as st.navigation would. Each page still runs the access guard itself.
+try:
+    from streamlit.runtime.pages_manager import PagesManager
+
+    PagesManager.uses_pages_directory = False
+except (ImportError, AttributeError):  # a later Streamlit without the flag
+    pass
+
 if __name__ == "__main__":
     from ui.access import check_access, require_staff
+    from ui.data import note_shown
     from ui.runtime import page_settings
     from ui.sidebar import render_sidebar
 
@@ -41,5 +53,7 @@ if __name__ == "__main__":
         position="sidebar" if verdict.decision == "allowed" else "hidden",
     )
     staff = require_staff(notice=False)
-    render_sidebar(page_settings(), staff)
+    settings = page_settings()
+    render_sidebar(settings, staff)
     nav.run()
+    note_shown(settings)

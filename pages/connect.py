@@ -109,17 +109,17 @@ with crm_errors("read the connection"):
 
 if info.status == "connected":
     st.subheader("Connected")
+    # Plain text, not Markdown: these are values people copy, and HubSpot supplied them.
     left, right = st.columns(2)
     with left:
-        st.markdown(f"**Portal ID** {md_escape(info.portal_id)}")
-        st.markdown(f"**Portal domain** {md_escape(info.hub_domain or '–')}")
-        st.markdown(f"**Connected user** {md_escape(info.user_email or '–')}")
-        st.markdown(f"**Connected** {ago(info.connected_at)}")
+        st.text(f"Portal ID: {info.portal_id}")
+        st.text(f"Portal domain: {info.hub_domain or '–'}")
+        st.text(f"Connected user: {info.user_email or '–'}")
+        st.text(f"Connected: {ago(info.connected_at)}")
     with right:
-        st.markdown(f"**Mode** {'Private app (static token)' if info.mode == 'private_app' else 'OAuth'}")
-        st.markdown(f"**Access token expires** {md_escape(_expiry(info.expires_at))}")
-        st.markdown("**Granted scopes**")
-        st.text("\n".join(sorted(info.scopes)) or "(none reported)")
+        st.text(f"Mode: {'Private app (static token)' if info.mode == 'private_app' else 'OAuth'}")
+        st.text(f"Access token expires: {_expiry(info.expires_at)}")
+        st.text("Granted scopes:\n" + ("\n".join(f"  {s}" for s in sorted(info.scopes)) or "  (none reported)"))
     link = portal_url(info.ui_domain, info.portal_id)
     if link:
         st.link_button("Open the portal in HubSpot", link, icon=":material/open_in_new:")

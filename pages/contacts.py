@@ -197,7 +197,7 @@ with crm_errors("read the pending edits"):
 shown = with_links(frame, "contacts", info.ui_domain, info.portal_id)
 shown = editing.with_status(shown, outcome, pending_ids, LABELS)
 config = contact_columns(owners=owners, lifecycle=lifecycle, pronouns=pronouns)
-config[editing.STATUS_COLUMN] = st.column_config.TextColumn("Status", disabled=True, width="medium")
+config[editing.STATUS_COLUMN] = st.column_config.TextColumn("Status", disabled=True, width="small")
 order = ["hubspot", editing.STATUS_COLUMN, *columns]
 key = editing.editor_key(PREFIX, f"{view}_{page}")
 st.data_editor(

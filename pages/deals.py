@@ -79,7 +79,7 @@ def stage_chart(summary: pd.DataFrame, title: str | None) -> alt.LayerChart:
     """Amount per stage as bars, deal count as a label, stages in the pipeline's order."""
     order = list(summary["stage"])
     base = alt.Chart(summary).encode(
-        y=alt.Y("stage:N", sort=order, title=None),
+        y=alt.Y("stage:N", sort=order, title=None, axis=alt.Axis(labelLimit=260)),
         tooltip=[
             alt.Tooltip("stage:N", title="Stage"),
             alt.Tooltip("count:Q", title="Deals"),
@@ -180,7 +180,7 @@ if "closedate" in shown.columns:
 shown = with_links(shown, "deals", info.ui_domain, info.portal_id)
 shown = editing.with_status(shown, outcome, pending_ids, LABELS)
 config = deal_columns(owners=owners, stages=stage_options, pipelines=pipeline_names)
-config[editing.STATUS_COLUMN] = st.column_config.TextColumn("Status", disabled=True, width="medium")
+config[editing.STATUS_COLUMN] = st.column_config.TextColumn("Status", disabled=True, width="small")
 key = editing.editor_key(PREFIX, f"{view}_{page}")
 st.data_editor(
     shown,

@@ -10,7 +10,7 @@ import streamlit as st
 
 from ui import data
 from ui.access import require_staff
-from ui.columns import SINGULAR, md_escape, record_url
+from ui.columns import SINGULAR, md_escape, option_labels, owner_labels, pipeline_labels, record_url, stage_labels
 from ui.feedback import crm_errors, show_flash
 from ui.runtime import page_settings
 from ui.states import require_data
@@ -72,16 +72,25 @@ link = record_url(info.ui_domain, info.portal_id, object_type, record_id)
 if link:
     st.link_button("Open in HubSpot", link, icon=":material/open_in_new:")
 
+with crm_errors("read owners and pipelines"):
+    owners = owner_labels(data.owners(settings))
+    pipes = data.pipelines(settings, "deals") if object_type == "deals" else []
+# Values as HubSpot's UI shows them: owner names and option labels, not internal ids.
+shown_as = {"hubspot_owner_id": owners, "pipeline": pipeline_labels(pipes), "dealstage": stage_labels(pipes)}
+
+
+def _shown(name: str, value: Any) -> str:
+    labels = shown_as.get(name) or option_labels(defs.get(name))
+    return labels.get(str(value), str(value)) if labels else str(value)
+
+
 properties = pd.DataFrame(
     [
-        {"Property": str((defs.get(name) or {}).get("label") or name), "Name": name, "Value": value}
+        {"Property": str((defs.get(name) or {}).get("label") or name), "Name": name, "Value": _shown(name, value)}
         for name, value in record.items()
         if name not in HIDDEN and name != "id" and value not in (None, "")
     ]
 )
-# Values are mixed types; as text they sit in one column without the grid refusing them.
-if not properties.empty:
-    properties["Value"] = properties["Value"].map(str)
 
 left, right = st.columns([3, 2])
 with left:

@@ -290,3 +290,16 @@ def csv_export(
         return csv_bytes(frame)
 
     return build
+
+
+def note_shown(settings: Settings) -> None:
+    """Tell the live-updates watcher (ui.live) that this run already shows the cache as it is now.
+
+    Without it, a change this very run made (a queued edit, a push) looks like news to the
+    watcher, which then reruns the whole page a second later; a click landing in that
+    rerun is lost (seen in Chromium on 1.67). Changes from elsewhere still trigger it.
+    """
+    from ui.live import VERSION_KEY
+
+    with open_cache(settings) as db:
+        st.session_state[VERSION_KEY] = records.cache_version(db)

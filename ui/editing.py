@@ -105,6 +105,7 @@ def apply_edits(
         show_error(exc, doing="save your changes")
         return Outcome(failed=True)
     reset(prefix)
+    st.session_state.pop(f"{prefix}_push_result", None)
     toast(f"Saved {queued} change{'s' if queued != 1 else ''}; push to send them to HubSpot")
     return Outcome(queued=queued)
 
@@ -180,6 +181,7 @@ RESULT_STATUS = {
     "failed": "✗ refused by HubSpot",
     "conflict": "⚠ conflict",
     "retry": "↻ will retry",
+    "created": "✓ created",
 }
 
 
@@ -188,26 +190,36 @@ def push_panel(settings: Settings, staff: Staff, prefix: str) -> None:
     from ui import data
     from ui.feedback import crm_errors
 
-    counts = data.outbox_counts(settings)
-    pending, conflicts = counts.get("pending", 0), counts.get("conflict", 0)
     text, button = st.columns([4, 1], vertical_alignment="center")
+    counts = data.outbox_counts(settings)
+    clicked = button.button(
+        "Push changes", key=f"{prefix}_push", type="primary", disabled=counts.get("pending", 0) == 0,
+        icon=":material/cloud_upload:",
+    )
+    result_key = f"{prefix}_push_result"
+    if clicked:
+        with crm_errors("push your changes", stop=False), st.spinner("Pushing changes to HubSpot…"):
+            st.session_state[result_key] = sync.push(settings, by=staff.label)
+            data.clear()
+        counts = data.outbox_counts(settings)
+    pending, conflicts = counts.get("pending", 0), counts.get("conflict", 0)
     summary = f"**{pending}** change{'s' if pending != 1 else ''} waiting to be pushed to HubSpot"
     if conflicts:
         summary += f" · **{conflicts}** conflict{'s' if conflicts != 1 else ''} to resolve on the Sync page"
     text.markdown(summary)
-    clicked = button.button(
-        "Push changes", key=f"{prefix}_push", type="primary", disabled=pending == 0, icon=":material/cloud_upload:"
-    )
-    if pending and not clicked:
+    if pending:
         with st.expander("Changes waiting to be pushed"):
             frame = data.edits(settings, ("pending",))
             st.dataframe(frame, column_config=PENDING_COLUMNS, column_order=list(PENDING_COLUMNS), hide_index=True)
-    if not clicked:
-        return
-    with crm_errors("push your changes", stop=False), st.spinner("Pushing changes to HubSpot…"):
-        result = sync.push(settings, by=staff.label)
-        data.clear()
-        show_push_result(result)
+    # The result stays until the next push or edit: live updates may rerun the page any moment.
+    if result_key in st.session_state:
+        show_push_result(st.session_state[result_key])
+        st.button("Dismiss", key=f"{prefix}_push_dismiss", on_click=st.session_state.pop, args=(result_key, None))
+
+
+def _summary(result: Mapping[str, Any]) -> str:
+    pushed = int(result.get("pushed") or 0)
+    return f"Pushed {pushed} change{'s' if pushed != 1 else ''} to HubSpot."
 
 
 def show_push_result(result: Mapping[str, Any]) -> None:
@@ -219,8 +231,7 @@ def show_push_result(result: Mapping[str, Any]) -> None:
             icon=":material/warning:",
         )
     else:
-        st.success(f"Pushed {pushed} change{'s' if pushed != 1 else ''} to HubSpot.", icon=":material/cloud_done:")
-        toast(f"Pushed {pushed} change{'s' if pushed != 1 else ''}")
+        st.success(_summary(result), icon=":material/cloud_done:")
     rows = list(result.get("results") or [])
     if rows:
         frame = pd.DataFrame(rows)
@@ -231,6 +242,7 @@ def show_push_result(result: Mapping[str, Any]) -> None:
             hide_index=True,
             column_config={
                 "record_id": st.column_config.TextColumn("Record"),
+                "object_type": st.column_config.TextColumn("Type"),
                 "property": st.column_config.TextColumn("Property"),
                 "status": st.column_config.TextColumn("Result"),
                 "message": st.column_config.TextColumn("HubSpot's message", width="large"),

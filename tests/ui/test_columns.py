@@ -30,7 +30,14 @@ def test_md_escape_leaves_no_markdown_or_html_syntax_unescaped(hostile: str) -> 
         if ch in "<>[]()!*`#:$@&_" and (i == 0 or escaped[i - 1] != "\\")
     ]
     assert unescaped == []
-    assert escaped.replace("\\", "") == hostile
+    assert escaped.replace("\\", "").replace("\u200b", "") == hostile
+
+
+def test_md_escape_breaks_bare_urls_and_emails_that_markdown_would_autolink() -> None:
+    escaped = md_escape("mail a@b.example or visit WWW.evil.example or http://evil.example")
+    assert "a\\@\u200bb\\.\u200bexample" in escaped
+    assert "W\u200bWW" in escaped
+    assert "http\\:\u200b" in escaped
 
 
 def test_md_escape_collapses_newlines_and_shortens_floods() -> None:

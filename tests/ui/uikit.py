@@ -99,8 +99,9 @@ def texts(at: AppTest, *, raw: bool = False) -> str:
 
 
 def plain(markdown: str) -> str:
-    """Markdown source as a person reads it: bold markers dropped, backslash escapes removed."""
-    return re.sub(r"\\(.)", r"\1", re.sub(r"(?<!\\)\*\*", "", markdown))
+    """Markdown source as a person reads it: bold markers, escapes and zero-width spaces dropped."""
+    unescaped = re.sub(r"\\(.)", r"\1", re.sub(r"(?<!\\)\*\*", "", markdown))
+    return unescaped.replace("\u200b", "")
 
 
 def wait_until(predicate: Callable[[], bool], *, timeout: float = 30.0, what: str = "condition") -> None:
