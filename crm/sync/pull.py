@@ -112,13 +112,24 @@ class Progress:
         with self._lock:
             self.done[object_type] = self.done.get(object_type, 0) + n
 
-    def total(self, object_type: str, n: int) -> None:
+    def total(self, object_type: str, n: int, *, add: bool = False) -> None:
+        """The records a type is expected to have (search's total); ``add`` for a catch-up."""
         with self._lock:
-            self.totals[object_type] = n
+            self.totals[object_type] = n + (self.totals.get(object_type, 0) if add else 0)
+
+    def count_requests(self, stats: Callable[[], dict[str, Any]]) -> None:
+        """Report request, retry and 429 counts from ``stats`` (the client's ``stats.snapshot``)."""
+        self._stats = stats
 
     def bump(self, name: str, n: int) -> None:
         with self._lock:
             setattr(self, name, getattr(self, name) + n)
+
+    def note(self, name: str, object_type: str, value: float, *, add: bool = False) -> None:
+        """Set (or add to) one type's entry of a per-type counter: archived, seconds, walk_seconds."""
+        with self._lock:
+            table: dict[str, Any] = getattr(self, name)
+            table[object_type] = (table.get(object_type, 0) + value) if add else value
 
     def snapshot(self) -> dict[str, Any]:
         """The fields of a ``sync_runs`` row."""
@@ -221,8 +232,7 @@ class Puller:
                 self._full(db, object_type, resume=mode == "resume")
         finally:
             db.close()
-            with self.progress._lock:
-                self.progress.seconds[object_type] = round(time.perf_counter() - started, 3)
+            self.progress.note("seconds", object_type, round(time.perf_counter() - started, 3))
 
     # --------------------------------------------------------------- metadata
 
@@ -275,12 +285,10 @@ class Puller:
             for error in errors:
                 if error is not None:
                     raise error
-        with self.progress._lock:
-            self.progress.walk_seconds[object_type] = round(time.perf_counter() - walk_started, 3)
+        self.progress.note("walk_seconds", object_type, round(time.perf_counter() - walk_started, 3))
         self._check()
         gone = records.archive_unseen(db, object_type, seen_since=state["started_at"])
-        with self.progress._lock:
-            self.progress.archived[object_type] = self.progress.archived.get(object_type, 0) + gone
+        self.progress.note("archived", object_type, gone, add=True)
         syncstate.complete_full_pull(db, object_type, modified_since_ms=int(state["since_ms"]))
         # Records changed or deleted behind the walkers (during this pull, or while an
         # interrupted one waited to be resumed) are caught up now, not at the next sync.
@@ -382,9 +390,7 @@ class Puller:
         changed: list[str] = []
         for batch, total in self._modified_since(object_type, since, props):
             if total is not None:
-                self.progress.total(
-                    object_type, total + (self.progress.totals.get(object_type, 0) if catch_up else 0)
-                )
+                self.progress.total(object_type, total, add=catch_up)
             result = records.upsert_records(db, object_type, batch)
             self.progress.add(object_type, len(batch))
             self.progress.bump("conflicts", result.conflicts)
@@ -483,9 +489,7 @@ class Puller:
         for page in self.client.iter_pages(object_type, properties=[], archived=True):
             self._check()
             gone.extend(r.id for r in page.records)
-        n = records.mark_archived(db, object_type, gone)
-        with self.progress._lock:
-            self.progress.archived[object_type] = self.progress.archived.get(object_type, 0) + n
+        self.progress.note("archived", object_type, records.mark_archived(db, object_type, gone), add=True)
 
 
 def _split(low: int, high: int, parts: int) -> list[tuple[int, int | None]]:

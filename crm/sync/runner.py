@@ -105,7 +105,7 @@ def _execute(
     try:
         if own_client:
             client = _open_client(settings)
-        progress._stats = client.stats.snapshot
+        progress.count_requests(client.stats.snapshot)
         Puller(
             settings.db_path, client, progress, run_id, stop=stop, walkers=walkers, overlap_ms=overlap_ms
         ).run(kind)
