@@ -39,6 +39,13 @@ REASONS = {
     "config": "The app's HubSpot settings are incomplete; see the server log for which one.",
     "unavailable": "The app could not reach its cache or HubSpot.",
 }
+RECONNECT_REASONS = {
+    "refresh_rejected": "HubSpot refused the stored refresh token (the app was uninstalled, or access was revoked)",
+    "secret_key": "the stored tokens cannot be decrypted with the configured CRM_SECRET_KEY (restore the old key, "
+    "or connect again)",
+    "tokens_missing": "the stored tokens are missing",
+    "token_rejected": "HubSpot refused the private-app token",
+}
 _SAFE_TICKET = re.compile(r"^[A-Za-z0-9_\-]{8,200}$")
 
 settings = page_settings()
@@ -158,9 +165,10 @@ if info.status == "connected":
                 st.rerun()
 
 elif info.status == "needs_reconnect":
+    why = RECONNECT_REASONS.get(info.reason or "", info.reason or "")
     st.warning(
         "HubSpot no longer accepts this app's stored connection"
-        + (f" ({md_escape(info.reason)})" if info.reason else "")
+        + (f": {md_escape(why)}" if why else "")
         + ". Syncing and pushing are paused until an admin connects again.",
         icon=":material/sync_problem:",
     )

@@ -52,7 +52,8 @@ info = require_data(settings, staff, "contacts")
 with crm_errors("read the cache"):
     defs = data.property_defs(settings, "contacts")
     owners = owner_labels(data.owners(settings))
-    has_pronouns = data.pronouns_available(settings)
+# The same (cached) definitions decide the column and its options, so they never disagree.
+has_pronouns = "pronouns" in defs and not defs["pronouns"].get("archived")
 lifecycle = option_labels(defs.get("lifecyclestage"))
 pronouns = option_labels(defs.get("pronouns")) if has_pronouns else None
 editable = [c for c in EDITABLE if c != "pronouns" or has_pronouns]

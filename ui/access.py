@@ -54,6 +54,7 @@ class Verdict:
     decision: Decision
     staff: Staff | None = None
     reason: str = ""
+    config_error: ConfigError | None = None
 
 
 def is_login_configured() -> bool:
@@ -86,7 +87,7 @@ def check_access() -> Verdict:
     try:
         settings = runtime.base_settings()
     except ConfigError as exc:
-        return Verdict("misconfigured", reason=str(exc))
+        return Verdict("misconfigured", reason=str(exc), config_error=exc)
 
     if not is_login_configured():
         if settings.open_access or server_is_loopback():
@@ -134,6 +135,8 @@ def require_staff(*, notice: bool = True) -> Staff:
     elif verdict.decision == "refused":
         st.error(md_escape(verdict.reason, max_len=400), icon=":material/block:")
         st.button("Sign out", key="auth_logout", on_click=st.logout)
+    elif verdict.config_error is not None:
+        runtime.show_config_error(verdict.config_error)
     else:
         st.error(
             f"The dashboard is not configured for access: {md_escape(verdict.reason, max_len=600)}",

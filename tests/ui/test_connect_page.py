@@ -107,3 +107,28 @@ def test_pronouns_banner_waits_for_a_first_sync(connected: Portal) -> None:
     at = connected.page("connect")
     at.run()
     assert "pronouns" not in texts(at)
+
+
+def test_tokens_the_key_cannot_decrypt_ask_for_a_reconnect(synced: Portal) -> None:
+    from cryptography.fernet import Fernet
+
+    at = synced.page("connect", secrets={"CRM_SECRET_KEY": Fernet.generate_key().decode()})
+    at.run()
+    assert not at.exception
+    warning = plain(at.warning[0].value)
+    assert "no longer accepts" in warning and "CRM_SECRET_KEY" in warning
+    assert len(_connect_links(at)) == 1
+
+    at = synced.page("contacts", secrets={"CRM_SECRET_KEY": Fernet.generate_key().decode()})
+    at.run()
+    assert "edits wait in the outbox" in plain(at.warning[0].value)
+    assert len(at.data_editor) == 1
+
+
+def test_a_bad_setting_is_one_clear_error_naming_it(portal: Portal) -> None:
+    for page in ("contacts", "connect"):
+        at = portal.app(f"pages/{page}.py", secrets={"CRM_SANDBOX_SEED": "many"})
+        at.run()
+        assert not at.exception
+        [error] = at.error
+        assert "CRM_SANDBOX_SEED" in plain(error.value) and "whole number" in plain(error.value)

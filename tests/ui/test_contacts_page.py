@@ -217,3 +217,20 @@ def test_opening_a_contact_goes_to_its_record_page(synced: Portal, row: int) -> 
     assert not at.exception
     assert at.query_params == {"type": "contacts", "id": rid}
     assert any(s.value == "Companies" for s in at.subheader)
+
+
+def test_pronouns_become_an_editable_column_once_the_property_exists(synced: Portal) -> None:
+    at = synced.page("contacts")
+    at.run()
+    assert "pronouns" not in json.loads(at.data_editor[0].proto.columns)
+    at.switch_page("pages/connect.py").run()
+    at.button(key="connect_pronouns").click().run()
+    at.switch_page("pages/contacts.py").run()
+    column = json.loads(at.data_editor[0].proto.columns)["pronouns"]
+    options = [o["value"] for o in column["type_config"]["options"]]
+    assert options, column
+    _seed_edit(at, {0: {"pronouns": options[0]}})
+    at.run()
+    assert not at.exception
+    queued = _outbox(synced)
+    assert list(zip(queued["property"], queued["new_value"], strict=True)) == [("pronouns", options[0])]
