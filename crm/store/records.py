@@ -351,18 +351,16 @@ def save_property_defs(
                 f"AND name NOT IN ({','.join('?' * len(names))})",
                 (object_type, *names),
             )
-        wanted = {d["name"]: d.get("type") or "string" for d in defs if d.get("name") and _is_synced(d)}
+        wanted = {d["name"]: d.get("type") or "string" for d in defs if d.get("name") and _is_synced(object_type, d)}
         ensure_columns(conn, object_type, wanted)
 
 
-def _is_synced(definition: Mapping[str, Any]) -> bool:
+def _is_synced(object_type: str, definition: Mapping[str, Any]) -> bool:
     name = str(definition.get("name"))
     if definition.get("archived") or not is_valid_property_name(name):
         return False
-    if definition.get("object_type") and definition.get("object_type") not in OBJECT_TYPES:
-        return False
     # What the app shows (BASE_COLUMNS) plus every custom property of the portal.
-    return not definition.get("hubspot_defined") or any(name in cols for cols in BASE_COLUMNS.values())
+    return not definition.get("hubspot_defined") or name in BASE_COLUMNS[object_type]
 
 
 def synced_property_names(db: sqlite_utils.Database, object_type: str) -> list[str]:
@@ -619,9 +617,10 @@ def save_owners(db: sqlite_utils.Database, owners: Sequence[Mapping[str, Any]]) 
             rows,
         )
         ids = [r[0] for r in rows]
-        conn.execute(
-            f"UPDATE owners SET archived = 1 WHERE id NOT IN ({','.join('?' * len(ids))})", ids
-        ) if ids else conn.execute("UPDATE owners SET archived = 1")
+        if ids:
+            conn.execute(f"UPDATE owners SET archived = 1 WHERE id NOT IN ({','.join('?' * len(ids))})", ids)
+        else:
+            conn.execute("UPDATE owners SET archived = 1")
 
 
 def save_pipelines(db: sqlite_utils.Database, object_type: str, items: Sequence[Mapping[str, Any]]) -> None:
