@@ -58,7 +58,7 @@ if page > pages:
     page = pages
     st.session_state[page_key] = page
     frame, total = _load(page)
-row[3].caption(f"{total:,} compan{'ies' if total != 1 else 'y'} · page {page} of {pages:,}")
+row[3].caption(f"{total:,} compan{'ies' if total != 1 else 'y'} · page {page:,} of {pages:,}")
 
 if total == 0:
     st.info("No companies match. Clear the search to see every company.", icon=":material/search_off:")

@@ -187,7 +187,7 @@ if page > pages:
     st.session_state[page_key] = page
     frame, total = _load(page)
 
-row2[3].caption(f"{total:,} contact{'s' if total != 1 else ''} · page {page} of {pages:,}")
+row2[3].caption(f"{total:,} contact{'s' if total != 1 else ''} · page {page:,} of {pages:,}")
 if total == 0:
     st.info("No contacts match. Clear the search or filters to see everyone.", icon=":material/search_off:")
 

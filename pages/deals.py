@@ -165,7 +165,7 @@ if page > pages:
     page = pages
     st.session_state[page_key] = page
     frame, total = _load(page)
-st.caption(f"{total:,} deal{'s' if total != 1 else ''} · page {page} of {pages:,}")
+st.caption(f"{total:,} deal{'s' if total != 1 else ''} · page {page:,} of {pages:,}")
 if total == 0:
     st.info("No deals match. Clear the search or filters to see every deal.", icon=":material/search_off:")
 

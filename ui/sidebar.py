@@ -25,7 +25,6 @@ MODE_LABELS = {"oauth": "OAuth", "private_app": "Private app", "sandbox": "Demo 
 
 def render_sidebar(settings: Settings, staff: Staff) -> None:
     with st.sidebar:
-        st.divider()
         try:
             _status(settings)
         except CrmError as exc:

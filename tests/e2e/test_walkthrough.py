@@ -193,11 +193,15 @@ def test_demo_walkthrough(app_server: dict[str, str], page: Page) -> None:
     assert "code=" not in page.url and "state=" not in page.url
     shoot(page, "03-connect-connected")
 
-    # Sync now, and watch it finish.
+    # Sync now, and watch it finish: a little sandbox latency keeps the progress bar on screen.
+    sandbox.configure(latency_ms=60)
     page.get_by_role("link", name="Sync").click()
     settle(page)
     page.get_by_role("button", name="Sync now").click()
+    expect(page.get_by_test_id("stProgress")).to_be_visible(timeout=20_000)
     expect(page.get_by_text("sync succeeded")).to_be_visible(timeout=120_000)
+    expect(page.get_by_test_id("stProgress")).to_have_count(0)
+    sandbox.configure(latency_ms=0)
     shoot(page, "04-sync")
 
     # Find a contact, change its job title in the grid, push, and HubSpot has it.
