@@ -134,3 +134,19 @@ def test_pending_edits_are_listed_before_they_are_pushed(synced: Portal) -> None
     pending = _frame_with(at, "new_value")
     assert list(pending["new_value"]) == ["Queued Title"]
     assert "Pending (1)" in [t.label for t in at.tabs]
+
+
+def test_an_edit_hubspot_refuses_is_listed_with_hubspots_message(synced: Portal) -> None:
+    contact = synced.sandbox.truth("contacts")[0]
+    sync.queue_edits(synced.settings, "contacts", {str(contact["id"]): {"jobtitle": "Refused"}}, by="tester")
+    # Deleted in HubSpot meanwhile: HubSpot refuses the update for that record.
+    synced.sandbox.archive_object("contacts", contact["id"])
+    result = sync.push(synced.settings, by="tester")
+    assert result["failed"] == 1, result
+    at = synced.page("sync")
+    at.run()
+    assert not at.exception
+    assert "Failed (1)" in [t.label for t in at.tabs]
+    failed = _frame_with(at, "error")
+    message = failed.loc[failed["status"] == "failed", "error"].iloc[0]
+    assert message == result["results"][0]["message"] and message
