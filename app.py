@@ -39,10 +39,16 @@ if __name__ == "__main__":
         {
             "CRM": [
                 st.Page("pages/contacts.py", title="Contacts", icon=":material/person:", default=True),
-                st.Page("pages/companies.py", title="Companies", icon=":material/domain:", url_path="companies"),
+                st.Page(
+                    "pages/companies.py", title="Companies", icon=":material/domain:", url_path="companies"
+                ),
                 st.Page("pages/deals.py", title="Deals", icon=":material/handshake:", url_path="deals"),
                 st.Page(
-                    "pages/record.py", title="Record", icon=":material/article:", url_path="record", visibility="hidden"
+                    "pages/record.py",
+                    title="Record",
+                    icon=":material/article:",
+                    url_path="record",
+                    visibility="hidden",
                 ),
             ],
             "Admin": [

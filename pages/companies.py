@@ -46,8 +46,14 @@ page_key = f"companies_page_{view}"
 def _load(page: int) -> tuple[pd.DataFrame, int]:
     with crm_errors("read the companies"):
         return data.records_page(
-            settings, "companies", search=search, sort=sort, descending=descending,
-            offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, columns=COLUMNS,
+            settings,
+            "companies",
+            search=search,
+            sort=sort,
+            descending=descending,
+            offset=(page - 1) * PAGE_SIZE,
+            limit=PAGE_SIZE,
+            columns=COLUMNS,
         )
 
 
@@ -84,7 +90,9 @@ else:
     st.caption("Select a row to open the company with its contacts and deals.")
     st.download_button(
         "Download CSV",
-        data=data.csv_export(settings, "companies", search=search, sort=sort, descending=descending, columns=COLUMNS),
+        data=data.csv_export(
+            settings, "companies", search=search, sort=sort, descending=descending, columns=COLUMNS
+        ),
         file_name="companies.csv",
         mime="text/csv",
         key="companies_csv",

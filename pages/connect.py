@@ -31,7 +31,10 @@ REASONS = {
     "state_foreign": "The sign-in attempt was started in another browser.",
     "code_missing": "HubSpot sent no authorization code.",
     "code_rejected": "HubSpot refused the authorization code.",
-    "client_rejected": "HubSpot did not accept this app's client id or secret (check HUBSPOT_CLIENT_ID and HUBSPOT_CLIENT_SECRET).",
+    "client_rejected": (
+        "HubSpot did not accept this app's client id or secret "
+        "(check HUBSPOT_CLIENT_ID and HUBSPOT_CLIENT_SECRET)."
+    ),
     "token_inactive": "HubSpot issued a token that is not active.",
     "hubspot_unreachable": "HubSpot could not be reached.",
     "ticket_invalid": "The Connect link expired or was already used.",
@@ -40,9 +43,13 @@ REASONS = {
     "unavailable": "The app could not reach its cache or HubSpot.",
 }
 RECONNECT_REASONS = {
-    "refresh_rejected": "HubSpot refused the stored refresh token (the app was uninstalled, or access was revoked)",
-    "secret_key": "the stored tokens cannot be decrypted with the configured CRM_SECRET_KEY (restore the old key, "
-    "or connect again)",
+    "refresh_rejected": (
+        "HubSpot refused the stored refresh token (the app was uninstalled, or access was revoked)"
+    ),
+    "secret_key": (
+        "the stored tokens cannot be decrypted with the configured CRM_SECRET_KEY "
+        "(restore the old key, or connect again)"
+    ),
     "tokens_missing": "the stored tokens are missing",
     "token_rejected": "HubSpot refused the private-app token",
 }
@@ -126,7 +133,9 @@ if info.status == "connected":
     with right:
         st.text(f"Mode: {'Private app (static token)' if info.mode == 'private_app' else 'OAuth'}")
         st.text(f"Access token expires: {_expiry(info.expires_at)}")
-        st.text("Granted scopes:\n" + ("\n".join(f"  {s}" for s in sorted(info.scopes)) or "  (none reported)"))
+        st.text(
+            "Granted scopes:\n" + ("\n".join(f"  {s}" for s in sorted(info.scopes)) or "  (none reported)")
+        )
     link = portal_url(info.ui_domain, info.portal_id)
     if link:
         st.link_button("Open the portal in HubSpot", link, icon=":material/open_in_new:")
@@ -142,7 +151,11 @@ if info.status == "connected":
                 result = oauth.disconnect(settings)
                 data.clear()
                 st.session_state.pop(TICKET_KEY, None)
-                flash("Disconnected from HubSpot" if result.revoked else f"Disconnected locally. {result.detail}")
+                flash(
+                    "Disconnected from HubSpot"
+                    if result.revoked
+                    else f"Disconnected locally. {result.detail}"
+                )
                 st.rerun()
 
     # The pronouns property is a custom one; offer to create it once a sync has shown it missing.
@@ -183,7 +196,6 @@ else:
         st.caption("Private-app mode: check HUBSPOT_ACCESS_TOKEN; the app connects with it on its own.")
     elif require_admin(staff, "connect HubSpot"):
         st.caption(
-            "Connect HubSpot opens HubSpot's consent page in this tab; after you approve, "
-            "you come back here."
+            "Connect HubSpot opens HubSpot's consent page in this tab; after you approve, you come back here."
         )
         _connect_link("Connect HubSpot")

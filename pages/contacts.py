@@ -9,9 +9,9 @@ from typing import Any
 import streamlit as st
 
 from crm import sync
+from crm.errors import CrmError, InvalidEdit
 from ui import data, editing
 from ui.access import require_staff
-from crm.errors import CrmError, InvalidEdit
 from ui.columns import contact_columns, md_escape, option_labels, owner_labels, with_links
 from ui.feedback import crm_errors, flash, show_flash
 from ui.runtime import page_settings
@@ -33,7 +33,16 @@ SORTS = {
     "Lifecycle stage": ("lifecyclestage", False),
     "Created": ("createdate", True),
 }
-EDITABLE = ["firstname", "lastname", "email", "phone", "jobtitle", "pronouns", "lifecyclestage", "hubspot_owner_id"]
+EDITABLE = [
+    "firstname",
+    "lastname",
+    "email",
+    "phone",
+    "jobtitle",
+    "pronouns",
+    "lifecyclestage",
+    "hubspot_owner_id",
+]
 LABELS = {
     "firstname": "First name",
     "lastname": "Last name",
@@ -72,7 +81,13 @@ editing.push_panel(settings, staff, PREFIX)
 
 # --- new contact ----------------------------------------------------------------------------
 
-NEW_FIELDS = {"email": "Email", "firstname": "First name", "lastname": "Last name", "phone": "Phone", "jobtitle": "Job title"}
+NEW_FIELDS = {
+    "email": "Email",
+    "firstname": "First name",
+    "lastname": "Last name",
+    "phone": "Phone",
+    "jobtitle": "Job title",
+}
 
 
 def _create_contact() -> None:
@@ -107,23 +122,33 @@ with st.expander("New contact", icon=":material/person_add:", expanded=bool(new_
                 label + (" (required)" if name == "email" else ""), key=f"contacts_new_{name}", max_chars=254
             )
         right.selectbox(
-            "Lifecycle stage", [ANY, *lifecycle], format_func=lambda v: "—" if v == ANY else lifecycle.get(v, v),
+            "Lifecycle stage",
+            [ANY, *lifecycle],
+            format_func=lambda v: "—" if v == ANY else lifecycle.get(v, v),
             key="contacts_new_lifecyclestage",
         )
         left.selectbox(
-            "Owner", [ANY, *owners], format_func=lambda v: "—" if v == ANY else owners.get(v, v),
+            "Owner",
+            [ANY, *owners],
+            format_func=lambda v: "—" if v == ANY else owners.get(v, v),
             key="contacts_new_hubspot_owner_id",
         )
         if pronouns:
             right.selectbox(
-                "Pronouns", [ANY, *pronouns], format_func=lambda v: "—" if v == ANY else pronouns.get(v, v),
+                "Pronouns",
+                [ANY, *pronouns],
+                format_func=lambda v: "—" if v == ANY else pronouns.get(v, v),
                 key="contacts_new_pronouns",
             )
-        st.form_submit_button("Create contact", type="primary", on_click=_create_contact, key="contacts_new_submit")
+        st.form_submit_button(
+            "Create contact", type="primary", on_click=_create_contact, key="contacts_new_submit"
+        )
     if new_errors:
         st.error(
             "The contact was not created:\n\n"
-            + "\n".join(f"- {md_escape(LABELS.get(k, k) or 'Contact')}: {md_escape(v)}" for k, v in new_errors.items()),
+            + "\n".join(
+                f"- {md_escape(LABELS.get(k, k) or 'Contact')}: {md_escape(v)}" for k, v in new_errors.items()
+            ),
             icon=":material/error:",
         )
 
@@ -138,20 +163,31 @@ search = row1[0].text_input(
     "Search", key="contacts_search", placeholder="Name, email, company or phone", disabled=locked
 )
 owner = row1[1].selectbox(
-    "Owner", [ANY, *owners], format_func=lambda v: "Any owner" if v == ANY else owners.get(v, v),
-    key="contacts_owner", disabled=locked,
+    "Owner",
+    [ANY, *owners],
+    format_func=lambda v: "Any owner" if v == ANY else owners.get(v, v),
+    key="contacts_owner",
+    disabled=locked,
 )
 stage = row1[2].selectbox(
-    "Lifecycle stage", [ANY, *lifecycle], format_func=lambda v: "Any stage" if v == ANY else lifecycle.get(v, v),
-    key="contacts_stage", disabled=locked,
+    "Lifecycle stage",
+    [ANY, *lifecycle],
+    format_func=lambda v: "Any stage" if v == ANY else lifecycle.get(v, v),
+    key="contacts_stage",
+    disabled=locked,
 )
 company = row1[3].selectbox(
-    "Company", [ANY, *company_names], format_func=lambda v: "Any company" if v == ANY else company_names.get(v, v),
-    key="contacts_company", disabled=locked,
+    "Company",
+    [ANY, *company_names],
+    format_func=lambda v: "Any company" if v == ANY else company_names.get(v, v),
+    key="contacts_company",
+    disabled=locked,
 )
 row2 = st.columns([2, 1, 1, 3])
 sort_label = row2[0].selectbox("Sort by", list(SORTS), key="contacts_sort", disabled=locked)
-descending = row2[1].toggle("Descending", value=SORTS[sort_label][1], key=f"contacts_desc_{sort_label}", disabled=locked)
+descending = row2[1].toggle(
+    "Descending", value=SORTS[sort_label][1], key=f"contacts_desc_{sort_label}", disabled=locked
+)
 size = row2[2].selectbox("Per page", PAGE_SIZES, index=1, key="contacts_size", disabled=locked)
 
 filters: dict[str, Any] = {}
@@ -162,11 +198,22 @@ if stage != ANY:
 if company != ANY:
     filters["associated_company"] = company
 sort = SORTS[sort_label][0]
-view = hashlib.sha1(repr((search.strip(), sorted(filters.items()), sort, descending, size)).encode()).hexdigest()[:10]
+view = hashlib.sha1(
+    repr((search.strip(), sorted(filters.items()), sort, descending, size)).encode()
+).hexdigest()[:10]
 page_key = f"contacts_page_{view}"
 
-columns = ["firstname", "lastname", "email", "phone", "jobtitle", "company", "lifecyclestage", "hubspot_owner_id",
-           "lastmodifieddate"]
+columns = [
+    "firstname",
+    "lastname",
+    "email",
+    "phone",
+    "jobtitle",
+    "company",
+    "lifecyclestage",
+    "hubspot_owner_id",
+    "lastmodifieddate",
+]
 if has_pronouns:
     columns.insert(5, "pronouns")
 
@@ -174,8 +221,15 @@ if has_pronouns:
 def _load(page: int) -> tuple[Any, int]:
     with crm_errors("read the contacts"):
         return data.records_page(
-            settings, "contacts", search=search, filters=filters, sort=sort, descending=descending,
-            offset=(page - 1) * size, limit=size, columns=columns,
+            settings,
+            "contacts",
+            search=search,
+            filters=filters,
+            sort=sort,
+            descending=descending,
+            offset=(page - 1) * size,
+            limit=size,
+            columns=columns,
         )
 
 
@@ -194,7 +248,11 @@ if total == 0:
 # --- the grid -------------------------------------------------------------------------------
 
 with crm_errors("read the pending edits"):
-    pending_ids = set(data.edits(settings, ("pending", "conflict"), "contacts")["record_id"].astype(str)) if total else set()
+    pending_ids = (
+        set(data.edits(settings, ("pending", "conflict"), "contacts")["record_id"].astype(str))
+        if total
+        else set()
+    )
 shown = with_links(frame, "contacts", info.ui_domain, info.portal_id)
 shown = editing.with_status(shown, outcome, pending_ids, LABELS)
 config = contact_columns(owners=owners, lifecycle=lifecycle, pronouns=pronouns)
@@ -235,15 +293,24 @@ st.caption(
 tools = st.columns([3, 1, 2], vertical_alignment="bottom")
 if total:
     chosen = tools[0].selectbox(
-        "Open a contact", list(frame.index), format_func=lambda rid: f"{_describe(rid)} · #{rid}",
+        "Open a contact",
+        list(frame.index),
+        format_func=lambda rid: f"{_describe(rid)} · #{rid}",
         key=f"contacts_open_{view}_{page}",
     )
     if tools[1].button("Open", key="contacts_open", icon=":material/open_in_full:"):
         st.switch_page("pages/record.py", query_params={"type": "contacts", "id": str(chosen)})
     tools[2].download_button(
         "Download CSV",
-        data=data.csv_export(settings, "contacts", search=search, filters=filters, sort=sort,
-                             descending=descending, columns=columns),
+        data=data.csv_export(
+            settings,
+            "contacts",
+            search=search,
+            filters=filters,
+            sort=sort,
+            descending=descending,
+            columns=columns,
+        ),
         file_name="contacts.csv",
         mime="text/csv",
         key="contacts_csv",

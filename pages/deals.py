@@ -65,12 +65,24 @@ locked = outcome.locked
 # --- figures and the pipeline chart ---------------------------------------------------------
 
 m1, m2, m3 = st.columns(3)
-m1.metric("Open pipeline value", money(figures.get("open_value")), border=True,
-          help="Sum of amounts of deals in open (not closed) stages.")
-m2.metric("Won this quarter", money(figures.get("won_this_quarter")), border=True,
-          help="Deals in a closed-won stage with a close date in the current calendar quarter.")
-m3.metric("Weighted forecast", money(figures.get("weighted_forecast")), border=True,
-          help="Open amounts weighted by each stage's win probability.")
+m1.metric(
+    "Open pipeline value",
+    money(figures.get("open_value")),
+    border=True,
+    help="Sum of amounts of deals in open (not closed) stages.",
+)
+m2.metric(
+    "Won this quarter",
+    money(figures.get("won_this_quarter")),
+    border=True,
+    help="Deals in a closed-won stage with a close date in the current calendar quarter.",
+)
+m3.metric(
+    "Weighted forecast",
+    money(figures.get("weighted_forecast")),
+    border=True,
+    help="Open amounts weighted by each stage's win probability.",
+)
 
 pipeline_names = pipeline_labels(pipes)
 
@@ -86,20 +98,25 @@ def stage_chart(summary: pd.DataFrame, title: str | None) -> alt.LayerChart:
             alt.Tooltip("amount:Q", title="Amount", format=",.0f"),
         ],
     )
-    bars = base.mark_bar().encode(x=alt.X("amount:Q", title="Amount"), color=alt.Color("stage:N", sort=order, legend=None))
+    bars = base.mark_bar().encode(
+        x=alt.X("amount:Q", title="Amount"), color=alt.Color("stage:N", sort=order, legend=None)
+    )
     counts = base.mark_text(align="left", dx=4).encode(x="amount:Q", text=alt.Text("count:Q", format="d"))
     chart = alt.layer(bars, counts).properties(height=max(140, 34 * len(summary)))
     return chart.properties(title=title) if title else chart
 
 
 if pipes:
-    chart_choice = st.segmented_control(
-        "Pipeline chart",
-        [*pipeline_names, SIDE_BY_SIDE] if len(pipes) > 1 else list(pipeline_names),
-        format_func=lambda v: "Side by side" if v == SIDE_BY_SIDE else pipeline_names.get(v, v),
-        default=pipes[0]["id"],
-        key="deals_chart_pipeline",
-    ) or pipes[0]["id"]
+    chart_choice = (
+        st.segmented_control(
+            "Pipeline chart",
+            [*pipeline_names, SIDE_BY_SIDE] if len(pipes) > 1 else list(pipeline_names),
+            format_func=lambda v: "Side by side" if v == SIDE_BY_SIDE else pipeline_names.get(v, v),
+            default=pipes[0]["id"],
+            key="deals_chart_pipeline",
+        )
+        or pipes[0]["id"]
+    )
     chosen = list(pipeline_names) if chart_choice == SIDE_BY_SIDE else [chart_choice]
     with crm_errors("summarise the pipeline"):
         summaries = {pid: data.deal_stage_summary(settings, pid) for pid in chosen}
@@ -108,7 +125,9 @@ if pipes:
     elif len(chosen) == 1:
         st.altair_chart(stage_chart(summaries[chosen[0]], None), width="stretch")
     else:
-        charts = [stage_chart(summaries[pid], pipeline_names[pid]) for pid in chosen if not summaries[pid].empty]
+        charts = [
+            stage_chart(summaries[pid], pipeline_names[pid]) for pid in chosen if not summaries[pid].empty
+        ]
         st.altair_chart(alt.hconcat(*charts), width="stretch")
 else:
     st.caption("No deal pipelines in the cache yet; a sync brings them in.")
@@ -121,19 +140,28 @@ stages_all = stage_labels(pipes)
 row = st.columns([3, 2, 2, 2, 2])
 search = row[0].text_input("Search", key="deals_search", placeholder="Deal name", disabled=locked)
 pipeline = row[1].selectbox(
-    "Pipeline", [ANY, *pipeline_names], format_func=lambda v: "Any pipeline" if v == ANY else pipeline_names.get(v, v),
-    key="deals_pipeline", disabled=locked,
+    "Pipeline",
+    [ANY, *pipeline_names],
+    format_func=lambda v: "Any pipeline" if v == ANY else pipeline_names.get(v, v),
+    key="deals_pipeline",
+    disabled=locked,
 )
 stage_options = stages_all
 if pipeline != ANY:
     stage_options = stage_labels([p for p in pipes if p["id"] == pipeline])
 stage = row[2].selectbox(
-    "Stage", [ANY, *stage_options], format_func=lambda v: "Any stage" if v == ANY else stage_options.get(v, v),
-    key=f"deals_stage_{pipeline}", disabled=locked,
+    "Stage",
+    [ANY, *stage_options],
+    format_func=lambda v: "Any stage" if v == ANY else stage_options.get(v, v),
+    key=f"deals_stage_{pipeline}",
+    disabled=locked,
 )
 owner = row[3].selectbox(
-    "Owner", [ANY, *owners], format_func=lambda v: "Any owner" if v == ANY else owners.get(v, v),
-    key="deals_owner", disabled=locked,
+    "Owner",
+    [ANY, *owners],
+    format_func=lambda v: "Any owner" if v == ANY else owners.get(v, v),
+    key="deals_owner",
+    disabled=locked,
 )
 sort_label = row[4].selectbox("Sort by", list(SORTS), key="deals_sort", disabled=locked)
 
@@ -153,8 +181,15 @@ columns = ["dealname", "pipeline", "dealstage", "amount", "closedate", "hubspot_
 def _load(page: int) -> tuple[pd.DataFrame, int]:
     with crm_errors("read the deals"):
         return data.records_page(
-            settings, "deals", search=search, filters=filters, sort=sort, descending=descending,
-            offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, columns=columns,
+            settings,
+            "deals",
+            search=search,
+            filters=filters,
+            sort=sort,
+            descending=descending,
+            offset=(page - 1) * PAGE_SIZE,
+            limit=PAGE_SIZE,
+            columns=columns,
         )
 
 
@@ -172,7 +207,11 @@ if total == 0:
 # --- the grid -------------------------------------------------------------------------------
 
 with crm_errors("read the pending edits"):
-    pending_ids = set(data.edits(settings, ("pending", "conflict"), "deals")["record_id"].astype(str)) if total else set()
+    pending_ids = (
+        set(data.edits(settings, ("pending", "conflict"), "deals")["record_id"].astype(str))
+        if total
+        else set()
+    )
 shown = frame.copy()
 if "closedate" in shown.columns:
     # The grid's date column wants dates; HubSpot's closedate is a datetime at midnight UTC.
@@ -207,15 +246,24 @@ st.caption("Changes are saved as you make them and stay in the outbox until you 
 tools = st.columns([3, 1, 2], vertical_alignment="bottom")
 if total:
     chosen_deal = tools[0].selectbox(
-        "Open a deal", list(frame.index), format_func=lambda rid: f"{_describe(rid)} · #{rid}",
+        "Open a deal",
+        list(frame.index),
+        format_func=lambda rid: f"{_describe(rid)} · #{rid}",
         key=f"deals_open_{view}_{page}",
     )
     if tools[1].button("Open", key="deals_open", icon=":material/open_in_full:"):
         st.switch_page("pages/record.py", query_params={"type": "deals", "id": str(chosen_deal)})
     tools[2].download_button(
         "Download CSV",
-        data=data.csv_export(settings, "deals", search=search, filters=filters, sort=sort,
-                             descending=descending, columns=columns),
+        data=data.csv_export(
+            settings,
+            "deals",
+            search=search,
+            filters=filters,
+            sort=sort,
+            descending=descending,
+            columns=columns,
+        ),
         file_name="deals.csv",
         mime="text/csv",
         key="deals_csv",

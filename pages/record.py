@@ -10,7 +10,15 @@ import streamlit as st
 
 from ui import data
 from ui.access import require_staff
-from ui.columns import SINGULAR, md_escape, option_labels, owner_labels, pipeline_labels, record_url, stage_labels
+from ui.columns import (
+    SINGULAR,
+    md_escape,
+    option_labels,
+    owner_labels,
+    pipeline_labels,
+    record_url,
+    stage_labels,
+)
 from ui.feedback import crm_errors, show_flash
 from ui.runtime import page_settings
 from ui.states import require_data
@@ -37,7 +45,9 @@ object_type = st.query_params.get("type", "")
 record_id = st.query_params.get("id", "")
 if object_type not in RELATED or not _ID.match(record_id):
     st.title("Record")
-    st.warning("No record chosen. Open one from the Contacts, Companies or Deals page.", icon=":material/info:")
+    st.warning(
+        "No record chosen. Open one from the Contacts, Companies or Deals page.", icon=":material/info:"
+    )
     st.page_link("pages/contacts.py", label="Go to Contacts", icon=":material/arrow_back:")
     st.stop()
 
@@ -67,7 +77,10 @@ def _title(row: dict[str, Any]) -> str:
 
 st.page_link(LIST_PAGES[object_type], label=f"Back to {object_type}", icon=":material/arrow_back:")
 st.title(md_escape(_title(record), max_len=120))
-st.caption(f"{SINGULAR[object_type].capitalize()} {md_escape(record_id)}" + (" · archived in HubSpot" if record.get("archived") else ""))
+st.caption(
+    f"{SINGULAR[object_type].capitalize()} {md_escape(record_id)}"
+    + (" · archived in HubSpot" if record.get("archived") else "")
+)
 link = record_url(info.ui_domain, info.portal_id, object_type, record_id)
 if link:
     st.link_button("Open in HubSpot", link, icon=":material/open_in_new:")
@@ -86,7 +99,11 @@ def _shown(name: str, value: Any) -> str:
 
 properties = pd.DataFrame(
     [
-        {"Property": str((defs.get(name) or {}).get("label") or name), "Name": name, "Value": _shown(name, value)}
+        {
+            "Property": str((defs.get(name) or {}).get("label") or name),
+            "Name": name,
+            "Value": _shown(name, value),
+        }
         for name, value in record.items()
         if name not in HIDDEN and name != "id" and value not in (None, "")
     ]
@@ -115,5 +132,7 @@ with right:
         rows = picked.selection.rows if picked else []
         if rows:
             st.session_state["record_related_version"] = version + 1
-            st.switch_page("pages/record.py", query_params={"type": to_type, "id": str(related.index[rows[0]])})
+            st.switch_page(
+                "pages/record.py", query_params={"type": to_type, "id": str(related.index[rows[0]])}
+            )
     st.caption("Select a row to open that record.")

@@ -19,8 +19,12 @@ show_flash()
 settings = page_settings()
 
 POLL_S = 1.0
-PHASES = {"metadata": "Reading properties, pipelines and owners", "records": "Reading records",
-          "associations": "Reading associations", "archived": "Finding deleted records"}
+PHASES = {
+    "metadata": "Reading properties, pipelines and owners",
+    "records": "Reading records",
+    "associations": "Reading associations",
+    "archived": "Finding deleted records",
+}
 
 st.title("Sync")
 
@@ -32,9 +36,15 @@ with crm_errors("read the connection"):
 # --- status and the buttons -----------------------------------------------------------------
 
 if info.status == "connected":
-    st.caption(f"Connected to portal {md_escape(info.portal_id)}" + (f" ({md_escape(info.hub_domain)})" if info.hub_domain else ""))
+    st.caption(
+        f"Connected to portal {md_escape(info.portal_id)}"
+        + (f" ({md_escape(info.hub_domain)})" if info.hub_domain else "")
+    )
 elif info.status == "needs_reconnect":
-    st.warning("HubSpot no longer accepts this app's connection; connect again before syncing.", icon=":material/sync_problem:")
+    st.warning(
+        "HubSpot no longer accepts this app's connection; connect again before syncing.",
+        icon=":material/sync_problem:",
+    )
     st.page_link("pages/connect.py", label="Go to Connect", icon=":material/link:")
 else:
     st.info("Not connected to HubSpot. Connect a portal first.", icon=":material/link_off:")
@@ -48,14 +58,25 @@ c4.metric("Owners", f"{counts.get('owners', 0):,}", border=True)
 
 can_sync = info.status == "connected" and require_admin(staff, "start a sync")
 b1, b2, _ = st.columns([1, 1, 3])
-if b1.button("Sync now", key="sync_now", type="primary", disabled=not can_sync or running, icon=":material/sync:",
-             help="Pull what changed in HubSpot since the last sync."):
+if b1.button(
+    "Sync now",
+    key="sync_now",
+    type="primary",
+    disabled=not can_sync or running,
+    icon=":material/sync:",
+    help="Pull what changed in HubSpot since the last sync.",
+):
     with crm_errors("start the sync", stop=False):
         started = runner.start_sync(settings, "incremental", started_by=staff.label)
         flash("Sync started" if started else "A sync is already running; showing its progress")
         st.rerun()
-if b2.button("Full re-sync", key="sync_full", disabled=not can_sync or running, icon=":material/cached:",
-             help="Read every record again (slower; finds anything an incremental sync could miss)."):
+if b2.button(
+    "Full re-sync",
+    key="sync_full",
+    disabled=not can_sync or running,
+    icon=":material/cached:",
+    help="Read every record again (slower; finds anything an incremental sync could miss).",
+):
     with crm_errors("start the sync", stop=False):
         started = runner.start_sync(settings, "full", started_by=staff.label)
         flash("Full re-sync started" if started else "A sync is already running; showing its progress")
@@ -101,7 +122,10 @@ def progress() -> None:
         if state == "succeeded":
             st.success(line, icon=":material/check_circle:")
         elif state in ("failed", "interrupted"):
-            st.error(line + (f": {md_escape(run.get('error'))}" if run.get("error") else ""), icon=":material/error:")
+            st.error(
+                line + (f": {md_escape(run.get('error'))}" if run.get("error") else ""),
+                icon=":material/error:",
+            )
         else:
             st.info(line)
     if interval is not None and state != "running":
@@ -125,22 +149,24 @@ else:
     for run in history:
         counted = (run.get("counts") or {}).get("records") or {}
         archived = (run.get("counts") or {}).get("archived") or {}
-        rows.append({
-            "Started": run.get("started_at"),
-            "Kind": run.get("kind"),
-            "Trigger": run.get("trigger"),
-            "By": run.get("started_by"),
-            "State": run.get("state"),
-            "Duration": duration(run.get("duration_s")),
-            "Contacts": counted.get("contacts"),
-            "Companies": counted.get("companies"),
-            "Deals": counted.get("deals"),
-            "Deleted": sum(int(n or 0) for n in archived.values()) if archived else None,
-            "Requests": run.get("requests"),
-            "Retries": run.get("retries"),
-            "Rate limited": run.get("rate_limited"),
-            "Error": run.get("error"),
-        })
+        rows.append(
+            {
+                "Started": run.get("started_at"),
+                "Kind": run.get("kind"),
+                "Trigger": run.get("trigger"),
+                "By": run.get("started_by"),
+                "State": run.get("state"),
+                "Duration": duration(run.get("duration_s")),
+                "Contacts": counted.get("contacts"),
+                "Companies": counted.get("companies"),
+                "Deals": counted.get("deals"),
+                "Deleted": sum(int(n or 0) for n in archived.values()) if archived else None,
+                "Requests": run.get("requests"),
+                "Retries": run.get("retries"),
+                "Rate limited": run.get("rate_limited"),
+                "Error": run.get("error"),
+            }
+        )
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="sync_history")
 
 # --- the outbox --------------------------------------------------------------------------------
@@ -149,12 +175,14 @@ st.subheader("Outbox")
 editing.push_panel(settings, staff, "sync")
 with crm_errors("read the outbox"):
     outbox_counts = data.outbox_counts(settings)
-tabs = st.tabs([
-    f"Conflicts ({outbox_counts.get('conflict', 0)})",
-    f"Pending ({outbox_counts.get('pending', 0)})",
-    f"Failed ({outbox_counts.get('failed', 0)})",
-    "Audit log",
-])
+tabs = st.tabs(
+    [
+        f"Conflicts ({outbox_counts.get('conflict', 0)})",
+        f"Pending ({outbox_counts.get('pending', 0)})",
+        f"Failed ({outbox_counts.get('failed', 0)})",
+        "Audit log",
+    ]
+)
 EDIT_COLUMNS = {
     "record_label": st.column_config.TextColumn("Record"),
     "object_type": st.column_config.TextColumn("Type"),
@@ -194,11 +222,18 @@ with tabs[0]:
             )
             mine, theirs, base = st.columns(3)
             mine.caption("Mine")
-            mine.code(str(row.get("new_value") if row.get("new_value") is not None else "(empty)"), language=None)
+            mine.code(
+                str(row.get("new_value") if row.get("new_value") is not None else "(empty)"), language=None
+            )
             theirs.caption("HubSpot's")
-            theirs.code(str(row.get("remote_value") if row.get("remote_value") is not None else "(empty)"), language=None)
+            theirs.code(
+                str(row.get("remote_value") if row.get("remote_value") is not None else "(empty)"),
+                language=None,
+            )
             base.caption("Base (when you edited)")
-            base.code(str(row.get("base_value") if row.get("base_value") is not None else "(empty)"), language=None)
+            base.code(
+                str(row.get("base_value") if row.get("base_value") is not None else "(empty)"), language=None
+            )
             if can_resolve:
                 k1, k2, _ = st.columns([1, 1, 3])
                 if k1.button("Keep mine", key=f"sync_keep_mine_{outbox_id}", type="primary"):
@@ -212,8 +247,13 @@ with tabs[1]:
     if pending.empty:
         st.caption("Nothing waiting to be pushed.")
     else:
-        st.dataframe(pending, hide_index=True, column_config=EDIT_COLUMNS, column_order=list(EDIT_COLUMNS),
-                     key="sync_pending")
+        st.dataframe(
+            pending,
+            hide_index=True,
+            column_config=EDIT_COLUMNS,
+            column_order=list(EDIT_COLUMNS),
+            key="sync_pending",
+        )
 
 with tabs[2]:
     with crm_errors("read the failed edits"):
@@ -221,9 +261,16 @@ with tabs[2]:
     if failed.empty:
         st.caption("No edits were refused by HubSpot.")
     else:
-        st.caption("HubSpot refused these values; the cache shows HubSpot's value. Edit the record again to retry.")
-        st.dataframe(failed, hide_index=True, column_config=EDIT_COLUMNS, column_order=list(EDIT_COLUMNS),
-                     key="sync_failed")
+        st.caption(
+            "HubSpot refused these values; the cache shows HubSpot's value. Edit the record again to retry."
+        )
+        st.dataframe(
+            failed,
+            hide_index=True,
+            column_config=EDIT_COLUMNS,
+            column_order=list(EDIT_COLUMNS),
+            key="sync_failed",
+        )
 
 with tabs[3]:
     with crm_errors("read the audit log"):
@@ -234,7 +281,17 @@ with tabs[3]:
         st.dataframe(
             audit,
             hide_index=True,
-            column_order=["at", "object_type", "record_id", "property", "old_value", "new_value", "result", "by", "detail"],
+            column_order=[
+                "at",
+                "object_type",
+                "record_id",
+                "property",
+                "old_value",
+                "new_value",
+                "result",
+                "by",
+                "detail",
+            ],
             column_config={
                 "at": st.column_config.TextColumn("When"),
                 "object_type": st.column_config.TextColumn("Type"),

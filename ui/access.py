@@ -74,7 +74,9 @@ def is_allowed_email(email: str, settings: Settings) -> bool:
     if not email or "@" not in email:
         return False
     domain = email.rsplit("@", 1)[1]
-    return email in settings.staff_emails or email in settings.admin_emails or domain in settings.staff_domains
+    return (
+        email in settings.staff_emails or email in settings.admin_emails or domain in settings.staff_domains
+    )
 
 
 def server_is_loopback() -> bool:
@@ -110,7 +112,10 @@ def check_access() -> Verdict:
     if not (settings.staff_emails or settings.staff_domains or settings.admin_emails):
         return Verdict(
             "refused",
-            reason="No staff allowlist is configured (CRM_STAFF_EMAILS or CRM_STAFF_DOMAINS), so nobody may sign in.",
+            reason=(
+                "No staff allowlist is configured (CRM_STAFF_EMAILS or CRM_STAFF_DOMAINS), "
+                "so nobody may sign in."
+            ),
         )
     if not is_allowed_email(email, settings):
         return Verdict("refused", reason="This account is not allowed to use the dashboard.")

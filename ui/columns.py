@@ -29,7 +29,9 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$=&\"'^%/;?@,])")
 # every ".", "@" and ":" and inside "www" breaks them; checked in Chromium on 1.67.
 _ZWSP = "\u200b"
 _WWW = re.compile(r"(?i)(w)(ww)")
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$"
+)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
 
 
@@ -132,7 +134,9 @@ def owner_labels(owners: pd.DataFrame) -> dict[str, str]:
     for oid, row in owners.iterrows():
         name = str(row.get("name") or "").strip()
         email = str(row.get("email") or "").strip()
-        labels[str(oid)] = f"{name} ({email})" if name and email and name != email else (name or email or str(oid))
+        labels[str(oid)] = (
+            f"{name} ({email})" if name and email and name != email else (name or email or str(oid))
+        )
     return dict(sorted(labels.items(), key=lambda kv: kv[1].lower()))
 
 
@@ -143,7 +147,7 @@ def option_labels(prop_def: Mapping[str, Any] | None) -> dict[str, str]:
     options = prop_def.get("options") or []
     ordered = sorted(
         (o for o in options if not o.get("hidden")),
-        key=lambda o: (o.get("display_order", 0) if o.get("display_order") is not None else 0),
+        key=lambda o: o.get("display_order", 0) if o.get("display_order") is not None else 0,
     )
     return {str(o.get("value")): str(o.get("label") or o.get("value")) for o in ordered}
 
@@ -164,7 +168,7 @@ def pipeline_labels(pipelines: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def ago(when: object, *, now: dt.datetime | None = None) -> str:
-    """"3 minutes ago" for an ISO-8601 timestamp (or epoch seconds); "never" for nothing."""
+    """ "3 minutes ago" for an ISO-8601 timestamp (or epoch seconds); "never" for nothing."""
     moment = parse_time(when)
     if moment is None:
         return "never"

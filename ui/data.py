@@ -282,8 +282,15 @@ def csv_export(
         db = store.open_db(db_path)
         try:
             frame, _ = records.query_records(
-                db, object_type, search=search or None, filters=filters or None, sort=sort,
-                descending=descending, offset=0, limit=EXPORT_LIMIT, columns=wanted,
+                db,
+                object_type,
+                search=search or None,
+                filters=filters or None,
+                sort=sort,
+                descending=descending,
+                offset=0,
+                limit=EXPORT_LIMIT,
+                columns=wanted,
             )
         finally:
             db.close()

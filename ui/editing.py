@@ -123,7 +123,9 @@ def with_status(
     out = frame.copy()
     problems = problems_by_record(outcome.field_errors, labels)
     out[STATUS_COLUMN] = [
-        ("⚠ " + "; ".join(problems[rid])) if rid in problems else ("✎ pending push" if rid in pending_ids else "")
+        ("⚠ " + "; ".join(problems[rid]))
+        if rid in problems
+        else ("✎ pending push" if rid in pending_ids else "")
         for rid in out.index.astype(str)
     ]
     return out
@@ -193,7 +195,10 @@ def push_panel(settings: Settings, staff: Staff, prefix: str) -> None:
     text, button = st.columns([4, 1], vertical_alignment="center")
     counts = data.outbox_counts(settings)
     clicked = button.button(
-        "Push changes", key=f"{prefix}_push", type="primary", disabled=counts.get("pending", 0) == 0,
+        "Push changes",
+        key=f"{prefix}_push",
+        type="primary",
+        disabled=counts.get("pending", 0) == 0,
         icon=":material/cloud_upload:",
     )
     result_key = f"{prefix}_push_result"
@@ -210,11 +215,15 @@ def push_panel(settings: Settings, staff: Staff, prefix: str) -> None:
     if pending:
         with st.expander("Changes waiting to be pushed"):
             frame = data.edits(settings, ("pending",))
-            st.dataframe(frame, column_config=PENDING_COLUMNS, column_order=list(PENDING_COLUMNS), hide_index=True)
+            st.dataframe(
+                frame, column_config=PENDING_COLUMNS, column_order=list(PENDING_COLUMNS), hide_index=True
+            )
     # The result stays until the next push or edit: live updates may rerun the page any moment.
     if result_key in st.session_state:
         show_push_result(st.session_state[result_key])
-        st.button("Dismiss", key=f"{prefix}_push_dismiss", on_click=st.session_state.pop, args=(result_key, None))
+        st.button(
+            "Dismiss", key=f"{prefix}_push_dismiss", on_click=st.session_state.pop, args=(result_key, None)
+        )
 
 
 def _summary(result: Mapping[str, Any]) -> str:

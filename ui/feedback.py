@@ -19,11 +19,17 @@ FLASH_KEY = "_flash"
 def explain(exc: errors.CrmError) -> tuple[str, str]:
     """(what happened, what to do) for an error from ``crm``, both plain text."""
     if isinstance(exc, errors.NeedsReconnect):
-        return "HubSpot no longer accepts this app's connection.", "An admin needs to connect again on the Connect page."
+        return (
+            "HubSpot no longer accepts this app's connection.",
+            "An admin needs to connect again on the Connect page.",
+        )
     if isinstance(exc, errors.NotConnected):
         return "The dashboard is not connected to HubSpot.", "Connect a portal on the Connect page."
     if isinstance(exc, errors.ConfigError):
-        return f"Setting {exc.setting} is not right: {exc}.", "Fix it in the environment or secrets, then reload."
+        return (
+            f"Setting {exc.setting} is not right: {exc}.",
+            "Fix it in the environment or secrets, then reload.",
+        )
     if isinstance(exc, errors.RateLimited):
         wait = f" in about {exc.retry_after:.0f} s" if exc.retry_after else " in a minute"
         return "HubSpot is rate limiting this portal.", f"Try again{wait}."
@@ -35,9 +41,15 @@ def explain(exc: errors.CrmError) -> tuple[str, str]:
     if isinstance(exc, errors.ValidationFailed):
         return f"HubSpot refused the values: {exc}.", "Correct the values and try again."
     if isinstance(exc, errors.HubSpotError):
-        return f"HubSpot answered with an error ({exc.status_code}): {exc}.", "Try again; if it persists, check HubSpot's status."
+        return (
+            f"HubSpot answered with an error ({exc.status_code}): {exc}.",
+            "Try again; if it persists, check HubSpot's status.",
+        )
     if isinstance(exc, errors.CircuitOpen):
-        return "HubSpot failed repeatedly, so the app paused calling it.", f"Try again in about {exc.retry_in:.0f} s."
+        return (
+            "HubSpot failed repeatedly, so the app paused calling it.",
+            f"Try again in about {exc.retry_in:.0f} s.",
+        )
     if isinstance(exc, errors.Unreachable):
         return f"HubSpot could not be reached: {exc}.", "Check the network connection and try again."
     if isinstance(exc, errors.SyncBusy):

@@ -97,8 +97,8 @@ def _embedded_sandbox(resolved: Settings) -> SandboxServer:
             except OSError as exc:
                 raise ConfigError(
                     "CRM_SANDBOX_PORT",
-                    f"the embedded sandbox could not listen on port {resolved.sandbox_port} ({exc.strerror}); "
-                    "choose a free port or 0 for any",
+                    f"the embedded sandbox could not listen on port {resolved.sandbox_port} "
+                    f"({exc.strerror}); choose a free port or 0 for any",
                 ) from exc
             log.info("embedded HubSpot sandbox listening at %s", _sandbox.url)
         return _sandbox

@@ -46,7 +46,10 @@ def require_data(settings: Settings, staff: Staff, what: str) -> ConnectionInfo:
         )
         st.page_link(CONNECT_PAGE, label="Connect HubSpot", icon=":material/arrow_forward:")
         st.stop()
-    st.info(f"Connected, but nothing has been synced yet. Run a sync to bring in the {what}.", icon=":material/sync:")
+    st.info(
+        f"Connected, but nothing has been synced yet. Run a sync to bring in the {what}.",
+        icon=":material/sync:",
+    )
     if runner.is_running(settings):
         st.caption("A sync is already running.")
         st.page_link(SYNC_PAGE, label="Watch its progress", icon=":material/arrow_forward:")

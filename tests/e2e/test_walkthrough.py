@@ -77,11 +77,21 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
     log = (ARTIFACTS / "e2e-server.log").open("w")
     server = subprocess.Popen(
         [
-            sys.executable, "-m", "streamlit", "run", "app.py",
-            "--server.headless=true", f"--server.port={port}", "--server.address=127.0.0.1",
-            "--browser.gatherUsageStats=false", "--server.fileWatcherType=none",
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless=true",
+            f"--server.port={port}",
+            "--server.address=127.0.0.1",
+            "--browser.gatherUsageStats=false",
+            "--server.fileWatcherType=none",
         ],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -206,10 +216,13 @@ def test_demo_walkthrough(app_server: dict[str, str], page: Page) -> None:
 
     # Find a contact, change its job title in the grid, push, and HubSpot has it.
     target = next(
-        r for r in sandbox.truth("contacts")
+        r
+        for r in sandbox.truth("contacts")
         if not r.get("archived")
-        and all((r["properties"].get(k) or "").isascii() and (r["properties"].get(k) or "").isalpha()
-                for k in ("firstname", "lastname"))
+        and all(
+            (r["properties"].get(k) or "").isascii() and (r["properties"].get(k) or "").isalpha()
+            for k in ("firstname", "lastname")
+        )
     )
     rid, email = str(target["id"]), target["properties"]["email"]
     page.get_by_role("link", name="Contacts").click()
@@ -258,7 +271,11 @@ def test_demo_walkthrough(app_server: dict[str, str], page: Page) -> None:
     shoot(page, "08-companies")
 
     # A contact whose name is a script tag: shown as text, and nothing runs.
-    hostile = next(r for r in sandbox.truth("contacts") if r["properties"].get("firstname") == "<script>alert(1)</script>")
+    hostile = next(
+        r
+        for r in sandbox.truth("contacts")
+        if r["properties"].get("firstname") == "<script>alert(1)</script>"
+    )
     page.goto(f"{base}/record?type=contacts&id={hostile['id']}")
     settle(page)
     expect(page.get_by_role("heading", name="<script>alert(1)</script>")).to_be_visible()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from uikit import PAGES, Portal, plain, texts
 
 AUTH = {
@@ -56,26 +55,42 @@ def test_signed_in_outsider_is_refused_with_a_reason(synced: Portal) -> None:
 
 
 def test_unverified_email_is_refused_even_on_an_allowed_domain(synced: Portal) -> None:
-    at = synced.page("contacts", secrets=AUTH, user={"is_logged_in": True, "email": "bo@example.com", "email_verified": False})
+    at = synced.page(
+        "contacts",
+        secrets=AUTH,
+        user={"is_logged_in": True, "email": "bo@example.com", "email_verified": False},
+    )
     at.run()
     _shows_no_data(at)
     assert "not verified" in plain(at.error[0].value)
 
 
 def test_login_without_any_allowlist_lets_nobody_in(synced: Portal) -> None:
-    at = synced.page("contacts", secrets={"auth": AUTH["auth"]}, user={"is_logged_in": True, "email": "ana@example.com", "email_verified": True})
+    at = synced.page(
+        "contacts",
+        secrets={"auth": AUTH["auth"]},
+        user={"is_logged_in": True, "email": "ana@example.com", "email_verified": True},
+    )
     at.run()
     _shows_no_data(at)
     assert "No staff allowlist" in plain(at.error[0].value)
 
 
 def test_allowlisted_staff_edit_is_recorded_under_their_email(synced: Portal) -> None:
-    at = synced.page("contacts", secrets=AUTH, user={"is_logged_in": True, "email": "Bo@Example.com", "email_verified": True})
+    at = synced.page(
+        "contacts",
+        secrets=AUTH,
+        user={"is_logged_in": True, "email": "Bo@Example.com", "email_verified": True},
+    )
     at.run()
     assert not at.exception
     assert "Signed in as bo@example.com" in texts(at)
     key = at.data_editor[0].key
-    at.session_state[key] = {"edited_rows": {0: {"jobtitle": "Chief Tester"}}, "added_rows": [], "deleted_rows": []}
+    at.session_state[key] = {
+        "edited_rows": {0: {"jobtitle": "Chief Tester"}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
     at.run()
     assert not at.exception
     from crm.store import open_db
@@ -91,7 +106,9 @@ def test_allowlisted_staff_edit_is_recorded_under_their_email(synced: Portal) ->
 
 
 def test_staff_who_are_not_admins_cannot_start_a_sync(synced: Portal) -> None:
-    at = synced.page("sync", secrets=AUTH, user={"is_logged_in": True, "email": "bo@example.com", "email_verified": True})
+    at = synced.page(
+        "sync", secrets=AUTH, user={"is_logged_in": True, "email": "bo@example.com", "email_verified": True}
+    )
     at.run()
     assert not at.exception
     assert at.button(key="sync_now").disabled

@@ -26,8 +26,7 @@ from ui.editing import problems_by_record
 def test_md_escape_leaves_no_markdown_or_html_syntax_unescaped(hostile: str) -> None:
     escaped = md_escape(hostile)
     unescaped = [
-        ch for i, ch in enumerate(escaped)
-        if ch in "<>[]()!*`#:$@&_" and (i == 0 or escaped[i - 1] != "\\")
+        ch for i, ch in enumerate(escaped) if ch in "<>[]()!*`#:$@&_" and (i == 0 or escaped[i - 1] != "\\")
     ]
     assert unescaped == []
     assert escaped.replace("\\", "").replace("\u200b", "") == hostile
@@ -48,7 +47,10 @@ def test_md_escape_collapses_newlines_and_shortens_floods() -> None:
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("https://app.hubspot.com/contacts/1/record/0-1/2", "https://app.hubspot.com/contacts/1/record/0-1/2"),
+        (
+            "https://app.hubspot.com/contacts/1/record/0-1/2",
+            "https://app.hubspot.com/contacts/1/record/0-1/2",
+        ),
         ("http://app.hubspot.com/x", None),
         ("javascript:alert(1)", None),
         ("data:text/html,<script>", None),
@@ -62,8 +64,14 @@ def test_https_or_none_passes_only_https_urls_with_a_host(url: object, expected:
 
 
 def test_record_url_points_at_hubspot_record_pages_and_refuses_odd_parts() -> None:
-    assert record_url("app.hubspot.com", 62515, "deals", "17") == "https://app.hubspot.com/contacts/62515/record/0-3/17"
-    assert record_url("app-eu1.hubspot.com", "1", "companies", "9") == "https://app-eu1.hubspot.com/contacts/1/record/0-2/9"
+    assert (
+        record_url("app.hubspot.com", 62515, "deals", "17")
+        == "https://app.hubspot.com/contacts/62515/record/0-3/17"
+    )
+    assert (
+        record_url("app-eu1.hubspot.com", "1", "companies", "9")
+        == "https://app-eu1.hubspot.com/contacts/1/record/0-2/9"
+    )
     assert record_url("evil.example/x?", 1, "contacts", "2") is None
     assert record_url("app.hubspot.com", "1;drop", "contacts", "2") is None
     assert record_url("app.hubspot.com", 1, "contacts", "local-abc") is None
@@ -73,14 +81,28 @@ def test_record_url_points_at_hubspot_record_pages_and_refuses_odd_parts() -> No
 def test_csv_export_neutralises_formula_like_cells() -> None:
     frame = pd.DataFrame(
         {
-            "name": ['=HYPERLINK("http://evil.example","x")', "+cmd", "-1+1", "@SUM(A1)", "\tTab", "\rCR", "Ada"],
+            "name": [
+                '=HYPERLINK("http://evil.example","x")',
+                "+cmd",
+                "-1+1",
+                "@SUM(A1)",
+                "\tTab",
+                "\rCR",
+                "Ada",
+            ],
             "amount": [1.0, -5.0, 2.0, 3.0, 4.0, 5.0, 6.0],
         },
         index=pd.Index(["1", "2", "3", "4", "5", "6", "7"], name="id"),
     )
     rows = list(csv.DictReader(io.StringIO(csv_bytes(frame).decode("utf-8-sig"), newline="")))
     assert [r["name"] for r in rows] == [
-        '\'=HYPERLINK("http://evil.example","x")', "'+cmd", "'-1+1", "'@SUM(A1)", "'\tTab", "'\rCR", "Ada",
+        '\'=HYPERLINK("http://evil.example","x")',
+        "'+cmd",
+        "'-1+1",
+        "'@SUM(A1)",
+        "'\tTab",
+        "'\rCR",
+        "Ada",
     ]
     # Numbers are data, not text a spreadsheet would evaluate: a negative amount stays a number.
     assert rows[1]["amount"] == "-5.0"

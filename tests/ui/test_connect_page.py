@@ -20,7 +20,9 @@ def test_not_connected_offers_a_same_tab_connect_link_with_a_ticket(portal: Port
     at.run()
     assert not at.exception
     [link] = _connect_links(at)
-    match = re.fullmatch(r'<a href="/hubspot/connect\?ticket=([A-Za-z0-9_\-]+)" target="_self"[^>]*>Connect HubSpot</a>', link)
+    match = re.fullmatch(
+        r'<a href="/hubspot/connect\?ticket=([A-Za-z0-9_\-]+)" target="_self"[^>]*>Connect HubSpot</a>', link
+    )
     assert match, link
     assert "built-in HubSpot sandbox" in texts(at)
 
@@ -73,9 +75,13 @@ def test_connected_shows_portal_user_scopes_expiry_and_disconnects(connected: Po
     at.run()
     assert not at.exception
     shown = texts(at)
-    for fact in ("Portal ID: 62515", "Portal domain: sandbox-portal.example.com",
-                 "Connected user: admin@sandbox-portal.example.com",
-                 "crm.objects.contacts.read", "renewed automatically"):
+    for fact in (
+        "Portal ID: 62515",
+        "Portal domain: sandbox-portal.example.com",
+        "Connected user: admin@sandbox-portal.example.com",
+        "crm.objects.contacts.read",
+        "renewed automatically",
+    ):
         assert fact in shown, fact
     assert [b.url for b in at.get("link_button")] == ["https://app.hubspot.com/contacts/62515"]
     assert _connect_links(at) == []

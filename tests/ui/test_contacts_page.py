@@ -68,7 +68,8 @@ def test_synced_contacts_are_listed_with_https_links_to_hubspot(synced: Portal) 
     assert len(frame) == 40
     assert "40 contacts · page 1 of 1" in texts(at)
     assert all(
-        link == f"https://app.hubspot.com/contacts/62515/record/0-1/{rid}" for rid, link in frame["hubspot"].items()
+        link == f"https://app.hubspot.com/contacts/62515/record/0-1/{rid}"
+        for rid, link in frame["hubspot"].items()
     )
     # Owner and stage are picked from labels; the grid stores HubSpot's values.
     columns = json.loads(at.data_editor[0].proto.columns)
@@ -139,8 +140,11 @@ def test_an_invalid_edit_is_refused_per_cell_and_the_input_is_kept(synced: Porta
     assert at.get("pagination")[0].disabled
 
     # Fixing the value queues both changes; the grid is fresh again.
-    at.session_state[key] = {"edited_rows": {1: {"email": "fixed@example.com", "jobtitle": "Fine Title"}},
-                             "added_rows": [], "deleted_rows": []}
+    at.session_state[key] = {
+        "edited_rows": {1: {"email": "fixed@example.com", "jobtitle": "Fine Title"}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
     at.run()
     assert sorted(_outbox(synced)["new_value"]) == ["Fine Title", "fixed@example.com"]
     assert not at.text_input(key="contacts_search").disabled

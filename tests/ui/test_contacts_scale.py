@@ -27,7 +27,9 @@ def test_contacts_page_pages_and_searches_100k_contacts_quickly(synced: Portal) 
     db = open_db(synced.settings.db_path)
     try:
         fill_synthetic(db, contacts=100_000, companies=2_000, seed=3)
-        probe = db.execute("SELECT email FROM contacts WHERE id = (SELECT max(id) FROM contacts)").fetchone()[0]
+        probe = db.execute("SELECT email FROM contacts WHERE id = (SELECT max(id) FROM contacts)").fetchone()[
+            0
+        ]
     finally:
         db.close()
 

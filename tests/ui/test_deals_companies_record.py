@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-from uikit import Portal, plain, texts
+from uikit import Portal, plain
 
 from crm.store import open_db
 from crm.store.outbox import edits_frame
@@ -65,8 +65,11 @@ def test_deal_stage_edit_is_queued_and_a_bad_amount_is_refused(synced: Portal) -
     target = next(s["id"] for s in pipeline["stages"] if s["id"] != frame.iloc[0]["dealstage"])
     assert target in [o["value"] for o in stages]
     key = at.data_editor[0].key
-    at.session_state[key] = {"edited_rows": {0: {"dealstage": target, "closedate": "2027-03-04"}},
-                             "added_rows": [], "deleted_rows": []}
+    at.session_state[key] = {
+        "edited_rows": {0: {"dealstage": target, "closedate": "2027-03-04"}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
     at.run()
     assert not at.exception
     db = _db(synced)
@@ -74,7 +77,10 @@ def test_deal_stage_edit_is_queued_and_a_bad_amount_is_refused(synced: Portal) -
         queued = edits_frame(db, statuses=("pending",))
     finally:
         db.close()
-    assert sorted(zip(queued["record_id"], queued["property"], strict=True)) == [(rid, "closedate"), (rid, "dealstage")]
+    assert sorted(zip(queued["record_id"], queued["property"], strict=True)) == [
+        (rid, "closedate"),
+        (rid, "dealstage"),
+    ]
 
     key = at.data_editor[0].key
     at.session_state[key] = {"edited_rows": {1: {"amount": "lots"}}, "added_rows": [], "deleted_rows": []}
@@ -119,15 +125,20 @@ def test_record_page_shows_a_contact_with_its_company_deals_and_link(synced: Por
     assert contact["properties"]["email"] in set(props["Value"])
     assert [s.value for s in at.subheader] == ["Properties", "Companies", "Deals"]
     companies = at.dataframe[1].value
-    assert {str(i) for i in companies.index} == {str(c["id"]) if isinstance(c, dict) else str(c)
-                                                for c in contact["associations"]["companies"]}
+    assert {str(i) for i in companies.index} == {
+        str(c["id"]) if isinstance(c, dict) else str(c) for c in contact["associations"]["companies"]
+    }
     assert [b.url for b in at.get("link_button")] == [
         f"https://app.hubspot.com/contacts/62515/record/0-1/{contact['id']}"
     ]
 
 
 def test_record_page_of_a_hostile_contact_escapes_the_title(synced: Portal) -> None:
-    hostile = next(r for r in synced.sandbox.truth("contacts") if r["properties"].get("firstname") == "<script>alert(1)</script>")
+    hostile = next(
+        r
+        for r in synced.sandbox.truth("contacts")
+        if r["properties"].get("firstname") == "<script>alert(1)</script>"
+    )
     at = synced.page("record")
     at.query_params.update({"type": "contacts", "id": str(hostile["id"])})
     at.run()

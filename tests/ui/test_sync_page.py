@@ -51,8 +51,12 @@ def test_a_sync_running_elsewhere_shows_live_progress_and_blocks_new_ones(synced
     try:
         run_id = syncstate.start_run(db, kind="full", trigger="cli", started_by="cli", owner=owner)
         assert run_id is not None
-        syncstate.heartbeat(db, run_id, owner, {"phase": "records", "object_type": "contacts", "done": 12,
-                                                "total": 40, "requests": 5})
+        syncstate.heartbeat(
+            db,
+            run_id,
+            owner,
+            {"phase": "records", "object_type": "contacts", "done": 12, "total": 40, "requests": 5},
+        )
         at = synced.page("sync")
         at.run()
         assert not at.exception

@@ -67,7 +67,10 @@ class Portal:
         query = {k: v[0] for k, v in parse_qs(urlsplit(authorize_url).query).items()}
         extra = {}
         if "code_challenge" in query:
-            extra = {"code_challenge": query["code_challenge"], "code_challenge_method": query["code_challenge_method"]}
+            extra = {
+                "code_challenge": query["code_challenge"],
+                "code_challenge_method": query["code_challenge_method"],
+            }
         minted = self.sandbox.oauth_code(
             client_id=query["client_id"],
             redirect_uri=query["redirect_uri"],
@@ -90,8 +93,20 @@ def texts(at: AppTest, *, raw: bool = False) -> str:
     ``raw=True`` keeps the Markdown sources as sent to the browser.
     """
     parts: list[str] = []
-    for kind in ("title", "header", "subheader", "markdown", "caption", "text", "code", "error", "warning", "info",
-                 "success", "toast"):
+    for kind in (
+        "title",
+        "header",
+        "subheader",
+        "markdown",
+        "caption",
+        "text",
+        "code",
+        "error",
+        "warning",
+        "info",
+        "success",
+        "toast",
+    ):
         parts.extend(str(el.value) for el in getattr(at, kind))
     parts.extend(str(m.label) + " " + str(m.value) for m in at.metric)
     joined = "\n".join(parts)
