@@ -138,3 +138,16 @@ def test_a_bad_setting_is_one_clear_error_naming_it(portal: Portal) -> None:
         assert not at.exception
         [error] = at.error
         assert "CRM_SANDBOX_SEED" in plain(error.value) and "whole number" in plain(error.value)
+
+
+def test_private_app_mode_says_so_and_offers_nothing_to_connect(portal: Portal) -> None:
+    secrets = {"HUBSPOT_ACCESS_TOKEN": portal.sandbox.private_app_token(), "HUBSPOT_BASE_URL": portal.sandbox.url}
+    at = portal.page("connect", secrets=secrets)
+    at.run()
+    assert not at.exception
+    shown = texts(at)
+    assert "Mode: Private app (static token)" in shown and "Portal ID: 62515" in shown
+    assert "Private-app mode" in shown and "HUBSPOT_ACCESS_TOKEN" in shown
+    assert _connect_links(at) == []
+    assert [b.key for b in at.button if b.key == "connect_disconnect"] == []
+    assert "built-in HubSpot sandbox" not in shown
