@@ -474,9 +474,23 @@ def write_records(
         groups.setdefault(columns, []).append(values)
     for columns, rows in groups.items():
         names = [*BOOKKEEPING, *columns]
-        updates = ", ".join(f"{_q(n)} = excluded.{_q(n)}" for n in names[1:])
+        table = _q(object_type)
+        # A page read before a webhook fetch (or by a slow walker) must not put older data
+        # back. HubSpot's updatedAt is ISO-8601 UTC in one format, so text order is time
+        # order. The record was still seen, so synced_at moves either way (a full pull
+        # flags what it did not see as deleted).
+        fresh = (
+            f"(excluded.updated_at IS NULL OR {table}.updated_at IS NULL "
+            f"OR excluded.updated_at >= {table}.updated_at)"
+        )
+        updates = ", ".join(
+            f"{_q(n)} = excluded.{_q(n)}"
+            if n == "synced_at"
+            else f"{_q(n)} = CASE WHEN {fresh} THEN excluded.{_q(n)} ELSE {table}.{_q(n)} END"
+            for n in names[1:]
+        )
         conn.executemany(
-            f"INSERT INTO {_q(object_type)} ({', '.join(_q(n) for n in names)}) "
+            f"INSERT INTO {table} ({', '.join(_q(n) for n in names)}) "
             f"VALUES ({', '.join('?' * len(names))}) "
             f"ON CONFLICT(id) DO UPDATE SET {updates}",
             rows,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +26,14 @@ def Rec(
 
 @pytest.fixture
 def rec():
-    return Rec
+    """Records as later reads of HubSpot return them: each one newer than the seed data."""
+    ticks = itertools.count(1)
+
+    def later(record_id, properties=None, *, updated_at=None, archived=False):
+        stamp = updated_at or f"2025-01-01T00:00:00.{next(ticks):03d}Z"
+        return Rec(record_id, properties, updated_at=stamp, archived=archived)
+
+    return later
 
 
 CONTACT_DEFS = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import pandas as pd
 import pytest
@@ -11,8 +12,13 @@ from crm.hubspot import Record
 from crm.store import records
 
 
-def Rec(record_id, properties=None, *, updated_at="2024-02-01T00:00:00.000Z"):
-    return Record(record_id, dict(properties or {}), "2024-01-01T00:00:00.000Z", updated_at)
+_TICKS = itertools.count(1)
+
+
+def Rec(record_id, properties=None, *, updated_at=None):
+    """A record as a later read of HubSpot returns it: newer than the seed data."""
+    stamp = updated_at or f"2025-01-01T00:00:00.{next(_TICKS):03d}Z"
+    return Record(record_id, dict(properties or {}), "2024-01-01T00:00:00.000Z", stamp)
 
 
 def test_wire_values_are_stored_typed_and_come_back_as_hubspot_strings():
@@ -303,3 +309,15 @@ def test_owners_and_pipelines_read_back_in_display_order(db):
 def test_counts_leave_out_archived_records(contacts_db):
     records.mark_archived(contacts_db, "contacts", ["103"])
     assert records.counts(contacts_db)["contacts"] == 2
+
+
+def test_an_older_copy_of_a_record_never_replaces_a_newer_one(contacts_db):
+    newer = Rec("101", {"firstname": "Augusta"}, updated_at="2030-01-02T00:00:00.000Z")
+    older = Rec("101", {"firstname": "Ada (stale page)"}, updated_at="2030-01-01T00:00:00.000Z")
+    records.upsert_records(contacts_db, "contacts", [newer], synced_at="2030-01-02T00:00:01.000Z")
+    records.upsert_records(contacts_db, "contacts", [older], synced_at="2030-01-03T00:00:00.000Z")
+    row = records.get_record(contacts_db, "contacts", "101")
+    assert row["firstname"] == "Augusta"
+    assert row["updated_at"] == "2030-01-02T00:00:00.000Z"
+    # The stale copy was still seen, so a full pull must not flag the record as deleted.
+    assert row["synced_at"] == "2030-01-03T00:00:00.000Z"
