@@ -30,7 +30,7 @@ if __name__ == "__main__":
     from ui.access import check_access, require_staff
     from ui.data import note_shown
     from ui.runtime import page_settings
-    from ui.sidebar import render_sidebar
+    from ui.sidebar import refresh_status, render_sidebar
 
     st.set_page_config(page_title="HubSpot CRM", page_icon=":material/hub:", layout="wide")
     verdict = check_access()
@@ -60,6 +60,9 @@ if __name__ == "__main__":
     )
     staff = require_staff(notice=False)
     settings = page_settings()
-    render_sidebar(settings, staff)
+    status_slot = render_sidebar(settings, staff)
     nav.run()
+    # Drawn again after the page (which st.stop() may end early, hence the first drawing),
+    # so the counts include what the page just queued, pushed or resolved.
+    refresh_status(status_slot, settings)
     note_shown(settings)

@@ -217,12 +217,6 @@ def outbox_counts(settings: Settings) -> dict[str, int]:
         return dict(outbox.outbox_counts(db))
 
 
-def pending_count(settings: Settings) -> int:
-    """Local edits HubSpot does not have yet: waiting to be pushed, or in conflict."""
-    found = outbox_counts(settings)
-    return found.get("pending", 0) + found.get("conflict", 0)
-
-
 def edits(settings: Settings, statuses: tuple[str, ...], object_type: str | None = None) -> pd.DataFrame:
     """Outbox rows in ``statuses``, newest first (record_label, property, new/base/remote value, error...)."""
     from crm.store import outbox

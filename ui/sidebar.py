@@ -7,6 +7,7 @@ fragment that also reruns the page when webhooks change the cache.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import streamlit as st
 
@@ -23,17 +24,26 @@ log = logging.getLogger(__name__)
 MODE_LABELS = {"oauth": "OAuth", "private_app": "Private app", "sandbox": "Demo sandbox"}
 
 
-def render_sidebar(settings: Settings, staff: Staff) -> None:
+def render_sidebar(settings: Settings, staff: Staff) -> Any:
+    """Draw the sidebar; returns the status placeholder for ``refresh_status``."""
     with st.sidebar:
+        slot = st.empty()
+        refresh_status(slot, settings)
+        live_updates(settings)
+        if staff.login_enabled:
+            st.caption(f"Signed in as {md_escape(staff.email)}" + (" (admin)" if staff.is_admin else ""))
+            st.button("Sign out", key="sidebar_logout", on_click=st.logout)
+    return slot
+
+
+def refresh_status(slot: Any, settings: Settings) -> None:
+    """(Re)draw the status lines, e.g. after the page queued or pushed edits in this run."""
+    with slot.container():
         try:
             _status(settings)
         except CrmError as exc:
             log.info("sidebar status unavailable: %s", type(exc).__name__)
             st.caption("Status unavailable: " + md_escape(str(exc)))
-        live_updates(settings)
-        if staff.login_enabled:
-            st.caption(f"Signed in as {md_escape(staff.email)}" + (" (admin)" if staff.is_admin else ""))
-            st.button("Sign out", key="sidebar_logout", on_click=st.logout)
 
 
 def _status(settings: Settings) -> None:
@@ -58,5 +68,8 @@ def _status(settings: Settings) -> None:
     else:
         finished = run.get("finished_at") or run.get("started_at")
         st.caption(f"Last sync: {ago(finished)} ({md_escape(run.get('state'))})")
-    pending = data.pending_count(settings)
-    st.caption(f"Pending edits: {pending}")
+    found = data.outbox_counts(settings)
+    line = f"Edits waiting to be pushed: {found.get('pending', 0)}"
+    if found.get("conflict"):
+        line += f" · conflicts to resolve: {found['conflict']}"
+    st.caption(line)

@@ -230,6 +230,8 @@ def test_demo_walkthrough(app_server: dict[str, str], page: Page) -> None:
     search_contacts(page, email)
     edit_first_row(page, JOBTITLE_COLUMN, "Director of Walkthroughs")
     expect(page.get_by_text("1 change waiting to be pushed")).to_be_visible(timeout=20_000)
+    # The sidebar is redrawn after the page, so it counts the edit made in the same run.
+    expect(page.get_by_test_id("stSidebar").get_by_text("Edits waiting to be pushed: 1")).to_be_visible()
     shoot(page, "05-contacts-edited")
     push_changes(page)
     expect(page.get_by_text("Pushed 1 change to HubSpot")).to_be_visible(timeout=30_000)
