@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -38,6 +38,9 @@ def hubspot_connect(request: Request) -> Response:
     """Start connecting HubSpot: 302 to HubSpot's authorize page, with the binding cookie."""
     try:
         settings = _settings(request)
+        bounce = _loopback_origin_bounce(request, settings)
+        if bounce is not None:
+            return bounce
         url, nonce = oauth.start_connect(settings, ticket=request.query_params.get("ticket") or None)
     except OAuthFlowError as exc:
         return _back_to_connect("error", exc.reason)
@@ -100,6 +103,34 @@ def healthz(request: Request) -> Response:
     ok = facts.get("db") == "ok"
     facts["status"] = "ok" if ok else "error"
     return JSONResponse(facts, status_code=200 if ok else 503, headers={"Cache-Control": "no-store"})
+
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+def _loopback_origin_bounce(request: Request, settings: Settings) -> Response | None:
+    """Send the browser to the redirect URI's origin when it came in on another loopback name.
+
+    The binding cookie belongs to the host the browser used, and HubSpot returns it to the
+    configured redirect URI. Opening http://127.0.0.1:8501 with the default redirect URI
+    http://localhost:8501/... would otherwise lose the cookie and refuse the callback. Only
+    loopback names are bounced: behind a proxy the internal host always differs from the
+    public one, and the target comes from settings, never from the request.
+    """
+    target = urlsplit(settings.redirect_uri)
+    here = request.url
+    if request.query_params.get("bounced") or here.hostname not in LOOPBACK_HOSTS:
+        return None
+    if target.hostname not in LOOPBACK_HOSTS:
+        return None
+    target_port = target.port or (443 if target.scheme == "https" else 80)
+    here_port = here.port or (443 if here.scheme == "https" else 80)
+    if (here.scheme, here.hostname, here_port) == (target.scheme, target.hostname, target_port):
+        return None
+    query = dict(request.query_params)
+    query["bounced"] = "1"
+    location = f"{target.scheme}://{target.netloc}{request.url.path}?{urlencode(query)}"
+    return RedirectResponse(location, status_code=302, headers=_NO_STORE)
 
 
 def _back_to_connect(result: str, reason: str | None = None) -> Response:

@@ -138,3 +138,29 @@ def test_healthz_is_503_when_the_cache_cannot_be_opened(settings: Settings, tmp_
     with TestClient(make_app(broken)) as client:
         response = client.get("/healthz")
     assert response.status_code == 503 and response.json()["db"] == "error"
+
+
+def test_connect_opened_on_another_loopback_name_moves_to_the_redirect_uris_origin(settings: Settings):
+    # make run prints http://127.0.0.1:8501 while the default redirect URI says localhost:
+    # the binding cookie must be set on the host HubSpot will send the browser back to.
+    local = dataclasses.replace(settings, redirect_uri="http://localhost:8501/hubspot/callback")
+    ticket = oauth.create_ticket(local, None)
+    with TestClient(make_app(local), base_url="http://127.0.0.1:8501", follow_redirects=False) as client:
+        response = client.get("/hubspot/connect", params={"ticket": ticket})
+    assert response.status_code == 302
+    assert "set-cookie" not in response.headers
+    moved = urlsplit(response.headers["location"])
+    assert (moved.scheme, moved.netloc, moved.path) == ("http", "localhost:8501", "/hubspot/connect")
+    assert parse_qs(moved.query) == {"ticket": [ticket], "bounced": ["1"]}
+    with TestClient(make_app(local), base_url="http://localhost:8501", follow_redirects=False) as client:
+        arrived = client.get(response.headers["location"])
+    assert arrived.headers["location"].startswith(local.authorize_url + "?")
+    assert arrived.headers["set-cookie"].startswith(f"{BIND_COOKIE}=")
+
+
+def test_connect_behind_a_proxy_never_bounces_to_the_public_host(settings: Settings):
+    public = dataclasses.replace(settings, redirect_uri="https://crm.example.com/hubspot/callback")
+    with TestClient(make_app(public), base_url="http://127.0.0.1:8501", follow_redirects=False) as client:
+        response = client.get("/hubspot/connect")
+    assert response.headers["location"].startswith(public.authorize_url + "?")
+    assert response.headers["set-cookie"].startswith(f"{BIND_COOKIE}=")
