@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
-import math
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 
 from ui import data
@@ -15,6 +12,7 @@ from ui.columns import company_columns, with_links
 from ui.feedback import crm_errors, show_flash
 from ui.runtime import page_settings
 from ui.states import require_data
+from ui.tables import RecordQuery, csv_button, load_page, view_id
 
 staff = require_staff()
 show_flash()
@@ -39,31 +37,10 @@ sort_label = row[1].selectbox("Sort by", list(SORTS), key="companies_sort")
 sort, default_desc = SORTS[sort_label]
 descending = row[2].toggle("Descending", value=default_desc, key=f"companies_desc_{sort_label}")
 
-view = hashlib.sha1(repr((search.strip(), sort, descending)).encode()).hexdigest()[:10]
+view = view_id(search.strip(), sort, descending)
 page_key = f"companies_page_{view}"
-
-
-def _load(page: int) -> tuple[pd.DataFrame, int]:
-    with crm_errors("read the companies"):
-        return data.records_page(
-            settings,
-            "companies",
-            search=search,
-            sort=sort,
-            descending=descending,
-            offset=(page - 1) * PAGE_SIZE,
-            limit=PAGE_SIZE,
-            columns=COLUMNS,
-        )
-
-
-page = int(st.session_state.get(page_key) or 1)
-frame, total = _load(page)
-pages = max(1, math.ceil(total / PAGE_SIZE))
-if page > pages:
-    page = pages
-    st.session_state[page_key] = page
-    frame, total = _load(page)
+query = RecordQuery("companies", search, sort=sort, descending=descending, columns=COLUMNS)
+frame, total, page, pages = load_page(settings, query, page_key=page_key, size=PAGE_SIZE)
 row[3].caption(f"{total:,} compan{'ies' if total != 1 else 'y'} · page {page:,} of {pages:,}")
 
 if total == 0:
@@ -88,16 +65,5 @@ else:
         st.session_state["companies_table_version"] = table_version + 1
         st.switch_page("pages/record.py", query_params={"type": "companies", "id": str(shown.index[rows[0]])})
     st.caption("Select a row to open the company with its contacts and deals.")
-    st.download_button(
-        "Download CSV",
-        data=data.csv_export(
-            settings, "companies", search=search, sort=sort, descending=descending, columns=COLUMNS
-        ),
-        file_name="companies.csv",
-        mime="text/csv",
-        key="companies_csv",
-        on_click="ignore",
-        icon=":material/download:",
-        help="Every matching company; cells a spreadsheet would run as formulas are neutralised.",
-    )
+    csv_button(st, settings, query, key="companies_csv", noun="company")
 st.pagination(pages, key=page_key)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import math
 from typing import Any
 
 import streamlit as st
@@ -16,13 +14,13 @@ from ui.columns import contact_columns, md_escape, option_labels, owner_labels, 
 from ui.feedback import crm_errors, flash, show_flash
 from ui.runtime import page_settings
 from ui.states import require_data
+from ui.tables import ANY, RecordQuery, active_filters, choose, load_page, open_and_export, view_id
 
 staff = require_staff()
 show_flash()
 settings = page_settings()
 
 PREFIX = "contacts"
-ANY = "__any__"
 PAGE_SIZES = (25, 50, 100, 250)
 SORTS = {
     "Last modified": ("lastmodifieddate", True),
@@ -162,26 +160,12 @@ row1 = st.columns([3, 2, 2, 2])
 search = row1[0].text_input(
     "Search", key="contacts_search", placeholder="Name, email, company or phone", disabled=locked
 )
-owner = row1[1].selectbox(
-    "Owner",
-    [ANY, *owners],
-    format_func=lambda v: "Any owner" if v == ANY else owners.get(v, v),
-    key="contacts_owner",
-    disabled=locked,
+owner = choose(row1[1], "Owner", owners, any_label="Any owner", key="contacts_owner", disabled=locked)
+stage = choose(
+    row1[2], "Lifecycle stage", lifecycle, any_label="Any stage", key="contacts_stage", disabled=locked
 )
-stage = row1[2].selectbox(
-    "Lifecycle stage",
-    [ANY, *lifecycle],
-    format_func=lambda v: "Any stage" if v == ANY else lifecycle.get(v, v),
-    key="contacts_stage",
-    disabled=locked,
-)
-company = row1[3].selectbox(
-    "Company",
-    [ANY, *company_names],
-    format_func=lambda v: "Any company" if v == ANY else company_names.get(v, v),
-    key="contacts_company",
-    disabled=locked,
+company = choose(
+    row1[3], "Company", company_names, any_label="Any company", key="contacts_company", disabled=locked
 )
 row2 = st.columns([2, 1, 1, 3])
 sort_label = row2[0].selectbox("Sort by", list(SORTS), key="contacts_sort", disabled=locked)
@@ -190,17 +174,11 @@ descending = row2[1].toggle(
 )
 size = row2[2].selectbox("Per page", PAGE_SIZES, index=1, key="contacts_size", disabled=locked)
 
-filters: dict[str, Any] = {}
-if owner != ANY:
-    filters["hubspot_owner_id"] = owner
-if stage != ANY:
-    filters["lifecyclestage"] = stage
-if company != ANY:
-    filters["associated_company"] = company
+filters = active_filters(
+    {"hubspot_owner_id": owner, "lifecyclestage": stage, "associated_company": company}
+)
 sort = SORTS[sort_label][0]
-view = hashlib.sha1(
-    repr((search.strip(), sorted(filters.items()), sort, descending, size)).encode()
-).hexdigest()[:10]
+view = view_id(search.strip(), sorted(filters.items()), sort, descending, size)
 page_key = f"contacts_page_{view}"
 
 columns = [
@@ -216,59 +194,14 @@ columns = [
 ]
 if has_pronouns:
     columns.insert(5, "pronouns")
-
-
-def _load(page: int) -> tuple[Any, int]:
-    with crm_errors("read the contacts"):
-        return data.records_page(
-            settings,
-            "contacts",
-            search=search,
-            filters=filters,
-            sort=sort,
-            descending=descending,
-            offset=(page - 1) * size,
-            limit=size,
-            columns=columns,
-        )
-
-
-page = int(st.session_state.get(page_key) or 1)
-frame, total = _load(page)
-pages = max(1, math.ceil(total / size))
-if page > pages:
-    page = pages
-    st.session_state[page_key] = page
-    frame, total = _load(page)
+query = RecordQuery("contacts", search, filters, sort, descending, columns)
+frame, total, page, pages = load_page(settings, query, page_key=page_key, size=size)
 
 row2[3].caption(f"{total:,} contact{'s' if total != 1 else ''} · page {page:,} of {pages:,}")
 if total == 0:
     st.info("No contacts match. Clear the search or filters to see everyone.", icon=":material/search_off:")
 
 # --- the grid -------------------------------------------------------------------------------
-
-with crm_errors("read the pending edits"):
-    pending_ids = (
-        set(data.edits(settings, ("pending", "conflict"), "contacts")["record_id"].astype(str))
-        if total
-        else set()
-    )
-shown = with_links(frame, "contacts", info.ui_domain, info.portal_id)
-shown = editing.with_status(shown, outcome, pending_ids, LABELS)
-config = contact_columns(owners=owners, lifecycle=lifecycle, pronouns=pronouns)
-config[editing.STATUS_COLUMN] = st.column_config.TextColumn("Status", disabled=True, width="small")
-order = ["hubspot", editing.STATUS_COLUMN, *columns]
-key = editing.editor_key(PREFIX, f"{view}_{page}")
-st.data_editor(
-    shown,
-    key=key,
-    num_rows="fixed",
-    column_config=config,
-    column_order=order,
-    disabled=[c for c in shown.columns if c not in editable],
-    height=min(38 + 35 * max(len(shown), 1), 38 + 35 * 20),
-)
-editing.remember_view(PREFIX, key, frame)
 
 
 def _describe(rid: str) -> str:
@@ -279,9 +212,20 @@ def _describe(rid: str) -> str:
     return name or str(row.get("email") or rid)
 
 
-editing.show_invalid(outcome, frame, LABELS, _describe)
-if locked:
-    st.button("Discard unsaved changes", key="contacts_discard", on_click=editing.reset, args=(PREFIX,))
+editing.edit_grid(
+    settings,
+    prefix=PREFIX,
+    object_type="contacts",
+    frame=frame,
+    shown=with_links(frame, "contacts", info.ui_domain, info.portal_id),
+    outcome=outcome,
+    labels=LABELS,
+    config=contact_columns(owners=owners, lifecycle=lifecycle, pronouns=pronouns),
+    columns=columns,
+    editable=editable,
+    view=f"{view}_{page}",
+    describe=_describe,
+)
 st.pagination(pages, key=page_key, disabled=locked)
 st.caption(
     "Changes are saved as you make them and stay in the outbox until you push them. "
@@ -290,31 +234,6 @@ st.caption(
 
 # --- open a record, export ------------------------------------------------------------------
 
-tools = st.columns([3, 1, 2], vertical_alignment="bottom")
-if total:
-    chosen = tools[0].selectbox(
-        "Open a contact",
-        list(frame.index),
-        format_func=lambda rid: f"{_describe(rid)} · #{rid}",
-        key=f"contacts_open_{view}_{page}",
-    )
-    if tools[1].button("Open", key="contacts_open", icon=":material/open_in_full:"):
-        st.switch_page("pages/record.py", query_params={"type": "contacts", "id": str(chosen)})
-    tools[2].download_button(
-        "Download CSV",
-        data=data.csv_export(
-            settings,
-            "contacts",
-            search=search,
-            filters=filters,
-            sort=sort,
-            descending=descending,
-            columns=columns,
-        ),
-        file_name="contacts.csv",
-        mime="text/csv",
-        key="contacts_csv",
-        on_click="ignore",
-        icon=":material/download:",
-        help="Every matching contact; cells a spreadsheet would run as formulas are neutralised.",
-    )
+open_and_export(
+    settings, query, frame, total, _describe, prefix=PREFIX, noun="contact", view=f"{view}_{page}"
+)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import math
 from typing import Any
 
 import altair as alt
@@ -17,13 +15,13 @@ from ui.columns import deal_columns, money, owner_labels, pipeline_labels, stage
 from ui.feedback import crm_errors, show_flash
 from ui.runtime import page_settings
 from ui.states import require_data
+from ui.tables import ANY, RecordQuery, active_filters, choose, load_page, open_and_export, view_id
 
 staff = require_staff()
 show_flash()
 settings = page_settings()
 
 PREFIX = "deals"
-ANY = "__any__"
 SIDE_BY_SIDE = "__all__"
 PAGE_SIZE = 50
 SORTS = {
@@ -139,135 +137,56 @@ editing.push_panel(settings, staff, PREFIX)
 stages_all = stage_labels(pipes)
 row = st.columns([3, 2, 2, 2, 2])
 search = row[0].text_input("Search", key="deals_search", placeholder="Deal name", disabled=locked)
-pipeline = row[1].selectbox(
-    "Pipeline",
-    [ANY, *pipeline_names],
-    format_func=lambda v: "Any pipeline" if v == ANY else pipeline_names.get(v, v),
-    key="deals_pipeline",
-    disabled=locked,
+pipeline = choose(
+    row[1], "Pipeline", pipeline_names, any_label="Any pipeline", key="deals_pipeline", disabled=locked
 )
 stage_options = stages_all
 if pipeline != ANY:
     stage_options = stage_labels([p for p in pipes if p["id"] == pipeline])
-stage = row[2].selectbox(
-    "Stage",
-    [ANY, *stage_options],
-    format_func=lambda v: "Any stage" if v == ANY else stage_options.get(v, v),
-    key=f"deals_stage_{pipeline}",
-    disabled=locked,
+stage = choose(
+    row[2], "Stage", stage_options, any_label="Any stage", key=f"deals_stage_{pipeline}", disabled=locked
 )
-owner = row[3].selectbox(
-    "Owner",
-    [ANY, *owners],
-    format_func=lambda v: "Any owner" if v == ANY else owners.get(v, v),
-    key="deals_owner",
-    disabled=locked,
-)
+owner = choose(row[3], "Owner", owners, any_label="Any owner", key="deals_owner", disabled=locked)
 sort_label = row[4].selectbox("Sort by", list(SORTS), key="deals_sort", disabled=locked)
 
-filters: dict[str, Any] = {}
-if pipeline != ANY:
-    filters["pipeline"] = pipeline
-if stage != ANY:
-    filters["dealstage"] = stage
-if owner != ANY:
-    filters["hubspot_owner_id"] = owner
+filters = active_filters({"pipeline": pipeline, "dealstage": stage, "hubspot_owner_id": owner})
 sort, descending = SORTS[sort_label]
-view = hashlib.sha1(repr((search.strip(), sorted(filters.items()), sort)).encode()).hexdigest()[:10]
+view = view_id(search.strip(), sorted(filters.items()), sort)
 page_key = f"deals_page_{view}"
 columns = ["dealname", "pipeline", "dealstage", "amount", "closedate", "hubspot_owner_id"]
-
-
-def _load(page: int) -> tuple[pd.DataFrame, int]:
-    with crm_errors("read the deals"):
-        return data.records_page(
-            settings,
-            "deals",
-            search=search,
-            filters=filters,
-            sort=sort,
-            descending=descending,
-            offset=(page - 1) * PAGE_SIZE,
-            limit=PAGE_SIZE,
-            columns=columns,
-        )
-
-
-page = int(st.session_state.get(page_key) or 1)
-frame, total = _load(page)
-pages = max(1, math.ceil(total / PAGE_SIZE))
-if page > pages:
-    page = pages
-    st.session_state[page_key] = page
-    frame, total = _load(page)
+query = RecordQuery("deals", search, filters, sort, descending, columns)
+frame, total, page, pages = load_page(settings, query, page_key=page_key, size=PAGE_SIZE)
 st.caption(f"{total:,} deal{'s' if total != 1 else ''} · page {page:,} of {pages:,}")
 if total == 0:
     st.info("No deals match. Clear the search or filters to see every deal.", icon=":material/search_off:")
 
 # --- the grid -------------------------------------------------------------------------------
 
-with crm_errors("read the pending edits"):
-    pending_ids = (
-        set(data.edits(settings, ("pending", "conflict"), "deals")["record_id"].astype(str))
-        if total
-        else set()
-    )
 shown = frame.copy()
 if "closedate" in shown.columns:
     # The grid's date column wants dates; HubSpot's closedate is a datetime at midnight UTC.
     shown["closedate"] = pd.to_datetime(shown["closedate"], utc=True, errors="coerce").dt.date
-shown = with_links(shown, "deals", info.ui_domain, info.portal_id)
-shown = editing.with_status(shown, outcome, pending_ids, LABELS)
-config = deal_columns(owners=owners, stages=stage_options, pipelines=pipeline_names)
-config[editing.STATUS_COLUMN] = st.column_config.TextColumn("Status", disabled=True, width="small")
-key = editing.editor_key(PREFIX, f"{view}_{page}")
-st.data_editor(
-    shown,
-    key=key,
-    num_rows="fixed",
-    column_config=config,
-    column_order=["hubspot", editing.STATUS_COLUMN, *columns],
-    disabled=[c for c in shown.columns if c not in EDITABLE],
-    height=min(38 + 35 * max(len(shown), 1), 38 + 35 * 20),
-)
-editing.remember_view(PREFIX, key, frame)
 
 
 def _describe(rid: str) -> str:
     return str(frame.loc[rid].get("dealname") or rid) if rid in frame.index else rid
 
 
-editing.show_invalid(outcome, frame, LABELS, _describe)
-if locked:
-    st.button("Discard unsaved changes", key="deals_discard", on_click=editing.reset, args=(PREFIX,))
+editing.edit_grid(
+    settings,
+    prefix=PREFIX,
+    object_type="deals",
+    frame=frame,
+    shown=with_links(shown, "deals", info.ui_domain, info.portal_id),
+    outcome=outcome,
+    labels=LABELS,
+    config=deal_columns(owners=owners, stages=stage_options, pipelines=pipeline_names),
+    columns=columns,
+    editable=EDITABLE,
+    view=f"{view}_{page}",
+    describe=_describe,
+)
 st.pagination(pages, key=page_key, disabled=locked)
 st.caption("Changes are saved as you make them and stay in the outbox until you push them.")
 
-tools = st.columns([3, 1, 2], vertical_alignment="bottom")
-if total:
-    chosen_deal = tools[0].selectbox(
-        "Open a deal",
-        list(frame.index),
-        format_func=lambda rid: f"{_describe(rid)} · #{rid}",
-        key=f"deals_open_{view}_{page}",
-    )
-    if tools[1].button("Open", key="deals_open", icon=":material/open_in_full:"):
-        st.switch_page("pages/record.py", query_params={"type": "deals", "id": str(chosen_deal)})
-    tools[2].download_button(
-        "Download CSV",
-        data=data.csv_export(
-            settings,
-            "deals",
-            search=search,
-            filters=filters,
-            sort=sort,
-            descending=descending,
-            columns=columns,
-        ),
-        file_name="deals.csv",
-        mime="text/csv",
-        key="deals_csv",
-        on_click="ignore",
-        icon=":material/download:",
-        help="Every matching deal; cells a spreadsheet would run as formulas are neutralised.",
-    )
+open_and_export(settings, query, frame, total, _describe, prefix=PREFIX, noun="deal", view=f"{view}_{page}")

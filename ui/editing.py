@@ -31,7 +31,8 @@ from crm.config import Settings
 from crm.errors import CrmError, InvalidEdit
 from ui.access import Staff
 from ui.columns import md_escape
-from ui.feedback import show_error, toast
+from ui import data
+from ui.feedback import crm_errors, show_error, toast
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,53 @@ def show_invalid(
         "Paging and filters are locked until then.",
         icon=":material/edit_off:",
     )
+
+
+def edit_grid(
+    settings: Settings,
+    *,
+    prefix: str,
+    object_type: str,
+    frame: pd.DataFrame,
+    shown: pd.DataFrame,
+    outcome: Outcome,
+    labels: Mapping[str, str],
+    config: dict[str, Any],
+    columns: list[str],
+    editable: list[str],
+    view: str,
+    describe: Callable[[str], str],
+) -> None:
+    """The editable grid of one page of records, with its status column, the invalid-input error and Discard.
+
+    Args:
+        frame: the page of records as loaded; ``shown`` is it as the grid displays it (links added).
+        config: the column configuration; the status column is added to it.
+        columns: the record columns, in order, after the link and status columns.
+        view: the view and page shown, part of the grid's key.
+    """
+    with crm_errors("read the pending edits"):
+        pending_ids = (
+            set(data.edits(settings, ("pending", "conflict"), object_type)["record_id"].astype(str))
+            if len(frame)
+            else set()
+        )
+    shown = with_status(shown, outcome, pending_ids, labels)
+    config[STATUS_COLUMN] = st.column_config.TextColumn("Status", disabled=True, width="small")
+    key = editor_key(prefix, view)
+    st.data_editor(
+        shown,
+        key=key,
+        num_rows="fixed",
+        column_config=config,
+        column_order=["hubspot", STATUS_COLUMN, *columns],
+        disabled=[c for c in shown.columns if c not in editable],
+        height=min(38 + 35 * max(len(shown), 1), 38 + 35 * 20),
+    )
+    remember_view(prefix, key, frame)
+    show_invalid(outcome, frame, labels, describe)
+    if outcome.locked:
+        st.button("Discard unsaved changes", key=f"{prefix}_discard", on_click=reset, args=(prefix,))
 
 
 # --- pending edits and the push button ---------------------------------------------------
