@@ -220,20 +220,11 @@ with tabs[0]:
                 f"**{md_escape(row.get('record_label') or row.get('record_id'))}** · "
                 f"{md_escape(row.get('object_type'))} · property **{md_escape(row.get('property'))}**"
             )
-            mine, theirs, base = st.columns(3)
-            mine.caption("Mine")
-            mine.code(
-                str(row.get("new_value") if row.get("new_value") is not None else "(empty)"), language=None
-            )
-            theirs.caption("HubSpot's")
-            theirs.code(
-                str(row.get("remote_value") if row.get("remote_value") is not None else "(empty)"),
-                language=None,
-            )
-            base.caption("Base (when you edited)")
-            base.code(
-                str(row.get("base_value") if row.get("base_value") is not None else "(empty)"), language=None
-            )
+            sides = {"new_value": "Mine", "remote_value": "HubSpot's", "base_value": "Base (when you edited)"}
+            for side, (column, caption) in zip(st.columns(3), sides.items(), strict=True):
+                value = row.get(column)
+                side.caption(caption)
+                side.code(str(value if value is not None else "(empty)"), language=None)
             if can_resolve:
                 k1, k2, _ = st.columns([1, 1, 3])
                 if k1.button("Keep mine", key=f"sync_keep_mine_{outbox_id}", type="primary"):
@@ -241,36 +232,36 @@ with tabs[0]:
                 if k2.button("Keep HubSpot's", key=f"sync_keep_theirs_{outbox_id}"):
                     _resolve(outbox_id, "theirs")
 
+
+
+def _edits_table(status: str, *, doing: str, empty: str, note: str | None = None) -> None:
+    """The outbox's edits in one status, or ``empty`` when there are none."""
+    with crm_errors(doing):
+        edits = data.edits(settings, (status,))
+    if edits.empty:
+        st.caption(empty)
+        return
+    if note:
+        st.caption(note)
+    st.dataframe(
+        edits,
+        hide_index=True,
+        column_config=EDIT_COLUMNS,
+        column_order=list(EDIT_COLUMNS),
+        key=f"sync_{status}",
+    )
+
+
 with tabs[1]:
-    with crm_errors("read the pending edits"):
-        pending = data.edits(settings, ("pending",))
-    if pending.empty:
-        st.caption("Nothing waiting to be pushed.")
-    else:
-        st.dataframe(
-            pending,
-            hide_index=True,
-            column_config=EDIT_COLUMNS,
-            column_order=list(EDIT_COLUMNS),
-            key="sync_pending",
-        )
+    _edits_table("pending", doing="read the pending edits", empty="Nothing waiting to be pushed.")
 
 with tabs[2]:
-    with crm_errors("read the failed edits"):
-        failed = data.edits(settings, ("failed",))
-    if failed.empty:
-        st.caption("No edits were refused by HubSpot.")
-    else:
-        st.caption(
-            "HubSpot refused these values; the cache shows HubSpot's value. Edit the record again to retry."
-        )
-        st.dataframe(
-            failed,
-            hide_index=True,
-            column_config=EDIT_COLUMNS,
-            column_order=list(EDIT_COLUMNS),
-            key="sync_failed",
-        )
+    _edits_table(
+        "failed",
+        doing="read the failed edits",
+        empty="No edits were refused by HubSpot.",
+        note="HubSpot refused these values; the cache shows HubSpot's value. Edit the record again to retry.",
+    )
 
 with tabs[3]:
     with crm_errors("read the audit log"):
