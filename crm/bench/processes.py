@@ -128,11 +128,17 @@ def run_worker(op: str, args: dict[str, Any], *, timeout: float) -> dict[str, An
 
     Raises BenchError with the worker's last output lines when it fails or times out.
     """
-    proc = subprocess.run(
-        [sys.executable, "-m", "crm.bench.worker", op],
-        input=json.dumps(args), cwd=REPO, capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "crm.bench.worker", op],
+            input=json.dumps(args), cwd=REPO, capture_output=True, text=True, timeout=timeout,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    except subprocess.TimeoutExpired as exc:
+        output = exc.stderr or exc.stdout or ""
+        text = output.decode(errors="replace") if isinstance(output, bytes) else output
+        tail = text.strip().splitlines()[-5:]
+        raise BenchError(f"{op} did not finish within {timeout:.0f} s: " + " | ".join(tail)) from None
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(RESULT_PREFIX):
             result: dict[str, Any] = json.loads(line[len(RESULT_PREFIX):])

@@ -38,14 +38,22 @@ def run(options: BenchOptions) -> dict[str, Any]:
         _log(f"sandbox at {sandbox.url}")
         pulls = PullBench(options, sandbox, folder, _log)
         result["sandbox"] = pulls.configure()
-        try:
-            if set(options.scenarios) & {"full", "sdk", "incremental", "push"}:
+        # A scenario that breaks is recorded and the run goes on: a half table beats none.
+        errors = []
+        if set(options.scenarios) & {"full", "sdk", "incremental", "push"}:
+            try:
                 pulls.run(result)
-            if "dashboard" in options.scenarios:
+            except Exception as exc:  # noqa: BLE001
+                errors.append(f"pulls: {type(exc).__name__}: {exc}")
+                _log(f"pull scenarios stopped: {exc}")
+        if "dashboard" in options.scenarios:
+            try:
                 result["dashboard"] = _dashboard(options, sandbox, pulls, folder)
-        except BenchError as exc:
-            result["error"] = str(exc)
-            _log(f"stopped: {exc}")
+            except Exception as exc:  # noqa: BLE001
+                errors.append(f"dashboard: {type(exc).__name__}: {exc}")
+                _log(f"dashboard stopped: {exc}")
+        if errors:
+            result["error"] = "; ".join(errors)
         result["sandbox"]["peak_mb"] = sandbox.peak_mb()
     result["duration_s"] = round(time.monotonic() - started, 1)
     result["targets"] = report.evaluate_targets(result)

@@ -318,7 +318,8 @@ class PullBench:
         try:
             result, counted = self._measured(op, self._args(self.portal_db, count=count, stamp=stamp,
                                                             offset=self.portal.get("contacts", 0) // 2),
-                                             timeout=self._timeout(count / 50 + 20),
+                                             # queueing goes first and grows with the cache
+                                             timeout=self._timeout(count / 50 + 20) + count * 1.0,
                                              budget=math.ceil(count / 50) + 5)
         except BenchError as exc:
             self.log(f"{op} failed: {exc}")
