@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from crm.config import Settings, load_settings
-from crm.hubspot import reset_limits
+from tests.portal_fixtures import fresh_limits  # noqa: F401  (a fixture for this directory)
 
 REDIRECT_URI = "http://127.0.0.1:8501/hubspot/callback"
-
-
-@pytest.fixture(autouse=True)
-def fresh_limits() -> Iterator[None]:
-    reset_limits()
-    yield
-    reset_limits()
 
 
 @pytest.fixture
