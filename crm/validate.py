@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from crm.store.records import parse_datetime
+
 MAX_STRING = 65_536
 _NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -115,21 +117,14 @@ def _bool(value: Any) -> str:
 
 
 def _as_datetime(value: Any) -> dt.datetime:
-    if hasattr(value, "to_pydatetime"):
-        value = value.to_pydatetime()
-    if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-    if isinstance(value, dt.date):
-        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return dt.datetime.fromtimestamp(value / 1000, dt.UTC)
-    text = str(value).strip()
-    if re.fullmatch(r"\d{9,}", text):
-        return dt.datetime.fromtimestamp(int(text) / 1000, dt.UTC)
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    moment = dt.datetime.fromisoformat(text)
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+    """A UTC datetime, read as the cache reads one; raises ValueError when empty or unreadable."""
+    if isinstance(value, str) and value.strip().startswith("-"):
+        # The cache reads "-123456789" as epoch milliseconds before 1970; an edit is refused.
+        raise ValueError(value)
+    moment = parse_datetime(value)
+    if moment is None:
+        raise ValueError("empty")
+    return moment
 
 
 def _date(value: Any) -> str:
