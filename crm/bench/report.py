@@ -167,7 +167,7 @@ def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         note = "fewer cached contacts than the target's 1,000,000" if big["cached_contacts"] < 1_000_000 else ""
         rows.append(_row(f"contacts page visible <= {CONTACTS_VISIBLE_S:g} s", size,
                          f"{big['contacts_visible_s']:.2f} s", big["contacts_visible_s"] <= CONTACTS_VISIBLE_S, note))
-        rows.append(_row(f"search updates the table <= {SEARCH_S:g} s", size, f"{big['search_s']:.2f} s",
+        rows.append(_row(f"search updates the table <= {SEARCH_S:g} s", size, _searches(big),
                          big["search_s"] <= SEARCH_S, note))
         rows.append(_row(f"app memory < {APP_MEMORY_MB:g} MB", size, f"{big['app_peak_mb']:.0f} MB peak (VmHWM)",
                          big["app_peak_mb"] < APP_MEMORY_MB, note))
@@ -175,6 +175,15 @@ def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         failed = result["dashboard"][0]
         rows.append(_row("dashboard", "", failed.get("error", "failed"), None, ""))
     return rows
+
+
+def _searches(row: dict[str, Any]) -> str:
+    parts = []
+    if "search_email_s" in row:
+        parts.append(f"{row['search_email_s']:.2f} s for an email")
+    if "search_name_s" in row:
+        parts.append(f"{row['search_name_s']:.2f} s for a last name ({row.get('search_name_matches', 0):,} matches)")
+    return ", ".join(parts) or f"{row['search_s']:.2f} s"
 
 
 def _row(name: str, target: str, measured: str, passed: bool | None, note: str) -> dict[str, Any]:
@@ -265,9 +274,10 @@ def sections(result: dict[str, Any]) -> list[tuple[str, list[list[str]]]]:
     dash = result.get("dashboard") or []
     if dash:
         out.append(("Dashboard in Chromium (streamlit run app.py)", _table(
-            ["cached contacts", "fill seconds", "contacts table visible s", "search s", "deals chart s",
-             "app peak MB"],
-            [[r["cached_contacts"], r.get("fill_seconds"), r.get("contacts_visible_s"), r.get("search_s"),
+            ["cached contacts", "fill seconds", "first visit s", "contacts table visible s",
+             "of which frontend s", "search email s", "search last name s", "deals chart s", "app peak MB"],
+            [[r["cached_contacts"], r.get("fill_seconds"), r.get("first_visit_s"), r.get("contacts_visible_s"),
+              r.get("app_connected_s"), r.get("search_email_s", r.get("search_s")), r.get("search_name_s"),
               r.get("deals_chart_s"), r.get("app_peak_mb")]
              if r.get("ok") else [r["cached_contacts"], "failed: " + r.get("error", "?")] for r in dash],
         )))
