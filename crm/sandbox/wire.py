@@ -35,8 +35,11 @@ def bad_request(message: str, **kw: Any) -> SandboxHTTPError:
     return SandboxHTTPError(400, msg.crm_error(message, msg.VALIDATION_ERROR, **kw))
 
 
-async def read_json(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object; 415 for a non-JSON content type, 400 when malformed."""
+_NO_BODY = object()
+
+
+async def _json_body(request: Request) -> Any:
+    """The body parsed as JSON, or ``_NO_BODY``; 415 for a non-JSON content type, 400 when malformed."""
     content_type = request.headers.get("content-type", "")
     media = content_type.split(";")[0].strip().lower()
     if media and media != "application/json" and not media.endswith("+json"):
@@ -45,31 +48,27 @@ async def read_json(request: Request) -> dict[str, Any]:
         )
     raw = await request.body()
     if not raw.strip():
-        return {}
+        return _NO_BODY
     try:
-        body = json.loads(raw)
+        return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise bad_request(msg.MALFORMED_JSON.format(detail=str(exc))) from None
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    """The body as a JSON object ({} when empty); 415 for a non-JSON content type, 400 when malformed."""
+    body = await _json_body(request)
+    if body is _NO_BODY:
+        return {}
     if not isinstance(body, dict):
         raise bad_request(msg.BODY_NOT_OBJECT)
     return body
 
 
 async def read_json_any(request: Request) -> Any:
-    """Like ``read_json`` but any JSON value is allowed (some v4 bodies are arrays)."""
-    content_type = request.headers.get("content-type", "")
-    media = content_type.split(";")[0].strip().lower()
-    if media and media != "application/json" and not media.endswith("+json"):
-        raise SandboxHTTPError(
-            415, msg.crm_error(msg.WRONG_CONTENT_TYPE.format(content_type=media), msg.UNSUPPORTED_MEDIA_TYPE)
-        )
-    raw = await request.body()
-    if not raw.strip():
-        return None
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise bad_request(msg.MALFORMED_JSON.format(detail=str(exc))) from None
+    """Like ``read_json`` but any JSON value is allowed (some v4 bodies are arrays); None when empty."""
+    body = await _json_body(request)
+    return None if body is _NO_BODY else body
 
 
 def query_list(request: Request, name: str) -> list[str]:

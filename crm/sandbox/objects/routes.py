@@ -6,7 +6,7 @@ Served under ``/crm/v3/objects/{objectType}`` and the date-versioned twins
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -29,6 +29,9 @@ from crm.sandbox.wire import (
     read_json,
     sandbox_state,
 )
+
+if TYPE_CHECKING:
+    from crm.sandbox.state import SandboxState
 
 MAX_BATCH = 100
 Events = list[dict[str, Any]]
@@ -324,6 +327,32 @@ async def archive(request: Request) -> Response:
 # ----------------------------------------------------------------------------------------- batch
 
 
+def _missing_error(state: SandboxState, object_type: str, missing: list[str]) -> dict[str, Any]:
+    """One OBJECT_NOT_FOUND batch error naming every id that matched no record."""
+    message = msg.BATCH_READ_MISSING.format(kind=state.objects.kind(object_type))
+    return _batch_error(msg.crm_error(message, msg.OBJECT_NOT_FOUND), ids=missing)
+
+
+def _claim(
+    state: SandboxState,
+    object_type: str,
+    values: dict[str, str | None],
+    claimed: dict[tuple[str, str], int],
+    owner: int,
+) -> None:
+    """Reserve the unique values (e.g. email) a batch input sets, for ``owner`` (-1: a record to create)."""
+    for name in state.objects.key_names(object_type):
+        if values.get(name):
+            claimed[(name, str(values[name]).lower())] = owner
+
+
+def _traced(item: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    """``result`` carrying its input's objectWriteTraceId, when it had one."""
+    if item.get("objectWriteTraceId") not in (None, ""):
+        result["objectWriteTraceId"] = str(item["objectWriteTraceId"])
+    return result
+
+
 def _partial_allowed(inputs: list[dict[str, Any]]) -> bool:
     """HubSpot answers a batch in part (207) only if every input has its own objectWriteTraceId."""
     traces = [i.get("objectWriteTraceId") for i in inputs]
@@ -356,13 +385,7 @@ async def batch_read(request: Request) -> Response:
             elif record.id not in seen:
                 seen.add(record.id)
                 results.append(state.objects.to_wire(object_type, record, names, history=history))
-        errors = []
-        if missing:
-            errors.append(_batch_error(
-                msg.crm_error(msg.BATCH_READ_MISSING.format(kind=state.objects.kind(object_type)),
-                              msg.OBJECT_NOT_FOUND),
-                ids=missing,
-            ))
+        errors = [_missing_error(state, object_type, missing)] if missing else []
     return JSONResponse(_envelope(started, results, errors), status_code=207 if errors else 200)
 
 
@@ -387,18 +410,14 @@ async def batch_create(request: Request) -> Response:
                     raise
                 errors.append(_batch_error(exc.body, objectWriteTraceId=[str(item["objectWriteTraceId"])]))
                 continue
-            for name in state.objects.key_names(object_type):
-                if values.get(name):
-                    claimed[(name, str(values[name]).lower())] = -1
+            _claim(state, object_type, values, claimed, -1)
             plans.append((item, values, associations))
         now = now_ms()
         results = []
         for item, values, associations in plans:
             record = _create(request, object_type, values, associations, now, events)
             result = state.objects.to_wire(object_type, record, _response_names(request, object_type, values))
-            if item.get("objectWriteTraceId") not in (None, ""):
-                result["objectWriteTraceId"] = str(item["objectWriteTraceId"])
-            results.append(result)
+            results.append(_traced(item, result))
     _emit(request, events)
     return JSONResponse(_envelope(started, results, errors), status_code=207 if errors else 201)
 
@@ -443,26 +462,18 @@ async def batch_update(request: Request) -> Response:
                     raise
                 errors.append(_batch_error(exc.body, objectWriteTraceId=[str(item["objectWriteTraceId"])]))
                 continue
-            for name in state.objects.key_names(object_type):
-                if values.get(name):
-                    claimed[(name, str(values[name]).lower())] = record.id
+            _claim(state, object_type, values, claimed, record.id)
             plans.append((item, record, values))
         if missing:
             # Unknown ids do not sink the batch: they come back as one OBJECT_NOT_FOUND error.
-            errors.append(_batch_error(
-                msg.crm_error(msg.BATCH_READ_MISSING.format(kind=state.objects.kind(object_type)),
-                              msg.OBJECT_NOT_FOUND),
-                ids=missing,
-            ))
+            errors.append(_missing_error(state, object_type, missing))
         now = now_ms()
         results = []
         for item, record, values in plans:
             changed = state.objects.update(object_type, record, values, now)
             events += property_events(object_type, record.id, changed, "API")
             result = state.objects.to_wire(object_type, record, _response_names(request, object_type, values))
-            if item.get("objectWriteTraceId") not in (None, ""):
-                result["objectWriteTraceId"] = str(item["objectWriteTraceId"])
-            results.append(result)
+            results.append(_traced(item, result))
     _emit(request, events)
     return JSONResponse(_envelope(started, results, errors), status_code=207 if errors else 200)
 
@@ -494,9 +505,7 @@ async def batch_upsert(request: Request) -> Response:
                 properties.setdefault(id_property, ident)
                 values, associations = _prepare_create(request, object_type, {"properties": properties}, claimed)
                 plans.append((item, None, values, associations))
-            for name in state.objects.key_names(object_type):
-                if values.get(name):
-                    claimed[(name, str(values[name]).lower())] = record.id if record else -1
+            _claim(state, object_type, values, claimed, record.id if record else -1)
         now = now_ms()
         results = []
         for item, existing, values, associations in plans:
@@ -508,9 +517,7 @@ async def batch_upsert(request: Request) -> Response:
                 events += property_events(object_type, record.id, changed, "API")
             result = state.objects.to_wire(object_type, record, _response_names(request, object_type, values))
             result["new"] = existing is None
-            if item.get("objectWriteTraceId") not in (None, ""):
-                result["objectWriteTraceId"] = str(item["objectWriteTraceId"])
-            results.append(result)
+            results.append(_traced(item, result))
     _emit(request, events)
     return JSONResponse(_envelope(started, results, []))
 
