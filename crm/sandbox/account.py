@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from crm.sandbox.wire import API_VERSIONS, authorize, sandbox_state
+from crm.sandbox.wire import authorize, sandbox_state, versioned
 
 
 async def get_details(request: Request) -> Response:
@@ -28,4 +28,4 @@ async def get_details(request: Request) -> Response:
 
 def routes() -> list[BaseRoute]:
     return [Route(p, get_details, methods=["GET"])
-            for p in ["/account-info/v3/details"] + [f"/account-info/{v}/details" for v in API_VERSIONS]]
+            for p in versioned("/account-info/v3/details", "/account-info/{version}/details")]

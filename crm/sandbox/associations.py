@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 from crm.sandbox import messages as msg
 from crm.sandbox.errors import SandboxHTTPError
 from crm.sandbox.objects.types import SINGULAR, TYPE_IDS, iso, now_ms, resolve_type
-from crm.sandbox.wire import API_VERSIONS, authorize, bad_request, read_json, read_json_any, sandbox_state
+from crm.sandbox.wire import authorize, bad_request, read_json, read_json_any, sandbox_state, versioned
 
 # (from, to) -> (unlabeled type id, primary type id or None); HUBSPOT_API.md §6.
 DEFAULT_TYPES: dict[tuple[str, str], tuple[int, int | None]] = {
@@ -493,7 +493,7 @@ async def archive_one(request: Request) -> Response:
 
 def routes() -> list[BaseRoute]:
     table: list[BaseRoute] = []
-    for p in ["/crm/v4/associations"] + [f"/crm/associations/{v}" for v in API_VERSIONS]:
+    for p in versioned("/crm/v4/associations", "/crm/associations/{version}"):
         pair = p + "/{fromObjectType}/{toObjectType}"
         table += [
             Route(pair + "/batch/read", batch_read, methods=["POST"]),
@@ -503,7 +503,7 @@ def routes() -> list[BaseRoute]:
             Route(pair + "/batch/labels/archive", batch_archive_labels, methods=["POST"]),
             Route(pair + "/labels", get_labels, methods=["GET"]),
         ]
-    for p in ["/crm/v4/objects"] + [f"/crm/objects/{v}" for v in API_VERSIONS]:
+    for p in versioned("/crm/v4/objects", "/crm/objects/{version}"):
         one = p + "/{objectType}/{objectId}/associations"
         table += [
             Route(one + "/default/{toObjectType}/{toObjectId}", create_default, methods=["PUT"]),

@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 from crm.sandbox import messages as msg
 from crm.sandbox.errors import SandboxHTTPError
 from crm.sandbox.objects.types import iso
-from crm.sandbox.wire import API_VERSIONS, authorize, query_bool, query_int, sandbox_state
+from crm.sandbox.wire import authorize, query_bool, query_int, sandbox_state, versioned
 
 OWNER_SCOPES = ["crm.objects.owners.read", "automation"]
 
@@ -108,7 +108,7 @@ async def get_by_id(request: Request) -> Response:
 
 def routes() -> list[BaseRoute]:
     table: list[BaseRoute] = []
-    for p in ["/crm/v3/owners"] + [f"/crm/owners/{v}" for v in API_VERSIONS]:
+    for p in versioned("/crm/v3/owners", "/crm/owners/{version}"):
         table += [
             Route(p, get_page, methods=["GET"]),
             Route(p + "/", get_page, methods=["GET"]),

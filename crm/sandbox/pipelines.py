@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 from crm.sandbox import messages as msg
 from crm.sandbox.errors import SandboxHTTPError
 from crm.sandbox.objects.types import iso
-from crm.sandbox.wire import API_VERSIONS, authorize, bad_request, sandbox_state
+from crm.sandbox.wire import authorize, bad_request, sandbox_state, versioned
 
 DEFAULT_PIPELINE = "default"
 # Stage ids and probabilities of the default pipeline are HubSpot's (HUBSPOT_API.md §4).
@@ -124,7 +124,7 @@ async def get_stage(request: Request) -> Response:
 
 def routes() -> list[BaseRoute]:
     table: list[BaseRoute] = []
-    for p in ["/crm/v3/pipelines"] + [f"/crm/pipelines/{v}" for v in API_VERSIONS]:
+    for p in versioned("/crm/v3/pipelines", "/crm/pipelines/{version}"):
         table += [
             Route(p + "/{objectType}", get_all, methods=["GET"]),
             Route(p + "/{objectType}/{pipelineId}", get_by_id, methods=["GET"]),

@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 from crm.sandbox import messages as msg
 from crm.sandbox.errors import SandboxHTTPError
 from crm.sandbox.objects.types import iso, now_ms, resolve_type
-from crm.sandbox.wire import API_VERSIONS, authorize, read_json, sandbox_state
+from crm.sandbox.wire import authorize, read_json, sandbox_state, versioned
 
 # type -> allowed fieldTypes (HUBSPOT_API.md §3).
 FIELD_TYPES: dict[str, tuple[str, ...]] = {
@@ -550,7 +550,7 @@ async def archive_group(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    prefixes = ["/crm/v3/properties"] + [f"/crm/properties/{v}" for v in API_VERSIONS]
+    prefixes = versioned("/crm/v3/properties", "/crm/properties/{version}")
     table: list[BaseRoute] = []
     for p in prefixes:
         table += [

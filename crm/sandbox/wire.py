@@ -17,6 +17,14 @@ if TYPE_CHECKING:
 API_VERSIONS = ("2025-09", "2026-03", "2026-09")
 
 
+def versioned(path: str, dated: str) -> list[str]:
+    """``path`` and its date-versioned twins, ``dated`` filled in with each of ``API_VERSIONS``.
+
+    For example ``versioned("/crm/v3/owners", "/crm/owners/{version}")``.
+    """
+    return [path] + [dated.format(version=v) for v in API_VERSIONS]
+
+
 def sandbox_state(request: Request) -> SandboxState:
     state: SandboxState = request.app.state.sandbox
     return state

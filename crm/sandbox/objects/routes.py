@@ -20,7 +20,6 @@ from crm.sandbox.objects.search import run_search
 from crm.sandbox.objects.types import DEFAULT_PROPERTIES, SINGULAR, iso, now_ms, resolve_type
 from crm.sandbox.objects.validation import clean_values, missing_required
 from crm.sandbox.wire import (
-    API_VERSIONS,
     authorize,
     bad_request,
     query_bool,
@@ -28,6 +27,7 @@ from crm.sandbox.wire import (
     query_list,
     read_json,
     sandbox_state,
+    versioned,
 )
 
 if TYPE_CHECKING:
@@ -552,7 +552,7 @@ async def search(request: Request) -> Response:
 
 def routes() -> list[BaseRoute]:
     table: list[BaseRoute] = []
-    for p in ["/crm/v3/objects"] + [f"/crm/objects/{v}" for v in API_VERSIONS]:
+    for p in versioned("/crm/v3/objects", "/crm/objects/{version}"):
         t = p + "/{objectType}"
         table += [
             Route(t + "/batch/read", batch_read, methods=["POST"]),
