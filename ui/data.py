@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -27,13 +28,17 @@ TTL = dt.timedelta(minutes=10)
 
 
 @contextmanager
-def open_cache(settings: Settings) -> Iterator[sqlite_utils.Database]:
-    """The cache for one unit of work, closed afterwards."""
-    db = store.open_db(settings.db_path)
+def _db(db_path: str | Path) -> Iterator[sqlite_utils.Database]:
+    db = store.open_db(db_path)
     try:
         yield db
     finally:
         db.close()
+
+
+def open_cache(settings: Settings) -> AbstractContextManager[sqlite_utils.Database]:
+    """The cache for one unit of work, closed afterwards."""
+    return _db(settings.db_path)
 
 
 def stamp(settings: Settings) -> str:
@@ -197,15 +202,6 @@ def clear() -> None:
         loader.clear()
 
 
-@contextmanager
-def _db(db_path: str) -> Iterator[sqlite_utils.Database]:
-    db = store.open_db(db_path)
-    try:
-        yield db
-    finally:
-        db.close()
-
-
 # --- outbox, conflicts, audit log (crm.store.outbox) -------------------------------------
 
 
@@ -273,8 +269,7 @@ def csv_export(
     wanted = list(columns) if columns else None
 
     def build() -> bytes:
-        db = store.open_db(db_path)
-        try:
+        with _db(db_path) as db:
             frame, _ = records.query_records(
                 db,
                 object_type,
@@ -286,8 +281,6 @@ def csv_export(
                 limit=EXPORT_LIMIT,
                 columns=wanted,
             )
-        finally:
-            db.close()
         return csv_bytes(frame)
 
     return build
