@@ -8,35 +8,24 @@ sidebar's live-updates fragment notices the cache moved and reruns the page.
 from __future__ import annotations
 
 import pytest
+from e2ekit import connect_through_consent, settle, sync_now
 from playwright.sync_api import Page, expect
 
 from crm.sandbox.admin import SandboxAdmin
 
-# The UI worker's e2e fixtures: the app in demo mode under `streamlit run` (a fresh server
-# per module, so this one's sandbox still delivers webhooks) and a Chromium page that
-# fails the test if a JavaScript dialog opens. They live beside the walkthrough for now.
-from tests.e2e.test_walkthrough import app_server, page, settle  # noqa: F401
-
 pytestmark = pytest.mark.e2e
 
 
-def test_contact_renamed_in_hubspot_appears_on_the_open_contacts_page(app_server: dict[str, str],
-                                                                     page: Page) -> None:
+def test_contact_renamed_in_hubspot_appears_on_the_open_contacts_page(
+    app_server: dict[str, str], page: Page
+) -> None:
     base = app_server["url"]
     sandbox = SandboxAdmin(app_server["sandbox"])
     # Visit / first: a fresh server serves pages/ directly until some session runs app.py.
     page.goto(base + "/")
     settle(page)
-    page.goto(base + "/connect")
-    settle(page)
-    page.get_by_role("link", name="Connect HubSpot").click()
-    page.get_by_role("button", name="Connect app").click()
-    page.wait_for_url(base + "/connect*")
-    settle(page)
-    page.get_by_role("link", name="Sync").click()
-    settle(page)
-    page.get_by_role("button", name="Sync now").click()
-    expect(page.get_by_text("sync succeeded")).to_be_visible(timeout=120_000)
+    connect_through_consent(page, base)
+    sync_now(page)
 
     page.get_by_role("link", name="Contacts").click()
     settle(page)

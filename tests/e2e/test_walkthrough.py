@@ -1,183 +1,29 @@
 """The demo walkthrough in Chromium: connect, sync, edit, push, a conflict, the pipeline chart.
 
 ``streamlit run app.py`` runs in demo mode (the embedded sandbox) on a free port, with
-its own cache in a temporary directory. Screenshots of each page go to
-``test-artifacts/screenshots/``. A JavaScript dialog opening at any point fails the test:
-the seeded data carries script and HTML on purpose, and it must stay inert.
+its own cache in a temporary directory (tests/e2e/conftest.py). Screenshots of each page
+go to ``test-artifacts/screenshots/``. A JavaScript dialog opening at any point fails the
+test: the seeded data carries script and HTML on purpose, and it must stay inert.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from pathlib import Path
-
-import httpx2
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from e2ekit import (
+    JOBTITLE_COLUMN,
+    PHONE_COLUMN,
+    SCREENSHOTS,
+    edit_first_row,
+    push_changes,
+    search_contacts,
+    settle,
+    shoot,
+)
+from playwright.sync_api import Page, expect
 
 from crm.sandbox.admin import SandboxAdmin
 
 pytestmark = pytest.mark.e2e
-
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-SCREENSHOTS = ARTIFACTS / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-# Grid columns of the Contacts page, left to right (0 is the record id).
-JOBTITLE_COLUMN = 7
-PHONE_COLUMN = 6
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(predicate, *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if predicate():
-                return
-        except httpx2.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
-@pytest.fixture(scope="module")
-def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """The dashboard in demo mode on a free loopback port; yields its URL and the sandbox's."""
-    port = _free_port()
-    data_dir = tmp_path_factory.mktemp("e2e-cache")
-    ARTIFACTS.mkdir(exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRM_", "HUBSPOT_", "STREAMLIT_"))}
-    env.update(
-        STREAMLIT_SERVER_COOKIE_SECRET=secrets.token_hex(32),
-        HUBSPOT_REDIRECT_URI=f"http://127.0.0.1:{port}/hubspot/callback",
-        CRM_DB=str(data_dir / "crm.db"),
-    )
-    log = (ARTIFACTS / "e2e-server.log").open("w")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.headless=true",
-            f"--server.port={port}",
-            "--server.address=127.0.0.1",
-            "--browser.gatherUsageStats=false",
-            "--server.fileWatcherType=none",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        with httpx2.Client(base_url=base, timeout=5) as http:
-            _wait_for(lambda: http.get("/_stcore/health").text == "ok", timeout=90, what="streamlit to start")
-            # /healthz resolves the settings, which starts the embedded sandbox and names it.
-            health = http.get("/healthz").json()
-        yield {"url": base, "sandbox": health["sandbox_url"]}
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
-
-
-@pytest.fixture
-def page(app_server: dict[str, str]) -> Iterator[Page]:
-    dialogs: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
-
-        def refuse(dialog) -> None:
-            dialogs.append(f"{dialog.type}: {dialog.message}")
-            dialog.dismiss()
-
-        tab.on("dialog", refuse)
-        try:
-            yield tab
-        finally:
-            browser.close()
-    assert dialogs == [], f"a JavaScript dialog opened: {dialogs}"
-
-
-def settle(page: Page) -> None:
-    """Wait until the app is connected and no script run is in progress (upstream's recipe)."""
-    page.locator("[data-testid='stApp'][data-test-connection-state='CONNECTED']").wait_for(state="attached")
-    page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(state="attached")
-    expect(page.get_by_test_id("stSkeleton")).to_have_count(0)
-
-
-def shoot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    settle(page)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-def edit_first_row(page: Page, column: int, value: str) -> None:
-    """Type ``value`` into one cell of the first row of the page's editable grid."""
-    grid = page.locator("[class*='st-key-contacts_editor_'] .dvn-scroller")
-    editor = page.get_by_test_id("portal").locator(".gdg-input")
-    for attempt in range(3):
-        settle(page)
-        # The header and each row are 35 px high; the id column starts at the left edge.
-        grid.click(position={"x": 20, "y": 35 + 17})
-        for _ in range(column):
-            page.keyboard.press("ArrowRight")
-        page.keyboard.press("Enter")
-        try:
-            editor.wait_for(state="visible", timeout=5_000)
-            break
-        except PlaywrightTimeout:
-            # A live-update rerun redrew the grid between the click and Enter; start over.
-            page.keyboard.press("Escape")
-            if attempt == 2:
-                raise
-    editor.fill(value)
-    page.keyboard.press("Enter")
-
-
-def push_changes(page: Page) -> None:
-    settle(page)
-    button = page.get_by_role("button", name="Push changes")
-    expect(button).to_be_enabled()
-    button.click()
-
-
-def search_contacts(page: Page, text: str) -> None:
-    box = page.get_by_placeholder("Name, email, company or phone")
-    box.fill(text)
-    box.press("Enter")
-    expect(page.get_by_text("1 contact · page 1 of 1")).to_be_visible(timeout=20_000)
-    settle(page)
 
 
 def test_demo_walkthrough(app_server: dict[str, str], page: Page) -> None:

@@ -1,0 +1,107 @@
+"""Browser-test fixtures: the dashboard under ``streamlit run`` in demo mode, and Chromium.
+
+``app_server`` is per module, so each browser test file gets a fresh server (and its own
+embedded sandbox and cache); ``page`` fails the test if any JavaScript dialog opens: the
+seeded data carries script and HTML on purpose, and it must stay inert.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx2
+import pytest
+from e2ekit import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT
+from playwright.sync_api import Page, sync_playwright
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for(predicate, *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if predicate():
+                return
+        except httpx2.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The dashboard in demo mode on a free loopback port; yields its URL and the sandbox's."""
+    port = _free_port()
+    data_dir = tmp_path_factory.mktemp("e2e-cache")
+    ARTIFACTS.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRM_", "HUBSPOT_", "STREAMLIT_"))}
+    env.update(
+        STREAMLIT_SERVER_COOKIE_SECRET=secrets.token_hex(32),
+        HUBSPOT_REDIRECT_URI=f"http://127.0.0.1:{port}/hubspot/callback",
+        CRM_DB=str(data_dir / "crm.db"),
+    )
+    log = (ARTIFACTS / "e2e-server.log").open("w")
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless=true",
+            f"--server.port={port}",
+            "--server.address=127.0.0.1",
+            "--browser.gatherUsageStats=false",
+            "--server.fileWatcherType=none",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx2.Client(base_url=base, timeout=5) as http:
+            _wait_for(lambda: http.get("/_stcore/health").text == "ok", timeout=90, what="streamlit to start")
+            # /healthz resolves the settings, which starts the embedded sandbox and names it.
+            health = http.get("/healthz").json()
+        yield {"url": base, "sandbox": health["sandbox_url"]}
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+@pytest.fixture
+def page(app_server: dict[str, str]) -> Iterator[Page]:
+    dialogs: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+
+        def refuse(dialog) -> None:
+            dialogs.append(f"{dialog.type}: {dialog.message}")
+            dialog.dismiss()
+
+        tab.on("dialog", refuse)
+        try:
+            yield tab
+        finally:
+            browser.close()
+    assert dialogs == [], f"a JavaScript dialog opened: {dialogs}"

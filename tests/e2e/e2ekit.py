@@ -1,0 +1,96 @@
+"""What the browser tests share: Chromium's launch flags, the readiness wait, screenshots,
+and the steps a person takes in the dashboard (connect, sync, edit a cell, push).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+SCREENSHOTS = ARTIFACTS / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Grid columns of the Contacts page, left to right (0 is the record id).
+JOBTITLE_COLUMN = 7
+PHONE_COLUMN = 6
+
+
+
+def settle(page: Page) -> None:
+    """Wait until the app is connected and no script run is in progress (upstream's recipe)."""
+    page.locator("[data-testid='stApp'][data-test-connection-state='CONNECTED']").wait_for(state="attached")
+    page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(state="attached")
+    expect(page.get_by_test_id("stSkeleton")).to_have_count(0)
+
+
+def shoot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    settle(page)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def edit_first_row(page: Page, column: int, value: str) -> None:
+    """Type ``value`` into one cell of the first row of the page's editable grid."""
+    grid = page.locator("[class*='st-key-contacts_editor_'] .dvn-scroller")
+    editor = page.get_by_test_id("portal").locator(".gdg-input")
+    for attempt in range(3):
+        settle(page)
+        # The header and each row are 35 px high; the id column starts at the left edge.
+        grid.click(position={"x": 20, "y": 35 + 17})
+        for _ in range(column):
+            page.keyboard.press("ArrowRight")
+        page.keyboard.press("Enter")
+        try:
+            editor.wait_for(state="visible", timeout=5_000)
+            break
+        except PlaywrightTimeout:
+            # A live-update rerun redrew the grid between the click and Enter; start over.
+            page.keyboard.press("Escape")
+            if attempt == 2:
+                raise
+    editor.fill(value)
+    page.keyboard.press("Enter")
+
+
+def push_changes(page: Page) -> None:
+    settle(page)
+    button = page.get_by_role("button", name="Push changes")
+    expect(button).to_be_enabled()
+    button.click()
+
+
+def search_contacts(page: Page, text: str) -> None:
+    box = page.get_by_placeholder("Name, email, company or phone")
+    box.fill(text)
+    box.press("Enter")
+    expect(page.get_by_text("1 contact · page 1 of 1")).to_be_visible(timeout=20_000)
+    settle(page)
+
+
+def connect_through_consent(page: Page, base: str) -> None:
+    """Connect HubSpot on the Connect page, press Connect app on the sandbox's consent page."""
+    page.goto(base + "/connect")
+    settle(page)
+    page.get_by_role("link", name="Connect HubSpot").click()
+    page.get_by_role("button", name="Connect app").click()
+    page.wait_for_url(base + "/connect*")
+    settle(page)
+
+
+def sync_now(page: Page) -> None:
+    """Sync now on the Sync page, and wait for it to succeed."""
+    page.get_by_role("link", name="Sync").click()
+    settle(page)
+    page.get_by_role("button", name="Sync now").click()
+    expect(page.get_by_text("sync succeeded")).to_be_visible(timeout=120_000)
