@@ -29,9 +29,9 @@ import streamlit as st
 from crm import sync
 from crm.config import Settings
 from crm.errors import CrmError, InvalidEdit
+from ui import data
 from ui.access import Staff
 from ui.columns import md_escape
-from ui import data
 from ui.feedback import crm_errors, show_error, toast
 
 log = logging.getLogger(__name__)

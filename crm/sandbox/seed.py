@@ -336,10 +336,10 @@ def _deals(
         company = rng.choice(company_ids) if company_ids else None
         renewal = rng.random() < 0.2
         if renewal:
-            pipeline, stage = RENEWALS_PIPELINE, _weighted(rng, tuple(zip(renewal_stages, RENEWAL_WEIGHTS)))
+            pipeline, stage = RENEWALS_PIPELINE, _weighted(rng, tuple(zip(renewal_stages, RENEWAL_WEIGHTS, strict=True)))
             closed = stage in renewal_stages[2:]
         else:
-            pipeline, stage = DEFAULT_PIPELINE, _weighted(rng, tuple(zip(default_stages, STAGE_WEIGHTS)))
+            pipeline, stage = DEFAULT_PIPELINE, _weighted(rng, tuple(zip(default_stages, STAGE_WEIGHTS, strict=True)))
             closed = stage in ("closedwon", "closedlost")
         if closed:
             close = created + int((updated - created) * rng.random())

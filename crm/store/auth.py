@@ -40,7 +40,7 @@ def _row(cursor: sqlite3.Cursor) -> dict[str, Any] | None:
     row = cursor.fetchone()
     if row is None:
         return None
-    return {d[0]: value for d, value in zip(cursor.description, row)}
+    return {d[0]: value for d, value in zip(cursor.description, row, strict=True)}
 
 
 # -- OAuth states ----------------------------------------------------------------------

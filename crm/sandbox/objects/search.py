@@ -251,7 +251,10 @@ def _compile(store: ObjectStore, object_type: str, spec: dict[str, Any]) -> Pred
     operand = _operand(kind, name, operator, spec.get("value"))
     if operator in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
         contains = _token_matcher(str(spec.get("value")))
-        raw_get: Getter = lambda r: store.value(object_type, r, name)
+
+        def raw_get(record: Any) -> Any:
+            return store.value(object_type, record, name)
+
         if operator == "CONTAINS_TOKEN":
             return lambda r: (v := raw_get(r)) is not None and contains(v)
         return lambda r: (v := raw_get(r)) is None or not contains(v)
