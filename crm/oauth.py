@@ -50,7 +50,7 @@ from crm.errors import (
 from crm.hubspot import HubSpotClient, StaticToken, TokenSource
 from crm.hubspot.tokens import TokenEndpoint, TokenGrant
 from crm.store import auth as store
-from crm.store import open_db, write
+from crm.store import open_db, records, write
 from crm.vault import Vault, load_keys
 
 log = logging.getLogger("crm.oauth")
@@ -231,6 +231,8 @@ def complete_connect(
     scopes = [str(s) for s in facts.get("scopes") or grant.scopes]
     connected_at = _iso_now()
     with write(db) as conn:
+        if records.claim_for_portal(conn, portal_id):
+            log.info("The cache held another portal's records; they were cleared for portal %s", portal_id)
         store.delete_tokens(conn)
         _store_grant(conn, vault, portal_id, grant, refresh_token=grant.refresh_token)
         store.replace_connection(

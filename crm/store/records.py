@@ -244,6 +244,43 @@ def bump_cache_version(conn: Any) -> None:
     )
 
 
+PORTAL_KEY = "cache_portal_id"
+# What belongs to one portal. The audit log stays: it is the history of what was pushed.
+_PORTAL_TABLES = (
+    *OBJECT_TYPES,
+    "associations",
+    "owners",
+    "pipelines",
+    "pipeline_stages",
+    "property_defs",
+    "sync_cursors",
+    "outbox",
+    "webhook_inbox",
+)
+
+
+def claim_for_portal(conn: Any, portal_id: int) -> bool:
+    """Make the cache belong to ``portal_id``, inside the caller's write transaction.
+
+    A cache that holds another portal's records forgets them (and their queued edits,
+    which could never be pushed to this portal), so two portals never mix on one screen;
+    the next sync is then a full pull. Returns True when something was forgotten.
+    """
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (PORTAL_KEY,)).fetchone()
+    if row is not None and row[0] == str(portal_id):
+        return False
+    forget = row is not None
+    if forget:
+        for table in _PORTAL_TABLES:
+            conn.execute(f"DELETE FROM {_q(table)}")
+        bump_cache_version(conn)
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (PORTAL_KEY, str(portal_id)),
+    )
+    return forget
+
+
 def _check_type(object_type: str) -> str:
     if object_type not in OBJECT_TYPES:
         raise ValueError(f"unknown object type: {object_type!r}")

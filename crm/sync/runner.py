@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 from crm.config import Settings
 from crm.errors import CrmError, SyncBusy
-from crm.store import syncstate
-from crm.store.schema import open_db
+from crm.store import records, syncstate
+from crm.store.schema import open_db, write
 from crm.sync.pull import OVERLAP_MS, WALKERS, Interrupted, Progress, Puller
 
 log = logging.getLogger("crm.sync")
@@ -80,6 +80,22 @@ def run_sync(
     return _execute(settings, run_id, owner, kind, client=client, walkers=walkers, overlap_ms=overlap_ms)
 
 
+def _claim_cache(settings: Settings) -> None:
+    """A private-app token may now belong to another portal: never mix two in one cache."""
+    from crm.oauth import connection_info
+
+    portal_id = connection_info(settings).portal_id
+    if not portal_id:
+        return
+    db = open_db(settings.db_path)
+    try:
+        with write(db) as conn:
+            if records.claim_for_portal(conn, int(portal_id)):
+                log.info("The cache held another portal's records; cleared for portal %s", portal_id)
+    finally:
+        db.close()
+
+
 def _execute(
     settings: Settings,
     run_id: int,
@@ -105,6 +121,7 @@ def _execute(
     try:
         if own_client:
             client = _open_client(settings)
+        _claim_cache(settings)
         progress.count_requests(client.stats.snapshot)
         Puller(
             settings.db_path, client, progress, run_id, stop=stop, walkers=walkers, overlap_ms=overlap_ms

@@ -151,3 +151,38 @@ def test_states_and_tickets_are_stored_hashed(settings: Settings, sandbox):
     dump = "\n".join(sqlite3.connect(settings.db_path).iterdump())
     for secret in (ticket, state, nonce):
         assert secret not in dump
+
+
+def test_connecting_another_portal_clears_the_first_portals_records_and_edits(settings: Settings, sandbox):
+    from crm import sync
+    from crm.store import open_db, records
+    from crm.store.outbox import edits_frame
+
+    connect(settings, sandbox)
+    sync.run_sync(settings, kind="full", trigger="test")
+    first_id = str(next(r["id"] for r in sandbox.truth("contacts") if not r.get("archived")))
+    sync.queue_edits(settings, "contacts", {first_id: {"jobtitle": "Portal one only"}}, by=None)
+
+    sandbox.configure(portal_id=99001)
+    info = connect(settings, sandbox)
+    assert info.portal_id == 99001
+    db = open_db(settings.db_path)
+    try:
+        assert records.counts(db).get("contacts", 0) == 0
+        assert edits_frame(db, statuses=("pending",)).empty
+    finally:
+        db.close()
+
+
+def test_reconnecting_the_same_portal_keeps_the_cache(settings: Settings, sandbox):
+    from crm import sync
+    from crm.store import open_db, records
+
+    connect(settings, sandbox)
+    sync.run_sync(settings, kind="full", trigger="test")
+    connect(settings, sandbox)
+    db = open_db(settings.db_path)
+    try:
+        assert records.counts(db)["contacts"] == len([r for r in sandbox.truth("contacts") if not r.get("archived")])
+    finally:
+        db.close()
