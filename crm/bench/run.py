@@ -91,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.render:
         result = report.load_json(args.render)
+        # Verdicts are judged again, so a stored run reads the way this version judges it.
+        result["targets"] = report.evaluate_targets(result)
         print(report.render_console(result))
         if args.write_docs:
             publish(result)

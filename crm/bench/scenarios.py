@@ -299,8 +299,6 @@ class PullBench:
             requests_by_kind=counted["requests"],
             requests_by_type=by_type,
             requests_other=other,
-            requests_note=(f"plus {other} portal-wide requests (owners, account info), "
-                           "tied to no object type") if other else "",
             status_429=counted["status_429"],
             full_reread_requests=(full.get("requests") or {}).get("total"),
             full_reread_seconds=full.get("seconds"),

@@ -66,7 +66,9 @@ def test_quick_bench_reports_every_scenario_with_positive_numbers(bench_run):
     (dash,) = result["dashboard"]
     assert dash["ok"], dash.get("error")
     assert dash["cached_contacts"] >= 1500
-    assert all(_positive(dash[k]) for k in ("contacts_visible_s", "search_s", "deals_chart_s", "app_peak_mb"))
+    assert all(_positive(dash[k]) for k in ("contacts_visible_s", "search_email_s", "search_name_s",
+                                            "deals_chart_s", "app_peak_mb"))
+    assert dash["search_email_matches"] == 1 and dash["search_name_matches"] > 1
     assert dash["dialogs"] == 0
 
 
