@@ -29,8 +29,15 @@ from typing import Any
 from crm.bench.processes import BenchError, StreamlitProcess, run_worker
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 STEP_TIMEOUT_MS = 120_000
 SEARCH_PLACEHOLDER = "Name, email, company or phone"
 _CAPTION = re.compile(r"[\d,]+ contacts? · page")
@@ -39,9 +46,11 @@ _CAPTION = re.compile(r"[\d,]+ contacts? · page")
 def _wait_idle(page: Any, timeout_ms: int = STEP_TIMEOUT_MS) -> None:
     """Until the app is connected and no script run is in flight (Streamlit's own e2e recipe)."""
     page.locator("[data-testid='stApp'][data-test-connection-state='CONNECTED']").wait_for(
-        state="attached", timeout=timeout_ms)
+        state="attached", timeout=timeout_ms
+    )
     page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(
-        state="attached", timeout=timeout_ms)
+        state="attached", timeout=timeout_ms
+    )
 
 
 def _contacts_caption(page: Any) -> Any:
@@ -65,11 +74,17 @@ def measure_app(url: str, searches: dict[str, tuple[str, int]], log: Callable[[s
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             dialogs: list[str] = []
+
+            def dismiss(dialog: Any) -> None:
+                # CRM data is never HTML: a dialog means a seeded script ran. Count it.
+                dialogs.append(dialog.message)
+                dialog.dismiss()
+
             context = browser.new_context(viewport={"width": 1500, "height": 1000})
             # A warm-up visit pays the first script run's imports and fills the browser's
             # cache with Streamlit's frontend, as any returning user's browser has it.
             page = context.new_page()
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.on("dialog", dismiss)
             started = time.perf_counter()
             page.goto(url + "/sync", wait_until="commit", timeout=STEP_TIMEOUT_MS)
             _wait_idle(page)
@@ -78,14 +93,17 @@ def measure_app(url: str, searches: dict[str, tuple[str, int]], log: Callable[[s
 
             # A new tab is a new Streamlit session: the contacts page runs from scratch.
             page = context.new_page()
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.on("dialog", dismiss)
 
             started = time.perf_counter()
             page.goto(url + "/", wait_until="commit", timeout=STEP_TIMEOUT_MS)
             page.locator("[data-testid='stApp'][data-test-connection-state='CONNECTED']").wait_for(
-                state="attached", timeout=STEP_TIMEOUT_MS)
+                state="attached", timeout=STEP_TIMEOUT_MS
+            )
             out["app_connected_s"] = round(time.perf_counter() - started, 3)
-            page.locator("[data-testid='stDataFrame']").first.wait_for(state="visible", timeout=STEP_TIMEOUT_MS)
+            page.locator("[data-testid='stDataFrame']").first.wait_for(
+                state="visible", timeout=STEP_TIMEOUT_MS
+            )
             _contacts_caption(page).wait_for(state="visible", timeout=STEP_TIMEOUT_MS)
             out["contacts_visible_s"] = round(time.perf_counter() - started, 3)
             out["contacts_caption"] = _contacts_caption(page).inner_text()
@@ -99,7 +117,9 @@ def measure_app(url: str, searches: dict[str, tuple[str, int]], log: Callable[[s
                 started = time.perf_counter()
                 box.press("Enter")
                 expected.wait_for(state="visible", timeout=STEP_TIMEOUT_MS)
-                page.locator("[data-testid='stDataFrame']").first.wait_for(state="visible", timeout=STEP_TIMEOUT_MS)
+                page.locator("[data-testid='stDataFrame']").first.wait_for(
+                    state="visible", timeout=STEP_TIMEOUT_MS
+                )
                 out[f"search_{name}_s"] = round(time.perf_counter() - started, 3)
                 out[f"search_{name}_matches"] = total
                 _wait_idle(page)
@@ -107,7 +127,9 @@ def measure_app(url: str, searches: dict[str, tuple[str, int]], log: Callable[[s
 
             started = time.perf_counter()
             page.goto(url + "/deals", wait_until="commit", timeout=STEP_TIMEOUT_MS)
-            page.locator("[data-testid='stVegaLiteChart']").first.wait_for(state="visible", timeout=STEP_TIMEOUT_MS)
+            page.locator("[data-testid='stVegaLiteChart']").first.wait_for(
+                state="visible", timeout=STEP_TIMEOUT_MS
+            )
             out["deals_chart_s"] = round(time.perf_counter() - started, 3)
             _wait_idle(page)
             if page.locator("[data-testid='stException']").count():
@@ -122,8 +144,9 @@ def measure_app(url: str, searches: dict[str, tuple[str, int]], log: Callable[[s
 class DashboardBench:
     """Builds the big caches and measures the app over each."""
 
-    def __init__(self, *, sandbox_url: str, token: str, workdir: Path, seed: int,
-                 log: Callable[[str], None]) -> None:
+    def __init__(
+        self, *, sandbox_url: str, token: str, workdir: Path, seed: int, log: Callable[[str], None]
+    ) -> None:
         self.sandbox_url = sandbox_url
         self.token = token
         self.db = workdir / "dashboard.db"
@@ -141,8 +164,13 @@ class DashboardBench:
         """Add synthetic records until the cache holds ``contacts`` contacts (and a fifth as many
         companies, 0.3 as many deals)."""
         missing = max(0, contacts - cached)
-        result = run_worker("fill", self._args(contacts=missing, companies=missing // 5, deals=missing * 3 // 10,
-                                               seed=self.seed + contacts), timeout=3600)
+        result = run_worker(
+            "fill",
+            self._args(
+                contacts=missing, companies=missing // 5, deals=missing * 3 // 10, seed=self.seed + contacts
+            ),
+            timeout=3600,
+        )
         return float(result["seconds"]), dict(result["counts"])
 
     def searches(self) -> dict[str, tuple[str, int]]:
@@ -158,7 +186,9 @@ class DashboardBench:
         try:
             frame, _ = query_records(db, "contacts", limit=50, columns=["email", "lastname"])
             email = str(frame["email"].iloc[0])
-            name = next((str(n) for n in frame["lastname"] if str(n).isalpha()), str(frame["lastname"].iloc[0]))
+            name = next(
+                (str(n) for n in frame["lastname"] if str(n).isalpha()), str(frame["lastname"].iloc[0])
+            )
             out = {}
             for key, text in (("email", email), ("name", name)):
                 _, total = query_records(db, "contacts", search=text, limit=1, columns=["email"])
@@ -168,8 +198,11 @@ class DashboardBench:
             db.close()
 
     def measure(self, contacts: int, fill_seconds: float, counts: dict[str, int]) -> dict[str, Any]:
-        row: dict[str, Any] = {"cached_contacts": counts.get("contacts", contacts), "fill_seconds": round(fill_seconds, 1),
-                               "cached": counts}
+        row: dict[str, Any] = {
+            "cached_contacts": counts.get("contacts", contacts),
+            "fill_seconds": round(fill_seconds, 1),
+            "cached": counts,
+        }
         env = {
             "CRM_DB": str(self.db),
             "HUBSPOT_ACCESS_TOKEN": self.token,
@@ -183,13 +216,18 @@ class DashboardBench:
             timings = measure_app(app.url, self.searches(), self.log)
             row.update(ok=True, **timings, app_peak_mb=app.peak_mb())
         except Exception as exc:  # noqa: BLE001 - a failed browser step is reported, not fatal
-            row.update(ok=False, error=f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
-                       app_log=app.log_tail()[-2000:])
+            row.update(
+                ok=False,
+                error=f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
+                app_log=app.log_tail()[-2000:],
+            )
         finally:
             app.stop()
         if row.get("ok"):
-            self.log(f"dashboard {row['cached_contacts']:,}: contacts {row['contacts_visible_s']:.2f} s, search "
-                     f"{row['search_s']:.2f} s, deals {row['deals_chart_s']:.2f} s, {row['app_peak_mb']} MB")
+            self.log(
+                f"dashboard {row['cached_contacts']:,}: contacts {row['contacts_visible_s']:.2f} s, search "
+                f"{row['search_s']:.2f} s, deals {row['deals_chart_s']:.2f} s, {row['app_peak_mb']} MB"
+            )
         else:
             self.log(f"dashboard {contacts:,} failed: {row['error']}")
         return row

@@ -76,8 +76,11 @@ def portal_sizes(contacts: int) -> dict[str, int]:
 
 def _ints(text: str) -> tuple[int, ...]:
     try:
-        values = tuple(int(part.replace("_", "").replace("k", "000").replace("M", "000000"))
-                       for part in text.split(",") if part.strip())
+        values = tuple(
+            int(part.replace("_", "").replace("k", "000").replace("M", "000000"))
+            for part in text.split(",")
+            if part.strip()
+        )
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
     if not values or any(v < 0 for v in values):
@@ -99,30 +102,65 @@ def parser() -> argparse.ArgumentParser:
         description="Benchmarks against the HubSpot sandbox on loopback: full pull (vs the official "
         "SDK and the rate-limit bound), incremental pull, push, and the dashboard in Chromium.",
     )
-    p.add_argument("--quick", action="store_true",
-                   help=f"small portals ({', '.join(map(str, QUICK_SIZES))} contacts), under two minutes")
-    p.add_argument("--latency-ms", type=float, default=250.0,
-                   help="sandbox latency per request (default 250) before jitter")
-    p.add_argument("--jitter-ms", type=float, default=None,
-                   help="extra random latency per request, 0 to this (default latency / 4, as the sandbox CLI)")
-    p.add_argument("--sizes", type=_ints, help="contacts per full-pull portal, e.g. 10000,50000,100000 "
-                   "(companies = contacts/5, deals = 0.3 x contacts)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"small portals ({', '.join(map(str, QUICK_SIZES))} contacts), under two minutes",
+    )
+    p.add_argument(
+        "--latency-ms",
+        type=float,
+        default=250.0,
+        help="sandbox latency per request (default 250) before jitter",
+    )
+    p.add_argument(
+        "--jitter-ms",
+        type=float,
+        default=None,
+        help="extra random latency per request, 0 to this (default latency / 4, as the sandbox CLI)",
+    )
+    p.add_argument(
+        "--sizes",
+        type=_ints,
+        help="contacts per full-pull portal, e.g. 10000,50000,100000 "
+        "(companies = contacts/5, deals = 0.3 x contacts)",
+    )
     p.add_argument("--changes", type=_ints, help="k remote changes per incremental pull, e.g. 10,1000,20000")
     p.add_argument("--push-count", type=int, help=f"edits and new contacts pushed (default {PUSH_COUNT})")
-    p.add_argument("--dashboard-sizes", type=_ints, help="cached contacts for the browser scenario, "
-                   "e.g. 100000,1000000")
-    p.add_argument("--sdk-size", type=int, help="portal (contacts) the official SDK reads in full, one of "
-                   f"--sizes; default the largest size up to {SDK_DEFAULT_MAX:,}")
-    p.add_argument("--scenarios", type=_scenarios, default=SCENARIOS,
-                   help=f"comma-separated subset of {','.join(SCENARIOS)}")
+    p.add_argument(
+        "--dashboard-sizes", type=_ints, help="cached contacts for the browser scenario, e.g. 100000,1000000"
+    )
+    p.add_argument(
+        "--sdk-size",
+        type=int,
+        help="portal (contacts) the official SDK reads in full, one of "
+        f"--sizes; default the largest size up to {SDK_DEFAULT_MAX:,}",
+    )
+    p.add_argument(
+        "--scenarios",
+        type=_scenarios,
+        default=SCENARIOS,
+        help=f"comma-separated subset of {','.join(SCENARIOS)}",
+    )
     p.add_argument("--no-browser", action="store_true", help="skip the dashboard scenario (Chromium)")
     p.add_argument("--seed", type=int, default=42, help="sandbox seed (default 42)")
-    p.add_argument("--json", type=Path, dest="json_path",
-                   help="where to write the JSON (default bench-results/bench-<time>.json and latest.json)")
-    p.add_argument("--write-docs", action="store_true",
-                   help="also put the tables into docs/PERFORMANCE.md between its bench markers")
-    p.add_argument("--render", type=Path, metavar="JSON",
-                   help="print (and with --write-docs, publish) a stored result instead of running")
+    p.add_argument(
+        "--json",
+        type=Path,
+        dest="json_path",
+        help="where to write the JSON (default bench-results/bench-<time>.json and latest.json)",
+    )
+    p.add_argument(
+        "--write-docs",
+        action="store_true",
+        help="also put the tables into docs/PERFORMANCE.md between its bench markers",
+    )
+    p.add_argument(
+        "--render",
+        type=Path,
+        metavar="JSON",
+        help="print (and with --write-docs, publish) a stored result instead of running",
+    )
     return p
 
 
@@ -136,8 +174,12 @@ def from_args(ns: argparse.Namespace) -> BenchOptions:
         jitter_ms=ns.jitter_ms if ns.jitter_ms is not None else ns.latency_ms / 4,
         sizes=tuple(sorted(set(sizes))),
         changes=ns.changes or (QUICK_CHANGES if quick else FULL_CHANGES),
-        push_count=ns.push_count if ns.push_count is not None else (QUICK_PUSH_COUNT if quick else PUSH_COUNT),
-        dashboard_sizes=tuple(sorted(set(ns.dashboard_sizes or (QUICK_DASHBOARD if quick else FULL_DASHBOARD)))),
+        push_count=ns.push_count
+        if ns.push_count is not None
+        else (QUICK_PUSH_COUNT if quick else PUSH_COUNT),
+        dashboard_sizes=tuple(
+            sorted(set(ns.dashboard_sizes or (QUICK_DASHBOARD if quick else FULL_DASHBOARD)))
+        ),
         sdk_size=ns.sdk_size,
         scenarios=scenarios,
         browser="dashboard" in scenarios,

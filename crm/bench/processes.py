@@ -78,10 +78,31 @@ class SandboxProcess:
         self._out: _Lines | None = None
 
     def start(self) -> SandboxProcess:
-        cmd = [sys.executable, "-m", "crm.sandbox", "--host", "127.0.0.1", "--port", "0",
-               "--seed", str(self.seed), "--contacts", "0", "--companies", "0", "--deals", "0"]
-        self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        cmd = [
+            sys.executable,
+            "-m",
+            "crm.sandbox",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--seed",
+            str(self.seed),
+            "--contacts",
+            "0",
+            "--companies",
+            "0",
+            "--deals",
+            "0",
+        ]
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         assert self.proc.stdout is not None
         self._out = _Lines(self.proc.stdout)
         url = self._out.wait_for(_URL_RE, time.monotonic() + self.start_timeout)
@@ -131,7 +152,11 @@ def run_worker(op: str, args: dict[str, Any], *, timeout: float) -> dict[str, An
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "crm.bench.worker", op],
-            input=json.dumps(args), cwd=REPO, capture_output=True, text=True, timeout=timeout,
+            input=json.dumps(args),
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
     except subprocess.TimeoutExpired as exc:
@@ -141,7 +166,7 @@ def run_worker(op: str, args: dict[str, Any], *, timeout: float) -> dict[str, An
         raise BenchError(f"{op} did not finish within {timeout:.0f} s: " + " | ".join(tail)) from None
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(RESULT_PREFIX):
-            result: dict[str, Any] = json.loads(line[len(RESULT_PREFIX):])
+            result: dict[str, Any] = json.loads(line[len(RESULT_PREFIX) :])
             return result
     tail = (proc.stderr or proc.stdout).strip().splitlines()[-8:]
     raise BenchError(f"{op} failed (exit {proc.returncode}): " + " | ".join(tail))
@@ -166,12 +191,22 @@ class StreamlitProcess:
         self._out: _Lines | None = None
 
     def start(self) -> StreamlitProcess:
-        cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true",
-               f"--server.port={self.port}", "--server.address=127.0.0.1",
-               "--browser.gatherUsageStats=false", "--server.fileWatcherType=none"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless=true",
+            f"--server.port={self.port}",
+            "--server.address=127.0.0.1",
+            "--browser.gatherUsageStats=false",
+            "--server.fileWatcherType=none",
+        ]
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
-        self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, env=env)
+        self.proc = subprocess.Popen(
+            cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
         assert self.proc.stdout is not None
         self._out = _Lines(self.proc.stdout)
         deadline = time.monotonic() + self.start_timeout
@@ -203,8 +238,9 @@ class StreamlitProcess:
     def __enter__(self) -> StreamlitProcess:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 

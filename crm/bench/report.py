@@ -91,45 +91,63 @@ def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     if full:
         largest = max(full, key=lambda r: r["contacts"])
         ratio = largest["bound_ratio"]
-        rows.append(_row(
-            f"full pull >= {FULL_BOUND_RATIO:.0%} of the rate-limit bound",
-            f">= {FULL_BOUND_RATIO:.0%} of {result['sandbox']['bound_records_per_s']:,.0f} records/s",
-            f"{ratio:.0%} ({largest['records_per_s']:,.0f} records/s at {largest['contacts']:,} contacts)",
-            ratio >= FULL_BOUND_RATIO, note_quick,
-        ))
+        rows.append(
+            _row(
+                f"full pull >= {FULL_BOUND_RATIO:.0%} of the rate-limit bound",
+                f">= {FULL_BOUND_RATIO:.0%} of {result['sandbox']['bound_records_per_s']:,.0f} records/s",
+                f"{ratio:.0%} ({largest['records_per_s']:,.0f} records/s at {largest['contacts']:,} contacts)",
+                ratio >= FULL_BOUND_RATIO,
+                note_quick,
+            )
+        )
         errors = sum(1 for r in result.get("full_pull", []) if not r.get("ok"))
         served = sum(r["status_429"] for r in full)
-        rows.append(_row(
-            "no 429 surfaces as an error", "every pull completes",
-            f"{len(full)} of {len(full) + errors} pulls completed; {served} 429s served and absorbed",
-            errors == 0, "",
-        ))
+        rows.append(
+            _row(
+                "no 429 surfaces as an error",
+                "every pull completes",
+                f"{len(full)} of {len(full) + errors} pulls completed; {served} 429s served and absorbed",
+                errors == 0,
+                "",
+            )
+        )
         if len(full) >= 2:
             by_size = sorted(full, key=lambda r: r["records"])
-            growth = by_size[-1]["s_per_10k"] / by_size[-2]["s_per_10k"] if by_size[-2]["s_per_10k"] else math.inf
+            growth = (
+                by_size[-1]["s_per_10k"] / by_size[-2]["s_per_10k"] if by_size[-2]["s_per_10k"] else math.inf
+            )
             per_10k = ", ".join(f"{r['s_per_10k']:.2f}" for r in by_size)
-            rows.append(_row(
-                "cost linear in records",
-                f"s per 10k records grows <= {LINEAR_GROWTH - 1:.0%} between the two largest sizes",
-                f"{per_10k} s per 10k (x{growth:.2f})", growth <= LINEAR_GROWTH,
-                "the smallest portal spreads fixed costs (metadata, start-up, one burst allowance) over fewer "
-                "records, so the two largest are compared",
-            ))
+            rows.append(
+                _row(
+                    "cost linear in records",
+                    f"s per 10k records grows <= {LINEAR_GROWTH - 1:.0%} between the two largest sizes",
+                    f"{per_10k} s per 10k (x{growth:.2f})",
+                    growth <= LINEAR_GROWTH,
+                    "the smallest portal spreads fixed costs (metadata, start-up, one burst allowance) over fewer "
+                    "records, so the two largest are compared",
+                )
+            )
     elif result.get("full_pull"):
         rows.append(_row("full pull", "", result["full_pull"][0].get("error", "failed"), None, ""))
 
     sdk = result.get("sdk")
     if sdk and sdk.get("ok") and sdk.get("ours_seconds"):
-        rows.append(_row(
-            f"full pull >= {SDK_SPEEDUP:g}x faster than the official SDK",
-            f">= {SDK_SPEEDUP:g}x on the same work",
-            f"{sdk['speedup']:.1f}x ({sdk['seconds']:.1f} s vs {sdk['ours_seconds']:.1f} s, "
-            f"{sdk['contacts']:,}-contact portal)",
-            sdk["speedup"] >= SDK_SPEEDUP, note_quick,
-        ))
+        rows.append(
+            _row(
+                f"full pull >= {SDK_SPEEDUP:g}x faster than the official SDK",
+                f">= {SDK_SPEEDUP:g}x on the same work",
+                f"{sdk['speedup']:.1f}x ({sdk['seconds']:.1f} s vs {sdk['ours_seconds']:.1f} s, "
+                f"{sdk['contacts']:,}-contact portal)",
+                sdk["speedup"] >= SDK_SPEEDUP,
+                note_quick,
+            )
+        )
     elif sdk:
-        rows.append(_row(f">= {SDK_SPEEDUP:g}x faster than the official SDK", "", sdk.get("error", "not run"),
-                         None, ""))
+        rows.append(
+            _row(
+                f">= {SDK_SPEEDUP:g}x faster than the official SDK", "", sdk.get("error", "not run"), None, ""
+            )
+        )
 
     incremental = [r for r in result.get("incremental", []) if r.get("ok")]
     for run in incremental:
@@ -137,41 +155,73 @@ def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         allowed = math.ceil(k / 200) + INCREMENTAL_EXTRA_REQUESTS
         worst = max(run["requests_by_type"].values()) if run.get("requests_by_type") else run["requests"]
         per_type = ", ".join(f"{t} {n}" for t, n in run.get("requests_by_type", {}).items())
-        rows.append(_row(
-            f"incremental pull, k = {k:,}: requests per object type",
-            f"<= ceil(k/200) + {INCREMENTAL_EXTRA_REQUESTS} = {allowed}",
-            f"{per_type or run['requests']} ({run['requests']} in all, {run['seconds']:.1f} s)",
-            worst <= allowed, _portal_wide(run.get("requests_other") or 0),
-        ))
+        rows.append(
+            _row(
+                f"incremental pull, k = {k:,}: requests per object type",
+                f"<= ceil(k/200) + {INCREMENTAL_EXTRA_REQUESTS} = {allowed}",
+                f"{per_type or run['requests']} ({run['requests']} in all, {run['seconds']:.1f} s)",
+                worst <= allowed,
+                _portal_wide(run.get("requests_other") or 0),
+            )
+        )
     k10 = next((r for r in incremental if r["k"] == 10), None)
     if k10:
-        rows.append(_row(
-            "incremental pull, k = 10: seconds",
-            f"< {INCREMENTAL_K10_SECONDS:g} s on the {k10['portal_contacts']:,}-contact portal",
-            f"{k10['seconds']:.2f} s", k10["seconds"] < INCREMENTAL_K10_SECONDS, note_quick,
-        ))
+        rows.append(
+            _row(
+                "incremental pull, k = 10: seconds",
+                f"< {INCREMENTAL_K10_SECONDS:g} s on the {k10['portal_contacts']:,}-contact portal",
+                f"{k10['seconds']:.2f} s",
+                k10["seconds"] < INCREMENTAL_K10_SECONDS,
+                note_quick,
+            )
+        )
 
     edits = (result.get("push") or {}).get("edits")
     if edits and edits.get("ok"):
-        rows.append(_row(
-            f"push of {edits['count']:,} edits: requests",
-            f"<= {PUSH_EDITS_REQUESTS} (conflict check included)",
-            f"{edits['requests']} requests, {edits['seconds']:.1f} s",
-            edits["requests"] <= PUSH_EDITS_REQUESTS,
-            "" if edits["count"] >= 1000 else "fewer edits than the target's 1,000",
-        ))
+        rows.append(
+            _row(
+                f"push of {edits['count']:,} edits: requests",
+                f"<= {PUSH_EDITS_REQUESTS} (conflict check included)",
+                f"{edits['requests']} requests, {edits['seconds']:.1f} s",
+                edits["requests"] <= PUSH_EDITS_REQUESTS,
+                "" if edits["count"] >= 1000 else "fewer edits than the target's 1,000",
+            )
+        )
 
     dash = [r for r in result.get("dashboard", []) if r.get("ok")]
     if dash:
         big = max(dash, key=lambda r: r["cached_contacts"])
         size = f"{big['cached_contacts']:,} cached contacts"
-        note = "fewer cached contacts than the target's 1,000,000" if big["cached_contacts"] < 1_000_000 else ""
-        rows.append(_row(f"contacts page visible <= {CONTACTS_VISIBLE_S:g} s", size,
-                         f"{big['contacts_visible_s']:.2f} s", big["contacts_visible_s"] <= CONTACTS_VISIBLE_S, note))
-        rows.append(_row(f"search updates the table <= {SEARCH_S:g} s", size, _searches(big),
-                         big["search_s"] <= SEARCH_S, note))
-        rows.append(_row(f"app memory < {APP_MEMORY_MB:g} MB", size, f"{big['app_peak_mb']:.0f} MB peak (VmHWM)",
-                         big["app_peak_mb"] < APP_MEMORY_MB, note))
+        note = (
+            "fewer cached contacts than the target's 1,000,000" if big["cached_contacts"] < 1_000_000 else ""
+        )
+        rows.append(
+            _row(
+                f"contacts page visible <= {CONTACTS_VISIBLE_S:g} s",
+                size,
+                f"{big['contacts_visible_s']:.2f} s",
+                big["contacts_visible_s"] <= CONTACTS_VISIBLE_S,
+                note,
+            )
+        )
+        rows.append(
+            _row(
+                f"search updates the table <= {SEARCH_S:g} s",
+                size,
+                _searches(big),
+                big["search_s"] <= SEARCH_S,
+                note,
+            )
+        )
+        rows.append(
+            _row(
+                f"app memory < {APP_MEMORY_MB:g} MB",
+                size,
+                f"{big['app_peak_mb']:.0f} MB peak (VmHWM)",
+                big["app_peak_mb"] < APP_MEMORY_MB,
+                note,
+            )
+        )
     elif result.get("dashboard"):
         failed = result["dashboard"][0]
         rows.append(_row("dashboard", "", failed.get("error", "failed"), None, ""))
@@ -181,7 +231,9 @@ def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
 def _portal_wide(n: int) -> str:
     if not n:
         return ""
-    return f"plus {n} portal-wide request{'s' if n != 1 else ''} (owners, account info), tied to no object type"
+    return (
+        f"plus {n} portal-wide request{'s' if n != 1 else ''} (owners, account info), tied to no object type"
+    )
 
 
 def _searches(row: dict[str, Any]) -> str:
@@ -189,7 +241,9 @@ def _searches(row: dict[str, Any]) -> str:
     if "search_email_s" in row:
         parts.append(f"{row['search_email_s']:.2f} s for an email")
     if "search_name_s" in row:
-        parts.append(f"{row['search_name_s']:.2f} s for a last name ({row.get('search_name_matches', 0):,} matches)")
+        parts.append(
+            f"{row['search_name_s']:.2f} s for a last name ({row.get('search_name_matches', 0):,} matches)"
+        )
     return ", ".join(parts) or f"{row['search_s']:.2f} s"
 
 
@@ -224,43 +278,128 @@ def sections(result: dict[str, Any]) -> list[tuple[str, list[list[str]]]]:
     out: list[tuple[str, list[list[str]]]] = []
     seeding = result.get("seeding") or []
     if seeding:
-        out.append(("Sandbox seeding (not part of any measured time)", _table(
-            ["contacts", "companies", "deals", "seconds", "sandbox peak MB"],
-            [[s["contacts"], s["companies"], s["deals"], s["seconds"], s.get("sandbox_peak_mb")] for s in seeding],
-        )))
+        out.append(
+            (
+                "Sandbox seeding (not part of any measured time)",
+                _table(
+                    ["contacts", "companies", "deals", "seconds", "sandbox peak MB"],
+                    [
+                        [s["contacts"], s["companies"], s["deals"], s["seconds"], s.get("sandbox_peak_mb")]
+                        for s in seeding
+                    ],
+                ),
+            )
+        )
     full = result.get("full_pull") or []
     if full:
-        out.append(("Full pull (ours: run_sync kind=full, fresh cache)", _table(
-            ["contacts", "records", "seconds", "list", "search", "batch", "assoc", "other", "429s",
-             "records/s", "of bound", "s per 10k", "client peak MB"],
-            [[r["contacts"], r.get("records"), r.get("seconds"), *[r.get("requests", {}).get(k) for k in
-              ("list", "search", "batch", "assoc", "other")], r.get("status_429"), r.get("records_per_s"),
-              _pct(r.get("bound_ratio")), r.get("s_per_10k"), r.get("client_peak_mb")]
-             if r.get("ok") else [r["contacts"], "failed: " + r.get("error", "?")] for r in full],
-        )))
+        out.append(
+            (
+                "Full pull (ours: run_sync kind=full, fresh cache)",
+                _table(
+                    [
+                        "contacts",
+                        "records",
+                        "seconds",
+                        "list",
+                        "search",
+                        "batch",
+                        "assoc",
+                        "other",
+                        "429s",
+                        "records/s",
+                        "of bound",
+                        "s per 10k",
+                        "client peak MB",
+                    ],
+                    [
+                        [
+                            r["contacts"],
+                            r.get("records"),
+                            r.get("seconds"),
+                            *[
+                                r.get("requests", {}).get(k)
+                                for k in ("list", "search", "batch", "assoc", "other")
+                            ],
+                            r.get("status_429"),
+                            r.get("records_per_s"),
+                            _pct(r.get("bound_ratio")),
+                            r.get("s_per_10k"),
+                            r.get("client_peak_mb"),
+                        ]
+                        if r.get("ok")
+                        else [r["contacts"], "failed: " + r.get("error", "?")]
+                        for r in full
+                    ],
+                ),
+            )
+        )
     sdk = result.get("sdk")
     if sdk:
         if sdk.get("ok"):
-            rows = [["official SDK get_all", sdk["records"], sdk["seconds"], sdk["requests"].get("total"),
-                     sdk.get("status_429"), sdk["records_per_s"], None],
-                    ["ours (same portal, same run)", sdk.get("ours_records"), sdk.get("ours_seconds"),
-                     sdk.get("ours_requests"), sdk.get("ours_status_429"), sdk.get("ours_records_per_s"),
-                     f"{sdk.get('speedup', 0):.1f}x"]]
+            rows = [
+                [
+                    "official SDK get_all",
+                    sdk["records"],
+                    sdk["seconds"],
+                    sdk["requests"].get("total"),
+                    sdk.get("status_429"),
+                    sdk["records_per_s"],
+                    None,
+                ],
+                [
+                    "ours (same portal, same run)",
+                    sdk.get("ours_records"),
+                    sdk.get("ours_seconds"),
+                    sdk.get("ours_requests"),
+                    sdk.get("ours_status_429"),
+                    sdk.get("ours_records_per_s"),
+                    f"{sdk.get('speedup', 0):.1f}x",
+                ],
+            ]
         else:
             rows = [["official SDK get_all", "failed: " + sdk.get("error", "?")]]
-        out.append((f"Official SDK vs ours ({sdk.get('scope', '')})", _table(
-            ["client", "records", "seconds", "requests", "429s", "records/s", "speed-up"], rows)))
+        out.append(
+            (
+                f"Official SDK vs ours ({sdk.get('scope', '')})",
+                _table(["client", "records", "seconds", "requests", "429s", "records/s", "speed-up"], rows),
+            )
+        )
     inc = result.get("incremental") or []
     if inc:
-        out.append(("Incremental pull after k remote changes (contacts)", _table(
-            ["k", "portal contacts", "seconds", "requests", "per object type", "allowed per type",
-             "full re-read requests", "full re-read seconds", "share of a full re-read (requests / time)"],
-            [[r["k"], r.get("portal_contacts"), r.get("seconds"), r.get("requests"),
-              ", ".join(f"{t} {n}" for t, n in (r.get("requests_by_type") or {}).items()),
-              math.ceil(r["k"] / 200) + INCREMENTAL_EXTRA_REQUESTS,
-              r.get("full_reread_requests"), r.get("full_reread_seconds"), _share(r)]
-             if r.get("ok") else [r["k"], "failed: " + r.get("error", "?")] for r in inc],
-        )))
+        out.append(
+            (
+                "Incremental pull after k remote changes (contacts)",
+                _table(
+                    [
+                        "k",
+                        "portal contacts",
+                        "seconds",
+                        "requests",
+                        "per object type",
+                        "allowed per type",
+                        "full re-read requests",
+                        "full re-read seconds",
+                        "share of a full re-read (requests / time)",
+                    ],
+                    [
+                        [
+                            r["k"],
+                            r.get("portal_contacts"),
+                            r.get("seconds"),
+                            r.get("requests"),
+                            ", ".join(f"{t} {n}" for t, n in (r.get("requests_by_type") or {}).items()),
+                            math.ceil(r["k"] / 200) + INCREMENTAL_EXTRA_REQUESTS,
+                            r.get("full_reread_requests"),
+                            r.get("full_reread_seconds"),
+                            _share(r),
+                        ]
+                        if r.get("ok")
+                        else [r["k"], "failed: " + r.get("error", "?")]
+                        for r in inc
+                    ],
+                ),
+            )
+        )
     push = result.get("push") or {}
     if push:
         rows = []
@@ -269,30 +408,89 @@ def sections(result: dict[str, Any]) -> list[tuple[str, list[list[str]]]]:
             if not r:
                 continue
             if r.get("ok"):
-                rows.append([label, r["count"], r["seconds"], r["requests"],
-                             ", ".join(f"{k} {v}" for k, v in r.get("requests_by_kind", {}).items()
-                                       if v and k != "total"),
-                             r.get("pushed"), r.get("failed"), r.get("conflicts"), r.get("queue_seconds")])
+                rows.append(
+                    [
+                        label,
+                        r["count"],
+                        r["seconds"],
+                        r["requests"],
+                        ", ".join(
+                            f"{k} {v}" for k, v in r.get("requests_by_kind", {}).items() if v and k != "total"
+                        ),
+                        r.get("pushed"),
+                        r.get("failed"),
+                        r.get("conflicts"),
+                        r.get("queue_seconds"),
+                    ]
+                )
             else:
                 rows.append([label, r.get("count"), "failed: " + r.get("error", "?")])
-        out.append(("Push (seconds: push only; queueing the edits or new contacts before it is apart)",
-                    _table(["what", "count", "seconds", "requests", "by kind", "pushed", "failed", "conflicts",
-                            "queueing s"], rows)))
+        out.append(
+            (
+                "Push (seconds: push only; queueing the edits or new contacts before it is apart)",
+                _table(
+                    [
+                        "what",
+                        "count",
+                        "seconds",
+                        "requests",
+                        "by kind",
+                        "pushed",
+                        "failed",
+                        "conflicts",
+                        "queueing s",
+                    ],
+                    rows,
+                ),
+            )
+        )
     dash = result.get("dashboard") or []
     if dash:
-        out.append(("Dashboard in Chromium (streamlit run app.py)", _table(
-            ["cached contacts", "fill seconds", "first visit s", "contacts table visible s",
-             "of which frontend s", "search email s", "search last name s", "deals chart s", "app peak MB"],
-            [[r["cached_contacts"], r.get("fill_seconds"), r.get("first_visit_s"), r.get("contacts_visible_s"),
-              r.get("app_connected_s"), r.get("search_email_s", r.get("search_s")), r.get("search_name_s"),
-              r.get("deals_chart_s"), r.get("app_peak_mb")]
-             if r.get("ok") else [r["cached_contacts"], "failed: " + r.get("error", "?")] for r in dash],
-        )))
+        out.append(
+            (
+                "Dashboard in Chromium (streamlit run app.py)",
+                _table(
+                    [
+                        "cached contacts",
+                        "fill seconds",
+                        "first visit s",
+                        "contacts table visible s",
+                        "of which frontend s",
+                        "search email s",
+                        "search last name s",
+                        "deals chart s",
+                        "app peak MB",
+                    ],
+                    [
+                        [
+                            r["cached_contacts"],
+                            r.get("fill_seconds"),
+                            r.get("first_visit_s"),
+                            r.get("contacts_visible_s"),
+                            r.get("app_connected_s"),
+                            r.get("search_email_s", r.get("search_s")),
+                            r.get("search_name_s"),
+                            r.get("deals_chart_s"),
+                            r.get("app_peak_mb"),
+                        ]
+                        if r.get("ok")
+                        else [r["cached_contacts"], "failed: " + r.get("error", "?")]
+                        for r in dash
+                    ],
+                ),
+            )
+        )
     targets = result.get("targets") or []
     if targets:
-        out.append(("Targets", _table(["status", "target", "wanted", "measured", "note"],
-                                      [[t["status"], t["name"], t["target"], t["measured"], t["note"]]
-                                       for t in targets])))
+        out.append(
+            (
+                "Targets",
+                _table(
+                    ["status", "target", "wanted", "measured", "note"],
+                    [[t["status"], t["name"], t["target"], t["measured"], t["note"]] for t in targets],
+                ),
+            )
+        )
     return out
 
 

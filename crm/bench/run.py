@@ -60,7 +60,9 @@ def run(options: BenchOptions) -> dict[str, Any]:
     return result
 
 
-def _dashboard(options: BenchOptions, sandbox: SandboxProcess, pulls: PullBench, folder: Path) -> list[dict[str, Any]]:
+def _dashboard(
+    options: BenchOptions, sandbox: SandboxProcess, pulls: PullBench, folder: Path
+) -> list[dict[str, Any]]:
     from crm.bench.dashboard import DashboardBench
 
     assert sandbox.admin is not None
@@ -101,8 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     result = run(options)
     print(report.render_console(result))
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    paths = [options.json_path] if options.json_path else [
-        options.results_dir / f"bench-{stamp}.json", options.results_dir / "latest.json"]
+    paths = (
+        [options.json_path]
+        if options.json_path
+        else [options.results_dir / f"bench-{stamp}.json", options.results_dir / "latest.json"]
+    )
     for path in paths:
         report.write_json(result, path)
     markdown = paths[0].with_suffix(".md")

@@ -67,8 +67,9 @@ class Meter:
 class PullBench:
     """Seeds portals and measures full pulls, the SDK, incremental pulls and pushes."""
 
-    def __init__(self, options: BenchOptions, sandbox: SandboxProcess, workdir: Path,
-                 log: Callable[[str], None]) -> None:
+    def __init__(
+        self, options: BenchOptions, sandbox: SandboxProcess, workdir: Path, log: Callable[[str], None]
+    ) -> None:
         self.options = options
         self.sandbox = sandbox
         assert sandbox.admin is not None
@@ -86,8 +87,13 @@ class PullBench:
 
     def configure(self) -> dict[str, Any]:
         o = self.options
-        self.admin.configure(latency_ms=o.latency_ms, jitter_ms=o.jitter_ms, burst_limit=o.burst_limit,
-                             burst_window_s=o.burst_window_s, search_limit=o.search_limit)
+        self.admin.configure(
+            latency_ms=o.latency_ms,
+            jitter_ms=o.jitter_ms,
+            burst_limit=o.burst_limit,
+            burst_window_s=o.burst_window_s,
+            search_limit=o.search_limit,
+        )
         config = self.admin.config()
         bound = config["burst_limit"] / config["burst_window_s"] * 100 + config["search_limit"] * 200
         return {
@@ -99,7 +105,7 @@ class PullBench:
             "search_limit": config["search_limit"],
             "bound_records_per_s": bound,
             "bound_note": "burst limit / window x 100 records per list page + search limit x 200 "
-                          "records per search page",
+            "records per search page",
         }
 
     def seed(self, contacts: int) -> dict[str, Any]:
@@ -111,10 +117,16 @@ class PullBench:
         self.token = self.admin.private_app_token()
         self.portal = sizes
         self._steps.clear()  # a reset empties the sandbox's windows too
-        row = {**sizes, "seconds": round(seconds, 2), "sandbox_peak_mb": self.sandbox.peak_mb(),
-               "counts": counts}
-        self.log(f"seeded {contacts:,} contacts, {sizes['companies']:,} companies, {sizes['deals']:,} deals "
-                 f"in {seconds:.1f} s")
+        row = {
+            **sizes,
+            "seconds": round(seconds, 2),
+            "sandbox_peak_mb": self.sandbox.peak_mb(),
+            "counts": counts,
+        }
+        self.log(
+            f"seeded {contacts:,} contacts, {sizes['companies']:,} companies, {sizes['deals']:,} deals "
+            f"in {seconds:.1f} s"
+        )
         return row
 
     def _args(self, db: Path | None = None, **extra: Any) -> dict[str, Any]:
@@ -123,8 +135,9 @@ class PullBench:
     def _settings(self, db: Path) -> Any:
         from crm.config import load_settings
 
-        return load_settings({"HUBSPOT_ACCESS_TOKEN": self.token, "HUBSPOT_BASE_URL": self.sandbox.url,
-                              "CRM_DB": str(db)}, {})
+        return load_settings(
+            {"HUBSPOT_ACCESS_TOKEN": self.token, "HUBSPOT_BASE_URL": self.sandbox.url, "CRM_DB": str(db)}, {}
+        )
 
     def _in_window(self, now: float) -> float:
         """Requests of earlier steps still inside the sandbox's rolling window at ``now``.
@@ -152,8 +165,9 @@ class PullBench:
         while self._in_window(time.monotonic()) > limit - needed and time.monotonic() < deadline:
             threading.Event().wait(0.25)
 
-    def _measured(self, op: str, args: dict[str, Any], timeout: float,
-                  budget: float) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _measured(
+        self, op: str, args: dict[str, Any], timeout: float, budget: float
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         self._await_budget(budget)
         meter = Meter(self.sandbox)
         started = time.monotonic()
@@ -177,8 +191,9 @@ class PullBench:
         records = sum(self.portal.values())
         row: dict[str, Any] = {"contacts": contacts, **self.portal, "records": records}
         try:
-            result, counted = self._measured("sync", self._args(db, kind="full"),
-                                             timeout=self._timeout(records / 100), budget=math.inf)
+            result, counted = self._measured(
+                "sync", self._args(db, kind="full"), timeout=self._timeout(records / 100), budget=math.inf
+            )
         except BenchError as exc:
             self.log(f"full pull of {contacts:,} failed: {exc}")
             return {**row, "ok": False, "error": str(exc)}
@@ -201,9 +216,11 @@ class PullBench:
             complete=all(cached.get(t, 0) >= n for t, n in self.portal.items()),
             summary=_brief(result.get("summary")),
         )
-        self.log(f"full pull {contacts:,}: {seconds:.1f} s, {counted['requests']['total']} requests, "
-                 f"{records / seconds:,.0f} records/s ({records / seconds / bound:.0%} of bound), "
-                 f"{counted['status_429']} 429s")
+        self.log(
+            f"full pull {contacts:,}: {seconds:.1f} s, {counted['requests']['total']} requests, "
+            f"{records / seconds:,.0f} records/s ({records / seconds / bound:.0%} of bound), "
+            f"{counted['status_429']} 429s"
+        )
         return row
 
     def _bound(self) -> float:
@@ -220,13 +237,16 @@ class PullBench:
             "deals": {"properties": list(BASE_COLUMNS["deals"]), "associations": ["contacts", "companies"]},
         }
         records = sum(self.portal.values())
-        scope = (f"{contacts:,}-contact portal: contacts, companies and deals with the same properties, "
-                 "contact->company and deal->contact/company associations")
+        scope = (
+            f"{contacts:,}-contact portal: contacts, companies and deals with the same properties, "
+            "contact->company and deal->contact/company associations"
+        )
         row: dict[str, Any] = {"contacts": contacts, "records": records, "scope": scope}
         try:
             # One request after another stays far below the burst limit: no budget to wait for.
-            result, counted = self._measured("sdk", self._args(objects=objects),
-                                             timeout=300 + records / 100 * 3, budget=0)
+            result, counted = self._measured(
+                "sdk", self._args(objects=objects), timeout=300 + records / 100 * 3, budget=0
+            )
         except BenchError as exc:
             self.log(f"SDK run failed: {exc}")
             return {**row, "ok": False, "error": str(exc)}
@@ -268,9 +288,11 @@ class PullBench:
         o = self.options
         self.admin.configure(latency_ms=0, jitter_ms=0, burst_limit=1_000_000)
         try:
-            _batch_update(self._settings(self.workdir / "changes.db"), "contacts",
-                          [{"id": i, "properties": {"jobtitle": f"Changed {round_no}-{n}"}}
-                           for n, i in enumerate(ids)])
+            _batch_update(
+                self._settings(self.workdir / "changes.db"),
+                "contacts",
+                [{"id": i, "properties": {"jobtitle": f"Changed {round_no}-{n}"}} for n, i in enumerate(ids)],
+            )
         finally:
             self.admin.configure(latency_ms=o.latency_ms, jitter_ms=o.jitter_ms, burst_limit=o.burst_limit)
         # Those writes sit in the sandbox's burst window like any others.
@@ -282,8 +304,12 @@ class PullBench:
         try:
             change_s = self.remote_changes(k, round_no)
             needed = math.ceil(k / 200) + 20
-            result, counted = self._measured("sync", self._args(self.portal_db, kind="incremental"),
-                                             timeout=self._timeout(k / 100 + 50), budget=needed)
+            result, counted = self._measured(
+                "sync",
+                self._args(self.portal_db, kind="incremental"),
+                timeout=self._timeout(k / 100 + 50),
+                budget=needed,
+            )
         except BenchError as exc:
             self.log(f"incremental k={k} failed: {exc}")
             return {**row, "ok": False, "error": str(exc)}
@@ -304,8 +330,10 @@ class PullBench:
             full_reread_seconds=full.get("seconds"),
             summary=_brief(result.get("summary")),
         )
-        self.log(f"incremental k={k:,}: {result['seconds']:.2f} s, {counted['requests']['total']} requests "
-                 f"({by_type})")
+        self.log(
+            f"incremental k={k:,}: {result['seconds']:.2f} s, {counted['requests']['total']} requests "
+            f"({by_type})"
+        )
         return row
 
     # ------------------------------------------------------------------ push
@@ -314,11 +342,15 @@ class PullBench:
         row: dict[str, Any] = {"count": count}
         stamp = f"{int(time.time())}"
         try:
-            result, counted = self._measured(op, self._args(self.portal_db, count=count, stamp=stamp,
-                                                            offset=self.portal.get("contacts", 0) // 2),
-                                             # queueing goes first and grows with the cache
-                                             timeout=self._timeout(count / 50 + 20) + count * 1.0,
-                                             budget=math.ceil(count / 50) + 5)
+            result, counted = self._measured(
+                op,
+                self._args(
+                    self.portal_db, count=count, stamp=stamp, offset=self.portal.get("contacts", 0) // 2
+                ),
+                # queueing goes first and grows with the cache
+                timeout=self._timeout(count / 50 + 20) + count * 1.0,
+                budget=math.ceil(count / 50) + 5,
+            )
         except BenchError as exc:
             self.log(f"{op} failed: {exc}")
             return {**row, "ok": False, "error": str(exc)}
@@ -364,10 +396,14 @@ class PullBench:
                 result["full_pull"].append(row)
             if contacts == sdk_size and result.get("sdk", {}).get("ok") and row.get("ok"):
                 sdk = result["sdk"]
-                sdk.update(ours_seconds=row["seconds"], ours_requests=row["requests"]["total"],
-                           ours_records=row["records"], ours_status_429=row["status_429"],
-                           ours_records_per_s=row["records_per_s"],
-                           speedup=round(sdk["seconds"] / row["seconds"], 2))
+                sdk.update(
+                    ours_seconds=row["seconds"],
+                    ours_requests=row["requests"]["total"],
+                    ours_records=row["records"],
+                    ours_status_429=row["status_429"],
+                    ours_records_per_s=row["records_per_s"],
+                    speedup=round(sdk["seconds"] / row["seconds"], 2),
+                )
             if contacts == o.portal_contacts:
                 self.portal_db = db
                 self.portal_full = row
@@ -379,8 +415,10 @@ class PullBench:
         if "incremental" in wanted:
             result["incremental"] = [self.incremental(k, n) for n, k in enumerate(o.changes, 1)]
         if "push" in wanted:
-            result["push"] = {"edits": self.push("push_edits", min(o.push_count, self.portal["contacts"])),
-                              "new_contacts": self.push("push_new", o.push_count)}
+            result["push"] = {
+                "edits": self.push("push_edits", min(o.push_count, self.portal["contacts"])),
+                "new_contacts": self.push("push_new", o.push_count),
+            }
 
 
 def _brief(summary: Any) -> Any:
@@ -396,7 +434,7 @@ def _batch_update(settings: Any, object_type: str, inputs: list[dict[str, Any]])
 
     from crm.oauth import open_client
 
-    chunks = [inputs[i:i + 100] for i in range(0, len(inputs), 100)]
+    chunks = [inputs[i : i + 100] for i in range(0, len(inputs), 100)]
     with open_client(settings) as client, concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
         for result in pool.map(lambda chunk: client.batch_update(object_type, chunk), chunks):
             if result.errors:

@@ -114,10 +114,14 @@ def sync(args: dict[str, Any]) -> dict[str, Any]:
         client_stats = client.stats.snapshot()
     finally:
         client.close()
-    return {"seconds": seconds, "summary": summary, "counts": _counts(settings),
-            "requests_by_type": dict(tap.by_type) if tap.inner is not None else None,
-            "timeline": tap.timeline(),
-            "client_stats": client_stats}
+    return {
+        "seconds": seconds,
+        "summary": summary,
+        "counts": _counts(settings),
+        "requests_by_type": dict(tap.by_type) if tap.inner is not None else None,
+        "timeline": tap.timeline(),
+        "client_stats": client_stats,
+    }
 
 
 def push_edits(args: dict[str, Any]) -> dict[str, Any]:
@@ -129,8 +133,14 @@ def push_edits(args: dict[str, Any]) -> dict[str, Any]:
     settings = _settings(args)
     db = open_db(settings.db_path)
     try:
-        frame, _ = query_records(db, "contacts", sort="id", offset=int(args.get("offset", 0)),
-                                 limit=int(args["count"]), columns=["jobtitle"])
+        frame, _ = query_records(
+            db,
+            "contacts",
+            sort="id",
+            offset=int(args.get("offset", 0)),
+            limit=int(args["count"]),
+            columns=["jobtitle"],
+        )
     finally:
         db.close()
     stamp = args.get("stamp", "bench")
@@ -140,8 +150,12 @@ def push_edits(args: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     result = push(settings, by="bench@example.com")
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "queue_seconds": started - queued_at, "count": len(edits),
-            "result": _push_summary(result)}
+    return {
+        "seconds": seconds,
+        "queue_seconds": started - queued_at,
+        "count": len(edits),
+        "result": _push_summary(result),
+    }
 
 
 def push_new(args: dict[str, Any]) -> dict[str, Any]:
@@ -160,8 +174,12 @@ def push_new(args: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     result = push(settings, by="bench@example.com")
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "queue_seconds": started - queued_at, "count": int(args["count"]),
-            "result": _push_summary(result)}
+    return {
+        "seconds": seconds,
+        "queue_seconds": started - queued_at,
+        "count": int(args["count"]),
+        "result": _push_summary(result),
+    }
 
 
 def _push_summary(result: dict[str, Any]) -> dict[str, Any]:
@@ -184,8 +202,12 @@ def sdk(args: dict[str, Any]) -> dict[str, Any]:
     from hubspot import HubSpot
     from urllib3.util.retry import Retry
 
-    retry = Retry(total=8, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504),
-                  respect_retry_after_header=True)
+    retry = Retry(
+        total=8,
+        backoff_factor=0.5,
+        status_forcelist=(429, 500, 502, 503, 504),
+        respect_retry_after_header=True,
+    )
     api = HubSpot(access_token=args["token"], host=args["url"], retry=retry)
     counts: dict[str, int] = {}
     links: dict[str, int] = {}
@@ -213,8 +235,13 @@ def fill(args: dict[str, Any]) -> dict[str, Any]:
     db = open_db(args["db"])
     try:
         started = time.perf_counter()
-        counts = fill_synthetic(db, contacts=int(args.get("contacts", 0)), companies=int(args.get("companies", 0)),
-                                deals=int(args.get("deals", 0)), seed=int(args.get("seed", 1)))
+        counts = fill_synthetic(
+            db,
+            contacts=int(args.get("contacts", 0)),
+            companies=int(args.get("companies", 0)),
+            deals=int(args.get("deals", 0)),
+            seed=int(args.get("seed", 1)),
+        )
         seconds = time.perf_counter() - started
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         db.execute("PRAGMA optimize")

@@ -42,31 +42,178 @@ LIFECYCLE_STAGES = (
     "evangelist",
     "other",
 )
-DEFAULT_STAGES = ("appointmentscheduled", "qualifiedtobuy", "presentationscheduled",
-                  "decisionmakerboughtin", "contractsent", "closedwon", "closedlost")
+DEFAULT_STAGES = (
+    "appointmentscheduled",
+    "qualifiedtobuy",
+    "presentationscheduled",
+    "decisionmakerboughtin",
+    "contractsent",
+    "closedwon",
+    "closedlost",
+)
 
-_FIRST = ("Ada", "Alan", "Grace", "Linus", "Margaret", "Edsger", "Barbara", "Donald", "Frances",
-          "Ken", "Radia", "Tim", "Sophie", "Guido", "Anita", "Dennis", "Karen", "John", "Mary",
-          "Hedy", "Katherine", "Niklaus", "Shafi", "Leslie", "Yukihiro", "Jean", "Chloé", "Zoë",
-          "Mateo", "Aiko", "Olusegun", "Priya", "Wei", "Fatima", "Lars", "Ingrid", "Diego", "Noor")
-_LAST = ("Lovelace", "Turing", "Hopper", "Torvalds", "Hamilton", "Dijkstra", "Liskov", "Knuth",
-         "Allen", "Thompson", "Perlman", "Berners-Lee", "Wilson", "van Rossum", "Borg", "Ritchie",
-         "Spärck Jones", "McCarthy", "Kenyon", "Lamarr", "Johnson", "Wirth", "Goldwasser", "Lamport",
-         "Matsumoto", "Sammet", "Durand", "Okafor", "Sharma", "Zhang", "Haddad", "Nilsson", "García",
-         "Tanaka", "O'Brien", "Novak", "Kowalski", "Müller", "Rossi", "Silva")
-_COMPANY_WORDS = ("Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Stark", "Wayne",
-                  "Soylent", "Tyrell", "Cyberdyne", "Aperture", "Wonka", "Gringotts", "Oscorp",
-                  "Massive", "Dynamic", "Blue", "North", "Bright", "Summit", "Harbor", "Pioneer")
-_COMPANY_KINDS = ("Labs", "Systems", "Industries", "Partners", "Group", "Logistics", "Health",
-                  "Analytics", "Foods", "Energy", "Studios", "Robotics", "Finance", "Media")
-_TITLES = ("CEO", "CTO", "Head of Sales", "Account Executive", "Marketing Manager", "Engineer",
-           "Product Manager", "Office Manager", "Buyer", "Operations Lead", "Analyst", "Consultant")
-_CITIES = (("Berlin", "Germany"), ("Paris", "France"), ("Boston", "United States"),
-           ("Austin", "United States"), ("Toronto", "Canada"), ("Dublin", "Ireland"),
-           ("Tokyo", "Japan"), ("Lagos", "Nigeria"), ("Mumbai", "India"), ("São Paulo", "Brazil"),
-           ("Sydney", "Australia"), ("Madrid", "Spain"), ("Stockholm", "Sweden"), ("Seoul", "South Korea"))
-_INDUSTRIES = ("COMPUTER_SOFTWARE", "RETAIL", "HOSPITAL_HEALTH_CARE", "FINANCIAL_SERVICES",
-               "LOGISTICS_AND_SUPPLY_CHAIN", "MARKETING_AND_ADVERTISING", "CONSTRUCTION")
+_FIRST = (
+    "Ada",
+    "Alan",
+    "Grace",
+    "Linus",
+    "Margaret",
+    "Edsger",
+    "Barbara",
+    "Donald",
+    "Frances",
+    "Ken",
+    "Radia",
+    "Tim",
+    "Sophie",
+    "Guido",
+    "Anita",
+    "Dennis",
+    "Karen",
+    "John",
+    "Mary",
+    "Hedy",
+    "Katherine",
+    "Niklaus",
+    "Shafi",
+    "Leslie",
+    "Yukihiro",
+    "Jean",
+    "Chloé",
+    "Zoë",
+    "Mateo",
+    "Aiko",
+    "Olusegun",
+    "Priya",
+    "Wei",
+    "Fatima",
+    "Lars",
+    "Ingrid",
+    "Diego",
+    "Noor",
+)
+_LAST = (
+    "Lovelace",
+    "Turing",
+    "Hopper",
+    "Torvalds",
+    "Hamilton",
+    "Dijkstra",
+    "Liskov",
+    "Knuth",
+    "Allen",
+    "Thompson",
+    "Perlman",
+    "Berners-Lee",
+    "Wilson",
+    "van Rossum",
+    "Borg",
+    "Ritchie",
+    "Spärck Jones",
+    "McCarthy",
+    "Kenyon",
+    "Lamarr",
+    "Johnson",
+    "Wirth",
+    "Goldwasser",
+    "Lamport",
+    "Matsumoto",
+    "Sammet",
+    "Durand",
+    "Okafor",
+    "Sharma",
+    "Zhang",
+    "Haddad",
+    "Nilsson",
+    "García",
+    "Tanaka",
+    "O'Brien",
+    "Novak",
+    "Kowalski",
+    "Müller",
+    "Rossi",
+    "Silva",
+)
+_COMPANY_WORDS = (
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Hooli",
+    "Vandelay",
+    "Stark",
+    "Wayne",
+    "Soylent",
+    "Tyrell",
+    "Cyberdyne",
+    "Aperture",
+    "Wonka",
+    "Gringotts",
+    "Oscorp",
+    "Massive",
+    "Dynamic",
+    "Blue",
+    "North",
+    "Bright",
+    "Summit",
+    "Harbor",
+    "Pioneer",
+)
+_COMPANY_KINDS = (
+    "Labs",
+    "Systems",
+    "Industries",
+    "Partners",
+    "Group",
+    "Logistics",
+    "Health",
+    "Analytics",
+    "Foods",
+    "Energy",
+    "Studios",
+    "Robotics",
+    "Finance",
+    "Media",
+)
+_TITLES = (
+    "CEO",
+    "CTO",
+    "Head of Sales",
+    "Account Executive",
+    "Marketing Manager",
+    "Engineer",
+    "Product Manager",
+    "Office Manager",
+    "Buyer",
+    "Operations Lead",
+    "Analyst",
+    "Consultant",
+)
+_CITIES = (
+    ("Berlin", "Germany"),
+    ("Paris", "France"),
+    ("Boston", "United States"),
+    ("Austin", "United States"),
+    ("Toronto", "Canada"),
+    ("Dublin", "Ireland"),
+    ("Tokyo", "Japan"),
+    ("Lagos", "Nigeria"),
+    ("Mumbai", "India"),
+    ("São Paulo", "Brazil"),
+    ("Sydney", "Australia"),
+    ("Madrid", "Spain"),
+    ("Stockholm", "Sweden"),
+    ("Seoul", "South Korea"),
+)
+_INDUSTRIES = (
+    "COMPUTER_SOFTWARE",
+    "RETAIL",
+    "HOSPITAL_HEALTH_CARE",
+    "FINANCIAL_SERVICES",
+    "LOGISTICS_AND_SUPPLY_CHAIN",
+    "MARKETING_AND_ADVERTISING",
+    "CONSTRUCTION",
+)
 _EPOCH = dt.datetime(2019, 1, 1, tzinfo=dt.UTC)
 
 
@@ -104,14 +251,25 @@ def fill_synthetic(
         modified = [c + rng.randrange(span_s - c + 1) for c in created]
         return [_iso(s) for s in created], [_iso(s) for s in modified]
 
-    new_companies = _fill(db, "companies", companies, lambda ids: _company_rows(rng, ids, owners, stamps),
-                          progress=progress)
+    new_companies = _fill(
+        db, "companies", companies, lambda ids: _company_rows(rng, ids, owners, stamps), progress=progress
+    )
     company_ids = new_companies or _ids(db, "companies")
-    _fill(db, "contacts", contacts,
-          lambda ids: _contact_rows(rng, ids, owners, lifecycle, company_ids, stamps), progress=progress)
+    _fill(
+        db,
+        "contacts",
+        contacts,
+        lambda ids: _contact_rows(rng, ids, owners, lifecycle, company_ids, stamps),
+        progress=progress,
+    )
     contact_ids = _ids(db, "contacts") if deals else []
-    _fill(db, "deals", deals,
-          lambda ids: _deal_rows(rng, ids, owners, stages, contact_ids, company_ids, stamps), progress=progress)
+    _fill(
+        db,
+        "deals",
+        deals,
+        lambda ids: _deal_rows(rng, ids, owners, stages, contact_ids, company_ids, stamps),
+        progress=progress,
+    )
     return {t: int(db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in BASE_COLUMNS}
 
 
@@ -173,26 +331,48 @@ def _insert_contacts(conn: sqlite3.Connection, insert: str, rows: list[tuple[Any
     conn.execute(trigger[0])
 
 
-def _company_rows(rng: random.Random, ids: Sequence[str], owners: list[Any],
-                  stamps: Callable[[int], tuple[list[str], list[str]]]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+def _company_rows(
+    rng: random.Random,
+    ids: Sequence[str],
+    owners: list[Any],
+    stamps: Callable[[int], tuple[list[str], list[str]]],
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     created, modified = stamps(len(ids))
     rows = []
     for i, record_id in enumerate(ids):
         word, kind = rng.choice(_COMPANY_WORDS), rng.choice(_COMPANY_KINDS)
         city, country = rng.choice(_CITIES)
-        rows.append((
-            record_id, 0, created[i], modified[i], modified[i],
-            f"{word} {kind} {record_id}", f"{word.lower()}{kind.lower()}{record_id}.example.com",
-            rng.choice(_INDUSTRIES), _phone(rng), city, country,
-            float(rng.randrange(1, 5000)), float(rng.randrange(10, 50_000) * 1000),
-            rng.choice(owners), created[i], modified[i],
-        ))
+        rows.append(
+            (
+                record_id,
+                0,
+                created[i],
+                modified[i],
+                modified[i],
+                f"{word} {kind} {record_id}",
+                f"{word.lower()}{kind.lower()}{record_id}.example.com",
+                rng.choice(_INDUSTRIES),
+                _phone(rng),
+                city,
+                country,
+                float(rng.randrange(1, 5000)),
+                float(rng.randrange(10, 50_000) * 1000),
+                rng.choice(owners),
+                created[i],
+                modified[i],
+            )
+        )
     return rows, []
 
 
-def _contact_rows(rng: random.Random, ids: Sequence[str], owners: list[Any], lifecycle: list[str],
-                  company_ids: Sequence[str], stamps: Callable[[int], tuple[list[str], list[str]]]
-                  ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+def _contact_rows(
+    rng: random.Random,
+    ids: Sequence[str],
+    owners: list[Any],
+    lifecycle: list[str],
+    company_ids: Sequence[str],
+    stamps: Callable[[int], tuple[list[str], list[str]]],
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     created, modified = stamps(len(ids))
     rows, links = [], []
     for i, record_id in enumerate(ids):
@@ -201,32 +381,65 @@ def _contact_rows(rng: random.Random, ids: Sequence[str], owners: list[Any], lif
         company_id = rng.choice(company_ids) if company_ids else None
         company = f"{rng.choice(_COMPANY_WORDS)} {rng.choice(_COMPANY_KINDS)}"
         local = f"{first}.{last}".lower().replace(" ", "").replace("'", "")
-        rows.append((
-            record_id, 0, created[i], modified[i], modified[i],
-            f"{local}{record_id}@example.com", first, last, _phone(rng), _phone(rng),
-            rng.choice(_TITLES), company, city, country, rng.choice(lifecycle),
-            rng.choice(owners), created[i], modified[i],
-        ))
+        rows.append(
+            (
+                record_id,
+                0,
+                created[i],
+                modified[i],
+                modified[i],
+                f"{local}{record_id}@example.com",
+                first,
+                last,
+                _phone(rng),
+                _phone(rng),
+                rng.choice(_TITLES),
+                company,
+                city,
+                country,
+                rng.choice(lifecycle),
+                rng.choice(owners),
+                created[i],
+                modified[i],
+            )
+        )
         if company_id is not None:
             links.append(("contacts", record_id, "companies", company_id, CONTACT_TO_COMPANY))
     return rows, links
 
 
-def _deal_rows(rng: random.Random, ids: Sequence[str], owners: list[Any], stages: list[tuple[str, str]],
-               contact_ids: Sequence[str], company_ids: Sequence[str],
-               stamps: Callable[[int], tuple[list[str], list[str]]]
-               ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+def _deal_rows(
+    rng: random.Random,
+    ids: Sequence[str],
+    owners: list[Any],
+    stages: list[tuple[str, str]],
+    contact_ids: Sequence[str],
+    company_ids: Sequence[str],
+    stamps: Callable[[int], tuple[list[str], list[str]]],
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     created, modified = stamps(len(ids))
     rows, links = [], []
     for i, record_id in enumerate(ids):
         pipeline, stage = rng.choice(stages)
         close = dt.date.fromisoformat(created[i][:10]) + dt.timedelta(days=rng.randrange(14, 400))
-        rows.append((
-            record_id, 0, created[i], modified[i], modified[i],
-            f"{rng.choice(_COMPANY_WORDS)} {rng.choice(('renewal', 'expansion', 'pilot', 'licence'))} {record_id}",
-            float(rng.randrange(5, 2000) * 100), f"{close.isoformat()}T00:00:00.000Z", pipeline, stage,
-            rng.choice(("newbusiness", "existingbusiness")), rng.choice(owners), created[i], modified[i],
-        ))
+        rows.append(
+            (
+                record_id,
+                0,
+                created[i],
+                modified[i],
+                modified[i],
+                f"{rng.choice(_COMPANY_WORDS)} {rng.choice(('renewal', 'expansion', 'pilot', 'licence'))} {record_id}",
+                float(rng.randrange(5, 2000) * 100),
+                f"{close.isoformat()}T00:00:00.000Z",
+                pipeline,
+                stage,
+                rng.choice(("newbusiness", "existingbusiness")),
+                rng.choice(owners),
+                created[i],
+                modified[i],
+            )
+        )
         if contact_ids:
             links.append(("deals", record_id, "contacts", rng.choice(contact_ids), DEAL_TO_CONTACT))
         if company_ids:
@@ -256,16 +469,14 @@ def _ids(db: sqlite_utils.Database, object_type: str) -> list[str]:
 
 
 def _next_id(db: sqlite_utils.Database, object_type: str) -> int:
-    row = db.execute(
-        f"SELECT max(CAST(id AS INTEGER)) FROM {object_type} WHERE id GLOB '[0-9]*'"
-    ).fetchone()
+    row = db.execute(f"SELECT max(CAST(id AS INTEGER)) FROM {object_type} WHERE id GLOB '[0-9]*'").fetchone()
     # Leave a gap so synthetic ids never meet ids the sandbox hands out later.
     return max(int(row[0] or 0) + 1, 50_000_001)
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def _phone(rng: random.Random) -> str:

@@ -17,8 +17,19 @@ from crm.bench.processes import REPO
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-TINY = ["--quick", "--sizes", "100,300", "--changes", "3,40", "--push-count", "20",
-        "--dashboard-sizes", "1500", "--latency-ms", "20"]
+TINY = [
+    "--quick",
+    "--sizes",
+    "100,300",
+    "--changes",
+    "3,40",
+    "--push-count",
+    "20",
+    "--dashboard-sizes",
+    "1500",
+    "--latency-ms",
+    "20",
+]
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +37,10 @@ def bench_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Comp
     out = tmp_path_factory.mktemp("bench") / "result.json"
     proc = subprocess.run(
         [sys.executable, "-m", "crm.bench", *TINY, "--json", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=240,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc, json.loads(out.read_text())
@@ -38,8 +52,17 @@ def _positive(value: object) -> bool:
 
 def test_quick_bench_reports_every_scenario_with_positive_numbers(bench_run):
     _, result = bench_run
-    assert {"machine", "sandbox", "seeding", "full_pull", "sdk", "incremental", "push", "dashboard",
-            "targets"} <= set(result)
+    assert {
+        "machine",
+        "sandbox",
+        "seeding",
+        "full_pull",
+        "sdk",
+        "incremental",
+        "push",
+        "dashboard",
+        "targets",
+    } <= set(result)
     assert result["sandbox"]["bound_records_per_s"] == 110 / 10 * 100 + 5 * 200
 
     assert [r["contacts"] for r in result["full_pull"]] == [100, 300]
@@ -66,8 +89,10 @@ def test_quick_bench_reports_every_scenario_with_positive_numbers(bench_run):
     (dash,) = result["dashboard"]
     assert dash["ok"], dash.get("error")
     assert dash["cached_contacts"] >= 1500
-    assert all(_positive(dash[k]) for k in ("contacts_visible_s", "search_email_s", "search_name_s",
-                                            "deals_chart_s", "app_peak_mb"))
+    assert all(
+        _positive(dash[k])
+        for k in ("contacts_visible_s", "search_email_s", "search_name_s", "deals_chart_s", "app_peak_mb")
+    )
     assert dash["search_email_matches"] == 1 and dash["search_name_matches"] > 1
     assert dash["dialogs"] == 0
 

@@ -8,15 +8,29 @@ from crm.bench.run import BEGIN, END, publish
 from crm.bench.scenarios import classify
 from crm.bench.worker import object_type_of
 
-SANDBOX = {"bound_records_per_s": 2100.0, "latency_ms": 250, "jitter_ms": 62.5, "burst_limit": 110,
-           "burst_window_s": 10.0, "search_limit": 5}
+SANDBOX = {
+    "bound_records_per_s": 2100.0,
+    "latency_ms": 250,
+    "jitter_ms": 62.5,
+    "burst_limit": 110,
+    "burst_window_s": 10.0,
+    "search_limit": 5,
+}
 
 
 def _full(contacts: int, seconds: float) -> dict:
     records = contacts * 3 // 2
-    return {"contacts": contacts, "records": records, "ok": True, "seconds": seconds, "status_429": 0,
-            "records_per_s": records / seconds, "bound_ratio": records / seconds / 2100,
-            "s_per_10k": seconds / records * 10_000, "requests": {"list": 1, "total": 1}}
+    return {
+        "contacts": contacts,
+        "records": records,
+        "ok": True,
+        "seconds": seconds,
+        "status_429": 0,
+        "records_per_s": records / seconds,
+        "bound_ratio": records / seconds / 2100,
+        "s_per_10k": seconds / records * 10_000,
+        "requests": {"list": 1, "total": 1},
+    }
 
 
 def _statuses(result: dict) -> dict[str, str]:
@@ -33,25 +47,44 @@ def test_full_pull_at_the_bound_passes_and_a_slow_one_misses():
 
 
 def test_a_failed_pull_counts_as_a_429_surfacing():
-    result = {"sandbox": SANDBOX, "full_pull": [_full(10_000, 8.0), {"contacts": 50_000, "ok": False,
-                                                                      "error": "RateLimited"}]}
+    result = {
+        "sandbox": SANDBOX,
+        "full_pull": [_full(10_000, 8.0), {"contacts": 50_000, "ok": False, "error": "RateLimited"}],
+    }
     assert _statuses(result)["no 429 surfaces as an error"] == "MISS"
 
 
 def test_incremental_requests_are_judged_per_object_type():
-    row = {"k": 1000, "ok": True, "seconds": 2.0, "requests": 20, "portal_contacts": 100_000,
-           "requests_by_type": {"contacts": 10, "companies": 4, "deals": 4}}
+    row = {
+        "k": 1000,
+        "ok": True,
+        "seconds": 2.0,
+        "requests": 20,
+        "portal_contacts": 100_000,
+        "requests_by_type": {"contacts": 10, "companies": 4, "deals": 4},
+    }
     over = dict(row, requests_by_type={"contacts": 11, "companies": 4, "deals": 4})
-    assert _statuses({"incremental": [row]})["incremental pull, k = 1,000: requests per object type"] == "PASS"
-    assert _statuses({"incremental": [over]})["incremental pull, k = 1,000: requests per object type"] == "MISS"
+    assert (
+        _statuses({"incremental": [row]})["incremental pull, k = 1,000: requests per object type"] == "PASS"
+    )
+    assert (
+        _statuses({"incremental": [over]})["incremental pull, k = 1,000: requests per object type"] == "MISS"
+    )
 
 
 def test_sdk_speedup_and_push_and_dashboard_verdicts():
     result = {
         "sdk": {"ok": True, "seconds": 400.0, "ours_seconds": 100.0, "speedup": 4.0, "contacts": 100_000},
         "push": {"edits": {"ok": True, "count": 1000, "requests": 26, "seconds": 9.0}},
-        "dashboard": [{"ok": True, "cached_contacts": 1_000_000, "contacts_visible_s": 1.5, "search_s": 0.7,
-                       "app_peak_mb": 300.0}],
+        "dashboard": [
+            {
+                "ok": True,
+                "cached_contacts": 1_000_000,
+                "contacts_visible_s": 1.5,
+                "search_s": 0.7,
+                "app_peak_mb": 300.0,
+            }
+        ],
     }
     statuses = _statuses(result)
     assert statuses["full pull >= 3x faster than the official SDK"] == "PASS"
@@ -62,8 +95,11 @@ def test_sdk_speedup_and_push_and_dashboard_verdicts():
 
 
 def test_failed_rows_render_without_crashing():
-    result = {"sandbox": SANDBOX, "full_pull": [{"contacts": 10, "ok": False, "error": "boom"}],
-              "dashboard": [{"cached_contacts": 5, "ok": False, "error": "no chromium"}]}
+    result = {
+        "sandbox": SANDBOX,
+        "full_pull": [{"contacts": 10, "ok": False, "error": "boom"}],
+        "dashboard": [{"cached_contacts": 5, "ok": False, "error": "no chromium"}],
+    }
     result["targets"] = evaluate_targets(result)
     assert "failed: boom" in render_console(result)
     assert "| 10 | failed: boom |" in render_markdown(result)
@@ -98,7 +134,9 @@ def test_quick_mode_uses_small_sizes_and_no_browser_drops_the_dashboard():
 
 def test_publish_replaces_only_the_generated_block(tmp_path):
     docs = tmp_path / "PERFORMANCE.md"
-    docs.write_text(f"# Performance\n\nHand-written intro.\n\n{BEGIN}\nold table\n{END}\n\nHand-written notes.\n")
+    docs.write_text(
+        f"# Performance\n\nHand-written intro.\n\n{BEGIN}\nold table\n{END}\n\nHand-written notes.\n"
+    )
     result = {"sandbox": SANDBOX, "machine": {"nproc": 2}, "full_pull": [_full(10_000, 8.0)]}
     result["targets"] = evaluate_targets(result)
     publish(result, docs)

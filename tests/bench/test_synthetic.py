@@ -26,15 +26,48 @@ NOW = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 def db(tmp_path):
     database = open_db(tmp_path / "crm.db")
     save_owners(database, [{"id": "71", "email": "ann@example.com", "first_name": "Ann", "last_name": "Lee"}])
-    save_pipelines(database, "deals", [{
-        "id": "default", "label": "Sales", "display_order": 0, "archived": False,
-        "stages": [{"id": "qualifiedtobuy", "label": "Qualified", "display_order": 0, "probability": 0.4,
-                    "is_closed": False, "archived": False},
-                   {"id": "closedwon", "label": "Won", "display_order": 1, "probability": 1.0,
-                    "is_closed": True, "archived": False}],
-    }])
-    upsert_records(database, "contacts", [Record("101", {"email": "synced@example.com", "firstname": "Synced"},
-                                                 "2024-01-01T00:00:00.000Z", "2024-01-02T00:00:00.000Z")])
+    save_pipelines(
+        database,
+        "deals",
+        [
+            {
+                "id": "default",
+                "label": "Sales",
+                "display_order": 0,
+                "archived": False,
+                "stages": [
+                    {
+                        "id": "qualifiedtobuy",
+                        "label": "Qualified",
+                        "display_order": 0,
+                        "probability": 0.4,
+                        "is_closed": False,
+                        "archived": False,
+                    },
+                    {
+                        "id": "closedwon",
+                        "label": "Won",
+                        "display_order": 1,
+                        "probability": 1.0,
+                        "is_closed": True,
+                        "archived": False,
+                    },
+                ],
+            }
+        ],
+    )
+    upsert_records(
+        database,
+        "contacts",
+        [
+            Record(
+                "101",
+                {"email": "synced@example.com", "firstname": "Synced"},
+                "2024-01-01T00:00:00.000Z",
+                "2024-01-02T00:00:00.000Z",
+            )
+        ],
+    )
     yield database
     database.close()
 
@@ -48,7 +81,9 @@ def test_fill_adds_records_with_associations_and_keeps_synced_ones(db):
     assert list(synced.index) == ["101"] and synced.loc["101", "firstname"] == "Synced"
     frame, total = query_records(db, "deals", limit=5, columns=["dealstage", "hubspot_owner_id", "amount"])
     assert total == 80
-    assert set(frame["dealstage"]) <= {"qualifiedtobuy", "closedwon"} and set(frame["hubspot_owner_id"]) == {"71"}
+    assert set(frame["dealstage"]) <= {"qualifiedtobuy", "closedwon"} and set(frame["hubspot_owner_id"]) == {
+        "71"
+    }
     deal_id = frame.index[0]
     assert len(associated_records(db, "deals", deal_id, "contacts")) == 1
     assert len(associated_records(db, "deals", deal_id, "companies")) == 1
@@ -66,8 +101,18 @@ def test_filled_contacts_are_found_by_search(db):
 
 def test_search_index_still_follows_inserts_after_a_fill(db):
     fill_synthetic(db, contacts=50, seed=1)
-    upsert_records(db, "contacts", [Record("102", {"email": "later@example.com", "firstname": "Zebulon"},
-                                           "2024-01-01T00:00:00.000Z", "2024-01-03T00:00:00.000Z")])
+    upsert_records(
+        db,
+        "contacts",
+        [
+            Record(
+                "102",
+                {"email": "later@example.com", "firstname": "Zebulon"},
+                "2024-01-01T00:00:00.000Z",
+                "2024-01-03T00:00:00.000Z",
+            )
+        ],
+    )
     found, total = query_records(db, "contacts", search="zebulon")
     assert total == 1 and list(found.index) == ["102"]
 
@@ -77,7 +122,9 @@ def test_same_seed_gives_the_same_records(tmp_path):
     for name in ("a.db", "b.db"):
         database = open_db(tmp_path / name)
         fill_synthetic(database, contacts=20, seed=9, now=NOW)
-        frame, _ = query_records(database, "contacts", sort="id", limit=20, columns=["email", "lastname", "createdate"])
+        frame, _ = query_records(
+            database, "contacts", sort="id", limit=20, columns=["email", "lastname", "createdate"]
+        )
         emails.append(frame.to_dict())
         database.close()
     assert emails[0] == emails[1]
