@@ -739,6 +739,7 @@ def _typed(frame: pd.DataFrame, types: Mapping[str, str]) -> pd.DataFrame:
 
 
 _BROAD_MATCH = 2_000
+_EMAIL_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SEARCH_COLUMNS = {
     "companies": ("name", "domain", "phone", "city"),
     "deals": ("dealname",),
@@ -794,7 +795,12 @@ def query_records(
     fts: str | None = None
     matches = 0
     if search and search.strip():
-        if object_type == "contacts":
+        if object_type == "contacts" and _EMAIL_ADDRESS.match(search.strip()):
+            # A whole address: the lower(email) index answers at once, where the words
+            # of an address ("example", "com") would match much of the portal.
+            where.append("lower(email) = ?")
+            params.append(search.strip().lower())
+        elif object_type == "contacts":
             fts = search_expression(search)
             if fts is None:
                 where.append("0")

@@ -359,7 +359,16 @@ END;
 """
 
 # MIGRATIONS[i] takes a cache from version i to i + 1. Append; never edit a shipped step.
-MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [V1, V2_CONTACTS_SEARCH, V3_SEARCH_ONLY_ON_CHANGE]
+# New contacts are matched to cached ones by email, case-insensitively (HubSpot's emails are
+# unique regardless of case), and a search for a whole address goes straight to this index.
+V4_EMAIL_LOOKUP = "CREATE INDEX contacts_email_lower ON contacts(lower(email));"
+
+MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
+    V1,
+    V2_CONTACTS_SEARCH,
+    V3_SEARCH_ONLY_ON_CHANGE,
+    V4_EMAIL_LOOKUP,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _migrate_lock = threading.Lock()

@@ -320,3 +320,13 @@ def test_an_older_copy_of_a_record_never_replaces_a_newer_one(contacts_db):
     assert row["updated_at"] == "2030-01-02T00:00:00.000Z"
     # The stale copy was still seen, so a full pull must not flag the record as deleted.
     assert row["synced_at"] == "2030-01-03T00:00:00.000Z"
+
+
+def test_a_whole_email_address_is_found_through_the_email_index(contacts_db):
+    frame, total = records.query_records(contacts_db, "contacts", search="ADA@Analytical.example")
+    assert list(frame.index) == ["101"] and total == 1
+    plan = contacts_db.execute(
+        "EXPLAIN QUERY PLAN SELECT id FROM contacts WHERE lower(\"email\") = lower(?) AND archived = 0",
+        ("ada@analytical.example",),
+    ).fetchall()
+    assert "contacts_email_lower" in str(plan)
