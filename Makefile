@@ -1,5 +1,5 @@
 # make run   - set up and start the dashboard (embedded sandbox when no HubSpot credentials)
-# make test  - set up everything the tests need (packages, Debian chromium) and run them
+# make test  - set up everything the tests need (packages, Debian chromium), lint, run the tests
 # make bench - benchmarks against the sandbox on loopback (see README, Performance)
 PYTHON ?= python3
 VENV := .venv
@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: run test bench chromium clean
+.PHONY: run test lint bench chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,12 @@ chromium:
 run: $(VENV)/.runtime
 	$(BIN)/streamlit run app.py
 
-test: $(VENV)/.dev chromium
+test: lint chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy --strict crm
 
 bench: $(VENV)/.dev chromium
 	$(BIN)/python -m crm.bench $(BENCH_ARGS)
