@@ -394,11 +394,12 @@ class Puller:
             result = records.upsert_records(db, object_type, batch)
             self.progress.add(object_type, len(batch))
             self.progress.bump("conflicts", result.conflicts)
-            changed.extend(r.id for r in batch)
-            if len(changed) >= ASSOC_CHUNK:
-                self._read_associations(db, object_type, list(dict.fromkeys(changed)))
-                changed = []
-        self._read_associations(db, object_type, list(dict.fromkeys(changed)))
+            changed = list(dict.fromkeys([*changed, *(r.id for r in batch)]))
+            # Whole chunks only: a chunk over the client's 1,000-input cap costs two reads.
+            while len(changed) >= ASSOC_CHUNK:
+                self._read_associations(db, object_type, changed[:ASSOC_CHUNK])
+                changed = changed[ASSOC_CHUNK:]
+        self._read_associations(db, object_type, changed)
         self._pull_archived(db, object_type)
         self._check()
         syncstate.set_modified_since(db, object_type, self.started_ms)
