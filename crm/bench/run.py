@@ -14,6 +14,7 @@ from crm.bench.processes import REPO, BenchError, SandboxProcess
 from crm.bench.scenarios import PullBench, workdir
 
 DOCS = REPO / "docs" / "PERFORMANCE.md"
+README = REPO / "README.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 # The dashboard's sandbox portal: big enough to have every kind of record, small to sync.
 DASHBOARD_PORTAL = {"contacts": 200, "companies": 40, "deals": 60}
@@ -76,17 +77,24 @@ def _dashboard(
         return [{"cached_contacts": max(options.dashboard_sizes), "ok": False, "error": str(exc)}]
 
 
-def publish(result: dict[str, Any], docs: Path = DOCS) -> None:
-    """Replace the generated block of docs/PERFORMANCE.md with this run's machine line and tables."""
+def publish(result: dict[str, Any], docs: Path = DOCS, *, readme: Path | None = None) -> None:
+    """Replace the generated block of docs/PERFORMANCE.md (and README.md's, when it has the
+    markers) with this run's machine line and tables."""
     block = f"{BEGIN}\n{report.machine_markdown(result)}\n\n{report.render_markdown(result)}{END}"
     text = docs.read_text() if docs.exists() else f"# Performance\n\n{BEGIN}\n{END}\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        text = head + block + tail
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    docs.write_text(text)
+    docs.write_text(_with_block(text, block) or text.rstrip() + "\n\n" + block + "\n")
+    if readme is not None and readme.exists():
+        updated = _with_block(readme.read_text(), block)
+        if updated is not None:
+            readme.write_text(updated)
+
+
+def _with_block(text: str, block: str) -> str | None:
+    if BEGIN not in text or END not in text:
+        return None
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return head + block + tail
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         result["targets"] = report.evaluate_targets(result)
         print(report.render_console(result))
         if args.write_docs:
-            publish(result)
+            publish(result, readme=README)
         return 0
     options = from_args(args)
     result = run(options)
@@ -114,6 +122,6 @@ def main(argv: list[str] | None = None) -> int:
     markdown.write_text(report.machine_markdown(result) + "\n\n" + report.render_markdown(result))
     _log(f"results: {', '.join(str(p) for p in paths)} and {markdown}")
     if options.write_docs:
-        publish(result)
+        publish(result, readme=README)
         _log(f"updated {DOCS}")
     return 1 if result.get("error") else 0

@@ -143,3 +143,18 @@ def test_publish_replaces_only_the_generated_block(tmp_path):
     text = docs.read_text()
     assert "Hand-written intro." in text and "Hand-written notes." in text
     assert "old table" not in text and "| 10,000 |" in text
+
+
+def test_publish_fills_the_readme_block_too_and_leaves_a_readme_without_markers_alone(tmp_path):
+    docs = tmp_path / "PERFORMANCE.md"
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# App\n\n## Performance\n\n{BEGIN}\nold\n{END}\n\n## Known limits\n")
+    result = {"sandbox": SANDBOX, "machine": {"nproc": 2}, "full_pull": [_full(10_000, 8.0)]}
+    result["targets"] = evaluate_targets(result)
+    publish(result, docs, readme=readme)
+    text = readme.read_text()
+    assert "old" not in text.split(BEGIN, 1)[1] and "| 10,000 |" in text and "## Known limits" in text
+    plain = tmp_path / "PLAIN.md"
+    plain.write_text("# No markers here\n")
+    publish(result, docs, readme=plain)
+    assert plain.read_text() == "# No markers here\n"
