@@ -355,15 +355,12 @@ def token_source(settings: Settings, *, transport: httpx2.BaseTransport | None =
     """
     if settings.mode == "private_app":
         db = _db(settings)
-        row = store.read_connection(db)
-        fingerprint = _fingerprint(settings.access_token)
-        if (
-            row
-            and row["mode"] == "private_app"
-            and row.get("portal_id")
-            and store.read_meta(db, _PRIVATE_APP_FINGERPRINT) == fingerprint
-        ):
-            return StaticToken(settings.access_token, portal_key=f"portal:{row['portal_id']}")
+        # Learn (and cache) the token's portal first, so this client draws from the same
+        # rate limiter as every later one: the limiter is per portal, and keying the first
+        # client by its token would give one portal two budgets.
+        info = _private_app_info(settings, db, transport)
+        if info.portal_id:
+            return StaticToken(settings.access_token, portal_key=f"portal:{info.portal_id}")
         return StaticToken(settings.access_token)
     db = _db(settings)
     row = store.read_connection(db)

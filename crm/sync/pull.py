@@ -4,17 +4,28 @@ Full pull (per object type)::
 
     first list page (limit 1)  -> smallest id
     search, sorted by id desc  -> largest id and the total (progress)
-    [min .. max] split into WALKERS ranges; one thread walks each with list pages
-    (the list cursor ``after`` is the id of the next record, pages are in id order),
-    stopping when it crosses into the next range; the last range is open-ended, so an
-    estimate that is off only costs speed, never records.
+    [min .. max] split into ranges of about RANGE_RECORDS records (the last one
+    open-ended, so an estimate that is off only costs speed, never records);
+    list walkers and search walkers take ranges from one queue until it is empty.
 
-Each walker upserts every page as it arrives (progress is visible at once), reads the
-associations of up to ASSOC_CHUNK records at a time (v4 batch read), and only then
-saves its position, so a saved position never claims records or associations that are
-not committed. An interrupted full pull resumes from those positions. Only when every
-walker is done are records that were not seen flagged archived and the incremental
-cursor set, so a half-written table never looks complete.
+HubSpot has two budgets per portal: 110 requests per 10 s on ordinary endpoints (a list
+page holds 100 records) and a separate 5 searches per second (a search page holds 200).
+A list walker pages with the list cursor ``after``, which is the id of the next record
+(pages come in id order), and stops when it crosses into the next range. A search
+walker asks for ``hs_object_id`` in [position, end) sorted by id and re-anchors every
+page on the last id it read, so it never pages by offset and never meets the 10,000
+result cap. Both save their position as an id at or just below the next unread record,
+so either kind can resume a range the other started. Taking ranges from a shared queue
+keeps both budgets busy until the last range, whatever the id density.
+
+Each walker upserts every page as it arrives (progress is visible at once) and hands its
+ids and position to the type's association writer, which reads associations in whole
+chunks of ASSOC_CHUNK ids (v4 batch read) and only then saves the positions those pages
+reached, so a saved position never claims records or associations that are not
+committed, and no walker waits on the burst budget for an association read. An
+interrupted full pull resumes from those positions. Only when every range is done are
+records that were not seen flagged archived and the incremental cursor set, so a
+half-written table never looks complete.
 
 Incremental pull (per object type): the search API on the last-modified property from
 the cursor minus OVERLAP_MS. Every page re-anchors the lower bound at the newest
@@ -34,7 +45,9 @@ previous run started, which upserts idempotently.
 
 A full pull ends with the same incremental step from its own start, so records changed
 or deleted behind the walkers (or while an interrupted pull waited to be resumed) are
-current when it finishes.
+current when it finishes. The same step covers search's eventual consistency: a record
+changed in the seconds before a search walker reached it may come back stale (or, if
+new, not at all), and it is re-read there because it was modified after the cursor.
 
 Deletions: search never returns archived records and archiving does not bump
 last-modified, so an incremental pull also lists ``archived=true`` (ids only, 100 per
@@ -46,6 +59,7 @@ flags every record it did not see.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -63,6 +77,12 @@ log = logging.getLogger("crm.sync")
 
 OVERLAP_MS = 5 * 60_000
 WALKERS = 4
+# Search walkers per type; search's own budget (5/s) is shared by the three types.
+SEARCHERS = 3
+# Full-pull ranges: about this many records each, never fewer than RANGE_MIN (each range
+# costs a partial last page and a partial association chunk).
+RANGE_RECORDS = 2_000
+RANGE_MIN = 400
 LIST_LIMIT = 100
 SEARCH_LIMIT = 200
 SEARCH_CAP = 10_000
@@ -176,6 +196,7 @@ class Puller:
         *,
         stop: threading.Event | None = None,
         walkers: int = WALKERS,
+        searchers: int = SEARCHERS,
         overlap_ms: int = OVERLAP_MS,
     ) -> None:
         self.db_path = db_path
@@ -184,6 +205,8 @@ class Puller:
         self.run_id = run_id
         self.stop = stop or threading.Event()
         self.walkers = max(1, int(walkers))
+        # One walker means one sequential list walk (the baseline); no search beside it.
+        self.searchers = max(0, int(searchers)) if self.walkers > 1 else 0
         self.overlap_ms = max(0, int(overlap_ms))
         self.started_ms = int(time.time() * 1000)
 
@@ -274,17 +297,28 @@ class Puller:
             syncstate.begin_full_pull(db, object_type, self.run_id, state)
             if "total" in state:
                 self.progress.total(object_type, int(state["total"]))
-        walkers = [(i, w) for i, w in enumerate(state["walkers"]) if not w.get("done")]
+        pending = [i for i, w in enumerate(state["walkers"]) if not w.get("done")]
         walk_started = time.perf_counter()
-        if walkers:
-            with ThreadPoolExecutor(
-                max_workers=len(walkers), thread_name_prefix=f"sync-{object_type}"
-            ) as pool:
-                futures = [pool.submit(self._walk_range, object_type, i, w, props) for i, w in walkers]
+        if pending:
+            todo = _RangeQueue(pending)
+            # Search needs numeric ids (a single open range means they were not).
+            searchers = self.searchers if len(state["walkers"]) > 1 else 0
+            kinds = ["list"] * min(self.walkers, len(pending)) + ["search"] * min(searchers, len(pending))
+            writer = _AssociationWriter(self, object_type) if ASSOCIATIONS[object_type] else None
+            with ThreadPoolExecutor(max_workers=len(kinds), thread_name_prefix=f"sync-{object_type}") as pool:
+                futures = [
+                    pool.submit(self._take_ranges, object_type, kind, todo, state["walkers"], props, writer)
+                    for kind in kinds
+                ]
                 errors = [f.exception() for f in futures]
-            for error in errors:
-                if error is not None:
-                    raise error
+            failed = next((e for e in errors if e is not None), None)
+            if writer is not None:
+                try:
+                    writer.close(flush=failed is None)
+                except BaseException as exc:
+                    failed = failed or exc
+            if failed is not None:
+                raise failed
         self.progress.note("walk_seconds", object_type, round(time.perf_counter() - walk_started, 3))
         self._check()
         gone = records.archive_unseen(db, object_type, seen_since=state["started_at"])
@@ -311,7 +345,7 @@ class Puller:
         if not low.isdigit() or high is None or high <= int(low) or self.walkers == 1:
             state["walkers"] = [{"start": None, "end": None, "after": None, "done": False}]
             return state
-        bounds = _split(int(low), high, self.walkers)
+        bounds = _split(int(low), high, self._range_count(total))
         state["walkers"] = [
             {
                 "start": start,
@@ -324,6 +358,14 @@ class Puller:
             for i, (start, end) in enumerate(bounds)
         ]
         return state
+
+    def _range_count(self, total: int | None) -> int:
+        """Enough ranges to keep every walker busy to the end, none smaller than RANGE_MIN."""
+        threads = self.walkers + self.searchers
+        if total is None:
+            return threads
+        wanted = max(2 * threads, -(-total // RANGE_RECORDS))
+        return max(1, min(wanted, -(-total // RANGE_MIN)))
 
     def _largest_id(self, object_type: str) -> tuple[int | None, int | None]:
         try:
@@ -340,36 +382,114 @@ class Puller:
         high = page.records[0].id if page.records else None
         return (int(high) if high and high.isdigit() else None), page.total
 
-    def _walk_range(self, object_type: str, index: int, walker: dict[str, Any], props: Sequence[str]) -> None:
+    def _take_ranges(
+        self,
+        object_type: str,
+        kind: str,
+        todo: _RangeQueue,
+        ranges: list[dict[str, Any]],
+        props: Sequence[str],
+        writer: _AssociationWriter | None,
+    ) -> None:
+        walk = self._list_range if kind == "list" else self._search_range
         db = open_db(self.db_path)
         try:
-            start, end, after = walker.get("start"), walker.get("end"), walker.get("after")
-            buffer: list[str] = []
-            while True:
-                self._check()
-                page = self.client.list_page(object_type, properties=props, after=after, limit=LIST_LIMIT)
-                mine = [r for r in page.records if _in_range(r.id, start, end)]
-                crossed = end is not None and any(r.id.isdigit() and int(r.id) >= end for r in page.records)
-                next_after = None if crossed else page.next_after
-                if next_after is not None and next_after == after:
-                    next_after = None  # a server that does not advance would loop forever
-                if mine:
-                    records.upsert_records(db, object_type, mine)
-                    self.progress.add(object_type, len(mine))
-                    buffer.extend(r.id for r in mine)
-                done = next_after is None
-                # Positions are saved once the records' associations are in, so a type
-                # without associations saves after every page.
-                if len(buffer) >= ASSOC_CHUNK or done or not ASSOCIATIONS[object_type]:
-                    self._read_associations(db, object_type, buffer)
-                    buffer = []
-                    sql, params = syncstate.full_position_sql(object_type, index, next_after, done)
-                    records.upsert_records(db, object_type, [], extra_sql=[(sql, params)])
-                if done:
-                    return
-                after = next_after
+            while (index := todo.take()) is not None:
+                walk(db, object_type, index, ranges[index], props, writer)
+        except BaseException:
+            todo.close()  # the others finish their range and stop: the pull has failed
+            raise
         finally:
             db.close()
+
+    def _list_range(
+        self,
+        db: sqlite_utils.Database,
+        object_type: str,
+        index: int,
+        walker: dict[str, Any],
+        props: Sequence[str],
+        writer: _AssociationWriter | None,
+    ) -> None:
+        start, end, after = walker.get("start"), walker.get("end"), walker.get("after")
+        while True:
+            self._check()
+            limit = LIST_LIMIT
+            if end is not None and after is not None and after.isdigit():
+                # No more ids are left in the range than this: a full page would read
+                # records of the next range only to drop them.
+                limit = max(1, min(LIST_LIMIT, end - int(after)))
+            page = self.client.list_page(object_type, properties=props, after=after, limit=limit)
+            mine = [r for r in page.records if _in_range(r.id, start, end)]
+            next_after = page.next_after
+            crossed = end is not None and (
+                any(r.id.isdigit() and int(r.id) >= end for r in page.records)
+                or (next_after is not None and next_after.isdigit() and int(next_after) >= end)
+            )
+            if crossed or next_after == after:
+                next_after = None  # (a server that does not advance would loop forever)
+            self._keep(db, object_type, index, mine, next_after, next_after is None, writer)
+            if next_after is None:
+                return
+            after = next_after
+
+    def _search_range(
+        self,
+        db: sqlite_utils.Database,
+        object_type: str,
+        index: int,
+        walker: dict[str, Any],
+        props: Sequence[str],
+        writer: _AssociationWriter | None,
+    ) -> None:
+        start, end, after = walker.get("start"), walker.get("end"), walker.get("after")
+        # The position is an id at or just below the next unread record (list cursors and
+        # "one below the start" alike), so GTE re-reads at most one record.
+        lower = int(after) if after is not None and after.isdigit() else start
+        while True:
+            self._check()
+            filters: list[dict[str, str]] = []
+            if lower is not None:
+                filters.append({"propertyName": "hs_object_id", "operator": "GTE", "value": str(lower)})
+            if end is not None:
+                filters.append({"propertyName": "hs_object_id", "operator": "LT", "value": str(end)})
+            page = self.client.search(
+                object_type,
+                filter_groups=[{"filters": filters}] if filters else [],
+                sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+                properties=props,
+                limit=SEARCH_LIMIT,
+            )
+            mine = [r for r in page.records if _in_range(r.id, start, end)]
+            ids = [int(r.id) for r in page.records if r.id.isdigit()]
+            done = len(page.records) < SEARCH_LIMIT or page.next_after is None or not ids
+            if not done and lower is not None and max(ids) < lower:
+                done = True  # a server ignoring the filter would loop forever
+            # Saved as the last id read: a list walker resuming here re-reads it at worst.
+            self._keep(db, object_type, index, mine, None if done else str(max(ids)), done, writer)
+            if done:
+                return
+            lower = max(ids) + 1
+
+    def _keep(
+        self,
+        db: sqlite_utils.Database,
+        object_type: str,
+        index: int,
+        found: Sequence[Any],
+        position: str | None,
+        done: bool,
+        writer: _AssociationWriter | None,
+    ) -> None:
+        """Store one page of a range; its position is saved now, or by the association writer."""
+        if found:
+            records.upsert_records(db, object_type, found)
+            self.progress.add(object_type, len(found))
+        if writer is not None:
+            writer.add(index, [r.id for r in found], position, done)
+            return
+        sql, params = syncstate.full_position_sql(object_type, index, position, done)
+        records.upsert_records(db, object_type, [], extra_sql=[(sql, params)])
 
     def _read_associations(self, db: sqlite_utils.Database, object_type: str, ids: Sequence[str]) -> None:
         if not ids:
@@ -491,6 +611,87 @@ class Puller:
             self._check()
             gone.extend(r.id for r in page.records)
         self.progress.note("archived", object_type, records.mark_archived(db, object_type, gone), add=True)
+
+
+class _RangeQueue:
+    """The ranges of one type not yet taken by a walker, in id order."""
+
+    def __init__(self, indices: Sequence[int]) -> None:
+        self._lock = threading.Lock()
+        self._pending = list(indices)
+
+    def take(self) -> int | None:
+        with self._lock:
+            return self._pending.pop(0) if self._pending else None
+
+    def close(self) -> None:
+        with self._lock:
+            self._pending.clear()
+
+
+class _AssociationWriter:
+    """Reads the associations of a full pull's records in whole chunks, then saves positions.
+
+    Walkers hand over each page's ids and position and go on reading: an association read
+    waits for the burst budget, and a search walker must not wait with it. Chunks are cut
+    from pages of all ranges, so every read but the last carries (nearly) ASSOC_CHUNK ids.
+    A position is saved only in the transaction after its records' associations are in.
+    """
+
+    def __init__(self, puller: Puller, object_type: str) -> None:
+        self.puller, self.object_type = puller, object_type
+        self.error: BaseException | None = None
+        self._queue: queue.Queue[tuple[int, list[str], str | None, bool] | None] = queue.Queue()
+        self._discard = False
+        self._thread = threading.Thread(target=self._run, name=f"sync-{object_type}-assoc", daemon=True)
+        self._thread.start()
+
+    def add(self, index: int, ids: list[str], position: str | None, done: bool) -> None:
+        if self.error is not None:
+            raise self.error
+        self._queue.put((index, ids, position, done))
+
+    def close(self, *, flush: bool) -> None:
+        """Wait for what was handed over (dropped without ``flush``); raise the writer's error."""
+        self._discard = not flush
+        self._queue.put(None)
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        db = open_db(self.puller.db_path)
+        pending: list[tuple[int, list[str], str | None, bool]] = []
+        waiting = 0
+        try:
+            while True:
+                item = self._queue.get()
+                closing = item is None
+                if item is not None:
+                    pending.append(item)
+                    waiting += len(item[1])
+                if closing and self._discard:
+                    return
+                while pending and (waiting >= ASSOC_CHUNK or closing):
+                    chunk: list[tuple[int, list[str], str | None, bool]] = []
+                    size = 0
+                    while pending and (not chunk or size + len(pending[0][1]) <= ASSOC_CHUNK):
+                        chunk.append(pending.pop(0))
+                        size += len(chunk[-1][1])
+                    waiting -= size
+                    self._flush(db, chunk)
+                if closing:
+                    return
+        except BaseException as exc:  # handed to the walkers and to close()
+            self.error = exc
+        finally:
+            db.close()
+
+    def _flush(self, db: sqlite_utils.Database, chunk: list[tuple[int, list[str], str | None, bool]]) -> None:
+        self.puller._read_associations(db, self.object_type, [i for _, ids, _, _ in chunk for i in ids])
+        latest = {index: (position, done) for index, _, position, done in chunk}
+        saves = [syncstate.full_position_sql(self.object_type, i, p, d) for i, (p, d) in latest.items()]
+        records.upsert_records(db, self.object_type, [], extra_sql=saves)
 
 
 def _split(low: int, high: int, parts: int) -> list[tuple[int, int | None]]:

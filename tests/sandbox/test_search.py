@@ -195,3 +195,31 @@ def test_index_lag_serves_old_values_of_changed_records(api: httpx2.Client, sand
     query = {"filterGroups": [{"filters": [{"propertyName": "hs_object_id", "operator": "EQ", "value": contact["id"]}]}],
              "properties": ["firstname"]}
     assert _search(api, query)["results"][0]["properties"]["firstname"] == contact["properties"]["firstname"]
+
+
+def test_id_range_filters_walk_a_slice_of_ids_in_order(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
+    # How a full pull reads by search: ids in [low, high), sorted by id, re-anchored.
+    ids = sorted(int(r["id"]) for r in _truth(sandbox))
+    api.delete(f"/crm/v3/objects/contacts/{ids[5]}")  # archived inside the range: never returned
+    low, high = ids[2], ids[9]
+    for operators, expected in (
+        (("GTE", "LT"), [i for i in ids if low <= i < high and i != ids[5]]),
+        (("GT", "LTE"), [i for i in ids if low < i <= high and i != ids[5]]),
+    ):
+        body = _search(api, {
+            "filterGroups": [{"filters": [
+                {"propertyName": "hs_object_id", "operator": operators[0], "value": str(low)},
+                {"propertyName": "hs_object_id", "operator": operators[1], "value": str(high)},
+                {"propertyName": "email", "operator": "HAS_PROPERTY"},
+            ]}],
+            "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+            "limit": 200,
+        })
+        assert [int(r["id"]) for r in body["results"]] == expected
+        assert body["total"] == len(expected) and "paging" not in body
+    # In two groups (ORed) the same filters select everything above low or below high.
+    body = _search(api, {"filterGroups": [
+        {"filters": [{"propertyName": "hs_object_id", "operator": "GTE", "value": str(high)}]},
+        {"filters": [{"propertyName": "hs_object_id", "operator": "LT", "value": str(low)}]},
+    ], "limit": 200})
+    assert sorted(int(r["id"]) for r in body["results"]) == [i for i in ids if i >= high or i < low]

@@ -46,6 +46,25 @@ def test_full_pull_splits_each_type_into_parallel_id_ranges(sandbox, settings, t
     assert seconds[4] < 0.6 * seconds[1], seconds
 
 
+def test_a_full_pull_reads_by_list_and_by_search_at_once(sandbox, settings, db):
+    # Two budgets: list pages (100 records) on the burst limit, search pages (200
+    # records) on search's own. A full pull that uses only one leaves half unused.
+    sandbox.reset(seed=4, contacts=6000, companies=0, deals=0, owners=2)
+    sandbox.configure(latency_ms=40)
+    run = run_sync(settings, kind="full")
+    kinds = run["counts"]["requests_by_kind"]
+    requests = sandbox.stats()["requests"]
+    lists = requests["GET /crm/v3/objects/{objectType}"]
+    searches = requests["POST /crm/v3/objects/{objectType}/search"]
+    assert run["counts"]["records"]["contacts"] == 6000
+    assert differences(db, sandbox) == []
+    # Per type, one search finds the largest id and one closing search catches up; one
+    # list page finds the smallest id and one lists the recycle bin. The rest read
+    # records, and together they cover the portal about once.
+    assert searches - 6 > 3 and lists - 6 > 3, (lists, searches, kinds)
+    assert (lists - 6) * 100 + (searches - 6) * 200 < 6000 * 1.2, (lists, searches)
+
+
 def test_incremental_sync_cost_grows_with_changes_not_with_portal_size(sandbox, settings, tmp_path):
     sandbox.configure(**ANCHOR)
     spent = {}
@@ -255,7 +274,9 @@ def test_pages_read_the_cache_while_a_sync_writes(sandbox, settings, db):
     assert reads > 5 and latest_run(db)["state"] == "succeeded"
 
 
-def test_a_run_that_lost_its_lease_stops_and_the_next_resumes_its_full_pull(sandbox, settings, db):
+@pytest.mark.parametrize("resume_walkers", [4, 1], ids=["list-and-search", "one-list-walker"])
+def test_a_run_that_lost_its_lease_stops_and_the_next_resumes_its_full_pull(sandbox, settings, db, resume_walkers):
+    # Resuming with one list walker makes it finish ranges that search walkers began.
     sandbox.configure(latency_ms=60, burst_limit=5000, **ANCHOR)
     sandbox.reset(seed=8, contacts=8000, companies=0, deals=0, owners=2)
     failures: list[BaseException] = []
@@ -282,10 +303,10 @@ def test_a_run_that_lost_its_lease_stops_and_the_next_resumes_its_full_pull(sand
     assert db.execute("SELECT count(*) FROM contacts WHERE archived = 1").fetchone()[0] == 0
     db.execute("UPDATE sync_lease SET expires_at = 0")
     before = sandbox.stats()["requests"].get("GET /crm/v3/objects/{objectType}", 0)
-    run = run_sync(settings)
+    run = run_sync(settings, walkers=resume_walkers)
     lists = sandbox.stats()["requests"]["GET /crm/v3/objects/{objectType}"] - before
     assert run["counts"]["modes"]["contacts"] == "resume"
-    assert lists < 60  # a fresh full pull of 8,000 contacts takes 80 pages and more
+    assert lists < 60  # a fresh full pull of 8,000 contacts by list alone takes 80 pages and more
     assert differences(db, sandbox) == []
 
 

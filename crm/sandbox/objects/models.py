@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import bisect
 import collections
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from crm.sandbox.associations import AssociationStore
@@ -264,9 +264,25 @@ class ObjectStore:
                 found.append(record)
         return found, None
 
-    def searchable(self, object_type: str, now: int) -> Iterator[Record]:
-        """What the search index holds now: live records, as they were ``index_lag_ms`` ago."""
-        for record in self.types[object_type].records.values():
+    def searchable(
+        self, object_type: str, now: int, ids: tuple[float | None, float | None] = (None, None)
+    ) -> Iterator[Record]:
+        """What the search index holds now: live records, as they were ``index_lag_ms`` ago.
+
+        ``ids`` narrows the scan to ids within [low, high] (either end open), the way an
+        index on ``hs_object_id`` would; callers still apply their own filters.
+        """
+        store = self.types[object_type]
+        low, high = ids
+        candidates: Iterable[Record]
+        if low is None and high is None:
+            candidates = store.records.values()
+        else:
+            order = store.order
+            start = bisect.bisect_left(order, low) if low is not None else 0
+            stop = bisect.bisect_right(order, high) if high is not None else len(order)
+            candidates = (r for r in (store.records.get(i) for i in order[start:stop]) if r is not None)
+        for record in candidates:
             version: Record | None = record
             if record.stale is not None:
                 if now < record.stale[0]:

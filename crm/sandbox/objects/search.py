@@ -68,7 +68,9 @@ def run_search(state: SandboxState, object_type: str, body: dict[str, Any], now:
         )
     matches = store.search_cache.get(key) if key is not None else None
     if matches is None:
-        matches = _matches(store, object_type, predicates, query, sort_name, descending, now)
+        matches = _matches(
+            store, object_type, predicates, query, sort_name, descending, now, _id_bounds(groups)
+        )
         if key is not None:
             store.search_cache[key] = matches
             while len(store.search_cache) > SEARCH_CACHE_SIZE:
@@ -91,12 +93,12 @@ def run_search(state: SandboxState, object_type: str, body: dict[str, Any], now:
 
 def _matches(
     store: ObjectStore, object_type: str, predicates: list[list[Predicate]], query: str | None,
-    sort_name: str | None, descending: bool, now: int,
+    sort_name: str | None, descending: bool, now: int, ids: tuple[float | None, float | None] = (None, None),
 ) -> list[Record]:
     matcher = _query_matcher(store, object_type, query) if query and query.strip() else None
     matches = [
         record
-        for record in store.searchable(object_type, now)
+        for record in store.searchable(object_type, now, ids)
         if (not predicates or any(all(p(record) for p in group) for group in predicates))
         and (matcher is None or matcher(record))
     ]
@@ -110,6 +112,32 @@ def _matches(
     absent = [r for value, r in keyed if value is None]
     present.sort(key=lambda pair: (pair[0], pair[1].id), reverse=descending)
     return [r for _, r in present] + absent
+
+
+def _id_bounds(groups: list[list[dict[str, Any]]]) -> tuple[float | None, float | None]:
+    """Ids every match must lie within, from ``hs_object_id`` filters of a single group.
+
+    Walking an id range by search (as a full pull does) then scans that range, not the
+    whole type, as an index would. The bounds are loose; the filters still decide.
+    """
+    low: float | None = None
+    high: float | None = None
+    if len(groups) != 1:
+        return low, high
+    for spec in groups[0]:
+        if spec.get("propertyName") != "hs_object_id":
+            continue
+        operator = str(spec.get("operator") or "EQ").upper()
+        try:
+            value = float(spec.get("value"))  # type: ignore[arg-type]
+            top = float(spec.get("highValue")) if operator == "BETWEEN" else value  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            continue
+        if operator in ("GT", "GTE", "EQ", "BETWEEN"):
+            low = value if low is None else max(low, value)
+        if operator in ("LT", "LTE", "EQ", "BETWEEN"):
+            high = top if high is None else min(high, top)
+    return low, high
 
 
 def _filter_groups(raw: Any) -> list[list[dict[str, Any]]]:
