@@ -60,8 +60,19 @@ class Meter:
         for route, n in routes.items():
             kinds[classify(route)] += n
         kinds_total = dict(kinds, total=sum(kinds.values()))
-        status_429 = int(after.get("rate_limited", 0)) - int(self.before.get("rate_limited", 0))
-        return {"requests": kinds_total, "routes": dict(routes), "status_429": status_429}
+        limited = {
+            key: int(after.get(key, 0)) - int(self.before.get(key, 0))
+            for key in ("rate_limited", "burst_rate_limited", "search_rate_limited")
+        }
+        return {
+            "requests": kinds_total,
+            "routes": dict(routes),
+            "status_429": limited["rate_limited"],
+            "status_429_by_budget": {
+                "burst": limited["burst_rate_limited"],
+                "search": limited["search_rate_limited"],
+            },
+        }
 
 
 class PullBench:
@@ -208,6 +219,7 @@ class PullBench:
             # Per second: [requests started, most in flight at once], from the client's side.
             timeline=result.get("timeline"),
             status_429=counted["status_429"],
+            status_429_by_budget=counted["status_429_by_budget"],
             records_per_s=round(records / seconds, 1),
             bound_ratio=round(records / seconds / bound, 3),
             s_per_10k=round(seconds / records * 10_000, 3),

@@ -637,6 +637,7 @@ class HubSpotClient:
             budget.acquire()
             self.stats.count_request(kind)
             started = time.monotonic()
+            sent_at = budget.clock()
             failure: httpx2.TransportError | None = None
             try:
                 response = self._http.request(
@@ -645,7 +646,7 @@ class HubSpotClient:
             except httpx2.TransportError as exc:
                 failure = exc
             finally:
-                budget.release()
+                budget.release(sent_at=sent_at)
             if failure is not None:
                 breaker.record_failure()
                 elapsed = (time.monotonic() - started) * 1000

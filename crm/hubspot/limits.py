@@ -15,6 +15,7 @@ in the process that talks to one portal draws from the same ``PortalLimits``:
 
 from __future__ import annotations
 
+import bisect
 import random
 import threading
 import time
@@ -38,19 +39,33 @@ class RollingWindow:
     """At most ``limit`` requests within any ``window_s`` seconds, across threads.
 
     A request holds a slot from ``acquire`` (before sending) to ``release`` (its answer
-    arrived, or it failed), and the slot stays counted for one window after the release.
-    HubSpot counts a request somewhere between those two moments, so timing the window
-    from the release can never let a request land in HubSpot's previous window, however
-    slow the network or busy the machine.
+    arrived, or it failed), and the slot stays counted for about one window after that.
+    HubSpot counts a request somewhere between those two moments. Counted from the
+    release, the window can never let a request land in HubSpot's previous window, but
+    it spends a round trip of every slot: with a 1 s search window and 300 ms answers,
+    nearly a third of the search budget. So a caller that says when it sent
+    (``release(sent_at=...)``) frees the slot one window after the send plus a margin:
+    how much the moment HubSpot counts can move between two requests, estimated as the
+    spread of the last 64 round trips (95th percentile less the fastest: a rare stall
+    should not tax every later request), never less than MIN_MARGIN_S and never later
+    than one window after the release. Until _KNOWN round trips are in, the slot frees
+    one window after the release. Every 429 (``pause``) adds a twentieth of the window
+    to the margin for the rest of the process: HubSpot has said it was not enough.
     """
+
+    MIN_MARGIN_S = 0.05
+    _ROUND_TRIPS = 64
+    _KNOWN = 8  # round trips seen before the spread is trusted
 
     def __init__(self, limit: int, window_s: float, *, clock: Clock = time.monotonic) -> None:
         self.limit = max(1, int(limit))
         self.window_s = float(window_s)
-        self._clock = clock
-        self._done: deque[float] = deque()  # release times, oldest first
+        self.clock = clock
+        self._frees: list[float] = []  # when released slots stop counting, soonest first
         self._in_flight = 0
         self._paused_until = 0.0
+        self._round_trips: deque[float] = deque(maxlen=self._ROUND_TRIPS)
+        self._penalty = 0.0
         self._cond = threading.Condition()
 
     def acquire(self) -> float:
@@ -58,24 +73,33 @@ class RollingWindow:
         started = time.monotonic()
         with self._cond:
             while True:
-                now = self._clock()
+                now = self.clock()
                 self._prune(now)
                 if now < self._paused_until:
                     wait: float | None = self._paused_until - now
-                elif self._in_flight + len(self._done) < self.limit:
+                elif self._in_flight + len(self._frees) < self.limit:
                     self._in_flight += 1
                     return time.monotonic() - started
-                elif self._done:
-                    wait = self._done[0] + self._span() - now
+                elif self._frees:
+                    wait = self._frees[0] - now
                 else:
                     wait = None  # every slot is in flight: the next release wakes us
                 self._cond.wait(timeout=None if wait is None else max(wait, 0.001))
 
-    def release(self) -> None:
-        """The request of an acquired slot is over; its slot frees one window from now."""
+    def release(self, *, sent_at: float | None = None) -> None:
+        """The request of an acquired slot is over (``sent_at`` on this window's clock)."""
         with self._cond:
+            now = self.clock()
             self._in_flight = max(0, self._in_flight - 1)
-            self._done.append(self._clock())
+            free = now + self._span()
+            if sent_at is not None and sent_at <= now:
+                self._round_trips.append(now - sent_at)
+                if len(self._round_trips) >= self._KNOWN:
+                    ordered = sorted(self._round_trips)
+                    spread = ordered[int(len(ordered) * 0.95) - 1] - ordered[0]
+                    margin = max(self.MIN_MARGIN_S, spread) + self._penalty
+                    free = max(now, min(free, sent_at + self._span() + margin))
+            bisect.insort(self._frees, free)
             self._cond.notify_all()
 
     def learn(
@@ -92,31 +116,33 @@ class RollingWindow:
             if window_s and window_s > 0:
                 self.window_s = float(window_s)
             if remaining is not None and remaining >= 0:
-                now = self._clock()
+                now = self.clock()
                 self._prune(now)
-                ours = self.limit - self._in_flight - len(self._done)
+                ours = self.limit - self._in_flight - len(self._frees)
                 for _ in range(max(0, ours - int(remaining))):
-                    self._done.append(now)
+                    bisect.insort(self._frees, now + self._span())
             self._cond.notify_all()
 
     def pause(self, seconds: float) -> None:
         """Hold every caller back for ``seconds`` (HubSpot said 429)."""
         with self._cond:
-            self._paused_until = max(self._paused_until, self._clock() + max(0.0, seconds))
+            self._paused_until = max(self._paused_until, self.clock() + max(0.0, seconds))
+            self._penalty = min(self.window_s, self._penalty + self.window_s / 20)
 
     def in_window(self) -> int:
         """Slots counted right now: in flight plus released within the window."""
         with self._cond:
-            self._prune(self._clock())
-            return self._in_flight + len(self._done)
+            self._prune(self.clock())
+            return self._in_flight + len(self._frees)
 
     def _span(self) -> float:
         return self.window_s * (1 + _WINDOW_SLACK)
 
     def _prune(self, now: float) -> None:
-        horizon = now - self._span()
-        while self._done and self._done[0] <= horizon:
-            self._done.popleft()
+        frees = self._frees
+        stale = bisect.bisect_right(frees, now)
+        if stale:
+            del frees[:stale]
 
 
 class CircuitBreaker:

@@ -14,8 +14,8 @@ A list walker pages with the list cursor ``after``, which is the id of the next 
 (pages come in id order), and stops when it crosses into the next range. A search
 walker asks for ``hs_object_id`` in [position, end) sorted by id and re-anchors every
 page on the last id it read, so it never pages by offset and never meets the 10,000
-result cap. Both save their position as an id at or just below the next unread record,
-so either kind can resume a range the other started. Taking ranges from a shared queue
+result cap. Both save their position as the smallest id not yet read, which is what
+the list cursor is, so either kind can resume a range the other started. Taking ranges from a shared queue
 keeps both budgets busy until the last range, whatever the id density.
 
 Each walker upserts every page as it arrives (progress is visible at once) and hands its
@@ -83,6 +83,7 @@ SEARCHERS = 3
 # costs a partial last page and a partial association chunk).
 RANGE_RECORDS = 2_000
 RANGE_MIN = 400
+TAPER_PIECES = 4
 LIST_LIMIT = 100
 SEARCH_LIMIT = 200
 SEARCH_CAP = 10_000
@@ -345,14 +346,13 @@ class Puller:
         if not low.isdigit() or high is None or high <= int(low) or self.walkers == 1:
             state["walkers"] = [{"start": None, "end": None, "after": None, "done": False}]
             return state
-        bounds = _split(int(low), high, self._range_count(total))
+        bounds = _split(int(low), high, self._range_count(total), taper=self.walkers + self.searchers)
         state["walkers"] = [
             {
                 "start": start,
                 "end": end,
-                # "after" is the next record's id; one below the range start also works
-                # if a server treats it as exclusive (the extra record is dropped).
-                "after": None if i == 0 else str(start - 1),
+                # The list cursor is the next record's id, so a range starts at its start.
+                "after": None if i == 0 else str(start),
                 "done": False,
             }
             for i, (start, end) in enumerate(bounds)
@@ -443,8 +443,7 @@ class Puller:
         writer: _AssociationWriter | None,
     ) -> None:
         start, end, after = walker.get("start"), walker.get("end"), walker.get("after")
-        # The position is an id at or just below the next unread record (list cursors and
-        # "one below the start" alike), so GTE re-reads at most one record.
+        # The position is the smallest id not yet read (a list cursor, or one saved here).
         lower = int(after) if after is not None and after.isdigit() else start
         while True:
             self._check()
@@ -465,8 +464,7 @@ class Puller:
             done = len(page.records) < SEARCH_LIMIT or page.next_after is None or not ids
             if not done and lower is not None and max(ids) < lower:
                 done = True  # a server ignoring the filter would loop forever
-            # Saved as the last id read: a list walker resuming here re-reads it at worst.
-            self._keep(db, object_type, index, mine, None if done else str(max(ids)), done, writer)
+            self._keep(db, object_type, index, mine, None if done else str(max(ids) + 1), done, writer)
             if done:
                 return
             lower = max(ids) + 1
@@ -694,10 +692,25 @@ class _AssociationWriter:
         records.upsert_records(db, self.object_type, [], extra_sql=saves)
 
 
-def _split(low: int, high: int, parts: int) -> list[tuple[int, int | None]]:
-    """``parts`` ranges covering ``[low, high]``; the last one is open-ended."""
-    step = max(1, (high - low + 1) // parts)
+def _split(low: int, high: int, parts: int, *, taper: int = 0) -> list[tuple[int, int | None]]:
+    """About ``parts`` ranges covering ``[low, high]``; the last one is open-ended.
+
+    Ranges span a multiple of SEARCH_LIMIT ids (two list pages, one search page) where
+    they can, so where ids are dense no range ends in a part-filled page. The last
+    ``taper`` ranges are cut smaller (TAPER_PIECES, still whole pages): walkers take
+    ranges in order, so when the queue runs dry each is on a small range and they
+    finish together instead of one walker paging alone through a whole range at the end.
+    """
+    align = SEARCH_LIMIT
+    step = max(1, -(-(high - low + 1) // parts))
+    if step > align:
+        step = -(-step // align) * align
     starts = [low + i * step for i in range(parts) if low + i * step <= high]
+    ends = [*starts[1:], high + 1]
+    for s, e in list(zip(starts, ends, strict=True))[max(0, len(starts) - taper) :]:
+        piece = max(align, (e - s) // TAPER_PIECES // align * align)
+        starts.extend(range(s + piece, e, piece))
+    starts = sorted(set(starts))
     return [(s, starts[i + 1] if i + 1 < len(starts) else None) for i, s in enumerate(starts)]
 
 

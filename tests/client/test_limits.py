@@ -53,6 +53,51 @@ def test_a_slot_counts_until_one_window_after_its_answer():
     released.join()
 
 
+def test_a_slot_whose_send_time_is_known_frees_one_window_after_the_send_plus_the_spread():
+    clock = FakeClock()
+    window = RollingWindow(1, 1.0, clock=clock)
+    span = 1.0 * 1.02  # the window with its clock slack
+
+    def request(seconds: float) -> float:
+        """Send, answer after ``seconds``; returns when the slot frees (its only slot)."""
+        assert window.in_window() == 0
+        window.acquire()
+        sent = clock.now
+        clock.now += seconds
+        window.release(sent_at=sent)
+        frees = window._frees[0]
+        clock.now = frees
+        return frees - sent
+
+    # Until eight round trips are known, a slot counts for a window after its answer.
+    assert [request(0.3) for _ in range(7)] == [pytest.approx(0.3 + span)] * 7
+    # Then steady 300 ms round trips free it a window plus the minimum margin after the
+    # send (1.07 s), not a window after the answer (1.32 s): 20% more searches.
+    assert request(0.3) == pytest.approx(span + RollingWindow.MIN_MARGIN_S)
+    # One stall among many does not tax every later request...
+    assert request(0.9) == pytest.approx(span + RollingWindow.MIN_MARGIN_S)
+    # ...but round trips that keep varying by 200 ms mean HubSpot's count may move that
+    # much: margin 0.2.
+    for _ in range(5):
+        request(0.5)
+    assert request(0.5) == pytest.approx(span + 0.2)
+    # However much the round trips vary, never later than a window after the answer.
+    assert request(0.1) == pytest.approx(0.1 + span)
+    # A 429 says the margin was too thin: it grows by a twentieth of the window.
+    window = RollingWindow(1, 1.0, clock=clock)
+    for _ in range(8):
+        request(0.3)
+    assert request(0.3) == pytest.approx(span + RollingWindow.MIN_MARGIN_S)
+    window.pause(0)
+    assert request(0.3) == pytest.approx(span + RollingWindow.MIN_MARGIN_S + 0.05)
+    # A caller that does not say when it sent gets the conservative rule.
+    window.acquire()
+    sent = clock.now
+    clock.now += 0.3
+    window.release()
+    assert window._frees[0] - sent == pytest.approx(0.3 + span)
+
+
 def test_remaining_header_lower_than_our_count_books_the_difference():
     window = RollingWindow(10, 0.4)
     learnt = time.monotonic()

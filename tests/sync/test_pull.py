@@ -58,11 +58,13 @@ def test_a_full_pull_reads_by_list_and_by_search_at_once(sandbox, settings, db):
     searches = requests["POST /crm/v3/objects/{objectType}/search"]
     assert run["counts"]["records"]["contacts"] == 6000
     assert differences(db, sandbox) == []
-    # Per type, one search finds the largest id and one closing search catches up; one
-    # list page finds the smallest id and one lists the recycle bin. The rest read
-    # records, and together they cover the portal about once.
-    assert searches - 6 > 3 and lists - 6 > 3, (lists, searches, kinds)
-    assert (lists - 6) * 100 + (searches - 6) * 200 < 6000 * 1.2, (lists, searches)
+    # Besides pages of records: per type one list page finds the smallest id and one
+    # lists the recycle bin, and one closing search catches up; contacts (the one type
+    # with records) also has one search find its largest id.
+    record_lists, record_searches = lists - 6, searches - 4
+    assert record_lists > 3 and record_searches > 3, (lists, searches, kinds)
+    # Ranges are whole pages, so the pages hold the portal once, with no part-filled ones.
+    assert record_lists * 100 + record_searches * 200 <= 6000 * 1.05, (lists, searches)
 
 
 def test_incremental_sync_cost_grows_with_changes_not_with_portal_size(sandbox, settings, tmp_path):

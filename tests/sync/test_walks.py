@@ -92,12 +92,20 @@ def test_a_millisecond_with_more_records_than_search_can_page_is_walked_by_id():
 
 
 def test_id_ranges_cover_every_id_once_and_the_last_is_open_ended():
-    ranges = _split(10_001, 10_400, 4)
-    assert ranges[0][0] == 10_001 and ranges[-1][1] is None
-    owners = [
-        [i for i, (s, e) in enumerate(ranges) if _in_range(str(n), s, e)] for n in range(10_001, 10_600)
-    ]
-    assert all(len(o) == 1 for o in owners)
+    for taper in (0, 3):
+        ranges = _split(10_001, 10_400, 4, taper=taper)
+        assert ranges[0][0] == 10_001 and ranges[-1][1] is None
+        owners = [
+            [i for i, (s, e) in enumerate(ranges) if _in_range(str(n), s, e)] for n in range(10_001, 10_600)
+        ]
+        assert all(len(o) == 1 for o in owners)
+    # Ranges are whole search pages (200 ids), and the ones walkers take last are a
+    # fifth of the size of the first.
+    ranges = _split(1, 100_000, 50, taper=7)
+    sizes = [e - s for s, e in ranges if e is not None]
+    assert all(size % 200 == 0 for size in sizes)
+    assert sizes[0] == 2_000 and sizes[-1] == 400 and sizes.count(400) == 7 * 5 - 1
+    assert ranges[-1] == (99_601, None)
 
 
 def test_a_walk_that_lands_exactly_on_the_result_cap_still_reads_everything():
