@@ -330,3 +330,24 @@ def test_a_whole_email_address_is_found_through_the_email_index(contacts_db):
         ("ada@analytical.example",),
     ).fetchall()
     assert "contacts_email_lower" in str(plan)
+
+
+def test_sorting_by_last_modified_walks_an_index_in_hubspots_order(contacts_db):
+    stamps_in = [f"2030-03-0{day}T10:00:00.000Z" for day in (4, 1, 7, 2)]
+    records.upsert_records(
+        contacts_db,
+        "contacts",
+        [Rec(str(500 + n), {"lastmodifieddate": at}, updated_at=at) for n, at in enumerate(stamps_in)],
+    )
+    statements: list[str] = []
+    contacts_db.conn.set_trace_callback(statements.append)
+    frame, _ = records.query_records(
+        contacts_db, "contacts", sort="lastmodifieddate", descending=True, columns=["lastmodifieddate"]
+    )
+    contacts_db.conn.set_trace_callback(None)
+    assert list(frame.index[:4]) == ["502", "500", "503", "501"]
+    page = next(s for s in statements if "ORDER BY" in s)
+    plan = str(contacts_db.execute("EXPLAIN QUERY PLAN " + page).fetchall())
+    # No sort of every matching row: the rows come off an index already in order (only
+    # rows sharing one timestamp are put in id order).
+    assert "USING INDEX contacts_archived_updated" in plan and "TEMP B-TREE FOR ORDER BY" not in plan, plan
