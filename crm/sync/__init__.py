@@ -1,7 +1,7 @@
 """The sync engine: pull HubSpot into the cache, push local edits back.
 
 Modules:
-    pull      full pull (parallel id-range walkers) and incremental pull (search by
+    pull      full pull (id ranges walked by list and search at once) and incremental pull (search by
               last-modified, past the 10,000 cap), progress counters
     runner    run_sync (blocking), SyncRunner (background), lease and heartbeat
     push      the outbox to HubSpot with three-way conflict detection; creates by upsert

@@ -58,7 +58,8 @@ def run_sync(
         kind: "incremental" (what changed since the last run; a type that never had a
             complete full pull gets one) or "full" (re-read everything).
         client: a HubSpotClient to use (not closed here); default ``crm.oauth.open_client``.
-        walkers: parallel id-range walkers per object type in a full pull.
+        walkers: list walkers per object type in a full pull (search walkers run beside
+            them); 1 reads each type as one sequential list walk.
         overlap_ms: how far before the previous run's start an incremental pull looks.
 
     Returns:
