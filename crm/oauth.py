@@ -26,7 +26,6 @@ import hashlib
 import hmac
 import logging
 import secrets
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from urllib.parse import quote, urlencode
 
 import httpx2
 
+from crm import store
 from crm.config import Settings
 from crm.errors import (
     ConfigError,
@@ -49,8 +49,7 @@ from crm.errors import (
 )
 from crm.hubspot import HubSpotClient, StaticToken, TokenSource
 from crm.hubspot.tokens import TokenEndpoint, TokenGrant
-from crm.store import auth as store
-from crm.store import open_db, records, write
+from crm.store import Store
 from crm.vault import Vault, load_keys
 
 log = logging.getLogger("crm.oauth")
@@ -99,9 +98,8 @@ def create_ticket(settings: Settings, staff_email: str | None) -> str:
     """A single-use ticket (10 minutes) that lets ``/hubspot/connect`` start a flow."""
     ticket = secrets.token_urlsafe(32)
     now = time.time()
-    store.save_ticket(
-        _db(settings), _digest(ticket), staff_email=staff_email, expires_at=now + TICKET_TTL_S, now=now
-    )
+    with store.open(settings) as db:
+        db.auth.save_ticket(_digest(ticket), staff_email=staff_email, expires_at=now + TICKET_TTL_S, now=now)
     return ticket
 
 
@@ -118,31 +116,31 @@ def start_connect(settings: Settings, *, ticket: str | None) -> tuple[str, str]:
     if not settings.client_id or not settings.client_secret:
         raise ConfigError("HUBSPOT_CLIENT_ID", "OAuth needs the app's client id and secret")
     vault = Vault(load_keys(settings))
-    db = _db(settings)
     now = time.time()
     staff_email: str | None = None
-    if ticket:
-        ok, staff_email = store.redeem_ticket(db, _digest(ticket), now=now)
-        if not ok:
-            raise OAuthFlowError(
-                "ticket_invalid", "That connect link has expired or was already used; try again."
-            )
-    elif _staff_login_on(settings):
-        raise OAuthFlowError("ticket_required", "Start connecting from the Connect page.")
-
     state = secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(32)
     state_hash = _digest(state)
     verifier = secrets.token_urlsafe(64) if settings.pkce else None
-    store.save_state(
-        db,
-        state_hash=state_hash,
-        nonce_hash=_digest(nonce),
-        verifier=vault.encrypt(verifier, portal_id=0, kind=_verifier_kind(state_hash)) if verifier else None,
-        staff_email=staff_email,
-        now=now,
-        ttl_s=STATE_TTL_S,
-    )
+    with store.open(settings) as db:
+        if ticket:
+            ok, staff_email = db.auth.redeem_ticket(_digest(ticket), now=now)
+            if not ok:
+                raise OAuthFlowError(
+                    "ticket_invalid", "That connect link has expired or was already used; try again."
+                )
+        elif _staff_login_on(settings):
+            raise OAuthFlowError("ticket_required", "Start connecting from the Connect page.")
+        db.auth.save_state(
+            state_hash=state_hash,
+            nonce_hash=_digest(nonce),
+            verifier=vault.encrypt(verifier, portal_id=0, kind=_verifier_kind(state_hash))
+            if verifier
+            else None,
+            staff_email=staff_email,
+            now=now,
+            ttl_s=STATE_TTL_S,
+        )
     params = [
         ("client_id", settings.client_id),
         ("redirect_uri", settings.redirect_uri),
@@ -180,9 +178,10 @@ def complete_connect(
             state_foreign, code_missing, code_rejected, client_rejected, token_inactive,
             hubspot_unreachable.
     """
-    db = _db(settings)
     now = time.time()
-    row = store.consume_state(db, _digest(state), now=now) if state else None
+    with store.open(settings) as db:
+        row = db.auth.consume_state(_digest(state), now=now) if state else None
+        problem = db.auth.state_problem(_digest(state), now=now) if state and row is None else "unknown"
     if error:
         log.info("HubSpot returned an error instead of a code: %s", _short(error))
         reason = "access_denied" if error == "access_denied" else "provider_error"
@@ -190,7 +189,6 @@ def complete_connect(
     if not state:
         raise OAuthFlowError("state_missing", "The sign-in answer carried no state; start again.")
     if row is None:
-        problem = store.state_problem(db, _digest(state), now=now)
         log.info("OAuth callback refused: state %s", problem)
         raise OAuthFlowError(f"state_{problem}", _STATE_MESSAGES[problem])
     if not nonce or not hmac.compare_digest(_digest(nonce), row["nonce_hash"] or ""):
@@ -230,13 +228,12 @@ def complete_connect(
 
     scopes = [str(s) for s in facts.get("scopes") or grant.scopes]
     connected_at = _iso_now()
-    with write(db) as conn:
-        if records.claim_for_portal(conn, portal_id):
+    with store.open(settings) as db, db.atomic():
+        if db.meta.claim_for_portal(portal_id):
             log.info("The cache held another portal's records; they were cleared for portal %s", portal_id)
-        store.delete_tokens(conn)
-        _store_grant(conn, vault, portal_id, grant, refresh_token=grant.refresh_token)
-        store.replace_connection(
-            conn,
+        db.auth.delete_tokens()
+        _store_grant(db, vault, portal_id, grant, refresh_token=grant.refresh_token)
+        db.auth.replace_connection(
             mode=settings.mode,
             status="connected",
             status_reason=None,
@@ -266,17 +263,18 @@ def connection_info(settings: Settings, *, transport: httpx2.BaseTransport | Non
 
     In private-app mode the portal is learnt once from HubSpot's account info and cached.
     """
-    db = _db(settings)
     if settings.mode == "private_app":
-        return _private_app_info(settings, db, transport)
-    row = store.read_connection(db)
+        return _private_app_info(settings, transport)
+    with store.open(settings) as db:
+        row = db.auth.read_connection()
+        tokens = db.auth.read_tokens()
     if row is None:
         return ConnectionInfo(mode=settings.mode, status="disconnected")
     if row["mode"] != settings.mode:
         return ConnectionInfo(mode=settings.mode, status="disconnected", reason="mode_changed")
     info = _info_from_row(row)
     if info.status == "connected":
-        problem = _token_problem(settings, db, row)
+        problem = _token_problem(settings, tokens, row)
         if problem:
             info.status, info.reason = "needs_reconnect", problem
     return info
@@ -286,9 +284,9 @@ def health(settings: Settings) -> dict[str, Any]:
     """Readiness facts for ``/healthz``: database reachable, mode and connection status."""
     facts: dict[str, Any] = {"mode": settings.mode}
     try:
-        db = _db(settings)
-        facts["db"] = "ok" if store.ping(db) else "error"
-    except (OSError, sqlite3.Error) as exc:  # readiness must report, not raise
+        with store.open(settings) as db:
+            facts["db"] = "ok" if db.meta.ping() else "error"
+    except store.StoreUnavailable as exc:  # readiness must report, not raise
         log.warning("Health check could not open the cache: %s", type(exc).__name__)
         facts["db"] = "error"
         return facts
@@ -305,9 +303,9 @@ def health(settings: Settings) -> dict[str, Any]:
 
 def disconnect(settings: Settings, *, transport: httpx2.BaseTransport | None = None) -> DisconnectResult:
     """Revoke the refresh token at HubSpot, then wipe the local tokens (even if revoking failed)."""
-    db = _db(settings)
-    row = store.read_connection(db)
-    tokens = store.read_tokens(db)
+    with store.open(settings) as db:
+        row = db.auth.read_connection()
+        tokens = db.auth.read_tokens()
     revoked, detail = False, "There was no stored HubSpot token to revoke."
     if settings.mode == "private_app":
         detail = "A private-app token is configured (HUBSPOT_ACCESS_TOKEN); remove it to disconnect."
@@ -325,11 +323,10 @@ def disconnect(settings: Settings, *, transport: httpx2.BaseTransport | None = N
                 f"HubSpot did not confirm the revocation ({exc}); uninstall the app in HubSpot to be sure."
             )
     now = _iso_now()
-    with write(db) as conn:
-        store.delete_tokens(conn)
-        store.write_meta(conn, _PRIVATE_APP_FINGERPRINT, None)
-        store.update_connection(
-            conn,
+    with store.open(settings) as db, db.atomic():
+        db.auth.delete_tokens()
+        db.meta.put(_PRIVATE_APP_FINGERPRINT, None)
+        db.auth.update_connection(
             status="disconnected",
             status_reason="disconnected",
             scopes=[],
@@ -354,16 +351,15 @@ def token_source(settings: Settings, *, transport: httpx2.BaseTransport | None =
         NeedsReconnect: HubSpot refused the refresh token, or the key cannot decrypt it.
     """
     if settings.mode == "private_app":
-        db = _db(settings)
         # Learn (and cache) the token's portal first, so this client draws from the same
         # rate limiter as every later one: the limiter is per portal, and keying the first
         # client by its token would give one portal two budgets.
-        info = _private_app_info(settings, db, transport)
+        info = _private_app_info(settings, transport)
         if info.portal_id:
             return StaticToken(settings.access_token, portal_key=f"portal:{info.portal_id}")
         return StaticToken(settings.access_token)
-    db = _db(settings)
-    row = store.read_connection(db)
+    with store.open(settings) as db:
+        row = db.auth.read_connection()
     if row is None or row["mode"] != settings.mode or row["status"] == "disconnected":
         raise NotConnected("HubSpot is not connected; connect it on the Connect page.")
     if row["status"] == "needs_reconnect":
@@ -405,8 +401,7 @@ class OAuthTokenSource:
 
     def check(self) -> None:
         """Decrypt the stored tokens once, so a wrong key fails here and not mid-sync."""
-        stored = self._stored(_db(self.settings))
-        if stored is None:
+        if self._stored() is None:
             raise NeedsReconnect("No HubSpot token is stored; connect HubSpot again.")
 
     def access_token(self) -> str:
@@ -415,7 +410,7 @@ class OAuthTokenSource:
                 return self._token
             seen = self._token
         if seen is None:
-            stored = self._stored(_db(self.settings))
+            stored = self._stored()
             if stored is None:
                 raise NeedsReconnect("No HubSpot token is stored; connect HubSpot again.")
             token, expires_at = stored
@@ -432,8 +427,9 @@ class OAuthTokenSource:
         with self._lock:
             self._token, self._refresh_at = token, refresh_at
 
-    def _stored(self, db: Any) -> tuple[str, float] | None:
-        row = store.read_tokens(db).get(ACCESS)
+    def _stored(self) -> tuple[str, float] | None:
+        with store.open(self.settings) as db:
+            row = db.auth.read_tokens().get(ACCESS)
         if row is None:
             return None
         token = self._vault.decrypt(row["ciphertext"], portal_id=int(row["portal_id"]), kind=ACCESS)
@@ -442,11 +438,12 @@ class OAuthTokenSource:
     def _refresh(self, seen: str | None, *, forced: bool) -> str:
         """Single-flight refresh: whoever gets the lock first refreshes, the rest reuse it."""
         with _refresh_lock(self.settings.db_path):
-            db = _db(self.settings)
             failure: CrmError | None = None
             result: tuple[str, float] | None = None
-            with write(db) as conn:
-                row = store.read_connection(conn)
+            # One transaction around the HubSpot call: a refresh in another process waits
+            # for it, then finds the new token instead of spending the refresh token twice.
+            with store.open(self.settings) as db, db.atomic():
+                row = db.auth.read_connection()
                 if row is None or row["status"] != "connected":
                     failure = (
                         NotConnected("HubSpot was disconnected.")
@@ -454,8 +451,8 @@ class OAuthTokenSource:
                         else NeedsReconnect("Connect HubSpot again.")
                     )
                 else:
-                    tokens = store.read_tokens(conn)
-                    result, failure = self._refresh_in(conn, tokens, seen, forced)
+                    tokens = db.auth.read_tokens()
+                    result, failure = self._refresh_in(db, tokens, seen, forced)
             if failure is not None:
                 raise failure
             assert result is not None
@@ -463,7 +460,7 @@ class OAuthTokenSource:
             return result[0]
 
     def _refresh_in(
-        self, conn: Any, tokens: dict[str, dict[str, Any]], seen: str | None, forced: bool
+        self, db: Store, tokens: dict[str, dict[str, Any]], seen: str | None, forced: bool
     ) -> tuple[tuple[str, float] | None, CrmError | None]:
         now = time.time()
         access_row, refresh_row = tokens.get(ACCESS), tokens.get(REFRESH)
@@ -483,9 +480,8 @@ class OAuthTokenSource:
             grant = endpoint.refresh(refresh_token)
         except NeedsReconnect as exc:
             log.warning("HubSpot refused the refresh token; the connection needs to be made again")
-            store.delete_tokens(conn)
-            store.update_connection(
-                conn,
+            db.auth.delete_tokens()
+            db.auth.update_connection(
                 status="needs_reconnect",
                 status_reason="refresh_rejected",
                 expires_at=None,
@@ -497,9 +493,9 @@ class OAuthTokenSource:
         if grant.refresh_token and grant.refresh_token != refresh_token:
             log.info("HubSpot issued a new refresh token; storing it")
         _store_grant(
-            conn, self._vault, self.portal_id, grant, refresh_token=grant.refresh_token or refresh_token
+            db, self._vault, self.portal_id, grant, refresh_token=grant.refresh_token or refresh_token
         )
-        store.update_connection(conn, expires_at=grant.expires_at, updated_at=_iso_now())
+        db.auth.update_connection(expires_at=grant.expires_at, updated_at=_iso_now())
         log.debug("Refreshed the HubSpot access token (expires in %d s)", grant.expires_in)
         refresh_at = grant.expires_at - min(REFRESH_LEEWAY_S, grant.expires_in / 2)
         return (grant.access_token, refresh_at), None
@@ -519,10 +515,6 @@ _REASON_MESSAGES = {
     "secret_key": "The stored HubSpot token cannot be decrypted with CRM_SECRET_KEY; restore the key or "
     "connect HubSpot again.",
 }
-
-
-def _db(settings: Settings) -> Any:
-    return open_db(settings.db_path)
 
 
 def _digest(value: str | None) -> str:
@@ -555,10 +547,9 @@ def _iso_now() -> str:
 
 
 def _store_grant(
-    conn: Any, vault: Vault, portal_id: int, grant: TokenGrant, *, refresh_token: str | None
+    db: Store, vault: Vault, portal_id: int, grant: TokenGrant, *, refresh_token: str | None
 ) -> None:
-    store.write_token(
-        conn,
+    db.auth.write_token(
         ACCESS,
         portal_id=portal_id,
         ciphertext=vault.encrypt(grant.access_token, portal_id=portal_id, kind=ACCESS),
@@ -566,8 +557,7 @@ def _store_grant(
     )
     if refresh_token:
         # Written on every refresh, so rows move to the newest key as soon as it is listed first.
-        store.write_token(
-            conn,
+        db.auth.write_token(
             REFRESH,
             portal_id=portal_id,
             ciphertext=vault.encrypt(refresh_token, portal_id=portal_id, kind=REFRESH),
@@ -590,8 +580,7 @@ def _info_from_row(row: dict[str, Any]) -> ConnectionInfo:
     )
 
 
-def _token_problem(settings: Settings, db: Any, row: dict[str, Any]) -> str | None:
-    tokens = store.read_tokens(db)
+def _token_problem(settings: Settings, tokens: dict[str, dict[str, Any]], row: dict[str, Any]) -> str | None:
     if REFRESH not in tokens:
         return "tokens_missing"
     try:
@@ -602,15 +591,17 @@ def _token_problem(settings: Settings, db: Any, row: dict[str, Any]) -> str | No
     return None
 
 
-def _private_app_info(settings: Settings, db: Any, transport: httpx2.BaseTransport | None) -> ConnectionInfo:
+def _private_app_info(settings: Settings, transport: httpx2.BaseTransport | None) -> ConnectionInfo:
     fingerprint = _fingerprint(settings.access_token)
-    row = store.read_connection(db)
+    with store.open(settings) as db:
+        row = db.auth.read_connection()
+        known = db.meta.get(_PRIVATE_APP_FINGERPRINT) == fingerprint
     if (
         row
         and row["mode"] == "private_app"
         and row["status"] == "connected"
         and row.get("portal_id")
-        and store.read_meta(db, _PRIVATE_APP_FINGERPRINT) == fingerprint
+        and known
     ):
         return _info_from_row(row)
     try:
@@ -632,10 +623,9 @@ def _private_app_info(settings: Settings, db: Any, transport: httpx2.BaseTranspo
     except CrmError:
         return ConnectionInfo(mode="private_app", status="connected", reason="hubspot_unreachable")
     now = _iso_now()
-    with write(db) as conn:
-        store.delete_tokens(conn)
-        store.replace_connection(
-            conn,
+    with store.open(settings) as db, db.atomic():
+        db.auth.delete_tokens()
+        db.auth.replace_connection(
             mode="private_app",
             status="connected",
             status_reason=None,
@@ -645,7 +635,7 @@ def _private_app_info(settings: Settings, db: Any, transport: httpx2.BaseTranspo
             connected_at=now,
             updated_at=now,
         )
-        store.write_meta(conn, _PRIVATE_APP_FINGERPRINT, fingerprint)
-    row = store.read_connection(db)
+        db.meta.put(_PRIVATE_APP_FINGERPRINT, fingerprint)
+        row = db.auth.read_connection()
     assert row is not None
     return _info_from_row(row)

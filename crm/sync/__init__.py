@@ -8,13 +8,12 @@ Modules:
     edits     validate + queue edits and new contacts; conflict resolution
     pronouns  the custom "pronouns" contact property
 
-Reading run state (``latest_run``, ``run_history``, ``is_sync_running``) takes a
-``Database``; everything that talks to HubSpot takes ``Settings``.
+Run state is read from the store (``db.syncstate.latest_run()`` and friends); everything
+here that talks to HubSpot takes ``Settings``.
 """
 
 from __future__ import annotations
 
-from crm.store.syncstate import is_sync_running, latest_run, run_history
 from crm.sync.edits import discard_edit, queue_edits, queue_new_contact, resolve_conflict, validation_context
 from crm.sync.pronouns import PRONOUNS, pronouns_available, set_up_pronouns
 from crm.sync.pull import OVERLAP_MS, WALKERS
@@ -27,14 +26,11 @@ __all__ = [
     "WALKERS",
     "SyncRunner",
     "discard_edit",
-    "is_sync_running",
-    "latest_run",
     "pronouns_available",
     "push",
     "queue_edits",
     "queue_new_contact",
     "resolve_conflict",
-    "run_history",
     "run_sync",
     "set_up_pronouns",
     "validation_context",

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlite_utils
-
+from crm import store
 from crm.config import Settings
 from crm.errors import AlreadyExists
-from crm.store import records
-from crm.store.schema import open_db
+from crm.store import Store
 
 PRONOUNS = "pronouns"
 PRONOUN_OPTIONS = (
@@ -43,9 +41,9 @@ PRONOUNS_DEFINITION: dict[str, Any] = {
 }
 
 
-def pronouns_available(db: sqlite_utils.Database) -> bool:
+def pronouns_available(db: Store) -> bool:
     """Whether the portal has the contact property (as of the last sync)."""
-    definition = records.property_defs(db, "contacts").get(PRONOUNS)
+    definition = db.queries.property_defs("contacts").get(PRONOUNS)
     return definition is not None and not definition["archived"]
 
 
@@ -70,8 +68,5 @@ def set_up_pronouns(settings: Settings, *, client: Any = None) -> None:
     finally:
         if own_client:
             client.close()
-    db = open_db(settings.db_path)
-    try:
-        records.save_property_defs(db, "contacts", defs)
-    finally:
-        db.close()
+    with store.open(settings) as db:
+        db.records.save_property_defs("contacts", defs)

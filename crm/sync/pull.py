@@ -67,11 +67,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
+from crm import store
 from crm.errors import HubSpotError
-from crm.store import records, syncstate
-from crm.store.schema import OBJECT_TYPES, open_db
+from crm.store import OBJECT_TYPES, Store
+from crm.store.values import now_iso, to_epoch_ms
 
 log = logging.getLogger("crm.sync")
 
@@ -183,7 +182,7 @@ class Puller:
     """One pull of every object type, run by ``crm.sync.runner``.
 
     Args:
-        db_path: the cache; every thread opens its own connection.
+        db_path: the cache (a path or URL); every thread opens its own connection.
         client: a ``HubSpotClient`` (thread-safe, shared by all threads).
         stop: set when the run lost its lease; threads stop at the next page.
     """
@@ -217,11 +216,8 @@ class Puller:
         """Pull metadata, then every object type concurrently (full or incremental)."""
         self.progress.set(phase="metadata")
         self._pull_metadata()
-        db = open_db(self.db_path)
-        try:
+        with store.open(self.db_path) as db:
             plans = {t: self._plan(db, t, kind) for t in OBJECT_TYPES}
-        finally:
-            db.close()
         self.progress.set(phase="records", modes=dict(plans))
         with ThreadPoolExecutor(max_workers=len(plans), thread_name_prefix="sync-type") as pool:
             futures = [pool.submit(self._pull_type, t, mode) for t, mode in plans.items()]
@@ -231,11 +227,11 @@ class Puller:
                 raise error
         self.progress.set(phase="done", object_type=None)
 
-    def _plan(self, db: sqlite_utils.Database, object_type: str, kind: str) -> str:
-        cursor = syncstate.get_cursor(db, object_type)
+    def _plan(self, db: Store, object_type: str, kind: str) -> str:
+        cursor = db.syncstate.get_cursor(object_type)
         state = cursor["full_state"]
         if state:
-            started_ms = records.to_epoch_ms(state.get("started_at")) or 0
+            started_ms = to_epoch_ms(state.get("started_at")) or 0
             if time.time() - started_ms / 1000 < RESUME_WITHIN_S:
                 return "resume"
         if kind == "full" or not cursor["full_complete"] or cursor["modified_since_ms"] is None:
@@ -247,15 +243,14 @@ class Puller:
             raise Interrupted("the sync lost its lease")
 
     def _pull_type(self, object_type: str, mode: str) -> None:
-        db = open_db(self.db_path)
         started = time.perf_counter()
         try:
-            if mode == "incremental":
-                self._incremental(db, object_type)
-            else:
-                self._full(db, object_type, resume=mode == "resume")
+            with store.open(self.db_path) as db:
+                if mode == "incremental":
+                    self._incremental(db, object_type)
+                else:
+                    self._full(db, object_type, resume=mode == "resume")
         finally:
-            db.close()
             self.progress.note("seconds", object_type, round(time.perf_counter() - started, 3))
 
     # --------------------------------------------------------------- metadata
@@ -263,21 +258,15 @@ class Puller:
     def _pull_metadata(self) -> None:
         def properties(object_type: str) -> None:
             defs = self.client.list_properties(object_type)
-            db = open_db(self.db_path)
-            try:
-                records.save_property_defs(db, object_type, defs)
-            finally:
-                db.close()
+            with store.open(self.db_path) as db:
+                db.records.save_property_defs(object_type, defs)
 
         def pipelines_and_owners() -> None:
             found = self.client.list_pipelines("deals")
             owners = list(self.client.iter_owners())
-            db = open_db(self.db_path)
-            try:
-                records.save_pipelines(db, "deals", found)
-                records.save_owners(db, owners)
-            finally:
-                db.close()
+            with store.open(self.db_path) as db:
+                db.records.save_pipelines("deals", found)
+                db.records.save_owners(owners)
 
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="sync-meta") as pool:
             futures = [pool.submit(properties, t) for t in OBJECT_TYPES]
@@ -287,15 +276,15 @@ class Puller:
 
     # -------------------------------------------------------------- full pull
 
-    def _full(self, db: sqlite_utils.Database, object_type: str, *, resume: bool) -> None:
+    def _full(self, db: Store, object_type: str, *, resume: bool) -> None:
         self.progress.set(object_type=object_type)
-        props = records.synced_property_names(db, object_type)
-        state = syncstate.get_cursor(db, object_type)["full_state"] if resume else None
+        props = db.queries.synced_property_names(object_type)
+        state = db.syncstate.get_cursor(object_type)["full_state"] if resume else None
         if state is None:
             state = self._new_full_state(object_type)
-            syncstate.begin_full_pull(db, object_type, self.run_id, state)
+            db.syncstate.begin_full_pull(object_type, self.run_id, state)
         else:
-            syncstate.begin_full_pull(db, object_type, self.run_id, state)
+            db.syncstate.begin_full_pull(object_type, self.run_id, state)
             if "total" in state:
                 self.progress.total(object_type, int(state["total"]))
         pending = [i for i, w in enumerate(state["walkers"]) if not w.get("done")]
@@ -322,15 +311,15 @@ class Puller:
                 raise failed
         self.progress.note("walk_seconds", object_type, round(time.perf_counter() - walk_started, 3))
         self._check()
-        gone = records.archive_unseen(db, object_type, seen_since=state["started_at"])
+        gone = db.records.archive_unseen(object_type, seen_since=state["started_at"])
         self.progress.note("archived", object_type, gone, add=True)
-        syncstate.complete_full_pull(db, object_type, modified_since_ms=int(state["since_ms"]))
+        db.syncstate.complete_full_pull(object_type, modified_since_ms=int(state["since_ms"]))
         # Records changed or deleted behind the walkers (during this pull, or while an
         # interrupted one waited to be resumed) are caught up now, not at the next sync.
         self._incremental(db, object_type, catch_up=True)
 
     def _new_full_state(self, object_type: str) -> dict[str, Any]:
-        started_at = records.now_iso()
+        started_at = now_iso()
         state: dict[str, Any] = {"started_at": started_at, "since_ms": self.started_ms}
         first = self.client.list_page(object_type, properties=[], limit=1)
         if not first.records:
@@ -392,19 +381,17 @@ class Puller:
         writer: _AssociationWriter | None,
     ) -> None:
         walk = self._list_range if kind == "list" else self._search_range
-        db = open_db(self.db_path)
         try:
-            while (index := todo.take()) is not None:
-                walk(db, object_type, index, ranges[index], props, writer)
+            with store.open(self.db_path) as db:
+                while (index := todo.take()) is not None:
+                    walk(db, object_type, index, ranges[index], props, writer)
         except BaseException:
             todo.close()  # the others finish their range and stop: the pull has failed
             raise
-        finally:
-            db.close()
 
     def _list_range(
         self,
-        db: sqlite_utils.Database,
+        db: Store,
         object_type: str,
         index: int,
         walker: dict[str, Any],
@@ -435,7 +422,7 @@ class Puller:
 
     def _search_range(
         self,
-        db: sqlite_utils.Database,
+        db: Store,
         object_type: str,
         index: int,
         walker: dict[str, Any],
@@ -471,7 +458,7 @@ class Puller:
 
     def _keep(
         self,
-        db: sqlite_utils.Database,
+        db: Store,
         object_type: str,
         index: int,
         found: Sequence[Any],
@@ -480,36 +467,38 @@ class Puller:
         writer: _AssociationWriter | None,
     ) -> None:
         """Store one page of a range; its position is saved now, or by the association writer."""
-        if found:
-            records.upsert_records(db, object_type, found)
-            self.progress.add(object_type, len(found))
         if writer is not None:
+            if found:
+                db.records.upsert_records(object_type, found)
+                self.progress.add(object_type, len(found))
             writer.add(index, [r.id for r in found], position, done)
             return
-        sql, params = syncstate.full_position_sql(object_type, index, position, done)
-        records.upsert_records(db, object_type, [], extra_sql=[(sql, params)])
+        with db.atomic():
+            db.records.upsert_records(object_type, found)
+            db.syncstate.save_full_position(object_type, index, position, done)
+        self.progress.add(object_type, len(found))
 
-    def _read_associations(self, db: sqlite_utils.Database, object_type: str, ids: Sequence[str]) -> None:
+    def _read_associations(self, db: Store, object_type: str, ids: Sequence[str]) -> None:
         if not ids:
             return
         for from_type, to_type in ASSOCIATIONS[object_type]:
             self._check()
             found = self.client.read_associations(from_type, to_type, list(ids))
-            written = records.replace_associations(db, from_type, to_type, ids, found)
+            written = db.records.replace_associations(from_type, to_type, ids, found)
             self.progress.bump("associations", written)
 
     # -------------------------------------------------------- incremental pull
 
-    def _incremental(self, db: sqlite_utils.Database, object_type: str, *, catch_up: bool = False) -> None:
+    def _incremental(self, db: Store, object_type: str, *, catch_up: bool = False) -> None:
         self.progress.set(object_type=object_type)
-        cursor = syncstate.get_cursor(db, object_type)
+        cursor = db.syncstate.get_cursor(object_type)
         since = max(0, int(cursor["modified_since_ms"]) - self.overlap_ms)
-        props = records.synced_property_names(db, object_type)
+        props = db.queries.synced_property_names(object_type)
         changed: list[str] = []
         for batch, total in self._modified_since(object_type, since, props):
             if total is not None:
                 self.progress.total(object_type, total, add=catch_up)
-            result = records.upsert_records(db, object_type, batch)
+            result = db.records.upsert_records(object_type, batch)
             self.progress.add(object_type, len(batch))
             self.progress.bump("conflicts", result.conflicts)
             changed = list(dict.fromkeys([*changed, *(r.id for r in batch)]))
@@ -520,7 +509,7 @@ class Puller:
         self._read_associations(db, object_type, changed)
         self._pull_archived(db, object_type)
         self._check()
-        syncstate.set_modified_since(db, object_type, self.started_ms)
+        db.syncstate.set_modified_since(object_type, self.started_ms)
 
     def _modified_since(
         self, object_type: str, since_ms: int, props: Sequence[str]
@@ -603,12 +592,12 @@ class Puller:
                 return
             last_id = max(ids)
 
-    def _pull_archived(self, db: sqlite_utils.Database, object_type: str) -> None:
+    def _pull_archived(self, db: Store, object_type: str) -> None:
         gone: list[str] = []
         for page in self.client.iter_pages(object_type, properties=[], archived=True):
             self._check()
             gone.extend(r.id for r in page.records)
-        self.progress.note("archived", object_type, records.mark_archived(db, object_type, gone), add=True)
+        self.progress.note("archived", object_type, db.records.mark_archived(object_type, gone), add=True)
 
 
 class _RangeQueue:
@@ -658,38 +647,40 @@ class _AssociationWriter:
             raise self.error
 
     def _run(self) -> None:
-        db = open_db(self.puller.db_path)
-        pending: list[tuple[int, list[str], str | None, bool]] = []
-        waiting = 0
         try:
-            while True:
-                item = self._queue.get()
-                closing = item is None
-                if item is not None:
-                    pending.append(item)
-                    waiting += len(item[1])
-                if closing and self._discard:
-                    return
-                while pending and (waiting >= ASSOC_CHUNK or closing):
-                    chunk: list[tuple[int, list[str], str | None, bool]] = []
-                    size = 0
-                    while pending and (not chunk or size + len(pending[0][1]) <= ASSOC_CHUNK):
-                        chunk.append(pending.pop(0))
-                        size += len(chunk[-1][1])
-                    waiting -= size
-                    self._flush(db, chunk)
-                if closing:
-                    return
+            with store.open(self.puller.db_path) as db:
+                self._drain(db)
         except BaseException as exc:  # handed to the walkers and to close()
             self.error = exc
-        finally:
-            db.close()
 
-    def _flush(self, db: sqlite_utils.Database, chunk: list[tuple[int, list[str], str | None, bool]]) -> None:
+    def _drain(self, db: Store) -> None:
+        pending: list[tuple[int, list[str], str | None, bool]] = []
+        waiting = 0
+        while True:
+            item = self._queue.get()
+            closing = item is None
+            if item is not None:
+                pending.append(item)
+                waiting += len(item[1])
+            if closing and self._discard:
+                return
+            while pending and (waiting >= ASSOC_CHUNK or closing):
+                chunk: list[tuple[int, list[str], str | None, bool]] = []
+                size = 0
+                while pending and (not chunk or size + len(pending[0][1]) <= ASSOC_CHUNK):
+                    chunk.append(pending.pop(0))
+                    size += len(chunk[-1][1])
+                waiting -= size
+                self._flush(db, chunk)
+            if closing:
+                return
+
+    def _flush(self, db: Store, chunk: list[tuple[int, list[str], str | None, bool]]) -> None:
         self.puller._read_associations(db, self.object_type, [i for _, ids, _, _ in chunk for i in ids])
         latest = {index: (position, done) for index, _, position, done in chunk}
-        saves = [syncstate.full_position_sql(self.object_type, i, p, d) for i, (p, d) in latest.items()]
-        records.upsert_records(db, self.object_type, [], extra_sql=saves)
+        with db.atomic():
+            for index, (position, done) in latest.items():
+                db.syncstate.save_full_position(self.object_type, index, position, done)
 
 
 def _split(low: int, high: int, parts: int, *, taper: int = 0) -> list[tuple[int, int | None]]:
@@ -724,6 +715,4 @@ def _in_range(record_id: str, start: int | None, end: int | None) -> bool:
 
 
 def _modified_ms(record: Any, prop: str, default: int) -> int:
-    return (
-        records.to_epoch_ms(record.properties.get(prop)) or records.to_epoch_ms(record.updated_at) or default
-    )
+    return to_epoch_ms(record.properties.get(prop)) or to_epoch_ms(record.updated_at) or default

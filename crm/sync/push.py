@@ -27,8 +27,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-import sqlite_utils
-
+from crm import store
 from crm.config import Settings
 from crm.errors import (
     CircuitOpen,
@@ -41,9 +40,9 @@ from crm.errors import (
     Unreachable,
     ValidationFailed,
 )
-from crm.store import outbox, records, syncstate
+from crm.store import OBJECT_TYPES, Store, syncstate
 from crm.store.outbox import Outcome
-from crm.store.schema import OBJECT_TYPES, open_db
+from crm.store.values import same_value
 
 log = logging.getLogger("crm.sync")
 
@@ -69,31 +68,29 @@ def push(settings: Settings, *, by: str | None = None, client: Any = None) -> di
         SyncBusy: another push is running.
         NotConnected: no usable token (nothing was marked).
     """
-    db = open_db(settings.db_path)
-    owner = syncstate.new_owner()
-    if not syncstate.acquire_lease(db, syncstate.PUSH_LEASE, owner):
-        db.close()
-        raise SyncBusy("Another push is already sending edits to HubSpot.")
-    stop_renewing = threading.Event()
-    renewer = threading.Thread(target=_renew, args=(settings, owner, stop_renewing), daemon=True)
-    renewer.start()
-    own_client = client is None
     results: list[dict[str, Any]] = []
-    try:
-        if own_client:
-            from crm import oauth
+    with store.open(settings) as db:
+        owner = syncstate.new_owner()
+        if not db.syncstate.acquire_lease(syncstate.PUSH_LEASE, owner):
+            raise SyncBusy("Another push is already sending edits to HubSpot.")
+        stop_renewing = threading.Event()
+        renewer = threading.Thread(target=_renew, args=(settings, owner, stop_renewing), daemon=True)
+        renewer.start()
+        own_client = client is None
+        try:
+            if own_client:
+                from crm import oauth
 
-            client = oauth.open_client(settings)
-        for object_type in OBJECT_TYPES:
-            _push_creates(db, client, object_type, by, results)
-            _push_updates(db, client, object_type, by, results)
-    finally:
-        stop_renewing.set()
-        renewer.join(timeout=5)
-        if own_client and client is not None:
-            client.close()
-        syncstate.release_lease(db, syncstate.PUSH_LEASE, owner)
-        db.close()
+                client = oauth.open_client(settings)
+            for object_type in OBJECT_TYPES:
+                _push_creates(db, client, object_type, by, results)
+                _push_updates(db, client, object_type, by, results)
+        finally:
+            stop_renewing.set()
+            renewer.join(timeout=5)
+            if own_client and client is not None:
+                client.close()
+            db.syncstate.release_lease(syncstate.PUSH_LEASE, owner)
     summary: dict[str, Any] = {"pushed": 0, "failed": 0, "conflicts": 0, "retry": 0, "results": results}
     for result in results:
         key = {
@@ -109,12 +106,9 @@ def push(settings: Settings, *, by: str | None = None, client: Any = None) -> di
 
 
 def _renew(settings: Settings, owner: str, stop: threading.Event) -> None:
-    db = open_db(settings.db_path)
-    try:
+    with store.open(settings) as db:
         while not stop.wait(syncstate.LEASE_TTL_S / 3):
-            syncstate.renew_lease(db, syncstate.PUSH_LEASE, owner)
-    finally:
-        db.close()
+            db.syncstate.renew_lease(syncstate.PUSH_LEASE, owner)
 
 
 def _result(row: dict[str, Any], status: str, message: str | None = None) -> dict[str, Any]:
@@ -132,14 +126,14 @@ def _result(row: dict[str, Any], status: str, message: str | None = None) -> dic
 
 
 def _push_updates(
-    db: sqlite_utils.Database, client: Any, object_type: str, by: str | None, results: list[dict[str, Any]]
+    db: Store, client: Any, object_type: str, by: str | None, results: list[dict[str, Any]]
 ) -> None:
-    rows = outbox.pending_updates(db, object_type)
+    rows = db.outbox.pending_updates(object_type)
     by_record: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_record.setdefault(row["record_id"], []).append(row)
     ids = list(by_record)
-    types = records.property_types(db, object_type)
+    types = db.queries.property_types(object_type)
     for start in range(0, len(ids), BATCH):
         chunk = ids[start : start + BATCH]
         chunk_rows = [row for rid in chunk for row in by_record[rid]]
@@ -162,10 +156,10 @@ def _push_updates(
                     results.append(_result(row, "failed", GONE))
                     continue
                 theirs = record.properties.get(row["property"])
-                if records.same_value(theirs, row["new_value"], prop_type):
+                if same_value(theirs, row["new_value"], prop_type):
                     decided.append(Outcome(row["id"], "already", remote_value=theirs))
                     results.append(_result(row, "already"))
-                elif records.same_value(theirs, row["base_value"], prop_type):
+                elif same_value(theirs, row["base_value"], prop_type):
                     to_send.setdefault(rid, []).append(row)
                 else:
                     decided.append(Outcome(row["id"], "conflict", remote_value=theirs))
@@ -173,13 +167,13 @@ def _push_updates(
                         _result(row, "conflict", "HubSpot's value changed since this edit was made")
                     )
         if decided:
-            outbox.record_outcomes(db, object_type, decided, by=by)
+            db.outbox.record_outcomes(object_type, decided, by=by)
         if to_send:
             _send_updates(db, client, object_type, to_send, remote, by, results)
 
 
 def _retry_all(
-    db: sqlite_utils.Database,
+    db: Store,
     object_type: str,
     rows: Sequence[dict[str, Any]],
     exc: CrmError,
@@ -187,12 +181,12 @@ def _retry_all(
     results: list[dict[str, Any]],
 ) -> None:
     message = f"Not sent yet, will retry: {exc}"
-    outbox.record_outcomes(db, object_type, [Outcome(r["id"], "retry", message) for r in rows], by=by)
+    db.outbox.record_outcomes(object_type, [Outcome(r["id"], "retry", message) for r in rows], by=by)
     results.extend(_result(r, "retry", message) for r in rows)
 
 
 def _send_updates(
-    db: sqlite_utils.Database,
+    db: Store,
     client: Any,
     object_type: str,
     to_send: dict[str, list[dict[str, Any]]],
@@ -243,7 +237,7 @@ def _send_updates(
             )
             for row in rows
         ]
-        outbox.record_outcomes(db, object_type, outcomes, by=by, record=record)
+        db.outbox.record_outcomes(object_type, outcomes, by=by, record=record)
         results.extend(_result(row, "pushed") for row in rows)
     missing = {rid: rows for rid, rows in to_send.items() if rid not in done}
     if not missing:
@@ -280,7 +274,7 @@ def _send_updates(
 
 
 def _refused_alone(
-    db: sqlite_utils.Database,
+    db: Store,
     client: Any,
     object_type: str,
     to_send: dict[str, list[dict[str, Any]]],
@@ -302,7 +296,7 @@ def _refused_alone(
 
 
 def _fail_rows(
-    db: sqlite_utils.Database,
+    db: Store,
     object_type: str,
     rows_by_record: dict[str, list[dict[str, Any]]],
     remote: dict[str, Any],
@@ -330,7 +324,7 @@ def _fail_rows(
                 )
             )
             results.append(_result(row, "failed", text))
-    outbox.record_outcomes(db, object_type, outcomes, by=by)
+    db.outbox.record_outcomes(object_type, outcomes, by=by)
 
 
 def _error_ids(error: HubSpotError) -> set[str]:
@@ -349,17 +343,17 @@ def _error_ids(error: HubSpotError) -> set[str]:
 
 
 def _push_creates(
-    db: sqlite_utils.Database, client: Any, object_type: str, by: str | None, results: list[dict[str, Any]]
+    db: Store, client: Any, object_type: str, by: str | None, results: list[dict[str, Any]]
 ) -> None:
-    rows = outbox.pending_creates(db, object_type)
+    rows = db.outbox.pending_creates(object_type)
     if not rows:
         return
     if object_type != "contacts":
         # Only contacts have an idempotent create (upsert on email); HubSpot's plain
         # create could duplicate on a retry, so other types are not created from here.
         for row in rows:
-            outbox.fail_create(
-                db, row["id"], "Only new contacts can be created from the dashboard", by=by, retry=False
+            db.outbox.fail_create(
+                row["id"], "Only new contacts can be created from the dashboard", by=by, retry=False
             )
             results.append(_result(row, "failed", "Only new contacts can be created from the dashboard"))
         return
@@ -368,7 +362,7 @@ def _push_creates(
 
 
 def _upsert_contacts(
-    db: sqlite_utils.Database,
+    db: Store,
     client: Any,
     rows: list[dict[str, Any]],
     by: str | None,
@@ -387,14 +381,14 @@ def _upsert_contacts(
             _upsert_contacts(db, client, rows[:middle], by, results)
             _upsert_contacts(db, client, rows[middle:], by, results)
             return
-        outbox.fail_create(db, rows[0]["id"], str(exc), by=by, retry=False)
+        db.outbox.fail_create(rows[0]["id"], str(exc), by=by, retry=False)
         results.append(_result(rows[0], "failed", str(exc)))
         return
     except CrmError as exc:
         transient = _is_transient(exc)
         for row in rows:
             message = f"Not sent yet, will retry: {exc}" if transient else str(exc)
-            outbox.fail_create(db, row["id"], message, by=by, retry=transient)
+            db.outbox.fail_create(row["id"], message, by=by, retry=transient)
             results.append(_result(row, "retry" if transient else "failed", message))
         return
     by_email = {str(r.properties.get("email") or "").strip().lower(): r for r in answer.records}
@@ -405,7 +399,7 @@ def _upsert_contacts(
     full = {}
     if created:
         try:
-            props = records.synced_property_names(db, "contacts")
+            props = db.queries.synced_property_names("contacts")
             full = {r.id: r for r in client.batch_read("contacts", created, properties=props)}
         except CrmError as exc:
             log.info("could not re-read created contacts (%s); keeping the upsert answer", exc)
@@ -415,11 +409,10 @@ def _upsert_contacts(
         if record is None:
             message = str(answer.errors[0]) if answer.errors else "HubSpot did not confirm this contact"
             transient = not answer.errors
-            outbox.fail_create(db, row["id"], message, by=by, retry=transient)
+            db.outbox.fail_create(row["id"], message, by=by, retry=transient)
             results.append(_result(row, "retry" if transient else "failed", message))
             continue
-        outbox.complete_create(
-            db,
+        db.outbox.complete_create(
             row["id"],
             full.get(record.id, record),
             by=by,
