@@ -6,8 +6,9 @@
             db.records.set_local_values(...)
 
 A ``Store`` belongs to the thread that opened it (sqlite3's rule; a pooled PostgreSQL
-connection is no different) and is closed when the ``with`` ends. Open one per unit of
-work: it is cheap.
+connection is no different) and is closed when the ``with`` ends (``close()`` does the
+same for the rare holder that cannot use a ``with``, such as a test fixture). Open one
+per unit of work: it is cheap.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
 
 from crm.store.auth import Auth
 from crm.store.engine import Conn, engine_for
@@ -46,6 +48,7 @@ class Store:
     def __init__(self, conn: Conn) -> None:
         self.conn = conn
         self._depth = 0
+        self._closed = False
         self.records = Records(self)
         self.queries = Queries(self)
         self.outbox = Outbox(self)
@@ -94,8 +97,18 @@ class Store:
         return self._depth > 0
 
     def close(self) -> None:
-        """Close the connection (PostgreSQL: back to the pool)."""
-        self.conn.close()
+        """Close the connection (PostgreSQL: back to the pool); closing twice is harmless."""
+        if not self._closed:
+            self._closed = True
+            self.conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
 
 
 def target_of(where: Settings | str | Path) -> str:
@@ -105,9 +118,8 @@ def target_of(where: Settings | str | Path) -> str:
     return str(where.db_path)
 
 
-@contextmanager
-def open(where: Settings | str | Path, *, wait_s: float | None = None) -> Iterator[Store]:  # noqa: A001
-    """The cache for one unit of work, closed when the block ends.
+def open(where: Settings | str | Path, *, wait_s: float | None = None) -> Store:  # noqa: A001
+    """The cache for one unit of work: ``with store.open(settings) as db:``, closed when the block ends.
 
     Args:
         where: Settings (its ``CRM_DB``), a SQLite path, or a ``postgresql://`` URL.
@@ -117,8 +129,4 @@ def open(where: Settings | str | Path, *, wait_s: float | None = None) -> Iterat
     Raises:
         StoreUnavailable: the database cannot be opened (or upgraded).
     """
-    db = Store(engine_for(target_of(where)).connect(wait_s=wait_s))
-    try:
-        yield db
-    finally:
-        db.close()
+    return Store(engine_for(target_of(where)).connect(wait_s=wait_s))

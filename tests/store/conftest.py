@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
+from crm import store
 from crm.hubspot import Record
-from crm.store import open_db, records
 
 
 def Rec(
@@ -66,7 +66,7 @@ CONTACT_DEFS = [
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[sqlite_utils.Database]:
-    database = open_db(tmp_path / "crm.db")
+    database = store.open(tmp_path / "crm.db")
     try:
         yield database
     finally:
@@ -76,9 +76,8 @@ def db(tmp_path: Path) -> Iterator[sqlite_utils.Database]:
 @pytest.fixture
 def contacts_db(db: sqlite_utils.Database) -> sqlite_utils.Database:
     """A cache with contact definitions (three custom properties) and three contacts."""
-    records.save_property_defs(db, "contacts", CONTACT_DEFS)
-    records.upsert_records(
-        db,
+    db.records.save_property_defs("contacts", CONTACT_DEFS)
+    db.records.upsert_records(
         "contacts",
         [
             Rec(

@@ -6,9 +6,7 @@ import re
 
 from uikit import Portal, plain, texts
 
-from crm import oauth
-from crm.store import open_db
-from crm.store.records import property_defs
+from crm import oauth, store
 
 
 def _connect_links(at) -> list[str]:
@@ -100,9 +98,9 @@ def test_missing_pronouns_property_is_set_up_with_one_click(synced: Portal) -> N
     assert "no pronouns property" in texts(at)
     at.button(key="connect_pronouns").click().run()
     assert not at.exception
-    db = open_db(synced.settings.db_path)
+    db = store.open(synced.settings.db_path)
     try:
-        assert "pronouns" in property_defs(db, "contacts")
+        assert "pronouns" in db.queries.property_defs("contacts")
     finally:
         db.close()
     assert "no pronouns property" not in texts(at)
@@ -141,7 +139,10 @@ def test_a_bad_setting_is_one_clear_error_naming_it(portal: Portal) -> None:
 
 
 def test_private_app_mode_says_so_and_offers_nothing_to_connect(portal: Portal) -> None:
-    secrets = {"HUBSPOT_ACCESS_TOKEN": portal.sandbox.private_app_token(), "HUBSPOT_BASE_URL": portal.sandbox.url}
+    secrets = {
+        "HUBSPOT_ACCESS_TOKEN": portal.sandbox.private_app_token(),
+        "HUBSPOT_BASE_URL": portal.sandbox.url,
+    }
     at = portal.page("connect", secrets=secrets)
     at.run()
     assert not at.exception

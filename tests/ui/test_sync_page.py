@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from uikit import Portal, plain, texts, wait_until
 
-from crm import sync
-from crm.store import open_db, syncstate
-from crm.store.outbox import edits_frame
-from crm.store.records import get_record
+from crm import store, sync
+from crm.store import syncstate
 
 
 def _db(portal: Portal):
-    return open_db(portal.settings.db_path)
+    return store.open(portal.settings.db_path)
 
 
 def _frame_with(at, column: str):
@@ -22,7 +20,7 @@ def _frame_with(at, column: str):
 def _run_finished(portal: Portal) -> bool:
     db = _db(portal)
     try:
-        run = sync.latest_run(db)
+        run = db.syncstate.latest_run()
         return run is not None and run["state"] != "running"
     finally:
         db.close()
@@ -49,10 +47,9 @@ def test_a_sync_running_elsewhere_shows_live_progress_and_blocks_new_ones(synced
     db = _db(synced)
     owner = syncstate.new_owner()
     try:
-        run_id = syncstate.start_run(db, kind="full", trigger="cli", started_by="cli", owner=owner)
+        run_id = db.syncstate.start_run(kind="full", trigger="cli", started_by="cli", owner=owner)
         assert run_id is not None
-        syncstate.heartbeat(
-            db,
+        db.syncstate.heartbeat(
             run_id,
             owner,
             {"phase": "records", "object_type": "contacts", "done": 12, "total": 40, "requests": 5},
@@ -65,7 +62,7 @@ def test_a_sync_running_elsewhere_shows_live_progress_and_blocks_new_ones(synced
         assert "12 of 40 records" in plain(bar.proto.text)
         assert at.button(key="sync_now").disabled and at.button(key="sync_full").disabled
     finally:
-        syncstate.finish_run(db, run_id, owner, state="succeeded")
+        db.syncstate.finish_run(run_id, owner, state="succeeded")
         db.close()
     at.run()
     assert len(at.get("progress")) == 0
@@ -82,7 +79,7 @@ def _conflict(portal: Portal) -> tuple[str, int]:
     assert result["conflicts"] == 1
     db = _db(portal)
     try:
-        conflicts = edits_frame(db, statuses=("conflict",))
+        conflicts = db.outbox.edits_frame(statuses=("conflict",))
     finally:
         db.close()
     return rid, int(conflicts["id"].iloc[0])
@@ -100,7 +97,7 @@ def test_conflict_shows_mine_theirs_and_base_and_keep_mine_pushes_mine(synced: P
     assert any("Kept your value" in plain(t.value) for t in at.toast)
     db = _db(synced)
     try:
-        pending = edits_frame(db, statuses=("pending",))
+        pending = db.outbox.edits_frame(statuses=("pending",))
     finally:
         db.close()
     assert list(pending["base_value"]) == ["+1 555 0999"]
@@ -121,8 +118,8 @@ def test_keep_hubspots_value_drops_my_edit_and_the_cache_takes_theirs(synced: Po
     assert not at.exception
     db = _db(synced)
     try:
-        assert get_record(db, "contacts", rid)["phone"] == "+1 555 0999"
-        assert edits_frame(db, statuses=("pending", "conflict")).empty
+        assert db.queries.get_record("contacts", rid)["phone"] == "+1 555 0999"
+        assert db.outbox.edits_frame(statuses=("pending", "conflict")).empty
     finally:
         db.close()
     truth = next(r for r in synced.sandbox.truth("contacts") if str(r["id"]) == rid)
