@@ -8,13 +8,6 @@ import pytest
 
 from crm import store
 from crm.hubspot import Record
-from crm.store.records import (
-    associated_records,
-    cache_version,
-    save_owners,
-    save_pipelines,
-    upsert_records,
-)
 from crm.store.synthetic import fill_synthetic
 
 NOW = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
@@ -23,9 +16,10 @@ NOW = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 @pytest.fixture
 def db(tmp_path):
     database = store.open(tmp_path / "crm.db")
-    save_owners(database, [{"id": "71", "email": "ann@example.com", "first_name": "Ann", "last_name": "Lee"}])
-    save_pipelines(
-        database,
+    database.records.save_owners(
+        [{"id": "71", "email": "ann@example.com", "first_name": "Ann", "last_name": "Lee"}]
+    )
+    database.records.save_pipelines(
         "deals",
         [
             {
@@ -54,8 +48,7 @@ def db(tmp_path):
             }
         ],
     )
-    upsert_records(
-        database,
+    database.records.upsert_records(
         "contacts",
         [
             Record(
@@ -71,10 +64,10 @@ def db(tmp_path):
 
 
 def test_fill_adds_records_with_associations_and_keeps_synced_ones(db):
-    before = cache_version(db)
+    before = db.meta.cache_version()
     counts = fill_synthetic(db, contacts=500, companies=50, deals=80, seed=3)
     assert counts == {"contacts": 501, "companies": 50, "deals": 80}
-    assert cache_version(db) > before
+    assert db.meta.cache_version() > before
     synced, _ = db.queries.query_records("contacts", filters={"email": "synced@example.com"})
     assert list(synced.index) == ["101"] and synced.loc["101", "firstname"] == "Synced"
     frame, total = db.queries.query_records(
@@ -85,8 +78,8 @@ def test_fill_adds_records_with_associations_and_keeps_synced_ones(db):
         "71"
     }
     deal_id = frame.index[0]
-    assert len(associated_records(db, "deals", deal_id, "contacts")) == 1
-    assert len(associated_records(db, "deals", deal_id, "companies")) == 1
+    assert len(db.queries.associated_records("deals", deal_id, "contacts")) == 1
+    assert len(db.queries.associated_records("deals", deal_id, "companies")) == 1
     summary = db.queries.deal_stage_summary("default")
     assert int(summary["count"].sum()) == 80
 
@@ -101,8 +94,7 @@ def test_filled_contacts_are_found_by_search(db):
 
 def test_search_index_still_follows_inserts_after_a_fill(db):
     fill_synthetic(db, contacts=50, seed=1)
-    upsert_records(
-        db,
+    db.records.upsert_records(
         "contacts",
         [
             Record(

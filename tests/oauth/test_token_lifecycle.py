@@ -221,22 +221,25 @@ def test_disconnect_wipes_tokens_even_when_hubspot_cannot_be_reached(settings: S
 
 def test_database_and_wal_bytes_never_hold_a_token(settings: Settings, sandbox):
     sandbox.configure(token_ttl=240)
-    url, nonce = oauth.start_connect(dataclasses.replace(settings, pkce=True), ticket=None)
-    code = approve(sandbox, url)
-    oauth.complete_connect(settings, state=query(url)["state"], code=code, nonce=nonce)
-    oauth.token_source(settings).access_token()  # a refresh writes again
-    state = query(url)["state"]
-    secrets = [
-        *sandbox_tokens(sandbox),
-        code,
-        state,
-        nonce,
-        settings.client_secret,
-        stored_verifier(settings, state),
-    ]
-    files = [settings.db_path, Path(str(settings.db_path) + "-wal")]
-    assert files[1].exists()
-    data = b"".join(f.read_bytes() for f in files if f.exists())
+    # An open connection keeps the write-ahead log (the last one to close folds it into
+    # the file), so the log's own bytes are checked too.
+    with store.open(settings):
+        url, nonce = oauth.start_connect(dataclasses.replace(settings, pkce=True), ticket=None)
+        code = approve(sandbox, url)
+        oauth.complete_connect(settings, state=query(url)["state"], code=code, nonce=nonce)
+        oauth.token_source(settings).access_token()  # a refresh writes again
+        state = query(url)["state"]
+        secrets = [
+            *sandbox_tokens(sandbox),
+            code,
+            state,
+            nonce,
+            settings.client_secret,
+            stored_verifier(settings, state),
+        ]
+        files = [settings.db_path, Path(str(settings.db_path) + "-wal")]
+        assert files[1].exists()
+        data = b"".join(f.read_bytes() for f in files if f.exists())
     for secret in secrets:
         assert secret.encode() not in data
 

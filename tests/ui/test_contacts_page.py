@@ -7,7 +7,7 @@ import json
 import pytest
 from uikit import Portal, plain, texts, wait_until
 
-from crm import store, sync
+from crm import store
 
 
 def _outbox(portal: Portal, statuses=("pending",)):
