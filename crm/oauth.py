@@ -7,7 +7,7 @@
 
 Tokens never leave this module in the clear except as the bearer header a client sends.
 A refresh is single-flight across threads (a lock per cache file) and processes (the
-``BEGIN IMMEDIATE`` transaction that re-reads the stored token before refreshing); a new
+write transaction, ``db.atomic()``, that re-reads the stored token before refreshing); a new
 refresh token is stored in the same transaction as the access token it came with.
 
 A refresh token HubSpot refuses puts the connection in ``needs_reconnect`` and wipes the
