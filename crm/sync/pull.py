@@ -12,8 +12,8 @@ HubSpot has two budgets per portal: 110 requests per 10 s on ordinary endpoints 
 page holds 100 records) and a separate 5 searches per second (a search page holds 200).
 A list walker pages with the list cursor ``after``, which is the id of the next record
 (pages come in id order), and stops when it crosses into the next range. A search
-walker asks for ``hs_object_id`` in [position, end) sorted by id and re-anchors every
-page on the last id it read, so it never pages by offset and never meets the 10,000
+walker asks for the ids in [position, end) in id order (``HubSpotClient.search_id_range``)
+and re-anchors every page on the last id it read, so it never pages by offset and never meets the 10,000
 result cap. Both save their position as the smallest id not yet read, which is what
 the list cursor is, so either kind can resume a range the other started. Taking ranges from a shared queue
 keeps both budgets busy until the last range, whatever the id density.
@@ -27,15 +27,11 @@ interrupted full pull resumes from those positions. Only when every range is don
 records that were not seen flagged archived and the incremental cursor set, so a
 half-written table never looks complete.
 
-Incremental pull (per object type): the search API on the last-modified property from
-the cursor minus OVERLAP_MS. Every page re-anchors the lower bound at the newest
-timestamp seen instead of paging by offset through the whole window: plain offset
-paging skips a record whenever another record in the window is modified while we walk
-(it moves to the end and everything after it shifts down by one). Within the anchor
-timestamp a small offset skips what was read, checked by re-reading one known record
-(see ``_modified_since``). This walks past the 10,000-result cap for free; a millisecond
-holding more records than search can page is walked by id. The new cursor is the
-run's start, never later.
+Incremental pull (per object type): ``HubSpotClient.iter_modified_since`` from the
+cursor minus OVERLAP_MS, which re-anchors every page on the newest timestamp seen
+instead of paging by offset through the whole window, so a record modified mid-walk
+hides no other and the 10,000-result cap is walked past (``crm.hubspot.walks``). The
+new cursor is the run's start, never later.
 
 Why OVERLAP_MS is 5 minutes: search is eventually consistent (HubSpot gives no figure;
 seconds are typical), HubSpot may shift last-modified shortly after a create (one
@@ -62,7 +58,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -85,15 +81,9 @@ RANGE_MIN = 400
 TAPER_PIECES = 4
 LIST_LIMIT = 100
 SEARCH_LIMIT = 200
-SEARCH_CAP = 10_000
 ASSOC_CHUNK = 1_000
 # A full pull interrupted longer ago than this starts over instead of resuming.
 RESUME_WITHIN_S = 24 * 3600
-LAST_MODIFIED = {
-    "contacts": "lastmodifieddate",
-    "companies": "hs_lastmodifieddate",
-    "deals": "hs_lastmodifieddate",
-}
 # The associations the cache keeps, read from the side named first.
 ASSOCIATIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "contacts": (("contacts", "companies"),),
@@ -358,18 +348,12 @@ class Puller:
 
     def _largest_id(self, object_type: str) -> tuple[int | None, int | None]:
         try:
-            page = self.client.search(
-                object_type,
-                sorts=[{"propertyName": "hs_object_id", "direction": "DESCENDING"}],
-                properties=["hs_object_id"],
-                limit=1,
-            )
+            high, total = self.client.highest_id(object_type)
         except HubSpotError as exc:
             # Without an estimate one walker reads everything: slower, never wrong.
             log.info("largest-id search for %s failed (%s); walking one range", object_type, exc.status_code)
             return None, None
-        high = page.records[0].id if page.records else None
-        return (int(high) if high and high.isdigit() else None), page.total
+        return high, total
 
     def _take_ranges(
         self,
@@ -434,17 +418,8 @@ class Puller:
         lower = int(after) if after is not None and after.isdigit() else start
         while True:
             self._check()
-            filters: list[dict[str, str]] = []
-            if lower is not None:
-                filters.append({"propertyName": "hs_object_id", "operator": "GTE", "value": str(lower)})
-            if end is not None:
-                filters.append({"propertyName": "hs_object_id", "operator": "LT", "value": str(end)})
-            page = self.client.search(
-                object_type,
-                filter_groups=[{"filters": filters}] if filters else [],
-                sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-                properties=props,
-                limit=SEARCH_LIMIT,
+            page = self.client.search_id_range(
+                object_type, lower=lower, end=end, properties=props, limit=SEARCH_LIMIT
             )
             mine = [r for r in page.records if _in_range(r.id, start, end)]
             ids = [int(r.id) for r in page.records if r.id.isdigit()]
@@ -495,9 +470,13 @@ class Puller:
         since = max(0, int(cursor["modified_since_ms"]) - self.overlap_ms)
         props = db.queries.synced_property_names(object_type)
         changed: list[str] = []
-        for batch, total in self._modified_since(object_type, since, props):
-            if total is not None:
-                self.progress.total(object_type, total, add=catch_up)
+        for batch in self.client.iter_modified_since(
+            object_type,
+            since,
+            properties=props,
+            on_total=lambda total: self.progress.total(object_type, total, add=catch_up),
+        ):
+            self._check()
             result = db.records.upsert_records(object_type, batch)
             self.progress.add(object_type, len(batch))
             self.progress.bump("conflicts", result.conflicts)
@@ -510,87 +489,6 @@ class Puller:
         self._pull_archived(db, object_type)
         self._check()
         db.syncstate.set_modified_since(object_type, self.started_ms)
-
-    def _modified_since(
-        self, object_type: str, since_ms: int, props: Sequence[str]
-    ) -> Iterator[tuple[list[Any], int | None]]:
-        """Batches of records modified at or after ``since_ms``, each at most once per version.
-
-        Each query starts at the newest timestamp seen so far (``GTE``), skipping the
-        records already read at that timestamp but one: if that one is not the first
-        result, the group at the anchor changed meanwhile (one of them was modified and
-        moved on), and the anchor is re-read from its start instead. So nothing is
-        skipped, few records are read twice, and the offset never nears the 10,000 cap.
-        The first batch carries the search total (expected records) for progress.
-        """
-        prop = LAST_MODIFIED[object_type]
-        wanted = list(dict.fromkeys([*props, prop]))
-        sorts = [{"propertyName": prop, "direction": "ASCENDING"}]
-        lower, skip, expect_first = since_ms, 0, None
-        seen: dict[str, int] = {}
-        first = True
-        while True:
-            self._check()
-            page = self.client.search(
-                object_type,
-                filter_groups=[{"filters": [{"propertyName": prop, "operator": "GTE", "value": str(lower)}]}],
-                sorts=sorts,
-                properties=wanted,
-                limit=SEARCH_LIMIT,
-                after=str(skip) if skip else None,
-            )
-            found = page.records
-            if expect_first is not None and (not found or found[0].id != expect_first):
-                skip, expect_first = 0, None
-                continue
-            stamps = {r.id: _modified_ms(r, prop, lower) for r in found}
-            fresh = [r for r in found if seen.get(r.id) != stamps[r.id]]
-            seen.update(stamps)
-            yield fresh, (page.total if first else None)
-            first = False
-            if page.next_after is None or len(found) < SEARCH_LIMIT:
-                return
-            top = max(stamps.values())
-            if top > lower:
-                lower, skip = top, sum(1 for ms in stamps.values() if ms == top) - 1
-            else:
-                skip += len(found) - 1
-            expect_first = found[-1].id
-            if skip + SEARCH_LIMIT >= SEARCH_CAP:
-                # More records in one millisecond than search can page: walk it by id.
-                for batch in self._one_millisecond(object_type, prop, lower, wanted, seen):
-                    yield batch, None
-                lower, skip, expect_first = lower + 1, 0, None
-
-    def _one_millisecond(
-        self, object_type: str, prop: str, ms: int, wanted: list[str], seen: dict[str, int]
-    ) -> Iterator[list[Any]]:
-        last_id = 0
-        while True:
-            self._check()
-            page = self.client.search(
-                object_type,
-                filter_groups=[
-                    {
-                        "filters": [
-                            {"propertyName": prop, "operator": "EQ", "value": str(ms)},
-                            {"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)},
-                        ]
-                    }
-                ],
-                sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-                properties=wanted,
-                limit=SEARCH_LIMIT,
-            )
-            fresh = [r for r in page.records if seen.get(r.id) != ms]
-            for record in page.records:
-                seen[record.id] = ms
-            if fresh:
-                yield fresh
-            ids = [int(r.id) for r in page.records if r.id.isdigit()]
-            if page.next_after is None or len(page.records) < SEARCH_LIMIT or not ids or max(ids) <= last_id:
-                return
-            last_id = max(ids)
 
     def _pull_archived(self, db: Store, object_type: str) -> None:
         gone: list[str] = []
@@ -712,7 +610,3 @@ def _in_range(record_id: str, start: int | None, end: int | None) -> bool:
         return start is None
     value = int(record_id)
     return (start is None or value >= start) and (end is None or value < end)
-
-
-def _modified_ms(record: Any, prop: str, default: int) -> int:
-    return to_epoch_ms(record.properties.get(prop)) or to_epoch_ms(record.updated_at) or default
