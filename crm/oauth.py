@@ -10,9 +10,13 @@ A refresh is single-flight across threads (a lock per cache file) and processes 
 ``BEGIN IMMEDIATE`` transaction that re-reads the stored token before refreshing); a new
 refresh token is stored in the same transaction as the access token it came with.
 
-A refresh token HubSpot refuses puts the connection in ``needs_reconnect`` and wipes the
-dead tokens; a key that cannot decrypt the tokens reports ``needs_reconnect`` too but
-changes nothing, so restoring the right ``CRM_SECRET_KEY`` brings the connection back.
+A refresh token HubSpot declares dead (``invalid_grant`` / ``BAD_REFRESH_TOKEN``) puts the
+connection in ``needs_reconnect`` and wipes the dead tokens. Any other failed refresh
+(``invalid_client``, a 401 from a proxy, a 5xx, a timeout) keeps the tokens: the error is
+recorded for the Connect page (``ConnectionInfo.refresh_error``), the current access token
+is used while it lasts, and the refresh is tried again ``REFRESH_RETRY_S`` later. A key
+that cannot decrypt the tokens reports ``needs_reconnect`` too but changes nothing, so
+restoring the right ``CRM_SECRET_KEY`` brings the connection back.
 
 Staff login: when an allowlist is configured (``CRM_STAFF_EMAILS`` / ``CRM_STAFF_DOMAINS``,
 and not ``CRM_OPEN_ACCESS``) the connect route requires a ticket minted by a signed-in
@@ -60,8 +64,12 @@ TICKET_TTL_S = 600
 REFRESH_LEEWAY_S = 300
 # A token someone else just stored is used as long as it has this much life left.
 MIN_TOKEN_LIFE_S = 5
+# After a refresh that failed for a reason other than a dead token, try again this much later.
+REFRESH_RETRY_S = 30.0
 ACCESS, REFRESH = "access", "refresh"
 _PRIVATE_APP_FINGERPRINT = "auth.private_app_fingerprint"
+# The last refresh failure that kept the tokens (cleared by the next success or a new connection).
+_REFRESH_ERROR = "auth.refresh_error"
 
 
 @dataclass
@@ -78,6 +86,9 @@ class ConnectionInfo:
     scopes: list[str] = field(default_factory=list)
     expires_at: float | None = None
     connected_at: str | None = None
+    # Why the last token refresh failed while the tokens were kept (HubSpot unreachable,
+    # client secret refused...); None when the last refresh worked.
+    refresh_error: str | None = None
 
     @property
     def is_connected(self) -> bool:
@@ -279,6 +290,8 @@ def connection_info(settings: Settings, *, transport: httpx2.BaseTransport | Non
         problem = _token_problem(settings, db, row)
         if problem:
             info.status, info.reason = "needs_reconnect", problem
+        else:
+            info.refresh_error = store.read_meta(db, _REFRESH_ERROR)
     return info
 
 
@@ -469,6 +482,7 @@ class OAuthTokenSource:
         access_row, refresh_row = tokens.get(ACCESS), tokens.get(REFRESH)
         if refresh_row is None:
             return None, NeedsReconnect("No HubSpot refresh token is stored; connect HubSpot again.")
+        current, expires_at = None, 0.0
         if access_row is not None:
             current = self._vault.decrypt(access_row["ciphertext"], portal_id=self.portal_id, kind=ACCESS)
             expires_at = float(access_row["expires_at"] or 0)
@@ -484,6 +498,7 @@ class OAuthTokenSource:
         except NeedsReconnect as exc:
             log.warning("HubSpot refused the refresh token; the connection needs to be made again")
             store.delete_tokens(conn)
+            store.write_meta(conn, _REFRESH_ERROR, None)
             store.update_connection(
                 conn,
                 status="needs_reconnect",
@@ -493,12 +508,19 @@ class OAuthTokenSource:
             )
             return None, exc
         except CrmError as exc:
+            # Not a dead token: keep the tokens, say why on the Connect page, retry later.
+            store.write_meta(conn, _REFRESH_ERROR, f"{_iso_now()} {exc}"[:300])
+            if current is not None and not forced and now < expires_at - MIN_TOKEN_LIFE_S:
+                log.warning("Refreshing the HubSpot token failed (%s); using the current one for now", exc)
+                return (current, min(now + REFRESH_RETRY_S, expires_at - MIN_TOKEN_LIFE_S)), None
+            log.warning("Refreshing the HubSpot token failed (%s); the stored tokens are kept", exc)
             return None, exc
         if grant.refresh_token and grant.refresh_token != refresh_token:
             log.info("HubSpot issued a new refresh token; storing it")
         _store_grant(
             conn, self._vault, self.portal_id, grant, refresh_token=grant.refresh_token or refresh_token
         )
+        store.write_meta(conn, _REFRESH_ERROR, None)
         store.update_connection(conn, expires_at=grant.expires_at, updated_at=_iso_now())
         log.debug("Refreshed the HubSpot access token (expires in %d s)", grant.expires_in)
         refresh_at = grant.expires_at - min(REFRESH_LEEWAY_S, grant.expires_in / 2)

@@ -123,6 +123,13 @@ with crm_errors("read the connection"):
 
 if info.status == "connected":
     st.subheader("Connected")
+    if info.refresh_error:
+        # Our own message (HTTP status and HubSpot's error code only), shown as plain text.
+        st.warning(
+            "Renewing the HubSpot access token failed; the stored tokens are kept and the app "
+            "tries again shortly. Last error: " + md_escape(info.refresh_error),
+            icon=":material/sync_problem:",
+        )
     # Plain text, not Markdown: these are values people copy, and HubSpot supplied them.
     left, right = st.columns(2)
     with left:
