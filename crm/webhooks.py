@@ -412,7 +412,8 @@ def process_pending(settings: Settings, *, client: HubSpotClient | None = None) 
     Reads the affected records (and associations) from HubSpot in batches, then applies
     them through the sync engine, so a field with a pending local edit keeps the local
     value (and becomes a conflict if HubSpot's value moved away from the edit's base).
-    Events for another portal than the connected one are marked handled and ignored.
+    Events for another portal than the connected one are marked handled and ignored, and
+    a round whose portal was switched while it read HubSpot writes nothing.
 
     Raises:
         CrmError (Unreachable, NotConnected, HubSpotError...): HubSpot could not be read.
@@ -440,6 +441,12 @@ def process_pending(settings: Settings, *, client: HubSpotClient | None = None) 
             except CrmError as exc:
                 inbox.mark_failed(db, keys, _describe(exc))
                 raise
+            if _connected_portal(db) != portal_id:
+                # HubSpot was read for the portal connected before a switch: those records
+                # must not land in the new portal's cache. The events stay pending; the
+                # next round sorts them by the new portal.
+                log.info("The connected portal changed during a webhook round; its reads were dropped")
+                break
             _apply(db, fetched, keys)
             handled += len(keys)
             if len(events) < EVENTS_PER_ROUND:
