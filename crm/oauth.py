@@ -10,9 +10,13 @@ A refresh is single-flight across threads (a lock per cache file) and processes 
 ``BEGIN IMMEDIATE`` transaction that re-reads the stored token before refreshing); a new
 refresh token is stored in the same transaction as the access token it came with.
 
-A refresh token HubSpot refuses puts the connection in ``needs_reconnect`` and wipes the
-dead tokens; a key that cannot decrypt the tokens reports ``needs_reconnect`` too but
-changes nothing, so restoring the right ``CRM_SECRET_KEY`` brings the connection back.
+A refresh token HubSpot declares dead (``invalid_grant`` / ``BAD_REFRESH_TOKEN``) puts the
+connection in ``needs_reconnect`` and wipes the dead tokens. Any other failed refresh
+(``invalid_client``, a 401 from a proxy, a 5xx, a timeout) keeps the tokens: the error is
+recorded for the Connect page (``ConnectionInfo.refresh_error``), the current access token
+is used while it lasts, and the refresh is tried again ``REFRESH_RETRY_S`` later. A key
+that cannot decrypt the tokens reports ``needs_reconnect`` too but changes nothing, so
+restoring the right ``CRM_SECRET_KEY`` brings the connection back.
 
 Staff login: when an allowlist is configured (``CRM_STAFF_EMAILS`` / ``CRM_STAFF_DOMAINS``,
 and not ``CRM_OPEN_ACCESS``) the connect route requires a ticket minted by a signed-in
@@ -50,7 +54,7 @@ from crm.errors import (
 from crm.hubspot import HubSpotClient, StaticToken, TokenSource
 from crm.hubspot.tokens import TokenEndpoint, TokenGrant
 from crm.store import auth as store
-from crm.store import open_db, records, write
+from crm.store import open_db, records, syncstate, write
 from crm.vault import Vault, load_keys
 
 log = logging.getLogger("crm.oauth")
@@ -60,8 +64,15 @@ TICKET_TTL_S = 600
 REFRESH_LEEWAY_S = 300
 # A token someone else just stored is used as long as it has this much life left.
 MIN_TOKEN_LIFE_S = 5
+# How long a callback that switches portals waits for a running sync or push to finish.
+SWITCH_WAIT_S = 10.0
+SWITCH_POLL_S = 0.1
+# After a refresh that failed for a reason other than a dead token, try again this much later.
+REFRESH_RETRY_S = 30.0
 ACCESS, REFRESH = "access", "refresh"
 _PRIVATE_APP_FINGERPRINT = "auth.private_app_fingerprint"
+# The last refresh failure that kept the tokens (cleared by the next success or a new connection).
+_REFRESH_ERROR = "auth.refresh_error"
 
 
 @dataclass
@@ -78,6 +89,9 @@ class ConnectionInfo:
     scopes: list[str] = field(default_factory=list)
     expires_at: float | None = None
     connected_at: str | None = None
+    # Why the last token refresh failed while the tokens were kept (HubSpot unreachable,
+    # client secret refused...); None when the last refresh worked.
+    refresh_error: str | None = None
 
     @property
     def is_connected(self) -> bool:
@@ -174,11 +188,16 @@ def complete_connect(
     The state is consumed before anything else happens, so a second callback with the
     same state (a reload, a replay) is refused without a token request.
 
+    Connecting again replaces the stored tokens; the previous refresh token is then
+    revoked at HubSpot (best effort, after the new tokens are stored), so a connection the
+    app no longer uses does not stay valid in the background. A connection to another
+    portal first takes the sync and push leases (``_switch_leases``).
+
     Raises:
         OAuthFlowError: with a short ``reason`` safe to put in a URL: access_denied,
             provider_error, state_missing, state_unknown, state_expired, state_reused,
             state_foreign, code_missing, code_rejected, client_rejected, token_inactive,
-            hubspot_unreachable.
+            hubspot_unreachable, sync_running.
     """
     db = _db(settings)
     now = time.time()
@@ -229,11 +248,75 @@ def complete_connect(
         log.warning("Could not read HubSpot account info after connecting: %s", type(exc).__name__)
 
     scopes = [str(s) for s in facts.get("scopes") or grant.scopes]
+    previous_refresh = _stored_refresh_token(db, vault)
+    owner = syncstate.new_owner()
+    switching = store.read_meta(db, records.PORTAL_KEY) not in (None, str(portal_id))
+    if switching and not _switch_leases(db, owner):
+        _revoke_quietly(endpoint, grant.refresh_token, "the refused connection's")
+        raise OAuthFlowError(
+            "sync_running",
+            "A sync or push of the current portal is still running; connect again when it has finished.",
+        )
     connected_at = _iso_now()
+    try:
+        _store_connection(db, settings, vault, portal_id, grant, facts, ui_domain, scopes, connected_at)
+    finally:
+        if switching:
+            syncstate.release_lease(db, syncstate.SYNC_LEASE, owner)
+            syncstate.release_lease(db, syncstate.PUSH_LEASE, owner)
+    if previous_refresh and previous_refresh != grant.refresh_token:
+        _revoke_quietly(endpoint, previous_refresh, "the previous connection's")
+    log.info(
+        "HubSpot portal %s connected%s",
+        portal_id,
+        f" by {row['staff_email']}" if row.get("staff_email") else "",
+    )
+    return connection_info(settings)
+
+
+def _switch_leases(db: Any, owner: str) -> bool:
+    """Take the sync and push leases for a portal switch, waiting up to ``SWITCH_WAIT_S``.
+
+    Clearing the cache for another portal while a sync or push runs would let that run
+    write the old portal's records (or push its edits) into the new portal's cache, so the
+    switch holds both leases: no run is active while it happens and none can start until
+    it is done. The wait is bounded because it happens inside the browser's callback
+    request: a push or the tail of an incremental sync finishes within it, a full pull
+    does not, and then the person is told to connect again once the run is over (the
+    authorization is given up and its token revoked) rather than left waiting minutes.
+    Returns False, holding nothing, when the leases could not be had in time.
+    """
+    deadline = time.monotonic() + SWITCH_WAIT_S
+    held: list[str] = []
+    for name in (syncstate.SYNC_LEASE, syncstate.PUSH_LEASE):
+        while not syncstate.acquire_lease(db, name, owner):
+            if time.monotonic() >= deadline:
+                for taken in held:
+                    syncstate.release_lease(db, taken, owner)
+                log.warning("Portal switch refused: a sync or push is still running")
+                return False
+            time.sleep(SWITCH_POLL_S)
+        held.append(name)
+    return True
+
+
+def _store_connection(
+    db: Any,
+    settings: Settings,
+    vault: Vault,
+    portal_id: int,
+    grant: TokenGrant,
+    facts: dict[str, Any],
+    ui_domain: str | None,
+    scopes: list[str],
+    connected_at: str,
+) -> None:
+    """Claim the cache for the portal and store the new tokens and connection row, in one transaction."""
     with write(db) as conn:
         if records.claim_for_portal(conn, portal_id):
             log.info("The cache held another portal's records; they were cleared for portal %s", portal_id)
         store.delete_tokens(conn)
+        store.write_meta(conn, _REFRESH_ERROR, None)
         _store_grant(conn, vault, portal_id, grant, refresh_token=grant.refresh_token)
         store.replace_connection(
             conn,
@@ -250,12 +333,28 @@ def complete_connect(
             connected_at=connected_at,
             updated_at=connected_at,
         )
-    log.info(
-        "HubSpot portal %s connected%s",
-        portal_id,
-        f" by {row['staff_email']}" if row.get("staff_email") else "",
-    )
-    return connection_info(settings)
+
+
+def _stored_refresh_token(db: Any, vault: Vault) -> str | None:
+    """The refresh token stored now, or None (none stored, or the key cannot read it)."""
+    row = store.read_tokens(db).get(REFRESH)
+    if row is None:
+        return None
+    try:
+        return vault.decrypt(row["ciphertext"], portal_id=int(row["portal_id"]), kind=REFRESH)
+    except (NeedsReconnect, ConfigError):
+        return None
+
+
+def _revoke_quietly(endpoint: TokenEndpoint, refresh_token: str | None, whose: str) -> None:
+    """Revoke a refresh token the app will not use again; a failure is logged, not raised."""
+    if not refresh_token:
+        return
+    try:
+        endpoint.revoke(refresh_token)
+        log.info("Revoked %s refresh token at HubSpot", whose)
+    except Unreachable as exc:
+        log.warning("Could not revoke %s refresh token at HubSpot: %s", whose, exc)
 
 
 # -- status ----------------------------------------------------------------------------
@@ -279,6 +378,8 @@ def connection_info(settings: Settings, *, transport: httpx2.BaseTransport | Non
         problem = _token_problem(settings, db, row)
         if problem:
             info.status, info.reason = "needs_reconnect", problem
+        else:
+            info.refresh_error = store.read_meta(db, _REFRESH_ERROR)
     return info
 
 
@@ -469,6 +570,7 @@ class OAuthTokenSource:
         access_row, refresh_row = tokens.get(ACCESS), tokens.get(REFRESH)
         if refresh_row is None:
             return None, NeedsReconnect("No HubSpot refresh token is stored; connect HubSpot again.")
+        current, expires_at = None, 0.0
         if access_row is not None:
             current = self._vault.decrypt(access_row["ciphertext"], portal_id=self.portal_id, kind=ACCESS)
             expires_at = float(access_row["expires_at"] or 0)
@@ -484,6 +586,7 @@ class OAuthTokenSource:
         except NeedsReconnect as exc:
             log.warning("HubSpot refused the refresh token; the connection needs to be made again")
             store.delete_tokens(conn)
+            store.write_meta(conn, _REFRESH_ERROR, None)
             store.update_connection(
                 conn,
                 status="needs_reconnect",
@@ -493,12 +596,19 @@ class OAuthTokenSource:
             )
             return None, exc
         except CrmError as exc:
+            # Not a dead token: keep the tokens, say why on the Connect page, retry later.
+            store.write_meta(conn, _REFRESH_ERROR, f"{_iso_now()} {exc}"[:300])
+            if current is not None and not forced and now < expires_at - MIN_TOKEN_LIFE_S:
+                log.warning("Refreshing the HubSpot token failed (%s); using the current one for now", exc)
+                return (current, min(now + REFRESH_RETRY_S, expires_at - MIN_TOKEN_LIFE_S)), None
+            log.warning("Refreshing the HubSpot token failed (%s); the stored tokens are kept", exc)
             return None, exc
         if grant.refresh_token and grant.refresh_token != refresh_token:
             log.info("HubSpot issued a new refresh token; storing it")
         _store_grant(
             conn, self._vault, self.portal_id, grant, refresh_token=grant.refresh_token or refresh_token
         )
+        store.write_meta(conn, _REFRESH_ERROR, None)
         store.update_connection(conn, expires_at=grant.expires_at, updated_at=_iso_now())
         log.debug("Refreshed the HubSpot access token (expires in %d s)", grant.expires_in)
         refresh_at = grant.expires_at - min(REFRESH_LEEWAY_S, grant.expires_in / 2)

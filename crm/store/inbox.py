@@ -7,7 +7,8 @@ it processed; a failed attempt bumps ``attempts`` and records the error, so noth
 lost and a retry can pick it up.
 
 Counters live in ``meta`` under ``webhooks.*`` keys: they survive pruning of old inbox
-rows and let the UI say how many requests were refused and why.
+rows. Refused requests are not counted here but in memory (``crm.webhooks.Refusals``), so
+a flood of forged requests never writes to the database.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ import sqlite_utils
 from crm.store.schema import write
 
 PREFIX = "webhooks."
-REJECTED_PREFIX = PREFIX + "rejected."
 LAST_EVENT_AT = PREFIX + "last_event_at"
 LAST_ERROR = PREFIX + "last_error"
 
 EventKey = tuple[int, int, int]
+# SQLite's INTEGER is signed 64-bit; a bigger Python int fails the insert with OverflowError.
+_MAX_INTEGER = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -43,15 +45,17 @@ class InboxEvent:
 
 
 def event_key(event: dict[str, Any]) -> EventKey | None:
-    """The dedupe key of a delivered event, or None when it lacks one."""
+    """The dedupe key of a delivered event, or None when it lacks one that fits an INTEGER."""
     try:
-        return (int(event["portalId"]), int(event["subscriptionId"]), int(event["eventId"]))
+        key = (int(event["portalId"]), int(event["subscriptionId"]), int(event["eventId"]))
     except (KeyError, TypeError, ValueError):
         return None
+    return key if all(0 <= part <= _MAX_INTEGER for part in key) else None
 
 
-def add_events(db: sqlite_utils.Database, events: Sequence[dict[str, Any]], *, received_at: str,
-               received_ts: float) -> int:
+def add_events(
+    db: sqlite_utils.Database, events: Sequence[dict[str, Any]], *, received_at: str, received_ts: float
+) -> int:
     """Store events not seen before; return how many were new.
 
     ``received_ts`` (epoch seconds) becomes ``webhooks.last_event_at``. Events without a
@@ -73,7 +77,7 @@ def add_events(db: sqlite_utils.Database, events: Sequence[dict[str, Any]], *, r
                     *key,
                     str(event.get("subscriptionType") or ""),
                     None if object_id is None else str(object_id),
-                    occurred if isinstance(occurred, int) else None,
+                    occurred if _is_integer(occurred) else None,
                     json.dumps(event, separators=(",", ":")),
                     received_at,
                 ),
@@ -83,12 +87,6 @@ def add_events(db: sqlite_utils.Database, events: Sequence[dict[str, Any]], *, r
         _bump(conn, PREFIX + "duplicates", len(events) - new)
         _set(conn, LAST_EVENT_AT, repr(received_ts))
     return new
-
-
-def count_rejection(db: sqlite_utils.Database, reason: str) -> None:
-    """Count one refused webhook request under ``reason``."""
-    with write(db) as conn:
-        _bump(conn, REJECTED_PREFIX + reason, 1)
 
 
 def pending_events(db: sqlite_utils.Database, *, max_attempts: int, limit: int = 500) -> list[InboxEvent]:
@@ -160,9 +158,7 @@ def prune(db: sqlite_utils.Database, *, processed_before: str) -> int:
 
 def status(db: sqlite_utils.Database, *, max_attempts: int) -> dict[str, Any]:
     """Counters and inbox figures for ``crm.webhooks.live_status``."""
-    meta = dict(
-        db.conn.execute("SELECT key, value FROM meta WHERE key LIKE ?", (PREFIX + "%",)).fetchall()
-    )
+    meta = dict(db.conn.execute("SELECT key, value FROM meta WHERE key LIKE ?", (PREFIX + "%",)).fetchall())
     pending, failed = db.conn.execute(
         "SELECT COALESCE(SUM(attempts < ?), 0), COALESCE(SUM(attempts >= ?), 0) "
         "FROM webhook_inbox WHERE processed_at IS NULL",
@@ -177,12 +173,12 @@ def status(db: sqlite_utils.Database, *, max_attempts: int) -> dict[str, Any]:
         "failed": int(failed),
         "last_event_at": float(last_event) if last_event else None,
         "last_error": meta.get(LAST_ERROR),
-        "rejected": {
-            key.removeprefix(REJECTED_PREFIX): int(value or 0)
-            for key, value in sorted(meta.items())
-            if key.startswith(REJECTED_PREFIX)
-        },
     }
+
+
+def _is_integer(value: Any) -> bool:
+    """An int (not a bool) that SQLite can store as INTEGER."""
+    return isinstance(value, int) and not isinstance(value, bool) and -_MAX_INTEGER <= value <= _MAX_INTEGER
 
 
 def _bump(conn: sqlite3.Connection, key: str, by: int) -> None:

@@ -16,8 +16,8 @@ from crm.errors import NeedsReconnect, Unreachable
 from crm.hubspot import HubSpotClient, StaticToken
 from crm.sandbox.admin import SandboxAdmin
 from crm.sandbox.config import DEFAULT_CLIENT_SECRET
-from crm.store import outbox, records
-from crm.store.schema import open_db
+from crm.store import auth, outbox, records
+from crm.store.schema import open_db, write
 from tests.webhooks.deliveries import PORTAL_ID, body_of, event, make_settings, route_app, sign, wait_until
 
 
@@ -70,8 +70,9 @@ def first_contact(sandbox: SandboxAdmin) -> str:
     return sorted(truth(sandbox, "contacts"), key=int)[0]
 
 
-def test_property_change_is_read_back_from_hubspot_and_cached(sandbox: SandboxAdmin,
-                                                             live_settings: Settings) -> None:
+def test_property_change_is_read_back_from_hubspot_and_cached(
+    sandbox: SandboxAdmin, live_settings: Settings
+) -> None:
     contact = first_contact(sandbox)
     sandbox.patch_object("contacts", contact, {"firstname": "Grace", "jobtitle": "Admiral"})
     assert deliver(live_settings, event(1, int(contact))) == 1
@@ -98,8 +99,9 @@ def test_same_batch_delivered_twice_is_applied_once(sandbox: SandboxAdmin, live_
     assert webhooks.live_status(live_settings)["processed"] == 2
 
 
-def test_out_of_order_events_end_with_hubspots_current_value(sandbox: SandboxAdmin,
-                                                            live_settings: Settings) -> None:
+def test_out_of_order_events_end_with_hubspots_current_value(
+    sandbox: SandboxAdmin, live_settings: Settings
+) -> None:
     contact = first_contact(sandbox)
     sandbox.patch_object("contacts", contact, {"firstname": "First"})
     sandbox.patch_object("contacts", contact, {"firstname": "Second"})
@@ -122,27 +124,47 @@ def test_deleted_record_is_flagged_archived(sandbox: SandboxAdmin, live_settings
     assert cached(live_settings, "contacts", contact)["archived"] == 1
 
 
-def test_merge_archives_the_merged_record_and_rereads_the_survivor(sandbox: SandboxAdmin,
-                                                                  live_settings: Settings) -> None:
+def test_merge_archives_the_merged_record_and_rereads_the_survivor(
+    sandbox: SandboxAdmin, live_settings: Settings
+) -> None:
     survivor, merged = sorted(truth(sandbox, "contacts"), key=int)[:2]
     deliver(live_settings, event(40, int(merged), "contact.creation"))
     webhooks.process_pending(live_settings)
     sandbox.patch_object("contacts", survivor, {"firstname": "Merged"})
-    deliver(live_settings, event(41, int(survivor), "contact.merge", primaryObjectId=int(survivor),
-                                 mergedObjectIds=[int(merged)], newObjectId=int(survivor)))
+    deliver(
+        live_settings,
+        event(
+            41,
+            int(survivor),
+            "contact.merge",
+            primaryObjectId=int(survivor),
+            mergedObjectIds=[int(merged)],
+            newObjectId=int(survivor),
+        ),
+    )
     webhooks.process_pending(live_settings)
     assert cached(live_settings, "contacts", merged)["archived"] == 1
     assert cached(live_settings, "contacts", survivor)["firstname"] == "Merged"
 
 
-def test_association_change_rereads_the_records_associations(sandbox: SandboxAdmin,
-                                                            live_settings: Settings) -> None:
+def test_association_change_rereads_the_records_associations(
+    sandbox: SandboxAdmin, live_settings: Settings
+) -> None:
     contacts = truth(sandbox, "contacts")
     contact = next(cid for cid, c in sorted(contacts.items()) if c["associations"].get("companies"))
     company = contacts[contact]["associations"]["companies"][0]["id"]
-    deliver(live_settings, event(50, int(contact), "contact.associationChange",
-                                 associationType="CONTACT_TO_COMPANY", fromObjectId=int(contact),
-                                 toObjectId=int(company), associationRemoved=False))
+    deliver(
+        live_settings,
+        event(
+            50,
+            int(contact),
+            "contact.associationChange",
+            associationType="CONTACT_TO_COMPANY",
+            fromObjectId=int(contact),
+            toObjectId=int(company),
+            associationRemoved=False,
+        ),
+    )
     webhooks.process_pending(live_settings)
     db = open_db(live_settings.db_path)
     try:
@@ -184,8 +206,9 @@ def test_pending_local_edit_is_kept_and_a_remote_change_to_it_becomes_a_conflict
 
 def test_unreachable_hubspot_leaves_events_pending_with_the_error(offline_settings: Settings) -> None:
     deliver(offline_settings, event(80, 101))
-    client = HubSpotClient(offline_settings, StaticToken("pat-na1-x", portal_key="offline"), max_retries=0,
-                           timeout=2.0)
+    client = HubSpotClient(
+        offline_settings, StaticToken("pat-na1-x", portal_key="offline"), max_retries=0, timeout=2.0
+    )
     with client, pytest.raises(Unreachable):
         webhooks.process_pending(offline_settings, client=client)
     status = webhooks.live_status(offline_settings)
@@ -197,8 +220,9 @@ def test_events_stop_being_retried_after_the_attempt_limit_but_stay_in_the_inbox
     offline_settings: Settings,
 ) -> None:
     deliver(offline_settings, event(90, 101))
-    client = HubSpotClient(offline_settings, StaticToken("pat-na1-x", portal_key="offline-limit"),
-                           max_retries=0, timeout=2.0)
+    client = HubSpotClient(
+        offline_settings, StaticToken("pat-na1-x", portal_key="offline-limit"), max_retries=0, timeout=2.0
+    )
     with client:
         for _ in range(webhooks.MAX_ATTEMPTS):
             with pytest.raises(Unreachable):
@@ -208,8 +232,9 @@ def test_events_stop_being_retried_after_the_attempt_limit_but_stay_in_the_inbox
     assert (status["pending"], status["failed"], status["processed"]) == (0, 1, 0)
 
 
-def test_route_answers_within_a_second_while_processing_is_slow(sandbox: SandboxAdmin,
-                                                                live_settings: Settings) -> None:
+def test_route_answers_within_a_second_while_processing_is_slow(
+    sandbox: SandboxAdmin, live_settings: Settings
+) -> None:
     contact = first_contact(sandbox)
     sandbox.patch_object("contacts", contact, {"firstname": "Slowpoke"})
     sandbox.configure(latency_ms=1500)
@@ -220,11 +245,14 @@ def test_route_answers_within_a_second_while_processing_is_slow(sandbox: Sandbox
         elapsed = time.monotonic() - started
     assert response.status_code == 204
     assert elapsed < 1.0
-    wait_until(lambda: (cached(live_settings, "contacts", contact) or {}).get("firstname") == "Slowpoke",
-               within=20.0)
+    wait_until(
+        lambda: (cached(live_settings, "contacts", contact) or {}).get("firstname") == "Slowpoke", within=20.0
+    )
 
 
-def test_worker_drains_events_left_from_before_a_restart(sandbox: SandboxAdmin, live_settings: Settings) -> None:
+def test_worker_drains_events_left_from_before_a_restart(
+    sandbox: SandboxAdmin, live_settings: Settings
+) -> None:
     contact = first_contact(sandbox)
     sandbox.patch_object("contacts", contact, {"firstname": "Leftover"})
     deliver(live_settings, event(110, int(contact)))  # stored, but nobody woke a worker
@@ -241,12 +269,38 @@ def test_events_from_another_portal_are_not_applied(sandbox: SandboxAdmin, live_
     assert webhooks.live_status(live_settings)["pending"] == 0
 
 
-def test_rejected_token_leaves_events_pending_with_needs_reconnect(sandbox: SandboxAdmin, tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, HUBSPOT_ACCESS_TOKEN="pat-na1-revoked", HUBSPOT_BASE_URL=sandbox.url,
-                             HUBSPOT_CLIENT_SECRET=DEFAULT_CLIENT_SECRET)
+def test_rejected_token_leaves_events_pending_with_needs_reconnect(
+    sandbox: SandboxAdmin, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        HUBSPOT_ACCESS_TOKEN="pat-na1-revoked",
+        HUBSPOT_BASE_URL=sandbox.url,
+        HUBSPOT_CLIENT_SECRET=DEFAULT_CLIENT_SECRET,
+    )
     deliver(settings, event(130, 1))
     with pytest.raises(NeedsReconnect):
         webhooks.process_pending(settings)
     status = webhooks.live_status(settings)
     assert (status["pending"], status["processed"]) == (1, 0)
     assert status["last_error"].startswith("NeedsReconnect")
+
+
+def test_a_round_whose_portal_is_switched_while_reading_writes_nothing(
+    sandbox: SandboxAdmin, live_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert oauth.connection_info(live_settings).portal_id == PORTAL_ID
+    contact = first_contact(sandbox)
+    deliver(live_settings, event(140, int(contact)))
+    real_fetch = webhooks._fetch
+
+    def fetch_then_switch(db: Any, client: Any, plan: Any) -> Any:
+        fetched = real_fetch(db, client, plan)
+        with write(db) as conn:  # another tab connects another portal meanwhile
+            auth.update_connection(conn, portal_id=PORTAL_ID + 1)
+        return fetched
+
+    monkeypatch.setattr(webhooks, "_fetch", fetch_then_switch)
+    assert webhooks.process_pending(live_settings) == 0
+    assert cached(live_settings, "contacts", contact) is None
+    assert webhooks.live_status(live_settings)["pending"] == 1
