@@ -405,7 +405,13 @@ def _hold_existing(
             outbox.fail_create(db, row["id"], message, by=by, retry=True)
             results.append(_result(row, "retry", message))
         return []
-    by_email = {str(r.properties.get("email") or "").strip().lower(): r for r in found}
+    by_email: dict[str, Any] = {}
+    for record in found:
+        # A read by email may match a contact's secondary address (hs_additional_emails, when synced).
+        extra = str(record.properties.get("hs_additional_emails") or "").split(";")
+        for address in (*extra, str(record.properties.get("email") or "")):
+            if address.strip():
+                by_email[address.strip().lower()] = record
     types = records.property_types(db, "contacts")
     new: list[dict[str, Any]] = []
     for row, email in zip(rows, emails, strict=True):
