@@ -11,7 +11,7 @@ sync or a push anyway.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -226,6 +226,17 @@ def conflicts(settings: Settings) -> pd.DataFrame:
 
     with open_cache(settings) as db:
         return outbox.conflicts_frame(db)
+
+
+def new_contact_sides(row: Mapping[str, Any]) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    """For a new contact held because HubSpot had its email (a ``conflicts`` row with op
+    ``create``): my values, HubSpot's contact id, and its values."""
+    import json
+
+    from crm.store import outbox
+
+    existing_id, theirs = outbox.existing_record(row)
+    return json.loads(row.get("payload") or "{}"), existing_id, theirs
 
 
 def audit_log(settings: Settings, limit: int = 200) -> pd.DataFrame:

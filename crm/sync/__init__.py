@@ -15,7 +15,14 @@ Reading run state (``latest_run``, ``run_history``, ``is_sync_running``) takes a
 from __future__ import annotations
 
 from crm.store.syncstate import is_sync_running, latest_run, run_history
-from crm.sync.edits import discard_edit, queue_edits, queue_new_contact, resolve_conflict, validation_context
+from crm.sync.edits import (
+    discard_edit,
+    link_existing_contact,
+    queue_edits,
+    queue_new_contact,
+    resolve_conflict,
+    validation_context,
+)
 from crm.sync.pronouns import PRONOUNS, pronouns_available, set_up_pronouns
 from crm.sync.pull import OVERLAP_MS, WALKERS
 from crm.sync.push import push
@@ -29,6 +36,7 @@ __all__ = [
     "discard_edit",
     "is_sync_running",
     "latest_run",
+    "link_existing_contact",
     "pronouns_available",
     "push",
     "queue_edits",

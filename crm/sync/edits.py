@@ -120,6 +120,19 @@ def resolve_conflict(
         db.close()
 
 
+def link_existing_contact(settings: Settings, outbox_id: int, *, by: str | None) -> dict[str, int]:
+    """Settle a new contact whose email HubSpot already had: take HubSpot's contact and
+    queue my non-empty fields as edits of it (see ``outbox.link_create`` for their base).
+
+    Returns ``{"pending": n, "conflict": m}``. Raises LookupError if it is not such a decision.
+    """
+    db = open_db(settings.db_path)
+    try:
+        return outbox.link_create(db, outbox_id, by=by)
+    finally:
+        db.close()
+
+
 def discard_edit(settings: Settings, outbox_id: int, *, by: str | None) -> None:
     """Drop a pending, failed or conflicting edit; the cache goes back to HubSpot's value."""
     db = open_db(settings.db_path)

@@ -14,9 +14,17 @@ Refused edits are marked failed with HubSpot's message and the cache takes HubSp
 value; transient failures (429 after retries, 5xx, timeouts) leave the edit pending
 for the next push.
 
-New contacts go through batch upsert keyed on email, so a push that was interrupted
-after HubSpot acted (kill -9, a dropped connection) never creates a duplicate when it
-runs again. Every outcome is stored in one transaction with its cache and audit-log
+New contacts are first looked up by email (one batch read per 100 creates). A contact
+HubSpot already has is never written over: if it already holds every value of mine
+(typically my own create, made by a push interrupted before it recorded it) the local
+row is swapped for it; otherwise the create is held as a decision for a person (link
+and queue my fields as edits, or discard mine; see ``outbox.link_create``). Only emails
+HubSpot does not have are sent, through batch upsert keyed on email, so a push that was
+interrupted after HubSpot acted (kill -9, a dropped connection) never creates a
+duplicate when it runs again: the next push reads again and finds it. The one window
+left is the read-to-upsert round trip of one batch: a contact created elsewhere with
+the same email inside it is updated, as HubSpot has no conditional write; the audit log
+then notes that the upsert matched an existing record. Every outcome is stored in one transaction with its cache and audit-log
 changes; an edit is never marked done before HubSpot has it.
 """
 
@@ -364,7 +372,77 @@ def _push_creates(
             results.append(_result(row, "failed", "Only new contacts can be created from the dashboard"))
         return
     for start in range(0, len(rows), BATCH):
-        _upsert_contacts(db, client, rows[start : start + BATCH], by, results)
+        new = _hold_existing(db, client, rows[start : start + BATCH], by, results)
+        if new:
+            _upsert_contacts(db, client, new, by, results)
+
+
+EXISTS = "HubSpot already has a contact with this email: link to it or discard yours on the Sync page"
+
+
+def _hold_existing(
+    db: sqlite_utils.Database,
+    client: Any,
+    rows: list[dict[str, Any]],
+    by: str | None,
+    results: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Read HubSpot by email (one request) and return the creates whose email it does not have.
+
+    A match holding all my values is my own earlier create (or an identical one), so
+    the local row simply becomes it; any other match is held for a person to decide.
+    A failed read sends nothing: the creates stay pending for the next push.
+    """
+    props = sorted({*records.synced_property_names(db, "contacts"), "email"})
+    emails = [_email(row) for row in rows]
+    try:
+        found = client.batch_read("contacts", [e for e in emails if e], properties=props, id_property="email")
+    except NotConnected:
+        raise
+    except CrmError as exc:
+        message = f"Not sent yet, will retry: {exc}"
+        for row in rows:
+            outbox.fail_create(db, row["id"], message, by=by, retry=True)
+            results.append(_result(row, "retry", message))
+        return []
+    by_email: dict[str, Any] = {}
+    for record in found:
+        # A read by email may match a contact's secondary address (hs_additional_emails, when synced).
+        extra = str(record.properties.get("hs_additional_emails") or "").split(";")
+        for address in (*extra, str(record.properties.get("email") or "")):
+            if address.strip():
+                by_email[address.strip().lower()] = record
+    types = records.property_types(db, "contacts")
+    new: list[dict[str, Any]] = []
+    for row, email in zip(rows, emails, strict=True):
+        record = by_email.get(email.lower()) if email else None
+        if record is None:
+            new.append(row)
+        elif _holds_all(record.properties, row["payload"], types):
+            outbox.complete_create(db, row["id"], record, by=by, existed=True)
+            result = _result(row, "created")
+            result["record_id"] = record.id
+            results.append(result)
+        else:
+            outbox.hold_create(db, row["id"], record)
+            result = _result(row, "conflict", EXISTS)
+            result["record_id"] = row["record_id"]
+            results.append(result)
+    return new
+
+
+def _email(row: dict[str, Any]) -> str:
+    return str(row["payload"].get("email") or "").strip()
+
+
+def _holds_all(theirs: dict[str, str | None], mine: dict[str, Any], types: dict[str, str]) -> bool:
+    for prop, value in mine.items():
+        if prop == "email":
+            if str(theirs.get(prop) or "").strip().lower() != str(value).strip().lower():
+                return False
+        elif not records.same_value(theirs.get(prop), value, types.get(prop, "string")):
+            return False
+    return True
 
 
 def _upsert_contacts(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from crm.store import outbox, records
@@ -167,3 +169,46 @@ def test_discarding_a_pending_edit_restores_hubspots_value(contacts_db):
     outbox.discard_edit(contacts_db, row["id"], by="kim")
     assert records.get_record(contacts_db, "contacts", "101")["firstname"] == "Ada"
     assert outbox.outbox_counts(contacts_db)["discarded"] == 1
+
+
+def _held(contacts_db, rec):
+    local = outbox.queue_create(
+        contacts_db,
+        "contacts",
+        {"email": "grace@navy.example", "firstname": "Grace", "phone": "+1 555 0100"},
+        by="kim",
+    )
+    (create,) = outbox.pending_creates(contacts_db, "contacts")
+    theirs = rec("900", {"email": "grace@navy.example", "firstname": "Amazing Grace", "phone": None})
+    assert outbox.hold_create(contacts_db, create["id"], theirs)
+    return local, create["id"]
+
+
+def test_a_held_new_contact_still_takes_edits_and_cannot_be_resolved_as_a_field_conflict(contacts_db, rec):
+    local, outbox_id = _held(contacts_db, rec)
+    assert outbox.pending_creates(contacts_db, "contacts") == []
+    outbox.queue_updates(contacts_db, "contacts", {local: {"lastname": "Hopper"}}, by="kim")
+    (held,) = outbox.conflicts_frame(contacts_db).to_dict("records")
+    assert json.loads(held["payload"])["lastname"] == "Hopper"
+    assert outbox.existing_record(held) == (
+        "900",
+        {"email": "grace@navy.example", "firstname": "Amazing Grace", "phone": None},
+    )
+    with pytest.raises(LookupError, match="link it to HubSpot's contact or discard it"):
+        outbox.resolve_conflict(contacts_db, outbox_id, "mine", by="kim")
+
+
+def test_linking_keeps_an_edit_already_waiting_on_hubspots_contact(contacts_db, rec):
+    local, outbox_id = _held(contacts_db, rec)
+    records.upsert_records(
+        contacts_db, "contacts", [rec("900", {"email": "grace@navy.example", "phone": None})]
+    )
+    outbox.queue_updates(contacts_db, "contacts", {"900": {"phone": "+1 555 0777"}}, by="lee")
+    assert outbox.link_create(contacts_db, outbox_id, by="kim") == {"pending": 0, "conflict": 1}
+    edits = {r["property"]: r for r in _rows(contacts_db) if r["op"] == "update"}
+    assert edits["phone"]["new_value"] == "+1 555 0777" and edits["phone"]["created_by"] == "lee"
+    assert (edits["firstname"]["status"], edits["firstname"]["base_value"]) == ("conflict", None)
+    assert records.get_record(contacts_db, "contacts", local) is None
+    assert records.get_record(contacts_db, "contacts", "900")["phone"] == "+1 555 0777"
+    with pytest.raises(LookupError):
+        outbox.link_create(contacts_db, outbox_id, by="kim")
