@@ -105,7 +105,8 @@ def seed_company(state: PipedriveState) -> dict[str, int]:
 
     def times() -> tuple[int, int]:
         added = rng.randint(start, end - DAY)
-        return added, min(end, added + int(rng.expovariate(1 / (60 * DAY))))
+        # Seeded edits end an hour before the anchor, so "changed since a moment ago" finds only new edits.
+        return added, min(end - 3600, added + int(rng.expovariate(1 / (60 * DAY))))
 
     org_times = sorted(times() for _ in range(cfg.organizations))
     for n, (added, updated) in enumerate(org_times, start=1):
