@@ -63,3 +63,12 @@ def test_writes_count_down_x_daily_requests_left(api: httpx2.Client) -> None:
     before = int(api.get("/api/v2/persons/1").headers["x-daily-requests-left"])
     after = api.patch("/api/v2/persons/1", json={"job_title": "Buyer"}).headers["x-daily-requests-left"]
     assert int(after) == before - 1
+
+
+def test_configured_latency_delays_api_calls_but_not_admin_calls(
+    api: httpx2.Client, pipedrive: PipedriveAdmin
+) -> None:
+    pipedrive.configure(latency_ms=300)
+    slow = api.get("/api/v2/persons/1")
+    quick = pipedrive.config()
+    assert slow.elapsed.total_seconds() >= 0.3 and quick["latency_ms"] == 300

@@ -60,7 +60,7 @@ def test_an_unregistered_redirect_uri_gets_an_error_page_not_a_redirect(pipedriv
         assert page.status_code == 400 and "redirect_uri is invalid" in page.text
 
 
-def test_consent_page_escapes_the_state_it_carries(pipedrive: PipedriveAdmin) -> None:
+def test_a_hostile_state_comes_back_unchanged_in_the_redirect(pipedrive: PipedriveAdmin) -> None:
     with httpx2.Client(base_url=pipedrive.url, trust_env=False) as client:
         params = redirect_params(consent(client, "allow", state='"><script>alert(1)</script>'))
         assert params["state"] == '"><script>alert(1)</script>'

@@ -145,3 +145,17 @@ def test_notes_and_activities_page_by_start_and_limit(api: httpx2.Client) -> Non
     first = api.get("/api/v1/activities", params={"limit": 2}).json()
     assert first["additional_data"]["pagination"] == {"start": 0, "limit": 2, "more_items_in_collection": True,
                                                       "next_start": 2}  # fmt: skip
+
+
+def test_updated_until_excludes_later_changes(api: httpx2.Client, pipedrive: PipedriveAdmin) -> None:
+    cut = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(seconds=1)
+    pipedrive.patch_object("organizations", 4, {"name": "Renamed Org"})
+    before = walk(api, "/api/v2/organizations", updated_until=cut.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    assert 4 not in [o["id"] for o in before] and len(before) == 9
+
+
+def test_stats_count_requests_per_route_template(api: httpx2.Client, pipedrive: PipedriveAdmin) -> None:
+    api.get("/api/v2/persons/1")
+    api.get("/api/v2/persons/2")
+    stats = pipedrive.stats()
+    assert stats["requests"]["GET /api/v2/persons/{id:int}"] == 2 and stats["responses"]["200"] >= 2

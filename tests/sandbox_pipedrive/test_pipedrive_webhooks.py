@@ -81,3 +81,17 @@ def test_registration_is_validated_and_listed(api: httpx2.Client) -> None:
     assert [h["id"] for h in listed] == [hook["id"]]
     assert api.delete(f"/api/v1/webhooks/{hook['id']}").json()["success"] is True
     assert api.get("/api/v1/webhooks").json()["data"] == []
+
+
+def test_the_webhook_password_is_not_echoed_back(api: httpx2.Client) -> None:
+    hook = register(api, "http://127.0.0.1:9/h", http_auth_user="crm", http_auth_password="s3cret")
+    listed = api.get("/api/v1/webhooks").json()["data"][0]
+    assert hook["http_auth_user"] == "crm" and "s3cret" not in str(hook) and "s3cret" not in str(listed)
+
+
+def test_a_user_may_register_at_most_40_webhooks(api: httpx2.Client) -> None:
+    for n in range(40):
+        register(api, f"http://127.0.0.1:9/h{n}")
+    refused = api.post("/api/v1/webhooks", json={"subscription_url": "http://127.0.0.1:9/h41", "event_action": "*",
+                                                 "event_object": "*", "version": "2.0"})  # fmt: skip
+    assert refused.status_code == 422 and refused.json()["error"] == "Webhooks limit reached"

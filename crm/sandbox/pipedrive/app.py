@@ -147,8 +147,7 @@ class PipedriveGate:
         if not state.limits.spend(cost):
             state.stats.count_limited("daily_budget")
             return _limited(msg.DAILY_BUDGET, headers, principal, state)
-        with state.stats._lock:
-            state.stats.tokens_spent += cost
+        state.stats.add_tokens(cost)
         if principal.kind == "api_token":
             left = (
                 state.limits.write(principal)

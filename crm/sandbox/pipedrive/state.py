@@ -48,6 +48,10 @@ class Stats:
             if status is not None:
                 self.responses[str(status)] += 1
 
+    def add_tokens(self, cost: int) -> None:
+        with self._lock:
+            self.tokens_spent += cost
+
     def count_limited(self, kind: str) -> None:
         with self._lock:
             self.limited[kind] += 1

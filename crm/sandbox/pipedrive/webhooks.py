@@ -57,7 +57,8 @@ class Webhook:
             "event_action": self.event_action, "event_object": self.event_object,
             "subscription_url": self.subscription_url, "version": self.version, "is_active": int(self.is_active),
             "add_time": v1_time(self.add_ts), "remove_time": None, "type": "general",
-            "http_auth_user": self.http_auth_user, "http_auth_password": self.http_auth_password,
+            # The password is never echoed back (UNCERTAIN whether Pipedrive does); deliveries still send it.
+            "http_auth_user": self.http_auth_user, "http_auth_password": "********" if self.http_auth_password else None,
             "remove_reason": None, "last_delivery_time": v1_time(self.last_delivery_ts) if self.last_delivery_ts else None,
             "last_http_status": self.last_http_status, "admin_id": self.user_id,
         }  # fmt: skip
