@@ -159,3 +159,12 @@ def test_stats_count_requests_per_route_template(api: httpx2.Client, pipedrive: 
     api.get("/api/v2/persons/2")
     stats = pipedrive.stats()
     assert stats["requests"]["GET /api/v2/persons/{id:int}"] == 2 and stats["responses"]["200"] >= 2
+
+
+def test_every_sort_pages_through_every_record_once(api: httpx2.Client, pipedrive: PipedriveAdmin) -> None:
+    pipedrive.delete_object("deals", 7)
+    expected = sorted(d["id"] for d in pipedrive.truth("deals") if not d["is_deleted"])
+    by_id_desc = [d["id"] for d in walk(api, "/api/v2/deals", limit=4, sort_direction="desc")]
+    by_update = [d["id"] for d in walk(api, "/api/v2/deals", limit=4, sort_by="update_time")]
+    assert by_id_desc == expected[::-1]
+    assert sorted(by_update) == expected and len(by_update) == len(set(by_update))

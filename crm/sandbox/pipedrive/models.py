@@ -199,6 +199,8 @@ class RecordStore:
     def __init__(self) -> None:
         self.records: dict[EntityType, dict[int, Record]] = {t: {} for t in ENTITY_TYPES}
         self._next: dict[EntityType, int] = {t: 1 for t in ENTITY_TYPES}
+        # Ids in creation order, which is id order: list pages bisect into it.
+        self.order: dict[EntityType, list[int]] = {t: [] for t in ENTITY_TYPES}
 
     def add(self, entity: EntityType, values: dict[str, Any], custom: dict[str, Any], add_ts: int,
             update_ts: int | None = None) -> Record:  # fmt: skip
@@ -206,6 +208,7 @@ class RecordStore:
             self._next[entity], values, add_ts, update_ts if update_ts is not None else add_ts, custom
         )
         self.records[entity][record.id] = record
+        self.order[entity].append(record.id)
         self._next[entity] += 1
         return record
 

@@ -9,6 +9,8 @@ where the walk still finds it.
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from starlette.requests import Request
@@ -44,6 +46,35 @@ SEARCH_FIELDS: dict[EntityType, tuple[str, ...]] = {
 
 def _sort_value(record: Record, sort_by: str) -> int:
     return record.id if sort_by == "id" else record.update_ts if sort_by == "update_time" else record.add_ts
+
+
+def _in_order(
+    state: PipedriveState, entity: EntityType, sort_by: str, reverse: bool, after: tuple[int, int] | None
+) -> Iterator[Record]:
+    """Live records in the page order, starting after the cursor's key.
+
+    By id (the default and the full pull's order) this bisects into the id list, so a page
+    costs its own size, not the company's; other sorts sort the live records.
+    """
+    records = state.records.records[entity]
+    if sort_by == "id":
+        order = state.records.order[entity]
+        if reverse:
+            end = bisect.bisect_left(order, after[1]) if after else len(order)
+            positions: Iterable[int] = range(end - 1, -1, -1)
+        else:
+            positions = range(bisect.bisect_right(order, after[1]) if after else 0, len(order))
+        for position in positions:
+            record = records[order[position]]
+            if not record.is_deleted:
+                yield record
+        return
+    keyed = sorted(((_sort_value(r, sort_by), r.id), r) for r in records.values() if not r.is_deleted)
+    if reverse:
+        keyed.reverse()
+    for key, record in keyed:
+        if after is None or (key > after if not reverse else key < after):
+            yield record
 
 
 def _filters(request: Request, entity: EntityType) -> list[tuple[str, Any]]:
@@ -149,20 +180,20 @@ def _routes_for(entity: EntityType) -> list[BaseRoute]:
                 raise bad_request(msg.BAD_CURSOR)
             after = (key[0], key[1])
         with state.lock:
-            matching = [
-                r for r in state.records.all_live(entity)
-                if (since is None or r.update_ts >= since) and (until is None or r.update_ts < until)
-                and (ids is None or r.id in ids) and all(r.values.get(name) == value for name, value in checks)
-            ]  # fmt: skip
-            reverse = direction == "desc"
-            matching.sort(key=lambda r: (_sort_value(r, sort_by), r.id), reverse=reverse)
-            if after is not None:
-                matching = [r for r in matching if ((_sort_value(r, sort_by), r.id) < after) == reverse
-                            and (_sort_value(r, sort_by), r.id) != after]  # fmt: skip
-            page = matching[:limit]
+            page = []
+            for r in _in_order(state, entity, sort_by, direction == "desc", after):
+                if (
+                    (since is None or r.update_ts >= since) and (until is None or r.update_ts < until)
+                    and (ids is None or r.id in ids) and all(r.values.get(name) == value for name, value in checks)
+                ):  # fmt: skip
+                    page.append(r)
+                    if len(page) > limit:
+                        break
+            more = len(page) > limit
+            page = page[:limit]
             data = [render(entity, r, state.fields, only_custom) for r in page]
         next_cursor = None
-        if len(matching) > limit:
+        if more:
             last = page[-1]
             next_cursor = encode_cursor(
                 {"s": sort_by, "d": direction, "k": [_sort_value(last, sort_by), last.id]}
