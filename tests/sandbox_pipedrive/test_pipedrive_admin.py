@@ -56,3 +56,11 @@ def test_command_line_prints_its_url_and_serves(tmp_path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_a_bad_anchor_date_is_refused_and_leaves_the_company_as_it_was(pipedrive: PipedriveAdmin) -> None:
+    before = pipedrive.truth("organizations")
+    with pytest.raises(httpx2.HTTPStatusError):
+        pipedrive.reset(anchor_date="31/01/2026")
+    assert pipedrive.truth("organizations") == before
+    assert pipedrive.reset(persons=3)["persons"] == 3

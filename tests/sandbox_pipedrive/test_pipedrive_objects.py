@@ -168,3 +168,15 @@ def test_every_sort_pages_through_every_record_once(api: httpx2.Client, pipedriv
     by_update = [d["id"] for d in walk(api, "/api/v2/deals", limit=4, sort_by="update_time")]
     assert by_id_desc == expected[::-1]
     assert sorted(by_update) == expected and len(by_update) == len(set(by_update))
+
+
+def test_add_time_may_be_set_on_create_only(api: httpx2.Client) -> None:
+    created = api.post("/api/v2/organizations", json={"name": "Old Co", "add_time": "2020-05-01T10:00:00Z"})
+    assert created.json()["data"]["add_time"] == "2020-05-01T10:00:00Z"
+    assert (
+        api.patch(
+            f"/api/v2/organizations/{created.json()['data']['id']}", json={"add_time": "2021-01-01T00:00:00Z"}
+        ).status_code
+        == 400
+    )
+    assert api.post("/api/v2/organizations", json={"name": "Bad", "add_time": "May 1st"}).status_code == 400

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from typing import Any
 
 DEFAULT_CLIENT_ID = "pipedrive-sandbox-client-id"
@@ -58,7 +59,13 @@ class PipedriveConfig:
         for key, value in changes.items():
             if not hasattr(defaults, key):
                 raise ValueError(f"unknown sandbox setting: {key}")
-            setattr(self, key, _coerce(key, getattr(defaults, key), value))
+            value = _coerce(key, getattr(defaults, key), value)
+            if key == "anchor_date" and value:
+                try:
+                    dt.date.fromisoformat(value)
+                except ValueError:
+                    raise ValueError(f"anchor_date: {value!r} is not a YYYY-MM-DD date") from None
+            setattr(self, key, value)
 
 
 def _coerce(key: str, default: Any, value: Any) -> Any:

@@ -221,9 +221,9 @@ def _routes_for(entity: EntityType) -> list[BaseRoute]:
                 values.setdefault("emails", [])
                 values.setdefault("phones", [])
             ts = now_s()
-            values.pop("add_time", None)
+            add_ts = min(values.pop("add_time", ts), ts)
             full_custom = {f.key: None for f in state.fields.custom(entity)} | custom
-            record = state.records.add(entity, values, full_custom, ts)
+            record = state.records.add(entity, values, full_custom, add_ts, ts)
             data = render(entity, record, state.fields)
         state.webhooks.emit("create", label, record.id, data, None, user_id=user_id, change_source="api")
         return ok(data)

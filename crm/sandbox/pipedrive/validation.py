@@ -12,7 +12,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from crm.sandbox.pipedrive import messages as msg
-from crm.sandbox.pipedrive.models import DEAL_STATUSES, VISIBLE_TO, EntityType, Field, Record
+from crm.sandbox.pipedrive.models import DEAL_STATUSES, VISIBLE_TO, EntityType, Field, Record, parse_rfc3339
 
 if TYPE_CHECKING:
     from crm.sandbox.pipedrive.state import PipedriveState
@@ -46,7 +46,7 @@ def clean(
     for key, value in body.items():
         if key == "custom_fields":
             custom = _clean_custom(state, entity, value)
-        elif key not in WRITABLE[entity]:
+        elif key not in WRITABLE[entity] or (key == "add_time" and existing is not None):
             raise Invalid(msg.UNKNOWN_FIELD.format(name=key))
         else:
             values[key] = _clean_value(state, entity, key, value)
@@ -111,9 +111,10 @@ def _clean_value(state: PipedriveState, entity: EntityType, key: str, value: Any
     if key in ("pipeline_id", "stage_id"):
         return _positive_int(key, value)
     if key == "add_time":
-        if not isinstance(value, str):
+        moment = parse_rfc3339(value) if isinstance(value, str) else None
+        if moment is None:
             raise Invalid(msg.BAD_TIME.format(name=key))
-        return value
+        return moment
     raise Invalid(msg.UNKNOWN_FIELD.format(name=key))  # pragma: no cover - WRITABLE lists only the above
 
 
