@@ -91,9 +91,9 @@ def _guarded(
     return guarded
 
 
-def plain_page(status: int, title: str, text: str, *, link: bool = True) -> Response:
+def plain_page(status: int, title: str, text: str) -> Response:
     """A minimal HTML page: our own escaped sentences (never CRM data) and a link to Connect."""
-    back = f'<p><a href="{CONNECT_PAGE}">Go to the Connect page</a></p>' if link else ""
+    back = f'<p><a href="{CONNECT_PAGE}">Go to the Connect page</a></p>'
     body = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title></head><body>"
@@ -113,8 +113,10 @@ def plain_page(status: int, title: str, text: str, *, link: bool = True) -> Resp
 def hubspot_connect(request: Request) -> Response:
     """Start connecting HubSpot: 302 to HubSpot's authorize page, with the binding cookie.
 
-    Only with a ticket from the Connect page (``oauth.start_connect``); without one, or with
-    a spent one, a 403 page that links to the Connect page, before any bounce or token work.
+    Only with a ticket from the Connect page (``oauth.start_connect``). Without one: a 403
+    page that links to the Connect page, before anything else is read. With an unknown or
+    spent one: the same page, after the loopback bounce (which only moves the browser to
+    the configured origin, where the ticket is then checked) and with nothing asked of HubSpot.
     """
     ticket = request.query_params.get("ticket") or None
     if ticket is None:
