@@ -18,9 +18,11 @@ is used while it lasts, and the refresh is tried again ``REFRESH_RETRY_S`` later
 that cannot decrypt the tokens reports ``needs_reconnect`` too but changes nothing, so
 restoring the right ``CRM_SECRET_KEY`` brings the connection back.
 
-Staff login: when an allowlist is configured (``CRM_STAFF_EMAILS`` / ``CRM_STAFF_DOMAINS``,
-and not ``CRM_OPEN_ACCESS``) the connect route requires a ticket minted by a signed-in
-page; without one a ticket is optional.
+Every connect needs a ticket, whatever the access configuration (staff login, admins only,
+``CRM_OPEN_ACCESS``, loopback open mode): only the Connect page mints one, after the access
+guard let the visitor in and ``require_admin`` agreed. Without that rule a request with no
+cookie and no login could run the round trip, claim the cache for another portal and drop
+the queued edits.
 """
 
 from __future__ import annotations
@@ -123,10 +125,13 @@ def start_connect(settings: Settings, *, ticket: str | None) -> tuple[str, str]:
     """Begin the OAuth round trip: ``(authorize URL, binding nonce for the cookie)``.
 
     Raises:
-        OAuthFlowError: "not_oauth" (private-app mode), "ticket_invalid",
-            "ticket_required" (staff login on and no ticket).
+        OAuthFlowError: "ticket_required" (no ticket), "ticket_invalid" (unknown, expired
+            or used), "not_oauth" (private-app mode).
         ConfigError: no encryption key or no client credentials.
     """
+    if not ticket:
+        # Checked first, before any setting or table is read: a stranger learns nothing.
+        raise OAuthFlowError("ticket_required", "Start connecting from the Connect page.")
     if settings.mode == "private_app":
         raise OAuthFlowError("not_oauth", "This app uses a private-app token; there is nothing to connect.")
     if not settings.client_id or not settings.client_secret:
@@ -134,15 +139,11 @@ def start_connect(settings: Settings, *, ticket: str | None) -> tuple[str, str]:
     vault = Vault(load_keys(settings))
     db = _db(settings)
     now = time.time()
-    staff_email: str | None = None
-    if ticket:
-        ok, staff_email = store.redeem_ticket(db, _digest(ticket), now=now)
-        if not ok:
-            raise OAuthFlowError(
-                "ticket_invalid", "That connect link has expired or was already used; try again."
-            )
-    elif _staff_login_on(settings):
-        raise OAuthFlowError("ticket_required", "Start connecting from the Connect page.")
+    ok, staff_email = store.redeem_ticket(db, _digest(ticket), now=now)
+    if not ok:
+        raise OAuthFlowError(
+            "ticket_invalid", "That connect link has expired or was already used; try again."
+        )
 
     state = secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(32)
@@ -186,7 +187,12 @@ def complete_connect(
     """Finish the round trip: check the state, redeem the code once, store the tokens.
 
     The state is consumed before anything else happens, so a second callback with the
-    same state (a reload, a replay) is refused without a token request.
+    same state (a reload, a replay) is refused without a token request. HubSpot's
+    ``error`` answer is believed only once the state and the browser binding check out
+    (HubSpot echoes the state on errors too): anyone can send a browser to
+    ``/hubspot/callback?error=access_denied``, and that must not end, or look like the
+    end of, a flow this browser has in progress. So every ``state_*`` reason means "not
+    this browser's flow", and the others mean its flow is over.
 
     Connecting again replaces the stored tokens; the previous refresh token is then
     revoked at HubSpot (best effort, after the new tokens are stored), so a connection the
@@ -204,8 +210,6 @@ def complete_connect(
     row = store.consume_state(db, _digest(state), now=now) if state else None
     if error:
         log.info("HubSpot returned an error instead of a code: %s", _short(error))
-        reason = "access_denied" if error == "access_denied" else "provider_error"
-        raise OAuthFlowError(reason, "HubSpot did not grant access.")
     if not state:
         raise OAuthFlowError("state_missing", "The sign-in answer carried no state; start again.")
     if row is None:
@@ -217,6 +221,9 @@ def complete_connect(
         raise OAuthFlowError(
             "state_foreign", "This sign-in was started in another browser; start again here."
         )
+    if error:
+        reason = "access_denied" if error == "access_denied" else "provider_error"
+        raise OAuthFlowError(reason, "HubSpot did not grant access.")
     if not code:
         raise OAuthFlowError("code_missing", "HubSpot sent no authorization code.")
 
@@ -650,10 +657,6 @@ def _verifier_kind(state_hash: str) -> str:
 def _s256(verifier: str) -> str:
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
-def _staff_login_on(settings: Settings) -> bool:
-    return bool(settings.staff_emails or settings.staff_domains) and not settings.open_access
 
 
 def _short(value: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-from oauth_flow import approve, connect, expire_all, query, token_requests
+from oauth_flow import approve, connect, expire_all, query, start, token_requests
 
 from crm import oauth
 from crm.config import Settings
@@ -219,7 +219,7 @@ def test_disconnect_wipes_tokens_even_when_hubspot_cannot_be_reached(settings: S
 
 def test_database_and_wal_bytes_never_hold_a_token(settings: Settings, sandbox):
     sandbox.configure(token_ttl=240)
-    url, nonce = oauth.start_connect(dataclasses.replace(settings, pkce=True), ticket=None)
+    url, nonce = start(dataclasses.replace(settings, pkce=True))
     code = approve(sandbox, url)
     oauth.complete_connect(settings, state=query(url)["state"], code=code, nonce=nonce)
     oauth.token_source(settings).access_token()  # a refresh writes again
