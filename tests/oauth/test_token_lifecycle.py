@@ -267,6 +267,7 @@ def test_a_wrong_key_fails_closed_and_the_right_key_restores_the_connection(sett
 
 def test_debug_logs_of_a_whole_flow_contain_no_secret(settings: Settings, sandbox, caplog):
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="crm")  # whatever CRM_LOG_LEVEL an app run in this process set
     sandbox.configure(token_ttl=240)
     pkce = dataclasses.replace(settings, pkce=True)
     url, nonce = oauth.start_connect(pkce, ticket=oauth.create_ticket(pkce, "ana@example.com"))
