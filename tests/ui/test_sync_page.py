@@ -154,3 +154,19 @@ def test_an_edit_hubspot_refuses_is_listed_with_hubspots_message(synced: Portal)
     failed = _frame_with(at, "error")
     message = failed.loc[failed["status"] == "failed", "error"].iloc[0]
     assert message == result["results"][0]["message"] and message
+
+
+def test_the_page_shows_the_schedule_and_the_next_run(connected: Portal, monkeypatch) -> None:
+    import ui.runtime
+
+    monkeypatch.setattr(ui.runtime, "_start_schedule", lambda settings: None)  # no thread in the test process
+    at = connected.page("sync", secrets={"CRM_SYNC_INTERVAL": "15m"})
+    at.run()
+    assert not at.exception
+    shown = texts(at)
+    assert "Scheduled sync: every 15 min" in shown
+    assert "Next run at" in shown and "UTC" in shown
+
+    off = connected.page("sync")
+    off.run()
+    assert "Scheduled sync is off" in texts(off)
