@@ -101,21 +101,11 @@ def _claim_cache(settings: Settings) -> None:
         db.close()
 
 
-def _execute(
-    settings: Settings,
-    run_id: int,
-    owner: str,
-    kind: str,
-    *,
-    client: Any,
-    walkers: int,
-    overlap_ms: int,
-) -> dict[str, Any]:
+def _execute(settings: Settings, run_id: int, owner: str, kind: str, **options: Any) -> dict[str, Any]:
+    """``_execute_run`` with the run's id on every log line, and its start and end at INFO."""
     with run_context("sync", f"sync-{run_id}"):
         log.info("sync run %s started (%s)", run_id, kind)
-        run = _execute_run(
-            settings, run_id, owner, kind, client=client, walkers=walkers, overlap_ms=overlap_ms
-        )
+        run = _execute_run(settings, run_id, owner, kind, **options)
         log.info("sync run %s %s", run_id, _outcome(run))
         return run
 

@@ -5,50 +5,25 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 
 import pytest
+from clikit import run_cli
 
-from crm.__main__ import main
-from crm.hubspot import reset_limits
 from crm.store import open_db, records
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    for key in list(os.environ):
-        if key.startswith(("HUBSPOT_", "CRM_")):
-            monkeypatch.delenv(key)
-    reset_limits()
-    yield
-    reset_limits()
-
-
 @pytest.fixture
-def cached(monkeypatch, sandbox, sandbox_token, tmp_path):
+def cached(headless, sandbox):
     """A synced cache with a formula-like first name and one archived contact."""
     contacts = [r for r in sandbox.truth("contacts") if not r["archived"]]
     sandbox.patch_object("contacts", contacts[0]["id"], {"firstname": '=HYPERLINK("http://x.test","hi")'})
-    env = {
-        "HUBSPOT_ACCESS_TOKEN": sandbox_token,
-        "HUBSPOT_BASE_URL": sandbox.url,
-        "CRM_DB": str(tmp_path / "c.db"),
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
     assert run_cli("sync")[0] == 0
-    db = open_db(env["CRM_DB"])
+    db = open_db(headless["CRM_DB"])
     try:
         records.mark_archived(db, "contacts", [contacts[1]["id"]])
     finally:
         db.close()
-    return {"formula": contacts[0], "archived": contacts[1], "db": env["CRM_DB"]}
-
-
-def run_cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(args), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
+    return {"formula": contacts[0], "archived": contacts[1]}
 
 
 def _csv(text: str) -> list[dict[str, str]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
-from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 import pytest
@@ -14,6 +13,7 @@ from streamlit import config as st_config
 import ui.runtime
 from crm import oauth
 from crm.sandbox.admin import SandboxAdmin
+from tests.oauth.oauth_flow import approve, query
 
 
 def _free_port() -> int:
@@ -47,18 +47,12 @@ def test_streamlit_on_port_8600_style_connects_without_extra_settings(demo: int)
     settings = ui.runtime.settings()
     assert settings.redirect_uri == f"http://localhost:{demo}/hubspot/callback"
     authorize_url, nonce = oauth.start_connect(settings, ticket=oauth.create_ticket(settings, None))
-    q = {k: v[0] for k, v in parse_qs(urlsplit(authorize_url).query).items()}
+    q = query(authorize_url)
     assert q["redirect_uri"] == settings.redirect_uri
     consent = httpx2.get(authorize_url, timeout=10)
     assert consent.status_code == 200 and "does not match" not in consent.text
     with SandboxAdmin(settings.base_url) as sandbox:
-        code = sandbox.oauth_code(
-            client_id=q["client_id"],
-            redirect_uri=q["redirect_uri"],
-            scopes=q["scope"].split(),
-            optional_scopes=q.get("optional_scope", "").split(),
-            state=q["state"],
-        )["code"]
+        code = approve(sandbox, authorize_url)
     info = oauth.complete_connect(settings, state=q["state"], code=code, nonce=nonce)
     assert info.status == "connected"
 
