@@ -103,12 +103,17 @@ class JsonFormatter(logging.Formatter):
             "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "run_id": getattr(record, "run_id", None) or RUN_ID.get(),
+            "run_id": _run_id_of(record),
             "message": record.getMessage(),
         }
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def _run_id_of(record: logging.LogRecord) -> str | None:
+    rid = getattr(record, "run_id", None)
+    return RUN_ID.get() if rid in (None, "-") else str(rid)
 
 
 _HANDLER_NAME = "crm-operator"

@@ -112,6 +112,17 @@ def _start_schedule(resolved: Settings) -> None:
             _scheduler.start()
 
 
+def start_process_services() -> None:
+    """Logging and the scheduled sync at server start, not at the first page view after a restart.
+
+    A configuration problem is logged here and shown on every page (``page_settings``).
+    """
+    try:
+        settings()
+    except ConfigError as exc:
+        logging.getLogger("crm").error("configuration problem: %s", exc)
+
+
 def scheduler() -> Scheduler | None:
     """This process's scheduled sync, or None when CRM_SYNC_INTERVAL is off (or not started yet)."""
     return _scheduler

@@ -72,7 +72,8 @@ class Scheduler:
         """Run this slot's sync and push if no process has claimed the slot yet.
 
         Returns ``{"slot", "sync", "push"}`` (the finished run and the push summary, each
-        None when skipped) or None when another process (or an earlier tick) had the slot.
+        None when skipped, e.g. while HubSpot is not connected) or None when another
+        process (or an earlier tick) had the slot. Lines carry the run id ``schedule-<slot>``.
         Never raises for HubSpot or sync problems: they are logged and end up in the run row.
         """
         slot = int(self.clock() // self.interval_s)
@@ -82,10 +83,20 @@ class Scheduler:
                 return None
         finally:
             db.close()
+        with run_context("schedule", f"schedule-{slot}"):
+            return self._run_slot(slot)
+
+    def _run_slot(self, slot: int) -> dict[str, Any]:
+        from crm.oauth import connection_info
         from crm.sync.push import push
         from crm.sync.runner import run_sync
 
         result: dict[str, Any] = {"slot": slot, "sync": None, "push": None}
+        status = connection_info(self.settings).status
+        if status != "connected":
+            # No failed run row every slot while nobody has connected HubSpot yet.
+            log.info("HubSpot is %s; this slot's scheduled sync is skipped", status.replace("_", " "))
+            return result
         log.info("scheduled sync and push (every %s)", describe_interval(self.interval_s))
         client = self._client_factory(self.settings) if self._client_factory else None
         try:

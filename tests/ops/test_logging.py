@@ -57,6 +57,9 @@ def test_json_format_is_one_object_per_line_and_a_push_has_its_own_run_id(settin
         assert push(settings, by="kim")["pushed"] == 1
     entries = [json.loads(line) for line in _lines(out)]
     assert entries and {"time", "level", "logger", "run_id", "message"} <= set(entries[0])
+    with logging_configured("INFO", "json", stream=out):
+        logging.getLogger("crm.test").info("outside a run")
+    assert json.loads(_lines(out)[-1])["run_id"] is None
     run_ids = {e["run_id"] for e in entries if e["logger"].startswith("crm")}
     assert len(run_ids) == 1 and run_ids.pop().startswith("push-")
 
@@ -79,3 +82,18 @@ def test_the_level_and_format_settings_are_checked():
         with pytest.raises(ConfigError) as caught:
             load_settings({name: value}, {})
         assert caught.value.setting == name and value in str(caught.value)
+
+
+def test_a_webhook_batch_runs_under_its_own_run_id(settings: Settings, monkeypatch):
+    import crm.webhooks
+    from crm.logs import current_run_id
+
+    seen: list[str | None] = []
+
+    def pending_events(*args, **kwargs):
+        seen.append(current_run_id())
+        return []
+
+    monkeypatch.setattr(crm.webhooks.inbox, "pending_events", pending_events)
+    assert crm.webhooks.process_pending(settings) == 0
+    assert seen and seen[0].startswith("webhooks-")

@@ -90,3 +90,12 @@ def test_the_schedule_thread_runs_at_the_slot_boundary(settings: Settings, sandb
         assert latest_run(db)["state"] == "succeeded"
     finally:
         db.close()
+
+
+def test_while_hubspot_is_not_connected_a_slot_leaves_no_failed_run(sandbox, tmp_path):
+    from crm.config import load_settings
+
+    unconnected = load_settings({"CRM_DB": str(tmp_path / "crm.db")}, {}).for_sandbox(sandbox.url)
+    result = Scheduler(unconnected, interval_s=INTERVAL, clock=FakeClock(4_000 * INTERVAL)).tick()
+    assert result == {"slot": 4_000, "sync": None, "push": None}
+    assert _scheduled_runs(unconnected) == []
