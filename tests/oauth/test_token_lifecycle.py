@@ -283,6 +283,9 @@ def test_debug_logs_of_a_whole_flow_contain_no_secret(settings: Settings, sandbo
     oauth.disconnect(pkce)
     text = "\n".join(f"{r.name} {r.getMessage()}" for r in caplog.records)
     assert "crm.hubspot" in text and "crm.oauth" in text  # the logs are there and useful
+    # No header, form field or query string that carries a credential, whatever its value.
+    for marker in ("Bearer", "Authorization", "refresh_token=", "access_token=", "client_secret=", "code="):
+        assert marker not in text
     for secret in [
         *sandbox_tokens(sandbox),
         code,
