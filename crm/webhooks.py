@@ -49,6 +49,7 @@ from crm import oauth
 from crm.config import Settings
 from crm.errors import CrmError, WebhookRejected
 from crm.hubspot import HubSpotClient, Record
+from crm.logs import in_run
 from crm.store import auth, inbox, records
 from crm.store.schema import open_db
 
@@ -178,6 +179,7 @@ def configuration(settings: Settings) -> tuple[bool, str]:
     return True, f"HubSpot delivers to {settings.webhook_url}"
 
 
+@in_run("webhook")
 def receive(
     settings: Settings,
     *,
@@ -406,6 +408,7 @@ def _plan_association_change(plan: ReadPlan, object_type: str, event: Mapping[st
             plan.add(plan.associations, (from_type, to_type), ends[from_type])
 
 
+@in_run("webhooks")
 def process_pending(settings: Settings, *, client: HubSpotClient | None = None) -> int:
     """Apply pending inbox events to the cache; return how many events were handled.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pandas as pd
@@ -49,6 +50,17 @@ elif info.status == "needs_reconnect":
 else:
     st.info("Not connected to HubSpot. Connect a portal first.", icon=":material/link_off:")
     st.page_link("pages/connect.py", label="Connect HubSpot", icon=":material/arrow_forward:")
+
+if settings.sync_interval_s:
+    every = sync.describe_interval(settings.sync_interval_s)
+    upcoming = sync.next_run_at(settings.sync_interval_s, time.time())
+    st.caption(
+        f"Scheduled sync: every {every} (an incremental sync, then a push of queued edits). "
+        f"Next run at {time.strftime('%H:%M:%S', time.gmtime(upcoming))} UTC, "
+        f"in {duration(upcoming - time.time())}.",
+    )
+else:
+    st.caption("Scheduled sync is off; set CRM_SYNC_INTERVAL (for example 15m) to sync on a schedule.")
 
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Contacts", f"{counts.get('contacts', 0):,}", border=True)

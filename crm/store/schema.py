@@ -21,6 +21,7 @@ booleans INTEGER 0/1, dates and datetimes ISO-8601 TEXT (which sorts correctly).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -379,6 +380,12 @@ def connect(path: str | Path) -> sqlite3.Connection:
     path = Path(path)
     if str(path) != ":memory:":
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Owner-only from the first byte: the cache holds encrypted tokens and every record.
+        # SQLite gives the -wal and -shm files the database file's permissions.
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
     # isolation_level=None: we issue BEGIN IMMEDIATE ourselves (see ``write``).
     conn = sqlite3.connect(
         str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=True

@@ -49,6 +49,7 @@ from crm.errors import (
     Unreachable,
     ValidationFailed,
 )
+from crm.logs import in_run
 from crm.store import outbox, records, syncstate
 from crm.store.outbox import Outcome
 from crm.store.schema import OBJECT_TYPES, open_db
@@ -65,6 +66,7 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, HubSpotError) and (exc.status_code >= 500 or exc.status_code in (423, 429, 477))
 
 
+@in_run("push")
 def push(settings: Settings, *, by: str | None = None, client: Any = None) -> dict[str, Any]:
     """Send every pending edit and new record to HubSpot.
 

@@ -267,6 +267,7 @@ def test_a_wrong_key_fails_closed_and_the_right_key_restores_the_connection(sett
 
 def test_debug_logs_of_a_whole_flow_contain_no_secret(settings: Settings, sandbox, caplog):
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="crm")  # whatever CRM_LOG_LEVEL an app run in this process set
     sandbox.configure(token_ttl=240)
     pkce = dataclasses.replace(settings, pkce=True)
     url, nonce = oauth.start_connect(pkce, ticket=oauth.create_ticket(pkce, "ana@example.com"))
@@ -282,6 +283,9 @@ def test_debug_logs_of_a_whole_flow_contain_no_secret(settings: Settings, sandbo
     oauth.disconnect(pkce)
     text = "\n".join(f"{r.name} {r.getMessage()}" for r in caplog.records)
     assert "crm.hubspot" in text and "crm.oauth" in text  # the logs are there and useful
+    # No header, form field or query string that carries a credential, whatever its value.
+    for marker in ("Bearer", "Authorization", "refresh_token=", "access_token=", "client_secret=", "code="):
+        assert marker not in text
     for secret in [
         *sandbox_tokens(sandbox),
         code,

@@ -233,3 +233,19 @@ def test_discard_mine_drops_the_new_contact_and_leaves_hubspots(synced: Portal) 
     audit = _frame_with(at, "result")
     assert "HubSpot already had this email" in audit.loc[audit["result"] == "discarded", "detail"].iloc[0]
     assert _grace(synced) == before and before["id"] == existing_id
+
+
+def test_the_page_shows_the_schedule_and_the_next_run(connected: Portal, monkeypatch) -> None:
+    import ui.runtime
+
+    monkeypatch.setattr(ui.runtime, "_start_schedule", lambda settings: None)  # no thread in the test process
+    at = connected.page("sync", secrets={"CRM_SYNC_INTERVAL": "15m"})
+    at.run()
+    assert not at.exception
+    shown = texts(at)
+    assert "Scheduled sync: every 15 min" in shown
+    assert "Next run at" in shown and "UTC" in shown
+
+    off = connected.page("sync")
+    off.run()
+    assert "Scheduled sync is off" in texts(off)
