@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench chromium clean
+.PHONY: run test lint bench chromium node-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +28,17 @@ chromium:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; \
 	fi
 
+# Pipedrive's official Node.js client for the Pipedrive sandbox's contract tests (pinned in its package-lock.json).
+PD_NODE := tests/sandbox_pipedrive/node
+$(PD_NODE)/node_modules/.package-lock.json: $(PD_NODE)/package-lock.json
+	npm ci --prefix $(PD_NODE) --no-audit --no-fund --silent
+
+node-deps: $(PD_NODE)/node_modules/.package-lock.json
+
 run: $(VENV)/.runtime
 	$(BIN)/streamlit run app.py
 
-test: lint chromium
+test: lint chromium node-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev

@@ -12,8 +12,11 @@ import streamlit as st
 
 from ui.feedback import on_script_error
 from ui.routes import ROUTES
+from ui.runtime import start_process_services
 
 app = st.App(__file__, routes=ROUTES, on_script_error=on_script_error)
+# Logs and CRM_SYNC_INTERVAL's schedule start with the server (once per process).
+start_process_services()
 
 # On a fresh server, Streamlit serves pages/*.py by URL in legacy mode (no app.py, so no
 # navigation or sidebar) until some session opens "/" and st.navigation switches that

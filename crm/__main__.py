@@ -1,8 +1,10 @@
-"""Command line: ``python -m crm sync [--full] | push | status | keygen``.
+"""Command line: ``python -m crm [-v] sync [--full] | push | status | keygen | export TYPE``.
 
 Settings come from the environment (``load_settings(os.environ, {})``):
 ``HUBSPOT_ACCESS_TOKEN`` + ``HUBSPOT_BASE_URL`` run headless against any portal or a
 sandbox; ``CRM_DB`` picks the cache. Progress goes to stderr, the summary to stdout.
+Logs go to stderr at ``CRM_LOG_LEVEL`` (``-v``: DEBUG) in ``CRM_LOG_FORMAT``; each sync
+and push carries a run id in its lines (``crm.logs``).
 
 Exit status: 0 success; 1 the work finished with problems (refused edits, conflicts) or
 another error; 2 configuration; 3 another sync or push is running; 4 not connected;
@@ -22,6 +24,7 @@ from typing import Any, TextIO
 
 from crm.config import Settings, load_settings
 from crm.errors import ConfigError, CrmError, HubSpotError, NotConnected, SyncBusy, Unreachable
+from crm.logs import logging_configured
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_CONFIG, EXIT_BUSY, EXIT_NOT_CONNECTED, EXIT_UNREACHABLE, EXIT_HUBSPOT = range(7)
 
@@ -37,6 +40,13 @@ def _settings() -> Settings:
             )
         settings = settings.for_sandbox(settings.sandbox_url)
     return settings
+
+
+def _log_settings(verbose: bool) -> tuple[str, str]:
+    """Level and format for the CLI's logs; a bad CRM_LOG_* setting is a ConfigError here."""
+    env = {k: os.environ[k] for k in ("CRM_LOG_LEVEL", "CRM_LOG_FORMAT") if k in os.environ}
+    settings = load_settings(env, {})
+    return ("DEBUG" if verbose else settings.log_level), settings.log_format
 
 
 def _exit_code(exc: CrmError) -> int:
@@ -176,6 +186,15 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK if info.status == "connected" else EXIT_NOT_CONNECTED
 
 
+def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from crm.export import export_records
+
+    settings = load_settings(os.environ, {})
+    count = export_records(settings, args.object_type, out, fmt=args.format, search=args.search)
+    print(f"Exported {count} {args.object_type}.", file=err)
+    return EXIT_OK
+
+
 def cmd_keygen(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from cryptography.fernet import Fernet
 
@@ -196,10 +215,23 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     commands.add_parser("push", help="send queued local edits to HubSpot")
     commands.add_parser("status", help="connection, last sync and outbox")
     commands.add_parser("keygen", help="print a new key for CRM_SECRET_KEY")
+    export = commands.add_parser("export", help="write the cached records of one type to stdout")
+    export.add_argument("object_type", choices=["contacts", "companies", "deals"])
+    export.add_argument("--format", choices=["csv", "json"], default="csv")
+    export.add_argument("--search", default=None, help="only records the page's search would show")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG (each HubSpot call)")
     args = parser.parse_args(argv)
-    handler = {"sync": cmd_sync, "push": cmd_push, "status": cmd_status, "keygen": cmd_keygen}[args.command]
+    handler = {
+        "sync": cmd_sync,
+        "push": cmd_push,
+        "status": cmd_status,
+        "keygen": cmd_keygen,
+        "export": cmd_export,
+    }[args.command]
     try:
-        return handler(args, out, err)
+        level, fmt = _log_settings(args.verbose)
+        with logging_configured(level, fmt, stream=err):
+            return handler(args, out, err)
     except CrmError as exc:
         print(f"error: {_one_line(str(exc))}", file=err)
         return _exit_code(exc)

@@ -16,7 +16,9 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import math
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -70,7 +72,17 @@ KNOWN_KEYS = (
     "CRM_ADMIN_EMAILS",
     "CRM_OPEN_ACCESS",
     "CRM_HTTP_TIMEOUT",
+    "CRM_LOG_LEVEL",
+    "CRM_LOG_FORMAT",
+    "CRM_SYNC_INTERVAL",
 )
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
+# Shorter than a minute would spend HubSpot's daily budget on polling; longer than a week
+# is not a schedule anyone means.
+MIN_SYNC_INTERVAL_S = 60
+MAX_SYNC_INTERVAL_S = 7 * 24 * 3600
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +112,10 @@ class Settings:
     admin_emails: tuple[str, ...] = ()
     open_access: bool = False
     http_timeout: float = 30.0
+    log_level: str = "INFO"
+    log_format: str = "text"
+    # Seconds between scheduled syncs (an incremental sync, then a push); 0: no schedule.
+    sync_interval_s: int = 0
 
     @property
     def introspect_path(self) -> str:
@@ -129,9 +145,7 @@ class Settings:
         )
 
 
-def load_settings(
-    env: Mapping[str, str] | None = None, secrets: Mapping[str, Any] | None = None
-) -> Settings:
+def load_settings(env: Mapping[str, str] | None = None, secrets: Mapping[str, Any] | None = None) -> Settings:
     """Build Settings from the environment (first) and secrets.toml values (second).
 
     Raises ConfigError naming the first bad setting.
@@ -201,13 +215,16 @@ def load_settings(
         pkce=_bool(get("HUBSPOT_PKCE", "false"), "HUBSPOT_PKCE"),
         secret_keys=keys,
         sandbox_seed=_int(get("CRM_SANDBOX_SEED", "42"), "CRM_SANDBOX_SEED"),
-        sandbox_port=_int(get("CRM_SANDBOX_PORT", "0"), "CRM_SANDBOX_PORT"),
+        sandbox_port=_port(get("CRM_SANDBOX_PORT", "0"), "CRM_SANDBOX_PORT"),
         sandbox_url=_url(get("CRM_SANDBOX_URL"), "CRM_SANDBOX_URL") if get("CRM_SANDBOX_URL") else "",
         staff_emails=tuple(e.lower() for e in _split(get("CRM_STAFF_EMAILS"), ",")),
         staff_domains=tuple(d.lower().lstrip("@") for d in _split(get("CRM_STAFF_DOMAINS"), ",")),
         admin_emails=tuple(e.lower() for e in _split(get("CRM_ADMIN_EMAILS"), ",")),
         open_access=_bool(get("CRM_OPEN_ACCESS", "false"), "CRM_OPEN_ACCESS"),
         http_timeout=_float(get("CRM_HTTP_TIMEOUT", "30"), "CRM_HTTP_TIMEOUT"),
+        log_level=_choice(get("CRM_LOG_LEVEL", "INFO").upper(), LOG_LEVELS, "CRM_LOG_LEVEL"),
+        log_format=_choice(get("CRM_LOG_FORMAT", "text").lower(), LOG_FORMATS, "CRM_LOG_FORMAT"),
+        sync_interval_s=parse_interval(get("CRM_SYNC_INTERVAL"), "CRM_SYNC_INTERVAL"),
     )
 
 
@@ -225,7 +242,47 @@ def _url(value: str, name: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(name, f"must be an absolute http(s) URL, got {value!r}")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port outside 0-65535 or not a number
+    except ValueError:
+        raise ConfigError(name, f"has a port that is not a number from 1 to 65535, got {value!r}") from None
     return value
+
+
+def _port(value: str, name: str) -> int:
+    port = _int(value, name)
+    if not 0 <= port <= 65535:
+        raise ConfigError(name, f"must be a port from 1 to 65535 (or 0 for any free port), got {port}")
+    return port
+
+
+def _choice(value: str, allowed: tuple[str, ...], name: str) -> str:
+    if value not in allowed:
+        raise ConfigError(name, f"must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def parse_interval(value: str, name: str = "CRM_SYNC_INTERVAL") -> int:
+    """Seconds in a duration like ``90s``, ``15m``, ``1h``, ``1h30m`` or ``2d``; empty or ``off``: 0.
+
+    A bare number is seconds. Raises ConfigError naming ``name`` for anything else, and
+    for intervals under a minute or over a week.
+    """
+    text = value.strip().lower().replace(" ", "")
+    if text in ("", "off", "none"):
+        return 0
+    if text.isdigit():
+        seconds = int(text)
+    else:
+        parts = re.findall(r"(\d+)([smhd])", text)
+        if not parts or "".join(n + u for n, u in parts) != text:
+            raise ConfigError(name, f"must be a duration like 90s, 15m, 1h or 1h30m (or off), got {value!r}")
+        seconds = sum(int(n) * _DURATION_UNITS[u] for n, u in parts)
+    if not MIN_SYNC_INTERVAL_S <= seconds <= MAX_SYNC_INTERVAL_S:
+        raise ConfigError(
+            name, f"must be between 1m and 7d (or off), got {value!r}; 0 or a negative value is no schedule"
+        )
+    return seconds
 
 
 def _bool(value: str, name: str) -> bool:
@@ -249,8 +306,8 @@ def _float(value: str, name: str) -> float:
         number = float(value)
     except ValueError:
         raise ConfigError(name, f"must be a number, got {value!r}") from None
-    if number <= 0:
-        raise ConfigError(name, "must be greater than zero")
+    if not math.isfinite(number) or number <= 0:
+        raise ConfigError(name, f"must be a number greater than zero, got {value!r}")
     return number
 
 

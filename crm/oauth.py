@@ -10,13 +10,19 @@ A refresh is single-flight across threads (a lock per cache file) and processes 
 write transaction, ``db.atomic()``, that re-reads the stored token before refreshing); a new
 refresh token is stored in the same transaction as the access token it came with.
 
-A refresh token HubSpot refuses puts the connection in ``needs_reconnect`` and wipes the
-dead tokens; a key that cannot decrypt the tokens reports ``needs_reconnect`` too but
-changes nothing, so restoring the right ``CRM_SECRET_KEY`` brings the connection back.
+A refresh token HubSpot declares dead (``invalid_grant`` / ``BAD_REFRESH_TOKEN``) puts the
+connection in ``needs_reconnect`` and wipes the dead tokens. Any other failed refresh
+(``invalid_client``, a 401 from a proxy, a 5xx, a timeout) keeps the tokens: the error is
+recorded for the Connect page (``ConnectionInfo.refresh_error``), the current access token
+is used while it lasts, and the refresh is tried again ``REFRESH_RETRY_S`` later. A key
+that cannot decrypt the tokens reports ``needs_reconnect`` too but changes nothing, so
+restoring the right ``CRM_SECRET_KEY`` brings the connection back.
 
-Staff login: when an allowlist is configured (``CRM_STAFF_EMAILS`` / ``CRM_STAFF_DOMAINS``,
-and not ``CRM_OPEN_ACCESS``) the connect route requires a ticket minted by a signed-in
-page; without one a ticket is optional.
+Every connect needs a ticket, whatever the access configuration (staff login, admins only,
+``CRM_OPEN_ACCESS``, loopback open mode): only the Connect page mints one, after the access
+guard let the visitor in and ``require_admin`` agreed. Without that rule a request with no
+cookie and no login could run the round trip, claim the cache for another portal and drop
+the queued edits.
 """
 
 from __future__ import annotations
@@ -49,7 +55,8 @@ from crm.errors import (
 )
 from crm.hubspot import HubSpotClient, StaticToken, TokenSource
 from crm.hubspot.tokens import TokenEndpoint, TokenGrant
-from crm.store import Store
+from crm.store import Store, syncstate
+from crm.store.meta import PORTAL_KEY
 from crm.vault import Vault, load_keys
 
 log = logging.getLogger("crm.oauth")
@@ -59,8 +66,15 @@ TICKET_TTL_S = 600
 REFRESH_LEEWAY_S = 300
 # A token someone else just stored is used as long as it has this much life left.
 MIN_TOKEN_LIFE_S = 5
+# How long a callback that switches portals waits for a running sync or push to finish.
+SWITCH_WAIT_S = 10.0
+SWITCH_POLL_S = 0.1
+# After a refresh that failed for a reason other than a dead token, try again this much later.
+REFRESH_RETRY_S = 30.0
 ACCESS, REFRESH = "access", "refresh"
 _PRIVATE_APP_FINGERPRINT = "auth.private_app_fingerprint"
+# The last refresh failure that kept the tokens (cleared by the next success or a new connection).
+_REFRESH_ERROR = "auth.refresh_error"
 
 
 @dataclass
@@ -77,6 +91,9 @@ class ConnectionInfo:
     scopes: list[str] = field(default_factory=list)
     expires_at: float | None = None
     connected_at: str | None = None
+    # Why the last token refresh failed while the tokens were kept (HubSpot unreachable,
+    # client secret refused...); None when the last refresh worked.
+    refresh_error: str | None = None
 
     @property
     def is_connected(self) -> bool:
@@ -107,30 +124,30 @@ def start_connect(settings: Settings, *, ticket: str | None) -> tuple[str, str]:
     """Begin the OAuth round trip: ``(authorize URL, binding nonce for the cookie)``.
 
     Raises:
-        OAuthFlowError: "not_oauth" (private-app mode), "ticket_invalid",
-            "ticket_required" (staff login on and no ticket).
+        OAuthFlowError: "ticket_required" (no ticket), "ticket_invalid" (unknown, expired
+            or used), "not_oauth" (private-app mode).
         ConfigError: no encryption key or no client credentials.
     """
+    if not ticket:
+        # Checked first, before any setting or table is read: a stranger learns nothing.
+        raise OAuthFlowError("ticket_required", "Start connecting from the Connect page.")
     if settings.mode == "private_app":
         raise OAuthFlowError("not_oauth", "This app uses a private-app token; there is nothing to connect.")
     if not settings.client_id or not settings.client_secret:
         raise ConfigError("HUBSPOT_CLIENT_ID", "OAuth needs the app's client id and secret")
     vault = Vault(load_keys(settings))
-    now = time.time()
-    staff_email: str | None = None
-    state = secrets.token_urlsafe(32)
-    nonce = secrets.token_urlsafe(32)
-    state_hash = _digest(state)
-    verifier = secrets.token_urlsafe(64) if settings.pkce else None
     with store.open(settings) as db:
-        if ticket:
-            ok, staff_email = db.auth.redeem_ticket(_digest(ticket), now=now)
-            if not ok:
-                raise OAuthFlowError(
-                    "ticket_invalid", "That connect link has expired or was already used; try again."
-                )
-        elif _staff_login_on(settings):
-            raise OAuthFlowError("ticket_required", "Start connecting from the Connect page.")
+        now = time.time()
+        ok, staff_email = db.auth.redeem_ticket(_digest(ticket), now=now)
+        if not ok:
+            raise OAuthFlowError(
+                "ticket_invalid", "That connect link has expired or was already used; try again."
+            )
+
+        state = secrets.token_urlsafe(32)
+        nonce = secrets.token_urlsafe(32)
+        state_hash = _digest(state)
+        verifier = secrets.token_urlsafe(64) if settings.pkce else None
         db.auth.save_state(
             state_hash=state_hash,
             nonce_hash=_digest(nonce),
@@ -141,21 +158,21 @@ def start_connect(settings: Settings, *, ticket: str | None) -> tuple[str, str]:
             now=now,
             ttl_s=STATE_TTL_S,
         )
-    params = [
-        ("client_id", settings.client_id),
-        ("redirect_uri", settings.redirect_uri),
-        ("scope", " ".join(settings.scopes)),
-    ]
-    if settings.optional_scopes:
-        params.append(("optional_scope", " ".join(settings.optional_scopes)))
-    params.append(("state", state))
-    if verifier:
-        params += [("code_challenge", _s256(verifier)), ("code_challenge_method", "S256")]
-    separator = "&" if "?" in settings.authorize_url else "?"
-    # quote (not quote_plus): HubSpot wants spaces in scope lists as %20.
-    url = settings.authorize_url + separator + urlencode(params, quote_via=quote)
-    log.info("OAuth connect started%s", f" by {staff_email}" if staff_email else "")
-    return url, nonce
+        params = [
+            ("client_id", settings.client_id),
+            ("redirect_uri", settings.redirect_uri),
+            ("scope", " ".join(settings.scopes)),
+        ]
+        if settings.optional_scopes:
+            params.append(("optional_scope", " ".join(settings.optional_scopes)))
+        params.append(("state", state))
+        if verifier:
+            params += [("code_challenge", _s256(verifier)), ("code_challenge_method", "S256")]
+        separator = "&" if "?" in settings.authorize_url else "?"
+        # quote (not quote_plus): HubSpot wants spaces in scope lists as %20.
+        url = settings.authorize_url + separator + urlencode(params, quote_via=quote)
+        log.info("OAuth connect started%s", f" by {staff_email}" if staff_email else "")
+        return url, nonce
 
 
 def complete_connect(
@@ -170,68 +187,143 @@ def complete_connect(
     """Finish the round trip: check the state, redeem the code once, store the tokens.
 
     The state is consumed before anything else happens, so a second callback with the
-    same state (a reload, a replay) is refused without a token request.
+    same state (a reload, a replay) is refused without a token request. HubSpot's
+    ``error`` answer is believed only once the state and the browser binding check out
+    (HubSpot echoes the state on errors too): anyone can send a browser to
+    ``/hubspot/callback?error=access_denied``, and that must not end, or look like the
+    end of, a flow this browser has in progress. So every ``state_*`` reason means "not
+    this browser's flow", and the others mean its flow is over.
+
+    Connecting again replaces the stored tokens; the previous refresh token is then
+    revoked at HubSpot (best effort, after the new tokens are stored), so a connection the
+    app no longer uses does not stay valid in the background. A connection to another
+    portal first takes the sync and push leases (``_switch_leases``).
 
     Raises:
         OAuthFlowError: with a short ``reason`` safe to put in a URL: access_denied,
             provider_error, state_missing, state_unknown, state_expired, state_reused,
             state_foreign, code_missing, code_rejected, client_rejected, token_inactive,
-            hubspot_unreachable.
+            hubspot_unreachable, sync_running.
     """
-    now = time.time()
     with store.open(settings) as db:
+        now = time.time()
         row = db.auth.consume_state(_digest(state), now=now) if state else None
-        problem = db.auth.state_problem(_digest(state), now=now) if state and row is None else "unknown"
-    if error:
-        log.info("HubSpot returned an error instead of a code: %s", _short(error))
-        reason = "access_denied" if error == "access_denied" else "provider_error"
-        raise OAuthFlowError(reason, "HubSpot did not grant access.")
-    if not state:
-        raise OAuthFlowError("state_missing", "The sign-in answer carried no state; start again.")
-    if row is None:
-        log.info("OAuth callback refused: state %s", problem)
-        raise OAuthFlowError(f"state_{problem}", _STATE_MESSAGES[problem])
-    if not nonce or not hmac.compare_digest(_digest(nonce), row["nonce_hash"] or ""):
-        log.info("OAuth callback refused: the browser binding cookie does not match")
-        raise OAuthFlowError(
-            "state_foreign", "This sign-in was started in another browser; start again here."
-        )
-    if not code:
-        raise OAuthFlowError("code_missing", "HubSpot sent no authorization code.")
+        if error:
+            log.info("HubSpot returned an error instead of a code: %s", _short(error))
+        if not state:
+            raise OAuthFlowError("state_missing", "The sign-in answer carried no state; start again.")
+        if row is None:
+            problem = db.auth.state_problem(_digest(state), now=now)
+            log.info("OAuth callback refused: state %s", problem)
+            raise OAuthFlowError(f"state_{problem}", _STATE_MESSAGES[problem])
+        if not nonce or not hmac.compare_digest(_digest(nonce), row["nonce_hash"] or ""):
+            log.info("OAuth callback refused: the browser binding cookie does not match")
+            raise OAuthFlowError(
+                "state_foreign", "This sign-in was started in another browser; start again here."
+            )
+        if error:
+            reason = "access_denied" if error == "access_denied" else "provider_error"
+            raise OAuthFlowError(reason, "HubSpot did not grant access.")
+        if not code:
+            raise OAuthFlowError("code_missing", "HubSpot sent no authorization code.")
 
-    vault = Vault(load_keys(settings))
-    verifier = None
-    if row.get("verifier"):
+        vault = Vault(load_keys(settings))
+        verifier = None
+        if row.get("verifier"):
+            try:
+                verifier = vault.decrypt(row["verifier"], portal_id=0, kind=_verifier_kind(row["state_hash"]))
+            except NeedsReconnect:
+                raise OAuthFlowError("state_unknown", _STATE_MESSAGES["unknown"]) from None
+
+        endpoint = TokenEndpoint(settings, transport=transport)
+        grant = endpoint.exchange_code(code, code_verifier=verifier)
+        facts = endpoint.introspect(grant.access_token)
+        portal_id = int(facts.get("hub_id") or grant.hub_id or 0)
+        ui_domain = None
         try:
-            verifier = vault.decrypt(row["verifier"], portal_id=0, kind=_verifier_kind(row["state_hash"]))
-        except NeedsReconnect:
-            raise OAuthFlowError("state_unknown", _STATE_MESSAGES["unknown"]) from None
+            with HubSpotClient(
+                settings,
+                StaticToken(grant.access_token, portal_key=f"portal:{portal_id}"),
+                transport=transport,
+                max_retries=2,
+            ) as client:
+                account = client.account_info()
+            ui_domain = account.get("ui_domain")
+            portal_id = int(account.get("portal_id") or portal_id)
+        except CrmError as exc:
+            # The record links fall back to app.hubspot.com; the connection itself is fine.
+            log.warning("Could not read HubSpot account info after connecting: %s", type(exc).__name__)
 
-    endpoint = TokenEndpoint(settings, transport=transport)
-    grant = endpoint.exchange_code(code, code_verifier=verifier)
-    facts = endpoint.introspect(grant.access_token)
-    portal_id = int(facts.get("hub_id") or grant.hub_id or 0)
-    ui_domain = None
-    try:
-        with HubSpotClient(
-            settings,
-            StaticToken(grant.access_token, portal_key=f"portal:{portal_id}"),
-            transport=transport,
-            max_retries=2,
-        ) as client:
-            account = client.account_info()
-        ui_domain = account.get("ui_domain")
-        portal_id = int(account.get("portal_id") or portal_id)
-    except CrmError as exc:
-        # The record links fall back to app.hubspot.com; the connection itself is fine.
-        log.warning("Could not read HubSpot account info after connecting: %s", type(exc).__name__)
+        scopes = [str(s) for s in facts.get("scopes") or grant.scopes]
+        previous_refresh = _stored_refresh_token(db, vault)
+        owner = syncstate.new_owner()
+        switching = db.meta.get(PORTAL_KEY) not in (None, str(portal_id))
+        if switching and not _switch_leases(db, owner):
+            _revoke_quietly(endpoint, grant.refresh_token, "the refused connection's")
+            raise OAuthFlowError(
+                "sync_running",
+                "A sync or push of the current portal is still running; connect again when it has finished.",
+            )
+        connected_at = _iso_now()
+        try:
+            _store_connection(db, settings, vault, portal_id, grant, facts, ui_domain, scopes, connected_at)
+        finally:
+            if switching:
+                db.syncstate.release_lease(syncstate.SYNC_LEASE, owner)
+                db.syncstate.release_lease(syncstate.PUSH_LEASE, owner)
+        if previous_refresh and previous_refresh != grant.refresh_token:
+            _revoke_quietly(endpoint, previous_refresh, "the previous connection's")
+        log.info(
+            "HubSpot portal %s connected%s",
+            portal_id,
+            f" by {row['staff_email']}" if row.get("staff_email") else "",
+        )
+        return connection_info(settings)
 
-    scopes = [str(s) for s in facts.get("scopes") or grant.scopes]
-    connected_at = _iso_now()
-    with store.open(settings) as db, db.atomic():
+
+def _switch_leases(db: Store, owner: str) -> bool:
+    """Take the sync and push leases for a portal switch, waiting up to ``SWITCH_WAIT_S``.
+
+    Clearing the cache for another portal while a sync or push runs would let that run
+    write the old portal's records (or push its edits) into the new portal's cache, so the
+    switch holds both leases: no run is active while it happens and none can start until
+    it is done. The wait is bounded because it happens inside the browser's callback
+    request: a push or the tail of an incremental sync finishes within it, a full pull
+    does not, and then the person is told to connect again once the run is over (the
+    authorization is given up and its token revoked) rather than left waiting minutes.
+    Returns False, holding nothing, when the leases could not be had in time.
+    """
+    deadline = time.monotonic() + SWITCH_WAIT_S
+    held: list[str] = []
+    for name in (syncstate.SYNC_LEASE, syncstate.PUSH_LEASE):
+        while not db.syncstate.acquire_lease(name, owner):
+            if time.monotonic() >= deadline:
+                for taken in held:
+                    db.syncstate.release_lease(taken, owner)
+                log.warning("Portal switch refused: a sync or push is still running")
+                return False
+            time.sleep(SWITCH_POLL_S)
+        held.append(name)
+    return True
+
+
+def _store_connection(
+    db: Store,
+    settings: Settings,
+    vault: Vault,
+    portal_id: int,
+    grant: TokenGrant,
+    facts: dict[str, Any],
+    ui_domain: str | None,
+    scopes: list[str],
+    connected_at: str,
+) -> None:
+    """Claim the cache for the portal and store the new tokens and connection row, in one transaction."""
+    with db.atomic():
         if db.meta.claim_for_portal(portal_id):
             log.info("The cache held another portal's records; they were cleared for portal %s", portal_id)
         db.auth.delete_tokens()
+        db.meta.put(_REFRESH_ERROR, None)
         _store_grant(db, vault, portal_id, grant, refresh_token=grant.refresh_token)
         db.auth.replace_connection(
             mode=settings.mode,
@@ -247,12 +339,28 @@ def complete_connect(
             connected_at=connected_at,
             updated_at=connected_at,
         )
-    log.info(
-        "HubSpot portal %s connected%s",
-        portal_id,
-        f" by {row['staff_email']}" if row.get("staff_email") else "",
-    )
-    return connection_info(settings)
+
+
+def _stored_refresh_token(db: Store, vault: Vault) -> str | None:
+    """The refresh token stored now, or None (none stored, or the key cannot read it)."""
+    row = db.auth.read_tokens().get(REFRESH)
+    if row is None:
+        return None
+    try:
+        return vault.decrypt(row["ciphertext"], portal_id=int(row["portal_id"]), kind=REFRESH)
+    except (NeedsReconnect, ConfigError):
+        return None
+
+
+def _revoke_quietly(endpoint: TokenEndpoint, refresh_token: str | None, whose: str) -> None:
+    """Revoke a refresh token the app will not use again; a failure is logged, not raised."""
+    if not refresh_token:
+        return
+    try:
+        endpoint.revoke(refresh_token)
+        log.info("Revoked %s refresh token at HubSpot", whose)
+    except Unreachable as exc:
+        log.warning("Could not revoke %s refresh token at HubSpot: %s", whose, exc)
 
 
 # -- status ----------------------------------------------------------------------------
@@ -263,21 +371,22 @@ def connection_info(settings: Settings, *, transport: httpx2.BaseTransport | Non
 
     In private-app mode the portal is learnt once from HubSpot's account info and cached.
     """
-    if settings.mode == "private_app":
-        return _private_app_info(settings, transport)
     with store.open(settings) as db:
+        if settings.mode == "private_app":
+            return _private_app_info(settings, db, transport)
         row = db.auth.read_connection()
-        tokens = db.auth.read_tokens()
-    if row is None:
-        return ConnectionInfo(mode=settings.mode, status="disconnected")
-    if row["mode"] != settings.mode:
-        return ConnectionInfo(mode=settings.mode, status="disconnected", reason="mode_changed")
-    info = _info_from_row(row)
-    if info.status == "connected":
-        problem = _token_problem(settings, tokens, row)
-        if problem:
-            info.status, info.reason = "needs_reconnect", problem
-    return info
+        if row is None:
+            return ConnectionInfo(mode=settings.mode, status="disconnected")
+        if row["mode"] != settings.mode:
+            return ConnectionInfo(mode=settings.mode, status="disconnected", reason="mode_changed")
+        info = _info_from_row(row)
+        if info.status == "connected":
+            problem = _token_problem(settings, db, row)
+            if problem:
+                info.status, info.reason = "needs_reconnect", problem
+            else:
+                info.refresh_error = db.meta.get(_REFRESH_ERROR)
+        return info
 
 
 def health(settings: Settings) -> dict[str, Any]:
@@ -306,38 +415,36 @@ def disconnect(settings: Settings, *, transport: httpx2.BaseTransport | None = N
     with store.open(settings) as db:
         row = db.auth.read_connection()
         tokens = db.auth.read_tokens()
-    revoked, detail = False, "There was no stored HubSpot token to revoke."
-    if settings.mode == "private_app":
-        detail = "A private-app token is configured (HUBSPOT_ACCESS_TOKEN); remove it to disconnect."
-    elif REFRESH in tokens and row is not None:
-        try:
-            refresh = Vault(load_keys(settings)).decrypt(
-                tokens[REFRESH]["ciphertext"], portal_id=int(tokens[REFRESH]["portal_id"]), kind=REFRESH
+        revoked, detail = False, "There was no stored HubSpot token to revoke."
+        if settings.mode == "private_app":
+            detail = "A private-app token is configured (HUBSPOT_ACCESS_TOKEN); remove it to disconnect."
+        elif REFRESH in tokens and row is not None:
+            try:
+                refresh = Vault(load_keys(settings)).decrypt(
+                    tokens[REFRESH]["ciphertext"], portal_id=int(tokens[REFRESH]["portal_id"]), kind=REFRESH
+                )
+                TokenEndpoint(settings, transport=transport).revoke(refresh)
+                revoked, detail = True, "HubSpot revoked the app's access."
+            except (NeedsReconnect, ConfigError):
+                detail = "The stored token could not be decrypted, so HubSpot was not asked to revoke it."
+            except Unreachable as exc:
+                detail = f"HubSpot did not confirm the revocation ({exc}); uninstall the app in HubSpot to be sure."
+        now = _iso_now()
+        with db.atomic():
+            db.auth.delete_tokens()
+            db.meta.put(_PRIVATE_APP_FINGERPRINT, None)
+            db.auth.update_connection(
+                status="disconnected",
+                status_reason="disconnected",
+                scopes=[],
+                expires_at=None,
+                updated_at=now,
             )
-            TokenEndpoint(settings, transport=transport).revoke(refresh)
-            revoked, detail = True, "HubSpot revoked the app's access."
-        except (NeedsReconnect, ConfigError):
-            detail = "The stored token could not be decrypted, so HubSpot was not asked to revoke it."
-        except Unreachable as exc:
-            detail = (
-                f"HubSpot did not confirm the revocation ({exc}); uninstall the app in HubSpot to be sure."
-            )
-    now = _iso_now()
-    with store.open(settings) as db, db.atomic():
-        db.auth.delete_tokens()
-        db.meta.put(_PRIVATE_APP_FINGERPRINT, None)
-        db.auth.update_connection(
-            status="disconnected",
-            status_reason="disconnected",
-            scopes=[],
-            expires_at=None,
-            updated_at=now,
-        )
-    if revoked:
-        log.info("Disconnected HubSpot; the refresh token was revoked")
-    else:
-        log.warning("Disconnected HubSpot locally; %s", detail)
-    return DisconnectResult(revoked, detail)
+        if revoked:
+            log.info("Disconnected HubSpot; the refresh token was revoked")
+        else:
+            log.warning("Disconnected HubSpot locally; %s", detail)
+        return DisconnectResult(revoked, detail)
 
 
 # -- tokens for clients ----------------------------------------------------------------
@@ -351,22 +458,25 @@ def token_source(settings: Settings, *, transport: httpx2.BaseTransport | None =
         NeedsReconnect: HubSpot refused the refresh token, or the key cannot decrypt it.
     """
     if settings.mode == "private_app":
-        # Learn (and cache) the token's portal first, so this client draws from the same
-        # rate limiter as every later one: the limiter is per portal, and keying the first
-        # client by its token would give one portal two budgets.
-        info = _private_app_info(settings, transport)
-        if info.portal_id:
-            return StaticToken(settings.access_token, portal_key=f"portal:{info.portal_id}")
-        return StaticToken(settings.access_token)
+        with store.open(settings) as db:
+            # Learn (and cache) the token's portal first, so this client draws from the same
+            # rate limiter as every later one: the limiter is per portal, and keying the first
+            # client by its token would give one portal two budgets.
+            info = _private_app_info(settings, db, transport)
+            if info.portal_id:
+                return StaticToken(settings.access_token, portal_key=f"portal:{info.portal_id}")
+            return StaticToken(settings.access_token)
     with store.open(settings) as db:
         row = db.auth.read_connection()
-    if row is None or row["mode"] != settings.mode or row["status"] == "disconnected":
-        raise NotConnected("HubSpot is not connected; connect it on the Connect page.")
-    if row["status"] == "needs_reconnect":
-        raise NeedsReconnect(_REASON_MESSAGES.get(row.get("status_reason") or "", "Connect HubSpot again."))
-    source = OAuthTokenSource(settings, int(row["portal_id"]), transport=transport)
-    source.check()
-    return source
+        if row is None or row["mode"] != settings.mode or row["status"] == "disconnected":
+            raise NotConnected("HubSpot is not connected; connect it on the Connect page.")
+        if row["status"] == "needs_reconnect":
+            raise NeedsReconnect(
+                _REASON_MESSAGES.get(row.get("status_reason") or "", "Connect HubSpot again.")
+            )
+        source = OAuthTokenSource(settings, int(row["portal_id"]), transport=transport)
+        source.check()
+        return source
 
 
 def open_client(settings: Settings, *, transport: httpx2.BaseTransport | None = None) -> HubSpotClient:
@@ -438,26 +548,25 @@ class OAuthTokenSource:
     def _refresh(self, seen: str | None, *, forced: bool) -> str:
         """Single-flight refresh: whoever gets the lock first refreshes, the rest reuse it."""
         with _refresh_lock(self.settings.db_path):
-            failure: CrmError | None = None
-            result: tuple[str, float] | None = None
-            # One transaction around the HubSpot call: a refresh in another process waits
-            # for it, then finds the new token instead of spending the refresh token twice.
-            with store.open(self.settings) as db, db.atomic():
-                row = db.auth.read_connection()
-                if row is None or row["status"] != "connected":
-                    failure = (
-                        NotConnected("HubSpot was disconnected.")
-                        if row is None or row["status"] == "disconnected"
-                        else NeedsReconnect("Connect HubSpot again.")
-                    )
-                else:
-                    tokens = db.auth.read_tokens()
-                    result, failure = self._refresh_in(db, tokens, seen, forced)
-            if failure is not None:
-                raise failure
-            assert result is not None
-            self._remember(*result)
-            return result[0]
+            with store.open(self.settings) as db:
+                failure: CrmError | None = None
+                result: tuple[str, float] | None = None
+                with db.atomic():
+                    row = db.auth.read_connection()
+                    if row is None or row["status"] != "connected":
+                        failure = (
+                            NotConnected("HubSpot was disconnected.")
+                            if row is None or row["status"] == "disconnected"
+                            else NeedsReconnect("Connect HubSpot again.")
+                        )
+                    else:
+                        tokens = db.auth.read_tokens()
+                        result, failure = self._refresh_in(db, tokens, seen, forced)
+                if failure is not None:
+                    raise failure
+                assert result is not None
+                self._remember(*result)
+                return result[0]
 
     def _refresh_in(
         self, db: Store, tokens: dict[str, dict[str, Any]], seen: str | None, forced: bool
@@ -466,6 +575,7 @@ class OAuthTokenSource:
         access_row, refresh_row = tokens.get(ACCESS), tokens.get(REFRESH)
         if refresh_row is None:
             return None, NeedsReconnect("No HubSpot refresh token is stored; connect HubSpot again.")
+        current, expires_at = None, 0.0
         if access_row is not None:
             current = self._vault.decrypt(access_row["ciphertext"], portal_id=self.portal_id, kind=ACCESS)
             expires_at = float(access_row["expires_at"] or 0)
@@ -481,6 +591,7 @@ class OAuthTokenSource:
         except NeedsReconnect as exc:
             log.warning("HubSpot refused the refresh token; the connection needs to be made again")
             db.auth.delete_tokens()
+            db.meta.put(_REFRESH_ERROR, None)
             db.auth.update_connection(
                 status="needs_reconnect",
                 status_reason="refresh_rejected",
@@ -489,12 +600,19 @@ class OAuthTokenSource:
             )
             return None, exc
         except CrmError as exc:
+            # Not a dead token: keep the tokens, say why on the Connect page, retry later.
+            db.meta.put(_REFRESH_ERROR, f"{_iso_now()} {exc}"[:300])
+            if current is not None and not forced and now < expires_at - MIN_TOKEN_LIFE_S:
+                log.warning("Refreshing the HubSpot token failed (%s); using the current one for now", exc)
+                return (current, min(now + REFRESH_RETRY_S, expires_at - MIN_TOKEN_LIFE_S)), None
+            log.warning("Refreshing the HubSpot token failed (%s); the stored tokens are kept", exc)
             return None, exc
         if grant.refresh_token and grant.refresh_token != refresh_token:
             log.info("HubSpot issued a new refresh token; storing it")
         _store_grant(
             db, self._vault, self.portal_id, grant, refresh_token=grant.refresh_token or refresh_token
         )
+        db.meta.put(_REFRESH_ERROR, None)
         db.auth.update_connection(expires_at=grant.expires_at, updated_at=_iso_now())
         log.debug("Refreshed the HubSpot access token (expires in %d s)", grant.expires_in)
         refresh_at = grant.expires_at - min(REFRESH_LEEWAY_S, grant.expires_in / 2)
@@ -532,10 +650,6 @@ def _verifier_kind(state_hash: str) -> str:
 def _s256(verifier: str) -> str:
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
-def _staff_login_on(settings: Settings) -> bool:
-    return bool(settings.staff_emails or settings.staff_domains) and not settings.open_access
 
 
 def _short(value: str) -> str:
@@ -580,7 +694,8 @@ def _info_from_row(row: dict[str, Any]) -> ConnectionInfo:
     )
 
 
-def _token_problem(settings: Settings, tokens: dict[str, dict[str, Any]], row: dict[str, Any]) -> str | None:
+def _token_problem(settings: Settings, db: Store, row: dict[str, Any]) -> str | None:
+    tokens = db.auth.read_tokens()
     if REFRESH not in tokens:
         return "tokens_missing"
     try:
@@ -591,17 +706,17 @@ def _token_problem(settings: Settings, tokens: dict[str, dict[str, Any]], row: d
     return None
 
 
-def _private_app_info(settings: Settings, transport: httpx2.BaseTransport | None) -> ConnectionInfo:
+def _private_app_info(
+    settings: Settings, db: Store, transport: httpx2.BaseTransport | None
+) -> ConnectionInfo:
     fingerprint = _fingerprint(settings.access_token)
-    with store.open(settings) as db:
-        row = db.auth.read_connection()
-        known = db.meta.get(_PRIVATE_APP_FINGERPRINT) == fingerprint
+    row = db.auth.read_connection()
     if (
         row
         and row["mode"] == "private_app"
         and row["status"] == "connected"
         and row.get("portal_id")
-        and known
+        and db.meta.get(_PRIVATE_APP_FINGERPRINT) == fingerprint
     ):
         return _info_from_row(row)
     try:
@@ -623,7 +738,7 @@ def _private_app_info(settings: Settings, transport: httpx2.BaseTransport | None
     except CrmError:
         return ConnectionInfo(mode="private_app", status="connected", reason="hubspot_unreachable")
     now = _iso_now()
-    with store.open(settings) as db, db.atomic():
+    with db.atomic():
         db.auth.delete_tokens()
         db.auth.replace_connection(
             mode="private_app",
@@ -636,6 +751,6 @@ def _private_app_info(settings: Settings, transport: httpx2.BaseTransport | None
             updated_at=now,
         )
         db.meta.put(_PRIVATE_APP_FINGERPRINT, fingerprint)
-        row = db.auth.read_connection()
+    row = db.auth.read_connection()
     assert row is not None
     return _info_from_row(row)

@@ -16,6 +16,15 @@ events pending with the error recorded; they are retried with backoff up to
 Signature (HUBSPOT_API.md §9.1): base64 HMAC-SHA256 with the app's client secret over
 method + URI + raw body + timestamp, where the URI is the *public* URL HubSpot called
 (``settings.webhook_url``), not the one this process sees behind a proxy.
+
+Refused requests are counted in memory (``Refusals``), never in the database, and logged
+as at most one summary line a minute: a flood of forged requests costs neither disk
+writes nor log volume. The counts restart with the process; the sidebar shows them.
+
+Numbers in a delivery are checked before anything parses or stores them: the timestamp
+header must be 1-16 ASCII digits (``int()`` of a 5,000-digit string raises), and the
+event keys must fit SQLite's signed 64-bit INTEGER (a bigger Python int fails the insert
+with OverflowError). A signed batch that breaks these is refused as ``malformed`` (400).
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ from crm import oauth, store
 from crm.config import Settings
 from crm.errors import CrmError, WebhookRejected
 from crm.hubspot import HubSpotClient, Record
+from crm.logs import in_run
 from crm.store import Store, inbox
 
 log = logging.getLogger(__name__)
@@ -58,12 +68,30 @@ KEEP_PROCESSED = timedelta(days=3)
 # 503 (HubSpot times out after 5 s and retries a 5xx).
 INBOX_WAIT_S = 3.0
 
+# Epoch milliseconds have 13 digits until the year 2286; anything longer is not a timestamp.
+_TIMESTAMP_RE = re.compile(r"[0-9]{1,16}")
+# HubSpot ids are positive and fit SQLite's INTEGER (signed 64-bit); 19 digits at most.
+MAX_ID = 2**63 - 1
+_ID_TEXT_RE = re.compile(r"[0-9]{1,19}")
+# A refusal summary goes to the log at most this often.
+REFUSAL_LOG_INTERVAL_S = 60.0
+
 SIGNATURE_HEADER = "x-hubspot-signature-v3"
 TIMESTAMP_HEADER = "x-hubspot-request-timestamp"
 
 _URI_ESCAPES = {
-    "%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%21": "!", "%24": "$",
-    "%27": "'", "%28": "(", "%29": ")", "%2A": "*", "%2C": ",", "%3B": ";",
+    "%3A": ":",
+    "%2F": "/",
+    "%3F": "?",
+    "%40": "@",
+    "%21": "!",
+    "%24": "$",
+    "%27": "'",
+    "%28": "(",
+    "%29": ")",
+    "%2A": "*",
+    "%2C": ",",
+    "%3B": ";",
 }
 _URI_ESCAPE_RE = re.compile("|".join(_URI_ESCAPES), re.IGNORECASE)
 
@@ -108,19 +136,23 @@ def verify_v3(
         timestamp: X-HubSpot-Request-Timestamp, epoch milliseconds.
 
     Raises:
-        WebhookRejected: reason ``missing_headers``, ``stale_timestamp`` (more than five
-            minutes away from now, either way) or ``bad_signature``.
+        WebhookRejected: reason ``missing_headers``, ``bad_timestamp`` (not 1-16 ASCII
+            digits), ``stale_timestamp`` (more than five minutes away from now, either
+            way) or ``bad_signature``.
     """
     if not signature or not timestamp:
         raise WebhookRejected("The signature or timestamp header is missing.", reason="missing_headers")
-    if not timestamp.isascii() or not timestamp.isdigit():
-        raise WebhookRejected("The request timestamp is not a number.", reason="stale_timestamp")
+    if not _TIMESTAMP_RE.fullmatch(timestamp):
+        # Checked before int(): a 5,000-digit header must not reach the parser.
+        raise WebhookRejected("The request timestamp is not a short integer.", reason="bad_timestamp")
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     if abs(now_ms - int(timestamp)) > TIMESTAMP_TOLERANCE_MS:
-        raise WebhookRejected("The request timestamp is outside the five-minute window.",
-                              reason="stale_timestamp")
-    expected = signature_v3(client_secret=client_secret, method=method, uri=uri, body=body,
-                            timestamp=timestamp)
+        raise WebhookRejected(
+            "The request timestamp is outside the five-minute window.", reason="stale_timestamp"
+        )
+    expected = signature_v3(
+        client_secret=client_secret, method=method, uri=uri, body=body, timestamp=timestamp
+    )
     if not hmac.compare_digest(expected.encode("ascii"), signature.strip().encode("utf-8")):
         raise WebhookRejected("The request signature does not match.", reason="bad_signature")
 
@@ -129,17 +161,22 @@ def configuration(settings: Settings) -> tuple[bool, str]:
     """Whether this app can accept webhooks, and if not, what is missing."""
     if not settings.client_secret:
         if settings.mode == "private_app":
-            return False, ("private-app mode without a client secret: set HUBSPOT_CLIENT_SECRET "
-                           "to the app's client secret so deliveries can be verified")
+            return False, (
+                "private-app mode without a client secret: set HUBSPOT_CLIENT_SECRET "
+                "to the app's client secret so deliveries can be verified"
+            )
         return False, "no HubSpot client secret is configured to verify deliveries"
     if not settings.webhook_url:
         if settings.is_sandbox:
             return False, "the sandbox in use does not deliver webhooks to this app (set HUBSPOT_WEBHOOK_URL)"
-        return False, ("HUBSPOT_WEBHOOK_URL is not set: give the public https URL of this app's "
-                       "/hubspot/webhook, as entered in the HubSpot app's webhook settings")
+        return False, (
+            "HUBSPOT_WEBHOOK_URL is not set: give the public https URL of this app's "
+            "/hubspot/webhook, as entered in the HubSpot app's webhook settings"
+        )
     return True, f"HubSpot delivers to {settings.webhook_url}"
 
 
+@in_run("webhook")
 def receive(
     settings: Settings,
     *,
@@ -150,11 +187,11 @@ def receive(
 ) -> int:
     """Verify a delivery and store its events in the inbox; return how many were new.
 
-    Refused requests are counted by reason (``live_status`` shows them).
+    Refused requests are counted in memory by reason (``live_status`` shows them).
 
     Raises:
         WebhookRejected: the request failed a check (``reason`` says which), or its
-            signed body is not a JSON array of events (``malformed``).
+            signed body is not a JSON array of events with sane keys (``malformed``).
         StoreUnavailable: the cache cannot be written; the route answers 503.
     """
     lowered = {k.lower(): v for k, v in headers.items()}
@@ -175,33 +212,112 @@ def receive(
         )
         events = _parse_events(body)
     except WebhookRejected as exc:
-        record_rejection(settings, exc.reason)
+        record_rejection(settings, exc.reason, detail=exc.message)
         raise
     now = datetime.now(UTC)
     with store.open(settings, wait_s=INBOX_WAIT_S) as db:
         return db.inbox.add_events(events, received_at=now.isoformat(), received_ts=now.timestamp())
 
 
-def record_rejection(settings: Settings, reason: str) -> None:
-    """Count a refused request; a cache that cannot be written is logged, not raised."""
-    log.warning("webhook request refused: %s", reason)
-    try:
-        with store.open(settings, wait_s=INBOX_WAIT_S) as db:
-            db.inbox.count_rejection(reason)
-    except store.StoreUnavailable as exc:
-        log.warning("could not count a refused webhook request: %s", exc)
+class Refusals:
+    """Refused requests of one cache, counted in memory, summarised in the log once a minute.
+
+    Nothing is written to the database: a forger who can send requests must not be able
+    to make the app write to disk or fill the log. The first refusal after a quiet minute
+    is logged at once; the ones after it are only counted until a minute has passed, and
+    the next refusal (or a status read) logs how many there were and why.
+    """
+
+    def __init__(self, *, clock: Any = time.monotonic, interval_s: float = REFUSAL_LOG_INTERVAL_S) -> None:
+        self._clock = clock
+        self._interval_s = interval_s
+        self._lock = threading.Lock()
+        self._totals: dict[str, int] = {}
+        self._unlogged: dict[str, int] = {}
+        self._last_detail = ""
+        self._logged_at: float | None = None
+
+    def add(self, reason: str, detail: str = "") -> None:
+        with self._lock:
+            self._totals[reason] = self._totals.get(reason, 0) + 1
+            self._unlogged[reason] = self._unlogged.get(reason, 0) + 1
+            self._last_detail = detail
+        self.flush()
+
+    def flush(self) -> None:
+        """Log the refusals not logged yet, if the last line is a minute old."""
+        with self._lock:
+            now = self._clock()
+            if not self._unlogged or (
+                self._logged_at is not None and now - self._logged_at < self._interval_s
+            ):
+                return
+            counts, detail = self._unlogged, self._last_detail
+            self._unlogged, self._logged_at = {}, now
+        total = sum(counts.values())
+        reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(counts.items()))
+        log.warning(
+            "%d webhook request%s refused (%s); last: %s",
+            total,
+            "s" if total != 1 else "",
+            reasons,
+            detail[:200],
+        )
+
+    def counts(self) -> dict[str, int]:
+        """Refusals by reason since this process started."""
+        with self._lock:
+            return dict(sorted(self._totals.items()))
+
+
+_refusals: dict[str, Refusals] = {}
+_refusals_lock = threading.Lock()
+
+
+def refusals(settings: Settings) -> Refusals:
+    """This process's refusal counter for the settings' cache file."""
+    key = str(Path(settings.db_path).resolve())
+    with _refusals_lock:
+        return _refusals.setdefault(key, Refusals())
+
+
+def record_rejection(settings: Settings, reason: str, *, detail: str = "") -> None:
+    """Count a refused request (in memory) and log it, at most one line a minute."""
+    refusals(settings).add(reason, detail)
 
 
 def _parse_events(body: bytes) -> list[dict[str, Any]]:
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # ValueError also covers a number over Python's 4,300-digit limit; RecursionError
+        # a body of a million nested brackets.
         raise WebhookRejected("The request body is not JSON.", reason="malformed") from None
     if isinstance(payload, dict):
         payload = [payload]
     if not isinstance(payload, list) or not all(isinstance(e, dict) for e in payload):
         raise WebhookRejected("The request body is not an array of events.", reason="malformed")
+    for event in payload:
+        for name in ("portalId", "subscriptionId", "eventId", "objectId"):
+            if event.get(name) is not None and valid_id(event[name]) is None:
+                raise WebhookRejected(f"An event's {name} is not a HubSpot id.", reason="malformed")
     return payload
+
+
+def valid_id(value: Any) -> int | None:
+    """``value`` as a HubSpot id (a positive integer that fits SQLite's INTEGER), else None.
+
+    Accepts an int or a string of ASCII digits; never a bool, a float or a longer number.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        if not _ID_TEXT_RE.fullmatch(value):
+            return None
+        value = int(value)
+    if isinstance(value, int) and 0 < value <= MAX_ID:
+        return value
+    return None
 
 
 # --- processing ----------------------------------------------------------------------
@@ -211,17 +327,18 @@ def _parse_events(body: bytes) -> list[dict[str, Any]]:
 class ReadPlan:
     """What one round must read from HubSpot, gathered from a set of events."""
 
-    reread: dict[str, set[str]] = field(default_factory=dict)        # type -> ids to batch-read
-    archived: dict[str, set[str]] = field(default_factory=dict)      # type -> ids merged away
+    reread: dict[str, set[str]] = field(default_factory=dict)  # type -> ids to batch-read
+    archived: dict[str, set[str]] = field(default_factory=dict)  # type -> ids merged away
     associations: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # pair -> from ids
 
     def add(self, bucket: dict[Any, set[str]], key: Any, *ids: Any) -> None:
         for record_id in ids:
             # HubSpot record ids are numbers; anything else in a signed event is ignored
-            # rather than sent on, where one bad id could fail a whole batch read.
-            text = str(record_id) if isinstance(record_id, (int, str)) else ""
-            if text.isascii() and text.isdigit():
-                bucket.setdefault(key, set()).add(text)
+            # rather than sent on, where one bad id could fail a whole batch read (or a
+            # 5,000-digit one crash the worker's int()).
+            number = valid_id(record_id)
+            if number is not None:
+                bucket.setdefault(key, set()).add(str(number))
 
 
 def event_object_type(event: Mapping[str, Any]) -> str | None:
@@ -279,13 +396,15 @@ def _plan_association_change(plan: ReadPlan, object_type: str, event: Mapping[st
             plan.add(plan.associations, (from_type, to_type), ends[from_type])
 
 
+@in_run("webhooks")
 def process_pending(settings: Settings, *, client: HubSpotClient | None = None) -> int:
     """Apply pending inbox events to the cache; return how many events were handled.
 
     Reads the affected records (and associations) from HubSpot in batches, then applies
     them through the sync engine, so a field with a pending local edit keeps the local
     value (and becomes a conflict if HubSpot's value moved away from the edit's base).
-    Events for another portal than the connected one are marked handled and ignored.
+    Events for another portal than the connected one are marked handled and ignored, and
+    a round whose portal was switched while it read HubSpot writes nothing.
 
     Raises:
         CrmError (Unreachable, NotConnected, HubSpotError...): HubSpot could not be read.
@@ -313,6 +432,12 @@ def process_pending(settings: Settings, *, client: HubSpotClient | None = None) 
                 except CrmError as exc:
                     db.inbox.mark_failed(keys, _describe(exc))
                     raise
+                if _connected_portal(db) != portal_id:
+                    # HubSpot was read for the portal connected before a switch: those records
+                    # must not land in the new portal's cache. The events stay pending; the
+                    # next round sorts them by the new portal.
+                    log.info("The connected portal changed during a webhook round; its reads were dropped")
+                    break
                 _apply(db, fetched, keys)
                 handled += len(keys)
                 if len(events) < EVENTS_PER_ROUND:
@@ -339,8 +464,8 @@ def _connected_portal(db: Store) -> int | None:
 
 @dataclass
 class _Fetched:
-    records: dict[str, list[Record]] = field(default_factory=dict)    # type -> records read
-    archived: dict[str, set[str]] = field(default_factory=dict)       # type -> ids now gone
+    records: dict[str, list[Record]] = field(default_factory=dict)  # type -> records read
+    archived: dict[str, set[str]] = field(default_factory=dict)  # type -> ids now gone
     associations: dict[tuple[str, str], tuple[set[str], dict[str, list[tuple[str, int]]]]] = field(
         default_factory=dict
     )
@@ -364,7 +489,8 @@ def _fetch(db: Store, client: HubSpotClient, plan: ReadPlan) -> _Fetched:
     for (from_type, to_type), from_ids in plan.associations.items():
         wanted = sorted(from_ids, key=_id_order)
         fetched.associations[(from_type, to_type)] = (
-            set(wanted), client.read_associations(from_type, to_type, wanted)
+            set(wanted),
+            client.read_associations(from_type, to_type, wanted),
         )
     return fetched
 
@@ -480,11 +606,13 @@ def live_status(settings: Settings) -> dict[str, Any]:
     Returns a dict with ``enabled`` (bool) and ``reason`` (why not, or where HubSpot
     delivers), ``last_event_at`` (epoch seconds of the last accepted delivery, or None),
     counts ``received``, ``duplicates``, ``processed``, ``pending``, ``failed`` (out of
-    attempts), ``rejected`` (refused requests by reason) and ``last_error``.
+    attempts), ``rejected`` (requests this process refused, by reason) and ``last_error``.
 
     Raises StoreUnavailable when the cache cannot be read.
     """
     enabled, reason = configuration(settings)
     with store.open(settings) as db:
         figures = db.inbox.status(max_attempts=MAX_ATTEMPTS)
-    return {"enabled": enabled, "reason": reason, **figures}
+    counter = refusals(settings)
+    counter.flush()
+    return {"enabled": enabled, "reason": reason, **figures, "rejected": counter.counts()}

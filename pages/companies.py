@@ -6,6 +6,7 @@ from typing import Any
 
 import streamlit as st
 
+from crm.export import PAGE_COLUMNS
 from ui import data
 from ui.access import require_staff
 from ui.columns import company_columns, with_links
@@ -26,7 +27,7 @@ SORTS = {
     "Annual revenue": ("annualrevenue", True),
     "Country": ("country", False),
 }
-COLUMNS = ["name", "domain", "industry", "city", "country", "numberofemployees", "annualrevenue"]
+COLUMNS = PAGE_COLUMNS["companies"]
 
 st.title("Companies")
 info = require_data(settings, staff, "companies")

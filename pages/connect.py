@@ -37,6 +37,10 @@ REASONS = {
     ),
     "token_inactive": "HubSpot issued a token that is not active.",
     "hubspot_unreachable": "HubSpot could not be reached.",
+    "sync_running": (
+        "A sync or push of the portal connected before is still running, and switching portals "
+        "would mix the two. Wait until it has finished (see the Sync page), then connect again."
+    ),
     "ticket_invalid": "The Connect link expired or was already used.",
     "not_oauth": "This app runs with a private-app token, so there is nothing to connect.",
     "config": "The app's HubSpot settings are incomplete; see the server log for which one.",
@@ -123,6 +127,13 @@ with crm_errors("read the connection"):
 
 if info.status == "connected":
     st.subheader("Connected")
+    if info.refresh_error:
+        # Our own message (HTTP status and HubSpot's error code only), shown as plain text.
+        st.warning(
+            "Renewing the HubSpot access token failed; the stored tokens are kept and the app "
+            "tries again shortly. Last error: " + md_escape(info.refresh_error),
+            icon=":material/sync_problem:",
+        )
     # Plain text, not Markdown: these are values people copy, and HubSpot supplied them.
     left, right = st.columns(2)
     with left:

@@ -8,6 +8,7 @@ import streamlit as st
 
 from crm import sync
 from crm.errors import CrmError, InvalidEdit
+from crm.export import PAGE_COLUMNS
 from ui import data, editing
 from ui.access import require_staff
 from ui.columns import contact_columns, md_escape, option_labels, owner_labels, with_links
@@ -174,24 +175,12 @@ descending = row2[1].toggle(
 )
 size = row2[2].selectbox("Per page", PAGE_SIZES, index=1, key="contacts_size", disabled=locked)
 
-filters = active_filters(
-    {"hubspot_owner_id": owner, "lifecyclestage": stage, "associated_company": company}
-)
+filters = active_filters({"hubspot_owner_id": owner, "lifecyclestage": stage, "associated_company": company})
 sort = SORTS[sort_label][0]
 view = view_id(search.strip(), sorted(filters.items()), sort, descending, size)
 page_key = f"contacts_page_{view}"
 
-columns = [
-    "firstname",
-    "lastname",
-    "email",
-    "phone",
-    "jobtitle",
-    "company",
-    "lifecyclestage",
-    "hubspot_owner_id",
-    "lastmodifieddate",
-]
+columns = list(PAGE_COLUMNS["contacts"])
 if has_pronouns:
     columns.insert(5, "pronouns")
 query = RecordQuery("contacts", search, filters, sort, descending, columns)

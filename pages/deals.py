@@ -9,6 +9,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from crm.export import PAGE_COLUMNS
 from ui import data, editing
 from ui.access import require_staff
 from ui.columns import deal_columns, money, owner_labels, pipeline_labels, stage_labels, with_links
@@ -153,7 +154,7 @@ filters = active_filters({"pipeline": pipeline, "dealstage": stage, "hubspot_own
 sort, descending = SORTS[sort_label]
 view = view_id(search.strip(), sorted(filters.items()), sort)
 page_key = f"deals_page_{view}"
-columns = ["dealname", "pipeline", "dealstage", "amount", "closedate", "hubspot_owner_id"]
+columns = list(PAGE_COLUMNS["deals"])
 query = RecordQuery("deals", search, filters, sort, descending, columns)
 frame, total, page, pages = load_page(settings, query, page_key=page_key, size=PAGE_SIZE)
 st.caption(f"{total:,} deal{'s' if total != 1 else ''} · page {page:,} of {pages:,}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pandas as pd
@@ -49,6 +50,17 @@ elif info.status == "needs_reconnect":
 else:
     st.info("Not connected to HubSpot. Connect a portal first.", icon=":material/link_off:")
     st.page_link("pages/connect.py", label="Connect HubSpot", icon=":material/arrow_forward:")
+
+if settings.sync_interval_s:
+    every = sync.describe_interval(settings.sync_interval_s)
+    upcoming = sync.next_run_at(settings.sync_interval_s, time.time())
+    st.caption(
+        f"Scheduled sync: every {every} (an incremental sync, then a push of queued edits). "
+        f"Next run at {time.strftime('%H:%M:%S', time.gmtime(upcoming))} UTC, "
+        f"in {duration(upcoming - time.time())}.",
+    )
+else:
+    st.caption("Scheduled sync is off; set CRM_SYNC_INTERVAL (for example 15m) to sync on a schedule.")
 
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Contacts", f"{counts.get('contacts', 0):,}", border=True)
@@ -207,13 +219,67 @@ def _resolve(outbox_id: int, keep: str) -> None:
         st.rerun()
 
 
+def _decide_new(outbox_id: int, link: bool) -> None:
+    with crm_errors("settle the new contact", stop=False):
+        if link:
+            queued = sync.link_existing_contact(settings, outbox_id, by=staff.label)
+            message = (
+                f"Linked to HubSpot's contact: {queued['pending']} field(s) queued to push, "
+                f"{queued['conflict']} conflict(s) to decide"
+            )
+        else:
+            sync.discard_edit(settings, outbox_id, by=staff.label)
+            message = "Discarded your new contact; HubSpot's contact is unchanged"
+        data.clear()
+        flash(message)
+        st.rerun()
+
+
+def _new_contact_decision(row: Any, can_resolve: bool) -> None:
+    """A new contact whose email HubSpot already had: both records' values, then link or discard.
+
+    Values are shown with ``st.code`` and ``md_escape`` only: CRM values are never markup.
+    """
+    outbox_id = int(row["id"])
+    mine, existing_id, theirs = data.new_contact_sides(row)
+    with st.container(border=True, key=f"sync_new_{outbox_id}"):
+        st.markdown(
+            f"**New contact {md_escape(mine.get('email'))}**: HubSpot already has a contact with this "
+            f"email (id {md_escape(existing_id)}). Nothing was sent; choose what to do."
+        )
+        names = [p for p in mine if p != "email"] or ["email"]
+        table = pd.DataFrame(
+            {
+                "Property": names,
+                "Mine": [str(mine.get(p) or "") for p in names],
+                "HubSpot's": [str(theirs.get(p) or "") for p in names],
+            }
+        )
+        st.dataframe(table, hide_index=True, key=f"sync_new_values_{outbox_id}")
+        if can_resolve:
+            k1, k2, _ = st.columns([2, 1, 2])
+            if k1.button(
+                "Link to the existing contact and apply my non-empty fields as edits",
+                key=f"sync_link_{outbox_id}",
+                type="primary",
+                help="Fields HubSpot leaves empty are queued to push; fields where HubSpot has another "
+                "value become conflicts for you to decide.",
+            ):
+                _decide_new(outbox_id, link=True)
+            if k2.button("Discard mine", key=f"sync_discard_new_{outbox_id}"):
+                _decide_new(outbox_id, link=False)
+
+
 with tabs[0]:
     with crm_errors("read the conflicts"):
         conflicts = data.conflicts(settings)
     if conflicts.empty:
         st.caption("No conflicts. A conflict appears when a field you edited was also changed in HubSpot.")
     can_resolve = not conflicts.empty and require_admin(staff, "resolve conflicts")
-    for _, row in conflicts.iterrows():
+    is_new = conflicts["op"] == "create" if not conflicts.empty else pd.Series(dtype=bool)
+    for _, row in conflicts[is_new].iterrows() if not conflicts.empty else ():
+        _new_contact_decision(row, can_resolve)
+    for _, row in conflicts[~is_new].iterrows() if not conflicts.empty else ():
         outbox_id = int(row["id"])
         with st.container(border=True, key=f"sync_conflict_{outbox_id}"):
             st.markdown(
@@ -231,7 +297,6 @@ with tabs[0]:
                     _resolve(outbox_id, "mine")
                 if k2.button("Keep HubSpot's", key=f"sync_keep_theirs_{outbox_id}"):
                     _resolve(outbox_id, "theirs")
-
 
 
 def _edits_table(status: str, *, doing: str, empty: str, note: str | None = None) -> None:

@@ -9,12 +9,21 @@ Without ``[auth]`` access is open, but never silently: only when the server list
 loopback (a laptop) or ``CRM_OPEN_ACCESS=true`` says so on purpose, and every page then
 carries a notice. Anyone may view and edit; admin actions (connect, disconnect, sync,
 conflict resolution) need ``CRM_ADMIN_EMAILS`` when login is on.
+
+Loopback is not a login: a reverse proxy on the same machine makes every visitor from the
+internet arrive on loopback. So loopback open mode also refuses any request that shows a
+proxy on its way (``Forwarded``, any ``X-Forwarded-*``, ``X-Real-IP``, or a ``Host`` that
+is not a loopback name), on every page here and on the custom routes
+(``ui.routes``) through the same ``open_mode_refusal``. Only ``CRM_OPEN_ACCESS=true``, an
+operator saying "my proxy authenticates everyone", lets proxied requests in without login.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import streamlit as st
@@ -30,6 +39,14 @@ LOOPBACK_ADDRESSES = ("127.0.0.1", "localhost", "::1")
 OPEN_NOTICE = (
     "Access is open: anyone who can reach this server can use the dashboard. "
     "Fine on a laptop; on a server, turn on staff login (README, Staff login)."
+)
+
+PROXY_REFUSAL = (
+    "This dashboard runs without staff login, which is only allowed for requests made "
+    "directly on this computer, and this request came through a proxy or under another host "
+    "name. To serve it through a proxy, either configure staff login (an [auth] section in "
+    ".streamlit/secrets.toml with CRM_STAFF_EMAILS or CRM_STAFF_DOMAINS; README, Staff login), "
+    "or, only if the proxy in front already authenticates everyone, set CRM_OPEN_ACCESS=true."
 )
 
 Decision = Literal["allowed", "login", "refused", "misconfigured"]
@@ -84,6 +101,55 @@ def server_is_loopback() -> bool:
     return address in LOOPBACK_ADDRESSES
 
 
+def is_loopback_host(host: str) -> bool:
+    """True for a ``Host`` header naming this machine: localhost, 127.x.x.x or [::1], any port."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host.split("]", 1)[0] == "[::1"
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    if name == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return address.version == 4 and address.is_loopback
+
+
+def came_through_proxy(headers: Mapping[str, str]) -> bool:
+    """True when a request's headers show it did not come straight from a browser on loopback.
+
+    A proxy adds ``Forwarded`` / ``X-Forwarded-*`` / ``X-Real-IP``, or passes the public
+    ``Host`` on; a request with no ``Host`` at all is treated as proxied too. An empty
+    header set is no request at all (AppTest, bare mode): nothing reaches a page without
+    Streamlit's handshake, which always carries ``Host``.
+    """
+    names = {str(name).lower(): str(value) for name, value in headers.items()}
+    if not names:
+        return False
+    if any(name in ("forwarded", "x-real-ip") or name.startswith("x-forwarded-") for name in names):
+        return True
+    return not is_loopback_host(names.get("host", ""))
+
+
+def open_mode_refusal(settings: Settings, headers: Mapping[str, str]) -> str | None:
+    """Why open mode refuses this request (``PROXY_REFUSAL``), or None when it may go on.
+
+    Applies only without ``[auth]`` and without ``CRM_OPEN_ACCESS=true``; pages and routes
+    both ask it, so the rule cannot drift between them.
+    """
+    if settings.open_access or is_login_configured():
+        return None
+    return PROXY_REFUSAL if came_through_proxy(headers) else None
+
+
+def _session_headers() -> Mapping[str, str]:
+    try:
+        return st.context.headers
+    except Exception:  # no session (bare mode)
+        return {}
+
+
 def check_access() -> Verdict:
     """Decide, without rendering anything, whether this session may see the dashboard."""
     try:
@@ -92,7 +158,13 @@ def check_access() -> Verdict:
         return Verdict("misconfigured", reason=str(exc), config_error=exc)
 
     if not is_login_configured():
-        if settings.open_access or server_is_loopback():
+        if settings.open_access:
+            return Verdict("allowed", Staff(email=None, is_admin=True, login_enabled=False))
+        if server_is_loopback():
+            refusal = open_mode_refusal(settings, _session_headers())
+            if refusal is not None:
+                log.warning("Open access refused a page request that came through a proxy")
+                return Verdict("misconfigured", reason=refusal)
             return Verdict("allowed", Staff(email=None, is_admin=True, login_enabled=False))
         return Verdict(
             "misconfigured",

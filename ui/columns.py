@@ -18,6 +18,14 @@ from urllib.parse import quote, urlsplit
 import pandas as pd
 import streamlit as st
 
+# Re-exported: pages and tests know them as ui.columns names; crm.export needs them without streamlit.
+from crm.export import FORMULA_START as FORMULA_START
+from crm.export import neutralise as neutralise
+from crm.labels import option_labels as option_labels
+from crm.labels import owner_labels as owner_labels
+from crm.labels import pipeline_labels as pipeline_labels
+from crm.labels import stage_labels as stage_labels
+
 # HubSpot's object type ids, as used in record URLs.
 OBJECT_TYPE_IDS = {"contacts": "0-1", "companies": "0-2", "deals": "0-3"}
 SINGULAR = {"contacts": "contact", "companies": "company", "deals": "deal"}
@@ -32,7 +40,6 @@ _WWW = re.compile(r"(?i)(w)(ww)")
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$"
 )
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
 
 
 def md_escape(value: object, *, max_len: int = 300) -> str:
@@ -96,13 +103,6 @@ def with_links(
     return out
 
 
-def neutralise(value: object) -> object:
-    """Text that a spreadsheet would run as a formula, prefixed with ``'`` so it stays text."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
-
-
 def csv_bytes(frame: pd.DataFrame) -> bytes:
     """``frame`` as UTF-8 CSV (with a BOM for spreadsheet apps), formula-like cells neutralised."""
     safe = frame.copy()
@@ -124,47 +124,6 @@ def label_of(options: Mapping[str, str]) -> Callable[[Any], str]:
         return options.get(str(value), str(value))
 
     return fmt
-
-
-def owner_labels(owners: pd.DataFrame) -> dict[str, str]:
-    """Owner id -> "Name (email)" for the owners in ``owners_frame`` (indexed by id), in name order."""
-    labels: dict[str, str] = {}
-    if owners is None or owners.empty:
-        return labels
-    for oid, row in owners.iterrows():
-        name = str(row.get("name") or "").strip()
-        email = str(row.get("email") or "").strip()
-        labels[str(oid)] = (
-            f"{name} ({email})" if name and email and name != email else (name or email or str(oid))
-        )
-    return dict(sorted(labels.items(), key=lambda kv: kv[1].lower()))
-
-
-def option_labels(prop_def: Mapping[str, Any] | None) -> dict[str, str]:
-    """Enumeration value -> label from a property definition, in display order, hidden ones left out."""
-    if not prop_def:
-        return {}
-    options = prop_def.get("options") or []
-    ordered = sorted(
-        (o for o in options if not o.get("hidden")),
-        key=lambda o: o.get("display_order", 0) if o.get("display_order") is not None else 0,
-    )
-    return {str(o.get("value")): str(o.get("label") or o.get("value")) for o in ordered}
-
-
-def stage_labels(pipelines: list[dict[str, Any]]) -> dict[str, str]:
-    """Deal stage id -> "Stage (Pipeline)" when several pipelines exist, else "Stage"."""
-    several = len(pipelines) > 1
-    labels: dict[str, str] = {}
-    for pipe in pipelines:
-        for stage in sorted(pipe.get("stages") or [], key=lambda s: s.get("display_order", 0)):
-            label = str(stage.get("label") or stage.get("id"))
-            labels[str(stage["id"])] = f"{label} ({pipe.get('label')})" if several else label
-    return labels
-
-
-def pipeline_labels(pipelines: list[dict[str, Any]]) -> dict[str, str]:
-    return {str(p["id"]): str(p.get("label") or p["id"]) for p in pipelines}
 
 
 def ago(when: object, *, now: dt.datetime | None = None) -> str:

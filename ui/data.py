@@ -11,7 +11,7 @@ sync or a push anyway.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -209,6 +209,17 @@ def edits(settings: Settings, statuses: tuple[str, ...], object_type: str | None
 def conflicts(settings: Settings) -> pd.DataFrame:
     with open_cache(settings) as db:
         return db.outbox.conflicts_frame()
+
+
+def new_contact_sides(row: Mapping[str, Any]) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    """For a new contact held because HubSpot had its email (a ``conflicts`` row with op
+    ``create``): my values, HubSpot's contact id, and its values."""
+    import json
+
+    from crm.store import outbox
+
+    existing_id, theirs = outbox.existing_record(row)
+    return json.loads(row.get("payload") or "{}"), existing_id, theirs
 
 
 def audit_log(settings: Settings, limit: int = 200) -> pd.DataFrame:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import pandas as pd
@@ -118,18 +118,26 @@ def remember_view(prefix: str, key: str, frame: pd.DataFrame) -> None:
 
 
 def with_status(
-    frame: pd.DataFrame, outcome: Outcome, pending_ids: set[str], labels: Mapping[str, str]
+    frame: pd.DataFrame,
+    outcome: Outcome,
+    pending_ids: set[str],
+    labels: Mapping[str, str],
+    deciding_ids: Collection[str] = (),
 ) -> pd.DataFrame:
-    """``frame`` plus a read-only status column: an invalid cell's message, or "pending push"."""
+    """``frame`` plus a read-only status column: an invalid cell's message, "waiting for a
+    decision" (a new record whose email HubSpot already had), or "pending push"."""
     out = frame.copy()
     problems = problems_by_record(outcome.field_errors, labels)
     out[STATUS_COLUMN] = [
         ("⚠ " + "; ".join(problems[rid]))
         if rid in problems
-        else ("✎ pending push" if rid in pending_ids else "")
+        else (DECIDING if rid in deciding_ids else ("✎ pending push" if rid in pending_ids else ""))
         for rid in out.index.astype(str)
     ]
     return out
+
+
+DECIDING = "⚠ waiting for a decision (Sync page)"
 
 
 def problems_by_record(field_errors: Mapping[str, str], labels: Mapping[str, str]) -> dict[str, list[str]]:
@@ -190,12 +198,16 @@ def edit_grid(
         view: the view and page shown, part of the grid's key.
     """
     with crm_errors("read the pending edits"):
-        pending_ids = (
-            set(data.edits(settings, ("pending", "conflict"), object_type)["record_id"].astype(str))
-            if len(frame)
-            else set()
+        active = data.edits(settings, ("pending", "conflict"), object_type) if len(frame) else None
+    pending_ids = set(active["record_id"].astype(str)) if active is not None and len(active) else set()
+    deciding_ids = (
+        set(
+            active.loc[(active["op"] == "create") & (active["status"] == "conflict"), "record_id"].astype(str)
         )
-    shown = with_status(shown, outcome, pending_ids, labels)
+        if active is not None and len(active)
+        else set()
+    )
+    shown = with_status(shown, outcome, pending_ids, labels, deciding_ids)
     config[STATUS_COLUMN] = st.column_config.TextColumn("Status", disabled=True, width="small")
     key = editor_key(prefix, view)
     st.data_editor(

@@ -29,6 +29,7 @@ VERSION_KEY = "live_cache_version"
 REJECTION_LABELS = {
     "bad_signature": "bad signature",
     "stale_timestamp": "stale timestamp",
+    "bad_timestamp": "bad timestamp",
     "missing_headers": "unsigned",
     "too_large": "too large",
     "malformed": "malformed",
@@ -96,7 +97,9 @@ def status_lines(status: dict[str, Any]) -> list[str]:
     rejected = {k: v for k, v in (status.get("rejected") or {}).items() if v}
     if rejected:
         total = sum(rejected.values())
-        detail = ", ".join(f"{REJECTION_LABELS.get(k, md_escape(k))}: {v}" for k, v in sorted(rejected.items()))
+        detail = ", ".join(
+            f"{REJECTION_LABELS.get(k, md_escape(k))}: {v}" for k, v in sorted(rejected.items())
+        )
         lines.append(
             f":warning: {total} webhook request{'s' if total != 1 else ''} refused ({detail}). "
             "Many refusals usually mean HUBSPOT\\_WEBHOOK\\_URL or the client secret does not match "

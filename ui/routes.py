@@ -8,22 +8,37 @@ do SQLite and HubSpot work. They never need a Streamlit session: settings come f
 
 ``GET /hubspot/connect?ticket=...`` starts the flow and sets the HttpOnly binding cookie;
 ``GET /hubspot/callback`` finishes it; both end with a 302 to ``/connect?hubspot=...``
-whose query never carries a code, state or token.
+whose query never carries a code, state or token. A connect without a valid ticket gets
+a plain 403 page instead, and HubSpot is never asked for anything.
+
+Every route goes through ``_guarded``, the one place that
+
+- applies the open-mode proxy rule (``ui.access.open_mode_refusal``) to connect and
+  callback, as the access guard does on every page. The webhook and ``/healthz`` are
+  exempt on purpose: HubSpot's webhook posts come from the internet through the proxy by
+  design and prove themselves with their v3 signature (``crm.webhooks``), not by where they
+  come from; refusing them would only lose events. ``/healthz`` changes nothing and says
+  only "ok" or "unavailable", and load balancers probe it through the proxy.
+- answers a broken cache (``StoreUnavailable``, or an ``OSError``) with a plain 503
+  page instead of a bare 500.
 """
 
 from __future__ import annotations
 
+import functools
+import html
 import logging
-from typing import Any
+from collections.abc import Callable
 from urllib.parse import urlencode, urlsplit
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from crm import oauth
 from crm.config import Settings
-from crm.errors import ConfigError, CrmError, OAuthFlowError
+from crm.errors import ConfigError, CrmError, OAuthFlowError, StoreUnavailable
+from ui.access import open_mode_refusal
 from ui.webhook_route import hubspot_webhook
 
 log = logging.getLogger(__name__)
@@ -34,19 +49,93 @@ CONNECT_PAGE = "/connect"
 _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
+_TICKET_REFUSALS = {
+    "ticket_required": "Connecting HubSpot starts on the dashboard's Connect page.",
+    "ticket_invalid": "This connect link has expired or was already used.",
+}
+# Reasons complete_connect gives only after the state and the binding cookie matched: this
+# browser's flow is over, so its cookie goes. Any other reason leaves the cookie alone.
+_FLOW_OVER = frozenset(
+    {"access_denied", "provider_error", "code_missing", "code_rejected", "client_rejected"}
+    | {"token_inactive", "hubspot_unreachable"}
+)
+
+
+def _guarded(
+    handler: Callable[[Request], Response], *, open_mode_rule: bool
+) -> Callable[[Request], Response]:
+    """``handler`` behind the open-mode proxy rule (when asked) and the broken-cache answer."""
+
+    @functools.wraps(handler)
+    def guarded(request: Request) -> Response:
+        try:
+            if open_mode_rule:
+                try:
+                    refusal = open_mode_refusal(_settings(request), request.headers)
+                except ConfigError:
+                    refusal = None  # the handler reports the bad setting the way it always does
+                if refusal is not None:
+                    log.warning("Open access refused %s: it came through a proxy", request.url.path)
+                    return plain_page(403, "Not available through a proxy", refusal)
+            return handler(request)
+        except (StoreUnavailable, OSError) as exc:
+            log.warning("%s: the cache is unavailable (%s)", request.url.path, type(exc).__name__)
+            return plain_page(
+                503,
+                "The dashboard's cache is unavailable",
+                "The dashboard could not open or read its cache. Nothing was changed; try again "
+                "in a moment. If it persists, the server log says why.",
+            )
+
+    return guarded
+
+
+def plain_page(status: int, title: str, text: str) -> Response:
+    """A minimal HTML page: our own escaped sentences (never CRM data) and a link to Connect."""
+    back = f'<p><a href="{CONNECT_PAGE}">Go to the Connect page</a></p>'
+    body = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title></head><body>"
+        f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>{back}</body></html>"
+    )
+    return HTMLResponse(
+        body,
+        status_code=status,
+        headers={
+            **_NO_STORE,
+            "Content-Security-Policy": "default-src 'none'",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
 def hubspot_connect(request: Request) -> Response:
-    """Start connecting HubSpot: 302 to HubSpot's authorize page, with the binding cookie."""
+    """Start connecting HubSpot: 302 to HubSpot's authorize page, with the binding cookie.
+
+    Only with a ticket from the Connect page (``oauth.start_connect``). Without one: a 403
+    page that links to the Connect page, before anything else is read. With an unknown or
+    spent one: the same page, after the loopback bounce (which only moves the browser to
+    the configured origin, where the ticket is then checked) and with nothing asked of HubSpot.
+    """
+    ticket = request.query_params.get("ticket") or None
+    if ticket is None:
+        return plain_page(403, "Start from the Connect page", _TICKET_REFUSALS["ticket_required"])
     try:
         settings = _settings(request)
         bounce = _loopback_origin_bounce(request, settings)
         if bounce is not None:
             return bounce
-        url, nonce = oauth.start_connect(settings, ticket=request.query_params.get("ticket") or None)
+        url, nonce = oauth.start_connect(settings, ticket=ticket)
     except OAuthFlowError as exc:
+        if exc.reason in _TICKET_REFUSALS:
+            log.info("Connect refused: %s", exc.reason)
+            return plain_page(403, "Start from the Connect page", _TICKET_REFUSALS[exc.reason])
         return _back_to_connect("error", exc.reason)
     except ConfigError as exc:
         log.warning("Cannot start connecting HubSpot: %s", exc.setting)
         return _back_to_connect("error", "config")
+    except StoreUnavailable:
+        raise  # the guard answers it with the plain 503 page
     except CrmError as exc:
         log.warning("Cannot start connecting HubSpot: %s", type(exc).__name__)
         return _back_to_connect("error", "unavailable")
@@ -81,28 +170,35 @@ def hubspot_callback(request: Request) -> Response:
     except ConfigError as exc:
         log.warning("Cannot finish connecting HubSpot: %s", exc.setting)
         reason = "config"
+    except StoreUnavailable:
+        raise  # the guard answers it with the plain 503 page
     except CrmError as exc:
         log.warning("Cannot finish connecting HubSpot: %s", type(exc).__name__)
         reason = "unavailable"
     response = _back_to_connect("connected") if reason is None else _back_to_connect("error", reason)
-    if reason != "state_foreign":
-        # A foreign callback must not cancel a flow this browser may have in progress.
+    if reason is None or reason in _FLOW_OVER:
+        # Only the end of this browser's own flow clears its cookie: a callback with a
+        # foreign, unknown or missing state (anyone can link to one) must not cancel it.
         response.delete_cookie(BIND_COOKIE, path=COOKIE_PATH)
     return response
 
 
 def healthz(request: Request) -> Response:
-    """Readiness: 200 when the cache answers, 503 otherwise; never any secret."""
+    """Readiness: 200 ``{"status": "ok"}`` when the cache answers, else 503 ``"unavailable"``.
+
+    Nothing else: anyone can call it, so mode, connection and settings stay in the log.
+    """
     try:
-        settings = _settings(request)
+        facts = oauth.health(_settings(request))
+        ok = facts.get("db") == "ok"
     except ConfigError as exc:
-        return JSONResponse({"status": "error", "problem": f"setting {exc.setting}"}, status_code=503)
-    facts: dict[str, Any] = oauth.health(settings)
-    if settings.is_sandbox:
-        facts["sandbox_url"] = settings.base_url
-    ok = facts.get("db") == "ok"
-    facts["status"] = "ok" if ok else "error"
-    return JSONResponse(facts, status_code=200 if ok else 503, headers={"Cache-Control": "no-store"})
+        log.warning("Health check: the setting %s is invalid", exc.setting)
+        ok = False
+    return JSONResponse(
+        {"status": "ok" if ok else "unavailable"},
+        status_code=200 if ok else 503,
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
@@ -150,8 +246,9 @@ def _settings(request: Request) -> Settings:
 
 
 ROUTES = [
-    Route("/hubspot/connect", hubspot_connect, methods=["GET"]),
-    Route("/hubspot/callback", hubspot_callback, methods=["GET"]),
+    Route("/hubspot/connect", _guarded(hubspot_connect, open_mode_rule=True), methods=["GET"]),
+    Route("/hubspot/callback", _guarded(hubspot_callback, open_mode_rule=True), methods=["GET"]),
+    # Async, owned by ui.webhook_route, which answers its own failures with a 503.
     Route("/hubspot/webhook", hubspot_webhook, methods=["POST"]),
-    Route("/healthz", healthz, methods=["GET"]),
+    Route("/healthz", _guarded(healthz, open_mode_rule=False), methods=["GET"]),
 ]

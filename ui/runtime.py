@@ -5,6 +5,13 @@
 sandbox: the one named by ``CRM_SANDBOX_URL``, or else one started inside this process,
 once, and shared by every session and route. Routes have no ScriptRunContext, so the
 sandbox lives in a module-level global behind a lock rather than in ``st.cache_resource``.
+
+The first ``settings()`` call of a process also sets up logging (``CRM_LOG_LEVEL``,
+``CRM_LOG_FORMAT``) and, with ``CRM_SYNC_INTERVAL``, starts the scheduled sync thread;
+both happen once per process, like the sandbox.
+
+In demo mode without ``HUBSPOT_REDIRECT_URI``, the redirect URI follows the port the app
+serves (``server.port``), so ``streamlit run app.py --server.port 8600`` connects as is.
 """
 
 from __future__ import annotations
@@ -20,16 +27,22 @@ from streamlit.errors import StreamlitSecretNotFoundError
 
 from crm.config import Settings, load_settings
 from crm.errors import ConfigError
+from crm.logs import configure_logging
 
 if TYPE_CHECKING:
     from crm.sandbox import SandboxServer
+    from crm.sync.schedule import Scheduler
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/hubspot/webhook"
+CALLBACK_PATH = "/hubspot/callback"
 
 _sandbox_lock = threading.Lock()
 _sandbox: SandboxServer | None = None
+_process_lock = threading.Lock()
+_logging_done = False
+_scheduler: Scheduler | None = None
 
 
 def secrets() -> dict[str, Any]:
@@ -45,7 +58,13 @@ def base_settings() -> Settings:
 
     Raises ConfigError naming the first bad setting.
     """
-    return load_settings(os.environ, secrets())
+    found = secrets()
+    resolved = load_settings(os.environ, found)
+    if resolved.is_sandbox and not (
+        os.environ.get("HUBSPOT_REDIRECT_URI") or found.get("HUBSPOT_REDIRECT_URI")
+    ):
+        resolved = dataclasses.replace(resolved, redirect_uri=app_redirect_uri())
+    return resolved
 
 
 def settings() -> Settings:
@@ -57,16 +76,62 @@ def settings() -> Settings:
     Raises ConfigError naming the first bad setting.
     """
     resolved = base_settings()
+    _set_up_logging(resolved)
     if not resolved.is_sandbox:
-        return resolved
-    if resolved.sandbox_url:
-        return resolved.for_sandbox(resolved.sandbox_url)
-    server = _embedded_sandbox(resolved)
-    sandboxed = resolved.for_sandbox(server.url)
-    if not sandboxed.webhook_url:
-        # The sandbox signs deliveries with the exact URL it posts to; verification needs the same.
-        sandboxed = dataclasses.replace(sandboxed, webhook_url=app_webhook_url())
-    return sandboxed
+        final = resolved
+    elif resolved.sandbox_url:
+        final = resolved.for_sandbox(resolved.sandbox_url)
+    else:
+        server = _embedded_sandbox(resolved)
+        final = resolved.for_sandbox(server.url)
+        if not final.webhook_url:
+            # The sandbox signs deliveries with the exact URL it posts to; verification needs the same.
+            final = dataclasses.replace(final, webhook_url=app_webhook_url())
+    _start_schedule(final)
+    return final
+
+
+def _set_up_logging(resolved: Settings) -> None:
+    global _logging_done
+    with _process_lock:
+        if not _logging_done:
+            configure_logging(resolved.log_level, resolved.log_format)
+            _logging_done = True
+
+
+def _start_schedule(resolved: Settings) -> None:
+    """Start the scheduled sync thread on the first call of a process, when CRM_SYNC_INTERVAL is set."""
+    global _scheduler
+    if not resolved.sync_interval_s:
+        return
+    with _process_lock:
+        if _scheduler is None:
+            from crm.sync.schedule import Scheduler
+
+            _scheduler = Scheduler(resolved)
+            _scheduler.start()
+
+
+def start_process_services() -> None:
+    """Logging and the scheduled sync at server start, not at the first page view after a restart.
+
+    A configuration problem is logged here and shown on every page (``page_settings``).
+    """
+    try:
+        settings()
+    except ConfigError as exc:
+        logging.getLogger("crm").error("configuration problem: %s", exc)
+
+
+def scheduler() -> Scheduler | None:
+    """This process's scheduled sync, or None when CRM_SYNC_INTERVAL is off (or not started yet)."""
+    return _scheduler
+
+
+def app_redirect_uri() -> str:
+    """The OAuth callback of the app as it serves now: localhost on ``server.port``."""
+    port = st.get_option("server.port") or 8501
+    return f"http://localhost:{port}{CALLBACK_PATH}"
 
 
 def app_webhook_url() -> str:
@@ -87,9 +152,11 @@ def _embedded_sandbox(resolved: Settings) -> SandboxServer:
             from crm.sandbox import serve
             from crm.sandbox.config import SandboxConfig
 
+            # Both loopback names: a browser on 127.0.0.1 comes back to the same host.
+            loopback = resolved.redirect_uri.replace("//localhost:", "//127.0.0.1:")
             config = SandboxConfig(
                 seed=resolved.sandbox_seed,
-                redirect_uris=(resolved.redirect_uri,),
+                redirect_uris=tuple(dict.fromkeys((resolved.redirect_uri, loopback))),
                 webhook_url=resolved.webhook_url or app_webhook_url(),
             )
             try:

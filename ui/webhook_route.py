@@ -4,11 +4,16 @@ Answers: 204 accepted (new or duplicate events), 413 body over 1 MiB (refused be
 is read in full), 401 failed the timestamp or signature check, 400 a signed body that is
 not an event array, 503 anything on our side (settings, cache), because HubSpot retries
 5xx but drops most 4xx for good.
+
+The 401 body is the same for every failed check: it must not tell a stranger whether a
+secret or a public URL is configured, or which check failed. The reason goes to the
+in-memory refusal counts and their once-a-minute log line.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -21,6 +26,9 @@ from crm.errors import WebhookRejected
 log = logging.getLogger(__name__)
 
 _STATUS = {"too_large": 413, "malformed": 400}
+_BODIES = {"too_large": "Request body too large", "malformed": "Bad request: not a valid event batch"}
+# A declared length is compared as a number only when it is a short one.
+_LENGTH_RE = re.compile(r"[0-9]{1,16}")
 
 
 async def hubspot_webhook(request: Request) -> Response:
@@ -31,8 +39,8 @@ async def hubspot_webhook(request: Request) -> Response:
         log.exception("webhook: settings unavailable")
         return PlainTextResponse("Service unavailable", status_code=503)
 
-    declared = request.headers.get("content-length", "")
-    if declared.strip().isdigit() and int(declared) > webhooks.MAX_BODY_BYTES:
+    declared = request.headers.get("content-length", "").strip()
+    if declared.isdigit() and (not _LENGTH_RE.fullmatch(declared) or int(declared) > webhooks.MAX_BODY_BYTES):
         return await _refuse(settings, "too_large")
     body = bytearray()
     async for chunk in request.stream():
@@ -46,7 +54,7 @@ async def hubspot_webhook(request: Request) -> Response:
             webhooks.receive, settings, method=request.method, headers=request.headers, body=bytes(body)
         )
     except WebhookRejected as exc:
-        return PlainTextResponse(exc.message, status_code=_STATUS.get(exc.reason, 401))
+        return _answer(exc.reason)
     except Exception:
         log.exception("webhook: could not store the delivery")
         return PlainTextResponse("Service unavailable", status_code=503)
@@ -55,8 +63,12 @@ async def hubspot_webhook(request: Request) -> Response:
 
 
 async def _refuse(settings: Settings, reason: str) -> Response:
-    await run_in_threadpool(webhooks.record_rejection, settings, reason)
-    return PlainTextResponse("Request body too large", status_code=_STATUS[reason])
+    webhooks.record_rejection(settings, reason, detail="body over 1 MiB")
+    return _answer(reason)
+
+
+def _answer(reason: str) -> Response:
+    return PlainTextResponse(_BODIES.get(reason, "Unauthorized"), status_code=_STATUS.get(reason, 401))
 
 
 def _settings(request: Request) -> Settings:

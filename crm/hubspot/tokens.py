@@ -27,8 +27,12 @@ from crm.errors import ConfigError, CrmError, NeedsReconnect, OAuthFlowError, Un
 
 log = logging.getLogger("crm.hubspot.tokens")
 
-# HubSpot's `status` values that mean the refresh token is dead for good.
-_DEAD_REFRESH = {"BAD_REFRESH_TOKEN", "invalid_grant"}
+# The answers that mean the refresh token is dead for good (HUBSPOT_API.md §1.4: 400 with
+# error=invalid_grant, status=BAD_REFRESH_TOKEN). Nothing else may wipe the tokens: a 401
+# from a proxy or a mistyped secret, invalid_client or invalid_request, a 5xx or a timeout
+# says nothing about the token, and the tokens must survive it.
+_DEAD_REFRESH_ERRORS = {"invalid_grant"}
+_DEAD_REFRESH_STATUSES = {"BAD_REFRESH_TOKEN"}
 _BAD_CLIENT = {"invalid_client", "BAD_CLIENT_ID", "BAD_CLIENT_SECRET"}
 TOKEN_TIMEOUT_S = 15.0
 
@@ -118,21 +122,25 @@ class TokenEndpoint:
 
         Raises:
             NeedsReconnect: HubSpot says the refresh token is dead (invalid_grant /
-                BAD_REFRESH_TOKEN).
-            ConfigError: HubSpot refused the app's client id or secret.
-            Unreachable: no usable answer (timeout, 5xx); try again later.
+                BAD_REFRESH_TOKEN), and only then.
+            ConfigError: HubSpot refused the app's client id or secret (invalid_client).
+            Unreachable: any other answer (another 400 or 401, a 5xx) or none (timeout);
+                the token may still be good, so try again later.
         """
         try:
             with self._client() as client:
                 token = client.refresh_token(self.settings.token_url, refresh_token=refresh_token)
         except TokenEndpointError as exc:
+            if exc.error in _DEAD_REFRESH_ERRORS or exc.status in _DEAD_REFRESH_STATUSES:
+                raise NeedsReconnect("HubSpot refused the refresh token; connect HubSpot again.") from None
             if _is_bad_client(exc):
                 raise ConfigError(
                     "HUBSPOT_CLIENT_SECRET", "HubSpot refused the app's client id or secret"
                 ) from None
-            if exc.error in _DEAD_REFRESH or exc.status in _DEAD_REFRESH or exc.http_status in (400, 401):
-                raise NeedsReconnect("HubSpot refused the refresh token; connect HubSpot again.") from None
-            raise Unreachable(f"HubSpot's token endpoint answered HTTP {exc.http_status}") from None
+            codes = "/".join(_code(c) for c in (exc.error, exc.status) if _code(c))
+            raise Unreachable(
+                f"HubSpot's token endpoint answered HTTP {exc.http_status}" + (f" ({codes})" if codes else "")
+            ) from None
         except httpx2.TimeoutException:
             raise Unreachable("HubSpot's token endpoint did not answer in time") from None
         except (httpx2.HTTPError, OAuthError, ValueError) as exc:
@@ -218,6 +226,11 @@ def _raise_for_oauth_error(response: httpx2.Response) -> httpx2.Response:
         str(body.get("status") or ""),
         str(body.get("error_description") or body.get("message") or ""),
     )
+
+
+def _code(value: str) -> str:
+    """An error code as HubSpot spells them (``BAD_CLIENT_ID``), safe to show; else empty."""
+    return value[:40] if value.replace("_", "").isalnum() and value.isascii() else ""
 
 
 def _is_bad_client(exc: TokenEndpointError) -> bool:

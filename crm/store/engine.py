@@ -23,6 +23,7 @@ target.
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import threading
@@ -218,6 +219,12 @@ class SqliteEngine:
 def _connect(path: Path) -> sqlite3.Connection:
     if str(path) != ":memory:":
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Owner-only from the first byte: the cache holds encrypted tokens and every record.
+        # SQLite gives the -wal and -shm files the database file's permissions.
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
     # isolation_level=None: transactions are begun explicitly (``SqliteConn.begin``).
     raw = sqlite3.connect(
         str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=True

@@ -7,7 +7,8 @@ it processed; a failed attempt bumps ``attempts`` and records the error, so noth
 lost and a retry can pick it up.
 
 Counters live in ``meta`` under ``webhooks.*`` keys: they survive pruning of old inbox
-rows and let the UI say how many requests were refused and why.
+rows. Refused requests are not counted here but in memory (``crm.webhooks.Refusals``), so
+a flood of forged requests never writes to the database.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from typing import Any
 from crm.store.owner import TableOwner
 
 PREFIX = "webhooks."
-REJECTED_PREFIX = PREFIX + "rejected."
 LAST_EVENT_AT = PREFIX + "last_event_at"
 LAST_ERROR = PREFIX + "last_error"
 
 EventKey = tuple[int, int, int]
+# An INTEGER column holds a signed 64-bit number (SQLite and PostgreSQL's BIGINT); a bigger
+# Python int fails the insert.
+_MAX_INTEGER = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -40,11 +43,17 @@ class InboxEvent:
 
 
 def event_key(event: dict[str, Any]) -> EventKey | None:
-    """The dedupe key of a delivered event, or None when it lacks one."""
+    """The dedupe key of a delivered event, or None when it lacks one that fits an INTEGER."""
     try:
-        return (int(event["portalId"]), int(event["subscriptionId"]), int(event["eventId"]))
+        key = (int(event["portalId"]), int(event["subscriptionId"]), int(event["eventId"]))
     except (KeyError, TypeError, ValueError):
         return None
+    return key if all(0 <= part <= _MAX_INTEGER for part in key) else None
+
+
+def _is_integer(value: Any) -> bool:
+    """An int (not a bool) that an INTEGER column can store."""
+    return isinstance(value, int) and not isinstance(value, bool) and -_MAX_INTEGER <= value <= _MAX_INTEGER
 
 
 class Inbox(TableOwner):
@@ -72,7 +81,7 @@ class Inbox(TableOwner):
                         *key,
                         str(event.get("subscriptionType") or ""),
                         None if object_id is None else str(object_id),
-                        occurred if isinstance(occurred, int) else None,
+                        occurred if _is_integer(occurred) else None,
                         json.dumps(event, separators=(",", ":")),
                         received_at,
                     ),
@@ -82,11 +91,6 @@ class Inbox(TableOwner):
             self.db.meta.bump(PREFIX + "duplicates", len(events) - new)
             self.db.meta.put(LAST_EVENT_AT, repr(received_ts))
         return new
-
-    def count_rejection(self, reason: str) -> None:
-        """Count one refused webhook request under ``reason``."""
-        with self.db.atomic():
-            self.db.meta.bump(REJECTED_PREFIX + reason, 1)
 
     def pending_events(self, *, max_attempts: int, limit: int = 500) -> list[InboxEvent]:
         """Unprocessed events that still have attempts left, oldest occurrence first."""
@@ -172,9 +176,4 @@ class Inbox(TableOwner):
             "failed": int(failed),
             "last_event_at": float(last_event) if last_event else None,
             "last_error": meta.get(LAST_ERROR),
-            "rejected": {
-                key.removeprefix(REJECTED_PREFIX): int(value or 0)
-                for key, value in sorted(meta.items())
-                if key.startswith(REJECTED_PREFIX)
-            },
         }

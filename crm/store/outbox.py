@@ -8,10 +8,13 @@ edited value from the moment the edit is queued, in the same transaction.
 Statuses::
 
     pending    waiting to be pushed (transient failures stay here, with ``error``)
-    conflict   HubSpot changed the field since the base; ``remote_value`` holds theirs
+    conflict   HubSpot changed the field since the base; ``remote_value`` holds theirs.
+               For a create: HubSpot already has a contact with this email, so a person
+               decides (link or discard); ``remote_value`` holds that record as JSON
     failed     HubSpot refused the value (``error`` is its message); cache shows HubSpot's
     pushed     HubSpot has the value (also when it already had it)
     discarded  dropped by a person (or a conflict resolved as "keep HubSpot's")
+    linked     a create turned into edits of the contact HubSpot already had
 """
 
 from __future__ import annotations
@@ -65,6 +68,23 @@ class Outcome:
 
 class NotInCache(LookupError):
     """An edit names a record the cache does not hold."""
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """HubSpot's record as ``hold_create`` stored it, in the shape ``upsert_records`` takes."""
+
+    id: str
+    properties: Mapping[str, str | None]
+    created_at: str | None
+    updated_at: str | None
+    archived: bool = False
+
+
+def existing_record(row: Mapping[str, Any]) -> tuple[str, dict[str, str | None]]:
+    """HubSpot's id and values of the contact a held create matched (from ``remote_value``)."""
+    snapshot = json.loads(row.get("remote_value") or "{}")
+    return str(snapshot.get("id") or ""), dict(snapshot.get("properties") or {})
 
 
 def is_local_id(record_id: str) -> bool:
@@ -175,8 +195,10 @@ class Outbox(TableOwner):
         self, object_type: str, local_id: str, props: Mapping[str, str | None], stamp: str
     ) -> int:
         row = self.conn.execute(
+            # A create waiting for a link-or-discard decision still takes edits: they are
+            # what the decision shows as mine.
             "SELECT id, payload FROM outbox WHERE object_type = ? AND record_id = ? AND op = 'create' "
-            "AND status = 'pending'",
+            "AND status IN ('pending', 'conflict')",
             (object_type, local_id),
         ).fetchone()
         if row is None:
@@ -412,6 +434,27 @@ class Outbox(TableOwner):
                 _AUDIT_INSERT, (stamp, row[0], row[1], None, None, row[2], by, outbox_id, "failed", message)
             )
 
+    def hold_create(self, outbox_id: int, record: RecordLike) -> bool:
+        """HubSpot already has a contact with this create's email: keep the create for a decision.
+
+        The row becomes a ``conflict`` (nothing is sent) with HubSpot's record, as read,
+        in ``remote_value``, so the Sync page can show its values next to mine. Returns
+        whether the row was still pending (a row changed meanwhile is left alone).
+        """
+        snapshot = {
+            "id": str(record.id),
+            "properties": dict(record.properties),
+            "created_at": record.created_at,
+            "updated_at": record.updated_at,
+        }
+        with self.db.atomic():
+            cursor = self.conn.execute(
+                "UPDATE outbox SET status = 'conflict', remote_value = ?, error = NULL, attempts = attempts + 1, "
+                "updated_at = ? WHERE id = ? AND op = 'create' AND status = 'pending'",
+                (json.dumps(snapshot), now_iso(), outbox_id),
+            )
+            return bool(cursor.rowcount)
+
     # ------------------------------------------------------------- resolution
 
     def resolve_conflict(
@@ -429,6 +472,8 @@ class Outbox(TableOwner):
             row = self._edit(outbox_id)
             if row["status"] != "conflict":
                 raise LookupError(f"edit {outbox_id} is not a conflict (it is {row['status']})")
+            if row["op"] == "create":
+                raise LookupError(f"edit {outbox_id} is a new record: link it to HubSpot's contact or discard it")
             object_type, record_id, prop = row["object_type"], row["record_id"], row["property"]
             if keep == "mine":
                 self.conn.execute(
@@ -461,6 +506,107 @@ class Outbox(TableOwner):
             )
         return row
 
+    def link_create(self, outbox_id: int, *, by: str | None) -> dict[str, int]:
+        """Settle a held create as "link to the existing contact and apply my non-empty fields as edits".
+
+        In one transaction the local row goes, the cache takes HubSpot's record (as read
+        when the create was held), other outbox rows follow the new id, and each of my
+        non-empty fields that differs from HubSpot's becomes an update edit.
+
+        The base of each such edit is *empty*, not HubSpot's current value. The base is
+        what an edit was made against, and mine was typed into a new, blank contact:
+        nobody saw HubSpot's value when choosing it. With an empty base the usual
+        three-way rules stay honest: a field empty in HubSpot (remote == base) is filled
+        by the next push; a field HubSpot already holds with my value is dropped; a field
+        where HubSpot has another value (remote != base, != mine) is a conflict a person
+        decides. With HubSpot's current value as the base, the push would see
+        remote == base and overwrite that value unseen, which is exactly what this
+        decision exists to prevent. Fields that already differ in the stored record are
+        made conflicts at once; the rest are rechecked against HubSpot's value at push time.
+
+        A field of that contact with an edit already waiting (it was pulled and edited
+        here meanwhile) keeps that edit; mine for it is dropped. Returns
+        ``{"pending": n, "conflict": m}``. Raises LookupError if the row is not a held create.
+        """
+        stamp = now_iso()
+        with self.db.atomic():
+            row = self._edit(outbox_id)
+            if row["op"] != "create" or row["status"] != "conflict":
+                raise LookupError(f"edit {outbox_id} is not a new record waiting for a decision")
+            object_type, local_id = row["object_type"], row["record_id"]
+            record_id, theirs = existing_record(row)
+            snapshot = json.loads(row["remote_value"])
+            types = self.db.queries.property_types(object_type)
+            self.db.records.delete_record(object_type, local_id)
+            self.db.records.upsert_records(
+                object_type,
+                [_Snapshot(record_id, theirs, snapshot.get("created_at"), snapshot.get("updated_at"))],
+                synced_at=stamp,
+            )
+            self.conn.execute(
+                "UPDATE outbox SET record_id = ? WHERE object_type = ? AND record_id = ?",
+                (record_id, object_type, local_id),
+            )
+            queued = {"pending": 0, "conflict": 0}
+            mine: dict[str, Any] = {}
+            for prop, value in json.loads(row["payload"] or "{}").items():
+                prop_type = types.get(prop, "string")
+                if prop not in types or value is None or value == "":
+                    continue
+                current = theirs.get(prop)
+                if same_value(current, value, prop_type) or (
+                    prop == "email" and str(current or "").strip().lower() == str(value).strip().lower()
+                ):
+                    continue
+                waiting = self.conn.execute(
+                    "SELECT 1 FROM outbox WHERE object_type = ? AND record_id = ? AND property = ? "
+                    "AND op = 'update' AND status IN ('pending', 'conflict')",
+                    (object_type, record_id, prop),
+                ).fetchone()
+                if waiting is not None:
+                    continue
+                status = "pending" if same_value(current, None, prop_type) else "conflict"
+                self.conn.execute(
+                    "INSERT INTO outbox (object_type, record_id, op, property, new_value, base_value, "
+                    "remote_value, status, created_by, created_at, updated_at) "
+                    "VALUES (?, ?, 'update', ?, ?, NULL, ?, ?, ?, ?, ?)",
+                    (
+                        object_type,
+                        record_id,
+                        prop,
+                        value,
+                        current if status == "conflict" else None,
+                        status,
+                        row["created_by"],
+                        row["created_at"],
+                        stamp,
+                    ),
+                )
+                queued[status] += 1
+                mine[prop] = to_column(value, prop_type)
+            self.db.records.set_local_values(object_type, record_id, mine)
+            self.conn.execute(
+                "UPDATE outbox SET status = 'linked', record_id = ?, updated_at = ? WHERE id = ?",
+                (record_id, stamp, outbox_id),
+            )
+            self.conn.execute(
+                _AUDIT_INSERT,
+                (
+                    stamp,
+                    object_type,
+                    record_id,
+                    None,
+                    None,
+                    row["payload"],
+                    by,
+                    outbox_id,
+                    "linked",
+                    f"HubSpot already had this email; linked to contact {record_id} instead of creating one: "
+                    f"{queued['pending']} field(s) queued, {queued['conflict']} conflict(s) to decide",
+                ),
+            )
+        return queued
+
     def discard_edit(self, outbox_id: int, *, by: str | None) -> None:
         """Drop a pending, failed or conflicting edit; the cache goes back to HubSpot's value."""
         stamp = now_iso()
@@ -479,6 +625,13 @@ class Outbox(TableOwner):
                 theirs = row["remote_value"] if row["status"] == "conflict" else row["base_value"]
                 prop_type = self.db.queries.property_types(object_type).get(prop, "string")
                 self.db.records.set_local_values(object_type, record_id, {prop: to_column(theirs, prop_type)})
+            detail = None
+            if row["op"] == "create" and row["status"] == "conflict":
+                existing_id, _ = existing_record(row)
+                detail = (
+                    f"HubSpot already had this email (contact {existing_id}); the new contact made here "
+                    "was discarded and HubSpot's was left unchanged"
+                )
             self.conn.execute(
                 _AUDIT_INSERT,
                 (
@@ -487,11 +640,11 @@ class Outbox(TableOwner):
                     record_id,
                     prop,
                     row["base_value"],
-                    row["new_value"],
+                    row["new_value"] if row["op"] != "create" else row["payload"],
                     by,
                     outbox_id,
                     "discarded",
-                    None,
+                    detail,
                 ),
             )
 

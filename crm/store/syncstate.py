@@ -29,6 +29,7 @@ LEASE_TTL_S = 30.0
 STALE_AFTER_S = 20.0
 SYNC_LEASE = "sync"
 PUSH_LEASE = "push"
+SCHEDULE_SLOT = "schedule"
 
 _RUN_FIELDS = ("phase", "object_type", "done", "total", "requests", "retries", "rate_limited")
 
@@ -124,6 +125,24 @@ class SyncState(TableOwner):
         if row is None or _lease_free((row[0], row[2]), "", time.time()):
             return None
         return {"owner": row[0], "run_id": row[1], "expires_at": row[2]}
+
+    def claim_slot(self, name: str, slot: int, owner: str) -> bool:
+        """Claim time slot ``slot`` of the schedule ``name`` for ``owner``; False if any process already did.
+
+        Slots only move forward: the row of ``sync_lease`` named ``name`` keeps the last
+        claimed slot in ``run_id`` (it is never a live lease: ``expires_at`` stays 0).
+        """
+        with self.db.atomic():
+            row = self.conn.execute("SELECT run_id FROM sync_lease WHERE name = ?", (name,)).fetchone()
+            if row is not None and row[0] is not None and int(row[0]) >= slot:
+                return False
+            self.conn.execute(
+                "INSERT INTO sync_lease (name, owner, run_id, expires_at) VALUES (?, ?, ?, 0) "
+                "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, run_id = excluded.run_id, "
+                "expires_at = 0",
+                (name, owner, slot),
+            )
+        return True
 
     # ------------------------------------------------------------------- runs
 

@@ -7,6 +7,7 @@ Modules:
     push      the outbox to HubSpot with three-way conflict detection; creates by upsert
     edits     validate + queue edits and new contacts; conflict resolution
     pronouns  the custom "pronouns" contact property
+    schedule  CRM_SYNC_INTERVAL: a sync and a push every slot, one process per slot
 
 Run state is read from the store (``db.syncstate.latest_run()`` and friends); everything
 here that talks to HubSpot takes ``Settings``.
@@ -14,18 +15,30 @@ here that talks to HubSpot takes ``Settings``.
 
 from __future__ import annotations
 
-from crm.sync.edits import discard_edit, queue_edits, queue_new_contact, resolve_conflict, validation_context
+from crm.sync.edits import (
+    discard_edit,
+    link_existing_contact,
+    queue_edits,
+    queue_new_contact,
+    resolve_conflict,
+    validation_context,
+)
 from crm.sync.pronouns import PRONOUNS, pronouns_available, set_up_pronouns
 from crm.sync.pull import OVERLAP_MS, WALKERS
 from crm.sync.push import push
 from crm.sync.runner import SyncRunner, run_sync
+from crm.sync.schedule import Scheduler, describe_interval, next_run_at
 
 __all__ = [
     "OVERLAP_MS",
     "PRONOUNS",
     "WALKERS",
+    "Scheduler",
     "SyncRunner",
+    "describe_interval",
     "discard_edit",
+    "link_existing_contact",
+    "next_run_at",
     "pronouns_available",
     "push",
     "queue_edits",

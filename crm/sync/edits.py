@@ -110,6 +110,16 @@ def resolve_conflict(
         db.outbox.resolve_conflict(outbox_id, keep, by=by)
 
 
+def link_existing_contact(settings: Settings, outbox_id: int, *, by: str | None) -> dict[str, int]:
+    """Settle a new contact whose email HubSpot already had: take HubSpot's contact and
+    queue my non-empty fields as edits of it (see ``Outbox.link_create`` for their base).
+
+    Returns ``{"pending": n, "conflict": m}``. Raises LookupError if it is not such a decision.
+    """
+    with store.open(settings) as db:
+        return db.outbox.link_create(outbox_id, by=by)
+
+
 def discard_edit(settings: Settings, outbox_id: int, *, by: str | None) -> None:
     """Drop a pending, failed or conflicting edit; the cache goes back to HubSpot's value."""
     with store.open(settings) as db:

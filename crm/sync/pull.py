@@ -65,6 +65,7 @@ from typing import Any
 
 from crm import store
 from crm.errors import HubSpotError
+from crm.logs import carry
 from crm.store import OBJECT_TYPES, Store
 from crm.store.values import now_iso, to_epoch_ms
 
@@ -210,7 +211,7 @@ class Puller:
             plans = {t: self._plan(db, t, kind) for t in OBJECT_TYPES}
         self.progress.set(phase="records", modes=dict(plans))
         with ThreadPoolExecutor(max_workers=len(plans), thread_name_prefix="sync-type") as pool:
-            futures = [pool.submit(self._pull_type, t, mode) for t, mode in plans.items()]
+            futures = [pool.submit(carry(self._pull_type), t, mode) for t, mode in plans.items()]
             errors = [f.exception() for f in futures]
         for error in errors:
             if error is not None:
@@ -259,8 +260,8 @@ class Puller:
                 db.records.save_owners(owners)
 
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="sync-meta") as pool:
-            futures = [pool.submit(properties, t) for t in OBJECT_TYPES]
-            futures.append(pool.submit(pipelines_and_owners))
+            futures = [pool.submit(carry(properties), t) for t in OBJECT_TYPES]
+            futures.append(pool.submit(carry(pipelines_and_owners)))
             for future in futures:
                 future.result()
 
@@ -287,7 +288,7 @@ class Puller:
             writer = _AssociationWriter(self, object_type) if ASSOCIATIONS[object_type] else None
             with ThreadPoolExecutor(max_workers=len(kinds), thread_name_prefix=f"sync-{object_type}") as pool:
                 futures = [
-                    pool.submit(self._take_ranges, object_type, kind, todo, state["walkers"], props, writer)
+                    pool.submit(carry(self._take_ranges), object_type, kind, todo, state["walkers"], props, writer)
                     for kind in kinds
                 ]
                 errors = [f.exception() for f in futures]
@@ -528,7 +529,7 @@ class _AssociationWriter:
         self.error: BaseException | None = None
         self._queue: queue.Queue[tuple[int, list[str], str | None, bool] | None] = queue.Queue()
         self._discard = False
-        self._thread = threading.Thread(target=self._run, name=f"sync-{object_type}-assoc", daemon=True)
+        self._thread = threading.Thread(target=carry(self._run), name=f"sync-{object_type}-assoc", daemon=True)
         self._thread.start()
 
     def add(self, index: int, ids: list[str], position: str | None, done: bool) -> None:

@@ -7,6 +7,9 @@ background thread (the app). Both take the portal's lease first, so a second req
 A heartbeat thread writes the run's progress every HEARTBEAT_S seconds and renews the
 lease; if the lease was taken over (this process was presumed dead), the run stops at
 the next page without saving cursors.
+
+Every log line of a run carries the run id ``sync-<run row id>`` (``crm.logs``), so the
+lines match the Sync page's history; at INFO a run is two lines, its start and its end.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any, Literal
 from crm import store
 from crm.config import Settings
 from crm.errors import CrmError, SyncBusy
+from crm.logs import carry, run_context
 from crm.store import Store, syncstate
 from crm.sync.pull import OVERLAP_MS, WALKERS, Interrupted, Progress, Puller
 
@@ -90,7 +94,28 @@ def _claim_cache(settings: Settings) -> None:
             log.info("The cache held another portal's records; cleared for portal %s", portal_id)
 
 
-def _execute(
+def _execute(settings: Settings, run_id: int, owner: str, kind: str, **options: Any) -> dict[str, Any]:
+    """``_execute_run`` with the run's id on every log line, and its start and end at INFO."""
+    with run_context("sync", f"sync-{run_id}"):
+        log.info("sync run %s started (%s)", run_id, kind)
+        run = _execute_run(settings, run_id, owner, kind, **options)
+        log.info("sync run %s %s", run_id, _outcome(run))
+        return run
+
+
+def _outcome(run: dict[str, Any]) -> str:
+    """One line for the log: how a finished run ended and what it did."""
+    counts = run.get("counts") or {}
+    pulled = counts.get("records") or {}
+    found = ", ".join(f"{t} {n}" for t, n in pulled.items()) or "no records"
+    return (
+        f"{run.get('state')} in {run.get('duration_s') or 0:.1f} s: {found}; "
+        f"{sum((counts.get('archived') or {}).values())} archived; {counts.get('conflicts', 0)} new conflicts; "
+        f"{run.get('requests', 0)} requests, {run.get('retries', 0)} retries, {run.get('rate_limited', 0)} rate-limited"
+    )
+
+
+def _execute_run(
     settings: Settings,
     run_id: int,
     owner: str,
@@ -105,7 +130,7 @@ def _execute(
     finished = threading.Event()
     progress = Progress()
     beat = threading.Thread(
-        target=_heartbeat,
+        target=carry(_heartbeat),
         args=(settings, run_id, owner, progress, stop, finished),
         name=f"sync-heartbeat-{run_id}",
         daemon=True,
@@ -132,6 +157,7 @@ def _execute(
         raise CrmError(f"The sync stopped: {exc}") from exc
     except CrmError as exc:
         error = f"{type(exc).__name__}: {exc}"
+        log.info("sync run %s failed: %s", run_id, error)
         raise
     except BaseException as exc:
         error = f"{type(exc).__name__}: {exc}"

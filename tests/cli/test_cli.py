@@ -2,51 +2,20 @@
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from clikit import run_cli
 from cryptography.fernet import Fernet
 
 from crm import store
-from crm.__main__ import main
 from crm.errors import CircuitOpen, ConfigError, HubSpotError, NeedsReconnect, SyncBusy, Unreachable
-from crm.hubspot import reset_limits
 from crm.store import syncstate
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    for key in list(os.environ):
-        if key.startswith(("HUBSPOT_", "CRM_")):
-            monkeypatch.delenv(key)
-    reset_limits()
-    yield
-    reset_limits()
-
-
-@pytest.fixture
-def headless(monkeypatch, sandbox, sandbox_token, tmp_path):
-    """The environment a cron job or a terminal would set."""
-    env = {
-        "HUBSPOT_ACCESS_TOKEN": sandbox_token,
-        "HUBSPOT_BASE_URL": sandbox.url,
-        "CRM_DB": str(tmp_path / "c.db"),
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    return env
-
-
-def run_cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(args), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_keygen_prints_a_key_that_encrypts():
@@ -121,8 +90,7 @@ def test_no_configuration_exits_2_with_a_one_line_reason(tmp_path, monkeypatch):
 def test_a_sync_while_another_runs_exits_3(headless):
     db = store.open(headless["CRM_DB"])
     assert (
-        db.syncstate.start_run(
-            kind="full", trigger="ui", started_by="kim@example.com", owner=syncstate.new_owner()
+        db.syncstate.start_run(kind="full", trigger="ui", started_by="kim@example.com", owner=syncstate.new_owner()
         )
         is not None
     )

@@ -43,7 +43,7 @@ def _wait_for(predicate, *, timeout: float, what: str) -> None:
 @pytest.fixture(scope="module")
 def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """The dashboard in demo mode on a free loopback port; yields its URL and the sandbox's."""
-    port = _free_port()
+    port, sandbox_port = _free_port(), _free_port()
     data_dir = tmp_path_factory.mktemp("e2e-cache")
     ARTIFACTS.mkdir(exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CRM_", "HUBSPOT_", "STREAMLIT_"))}
@@ -51,6 +51,8 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
         STREAMLIT_SERVER_COOKIE_SECRET=secrets.token_hex(32),
         HUBSPOT_REDIRECT_URI=f"http://127.0.0.1:{port}/hubspot/callback",
         CRM_DB=str(data_dir / "crm.db"),
+        # A known port, since /healthz no longer names the sandbox (it says only ok or unavailable).
+        CRM_SANDBOX_PORT=str(sandbox_port),
     )
     log = (ARTIFACTS / "e2e-server.log").open("w")
     server = subprocess.Popen(
@@ -75,9 +77,9 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
     try:
         with httpx2.Client(base_url=base, timeout=5) as http:
             _wait_for(lambda: http.get("/_stcore/health").text == "ok", timeout=90, what="streamlit to start")
-            # /healthz resolves the settings, which starts the embedded sandbox and names it.
-            health = http.get("/healthz").json()
-        yield {"url": base, "sandbox": health["sandbox_url"]}
+            # /healthz resolves the settings, which starts the embedded sandbox.
+            assert http.get("/healthz").json() == {"status": "ok"}
+        yield {"url": base, "sandbox": f"http://127.0.0.1:{sandbox_port}"}
     finally:
         server.terminate()
         try:

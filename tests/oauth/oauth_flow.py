@@ -29,8 +29,13 @@ def approve(sandbox, authorize_url: str) -> str:
     return str(answer["code"])
 
 
+def start(settings: Settings) -> tuple[str, str]:
+    """What pressing Connect HubSpot on the Connect page does: a fresh ticket, then the flow."""
+    return oauth.start_connect(settings, ticket=oauth.create_ticket(settings, None))
+
+
 def connect(settings: Settings, sandbox) -> oauth.ConnectionInfo:
-    url, nonce = oauth.start_connect(settings, ticket=None)
+    url, nonce = start(settings)
     code = approve(sandbox, url)
     return oauth.complete_connect(settings, state=query(url)["state"], code=code, nonce=nonce)
 

@@ -7,7 +7,7 @@ import sqlite3
 from urllib.parse import urlsplit
 
 import pytest
-from oauth_flow import approve, connect, query, token_requests
+from oauth_flow import approve, connect, query, start, token_requests
 
 from crm import oauth
 from crm.config import Settings
@@ -15,8 +15,8 @@ from crm.errors import OAuthFlowError
 
 
 def test_authorize_url_uses_the_configured_redirect_uri_and_a_fresh_state(settings: Settings):
-    first, _ = oauth.start_connect(settings, ticket=None)
-    second, _ = oauth.start_connect(settings, ticket=None)
+    first, _ = start(settings)
+    second, _ = start(settings)
     assert first.startswith(settings.authorize_url + "?")
     q = query(first)
     assert q["redirect_uri"] == settings.redirect_uri
@@ -46,7 +46,7 @@ def test_connect_stores_the_portal_and_redeems_the_code_once_with_secrets_in_the
 
 
 def test_unknown_state_is_refused_without_a_token_request(settings: Settings, sandbox):
-    url, nonce = oauth.start_connect(settings, ticket=None)
+    url, nonce = start(settings)
     code = approve(sandbox, url)
     with pytest.raises(OAuthFlowError) as caught:
         oauth.complete_connect(settings, state="forged-state-value", code=code, nonce=nonce)
@@ -59,7 +59,7 @@ def test_unknown_state_is_refused_without_a_token_request(settings: Settings, sa
 
 def test_expired_state_is_refused_without_a_token_request(settings: Settings, sandbox, monkeypatch):
     monkeypatch.setattr(oauth, "STATE_TTL_S", 0)
-    url, nonce = oauth.start_connect(settings, ticket=None)
+    url, nonce = start(settings)
     code = approve(sandbox, url)
     with pytest.raises(OAuthFlowError) as caught:
         oauth.complete_connect(settings, state=query(url)["state"], code=code, nonce=nonce)
@@ -68,7 +68,7 @@ def test_expired_state_is_refused_without_a_token_request(settings: Settings, sa
 
 
 def test_a_second_callback_with_the_same_state_redeems_nothing(settings: Settings, sandbox):
-    url, nonce = oauth.start_connect(settings, ticket=None)
+    url, nonce = start(settings)
     code = approve(sandbox, url)
     state = query(url)["state"]
     oauth.complete_connect(settings, state=state, code=code, nonce=nonce)
@@ -79,7 +79,7 @@ def test_a_second_callback_with_the_same_state_redeems_nothing(settings: Setting
 
 
 def test_a_state_from_another_browser_is_refused_and_burnt(settings: Settings, sandbox):
-    url, nonce = oauth.start_connect(settings, ticket=None)
+    url, nonce = start(settings)
     code = approve(sandbox, url)
     state = query(url)["state"]
     with pytest.raises(OAuthFlowError) as caught:
@@ -93,7 +93,7 @@ def test_a_state_from_another_browser_is_refused_and_burnt(settings: Settings, s
 
 
 def test_a_declined_consent_reports_access_denied_and_burns_the_state(settings: Settings, sandbox):
-    url, nonce = oauth.start_connect(settings, ticket=None)
+    url, nonce = start(settings)
     state = query(url)["state"]
     with pytest.raises(OAuthFlowError) as caught:
         oauth.complete_connect(settings, state=state, code=None, nonce=nonce, error="access_denied")
@@ -104,8 +104,21 @@ def test_a_declined_consent_reports_access_denied_and_burns_the_state(settings: 
     assert token_requests(sandbox) == []
 
 
+def test_an_error_answer_without_this_browsers_state_leaves_its_flow_alone(settings: Settings, sandbox):
+    url, nonce = start(settings)
+    for state, cookie, reason in [
+        (None, nonce, "state_missing"),
+        ("forged-state-value", nonce, "state_unknown"),
+        (query(url)["state"], "attacker-cookie", "state_foreign"),
+    ]:
+        with pytest.raises(OAuthFlowError) as caught:
+            oauth.complete_connect(settings, state=state, code=None, nonce=cookie, error="access_denied")
+        assert caught.value.reason == reason
+    assert token_requests(sandbox) == []
+
+
 def test_a_refused_code_is_reported_and_nothing_is_stored(settings: Settings, sandbox):
-    url, nonce = oauth.start_connect(settings, ticket=None)
+    url, nonce = start(settings)
     with pytest.raises(OAuthFlowError) as caught:
         oauth.complete_connect(settings, state=query(url)["state"], code="made-up-code", nonce=nonce)
     assert caught.value.reason == "code_rejected"
@@ -114,7 +127,7 @@ def test_a_refused_code_is_reported_and_nothing_is_stored(settings: Settings, sa
 
 def test_pkce_sends_a_challenge_and_proves_it_with_the_verifier(settings: Settings, sandbox):
     pkce = dataclasses.replace(settings, pkce=True)
-    url, nonce = oauth.start_connect(pkce, ticket=None)
+    url, nonce = start(pkce)
     q = query(url)
     assert q["code_challenge_method"] == "S256" and len(q["code_challenge"]) == 43
     info = oauth.complete_connect(pkce, state=q["state"], code=approve(sandbox, url), nonce=nonce)
@@ -122,25 +135,36 @@ def test_pkce_sends_a_challenge_and_proves_it_with_the_verifier(settings: Settin
     assert "code_verifier" in token_requests(sandbox, "authorization_code")[0]["body_params"]
 
 
-def test_staff_login_requires_a_single_use_ticket(settings: Settings, sandbox):
-    staffed = dataclasses.replace(settings, staff_emails=("ana@example.com",))
+@pytest.mark.parametrize(
+    "access",
+    [
+        {"staff_emails": ("ana@example.com",)},
+        {"admin_emails": ("ana@example.com",)},
+        {"open_access": True},
+        {},
+    ],
+    ids=["staff-allowlist", "admins-only", "open-access", "loopback-open"],
+)
+def test_every_access_configuration_requires_a_single_use_ticket(settings: Settings, sandbox, access):
+    configured = dataclasses.replace(settings, **access)
     with pytest.raises(OAuthFlowError) as caught:
-        oauth.start_connect(staffed, ticket=None)
+        oauth.start_connect(configured, ticket=None)
     assert caught.value.reason == "ticket_required"
-    ticket = oauth.create_ticket(staffed, "ana@example.com")
-    url, _ = oauth.start_connect(staffed, ticket=ticket)
+    ticket = oauth.create_ticket(configured, "ana@example.com")
+    url, _ = oauth.start_connect(configured, ticket=ticket)
     assert query(url)["state"]
     with pytest.raises(OAuthFlowError) as reused:
-        oauth.start_connect(staffed, ticket=ticket)
+        oauth.start_connect(configured, ticket=ticket)
     assert reused.value.reason == "ticket_invalid"
     rows = sqlite3.connect(settings.db_path).execute("SELECT staff_email FROM oauth_states").fetchall()
     assert rows == [("ana@example.com",)]
+    assert token_requests(sandbox) == []
 
 
 def test_private_app_mode_has_nothing_to_connect(settings: Settings):
     private = dataclasses.replace(settings, mode="private_app", access_token="pat-1")
     with pytest.raises(OAuthFlowError) as caught:
-        oauth.start_connect(private, ticket=None)
+        oauth.start_connect(private, ticket=oauth.create_ticket(private, None))
     assert caught.value.reason == "not_oauth"
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
+from streamlit.runtime import context as streamlit_context
 from uikit import PAGES, Portal, plain, texts
 
 AUTH = {
@@ -138,3 +141,56 @@ def test_without_login_off_loopback_the_dashboard_refuses_to_open(
     at = synced.page("contacts", secrets={"CRM_OPEN_ACCESS": "true"})
     at.run()
     assert len(at.data_editor) == 1
+
+
+DIRECT = [("Host", "127.0.0.1:8501"), ("User-Agent", "test")]
+THROUGH_PROXY = [
+    [("Host", "127.0.0.1:8501"), ("X-Forwarded-For", "203.0.113.9")],
+    [("Host", "localhost:8501"), ("Forwarded", "for=203.0.113.9;proto=https")],
+    [("Host", "crm.example.com")],
+]
+
+
+def _handshake(monkeypatch: pytest.MonkeyPatch, headers: list[tuple[str, str]]) -> None:
+    """The headers of the session's WebSocket handshake, as ``st.context.headers`` reads them.
+
+    AppTest has no handshake, so this stands in for the one piece of the server it skips.
+    """
+    monkeypatch.setattr(
+        streamlit_context, "_get_client_context", lambda: SimpleNamespace(headers=headers, cookies={})
+    )
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_open_mode_through_a_proxy_shows_only_what_to_configure_on_every_page(
+    synced: Portal, page: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for headers in THROUGH_PROXY:
+        _handshake(monkeypatch, headers)
+        at = synced.page(page)
+        at.run()
+        _shows_no_data(at)
+        refusal = plain(at.error[0].value)
+        assert "[auth]" in refusal and "secrets.toml" in refusal and "CRM_OPEN_ACCESS=true" in refusal
+
+
+def test_open_mode_serves_direct_loopback_requests_and_open_access_serves_proxied_ones(
+    synced: Portal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _handshake(monkeypatch, DIRECT)
+    at = synced.page("contacts")
+    at.run()
+    assert not at.exception and len(at.data_editor) == 1
+
+    _handshake(monkeypatch, THROUGH_PROXY[0])
+    at = synced.page("contacts", secrets={"CRM_OPEN_ACCESS": "true"})
+    at.run()
+    assert not at.exception and len(at.data_editor) == 1
+
+
+def test_staff_login_through_a_proxy_still_asks_to_sign_in(synced: Portal, monkeypatch) -> None:
+    _handshake(monkeypatch, THROUGH_PROXY[0])
+    at = synced.page("contacts", secrets=AUTH, user=SIGNED_OUT)
+    at.run()
+    _shows_no_data(at)
+    assert [b.label for b in at.button] == ["Sign in"]

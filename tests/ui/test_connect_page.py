@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
+import pytest
 from uikit import Portal, plain, texts
 
 from crm import oauth, store
+from crm.errors import ConfigError
 
 
 def _connect_links(at) -> list[str]:
@@ -152,3 +155,18 @@ def test_private_app_mode_says_so_and_offers_nothing_to_connect(portal: Portal) 
     assert _connect_links(at) == []
     assert [b.key for b in at.button if b.key == "connect_disconnect"] == []
     assert "built-in HubSpot sandbox" not in shown
+
+
+def test_a_refresh_that_failed_without_killing_the_token_is_shown_and_the_connection_kept(
+    connected: Portal,
+) -> None:
+    misconfigured = dataclasses.replace(connected.settings, client_secret="mistyped-secret")
+    source = oauth.token_source(misconfigured)
+    with pytest.raises(ConfigError):  # HubSpot answers 400 invalid_client / BAD_CLIENT_SECRET
+        source.refresh_after_401(source.access_token())
+    at = connected.page("connect")
+    at.run()
+    assert not at.exception
+    assert [s.value for s in at.subheader][:1] == ["Connected"]
+    warning = plain(at.warning[0].value)
+    assert "Renewing the HubSpot access token failed" in warning and "client id or secret" in warning

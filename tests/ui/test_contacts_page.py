@@ -7,7 +7,8 @@ import json
 import pytest
 from uikit import Portal, plain, texts, wait_until
 
-from crm import store
+from crm import store, sync
+from crm.hubspot import HubSpotClient, StaticToken
 
 
 def _outbox(portal: Portal, statuses=("pending",)):
@@ -236,3 +237,27 @@ def test_pronouns_become_an_editable_column_once_the_property_exists(synced: Por
     assert not at.exception
     queued = _outbox(synced)
     assert list(zip(queued["property"], queued["new_value"], strict=True)) == [("pronouns", options[0])]
+
+
+def test_a_new_contact_held_because_hubspot_has_its_email_shows_as_waiting_for_a_decision(
+    synced: Portal,
+) -> None:
+    with HubSpotClient(synced.settings, StaticToken(synced.sandbox.private_app_token())) as client:
+        client.batch_create(
+            "contacts", [{"properties": {"email": "grace@existing.example", "lastname": "Hopper"}}]
+        )
+    local = sync.queue_new_contact(
+        synced.settings, {"email": "grace@existing.example", "lastname": "Murray"}, by="t"
+    )
+    at = synced.page("contacts")
+    at.run()
+    at.text_input(key="contacts_search").input("grace@existing.example").run()
+    assert at.data_editor[0].value.loc[local, "status"] == "✎ pending push"
+
+    assert sync.push(synced.settings, by="t")["conflicts"] == 1
+    at.run()
+    assert not at.exception
+    frame = at.data_editor[0].value
+    assert list(frame.index) == [local]
+    assert frame.loc[local, "status"] == "⚠ waiting for a decision (Sync page)"
+    assert frame.loc[local, "lastname"] == "Murray"

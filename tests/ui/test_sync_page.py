@@ -5,6 +5,7 @@ from __future__ import annotations
 from uikit import Portal, plain, texts, wait_until
 
 from crm import store, sync
+from crm.hubspot import HubSpotClient, StaticToken
 from crm.store import syncstate
 
 
@@ -49,8 +50,7 @@ def test_a_sync_running_elsewhere_shows_live_progress_and_blocks_new_ones(synced
     try:
         run_id = db.syncstate.start_run(kind="full", trigger="cli", started_by="cli", owner=owner)
         assert run_id is not None
-        db.syncstate.heartbeat(
-            run_id,
+        db.syncstate.heartbeat(run_id,
             owner,
             {"phase": "records", "object_type": "contacts", "done": 12, "total": 40, "requests": 5},
         )
@@ -151,3 +151,97 @@ def test_an_edit_hubspot_refuses_is_listed_with_hubspots_message(synced: Portal)
     failed = _frame_with(at, "error")
     message = failed.loc[failed["status"] == "failed", "error"].iloc[0]
     assert message == result["results"][0]["message"] and message
+
+
+HOSTILE = "<img src=x onerror=alert(1)>**Hopper**"
+
+
+def _held_new_contact(portal: Portal) -> tuple[str, str, int]:
+    """A colleague creates Grace in HubSpot after the sync; mine, queued here, is held by the push."""
+    with HubSpotClient(portal.settings, StaticToken(portal.sandbox.private_app_token())) as client:
+        (made,) = client.batch_create(
+            "contacts",
+            [{"properties": {"email": "grace@existing.example", "firstname": "Grace", "lastname": HOSTILE}}],
+        ).records
+    local = sync.queue_new_contact(
+        portal.settings,
+        {"email": "grace@existing.example", "lastname": "Murray", "phone": "+1 555 0100"},
+        by="tester",
+    )
+    assert sync.push(portal.settings, by="tester")["conflicts"] == 1
+    db = _db(portal)
+    try:
+        (outbox_id,) = db.outbox.edits_frame(statuses=("conflict",))["id"]
+    finally:
+        db.close()
+    return str(made.id), local, int(outbox_id)
+
+
+def _grace(portal: Portal) -> dict:
+    return next(
+        r
+        for r in portal.sandbox.truth("contacts")
+        if r["properties"].get("email") == "grace@existing.example"
+    )
+
+
+def test_a_new_contact_hubspot_already_has_is_a_decision_and_link_queues_my_fields(synced: Portal) -> None:
+    existing_id, local, outbox_id = _held_new_contact(synced)
+    at = synced.page("sync")
+    at.run()
+    assert not at.exception
+    assert "Conflicts (1)" in [t.label for t in at.tabs]
+    assert "HubSpot already has a contact with this email" in texts(at)
+    values = _frame_with(at, "HubSpot's")
+    assert values.set_index("Property").loc["lastname"].to_dict() == {"Mine": "Murray", "HubSpot's": HOSTILE}
+    assert [m.value for m in at.markdown if m.allow_html] == []
+    assert "<img" not in "\n".join(m.value for m in at.markdown)
+    assert at.button(key=f"sync_discard_new_{outbox_id}")
+
+    at.button(key=f"sync_link_{outbox_id}").click().run()
+    assert not at.exception
+    assert any("1 field(s) queued to push, 1 conflict(s)" in plain(t.value) for t in at.toast)
+    db = _db(synced)
+    try:
+        assert db.queries.get_record("contacts", local) is None
+        assert db.queries.get_record("contacts", existing_id)["phone"] == "+1 555 0100"
+    finally:
+        db.close()
+    codes = [c.value for c in at.code]
+    assert codes[:3] == ["Murray", HOSTILE, "(empty)"]  # mine, HubSpot's, base: a person decides
+    assert _grace(synced)["properties"]["lastname"] == HOSTILE
+
+
+def test_discard_mine_drops_the_new_contact_and_leaves_hubspots(synced: Portal) -> None:
+    existing_id, local, outbox_id = _held_new_contact(synced)
+    before = _grace(synced)
+    at = synced.page("sync")
+    at.run()
+    at.button(key=f"sync_discard_new_{outbox_id}").click().run()
+    assert not at.exception
+    assert any("Discarded your new contact" in plain(t.value) for t in at.toast)
+    assert "Conflicts (0)" in [t.label for t in at.tabs]
+    db = _db(synced)
+    try:
+        assert db.queries.get_record("contacts", local) is None
+    finally:
+        db.close()
+    audit = _frame_with(at, "result")
+    assert "HubSpot already had this email" in audit.loc[audit["result"] == "discarded", "detail"].iloc[0]
+    assert _grace(synced) == before and before["id"] == existing_id
+
+
+def test_the_page_shows_the_schedule_and_the_next_run(connected: Portal, monkeypatch) -> None:
+    import ui.runtime
+
+    monkeypatch.setattr(ui.runtime, "_start_schedule", lambda settings: None)  # no thread in the test process
+    at = connected.page("sync", secrets={"CRM_SYNC_INTERVAL": "15m"})
+    at.run()
+    assert not at.exception
+    shown = texts(at)
+    assert "Scheduled sync: every 15 min" in shown
+    assert "Next run at" in shown and "UTC" in shown
+
+    off = connected.page("sync")
+    off.run()
+    assert "Scheduled sync is off" in texts(off)

@@ -282,3 +282,23 @@ def test_rejected_token_leaves_events_pending_with_needs_reconnect(
     status = webhooks.live_status(settings)
     assert (status["pending"], status["processed"]) == (1, 0)
     assert status["last_error"].startswith("NeedsReconnect")
+
+
+def test_a_round_whose_portal_is_switched_while_reading_writes_nothing(
+    sandbox: SandboxAdmin, live_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert oauth.connection_info(live_settings).portal_id == PORTAL_ID
+    contact = first_contact(sandbox)
+    deliver(live_settings, event(140, int(contact)))
+    real_fetch = webhooks._fetch
+
+    def fetch_then_switch(db: Any, client: Any, plan: Any) -> Any:
+        fetched = real_fetch(db, client, plan)
+        with db.atomic():  # another tab connects another portal meanwhile
+            db.auth.update_connection(portal_id=PORTAL_ID + 1)
+        return fetched
+
+    monkeypatch.setattr(webhooks, "_fetch", fetch_then_switch)
+    assert webhooks.process_pending(live_settings) == 0
+    assert cached(live_settings, "contacts", contact) is None
+    assert webhooks.live_status(live_settings)["pending"] == 1
