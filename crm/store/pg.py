@@ -34,7 +34,13 @@ from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from crm.errors import StoreUnavailable
-from crm.store.pg_schema import CONTACTS_SEARCH_MATCH, PG_MIGRATIONS
+from crm.store.pg_schema import (
+    CONTACTS_PHRASE_MATCH,
+    CONTACTS_PHRASE_PARAMS,
+    CONTACTS_SEARCH_MATCH,
+    PG_MIGRATIONS,
+    splits_into_words,
+)
 
 SCHEMA_VERSION = len(PG_MIGRATIONS)
 # pg_advisory_lock key of the migrations: any fixed bigint, the same in every process.
@@ -187,11 +193,19 @@ class PgConn:
         (or of the phone's digits), through the GIN index of ``crm_contacts_search``."""
         stripped = text.strip()
         if _EMAIL_ADDRESS.match(stripped):
-            return "lower(email) = ?", [stripped.lower()]
+            # lower() on both sides: Python and PostgreSQL lower a few letters differently
+            # (Python turns "İ" into two characters).
+            return "lower(email) = lower(?)", [stripped]
         words = search_words(text)
         if not words:
             return None
-        return CONTACTS_SEARCH_MATCH, [words]
+        sql = CONTACTS_SEARCH_MATCH
+        params: list[Any] = [words]
+        for word in words:
+            if splits_into_words(word):
+                sql += f" AND {CONTACTS_PHRASE_MATCH}"
+                params.extend([word] * CONTACTS_PHRASE_PARAMS)
+        return sql, params
 
 
 class PostgresEngine:

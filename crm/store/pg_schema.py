@@ -26,14 +26,16 @@ unicode61 does, in SQL the server ships with (no extension):
 Both tables were generated from SQLite 3.40's unicode61 and PostgreSQL 15's ``lower()``
 (tests/store_pg/test_search.py regenerates them and fails when they drift). The words are
 stored with ``array_to_tsvector``, without positions, and matched with prefix tsqueries.
-Known differences from FTS5, all rare: a search word that unicode61 splits (only ``_``
-does, as in ``ann_lee``) matches its parts anywhere in the contact, where FTS5 wants them
-adjacent in one field; and scripts newer than SQLite's Unicode tables (Cherokee, Georgian
-Mtavruli capitals) are case-folded here and not by SQLite.
+A search word unicode61 splits (``ann_lee``; FTS5 reads it as a phrase) is matched by the
+index on its parts and then checked for adjacency in one field (``CONTACTS_PHRASE_MATCH``).
+Known difference from FTS5, rare: scripts newer than SQLite's Unicode tables (Cherokee,
+Georgian Mtavruli capitals, a few Cyrillic and Greek additions) are case-folded here and
+not by SQLite.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 
 from crm.store.schema import V1
@@ -188,6 +190,50 @@ $$;
 # The expression the GIN index covers; a query must repeat it exactly to use the index.
 CONTACTS_SEARCH_EXPRESSION = "crm_contacts_search(firstname, lastname, email, company, phone, mobilephone)"
 CONTACTS_SEARCH_MATCH = f"{CONTACTS_SEARCH_EXPRESSION} @@ crm_contacts_query(?::text[])"
+
+# A search word unicode61 splits (``ann_lee``) is an FTS5 phrase: its parts adjacent, in
+# one field, the last a prefix. The index (no positions) finds contacts holding the parts;
+# this keeps those where one field's folded words hold them in a row. One ``?`` per field,
+# each the search word.
+_PHRASE_FIELDS = (
+    "firstname",
+    "lastname",
+    "email",
+    "company",
+    "phone",
+    "mobilephone",
+    "crm_phone_digits(phone) || ' ' || crm_phone_digits(mobilephone)",
+)
+CONTACTS_PHRASE_MATCH = (
+    "("
+    + " OR ".join(
+        f"(' ' || crm_search_fold({field}) || ' ') LIKE ('% ' || btrim(crm_search_fold(?)) || '%')"
+        for field in _PHRASE_FIELDS
+    )
+    + ")"
+)
+CONTACTS_PHRASE_PARAMS = len(_PHRASE_FIELDS)
+
+
+def _range_starts() -> tuple[list[int], list[int]]:
+    starts, ends = [], []
+    for item in _TOKEN_RANGES.split():
+        lo, _, hi = item.partition("-")
+        starts.append(int(lo, 16))
+        ends.append(int(hi or lo, 16))
+    return starts, ends
+
+
+_STARTS, _ENDS = _range_starts()
+
+
+def splits_into_words(word: str) -> bool:
+    """Whether unicode61 reads ``word`` as several words (it holds a non-token character)."""
+    for char in word:
+        at = bisect.bisect_right(_STARTS, ord(char)) - 1
+        if at < 0 or ord(char) > _ENDS[at]:
+            return True
+    return False
 
 
 def _from_sqlite(ddl: str) -> str:
