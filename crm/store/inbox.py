@@ -50,8 +50,9 @@ def event_key(event: dict[str, Any]) -> EventKey | None:
         return None
 
 
-def add_events(db: sqlite_utils.Database, events: Sequence[dict[str, Any]], *, received_at: str,
-               received_ts: float) -> int:
+def add_events(
+    db: sqlite_utils.Database, events: Sequence[dict[str, Any]], *, received_at: str, received_ts: float
+) -> int:
     """Store events not seen before; return how many were new.
 
     ``received_ts`` (epoch seconds) becomes ``webhooks.last_event_at``. Events without a
@@ -160,9 +161,7 @@ def prune(db: sqlite_utils.Database, *, processed_before: str) -> int:
 
 def status(db: sqlite_utils.Database, *, max_attempts: int) -> dict[str, Any]:
     """Counters and inbox figures for ``crm.webhooks.live_status``."""
-    meta = dict(
-        db.conn.execute("SELECT key, value FROM meta WHERE key LIKE ?", (PREFIX + "%",)).fetchall()
-    )
+    meta = dict(db.conn.execute("SELECT key, value FROM meta WHERE key LIKE ?", (PREFIX + "%",)).fetchall())
     pending, failed = db.conn.execute(
         "SELECT COALESCE(SUM(attempts < ?), 0), COALESCE(SUM(attempts >= ?), 0) "
         "FROM webhook_inbox WHERE processed_at IS NULL",

@@ -121,29 +121,56 @@ def _token_class() -> str:
     return "[^" + "".join(parts) + "]+"
 
 
-def _fold_strings() -> tuple[str, str]:
-    pairs = [item.split(":") for item in _FOLD.split()]
-    # translate() drops the characters of `from` past the end of `to`: deletions go last.
-    mapped = [(chr(int(a, 16)), chr(int(b, 16))) for a, b in pairs if b]
-    dropped = [chr(int(a, 16)) for a, b in pairs if not b]
-    return "".join(a for a, _ in mapped) + "".join(dropped), "".join(b for _, b in mapped)
+def _fold_blocks() -> list[tuple[str, str, str]]:
+    """``_FOLD`` as (regex class, from, to) per block: Latin-1, Latin Extended-A, the rest.
+
+    translate() compares every character of its input with every character of ``from``,
+    so a name pays only for the blocks its letters come from ("Müller": 28 characters,
+    not 282). The characters to drop (combining marks) are in the last block and last in
+    it: translate() drops the characters of ``from`` past the end of ``to``.
+    """
+    pairs = [(int(a, 16), int(b, 16) if b else None) for a, b in (item.split(":") for item in _FOLD.split())]
+    blocks = []
+    for lo, hi in ((0x80, 0xFF), (0x100, 0x17F), (0x180, 0x10FFFF)):
+        mapped = [(a, b) for a, b in pairs if lo <= a <= hi and b is not None]
+        dropped = [a for a, b in pairs if lo <= a <= hi and b is None]
+        if dropped and hi != 0x10FFFF:
+            raise AssertionError("unicode61 drops only combining marks (U+0300 and up)")
+        source = [a for a, _ in mapped] + dropped
+        blocks.append(
+            (
+                "[" + "".join(_escape(a) for a in source) + "]",
+                "".join(chr(a) for a in source),
+                "".join(chr(b) for _, b in mapped),
+            )
+        )
+    return blocks
 
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-_FROM, _TO = _fold_strings()
+def _fold_sql(text: str) -> str:
+    lowered = f"lower({text})"
+    present = [f"CASE WHEN {lowered} ~ '{cls}' THEN {{}} ELSE '' END" for cls, _, _ in _FOLD_BLOCKS]
+    source = " || ".join(p.format(_literal(f)) for p, (_, f, _) in zip(present, _FOLD_BLOCKS, strict=True))
+    target = " || ".join(p.format(_literal(t)) for p, (_, _, t) in zip(present, _FOLD_BLOCKS, strict=True))
+    return (
+        f"regexp_replace(CASE WHEN octet_length({text}) = length({text}) THEN {lowered}\n"
+        f"    ELSE translate({lowered},\n      {source},\n      {target}) END,\n"
+        f"    '{_token_class()}', ' ', 'g')"
+    )
 
-# The search box's text, folded to words separated by single spaces (with a space at
-# either end sometimes). ASCII-only text (most of it) skips translate(), the costly step.
+
+_FOLD_BLOCKS = _fold_blocks()
+
+# One field folded to its words, separated by spaces (some at either end). Not STRICT, so
+# PostgreSQL inlines it: ASCII text (most of it) costs lower() and one regexp_replace().
 SEARCH_FUNCTIONS = f"""
 CREATE FUNCTION crm_search_fold(t text) RETURNS text
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-  SELECT regexp_replace(
-    CASE WHEN octet_length(t) = length(t) THEN lower(t)
-         ELSE translate(lower(t), {_literal(_FROM)}, {_literal(_TO)}) END,
-    '{_token_class()}', ' ', 'g')
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT {_fold_sql("t")}
 $$;
 
 CREATE FUNCTION crm_phone_digits(p text) RETURNS text
@@ -157,11 +184,12 @@ CREATE FUNCTION crm_contacts_search(
   firstname text, lastname text, email text, company text, phone text, mobilephone text
 ) RETURNS tsvector
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT array_to_tsvector(string_to_array(btrim(crm_search_fold(
-    coalesce(firstname, '') || ' ' || coalesce(lastname, '') || ' ' || coalesce(email, '')
-    || ' ' || coalesce(company, '') || ' ' || coalesce(phone, '') || ' ' || coalesce(mobilephone, '')
-    || ' ' || crm_phone_digits(phone) || ' ' || crm_phone_digits(mobilephone)
-  )), ' '))
+  SELECT array_to_tsvector(array_remove(string_to_array(
+    coalesce(crm_search_fold(firstname), '') || ' ' || coalesce(crm_search_fold(lastname), '')
+    || ' ' || coalesce(crm_search_fold(email), '') || ' ' || coalesce(crm_search_fold(company), '')
+    || ' ' || coalesce(crm_search_fold(phone), '') || ' ' || coalesce(crm_search_fold(mobilephone), '')
+    || ' ' || crm_search_fold(crm_phone_digits(phone) || ' ' || crm_phone_digits(mobilephone)),
+    ' '), ''))
 $$;
 
 -- The words of the search box (as the store splits them) -> every word a prefix, ANDed.
@@ -174,7 +202,7 @@ DECLARE
   terms text[] := '{{}}';
 BEGIN
   FOREACH word IN ARRAY words LOOP
-    parts := string_to_array(btrim(crm_search_fold(word)), ' ');
+    parts := array_remove(string_to_array(crm_search_fold(word), ' '), '');
     IF coalesce(cardinality(parts), 0) = 0 THEN
       RETURN NULL;
     END IF;
