@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import psycopg
@@ -10,6 +9,7 @@ import pytest
 
 from crm.errors import StoreUnavailable
 from crm.store.pg import PostgresEngine, qmark_to_pyformat
+from tests.store_pg.together import run_together
 
 
 def test_qmark_placeholders_become_pyformat_outside_quoted_text():
@@ -180,25 +180,14 @@ def test_add_column_maps_sqlite_affinities_and_tolerates_an_existing_column(pg_c
 
 
 def test_connections_learning_the_same_property_at_once_all_succeed(pg_engine):
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(4)
-
     def learn() -> None:
         conn = pg_engine.connect()
         try:
-            barrier.wait()
             conn.add_column("deals", "forecast_bucket", "TEXT")
-        except BaseException as exc:  # asserted below
-            errors.append(exc)
         finally:
             conn.close()
 
-    threads = [threading.Thread(target=learn) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert errors == []
+    assert run_together(learn, 4) == []
     conn = pg_engine.connect()
     try:
         assert conn.table_columns("deals").count("forecast_bucket") == 1

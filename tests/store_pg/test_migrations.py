@@ -14,6 +14,7 @@ from crm.errors import StoreUnavailable
 from crm.store import SCHEMA_VERSION, open_db
 from crm.store.pg import MIGRATION_LOCK_KEY, PostgresEngine
 from crm.store.pg_schema import PG_MIGRATIONS
+from tests.store_pg.together import run_together
 
 ROOT = Path(__file__).resolve().parents[2]
 _TYPES = {"TEXT": "text", "INTEGER": "bigint", "REAL": "double precision"}
@@ -66,27 +67,14 @@ def test_processes_starting_together_wait_for_one_migration(pg_url):
 
 
 def test_threads_starting_together_all_get_a_migrated_database(pg_url):
-    import threading
-
-    errors: list[BaseException] = []
     versions: list[int] = []
-    barrier = threading.Barrier(4)
 
     def start() -> None:
-        barrier.wait()
-        try:
-            engine = PostgresEngine(pg_url, max_size=1)
-            versions.append(engine.version)
-            engine.close()
-        except BaseException as exc:  # collected and asserted below
-            errors.append(exc)
+        engine = PostgresEngine(pg_url, max_size=1)
+        versions.append(engine.version)
+        engine.close()
 
-    threads = [threading.Thread(target=start) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert errors == []
+    assert run_together(start, 4) == []
     assert versions == [SCHEMA_VERSION] * 4
 
 
