@@ -13,6 +13,10 @@ both backends:
   left open), so a request costs no new server process.
 - Driver errors leave as ``crm.errors.StoreUnavailable``; messages never carry the
   password of the URL.
+- Values travel as SQLite's do: int and bool parameters are sent untyped, so the server
+  gives them the column's type (an int id against a text column, True into an INTEGER
+  0/1 column), and numeric results (``sum()`` of an integer column) come back as int or
+  float, never Decimal.
 
 The first engine for a database migrates it (``crm.store.pg_schema``) while holding a
 session advisory lock, so when several app servers and CLI runs start together, one
@@ -29,6 +33,8 @@ from typing import Any, Literal
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.abc import Buffer
+from psycopg.adapt import Dumper, Loader
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -96,6 +102,34 @@ def _unavailable(exc: BaseException, url: str) -> StoreUnavailable:
     # psycopg's messages quote the server, never the password we connected with.
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return StoreUnavailable(f"The PostgreSQL cache {redact(url)} is unavailable: {detail}")
+
+
+class _UntypedInt(Dumper):
+    """Send an int (or bool, as 1/0) untyped, so the server reads it as the column's type.
+
+    SQLite converts a value to the column's affinity; PostgreSQL would refuse ``text = bigint``
+    or a boolean in a bigint column. Untyped ("unknown") parameters get the type their place
+    in the statement calls for, which is what store SQL written for SQLite expects.
+    """
+
+    oid = 0
+
+    def dump(self, obj: Any) -> bytes:
+        return str(int(obj)).encode()
+
+
+class _NumericAsNumber(Loader):
+    """numeric results (sum() of a bigint column, avg()) as int or float, as SQLite returns them."""
+
+    def load(self, data: Buffer) -> int | float:
+        text = bytes(data).decode()
+        return int(text) if text.lstrip("-").isdigit() else float(text)
+
+
+def _configure(raw: psycopg.Connection[Any]) -> None:
+    raw.adapters.register_dumper(int, _UntypedInt)
+    raw.adapters.register_dumper(bool, _UntypedInt)
+    raw.adapters.register_loader("numeric", _NumericAsNumber)
 
 
 def search_words(text: str) -> list[str]:
@@ -241,7 +275,8 @@ class PostgresEngine:
             conninfo,
             min_size=min_size,
             max_size=max_size,
-            kwargs={"autocommit": True},
+            kwargs={"autocommit": True, "application_name": "crm"},
+            configure=_configure,
             check=ConnectionPool.check_connection,
             open=False,
             name="crm-store",

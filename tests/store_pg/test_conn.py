@@ -123,7 +123,7 @@ def test_an_exhausted_pool_says_so_instead_of_hanging(pg_migrated_url):
 def test_driver_errors_become_store_unavailable_and_the_connection_stays_usable(pg_conn):
     with pytest.raises(StoreUnavailable, match="no_such_table"):
         pg_conn.execute("SELECT * FROM no_such_table")
-    assert pg_conn.execute("SELECT ?", (1,)).fetchone() == (1,)
+    assert pg_conn.execute("SELECT 1 + ?", (1,)).fetchone() == (2,)
 
 
 def test_executemany_writes_every_row(pg_conn):
@@ -193,3 +193,20 @@ def test_connections_learning_the_same_property_at_once_all_succeed(pg_engine):
         assert conn.table_columns("deals").count("forecast_bucket") == 1
     finally:
         conn.close()
+
+
+def test_parameters_and_numbers_behave_as_they_do_on_sqlite(pg_conn):
+    pg_conn.executemany(
+        "INSERT INTO contacts (id, archived, firstname) VALUES (?, ?, ?)",
+        [(101, True, "A"), (102, False, "B"), ("103", 0, "C")],
+    )
+    # an int against a text column, a bool against an INTEGER 0/1 column, ints for LIMIT
+    assert pg_conn.execute("SELECT firstname FROM contacts WHERE id = ?", (101,)).fetchone() == ("A",)
+    assert pg_conn.execute(
+        "SELECT id FROM contacts WHERE archived = ? ORDER BY id LIMIT ? OFFSET ?", (False, 5, 0)
+    ).fetchall() == [("102",), ("103",)]
+    total, mean, count = pg_conn.execute(
+        "SELECT sum(archived), avg(archived), count(*) FROM contacts"
+    ).fetchone()
+    assert (total, count) == (1, 3) and type(total) is int
+    assert mean == pytest.approx(1 / 3) and type(mean) is float
