@@ -84,6 +84,9 @@ def redact(url: str) -> str:
 def qmark_to_pyformat(sql: str) -> str:
     """Rewrite ``?`` placeholders to ``%s`` outside quoted text and comments.
 
+    Store SQL quotes with standard strings ('...', '' for a quote) and double-quoted
+    identifiers; E'...' and $$...$$ strings are not recognised (the store has none).
+
     psycopg reads ``%`` everywhere, inside literals too, so every ``%`` is doubled.
     """
 
