@@ -18,6 +18,8 @@ Fixtures (imported by tests/conftest.py, so every directory can use them):
   owned by the ``crm`` role (not a superuser; it may create databases).
 - ``pg_migrated_template`` (session): the name of a database the store has migrated to
   the current schema (``crm.store.pg``), with no connections left open.
+- ``cache_target`` (per test, parametrised): a new SQLite file path, then a new migrated
+  PostgreSQL URL, for tests that must pass on both backends.
 - ``pg_migrated_url`` (per test): a new database copied from that template, already at
   the current schema. Copies are made one ahead in a worker thread while the previous test
   runs, and dropped in the background after the test (``take_copy`` / ``give_back``).
@@ -285,3 +287,15 @@ def pg_migrated_url(pg_cluster: PgCluster, pg_migrated_template: str) -> Iterato
     url = pg_cluster.take_copy(pg_migrated_template)
     yield url
     pg_cluster.give_back(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def cache_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each backend in turn: a new SQLite file path, then a new migrated PostgreSQL URL.
+
+    The one parametrised fixture for tests that must pass on both (``CRM_DB`` takes either
+    form); the PostgreSQL server starts only when a PostgreSQL case runs.
+    """
+    if request.param == "sqlite":
+        return str(tmp_path / "crm.db")
+    return str(request.getfixturevalue("pg_migrated_url"))

@@ -9,6 +9,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from crm.store import SCHEMA_VERSION, open_db
+from crm.store.pg import PostgresEngine
 from tests.pgcluster import PgCluster, PostgresUnavailable
 
 
@@ -58,3 +60,23 @@ def test_copies_of_a_prepared_database_are_quick_and_independent(pg_cluster, pg_
     with psycopg.connect(second) as conn:
         assert conn.execute("SELECT count(*) FROM meta").fetchone() == (0,)
         assert conn.execute("SELECT version FROM schema_version").fetchone()[0] > 0
+
+
+def test_cache_target_gives_each_backend_a_fresh_cache_at_the_current_schema(cache_target):
+    if cache_target.startswith("postgresql://"):
+        engine = PostgresEngine(cache_target)
+        conn = engine.connect()
+        try:
+            version = conn.execute("SELECT version FROM schema_version").fetchone()[0]
+            contacts = conn.execute("SELECT count(*) FROM contacts").fetchone()[0]
+        finally:
+            conn.close()
+            engine.close()
+    else:
+        db = open_db(cache_target)
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            contacts = db.execute("SELECT count(*) FROM contacts").fetchone()[0]
+        finally:
+            db.close()
+    assert (version, contacts) == (SCHEMA_VERSION, 0)
