@@ -19,6 +19,7 @@ and nothing else across its public surface.
     ├── InvalidEdit           a local edit failed validation; field_errors per property
     ├── WebhookRejected       bad signature, stale timestamp or oversized body
     ├── SyncBusy              another sync run holds the portal's lease
+    ├── StoreUnavailable      the cache database cannot be opened, read or written
     └── CacheEmpty            nothing synced yet
 """
 
@@ -152,6 +153,14 @@ class WebhookRejected(CrmError):
 
 class SyncBusy(CrmError):
     """Another sync run holds the portal's lease."""
+
+
+class StoreUnavailable(CrmError):
+    """The cache database cannot be opened, read or written (locked, missing, disk full...).
+
+    ``crm.store`` raises it in place of the database driver's own errors, so no caller
+    imports the driver to catch them.
+    """
 
 
 class CacheEmpty(CrmError):

@@ -390,7 +390,9 @@ def save_property_defs(
                 f"AND name NOT IN ({','.join('?' * len(names))})",
                 (object_type, *names),
             )
-        wanted = {d["name"]: d.get("type") or "string" for d in defs if d.get("name") and _is_synced(object_type, d)}
+        wanted = {
+            d["name"]: d.get("type") or "string" for d in defs if d.get("name") and _is_synced(object_type, d)
+        }
         ensure_columns(conn, object_type, wanted)
 
 

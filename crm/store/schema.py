@@ -335,14 +335,14 @@ CREATE VIRTUAL TABLE contacts_fts USING fts5(
 );
 {contacts_fts_rebuild_sql()[1]};
 CREATE TRIGGER contacts_fts_insert AFTER INSERT ON contacts BEGIN
-  INSERT INTO contacts_fts(rowid, {_FTS_COLUMNS}) VALUES (new.rowid, {_fts_values('new')});
+  INSERT INTO contacts_fts(rowid, {_FTS_COLUMNS}) VALUES (new.rowid, {_fts_values("new")});
 END;
 CREATE TRIGGER contacts_fts_delete AFTER DELETE ON contacts BEGIN
-  INSERT INTO contacts_fts(contacts_fts, rowid, {_FTS_COLUMNS}) VALUES ('delete', old.rowid, {_fts_values('old')});
+  INSERT INTO contacts_fts(contacts_fts, rowid, {_FTS_COLUMNS}) VALUES ('delete', old.rowid, {_fts_values("old")});
 END;
 CREATE TRIGGER contacts_fts_update AFTER UPDATE OF {", ".join(_FTS_TEXT)} ON contacts BEGIN
-  INSERT INTO contacts_fts(contacts_fts, rowid, {_FTS_COLUMNS}) VALUES ('delete', old.rowid, {_fts_values('old')});
-  INSERT INTO contacts_fts(rowid, {_FTS_COLUMNS}) VALUES (new.rowid, {_fts_values('new')});
+  INSERT INTO contacts_fts(contacts_fts, rowid, {_FTS_COLUMNS}) VALUES ('delete', old.rowid, {_fts_values("old")});
+  INSERT INTO contacts_fts(rowid, {_FTS_COLUMNS}) VALUES (new.rowid, {_fts_values("new")});
 END;
 CREATE INDEX contacts_archived_updated ON contacts(archived, updated_at);
 """
@@ -354,8 +354,8 @@ V3_SEARCH_ONLY_ON_CHANGE = f"""
 DROP TRIGGER contacts_fts_update;
 CREATE TRIGGER contacts_fts_update AFTER UPDATE OF {", ".join(_FTS_TEXT)} ON contacts
 WHEN {_FTS_CHANGED} BEGIN
-  INSERT INTO contacts_fts(contacts_fts, rowid, {_FTS_COLUMNS}) VALUES ('delete', old.rowid, {_fts_values('old')});
-  INSERT INTO contacts_fts(rowid, {_FTS_COLUMNS}) VALUES (new.rowid, {_fts_values('new')});
+  INSERT INTO contacts_fts(contacts_fts, rowid, {_FTS_COLUMNS}) VALUES ('delete', old.rowid, {_fts_values("old")});
+  INSERT INTO contacts_fts(rowid, {_FTS_COLUMNS}) VALUES (new.rowid, {_fts_values("new")});
 END;
 """
 
