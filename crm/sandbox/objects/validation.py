@@ -12,7 +12,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from crm.sandbox import messages as msg
-from crm.sandbox.objects.types import iso, parse_time
+from crm.sandbox.objects.types import ENGAGEMENT_TYPES, iso, parse_time
 
 if TYPE_CHECKING:
     from crm.sandbox.objects.models import Record
@@ -31,7 +31,12 @@ REQUIRED_ON_CREATE = {
     "contacts": ("email", "firstname", "lastname"),
     "companies": ("domain", "name"),
     "deals": ("dealname", "dealstage"),
+    # Tickets need a subject and a stage (the default pipeline is assumed); every engagement
+    # needs hs_timestamp (docs/INTERACTIONS_API.md §2).
+    "tickets": ("subject", "hs_pipeline_stage"),
+    **{t: ("hs_timestamp",) for t in ENGAGEMENT_TYPES},
 }
+DEFAULT_TICKET_PIPELINE = "0"
 
 
 def as_text(value: Any) -> str | None:
@@ -83,6 +88,8 @@ def clean_values(
             clean[name] = checked
     if object_type == "deals" and not problems:
         problems += _check_stage(state, clean, existing)
+    if object_type == "tickets" and not problems:
+        problems += _check_ticket_stage(state, clean, existing)
     return clean, problems
 
 
@@ -129,6 +136,10 @@ def _check_option(
     elif object_type == "deals" and name == "dealstage":
         # Checked against the deal's pipeline once every value is known (_check_stage).
         return text, None
+    elif object_type == "tickets" and name == "hs_pipeline":
+        allowed = list(state.pipelines.tickets)
+    elif object_type == "tickets" and name == "hs_pipeline_stage":
+        return text, None  # Checked against the ticket's pipeline (_check_ticket_stage).
     else:
         prop = state.properties.get(object_type, name)
         allowed = [o["value"] for o in prop.options] if prop else []
@@ -162,11 +173,54 @@ def _check_stage(state: SandboxState, clean: dict[str, str | None], existing: Re
     return []
 
 
+def _check_ticket_stage(state: SandboxState, clean: dict[str, str | None], existing: Record | None) -> list[Problem]:
+    tickets = state.objects.types["tickets"]
+    current = tickets.raw(existing, "hs_pipeline") if existing else None
+    pipeline = clean.get("hs_pipeline") or current or DEFAULT_TICKET_PIPELINE
+    stage = clean.get("hs_pipeline_stage") if "hs_pipeline_stage" in clean else None
+    if stage is None and "hs_pipeline" in clean and existing is not None:
+        stage = tickets.raw(existing, "hs_pipeline_stage")
+    if stage is None:
+        return []
+    allowed = state.pipelines.ticket_stage_ids(pipeline)
+    if stage not in allowed:
+        return [("hs_pipeline_stage", msg.INVALID_OPTION, msg.OPTION_INVALID.format(value=stage, allowed=allowed))]
+    return []
+
+
+def derive_values(
+    state: SandboxState, object_type: str, values: dict[str, str | None], existing: Record | None, now: int
+) -> None:
+    """Fill what HubSpot fills on a write, in place.
+
+    Tickets: the default pipeline when none is given, and ``closed_date`` set when the
+    ticket enters a CLOSED stage (cleared when it leaves one, docs/INTERACTIONS_API.md §2).
+    Meetings: ``hs_timestamp`` defaults to ``hs_meeting_start_time``.
+    """
+    if object_type == "meetings" and existing is None and not values.get("hs_timestamp"):
+        if values.get("hs_meeting_start_time"):
+            values["hs_timestamp"] = values["hs_meeting_start_time"]
+    if object_type != "tickets":
+        return
+    if existing is None and not values.get("hs_pipeline"):
+        values["hs_pipeline"] = DEFAULT_TICKET_PIPELINE
+    if "hs_pipeline_stage" not in values or "closed_date" in values:
+        return
+    tickets = state.objects.types["tickets"]
+    was_closed = existing is not None and state.pipelines.is_ticket_closed(tickets.raw(existing, "hs_pipeline_stage"))
+    now_closed = state.pipelines.is_ticket_closed(values["hs_pipeline_stage"])
+    if now_closed and not was_closed:
+        values["closed_date"] = iso(now)
+    elif was_closed and not now_closed:
+        values["closed_date"] = None
+
+
 def missing_required(object_type: str, values: dict[str, str | None]) -> str | None:
     """The error message when a create lacks every one of the type's identifying properties."""
-    if object_type == "deals":
-        # Deals need a name and a stage; the default pipeline is assumed when none is given.
-        absent = [n for n in ("dealname", "dealstage") if not values.get(n)]
+    if object_type in ("deals", "tickets") or object_type in ENGAGEMENT_TYPES:
+        # Deals and tickets need a name and a stage (the default pipeline is assumed when none
+        # is given); engagements need hs_timestamp.
+        absent = [n for n in REQUIRED_ON_CREATE[object_type] if not values.get(n)]
         return msg.MISSING_ALL_REQUIRED.format(names=", ".join(absent)) if absent else None
     names = REQUIRED_ON_CREATE[object_type]
     if any(values.get(n) for n in names):
