@@ -12,7 +12,14 @@ from sandbox_checks import WebhookInbox, assert_crm_error
 from crm.sandbox.admin import SandboxAdmin
 
 ENGAGEMENTS = ("notes", "calls", "emails", "meetings", "tasks")
-TYPE_IDS = {"tickets": "0-5", "notes": "0-46", "calls": "0-48", "emails": "0-49", "meetings": "0-47", "tasks": "0-27"}
+TYPE_IDS = {
+    "tickets": "0-5",
+    "notes": "0-46",
+    "calls": "0-48",
+    "emails": "0-49",
+    "meetings": "0-47",
+    "tasks": "0-27",
+}
 
 
 def _client(sandbox: SandboxAdmin, scopes: list[str]) -> httpx2.Client:
@@ -47,19 +54,34 @@ def test_list_pages_reach_every_record_on_v3_and_dated_paths(
 
 def test_default_properties_differ_for_tickets_and_engagements(api: httpx2.Client) -> None:
     ticket = api.get("/crm/v3/objects/tickets", params={"limit": 1}).json()["results"][0]
-    assert {"subject", "content", "hs_pipeline", "hs_pipeline_stage", "hs_ticket_priority", "createdate",
-            "hs_lastmodifieddate", "hs_object_id"} <= set(ticket["properties"])
+    assert {
+        "subject",
+        "content",
+        "hs_pipeline",
+        "hs_pipeline_stage",
+        "hs_ticket_priority",
+        "createdate",
+        "hs_lastmodifieddate",
+        "hs_object_id",
+    } <= set(ticket["properties"])
     note = api.get("/crm/v3/objects/notes", params={"limit": 1}).json()["results"][0]
     assert set(note["properties"]) == {"hs_createdate", "hs_lastmodifieddate", "hs_object_id"}
     assert note["properties"]["hs_createdate"] == note["createdAt"]
 
 
-def test_search_engagements_by_hs_timestamp_range_newest_first(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
+def test_search_engagements_by_hs_timestamp_range_newest_first(
+    api: httpx2.Client, sandbox: SandboxAdmin
+) -> None:
     stamps = sorted(r["properties"]["hs_timestamp"] for r in sandbox.truth("emails"))
     low, high = stamps[1], stamps[-2]
     body = {
-        "filterGroups": [{"filters": [{"propertyName": "hs_timestamp", "operator": "BETWEEN", "value": low,
-                                       "highValue": high}]}],
+        "filterGroups": [
+            {
+                "filters": [
+                    {"propertyName": "hs_timestamp", "operator": "BETWEEN", "value": low, "highValue": high}
+                ]
+            }
+        ],
         "sorts": [{"propertyName": "hs_timestamp", "direction": "DESCENDING"}],
         "properties": ["hs_timestamp", "hs_email_subject"],
         "limit": 100,
@@ -70,29 +92,48 @@ def test_search_engagements_by_hs_timestamp_range_newest_first(api: httpx2.Clien
     assert found["total"] == len(got) == len(stamps) - 2
 
 
-def test_search_by_hs_lastmodifieddate_finds_only_what_changed(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
+def test_search_by_hs_lastmodifieddate_finds_only_what_changed(
+    api: httpx2.Client, sandbox: SandboxAdmin
+) -> None:
     latest = max(r["properties"]["hs_lastmodifieddate"] for r in sandbox.truth("tasks"))
     task = sandbox.truth("tasks")[0]
-    changed = api.patch(f"/crm/v3/objects/tasks/{task['id']}", json={"properties": {"hs_task_status": "COMPLETED"}})
+    changed = api.patch(
+        f"/crm/v3/objects/tasks/{task['id']}", json={"properties": {"hs_task_status": "COMPLETED"}}
+    )
     assert changed.status_code == 200, changed.text
-    body = {"filterGroups": [{"filters": [{"propertyName": "hs_lastmodifieddate", "operator": "GT", "value": latest}]}]}
+    body = {
+        "filterGroups": [
+            {"filters": [{"propertyName": "hs_lastmodifieddate", "operator": "GT", "value": latest}]}
+        ]
+    }
     found = api.post("/crm/v3/objects/tasks/search", json=body).json()
     assert [r["id"] for r in found["results"]] == [task["id"]]
 
 
-def test_note_created_with_associations_shows_from_the_contact_side(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
+def test_note_created_with_associations_shows_from_the_contact_side(
+    api: httpx2.Client, sandbox: SandboxAdmin
+) -> None:
     contact = sandbox.truth("contacts")[5]["id"]
-    created = api.post("/crm/v3/objects/notes", json={
-        "properties": {"hs_timestamp": "2026-01-05T10:00:00Z", "hs_note_body": "Called about renewal"},
-        "associations": [{"to": {"id": contact},
-                          "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 202}]}],
-    })
+    created = api.post(
+        "/crm/v3/objects/notes",
+        json={
+            "properties": {"hs_timestamp": "2026-01-05T10:00:00Z", "hs_note_body": "Called about renewal"},
+            "associations": [
+                {
+                    "to": {"id": contact},
+                    "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 202}],
+                }
+            ],
+        },
+    )
     assert created.status_code == 201, created.text
     note = created.json()
     assert note["properties"]["hs_timestamp"] == "2026-01-05T10:00:00.000Z"
     linked = api.get(f"/crm/v4/objects/contacts/{contact}/associations/notes").json()["results"]
-    assert {"toObjectId": int(note["id"]),
-            "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": 201, "label": None}]} in linked
+    assert {
+        "toObjectId": int(note["id"]),
+        "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": 201, "label": None}],
+    } in linked
 
 
 def test_engagement_without_hs_timestamp_is_refused(api: httpx2.Client) -> None:
@@ -101,38 +142,67 @@ def test_engagement_without_hs_timestamp_is_refused(api: httpx2.Client) -> None:
 
 
 def test_meeting_timestamp_defaults_to_its_start_time(api: httpx2.Client) -> None:
-    response = api.post("/crm/v3/objects/meetings", json={"properties": {
-        "hs_meeting_title": "Kick-off", "hs_meeting_start_time": "2026-02-01T09:00:00Z",
-        "hs_meeting_end_time": "2026-02-01T10:00:00Z",
-    }})
+    response = api.post(
+        "/crm/v3/objects/meetings",
+        json={
+            "properties": {
+                "hs_meeting_title": "Kick-off",
+                "hs_meeting_start_time": "2026-02-01T09:00:00Z",
+                "hs_meeting_end_time": "2026-02-01T10:00:00Z",
+            }
+        },
+    )
     assert response.status_code == 201, response.text
-    meeting = api.get(f"/crm/v3/objects/meetings/{response.json()['id']}", params={"properties": "hs_timestamp"})
+    meeting = api.get(
+        f"/crm/v3/objects/meetings/{response.json()['id']}", params={"properties": "hs_timestamp"}
+    )
     assert meeting.json()["properties"]["hs_timestamp"] == "2026-02-01T09:00:00.000Z"
 
 
 def test_batch_create_update_read_and_archive_calls(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
     contact = sandbox.truth("contacts")[0]["id"]
-    created = api.post("/crm/v3/objects/calls/batch/create", json={"inputs": [
-        {"properties": {"hs_timestamp": f"2026-03-0{i}T08:00:00Z", "hs_call_direction": "OUTBOUND",
-                        "hs_call_status": "COMPLETED", "hs_call_duration": "61000"},
-         "associations": [{"to": {"id": contact},
-                           "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 194}]}]}
-        for i in (1, 2)
-    ]})
+    created = api.post(
+        "/crm/v3/objects/calls/batch/create",
+        json={
+            "inputs": [
+                {
+                    "properties": {
+                        "hs_timestamp": f"2026-03-0{i}T08:00:00Z",
+                        "hs_call_direction": "OUTBOUND",
+                        "hs_call_status": "COMPLETED",
+                        "hs_call_duration": "61000",
+                    },
+                    "associations": [
+                        {
+                            "to": {"id": contact},
+                            "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 194}],
+                        }
+                    ],
+                }
+                for i in (1, 2)
+            ]
+        },
+    )
     assert created.status_code == 201, created.text
     ids = sorted(r["id"] for r in created.json()["results"])
-    updated = api.post("/crm/v3/objects/calls/batch/update", json={"inputs": [
-        {"id": i, "properties": {"hs_call_body": "Сделка закрыта ✅"}} for i in ids
-    ]})
+    updated = api.post(
+        "/crm/v3/objects/calls/batch/update",
+        json={"inputs": [{"id": i, "properties": {"hs_call_body": "Сделка закрыта ✅"}} for i in ids]},
+    )
     assert updated.status_code == 200, updated.text
-    read = api.post("/crm/v3/objects/calls/batch/read", json={"inputs": [{"id": i} for i in ids],
-                                                              "properties": ["hs_call_body", "hs_call_duration"]})
+    read = api.post(
+        "/crm/v3/objects/calls/batch/read",
+        json={"inputs": [{"id": i} for i in ids], "properties": ["hs_call_body", "hs_call_duration"]},
+    )
     assert {r["properties"]["hs_call_body"] for r in read.json()["results"]} == {"Сделка закрыта ✅"}
-    bad = api.post("/crm/v3/objects/calls/batch/update", json={"inputs": [
-        {"id": ids[0], "properties": {"hs_call_direction": "SIDEWAYS"}}
-    ]})
+    bad = api.post(
+        "/crm/v3/objects/calls/batch/update",
+        json={"inputs": [{"id": ids[0], "properties": {"hs_call_direction": "SIDEWAYS"}}]},
+    )
     assert assert_crm_error(bad, 400, "VALIDATION_ERROR")["errors"][0]["code"] == "INVALID_OPTION"
-    assert api.post("/crm/v3/objects/calls/batch/archive", json={"inputs": [{"id": ids[0]}]}).status_code == 204
+    assert (
+        api.post("/crm/v3/objects/calls/batch/archive", json={"inputs": [{"id": ids[0]}]}).status_code == 204
+    )
     live = {r["id"] for r in _walk(api, "/crm/v3/objects/calls", limit="100")}
     archived = {r["id"] for r in _walk(api, "/crm/v3/objects/calls", limit="100", archived="true")}
     assert ids[0] in archived and ids[0] not in live and ids[1] in live
@@ -144,34 +214,50 @@ def test_ticket_pipelines_carry_ticket_state_and_decide_closed_date(api: httpx2.
     default = next(p for p in pipelines if p["id"] == "0")
     states = {s["id"]: s["metadata"]["ticketState"] for s in default["stages"]}
     assert states == {"1": "OPEN", "2": "OPEN", "3": "OPEN", "4": "CLOSED"}
-    assert api.get("/crm/pipelines/2026-03/tickets/0/stages/4").json()["metadata"] == {"ticketState": "CLOSED"}
+    assert api.get("/crm/pipelines/2026-03/tickets/0/stages/4").json()["metadata"] == {
+        "ticketState": "CLOSED"
+    }
 
-    created = api.post("/crm/v3/objects/tickets", json={"properties": {"subject": "Printer on fire",
-                                                                       "hs_pipeline_stage": "1"}})
+    created = api.post(
+        "/crm/v3/objects/tickets",
+        json={"properties": {"subject": "Printer on fire", "hs_pipeline_stage": "1"}},
+    )
     assert created.status_code == 201, created.text
     ticket = created.json()
     assert ticket["properties"]["hs_pipeline"] == "0"
-    closed = api.patch(f"/crm/v3/objects/tickets/{ticket['id']}",
-                       json={"properties": {"hs_pipeline_stage": "4"}}).json()
+    closed = api.patch(
+        f"/crm/v3/objects/tickets/{ticket['id']}", json={"properties": {"hs_pipeline_stage": "4"}}
+    ).json()
     assert closed["properties"]["hs_pipeline_stage"] == "4"
     read = api.get(f"/crm/v3/objects/tickets/{ticket['id']}", params={"properties": "closed_date"}).json()
     assert read["properties"]["closed_date"] == closed["updatedAt"]
-    reopened = api.patch(f"/crm/v3/objects/tickets/{ticket['id']}", json={"properties": {"hs_pipeline_stage": "2"}})
+    reopened = api.patch(
+        f"/crm/v3/objects/tickets/{ticket['id']}", json={"properties": {"hs_pipeline_stage": "2"}}
+    )
     assert reopened.status_code == 200
     read = api.get(f"/crm/v3/objects/tickets/{ticket['id']}", params={"properties": "closed_date"}).json()
     assert read["properties"]["closed_date"] is None
 
 
 def test_ticket_stage_must_belong_to_its_pipeline(api: httpx2.Client) -> None:
-    response = api.post("/crm/v3/objects/tickets", json={"properties": {
-        "subject": "Wrong stage", "hs_pipeline": "27461903", "hs_pipeline_stage": "1",
-    }})
+    response = api.post(
+        "/crm/v3/objects/tickets",
+        json={
+            "properties": {
+                "subject": "Wrong stage",
+                "hs_pipeline": "27461903",
+                "hs_pipeline_stage": "1",
+            }
+        },
+    )
     body = assert_crm_error(response, 400, "VALIDATION_ERROR")
     assert body["errors"][0]["code"] == "INVALID_OPTION"
     assert body["errors"][0]["context"] == {"propertyName": ["hs_pipeline_stage"]}
 
 
-def test_seeded_tickets_link_contacts_companies_and_deals_with_hubspot_type_ids(sandbox: SandboxAdmin) -> None:
+def test_seeded_tickets_link_contacts_companies_and_deals_with_hubspot_type_ids(
+    sandbox: SandboxAdmin,
+) -> None:
     tickets = sandbox.truth("tickets")
     assert all(t["associations"]["contacts"] for t in tickets)
     assert {tid for t in tickets for a in t["associations"]["contacts"] for tid in a["types"]} == {16}
@@ -205,9 +291,13 @@ def test_tickets_need_the_tickets_scope(sandbox: SandboxAdmin) -> None:
 def test_email_content_is_redacted_without_sales_email_read(sandbox: SandboxAdmin) -> None:
     names = "hs_email_subject,hs_email_html,hs_email_direction"
     with _client(sandbox, ["crm.objects.contacts.read"]) as client:
-        blank = client.get("/crm/v3/objects/emails", params={"properties": names, "limit": 100}).json()["results"]
+        blank = client.get("/crm/v3/objects/emails", params={"properties": names, "limit": 100}).json()[
+            "results"
+        ]
     with _client(sandbox, ["crm.objects.contacts.read", "sales-email-read"]) as client:
-        full = client.get("/crm/v3/objects/emails", params={"properties": names, "limit": 100}).json()["results"]
+        full = client.get("/crm/v3/objects/emails", params={"properties": names, "limit": 100}).json()[
+            "results"
+        ]
     assert {r["properties"]["hs_email_subject"] for r in blank} == {None}
     assert {r["properties"]["hs_email_html"] for r in blank} == {None}
     assert all(r["properties"]["hs_email_direction"] for r in blank)
@@ -219,19 +309,33 @@ def test_ticket_and_engagement_changes_fire_webhooks(
 ) -> None:
     ticket = sandbox.truth("tickets")[0]
     contact = sandbox.truth("contacts")[3]["id"]
-    assert api.patch(f"/crm/v3/objects/tickets/{ticket['id']}",
-                     json={"properties": {"hs_ticket_priority": "URGENT"}}).status_code == 200
+    assert (
+        api.patch(
+            f"/crm/v3/objects/tickets/{ticket['id']}", json={"properties": {"hs_ticket_priority": "URGENT"}}
+        ).status_code
+        == 200
+    )
     sandbox.patch_object("tickets", ticket["id"], {"subject": "Edited in HubSpot"})
-    note = api.post("/crm/v3/objects/notes", json={
-        "properties": {"hs_timestamp": "2026-01-05T10:00:00Z", "hs_note_body": "hello"},
-        "associations": [{"to": {"id": contact},
-                          "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 202}]}],
-    }).json()
+    note = api.post(
+        "/crm/v3/objects/notes",
+        json={
+            "properties": {"hs_timestamp": "2026-01-05T10:00:00Z", "hs_note_body": "hello"},
+            "associations": [
+                {
+                    "to": {"id": contact},
+                    "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 202}],
+                }
+            ],
+        },
+    ).json()
     assert api.delete(f"/crm/v3/objects/tickets/{ticket['id']}").status_code == 204
     sandbox.flush_webhooks()
     events = webhook_inbox.events
-    mine = [(e["subscriptionType"], e.get("propertyName"), e.get("propertyValue"), e.get("changeSource"))
-            for e in events if e["objectId"] == int(ticket["id"])]
+    mine = [
+        (e["subscriptionType"], e.get("propertyName"), e.get("propertyValue"), e.get("changeSource"))
+        for e in events
+        if e["objectId"] == int(ticket["id"])
+    ]
     assert mine == [
         ("ticket.propertyChange", "hs_ticket_priority", "URGENT", "API"),
         ("ticket.propertyChange", "subject", "Edited in HubSpot", "CRM_UI"),
@@ -239,7 +343,8 @@ def test_ticket_and_engagement_changes_fire_webhooks(
     ]
     note_events = [e for e in events if e["objectId"] == int(note["id"])]
     assert {(e["subscriptionType"], e["objectTypeId"]) for e in note_events} == {
-        ("object.creation", "0-46"), ("object.associationChange", "0-46"),
+        ("object.creation", "0-46"),
+        ("object.associationChange", "0-46"),
     }
     contact_side = [e for e in events if e["objectId"] == int(contact)]
     assert [(e["subscriptionType"], e["associationType"]) for e in contact_side] == [
@@ -257,14 +362,21 @@ def test_seed_is_deterministic_and_scaled_by_options(sandbox: SandboxAdmin) -> N
     assert sum(len(sandbox.truth(t)) for t in ENGAGEMENTS) == 75
 
 
-def test_seed_holds_hostile_bodies_long_text_and_other_scripts(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
+def test_seed_holds_hostile_bodies_long_text_and_other_scripts(
+    api: httpx2.Client, sandbox: SandboxAdmin
+) -> None:
     emails = sandbox.truth("emails")
     assert any("<script>" in (e["properties"].get("hs_email_html") or "") for e in emails)
     assert any("onerror=" in (e["properties"].get("hs_email_html") or "") for e in emails)
     notes = [n["properties"].get("hs_note_body") or "" for n in sandbox.truth("notes")]
     assert max(len(n) for n in notes) == 65_536
-    texts = [v for t in ("tickets", *ENGAGEMENTS) for r in sandbox.truth(t) for v in r["properties"].values()
-             if isinstance(v, str)]
+    texts = [
+        v
+        for t in ("tickets", *ENGAGEMENTS)
+        for r in sandbox.truth(t)
+        for v in r["properties"].values()
+        if isinstance(v, str)
+    ]
     texts += [m["text"] for thread in sandbox.threads() for m in thread["messages"]]
     assert any(re.search(r"[\u3040-\u30ff]", v) for v in texts), "Japanese"
     assert any(re.search(r"[\u0600-\u06ff]", v) for v in texts), "Arabic"
@@ -273,14 +385,17 @@ def test_seed_holds_hostile_bodies_long_text_and_other_scripts(api: httpx2.Clien
     calls = [c for c in sandbox.truth("calls") if c["properties"].get("hs_call_transcription_id")]
     sizes = []
     for call in calls:
-        transcript = api.get(f"/crm/extensions/calling/2026-03/transcripts/"
-                             f"{call['properties']['hs_call_transcription_id']}").json()
+        transcript = api.get(
+            f"/crm/extensions/calling/2026-03/transcripts/{call['properties']['hs_call_transcription_id']}"
+        ).json()
         assert transcript["engagementId"] == int(call["id"])
         sizes.append(sum(len(u["text"].encode()) for u in transcript["transcriptUtterances"]))
     assert max(sizes) > 100_000
 
 
-def test_transcripts_need_their_scope_and_answer_404_for_unknown_ids(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
+def test_transcripts_need_their_scope_and_answer_404_for_unknown_ids(
+    api: httpx2.Client, sandbox: SandboxAdmin
+) -> None:
     assert_crm_error(api.get("/crm/v3/extensions/calling/transcripts/42"), 404, "OBJECT_NOT_FOUND")
     with _client(sandbox, ["crm.objects.contacts.read"]) as client:
         response = client.get("/crm/v3/extensions/calling/transcripts/42")

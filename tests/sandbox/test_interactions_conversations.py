@@ -48,12 +48,15 @@ def test_threads_filter_by_contact_and_status(api: httpx2.Client, sandbox: Sandb
     assert_crm_error(both, 400, "VALIDATION_ERROR")
 
 
-def test_threads_sorted_by_latest_message_need_a_lower_bound(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
+def test_threads_sorted_by_latest_message_need_a_lower_bound(
+    api: httpx2.Client, sandbox: SandboxAdmin
+) -> None:
     truth = sandbox.threads()
     assert_crm_error(api.get(f"{BASE}/threads", params={"sort": "latestMessageTimestamp"}), 400)
     middle = sorted(t["latestMessageTimestamp"] for t in truth)[len(truth) // 2]
-    newer = _walk(api, f"{BASE}/threads", sort="latestMessageTimestamp", latestMessageTimestampAfter=middle,
-                  limit="2")
+    newer = _walk(
+        api, f"{BASE}/threads", sort="latestMessageTimestamp", latestMessageTimestampAfter=middle, limit="2"
+    )
     stamps = [t["latestMessageTimestamp"] for t in newer]
     assert stamps == sorted(stamps) and all(s > middle for s in stamps)
     assert len(newer) == sum(1 for t in truth if t["latestMessageTimestamp"] > middle)
@@ -93,8 +96,10 @@ def test_thread_lifecycle_fires_conversation_webhooks(
     thread = sandbox.start_thread(contact, "Hola, ¿me ayudan? 🙂")
     tid = thread["id"]
     assert thread["associatedContactId"] == contact and thread["status"] == "OPEN"
-    reply = api.post(f"{BASE}/threads/{tid}/messages",
-                     json={"type": "MESSAGE", "text": "Claro que sí", "senderActorId": "A-9000001"})
+    reply = api.post(
+        f"{BASE}/threads/{tid}/messages",
+        json={"type": "MESSAGE", "text": "Claro que sí", "senderActorId": "A-9000001"},
+    )
     assert reply.status_code == 201, reply.text
     closed = api.patch(f"{BASE}/threads/{tid}", json={"status": "CLOSED"}).json()
     assert closed["status"] == "CLOSED" and closed["closedAt"]
@@ -104,8 +109,10 @@ def test_thread_lifecycle_fires_conversation_webhooks(
     assert api.patch(f"{BASE}/threads/{tid}", json={"archived": False}).status_code == 200
     sandbox.flush_webhooks()
     events = [e for e in webhook_inbox.events if e["objectId"] == int(tid)]
-    assert [(e["subscriptionType"], e.get("propertyName"), e.get("propertyValue"), e.get("messageType"))
-            for e in events] == [
+    assert [
+        (e["subscriptionType"], e.get("propertyName"), e.get("propertyValue"), e.get("messageType"))
+        for e in events
+    ] == [
         ("conversation.creation", None, None, None),
         ("conversation.newMessage", None, None, "MESSAGE"),
         ("conversation.newMessage", None, None, "MESSAGE"),
