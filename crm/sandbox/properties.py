@@ -493,6 +493,14 @@ def _read_scopes(object_type: str) -> list[str]:
     ]
 
 
+def _schema_write_scopes(object_type: str) -> list[str]:
+    """Who may create or edit property definitions. For tickets and engagements the docs name
+    no schema scope (docs/INTERACTIONS_API.md §5), so their object write scopes pass too."""
+    if object_type in ("contacts", "companies", "deals"):
+        return [f"crm.schemas.{object_type}.write"]
+    return [f"crm.schemas.{object_type}.write", *WRITE_SCOPES[object_type]]
+
+
 def _object_type(request: Request) -> str:
     object_type = resolve_type(request.path_params["objectType"])
     if object_type is None:
@@ -524,7 +532,7 @@ async def get_by_name(request: Request) -> Response:
 async def create(request: Request) -> Response:
     state = sandbox_state(request)
     object_type = _object_type(request)
-    authorize(request, [f"crm.schemas.{object_type}.write"])
+    authorize(request, _schema_write_scopes(object_type))
     body = await read_json(request)
     with state.lock:
         prop = state.properties.create(object_type, body)
@@ -534,7 +542,7 @@ async def create(request: Request) -> Response:
 async def update(request: Request) -> Response:
     state = sandbox_state(request)
     object_type = _object_type(request)
-    authorize(request, [f"crm.schemas.{object_type}.write"])
+    authorize(request, _schema_write_scopes(object_type))
     body = await read_json(request)
     with state.lock:
         prop = state.properties.update(object_type, request.path_params["propertyName"], body)
@@ -544,7 +552,7 @@ async def update(request: Request) -> Response:
 async def archive(request: Request) -> Response:
     state = sandbox_state(request)
     object_type = _object_type(request)
-    authorize(request, [f"crm.schemas.{object_type}.write"])
+    authorize(request, _schema_write_scopes(object_type))
     with state.lock:
         state.properties.archive(object_type, request.path_params["propertyName"])
     return Response(status_code=204)
@@ -568,7 +576,7 @@ async def batch_read(request: Request) -> Response:
 async def batch_create(request: Request) -> Response:
     state = sandbox_state(request)
     object_type = _object_type(request)
-    authorize(request, [f"crm.schemas.{object_type}.write"])
+    authorize(request, _schema_write_scopes(object_type))
     body = await read_json(request)
     started = now_ms()
     inputs = [i for i in body.get("inputs") or [] if isinstance(i, dict)]
@@ -583,7 +591,7 @@ async def batch_create(request: Request) -> Response:
 async def batch_archive(request: Request) -> Response:
     state = sandbox_state(request)
     object_type = _object_type(request)
-    authorize(request, [f"crm.schemas.{object_type}.write"])
+    authorize(request, _schema_write_scopes(object_type))
     body = await read_json(request)
     with state.lock:
         for item in body.get("inputs") or []:
@@ -615,7 +623,7 @@ async def get_group(request: Request) -> Response:
 async def create_group(request: Request) -> Response:
     state = sandbox_state(request)
     object_type = _object_type(request)
-    authorize(request, [f"crm.schemas.{object_type}.write"])
+    authorize(request, _schema_write_scopes(object_type))
     body = await read_json(request)
     name, label = body.get("name"), body.get("label")
     if not name or not label:
@@ -634,7 +642,7 @@ async def create_group(request: Request) -> Response:
 async def update_group(request: Request) -> Response:
     state = sandbox_state(request)
     object_type = _object_type(request)
-    authorize(request, [f"crm.schemas.{object_type}.write"])
+    authorize(request, _schema_write_scopes(object_type))
     body = await read_json(request)
     with state.lock:
         group = state.properties.groups[object_type].get(request.path_params["groupName"])
@@ -650,7 +658,7 @@ async def update_group(request: Request) -> Response:
 async def archive_group(request: Request) -> Response:
     state = sandbox_state(request)
     object_type = _object_type(request)
-    authorize(request, [f"crm.schemas.{object_type}.write"])
+    authorize(request, _schema_write_scopes(object_type))
     with state.lock:
         group = state.properties.groups[object_type].get(request.path_params["groupName"])
         if group is None or group.archived:

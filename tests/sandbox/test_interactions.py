@@ -400,3 +400,66 @@ def test_transcripts_need_their_scope_and_answer_404_for_unknown_ids(
     with _client(sandbox, ["crm.objects.contacts.read"]) as client:
         response = client.get("/crm/v3/extensions/calling/transcripts/42")
         assert_crm_error(response, 403, "MISSING_SCOPES")
+
+
+def test_ticket_owner_must_be_an_active_owner(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
+    ticket = sandbox.truth("tickets")[0]["id"]
+    bad = api.patch(f"/crm/v3/objects/tickets/{ticket}", json={"properties": {"hubspot_owner_id": "123"}})
+    assert assert_crm_error(bad, 400, "VALIDATION_ERROR")["errors"][0]["code"] == "INVALID_OPTION"
+    owner = api.get("/crm/v3/owners").json()["results"][0]["id"]
+    good = api.patch(f"/crm/v3/objects/tickets/{ticket}", json={"properties": {"hubspot_owner_id": owner}})
+    assert good.json()["properties"]["hubspot_owner_id"] == owner
+
+
+def test_ticket_upsert_by_a_custom_unique_property(api: httpx2.Client) -> None:
+    created = api.post(
+        "/crm/v3/properties/tickets",
+        json={
+            "name": "external_ticket_id",
+            "label": "External ticket id",
+            "type": "string",
+            "fieldType": "text",
+            "groupName": "ticketinformation",
+            "hasUniqueValue": True,
+        },
+    )
+    assert created.status_code == 201, created.text
+    body = {
+        "inputs": [
+            {
+                "id": "EXT-1",
+                "idProperty": "external_ticket_id",
+                "properties": {"subject": "From the helpdesk", "hs_pipeline_stage": "1"},
+            }
+        ]
+    }
+    first = api.post("/crm/v3/objects/tickets/batch/upsert", json=body).json()["results"][0]
+    body["inputs"][0]["properties"] = {"subject": "Renamed in the helpdesk"}
+    second = api.post("/crm/v3/objects/tickets/batch/upsert", json=body).json()["results"][0]
+    assert (first["new"], second["new"]) == (True, False) and first["id"] == second["id"]
+    assert second["properties"]["subject"] == "Renamed in the helpdesk"
+
+
+def test_ticket_created_with_a_contact_fires_creation_and_association_events(
+    api: httpx2.Client, sandbox: SandboxAdmin, webhook_inbox: WebhookInbox
+) -> None:
+    contact = sandbox.truth("contacts")[1]["id"]
+    ticket = api.post(
+        "/crm/v3/objects/tickets",
+        json={
+            "properties": {"subject": "Help", "hs_pipeline_stage": "1"},
+            "associations": [
+                {
+                    "to": {"id": contact},
+                    "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 16}],
+                }
+            ],
+        },
+    ).json()
+    sandbox.flush_webhooks()
+    events = {(e["subscriptionType"], e["objectId"], e.get("associationType")) for e in webhook_inbox.events}
+    assert events == {
+        ("ticket.creation", int(ticket["id"]), None),
+        ("ticket.associationChange", int(ticket["id"]), "TICKET_TO_CONTACT"),
+        ("contact.associationChange", int(contact), "CONTACT_TO_TICKET"),
+    }
