@@ -78,16 +78,12 @@ class Pipelines:
             stage["id"]: (pid, stage) for pid, p in self.tickets.items() for stage in p["stages"]
         }
 
-    def ticket_stage_ids(self, pipeline_id: str) -> list[str]:
-        pipeline = self.tickets.get(pipeline_id)
-        return [s["id"] for s in pipeline["stages"]] if pipeline else []
-
     def is_ticket_closed(self, stage_id: str | None) -> bool:
         found = self._ticket_stage_of.get(stage_id or "")
         return found is not None and found[1]["metadata"]["ticketState"] == "CLOSED"
 
-    def stage_ids(self, pipeline_id: str) -> list[str]:
-        pipeline = self.pipelines.get(pipeline_id)
+    def stage_ids(self, pipeline_id: str, object_type: str = "deals") -> list[str]:
+        pipeline = self.by_type[object_type].get(pipeline_id)
         return [s["id"] for s in pipeline["stages"]] if pipeline else []
 
     def stage(self, stage_id: str | None) -> dict[str, Any] | None:

@@ -12,6 +12,7 @@ Japanese, Arabic and Cyrillic text and emoji in subjects, bodies and chat messag
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from typing import TYPE_CHECKING, Any
@@ -160,16 +161,25 @@ def seed_interactions(
     rng = random.Random(f"{config.seed}:interactions")
     state.transcripts.clear()
     state.conversations.reset(anchor - 900 * DAY_MS)
-    people = _people(state, contact_ids)
-    tickets_by_contact: dict[int, list[int]] = {}
-    tickets = _tickets(state, rng, max(0, config.tickets), anchor, owner_ids, contact_ids, tickets_by_contact)
-    engagements = _engagements(
-        state, rng, max(0, config.engagements), anchor, owner_ids, contact_ids, people, tickets_by_contact
-    )
-    threads = _threads(
-        state, rng, max(0, config.threads), anchor, owner_ids, contact_ids, people, tickets_by_contact
-    )
-    return {"tickets": tickets, "engagements": engagements, "threads": threads}
+    portal = _Portal(state, rng, anchor, owner_ids, contact_ids, _people(state, contact_ids), {})
+    return {
+        "tickets": _tickets(portal, max(0, config.tickets)),
+        "engagements": _engagements(portal, max(0, config.engagements)),
+        "threads": _threads(portal, max(0, config.threads)),
+    }
+
+
+@dataclasses.dataclass
+class _Portal:
+    """What every seeding step reads: the state, the random stream, and the contacts seeded before."""
+
+    state: SandboxState
+    rng: random.Random
+    anchor: int
+    owner_ids: list[Any]
+    contact_ids: list[int]
+    people: dict[int, tuple[str, str, str]]
+    tickets_by_contact: dict[int, list[int]]
 
 
 def _people(state: SandboxState, contact_ids: list[int]) -> dict[int, tuple[str, str, str]]:
@@ -193,15 +203,9 @@ def _span(rng: random.Random, anchor: int, created: int) -> tuple[int, int]:
     return moment, moment + int((anchor - moment) * rng.random() ** 3)
 
 
-def _tickets(
-    state: SandboxState,
-    rng: random.Random,
-    count: int,
-    anchor: int,
-    owner_ids: list[Any],
-    contact_ids: list[int],
-    tickets_by_contact: dict[int, list[int]],
-) -> int:
+def _tickets(p: _Portal, count: int) -> int:
+    state, rng, anchor, owner_ids, contact_ids = p.state, p.rng, p.anchor, p.owner_ids, p.contact_ids
+    tickets_by_contact = p.tickets_by_contact
     associations = state.objects.associations
     contacts = state.objects.types["contacts"].records
     for n in range(1, count + 1):
@@ -245,16 +249,9 @@ def _engagement_contact(rng: random.Random, contact_ids: list[int]) -> int:
     return rng.choice(contact_ids)
 
 
-def _engagements(
-    state: SandboxState,
-    rng: random.Random,
-    count: int,
-    anchor: int,
-    owner_ids: list[Any],
-    contact_ids: list[int],
-    people: dict[int, tuple[str, str, str]],
-    tickets_by_contact: dict[int, list[int]],
-) -> int:
+def _engagements(p: _Portal, count: int) -> int:
+    state, rng, anchor, owner_ids, contact_ids = p.state, p.rng, p.anchor, p.owner_ids, p.contact_ids
+    people, tickets_by_contact = p.people, p.tickets_by_contact
     if not contact_ids:
         return 0
     associations = state.objects.associations
@@ -432,16 +429,9 @@ def _transcript(
     calls.put(calls.records[call_id], "hs_call_transcription_id", transcript_id)
 
 
-def _threads(
-    state: SandboxState,
-    rng: random.Random,
-    count: int,
-    anchor: int,
-    owner_ids: list[Any],
-    contact_ids: list[int],
-    people: dict[int, tuple[str, str, str]],
-    tickets_by_contact: dict[int, list[int]],
-) -> int:
+def _threads(p: _Portal, count: int) -> int:
+    state, rng, anchor, owner_ids, contact_ids = p.state, p.rng, p.anchor, p.owner_ids, p.contact_ids
+    people, tickets_by_contact = p.people, p.tickets_by_contact
     if not contact_ids:
         return 0
     contacts = state.objects.types["contacts"].records

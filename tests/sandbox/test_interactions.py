@@ -299,6 +299,11 @@ def test_email_content_is_redacted_without_sales_email_read(sandbox: SandboxAdmi
             "results"
         ]
     assert {r["properties"]["hs_email_subject"] for r in blank} == {None}
+    with _client(sandbox, ["crm.objects.contacts.read"]) as client:
+        one = client.get(
+            f"/crm/v3/objects/emails/{blank[0]['id']}", params={"propertiesWithHistory": "hs_email_text"}
+        ).json()
+    assert one["propertiesWithHistory"] == {"hs_email_text": []}
     assert {r["properties"]["hs_email_html"] for r in blank} == {None}
     assert all(r["properties"]["hs_email_direction"] for r in blank)
     assert all(r["properties"]["hs_email_subject"] for r in full)

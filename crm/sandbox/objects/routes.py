@@ -77,9 +77,12 @@ def _redactor(request: Request, object_type: str, ctx: Any) -> Any:
 
     def redact(body: dict[str, Any]) -> dict[str, Any]:
         properties = body.get("properties", {})
+        history = body.get("propertiesWithHistory", {})
         for name in EMAIL_CONTENT:
             if name in properties:
                 properties[name] = None
+            if name in history:
+                history[name] = []
         return body
 
     return redact

@@ -86,10 +86,8 @@ def clean_values(
             problems.append((name, problem[0], problem[1]))
         else:
             clean[name] = checked
-    if object_type == "deals" and not problems:
-        problems += _check_stage(state, clean, existing)
-    if object_type == "tickets" and not problems:
-        problems += _check_ticket_stage(state, clean, existing)
+    if object_type in STAGE_PROPERTIES and not problems:
+        problems += _check_stage(state, object_type, clean, existing)
     return clean, problems
 
 
@@ -159,32 +157,26 @@ def _check_option(
     return text, None
 
 
-def _check_stage(state: SandboxState, clean: dict[str, str | None], existing: Record | None) -> list[Problem]:
-    deals = state.objects.types["deals"]
-    pipeline = clean.get("pipeline") or (deals.raw(existing, "pipeline") if existing else None) or "default"
-    stage = clean.get("dealstage") if "dealstage" in clean else None
-    if stage is None and "pipeline" in clean and existing is not None:
-        stage = deals.raw(existing, "dealstage")
-    if stage is None:
-        return []
-    allowed = state.pipelines.stage_ids(pipeline)
-    if stage not in allowed:
-        return [("dealstage", msg.INVALID_OPTION, msg.OPTION_INVALID.format(value=stage, allowed=allowed))]
-    return []
+# (pipeline property, stage property, default pipeline) for the types whose stage depends on a pipeline.
+STAGE_PROPERTIES = {"deals": ("pipeline", "dealstage", "default"),
+                    "tickets": ("hs_pipeline", "hs_pipeline_stage", DEFAULT_TICKET_PIPELINE)}
 
 
-def _check_ticket_stage(state: SandboxState, clean: dict[str, str | None], existing: Record | None) -> list[Problem]:
-    tickets = state.objects.types["tickets"]
-    current = tickets.raw(existing, "hs_pipeline") if existing else None
-    pipeline = clean.get("hs_pipeline") or current or DEFAULT_TICKET_PIPELINE
-    stage = clean.get("hs_pipeline_stage") if "hs_pipeline_stage" in clean else None
-    if stage is None and "hs_pipeline" in clean and existing is not None:
-        stage = tickets.raw(existing, "hs_pipeline_stage")
+def _check_stage(
+    state: SandboxState, object_type: str, clean: dict[str, str | None], existing: Record | None
+) -> list[Problem]:
+    """The stage being written must belong to the record's (new or current) pipeline."""
+    pipeline_name, stage_name, default = STAGE_PROPERTIES[object_type]
+    store = state.objects.types[object_type]
+    pipeline = clean.get(pipeline_name) or (store.raw(existing, pipeline_name) if existing else None) or default
+    stage = clean.get(stage_name) if stage_name in clean else None
+    if stage is None and pipeline_name in clean and existing is not None:
+        stage = store.raw(existing, stage_name)
     if stage is None:
         return []
-    allowed = state.pipelines.ticket_stage_ids(pipeline)
+    allowed = state.pipelines.stage_ids(pipeline, object_type)
     if stage not in allowed:
-        return [("hs_pipeline_stage", msg.INVALID_OPTION, msg.OPTION_INVALID.format(value=stage, allowed=allowed))]
+        return [(stage_name, msg.INVALID_OPTION, msg.OPTION_INVALID.format(value=stage, allowed=allowed))]
     return []
 
 
