@@ -7,7 +7,7 @@ import re
 
 import httpx2
 import pytest
-from sandbox_checks import WebhookInbox, assert_crm_error
+from sandbox_checks import WebhookInbox, assert_crm_error, walk_pages
 
 from crm.sandbox.admin import SandboxAdmin
 
@@ -27,26 +27,14 @@ def _client(sandbox: SandboxAdmin, scopes: list[str]) -> httpx2.Client:
     return httpx2.Client(base_url=sandbox.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
 
-def _walk(api: httpx2.Client, path: str, **params: str) -> list[dict]:
-    results, after = [], None
-    while True:
-        page = api.get(path, params={**params, **({"after": after} if after else {})})
-        assert page.status_code == 200, page.text
-        body = page.json()
-        results += body["results"]
-        if "paging" not in body:
-            return results
-        after = body["paging"]["next"]["after"]
-
-
 @pytest.mark.parametrize("object_type", ["tickets", *ENGAGEMENTS])
 def test_list_pages_reach_every_record_on_v3_and_dated_paths(
     api: httpx2.Client, sandbox: SandboxAdmin, object_type: str
 ) -> None:
     truth = {r["id"] for r in sandbox.truth(object_type)}
     assert truth, f"the small portal seeds some {object_type}"
-    v3 = _walk(api, f"/crm/v3/objects/{object_type}", limit="7")
-    dated = _walk(api, f"/crm/objects/2026-03/{TYPE_IDS[object_type]}", limit="100")
+    v3 = walk_pages(api, f"/crm/v3/objects/{object_type}", limit="7")
+    dated = walk_pages(api, f"/crm/objects/2026-03/{TYPE_IDS[object_type]}", limit="100")
     assert [r["id"] for r in v3] == [r["id"] for r in dated]
     assert {r["id"] for r in v3} == truth and len(v3) == len(truth)
     assert [int(r["id"]) for r in v3] == sorted(int(r["id"]) for r in v3)
@@ -203,8 +191,8 @@ def test_batch_create_update_read_and_archive_calls(api: httpx2.Client, sandbox:
     assert (
         api.post("/crm/v3/objects/calls/batch/archive", json={"inputs": [{"id": ids[0]}]}).status_code == 204
     )
-    live = {r["id"] for r in _walk(api, "/crm/v3/objects/calls", limit="100")}
-    archived = {r["id"] for r in _walk(api, "/crm/v3/objects/calls", limit="100", archived="true")}
+    live = {r["id"] for r in walk_pages(api, "/crm/v3/objects/calls", limit="100")}
+    archived = {r["id"] for r in walk_pages(api, "/crm/v3/objects/calls", limit="100", archived="true")}
     assert ids[0] in archived and ids[0] not in live and ids[1] in live
 
 

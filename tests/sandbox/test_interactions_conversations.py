@@ -4,32 +4,20 @@ scopes and conversation webhooks (docs/INTERACTIONS_API.md §6-7)."""
 from __future__ import annotations
 
 import httpx2
-from sandbox_checks import WebhookInbox, assert_crm_error
+from sandbox_checks import WebhookInbox, assert_crm_error, walk_pages
 
 from crm.sandbox.admin import SandboxAdmin
 
 BASE = "/conversations/v3/conversations"
 
 
-def _walk(api: httpx2.Client, path: str, **params: str) -> list[dict]:
-    results, after = [], None
-    while True:
-        response = api.get(path, params={**params, **({"after": after} if after else {})})
-        assert response.status_code == 200, response.text
-        body = response.json()
-        results += body["results"]
-        if "paging" not in body:
-            return results
-        after = body["paging"]["next"]["after"]
-
-
 def test_threads_page_with_an_opaque_cursor_to_the_end(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
     sandbox.reset(threads=23)
-    threads = _walk(api, f"{BASE}/threads", limit="5")
+    threads = walk_pages(api, f"{BASE}/threads", limit="5")
     assert len(threads) == 23 and [t["id"] for t in threads] == sorted((t["id"] for t in threads), key=int)
     first = api.get(f"{BASE}/threads", params={"limit": 5}).json()
     assert not first["paging"]["next"]["after"].isdigit(), "the cursor is opaque, not an id"
-    dated = _walk(api, "/conversations/conversations/2026-09-beta/threads", limit="100")
+    dated = walk_pages(api, "/conversations/conversations/2026-09-beta/threads", limit="100")
     assert [t["id"] for t in dated] == [t["id"] for t in threads]
     sample = threads[0]
     assert sample["status"] in ("OPEN", "CLOSED") and sample["inboxId"] and sample["originalChannelId"]
@@ -40,9 +28,9 @@ def test_threads_filter_by_contact_and_status(api: httpx2.Client, sandbox: Sandb
     sandbox.reset(threads=30)
     truth = sandbox.threads()
     contact = truth[0]["associatedContactId"]
-    mine = _walk(api, f"{BASE}/threads", associatedContactId=contact)
+    mine = walk_pages(api, f"{BASE}/threads", associatedContactId=contact)
     assert {t["id"] for t in mine} == {t["id"] for t in truth if t["associatedContactId"] == contact}
-    open_ = _walk(api, f"{BASE}/threads", threadStatus="OPEN")
+    open_ = walk_pages(api, f"{BASE}/threads", threadStatus="OPEN")
     assert {t["id"] for t in open_} == {t["id"] for t in truth if t["status"] == "OPEN"}
     both = api.get(f"{BASE}/threads", params={"associatedContactId": contact, "inboxId": truth[0]["inboxId"]})
     assert_crm_error(both, 400, "VALIDATION_ERROR")
@@ -54,7 +42,7 @@ def test_threads_sorted_by_latest_message_need_a_lower_bound(
     truth = sandbox.threads()
     assert_crm_error(api.get(f"{BASE}/threads", params={"sort": "latestMessageTimestamp"}), 400)
     middle = sorted(t["latestMessageTimestamp"] for t in truth)[len(truth) // 2]
-    newer = _walk(
+    newer = walk_pages(
         api, f"{BASE}/threads", sort="latestMessageTimestamp", latestMessageTimestampAfter=middle, limit="2"
     )
     stamps = [t["latestMessageTimestamp"] for t in newer]
@@ -64,7 +52,7 @@ def test_threads_sorted_by_latest_message_need_a_lower_bound(
 
 def test_messages_carry_senders_text_and_direction(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
     thread = next(t for t in sandbox.threads() if len(t["messages"]) >= 3)
-    messages = _walk(api, f"{BASE}/threads/{thread['id']}/messages", limit="2")
+    messages = walk_pages(api, f"{BASE}/threads/{thread['id']}/messages", limit="2")
     assert [m["id"] for m in messages] == [m["id"] for m in thread["messages"]]
     first = messages[0]
     assert first["direction"] == "INCOMING" and first["senders"][0]["actorId"].startswith("V-")
@@ -104,8 +92,8 @@ def test_thread_lifecycle_fires_conversation_webhooks(
     closed = api.patch(f"{BASE}/threads/{tid}", json={"status": "CLOSED"}).json()
     assert closed["status"] == "CLOSED" and closed["closedAt"]
     assert api.delete(f"{BASE}/threads/{tid}").status_code == 204
-    assert tid not in {t["id"] for t in _walk(api, f"{BASE}/threads")}
-    assert tid in {t["id"] for t in _walk(api, f"{BASE}/threads", archived="true")}
+    assert tid not in {t["id"] for t in walk_pages(api, f"{BASE}/threads")}
+    assert tid in {t["id"] for t in walk_pages(api, f"{BASE}/threads", archived="true")}
     assert api.patch(f"{BASE}/threads/{tid}", json={"archived": False}).status_code == 200
     sandbox.flush_webhooks()
     events = [e for e in webhook_inbox.events if e["objectId"] == int(tid)]
