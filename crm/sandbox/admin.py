@@ -34,7 +34,7 @@ from crm.sandbox.errors import SandboxHTTPError
 from crm.sandbox.limits import FailRule
 from crm.sandbox.objects.routes import deletion_event, property_events
 from crm.sandbox.objects.types import now_ms, resolve_type
-from crm.sandbox.objects.validation import clean_values, derive_values
+from crm.sandbox.objects.validation import clean_values
 from crm.sandbox.wire import bad_request, read_json, sandbox_state
 
 # Settings the admin API never reveals.
@@ -261,7 +261,6 @@ async def patch_object(request: Request) -> Response:
         values, problems = clean_values(state, object_type, body.get("properties"), existing=record)
         if problems:
             raise SandboxHTTPError(400, msg.property_errors(problems))
-        derive_values(state, object_type, values, record, now_ms())
         changed = state.objects.update(object_type, record, values, now_ms())
         result = state.objects.describe(object_type, record)
     events = property_events(object_type, record.id, changed, "CRM_UI")

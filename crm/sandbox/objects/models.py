@@ -310,6 +310,7 @@ class ObjectStore:
     ) -> Record:
         """Add a record; ``lag=False`` (seeding) makes it searchable at once whatever the index lag."""
         store = self.types[object_type]
+        self._derive(object_type, None, values, now)
         slots = [(store.column(name), value) for name, value in values.items() if value is not None]
         row: list[str | None] = [None] * (max(i for i, _ in slots) + 1 if slots else 0)
         for index, value in slots:
@@ -327,6 +328,8 @@ class ObjectStore:
     def update(self, object_type: str, record: Record, values: dict[str, str | None], now: int) -> dict[str, str | None]:
         """Apply ``values``; returns the properties whose value changed, and bumps last-modified if any did."""
         store = self.types[object_type]
+        values = dict(values)
+        self._derive(object_type, record, values, now)
         changed = {n: v for n, v in values.items() if store.raw(record, n) != v}
         if not changed:
             # Writing the values a record already has changes nothing, last-modified included.
@@ -339,6 +342,18 @@ class ObjectStore:
         record.updated = now
         self._index(object_type, record, add=True)
         return changed
+
+    def _derive(self, object_type: str, record: Record | None, values: dict[str, str | None], now: int) -> None:
+        """A ticket's ``closed_date`` follows its stage: set at the write that enters a CLOSED
+        stage, cleared by one that leaves it (docs/INTERACTIONS_API.md §2), unless given."""
+        if object_type != "tickets" or "hs_pipeline_stage" not in values or "closed_date" in values:
+            return
+        before = self.types["tickets"].raw(record, "hs_pipeline_stage") if record is not None else None
+        was_closed, now_closed = (self.pipelines.is_ticket_closed(s) for s in (before, values["hs_pipeline_stage"]))
+        if now_closed and not was_closed:
+            values["closed_date"] = iso(now)
+        elif was_closed and not now_closed:
+            values["closed_date"] = None
 
     def archive(self, object_type: str, record: Record, now: int) -> None:
         """Archive without touching last-modified, as HubSpot does (HUBSPOT_API.md §2.2)."""

@@ -219,7 +219,7 @@ def _prepare_create(
         raise SandboxHTTPError(400, msg.property_errors(problems))
     if object_type == "deals" and not values.get("pipeline"):
         values["pipeline"] = "default"
-    derive_values(state, object_type, values, None, now_ms())
+    derive_values(object_type, values, None)
     missing = missing_required(object_type, values)
     if missing:
         raise bad_request(missing)
@@ -262,7 +262,6 @@ def _prepare_update(request: Request, object_type: str, record: Record, raw: Any
     values, problems = clean_values(state, object_type, raw, existing=record)
     if problems:
         raise SandboxHTTPError(400, msg.property_errors(problems))
-    derive_values(state, object_type, values, record, now_ms())
     conflict = _conflict(request, object_type, values, record.id, claimed)
     if conflict:
         raise SandboxHTTPError(409, conflict)

@@ -180,31 +180,18 @@ def _check_stage(
     return []
 
 
-def derive_values(
-    state: SandboxState, object_type: str, values: dict[str, str | None], existing: Record | None, now: int
-) -> None:
-    """Fill what HubSpot fills on a write, in place.
+def derive_values(object_type: str, values: dict[str, str | None], existing: Record | None) -> None:
+    """Fill the defaults HubSpot fills on a write, in place (``closed_date`` is the store's job).
 
-    Tickets: the default pipeline when none is given, and ``closed_date`` set when the
-    ticket enters a CLOSED stage (cleared when it leaves one, docs/INTERACTIONS_API.md §2).
-    Meetings: ``hs_timestamp`` defaults to ``hs_meeting_start_time``.
+    Tickets get the default pipeline when none is given; a meeting's ``hs_timestamp``
+    defaults to ``hs_meeting_start_time`` (docs/INTERACTIONS_API.md §2).
     """
-    if object_type == "meetings" and existing is None and not values.get("hs_timestamp"):
-        if values.get("hs_meeting_start_time"):
-            values["hs_timestamp"] = values["hs_meeting_start_time"]
-    if object_type != "tickets":
+    if existing is not None:
         return
-    if existing is None and not values.get("hs_pipeline"):
+    if object_type == "meetings" and not values.get("hs_timestamp") and values.get("hs_meeting_start_time"):
+        values["hs_timestamp"] = values["hs_meeting_start_time"]
+    if object_type == "tickets" and not values.get("hs_pipeline"):
         values["hs_pipeline"] = DEFAULT_TICKET_PIPELINE
-    if "hs_pipeline_stage" not in values or "closed_date" in values:
-        return
-    tickets = state.objects.types["tickets"]
-    was_closed = existing is not None and state.pipelines.is_ticket_closed(tickets.raw(existing, "hs_pipeline_stage"))
-    now_closed = state.pipelines.is_ticket_closed(values["hs_pipeline_stage"])
-    if now_closed and not was_closed:
-        values["closed_date"] = iso(now)
-    elif was_closed and not now_closed:
-        values["closed_date"] = None
 
 
 def missing_required(object_type: str, values: dict[str, str | None]) -> str | None:
