@@ -266,6 +266,7 @@ DEFAULT_PROPERTIES.update({
         ("hs_task_status", "Task status", "enumeration", "select", {"options": TASK_STATUSES}),
         ("hs_task_priority", "Priority", "enumeration", "select", {"options": TASK_PRIORITIES}),
         ("hs_task_type", "Task type", "enumeration", "select", {"options": TASK_TYPES}),
+        ("hs_task_reminders", "Reminder", "string", "text", {}),
         *_ENGAGEMENT_TAIL,
     ),
 })
