@@ -6,6 +6,7 @@ Served under ``/crm/v3/objects/{objectType}`` and the date-versioned twins
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -43,6 +44,7 @@ from crm.sandbox.wire import (
 )
 
 if TYPE_CHECKING:
+    from crm.sandbox.oauth.models import AuthContext
     from crm.sandbox.state import SandboxState
 
 MAX_BATCH = 100
@@ -67,7 +69,7 @@ def write_scopes(object_type: str) -> list[str]:
     return list(WRITE_SCOPES[object_type])
 
 
-def _redactor(request: Request, object_type: str, ctx: Any) -> Any:
+def _redactor(object_type: str, ctx: AuthContext) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """A function blanking an email's content when the token lacks ``sales-email-read``.
 
     HubSpot redacts rather than refuses (docs/INTERACTIONS_API.md §2, Emails); other types pass as they are.
@@ -273,7 +275,7 @@ def _prepare_update(request: Request, object_type: str, record: Record, raw: Any
 
 async def get_page(request: Request) -> Response:
     object_type = _object_type(request)
-    redact = _redactor(request, object_type, authorize(request, read_scopes(object_type)))
+    redact = _redactor(object_type, authorize(request, read_scopes(object_type)))
     state = sandbox_state(request)
     history = query_list(request, "propertiesWithHistory")
     # propertiesWithHistory lowers the page size (HUBSPOT_API.md §2.2).
@@ -303,7 +305,7 @@ async def get_page(request: Request) -> Response:
 
 async def get_by_id(request: Request) -> Response:
     object_type = _object_type(request)
-    redact = _redactor(request, object_type, authorize(request, read_scopes(object_type)))
+    redact = _redactor(object_type, authorize(request, read_scopes(object_type)))
     state = sandbox_state(request)
     associations = [t for t in (resolve_type(a) for a in query_list(request, "associations")) if t]
     with state.lock:
@@ -400,7 +402,7 @@ def _partial_allowed(inputs: list[dict[str, Any]]) -> bool:
 
 async def batch_read(request: Request) -> Response:
     object_type = _object_type(request)
-    redact = _redactor(request, object_type, authorize(request, read_scopes(object_type)))
+    redact = _redactor(object_type, authorize(request, read_scopes(object_type)))
     state = sandbox_state(request)
     body = await read_json(request)
     inputs = _inputs(body)
@@ -581,7 +583,7 @@ async def batch_archive(request: Request) -> Response:
 
 async def search(request: Request) -> Response:
     object_type = _object_type(request)
-    redact = _redactor(request, object_type, authorize(request, read_scopes(object_type)))
+    redact = _redactor(object_type, authorize(request, read_scopes(object_type)))
     state = sandbox_state(request)
     body = await read_json(request)
     with state.lock:
