@@ -280,6 +280,9 @@ async def get_threads(request: Request) -> Response:
                 continue
             key = (latest, t.id) if since is not None else (t.id, 0)
             keyed.append((key, t.to_wire(with_ticket=with_ticket)))
+    if sort.startswith("-"):
+        # Descending: negate the keys so the cursor still moves forward.
+        keyed = [((-key[0], -key[1]), item) for key, item in keyed]
     keyed.sort(key=lambda pair: pair[0])
     return JSONResponse(_paged(request, keyed, limit))
 

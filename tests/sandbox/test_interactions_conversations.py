@@ -17,6 +17,8 @@ def test_threads_page_with_an_opaque_cursor_to_the_end(api: httpx2.Client, sandb
     assert len(threads) == 23 and [t["id"] for t in threads] == sorted((t["id"] for t in threads), key=int)
     first = api.get(f"{BASE}/threads", params={"limit": 5}).json()
     assert not first["paging"]["next"]["after"].isdigit(), "the cursor is opaque, not an id"
+    newest_first = walk_pages(api, f"{BASE}/threads", limit="4", sort="-id")
+    assert [t["id"] for t in newest_first] == [t["id"] for t in reversed(threads)]
     dated = walk_pages(api, "/conversations/conversations/2026-09-beta/threads", limit="100")
     assert [t["id"] for t in dated] == [t["id"] for t in threads]
     sample = threads[0]
