@@ -107,6 +107,22 @@ def test_engagement_pages_create_and_search_through_the_sdk(
     assert created.id in {str(r.to_object_id) for r in linked.results}
 
 
+def test_ticket_page_with_associations_parses_v3_association_names(
+    hubspot: HubSpot, sandbox: SandboxAdmin
+) -> None:
+    page = hubspot.crm.tickets.basic_api.get_page(limit=100, associations=["contacts", "companies"])
+    truth = {t["id"]: t for t in sandbox.truth("tickets")}
+    first = page.results[0]
+    contacts = first.associations["contacts"].results
+    assert {c.id for c in contacts} == {a["id"] for a in truth[first.id]["associations"]["contacts"]}
+    assert {c.type for c in contacts} == {"ticket_to_contact"}
+    with_company = next(t for t in page.results if t.associations and "companies" in t.associations)
+    assert {c.type for c in with_company.associations["companies"].results} == {
+        "ticket_to_company",
+        "ticket_to_company_unlabeled",
+    }
+
+
 def test_batch_read_tasks_and_archive_one(hubspot: HubSpot, sandbox: SandboxAdmin) -> None:
     ids = [t["id"] for t in sandbox.truth("tasks")[:3]]
     result = hubspot.crm.objects.tasks.batch_api.read(

@@ -4,6 +4,9 @@ ticket pipelines, scopes, webhooks and the seeded data (docs/INTERACTIONS_API.md
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import httpx2
 import pytest
@@ -456,3 +459,46 @@ def test_ticket_created_with_a_contact_fires_creation_and_association_events(
         ("ticket.associationChange", int(ticket["id"]), "TICKET_TO_CONTACT"),
         ("contact.associationChange", int(contact), "CONTACT_TO_TICKET"),
     }
+
+
+def test_cli_sizes_interactions_and_refuses_negative_ones() -> None:
+    root = Path(__file__).resolve().parents[2]
+    command = [
+        sys.executable,
+        "-m",
+        "crm.sandbox",
+        "--port",
+        "0",
+        "--contacts",
+        "4",
+        "--companies",
+        "1",
+        "--deals",
+        "1",
+        "--owners",
+        "1",
+        "--tickets",
+        "2",
+        "--engagements",
+        "5",
+        "--threads",
+        "1",
+    ]
+    proc = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        with SandboxAdmin(proc.stdout.readline().strip()) as admin:
+            assert len(admin.truth("tickets")) == 2 and len(admin.threads()) == 1
+            assert sum(len(admin.truth(t)) for t in ENGAGEMENTS) == 5
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    refused = subprocess.run(
+        [sys.executable, "-m", "crm.sandbox", "--tickets", "-1"],
+        cwd=root,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2 and "--tickets" in refused.stderr
