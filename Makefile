@@ -1,5 +1,6 @@
 # make run   - set up and start the dashboard (embedded sandbox when no HubSpot credentials)
-# make test  - set up everything the tests need (packages, Debian chromium), lint, run the tests
+# make test  - set up everything the tests need (packages, Debian chromium and postgresql), lint,
+#              run the tests (they start their own throwaway PostgreSQL cluster: tests/pgcluster.py)
 # make bench - benchmarks against the sandbox on loopback (see README, Performance)
 PYTHON ?= python3
 VENV := .venv
@@ -7,7 +8,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench chromium node-deps clean
+.PHONY: run test lint bench chromium postgres node-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,10 +36,19 @@ $(PD_NODE)/node_modules/.package-lock.json: $(PD_NODE)/package-lock.json
 
 node-deps: $(PD_NODE)/node_modules/.package-lock.json
 
+# The tests run initdb/pg_ctl from /usr/lib/postgresql/<version>/bin; the package's own
+# cluster is not used (and may be stopped).
+postgres:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; else \
+		echo "Installing Debian's postgresql for the PostgreSQL store tests"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	fi
+
 run: $(VENV)/.runtime
 	$(BIN)/streamlit run app.py
 
-test: lint chromium node-deps
+test: lint chromium postgres node-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev

@@ -4,9 +4,12 @@
   served by uvicorn in a daemon thread; early requests wait in the listen backlog.
 - ``sandbox_url`` (session): its base URL, e.g. ``http://127.0.0.1:40123``.
 - ``sandbox`` (per test): a ``SandboxAdmin`` on a freshly reset small portal (seed 7: 40
-  contacts, 10 companies, 15 deals, 4 owners), with the settings the server started with
+  contacts, 10 companies, 15 deals, 4 owners, 12 tickets, 40 engagements, 6 threads), with the settings the server started with
   (no latency, no faults, default limits), no tokens and no recorded webhooks.
 - ``sandbox_token`` (per test): a private-app token carrying every scope.
+- ``pg_cluster``, ``pg_url``, ``pg_migrated_template``, ``pg_migrated_url``: a throwaway
+  PostgreSQL server for the session and a database per test; ``cache_target``: each
+  backend in turn, a SQLite path then a PostgreSQL URL (tests/pgcluster.py).
 """
 
 from __future__ import annotations
@@ -18,8 +21,24 @@ import pytest
 from crm.sandbox import SandboxServer, serve
 from crm.sandbox.admin import SandboxAdmin
 from crm.sandbox.config import SandboxConfig
+from tests.pgcluster import (  # noqa: F401  (fixtures for every directory)
+    cache_target,
+    pg_cluster,
+    pg_migrated_template,
+    pg_migrated_url,
+    pg_url,
+)
 
-SMALL_PORTAL = {"seed": 7, "contacts": 40, "companies": 10, "deals": 15, "owners": 4}
+SMALL_PORTAL = {
+    "seed": 7,
+    "contacts": 40,
+    "companies": 10,
+    "deals": 15,
+    "owners": 4,
+    "tickets": 12,
+    "engagements": 40,
+    "threads": 6,
+}
 
 
 @pytest.fixture(scope="session")

@@ -8,22 +8,28 @@ socket and returns a ``SandboxServer`` (``.url``, ``.state``, ``.stop()``);
 ``httpx2.AsyncClient`` for it. ``crm.sandbox.admin.SandboxAdmin`` drives ``/_sandbox/``.
 
 What it models: OAuth (authorize page, codes, tokens, introspection, revocation, private-app
-tokens); contacts, companies and deals (list, read, create, update, archive, batch
-read/create/update/upsert/archive with HubSpot's 207 rules, search with filters, one sort,
-offset paging, the 10,000 cap and optional index lag); properties and groups; deal
-pipelines; owners; v4 associations; account info; the rolling burst limit and the search
+tokens); contacts, companies, deals, tickets, notes, calls, emails, meetings and tasks
+(list, read, create, update, archive, batch read/create/update/upsert/archive with
+HubSpot's 207 rules, search with filters, one sort, offset paging, the 10,000 cap and
+optional index lag); properties and groups; deal and ticket pipelines; owners; v4
+associations; account info; the conversations inbox (threads, messages, status, archive);
+the call transcripts API (read); email content redacted without ``sales-email-read``; the rolling burst limit and the search
 limit; latency, jitter and injected faults (429, 5xx, slow, dropped connections); webhook
 delivery with v1/v2/v3 signatures; seeded, deterministic data with hostile values.
 
 What it does NOT model (answers 404 or 400, or behaves more simply than HubSpot):
 
-- object types other than contacts, companies and deals (tickets, notes, products, line
-  items, quotes, engagements, custom objects and their schemas);
+- object types other than contacts, companies, deals, tickets and the five engagements
+  (products, line items, quotes, communications, custom objects and their schemas);
+- creating call transcripts, HubSpot-side transcription, and the rule that only OAuth
+  tokens may read transcripts;
+- conversation actors, channel accounts, original message content, attachments, custom
+  channels, spam handling and the purge of archived threads;
 - merges, GDPR delete, restoring archived records, the recycle bin's 90-day expiry;
 - property history beyond the current value (``propertiesWithHistory`` returns one entry);
 - calculated properties other than a deal's ``hs_is_closed*`` flags, rollups, lifecycle
   stage only moving forward, conditionally required properties and 2026-09 validation rules;
-- pipeline and stage writes, ticket pipelines, owner teams beyond one per owner;
+- pipeline and stage writes, owner teams beyond one per owner;
 - association labels other than HubSpot-defined ones (no ``USER_DEFINED`` labels), company
   parent/child associations, association limits per record;
 - the daily limit and its headers, per-app limits, 423 locks, 477 migrations;

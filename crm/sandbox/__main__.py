@@ -24,6 +24,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Sandb
     parser.add_argument("--companies", type=int, default=defaults.companies)
     parser.add_argument("--deals", type=int, default=defaults.deals)
     parser.add_argument("--owners", type=int, default=defaults.owners)
+    parser.add_argument("--tickets", type=int, default=defaults.tickets)
+    parser.add_argument("--engagements", type=int, default=defaults.engagements,
+                        help="notes, calls, emails, meetings and tasks in all")
+    parser.add_argument("--threads", type=int, default=defaults.threads, help="conversation threads")
     parser.add_argument("--latency-ms", type=float, default=defaults.latency_ms, help="base latency per request")
     parser.add_argument("--jitter-ms", type=float, default=None, help="random extra latency (default: latency/4)")
     parser.add_argument("--burst-limit", type=int, default=defaults.burst_limit, help="requests per rolling 10 s")
@@ -37,7 +41,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Sandb
     parser.add_argument("--index-lag-ms", type=float, default=defaults.index_lag_ms, help="search index lag")
     parser.add_argument("--anchor-date", default=defaults.anchor_date, help="YYYY-MM-DD seeded dates end at")
     args = parser.parse_args(argv)
-    for name in ("contacts", "companies", "deals", "owners"):
+    for name in ("contacts", "companies", "deals", "owners", "tickets", "engagements", "threads"):
         if getattr(args, name) < 0:
             parser.error(f"--{name} must be 0 or more")
     config = SandboxConfig(
@@ -46,6 +50,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Sandb
         companies=args.companies,
         deals=args.deals,
         owners=args.owners,
+        tickets=args.tickets,
+        engagements=args.engagements,
+        threads=args.threads,
         latency_ms=args.latency_ms,
         jitter_ms=args.jitter_ms if args.jitter_ms is not None else args.latency_ms / 4,
         burst_limit=args.burst_limit,
@@ -70,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     counts = app.state.sandbox.counts
     print(
         f"HubSpot sandbox: portal {config.portal_id}, {counts['contacts']} contacts, {counts['companies']} companies, "
-        f"{counts['deals']} deals, {counts['owners']} owners (seed {config.seed}). Ctrl+C stops it.",
+        f"{counts['deals']} deals, {counts['owners']} owners, {counts['tickets']} tickets, "
+        f"{counts['engagements']} engagements, {counts['threads']} threads (seed {config.seed}). Ctrl+C stops it.",
         file=sys.stderr,
         flush=True,
     )

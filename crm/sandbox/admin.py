@@ -11,6 +11,8 @@ Routes (no auth; loopback only by intent):
     POST  /_sandbox/objects/{objectType}/{id}/archive   archive as if in HubSpot's UI
     GET   /_sandbox/stats                           requests per method and route, responses per status
     GET   /_sandbox/truth/{objectType}              every record, archived too, with associations
+    POST  /_sandbox/conversations/threads           a visitor writes in: a new thread (see conversations.py)
+    GET   /_sandbox/conversations/threads           every thread, archived too, with its messages
 
 The OAuth side adds its own routes (private-app token, codes, tokens, webhooks) in
 ``crm.sandbox.oauth.routes`` and ``crm.sandbox.webhooks``; the client below covers both.
@@ -124,6 +126,18 @@ class SandboxAdmin:
         result: dict[str, Any] = self._call("GET", f"/_sandbox/truth/{object_type}")
         records: list[dict[str, Any]] = result["results"]
         return records
+
+    def threads(self) -> list[dict[str, Any]]:
+        """Every conversation thread, archived ones too, each with its ``messages``."""
+        result: dict[str, Any] = self._call("GET", "/_sandbox/conversations/threads")
+        threads: list[dict[str, Any]] = result["results"]
+        return threads
+
+    def start_thread(self, contact_id: str | int, text: str, channel_id: str = "1000") -> dict[str, Any]:
+        """A visitor (the contact) writes in on ``channel_id``: a new thread, and its webhooks."""
+        body = {"contactId": str(contact_id), "text": text, "channelId": channel_id}
+        result: dict[str, Any] = self._call("POST", "/_sandbox/conversations/threads", body)
+        return result
 
     def tokens(self) -> Any:
         return self._call("GET", "/_sandbox/tokens")

@@ -25,7 +25,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from crm.sandbox import account, admin, associations, owners, pipelines, properties
+from crm.sandbox import (
+    account,
+    admin,
+    associations,
+    conversations,
+    owners,
+    pipelines,
+    properties,
+    transcripts,
+)
 from crm.sandbox import messages as msg
 from crm.sandbox.errors import SandboxHTTPError
 from crm.sandbox.limits import retry_after_header
@@ -36,7 +45,7 @@ from crm.sandbox.webhooks import routes as webhook_routes
 
 logger = logging.getLogger("crm.sandbox")
 
-CRM_PREFIXES = ("/crm/", "/account-info/")
+CRM_PREFIXES = ("/crm/", "/account-info/", "/conversations/")
 ADMIN_PREFIX = "/_sandbox/"
 
 
@@ -227,6 +236,8 @@ def build_routes(state: SandboxState) -> list[BaseRoute]:
     table += pipelines.routes()
     table += owners.routes()
     table += account.routes()
+    table += conversations.routes()
+    table += transcripts.routes()
     return table
 
 

@@ -16,10 +16,20 @@ from starlette.routing import BaseRoute, Route
 
 from crm.sandbox import messages as msg
 from crm.sandbox.errors import SandboxHTTPError
-from crm.sandbox.objects.types import SINGULAR, TYPE_IDS, iso, now_ms, resolve_type
+from crm.sandbox.objects.types import (
+    ENGAGEMENT_TYPES,
+    READ_SCOPES,
+    SINGULAR,
+    TYPE_IDS,
+    WRITE_SCOPES,
+    iso,
+    now_ms,
+    resolve_type,
+)
 from crm.sandbox.wire import authorize, bad_request, read_json, read_json_any, sandbox_state, versioned
 
-# (from, to) -> (unlabeled type id, primary type id or None); HUBSPOT_API.md §6.
+# (from, to) -> (unlabeled type id, primary type id or None); HUBSPOT_API.md §6 and
+# docs/INTERACTIONS_API.md §4 for tickets and engagements.
 DEFAULT_TYPES: dict[tuple[str, str], tuple[int, int | None]] = {
     ("contacts", "companies"): (279, 1),
     ("companies", "contacts"): (280, 2),
@@ -27,9 +37,32 @@ DEFAULT_TYPES: dict[tuple[str, str], tuple[int, int | None]] = {
     ("contacts", "deals"): (4, None),
     ("deals", "companies"): (341, 5),
     ("companies", "deals"): (342, 6),
+    ("tickets", "contacts"): (16, None),
+    ("contacts", "tickets"): (15, None),
+    ("tickets", "companies"): (339, 26),
+    ("companies", "tickets"): (340, 25),
+    ("tickets", "deals"): (28, None),
+    ("deals", "tickets"): (27, None),
 }
-REVERSE: dict[int, int] = {279: 280, 280: 279, 1: 2, 2: 1, 3: 4, 4: 3, 341: 342, 342: 341, 5: 6, 6: 5}
-PRIMARY_TYPES = frozenset({1, 2, 5, 6})
+# Engagement -> (contact, company, deal, ticket) type ids; the reverse direction is one less.
+_ENGAGEMENT_IDS = {
+    "notes": (202, 190, 214, 228),
+    "calls": (194, 182, 206, 220),
+    "emails": (198, 186, 210, 224),
+    "meetings": (200, 188, 212, 226),
+    "tasks": (204, 192, 216, 230),
+}
+for _engagement, _ids in _ENGAGEMENT_IDS.items():
+    for _other, _forward in zip(("contacts", "companies", "deals", "tickets"), _ids, strict=True):
+        DEFAULT_TYPES[(_engagement, _other)] = (_forward, None)
+        DEFAULT_TYPES[(_other, _engagement)] = (_forward - 1, None)
+REVERSE: dict[int, int] = {}
+for (_from, _to), _types in DEFAULT_TYPES.items():
+    _back = DEFAULT_TYPES[(_to, _from)]
+    for _mine, _theirs in zip(_types, _back, strict=True):
+        if _mine is not None and _theirs is not None:
+            REVERSE[_mine] = _theirs
+PRIMARY_TYPES = frozenset({1, 2, 5, 6, 25, 26})
 MAX_READ_INPUTS = 1000
 MAX_CREATE_INPUTS = 2000
 _TUPLES: dict[tuple[int, ...], tuple[int, ...]] = {}
@@ -133,9 +166,14 @@ class AssociationStore:
 
 def association_event(from_type: str, from_id: int, to_type: str, to_id: int, type_ids: list[int], *, removed: bool,
                       source: str = "API") -> dict[str, Any]:
-    """One associationChange webhook event (HUBSPOT_API.md §9.2)."""
-    return {
-        "subscriptionType": f"{SINGULAR[from_type]}.associationChange",
+    """One associationChange webhook event (HUBSPOT_API.md §9.2).
+
+    Engagements have no classic subscription type, so theirs is the generic
+    ``object.associationChange`` carrying ``objectTypeId`` (docs/INTERACTIONS_API.md §7).
+    """
+    engagement = from_type in ENGAGEMENT_TYPES
+    event: dict[str, Any] = {
+        "subscriptionType": "object.associationChange" if engagement else f"{SINGULAR[from_type]}.associationChange",
         "objectId": from_id,
         "associationType": f"{SINGULAR[from_type]}_TO_{SINGULAR[to_type]}".upper(),
         "fromObjectId": from_id,
@@ -144,6 +182,9 @@ def association_event(from_type: str, from_id: int, to_type: str, to_id: int, ty
         "isPrimaryAssociation": any(t in PRIMARY_TYPES for t in type_ids),
         "changeSource": source,
     }
+    if engagement:
+        event["objectTypeId"] = TYPE_IDS[from_type]
+    return event
 
 
 def change_events(from_type: str, from_id: int, to_type: str, to_id: int, type_ids: list[int], *, removed: bool,
@@ -195,11 +236,11 @@ def _pair(request: Request, *, write: bool) -> tuple[str, str]:
 
 
 def _check_scopes(request: Request, from_type: str, to_type: str, *, write: bool) -> None:
-    verb = "write" if write else "read"
     ctx = authorize(request)
     auth = sandbox_state(request).auth
+    table = WRITE_SCOPES if write else READ_SCOPES
     for object_type in dict.fromkeys((from_type, to_type)):
-        auth.require_scopes(ctx, any_of=[f"crm.objects.{object_type}.{verb}"])
+        auth.require_scopes(ctx, any_of=list(table[object_type]))
 
 
 def _inputs(body: dict[str, Any], limit: int) -> list[dict[str, Any]]:

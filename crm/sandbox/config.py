@@ -23,6 +23,12 @@ class SandboxConfig:
     companies: int = 400
     deals: int = 600
     owners: int = 8
+    # Interactions are totals, not per contact, so a million-contact bench portal does not
+    # grow by millions of engagements: tickets; notes, calls, emails, meetings and tasks
+    # together (spread unevenly over contacts); conversation threads (a few messages each).
+    tickets: int = 120
+    engagements: int = 600
+    threads: int = 40
     portal_id: int = 62515
     app_id: int = 54321
     app_name: str = "CRM Dashboard (sandbox)"

@@ -98,6 +98,17 @@ NO_ASSOCIATIONS = "No {to} is associated with {from_} {id}."  # (doc)
 NO_ASSOCIATIONS_SUBCATEGORY = "crm.associations.NO_ASSOCIATIONS_FOUND"  # (doc)
 ASSOCIATION_BAD_TYPE = "associationTypeId {type_id} is not valid from {from_} to {to}"  # (sandbox)
 
+# Conversations inbox and call transcripts (sandbox wording; docs/INTERACTIONS_API.md §6).
+CONVERSATIONS_CONTACT_AND_INBOX = "associatedContactId and inboxId cannot be used together."
+CONVERSATIONS_BAD_SORT = "sort must be id or latestMessageTimestamp, got {sort!r}."
+CONVERSATIONS_SORT_NEEDS_AFTER = "Sorting by latestMessageTimestamp needs latestMessageTimestampAfter."
+CONVERSATIONS_BAD_STATUS = "status must be OPEN or CLOSED, got {status!r}."
+CONVERSATIONS_BAD_MESSAGE_TYPE = "type must be MESSAGE or COMMENT, got {type!r}."
+CONVERSATIONS_MESSAGE_NEEDS_TEXT = "A message needs a non-empty text."
+CONVERSATIONS_MESSAGE_TOO_LONG = "A message's text is limited to {limit} characters."
+CONVERSATIONS_BAD_SENDER = "senderActorId must be an agent actor (A-<userId>), got {actor!r}."
+CONVERSATIONS_BAD_CHANNEL = "Unknown channel {channel!r}."
+
 # Transport-level answers (sandbox).
 UNKNOWN_PATH = "resource not found"
 WRONG_METHOD = "Method {method} is not allowed on this resource."

@@ -1,6 +1,10 @@
-"""Deal pipelines: HubSpot's default Sales Pipeline plus one custom pipeline, read-only.
+"""Deal and ticket pipelines, read-only.
 
-``GET /crm/v3/pipelines/deals``, ``…/{pipelineId}``, ``…/{pipelineId}/stages`` and
+Deals: HubSpot's default Sales Pipeline plus one custom pipeline; stages carry
+``probability`` and ``isClosed``. Tickets: the default Support Pipeline plus one custom
+pipeline; stages carry ``ticketState`` ``OPEN``/``CLOSED`` (docs/INTERACTIONS_API.md §3).
+
+``GET /crm/v3/pipelines/{deals|tickets}``, ``…/{pipelineId}``, ``…/{pipelineId}/stages`` and
 ``…/{pipelineId}/stages/{stageId}``, plus ``/crm/pipelines/{version}/…``.
 """
 
@@ -37,22 +41,49 @@ RENEWAL_STAGES = (
     ("11348545", "Churned", "0.0", "true"),
 )
 CUSTOM_CREATED = 1_672_531_200_000  # 2023-01-01
+# The default ticket pipeline's ids are observed, not documented (docs/INTERACTIONS_API.md §3).
+DEFAULT_TICKET_PIPELINE = "0"
+TICKET_STAGES = (
+    ("1", "New", "OPEN"),
+    ("2", "Waiting on contact", "OPEN"),
+    ("3", "Waiting on us", "OPEN"),
+    ("4", "Closed", "CLOSED"),
+)
+ESCALATIONS_PIPELINE = "27461903"
+ESCALATION_STAGES = (
+    ("27461904", "Escalated", "OPEN"),
+    ("27461905", "With engineering", "OPEN"),
+    ("27461906", "Resolved", "CLOSED"),
+)
 
 
 class Pipelines:
-    """The deal pipelines; lookups used by validation and by the pipeline routes."""
+    """Deal pipelines (``pipelines``) and ticket pipelines (``tickets``); lookups for validation and routes."""
 
     def __init__(self) -> None:
         self.pipelines: dict[str, dict[str, Any]] = {
             DEFAULT_PIPELINE: _pipeline(DEFAULT_PIPELINE, "Sales Pipeline", 0, DEFAULT_STAGES, 0),
             RENEWALS_PIPELINE: _pipeline(RENEWALS_PIPELINE, "Renewals", 1, RENEWAL_STAGES, CUSTOM_CREATED),
         }
+        self.tickets: dict[str, dict[str, Any]] = {
+            DEFAULT_TICKET_PIPELINE: _ticket_pipeline(DEFAULT_TICKET_PIPELINE, "Support Pipeline", 0, TICKET_STAGES, 0),
+            ESCALATIONS_PIPELINE: _ticket_pipeline(ESCALATIONS_PIPELINE, "Escalations", 1, ESCALATION_STAGES,
+                                                   CUSTOM_CREATED),
+        }
+        self.by_type = {"deals": self.pipelines, "tickets": self.tickets}
         self._stage_of: dict[str, tuple[str, dict[str, Any]]] = {
             stage["id"]: (pid, stage) for pid, p in self.pipelines.items() for stage in p["stages"]
         }
+        self._ticket_stage_of: dict[str, tuple[str, dict[str, Any]]] = {
+            stage["id"]: (pid, stage) for pid, p in self.tickets.items() for stage in p["stages"]
+        }
 
-    def stage_ids(self, pipeline_id: str) -> list[str]:
-        pipeline = self.pipelines.get(pipeline_id)
+    def is_ticket_closed(self, stage_id: str | None) -> bool:
+        found = self._ticket_stage_of.get(stage_id or "")
+        return found is not None and found[1]["metadata"]["ticketState"] == "CLOSED"
+
+    def stage_ids(self, pipeline_id: str, object_type: str = "deals") -> list[str]:
+        pipeline = self.by_type[object_type].get(pipeline_id)
         return [s["id"] for s in pipeline["stages"]] if pipeline else []
 
     def stage(self, stage_id: str | None) -> dict[str, Any] | None:
@@ -88,23 +119,40 @@ def _pipeline(pid: str, label: str, order: int, stages: tuple[tuple[str, str, st
     }
 
 
-def _pipelines_for(request: Request) -> Pipelines:
-    object_type = request.path_params["objectType"].lower()
-    if object_type not in ("deals", "deal", "0-3"):
+def _ticket_pipeline(pid: str, label: str, order: int, stages: tuple[tuple[str, str, str], ...],
+                     created: int) -> dict[str, Any]:
+    pipeline = _pipeline(pid, label, order, tuple((sid, slabel, "", "") for sid, slabel, _ in stages), created)
+    for stage, (_, _, ticket_state) in zip(pipeline["stages"], stages, strict=True):
+        stage["metadata"] = {"ticketState": ticket_state}
+    return pipeline
+
+
+# Who may read each type's pipelines: the object's read scope or the schema scopes.
+PIPELINE_SCOPES = {
+    "deals": ["crm.objects.deals.read", "crm.schemas.deals.read", "crm.schemas.deals.write"],
+    "tickets": ["tickets", "crm.objects.tickets.read", "crm.schemas.tickets.read", "automation"],
+}
+_PIPELINE_TYPES = {"deals": "deals", "deal": "deals", "0-3": "deals", "tickets": "tickets", "ticket": "tickets",
+                   "0-5": "tickets"}
+
+
+def _pipelines_for(request: Request) -> dict[str, dict[str, Any]]:
+    object_type = _PIPELINE_TYPES.get(request.path_params["objectType"].lower())
+    if object_type is None:
         raise bad_request(msg.UNKNOWN_OBJECT_TYPE.format(name=request.path_params["objectType"]))
-    authorize(request, ["crm.objects.deals.read", "crm.schemas.deals.read", "crm.schemas.deals.write"])
-    return sandbox_state(request).pipelines
+    authorize(request, PIPELINE_SCOPES[object_type])
+    return sandbox_state(request).pipelines.by_type[object_type]
 
 
 def _pipeline_for(request: Request) -> dict[str, Any]:
-    pipeline = _pipelines_for(request).pipelines.get(request.path_params["pipelineId"])
+    pipeline = _pipelines_for(request).get(request.path_params["pipelineId"])
     if pipeline is None:
         raise SandboxHTTPError(404, msg.crm_error(msg.NOT_FOUND, msg.OBJECT_NOT_FOUND))
     return pipeline
 
 
 async def get_all(request: Request) -> Response:
-    return JSONResponse({"results": list(_pipelines_for(request).pipelines.values())})
+    return JSONResponse({"results": list(_pipelines_for(request).values())})
 
 
 async def get_by_id(request: Request) -> Response:

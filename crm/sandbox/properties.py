@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from crm.sandbox import messages as msg
 from crm.sandbox.errors import SandboxHTTPError
-from crm.sandbox.objects.types import iso, now_ms, resolve_type
+from crm.sandbox.objects.types import ENGAGEMENT_TYPES, READ_SCOPES, WRITE_SCOPES, iso, now_ms, resolve_type
 from crm.sandbox.wire import authorize, read_json, sandbox_state, versioned
 
 # type -> allowed fieldTypes (HUBSPOT_API.md §3).
@@ -37,6 +37,12 @@ DEFAULT_GROUPS: dict[str, tuple[tuple[str, str], ...]] = {
     "contacts": (("contactinformation", "Contact information"), ("sales_properties", "Sales properties")),
     "companies": (("companyinformation", "Company information"), ("sales_properties", "Sales properties")),
     "deals": (("dealinformation", "Deal information"), ("sales_properties", "Sales properties")),
+    "tickets": (("ticketinformation", "Ticket information"),),
+    "notes": (("noteinformation", "Note information"),),
+    "calls": (("callinformation", "Call information"),),
+    "emails": (("emailinformation", "Email information"),),
+    "meetings": (("meetinginformation", "Meeting information"),),
+    "tasks": (("taskinformation", "Task information"),),
 }
 
 
@@ -160,8 +166,113 @@ DEFAULT_PROPERTIES: dict[str, tuple[tuple[str, str, str, str, dict[str, Any]], .
          {"readOnlyValue": True, "calculated": True, "options": _options(("true", "True"), ("false", "False"))}),
     ),
 }
+_READ_ONLY_DATE = ("datetime", "date", {"readOnlyValue": True})
+_OWNER: tuple[str, str, str, str, dict[str, Any]] = ("hubspot_owner_id", "Owner", "enumeration", "select", {"externalOptions": True, "referencedObjectType": "OWNER"})
+# Tickets and engagements (docs/INTERACTIONS_API.md §2). Option lists marked UNCERTAIN there
+# are the sandbox's best reading; portals can configure their own.
+TICKET_PRIORITIES = _options(("LOW", "Low"), ("MEDIUM", "Medium"), ("HIGH", "High"), ("URGENT", "Urgent"))
+TICKET_CATEGORIES = _options(
+    ("PRODUCT_ISSUE", "Product issue"), ("BILLING_ISSUE", "Billing issue"), ("FEATURE_REQUEST", "Feature request"),
+    ("GENERAL_INQUIRY", "General inquiry"),
+)
+CALL_DIRECTIONS = _options(("INBOUND", "Inbound"), ("OUTBOUND", "Outbound"))
+CALL_STATUSES = _options(*((v, v.replace("_", " ").title()) for v in (
+    "BUSY", "CALLING_CRM_USER", "CANCELED", "COMPLETED", "CONNECTING", "FAILED", "IN_PROGRESS", "NO_ANSWER",
+    "QUEUED", "RINGING",
+)))
+# HubSpot's default call outcomes are GUIDs (calls guide); these are the sandbox's own.
+CALL_DISPOSITIONS = _options(
+    ("f240bbac-87c9-4f6e-bf70-924b57d47db7", "Connected"), ("73a0d17f-1163-4015-bdd5-ec830791da20", "No answer"),
+    ("b2cf5968-551e-4856-9783-52b3da59a7d0", "Left voicemail"), ("9d9162e7-6cf3-4944-bf63-4dff82258764", "Busy"),
+    ("a4c4c377-d246-4b32-a13b-75a56a4cd0ff", "Left live message"), ("17b47fee-58de-441e-a44c-c6300d46f273", "Wrong number"),
+)
+EMAIL_DIRECTIONS = _options(("EMAIL", "Sent"), ("INCOMING_EMAIL", "Received"), ("FORWARDED_EMAIL", "Forwarded"))
+EMAIL_STATUSES = _options(("BOUNCED", "Bounced"), ("FAILED", "Failed"), ("SCHEDULED", "Scheduled"),
+                          ("SENDING", "Sending"), ("SENT", "Sent"))
+MEETING_OUTCOMES = _options(("SCHEDULED", "Scheduled"), ("COMPLETED", "Completed"), ("RESCHEDULED", "Rescheduled"),
+                            ("NO_SHOW", "No show"), ("CANCELED", "Canceled"))
+TASK_STATUSES = _options(("NOT_STARTED", "Not started"), ("IN_PROGRESS", "In progress"), ("WAITING", "Waiting"),
+                         ("COMPLETED", "Completed"), ("DEFERRED", "Deferred"))
+TASK_PRIORITIES = _options(("NONE", "None"), ("LOW", "Low"), ("MEDIUM", "Medium"), ("HIGH", "High"))
+TASK_TYPES = _options(("EMAIL", "Email"), ("CALL", "Call"), ("TODO", "To-do"), ("LINKED_IN", "LinkedIn"))
+_ENGAGEMENT_HEAD: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
+    ("hs_timestamp", "Activity date", "datetime", "date", {}),
+    _OWNER,
+    ("hs_attachment_ids", "Attachment IDs", *_TEXT, {}),
+)
+_ENGAGEMENT_TAIL: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
+    ("hs_createdate", "Create date", *_READ_ONLY_DATE),
+    ("hs_lastmodifieddate", "Last modified date", *_READ_ONLY_DATE),
+    ("hs_object_id", "Record ID", "number", "number", {"readOnlyValue": True}),
+)
+DEFAULT_PROPERTIES.update({
+    "tickets": (
+        ("subject", "Ticket name", *_TEXT, {}),
+        ("content", "Ticket description", "string", "textarea", {}),
+        ("hs_pipeline", "Pipeline", "enumeration", "select", {"externalOptions": True}),
+        ("hs_pipeline_stage", "Ticket status", "enumeration", "select", {"externalOptions": True}),
+        ("hs_ticket_priority", "Priority", "enumeration", "select", {"options": TICKET_PRIORITIES}),
+        ("hs_ticket_category", "Category", "enumeration", "checkbox", {"options": TICKET_CATEGORIES}),
+        ("source_type", "Source", "enumeration", "select",
+         {"options": _options(("CHAT", "Chat"), ("EMAIL", "Email"), ("FORM", "Form"), ("PHONE", "Phone"))}),
+        _OWNER,
+        ("createdate", "Create date", *_READ_ONLY_DATE),
+        ("closed_date", "Close date", "datetime", "date", {}),
+        ("hs_lastmodifieddate", "Last modified date", *_READ_ONLY_DATE),
+        ("hs_object_id", "Ticket ID", "number", "number", {"readOnlyValue": True}),
+    ),
+    "notes": (*_ENGAGEMENT_HEAD, ("hs_note_body", "Note body", "string", "html", {}), *_ENGAGEMENT_TAIL),
+    "calls": (
+        *_ENGAGEMENT_HEAD,
+        ("hs_call_title", "Call title", *_TEXT, {}),
+        ("hs_call_body", "Call notes", "string", "html", {}),
+        ("hs_call_direction", "Call direction", "enumeration", "select", {"options": CALL_DIRECTIONS}),
+        ("hs_call_duration", "Call duration", "number", "number", {}),
+        ("hs_call_status", "Call status", "enumeration", "select", {"options": CALL_STATUSES}),
+        ("hs_call_disposition", "Call outcome", "enumeration", "select", {"options": CALL_DISPOSITIONS}),
+        ("hs_call_from_number", "From number", *_TEXT, {}),
+        ("hs_call_to_number", "To number", *_TEXT, {}),
+        ("hs_call_recording_url", "Recording URL", *_TEXT, {}),
+        # Not documented (docs/INTERACTIONS_API.md §2, transcripts): the id the transcripts API reads.
+        ("hs_call_transcription_id", "Transcription ID", *_TEXT, {"readOnlyValue": True}),
+        *_ENGAGEMENT_TAIL,
+    ),
+    "emails": (
+        *_ENGAGEMENT_HEAD,
+        ("hs_email_direction", "Email direction", "enumeration", "select", {"options": EMAIL_DIRECTIONS}),
+        ("hs_email_status", "Email send status", "enumeration", "select", {"options": EMAIL_STATUSES}),
+        ("hs_email_subject", "Email subject", *_TEXT, {}),
+        ("hs_email_text", "Email text", "string", "textarea", {}),
+        ("hs_email_html", "Email HTML", "string", "html", {}),
+        ("hs_email_headers", "Email headers", "string", "textarea", {}),
+        *_ENGAGEMENT_TAIL,
+    ),
+    "meetings": (
+        *_ENGAGEMENT_HEAD,
+        ("hs_meeting_title", "Meeting name", *_TEXT, {}),
+        ("hs_meeting_body", "Meeting description", "string", "html", {}),
+        ("hs_internal_meeting_notes", "Internal meeting notes", "string", "html", {}),
+        ("hs_meeting_location", "Location", *_TEXT, {}),
+        ("hs_meeting_external_url", "External URL", *_TEXT, {}),
+        ("hs_meeting_start_time", "Start time", "datetime", "date", {}),
+        ("hs_meeting_end_time", "End time", "datetime", "date", {}),
+        ("hs_meeting_outcome", "Meeting outcome", "enumeration", "select", {"options": MEETING_OUTCOMES}),
+        *_ENGAGEMENT_TAIL,
+    ),
+    "tasks": (
+        *_ENGAGEMENT_HEAD,
+        ("hs_task_subject", "Task title", *_TEXT, {}),
+        ("hs_task_body", "Task notes", "string", "html", {}),
+        ("hs_task_status", "Task status", "enumeration", "select", {"options": TASK_STATUSES}),
+        ("hs_task_priority", "Priority", "enumeration", "select", {"options": TASK_PRIORITIES}),
+        ("hs_task_type", "Task type", "enumeration", "select", {"options": TASK_TYPES}),
+        ("hs_task_reminders", "Reminder", "string", "text", {}),
+        *_ENGAGEMENT_TAIL,
+    ),
+})
 # Owner labels differ per type; the tuple above is shared.
-OWNER_LABELS = {"contacts": "Contact owner", "companies": "Company owner", "deals": "Deal owner"}
+OWNER_LABELS = {"contacts": "Contact owner", "companies": "Company owner", "deals": "Deal owner",
+                "tickets": "Ticket owner", **{t: "Activity assigned to" for t in ENGAGEMENT_TYPES}}
 
 
 @dataclasses.dataclass
@@ -376,11 +487,19 @@ def _bad(message: str) -> SandboxHTTPError:
 
 def _read_scopes(object_type: str) -> list[str]:
     return [
-        f"crm.objects.{object_type}.read",
+        *READ_SCOPES[object_type][:1],
         f"crm.schemas.{object_type}.read",
-        f"crm.objects.{object_type}.write",
+        *WRITE_SCOPES[object_type],
         f"crm.schemas.{object_type}.write",
     ]
+
+
+def _schema_write_scopes(object_type: str) -> list[str]:
+    """Who may create or edit property definitions. For tickets and engagements the docs name
+    no schema scope (docs/INTERACTIONS_API.md §5), so their object write scopes pass too."""
+    if object_type in ("contacts", "companies", "deals"):
+        return [f"crm.schemas.{object_type}.write"]
+    return [f"crm.schemas.{object_type}.write", *WRITE_SCOPES[object_type]]
 
 
 def _object_type(request: Request) -> str:
@@ -414,7 +533,7 @@ async def get_by_name(request: Request) -> Response:
 async def create(request: Request) -> Response:
     state = sandbox_state(request)
     object_type = _object_type(request)
-    authorize(request, [f"crm.schemas.{object_type}.write"])
+    authorize(request, _schema_write_scopes(object_type))
     body = await read_json(request)
     with state.lock:
         prop = state.properties.create(object_type, body)
@@ -424,7 +543,7 @@ async def create(request: Request) -> Response:
 async def update(request: Request) -> Response:
     state = sandbox_state(request)
     object_type = _object_type(request)
-    authorize(request, [f"crm.schemas.{object_type}.write"])
+    authorize(request, _schema_write_scopes(object_type))
     body = await read_json(request)
     with state.lock:
         prop = state.properties.update(object_type, request.path_params["propertyName"], body)
@@ -434,7 +553,7 @@ async def update(request: Request) -> Response:
 async def archive(request: Request) -> Response:
     state = sandbox_state(request)
     object_type = _object_type(request)
-    authorize(request, [f"crm.schemas.{object_type}.write"])
+    authorize(request, _schema_write_scopes(object_type))
     with state.lock:
         state.properties.archive(object_type, request.path_params["propertyName"])
     return Response(status_code=204)
@@ -458,7 +577,7 @@ async def batch_read(request: Request) -> Response:
 async def batch_create(request: Request) -> Response:
     state = sandbox_state(request)
     object_type = _object_type(request)
-    authorize(request, [f"crm.schemas.{object_type}.write"])
+    authorize(request, _schema_write_scopes(object_type))
     body = await read_json(request)
     started = now_ms()
     inputs = [i for i in body.get("inputs") or [] if isinstance(i, dict)]
@@ -473,7 +592,7 @@ async def batch_create(request: Request) -> Response:
 async def batch_archive(request: Request) -> Response:
     state = sandbox_state(request)
     object_type = _object_type(request)
-    authorize(request, [f"crm.schemas.{object_type}.write"])
+    authorize(request, _schema_write_scopes(object_type))
     body = await read_json(request)
     with state.lock:
         for item in body.get("inputs") or []:
@@ -505,7 +624,7 @@ async def get_group(request: Request) -> Response:
 async def create_group(request: Request) -> Response:
     state = sandbox_state(request)
     object_type = _object_type(request)
-    authorize(request, [f"crm.schemas.{object_type}.write"])
+    authorize(request, _schema_write_scopes(object_type))
     body = await read_json(request)
     name, label = body.get("name"), body.get("label")
     if not name or not label:
@@ -524,7 +643,7 @@ async def create_group(request: Request) -> Response:
 async def update_group(request: Request) -> Response:
     state = sandbox_state(request)
     object_type = _object_type(request)
-    authorize(request, [f"crm.schemas.{object_type}.write"])
+    authorize(request, _schema_write_scopes(object_type))
     body = await read_json(request)
     with state.lock:
         group = state.properties.groups[object_type].get(request.path_params["groupName"])
@@ -540,7 +659,7 @@ async def update_group(request: Request) -> Response:
 async def archive_group(request: Request) -> Response:
     state = sandbox_state(request)
     object_type = _object_type(request)
-    authorize(request, [f"crm.schemas.{object_type}.write"])
+    authorize(request, _schema_write_scopes(object_type))
     with state.lock:
         group = state.properties.groups[object_type].get(request.path_params["groupName"])
         if group is None or group.archived:

@@ -26,6 +26,7 @@ from crm.sandbox.objects.types import iso
 from crm.sandbox.owners import Owner
 from crm.sandbox.pipelines import DEFAULT_PIPELINE, DEFAULT_STAGES, RENEWAL_STAGES, RENEWALS_PIPELINE
 from crm.sandbox.properties import COMPANY_TYPES, INDUSTRIES, LEAD_STATUSES
+from crm.sandbox.seed_interactions import seed_interactions
 
 if TYPE_CHECKING:
     from crm.sandbox.state import SandboxState
@@ -191,11 +192,13 @@ def _seed(state: SandboxState) -> dict[str, int]:
     contact_ids = _contacts(state, rng, pools, config.contacts, anchor, owner_ids, company_ids, company_names,
                             company_domains, contacts_by_company)
     _deals(state, rng, config.deals, anchor, owner_ids, company_ids, company_names, contact_ids, contacts_by_company)
+    interactions = seed_interactions(state, anchor, owner_ids, contact_ids)
     return {
         "contacts": len(contact_ids),
         "companies": len(company_ids),
         "deals": config.deals,
         "owners": len(owners),
+        **interactions,
     }
 
 

@@ -13,6 +13,7 @@ import threading
 from typing import Any
 
 from crm.sandbox.config import SandboxConfig
+from crm.sandbox.conversations import Conversations
 from crm.sandbox.limits import Faults, Limits
 from crm.sandbox.oauth.models import OAuthModel
 from crm.sandbox.objects.models import ObjectStore
@@ -20,9 +21,20 @@ from crm.sandbox.owners import Owners
 from crm.sandbox.pipelines import Pipelines
 from crm.sandbox.properties import PropertyRegistry
 from crm.sandbox.seed import seed_portal
+from crm.sandbox.transcripts import Transcript
 from crm.sandbox.webhooks import WebhookSender
 
-SIZE_KEYS = ("seed", "contacts", "companies", "deals", "owners", "anchor_date")
+SIZE_KEYS = (
+    "seed",
+    "contacts",
+    "companies",
+    "deals",
+    "owners",
+    "tickets",
+    "engagements",
+    "threads",
+    "anchor_date",
+)
 
 
 class Stats:
@@ -67,7 +79,8 @@ class Stats:
 
 
 class SandboxState:
-    """The portal: config, auth, webhooks, records, properties, pipelines, owners, limits, stats."""
+    """The portal: config, auth, webhooks, records, conversations, transcripts, properties, pipelines,
+    owners, limits, stats."""
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
         self.config = config or SandboxConfig()
@@ -79,6 +92,8 @@ class SandboxState:
         self.pipelines = Pipelines()
         self.owners = Owners()
         self.objects = ObjectStore(self.properties, self.pipelines, self.config)
+        self.conversations = Conversations()
+        self.transcripts: dict[str, Transcript] = {}
         self.limits = Limits(self.config)
         self.faults = Faults(self.config)
         self.stats = Stats()
@@ -98,7 +113,7 @@ class SandboxState:
         unknown = set(options) - set(SIZE_KEYS)
         if unknown:
             raise ValueError(f"unknown reset options: {sorted(unknown)}")
-        for key in ("contacts", "companies", "deals", "owners"):
+        for key in ("contacts", "companies", "deals", "owners", "tickets", "engagements", "threads"):
             if key in options and (not isinstance(options[key], int) or options[key] < 0):
                 raise ValueError(f"{key} must be a whole number, 0 or more")
         with self.lock:

@@ -313,7 +313,7 @@ def engine_for(target: str | Path) -> Engine:
 
 def _new_engine(target: str) -> Engine:
     if is_postgresql(target):
-        from crm.store import pg  # type: ignore[attr-defined,unused-ignore]
+        from crm.store import pg
 
         engine: Engine = pg.PostgresEngine(target)
         return engine

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from oauth_flow import approve, connect, query
+from oauth_flow import approve, connect, query, start
 
 from crm import oauth, store
 from crm.config import Settings
@@ -71,7 +71,7 @@ def test_a_portal_switch_during_a_sync_is_refused_and_leaves_the_old_cache_alone
     monkeypatch.setattr(oauth, "SWITCH_WAIT_S", 0.3)
     hold_old_portal(settings)
     run = start_sync(settings)
-    url, nonce = oauth.start_connect(settings, ticket=None)
+    url, nonce = start(settings)
     with pytest.raises(OAuthFlowError) as caught:
         oauth.complete_connect(settings, state=query(url)["state"], code=approve(sandbox, url), nonce=nonce)
     assert caught.value.reason == "sync_running"
@@ -96,7 +96,7 @@ def test_a_portal_switch_waits_for_a_push_to_finish_and_no_sync_starts_meanwhile
     db = store.open(settings)
     pusher = syncstate.new_owner()
     assert db.syncstate.acquire_lease(syncstate.PUSH_LEASE, pusher)
-    url, nonce = oauth.start_connect(settings, ticket=None)
+    url, nonce = start(settings)
     code = approve(sandbox, url)
 
     def push_finishes() -> None:

@@ -31,3 +31,17 @@ class WebhookInbox:
     def events(self) -> list[dict]:
         with self.lock:
             return [event for _, batch in self.requests for event in batch]
+
+
+def walk_pages(api: httpx2.Client, path: str, **params: str) -> list[dict]:
+    """Every result of a list endpoint, following ``paging.next.after`` until a page has no ``paging``."""
+    results: list[dict] = []
+    after = None
+    while True:
+        response = api.get(path, params={**params, **({"after": after} if after else {})})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        results += body["results"]
+        if "paging" not in body:
+            return results
+        after = body["paging"]["next"]["after"]

@@ -20,14 +20,16 @@ def _status(call) -> int:  # type: ignore[no-untyped-def]
 
 
 def test_reset_to_other_sizes_including_zero(sandbox: SandboxAdmin) -> None:
-    counts = sandbox.reset(contacts=3, companies=0, deals=0, owners=0)
-    assert counts == {"contacts": 3, "companies": 0, "deals": 0, "owners": 0}
+    counts = sandbox.reset(contacts=3, companies=0, deals=0, owners=0, tickets=0, engagements=0, threads=0)
+    assert counts == {"contacts": 3, "companies": 0, "deals": 0, "owners": 0, "tickets": 0, "engagements": 0,
+                      "threads": 0}
     assert len(sandbox.truth("contacts")) == 3 and sandbox.truth("companies") == []
     assert all(not c["associations"]["companies"] for c in sandbox.truth("contacts"))
 
 
 def test_reset_refuses_unknown_options_and_negative_sizes(sandbox: SandboxAdmin) -> None:
-    assert _status(lambda: sandbox.reset(tickets=5)) == 400
+    assert _status(lambda: sandbox.reset(products=5)) == 400
+    assert _status(lambda: sandbox.reset(tickets=-1)) == 400
     assert _status(lambda: sandbox.reset(contacts=-1)) == 400
 
 

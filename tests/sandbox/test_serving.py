@@ -66,7 +66,7 @@ SCALE_PROBE = textwrap.dedent(
 
     state = SandboxState(SandboxConfig(contacts=0, companies=0, deals=0))
     before, started = rss_kb(), time.monotonic()
-    state.reset({"contacts": 50000, "companies": 10000, "deals": 15000})
+    state.reset({"contacts": 50000, "companies": 10000, "deals": 15000, "tickets": 0, "engagements": 0, "threads": 0})
     print(json.dumps({"seconds": time.monotonic() - started, "kb": rss_kb() - before,
                       "records": sum(len(t.records) for t in state.objects.types.values())}))
     """

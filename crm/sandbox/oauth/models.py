@@ -49,6 +49,11 @@ ALL_SCOPES: tuple[str, ...] = (
     "crm.schemas.custom.read",
     "crm.schemas.custom.write",
     "tickets",
+    "sales-email-read",
+    "conversations.read",
+    "conversations.write",
+    "crm.extensions_calling_transcripts.read",
+    "crm.extensions_calling_transcripts.write",
 )
 HUBLET = "na1"
 GRANT_TYPES = ("authorization_code", "refresh_token")

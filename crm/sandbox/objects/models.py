@@ -1,8 +1,8 @@
-"""Records of contacts, companies and deals, kept compact so a portal of 200,000 fits in memory.
+"""Records of every CRM object type, kept compact so a portal of 200,000 fits in memory.
 
 A record is a slotted object holding its id, created/updated/archived times (epoch ms) and a
 list of values aligned to its type's column table. Values that HubSpot computes
-(``hs_object_id``, ``createdate``, the last-modified property, a deal's ``hs_is_closed*``)
+(``hs_object_id``, the created and last-modified properties, a deal's ``hs_is_closed*``)
 are derived on read, never stored. Every property value is a string or None.
 
 Callers hold ``SandboxState.lock`` around every call here.
@@ -15,8 +15,8 @@ import collections
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from crm.sandbox.associations import AssociationStore
-from crm.sandbox.objects.types import LAST_MODIFIED, OBJECT_TYPES, SINGULAR, iso
+from crm.sandbox.associations import DEFAULT_TYPES, AssociationStore
+from crm.sandbox.objects.types import CREATED, LAST_MODIFIED, OBJECT_TYPES, SINGULAR, iso
 
 if TYPE_CHECKING:
     from crm.sandbox.config import SandboxConfig
@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 FIRST_ID = 10_001
 # Properties whose value identifies a record through ``idProperty`` besides the
 # ``hasUniqueValue`` custom ones: email on contacts; domain on companies (HUBSPOT_API.md §2.4).
-NATURAL_KEYS = {"contacts": ("email",), "companies": ("domain",), "deals": ()}
+NATURAL_KEYS: dict[str, tuple[str, ...]] = {t: () for t in OBJECT_TYPES}
+NATURAL_KEYS.update({"contacts": ("email",), "companies": ("domain",)})
 _DEAL_FLAGS = ("hs_is_closed", "hs_is_closed_won", "hs_is_closed_lost")
 
 
@@ -161,7 +162,7 @@ class ObjectStore:
         """A property value as HubSpot sends it, derived ones included."""
         if name == "hs_object_id":
             return str(record.id)
-        if name == "createdate":
+        if name == CREATED[object_type]:
             return iso(record.created)
         if name == LAST_MODIFIED[object_type]:
             return iso(record.updated)
@@ -177,7 +178,7 @@ class ObjectStore:
 
     def millis(self, object_type: str, record: Record, name: str) -> int | None:
         """Fast path for the bookkeeping dates, which search filters and sorts on constantly."""
-        if name == "createdate":
+        if name == CREATED[object_type]:
             return record.created
         if name == LAST_MODIFIED[object_type]:
             return record.updated
@@ -195,7 +196,7 @@ class ObjectStore:
 
     def returned_names(self, object_type: str, wanted: list[str]) -> list[str]:
         """The properties a response carries: those asked for plus HubSpot's three bookkeeping ones."""
-        return self.defined_names(object_type, [*wanted, "createdate", LAST_MODIFIED[object_type], "hs_object_id"])
+        return self.defined_names(object_type, [*wanted, CREATED[object_type], LAST_MODIFIED[object_type], "hs_object_id"])
 
     def to_wire(
         self,
@@ -309,6 +310,7 @@ class ObjectStore:
     ) -> Record:
         """Add a record; ``lag=False`` (seeding) makes it searchable at once whatever the index lag."""
         store = self.types[object_type]
+        self._derive(object_type, None, values, now)
         slots = [(store.column(name), value) for name, value in values.items() if value is not None]
         row: list[str | None] = [None] * (max(i for i, _ in slots) + 1 if slots else 0)
         for index, value in slots:
@@ -326,6 +328,8 @@ class ObjectStore:
     def update(self, object_type: str, record: Record, values: dict[str, str | None], now: int) -> dict[str, str | None]:
         """Apply ``values``; returns the properties whose value changed, and bumps last-modified if any did."""
         store = self.types[object_type]
+        values = dict(values)
+        self._derive(object_type, record, values, now)
         changed = {n: v for n, v in values.items() if store.raw(record, n) != v}
         if not changed:
             # Writing the values a record already has changes nothing, last-modified included.
@@ -338,6 +342,18 @@ class ObjectStore:
         record.updated = now
         self._index(object_type, record, add=True)
         return changed
+
+    def _derive(self, object_type: str, record: Record | None, values: dict[str, str | None], now: int) -> None:
+        """A ticket's ``closed_date`` follows its stage: set at the write that enters a CLOSED
+        stage, cleared by one that leaves it (docs/INTERACTIONS_API.md §2), unless given."""
+        if object_type != "tickets" or "hs_pipeline_stage" not in values or "closed_date" in values:
+            return
+        before = self.types["tickets"].raw(record, "hs_pipeline_stage") if record is not None else None
+        was_closed, now_closed = (self.pipelines.is_ticket_closed(s) for s in (before, values["hs_pipeline_stage"]))
+        if now_closed and not was_closed:
+            values["closed_date"] = iso(now)
+        elif was_closed and not now_closed:
+            values["closed_date"] = None
 
     def archive(self, object_type: str, record: Record, now: int) -> None:
         """Archive without touching last-modified, as HubSpot does (HUBSPOT_API.md §2.2)."""
@@ -360,10 +376,10 @@ class ObjectStore:
                 for to_id, type_ids in sorted(self.associations.targets(object_type, record.id, to_type).items())
             ]
             for to_type in OBJECT_TYPES
-            if to_type != object_type
+            if (object_type, to_type) in DEFAULT_TYPES
         }
         return body
 
     def kind(self, object_type: str) -> str:
-        """The upper-case singular HubSpot uses in batch error messages: CONTACT, COMPANY, DEAL."""
+        """The upper-case singular HubSpot uses in batch error messages: CONTACT, COMPANY, DEAL, TICKET…"""
         return SINGULAR[object_type].upper()

@@ -6,6 +6,7 @@ Served under ``/crm/v3/objects/{objectType}`` and the date-versioned twins
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -17,8 +18,20 @@ from crm.sandbox.associations import DEFAULT_TYPES, change_events
 from crm.sandbox.errors import SandboxHTTPError
 from crm.sandbox.objects.models import Record
 from crm.sandbox.objects.search import run_search
-from crm.sandbox.objects.types import DEFAULT_PROPERTIES, SINGULAR, iso, now_ms, resolve_type
-from crm.sandbox.objects.validation import clean_values, missing_required
+from crm.sandbox.objects.types import (
+    DEFAULT_PROPERTIES,
+    EMAIL_CONTENT,
+    EMAIL_CONTENT_SCOPE,
+    ENGAGEMENT_TYPES,
+    READ_SCOPES,
+    SINGULAR,
+    TYPE_IDS,
+    WRITE_SCOPES,
+    iso,
+    now_ms,
+    resolve_type,
+)
+from crm.sandbox.objects.validation import clean_values, derive_values, missing_required
 from crm.sandbox.wire import (
     authorize,
     bad_request,
@@ -31,6 +44,7 @@ from crm.sandbox.wire import (
 )
 
 if TYPE_CHECKING:
+    from crm.sandbox.oauth.models import AuthContext
     from crm.sandbox.state import SandboxState
 
 MAX_BATCH = 100
@@ -48,15 +62,40 @@ def _object_type(request: Request) -> str:
 
 
 def read_scopes(object_type: str) -> list[str]:
-    return [
-        f"crm.objects.{object_type}.read",
-        f"crm.objects.{object_type}.sensitive.read.v2",
-        f"crm.objects.{object_type}.highly_sensitive.read.v2",
-    ]
+    return list(READ_SCOPES[object_type])
 
 
 def write_scopes(object_type: str) -> list[str]:
-    return [f"crm.objects.{object_type}.write"]
+    return list(WRITE_SCOPES[object_type])
+
+
+def _redactor(object_type: str, ctx: AuthContext) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A function blanking an email's content when the token lacks ``sales-email-read``.
+
+    HubSpot redacts rather than refuses (docs/INTERACTIONS_API.md §2, Emails); other types pass as they are.
+    """
+    if object_type != "emails" or EMAIL_CONTENT_SCOPE in ctx.scopes:
+        return lambda body: body
+
+    def redact(body: dict[str, Any]) -> dict[str, Any]:
+        properties = body.get("properties", {})
+        history = body.get("propertiesWithHistory", {})
+        for name in EMAIL_CONTENT:
+            if name in properties:
+                properties[name] = None
+            if name in history:
+                history[name] = []
+        return body
+
+    return redact
+
+
+def _event_type(object_type: str, kind: str) -> dict[str, Any]:
+    """The subscription type of an object event: classic (``ticket.creation``) or, for
+    engagements, which have none, the generic ``object.*`` with ``objectTypeId`` (docs/INTERACTIONS_API.md §7)."""
+    if object_type in ENGAGEMENT_TYPES:
+        return {"subscriptionType": f"object.{kind}", "objectTypeId": TYPE_IDS[object_type]}
+    return {"subscriptionType": f"{SINGULAR[object_type]}.{kind}"}
 
 
 def _not_found() -> SandboxHTTPError:
@@ -180,11 +219,12 @@ def _prepare_create(
     values, problems = clean_values(state, object_type, item.get("properties"))
     if problems:
         raise SandboxHTTPError(400, msg.property_errors(problems))
+    if object_type == "deals" and not values.get("pipeline"):
+        values["pipeline"] = "default"
+    derive_values(object_type, values, None)
     missing = missing_required(object_type, values)
     if missing:
         raise bad_request(missing)
-    if object_type == "deals" and not values.get("pipeline"):
-        values["pipeline"] = "default"
     conflict = _conflict(request, object_type, values, None, claimed)
     if conflict:
         raise SandboxHTTPError(409, conflict)
@@ -196,7 +236,7 @@ def _create(request: Request, object_type: str, values: dict[str, str | None],
             plans: list[tuple[str, int, list[int]]], now: int, events: Events) -> Record:
     state = sandbox_state(request)
     record = state.objects.create(object_type, values, now)
-    events.append({"subscriptionType": f"{SINGULAR[object_type]}.creation", "objectId": record.id,
+    events.append({**_event_type(object_type, "creation"), "objectId": record.id,
                    "changeSource": "API", "changeFlag": "NEW"})
     for to_type, to_id, type_ids in plans:
         added = state.objects.associations.add(object_type, record.id, to_type, to_id, type_ids)
@@ -207,14 +247,14 @@ def _create(request: Request, object_type: str, values: dict[str, str | None],
 def property_events(object_type: str, record_id: int, changed: dict[str, str | None], source: str) -> Events:
     """One propertyChange event per changed property (HUBSPOT_API.md §9.2)."""
     return [
-        {"subscriptionType": f"{SINGULAR[object_type]}.propertyChange", "objectId": record_id,
+        {**_event_type(object_type, "propertyChange"), "objectId": record_id,
          "propertyName": name, "propertyValue": value if value is not None else "", "changeSource": source}
         for name, value in changed.items()
     ]
 
 
 def deletion_event(object_type: str, record_id: int, source: str) -> dict[str, Any]:
-    return {"subscriptionType": f"{SINGULAR[object_type]}.deletion", "objectId": record_id,
+    return {**_event_type(object_type, "deletion"), "objectId": record_id,
             "changeSource": source, "changeFlag": "DELETED"}
 
 
@@ -235,7 +275,7 @@ def _prepare_update(request: Request, object_type: str, record: Record, raw: Any
 
 async def get_page(request: Request) -> Response:
     object_type = _object_type(request)
-    authorize(request, read_scopes(object_type))
+    redact = _redactor(object_type, authorize(request, read_scopes(object_type)))
     state = sandbox_state(request)
     history = query_list(request, "propertiesWithHistory")
     # propertiesWithHistory lowers the page size (HUBSPOT_API.md §2.2).
@@ -252,7 +292,8 @@ async def get_page(request: Request) -> Response:
         history = state.objects.defined_names(object_type, history)
         records, next_id = state.objects.page(object_type, after, limit, archived=archived)
         results = [
-            state.objects.to_wire(object_type, r, names, associations=associations, history=history) for r in records
+            redact(state.objects.to_wire(object_type, r, names, associations=associations, history=history))
+            for r in records
         ]
     body: dict[str, Any] = {"results": results}
     # The last page has no ``paging`` key at all: the official SDK's fetch_all relies on it.
@@ -264,7 +305,7 @@ async def get_page(request: Request) -> Response:
 
 async def get_by_id(request: Request) -> Response:
     object_type = _object_type(request)
-    authorize(request, read_scopes(object_type))
+    redact = _redactor(object_type, authorize(request, read_scopes(object_type)))
     state = sandbox_state(request)
     associations = [t for t in (resolve_type(a) for a in query_list(request, "associations")) if t]
     with state.lock:
@@ -274,8 +315,8 @@ async def get_by_id(request: Request) -> Response:
         if record is None:
             raise _not_found()
         history = state.objects.defined_names(object_type, query_list(request, "propertiesWithHistory"))
-        body = state.objects.to_wire(object_type, record, _names(request, object_type),
-                                     associations=associations, history=history)
+        body = redact(state.objects.to_wire(object_type, record, _names(request, object_type),
+                                            associations=associations, history=history))
     return JSONResponse(body)
 
 
@@ -361,7 +402,7 @@ def _partial_allowed(inputs: list[dict[str, Any]]) -> bool:
 
 async def batch_read(request: Request) -> Response:
     object_type = _object_type(request)
-    authorize(request, read_scopes(object_type))
+    redact = _redactor(object_type, authorize(request, read_scopes(object_type)))
     state = sandbox_state(request)
     body = await read_json(request)
     inputs = _inputs(body)
@@ -384,7 +425,7 @@ async def batch_read(request: Request) -> Response:
                 missing.append(ident)
             elif record.id not in seen:
                 seen.add(record.id)
-                results.append(state.objects.to_wire(object_type, record, names, history=history))
+                results.append(redact(state.objects.to_wire(object_type, record, names, history=history)))
         errors = [_missing_error(state, object_type, missing)] if missing else []
     return JSONResponse(_envelope(started, results, errors), status_code=207 if errors else 200)
 
@@ -542,11 +583,12 @@ async def batch_archive(request: Request) -> Response:
 
 async def search(request: Request) -> Response:
     object_type = _object_type(request)
-    authorize(request, read_scopes(object_type))
+    redact = _redactor(object_type, authorize(request, read_scopes(object_type)))
     state = sandbox_state(request)
     body = await read_json(request)
     with state.lock:
         result = run_search(state, object_type, body, now_ms())
+    result["results"] = [redact(r) for r in result["results"]]
     return JSONResponse(result)
 
 

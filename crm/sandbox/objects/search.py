@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from crm.sandbox import messages as msg
 from crm.sandbox.objects.types import (
+    CREATED,
     DEFAULT_PROPERTIES,
     LAST_MODIFIED,
     QUERY_PROPERTIES,
@@ -219,7 +220,7 @@ def _kind(store: ObjectStore, object_type: str, name: str) -> str:
 def _getter(store: ObjectStore, object_type: str, name: str) -> Getter:
     kind = _kind(store, object_type, name)
     if kind == "time":
-        if name in ("createdate", LAST_MODIFIED[object_type]):
+        if name in (CREATED[object_type], LAST_MODIFIED[object_type]):
             return lambda r: store.millis(object_type, r, name)
         return lambda r: _time_or_none(store.value(object_type, r, name))
     if kind == "number":

@@ -12,7 +12,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from crm.sandbox import messages as msg
-from crm.sandbox.objects.types import iso, parse_time
+from crm.sandbox.objects.types import ENGAGEMENT_TYPES, iso, parse_time
 
 if TYPE_CHECKING:
     from crm.sandbox.objects.models import Record
@@ -31,7 +31,12 @@ REQUIRED_ON_CREATE = {
     "contacts": ("email", "firstname", "lastname"),
     "companies": ("domain", "name"),
     "deals": ("dealname", "dealstage"),
+    # Tickets need a subject and a stage (the default pipeline is assumed); every engagement
+    # needs hs_timestamp (docs/INTERACTIONS_API.md §2).
+    "tickets": ("subject", "hs_pipeline_stage"),
+    **{t: ("hs_timestamp",) for t in ENGAGEMENT_TYPES},
 }
+DEFAULT_TICKET_PIPELINE = "0"
 
 
 def as_text(value: Any) -> str | None:
@@ -81,8 +86,8 @@ def clean_values(
             problems.append((name, problem[0], problem[1]))
         else:
             clean[name] = checked
-    if object_type == "deals" and not problems:
-        problems += _check_stage(state, clean, existing)
+    if object_type in STAGE_PROPERTIES and not problems:
+        problems += _check_stage(state, object_type, clean, existing)
     return clean, problems
 
 
@@ -129,6 +134,10 @@ def _check_option(
     elif object_type == "deals" and name == "dealstage":
         # Checked against the deal's pipeline once every value is known (_check_stage).
         return text, None
+    elif object_type == "tickets" and name == "hs_pipeline":
+        allowed = list(state.pipelines.tickets)
+    elif object_type == "tickets" and name == "hs_pipeline_stage":
+        return text, None  # Checked against the ticket's pipeline (_check_ticket_stage).
     else:
         prop = state.properties.get(object_type, name)
         allowed = [o["value"] for o in prop.options] if prop else []
@@ -148,25 +157,49 @@ def _check_option(
     return text, None
 
 
-def _check_stage(state: SandboxState, clean: dict[str, str | None], existing: Record | None) -> list[Problem]:
-    deals = state.objects.types["deals"]
-    pipeline = clean.get("pipeline") or (deals.raw(existing, "pipeline") if existing else None) or "default"
-    stage = clean.get("dealstage") if "dealstage" in clean else None
-    if stage is None and "pipeline" in clean and existing is not None:
-        stage = deals.raw(existing, "dealstage")
+# (pipeline property, stage property, default pipeline) for the types whose stage depends on a pipeline.
+STAGE_PROPERTIES = {"deals": ("pipeline", "dealstage", "default"),
+                    "tickets": ("hs_pipeline", "hs_pipeline_stage", DEFAULT_TICKET_PIPELINE)}
+
+
+def _check_stage(
+    state: SandboxState, object_type: str, clean: dict[str, str | None], existing: Record | None
+) -> list[Problem]:
+    """The stage being written must belong to the record's (new or current) pipeline."""
+    pipeline_name, stage_name, default = STAGE_PROPERTIES[object_type]
+    store = state.objects.types[object_type]
+    pipeline = clean.get(pipeline_name) or (store.raw(existing, pipeline_name) if existing else None) or default
+    stage = clean.get(stage_name) if stage_name in clean else None
+    if stage is None and pipeline_name in clean and existing is not None:
+        stage = store.raw(existing, stage_name)
     if stage is None:
         return []
-    allowed = state.pipelines.stage_ids(pipeline)
+    allowed = state.pipelines.stage_ids(pipeline, object_type)
     if stage not in allowed:
-        return [("dealstage", msg.INVALID_OPTION, msg.OPTION_INVALID.format(value=stage, allowed=allowed))]
+        return [(stage_name, msg.INVALID_OPTION, msg.OPTION_INVALID.format(value=stage, allowed=allowed))]
     return []
+
+
+def derive_values(object_type: str, values: dict[str, str | None], existing: Record | None) -> None:
+    """Fill the defaults HubSpot fills on a write, in place (``closed_date`` is the store's job).
+
+    Tickets get the default pipeline when none is given; a meeting's ``hs_timestamp``
+    defaults to ``hs_meeting_start_time`` (docs/INTERACTIONS_API.md §2).
+    """
+    if existing is not None:
+        return
+    if object_type == "meetings" and not values.get("hs_timestamp") and values.get("hs_meeting_start_time"):
+        values["hs_timestamp"] = values["hs_meeting_start_time"]
+    if object_type == "tickets" and not values.get("hs_pipeline"):
+        values["hs_pipeline"] = DEFAULT_TICKET_PIPELINE
 
 
 def missing_required(object_type: str, values: dict[str, str | None]) -> str | None:
     """The error message when a create lacks every one of the type's identifying properties."""
-    if object_type == "deals":
-        # Deals need a name and a stage; the default pipeline is assumed when none is given.
-        absent = [n for n in ("dealname", "dealstage") if not values.get(n)]
+    if object_type in ("deals", "tickets") or object_type in ENGAGEMENT_TYPES:
+        # Deals and tickets need a name and a stage (the default pipeline is assumed when none
+        # is given); engagements need hs_timestamp.
+        absent = [n for n in REQUIRED_ON_CREATE[object_type] if not values.get(n)]
         return msg.MISSING_ALL_REQUIRED.format(names=", ".join(absent)) if absent else None
     names = REQUIRED_ON_CREATE[object_type]
     if any(values.get(n) for n in names):
