@@ -41,16 +41,16 @@ def test_a_queued_edit_and_its_cache_value_are_undone_together(contacts_db):
     assert contacts_db.outbox.outbox_counts()["pending"] == 0
 
 
-def test_other_connections_see_a_transaction_only_once_it_commits(db, tmp_path):
-    with store.open(tmp_path / "crm.db") as other:
+def test_other_connections_see_a_transaction_only_once_it_commits(db, cache_target):
+    with store.open(cache_target) as other:
         with db.atomic():
             db.meta.put("k", "v")
             assert other.meta.get("k") is None
         assert other.meta.get("k") == "v"
 
 
-def test_leaving_the_with_block_closes_the_connection(tmp_path):
-    with store.open(tmp_path / "crm.db") as db:
+def test_leaving_the_with_block_closes_the_connection(cache_target):
+    with store.open(cache_target) as db:
         assert db.meta.ping()
     with pytest.raises(StoreUnavailable):
         db.meta.ping()

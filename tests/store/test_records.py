@@ -317,7 +317,8 @@ def test_an_older_copy_of_a_record_never_replaces_a_newer_one(contacts_db):
     assert row["synced_at"] == "2030-01-03T00:00:00.000Z"
 
 
-def test_a_whole_email_address_is_found_through_the_email_index(contacts_db):
+def test_a_whole_email_address_is_found_through_the_email_index(sqlite_contacts_db):
+    contacts_db = sqlite_contacts_db
     frame, total = contacts_db.queries.query_records("contacts", search="ADA@Analytical.example")
     assert list(frame.index) == ["101"] and total == 1
     plan = contacts_db.conn.execute(
@@ -327,7 +328,8 @@ def test_a_whole_email_address_is_found_through_the_email_index(contacts_db):
     assert "contacts_email_lower" in str(plan)
 
 
-def test_sorting_by_last_modified_walks_an_index_in_hubspots_order(contacts_db):
+def test_sorting_by_last_modified_walks_an_index_in_hubspots_order(sqlite_contacts_db):
+    contacts_db = sqlite_contacts_db
     stamps_in = [f"2030-03-0{day}T10:00:00.000Z" for day in (4, 1, 7, 2)]
     contacts_db.records.upsert_records(
         "contacts",
