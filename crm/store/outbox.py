@@ -355,20 +355,17 @@ class Outbox(TableOwner):
             self.db.records.set_local_values(
                 object_type, record_id, {prop: to_column(outcome.cache_value, types.get(prop, "string"))}
             )
-        self.conn.execute(
-            _AUDIT_INSERT,
-            (
-                stamp,
-                object_type,
-                record_id,
-                prop,
-                base_value,
-                new_value,
-                by,
-                outcome.outbox_id,
-                outcome.status,
-                outcome.message,
-            ),
+        self._audit(
+            at=stamp,
+            object_type=object_type,
+            record_id=record_id,
+            prop=prop,
+            old=base_value,
+            new=new_value,
+            by=by,
+            outbox_id=outcome.outbox_id,
+            result=outcome.status,
+            detail=outcome.message,
         )
         return True
 
@@ -393,20 +390,15 @@ class Outbox(TableOwner):
                 "UPDATE outbox SET record_id = ? WHERE object_type = ? AND record_id = ?",
                 (record.id, object_type, local_id),
             )
-            self.conn.execute(
-                _AUDIT_INSERT,
-                (
-                    stamp,
-                    object_type,
-                    record.id,
-                    None,
-                    None,
-                    payload,
-                    by,
-                    outbox_id,
-                    "created",
-                    "matched an existing record by email" if existed else None,
-                ),
+            self._audit(
+                at=stamp,
+                object_type=object_type,
+                record_id=record.id,
+                new=payload,
+                by=by,
+                outbox_id=outbox_id,
+                result="created",
+                detail="matched an existing record by email" if existed else None,
             )
 
     def fail_create(self, outbox_id: int, message: str, *, by: str | None, retry: bool) -> None:
@@ -430,8 +422,15 @@ class Outbox(TableOwner):
                 "WHERE id = ?",
                 (message, stamp, outbox_id),
             )
-            self.conn.execute(
-                _AUDIT_INSERT, (stamp, row[0], row[1], None, None, row[2], by, outbox_id, "failed", message)
+            self._audit(
+                at=stamp,
+                object_type=row[0],
+                record_id=row[1],
+                new=row[2],
+                by=by,
+                outbox_id=outbox_id,
+                result="failed",
+                detail=message,
             )
 
     def hold_create(self, outbox_id: int, record: RecordLike) -> bool:
@@ -473,7 +472,9 @@ class Outbox(TableOwner):
             if row["status"] != "conflict":
                 raise LookupError(f"edit {outbox_id} is not a conflict (it is {row['status']})")
             if row["op"] == "create":
-                raise LookupError(f"edit {outbox_id} is a new record: link it to HubSpot's contact or discard it")
+                raise LookupError(
+                    f"edit {outbox_id} is a new record: link it to HubSpot's contact or discard it"
+                )
             object_type, record_id, prop = row["object_type"], row["record_id"], row["property"]
             if keep == "mine":
                 self.conn.execute(
@@ -489,20 +490,16 @@ class Outbox(TableOwner):
                 self.db.records.set_local_values(
                     object_type, record_id, {prop: to_column(row["remote_value"], prop_type)}
                 )
-            self.conn.execute(
-                _AUDIT_INSERT,
-                (
-                    stamp,
-                    object_type,
-                    record_id,
-                    prop,
-                    row["remote_value"],
-                    row["new_value"],
-                    by,
-                    outbox_id,
-                    f"conflict: kept {keep}",
-                    None,
-                ),
+            self._audit(
+                at=stamp,
+                object_type=object_type,
+                record_id=record_id,
+                prop=prop,
+                old=row["remote_value"],
+                new=row["new_value"],
+                by=by,
+                outbox_id=outbox_id,
+                result=f"conflict: kept {keep}",
             )
         return row
 
@@ -589,21 +586,16 @@ class Outbox(TableOwner):
                 "UPDATE outbox SET status = 'linked', record_id = ?, updated_at = ? WHERE id = ?",
                 (record_id, stamp, outbox_id),
             )
-            self.conn.execute(
-                _AUDIT_INSERT,
-                (
-                    stamp,
-                    object_type,
-                    record_id,
-                    None,
-                    None,
-                    row["payload"],
-                    by,
-                    outbox_id,
-                    "linked",
-                    f"HubSpot already had this email; linked to contact {record_id} instead of creating one: "
-                    f"{queued['pending']} field(s) queued, {queued['conflict']} conflict(s) to decide",
-                ),
+            self._audit(
+                at=stamp,
+                object_type=object_type,
+                record_id=record_id,
+                new=row["payload"],
+                by=by,
+                outbox_id=outbox_id,
+                result="linked",
+                detail=f"HubSpot already had this email; linked to contact {record_id} instead of creating one: "
+                f"{queued['pending']} field(s) queued, {queued['conflict']} conflict(s) to decide",
             )
         return queued
 
@@ -632,21 +624,37 @@ class Outbox(TableOwner):
                     f"HubSpot already had this email (contact {existing_id}); the new contact made here "
                     "was discarded and HubSpot's was left unchanged"
                 )
-            self.conn.execute(
-                _AUDIT_INSERT,
-                (
-                    stamp,
-                    object_type,
-                    record_id,
-                    prop,
-                    row["base_value"],
-                    row["new_value"] if row["op"] != "create" else row["payload"],
-                    by,
-                    outbox_id,
-                    "discarded",
-                    detail,
-                ),
+            self._audit(
+                at=stamp,
+                object_type=object_type,
+                record_id=record_id,
+                prop=prop,
+                old=row["base_value"],
+                new=row["new_value"] if row["op"] != "create" else row["payload"],
+                by=by,
+                outbox_id=outbox_id,
+                result="discarded",
+                detail=detail,
             )
+
+    def _audit(
+        self,
+        *,
+        at: str,
+        object_type: str,
+        record_id: str | None,
+        by: str | None,
+        outbox_id: int,
+        result: str,
+        prop: str | None = None,
+        old: str | None = None,
+        new: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """One line of the audit log: what happened to an edit, by whom, with HubSpot's word."""
+        self.conn.execute(
+            _AUDIT_INSERT, (at, object_type, record_id, prop, old, new, by, outbox_id, result, detail)
+        )
 
     def _edit(self, outbox_id: int) -> dict[str, Any]:
         rows = self._rows("SELECT * FROM outbox WHERE id = ?", (int(outbox_id),))

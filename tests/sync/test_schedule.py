@@ -7,7 +7,7 @@ import time
 
 from crm import store
 from crm.config import Settings
-from crm.sync import Scheduler, describe_interval, next_run_at, queue_edits, run_history
+from crm.sync import Scheduler, describe_interval, next_run_at, queue_edits
 
 INTERVAL = 900
 
@@ -23,7 +23,7 @@ class FakeClock:
 def _scheduled_runs(settings: Settings) -> list[dict]:
     db = store.open(settings.db_path)
     try:
-        return [r for r in run_history(db, limit=50) if r["trigger"] == "schedule"]
+        return [r for r in db.syncstate.run_history(limit=50) if r["trigger"] == "schedule"]
     finally:
         db.close()
 
