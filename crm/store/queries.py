@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -33,7 +32,6 @@ _KNOWN_TYPES = {
     "numberofemployees": "number",
     "annualrevenue": "number",
 }
-_EMAIL_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SEARCH_COLUMNS = {
     "companies": ("name", "domain", "phone", "city"),
     "deals": ("dealname",),
@@ -125,8 +123,11 @@ class Queries(TableOwner):
         params: list[Any] = []
         if not include_archived:
             where.append("archived = 0")
-        if search and search.strip():
-            self._search_clause(object_type, search.strip(), where, params)
+        text = (search or "").strip()
+        matching = self._search_clause(object_type, text) if text else None
+        if matching is not None:
+            where.append(matching[0])
+            params.extend(matching[1])
         for key, value in (filters or {}).items():
             _filter_clause(object_type, key, value, known, where, params)
 
@@ -150,32 +151,41 @@ class Queries(TableOwner):
             f"SELECT {select} FROM {quote(object_type)}{where_sql}{order_sql} LIMIT ? OFFSET ?",
             [*params, max(0, int(limit)), max(0, int(offset))],
         )
-        total = int(
-            self.conn.execute(f"SELECT count(*) FROM {quote(object_type)}{where_sql}", params).fetchone()[0]
-        )
+        total = None
+        if matching is not None and object_type == "contacts" and not filters:
+            total = self._search_total(text, matching, include_archived)
+        if total is None:
+            total = int(
+                self.conn.execute(f"SELECT count(*) FROM {quote(object_type)}{where_sql}", params).fetchone()[
+                    0
+                ]
+            )
         frame = _typed(frame, types).set_index("id")
         frame.index = frame.index.astype(str)
         return frame, total
 
-    def _search_clause(self, object_type: str, text: str, where: list[str], params: list[Any]) -> None:
+    def _search_total(self, text: str, matching: tuple[str, list[Any]], include_archived: bool) -> int | None:
+        """The search index's own count of matching contacts, less the archived ones; None
+        when the index cannot count (then the rows are counted)."""
+        total = self.conn.contacts_search_total(text)
+        if total is None or include_archived or not total:
+            return total
+        # Archived contacts are few, and the (archived, updated_at) index finds them.
+        archived = self.conn.execute(
+            f"SELECT count(*) FROM contacts WHERE archived = 1 AND {matching[0]}", matching[1]
+        ).fetchone()[0]
+        return total - int(archived)
+
+    def _search_clause(self, object_type: str, text: str) -> tuple[str, list[Any]]:
+        """The WHERE fragment (and params) of a search box text."""
         if object_type == "contacts":
-            if _EMAIL_ADDRESS.match(text):
-                # A whole address: the lower(email) index answers at once, where the words
-                # of an address ("example", "com") would match much of the portal.
-                where.append("lower(email) = ?")
-                params.append(text.lower())
-                return
-            found = self.conn.contacts_search(text)
-            if found is None:
-                where.append(_NOTHING)
-            else:
-                where.append(found[0])
-                params.extend(found[1])
-            return
+            return self.conn.contacts_search(text) or (_NOTHING, [])
         pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         cols = _SEARCH_COLUMNS[object_type]
-        where.append("(" + " OR ".join(f"lower({quote(c)}) LIKE ? ESCAPE '\\'" for c in cols) + ")")
-        params.extend([pattern] * len(cols))
+        return (
+            "(" + " OR ".join(f"lower({quote(c)}) LIKE ? ESCAPE '\\'" for c in cols) + ")",
+            [pattern] * len(cols),
+        )
 
     def get_record(self, object_type: str, record_id: str) -> dict[str, Any] | None:
         """One cached record as stored (column values), or None if it is not cached."""

@@ -347,3 +347,15 @@ def test_sorting_by_last_modified_walks_an_index_in_hubspots_order(sqlite_contac
     # No sort of every matching row: the rows come off an index already in order (only
     # rows sharing one timestamp are put in id order).
     assert "USING INDEX contacts_archived_updated" in plan and "TEMP B-TREE FOR ORDER BY" not in plan, plan
+
+
+def test_a_search_total_counts_the_matching_contacts_that_are_not_archived(contacts_db):
+    assert contacts_db.queries.query_records("contacts", search="example")[1] == 3
+    contacts_db.records.mark_archived("contacts", ["102"])
+    frame, total = contacts_db.queries.query_records("contacts", search="example")
+    assert total == 2 and sorted(frame.index) == ["101", "103"]
+    assert contacts_db.queries.query_records("contacts", search="example", include_archived=True)[1] == 3
+    assert (
+        contacts_db.queries.query_records("contacts", search="example", filters={"lifecyclestage": "lead"})[1]
+        == 2
+    )
