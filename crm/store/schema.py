@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -391,11 +392,32 @@ def connect(path: str | Path) -> sqlite3.Connection:
         str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=True
     )
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA journal_mode = WAL")
+    _use_wal(conn)
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA temp_store = MEMORY")
     return conn
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Put the file in WAL mode once; later connections find it there and change nothing.
+
+    Switching needs an exclusive lock, and SQLite answers "database is locked" at once
+    (without waiting out the busy timeout) when two connections race to switch a new file,
+    as a CLI sync and its progress watcher do on a fresh cache. Within a process the switch
+    is serialised; across processes a refused switch is retried for a bounded time.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    with _migrate_lock:
+        while True:
+            try:
+                if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                    conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
 
 def migrate(conn: sqlite3.Connection) -> int:
