@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from crm.sandbox import account, admin, associations, owners, pipelines, properties
+from crm.sandbox import account, admin, associations, daily, journal, merges, owners, pipelines, properties
 from crm.sandbox import messages as msg
 from crm.sandbox.errors import SandboxHTTPError
 from crm.sandbox.limits import retry_after_header
@@ -36,7 +36,7 @@ from crm.sandbox.webhooks import routes as webhook_routes
 
 logger = logging.getLogger("crm.sandbox")
 
-CRM_PREFIXES = ("/crm/", "/account-info/")
+CRM_PREFIXES = ("/crm/", "/account-info/", "/webhooks-journal/", "/webhooks/v4/")
 ADMIN_PREFIX = "/_sandbox/"
 
 
@@ -181,6 +181,9 @@ class SandboxGate:
                 category = msg.INTERNAL_ERROR if fault == "500" else msg.SERVICE_UNAVAILABLE
                 return error_response(int(fault), msg.crm_error(texts[fault], category), cid)
 
+        allowed_today, remaining_today = state.daily.take()
+        if not allowed_today:
+            return error_response(429, daily.daily_limit_error(), cid, state.daily.headers(0))
         if method == "POST" and path.endswith("/search"):
             # Search has its own per-second budget and sends no rate-limit headers.
             allowed, _, wait = state.limits.take_search()
@@ -200,6 +203,7 @@ class SandboxGate:
             if config.retry_after:
                 limit_headers["Retry-After"] = retry_after_header(wait)
             return error_response(429, msg.rate_limit_error(msg.TEN_SECONDLY_ROLLING), cid, limit_headers)
+        limit_headers.update(state.daily.headers(remaining_today))
         extra += [(k.lower().encode(), v.encode()) for k, v in limit_headers.items()]
         return None
 
@@ -227,6 +231,9 @@ def build_routes(state: SandboxState) -> list[BaseRoute]:
     table += pipelines.routes()
     table += owners.routes()
     table += account.routes()
+    table += merges.routes()
+    table += journal.routes()
+    table += daily.routes()
     return table
 
 

@@ -13,6 +13,8 @@ import threading
 from typing import Any
 
 from crm.sandbox.config import SandboxConfig
+from crm.sandbox.daily import DailyBudget
+from crm.sandbox.journal import Journal
 from crm.sandbox.limits import Faults, Limits
 from crm.sandbox.oauth.models import OAuthModel
 from crm.sandbox.objects.models import ObjectStore
@@ -79,6 +81,9 @@ class SandboxState:
         self.pipelines = Pipelines()
         self.owners = Owners()
         self.objects = ObjectStore(self.properties, self.pipelines, self.config)
+        self.journal = Journal(self.config)
+        self.webhooks.observers.append(self.journal.record)
+        self.daily = DailyBudget(self.config)
         self.limits = Limits(self.config)
         self.faults = Faults(self.config)
         self.stats = Stats()
@@ -107,6 +112,8 @@ class SandboxState:
             self.config.update(options)
             self.counts = seed_portal(self)
             self.limits.reset()
+            self.daily.reset()
+            self.journal.reset()
             self.faults.reset()
             self.stats = Stats()
         if reset_tokens:
