@@ -315,7 +315,7 @@ class ObjectStore:
     # ----------------------------------------------------------------------------------- writing
 
     def _remember(self, record: Record, now: int, *, new: bool) -> None:
-        if self.config.index_lag_ms <= 0:
+        if self.config.index_lag_ms <= 0 and self.config.index_lag_jitter_ms <= 0:
             return
         jitter = self.config.index_lag_jitter_ms
         visible_at = now + int(self.config.index_lag_ms + (self._lag_jitter.uniform(0, jitter) if jitter > 0 else 0))
