@@ -7,7 +7,7 @@ account's time zone; the sandbox turns it at midnight UTC, and tests move it wit
 ``POST /_sandbox/daily`` instead of waiting.
 
 ``config.daily_limit`` 0 switches the limit off (no headers), as for public OAuth apps.
-A refused request does not count. Search requests count but carry no headers, like every
+A request refused by any limit does not count. Search requests count but carry no headers, like every
 other rate-limit header on search.
 """
 
