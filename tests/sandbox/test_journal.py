@@ -230,3 +230,22 @@ def test_without_a_webhook_url_the_journal_still_fills(sandbox: SandboxAdmin, jo
     sandbox.patch_object("contacts", contact, {"jobtitle": "Pilot"})
     (event,) = read_all(journal)
     assert (event["action"], event["changeSource"], event["propertyName"]) == ("UPDATE", "CRM_UI", "jobtitle")
+
+
+def test_gdpr_deletion_reaches_a_privacy_subscription_only(
+    sandbox: SandboxAdmin, journal: httpx2.Client, api: httpx2.Client
+) -> None:
+    subscribe(journal, "0-1", ["DELETE"])
+    journal.post(
+        SUBSCRIPTIONS,
+        json={
+            "subscriptionType": "GDPR_PRIVACY_DELETION",
+            "portalId": PORTAL,
+            "objectTypeId": "0-1",
+            "actions": ["GDPR_DELETE"],
+        },
+    )
+    doomed = sandbox.truth("contacts")[0]["id"]
+    assert api.post("/crm/v3/objects/contacts/gdpr-delete", json={"objectId": doomed}).status_code == 204
+    (event,) = read_all(journal)
+    assert (event["action"], event["objectId"]) == ("GDPR_DELETE", int(doomed))
