@@ -15,7 +15,10 @@ optional index lag); properties and groups; deal and ticket pipelines; owners; v
 associations; account info; the conversations inbox (threads, messages, status, archive);
 the call transcripts API (read); email content redacted without ``sales-email-read``; the rolling burst limit and the search
 limit; latency, jitter and injected faults (429, 5xx, slow, dropped connections); webhook
-delivery with v1/v2/v3 signatures; seeded, deterministic data with hostile values.
+delivery with v1/v2/v3 signatures; seeded, deterministic data with hostile values; the
+webhooks journal with its subscriptions, snapshots, retention and client-credentials token
+(journal.py); merges, GDPR delete, restore and last-modified stamping (merges.py); the
+daily limit (daily.py); index lag with per-write jitter.
 
 What it does NOT model (answers 404 or 400, or behaves more simply than HubSpot):
 
@@ -25,14 +28,17 @@ What it does NOT model (answers 404 or 400, or behaves more simply than HubSpot)
   tokens may read transcripts;
 - conversation actors, channel accounts, original message content, attachments, custom
   channels, spam handling and the purge of archived threads;
-- merges, GDPR delete, restoring archived records, the recycle bin's 90-day expiry;
+- the recycle bin's 90-day expiry;
+- a public restore endpoint (HubSpot has none; ``/_sandbox/objects/{t}/{id}/restore`` stands
+  in for the UI), enforcement of the GDPR email blocklist, the journal's exact file format;
 - property history beyond the current value (``propertiesWithHistory`` returns one entry);
 - calculated properties other than a deal's ``hs_is_closed*`` flags, rollups, lifecycle
   stage only moving forward, conditionally required properties and 2026-09 validation rules;
 - pipeline and stage writes, owner teams beyond one per owner;
 - association labels other than HubSpot-defined ones (no ``USER_DEFINED`` labels), company
   parent/child associations, association limits per record;
-- the daily limit and its headers, per-app limits, 423 locks, 477 migrations;
+- per-app limits, the daily limit's reset in the account's time zone (it turns at UTC
+  midnight), 423 locks, 477 migrations;
 - several portals: one portal per sandbox, identified by ``config.portal_id``;
 - exact HubSpot wording for errors HUBSPOT_API.md does not record (see messages.py);
 - search relevance ranking (``query`` is a token-prefix match, not HubSpot's scoring).

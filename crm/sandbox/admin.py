@@ -14,6 +14,10 @@ Routes (no auth; loopback only by intent):
     POST  /_sandbox/conversations/threads           a visitor writes in: a new thread (see conversations.py)
     GET   /_sandbox/conversations/threads           every thread, archived too, with its messages
 
+Added by other modules: ``/_sandbox/merge``, ``/_sandbox/gdpr-delete``,
+``/_sandbox/objects/{objectType}/{id}/restore``, ``/_sandbox/stamp`` (merges.py),
+``/_sandbox/daily`` (daily.py), ``/_sandbox/journal`` and ``/_sandbox/journal/age`` (journal.py).
+
 The OAuth side adds its own routes (private-app token, codes, tokens, webhooks) in
 ``crm.sandbox.oauth.routes`` and ``crm.sandbox.webhooks``; the client below covers both.
 """
@@ -148,6 +152,66 @@ class SandboxAdmin:
     def flush_webhooks(self, timeout: float = 10.0) -> Any:
         """Wait until every queued webhook has been delivered (or has failed for good)."""
         return self._call("POST", "/_sandbox/webhooks/flush", {"timeout": timeout})
+
+    # --- merges, GDPR delete, restore, stamps, daily limit, journal ----------------------
+    # (routes in crm/sandbox/merges.py, daily.py and journal.py)
+
+    def merge(self, object_type: str, primary_id: str | int, merged_id: str | int) -> dict[str, Any]:
+        """Merge as a person in HubSpot's UI would; returns the resulting record (a new id for
+        contacts and companies unless ``merge_new_id`` is off)."""
+        body = {"objectType": object_type, "primaryObjectId": str(primary_id), "objectIdToMerge": str(merged_id)}
+        result: dict[str, Any] = self._call("POST", "/_sandbox/merge", body)
+        return result
+
+    def gdpr_delete(self, object_id: str | int, id_property: str | None = None) -> None:
+        self._call("POST", "/_sandbox/gdpr-delete", {"objectId": str(object_id), "idProperty": id_property})
+
+    def restore(self, object_type: str, object_id: str | int) -> dict[str, Any]:
+        """Bring an archived record back from the recycle bin, as in HubSpot's UI."""
+        result: dict[str, Any] = self._call("POST", f"/_sandbox/objects/{object_type}/{object_id}/restore")
+        return result
+
+    def stamp(
+        self, object_type: str, timestamp: int | str, *, ids: list[str] | None = None, count: int | None = None
+    ) -> int:
+        """Give records (``ids``, or the first ``count`` live ones) one last-modified millisecond."""
+        body: dict[str, Any] = {"objectType": object_type, "timestamp": timestamp}
+        body.update({"ids": ids} if ids is not None else {"count": count or 0})
+        return int(self._call("POST", "/_sandbox/stamp", body)["stamped"])
+
+    def daily(self, used: int | None = None) -> dict[str, Any]:
+        """Today's daily-limit figures; ``used`` sets today's count first (0 starts a new day)."""
+        if used is None:
+            result: dict[str, Any] = self._call("GET", "/_sandbox/daily")
+        else:
+            result = self._call("POST", "/_sandbox/daily", {"used": used})
+        return result
+
+    def journal_entries(self) -> list[dict[str, Any]]:
+        """Every journal entry still in retention, with its events."""
+        return list(self._call("GET", "/_sandbox/journal")["results"])
+
+    def age_journal(self, seconds: float) -> int:
+        """Move every journal entry ``seconds`` into the past; returns how many are left."""
+        return int(self._call("POST", "/_sandbox/journal/age", {"seconds": seconds})["entries"])
+
+    def client_credentials_token(
+        self, scopes: list[str] | None = None, *, version: str = "2026-03", client_secret: str | None = None
+    ) -> str:
+        """A webhooks-journal token from ``POST /oauth/{version}/token`` (client_credentials).
+
+        ``client_secret`` defaults to the sandbox's default (the admin API never reveals it).
+        """
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self.config()["client_id"],
+            "client_secret": client_secret or SandboxConfig().client_secret,
+        }
+        if scopes is not None:
+            form["scope"] = " ".join(scopes)
+        response = self._http.post(f"/oauth/{version}/token", data=form)
+        response.raise_for_status()
+        return str(response.json()["access_token"])
 
 
 

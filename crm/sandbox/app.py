@@ -3,7 +3,7 @@
 The gate (``SandboxGate``, the outermost layer) gives every response an
 ``X-HubSpot-Correlation-Id``, answers 414 past ``max_url_length``, sleeps out the configured
 latency (an ``asyncio.sleep`` per request, so slow requests never hold each other up), and
-for CRM paths injects faults and applies the burst and search limits. Admin routes
+for CRM and journal paths injects faults and applies the burst, search and daily limits. Admin routes
 (``/_sandbox/``) skip all of that.
 
 Errors: handlers raise ``SandboxHTTPError``; Starlette's 404/405 and any unexpected
@@ -30,6 +30,9 @@ from crm.sandbox import (
     admin,
     associations,
     conversations,
+    daily,
+    journal,
+    merges,
     owners,
     pipelines,
     properties,
@@ -45,7 +48,7 @@ from crm.sandbox.webhooks import routes as webhook_routes
 
 logger = logging.getLogger("crm.sandbox")
 
-CRM_PREFIXES = ("/crm/", "/account-info/", "/conversations/")
+CRM_PREFIXES = ("/crm/", "/account-info/", "/conversations/", "/webhooks-journal/", "/webhooks/v4/")
 ADMIN_PREFIX = "/_sandbox/"
 
 
@@ -197,6 +200,8 @@ class SandboxGate:
                 state.stats.count_limited(search=True)
                 headers = {"Retry-After": retry_after_header(wait)} if config.retry_after else {}
                 return error_response(429, msg.rate_limit_error(msg.SECONDLY), cid, headers)
+            if not state.daily.take()[0]:
+                return error_response(429, daily.daily_limit_error(), cid, state.daily.headers(0))
             return None
         allowed, remaining, wait = state.limits.take_burst()
         limit_headers = {
@@ -209,6 +214,10 @@ class SandboxGate:
             if config.retry_after:
                 limit_headers["Retry-After"] = retry_after_header(wait)
             return error_response(429, msg.rate_limit_error(msg.TEN_SECONDLY_ROLLING), cid, limit_headers)
+        allowed_today, remaining_today = state.daily.take()
+        if not allowed_today:
+            return error_response(429, daily.daily_limit_error(), cid, state.daily.headers(0))
+        limit_headers.update(state.daily.headers(remaining_today))
         extra += [(k.lower().encode(), v.encode()) for k, v in limit_headers.items()]
         return None
 
@@ -238,6 +247,9 @@ def build_routes(state: SandboxState) -> list[BaseRoute]:
     table += account.routes()
     table += conversations.routes()
     table += transcripts.routes()
+    table += merges.routes()
+    table += journal.routes()
+    table += daily.routes()
     return table
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 from crm.sandbox.config import SandboxConfig
 from crm.sandbox.conversations import Conversations
+from crm.sandbox.daily import DailyBudget
+from crm.sandbox.journal import Journal
 from crm.sandbox.limits import Faults, Limits
 from crm.sandbox.oauth.models import OAuthModel
 from crm.sandbox.objects.models import ObjectStore
@@ -94,6 +96,9 @@ class SandboxState:
         self.objects = ObjectStore(self.properties, self.pipelines, self.config)
         self.conversations = Conversations()
         self.transcripts: dict[str, Transcript] = {}
+        self.journal = Journal(self.config)
+        self.webhooks.observers.append(self.journal.record)
+        self.daily = DailyBudget(self.config)
         self.limits = Limits(self.config)
         self.faults = Faults(self.config)
         self.stats = Stats()
@@ -122,6 +127,8 @@ class SandboxState:
             self.config.update(options)
             self.counts = seed_portal(self)
             self.limits.reset()
+            self.daily.reset()
+            self.journal.reset()
             self.faults.reset()
             self.stats = Stats()
         if reset_tokens:

@@ -35,7 +35,7 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 import httpx2
@@ -156,6 +156,8 @@ class WebhookSender:
         self._event_ids = itertools.count(time.time_ns() // 1000)
         self._thread: threading.Thread | None = None
         self._closed = False
+        # Called with every emitted batch of bare events, webhook URL or not (the journal).
+        self.observers: list[Callable[[list[dict[str, Any]]], None]] = []
 
     # --- public API ---------------------------------------------------------------------
 
@@ -167,10 +169,13 @@ class WebhookSender:
         Raises:
             ValueError: an event has no ``subscriptionType``.
         """
+        batch = [dict(event) for event in events]
+        for observer in self.observers:
+            observer(batch)
         if not self.config.webhook_url or self._closed:
             return
         now_ms = int(time.time() * 1000)
-        filled = [self._fill(event, now_ms) for event in events]
+        filled = [self._fill(event, now_ms) for event in batch]
         if not filled:
             return
         with self._cond:

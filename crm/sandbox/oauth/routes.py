@@ -127,11 +127,13 @@ class _Handlers:
     # --- token endpoints -----------------------------------------------------------------
 
     async def create_token(self, request: Request) -> Response:
-        """``POST /oauth/{v1,v3,2026-03,2026-09}/token``: authorization_code and refresh_token grants."""
+        """``POST /oauth/{v1,v3,2026-03,2026-09}/token``: code, refresh and (not 2026-09) client_credentials."""
         form = await _read_form(request)
         params = _params(request, form)
         grant_type = params.get("grant_type")
         try:
+            if grant_type == "client_credentials" and "/2026-09/" in request.url.path:
+                raise TokenGrantError(messages.BAD_GRANT_TYPE)  # 2026-09 dropped this grant (HUBSPOT_API.md §1.2)
             body = self.auth.grant(params)
         except TokenGrantError as exc:
             self._record(request, form, grant_type, 400, exc.status)
