@@ -15,7 +15,9 @@ optional index lag); properties and groups; deal and ticket pipelines; owners; v
 associations; account info; the conversations inbox (threads, messages, status, archive);
 the call transcripts API (read); email content redacted without ``sales-email-read``; the rolling burst limit and the search
 limit; latency, jitter and injected faults (429, 5xx, slow, dropped connections); webhook
-delivery with v1/v2/v3 signatures; seeded, deterministic data with hostile values.
+delivery with v1/v2/v3 signatures; seeded, deterministic data with hostile values;
+several portals (``config.extra_portal_ids``, ``--portal-id`` repeated), each with its own
+records, tokens, limits and webhook deliveries, told apart by the token (see state.py).
 
 What it does NOT model (answers 404 or 400, or behaves more simply than HubSpot):
 
@@ -33,7 +35,9 @@ What it does NOT model (answers 404 or 400, or behaves more simply than HubSpot)
 - association labels other than HubSpot-defined ones (no ``USER_DEFINED`` labels), company
   parent/child associations, association limits per record;
 - the daily limit and its headers, per-app limits, 423 locks, 477 migrations;
-- several portals: one portal per sandbox, identified by ``config.portal_id``;
+- an account picker that remembers the user's portals, or portals with different users or
+  settings: several portals share the app's and the server's settings (only ``hub_domain``
+  differs) and one signed-in user;
 - exact HubSpot wording for errors HUBSPOT_API.md does not record (see messages.py);
 - search relevance ranking (``query`` is a token-prefix match, not HubSpot's scoring).
 """
