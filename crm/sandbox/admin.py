@@ -17,7 +17,8 @@ Routes (no auth; loopback only by intent):
 
 Each route acts on one portal: ``?portal_id=`` (or ``"portal_id"`` in a JSON body) names it,
 the default portal otherwise; an unknown portal gets 404. ``POST /_sandbox/config`` changes
-shared settings in every portal and ``hub_domain`` in the named one only.
+shared settings in every portal and ``hub_domain`` in the named one only; there a
+``"portal_id"`` in the body is the setting: it renumbers the portal ``?portal_id=`` names.
 
 The OAuth side adds its own routes (private-app token, codes, tokens, webhooks) in
 ``crm.sandbox.oauth.routes`` and ``crm.sandbox.webhooks``; the client below covers both.
@@ -92,12 +93,13 @@ class SandboxAdmin:
         result: dict[str, Any] = self._call("POST", "/_sandbox/reset", options, portal_id)
         return result
 
-    def configure(self, *, portal_id: int | None = None, **changes: Any) -> dict[str, Any]:
+    def configure(self, *, in_portal: int | None = None, **changes: Any) -> dict[str, Any]:
         """Change sandbox settings (any ``SandboxConfig`` field); returns the portal's settings.
 
-        ``hub_domain`` is the portal's own; every other setting changes in all portals.
+        ``hub_domain`` and ``portal_id`` (which renumbers the portal) are the portal's own,
+        ``in_portal`` picks it (default: the first); every other setting changes in all portals.
         """
-        result: dict[str, Any] = self._call("POST", "/_sandbox/config", changes, portal_id)
+        result: dict[str, Any] = self._call("POST", "/_sandbox/config", changes, in_portal)
         return result
 
     def config(self, portal_id: int | None = None) -> dict[str, Any]:
@@ -246,8 +248,9 @@ async def reset(request: Request) -> Response:
 
 
 async def configure(request: Request) -> Response:
+    # Here "portal_id" in the body is the setting (it renumbers the portal); ?portal_id= picks it.
+    state = sandbox_state(request)
     body = await read_json(request)
-    state = body_portal(request, body)
     if "extra_portal_ids" in body:
         detail = "extra_portal_ids: fixed when the sandbox starts"
         raise bad_request(msg.ADMIN_UNKNOWN_SETTING.format(detail=detail))

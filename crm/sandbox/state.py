@@ -45,6 +45,7 @@ SIZE_KEYS = (
     "anchor_date",
 )
 # Settings each portal has for itself; every other setting is shared by all the portals.
+# portal_id may change (tests switch a one-portal sandbox to "another portal" so).
 PORTAL_SETTINGS = ("portal_id", "hub_domain", "extra_portal_ids")
 # Another portal's record ids start at FIRST_ID + portal id × this, so ids never collide.
 PORTAL_ID_SPACING = 1_000_000
@@ -150,14 +151,30 @@ class SandboxState:
 
         Raises ValueError for an unknown setting or one fixed at start.
         """
-        fixed = {"portal_id", "extra_portal_ids"} & set(changes)
-        if fixed:
-            raise ValueError(f"{', '.join(sorted(fixed))}: fixed when the sandbox starts (--portal-id)")
+        if "extra_portal_ids" in changes:
+            raise ValueError("extra_portal_ids: fixed when the sandbox starts (--portal-id)")
+        new_id = changes.get("portal_id", self.config.portal_id)
+        if new_id != self.config.portal_id and new_id in self.portals:
+            raise ValueError(f"portal_id: the sandbox already serves portal {new_id}")
         own = {k: v for k, v in changes.items() if k in PORTAL_SETTINGS}
         shared = {k: v for k, v in changes.items() if k not in PORTAL_SETTINGS}
         for portal in self.portals.values():
             portal.config.update(shared)
         self.config.update(own)
+        self._renumber()
+
+    def _renumber(self) -> None:
+        """Key ``portals`` by each portal's id again, after a portal_id change (a portal switch in tests).
+
+        A new dict replaces the old one in every portal, so a request iterating the old one is unharmed.
+        """
+        current = list(self.portals.values())
+        renumbered = {portal.config.portal_id: portal for portal in current}
+        if list(renumbered) == list(self.portals):
+            return
+        for portal in current:
+            portal.portals = renumbered
+        current[0].config.extra_portal_ids = tuple(renumbered)[1:]
 
     def reset(self, options: dict[str, Any]) -> dict[str, int]:
         """Re-seed the portal. ``options``: sizes and seed, plus tokens/webhooks/config flags.
@@ -179,6 +196,7 @@ class SandboxState:
             for portal in self.portals.values():
                 with portal.lock:
                     portal.restore_config()
+            self._renumber()
         with self.lock:
             self.config.update(options)
             self.seed_key = self._seed_key()

@@ -151,7 +151,7 @@ def test_admin_calls_without_portal_id_act_on_the_first_portal(two_portals):
 
 def test_shared_settings_change_in_every_portal_and_hub_domain_in_one(two_portals):
     two_portals.configure(token_ttl=120)
-    two_portals.configure(portal_id=B, hub_domain="brand-b.example.com")
+    two_portals.configure(in_portal=B, hub_domain="brand-b.example.com")
 
     assert two_portals.config(portal_id=A)["token_ttl"] == two_portals.config(portal_id=B)["token_ttl"] == 120
     assert two_portals.config(portal_id=B)["hub_domain"] == "brand-b.example.com"
@@ -160,6 +160,19 @@ def test_shared_settings_change_in_every_portal_and_hub_domain_in_one(two_portal
         A,
         B,
     )
+
+
+def test_a_portal_can_be_renumbered_but_not_onto_another_portal(two_portals):
+    two_portals.configure(in_portal=B, portal_id=303)
+
+    assert [p["portalId"] for p in two_portals.portals()] == [A, 303]
+    with client(two_portals, two_portals.private_app_token(portal_id=303)) as api:
+        assert api.get("/account-info/v3/details").json()["portalId"] == 303
+    with pytest.raises(httpx2.HTTPStatusError) as caught:
+        two_portals.configure(in_portal=303, portal_id=A)
+    assert "already serves portal 101" in caught.value.response.json()["message"]
+    two_portals.reset(config=True)
+    assert [p["portalId"] for p in two_portals.portals()] == [A, B]
 
 
 def test_each_portal_has_its_own_burst_budget(two_portals, api_a, api_b):
