@@ -6,14 +6,11 @@ belongs to one portal and only ever sees that portal's data.
 
 from __future__ import annotations
 
-import http.server
-import json
-import threading
 from collections.abc import Iterator
 
 import httpx2
 import pytest
-from sandbox_checks import WebhookInbox, assert_crm_error
+from sandbox_checks import WebhookInbox, assert_crm_error, receive_webhooks
 
 from crm.sandbox import SandboxState
 from crm.sandbox.__main__ import parse_args
@@ -198,28 +195,8 @@ def test_fail_next_hits_only_its_portal(two_portals, api_a, api_b):
 @pytest.fixture
 def inbox(two_portals: SandboxAdmin) -> Iterator[WebhookInbox]:
     """A loopback receiver both portals deliver to (the app's one webhook URL)."""
-    inbox = WebhookInbox()
-
-    class Receiver(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            with inbox.lock:
-                inbox.requests.append((dict(self.headers), json.loads(body)))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    two_portals.configure(webhook_url=f"http://127.0.0.1:{server.server_address[1]}/hubspot/webhook")
-    try:
+    with receive_webhooks(two_portals) as inbox:
         yield inbox
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_webhooks_of_each_portal_carry_its_portal_id(two_portals, inbox):
