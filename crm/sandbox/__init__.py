@@ -66,7 +66,10 @@ def create_app(config: SandboxConfig | None = None) -> SandboxApp:
 
 @dataclasses.dataclass
 class SandboxServer:
-    """A sandbox serving on a loopback socket in a daemon thread."""
+    """A sandbox serving on a loopback socket in a daemon thread.
+
+    ``state`` is the default portal's; ``state.portals`` maps every portal id to its state.
+    """
 
     url: str
     state: SandboxState

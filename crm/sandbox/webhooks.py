@@ -13,6 +13,9 @@ portalId, appId, occurredAt and attemptNumber, and a daemon thread POSTs them to
   ``len(config.webhook_retry_delays)`` more times with ``attemptNumber`` counting up; 400,
   401, 403, 404 and 405 never, unless ``config.webhook_retry_all_4xx``.
 
+Each portal of a sandbox has its own sender (queue, retries, delivery log), all posting to
+the one ``webhook_url`` with their portal's ``portalId``.
+
 Not modelled: HubSpot's per-account concurrency (10 in flight; the sandbox sends one request
 at a time), subscriptions and their management API (every event type is delivered), and
 duplicate deliveries of successful batches.
