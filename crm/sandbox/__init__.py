@@ -18,7 +18,9 @@ limit; latency, jitter and injected faults (429, 5xx, slow, dropped connections)
 delivery with v1/v2/v3 signatures; seeded, deterministic data with hostile values; the
 webhooks journal with its subscriptions, snapshots, retention and client-credentials token
 (journal.py); merges, GDPR delete, restore and last-modified stamping (merges.py); the
-daily limit (daily.py); index lag with per-write jitter.
+daily limit (daily.py); index lag with per-write jitter;
+several portals (``config.extra_portal_ids``, ``--portal-id`` repeated), each with its own
+records, tokens, limits and webhook deliveries, told apart by the token (see state.py).
 
 What it does NOT model (answers 404 or 400, or behaves more simply than HubSpot):
 
@@ -39,7 +41,9 @@ What it does NOT model (answers 404 or 400, or behaves more simply than HubSpot)
   parent/child associations, association limits per record;
 - per-app limits, the daily limit's reset in the account's time zone (it turns at UTC
   midnight), 423 locks, 477 migrations;
-- several portals: one portal per sandbox, identified by ``config.portal_id``;
+- an account picker that remembers the user's portals, or portals with different users or
+  settings: several portals share the app's and the server's settings (only ``hub_domain``
+  differs) and one signed-in user;
 - exact HubSpot wording for errors HUBSPOT_API.md does not record (see messages.py);
 - search relevance ranking (``query`` is a token-prefix match, not HubSpot's scoring).
 """
@@ -68,7 +72,10 @@ def create_app(config: SandboxConfig | None = None) -> SandboxApp:
 
 @dataclasses.dataclass
 class SandboxServer:
-    """A sandbox serving on a loopback socket in a daemon thread."""
+    """A sandbox serving on a loopback socket in a daemon thread.
+
+    ``state`` is the default portal's; ``state.portals`` maps every portal id to its state.
+    """
 
     url: str
     state: SandboxState

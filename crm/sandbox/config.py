@@ -29,7 +29,10 @@ class SandboxConfig:
     tickets: int = 120
     engagements: int = 600
     threads: int = 40
+    # The default portal; ``extra_portal_ids`` are more portals served beside it, each with its
+    # own records, tokens, limits and webhook deliveries (fixed at start, like ``--portal-id``).
     portal_id: int = 62515
+    extra_portal_ids: tuple[int, ...] = ()
     app_id: int = 54321
     app_name: str = "CRM Dashboard (sandbox)"
     ui_domain: str = "app.hubspot.com"
@@ -93,6 +96,6 @@ class SandboxConfig:
                 if unknown:
                     raise ValueError(f"unknown fault kinds: {sorted(unknown)}")
                 value = {k: float(v) for k, v in value.items()}
-            elif key in ("redirect_uris", "webhook_retry_delays"):
+            elif key in ("redirect_uris", "webhook_retry_delays", "extra_portal_ids"):
                 value = tuple(value)
             setattr(self, key, value)

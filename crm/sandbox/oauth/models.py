@@ -120,6 +120,8 @@ class ConsentRequest:
     state: str | None = None
     code_challenge: str | None = None
     code_challenge_method: str | None = None
+    # The portal the authorize link names (/oauth/{portal}/authorize); None lets the person pick.
+    portal_id: int | None = None
 
 
 @dataclasses.dataclass
@@ -278,6 +280,7 @@ class OAuthModel:
             state=state,
             code_challenge=code_challenge or None,
             code_challenge_method=method,
+            portal_id=portal_id,
         )
 
     def begin_consent(self, request: ConsentRequest) -> str:
@@ -667,6 +670,18 @@ class OAuthModel:
                 token=token, kind="private_app", scopes=granted, issued_at=self._clock(), expires_at=None
             )
         return token
+
+    def holds_grant(self, params: Mapping[str, str]) -> bool:
+        """Whether this portal issued the code or refresh token a token request redeems."""
+        with self._lock:
+            if params.get("grant_type") == "authorization_code":
+                return (params.get("code") or "") in self._codes
+            return (params.get("refresh_token") or "") in self._refresh
+
+    def is_known_token(self, token: str) -> bool:
+        """Whether this portal issued ``token`` as an access, private-app or refresh token."""
+        with self._lock:
+            return token in self._access or token in self._refresh
 
     def is_known_access_token(self, token: str) -> bool:
         """Whether ``token`` was issued as an access or private-app token (in any state)."""

@@ -83,13 +83,21 @@ class TypeStore:
 class ObjectStore:
     """Every object type's records plus the associations between them."""
 
-    def __init__(self, properties: PropertyRegistry, pipelines: Pipelines, config: SandboxConfig) -> None:
+    def __init__(
+        self,
+        properties: PropertyRegistry,
+        pipelines: Pipelines,
+        config: SandboxConfig,
+        *,
+        first_id: int = FIRST_ID,
+    ) -> None:
         self.properties = properties
+        self.first_id = first_id
         self.pipelines = pipelines
         self.config = config
         self.types: dict[str, TypeStore] = {}
         self.associations = AssociationStore()
-        self.next_id = FIRST_ID
+        self.next_id = first_id
         # Bumped by every record change; search reuses a cached result while it stands still.
         self.generation = 0
         self.search_cache: collections.OrderedDict[Any, list[Record]] = collections.OrderedDict()
@@ -105,7 +113,7 @@ class ObjectStore:
         # Emails of GDPR-deleted contacts (HubSpot blocklists them).
         self.blocked_emails = set()
         self.associations = AssociationStore()
-        self.next_id = FIRST_ID
+        self.next_id = self.first_id
         self.generation += 1
         self.search_cache.clear()
 
