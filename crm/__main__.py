@@ -77,20 +77,17 @@ def _progress_line(run: dict[str, Any]) -> str:
 
 
 def _watch(settings: Settings, stop: threading.Event, err: TextIO) -> None:
-    from crm.store import open_db, syncstate
+    from crm import store
 
     last = ""
-    db = open_db(settings.db_path)
-    try:
+    with store.open(settings) as db:
         while not stop.wait(0.5):
-            run = syncstate.latest_run(db)
+            run = db.syncstate.latest_run()
             if run and run["state"] == "running":
                 line = _progress_line(run)
                 if line != last:
                     print(line, file=err, flush=True)
                     last = line
-    finally:
-        db.close()
 
 
 def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -155,8 +152,7 @@ def _when(epoch: float | None) -> str:
 
 
 def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from crm import oauth
-    from crm.store import open_db, outbox, records, syncstate
+    from crm import oauth, store
 
     settings = _settings()
     info = oauth.connection_info(settings)
@@ -170,26 +166,23 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(f"User:        {info.user_email}", file=out)
     if info.mode == "oauth" or info.expires_at:
         print(f"Token:       expires {_when(info.expires_at)}", file=out)
-    db = open_db(settings.db_path)
-    try:
-        run = syncstate.latest_run(db)
-        if run is None:
-            print("Last sync:   never", file=out)
-        else:
-            print(
-                f"Last sync:   {run['state']} ({run['kind']}, started {run['started_at']}, "
-                f"{run['duration_s']:.1f} s)" + (f": {_one_line(run['error'])}" if run.get("error") else ""),
-                file=out,
-            )
-        cached = records.counts(db)
-        print("Cached:      " + ", ".join(f"{k} {v}" for k, v in cached.items()), file=out)
-        edits = outbox.outbox_counts(db)
+    with store.open(settings) as db:
+        run = db.syncstate.latest_run()
+        cached = db.queries.counts()
+        edits = db.outbox.outbox_counts()
+    if run is None:
+        print("Last sync:   never", file=out)
+    else:
         print(
-            f"Outbox:      {edits['pending']} pending, {edits['conflict']} conflicts, {edits['failed']} refused",
+            f"Last sync:   {run['state']} ({run['kind']}, started {run['started_at']}, "
+            f"{run['duration_s']:.1f} s)" + (f": {_one_line(run['error'])}" if run.get("error") else ""),
             file=out,
         )
-    finally:
-        db.close()
+    print("Cached:      " + ", ".join(f"{k} {v}" for k, v in cached.items()), file=out)
+    print(
+        f"Outbox:      {edits['pending']} pending, {edits['conflict']} conflicts, {edits['failed']} refused",
+        file=out,
+    )
     return EXIT_OK if info.status == "connected" else EXIT_NOT_CONNECTED
 
 

@@ -6,7 +6,7 @@ pipeline and stage labels). Archived records are left out. CSV cells that a spre
 would run as formulas are neutralised exactly as the page's CSV download does it; JSON
 keeps values as they are (no spreadsheet opens it, and a script wants the real text).
 
-Reads go through ``crm.store.records.query_records`` in pages, so a large cache streams.
+Reads go through ``db.queries.query_records`` in pages, so a large cache streams.
 """
 
 from __future__ import annotations
@@ -16,12 +16,15 @@ import datetime as dt
 import json
 import math
 from collections.abc import Callable, Iterator
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import pandas as pd
 
 from crm.config import Settings
 from crm.labels import option_labels, owner_labels, pipeline_labels, stage_labels
+
+if TYPE_CHECKING:
+    from crm.store import Store
 
 ExportFormat = Literal["csv", "json"]
 OBJECT_TYPES = ("contacts", "companies", "deals")
@@ -71,35 +74,31 @@ def export_records(
         raise ValueError(f"unknown object type {object_type!r}")
     if fmt not in ("csv", "json"):
         raise ValueError(f"unknown format {fmt!r}")
-    from crm.store import open_db
+    from crm import store
 
-    db = open_db(settings.db_path)
-    try:
+    with store.open(settings) as db:
         columns, rows = _rows(db, object_type, search)
         if fmt == "csv":
             return _write_csv(out, columns, rows)
         return _write_json(out, columns, rows)
-    finally:
-        db.close()
 
 
-def _rows(db: Any, object_type: str, search: str | None) -> tuple[list[str], Iterator[list[Any]]]:
-    from crm.store import records
+def _rows(db: Store, object_type: str, search: str | None) -> tuple[list[str], Iterator[list[Any]]]:
     from crm.sync.pronouns import PRONOUNS, pronouns_available
 
     shown = list(PAGE_COLUMNS[object_type])
     labels: dict[str, Callable[[Any], Any]] = {}
     if object_type in ("contacts", "deals"):
-        owners = owner_labels(records.owners_frame(db))
+        owners = owner_labels(db.queries.owners_frame())
         labels["hubspot_owner_id"] = _labeller(owners)
     if object_type == "contacts":
-        defs = records.property_defs(db, "contacts")
+        defs = db.queries.property_defs("contacts")
         labels["lifecyclestage"] = _labeller(option_labels(defs.get("lifecyclestage")))
         if pronouns_available(db):
             shown.insert(5, PRONOUNS)
             labels[PRONOUNS] = _labeller(option_labels(defs.get(PRONOUNS)))
     if object_type == "deals":
-        pipes = records.pipelines(db, "deals")
+        pipes = db.queries.pipelines("deals")
         labels["pipeline"] = _labeller(pipeline_labels(pipes))
         labels["dealstage"] = _labeller(stage_labels(pipes))
     extra = list(COMPANY_COUNTS) if object_type == "companies" else []
@@ -107,13 +106,13 @@ def _rows(db: Any, object_type: str, search: str | None) -> tuple[list[str], Ite
     def generate() -> Iterator[list[Any]]:
         offset = 0
         while True:
-            frame, _ = records.query_records(
-                db, object_type, search=search or None, offset=offset, limit=PAGE_SIZE, columns=shown
+            frame, _ = db.queries.query_records(
+                object_type, search=search or None, offset=offset, limit=PAGE_SIZE, columns=shown
             )
             if frame.empty:
                 return
             if extra:
-                frame = frame.join(records.company_counts(db, list(frame.index))[extra], how="left")
+                frame = frame.join(db.queries.company_counts(list(frame.index))[extra], how="left")
             for record_id, row in frame.iterrows():
                 values = [str(record_id)]
                 for column in [*shown, *extra]:

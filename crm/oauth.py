@@ -7,7 +7,7 @@
 
 Tokens never leave this module in the clear except as the bearer header a client sends.
 A refresh is single-flight across threads (a lock per cache file) and processes (the
-``BEGIN IMMEDIATE`` transaction that re-reads the stored token before refreshing); a new
+write transaction, ``db.atomic()``, that re-reads the stored token before refreshing); a new
 refresh token is stored in the same transaction as the access token it came with.
 
 A refresh token HubSpot declares dead (``invalid_grant`` / ``BAD_REFRESH_TOKEN``) puts the
@@ -32,7 +32,6 @@ import hashlib
 import hmac
 import logging
 import secrets
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from urllib.parse import quote, urlencode
 
 import httpx2
 
+from crm import store
 from crm.config import Settings
 from crm.errors import (
     ConfigError,
@@ -55,8 +55,8 @@ from crm.errors import (
 )
 from crm.hubspot import HubSpotClient, StaticToken, TokenSource
 from crm.hubspot.tokens import TokenEndpoint, TokenGrant
-from crm.store import auth as store
-from crm.store import open_db, records, syncstate, write
+from crm.store import Store, syncstate
+from crm.store.meta import PORTAL_KEY
 from crm.vault import Vault, load_keys
 
 log = logging.getLogger("crm.oauth")
@@ -115,9 +115,8 @@ def create_ticket(settings: Settings, staff_email: str | None) -> str:
     """A single-use ticket (10 minutes) that lets ``/hubspot/connect`` start a flow."""
     ticket = secrets.token_urlsafe(32)
     now = time.time()
-    store.save_ticket(
-        _db(settings), _digest(ticket), staff_email=staff_email, expires_at=now + TICKET_TTL_S, now=now
-    )
+    with store.open(settings) as db:
+        db.auth.save_ticket(_digest(ticket), staff_email=staff_email, expires_at=now + TICKET_TTL_S, now=now)
     return ticket
 
 
@@ -137,42 +136,43 @@ def start_connect(settings: Settings, *, ticket: str | None) -> tuple[str, str]:
     if not settings.client_id or not settings.client_secret:
         raise ConfigError("HUBSPOT_CLIENT_ID", "OAuth needs the app's client id and secret")
     vault = Vault(load_keys(settings))
-    db = _db(settings)
-    now = time.time()
-    ok, staff_email = store.redeem_ticket(db, _digest(ticket), now=now)
-    if not ok:
-        raise OAuthFlowError(
-            "ticket_invalid", "That connect link has expired or was already used; try again."
-        )
+    with store.open(settings) as db:
+        now = time.time()
+        ok, staff_email = db.auth.redeem_ticket(_digest(ticket), now=now)
+        if not ok:
+            raise OAuthFlowError(
+                "ticket_invalid", "That connect link has expired or was already used; try again."
+            )
 
-    state = secrets.token_urlsafe(32)
-    nonce = secrets.token_urlsafe(32)
-    state_hash = _digest(state)
-    verifier = secrets.token_urlsafe(64) if settings.pkce else None
-    store.save_state(
-        db,
-        state_hash=state_hash,
-        nonce_hash=_digest(nonce),
-        verifier=vault.encrypt(verifier, portal_id=0, kind=_verifier_kind(state_hash)) if verifier else None,
-        staff_email=staff_email,
-        now=now,
-        ttl_s=STATE_TTL_S,
-    )
-    params = [
-        ("client_id", settings.client_id),
-        ("redirect_uri", settings.redirect_uri),
-        ("scope", " ".join(settings.scopes)),
-    ]
-    if settings.optional_scopes:
-        params.append(("optional_scope", " ".join(settings.optional_scopes)))
-    params.append(("state", state))
-    if verifier:
-        params += [("code_challenge", _s256(verifier)), ("code_challenge_method", "S256")]
-    separator = "&" if "?" in settings.authorize_url else "?"
-    # quote (not quote_plus): HubSpot wants spaces in scope lists as %20.
-    url = settings.authorize_url + separator + urlencode(params, quote_via=quote)
-    log.info("OAuth connect started%s", f" by {staff_email}" if staff_email else "")
-    return url, nonce
+        state = secrets.token_urlsafe(32)
+        nonce = secrets.token_urlsafe(32)
+        state_hash = _digest(state)
+        verifier = secrets.token_urlsafe(64) if settings.pkce else None
+        db.auth.save_state(
+            state_hash=state_hash,
+            nonce_hash=_digest(nonce),
+            verifier=vault.encrypt(verifier, portal_id=0, kind=_verifier_kind(state_hash))
+            if verifier
+            else None,
+            staff_email=staff_email,
+            now=now,
+            ttl_s=STATE_TTL_S,
+        )
+        params = [
+            ("client_id", settings.client_id),
+            ("redirect_uri", settings.redirect_uri),
+            ("scope", " ".join(settings.scopes)),
+        ]
+        if settings.optional_scopes:
+            params.append(("optional_scope", " ".join(settings.optional_scopes)))
+        params.append(("state", state))
+        if verifier:
+            params += [("code_challenge", _s256(verifier)), ("code_challenge_method", "S256")]
+        separator = "&" if "?" in settings.authorize_url else "?"
+        # quote (not quote_plus): HubSpot wants spaces in scope lists as %20.
+        url = settings.authorize_url + separator + urlencode(params, quote_via=quote)
+        log.info("OAuth connect started%s", f" by {staff_email}" if staff_email else "")
+        return url, nonce
 
 
 def complete_connect(
@@ -205,83 +205,83 @@ def complete_connect(
             state_foreign, code_missing, code_rejected, client_rejected, token_inactive,
             hubspot_unreachable, sync_running.
     """
-    db = _db(settings)
-    now = time.time()
-    row = store.consume_state(db, _digest(state), now=now) if state else None
-    if error:
-        log.info("HubSpot returned an error instead of a code: %s", _short(error))
-    if not state:
-        raise OAuthFlowError("state_missing", "The sign-in answer carried no state; start again.")
-    if row is None:
-        problem = store.state_problem(db, _digest(state), now=now)
-        log.info("OAuth callback refused: state %s", problem)
-        raise OAuthFlowError(f"state_{problem}", _STATE_MESSAGES[problem])
-    if not nonce or not hmac.compare_digest(_digest(nonce), row["nonce_hash"] or ""):
-        log.info("OAuth callback refused: the browser binding cookie does not match")
-        raise OAuthFlowError(
-            "state_foreign", "This sign-in was started in another browser; start again here."
-        )
-    if error:
-        reason = "access_denied" if error == "access_denied" else "provider_error"
-        raise OAuthFlowError(reason, "HubSpot did not grant access.")
-    if not code:
-        raise OAuthFlowError("code_missing", "HubSpot sent no authorization code.")
+    with store.open(settings) as db:
+        now = time.time()
+        row = db.auth.consume_state(_digest(state), now=now) if state else None
+        if error:
+            log.info("HubSpot returned an error instead of a code: %s", _short(error))
+        if not state:
+            raise OAuthFlowError("state_missing", "The sign-in answer carried no state; start again.")
+        if row is None:
+            problem = db.auth.state_problem(_digest(state), now=now)
+            log.info("OAuth callback refused: state %s", problem)
+            raise OAuthFlowError(f"state_{problem}", _STATE_MESSAGES[problem])
+        if not nonce or not hmac.compare_digest(_digest(nonce), row["nonce_hash"] or ""):
+            log.info("OAuth callback refused: the browser binding cookie does not match")
+            raise OAuthFlowError(
+                "state_foreign", "This sign-in was started in another browser; start again here."
+            )
+        if error:
+            reason = "access_denied" if error == "access_denied" else "provider_error"
+            raise OAuthFlowError(reason, "HubSpot did not grant access.")
+        if not code:
+            raise OAuthFlowError("code_missing", "HubSpot sent no authorization code.")
 
-    vault = Vault(load_keys(settings))
-    verifier = None
-    if row.get("verifier"):
+        vault = Vault(load_keys(settings))
+        verifier = None
+        if row.get("verifier"):
+            try:
+                verifier = vault.decrypt(row["verifier"], portal_id=0, kind=_verifier_kind(row["state_hash"]))
+            except NeedsReconnect:
+                raise OAuthFlowError("state_unknown", _STATE_MESSAGES["unknown"]) from None
+
+        endpoint = TokenEndpoint(settings, transport=transport)
+        grant = endpoint.exchange_code(code, code_verifier=verifier)
+        facts = endpoint.introspect(grant.access_token)
+        portal_id = int(facts.get("hub_id") or grant.hub_id or 0)
+        ui_domain = None
         try:
-            verifier = vault.decrypt(row["verifier"], portal_id=0, kind=_verifier_kind(row["state_hash"]))
-        except NeedsReconnect:
-            raise OAuthFlowError("state_unknown", _STATE_MESSAGES["unknown"]) from None
+            with HubSpotClient(
+                settings,
+                StaticToken(grant.access_token, portal_key=f"portal:{portal_id}"),
+                transport=transport,
+                max_retries=2,
+            ) as client:
+                account = client.account_info()
+            ui_domain = account.get("ui_domain")
+            portal_id = int(account.get("portal_id") or portal_id)
+        except CrmError as exc:
+            # The record links fall back to app.hubspot.com; the connection itself is fine.
+            log.warning("Could not read HubSpot account info after connecting: %s", type(exc).__name__)
 
-    endpoint = TokenEndpoint(settings, transport=transport)
-    grant = endpoint.exchange_code(code, code_verifier=verifier)
-    facts = endpoint.introspect(grant.access_token)
-    portal_id = int(facts.get("hub_id") or grant.hub_id or 0)
-    ui_domain = None
-    try:
-        with HubSpotClient(
-            settings,
-            StaticToken(grant.access_token, portal_key=f"portal:{portal_id}"),
-            transport=transport,
-            max_retries=2,
-        ) as client:
-            account = client.account_info()
-        ui_domain = account.get("ui_domain")
-        portal_id = int(account.get("portal_id") or portal_id)
-    except CrmError as exc:
-        # The record links fall back to app.hubspot.com; the connection itself is fine.
-        log.warning("Could not read HubSpot account info after connecting: %s", type(exc).__name__)
-
-    scopes = [str(s) for s in facts.get("scopes") or grant.scopes]
-    previous_refresh = _stored_refresh_token(db, vault)
-    owner = syncstate.new_owner()
-    switching = store.read_meta(db, records.PORTAL_KEY) not in (None, str(portal_id))
-    if switching and not _switch_leases(db, owner):
-        _revoke_quietly(endpoint, grant.refresh_token, "the refused connection's")
-        raise OAuthFlowError(
-            "sync_running",
-            "A sync or push of the current portal is still running; connect again when it has finished.",
+        scopes = [str(s) for s in facts.get("scopes") or grant.scopes]
+        previous_refresh = _stored_refresh_token(db, vault)
+        owner = syncstate.new_owner()
+        switching = db.meta.get(PORTAL_KEY) not in (None, str(portal_id))
+        if switching and not _switch_leases(db, owner):
+            _revoke_quietly(endpoint, grant.refresh_token, "the refused connection's")
+            raise OAuthFlowError(
+                "sync_running",
+                "A sync or push of the current portal is still running; connect again when it has finished.",
+            )
+        connected_at = _iso_now()
+        try:
+            _store_connection(db, settings, vault, portal_id, grant, facts, ui_domain, scopes, connected_at)
+        finally:
+            if switching:
+                db.syncstate.release_lease(syncstate.SYNC_LEASE, owner)
+                db.syncstate.release_lease(syncstate.PUSH_LEASE, owner)
+        if previous_refresh and previous_refresh != grant.refresh_token:
+            _revoke_quietly(endpoint, previous_refresh, "the previous connection's")
+        log.info(
+            "HubSpot portal %s connected%s",
+            portal_id,
+            f" by {row['staff_email']}" if row.get("staff_email") else "",
         )
-    connected_at = _iso_now()
-    try:
-        _store_connection(db, settings, vault, portal_id, grant, facts, ui_domain, scopes, connected_at)
-    finally:
-        if switching:
-            syncstate.release_lease(db, syncstate.SYNC_LEASE, owner)
-            syncstate.release_lease(db, syncstate.PUSH_LEASE, owner)
-    if previous_refresh and previous_refresh != grant.refresh_token:
-        _revoke_quietly(endpoint, previous_refresh, "the previous connection's")
-    log.info(
-        "HubSpot portal %s connected%s",
-        portal_id,
-        f" by {row['staff_email']}" if row.get("staff_email") else "",
-    )
-    return connection_info(settings)
+        return connection_info(settings)
 
 
-def _switch_leases(db: Any, owner: str) -> bool:
+def _switch_leases(db: Store, owner: str) -> bool:
     """Take the sync and push leases for a portal switch, waiting up to ``SWITCH_WAIT_S``.
 
     Clearing the cache for another portal while a sync or push runs would let that run
@@ -296,10 +296,10 @@ def _switch_leases(db: Any, owner: str) -> bool:
     deadline = time.monotonic() + SWITCH_WAIT_S
     held: list[str] = []
     for name in (syncstate.SYNC_LEASE, syncstate.PUSH_LEASE):
-        while not syncstate.acquire_lease(db, name, owner):
+        while not db.syncstate.acquire_lease(name, owner):
             if time.monotonic() >= deadline:
                 for taken in held:
-                    syncstate.release_lease(db, taken, owner)
+                    db.syncstate.release_lease(taken, owner)
                 log.warning("Portal switch refused: a sync or push is still running")
                 return False
             time.sleep(SWITCH_POLL_S)
@@ -308,7 +308,7 @@ def _switch_leases(db: Any, owner: str) -> bool:
 
 
 def _store_connection(
-    db: Any,
+    db: Store,
     settings: Settings,
     vault: Vault,
     portal_id: int,
@@ -319,14 +319,13 @@ def _store_connection(
     connected_at: str,
 ) -> None:
     """Claim the cache for the portal and store the new tokens and connection row, in one transaction."""
-    with write(db) as conn:
-        if records.claim_for_portal(conn, portal_id):
+    with db.atomic():
+        if db.meta.claim_for_portal(portal_id):
             log.info("The cache held another portal's records; they were cleared for portal %s", portal_id)
-        store.delete_tokens(conn)
-        store.write_meta(conn, _REFRESH_ERROR, None)
-        _store_grant(conn, vault, portal_id, grant, refresh_token=grant.refresh_token)
-        store.replace_connection(
-            conn,
+        db.auth.delete_tokens()
+        db.meta.put(_REFRESH_ERROR, None)
+        _store_grant(db, vault, portal_id, grant, refresh_token=grant.refresh_token)
+        db.auth.replace_connection(
             mode=settings.mode,
             status="connected",
             status_reason=None,
@@ -342,9 +341,9 @@ def _store_connection(
         )
 
 
-def _stored_refresh_token(db: Any, vault: Vault) -> str | None:
+def _stored_refresh_token(db: Store, vault: Vault) -> str | None:
     """The refresh token stored now, or None (none stored, or the key cannot read it)."""
-    row = store.read_tokens(db).get(REFRESH)
+    row = db.auth.read_tokens().get(REFRESH)
     if row is None:
         return None
     try:
@@ -372,31 +371,31 @@ def connection_info(settings: Settings, *, transport: httpx2.BaseTransport | Non
 
     In private-app mode the portal is learnt once from HubSpot's account info and cached.
     """
-    db = _db(settings)
-    if settings.mode == "private_app":
-        return _private_app_info(settings, db, transport)
-    row = store.read_connection(db)
-    if row is None:
-        return ConnectionInfo(mode=settings.mode, status="disconnected")
-    if row["mode"] != settings.mode:
-        return ConnectionInfo(mode=settings.mode, status="disconnected", reason="mode_changed")
-    info = _info_from_row(row)
-    if info.status == "connected":
-        problem = _token_problem(settings, db, row)
-        if problem:
-            info.status, info.reason = "needs_reconnect", problem
-        else:
-            info.refresh_error = store.read_meta(db, _REFRESH_ERROR)
-    return info
+    with store.open(settings) as db:
+        if settings.mode == "private_app":
+            return _private_app_info(settings, db, transport)
+        row = db.auth.read_connection()
+        if row is None:
+            return ConnectionInfo(mode=settings.mode, status="disconnected")
+        if row["mode"] != settings.mode:
+            return ConnectionInfo(mode=settings.mode, status="disconnected", reason="mode_changed")
+        info = _info_from_row(row)
+        if info.status == "connected":
+            problem = _token_problem(settings, db, row)
+            if problem:
+                info.status, info.reason = "needs_reconnect", problem
+            else:
+                info.refresh_error = db.meta.get(_REFRESH_ERROR)
+        return info
 
 
 def health(settings: Settings) -> dict[str, Any]:
     """Readiness facts for ``/healthz``: database reachable, mode and connection status."""
     facts: dict[str, Any] = {"mode": settings.mode}
     try:
-        db = _db(settings)
-        facts["db"] = "ok" if store.ping(db) else "error"
-    except (OSError, sqlite3.Error) as exc:  # readiness must report, not raise
+        with store.open(settings) as db:
+            facts["db"] = "ok" if db.meta.ping() else "error"
+    except store.StoreUnavailable as exc:  # readiness must report, not raise
         log.warning("Health check could not open the cache: %s", type(exc).__name__)
         facts["db"] = "error"
         return facts
@@ -413,42 +412,39 @@ def health(settings: Settings) -> dict[str, Any]:
 
 def disconnect(settings: Settings, *, transport: httpx2.BaseTransport | None = None) -> DisconnectResult:
     """Revoke the refresh token at HubSpot, then wipe the local tokens (even if revoking failed)."""
-    db = _db(settings)
-    row = store.read_connection(db)
-    tokens = store.read_tokens(db)
-    revoked, detail = False, "There was no stored HubSpot token to revoke."
-    if settings.mode == "private_app":
-        detail = "A private-app token is configured (HUBSPOT_ACCESS_TOKEN); remove it to disconnect."
-    elif REFRESH in tokens and row is not None:
-        try:
-            refresh = Vault(load_keys(settings)).decrypt(
-                tokens[REFRESH]["ciphertext"], portal_id=int(tokens[REFRESH]["portal_id"]), kind=REFRESH
+    with store.open(settings) as db:
+        row = db.auth.read_connection()
+        tokens = db.auth.read_tokens()
+        revoked, detail = False, "There was no stored HubSpot token to revoke."
+        if settings.mode == "private_app":
+            detail = "A private-app token is configured (HUBSPOT_ACCESS_TOKEN); remove it to disconnect."
+        elif REFRESH in tokens and row is not None:
+            try:
+                refresh = Vault(load_keys(settings)).decrypt(
+                    tokens[REFRESH]["ciphertext"], portal_id=int(tokens[REFRESH]["portal_id"]), kind=REFRESH
+                )
+                TokenEndpoint(settings, transport=transport).revoke(refresh)
+                revoked, detail = True, "HubSpot revoked the app's access."
+            except (NeedsReconnect, ConfigError):
+                detail = "The stored token could not be decrypted, so HubSpot was not asked to revoke it."
+            except Unreachable as exc:
+                detail = f"HubSpot did not confirm the revocation ({exc}); uninstall the app in HubSpot to be sure."
+        now = _iso_now()
+        with db.atomic():
+            db.auth.delete_tokens()
+            db.meta.put(_PRIVATE_APP_FINGERPRINT, None)
+            db.auth.update_connection(
+                status="disconnected",
+                status_reason="disconnected",
+                scopes=[],
+                expires_at=None,
+                updated_at=now,
             )
-            TokenEndpoint(settings, transport=transport).revoke(refresh)
-            revoked, detail = True, "HubSpot revoked the app's access."
-        except (NeedsReconnect, ConfigError):
-            detail = "The stored token could not be decrypted, so HubSpot was not asked to revoke it."
-        except Unreachable as exc:
-            detail = (
-                f"HubSpot did not confirm the revocation ({exc}); uninstall the app in HubSpot to be sure."
-            )
-    now = _iso_now()
-    with write(db) as conn:
-        store.delete_tokens(conn)
-        store.write_meta(conn, _PRIVATE_APP_FINGERPRINT, None)
-        store.update_connection(
-            conn,
-            status="disconnected",
-            status_reason="disconnected",
-            scopes=[],
-            expires_at=None,
-            updated_at=now,
-        )
-    if revoked:
-        log.info("Disconnected HubSpot; the refresh token was revoked")
-    else:
-        log.warning("Disconnected HubSpot locally; %s", detail)
-    return DisconnectResult(revoked, detail)
+        if revoked:
+            log.info("Disconnected HubSpot; the refresh token was revoked")
+        else:
+            log.warning("Disconnected HubSpot locally; %s", detail)
+        return DisconnectResult(revoked, detail)
 
 
 # -- tokens for clients ----------------------------------------------------------------
@@ -462,23 +458,25 @@ def token_source(settings: Settings, *, transport: httpx2.BaseTransport | None =
         NeedsReconnect: HubSpot refused the refresh token, or the key cannot decrypt it.
     """
     if settings.mode == "private_app":
-        db = _db(settings)
-        # Learn (and cache) the token's portal first, so this client draws from the same
-        # rate limiter as every later one: the limiter is per portal, and keying the first
-        # client by its token would give one portal two budgets.
-        info = _private_app_info(settings, db, transport)
-        if info.portal_id:
-            return StaticToken(settings.access_token, portal_key=f"portal:{info.portal_id}")
-        return StaticToken(settings.access_token)
-    db = _db(settings)
-    row = store.read_connection(db)
-    if row is None or row["mode"] != settings.mode or row["status"] == "disconnected":
-        raise NotConnected("HubSpot is not connected; connect it on the Connect page.")
-    if row["status"] == "needs_reconnect":
-        raise NeedsReconnect(_REASON_MESSAGES.get(row.get("status_reason") or "", "Connect HubSpot again."))
-    source = OAuthTokenSource(settings, int(row["portal_id"]), transport=transport)
-    source.check()
-    return source
+        with store.open(settings) as db:
+            # Learn (and cache) the token's portal first, so this client draws from the same
+            # rate limiter as every later one: the limiter is per portal, and keying the first
+            # client by its token would give one portal two budgets.
+            info = _private_app_info(settings, db, transport)
+            if info.portal_id:
+                return StaticToken(settings.access_token, portal_key=f"portal:{info.portal_id}")
+            return StaticToken(settings.access_token)
+    with store.open(settings) as db:
+        row = db.auth.read_connection()
+        if row is None or row["mode"] != settings.mode or row["status"] == "disconnected":
+            raise NotConnected("HubSpot is not connected; connect it on the Connect page.")
+        if row["status"] == "needs_reconnect":
+            raise NeedsReconnect(
+                _REASON_MESSAGES.get(row.get("status_reason") or "", "Connect HubSpot again.")
+            )
+        source = OAuthTokenSource(settings, int(row["portal_id"]), transport=transport)
+        source.check()
+        return source
 
 
 def open_client(settings: Settings, *, transport: httpx2.BaseTransport | None = None) -> HubSpotClient:
@@ -513,8 +511,7 @@ class OAuthTokenSource:
 
     def check(self) -> None:
         """Decrypt the stored tokens once, so a wrong key fails here and not mid-sync."""
-        stored = self._stored(_db(self.settings))
-        if stored is None:
+        if self._stored() is None:
             raise NeedsReconnect("No HubSpot token is stored; connect HubSpot again.")
 
     def access_token(self) -> str:
@@ -523,7 +520,7 @@ class OAuthTokenSource:
                 return self._token
             seen = self._token
         if seen is None:
-            stored = self._stored(_db(self.settings))
+            stored = self._stored()
             if stored is None:
                 raise NeedsReconnect("No HubSpot token is stored; connect HubSpot again.")
             token, expires_at = stored
@@ -540,8 +537,9 @@ class OAuthTokenSource:
         with self._lock:
             self._token, self._refresh_at = token, refresh_at
 
-    def _stored(self, db: Any) -> tuple[str, float] | None:
-        row = store.read_tokens(db).get(ACCESS)
+    def _stored(self) -> tuple[str, float] | None:
+        with store.open(self.settings) as db:
+            row = db.auth.read_tokens().get(ACCESS)
         if row is None:
             return None
         token = self._vault.decrypt(row["ciphertext"], portal_id=int(row["portal_id"]), kind=ACCESS)
@@ -550,28 +548,29 @@ class OAuthTokenSource:
     def _refresh(self, seen: str | None, *, forced: bool) -> str:
         """Single-flight refresh: whoever gets the lock first refreshes, the rest reuse it."""
         with _refresh_lock(self.settings.db_path):
-            db = _db(self.settings)
-            failure: CrmError | None = None
-            result: tuple[str, float] | None = None
-            with write(db) as conn:
-                row = store.read_connection(conn)
-                if row is None or row["status"] != "connected":
-                    failure = (
-                        NotConnected("HubSpot was disconnected.")
-                        if row is None or row["status"] == "disconnected"
-                        else NeedsReconnect("Connect HubSpot again.")
-                    )
-                else:
-                    tokens = store.read_tokens(conn)
-                    result, failure = self._refresh_in(conn, tokens, seen, forced)
-            if failure is not None:
-                raise failure
-            assert result is not None
-            self._remember(*result)
-            return result[0]
+            with store.open(self.settings) as db:
+                failure: CrmError | None = None
+                result: tuple[str, float] | None = None
+                with db.atomic():
+                    db.auth.lock_connection()
+                    row = db.auth.read_connection()
+                    if row is None or row["status"] != "connected":
+                        failure = (
+                            NotConnected("HubSpot was disconnected.")
+                            if row is None or row["status"] == "disconnected"
+                            else NeedsReconnect("Connect HubSpot again.")
+                        )
+                    else:
+                        tokens = db.auth.read_tokens()
+                        result, failure = self._refresh_in(db, tokens, seen, forced)
+                if failure is not None:
+                    raise failure
+                assert result is not None
+                self._remember(*result)
+                return result[0]
 
     def _refresh_in(
-        self, conn: Any, tokens: dict[str, dict[str, Any]], seen: str | None, forced: bool
+        self, db: Store, tokens: dict[str, dict[str, Any]], seen: str | None, forced: bool
     ) -> tuple[tuple[str, float] | None, CrmError | None]:
         now = time.time()
         access_row, refresh_row = tokens.get(ACCESS), tokens.get(REFRESH)
@@ -592,10 +591,9 @@ class OAuthTokenSource:
             grant = endpoint.refresh(refresh_token)
         except NeedsReconnect as exc:
             log.warning("HubSpot refused the refresh token; the connection needs to be made again")
-            store.delete_tokens(conn)
-            store.write_meta(conn, _REFRESH_ERROR, None)
-            store.update_connection(
-                conn,
+            db.auth.delete_tokens()
+            db.meta.put(_REFRESH_ERROR, None)
+            db.auth.update_connection(
                 status="needs_reconnect",
                 status_reason="refresh_rejected",
                 expires_at=None,
@@ -604,7 +602,7 @@ class OAuthTokenSource:
             return None, exc
         except CrmError as exc:
             # Not a dead token: keep the tokens, say why on the Connect page, retry later.
-            store.write_meta(conn, _REFRESH_ERROR, f"{_iso_now()} {exc}"[:300])
+            db.meta.put(_REFRESH_ERROR, f"{_iso_now()} {exc}"[:300])
             if current is not None and not forced and now < expires_at - MIN_TOKEN_LIFE_S:
                 log.warning("Refreshing the HubSpot token failed (%s); using the current one for now", exc)
                 return (current, min(now + REFRESH_RETRY_S, expires_at - MIN_TOKEN_LIFE_S)), None
@@ -613,10 +611,10 @@ class OAuthTokenSource:
         if grant.refresh_token and grant.refresh_token != refresh_token:
             log.info("HubSpot issued a new refresh token; storing it")
         _store_grant(
-            conn, self._vault, self.portal_id, grant, refresh_token=grant.refresh_token or refresh_token
+            db, self._vault, self.portal_id, grant, refresh_token=grant.refresh_token or refresh_token
         )
-        store.write_meta(conn, _REFRESH_ERROR, None)
-        store.update_connection(conn, expires_at=grant.expires_at, updated_at=_iso_now())
+        db.meta.put(_REFRESH_ERROR, None)
+        db.auth.update_connection(expires_at=grant.expires_at, updated_at=_iso_now())
         log.debug("Refreshed the HubSpot access token (expires in %d s)", grant.expires_in)
         refresh_at = grant.expires_at - min(REFRESH_LEEWAY_S, grant.expires_in / 2)
         return (grant.access_token, refresh_at), None
@@ -636,10 +634,6 @@ _REASON_MESSAGES = {
     "secret_key": "The stored HubSpot token cannot be decrypted with CRM_SECRET_KEY; restore the key or "
     "connect HubSpot again.",
 }
-
-
-def _db(settings: Settings) -> Any:
-    return open_db(settings.db_path)
 
 
 def _digest(value: str | None) -> str:
@@ -668,10 +662,9 @@ def _iso_now() -> str:
 
 
 def _store_grant(
-    conn: Any, vault: Vault, portal_id: int, grant: TokenGrant, *, refresh_token: str | None
+    db: Store, vault: Vault, portal_id: int, grant: TokenGrant, *, refresh_token: str | None
 ) -> None:
-    store.write_token(
-        conn,
+    db.auth.write_token(
         ACCESS,
         portal_id=portal_id,
         ciphertext=vault.encrypt(grant.access_token, portal_id=portal_id, kind=ACCESS),
@@ -679,8 +672,7 @@ def _store_grant(
     )
     if refresh_token:
         # Written on every refresh, so rows move to the newest key as soon as it is listed first.
-        store.write_token(
-            conn,
+        db.auth.write_token(
             REFRESH,
             portal_id=portal_id,
             ciphertext=vault.encrypt(refresh_token, portal_id=portal_id, kind=REFRESH),
@@ -703,8 +695,8 @@ def _info_from_row(row: dict[str, Any]) -> ConnectionInfo:
     )
 
 
-def _token_problem(settings: Settings, db: Any, row: dict[str, Any]) -> str | None:
-    tokens = store.read_tokens(db)
+def _token_problem(settings: Settings, db: Store, row: dict[str, Any]) -> str | None:
+    tokens = db.auth.read_tokens()
     if REFRESH not in tokens:
         return "tokens_missing"
     try:
@@ -715,15 +707,17 @@ def _token_problem(settings: Settings, db: Any, row: dict[str, Any]) -> str | No
     return None
 
 
-def _private_app_info(settings: Settings, db: Any, transport: httpx2.BaseTransport | None) -> ConnectionInfo:
+def _private_app_info(
+    settings: Settings, db: Store, transport: httpx2.BaseTransport | None
+) -> ConnectionInfo:
     fingerprint = _fingerprint(settings.access_token)
-    row = store.read_connection(db)
+    row = db.auth.read_connection()
     if (
         row
         and row["mode"] == "private_app"
         and row["status"] == "connected"
         and row.get("portal_id")
-        and store.read_meta(db, _PRIVATE_APP_FINGERPRINT) == fingerprint
+        and db.meta.get(_PRIVATE_APP_FINGERPRINT) == fingerprint
     ):
         return _info_from_row(row)
     try:
@@ -745,10 +739,9 @@ def _private_app_info(settings: Settings, db: Any, transport: httpx2.BaseTranspo
     except CrmError:
         return ConnectionInfo(mode="private_app", status="connected", reason="hubspot_unreachable")
     now = _iso_now()
-    with write(db) as conn:
-        store.delete_tokens(conn)
-        store.replace_connection(
-            conn,
+    with db.atomic():
+        db.auth.delete_tokens()
+        db.auth.replace_connection(
             mode="private_app",
             status="connected",
             status_reason=None,
@@ -758,7 +751,7 @@ def _private_app_info(settings: Settings, db: Any, transport: httpx2.BaseTranspo
             connected_at=now,
             updated_at=now,
         )
-        store.write_meta(conn, _PRIVATE_APP_FINGERPRINT, fingerprint)
-    row = store.read_connection(db)
+        db.meta.put(_PRIVATE_APP_FINGERPRINT, fingerprint)
+    row = db.auth.read_connection()
     assert row is not None
     return _info_from_row(row)

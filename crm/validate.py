@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from crm.store.records import parse_datetime
+from crm.store.values import parse_datetime
 
 MAX_STRING = 65_536
 _NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")

@@ -43,15 +43,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
-from crm import oauth
+from crm import oauth, store
 from crm.config import Settings
 from crm.errors import CrmError, WebhookRejected
 from crm.hubspot import HubSpotClient, Record
 from crm.logs import in_run
-from crm.store import auth, inbox, records
-from crm.store.schema import open_db
+from crm.store import Store, inbox
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +66,7 @@ BATCH_READ_SIZE = 100
 KEEP_PROCESSED = timedelta(days=3)
 # How long the receiving request may wait for the SQLite write lock before answering
 # 503 (HubSpot times out after 5 s and retries a 5xx).
-INBOX_BUSY_TIMEOUT_MS = 3_000
+INBOX_WAIT_S = 3.0
 
 # Epoch milliseconds have 13 digits until the year 2286; anything longer is not a timestamp.
 _TIMESTAMP_RE = re.compile(r"[0-9]{1,16}")
@@ -195,7 +192,7 @@ def receive(
     Raises:
         WebhookRejected: the request failed a check (``reason`` says which), or its
             signed body is not a JSON array of events with sane keys (``malformed``).
-        sqlite3.Error / OSError: the cache is unavailable; the route answers 503.
+        StoreUnavailable: the cache cannot be written; the route answers 503.
     """
     lowered = {k.lower(): v for k, v in headers.items()}
     try:
@@ -218,11 +215,8 @@ def receive(
         record_rejection(settings, exc.reason, detail=exc.message)
         raise
     now = datetime.now(UTC)
-    db = _open(settings)
-    try:
-        return inbox.add_events(db, events, received_at=now.isoformat(), received_ts=now.timestamp())
-    finally:
-        db.close()
+    with store.open(settings, wait_s=INBOX_WAIT_S) as db:
+        return db.inbox.add_events(events, received_at=now.isoformat(), received_ts=now.timestamp())
 
 
 class Refusals:
@@ -326,12 +320,6 @@ def valid_id(value: Any) -> int | None:
     return None
 
 
-def _open(settings: Settings) -> sqlite_utils.Database:
-    db = open_db(settings.db_path)
-    db.conn.execute(f"PRAGMA busy_timeout = {INBOX_BUSY_TIMEOUT_MS}")
-    return db
-
-
 # --- processing ----------------------------------------------------------------------
 
 
@@ -422,55 +410,54 @@ def process_pending(settings: Settings, *, client: HubSpotClient | None = None) 
         CrmError (Unreachable, NotConnected, HubSpotError...): HubSpot could not be read.
             The events of the round stay pending with the error and one more attempt.
     """
-    db = open_db(settings.db_path)
     active: HubSpotClient | None = client
     handled = 0
     try:
-        events = inbox.pending_events(db, max_attempts=MAX_ATTEMPTS, limit=EVENTS_PER_ROUND)
-        if not events:
-            return 0
-        if active is None:
-            try:
-                active = oauth.open_client(settings)
-            except CrmError as exc:
-                inbox.mark_failed(db, [e.key for e in events], _describe(exc))
-                raise
-        portal_id = _connected_portal(db)
-        while events:
-            keys = [e.key for e in events]
-            mine = [e.payload for e in events if portal_id is None or e.key[0] == portal_id]
-            try:
-                fetched = _fetch(db, active, plan_events(mine))
-            except CrmError as exc:
-                inbox.mark_failed(db, keys, _describe(exc))
-                raise
-            if _connected_portal(db) != portal_id:
-                # HubSpot was read for the portal connected before a switch: those records
-                # must not land in the new portal's cache. The events stay pending; the
-                # next round sorts them by the new portal.
-                log.info("The connected portal changed during a webhook round; its reads were dropped")
-                break
-            _apply(db, fetched, keys)
-            handled += len(keys)
-            if len(events) < EVENTS_PER_ROUND:
-                break
-            events = inbox.pending_events(db, max_attempts=MAX_ATTEMPTS, limit=EVENTS_PER_ROUND)
-        inbox.clear_last_error(db)
-        inbox.prune(db, processed_before=(datetime.now(UTC) - KEEP_PROCESSED).isoformat())
-        return handled
+        with store.open(settings) as db:
+            events = db.inbox.pending_events(max_attempts=MAX_ATTEMPTS, limit=EVENTS_PER_ROUND)
+            if not events:
+                return 0
+            if active is None:
+                try:
+                    active = oauth.open_client(settings)
+                except CrmError as exc:
+                    db.inbox.mark_failed([e.key for e in events], _describe(exc))
+                    raise
+            portal_id = _connected_portal(db)
+            while events:
+                keys = [e.key for e in events]
+                mine = [e.payload for e in events if portal_id is None or e.key[0] == portal_id]
+                try:
+                    fetched = _fetch(db, active, plan_events(mine))
+                except CrmError as exc:
+                    db.inbox.mark_failed(keys, _describe(exc))
+                    raise
+                if _connected_portal(db) != portal_id:
+                    # HubSpot was read for the portal connected before a switch: those records
+                    # must not land in the new portal's cache. The events stay pending; the
+                    # next round sorts them by the new portal.
+                    log.info("The connected portal changed during a webhook round; its reads were dropped")
+                    break
+                _apply(db, fetched, keys)
+                handled += len(keys)
+                if len(events) < EVENTS_PER_ROUND:
+                    break
+                events = db.inbox.pending_events(max_attempts=MAX_ATTEMPTS, limit=EVENTS_PER_ROUND)
+            db.inbox.clear_last_error()
+            db.inbox.prune(processed_before=(datetime.now(UTC) - KEEP_PROCESSED).isoformat())
+            return handled
     finally:
         if client is None and active is not None:
             active.close()
-        db.close()
 
 
 def _describe(exc: CrmError) -> str:
     return f"{type(exc).__name__}: {exc}"[:500]
 
 
-def _connected_portal(db: sqlite_utils.Database) -> int | None:
+def _connected_portal(db: Store) -> int | None:
     """The portal the cache belongs to, as the connection row records it (no HubSpot call)."""
-    row = auth.read_connection(db)
+    row = db.auth.read_connection()
     portal_id = row.get("portal_id") if row else None
     return int(portal_id) if portal_id else None
 
@@ -484,12 +471,12 @@ class _Fetched:
     )
 
 
-def _fetch(db: sqlite_utils.Database, client: HubSpotClient, plan: ReadPlan) -> _Fetched:
+def _fetch(db: Store, client: HubSpotClient, plan: ReadPlan) -> _Fetched:
     """Read everything the plan names from HubSpot; nothing is written here."""
     fetched = _Fetched()
     for object_type, ids in plan.reread.items():
         wanted = sorted(ids, key=_id_order)
-        properties = records.synced_property_names(db, object_type)
+        properties = db.queries.synced_property_names(object_type)
         found = client.batch_read(object_type, wanted, properties=properties)
         fetched.records[object_type] = found
         # Batch read leaves out what it cannot return: deleted records, and ids merged
@@ -512,7 +499,7 @@ def _id_order(record_id: str) -> tuple[int, str]:
     return (int(record_id), "") if record_id.isdigit() else (0, record_id)
 
 
-def _apply(db: sqlite_utils.Database, fetched: _Fetched, keys: list[inbox.EventKey]) -> None:
+def _apply(db: Store, fetched: _Fetched, keys: list[inbox.EventKey]) -> None:
     """Write what was read into the cache, then mark the events processed.
 
     Records go through the sync engine's ``upsert_records``, which keeps a field with a
@@ -521,12 +508,12 @@ def _apply(db: sqlite_utils.Database, fetched: _Fetched, keys: list[inbox.EventK
     means the events are applied again, which fetch-on-notify makes harmless.
     """
     for object_type, found in fetched.records.items():
-        records.upsert_records(db, object_type, found)
+        db.records.upsert_records(object_type, found)
     for object_type, ids in fetched.archived.items():
-        records.mark_archived(db, object_type, ids)
+        db.records.mark_archived(object_type, ids)
     for (from_type, to_type), (from_ids, links) in fetched.associations.items():
-        records.replace_associations(db, from_type, to_type, from_ids, links)
-    inbox.mark_processed(db, keys, at=datetime.now(UTC).isoformat())
+        db.records.replace_associations(from_type, to_type, from_ids, links)
+    db.inbox.mark_processed(keys, at=datetime.now(UTC).isoformat())
 
 
 # --- the background worker -----------------------------------------------------------
@@ -621,14 +608,11 @@ def live_status(settings: Settings) -> dict[str, Any]:
     counts ``received``, ``duplicates``, ``processed``, ``pending``, ``failed`` (out of
     attempts), ``rejected`` (requests this process refused, by reason) and ``last_error``.
 
-    Raises sqlite3.Error / OSError when the cache cannot be opened.
+    Raises StoreUnavailable when the cache cannot be read.
     """
     enabled, reason = configuration(settings)
-    db = open_db(settings.db_path)
-    try:
-        figures = inbox.status(db, max_attempts=MAX_ATTEMPTS)
-    finally:
-        db.close()
+    with store.open(settings) as db:
+        figures = db.inbox.status(max_attempts=MAX_ATTEMPTS)
     counter = refusals(settings)
     counter.flush()
     return {"enabled": enabled, "reason": reason, **figures, "rejected": counter.counts()}

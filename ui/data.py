@@ -1,7 +1,7 @@
 """Cached loaders: the pages' only door to the cache.
 
-Each loader opens the cache for one unit of work (sqlite3 connections belong to the
-thread that made them, and every rerun runs on its own thread) and returns plain data.
+Each loader opens the cache for one unit of work (a connection belongs to the thread
+that opened it, and every rerun runs on its own thread), closes it, and returns plain data.
 Loaders of record data are keyed by ``stamp()``: the cache version (bumped by every
 change, webhooks included) and the latest sync run, so a change anywhere shows up on
 the next rerun without anyone clearing anything; ``clear()`` drops them all after a
@@ -11,50 +11,40 @@ sync or a push anyway.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
-from pathlib import Path
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pandas as pd
-import sqlite_utils
 import streamlit as st
 
 from crm import store
 from crm.config import Settings
-from crm.store import records
 
 TTL = dt.timedelta(minutes=10)
 
 
-@contextmanager
-def _db(db_path: str | Path) -> Iterator[sqlite_utils.Database]:
-    db = store.open_db(db_path)
-    try:
-        yield db
-    finally:
-        db.close()
+def _db(target: str) -> AbstractContextManager[store.Store]:
+    return store.open(target)
 
 
-def open_cache(settings: Settings) -> AbstractContextManager[sqlite_utils.Database]:
+def open_cache(settings: Settings) -> AbstractContextManager[store.Store]:
     """The cache for one unit of work, closed afterwards."""
-    return _db(settings.db_path)
+    return store.open(settings)
 
 
 def stamp(settings: Settings) -> str:
     """Changes whenever the cached data does: the cache version and the latest sync run."""
-    from crm import sync
-
     with open_cache(settings) as db:
-        run = sync.latest_run(db)
-        version = records.cache_version(db)
+        run = db.syncstate.latest_run()
+        version = db.meta.cache_version()
     run_part = f"{run.get('id')}:{run.get('state')}" if run else "none"
     return f"{version}:{run_part}"
 
 
 @st.cache_data(ttl=TTL, show_spinner=False, max_entries=256)
 def _records_page(
-    db_path: str,
+    target: str,
     stamp_: str,
     object_type: str,
     search: str | None,
@@ -65,9 +55,8 @@ def _records_page(
     limit: int,
     columns: tuple[str, ...] | None,
 ) -> tuple[pd.DataFrame, int]:
-    with _db(db_path) as db:
-        return records.query_records(
-            db,
+    with _db(target) as db:
+        return db.queries.query_records(
             object_type,
             search=search or None,
             filters=dict(filters) or None,
@@ -93,7 +82,7 @@ def records_page(
 ) -> tuple[pd.DataFrame, int]:
     """One page of records (paged in SQL) and the total number matching."""
     return _records_page(
-        str(settings.db_path),
+        store.target_of(settings),
         stamp(settings),
         object_type,
         (search or "").strip() or None,
@@ -107,85 +96,85 @@ def records_page(
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def _owners(db_path: str, stamp_: str) -> pd.DataFrame:
-    with _db(db_path) as db:
-        return records.owners_frame(db)
+def _owners(target: str, stamp_: str) -> pd.DataFrame:
+    with _db(target) as db:
+        return db.queries.owners_frame()
 
 
 def owners(settings: Settings) -> pd.DataFrame:
-    return _owners(str(settings.db_path), stamp(settings))
+    return _owners(store.target_of(settings), stamp(settings))
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def _pipelines(db_path: str, stamp_: str, object_type: str) -> list[dict[str, Any]]:
-    with _db(db_path) as db:
-        return records.pipelines(db, object_type)
+def _pipelines(target: str, stamp_: str, object_type: str) -> list[dict[str, Any]]:
+    with _db(target) as db:
+        return db.queries.pipelines(object_type)
 
 
 def pipelines(settings: Settings, object_type: str = "deals") -> list[dict[str, Any]]:
-    return _pipelines(str(settings.db_path), stamp(settings), object_type)
+    return _pipelines(store.target_of(settings), stamp(settings), object_type)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def _property_defs(db_path: str, stamp_: str, object_type: str) -> dict[str, dict[str, Any]]:
-    with _db(db_path) as db:
-        return records.property_defs(db, object_type)
+def _property_defs(target: str, stamp_: str, object_type: str) -> dict[str, dict[str, Any]]:
+    with _db(target) as db:
+        return db.queries.property_defs(object_type)
 
 
 def property_defs(settings: Settings, object_type: str) -> dict[str, dict[str, Any]]:
-    return _property_defs(str(settings.db_path), stamp(settings), object_type)
+    return _property_defs(store.target_of(settings), stamp(settings), object_type)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def _deal_stage_summary(db_path: str, stamp_: str, pipeline_id: str) -> pd.DataFrame:
-    with _db(db_path) as db:
-        return records.deal_stage_summary(db, pipeline_id)
+def _deal_stage_summary(target: str, stamp_: str, pipeline_id: str) -> pd.DataFrame:
+    with _db(target) as db:
+        return db.queries.deal_stage_summary(pipeline_id)
 
 
 def deal_stage_summary(settings: Settings, pipeline_id: str) -> pd.DataFrame:
     """Amount and count per stage of one pipeline, in the pipeline's stage order."""
-    return _deal_stage_summary(str(settings.db_path), stamp(settings), pipeline_id)
+    return _deal_stage_summary(store.target_of(settings), stamp(settings), pipeline_id)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def _deal_figures(db_path: str, stamp_: str, today: dt.date) -> dict[str, Any]:
-    with _db(db_path) as db:
-        return records.deal_figures(db, today=today)
+def _deal_figures(target: str, stamp_: str, today: dt.date) -> dict[str, Any]:
+    with _db(target) as db:
+        return db.queries.deal_figures(today=today)
 
 
 def deal_figures(settings: Settings, today: dt.date | None = None) -> dict[str, Any]:
-    return _deal_figures(str(settings.db_path), stamp(settings), today or dt.date.today())
+    return _deal_figures(store.target_of(settings), stamp(settings), today or dt.date.today())
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def _company_counts(db_path: str, stamp_: str, company_ids: tuple[str, ...]) -> pd.DataFrame:
-    with _db(db_path) as db:
-        return records.company_counts(db, list(company_ids))
+def _company_counts(target: str, stamp_: str, company_ids: tuple[str, ...]) -> pd.DataFrame:
+    with _db(target) as db:
+        return db.queries.company_counts(list(company_ids))
 
 
 def company_counts(settings: Settings, company_ids: list[str]) -> pd.DataFrame:
-    return _company_counts(str(settings.db_path), stamp(settings), tuple(company_ids))
+    return _company_counts(store.target_of(settings), stamp(settings), tuple(company_ids))
 
 
 def counts(settings: Settings) -> dict[str, int]:
     with open_cache(settings) as db:
-        return records.counts(db)
+        return db.queries.counts()
 
 
 def record(settings: Settings, object_type: str, record_id: str) -> dict[str, Any] | None:
     with open_cache(settings) as db:
-        return records.get_record(db, object_type, record_id)
+        return db.queries.get_record(object_type, record_id)
 
 
 def associated(settings: Settings, object_type: str, record_id: str, to_type: str) -> pd.DataFrame:
     with open_cache(settings) as db:
-        return records.associated_records(db, object_type, record_id, to_type)
+        return db.queries.associated_records(object_type, record_id, to_type)
 
 
 def has_synced(settings: Settings) -> bool:
     """True once any record, owner or property definition is in the cache."""
     with open_cache(settings) as db:
-        return any(records.counts(db).values()) or bool(records.property_defs(db, "contacts"))
+        return any(db.queries.counts().values()) or bool(db.queries.property_defs("contacts"))
 
 
 def clear() -> None:
@@ -202,30 +191,24 @@ def clear() -> None:
         loader.clear()
 
 
-# --- outbox, conflicts, audit log (crm.store.outbox) -------------------------------------
+# --- outbox, conflicts, audit log (db.outbox) -------------------------------------
 
 
 def outbox_counts(settings: Settings) -> dict[str, int]:
     """Edits per status: pending, conflict, failed, pushed, discarded."""
-    from crm.store import outbox
-
     with open_cache(settings) as db:
-        return dict(outbox.outbox_counts(db))
+        return dict(db.outbox.outbox_counts())
 
 
 def edits(settings: Settings, statuses: tuple[str, ...], object_type: str | None = None) -> pd.DataFrame:
     """Outbox rows in ``statuses``, newest first (record_label, property, new/base/remote value, error...)."""
-    from crm.store import outbox
-
     with open_cache(settings) as db:
-        return outbox.edits_frame(db, statuses=statuses, object_type=object_type)
+        return db.outbox.edits_frame(statuses=statuses, object_type=object_type)
 
 
 def conflicts(settings: Settings) -> pd.DataFrame:
-    from crm.store import outbox
-
     with open_cache(settings) as db:
-        return outbox.conflicts_frame(db)
+        return db.outbox.conflicts_frame()
 
 
 def new_contact_sides(row: Mapping[str, Any]) -> tuple[dict[str, Any], str, dict[str, Any]]:
@@ -240,10 +223,8 @@ def new_contact_sides(row: Mapping[str, Any]) -> tuple[dict[str, Any], str, dict
 
 
 def audit_log(settings: Settings, limit: int = 200) -> pd.DataFrame:
-    from crm.store import outbox
-
     with open_cache(settings) as db:
-        return outbox.audit_log(db, limit=limit)
+        return db.outbox.audit_log(limit=limit)
 
 
 def pronouns_available(settings: Settings) -> bool:
@@ -275,14 +256,13 @@ def csv_export(
     """
     from ui.columns import csv_bytes
 
-    db_path = settings.db_path
+    target = store.target_of(settings)
     filters = dict(filters or {})
     wanted = list(columns) if columns else None
 
     def build() -> bytes:
-        with _db(db_path) as db:
-            frame, _ = records.query_records(
-                db,
+        with _db(target) as db:
+            frame, _ = db.queries.query_records(
                 object_type,
                 search=search or None,
                 filters=filters or None,
@@ -307,4 +287,4 @@ def note_shown(settings: Settings) -> None:
     from ui.live import VERSION_KEY
 
     with open_cache(settings) as db:
-        st.session_state[VERSION_KEY] = records.cache_version(db)
+        st.session_state[VERSION_KEY] = db.meta.cache_version()

@@ -18,7 +18,6 @@ import streamlit as st
 from crm import webhooks
 from crm.config import Settings
 from crm.errors import CrmError
-from crm.store import records
 from ui import data
 from ui.columns import ago, md_escape
 
@@ -69,7 +68,7 @@ def live_updates(settings: Settings | None = None) -> None:
 def _follow_cache(settings: Settings) -> None:
     try:
         with data.open_cache(settings) as db:
-            version = records.cache_version(db)
+            version = db.meta.cache_version()
     except Exception as exc:
         log.info("cache version unavailable: %s", type(exc).__name__)
         return

@@ -19,7 +19,7 @@ Every route goes through ``_guarded``, the one place that
   design and prove themselves with their v3 signature (``crm.webhooks``), not by where they
   come from; refusing them would only lose events. ``/healthz`` changes nothing and says
   only "ok" or "unavailable", and load balancers probe it through the proxy.
-- answers a broken cache (``sqlite3.Error``, or ``OSError`` opening it) with a plain 503
+- answers a broken cache (``StoreUnavailable``, or an ``OSError``) with a plain 503
   page instead of a bare 500.
 """
 
@@ -28,7 +28,6 @@ from __future__ import annotations
 import functools
 import html
 import logging
-import sqlite3
 from collections.abc import Callable
 from urllib.parse import urlencode, urlsplit
 
@@ -38,7 +37,7 @@ from starlette.routing import Route
 
 from crm import oauth
 from crm.config import Settings
-from crm.errors import ConfigError, CrmError, OAuthFlowError
+from crm.errors import ConfigError, CrmError, OAuthFlowError, StoreUnavailable
 from ui.access import open_mode_refusal
 from ui.webhook_route import hubspot_webhook
 
@@ -79,7 +78,7 @@ def _guarded(
                     log.warning("Open access refused %s: it came through a proxy", request.url.path)
                     return plain_page(403, "Not available through a proxy", refusal)
             return handler(request)
-        except (sqlite3.Error, OSError) as exc:
+        except (StoreUnavailable, OSError) as exc:
             log.warning("%s: the cache is unavailable (%s)", request.url.path, type(exc).__name__)
             return plain_page(
                 503,
@@ -135,6 +134,8 @@ def hubspot_connect(request: Request) -> Response:
     except ConfigError as exc:
         log.warning("Cannot start connecting HubSpot: %s", exc.setting)
         return _back_to_connect("error", "config")
+    except StoreUnavailable:
+        raise  # the guard answers it with the plain 503 page
     except CrmError as exc:
         log.warning("Cannot start connecting HubSpot: %s", type(exc).__name__)
         return _back_to_connect("error", "unavailable")
@@ -169,6 +170,8 @@ def hubspot_callback(request: Request) -> Response:
     except ConfigError as exc:
         log.warning("Cannot finish connecting HubSpot: %s", exc.setting)
         reason = "config"
+    except StoreUnavailable:
+        raise  # the guard answers it with the plain 503 page
     except CrmError as exc:
         log.warning("Cannot finish connecting HubSpot: %s", type(exc).__name__)
         reason = "unavailable"

@@ -13,19 +13,19 @@ from typing import Any
 
 import streamlit as st
 
-from crm import sync
+from crm import store, sync
 from crm.config import Settings
 from ui import data
 
 
 @st.cache_resource(show_spinner=False)
-def _runner(db_path: str, _settings: Settings) -> sync.SyncRunner:
+def _runner(target: str, _settings: Settings) -> sync.SyncRunner:
     return sync.SyncRunner(_settings)
 
 
 def sync_runner(settings: Settings) -> sync.SyncRunner:
     """The runner for this cache file (created on first use)."""
-    return _runner(str(settings.db_path), settings)
+    return _runner(store.target_of(settings), settings)
 
 
 def start_sync(settings: Settings, kind: str, *, started_by: str | None) -> bool:
@@ -38,14 +38,14 @@ def start_sync(settings: Settings, kind: str, *, started_by: str | None) -> bool
 
 def is_running(settings: Settings) -> bool:
     with data.open_cache(settings) as db:
-        return bool(sync.is_sync_running(db))
+        return db.syncstate.is_sync_running()
 
 
 def latest_run(settings: Settings) -> dict[str, Any] | None:
     with data.open_cache(settings) as db:
-        return sync.latest_run(db)
+        return db.syncstate.latest_run()
 
 
 def run_history(settings: Settings, limit: int = 20) -> list[dict[str, Any]]:
     with data.open_cache(settings) as db:
-        return list(sync.run_history(db, limit=limit))
+        return db.syncstate.run_history(limit=limit)

@@ -57,10 +57,8 @@ def _status(settings: Settings) -> None:
         st.caption("Portal: **not connected**")
     st.caption(f"Mode: {MODE_LABELS.get(settings.mode, settings.mode)}")
 
-    from crm import sync
-
     with data.open_cache(settings) as db:
-        run = sync.latest_run(db)
+        run = db.syncstate.latest_run()
     if run is None:
         st.caption("Last sync: never")
     elif run.get("state") == "running":

@@ -179,23 +179,19 @@ class DashboardBench:
         Each comes with the number of contacts the cache holds for it, which the page's
         "N contacts" caption must show once the search has run.
         """
-        from crm.store.records import query_records
-        from crm.store.schema import open_db
+        from crm import store
 
-        db = open_db(self.db)
-        try:
-            frame, _ = query_records(db, "contacts", limit=50, columns=["email", "lastname"])
+        with store.open(self.db) as db:
+            frame, _ = db.queries.query_records("contacts", limit=50, columns=["email", "lastname"])
             email = str(frame["email"].iloc[0])
             name = next(
                 (str(n) for n in frame["lastname"] if str(n).isalpha()), str(frame["lastname"].iloc[0])
             )
             out = {}
             for key, text in (("email", email), ("name", name)):
-                _, total = query_records(db, "contacts", search=text, limit=1, columns=["email"])
+                _, total = db.queries.query_records("contacts", search=text, limit=1, columns=["email"])
                 out[key] = (text, int(total))
             return out
-        finally:
-            db.close()
 
     def measure(self, contacts: int, fill_seconds: float, counts: dict[str, int]) -> dict[str, Any]:
         row: dict[str, Any] = {

@@ -10,11 +10,12 @@ import json
 import math
 import os
 import platform
-import sqlite3
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+from crm import store
 
 PASS, MISS, NA = "PASS", "MISS", "n/a"
 
@@ -61,7 +62,7 @@ def machine_info() -> dict[str, Any]:
         "cpu_model": cpu or platform.processor() or "unknown",
         "ram_gb": ram_gb,
         "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
+        "sqlite": store.sqlite_version(),
         "platform": platform.platform(),
         "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
     }

@@ -285,15 +285,11 @@ class PullBench:
         afterwards, so making 20,000 changes takes seconds; the changes are ordinary API
         writes (another integration's, say) that move each record's last-modified time.
         """
-        from crm.store.records import query_records
-        from crm.store.schema import open_db
+        from crm import store
 
         assert self.portal_db is not None
-        db = open_db(self.portal_db)
-        try:
-            frame, _ = query_records(db, "contacts", sort="id", limit=k, columns=["jobtitle"])
-        finally:
-            db.close()
+        with store.open(self.portal_db) as db:
+            frame, _ = db.queries.query_records("contacts", sort="id", limit=k, columns=["jobtitle"])
         ids = list(frame.index)
         started = time.perf_counter()
         began = time.monotonic()

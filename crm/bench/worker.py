@@ -126,23 +126,18 @@ def sync(args: dict[str, Any]) -> dict[str, Any]:
 
 def push_edits(args: dict[str, Any]) -> dict[str, Any]:
     """Queue one job-title edit on each of ``args["count"]`` cached contacts, then push."""
-    from crm.store.records import query_records
-    from crm.store.schema import open_db
+    from crm import store
     from crm.sync import push, queue_edits
 
     settings = _settings(args)
-    db = open_db(settings.db_path)
-    try:
-        frame, _ = query_records(
-            db,
+    with store.open(settings) as db:
+        frame, _ = db.queries.query_records(
             "contacts",
             sort="id",
             offset=int(args.get("offset", 0)),
             limit=int(args["count"]),
             columns=["jobtitle"],
         )
-    finally:
-        db.close()
     stamp = args.get("stamp", "bench")
     edits = {record_id: {"jobtitle": f"Bench title {stamp} {n}"} for n, record_id in enumerate(frame.index)}
     queued_at = time.perf_counter()
@@ -229,11 +224,10 @@ def sdk(args: dict[str, Any]) -> dict[str, Any]:
 
 def fill(args: dict[str, Any]) -> dict[str, Any]:
     """Append synthetic records to a synced cache (``crm.store.synthetic``)."""
-    from crm.store.schema import open_db
-    from crm.store.synthetic import fill_synthetic
+    from crm import store
+    from crm.store.synthetic import fill_synthetic, settle
 
-    db = open_db(args["db"])
-    try:
+    with store.open(args["db"]) as db:
         started = time.perf_counter()
         counts = fill_synthetic(
             db,
@@ -243,24 +237,15 @@ def fill(args: dict[str, Any]) -> dict[str, Any]:
             seed=int(args.get("seed", 1)),
         )
         seconds = time.perf_counter() - started
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        db.execute("PRAGMA optimize")
-    finally:
-        db.close()
+        settle(db)
     return {"seconds": seconds, "counts": counts}
 
 
 def _counts(settings: Any) -> dict[str, int]:
-    from crm.store.schema import open_db
+    from crm import store
 
-    db = open_db(settings.db_path)
-    try:
-        out = {}
-        for table in ("contacts", "companies", "deals", "associations"):
-            out[table] = int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-        return out
-    finally:
-        db.close()
+    with store.open(settings) as db:
+        return db.queries.table_sizes()
 
 
 OPERATIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Literal, Self
 from urllib.parse import quote
 
@@ -32,10 +32,10 @@ import httpx2
 
 from crm.config import Settings
 from crm.errors import HubSpotError, NeedsReconnect, NotFound, RateLimited, Unreachable
+from crm.hubspot import walks
 from crm.hubspot.errors import error_from_batch_item, error_from_response, retry_after_seconds
 from crm.hubspot.limits import PortalLimits, full_jitter, limits_for
 from crm.hubspot.models import (
-    LAST_MODIFIED,
     BatchResult,
     ClientStats,
     Page,
@@ -43,7 +43,6 @@ from crm.hubspot.models import (
     SearchPage,
     TokenSource,
     account_from_wire,
-    iso_to_ms,
     merge_records,
     next_after,
     owner_from_wire,
@@ -330,121 +329,41 @@ class HubSpotClient:
         object_type: str,
         since_ms: int,
         *,
-        until_ms: int | None = None,
         properties: Sequence[str],
+        on_total: Callable[[int], None] | None = None,
     ) -> Iterator[list[Record]]:
-        """Records modified at or after ``since_ms`` (and at or before ``until_ms``), in
-        batches, ascending by last-modified.
+        """Records modified at or after ``since_ms``, in batches (one per search page),
+        ascending by last-modified, past the 10,000-result cap (``crm.hubspot.walks``).
 
-        Search stops at 10,000 results per query; past that the lower bound is moved to
-        the last timestamp seen and the records already yielded at that timestamp are
-        skipped. If a whole window shares one timestamp, that millisecond is walked by id.
+        Batches may be empty; ``on_total`` gets the number of records the window held.
         """
-        prop = LAST_MODIFIED[object_type]
-        props = list(dict.fromkeys([*properties, prop]))
-        limit = max(2, min(self.search_page_size, SEARCH_LIMIT, self.search_cap))
-        lower, skip = int(since_ms), set[str]()
-        while True:
-            filters = [{"propertyName": prop, "operator": "GTE", "value": str(lower)}]
-            if until_ms is not None:
-                filters.append({"propertyName": prop, "operator": "LTE", "value": str(until_ms)})
-            top_ms, at_top, exhausted = lower, set[str](), False
-            for records, done in self._walk_search(
-                object_type,
-                [{"filters": filters}],
-                [{"propertyName": prop, "direction": "ASCENDING"}],
-                props,
-                limit,
-            ):
-                fresh = [r for r in records if r.id not in skip]
-                for record in records:
-                    ms = iso_to_ms(record.properties.get(prop)) or iso_to_ms(record.updated_at) or lower
-                    if ms > top_ms:
-                        top_ms, at_top = ms, {record.id}
-                    elif ms == top_ms:
-                        at_top.add(record.id)
-                if fresh:
-                    yield fresh
-                exhausted = done
-            if exhausted:
-                return
-            if top_ms > lower:
-                lower, skip = top_ms, at_top
-                continue
-            # A full window at one millisecond: page that millisecond by id, then move past it.
-            yield from self._walk_one_ms(object_type, prop, lower, props, limit, skip | at_top)
-            lower, skip = lower + 1, set()
-            if until_ms is not None and lower > until_ms:
-                return
+        return walks.modified_since(
+            self.search,
+            object_type,
+            since_ms,
+            properties,
+            limit=max(2, min(self.search_page_size, SEARCH_LIMIT, self.search_cap)),
+            cap=self.search_cap,
+            on_total=on_total,
+        )
 
-    def _walk_one_ms(
-        self, object_type: str, prop: str, ms: int, props: list[str], limit: int, skip: set[str]
-    ) -> Iterator[list[Record]]:
-        last_id: int | None = None
-        while True:
-            filters: list[dict[str, Any]] = [{"propertyName": prop, "operator": "EQ", "value": str(ms)}]
-            if last_id is not None:
-                filters.append({"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)})
-            highest, exhausted = last_id, False
-            for records, done in self._walk_search(
-                object_type,
-                [{"filters": filters}],
-                [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-                props,
-                limit,
-            ):
-                fresh = [r for r in records if r.id not in skip]
-                for record in records:
-                    if record.id.isdigit() and (highest is None or int(record.id) > highest):
-                        highest = int(record.id)
-                if fresh:
-                    yield fresh
-                exhausted = done
-            if exhausted or highest == last_id:
-                return
-            last_id = highest
-
-    def _walk_search(
+    def search_id_range(
         self,
         object_type: str,
-        groups: list[dict[str, Any]],
-        sorts: list[dict[str, Any]],
-        props: list[str],
-        limit: int,
-    ) -> Iterator[tuple[list[Record], bool]]:
-        """Pages of one query up to the result cap; ``done`` is True once nothing is left.
+        *,
+        lower: int | None,
+        end: int | None,
+        properties: Sequence[str],
+        limit: int = SEARCH_LIMIT,
+    ) -> SearchPage:
+        """One page of records with ``lower <= id < end``, ascending by id (re-anchor on the last id)."""
+        return walks.id_range_page(
+            self.search, object_type, lower=lower, end=end, properties=properties, limit=limit
+        )
 
-        Search pages by offset, so a record modified mid-walk (it moves to the end) shifts
-        the rest down and one would be skipped. Each page after the first therefore starts
-        one record early and must begin with the previous page's last record; when it does
-        not, the walk stops (``done`` False) and the caller re-anchors on the last
-        timestamp it saw, which cannot be later than any record the shift hid.
-        """
-        offset = 0
-        last_id: str | None = None
-        while True:
-            after = None if last_id is None else str(offset - 1)
-            page = self.search(
-                object_type, filter_groups=groups, sorts=sorts, properties=props, limit=limit, after=after
-            )
-            records = page.records
-            if last_id is not None:
-                if not records or records[0].id != last_id:
-                    log.debug("search results shifted while paging; re-anchoring")
-                    yield [], False
-                    return
-                records = records[1:]
-                offset -= 1
-            offset += len(page.records)
-            more = page.next_after is not None or offset < page.total
-            if not more or not records:
-                yield records, not more
-                return
-            if offset - 1 + limit > self.search_cap:
-                yield records, False  # the cap: HubSpot refuses offsets past it
-                return
-            yield records, False
-            last_id = records[-1].id
+    def highest_id(self, object_type: str) -> tuple[int | None, int]:
+        """The largest numeric record id of a type (None if none) and how many records it has."""
+        return walks.highest_id(self.search, object_type)
 
     # -- associations ------------------------------------------------------------------
 

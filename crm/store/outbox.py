@@ -26,23 +26,16 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import pandas as pd
-import sqlite_utils
 
-from crm.store.records import (
-    LOCAL_ID_PREFIX,
-    RecordLike,
-    _q,
-    bump_cache_version,
-    get_values,
-    now_iso,
-    property_types,
-    same_value,
-    set_local_values,
-    to_column,
-    to_wire,
-    write_records,
-)
-from crm.store.schema import write
+from crm.store.owner import TableOwner
+from crm.store.records import ID_CHUNK, LOCAL_ID_PREFIX, RecordLike, check_type, marks, quote
+from crm.store.values import now_iso, same_value, to_column, to_wire
+
+# Outbox statuses whose local value a pull must not overwrite.
+ACTIVE_EDIT_STATUSES = ("pending", "conflict")
+# An active edit as ``active_edits`` hands it to a pull:
+# (id, record_id, property, new_value, base_value, remote_value, status).
+ActiveEdit = tuple[Any, ...]
 
 _LABEL_SQL = {
     "contacts": "trim(coalesce(r.firstname, '') || ' ' || coalesce(r.lastname, '')) || "
@@ -50,6 +43,10 @@ _LABEL_SQL = {
     "companies": "coalesce(r.name, r.domain, o.record_id)",
     "deals": "coalesce(r.dealname, o.record_id)",
 }
+_AUDIT_INSERT = (
+    "INSERT INTO audit_log (at, object_type, record_id, property, old_value, new_value, by, "
+    "outbox_id, result, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 @dataclass
@@ -73,337 +70,9 @@ class NotInCache(LookupError):
     """An edit names a record the cache does not hold."""
 
 
-def is_local_id(record_id: str) -> bool:
-    """Whether ``record_id`` names a record created here and not yet pushed."""
-    return str(record_id).startswith(LOCAL_ID_PREFIX)
-
-
-def queue_updates(
-    db: sqlite_utils.Database,
-    object_type: str,
-    changes: Mapping[str, Mapping[str, str | None]],
-    *,
-    by: str | None,
-) -> int:
-    """Apply validated edits to the cache and queue them, all in one transaction.
-
-    Args:
-        changes: record id -> property -> new wire value (None clears the field).
-
-    Returns the number of outbox rows created or changed (an edit back to the base
-    value drops the pending edit instead). Raises NotInCache (nothing written) if a
-    record is unknown.
-    """
-    stamp = now_iso()
-    touched = 0
-    with write(db) as conn:
-        types = property_types(conn, object_type)
-        for record_id, props in changes.items():
-            if not props:
-                continue
-            record_id = str(record_id)
-            current = get_values(conn, object_type, [record_id], list(props)).get(record_id)
-            if current is None:
-                raise NotInCache(f"{object_type} {record_id} is not in the cache")
-            if is_local_id(record_id):
-                touched += _merge_into_create(conn, object_type, record_id, props, stamp)
-                set_local_values(
-                    conn,
-                    object_type,
-                    record_id,
-                    {p: to_column(v, types.get(p, "string")) for p, v in props.items()},
-                )
-                continue
-            columns: dict[str, Any] = {}
-            for prop, new_value in props.items():
-                prop_type = types.get(prop, "string")
-                active = conn.execute(
-                    "SELECT id, base_value, status FROM outbox WHERE object_type = ? AND record_id = ? "
-                    "AND property = ? AND op = 'update' AND status IN ('pending', 'conflict') "
-                    "ORDER BY id DESC LIMIT 1",
-                    (object_type, record_id, prop),
-                ).fetchone()
-                if active is not None:
-                    outbox_id, base_value, status = active
-                    if status == "pending" and same_value(new_value, base_value, prop_type):
-                        conn.execute(
-                            "UPDATE outbox SET status = 'discarded', new_value = ?, error = NULL, "
-                            "updated_at = ? WHERE id = ?",
-                            (new_value, stamp, outbox_id),
-                        )
-                    else:
-                        conn.execute(
-                            "UPDATE outbox SET new_value = ?, created_by = coalesce(?, created_by), "
-                            "updated_at = ? WHERE id = ?",
-                            (new_value, by, stamp, outbox_id),
-                        )
-                    touched += 1
-                else:
-                    base_value = to_wire(current[prop], prop_type)
-                    if same_value(new_value, base_value, prop_type):
-                        continue
-                    conn.execute(
-                        "INSERT INTO outbox (object_type, record_id, op, property, new_value, base_value, "
-                        "status, created_by, created_at, updated_at) "
-                        "VALUES (?, ?, 'update', ?, ?, ?, 'pending', ?, ?, ?)",
-                        (object_type, record_id, prop, new_value, base_value, by, stamp, stamp),
-                    )
-                    touched += 1
-                columns[prop] = to_column(new_value, prop_type)
-            set_local_values(conn, object_type, record_id, columns)
-    return touched
-
-
-def _merge_into_create(
-    conn: Any, object_type: str, local_id: str, props: Mapping[str, str | None], stamp: str
-) -> int:
-    row = conn.execute(
-        # A create waiting for a link-or-discard decision still takes edits: they are
-        # what the decision shows as mine.
-        "SELECT id, payload FROM outbox WHERE object_type = ? AND record_id = ? AND op = 'create' "
-        "AND status IN ('pending', 'conflict')",
-        (object_type, local_id),
-    ).fetchone()
-    if row is None:
-        raise NotInCache(f"{object_type} {local_id} was created here but is no longer waiting to be pushed")
-    payload = json.loads(row[1] or "{}")
-    payload.update({k: v for k, v in props.items()})
-    conn.execute(
-        "UPDATE outbox SET payload = ?, updated_at = ? WHERE id = ?", (json.dumps(payload), stamp, row[0])
-    )
-    return 1
-
-
-def queue_create(
-    db: sqlite_utils.Database, object_type: str, properties: Mapping[str, str | None], *, by: str | None
-) -> str:
-    """Add a new record to the cache under a local id and queue its creation; returns the id."""
-    local_id = f"{LOCAL_ID_PREFIX}{uuid.uuid4().hex}"
-    stamp = now_iso()
-    payload = {k: v for k, v in properties.items() if v is not None and v != ""}
-    with write(db) as conn:
-        types = property_types(conn, object_type)
-        columns = {k: to_column(v, types[k]) for k, v in payload.items() if k in types}
-        names = ["id", "archived", "created_at", "updated_at", *columns]
-        conn.execute(
-            f"INSERT INTO {_q(object_type)} ({', '.join(_q(n) for n in names)}) "
-            f"VALUES ({', '.join('?' * len(names))})",
-            (local_id, 0, stamp, stamp, *columns.values()),
-        )
-        conn.execute(
-            "INSERT INTO outbox (object_type, record_id, op, payload, status, created_by, created_at, updated_at) "
-            "VALUES (?, ?, 'create', ?, 'pending', ?, ?, ?)",
-            (object_type, local_id, json.dumps(payload), by, stamp, stamp),
-        )
-        bump_cache_version(conn)
-    return local_id
-
-
-# ----------------------------------------------------------------------- push side
-
-
-def pending_updates(db: sqlite_utils.Database, object_type: str) -> list[dict[str, Any]]:
-    """Pending field edits of HubSpot records, oldest first."""
-    return _rows(
-        db,
-        "SELECT * FROM outbox WHERE object_type = ? AND op = 'update' AND status = 'pending' "
-        f"AND record_id NOT LIKE '{LOCAL_ID_PREFIX}%' ORDER BY id",
-        (object_type,),
-    )
-
-
-def pending_creates(db: sqlite_utils.Database, object_type: str) -> list[dict[str, Any]]:
-    """Pending record creations, oldest first, with ``payload`` parsed."""
-    rows = _rows(
-        db,
-        "SELECT * FROM outbox WHERE object_type = ? AND op = 'create' AND status = 'pending' ORDER BY id",
-        (object_type,),
-    )
-    for row in rows:
-        row["payload"] = json.loads(row["payload"] or "{}")
-    return rows
-
-
-def _rows(db: sqlite_utils.Database, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-    cursor = db.execute(sql, list(params))
-    columns = [c[0] for c in cursor.description]
-    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-
-
-def record_outcomes(
-    db: sqlite_utils.Database,
-    object_type: str,
-    outcomes: Sequence[Outcome],
-    *,
-    by: str | None,
-    record: RecordLike | None = None,
-) -> int:
-    """Store what a push learnt, with the cache and audit log changes, in one transaction.
-
-    An outcome applies only while its row is still pending with the value the push
-    sent; an edit changed meanwhile stays pending for the next push. ``record`` (what
-    HubSpot returned for the record) refreshes its other fields too. Returns the rows changed.
-    """
-    stamp = now_iso()
-    changed = 0
-    with write(db) as conn:
-        types = property_types(conn, object_type)
-        for outcome in outcomes:
-            row = conn.execute(
-                "SELECT record_id, property, new_value, base_value, status, attempts FROM outbox WHERE id = ?",
-                (outcome.outbox_id,),
-            ).fetchone()
-            if row is None or row[4] != "pending":
-                continue
-            record_id, prop, new_value, base_value, _status, _attempts = row
-            if outcome.check_sent and new_value != outcome.sent:
-                conn.execute(
-                    "UPDATE outbox SET base_value = ?, updated_at = ? WHERE id = ?",
-                    (outcome.sent, stamp, outcome.outbox_id),
-                )
-                continue
-            if outcome.status == "retry":
-                conn.execute(
-                    "UPDATE outbox SET attempts = attempts + 1, error = ?, updated_at = ? WHERE id = ?",
-                    (outcome.message, stamp, outcome.outbox_id),
-                )
-                changed += 1
-                continue
-            if outcome.status == "conflict":
-                conn.execute(
-                    "UPDATE outbox SET status = 'conflict', remote_value = ?, attempts = attempts + 1, "
-                    "updated_at = ? WHERE id = ?",
-                    (outcome.remote_value, stamp, outcome.outbox_id),
-                )
-                changed += 1
-                continue
-            status = "failed" if outcome.status == "failed" else "pushed"
-            conn.execute(
-                "UPDATE outbox SET status = ?, error = ?, remote_value = ?, attempts = attempts + 1, "
-                "updated_at = ? WHERE id = ?",
-                (status, outcome.message, outcome.remote_value, stamp, outcome.outbox_id),
-            )
-            if outcome.set_cache and prop:
-                set_local_values(
-                    conn,
-                    object_type,
-                    record_id,
-                    {prop: to_column(outcome.cache_value, types.get(prop, "string"))},
-                )
-            conn.execute(
-                "INSERT INTO audit_log (at, object_type, record_id, property, old_value, new_value, by, "
-                "outbox_id, result, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    stamp,
-                    object_type,
-                    record_id,
-                    prop,
-                    base_value,
-                    new_value,
-                    by,
-                    outcome.outbox_id,
-                    outcome.status,
-                    outcome.message,
-                ),
-            )
-            changed += 1
-        if record is not None:
-            write_records(conn, object_type, [record], synced_at=stamp)
-    return changed
-
-
-def complete_create(
-    db: sqlite_utils.Database, outbox_id: int, record: RecordLike, *, by: str | None, existed: bool
-) -> None:
-    """A queued creation reached HubSpot as ``record``: swap the local row for it."""
-    stamp = now_iso()
-    with write(db) as conn:
-        row = conn.execute(
-            "SELECT object_type, record_id, payload, status FROM outbox WHERE id = ?", (outbox_id,)
-        ).fetchone()
-        if row is None or row[3] != "pending":
-            return
-        object_type, local_id, payload, _ = row
-        conn.execute(f"DELETE FROM {_q(object_type)} WHERE id = ?", (local_id,))
-        write_records(conn, object_type, [record], synced_at=stamp)
-        conn.execute(
-            "UPDATE outbox SET status = 'pushed', record_id = ?, error = NULL, attempts = attempts + 1, "
-            "updated_at = ? WHERE id = ?",
-            (record.id, stamp, outbox_id),
-        )
-        conn.execute(
-            "UPDATE outbox SET record_id = ? WHERE object_type = ? AND record_id = ?",
-            (record.id, object_type, local_id),
-        )
-        conn.execute(
-            "INSERT INTO audit_log (at, object_type, record_id, property, old_value, new_value, by, outbox_id, "
-            "result, detail) VALUES (?, ?, ?, NULL, NULL, ?, ?, ?, 'created', ?)",
-            (
-                stamp,
-                object_type,
-                record.id,
-                payload,
-                by,
-                outbox_id,
-                "matched an existing record by email" if existed else None,
-            ),
-        )
-
-
-def fail_create(
-    db: sqlite_utils.Database, outbox_id: int, message: str, *, by: str | None, retry: bool
-) -> None:
-    """A queued creation was refused (``retry=False``) or could not be sent (``retry=True``)."""
-    stamp = now_iso()
-    with write(db) as conn:
-        row = conn.execute(
-            "SELECT object_type, record_id, payload FROM outbox WHERE id = ? AND status = 'pending'",
-            (outbox_id,),
-        ).fetchone()
-        if row is None:
-            return
-        if retry:
-            conn.execute(
-                "UPDATE outbox SET attempts = attempts + 1, error = ?, updated_at = ? WHERE id = ?",
-                (message, stamp, outbox_id),
-            )
-            return
-        conn.execute(
-            "UPDATE outbox SET status = 'failed', error = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?",
-            (message, stamp, outbox_id),
-        )
-        conn.execute(
-            "INSERT INTO audit_log (at, object_type, record_id, property, old_value, new_value, by, outbox_id, "
-            "result, detail) VALUES (?, ?, ?, NULL, NULL, ?, ?, ?, 'failed', ?)",
-            (stamp, row[0], row[1], row[2], by, outbox_id, message),
-        )
-
-
-def hold_create(db: sqlite_utils.Database, outbox_id: int, record: RecordLike) -> bool:
-    """HubSpot already has a contact with this create's email: keep the create for a decision.
-
-    The row becomes a ``conflict`` (nothing is sent) with HubSpot's record, as read,
-    in ``remote_value``, so the Sync page can show its values next to mine. Returns
-    whether the row was still pending (a row changed meanwhile is left alone).
-    """
-    snapshot = {
-        "id": str(record.id),
-        "properties": dict(record.properties),
-        "created_at": record.created_at,
-        "updated_at": record.updated_at,
-    }
-    with write(db) as conn:
-        cursor = conn.execute(
-            "UPDATE outbox SET status = 'conflict', remote_value = ?, error = NULL, attempts = attempts + 1, "
-            "updated_at = ? WHERE id = ? AND op = 'create' AND status = 'pending'",
-            (json.dumps(snapshot), now_iso(), outbox_id),
-        )
-        return bool(cursor.rowcount)
-
-
 @dataclass(frozen=True)
 class _Snapshot:
-    """HubSpot's record as ``hold_create`` stored it, in the shape ``write_records`` takes."""
+    """HubSpot's record as ``hold_create`` stored it, in the shape ``upsert_records`` takes."""
 
     id: str
     properties: Mapping[str, str | None]
@@ -418,284 +87,645 @@ def existing_record(row: Mapping[str, Any]) -> tuple[str, dict[str, str | None]]
     return str(snapshot.get("id") or ""), dict(snapshot.get("properties") or {})
 
 
-# ---------------------------------------------------------------------- resolution
-
-
-def resolve_conflict(
-    db: sqlite_utils.Database, outbox_id: int, keep: Literal["mine", "theirs"], *, by: str | None
-) -> dict[str, Any]:
-    """Settle a conflict: "mine" re-queues the edit against HubSpot's value as the new base;
-    "theirs" drops the edit and puts HubSpot's value in the cache.
-
-    Returns the outbox row as it was. Raises LookupError if it is not a conflict.
-    """
-    if keep not in ("mine", "theirs"):
-        raise ValueError("keep must be 'mine' or 'theirs'")
-    stamp = now_iso()
-    with write(db) as conn:
-        cursor = conn.execute("SELECT * FROM outbox WHERE id = ?", (int(outbox_id),))
-        raw = cursor.fetchone()
-        if raw is None:
-            raise LookupError(f"no edit {outbox_id}")
-        row = dict(zip([c[0] for c in cursor.description], raw, strict=True))
-        if row["status"] != "conflict":
-            raise LookupError(f"edit {outbox_id} is not a conflict (it is {row['status']})")
-        if row["op"] == "create":
-            raise LookupError(f"edit {outbox_id} is a new record: link it to HubSpot's contact or discard it")
-        object_type, record_id, prop = row["object_type"], row["record_id"], row["property"]
-        if keep == "mine":
-            conn.execute(
-                "UPDATE outbox SET status = 'pending', base_value = remote_value, error = NULL, "
-                "updated_at = ? WHERE id = ?",
-                (stamp, outbox_id),
-            )
-        else:
-            prop_type = property_types(conn, object_type).get(prop, "string")
-            conn.execute(
-                "UPDATE outbox SET status = 'discarded', updated_at = ? WHERE id = ?", (stamp, outbox_id)
-            )
-            set_local_values(conn, object_type, record_id, {prop: to_column(row["remote_value"], prop_type)})
-        conn.execute(
-            "INSERT INTO audit_log (at, object_type, record_id, property, old_value, new_value, by, outbox_id, "
-            "result, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                stamp,
-                object_type,
-                record_id,
-                prop,
-                row["remote_value"],
-                row["new_value"],
-                by,
-                outbox_id,
-                f"conflict: kept {keep}",
-                None,
-            ),
-        )
-    return row
-
-
-def link_create(db: sqlite_utils.Database, outbox_id: int, *, by: str | None) -> dict[str, int]:
-    """Settle a held create as "link to the existing contact and apply my non-empty fields as edits".
-
-    In one transaction the local row goes, the cache takes HubSpot's record (as read
-    when the create was held), other outbox rows follow the new id, and each of my
-    non-empty fields that differs from HubSpot's becomes an update edit.
-
-    The base of each such edit is *empty*, not HubSpot's current value. The base is
-    what an edit was made against, and mine was typed into a new, blank contact:
-    nobody saw HubSpot's value when choosing it. With an empty base the usual
-    three-way rules stay honest: a field empty in HubSpot (remote == base) is filled
-    by the next push; a field HubSpot already holds with my value is dropped; a field
-    where HubSpot has another value (remote != base, != mine) is a conflict a person
-    decides. With HubSpot's current value as the base, the push would see
-    remote == base and overwrite that value unseen, which is exactly what this
-    decision exists to prevent. Fields that already differ in the stored record are
-    made conflicts at once; the rest are rechecked against HubSpot's value at push time.
-
-    A field of that contact with an edit already waiting (it was pulled and edited
-    here meanwhile) keeps that edit; mine for it is dropped. Returns
-    ``{"pending": n, "conflict": m}``. Raises LookupError if the row is not a held create.
-    """
-    stamp = now_iso()
-    with write(db) as conn:
-        cursor = conn.execute("SELECT * FROM outbox WHERE id = ?", (int(outbox_id),))
-        raw = cursor.fetchone()
-        if raw is None:
-            raise LookupError(f"no edit {outbox_id}")
-        row = dict(zip([c[0] for c in cursor.description], raw, strict=True))
-        if row["op"] != "create" or row["status"] != "conflict":
-            raise LookupError(f"edit {outbox_id} is not a new record waiting for a decision")
-        object_type, local_id = row["object_type"], row["record_id"]
-        record_id, theirs = existing_record(row)
-        snapshot = json.loads(row["remote_value"])
-        types = property_types(conn, object_type)
-        conn.execute(f"DELETE FROM {_q(object_type)} WHERE id = ?", (local_id,))
-        write_records(
-            conn,
-            object_type,
-            [_Snapshot(record_id, theirs, snapshot.get("created_at"), snapshot.get("updated_at"))],
-            synced_at=stamp,
-        )
-        conn.execute(
-            "UPDATE outbox SET record_id = ? WHERE object_type = ? AND record_id = ?",
-            (record_id, object_type, local_id),
-        )
-        queued = {"pending": 0, "conflict": 0}
-        mine: dict[str, Any] = {}
-        for prop, value in json.loads(row["payload"] or "{}").items():
-            prop_type = types.get(prop, "string")
-            if prop not in types or value is None or value == "":
-                continue
-            current = theirs.get(prop)
-            if same_value(current, value, prop_type) or (
-                prop == "email" and str(current or "").strip().lower() == str(value).strip().lower()
-            ):
-                continue
-            waiting = conn.execute(
-                "SELECT 1 FROM outbox WHERE object_type = ? AND record_id = ? AND property = ? "
-                "AND op = 'update' AND status IN ('pending', 'conflict')",
-                (object_type, record_id, prop),
-            ).fetchone()
-            if waiting is not None:
-                continue
-            status = "pending" if same_value(current, None, prop_type) else "conflict"
-            conn.execute(
-                "INSERT INTO outbox (object_type, record_id, op, property, new_value, base_value, remote_value, "
-                "status, created_by, created_at, updated_at) VALUES (?, ?, 'update', ?, ?, NULL, ?, ?, ?, ?, ?)",
-                (
-                    object_type,
-                    record_id,
-                    prop,
-                    value,
-                    current if status == "conflict" else None,
-                    status,
-                    row["created_by"],
-                    row["created_at"],
-                    stamp,
-                ),
-            )
-            queued[status] += 1
-            mine[prop] = to_column(value, prop_type)
-        set_local_values(conn, object_type, record_id, mine)
-        conn.execute(
-            "UPDATE outbox SET status = 'linked', record_id = ?, updated_at = ? WHERE id = ?",
-            (record_id, stamp, outbox_id),
-        )
-        conn.execute(
-            "INSERT INTO audit_log (at, object_type, record_id, property, old_value, new_value, by, outbox_id, "
-            "result, detail) VALUES (?, ?, ?, NULL, NULL, ?, ?, ?, 'linked', ?)",
-            (
-                stamp,
-                object_type,
-                record_id,
-                row["payload"],
-                by,
-                outbox_id,
-                f"HubSpot already had this email; linked to contact {record_id} instead of creating one: "
-                f"{queued['pending']} field(s) queued, {queued['conflict']} conflict(s) to decide",
-            ),
-        )
-        bump_cache_version(conn)
-    return queued
-
-
-def discard_edit(db: sqlite_utils.Database, outbox_id: int, *, by: str | None) -> None:
-    """Drop a pending, failed or conflicting edit; the cache goes back to HubSpot's value."""
-    stamp = now_iso()
-    with write(db) as conn:
-        cursor = conn.execute("SELECT * FROM outbox WHERE id = ?", (int(outbox_id),))
-        raw = cursor.fetchone()
-        if raw is None:
-            raise LookupError(f"no edit {outbox_id}")
-        row = dict(zip([c[0] for c in cursor.description], raw, strict=True))
-        if row["status"] not in ("pending", "conflict", "failed"):
-            raise LookupError(f"edit {outbox_id} is already {row['status']}")
-        conn.execute(
-            "UPDATE outbox SET status = 'discarded', updated_at = ? WHERE id = ?", (stamp, outbox_id)
-        )
-        object_type, record_id, prop = row["object_type"], row["record_id"], row["property"]
-        if row["op"] == "create":
-            if row["status"] != "failed" or is_local_id(record_id):
-                conn.execute(f"DELETE FROM {_q(object_type)} WHERE id = ?", (record_id,))
-                bump_cache_version(conn)
-        elif row["status"] != "failed":
-            theirs = row["remote_value"] if row["status"] == "conflict" else row["base_value"]
-            prop_type = property_types(conn, object_type).get(prop, "string")
-            set_local_values(conn, object_type, record_id, {prop: to_column(theirs, prop_type)})
-        detail = None
-        if row["op"] == "create" and row["status"] == "conflict":
-            existing_id, _ = existing_record(row)
-            detail = (
-                f"HubSpot already had this email (contact {existing_id}); the new contact made here "
-                "was discarded and HubSpot's was left unchanged"
-            )
-        conn.execute(
-            "INSERT INTO audit_log (at, object_type, record_id, property, old_value, new_value, by, outbox_id, "
-            "result, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'discarded', ?)",
-            (
-                stamp,
-                object_type,
-                record_id,
-                prop,
-                row["base_value"],
-                row["new_value"] if row["op"] != "create" else row["payload"],
-                by,
-                outbox_id,
-                detail,
-            ),
-        )
-
-
-# --------------------------------------------------------------------------- reads
-
-
-def edits_frame(
-    db: sqlite_utils.Database,
-    *,
-    statuses: Sequence[str] = ("pending", "conflict", "failed"),
-    object_type: str | None = None,
-    limit: int = 500,
-) -> pd.DataFrame:
-    """Outbox rows in the given statuses, newest first, with a readable ``record_label``.
-
-    Columns: id, object_type, record_id, record_label, op, property, new_value (mine),
-    base_value, remote_value (HubSpot's, for conflicts), status, error, attempts,
-    created_by, created_at, updated_at, payload.
-    """
-    frames = []
-    marks = ",".join("?" * len(statuses))
-    for table, label in _LABEL_SQL.items():
-        if object_type and table != object_type:
-            continue
-        cursor = db.execute(
-            f"""SELECT o.id, o.object_type, o.record_id, {label} AS record_label, o.op, o.property, o.new_value,
-                 o.base_value, o.remote_value, o.status, o.error, o.attempts, o.created_by,
-                 o.created_at, o.updated_at, o.payload
-                FROM outbox o LEFT JOIN {table} r ON r.id = o.record_id
-                WHERE o.object_type = ? AND o.status IN ({marks})
-                ORDER BY o.id DESC LIMIT ?""",
-            (table, *statuses, int(limit)),
-        )
-        frames.append(
-            pd.DataFrame.from_records(cursor.fetchall(), columns=[c[0] for c in cursor.description])
-        )
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    if not frame.empty:
-        frame = frame.sort_values("id", ascending=False).head(int(limit)).reset_index(drop=True)
-    return frame
-
-
-def conflicts_frame(db: sqlite_utils.Database, object_type: str | None = None) -> pd.DataFrame:
-    """Open conflicts: ``new_value`` is mine, ``remote_value`` HubSpot's, ``base_value`` the base."""
-    return edits_frame(db, statuses=("conflict",), object_type=object_type)
-
-
-def outbox_counts(db: sqlite_utils.Database) -> dict[str, int]:
-    """Edits per status (pending, conflict, failed, pushed, discarded), zeros included."""
-    result = {s: 0 for s in ("pending", "conflict", "failed", "pushed", "discarded")}
-    for status, n in db.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall():
-        result[str(status)] = int(n)
-    return result
-
-
-def audit_log(db: sqlite_utils.Database, *, limit: int = 200, object_type: str | None = None) -> pd.DataFrame:
-    """Pushed, refused, resolved and discarded edits, newest first."""
-    where = " WHERE object_type = ?" if object_type else ""
-    params: list[Any] = [object_type] if object_type else []
-    cursor = db.execute(f"SELECT * FROM audit_log{where} ORDER BY id DESC LIMIT ?", [*params, int(limit)])
-    return pd.DataFrame.from_records(cursor.fetchall(), columns=[c[0] for c in cursor.description])
-
-
-def find_by_property(db: sqlite_utils.Database, object_type: str, prop: str, value: str) -> str | None:
-    """Id of a cached, non-archived record whose ``prop`` equals ``value`` (case-insensitive)."""
-    row = db.execute(
-        # lower(email) is indexed (schema V4), so a new contact is matched at once at any size.
-        f"SELECT id FROM {_q(object_type)} WHERE lower({_q(prop)}) = lower(?) AND archived = 0 LIMIT 1",
-        (value,),
-    ).fetchone()
-    return None if row is None else str(row[0])
+def is_local_id(record_id: str) -> bool:
+    """Whether ``record_id`` names a record created here and not yet pushed."""
+    return str(record_id).startswith(LOCAL_ID_PREFIX)
 
 
 def same_as_base(row: Mapping[str, Any], remote: str | None, prop_type: str) -> bool:
     """Whether HubSpot's current value equals the edit's base."""
     return same_value(remote, row.get("base_value"), prop_type)
+
+
+class Outbox(TableOwner):
+    """The ``outbox`` and ``audit_log`` tables."""
+
+    # ------------------------------------------------------------------ queueing
+
+    def queue_updates(
+        self,
+        object_type: str,
+        changes: Mapping[str, Mapping[str, str | None]],
+        *,
+        by: str | None,
+    ) -> int:
+        """Apply validated edits to the cache and queue them, all in one transaction.
+
+        Args:
+            changes: record id -> property -> new wire value (None clears the field).
+
+        Returns the number of outbox rows created or changed (an edit back to the base
+        value drops the pending edit instead). Raises NotInCache (nothing written) if a
+        record is unknown.
+        """
+        stamp = now_iso()
+        touched = 0
+        with self.db.atomic():
+            types = self.db.queries.property_types(object_type)
+            for record_id, props in changes.items():
+                if not props:
+                    continue
+                record_id = str(record_id)
+                self.db.records.lock(object_type, record_id)
+                current = self.db.queries.get_values(object_type, [record_id], list(props)).get(record_id)
+                if current is None:
+                    raise NotInCache(f"{object_type} {record_id} is not in the cache")
+                if is_local_id(record_id):
+                    touched += self._merge_into_create(object_type, record_id, props, stamp)
+                    self.db.records.set_local_values(
+                        object_type,
+                        record_id,
+                        {p: to_column(v, types.get(p, "string")) for p, v in props.items()},
+                    )
+                    continue
+                columns: dict[str, Any] = {}
+                for prop, new_value in props.items():
+                    prop_type = types.get(prop, "string")
+                    if self._queue_one(
+                        object_type, record_id, prop, new_value, current[prop], prop_type, by, stamp
+                    ):
+                        touched += 1
+                        columns[prop] = to_column(new_value, prop_type)
+                self.db.records.set_local_values(object_type, record_id, columns)
+        return touched
+
+    def _queue_one(
+        self,
+        object_type: str,
+        record_id: str,
+        prop: str,
+        new_value: str | None,
+        cached: Any,
+        prop_type: str,
+        by: str | None,
+        stamp: str,
+    ) -> bool:
+        active = self.conn.execute(
+            "SELECT id, base_value, status FROM outbox WHERE object_type = ? AND record_id = ? "
+            "AND property = ? AND op = 'update' AND status IN ('pending', 'conflict') "
+            "ORDER BY id DESC LIMIT 1",
+            (object_type, record_id, prop),
+        ).fetchone()
+        if active is not None:
+            outbox_id, base_value, status = active
+            if status == "pending" and same_value(new_value, base_value, prop_type):
+                self.conn.execute(
+                    "UPDATE outbox SET status = 'discarded', new_value = ?, error = NULL, "
+                    "updated_at = ? WHERE id = ?",
+                    (new_value, stamp, outbox_id),
+                )
+            else:
+                self.conn.execute(
+                    "UPDATE outbox SET new_value = ?, created_by = coalesce(?, created_by), "
+                    "updated_at = ? WHERE id = ?",
+                    (new_value, by, stamp, outbox_id),
+                )
+            return True
+        base_value = to_wire(cached, prop_type)
+        if same_value(new_value, base_value, prop_type):
+            return False
+        self.conn.execute(
+            "INSERT INTO outbox (object_type, record_id, op, property, new_value, base_value, "
+            "status, created_by, created_at, updated_at) "
+            "VALUES (?, ?, 'update', ?, ?, ?, 'pending', ?, ?, ?)",
+            (object_type, record_id, prop, new_value, base_value, by, stamp, stamp),
+        )
+        return True
+
+    def _merge_into_create(
+        self, object_type: str, local_id: str, props: Mapping[str, str | None], stamp: str
+    ) -> int:
+        row = self.conn.execute(
+            # A create waiting for a link-or-discard decision still takes edits: they are
+            # what the decision shows as mine.
+            "SELECT id, payload FROM outbox WHERE object_type = ? AND record_id = ? AND op = 'create' "
+            "AND status IN ('pending', 'conflict')",
+            (object_type, local_id),
+        ).fetchone()
+        if row is None:
+            raise NotInCache(
+                f"{object_type} {local_id} was created here but is no longer waiting to be pushed"
+            )
+        payload = json.loads(row[1] or "{}")
+        payload.update({k: v for k, v in props.items()})
+        self.conn.execute(
+            "UPDATE outbox SET payload = ?, updated_at = ? WHERE id = ?", (json.dumps(payload), stamp, row[0])
+        )
+        return 1
+
+    def queue_create(self, object_type: str, properties: Mapping[str, str | None], *, by: str | None) -> str:
+        """Add a new record to the cache under a local id and queue its creation; returns the id."""
+        local_id = f"{LOCAL_ID_PREFIX}{uuid.uuid4().hex}"
+        stamp = now_iso()
+        payload = {k: v for k, v in properties.items() if v is not None and v != ""}
+        with self.db.atomic():
+            types = self.db.queries.property_types(check_type(object_type))
+            columns = {k: to_column(v, types[k]) for k, v in payload.items() if k in types}
+            self.db.records.insert_local(object_type, local_id, columns, stamp=stamp)
+            self.conn.execute(
+                "INSERT INTO outbox (object_type, record_id, op, payload, status, created_by, created_at, "
+                "updated_at) VALUES (?, ?, 'create', ?, 'pending', ?, ?, ?)",
+                (object_type, local_id, json.dumps(payload), by, stamp, stamp),
+            )
+        return local_id
+
+    # ------------------------------------------------------------- pull side
+
+    def active_edits(self, object_type: str, ids: Sequence[str]) -> dict[tuple[str, str], ActiveEdit]:
+        """Pending and conflicting field edits of some records, by (record id, property)."""
+        found: dict[tuple[str, str], ActiveEdit] = {}
+        for start in range(0, len(ids), ID_CHUNK):
+            chunk = ids[start : start + ID_CHUNK]
+            for edit in self.conn.execute(
+                f"""SELECT id, record_id, property, new_value, base_value, remote_value, status
+                    FROM outbox WHERE object_type = ? AND op = 'update'
+                    AND status IN ({marks(len(ACTIVE_EDIT_STATUSES))})
+                    AND record_id IN ({marks(len(chunk))})""",
+                (object_type, *ACTIVE_EDIT_STATUSES, *chunk),
+            ).fetchall():
+                found[(edit[1], edit[2])] = tuple(edit)
+        return found
+
+    def reconcile(self, edit: ActiveEdit, remote: str | None, prop_type: str) -> bool:
+        """A pull read HubSpot's value of a field with an active edit; True if it became a conflict.
+
+        A pending edit whose base HubSpot moved away from (to something other than the
+        edit's own value) is a conflict; an open conflict follows HubSpot's latest value.
+        """
+        outbox_id, _record_id, _prop, new_value, base_value, remote_value, status = edit
+        if status == "pending":
+            if same_value(remote, base_value, prop_type) or same_value(remote, new_value, prop_type):
+                return False
+            self.conn.execute(
+                "UPDATE outbox SET status = 'conflict', remote_value = ?, updated_at = ? WHERE id = ?",
+                (remote, now_iso(), outbox_id),
+            )
+            return True
+        if status == "conflict" and not same_value(remote, remote_value, prop_type):
+            self.conn.execute(
+                "UPDATE outbox SET remote_value = ?, updated_at = ? WHERE id = ?",
+                (remote, now_iso(), outbox_id),
+            )
+        return False
+
+    def forget_edits(self) -> None:
+        """Drop every queued edit (the cache now serves another portal; the audit log stays)."""
+        self.conn.execute("DELETE FROM outbox")
+
+    # ------------------------------------------------------------- push side
+
+    def pending_updates(self, object_type: str) -> list[dict[str, Any]]:
+        """Pending field edits of HubSpot records, oldest first."""
+        return self._rows(
+            "SELECT * FROM outbox WHERE object_type = ? AND op = 'update' AND status = 'pending' "
+            "AND record_id NOT LIKE ? ORDER BY id",
+            (object_type, LOCAL_ID_PREFIX + "%"),
+        )
+
+    def pending_creates(self, object_type: str) -> list[dict[str, Any]]:
+        """Pending record creations, oldest first, with ``payload`` parsed."""
+        rows = self._rows(
+            "SELECT * FROM outbox WHERE object_type = ? AND op = 'create' AND status = 'pending' ORDER BY id",
+            (object_type,),
+        )
+        for row in rows:
+            row["payload"] = json.loads(row["payload"] or "{}")
+        return rows
+
+    def record_outcomes(
+        self,
+        object_type: str,
+        outcomes: Sequence[Outcome],
+        *,
+        by: str | None,
+        record: RecordLike | None = None,
+    ) -> int:
+        """Store what a push learnt, with the cache and audit log changes, in one transaction.
+
+        An outcome applies only while its row is still pending with the value the push
+        sent; an edit changed meanwhile stays pending for the next push. ``record`` (what
+        HubSpot returned for the record) refreshes its other fields too. Returns the rows changed.
+        """
+        stamp = now_iso()
+        changed = 0
+        with self.db.atomic():
+            types = self.db.queries.property_types(object_type)
+            for outcome in outcomes:
+                if self._record_outcome(object_type, outcome, types, by, stamp):
+                    changed += 1
+            if record is not None:
+                self.db.records.upsert_records(object_type, [record], synced_at=stamp)
+        return changed
+
+    def _record_outcome(
+        self, object_type: str, outcome: Outcome, types: Mapping[str, str], by: str | None, stamp: str
+    ) -> bool:
+        row = self.conn.execute(
+            "SELECT record_id, property, new_value, base_value, status FROM outbox WHERE id = ?",
+            (outcome.outbox_id,),
+        ).fetchone()
+        if row is None or row[4] != "pending":
+            return False
+        record_id, prop, new_value, base_value, _status = row
+        if outcome.check_sent and new_value != outcome.sent:
+            self.conn.execute(
+                "UPDATE outbox SET base_value = ?, updated_at = ? WHERE id = ?",
+                (outcome.sent, stamp, outcome.outbox_id),
+            )
+            return False
+        if outcome.status == "retry":
+            self.conn.execute(
+                "UPDATE outbox SET attempts = attempts + 1, error = ?, updated_at = ? WHERE id = ?",
+                (outcome.message, stamp, outcome.outbox_id),
+            )
+            return True
+        if outcome.status == "conflict":
+            self.conn.execute(
+                "UPDATE outbox SET status = 'conflict', remote_value = ?, attempts = attempts + 1, "
+                "updated_at = ? WHERE id = ?",
+                (outcome.remote_value, stamp, outcome.outbox_id),
+            )
+            return True
+        status = "failed" if outcome.status == "failed" else "pushed"
+        self.conn.execute(
+            "UPDATE outbox SET status = ?, error = ?, remote_value = ?, attempts = attempts + 1, "
+            "updated_at = ? WHERE id = ?",
+            (status, outcome.message, outcome.remote_value, stamp, outcome.outbox_id),
+        )
+        if outcome.set_cache and prop:
+            self.db.records.set_local_values(
+                object_type, record_id, {prop: to_column(outcome.cache_value, types.get(prop, "string"))}
+            )
+        self._audit(
+            at=stamp,
+            object_type=object_type,
+            record_id=record_id,
+            prop=prop,
+            old=base_value,
+            new=new_value,
+            by=by,
+            outbox_id=outcome.outbox_id,
+            result=outcome.status,
+            detail=outcome.message,
+        )
+        return True
+
+    def complete_create(self, outbox_id: int, record: RecordLike, *, by: str | None, existed: bool) -> None:
+        """A queued creation reached HubSpot as ``record``: swap the local row for it."""
+        stamp = now_iso()
+        with self.db.atomic():
+            row = self.conn.execute(
+                "SELECT object_type, record_id, payload, status FROM outbox WHERE id = ?", (outbox_id,)
+            ).fetchone()
+            if row is None or row[3] != "pending":
+                return
+            object_type, local_id, payload, _ = row
+            self.db.records.delete_record(object_type, local_id)
+            self.db.records.upsert_records(object_type, [record], synced_at=stamp)
+            self.conn.execute(
+                "UPDATE outbox SET status = 'pushed', record_id = ?, error = NULL, attempts = attempts + 1, "
+                "updated_at = ? WHERE id = ?",
+                (record.id, stamp, outbox_id),
+            )
+            self.conn.execute(
+                "UPDATE outbox SET record_id = ? WHERE object_type = ? AND record_id = ?",
+                (record.id, object_type, local_id),
+            )
+            self._audit(
+                at=stamp,
+                object_type=object_type,
+                record_id=record.id,
+                new=payload,
+                by=by,
+                outbox_id=outbox_id,
+                result="created",
+                detail="matched an existing record by email" if existed else None,
+            )
+
+    def fail_create(self, outbox_id: int, message: str, *, by: str | None, retry: bool) -> None:
+        """A queued creation was refused (``retry=False``) or could not be sent (``retry=True``)."""
+        stamp = now_iso()
+        with self.db.atomic():
+            row = self.conn.execute(
+                "SELECT object_type, record_id, payload FROM outbox WHERE id = ? AND status = 'pending'",
+                (outbox_id,),
+            ).fetchone()
+            if row is None:
+                return
+            if retry:
+                self.conn.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, error = ?, updated_at = ? WHERE id = ?",
+                    (message, stamp, outbox_id),
+                )
+                return
+            self.conn.execute(
+                "UPDATE outbox SET status = 'failed', error = ?, attempts = attempts + 1, updated_at = ? "
+                "WHERE id = ?",
+                (message, stamp, outbox_id),
+            )
+            self._audit(
+                at=stamp,
+                object_type=row[0],
+                record_id=row[1],
+                new=row[2],
+                by=by,
+                outbox_id=outbox_id,
+                result="failed",
+                detail=message,
+            )
+
+    def hold_create(self, outbox_id: int, record: RecordLike) -> bool:
+        """HubSpot already has a contact with this create's email: keep the create for a decision.
+
+        The row becomes a ``conflict`` (nothing is sent) with HubSpot's record, as read,
+        in ``remote_value``, so the Sync page can show its values next to mine. Returns
+        whether the row was still pending (a row changed meanwhile is left alone).
+        """
+        snapshot = {
+            "id": str(record.id),
+            "properties": dict(record.properties),
+            "created_at": record.created_at,
+            "updated_at": record.updated_at,
+        }
+        with self.db.atomic():
+            cursor = self.conn.execute(
+                "UPDATE outbox SET status = 'conflict', remote_value = ?, error = NULL, attempts = attempts + 1, "
+                "updated_at = ? WHERE id = ? AND op = 'create' AND status = 'pending'",
+                (json.dumps(snapshot), now_iso(), outbox_id),
+            )
+            return bool(cursor.rowcount)
+
+    # ------------------------------------------------------------- resolution
+
+    def resolve_conflict(
+        self, outbox_id: int, keep: Literal["mine", "theirs"], *, by: str | None
+    ) -> dict[str, Any]:
+        """Settle a conflict: "mine" re-queues the edit against HubSpot's value as the new base;
+        "theirs" drops the edit and puts HubSpot's value in the cache.
+
+        Returns the outbox row as it was. Raises LookupError if it is not a conflict.
+        """
+        if keep not in ("mine", "theirs"):
+            raise ValueError("keep must be 'mine' or 'theirs'")
+        stamp = now_iso()
+        with self.db.atomic():
+            row = self._edit(outbox_id)
+            if row["status"] != "conflict":
+                raise LookupError(f"edit {outbox_id} is not a conflict (it is {row['status']})")
+            if row["op"] == "create":
+                raise LookupError(
+                    f"edit {outbox_id} is a new record: link it to HubSpot's contact or discard it"
+                )
+            object_type, record_id, prop = row["object_type"], row["record_id"], row["property"]
+            if keep == "mine":
+                self.conn.execute(
+                    "UPDATE outbox SET status = 'pending', base_value = remote_value, error = NULL, "
+                    "updated_at = ? WHERE id = ?",
+                    (stamp, outbox_id),
+                )
+            else:
+                prop_type = self.db.queries.property_types(object_type).get(prop, "string")
+                self.conn.execute(
+                    "UPDATE outbox SET status = 'discarded', updated_at = ? WHERE id = ?", (stamp, outbox_id)
+                )
+                self.db.records.set_local_values(
+                    object_type, record_id, {prop: to_column(row["remote_value"], prop_type)}
+                )
+            self._audit(
+                at=stamp,
+                object_type=object_type,
+                record_id=record_id,
+                prop=prop,
+                old=row["remote_value"],
+                new=row["new_value"],
+                by=by,
+                outbox_id=outbox_id,
+                result=f"conflict: kept {keep}",
+            )
+        return row
+
+    def link_create(self, outbox_id: int, *, by: str | None) -> dict[str, int]:
+        """Settle a held create as "link to the existing contact and apply my non-empty fields as edits".
+
+        In one transaction the local row goes, the cache takes HubSpot's record (as read
+        when the create was held), other outbox rows follow the new id, and each of my
+        non-empty fields that differs from HubSpot's becomes an update edit.
+
+        The base of each such edit is *empty*, not HubSpot's current value. The base is
+        what an edit was made against, and mine was typed into a new, blank contact:
+        nobody saw HubSpot's value when choosing it. With an empty base the usual
+        three-way rules stay honest: a field empty in HubSpot (remote == base) is filled
+        by the next push; a field HubSpot already holds with my value is dropped; a field
+        where HubSpot has another value (remote != base, != mine) is a conflict a person
+        decides. With HubSpot's current value as the base, the push would see
+        remote == base and overwrite that value unseen, which is exactly what this
+        decision exists to prevent. Fields that already differ in the stored record are
+        made conflicts at once; the rest are rechecked against HubSpot's value at push time.
+
+        A field of that contact with an edit already waiting (it was pulled and edited
+        here meanwhile) keeps that edit; mine for it is dropped. Returns
+        ``{"pending": n, "conflict": m}``. Raises LookupError if the row is not a held create.
+        """
+        stamp = now_iso()
+        with self.db.atomic():
+            row = self._edit(outbox_id)
+            if row["op"] != "create" or row["status"] != "conflict":
+                raise LookupError(f"edit {outbox_id} is not a new record waiting for a decision")
+            object_type, local_id = row["object_type"], row["record_id"]
+            record_id, theirs = existing_record(row)
+            snapshot = json.loads(row["remote_value"])
+            types = self.db.queries.property_types(object_type)
+            self.db.records.delete_record(object_type, local_id)
+            self.db.records.upsert_records(
+                object_type,
+                [_Snapshot(record_id, theirs, snapshot.get("created_at"), snapshot.get("updated_at"))],
+                synced_at=stamp,
+            )
+            self.conn.execute(
+                "UPDATE outbox SET record_id = ? WHERE object_type = ? AND record_id = ?",
+                (record_id, object_type, local_id),
+            )
+            queued = {"pending": 0, "conflict": 0}
+            mine: dict[str, Any] = {}
+            for prop, value in json.loads(row["payload"] or "{}").items():
+                prop_type = types.get(prop, "string")
+                if prop not in types or value is None or value == "":
+                    continue
+                current = theirs.get(prop)
+                if same_value(current, value, prop_type) or (
+                    prop == "email" and str(current or "").strip().lower() == str(value).strip().lower()
+                ):
+                    continue
+                waiting = self.conn.execute(
+                    "SELECT 1 FROM outbox WHERE object_type = ? AND record_id = ? AND property = ? "
+                    "AND op = 'update' AND status IN ('pending', 'conflict')",
+                    (object_type, record_id, prop),
+                ).fetchone()
+                if waiting is not None:
+                    continue
+                status = "pending" if same_value(current, None, prop_type) else "conflict"
+                self.conn.execute(
+                    "INSERT INTO outbox (object_type, record_id, op, property, new_value, base_value, "
+                    "remote_value, status, created_by, created_at, updated_at) "
+                    "VALUES (?, ?, 'update', ?, ?, NULL, ?, ?, ?, ?, ?)",
+                    (
+                        object_type,
+                        record_id,
+                        prop,
+                        value,
+                        current if status == "conflict" else None,
+                        status,
+                        row["created_by"],
+                        row["created_at"],
+                        stamp,
+                    ),
+                )
+                queued[status] += 1
+                mine[prop] = to_column(value, prop_type)
+            self.db.records.set_local_values(object_type, record_id, mine)
+            self.conn.execute(
+                "UPDATE outbox SET status = 'linked', record_id = ?, updated_at = ? WHERE id = ?",
+                (record_id, stamp, outbox_id),
+            )
+            self._audit(
+                at=stamp,
+                object_type=object_type,
+                record_id=record_id,
+                new=row["payload"],
+                by=by,
+                outbox_id=outbox_id,
+                result="linked",
+                detail=f"HubSpot already had this email; linked to contact {record_id} instead of creating one: "
+                f"{queued['pending']} field(s) queued, {queued['conflict']} conflict(s) to decide",
+            )
+        return queued
+
+    def discard_edit(self, outbox_id: int, *, by: str | None) -> None:
+        """Drop a pending, failed or conflicting edit; the cache goes back to HubSpot's value."""
+        stamp = now_iso()
+        with self.db.atomic():
+            row = self._edit(outbox_id)
+            if row["status"] not in ("pending", "conflict", "failed"):
+                raise LookupError(f"edit {outbox_id} is already {row['status']}")
+            self.conn.execute(
+                "UPDATE outbox SET status = 'discarded', updated_at = ? WHERE id = ?", (stamp, outbox_id)
+            )
+            object_type, record_id, prop = row["object_type"], row["record_id"], row["property"]
+            if row["op"] == "create":
+                if row["status"] != "failed" or is_local_id(record_id):
+                    self.db.records.delete_record(object_type, record_id)
+            elif row["status"] != "failed":
+                theirs = row["remote_value"] if row["status"] == "conflict" else row["base_value"]
+                prop_type = self.db.queries.property_types(object_type).get(prop, "string")
+                self.db.records.set_local_values(object_type, record_id, {prop: to_column(theirs, prop_type)})
+            detail = None
+            if row["op"] == "create" and row["status"] == "conflict":
+                existing_id, _ = existing_record(row)
+                detail = (
+                    f"HubSpot already had this email (contact {existing_id}); the new contact made here "
+                    "was discarded and HubSpot's was left unchanged"
+                )
+            self._audit(
+                at=stamp,
+                object_type=object_type,
+                record_id=record_id,
+                prop=prop,
+                old=row["base_value"],
+                new=row["new_value"] if row["op"] != "create" else row["payload"],
+                by=by,
+                outbox_id=outbox_id,
+                result="discarded",
+                detail=detail,
+            )
+
+    def _audit(
+        self,
+        *,
+        at: str,
+        object_type: str,
+        record_id: str | None,
+        by: str | None,
+        outbox_id: int,
+        result: str,
+        prop: str | None = None,
+        old: str | None = None,
+        new: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """One line of the audit log: what happened to an edit, by whom, with HubSpot's word."""
+        self.conn.execute(
+            _AUDIT_INSERT, (at, object_type, record_id, prop, old, new, by, outbox_id, result, detail)
+        )
+
+    def _edit(self, outbox_id: int) -> dict[str, Any]:
+        rows = self._rows("SELECT * FROM outbox WHERE id = ?", (int(outbox_id),))
+        if not rows:
+            raise LookupError(f"no edit {outbox_id}")
+        return rows[0]
+
+    # ------------------------------------------------------------------ reads
+
+    def edits_frame(
+        self,
+        *,
+        statuses: Sequence[str] = ("pending", "conflict", "failed"),
+        object_type: str | None = None,
+        limit: int = 500,
+    ) -> pd.DataFrame:
+        """Outbox rows in the given statuses, newest first, with a readable ``record_label``.
+
+        Columns: id, object_type, record_id, record_label, op, property, new_value (mine),
+        base_value, remote_value (HubSpot's, for conflicts), status, error, attempts,
+        created_by, created_at, updated_at, payload.
+        """
+        frames = []
+        for table, label in _LABEL_SQL.items():
+            if object_type and table != object_type:
+                continue
+            cursor = self.conn.execute(
+                f"""SELECT o.id, o.object_type, o.record_id, {label} AS record_label, o.op, o.property,
+                     o.new_value, o.base_value, o.remote_value, o.status, o.error, o.attempts, o.created_by,
+                     o.created_at, o.updated_at, o.payload
+                    FROM outbox o LEFT JOIN {quote(table)} r ON r.id = o.record_id
+                    WHERE o.object_type = ? AND o.status IN ({marks(len(statuses))})
+                    ORDER BY o.id DESC LIMIT ?""",
+                (table, *statuses, int(limit)),
+            )
+            frames.append(
+                pd.DataFrame.from_records(cursor.fetchall(), columns=[c[0] for c in cursor.description])
+            )
+        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        if not frame.empty:
+            frame = frame.sort_values("id", ascending=False).head(int(limit)).reset_index(drop=True)
+        return frame
+
+    def conflicts_frame(self, object_type: str | None = None) -> pd.DataFrame:
+        """Open conflicts: ``new_value`` is mine, ``remote_value`` HubSpot's, ``base_value`` the base."""
+        return self.edits_frame(statuses=("conflict",), object_type=object_type)
+
+    def outbox_counts(self) -> dict[str, int]:
+        """Edits per status (pending, conflict, failed, pushed, discarded), zeros included."""
+        result = {s: 0 for s in ("pending", "conflict", "failed", "pushed", "discarded")}
+        for status, n in self.conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall():
+            result[str(status)] = int(n)
+        return result
+
+    def audit_log(self, *, limit: int = 200, object_type: str | None = None) -> pd.DataFrame:
+        """Pushed, refused, resolved and discarded edits, newest first."""
+        where = " WHERE object_type = ?" if object_type else ""
+        params: list[Any] = [object_type] if object_type else []
+        cursor = self.conn.execute(
+            f"SELECT * FROM audit_log{where} ORDER BY id DESC LIMIT ?", [*params, int(limit)]
+        )
+        return pd.DataFrame.from_records(cursor.fetchall(), columns=[c[0] for c in cursor.description])
+
+    def rows(self, object_type: str | None = None) -> list[dict[str, Any]]:
+        """Every outbox row (of one type), oldest first: what tests and a cache migration read."""
+        if object_type is None:
+            return self._rows("SELECT * FROM outbox ORDER BY id")
+        return self._rows("SELECT * FROM outbox WHERE object_type = ? ORDER BY id", (object_type,))
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(sql, list(params))
+        columns = [c[0] for c in cursor.description]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]

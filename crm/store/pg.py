@@ -244,6 +244,10 @@ class PgConn:
                 params.extend([word] * CONTACTS_PHRASE_PARAMS)
         return sql, params
 
+    def contacts_search_total(self, text: str) -> int | None:
+        """None: the GIN index cannot count without the rows, so the query counts them."""
+        return None
+
 
 class PostgresEngine:
     """One PostgreSQL database for the whole process: migrated once, a pool of connections.

@@ -1,9 +1,7 @@
-"""The cache's schema, its migrations and how a connection is opened.
+"""The cache's schema (SQLite DDL) and its migrations.
 
-The schema version lives in ``PRAGMA user_version``. ``MIGRATIONS[i]`` upgrades a
-database from version ``i`` to ``i + 1``; ``open_db`` applies whatever is missing, in
-one ``BEGIN IMMEDIATE`` transaction per step, so an older cache file is upgraded in
-place the first time any process opens it.
+``MIGRATIONS[i]`` upgrades a cache from version ``i`` to ``i + 1``;
+``crm.store.engine.migrate`` applies whatever is missing when a connection opens.
 
 Record tables (``contacts``, ``companies``, ``deals``) have one column per synced
 HubSpot property, named exactly as HubSpot names it, plus bookkeeping columns:
@@ -15,25 +13,15 @@ HubSpot property, named exactly as HubSpot names it, plus bookkeeping columns:
     synced_at   when this cache last saw the record (ISO-8601, UTC)
 
 Columns for properties a portal adds later (custom properties) are added by
-``crm.store.records`` with ``ALTER TABLE`` as definitions arrive. Numbers are REAL,
+``crm.store.records`` (through ``Conn.add_column``) as definitions arrive. Numbers are REAL,
 booleans INTEGER 0/1, dates and datetimes ISO-8601 TEXT (which sorts correctly).
 """
 
 from __future__ import annotations
 
-import os
-import sqlite3
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
-
-import sqlite_utils
-
-BUSY_TIMEOUT_MS = 30_000
-
 OBJECT_TYPES = ("contacts", "companies", "deals")
+# The columns every record table has besides its properties.
+BOOKKEEPING = ("id", "archived", "created_at", "updated_at", "synced_at")
 
 # Properties every cache has columns for, with their SQLite affinity. Portal-specific
 # ones (custom properties such as "pronouns") are added as their definitions arrive.
@@ -365,123 +353,10 @@ END;
 # unique regardless of case), and a search for a whole address goes straight to this index.
 V4_EMAIL_LOOKUP = "CREATE INDEX contacts_email_lower ON contacts(lower(email));"
 
-MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
+MIGRATIONS: list[str] = [
     V1,
     V2_CONTACTS_SEARCH,
     V3_SEARCH_ONLY_ON_CHANGE,
     V4_EMAIL_LOOKUP,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
-
-_migrate_lock = threading.Lock()
-
-
-def connect(path: str | Path) -> sqlite3.Connection:
-    """A new sqlite3 connection with the cache's pragmas; the caller owns and closes it."""
-    path = Path(path)
-    if str(path) != ":memory:":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Owner-only from the first byte: the cache holds encrypted tokens and every record.
-        # SQLite gives the -wal and -shm files the database file's permissions.
-        try:
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        except FileExistsError:
-            pass
-    # isolation_level=None: we issue BEGIN IMMEDIATE ourselves (see ``write``).
-    conn = sqlite3.connect(
-        str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=True
-    )
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    _use_wal(conn)
-    conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA temp_store = MEMORY")
-    return conn
-
-
-def _use_wal(conn: sqlite3.Connection) -> None:
-    """Put the file in WAL mode once; later connections find it there and change nothing.
-
-    Switching needs an exclusive lock, and SQLite answers "database is locked" at once
-    (without waiting out the busy timeout) when two connections race to switch a new file,
-    as a CLI sync and its progress watcher do on a fresh cache. Within a process the switch
-    is serialised; across processes a refused switch is retried for a bounded time.
-    """
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    with _migrate_lock:
-        while True:
-            try:
-                if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
-                    conn.execute("PRAGMA journal_mode = WAL")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-
-def migrate(conn: sqlite3.Connection) -> int:
-    """Apply missing migrations; return the resulting schema version."""
-    with _migrate_lock:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        while version < SCHEMA_VERSION:
-            step = MIGRATIONS[version]
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                # Another process may have migrated while we waited for the write lock.
-                current = conn.execute("PRAGMA user_version").fetchone()[0]
-                if current == version:
-                    if callable(step):
-                        step(conn)
-                    else:
-                        for statement in _statements(step):
-                            conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version = {version + 1}")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-        return int(version)
-
-
-def _statements(script: str) -> Iterator[str]:
-    buffer = ""
-    for line in script.splitlines(keepends=True):
-        buffer += line
-        if sqlite3.complete_statement(buffer):
-            if buffer.strip():
-                yield buffer.strip()
-            buffer = ""
-    if buffer.strip():
-        yield buffer.strip()
-
-
-def open_db(path: str | Path) -> sqlite_utils.Database:
-    """Open (and if needed create or upgrade) the cache at ``path``.
-
-    One Database per thread: sqlite3 connections must stay in the thread that made them.
-    Open one per unit of work; it is cheap.
-    """
-    conn = connect(path)
-    migrate(conn)
-    return sqlite_utils.Database(conn)
-
-
-@contextmanager
-def write(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
-    """A write transaction that takes the write lock up front (``BEGIN IMMEDIATE``).
-
-    In WAL mode a deferred transaction that reads and then writes fails at once with
-    "database is locked" if another connection committed in between, whatever the busy
-    timeout; taking the lock first makes writers queue instead.
-    """
-    conn = db.conn
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    else:
-        conn.execute("COMMIT")

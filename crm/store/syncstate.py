@@ -1,4 +1,5 @@
-"""Sync bookkeeping: runs with live progress, per-type cursors, and the one-run lease.
+"""Sync bookkeeping (tables ``sync_runs``, ``sync_cursors``, ``sync_lease``): runs with live
+progress, per-type cursors, and the one-run lease.
 
 The lease (``sync_lease``) makes one sync per portal at a time across threads and
 processes: a row naming its owner (``host:pid:token``) and an expiry that the running
@@ -20,10 +21,8 @@ import time
 import uuid
 from typing import Any
 
-import sqlite_utils
-
-from crm.store.records import now_iso
-from crm.store.schema import write
+from crm.store.owner import TableOwner
+from crm.store.values import now_iso, parse_datetime
 
 LEASE_TTL_S = 30.0
 # A running run whose heartbeat is older than this is shown as interrupted.
@@ -63,165 +62,6 @@ def _lease_free(row: tuple[Any, ...] | None, owner: str, now: float) -> bool:
     return holder == owner or expires_at <= now or _owner_is_dead(holder)
 
 
-def acquire_lease(db: sqlite_utils.Database, name: str, owner: str, *, ttl_s: float = LEASE_TTL_S) -> bool:
-    """Take the lease ``name`` for ``owner`` unless someone alive holds it."""
-    now = time.time()
-    with write(db) as conn:
-        row = conn.execute("SELECT owner, expires_at FROM sync_lease WHERE name = ?", (name,)).fetchone()
-        if not _lease_free(row, owner, now):
-            return False
-        conn.execute(
-            "INSERT INTO sync_lease (name, owner, run_id, expires_at) VALUES (?, ?, NULL, ?) "
-            "ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, run_id = NULL, expires_at = excluded.expires_at",
-            (name, owner, now + ttl_s),
-        )
-    return True
-
-
-def renew_lease(db: sqlite_utils.Database, name: str, owner: str, *, ttl_s: float = LEASE_TTL_S) -> bool:
-    """Push the lease's expiry forward; False if ``owner`` no longer holds it."""
-    with write(db) as conn:
-        changed = conn.execute(
-            "UPDATE sync_lease SET expires_at = ? WHERE name = ? AND owner = ?",
-            (time.time() + ttl_s, name, owner),
-        ).rowcount
-    return bool(changed)
-
-
-def release_lease(db: sqlite_utils.Database, name: str, owner: str) -> None:
-    """Give the lease up (only if ``owner`` holds it)."""
-    with write(db) as conn:
-        conn.execute(
-            "UPDATE sync_lease SET owner = NULL, run_id = NULL, expires_at = 0 WHERE name = ? AND owner = ?",
-            (name, owner),
-        )
-
-
-def lease_holder(db: sqlite_utils.Database, name: str = SYNC_LEASE) -> dict[str, Any] | None:
-    """The live holder of a lease (owner, run_id, expires_at), or None when it is free."""
-    row = db.execute("SELECT owner, run_id, expires_at FROM sync_lease WHERE name = ?", (name,)).fetchone()
-    if row is None or _lease_free((row[0], row[2]), "", time.time()):
-        return None
-    return {"owner": row[0], "run_id": row[1], "expires_at": row[2]}
-
-
-def claim_slot(db: sqlite_utils.Database, name: str, slot: int, owner: str) -> bool:
-    """Claim time slot ``slot`` of the schedule ``name`` for ``owner``; False if any process already did.
-
-    Slots only move forward: the row of ``sync_lease`` named ``name`` keeps the last
-    claimed slot in ``run_id`` (it is never a live lease: ``expires_at`` stays 0).
-    """
-    with write(db) as conn:
-        row = conn.execute("SELECT run_id FROM sync_lease WHERE name = ?", (name,)).fetchone()
-        if row is not None and row[0] is not None and int(row[0]) >= slot:
-            return False
-        conn.execute(
-            "INSERT INTO sync_lease (name, owner, run_id, expires_at) VALUES (?, ?, ?, 0) "
-            "ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, run_id = excluded.run_id, expires_at = 0",
-            (name, owner, slot),
-        )
-    return True
-
-
-# ---------------------------------------------------------------------------- runs
-
-
-def start_run(
-    db: sqlite_utils.Database,
-    *,
-    kind: str,
-    trigger: str,
-    started_by: str | None,
-    owner: str,
-    ttl_s: float = LEASE_TTL_S,
-) -> int | None:
-    """Take the sync lease and create a ``running`` run row, in one transaction.
-
-    Returns the run id, or None when another live run holds the lease. Runs left
-    ``running`` by a dead process are marked ``interrupted`` on the way.
-    """
-    now = time.time()
-    stamp = now_iso()
-    with write(db) as conn:
-        row = conn.execute(
-            "SELECT owner, expires_at FROM sync_lease WHERE name = ?", (SYNC_LEASE,)
-        ).fetchone()
-        if not _lease_free(row, owner, now):
-            return None
-        conn.execute(
-            "UPDATE sync_runs SET state = 'interrupted', finished_at = coalesce(heartbeat_at, started_at), "
-            "error = coalesce(error, 'the sync process stopped before finishing') WHERE state = 'running'"
-        )
-        run_id = int(
-            conn.execute(
-                "INSERT INTO sync_runs (kind, trigger, started_by, state, phase, started_at, heartbeat_at) "
-                "VALUES (?, ?, ?, 'running', 'starting', ?, ?)",
-                (kind, trigger, started_by, stamp, stamp),
-            ).lastrowid
-            or 0
-        )
-        conn.execute(
-            "INSERT INTO sync_lease (name, owner, run_id, expires_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, run_id = excluded.run_id, "
-            "expires_at = excluded.expires_at",
-            (SYNC_LEASE, owner, run_id, now + ttl_s),
-        )
-    return run_id
-
-
-def heartbeat(
-    db: sqlite_utils.Database,
-    run_id: int,
-    owner: str,
-    progress: dict[str, Any],
-    *,
-    ttl_s: float = LEASE_TTL_S,
-) -> bool:
-    """Write a run's progress and renew its lease; False if the lease was lost."""
-    fields = {k: progress[k] for k in _RUN_FIELDS if k in progress}
-    assignments = "".join(f", {k} = ?" for k in fields)
-    params: list[Any] = [now_iso(), *fields.values()]
-    if "counts" in progress:
-        assignments += ", counts = ?"
-        params.append(json.dumps(progress["counts"], sort_keys=True))
-    with write(db) as conn:
-        conn.execute(f"UPDATE sync_runs SET heartbeat_at = ?{assignments} WHERE id = ?", (*params, run_id))
-        held = conn.execute(
-            "UPDATE sync_lease SET expires_at = ? WHERE name = ? AND owner = ? AND run_id = ?",
-            (time.time() + ttl_s, SYNC_LEASE, owner, run_id),
-        ).rowcount
-    return bool(held)
-
-
-def finish_run(
-    db: sqlite_utils.Database,
-    run_id: int,
-    owner: str,
-    *,
-    state: str,
-    progress: dict[str, Any] | None = None,
-    error: str | None = None,
-) -> None:
-    """Record how a run ended (``succeeded`` / ``failed``) and release the lease."""
-    progress = dict(progress or {})
-    fields = {k: progress[k] for k in _RUN_FIELDS if k in progress}
-    assignments = "".join(f", {k} = ?" for k in fields)
-    params: list[Any] = [state, error, now_iso(), now_iso(), *fields.values()]
-    if "counts" in progress:
-        assignments += ", counts = ?"
-        params.append(json.dumps(progress["counts"], sort_keys=True))
-    with write(db) as conn:
-        conn.execute(
-            f"UPDATE sync_runs SET state = ?, error = ?, finished_at = ?, heartbeat_at = ?{assignments} "
-            "WHERE id = ?",
-            (*params, run_id),
-        )
-        conn.execute(
-            "UPDATE sync_lease SET owner = NULL, run_id = NULL, expires_at = 0 WHERE name = ? AND owner = ?",
-            (SYNC_LEASE, owner),
-        )
-
-
 def _run_dict(columns: list[str], row: tuple[Any, ...], now: float, live_run: int | None) -> dict[str, Any]:
     run = dict(zip(columns, row, strict=True))
     run["counts"] = json.loads(run.get("counts") or "{}")
@@ -237,129 +77,300 @@ def _run_dict(columns: list[str], row: tuple[Any, ...], now: float, live_run: in
 
 
 def _epoch(iso: str) -> float:
-    from crm.store.records import parse_datetime
-
     moment = parse_datetime(iso)
     return moment.timestamp() if moment else 0.0
 
 
-def latest_run(db: sqlite_utils.Database) -> dict[str, Any] | None:
-    """The most recent run (state ``interrupted`` if its heartbeat went stale), or None."""
-    runs = run_history(db, limit=1)
-    return runs[0] if runs else None
+class SyncState(TableOwner):
+    """The sync_runs, sync_cursors and sync_lease tables."""
 
+    def acquire_lease(self, name: str, owner: str, *, ttl_s: float = LEASE_TTL_S) -> bool:
+        """Take the lease ``name`` for ``owner`` unless someone alive holds it."""
+        now = time.time()
+        with self.db.atomic():
+            row = self._locked_lease(name)
+            if not _lease_free(row, owner, now):
+                return False
+            self.conn.execute(
+                "INSERT INTO sync_lease (name, owner, run_id, expires_at) VALUES (?, ?, NULL, ?) "
+                "ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, run_id = NULL, expires_at = excluded.expires_at",
+                (name, owner, now + ttl_s),
+            )
+        return True
 
-def run_history(db: sqlite_utils.Database, limit: int = 20) -> list[dict[str, Any]]:
-    """Recent runs, newest first, with ``counts`` parsed and ``duration_s``."""
-    cursor = db.execute("SELECT * FROM sync_runs ORDER BY id DESC LIMIT ?", (int(limit),))
-    columns = [c[0] for c in cursor.description]
-    rows = cursor.fetchall()
-    now, live = time.time(), _live_run(db)
-    return [_run_dict(columns, row, now, live) for row in rows]
+    def renew_lease(self, name: str, owner: str, *, ttl_s: float = LEASE_TTL_S) -> bool:
+        """Push the lease's expiry forward; False if ``owner`` no longer holds it."""
+        with self.db.atomic():
+            changed = self.conn.execute(
+                "UPDATE sync_lease SET expires_at = ? WHERE name = ? AND owner = ?",
+                (time.time() + ttl_s, name, owner),
+            ).rowcount
+        return bool(changed)
 
+    def _locked_lease(self, name: str) -> tuple[Any, ...] | None:
+        """The lease row (owner, expires_at), locked until the transaction ends.
 
-def _live_run(db: sqlite_utils.Database) -> int | None:
-    holder = lease_holder(db, SYNC_LEASE)
-    return None if holder is None or holder["run_id"] is None else int(holder["run_id"])
+        Deciding whether a lease is free takes Python (is its process alive?), so the row
+        is locked before it is read: on PostgreSQL two processes would otherwise both see
+        it free and both take it (on SQLite the transaction's write lock already orders
+        them). The row is created first, free, so there is always a row to lock.
+        """
+        self.conn.execute(
+            "INSERT INTO sync_lease (name, owner, run_id, expires_at) VALUES (?, NULL, NULL, 0) "
+            "ON CONFLICT (name) DO NOTHING",
+            (name,),
+        )
+        self.conn.execute("UPDATE sync_lease SET expires_at = expires_at WHERE name = ?", (name,))
+        row = self.conn.execute("SELECT owner, expires_at FROM sync_lease WHERE name = ?", (name,)).fetchone()
+        return None if row is None else tuple(row)
 
+    def release_lease(self, name: str, owner: str) -> None:
+        """Give the lease up (only if ``owner`` holds it)."""
+        with self.db.atomic():
+            self.conn.execute(
+                "UPDATE sync_lease SET owner = NULL, run_id = NULL, expires_at = 0 WHERE name = ? AND owner = ?",
+                (name, owner),
+            )
 
-def get_run(db: sqlite_utils.Database, run_id: int) -> dict[str, Any] | None:
-    """One run by id."""
-    cursor = db.execute("SELECT * FROM sync_runs WHERE id = ?", (int(run_id),))
-    row = cursor.fetchone()
-    if row is None:
-        return None
-    return _run_dict([c[0] for c in cursor.description], row, time.time(), _live_run(db))
+    def lease_holder(self, name: str = SYNC_LEASE) -> dict[str, Any] | None:
+        """The live holder of a lease (owner, run_id, expires_at), or None when it is free."""
+        row = self.conn.execute(
+            "SELECT owner, run_id, expires_at FROM sync_lease WHERE name = ?", (name,)
+        ).fetchone()
+        if row is None or _lease_free((row[0], row[2]), "", time.time()):
+            return None
+        return {"owner": row[0], "run_id": row[1], "expires_at": row[2]}
 
+    def claim_slot(self, name: str, slot: int, owner: str) -> bool:
+        """Claim time slot ``slot`` of the schedule ``name`` for ``owner``; False if any process already did.
 
-def is_sync_running(db: sqlite_utils.Database) -> bool:
-    """Whether a live sync holds the lease right now (in any process)."""
-    return lease_holder(db, SYNC_LEASE) is not None
+        Slots only move forward: the row of ``sync_lease`` named ``name`` keeps the last
+        claimed slot in ``run_id`` (it is never a live lease: ``expires_at`` stays 0).
+        """
+        # One statement decides: the upsert's WHERE lets only a later slot through, and a
+        # concurrent claim waits for this one's row and then finds the slot taken.
+        claimed = self.conn.execute(
+            "INSERT INTO sync_lease (name, owner, run_id, expires_at) VALUES (?, ?, ?, 0) "
+            "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, run_id = excluded.run_id, "
+            "expires_at = 0 WHERE sync_lease.run_id IS NULL OR sync_lease.run_id < excluded.run_id",
+            (name, owner, slot),
+        ).rowcount
+        return bool(claimed)
 
+    # ------------------------------------------------------------------- runs
 
-def last_success(db: sqlite_utils.Database) -> dict[str, Any] | None:
-    """The most recent run that succeeded, or None."""
-    cursor = db.execute("SELECT * FROM sync_runs WHERE state = 'succeeded' ORDER BY id DESC LIMIT 1")
-    row = cursor.fetchone()
-    return None if row is None else _run_dict([c[0] for c in cursor.description], row, time.time(), None)
+    def start_run(
+        self,
+        *,
+        kind: str,
+        trigger: str,
+        started_by: str | None,
+        owner: str,
+        ttl_s: float = LEASE_TTL_S,
+    ) -> int | None:
+        """Take the sync lease and create a ``running`` run row, in one transaction.
 
+        Returns the run id, or None when another live run holds the lease. Runs left
+        ``running`` by a dead process are marked ``interrupted`` on the way.
+        """
+        now = time.time()
+        stamp = now_iso()
+        with self.db.atomic():
+            row = self._locked_lease(SYNC_LEASE)
+            if not _lease_free(row, owner, now):
+                return None
+            self.conn.execute(
+                "UPDATE sync_runs SET state = 'interrupted', finished_at = coalesce(heartbeat_at, started_at), "
+                "error = coalesce(error, 'the sync process stopped before finishing') WHERE state = 'running'"
+            )
+            run_id = int(
+                self.conn.execute(
+                    "INSERT INTO sync_runs (kind, trigger, started_by, state, phase, started_at, heartbeat_at) "
+                    "VALUES (?, ?, ?, 'running', 'starting', ?, ?) RETURNING id",
+                    (kind, trigger, started_by, stamp, stamp),
+                ).fetchone()[0]
+            )
+            self.conn.execute(
+                "INSERT INTO sync_lease (name, owner, run_id, expires_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, run_id = excluded.run_id, "
+                "expires_at = excluded.expires_at",
+                (SYNC_LEASE, owner, run_id, now + ttl_s),
+            )
+        return run_id
 
-# ------------------------------------------------------------------------- cursors
+    def heartbeat(
+        self,
+        run_id: int,
+        owner: str,
+        progress: dict[str, Any],
+        *,
+        ttl_s: float = LEASE_TTL_S,
+    ) -> bool:
+        """Write a run's progress and renew its lease; False if the lease was lost."""
+        fields = {k: progress[k] for k in _RUN_FIELDS if k in progress}
+        assignments = "".join(f", {k} = ?" for k in fields)
+        params: list[Any] = [now_iso(), *fields.values()]
+        if "counts" in progress:
+            assignments += ", counts = ?"
+            params.append(json.dumps(progress["counts"], sort_keys=True))
+        with self.db.atomic():
+            self.conn.execute(
+                f"UPDATE sync_runs SET heartbeat_at = ?{assignments} WHERE id = ?", (*params, run_id)
+            )
+            held = self.conn.execute(
+                "UPDATE sync_lease SET expires_at = ? WHERE name = ? AND owner = ? AND run_id = ?",
+                (time.time() + ttl_s, SYNC_LEASE, owner, run_id),
+            ).rowcount
+        return bool(held)
 
+    def finish_run(
+        self,
+        run_id: int,
+        owner: str,
+        *,
+        state: str,
+        progress: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Record how a run ended (``succeeded`` / ``failed``) and release the lease."""
+        progress = dict(progress or {})
+        fields = {k: progress[k] for k in _RUN_FIELDS if k in progress}
+        assignments = "".join(f", {k} = ?" for k in fields)
+        params: list[Any] = [state, error, now_iso(), now_iso(), *fields.values()]
+        if "counts" in progress:
+            assignments += ", counts = ?"
+            params.append(json.dumps(progress["counts"], sort_keys=True))
+        with self.db.atomic():
+            self.conn.execute(
+                f"UPDATE sync_runs SET state = ?, error = ?, finished_at = ?, heartbeat_at = ?{assignments} "
+                "WHERE id = ?",
+                (*params, run_id),
+            )
+            self.conn.execute(
+                "UPDATE sync_lease SET owner = NULL, run_id = NULL, expires_at = 0 WHERE name = ? AND owner = ?",
+                (SYNC_LEASE, owner),
+            )
 
-def get_cursor(db: sqlite_utils.Database, object_type: str) -> dict[str, Any]:
-    """A type's cursor: ``modified_since_ms``, ``full_complete`` and a full pull's saved ``full_state``."""
-    row = db.execute(
-        "SELECT modified_since_ms, full_after, full_run_id, full_complete, updated_at "
-        "FROM sync_cursors WHERE object_type = ?",
-        (object_type,),
-    ).fetchone()
-    if row is None:
+    def latest_run(self) -> dict[str, Any] | None:
+        """The most recent run (state ``interrupted`` if its heartbeat went stale), or None."""
+        runs = self.run_history(limit=1)
+        return runs[0] if runs else None
+
+    def run_history(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Recent runs, newest first, with ``counts`` parsed and ``duration_s``."""
+        cursor = self.conn.execute("SELECT * FROM sync_runs ORDER BY id DESC LIMIT ?", (int(limit),))
+        columns = [c[0] for c in cursor.description]
+        rows = cursor.fetchall()
+        now, live = time.time(), self._live_run()
+        return [_run_dict(columns, row, now, live) for row in rows]
+
+    def _live_run(self) -> int | None:
+        holder = self.lease_holder(SYNC_LEASE)
+        return None if holder is None or holder["run_id"] is None else int(holder["run_id"])
+
+    def get_run(self, run_id: int) -> dict[str, Any] | None:
+        """One run by id."""
+        cursor = self.conn.execute("SELECT * FROM sync_runs WHERE id = ?", (int(run_id),))
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return _run_dict([c[0] for c in cursor.description], row, time.time(), self._live_run())
+
+    def is_sync_running(self) -> bool:
+        """Whether a live sync holds the lease right now (in any process)."""
+        return self.lease_holder(SYNC_LEASE) is not None
+
+    def last_success(self) -> dict[str, Any] | None:
+        """The most recent run that succeeded, or None."""
+        cursor = self.conn.execute(
+            "SELECT * FROM sync_runs WHERE state = 'succeeded' ORDER BY id DESC LIMIT 1"
+        )
+        row = cursor.fetchone()
+        return None if row is None else _run_dict([c[0] for c in cursor.description], row, time.time(), None)
+
+    # ---------------------------------------------------------------- cursors
+
+    def get_cursor(self, object_type: str) -> dict[str, Any]:
+        """A type's cursor: ``modified_since_ms``, ``full_complete`` and a full pull's saved ``full_state``."""
+        row = self.conn.execute(
+            "SELECT modified_since_ms, full_after, full_run_id, full_complete, updated_at "
+            "FROM sync_cursors WHERE object_type = ?",
+            (object_type,),
+        ).fetchone()
+        if row is None:
+            return {
+                "modified_since_ms": None,
+                "full_state": None,
+                "full_run_id": None,
+                "full_complete": False,
+                "updated_at": None,
+            }
         return {
-            "modified_since_ms": None,
-            "full_state": None,
-            "full_run_id": None,
-            "full_complete": False,
-            "updated_at": None,
+            "modified_since_ms": row[0],
+            "full_state": json.loads(row[1]) if row[1] else None,
+            "full_run_id": row[2],
+            "full_complete": bool(row[3]),
+            "updated_at": row[4],
         }
-    return {
-        "modified_since_ms": row[0],
-        "full_state": json.loads(row[1]) if row[1] else None,
-        "full_run_id": row[2],
-        "full_complete": bool(row[3]),
-        "updated_at": row[4],
-    }
 
+    def begin_full_pull(self, object_type: str, run_id: int, state: dict[str, Any]) -> None:
+        """Record that a full pull of ``object_type`` started (or resumed) with ``state``.
 
-def begin_full_pull(db: sqlite_utils.Database, object_type: str, run_id: int, state: dict[str, Any]) -> None:
-    """Record that a full pull of ``object_type`` started (or resumed) with ``state``.
+        ``full_complete`` drops to 0 until ``complete_full_pull``: a crash in between leaves
+        the type marked incomplete, so the next sync finishes the full pull first.
+        """
+        with self.db.atomic():
+            self.conn.execute(
+                "INSERT INTO sync_cursors (object_type, full_after, full_run_id, full_complete, updated_at) "
+                "VALUES (?, ?, ?, 0, ?) ON CONFLICT(object_type) DO UPDATE SET full_after = excluded.full_after, "
+                "full_run_id = excluded.full_run_id, full_complete = 0, updated_at = excluded.updated_at",
+                (object_type, json.dumps(state), run_id, now_iso()),
+            )
 
-    ``full_complete`` drops to 0 until ``complete_full_pull``: a crash in between leaves
-    the type marked incomplete, so the next sync finishes the full pull first.
-    """
-    with write(db) as conn:
-        conn.execute(
-            "INSERT INTO sync_cursors (object_type, full_after, full_run_id, full_complete, updated_at) "
-            "VALUES (?, ?, ?, 0, ?) ON CONFLICT(object_type) DO UPDATE SET full_after = excluded.full_after, "
-            "full_run_id = excluded.full_run_id, full_complete = 0, updated_at = excluded.updated_at",
-            (object_type, json.dumps(state), run_id, now_iso()),
-        )
+    def save_full_position(self, object_type: str, walker: int, after: str | None, done: bool) -> None:
+        """Save one range walker's position; call in the transaction that wrote what it covers.
 
+        The row is locked first (a no-op update) and only then read: walkers of one type
+        save concurrently, and on PostgreSQL two read-modify-writes of the same JSON
+        would otherwise lose one of them. On SQLite the write lock is already held.
+        """
+        stamp = now_iso()
+        with self.db.atomic():
+            self.conn.execute(
+                "UPDATE sync_cursors SET updated_at = ? WHERE object_type = ?", (stamp, object_type)
+            )
+            row = self.conn.execute(
+                "SELECT full_after FROM sync_cursors WHERE object_type = ?", (object_type,)
+            ).fetchone()
+            if row is None or not row[0]:
+                return
+            state = json.loads(row[0])
+            state["walkers"][walker]["after"] = after
+            state["walkers"][walker]["done"] = bool(done)
+            self.conn.execute(
+                "UPDATE sync_cursors SET full_after = ? WHERE object_type = ?",
+                (json.dumps(state), object_type),
+            )
 
-def full_position_sql(object_type: str, walker: int, after: str | None, done: bool) -> tuple[str, list[Any]]:
-    """The statement that saves one range walker's position (run with the records it covers)."""
-    return (
-        (
-            "UPDATE sync_cursors SET full_after = json_set(full_after, ?, ?, ?, json(?)), updated_at = ? "
-            "WHERE object_type = ?"
-        ),
-        [
-            f"$.walkers[{walker}].after",
-            after,
-            f"$.walkers[{walker}].done",
-            "true" if done else "false",
-            now_iso(),
-            object_type,
-        ],
-    )
+    def forget_cursors(self) -> None:
+        """Forget every type's cursor (the cache now serves another portal: the next pull is full)."""
+        self.conn.execute("DELETE FROM sync_cursors")
 
+    def complete_full_pull(self, object_type: str, *, modified_since_ms: int) -> None:
+        """Mark a type's full pull complete and start incremental pulls from ``modified_since_ms``."""
+        with self.db.atomic():
+            self.conn.execute(
+                "UPDATE sync_cursors SET full_complete = 1, full_after = NULL, modified_since_ms = ?, "
+                "updated_at = ? WHERE object_type = ?",
+                (modified_since_ms, now_iso(), object_type),
+            )
 
-def complete_full_pull(db: sqlite_utils.Database, object_type: str, *, modified_since_ms: int) -> None:
-    """Mark a type's full pull complete and start incremental pulls from ``modified_since_ms``."""
-    with write(db) as conn:
-        conn.execute(
-            "UPDATE sync_cursors SET full_complete = 1, full_after = NULL, modified_since_ms = ?, "
-            "updated_at = ? WHERE object_type = ?",
-            (modified_since_ms, now_iso(), object_type),
-        )
-
-
-def set_modified_since(db: sqlite_utils.Database, object_type: str, modified_since_ms: int) -> None:
-    """Move a type's incremental cursor (after an incremental pull finished that type)."""
-    with write(db) as conn:
-        conn.execute(
-            "INSERT INTO sync_cursors (object_type, modified_since_ms, full_complete, updated_at) "
-            "VALUES (?, ?, 0, ?) ON CONFLICT(object_type) DO UPDATE SET "
-            "modified_since_ms = excluded.modified_since_ms, updated_at = excluded.updated_at",
-            (object_type, modified_since_ms, now_iso()),
-        )
+    def set_modified_since(self, object_type: str, modified_since_ms: int) -> None:
+        """Move a type's incremental cursor (after an incremental pull finished that type)."""
+        with self.db.atomic():
+            self.conn.execute(
+                "INSERT INTO sync_cursors (object_type, modified_since_ms, full_complete, updated_at) "
+                "VALUES (?, ?, 0, ?) ON CONFLICT(object_type) DO UPDATE SET "
+                "modified_since_ms = excluded.modified_since_ms, updated_at = excluded.updated_at",
+                (object_type, modified_since_ms, now_iso()),
+            )

@@ -17,14 +17,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
-import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
+from crm.store.engine import Conn, SqliteConn
+from crm.store.schema import BASE_COLUMNS, contacts_fts_rebuild_sql
 
-from crm.store.records import bump_cache_version
-from crm.store.schema import BASE_COLUMNS, contacts_fts_rebuild_sql, write
+if TYPE_CHECKING:
+    from crm.store.handle import Store
 
 CHUNK = 25_000
 _FTS_TRIGGER = "contacts_fts_insert"
@@ -218,7 +218,7 @@ _EPOCH = dt.datetime(2019, 1, 1, tzinfo=dt.UTC)
 
 
 def fill_synthetic(
-    db: sqlite_utils.Database,
+    db: Store,
     *,
     contacts: int = 0,
     companies: int = 0,
@@ -241,7 +241,7 @@ def fill_synthetic(
     """
     rng = random.Random(seed)
     now = now or dt.datetime.now(dt.UTC)
-    owners = [r[0] for r in db.execute("SELECT id FROM owners WHERE archived = 0").fetchall()] or [None]
+    owners: list[str | None] = [*db.queries.owner_ids()] or [None]
     stages = _deal_stages(db)
     lifecycle = _options(db, "contacts", "lifecyclestage") or list(LIFECYCLE_STAGES)
     span_s = max(1, int((now - _EPOCH).total_seconds()))
@@ -270,11 +270,18 @@ def fill_synthetic(
         lambda ids: _deal_rows(rng, ids, owners, stages, contact_ids, company_ids, stamps),
         progress=progress,
     )
-    return {t: int(db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in BASE_COLUMNS}
+    sizes = db.queries.table_sizes()
+    return {t: sizes[t] for t in BASE_COLUMNS}
+
+
+def settle(db: Store) -> None:
+    """Make a freshly filled cache as fast to read as a synced one (SQLite: checkpoint, statistics)."""
+    if isinstance(db.conn, SqliteConn):
+        db.conn.optimize()
 
 
 def _fill(
-    db: sqlite_utils.Database,
+    db: Store,
     object_type: str,
     count: int,
     make_rows: Callable[[Sequence[str]], tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]],
@@ -293,25 +300,25 @@ def _fill(
     written = 0
     for chunk in _chunks(all_ids, CHUNK):
         rows, links = make_rows(chunk)
-        with write(db) as conn:
-            if object_type == "contacts":
-                _insert_contacts(conn, insert, rows)
+        with db.atomic():
+            if object_type == "contacts" and db.conn.dialect == "sqlite":
+                _insert_contacts(db.conn, insert, rows)
             else:
-                conn.executemany(insert, rows)
-            conn.executemany(
-                "INSERT OR IGNORE INTO associations (from_type, from_id, to_type, to_id, type_id) "
-                "VALUES (?, ?, ?, ?, ?)",
+                db.conn.executemany(insert, rows)
+            db.conn.executemany(
+                "INSERT INTO associations (from_type, from_id, to_type, to_id, type_id) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 links,
             )
-            bump_cache_version(conn)
+            db.meta.bump_cache_version()
         written += len(chunk)
         if progress:
             progress(object_type, written)
     return all_ids
 
 
-def _insert_contacts(conn: sqlite3.Connection, insert: str, rows: list[tuple[Any, ...]]) -> None:
-    """Insert contact rows and index them for search in one statement, not one per row.
+def _insert_contacts(conn: Conn, insert: str, rows: list[tuple[Any, ...]]) -> None:
+    """Insert contact rows and index them for search in one statement, not one per row (SQLite).
 
     The schema's insert trigger indexes each row as it lands; filling the index with one
     INSERT ... SELECT afterwards does the same work in about half the time. The trigger
@@ -447,16 +454,16 @@ def _deal_rows(
     return rows, links
 
 
-def _deal_stages(db: sqlite_utils.Database) -> list[tuple[str, str]]:
-    rows = db.execute(
+def _deal_stages(db: Store) -> list[tuple[str, str]]:
+    rows = db.conn.execute(
         "SELECT pipeline_id, id FROM pipeline_stages WHERE object_type = 'deals' AND archived = 0 "
         "ORDER BY pipeline_id, display_order"
     ).fetchall()
     return [(r[0], r[1]) for r in rows] or [("default", s) for s in DEFAULT_STAGES]
 
 
-def _options(db: sqlite_utils.Database, object_type: str, name: str) -> list[str]:
-    row = db.execute(
+def _options(db: Store, object_type: str, name: str) -> list[str]:
+    row = db.conn.execute(
         "SELECT options FROM property_defs WHERE object_type = ? AND name = ?", (object_type, name)
     ).fetchone()
     if not row:
@@ -464,12 +471,14 @@ def _options(db: sqlite_utils.Database, object_type: str, name: str) -> list[str
     return [o["value"] for o in json.loads(row[0] or "[]") if not o.get("hidden") and o.get("value")]
 
 
-def _ids(db: sqlite_utils.Database, object_type: str) -> list[str]:
-    return [r[0] for r in db.execute(f"SELECT id FROM {object_type} WHERE archived = 0").fetchall()]
+def _ids(db: Store, object_type: str) -> list[str]:
+    return [str(r[0]) for r in db.conn.execute(f"SELECT id FROM {object_type} WHERE archived = 0").fetchall()]
 
 
-def _next_id(db: sqlite_utils.Database, object_type: str) -> int:
-    row = db.execute(f"SELECT max(CAST(id AS INTEGER)) FROM {object_type} WHERE id GLOB '[0-9]*'").fetchone()
+def _next_id(db: Store, object_type: str) -> int:
+    row = db.conn.execute(
+        f"SELECT max(CAST(id AS INTEGER)) FROM {object_type} WHERE id NOT LIKE 'local-%'"
+    ).fetchone()
     # Leave a gap so synthetic ids never meet ids the sandbox hands out later.
     return max(int(row[0] or 0) + 1, 50_000_001)
 

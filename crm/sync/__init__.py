@@ -9,13 +9,12 @@ Modules:
     pronouns  the custom "pronouns" contact property
     schedule  CRM_SYNC_INTERVAL: a sync and a push every slot, one process per slot
 
-Reading run state (``latest_run``, ``run_history``, ``is_sync_running``) takes a
-``Database``; everything that talks to HubSpot takes ``Settings``.
+Run state is read from the store (``db.syncstate.latest_run()`` and friends); everything
+here that talks to HubSpot takes ``Settings``.
 """
 
 from __future__ import annotations
 
-from crm.store.syncstate import is_sync_running, latest_run, run_history
 from crm.sync.edits import (
     discard_edit,
     link_existing_contact,
@@ -38,8 +37,6 @@ __all__ = [
     "SyncRunner",
     "describe_interval",
     "discard_edit",
-    "is_sync_running",
-    "latest_run",
     "link_existing_contact",
     "next_run_at",
     "pronouns_available",
@@ -47,7 +44,6 @@ __all__ = [
     "queue_edits",
     "queue_new_contact",
     "resolve_conflict",
-    "run_history",
     "run_sync",
     "set_up_pronouns",
     "validation_context",

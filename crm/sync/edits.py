@@ -5,24 +5,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-import sqlite_utils
-
+from crm import store
 from crm.config import Settings
 from crm.errors import InvalidEdit
-from crm.store import outbox, records
-from crm.store.schema import OBJECT_TYPES, open_db
+from crm.store import OBJECT_TYPES, Store
 from crm.validate import Context, check_new_record, check_properties
 
 
-def validation_context(db: sqlite_utils.Database, object_type: str) -> Context:
+def validation_context(db: Store, object_type: str) -> Context:
     """What ``crm.validate`` needs, read from the cache."""
     stages: dict[str, list[str]] = {}
     if object_type == "deals":
-        for pipeline in records.pipelines(db, "deals"):
+        for pipeline in db.queries.pipelines("deals"):
             if not pipeline["archived"]:
                 stages[pipeline["id"]] = [s["id"] for s in pipeline["stages"] if not s["archived"]]
-    owners = [row[0] for row in db.execute("SELECT id FROM owners WHERE archived = 0").fetchall()]
-    return Context(defs=records.property_defs(db, object_type), stages=stages, owner_ids=owners)
+    return Context(
+        defs=db.queries.property_defs(object_type), stages=stages, owner_ids=db.queries.owner_ids()
+    )
 
 
 def _check_type(object_type: str) -> None:
@@ -48,8 +47,7 @@ def queue_edits(
             ``"<record id>.<property>"``. Nothing is queued then.
     """
     _check_type(object_type)
-    db = open_db(settings.db_path)
-    try:
+    with store.open(settings) as db:
         context = validation_context(db, object_type)
         clean: dict[str, dict[str, str | None]] = {}
         errors: dict[str, str] = {}
@@ -57,7 +55,7 @@ def queue_edits(
             record_id = str(record_id)
             if not values:
                 continue
-            current = records.get_record(db, object_type, record_id)
+            current = db.queries.get_record(object_type, record_id)
             if current is None:
                 for prop in values:
                     errors[f"{record_id}.{prop}"] = "This record is not in the cache (sync, then try again)"
@@ -70,15 +68,13 @@ def queue_edits(
             for prop, message in bad.items():
                 errors[f"{record_id}.{prop}"] = message
             if object_type == "contacts" and ok.get("email"):
-                other = outbox.find_by_property(db, "contacts", "email", str(ok["email"]))
+                other = db.queries.find_by_property("contacts", "email", str(ok["email"]))
                 if other is not None and other != record_id:
                     errors[f"{record_id}.email"] = f"Another contact ({other}) already has this email"
             clean[record_id] = ok
         if errors:
             raise InvalidEdit(errors)
-        return outbox.queue_updates(db, object_type, clean, by=by)
-    finally:
-        db.close()
+        return db.outbox.queue_updates(object_type, clean, by=by)
 
 
 def queue_new_contact(settings: Settings, properties: Mapping[str, Any], *, by: str | None) -> str:
@@ -89,20 +85,17 @@ def queue_new_contact(settings: Settings, properties: Mapping[str, Any], *, by: 
     Raises:
         InvalidEdit: ``field_errors`` keyed by property; nothing is queued.
     """
-    db = open_db(settings.db_path)
-    try:
+    with store.open(settings) as db:
         context = validation_context(db, "contacts")
         clean, errors = check_new_record("contacts", properties, context)
         email = clean.get("email")
         if email and "email" not in errors:
-            existing = outbox.find_by_property(db, "contacts", "email", str(email))
+            existing = db.queries.find_by_property("contacts", "email", str(email))
             if existing is not None:
                 errors["email"] = f"A contact with this email already exists ({existing})"
         if errors:
             raise InvalidEdit(errors)
-        return outbox.queue_create(db, "contacts", clean, by=by)
-    finally:
-        db.close()
+        return db.outbox.queue_create("contacts", clean, by=by)
 
 
 def resolve_conflict(
@@ -113,30 +106,21 @@ def resolve_conflict(
 
     Raises LookupError if the edit is not an open conflict.
     """
-    db = open_db(settings.db_path)
-    try:
-        outbox.resolve_conflict(db, outbox_id, keep, by=by)
-    finally:
-        db.close()
+    with store.open(settings) as db:
+        db.outbox.resolve_conflict(outbox_id, keep, by=by)
 
 
 def link_existing_contact(settings: Settings, outbox_id: int, *, by: str | None) -> dict[str, int]:
     """Settle a new contact whose email HubSpot already had: take HubSpot's contact and
-    queue my non-empty fields as edits of it (see ``outbox.link_create`` for their base).
+    queue my non-empty fields as edits of it (see ``Outbox.link_create`` for their base).
 
     Returns ``{"pending": n, "conflict": m}``. Raises LookupError if it is not such a decision.
     """
-    db = open_db(settings.db_path)
-    try:
-        return outbox.link_create(db, outbox_id, by=by)
-    finally:
-        db.close()
+    with store.open(settings) as db:
+        return db.outbox.link_create(outbox_id, by=by)
 
 
 def discard_edit(settings: Settings, outbox_id: int, *, by: str | None) -> None:
     """Drop a pending, failed or conflicting edit; the cache goes back to HubSpot's value."""
-    db = open_db(settings.db_path)
-    try:
-        outbox.discard_edit(db, outbox_id, by=by)
-    finally:
-        db.close()
+    with store.open(settings) as db:
+        db.outbox.discard_edit(outbox_id, by=by)

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlite_utils
-
+from crm import store
 from crm.config import Settings
 from crm.errors import AlreadyExists
-from crm.store import records
-from crm.store.schema import open_db
+from crm.hubspot import HubSpotClient
+from crm.store import Store
 
 PRONOUNS = "pronouns"
 PRONOUN_OPTIONS = (
@@ -43,13 +42,13 @@ PRONOUNS_DEFINITION: dict[str, Any] = {
 }
 
 
-def pronouns_available(db: sqlite_utils.Database) -> bool:
+def pronouns_available(db: Store) -> bool:
     """Whether the portal has the contact property (as of the last sync)."""
-    definition = records.property_defs(db, "contacts").get(PRONOUNS)
+    definition = db.queries.property_defs("contacts").get(PRONOUNS)
     return definition is not None and not definition["archived"]
 
 
-def set_up_pronouns(settings: Settings, *, client: Any = None) -> None:
+def set_up_pronouns(settings: Settings, *, client: HubSpotClient | None = None) -> None:
     """Create the contact property in HubSpot (if missing) and start syncing it.
 
     Raises:
@@ -57,7 +56,7 @@ def set_up_pronouns(settings: Settings, *, client: Any = None) -> None:
         CrmError: HubSpot could not be reached or refused the definition.
     """
     own_client = client is None
-    if own_client:
+    if client is None:
         from crm import oauth
 
         client = oauth.open_client(settings)
@@ -70,8 +69,5 @@ def set_up_pronouns(settings: Settings, *, client: Any = None) -> None:
     finally:
         if own_client:
             client.close()
-    db = open_db(settings.db_path)
-    try:
-        records.save_property_defs(db, "contacts", defs)
-    finally:
-        db.close()
+    with store.open(settings) as db:
+        db.records.save_property_defs("contacts", defs)

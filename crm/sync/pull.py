@@ -12,8 +12,8 @@ HubSpot has two budgets per portal: 110 requests per 10 s on ordinary endpoints 
 page holds 100 records) and a separate 5 searches per second (a search page holds 200).
 A list walker pages with the list cursor ``after``, which is the id of the next record
 (pages come in id order), and stops when it crosses into the next range. A search
-walker asks for ``hs_object_id`` in [position, end) sorted by id and re-anchors every
-page on the last id it read, so it never pages by offset and never meets the 10,000
+walker asks for the ids in [position, end) in id order (``HubSpotClient.search_id_range``)
+and re-anchors every page on the last id it read, so it never pages by offset and never meets the 10,000
 result cap. Both save their position as the smallest id not yet read, which is what
 the list cursor is, so either kind can resume a range the other started. Taking ranges from a shared queue
 keeps both budgets busy until the last range, whatever the id density.
@@ -27,15 +27,11 @@ interrupted full pull resumes from those positions. Only when every range is don
 records that were not seen flagged archived and the incremental cursor set, so a
 half-written table never looks complete.
 
-Incremental pull (per object type): the search API on the last-modified property from
-the cursor minus OVERLAP_MS. Every page re-anchors the lower bound at the newest
-timestamp seen instead of paging by offset through the whole window: plain offset
-paging skips a record whenever another record in the window is modified while we walk
-(it moves to the end and everything after it shifts down by one). Within the anchor
-timestamp a small offset skips what was read, checked by re-reading one known record
-(see ``_modified_since``). This walks past the 10,000-result cap for free; a millisecond
-holding more records than search can page is walked by id. The new cursor is the
-run's start, never later.
+Incremental pull (per object type): ``HubSpotClient.iter_modified_since`` from the
+cursor minus OVERLAP_MS, which re-anchors every page on the newest timestamp seen
+instead of paging by offset through the whole window, so a record modified mid-walk
+hides no other and the 10,000-result cap is walked past (``crm.hubspot.walks``). The
+new cursor is the run's start, never later.
 
 Why OVERLAP_MS is 5 minutes: search is eventually consistent (HubSpot gives no figure;
 seconds are typical), HubSpot may shift last-modified shortly after a create (one
@@ -62,17 +58,17 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
+from crm import store
 from crm.errors import HubSpotError
+from crm.hubspot import HubSpotClient
 from crm.logs import carry
-from crm.store import records, syncstate
-from crm.store.schema import OBJECT_TYPES, open_db
+from crm.store import OBJECT_TYPES, Store
+from crm.store.values import now_iso, to_epoch_ms
 
 log = logging.getLogger("crm.sync")
 
@@ -87,15 +83,9 @@ RANGE_MIN = 400
 TAPER_PIECES = 4
 LIST_LIMIT = 100
 SEARCH_LIMIT = 200
-SEARCH_CAP = 10_000
 ASSOC_CHUNK = 1_000
 # A full pull interrupted longer ago than this starts over instead of resuming.
 RESUME_WITHIN_S = 24 * 3600
-LAST_MODIFIED = {
-    "contacts": "lastmodifieddate",
-    "companies": "hs_lastmodifieddate",
-    "deals": "hs_lastmodifieddate",
-}
 # The associations the cache keeps, read from the side named first.
 ASSOCIATIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "contacts": (("contacts", "companies"),),
@@ -184,7 +174,7 @@ class Puller:
     """One pull of every object type, run by ``crm.sync.runner``.
 
     Args:
-        db_path: the cache; every thread opens its own connection.
+        db_path: the cache (a path or URL); every thread opens its own connection.
         client: a ``HubSpotClient`` (thread-safe, shared by all threads).
         stop: set when the run lost its lease; threads stop at the next page.
     """
@@ -192,7 +182,7 @@ class Puller:
     def __init__(
         self,
         db_path: str | Path,
-        client: Any,
+        client: HubSpotClient,
         progress: Progress,
         run_id: int,
         *,
@@ -218,11 +208,8 @@ class Puller:
         """Pull metadata, then every object type concurrently (full or incremental)."""
         self.progress.set(phase="metadata")
         self._pull_metadata()
-        db = open_db(self.db_path)
-        try:
+        with store.open(self.db_path) as db:
             plans = {t: self._plan(db, t, kind) for t in OBJECT_TYPES}
-        finally:
-            db.close()
         self.progress.set(phase="records", modes=dict(plans))
         with ThreadPoolExecutor(max_workers=len(plans), thread_name_prefix="sync-type") as pool:
             futures = [pool.submit(carry(self._pull_type), t, mode) for t, mode in plans.items()]
@@ -232,11 +219,11 @@ class Puller:
                 raise error
         self.progress.set(phase="done", object_type=None)
 
-    def _plan(self, db: sqlite_utils.Database, object_type: str, kind: str) -> str:
-        cursor = syncstate.get_cursor(db, object_type)
+    def _plan(self, db: Store, object_type: str, kind: str) -> str:
+        cursor = db.syncstate.get_cursor(object_type)
         state = cursor["full_state"]
         if state:
-            started_ms = records.to_epoch_ms(state.get("started_at")) or 0
+            started_ms = to_epoch_ms(state.get("started_at")) or 0
             if time.time() - started_ms / 1000 < RESUME_WITHIN_S:
                 return "resume"
         if kind == "full" or not cursor["full_complete"] or cursor["modified_since_ms"] is None:
@@ -248,15 +235,14 @@ class Puller:
             raise Interrupted("the sync lost its lease")
 
     def _pull_type(self, object_type: str, mode: str) -> None:
-        db = open_db(self.db_path)
         started = time.perf_counter()
         try:
-            if mode == "incremental":
-                self._incremental(db, object_type)
-            else:
-                self._full(db, object_type, resume=mode == "resume")
+            with store.open(self.db_path) as db:
+                if mode == "incremental":
+                    self._incremental(db, object_type)
+                else:
+                    self._full(db, object_type, resume=mode == "resume")
         finally:
-            db.close()
             self.progress.note("seconds", object_type, round(time.perf_counter() - started, 3))
 
     # --------------------------------------------------------------- metadata
@@ -264,21 +250,15 @@ class Puller:
     def _pull_metadata(self) -> None:
         def properties(object_type: str) -> None:
             defs = self.client.list_properties(object_type)
-            db = open_db(self.db_path)
-            try:
-                records.save_property_defs(db, object_type, defs)
-            finally:
-                db.close()
+            with store.open(self.db_path) as db:
+                db.records.save_property_defs(object_type, defs)
 
         def pipelines_and_owners() -> None:
             found = self.client.list_pipelines("deals")
             owners = list(self.client.iter_owners())
-            db = open_db(self.db_path)
-            try:
-                records.save_pipelines(db, "deals", found)
-                records.save_owners(db, owners)
-            finally:
-                db.close()
+            with store.open(self.db_path) as db:
+                db.records.save_pipelines("deals", found)
+                db.records.save_owners(owners)
 
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="sync-meta") as pool:
             futures = [pool.submit(carry(properties), t) for t in OBJECT_TYPES]
@@ -288,15 +268,15 @@ class Puller:
 
     # -------------------------------------------------------------- full pull
 
-    def _full(self, db: sqlite_utils.Database, object_type: str, *, resume: bool) -> None:
+    def _full(self, db: Store, object_type: str, *, resume: bool) -> None:
         self.progress.set(object_type=object_type)
-        props = records.synced_property_names(db, object_type)
-        state = syncstate.get_cursor(db, object_type)["full_state"] if resume else None
+        props = db.queries.synced_property_names(object_type)
+        state = db.syncstate.get_cursor(object_type)["full_state"] if resume else None
         if state is None:
             state = self._new_full_state(object_type)
-            syncstate.begin_full_pull(db, object_type, self.run_id, state)
+            db.syncstate.begin_full_pull(object_type, self.run_id, state)
         else:
-            syncstate.begin_full_pull(db, object_type, self.run_id, state)
+            db.syncstate.begin_full_pull(object_type, self.run_id, state)
             if "total" in state:
                 self.progress.total(object_type, int(state["total"]))
         pending = [i for i, w in enumerate(state["walkers"]) if not w.get("done")]
@@ -309,7 +289,9 @@ class Puller:
             writer = _AssociationWriter(self, object_type) if ASSOCIATIONS[object_type] else None
             with ThreadPoolExecutor(max_workers=len(kinds), thread_name_prefix=f"sync-{object_type}") as pool:
                 futures = [
-                    pool.submit(carry(self._take_ranges), object_type, kind, todo, state["walkers"], props, writer)
+                    pool.submit(
+                        carry(self._take_ranges), object_type, kind, todo, state["walkers"], props, writer
+                    )
                     for kind in kinds
                 ]
                 errors = [f.exception() for f in futures]
@@ -323,15 +305,15 @@ class Puller:
                 raise failed
         self.progress.note("walk_seconds", object_type, round(time.perf_counter() - walk_started, 3))
         self._check()
-        gone = records.archive_unseen(db, object_type, seen_since=state["started_at"])
+        gone = db.records.archive_unseen(object_type, seen_since=state["started_at"])
         self.progress.note("archived", object_type, gone, add=True)
-        syncstate.complete_full_pull(db, object_type, modified_since_ms=int(state["since_ms"]))
+        db.syncstate.complete_full_pull(object_type, modified_since_ms=int(state["since_ms"]))
         # Records changed or deleted behind the walkers (during this pull, or while an
         # interrupted one waited to be resumed) are caught up now, not at the next sync.
         self._incremental(db, object_type, catch_up=True)
 
     def _new_full_state(self, object_type: str) -> dict[str, Any]:
-        started_at = records.now_iso()
+        started_at = now_iso()
         state: dict[str, Any] = {"started_at": started_at, "since_ms": self.started_ms}
         first = self.client.list_page(object_type, properties=[], limit=1)
         if not first.records:
@@ -370,18 +352,12 @@ class Puller:
 
     def _largest_id(self, object_type: str) -> tuple[int | None, int | None]:
         try:
-            page = self.client.search(
-                object_type,
-                sorts=[{"propertyName": "hs_object_id", "direction": "DESCENDING"}],
-                properties=["hs_object_id"],
-                limit=1,
-            )
+            high, total = self.client.highest_id(object_type)
         except HubSpotError as exc:
             # Without an estimate one walker reads everything: slower, never wrong.
             log.info("largest-id search for %s failed (%s); walking one range", object_type, exc.status_code)
             return None, None
-        high = page.records[0].id if page.records else None
-        return (int(high) if high and high.isdigit() else None), page.total
+        return high, total
 
     def _take_ranges(
         self,
@@ -393,19 +369,17 @@ class Puller:
         writer: _AssociationWriter | None,
     ) -> None:
         walk = self._list_range if kind == "list" else self._search_range
-        db = open_db(self.db_path)
         try:
-            while (index := todo.take()) is not None:
-                walk(db, object_type, index, ranges[index], props, writer)
+            with store.open(self.db_path) as db:
+                while (index := todo.take()) is not None:
+                    walk(db, object_type, index, ranges[index], props, writer)
         except BaseException:
             todo.close()  # the others finish their range and stop: the pull has failed
             raise
-        finally:
-            db.close()
 
     def _list_range(
         self,
-        db: sqlite_utils.Database,
+        db: Store,
         object_type: str,
         index: int,
         walker: dict[str, Any],
@@ -436,7 +410,7 @@ class Puller:
 
     def _search_range(
         self,
-        db: sqlite_utils.Database,
+        db: Store,
         object_type: str,
         index: int,
         walker: dict[str, Any],
@@ -448,17 +422,8 @@ class Puller:
         lower = int(after) if after is not None and after.isdigit() else start
         while True:
             self._check()
-            filters: list[dict[str, str]] = []
-            if lower is not None:
-                filters.append({"propertyName": "hs_object_id", "operator": "GTE", "value": str(lower)})
-            if end is not None:
-                filters.append({"propertyName": "hs_object_id", "operator": "LT", "value": str(end)})
-            page = self.client.search(
-                object_type,
-                filter_groups=[{"filters": filters}] if filters else [],
-                sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-                properties=props,
-                limit=SEARCH_LIMIT,
+            page = self.client.search_id_range(
+                object_type, lower=lower, end=end, properties=props, limit=SEARCH_LIMIT
             )
             mine = [r for r in page.records if _in_range(r.id, start, end)]
             ids = [int(r.id) for r in page.records if r.id.isdigit()]
@@ -472,7 +437,7 @@ class Puller:
 
     def _keep(
         self,
-        db: sqlite_utils.Database,
+        db: Store,
         object_type: str,
         index: int,
         found: Sequence[Any],
@@ -481,36 +446,42 @@ class Puller:
         writer: _AssociationWriter | None,
     ) -> None:
         """Store one page of a range; its position is saved now, or by the association writer."""
-        if found:
-            records.upsert_records(db, object_type, found)
-            self.progress.add(object_type, len(found))
         if writer is not None:
+            if found:
+                db.records.upsert_records(object_type, found)
+                self.progress.add(object_type, len(found))
             writer.add(index, [r.id for r in found], position, done)
             return
-        sql, params = syncstate.full_position_sql(object_type, index, position, done)
-        records.upsert_records(db, object_type, [], extra_sql=[(sql, params)])
+        with db.atomic():
+            db.records.upsert_records(object_type, found)
+            db.syncstate.save_full_position(object_type, index, position, done)
+        self.progress.add(object_type, len(found))
 
-    def _read_associations(self, db: sqlite_utils.Database, object_type: str, ids: Sequence[str]) -> None:
+    def _read_associations(self, db: Store, object_type: str, ids: Sequence[str]) -> None:
         if not ids:
             return
         for from_type, to_type in ASSOCIATIONS[object_type]:
             self._check()
             found = self.client.read_associations(from_type, to_type, list(ids))
-            written = records.replace_associations(db, from_type, to_type, ids, found)
+            written = db.records.replace_associations(from_type, to_type, ids, found)
             self.progress.bump("associations", written)
 
     # -------------------------------------------------------- incremental pull
 
-    def _incremental(self, db: sqlite_utils.Database, object_type: str, *, catch_up: bool = False) -> None:
+    def _incremental(self, db: Store, object_type: str, *, catch_up: bool = False) -> None:
         self.progress.set(object_type=object_type)
-        cursor = syncstate.get_cursor(db, object_type)
+        cursor = db.syncstate.get_cursor(object_type)
         since = max(0, int(cursor["modified_since_ms"]) - self.overlap_ms)
-        props = records.synced_property_names(db, object_type)
+        props = db.queries.synced_property_names(object_type)
         changed: list[str] = []
-        for batch, total in self._modified_since(object_type, since, props):
-            if total is not None:
-                self.progress.total(object_type, total, add=catch_up)
-            result = records.upsert_records(db, object_type, batch)
+        for batch in self.client.iter_modified_since(
+            object_type,
+            since,
+            properties=props,
+            on_total=lambda total: self.progress.total(object_type, total, add=catch_up),
+        ):
+            self._check()
+            result = db.records.upsert_records(object_type, batch)
             self.progress.add(object_type, len(batch))
             self.progress.bump("conflicts", result.conflicts)
             changed = list(dict.fromkeys([*changed, *(r.id for r in batch)]))
@@ -521,95 +492,14 @@ class Puller:
         self._read_associations(db, object_type, changed)
         self._pull_archived(db, object_type)
         self._check()
-        syncstate.set_modified_since(db, object_type, self.started_ms)
+        db.syncstate.set_modified_since(object_type, self.started_ms)
 
-    def _modified_since(
-        self, object_type: str, since_ms: int, props: Sequence[str]
-    ) -> Iterator[tuple[list[Any], int | None]]:
-        """Batches of records modified at or after ``since_ms``, each at most once per version.
-
-        Each query starts at the newest timestamp seen so far (``GTE``), skipping the
-        records already read at that timestamp but one: if that one is not the first
-        result, the group at the anchor changed meanwhile (one of them was modified and
-        moved on), and the anchor is re-read from its start instead. So nothing is
-        skipped, few records are read twice, and the offset never nears the 10,000 cap.
-        The first batch carries the search total (expected records) for progress.
-        """
-        prop = LAST_MODIFIED[object_type]
-        wanted = list(dict.fromkeys([*props, prop]))
-        sorts = [{"propertyName": prop, "direction": "ASCENDING"}]
-        lower, skip, expect_first = since_ms, 0, None
-        seen: dict[str, int] = {}
-        first = True
-        while True:
-            self._check()
-            page = self.client.search(
-                object_type,
-                filter_groups=[{"filters": [{"propertyName": prop, "operator": "GTE", "value": str(lower)}]}],
-                sorts=sorts,
-                properties=wanted,
-                limit=SEARCH_LIMIT,
-                after=str(skip) if skip else None,
-            )
-            found = page.records
-            if expect_first is not None and (not found or found[0].id != expect_first):
-                skip, expect_first = 0, None
-                continue
-            stamps = {r.id: _modified_ms(r, prop, lower) for r in found}
-            fresh = [r for r in found if seen.get(r.id) != stamps[r.id]]
-            seen.update(stamps)
-            yield fresh, (page.total if first else None)
-            first = False
-            if page.next_after is None or len(found) < SEARCH_LIMIT:
-                return
-            top = max(stamps.values())
-            if top > lower:
-                lower, skip = top, sum(1 for ms in stamps.values() if ms == top) - 1
-            else:
-                skip += len(found) - 1
-            expect_first = found[-1].id
-            if skip + SEARCH_LIMIT >= SEARCH_CAP:
-                # More records in one millisecond than search can page: walk it by id.
-                for batch in self._one_millisecond(object_type, prop, lower, wanted, seen):
-                    yield batch, None
-                lower, skip, expect_first = lower + 1, 0, None
-
-    def _one_millisecond(
-        self, object_type: str, prop: str, ms: int, wanted: list[str], seen: dict[str, int]
-    ) -> Iterator[list[Any]]:
-        last_id = 0
-        while True:
-            self._check()
-            page = self.client.search(
-                object_type,
-                filter_groups=[
-                    {
-                        "filters": [
-                            {"propertyName": prop, "operator": "EQ", "value": str(ms)},
-                            {"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)},
-                        ]
-                    }
-                ],
-                sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-                properties=wanted,
-                limit=SEARCH_LIMIT,
-            )
-            fresh = [r for r in page.records if seen.get(r.id) != ms]
-            for record in page.records:
-                seen[record.id] = ms
-            if fresh:
-                yield fresh
-            ids = [int(r.id) for r in page.records if r.id.isdigit()]
-            if page.next_after is None or len(page.records) < SEARCH_LIMIT or not ids or max(ids) <= last_id:
-                return
-            last_id = max(ids)
-
-    def _pull_archived(self, db: sqlite_utils.Database, object_type: str) -> None:
+    def _pull_archived(self, db: Store, object_type: str) -> None:
         gone: list[str] = []
         for page in self.client.iter_pages(object_type, properties=[], archived=True):
             self._check()
             gone.extend(r.id for r in page.records)
-        self.progress.note("archived", object_type, records.mark_archived(db, object_type, gone), add=True)
+        self.progress.note("archived", object_type, db.records.mark_archived(object_type, gone), add=True)
 
 
 class _RangeQueue:
@@ -642,7 +532,9 @@ class _AssociationWriter:
         self.error: BaseException | None = None
         self._queue: queue.Queue[tuple[int, list[str], str | None, bool] | None] = queue.Queue()
         self._discard = False
-        self._thread = threading.Thread(target=carry(self._run), name=f"sync-{object_type}-assoc", daemon=True)
+        self._thread = threading.Thread(
+            target=carry(self._run), name=f"sync-{object_type}-assoc", daemon=True
+        )
         self._thread.start()
 
     def add(self, index: int, ids: list[str], position: str | None, done: bool) -> None:
@@ -659,38 +551,40 @@ class _AssociationWriter:
             raise self.error
 
     def _run(self) -> None:
-        db = open_db(self.puller.db_path)
-        pending: list[tuple[int, list[str], str | None, bool]] = []
-        waiting = 0
         try:
-            while True:
-                item = self._queue.get()
-                closing = item is None
-                if item is not None:
-                    pending.append(item)
-                    waiting += len(item[1])
-                if closing and self._discard:
-                    return
-                while pending and (waiting >= ASSOC_CHUNK or closing):
-                    chunk: list[tuple[int, list[str], str | None, bool]] = []
-                    size = 0
-                    while pending and (not chunk or size + len(pending[0][1]) <= ASSOC_CHUNK):
-                        chunk.append(pending.pop(0))
-                        size += len(chunk[-1][1])
-                    waiting -= size
-                    self._flush(db, chunk)
-                if closing:
-                    return
+            with store.open(self.puller.db_path) as db:
+                self._drain(db)
         except BaseException as exc:  # handed to the walkers and to close()
             self.error = exc
-        finally:
-            db.close()
 
-    def _flush(self, db: sqlite_utils.Database, chunk: list[tuple[int, list[str], str | None, bool]]) -> None:
+    def _drain(self, db: Store) -> None:
+        pending: list[tuple[int, list[str], str | None, bool]] = []
+        waiting = 0
+        while True:
+            item = self._queue.get()
+            closing = item is None
+            if item is not None:
+                pending.append(item)
+                waiting += len(item[1])
+            if closing and self._discard:
+                return
+            while pending and (waiting >= ASSOC_CHUNK or closing):
+                chunk: list[tuple[int, list[str], str | None, bool]] = []
+                size = 0
+                while pending and (not chunk or size + len(pending[0][1]) <= ASSOC_CHUNK):
+                    chunk.append(pending.pop(0))
+                    size += len(chunk[-1][1])
+                waiting -= size
+                self._flush(db, chunk)
+            if closing:
+                return
+
+    def _flush(self, db: Store, chunk: list[tuple[int, list[str], str | None, bool]]) -> None:
         self.puller._read_associations(db, self.object_type, [i for _, ids, _, _ in chunk for i in ids])
         latest = {index: (position, done) for index, _, position, done in chunk}
-        saves = [syncstate.full_position_sql(self.object_type, i, p, d) for i, (p, d) in latest.items()]
-        records.upsert_records(db, self.object_type, [], extra_sql=saves)
+        with db.atomic():
+            for index, (position, done) in latest.items():
+                db.syncstate.save_full_position(self.object_type, index, position, done)
 
 
 def _split(low: int, high: int, parts: int, *, taper: int = 0) -> list[tuple[int, int | None]]:
@@ -722,9 +616,3 @@ def _in_range(record_id: str, start: int | None, end: int | None) -> bool:
         return start is None
     value = int(record_id)
     return (start is None or value >= start) and (end is None or value < end)
-
-
-def _modified_ms(record: Any, prop: str, default: int) -> int:
-    return (
-        records.to_epoch_ms(record.properties.get(prop)) or records.to_epoch_ms(record.updated_at) or default
-    )

@@ -19,11 +19,12 @@ import threading
 from collections.abc import Callable
 from typing import Any, Literal
 
+from crm import store
 from crm.config import Settings
 from crm.errors import CrmError, SyncBusy
+from crm.hubspot import HubSpotClient
 from crm.logs import carry, run_context
-from crm.store import records, syncstate
-from crm.store.schema import open_db, write
+from crm.store import Store, syncstate
 from crm.sync.pull import OVERLAP_MS, WALKERS, Interrupted, Progress, Puller
 
 log = logging.getLogger("crm.sync")
@@ -32,14 +33,14 @@ HEARTBEAT_S = 0.5
 Kind = Literal["incremental", "full"]
 
 
-def _open_client(settings: Settings) -> Any:
+def _open_client(settings: Settings) -> HubSpotClient:
     from crm import oauth
 
     return oauth.open_client(settings)
 
 
-def _busy_message(db: Any) -> str:
-    run = syncstate.latest_run(db)
+def _busy_message(db: Store) -> str:
+    run = db.syncstate.latest_run()
     if run and run["state"] == "running":
         who = f" by {run['started_by']}" if run.get("started_by") else ""
         return f"A sync is already running (run {run['id']}, started {run['started_at']}{who})."
@@ -52,7 +53,7 @@ def run_sync(
     kind: Kind = "incremental",
     trigger: str = "ui",
     started_by: str | None = None,
-    client: Any = None,
+    client: HubSpotClient | None = None,
     walkers: int = WALKERS,
     overlap_ms: int = OVERLAP_MS,
 ) -> dict[str, Any]:
@@ -67,21 +68,18 @@ def run_sync(
         overlap_ms: how far before the previous run's start an incremental pull looks.
 
     Returns:
-        The finished run (as ``crm.sync.latest_run`` shows it).
+        The finished run (as ``db.syncstate.latest_run()`` shows it).
 
     Raises:
         SyncBusy: another sync holds the lease.
         CrmError: the run failed (NotConnected, Unreachable, HubSpotError...); the run
             row says so too.
     """
-    db = open_db(settings.db_path)
-    try:
+    with store.open(settings) as db:
         owner = syncstate.new_owner()
-        run_id = syncstate.start_run(db, kind=kind, trigger=trigger, started_by=started_by, owner=owner)
+        run_id = db.syncstate.start_run(kind=kind, trigger=trigger, started_by=started_by, owner=owner)
         if run_id is None:
             raise SyncBusy(_busy_message(db))
-    finally:
-        db.close()
     return _execute(settings, run_id, owner, kind, client=client, walkers=walkers, overlap_ms=overlap_ms)
 
 
@@ -92,13 +90,9 @@ def _claim_cache(settings: Settings) -> None:
     portal_id = connection_info(settings).portal_id
     if not portal_id:
         return
-    db = open_db(settings.db_path)
-    try:
-        with write(db) as conn:
-            if records.claim_for_portal(conn, int(portal_id)):
-                log.info("The cache held another portal's records; cleared for portal %s", portal_id)
-    finally:
-        db.close()
+    with store.open(settings) as db:
+        if db.meta.claim_for_portal(int(portal_id)):
+            log.info("The cache held another portal's records; cleared for portal %s", portal_id)
 
 
 def _execute(settings: Settings, run_id: int, owner: str, kind: str, **options: Any) -> dict[str, Any]:
@@ -128,7 +122,7 @@ def _execute_run(
     owner: str,
     kind: str,
     *,
-    client: Any,
+    client: HubSpotClient | None,
     walkers: int,
     overlap_ms: int,
 ) -> dict[str, Any]:
@@ -145,12 +139,18 @@ def _execute_run(
     beat.start()
     state, error = "failed", None
     try:
-        if own_client:
+        if client is None:
             client = _open_client(settings)
         _claim_cache(settings)
         progress.count_requests(client.stats.snapshot)
         Puller(
-            settings.db_path, client, progress, run_id, stop=stop, walkers=walkers, overlap_ms=overlap_ms
+            store.target_of(settings),
+            client,
+            progress,
+            run_id,
+            stop=stop,
+            walkers=walkers,
+            overlap_ms=overlap_ms,
         ).run(kind)
         state = "succeeded"
     except Interrupted as exc:
@@ -169,17 +169,11 @@ def _execute_run(
         beat.join(timeout=10)
         if own_client and client is not None:
             client.close()
-        db = open_db(settings.db_path)
-        try:
+        with store.open(settings) as db:
             progress.set(phase="done" if state == "succeeded" else progress.phase)
-            syncstate.finish_run(db, run_id, owner, state=state, progress=progress.snapshot(), error=error)
-        finally:
-            db.close()
-    db = open_db(settings.db_path)
-    try:
-        return syncstate.get_run(db, run_id) or {"id": run_id, "state": state}
-    finally:
-        db.close()
+            db.syncstate.finish_run(run_id, owner, state=state, progress=progress.snapshot(), error=error)
+    with store.open(settings) as db:
+        return db.syncstate.get_run(run_id) or {"id": run_id, "state": state}
 
 
 def _heartbeat(
@@ -190,18 +184,15 @@ def _heartbeat(
     stop: threading.Event,
     finished: threading.Event,
 ) -> None:
-    db = open_db(settings.db_path)
-    try:
+    with store.open(settings) as db:
         while not finished.wait(HEARTBEAT_S):
             try:
-                if not syncstate.heartbeat(db, run_id, owner, progress.snapshot()):
+                if not db.syncstate.heartbeat(run_id, owner, progress.snapshot()):
                     log.warning("sync run %s lost its lease; stopping", run_id)
                     stop.set()
                     return
             except Exception:  # a busy moment must not kill the heartbeat
                 log.exception("heartbeat of sync run %s failed", run_id)
-    finally:
-        db.close()
 
 
 class SyncRunner:
@@ -228,14 +219,11 @@ class SyncRunner:
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 return False
-            db = open_db(self.settings.db_path)
-            try:
+            with store.open(self.settings) as db:
                 owner = syncstate.new_owner()
-                run_id = syncstate.start_run(
-                    db, kind=kind, trigger=trigger, started_by=started_by, owner=owner
+                run_id = db.syncstate.start_run(
+                    kind=kind, trigger=trigger, started_by=started_by, owner=owner
                 )
-            finally:
-                db.close()
             if run_id is None:
                 return False
             self.last_result, self.last_error = None, None

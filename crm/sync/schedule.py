@@ -17,11 +17,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from crm import store
 from crm.config import Settings
 from crm.errors import CrmError, SyncBusy
 from crm.logs import run_context
 from crm.store import syncstate
-from crm.store.schema import open_db
 
 log = logging.getLogger("crm.sync.schedule")
 
@@ -77,12 +77,9 @@ class Scheduler:
         Never raises for HubSpot or sync problems: they are logged and end up in the run row.
         """
         slot = int(self.clock() // self.interval_s)
-        db = open_db(self.settings.db_path)
-        try:
-            if not syncstate.claim_slot(db, syncstate.SCHEDULE_SLOT, slot, self._owner):
+        with store.open(self.settings) as db:
+            if not db.syncstate.claim_slot(syncstate.SCHEDULE_SLOT, slot, self._owner):
                 return None
-        finally:
-            db.close()
         with run_context("schedule", f"schedule-{slot}"):
             return self._run_slot(slot)
 

@@ -6,17 +6,8 @@ import datetime as dt
 
 import pytest
 
+from crm import store
 from crm.hubspot import Record
-from crm.store import open_db
-from crm.store.records import (
-    associated_records,
-    cache_version,
-    deal_stage_summary,
-    query_records,
-    save_owners,
-    save_pipelines,
-    upsert_records,
-)
 from crm.store.synthetic import fill_synthetic
 
 NOW = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
@@ -24,10 +15,11 @@ NOW = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 
 @pytest.fixture
 def db(tmp_path):
-    database = open_db(tmp_path / "crm.db")
-    save_owners(database, [{"id": "71", "email": "ann@example.com", "first_name": "Ann", "last_name": "Lee"}])
-    save_pipelines(
-        database,
+    database = store.open(tmp_path / "crm.db")
+    database.records.save_owners(
+        [{"id": "71", "email": "ann@example.com", "first_name": "Ann", "last_name": "Lee"}]
+    )
+    database.records.save_pipelines(
         "deals",
         [
             {
@@ -56,8 +48,7 @@ def db(tmp_path):
             }
         ],
     )
-    upsert_records(
-        database,
+    database.records.upsert_records(
         "contacts",
         [
             Record(
@@ -73,36 +64,37 @@ def db(tmp_path):
 
 
 def test_fill_adds_records_with_associations_and_keeps_synced_ones(db):
-    before = cache_version(db)
+    before = db.meta.cache_version()
     counts = fill_synthetic(db, contacts=500, companies=50, deals=80, seed=3)
     assert counts == {"contacts": 501, "companies": 50, "deals": 80}
-    assert cache_version(db) > before
-    synced, _ = query_records(db, "contacts", filters={"email": "synced@example.com"})
+    assert db.meta.cache_version() > before
+    synced, _ = db.queries.query_records("contacts", filters={"email": "synced@example.com"})
     assert list(synced.index) == ["101"] and synced.loc["101", "firstname"] == "Synced"
-    frame, total = query_records(db, "deals", limit=5, columns=["dealstage", "hubspot_owner_id", "amount"])
+    frame, total = db.queries.query_records(
+        "deals", limit=5, columns=["dealstage", "hubspot_owner_id", "amount"]
+    )
     assert total == 80
     assert set(frame["dealstage"]) <= {"qualifiedtobuy", "closedwon"} and set(frame["hubspot_owner_id"]) == {
         "71"
     }
     deal_id = frame.index[0]
-    assert len(associated_records(db, "deals", deal_id, "contacts")) == 1
-    assert len(associated_records(db, "deals", deal_id, "companies")) == 1
-    summary = deal_stage_summary(db, "default")
+    assert len(db.queries.associated_records("deals", deal_id, "contacts")) == 1
+    assert len(db.queries.associated_records("deals", deal_id, "companies")) == 1
+    summary = db.queries.deal_stage_summary("default")
     assert int(summary["count"].sum()) == 80
 
 
 def test_filled_contacts_are_found_by_search(db):
     fill_synthetic(db, contacts=300, companies=10, seed=5)
-    frame, _ = query_records(db, "contacts", sort="id", descending=True, limit=1, columns=["email"])
+    frame, _ = db.queries.query_records("contacts", sort="id", descending=True, limit=1, columns=["email"])
     email = frame["email"].iloc[0]
-    found, total = query_records(db, "contacts", search=email)
+    found, total = db.queries.query_records("contacts", search=email)
     assert total == 1 and found.index[0] == frame.index[0]
 
 
 def test_search_index_still_follows_inserts_after_a_fill(db):
     fill_synthetic(db, contacts=50, seed=1)
-    upsert_records(
-        db,
+    db.records.upsert_records(
         "contacts",
         [
             Record(
@@ -113,17 +105,17 @@ def test_search_index_still_follows_inserts_after_a_fill(db):
             )
         ],
     )
-    found, total = query_records(db, "contacts", search="zebulon")
+    found, total = db.queries.query_records("contacts", search="zebulon")
     assert total == 1 and list(found.index) == ["102"]
 
 
 def test_same_seed_gives_the_same_records(tmp_path):
     emails = []
     for name in ("a.db", "b.db"):
-        database = open_db(tmp_path / name)
+        database = store.open(tmp_path / name)
         fill_synthetic(database, contacts=20, seed=9, now=NOW)
-        frame, _ = query_records(
-            database, "contacts", sort="id", limit=20, columns=["email", "lastname", "createdate"]
+        frame, _ = database.queries.query_records(
+            "contacts", sort="id", limit=20, columns=["email", "lastname", "createdate"]
         )
         emails.append(frame.to_dict())
         database.close()

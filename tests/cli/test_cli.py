@@ -11,8 +11,9 @@ import pytest
 from clikit import run_cli
 from cryptography.fernet import Fernet
 
+from crm import store
 from crm.errors import CircuitOpen, ConfigError, HubSpotError, NeedsReconnect, SyncBusy, Unreachable
-from crm.store import open_db, records, syncstate
+from crm.store import syncstate
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -40,15 +41,15 @@ def test_sync_runs_headless_as_a_process_with_progress_on_stderr_and_a_summary(s
     assert done.stdout.startswith("Sync succeeded in ")
     assert "contacts 40, companies 10, deals 15" in done.stdout
     assert "sync records" in done.stderr  # live progress lines while it ran
-    db = open_db(headless["CRM_DB"])
-    assert records.counts(db)["contacts"] == 40
-    assert syncstate.latest_run(db)["trigger"] == "cli"
+    db = store.open(headless["CRM_DB"])
+    assert db.queries.counts()["contacts"] == 40
+    assert db.syncstate.latest_run()["trigger"] == "cli"
 
 
 def test_push_sends_queued_edits_and_status_reports_the_state(sandbox, headless):
     assert run_cli("sync")[0] == 0
-    db = open_db(headless["CRM_DB"])
-    contact = records.query_records(db, "contacts", limit=1)[0].index[0]
+    db = store.open(headless["CRM_DB"])
+    contact = db.queries.query_records("contacts", limit=1)[0].index[0]
     from crm.config import load_settings
     from crm.sync import queue_edits
 
@@ -67,8 +68,8 @@ def test_push_sends_queued_edits_and_status_reports_the_state(sandbox, headless)
 
 def test_a_push_with_a_conflict_exits_non_zero_and_names_it(sandbox, headless):
     run_cli("sync")
-    db = open_db(headless["CRM_DB"])
-    contact = records.query_records(db, "contacts", limit=1)[0].index[0]
+    db = store.open(headless["CRM_DB"])
+    contact = db.queries.query_records("contacts", limit=1)[0].index[0]
     from crm.config import load_settings
     from crm.sync import queue_edits
 
@@ -87,10 +88,10 @@ def test_no_configuration_exits_2_with_a_one_line_reason(tmp_path, monkeypatch):
 
 
 def test_a_sync_while_another_runs_exits_3(headless):
-    db = open_db(headless["CRM_DB"])
+    db = store.open(headless["CRM_DB"])
     assert (
-        syncstate.start_run(
-            db, kind="full", trigger="ui", started_by="kim@example.com", owner=syncstate.new_owner()
+        db.syncstate.start_run(
+            kind="full", trigger="ui", started_by="kim@example.com", owner=syncstate.new_owner()
         )
         is not None
     )

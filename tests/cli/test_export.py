@@ -9,7 +9,7 @@ import json
 import pytest
 from clikit import run_cli
 
-from crm.store import open_db, records
+from crm import store
 
 
 @pytest.fixture
@@ -18,9 +18,9 @@ def cached(headless, sandbox):
     contacts = [r for r in sandbox.truth("contacts") if not r["archived"]]
     sandbox.patch_object("contacts", contacts[0]["id"], {"firstname": '=HYPERLINK("http://x.test","hi")'})
     assert run_cli("sync")[0] == 0
-    db = open_db(headless["CRM_DB"])
+    db = store.open(headless["CRM_DB"])
     try:
-        records.mark_archived(db, "contacts", [contacts[1]["id"]])
+        db.records.mark_archived("contacts", [contacts[1]["id"]])
     finally:
         db.close()
     return {"formula": contacts[0], "archived": contacts[1]}

@@ -25,10 +25,8 @@ import httpx2
 import pytest
 from e2ekit import ARTIFACTS, ROOT
 
-from crm import oauth
+from crm import oauth, store
 from crm.config import Settings, load_settings
-from crm.store import open_db
-from crm.store.outbox import edits_frame
 from crm.sync import run_sync
 from crm.sync.edits import queue_new_contact
 
@@ -151,9 +149,9 @@ def _query(url: str) -> dict[str, str]:
 
 def _snapshot(settings: Settings, sandbox) -> dict[str, Any]:
     info = oauth.connection_info(settings)
-    db = open_db(settings.db_path)
+    db = store.open(settings.db_path)
     try:
-        queued = edits_frame(db, statuses=("pending",))
+        queued = db.outbox.edits_frame(statuses=("pending",))
     finally:
         db.close()
     return {

@@ -178,9 +178,7 @@ def test_states_and_tickets_are_stored_hashed(settings: Settings, sandbox):
 
 
 def test_connecting_another_portal_clears_the_first_portals_records_and_edits(settings: Settings, sandbox):
-    from crm import sync
-    from crm.store import open_db, records
-    from crm.store.outbox import edits_frame
+    from crm import store, sync
 
     connect(settings, sandbox)
     sync.run_sync(settings, kind="full", trigger="test")
@@ -190,24 +188,23 @@ def test_connecting_another_portal_clears_the_first_portals_records_and_edits(se
     sandbox.configure(portal_id=99001)
     info = connect(settings, sandbox)
     assert info.portal_id == 99001
-    db = open_db(settings.db_path)
+    db = store.open(settings.db_path)
     try:
-        assert records.counts(db).get("contacts", 0) == 0
-        assert edits_frame(db, statuses=("pending",)).empty
+        assert db.queries.counts().get("contacts", 0) == 0
+        assert db.outbox.edits_frame(statuses=("pending",)).empty
     finally:
         db.close()
 
 
 def test_reconnecting_the_same_portal_keeps_the_cache(settings: Settings, sandbox):
-    from crm import sync
-    from crm.store import open_db, records
+    from crm import store, sync
 
     connect(settings, sandbox)
     sync.run_sync(settings, kind="full", trigger="test")
     connect(settings, sandbox)
-    db = open_db(settings.db_path)
+    db = store.open(settings.db_path)
     try:
-        assert records.counts(db)["contacts"] == len(
+        assert db.queries.counts()["contacts"] == len(
             [r for r in sandbox.truth("contacts") if not r.get("archived")]
         )
     finally:

@@ -7,18 +7,20 @@ import threading
 import pytest
 from oauth_flow import approve, connect, query, start
 
-from crm import oauth
+from crm import oauth, store
 from crm.config import Settings
 from crm.errors import OAuthFlowError
-from crm.store import auth as store
-from crm.store import open_db, records, syncstate, write
+from crm.store import syncstate
+from crm.store.meta import PORTAL_KEY
+from crm.store.syncstate import SyncState
 from crm.vault import Vault, load_keys
 
 OLD_PORTAL = "999"
 
 
 def stored_refresh_token(settings: Settings) -> str:
-    row = store.read_tokens(open_db(settings.db_path))["refresh"]
+    with store.open(settings) as db:
+        row = db.auth.read_tokens()["refresh"]
     return Vault(load_keys(settings)).decrypt(row["ciphertext"], portal_id=row["portal_id"], kind="refresh")
 
 
@@ -27,28 +29,28 @@ def revoked(sandbox, token: str) -> bool:
 
 
 def cache_portal(settings: Settings) -> str | None:
-    return store.read_meta(open_db(settings.db_path), records.PORTAL_KEY)
+    with store.open(settings) as db:
+        return db.meta.get(PORTAL_KEY)
 
 
 def hold_old_portal(settings: Settings) -> None:
     """The cache as another portal's connection left it."""
-    db = open_db(settings.db_path)
-    with write(db) as conn:
-        records.claim_for_portal(conn, int(OLD_PORTAL))
+    with store.open(settings) as db:
+        db.meta.claim_for_portal(int(OLD_PORTAL))
 
 
 def start_sync(settings: Settings) -> tuple[int, str]:
     """A sync run holding the lease, as ``crm.sync.run_sync`` takes it."""
     owner = syncstate.new_owner()
-    run_id = syncstate.start_run(
-        open_db(settings.db_path), kind="full", trigger="test", started_by=None, owner=owner
-    )
+    with store.open(settings) as db:
+        run_id = db.syncstate.start_run(kind="full", trigger="test", started_by=None, owner=owner)
     assert run_id is not None
     return run_id, owner
 
 
 def finish_sync(settings: Settings, run: tuple[int, str]) -> None:
-    syncstate.finish_run(open_db(settings.db_path), run[0], run[1], state="succeeded")
+    with store.open(settings) as db:
+        db.syncstate.finish_run(run[0], run[1], state="succeeded")
 
 
 def test_connecting_again_revokes_the_previous_refresh_token(settings: Settings, sandbox) -> None:
@@ -74,11 +76,13 @@ def test_a_portal_switch_during_a_sync_is_refused_and_leaves_the_old_cache_alone
         oauth.complete_connect(settings, state=query(url)["state"], code=approve(sandbox, url), nonce=nonce)
     assert caught.value.reason == "sync_running"
     assert cache_portal(settings) == OLD_PORTAL
-    assert store.read_tokens(open_db(settings.db_path)) == {}
+    with store.open(settings) as db:
+        assert db.auth.read_tokens() == {}
     refresh_tokens = [t for t in sandbox.tokens()["tokens"] if t["kind"] == "refresh"]
     assert refresh_tokens and all(t["revoked"] for t in refresh_tokens)  # the unused grant is not left live
     # The running sync still owns its lease: the refused switch took nothing from it.
-    assert syncstate.heartbeat(open_db(settings.db_path), run[0], run[1], {})
+    with store.open(settings) as db:
+        assert db.syncstate.heartbeat(run[0], run[1], {})
 
     finish_sync(settings, run)
     info = connect(settings, sandbox)
@@ -89,36 +93,37 @@ def test_a_portal_switch_waits_for_a_push_to_finish_and_no_sync_starts_meanwhile
     settings: Settings, sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hold_old_portal(settings)
-    db = open_db(settings.db_path)
+    db = store.open(settings)
     pusher = syncstate.new_owner()
-    assert syncstate.acquire_lease(db, syncstate.PUSH_LEASE, pusher)
+    assert db.syncstate.acquire_lease(syncstate.PUSH_LEASE, pusher)
     url, nonce = start(settings)
     code = approve(sandbox, url)
 
     def push_finishes() -> None:
-        syncstate.release_lease(open_db(settings.db_path), syncstate.PUSH_LEASE, pusher)
+        with store.open(settings) as other_db:
+            other_db.syncstate.release_lease(syncstate.PUSH_LEASE, pusher)
 
     seen_during_switch: list[int | None] = []
-    real_acquire = syncstate.acquire_lease
+    real_acquire = SyncState.acquire_lease
 
-    def acquire(db_, name: str, owner: str, **kw):  # type: ignore[no-untyped-def]
-        taken = real_acquire(db_, name, owner, **kw)
+    def acquire(self, name: str, owner: str, **kw):  # type: ignore[no-untyped-def]
+        taken = real_acquire(self, name, owner, **kw)
         if name == syncstate.PUSH_LEASE and not taken and not seen_during_switch:
             # The switch holds the sync lease and waits for the push: a sync cannot start now.
             other = syncstate.new_owner()
-            seen_during_switch.append(
-                syncstate.start_run(
-                    open_db(settings.db_path), kind="full", trigger="t", started_by=None, owner=other
+            with store.open(settings) as other_db:
+                seen_during_switch.append(
+                    other_db.syncstate.start_run(kind="full", trigger="t", started_by=None, owner=other)
                 )
-            )
             threading.Timer(0.2, push_finishes).start()
         return taken
 
-    monkeypatch.setattr(syncstate, "acquire_lease", acquire)
+    monkeypatch.setattr(SyncState, "acquire_lease", acquire)
     info = oauth.complete_connect(settings, state=query(url)["state"], code=code, nonce=nonce)
     assert info.is_connected
     assert seen_during_switch == [None]
     assert cache_portal(settings) == str(info.portal_id)
     # Both leases are free again once the switch is done.
-    assert syncstate.lease_holder(db, syncstate.SYNC_LEASE) is None
-    assert syncstate.lease_holder(db, syncstate.PUSH_LEASE) is None
+    assert db.syncstate.lease_holder(syncstate.SYNC_LEASE) is None
+    assert db.syncstate.lease_holder(syncstate.PUSH_LEASE) is None
+    db.close()

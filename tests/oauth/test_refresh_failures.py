@@ -10,15 +10,14 @@ import httpx2
 import pytest
 from oauth_flow import connect
 
-from crm import oauth
+from crm import oauth, store
 from crm.config import Settings
 from crm.errors import CrmError, NeedsReconnect
-from crm.store import auth as store
-from crm.store import open_db
 
 
 def stored_kinds(settings: Settings) -> set[str]:
-    return set(store.read_tokens(open_db(settings.db_path)))
+    with store.open(settings) as db:
+        return set(db.auth.read_tokens())
 
 
 def closed_port() -> int:

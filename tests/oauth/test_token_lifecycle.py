@@ -16,11 +16,9 @@ import pytest
 from cryptography.fernet import Fernet
 from oauth_flow import approve, connect, expire_all, query, start, token_requests
 
-from crm import oauth
+from crm import oauth, store
 from crm.config import Settings
 from crm.errors import NeedsReconnect, NotConnected, OAuthFlowError
-from crm.store import auth as store
-from crm.store import open_db
 from crm.vault import Vault
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,18 +29,22 @@ def sandbox_tokens(sandbox) -> list[str]:
 
 
 def stored_refresh_token(settings: Settings) -> str:
-    row = store.read_tokens(open_db(settings.db_path))["refresh"]
+    row = read_tokens(settings)["refresh"]
     return Vault(_keys(settings)).decrypt(row["ciphertext"], portal_id=row["portal_id"], kind="refresh")
 
 
 def stored_verifier(settings: Settings, state: str) -> str:
     state_hash = hashlib.sha256(state.encode()).hexdigest()
-    row = (
-        open_db(settings.db_path)
-        .execute("SELECT verifier FROM oauth_states WHERE state_hash = ?", (state_hash,))
-        .fetchone()
-    )
+    with store.open(settings) as db:
+        row = db.conn.execute(
+            "SELECT verifier FROM oauth_states WHERE state_hash = ?", (state_hash,)
+        ).fetchone()
     return Vault(_keys(settings)).decrypt(row[0], portal_id=0, kind=f"pkce:{state_hash[:32]}")
+
+
+def read_tokens(settings: Settings) -> dict:
+    with store.open(settings) as db:
+        return db.auth.read_tokens()
 
 
 def _keys(settings: Settings) -> list[str]:
@@ -190,7 +192,7 @@ def test_a_refused_refresh_token_means_needs_reconnect_and_no_more_retries(setti
     with pytest.raises(NeedsReconnect):
         oauth.open_client(settings)
     assert len(token_requests(sandbox)) == before
-    assert store.read_tokens(open_db(settings.db_path)) == {}
+    assert read_tokens(settings) == {}
 
 
 def test_disconnect_revokes_at_hubspot_then_wipes_local_tokens(settings: Settings, sandbox):
@@ -202,7 +204,7 @@ def test_disconnect_revokes_at_hubspot_then_wipes_local_tokens(settings: Setting
     assert len(revokes) == 1 and revokes[0]["query_params"] == []
     assert {"token", "client_secret"} <= set(revokes[0]["body_params"])
     assert next(t for t in sandbox.tokens()["tokens"] if t["token"] == refresh)["revoked"]
-    assert store.read_tokens(open_db(settings.db_path)) == {}
+    assert read_tokens(settings) == {}
     assert oauth.connection_info(settings).status == "disconnected"
     with pytest.raises(NotConnected):
         oauth.token_source(settings)
@@ -213,28 +215,31 @@ def test_disconnect_wipes_tokens_even_when_hubspot_cannot_be_reached(settings: S
     offline = dataclasses.replace(settings, base_url="http://127.0.0.1:9", http_timeout=1.0)
     result = oauth.disconnect(offline)
     assert not result.revoked and "did not confirm" in result.detail
-    assert store.read_tokens(open_db(settings.db_path)) == {}
+    assert read_tokens(settings) == {}
     assert oauth.connection_info(settings).status == "disconnected"
 
 
 def test_database_and_wal_bytes_never_hold_a_token(settings: Settings, sandbox):
     sandbox.configure(token_ttl=240)
-    url, nonce = start(dataclasses.replace(settings, pkce=True))
-    code = approve(sandbox, url)
-    oauth.complete_connect(settings, state=query(url)["state"], code=code, nonce=nonce)
-    oauth.token_source(settings).access_token()  # a refresh writes again
-    state = query(url)["state"]
-    secrets = [
-        *sandbox_tokens(sandbox),
-        code,
-        state,
-        nonce,
-        settings.client_secret,
-        stored_verifier(settings, state),
-    ]
-    files = [settings.db_path, Path(str(settings.db_path) + "-wal")]
-    assert files[1].exists()
-    data = b"".join(f.read_bytes() for f in files if f.exists())
+    # An open connection keeps the write-ahead log (the last one to close folds it into
+    # the file), so the log's own bytes are checked too.
+    with store.open(settings):
+        url, nonce = start(dataclasses.replace(settings, pkce=True))
+        code = approve(sandbox, url)
+        oauth.complete_connect(settings, state=query(url)["state"], code=code, nonce=nonce)
+        oauth.token_source(settings).access_token()  # a refresh writes again
+        state = query(url)["state"]
+        secrets = [
+            *sandbox_tokens(sandbox),
+            code,
+            state,
+            nonce,
+            settings.client_secret,
+            stored_verifier(settings, state),
+        ]
+        files = [settings.db_path, Path(str(settings.db_path) + "-wal")]
+        assert files[1].exists()
+        data = b"".join(f.read_bytes() for f in files if f.exists())
     for secret in secrets:
         assert secret.encode() not in data
 

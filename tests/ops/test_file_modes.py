@@ -7,9 +7,8 @@ import stat
 
 import pytest
 
-from crm import vault
+from crm import store, vault
 from crm.config import load_settings
-from crm.store import open_db, records
 
 
 @pytest.fixture
@@ -25,9 +24,9 @@ def _mode(path) -> int:
 
 def test_the_cache_and_its_wal_files_are_owner_only(tmp_path, loose_umask):
     path = tmp_path / "data" / "crm.db"
-    db = open_db(path)
+    db = store.open(path)
     try:
-        records.counts(db)
+        db.queries.counts()
         names = {p.name: _mode(p) for p in path.parent.iterdir()}
         assert names.keys() >= {"crm.db", "crm.db-wal", "crm.db-shm"}
         assert set(names.values()) == {0o600}, names

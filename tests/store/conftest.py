@@ -1,4 +1,4 @@
-"""A fresh cache file per test, and a tiny record type for upserts."""
+"""A fresh cache per test on each backend (SQLite, PostgreSQL), and a tiny record type for upserts."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlite_utils
 
+from crm import store
 from crm.hubspot import Record
-from crm.store import open_db, records
+from crm.store import Store
 
 
 def Rec(
@@ -65,20 +65,34 @@ CONTACT_DEFS = [
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[sqlite_utils.Database]:
-    database = open_db(tmp_path / "crm.db")
-    try:
+def db(cache_target: str) -> Iterator[Store]:
+    """A fresh cache on each backend in turn (SQLite, then PostgreSQL)."""
+    with store.open(cache_target) as database:
         yield database
-    finally:
-        database.close()
 
 
 @pytest.fixture
-def contacts_db(db: sqlite_utils.Database) -> sqlite_utils.Database:
+def sqlite_db(tmp_path: Path) -> Iterator[Store]:
+    """A fresh SQLite cache, for what only SQLite has (its query planner, its file)."""
+    with store.open(tmp_path / "crm.db") as database:
+        yield database
+
+
+@pytest.fixture
+def contacts_db(db: Store) -> Store:
     """A cache with contact definitions (three custom properties) and three contacts."""
-    records.save_property_defs(db, "contacts", CONTACT_DEFS)
-    records.upsert_records(
-        db,
+    return with_contacts(db)
+
+
+@pytest.fixture
+def sqlite_contacts_db(sqlite_db: Store) -> Store:
+    """``contacts_db`` on SQLite only (for tests of SQLite's query plans)."""
+    return with_contacts(sqlite_db)
+
+
+def with_contacts(db: Store) -> Store:
+    db.records.save_property_defs("contacts", CONTACT_DEFS)
+    db.records.upsert_records(
         "contacts",
         [
             Rec(

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 
-from crm.store import open_db, records
-from crm.store.schema import MIGRATIONS, SCHEMA_VERSION, _statements
+from crm import store
+from crm.store.engine import _statements, schema_version
+from crm.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 
 def test_a_version_1_cache_is_upgraded_with_its_data_intact_and_searchable(tmp_path):
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path)
-    for statement in _statements(MIGRATIONS[0]):  # type: ignore[arg-type]
+    for statement in _statements(MIGRATIONS[0]):
         conn.execute(statement)
     conn.execute("PRAGMA user_version = 1")
     conn.execute(
@@ -25,14 +26,14 @@ def test_a_version_1_cache_is_upgraded_with_its_data_intact_and_searchable(tmp_p
     conn.commit()
     conn.close()
 
-    db = open_db(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION > 1
-    assert records.get_record(db, "contacts", "7")["lastname"] == "Lovelace"
-    assert db.execute("SELECT new_value FROM outbox").fetchone()[0] == "Augusta"
-    frame, total = records.query_records(db, "contacts", search="lovel")
-    assert total == 1 and list(frame.index) == ["7"]
-    db.close()
-    assert open_db(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    with store.open(path) as db:
+        assert schema_version(db.conn) == SCHEMA_VERSION > 1
+        assert db.queries.get_record("contacts", "7")["lastname"] == "Lovelace"
+        assert [row["new_value"] for row in db.outbox.rows()] == ["Augusta"]
+        frame, total = db.queries.query_records("contacts", search="lovel")
+        assert total == 1 and list(frame.index) == ["7"]
+    with store.open(path) as db:
+        assert schema_version(db.conn) == SCHEMA_VERSION
 
 
 def test_threads_opening_a_new_cache_at_once_all_get_it(tmp_path):
@@ -47,8 +48,8 @@ def test_threads_opening_a_new_cache_at_once_all_get_it(tmp_path):
         def open_it(path=path, start=start) -> None:
             start.wait()
             try:
-                open_db(path).close()
-            except sqlite3.Error as exc:
+                store.open(path).close()
+            except store.StoreUnavailable as exc:
                 failures.append(repr(exc))
 
         threads = [threading.Thread(target=open_it) for _ in range(3)]

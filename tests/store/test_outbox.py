@@ -6,20 +6,20 @@ import json
 
 import pytest
 
-from crm.store import outbox, records
+from crm.store import outbox
 from crm.store.outbox import Outcome
 
 
 def _rows(db):
-    return outbox._rows(db, "SELECT * FROM outbox ORDER BY id")
+    return db.outbox._rows("SELECT * FROM outbox ORDER BY id")
 
 
 def test_an_edit_shows_in_the_cache_and_waits_with_its_base_and_author(contacts_db):
-    queued = outbox.queue_updates(
-        contacts_db, "contacts", {"101": {"firstname": "Augusta", "score": "13"}}, by="kim@example.com"
+    queued = contacts_db.outbox.queue_updates(
+        "contacts", {"101": {"firstname": "Augusta", "score": "13"}}, by="kim@example.com"
     )
     assert queued == 2
-    assert records.get_record(contacts_db, "contacts", "101")["firstname"] == "Augusta"
+    assert contacts_db.queries.get_record("contacts", "101")["firstname"] == "Augusta"
     rows = {r["property"]: r for r in _rows(contacts_db)}
     assert rows["firstname"]["base_value"] == "Ada" and rows["firstname"]["new_value"] == "Augusta"
     assert rows["score"]["base_value"] == "12.5" and rows["firstname"]["created_by"] == "kim@example.com"
@@ -27,74 +27,71 @@ def test_an_edit_shows_in_the_cache_and_waits_with_its_base_and_author(contacts_
 
 
 def test_editing_a_field_twice_keeps_the_first_base_and_reverting_drops_the_edit(contacts_db):
-    outbox.queue_updates(contacts_db, "contacts", {"101": {"firstname": "Augusta"}}, by=None)
-    outbox.queue_updates(contacts_db, "contacts", {"101": {"firstname": "Ava"}}, by=None)
+    contacts_db.outbox.queue_updates("contacts", {"101": {"firstname": "Augusta"}}, by=None)
+    contacts_db.outbox.queue_updates("contacts", {"101": {"firstname": "Ava"}}, by=None)
     (row,) = _rows(contacts_db)
     assert (row["base_value"], row["new_value"], row["status"]) == ("Ada", "Ava", "pending")
-    outbox.queue_updates(contacts_db, "contacts", {"101": {"firstname": "Ada"}}, by=None)
+    contacts_db.outbox.queue_updates("contacts", {"101": {"firstname": "Ada"}}, by=None)
     assert _rows(contacts_db)[0]["status"] == "discarded"
-    assert outbox.outbox_counts(contacts_db)["pending"] == 0
+    assert contacts_db.outbox.outbox_counts()["pending"] == 0
 
 
 def test_an_edit_equal_to_the_cached_value_queues_nothing(contacts_db):
-    assert outbox.queue_updates(contacts_db, "contacts", {"101": {"score": "12.50"}}, by=None) == 0
+    assert contacts_db.outbox.queue_updates("contacts", {"101": {"score": "12.50"}}, by=None) == 0
     assert _rows(contacts_db) == []
 
 
 def test_an_edit_of_an_unknown_record_writes_nothing(contacts_db):
     with pytest.raises(outbox.NotInCache):
-        outbox.queue_updates(
-            contacts_db, "contacts", {"101": {"firstname": "X"}, "999": {"firstname": "Y"}}, by=None
+        contacts_db.outbox.queue_updates(
+            "contacts", {"101": {"firstname": "X"}, "999": {"firstname": "Y"}}, by=None
         )
     assert _rows(contacts_db) == []
-    assert records.get_record(contacts_db, "contacts", "101")["firstname"] == "Ada"
+    assert contacts_db.queries.get_record("contacts", "101")["firstname"] == "Ada"
 
 
 def test_a_pull_keeps_a_pending_local_value_while_hubspot_still_has_the_base(contacts_db, rec):
-    outbox.queue_updates(contacts_db, "contacts", {"101": {"firstname": "Augusta"}}, by=None)
-    records.upsert_records(contacts_db, "contacts", [rec("101", {"firstname": "Ada", "lastname": "King"})])
-    row = records.get_record(contacts_db, "contacts", "101")
+    contacts_db.outbox.queue_updates("contacts", {"101": {"firstname": "Augusta"}}, by=None)
+    contacts_db.records.upsert_records("contacts", [rec("101", {"firstname": "Ada", "lastname": "King"})])
+    row = contacts_db.queries.get_record("contacts", "101")
     assert (row["firstname"], row["lastname"]) == ("Augusta", "King")
     assert _rows(contacts_db)[0]["status"] == "pending"
 
 
 def test_a_pull_that_sees_the_field_changed_in_hubspot_makes_the_edit_a_conflict(contacts_db, rec):
-    outbox.queue_updates(contacts_db, "contacts", {"101": {"firstname": "Augusta"}}, by=None)
-    result = records.upsert_records(contacts_db, "contacts", [rec("101", {"firstname": "Countess"})])
+    contacts_db.outbox.queue_updates("contacts", {"101": {"firstname": "Augusta"}}, by=None)
+    result = contacts_db.records.upsert_records("contacts", [rec("101", {"firstname": "Countess"})])
     assert result.conflicts == 1
     (row,) = _rows(contacts_db)
     assert (row["status"], row["remote_value"], row["new_value"]) == ("conflict", "Countess", "Augusta")
-    assert records.get_record(contacts_db, "contacts", "101")["firstname"] == "Augusta"
+    assert contacts_db.queries.get_record("contacts", "101")["firstname"] == "Augusta"
 
 
 def test_keep_mine_requeues_against_hubspots_value_and_keep_theirs_restores_it(contacts_db, rec):
-    outbox.queue_updates(
-        contacts_db, "contacts", {"101": {"firstname": "Augusta"}, "102": {"lastname": "H"}}, by=None
+    contacts_db.outbox.queue_updates(
+        "contacts", {"101": {"firstname": "Augusta"}, "102": {"lastname": "H"}}, by=None
     )
-    records.upsert_records(
-        contacts_db, "contacts", [rec("101", {"firstname": "Countess"}), rec("102", {"lastname": "Murray"})]
+    contacts_db.records.upsert_records(
+        "contacts", [rec("101", {"firstname": "Countess"}), rec("102", {"lastname": "Murray"})]
     )
     mine, theirs = (r["id"] for r in _rows(contacts_db))
-    outbox.resolve_conflict(contacts_db, mine, "mine", by="kim")
-    outbox.resolve_conflict(contacts_db, theirs, "theirs", by="kim")
+    contacts_db.outbox.resolve_conflict(mine, "mine", by="kim")
+    contacts_db.outbox.resolve_conflict(theirs, "theirs", by="kim")
     rows = {r["id"]: r for r in _rows(contacts_db)}
     assert (rows[mine]["status"], rows[mine]["base_value"]) == ("pending", "Countess")
     assert rows[theirs]["status"] == "discarded"
-    assert records.get_record(contacts_db, "contacts", "102")["lastname"] == "Murray"
-    assert records.get_record(contacts_db, "contacts", "101")["firstname"] == "Augusta"
-    log = outbox.audit_log(contacts_db)
+    assert contacts_db.queries.get_record("contacts", "102")["lastname"] == "Murray"
+    assert contacts_db.queries.get_record("contacts", "101")["firstname"] == "Augusta"
+    log = contacts_db.outbox.audit_log()
     assert sorted(log["result"]) == ["conflict: kept mine", "conflict: kept theirs"]
     with pytest.raises(LookupError):
-        outbox.resolve_conflict(contacts_db, mine, "mine", by="kim")
+        contacts_db.outbox.resolve_conflict(mine, "mine", by="kim")
 
 
 def test_push_outcomes_update_the_cache_and_the_audit_log_in_one_step(contacts_db):
-    outbox.queue_updates(
-        contacts_db, "contacts", {"101": {"firstname": "Augusta", "lastname": "L"}}, by="kim"
-    )
+    contacts_db.outbox.queue_updates("contacts", {"101": {"firstname": "Augusta", "lastname": "L"}}, by="kim")
     first, second = (r["id"] for r in _rows(contacts_db))
-    outbox.record_outcomes(
-        contacts_db,
+    contacts_db.outbox.record_outcomes(
         "contacts",
         [
             Outcome(first, "pushed", cache_value="Augusta", set_cache=True, sent="Augusta", check_sent=True),
@@ -107,16 +104,15 @@ def test_push_outcomes_update_the_cache_and_the_audit_log_in_one_step(contacts_d
     rows = {r["id"]: r for r in _rows(contacts_db)}
     assert rows[first]["status"] == "pushed" and rows[second]["status"] == "failed"
     assert rows[second]["error"] == "Property values were not valid"
-    assert records.get_record(contacts_db, "contacts", "101")["lastname"] == "Lovelace"
-    assert sorted(outbox.audit_log(contacts_db)["result"]) == ["failed", "pushed"]
+    assert contacts_db.queries.get_record("contacts", "101")["lastname"] == "Lovelace"
+    assert sorted(contacts_db.outbox.audit_log()["result"]) == ["failed", "pushed"]
 
 
 def test_an_edit_changed_during_its_push_stays_pending_against_the_sent_value(contacts_db):
-    outbox.queue_updates(contacts_db, "contacts", {"101": {"firstname": "Augusta"}}, by=None)
+    contacts_db.outbox.queue_updates("contacts", {"101": {"firstname": "Augusta"}}, by=None)
     (row,) = _rows(contacts_db)
-    outbox.queue_updates(contacts_db, "contacts", {"101": {"firstname": "Ava"}}, by=None)
-    outbox.record_outcomes(
-        contacts_db,
+    contacts_db.outbox.queue_updates("contacts", {"101": {"firstname": "Ava"}}, by=None)
+    contacts_db.outbox.record_outcomes(
         "contacts",
         [
             Outcome(
@@ -127,34 +123,33 @@ def test_an_edit_changed_during_its_push_stays_pending_against_the_sent_value(co
     )
     (row,) = _rows(contacts_db)
     assert (row["status"], row["base_value"], row["new_value"]) == ("pending", "Augusta", "Ava")
-    assert records.get_record(contacts_db, "contacts", "101")["firstname"] == "Ava"
+    assert contacts_db.queries.get_record("contacts", "101")["firstname"] == "Ava"
 
 
 def test_a_new_contact_lives_under_a_local_id_until_pushed(contacts_db, rec):
-    local = outbox.queue_create(
-        contacts_db, "contacts", {"email": "new@example.com", "firstname": "New"}, by="kim"
+    local = contacts_db.outbox.queue_create(
+        "contacts", {"email": "new@example.com", "firstname": "New"}, by="kim"
     )
     assert local.startswith("local-")
-    assert records.query_records(contacts_db, "contacts", search="new@example")[1] == 1
-    outbox.queue_updates(contacts_db, "contacts", {local: {"lastname": "Person"}}, by="kim")
-    (create,) = outbox.pending_creates(contacts_db, "contacts")
+    assert contacts_db.queries.query_records("contacts", search="new@example")[1] == 1
+    contacts_db.outbox.queue_updates("contacts", {local: {"lastname": "Person"}}, by="kim")
+    (create,) = contacts_db.outbox.pending_creates("contacts")
     assert create["payload"] == {"email": "new@example.com", "firstname": "New", "lastname": "Person"}
-    outbox.complete_create(
-        contacts_db,
+    contacts_db.outbox.complete_create(
         create["id"],
         rec("555", {"email": "new@example.com", "firstname": "New", "lastname": "Person"}),
         by="kim",
         existed=False,
     )
-    assert records.get_record(contacts_db, "contacts", local) is None
-    assert records.get_record(contacts_db, "contacts", "555")["lastname"] == "Person"
-    assert outbox.outbox_counts(contacts_db)["pending"] == 0
+    assert contacts_db.queries.get_record("contacts", local) is None
+    assert contacts_db.queries.get_record("contacts", "555")["lastname"] == "Person"
+    assert contacts_db.outbox.outbox_counts()["pending"] == 0
 
 
 def test_edits_frame_labels_records_for_people(contacts_db, rec):
-    outbox.queue_updates(contacts_db, "contacts", {"101": {"firstname": "Augusta"}}, by=None)
-    records.upsert_records(contacts_db, "contacts", [rec("101", {"firstname": "Countess"})])
-    frame = outbox.conflicts_frame(contacts_db)
+    contacts_db.outbox.queue_updates("contacts", {"101": {"firstname": "Augusta"}}, by=None)
+    contacts_db.records.upsert_records("contacts", [rec("101", {"firstname": "Countess"})])
+    frame = contacts_db.outbox.conflicts_frame()
     assert frame.loc[0, "record_label"] == "Augusta Lovelace <ada@analytical.example>"
     assert (frame.loc[0, "new_value"], frame.loc[0, "remote_value"], frame.loc[0, "base_value"]) == (
         "Augusta",
@@ -164,51 +159,50 @@ def test_edits_frame_labels_records_for_people(contacts_db, rec):
 
 
 def test_discarding_a_pending_edit_restores_hubspots_value(contacts_db):
-    outbox.queue_updates(contacts_db, "contacts", {"101": {"firstname": "Augusta"}}, by=None)
+    contacts_db.outbox.queue_updates("contacts", {"101": {"firstname": "Augusta"}}, by=None)
     (row,) = _rows(contacts_db)
-    outbox.discard_edit(contacts_db, row["id"], by="kim")
-    assert records.get_record(contacts_db, "contacts", "101")["firstname"] == "Ada"
-    assert outbox.outbox_counts(contacts_db)["discarded"] == 1
+    contacts_db.outbox.discard_edit(row["id"], by="kim")
+    assert contacts_db.queries.get_record("contacts", "101")["firstname"] == "Ada"
+    assert contacts_db.outbox.outbox_counts()["discarded"] == 1
 
 
 def _held(contacts_db, rec):
-    local = outbox.queue_create(
-        contacts_db,
+    local = contacts_db.outbox.queue_create(
         "contacts",
         {"email": "grace@navy.example", "firstname": "Grace", "phone": "+1 555 0100"},
         by="kim",
     )
-    (create,) = outbox.pending_creates(contacts_db, "contacts")
+    (create,) = contacts_db.outbox.pending_creates("contacts")
     theirs = rec("900", {"email": "grace@navy.example", "firstname": "Amazing Grace", "phone": None})
-    assert outbox.hold_create(contacts_db, create["id"], theirs)
+    assert contacts_db.outbox.hold_create(create["id"], theirs)
     return local, create["id"]
 
 
 def test_a_held_new_contact_still_takes_edits_and_cannot_be_resolved_as_a_field_conflict(contacts_db, rec):
     local, outbox_id = _held(contacts_db, rec)
-    assert outbox.pending_creates(contacts_db, "contacts") == []
-    outbox.queue_updates(contacts_db, "contacts", {local: {"lastname": "Hopper"}}, by="kim")
-    (held,) = outbox.conflicts_frame(contacts_db).to_dict("records")
+    assert contacts_db.outbox.pending_creates("contacts") == []
+    contacts_db.outbox.queue_updates("contacts", {local: {"lastname": "Hopper"}}, by="kim")
+    (held,) = contacts_db.outbox.conflicts_frame().to_dict("records")
     assert json.loads(held["payload"])["lastname"] == "Hopper"
     assert outbox.existing_record(held) == (
         "900",
         {"email": "grace@navy.example", "firstname": "Amazing Grace", "phone": None},
     )
     with pytest.raises(LookupError, match="link it to HubSpot's contact or discard it"):
-        outbox.resolve_conflict(contacts_db, outbox_id, "mine", by="kim")
+        contacts_db.outbox.resolve_conflict(outbox_id, "mine", by="kim")
 
 
 def test_linking_keeps_an_edit_already_waiting_on_hubspots_contact(contacts_db, rec):
     local, outbox_id = _held(contacts_db, rec)
-    records.upsert_records(
-        contacts_db, "contacts", [rec("900", {"email": "grace@navy.example", "phone": None})]
+    contacts_db.records.upsert_records(
+        "contacts", [rec("900", {"email": "grace@navy.example", "phone": None})]
     )
-    outbox.queue_updates(contacts_db, "contacts", {"900": {"phone": "+1 555 0777"}}, by="lee")
-    assert outbox.link_create(contacts_db, outbox_id, by="kim") == {"pending": 0, "conflict": 1}
+    contacts_db.outbox.queue_updates("contacts", {"900": {"phone": "+1 555 0777"}}, by="lee")
+    assert contacts_db.outbox.link_create(outbox_id, by="kim") == {"pending": 0, "conflict": 1}
     edits = {r["property"]: r for r in _rows(contacts_db) if r["op"] == "update"}
     assert edits["phone"]["new_value"] == "+1 555 0777" and edits["phone"]["created_by"] == "lee"
     assert (edits["firstname"]["status"], edits["firstname"]["base_value"]) == ("conflict", None)
-    assert records.get_record(contacts_db, "contacts", local) is None
-    assert records.get_record(contacts_db, "contacts", "900")["phone"] == "+1 555 0777"
+    assert contacts_db.queries.get_record("contacts", local) is None
+    assert contacts_db.queries.get_record("contacts", "900")["phone"] == "+1 555 0777"
     with pytest.raises(LookupError):
-        outbox.link_create(contacts_db, outbox_id, by="kim")
+        contacts_db.outbox.link_create(outbox_id, by="kim")

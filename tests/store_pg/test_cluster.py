@@ -9,7 +9,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from crm.store import SCHEMA_VERSION, open_db
+from crm import store
+from crm.store import SCHEMA_VERSION
+from crm.store.engine import schema_version
 from crm.store.pg import PostgresEngine
 from tests.pgcluster import PgCluster, PostgresUnavailable
 
@@ -73,10 +75,7 @@ def test_cache_target_gives_each_backend_a_fresh_cache_at_the_current_schema(cac
             conn.close()
             engine.close()
     else:
-        db = open_db(cache_target)
-        try:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            contacts = db.execute("SELECT count(*) FROM contacts").fetchone()[0]
-        finally:
-            db.close()
+        with store.open(cache_target) as db:
+            version = schema_version(db.conn)
+            contacts = db.queries.counts()["contacts"]
     assert (version, contacts) == (SCHEMA_VERSION, 0)

@@ -10,8 +10,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from crm import store
 from crm.errors import StoreUnavailable
-from crm.store import SCHEMA_VERSION, open_db
+from crm.store import SCHEMA_VERSION
 from crm.store.pg import MIGRATION_LOCK_KEY, PostgresEngine
 from crm.store.pg_schema import PG_MIGRATIONS
 from tests.store_pg.together import run_together
@@ -79,7 +80,7 @@ def test_threads_starting_together_all_get_a_migrated_database(pg_url):
 
 
 def _sqlite_schema(path: Path) -> dict[str, object]:
-    db = open_db(path)
+    db = store.open(path).conn
     try:
         tables = [
             r[0]

@@ -2,7 +2,7 @@
 
 The same few hundred contacts, chosen to be awkward (accents composed and decomposed,
 ligatures, non-Latin scripts, apostrophes and underscores, emails in odd cases, phone
-numbers in many formats), go into a SQLite cache through ``open_db`` and into PostgreSQL;
+numbers in many formats), go into a SQLite cache through ``store.open`` and into PostgreSQL;
 every query's matched ids must be the same set.
 """
 
@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from crm.store import open_db, pg_schema, records
+from crm import store
+from crm.store import pg_schema
 
 FIRST = [
     "José",
@@ -364,7 +365,7 @@ COLUMNS = ["id", "firstname", "lastname", "email", "company", "phone", "mobileph
 
 
 def _load_sqlite(path: Path, rows: list[dict[str, str | None]]):
-    db = open_db(path)
+    db = store.open(path)
     db.conn.executemany(
         f"INSERT INTO contacts ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})",
         [[row[c] for c in COLUMNS] for row in rows],
@@ -380,7 +381,7 @@ def _load_pg(conn, rows: list[dict[str, str | None]]) -> None:
 
 
 def _sqlite_ids(db, query: str) -> set[str]:
-    frame, total = records.query_records(db, "contacts", search=query, include_archived=True, limit=10_000)
+    frame, total = db.queries.query_records("contacts", search=query, include_archived=True, limit=10_000)
     assert total == len(frame)
     return set(frame.index)
 

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from crm import store
 from crm.config import Settings
 from crm.hubspot import HubSpotClient, StaticToken
-from crm.store import open_db
 from tests.portal_fixtures import fresh_limits, settings  # noqa: F401  (fixtures for this directory)
 
 
@@ -21,7 +21,7 @@ def fast_client(settings: Settings, sandbox_token: str) -> Iterator[HubSpotClien
 
 @pytest.fixture
 def db(settings: Settings):
-    database = open_db(settings.db_path)
+    database = store.open(settings.db_path)
     try:
         yield database
     finally:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from crm.store import records
+from crm.store import values
 from crm.store.schema import OBJECT_TYPES
 
 ASSOCIATION_PAIRS = (("contacts", "companies"), ("deals", "contacts"), ("deals", "companies"))
@@ -24,9 +24,9 @@ def differences(db: Any, sandbox: Any) -> list[str]:
     truth = {t: sandbox.truth(t) for t in OBJECT_TYPES}
     live_ids = {t: {r["id"] for r in truth[t] if not r["archived"]} for t in OBJECT_TYPES}
     for object_type in OBJECT_TYPES:
-        types = records.property_types(db, object_type)
-        synced = records.synced_property_names(db, object_type)
-        cursor = db.execute(f"SELECT * FROM {object_type}")
+        types = db.queries.property_types(object_type)
+        synced = db.queries.synced_property_names(object_type)
+        cursor = db.conn.execute(f"SELECT * FROM {object_type}")
         columns = [c[0] for c in cursor.description]
         cached = {row[0]: dict(zip(columns, row, strict=True)) for row in cursor.fetchall()}
         cached_live = {i for i, row in cached.items() if not row["archived"]}
@@ -40,8 +40,8 @@ def differences(db: Any, sandbox: Any) -> list[str]:
                 continue
             for prop in synced:
                 theirs = item["properties"].get(prop)
-                mine = records.to_wire(row[prop], types[prop])
-                if not records.same_value(theirs, mine, types[prop]):
+                mine = values.to_wire(row[prop], types[prop])
+                if not values.same_value(theirs, mine, types[prop]):
                     found.append(f"{object_type} {item['id']}.{prop}: HubSpot {theirs!r}, cache {mine!r}")
         for from_type, to_type in ASSOCIATION_PAIRS:
             if from_type != object_type:
@@ -56,7 +56,7 @@ def differences(db: Any, sandbox: Any) -> list[str]:
             }
             have = {
                 (f, t, int(k))
-                for f, t, k in db.execute(
+                for f, t, k in db.conn.execute(
                     "SELECT from_id, to_id, type_id FROM associations WHERE from_type = ? AND to_type = ?",
                     (from_type, to_type),
                 ).fetchall()

@@ -9,9 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from crm.store import outbox, records, syncstate
-from crm.store.schema import OBJECT_TYPES
-from crm.sync import latest_run, push, queue_edits, queue_new_contact, run_sync
+from crm.store import OBJECT_TYPES, syncstate
+from crm.sync import push, queue_edits, queue_new_contact, run_sync
 from tests.sync.synchelpers import differences, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +37,7 @@ def wrongly_archived(db, sandbox) -> list[str]:
     found = []
     for object_type in OBJECT_TYPES:
         live = {r["id"] for r in sandbox.truth(object_type) if not r["archived"]}
-        for (record_id,) in db.execute(f"SELECT id FROM {object_type} WHERE archived = 1").fetchall():
+        for (record_id,) in db.conn.execute(f"SELECT id FROM {object_type} WHERE archived = 1").fetchall():
             if record_id in live:
                 found.append(f"{object_type} {record_id}")
     return found
@@ -55,14 +54,14 @@ def test_kill_9_at_random_points_of_a_sync_then_a_normal_sync_equals_the_truth(s
         for record_id in rng.sample(contacts, 2):
             sandbox.patch_object("contacts", record_id, {"jobtitle": f"Round {round_no}"})
         sandbox.archive_object("contacts", rng.choice(contacts))
-        previous = (latest_run(db) or {"id": 0})["id"]
+        previous = (db.syncstate.latest_run() or {"id": 0})["id"]
         process = spawn(settings, "sync", *(["--full"] if round_no % 2 == 0 else []))
         target = rng.uniform(0.1, 0.9)
 
         def kill_point(process=process, previous=previous, target=target) -> str | None:
             if process.poll() is not None:
                 return "finished"
-            run = latest_run(db)
+            run = db.syncstate.latest_run()
             if (
                 run
                 and run["id"] > previous
@@ -83,7 +82,7 @@ def test_kill_9_at_random_points_of_a_sync_then_a_normal_sync_equals_the_truth(s
     run = run_sync(settings)  # the next run takes over the dead run's lease at once
     assert run["state"] == "succeeded"
     assert differences(db, sandbox) == []
-    states = [r["state"] for r in syncstate.run_history(db, limit=10)]
+    states = [r["state"] for r in db.syncstate.run_history(limit=10)]
     assert states.count("interrupted") == kills
 
 
@@ -104,7 +103,7 @@ def test_kill_9_during_a_push_loses_no_edit_and_creates_no_duplicate(sandbox, se
             queue_new_contact(settings, {"email": emails[-1], "firstname": f"Crash {round_no}.{n}"}, by="kim")
         process = spawn(settings, "push")
         wait_for(
-            lambda p=process: p.poll() is not None or syncstate.lease_holder(db, syncstate.PUSH_LEASE),
+            lambda p=process: p.poll() is not None or db.syncstate.lease_holder(syncstate.PUSH_LEASE),
             timeout=30,
         )
         deadline = time.monotonic() + rng.uniform(0.0, 0.9)
@@ -116,11 +115,11 @@ def test_kill_9_during_a_push_loses_no_edit_and_creates_no_duplicate(sandbox, se
     assert kills >= 2
     summary = push(settings, by="kim@example.com")
     assert (summary["failed"], summary["conflicts"], summary["retry"]) == (0, 0, 0)
-    assert outbox.outbox_counts(db)["pending"] == 0
+    assert db.outbox.outbox_counts()["pending"] == 0
     truth = {r["id"]: r["properties"] for r in sandbox.truth("contacts") if not r["archived"]}
     for record_id, title in expected.items():
         assert truth[record_id]["jobtitle"] == title
     for email in emails:
         assert sum((p.get("email") or "").lower() == email for p in truth.values()) == 1, email
-    assert db.execute("SELECT count(*) FROM contacts WHERE id LIKE 'local-%'").fetchone()[0] == 0
-    assert records.counts(db)["contacts"] == len(truth)
+    assert db.conn.execute("SELECT count(*) FROM contacts WHERE id LIKE 'local-%'").fetchone()[0] == 0
+    assert db.queries.counts()["contacts"] == len(truth)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from crm.store import outbox, records
+from crm.store import outbox
 from crm.sync import discard_edit, link_existing_contact, push, queue_new_contact, run_sync
 
 EMAIL = "grace.hopper@existing.example"
@@ -86,7 +86,7 @@ def _hold(settings, db) -> dict[str, Any]:
     summary = push(settings, by="kim")
     (result,) = summary["results"]
     assert result["status"] == "conflict" and "already has a contact with this email" in result["message"]
-    (decision,) = outbox.conflicts_frame(db).to_dict("records")
+    (decision,) = db.outbox.conflicts_frame().to_dict("records")
     return decision
 
 
@@ -97,7 +97,7 @@ def test_a_new_contact_with_an_email_hubspot_has_leaves_hubspots_record_unchange
     queue_new_contact(settings, MINE, by="kim")
     push(settings, by="kim")
     assert _with_email(sandbox, EMAIL) == before
-    (decision,) = outbox.conflicts_frame(db).to_dict("records")
+    (decision,) = db.outbox.conflicts_frame().to_dict("records")
     assert decision["op"] == "create" and decision["status"] == "conflict"
     mine = json.loads(decision["payload"])
     existing_id, theirs = outbox.existing_record(decision)
@@ -114,14 +114,14 @@ def test_link_takes_hubspots_contact_fills_its_empty_fields_and_makes_difference
     decision = _hold(settings, db)
     queued = link_existing_contact(settings, decision["id"], by="lee")
     assert queued == {"pending": 1, "conflict": 1}
-    assert records.get_record(db, "contacts", decision["record_id"]) is None
-    cached = records.get_record(db, "contacts", existing)
+    assert db.queries.get_record("contacts", decision["record_id"]) is None
+    cached = db.queries.get_record("contacts", existing)
     assert (cached["jobtitle"], cached["phone"], cached["lastname"]) == (
         "Rear Admiral",
         "+1 555 0100",
         "Murray",
     )
-    (conflict,) = outbox.conflicts_frame(db).to_dict("records")
+    (conflict,) = db.outbox.conflicts_frame().to_dict("records")
     assert (conflict["record_id"], conflict["property"]) == (existing, "lastname")
     assert (conflict["new_value"], conflict["remote_value"], conflict["base_value"]) == (
         "Murray",
@@ -135,7 +135,7 @@ def test_link_takes_hubspots_contact_fills_its_empty_fields_and_makes_difference
     assert truth["id"] == existing
     assert (truth["properties"]["phone"], truth["properties"]["lastname"]) == ("+1 555 0100", "Hopper")
     assert truth["properties"]["jobtitle"] == "Rear Admiral"
-    log = outbox.audit_log(db)
+    log = db.outbox.audit_log()
     linked = log[log["result"] == "linked"].to_dict("records")
     assert len(linked) == 1 and linked[0]["by"] == "lee" and f"contact {existing}" in linked[0]["detail"]
 
@@ -156,9 +156,9 @@ def test_discard_mine_drops_the_local_contact_and_says_so_in_the_audit_log(sandb
     before = _with_email(sandbox, EMAIL)
     decision = _hold(settings, db)
     discard_edit(settings, decision["id"], by="lee")
-    assert records.get_record(db, "contacts", decision["record_id"]) is None
-    assert outbox.conflicts_frame(db).empty and outbox.outbox_counts(db)["pending"] == 0
-    (entry,) = outbox.audit_log(db).to_dict("records")
+    assert db.queries.get_record("contacts", decision["record_id"]) is None
+    assert db.outbox.conflicts_frame().empty and db.outbox.outbox_counts()["pending"] == 0
+    (entry,) = db.outbox.audit_log().to_dict("records")
     assert entry["result"] == "discarded" and entry["by"] == "lee"
     assert "HubSpot already had this email" in entry["detail"] and existing in entry["detail"]
     assert push(settings, by="lee")["results"] == []
@@ -205,12 +205,12 @@ def test_a_crash_after_hubspot_created_the_contact_is_not_created_twice_nor_held
     with pytest.raises(Killed):
         push(settings, by="kim", client=Spy(fast_client, after_upsert=_die))
     (made,) = _with_email(sandbox, EMAIL)
-    assert outbox.pending_creates(db, "contacts")[0]["record_id"] == local
+    assert db.outbox.pending_creates("contacts")[0]["record_id"] == local
     spy = Spy(fast_client)
     summary = push(settings, by="kim", client=spy)
     assert spy.upserts == 0
     assert [(r["status"], r["record_id"]) for r in summary["results"]] == [("created", made["id"])]
     assert _with_email(sandbox, EMAIL) == [made]
-    assert records.get_record(db, "contacts", local) is None
-    assert records.get_record(db, "contacts", made["id"])["lastname"] == "Murray"
-    assert outbox.conflicts_frame(db).empty
+    assert db.queries.get_record("contacts", local) is None
+    assert db.queries.get_record("contacts", made["id"])["lastname"] == "Murray"
+    assert db.outbox.conflicts_frame().empty

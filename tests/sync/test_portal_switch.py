@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from crm import sync
-from crm.store import open_db, records
-from crm.store.outbox import edits_frame
+from crm import store, sync
 
 
 def test_a_private_app_token_for_another_portal_starts_the_cache_afresh(settings, sandbox):
@@ -18,10 +16,10 @@ def test_a_private_app_token_for_another_portal_starts_the_cache_afresh(settings
     other = dataclasses.replace(settings, access_token=sandbox.private_app_token())
     sync.run_sync(other, kind="incremental", trigger="test")
 
-    db = open_db(settings.db_path)
+    db = store.open(settings.db_path)
     try:
-        assert edits_frame(db, statuses=("pending", "conflict")).empty
-        row = records.get_record(db, "contacts", contact_id)
+        assert db.outbox.edits_frame(statuses=("pending", "conflict")).empty
+        row = db.queries.get_record("contacts", contact_id)
         assert row is not None and row["jobtitle"] != "First portal only"  # re-read from the new portal
     finally:
         db.close()

@@ -8,7 +8,6 @@ import pytest
 
 from crm.errors import InvalidEdit
 from crm.hubspot import reset_limits
-from crm.store import outbox, records
 from crm.sync import (
     pronouns_available,
     push,
@@ -26,7 +25,7 @@ def _truth(sandbox, object_type, record_id):
 
 
 def _outbox(db):
-    return outbox._rows(db, "SELECT * FROM outbox ORDER BY id")
+    return db.outbox._rows("SELECT * FROM outbox ORDER BY id")
 
 
 @pytest.fixture
@@ -51,20 +50,20 @@ def test_pushed_edits_reach_hubspot_the_cache_and_the_audit_log(sandbox, setting
     assert (summary["pushed"], summary["failed"], summary["conflicts"], summary["retry"]) == (3, 0, 0, 0)
     assert _truth(sandbox, "contacts", first)["properties"]["jobtitle"] == "Chief Analyst"
     assert _truth(sandbox, "contacts", second)["properties"]["phone"] == "+1 555 0142"
-    assert outbox.outbox_counts(db)["pending"] == 0
-    log = outbox.audit_log(db)
+    assert db.outbox.outbox_counts()["pending"] == 0
+    log = db.outbox.audit_log()
     assert set(log["result"]) == {"pushed"} and set(log["by"]) == {"kim@example.com"}
     assert differences(db, sandbox) == []
 
 
 def test_an_invalid_email_edit_is_refused_with_a_message_and_nothing_queued(settings, db, synced):
-    before = records.get_record(db, "contacts", synced[0])
+    before = db.queries.get_record("contacts", synced[0])
     with pytest.raises(InvalidEdit) as refused:
         queue_edits(settings, "contacts", {synced[0]: {"email": "ada@example", "jobtitle": "Fine"}}, by="kim")
     assert list(refused.value.field_errors) == [f"{synced[0]}.email"]
     assert "not a valid email" in refused.value.field_errors[f"{synced[0]}.email"]
     assert _outbox(db) == []
-    assert records.get_record(db, "contacts", synced[0]) == before
+    assert db.queries.get_record("contacts", synced[0]) == before
 
 
 def test_an_edit_of_a_field_also_changed_in_hubspot_becomes_a_conflict_and_hubspot_keeps_its_value(
@@ -77,7 +76,7 @@ def test_an_edit_of_a_field_also_changed_in_hubspot_becomes_a_conflict_and_hubsp
     assert (summary["pushed"], summary["conflicts"]) == (1, 1)
     truth = _truth(sandbox, "contacts", contact)["properties"]
     assert (truth["phone"], truth["jobtitle"]) == ("+1 555 0002", "Mine only")
-    (conflict,) = outbox.conflicts_frame(db).to_dict("records")
+    (conflict,) = db.outbox.conflicts_frame().to_dict("records")
     assert (conflict["new_value"], conflict["remote_value"]) == ("+1 555 0001", "+1 555 0002")
 
     resolve_conflict(settings, conflict["id"], "mine", by="kim")
@@ -90,9 +89,9 @@ def test_keeping_hubspots_value_drops_the_edit_and_the_cache_takes_it(sandbox, s
     queue_edits(settings, "contacts", {contact: {"city": "Mine"}}, by="kim")
     sandbox.patch_object("contacts", contact, {"city": "Theirs"})
     push(settings)
-    (conflict,) = outbox.conflicts_frame(db).to_dict("records")
+    (conflict,) = db.outbox.conflicts_frame().to_dict("records")
     resolve_conflict(settings, conflict["id"], "theirs", by="kim")
-    assert records.get_record(db, "contacts", contact)["city"] == "Theirs"
+    assert db.queries.get_record("contacts", contact)["city"] == "Theirs"
     assert push(settings)["results"] == []
     assert _truth(sandbox, "contacts", contact)["properties"]["city"] == "Theirs"
 
@@ -102,18 +101,18 @@ def test_an_edit_already_made_in_hubspot_counts_as_pushed(sandbox, settings, db,
     sandbox.patch_object("contacts", synced[5], {"city": "Same"})
     summary = push(settings)
     assert [r["status"] for r in summary["results"]] == ["already"]
-    assert outbox.outbox_counts(db)["pushed"] == 1
+    assert db.outbox.outbox_counts()["pushed"] == 1
 
 
 def test_a_batch_with_one_refused_value_pushes_the_good_ones(sandbox, settings, db, synced):
     # Our copy of the definition still offers an option HubSpot has removed since the last sync.
     options = json.loads(
-        db.execute(
+        db.conn.execute(
             "SELECT options FROM property_defs WHERE object_type = 'contacts' AND name = 'lifecyclestage'"
         ).fetchone()[0]
     )
     options.append({"label": "Retired stage", "value": "retiredstage"})
-    db.execute(
+    db.conn.execute(
         "UPDATE property_defs SET options = ? WHERE object_type = 'contacts' AND name = 'lifecyclestage'",
         (json.dumps(options),),
     )
@@ -135,7 +134,7 @@ def test_a_batch_with_one_refused_value_pushes_the_good_ones(sandbox, settings, 
     truth = _truth(sandbox, "contacts", bad)["properties"]
     assert truth["jobtitle"] == "Also good" and truth["lifecyclestage"] != "retiredstage"
     # The refused edit is visible with HubSpot's reason, and the cache shows HubSpot's value again.
-    assert records.get_record(db, "contacts", bad)["lifecyclestage"] == truth["lifecyclestage"]
+    assert db.queries.get_record("contacts", bad)["lifecyclestage"] == truth["lifecyclestage"]
     (row,) = [r for r in _outbox(db) if r["status"] == "failed"]
     assert "retiredstage" in row["error"]
 
@@ -173,10 +172,10 @@ def test_a_new_contact_is_created_once_even_if_its_push_is_repeated(sandbox, set
     )
     summary = push(settings, by="kim")
     (created,) = [r for r in summary["results"] if r["status"] == "created"]
-    assert records.get_record(db, "contacts", local) is None
-    assert records.get_record(db, "contacts", created["record_id"])["firstname"] == "New"
+    assert db.queries.get_record("contacts", local) is None
+    assert db.queries.get_record("contacts", created["record_id"])["firstname"] == "New"
     # A crash after HubSpot created it but before we recorded that: the same create again.
-    db.execute("UPDATE outbox SET status = 'pending' WHERE op = 'create'")
+    db.conn.execute("UPDATE outbox SET status = 'pending' WHERE op = 'create'")
     push(settings, by="kim")
     matches = [
         r
@@ -190,7 +189,7 @@ def test_a_new_contact_needs_an_email_that_no_cached_contact_has(settings, db, s
     with pytest.raises(InvalidEdit) as refused:
         queue_new_contact(settings, {"firstname": "No email"}, by="kim")
     assert refused.value.field_errors == {"email": "is required for a new record"}
-    taken = records.get_record(db, "contacts", synced[0])["email"]
+    taken = db.queries.get_record("contacts", synced[0])["email"]
     with pytest.raises(InvalidEdit) as refused:
         queue_new_contact(settings, {"email": taken.upper()}, by="kim")
     assert "already exists" in refused.value.field_errors["email"]
@@ -213,7 +212,7 @@ def test_pronouns_can_be_set_up_then_sync_and_edit_like_any_property(sandbox, se
     assert push(settings)["pushed"] == 1
     sandbox.patch_object("contacts", synced[2], {"pronouns": "she_her"})
     run_sync(settings)
-    assert records.get_record(db, "contacts", synced[2])["pronouns"] == "she_her"
+    assert db.queries.get_record("contacts", synced[2])["pronouns"] == "she_her"
     assert differences(db, sandbox) == []
 
 
@@ -258,7 +257,7 @@ class WholeBatchRefusal:
 
 def test_a_batch_refused_as_a_whole_is_split_until_the_bad_input_stands_alone(sandbox, settings, db, synced):
     client = WholeBatchRefusal(
-        {rid: {"jobtitle": records.get_record(db, "contacts", rid)["jobtitle"]} for rid in synced},
+        {rid: {"jobtitle": db.queries.get_record("contacts", rid)["jobtitle"]} for rid in synced},
         bad_value="BAD",
     )
     edits = {rid: {"jobtitle": f"Fine {n}"} for n, rid in enumerate(synced[:16])}

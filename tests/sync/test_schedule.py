@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 import time
 
+from crm import store
 from crm.config import Settings
-from crm.store import open_db
-from crm.sync import Scheduler, describe_interval, latest_run, next_run_at, queue_edits, run_history
+from crm.sync import Scheduler, describe_interval, next_run_at, queue_edits
 
 INTERVAL = 900
 
@@ -21,9 +21,9 @@ class FakeClock:
 
 
 def _scheduled_runs(settings: Settings) -> list[dict]:
-    db = open_db(settings.db_path)
+    db = store.open(settings.db_path)
     try:
-        return [r for r in run_history(db, limit=50) if r["trigger"] == "schedule"]
+        return [r for r in db.syncstate.run_history(limit=50) if r["trigger"] == "schedule"]
     finally:
         db.close()
 
@@ -85,9 +85,9 @@ def test_the_schedule_thread_runs_at_the_slot_boundary(settings: Settings, sandb
             threading.Event().wait(0.05)
     finally:
         scheduler.stop()
-    db = open_db(settings.db_path)
+    db = store.open(settings.db_path)
     try:
-        assert latest_run(db)["state"] == "succeeded"
+        assert db.syncstate.latest_run()["state"] == "succeeded"
     finally:
         db.close()
 

@@ -7,13 +7,13 @@ most fragile. Everything else is tested against the sandbox over loopback.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from crm.hubspot import Record, SearchPage
-from crm.store.records import to_column
-from crm.sync.pull import SEARCH_LIMIT, Progress, Puller, _in_range, _split
+from crm.hubspot.walks import modified_since
+from crm.store.values import to_column
+from crm.sync.pull import SEARCH_LIMIT, _in_range, _split
 
 T0 = 1_767_225_600_000  # 2026-01-01, epoch ms
 
@@ -23,7 +23,7 @@ def iso(ms: int) -> str:
 
 
 class ScriptedSearch:
-    """Just enough of HubSpotClient.search for ``Puller._modified_since``."""
+    """Just enough of HubSpotClient.search for ``crm.hubspot.walks.modified_since``."""
 
     def __init__(self, stamps: dict[str, int]) -> None:
         self.stamps = dict(stamps)
@@ -61,8 +61,8 @@ class ScriptedSearch:
 
 
 def walk(client: ScriptedSearch) -> list[str]:
-    puller = Puller(":memory:", client, Progress(), 1, stop=threading.Event())
-    return [r.id for batch, _ in puller._modified_since("contacts", T0, []) for r in batch]
+    batches = modified_since(client.search, "contacts", T0, [], limit=SEARCH_LIMIT, cap=10_000)
+    return [r.id for batch in batches for r in batch]
 
 
 def test_every_change_is_read_once_when_pages_share_timestamps():

@@ -96,12 +96,11 @@ def test_allowlisted_staff_edit_is_recorded_under_their_email(synced: Portal) ->
     }
     at.run()
     assert not at.exception
-    from crm.store import open_db
-    from crm.store.outbox import edits_frame
+    from crm import store
 
-    db = open_db(synced.settings.db_path)
+    db = store.open(synced.settings.db_path)
     try:
-        queued = edits_frame(db, statuses=("pending",))
+        queued = db.outbox.edits_frame(statuses=("pending",))
     finally:
         db.close()
     assert list(queued["new_value"]) == ["Chief Tester"]

@@ -8,10 +8,8 @@ import re
 import pytest
 from uikit import Portal, plain, texts
 
-from crm import oauth
+from crm import oauth, store
 from crm.errors import ConfigError
-from crm.store import open_db
-from crm.store.records import property_defs
 
 
 def _connect_links(at) -> list[str]:
@@ -103,9 +101,9 @@ def test_missing_pronouns_property_is_set_up_with_one_click(synced: Portal) -> N
     assert "no pronouns property" in texts(at)
     at.button(key="connect_pronouns").click().run()
     assert not at.exception
-    db = open_db(synced.settings.db_path)
+    db = store.open(synced.settings.db_path)
     try:
-        assert "pronouns" in property_defs(db, "contacts")
+        assert "pronouns" in db.queries.property_defs("contacts")
     finally:
         db.close()
     assert "no pronouns property" not in texts(at)

@@ -7,16 +7,14 @@ import json
 import pytest
 from uikit import Portal, plain, texts, wait_until
 
-from crm import sync
+from crm import store, sync
 from crm.hubspot import HubSpotClient, StaticToken
-from crm.store import open_db
-from crm.store.outbox import edits_frame
 
 
 def _outbox(portal: Portal, statuses=("pending",)):
-    db = open_db(portal.settings.db_path)
+    db = store.open(portal.settings.db_path)
     try:
-        return edits_frame(db, statuses=statuses)
+        return db.outbox.edits_frame(statuses=statuses)
     finally:
         db.close()
 
@@ -49,9 +47,9 @@ def test_connected_but_never_synced_offers_sync_now(connected: Portal) -> None:
     db_path = connected.settings.db_path
 
     def finished() -> bool:
-        db = open_db(db_path)
+        db = store.open(db_path)
         try:
-            run = sync.latest_run(db)
+            run = db.syncstate.latest_run()
             return run is not None and run["state"] != "running"
         finally:
             db.close()

@@ -7,7 +7,7 @@ import time
 import pytest
 from uikit import Portal, texts
 
-from crm.store import open_db
+from crm import store
 from crm.store.synthetic import fill_synthetic
 
 pytestmark = pytest.mark.slow
@@ -24,12 +24,12 @@ def _timed(at) -> float:
 
 
 def test_contacts_page_pages_and_searches_100k_contacts_quickly(synced: Portal) -> None:
-    db = open_db(synced.settings.db_path)
+    db = store.open(synced.settings.db_path)
     try:
         fill_synthetic(db, contacts=100_000, companies=2_000, seed=3)
-        probe = db.execute("SELECT email FROM contacts WHERE id = (SELECT max(id) FROM contacts)").fetchone()[
-            0
-        ]
+        probe = db.conn.execute(
+            "SELECT email FROM contacts WHERE id = (SELECT max(id) FROM contacts)"
+        ).fetchone()[0]
     finally:
         db.close()
 

@@ -7,13 +7,11 @@ import json
 import pandas as pd
 from uikit import Portal, plain
 
-from crm.store import open_db
-from crm.store.outbox import edits_frame
-from crm.store.records import company_counts, deal_stage_summary, pipelines
+from crm import store
 
 
 def _db(portal: Portal):
-    return open_db(portal.settings.db_path)
+    return store.open(portal.settings.db_path)
 
 
 def test_deals_page_shows_figures_and_the_pipeline_chart_in_stage_order(synced: Portal) -> None:
@@ -28,8 +26,8 @@ def test_deals_page_shows_figures_and_the_pipeline_chart_in_stage_order(synced: 
     spec = json.loads(charts[0].proto.spec)
     db = _db(synced)
     try:
-        default = pipelines(db)[0]
-        expected_order = list(deal_stage_summary(db, default["id"])["stage"])
+        default = db.queries.pipelines()[0]
+        expected_order = list(db.queries.deal_stage_summary(default["id"])["stage"])
     finally:
         db.close()
     sort_orders = [layer["encoding"]["y"]["sort"] for layer in spec["layer"]]
@@ -46,7 +44,7 @@ def test_deals_side_by_side_draws_every_pipeline(synced: Portal) -> None:
     spec = json.loads(chart.proto.spec)
     db = _db(synced)
     try:
-        assert len(spec["hconcat"]) == len(pipelines(db))
+        assert len(spec["hconcat"]) == len(db.queries.pipelines())
     finally:
         db.close()
 
@@ -59,7 +57,7 @@ def test_deal_stage_edit_is_queued_and_a_bad_amount_is_refused(synced: Portal) -
     stages = json.loads(at.data_editor[0].proto.columns)["dealstage"]["type_config"]["options"]
     db = _db(synced)
     try:
-        pipeline = next(p for p in pipelines(db) if p["id"] == frame.iloc[0]["pipeline"])
+        pipeline = next(p for p in db.queries.pipelines() if p["id"] == frame.iloc[0]["pipeline"])
     finally:
         db.close()
     target = next(s["id"] for s in pipeline["stages"] if s["id"] != frame.iloc[0]["dealstage"])
@@ -74,7 +72,7 @@ def test_deal_stage_edit_is_queued_and_a_bad_amount_is_refused(synced: Portal) -
     assert not at.exception
     db = _db(synced)
     try:
-        queued = edits_frame(db, statuses=("pending",))
+        queued = db.outbox.edits_frame(statuses=("pending",))
     finally:
         db.close()
     assert sorted(zip(queued["record_id"], queued["property"], strict=True)) == [
@@ -96,7 +94,7 @@ def test_companies_show_counts_of_associated_contacts_and_deals(synced: Portal) 
     assert len(frame) == 10
     db = _db(synced)
     try:
-        expected = company_counts(db, list(frame.index.astype(str)))
+        expected = db.queries.company_counts(list(frame.index.astype(str)))
     finally:
         db.close()
     shown = frame[["contacts", "deals"]].astype(int)

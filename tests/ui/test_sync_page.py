@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from uikit import Portal, plain, texts, wait_until
 
-from crm import sync
+from crm import store, sync
 from crm.hubspot import HubSpotClient, StaticToken
-from crm.store import open_db, syncstate
-from crm.store.outbox import edits_frame
-from crm.store.records import get_record
+from crm.store import syncstate
 
 
 def _db(portal: Portal):
-    return open_db(portal.settings.db_path)
+    return store.open(portal.settings.db_path)
 
 
 def _frame_with(at, column: str):
@@ -23,7 +21,7 @@ def _frame_with(at, column: str):
 def _run_finished(portal: Portal) -> bool:
     db = _db(portal)
     try:
-        run = sync.latest_run(db)
+        run = db.syncstate.latest_run()
         return run is not None and run["state"] != "running"
     finally:
         db.close()
@@ -50,10 +48,9 @@ def test_a_sync_running_elsewhere_shows_live_progress_and_blocks_new_ones(synced
     db = _db(synced)
     owner = syncstate.new_owner()
     try:
-        run_id = syncstate.start_run(db, kind="full", trigger="cli", started_by="cli", owner=owner)
+        run_id = db.syncstate.start_run(kind="full", trigger="cli", started_by="cli", owner=owner)
         assert run_id is not None
-        syncstate.heartbeat(
-            db,
+        db.syncstate.heartbeat(
             run_id,
             owner,
             {"phase": "records", "object_type": "contacts", "done": 12, "total": 40, "requests": 5},
@@ -66,7 +63,7 @@ def test_a_sync_running_elsewhere_shows_live_progress_and_blocks_new_ones(synced
         assert "12 of 40 records" in plain(bar.proto.text)
         assert at.button(key="sync_now").disabled and at.button(key="sync_full").disabled
     finally:
-        syncstate.finish_run(db, run_id, owner, state="succeeded")
+        db.syncstate.finish_run(run_id, owner, state="succeeded")
         db.close()
     at.run()
     assert len(at.get("progress")) == 0
@@ -83,7 +80,7 @@ def _conflict(portal: Portal) -> tuple[str, int]:
     assert result["conflicts"] == 1
     db = _db(portal)
     try:
-        conflicts = edits_frame(db, statuses=("conflict",))
+        conflicts = db.outbox.edits_frame(statuses=("conflict",))
     finally:
         db.close()
     return rid, int(conflicts["id"].iloc[0])
@@ -101,7 +98,7 @@ def test_conflict_shows_mine_theirs_and_base_and_keep_mine_pushes_mine(synced: P
     assert any("Kept your value" in plain(t.value) for t in at.toast)
     db = _db(synced)
     try:
-        pending = edits_frame(db, statuses=("pending",))
+        pending = db.outbox.edits_frame(statuses=("pending",))
     finally:
         db.close()
     assert list(pending["base_value"]) == ["+1 555 0999"]
@@ -122,8 +119,8 @@ def test_keep_hubspots_value_drops_my_edit_and_the_cache_takes_theirs(synced: Po
     assert not at.exception
     db = _db(synced)
     try:
-        assert get_record(db, "contacts", rid)["phone"] == "+1 555 0999"
-        assert edits_frame(db, statuses=("pending", "conflict")).empty
+        assert db.queries.get_record("contacts", rid)["phone"] == "+1 555 0999"
+        assert db.outbox.edits_frame(statuses=("pending", "conflict")).empty
     finally:
         db.close()
     truth = next(r for r in synced.sandbox.truth("contacts") if str(r["id"]) == rid)
@@ -175,7 +172,7 @@ def _held_new_contact(portal: Portal) -> tuple[str, str, int]:
     assert sync.push(portal.settings, by="tester")["conflicts"] == 1
     db = _db(portal)
     try:
-        (outbox_id,) = edits_frame(db, statuses=("conflict",))["id"]
+        (outbox_id,) = db.outbox.edits_frame(statuses=("conflict",))["id"]
     finally:
         db.close()
     return str(made.id), local, int(outbox_id)
@@ -207,8 +204,8 @@ def test_a_new_contact_hubspot_already_has_is_a_decision_and_link_queues_my_fiel
     assert any("1 field(s) queued to push, 1 conflict(s)" in plain(t.value) for t in at.toast)
     db = _db(synced)
     try:
-        assert get_record(db, "contacts", local) is None
-        assert get_record(db, "contacts", existing_id)["phone"] == "+1 555 0100"
+        assert db.queries.get_record("contacts", local) is None
+        assert db.queries.get_record("contacts", existing_id)["phone"] == "+1 555 0100"
     finally:
         db.close()
     codes = [c.value for c in at.code]
@@ -227,7 +224,7 @@ def test_discard_mine_drops_the_new_contact_and_leaves_hubspots(synced: Portal) 
     assert "Conflicts (0)" in [t.label for t in at.tabs]
     db = _db(synced)
     try:
-        assert get_record(db, "contacts", local) is None
+        assert db.queries.get_record("contacts", local) is None
     finally:
         db.close()
     audit = _frame_with(at, "result")

@@ -12,12 +12,10 @@ import httpx2
 import pytest
 import uvicorn
 
-from crm import webhooks
+from crm import store, webhooks
 from crm.config import Settings
 from crm.sandbox.admin import SandboxAdmin
 from crm.sandbox.config import DEFAULT_CLIENT_SECRET
-from crm.store import records
-from crm.store.schema import open_db
 from tests.webhooks.deliveries import body_of, event, make_settings, route_app, sign, wait_until
 
 
@@ -51,9 +49,9 @@ def receiver(sandbox: SandboxAdmin, sandbox_token: str, tmp_path: Path) -> Itera
 
 
 def cached(settings: Settings, object_type: str, record_id: str) -> dict[str, Any]:
-    db = open_db(settings.db_path)
+    db = store.open(settings.db_path)
     try:
-        return records.get_record(db, object_type, record_id) or {}
+        return db.queries.get_record(object_type, record_id) or {}
     finally:
         db.close()
 

@@ -10,14 +10,12 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from crm import oauth, sync, webhooks
+from crm import oauth, store, sync, webhooks
 from crm.config import Settings
 from crm.errors import NeedsReconnect, Unreachable
 from crm.hubspot import HubSpotClient, StaticToken
 from crm.sandbox.admin import SandboxAdmin
 from crm.sandbox.config import DEFAULT_CLIENT_SECRET
-from crm.store import auth, outbox, records
-from crm.store.schema import open_db, write
 from tests.webhooks.deliveries import PORTAL_ID, body_of, event, make_settings, route_app, sign, wait_until
 
 
@@ -40,9 +38,9 @@ def deliver(settings: Settings, *events: dict[str, Any]) -> int:
 
 
 def cached(settings: Settings, object_type: str, record_id: str) -> dict[str, Any] | None:
-    db = open_db(settings.db_path)
+    db = store.open(settings.db_path)
     try:
-        return records.get_record(db, object_type, record_id)
+        return db.queries.get_record(object_type, record_id)
     finally:
         db.close()
 
@@ -166,9 +164,9 @@ def test_association_change_rereads_the_records_associations(
         ),
     )
     webhooks.process_pending(live_settings)
-    db = open_db(live_settings.db_path)
+    db = store.open(live_settings.db_path)
     try:
-        linked = db.execute(
+        linked = db.conn.execute(
             "SELECT to_id FROM associations WHERE from_type = 'contacts' AND from_id = ? AND to_type = 'companies'",
             (contact,),
         ).fetchall()
@@ -195,9 +193,9 @@ def test_pending_local_edit_is_kept_and_a_remote_change_to_it_becomes_a_conflict
     row = cached(live_settings, "contacts", contact)
     assert row["firstname"] == "Mine"
     assert row["jobtitle"] == "Remote title"
-    db = open_db(live_settings.db_path)
+    db = store.open(live_settings.db_path)
     try:
-        conflicts = outbox.conflicts_frame(db, "contacts")
+        conflicts = db.outbox.conflicts_frame("contacts")
     finally:
         db.close()
     assert len(conflicts) == 1
@@ -296,8 +294,8 @@ def test_a_round_whose_portal_is_switched_while_reading_writes_nothing(
 
     def fetch_then_switch(db: Any, client: Any, plan: Any) -> Any:
         fetched = real_fetch(db, client, plan)
-        with write(db) as conn:  # another tab connects another portal meanwhile
-            auth.update_connection(conn, portal_id=PORTAL_ID + 1)
+        with db.atomic():  # another tab connects another portal meanwhile
+            db.auth.update_connection(portal_id=PORTAL_ID + 1)
         return fetched
 
     monkeypatch.setattr(webhooks, "_fetch", fetch_then_switch)
