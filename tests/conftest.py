@@ -9,7 +9,8 @@
 - ``sandbox_token`` (per test): a private-app token carrying every scope.
 - ``pg_cluster``, ``pg_url``, ``pg_migrated_template``, ``pg_migrated_url``: a throwaway
   PostgreSQL server for the session and a database per test; ``cache_target``: each
-  backend in turn, a SQLite path then a PostgreSQL URL (tests/pgcluster.py).
+  backend in turn, a SQLite path then a PostgreSQL URL (tests/pgcluster.py); ``another_cache``:
+  more caches on the same backend.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from crm.sandbox import SandboxServer, serve
 from crm.sandbox.admin import SandboxAdmin
 from crm.sandbox.config import SandboxConfig
 from tests.pgcluster import (  # noqa: F401  (fixtures for every directory)
+    another_cache,
     cache_target,
     pg_cluster,
     pg_migrated_template,

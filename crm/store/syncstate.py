@@ -88,6 +88,7 @@ class SyncState(TableOwner):
         """Take the lease ``name`` for ``owner`` unless someone alive holds it."""
         now = time.time()
         with self.db.atomic():
+            self._lock_lease_row(name)
             row = self.conn.execute(
                 "SELECT owner, expires_at FROM sync_lease WHERE name = ?", (name,)
             ).fetchone()
@@ -99,6 +100,21 @@ class SyncState(TableOwner):
                 (name, owner, now + ttl_s),
             )
         return True
+
+    def _lock_lease_row(self, name: str) -> None:
+        """Hold the lease row ``name`` (creating it free) until the transaction ends.
+
+        On SQLite the write transaction already excludes every other writer. On PostgreSQL
+        two transactions may both read a free lease and both take it; locking the row first
+        (an UPDATE that changes nothing) makes the second wait for the first to commit, and
+        then read what it wrote.
+        """
+        self.conn.execute(
+            "INSERT INTO sync_lease (name, owner, run_id, expires_at) VALUES (?, NULL, NULL, 0) "
+            "ON CONFLICT (name) DO NOTHING",
+            (name,),
+        )
+        self.conn.execute("UPDATE sync_lease SET expires_at = expires_at WHERE name = ?", (name,))
 
     def renew_lease(self, name: str, owner: str, *, ttl_s: float = LEASE_TTL_S) -> bool:
         """Push the lease's expiry forward; False if ``owner`` no longer holds it."""
@@ -133,6 +149,7 @@ class SyncState(TableOwner):
         claimed slot in ``run_id`` (it is never a live lease: ``expires_at`` stays 0).
         """
         with self.db.atomic():
+            self._lock_lease_row(name)
             row = self.conn.execute("SELECT run_id FROM sync_lease WHERE name = ?", (name,)).fetchone()
             if row is not None and row[0] is not None and int(row[0]) >= slot:
                 return False
@@ -163,6 +180,7 @@ class SyncState(TableOwner):
         now = time.time()
         stamp = now_iso()
         with self.db.atomic():
+            self._lock_lease_row(SYNC_LEASE)
             row = self.conn.execute(
                 "SELECT owner, expires_at FROM sync_lease WHERE name = ?", (SYNC_LEASE,)
             ).fetchone()
