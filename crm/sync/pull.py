@@ -65,6 +65,7 @@ from typing import Any
 
 from crm import store
 from crm.errors import HubSpotError
+from crm.hubspot import HubSpotClient
 from crm.logs import carry
 from crm.store import OBJECT_TYPES, Store
 from crm.store.values import now_iso, to_epoch_ms
@@ -181,7 +182,7 @@ class Puller:
     def __init__(
         self,
         db_path: str | Path,
-        client: Any,
+        client: HubSpotClient,
         progress: Progress,
         run_id: int,
         *,
@@ -288,7 +289,9 @@ class Puller:
             writer = _AssociationWriter(self, object_type) if ASSOCIATIONS[object_type] else None
             with ThreadPoolExecutor(max_workers=len(kinds), thread_name_prefix=f"sync-{object_type}") as pool:
                 futures = [
-                    pool.submit(carry(self._take_ranges), object_type, kind, todo, state["walkers"], props, writer)
+                    pool.submit(
+                        carry(self._take_ranges), object_type, kind, todo, state["walkers"], props, writer
+                    )
                     for kind in kinds
                 ]
                 errors = [f.exception() for f in futures]
@@ -529,7 +532,9 @@ class _AssociationWriter:
         self.error: BaseException | None = None
         self._queue: queue.Queue[tuple[int, list[str], str | None, bool] | None] = queue.Queue()
         self._discard = False
-        self._thread = threading.Thread(target=carry(self._run), name=f"sync-{object_type}-assoc", daemon=True)
+        self._thread = threading.Thread(
+            target=carry(self._run), name=f"sync-{object_type}-assoc", daemon=True
+        )
         self._thread.start()
 
     def add(self, index: int, ids: list[str], position: str | None, done: bool) -> None:
