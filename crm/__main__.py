@@ -158,6 +158,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     settings = _settings()
     info = oauth.connection_info(settings)
     print(f"Mode:        {info.mode}", file=out)
+    print(f"Cache:       {settings.db_label}", file=out)
     print(f"Connection:  {info.status}" + (f" ({_one_line(info.reason)})" if info.reason else ""), file=out)
     if info.portal_id:
         print(

@@ -60,6 +60,7 @@ def test_a_migrated_cache_keeps_queued_edits_and_conflicts_and_pushes_them_from_
     monkeypatch.setenv("CRM_DB", pg_url)
     code, out, _ = run_cli("status")
     assert "1 pending, 1 conflicts" in out
+    assert "Cache:       PostgreSQL at 127.0.0.1:" in out
     on_pg = load_settings({**headless, "CRM_DB": pg_url}, {})
     with store.open(on_pg) as db:
         (conflict,) = db.outbox.conflicts_frame().to_dict("records")
