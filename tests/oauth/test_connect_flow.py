@@ -188,7 +188,7 @@ def test_connecting_another_portal_clears_the_first_portals_records_and_edits(se
     sandbox.configure(portal_id=99001)
     info = connect(settings, sandbox)
     assert info.portal_id == 99001
-    db = store.open(settings.db_path)
+    db = store.open(settings)
     try:
         assert db.queries.counts().get("contacts", 0) == 0
         assert db.outbox.edits_frame(statuses=("pending",)).empty
@@ -202,7 +202,7 @@ def test_reconnecting_the_same_portal_keeps_the_cache(settings: Settings, sandbo
     connect(settings, sandbox)
     sync.run_sync(settings, kind="full", trigger="test")
     connect(settings, sandbox)
-    db = store.open(settings.db_path)
+    db = store.open(settings)
     try:
         assert db.queries.counts()["contacts"] == len(
             [r for r in sandbox.truth("contacts") if not r.get("archived")]
