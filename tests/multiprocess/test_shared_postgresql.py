@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -25,30 +24,21 @@ from playwright.sync_api import Page, expect, sync_playwright
 from crm import store, webhooks
 from crm.sandbox.admin import SandboxAdmin
 from crm.sandbox.config import DEFAULT_CLIENT_SECRET
-from tests.e2e.e2ekit import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, JOBTITLE_COLUMN, ROOT
+from tests.e2e.e2ekit import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    JOBTITLE_COLUMN,
+    ROOT,
+    free_port,
+    stop,
+    streamlit_command,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
 EXIT_BUSY = 3
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_until(predicate, *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if predicate():
-                return
-        except httpx2.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 @pytest.fixture
@@ -57,7 +47,7 @@ def shared(
 ) -> Iterator[dict[str, str]]:
     """Apps A and B on one new PostgreSQL database (they race to create its schema), both
     told that HubSpot delivers webhooks to A (as to a load balancer's one public URL)."""
-    ports = {"a": _free_port(), "b": _free_port()}
+    ports = {"a": free_port(), "b": free_port()}
     hook = f"http://127.0.0.1:{ports['a']}/hubspot/webhook"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CRM_", "HUBSPOT_", "STREAMLIT_"))}
     env.update(
@@ -74,18 +64,7 @@ def shared(
         for name, port in ports.items():
             logs[name] = (ARTIFACTS / f"multiprocess-{name}.log").open("w")
             servers[name] = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "streamlit",
-                    "run",
-                    "app.py",
-                    "--server.headless=true",
-                    f"--server.port={port}",
-                    "--server.address=127.0.0.1",
-                    "--browser.gatherUsageStats=false",
-                    "--server.fileWatcherType=none",
-                ],
+                streamlit_command(port),
                 cwd=ROOT,
                 env=env,
                 stdout=logs[name],
@@ -94,20 +73,12 @@ def shared(
         urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         for url in urls.values():
             with httpx2.Client(base_url=url, timeout=5) as http:
-                _wait_until(
-                    lambda h=http: h.get("/_stcore/health").text == "ok", timeout=90, what="streamlit"
-                )
+                wait_for(lambda h=http: h.get("/_stcore/health").text == "ok", timeout=90, what="streamlit")
                 assert http.get("/healthz").json() == {"status": "ok"}
         yield {**urls, "hook": hook, "db": pg_url, "env": json.dumps(env)}
     finally:
-        for server in servers.values():
-            server.terminate()
         for name, server in servers.items():
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            stop(server)
             logs[name].close()
         store.close_engines()
 
