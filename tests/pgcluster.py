@@ -289,6 +289,12 @@ def pg_migrated_url(pg_cluster: PgCluster, pg_migrated_template: str) -> Iterato
     pg_cluster.give_back(url)
 
 
+# For a test of something other than the cache (request counts and timings of HubSpot walks,
+# a thousand page loads) that inherits ``cache_target`` from its directory's fixtures: run it
+# on SQLite only, to keep ``make test`` short.
+sqlite_only = pytest.mark.parametrize("cache_target", ["sqlite"], indirect=True)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def cache_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Each backend in turn: a new SQLite file path, then a new migrated PostgreSQL URL.

@@ -13,6 +13,7 @@ from crm import store
 from crm.errors import CrmError, SyncBusy
 from crm.hubspot import HubSpotClient, StaticToken
 from crm.sync import SyncRunner, push, queue_edits, queue_new_contact, run_sync
+from tests.pgcluster import sqlite_only
 from tests.sync.synchelpers import crm_requests, differences, wait_for
 
 # Seeded timestamps lie before the anchor day; pinning it keeps every seeded record
@@ -31,6 +32,7 @@ def test_full_sync_equals_the_sandbox_truth(sandbox, settings, db):
     assert db.queries.pipelines()[0]["stages"][0]["id"] == "appointmentscheduled"
 
 
+@sqlite_only
 def test_full_pull_splits_each_type_into_parallel_id_ranges(sandbox, settings, another_cache):
     sandbox.configure(latency_ms=200, burst_limit=2000)
     sandbox.reset(seed=3, contacts=1600, companies=0, deals=0, owners=2)
@@ -46,6 +48,7 @@ def test_full_pull_splits_each_type_into_parallel_id_ranges(sandbox, settings, a
     assert seconds[4] < 0.6 * seconds[1], seconds
 
 
+@sqlite_only
 def test_a_full_pull_reads_by_list_and_by_search_at_once(sandbox, settings, db):
     # Two budgets: list pages (100 records) on the burst limit, search pages (200
     # records) on search's own. A full pull that uses only one leaves half unused.
@@ -67,6 +70,7 @@ def test_a_full_pull_reads_by_list_and_by_search_at_once(sandbox, settings, db):
     assert record_lists * 100 + record_searches * 200 <= 6000 * 1.05, (lists, searches)
 
 
+@sqlite_only
 def test_incremental_sync_cost_grows_with_changes_not_with_portal_size(sandbox, settings, another_cache):
     sandbox.configure(**ANCHOR)
     spent = {}
@@ -224,6 +228,7 @@ def test_a_pull_keeps_pending_edits_and_turns_a_remote_change_into_a_conflict(sa
 
 
 @pytest.mark.slow
+@sqlite_only
 def test_more_than_10000_changes_in_one_window_are_each_fetched_once(sandbox, settings, db):
     sandbox.configure(burst_limit=5000, **ANCHOR)
     sandbox.reset(seed=21, contacts=10_050, companies=0, deals=0, owners=2)
