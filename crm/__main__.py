@@ -1,4 +1,5 @@
-"""Command line: ``python -m crm [-v] sync [--full] | push | status | keygen | export TYPE``.
+"""Command line: ``python -m crm [-v] sync [--full] | push | status | keygen | export TYPE |
+migrate-cache --to URL [--from PATH] [--force]``.
 
 Settings come from the environment (``load_settings(os.environ, {})``):
 ``HUBSPOT_ACCESS_TOKEN`` + ``HUBSPOT_BASE_URL`` run headless against any portal or a
@@ -157,6 +158,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     settings = _settings()
     info = oauth.connection_info(settings)
     print(f"Mode:        {info.mode}", file=out)
+    print(f"Cache:       {settings.db_label}", file=out)
     print(f"Connection:  {info.status}" + (f" ({_one_line(info.reason)})" if info.reason else ""), file=out)
     if info.portal_id:
         print(
@@ -195,6 +197,33 @@ def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_migrate_cache(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from crm.config import is_postgresql_url, redact_db_url
+    from crm.store.copy import copy_sqlite_to_postgresql
+
+    source = args.source
+    if source is None:
+        configured = load_settings({k: v for k, v in os.environ.items() if k == "CRM_DB"}, {})
+        if configured.db_is_postgresql:
+            raise ConfigError(
+                "CRM_DB", "is already PostgreSQL; name the SQLite cache to copy with --from PATH"
+            )
+        source = configured.db
+    if not is_postgresql_url(args.to):
+        raise ConfigError("--to", "must be a postgresql:// URL, like postgresql://user@host/crm")
+    target = redact_db_url(args.to)
+    print(f"Copying the SQLite cache {source} into {target}...", file=err)
+    report = copy_sqlite_to_postgresql(source, args.to, force=args.force)
+    for table, count in sorted(report.rows.items()):
+        if count:
+            print(f"  {table}: {count}", file=err)
+    print(
+        f"Copied {report.total} rows into {target}. Set CRM_DB to that URL (with its password) to use it.",
+        file=out,
+    )
+    return EXIT_OK
+
+
 def cmd_keygen(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from cryptography.fernet import Fernet
 
@@ -219,6 +248,12 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     export.add_argument("object_type", choices=["contacts", "companies", "deals"])
     export.add_argument("--format", choices=["csv", "json"], default="csv")
     export.add_argument("--search", default=None, help="only records the page's search would show")
+    migrate = commands.add_parser("migrate-cache", help="copy a SQLite cache into PostgreSQL")
+    migrate.add_argument("--to", required=True, help="the PostgreSQL database: postgresql://user@host/db")
+    migrate.add_argument(
+        "--from", dest="source", default=None, help="the SQLite cache file (default: CRM_DB)"
+    )
+    migrate.add_argument("--force", action="store_true", help="replace what the PostgreSQL database holds")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG (each HubSpot call)")
     args = parser.parse_args(argv)
     handler = {
@@ -227,6 +262,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         "status": cmd_status,
         "keygen": cmd_keygen,
         "export": cmd_export,
+        "migrate-cache": cmd_migrate_cache,
     }[args.command]
     try:
         level, fmt = _log_settings(args.verbose)

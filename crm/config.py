@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from crm.errors import ConfigError
 
@@ -34,6 +34,7 @@ HUBSPOT_AUTHORIZE_URL = "https://app.hubspot.com/oauth/authorize"
 TOKEN_PATH = "/oauth/2026-03/token"
 DEFAULT_REDIRECT_URI = "http://localhost:8501/hubspot/callback"
 DEFAULT_DB = "data/crm.db"
+POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
 DEFAULT_SCOPES = (
     "oauth",
     "crm.objects.contacts.read",
@@ -90,7 +91,9 @@ class Settings:
     """Everything ``crm`` needs to know, resolved and validated once."""
 
     mode: Mode
-    db_path: Path
+    # CRM_DB as given: a ``postgresql://`` URL, or a SQLite file path. Never a Path (that
+    # would drop a slash of "postgresql://"), never in repr (a URL may carry a password).
+    db: str = dataclasses.field(default=DEFAULT_DB, repr=False)
     base_url: str = HUBSPOT_API_URL
     authorize_url: str = HUBSPOT_AUTHORIZE_URL
     token_path: str = TOKEN_PATH
@@ -116,6 +119,39 @@ class Settings:
     log_format: str = "text"
     # Seconds between scheduled syncs (an incremental sync, then a push); 0: no schedule.
     sync_interval_s: int = 0
+
+    @property
+    def db_is_postgresql(self) -> bool:
+        """Whether the cache is a PostgreSQL database (``CRM_DB=postgresql://...``)."""
+        return is_postgresql_url(self.db)
+
+    @property
+    def db_path(self) -> Path:
+        """The SQLite cache file.
+
+        Raises:
+            ConfigError: the cache is PostgreSQL, which has no file.
+        """
+        if self.db_is_postgresql:
+            raise ConfigError("CRM_DB", "names a PostgreSQL database, not a file")
+        return Path(self.db)
+
+    @property
+    def db_key(self) -> str:
+        """The cache as one string per database, for a process's per-cache state (locks,
+        workers): the resolved file path, or the URL without its password."""
+        if self.db_is_postgresql:
+            return redact_db_url(self.db)
+        return str(Path(self.db).resolve())
+
+    @property
+    def db_label(self) -> str:
+        """The cache for people and logs: "PostgreSQL at host:port/db", or the file path;
+        never a password."""
+        if self.db_is_postgresql:
+            parts = urlsplit(self.db)
+            return f"PostgreSQL at {parts.hostname or 'localhost'}{_port_suffix(parts)}{parts.path or '/'}"
+        return self.db
 
     @property
     def introspect_path(self) -> str:
@@ -201,7 +237,7 @@ def load_settings(env: Mapping[str, str] | None = None, secrets: Mapping[str, An
 
     return Settings(
         mode=mode,
-        db_path=Path(get("CRM_DB", DEFAULT_DB)),
+        db=_db(get("CRM_DB", DEFAULT_DB)),
         base_url=base_url,
         authorize_url=authorize_url,
         token_path=token_path,
@@ -226,6 +262,50 @@ def load_settings(env: Mapping[str, str] | None = None, secrets: Mapping[str, An
         log_format=_choice(get("CRM_LOG_FORMAT", "text").lower(), LOG_FORMATS, "CRM_LOG_FORMAT"),
         sync_interval_s=parse_interval(get("CRM_SYNC_INTERVAL"), "CRM_SYNC_INTERVAL"),
     )
+
+
+def is_postgresql_url(target: str) -> bool:
+    """Whether a ``CRM_DB`` value names a PostgreSQL database rather than a SQLite file."""
+    return target.startswith(POSTGRESQL_SCHEMES)
+
+
+def redact_db_url(target: str) -> str:
+    """``target`` with any password in a ``postgresql://`` URL replaced by ``***``."""
+    if not is_postgresql_url(target):
+        return target
+    parts = urlsplit(target)
+    if parts.password is None:
+        return target
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
+def _port_suffix(parts: SplitResult) -> str:
+    try:
+        port = parts.port
+    except ValueError:
+        return ""
+    return f":{port}" if port else ""
+
+
+def _db(value: str) -> str:
+    """CRM_DB checked: a PostgreSQL URL names a database; anything else is a file path."""
+    if value.startswith(("postgresql:", "postgres:")) and not is_postgresql_url(value):
+        raise ConfigError("CRM_DB", "a PostgreSQL URL starts with postgresql:// (two slashes)")
+    if is_postgresql_url(value):
+        parts = urlsplit(value)
+        if not parts.path.strip("/"):
+            raise ConfigError(
+                "CRM_DB", f"must name a database, like postgresql://user@host/crm; got {redact_db_url(value)}"
+            )
+        try:
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError:
+            raise ConfigError(
+                "CRM_DB", f"has a port that is not a number from 1 to 65535: {redact_db_url(value)}"
+            ) from None
+    return value
 
 
 def _split(value: str, sep: str) -> list[str]:

@@ -36,7 +36,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -488,8 +487,8 @@ _refresh_locks: dict[str, threading.Lock] = {}
 _refresh_locks_guard = threading.Lock()
 
 
-def _refresh_lock(db_path: Path) -> threading.Lock:
-    key = str(Path(db_path).resolve())
+def _refresh_lock(settings: Settings) -> threading.Lock:
+    key = settings.db_key
     with _refresh_locks_guard:
         return _refresh_locks.setdefault(key, threading.Lock())
 
@@ -547,7 +546,7 @@ class OAuthTokenSource:
 
     def _refresh(self, seen: str | None, *, forced: bool) -> str:
         """Single-flight refresh: whoever gets the lock first refreshes, the rest reuse it."""
-        with _refresh_lock(self.settings.db_path):
+        with _refresh_lock(self.settings):
             with store.open(self.settings) as db:
                 failure: CrmError | None = None
                 result: tuple[str, float] | None = None

@@ -12,7 +12,9 @@ mix-up) is ``NeedsReconnect``: the product fails closed, never crashes and never
 back to plaintext.
 
 In sandbox mode with no key configured, a key file is created beside the cache
-(``db_path.parent / "secret.key"``, mode 0600) so the demo works with no setup.
+(``db_path.parent / "secret.key"``, mode 0600) so the demo works with no setup; with a
+PostgreSQL cache, which has no file, it is ``data/secret.key`` under the working directory
+(processes sharing that PostgreSQL on other machines need ``CRM_SECRET_KEY``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from crm.config import Settings
+from crm.config import DEFAULT_DB, Settings
 from crm.errors import ConfigError, NeedsReconnect
 
 log = logging.getLogger(__name__)
@@ -51,7 +53,8 @@ def load_keys(settings: Settings) -> list[str]:
             "CRM_SECRET_KEY",
             "is required to encrypt HubSpot tokens at rest; make one with: python -m crm keygen",
         )
-    return [_sandbox_key(Path(settings.db_path).parent / KEY_FILE_NAME)]
+    folder = Path(DEFAULT_DB).parent if settings.db_is_postgresql else settings.db_path.parent
+    return [_sandbox_key(folder / KEY_FILE_NAME)]
 
 
 def _sandbox_key(path: Path) -> str:

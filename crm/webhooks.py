@@ -275,8 +275,8 @@ _refusals_lock = threading.Lock()
 
 
 def refusals(settings: Settings) -> Refusals:
-    """This process's refusal counter for the settings' cache file."""
-    key = str(Path(settings.db_path).resolve())
+    """This process's refusal counter for the settings' cache."""
+    key = settings.db_key
     with _refusals_lock:
         return _refusals.setdefault(key, Refusals())
 
@@ -529,7 +529,7 @@ class _Worker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=self._run, name=f"webhooks:{Path(settings.db_path).name}", daemon=True
+            target=self._run, name=f"webhooks:{Path(settings.db_key).name}", daemon=True
         )
 
     def start(self) -> None:
@@ -572,7 +572,7 @@ _workers_lock = threading.Lock()
 
 def ensure_worker(settings: Settings) -> None:
     """Start this process's worker for the settings' cache, once; later calls update its settings."""
-    key = str(Path(settings.db_path).resolve())
+    key = settings.db_key
     with _workers_lock:
         worker = _workers.get(key)
         if worker is None:
@@ -586,13 +586,13 @@ def notify(settings: Settings) -> None:
     """Wake the worker (starting it if needed): new events are in the inbox."""
     ensure_worker(settings)
     with _workers_lock:
-        _workers[str(Path(settings.db_path).resolve())].wake()
+        _workers[settings.db_key].wake()
 
 
 def stop_worker(settings: Settings, timeout: float = 5.0) -> None:
     """Stop the worker for the settings' cache, if this process runs one."""
     with _workers_lock:
-        worker = _workers.pop(str(Path(settings.db_path).resolve()), None)
+        worker = _workers.pop(settings.db_key, None)
     if worker is not None:
         worker.stop(timeout)
 

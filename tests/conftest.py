@@ -11,7 +11,8 @@
   portals 101 (the default) and 202, each reset to the small portal as ``sandbox`` is.
 - ``pg_cluster``, ``pg_url``, ``pg_migrated_template``, ``pg_migrated_url``: a throwaway
   PostgreSQL server for the session and a database per test; ``cache_target``: each
-  backend in turn, a SQLite path then a PostgreSQL URL (tests/pgcluster.py).
+  backend in turn, a SQLite path then a PostgreSQL URL (tests/pgcluster.py); ``another_cache``:
+  more caches on the same backend.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from crm.sandbox import SandboxServer, serve
 from crm.sandbox.admin import SandboxAdmin
 from crm.sandbox.config import SandboxConfig
 from tests.pgcluster import (  # noqa: F401  (fixtures for every directory)
+    another_cache,
     cache_target,
     pg_cluster,
     pg_migrated_template,

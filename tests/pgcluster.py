@@ -39,7 +39,7 @@ import socket
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -289,13 +289,40 @@ def pg_migrated_url(pg_cluster: PgCluster, pg_migrated_template: str) -> Iterato
     pg_cluster.give_back(url)
 
 
+# For a test of something other than the cache (request counts and timings of HubSpot walks,
+# a thousand page loads) that inherits ``cache_target`` from its directory's fixtures: run it
+# on SQLite only, to keep ``make test`` short.
+sqlite_only = pytest.mark.parametrize("cache_target", ["sqlite"], indirect=True)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def cache_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def cache_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Each backend in turn: a new SQLite file path, then a new migrated PostgreSQL URL.
 
     The one parametrised fixture for tests that must pass on both (``CRM_DB`` takes either
-    form); the PostgreSQL server starts only when a PostgreSQL case runs.
+    form); the PostgreSQL server starts only when a PostgreSQL case runs. The process's
+    store engines (PostgreSQL pools) are closed after the test, before its database goes.
     """
+    from crm import store
+
     if request.param == "sqlite":
-        return str(tmp_path / "crm.db")
-    return str(request.getfixturevalue("pg_migrated_url"))
+        yield str(tmp_path / "crm.db")
+    else:
+        yield str(request.getfixturevalue("pg_migrated_url"))
+    store.close_engines()
+
+
+@pytest.fixture
+def another_cache(request: pytest.FixtureRequest, cache_target: str, tmp_path: Path) -> Callable[[str], str]:
+    """More caches on the backend ``cache_target`` is on: ``another_cache("name")`` is a new
+    SQLite path, or a new migrated PostgreSQL database (dropped after the test)."""
+
+    def make(name: str) -> str:
+        if not cache_target.startswith("postgresql"):
+            return str(tmp_path / f"{name}.db")
+        cluster: PgCluster = request.getfixturevalue("pg_cluster")
+        url = cluster.take_copy(request.getfixturevalue("pg_migrated_template"))
+        request.addfinalizer(lambda: cluster.give_back(url))
+        return url
+
+    return make

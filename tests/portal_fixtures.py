@@ -23,14 +23,12 @@ def fresh_limits() -> Iterator[None]:
     reset_limits()
 
 
+def private_app_settings(sandbox_url: str, token: str, db: str) -> Settings:
+    """Private-app settings for the sandbox portal on the cache ``db`` (a path or URL)."""
+    return load_settings({"HUBSPOT_ACCESS_TOKEN": token, "HUBSPOT_BASE_URL": sandbox_url, "CRM_DB": db}, {})
+
+
 @pytest.fixture
 def settings(sandbox, sandbox_token: str, tmp_path: Path) -> Settings:
     """Private-app settings for the sandbox portal, on a cache file of the test's own."""
-    return load_settings(
-        {
-            "HUBSPOT_ACCESS_TOKEN": sandbox_token,
-            "HUBSPOT_BASE_URL": sandbox.url,
-            "CRM_DB": str(tmp_path / "crm.db"),
-        },
-        {},
-    )
+    return private_app_settings(sandbox.url, sandbox_token, str(tmp_path / "crm.db"))

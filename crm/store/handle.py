@@ -110,7 +110,7 @@ class Store:
 
 def target_of(where: Settings | str | Path) -> str:
     """The database a ``store.open`` argument names: a ``postgresql://`` URL or a SQLite path."""
-    target = str(where if isinstance(where, (str, Path)) else where.db_path)
+    target = str(where if isinstance(where, (str, Path)) else where.db)
     # A URL that went through Path lost one slash of "//" (Settings keeps CRM_DB as a Path).
     for scheme in ("postgresql:/", "postgres:/"):
         if target.startswith(scheme) and not target.startswith(scheme + "/"):

@@ -9,41 +9,19 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import httpx2
 import pytest
-from e2ekit import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT
+from e2ekit import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, stop, streamlit_command, wait_for
 from playwright.sync_api import Page, sync_playwright
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(predicate, *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if predicate():
-                return
-        except httpx2.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
 def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """The dashboard in demo mode on a free loopback port; yields its URL and the sandbox's."""
-    port, sandbox_port = _free_port(), _free_port()
+    port, sandbox_port = free_port(), free_port()
     data_dir = tmp_path_factory.mktemp("e2e-cache")
     ARTIFACTS.mkdir(exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CRM_", "HUBSPOT_", "STREAMLIT_"))}
@@ -56,18 +34,7 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
     )
     log = (ARTIFACTS / "e2e-server.log").open("w")
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.headless=true",
-            f"--server.port={port}",
-            "--server.address=127.0.0.1",
-            "--browser.gatherUsageStats=false",
-            "--server.fileWatcherType=none",
-        ],
+        streamlit_command(port),
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -76,17 +43,12 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx2.Client(base_url=base, timeout=5) as http:
-            _wait_for(lambda: http.get("/_stcore/health").text == "ok", timeout=90, what="streamlit to start")
+            wait_for(lambda: http.get("/_stcore/health").text == "ok", timeout=90, what="streamlit to start")
             # /healthz resolves the settings, which starts the embedded sandbox.
             assert http.get("/healthz").json() == {"status": "ok"}
         yield {"url": base, "sandbox": f"http://127.0.0.1:{sandbox_port}"}
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
         log.close()
 
 

@@ -4,8 +4,14 @@ and the steps a person takes in the dashboard (connect, sync, edit a cell, push)
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx2
 from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -25,6 +31,52 @@ CHROMIUM_ARGS = [
 JOBTITLE_COLUMN = 7
 PHONE_COLUMN = 6
 
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], bool], *, timeout: float, what: str) -> None:
+    """Poll ``predicate`` (a refused connection counts as not yet) until it holds, within ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if predicate():
+                return
+        except httpx2.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def streamlit_command(port: int, *extra: str) -> list[str]:
+    """``streamlit run app.py`` headless on 127.0.0.1:``port``, no file watcher, no usage stats."""
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.headless=true",
+        f"--server.port={port}",
+        "--server.address=127.0.0.1",
+        "--browser.gatherUsageStats=false",
+        "--server.fileWatcherType=none",
+        *extra,
+    ]
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    """Terminate a server process, killing it if it has not exited within 20 s."""
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 def settle(page: Page) -> None:

@@ -15,7 +15,6 @@ import os
 import secrets
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 
 import httpx2
 import pytest
-from e2ekit import ARTIFACTS, ROOT
+from e2ekit import ARTIFACTS, ROOT, stop, streamlit_command
 
 from crm import oauth, store
 from crm.config import Settings, load_settings
@@ -96,19 +95,7 @@ def dashboard(request, sandbox, tmp_path: Path) -> Iterator[dict[str, Any]]:
     ARTIFACTS.mkdir(exist_ok=True)
     log = (ARTIFACTS / "e2e-takeover-server.log").open("w")
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.headless=true",
-            f"--server.port={port}",
-            "--server.address=127.0.0.1",
-            "--browser.gatherUsageStats=false",
-            "--server.fileWatcherType=none",
-            f"--secrets.files={secrets_file}",
-        ],
+        streamlit_command(port, f"--secrets.files={secrets_file}"),
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -119,12 +106,7 @@ def dashboard(request, sandbox, tmp_path: Path) -> Iterator[dict[str, Any]]:
             _wait_until_up(http, server)
             yield {"name": request.param, "http": http, "settings": settings}
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
         log.close()
 
 

@@ -1,11 +1,12 @@
-"""Sandbox-mode settings on a temporary cache, and a fresh rate budget per test."""
+"""Sandbox-mode settings on a cache of each test's own (SQLite, then PostgreSQL), and a fresh
+rate budget per test."""
 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from crm.config import Settings, load_settings
 from tests.portal_fixtures import fresh_limits  # noqa: F401  (a fixture for this directory)
@@ -14,6 +15,10 @@ REDIRECT_URI = "http://127.0.0.1:8501/hubspot/callback"
 
 
 @pytest.fixture
-def settings(sandbox, tmp_path: Path) -> Settings:
-    base = load_settings({"CRM_DB": str(tmp_path / "crm.db"), "HUBSPOT_REDIRECT_URI": REDIRECT_URI}, {})
+def settings(sandbox, cache_target: str) -> Settings:
+    env = {"CRM_DB": cache_target, "HUBSPOT_REDIRECT_URI": REDIRECT_URI}
+    if cache_target.startswith("postgresql"):
+        # No cache file to keep the demo's key beside (it would land in the repo's data/).
+        env["CRM_SECRET_KEY"] = Fernet.generate_key().decode()
+    base = load_settings(env, {})
     return dataclasses.replace(base.for_sandbox(sandbox.url), http_timeout=10.0)

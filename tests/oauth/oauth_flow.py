@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from crm import oauth
+from crm import oauth, store
 from crm.config import Settings
 
 
@@ -47,3 +48,20 @@ def token_requests(sandbox, grant_type: str | None = None) -> list[dict]:
 
 def expire_all(sandbox) -> None:
     sandbox._call("POST", "/_sandbox/tokens/expire", {"all": True})
+
+
+def stored_bytes(settings: Settings) -> bytes:
+    """What the cache keeps: a SQLite file's bytes with its write-ahead log, or every row of
+    every table of a PostgreSQL cache."""
+    if not settings.db_is_postgresql:
+        files = [settings.db_path, Path(str(settings.db_path) + "-wal")]
+        return b"".join(f.read_bytes() for f in files if f.exists())
+    with store.open(settings) as db:
+        tables = [
+            str(row[0])
+            for row in db.conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+            ).fetchall()
+        ]
+        rows = [repr(db.conn.execute(f'SELECT * FROM "{t}"').fetchall()) for t in tables]
+    return "\n".join(rows).encode()

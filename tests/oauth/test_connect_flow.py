@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from urllib.parse import urlsplit
 
 import pytest
-from oauth_flow import approve, connect, query, start, token_requests
+from oauth_flow import approve, connect, query, start, stored_bytes, token_requests
 
-from crm import oauth
+from crm import oauth, store
 from crm.config import Settings
 from crm.errors import OAuthFlowError
 
@@ -156,8 +155,9 @@ def test_every_access_configuration_requires_a_single_use_ticket(settings: Setti
     with pytest.raises(OAuthFlowError) as reused:
         oauth.start_connect(configured, ticket=ticket)
     assert reused.value.reason == "ticket_invalid"
-    rows = sqlite3.connect(settings.db_path).execute("SELECT staff_email FROM oauth_states").fetchall()
-    assert rows == [("ana@example.com",)]
+    with store.open(settings) as db:
+        rows = db.conn.execute("SELECT staff_email FROM oauth_states").fetchall()
+    assert [tuple(row) for row in rows] == [("ana@example.com",)]
     assert token_requests(sandbox) == []
 
 
@@ -172,9 +172,9 @@ def test_states_and_tickets_are_stored_hashed(settings: Settings, sandbox):
     ticket = oauth.create_ticket(settings, None)
     url, nonce = oauth.start_connect(dataclasses.replace(settings, pkce=True), ticket=ticket)
     state = query(url)["state"]
-    dump = "\n".join(sqlite3.connect(settings.db_path).iterdump())
+    dump = stored_bytes(settings)
     for secret in (ticket, state, nonce):
-        assert secret not in dump
+        assert secret.encode() not in dump
 
 
 def test_connecting_another_portal_clears_the_first_portals_records_and_edits(settings: Settings, sandbox):
@@ -188,7 +188,7 @@ def test_connecting_another_portal_clears_the_first_portals_records_and_edits(se
     sandbox.configure(portal_id=99001)
     info = connect(settings, sandbox)
     assert info.portal_id == 99001
-    db = store.open(settings.db_path)
+    db = store.open(settings)
     try:
         assert db.queries.counts().get("contacts", 0) == 0
         assert db.outbox.edits_frame(statuses=("pending",)).empty
@@ -202,7 +202,7 @@ def test_reconnecting_the_same_portal_keeps_the_cache(settings: Settings, sandbo
     connect(settings, sandbox)
     sync.run_sync(settings, kind="full", trigger="test")
     connect(settings, sandbox)
-    db = store.open(settings.db_path)
+    db = store.open(settings)
     try:
         assert db.queries.counts()["contacts"] == len(
             [r for r in sandbox.truth("contacts") if not r.get("archived")]

@@ -230,7 +230,7 @@ def test_healthz_says_only_ok_or_unavailable(browser: TestClient, settings: Sett
 def test_healthz_is_503_unavailable_when_the_cache_cannot_be_opened(settings: Settings, tmp_path):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the cache directory should be")
-    broken = dataclasses.replace(settings, db_path=blocker / "crm.db")
+    broken = dataclasses.replace(settings, db=str(blocker / "crm.db"))
     with TestClient(make_app(broken)) as client:
         response = client.get("/healthz")
     assert response.status_code == 503 and response.json() == {"status": "unavailable"}
@@ -249,7 +249,7 @@ def test_healthz_names_no_setting_when_the_configuration_is_broken(monkeypatch):
 def test_routes_answer_a_broken_cache_with_a_503_page(settings: Settings, tmp_path, sandbox):
     garbage = tmp_path / "garbage.db"
     garbage.write_bytes(b"this is not a SQLite database" * 200)
-    broken = dataclasses.replace(settings, db_path=garbage)
+    broken = dataclasses.replace(settings, db=str(garbage))
     with TestClient(make_app(broken), base_url="http://127.0.0.1:8501", follow_redirects=False) as client:
         for response in (
             client.get("/hubspot/connect", params={"ticket": "x" * 43}),

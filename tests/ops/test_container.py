@@ -112,8 +112,20 @@ def test_compose_takes_its_settings_from_an_env_file_and_keeps_the_cache_on_a_vo
     service = compose["services"]["crm"]
     assert service["env_file"] == [".env"]
     assert any(v.endswith(":/data") for v in service["volumes"])
-    assert compose["volumes"] == {"crm-data": None}
+    assert compose["volumes"] == {"crm-data": None, "crm-pg": None}
     assert any(p.endswith(":8501") and p.startswith("127.0.0.1:") for p in service["ports"])
+
+
+def test_the_postgres_profile_runs_two_replicas_on_one_postgresql_database():
+    services = tiny_yaml((ROOT / "compose.yaml").read_text())["services"]
+    replicas = [services["crm-pg-1"], services["crm-pg-2"]]
+    assert services["postgres"]["profiles"] == ["postgres"] and "profiles" not in services["crm"]
+    assert {r["environment"]["CRM_DB"] for r in replicas} == {
+        "postgresql://crm:${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in .env}@postgres:5432/crm"
+    }
+    assert all(r["profiles"] == ["postgres"] and r["env_file"] == [".env"] for r in replicas)
+    assert len({p for r in replicas for p in r["ports"]}) == 2
+    assert all(r["depends_on"]["postgres"]["condition"] == "service_healthy" for r in replicas)
 
 
 def test_env_example_names_only_real_settings_and_they_load():

@@ -9,7 +9,14 @@ import pytest
 from crm import store
 from crm.config import Settings
 from crm.hubspot import HubSpotClient, StaticToken
-from tests.portal_fixtures import fresh_limits, settings  # noqa: F401  (fixtures for this directory)
+from tests.portal_fixtures import fresh_limits, private_app_settings  # noqa: F401  (fresh_limits: a fixture here)
+
+
+@pytest.fixture
+def settings(sandbox, sandbox_token: str, cache_target: str) -> Settings:
+    """Private-app settings for the sandbox portal on a cache of the test's own: each test
+    runs on SQLite, then on PostgreSQL (``cache_target``)."""
+    return private_app_settings(sandbox.url, sandbox_token, cache_target)
 
 
 @pytest.fixture
@@ -21,7 +28,7 @@ def fast_client(settings: Settings, sandbox_token: str) -> Iterator[HubSpotClien
 
 @pytest.fixture
 def db(settings: Settings):
-    database = store.open(settings.db_path)
+    database = store.open(settings)
     try:
         yield database
     finally:

@@ -21,7 +21,7 @@ def spawn(settings, *args: str) -> subprocess.Popen[bytes]:
     env.update(
         HUBSPOT_ACCESS_TOKEN=settings.access_token,
         HUBSPOT_BASE_URL=settings.base_url,
-        CRM_DB=str(settings.db_path),
+        CRM_DB=settings.db,
     )
     return subprocess.Popen(
         [sys.executable, "-m", "crm", *args],

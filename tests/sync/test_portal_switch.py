@@ -16,7 +16,7 @@ def test_a_private_app_token_for_another_portal_starts_the_cache_afresh(settings
     other = dataclasses.replace(settings, access_token=sandbox.private_app_token())
     sync.run_sync(other, kind="incremental", trigger="test")
 
-    db = store.open(settings.db_path)
+    db = store.open(settings)
     try:
         assert db.outbox.edits_frame(statuses=("pending", "conflict")).empty
         row = db.queries.get_record("contacts", contact_id)

@@ -13,6 +13,7 @@ from crm import store
 from crm.errors import CrmError, SyncBusy
 from crm.hubspot import HubSpotClient, StaticToken
 from crm.sync import SyncRunner, push, queue_edits, queue_new_contact, run_sync
+from tests.pgcluster import sqlite_only
 from tests.sync.synchelpers import crm_requests, differences, wait_for
 
 # Seeded timestamps lie before the anchor day; pinning it keeps every seeded record
@@ -31,13 +32,14 @@ def test_full_sync_equals_the_sandbox_truth(sandbox, settings, db):
     assert db.queries.pipelines()[0]["stages"][0]["id"] == "appointmentscheduled"
 
 
-def test_full_pull_splits_each_type_into_parallel_id_ranges(sandbox, settings, tmp_path):
+@sqlite_only
+def test_full_pull_splits_each_type_into_parallel_id_ranges(sandbox, settings, another_cache):
     sandbox.configure(latency_ms=200, burst_limit=2000)
     sandbox.reset(seed=3, contacts=1600, companies=0, deals=0, owners=2)
     seconds = {}
     for walkers in (1, 4):
         run = run_sync(
-            dataclasses.replace(settings, db_path=tmp_path / f"w{walkers}.db"), kind="full", walkers=walkers
+            dataclasses.replace(settings, db=another_cache(f"w{walkers}")), kind="full", walkers=walkers
         )
         assert run["counts"]["records"]["contacts"] == 1600
         seconds[walkers] = run["counts"]["walk_seconds"]["contacts"]
@@ -46,6 +48,7 @@ def test_full_pull_splits_each_type_into_parallel_id_ranges(sandbox, settings, t
     assert seconds[4] < 0.6 * seconds[1], seconds
 
 
+@sqlite_only
 def test_a_full_pull_reads_by_list_and_by_search_at_once(sandbox, settings, db):
     # Two budgets: list pages (100 records) on the burst limit, search pages (200
     # records) on search's own. A full pull that uses only one leaves half unused.
@@ -67,12 +70,13 @@ def test_a_full_pull_reads_by_list_and_by_search_at_once(sandbox, settings, db):
     assert record_lists * 100 + record_searches * 200 <= 6000 * 1.05, (lists, searches)
 
 
-def test_incremental_sync_cost_grows_with_changes_not_with_portal_size(sandbox, settings, tmp_path):
+@sqlite_only
+def test_incremental_sync_cost_grows_with_changes_not_with_portal_size(sandbox, settings, another_cache):
     sandbox.configure(**ANCHOR)
     spent = {}
     for size in (40, 600):
         sandbox.reset(seed=5, contacts=size, companies=size // 4, deals=size // 3, owners=3)
-        sized = dataclasses.replace(settings, db_path=tmp_path / f"{size}.db")
+        sized = dataclasses.replace(settings, db=another_cache(str(size)))
         run_sync(sized, kind="full")
         ids = sorted(r["id"] for r in sandbox.truth("contacts"))[:3]
         for n, record_id in enumerate(ids):
@@ -81,7 +85,7 @@ def test_incremental_sync_cost_grows_with_changes_not_with_portal_size(sandbox, 
         run = run_sync(sized)
         spent[size] = crm_requests(sandbox.stats()) - before
         assert run["counts"]["records"]["contacts"] == 3
-        db = store.open(sized.db_path)
+        db = store.open(sized)
         assert db.queries.get_record("contacts", ids[2])["jobtitle"] == "Changed 2"
         db.close()
     assert spent[40] == spent[600], spent
@@ -113,7 +117,11 @@ def test_a_record_modified_during_a_sync_is_not_missed_by_the_next(sandbox, sett
     worker = threading.Thread(target=run_sync, args=(settings,), kwargs={"kind": "full"})
     worker.start()
     # Once the walkers have written records, the lowest id is behind them.
-    wait_for(lambda: (run := db.syncstate.latest_run()) and run["counts"].get("records", {}).get("contacts", 0) >= 200)
+    wait_for(
+        lambda: (
+            (run := db.syncstate.latest_run()) and run["counts"].get("records", {}).get("contacts", 0) >= 200
+        )
+    )
     sandbox.patch_object("contacts", first, {"firstname": "Changed mid-sync"})
     worker.join(timeout=60)
     run_sync(settings)
@@ -220,6 +228,7 @@ def test_a_pull_keeps_pending_edits_and_turns_a_remote_change_into_a_conflict(sa
 
 
 @pytest.mark.slow
+@sqlite_only
 def test_more_than_10000_changes_in_one_window_are_each_fetched_once(sandbox, settings, db):
     sandbox.configure(burst_limit=5000, **ANCHOR)
     sandbox.reset(seed=21, contacts=10_050, companies=0, deals=0, owners=2)

@@ -21,7 +21,7 @@ class FakeClock:
 
 
 def _scheduled_runs(settings: Settings) -> list[dict]:
-    db = store.open(settings.db_path)
+    db = store.open(settings)
     try:
         return [r for r in db.syncstate.run_history(limit=50) if r["trigger"] == "schedule"]
     finally:
@@ -85,7 +85,7 @@ def test_the_schedule_thread_runs_at_the_slot_boundary(settings: Settings, sandb
             threading.Event().wait(0.05)
     finally:
         scheduler.stop()
-    db = store.open(settings.db_path)
+    db = store.open(settings)
     try:
         assert db.syncstate.latest_run()["state"] == "succeeded"
     finally:

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import streamlit as st
-from uikit import REDIRECT_URI, ROOT, Portal
+from uikit import ROOT, Portal, make_portal
 
-from crm.config import load_settings
 from crm.hubspot import reset_limits
 from crm.sandbox.admin import SandboxAdmin
 
@@ -34,14 +32,11 @@ def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def portal(sandbox: SandboxAdmin, tmp_path: Path) -> Portal:
-    secrets = {
-        "CRM_SANDBOX_URL": sandbox.url,
-        "CRM_DB": str(tmp_path / "crm.db"),
-        "HUBSPOT_REDIRECT_URI": REDIRECT_URI,
-    }
-    settings = load_settings({}, secrets).for_sandbox(sandbox.url)
-    return Portal(sandbox=sandbox, secrets=secrets, settings=settings)
+def portal(sandbox: SandboxAdmin, cache_target: str) -> Portal:
+    """The app's secrets for the sandbox, on a cache of the test's own: each page test runs
+    on SQLite, then on PostgreSQL (``cache_target``). Modules that test no storage (the
+    access guard) or only SQLite's scale override this with ``sqlite_portal``."""
+    return make_portal(sandbox, cache_target)
 
 
 @pytest.fixture

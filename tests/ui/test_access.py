@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 from streamlit.runtime import context as streamlit_context
-from uikit import PAGES, Portal, plain, texts
+from uikit import PAGES, Portal, make_portal, plain, texts
 
 AUTH = {
     "auth": {
@@ -98,7 +98,7 @@ def test_allowlisted_staff_edit_is_recorded_under_their_email(synced: Portal) ->
     assert not at.exception
     from crm import store
 
-    db = store.open(synced.settings.db_path)
+    db = store.open(synced.settings)
     try:
         queued = db.outbox.edits_frame(statuses=("pending",))
     finally:
@@ -194,3 +194,9 @@ def test_staff_login_through_a_proxy_still_asks_to_sign_in(synced: Portal, monke
     at.run()
     _shows_no_data(at)
     assert [b.label for b in at.button] == ["Sign in"]
+
+
+@pytest.fixture
+def portal(sandbox, tmp_path):
+    """SQLite only: the guard decides before any storage is read (the page tests run on both backends)."""
+    return make_portal(sandbox, str(tmp_path / "crm.db"))

@@ -101,7 +101,7 @@ def test_missing_pronouns_property_is_set_up_with_one_click(synced: Portal) -> N
     assert "no pronouns property" in texts(at)
     at.button(key="connect_pronouns").click().run()
     assert not at.exception
-    db = store.open(synced.settings.db_path)
+    db = store.open(synced.settings)
     try:
         assert "pronouns" in db.queries.property_defs("contacts")
     finally:

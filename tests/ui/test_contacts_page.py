@@ -12,7 +12,7 @@ from crm.hubspot import HubSpotClient, StaticToken
 
 
 def _outbox(portal: Portal, statuses=("pending",)):
-    db = store.open(portal.settings.db_path)
+    db = store.open(portal.settings)
     try:
         return db.outbox.edits_frame(statuses=statuses)
     finally:
@@ -44,10 +44,10 @@ def test_connected_but_never_synced_offers_sync_now(connected: Portal) -> None:
     assert "nothing has been synced yet" in texts(at)
     at.button(key="contacts_sync_now").click().run()
     assert not at.exception
-    db_path = connected.settings.db_path
+    target = connected.settings
 
     def finished() -> bool:
-        db = store.open(db_path)
+        db = store.open(target)
         try:
             run = db.syncstate.latest_run()
             return run is not None and run["state"] != "running"

@@ -11,7 +11,7 @@ from crm import store
 
 
 def _db(portal: Portal):
-    return store.open(portal.settings.db_path)
+    return store.open(portal.settings)
 
 
 def test_deals_page_shows_figures_and_the_pipeline_chart_in_stage_order(synced: Portal) -> None:

@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from crm import oauth, webhooks
+from tests.pgcluster import sqlite_only
 from ui import data
 from ui.routes import ROUTES
 
@@ -43,6 +44,7 @@ def render_contacts_page_data(settings) -> None:
     data.note_shown(settings)
 
 
+@sqlite_only
 def test_open_files_stay_flat_over_a_thousand_contacts_page_loads(synced):
     settings = synced.settings
     for _ in range(5):

@@ -10,7 +10,7 @@ from crm.store import syncstate
 
 
 def _db(portal: Portal):
-    return store.open(portal.settings.db_path)
+    return store.open(portal.settings)
 
 
 def _frame_with(at, column: str):

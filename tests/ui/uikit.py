@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from cryptography.fernet import Fernet
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +25,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from crm import oauth  # noqa: E402
-from crm.config import Settings  # noqa: E402
+from crm.config import Settings, is_postgresql_url, load_settings  # noqa: E402
 from crm.sandbox.admin import SandboxAdmin  # noqa: E402
 
 REDIRECT_URI = "http://127.0.0.1:8501/hubspot/callback"
@@ -126,3 +127,14 @@ def wait_until(predicate: Callable[[], bool], *, timeout: float = 30.0, what: st
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def make_portal(sandbox: SandboxAdmin, db: str) -> Portal:
+    """The app's secrets for the test sandbox on the cache ``db`` (a SQLite path or a
+    PostgreSQL URL), and the Settings the app will resolve from them."""
+    secrets = {"CRM_SANDBOX_URL": sandbox.url, "CRM_DB": db, "HUBSPOT_REDIRECT_URI": REDIRECT_URI}
+    if is_postgresql_url(db):
+        # No cache file to keep the demo's key beside (it would land in the repo's data/).
+        secrets["CRM_SECRET_KEY"] = Fernet.generate_key().decode()
+    settings = load_settings({}, secrets).for_sandbox(sandbox.url)
+    return Portal(sandbox=sandbox, secrets=secrets, settings=settings)

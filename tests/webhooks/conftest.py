@@ -1,5 +1,7 @@
 """Fixtures for webhook tests.
 
+Both run on each backend in turn (``cache_target``: SQLite, then PostgreSQL).
+
 - ``offline_settings``: settings for a portal never connected (HubSpot a closed loopback port), for
   tests of receiving: the background worker fails at once with NotConnected; nothing leaves
   127.0.0.1. Its worker is stopped afterwards.
@@ -21,8 +23,8 @@ from tests.webhooks.deliveries import make_settings, route_app
 
 
 @pytest.fixture
-def offline_settings(tmp_path: Path) -> Iterator[Settings]:
-    settings = make_settings(tmp_path)
+def offline_settings(tmp_path: Path, cache_target: str) -> Iterator[Settings]:
+    settings = make_settings(tmp_path, CRM_DB=cache_target)
     yield settings
     webhooks.stop_worker(settings)
 

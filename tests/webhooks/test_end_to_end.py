@@ -20,7 +20,9 @@ from tests.webhooks.deliveries import body_of, event, make_settings, route_app, 
 
 
 @pytest.fixture
-def receiver(sandbox: SandboxAdmin, sandbox_token: str, tmp_path: Path) -> Iterator[Settings]:
+def receiver(
+    sandbox: SandboxAdmin, sandbox_token: str, tmp_path: Path, cache_target: str
+) -> Iterator[Settings]:
     """The webhook route served by uvicorn; the sandbox delivers to its public URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
@@ -28,6 +30,7 @@ def receiver(sandbox: SandboxAdmin, sandbox_token: str, tmp_path: Path) -> Itera
     url = f"http://127.0.0.1:{sock.getsockname()[1]}/hubspot/webhook"
     settings = make_settings(
         tmp_path,
+        CRM_DB=cache_target,
         HUBSPOT_ACCESS_TOKEN=sandbox_token,
         HUBSPOT_BASE_URL=sandbox.url,
         HUBSPOT_CLIENT_SECRET=DEFAULT_CLIENT_SECRET,
@@ -49,7 +52,7 @@ def receiver(sandbox: SandboxAdmin, sandbox_token: str, tmp_path: Path) -> Itera
 
 
 def cached(settings: Settings, object_type: str, record_id: str) -> dict[str, Any]:
-    db = store.open(settings.db_path)
+    db = store.open(settings)
     try:
         return db.queries.get_record(object_type, record_id) or {}
     finally:

@@ -4,7 +4,6 @@ no database write, and a log that does not grow with the flood."""
 from __future__ import annotations
 
 import logging
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import anyio
 import pytest
 from starlette.testclient import TestClient
 
-from crm import webhooks
+from crm import store, webhooks
 from crm.config import Settings
 from tests.webhooks.deliveries import body_of, event, make_settings, now_ms, route_app, sign
 
@@ -77,9 +76,9 @@ def test_an_occurred_at_beyond_sqlite_integers_is_accepted_without_its_ordering_
     body = body_of(event(1, 101, occurredAt=2**70), event(2, 102, occurredAt=True))
     response = route_client.post("/hubspot/webhook", content=body, headers=sign(offline_settings, body))
     assert response.status_code == 204
-    with sqlite3.connect(offline_settings.db_path) as conn:
-        rows = conn.execute("SELECT event_id, occurred_at FROM webhook_inbox ORDER BY event_id").fetchall()
-    assert rows == [(1, None), (2, None)]
+    with store.open(offline_settings) as db:
+        rows = db.conn.execute("SELECT event_id, occurred_at FROM webhook_inbox ORDER BY event_id").fetchall()
+    assert [tuple(row) for row in rows] == [(1, None), (2, None)]
 
 
 def test_signed_body_of_a_million_nested_brackets_gets_400(
@@ -189,9 +188,7 @@ def test_refusals_left_unlogged_are_summarised_by_the_next_status_read(
 ) -> None:
     clock = FakeClock()
     settings = make_settings(tmp_path)
-    monkeypatch.setitem(
-        webhooks._refusals, str(Path(settings.db_path).resolve()), webhooks.Refusals(clock=clock)
-    )
+    monkeypatch.setitem(webhooks._refusals, settings.db_key, webhooks.Refusals(clock=clock))
     with caplog.at_level(logging.WARNING, logger="crm.webhooks"):
         for _ in range(3):
             webhooks.record_rejection(settings, "missing_headers")

@@ -20,10 +20,13 @@ from tests.webhooks.deliveries import PORTAL_ID, body_of, event, make_settings, 
 
 
 @pytest.fixture
-def live_settings(sandbox: SandboxAdmin, sandbox_token: str, tmp_path: Path) -> Iterator[Settings]:
+def live_settings(
+    sandbox: SandboxAdmin, sandbox_token: str, tmp_path: Path, cache_target: str
+) -> Iterator[Settings]:
     """Private-app settings against the sandbox, signed with the sandbox app's secret."""
     settings = make_settings(
         tmp_path,
+        CRM_DB=cache_target,
         HUBSPOT_ACCESS_TOKEN=sandbox_token,
         HUBSPOT_BASE_URL=sandbox.url,
         HUBSPOT_CLIENT_SECRET=DEFAULT_CLIENT_SECRET,
@@ -38,7 +41,7 @@ def deliver(settings: Settings, *events: dict[str, Any]) -> int:
 
 
 def cached(settings: Settings, object_type: str, record_id: str) -> dict[str, Any] | None:
-    db = store.open(settings.db_path)
+    db = store.open(settings)
     try:
         return db.queries.get_record(object_type, record_id)
     finally:
@@ -164,7 +167,7 @@ def test_association_change_rereads_the_records_associations(
         ),
     )
     webhooks.process_pending(live_settings)
-    db = store.open(live_settings.db_path)
+    db = store.open(live_settings)
     try:
         linked = db.conn.execute(
             "SELECT to_id FROM associations WHERE from_type = 'contacts' AND from_id = ? AND to_type = 'companies'",
@@ -193,7 +196,7 @@ def test_pending_local_edit_is_kept_and_a_remote_change_to_it_becomes_a_conflict
     row = cached(live_settings, "contacts", contact)
     assert row["firstname"] == "Mine"
     assert row["jobtitle"] == "Remote title"
-    db = store.open(live_settings.db_path)
+    db = store.open(live_settings)
     try:
         conflicts = db.outbox.conflicts_frame("contacts")
     finally:
