@@ -14,11 +14,19 @@ from typing import Any, Literal, Protocol
 
 from crm.errors import HubSpotError
 
-ObjectType = Literal["contacts", "companies", "deals"]
+ObjectType = Literal["contacts", "companies", "deals", "tickets", "notes", "calls", "emails", "meetings", "tasks"]
+# Every type but contacts keeps its last-modified time in hs_lastmodifieddate (tickets and
+# the engagements too: docs/INTERACTIONS_API.md §2), which search can filter and sort on.
 LAST_MODIFIED: dict[str, str] = {
     "contacts": "lastmodifieddate",
     "companies": "hs_lastmodifieddate",
     "deals": "hs_lastmodifieddate",
+    "tickets": "hs_lastmodifieddate",
+    "notes": "hs_lastmodifieddate",
+    "calls": "hs_lastmodifieddate",
+    "emails": "hs_lastmodifieddate",
+    "meetings": "hs_lastmodifieddate",
+    "tasks": "hs_lastmodifieddate",
 }
 REQUEST_KINDS = ("list", "search", "batch", "assoc", "other")
 
@@ -220,7 +228,10 @@ def pipeline_from_wire(item: dict[str, Any]) -> dict[str, Any]:
                 "label": stage.get("label"),
                 "display_order": stage.get("displayOrder", 0),
                 "probability": _float_or_none(meta.get("probability")),
-                "is_closed": str(meta.get("isClosed", "false")).lower() == "true",
+                # Deal stages say isClosed; ticket stages say ticketState OPEN/CLOSED
+                # (docs/INTERACTIONS_API.md §3).
+                "is_closed": str(meta.get("isClosed", "false")).lower() == "true"
+                or str(meta.get("ticketState", "")).upper() == "CLOSED",
                 "archived": bool(stage.get("archived", False)),
             }
         )

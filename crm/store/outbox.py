@@ -42,6 +42,7 @@ _LABEL_SQL = {
     "CASE WHEN r.email IS NOT NULL THEN ' <' || r.email || '>' ELSE '' END",
     "companies": "coalesce(r.name, r.domain, o.record_id)",
     "deals": "coalesce(r.dealname, o.record_id)",
+    "tickets": "coalesce(r.subject, o.record_id)",
 }
 _AUDIT_INSERT = (
     "INSERT INTO audit_log (at, object_type, record_id, property, old_value, new_value, by, "

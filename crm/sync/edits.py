@@ -9,14 +9,14 @@ from crm import store
 from crm.config import Settings
 from crm.errors import InvalidEdit
 from crm.store import OBJECT_TYPES, Store
-from crm.validate import Context, check_new_record, check_properties
+from crm.validate import PIPELINE_PROPERTIES, Context, check_new_record, check_properties
 
 
 def validation_context(db: Store, object_type: str) -> Context:
     """What ``crm.validate`` needs, read from the cache."""
     stages: dict[str, list[str]] = {}
-    if object_type == "deals":
-        for pipeline in db.queries.pipelines("deals"):
+    if object_type in PIPELINE_PROPERTIES:
+        for pipeline in db.queries.pipelines(object_type):
             if not pipeline["archived"]:
                 stages[pipeline["id"]] = [s["id"] for s in pipeline["stages"] if not s["archived"]]
     return Context(

@@ -45,6 +45,14 @@ current when it finishes. The same step covers search's eventual consistency: a 
 changed in the seconds before a search walker reached it may come back stale (or, if
 new, not at all), and it is re-read there because it was modified after the cursor.
 
+Interactions (issue 13): tickets are pulled like deals; the five engagement types (notes,
+calls, emails, meetings, tasks) go the same way into ``db.interactions``, which has the
+same verbs as ``db.records``, with their associations to contacts, companies, deals and
+tickets as timeline links. All of them share the one rate limiter of the portal. A type
+HubSpot refuses with MISSING_SCOPES (a portal that did not grant ``tickets``) is skipped,
+not failed: the others still sync, and the scopes it needs are saved in the meta key
+``missing_scopes`` (``{type: [scope, ...]}``) for the pages to say what to grant.
+
 Deletions: search never returns archived records and archiving does not bump
 last-modified, so an incremental pull also lists ``archived=true`` (ids only, 100 per
 page). That list is HubSpot's recycle bin (90 days), so its cost grows with recent
@@ -54,19 +62,22 @@ flags every record it did not see.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from crm import store
-from crm.errors import HubSpotError
+from crm.errors import HubSpotError, MissingScopes
+from crm.hubspot.errors import required_scopes
 from crm.logs import carry
 from crm.store import OBJECT_TYPES, Store
+from crm.store.interactions import ENGAGEMENT_PROPERTIES, ENGAGEMENT_TYPES, LINKED_TYPES
 from crm.store.values import now_iso, to_epoch_ms
 
 log = logging.getLogger("crm.sync")
@@ -90,7 +101,14 @@ ASSOCIATIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "contacts": (("contacts", "companies"),),
     "companies": (),
     "deals": (("deals", "contacts"), ("deals", "companies")),
+    "tickets": (("tickets", "contacts"), ("tickets", "companies"), ("tickets", "deals")),
+    **{t: tuple((t, to) for to in LINKED_TYPES) for t in ENGAGEMENT_TYPES},
 }
+# Every type a pull reads: the record tables, then the engagements.
+PULL_TYPES = (*OBJECT_TYPES, *ENGAGEMENT_TYPES)
+# The types with pipelines (stages and their open/closed state).
+PIPELINE_TYPES = ("deals", "tickets")
+MISSING_SCOPES_KEY = "missing_scopes"
 
 
 class Interrupted(Exception):
@@ -200,15 +218,19 @@ class Puller:
         self.searchers = max(0, int(searchers)) if self.walkers > 1 else 0
         self.overlap_ms = max(0, int(overlap_ms))
         self.started_ms = int(time.time() * 1000)
+        # Types HubSpot refused for a missing scope -> the scopes it named.
+        self.missing: dict[str, list[str]] = {}
+        self._missing_lock = threading.Lock()
 
     # ------------------------------------------------------------------ entry
 
     def run(self, kind: str) -> None:
         """Pull metadata, then every object type concurrently (full or incremental)."""
+        self.missing.clear()
         self.progress.set(phase="metadata")
         self._pull_metadata()
         with store.open(self.db_path) as db:
-            plans = {t: self._plan(db, t, kind) for t in OBJECT_TYPES}
+            plans = {t: self._plan(db, t, kind) for t in PULL_TYPES if t not in self.missing}
         self.progress.set(phase="records", modes=dict(plans))
         with ThreadPoolExecutor(max_workers=len(plans), thread_name_prefix="sync-type") as pool:
             futures = [pool.submit(carry(self._pull_type), t, mode) for t, mode in plans.items()]
@@ -216,7 +238,16 @@ class Puller:
         for error in errors:
             if error is not None:
                 raise error
+        with store.open(self.db_path) as db:
+            db.meta.put(MISSING_SCOPES_KEY, json.dumps(self.missing, sort_keys=True) if self.missing else None)
         self.progress.set(phase="done", object_type=None)
+
+    def _not_granted(self, object_type: str, error: MissingScopes) -> None:
+        """Remember a type HubSpot refused for a missing scope; the pull goes on without it."""
+        scopes = required_scopes(error) or ["(HubSpot did not say which)"]
+        log.warning("skipping %s: the connection needs one of the scopes %s", object_type, ", ".join(scopes))
+        with self._missing_lock:
+            self.missing.setdefault(object_type, scopes)
 
     def _plan(self, db: Store, object_type: str, kind: str) -> str:
         cursor = db.syncstate.get_cursor(object_type)
@@ -241,6 +272,8 @@ class Puller:
                     self._incremental(db, object_type)
                 else:
                     self._full(db, object_type, resume=mode == "resume")
+        except MissingScopes as exc:
+            self._not_granted(object_type, exc)
         finally:
             self.progress.note("seconds", object_type, round(time.perf_counter() - started, 3))
 
@@ -248,15 +281,25 @@ class Puller:
 
     def _pull_metadata(self) -> None:
         def properties(object_type: str) -> None:
-            defs = self.client.list_properties(object_type)
+            try:
+                defs = self.client.list_properties(object_type)
+            except MissingScopes as exc:
+                self._not_granted(object_type, exc)
+                return
             with store.open(self.db_path) as db:
                 db.records.save_property_defs(object_type, defs)
 
         def pipelines_and_owners() -> None:
-            found = self.client.list_pipelines("deals")
+            found = {}
+            for object_type in PIPELINE_TYPES:
+                try:
+                    found[object_type] = self.client.list_pipelines(object_type)
+                except MissingScopes as exc:
+                    self._not_granted(object_type, exc)
             owners = list(self.client.iter_owners())
             with store.open(self.db_path) as db:
-                db.records.save_pipelines("deals", found)
+                for object_type, pipelines in found.items():
+                    db.records.save_pipelines(object_type, pipelines)
                 db.records.save_owners(owners)
 
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="sync-meta") as pool:
@@ -269,7 +312,7 @@ class Puller:
 
     def _full(self, db: Store, object_type: str, *, resume: bool) -> None:
         self.progress.set(object_type=object_type)
-        props = db.queries.synced_property_names(object_type)
+        props = _properties(db, object_type)
         state = db.syncstate.get_cursor(object_type)["full_state"] if resume else None
         if state is None:
             state = self._new_full_state(object_type)
@@ -302,7 +345,7 @@ class Puller:
                 raise failed
         self.progress.note("walk_seconds", object_type, round(time.perf_counter() - walk_started, 3))
         self._check()
-        gone = db.records.archive_unseen(object_type, seen_since=state["started_at"])
+        gone = _writer(db, object_type).archive_unseen(object_type, seen_since=state["started_at"])
         self.progress.note("archived", object_type, gone, add=True)
         db.syncstate.complete_full_pull(object_type, modified_since_ms=int(state["since_ms"]))
         # Records changed or deleted behind the walkers (during this pull, or while an
@@ -445,12 +488,12 @@ class Puller:
         """Store one page of a range; its position is saved now, or by the association writer."""
         if writer is not None:
             if found:
-                db.records.upsert_records(object_type, found)
+                _writer(db, object_type).upsert_records(object_type, found)
                 self.progress.add(object_type, len(found))
             writer.add(index, [r.id for r in found], position, done)
             return
         with db.atomic():
-            db.records.upsert_records(object_type, found)
+            _writer(db, object_type).upsert_records(object_type, found)
             db.syncstate.save_full_position(object_type, index, position, done)
         self.progress.add(object_type, len(found))
 
@@ -459,8 +502,14 @@ class Puller:
             return
         for from_type, to_type in ASSOCIATIONS[object_type]:
             self._check()
-            found = self.client.read_associations(from_type, to_type, list(ids))
-            written = db.records.replace_associations(from_type, to_type, ids, found)
+            if to_type in self.missing:
+                continue  # not granted (e.g. tickets): the links to it cannot be read either
+            try:
+                found = self.client.read_associations(from_type, to_type, list(ids))
+            except MissingScopes as exc:
+                self._not_granted(to_type, exc)
+                continue
+            written = _writer(db, object_type).replace_associations(from_type, to_type, ids, found)
             self.progress.bump("associations", written)
 
     # -------------------------------------------------------- incremental pull
@@ -469,7 +518,7 @@ class Puller:
         self.progress.set(object_type=object_type)
         cursor = db.syncstate.get_cursor(object_type)
         since = max(0, int(cursor["modified_since_ms"]) - self.overlap_ms)
-        props = db.queries.synced_property_names(object_type)
+        props = _properties(db, object_type)
         changed: list[str] = []
         for batch in self.client.iter_modified_since(
             object_type,
@@ -478,7 +527,7 @@ class Puller:
             on_total=lambda total: self.progress.total(object_type, total, add=catch_up),
         ):
             self._check()
-            result = db.records.upsert_records(object_type, batch)
+            result = _writer(db, object_type).upsert_records(object_type, batch)
             self.progress.add(object_type, len(batch))
             self.progress.bump("conflicts", result.conflicts)
             changed = list(dict.fromkeys([*changed, *(r.id for r in batch)]))
@@ -496,7 +545,34 @@ class Puller:
         for page in self.client.iter_pages(object_type, properties=[], archived=True):
             self._check()
             gone.extend(r.id for r in page.records)
-        self.progress.note("archived", object_type, db.records.mark_archived(object_type, gone), add=True)
+        gone_now = _writer(db, object_type).mark_archived(object_type, gone)
+        self.progress.note("archived", object_type, gone_now, add=True)
+
+
+class _Writer(Protocol):
+    """What the pull writes through: ``db.records`` or ``db.interactions``."""
+
+    def upsert_records(self, object_type: str, records: Iterable[Any], *, synced_at: str | None = None) -> Any: ...
+    def mark_archived(self, object_type: str, ids: Iterable[str]) -> int: ...
+    def archive_unseen(self, object_type: str, *, seen_since: str) -> int: ...
+    def replace_associations(
+        self,
+        from_type: str,
+        to_type: str,
+        from_ids: Iterable[str],
+        found: Mapping[str, Sequence[tuple[str, int]]],
+    ) -> int: ...
+
+
+def _writer(db: Store, object_type: str) -> _Writer:
+    return db.interactions if object_type in ENGAGEMENT_TYPES else db.records
+
+
+def _properties(db: Store, object_type: str) -> list[str]:
+    """What a pull asks HubSpot for: an engagement's fixed list, a record table's columns."""
+    if object_type in ENGAGEMENT_TYPES:
+        return list(ENGAGEMENT_PROPERTIES[object_type])
+    return db.queries.synced_property_names(object_type)
 
 
 class _RangeQueue:
