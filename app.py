@@ -47,6 +47,9 @@ if __name__ == "__main__":
                 ),
                 st.Page("pages/deals.py", title="Deals", icon=":material/handshake:", url_path="deals"),
                 st.Page(
+                    "pages/tickets.py", title="Tickets", icon=":material/support_agent:", url_path="tickets"
+                ),
+                st.Page(
                     "pages/record.py",
                     title="Record",
                     icon=":material/article:",

@@ -516,6 +516,14 @@ class Interactions(TableOwner):
         )
         return {t: int(found.get(t, 0)) for t in ENGAGEMENT_TYPES}
 
+    def hidden_count(self) -> int:
+        """Cached, non-archived engagements whose content HubSpot withheld."""
+        return int(
+            self.conn.execute(
+                "SELECT count(*) FROM interactions WHERE archived = 0 AND body_hidden = 1"
+            ).fetchone()[0]
+        )
+
     def body_count(self) -> int:
         """Rows in ``interaction_bodies`` (each distinct text once)."""
         return int(self.conn.execute("SELECT count(*) FROM interaction_bodies").fetchone()[0])

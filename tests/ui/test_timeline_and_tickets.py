@@ -1,0 +1,154 @@
+"""The activity timeline on record pages and the Tickets page (AppTest over a synced sandbox)."""
+
+from __future__ import annotations
+
+import json
+
+from uikit import Portal, plain, texts
+
+from crm import store
+
+
+def _db(portal: Portal):
+    return store.open(portal.settings.db_path)
+
+
+def _busiest_contact(portal: Portal) -> tuple[str, int]:
+    with _db(portal) as db:
+        row = db.conn.execute(
+            "SELECT l.record_id, count(*) FROM interaction_links l JOIN interactions i "
+            "ON i.object_type = l.object_type AND i.id = l.id WHERE l.record_type = 'contacts' "
+            "AND i.archived = 0 GROUP BY l.record_id ORDER BY count(*) DESC, l.record_id LIMIT 1"
+        ).fetchone()
+    return str(row[0]), int(row[1])
+
+
+def test_a_contacts_timeline_pages_newest_first_and_filters_by_type(synced: Portal) -> None:
+    contact, count = _busiest_contact(synced)
+    at = synced.page("record")
+    at.query_params.update({"type": "contacts", "id": contact})
+    at.run()
+    assert not at.exception
+    assert f"{count:,} interactions" in texts(at)
+    with _db(synced) as db:
+        expected = db.interactions.timeline("contacts", contact, limit=25).rows
+    labels = [plain(e.label) for e in at.expander]
+    assert len(labels) == min(25, count)
+    first = expected[0]
+    assert labels[0].startswith({"notes": "Note", "calls": "Call", "emails": "Email", "meetings": "Meeting", "tasks": "Task"}[first["object_type"]])
+    assert first["occurred_at"][:10] in labels[0]
+
+    at.multiselect(key="timeline_types").set_value(["calls"]).run()
+    assert not at.exception
+    assert all(plain(e.label).startswith("Call") for e in at.expander)
+
+
+def test_the_timeline_pages_by_keyset_with_older_and_newer(synced: Portal) -> None:
+    # Give one contact 60 notes so the timeline has three pages.
+    contact, _ = _busiest_contact(synced)
+    from crm.hubspot.models import Record
+
+    with _db(synced) as db:
+        notes = [
+            Record(id=f"9{n:05d}", properties={"hs_timestamp": f"2020-01-01T00:{n // 60:02d}:{n % 60:02d}Z", "hs_note_body": f"<p>Old note {n}</p>"}, created_at=None, updated_at=None)
+            for n in range(60)
+        ]
+        db.interactions.upsert_records("notes", notes)
+        db.interactions.replace_associations("notes", "contacts", [r.id for r in notes], {r.id: [(contact, 202)] for r in notes})
+        total = db.interactions.timeline("contacts", contact).total
+    at = synced.page("record")
+    at.query_params.update({"type": "contacts", "id": contact})
+    at.run()
+    seen: list[str] = [plain(e.label) for e in at.expander]
+    pages = 1
+    while not at.button(key=f"timeline_contacts_{contact}_older").disabled:
+        at.button(key=f"timeline_contacts_{contact}_older").click().run()
+        assert not at.exception
+        seen += [plain(e.label) for e in at.expander]
+        pages += 1
+    assert len(seen) == total and len(set(seen)) == total
+    assert pages == -(-total // 25)
+    assert "Old note 0" in seen[-1]
+    at.button(key=f"timeline_contacts_{contact}_newer").click().run()
+    assert len(at.expander) == 25
+
+
+def test_the_timeline_search_finds_text_in_bodies_and_shows_a_script_as_text(synced: Portal) -> None:
+    contact, _ = _busiest_contact(synced)
+    from crm.hubspot.models import Record
+
+    hostile = "<p>Quarterly zebra review</p><script>alert('owned')</script><img src=x onerror=alert(2)>"
+    with _db(synced) as db:
+        db.interactions.upsert_records(
+            "emails",
+            [Record(id="777001", properties={"hs_timestamp": "2026-01-10T09:00:00Z", "hs_email_subject": "**bold** [link](javascript:alert(1))", "hs_email_html": hostile}, created_at=None, updated_at=None)],
+        )
+        db.interactions.replace_associations("emails", "contacts", ["777001"], {"777001": [(contact, 198)]})
+    at = synced.page("record")
+    at.query_params.update({"type": "contacts", "id": contact})
+    at.run()
+    at.text_input(key="timeline_search").set_value("zebra").run()
+    assert not at.exception
+    assert len(at.expander) == 1
+    label = at.expander[0].label
+    assert "**bold**" not in label and "\\*\\*bold\\*\\*" in label
+    bodies = [t.value for t in at.text]
+    assert "Quarterly zebra review" in bodies
+    assert not any("<script" in b or "onerror" in b for b in bodies)
+    assert [m.value for m in at.markdown if m.allow_html] == []
+
+
+def test_tickets_page_lists_tickets_with_labels_chart_and_filters(synced: Portal) -> None:
+    at = synced.page("tickets")
+    at.run()
+    assert not at.exception
+    with _db(synced) as db:
+        live = db.queries.counts()["tickets"]
+        open_count = db.queries.query_records("tickets", filters={"ticket_state": "OPEN"}, limit=1)[1]
+    frame = at.data_editor[0].value
+    assert len(frame) == min(50, live)
+    assert {"contact", "company", "age_days"} <= set(frame.columns)
+    assert [m.value for m in at.metric][0] == f"{open_count:,}"
+    assert len(at.get("vega_lite_chart")) == 1
+    at.selectbox(key="tickets_state").set_value("CLOSED").run()
+    assert not at.exception
+    assert len(at.data_editor[0].value) == live - open_count
+
+
+def test_a_ticket_stage_edit_is_queued_pushed_and_a_bad_priority_refused(synced: Portal) -> None:
+    at = synced.page("tickets")
+    at.run()
+    frame = at.data_editor[0].value
+    rid = str(frame.index[0])
+    with _db(synced) as db:
+        pipeline = next(p for p in db.queries.pipelines("tickets") if p["id"] == frame.iloc[0]["hs_pipeline"])
+    target = next(s["id"] for s in pipeline["stages"] if s["id"] != frame.iloc[0]["hs_pipeline_stage"])
+    options = json.loads(at.data_editor[0].proto.columns)["hs_pipeline_stage"]["type_config"]["options"]
+    assert target in [o["value"] for o in options]
+    key = at.data_editor[0].key
+    at.session_state[key] = {"edited_rows": {0: {"hs_ticket_priority": "NOT_A_PRIORITY"}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert not at.exception
+    assert "Priority" in plain(at.error[0].value)
+    at.button(key="tickets_discard").click().run()
+    key = at.data_editor[0].key
+    at.session_state[key] = {"edited_rows": {0: {"hs_pipeline_stage": target}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert not at.exception
+    with _db(synced) as db:
+        queued = db.outbox.edits_frame(statuses=("pending",))
+    assert list(zip(queued["record_id"], queued["property"], strict=True)) == [(rid, "hs_pipeline_stage")]
+    at.button(key="tickets_push").click().run()
+    assert not at.exception
+    truth = next(t for t in synced.sandbox.truth("tickets") if t["id"] == rid)
+    assert truth["properties"]["hs_pipeline_stage"] == target
+
+
+def test_a_portal_without_the_tickets_scope_is_told_how_to_grant_it(synced: Portal) -> None:
+    with _db(synced) as db:
+        db.meta.put("missing_scopes", json.dumps({"tickets": ["tickets", "crm.objects.tickets.read"]}))
+    at = synced.page("tickets")
+    at.run()
+    assert not at.exception
+    warning = plain(at.warning[0].value)
+    assert "Tickets are not synced" in warning and "tickets" in warning and "Connect page" in warning
