@@ -113,7 +113,9 @@ def _rows(db: Store, object_type: str, search: str | None) -> tuple[list[str], I
         pipes = db.queries.pipelines("tickets")
         labels["hs_pipeline"] = _labeller(pipeline_labels(pipes))
         labels["hs_pipeline_stage"] = _labeller(stage_labels(pipes))
-        labels["hs_ticket_priority"] = _labeller(option_labels(db.queries.property_defs("tickets").get("hs_ticket_priority")))
+        labels["hs_ticket_priority"] = _labeller(
+            option_labels(db.queries.property_defs("tickets").get("hs_ticket_priority"))
+        )
     extra = list(COMPANY_COUNTS) if object_type == "companies" else []
 
     def generate() -> Iterator[list[Any]]:

@@ -49,6 +49,7 @@ from crm.errors import CrmError, WebhookRejected
 from crm.hubspot import HubSpotClient, Record
 from crm.logs import in_run
 from crm.store import Store, inbox
+from crm.sync.pull import ASSOCIATIONS, pull_properties, writer_for
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +96,23 @@ _URI_ESCAPES = {
 }
 _URI_ESCAPE_RE = re.compile("|".join(_URI_ESCAPES), re.IGNORECASE)
 
-_SINGULAR = {"contact": "contacts", "company": "companies", "deal": "deals"}
-_TYPE_IDS = {"0-1": "contacts", "0-2": "companies", "0-3": "deals"}
-_ASSOCIATION_TYPE_RE = re.compile(r"^(CONTACT|COMPANY|DEAL)_TO_(CONTACT|COMPANY|DEAL)(?:_|$)")
+_SINGULAR = {"contact": "contacts", "company": "companies", "deal": "deals", "ticket": "tickets"}
+# Engagements have no classic subscription; the generic object.* events name them by type id
+# (docs/INTERACTIONS_API.md §7).
+_TYPE_IDS = {
+    "0-1": "contacts",
+    "0-2": "companies",
+    "0-3": "deals",
+    "0-5": "tickets",
+    "0-46": "notes",
+    "0-48": "calls",
+    "0-49": "emails",
+    "0-47": "meetings",
+    "0-27": "tasks",
+}
+_ASSOCIATION_TYPE_RE = re.compile(r"^(CONTACT|COMPANY|DEAL|TICKET)_TO_(CONTACT|COMPANY|DEAL|TICKET)(?:_|$)")
 # The association pairs the cache keeps, as the sync engine reads them (from -> to).
-ASSOCIATION_PAIRS = (("contacts", "companies"), ("deals", "contacts"), ("deals", "companies"))
+ASSOCIATION_PAIRS = tuple(pair for pairs in ASSOCIATIONS.values() for pair in pairs)
 
 
 # --- checking a delivery -------------------------------------------------------------
@@ -476,7 +489,7 @@ def _fetch(db: Store, client: HubSpotClient, plan: ReadPlan) -> _Fetched:
     fetched = _Fetched()
     for object_type, ids in plan.reread.items():
         wanted = sorted(ids, key=_id_order)
-        properties = db.queries.synced_property_names(object_type)
+        properties = pull_properties(db, object_type)
         found = client.batch_read(object_type, wanted, properties=properties)
         fetched.records[object_type] = found
         # Batch read leaves out what it cannot return: deleted records, and ids merged
@@ -508,11 +521,11 @@ def _apply(db: Store, fetched: _Fetched, keys: list[inbox.EventKey]) -> None:
     means the events are applied again, which fetch-on-notify makes harmless.
     """
     for object_type, found in fetched.records.items():
-        db.records.upsert_records(object_type, found)
+        writer_for(db, object_type).upsert_records(object_type, found)
     for object_type, ids in fetched.archived.items():
-        db.records.mark_archived(object_type, ids)
+        writer_for(db, object_type).mark_archived(object_type, ids)
     for (from_type, to_type), (from_ids, links) in fetched.associations.items():
-        db.records.replace_associations(from_type, to_type, from_ids, links)
+        writer_for(db, from_type).replace_associations(from_type, to_type, from_ids, links)
     db.inbox.mark_processed(keys, at=datetime.now(UTC).isoformat())
 
 

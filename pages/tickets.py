@@ -103,7 +103,9 @@ editing.push_panel(settings, staff, PREFIX)
 
 stages_all = stage_labels(pipes)
 row = st.columns([3, 1, 2, 2, 1, 2, 2])
-search = row[0].text_input("Search", key="tickets_search", placeholder="Subject or description", disabled=locked)
+search = row[0].text_input(
+    "Search", key="tickets_search", placeholder="Subject or description", disabled=locked
+)
 state = choose(row[1], "Status", STATES, any_label="Any", key="tickets_state", disabled=locked)
 pipeline = choose(
     row[2], "Pipeline", pipeline_names, any_label="Any pipeline", key="tickets_pipeline", disabled=locked
@@ -134,7 +136,9 @@ query = RecordQuery("tickets", search, filters, sort, descending, COLUMNS)
 frame, total, page, pages = load_page(settings, query, page_key=page_key, size=PAGE_SIZE)
 st.caption(f"{total:,} ticket{'s' if total != 1 else ''} · page {page:,} of {pages:,}")
 if total == 0:
-    st.info("No tickets match. Clear the search or filters to see every ticket.", icon=":material/search_off:")
+    st.info(
+        "No tickets match. Clear the search or filters to see every ticket.", icon=":material/search_off:"
+    )
 
 # --- the grid ------------------------------------------------------------------------------
 
@@ -159,7 +163,9 @@ editing.edit_grid(
     shown=with_links(shown, "tickets", info.ui_domain, info.portal_id),
     outcome=outcome,
     labels=LABELS,
-    config=ticket_columns(owners=owners, stages=stage_options, pipelines=pipeline_names, priorities=priorities),
+    config=ticket_columns(
+        owners=owners, stages=stage_options, pipelines=pipeline_names, priorities=priorities
+    ),
     columns=[c for c in COLUMNS if c != "createdate"] + ["contact", "company", "age_days"],
     editable=EDITABLE,
     view=f"{view}_{page}",

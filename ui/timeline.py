@@ -80,9 +80,13 @@ def render_timeline(
     """The timeline section of a record page (filters, one page of lines, Newer/Older)."""
     prefix = f"timeline_{record_type}_{record_id}"
     st.subheader("Activity")
-    scope_notice(settings, [*ENGAGEMENT_TYPES, "tickets"] if record_type == "tickets" else list(ENGAGEMENT_TYPES))
+    scope_notice(
+        settings, [*ENGAGEMENT_TYPES, "tickets"] if record_type == "tickets" else list(ENGAGEMENT_TYPES)
+    )
     row = st.columns([2, 3, 2])
-    search = row[0].text_input("Search activity", key="timeline_search", placeholder="Text in any interaction")
+    search = row[0].text_input(
+        "Search activity", key="timeline_search", placeholder="Text in any interaction"
+    )
     chosen = row[1].multiselect(
         "Types",
         list(ENGAGEMENT_TYPES),
@@ -116,13 +120,21 @@ def render_timeline(
         )
     first = len(cursors) * PAGE_SIZE + 1
     if page.total == 0:
-        st.caption("No activity matches." if search.strip() or since or len(chosen) < 5 else "No activity yet.")
+        st.caption(
+            "No activity matches." if search.strip() or since or len(chosen) < 5 else "No activity yet."
+        )
     else:
-        st.caption(f"{page.total:,} interactions · showing {first:,}-{first + len(page.rows) - 1:,}, newest first")
+        st.caption(
+            f"{page.total:,} interactions · showing {first:,}-{first + len(page.rows) - 1:,}, newest first"
+        )
     for item in page.rows:
         kind = item["object_type"]
         who = owners.get(str(item.get("owner_id") or ""), "")
-        headline = item.get("subject") or item.get("preview") or ("(content withheld)" if item["body_hidden"] else "")
+        headline = (
+            item.get("subject")
+            or item.get("preview")
+            or ("(content withheld)" if item["body_hidden"] else "")
+        )
         label = " · ".join(
             part for part in (TYPE_LABELS.get(kind, kind), _when(item["occurred_at"]), who, headline) if part
         )

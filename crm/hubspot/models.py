@@ -14,7 +14,9 @@ from typing import Any, Literal, Protocol
 
 from crm.errors import HubSpotError
 
-ObjectType = Literal["contacts", "companies", "deals", "tickets", "notes", "calls", "emails", "meetings", "tasks"]
+ObjectType = Literal[
+    "contacts", "companies", "deals", "tickets", "notes", "calls", "emails", "meetings", "tasks"
+]
 # Every type but contacts keeps its last-modified time in hs_lastmodifieddate (tickets and
 # the engagements too: docs/INTERACTIONS_API.md §2), which search can filter and sort on.
 LAST_MODIFIED: dict[str, str] = {

@@ -148,7 +148,9 @@ def row_from_record(object_type: str, record: RecordLike) -> InteractionRow:
     kept = {
         k: v
         for k, v in props.items()
-        if k not in _BODIES[object_type] and k != subject_prop and k not in ("hs_timestamp", "hubspot_owner_id")
+        if k not in _BODIES[object_type]
+        and k != subject_prop
+        and k not in ("hs_timestamp", "hubspot_owner_id")
     }
     return InteractionRow(
         object_type=object_type,

@@ -294,7 +294,9 @@ PG_V4_EMAIL_LOOKUP = "CREATE INDEX contacts_email_lower ON contacts(lower(email)
 
 # Tickets, engagements, their bodies and timeline links: SQLite's step translated as
 # version 1 is (the tickets_updated_at index DESC NULLS LAST like the other record tables).
-PG_V5_INTERACTIONS = _UPDATED_DESC.sub(r"\1(updated_at DESC NULLS LAST, id DESC);", _from_sqlite(V5_INTERACTIONS))
+PG_V5_INTERACTIONS = _UPDATED_DESC.sub(
+    r"\1(updated_at DESC NULLS LAST, id DESC);", _from_sqlite(V5_INTERACTIONS)
+)
 
 PG_MIGRATIONS: list[str] = [
     PG_V1,

@@ -337,7 +337,9 @@ class Queries(TableOwner):
         if frame.empty:
             return pd.DataFrame(columns=[*columns, "median_age_days", "oldest_days"])
         now = pd.Timestamp.now(tz="UTC")
-        frame["age"] = (now - pd.to_datetime(frame["opened"], utc=True, errors="coerce", format="ISO8601")).dt.days
+        frame["age"] = (
+            now - pd.to_datetime(frame["opened"], utc=True, errors="coerce", format="ISO8601")
+        ).dt.days
         grouped = frame.groupby(["pipeline_id", "stage_id"], sort=False)
         summary = grouped.agg(
             pipeline=("pipeline", "first"),
@@ -437,8 +439,10 @@ def _filter_clause(
     if key == "ticket_state" and object_type == "tickets":
         # Open or closed comes from the stage's ticketState (docs/INTERACTIONS_API.md §3),
         # never from closed_date; a stage the cache does not know counts as open.
-        closed = "EXISTS (SELECT 1 FROM pipeline_stages s WHERE s.object_type = 'tickets' AND s.pipeline_id = " \
+        closed = (
+            "EXISTS (SELECT 1 FROM pipeline_stages s WHERE s.object_type = 'tickets' AND s.pipeline_id = "
             "tickets.hs_pipeline AND s.id = tickets.hs_pipeline_stage AND s.is_closed = 1)"
+        )
         if str(value).upper() == "CLOSED":
             where.append(closed)
         elif str(value).upper() == "OPEN":

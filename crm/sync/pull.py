@@ -239,7 +239,9 @@ class Puller:
             if error is not None:
                 raise error
         with store.open(self.db_path) as db:
-            db.meta.put(MISSING_SCOPES_KEY, json.dumps(self.missing, sort_keys=True) if self.missing else None)
+            db.meta.put(
+                MISSING_SCOPES_KEY, json.dumps(self.missing, sort_keys=True) if self.missing else None
+            )
         self.progress.set(phase="done", object_type=None)
 
     def _not_granted(self, object_type: str, error: MissingScopes) -> None:
@@ -312,7 +314,7 @@ class Puller:
 
     def _full(self, db: Store, object_type: str, *, resume: bool) -> None:
         self.progress.set(object_type=object_type)
-        props = _properties(db, object_type)
+        props = pull_properties(db, object_type)
         state = db.syncstate.get_cursor(object_type)["full_state"] if resume else None
         if state is None:
             state = self._new_full_state(object_type)
@@ -331,7 +333,9 @@ class Puller:
             writer = _AssociationWriter(self, object_type) if ASSOCIATIONS[object_type] else None
             with ThreadPoolExecutor(max_workers=len(kinds), thread_name_prefix=f"sync-{object_type}") as pool:
                 futures = [
-                    pool.submit(carry(self._take_ranges), object_type, kind, todo, state["walkers"], props, writer)
+                    pool.submit(
+                        carry(self._take_ranges), object_type, kind, todo, state["walkers"], props, writer
+                    )
                     for kind in kinds
                 ]
                 errors = [f.exception() for f in futures]
@@ -345,7 +349,7 @@ class Puller:
                 raise failed
         self.progress.note("walk_seconds", object_type, round(time.perf_counter() - walk_started, 3))
         self._check()
-        gone = _writer(db, object_type).archive_unseen(object_type, seen_since=state["started_at"])
+        gone = writer_for(db, object_type).archive_unseen(object_type, seen_since=state["started_at"])
         self.progress.note("archived", object_type, gone, add=True)
         db.syncstate.complete_full_pull(object_type, modified_since_ms=int(state["since_ms"]))
         # Records changed or deleted behind the walkers (during this pull, or while an
@@ -488,12 +492,12 @@ class Puller:
         """Store one page of a range; its position is saved now, or by the association writer."""
         if writer is not None:
             if found:
-                _writer(db, object_type).upsert_records(object_type, found)
+                writer_for(db, object_type).upsert_records(object_type, found)
                 self.progress.add(object_type, len(found))
             writer.add(index, [r.id for r in found], position, done)
             return
         with db.atomic():
-            _writer(db, object_type).upsert_records(object_type, found)
+            writer_for(db, object_type).upsert_records(object_type, found)
             db.syncstate.save_full_position(object_type, index, position, done)
         self.progress.add(object_type, len(found))
 
@@ -509,7 +513,7 @@ class Puller:
             except MissingScopes as exc:
                 self._not_granted(to_type, exc)
                 continue
-            written = _writer(db, object_type).replace_associations(from_type, to_type, ids, found)
+            written = writer_for(db, object_type).replace_associations(from_type, to_type, ids, found)
             self.progress.bump("associations", written)
 
     # -------------------------------------------------------- incremental pull
@@ -518,7 +522,7 @@ class Puller:
         self.progress.set(object_type=object_type)
         cursor = db.syncstate.get_cursor(object_type)
         since = max(0, int(cursor["modified_since_ms"]) - self.overlap_ms)
-        props = _properties(db, object_type)
+        props = pull_properties(db, object_type)
         changed: list[str] = []
         for batch in self.client.iter_modified_since(
             object_type,
@@ -527,7 +531,7 @@ class Puller:
             on_total=lambda total: self.progress.total(object_type, total, add=catch_up),
         ):
             self._check()
-            result = _writer(db, object_type).upsert_records(object_type, batch)
+            result = writer_for(db, object_type).upsert_records(object_type, batch)
             self.progress.add(object_type, len(batch))
             self.progress.bump("conflicts", result.conflicts)
             changed = list(dict.fromkeys([*changed, *(r.id for r in batch)]))
@@ -545,14 +549,16 @@ class Puller:
         for page in self.client.iter_pages(object_type, properties=[], archived=True):
             self._check()
             gone.extend(r.id for r in page.records)
-        gone_now = _writer(db, object_type).mark_archived(object_type, gone)
+        gone_now = writer_for(db, object_type).mark_archived(object_type, gone)
         self.progress.note("archived", object_type, gone_now, add=True)
 
 
 class _Writer(Protocol):
     """What the pull writes through: ``db.records`` or ``db.interactions``."""
 
-    def upsert_records(self, object_type: str, records: Iterable[Any], *, synced_at: str | None = None) -> Any: ...
+    def upsert_records(
+        self, object_type: str, records: Iterable[Any], *, synced_at: str | None = None
+    ) -> Any: ...
     def mark_archived(self, object_type: str, ids: Iterable[str]) -> int: ...
     def archive_unseen(self, object_type: str, *, seen_since: str) -> int: ...
     def replace_associations(
@@ -564,11 +570,12 @@ class _Writer(Protocol):
     ) -> int: ...
 
 
-def _writer(db: Store, object_type: str) -> _Writer:
+def writer_for(db: Store, object_type: str) -> _Writer:
+    """Where records of ``object_type`` are written: ``db.interactions`` for engagements, else ``db.records``."""
     return db.interactions if object_type in ENGAGEMENT_TYPES else db.records
 
 
-def _properties(db: Store, object_type: str) -> list[str]:
+def pull_properties(db: Store, object_type: str) -> list[str]:
     """What a pull asks HubSpot for: an engagement's fixed list, a record table's columns."""
     if object_type in ENGAGEMENT_TYPES:
         return list(ENGAGEMENT_PROPERTIES[object_type])
@@ -605,7 +612,9 @@ class _AssociationWriter:
         self.error: BaseException | None = None
         self._queue: queue.Queue[tuple[int, list[str], str | None, bool] | None] = queue.Queue()
         self._discard = False
-        self._thread = threading.Thread(target=carry(self._run), name=f"sync-{object_type}-assoc", daemon=True)
+        self._thread = threading.Thread(
+            target=carry(self._run), name=f"sync-{object_type}-assoc", daemon=True
+        )
         self._thread.start()
 
     def add(self, index: int, ids: list[str], position: str | None, done: bool) -> None:

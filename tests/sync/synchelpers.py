@@ -82,9 +82,7 @@ def interaction_differences(db: Any, sandbox: Any) -> list[str]:
     """Where the cached engagements differ from the sandbox's truth: which are live, their
     time, owner, subject and sanitised body, and the records each shows on."""
     found: list[str] = []
-    live_records = {
-        t: {r["id"] for r in sandbox.truth(t) if not r["archived"]} for t in LINKED_TYPES
-    }
+    live_records = {t: {r["id"] for r in sandbox.truth(t) if not r["archived"]} for t in LINKED_TYPES}
     for object_type in ENGAGEMENT_TYPES:
         truth = sandbox.truth(object_type)
         cursor = db.conn.execute(

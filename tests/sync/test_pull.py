@@ -26,7 +26,11 @@ def test_full_sync_equals_the_sandbox_truth(sandbox, settings, db):
     assert run["state"] == "succeeded"
     assert differences(db, sandbox) == []
     pulled = run["counts"]["records"]
-    assert {t: pulled[t] for t in ("contacts", "companies", "deals")} == {"contacts": 260, "companies": 30, "deals": 70}
+    assert {t: pulled[t] for t in ("contacts", "companies", "deals")} == {
+        "contacts": 260,
+        "companies": 30,
+        "deals": 70,
+    }
     assert run["done"] == run["total"] == sum(pulled.values())
     assert db.queries.counts()["owners"] == 5
     assert db.queries.pipelines()[0]["stages"][0]["id"] == "appointmentscheduled"
@@ -114,7 +118,11 @@ def test_a_record_modified_during_a_sync_is_not_missed_by_the_next(sandbox, sett
     worker = threading.Thread(target=run_sync, args=(settings,), kwargs={"kind": "full"})
     worker.start()
     # Once the walkers have written records, the lowest id is behind them.
-    wait_for(lambda: (run := db.syncstate.latest_run()) and run["counts"].get("records", {}).get("contacts", 0) >= 200)
+    wait_for(
+        lambda: (
+            (run := db.syncstate.latest_run()) and run["counts"].get("records", {}).get("contacts", 0) >= 200
+        )
+    )
     sandbox.patch_object("contacts", first, {"firstname": "Changed mid-sync"})
     worker.join(timeout=60)
     run_sync(settings)

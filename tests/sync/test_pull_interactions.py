@@ -15,11 +15,21 @@ from tests.sync.synchelpers import (
 )
 
 ANCHOR = {"anchor_date": "2026-01-15"}
-PORTAL = {"seed": 7, "contacts": 40, "companies": 10, "deals": 15, "owners": 4, "tickets": 14, "engagements": 90}
+PORTAL = {
+    "seed": 7,
+    "contacts": 40,
+    "companies": 10,
+    "deals": 15,
+    "owners": 4,
+    "tickets": 14,
+    "engagements": 90,
+}
 
 
 def _only(truth: list[dict], **props: str) -> dict:
-    return next(r for r in truth if not r["archived"] and all(r["properties"].get(k) == v for k, v in props.items()))
+    return next(
+        r for r in truth if not r["archived"] and all(r["properties"].get(k) == v for k, v in props.items())
+    )
 
 
 def test_full_and_incremental_pulls_leave_tickets_and_engagements_equal_to_hubspot(sandbox, settings, db):
@@ -38,11 +48,17 @@ def test_full_and_incremental_pulls_leave_tickets_and_engagements_equal_to_hubsp
     note = sandbox.truth("notes")[0]["id"]
     call = next(r["id"] for r in sandbox.truth("calls") if not r["archived"])
     tickets = [r for r in sandbox.truth("tickets") if not r["archived"]]
-    sandbox.patch_object("notes", note, {"hs_note_body": "<p>Called back &amp; fixed</p><script>alert(1)</script>"})
+    sandbox.patch_object(
+        "notes", note, {"hs_note_body": "<p>Called back &amp; fixed</p><script>alert(1)</script>"}
+    )
     sandbox.archive_object("calls", call)
     sandbox.archive_object("tickets", tickets[0]["id"])
     stages = [s["id"] for s in db.queries.pipelines("tickets")[0]["stages"]]
-    moved = next(t for t in tickets[1:] if t["properties"].get("hs_pipeline") == db.queries.pipelines("tickets")[0]["id"])
+    moved = next(
+        t
+        for t in tickets[1:]
+        if t["properties"].get("hs_pipeline") == db.queries.pipelines("tickets")[0]["id"]
+    )
     other = next(s for s in stages if s != moved["properties"]["hs_pipeline_stage"])
     sandbox.patch_object("tickets", moved["id"], {"hs_pipeline_stage": other})
 
@@ -105,7 +121,9 @@ def test_a_portal_without_the_tickets_scope_syncs_the_rest_and_says_what_is_miss
     assert sum(db.interactions.counts().values()) == 90
     missing = json.loads(db.meta.get("missing_scopes") or "{}")
     assert list(missing) == ["tickets"] and "tickets" in missing["tickets"]
-    assert interaction_differences(db, sandbox) == [] or all("-> tickets" in d for d in interaction_differences(db, sandbox))
+    assert interaction_differences(db, sandbox) == [] or all(
+        "-> tickets" in d for d in interaction_differences(db, sandbox)
+    )
 
     # Granted later: the next sync pulls the tickets and forgets the warning.
     run = run_sync(settings)
@@ -121,4 +139,9 @@ def test_emails_read_without_sales_email_read_are_flagged_hidden_not_empty(sandb
         "SELECT count(*), sum(body_hidden) FROM interactions WHERE object_type = 'emails'"
     ).fetchone()
     assert hidden[0] > 0 and hidden[0] == hidden[1]
-    assert db.conn.execute("SELECT count(*) FROM interactions WHERE object_type = 'notes' AND body_hidden = 1").fetchone()[0] == 0
+    assert (
+        db.conn.execute(
+            "SELECT count(*) FROM interactions WHERE object_type = 'notes' AND body_hidden = 1"
+        ).fetchone()[0]
+        == 0
+    )

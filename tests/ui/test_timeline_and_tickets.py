@@ -35,7 +35,11 @@ def test_a_contacts_timeline_pages_newest_first_and_filters_by_type(synced: Port
     labels = [plain(e.label) for e in at.expander]
     assert len(labels) == min(25, count)
     first = expected[0]
-    assert labels[0].startswith({"notes": "Note", "calls": "Call", "emails": "Email", "meetings": "Meeting", "tasks": "Task"}[first["object_type"]])
+    assert labels[0].startswith(
+        {"notes": "Note", "calls": "Call", "emails": "Email", "meetings": "Meeting", "tasks": "Task"}[
+            first["object_type"]
+        ]
+    )
     assert first["occurred_at"][:10] in labels[0]
 
     at.multiselect(key="timeline_types").set_value(["calls"]).run()
@@ -50,11 +54,21 @@ def test_the_timeline_pages_by_keyset_with_older_and_newer(synced: Portal) -> No
 
     with _db(synced) as db:
         notes = [
-            Record(id=f"9{n:05d}", properties={"hs_timestamp": f"2020-01-01T00:{n // 60:02d}:{n % 60:02d}Z", "hs_note_body": f"<p>Old note {n}</p>"}, created_at=None, updated_at=None)
+            Record(
+                id=f"9{n:05d}",
+                properties={
+                    "hs_timestamp": f"2020-01-01T00:{n // 60:02d}:{n % 60:02d}Z",
+                    "hs_note_body": f"<p>Old note {n}</p>",
+                },
+                created_at=None,
+                updated_at=None,
+            )
             for n in range(60)
         ]
         db.interactions.upsert_records("notes", notes)
-        db.interactions.replace_associations("notes", "contacts", [r.id for r in notes], {r.id: [(contact, 202)] for r in notes})
+        db.interactions.replace_associations(
+            "notes", "contacts", [r.id for r in notes], {r.id: [(contact, 202)] for r in notes}
+        )
         total = db.interactions.timeline("contacts", contact).total
     at = synced.page("record")
     at.query_params.update({"type": "contacts", "id": contact})
@@ -81,7 +95,18 @@ def test_the_timeline_search_finds_text_in_bodies_and_shows_a_script_as_text(syn
     with _db(synced) as db:
         db.interactions.upsert_records(
             "emails",
-            [Record(id="777001", properties={"hs_timestamp": "2026-01-10T09:00:00Z", "hs_email_subject": "**bold** [link](javascript:alert(1))", "hs_email_html": hostile}, created_at=None, updated_at=None)],
+            [
+                Record(
+                    id="777001",
+                    properties={
+                        "hs_timestamp": "2026-01-10T09:00:00Z",
+                        "hs_email_subject": "**bold** [link](javascript:alert(1))",
+                        "hs_email_html": hostile,
+                    },
+                    created_at=None,
+                    updated_at=None,
+                )
+            ],
         )
         db.interactions.replace_associations("emails", "contacts", ["777001"], {"777001": [(contact, 198)]})
     at = synced.page("record")
@@ -126,13 +151,21 @@ def test_a_ticket_stage_edit_is_queued_pushed_and_a_bad_priority_refused(synced:
     options = json.loads(at.data_editor[0].proto.columns)["hs_pipeline_stage"]["type_config"]["options"]
     assert target in [o["value"] for o in options]
     key = at.data_editor[0].key
-    at.session_state[key] = {"edited_rows": {0: {"hs_ticket_priority": "NOT_A_PRIORITY"}}, "added_rows": [], "deleted_rows": []}
+    at.session_state[key] = {
+        "edited_rows": {0: {"hs_ticket_priority": "NOT_A_PRIORITY"}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
     at.run()
     assert not at.exception
     assert "Priority" in plain(at.error[0].value)
     at.button(key="tickets_discard").click().run()
     key = at.data_editor[0].key
-    at.session_state[key] = {"edited_rows": {0: {"hs_pipeline_stage": target}}, "added_rows": [], "deleted_rows": []}
+    at.session_state[key] = {
+        "edited_rows": {0: {"hs_pipeline_stage": target}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
     at.run()
     assert not at.exception
     with _db(synced) as db:

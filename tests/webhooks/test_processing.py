@@ -82,6 +82,43 @@ def test_property_change_is_read_back_from_hubspot_and_cached(
     assert (status["processed"], status["pending"]) == (1, 0)
 
 
+def test_ticket_and_note_changes_are_read_back_into_the_cache(
+    sandbox: SandboxAdmin, live_settings: Settings
+) -> None:
+    ticket = sorted(truth(sandbox, "tickets"), key=int)[0]
+    note = sorted(truth(sandbox, "notes"), key=int)[0]
+    sandbox.patch_object("tickets", ticket, {"subject": "Printer on fire", "hs_ticket_priority": "HIGH"})
+    sandbox.patch_object("notes", note, {"hs_note_body": "<p>Spoke to <b>Ada</b></p><script>x()</script>"})
+    assert (
+        deliver(
+            live_settings,
+            event(
+                1,
+                int(ticket),
+                "ticket.propertyChange",
+                propertyName="subject",
+                propertyValue="Printer on fire",
+            ),
+            event(2, int(note), "object.creation", objectTypeId="0-46"),
+        )
+        == 2
+    )
+    assert webhooks.process_pending(live_settings) == 2
+    row = cached(live_settings, "tickets", ticket)
+    assert row is not None and (row["subject"], row["hs_ticket_priority"]) == ("Printer on fire", "HIGH")
+    with store.open(live_settings.db_path) as db:
+        assert db.interactions.body("notes", note) == "Spoke to Ada"
+        linked = {
+            r[0]
+            for r in db.conn.execute(
+                "SELECT record_type FROM interaction_links WHERE object_type = 'notes' AND id = ?", (note,)
+            ).fetchall()
+        }
+    assert linked == {
+        t for t, links in (truth(sandbox, "notes")[note].get("associations") or {}).items() if links
+    }
+
+
 def test_same_batch_delivered_twice_is_applied_once(sandbox: SandboxAdmin, live_settings: Settings) -> None:
     contact = first_contact(sandbox)
     batch = [event(10, int(contact)), event(11, int(contact), propertyName="lastname")]
