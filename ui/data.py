@@ -255,8 +255,9 @@ def hidden_email_count(settings: Settings) -> int:
 
 
 def counts(settings: Settings) -> dict[str, int]:
+    """Cached records per type, owners, and ``interactions`` (engagements of every type)."""
     with open_cache(settings) as db:
-        return db.queries.counts()
+        return {**db.queries.counts(), "interactions": sum(db.interactions.counts().values())}
 
 
 def record(settings: Settings, object_type: str, record_id: str) -> dict[str, Any] | None:

@@ -185,3 +185,17 @@ def test_a_portal_without_the_tickets_scope_is_told_how_to_grant_it(synced: Port
     assert not at.exception
     warning = plain(at.warning[0].value)
     assert "Tickets are not synced" in warning and "tickets" in warning and "Connect page" in warning
+
+
+def test_the_sync_page_counts_tickets_and_interactions(synced: Portal) -> None:
+    at = synced.page("sync")
+    at.run()
+    assert not at.exception
+    with _db(synced) as db:
+        tickets = db.queries.counts()["tickets"]
+        interactions = sum(db.interactions.counts().values())
+    shown = {m.label: m.value for m in at.metric}
+    assert interactions > 0
+    assert (shown["Tickets"], shown["Interactions"]) == (f"{tickets:,}", f"{interactions:,}")
+    history = next(d.value for d in at.dataframe if "Interactions" in d.value.columns)
+    assert history["Interactions"].iloc[0] == interactions
