@@ -264,15 +264,17 @@ class HubSpotClient:
     def batch_create(self, object_type: str, inputs: list[dict[str, Any]]) -> BatchResult:
         """Create records: inputs ``{"properties", "associations"?, "object_write_trace_id"?}``.
 
-        Every input gets a trace id so one bad input fails alone (207) instead of the
-        whole batch. Never retried after HubSpot may have acted on it: a timeout or 5xx
-        raises, and the caller reconciles (e.g. GET by a unique property).
+        ``associations`` is a list of ``(to id, association type id)`` (HUBSPOT_DEFINED), or
+        of HubSpot's own association dicts. Every input gets a trace id so one bad input
+        fails alone (207) instead of the whole batch. Never retried after HubSpot may have
+        acted on it: a timeout or 5xx raises, and the caller reconciles (e.g. GET by a
+        unique property).
         """
         wire = []
         for index, item in enumerate(inputs):
             entry: dict[str, Any] = {"properties": _props(item.get("properties"))}
             if item.get("associations"):
-                entry["associations"] = item["associations"]
+                entry["associations"] = [_association_input(a) for a in item["associations"]]
             trace = item.get("object_write_trace_id") or item.get("objectWriteTraceId") or f"input-{index}"
             entry["objectWriteTraceId"] = str(trace)
             wire.append(entry)
@@ -346,6 +348,25 @@ class HubSpotClient:
             cap=self.search_cap,
             on_total=on_total,
         )
+
+    def find_by_timestamp(
+        self, object_type: str, timestamp_ms: int, *, properties: Sequence[str]
+    ) -> list[Record]:
+        """Engagements whose ``hs_timestamp`` is exactly ``timestamp_ms`` (at most 200).
+
+        How a retried note or task create checks whether the first attempt reached HubSpot:
+        creates have no idempotency key (docs/INTERACTIONS_API.md §1), so the push gives
+        each one its own millisecond and compares the text of what it finds.
+        """
+        page = self.search(
+            object_type,
+            filter_groups=[
+                {"filters": [{"propertyName": "hs_timestamp", "operator": "EQ", "value": str(timestamp_ms)}]}
+            ],
+            properties=properties,
+            limit=SEARCH_LIMIT,
+        )
+        return page.records
 
     def search_id_range(
         self,
@@ -685,6 +706,16 @@ def _props(properties: Any) -> dict[str, str]:
         else:
             out[name] = str(value)
     return out
+
+
+def _association_input(item: Any) -> dict[str, Any]:
+    if isinstance(item, dict):
+        return item
+    to_id, type_id = item
+    return {
+        "to": {"id": str(to_id)},
+        "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": int(type_id)}],
+    }
 
 
 def _update_input(item: dict[str, Any]) -> dict[str, Any]:

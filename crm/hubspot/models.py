@@ -30,6 +30,18 @@ LAST_MODIFIED: dict[str, str] = {
     "meetings": "hs_lastmodifieddate",
     "tasks": "hs_lastmodifieddate",
 }
+# HUBSPOT_DEFINED association type ids from an engagement to the record it is logged on
+# (docs/INTERACTIONS_API.md §4), used when creating a note or task with its associations.
+ENGAGEMENT_ASSOCIATION_TYPES: dict[tuple[str, str], int] = {
+    ("notes", "contacts"): 202,
+    ("notes", "companies"): 190,
+    ("notes", "deals"): 214,
+    ("notes", "tickets"): 228,
+    ("tasks", "contacts"): 204,
+    ("tasks", "companies"): 192,
+    ("tasks", "deals"): 216,
+    ("tasks", "tickets"): 230,
+}
 REQUEST_KINDS = ("list", "search", "batch", "assoc", "other")
 
 

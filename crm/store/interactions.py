@@ -29,7 +29,7 @@ from typing import Any
 
 from crm.plaintext import body_text, first_line
 from crm.store.owner import TableOwner
-from crm.store.records import ID_CHUNK, RecordLike, UpsertResult, marks
+from crm.store.records import ID_CHUNK, LOCAL_ID_PREFIX, RecordLike, UpsertResult, marks
 from crm.store.values import now_iso, to_column
 
 ENGAGEMENT_TYPES = ("notes", "calls", "emails", "meetings", "tasks")
@@ -170,12 +170,23 @@ def body_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+@dataclass(frozen=True)
+class _Local:
+    """An engagement made here, shaped as a record read from HubSpot (``RecordLike``)."""
+
+    id: str
+    properties: dict[str, str | None]
+    created_at: str | None
+    updated_at: str | None = None
+    archived: bool = False
+
+
 @dataclass
 class TimelinePage:
     """One page of a record's timeline, newest first.
 
     ``rows``: dicts with object_type, id, occurred_at, owner_id, subject, summary, preview,
-    body_hidden, has_body. ``next_cursor``: pass as ``before`` for the next (older) page;
+    body_hidden, has_body, pending (made here, not pushed yet). ``next_cursor``: pass as ``before`` for the next (older) page;
     None on the last page. ``total``: how many interactions match the filters.
     """
 
@@ -336,8 +347,8 @@ class Interactions(TableOwner):
             changed = int(
                 self.conn.execute(
                     "UPDATE interactions SET archived = 1 WHERE object_type = ? AND archived = 0 "
-                    "AND (synced_at IS NULL OR synced_at < ?)",
-                    (object_type, seen_since),
+                    "AND id NOT LIKE ? AND (synced_at IS NULL OR synced_at < ?)",
+                    (object_type, LOCAL_ID_PREFIX + "%", seen_since),
                 ).rowcount
             )
             if changed:
@@ -388,6 +399,42 @@ class Interactions(TableOwner):
             )
             self.db.meta.bump_cache_version()
         return len(rows)
+
+    def insert_local(
+        self,
+        object_type: str,
+        local_id: str,
+        properties: Mapping[str, str | None],
+        links: Sequence[tuple[str, str]],
+        *,
+        stamp: str,
+    ) -> None:
+        """Add an engagement made here (queued in the outbox, not yet in HubSpot) and its links."""
+        record = _Local(local_id, dict(properties), stamp)
+        with self.db.atomic():
+            self.upsert_records(object_type, [record], synced_at=stamp)
+            for record_type in sorted({t for t, _ in links}):
+                if record_type not in LINKED_TYPES:
+                    raise ValueError(f"engagements are not linked to {record_type!r}")
+                self.replace_associations(
+                    object_type,
+                    record_type,
+                    [local_id],
+                    {local_id: [(rid, 0) for t, rid in links if t == record_type]},
+                )
+
+    def delete_local(self, object_type: str, local_id: str) -> None:
+        """Remove an engagement made here (pushed and replaced by HubSpot's, or discarded)."""
+        with self.db.atomic():
+            old = self._body_keys(check_engagement(object_type), [local_id])
+            self.conn.execute(
+                "DELETE FROM interaction_links WHERE object_type = ? AND id = ?", (object_type, local_id)
+            )
+            self.conn.execute(
+                "DELETE FROM interactions WHERE object_type = ? AND id = ?", (object_type, local_id)
+            )
+            self._drop_unused_bodies(old)
+            self.db.meta.bump_cache_version()
 
     def forget_portal(self) -> None:
         """Delete every engagement, body and link (the cache now serves another portal)."""
@@ -476,6 +523,8 @@ class Interactions(TableOwner):
         for item in found[:size]:
             item["body_hidden"] = bool(item["body_hidden"])
             item["has_body"] = item.pop("body_hash") is not None
+            # Made here and waiting in the outbox to be pushed to HubSpot.
+            item["pending"] = str(item["id"]).startswith(LOCAL_ID_PREFIX)
             rows.append(item)
         more = len(found) > size
         last = rows[-1] if rows else None

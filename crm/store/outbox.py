@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from crm.store.interactions import ENGAGEMENT_TYPES, check_engagement
 from crm.store.owner import TableOwner
 from crm.store.records import ID_CHUNK, LOCAL_ID_PREFIX, RecordLike, check_type, marks, quote
 from crm.store.values import now_iso, same_value, to_column, to_wire
@@ -228,6 +229,71 @@ class Outbox(TableOwner):
                 (object_type, local_id, json.dumps(payload), by, stamp, stamp),
             )
         return local_id
+
+    def queue_engagement(
+        self,
+        object_type: str,
+        properties: Mapping[str, str],
+        links: Sequence[tuple[str, str]],
+        *,
+        by: str | None,
+    ) -> str:
+        """Queue a note or task to create in HubSpot, logged on ``links`` ``[(record type, id)]``.
+
+        It shows at once on those records' timelines under a local id (marked pending) and
+        is swapped for HubSpot's engagement when pushed (``complete_engagement``). Returns
+        the local id.
+        """
+        check_engagement(object_type)
+        local_id = f"{LOCAL_ID_PREFIX}{uuid.uuid4().hex}"
+        stamp = now_iso()
+        payload = {"properties": dict(properties), "links": [list(link) for link in links]}
+        with self.db.atomic():
+            self.db.interactions.insert_local(object_type, local_id, properties, links, stamp=stamp)
+            self.conn.execute(
+                "INSERT INTO outbox (object_type, record_id, op, payload, status, created_by, created_at, "
+                "updated_at) VALUES (?, ?, 'create', ?, 'pending', ?, ?, ?)",
+                (object_type, local_id, json.dumps(payload, ensure_ascii=False), by, stamp, stamp),
+            )
+        return local_id
+
+    def complete_engagement(
+        self, outbox_id: int, record: RecordLike, *, by: str | None, existed: bool
+    ) -> None:
+        """A queued note or task is in HubSpot as ``record``: the local one becomes it, links kept."""
+        stamp = now_iso()
+        with self.db.atomic():
+            row = self.conn.execute(
+                "SELECT object_type, record_id, payload, status FROM outbox WHERE id = ?", (outbox_id,)
+            ).fetchone()
+            if row is None or row[3] != "pending":
+                return
+            object_type, local_id, payload, _ = row
+            links = [tuple(link) for link in json.loads(payload or "{}").get("links") or []]
+            self.db.interactions.delete_local(object_type, local_id)
+            self.db.interactions.upsert_records(object_type, [record], synced_at=stamp)
+            for record_type in sorted({t for t, _ in links}):
+                self.db.interactions.replace_associations(
+                    object_type,
+                    record_type,
+                    [record.id],
+                    {record.id: [(str(rid), 0) for t, rid in links if t == record_type]},
+                )
+            self.conn.execute(
+                "UPDATE outbox SET status = 'pushed', record_id = ?, error = NULL, attempts = attempts + 1, "
+                "updated_at = ? WHERE id = ?",
+                (record.id, stamp, outbox_id),
+            )
+            self._audit(
+                at=stamp,
+                object_type=object_type,
+                record_id=record.id,
+                new=payload,
+                by=by,
+                outbox_id=outbox_id,
+                result="created",
+                detail="found in HubSpot from an earlier attempt" if existed else None,
+            )
 
     # ------------------------------------------------------------- pull side
 
@@ -611,7 +677,10 @@ class Outbox(TableOwner):
                 "UPDATE outbox SET status = 'discarded', updated_at = ? WHERE id = ?", (stamp, outbox_id)
             )
             object_type, record_id, prop = row["object_type"], row["record_id"], row["property"]
-            if row["op"] == "create":
+            if row["op"] == "create" and object_type in ENGAGEMENT_TYPES:
+                if is_local_id(record_id):
+                    self.db.interactions.delete_local(object_type, record_id)
+            elif row["op"] == "create":
                 if row["status"] != "failed" or is_local_id(record_id):
                     self.db.records.delete_record(object_type, record_id)
             elif row["status"] != "failed":
