@@ -65,8 +65,8 @@ from crm.errors import (
 from crm.hubspot import HubSpotClient, Record
 from crm.hubspot.models import ENGAGEMENT_ASSOCIATION_TYPES
 from crm.logs import in_run
-from crm.store import OBJECT_TYPES, Store, syncstate
 from crm.plaintext import body_text
+from crm.store import OBJECT_TYPES, Store, syncstate
 from crm.store.interactions import ENGAGEMENT_PROPERTIES
 from crm.store.outbox import Outcome
 from crm.store.values import parse_datetime, same_value
