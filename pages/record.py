@@ -152,4 +152,4 @@ with right:
             )
     st.caption("Select a row to open that record.")
 
-render_timeline(settings, object_type, record_id, owners=owners)
+render_timeline(settings, object_type, record_id, owners=owners, staff=staff)

@@ -14,11 +14,14 @@ from collections.abc import Mapping
 
 import streamlit as st
 
+from crm import sync
 from crm.config import Settings
+from crm.errors import CrmError, InvalidEdit
 from crm.store.interactions import ENGAGEMENT_TYPES
-from ui import data
+from ui import data, editing
+from ui.access import Staff
 from ui.columns import ago, md_escape
-from ui.feedback import crm_errors
+from ui.feedback import crm_errors, show_error, toast
 from ui.tables import view_id
 
 PAGE_SIZE = 25
@@ -74,12 +77,80 @@ def _when(value: str) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC ({ago(value)})"
 
 
+PRIORITIES = {"NONE": "No priority", "LOW": "Low", "MEDIUM": "Medium", "HIGH": "High"}
+FIELD_NAMES = {"body": "Text", "subject": "Subject", "due": "Due", "priority": "Priority", "record": "Record"}
+
+
+def _refused(exc: InvalidEdit) -> None:
+    st.error(
+        "Not saved: "
+        + "; ".join(md_escape(f"{FIELD_NAMES.get(k, k)}: {v}") for k, v in exc.field_errors.items()),
+        icon=":material/edit_off:",
+    )
+
+
+def log_forms(settings: Settings, staff: Staff, record_type: str, record_id: str) -> None:
+    """Log a note / create a task on this record: queued in the outbox, shown at once as pending."""
+    left, right = st.columns(2)
+    with left.popover("Log a note", icon=":material/edit_note:", width="stretch"):
+        with st.form("timeline_note_form", clear_on_submit=True, border=False):
+            text = st.text_area("Note", key="timeline_note_text", height=140, max_chars=20_000)
+            if st.form_submit_button("Save note", type="primary"):
+                try:
+                    sync.queue_note(settings, record_type, record_id, text, by=staff.label)
+                except InvalidEdit as exc:
+                    _refused(exc)
+                except CrmError as exc:
+                    show_error(exc, doing="save the note")
+                else:
+                    toast("Note saved; push to send it to HubSpot")
+    with right.popover("Create a task", icon=":material/add_task:", width="stretch"):
+        with st.form("timeline_task_form", clear_on_submit=True, border=False):
+            subject = st.text_input("Subject", key="timeline_task_subject", max_chars=500)
+            day, at = st.columns(2)
+            due_day = day.date_input(
+                "Due", key="timeline_task_day", value=dt.date.today() + dt.timedelta(days=1)
+            )
+            due_time = at.time_input("At (UTC)", key="timeline_task_time", value=dt.time(9, 0))
+            priority = st.selectbox(
+                "Priority", list(PRIORITIES), format_func=PRIORITIES.__getitem__, key="timeline_task_priority"
+            )
+            notes = st.text_area("Notes", key="timeline_task_notes", height=90, max_chars=20_000)
+            if st.form_submit_button("Save task", type="primary"):
+                due = dt.datetime.combine(due_day, due_time, tzinfo=dt.UTC)
+                try:
+                    sync.queue_task(
+                        settings,
+                        record_type,
+                        record_id,
+                        subject=subject,
+                        due=due,
+                        notes=notes,
+                        priority=priority,
+                        by=staff.label,
+                    )
+                except InvalidEdit as exc:
+                    _refused(exc)
+                except CrmError as exc:
+                    show_error(exc, doing="save the task")
+                else:
+                    toast("Task saved; push to send it to HubSpot")
+
+
 def render_timeline(
-    settings: Settings, record_type: str, record_id: str, *, owners: Mapping[str, str]
+    settings: Settings,
+    record_type: str,
+    record_id: str,
+    *,
+    owners: Mapping[str, str],
+    staff: Staff | None = None,
 ) -> None:
-    """The timeline section of a record page (filters, one page of lines, Newer/Older)."""
+    """The timeline section of a record page (log forms, filters, one page of lines, Newer/Older)."""
     prefix = f"timeline_{record_type}_{record_id}"
     st.subheader("Activity")
+    if staff is not None and not record_id.startswith("local-"):
+        log_forms(settings, staff, record_type, record_id)
+        editing.push_panel(settings, staff, "record")
     scope_notice(
         settings, [*ENGAGEMENT_TYPES, "tickets"] if record_type == "tickets" else list(ENGAGEMENT_TYPES)
     )
@@ -136,7 +207,15 @@ def render_timeline(
             or ("(content withheld)" if item["body_hidden"] else "")
         )
         label = " · ".join(
-            part for part in (TYPE_LABELS.get(kind, kind), _when(item["occurred_at"]), who, headline) if part
+            part
+            for part in (
+                TYPE_LABELS.get(kind, kind),
+                _when(item["occurred_at"]),
+                who,
+                headline,
+                "⏳ waiting to be pushed" if item.get("pending") else "",
+            )
+            if part
         )
         with st.expander(md_escape(label, max_len=200), icon=TYPE_ICONS.get(kind)):
             if item.get("summary"):

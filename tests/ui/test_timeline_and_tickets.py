@@ -13,6 +13,11 @@ def _db(portal: Portal):
     return store.open(portal.settings.db_path)
 
 
+def _lines(at) -> list[str]:
+    """The timeline's lines as a person reads them (the outbox's own expander left out)."""
+    return [plain(e.label) for e in at.expander if not plain(e.label).startswith("Changes waiting")]
+
+
 def _busiest_contact(portal: Portal) -> tuple[str, int]:
     with _db(portal) as db:
         row = db.conn.execute(
@@ -32,7 +37,7 @@ def test_a_contacts_timeline_pages_newest_first_and_filters_by_type(synced: Port
     assert f"{count:,} interactions" in texts(at)
     with _db(synced) as db:
         expected = db.interactions.timeline("contacts", contact, limit=25).rows
-    labels = [plain(e.label) for e in at.expander]
+    labels = _lines(at)
     assert len(labels) == min(25, count)
     first = expected[0]
     assert labels[0].startswith(
@@ -44,7 +49,7 @@ def test_a_contacts_timeline_pages_newest_first_and_filters_by_type(synced: Port
 
     at.multiselect(key="timeline_types").set_value(["calls"]).run()
     assert not at.exception
-    assert all(plain(e.label).startswith("Call") for e in at.expander)
+    assert all(line.startswith("Call") for line in _lines(at))
 
 
 def test_the_timeline_pages_by_keyset_with_older_and_newer(synced: Portal) -> None:
@@ -73,18 +78,18 @@ def test_the_timeline_pages_by_keyset_with_older_and_newer(synced: Portal) -> No
     at = synced.page("record")
     at.query_params.update({"type": "contacts", "id": contact})
     at.run()
-    seen: list[str] = [plain(e.label) for e in at.expander]
+    seen: list[str] = _lines(at)
     pages = 1
     while not at.button(key=f"timeline_contacts_{contact}_older").disabled:
         at.button(key=f"timeline_contacts_{contact}_older").click().run()
         assert not at.exception
-        seen += [plain(e.label) for e in at.expander]
+        seen += _lines(at)
         pages += 1
     assert len(seen) == total and len(set(seen)) == total
     assert pages == -(-total // 25)
     assert "Old note 0" in seen[-1]
     at.button(key=f"timeline_contacts_{contact}_newer").click().run()
-    assert len(at.expander) == 25
+    assert len(_lines(at)) == 25
 
 
 def test_the_timeline_search_finds_text_in_bodies_and_shows_a_script_as_text(synced: Portal) -> None:
@@ -114,8 +119,9 @@ def test_the_timeline_search_finds_text_in_bodies_and_shows_a_script_as_text(syn
     at.run()
     at.text_input(key="timeline_search").set_value("zebra").run()
     assert not at.exception
-    assert len(at.expander) == 1
-    label = at.expander[0].label
+    lines = [e for e in at.expander if not plain(e.label).startswith("Changes waiting")]
+    assert len(lines) == 1
+    label = lines[0].label
     assert "**bold**" not in label and "\\*\\*bold\\*\\*" in label
     bodies = [t.value for t in at.text]
     assert "Quarterly zebra review" in bodies
@@ -199,3 +205,33 @@ def test_the_sync_page_counts_tickets_and_interactions(synced: Portal) -> None:
     assert (shown["Tickets"], shown["Interactions"]) == (f"{tickets:,}", f"{interactions:,}")
     history = next(d.value for d in at.dataframe if "Interactions" in d.value.columns)
     assert history["Interactions"].iloc[0] == interactions
+
+
+def test_a_note_logged_on_a_record_shows_pending_and_is_pushed_from_the_page(synced: Portal) -> None:
+    contact, _ = _busiest_contact(synced)
+    at = synced.page("record")
+    at.query_params.update({"type": "contacts", "id": contact})
+    at.run()
+    at.text_area(key="timeline_note_text").set_value("Met at the **fair**; <b>keen</b>")
+    next(b for b in at.button if b.label == "Save note").click().run()
+    assert not at.exception
+    first = _lines(at)[0]
+    assert first.startswith("Note") and "waiting to be pushed" in first
+    assert "Met at the **fair**; <b>keen</b>" in [t.value for t in at.text]
+    at.button(key="record_push").click().run()
+    assert not at.exception
+    notes = [
+        n for n in synced.sandbox.truth("notes") if "fair" in (n["properties"].get("hs_note_body") or "")
+    ]
+    assert len(notes) == 1 and [str(a["id"]) for a in notes[0]["associations"]["contacts"]] == [contact]
+    assert "waiting to be pushed" not in _lines(at)[0]
+
+
+def test_an_empty_note_is_refused_where_the_person_typed_it(synced: Portal) -> None:
+    contact, _ = _busiest_contact(synced)
+    at = synced.page("record")
+    at.query_params.update({"type": "contacts", "id": contact})
+    at.run()
+    next(b for b in at.button if b.label == "Save note").click().run()
+    assert not at.exception
+    assert "Write something first" in plain(at.error[0].value)
