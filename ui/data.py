@@ -240,6 +240,14 @@ def interaction_body(settings: Settings, object_type: str, record_id: str) -> st
         return db.interactions.body(object_type, record_id)
 
 
+def search_everything(settings: Settings, text: str, *, limit: int = 10) -> dict[str, list[dict[str, Any]]]:
+    """Contacts, companies, deals, tickets and interactions matching ``text``, by type."""
+    with open_cache(settings) as db:
+        found: dict[str, list[dict[str, Any]]] = dict(db.queries.search_everywhere(text, limit=limit))
+        found["interactions"] = db.interactions.search(text, limit=2 * limit)
+    return found
+
+
 def missing_scopes(settings: Settings) -> dict[str, list[str]]:
     """Types the last sync skipped because the connection lacks a scope -> the scopes HubSpot named."""
     with open_cache(settings) as db:

@@ -212,6 +212,14 @@ def decode_cursor(cursor: str) -> tuple[str, str, str]:
     return value[0], value[1], value[2]
 
 
+# An engagement (alias i, its body b) whose subject, summary or text holds a _like pattern
+# (three parameters, the same pattern each time).
+_TEXT_MATCH = (
+    "(lower(coalesce(i.subject, '')) LIKE ? ESCAPE '\\' OR lower(coalesce(i.summary, '')) LIKE ? "
+    "ESCAPE '\\' OR lower(coalesce(b.body, '')) LIKE ? ESCAPE '\\')"
+)
+
+
 def _like(text: str) -> str:
     return "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
@@ -487,10 +495,7 @@ class Interactions(TableOwner):
         if text:
             join = " LEFT JOIN interaction_bodies b ON b.hash = i.body_hash"
             pattern = _like(text)
-            where.append(
-                "(lower(coalesce(i.subject, '')) LIKE ? ESCAPE '\\' OR lower(coalesce(i.summary, '')) "
-                "LIKE ? ESCAPE '\\' OR lower(coalesce(b.body, '')) LIKE ? ESCAPE '\\')"
-            )
+            where.append(_TEXT_MATCH)
             params.extend([pattern] * 3)
         base = (
             " FROM interaction_links l JOIN interactions i ON i.object_type = l.object_type AND i.id = l.id"
@@ -535,6 +540,42 @@ class Interactions(TableOwner):
             else None,
             total=total,
         )
+
+    def search(self, text: str, *, limit: int = 20) -> list[dict[str, Any]]:
+        """Engagements whose subject, summary or text holds ``text`` (any case), newest first.
+
+        Each row names one record it is logged on (``record_type``, ``record_id``; the
+        contact first, then company, deal, ticket), or None for an engagement on no record.
+        This reads every cached subject and text (no full-text index yet): fine for a
+        portal's thousands, not yet for millions (see README, Known limits).
+        """
+        text = text.strip()
+        if not text:
+            return []
+        pattern = _like(text)
+        cursor = self.conn.execute(
+            "SELECT i.object_type, i.id, i.occurred_at, i.subject, i.preview FROM interactions i "
+            "LEFT JOIN interaction_bodies b ON b.hash = i.body_hash WHERE i.archived = 0 AND "
+            + _TEXT_MATCH
+            + " ORDER BY i.occurred_at DESC, i.object_type DESC, i.id DESC LIMIT ?",
+            [pattern, pattern, pattern, max(1, int(limit))],
+        )
+        names = [c[0] for c in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        for row in rows:
+            link = None
+            for record_type in LINKED_TYPES:
+                link = self.conn.execute(
+                    "SELECT record_id FROM interaction_links WHERE object_type = ? AND id = ? AND record_type = ? "
+                    "ORDER BY record_id LIMIT 1",
+                    (row["object_type"], row["id"], record_type),
+                ).fetchone()
+                if link is not None:
+                    row["record_type"], row["record_id"] = record_type, str(link[0])
+                    break
+            if link is None:
+                row["record_type"] = row["record_id"] = None
+        return rows
 
     def body(self, object_type: str, record_id: str) -> str | None:
         """An engagement's full text (plain), or None when it has none."""

@@ -38,6 +38,13 @@ _SEARCH_COLUMNS = {
     "tickets": ("subject", "content"),
 }
 _NOTHING = "1 = 0"
+# How a record is named in a list of search results.
+_LABEL_SQL = {
+    "contacts": "coalesce(nullif(trim(coalesce(firstname, '') || ' ' || coalesce(lastname, '')), ''), email, id)",
+    "companies": "coalesce(name, domain, id)",
+    "deals": "coalesce(dealname, id)",
+    "tickets": "coalesce(subject, id)",
+}
 
 
 class Queries(TableOwner):
@@ -187,6 +194,27 @@ class Queries(TableOwner):
             "(" + " OR ".join(f"lower({quote(c)}) LIKE ? ESCAPE '\\'" for c in cols) + ")",
             [pattern] * len(cols),
         )
+
+    def search_everywhere(self, text: str, *, limit: int = 10) -> dict[str, list[dict[str, str]]]:
+        """Records of every type matching a search box text, as their pages search them.
+
+        Returns ``{object_type: [{"id", "label"}]}`` with at most ``limit`` per type, most
+        recently updated first (empty types included). Contacts go through the search index;
+        companies, deals and tickets by substring, as on their pages.
+        """
+        text = text.strip()
+        found: dict[str, list[dict[str, str]]] = {t: [] for t in OBJECT_TYPES}
+        if not text:
+            return found
+        for object_type in OBJECT_TYPES:
+            clause, params = self._search_clause(object_type, text)
+            rows = self.conn.execute(
+                f"SELECT id, {_LABEL_SQL[object_type]} FROM {quote(object_type)} WHERE archived = 0 "
+                f"AND {clause} ORDER BY updated_at DESC NULLS LAST, id DESC LIMIT ?",
+                [*params, max(1, int(limit))],
+            ).fetchall()
+            found[object_type] = [{"id": str(r[0]), "label": str(r[1] or r[0])} for r in rows]
+        return found
 
     def get_record(self, object_type: str, record_id: str) -> dict[str, Any] | None:
         """One cached record as stored (column values), or None if it is not cached."""

@@ -274,3 +274,40 @@ def test_the_timeline_walks_its_index_on_sqlite(sqlite_db: Store) -> None:
         ).fetchall()
     )
     assert "interaction_links_timeline" in plan and "TEMP B-TREE" not in plan
+
+
+def test_search_everywhere_finds_each_type_and_interaction_text_with_its_record(contacts_db: Store) -> None:
+    db = contacts_db
+    db.records.upsert_records("tickets", [Rec("900", {"subject": "Lovelace printer jam"})])
+    db.interactions.upsert_records(
+        "calls",
+        [
+            Rec(
+                "5",
+                {
+                    "hs_timestamp": "2024-01-01T00:00:00Z",
+                    "hs_call_body": "<p>Asked about <b>lovelace</b> pricing</p>",
+                },
+            )
+        ],
+    )
+    db.interactions.upsert_records("notes", [_note("6", "2024-01-02T00:00:00Z", "nothing relevant")])
+    _link(db, "calls", ["5"], "9", record_type="companies")
+    _link(db, "calls", ["5"], "101")
+    found = db.queries.search_everywhere("lovelace")
+    assert found["contacts"] == [{"id": "101", "label": "Ada Lovelace"}]
+    assert found["tickets"] == [{"id": "900", "label": "Lovelace printer jam"}]
+    assert found["companies"] == found["deals"] == []
+    [hit] = db.interactions.search("LOVELACE")
+    assert (hit["object_type"], hit["id"], hit["record_type"], hit["record_id"]) == (
+        "calls",
+        "5",
+        "contacts",
+        "101",
+    )
+    assert db.interactions.search("   ") == [] and db.queries.search_everywhere("") == {
+        "contacts": [],
+        "companies": [],
+        "deals": [],
+        "tickets": [],
+    }

@@ -235,3 +235,39 @@ def test_an_empty_note_is_refused_where_the_person_typed_it(synced: Portal) -> N
     next(b for b in at.button if b.label == "Save note").click().run()
     assert not at.exception
     assert "Write something first" in plain(at.error[0].value)
+
+
+def test_search_everything_groups_hits_by_type_and_links_to_the_record(synced: Portal) -> None:
+    contact, _ = _busiest_contact(synced)
+    from crm.hubspot.models import Record
+
+    with _db(synced) as db:
+        db.interactions.upsert_records(
+            "calls",
+            [
+                Record(
+                    id="888001",
+                    properties={
+                        "hs_timestamp": "2026-01-11T09:00:00Z",
+                        "hs_call_body": "<p>Discussed the <b>Okapi</b> plan</p>",
+                    },
+                    created_at=None,
+                    updated_at=None,
+                )
+            ],
+        )
+        db.interactions.replace_associations("calls", "contacts", ["888001"], {"888001": [(contact, 194)]})
+        company = db.queries.query_records("companies", limit=1)[0].index[0]
+        db.records.set_local_values("companies", company, {"name": "Okapi <Labs>"})
+    at = synced.page("search")
+    at.run()
+    at.text_input(key="search_text").set_value("okapi").run()
+    assert not at.exception
+    headings = [plain(s.value) for s in at.subheader]
+    assert headings == ["Companies (1)", "Interactions (1)"]
+    links = at.get("page_link")
+    labels = [plain(link.proto.label) for link in links]
+    assert labels[0] == "Okapi <Labs>"
+    assert labels[1].startswith("Call · 2026-01-11 · Discussed the Okapi plan")
+    assert links[1].proto.query_string == f"type=contacts&id={contact}"
+    assert links[0].proto.query_string.startswith("type=companies&id=")
