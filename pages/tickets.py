@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import altair as alt
 import pandas as pd
 import streamlit as st
@@ -52,14 +50,12 @@ with crm_errors("read the cache"):
     priorities = option_labels(data.property_defs(settings, "tickets").get("hs_ticket_priority"))
 
 
-def _empty_to_none(value: Any) -> Any:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    return value
-
-
 outcome = editing.apply_edits(
-    settings, staff, prefix=PREFIX, object_type="tickets", editable={c: _empty_to_none for c in EDITABLE}
+    settings,
+    staff,
+    prefix=PREFIX,
+    object_type="tickets",
+    editable={c: editing.empty_to_none for c in EDITABLE},
 )
 locked = outcome.locked
 pipeline_names = pipeline_labels(pipes)

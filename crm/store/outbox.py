@@ -280,21 +280,43 @@ class Outbox(TableOwner):
                     [record.id],
                     {record.id: [(str(rid), 0) for t, rid in links if t == record_type]},
                 )
-            self.conn.execute(
-                "UPDATE outbox SET status = 'pushed', record_id = ?, error = NULL, attempts = attempts + 1, "
-                "updated_at = ? WHERE id = ?",
-                (record.id, stamp, outbox_id),
-            )
-            self._audit(
-                at=stamp,
-                object_type=object_type,
-                record_id=record.id,
-                new=payload,
+            self._mark_created(
+                outbox_id,
+                object_type,
+                record.id,
+                payload,
                 by=by,
-                outbox_id=outbox_id,
-                result="created",
+                stamp=stamp,
                 detail="found in HubSpot from an earlier attempt" if existed else None,
             )
+
+    def _mark_created(
+        self,
+        outbox_id: int,
+        object_type: str,
+        record_id: str,
+        payload: str,
+        *,
+        by: str | None,
+        stamp: str,
+        detail: str | None,
+    ) -> None:
+        """A create reached HubSpot as ``record_id``: the row is pushed, the audit log says so."""
+        self.conn.execute(
+            "UPDATE outbox SET status = 'pushed', record_id = ?, error = NULL, attempts = attempts + 1, "
+            "updated_at = ? WHERE id = ?",
+            (record_id, stamp, outbox_id),
+        )
+        self._audit(
+            at=stamp,
+            object_type=object_type,
+            record_id=record_id,
+            new=payload,
+            by=by,
+            outbox_id=outbox_id,
+            result="created",
+            detail=detail,
+        )
 
     # ------------------------------------------------------------- pull side
 
@@ -449,24 +471,18 @@ class Outbox(TableOwner):
             object_type, local_id, payload, _ = row
             self.db.records.delete_record(object_type, local_id)
             self.db.records.upsert_records(object_type, [record], synced_at=stamp)
-            self.conn.execute(
-                "UPDATE outbox SET status = 'pushed', record_id = ?, error = NULL, attempts = attempts + 1, "
-                "updated_at = ? WHERE id = ?",
-                (record.id, stamp, outbox_id),
+            self._mark_created(
+                outbox_id,
+                object_type,
+                record.id,
+                payload,
+                by=by,
+                stamp=stamp,
+                detail="matched an existing record by email" if existed else None,
             )
             self.conn.execute(
                 "UPDATE outbox SET record_id = ? WHERE object_type = ? AND record_id = ?",
                 (record.id, object_type, local_id),
-            )
-            self._audit(
-                at=stamp,
-                object_type=object_type,
-                record_id=record.id,
-                new=payload,
-                by=by,
-                outbox_id=outbox_id,
-                result="created",
-                detail="matched an existing record by email" if existed else None,
             )
 
     def fail_create(self, outbox_id: int, message: str, *, by: str | None, retry: bool) -> None:

@@ -5,11 +5,16 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import Rec
 
+from crm.hubspot import Record
 from crm.plaintext import body_text, first_line, html_to_text
 from crm.store import Store
 from crm.store.interactions import decode_cursor, encode_cursor
+
+
+def Rec(record_id: str, properties: dict, *, updated_at: str = "2024-02-01T00:00:00.000Z") -> Record:
+    """An engagement as the client hands it over."""
+    return Record(record_id, dict(properties), "2024-01-01T00:00:00.000Z", updated_at)
 
 
 def _note(note_id: str, when: str, body: str, *, updated_at: str = "2024-02-01T00:00:00.000Z"):
