@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from crm import oauth, sync
-from crm.store.interactions import ENGAGEMENT_TYPES
+from crm.store.interactions import INTERACTION_TYPES
 from ui import data, editing, runner
 from ui.access import require_admin, require_staff
 from ui.columns import ago, duration, md_escape
@@ -74,7 +74,7 @@ c6.metric(
     "Interactions",
     f"{counts.get('interactions', 0):,}",
     border=True,
-    help="Notes, calls, emails, meetings and tasks cached for the activity timelines.",
+    help="Notes, calls, emails, meetings, tasks and inbox conversations cached for the activity timelines.",
 )
 scope_notice(settings)
 
@@ -183,7 +183,7 @@ else:
                 "Companies": counted.get("companies"),
                 "Deals": counted.get("deals"),
                 "Tickets": counted.get("tickets"),
-                "Interactions": sum(int(counted.get(t) or 0) for t in ENGAGEMENT_TYPES) if counted else None,
+                "Interactions": sum(int(counted.get(t) or 0) for t in INTERACTION_TYPES) if counted else None,
                 "Deleted": sum(int(n or 0) for n in archived.values()) if archived else None,
                 "Requests": run.get("requests"),
                 "Retries": run.get("retries"),

@@ -17,7 +17,7 @@ import streamlit as st
 from crm import sync
 from crm.config import Settings
 from crm.errors import CrmError, InvalidEdit
-from crm.store.interactions import ENGAGEMENT_TYPES
+from crm.store.interactions import INTERACTION_TYPES
 from ui import data, editing
 from ui.access import Staff
 from ui.columns import ago, md_escape
@@ -25,19 +25,27 @@ from ui.feedback import crm_errors, show_error, toast
 from ui.tables import view_id
 
 PAGE_SIZE = 25
-TYPE_LABELS = {"notes": "Note", "calls": "Call", "emails": "Email", "meetings": "Meeting", "tasks": "Task"}
+TYPE_LABELS = {
+    "notes": "Note",
+    "calls": "Call",
+    "emails": "Email",
+    "meetings": "Meeting",
+    "tasks": "Task",
+    "threads": "Conversation",
+}
 TYPE_ICONS = {
     "notes": ":material/sticky_note_2:",
     "calls": ":material/call:",
     "emails": ":material/mail:",
     "meetings": ":material/event:",
     "tasks": ":material/task_alt:",
+    "threads": ":material/forum:",
 }
 HIDDEN_EMAIL = (
     "HubSpot withheld this email's content: the connection lacks the sales-email-read scope. "
     "See the Connect page to grant it."
 )
-SCOPE_NOUNS = {"tickets": "Tickets", **{t: TYPE_LABELS[t] + "s" for t in ENGAGEMENT_TYPES}}
+SCOPE_NOUNS = {"tickets": "Tickets", **{t: TYPE_LABELS[t] + "s" for t in INTERACTION_TYPES}}
 
 
 def how_to_grant(settings: Settings, scopes: list[str]) -> str:
@@ -152,7 +160,7 @@ def render_timeline(
         log_forms(settings, staff, record_type, record_id)
         editing.push_panel(settings, staff, "record")
     scope_notice(
-        settings, [*ENGAGEMENT_TYPES, "tickets"] if record_type == "tickets" else list(ENGAGEMENT_TYPES)
+        settings, [*INTERACTION_TYPES, "tickets"] if record_type == "tickets" else list(INTERACTION_TYPES)
     )
     row = st.columns([2, 3, 2])
     search = row[0].text_input(
@@ -160,8 +168,8 @@ def render_timeline(
     )
     chosen = row[1].multiselect(
         "Types",
-        list(ENGAGEMENT_TYPES),
-        default=list(ENGAGEMENT_TYPES),
+        list(INTERACTION_TYPES),
+        default=list(INTERACTION_TYPES),
         format_func=lambda t: TYPE_LABELS[t] + "s",
         key="timeline_types",
     )
@@ -192,7 +200,9 @@ def render_timeline(
     first = len(cursors) * PAGE_SIZE + 1
     if page.total == 0:
         st.caption(
-            "No activity matches." if search.strip() or since or len(chosen) < 5 else "No activity yet."
+            "No activity matches."
+            if search.strip() or since or len(chosen) < len(INTERACTION_TYPES)
+            else "No activity yet."
         )
     else:
         st.caption(

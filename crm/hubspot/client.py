@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any, Literal, Self
 from urllib.parse import quote
 
@@ -44,12 +45,14 @@ from crm.hubspot.models import (
     TokenSource,
     account_from_wire,
     merge_records,
+    message_from_wire,
     next_after,
     owner_from_wire,
     pipeline_from_wire,
     property_from_wire,
     property_to_wire,
     record_from_wire,
+    thread_from_wire,
 )
 
 log = logging.getLogger("crm.hubspot")
@@ -65,6 +68,9 @@ PATHS = {
     "pipelines": "/crm/v3/pipelines/{object_type}",
     "owners": "/crm/v3/owners",
     "account": "/account-info/v3/details",
+    "threads": "/conversations/v3/conversations/threads",
+    "thread_messages": "/conversations/v3/conversations/threads/{thread_id}/messages",
+    "channels": "/conversations/v3/conversations/channels",
 }
 
 MAX_URL_LENGTH = 8_000
@@ -471,6 +477,52 @@ class HubSpotClient:
         """portal_id, ui_domain, time_zone, currency (and a few more) of the portal."""
         return account_from_wire(self._json("GET", "account", PATHS["account"], kind="other"))
 
+    # -- conversations inbox --------------------------------------------------------------
+
+    def iter_threads(
+        self, *, archived: bool = False, changed_since_ms: int | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Pages of inbox threads (``thread_from_wire``): all by id, or those with a message after a moment.
+
+        ``changed_since_ms`` sorts by ``latestMessageTimestamp`` after that moment (HubSpot
+        requires the bound with that sort), so an incremental read costs what changed.
+        Pages of at most 100 (the endpoint's maximum is UNCERTAIN, §6).
+        """
+        params: dict[str, str] = {"limit": "100", "archived": _bool(archived)}
+        if changed_since_ms is None:
+            params["sort"] = "id"
+        else:
+            params["sort"] = "latestMessageTimestamp"
+            params["latestMessageTimestampAfter"] = _iso_ms(changed_since_ms)
+        after: str | None = None
+        while True:
+            query = dict(params, **({"after": after} if after else {}))
+            body = self._json("GET", "threads", PATHS["threads"], params=query, kind="list")
+            yield [thread_from_wire(item) for item in body.get("results") or []]
+            following = next_after(body)
+            if following is None or following == after:
+                return
+            after = following
+
+    def list_messages(self, thread_id: str) -> list[dict[str, Any]]:
+        """Every message of a thread, oldest first (``message_from_wire``)."""
+        found: list[dict[str, Any]] = []
+        after: str | None = None
+        path = _path("thread_messages", thread_id=thread_id)
+        while True:
+            query = {"limit": "100", **({"after": after} if after else {})}
+            body = self._json("GET", "thread_messages", path, params=query, kind="list")
+            found.extend(message_from_wire(item) for item in body.get("results") or [])
+            following = next_after(body)
+            if following is None or following == after:
+                return found
+            after = following
+
+    def list_channels(self) -> dict[str, str]:
+        """Channel id -> name (chat, email, forms...; ids are not documented, names are shown)."""
+        body = self._json("GET", "channels", PATHS["channels"], kind="other")
+        return {str(c.get("id")): str(c.get("name") or c.get("id")) for c in body.get("results") or []}
+
     # -- internals -----------------------------------------------------------------------
 
     def _fit_properties(
@@ -684,6 +736,11 @@ class HubSpotClient:
 
 def _path(template: str, **parts: str) -> str:
     return PATHS[template].format(**{k: quote(str(v), safe="") for k, v in parts.items()})
+
+
+def _iso_ms(epoch_ms: int) -> str:
+    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
 
 
 def _bool(value: bool) -> str:

@@ -171,6 +171,40 @@ def next_after(body: dict[str, Any]) -> str | None:
     return None if after in (None, "") else str(after)
 
 
+def thread_from_wire(item: dict[str, Any]) -> dict[str, Any]:
+    """A conversations inbox thread (docs/INTERACTIONS_API.md §6), snake_case."""
+    contact = item.get("associatedContactId")
+    return {
+        "id": str(item.get("id")),
+        "status": item.get("status"),
+        "channel_id": str(item.get("originalChannelId") or ""),
+        "contact_id": str(contact) if contact not in (None, "") else None,
+        "assigned_to": item.get("assignedTo"),
+        "created_at": item.get("createdAt"),
+        "latest_at": item.get("latestMessageTimestamp"),
+        "closed_at": item.get("closedAt"),
+        "archived": bool(item.get("archived", False)),
+    }
+
+
+def message_from_wire(item: dict[str, Any]) -> dict[str, Any]:
+    """One message of a thread: who, when, which way, and its plain ``text`` (never ``richText``)."""
+    senders = item.get("senders") or []
+    sender = senders[0] if senders and isinstance(senders[0], dict) else {}
+    delivery = sender.get("deliveryIdentifier") or {}
+    return {
+        "id": str(item.get("id")),
+        "type": item.get("type"),
+        "created_at": item.get("createdAt"),
+        "direction": item.get("direction"),
+        "sender": sender.get("name") or delivery.get("value") or sender.get("actorId"),
+        "text": item.get("text"),
+        "subject": item.get("subject"),
+        "truncated": str(item.get("truncationStatus") or "NOT_TRUNCATED") != "NOT_TRUNCATED",
+        "archived": bool(item.get("archived", False)),
+    }
+
+
 def property_from_wire(item: dict[str, Any]) -> dict[str, Any]:
     """A property definition in snake_case."""
     meta = item.get("modificationMetadata") or {}

@@ -27,12 +27,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from crm.plaintext import body_text, first_line
+from crm.plaintext import body_text, first_line, normalise_space
 from crm.store.owner import TableOwner
 from crm.store.records import ID_CHUNK, LOCAL_ID_PREFIX, RecordLike, UpsertResult, marks
 from crm.store.values import now_iso, to_column
 
 ENGAGEMENT_TYPES = ("notes", "calls", "emails", "meetings", "tasks")
+# Conversations inbox threads (chat, email, forms...) are kept beside them, one row per
+# thread with its messages as the text, linked to the thread's contact.
+THREADS = "threads"
+INTERACTION_TYPES = (*ENGAGEMENT_TYPES, THREADS)
 # The records an engagement shows on (the timeline's owners).
 LINKED_TYPES = ("contacts", "companies", "deals", "tickets")
 # Properties the pull asks for; HubSpot returns only a few unless named (§2).
@@ -81,6 +85,13 @@ def check_engagement(object_type: str) -> str:
     """``object_type`` if it is an engagement type; raises ValueError otherwise."""
     if object_type not in ENGAGEMENT_TYPES:
         raise ValueError(f"unknown engagement type: {object_type!r}")
+    return object_type
+
+
+def check_interaction(object_type: str) -> str:
+    """``object_type`` if it is an engagement type or ``threads``; raises ValueError otherwise."""
+    if object_type not in INTERACTION_TYPES:
+        raise ValueError(f"unknown interaction type: {object_type!r}")
     return object_type
 
 
@@ -138,7 +149,9 @@ def row_from_record(object_type: str, record: RecordLike) -> InteractionRow:
     subject = (props.get(subject_prop) or "").strip() if subject_prop else ""
     texts: list[str] = []
     if object_type == "emails":
-        text = body_text(props.get("hs_email_text")) or body_text(props.get("hs_email_html"))
+        # The text part is plain text: kept as written (shown as text, never rendered); only
+        # the HTML part is reduced to its words.
+        text = normalise_space(props.get("hs_email_text") or "") or body_text(props.get("hs_email_html"))
         texts = [text] if text else []
     else:
         texts = [t for t in (body_text(props.get(name)) for name in _BODIES[object_type]) if t]
@@ -162,6 +175,47 @@ def row_from_record(object_type: str, record: RecordLike) -> InteractionRow:
         body="\n\n".join(texts),
         body_hidden=hidden,
         properties=kept,
+    )
+
+
+def row_from_thread(
+    thread: Mapping[str, Any], messages: Sequence[Mapping[str, Any]], channel: str | None
+) -> InteractionRow:
+    """The cache row of one inbox thread (as ``HubSpotClient.iter_threads`` / ``list_messages``
+    give them; pure): its time is its latest message, its text every message's plain ``text``
+    (never ``richText``), each line saying when, who and which way; internal comments are marked.
+    """
+    lines = []
+    subject = None
+    for message in messages:
+        if message.get("archived"):
+            continue
+        subject = subject or (message.get("subject") or None)
+        when = str(to_column(message.get("created_at"), "datetime") or "")[:16].replace("T", " ")
+        who = message.get("sender") or "unknown"
+        kind = " (internal comment)" if message.get("type") == "COMMENT" else ""
+        way = {"INCOMING": "in", "OUTGOING": "out"}.get(str(message.get("direction")), "")
+        head = " · ".join(p for p in (when, f"{who}{kind}", way) if p)
+        text = normalise_space(str(message.get("text") or ""))  # plain text; richText is never used
+        more = " [truncated by HubSpot]" if message.get("truncated") else ""
+        lines.append(f"{head}\n{text}{more}" if text else head)
+    latest = to_column(thread.get("latest_at"), "datetime") or to_column(thread.get("created_at"), "datetime")
+    name = channel or "Conversation"
+    return InteractionRow(
+        object_type=THREADS,
+        id=str(thread["id"]),
+        occurred_at=str(latest or ""),
+        owner_id=None,
+        subject=body_text(subject) or f"{name} conversation",
+        summary=" · ".join(str(x) for x in (thread.get("status"), name, f"{len(lines)} messages") if x),
+        body="\n\n".join(lines),
+        body_hidden=False,
+        properties={
+            "status": thread.get("status"),
+            "channel_id": thread.get("channel_id"),
+            "assigned_to": thread.get("assigned_to"),
+            "closed_at": thread.get("closed_at"),
+        },
     )
 
 
@@ -239,14 +293,51 @@ class Interactions(TableOwner):
         """
         check_engagement(object_type)
         batch = {str(r.id): r for r in records}
+        rows = [
+            (row_from_record(object_type, r), bool(r.archived), r.created_at, r.updated_at)
+            for r in batch.values()
+        ]
+        return self._write(object_type, rows, synced_at=synced_at)
+
+    def upsert_threads(
+        self,
+        threads: Sequence[tuple[Mapping[str, Any], Sequence[Mapping[str, Any]]]],
+        channels: Mapping[str, str],
+        *,
+        synced_at: str | None = None,
+    ) -> UpsertResult:
+        """Write inbox threads with their messages (``row_from_thread``), each linked to its contact."""
+        rows = []
+        for thread, messages in threads:
+            row = row_from_thread(thread, messages, channels.get(str(thread.get("channel_id") or "")))
+            latest = to_column(thread.get("latest_at"), "datetime")
+            rows.append((row, bool(thread.get("archived")), thread.get("created_at"), latest))
+        with self.db.atomic():
+            result = self._write(THREADS, rows, synced_at=synced_at)
+            ids = [str(t["id"]) for t, _ in threads]
+            self.replace_associations(
+                THREADS,
+                "contacts",
+                ids,
+                {str(t["id"]): [(str(t["contact_id"]), 0)] for t, _ in threads if t.get("contact_id")},
+            )
+        return result
+
+    def _write(
+        self,
+        object_type: str,
+        items: Sequence[tuple[InteractionRow, bool, str | None, str | None]],
+        *,
+        synced_at: str | None,
+    ) -> UpsertResult:
+        """Upsert rows (row, archived, created_at, updated_at) with their bodies, in one transaction."""
         result = UpsertResult()
-        if not batch:
+        if not items:
             return result
         synced_at = synced_at or now_iso()
         rows = []
         bodies: dict[str, str] = {}
-        for record in batch.values():
-            row = row_from_record(object_type, record)
+        for row, archived, created_at, updated_at in items:
             key = body_key(row.body) if row.body else None
             if key:
                 bodies[key] = row.body
@@ -254,10 +345,10 @@ class Interactions(TableOwner):
                 (
                     object_type,
                     row.id,
-                    int(bool(record.archived)),
+                    int(archived),
                     row.occurred_at,
-                    record.created_at,
-                    record.updated_at,
+                    created_at,
+                    updated_at,
                     synced_at,
                     row.owner_id,
                     row.subject,
@@ -268,7 +359,7 @@ class Interactions(TableOwner):
                     json.dumps(row.properties, ensure_ascii=False, sort_keys=True),
                 )
             )
-        ids = list(batch)
+        ids = [row.id for row, _, _, _ in items]
         fresh = (
             "(excluded.updated_at IS NULL OR interactions.updated_at IS NULL "
             "OR excluded.updated_at >= interactions.updated_at)"
@@ -331,8 +422,8 @@ class Interactions(TableOwner):
             )
 
     def mark_archived(self, object_type: str, ids: Iterable[str]) -> int:
-        """Flag engagements as archived (deleted in HubSpot); returns how many changed."""
-        check_engagement(object_type)
+        """Flag engagements (or threads) as archived (deleted in HubSpot); returns how many changed."""
+        check_interaction(object_type)
         id_list = list(dict.fromkeys(str(i) for i in ids))
         changed = 0
         stamp = now_iso()
@@ -349,8 +440,8 @@ class Interactions(TableOwner):
         return changed
 
     def archive_unseen(self, object_type: str, *, seen_since: str) -> int:
-        """After a complete full pull: flag engagements not seen since ``seen_since`` as archived."""
-        check_engagement(object_type)
+        """After a complete full pull: flag engagements (or threads) not seen since ``seen_since`` as archived."""
+        check_interaction(object_type)
         with self.db.atomic():
             changed = int(
                 self.conn.execute(
@@ -374,7 +465,7 @@ class Interactions(TableOwner):
 
         Returns the number of links written.
         """
-        check_engagement(from_type)
+        check_interaction(from_type)
         if to_type not in LINKED_TYPES:
             raise ValueError(f"engagements are not linked to {to_type!r}")
         ids = list(dict.fromkeys(str(i) for i in from_ids))
@@ -479,7 +570,7 @@ class Interactions(TableOwner):
         where = ["l.record_type = ?", "l.record_id = ?", "i.archived = 0"]
         params: list[Any] = [record_type, str(record_id)]
         if types is not None:
-            chosen = [check_engagement(t) for t in types]
+            chosen = [check_interaction(t) for t in types]
             if not chosen:
                 return TimelinePage()
             where.append(f"l.object_type IN ({marks(len(chosen))})")
@@ -582,7 +673,7 @@ class Interactions(TableOwner):
         row = self.conn.execute(
             "SELECT b.body FROM interactions i JOIN interaction_bodies b ON b.hash = i.body_hash "
             "WHERE i.object_type = ? AND i.id = ?",
-            (check_engagement(object_type), str(record_id)),
+            (check_interaction(object_type), str(record_id)),
         ).fetchone()
         return None if row is None else str(row[0])
 
@@ -590,7 +681,7 @@ class Interactions(TableOwner):
         """One engagement's row (``properties`` parsed), or None."""
         cursor = self.conn.execute(
             "SELECT * FROM interactions WHERE object_type = ? AND id = ?",
-            (check_engagement(object_type), str(record_id)),
+            (check_interaction(object_type), str(record_id)),
         )
         row = cursor.fetchone()
         if row is None:
@@ -600,13 +691,13 @@ class Interactions(TableOwner):
         return item
 
     def counts(self) -> dict[str, int]:
-        """Cached, non-archived engagements per type."""
+        """Cached, non-archived engagements per type, and inbox threads (``threads``)."""
         found = dict(
             self.conn.execute(
                 "SELECT object_type, count(*) FROM interactions WHERE archived = 0 GROUP BY object_type"
             ).fetchall()
         )
-        return {t: int(found.get(t, 0)) for t in ENGAGEMENT_TYPES}
+        return {t: int(found.get(t, 0)) for t in INTERACTION_TYPES}
 
     def hidden_count(self) -> int:
         """Cached, non-archived engagements whose content HubSpot withheld."""

@@ -77,7 +77,7 @@ from crm.errors import HubSpotError, MissingScopes
 from crm.hubspot.errors import required_scopes
 from crm.logs import carry
 from crm.store import OBJECT_TYPES, Store
-from crm.store.interactions import ENGAGEMENT_PROPERTIES, ENGAGEMENT_TYPES, LINKED_TYPES
+from crm.store.interactions import ENGAGEMENT_PROPERTIES, ENGAGEMENT_TYPES, LINKED_TYPES, THREADS
 from crm.store.values import now_iso, to_epoch_ms
 
 log = logging.getLogger("crm.sync")
@@ -231,6 +231,8 @@ class Puller:
         self._pull_metadata()
         with store.open(self.db_path) as db:
             plans = {t: self._plan(db, t, kind) for t in PULL_TYPES if t not in self.missing}
+            since = db.syncstate.get_cursor(THREADS)["modified_since_ms"]
+            plans[THREADS] = "full" if kind == "full" or since is None else "incremental"
         self.progress.set(phase="records", modes=dict(plans))
         with ThreadPoolExecutor(max_workers=len(plans), thread_name_prefix="sync-type") as pool:
             futures = [pool.submit(carry(self._pull_type), t, mode) for t, mode in plans.items()]
@@ -270,7 +272,9 @@ class Puller:
         started = time.perf_counter()
         try:
             with store.open(self.db_path) as db:
-                if mode == "incremental":
+                if object_type == THREADS:
+                    self._pull_threads(db, full=mode != "incremental")
+                elif mode == "incremental":
                     self._incremental(db, object_type)
                 else:
                     self._full(db, object_type, resume=mode == "resume")
@@ -543,6 +547,38 @@ class Puller:
         self._pull_archived(db, object_type)
         self._check()
         db.syncstate.set_modified_since(object_type, self.started_ms)
+
+    # ------------------------------------------------------ conversations inbox
+
+    def _pull_threads(self, db: Store, *, full: bool) -> None:
+        """Inbox threads with their messages: all of them (full), or those with a message since
+        the cursor less the overlap (incremental); then what was archived.
+
+        A full read flags the threads it did not see; an incremental one lists the archived
+        threads (HubSpot purges them 30 days after archiving, so that list stays short).
+        """
+        self.progress.set(object_type=THREADS)
+        started = now_iso()
+        channels = self.client.list_channels()
+        since = None
+        if not full:
+            since = max(0, int(db.syncstate.get_cursor(THREADS)["modified_since_ms"] or 0) - self.overlap_ms)
+        read = 0
+        for page in self.client.iter_threads(changed_since_ms=since):
+            self._check()
+            batch = [(thread, self.client.list_messages(thread["id"])) for thread in page]
+            db.interactions.upsert_threads(batch, channels)
+            self.progress.add(THREADS, len(batch))
+            read += len(batch)
+        if full:
+            gone = db.interactions.archive_unseen(THREADS, seen_since=started)
+        else:
+            archived = [t["id"] for page in self.client.iter_threads(archived=True) for t in page]
+            gone = db.interactions.mark_archived(THREADS, archived)
+        self.progress.note("archived", THREADS, gone, add=True)
+        self.progress.total(THREADS, read)
+        self._check()
+        db.syncstate.set_modified_since(THREADS, self.started_ms)
 
     def _pull_archived(self, db: Store, object_type: str) -> None:
         gone: list[str] = []

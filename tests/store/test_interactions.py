@@ -316,3 +316,38 @@ def test_search_everywhere_finds_each_type_and_interaction_text_with_its_record(
         "deals": [],
         "tickets": [],
     }
+
+
+def test_an_inbox_thread_is_one_timeline_line_with_its_messages_as_plain_text(db: Store) -> None:
+    thread = {
+        "id": "71",
+        "status": "OPEN",
+        "channel_id": "1000",
+        "contact_id": "55",
+        "created_at": "2024-03-01T10:00:00Z",
+        "latest_at": "2024-03-01T10:05:00Z",
+        "archived": False,
+    }
+    messages = [
+        {"type": "MESSAGE", "created_at": "2024-03-01T10:00:00Z", "direction": "INCOMING", "sender": "Ann <b>",
+         "text": "My <script>order</script> is late", "truncated": False},
+        {"type": "COMMENT", "created_at": "2024-03-01T10:02:00Z", "direction": "OUTGOING", "sender": "Bo",
+         "text": "checking", "truncated": False},
+        {"type": "MESSAGE", "created_at": "2024-03-01T10:05:00Z", "direction": "OUTGOING", "sender": "Bo",
+         "text": "Sent today", "truncated": True},
+    ]  # fmt: skip
+    db.interactions.upsert_threads([(thread, messages)], {"1000": "Chat"})
+    [row] = db.interactions.timeline("contacts", "55").rows
+    assert (row["object_type"], row["subject"], row["summary"]) == (
+        "threads",
+        "Chat conversation",
+        "OPEN · Chat · 3 messages",
+    )
+    assert row["occurred_at"].startswith("2024-03-01T10:05")
+    assert db.interactions.body("threads", "71") == (
+        "2024-03-01 10:00 · Ann <b> · in\nMy <script>order</script> is late\n\n"
+        "2024-03-01 10:02 · Bo (internal comment) · out\nchecking\n\n"
+        "2024-03-01 10:05 · Bo · out\nSent today [truncated by HubSpot]"
+    )
+    db.interactions.mark_archived("threads", ["71"])
+    assert db.interactions.timeline("contacts", "55").rows == []

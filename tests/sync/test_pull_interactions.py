@@ -23,7 +23,9 @@ PORTAL = {
     "owners": 4,
     "tickets": 14,
     "engagements": 90,
+    "threads": 8,
 }
+ENGAGEMENTS = ("notes", "calls", "emails", "meetings", "tasks")
 
 
 def _only(truth: list[dict], **props: str) -> dict:
@@ -40,7 +42,7 @@ def test_full_and_incremental_pulls_leave_tickets_and_engagements_equal_to_hubsp
     assert differences(db, sandbox) == []
     assert interaction_differences(db, sandbox) == []
     assert run["counts"]["records"]["tickets"] == 14
-    assert sum(db.interactions.counts().values()) == 90
+    assert sum(n for t, n in db.interactions.counts().items() if t in ENGAGEMENTS) == 90
     assert {p["id"] for p in db.queries.pipelines("tickets")}, "ticket pipelines are cached"
 
     # HubSpot changes: a note rewritten (with a script), a call and a ticket deleted,
@@ -90,9 +92,12 @@ def test_html_bodies_are_cached_as_plain_text_once(sandbox, settings, db):
     run_sync(settings, kind="full")
     stored = db.interactions.body("emails", hostile["id"])
     assert stored == "Hi <b>\n\nsee you"
+    # Bodies made from HubSpot's HTML (notes, calls, meetings, tasks) hold no markup; plain
+    # text parts (an email's text, a chat message) are kept as written.
     markup = db.conn.execute(
-        "SELECT count(*) FROM interaction_bodies WHERE lower(body) LIKE '%<script%' OR body LIKE '%</p>%' "
-        "OR body LIKE '%<br%'"
+        "SELECT count(*) FROM interaction_bodies b JOIN interactions i ON i.body_hash = b.hash "
+        "WHERE i.object_type IN ('notes', 'calls', 'meetings', 'tasks') AND (lower(b.body) LIKE '%<script%' "
+        "OR b.body LIKE '%</p>%' OR b.body LIKE '%<br%')"
     ).fetchone()[0]
     assert markup == 0
     assert stored_body_keys_are_their_texts(db)
@@ -118,7 +123,7 @@ def test_a_portal_without_the_tickets_scope_syncs_the_rest_and_says_what_is_miss
     assert run["state"] == "succeeded"
     assert db.queries.counts()["tickets"] == 0
     assert db.queries.counts()["contacts"] == 40
-    assert sum(db.interactions.counts().values()) == 90
+    assert sum(n for t, n in db.interactions.counts().items() if t in ENGAGEMENTS) == 90
     missing = json.loads(db.meta.get("missing_scopes") or "{}")
     assert list(missing) == ["tickets"] and "tickets" in missing["tickets"]
     assert interaction_differences(db, sandbox) == [] or all(
@@ -145,3 +150,39 @@ def test_emails_read_without_sales_email_read_are_flagged_hidden_not_empty(sandb
         ).fetchone()[0]
         == 0
     )
+
+
+def test_inbox_threads_are_cached_with_their_messages_as_text_and_new_ones_arrive_incrementally(
+    sandbox, settings, db
+):
+    sandbox.configure(**ANCHOR)
+    sandbox.reset(**PORTAL)
+    run_sync(settings, kind="full")
+    threads = [t for t in sandbox.threads() if not t["archived"]]
+    assert db.interactions.counts()["threads"] == len(threads)
+    for thread in threads:
+        body = db.interactions.body("threads", thread["id"]) or ""
+        for message in thread["messages"]:
+            if message.get("text") and not message.get("archived"):
+                assert message["text"].split("\n")[0].strip()[:40] in body
+        if thread.get("associatedContactId"):
+            rows = db.interactions.timeline("contacts", thread["associatedContactId"], types=["threads"]).rows
+            assert thread["id"] in [r["id"] for r in rows]
+
+    contact = sorted((r["id"] for r in sandbox.truth("contacts") if not r["archived"]), key=int)[1]
+    started = sandbox.start_thread(contact, "Hi, my <b>invoice</b> is wrong")
+    run = run_sync(settings)
+    assert run["counts"]["records"]["threads"] == 1
+    [row] = db.interactions.timeline("contacts", contact, types=["threads"], search="invoice").rows
+    assert row["id"] == str(started["id"])
+    # A chat message is plain text: kept as the visitor wrote it (the page shows it as text).
+    assert "Hi, my <b>invoice</b> is wrong" in (db.interactions.body("threads", row["id"]) or "")
+
+
+def test_a_portal_without_the_inbox_scope_syncs_the_rest(sandbox, settings, db):
+    sandbox.reset(**PORTAL)
+    token = sandbox.private_app_token([s for s in ALL_SCOPES if s != "conversations.read"])
+    run = run_sync(dataclasses.replace(settings, access_token=token), kind="full")
+    assert run["state"] == "succeeded"
+    assert db.interactions.counts()["threads"] == 0 and db.queries.counts()["tickets"] == 14
+    assert list(json.loads(db.meta.get("missing_scopes") or "{}")) == ["threads"]
