@@ -69,6 +69,7 @@ PATHS = {
     "owners": "/crm/v3/owners",
     "account": "/account-info/v3/details",
     "threads": "/conversations/v3/conversations/threads",
+    "thread": "/conversations/v3/conversations/threads/{thread_id}",
     "thread_messages": "/conversations/v3/conversations/threads/{thread_id}/messages",
     "channels": "/conversations/v3/conversations/channels",
 }
@@ -503,6 +504,11 @@ class HubSpotClient:
             if following is None or following == after:
                 return
             after = following
+
+    def get_thread(self, thread_id: str) -> dict[str, Any]:
+        """One inbox thread (``thread_from_wire``), archived ones too; NotFound when it is gone."""
+        path = _path("thread", thread_id=thread_id)
+        return thread_from_wire(self._json("GET", "thread", path, kind="other"))
 
     def list_messages(self, thread_id: str) -> list[dict[str, Any]]:
         """Every message of a thread, oldest first (``message_from_wire``)."""

@@ -607,8 +607,9 @@ class _Writer(Protocol):
 
 
 def writer_for(db: Store, object_type: str) -> _Writer:
-    """Where records of ``object_type`` are written: ``db.interactions`` for engagements, else ``db.records``."""
-    return db.interactions if object_type in ENGAGEMENT_TYPES else db.records
+    """Where records of ``object_type`` are written: ``db.interactions`` for engagements and
+    inbox threads, else ``db.records``."""
+    return db.interactions if object_type in (*ENGAGEMENT_TYPES, THREADS) else db.records
 
 
 def pull_properties(db: Store, object_type: str) -> list[str]:
