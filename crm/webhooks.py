@@ -50,7 +50,7 @@ from crm.hubspot import HubSpotClient, Record
 from crm.logs import in_run
 from crm.store import Store, inbox
 from crm.store.interactions import THREADS
-from crm.sync.pull import ASSOCIATIONS, pull_properties, writer_for
+from crm.sync.pull import ASSOCIATIONS, pull_properties, read_transcripts, writer_for
 
 log = logging.getLogger(__name__)
 
@@ -491,6 +491,7 @@ class _Fetched:
         default_factory=dict
     )
     threads: list[tuple[dict[str, Any], list[dict[str, Any]]]] = field(default_factory=list)
+    transcripts: dict[str, str] = field(default_factory=dict)  # call id -> transcript text
     channels: dict[str, str] = field(default_factory=dict)
 
 
@@ -505,6 +506,8 @@ def _fetch(db: Store, client: HubSpotClient, plan: ReadPlan) -> _Fetched:
         properties = pull_properties(db, object_type)
         found = client.batch_read(object_type, wanted, properties=properties)
         fetched.records[object_type] = found
+        if object_type == "calls":
+            fetched.transcripts = read_transcripts(client, found, on_missing=lambda *_: None)
         # Batch read leaves out what it cannot return: deleted records, and ids merged
         # into another record (HubSpot may answer those with the survivor's id).
         gone = ids - {r.id for r in found if not r.archived}
@@ -547,7 +550,10 @@ def _apply(db: Store, fetched: _Fetched, keys: list[inbox.EventKey]) -> None:
     means the events are applied again, which fetch-on-notify makes harmless.
     """
     for object_type, found in fetched.records.items():
-        writer_for(db, object_type).upsert_records(object_type, found)
+        if object_type == "calls":
+            db.interactions.upsert_records(object_type, found, transcripts=fetched.transcripts)
+        else:
+            writer_for(db, object_type).upsert_records(object_type, found)
     for object_type, ids in fetched.archived.items():
         writer_for(db, object_type).mark_archived(object_type, ids)
     for (from_type, to_type), (from_ids, links) in fetched.associations.items():

@@ -45,7 +45,11 @@ HIDDEN_EMAIL = (
     "HubSpot withheld this email's content: the connection lacks the sales-email-read scope. "
     "See the Connect page to grant it."
 )
-SCOPE_NOUNS = {"tickets": "Tickets", **{t: TYPE_LABELS[t] + "s" for t in INTERACTION_TYPES}}
+SCOPE_NOUNS = {
+    "tickets": "Tickets",
+    "transcripts": "Call transcripts",
+    **{t: TYPE_LABELS[t] + "s" for t in INTERACTION_TYPES},
+}
 
 
 def how_to_grant(settings: Settings, scopes: list[str]) -> str:
@@ -160,7 +164,7 @@ def render_timeline(
         log_forms(settings, staff, record_type, record_id)
         editing.push_panel(settings, staff, "record")
     scope_notice(
-        settings, [*INTERACTION_TYPES, "tickets"] if record_type == "tickets" else list(INTERACTION_TYPES)
+        settings, [*INTERACTION_TYPES, "transcripts"] + (["tickets"] if record_type == "tickets" else [])
     )
     row = st.columns([2, 3, 2])
     search = row[0].text_input(

@@ -53,6 +53,7 @@ from crm.hubspot.models import (
     property_to_wire,
     record_from_wire,
     thread_from_wire,
+    transcript_from_wire,
 )
 
 log = logging.getLogger("crm.hubspot")
@@ -72,6 +73,7 @@ PATHS = {
     "thread": "/conversations/v3/conversations/threads/{thread_id}",
     "thread_messages": "/conversations/v3/conversations/threads/{thread_id}/messages",
     "channels": "/conversations/v3/conversations/channels",
+    "transcript": "/crm/extensions/calling/2026-03/transcripts/{transcript_id}",
 }
 
 MAX_URL_LENGTH = 8_000
@@ -504,6 +506,15 @@ class HubSpotClient:
             if following is None or following == after:
                 return
             after = following
+
+    def get_transcript(self, transcript_id: str) -> list[dict[str, Any]]:
+        """A call transcript's utterances (``transcript_from_wire``).
+
+        Needs OAuth and ``crm.extensions_calling_transcripts.read`` (MissingScopes otherwise);
+        NotFound when the call has none (any more).
+        """
+        path = _path("transcript", transcript_id=transcript_id)
+        return transcript_from_wire(self._json("GET", "transcript", path, kind="other"))
 
     def get_thread(self, thread_id: str) -> dict[str, Any]:
         """One inbox thread (``thread_from_wire``), archived ones too; NotFound when it is gone."""

@@ -205,6 +205,22 @@ def message_from_wire(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def transcript_from_wire(item: dict[str, Any]) -> list[dict[str, Any]]:
+    """A call transcript's utterances, in order: speaker, text, start_ms (docs/INTERACTIONS_API.md §2)."""
+    found = []
+    for u in item.get("transcriptUtterances") or []:
+        speaker = u.get("speaker") or {}
+        found.append(
+            {
+                "speaker": speaker.get("name") or speaker.get("email") or speaker.get("id"),
+                "text": u.get("text"),
+                "start_ms": u.get("startTimeMillis"),
+            }
+        )
+    found.sort(key=lambda u: (u["start_ms"] is None, u["start_ms"] or 0))
+    return found
+
+
 def property_from_wire(item: dict[str, Any]) -> dict[str, Any]:
     """A property definition in snake_case."""
     meta = item.get("modificationMetadata") or {}

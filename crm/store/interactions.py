@@ -21,6 +21,7 @@ The verbs mirror ``Records`` (``upsert_records``, ``mark_archived``, ``archive_u
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -219,6 +220,29 @@ def row_from_thread(
     )
 
 
+def format_transcript(utterances: Sequence[Mapping[str, Any]]) -> str:
+    """A call transcript as plain text: one ``[m:ss] Speaker: words`` line per utterance."""
+    lines = []
+    for u in utterances:
+        start = u.get("start_ms")
+        stamp = ""
+        if isinstance(start, (int, float)):
+            seconds = int(start) // 1000
+            stamp = f"[{seconds // 60}:{seconds % 60:02d}] "
+        text = normalise_space(str(u.get("text") or ""))
+        if text:
+            lines.append(f"{stamp}{u.get('speaker') or 'unknown'}: {text}")
+    return "\n".join(lines)
+
+
+def with_transcript(row: InteractionRow, transcript: str | None) -> InteractionRow:
+    """``row`` with a call transcript after its notes (unchanged without one)."""
+    if not transcript:
+        return row
+    body = f"{row.body}\n\nTranscript\n{transcript}" if row.body else f"Transcript\n{transcript}"
+    return dataclasses.replace(row, body=body)
+
+
 def body_key(text: str) -> str:
     """The key a body is stored under: the SHA-256 of its text."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -284,17 +308,28 @@ class Interactions(TableOwner):
     # ------------------------------------------------------------------ writes
 
     def upsert_records(
-        self, object_type: str, records: Iterable[RecordLike], *, synced_at: str | None = None
+        self,
+        object_type: str,
+        records: Iterable[RecordLike],
+        *,
+        synced_at: str | None = None,
+        transcripts: Mapping[str, str] | None = None,
     ) -> UpsertResult:
         """Write engagements read from HubSpot, in one transaction (as ``Records.upsert_records``).
 
         An older copy never overwrites a newer one (``updated_at``); ``synced_at`` always
-        moves. A body no engagement uses any more is deleted.
+        moves. A body no engagement uses any more is deleted. ``transcripts`` (call id ->
+        ``format_transcript`` text) is added to those calls' text.
         """
         check_engagement(object_type)
         batch = {str(r.id): r for r in records}
         rows = [
-            (row_from_record(object_type, r), bool(r.archived), r.created_at, r.updated_at)
+            (
+                with_transcript(row_from_record(object_type, r), (transcripts or {}).get(str(r.id))),
+                bool(r.archived),
+                r.created_at,
+                r.updated_at,
+            )
             for r in batch.values()
         ]
         return self._write(object_type, rows, synced_at=synced_at)

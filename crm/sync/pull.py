@@ -73,11 +73,17 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from crm import store
-from crm.errors import HubSpotError, MissingScopes
+from crm.errors import HubSpotError, MissingScopes, NotFound
 from crm.hubspot.errors import required_scopes
 from crm.logs import carry
 from crm.store import OBJECT_TYPES, Store
-from crm.store.interactions import ENGAGEMENT_PROPERTIES, ENGAGEMENT_TYPES, LINKED_TYPES, THREADS
+from crm.store.interactions import (
+    ENGAGEMENT_PROPERTIES,
+    ENGAGEMENT_TYPES,
+    LINKED_TYPES,
+    THREADS,
+    format_transcript,
+)
 from crm.store.values import now_iso, to_epoch_ms
 
 log = logging.getLogger("crm.sync")
@@ -109,6 +115,8 @@ PULL_TYPES = (*OBJECT_TYPES, *ENGAGEMENT_TYPES)
 # The types with pipelines (stages and their open/closed state).
 PIPELINE_TYPES = ("deals", "tickets")
 MISSING_SCOPES_KEY = "missing_scopes"
+# The key under which a refused call-transcripts read is reported (not a pulled type).
+TRANSCRIPTS = "transcripts"
 
 
 class Interrupted(Exception):
@@ -496,14 +504,22 @@ class Puller:
         """Store one page of a range; its position is saved now, or by the association writer."""
         if writer is not None:
             if found:
-                writer_for(db, object_type).upsert_records(object_type, found)
+                self._upsert(db, object_type, found)
                 self.progress.add(object_type, len(found))
             writer.add(index, [r.id for r in found], position, done)
             return
         with db.atomic():
-            writer_for(db, object_type).upsert_records(object_type, found)
+            self._upsert(db, object_type, found)
             db.syncstate.save_full_position(object_type, index, position, done)
         self.progress.add(object_type, len(found))
+
+    def _upsert(self, db: Store, object_type: str, records: Sequence[Any]) -> Any:
+        """Write a page of records; calls carry their transcripts (read only when granted)."""
+        if object_type != "calls":
+            return writer_for(db, object_type).upsert_records(object_type, records)
+        skip = TRANSCRIPTS in self.missing
+        found = {} if skip else read_transcripts(self.client, records, on_missing=self._not_granted)
+        return db.interactions.upsert_records(object_type, records, transcripts=found)
 
     def _read_associations(self, db: Store, object_type: str, ids: Sequence[str]) -> None:
         if not ids:
@@ -535,7 +551,7 @@ class Puller:
             on_total=lambda total: self.progress.total(object_type, total, add=catch_up),
         ):
             self._check()
-            result = writer_for(db, object_type).upsert_records(object_type, batch)
+            result = self._upsert(db, object_type, batch)
             self.progress.add(object_type, len(batch))
             self.progress.bump("conflicts", result.conflicts)
             changed = list(dict.fromkeys([*changed, *(r.id for r in batch)]))
@@ -604,6 +620,30 @@ class _Writer(Protocol):
         from_ids: Iterable[str],
         found: Mapping[str, Sequence[tuple[str, int]]],
     ) -> int: ...
+
+
+def read_transcripts(
+    client: Any, calls: Sequence[Any], *, on_missing: Callable[[str, MissingScopes], None]
+) -> dict[str, str]:
+    """Call id -> transcript text, for the calls that name a transcript (``hs_call_transcription_id``).
+
+    The transcripts API needs OAuth and ``crm.extensions_calling_transcripts.read``; a
+    refusal for a missing scope is reported once (``on_missing("transcripts", error)``) and
+    ends the reading; a call whose transcript HubSpot no longer has is shown without one.
+    """
+    found: dict[str, str] = {}
+    for call in calls:
+        transcript_id = (call.properties or {}).get("hs_call_transcription_id")
+        if not transcript_id or call.archived:
+            continue
+        try:
+            found[str(call.id)] = format_transcript(client.get_transcript(str(transcript_id)))
+        except MissingScopes as exc:
+            on_missing(TRANSCRIPTS, exc)
+            break
+        except NotFound:
+            continue
+    return found
 
 
 def writer_for(db: Store, object_type: str) -> _Writer:

@@ -100,7 +100,17 @@ def interaction_differences(db: Any, sandbox: Any) -> list[str]:
                 continue
             expected = row_from_record(object_type, record_from_wire(item))
             _, _, occurred_at, owner_id, subject, body = cached[item["id"]]
-            mine = (occurred_at, owner_id, subject, body or "")
+            body = body or ""
+            if item["properties"].get("hs_call_transcription_id"):
+                # A transcribed call's text ends with its transcript (read from its own API).
+                if "Transcript\n" not in body:
+                    found.append(f"{object_type} {item['id']}: its transcript is missing")
+                body = (
+                    body.split("\n\nTranscript\n")[0]
+                    if "\n\nTranscript\n" in body
+                    else body.split("Transcript\n")[0]
+                )
+            mine = (occurred_at, owner_id, subject, body)
             theirs = (expected.occurred_at, expected.owner_id, expected.subject, expected.body)
             if mine != theirs:
                 found.append(f"{object_type} {item['id']}: HubSpot {theirs!r:.200}, cache {mine!r:.200}")

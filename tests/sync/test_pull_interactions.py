@@ -93,13 +93,16 @@ def test_html_bodies_are_cached_as_plain_text_once(sandbox, settings, db):
     stored = db.interactions.body("emails", hostile["id"])
     assert stored == "Hi <b>\n\nsee you"
     # Bodies made from HubSpot's HTML (notes, calls, meetings, tasks) hold no markup; plain
-    # text parts (an email's text, a chat message) are kept as written.
-    markup = db.conn.execute(
-        "SELECT count(*) FROM interaction_bodies b JOIN interactions i ON i.body_hash = b.hash "
-        "WHERE i.object_type IN ('notes', 'calls', 'meetings', 'tasks') AND (lower(b.body) LIKE '%<script%' "
-        "OR b.body LIKE '%</p>%' OR b.body LIKE '%<br%')"
-    ).fetchone()[0]
-    assert markup == 0
+    # text (an email's text part, a chat message, a call transcript) is kept as written.
+    from_html = [
+        body.split("Transcript\n")[0]
+        for (body,) in db.conn.execute(
+            "SELECT b.body FROM interaction_bodies b JOIN interactions i ON i.body_hash = b.hash "
+            "WHERE i.object_type IN ('notes', 'calls', 'meetings', 'tasks')"
+        ).fetchall()
+    ]
+    assert from_html
+    assert not [b for b in from_html if "<script" in b.lower() or "</p>" in b or "<br" in b]
     assert stored_body_keys_are_their_texts(db)
     assert db.interactions.body_count() <= sum(db.interactions.counts().values())
 
@@ -186,3 +189,34 @@ def test_a_portal_without_the_inbox_scope_syncs_the_rest(sandbox, settings, db):
     assert run["state"] == "succeeded"
     assert db.interactions.counts()["threads"] == 0 and db.queries.counts()["tickets"] == 14
     assert list(json.loads(db.meta.get("missing_scopes") or "{}")) == ["threads"]
+
+
+def test_a_transcribed_call_carries_its_transcript_as_text(sandbox, settings, db):
+    sandbox.reset(**PORTAL)
+    calls = [
+        c
+        for c in sandbox.truth("calls")
+        if not c["archived"] and c["properties"].get("hs_call_transcription_id")
+    ]
+    assert calls, "the seed transcribes some calls"
+    run_sync(settings, kind="full")
+    for call in calls:
+        body = db.interactions.body("calls", call["id"]) or ""
+        assert "\nTranscript\n" in body or body.startswith("Transcript\n")
+        assert body.split("Transcript\n", 1)[1].startswith("[0:")
+    found = db.interactions.timeline(
+        "contacts",
+        next(str(c["id"]) for c in calls[0]["associations"]["contacts"]),
+        types=["calls"],
+        search=(db.interactions.body("calls", calls[0]["id"]) or "").split("\n")[-1].split(": ", 1)[1][:30],
+    )
+    assert calls[0]["id"] in [r["id"] for r in found.rows]
+
+
+def test_without_the_transcripts_scope_calls_sync_and_the_page_is_told(sandbox, settings, db):
+    sandbox.reset(**PORTAL)
+    scopes = [s for s in ALL_SCOPES if s != "crm.extensions_calling_transcripts.read"]
+    run = run_sync(dataclasses.replace(settings, access_token=sandbox.private_app_token(scopes)), kind="full")
+    assert run["state"] == "succeeded"
+    assert db.interactions.counts()["calls"] == sum(1 for c in sandbox.truth("calls") if not c["archived"])
+    assert list(json.loads(db.meta.get("missing_scopes") or "{}")) == ["transcripts"]
