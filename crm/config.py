@@ -47,7 +47,8 @@ DEFAULT_SCOPES = (
 )
 # Creating the "pronouns" contact property needs schema write; a portal may refuse it.
 # Interactions (docs/INTERACTIONS_API.md §5): tickets need "tickets", email content needs
-# "sales-email-read", the inbox "conversations.read"; notes, calls, meetings, tasks and
+# "sales-email-read", the inbox "conversations.read", call transcripts (OAuth only)
+# "crm.extensions_calling_transcripts.read"; notes, calls, meetings, tasks and
 # email metadata ride on the contacts scopes. Optional: a portal that refuses them still
 # connects and syncs the rest, and the pages say what is missing.
 DEFAULT_OPTIONAL_SCOPES = (
@@ -56,6 +57,7 @@ DEFAULT_OPTIONAL_SCOPES = (
     "tickets",
     "sales-email-read",
     "conversations.read",
+    "crm.extensions_calling_transcripts.read",
 )
 SANDBOX_CLIENT_ID = "sandbox-client-id"
 SANDBOX_CLIENT_SECRET = "sandbox-client-secret"
