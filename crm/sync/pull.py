@@ -74,6 +74,7 @@ from typing import Any, Protocol
 
 from crm import store
 from crm.errors import HubSpotError, MissingScopes, NotFound
+from crm.hubspot import HubSpotClient
 from crm.hubspot.errors import required_scopes
 from crm.logs import carry
 from crm.store import OBJECT_TYPES, Store
@@ -207,7 +208,7 @@ class Puller:
     def __init__(
         self,
         db_path: str | Path,
-        client: Any,
+        client: HubSpotClient,
         progress: Progress,
         run_id: int,
         *,
