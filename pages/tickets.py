@@ -91,7 +91,20 @@ else:
         x=alt.X("count:Q", title="Open tickets"),
         color=alt.Color("median_age_days:Q", title="Median age (days)", scale=alt.Scale(scheme="orangered")),
     )
-    st.altair_chart(bars.properties(height=max(140, 34 * len(summary))), width="stretch")
+    by_stage, by_age = st.columns([3, 2])
+    by_stage.altair_chart(bars.properties(height=max(140, 34 * len(summary))), width="stretch")
+    with crm_errors("count the tickets by age"):
+        ages = data.open_ticket_ages(settings)
+    age_bars = (
+        alt.Chart(ages)
+        .mark_bar()
+        .encode(
+            x=alt.X("bucket:N", sort=list(ages["bucket"]), title="Open for"),
+            y=alt.Y("count:Q", title="Open tickets"),
+            tooltip=[alt.Tooltip("bucket:N", title="Open for"), alt.Tooltip("count:Q", title="Tickets")],
+        )
+    )
+    by_age.altair_chart(age_bars.properties(height=max(140, 34 * len(summary))), width="stretch")
 
 editing.push_panel(settings, staff, PREFIX)
 

@@ -170,6 +170,17 @@ def ticket_stage_summary(settings: Settings) -> pd.DataFrame:
     return _ticket_stage_summary(store.target_of(settings), stamp(settings))
 
 
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _open_ticket_ages(target: str, stamp_: str) -> pd.DataFrame:
+    with _db(target) as db:
+        return db.queries.open_ticket_ages()
+
+
+def open_ticket_ages(settings: Settings) -> pd.DataFrame:
+    """Open tickets per age bucket."""
+    return _open_ticket_ages(store.target_of(settings), stamp(settings))
+
+
 def ticket_parties(settings: Settings, ticket_ids: list[str]) -> dict[str, dict[str, str]]:
     """For each ticket: one associated contact and company label, ``{id: {"contact", "company"}}``."""
     with open_cache(settings) as db:
@@ -295,6 +306,7 @@ def clear() -> None:
         _deal_figures,
         _company_counts,
         _ticket_stage_summary,
+        _open_ticket_ages,
         _timeline,
     ):
         loader.clear()

@@ -379,6 +379,33 @@ class Queries(TableOwner):
         ).reset_index()
         return summary[[*columns, "median_age_days", "oldest_days"]]
 
+    def open_ticket_ages(self, *, now: dt.datetime | None = None) -> pd.DataFrame:
+        """Open tickets by age since createdate: ``bucket`` (in order, empty ones kept), ``count``."""
+        buckets = (
+            ("under a day", 1),
+            ("1-7 days", 7),
+            ("1-4 weeks", 28),
+            ("1-3 months", 91),
+            ("older", None),
+        )
+        rows = self.conn.execute(
+            """SELECT coalesce(t.createdate, t.created_at) FROM tickets t
+               WHERE t.archived = 0 AND NOT EXISTS (SELECT 1 FROM pipeline_stages s
+                 WHERE s.object_type = 'tickets' AND s.pipeline_id = t.hs_pipeline
+                 AND s.id = t.hs_pipeline_stage AND s.is_closed = 1)"""
+        ).fetchall()
+        opened = pd.to_datetime(
+            pd.Series([r[0] for r in rows], dtype="object"), utc=True, errors="coerce", format="ISO8601"
+        )
+        ages = ((pd.Timestamp(now or dt.datetime.now(dt.UTC))) - opened).dt.total_seconds() / 86400
+        counts = []
+        low = 0.0
+        for label, high in buckets:
+            inside = (ages >= low) & (ages < high) if high is not None else ages >= low
+            counts.append({"bucket": label, "count": int(inside.sum())})
+            low = float(high or 0)
+        return pd.DataFrame(counts, columns=["bucket", "count"])
+
     def first_associated_labels(
         self, object_type: str, ids: Sequence[str], to_type: str
     ) -> dict[str, tuple[str, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pytest
@@ -351,3 +352,62 @@ def test_an_inbox_thread_is_one_timeline_line_with_its_messages_as_plain_text(db
     )
     db.interactions.mark_archived("threads", ["71"])
     assert db.interactions.timeline("contacts", "55").rows == []
+
+
+def _ticket_pipeline(db: Store) -> None:
+    db.records.save_pipelines(
+        "tickets",
+        [
+            {
+                "id": "0",
+                "label": "Support",
+                "stages": [
+                    {"id": "1", "label": "New", "display_order": 0},
+                    {"id": "2", "label": "Waiting", "display_order": 1},
+                    {"id": "4", "label": "Closed", "display_order": 2, "is_closed": True},
+                ],
+            }
+        ],
+    )
+
+
+def test_open_and_closed_tickets_follow_the_stage_ticket_state_with_counts_and_ages(db: Store) -> None:
+    _ticket_pipeline(db)
+    now = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
+    made = {
+        "a": "2024-05-31T12:00:00Z",
+        "b": "2024-05-20T00:00:00Z",
+        "c": "2024-01-01T00:00:00Z",
+        "d": "2024-05-01T00:00:00Z",
+    }
+    stage = {"a": "1", "b": "1", "c": "2", "d": "4"}
+    db.records.upsert_records(
+        "tickets",
+        [
+            Rec(
+                k,
+                {
+                    "subject": f"T {k}",
+                    "hs_pipeline": "0",
+                    "hs_pipeline_stage": stage[k],
+                    "createdate": made[k],
+                },
+            )
+            for k in made
+        ],
+    )
+    open_ids = set(db.queries.query_records("tickets", filters={"ticket_state": "OPEN"})[0].index)
+    closed_ids = set(db.queries.query_records("tickets", filters={"ticket_state": "CLOSED"})[0].index)
+    assert (open_ids, closed_ids) == ({"a", "b", "c"}, {"d"})
+    with pytest.raises(ValueError):
+        db.queries.query_records("tickets", filters={"ticket_state": "MAYBE"})
+    summary = db.queries.ticket_stage_summary()
+    assert list(zip(summary["stage"], summary["count"], strict=True)) == [("New", 2), ("Waiting", 1)]
+    ages = db.queries.open_ticket_ages(now=now)
+    assert dict(zip(ages["bucket"], ages["count"], strict=True)) == {
+        "under a day": 1,
+        "1-7 days": 0,
+        "1-4 weeks": 1,
+        "1-3 months": 0,
+        "older": 1,
+    }

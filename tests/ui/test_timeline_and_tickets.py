@@ -140,7 +140,7 @@ def test_tickets_page_lists_tickets_with_labels_chart_and_filters(synced: Portal
     assert len(frame) == min(50, live)
     assert {"contact", "company", "age_days"} <= set(frame.columns)
     assert [m.value for m in at.metric][0] == f"{open_count:,}"
-    assert len(at.get("vega_lite_chart")) == 1
+    assert len(at.get("vega_lite_chart")) == 2  # by stage, by age
     at.selectbox(key="tickets_state").set_value("CLOSED").run()
     assert not at.exception
     assert len(at.data_editor[0].value) == live - open_count
