@@ -271,3 +271,30 @@ def test_search_everything_groups_hits_by_type_and_links_to_the_record(synced: P
     assert labels[1].startswith("Call · 2026-01-11 · Discussed the Okapi plan")
     assert links[1].proto.query_string == f"type=contacts&id={contact}"
     assert links[0].proto.query_string.startswith("type=companies&id=")
+
+
+def test_a_ticket_opens_as_a_record_with_its_contact_and_activity(synced: Portal) -> None:
+    with _db(synced) as db:
+        row = db.conn.execute(
+            "SELECT a.from_id, a.to_id FROM associations a JOIN tickets t ON t.id = a.from_id "
+            "WHERE a.from_type = 'tickets' AND a.to_type = 'contacts' AND t.archived = 0 ORDER BY a.from_id LIMIT 1"
+        ).fetchone()
+        ticket, contact = str(row[0]), str(row[1])
+        record = db.queries.get_record("tickets", ticket)
+        stage = next(
+            s["label"]
+            for p in db.queries.pipelines("tickets")
+            for s in p["stages"]
+            if s["id"] == record["hs_pipeline_stage"]
+        )
+    at = synced.page("record")
+    at.query_params.update({"type": "tickets", "id": ticket})
+    at.run()
+    assert not at.exception
+    assert [s.value for s in at.subheader] == ["Properties", "Contacts", "Companies", "Deals", "Activity"]
+    props = at.dataframe[0].value
+    # The stage by its label ("Stage (Pipeline)" when there are several), not its id.
+    assert any(str(v).startswith(stage) for v in props["Value"])
+    assert record["hs_pipeline_stage"] not in set(props["Value"])
+    contacts = at.dataframe[1].value
+    assert contact in {str(i) for i in contacts.index}
