@@ -547,14 +547,20 @@ class Interactions(TableOwner):
         record = _Local(local_id, dict(properties), stamp)
         with self.db.atomic():
             self.upsert_records(object_type, [record], synced_at=stamp)
+            self.set_links(object_type, local_id, links)
+
+    def set_links(self, object_type: str, record_id: str, links: Sequence[tuple[str, str]]) -> None:
+        """Make one engagement show on exactly the records ``links`` ``[(record type, id)]`` names
+        (of those types; links to other types are left as they are)."""
+        with self.db.atomic():
             for record_type in sorted({t for t, _ in links}):
                 if record_type not in LINKED_TYPES:
                     raise ValueError(f"engagements are not linked to {record_type!r}")
                 self.replace_associations(
                     object_type,
                     record_type,
-                    [local_id],
-                    {local_id: [(rid, 0) for t, rid in links if t == record_type]},
+                    [record_id],
+                    {record_id: [(rid, 0) for t, rid in links if t == record_type]},
                 )
 
     def delete_local(self, object_type: str, local_id: str) -> None:

@@ -264,22 +264,14 @@ class Outbox(TableOwner):
         """A queued note or task is in HubSpot as ``record``: the local one becomes it, links kept."""
         stamp = now_iso()
         with self.db.atomic():
-            row = self.conn.execute(
-                "SELECT object_type, record_id, payload, status FROM outbox WHERE id = ?", (outbox_id,)
-            ).fetchone()
-            if row is None or row[3] != "pending":
+            pending = self._pending_create(outbox_id)
+            if pending is None:
                 return
-            object_type, local_id, payload, _ = row
-            links = [tuple(link) for link in json.loads(payload or "{}").get("links") or []]
+            object_type, local_id, payload = pending
+            links = [(str(t), str(i)) for t, i in json.loads(payload or "{}").get("links") or []]
             self.db.interactions.delete_local(object_type, local_id)
             self.db.interactions.upsert_records(object_type, [record], synced_at=stamp)
-            for record_type in sorted({t for t, _ in links}):
-                self.db.interactions.replace_associations(
-                    object_type,
-                    record_type,
-                    [record.id],
-                    {record.id: [(str(rid), 0) for t, rid in links if t == record_type]},
-                )
+            self.db.interactions.set_links(object_type, record.id, links)
             self._mark_created(
                 outbox_id,
                 object_type,
@@ -289,6 +281,15 @@ class Outbox(TableOwner):
                 stamp=stamp,
                 detail="found in HubSpot from an earlier attempt" if existed else None,
             )
+
+    def _pending_create(self, outbox_id: int) -> tuple[str, str, str] | None:
+        """(object type, local id, payload) of a create still pending, else None."""
+        row = self.conn.execute(
+            "SELECT object_type, record_id, payload, status FROM outbox WHERE id = ?", (outbox_id,)
+        ).fetchone()
+        if row is None or row[3] != "pending":
+            return None
+        return str(row[0]), str(row[1]), str(row[2] or "")
 
     def _mark_created(
         self,
@@ -463,12 +464,10 @@ class Outbox(TableOwner):
         """A queued creation reached HubSpot as ``record``: swap the local row for it."""
         stamp = now_iso()
         with self.db.atomic():
-            row = self.conn.execute(
-                "SELECT object_type, record_id, payload, status FROM outbox WHERE id = ?", (outbox_id,)
-            ).fetchone()
-            if row is None or row[3] != "pending":
+            pending = self._pending_create(outbox_id)
+            if pending is None:
                 return
-            object_type, local_id, payload, _ = row
+            object_type, local_id, payload = pending
             self.db.records.delete_record(object_type, local_id)
             self.db.records.upsert_records(object_type, [record], synced_at=stamp)
             self._mark_created(
