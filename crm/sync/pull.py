@@ -111,6 +111,10 @@ ASSOCIATIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "tickets": (("tickets", "contacts"), ("tickets", "companies"), ("tickets", "deals")),
     **{t: tuple((t, to) for to in LINKED_TYPES) for t in ENGAGEMENT_TYPES},
 }
+# Types pulled at once (the rest queue). Each holds a connection while its walkers open
+# their own, so this bounds a pull's connections (a PostgreSQL pool holds 10 by default);
+# the portal's one rate limiter, not this, sets the pace.
+TYPES_AT_ONCE = 3
 # Every type a pull reads: the record tables, then the engagements.
 PULL_TYPES = (*OBJECT_TYPES, *ENGAGEMENT_TYPES)
 # The types with pipelines (stages and their open/closed state).
@@ -243,7 +247,9 @@ class Puller:
             since = db.syncstate.get_cursor(THREADS)["modified_since_ms"]
             plans[THREADS] = "full" if kind == "full" or since is None else "incremental"
         self.progress.set(phase="records", modes=dict(plans))
-        with ThreadPoolExecutor(max_workers=len(plans), thread_name_prefix="sync-type") as pool:
+        with ThreadPoolExecutor(
+            max_workers=min(len(plans), TYPES_AT_ONCE), thread_name_prefix="sync-type"
+        ) as pool:
             futures = [pool.submit(carry(self._pull_type), t, mode) for t, mode in plans.items()]
             errors = [f.exception() for f in futures]
         for error in errors:
