@@ -177,12 +177,19 @@ class Progress:
         """The fields of a ``sync_runs`` row."""
         stats = self._stats() if self._stats else {}
         with self._lock:
-            totals_known = all(t in self.totals for t in self.modes) and bool(self.modes)
+            # Types queued or still counting add what they have read so far, so the total is
+            # known (and grows) while some types wait their turn (TYPES_AT_ONCE).
+            total = (
+                sum(self.totals.values())
+                + sum(self.done.get(t, 0) for t in self.modes if t not in self.totals)
+                if self.modes
+                else None
+            )
             return {
                 "phase": self.phase,
                 "object_type": self.object_type,
                 "done": sum(self.done.values()),
-                "total": sum(self.totals.values()) if totals_known else None,
+                "total": total,
                 "requests": int(stats.get("requests", 0)),
                 "retries": int(stats.get("retries", 0)),
                 "rate_limited": int(stats.get("rate_limited", 0)),
