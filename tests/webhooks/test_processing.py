@@ -133,11 +133,14 @@ def test_a_new_inbox_message_and_an_archived_thread_reach_the_cache(
         headers={"Authorization": f"Bearer {sandbox.private_app_token()}"},
     )
     assert archived.status_code == 204
-    assert deliver(
-        live_settings,
-        event(1, int(thread_id), "conversation.newMessage", messageId="m1", messageType="MESSAGE"),
-        event(2, int(gone), "conversation.deletion"),
-    ) == 2
+    assert (
+        deliver(
+            live_settings,
+            event(1, int(thread_id), "conversation.newMessage", messageId="m1", messageType="MESSAGE"),
+            event(2, int(gone), "conversation.deletion"),
+        )
+        == 2
+    )
     assert webhooks.process_pending(live_settings) == 2
     with store.open(live_settings.db_path) as db:
         assert "Is my parcel <lost>?" in (db.interactions.body("threads", thread_id) or "")
