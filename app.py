@@ -47,6 +47,10 @@ if __name__ == "__main__":
                 ),
                 st.Page("pages/deals.py", title="Deals", icon=":material/handshake:", url_path="deals"),
                 st.Page(
+                    "pages/tickets.py", title="Tickets", icon=":material/support_agent:", url_path="tickets"
+                ),
+                st.Page("pages/search.py", title="Search", icon=":material/search:", url_path="search"),
+                st.Page(
                     "pages/record.py",
                     title="Record",
                     icon=":material/article:",

@@ -245,7 +245,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     commands.add_parser("status", help="connection, last sync and outbox")
     commands.add_parser("keygen", help="print a new key for CRM_SECRET_KEY")
     export = commands.add_parser("export", help="write the cached records of one type to stdout")
-    export.add_argument("object_type", choices=["contacts", "companies", "deals"])
+    export.add_argument("object_type", choices=["contacts", "companies", "deals", "tickets"])
     export.add_argument("--format", choices=["csv", "json"], default="csv")
     export.add_argument("--search", default=None, help="only records the page's search would show")
     migrate = commands.add_parser("migrate-cache", help="copy a SQLite cache into PostgreSQL")

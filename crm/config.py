@@ -47,7 +47,19 @@ DEFAULT_SCOPES = (
     "crm.schemas.contacts.read",
 )
 # Creating the "pronouns" contact property needs schema write; a portal may refuse it.
-DEFAULT_OPTIONAL_SCOPES = ("crm.schemas.contacts.write", "crm.schemas.deals.read")
+# Interactions (docs/INTERACTIONS_API.md §5): tickets need "tickets", email content needs
+# "sales-email-read", the inbox "conversations.read", call transcripts (OAuth only)
+# "crm.extensions_calling_transcripts.read"; notes, calls, meetings, tasks and
+# email metadata ride on the contacts scopes. Optional: a portal that refuses them still
+# connects and syncs the rest, and the pages say what is missing.
+DEFAULT_OPTIONAL_SCOPES = (
+    "crm.schemas.contacts.write",
+    "crm.schemas.deals.read",
+    "tickets",
+    "sales-email-read",
+    "conversations.read",
+    "crm.extensions_calling_transcripts.read",
+)
 SANDBOX_CLIENT_ID = "sandbox-client-id"
 SANDBOX_CLIENT_SECRET = "sandbox-client-secret"
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from crm.store import Store
 
 ExportFormat = Literal["csv", "json"]
-OBJECT_TYPES = ("contacts", "companies", "deals")
+OBJECT_TYPES = ("contacts", "companies", "deals", "tickets")
 # What each page's grid shows, in its order (pages/contacts.py, companies.py, deals.py).
 PAGE_COLUMNS: dict[str, list[str]] = {
     "contacts": [
@@ -43,6 +43,14 @@ PAGE_COLUMNS: dict[str, list[str]] = {
     ],
     "companies": ["name", "domain", "industry", "city", "country", "numberofemployees", "annualrevenue"],
     "deals": ["dealname", "pipeline", "dealstage", "amount", "closedate", "hubspot_owner_id"],
+    "tickets": [
+        "subject",
+        "hs_pipeline",
+        "hs_pipeline_stage",
+        "hs_ticket_priority",
+        "hubspot_owner_id",
+        "createdate",
+    ],
 }
 # Columns the companies page adds from the associations: counts per company.
 COMPANY_COUNTS = ("contacts", "deals")
@@ -88,7 +96,7 @@ def _rows(db: Store, object_type: str, search: str | None) -> tuple[list[str], I
 
     shown = list(PAGE_COLUMNS[object_type])
     labels: dict[str, Callable[[Any], Any]] = {}
-    if object_type in ("contacts", "deals"):
+    if object_type in ("contacts", "deals", "tickets"):
         owners = owner_labels(db.queries.owners_frame())
         labels["hubspot_owner_id"] = _labeller(owners)
     if object_type == "contacts":
@@ -101,6 +109,13 @@ def _rows(db: Store, object_type: str, search: str | None) -> tuple[list[str], I
         pipes = db.queries.pipelines("deals")
         labels["pipeline"] = _labeller(pipeline_labels(pipes))
         labels["dealstage"] = _labeller(stage_labels(pipes))
+    if object_type == "tickets":
+        pipes = db.queries.pipelines("tickets")
+        labels["hs_pipeline"] = _labeller(pipeline_labels(pipes))
+        labels["hs_pipeline_stage"] = _labeller(stage_labels(pipes))
+        labels["hs_ticket_priority"] = _labeller(
+            option_labels(db.queries.property_defs("tickets").get("hs_ticket_priority"))
+        )
     extra = list(COMPANY_COUNTS) if object_type == "companies" else []
 
     def generate() -> Iterator[list[Any]]:

@@ -35,7 +35,16 @@ _LABEL_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 _TLD_RE = re.compile(r"^[A-Za-z]{2,63}$")
 _MULTI_FIELD_TYPES = ("checkbox",)
 # Required on create, per HubSpot (contacts: email, because we create by upsert on email).
-REQUIRED_ON_CREATE = {"contacts": ("email",), "companies": ("name",), "deals": ("dealname", "dealstage")}
+REQUIRED_ON_CREATE = {
+    "contacts": ("email",),
+    "companies": ("name",),
+    "deals": ("dealname", "dealstage"),
+    "tickets": ("subject", "hs_pipeline_stage"),
+}
+# The (pipeline, stage) properties of the types that have pipelines; a stage must belong
+# to the record's pipeline (ticket stages are the ticket pipeline's, docs/INTERACTIONS_API.md §3).
+PIPELINE_PROPERTIES = {"deals": ("pipeline", "dealstage"), "tickets": ("hs_pipeline", "hs_pipeline_stage")}
+_NOUN = {"deals": "deal", "tickets": "ticket"}
 
 
 class FieldError(ValueError):
@@ -47,7 +56,7 @@ class Context:
     """What validation needs to know about the portal (from the cache)."""
 
     defs: Mapping[str, Mapping[str, Any]]
-    # pipeline id -> stage ids (deals)
+    # pipeline id -> stage ids (deals, tickets)
     stages: Mapping[str, Iterable[str]] = field(default_factory=dict)
     owner_ids: Iterable[str] = ()
 
@@ -242,16 +251,12 @@ def check_properties(
             errors[prop] = str(exc)
             continue
         clean[prop] = wire
-    if (
-        object_type == "deals"
-        and "pipeline" in clean
-        and "dealstage" not in values
-        and "pipeline" not in errors
-    ):
-        stage = current.get("dealstage")
-        stages = context.stages.get(str(clean["pipeline"]))
+    pipeline_prop, stage_prop = PIPELINE_PROPERTIES.get(object_type, ("", ""))
+    if pipeline_prop in clean and stage_prop not in values and pipeline_prop not in errors:
+        stage = current.get(stage_prop)
+        stages = context.stages.get(str(clean[pipeline_prop]))
         if stage and stages is not None and str(stage) not in stages:
-            errors["dealstage"] = "choose a stage of the new pipeline"
+            errors[stage_prop] = "choose a stage of the new pipeline"
     return clean, errors
 
 
@@ -266,18 +271,25 @@ def _check_references(
     if prop == "hubspot_owner_id":
         if wire not in context.owner_ids:
             raise FieldError(f"'{wire}' is not an active HubSpot owner")
-    elif object_type == "deals" and prop == "pipeline":
+        return
+    if object_type not in PIPELINE_PROPERTIES:
+        return
+    pipeline_prop, stage_prop = PIPELINE_PROPERTIES[object_type]
+    noun = _NOUN[object_type]
+    if prop == pipeline_prop:
         if wire not in context.stages:
-            raise FieldError(f"'{wire}' is not a deal pipeline")
-    elif object_type == "deals" and prop == "dealstage":
+            raise FieldError(f"'{wire}' is not a {noun} pipeline")
+    elif prop == stage_prop:
         pipeline = (
-            values.get("pipeline") if not _is_empty(values.get("pipeline")) else current.get("pipeline")
+            values.get(pipeline_prop)
+            if not _is_empty(values.get(pipeline_prop))
+            else current.get(pipeline_prop)
         )
         stages = context.stages.get(str(pipeline)) if pipeline is not None else None
         if stages is None:
             known = set().union(*context.stages.values()) if context.stages else set()
             if wire not in known:
-                raise FieldError(f"'{wire}' is not a deal stage")
+                raise FieldError(f"'{wire}' is not a {noun} stage")
         elif wire not in stages:
             raise FieldError(f"'{wire}' is not a stage of pipeline '{pipeline}'")
 

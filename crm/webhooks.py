@@ -45,10 +45,12 @@ from typing import Any
 
 from crm import oauth, store
 from crm.config import Settings
-from crm.errors import CrmError, WebhookRejected
+from crm.errors import CrmError, NotFound, WebhookRejected
 from crm.hubspot import HubSpotClient, Record
 from crm.logs import in_run
 from crm.store import Store, inbox
+from crm.store.interactions import THREADS
+from crm.sync.pull import ASSOCIATIONS, pull_properties, read_transcripts, writer_for
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +97,30 @@ _URI_ESCAPES = {
 }
 _URI_ESCAPE_RE = re.compile("|".join(_URI_ESCAPES), re.IGNORECASE)
 
-_SINGULAR = {"contact": "contacts", "company": "companies", "deal": "deals"}
-_TYPE_IDS = {"0-1": "contacts", "0-2": "companies", "0-3": "deals"}
-_ASSOCIATION_TYPE_RE = re.compile(r"^(CONTACT|COMPANY|DEAL)_TO_(CONTACT|COMPANY|DEAL)(?:_|$)")
+# conversation.* events are about inbox threads; their objectId is the thread id (§7).
+_SINGULAR = {
+    "contact": "contacts",
+    "company": "companies",
+    "deal": "deals",
+    "ticket": "tickets",
+    "conversation": "threads",
+}
+# Engagements have no classic subscription; the generic object.* events name them by type id
+# (docs/INTERACTIONS_API.md §7).
+_TYPE_IDS = {
+    "0-1": "contacts",
+    "0-2": "companies",
+    "0-3": "deals",
+    "0-5": "tickets",
+    "0-46": "notes",
+    "0-48": "calls",
+    "0-49": "emails",
+    "0-47": "meetings",
+    "0-27": "tasks",
+}
+_ASSOCIATION_TYPE_RE = re.compile(r"^(CONTACT|COMPANY|DEAL|TICKET)_TO_(CONTACT|COMPANY|DEAL|TICKET)(?:_|$)")
 # The association pairs the cache keeps, as the sync engine reads them (from -> to).
-ASSOCIATION_PAIRS = (("contacts", "companies"), ("deals", "contacts"), ("deals", "companies"))
+ASSOCIATION_PAIRS = tuple(pair for pairs in ASSOCIATIONS.values() for pair in pairs)
 
 
 # --- checking a delivery -------------------------------------------------------------
@@ -368,8 +389,8 @@ def plan_events(events: Sequence[Mapping[str, Any]]) -> ReadPlan:
         elif kind == "associationChange":
             _plan_association_change(plan, object_type, event)
         else:
-            # creation, propertyChange, deletion, restore, privacyDeletion: re-read; a record
-            # HubSpot no longer returns is flagged archived.
+            # creation, propertyChange, deletion, restore, privacyDeletion (a thread: also
+            # newMessage): re-read; a record HubSpot no longer returns is flagged archived.
             plan.add(plan.reread, object_type, object_id)
             if kind in ("creation", "restore"):
                 _add_association_reads(plan, object_type, object_id)
@@ -469,6 +490,9 @@ class _Fetched:
     associations: dict[tuple[str, str], tuple[set[str], dict[str, list[tuple[str, int]]]]] = field(
         default_factory=dict
     )
+    threads: list[tuple[dict[str, Any], list[dict[str, Any]]]] = field(default_factory=list)
+    transcripts: dict[str, str] = field(default_factory=dict)  # call id -> transcript text
+    channels: dict[str, str] = field(default_factory=dict)
 
 
 def _fetch(db: Store, client: HubSpotClient, plan: ReadPlan) -> _Fetched:
@@ -476,9 +500,14 @@ def _fetch(db: Store, client: HubSpotClient, plan: ReadPlan) -> _Fetched:
     fetched = _Fetched()
     for object_type, ids in plan.reread.items():
         wanted = sorted(ids, key=_id_order)
-        properties = db.queries.synced_property_names(object_type)
+        if object_type == THREADS:
+            _fetch_threads(client, wanted, fetched)
+            continue
+        properties = pull_properties(db, object_type)
         found = client.batch_read(object_type, wanted, properties=properties)
         fetched.records[object_type] = found
+        if object_type == "calls":
+            fetched.transcripts = read_transcripts(client, found, on_missing=lambda *_: None)
         # Batch read leaves out what it cannot return: deleted records, and ids merged
         # into another record (HubSpot may answer those with the survivor's id).
         gone = ids - {r.id for r in found if not r.archived}
@@ -495,6 +524,19 @@ def _fetch(db: Store, client: HubSpotClient, plan: ReadPlan) -> _Fetched:
     return fetched
 
 
+def _fetch_threads(client: HubSpotClient, ids: list[str], fetched: _Fetched) -> None:
+    """Inbox threads with their messages (one read each: the inbox has no batch read)."""
+    for thread_id in ids:
+        try:
+            thread = client.get_thread(thread_id)
+        except NotFound:
+            fetched.archived.setdefault(THREADS, set()).add(thread_id)
+            continue
+        fetched.threads.append((thread, client.list_messages(thread_id)))
+    if fetched.threads and not fetched.channels:
+        fetched.channels = client.list_channels()
+
+
 def _id_order(record_id: str) -> tuple[int, str]:
     return (int(record_id), "") if record_id.isdigit() else (0, record_id)
 
@@ -508,11 +550,16 @@ def _apply(db: Store, fetched: _Fetched, keys: list[inbox.EventKey]) -> None:
     means the events are applied again, which fetch-on-notify makes harmless.
     """
     for object_type, found in fetched.records.items():
-        db.records.upsert_records(object_type, found)
+        if object_type == "calls":
+            db.interactions.upsert_records(object_type, found, transcripts=fetched.transcripts)
+        else:
+            writer_for(db, object_type).upsert_records(object_type, found)
     for object_type, ids in fetched.archived.items():
-        db.records.mark_archived(object_type, ids)
+        writer_for(db, object_type).mark_archived(object_type, ids)
     for (from_type, to_type), (from_ids, links) in fetched.associations.items():
-        db.records.replace_associations(from_type, to_type, from_ids, links)
+        writer_for(db, from_type).replace_associations(from_type, to_type, from_ids, links)
+    if fetched.threads:
+        db.interactions.upsert_threads(fetched.threads, fetched.channels)
     db.inbox.mark_processed(keys, at=datetime.now(UTC).isoformat())
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import altair as alt
 import pandas as pd
@@ -50,14 +49,8 @@ with crm_errors("read the cache"):
     figures = data.deal_figures(settings, dt.date.today())
 
 
-def _empty_to_none(value: Any) -> Any:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    return value
-
-
 outcome = editing.apply_edits(
-    settings, staff, prefix=PREFIX, object_type="deals", editable={c: _empty_to_none for c in EDITABLE}
+    settings, staff, prefix=PREFIX, object_type="deals", editable={c: editing.empty_to_none for c in EDITABLE}
 )
 locked = outcome.locked
 

@@ -1,4 +1,5 @@
-"""Record detail (/record?type=contacts&id=...): properties, associated records, the HubSpot link."""
+"""Record detail (/record?type=contacts&id=...): properties, associated records, the activity
+timeline, the HubSpot link."""
 
 from __future__ import annotations
 
@@ -22,21 +23,29 @@ from ui.columns import (
 from ui.feedback import crm_errors, show_flash
 from ui.runtime import page_settings
 from ui.states import require_data
+from ui.timeline import render_timeline
 
 staff = require_staff()
 show_flash()
 settings = page_settings()
 
-LIST_PAGES = {"contacts": "pages/contacts.py", "companies": "pages/companies.py", "deals": "pages/deals.py"}
+LIST_PAGES = {
+    "contacts": "pages/contacts.py",
+    "companies": "pages/companies.py",
+    "deals": "pages/deals.py",
+    "tickets": "pages/tickets.py",
+}
 RELATED = {
-    "contacts": ("companies", "deals"),
-    "companies": ("contacts", "deals"),
-    "deals": ("contacts", "companies"),
+    "contacts": ("companies", "deals", "tickets"),
+    "companies": ("contacts", "deals", "tickets"),
+    "deals": ("contacts", "companies", "tickets"),
+    "tickets": ("contacts", "companies", "deals"),
 }
 RELATED_COLUMNS = {
     "contacts": ["firstname", "lastname", "email", "jobtitle"],
     "companies": ["name", "domain", "city", "country"],
     "deals": ["dealname", "dealstage", "amount", "closedate"],
+    "tickets": ["subject", "hs_ticket_priority", "createdate"],
 }
 HIDDEN = {"archived", "synced_at"}
 _ID = re.compile(r"^(local-)?[A-Za-z0-9_-]{1,64}$")
@@ -71,7 +80,7 @@ def _title(row: dict[str, Any]) -> str:
     if object_type == "contacts":
         name = " ".join(str(row.get(k) or "") for k in ("firstname", "lastname")).strip()
         return name or str(row.get("email") or record_id)
-    key = "name" if object_type == "companies" else "dealname"
+    key = {"companies": "name", "deals": "dealname", "tickets": "subject"}[object_type]
     return str(row.get(key) or record_id)
 
 
@@ -87,9 +96,15 @@ if link:
 
 with crm_errors("read owners and pipelines"):
     owners = owner_labels(data.owners(settings))
-    pipes = data.pipelines(settings, "deals") if object_type == "deals" else []
+    pipes = data.pipelines(settings, object_type) if object_type in ("deals", "tickets") else []
 # Values as HubSpot's UI shows them: owner names and option labels, not internal ids.
-shown_as = {"hubspot_owner_id": owners, "pipeline": pipeline_labels(pipes), "dealstage": stage_labels(pipes)}
+shown_as = {
+    "hubspot_owner_id": owners,
+    "pipeline": pipeline_labels(pipes),
+    "dealstage": stage_labels(pipes),
+    "hs_pipeline": pipeline_labels(pipes),
+    "hs_pipeline_stage": stage_labels(pipes),
+}
 
 
 def _shown(name: str, value: Any) -> str:
@@ -136,3 +151,5 @@ with right:
                 "pages/record.py", query_params={"type": to_type, "id": str(related.index[rows[0]])}
             )
     st.caption("Select a row to open that record.")
+
+render_timeline(settings, object_type, record_id, owners=owners, staff=staff)

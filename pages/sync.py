@@ -9,11 +9,13 @@ import pandas as pd
 import streamlit as st
 
 from crm import oauth, sync
+from crm.store.interactions import INTERACTION_TYPES
 from ui import data, editing, runner
 from ui.access import require_admin, require_staff
 from ui.columns import ago, duration, md_escape
 from ui.feedback import crm_errors, flash, show_flash
 from ui.runtime import page_settings
+from ui.timeline import scope_notice
 
 staff = require_staff()
 show_flash()
@@ -62,11 +64,19 @@ if settings.sync_interval_s:
 else:
     st.caption("Scheduled sync is off; set CRM_SYNC_INTERVAL (for example 15m) to sync on a schedule.")
 
-c1, c2, c3, c4 = st.columns(4)
+c1, c2, c3, c4, c5, c6 = st.columns(6)
 c1.metric("Contacts", f"{counts.get('contacts', 0):,}", border=True)
 c2.metric("Companies", f"{counts.get('companies', 0):,}", border=True)
 c3.metric("Deals", f"{counts.get('deals', 0):,}", border=True)
 c4.metric("Owners", f"{counts.get('owners', 0):,}", border=True)
+c5.metric("Tickets", f"{counts.get('tickets', 0):,}", border=True)
+c6.metric(
+    "Interactions",
+    f"{counts.get('interactions', 0):,}",
+    border=True,
+    help="Notes, calls, emails, meetings, tasks and inbox conversations cached for the activity timelines.",
+)
+scope_notice(settings)
 
 can_sync = info.status == "connected" and require_admin(staff, "start a sync")
 b1, b2, _ = st.columns([1, 1, 3])
@@ -172,6 +182,8 @@ else:
                 "Contacts": counted.get("contacts"),
                 "Companies": counted.get("companies"),
                 "Deals": counted.get("deals"),
+                "Tickets": counted.get("tickets"),
+                "Interactions": sum(int(counted.get(t) or 0) for t in INTERACTION_TYPES) if counted else None,
                 "Deleted": sum(int(n or 0) for n in archived.values()) if archived else None,
                 "Requests": run.get("requests"),
                 "Retries": run.get("retries"),

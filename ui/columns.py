@@ -27,8 +27,8 @@ from crm.labels import pipeline_labels as pipeline_labels
 from crm.labels import stage_labels as stage_labels
 
 # HubSpot's object type ids, as used in record URLs.
-OBJECT_TYPE_IDS = {"contacts": "0-1", "companies": "0-2", "deals": "0-3"}
-SINGULAR = {"contacts": "contact", "companies": "company", "deals": "deal"}
+OBJECT_TYPE_IDS = {"contacts": "0-1", "companies": "0-2", "deals": "0-3", "tickets": "0-5"}
+SINGULAR = {"contacts": "contact", "companies": "company", "deals": "deal", "tickets": "ticket"}
 
 # Every ASCII punctuation character may be backslash-escaped in CommonMark, and an escaped
 # one is always literal: no emphasis, links, images, HTML, entities, :color[...] or $math$.
@@ -258,4 +258,32 @@ def deal_columns(
         "hubspot_owner_id": cc.SelectboxColumn(
             "Owner", options=list(owners), format_func=label_of(owners), width="medium"
         ),
+    }
+
+
+def ticket_columns(
+    *,
+    owners: Mapping[str, str],
+    stages: Mapping[str, str],
+    pipelines: Mapping[str, str],
+    priorities: Mapping[str, str],
+) -> dict[str, Any]:
+    cc = st.column_config
+    return {
+        "_index": cc.TextColumn("ID", disabled=True, width="small"),
+        "hubspot": link_column(),
+        "subject": cc.TextColumn("Subject", disabled=True, width="medium"),
+        "hs_pipeline": cc.SelectboxColumn(
+            "Pipeline", options=list(pipelines), format_func=label_of(pipelines), disabled=True
+        ),
+        "hs_pipeline_stage": cc.SelectboxColumn("Stage", options=list(stages), format_func=label_of(stages)),
+        "hs_ticket_priority": cc.SelectboxColumn(
+            "Priority", options=list(priorities), format_func=label_of(priorities)
+        ),
+        "hubspot_owner_id": cc.SelectboxColumn(
+            "Owner", options=list(owners), format_func=label_of(owners), width="medium"
+        ),
+        "contact": cc.TextColumn("Contact", disabled=True),
+        "company": cc.TextColumn("Company", disabled=True),
+        "age_days": cc.NumberColumn("Age (days)", format="%d", disabled=True),
     }

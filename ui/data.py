@@ -11,6 +11,7 @@ sync or a push anyway.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
@@ -20,6 +21,8 @@ import streamlit as st
 
 from crm import store
 from crm.config import Settings
+from crm.store.interactions import TimelinePage
+from crm.sync.pull import MISSING_SCOPES_KEY
 
 TTL = dt.timedelta(minutes=10)
 
@@ -156,9 +159,124 @@ def company_counts(settings: Settings, company_ids: list[str]) -> pd.DataFrame:
     return _company_counts(store.target_of(settings), stamp(settings), tuple(company_ids))
 
 
-def counts(settings: Settings) -> dict[str, int]:
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _ticket_stage_summary(target: str, stamp_: str) -> pd.DataFrame:
+    with _db(target) as db:
+        return db.queries.ticket_stage_summary()
+
+
+def ticket_stage_summary(settings: Settings) -> pd.DataFrame:
+    """Open tickets per stage of every ticket pipeline, with their age."""
+    return _ticket_stage_summary(store.target_of(settings), stamp(settings))
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _open_ticket_ages(target: str, stamp_: str) -> pd.DataFrame:
+    with _db(target) as db:
+        return db.queries.open_ticket_ages()
+
+
+def open_ticket_ages(settings: Settings) -> pd.DataFrame:
+    """Open tickets per age bucket."""
+    return _open_ticket_ages(store.target_of(settings), stamp(settings))
+
+
+def ticket_parties(settings: Settings, ticket_ids: list[str]) -> dict[str, dict[str, str]]:
+    """For each ticket: one associated contact and company label, ``{id: {"contact", "company"}}``."""
     with open_cache(settings) as db:
-        return db.queries.counts()
+        contacts = db.queries.first_associated_labels("tickets", ticket_ids, "contacts")
+        companies = db.queries.first_associated_labels("tickets", ticket_ids, "companies")
+    return {
+        i: {"contact": contacts.get(i, ("", ""))[1], "company": companies.get(i, ("", ""))[1]}
+        for i in ticket_ids
+    }
+
+
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=256)
+def _timeline(
+    target: str,
+    stamp_: str,
+    record_type: str,
+    record_id: str,
+    types: tuple[str, ...] | None,
+    since: str | None,
+    until: str | None,
+    search: str | None,
+    before: str | None,
+    limit: int,
+) -> TimelinePage:
+    with _db(target) as db:
+        return db.interactions.timeline(
+            record_type,
+            record_id,
+            types=list(types) if types is not None else None,
+            since=since,
+            until=until,
+            search=search,
+            before=before,
+            limit=limit,
+        )
+
+
+def timeline(
+    settings: Settings,
+    record_type: str,
+    record_id: str,
+    *,
+    types: list[str] | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    search: str | None = None,
+    before: str | None = None,
+    limit: int = 25,
+) -> TimelinePage:
+    """One page of a record's interactions, newest first (``before``: the previous page's cursor)."""
+    return _timeline(
+        store.target_of(settings),
+        stamp(settings),
+        record_type,
+        record_id,
+        tuple(types) if types is not None else None,
+        since,
+        until,
+        search or None,
+        before,
+        limit,
+    )
+
+
+def interaction_body(settings: Settings, object_type: str, record_id: str) -> str | None:
+    """An engagement's full text, plain."""
+    with open_cache(settings) as db:
+        return db.interactions.body(object_type, record_id)
+
+
+def search_everything(settings: Settings, text: str, *, limit: int = 10) -> dict[str, list[dict[str, Any]]]:
+    """Contacts, companies, deals, tickets and interactions matching ``text``, by type."""
+    with open_cache(settings) as db:
+        found: dict[str, list[dict[str, Any]]] = dict(db.queries.search_everywhere(text, limit=limit))
+        found["interactions"] = db.interactions.search(text, limit=2 * limit)
+    return found
+
+
+def missing_scopes(settings: Settings) -> dict[str, list[str]]:
+    """Types the last sync skipped because the connection lacks a scope -> the scopes HubSpot named."""
+    with open_cache(settings) as db:
+        raw = db.meta.get(MISSING_SCOPES_KEY)
+    value = json.loads(raw) if raw else {}
+    return {str(k): [str(s) for s in v] for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def hidden_email_count(settings: Settings) -> int:
+    """Cached emails whose content HubSpot withheld (no sales-email-read)."""
+    with open_cache(settings) as db:
+        return db.interactions.hidden_count()
+
+
+def counts(settings: Settings) -> dict[str, int]:
+    """Cached records per type, owners, and ``interactions`` (engagements of every type)."""
+    with open_cache(settings) as db:
+        return {**db.queries.counts(), "interactions": sum(db.interactions.counts().values())}
 
 
 def record(settings: Settings, object_type: str, record_id: str) -> dict[str, Any] | None:
@@ -187,6 +305,9 @@ def clear() -> None:
         _deal_stage_summary,
         _deal_figures,
         _company_counts,
+        _ticket_stage_summary,
+        _open_ticket_ages,
+        _timeline,
     ):
         loader.clear()
 

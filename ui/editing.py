@@ -53,6 +53,13 @@ class Outcome:
         return bool(self.field_errors) or self.failed
 
 
+def empty_to_none(value: Any) -> Any:
+    """A grid cell's value as ``queue_edits`` takes it: a blank cell clears the field."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return value
+
+
 def _version_key(prefix: str) -> str:
     return f"{prefix}_editor_version"
 

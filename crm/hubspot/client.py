@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any, Literal, Self
 from urllib.parse import quote
 
@@ -44,12 +45,15 @@ from crm.hubspot.models import (
     TokenSource,
     account_from_wire,
     merge_records,
+    message_from_wire,
     next_after,
     owner_from_wire,
     pipeline_from_wire,
     property_from_wire,
     property_to_wire,
     record_from_wire,
+    thread_from_wire,
+    transcript_from_wire,
 )
 
 log = logging.getLogger("crm.hubspot")
@@ -65,6 +69,11 @@ PATHS = {
     "pipelines": "/crm/v3/pipelines/{object_type}",
     "owners": "/crm/v3/owners",
     "account": "/account-info/v3/details",
+    "threads": "/conversations/v3/conversations/threads",
+    "thread": "/conversations/v3/conversations/threads/{thread_id}",
+    "thread_messages": "/conversations/v3/conversations/threads/{thread_id}/messages",
+    "channels": "/conversations/v3/conversations/channels",
+    "transcript": "/crm/extensions/calling/2026-03/transcripts/{transcript_id}",
 }
 
 MAX_URL_LENGTH = 8_000
@@ -264,15 +273,17 @@ class HubSpotClient:
     def batch_create(self, object_type: str, inputs: list[dict[str, Any]]) -> BatchResult:
         """Create records: inputs ``{"properties", "associations"?, "object_write_trace_id"?}``.
 
-        Every input gets a trace id so one bad input fails alone (207) instead of the
-        whole batch. Never retried after HubSpot may have acted on it: a timeout or 5xx
-        raises, and the caller reconciles (e.g. GET by a unique property).
+        ``associations`` is a list of ``(to id, association type id)`` (HUBSPOT_DEFINED), or
+        of HubSpot's own association dicts. Every input gets a trace id so one bad input
+        fails alone (207) instead of the whole batch. Never retried after HubSpot may have
+        acted on it: a timeout or 5xx raises, and the caller reconciles (e.g. GET by a
+        unique property).
         """
         wire = []
         for index, item in enumerate(inputs):
             entry: dict[str, Any] = {"properties": _props(item.get("properties"))}
             if item.get("associations"):
-                entry["associations"] = item["associations"]
+                entry["associations"] = [_association_input(a) for a in item["associations"]]
             trace = item.get("object_write_trace_id") or item.get("objectWriteTraceId") or f"input-{index}"
             entry["objectWriteTraceId"] = str(trace)
             wire.append(entry)
@@ -346,6 +357,25 @@ class HubSpotClient:
             cap=self.search_cap,
             on_total=on_total,
         )
+
+    def find_by_timestamp(
+        self, object_type: str, timestamp_ms: int, *, properties: Sequence[str]
+    ) -> list[Record]:
+        """Engagements whose ``hs_timestamp`` is exactly ``timestamp_ms`` (at most 200).
+
+        How a retried note or task create checks whether the first attempt reached HubSpot:
+        creates have no idempotency key (docs/INTERACTIONS_API.md §1), so the push gives
+        each one its own millisecond and compares the text of what it finds.
+        """
+        page = self.search(
+            object_type,
+            filter_groups=[
+                {"filters": [{"propertyName": "hs_timestamp", "operator": "EQ", "value": str(timestamp_ms)}]}
+            ],
+            properties=properties,
+            limit=SEARCH_LIMIT,
+        )
+        return page.records
 
     def search_id_range(
         self,
@@ -449,6 +479,66 @@ class HubSpotClient:
     def account_info(self) -> dict[str, Any]:
         """portal_id, ui_domain, time_zone, currency (and a few more) of the portal."""
         return account_from_wire(self._json("GET", "account", PATHS["account"], kind="other"))
+
+    # -- conversations inbox --------------------------------------------------------------
+
+    def iter_threads(
+        self, *, archived: bool = False, changed_since_ms: int | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Pages of inbox threads (``thread_from_wire``): all by id, or those with a message after a moment.
+
+        ``changed_since_ms`` sorts by ``latestMessageTimestamp`` after that moment (HubSpot
+        requires the bound with that sort), so an incremental read costs what changed.
+        Pages of at most 100 (the endpoint's maximum is UNCERTAIN, §6).
+        """
+        params: dict[str, str] = {"limit": "100", "archived": _bool(archived)}
+        if changed_since_ms is None:
+            params["sort"] = "id"
+        else:
+            params["sort"] = "latestMessageTimestamp"
+            params["latestMessageTimestampAfter"] = _iso_ms(changed_since_ms)
+        after: str | None = None
+        while True:
+            query = dict(params, **({"after": after} if after else {}))
+            body = self._json("GET", "threads", PATHS["threads"], params=query, kind="list")
+            yield [thread_from_wire(item) for item in body.get("results") or []]
+            following = next_after(body)
+            if following is None or following == after:
+                return
+            after = following
+
+    def get_transcript(self, transcript_id: str) -> list[dict[str, Any]]:
+        """A call transcript's utterances (``transcript_from_wire``).
+
+        Needs OAuth and ``crm.extensions_calling_transcripts.read`` (MissingScopes otherwise);
+        NotFound when the call has none (any more).
+        """
+        path = _path("transcript", transcript_id=transcript_id)
+        return transcript_from_wire(self._json("GET", "transcript", path, kind="other"))
+
+    def get_thread(self, thread_id: str) -> dict[str, Any]:
+        """One inbox thread (``thread_from_wire``), archived ones too; NotFound when it is gone."""
+        path = _path("thread", thread_id=thread_id)
+        return thread_from_wire(self._json("GET", "thread", path, kind="other"))
+
+    def list_messages(self, thread_id: str) -> list[dict[str, Any]]:
+        """Every message of a thread, oldest first (``message_from_wire``)."""
+        found: list[dict[str, Any]] = []
+        after: str | None = None
+        path = _path("thread_messages", thread_id=thread_id)
+        while True:
+            query = {"limit": "100", **({"after": after} if after else {})}
+            body = self._json("GET", "thread_messages", path, params=query, kind="list")
+            found.extend(message_from_wire(item) for item in body.get("results") or [])
+            following = next_after(body)
+            if following is None or following == after:
+                return found
+            after = following
+
+    def list_channels(self) -> dict[str, str]:
+        """Channel id -> name (chat, email, forms...; ids are not documented, names are shown)."""
+        body = self._json("GET", "channels", PATHS["channels"], kind="other")
+        return {str(c.get("id")): str(c.get("name") or c.get("id")) for c in body.get("results") or []}
 
     # -- internals -----------------------------------------------------------------------
 
@@ -665,6 +755,11 @@ def _path(template: str, **parts: str) -> str:
     return PATHS[template].format(**{k: quote(str(v), safe="") for k, v in parts.items()})
 
 
+def _iso_ms(epoch_ms: int) -> str:
+    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
+
+
 def _bool(value: bool) -> str:
     return "true" if value else "false"
 
@@ -685,6 +780,16 @@ def _props(properties: Any) -> dict[str, str]:
         else:
             out[name] = str(value)
     return out
+
+
+def _association_input(item: Any) -> dict[str, Any]:
+    if isinstance(item, dict):
+        return item
+    to_id, type_id = item
+    return {
+        "to": {"id": str(to_id)},
+        "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": int(type_id)}],
+    }
 
 
 def _update_input(item: dict[str, Any]) -> dict[str, Any]:

@@ -187,3 +187,19 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
         lowered = {str(k).lower(): v for k, v in headers.items()}
         value = lowered.get(name)
     return None if value is None else str(value)
+
+
+def required_scopes(error: HubSpotError) -> list[str]:
+    """The scopes a MISSING_SCOPES answer names (``errors[].context.requiredGranularScopes``).
+
+    Empty when HubSpot did not say; the body shape is in docs/INTERACTIONS_API.md §5.
+    """
+    found: list[str] = []
+    for item in error.body.get("errors") or []:
+        context = item.get("context") if isinstance(item, dict) else None
+        if isinstance(context, dict):
+            for key in ("requiredGranularScopes", "requiredScopes"):
+                for scope in context.get(key) or []:
+                    if isinstance(scope, str) and scope not in found:
+                        found.append(scope)
+    return found

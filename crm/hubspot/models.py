@@ -14,11 +14,33 @@ from typing import Any, Literal, Protocol
 
 from crm.errors import HubSpotError
 
-ObjectType = Literal["contacts", "companies", "deals"]
+ObjectType = Literal[
+    "contacts", "companies", "deals", "tickets", "notes", "calls", "emails", "meetings", "tasks"
+]
+# Every type but contacts keeps its last-modified time in hs_lastmodifieddate (tickets and
+# the engagements too: docs/INTERACTIONS_API.md §2), which search can filter and sort on.
 LAST_MODIFIED: dict[str, str] = {
     "contacts": "lastmodifieddate",
     "companies": "hs_lastmodifieddate",
     "deals": "hs_lastmodifieddate",
+    "tickets": "hs_lastmodifieddate",
+    "notes": "hs_lastmodifieddate",
+    "calls": "hs_lastmodifieddate",
+    "emails": "hs_lastmodifieddate",
+    "meetings": "hs_lastmodifieddate",
+    "tasks": "hs_lastmodifieddate",
+}
+# HUBSPOT_DEFINED association type ids from an engagement to the record it is logged on
+# (docs/INTERACTIONS_API.md §4), used when creating a note or task with its associations.
+ENGAGEMENT_ASSOCIATION_TYPES: dict[tuple[str, str], int] = {
+    ("notes", "contacts"): 202,
+    ("notes", "companies"): 190,
+    ("notes", "deals"): 214,
+    ("notes", "tickets"): 228,
+    ("tasks", "contacts"): 204,
+    ("tasks", "companies"): 192,
+    ("tasks", "deals"): 216,
+    ("tasks", "tickets"): 230,
 }
 REQUEST_KINDS = ("list", "search", "batch", "assoc", "other")
 
@@ -149,6 +171,56 @@ def next_after(body: dict[str, Any]) -> str | None:
     return None if after in (None, "") else str(after)
 
 
+def thread_from_wire(item: dict[str, Any]) -> dict[str, Any]:
+    """A conversations inbox thread (docs/INTERACTIONS_API.md §6), snake_case."""
+    contact = item.get("associatedContactId")
+    return {
+        "id": str(item.get("id")),
+        "status": item.get("status"),
+        "channel_id": str(item.get("originalChannelId") or ""),
+        "contact_id": str(contact) if contact not in (None, "") else None,
+        "assigned_to": item.get("assignedTo"),
+        "created_at": item.get("createdAt"),
+        "latest_at": item.get("latestMessageTimestamp"),
+        "closed_at": item.get("closedAt"),
+        "archived": bool(item.get("archived", False)),
+    }
+
+
+def message_from_wire(item: dict[str, Any]) -> dict[str, Any]:
+    """One message of a thread: who, when, which way, and its plain ``text`` (never ``richText``)."""
+    senders = item.get("senders") or []
+    sender = senders[0] if senders and isinstance(senders[0], dict) else {}
+    delivery = sender.get("deliveryIdentifier") or {}
+    return {
+        "id": str(item.get("id")),
+        "type": item.get("type"),
+        "created_at": item.get("createdAt"),
+        "direction": item.get("direction"),
+        "sender": sender.get("name") or delivery.get("value") or sender.get("actorId"),
+        "text": item.get("text"),
+        "subject": item.get("subject"),
+        "truncated": str(item.get("truncationStatus") or "NOT_TRUNCATED") != "NOT_TRUNCATED",
+        "archived": bool(item.get("archived", False)),
+    }
+
+
+def transcript_from_wire(item: dict[str, Any]) -> list[dict[str, Any]]:
+    """A call transcript's utterances, in order: speaker, text, start_ms (docs/INTERACTIONS_API.md §2)."""
+    found = []
+    for u in item.get("transcriptUtterances") or []:
+        speaker = u.get("speaker") or {}
+        found.append(
+            {
+                "speaker": speaker.get("name") or speaker.get("email") or speaker.get("id"),
+                "text": u.get("text"),
+                "start_ms": u.get("startTimeMillis"),
+            }
+        )
+    found.sort(key=lambda u: (u["start_ms"] is None, u["start_ms"] or 0))
+    return found
+
+
 def property_from_wire(item: dict[str, Any]) -> dict[str, Any]:
     """A property definition in snake_case."""
     meta = item.get("modificationMetadata") or {}
@@ -220,7 +292,10 @@ def pipeline_from_wire(item: dict[str, Any]) -> dict[str, Any]:
                 "label": stage.get("label"),
                 "display_order": stage.get("displayOrder", 0),
                 "probability": _float_or_none(meta.get("probability")),
-                "is_closed": str(meta.get("isClosed", "false")).lower() == "true",
+                # Deal stages say isClosed; ticket stages say ticketState OPEN/CLOSED
+                # (docs/INTERACTIONS_API.md §3).
+                "is_closed": str(meta.get("isClosed", "false")).lower() == "true"
+                or str(meta.get("ticketState", "")).upper() == "CLOSED",
                 "archived": bool(stage.get("archived", False)),
             }
         )

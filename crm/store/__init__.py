@@ -11,6 +11,7 @@ One way in::
 Verbs hang off the handle by the module that owns their tables:
 
     records    writes of records, associations, owners, pipelines, property definitions
+    interactions  engagements (notes, calls, emails, meetings, tasks), bodies, timeline
     queries    the reads behind the pages (DataFrames and dicts)
     outbox     local edits, conflicts, audit log
     syncstate  sync runs, cursors, leases

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Self
 from crm.store.auth import Auth
 from crm.store.engine import Conn, engine_for
 from crm.store.inbox import Inbox
+from crm.store.interactions import Interactions
 from crm.store.meta import Meta
 from crm.store.outbox import Outbox
 from crm.store.queries import Queries
@@ -37,6 +38,8 @@ class Store:
 
     Attributes:
         records: writes of records, associations, owners, pipelines, property definitions.
+        interactions: engagements (notes, calls, emails, meetings, tasks), their bodies and
+            timeline links, and the timeline query.
         queries: the reads behind the pages (DataFrames and dicts).
         outbox: local edits, conflicts and the audit log.
         syncstate: sync runs, cursors and leases.
@@ -51,6 +54,7 @@ class Store:
         self._depth = 0
         self._closed = False
         self.records = Records(self)
+        self.interactions = Interactions(self)
         self.queries = Queries(self)
         self.outbox = Outbox(self)
         self.syncstate = SyncState(self)

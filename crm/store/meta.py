@@ -74,6 +74,7 @@ class Meta(TableOwner):
             forget = current is not None
             if forget:
                 self.db.records.forget_portal()
+                self.db.interactions.forget_portal()
                 self.db.syncstate.forget_cursors()
                 self.db.outbox.forget_edits()
                 self.db.inbox.forget_events()

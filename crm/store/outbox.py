@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from crm.store.interactions import ENGAGEMENT_TYPES, check_engagement
 from crm.store.owner import TableOwner
 from crm.store.records import ID_CHUNK, LOCAL_ID_PREFIX, RecordLike, check_type, marks, quote
 from crm.store.values import now_iso, same_value, to_column, to_wire
@@ -42,6 +43,7 @@ _LABEL_SQL = {
     "CASE WHEN r.email IS NOT NULL THEN ' <' || r.email || '>' ELSE '' END",
     "companies": "coalesce(r.name, r.domain, o.record_id)",
     "deals": "coalesce(r.dealname, o.record_id)",
+    "tickets": "coalesce(r.subject, o.record_id)",
 }
 _AUDIT_INSERT = (
     "INSERT INTO audit_log (at, object_type, record_id, property, old_value, new_value, by, "
@@ -229,6 +231,94 @@ class Outbox(TableOwner):
             )
         return local_id
 
+    def queue_engagement(
+        self,
+        object_type: str,
+        properties: Mapping[str, str],
+        links: Sequence[tuple[str, str]],
+        *,
+        by: str | None,
+    ) -> str:
+        """Queue a note or task to create in HubSpot, logged on ``links`` ``[(record type, id)]``.
+
+        It shows at once on those records' timelines under a local id (marked pending) and
+        is swapped for HubSpot's engagement when pushed (``complete_engagement``). Returns
+        the local id.
+        """
+        check_engagement(object_type)
+        local_id = f"{LOCAL_ID_PREFIX}{uuid.uuid4().hex}"
+        stamp = now_iso()
+        payload = {"properties": dict(properties), "links": [list(link) for link in links]}
+        with self.db.atomic():
+            self.db.interactions.insert_local(object_type, local_id, properties, links, stamp=stamp)
+            self.conn.execute(
+                "INSERT INTO outbox (object_type, record_id, op, payload, status, created_by, created_at, "
+                "updated_at) VALUES (?, ?, 'create', ?, 'pending', ?, ?, ?)",
+                (object_type, local_id, json.dumps(payload, ensure_ascii=False), by, stamp, stamp),
+            )
+        return local_id
+
+    def complete_engagement(
+        self, outbox_id: int, record: RecordLike, *, by: str | None, existed: bool
+    ) -> None:
+        """A queued note or task is in HubSpot as ``record``: the local one becomes it, links kept."""
+        stamp = now_iso()
+        with self.db.atomic():
+            pending = self._pending_create(outbox_id)
+            if pending is None:
+                return
+            object_type, local_id, payload = pending
+            links = [(str(t), str(i)) for t, i in json.loads(payload or "{}").get("links") or []]
+            self.db.interactions.delete_local(object_type, local_id)
+            self.db.interactions.upsert_records(object_type, [record], synced_at=stamp)
+            self.db.interactions.set_links(object_type, record.id, links)
+            self._mark_created(
+                outbox_id,
+                object_type,
+                record.id,
+                payload,
+                by=by,
+                stamp=stamp,
+                detail="found in HubSpot from an earlier attempt" if existed else None,
+            )
+
+    def _pending_create(self, outbox_id: int) -> tuple[str, str, str] | None:
+        """(object type, local id, payload) of a create still pending, else None."""
+        row = self.conn.execute(
+            "SELECT object_type, record_id, payload, status FROM outbox WHERE id = ?", (outbox_id,)
+        ).fetchone()
+        if row is None or row[3] != "pending":
+            return None
+        return str(row[0]), str(row[1]), str(row[2] or "")
+
+    def _mark_created(
+        self,
+        outbox_id: int,
+        object_type: str,
+        record_id: str,
+        payload: str,
+        *,
+        by: str | None,
+        stamp: str,
+        detail: str | None,
+    ) -> None:
+        """A create reached HubSpot as ``record_id``: the row is pushed, the audit log says so."""
+        self.conn.execute(
+            "UPDATE outbox SET status = 'pushed', record_id = ?, error = NULL, attempts = attempts + 1, "
+            "updated_at = ? WHERE id = ?",
+            (record_id, stamp, outbox_id),
+        )
+        self._audit(
+            at=stamp,
+            object_type=object_type,
+            record_id=record_id,
+            new=payload,
+            by=by,
+            outbox_id=outbox_id,
+            result="created",
+            detail=detail,
+        )
+
     # ------------------------------------------------------------- pull side
 
     def active_edits(self, object_type: str, ids: Sequence[str]) -> dict[tuple[str, str], ActiveEdit]:
@@ -374,32 +464,24 @@ class Outbox(TableOwner):
         """A queued creation reached HubSpot as ``record``: swap the local row for it."""
         stamp = now_iso()
         with self.db.atomic():
-            row = self.conn.execute(
-                "SELECT object_type, record_id, payload, status FROM outbox WHERE id = ?", (outbox_id,)
-            ).fetchone()
-            if row is None or row[3] != "pending":
+            pending = self._pending_create(outbox_id)
+            if pending is None:
                 return
-            object_type, local_id, payload, _ = row
+            object_type, local_id, payload = pending
             self.db.records.delete_record(object_type, local_id)
             self.db.records.upsert_records(object_type, [record], synced_at=stamp)
-            self.conn.execute(
-                "UPDATE outbox SET status = 'pushed', record_id = ?, error = NULL, attempts = attempts + 1, "
-                "updated_at = ? WHERE id = ?",
-                (record.id, stamp, outbox_id),
+            self._mark_created(
+                outbox_id,
+                object_type,
+                record.id,
+                payload,
+                by=by,
+                stamp=stamp,
+                detail="matched an existing record by email" if existed else None,
             )
             self.conn.execute(
                 "UPDATE outbox SET record_id = ? WHERE object_type = ? AND record_id = ?",
                 (record.id, object_type, local_id),
-            )
-            self._audit(
-                at=stamp,
-                object_type=object_type,
-                record_id=record.id,
-                new=payload,
-                by=by,
-                outbox_id=outbox_id,
-                result="created",
-                detail="matched an existing record by email" if existed else None,
             )
 
     def fail_create(self, outbox_id: int, message: str, *, by: str | None, retry: bool) -> None:
@@ -611,7 +693,10 @@ class Outbox(TableOwner):
                 "UPDATE outbox SET status = 'discarded', updated_at = ? WHERE id = ?", (stamp, outbox_id)
             )
             object_type, record_id, prop = row["object_type"], row["record_id"], row["property"]
-            if row["op"] == "create":
+            if row["op"] == "create" and object_type in ENGAGEMENT_TYPES:
+                if is_local_id(record_id):
+                    self.db.interactions.delete_local(object_type, record_id)
+            elif row["op"] == "create":
                 if row["status"] != "failed" or is_local_id(record_id):
                     self.db.records.delete_record(object_type, record_id)
             elif row["status"] != "failed":

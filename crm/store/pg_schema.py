@@ -38,7 +38,7 @@ from __future__ import annotations
 import bisect
 import re
 
-from crm.store.schema import V1
+from crm.store.schema import V1, V5_INTERACTIONS
 
 # unicode61's token characters up to U+2FFFF, as hex code point ranges.
 _TOKEN_RANGES = (
@@ -292,4 +292,16 @@ PG_V3_NOTHING = ""
 
 PG_V4_EMAIL_LOOKUP = "CREATE INDEX contacts_email_lower ON contacts(lower(email));"
 
-PG_MIGRATIONS: list[str] = [PG_V1, PG_V2_CONTACTS_SEARCH, PG_V3_NOTHING, PG_V4_EMAIL_LOOKUP]
+# Tickets, engagements, their bodies and timeline links: SQLite's step translated as
+# version 1 is (the tickets_updated_at index DESC NULLS LAST like the other record tables).
+PG_V5_INTERACTIONS = _UPDATED_DESC.sub(
+    r"\1(updated_at DESC NULLS LAST, id DESC);", _from_sqlite(V5_INTERACTIONS)
+)
+
+PG_MIGRATIONS: list[str] = [
+    PG_V1,
+    PG_V2_CONTACTS_SEARCH,
+    PG_V3_NOTHING,
+    PG_V4_EMAIL_LOOKUP,
+    PG_V5_INTERACTIONS,
+]

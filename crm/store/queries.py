@@ -35,8 +35,16 @@ _KNOWN_TYPES = {
 _SEARCH_COLUMNS = {
     "companies": ("name", "domain", "phone", "city"),
     "deals": ("dealname",),
+    "tickets": ("subject", "content"),
 }
 _NOTHING = "1 = 0"
+# How a record is named in a list of search results.
+_LABEL_SQL = {
+    "contacts": "coalesce(nullif(trim(coalesce(firstname, '') || ' ' || coalesce(lastname, '')), ''), email, id)",
+    "companies": "coalesce(name, domain, id)",
+    "deals": "coalesce(dealname, id)",
+    "tickets": "coalesce(subject, id)",
+}
 
 
 class Queries(TableOwner):
@@ -187,6 +195,27 @@ class Queries(TableOwner):
             [pattern] * len(cols),
         )
 
+    def search_everywhere(self, text: str, *, limit: int = 10) -> dict[str, list[dict[str, str]]]:
+        """Records of every type matching a search box text, as their pages search them.
+
+        Returns ``{object_type: [{"id", "label"}]}`` with at most ``limit`` per type, most
+        recently updated first (empty types included). Contacts go through the search index;
+        companies, deals and tickets by substring, as on their pages.
+        """
+        text = text.strip()
+        found: dict[str, list[dict[str, str]]] = {t: [] for t in OBJECT_TYPES}
+        if not text:
+            return found
+        for object_type in OBJECT_TYPES:
+            clause, params = self._search_clause(object_type, text)
+            rows = self.conn.execute(
+                f"SELECT id, {_LABEL_SQL[object_type]} FROM {quote(object_type)} WHERE archived = 0 "
+                f"AND {clause} ORDER BY updated_at DESC NULLS LAST, id DESC LIMIT ?",
+                [*params, max(1, int(limit))],
+            ).fetchall()
+            found[object_type] = [{"id": str(r[0]), "label": str(r[1] or r[0])} for r in rows]
+        return found
+
     def get_record(self, object_type: str, record_id: str) -> dict[str, Any] | None:
         """One cached record as stored (column values), or None if it is not cached."""
         found = self._dicts(f"SELECT * FROM {quote(check_type(object_type))} WHERE id = ?", (str(record_id),))
@@ -314,6 +343,101 @@ class Queries(TableOwner):
             [pipeline_id],
         )
 
+    def ticket_stage_summary(self) -> pd.DataFrame:
+        """Open tickets per stage of every ticket pipeline, in pipeline and stage order.
+
+        Columns: pipeline_id, pipeline, stage_id, stage, display_order, count, and the
+        tickets' age in days (``median_age_days``, ``oldest_days``) from createdate.
+        Closed stages (ticketState CLOSED) are left out; empty open stages are kept.
+        """
+        frame = self._frame(
+            """SELECT s.pipeline_id, p.label AS pipeline, s.id AS stage_id, s.label AS stage,
+                      p.display_order AS pipeline_order, s.display_order, t.id AS ticket_id,
+                      coalesce(t.createdate, t.created_at) AS opened
+               FROM pipeline_stages s
+               JOIN pipelines p ON p.object_type = s.object_type AND p.id = s.pipeline_id
+               LEFT JOIN tickets t ON t.hs_pipeline = s.pipeline_id AND t.hs_pipeline_stage = s.id
+                 AND t.archived = 0
+               WHERE s.object_type = 'tickets' AND s.archived = 0 AND s.is_closed = 0 AND p.archived = 0
+               ORDER BY p.display_order, s.pipeline_id, s.display_order, s.label""",
+        )
+        columns = ["pipeline_id", "pipeline", "stage_id", "stage", "display_order", "count"]
+        if frame.empty:
+            return pd.DataFrame(columns=[*columns, "median_age_days", "oldest_days"])
+        now = pd.Timestamp.now(tz="UTC")
+        frame["age"] = (
+            now - pd.to_datetime(frame["opened"], utc=True, errors="coerce", format="ISO8601")
+        ).dt.days
+        grouped = frame.groupby(["pipeline_id", "stage_id"], sort=False)
+        summary = grouped.agg(
+            pipeline=("pipeline", "first"),
+            stage=("stage", "first"),
+            display_order=("display_order", "first"),
+            count=("ticket_id", "count"),
+            median_age_days=("age", "median"),
+            oldest_days=("age", "max"),
+        ).reset_index()
+        return summary[[*columns, "median_age_days", "oldest_days"]]
+
+    def open_ticket_ages(self, *, now: dt.datetime | None = None) -> pd.DataFrame:
+        """Open tickets by age since createdate: ``bucket`` (in order, empty ones kept), ``count``."""
+        buckets = (
+            ("under a day", 1),
+            ("1-7 days", 7),
+            ("1-4 weeks", 28),
+            ("1-3 months", 91),
+            ("older", None),
+        )
+        rows = self.conn.execute(
+            """SELECT coalesce(t.createdate, t.created_at) FROM tickets t
+               WHERE t.archived = 0 AND NOT EXISTS (SELECT 1 FROM pipeline_stages s
+                 WHERE s.object_type = 'tickets' AND s.pipeline_id = t.hs_pipeline
+                 AND s.id = t.hs_pipeline_stage AND s.is_closed = 1)"""
+        ).fetchall()
+        opened = pd.to_datetime(
+            pd.Series([r[0] for r in rows], dtype="object"), utc=True, errors="coerce", format="ISO8601"
+        )
+        ages = ((pd.Timestamp(now or dt.datetime.now(dt.UTC))) - opened).dt.total_seconds() / 86400
+        counts = []
+        low = 0.0
+        for label, high in buckets:
+            inside = (ages >= low) & (ages < high) if high is not None else ages >= low
+            counts.append({"bucket": label, "count": int(inside.sum())})
+            low = float(high or 0)
+        return pd.DataFrame(counts, columns=["bucket", "count"])
+
+    def first_associated_labels(
+        self, object_type: str, ids: Sequence[str], to_type: str
+    ) -> dict[str, tuple[str, str]]:
+        """For each record of ``ids``, one associated ``to_type`` record: ``{id: (its id, label)}``.
+
+        The label is a contact's name (else email) or a company's name (else domain); the
+        lowest id wins when there are several. Stored in either direction.
+        """
+        check_type(object_type)
+        label = {
+            "contacts": "coalesce(nullif(trim(coalesce(t.firstname, '') || ' ' || coalesce(t.lastname, '')), ''), "
+            "t.email, t.id)",
+            "companies": "coalesce(t.name, t.domain, t.id)",
+        }[to_type]
+        found: dict[str, tuple[str, str]] = {}
+        for start in range(0, len(ids), ID_CHUNK):
+            chunk = [str(i) for i in ids[start : start + ID_CHUNK]]
+            rows = self.conn.execute(
+                f"""SELECT a.record_id, t.id, {label} FROM (
+                      SELECT from_id AS record_id, to_id AS other_id FROM associations
+                        WHERE from_type = ? AND to_type = ? AND from_id IN ({marks(len(chunk))})
+                      UNION
+                      SELECT to_id AS record_id, from_id AS other_id FROM associations
+                        WHERE to_type = ? AND from_type = ? AND to_id IN ({marks(len(chunk))})
+                    ) a JOIN {quote(to_type)} t ON t.id = a.other_id AND t.archived = 0
+                    ORDER BY a.record_id, t.id""",
+                [object_type, to_type, *chunk, object_type, to_type, *chunk],
+            ).fetchall()
+            for record_id, other_id, text in rows:
+                found.setdefault(str(record_id), (str(other_id), str(text)))
+        return found
+
     def deal_figures(self, *, today: dt.date) -> dict[str, float]:
         """Open pipeline value, won this quarter (by close date) and the probability-weighted forecast."""
         start, end = _quarter_bounds(today)
@@ -367,6 +491,20 @@ class Queries(TableOwner):
 def _filter_clause(
     object_type: str, key: str, value: Any, known: set[str], where: list[str], params: list[Any]
 ) -> None:
+    if key == "ticket_state" and object_type == "tickets":
+        # Open or closed comes from the stage's ticketState (docs/INTERACTIONS_API.md §3),
+        # never from closed_date; a stage the cache does not know counts as open.
+        closed = (
+            "EXISTS (SELECT 1 FROM pipeline_stages s WHERE s.object_type = 'tickets' AND s.pipeline_id = "
+            "tickets.hs_pipeline AND s.id = tickets.hs_pipeline_stage AND s.is_closed = 1)"
+        )
+        if str(value).upper() == "CLOSED":
+            where.append(closed)
+        elif str(value).upper() == "OPEN":
+            where.append(f"NOT {closed}")
+        else:
+            raise ValueError(f"ticket_state is OPEN or CLOSED, not {value!r}")
+        return
     if key in ("associated_company", "associated_contact"):
         to_type = "companies" if key == "associated_company" else "contacts"
         where.append(

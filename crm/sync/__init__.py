@@ -20,6 +20,8 @@ from crm.sync.edits import (
     link_existing_contact,
     queue_edits,
     queue_new_contact,
+    queue_note,
+    queue_task,
     resolve_conflict,
     validation_context,
 )
@@ -43,6 +45,8 @@ __all__ = [
     "push",
     "queue_edits",
     "queue_new_contact",
+    "queue_note",
+    "queue_task",
     "resolve_conflict",
     "run_sync",
     "set_up_pronouns",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import html
+import time
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -9,14 +12,16 @@ from crm import store
 from crm.config import Settings
 from crm.errors import InvalidEdit
 from crm.store import OBJECT_TYPES, Store
-from crm.validate import Context, check_new_record, check_properties
+from crm.store.interactions import LINKED_TYPES
+from crm.store.outbox import is_local_id
+from crm.validate import PIPELINE_PROPERTIES, Context, check_new_record, check_properties
 
 
 def validation_context(db: Store, object_type: str) -> Context:
     """What ``crm.validate`` needs, read from the cache."""
     stages: dict[str, list[str]] = {}
-    if object_type == "deals":
-        for pipeline in db.queries.pipelines("deals"):
+    if object_type in PIPELINE_PROPERTIES:
+        for pipeline in db.queries.pipelines(object_type):
             if not pipeline["archived"]:
                 stages[pipeline["id"]] = [s["id"] for s in pipeline["stages"] if not s["archived"]]
     return Context(
@@ -124,3 +129,102 @@ def discard_edit(settings: Settings, outbox_id: int, *, by: str | None) -> None:
     """Drop a pending, failed or conflicting edit; the cache goes back to HubSpot's value."""
     with store.open(settings) as db:
         db.outbox.discard_edit(outbox_id, by=by)
+
+
+# HubSpot limits a note's body to 65,536 characters (docs/INTERACTIONS_API.md §2, notes).
+MAX_BODY = 65_536
+TASK_PRIORITIES = ("NONE", "LOW", "MEDIUM", "HIGH")
+
+
+def _as_html(text: str) -> str:
+    """Plain text as the HTML HubSpot stores rich text in: escaped, line breaks as <br>."""
+    return "<br>".join(html.escape(line) for line in text.strip().split("\n"))
+
+
+def _check_target(db: Store, record_type: str, record_id: str, errors: dict[str, str]) -> None:
+    if record_type not in LINKED_TYPES:
+        raise ValueError(f"notes and tasks cannot be logged on {record_type!r}")
+    current = db.queries.get_record(record_type, record_id)
+    if current is None or current.get("archived"):
+        errors["record"] = "This record is not in the cache or was deleted in HubSpot"
+    elif is_local_id(record_id):
+        errors["record"] = "Push this new record to HubSpot first, then log on it"
+
+
+def _owner_of(db: Store, by: str | None) -> str | None:
+    """The HubSpot owner whose email is the staff member's, if any (shown as the author)."""
+    if not by:
+        return None
+    owners = db.queries.owners_frame()
+    match = owners[owners["email"].fillna("").str.lower() == by.strip().lower()]
+    return str(match.index[0]) if len(match) else None
+
+
+def queue_note(settings: Settings, record_type: str, record_id: str, text: str, *, by: str | None) -> str:
+    """Validate a note and queue it for HubSpot, logged on one record; it shows at once as pending.
+
+    Returns the note's local id. Raises InvalidEdit (``field_errors`` keyed ``body`` or
+    ``record``) and queues nothing when the note cannot be sent.
+    """
+    errors: dict[str, str] = {}
+    body = _as_html(text or "")
+    if not (text or "").strip():
+        errors["body"] = "Write something first"
+    elif len(body) > MAX_BODY:
+        errors["body"] = f"HubSpot takes at most {MAX_BODY:,} characters in a note"
+    with store.open(settings) as db:
+        _check_target(db, record_type, record_id, errors)
+        if errors:
+            raise InvalidEdit(errors)
+        properties = {"hs_timestamp": str(int(time.time() * 1000)), "hs_note_body": body}
+        owner = _owner_of(db, by)
+        if owner:
+            properties["hubspot_owner_id"] = owner
+        return db.outbox.queue_engagement("notes", properties, [(record_type, record_id)], by=by)
+
+
+def queue_task(
+    settings: Settings,
+    record_type: str,
+    record_id: str,
+    *,
+    subject: str,
+    due: dt.datetime,
+    notes: str = "",
+    priority: str = "NONE",
+    by: str | None,
+) -> str:
+    """Validate a task (a to-do due at ``due``) and queue it for HubSpot on one record.
+
+    Returns the task's local id. Raises InvalidEdit keyed ``subject``, ``due``, ``body``,
+    ``priority`` or ``record``.
+    """
+    errors: dict[str, str] = {}
+    if not (subject or "").strip():
+        errors["subject"] = "A task needs a subject"
+    elif len(subject) > MAX_BODY:
+        errors["subject"] = "This subject is too long"
+    body = _as_html(notes or "") if (notes or "").strip() else ""
+    if len(body) > MAX_BODY:
+        errors["body"] = f"HubSpot takes at most {MAX_BODY:,} characters"
+    if priority not in TASK_PRIORITIES:
+        errors["priority"] = f"Choose one of {', '.join(TASK_PRIORITIES)}"
+    if due.tzinfo is None:
+        errors["due"] = "The due date needs a time zone"
+    with store.open(settings) as db:
+        _check_target(db, record_type, record_id, errors)
+        if errors:
+            raise InvalidEdit(errors)
+        properties = {
+            "hs_timestamp": str(int(due.timestamp() * 1000)),
+            "hs_task_subject": subject.strip(),
+            "hs_task_status": "NOT_STARTED",
+            "hs_task_type": "TODO",
+            "hs_task_priority": priority,
+        }
+        if body:
+            properties["hs_task_body"] = body
+        owner = _owner_of(db, by)
+        if owner:
+            properties["hubspot_owner_id"] = owner
+        return db.outbox.queue_engagement("tasks", properties, [(record_type, record_id)], by=by)

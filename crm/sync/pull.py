@@ -45,6 +45,14 @@ current when it finishes. The same step covers search's eventual consistency: a 
 changed in the seconds before a search walker reached it may come back stale (or, if
 new, not at all), and it is re-read there because it was modified after the cursor.
 
+Interactions (issue 13): tickets are pulled like deals; the five engagement types (notes,
+calls, emails, meetings, tasks) go the same way into ``db.interactions``, which has the
+same verbs as ``db.records``, with their associations to contacts, companies, deals and
+tickets as timeline links. All of them share the one rate limiter of the portal. A type
+HubSpot refuses with MISSING_SCOPES (a portal that did not grant ``tickets``) is skipped,
+not failed: the others still sync, and the scopes it needs are saved in the meta key
+``missing_scopes`` (``{type: [scope, ...]}``) for the pages to say what to grant.
+
 Deletions: search never returns archived records and archiving does not bump
 last-modified, so an incremental pull also lists ``archived=true`` (ids only, 100 per
 page). That list is HubSpot's recycle bin (90 days), so its cost grows with recent
@@ -54,20 +62,29 @@ flags every record it did not see.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from crm import store
-from crm.errors import HubSpotError
+from crm.errors import HubSpotError, MissingScopes, NotFound
 from crm.hubspot import HubSpotClient
+from crm.hubspot.errors import required_scopes
 from crm.logs import carry
 from crm.store import OBJECT_TYPES, Store
+from crm.store.interactions import (
+    ENGAGEMENT_PROPERTIES,
+    ENGAGEMENT_TYPES,
+    LINKED_TYPES,
+    THREADS,
+    format_transcript,
+)
 from crm.store.values import now_iso, to_epoch_ms
 
 log = logging.getLogger("crm.sync")
@@ -91,7 +108,20 @@ ASSOCIATIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "contacts": (("contacts", "companies"),),
     "companies": (),
     "deals": (("deals", "contacts"), ("deals", "companies")),
+    "tickets": (("tickets", "contacts"), ("tickets", "companies"), ("tickets", "deals")),
+    **{t: tuple((t, to) for to in LINKED_TYPES) for t in ENGAGEMENT_TYPES},
 }
+# Types pulled at once (the rest queue). Each holds a connection while its walkers open
+# their own, so this bounds a pull's connections (a PostgreSQL pool holds 10 by default);
+# the portal's one rate limiter, not this, sets the pace.
+TYPES_AT_ONCE = 3
+# Every type a pull reads: the record tables, then the engagements.
+PULL_TYPES = (*OBJECT_TYPES, *ENGAGEMENT_TYPES)
+# The types with pipelines (stages and their open/closed state).
+PIPELINE_TYPES = ("deals", "tickets")
+MISSING_SCOPES_KEY = "missing_scopes"
+# The key under which a refused call-transcripts read is reported (not a pulled type).
+TRANSCRIPTS = "transcripts"
 
 
 class Interrupted(Exception):
@@ -147,12 +177,19 @@ class Progress:
         """The fields of a ``sync_runs`` row."""
         stats = self._stats() if self._stats else {}
         with self._lock:
-            totals_known = all(t in self.totals for t in self.modes) and bool(self.modes)
+            # Types queued or still counting add what they have read so far, so the total is
+            # known (and grows) while some types wait their turn (TYPES_AT_ONCE).
+            total = (
+                sum(self.totals.values())
+                + sum(self.done.get(t, 0) for t in self.modes if t not in self.totals)
+                if self.modes
+                else None
+            )
             return {
                 "phase": self.phase,
                 "object_type": self.object_type,
                 "done": sum(self.done.values()),
-                "total": sum(self.totals.values()) if totals_known else None,
+                "total": total,
                 "requests": int(stats.get("requests", 0)),
                 "retries": int(stats.get("retries", 0)),
                 "rate_limited": int(stats.get("rate_limited", 0)),
@@ -201,23 +238,42 @@ class Puller:
         self.searchers = max(0, int(searchers)) if self.walkers > 1 else 0
         self.overlap_ms = max(0, int(overlap_ms))
         self.started_ms = int(time.time() * 1000)
+        # Types HubSpot refused for a missing scope -> the scopes it named.
+        self.missing: dict[str, list[str]] = {}
+        self._missing_lock = threading.Lock()
 
     # ------------------------------------------------------------------ entry
 
     def run(self, kind: str) -> None:
         """Pull metadata, then every object type concurrently (full or incremental)."""
+        self.missing.clear()
         self.progress.set(phase="metadata")
         self._pull_metadata()
         with store.open(self.db_path) as db:
-            plans = {t: self._plan(db, t, kind) for t in OBJECT_TYPES}
+            plans = {t: self._plan(db, t, kind) for t in PULL_TYPES if t not in self.missing}
+            since = db.syncstate.get_cursor(THREADS)["modified_since_ms"]
+            plans[THREADS] = "full" if kind == "full" or since is None else "incremental"
         self.progress.set(phase="records", modes=dict(plans))
-        with ThreadPoolExecutor(max_workers=len(plans), thread_name_prefix="sync-type") as pool:
+        with ThreadPoolExecutor(
+            max_workers=min(len(plans), TYPES_AT_ONCE), thread_name_prefix="sync-type"
+        ) as pool:
             futures = [pool.submit(carry(self._pull_type), t, mode) for t, mode in plans.items()]
             errors = [f.exception() for f in futures]
         for error in errors:
             if error is not None:
                 raise error
+        with store.open(self.db_path) as db:
+            db.meta.put(
+                MISSING_SCOPES_KEY, json.dumps(self.missing, sort_keys=True) if self.missing else None
+            )
         self.progress.set(phase="done", object_type=None)
+
+    def _not_granted(self, object_type: str, error: MissingScopes) -> None:
+        """Remember a type HubSpot refused for a missing scope; the pull goes on without it."""
+        scopes = required_scopes(error) or ["(HubSpot did not say which)"]
+        log.warning("skipping %s: the connection needs one of the scopes %s", object_type, ", ".join(scopes))
+        with self._missing_lock:
+            self.missing.setdefault(object_type, scopes)
 
     def _plan(self, db: Store, object_type: str, kind: str) -> str:
         cursor = db.syncstate.get_cursor(object_type)
@@ -238,10 +294,14 @@ class Puller:
         started = time.perf_counter()
         try:
             with store.open(self.db_path) as db:
-                if mode == "incremental":
+                if object_type == THREADS:
+                    self._pull_threads(db, full=mode != "incremental")
+                elif mode == "incremental":
                     self._incremental(db, object_type)
                 else:
                     self._full(db, object_type, resume=mode == "resume")
+        except MissingScopes as exc:
+            self._not_granted(object_type, exc)
         finally:
             self.progress.note("seconds", object_type, round(time.perf_counter() - started, 3))
 
@@ -249,15 +309,25 @@ class Puller:
 
     def _pull_metadata(self) -> None:
         def properties(object_type: str) -> None:
-            defs = self.client.list_properties(object_type)
+            try:
+                defs = self.client.list_properties(object_type)
+            except MissingScopes as exc:
+                self._not_granted(object_type, exc)
+                return
             with store.open(self.db_path) as db:
                 db.records.save_property_defs(object_type, defs)
 
         def pipelines_and_owners() -> None:
-            found = self.client.list_pipelines("deals")
+            found = {}
+            for object_type in PIPELINE_TYPES:
+                try:
+                    found[object_type] = self.client.list_pipelines(object_type)
+                except MissingScopes as exc:
+                    self._not_granted(object_type, exc)
             owners = list(self.client.iter_owners())
             with store.open(self.db_path) as db:
-                db.records.save_pipelines("deals", found)
+                for object_type, pipelines in found.items():
+                    db.records.save_pipelines(object_type, pipelines)
                 db.records.save_owners(owners)
 
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="sync-meta") as pool:
@@ -270,7 +340,7 @@ class Puller:
 
     def _full(self, db: Store, object_type: str, *, resume: bool) -> None:
         self.progress.set(object_type=object_type)
-        props = db.queries.synced_property_names(object_type)
+        props = pull_properties(db, object_type)
         state = db.syncstate.get_cursor(object_type)["full_state"] if resume else None
         if state is None:
             state = self._new_full_state(object_type)
@@ -305,7 +375,7 @@ class Puller:
                 raise failed
         self.progress.note("walk_seconds", object_type, round(time.perf_counter() - walk_started, 3))
         self._check()
-        gone = db.records.archive_unseen(object_type, seen_since=state["started_at"])
+        gone = writer_for(db, object_type).archive_unseen(object_type, seen_since=state["started_at"])
         self.progress.note("archived", object_type, gone, add=True)
         db.syncstate.complete_full_pull(object_type, modified_since_ms=int(state["since_ms"]))
         # Records changed or deleted behind the walkers (during this pull, or while an
@@ -448,22 +518,36 @@ class Puller:
         """Store one page of a range; its position is saved now, or by the association writer."""
         if writer is not None:
             if found:
-                db.records.upsert_records(object_type, found)
+                self._upsert(db, object_type, found)
                 self.progress.add(object_type, len(found))
             writer.add(index, [r.id for r in found], position, done)
             return
         with db.atomic():
-            db.records.upsert_records(object_type, found)
+            self._upsert(db, object_type, found)
             db.syncstate.save_full_position(object_type, index, position, done)
         self.progress.add(object_type, len(found))
+
+    def _upsert(self, db: Store, object_type: str, records: Sequence[Any]) -> Any:
+        """Write a page of records; calls carry their transcripts (read only when granted)."""
+        if object_type != "calls":
+            return writer_for(db, object_type).upsert_records(object_type, records)
+        skip = TRANSCRIPTS in self.missing
+        found = {} if skip else read_transcripts(self.client, records, on_missing=self._not_granted)
+        return db.interactions.upsert_records(object_type, records, transcripts=found)
 
     def _read_associations(self, db: Store, object_type: str, ids: Sequence[str]) -> None:
         if not ids:
             return
         for from_type, to_type in ASSOCIATIONS[object_type]:
             self._check()
-            found = self.client.read_associations(from_type, to_type, list(ids))
-            written = db.records.replace_associations(from_type, to_type, ids, found)
+            if to_type in self.missing:
+                continue  # not granted (e.g. tickets): the links to it cannot be read either
+            try:
+                found = self.client.read_associations(from_type, to_type, list(ids))
+            except MissingScopes as exc:
+                self._not_granted(to_type, exc)
+                continue
+            written = writer_for(db, object_type).replace_associations(from_type, to_type, ids, found)
             self.progress.bump("associations", written)
 
     # -------------------------------------------------------- incremental pull
@@ -472,7 +556,7 @@ class Puller:
         self.progress.set(object_type=object_type)
         cursor = db.syncstate.get_cursor(object_type)
         since = max(0, int(cursor["modified_since_ms"]) - self.overlap_ms)
-        props = db.queries.synced_property_names(object_type)
+        props = pull_properties(db, object_type)
         changed: list[str] = []
         for batch in self.client.iter_modified_since(
             object_type,
@@ -481,7 +565,7 @@ class Puller:
             on_total=lambda total: self.progress.total(object_type, total, add=catch_up),
         ):
             self._check()
-            result = db.records.upsert_records(object_type, batch)
+            result = self._upsert(db, object_type, batch)
             self.progress.add(object_type, len(batch))
             self.progress.bump("conflicts", result.conflicts)
             changed = list(dict.fromkeys([*changed, *(r.id for r in batch)]))
@@ -494,12 +578,99 @@ class Puller:
         self._check()
         db.syncstate.set_modified_since(object_type, self.started_ms)
 
+    # ------------------------------------------------------ conversations inbox
+
+    def _pull_threads(self, db: Store, *, full: bool) -> None:
+        """Inbox threads with their messages: all of them (full), or those with a message since
+        the cursor less the overlap (incremental); then what was archived.
+
+        A full read flags the threads it did not see; an incremental one lists the archived
+        threads (HubSpot purges them 30 days after archiving, so that list stays short).
+        """
+        self.progress.set(object_type=THREADS)
+        started = now_iso()
+        channels = self.client.list_channels()
+        since = None
+        if not full:
+            since = max(0, int(db.syncstate.get_cursor(THREADS)["modified_since_ms"] or 0) - self.overlap_ms)
+        read = 0
+        for page in self.client.iter_threads(changed_since_ms=since):
+            self._check()
+            batch = [(thread, self.client.list_messages(thread["id"])) for thread in page]
+            db.interactions.upsert_threads(batch, channels)
+            self.progress.add(THREADS, len(batch))
+            read += len(batch)
+        if full:
+            gone = db.interactions.archive_unseen(THREADS, seen_since=started)
+        else:
+            archived = [t["id"] for page in self.client.iter_threads(archived=True) for t in page]
+            gone = db.interactions.mark_archived(THREADS, archived)
+        self.progress.note("archived", THREADS, gone, add=True)
+        self.progress.total(THREADS, read)
+        self._check()
+        db.syncstate.set_modified_since(THREADS, self.started_ms)
+
     def _pull_archived(self, db: Store, object_type: str) -> None:
         gone: list[str] = []
         for page in self.client.iter_pages(object_type, properties=[], archived=True):
             self._check()
             gone.extend(r.id for r in page.records)
-        self.progress.note("archived", object_type, db.records.mark_archived(object_type, gone), add=True)
+        gone_now = writer_for(db, object_type).mark_archived(object_type, gone)
+        self.progress.note("archived", object_type, gone_now, add=True)
+
+
+class _Writer(Protocol):
+    """What the pull writes through: ``db.records`` or ``db.interactions``."""
+
+    def upsert_records(
+        self, object_type: str, records: Iterable[Any], *, synced_at: str | None = None
+    ) -> Any: ...
+    def mark_archived(self, object_type: str, ids: Iterable[str]) -> int: ...
+    def archive_unseen(self, object_type: str, *, seen_since: str) -> int: ...
+    def replace_associations(
+        self,
+        from_type: str,
+        to_type: str,
+        from_ids: Iterable[str],
+        found: Mapping[str, Sequence[tuple[str, int]]],
+    ) -> int: ...
+
+
+def read_transcripts(
+    client: Any, calls: Sequence[Any], *, on_missing: Callable[[str, MissingScopes], None]
+) -> dict[str, str]:
+    """Call id -> transcript text, for the calls that name a transcript (``hs_call_transcription_id``).
+
+    The transcripts API needs OAuth and ``crm.extensions_calling_transcripts.read``; a
+    refusal for a missing scope is reported once (``on_missing("transcripts", error)``) and
+    ends the reading; a call whose transcript HubSpot no longer has is shown without one.
+    """
+    found: dict[str, str] = {}
+    for call in calls:
+        transcript_id = (call.properties or {}).get("hs_call_transcription_id")
+        if not transcript_id or call.archived:
+            continue
+        try:
+            found[str(call.id)] = format_transcript(client.get_transcript(str(transcript_id)))
+        except MissingScopes as exc:
+            on_missing(TRANSCRIPTS, exc)
+            break
+        except NotFound:
+            continue
+    return found
+
+
+def writer_for(db: Store, object_type: str) -> _Writer:
+    """Where records of ``object_type`` are written: ``db.interactions`` for engagements and
+    inbox threads, else ``db.records``."""
+    return db.interactions if object_type in (*ENGAGEMENT_TYPES, THREADS) else db.records
+
+
+def pull_properties(db: Store, object_type: str) -> list[str]:
+    """What a pull asks HubSpot for: an engagement's fixed list, a record table's columns."""
+    if object_type in ENGAGEMENT_TYPES:
+        return list(ENGAGEMENT_PROPERTIES[object_type])
+    return db.queries.synced_property_names(object_type)
 
 
 class _RangeQueue:

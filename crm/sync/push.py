@@ -27,14 +27,25 @@ the same email inside it is updated, as HubSpot has no conditional write; the au
 then notes that the upsert matched an existing record. Every outcome is stored in one transaction with its cache and audit-log
 changes; an edit is never marked done before HubSpot has it.
 
+Notes and tasks logged here (``queue_note``, ``queue_task``) are created with their
+association to the record they were logged on. HubSpot's create has no idempotency key
+(docs/INTERACTIONS_API.md §1), so a retry never trusts itself: each note or task carries
+its own ``hs_timestamp`` millisecond, and before sending, the push searches for an
+engagement at that millisecond with the same text. Found: the earlier attempt reached
+HubSpot, and the local row becomes it. An attempt whose outcome is unknown (timeout,
+5xx, dropped connection) is looked for again only after SEARCH_SETTLE_S, because search
+may not show a new object at once; until then it waits, pending.
+
 One ``Pusher`` holds what a push works with (the store, the client, who pushes, the
 results so far); ``push`` takes the lease, opens both, runs it and sums up.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -52,14 +63,18 @@ from crm.errors import (
     ValidationFailed,
 )
 from crm.hubspot import HubSpotClient, Record
+from crm.hubspot.models import ENGAGEMENT_ASSOCIATION_TYPES
 from crm.logs import in_run
+from crm.plaintext import body_text
 from crm.store import OBJECT_TYPES, Store, syncstate
+from crm.store.interactions import ENGAGEMENT_PROPERTIES
 from crm.store.outbox import Outcome
-from crm.store.values import same_value
+from crm.store.values import parse_datetime, same_value
 
 log = logging.getLogger("crm.sync")
 
 BATCH = 100
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 GONE = "This record no longer exists in HubSpot (deleted or merged)."
 EXISTS = "HubSpot already has a contact with this email: link to it or discard yours on the Sync page"
 _SUMMARY_KEY = {
@@ -70,6 +85,12 @@ _SUMMARY_KEY = {
     "conflict": "conflicts",
     "retry": "retry",
 }
+# Engagements staff can log from a record page, and what identifies one besides its time.
+LOGGED_TYPES = ("notes", "tasks")
+_MATCHED = {"notes": ("hs_note_body",), "tasks": ("hs_task_subject", "hs_task_body")}
+# Search may lag a create by seconds (HUBSPOT_API.md); an attempt with an unknown outcome
+# is looked for again only after this long.
+SEARCH_SETTLE_S = 60.0
 # Outbox rows grouped by record id: the fields of one record that go out together.
 RowsByRecord = dict[str, list[dict[str, Any]]]
 
@@ -127,10 +148,13 @@ class Pusher:
         self.results: list[dict[str, Any]] = []
 
     def run(self) -> None:
-        """Creates first (an edit of a new record waits in its create), then field edits."""
+        """Creates first (an edit of a new record waits in its create), then field edits;
+        then notes and tasks logged on records."""
         for object_type in OBJECT_TYPES:
             self.push_creates(object_type)
             self.push_updates(object_type)
+        for object_type in LOGGED_TYPES:
+            self.push_engagements(object_type)
 
     def summary(self) -> dict[str, Any]:
         found: dict[str, Any] = {
@@ -422,6 +446,68 @@ class Pusher:
             )
             self._note(row, "created", record_id=record.id)
 
+    # ------------------------------------------------------------------ notes, tasks
+
+    def push_engagements(self, object_type: str) -> None:
+        """Pending notes or tasks: look for an earlier attempt first, else create with associations."""
+        for row in self.db.outbox.pending_creates(object_type):
+            payload = row["payload"]
+            properties: dict[str, Any] = dict(payload.get("properties") or {})
+            links = [(str(t), str(i)) for t, i in payload.get("links") or []]
+            try:
+                if row["attempts"]:
+                    waited = time.time() - (parse_datetime(row["updated_at"]) or _EPOCH).timestamp()
+                    if waited < SEARCH_SETTLE_S:
+                        self._note(
+                            row, "retry", "An earlier attempt may have reached HubSpot; looking again soon"
+                        )
+                        continue
+                found = [
+                    r
+                    for r in self.client.find_by_timestamp(
+                        object_type,
+                        int(properties["hs_timestamp"]),
+                        properties=ENGAGEMENT_PROPERTIES[object_type],
+                    )
+                    if _same_engagement(object_type, r, properties)
+                ]
+                if found:
+                    self.db.outbox.complete_engagement(row["id"], found[0], by=self.by, existed=True)
+                    self._note(row, "created", "HubSpot already had it from an earlier attempt")
+                    continue
+                associations = [
+                    (record_id, ENGAGEMENT_ASSOCIATION_TYPES[(object_type, record_type)])
+                    for record_type, record_id in links
+                ]
+                result = self.client.batch_create(
+                    object_type, [{"properties": properties, "associations": associations}]
+                )
+            except CrmError as exc:
+                # Sent or not, nobody knows: the next push looks for it before sending again.
+                transient = _is_transient(exc) or not isinstance(exc, HubSpotError)
+                self.db.outbox.fail_create(row["id"], str(exc), by=self.by, retry=transient)
+                self._note(row, "retry" if transient else "failed", str(exc))
+                continue
+            if result.errors or not result.records:
+                message = str(result.errors[0]) if result.errors else "HubSpot created nothing"
+                self.db.outbox.fail_create(row["id"], message, by=self.by, retry=False)
+                self._note(row, "failed", message)
+                continue
+            created = self._read_engagement(object_type, result.records[0])
+            self.db.outbox.complete_engagement(row["id"], created, by=self.by, existed=False)
+            self._note({**row, "record_id": created.id}, "created")
+
+    def _read_engagement(self, object_type: str, created: Record) -> Record:
+        """The create answer may carry only some properties: read the new engagement in full."""
+        try:
+            found = self.client.batch_read(
+                object_type, [created.id], properties=ENGAGEMENT_PROPERTIES[object_type]
+            )
+        except CrmError as exc:
+            log.info("could not re-read a created %s (%s); keeping the create answer", object_type, exc)
+            return created
+        return found[0] if found else created
+
     def _read_created(self, ids: list[str]) -> dict[str, Record]:
         """The upsert answer may carry only some properties: read the new records in full."""
         if not ids:
@@ -432,6 +518,14 @@ class Pusher:
         except CrmError as exc:
             log.info("could not re-read created contacts (%s); keeping the upsert answer", exc)
             return {}
+
+
+def _same_engagement(object_type: str, theirs: Record, mine: dict[str, Any]) -> bool:
+    """Whether an engagement found in HubSpot is the one ``mine`` (its properties) describes."""
+    for prop in _MATCHED[object_type]:
+        if body_text(theirs.properties.get(prop)) != body_text(mine.get(prop)):
+            return False
+    return True
 
 
 def _is_transient(exc: BaseException) -> bool:

@@ -77,3 +77,13 @@ def test_an_empty_cache_exports_a_header_only(tmp_path, monkeypatch):
     assert code == 0 and out.splitlines() == [
         '"id","dealname","pipeline","dealstage","amount","closedate","hubspot_owner_id"'
     ]
+
+
+def test_tickets_export_shows_pipeline_and_stage_labels(cached, sandbox):
+    code, out, err = run_cli("export", "tickets")
+    assert code == 0, err
+    rows = _csv(out)
+    live = [t for t in sandbox.truth("tickets") if not t["archived"]]
+    assert len(rows) == len(live) > 0
+    stage_ids = {t["properties"].get("hs_pipeline_stage") for t in live}
+    assert not {r["hs_pipeline_stage"] for r in rows} & stage_ids  # labels, not ids

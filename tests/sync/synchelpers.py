@@ -7,10 +7,19 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from crm.hubspot.models import record_from_wire
 from crm.store import values
+from crm.store.interactions import ENGAGEMENT_TYPES, LINKED_TYPES, body_key, row_from_record
 from crm.store.schema import OBJECT_TYPES
 
-ASSOCIATION_PAIRS = (("contacts", "companies"), ("deals", "contacts"), ("deals", "companies"))
+ASSOCIATION_PAIRS = (
+    ("contacts", "companies"),
+    ("deals", "contacts"),
+    ("deals", "companies"),
+    ("tickets", "contacts"),
+    ("tickets", "companies"),
+    ("tickets", "deals"),
+)
 
 
 def crm_requests(stats: dict[str, Any]) -> int:
@@ -67,6 +76,68 @@ def differences(db: Any, sandbox: Any) -> list[str]:
             for item in sorted(have - expected)[:20]:
                 found.append(f"association {from_type}->{to_type} {item} in the cache but not in HubSpot")
     return found
+
+
+def interaction_differences(db: Any, sandbox: Any) -> list[str]:
+    """Where the cached engagements differ from the sandbox's truth: which are live, their
+    time, owner, subject and sanitised body, and the records each shows on."""
+    found: list[str] = []
+    live_records = {t: {r["id"] for r in sandbox.truth(t) if not r["archived"]} for t in LINKED_TYPES}
+    for object_type in ENGAGEMENT_TYPES:
+        truth = sandbox.truth(object_type)
+        cursor = db.conn.execute(
+            "SELECT i.id, i.archived, i.occurred_at, i.owner_id, i.subject, b.body FROM interactions i "
+            "LEFT JOIN interaction_bodies b ON b.hash = i.body_hash WHERE i.object_type = ?",
+            (object_type,),
+        )
+        cached = {row[0]: row for row in cursor.fetchall()}
+        live = {r["id"] for r in truth if not r["archived"]}
+        cached_live = {i for i, row in cached.items() if not row[1]}
+        found += [f"{object_type} {i} live in HubSpot, not in the cache" for i in sorted(live - cached_live)]
+        found += [f"{object_type} {i} live in the cache, not in HubSpot" for i in sorted(cached_live - live)]
+        for item in truth:
+            if item["archived"] or item["id"] not in cached:
+                continue
+            expected = row_from_record(object_type, record_from_wire(item))
+            _, _, occurred_at, owner_id, subject, body = cached[item["id"]]
+            body = body or ""
+            if item["properties"].get("hs_call_transcription_id"):
+                # A transcribed call's text ends with its transcript (read from its own API).
+                if "Transcript\n" not in body:
+                    found.append(f"{object_type} {item['id']}: its transcript is missing")
+                body = (
+                    body.split("\n\nTranscript\n")[0]
+                    if "\n\nTranscript\n" in body
+                    else body.split("Transcript\n")[0]
+                )
+            mine = (occurred_at, owner_id, subject, body)
+            theirs = (expected.occurred_at, expected.owner_id, expected.subject, expected.body)
+            if mine != theirs:
+                found.append(f"{object_type} {item['id']}: HubSpot {theirs!r:.200}, cache {mine!r:.200}")
+            for to_type in LINKED_TYPES:
+                want = {
+                    str(link["id"])
+                    for link in (item.get("associations") or {}).get(to_type, [])
+                    if str(link["id"]) in live_records[to_type]
+                }
+                have = {
+                    r[0]
+                    for r in db.conn.execute(
+                        "SELECT record_id FROM interaction_links WHERE object_type = ? AND id = ? "
+                        "AND record_type = ?",
+                        (object_type, item["id"], to_type),
+                    ).fetchall()
+                    if r[0] in live_records[to_type]
+                }
+                if want != have:
+                    found.append(f"{object_type} {item['id']} -> {to_type}: HubSpot {want}, cache {have}")
+    return found
+
+
+def stored_body_keys_are_their_texts(db: Any) -> bool:
+    """Every stored body is kept under the hash of its own text (so each text is stored once)."""
+    rows = db.conn.execute("SELECT hash, body FROM interaction_bodies").fetchall()
+    return all(key == body_key(text) for key, text in rows) and len(rows) == len({t for _, t in rows})
 
 
 def wait_for(condition: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.02) -> Any:

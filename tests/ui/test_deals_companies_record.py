@@ -121,7 +121,7 @@ def test_record_page_shows_a_contact_with_its_company_deals_and_link(synced: Por
     assert not at.exception
     props = at.dataframe[0].value
     assert contact["properties"]["email"] in set(props["Value"])
-    assert [s.value for s in at.subheader] == ["Properties", "Companies", "Deals"]
+    assert [s.value for s in at.subheader] == ["Properties", "Companies", "Deals", "Tickets", "Activity"]
     companies = at.dataframe[1].value
     assert {str(i) for i in companies.index} == {
         str(c["id"]) if isinstance(c, dict) else str(c) for c in contact["associations"]["companies"]
@@ -167,4 +167,4 @@ def test_selecting_a_company_opens_its_record(synced: Portal) -> None:
     at.run()
     assert not at.exception
     assert at.query_params == {"type": "companies", "id": str(frame.index[2])}
-    assert [s.value for s in at.subheader] == ["Properties", "Contacts", "Deals"]
+    assert [s.value for s in at.subheader] == ["Properties", "Contacts", "Deals", "Tickets", "Activity"]

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 from starlette.testclient import TestClient
 
@@ -83,6 +84,72 @@ def test_property_change_is_read_back_from_hubspot_and_cached(
     assert (row["firstname"], row["jobtitle"]) == ("Grace", "Admiral")
     status = webhooks.live_status(live_settings)
     assert (status["processed"], status["pending"]) == (1, 0)
+
+
+def test_ticket_and_note_changes_are_read_back_into_the_cache(
+    sandbox: SandboxAdmin, live_settings: Settings
+) -> None:
+    ticket = sorted(truth(sandbox, "tickets"), key=int)[0]
+    note = sorted(truth(sandbox, "notes"), key=int)[0]
+    sandbox.patch_object("tickets", ticket, {"subject": "Printer on fire", "hs_ticket_priority": "HIGH"})
+    sandbox.patch_object("notes", note, {"hs_note_body": "<p>Spoke to <b>Ada</b></p><script>x()</script>"})
+    assert (
+        deliver(
+            live_settings,
+            event(
+                1,
+                int(ticket),
+                "ticket.propertyChange",
+                propertyName="subject",
+                propertyValue="Printer on fire",
+            ),
+            event(2, int(note), "object.creation", objectTypeId="0-46"),
+        )
+        == 2
+    )
+    assert webhooks.process_pending(live_settings) == 2
+    row = cached(live_settings, "tickets", ticket)
+    assert row is not None and (row["subject"], row["hs_ticket_priority"]) == ("Printer on fire", "HIGH")
+    with store.open(live_settings.db_path) as db:
+        assert db.interactions.body("notes", note) == "Spoke to Ada"
+        linked = {
+            r[0]
+            for r in db.conn.execute(
+                "SELECT record_type FROM interaction_links WHERE object_type = 'notes' AND id = ?", (note,)
+            ).fetchall()
+        }
+    assert linked == {
+        t for t, links in (truth(sandbox, "notes")[note].get("associations") or {}).items() if links
+    }
+
+
+def test_a_new_inbox_message_and_an_archived_thread_reach_the_cache(
+    sandbox: SandboxAdmin, live_settings: Settings
+) -> None:
+    sync.run_sync(live_settings, kind="full")
+    contact = first_contact(sandbox)
+    started = sandbox.start_thread(contact, "Is my parcel <lost>?")
+    thread_id = str(started["id"])
+    gone = next(str(t["id"]) for t in sandbox.threads() if not t["archived"] and str(t["id"]) != thread_id)
+    archived = httpx2.delete(
+        f"{sandbox.url}/conversations/v3/conversations/threads/{gone}",
+        headers={"Authorization": f"Bearer {sandbox.private_app_token()}"},
+    )
+    assert archived.status_code == 204
+    assert (
+        deliver(
+            live_settings,
+            event(1, int(thread_id), "conversation.newMessage", messageId="m1", messageType="MESSAGE"),
+            event(2, int(gone), "conversation.deletion"),
+        )
+        == 2
+    )
+    assert webhooks.process_pending(live_settings) == 2
+    with store.open(live_settings.db_path) as db:
+        assert "Is my parcel <lost>?" in (db.interactions.body("threads", thread_id) or "")
+        rows = db.interactions.timeline("contacts", contact, types=["threads"]).rows
+        assert thread_id in [r["id"] for r in rows]
+        assert db.interactions.get("threads", gone)["archived"] == 1
 
 
 def test_same_batch_delivered_twice_is_applied_once(sandbox: SandboxAdmin, live_settings: Settings) -> None:

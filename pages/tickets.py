@@ -1,0 +1,186 @@
+"""Tickets: open tickets by stage and age, a searchable table, inline edits of stage, priority and owner."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from crm.export import PAGE_COLUMNS
+from ui import data, editing
+from ui.access import require_staff
+from ui.columns import option_labels, owner_labels, pipeline_labels, stage_labels, ticket_columns, with_links
+from ui.feedback import crm_errors, show_flash
+from ui.runtime import page_settings
+from ui.states import require_data
+from ui.tables import ANY, RecordQuery, active_filters, choose, load_page, open_and_export, view_id
+from ui.timeline import scope_notice
+
+staff = require_staff()
+show_flash()
+settings = page_settings()
+
+PREFIX = "tickets"
+PAGE_SIZE = 50
+SORTS = {
+    "Last modified": ("hs_lastmodifieddate", True),
+    "Newest": ("createdate", True),
+    "Oldest": ("createdate", False),
+    "Priority": ("hs_ticket_priority", False),
+    "Subject": ("subject", False),
+}
+STATES = {"OPEN": "Open", "CLOSED": "Closed"}
+EDITABLE = ["hs_pipeline_stage", "hs_ticket_priority", "hubspot_owner_id"]
+LABELS = {
+    "subject": "Subject",
+    "hs_pipeline": "Pipeline",
+    "hs_pipeline_stage": "Stage",
+    "hs_ticket_priority": "Priority",
+    "hubspot_owner_id": "Owner",
+}
+COLUMNS = [*PAGE_COLUMNS["tickets"]]
+
+st.title("Tickets")
+scope_notice(settings, ["tickets"])
+info = require_data(settings, staff, "tickets")
+
+with crm_errors("read the cache"):
+    pipes = [p for p in data.pipelines(settings, "tickets") if not p.get("archived")]
+    owners = owner_labels(data.owners(settings))
+    priorities = option_labels(data.property_defs(settings, "tickets").get("hs_ticket_priority"))
+
+
+outcome = editing.apply_edits(
+    settings,
+    staff,
+    prefix=PREFIX,
+    object_type="tickets",
+    editable={c: editing.empty_to_none for c in EDITABLE},
+)
+locked = outcome.locked
+pipeline_names = pipeline_labels(pipes)
+
+# --- open tickets by stage and by age ------------------------------------------------------
+
+with crm_errors("summarise the tickets"):
+    summary = data.ticket_stage_summary(settings)
+if summary.empty:
+    st.caption("No ticket pipelines in the cache yet; a sync brings them in.")
+else:
+    summary = summary.assign(
+        where=[
+            f"{s} ({p})" if len(pipes) > 1 else str(s)
+            for s, p in zip(summary["stage"], summary["pipeline"], strict=True)
+        ]
+    )
+    order = list(summary["where"])
+    m1, m2 = st.columns(2)
+    m1.metric("Open tickets", f"{int(summary['count'].sum()):,}", border=True)
+    oldest = summary["oldest_days"].max()
+    m2.metric("Oldest open ticket", "-" if pd.isna(oldest) else f"{int(oldest)} days", border=True)
+    base = alt.Chart(summary).encode(
+        y=alt.Y("where:N", sort=order, title=None, axis=alt.Axis(labelLimit=260)),
+        tooltip=[
+            alt.Tooltip("where:N", title="Stage"),
+            alt.Tooltip("count:Q", title="Open tickets"),
+            alt.Tooltip("median_age_days:Q", title="Median age (days)", format=".0f"),
+            alt.Tooltip("oldest_days:Q", title="Oldest (days)", format=".0f"),
+        ],
+    )
+    bars = base.mark_bar().encode(
+        x=alt.X("count:Q", title="Open tickets"),
+        color=alt.Color("median_age_days:Q", title="Median age (days)", scale=alt.Scale(scheme="orangered")),
+    )
+    by_stage, by_age = st.columns([3, 2])
+    by_stage.altair_chart(bars.properties(height=max(140, 34 * len(summary))), width="stretch")
+    with crm_errors("count the tickets by age"):
+        ages = data.open_ticket_ages(settings)
+    age_bars = (
+        alt.Chart(ages)
+        .mark_bar()
+        .encode(
+            x=alt.X("bucket:N", sort=list(ages["bucket"]), title="Open for"),
+            y=alt.Y("count:Q", title="Open tickets"),
+            tooltip=[alt.Tooltip("bucket:N", title="Open for"), alt.Tooltip("count:Q", title="Tickets")],
+        )
+    )
+    by_age.altair_chart(age_bars.properties(height=max(140, 34 * len(summary))), width="stretch")
+
+editing.push_panel(settings, staff, PREFIX)
+
+# --- filters -------------------------------------------------------------------------------
+
+stages_all = stage_labels(pipes)
+row = st.columns([3, 1, 2, 2, 1, 2, 2])
+search = row[0].text_input(
+    "Search", key="tickets_search", placeholder="Subject or description", disabled=locked
+)
+state = choose(row[1], "Status", STATES, any_label="Any", key="tickets_state", disabled=locked)
+pipeline = choose(
+    row[2], "Pipeline", pipeline_names, any_label="Any pipeline", key="tickets_pipeline", disabled=locked
+)
+stage_options = stages_all
+if pipeline != ANY:
+    stage_options = stage_labels([p for p in pipes if p["id"] == pipeline])
+stage = choose(
+    row[3], "Stage", stage_options, any_label="Any stage", key=f"tickets_stage_{pipeline}", disabled=locked
+)
+priority = choose(row[4], "Priority", priorities, any_label="Any", key="tickets_priority", disabled=locked)
+owner = choose(row[5], "Owner", owners, any_label="Any owner", key="tickets_owner", disabled=locked)
+sort_label = row[6].selectbox("Sort by", list(SORTS), key="tickets_sort", disabled=locked)
+
+filters = active_filters(
+    {
+        "ticket_state": state,
+        "hs_pipeline": pipeline,
+        "hs_pipeline_stage": stage,
+        "hs_ticket_priority": priority,
+        "hubspot_owner_id": owner,
+    }
+)
+sort, descending = SORTS[sort_label]
+view = view_id(search.strip(), sorted(filters.items()), sort, descending)
+page_key = f"tickets_page_{view}"
+query = RecordQuery("tickets", search, filters, sort, descending, COLUMNS)
+frame, total, page, pages = load_page(settings, query, page_key=page_key, size=PAGE_SIZE)
+st.caption(f"{total:,} ticket{'s' if total != 1 else ''} · page {page:,} of {pages:,}")
+if total == 0:
+    st.info(
+        "No tickets match. Clear the search or filters to see every ticket.", icon=":material/search_off:"
+    )
+
+# --- the grid ------------------------------------------------------------------------------
+
+with crm_errors("read the tickets' contacts and companies"):
+    parties = data.ticket_parties(settings, [str(i) for i in frame.index])
+shown = frame.copy()
+shown["contact"] = [parties.get(str(i), {}).get("contact", "") for i in shown.index]
+shown["company"] = [parties.get(str(i), {}).get("company", "") for i in shown.index]
+opened = pd.to_datetime(shown.get("createdate"), utc=True, errors="coerce")
+shown["age_days"] = (pd.Timestamp.now(tz="UTC") - opened).dt.days if len(shown) else pd.Series(dtype="Int64")
+
+
+def _describe(rid: str) -> str:
+    return str(frame.loc[rid].get("subject") or rid) if rid in frame.index else rid
+
+
+editing.edit_grid(
+    settings,
+    prefix=PREFIX,
+    object_type="tickets",
+    frame=frame,
+    shown=with_links(shown, "tickets", info.ui_domain, info.portal_id),
+    outcome=outcome,
+    labels=LABELS,
+    config=ticket_columns(
+        owners=owners, stages=stage_options, pipelines=pipeline_names, priorities=priorities
+    ),
+    columns=[c for c in COLUMNS if c != "createdate"] + ["contact", "company", "age_days"],
+    editable=EDITABLE,
+    view=f"{view}_{page}",
+    describe=_describe,
+)
+st.pagination(pages, key=page_key, disabled=locked)
+st.caption("Changes are saved as you make them and stay in the outbox until you push them.")
+
+open_and_export(settings, query, frame, total, _describe, prefix=PREFIX, noun="ticket", view=f"{view}_{page}")
