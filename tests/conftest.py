@@ -7,6 +7,8 @@
   contacts, 10 companies, 15 deals, 4 owners, 12 tickets, 40 engagements, 6 threads), with the settings the server started with
   (no latency, no faults, default limits), no tokens and no recorded webhooks.
 - ``sandbox_token`` (per test): a private-app token carrying every scope.
+- ``two_portal_server`` (session) and ``two_portals`` (per test): another sandbox serving
+  portals 101 (the default) and 202, each reset to the small portal as ``sandbox`` is.
 - ``pg_cluster``, ``pg_url``, ``pg_migrated_template``, ``pg_migrated_url``: a throwaway
   PostgreSQL server for the session and a database per test; ``cache_target``: each
   backend in turn, a SQLite path then a PostgreSQL URL (tests/pgcluster.py).
@@ -65,3 +67,23 @@ def sandbox(sandbox_server: SandboxServer) -> Iterator[SandboxAdmin]:
 @pytest.fixture
 def sandbox_token(sandbox: SandboxAdmin) -> str:
     return sandbox.private_app_token()
+
+
+TWO_PORTALS = (101, 202)
+
+
+@pytest.fixture(scope="session")
+def two_portal_server() -> Iterator[SandboxServer]:
+    server = serve(SandboxConfig(**SMALL_PORTAL, portal_id=TWO_PORTALS[0], extra_portal_ids=TWO_PORTALS[1:]))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def two_portals(two_portal_server: SandboxServer) -> Iterator[SandboxAdmin]:
+    with SandboxAdmin(two_portal_server.url) as admin:
+        for portal_id in TWO_PORTALS:
+            admin.reset(**SMALL_PORTAL, tokens=True, webhooks=True, config=True, portal_id=portal_id)
+        yield admin

@@ -15,7 +15,12 @@ optional index lag); properties and groups; deal and ticket pipelines; owners; v
 associations; account info; the conversations inbox (threads, messages, status, archive);
 the call transcripts API (read); email content redacted without ``sales-email-read``; the rolling burst limit and the search
 limit; latency, jitter and injected faults (429, 5xx, slow, dropped connections); webhook
-delivery with v1/v2/v3 signatures; seeded, deterministic data with hostile values.
+delivery with v1/v2/v3 signatures; seeded, deterministic data with hostile values; the
+webhooks journal with its subscriptions, snapshots, retention and client-credentials token
+(journal.py); merges, GDPR delete, restore and last-modified stamping (merges.py); the
+daily limit (daily.py); index lag with per-write jitter;
+several portals (``config.extra_portal_ids``, ``--portal-id`` repeated), each with its own
+records, tokens, limits and webhook deliveries, told apart by the token (see state.py).
 
 What it does NOT model (answers 404 or 400, or behaves more simply than HubSpot):
 
@@ -25,15 +30,20 @@ What it does NOT model (answers 404 or 400, or behaves more simply than HubSpot)
   tokens may read transcripts;
 - conversation actors, channel accounts, original message content, attachments, custom
   channels, spam handling and the purge of archived threads;
-- merges, GDPR delete, restoring archived records, the recycle bin's 90-day expiry;
+- the recycle bin's 90-day expiry;
+- a public restore endpoint (HubSpot has none; ``/_sandbox/objects/{t}/{id}/restore`` stands
+  in for the UI), enforcement of the GDPR email blocklist, the journal's exact file format;
 - property history beyond the current value (``propertiesWithHistory`` returns one entry);
 - calculated properties other than a deal's ``hs_is_closed*`` flags, rollups, lifecycle
   stage only moving forward, conditionally required properties and 2026-09 validation rules;
 - pipeline and stage writes, owner teams beyond one per owner;
 - association labels other than HubSpot-defined ones (no ``USER_DEFINED`` labels), company
   parent/child associations, association limits per record;
-- the daily limit and its headers, per-app limits, 423 locks, 477 migrations;
-- several portals: one portal per sandbox, identified by ``config.portal_id``;
+- per-app limits, the daily limit's reset in the account's time zone (it turns at UTC
+  midnight), 423 locks, 477 migrations;
+- an account picker that remembers the user's portals, or portals with different users or
+  settings: several portals share the app's and the server's settings (only ``hub_domain``
+  differs) and one signed-in user;
 - exact HubSpot wording for errors HUBSPOT_API.md does not record (see messages.py);
 - search relevance ranking (``query`` is a token-prefix match, not HubSpot's scoring).
 """
@@ -62,7 +72,10 @@ def create_app(config: SandboxConfig | None = None) -> SandboxApp:
 
 @dataclasses.dataclass
 class SandboxServer:
-    """A sandbox serving on a loopback socket in a daemon thread."""
+    """A sandbox serving on a loopback socket in a daemon thread.
+
+    ``state`` is the default portal's; ``state.portals`` maps every portal id to its state.
+    """
 
     url: str
     state: SandboxState

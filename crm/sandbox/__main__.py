@@ -19,6 +19,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Sandb
     parser = argparse.ArgumentParser(prog="python -m crm.sandbox", description="Serve the embedded HubSpot sandbox.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
+    parser.add_argument("--portal-id", type=int, action="append", dest="portal_ids", default=None,
+                        help=f"a portal to serve, repeatable; the first is the default [{defaults.portal_id}]")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--contacts", type=int, default=defaults.contacts)
     parser.add_argument("--companies", type=int, default=defaults.companies)
@@ -44,7 +46,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Sandb
     for name in ("contacts", "companies", "deals", "owners", "tickets", "engagements", "threads"):
         if getattr(args, name) < 0:
             parser.error(f"--{name} must be 0 or more")
+    portal_ids = args.portal_ids or [defaults.portal_id]
+    if len(set(portal_ids)) != len(portal_ids) or min(portal_ids) < 1:
+        parser.error("each --portal-id must be a different positive number")
     config = SandboxConfig(
+        portal_id=portal_ids[0],
+        extra_portal_ids=tuple(portal_ids[1:]),
         seed=args.seed,
         contacts=args.contacts,
         companies=args.companies,
@@ -74,14 +81,17 @@ def main(argv: list[str] | None = None) -> int:
     sock = bind_socket(args.host, args.port)
     # The socket listens already: connections made after this line wait in the backlog.
     print(base_url(sock), flush=True)
-    counts = app.state.sandbox.counts
-    print(
-        f"HubSpot sandbox: portal {config.portal_id}, {counts['contacts']} contacts, {counts['companies']} companies, "
-        f"{counts['deals']} deals, {counts['owners']} owners, {counts['tickets']} tickets, "
-        f"{counts['engagements']} engagements, {counts['threads']} threads (seed {config.seed}). Ctrl+C stops it.",
-        file=sys.stderr,
-        flush=True,
-    )
+    for portal_id, portal in app.state.sandbox.portals.items():
+        counts = portal.counts
+        print(
+            f"HubSpot sandbox: portal {portal_id}, {counts['contacts']} contacts, "
+            f"{counts['companies']} companies, "
+            f"{counts['deals']} deals, {counts['owners']} owners, {counts['tickets']} tickets, "
+            f"{counts['engagements']} engagements, {counts['threads']} threads (seed {config.seed}).",
+            file=sys.stderr,
+            flush=True,
+        )
+    print("Ctrl+C stops it.", file=sys.stderr, flush=True)
     server = uvicorn.Server(uvicorn_config(app))
     try:
         server.run(sockets=[sock])

@@ -3,7 +3,7 @@
 The gate (``SandboxGate``, the outermost layer) gives every response an
 ``X-HubSpot-Correlation-Id``, answers 414 past ``max_url_length``, sleeps out the configured
 latency (an ``asyncio.sleep`` per request, so slow requests never hold each other up), and
-for CRM paths injects faults and applies the burst and search limits. Admin routes
+for CRM and journal paths injects faults and applies the burst, search and daily limits. Admin routes
 (``/_sandbox/``) skip all of that.
 
 Errors: handlers raise ``SandboxHTTPError``; Starlette's 404/405 and any unexpected
@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import urllib.parse
 import uuid
 from typing import Any
 
@@ -30,6 +31,9 @@ from crm.sandbox import (
     admin,
     associations,
     conversations,
+    daily,
+    journal,
+    merges,
     owners,
     pipelines,
     properties,
@@ -42,10 +46,11 @@ from crm.sandbox.oauth.routes import routes as oauth_routes
 from crm.sandbox.objects import routes as objects
 from crm.sandbox.state import SandboxState
 from crm.sandbox.webhooks import routes as webhook_routes
+from crm.sandbox.wire import PORTAL_KEY, find_portal
 
 logger = logging.getLogger("crm.sandbox")
 
-CRM_PREFIXES = ("/crm/", "/account-info/", "/conversations/")
+CRM_PREFIXES = ("/crm/", "/account-info/", "/conversations/", "/webhooks-journal/", "/webhooks/v4/")
 ADMIN_PREFIX = "/_sandbox/"
 
 
@@ -120,9 +125,11 @@ class SandboxGate:
             await self.app(scope, receive, send)
             return
         cid = str(uuid.uuid4())
-        scope.setdefault("state", {})["correlation_id"] = cid
+        scope_state = scope.setdefault("state", {})
+        scope_state["correlation_id"] = cid
         extra = [(b"x-hubspot-correlation-id", cid.encode())]
         seen: dict[str, int] = {}
+        portal = self.state
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -131,7 +138,14 @@ class SandboxGate:
             await send(message)
 
         try:
-            verdict = await self._gate(scope, extra)
+            # One portal (the usual case) needs no lookup; several are told apart per request.
+            several = len(self.state.portals) > 1 or b"portal_id" in scope.get("query_string", b"")
+            picked = self._portal(scope) if several else portal
+            if isinstance(picked, SandboxHTTPError):
+                verdict: Response | str | None = error_response(picked.status, picked.body, cid)
+            else:
+                portal = scope_state[PORTAL_KEY] = picked
+                verdict = await self._gate(scope, portal, extra)
             if verdict == "drop":
                 await self._drop(send)
                 seen["status"] = 0
@@ -151,14 +165,40 @@ class SandboxGate:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "<unmatched>"
-            self.state.stats.record(f"{scope['method']} {template}", seen.get("status") or None)
+            portal.stats.record(f"{scope['method']} {template}", seen.get("status") or None)
 
-    async def _gate(self, scope: Scope, extra: list[tuple[bytes, bytes]]) -> Response | str | None:
+    def _portal(self, scope: Scope) -> SandboxState | SandboxHTTPError:
+        """The portal of the bearer token (CRM routes) or of ``?portal_id`` (admin routes).
+
+        An unknown token goes to the default portal, which answers 401 as ever.
+        """
+        portals = self.state.portals
+        if scope["path"].startswith(ADMIN_PREFIX):
+            query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            raw = query.get("portal_id")
+            try:
+                return find_portal(portals, raw[0]) if raw else self.state
+            except SandboxHTTPError as exc:
+                return exc
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, token = value.decode("latin-1").strip().partition(" ")
+                token = token.strip()
+                if scheme.lower() == "bearer" and token:
+                    for portal in portals.values():
+                        if portal.auth.is_known_access_token(token):
+                            return portal
+                break
+        return self.state
+
+    async def _gate(
+        self, scope: Scope, state: SandboxState, extra: list[tuple[bytes, bytes]]
+    ) -> Response | str | None:
         """A response to send instead of the route's, "drop", or None to go on to the route."""
         path: str = scope["path"]
         if path.startswith(ADMIN_PREFIX):
             return None
-        state, config = self.state, self.state.config
+        config = state.config
         cid = scope["state"]["correlation_id"]
         query = scope.get("query_string", b"")
         length = len(scope.get("raw_path") or path.encode()) + (len(query) + 1 if query else 0)
@@ -197,6 +237,8 @@ class SandboxGate:
                 state.stats.count_limited(search=True)
                 headers = {"Retry-After": retry_after_header(wait)} if config.retry_after else {}
                 return error_response(429, msg.rate_limit_error(msg.SECONDLY), cid, headers)
+            if not state.daily.take()[0]:
+                return error_response(429, daily.daily_limit_error(), cid, state.daily.headers(0))
             return None
         allowed, remaining, wait = state.limits.take_burst()
         limit_headers = {
@@ -209,6 +251,10 @@ class SandboxGate:
             if config.retry_after:
                 limit_headers["Retry-After"] = retry_after_header(wait)
             return error_response(429, msg.rate_limit_error(msg.TEN_SECONDLY_ROLLING), cid, limit_headers)
+        allowed_today, remaining_today = state.daily.take()
+        if not allowed_today:
+            return error_response(429, daily.daily_limit_error(), cid, state.daily.headers(0))
+        limit_headers.update(state.daily.headers(remaining_today))
         extra += [(k.lower().encode(), v.encode()) for k, v in limit_headers.items()]
         return None
 
@@ -238,6 +284,9 @@ def build_routes(state: SandboxState) -> list[BaseRoute]:
     table += account.routes()
     table += conversations.routes()
     table += transcripts.routes()
+    table += merges.routes()
+    table += journal.routes()
+    table += daily.routes()
     return table
 
 

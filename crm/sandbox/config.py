@@ -29,7 +29,10 @@ class SandboxConfig:
     tickets: int = 120
     engagements: int = 600
     threads: int = 40
+    # The default portal; ``extra_portal_ids`` are more portals served beside it, each with its
+    # own records, tokens, limits and webhook deliveries (fixed at start, like ``--portal-id``).
     portal_id: int = 62515
+    extra_portal_ids: tuple[int, ...] = ()
     app_id: int = 54321
     app_name: str = "CRM Dashboard (sandbox)"
     ui_domain: str = "app.hubspot.com"
@@ -55,6 +58,21 @@ class SandboxConfig:
     # Events emitted within this window go in one delivery request.
     webhook_batch_ms: float = 100.0
     index_lag_ms: float = 0.0
+    # Each write becomes searchable after index_lag_ms plus up to this much more, drawn per
+    # write, so writes near "now" can surface out of order (docs/JOURNAL_AND_LIMITS_API.md §7).
+    index_lag_jitter_ms: float = 0.0
+    # The portal's daily request budget (X-HubSpot-RateLimit-Daily); 0 means no daily limit,
+    # as for public OAuth apps. Resets at midnight UTC or through /_sandbox/daily.
+    daily_limit: int = 0
+    # Webhooks journal: how long entries stay (HubSpot: about 3 days) and how long a
+    # journal entry's download URL works.
+    journal_retention_s: float = 3 * 24 * 3600.0
+    journal_url_ttl_s: float = 300.0
+    # Merging contacts or companies gives the result a new id (HubSpot's current behaviour);
+    # False keeps the primary's id (the behaviour before, and still the one for deals).
+    merge_new_id: bool = True
+    # Archived records can be restored (as in the UI's recycle bin) for this many days.
+    recycle_bin_days: float = 90.0
     retry_after: bool = True
     max_url_length: int = 16_000
     # Probability per request of each fault kind, e.g. {"429": 0.05, "drop": 0.01}.
@@ -78,6 +96,6 @@ class SandboxConfig:
                 if unknown:
                     raise ValueError(f"unknown fault kinds: {sorted(unknown)}")
                 value = {k: float(v) for k, v in value.items()}
-            elif key in ("redirect_uris", "webhook_retry_delays"):
+            elif key in ("redirect_uris", "webhook_retry_delays", "extra_portal_ids"):
                 value = tuple(value)
             setattr(self, key, value)

@@ -120,6 +120,7 @@ INTERNAL = "internal error"
 BAD_GATEWAY = "Bad gateway: the upstream service did not answer."
 UNAVAILABLE = "Service temporarily unavailable."
 ADMIN_UNKNOWN_SETTING = "{detail}"
+UNKNOWN_PORTAL = "This sandbox serves no portal {portal_id}; it serves {served}."
 
 
 def crm_error(

@@ -103,6 +103,8 @@ _COMMON_TAIL: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
     ("hubspot_owner_id", "Contact owner", "enumeration", "select",
      {"externalOptions": True, "referencedObjectType": "OWNER", "groupName": "sales_properties"}),
     ("createdate", "Create Date", "datetime", "date", {"readOnlyValue": True}),
+    # Ids merged into this record, ";"-separated (crm/sandbox/merges.py).
+    ("hs_merged_object_ids", "Merged record IDs", "enumeration", "checkbox", {"readOnlyValue": True}),
 )
 DEFAULT_PROPERTIES: dict[str, tuple[tuple[str, str, str, str, dict[str, Any]], ...]] = {
     "contacts": (

@@ -177,7 +177,8 @@ def seed_portal(state: SandboxState) -> dict[str, int]:
 
 def _seed(state: SandboxState) -> dict[str, int]:
     config = state.config
-    rng = random.Random(config.seed)
+    # seed_key is the seed itself for the default portal, (seed, portal id) for the others.
+    rng = random.Random(state.seed_key)
     pools = _pools(config.seed)
     anchor = anchor_ms(config.anchor_date)
     state.properties.reset()

@@ -158,7 +158,7 @@ def seed_interactions(
 ) -> dict[str, int]:
     """Seed tickets, engagements, transcripts and threads; returns their counts."""
     config = state.config
-    rng = random.Random(f"{config.seed}:interactions")
+    rng = random.Random(f"{state.seed_key}:interactions")
     state.transcripts.clear()
     state.conversations.reset(anchor - 900 * DAY_MS)
     portal = _Portal(state, rng, anchor, owner_ids, contact_ids, _people(state, contact_ids), {})

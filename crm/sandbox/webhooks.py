@@ -13,6 +13,9 @@ portalId, appId, occurredAt and attemptNumber, and a daemon thread POSTs them to
   ``len(config.webhook_retry_delays)`` more times with ``attemptNumber`` counting up; 400,
   401, 403, 404 and 405 never, unless ``config.webhook_retry_all_4xx``.
 
+Each portal of a sandbox has its own sender (queue, retries, delivery log), all posting to
+the one ``webhook_url`` with their portal's ``portalId``.
+
 Not modelled: HubSpot's per-account concurrency (10 in flight; the sandbox sends one request
 at a time), subscriptions and their management API (every event type is delivered), and
 duplicate deliveries of successful batches.
@@ -35,7 +38,7 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 import httpx2
@@ -45,6 +48,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from crm.sandbox.config import SandboxConfig
+from crm.sandbox.wire import PORTAL_KEY
 
 MAX_EVENTS_PER_REQUEST = 100
 MAX_RETRY_AFTER_S = 3600.0
@@ -156,6 +160,8 @@ class WebhookSender:
         self._event_ids = itertools.count(time.time_ns() // 1000)
         self._thread: threading.Thread | None = None
         self._closed = False
+        # Called with every emitted batch of bare events, webhook URL or not (the journal).
+        self.observers: list[Callable[[list[dict[str, Any]]], None]] = []
 
     # --- public API ---------------------------------------------------------------------
 
@@ -167,10 +173,13 @@ class WebhookSender:
         Raises:
             ValueError: an event has no ``subscriptionType``.
         """
+        batch = [dict(event) for event in events]
+        for observer in self.observers:
+            observer(batch)
         if not self.config.webhook_url or self._closed:
             return
         now_ms = int(time.time() * 1000)
-        filled = [self._fill(event, now_ms) for event in events]
+        filled = [self._fill(event, now_ms) for event in batch]
         if not filled:
             return
         with self._cond:
@@ -394,15 +403,28 @@ class WebhookSender:
 # --- admin route ---------------------------------------------------------------------------
 
 
-class _State(Protocol):
+class _Portal(Protocol):
     webhooks: WebhookSender
 
 
+class _State(_Portal, Protocol):
+    @property
+    def portals(self) -> Mapping[int, _Portal]: ...
+
+
 def routes(state: _State) -> list[Route]:
-    """``GET /_sandbox/webhooks`` (deliveries and queue) and ``POST /_sandbox/webhooks/flush``."""
+    """``GET /_sandbox/webhooks`` (deliveries and queue) and ``POST /_sandbox/webhooks/flush``.
+
+    Each portal has its own sender: ``?portal_id=`` (the gate's pick) names it, else the default.
+    """
+
+    def sender_of(request: Request) -> WebhookSender:
+        picked: _Portal = request.scope.get("state", {}).get(PORTAL_KEY) or state
+        return picked.webhooks
 
     async def list_deliveries(request: Request) -> Response:
-        return JSONResponse({"deliveries": state.webhooks.deliveries(), **state.webhooks.status()})
+        sender = sender_of(request)
+        return JSONResponse({"deliveries": sender.deliveries(), **sender.status()})
 
     async def flush_deliveries(request: Request) -> Response:
         raw = await request.body()
@@ -417,7 +439,7 @@ def routes(state: _State) -> list[Route]:
                 "category": "VALIDATION_ERROR",
             }
             return JSONResponse(body, status_code=400)
-        sender = state.webhooks
+        sender = sender_of(request)
         # flush() blocks, so it runs off the event loop.
         flushed = await run_in_threadpool(sender.flush, min(max(timeout, 0.0), 60.0))
         return JSONResponse({"flushed": flushed, **sender.status()})

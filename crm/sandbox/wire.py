@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.requests import Request
 
@@ -12,6 +13,8 @@ from crm.sandbox.errors import SandboxHTTPError
 
 if TYPE_CHECKING:
     from crm.sandbox.state import SandboxState
+
+P = TypeVar("P")
 
 # Date-versioned path segments served beside v3/v4 (HUBSPOT_API.md §11).
 API_VERSIONS = ("2025-09", "2026-03", "2026-09")
@@ -25,8 +28,38 @@ def versioned(path: str, dated: str) -> list[str]:
     return [path] + [dated.format(version=v) for v in API_VERSIONS]
 
 
+# Where the gate leaves the portal a request is for (scope["state"][PORTAL_KEY]).
+PORTAL_KEY = "sandbox_portal"
+
+
 def sandbox_state(request: Request) -> SandboxState:
+    """The portal the request is for: the token's (CRM routes) or ``?portal_id`` (admin routes)."""
+    portal = request.scope.get("state", {}).get(PORTAL_KEY)
+    if portal is not None:
+        chosen: SandboxState = portal
+        return chosen
     state: SandboxState = request.app.state.sandbox
+    return state
+
+
+def find_portal(portals: Mapping[int, P], raw: Any) -> P:
+    """The portal named by an admin call's ``portal_id``; 400 when not a number, 404 when unknown."""
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)) or not str(raw).strip().isdigit():
+        detail = f"portal_id must be a portal's number, not {raw!r}"
+        raise bad_request(msg.ADMIN_UNKNOWN_SETTING.format(detail=detail))
+    portal = portals.get(int(raw))
+    if portal is None:
+        served = ", ".join(str(p) for p in portals)
+        text = msg.UNKNOWN_PORTAL.format(portal_id=raw, served=served)
+        raise SandboxHTTPError(404, msg.crm_error(text, msg.OBJECT_NOT_FOUND))
+    return portal
+
+
+def body_portal(request: Request, body: dict[str, Any]) -> SandboxState:
+    """An admin call's portal: ``portal_id`` taken out of the body, else ``?portal_id``, else the default."""
+    state = sandbox_state(request)
+    if "portal_id" in body:
+        return find_portal(state.portals, body.pop("portal_id"))
     return state
 
 

@@ -27,6 +27,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -254,7 +255,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     )
     try:
         raw.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        raw.execute("PRAGMA journal_mode = WAL")
+        _use_wal(raw)
         raw.execute("PRAGMA synchronous = NORMAL")
         raw.execute("PRAGMA foreign_keys = ON")
         raw.execute("PRAGMA temp_store = MEMORY")
@@ -262,6 +263,30 @@ def _connect(path: Path) -> sqlite3.Connection:
         raw.close()
         raise
     return raw
+
+
+_wal_lock = threading.Lock()
+
+
+def _use_wal(raw: sqlite3.Connection) -> None:
+    """Put the file in WAL mode once; later connections find it there and change nothing.
+
+    Switching needs an exclusive lock, and SQLite answers "database is locked" at once
+    (without waiting out the busy timeout) when two connections race to switch a new file,
+    as a CLI sync and its progress watcher do on a fresh cache. Within a process the switch
+    is serialised; across processes a refused switch is retried for a bounded time.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    with _wal_lock:
+        while True:
+            try:
+                if str(raw.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                    raw.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
 
 def migrate(conn: SqliteConn) -> int:

@@ -110,7 +110,7 @@ def test_code_expires_after_code_ttl(model, config, clock):
         ({"client_secret": ""}, "BAD_CLIENT_SECRET", "invalid_client"),
         ({"redirect_uri": "http://127.0.0.1:8501/hubspot/callback"}, "BAD_REDIRECT_URI", "invalid_grant"),
         ({"code": "not-a-code"}, "BAD_AUTH_CODE", "invalid_grant"),
-        ({"grant_type": "client_credentials"}, "BAD_GRANT_TYPE", "unsupported_grant_type"),
+        ({"grant_type": "password"}, "BAD_GRANT_TYPE", "unsupported_grant_type"),
     ],
 )
 def test_bad_token_requests_get_hubspots_error_pairs(model, config, override, status, error):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from crm import store
+from crm.errors import StoreUnavailable
 from crm.store.engine import _statements, schema_version
 from crm.store.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -34,3 +35,27 @@ def test_a_version_1_cache_is_upgraded_with_its_data_intact_and_searchable(tmp_p
         assert total == 1 and list(frame.index) == ["7"]
     with store.open(path) as db:
         assert schema_version(db.conn) == SCHEMA_VERSION
+
+
+def test_threads_opening_a_new_cache_at_once_all_get_it(tmp_path):
+    """A CLI sync and its progress watcher open a fresh cache together: neither may fail."""
+    import threading
+
+    failures: list[str] = []
+    for attempt in range(40):
+        path = tmp_path / f"fresh-{attempt}.db"
+        start = threading.Barrier(3)
+
+        def open_it(path=path, start=start) -> None:
+            start.wait()
+            try:
+                store.open(path).close()
+            except StoreUnavailable as exc:
+                failures.append(repr(exc))
+
+        threads = [threading.Thread(target=open_it) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert failures == []

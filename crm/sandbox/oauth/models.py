@@ -56,13 +56,25 @@ ALL_SCOPES: tuple[str, ...] = (
     "crm.extensions_calling_transcripts.write",
 )
 HUBLET = "na1"
-GRANT_TYPES = ("authorization_code", "refresh_token")
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+# What a client-credentials token may hold: the webhooks journal's scopes, current and beta names.
+CLIENT_CREDENTIALS_SCOPES = (
+    "developer.webhooks_journal.read",
+    "developer.webhooks_journal.subscriptions.read",
+    "developer.webhooks_journal.subscriptions.write",
+    "developer.webhooks_journal.snapshots.read",
+    "developer.webhooks_journal.snapshots.write",
+    "webhooks.journal.data.access",
+    "webhooks.journal.subscription.read",
+    "webhooks.journal.subscription.manage",
+    "webhooks.journal.snapshot.manage",
+)
 PKCE_METHODS = ("S256", "plain")
 # Bounds so a long-running demo sandbox cannot grow without limit.
 MAX_PENDING_CONSENTS = 5_000
 MAX_TOKEN_REQUESTS = 5_000
 
-TokenKind = Literal["oauth", "private_app"]
+TokenKind = Literal["oauth", "private_app", "client_credentials"]
 
 
 class TokenGrantError(Exception):
@@ -108,6 +120,8 @@ class ConsentRequest:
     state: str | None = None
     code_challenge: str | None = None
     code_challenge_method: str | None = None
+    # The portal the authorize link names (/oauth/{portal}/authorize); None lets the person pick.
+    portal_id: int | None = None
 
 
 @dataclasses.dataclass
@@ -266,6 +280,7 @@ class OAuthModel:
             state=state,
             code_challenge=code_challenge or None,
             code_challenge_method=method,
+            portal_id=portal_id,
         )
 
     def begin_consent(self, request: ConsentRequest) -> str:
@@ -350,7 +365,33 @@ class OAuthModel:
             self.check_client(params.get("client_id"), params.get("client_secret"))
             if grant_type == "authorization_code":
                 return self._redeem_code(params)
+            if grant_type == "client_credentials":
+                return self._client_credentials(params)
             return self._refresh_access(params)
+
+    def _client_credentials(self, params: Mapping[str, str]) -> dict[str, Any]:
+        """An app-level token for the webhooks journal: no refresh token, no user.
+
+        The scopes asked for (space-separated ``scope``) that a client-credentials token can
+        carry are granted; others are dropped; none asked means all of them.
+        """
+        asked = normalize_scopes(params.get("scope"))
+        granted = tuple(s for s in asked if s in CLIENT_CREDENTIALS_SCOPES) if asked else CLIENT_CREDENTIALS_SCOPES
+        now = self._clock()
+        access = _AccessToken(
+            token=_new_access_token(), kind="client_credentials", scopes=granted, issued_at=now,
+            expires_at=now + self.config.token_ttl, client_id=self.config.client_id, grant_type="client_credentials",
+        )
+        self._access[access.token] = access
+        return {
+            "token_type": "bearer",
+            "access_token": access.token,
+            "expires_in": int(self.config.token_ttl),
+            "token_use": "access_token",
+            "hub_id": self.config.portal_id,
+            "scopes": list(granted),
+            "scope": " ".join(granted),
+        }
 
     def _redeem_code(self, params: Mapping[str, str]) -> dict[str, Any]:
         entry = self._codes.get(params.get("code") or "")
@@ -629,6 +670,18 @@ class OAuthModel:
                 token=token, kind="private_app", scopes=granted, issued_at=self._clock(), expires_at=None
             )
         return token
+
+    def holds_grant(self, params: Mapping[str, str]) -> bool:
+        """Whether this portal issued the code or refresh token a token request redeems."""
+        with self._lock:
+            if params.get("grant_type") == "authorization_code":
+                return (params.get("code") or "") in self._codes
+            return (params.get("refresh_token") or "") in self._refresh
+
+    def is_known_token(self, token: str) -> bool:
+        """Whether this portal issued ``token`` as an access, private-app or refresh token."""
+        with self._lock:
+            return token in self._access or token in self._refresh
 
     def is_known_access_token(self, token: str) -> bool:
         """Whether ``token`` was issued as an access or private-app token (in any state)."""

@@ -13,7 +13,7 @@ import html
 import json
 import urllib.parse
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from starlette.datastructures import FormData
@@ -24,6 +24,7 @@ from starlette.routing import Route
 from crm.sandbox.config import SandboxConfig
 from crm.sandbox.oauth import messages
 from crm.sandbox.oauth.models import ALL_SCOPES, ConsentError, ConsentRequest, OAuthModel, TokenGrantError
+from crm.sandbox.wire import PORTAL_KEY, find_portal
 
 LATER_VERSIONS = ("v3", "2026-03", "2026-09")
 TOKEN_VERSIONS = ("v1", *LATER_VERSIONS)
@@ -44,13 +45,22 @@ SCOPE_LABELS = {
 }
 
 
-class _State(Protocol):
+class _Portal(Protocol):
     config: SandboxConfig
     auth: OAuthModel
 
 
+class _State(_Portal, Protocol):
+    @property
+    def portals(self) -> Mapping[int, _Portal]: ...
+
+
 def routes(state: _State) -> list[Route]:
-    """The OAuth routes of the sandbox, bound to ``state.auth`` and ``state.config``."""
+    """The OAuth routes of the sandbox, bound to the default portal ``state`` and its ``portals``.
+
+    Consents wait in the default portal's model; the code, and the tokens it buys, belong to
+    the portal the person picks. Token calls go to the portal that issued the code or token.
+    """
     handlers = _Handlers(state)
     table: list[Route] = [
         Route("/oauth/authorize", handlers.show_consent, methods=["GET"]),
@@ -84,13 +94,53 @@ class _Handlers:
     def config(self) -> SandboxConfig:
         return self.state.auth.config
 
+    def _owner(self, token: str) -> OAuthModel:
+        """The model of the portal that issued ``token``; the default portal's when none did."""
+        for portal in self.state.portals.values():
+            if portal.auth.is_known_token(token):
+                return portal.auth
+        return self.auth
+
+    def _grant_owner(self, params: dict[str, str]) -> OAuthModel:
+        for portal in self.state.portals.values():
+            if portal.auth.holds_grant(params):
+                return portal.auth
+        return self.auth
+
+    def _admin_portal(self, request: Request, body: dict[str, Any]) -> _Portal:
+        """``portal_id`` from the body, else from the query (the gate's pick), else the default."""
+        if "portal_id" in body:
+            return find_portal(self.state.portals, body.pop("portal_id"))
+        picked: _Portal = request.scope.get("state", {}).get(PORTAL_KEY) or self.state
+        return picked
+
+    def _chosen_portal(self, consent: ConsentRequest, raw: str | None) -> _Portal:
+        """The portal picked on the consent page; it must be one the link allows."""
+        portals = self.state.portals
+        if raw is None:
+            pid = consent.portal_id if consent.portal_id is not None else self.config.portal_id
+        elif raw.strip().isdigit():
+            pid = int(raw)
+        else:
+            raise ConsentError(messages.CONSENT_WRONG_PORTAL)
+        if pid not in portals or (consent.portal_id is not None and pid != consent.portal_id):
+            raise ConsentError(messages.CONSENT_WRONG_PORTAL)
+        return portals[pid]
+
     # --- consent page --------------------------------------------------------------------
 
     async def show_consent(self, request: Request) -> Response:
-        """HubSpot's install screen: app, portal, scopes, and Connect app / Cancel."""
+        """HubSpot's install screen: app, account picker, scopes, and Connect app / Cancel.
+
+        ``/oauth/{portal_id}/authorize`` offers that portal only; ``/oauth/authorize`` every one.
+        """
         q = request.query_params
+        named = request.path_params.get("portal_id")
+        portals = self.state.portals
+        # An unknown portal goes to the default portal's check, which refuses it.
+        target = portals.get(named) if named is not None else None
         try:
-            consent = self.auth.check_authorize_request(
+            consent = (target or self.state).auth.check_authorize_request(
                 client_id=q.get("client_id"),
                 redirect_uri=q.get("redirect_uri"),
                 scopes=q.get("scope") or q.get("scopes"),
@@ -104,7 +154,8 @@ class _Handlers:
             return _error_page(str(exc))
         nonce = self.auth.begin_consent(consent)
         action = request.scope.get("root_path", "") + APPROVE_PATH
-        return _consent_page(self.config, consent, nonce, action)
+        choices = [target.config] if target is not None else [p.config for p in portals.values()]
+        return _consent_page(self.config, consent, nonce, action, choices)
 
     async def answer_consent(self, request: Request) -> Response:
         """The consent form's POST: redirect with a code, or with error=access_denied on Cancel."""
@@ -114,7 +165,11 @@ class _Handlers:
         except ConsentError as exc:
             return _error_page(str(exc))
         if _text(form, "decision") == "approve":
-            params = {"code": self.auth.grant_code(consent)}
+            try:
+                portal = self._chosen_portal(consent, _text(form, "portal_id"))
+            except ConsentError as exc:
+                return _error_page(str(exc))
+            params = {"code": portal.auth.grant_code(consent)}
         else:
             # HubSpot sends nothing on denial; the sandbox tells the app so it can say so.
             params = {"error": "access_denied", "error_description": messages.DENIED_DESCRIPTION}
@@ -127,16 +182,19 @@ class _Handlers:
     # --- token endpoints -----------------------------------------------------------------
 
     async def create_token(self, request: Request) -> Response:
-        """``POST /oauth/{v1,v3,2026-03,2026-09}/token``: authorization_code and refresh_token grants."""
+        """``POST /oauth/{v1,v3,2026-03,2026-09}/token``: code, refresh and (not 2026-09) client_credentials."""
         form = await _read_form(request)
         params = _params(request, form)
         grant_type = params.get("grant_type")
+        auth = self._grant_owner(params)
         try:
-            body = self.auth.grant(params)
+            if grant_type == "client_credentials" and "/2026-09/" in request.url.path:
+                raise TokenGrantError(messages.BAD_GRANT_TYPE)  # 2026-09 dropped this grant (HUBSPOT_API.md §1.2)
+            body = auth.grant(params)
         except TokenGrantError as exc:
-            self._record(request, form, grant_type, 400, exc.status)
+            self._record(auth, request, form, grant_type, 400, exc.status)
             return JSONResponse(exc.body(), status_code=400, headers=NO_STORE)
-        self._record(request, form, grant_type, 200, None)
+        self._record(auth, request, form, grant_type, 200, None)
         return JSONResponse(body, headers=NO_STORE)
 
     async def introspect_token(self, request: Request) -> Response:
@@ -147,10 +205,11 @@ class _Handlers:
             self._check_client_if_sent(params)
             token, hint = _token_param(params)
         except TokenGrantError as exc:
-            self._record(request, form, None, 400, exc.status)
+            self._record(self.auth, request, form, None, 400, exc.status)
             return JSONResponse(exc.body(), status_code=400, headers=NO_STORE)
-        self._record(request, form, None, 200, None)
-        return JSONResponse(self.auth.introspect(token, hint=hint), headers=NO_STORE)
+        auth = self._owner(token)
+        self._record(auth, request, form, None, 200, None)
+        return JSONResponse(auth.introspect(token, hint=hint), headers=NO_STORE)
 
     async def revoke_token(self, request: Request) -> Response:
         """``POST …/token/revoke``: 204 whether or not the token was known (RFC 7009)."""
@@ -160,28 +219,32 @@ class _Handlers:
             self._check_client_if_sent(params)
             token, _ = _token_param(params)
         except TokenGrantError as exc:
-            self._record(request, form, None, 400, exc.status)
+            self._record(self.auth, request, form, None, 400, exc.status)
             return JSONResponse(exc.body(), status_code=400, headers=NO_STORE)
-        self.auth.revoke(token)
-        self._record(request, form, None, 204, None)
+        auth = self._owner(token)
+        auth.revoke(token)
+        self._record(auth, request, form, None, 204, None)
         return Response(status_code=204)
 
     async def get_access_token(self, request: Request) -> Response:
         """``GET /oauth/v1/access-tokens/{t}``; unknown or expired tokens answer ``{"active": false}``."""
-        self._record(request, FormData(), None, 200, None)
-        info = self.auth.access_token_info(request.path_params["token"])
+        auth = self._owner(request.path_params["token"])
+        self._record(auth, request, FormData(), None, 200, None)
+        info = auth.access_token_info(request.path_params["token"])
         return JSONResponse(info if info is not None else {"active": False}, headers=NO_STORE)
 
     async def get_refresh_token(self, request: Request) -> Response:
         """``GET /oauth/v1/refresh-tokens/{t}``; unknown or revoked tokens answer ``{"active": false}``."""
-        self._record(request, FormData(), None, 200, None)
-        info = self.auth.refresh_token_info(request.path_params["token"])
+        auth = self._owner(request.path_params["token"])
+        self._record(auth, request, FormData(), None, 200, None)
+        info = auth.refresh_token_info(request.path_params["token"])
         return JSONResponse(info if info is not None else {"active": False}, headers=NO_STORE)
 
     async def archive_refresh_token(self, request: Request) -> Response:
         """``DELETE /oauth/v1/refresh-tokens/{t}``: revoke; 204."""
-        self.auth.revoke(request.path_params["token"])
-        self._record(request, FormData(), None, 204, None)
+        auth = self._owner(request.path_params["token"])
+        auth.revoke(request.path_params["token"])
+        self._record(auth, request, FormData(), None, 204, None)
         return Response(status_code=204)
 
     def _check_client_if_sent(self, params: dict[str, str]) -> None:
@@ -190,10 +253,17 @@ class _Handlers:
             self.auth.check_client(params.get("client_id"), params.get("client_secret"))
 
     def _record(
-        self, request: Request, form: FormData, grant_type: str | None, status: int, error: str | None
+        self,
+        auth: OAuthModel,
+        request: Request,
+        form: FormData,
+        grant_type: str | None,
+        status: int,
+        error: str | None,
     ) -> None:
+        """Log the call in the token-request log of the portal it concerns (``GET /_sandbox/tokens``)."""
         headers = ["authorization"] if "authorization" in request.headers else []
-        self.auth.record_request(
+        auth.record_request(
             path=request.url.path,
             grant_type=grant_type,
             query_params=request.query_params.keys(),
@@ -206,16 +276,21 @@ class _Handlers:
     # --- admin (/_sandbox/, no auth) -----------------------------------------------------
 
     async def create_private_app_token(self, request: Request) -> Response:
-        """``POST /_sandbox/private-app-token`` with optional ``{"scopes": [...]}`` (default: all)."""
+        """``POST /_sandbox/private-app-token`` with optional ``{"scopes": [...], "portal_id": n}``.
+
+        Scopes default to all; the portal to the default one. Answers ``{token, scopes, portal_id}``.
+        """
         body = await _read_json(request)
         if isinstance(body, Response):
             return body
+        auth = self._admin_portal(request, body).auth
         scopes = body.get("scopes")
         if scopes is not None and not isinstance(scopes, (str, list)):
             return _admin_error(400, "scopes must be a list of strings or a space-separated string")
-        token = self.auth.issue_private_app_token(scopes)
-        ctx = self.auth.authenticate(f"Bearer {token}")
-        return JSONResponse({"token": token, "scopes": list(ctx.scopes)}, headers=NO_STORE)
+        token = auth.issue_private_app_token(scopes)
+        ctx = auth.authenticate(f"Bearer {token}")
+        body = {"token": token, "scopes": list(ctx.scopes), "portal_id": ctx.hub_id}
+        return JSONResponse(body, headers=NO_STORE)
 
     async def create_code(self, request: Request) -> Response:
         """``POST /_sandbox/oauth/code``: what pressing Connect app does, as JSON.
@@ -226,13 +301,14 @@ class _Handlers:
         body = await _read_json(request)
         if isinstance(body, Response):
             return body
+        auth = self._admin_portal(request, body).auth
         text_fields = ("client_id", "redirect_uri", "code_challenge", "code_challenge_method")
         wrong = [name for name in text_fields if name in body and not isinstance(body[name], str)]
         if wrong:
             return _admin_error(400, f"these fields must be strings: {', '.join(wrong)}")
         state = body.get("state")
         try:
-            consent = self.auth.check_authorize_request(
+            consent = auth.check_authorize_request(
                 client_id=body.get("client_id", self.config.client_id),
                 redirect_uri=body.get("redirect_uri", next(iter(self.config.redirect_uris), "")),
                 scopes=body.get("scopes", body.get("scope")) or ALL_SCOPES,
@@ -243,7 +319,7 @@ class _Handlers:
             )
         except ConsentError as exc:
             return _admin_error(400, str(exc))
-        code = self.auth.grant_code(consent)
+        code = auth.grant_code(consent)
         params = {"code": code}
         if consent.state is not None:
             params["state"] = consent.state
@@ -251,22 +327,23 @@ class _Handlers:
         return JSONResponse({"code": code, "state": consent.state, "location": location}, headers=NO_STORE)
 
     async def list_tokens(self, request: Request) -> Response:
-        """``GET /_sandbox/tokens``: tokens issued and token-endpoint requests."""
-        return JSONResponse(self.auth.snapshot(), headers=NO_STORE)
+        """``GET /_sandbox/tokens[?portal_id=]``: the portal's tokens and token-endpoint requests."""
+        return JSONResponse(self._admin_portal(request, {}).auth.snapshot(), headers=NO_STORE)
 
     async def expire_tokens(self, request: Request) -> Response:
-        """``POST /_sandbox/tokens/expire`` with ``{"token": ...}`` or ``{"all": true}``."""
+        """``POST /_sandbox/tokens/expire``: ``{"token": ...}`` (any portal's) or ``{"all": true}`` (one portal)."""
         body = await _read_json(request)
         if isinstance(body, Response):
             return body
         if body.get("all") is True:
-            return JSONResponse({"expired": self.auth.expire(all_tokens=True)})
+            return JSONResponse({"expired": self._admin_portal(request, body).auth.expire(all_tokens=True)})
         token = body.get("token")
         if not isinstance(token, str) or not token:
             return _admin_error(400, 'send {"token": "<access token>"} or {"all": true}')
-        if not self.auth.is_known_access_token(token):
+        auth = self._owner(token)
+        if not auth.is_known_access_token(token):
             return _admin_error(404, "no such access token", category="OBJECT_NOT_FOUND")
-        return JSONResponse({"expired": self.auth.expire(token)})
+        return JSONResponse({"expired": auth.expire(token)})
 
 
 async def _read_form(request: Request) -> FormData:
@@ -359,18 +436,36 @@ def _scope_items(scopes: Iterable[str]) -> str:
     return "".join(items)
 
 
-def _consent_page(config: SandboxConfig, consent: ConsentRequest, nonce: str, action: str) -> HTMLResponse:
+def _account_choice(choices: list[SandboxConfig]) -> tuple[str, str]:
+    """(the account paragraph, the form's portal field): one account named, several offered as radios."""
+    if len(choices) == 1:
+        only = choices[0]
+        text = (f"<p>Account: <strong>{html.escape(only.hub_domain)}</strong> "
+                f"(portal {html.escape(str(only.portal_id))})<br>")
+        return text, f'<input type="hidden" name="portal_id" value="{only.portal_id}">'
+    radios = "".join(
+        f'<label><input type="radio" name="portal_id" value="{c.portal_id}"{" checked" if i == 0 else ""}> '
+        f"<strong>{html.escape(c.hub_domain)}</strong> (portal {c.portal_id})</label><br>"
+        for i, c in enumerate(choices)
+    )
+    return "<p>", f'<fieldset id="accounts"><legend>Choose an account</legend>{radios}</fieldset>'
+
+
+def _consent_page(
+    config: SandboxConfig, consent: ConsentRequest, nonce: str, action: str, choices: list[SandboxConfig]
+) -> HTMLResponse:
     app = html.escape(config.app_name)
+    account, portal_field = _account_choice(choices)
     content = (
         f"<h1>Connect {app} to your HubSpot account</h1>"
-        f"<p>Account: <strong>{html.escape(config.hub_domain)}</strong> "
-        f"(portal {html.escape(str(config.portal_id))})<br>"
+        f"{account}"
         f'<span class="muted">Signed in as {html.escape(config.user_email)}</span></p>'
         f"<p>{app} is requesting access to:</p>"
         f'<ul id="scopes">{_scope_items(consent.scopes)}</ul>'
         f'<p class="muted">You\'ll be sent back to <code>{html.escape(consent.redirect_uri)}</code>.</p>'
         f'<form method="post" action="{html.escape(action)}">'
         f'<input type="hidden" name="nonce" value="{html.escape(nonce)}">'
+        f"{portal_field}"
         '<div class="actions">'
         '<button type="submit" class="connect" name="decision" value="approve">Connect app</button>'
         '<button type="submit" class="cancel" name="decision" value="cancel">Cancel</button>'

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import random
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -82,22 +83,37 @@ class TypeStore:
 class ObjectStore:
     """Every object type's records plus the associations between them."""
 
-    def __init__(self, properties: PropertyRegistry, pipelines: Pipelines, config: SandboxConfig) -> None:
+    def __init__(
+        self,
+        properties: PropertyRegistry,
+        pipelines: Pipelines,
+        config: SandboxConfig,
+        *,
+        first_id: int = FIRST_ID,
+    ) -> None:
         self.properties = properties
+        self.first_id = first_id
         self.pipelines = pipelines
         self.config = config
         self.types: dict[str, TypeStore] = {}
         self.associations = AssociationStore()
-        self.next_id = FIRST_ID
+        self.next_id = first_id
         # Bumped by every record change; search reuses a cached result while it stands still.
         self.generation = 0
         self.search_cache: collections.OrderedDict[Any, list[Record]] = collections.OrderedDict()
+        # Merged-away id -> the id it was merged into, per type (crm/sandbox/merges.py).
+        self.merged_into: dict[str, dict[int, int]] = {}
+        self.blocked_emails: set[str] = set()
+        self._lag_jitter = random.Random()
         self.reset()
 
     def reset(self) -> None:
         self.types = {t: TypeStore(t) for t in OBJECT_TYPES}
+        self.merged_into = {t: {} for t in OBJECT_TYPES}
+        # Emails of GDPR-deleted contacts (HubSpot blocklists them).
+        self.blocked_emails = set()
         self.associations = AssociationStore()
-        self.next_id = FIRST_ID
+        self.next_id = self.first_id
         self.generation += 1
         self.search_cache.clear()
 
@@ -109,6 +125,18 @@ class ObjectStore:
 
     def get(self, object_type: str, record_id: int) -> Record | None:
         return self.types[object_type].records.get(record_id)
+
+    def merge_target(self, object_type: str, ident: str) -> str:
+        """The id a merged-away ``ident`` now lives on (followed through later merges); else ``ident``."""
+        aliases = self.merged_into.get(object_type, {})
+        try:
+            current = int(ident)
+        except (TypeError, ValueError):
+            return ident
+        seen = 0
+        while current in aliases and seen < 1000:
+            current, seen = aliases[current], seen + 1
+        return str(current)
 
     def find(self, object_type: str, ident: str, id_property: str | None = None, *, archived: bool = False) -> Record | None:
         """The record whose id (or ``id_property`` value) is ``ident``; None if absent or wrong archive state."""
@@ -296,9 +324,10 @@ class ObjectStore:
     # ----------------------------------------------------------------------------------- writing
 
     def _remember(self, record: Record, now: int, *, new: bool) -> None:
-        if self.config.index_lag_ms <= 0:
+        if self.config.index_lag_ms <= 0 and self.config.index_lag_jitter_ms <= 0:
             return
-        visible_at = now + int(self.config.index_lag_ms)
+        jitter = self.config.index_lag_jitter_ms
+        visible_at = now + int(self.config.index_lag_ms + (self._lag_jitter.uniform(0, jitter) if jitter > 0 else 0))
         if record.stale is not None and now < record.stale[0]:
             previous = record.stale[1]
         else:
@@ -361,6 +390,24 @@ class ObjectStore:
         self._remember(record, now, new=False)
         self._index(object_type, record, add=False)
         record.archived_at = now
+
+    def unarchive(self, object_type: str, record: Record, now: int) -> None:
+        """Restore from the recycle bin: live again, last-modified moves (observed on HubSpot)."""
+        self.generation += 1
+        self._remember(record, now, new=False)
+        record.archived_at = None
+        record.updated = now
+        self._index(object_type, record, add=True)
+
+    def remove(self, object_type: str, record: Record) -> None:
+        """Drop a record for good (merged away or GDPR-deleted): no archive, no search, no list."""
+        store = self.types[object_type]
+        self.generation += 1
+        self._index(object_type, record, add=False)
+        store.records.pop(record.id, None)
+        position = bisect.bisect_left(store.order, record.id)
+        if position < len(store.order) and store.order[position] == record.id:
+            del store.order[position]
 
     def describe(self, object_type: str, record: Record) -> dict[str, Any]:
         """Everything about a record, for the admin truth route."""

@@ -310,8 +310,10 @@ async def get_by_id(request: Request) -> Response:
     associations = [t for t in (resolve_type(a) for a in query_list(request, "associations")) if t]
     with state.lock:
         id_property = _id_property(request, object_type, request.query_params.get("idProperty"))
-        record = state.objects.find(object_type, request.path_params["objectId"], id_property,
-                                    archived=query_bool(request, "archived"))
+        # A merged-away id answers with the record it was merged into (HubSpot's merge changelog).
+        ident = request.path_params["objectId"] if id_property else state.objects.merge_target(
+            object_type, request.path_params["objectId"])
+        record = state.objects.find(object_type, ident, id_property, archived=query_bool(request, "archived"))
         if record is None:
             raise _not_found()
         history = state.objects.defined_names(object_type, query_list(request, "propertiesWithHistory"))
@@ -341,7 +343,9 @@ async def update(request: Request) -> Response:
     body = await read_json(request)
     with state.lock:
         id_property = _id_property(request, object_type, request.query_params.get("idProperty"))
-        record = state.objects.find(object_type, request.path_params["objectId"], id_property)
+        ident = request.path_params["objectId"] if id_property else state.objects.merge_target(
+            object_type, request.path_params["objectId"])
+        record = state.objects.find(object_type, ident, id_property)
         if record is None:
             raise _not_found()
         values = _prepare_update(request, object_type, record, body.get("properties"))

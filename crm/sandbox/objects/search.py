@@ -61,7 +61,7 @@ def run_search(state: SandboxState, object_type: str, body: dict[str, Any], now:
     # Paging through one search re-sends the same body with a new ``after``: while no record
     # changed (and no index lag makes results time-dependent), reuse the sorted matches.
     key = None
-    if state.config.index_lag_ms <= 0:
+    if state.config.index_lag_ms <= 0 and state.config.index_lag_jitter_ms <= 0:
         key = (
             object_type, store.generation, store.associations.generation, store.properties.generation,
             json.dumps({k: v for k, v in body.items() if k not in ("after", "limit", "properties")},
