@@ -65,6 +65,8 @@ PATHS = {
     "pipelines": "/crm/v3/pipelines/{object_type}",
     "owners": "/crm/v3/owners",
     "account": "/account-info/v3/details",
+    "journal": "/webhooks-journal/journal-local/2026-03/{position}",
+    "journal_subscriptions": "/webhooks-journal/subscriptions/2026-03",
 }
 
 MAX_URL_LENGTH = 8_000

@@ -288,7 +288,9 @@ class Puller:
             writer = _AssociationWriter(self, object_type) if ASSOCIATIONS[object_type] else None
             with ThreadPoolExecutor(max_workers=len(kinds), thread_name_prefix=f"sync-{object_type}") as pool:
                 futures = [
-                    pool.submit(carry(self._take_ranges), object_type, kind, todo, state["walkers"], props, writer)
+                    pool.submit(
+                        carry(self._take_ranges), object_type, kind, todo, state["walkers"], props, writer
+                    )
                     for kind in kinds
                 ]
                 errors = [f.exception() for f in futures]
@@ -529,7 +531,9 @@ class _AssociationWriter:
         self.error: BaseException | None = None
         self._queue: queue.Queue[tuple[int, list[str], str | None, bool] | None] = queue.Queue()
         self._discard = False
-        self._thread = threading.Thread(target=carry(self._run), name=f"sync-{object_type}-assoc", daemon=True)
+        self._thread = threading.Thread(
+            target=carry(self._run), name=f"sync-{object_type}-assoc", daemon=True
+        )
         self._thread.start()
 
     def add(self, index: int, ids: list[str], position: str | None, done: bool) -> None:
