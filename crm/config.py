@@ -130,10 +130,10 @@ class Settings:
     def live_mode(self) -> tuple[LiveMode, str]:
         """How live updates arrive, and why.
 
-        CRM_LIVE chooses; unset, the configuration decides: webhooks when deliveries can be
-        verified (a client secret and the public URL HubSpot posts to; the embedded demo
-        sandbox posts to the app itself), else the journal when the app's client id and
-        secret can get a client-credentials token, else off.
+        CRM_LIVE chooses; unset, the configuration decides: webhooks in demo (sandbox) mode,
+        where the embedded sandbox posts to the app itself, and when deliveries can be
+        verified (a client secret and the public URL HubSpot posts to); else the journal
+        when the app's client id and secret can get a client-credentials token; else off.
         """
         can_receive = bool(self.client_secret and self.webhook_url)
         can_poll = bool(self.client_id and self.client_secret)
@@ -145,6 +145,8 @@ class Settings:
             if not can_poll:
                 return "off", "CRM_LIVE=journal needs HUBSPOT_CLIENT_ID and HUBSPOT_CLIENT_SECRET"
             return "journal", "CRM_LIVE=journal"
+        if self.is_sandbox:
+            return "webhooks", "demo mode: the sandbox delivers webhooks to the app"
         if can_receive:
             return "webhooks", "a webhook URL and client secret are set"
         if can_poll:

@@ -19,13 +19,20 @@ def test_creation_also_reads_the_new_records_associations() -> None:
     assert plan.associations == {("deals", "contacts"): {"7"}, ("deals", "companies"): {"7"}}
 
 
-def test_merge_archives_merged_ids_and_rereads_the_survivor() -> None:
+def test_merge_sends_every_old_id_to_the_new_record_and_rereads_it() -> None:
     plan = webhooks.plan_events([{
-        "subscriptionType": "contact.merge", "objectId": 5, "primaryObjectId": 5,
-        "mergedObjectIds": [5, 6], "newObjectId": 9,
+        "subscriptionType": "contact.merge", "objectId": 9, "primaryObjectId": 5,
+        "mergedObjectIds": [6], "newObjectId": 9,
     }])
     assert plan.reread == {"contacts": {"9"}}
-    assert plan.archived == {"contacts": {"5", "6"}}
+    assert plan.merges == {("contacts", "9"): {"5", "6"}}  # the primary's old id is gone too
+    assert plan.archived == {}
+
+
+def test_a_privacy_deletion_is_purged_without_reading_anything_back() -> None:
+    plan = webhooks.plan_events([{"subscriptionType": "contact.privacyDeletion", "objectId": 12}])
+    assert plan.purged == {"contacts": {"12"}}
+    assert plan.reread == {} and plan.associations == {}
 
 
 def test_association_change_rereads_from_the_side_the_cache_stores() -> None:
