@@ -6,11 +6,13 @@ from crm import webhooks
 
 
 def test_many_events_about_one_record_become_one_read() -> None:
-    plan = webhooks.plan_events([
-        {"subscriptionType": "contact.propertyChange", "objectId": 12, "propertyName": "email"},
-        {"subscriptionType": "contact.propertyChange", "objectId": 12, "propertyName": "phone"},
-        {"subscriptionType": "deal.deletion", "objectId": 7},
-    ])
+    plan = webhooks.plan_events(
+        [
+            {"subscriptionType": "contact.propertyChange", "objectId": 12, "propertyName": "email"},
+            {"subscriptionType": "contact.propertyChange", "objectId": 12, "propertyName": "phone"},
+            {"subscriptionType": "deal.deletion", "objectId": 7},
+        ]
+    )
     assert plan.reread == {"contacts": {"12"}, "deals": {"7"}}
 
 
@@ -20,10 +22,17 @@ def test_creation_also_reads_the_new_records_associations() -> None:
 
 
 def test_merge_sends_every_old_id_to_the_new_record_and_rereads_it() -> None:
-    plan = webhooks.plan_events([{
-        "subscriptionType": "contact.merge", "objectId": 9, "primaryObjectId": 5,
-        "mergedObjectIds": [6], "newObjectId": 9,
-    }])
+    plan = webhooks.plan_events(
+        [
+            {
+                "subscriptionType": "contact.merge",
+                "objectId": 9,
+                "primaryObjectId": 5,
+                "mergedObjectIds": [6],
+                "newObjectId": 9,
+            }
+        ]
+    )
     assert plan.reread == {"contacts": {"9"}}
     assert plan.merges == {("contacts", "9"): {"5", "6"}}  # the primary's old id is gone too
     assert plan.archived == {}
@@ -36,29 +45,41 @@ def test_a_privacy_deletion_is_purged_without_reading_anything_back() -> None:
 
 
 def test_association_change_rereads_from_the_side_the_cache_stores() -> None:
-    plan = webhooks.plan_events([{
-        "subscriptionType": "company.associationChange", "objectId": 3, "associationType": "COMPANY_TO_CONTACT",
-        "fromObjectId": 3, "toObjectId": 44, "associationRemoved": True,
-    }])
+    plan = webhooks.plan_events(
+        [
+            {
+                "subscriptionType": "company.associationChange",
+                "objectId": 3,
+                "associationType": "COMPANY_TO_CONTACT",
+                "fromObjectId": 3,
+                "toObjectId": 44,
+                "associationRemoved": True,
+            }
+        ]
+    )
     assert plan.associations == {("contacts", "companies"): {"44"}}
     assert plan.reread == {}
 
 
 def test_generic_object_events_are_mapped_by_type_id() -> None:
-    plan = webhooks.plan_events([
-        {"subscriptionType": "object.propertyChange", "objectTypeId": "0-2", "objectId": 8},
-        {"subscriptionType": "object.propertyChange", "objectTypeId": "0-5", "objectId": 9},
-    ])
+    plan = webhooks.plan_events(
+        [
+            {"subscriptionType": "object.propertyChange", "objectTypeId": "0-2", "objectId": 8},
+            {"subscriptionType": "object.propertyChange", "objectTypeId": "0-5", "objectId": 9},
+        ]
+    )
     assert plan.reread == {"companies": {"8"}}
 
 
 def test_planning_ignores_ids_that_are_not_hubspot_record_ids() -> None:
-    plan = webhooks.plan_events([
-        {"subscriptionType": "contact.propertyChange", "objectId": 12},
-        {"subscriptionType": "contact.propertyChange", "objectId": "../etc"},
-        {"subscriptionType": "contact.propertyChange", "objectId": {"id": 1}},
-        {"subscriptionType": "contact.merge", "objectId": 12, "mergedObjectIds": 13},
-        {"subscriptionType": "deal.creation", "objectId": True},
-    ])
+    plan = webhooks.plan_events(
+        [
+            {"subscriptionType": "contact.propertyChange", "objectId": 12},
+            {"subscriptionType": "contact.propertyChange", "objectId": "../etc"},
+            {"subscriptionType": "contact.propertyChange", "objectId": {"id": 1}},
+            {"subscriptionType": "contact.merge", "objectId": 12, "mergedObjectIds": 13},
+            {"subscriptionType": "deal.creation", "objectId": True},
+        ]
+    )
     assert plan.reread == {"contacts": {"12"}}
     assert plan.archived == {}

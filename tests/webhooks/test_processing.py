@@ -141,7 +141,8 @@ def test_merge_removes_the_merged_record_and_rereads_the_survivor(
         ),
     )
     webhooks.process_pending(live_settings)
-    assert cached(live_settings, "contacts", merged) is None  # gone, not archived: its id now means the survivor
+    # Gone, not archived: its id now means the survivor.
+    assert cached(live_settings, "contacts", merged) is None
     assert cached(live_settings, "contacts", survivor)["firstname"] == "Merged"
 
 
