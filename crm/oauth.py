@@ -552,6 +552,7 @@ class OAuthTokenSource:
                 failure: CrmError | None = None
                 result: tuple[str, float] | None = None
                 with db.atomic():
+                    db.auth.lock_connection()
                     row = db.auth.read_connection()
                     if row is None or row["status"] != "connected":
                         failure = (

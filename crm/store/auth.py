@@ -124,6 +124,15 @@ class Auth(TableOwner):
 
     # -- connection
 
+    def lock_connection(self) -> None:
+        """Hold the connection row until the caller's transaction ends.
+
+        A token refresh reads, calls HubSpot and writes in one transaction; with the row
+        locked first, a refresh in another process waits and then finds the new token (on
+        SQLite the write lock already does this; on PostgreSQL the row lock does).
+        """
+        self.conn.execute("UPDATE connection SET id = id WHERE id = 1")
+
     def read_connection(self) -> dict[str, Any] | None:
         """The connection row with ``scopes`` decoded, or None."""
         row = _row(self.conn.execute("SELECT * FROM connection WHERE id = 1"))

@@ -46,6 +46,7 @@ class Store:
     """
 
     def __init__(self, conn: Conn) -> None:
+        # The connection is for crm.store's own modules; callers use the verbs.
         self.conn = conn
         self._depth = 0
         self._closed = False
@@ -91,10 +92,6 @@ class Store:
             self.conn.commit()
         else:
             self.conn.execute(f"RELEASE SAVEPOINT s{depth}")
-
-    @property
-    def in_transaction(self) -> bool:
-        return self._depth > 0
 
     def close(self) -> None:
         """Close the connection (PostgreSQL: back to the pool); closing twice is harmless."""

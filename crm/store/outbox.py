@@ -126,6 +126,7 @@ class Outbox(TableOwner):
                 if not props:
                     continue
                 record_id = str(record_id)
+                self.db.records.lock(object_type, record_id)
                 current = self.db.queries.get_values(object_type, [record_id], list(props)).get(record_id)
                 if current is None:
                     raise NotInCache(f"{object_type} {record_id} is not in the cache")

@@ -274,6 +274,11 @@ class Records(TableOwner):
             )
             self.db.meta.bump_cache_version()
 
+    def lock(self, object_type: str, record_id: str) -> None:
+        """Hold one record's row until the caller's transaction ends (edits of it queue up
+        one after another across processes; SQLite's write lock already does this)."""
+        self.conn.execute(f"UPDATE {quote(check_type(object_type))} SET id = id WHERE id = ?", (record_id,))
+
     def insert_local(
         self, object_type: str, record_id: str, values: Mapping[str, Any], *, stamp: str
     ) -> None:

@@ -88,9 +88,7 @@ class SyncState(TableOwner):
         """Take the lease ``name`` for ``owner`` unless someone alive holds it."""
         now = time.time()
         with self.db.atomic():
-            row = self.conn.execute(
-                "SELECT owner, expires_at FROM sync_lease WHERE name = ?", (name,)
-            ).fetchone()
+            row = self._locked_lease(name)
             if not _lease_free(row, owner, now):
                 return False
             self.conn.execute(
@@ -108,6 +106,23 @@ class SyncState(TableOwner):
                 (time.time() + ttl_s, name, owner),
             ).rowcount
         return bool(changed)
+
+    def _locked_lease(self, name: str) -> tuple[Any, ...] | None:
+        """The lease row (owner, expires_at), locked until the transaction ends.
+
+        Deciding whether a lease is free takes Python (is its process alive?), so the row
+        is locked before it is read: on PostgreSQL two processes would otherwise both see
+        it free and both take it (on SQLite the transaction's write lock already orders
+        them). The row is created first, free, so there is always a row to lock.
+        """
+        self.conn.execute(
+            "INSERT INTO sync_lease (name, owner, run_id, expires_at) VALUES (?, NULL, NULL, 0) "
+            "ON CONFLICT (name) DO NOTHING",
+            (name,),
+        )
+        self.conn.execute("UPDATE sync_lease SET expires_at = expires_at WHERE name = ?", (name,))
+        row = self.conn.execute("SELECT owner, expires_at FROM sync_lease WHERE name = ?", (name,)).fetchone()
+        return None if row is None else tuple(row)
 
     def release_lease(self, name: str, owner: str) -> None:
         """Give the lease up (only if ``owner`` holds it)."""
@@ -132,17 +147,15 @@ class SyncState(TableOwner):
         Slots only move forward: the row of ``sync_lease`` named ``name`` keeps the last
         claimed slot in ``run_id`` (it is never a live lease: ``expires_at`` stays 0).
         """
-        with self.db.atomic():
-            row = self.conn.execute("SELECT run_id FROM sync_lease WHERE name = ?", (name,)).fetchone()
-            if row is not None and row[0] is not None and int(row[0]) >= slot:
-                return False
-            self.conn.execute(
-                "INSERT INTO sync_lease (name, owner, run_id, expires_at) VALUES (?, ?, ?, 0) "
-                "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, run_id = excluded.run_id, "
-                "expires_at = 0",
-                (name, owner, slot),
-            )
-        return True
+        # One statement decides: the upsert's WHERE lets only a later slot through, and a
+        # concurrent claim waits for this one's row and then finds the slot taken.
+        claimed = self.conn.execute(
+            "INSERT INTO sync_lease (name, owner, run_id, expires_at) VALUES (?, ?, ?, 0) "
+            "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, run_id = excluded.run_id, "
+            "expires_at = 0 WHERE sync_lease.run_id IS NULL OR sync_lease.run_id < excluded.run_id",
+            (name, owner, slot),
+        ).rowcount
+        return bool(claimed)
 
     # ------------------------------------------------------------------- runs
 
@@ -163,9 +176,7 @@ class SyncState(TableOwner):
         now = time.time()
         stamp = now_iso()
         with self.db.atomic():
-            row = self.conn.execute(
-                "SELECT owner, expires_at FROM sync_lease WHERE name = ?", (SYNC_LEASE,)
-            ).fetchone()
+            row = self._locked_lease(SYNC_LEASE)
             if not _lease_free(row, owner, now):
                 return None
             self.conn.execute(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 
 from crm import store
-from crm.errors import StoreUnavailable
 from crm.store.engine import _statements, schema_version
 from crm.store.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -50,7 +49,7 @@ def test_threads_opening_a_new_cache_at_once_all_get_it(tmp_path):
             start.wait()
             try:
                 store.open(path).close()
-            except StoreUnavailable as exc:
+            except store.StoreUnavailable as exc:
                 failures.append(repr(exc))
 
         threads = [threading.Thread(target=open_it) for _ in range(3)]
