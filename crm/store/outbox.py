@@ -656,6 +656,8 @@ class Outbox(TableOwner):
         stamp = now_iso()
         moved = 0
         with self.db.atomic():
+            # As queuing does: an edit queued for the winner meanwhile waits for this to finish.
+            self.db.records.lock(object_type, winner)
             rows = self._rows(
                 f"SELECT * FROM outbox WHERE object_type = ? AND op = 'update' "
                 f"AND status IN ({marks(len(ACTIVE_EDIT_STATUSES))}) "
