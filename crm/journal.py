@@ -91,10 +91,11 @@ def inbox_event(event: Mapping[str, Any], *, offset: str, index: int, portal_id:
         if kind and name:
             shaped["subscriptionType"] = f"{name}.{kind}"
     if isinstance(shaped.get("occurredAt"), str):
-        try:
-            shaped["occurredAt"] = int(datetime.fromisoformat(shaped["occurredAt"]).timestamp() * 1000)
-        except ValueError:
+        seconds = _epoch(shaped["occurredAt"])
+        if seconds is None:
             shaped.pop("occurredAt")
+        else:
+            shaped["occurredAt"] = int(seconds * 1000)
     return shaped
 
 
@@ -108,9 +109,10 @@ def _epoch(text: str | None) -> float | None:
     if not text:
         return None
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 class JournalPoller:
