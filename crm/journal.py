@@ -138,6 +138,8 @@ class JournalPoller:
         self._gap_tried_at = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._failures = 0
+        self._retry_at = 0.0
         self.holds_lease = False
 
     # -- the thread ------------------------------------------------------------------------
@@ -184,8 +186,12 @@ class JournalPoller:
     def tick(self) -> dict[str, Any]:
         """Take (or keep) the lease, then poll once; returns what happened.
 
-        ``{"polled": False, "reason": "standby"}`` when another process holds the lease.
+        ``{"polled": False, "reason": "standby"}`` when another process holds the lease;
+        ``"backoff"`` while waiting after failed polls (5 s, 10 s, 20 s... up to 5 minutes, so a
+        refused secret or HubSpot being down is not asked again every few seconds).
         """
+        if time.monotonic() < self._retry_at:
+            return {"polled": False, "reason": "backoff"}
         with store.open(self.settings) as db:
             if self.holds_lease:
                 self.holds_lease = db.syncstate.renew_lease(LEASE, self.owner, ttl_s=self._lease_ttl())
@@ -196,11 +202,16 @@ class JournalPoller:
         try:
             result = self._poll()
         except CrmError as exc:
+            self._failures += 1
+            self._retry_at = time.monotonic() + min(
+                self.settings.live_poll_s * 2 ** (self._failures - 1), webhooks.MAX_BACKOFF_S
+            )
             message = f"{type(exc).__name__}: {exc}"[:500]
-            log.warning("journal poll failed: %s", message)
+            log.warning("journal poll failed (attempt %d): %s", self._failures, message)
             with store.open(self.settings) as db:
                 db.meta.put(LAST_ERROR, message)
             return {"polled": False, "reason": "error", "error": message}
+        self._failures = 0
         return {"polled": True, **result}
 
     def _client(self) -> JournalClient:
@@ -221,19 +232,22 @@ class JournalPoller:
         with store.open(self.settings) as db:
             offset = db.meta.get(OFFSET)
         if offset is None:
-            offset = self._first_start(journal)
+            offset = self._first_start(journal, portal_id)
         entries, caught_up = 0, False
         while entries < ENTRIES_PER_POLL and not self._stop.is_set():
             try:
-                pointer = journal.earliest() if offset == START else journal.next_after(offset)
+                pointer = self._after(journal, offset, portal_id)
             except OffsetExpired:
-                offset = self._open_gap(journal, offset)
+                offset = self._open_gap(journal, offset, portal_id)
                 continue
             if pointer is None:
                 caught_up = True
                 break
-            entry = self._download(journal, pointer, offset)
-            self._take(entry, portal_id)
+            entry = self._download(journal, pointer, offset, portal_id)
+            if not self._take(entry, portal_id):
+                log.info("the journal lease passed to another process; this one stands by")
+                self.holds_lease = False
+                break
             offset = entry.offset
             entries += 1
         now = time.time()
@@ -247,18 +261,27 @@ class JournalPoller:
         self._close_gap()
         return {"entries": entries, "applied": applied, "caught_up": caught_up}
 
-    def _download(self, journal: JournalClient, pointer: Pointer, offset: str) -> Entry:
+    @staticmethod
+    def _after(journal: JournalClient, offset: str, portal_id: int) -> Pointer | None:
+        if offset == START:
+            return journal.earliest(portal_id=portal_id)
+        return journal.next_after(offset, portal_id=portal_id)
+
+    def _download(self, journal: JournalClient, pointer: Pointer, offset: str, portal_id: int) -> Entry:
         try:
             return journal.download(pointer)
         except CrmError:
             # The pre-signed URL may have expired between the two calls: ask again, once.
-            fresh = journal.earliest() if offset == START else journal.next_after(offset)
+            fresh = self._after(journal, offset, portal_id)
             if fresh is None:
                 raise
             return journal.download(fresh)
 
-    def _take(self, entry: Entry, portal_id: int) -> None:
-        """Put an entry's events in the inbox and move the offset, in one transaction."""
+    def _take(self, entry: Entry, portal_id: int) -> bool:
+        """Put an entry's events in the inbox and move the offset, in one transaction.
+
+        The lease is renewed in the same transaction; False (nothing written) if it was lost.
+        """
         events = [
             inbox_event(e, offset=entry.offset, index=i, portal_id=portal_id)
             for i, e in enumerate(entry.events)
@@ -266,6 +289,8 @@ class JournalPoller:
         now = datetime.now(UTC)
         published = _epoch(entry.published_at)
         with store.open(self.settings) as db, db.atomic():
+            if not db.syncstate.renew_lease(LEASE, self.owner, ttl_s=self._lease_ttl()):
+                return False
             db.inbox.add_events(events, received_at=now.isoformat(), received_ts=now.timestamp())
             db.meta.put(OFFSET, entry.offset)
             if published is not None:
@@ -275,13 +300,14 @@ class JournalPoller:
                 occurred = last.get("occurredAt")
                 at = occurred / 1000 if isinstance(occurred, int) else (published or now.timestamp())
                 db.meta.put(LAST_EVENT, json.dumps({"at": at, "what": _describe_event(last)}))
+        return True
 
     # -- gaps ------------------------------------------------------------------------------
 
-    def _first_start(self, journal: JournalClient) -> str:
+    def _first_start(self, journal: JournalClient, portal_id: int) -> str:
         """No saved position: begin after the journal's newest entry, and close the gap since
         the last sync (nothing before the subscriptions was journalled)."""
-        pointer = journal.latest()
+        pointer = journal.latest(portal_id=portal_id)
         offset = pointer.offset if pointer is not None else START
         with store.open(self.settings) as db:
             synced = db.syncstate.last_success() is not None
@@ -293,9 +319,9 @@ class JournalPoller:
         log.info("journal polling starts %s", "after the newest entry" if pointer else "at the beginning")
         return offset
 
-    def _open_gap(self, journal: JournalClient, lost: str) -> str:
+    def _open_gap(self, journal: JournalClient, lost: str, portal_id: int) -> str:
         """The saved offset left retention: say so, restart from the newest entry, sync the gap."""
-        pointer = journal.latest()
+        pointer = journal.latest(portal_id=portal_id)
         offset = pointer.offset if pointer is not None else START
         text = (
             "The journal no longer holds the position live updates had reached (the app was off "

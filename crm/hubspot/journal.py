@@ -139,22 +139,25 @@ class JournalClient(HubSpotClient):
 
     # -- reading ----------------------------------------------------------------------------
 
-    def earliest(self) -> Pointer | None:
+    # ``portal_id`` picks one account's journal (``installPortalId``), so an app installed
+    # in several portals reads only the connected one's changes.
+
+    def earliest(self, *, portal_id: int | None = None) -> Pointer | None:
         """The oldest entry the journal holds, or None when it is empty."""
-        return self._pointer("earliest")
+        return self._pointer("earliest", portal_id)
 
-    def latest(self) -> Pointer | None:
+    def latest(self, *, portal_id: int | None = None) -> Pointer | None:
         """The newest entry, or None when the journal is empty."""
-        return self._pointer("latest")
+        return self._pointer("latest", portal_id)
 
-    def next_after(self, offset: str) -> Pointer | None:
+    def next_after(self, offset: str, *, portal_id: int | None = None) -> Pointer | None:
         """The entry after ``offset``; None when there is nothing newer.
 
         Raises:
             OffsetExpired: the journal no longer holds ``offset``.
         """
         try:
-            return self._pointer("offset/" + quote(offset, safe="") + "/next")
+            return self._pointer("offset/" + quote(offset, safe="") + "/next", portal_id)
         except NotFound as exc:
             raise OffsetExpired(
                 "The journal no longer holds the saved position (older than its retention)",
@@ -184,9 +187,10 @@ class JournalClient(HubSpotClient):
             raise HubSpotError("A journal entry is not JSON", status_code=response.status_code) from None
         return entry_from_wire(body, pointer.offset)
 
-    def _pointer(self, position: str) -> Pointer | None:
+    def _pointer(self, position: str, portal_id: int | None) -> Pointer | None:
         path = PATHS["journal"].format(position=position)
-        body = self._json("GET", "journal", path, kind="other")
+        params = {"installPortalId": str(portal_id)} if portal_id is not None else None
+        body = self._json("GET", "journal", path, params=params, kind="other")
         url, offset = body.get("url"), body.get("currentOffset")
         if not url or not offset:
             return None  # 204, an empty body or one without a URL: nothing there

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -131,3 +132,17 @@ def test_one_process_polls_at_a_time_and_another_takes_over_when_it_stops(
     first.stop()
     assert second.tick()["polled"]
     assert first.tick() == {"polled": False, "reason": "standby"}
+
+
+def test_a_refused_client_secret_is_shown_and_not_asked_again_at_every_poll(
+    synced: Settings, pollers: Make
+) -> None:
+    poller = journal.JournalPoller(dataclasses.replace(synced, client_secret="not-the-secret"))
+    try:
+        result = poller.tick()
+        assert result["polled"] is False and "HUBSPOT_CLIENT_SECRET" in result["error"]
+        assert poller.tick() == {"polled": False, "reason": "backoff"}
+        assert "HUBSPOT_CLIENT_SECRET" in journal.journal_status(synced)["last_error"]
+        assert journal.journal_status(synced)["offset"] is None  # nothing was taken
+    finally:
+        poller.stop()
