@@ -310,7 +310,8 @@ class JournalPoller:
         pointer = journal.latest(portal_id=portal_id)
         offset = pointer.offset if pointer is not None else START
         with store.open(self.settings) as db:
-            synced = db.syncstate.last_success() is not None
+            # Any sync, even one still running, may have read a record before it last changed.
+            synced = db.syncstate.latest_run() is not None
             with db.atomic():
                 db.meta.put(OFFSET, offset)
                 if synced:

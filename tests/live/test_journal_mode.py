@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import httpx2
 import pytest
 
 from crm import journal, store
@@ -146,3 +147,24 @@ def test_a_refused_client_secret_is_shown_and_not_asked_again_at_every_poll(
         assert journal.journal_status(synced)["offset"] is None  # nothing was taken
     finally:
         poller.stop()
+
+
+def test_an_association_made_in_hubspot_arrives_through_the_journal(
+    sandbox: SandboxAdmin, synced: Settings, pollers: Make, sandbox_token: str
+) -> None:
+    poller = pollers()
+    started(poller, synced)
+    contact = contact_ids(sandbox)[12]
+    company = sorted((str(r["id"]) for r in sandbox.truth("companies")), key=int)[-1]
+    with store.open(synced) as db:
+        assert company not in set(db.queries.associated_records("contacts", contact, "companies").index)
+
+    response = httpx2.put(
+        f"{sandbox.url}/crm/v4/objects/contacts/{contact}/associations/default/companies/{company}",
+        headers={"Authorization": f"Bearer {sandbox_token}"},
+    )
+    assert response.status_code < 300
+    poller.tick()
+
+    with store.open(synced) as db:
+        assert company in set(db.queries.associated_records("contacts", contact, "companies").index)
