@@ -233,12 +233,14 @@ class JournalPoller:
             offset = db.meta.get(OFFSET)
         if offset is None:
             offset = self._first_start(journal, portal_id)
-        entries, caught_up = 0, False
+        entries, caught_up, gapped = 0, False, False
         while entries < ENTRIES_PER_POLL and not self._stop.is_set():
             try:
                 pointer = self._after(journal, offset, portal_id)
             except OffsetExpired:
-                offset = self._open_gap(journal, offset, portal_id)
+                if gapped:  # the newest entry's offset refused at once: try again later
+                    raise
+                offset, gapped = self._open_gap(journal, offset, portal_id), True
                 continue
             if pointer is None:
                 caught_up = True
@@ -247,7 +249,7 @@ class JournalPoller:
             if not self._take(entry, portal_id):
                 log.info("the journal lease passed to another process; this one stands by")
                 self.holds_lease = False
-                break
+                return {"entries": entries, "reason": "lease lost"}
             offset = entry.offset
             entries += 1
         now = time.time()
