@@ -67,6 +67,8 @@ KEEP_PROCESSED = timedelta(days=3)
 # Ids a batch read left out are read one by one (a single read follows a merge) up to this
 # many per type and round; the rest are flagged archived and the next sync sorts them out.
 MERGE_PROBES = 20
+# HubSpot lists the ids merged into a record here (ids separated by ";"); asked for explicitly.
+MERGED_IDS = "hs_merged_object_ids"
 # meta key of the merge notes the Sync page shows, and what a privacy deletion leaves in audit.
 MERGE_NOTES = "live.merge_notes"
 PRIVACY_NOTE = "values removed: the contact was deleted in HubSpot under GDPR"
@@ -511,12 +513,15 @@ def _fetch(db: Store, client: HubSpotClient, plan: ReadPlan) -> _Fetched:
         gone = ids - {r.id for r in found if not r.archived}
         for record_id in sorted(gone, key=_id_order)[:MERGE_PROBES]:
             try:
-                record = client.get_object(object_type, record_id, properties=properties)
+                record = client.get_object(object_type, record_id, properties=[*properties, MERGED_IDS])
             except NotFound:
                 continue
             if record.id != record_id and not record.archived:
                 found.append(record)
-                fetched.merges.setdefault((object_type, record.id), set()).add(record_id)
+                # Every id merged into it goes, not only the one asked about.
+                listed = str(record.properties.get(MERGED_IDS) or "").split(";")
+                losers = {record_id, *(i.strip() for i in listed if valid_id(i.strip()) is not None)}
+                fetched.merges.setdefault((object_type, record.id), set()).update(losers - {record.id})
                 gone.discard(record_id)
         fetched.records[object_type] = found
         if gone:

@@ -80,6 +80,7 @@ def test_a_record_read_back_under_another_id_is_followed_as_a_merge(
     webhooks.process_pending(synced)
 
     assert cached(synced, "contacts", loser) == {}
+    assert cached(synced, "contacts", primary) == {}  # hs_merged_object_ids names it too
     assert cached(synced, "contacts", winner)["jobtitle"] == "Still mine"
     assert [r["record_id"] for r in outbox(synced) if r["status"] == "pending"] == [winner]
     assert company in companies_of(synced, winner)
