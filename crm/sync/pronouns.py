@@ -13,6 +13,7 @@ from typing import Any
 from crm import store
 from crm.config import Settings
 from crm.errors import AlreadyExists
+from crm.hubspot import HubSpotClient
 from crm.store import Store
 
 PRONOUNS = "pronouns"
@@ -47,7 +48,7 @@ def pronouns_available(db: Store) -> bool:
     return definition is not None and not definition["archived"]
 
 
-def set_up_pronouns(settings: Settings, *, client: Any = None) -> None:
+def set_up_pronouns(settings: Settings, *, client: HubSpotClient | None = None) -> None:
     """Create the contact property in HubSpot (if missing) and start syncing it.
 
     Raises:
@@ -55,7 +56,7 @@ def set_up_pronouns(settings: Settings, *, client: Any = None) -> None:
         CrmError: HubSpot could not be reached or refused the definition.
     """
     own_client = client is None
-    if own_client:
+    if client is None:
         from crm import oauth
 
         client = oauth.open_client(settings)

@@ -65,6 +65,7 @@ from typing import Any
 
 from crm import store
 from crm.errors import HubSpotError
+from crm.hubspot import HubSpotClient
 from crm.logs import carry
 from crm.store import OBJECT_TYPES, Store
 from crm.store.values import now_iso, to_epoch_ms
@@ -181,7 +182,7 @@ class Puller:
     def __init__(
         self,
         db_path: str | Path,
-        client: Any,
+        client: HubSpotClient,
         progress: Progress,
         run_id: int,
         *,

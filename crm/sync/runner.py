@@ -22,6 +22,7 @@ from typing import Any, Literal
 from crm import store
 from crm.config import Settings
 from crm.errors import CrmError, SyncBusy
+from crm.hubspot import HubSpotClient
 from crm.logs import carry, run_context
 from crm.store import Store, syncstate
 from crm.sync.pull import OVERLAP_MS, WALKERS, Interrupted, Progress, Puller
@@ -32,7 +33,7 @@ HEARTBEAT_S = 0.5
 Kind = Literal["incremental", "full"]
 
 
-def _open_client(settings: Settings) -> Any:
+def _open_client(settings: Settings) -> HubSpotClient:
     from crm import oauth
 
     return oauth.open_client(settings)
@@ -52,7 +53,7 @@ def run_sync(
     kind: Kind = "incremental",
     trigger: str = "ui",
     started_by: str | None = None,
-    client: Any = None,
+    client: HubSpotClient | None = None,
     walkers: int = WALKERS,
     overlap_ms: int = OVERLAP_MS,
 ) -> dict[str, Any]:
@@ -121,7 +122,7 @@ def _execute_run(
     owner: str,
     kind: str,
     *,
-    client: Any,
+    client: HubSpotClient | None,
     walkers: int,
     overlap_ms: int,
 ) -> dict[str, Any]:
@@ -138,7 +139,7 @@ def _execute_run(
     beat.start()
     state, error = "failed", None
     try:
-        if own_client:
+        if client is None:
             client = _open_client(settings)
         _claim_cache(settings)
         progress.count_requests(client.stats.snapshot)
