@@ -151,10 +151,15 @@ class JournalPoller:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop polling and give the lease up, so another process can take over at once."""
+        """Stop polling and give the lease up, so another process can take over at once.
+
+        A gap's sync started by this poller is given ``timeout`` to finish too.
+        """
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._runner is not None:
+            self._runner.wait(timeout)
         self.release()
 
     def release(self) -> None:
