@@ -94,6 +94,6 @@ def test_a_webhook_batch_runs_under_its_own_run_id(settings: Settings, monkeypat
         seen.append(current_run_id())
         return []
 
-    monkeypatch.setattr(crm.webhooks.inbox, "pending_events", pending_events)
+    monkeypatch.setattr(crm.webhooks.inbox.Inbox, "pending_events", pending_events)
     assert crm.webhooks.process_pending(settings) == 0
     assert seen and seen[0].startswith("webhooks-")
