@@ -90,7 +90,8 @@ def test_no_configuration_exits_2_with_a_one_line_reason(tmp_path, monkeypatch):
 def test_a_sync_while_another_runs_exits_3(headless):
     db = store.open(headless["CRM_DB"])
     assert (
-        db.syncstate.start_run(kind="full", trigger="ui", started_by="kim@example.com", owner=syncstate.new_owner()
+        db.syncstate.start_run(
+            kind="full", trigger="ui", started_by="kim@example.com", owner=syncstate.new_owner()
         )
         is not None
     )

@@ -36,7 +36,9 @@ def stored_refresh_token(settings: Settings) -> str:
 def stored_verifier(settings: Settings, state: str) -> str:
     state_hash = hashlib.sha256(state.encode()).hexdigest()
     with store.open(settings) as db:
-        row = db.conn.execute("SELECT verifier FROM oauth_states WHERE state_hash = ?", (state_hash,)).fetchone()
+        row = db.conn.execute(
+            "SELECT verifier FROM oauth_states WHERE state_hash = ?", (state_hash,)
+        ).fetchone()
     return Vault(_keys(settings)).decrypt(row[0], portal_id=0, kind=f"pkce:{state_hash[:32]}")
 
 

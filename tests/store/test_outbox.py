@@ -15,7 +15,8 @@ def _rows(db):
 
 
 def test_an_edit_shows_in_the_cache_and_waits_with_its_base_and_author(contacts_db):
-    queued = contacts_db.outbox.queue_updates("contacts", {"101": {"firstname": "Augusta", "score": "13"}}, by="kim@example.com"
+    queued = contacts_db.outbox.queue_updates(
+        "contacts", {"101": {"firstname": "Augusta", "score": "13"}}, by="kim@example.com"
     )
     assert queued == 2
     assert contacts_db.queries.get_record("contacts", "101")["firstname"] == "Augusta"
@@ -42,7 +43,8 @@ def test_an_edit_equal_to_the_cached_value_queues_nothing(contacts_db):
 
 def test_an_edit_of_an_unknown_record_writes_nothing(contacts_db):
     with pytest.raises(outbox.NotInCache):
-        contacts_db.outbox.queue_updates("contacts", {"101": {"firstname": "X"}, "999": {"firstname": "Y"}}, by=None
+        contacts_db.outbox.queue_updates(
+            "contacts", {"101": {"firstname": "X"}, "999": {"firstname": "Y"}}, by=None
         )
     assert _rows(contacts_db) == []
     assert contacts_db.queries.get_record("contacts", "101")["firstname"] == "Ada"
@@ -66,9 +68,11 @@ def test_a_pull_that_sees_the_field_changed_in_hubspot_makes_the_edit_a_conflict
 
 
 def test_keep_mine_requeues_against_hubspots_value_and_keep_theirs_restores_it(contacts_db, rec):
-    contacts_db.outbox.queue_updates("contacts", {"101": {"firstname": "Augusta"}, "102": {"lastname": "H"}}, by=None
+    contacts_db.outbox.queue_updates(
+        "contacts", {"101": {"firstname": "Augusta"}, "102": {"lastname": "H"}}, by=None
     )
-    contacts_db.records.upsert_records("contacts", [rec("101", {"firstname": "Countess"}), rec("102", {"lastname": "Murray"})]
+    contacts_db.records.upsert_records(
+        "contacts", [rec("101", {"firstname": "Countess"}), rec("102", {"lastname": "Murray"})]
     )
     mine, theirs = (r["id"] for r in _rows(contacts_db))
     contacts_db.outbox.resolve_conflict(mine, "mine", by="kim")
@@ -85,10 +89,10 @@ def test_keep_mine_requeues_against_hubspots_value_and_keep_theirs_restores_it(c
 
 
 def test_push_outcomes_update_the_cache_and_the_audit_log_in_one_step(contacts_db):
-    contacts_db.outbox.queue_updates("contacts", {"101": {"firstname": "Augusta", "lastname": "L"}}, by="kim"
-    )
+    contacts_db.outbox.queue_updates("contacts", {"101": {"firstname": "Augusta", "lastname": "L"}}, by="kim")
     first, second = (r["id"] for r in _rows(contacts_db))
-    contacts_db.outbox.record_outcomes("contacts",
+    contacts_db.outbox.record_outcomes(
+        "contacts",
         [
             Outcome(first, "pushed", cache_value="Augusta", set_cache=True, sent="Augusta", check_sent=True),
             Outcome(
@@ -108,7 +112,8 @@ def test_an_edit_changed_during_its_push_stays_pending_against_the_sent_value(co
     contacts_db.outbox.queue_updates("contacts", {"101": {"firstname": "Augusta"}}, by=None)
     (row,) = _rows(contacts_db)
     contacts_db.outbox.queue_updates("contacts", {"101": {"firstname": "Ava"}}, by=None)
-    contacts_db.outbox.record_outcomes("contacts",
+    contacts_db.outbox.record_outcomes(
+        "contacts",
         [
             Outcome(
                 row["id"], "pushed", cache_value="Augusta", set_cache=True, sent="Augusta", check_sent=True
@@ -122,14 +127,16 @@ def test_an_edit_changed_during_its_push_stays_pending_against_the_sent_value(co
 
 
 def test_a_new_contact_lives_under_a_local_id_until_pushed(contacts_db, rec):
-    local = contacts_db.outbox.queue_create("contacts", {"email": "new@example.com", "firstname": "New"}, by="kim"
+    local = contacts_db.outbox.queue_create(
+        "contacts", {"email": "new@example.com", "firstname": "New"}, by="kim"
     )
     assert local.startswith("local-")
     assert contacts_db.queries.query_records("contacts", search="new@example")[1] == 1
     contacts_db.outbox.queue_updates("contacts", {local: {"lastname": "Person"}}, by="kim")
     (create,) = contacts_db.outbox.pending_creates("contacts")
     assert create["payload"] == {"email": "new@example.com", "firstname": "New", "lastname": "Person"}
-    contacts_db.outbox.complete_create(create["id"],
+    contacts_db.outbox.complete_create(
+        create["id"],
         rec("555", {"email": "new@example.com", "firstname": "New", "lastname": "Person"}),
         by="kim",
         existed=False,
@@ -160,7 +167,8 @@ def test_discarding_a_pending_edit_restores_hubspots_value(contacts_db):
 
 
 def _held(contacts_db, rec):
-    local = contacts_db.outbox.queue_create("contacts",
+    local = contacts_db.outbox.queue_create(
+        "contacts",
         {"email": "grace@navy.example", "firstname": "Grace", "phone": "+1 555 0100"},
         by="kim",
     )
@@ -186,7 +194,8 @@ def test_a_held_new_contact_still_takes_edits_and_cannot_be_resolved_as_a_field_
 
 def test_linking_keeps_an_edit_already_waiting_on_hubspots_contact(contacts_db, rec):
     local, outbox_id = _held(contacts_db, rec)
-    contacts_db.records.upsert_records("contacts", [rec("900", {"email": "grace@navy.example", "phone": None})]
+    contacts_db.records.upsert_records(
+        "contacts", [rec("900", {"email": "grace@navy.example", "phone": None})]
     )
     contacts_db.outbox.queue_updates("contacts", {"900": {"phone": "+1 555 0777"}}, by="lee")
     assert contacts_db.outbox.link_create(outbox_id, by="kim") == {"pending": 0, "conflict": 1}

@@ -50,7 +50,8 @@ def test_a_sync_running_elsewhere_shows_live_progress_and_blocks_new_ones(synced
     try:
         run_id = db.syncstate.start_run(kind="full", trigger="cli", started_by="cli", owner=owner)
         assert run_id is not None
-        db.syncstate.heartbeat(run_id,
+        db.syncstate.heartbeat(
+            run_id,
             owner,
             {"phase": "records", "object_type": "contacts", "done": 12, "total": 40, "requests": 5},
         )
