@@ -27,6 +27,11 @@ from urllib.parse import SplitResult, urlsplit
 from crm.errors import ConfigError
 
 Mode = Literal["oauth", "private_app", "sandbox"]
+LiveMode = Literal["webhooks", "journal", "off"]
+LIVE_MODES: tuple[LiveMode, ...] = ("webhooks", "journal", "off")
+# The journal is polled every few seconds; HubSpot keeps three days, so a minute's pause costs nothing.
+MIN_LIVE_POLL_S = 1.0
+MAX_LIVE_POLL_S = 300.0
 
 HUBSPOT_API_URL = "https://api.hubapi.com"
 HUBSPOT_AUTHORIZE_URL = "https://app.hubspot.com/oauth/authorize"
@@ -131,6 +136,37 @@ class Settings:
     log_format: str = "text"
     # Seconds between scheduled syncs (an incremental sync, then a push); 0: no schedule.
     sync_interval_s: int = 0
+    # How live updates arrive (CRM_LIVE): "webhooks", "journal", "off", or "" to let
+    # ``live_mode`` pick what the configuration allows.
+    live: str = ""
+    # Seconds between polls of the webhooks journal (CRM_LIVE_POLL).
+    live_poll_s: float = 5.0
+
+    def live_mode(self) -> tuple[LiveMode, str]:
+        """How live updates arrive, and why.
+
+        CRM_LIVE chooses; unset, the configuration decides: webhooks in demo (sandbox) mode,
+        where the embedded sandbox posts to the app itself, and when deliveries can be
+        verified (a client secret and the public URL HubSpot posts to); else the journal
+        when the app's client id and secret can get a client-credentials token; else off.
+        """
+        can_receive = bool(self.client_secret and self.webhook_url)
+        can_poll = bool(self.client_id and self.client_secret)
+        if self.live == "off":
+            return "off", "CRM_LIVE=off"
+        if self.live == "webhooks":
+            return "webhooks", "CRM_LIVE=webhooks"
+        if self.live == "journal":
+            if not can_poll:
+                return "off", "CRM_LIVE=journal needs HUBSPOT_CLIENT_ID and HUBSPOT_CLIENT_SECRET"
+            return "journal", "CRM_LIVE=journal"
+        if self.is_sandbox:
+            return "webhooks", "demo mode: the sandbox delivers webhooks to the app"
+        if can_receive:
+            return "webhooks", "a webhook URL and client secret are set"
+        if can_poll:
+            return "journal", "no public webhook URL; the app's client credentials can read the journal"
+        return "off", "neither a webhook URL nor the app's client id and secret are set"
 
     @property
     def db_is_postgresql(self) -> bool:
@@ -273,6 +309,8 @@ def load_settings(env: Mapping[str, str] | None = None, secrets: Mapping[str, An
         log_level=_choice(get("CRM_LOG_LEVEL", "INFO").upper(), LOG_LEVELS, "CRM_LOG_LEVEL"),
         log_format=_choice(get("CRM_LOG_FORMAT", "text").lower(), LOG_FORMATS, "CRM_LOG_FORMAT"),
         sync_interval_s=parse_interval(get("CRM_SYNC_INTERVAL"), "CRM_SYNC_INTERVAL"),
+        live=_choice(get("CRM_LIVE").lower(), ("", *LIVE_MODES), "CRM_LIVE"),
+        live_poll_s=_poll(get("CRM_LIVE_POLL", "5"), "CRM_LIVE_POLL"),
     )
 
 
@@ -373,6 +411,15 @@ def parse_interval(value: str, name: str = "CRM_SYNC_INTERVAL") -> int:
     if not MIN_SYNC_INTERVAL_S <= seconds <= MAX_SYNC_INTERVAL_S:
         raise ConfigError(
             name, f"must be between 1m and 7d (or off), got {value!r}; 0 or a negative value is no schedule"
+        )
+    return seconds
+
+
+def _poll(value: str, name: str) -> float:
+    seconds = _float(value, name)
+    if not MIN_LIVE_POLL_S <= seconds <= MAX_LIVE_POLL_S:
+        raise ConfigError(
+            name, f"must be between {MIN_LIVE_POLL_S:g} and {MAX_LIVE_POLL_S:g} seconds, got {value!r}"
         )
     return seconds
 

@@ -66,6 +66,14 @@ BATCH_READ_SIZE = 100
 # Processed events are kept longer than HubSpot's 24 h retry window, so a late
 # redelivery is still recognised as a duplicate.
 KEEP_PROCESSED = timedelta(days=3)
+# Ids a batch read left out are read one by one (a single read follows a merge) up to this
+# many per type and round; the rest are flagged archived and the next sync sorts them out.
+MERGE_PROBES = 20
+# HubSpot lists the ids merged into a record here (ids separated by ";"); asked for explicitly.
+MERGED_IDS = "hs_merged_object_ids"
+# meta key of the merge notes the Sync page shows, and what a privacy deletion leaves in audit.
+MERGE_NOTES = "live.merge_notes"
+PRIVACY_NOTE = "values removed: the contact was deleted in HubSpot under GDPR"
 # How long the receiving request may wait for the SQLite write lock before answering
 # 503 (HubSpot times out after 5 s and retries a 5xx).
 INBOX_WAIT_S = 3.0
@@ -119,6 +127,7 @@ _TYPE_IDS = {
     "0-27": "tasks",
 }
 _ASSOCIATION_TYPE_RE = re.compile(r"^(CONTACT|COMPANY|DEAL|TICKET)_TO_(CONTACT|COMPANY|DEAL|TICKET)(?:_|$)")
+_SINGULAR_OF = {plural: singular for singular, plural in _SINGULAR.items()}
 # The association pairs the cache keeps, as the sync engine reads them (from -> to).
 ASSOCIATION_PAIRS = tuple(pair for pairs in ASSOCIATIONS.values() for pair in pairs)
 
@@ -180,6 +189,9 @@ def verify_v3(
 
 def configuration(settings: Settings) -> tuple[bool, str]:
     """Whether this app can accept webhooks, and if not, what is missing."""
+    mode, why = settings.live_mode()
+    if mode != "webhooks" and settings.live:
+        return False, f"{why}: live updates do not use webhooks"
     if not settings.client_secret:
         if settings.mode == "private_app":
             return False, (
@@ -349,8 +361,10 @@ class ReadPlan:
     """What one round must read from HubSpot, gathered from a set of events."""
 
     reread: dict[str, set[str]] = field(default_factory=dict)  # type -> ids to batch-read
-    archived: dict[str, set[str]] = field(default_factory=dict)  # type -> ids merged away
+    archived: dict[str, set[str]] = field(default_factory=dict)  # type -> ids known gone
     associations: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # pair -> from ids
+    merges: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (type, winner) -> losers
+    purged: dict[str, set[str]] = field(default_factory=dict)  # type -> ids deleted for privacy
 
     def add(self, bucket: dict[Any, set[str]], key: Any, *ids: Any) -> None:
         for record_id in ids:
@@ -380,17 +394,28 @@ def plan_events(events: Sequence[Mapping[str, Any]]) -> ReadPlan:
         kind = str(event.get("subscriptionType") or "").split(".", 1)[-1]
         object_id = event.get("objectId")
         if kind == "merge":
+            # Contacts and companies merge into a record with a new id; every other id
+            # named (the merged ones, and the primary when it is not the new one) is gone.
             survivor = event.get("newObjectId") or event.get("primaryObjectId") or object_id
             listed = event.get("mergedObjectIds")
-            merged = [i for i in listed if str(i) != str(survivor)] if isinstance(listed, list) else []
-            plan.add(plan.archived, object_type, *merged)
+            merged = [*listed] if isinstance(listed, list) else []
+            merged.append(event.get("primaryObjectId"))
+            winner = valid_id(survivor)
+            if winner is not None:
+                plan.add(
+                    plan.merges, (object_type, str(winner)), *(i for i in merged if str(i) != str(winner))
+                )
             plan.add(plan.reread, object_type, survivor)
             _add_association_reads(plan, object_type, survivor)
+        elif kind == "privacyDeletion":
+            # Gone for good, with its personal data: nothing to read back.
+            plan.add(plan.purged, object_type, object_id)
         elif kind == "associationChange":
             _plan_association_change(plan, object_type, event)
         else:
             # creation, propertyChange, deletion, restore, privacyDeletion (a thread: also
-            # newMessage): re-read; a record HubSpot no longer returns is flagged archived.
+            # newMessage): re-read; a record HubSpot no longer returns is flagged archived
+            # (or followed to the record it merged into).
             plan.add(plan.reread, object_type, object_id)
             if kind in ("creation", "restore"):
                 _add_association_reads(plan, object_type, object_id)
@@ -493,28 +518,49 @@ class _Fetched:
     threads: list[tuple[dict[str, Any], list[dict[str, Any]]]] = field(default_factory=list)
     transcripts: dict[str, str] = field(default_factory=dict)  # call id -> transcript text
     channels: dict[str, str] = field(default_factory=dict)
+    merges: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (type, winner) -> losers
+    purged: dict[str, set[str]] = field(default_factory=dict)  # type -> ids deleted for privacy
 
 
 def _fetch(db: Store, client: HubSpotClient, plan: ReadPlan) -> _Fetched:
     """Read everything the plan names from HubSpot; nothing is written here."""
-    fetched = _Fetched()
+    fetched = _Fetched(merges={k: set(v) for k, v in plan.merges.items()}, purged=plan.purged)
     for object_type, ids in plan.reread.items():
+        ids = ids - plan.purged.get(object_type, set())
+        if not ids:
+            continue
         wanted = sorted(ids, key=_id_order)
         if object_type == THREADS:
             _fetch_threads(client, wanted, fetched)
             continue
         properties = pull_properties(db, object_type)
         found = client.batch_read(object_type, wanted, properties=properties)
-        fetched.records[object_type] = found
         if object_type == "calls":
             fetched.transcripts = read_transcripts(client, found, on_missing=lambda *_: None)
         # Batch read leaves out what it cannot return: deleted records, and ids merged
-        # into another record (HubSpot may answer those with the survivor's id).
+        # into another record. A single read follows a merge (it answers with the new id),
+        # so the first few missing ids are asked one by one to tell the two apart.
         gone = ids - {r.id for r in found if not r.archived}
+        for record_id in sorted(gone, key=_id_order)[:MERGE_PROBES]:
+            try:
+                record = client.get_object(object_type, record_id, properties=[*properties, MERGED_IDS])
+            except NotFound:
+                continue
+            if record.id != record_id and not record.archived:
+                found.append(record)
+                # Every id merged into it goes, not only the one asked about.
+                listed = str(record.properties.get(MERGED_IDS) or "").split(";")
+                losers = {record_id, *(i.strip() for i in listed if valid_id(i.strip()) is not None)}
+                fetched.merges.setdefault((object_type, record.id), set()).update(losers - {record.id})
+                gone.discard(record_id)
+        fetched.records[object_type] = found
         if gone:
             fetched.archived.setdefault(object_type, set()).update(gone)
     for object_type, ids in plan.archived.items():
         fetched.archived.setdefault(object_type, set()).update(ids)
+    for (object_type, _winner), losers in fetched.merges.items():
+        # A loser's row is deleted, not flagged archived.
+        fetched.archived.get(object_type, set()).difference_update(losers)
     for (from_type, to_type), from_ids in plan.associations.items():
         wanted = sorted(from_ids, key=_id_order)
         fetched.associations[(from_type, to_type)] = (
@@ -556,11 +602,66 @@ def _apply(db: Store, fetched: _Fetched, keys: list[inbox.EventKey]) -> None:
             writer_for(db, object_type).upsert_records(object_type, found)
     for object_type, ids in fetched.archived.items():
         writer_for(db, object_type).mark_archived(object_type, ids)
+    for (object_type, winner), losers in sorted(fetched.merges.items()):
+        apply_merge(db, object_type, winner, sorted(losers, key=_id_order))
     for (from_type, to_type), (from_ids, links) in fetched.associations.items():
         writer_for(db, from_type).replace_associations(from_type, to_type, from_ids, links)
     if fetched.threads:
         db.interactions.upsert_threads(fetched.threads, fetched.channels)
     db.inbox.mark_processed(keys, at=datetime.now(UTC).isoformat())
+    for object_type, ids in fetched.purged.items():
+        apply_privacy_deletion(db, object_type, sorted(ids, key=_id_order))
+
+
+def apply_merge(db: Store, object_type: str, winner: str, losers: Sequence[str]) -> None:
+    """Follow a merge in HubSpot: losers' rows go, their associations and queued edits move.
+
+    A note for the Sync page (``MERGE_NOTES``) says what happened, in one transaction with it.
+    """
+    gone = [i for i in losers if i != winner]
+    if not gone:
+        return
+    noun = _SINGULAR_OF.get(object_type, object_type)
+    ids = ", ".join(gone)
+    note = f"{noun} {ids} merged into {winner} in HubSpot"
+    with db.atomic():
+        removed = db.records.merge_away(object_type, gone, winner)
+        moved = db.outbox.repoint_edits(object_type, gone, winner, note=note)
+        db.meta.add_note(
+            MERGE_NOTES,
+            {
+                "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "object_type": object_type,
+                "winner": winner,
+                "losers": gone,
+                "rows_removed": removed,
+                "edits_moved": moved,
+                "text": note
+                + (
+                    f"; {moved} queued edit{'s' if moved != 1 else ''} now appl{'y' if moved != 1 else 'ies'} to it"
+                    if moved
+                    else ""
+                ),
+            },
+        )
+    log.info(
+        "%s %s merged into %s: %d cached rows removed, %d edits re-pointed", noun, ids, winner, removed, moved
+    )
+
+
+def apply_privacy_deletion(db: Store, object_type: str, ids: Sequence[str]) -> None:
+    """A GDPR deletion: the record, its associations, its edits and the values in its audit go.
+
+    The audit log keeps that each edit happened; the events that named the record leave the
+    inbox (their payloads can carry its values). Ids are not logged beyond a count.
+    """
+    if not ids:
+        return
+    with db.atomic():
+        removed = db.records.purge(object_type, ids)
+        edits = db.outbox.forget_record(object_type, ids, note=PRIVACY_NOTE)
+        db.inbox.forget_objects(_SINGULAR_OF.get(object_type, object_type), ids)
+    log.info("privacy deletion: %d cached record(s) removed, %d queued edit(s) dropped", removed, edits)
 
 
 # --- the background worker -----------------------------------------------------------

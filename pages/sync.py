@@ -8,12 +8,13 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from crm import oauth, sync
+from crm import journal, oauth, sync
 from crm.store.interactions import INTERACTION_TYPES
 from ui import data, editing, runner
 from ui.access import require_admin, require_staff
 from ui.columns import ago, duration, md_escape
 from ui.feedback import crm_errors, flash, show_flash
+from ui.live import status_lines
 from ui.runtime import page_settings
 from ui.timeline import scope_notice
 
@@ -63,6 +64,32 @@ if settings.sync_interval_s:
     )
 else:
     st.caption("Scheduled sync is off; set CRM_SYNC_INTERVAL (for example 15m) to sync on a schedule.")
+
+# --- live updates ----------------------------------------------------------------------------
+
+with crm_errors("read the live-update status", stop=False):
+    live = journal.live_overview(settings)
+    live_lines = status_lines(live)
+    st.markdown(f"**{live_lines[0]}**")
+    st.caption(f"Mode {live['mode']} (CRM\\_LIVE): {md_escape(live['why'])}.")
+    for line in live_lines[1:]:
+        st.caption(line)
+    gap = (live.get("journal") or {}).get("gap") or {}
+    if gap.get("state") == "closing":
+        st.warning(
+            md_escape(gap.get("text") or "")
+            + (f" Last attempt: {md_escape(gap['error'])}" if gap.get("error") else ""),
+            icon=":material/sync_problem:",
+        )
+    elif gap.get("state") == "closed":
+        st.caption(
+            f"Last gap in live updates ({ago(gap.get('at'))}) was closed by sync {md_escape(gap.get('run_id'))}."
+        )
+    notes = live.get("merge_notes") or []
+    if notes:
+        with st.expander(f"Merges followed ({len(notes)})", icon=":material/merge:"):
+            for note in notes:
+                st.caption(f"{md_escape(note.get('at'))}: {md_escape(note.get('text'))}")
 
 c1, c2, c3, c4, c5, c6 = st.columns(6)
 c1.metric("Contacts", f"{counts.get('contacts', 0):,}", border=True)

@@ -15,11 +15,11 @@ from typing import Any
 
 import streamlit as st
 
-from crm import webhooks
+from crm import journal, webhooks
 from crm.config import Settings
 from crm.errors import CrmError
 from ui import data
-from ui.columns import ago, md_escape
+from ui.columns import ago, duration, md_escape
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +49,14 @@ def live_updates(settings: Settings | None = None) -> None:
         enabled = False
     if enabled:
         webhooks.ensure_worker(settings)
+    # In journal mode the poller (ui.runtime) writes the cache; this only follows it.
+    following = enabled or settings.live_mode()[0] == "journal"
 
-    @st.fragment(run_every=POLL_S if enabled else None)
+    @st.fragment(run_every=POLL_S if following else None)
     def _live() -> None:
         _follow_cache(settings)
         try:
-            status = webhooks.live_status(settings)
+            status = journal.live_overview(settings)
         except Exception as exc:  # a locked or missing cache must not break every page
             log.info("live status unavailable: %s", type(exc).__name__)
             st.caption("Live updates: status unavailable")
@@ -80,8 +82,12 @@ def _follow_cache(settings: Settings) -> None:
 
 
 def status_lines(status: dict[str, Any]) -> list[str]:
-    """The sidebar's lines for a ``live_status`` dict (Markdown-escaped where needed)."""
-    if status.get("enabled"):
+    """The sidebar's lines for a ``live_overview`` (or ``live_status``) dict, Markdown-escaped."""
+    if status.get("mode") == "journal":
+        lines = journal_lines(status.get("journal") or {})
+    elif status.get("mode") == "off":
+        lines = [f"Live updates: off ({md_escape(status.get('why') or 'not configured')})"]
+    elif status.get("enabled"):
         last = status.get("last_event_at")
         lines = ["Live updates: on, " + (f"last event {ago(last)}" if last else "no event received yet")]
     else:
@@ -105,4 +111,22 @@ def status_lines(status: dict[str, Any]) -> list[str]:
             "Many refusals usually mean HUBSPOT\\_WEBHOOK\\_URL or the client secret does not match "
             "the HubSpot app's settings."
         )
+    return lines
+
+
+def journal_lines(status: dict[str, Any]) -> list[str]:
+    """Journal mode: who polls, the lag, the last event, and a gap being closed."""
+    lag = status.get("lag_s")
+    head = "Live updates: journal, " + (f"lag {duration(lag)}" if lag is not None else "not polled yet")
+    if not status.get("polling"):
+        head += " (no process is polling)"
+    last = status.get("last_event") or {}
+    if last:
+        head += f", last event {md_escape(last.get('what') or '')} {ago(last.get('at'))}"
+    lines = [head]
+    gap = status.get("gap") or {}
+    if gap.get("state") == "closing":
+        lines.append(":warning: Closing a gap in live updates with an incremental sync (see Sync).")
+    if status.get("last_error"):
+        lines.append(f"Journal: {md_escape(status['last_error'])}")
     return lines

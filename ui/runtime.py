@@ -84,11 +84,25 @@ def settings() -> Settings:
     else:
         server = _embedded_sandbox(resolved)
         final = resolved.for_sandbox(server.url)
-        if not final.webhook_url:
+        if not final.webhook_url and _demo_delivers(resolved):
             # The sandbox signs deliveries with the exact URL it posts to; verification needs the same.
             final = dataclasses.replace(final, webhook_url=app_webhook_url())
     _start_schedule(final)
+    _start_live(final)
     return final
+
+
+def _demo_delivers(resolved: Settings) -> bool:
+    """Whether the embedded sandbox posts webhooks to the app (not with CRM_LIVE=journal or off)."""
+    return resolved.live in ("", "webhooks")
+
+
+def _start_live(resolved: Settings) -> None:
+    """In journal mode, start this process's journal poller (once; it takes the lease or stands by)."""
+    if resolved.live_mode()[0] == "journal":
+        from crm import journal
+
+        journal.ensure_poller(resolved)
 
 
 def _set_up_logging(resolved: Settings) -> None:
@@ -157,7 +171,7 @@ def _embedded_sandbox(resolved: Settings) -> SandboxServer:
             config = SandboxConfig(
                 seed=resolved.sandbox_seed,
                 redirect_uris=tuple(dict.fromkeys((resolved.redirect_uri, loopback))),
-                webhook_url=resolved.webhook_url or app_webhook_url(),
+                webhook_url=resolved.webhook_url or (app_webhook_url() if _demo_delivers(resolved) else ""),
             )
             try:
                 _sandbox = serve(config, host="127.0.0.1", port=resolved.sandbox_port)

@@ -74,6 +74,8 @@ PATHS = {
     "thread_messages": "/conversations/v3/conversations/threads/{thread_id}/messages",
     "channels": "/conversations/v3/conversations/channels",
     "transcript": "/crm/extensions/calling/2026-03/transcripts/{transcript_id}",
+    "journal": "/webhooks-journal/journal-local/2026-03/{position}",
+    "journal_subscriptions": "/webhooks-journal/subscriptions/2026-03",
 }
 
 MAX_URL_LENGTH = 8_000

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +54,52 @@ class StaticToken:
             "HubSpot rejected the access token (401). A private-app token cannot be refreshed: "
             "check HUBSPOT_ACCESS_TOKEN."
         )
+
+
+class ClientCredentialsToken:
+    """The app's client-credentials token, kept in memory only and minted again ahead of expiry.
+
+    It is not stored: it is rebuilt from the client id and secret (which the app holds
+    anyway) in one request, so writing it to the cache would only add a secret at rest.
+    """
+
+    # Mint a new token this long before the old one expires.
+    MARGIN_S = 60.0
+
+    def __init__(
+        self,
+        settings: Settings,
+        scopes: Sequence[str],
+        *,
+        transport: httpx2.BaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._endpoint = TokenEndpoint(settings, transport=transport)
+        self._scopes = tuple(scopes)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self.portal_key = "app:" + hashlib.sha256(settings.client_id.encode()).hexdigest()[:16]
+
+    def access_token(self) -> str:
+        with self._lock:
+            if self._token is None or self._clock() >= self._expires_at - self.MARGIN_S:
+                self._mint()
+            assert self._token is not None
+            return self._token
+
+    def refresh_after_401(self, rejected: str) -> str:
+        with self._lock:
+            if self._token == rejected or self._token is None:
+                self._mint()
+            assert self._token is not None
+            return self._token
+
+    def _mint(self) -> None:
+        grant = self._endpoint.client_credentials(self._scopes)
+        self._token, self._expires_at = grant.access_token, self._clock() + grant.expires_in
+        log.info("new client-credentials token, valid %d s", grant.expires_in)
 
 
 @dataclass(frozen=True)
@@ -145,6 +193,33 @@ class TokenEndpoint:
             raise Unreachable("HubSpot's token endpoint did not answer in time") from None
         except (httpx2.HTTPError, OAuthError, ValueError) as exc:
             raise Unreachable(f"Could not refresh the HubSpot token ({type(exc).__name__})") from None
+        return _grant(token)
+
+    def client_credentials(self, scopes: Sequence[str]) -> TokenGrant:
+        """An app token from the client-credentials grant (the webhooks journal needs one).
+
+        Nothing to refresh: there is no refresh token, a new one is minted on expiry.
+
+        Raises:
+            ConfigError: HubSpot refused the app's client id or secret, or the scopes.
+            Unreachable: any other refusal, or no answer.
+        """
+        try:
+            with self._client() as client:
+                token = client.fetch_token(
+                    self.settings.token_url, grant_type="client_credentials", scope=" ".join(scopes)
+                )
+        except TokenEndpointError as exc:
+            if _is_bad_client(exc) or exc.error in ("invalid_scope", "unauthorized_client"):
+                raise ConfigError(
+                    "HUBSPOT_CLIENT_SECRET",
+                    f"HubSpot refused the app's client-credentials token ({_code(exc.error) or exc.http_status})",
+                ) from None
+            raise Unreachable(f"HubSpot's token endpoint answered HTTP {exc.http_status}") from None
+        except httpx2.TimeoutException:
+            raise Unreachable("HubSpot's token endpoint did not answer in time") from None
+        except (httpx2.HTTPError, OAuthError, ValueError) as exc:
+            raise Unreachable(f"Could not get an app token from HubSpot ({type(exc).__name__})") from None
         return _grant(token)
 
     def introspect(self, access_token: str) -> dict[str, Any]:

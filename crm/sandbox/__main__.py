@@ -16,29 +16,54 @@ from crm.sandbox.config import SandboxConfig
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, SandboxConfig]:
     defaults = SandboxConfig()
-    parser = argparse.ArgumentParser(prog="python -m crm.sandbox", description="Serve the embedded HubSpot sandbox.")
+    parser = argparse.ArgumentParser(
+        prog="python -m crm.sandbox", description="Serve the embedded HubSpot sandbox."
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
-    parser.add_argument("--portal-id", type=int, action="append", dest="portal_ids", default=None,
-                        help=f"a portal to serve, repeatable; the first is the default [{defaults.portal_id}]")
+    parser.add_argument(
+        "--portal-id",
+        type=int,
+        action="append",
+        dest="portal_ids",
+        default=None,
+        help=f"a portal to serve, repeatable; the first is the default [{defaults.portal_id}]",
+    )
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--contacts", type=int, default=defaults.contacts)
     parser.add_argument("--companies", type=int, default=defaults.companies)
     parser.add_argument("--deals", type=int, default=defaults.deals)
     parser.add_argument("--owners", type=int, default=defaults.owners)
     parser.add_argument("--tickets", type=int, default=defaults.tickets)
-    parser.add_argument("--engagements", type=int, default=defaults.engagements,
-                        help="notes, calls, emails, meetings and tasks in all")
+    parser.add_argument(
+        "--engagements",
+        type=int,
+        default=defaults.engagements,
+        help="notes, calls, emails, meetings and tasks in all",
+    )
     parser.add_argument("--threads", type=int, default=defaults.threads, help="conversation threads")
-    parser.add_argument("--latency-ms", type=float, default=defaults.latency_ms, help="base latency per request")
-    parser.add_argument("--jitter-ms", type=float, default=None, help="random extra latency (default: latency/4)")
-    parser.add_argument("--burst-limit", type=int, default=defaults.burst_limit, help="requests per rolling 10 s")
+    parser.add_argument(
+        "--latency-ms", type=float, default=defaults.latency_ms, help="base latency per request"
+    )
+    parser.add_argument(
+        "--jitter-ms", type=float, default=None, help="random extra latency (default: latency/4)"
+    )
+    parser.add_argument(
+        "--burst-limit", type=int, default=defaults.burst_limit, help="requests per rolling 10 s"
+    )
     parser.add_argument("--search-limit", type=int, default=defaults.search_limit, help="searches per second")
-    parser.add_argument("--token-ttl", type=int, default=defaults.token_ttl, help="access token lifetime, seconds")
+    parser.add_argument(
+        "--token-ttl", type=int, default=defaults.token_ttl, help="access token lifetime, seconds"
+    )
     parser.add_argument("--client-id", default=defaults.client_id)
     parser.add_argument("--client-secret", default=defaults.client_secret)
-    parser.add_argument("--redirect-uri", action="append", dest="redirect_uris", default=None,
-                        help="allowed OAuth redirect URI (repeatable)")
+    parser.add_argument(
+        "--redirect-uri",
+        action="append",
+        dest="redirect_uris",
+        default=None,
+        help="allowed OAuth redirect URI (repeatable)",
+    )
     parser.add_argument("--webhook-url", default=defaults.webhook_url, help="where to deliver webhooks")
     parser.add_argument("--index-lag-ms", type=float, default=defaults.index_lag_ms, help="search index lag")
     parser.add_argument("--anchor-date", default=defaults.anchor_date, help="YYYY-MM-DD seeded dates end at")

@@ -13,19 +13,23 @@ async def get_details(request: Request) -> Response:
     # Any valid token may read the account's own details.
     authorize(request)
     config = sandbox_state(request).config
-    return JSONResponse({
-        "portalId": config.portal_id,
-        "accountType": "STANDARD",
-        "timeZone": "US/Eastern",
-        "companyCurrency": "USD",
-        "additionalCurrencies": [],
-        "utcOffset": "-05:00",
-        "utcOffsetMilliseconds": -18_000_000,
-        "uiDomain": config.ui_domain,
-        "dataHostingLocation": "na1",
-    })
+    return JSONResponse(
+        {
+            "portalId": config.portal_id,
+            "accountType": "STANDARD",
+            "timeZone": "US/Eastern",
+            "companyCurrency": "USD",
+            "additionalCurrencies": [],
+            "utcOffset": "-05:00",
+            "utcOffsetMilliseconds": -18_000_000,
+            "uiDomain": config.ui_domain,
+            "dataHostingLocation": "na1",
+        }
+    )
 
 
 def routes() -> list[BaseRoute]:
-    return [Route(p, get_details, methods=["GET"])
-            for p in versioned("/account-info/v3/details", "/account-info/{version}/details")]
+    return [
+        Route(p, get_details, methods=["GET"])
+        for p in versioned("/account-info/v3/details", "/account-info/{version}/details")
+    ]

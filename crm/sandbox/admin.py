@@ -198,7 +198,11 @@ class SandboxAdmin:
     def merge(self, object_type: str, primary_id: str | int, merged_id: str | int) -> dict[str, Any]:
         """Merge as a person in HubSpot's UI would; returns the resulting record (a new id for
         contacts and companies unless ``merge_new_id`` is off)."""
-        body = {"objectType": object_type, "primaryObjectId": str(primary_id), "objectIdToMerge": str(merged_id)}
+        body = {
+            "objectType": object_type,
+            "primaryObjectId": str(primary_id),
+            "objectIdToMerge": str(merged_id),
+        }
         result: dict[str, Any] = self._call("POST", "/_sandbox/merge", body)
         return result
 
@@ -211,7 +215,12 @@ class SandboxAdmin:
         return result
 
     def stamp(
-        self, object_type: str, timestamp: int | str, *, ids: list[str] | None = None, count: int | None = None
+        self,
+        object_type: str,
+        timestamp: int | str,
+        *,
+        ids: list[str] | None = None,
+        count: int | None = None,
     ) -> int:
         """Give records (``ids``, or the first ``count`` live ones) one last-modified millisecond."""
         body: dict[str, Any] = {"objectType": object_type, "timestamp": timestamp}
@@ -253,7 +262,6 @@ class SandboxAdmin:
         return str(response.json()["access_token"])
 
 
-
 # ---------------------------------------------------------------------------------------- routes
 
 
@@ -283,14 +291,18 @@ def _coerce(changes: dict[str, Any]) -> dict[str, Any]:
             elif isinstance(default, (tuple, list)):
                 numbers = bool(default) and not isinstance(default[0], str)  # webhook_retry_delays
                 if isinstance(value, str) or not all(
-                    (isinstance(v, (int, float)) and not isinstance(v, bool)) if numbers else isinstance(v, str)
+                    (isinstance(v, (int, float)) and not isinstance(v, bool))
+                    if numbers
+                    else isinstance(v, str)
                     for v in value
                 ):
                     raise TypeError
             elif isinstance(default, dict) and not isinstance(value, dict):
                 raise TypeError
         except (TypeError, ValueError):
-            raise bad_request(msg.ADMIN_UNKNOWN_SETTING.format(detail=f"{key}: {value!r} has the wrong type")) from None
+            raise bad_request(
+                msg.ADMIN_UNKNOWN_SETTING.format(detail=f"{key}: {value!r} has the wrong type")
+            ) from None
         coerced[key] = value
     return coerced
 
@@ -340,12 +352,17 @@ async def fail_next(request: Request) -> Response:
     if not isinstance(path, str) or not path.startswith("/"):
         raise bad_request(msg.ADMIN_UNKNOWN_SETTING.format(detail="path must start with /"))
     if str(status) not in ("429", "500", "502", "503", "slow", "drop"):
-        raise bad_request(msg.ADMIN_UNKNOWN_SETTING.format(detail="status must be 429, 500, 502, 503, slow or drop"))
+        raise bad_request(
+            msg.ADMIN_UNKNOWN_SETTING.format(detail="status must be 429, 500, 502, 503, slow or drop")
+        )
     if not isinstance(count, int) or count < 1:
         raise bad_request(msg.ADMIN_UNKNOWN_SETTING.format(detail="count must be a positive whole number"))
     method = body.get("method")
-    state.faults.add_rule(FailRule(path=path, status=str(status), remaining=count,
-                                   method=str(method).upper() if method else None))
+    state.faults.add_rule(
+        FailRule(
+            path=path, status=str(status), remaining=count, method=str(method).upper() if method else None
+        )
+    )
     return JSONResponse({"path": path, "status": str(status), "count": count, "method": method})
 
 

@@ -69,7 +69,9 @@ def _correlation_id(request: Request) -> str:
     return str(getattr(request.state, "correlation_id", "") or uuid.uuid4())
 
 
-def error_response(status: int, body: dict[str, Any], correlation_id: str, headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    status: int, body: dict[str, Any], correlation_id: str, headers: dict[str, str] | None = None
+) -> Response:
     return JSONResponse(_with_correlation(body, correlation_id), status_code=status, headers=headers)
 
 
@@ -203,9 +205,13 @@ class SandboxGate:
         query = scope.get("query_string", b"")
         length = len(scope.get("raw_path") or path.encode()) + (len(query) + 1 if query else 0)
         if length > config.max_url_length:
-            body = msg.crm_error(msg.URL_TOO_LONG.format(length=length, limit=config.max_url_length), msg.URI_TOO_LONG)
+            body = msg.crm_error(
+                msg.URL_TOO_LONG.format(length=length, limit=config.max_url_length), msg.URI_TOO_LONG
+            )
             return error_response(414, body, cid)
-        delay_ms = config.latency_ms + (self._jitter.uniform(0, config.jitter_ms) if config.jitter_ms > 0 else 0.0)
+        delay_ms = config.latency_ms + (
+            self._jitter.uniform(0, config.jitter_ms) if config.jitter_ms > 0 else 0.0
+        )
         if delay_ms > 0:
             await asyncio.sleep(delay_ms / 1000)
         if not path.startswith(CRM_PREFIXES):
@@ -220,8 +226,11 @@ class SandboxGate:
             if fault == "slow":
                 await asyncio.sleep(config.slow_ms / 1000)
             elif fault == "429":
-                headers = {"X-HubSpot-RateLimit-Max": str(config.burst_limit), "X-HubSpot-RateLimit-Remaining": "0",
-                           "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(config.burst_window_s * 1000))}
+                headers = {
+                    "X-HubSpot-RateLimit-Max": str(config.burst_limit),
+                    "X-HubSpot-RateLimit-Remaining": "0",
+                    "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(config.burst_window_s * 1000)),
+                }
                 if config.retry_after:
                     headers["Retry-After"] = retry_after_header(1.0)
                 return error_response(429, msg.rate_limit_error(msg.TEN_SECONDLY_ROLLING), cid, headers)

@@ -125,7 +125,9 @@ class AssociationStore:
             if other != keep and primary in type_ids:
                 self.remove(from_type, from_id, to_type, other, [t for t in type_ids if t == primary])
 
-    def remove(self, from_type: str, from_id: int, to_type: str, to_id: int, type_ids: list[int] | None = None) -> list[int]:
+    def remove(
+        self, from_type: str, from_id: int, to_type: str, to_id: int, type_ids: list[int] | None = None
+    ) -> list[int]:
         """Drop ``type_ids`` (all when None; the unlabeled type takes the rest with it); returns removed ids."""
         current = self.targets(from_type, from_id, to_type).get(to_id)
         if not current:
@@ -164,8 +166,16 @@ class AssociationStore:
         return [v3_type_name(from_type, to_type, t) for t in type_ids]
 
 
-def association_event(from_type: str, from_id: int, to_type: str, to_id: int, type_ids: list[int], *, removed: bool,
-                      source: str = "API") -> dict[str, Any]:
+def association_event(
+    from_type: str,
+    from_id: int,
+    to_type: str,
+    to_id: int,
+    type_ids: list[int],
+    *,
+    removed: bool,
+    source: str = "API",
+) -> dict[str, Any]:
     """One associationChange webhook event (HUBSPOT_API.md §9.2).
 
     Engagements have no classic subscription type, so theirs is the generic
@@ -173,7 +183,9 @@ def association_event(from_type: str, from_id: int, to_type: str, to_id: int, ty
     """
     engagement = from_type in ENGAGEMENT_TYPES
     event: dict[str, Any] = {
-        "subscriptionType": "object.associationChange" if engagement else f"{SINGULAR[from_type]}.associationChange",
+        "subscriptionType": "object.associationChange"
+        if engagement
+        else f"{SINGULAR[from_type]}.associationChange",
         "objectId": from_id,
         "associationType": f"{SINGULAR[from_type]}_TO_{SINGULAR[to_type]}".upper(),
         "fromObjectId": from_id,
@@ -187,15 +199,24 @@ def association_event(from_type: str, from_id: int, to_type: str, to_id: int, ty
     return event
 
 
-def change_events(from_type: str, from_id: int, to_type: str, to_id: int, type_ids: list[int], *, removed: bool,
-                  source: str = "API") -> list[dict[str, Any]]:
+def change_events(
+    from_type: str,
+    from_id: int,
+    to_type: str,
+    to_id: int,
+    type_ids: list[int],
+    *,
+    removed: bool,
+    source: str = "API",
+) -> list[dict[str, Any]]:
     """Both directions of one association change, as HubSpot notifies subscribers of either side."""
     if not type_ids:
         return []
     return [
         association_event(from_type, from_id, to_type, to_id, type_ids, removed=removed, source=source),
-        association_event(to_type, to_id, from_type, from_id, [REVERSE[t] for t in type_ids], removed=removed,
-                          source=source),
+        association_event(
+            to_type, to_id, from_type, from_id, [REVERSE[t] for t in type_ids], removed=removed, source=source
+        ),
     ]
 
 
@@ -268,15 +289,25 @@ def _envelope(started: int, results: list[Any], errors: list[dict[str, Any]]) ->
     return body, 207 if errors else 200
 
 
-def _batch_error(message: str, category: str, context: dict[str, list[str]], sub_category: str | None = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"status": "error", "category": category, "message": message, "context": context,
-                             "errors": [], "links": {}}
+def _batch_error(
+    message: str, category: str, context: dict[str, list[str]], sub_category: str | None = None
+) -> dict[str, Any]:
+    error: dict[str, Any] = {
+        "status": "error",
+        "category": category,
+        "message": message,
+        "context": context,
+        "errors": [],
+        "links": {},
+    }
     if sub_category:
         error["subCategory"] = sub_category
     return error
 
 
-def _page_of(targets: dict[int, tuple[int, ...]], after: str | None, size: int) -> tuple[list[dict[str, Any]], str | None]:
+def _page_of(
+    targets: dict[int, tuple[int, ...]], after: str | None, size: int
+) -> tuple[list[dict[str, Any]], str | None]:
     ids = list(targets)
     start = 0
     if after:
@@ -310,8 +341,11 @@ async def batch_read(request: Request) -> Response:
                     _batch_error(
                         msg.NO_ASSOCIATIONS.format(to=SINGULAR[to_type], from_=SINGULAR[from_type], id=ident),
                         msg.OBJECT_NOT_FOUND,
-                        {"fromObjectId": [ident], "fromObjectType": [SINGULAR[from_type]],
-                         "toObjectType": [SINGULAR[to_type]]},
+                        {
+                            "fromObjectId": [ident],
+                            "fromObjectType": [SINGULAR[from_type]],
+                            "toObjectType": [SINGULAR[to_type]],
+                        },
                         msg.NO_ASSOCIATIONS_SUBCATEGORY,
                     )
                 )
@@ -325,7 +359,9 @@ async def batch_read(request: Request) -> Response:
     return JSONResponse(payload, status_code=status)
 
 
-def _pair_result(from_type: str, from_id: int, to_type: str, to_id: int, type_ids: tuple[int, ...] | list[int]) -> dict[str, Any]:
+def _pair_result(
+    from_type: str, from_id: int, to_type: str, to_id: int, type_ids: tuple[int, ...] | list[int]
+) -> dict[str, Any]:
     return {
         "fromObjectTypeId": TYPE_IDS[from_type],
         "fromObjectId": from_id,
@@ -354,8 +390,9 @@ async def batch_create(request: Request) -> Response:
                 continue
             plans.append((source.id, target.id, type_ids))
         if errors and not plans:
-            raise SandboxHTTPError(400, msg.crm_error(errors[0]["message"], msg.VALIDATION_ERROR,
-                                                      context=errors[0]["context"]))
+            raise SandboxHTTPError(
+                400, msg.crm_error(errors[0]["message"], msg.VALIDATION_ERROR, context=errors[0]["context"])
+            )
         events: list[dict[str, Any]] = []
         results = []
         for from_id, to_id, type_ids in plans:
@@ -388,11 +425,16 @@ async def batch_associate_default(request: Request) -> Response:
                 continue
             added = state.objects.associations.add(from_type, source.id, to_type, target.id, [unlabeled])
             events += change_events(from_type, source.id, to_type, target.id, added, removed=False)
-            results.append({
-                "from": {"id": str(source.id)},
-                "to": {"id": str(target.id)},
-                "associationSpec": {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": unlabeled},
-            })
+            results.append(
+                {
+                    "from": {"id": str(source.id)},
+                    "to": {"id": str(target.id)},
+                    "associationSpec": {
+                        "associationCategory": "HUBSPOT_DEFINED",
+                        "associationTypeId": unlabeled,
+                    },
+                }
+            )
     state.webhooks.emit(events)
     payload, status = _envelope(started, results, errors)
     return JSONResponse(payload, status_code=status)
@@ -498,11 +540,17 @@ async def create_default(request: Request) -> Response:
         unlabeled, _ = DEFAULT_TYPES[(from_type, to_type)]
         added = state.objects.associations.add(from_type, record.id, to_type, target.id, [unlabeled])
     state.webhooks.emit(change_events(from_type, record.id, to_type, target.id, added, removed=False))
-    payload, status = _envelope(started, [{
-        "from": {"id": str(record.id)},
-        "to": {"id": str(target.id)},
-        "associationSpec": {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": unlabeled},
-    }], [])
+    payload, status = _envelope(
+        started,
+        [
+            {
+                "from": {"id": str(record.id)},
+                "to": {"id": str(target.id)},
+                "associationSpec": {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": unlabeled},
+            }
+        ],
+        [],
+    )
     return JSONResponse(payload, status_code=status)
 
 

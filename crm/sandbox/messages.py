@@ -45,15 +45,19 @@ RATE_LIMIT_SECONDLY = "You have reached your secondly limit."
 # Objects (doc unless marked).
 NOT_FOUND = "resource not found"
 CONTACT_EXISTS = "Contact already exists. Existing ID: {id}"
-BATCH_READ_MISSING = "Could not get some {kind} objects, they may be deleted or not exist. Check that ids are valid."
+BATCH_READ_MISSING = (
+    "Could not get some {kind} objects, they may be deleted or not exist. Check that ids are valid."
+)
 PROPERTY_VALUES_INVALID = "Property values were not valid: {details}"
 PROPERTY_MISSING = 'Property "{name}" does not exist'
 # (sandbox)
 PROPERTY_READ_ONLY = '"{name}" is a read only property; its value cannot be set.'
-OPTION_INVALID = '{value!r} was not one of the allowed options: {allowed}'
+OPTION_INVALID = "{value!r} was not one of the allowed options: {allowed}"
 NUMBER_INVALID = '{value!r} is not a valid number for "{name}"'
 EMAIL_INVALID = "Email address {value} is invalid"
-DATE_INVALID = '{value!r} is not a valid date for "{name}": use YYYY-MM-DD or epoch milliseconds at midnight UTC'
+DATE_INVALID = (
+    '{value!r} is not a valid date for "{name}": use YYYY-MM-DD or epoch milliseconds at midnight UTC'
+)
 DATETIME_INVALID = '{value!r} is not a valid datetime for "{name}": use ISO-8601 or epoch milliseconds'
 BOOLEAN_INVALID = '{value!r} is not a valid boolean for "{name}": use "true" or "false"'
 STRING_TOO_LONG = 'The value of "{name}" is longer than 65536 characters'
@@ -88,9 +92,7 @@ GROUP_EXISTS = "A property group named '{name}' already exists."  # (sandbox)
 PROPERTY_REQUIRED_FIELDS = "Missing required fields: {names}"  # (sandbox)
 PROPERTY_BAD_FIELD_TYPE = "fieldType {field_type} is not valid for type {type}"  # (sandbox)
 PROPERTY_BAD_TYPE = "Unknown property type {type}"  # (sandbox)
-PROPERTY_BAD_NAME = (
-    "Property name {name!r} is invalid: use lowercase letters, digits and underscores, starting with a letter"
-)  # (sandbox)
+PROPERTY_BAD_NAME = "Property name {name!r} is invalid: use lowercase letters, digits and underscores, starting with a letter"  # (sandbox)
 PROPERTY_NEEDS_OPTIONS = "Enumeration properties need options"  # (sandbox)
 PROPERTY_UNKNOWN_GROUP = "Property group {name} does not exist"  # (sandbox)
 PROPERTY_HUBSPOT_DEFINED = "HubSpot-defined property {name} cannot be archived"  # (sandbox)
@@ -156,11 +158,16 @@ def rate_limit_error(policy: str) -> dict[str, Any]:
 
 def property_errors(problems: list[tuple[str, str, str]]) -> dict[str, Any]:
     """The 400 body for invalid property values; ``problems`` holds (name, code, message)."""
-    details = [{"isValid": False, "message": msg, "error": code, "name": name} for name, code, msg in problems]
+    details = [
+        {"isValid": False, "message": msg, "error": code, "name": name} for name, code, msg in problems
+    ]
     return crm_error(
         PROPERTY_VALUES_INVALID.format(details=json.dumps(details)),
         VALIDATION_ERROR,
-        errors=[{"message": msg, "code": code, "context": {"propertyName": [name]}} for name, code, msg in problems],
+        errors=[
+            {"message": msg, "code": code, "context": {"propertyName": [name]}}
+            for name, code, msg in problems
+        ],
     )
 
 

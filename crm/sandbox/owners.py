@@ -48,7 +48,9 @@ class Owner:
             "createdAt": iso(self.created),
             "updatedAt": iso(self.updated),
             "archived": self.archived,
-            "teams": [{"id": str(zlib.crc32(self.team.encode()) % 10_000_000), "name": self.team, "primary": True}],
+            "teams": [
+                {"id": str(zlib.crc32(self.team.encode()) % 10_000_000), "name": self.team, "primary": True}
+            ],
         }
 
 
@@ -88,7 +90,9 @@ async def get_page(request: Request) -> Response:
     body: dict[str, Any] = {"results": [o.to_wire() for o in page]}
     if start + limit < len(owners):
         next_id = owners[start + limit].id
-        body["paging"] = {"next": {"after": next_id, "link": f"{request.url.path}?after={next_id}&limit={limit}"}}
+        body["paging"] = {
+            "next": {"after": next_id, "link": f"{request.url.path}?after={next_id}&limit={limit}"}
+        }
     return JSONResponse(body)
 
 

@@ -66,9 +66,12 @@ class Pipelines:
             RENEWALS_PIPELINE: _pipeline(RENEWALS_PIPELINE, "Renewals", 1, RENEWAL_STAGES, CUSTOM_CREATED),
         }
         self.tickets: dict[str, dict[str, Any]] = {
-            DEFAULT_TICKET_PIPELINE: _ticket_pipeline(DEFAULT_TICKET_PIPELINE, "Support Pipeline", 0, TICKET_STAGES, 0),
-            ESCALATIONS_PIPELINE: _ticket_pipeline(ESCALATIONS_PIPELINE, "Escalations", 1, ESCALATION_STAGES,
-                                                   CUSTOM_CREATED),
+            DEFAULT_TICKET_PIPELINE: _ticket_pipeline(
+                DEFAULT_TICKET_PIPELINE, "Support Pipeline", 0, TICKET_STAGES, 0
+            ),
+            ESCALATIONS_PIPELINE: _ticket_pipeline(
+                ESCALATIONS_PIPELINE, "Escalations", 1, ESCALATION_STAGES, CUSTOM_CREATED
+            ),
         }
         self.by_type = {"deals": self.pipelines, "tickets": self.tickets}
         self._stage_of: dict[str, tuple[str, dict[str, Any]]] = {
@@ -95,7 +98,9 @@ class Pipelines:
         return found[0] if found else None
 
 
-def _pipeline(pid: str, label: str, order: int, stages: tuple[tuple[str, str, str, str], ...], created: int) -> dict[str, Any]:
+def _pipeline(
+    pid: str, label: str, order: int, stages: tuple[tuple[str, str, str, str], ...], created: int
+) -> dict[str, Any]:
     return {
         "id": pid,
         "label": label,
@@ -119,9 +124,12 @@ def _pipeline(pid: str, label: str, order: int, stages: tuple[tuple[str, str, st
     }
 
 
-def _ticket_pipeline(pid: str, label: str, order: int, stages: tuple[tuple[str, str, str], ...],
-                     created: int) -> dict[str, Any]:
-    pipeline = _pipeline(pid, label, order, tuple((sid, slabel, "", "") for sid, slabel, _ in stages), created)
+def _ticket_pipeline(
+    pid: str, label: str, order: int, stages: tuple[tuple[str, str, str], ...], created: int
+) -> dict[str, Any]:
+    pipeline = _pipeline(
+        pid, label, order, tuple((sid, slabel, "", "") for sid, slabel, _ in stages), created
+    )
     for stage, (_, _, ticket_state) in zip(pipeline["stages"], stages, strict=True):
         stage["metadata"] = {"ticketState": ticket_state}
     return pipeline
@@ -132,8 +140,14 @@ PIPELINE_SCOPES = {
     "deals": ["crm.objects.deals.read", "crm.schemas.deals.read", "crm.schemas.deals.write"],
     "tickets": ["tickets", "crm.objects.tickets.read", "crm.schemas.tickets.read", "automation"],
 }
-_PIPELINE_TYPES = {"deals": "deals", "deal": "deals", "0-3": "deals", "tickets": "tickets", "ticket": "tickets",
-                   "0-5": "tickets"}
+_PIPELINE_TYPES = {
+    "deals": "deals",
+    "deal": "deals",
+    "0-3": "deals",
+    "tickets": "tickets",
+    "ticket": "tickets",
+    "0-5": "tickets",
+}
 
 
 def _pipelines_for(request: Request) -> dict[str, dict[str, Any]]:

@@ -100,8 +100,13 @@ PRIORITIES = _options(("low", "Low"), ("medium", "Medium"), ("high", "High"))
 # (name, label, type, fieldType, extra). The first group of the type is the default.
 _TEXT = ("string", "text")
 _COMMON_TAIL: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
-    ("hubspot_owner_id", "Contact owner", "enumeration", "select",
-     {"externalOptions": True, "referencedObjectType": "OWNER", "groupName": "sales_properties"}),
+    (
+        "hubspot_owner_id",
+        "Contact owner",
+        "enumeration",
+        "select",
+        {"externalOptions": True, "referencedObjectType": "OWNER", "groupName": "sales_properties"},
+    ),
     ("createdate", "Create Date", "datetime", "date", {"readOnlyValue": True}),
     # Ids merged into this record, ";"-separated (crm/sandbox/merges.py).
     ("hs_merged_object_ids", "Merged record IDs", "enumeration", "checkbox", {"readOnlyValue": True}),
@@ -122,8 +127,13 @@ DEFAULT_PROPERTIES: dict[str, tuple[tuple[str, str, str, str, dict[str, Any]], .
         ("zip", "Postal Code", *_TEXT, {}),
         ("country", "Country/Region", *_TEXT, {}),
         ("lifecyclestage", "Lifecycle Stage", "enumeration", "radio", {"options": LIFECYCLE_STAGES}),
-        ("hs_lead_status", "Lead Status", "enumeration", "radio",
-         {"options": LEAD_STATUSES, "groupName": "sales_properties"}),
+        (
+            "hs_lead_status",
+            "Lead Status",
+            "enumeration",
+            "radio",
+            {"options": LEAD_STATUSES, "groupName": "sales_properties"},
+        ),
         *_COMMON_TAIL,
         ("lastmodifieddate", "Last Modified Date", "datetime", "date", {"readOnlyValue": True}),
         ("hs_object_id", "Record ID", "number", "number", {"readOnlyValue": True}),
@@ -160,41 +170,109 @@ DEFAULT_PROPERTIES: dict[str, tuple[tuple[str, str, str, str, dict[str, Any]], .
         *_COMMON_TAIL,
         ("hs_lastmodifieddate", "Last Modified Date", "datetime", "date", {"readOnlyValue": True}),
         ("hs_object_id", "Record ID", "number", "number", {"readOnlyValue": True}),
-        ("hs_is_closed", "Is Deal Closed?", "bool", "booleancheckbox",
-         {"readOnlyValue": True, "calculated": True, "options": _options(("true", "True"), ("false", "False"))}),
-        ("hs_is_closed_won", "Is Closed Won", "bool", "booleancheckbox",
-         {"readOnlyValue": True, "calculated": True, "options": _options(("true", "True"), ("false", "False"))}),
-        ("hs_is_closed_lost", "Is Closed Lost", "bool", "booleancheckbox",
-         {"readOnlyValue": True, "calculated": True, "options": _options(("true", "True"), ("false", "False"))}),
+        (
+            "hs_is_closed",
+            "Is Deal Closed?",
+            "bool",
+            "booleancheckbox",
+            {
+                "readOnlyValue": True,
+                "calculated": True,
+                "options": _options(("true", "True"), ("false", "False")),
+            },
+        ),
+        (
+            "hs_is_closed_won",
+            "Is Closed Won",
+            "bool",
+            "booleancheckbox",
+            {
+                "readOnlyValue": True,
+                "calculated": True,
+                "options": _options(("true", "True"), ("false", "False")),
+            },
+        ),
+        (
+            "hs_is_closed_lost",
+            "Is Closed Lost",
+            "bool",
+            "booleancheckbox",
+            {
+                "readOnlyValue": True,
+                "calculated": True,
+                "options": _options(("true", "True"), ("false", "False")),
+            },
+        ),
     ),
 }
 _READ_ONLY_DATE = ("datetime", "date", {"readOnlyValue": True})
-_OWNER: tuple[str, str, str, str, dict[str, Any]] = ("hubspot_owner_id", "Owner", "enumeration", "select", {"externalOptions": True, "referencedObjectType": "OWNER"})
+_OWNER: tuple[str, str, str, str, dict[str, Any]] = (
+    "hubspot_owner_id",
+    "Owner",
+    "enumeration",
+    "select",
+    {"externalOptions": True, "referencedObjectType": "OWNER"},
+)
 # Tickets and engagements (docs/INTERACTIONS_API.md §2). Option lists marked UNCERTAIN there
 # are the sandbox's best reading; portals can configure their own.
 TICKET_PRIORITIES = _options(("LOW", "Low"), ("MEDIUM", "Medium"), ("HIGH", "High"), ("URGENT", "Urgent"))
 TICKET_CATEGORIES = _options(
-    ("PRODUCT_ISSUE", "Product issue"), ("BILLING_ISSUE", "Billing issue"), ("FEATURE_REQUEST", "Feature request"),
+    ("PRODUCT_ISSUE", "Product issue"),
+    ("BILLING_ISSUE", "Billing issue"),
+    ("FEATURE_REQUEST", "Feature request"),
     ("GENERAL_INQUIRY", "General inquiry"),
 )
 CALL_DIRECTIONS = _options(("INBOUND", "Inbound"), ("OUTBOUND", "Outbound"))
-CALL_STATUSES = _options(*((v, v.replace("_", " ").title()) for v in (
-    "BUSY", "CALLING_CRM_USER", "CANCELED", "COMPLETED", "CONNECTING", "FAILED", "IN_PROGRESS", "NO_ANSWER",
-    "QUEUED", "RINGING",
-)))
+CALL_STATUSES = _options(
+    *(
+        (v, v.replace("_", " ").title())
+        for v in (
+            "BUSY",
+            "CALLING_CRM_USER",
+            "CANCELED",
+            "COMPLETED",
+            "CONNECTING",
+            "FAILED",
+            "IN_PROGRESS",
+            "NO_ANSWER",
+            "QUEUED",
+            "RINGING",
+        )
+    )
+)
 # HubSpot's default call outcomes are GUIDs (calls guide); these are the sandbox's own.
 CALL_DISPOSITIONS = _options(
-    ("f240bbac-87c9-4f6e-bf70-924b57d47db7", "Connected"), ("73a0d17f-1163-4015-bdd5-ec830791da20", "No answer"),
-    ("b2cf5968-551e-4856-9783-52b3da59a7d0", "Left voicemail"), ("9d9162e7-6cf3-4944-bf63-4dff82258764", "Busy"),
-    ("a4c4c377-d246-4b32-a13b-75a56a4cd0ff", "Left live message"), ("17b47fee-58de-441e-a44c-c6300d46f273", "Wrong number"),
+    ("f240bbac-87c9-4f6e-bf70-924b57d47db7", "Connected"),
+    ("73a0d17f-1163-4015-bdd5-ec830791da20", "No answer"),
+    ("b2cf5968-551e-4856-9783-52b3da59a7d0", "Left voicemail"),
+    ("9d9162e7-6cf3-4944-bf63-4dff82258764", "Busy"),
+    ("a4c4c377-d246-4b32-a13b-75a56a4cd0ff", "Left live message"),
+    ("17b47fee-58de-441e-a44c-c6300d46f273", "Wrong number"),
 )
-EMAIL_DIRECTIONS = _options(("EMAIL", "Sent"), ("INCOMING_EMAIL", "Received"), ("FORWARDED_EMAIL", "Forwarded"))
-EMAIL_STATUSES = _options(("BOUNCED", "Bounced"), ("FAILED", "Failed"), ("SCHEDULED", "Scheduled"),
-                          ("SENDING", "Sending"), ("SENT", "Sent"))
-MEETING_OUTCOMES = _options(("SCHEDULED", "Scheduled"), ("COMPLETED", "Completed"), ("RESCHEDULED", "Rescheduled"),
-                            ("NO_SHOW", "No show"), ("CANCELED", "Canceled"))
-TASK_STATUSES = _options(("NOT_STARTED", "Not started"), ("IN_PROGRESS", "In progress"), ("WAITING", "Waiting"),
-                         ("COMPLETED", "Completed"), ("DEFERRED", "Deferred"))
+EMAIL_DIRECTIONS = _options(
+    ("EMAIL", "Sent"), ("INCOMING_EMAIL", "Received"), ("FORWARDED_EMAIL", "Forwarded")
+)
+EMAIL_STATUSES = _options(
+    ("BOUNCED", "Bounced"),
+    ("FAILED", "Failed"),
+    ("SCHEDULED", "Scheduled"),
+    ("SENDING", "Sending"),
+    ("SENT", "Sent"),
+)
+MEETING_OUTCOMES = _options(
+    ("SCHEDULED", "Scheduled"),
+    ("COMPLETED", "Completed"),
+    ("RESCHEDULED", "Rescheduled"),
+    ("NO_SHOW", "No show"),
+    ("CANCELED", "Canceled"),
+)
+TASK_STATUSES = _options(
+    ("NOT_STARTED", "Not started"),
+    ("IN_PROGRESS", "In progress"),
+    ("WAITING", "Waiting"),
+    ("COMPLETED", "Completed"),
+    ("DEFERRED", "Deferred"),
+)
 TASK_PRIORITIES = _options(("NONE", "None"), ("LOW", "Low"), ("MEDIUM", "Medium"), ("HIGH", "High"))
 TASK_TYPES = _options(("EMAIL", "Email"), ("CALL", "Call"), ("TODO", "To-do"), ("LINKED_IN", "LinkedIn"))
 _ENGAGEMENT_HEAD: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
@@ -207,74 +285,90 @@ _ENGAGEMENT_TAIL: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
     ("hs_lastmodifieddate", "Last modified date", *_READ_ONLY_DATE),
     ("hs_object_id", "Record ID", "number", "number", {"readOnlyValue": True}),
 )
-DEFAULT_PROPERTIES.update({
-    "tickets": (
-        ("subject", "Ticket name", *_TEXT, {}),
-        ("content", "Ticket description", "string", "textarea", {}),
-        ("hs_pipeline", "Pipeline", "enumeration", "select", {"externalOptions": True}),
-        ("hs_pipeline_stage", "Ticket status", "enumeration", "select", {"externalOptions": True}),
-        ("hs_ticket_priority", "Priority", "enumeration", "select", {"options": TICKET_PRIORITIES}),
-        ("hs_ticket_category", "Category", "enumeration", "checkbox", {"options": TICKET_CATEGORIES}),
-        ("source_type", "Source", "enumeration", "select",
-         {"options": _options(("CHAT", "Chat"), ("EMAIL", "Email"), ("FORM", "Form"), ("PHONE", "Phone"))}),
-        _OWNER,
-        ("createdate", "Create date", *_READ_ONLY_DATE),
-        ("closed_date", "Close date", "datetime", "date", {}),
-        ("hs_lastmodifieddate", "Last modified date", *_READ_ONLY_DATE),
-        ("hs_object_id", "Ticket ID", "number", "number", {"readOnlyValue": True}),
-    ),
-    "notes": (*_ENGAGEMENT_HEAD, ("hs_note_body", "Note body", "string", "html", {}), *_ENGAGEMENT_TAIL),
-    "calls": (
-        *_ENGAGEMENT_HEAD,
-        ("hs_call_title", "Call title", *_TEXT, {}),
-        ("hs_call_body", "Call notes", "string", "html", {}),
-        ("hs_call_direction", "Call direction", "enumeration", "select", {"options": CALL_DIRECTIONS}),
-        ("hs_call_duration", "Call duration", "number", "number", {}),
-        ("hs_call_status", "Call status", "enumeration", "select", {"options": CALL_STATUSES}),
-        ("hs_call_disposition", "Call outcome", "enumeration", "select", {"options": CALL_DISPOSITIONS}),
-        ("hs_call_from_number", "From number", *_TEXT, {}),
-        ("hs_call_to_number", "To number", *_TEXT, {}),
-        ("hs_call_recording_url", "Recording URL", *_TEXT, {}),
-        # Not documented (docs/INTERACTIONS_API.md §2, transcripts): the id the transcripts API reads.
-        ("hs_call_transcription_id", "Transcription ID", *_TEXT, {"readOnlyValue": True}),
-        *_ENGAGEMENT_TAIL,
-    ),
-    "emails": (
-        *_ENGAGEMENT_HEAD,
-        ("hs_email_direction", "Email direction", "enumeration", "select", {"options": EMAIL_DIRECTIONS}),
-        ("hs_email_status", "Email send status", "enumeration", "select", {"options": EMAIL_STATUSES}),
-        ("hs_email_subject", "Email subject", *_TEXT, {}),
-        ("hs_email_text", "Email text", "string", "textarea", {}),
-        ("hs_email_html", "Email HTML", "string", "html", {}),
-        ("hs_email_headers", "Email headers", "string", "textarea", {}),
-        *_ENGAGEMENT_TAIL,
-    ),
-    "meetings": (
-        *_ENGAGEMENT_HEAD,
-        ("hs_meeting_title", "Meeting name", *_TEXT, {}),
-        ("hs_meeting_body", "Meeting description", "string", "html", {}),
-        ("hs_internal_meeting_notes", "Internal meeting notes", "string", "html", {}),
-        ("hs_meeting_location", "Location", *_TEXT, {}),
-        ("hs_meeting_external_url", "External URL", *_TEXT, {}),
-        ("hs_meeting_start_time", "Start time", "datetime", "date", {}),
-        ("hs_meeting_end_time", "End time", "datetime", "date", {}),
-        ("hs_meeting_outcome", "Meeting outcome", "enumeration", "select", {"options": MEETING_OUTCOMES}),
-        *_ENGAGEMENT_TAIL,
-    ),
-    "tasks": (
-        *_ENGAGEMENT_HEAD,
-        ("hs_task_subject", "Task title", *_TEXT, {}),
-        ("hs_task_body", "Task notes", "string", "html", {}),
-        ("hs_task_status", "Task status", "enumeration", "select", {"options": TASK_STATUSES}),
-        ("hs_task_priority", "Priority", "enumeration", "select", {"options": TASK_PRIORITIES}),
-        ("hs_task_type", "Task type", "enumeration", "select", {"options": TASK_TYPES}),
-        ("hs_task_reminders", "Reminder", "string", "text", {}),
-        *_ENGAGEMENT_TAIL,
-    ),
-})
+DEFAULT_PROPERTIES.update(
+    {
+        "tickets": (
+            ("subject", "Ticket name", *_TEXT, {}),
+            ("content", "Ticket description", "string", "textarea", {}),
+            ("hs_pipeline", "Pipeline", "enumeration", "select", {"externalOptions": True}),
+            ("hs_pipeline_stage", "Ticket status", "enumeration", "select", {"externalOptions": True}),
+            ("hs_ticket_priority", "Priority", "enumeration", "select", {"options": TICKET_PRIORITIES}),
+            ("hs_ticket_category", "Category", "enumeration", "checkbox", {"options": TICKET_CATEGORIES}),
+            (
+                "source_type",
+                "Source",
+                "enumeration",
+                "select",
+                {
+                    "options": _options(
+                        ("CHAT", "Chat"), ("EMAIL", "Email"), ("FORM", "Form"), ("PHONE", "Phone")
+                    )
+                },
+            ),
+            _OWNER,
+            ("createdate", "Create date", *_READ_ONLY_DATE),
+            ("closed_date", "Close date", "datetime", "date", {}),
+            ("hs_lastmodifieddate", "Last modified date", *_READ_ONLY_DATE),
+            ("hs_object_id", "Ticket ID", "number", "number", {"readOnlyValue": True}),
+        ),
+        "notes": (*_ENGAGEMENT_HEAD, ("hs_note_body", "Note body", "string", "html", {}), *_ENGAGEMENT_TAIL),
+        "calls": (
+            *_ENGAGEMENT_HEAD,
+            ("hs_call_title", "Call title", *_TEXT, {}),
+            ("hs_call_body", "Call notes", "string", "html", {}),
+            ("hs_call_direction", "Call direction", "enumeration", "select", {"options": CALL_DIRECTIONS}),
+            ("hs_call_duration", "Call duration", "number", "number", {}),
+            ("hs_call_status", "Call status", "enumeration", "select", {"options": CALL_STATUSES}),
+            ("hs_call_disposition", "Call outcome", "enumeration", "select", {"options": CALL_DISPOSITIONS}),
+            ("hs_call_from_number", "From number", *_TEXT, {}),
+            ("hs_call_to_number", "To number", *_TEXT, {}),
+            ("hs_call_recording_url", "Recording URL", *_TEXT, {}),
+            # Not documented (docs/INTERACTIONS_API.md §2, transcripts): the id the transcripts API reads.
+            ("hs_call_transcription_id", "Transcription ID", *_TEXT, {"readOnlyValue": True}),
+            *_ENGAGEMENT_TAIL,
+        ),
+        "emails": (
+            *_ENGAGEMENT_HEAD,
+            ("hs_email_direction", "Email direction", "enumeration", "select", {"options": EMAIL_DIRECTIONS}),
+            ("hs_email_status", "Email send status", "enumeration", "select", {"options": EMAIL_STATUSES}),
+            ("hs_email_subject", "Email subject", *_TEXT, {}),
+            ("hs_email_text", "Email text", "string", "textarea", {}),
+            ("hs_email_html", "Email HTML", "string", "html", {}),
+            ("hs_email_headers", "Email headers", "string", "textarea", {}),
+            *_ENGAGEMENT_TAIL,
+        ),
+        "meetings": (
+            *_ENGAGEMENT_HEAD,
+            ("hs_meeting_title", "Meeting name", *_TEXT, {}),
+            ("hs_meeting_body", "Meeting description", "string", "html", {}),
+            ("hs_internal_meeting_notes", "Internal meeting notes", "string", "html", {}),
+            ("hs_meeting_location", "Location", *_TEXT, {}),
+            ("hs_meeting_external_url", "External URL", *_TEXT, {}),
+            ("hs_meeting_start_time", "Start time", "datetime", "date", {}),
+            ("hs_meeting_end_time", "End time", "datetime", "date", {}),
+            ("hs_meeting_outcome", "Meeting outcome", "enumeration", "select", {"options": MEETING_OUTCOMES}),
+            *_ENGAGEMENT_TAIL,
+        ),
+        "tasks": (
+            *_ENGAGEMENT_HEAD,
+            ("hs_task_subject", "Task title", *_TEXT, {}),
+            ("hs_task_body", "Task notes", "string", "html", {}),
+            ("hs_task_status", "Task status", "enumeration", "select", {"options": TASK_STATUSES}),
+            ("hs_task_priority", "Priority", "enumeration", "select", {"options": TASK_PRIORITIES}),
+            ("hs_task_type", "Task type", "enumeration", "select", {"options": TASK_TYPES}),
+            ("hs_task_reminders", "Reminder", "string", "text", {}),
+            *_ENGAGEMENT_TAIL,
+        ),
+    }
+)
 # Owner labels differ per type; the tuple above is shared.
-OWNER_LABELS = {"contacts": "Contact owner", "companies": "Company owner", "deals": "Deal owner",
-                "tickets": "Ticket owner", **{t: "Activity assigned to" for t in ENGAGEMENT_TYPES}}
+OWNER_LABELS = {
+    "contacts": "Contact owner",
+    "companies": "Company owner",
+    "deals": "Deal owner",
+    "tickets": "Ticket owner",
+    **{t: "Activity assigned to" for t in ENGAGEMENT_TYPES},
+}
 
 
 @dataclasses.dataclass
@@ -349,7 +443,12 @@ class GroupDef:
     archived: bool = False
 
     def to_wire(self) -> dict[str, Any]:
-        return {"name": self.name, "label": self.label, "displayOrder": self.displayOrder, "archived": self.archived}
+        return {
+            "name": self.name,
+            "label": self.label,
+            "displayOrder": self.displayOrder,
+            "archived": self.archived,
+        }
 
 
 class PropertyRegistry:
@@ -367,7 +466,9 @@ class PropertyRegistry:
         self.groups = {}
         for object_type, rows in DEFAULT_PROPERTIES.items():
             groups = DEFAULT_GROUPS[object_type]
-            self.groups[object_type] = {name: GroupDef(name, label, i) for i, (name, label) in enumerate(groups)}
+            self.groups[object_type] = {
+                name: GroupDef(name, label, i) for i, (name, label) in enumerate(groups)
+            }
             defs: dict[str, PropertyDef] = {}
             for order, (name, label, ptype, field_type, extra) in enumerate(rows):
                 extra = dict(extra)
@@ -636,7 +737,9 @@ async def create_group(request: Request) -> Response:
     with state.lock:
         groups = state.properties.groups[object_type]
         if str(name) in groups and not groups[str(name)].archived:
-            raise SandboxHTTPError(409, msg.crm_error(msg.GROUP_EXISTS.format(name=name), msg.OBJECT_ALREADY_EXISTS))
+            raise SandboxHTTPError(
+                409, msg.crm_error(msg.GROUP_EXISTS.format(name=name), msg.OBJECT_ALREADY_EXISTS)
+            )
         group = GroupDef(str(name), str(label), int(body.get("displayOrder", -1)))
         groups[group.name] = group
         return JSONResponse(group.to_wire(), status_code=201)
@@ -690,4 +793,3 @@ def routes() -> list[BaseRoute]:
             Route(p + "/{objectType}/{propertyName}", archive, methods=["DELETE"]),
         ]
     return table
-

@@ -56,14 +56,28 @@ LOCALES = (
 POOL = 60
 TLDS = ("com", "io", "net", "co", "org", "de", "fr", "co.uk")
 LIFECYCLE_WEIGHTS = (
-    ("subscriber", 10), ("lead", 35), ("marketingqualifiedlead", 15), ("salesqualifiedlead", 12),
-    ("opportunity", 10), ("customer", 15), ("evangelist", 2), ("other", 1),
+    ("subscriber", 10),
+    ("lead", 35),
+    ("marketingqualifiedlead", 15),
+    ("salesqualifiedlead", 12),
+    ("opportunity", 10),
+    ("customer", 15),
+    ("evangelist", 2),
+    ("other", 1),
 )
 STAGE_WEIGHTS = (18, 16, 14, 12, 10, 18, 12)
 RENEWAL_WEIGHTS = (30, 25, 30, 15)
 PRODUCTS = (
-    "Annual plan", "Enterprise licence", "Onboarding package", "Support renewal", "Pilot", "Expansion",
-    "Data migration", "Training", "Premium tier", "Multi-year agreement",
+    "Annual plan",
+    "Enterprise licence",
+    "Onboarding package",
+    "Support renewal",
+    "Pilot",
+    "Expansion",
+    "Data migration",
+    "Training",
+    "Premium tier",
+    "Multi-year agreement",
 )
 OWNER_TEAMS = ("Sales", "Customer Success", "Partnerships")
 LONG_TEXT = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 180).strip()
@@ -106,13 +120,15 @@ def _pools(seed: int) -> dict[str, Any]:
     for index, (locale, weight, country) in enumerate(LOCALES):
         fake = _faker(locale)
         fake.seed_instance(seed * 1000 + index)
-        pools["locales"].append({
-            "weight": weight,
-            "country": country,
-            "first": [fake.first_name() for _ in range(POOL)],
-            "last": [fake.last_name() for _ in range(POOL)],
-            "city": [fake.city() for _ in range(POOL // 3)],
-        })
+        pools["locales"].append(
+            {
+                "weight": weight,
+                "country": country,
+                "first": [fake.first_name() for _ in range(POOL)],
+                "last": [fake.last_name() for _ in range(POOL)],
+                "city": [fake.city() for _ in range(POOL // 3)],
+            }
+        )
     fake = _faker("en_US")
     fake.seed_instance(seed)
     pools["latin_first"] = pools["locales"][0]["first"]
@@ -188,11 +204,33 @@ def _seed(state: SandboxState) -> dict[str, int]:
     state.owners.reset(owners)
     owner_ids: list[str | None] = [o.id for o in owners] or [None]
 
-    company_ids, company_names, company_domains = _companies(state, rng, pools, config.companies, anchor, owner_ids)
+    company_ids, company_names, company_domains = _companies(
+        state, rng, pools, config.companies, anchor, owner_ids
+    )
     contacts_by_company: dict[int, list[int]] = {}
-    contact_ids = _contacts(state, rng, pools, config.contacts, anchor, owner_ids, company_ids, company_names,
-                            company_domains, contacts_by_company)
-    _deals(state, rng, config.deals, anchor, owner_ids, company_ids, company_names, contact_ids, contacts_by_company)
+    contact_ids = _contacts(
+        state,
+        rng,
+        pools,
+        config.contacts,
+        anchor,
+        owner_ids,
+        company_ids,
+        company_names,
+        company_domains,
+        contacts_by_company,
+    )
+    _deals(
+        state,
+        rng,
+        config.deals,
+        anchor,
+        owner_ids,
+        company_ids,
+        company_names,
+        contact_ids,
+        contacts_by_company,
+    )
     interactions = seed_interactions(state, anchor, owner_ids, contact_ids)
     return {
         "contacts": len(contact_ids),
@@ -213,21 +251,28 @@ def _owners(rng: random.Random, pools: dict[str, Any], count: int, anchor: int) 
             local += str(i)
         seen.add(local)
         created = anchor - rng.randrange(400, 1500) * DAY_MS
-        owners.append(Owner(
-            id=str(41_000_000 + rng.randrange(0, 999_999) * 10 + i),
-            email=f"{local}@sandbox-portal.example.com",
-            first_name=first,
-            last_name=last,
-            user_id=9_000_000 + rng.randrange(0, 999_999) * 10 + i,
-            team=OWNER_TEAMS[i % len(OWNER_TEAMS)],
-            created=created,
-            updated=created + rng.randrange(0, 300) * DAY_MS,
-        ))
+        owners.append(
+            Owner(
+                id=str(41_000_000 + rng.randrange(0, 999_999) * 10 + i),
+                email=f"{local}@sandbox-portal.example.com",
+                first_name=first,
+                last_name=last,
+                user_id=9_000_000 + rng.randrange(0, 999_999) * 10 + i,
+                team=OWNER_TEAMS[i % len(OWNER_TEAMS)],
+                created=created,
+                updated=created + rng.randrange(0, 300) * DAY_MS,
+            )
+        )
     return owners
 
 
 def _companies(
-    state: SandboxState, rng: random.Random, pools: dict[str, Any], count: int, anchor: int, owner_ids: list[Any]
+    state: SandboxState,
+    rng: random.Random,
+    pools: dict[str, Any],
+    count: int,
+    anchor: int,
+    owner_ids: list[Any],
 ) -> tuple[list[int], dict[int, str], dict[int, str]]:
     ids: list[int] = []
     names: dict[int, str] = {}
@@ -293,7 +338,9 @@ def _contacts(
         # Emails are ASCII even for names in other scripts; fall back to a Latin pool name.
         local_first = _ascii(shown_first) or _ascii(rng.choice(pools["latin_first"]))
         local_last = _ascii(shown_last) or _ascii(rng.choice(pools["latin_last"]))
-        domain = company_domains[company] if company else rng.choice(("example.com", "example.org", "example.net"))
+        domain = (
+            company_domains[company] if company else rng.choice(("example.com", "example.org", "example.net"))
+        )
         email = f"{local_first}.{local_last}@{domain}"
         while email in used:
             email = f"{local_first}.{local_last}{rng.randrange(2, 99999)}@{domain}"
@@ -303,7 +350,8 @@ def _contacts(
             "firstname": first,
             "lastname": last,
             "phone": f"+1 {rng.randrange(200, 999)}-{rng.randrange(200, 999)}-{rng.randrange(1000, 9999)}"
-            if rng.random() < 0.8 else None,
+            if rng.random() < 0.8
+            else None,
             "company": company_names[company] if company else None,
             "jobtitle": rng.choice(pools["jobs"]) if rng.random() < 0.85 else None,
             "address": rng.choice(pools["streets"]) if rng.random() < 0.5 else None,
@@ -340,16 +388,24 @@ def _deals(
         company = rng.choice(company_ids) if company_ids else None
         renewal = rng.random() < 0.2
         if renewal:
-            pipeline, stage = RENEWALS_PIPELINE, _weighted(rng, tuple(zip(renewal_stages, RENEWAL_WEIGHTS, strict=True)))
+            pipeline, stage = (
+                RENEWALS_PIPELINE,
+                _weighted(rng, tuple(zip(renewal_stages, RENEWAL_WEIGHTS, strict=True))),
+            )
             closed = stage in renewal_stages[2:]
         else:
-            pipeline, stage = DEFAULT_PIPELINE, _weighted(rng, tuple(zip(default_stages, STAGE_WEIGHTS, strict=True)))
+            pipeline, stage = (
+                DEFAULT_PIPELINE,
+                _weighted(rng, tuple(zip(default_stages, STAGE_WEIGHTS, strict=True))),
+            )
             closed = stage in ("closedwon", "closedlost")
         if closed:
             close = created + int((updated - created) * rng.random())
         else:
             close = anchor + rng.randrange(3, 150) * DAY_MS
-        amount = rng.choice((500, 1200, 2500, 4800, 7500, 12000, 25000, 40000, 90000)) * rng.choice((1, 1, 2, 3))
+        amount = rng.choice((500, 1200, 2500, 4800, 7500, 12000, 25000, 40000, 90000)) * rng.choice(
+            (1, 1, 2, 3)
+        )
         label = company_names[company] if company else "Direct"
         values: dict[str, str | None] = {
             "dealname": f"{label} — {rng.choice(PRODUCTS)}",

@@ -114,7 +114,12 @@ async def read_json_any(request: Request) -> Any:
 
 def query_list(request: Request, name: str) -> list[str]:
     """A list query parameter, sent comma-separated or repeated (HubSpot takes both)."""
-    return [item.strip() for value in request.query_params.getlist(name) for item in value.split(",") if item.strip()]
+    return [
+        item.strip()
+        for value in request.query_params.getlist(name)
+        for item in value.split(",")
+        if item.strip()
+    ]
 
 
 def query_int(request: Request, name: str, default: int, *, maximum: int) -> int:

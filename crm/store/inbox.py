@@ -146,6 +146,23 @@ class Inbox(TableOwner):
         """Drop every stored event (the cache now serves another portal)."""
         self.conn.execute("DELETE FROM webhook_inbox")
 
+    def forget_objects(self, prefix: str, object_ids: Sequence[str]) -> int:
+        """Drop processed events about some objects (a GDPR deletion: payloads carry values).
+
+        ``prefix`` is the event name's object part (``contact``); returns how many went.
+        """
+        ids = list(dict.fromkeys(object_ids))
+        if not ids:
+            return 0
+        with self.db.atomic():
+            return int(
+                self.conn.execute(
+                    f"DELETE FROM webhook_inbox WHERE processed_at IS NOT NULL AND subscription_type LIKE ? "
+                    f"AND object_id IN ({', '.join('?' for _ in ids)})",
+                    (prefix + ".%", *ids),
+                ).rowcount
+            )
+
     def prune(self, *, processed_before: str) -> int:
         """Delete events processed before ``processed_before`` (ISO-8601); return how many.
 

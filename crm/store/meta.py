@@ -8,6 +8,9 @@ the private-app fingerprint) through ``get`` / ``put`` / ``bump``.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from crm.store.owner import TableOwner
 
 CACHE_VERSION = "cache_version"
@@ -49,6 +52,20 @@ class Meta(TableOwner):
                 "+ CAST(excluded.value AS INTEGER) AS TEXT)",
                 (key, str(by)),
             )
+
+    def add_note(self, key: str, note: dict[str, Any], *, keep: int = 20) -> None:
+        """Put ``note`` first in the short list of notes under ``key`` (the newest ``keep`` stay)."""
+        with self.db.atomic():
+            notes = [note, *self.notes(key)][:keep]
+            self.put(key, json.dumps(notes, separators=(",", ":")))
+
+    def notes(self, key: str) -> list[dict[str, Any]]:
+        """The notes under ``key``, newest first (empty when none or unreadable)."""
+        try:
+            value = json.loads(self.get(key) or "[]")
+        except ValueError:
+            return []
+        return [n for n in value if isinstance(n, dict)] if isinstance(value, list) else []
 
     def cache_version(self) -> int:
         """A number that grows with every change to cached records."""

@@ -723,6 +723,95 @@ class Outbox(TableOwner):
                 detail=detail,
             )
 
+    # ------------------------------------------------------------ merges, GDPR
+
+    def repoint_edits(self, object_type: str, losers: Sequence[str], winner: str, *, note: str) -> int:
+        """Move the queued edits of merged-away records to the record they were merged into.
+
+        Pending and conflicting field edits of ``losers`` now name ``winner`` and the
+        winner's cached row shows their values. Their base stays what the person edited
+        against, so a push (or the next read of the winner) still notices when the merged
+        record holds something else, and asks. When the winner already has an edit of the
+        same field, the later edit stays and the earlier one is discarded. Every moved or
+        dropped edit gets an audit line carrying ``note``. Returns how many edits moved.
+        """
+        gone = [i for i in dict.fromkeys(losers) if i != winner]
+        if not gone:
+            return 0
+        stamp = now_iso()
+        moved = 0
+        with self.db.atomic():
+            # As queuing does: an edit queued for the winner meanwhile waits for this to finish.
+            self.db.records.lock(object_type, winner)
+            rows = self._rows(
+                f"SELECT * FROM outbox WHERE object_type = ? AND op = 'update' "
+                f"AND status IN ({marks(len(ACTIVE_EDIT_STATUSES))}) "
+                f"AND record_id IN ({marks(len(gone))}, ?) ORDER BY id DESC",
+                (object_type, *ACTIVE_EDIT_STATUSES, *gone, winner),
+            )
+            kept: set[str] = set()
+            types = self.db.queries.property_types(object_type)
+            for row in rows:  # newest first: the first edit of a field is the one kept
+                prop = str(row["property"])
+                if prop in kept:
+                    self.conn.execute(
+                        "UPDATE outbox SET status = 'discarded', updated_at = ? WHERE id = ?",
+                        (stamp, row["id"]),
+                    )
+                    result, detail = "discarded", f"{note}; a later edit of the same field was kept"
+                else:
+                    kept.add(prop)
+                    if row["record_id"] == winner:
+                        continue
+                    self.conn.execute(
+                        "UPDATE outbox SET record_id = ?, updated_at = ? WHERE id = ?",
+                        (winner, stamp, row["id"]),
+                    )
+                    self.db.records.set_local_values(
+                        object_type, winner, {prop: to_column(row["new_value"], types.get(prop, "string"))}
+                    )
+                    moved += 1
+                    result, detail = "re-pointed", f"{note}; the edit now applies to {winner}"
+                self._audit(
+                    at=stamp,
+                    object_type=object_type,
+                    record_id=str(row["record_id"]),
+                    prop=prop,
+                    old=row["base_value"],
+                    new=row["new_value"],
+                    by=None,
+                    outbox_id=int(row["id"]),
+                    result=result,
+                    detail=detail,
+                )
+        return moved
+
+    def forget_record(self, object_type: str, ids: Sequence[str], *, note: str) -> int:
+        """Drop every edit of some records and the values their audit lines carry (GDPR deletion).
+
+        The audit log keeps that an edit happened (when, by whom, which field, the outcome)
+        but no longer what was written: old and new values become empty and ``note`` says
+        why. Returns how many outbox rows were deleted.
+        """
+        id_list = list(dict.fromkeys(ids))
+        if not id_list:
+            return 0
+        deleted = 0
+        with self.db.atomic():
+            for start in range(0, len(id_list), ID_CHUNK):
+                chunk = id_list[start : start + ID_CHUNK]
+                where = f"object_type = ? AND record_id IN ({marks(len(chunk))})"
+                # Audit lines of these edits, also those written while the record had a local id.
+                self.conn.execute(
+                    f"UPDATE audit_log SET old_value = NULL, new_value = NULL, detail = ? WHERE ({where}) "
+                    f"OR outbox_id IN (SELECT id FROM outbox WHERE {where})",
+                    (note, object_type, *chunk, object_type, *chunk),
+                )
+                deleted += self.conn.execute(
+                    f"DELETE FROM outbox WHERE {where}", (object_type, *chunk)
+                ).rowcount
+        return deleted
+
     def _audit(
         self,
         *,

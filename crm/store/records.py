@@ -298,6 +298,64 @@ class Records(TableOwner):
             self.conn.execute(f"DELETE FROM {quote(check_type(object_type))} WHERE id = ?", (record_id,))
             self.db.meta.bump_cache_version()
 
+    def merge_away(self, object_type: str, losers: Iterable[str], winner: str) -> int:
+        """Follow a HubSpot merge: the losers' rows go, their associations move to ``winner``.
+
+        HubSpot gives a merged contact or company a new id and both old ids point to it
+        (docs/JOURNAL_AND_LIMITS_API.md §2), so every cached trace of a loser is re-pointed:
+        associations from and to it become the winner's (duplicates dropped), then its row is
+        deleted. Queued edits are the outbox's to re-point (``db.outbox.repoint_edits``).
+        Returns how many loser rows were removed.
+        """
+        table = quote(check_type(object_type))
+        gone = [i for i in dict.fromkeys(losers) if i != winner]
+        if not gone:
+            return 0
+        removed = 0
+        with self.db.atomic():
+            for start in range(0, len(gone), ID_CHUNK):
+                chunk = gone[start : start + ID_CHUNK]
+                where = f"IN ({marks(len(chunk))})"
+                for end in ("from", "to"):
+                    self.conn.execute(
+                        f"INSERT INTO associations (from_type, from_id, to_type, to_id, type_id) "
+                        f"SELECT from_type, {'?' if end == 'from' else 'from_id'}, to_type, "
+                        f"{'?' if end == 'to' else 'to_id'}, type_id FROM associations "
+                        f"WHERE {end}_type = ? AND {end}_id {where} ON CONFLICT DO NOTHING",
+                        (winner, object_type, *chunk),
+                    )
+                    self.conn.execute(
+                        f"DELETE FROM associations WHERE {end}_type = ? AND {end}_id {where}",
+                        (object_type, *chunk),
+                    )
+                removed += self.conn.execute(f"DELETE FROM {table} WHERE id {where}", chunk).rowcount
+            self.db.meta.bump_cache_version()
+        return removed
+
+    def purge(self, object_type: str, ids: Iterable[str]) -> int:
+        """Remove records and every association to or from them (a GDPR deletion).
+
+        Unlike ``mark_archived`` nothing is kept: HubSpot deleted the person for good.
+        Returns how many rows were removed.
+        """
+        table = quote(check_type(object_type))
+        id_list = list(dict.fromkeys(ids))
+        removed = 0
+        if not id_list:
+            return 0
+        with self.db.atomic():
+            for start in range(0, len(id_list), ID_CHUNK):
+                chunk = id_list[start : start + ID_CHUNK]
+                where = f"IN ({marks(len(chunk))})"
+                for end in ("from", "to"):
+                    self.conn.execute(
+                        f"DELETE FROM associations WHERE {end}_type = ? AND {end}_id {where}",
+                        (object_type, *chunk),
+                    )
+                removed += self.conn.execute(f"DELETE FROM {table} WHERE id {where}", chunk).rowcount
+            self.db.meta.bump_cache_version()
+        return removed
+
     def forget_portal(self) -> None:
         """Delete every record and the portal's metadata (the cache now serves another portal)."""
         with self.db.atomic():

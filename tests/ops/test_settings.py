@@ -26,6 +26,9 @@ from crm.errors import ConfigError
         ("CRM_SYNC_INTERVAL", "30d"),
         ("CRM_LOG_LEVEL", "chatty"),
         ("CRM_LOG_FORMAT", "yaml"),
+        ("CRM_LIVE", "push"),
+        ("CRM_LIVE_POLL", "0.5"),
+        ("CRM_LIVE_POLL", "3600"),
     ],
 )
 def test_an_impossible_value_is_refused_naming_the_setting(name: str, value: str):
@@ -56,3 +59,35 @@ def test_ports_at_the_edges_are_accepted():
     assert load_settings({"CRM_SANDBOX_PORT": "65535"}, {}).sandbox_port == 65535
     assert load_settings({"CRM_SANDBOX_PORT": "0"}, {}).sandbox_port == 0
     assert load_settings({"HUBSPOT_REDIRECT_URI": "https://crm.example.com:8443/hubspot/callback"}, {})
+
+
+KEY = "k" * 43 + "="
+
+
+@pytest.mark.parametrize(
+    ("env", "mode"),
+    [
+        ({}, "webhooks"),  # demo: the embedded sandbox delivers to the app
+        ({"CRM_LIVE": "journal"}, "off"),  # demo without a sandbox URL yet: no client id...
+        ({"HUBSPOT_CLIENT_ID": "a", "HUBSPOT_CLIENT_SECRET": "s", "CRM_SECRET_KEY": KEY}, "journal"),
+        (
+            {"HUBSPOT_CLIENT_ID": "a", "HUBSPOT_CLIENT_SECRET": "s", "CRM_SECRET_KEY": KEY,
+             "HUBSPOT_WEBHOOK_URL": "https://crm.example.com/hubspot/webhook"},
+            "webhooks",
+        ),
+        ({"HUBSPOT_ACCESS_TOKEN": "pat"}, "off"),
+        ({"HUBSPOT_ACCESS_TOKEN": "pat", "HUBSPOT_CLIENT_ID": "a", "HUBSPOT_CLIENT_SECRET": "s"}, "journal"),
+        (
+            {"HUBSPOT_ACCESS_TOKEN": "pat", "HUBSPOT_CLIENT_ID": "a", "HUBSPOT_CLIENT_SECRET": "s",
+             "HUBSPOT_WEBHOOK_URL": "https://crm.example.com/hubspot/webhook", "CRM_LIVE": "OFF"},
+            "off",
+        ),
+    ],
+)  # fmt: skip
+def test_live_updates_use_what_the_configuration_allows_unless_crm_live_says(env: dict[str, str], mode: str):
+    assert load_settings(env, {}).live_mode()[0] == mode
+
+
+def test_demo_mode_polls_the_journal_when_asked_once_pointed_at_its_sandbox():
+    settings = load_settings({"CRM_LIVE": "journal"}, {}).for_sandbox("http://127.0.0.1:9")
+    assert settings.live_mode() == ("journal", "CRM_LIVE=journal")

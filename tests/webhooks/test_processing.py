@@ -192,7 +192,7 @@ def test_deleted_record_is_flagged_archived(sandbox: SandboxAdmin, live_settings
     assert cached(live_settings, "contacts", contact)["archived"] == 1
 
 
-def test_merge_archives_the_merged_record_and_rereads_the_survivor(
+def test_merge_removes_the_merged_record_and_rereads_the_survivor(
     sandbox: SandboxAdmin, live_settings: Settings
 ) -> None:
     survivor, merged = sorted(truth(sandbox, "contacts"), key=int)[:2]
@@ -211,7 +211,8 @@ def test_merge_archives_the_merged_record_and_rereads_the_survivor(
         ),
     )
     webhooks.process_pending(live_settings)
-    assert cached(live_settings, "contacts", merged)["archived"] == 1
+    # Gone, not archived: its id now means the survivor.
+    assert cached(live_settings, "contacts", merged) is None
     assert cached(live_settings, "contacts", survivor)["firstname"] == "Merged"
 
 

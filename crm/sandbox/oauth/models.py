@@ -376,11 +376,18 @@ class OAuthModel:
         carry are granted; others are dropped; none asked means all of them.
         """
         asked = normalize_scopes(params.get("scope"))
-        granted = tuple(s for s in asked if s in CLIENT_CREDENTIALS_SCOPES) if asked else CLIENT_CREDENTIALS_SCOPES
+        granted = (
+            tuple(s for s in asked if s in CLIENT_CREDENTIALS_SCOPES) if asked else CLIENT_CREDENTIALS_SCOPES
+        )
         now = self._clock()
         access = _AccessToken(
-            token=_new_access_token(), kind="client_credentials", scopes=granted, issued_at=now,
-            expires_at=now + self.config.token_ttl, client_id=self.config.client_id, grant_type="client_credentials",
+            token=_new_access_token(),
+            kind="client_credentials",
+            scopes=granted,
+            issued_at=now,
+            expires_at=now + self.config.token_ttl,
+            client_id=self.config.client_id,
+            grant_type="client_credentials",
         )
         self._access[access.token] = access
         return {

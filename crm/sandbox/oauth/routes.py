@@ -189,7 +189,9 @@ class _Handlers:
         auth = self._grant_owner(params)
         try:
             if grant_type == "client_credentials" and "/2026-09/" in request.url.path:
-                raise TokenGrantError(messages.BAD_GRANT_TYPE)  # 2026-09 dropped this grant (HUBSPOT_API.md §1.2)
+                raise TokenGrantError(
+                    messages.BAD_GRANT_TYPE
+                )  # 2026-09 dropped this grant (HUBSPOT_API.md §1.2)
             body = auth.grant(params)
         except TokenGrantError as exc:
             self._record(auth, request, form, grant_type, 400, exc.status)
@@ -440,8 +442,10 @@ def _account_choice(choices: list[SandboxConfig]) -> tuple[str, str]:
     """(the account paragraph, the form's portal field): one account named, several offered as radios."""
     if len(choices) == 1:
         only = choices[0]
-        text = (f"<p>Account: <strong>{html.escape(only.hub_domain)}</strong> "
-                f"(portal {html.escape(str(only.portal_id))})<br>")
+        text = (
+            f"<p>Account: <strong>{html.escape(only.hub_domain)}</strong> "
+            f"(portal {html.escape(str(only.portal_id))})<br>"
+        )
         return text, f'<input type="hidden" name="portal_id" value="{only.portal_id}">'
     radios = "".join(
         f'<label><input type="radio" name="portal_id" value="{c.portal_id}"{" checked" if i == 0 else ""}> '

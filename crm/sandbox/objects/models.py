@@ -138,22 +138,30 @@ class ObjectStore:
             current, seen = aliases[current], seen + 1
         return str(current)
 
-    def find(self, object_type: str, ident: str, id_property: str | None = None, *, archived: bool = False) -> Record | None:
+    def find(
+        self, object_type: str, ident: str, id_property: str | None = None, *, archived: bool = False
+    ) -> Record | None:
         """The record whose id (or ``id_property`` value) is ``ident``; None if absent or wrong archive state."""
         store = self.types[object_type]
         if id_property and id_property != "hs_object_id":
             index = store.keys.get(id_property)
             if index is None:
                 # Archived records leave the indexes, so look them up the slow way.
-                matches = [r for r in store.records.values() if (store.raw(r, id_property) or "").lower() == ident.lower()]
+                matches = [
+                    r
+                    for r in store.records.values()
+                    if (store.raw(r, id_property) or "").lower() == ident.lower()
+                ]
                 record = matches[0] if matches else None
             else:
                 found = index.get(ident.strip().lower())
                 record = store.records.get(found) if found is not None else None
                 if record is None and archived:
                     matches = [
-                        r for r in store.records.values()
-                        if r.archived_at is not None and (store.raw(r, id_property) or "").lower() == ident.lower()
+                        r
+                        for r in store.records.values()
+                        if r.archived_at is not None
+                        and (store.raw(r, id_property) or "").lower() == ident.lower()
                     ]
                     record = matches[0] if matches else None
         else:
@@ -200,7 +208,9 @@ class ObjectStore:
                 return "false"
             closed = stage["metadata"]["isClosed"] == "true"
             won = closed and stage["metadata"]["probability"] == "1.0"
-            flag = {"hs_is_closed": closed, "hs_is_closed_won": won, "hs_is_closed_lost": closed and not won}[name]
+            flag = {"hs_is_closed": closed, "hs_is_closed_won": won, "hs_is_closed_lost": closed and not won}[
+                name
+            ]
             return "true" if flag else "false"
         return self.types[object_type].raw(record, name)
 
@@ -224,7 +234,9 @@ class ObjectStore:
 
     def returned_names(self, object_type: str, wanted: list[str]) -> list[str]:
         """The properties a response carries: those asked for plus HubSpot's three bookkeeping ones."""
-        return self.defined_names(object_type, [*wanted, CREATED[object_type], LAST_MODIFIED[object_type], "hs_object_id"])
+        return self.defined_names(
+            object_type, [*wanted, CREATED[object_type], LAST_MODIFIED[object_type], "hs_object_id"]
+        )
 
     def to_wire(
         self,
@@ -250,8 +262,13 @@ class ObjectStore:
                 name: (
                     []
                     if self.value(object_type, record, name) is None
-                    else [{"value": self.value(object_type, record, name), "timestamp": iso(record.updated),
-                           "sourceType": "API"}]
+                    else [
+                        {
+                            "value": self.value(object_type, record, name),
+                            "timestamp": iso(record.updated),
+                            "sourceType": "API",
+                        }
+                    ]
                 )
                 for name in history
             }
@@ -279,7 +296,9 @@ class ObjectStore:
             if (r := records.get(to_id)) is not None and r.archived_at is None
         }
 
-    def page(self, object_type: str, after: int | None, limit: int, *, archived: bool) -> tuple[list[Record], int | None]:
+    def page(
+        self, object_type: str, after: int | None, limit: int, *, archived: bool
+    ) -> tuple[list[Record], int | None]:
         """One list page in id order, and the id the next page starts at (None on the last page)."""
         store = self.types[object_type]
         start = bisect.bisect_left(store.order, after) if after is not None else 0
@@ -327,7 +346,9 @@ class ObjectStore:
         if self.config.index_lag_ms <= 0 and self.config.index_lag_jitter_ms <= 0:
             return
         jitter = self.config.index_lag_jitter_ms
-        visible_at = now + int(self.config.index_lag_ms + (self._lag_jitter.uniform(0, jitter) if jitter > 0 else 0))
+        visible_at = now + int(
+            self.config.index_lag_ms + (self._lag_jitter.uniform(0, jitter) if jitter > 0 else 0)
+        )
         if record.stale is not None and now < record.stale[0]:
             previous = record.stale[1]
         else:
@@ -335,7 +356,13 @@ class ObjectStore:
         record.stale = (visible_at, previous)
 
     def create(
-        self, object_type: str, values: dict[str, str | None], now: int, *, created: int | None = None, lag: bool = True
+        self,
+        object_type: str,
+        values: dict[str, str | None],
+        now: int,
+        *,
+        created: int | None = None,
+        lag: bool = True,
     ) -> Record:
         """Add a record; ``lag=False`` (seeding) makes it searchable at once whatever the index lag."""
         store = self.types[object_type]
@@ -354,7 +381,9 @@ class ObjectStore:
             self._remember(record, now, new=True)
         return record
 
-    def update(self, object_type: str, record: Record, values: dict[str, str | None], now: int) -> dict[str, str | None]:
+    def update(
+        self, object_type: str, record: Record, values: dict[str, str | None], now: int
+    ) -> dict[str, str | None]:
         """Apply ``values``; returns the properties whose value changed, and bumps last-modified if any did."""
         store = self.types[object_type]
         values = dict(values)
@@ -372,13 +401,17 @@ class ObjectStore:
         self._index(object_type, record, add=True)
         return changed
 
-    def _derive(self, object_type: str, record: Record | None, values: dict[str, str | None], now: int) -> None:
+    def _derive(
+        self, object_type: str, record: Record | None, values: dict[str, str | None], now: int
+    ) -> None:
         """A ticket's ``closed_date`` follows its stage: set at the write that enters a CLOSED
         stage, cleared by one that leaves it (docs/INTERACTIONS_API.md §2), unless given."""
         if object_type != "tickets" or "hs_pipeline_stage" not in values or "closed_date" in values:
             return
         before = self.types["tickets"].raw(record, "hs_pipeline_stage") if record is not None else None
-        was_closed, now_closed = (self.pipelines.is_ticket_closed(s) for s in (before, values["hs_pipeline_stage"]))
+        was_closed, now_closed = (
+            self.pipelines.is_ticket_closed(s) for s in (before, values["hs_pipeline_stage"])
+        )
         if now_closed and not was_closed:
             values["closed_date"] = iso(now)
         elif was_closed and not now_closed:
@@ -420,7 +453,9 @@ class ObjectStore:
         body["associations"] = {
             to_type: [
                 {"id": str(to_id), "types": list(type_ids)}
-                for to_id, type_ids in sorted(self.associations.targets(object_type, record.id, to_type).items())
+                for to_id, type_ids in sorted(
+                    self.associations.targets(object_type, record.id, to_type).items()
+                )
             ]
             for to_type in OBJECT_TYPES
             if (object_type, to_type) in DEFAULT_TYPES

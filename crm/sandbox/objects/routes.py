@@ -157,8 +157,13 @@ def _emit(request: Request, events: Events) -> None:
         sandbox_state(request).webhooks.emit(events)
 
 
-def _conflict(request: Request, object_type: str, values: dict[str, str | None], record_id: int | None,
-              claimed: dict[tuple[str, str], int] | None = None) -> dict[str, Any] | None:
+def _conflict(
+    request: Request,
+    object_type: str,
+    values: dict[str, str | None],
+    record_id: int | None,
+    claimed: dict[tuple[str, str], int] | None = None,
+) -> dict[str, Any] | None:
     """The 409 body when a value of an identifying property belongs to another record."""
     state = sandbox_state(request)
     for name in state.objects.key_names(object_type):
@@ -173,8 +178,10 @@ def _conflict(request: Request, object_type: str, values: dict[str, str | None],
         if owner is not None and owner != record_id:
             if object_type == "contacts" and name == "email":
                 return msg.crm_error(msg.CONTACT_EXISTS.format(id=owner), msg.CONFLICT)
-            return msg.crm_error(msg.INVALID_ID_PROPERTY_VALUE.format(kind=SINGULAR[object_type], name=name,
-                                                                      value=value), msg.CONFLICT)
+            return msg.crm_error(
+                msg.INVALID_ID_PROPERTY_VALUE.format(kind=SINGULAR[object_type], name=name, value=value),
+                msg.CONFLICT,
+            )
     return None
 
 
@@ -212,7 +219,10 @@ def _association_plans(request: Request, from_type: str, raw: Any) -> list[tuple
 
 
 def _prepare_create(
-    request: Request, object_type: str, item: dict[str, Any], claimed: dict[tuple[str, str], int] | None = None
+    request: Request,
+    object_type: str,
+    item: dict[str, Any],
+    claimed: dict[tuple[str, str], int] | None = None,
 ) -> tuple[dict[str, str | None], list[tuple[str, int, list[int]]]]:
     """Validate one create; raises SandboxHTTPError with the status and body HubSpot would send."""
     state = sandbox_state(request)
@@ -232,12 +242,24 @@ def _prepare_create(
     return values, plans
 
 
-def _create(request: Request, object_type: str, values: dict[str, str | None],
-            plans: list[tuple[str, int, list[int]]], now: int, events: Events) -> Record:
+def _create(
+    request: Request,
+    object_type: str,
+    values: dict[str, str | None],
+    plans: list[tuple[str, int, list[int]]],
+    now: int,
+    events: Events,
+) -> Record:
     state = sandbox_state(request)
     record = state.objects.create(object_type, values, now)
-    events.append({**_event_type(object_type, "creation"), "objectId": record.id,
-                   "changeSource": "API", "changeFlag": "NEW"})
+    events.append(
+        {
+            **_event_type(object_type, "creation"),
+            "objectId": record.id,
+            "changeSource": "API",
+            "changeFlag": "NEW",
+        }
+    )
     for to_type, to_id, type_ids in plans:
         added = state.objects.associations.add(object_type, record.id, to_type, to_id, type_ids)
         events += change_events(object_type, record.id, to_type, to_id, added, removed=False)
@@ -247,19 +269,33 @@ def _create(request: Request, object_type: str, values: dict[str, str | None],
 def property_events(object_type: str, record_id: int, changed: dict[str, str | None], source: str) -> Events:
     """One propertyChange event per changed property (HUBSPOT_API.md §9.2)."""
     return [
-        {**_event_type(object_type, "propertyChange"), "objectId": record_id,
-         "propertyName": name, "propertyValue": value if value is not None else "", "changeSource": source}
+        {
+            **_event_type(object_type, "propertyChange"),
+            "objectId": record_id,
+            "propertyName": name,
+            "propertyValue": value if value is not None else "",
+            "changeSource": source,
+        }
         for name, value in changed.items()
     ]
 
 
 def deletion_event(object_type: str, record_id: int, source: str) -> dict[str, Any]:
-    return {**_event_type(object_type, "deletion"), "objectId": record_id,
-            "changeSource": source, "changeFlag": "DELETED"}
+    return {
+        **_event_type(object_type, "deletion"),
+        "objectId": record_id,
+        "changeSource": source,
+        "changeFlag": "DELETED",
+    }
 
 
-def _prepare_update(request: Request, object_type: str, record: Record, raw: Any,
-                    claimed: dict[tuple[str, str], int] | None = None) -> dict[str, str | None]:
+def _prepare_update(
+    request: Request,
+    object_type: str,
+    record: Record,
+    raw: Any,
+    claimed: dict[tuple[str, str], int] | None = None,
+) -> dict[str, str | None]:
     state = sandbox_state(request)
     values, problems = clean_values(state, object_type, raw, existing=record)
     if problems:
@@ -311,14 +347,20 @@ async def get_by_id(request: Request) -> Response:
     with state.lock:
         id_property = _id_property(request, object_type, request.query_params.get("idProperty"))
         # A merged-away id answers with the record it was merged into (HubSpot's merge changelog).
-        ident = request.path_params["objectId"] if id_property else state.objects.merge_target(
-            object_type, request.path_params["objectId"])
+        ident = (
+            request.path_params["objectId"]
+            if id_property
+            else state.objects.merge_target(object_type, request.path_params["objectId"])
+        )
         record = state.objects.find(object_type, ident, id_property, archived=query_bool(request, "archived"))
         if record is None:
             raise _not_found()
         history = state.objects.defined_names(object_type, query_list(request, "propertiesWithHistory"))
-        body = redact(state.objects.to_wire(object_type, record, _names(request, object_type),
-                                            associations=associations, history=history))
+        body = redact(
+            state.objects.to_wire(
+                object_type, record, _names(request, object_type), associations=associations, history=history
+            )
+        )
     return JSONResponse(body)
 
 
@@ -343,8 +385,11 @@ async def update(request: Request) -> Response:
     body = await read_json(request)
     with state.lock:
         id_property = _id_property(request, object_type, request.query_params.get("idProperty"))
-        ident = request.path_params["objectId"] if id_property else state.objects.merge_target(
-            object_type, request.path_params["objectId"])
+        ident = (
+            request.path_params["objectId"]
+            if id_property
+            else state.objects.merge_target(object_type, request.path_params["objectId"])
+        )
         record = state.objects.find(object_type, ident, id_property)
         if record is None:
             raise _not_found()
@@ -416,8 +461,10 @@ async def batch_read(request: Request) -> Response:
         id_property = _id_property(request, object_type, body.get("idProperty"))
         wanted = body.get("properties")
         names = state.objects.returned_names(
-            object_type, [str(n) for n in wanted] if isinstance(wanted, list) and wanted else
-            list(DEFAULT_PROPERTIES[object_type])
+            object_type,
+            [str(n) for n in wanted]
+            if isinstance(wanted, list) and wanted
+            else list(DEFAULT_PROPERTIES[object_type]),
         )
         history_raw = body.get("propertiesWithHistory")
         history = state.objects.defined_names(object_type, [str(n) for n in history_raw or []])
@@ -540,7 +587,9 @@ async def batch_upsert(request: Request) -> Response:
             ident = str(item.get("id", "")).strip()
             id_property = _id_property(request, object_type, item.get("idProperty") or body.get("idProperty"))
             if id_property is None:
-                raise bad_request(msg.UNKNOWN_ID_PROPERTY.format(name=item.get("idProperty") or "hs_object_id"))
+                raise bad_request(
+                    msg.UNKNOWN_ID_PROPERTY.format(name=item.get("idProperty") or "hs_object_id")
+                )
             record = state.objects.find(object_type, ident, id_property)
             if record is not None:
                 values = _prepare_update(request, object_type, record, item.get("properties"), claimed)
@@ -548,7 +597,9 @@ async def batch_upsert(request: Request) -> Response:
             else:
                 properties = dict(item.get("properties") or {})
                 properties.setdefault(id_property, ident)
-                values, associations = _prepare_create(request, object_type, {"properties": properties}, claimed)
+                values, associations = _prepare_create(
+                    request, object_type, {"properties": properties}, claimed
+                )
                 plans.append((item, None, values, associations))
             _claim(state, object_type, values, claimed, record.id if record else -1)
         now = now_ms()

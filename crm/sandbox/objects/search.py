@@ -63,9 +63,15 @@ def run_search(state: SandboxState, object_type: str, body: dict[str, Any], now:
     key = None
     if state.config.index_lag_ms <= 0 and state.config.index_lag_jitter_ms <= 0:
         key = (
-            object_type, store.generation, store.associations.generation, store.properties.generation,
-            json.dumps({k: v for k, v in body.items() if k not in ("after", "limit", "properties")},
-                       sort_keys=True, default=str),
+            object_type,
+            store.generation,
+            store.associations.generation,
+            store.properties.generation,
+            json.dumps(
+                {k: v for k, v in body.items() if k not in ("after", "limit", "properties")},
+                sort_keys=True,
+                default=str,
+            ),
         )
     matches = store.search_cache.get(key) if key is not None else None
     if matches is None:
@@ -78,7 +84,11 @@ def run_search(state: SandboxState, object_type: str, body: dict[str, Any], now:
                 store.search_cache.popitem(last=False)
 
     names = body.get("properties")
-    wanted = [str(n) for n in names] if isinstance(names, list) and names else list(DEFAULT_PROPERTIES[object_type])
+    wanted = (
+        [str(n) for n in names]
+        if isinstance(names, list) and names
+        else list(DEFAULT_PROPERTIES[object_type])
+    )
     wanted = store.returned_names(object_type, wanted)
     page = matches[offset : offset + limit]
     result: dict[str, Any] = {
@@ -93,8 +103,14 @@ def run_search(state: SandboxState, object_type: str, body: dict[str, Any], now:
 
 
 def _matches(
-    store: ObjectStore, object_type: str, predicates: list[list[Predicate]], query: str | None,
-    sort_name: str | None, descending: bool, now: int, ids: tuple[float | None, float | None] = (None, None),
+    store: ObjectStore,
+    object_type: str,
+    predicates: list[list[Predicate]],
+    query: str | None,
+    sort_name: str | None,
+    descending: bool,
+    now: int,
+    ids: tuple[float | None, float | None] = (None, None),
 ) -> list[Record]:
     matcher = _query_matcher(store, object_type, query) if query and query.strip() else None
     matches = [
@@ -226,7 +242,7 @@ def _getter(store: ObjectStore, object_type: str, name: str) -> Getter:
     if kind == "number":
         return lambda r: _number_or_none(store.value(object_type, r, name))
     if kind == "text":
-        return lambda r: (v.lower() if (v := store.value(object_type, r, name)) is not None else None)
+        return lambda r: v.lower() if (v := store.value(object_type, r, name)) is not None else None
     return lambda r: store.value(object_type, r, name)
 
 
@@ -274,7 +290,9 @@ def _compile(store: ObjectStore, object_type: str, spec: dict[str, Any]) -> Pred
         low = _operand(kind, name, operator, spec.get("value"))
         high_raw = spec.get("highValue")
         if high_raw is None:
-            raise bad_request(msg.SEARCH_MISSING_VALUE.format(name=name, operator=operator, field="highValue"))
+            raise bad_request(
+                msg.SEARCH_MISSING_VALUE.format(name=name, operator=operator, field="highValue")
+            )
         high = _operand(kind, name, operator, high_raw)
         return lambda r: (v := get(r)) is not None and low <= v <= high
     operand = _operand(kind, name, operator, spec.get("value"))
@@ -300,7 +318,9 @@ def _compile(store: ObjectStore, object_type: str, spec: dict[str, Any]) -> Pred
     return lambda r: (v := get(r)) is not None and compare(v)
 
 
-def _association_filter(store: ObjectStore, object_type: str, name: str, operator: str, spec: dict[str, Any]) -> Predicate:
+def _association_filter(
+    store: ObjectStore, object_type: str, name: str, operator: str, spec: dict[str, Any]
+) -> Predicate:
     to_type = resolve_type(name.split(".", 1)[1])
     if to_type is None or to_type == object_type:
         raise bad_request(msg.SEARCH_UNKNOWN_PROPERTY.format(name=name))

@@ -25,19 +25,41 @@ DEFAULT_PROPERTIES = {
     "contacts": ("createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"),
     "companies": ("name", "domain", "createdate", "hs_lastmodifieddate", "hs_object_id"),
     "deals": (
-        "dealname", "amount", "closedate", "pipeline", "dealstage", "createdate", "hs_lastmodifieddate",
+        "dealname",
+        "amount",
+        "closedate",
+        "pipeline",
+        "dealstage",
+        "createdate",
+        "hs_lastmodifieddate",
         "hs_object_id",
     ),
     "tickets": (
-        "content", "hs_pipeline", "hs_pipeline_stage", "hs_ticket_category", "hs_ticket_priority", "subject",
-        "createdate", "hs_lastmodifieddate", "hs_object_id",
+        "content",
+        "hs_pipeline",
+        "hs_pipeline_stage",
+        "hs_ticket_category",
+        "hs_ticket_priority",
+        "subject",
+        "createdate",
+        "hs_lastmodifieddate",
+        "hs_object_id",
     ),
     **{t: _ENGAGEMENT_DEFAULTS for t in ENGAGEMENT_TYPES},
 }
 # Which properties a search ``query`` looks at (HUBSPOT_API.md §2.6); absent ones are skipped.
 # For tickets and engagements HubSpot does not say (docs/INTERACTIONS_API.md §2): subjects and bodies.
 QUERY_PROPERTIES = {
-    "contacts": ("firstname", "lastname", "email", "phone", "hs_additional_emails", "fax", "mobilephone", "company"),
+    "contacts": (
+        "firstname",
+        "lastname",
+        "email",
+        "phone",
+        "hs_additional_emails",
+        "fax",
+        "mobilephone",
+        "company",
+    ),
     "companies": ("website", "phone", "name", "domain"),
     "deals": ("dealname", "pipeline", "dealstage", "description", "dealtype"),
     "tickets": ("subject", "content"),
@@ -49,11 +71,18 @@ QUERY_PROPERTIES = {
 }
 # Scopes that let a token read or write each type (docs/INTERACTIONS_API.md §5): engagements
 # use the contacts scopes, tickets the ``tickets`` scope.
-_ENGAGEMENT_READ = ("crm.objects.contacts.read", "crm.objects.contacts.sensitive.read.v2",
-                    "crm.objects.contacts.highly_sensitive.read.v2")
+_ENGAGEMENT_READ = (
+    "crm.objects.contacts.read",
+    "crm.objects.contacts.sensitive.read.v2",
+    "crm.objects.contacts.highly_sensitive.read.v2",
+)
 READ_SCOPES: dict[str, tuple[str, ...]] = {
     **{
-        t: (f"crm.objects.{t}.read", f"crm.objects.{t}.sensitive.read.v2", f"crm.objects.{t}.highly_sensitive.read.v2")
+        t: (
+            f"crm.objects.{t}.read",
+            f"crm.objects.{t}.sensitive.read.v2",
+            f"crm.objects.{t}.highly_sensitive.read.v2",
+        )
         for t in ("contacts", "companies", "deals")
     },
     "tickets": ("tickets", "crm.objects.tickets.read"),
@@ -109,8 +138,14 @@ def parse_time(value: str) -> int | None:
     year, month, day, hour, minute, second, fraction, zone = match.groups()
     try:
         moment = dt.datetime(
-            int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0),
-            int((fraction or "0")[:6].ljust(6, "0")), tzinfo=dt.UTC,
+            int(year),
+            int(month),
+            int(day),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            int((fraction or "0")[:6].ljust(6, "0")),
+            tzinfo=dt.UTC,
         )
     except ValueError:
         return None

@@ -92,7 +92,13 @@ def clean_values(
 
 
 def _check(
-    state: SandboxState, object_type: str, name: str, ptype: str, field_type: str, text: str, existing: Record | None
+    state: SandboxState,
+    object_type: str,
+    name: str,
+    ptype: str,
+    field_type: str,
+    text: str,
+    existing: Record | None,
 ) -> tuple[str, tuple[str, str] | None]:
     if ptype == "number":
         if not _NUMBER.match(text.strip()):
@@ -158,8 +164,10 @@ def _check_option(
 
 
 # (pipeline property, stage property, default pipeline) for the types whose stage depends on a pipeline.
-STAGE_PROPERTIES = {"deals": ("pipeline", "dealstage", "default"),
-                    "tickets": ("hs_pipeline", "hs_pipeline_stage", DEFAULT_TICKET_PIPELINE)}
+STAGE_PROPERTIES = {
+    "deals": ("pipeline", "dealstage", "default"),
+    "tickets": ("hs_pipeline", "hs_pipeline_stage", DEFAULT_TICKET_PIPELINE),
+}
 
 
 def _check_stage(
@@ -168,7 +176,9 @@ def _check_stage(
     """The stage being written must belong to the record's (new or current) pipeline."""
     pipeline_name, stage_name, default = STAGE_PROPERTIES[object_type]
     store = state.objects.types[object_type]
-    pipeline = clean.get(pipeline_name) or (store.raw(existing, pipeline_name) if existing else None) or default
+    pipeline = (
+        clean.get(pipeline_name) or (store.raw(existing, pipeline_name) if existing else None) or default
+    )
     stage = clean.get(stage_name) if stage_name in clean else None
     if stage is None and pipeline_name in clean and existing is not None:
         stage = store.raw(existing, stage_name)
