@@ -93,6 +93,8 @@ KNOWN_KEYS = (
     "CRM_LOG_LEVEL",
     "CRM_LOG_FORMAT",
     "CRM_SYNC_INTERVAL",
+    "CRM_LIVE",
+    "CRM_LIVE_POLL",
 )
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")

@@ -32,7 +32,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from crm import oauth, store, webhooks
@@ -146,7 +145,7 @@ class JournalPoller:
 
     def start(self) -> None:
         self._thread = threading.Thread(
-            target=self._run, name=f"journal:{Path(self.settings.db_path).name}", daemon=True
+            target=self._run, name=f"journal:{self.settings.db_label}", daemon=True
         )
         self._thread.start()
 
@@ -398,7 +397,7 @@ _pollers_lock = threading.Lock()
 
 def ensure_poller(settings: Settings) -> JournalPoller:
     """Start this process's poller for the settings' cache, once."""
-    key = str(Path(settings.db_path).resolve())
+    key = settings.db_key
     with _pollers_lock:
         poller = _pollers.get(key)
         if poller is None:
@@ -410,7 +409,7 @@ def ensure_poller(settings: Settings) -> JournalPoller:
 def stop_poller(settings: Settings, timeout: float = 5.0) -> None:
     """Stop this process's poller for the settings' cache, if it runs one."""
     with _pollers_lock:
-        poller = _pollers.pop(str(Path(settings.db_path).resolve()), None)
+        poller = _pollers.pop(settings.db_key, None)
     if poller is not None:
         poller.stop(timeout)
 

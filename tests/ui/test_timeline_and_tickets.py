@@ -10,7 +10,7 @@ from crm import store
 
 
 def _db(portal: Portal):
-    return store.open(portal.settings.db_path)
+    return store.open(portal.settings.db)
 
 
 def _lines(at) -> list[str]:

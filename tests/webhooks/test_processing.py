@@ -110,7 +110,7 @@ def test_ticket_and_note_changes_are_read_back_into_the_cache(
     assert webhooks.process_pending(live_settings) == 2
     row = cached(live_settings, "tickets", ticket)
     assert row is not None and (row["subject"], row["hs_ticket_priority"]) == ("Printer on fire", "HIGH")
-    with store.open(live_settings.db_path) as db:
+    with store.open(live_settings.db) as db:
         assert db.interactions.body("notes", note) == "Spoke to Ada"
         linked = {
             r[0]
@@ -145,7 +145,7 @@ def test_a_new_inbox_message_and_an_archived_thread_reach_the_cache(
         == 2
     )
     assert webhooks.process_pending(live_settings) == 2
-    with store.open(live_settings.db_path) as db:
+    with store.open(live_settings.db) as db:
         assert "Is my parcel <lost>?" in (db.interactions.body("threads", thread_id) or "")
         rows = db.interactions.timeline("contacts", contact, types=["threads"]).rows
         assert thread_id in [r["id"] for r in rows]
