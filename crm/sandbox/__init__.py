@@ -118,11 +118,22 @@ def serve(config: SandboxConfig | None = None, *, host: str = "127.0.0.1", port:
     the backlog until uvicorn's loop picks them up: no polling needed.
     """
     app = create_app(config)
+    url, server, thread = start_in_thread(app, host=host, port=port, name="crm-sandbox")
+    return SandboxServer(url=url, state=app.state.sandbox, app=app, _server=server, _thread=thread)
+
+
+def start_in_thread(
+    app: Any, *, host: str, port: int, name: str
+) -> tuple[str, uvicorn.Server, threading.Thread]:
+    """Serve ``app`` with uvicorn in a daemon thread on a socket bound before this returns.
+
+    Returns the base URL, the server (set ``should_exit`` to stop it) and its thread.
+    """
     sock = bind_socket(host, port)
     server = uvicorn.Server(uvicorn_config(app))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="crm-sandbox", daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True)
     thread.start()
-    return SandboxServer(url=base_url(sock), state=app.state.sandbox, app=app, _server=server, _thread=thread)
+    return base_url(sock), server, thread
 
 
 def asgi_client(app: SandboxApp, **options: Any) -> httpx2.AsyncClient:

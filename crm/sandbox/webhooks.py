@@ -28,13 +28,11 @@ import collections
 import dataclasses
 import email.utils
 import hashlib
-import heapq
 import hmac
 import itertools
 import json
 import random
 import re
-import threading
 import time
 import uuid
 import zlib
@@ -48,6 +46,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from crm.sandbox.config import SandboxConfig
+from crm.sandbox.delivery import DeliveryLoop
 from crm.sandbox.wire import PORTAL_KEY
 
 MAX_EVENTS_PER_REQUEST = 100
@@ -141,25 +140,23 @@ class _Batch:
     attempt: int = 0
 
 
-class WebhookSender:
+class WebhookSender(DeliveryLoop[_Batch]):
     """Queues events and delivers them in a background daemon thread; never blocks ``emit``."""
 
     def __init__(self, config: SandboxConfig):
+        super().__init__(
+            thread_name="sandbox-webhooks",
+            join_timeout_s=lambda: float(config.webhook_timeout_s),
+            log_size=MAX_DELIVERY_LOG,
+            max_scheduled_retries=MAX_SCHEDULED_RETRIES,
+        )
         self.config = config
-        self._cond = threading.Condition()
         self._pending: collections.deque[dict[str, Any]] = collections.deque()
         self._first_pending_at = 0.0
-        self._retries: list[tuple[float, int, _Batch]] = []
-        self._retry_seq = itertools.count()
-        self._in_flight = 0
-        self._generation = 0
         self._dropped = 0
-        self._deliveries: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_DELIVERY_LOG)
         # Start from the clock in microseconds, so ids keep rising across resets and restarts
         # and a receiver that dedupes on (portalId, subscriptionId, eventId) never drops a new event.
         self._event_ids = itertools.count(time.time_ns() // 1000)
-        self._thread: threading.Thread | None = None
-        self._closed = False
         # Called with every emitted batch of bare events, webhook URL or not (the journal).
         self.observers: list[Callable[[list[dict[str, Any]]], None]] = []
 
@@ -200,8 +197,7 @@ class WebhookSender:
         ``attempt``, ``event_count``, ``event_ids``, ``subscription_types``,
         ``duration_ms`` and ``retry_in`` (seconds until the next attempt, None if final).
         """
-        with self._cond:
-            return [dict(d) for d in self._deliveries]
+        return super().deliveries()
 
     def status(self) -> dict[str, Any]:
         """Queue figures: events waiting, retries scheduled, events dropped for space."""
@@ -213,37 +209,17 @@ class WebhookSender:
                 "dropped": self._dropped,
             }
 
-    def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until nothing is queued, scheduled for retry or in flight; False on timeout."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._pending or self._retries or self._in_flight:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-            return True
-
     def reset(self) -> None:
         """Drop queued events, scheduled retries and the delivery log; in-flight results are ignored."""
         with self._cond:
-            self._generation += 1
             self._pending.clear()
-            self._retries.clear()
-            self._deliveries.clear()
             self._dropped = 0
-            self._cond.notify_all()
-
-    def close(self) -> None:
-        """Stop the delivery thread (waits briefly for an in-flight request)."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-            thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=float(self.config.webhook_timeout_s) + 1.0)
+            self._reset_locked()
 
     # --- internals ----------------------------------------------------------------------
+
+    def _has_work(self) -> bool:
+        return bool(self._pending) or super()._has_work()
 
     def _fill(self, event: Mapping[str, Any], now_ms: int) -> dict[str, Any]:
         subscription_type = event.get("subscriptionType")
@@ -270,11 +246,6 @@ class WebhookSender:
             filled["propertyValue"] = str(filled["propertyValue"])
         return filled
 
-    def _ensure_thread(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._run, name="sandbox-webhooks", daemon=True)
-            self._thread.start()
-
     def _batch_delay(self) -> float:
         return float(self.config.webhook_batch_ms) / 1000.0
 
@@ -293,43 +264,20 @@ class WebhookSender:
                 for start in range(0, len(events), MAX_EVENTS_PER_REQUEST):
                     chunk = events[start : start + MAX_EVENTS_PER_REQUEST]
                     due.append(_Batch(url=url, events=chunk, generation=self._generation))
-        while self._retries and self._retries[0][0] <= now:
-            batch = heapq.heappop(self._retries)[2]
-            # Clearing the webhook URL stops retries too, as removing a target does at HubSpot.
-            if self.config.webhook_url:
-                due.append(batch)
+        retries = self._due_retries(now)
+        # Clearing the webhook URL stops retries too, as removing a target does at HubSpot.
+        if self.config.webhook_url:
+            due.extend(retries)
         return due
 
     def _next_wake(self, now: float) -> float | None:
         wakes = []
         if self._pending:
             wakes.append(self._first_pending_at + self._batch_delay())
-        if self._retries:
-            wakes.append(self._retries[0][0])
+        first_retry = self._first_retry_at()
+        if first_retry is not None:
+            wakes.append(first_retry)
         return max(0.0, min(wakes) - now) if wakes else None
-
-    def _run(self) -> None:
-        with httpx2.Client(trust_env=False, follow_redirects=False) as client:
-            while True:
-                with self._cond:
-                    while True:
-                        if self._closed:
-                            return
-                        batches = self._take_due(time.monotonic())
-                        if batches:
-                            self._in_flight = len(batches)
-                            break
-                        self._cond.wait(self._next_wake(time.monotonic()))
-                try:
-                    for batch in batches:
-                        self._deliver(client, batch)
-                        with self._cond:
-                            self._in_flight -= 1
-                            self._cond.notify_all()
-                finally:
-                    with self._cond:
-                        self._in_flight = 0
-                        self._cond.notify_all()
 
     def _deliver(self, client: httpx2.Client, batch: _Batch) -> None:
         cfg = self.config
@@ -377,13 +325,8 @@ class WebhookSender:
             "duration_ms": round((time.monotonic() - started) * 1000, 1),
             "retry_in": delay,
         }
-        with self._cond:
-            if batch.generation != self._generation:
-                return
-            self._deliveries.append(record)
-            if delay is not None and len(self._retries) < MAX_SCHEDULED_RETRIES:
-                batch.attempt += 1
-                heapq.heappush(self._retries, (time.monotonic() + delay, next(self._retry_seq), batch))
+        if self._finish(batch.generation, record, delay, batch):
+            batch.attempt += 1
 
     def _retry_delay(self, attempt: int, status: int | None, retry_after: float | None) -> float | None:
         """Seconds until the next attempt, or None when this attempt was final."""

@@ -37,7 +37,7 @@ import threading
 
 import uvicorn
 
-from crm.sandbox import base_url, bind_socket, uvicorn_config
+from crm.sandbox import start_in_thread
 from crm.sandbox.pipedrive.app import PipedriveApp, build_app
 from crm.sandbox.pipedrive.config import PipedriveConfig
 from crm.sandbox.pipedrive.state import PipedriveState
@@ -71,12 +71,5 @@ def serve(
 ) -> PipedriveServer:
     """Start a sandbox in a daemon thread; returns once its socket is listening (no polling needed)."""
     app = create_app(config)
-    sock = bind_socket(host, port)
-    server = uvicorn.Server(uvicorn_config(app))
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="pipedrive-sandbox", daemon=True
-    )
-    thread.start()
-    return PipedriveServer(
-        url=base_url(sock), state=app.state.pipedrive, app=app, _server=server, _thread=thread
-    )
+    url, server, thread = start_in_thread(app, host=host, port=port, name="pipedrive-sandbox")
+    return PipedriveServer(url=url, state=app.state.pipedrive, app=app, _server=server, _thread=thread)

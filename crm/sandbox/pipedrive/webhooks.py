@@ -13,16 +13,15 @@ from __future__ import annotations
 import base64
 import collections
 import dataclasses
-import heapq
 import itertools
 import json
-import threading
 import time
 import uuid
 from typing import Any
 
 import httpx2
 
+from crm.sandbox.delivery import DeliveryLoop
 from crm.sandbox.pipedrive.config import PipedriveConfig
 from crm.sandbox.pipedrive.models import v1_time
 
@@ -72,22 +71,19 @@ class _Delivery:
     attempt: int = 1
 
 
-class WebhookHub:
+class WebhookHub(DeliveryLoop[_Delivery]):
     """The registered webhooks and the delivery thread."""
 
     def __init__(self, config: PipedriveConfig) -> None:
+        super().__init__(
+            thread_name="pipedrive-sandbox-webhooks",
+            join_timeout_s=lambda: float(config.webhook_timeout_s),
+            log_size=MAX_DELIVERY_LOG,
+        )
         self.config = config
-        self._cond = threading.Condition()
         self.webhooks: dict[int, Webhook] = {}
         self._ids = itertools.count(1)
         self._queue: collections.deque[_Delivery] = collections.deque()
-        self._retries: list[tuple[float, int, _Delivery]] = []
-        self._seq = itertools.count()
-        self._in_flight = 0
-        self._generation = 0
-        self._log: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_DELIVERY_LOG)
-        self._thread: threading.Thread | None = None
-        self._closed = False
 
     # --- registration ------------------------------------------------------------------
 
@@ -136,11 +132,6 @@ class WebhookHub:
                 self._ensure_thread()
                 self._cond.notify_all()
 
-    def deliveries(self) -> list[dict[str, Any]]:
-        """Every delivery attempt so far, oldest first."""
-        with self._cond:
-            return [dict(d) for d in self._log]
-
     def status(self) -> dict[str, int]:
         with self._cond:
             return {
@@ -149,67 +140,27 @@ class WebhookHub:
                 "in_flight": self._in_flight,
             }
 
-    def flush(self, timeout: float) -> bool:
-        """Wait until nothing is queued, scheduled or in flight; False on timeout."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._queue or self._retries or self._in_flight:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-            return True
-
     def reset(self) -> None:
         """Forget webhooks, queued and scheduled deliveries and the log."""
         with self._cond:
-            self._generation += 1
             self.webhooks.clear()
             self._ids = itertools.count(1)
             self._queue.clear()
-            self._retries.clear()
-            self._log.clear()
-            self._cond.notify_all()
+            self._reset_locked()
 
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-            thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=float(self.config.webhook_timeout_s) + 1.0)
+    def _has_work(self) -> bool:
+        return bool(self._queue) or super()._has_work()
 
-    def _ensure_thread(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._run, name="pipedrive-sandbox-webhooks", daemon=True)
-            self._thread.start()
-
-    def _next_due(self) -> _Delivery | None:
+    def _take_due(self, now: float) -> list[_Delivery]:
+        """One delivery at a time: queued ones first, then retries whose time has come."""
         if self._queue:
-            return self._queue.popleft()
-        if self._retries and self._retries[0][0] <= time.monotonic():
-            return heapq.heappop(self._retries)[2]
-        return None
+            return [self._queue.popleft()]
+        retry = self._pop_due_retry(now)
+        return [retry] if retry is not None else []
 
-    def _run(self) -> None:
-        with httpx2.Client(trust_env=False, follow_redirects=False) as client:
-            while True:
-                with self._cond:
-                    while True:
-                        if self._closed:
-                            return
-                        delivery = self._next_due()
-                        if delivery is not None:
-                            self._in_flight += 1
-                            break
-                        wait = self._retries[0][0] - time.monotonic() if self._retries else None
-                        self._cond.wait(max(wait, 0.0) if wait is not None else None)
-                try:
-                    self._deliver(client, delivery)
-                finally:
-                    with self._cond:
-                        self._in_flight -= 1
-                        self._cond.notify_all()
+    def _next_wake(self, now: float) -> float | None:
+        first_retry = self._first_retry_at()
+        return max(0.0, first_retry - now) if first_retry is not None else None
 
     def _deliver(self, client: httpx2.Client, delivery: _Delivery) -> None:
         hook = delivery.webhook
@@ -235,17 +186,13 @@ class WebhookHub:
         ok = status is not None and 200 <= status < 300
         delays = self.config.webhook_retry_delays
         retry_in = None if ok or delivery.attempt > len(delays) else float(delays[delivery.attempt - 1])
-        with self._cond:
-            if delivery.generation != self._generation:
-                return
-            hook.last_http_status = status
-            hook.last_delivery_ts = int(time.time())
-            self._log.append({
-                "time": time.time(), "webhook_id": hook.id, "url": hook.subscription_url, "status": status,
-                "error": error, "attempt": delivery.attempt, "event": f"{body['meta']['action']}.{body['meta']['entity']}",
-                "entity_id": body["meta"]["entity_id"], "duration_ms": round((time.monotonic() - started) * 1000, 1),
-                "retry_in": retry_in,
-            })  # fmt: skip
-            if retry_in is not None:
-                delivery.attempt += 1
-                heapq.heappush(self._retries, (time.monotonic() + retry_in, next(self._seq), delivery))
+        hook.last_http_status = status
+        hook.last_delivery_ts = int(time.time())
+        entry = {
+            "time": time.time(), "webhook_id": hook.id, "url": hook.subscription_url, "status": status,
+            "error": error, "attempt": delivery.attempt, "event": f"{body['meta']['action']}.{body['meta']['entity']}",
+            "entity_id": body["meta"]["entity_id"], "duration_ms": round((time.monotonic() - started) * 1000, 1),
+            "retry_in": retry_in,
+        }  # fmt: skip
+        if self._finish(delivery.generation, entry, retry_in, delivery):
+            delivery.attempt += 1
