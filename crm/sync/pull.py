@@ -37,7 +37,14 @@ Why OVERLAP_MS is 5 minutes: search is eventually consistent (HubSpot gives no f
 seconds are typical), HubSpot may shift last-modified shortly after a create (one
 connector waits 30 s), and our clock is not HubSpot's. Five minutes covers all three
 with a wide margin; the cost is re-reading what changed in the five minutes before the
-previous run started, which upserts idempotently.
+previous run started, which upserts idempotently. Proven in the sandbox with its index lag
+on (each write searchable 2.5 to 5 s late, in random order, longer than a run takes):
+changes made just before each of several incremental runs, which those runs cannot see,
+are all read by a later one (tests/sync/test_index_lag_sync.py), and the same test fails
+with no lookback. A record is missed only if search shows it later than OVERLAP_MS after
+the run that should have read it started, so the lookback must exceed the index lag plus
+the clock skew; HubSpot gives no figure for its lag, seconds are observed
+(docs/JOURNAL_AND_LIMITS_API.md §7).
 
 Associations in an incremental pull: HubSpot does not move a record's last-modified when
 only its associations change, so re-reading the associations of the changed records never
