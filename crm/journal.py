@@ -452,8 +452,8 @@ def live_health(overview: Mapping[str, Any]) -> tuple[bool, str]:
     every changed record (crm.sync.pull):
 
     - webhooks: deliveries are set up and verified, at least one was accepted (until then
-      nothing shows that HubSpot reaches this app), no event was given up and the last
-      round did not fail;
+      nothing shows that HubSpot reaches this app), none was refused here (a wrong secret
+      or URL), no event was given up and the last round did not fail;
     - journal: a process polls, it is at most HEALTHY_LAG_S behind, no gap is being closed
       (the gap's own sync re-reads), and neither the poll nor the inbox reports an error;
     - off: never.
@@ -471,6 +471,8 @@ def live_health(overview: Mapping[str, Any]) -> tuple[bool, str]:
             return False, "webhooks are not set up"
         if overview.get("last_event_at") is None:
             return False, "no webhook has arrived yet"
+        if any((overview.get("rejected") or {}).values()):
+            return False, "webhook deliveries were refused"  # HubSpot may give those up
         return True, "webhooks arrive"
     if mode == "journal":
         status = overview.get("journal") or {}

@@ -79,12 +79,14 @@ def overview(**fields: Any) -> dict[str, Any]:
     return {**base, **fields}
 
 
-def test_webhooks_count_as_healthy_only_once_one_arrived_and_none_was_given_up() -> None:
+def test_webhooks_count_as_healthy_only_once_one_arrived_and_none_was_refused_or_given_up() -> None:
     assert journal.live_health(overview(last_event_at=None)) == (False, "no webhook has arrived yet")
     assert journal.live_health(overview(last_event_at=1.0))[0] is True
     assert journal.live_health(overview(last_event_at=1.0, failed=2))[0] is False
     assert journal.live_health(overview(last_event_at=1.0, last_error="Unreachable"))[0] is False
     assert journal.live_health(overview(last_event_at=1.0, enabled=False))[0] is False
+    assert journal.live_health(overview(last_event_at=1.0, rejected={"bad_signature": 1}))[0] is False
+    assert journal.live_health(overview(last_event_at=1.0, rejected={"bad_signature": 0}))[0] is True
     assert journal.live_health({"mode": "off"})[0] is False
 
 
