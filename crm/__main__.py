@@ -1,5 +1,5 @@
 """Command line: ``python -m crm [-v] sync [--full] | push | status | keygen | export TYPE |
-migrate-cache --to URL [--from PATH] [--force]``.
+migrate-cache --to URL [--from PATH] [--force] | verify [--full] [--budget N] [--fix]``.
 
 Settings come from the environment (``load_settings(os.environ, {})``):
 ``HUBSPOT_ACCESS_TOKEN`` + ``HUBSPOT_BASE_URL`` run headless against any portal or a
@@ -224,6 +224,54 @@ def cmd_migrate_cache(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     return EXIT_OK
 
 
+def cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Compare the cache with HubSpot; the planned requests are printed before any is made."""
+    from crm.sync import verify as reconcile
+
+    settings = _settings()
+    if args.connection:
+        print(f"--connection {args.connection}: this app has one connection; checking it.", file=err)
+    planned = reconcile.estimate(settings, full=args.full)
+    cap = f", capped at {args.budget}" if args.budget is not None else ""
+    print(
+        f"Verify ({'full' if args.full else 'sample'}): about {sum(planned.values())} requests "
+        f"({', '.join(f'{t} {n}' for t, n in planned.items())}){cap}.",
+        file=err,
+        flush=True,
+    )
+    result = reconcile.verify(settings, full=args.full, budget=args.budget, connection=args.connection)
+    for check in result.types.values():
+        print(_verify_line(check), file=out)
+        for kind in ("missing", "extra", "stale"):
+            ids: list[str] = getattr(check, kind)
+            if ids:
+                more = f" and {len(ids) - 20} more" if len(ids) > 20 else ""
+                print(f"  {kind}: {', '.join(ids[:20])}{more}", file=out)
+    state = "clean" if result.clean else ("differences found" if result.complete else "incomplete (budget)")
+    print(f"Verify: {state}; {result.requests} requests.", file=out)
+    if not args.fix or result.clean:
+        return EXIT_OK if result.clean else EXIT_PROBLEMS
+    left = None if args.budget is None else max(0, args.budget - result.requests)
+    print(f"Fixing: about {reconcile.estimate_fix(result)} requests.", file=err, flush=True)
+    repaired = reconcile.fix(settings, result, budget=left)
+    print(
+        f"Fix: {sum(repaired.fetched.values())} re-read, {sum(repaired.removed.values())} removed "
+        f"(gone in HubSpot), {sum(repaired.kept.values())} kept (still in HubSpot); "
+        f"{repaired.requests} requests" + ("." if repaired.complete else "; stopped at the budget."),
+        file=out,
+    )
+    return EXIT_OK if repaired.complete and result.complete else EXIT_PROBLEMS
+
+
+def _verify_line(check: Any) -> str:
+    if check.skipped:
+        return f"{check.object_type}: skipped ({_one_line(check.skipped)})"
+    hubspot = "?" if check.hubspot is None else check.hubspot
+    found = f"{len(check.missing)} missing, {len(check.extra)} extra, {len(check.stale)} stale"
+    partial = "" if check.complete else ", stopped at the budget"
+    return f"{check.object_type}: cache {check.cached}, HubSpot {hubspot}; {found} (checked {check.checked}{partial})"
+
+
 def cmd_keygen(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from cryptography.fernet import Fernet
 
@@ -254,6 +302,11 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         "--from", dest="source", default=None, help="the SQLite cache file (default: CRM_DB)"
     )
     migrate.add_argument("--force", action="store_true", help="replace what the PostgreSQL database holds")
+    check = commands.add_parser("verify", help="compare the cache with HubSpot (and --fix what differs)")
+    check.add_argument("--full", action="store_true", help="every id, not a sample")
+    check.add_argument("--budget", type=int, default=None, help="most requests to make (check and fix)")
+    check.add_argument("--fix", action="store_true", help="re-read missing/stale, remove records gone")
+    check.add_argument("--connection", default=None, help="the connection to check (default: the one)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG (each HubSpot call)")
     args = parser.parse_args(argv)
     handler = {
@@ -263,6 +316,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         "keygen": cmd_keygen,
         "export": cmd_export,
         "migrate-cache": cmd_migrate_cache,
+        "verify": cmd_verify,
     }[args.command]
     try:
         level, fmt = _log_settings(args.verbose)

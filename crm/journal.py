@@ -440,6 +440,63 @@ def journal_status(settings: Settings, *, now: float | None = None) -> dict[str,
     }
 
 
+# How far behind the journal may be for live updates to count as healthy (a few polls).
+HEALTHY_LAG_S = 120.0
+
+
+def live_health(overview: Mapping[str, Any]) -> tuple[bool, str]:
+    """Whether live updates can be trusted to bring association changes, and why (not).
+
+    ``overview`` is a ``live_overview``. Healthy means every change HubSpot makes reaches
+    the cache without a sync, so an incremental pull need not re-read the associations of
+    every changed record (crm.sync.pull):
+
+    - webhooks: deliveries are set up and verified, at least one was accepted (until then
+      nothing shows that HubSpot reaches this app), none was refused here (a wrong secret
+      or URL), no event was given up and the last round did not fail;
+    - journal: a process polls, it is at most HEALTHY_LAG_S behind, no gap is being closed
+      (the gap's own sync re-reads), and neither the poll nor the inbox reports an error;
+    - off: never.
+
+    Anything short of that keeps the re-reads: a missed association is worse than twenty
+    requests.
+    """
+    mode = overview.get("mode")
+    if overview.get("failed"):
+        return False, f"{overview['failed']} live event(s) were given up"
+    if overview.get("last_error"):
+        return False, "the last live round failed"
+    if mode == "webhooks":
+        if not overview.get("enabled"):
+            return False, "webhooks are not set up"
+        if overview.get("last_event_at") is None:
+            return False, "no webhook has arrived yet"
+        if any((overview.get("rejected") or {}).values()):
+            return False, "webhook deliveries were refused"  # HubSpot may give those up
+        return True, "webhooks arrive"
+    if mode == "journal":
+        status = overview.get("journal") or {}
+        lag = status.get("lag_s")
+        if not status.get("polling"):
+            return False, "no process polls the journal"
+        if lag is None or lag > HEALTHY_LAG_S:
+            return False, "the journal poll is behind"
+        if (status.get("gap") or {}).get("state") == "closing":
+            return False, "a gap in live updates is being closed"
+        if status.get("last_error"):
+            return False, "the last journal poll failed"
+        return True, "the journal is polled"
+    return False, "live updates are off"
+
+
+def associations_arrive_live(settings: Settings) -> tuple[bool, str]:
+    """``live_health`` of this cache's live status; (False, why) when it cannot be read."""
+    try:
+        return live_health(live_overview(settings))
+    except CrmError as exc:
+        return False, f"live status unavailable: {type(exc).__name__}"
+
+
 def live_overview(settings: Settings) -> dict[str, Any]:
     """Everything the sidebar and the Sync page show about live updates, in either mode.
 

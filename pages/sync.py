@@ -17,6 +17,7 @@ from ui.feedback import crm_errors, flash, show_flash
 from ui.live import status_lines
 from ui.runtime import page_settings
 from ui.timeline import scope_notice
+from ui.verify import verify_block
 
 staff = require_staff()
 show_flash()
@@ -219,6 +220,10 @@ else:
             }
         )
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="sync_history")
+
+# --- verify -----------------------------------------------------------------------------------
+
+verify_block(settings, can_run=can_sync and not running)
 
 # --- the outbox --------------------------------------------------------------------------------
 

@@ -109,7 +109,12 @@ def sync(args: dict[str, Any]) -> dict[str, Any]:
         http._transport = tap  # type: ignore[union-attr]
     try:
         started = time.perf_counter()
-        summary = run_sync(settings, kind=args["kind"], trigger="bench", client=client)
+        # "live": the pull is told live updates are healthy (association changes arrive by
+        # webhooks or the journal), as they are in a deployment that has them.
+        live = args.get("live")
+        summary = run_sync(
+            settings, kind=args["kind"], trigger="bench", client=client, live_associations=live
+        )
         seconds = time.perf_counter() - started
         client_stats = client.stats.snapshot()
     finally:

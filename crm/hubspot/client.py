@@ -393,6 +393,12 @@ class HubSpotClient:
             self.search, object_type, lower=lower, end=end, properties=properties, limit=limit
         )
 
+    def recently_modified(
+        self, object_type: str, *, properties: Sequence[str] = (), limit: int = SEARCH_LIMIT
+    ) -> SearchPage:
+        """One search page: the most recently modified records, newest first; ``total`` is the type's count."""
+        return walks.recently_modified(self.search, object_type, properties=properties, limit=limit)
+
     def highest_id(self, object_type: str) -> tuple[int | None, int]:
         """The largest numeric record id of a type (None if none) and how many records it has."""
         return walks.highest_id(self.search, object_type)

@@ -162,6 +162,19 @@ def id_range_page(
     )
 
 
+def recently_modified(
+    search: Search, object_type: str, *, properties: Sequence[str], limit: int
+) -> SearchPage:
+    """The ``limit`` most recently modified records, newest first, and the type's total."""
+    prop = LAST_MODIFIED[object_type]
+    return search(
+        object_type,
+        sorts=[{"propertyName": prop, "direction": "DESCENDING"}],
+        properties=list(dict.fromkeys([*properties, prop])),
+        limit=limit,
+    )
+
+
 def highest_id(search: Search, object_type: str) -> tuple[int | None, int]:
     """The largest numeric record id (None when there is none or it is not a number) and the total."""
     page = search(

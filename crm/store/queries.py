@@ -271,6 +271,31 @@ class Queries(TableOwner):
         )
         return result
 
+    def record_stamps(
+        self, object_type: str, *, ids: Sequence[str] | None = None, sample: int | None = None
+    ) -> dict[str, str | None]:
+        """Cached, non-archived records' id -> updated_at (HubSpot's last-modified as cached).
+
+        All of them, those of ``ids``, or ``sample`` picked at random (``crm.sync.verify``).
+        """
+        table = quote(check_type(object_type))
+        if ids is not None:
+            found: dict[str, str | None] = {}
+            for start in range(0, len(ids), ID_CHUNK):
+                chunk = [str(i) for i in ids[start : start + ID_CHUNK]]
+                for record_id, updated in self.conn.execute(
+                    f"SELECT id, updated_at FROM {table} WHERE archived = 0 AND id IN ({marks(len(chunk))})",
+                    chunk,
+                ).fetchall():
+                    found[str(record_id)] = updated
+            return found
+        sql = f"SELECT id, updated_at FROM {table} WHERE archived = 0"
+        params: list[Any] = []
+        if sample is not None:
+            sql += " ORDER BY random() LIMIT ?"
+            params.append(int(sample))
+        return {str(i): u for i, u in self.conn.execute(sql, params).fetchall()}
+
     def table_sizes(self) -> dict[str, int]:
         """Rows per record table and in ``associations``, archived included (the benchmark's check)."""
         return {

@@ -37,7 +37,23 @@ Why OVERLAP_MS is 5 minutes: search is eventually consistent (HubSpot gives no f
 seconds are typical), HubSpot may shift last-modified shortly after a create (one
 connector waits 30 s), and our clock is not HubSpot's. Five minutes covers all three
 with a wide margin; the cost is re-reading what changed in the five minutes before the
-previous run started, which upserts idempotently.
+previous run started, which upserts idempotently. Proven in the sandbox with its index lag
+on (each write searchable 2.5 to 5 s late, in random order, longer than a run takes):
+changes made just before each of several incremental runs, which those runs cannot see,
+are all read by a later one (tests/sync/test_index_lag_sync.py), and the same test fails
+with no lookback. A record is missed only if search shows it later than OVERLAP_MS after
+the run that should have read it started, so the lookback must exceed the index lag plus
+the clock skew; HubSpot gives no figure for its lag, seconds are observed
+(docs/JOURNAL_AND_LIMITS_API.md §7).
+
+Associations in an incremental pull: HubSpot does not move a record's last-modified when
+only its associations change, so re-reading the associations of the changed records never
+caught every association change; it costs one v4 read per 1,000 changed records and pair
+(20 of the 123 requests of 20,000 changed contacts). When live updates are healthy
+(``crm.journal.live_health``: webhooks or the journal bring ``associationChange`` events,
+and creations and restores bring their associations) the pull leaves associations to them
+(``live_associations``); otherwise it keeps re-reading. The full pull's closing step
+always re-reads.
 
 A full pull ends with the same incremental step from its own start, so records changed
 or deleted behind the walkers (or while an interrupted pull waited to be resumed) are
@@ -227,8 +243,11 @@ class Puller:
         walkers: int = WALKERS,
         searchers: int = SEARCHERS,
         overlap_ms: int = OVERLAP_MS,
+        live_associations: bool = False,
     ) -> None:
         self.db_path = db_path
+        # Live updates are healthy: an incremental pull does not re-read associations.
+        self.live_associations = live_associations
         self.client = client
         self.progress = progress
         self.run_id = run_id
@@ -568,6 +587,8 @@ class Puller:
             result = self._upsert(db, object_type, batch)
             self.progress.add(object_type, len(batch))
             self.progress.bump("conflicts", result.conflicts)
+            if self.live_associations and not catch_up:
+                continue  # webhooks or the journal bring association changes
             changed = list(dict.fromkeys([*changed, *(r.id for r in batch)]))
             # Whole chunks only: a chunk over the client's 1,000-input cap costs two reads.
             while len(changed) >= ASSOC_CHUNK:

@@ -56,6 +56,7 @@ def run_sync(
     client: HubSpotClient | None = None,
     walkers: int = WALKERS,
     overlap_ms: int = OVERLAP_MS,
+    live_associations: bool | None = None,
 ) -> dict[str, Any]:
     """Pull HubSpot into the cache and wait for it to finish.
 
@@ -66,6 +67,9 @@ def run_sync(
         walkers: list walkers per object type in a full pull (search walkers run beside
             them); 1 reads each type as one sequential list walk.
         overlap_ms: how far before the previous run's start an incremental pull looks.
+        live_associations: whether live updates bring association changes, so an
+            incremental pull need not re-read them; None asks the live status
+            (``crm.journal.associations_arrive_live``).
 
     Returns:
         The finished run (as ``db.syncstate.latest_run()`` shows it).
@@ -80,7 +84,16 @@ def run_sync(
         run_id = db.syncstate.start_run(kind=kind, trigger=trigger, started_by=started_by, owner=owner)
         if run_id is None:
             raise SyncBusy(_busy_message(db))
-    return _execute(settings, run_id, owner, kind, client=client, walkers=walkers, overlap_ms=overlap_ms)
+    return _execute(
+        settings,
+        run_id,
+        owner,
+        kind,
+        client=client,
+        walkers=walkers,
+        overlap_ms=overlap_ms,
+        live_associations=live_associations,
+    )
 
 
 def _claim_cache(settings: Settings) -> None:
@@ -125,6 +138,7 @@ def _execute_run(
     client: HubSpotClient | None,
     walkers: int,
     overlap_ms: int,
+    live_associations: bool | None = None,
 ) -> dict[str, Any]:
     own_client = client is None
     stop = threading.Event()
@@ -143,6 +157,8 @@ def _execute_run(
             client = _open_client(settings)
         _claim_cache(settings)
         progress.count_requests(client.stats.snapshot)
+        if live_associations is None:
+            live_associations = _associations_live(settings)
         Puller(
             store.target_of(settings),
             client,
@@ -151,6 +167,7 @@ def _execute_run(
             stop=stop,
             walkers=walkers,
             overlap_ms=overlap_ms,
+            live_associations=live_associations,
         ).run(kind)
         state = "succeeded"
     except Interrupted as exc:
@@ -174,6 +191,15 @@ def _execute_run(
             db.syncstate.finish_run(run_id, owner, state=state, progress=progress.snapshot(), error=error)
     with store.open(settings) as db:
         return db.syncstate.get_run(run_id) or {"id": run_id, "state": state}
+
+
+def _associations_live(settings: Settings) -> bool:
+    """Whether live updates are healthy enough to bring association changes (crm.journal)."""
+    from crm.journal import associations_arrive_live  # crm.journal -> crm.webhooks -> crm.sync
+
+    healthy, why = associations_arrive_live(settings)
+    log.info("associations %s: %s", "follow live updates" if healthy else "are re-read", why)
+    return healthy
 
 
 def _heartbeat(

@@ -1,0 +1,132 @@
+"""The Sync page's *Verify* block: compare the cache with HubSpot, see what differs, fix it.
+
+The requests a check will make are shown before the button (``crm.sync.verify.estimate``
+reads only the cache), and the budget field caps them. The result stays in the session
+until the next check or a fix; a fix re-reads what is missing or stale and, only when the
+person ticks it, removes the records HubSpot no longer has (each read back first).
+Record ids only are shown, never CRM values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from crm.config import Settings
+from crm.sync import verify as reconcile
+from ui import data
+from ui.feedback import crm_errors, flash
+
+RESULT_KEY = "verify_result"
+DEPTHS = {"Sample": False, "Every record": True}
+KINDS = {
+    "missing": "in HubSpot, not in the cache",
+    "extra": "in the cache, gone from HubSpot",
+    "stale": "changed in HubSpot since it was cached",
+}
+
+
+def verify_block(settings: Settings, *, can_run: bool) -> None:
+    """The block: depth, budget (with the estimate), the button, the last result."""
+    st.subheader("Verify")
+    st.caption(
+        "Compare the cache with HubSpot: counts per type, then a sample of records (the most "
+        "recently changed and a random pick of cached ones) or every record's id and last change."
+    )
+    depth = st.radio("Depth", list(DEPTHS), horizontal=True, key="verify_depth")
+    full = DEPTHS[str(depth)]
+    with crm_errors("estimate the check", stop=False):
+        planned = reconcile.estimate(settings, full=full)
+        total = sum(planned.values())
+        budget = int(
+            st.number_input(
+                "Request budget",
+                min_value=1,
+                value=max(1, total),
+                step=10,
+                key=f"verify_budget_{'full' if full else 'sample'}",
+                help="The check stops after this many HubSpot requests.",
+            )
+        )
+        per_type = ", ".join(f"{t} {n}" for t, n in planned.items())
+        st.caption(f"This check makes about {total:,} requests ({per_type}) and at most {budget:,}.")
+        if st.button("Verify", key="verify_run", disabled=not can_run, icon=":material/fact_check:"):
+            with st.spinner("Comparing with HubSpot..."):
+                st.session_state[RESULT_KEY] = reconcile.verify(settings, full=full, budget=budget)
+    result = st.session_state.get(RESULT_KEY)
+    if isinstance(result, reconcile.VerifyResult):
+        _show(settings, result, can_run=can_run)
+
+
+def _show(settings: Settings, result: reconcile.VerifyResult, *, can_run: bool) -> None:
+    st.dataframe(_counts_frame(result), hide_index=True, key="verify_counts")
+    if result.clean:
+        st.success(f"The cache matches HubSpot ({result.requests:,} requests).", icon=":material/verified:")
+        return
+    if not result.complete:
+        st.warning(
+            f"The budget ran out after {result.requests:,} requests; types marked unfinished were only "
+            "partly checked.",
+            icon=":material/hourglass_bottom:",
+        )
+    differences = _differences_frame(result)
+    if differences.empty:
+        return
+    st.dataframe(differences, hide_index=True, key="verify_differences")
+    extra = sum(len(c.extra) for c in result.types.values())
+    remove = False
+    if extra:
+        remove = st.checkbox(
+            f"Also remove the {extra:,} records HubSpot no longer has (each is read back first; "
+            "one HubSpot still has is kept)",
+            key="verify_remove",
+        )
+    chosen = result if remove else _without_extra(result)
+    st.caption(f"Fixing makes about {reconcile.estimate_fix(chosen):,} requests.")
+    if st.button("Fix", key="verify_fix", disabled=not can_run, icon=":material/build:"):
+        with crm_errors("fix the cache", stop=False), st.spinner("Re-reading from HubSpot..."):
+            repaired = reconcile.fix(settings, chosen)
+            data.clear()
+            st.session_state.pop(RESULT_KEY, None)
+            flash(
+                f"Fixed: {sum(repaired.fetched.values()):,} re-read, {sum(repaired.removed.values()):,} "
+                f"removed, {sum(repaired.kept.values()):,} kept" + ("" if repaired.complete else " (stopped)")
+            )
+            st.rerun()
+
+
+def _counts_frame(result: reconcile.VerifyResult) -> pd.DataFrame:
+    rows: list[dict[str, Any]] = []
+    for check in result.types.values():
+        state = "skipped" if check.skipped else ("done" if check.complete else "unfinished")
+        rows.append(
+            {
+                "Type": check.object_type,
+                "Cache": check.cached,
+                "HubSpot": check.hubspot,
+                "Checked": check.checked,
+                "Missing": len(check.missing),
+                "Extra": len(check.extra),
+                "Stale": len(check.stale),
+                "Check": state,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _differences_frame(result: reconcile.VerifyResult) -> pd.DataFrame:
+    rows = [
+        {"Type": check.object_type, "Record": record_id, "Difference": KINDS[kind]}
+        for check in result.types.values()
+        for kind in KINDS
+        for record_id in getattr(check, kind)
+    ]
+    return pd.DataFrame(rows, columns=["Type", "Record", "Difference"])
+
+
+def _without_extra(result: reconcile.VerifyResult) -> reconcile.VerifyResult:
+    types = {t: dataclasses.replace(c, extra=[]) for t, c in result.types.items()}
+    return dataclasses.replace(result, types=types)
