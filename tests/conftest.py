@@ -33,6 +33,26 @@ from tests.pgcluster import (  # noqa: F401  (fixtures for every directory)
     pg_url,
 )
 
+# Module-scoped fixtures that start a process (a ``streamlit run`` app): under pytest-xdist
+# (``make test`` runs ``--dist loadgroup``) the tests using one stay in one worker, so the
+# module starts it once rather than once per worker its tests land on.
+EXPENSIVE_MODULE_FIXTURES = ("app_server",)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Group each module's tests that share an expensive module-scoped fixture (see above).
+
+    ``tryfirst``: pytest-xdist reads the ``xdist_group`` marks in its own hook, after this one.
+    """
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        if item.get_closest_marker("xdist_group") is None and any(
+            f in names for f in EXPENSIVE_MODULE_FIXTURES
+        ):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+
+
 SMALL_PORTAL = {
     "seed": 7,
     "contacts": 40,
