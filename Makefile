@@ -6,6 +6,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# The suite runs in PYTEST_WORKERS processes (pytest-xdist; 0 runs it in this one). Each worker
+# starts its own sandboxes and PostgreSQL cluster; the tests wait on loopback I/O and
+# subprocesses much of the time, so more workers than cores pays off. PYTEST_ARGS adds to it
+# (a directory, -k, ...).
+PYTEST_WORKERS ?= 4
 PYTEST_ARGS ?=
 
 .PHONY: run test lint bench chromium postgres node-deps clean
@@ -49,7 +54,7 @@ run: $(VENV)/.runtime
 	$(BIN)/streamlit run app.py
 
 test: lint chromium postgres node-deps
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

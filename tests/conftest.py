@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -32,6 +33,44 @@ from tests.pgcluster import (  # noqa: F401  (fixtures for every directory)
     pg_migrated_url,
     pg_url,
 )
+
+# Module-scoped fixtures that start a process (a ``streamlit run`` app): under pytest-xdist
+# (``make test`` runs ``--dist loadgroup``) the tests using one stay in one worker, so the
+# module starts it once rather than once per worker its tests land on.
+EXPENSIVE_MODULE_FIXTURES = ("app_server",)
+# Under pytest-xdist the tests are handed out in collection order, one at a time to whichever
+# worker is free. The long ones (browsers, ``streamlit run`` processes, big seeds: tens of
+# seconds each), then the AppTest and benchmark ones (seconds each), go first, so the run
+# ends on short tests spread over every worker, not on one long test while the others idle.
+HEAVY_MARKERS = ("slow", "e2e")
+HEAVY_DIRS = ("tests/e2e/", "tests/multiprocess/")
+MEDIUM_DIRS = ("tests/ui/", "tests/bench/", "tests/sandbox_oauth/", "tests/live/")
+
+
+def _weight(item: pytest.Item) -> int:
+    """0 for the long tests, 1 for the medium ones, 2 for the rest (see HEAVY_MARKERS)."""
+    if item.nodeid.startswith(HEAVY_DIRS) or any(item.get_closest_marker(m) for m in HEAVY_MARKERS):
+        return 0
+    return 1 if item.nodeid.startswith(MEDIUM_DIRS) else 2
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist: group a module's tests sharing an expensive module-scoped fixture,
+    and put the long tests first (see above). A run in one process keeps pytest's order.
+
+    ``tryfirst``: pytest-xdist reads the ``xdist_group`` marks in its own hook, after this one.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        if item.get_closest_marker("xdist_group") is None and any(
+            f in names for f in EXPENSIVE_MODULE_FIXTURES
+        ):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+    items.sort(key=_weight)
+
 
 SMALL_PORTAL = {
     "seed": 7,

@@ -19,8 +19,14 @@ from playwright.sync_api import Page, sync_playwright
 
 
 @pytest.fixture(scope="module")
-def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """The dashboard in demo mode on a free loopback port; yields its URL and the sandbox's."""
+def app_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
+    """The dashboard in demo mode on a free loopback port; yields its URL and the sandbox's.
+
+    Its log is named after the module (test-artifacts/e2e-server-<module>.log): modules run
+    at the same time in other pytest-xdist workers, each with a server of its own.
+    """
     port, sandbox_port = free_port(), free_port()
     data_dir = tmp_path_factory.mktemp("e2e-cache")
     ARTIFACTS.mkdir(exist_ok=True)
@@ -32,7 +38,7 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
         # A known port, since /healthz no longer names the sandbox (it says only ok or unavailable).
         CRM_SANDBOX_PORT=str(sandbox_port),
     )
-    log = (ARTIFACTS / "e2e-server.log").open("w")
+    log = (ARTIFACTS / f"e2e-server-{request.module.__name__}.log").open("w")
     server = subprocess.Popen(
         streamlit_command(port),
         cwd=ROOT,

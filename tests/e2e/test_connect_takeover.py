@@ -52,10 +52,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_until_up(http: httpx2.Client, server: subprocess.Popen[bytes]) -> None:
+def _wait_until_up(http: httpx2.Client, server: subprocess.Popen[bytes], log: str) -> None:
     deadline = time.monotonic() + 90
     while True:
-        assert server.poll() is None, "streamlit exited; see test-artifacts/e2e-takeover-server.log"
+        assert server.poll() is None, f"streamlit exited; see test-artifacts/{log}"
         try:
             if http.get("/_stcore/health").text == "ok":
                 return
@@ -93,7 +93,9 @@ def dashboard(request, sandbox, tmp_path: Path) -> Iterator[dict[str, Any]]:
         **extra_env,
     )
     ARTIFACTS.mkdir(exist_ok=True)
-    log = (ARTIFACTS / "e2e-takeover-server.log").open("w")
+    # One log per test and configuration: they may run at once in other pytest-xdist workers.
+    log_name = f"e2e-takeover-{request.node.name}.log"
+    log = (ARTIFACTS / log_name).open("w")
     server = subprocess.Popen(
         streamlit_command(port, f"--secrets.files={secrets_file}"),
         cwd=ROOT,
@@ -103,7 +105,7 @@ def dashboard(request, sandbox, tmp_path: Path) -> Iterator[dict[str, Any]]:
     )
     try:
         with httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=10, follow_redirects=False) as http:
-            _wait_until_up(http, server)
+            _wait_until_up(http, server, log_name)
             yield {"name": request.param, "http": http, "settings": settings}
     finally:
         stop(server)
