@@ -1,0 +1,33 @@
+"""The CRMs this dashboard can connect, by name: ``provider_for("hubspot")``.
+
+A connection names its CRM (``connections.crm``); everything CRM-specific is then asked of
+the provider this returns (``crm.interface.Crm``): its words, record links, OAuth details,
+webhook checks and a connected API. Adding a CRM is one entry here.
+"""
+
+from __future__ import annotations
+
+from crm.hubspot.provider import HubSpot
+from crm.interface import Crm
+
+PROVIDERS: dict[str, Crm] = {"hubspot": HubSpot()}
+DEFAULT_CRM = "hubspot"
+
+
+def provider_for(name: str | None) -> Crm:
+    """The CRM called ``name`` (empty or None: HubSpot, the one every older cache holds).
+
+    Raises:
+        KeyError: no CRM of that name; the message lists the known ones.
+    """
+    key = (name or DEFAULT_CRM).strip().lower()
+    try:
+        return PROVIDERS[key]
+    except KeyError:
+        known = ", ".join(sorted(PROVIDERS))
+        raise KeyError(f"unknown CRM {name!r}; known: {known}") from None
+
+
+def names() -> tuple[str, ...]:
+    """Names of the CRMs that can be connected, in registry order."""
+    return tuple(PROVIDERS)
