@@ -319,11 +319,14 @@ class CrmApi(Protocol):
         """The type's pipelines and stages in display order ([] for a type without)."""
         ...
 
-    def list_page(self, object_type: str, *, properties: Sequence[str], cursor: str | None = None) -> Page:
-        """One page of live (not archived) records in a stable order.
+    def list_page(
+        self, object_type: str, *, properties: Sequence[str], cursor: str | None = None, limit: int = 100
+    ) -> Page:
+        """One page of at most ``limit`` live (not archived) records, in a stable order.
 
-        Paging guarantee: following ``next_cursor`` from None to the end yields every
-        record that existed for the whole walk exactly once.
+        ``limit`` is capped at the CRM's own page maximum. Paging guarantee: following
+        ``next_cursor`` from None to the end yields every record that existed for the
+        whole walk exactly once.
         """
         ...
 

@@ -312,8 +312,10 @@ class HubSpotApi:
             if not p.get("archived")
         ]
 
-    def list_page(self, object_type: str, *, properties: Sequence[str], cursor: str | None = None) -> Page:
-        page = self.client.list_page(object_type, properties=properties, after=cursor)
+    def list_page(
+        self, object_type: str, *, properties: Sequence[str], cursor: str | None = None, limit: int = 100
+    ) -> Page:
+        page = self.client.list_page(object_type, properties=properties, after=cursor, limit=limit)
         return Page([_record(object_type, r) for r in page.records], page.next_after)
 
     def iter_modified_since(
