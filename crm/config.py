@@ -110,6 +110,9 @@ class Settings:
     """Everything ``crm`` needs to know, resolved and validated once."""
 
     mode: Mode
+    # The CRM of the connection these settings are for (``crm.crms.provider_of``): where
+    # its words, record links and API come from. "hubspot" unless a connection names another.
+    crm: str = "hubspot"
     # CRM_DB as given: a ``postgresql://`` URL, or a SQLite file path. Never a Path (that
     # would drop a slash of "postgresql://"), never in repr (a URL may carry a password).
     db: str = dataclasses.field(default=DEFAULT_DB, repr=False)

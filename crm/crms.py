@@ -7,8 +7,9 @@ webhook checks and a connected API. Adding a CRM is one entry here.
 
 from __future__ import annotations
 
+from crm.config import Settings
 from crm.hubspot.provider import HubSpot
-from crm.interface import Crm
+from crm.interface import Crm, Words
 
 PROVIDERS: dict[str, Crm] = {"hubspot": HubSpot()}
 DEFAULT_CRM = "hubspot"
@@ -31,3 +32,13 @@ def provider_for(name: str | None) -> Crm:
 def names() -> tuple[str, ...]:
     """Names of the CRMs that can be connected, in registry order."""
     return tuple(PROVIDERS)
+
+
+def provider_of(settings: Settings) -> Crm:
+    """The CRM of the connection ``settings`` are for (``settings.crm``)."""
+    return provider_for(settings.crm)
+
+
+def words_for(name: str | None) -> Words:
+    """The words of the CRM called ``name`` (None: HubSpot), for pages and messages."""
+    return provider_for(name).words

@@ -9,7 +9,8 @@ A CRM is two objects:
     ├── open(settings, tokens) -> CrmApi     ├── list_page / iter_modified_since / batch_read
     ├── connect(settings) -> CrmApi          ├── batch_create / batch_update / batch_upsert
     ├── read_webhook(request, secret)        ├── associations(from, to, ids)
-    └── record_url(type, id, account)        └── close() (a context manager)
+    ├── record_url(type, id, account)        └── close() (a context manager)
+    └── account_url(account)
 
 Everything crossing the interface is neutral: object types are ``"contacts"``,
 ``"companies"``, ``"deals"`` (a CRM maps its own names, e.g. Pipedrive's persons), values
@@ -422,5 +423,14 @@ class Crm(Protocol):
         ...
 
     def record_url(self, object_type: str, record_id: str, *, account: Identity) -> str | None:
-        """The record's page in the CRM's own UI (https), or None when it cannot be built."""
+        """The record's page in the CRM's own UI (https), or None when it cannot be built.
+
+        None for a host that is not a plain hostname (``safe_host``), an account id or
+        record id the CRM would never issue (e.g. a local ``local-…`` id), or a type
+        without pages of its own.
+        """
+        ...
+
+    def account_url(self, account: Identity) -> str | None:
+        """The account's home in the CRM's own UI (https), or None."""
         ...

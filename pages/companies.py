@@ -50,7 +50,7 @@ else:
     with crm_errors("count associated records"):
         counted = data.company_counts(settings, list(frame.index))
     shown = frame.join(counted[["contacts", "deals"]], how="left").fillna({"contacts": 0, "deals": 0})
-    shown = with_links(shown, "companies", info.ui_domain, info.portal_id)
+    shown = with_links(shown, "companies", info.ui_domain, info.portal_id, crm=settings.crm)
     # A new key per visit: a selection kept from before would switch pages again on return.
     table_version = st.session_state.setdefault("companies_table_version", 0)
     selection: Any = st.dataframe(

@@ -171,7 +171,7 @@ editing.edit_grid(
     prefix=PREFIX,
     object_type="deals",
     frame=frame,
-    shown=with_links(shown, "deals", info.ui_domain, info.portal_id),
+    shown=with_links(shown, "deals", info.ui_domain, info.portal_id, crm=settings.crm),
     outcome=outcome,
     labels=LABELS,
     config=deal_columns(owners=owners, stages=stage_options, pipelines=pipeline_names),

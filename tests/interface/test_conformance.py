@@ -13,7 +13,7 @@ from datetime import datetime
 import pytest
 
 from crm.errors import AlreadyExists, CrmError, WebhookRejected
-from crm.interface import Crm, CrmApi, Identity, Option, Property, WebhookRequest
+from crm.interface import Crm, CrmApi, Identity, ObjectTypeInfo, Option, Property, WebhookRequest
 from tests.interface.crm_harness import Harness
 
 
@@ -30,7 +30,7 @@ def fresh_email() -> str:
     return f"conformance-{uuid.uuid4().hex[:10]}@example.org"
 
 
-def type_info(crm: Harness, name: str):
+def type_info(crm: Harness, name: str) -> ObjectTypeInfo:
     return next(info for info in crm.provider.object_types() if info.name == name)
 
 
