@@ -10,8 +10,10 @@ from __future__ import annotations
 from crm.config import Settings
 from crm.hubspot.provider import HubSpot
 from crm.interface import Crm, Words
+from crm.pipedrive.provider import Pipedrive
 
-PROVIDERS: dict[str, Crm] = {"hubspot": HubSpot()}
+# Pipedrive is started (API token connections through the interface; issue #15): no OAuth yet.
+PROVIDERS: dict[str, Crm] = {"hubspot": HubSpot(), "pipedrive": Pipedrive()}
 DEFAULT_CRM = "hubspot"
 
 

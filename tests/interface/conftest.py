@@ -18,9 +18,12 @@ from starlette.routing import Route
 
 from crm.hubspot import reset_limits
 from crm.sandbox import base_url, bind_socket, uvicorn_config
-from tests.interface.crm_harness import Harness, HubSpotHarness, Receiver
+from crm.sandbox.pipedrive import PipedriveConfig, PipedriveServer, serve
+from crm.sandbox.pipedrive.admin import PipedriveAdmin
+from tests.interface.crm_harness import Harness, HubSpotHarness, PipedriveHarness, Receiver
 
-CRMS = ("hubspot",)
+CRMS = ("hubspot", "pipedrive")
+SMALL_COMPANY = {"seed": 7, "persons": 40, "organizations": 10, "deals": 15, "users": 4}
 
 
 @pytest.fixture(scope="session")
@@ -40,11 +43,29 @@ def receiver() -> Iterator[Receiver]:
         sock.close()
 
 
+@pytest.fixture(scope="session")
+def conformance_pipedrive() -> Iterator[PipedriveServer]:
+    server = serve(PipedriveConfig(**SMALL_COMPANY))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pipedrive_company(conformance_pipedrive: PipedriveServer) -> Iterator[PipedriveAdmin]:
+    with PipedriveAdmin(conformance_pipedrive.url) as admin:
+        admin.reset(**SMALL_COMPANY, tokens=True, webhooks=True, config=True)
+        yield admin
+
+
 @pytest.fixture(params=CRMS)
 def crm(request: pytest.FixtureRequest, receiver: Receiver, tmp_path: Path) -> Iterator[Harness]:
     reset_limits()
     if request.param == "hubspot":
         harness: Harness = HubSpotHarness(request.getfixturevalue("sandbox"), receiver, tmp_path)
+    elif request.param == "pipedrive":
+        harness = PipedriveHarness(request.getfixturevalue("pipedrive_company"), receiver, tmp_path)
     else:  # pragma: no cover - a name in CRMS without a harness
         raise AssertionError(f"no harness for {request.param}")
     try:

@@ -8,6 +8,7 @@ class and one more parameter in conftest.py.
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,8 +22,10 @@ from crm.config import load_settings
 from crm.crms import provider_for
 from crm.hubspot import StaticToken
 from crm.interface import Crm, CrmApi, WebhookRequest
+from crm.pipedrive.client import ENTITIES, ApiToken
 from crm.sandbox.admin import SandboxAdmin
 from crm.sandbox.config import DEFAULT_CLIENT_SECRET
+from crm.sandbox.pipedrive.admin import PipedriveAdmin
 
 
 class Receiver:
@@ -85,6 +88,10 @@ class Harness:
         """Touch a record with webhooks on; the delivery the CRM sent, and the secret it used."""
         raise NotImplementedError
 
+    def forge(self, request: WebhookRequest) -> WebhookRequest:
+        """The delivery as a forger could make it, without the CRM's secret."""
+        raise NotImplementedError
+
     def expected_record_url(self, object_type: str, record_id: str) -> str:
         raise NotImplementedError
 
@@ -143,6 +150,78 @@ class HubSpotHarness(Harness):
         assert self.admin.flush_webhooks()
         return self.receiver.wait_for(1)[0], DEFAULT_CLIENT_SECRET
 
+    def forge(self, request: WebhookRequest) -> WebhookRequest:
+        # The headers are a real signature, of another body.
+        body = request.body.replace(b"Hooked", b"Hacked")
+        assert body != request.body
+        return WebhookRequest(request.method, request.uri, request.headers, body)
+
     def expected_record_url(self, object_type: str, record_id: str) -> str:
         type_id = {"contacts": "0-1", "companies": "0-2", "deals": "0-3"}[object_type]
         return f"https://{self.ui_host}/contacts/{self.account_id}/record/{type_id}/{record_id}"
+
+
+class PipedriveHarness(Harness):
+    """The Pipedrive sandbox through an API token."""
+
+    HOOK_USER, HOOK_PASSWORD = "hooks", "conformance-secret"
+
+    def __init__(self, admin: PipedriveAdmin, receiver: Receiver, tmp_path: Path) -> None:
+        token = admin.api_token()
+        settings = load_settings({"HUBSPOT_ACCESS_TOKEN": "unused", "CRM_DB": str(tmp_path / "crm.db")}, {})
+        provider = provider_for("pipedrive")
+        config = admin.config()
+        super().__init__(
+            name="pipedrive",
+            provider=provider,
+            api=provider.open(settings, ApiToken(token), base_url=admin.url),
+            account_id=str(config["company_id"]),
+            ui_host=f"{config['company_domain']}.pipedrive.com",
+            owner_count=int(config["users"]),
+            key="email",
+            first_name="first_name",
+        )
+        self.admin = admin
+        self.receiver = receiver
+
+    def truth(self, object_type: str) -> dict[str, dict[str, Any]]:
+        found = {}
+        for item in self.admin.truth(ENTITIES[object_type]):
+            properties = {
+                k: (None if v is None else str(v)) for k, v in item.items() if not isinstance(v, dict | list)
+            }
+            emails = [e["value"] for e in item.get("emails") or [] if e.get("primary")]
+            properties["email"] = emails[0] if emails else None
+            links = {"companies": {str(item["org_id"])} if item.get("org_id") else set()}
+            if item.get("person_id"):
+                links["contacts"] = {str(item["person_id"])}
+            found[str(item["id"])] = {
+                "properties": properties,
+                "updated_at": item["update_time"],
+                "archived": bool(item.get("is_deleted")),
+                "links": links,
+            }
+        return found
+
+    def touch(self, object_type: str, record_id: str, values: dict[str, str]) -> None:
+        self.admin.patch_object(ENTITIES[object_type], int(record_id), values)
+
+    def delivery(
+        self, object_type: str, record_id: str, values: dict[str, str]
+    ) -> tuple[WebhookRequest, str]:
+        self.receiver.clear()
+        client = self.api.client  # type: ignore[attr-defined]
+        client.add_webhook(self.receiver.url, user=self.HOOK_USER, password=self.HOOK_PASSWORD)
+        self.touch(object_type, record_id, values)
+        self.admin.flush_webhooks()
+        return self.receiver.wait_for(1)[0], f"{self.HOOK_USER}:{self.HOOK_PASSWORD}"
+
+    def forge(self, request: WebhookRequest) -> WebhookRequest:
+        # Pipedrive signs nothing: a forger's delivery is the same body with guessed credentials.
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
+        headers["authorization"] = "Basic " + base64.b64encode(b"hooks:guess").decode()
+        return WebhookRequest(request.method, request.uri, headers, request.body)
+
+    def expected_record_url(self, object_type: str, record_id: str) -> str:
+        singular = {"contacts": "person", "companies": "organization", "deals": "deal"}[object_type]
+        return f"https://{self.ui_host}/{singular}/{record_id}"

@@ -1,0 +1,13 @@
+"""Pipedrive: the second implementation of the CRM interface (issue #15), started.
+
+Modules:
+    client    PipedriveClient: API v2 persons/organizations/deals (cursor paging,
+              ``updated_since``), v1 fields, users, pipelines and stages, webhooks; API token
+              or bearer; 429 honoured within a bound; errors -> crm.errors
+    provider  Pipedrive (crm.interface.Crm) and PipedriveApi (crm.interface.CrmApi)
+
+Facts and their sources: docs/PIPEDRIVE_API.md. ``crm.pipedrive`` never imports
+``crm.sandbox``: the sandbox is reached through its URL only. Not done yet: OAuth code
+exchange and refresh (the provider raises NotConnected), a proactive rate limiter, and the
+sync, store and page wiring.
+"""
