@@ -191,6 +191,9 @@ class Grant:
     scopes: tuple[str, ...]
     account_id: str | None
     user_id: str | None = None
+    # Where this account's API calls go when the CRM says so (Pipedrive's api_domain); None:
+    # the CRM's usual base URL.
+    api_base: str | None = None
 
 
 @dataclass

@@ -49,10 +49,7 @@ from crm.interface import (
     safe_host,
 )
 from crm.pipedrive.client import ENTITIES, SINGULAR, PipedriveClient
-
-AUTHORIZE_URL = "https://oauth.pipedrive.com/oauth/authorize"
-TOKEN_URL = "https://oauth.pipedrive.com/oauth/token"
-REVOKE_URL = "https://oauth.pipedrive.com/oauth/revoke"
+from crm.pipedrive.tokens import PipedriveTokens
 
 WORDS = Words(
     crm="Pipedrive",
@@ -119,18 +116,34 @@ class Pipedrive:
 
     def oauth(self, settings: Settings) -> OAuthDetails:
         # Pipedrive fixes an app's scopes at registration; the authorize URL takes none.
+        base = settings.pipedrive_oauth_url.rstrip("/")
         return OAuthDetails(
-            authorize_url=AUTHORIZE_URL, token_url=TOKEN_URL, revoke_url=REVOKE_URL, scopes=()
+            authorize_url=base + "/oauth/authorize",
+            token_url=base + "/oauth/token",
+            revoke_url=base + "/oauth/revoke",
+            scopes=(),
         )
 
-    def exchange_code(self, settings: Settings, code: str, *, code_verifier: str | None = None) -> Grant:
-        raise NotConnected("Connecting Pipedrive by OAuth is not built yet; use an API token.")
+    def exchange_code(
+        self,
+        settings: Settings,
+        code: str,
+        *,
+        code_verifier: str | None = None,
+        transport: httpx2.BaseTransport | None = None,
+    ) -> Grant:
+        """Redeem a code; the grant's ``api_base`` is the company's API domain (Pipedrive has no PKCE)."""
+        return PipedriveTokens(settings, transport=transport).exchange_code(code)
 
-    def refresh(self, settings: Settings, refresh_token: str) -> Grant:
-        raise NotConnected("Pipedrive OAuth tokens cannot be refreshed yet; use an API token.")
+    def refresh(
+        self, settings: Settings, refresh_token: str, *, transport: httpx2.BaseTransport | None = None
+    ) -> Grant:
+        return PipedriveTokens(settings, transport=transport).refresh(refresh_token)
 
-    def revoke(self, settings: Settings, refresh_token: str) -> None:
-        raise NotConnected("Pipedrive OAuth tokens cannot be revoked yet; use an API token.")
+    def revoke(
+        self, settings: Settings, refresh_token: str, *, transport: httpx2.BaseTransport | None = None
+    ) -> None:
+        PipedriveTokens(settings, transport=transport).revoke(refresh_token)
 
     def open(
         self,

@@ -18,14 +18,18 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from crm.config import load_settings
+from crm.config import Settings, load_settings
 from crm.crms import provider_for
+from crm.errors import NeedsReconnect
 from crm.hubspot import StaticToken
 from crm.interface import Crm, CrmApi, WebhookRequest
 from crm.pipedrive.client import ENTITIES, ApiToken
 from crm.sandbox.admin import SandboxAdmin
 from crm.sandbox.config import DEFAULT_CLIENT_SECRET
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
+from crm.sandbox.pipedrive.config import DEFAULT_CLIENT_ID as PIPEDRIVE_CLIENT_ID
+from crm.sandbox.pipedrive.config import DEFAULT_CLIENT_SECRET as PIPEDRIVE_CLIENT_SECRET
+from crm.sandbox.pipedrive.config import DEFAULT_REDIRECT_URIS as PIPEDRIVE_REDIRECT_URIS
 
 
 class Receiver:
@@ -59,6 +63,20 @@ class Receiver:
             return list(self.requests)
 
 
+class Bearer:
+    """An OAuth access token as a TokenSource (the grant under test, nothing stored)."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.portal_key = "conformance-bearer"
+
+    def access_token(self) -> str:
+        return self.token
+
+    def refresh_after_401(self, rejected: str) -> str:
+        raise NeedsReconnect("the test's bearer token was refused")
+
+
 @dataclass
 class Harness:
     """One CRM under test: its provider, a connected API and its sandbox's truth."""
@@ -76,6 +94,10 @@ class Harness:
 
     def truth(self, object_type: str) -> dict[str, dict[str, Any]]:
         """Every record the sandbox holds: id -> {properties, updated_at, archived, links}."""
+        raise NotImplementedError
+
+    def oauth(self) -> tuple[Settings, str]:
+        """Settings for the CRM's OAuth app at the sandbox, and a fresh authorization code."""
         raise NotImplementedError
 
     def touch(self, object_type: str, record_id: str, values: dict[str, str]) -> None:
@@ -124,6 +146,7 @@ class HubSpotHarness(Harness):
         )
         self.admin = admin
         self.receiver = receiver
+        self.settings = settings
 
     def truth(self, object_type: str) -> dict[str, dict[str, Any]]:
         return {
@@ -140,6 +163,13 @@ class HubSpotHarness(Harness):
 
     def touch(self, object_type: str, record_id: str, values: dict[str, str]) -> None:
         self.admin.patch_object(object_type, record_id, values)
+
+    def oauth(self) -> tuple[Settings, str]:
+        settings = self.settings.for_sandbox(self.admin.url)
+        code = self.admin.oauth_code(
+            client_id=settings.client_id, redirect_uri=settings.redirect_uri, scopes=list(settings.scopes)
+        )["code"]
+        return settings, str(code)
 
     def delivery(
         self, object_type: str, record_id: str, values: dict[str, str]
@@ -183,6 +213,7 @@ class PipedriveHarness(Harness):
         )
         self.admin = admin
         self.receiver = receiver
+        self.tmp_path = tmp_path
 
     def truth(self, object_type: str) -> dict[str, dict[str, Any]]:
         found = {}
@@ -205,6 +236,20 @@ class PipedriveHarness(Harness):
 
     def touch(self, object_type: str, record_id: str, values: dict[str, str]) -> None:
         self.admin.patch_object(ENTITIES[object_type], int(record_id), values)
+
+    def oauth(self) -> tuple[Settings, str]:
+        settings = load_settings(
+            {
+                "HUBSPOT_ACCESS_TOKEN": "unused",
+                "CRM_DB": str(self.tmp_path / "crm.db"),
+                "PIPEDRIVE_CLIENT_ID": PIPEDRIVE_CLIENT_ID,
+                "PIPEDRIVE_CLIENT_SECRET": PIPEDRIVE_CLIENT_SECRET,
+                "PIPEDRIVE_OAUTH_URL": self.admin.url,
+                "PIPEDRIVE_REDIRECT_URI": PIPEDRIVE_REDIRECT_URIS[0],
+            },
+            {},
+        )
+        return settings, str(self.admin.oauth_code(redirect_uri=settings.pipedrive_redirect_uri)["code"])
 
     def delivery(
         self, object_type: str, record_id: str, values: dict[str, str]

@@ -12,9 +12,9 @@ from datetime import datetime
 
 import pytest
 
-from crm.errors import AlreadyExists, CrmError, WebhookRejected
+from crm.errors import AlreadyExists, CrmError, NeedsReconnect, OAuthFlowError, WebhookRejected
 from crm.interface import Crm, CrmApi, Identity, ObjectTypeInfo, Option, Property
-from tests.interface.crm_harness import Harness
+from tests.interface.crm_harness import Bearer, Harness
 
 
 def live_ids(crm: Harness, object_type: str) -> set[str]:
@@ -233,3 +233,31 @@ def test_record_urls_point_at_the_crm_ui_and_refuse_a_hostile_host(crm: Harness)
     for host in ("evil.example/x?", "javascript:alert(1)", "", "host with space.com"):
         hostile = Identity(account_id=me.account_id, account_name=me.account_name, ui_host=host)
         assert crm.provider.record_url("contacts", record_id, account=hostile) is None
+
+
+def test_an_authorization_code_is_redeemed_once_for_tokens_that_open_the_account(crm: Harness) -> None:
+    settings, code = crm.oauth()
+
+    grant = crm.provider.exchange_code(settings, code)
+
+    assert grant.access_token and grant.refresh_token
+    assert grant.account_id in (None, crm.account_id)
+    with crm.provider.open(settings, Bearer(grant.access_token), base_url=grant.api_base) as api:
+        assert api.identity().account_id == crm.account_id
+    with pytest.raises(OAuthFlowError):
+        crm.provider.exchange_code(settings, code)
+
+
+def test_a_refresh_gives_a_working_token_and_a_dead_refresh_token_means_reconnect(crm: Harness) -> None:
+    settings, code = crm.oauth()
+    grant = crm.provider.exchange_code(settings, code)
+    assert grant.refresh_token
+
+    fresh = crm.provider.refresh(settings, grant.refresh_token)
+
+    with crm.provider.open(
+        settings, Bearer(fresh.access_token), base_url=fresh.api_base or grant.api_base
+    ) as api:
+        assert api.identity().account_id == crm.account_id
+    with pytest.raises(NeedsReconnect):
+        crm.provider.refresh(settings, "not-a-refresh-token")
