@@ -100,6 +100,10 @@ class Harness:
         """Settings for the CRM's OAuth app at the sandbox, and a fresh authorization code."""
         raise NotImplementedError
 
+    def tighten_burst(self, limit: int, window_s: float) -> None:
+        """Make the sandbox allow only ``limit`` requests per ``window_s`` for this token."""
+        raise NotImplementedError
+
     def touch(self, object_type: str, record_id: str, values: dict[str, str]) -> None:
         """Change a record as a person in the CRM's own UI would."""
         raise NotImplementedError
@@ -163,6 +167,9 @@ class HubSpotHarness(Harness):
 
     def touch(self, object_type: str, record_id: str, values: dict[str, str]) -> None:
         self.admin.patch_object(object_type, record_id, values)
+
+    def tighten_burst(self, limit: int, window_s: float) -> None:
+        self.admin.configure(burst_limit=limit, burst_window_s=window_s)
 
     def oauth(self) -> tuple[Settings, str]:
         settings = self.settings.for_sandbox(self.admin.url)
@@ -236,6 +243,9 @@ class PipedriveHarness(Harness):
 
     def touch(self, object_type: str, record_id: str, values: dict[str, str]) -> None:
         self.admin.patch_object(ENTITIES[object_type], int(record_id), values)
+
+    def tighten_burst(self, limit: int, window_s: float) -> None:
+        self.admin.configure(api_token_burst=limit, burst_window_s=window_s)
 
     def oauth(self) -> tuple[Settings, str]:
         settings = load_settings(

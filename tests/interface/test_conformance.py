@@ -65,6 +65,15 @@ def test_following_list_cursors_yields_every_live_record_exactly_once(crm: Harne
     assert set(seen) == live_ids(crm, "contacts")
 
 
+def test_reads_faster_than_the_burst_limit_all_succeed(crm: Harness) -> None:
+    crm.tighten_burst(3, 0.5)
+    wanted = sorted(live_ids(crm, "contacts"))[:2]
+
+    reads = [crm.api.batch_read("contacts", wanted, properties=[crm.key]) for _ in range(8)]
+
+    assert all(sorted(r.id for r in records) == wanted for records in reads)
+
+
 def test_modified_since_returns_a_record_changed_after_the_moment_and_nothing_older(crm: Harness) -> None:
     record_id = sorted(live_ids(crm, "contacts"))[3]
     crm.touch("contacts", record_id, {crm.first_name: "Touched"})
