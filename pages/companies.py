@@ -6,6 +6,7 @@ from typing import Any
 
 import streamlit as st
 
+from crm.crms import provider_of
 from crm.export import PAGE_COLUMNS
 from ui import data
 from ui.access import require_staff
@@ -56,7 +57,7 @@ else:
     selection: Any = st.dataframe(
         shown,
         key=f"companies_table_{view}_{page}_{table_version}",
-        column_config=company_columns(),
+        column_config=company_columns(provider_of(settings).words),
         column_order=["hubspot", *COLUMNS, "contacts", "deals"],
         on_select="rerun",
         selection_mode="single-row",

@@ -227,11 +227,11 @@ def contact_columns(
     return config
 
 
-def company_columns() -> dict[str, Any]:
+def company_columns(words: Words | None = None) -> dict[str, Any]:
     cc = st.column_config
     return {
         "_index": cc.TextColumn("ID", width="small"),
-        "hubspot": link_column(),
+        "hubspot": link_column(words),
         "name": cc.TextColumn("Name", width="medium"),
         "domain": cc.TextColumn("Domain"),
         "industry": cc.TextColumn("Industry"),
@@ -245,12 +245,16 @@ def company_columns() -> dict[str, Any]:
 
 
 def deal_columns(
-    *, owners: Mapping[str, str], stages: Mapping[str, str], pipelines: Mapping[str, str]
+    *,
+    owners: Mapping[str, str],
+    stages: Mapping[str, str],
+    pipelines: Mapping[str, str],
+    words: Words | None = None,
 ) -> dict[str, Any]:
     cc = st.column_config
     return {
         "_index": cc.TextColumn("ID", disabled=True, width="small"),
-        "hubspot": link_column(),
+        "hubspot": link_column(words),
         "dealname": cc.TextColumn("Deal", disabled=True, width="medium"),
         "pipeline": cc.SelectboxColumn(
             "Pipeline", options=list(pipelines), format_func=label_of(pipelines), disabled=True
@@ -270,11 +274,12 @@ def ticket_columns(
     stages: Mapping[str, str],
     pipelines: Mapping[str, str],
     priorities: Mapping[str, str],
+    words: Words | None = None,
 ) -> dict[str, Any]:
     cc = st.column_config
     return {
         "_index": cc.TextColumn("ID", disabled=True, width="small"),
-        "hubspot": link_column(),
+        "hubspot": link_column(words),
         "subject": cc.TextColumn("Subject", disabled=True, width="medium"),
         "hs_pipeline": cc.SelectboxColumn(
             "Pipeline", options=list(pipelines), format_func=label_of(pipelines), disabled=True
