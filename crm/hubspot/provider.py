@@ -23,7 +23,7 @@ from urllib.parse import quote
 import httpx2
 
 from crm.config import Settings
-from crm.errors import HubSpotError, WebhookRejected
+from crm.errors import HubSpotError, ValidationFailed, WebhookRejected
 from crm.hubspot import deliveries
 from crm.hubspot.client import HubSpotClient
 from crm.hubspot.models import BatchResult, ms_to_iso
@@ -343,8 +343,22 @@ class HubSpotApi:
     def batch_upsert(
         self, object_type: str, inputs: Sequence[Mapping[str, str | None]], *, key: str
     ) -> WriteResult:
-        wire = [{"id": values[key], "properties": dict(values)} for values in inputs]
-        return _written(object_type, self.client.batch_upsert(object_type, wire, id_property=key))
+        keyed = [(i, values) for i, values in enumerate(inputs) if values.get(key)]
+        wire = [{"id": values[key], "properties": dict(values)} for _i, values in keyed]
+        result = (
+            _written(object_type, self.client.batch_upsert(object_type, wire, id_property=key))
+            if wire
+            else WriteResult([])
+        )
+        for index, values in enumerate(inputs):
+            if not values.get(key):
+                refused = ValidationFailed(
+                    f"{key} is required to match the record",
+                    status_code=400,
+                    field_errors={key: "is required"},
+                )
+                result.failures.append(WriteFailure(f"input-{index}", refused))
+        return result
 
     def associations(self, from_type: str, to_type: str, ids: Sequence[str]) -> dict[str, list[str]]:
         found = self.client.read_associations(from_type, to_type, ids)
@@ -379,21 +393,21 @@ def _record(object_type: str, record: HubSpotRecord) -> Record:
 def _written(object_type: str, result: BatchResult) -> WriteResult:
     return WriteResult(
         records=[_record(object_type, r) for r in result.records],
-        failures=[WriteFailure(_failed_ref(error), error) for error in result.errors],
+        failures=[WriteFailure(ref, error) for error in result.errors for ref in _failed_refs(error)],
         created_ids=list(result.created_ids),
     )
 
 
-def _failed_ref(error: HubSpotError) -> str | None:
-    """The input a 207 error is about: its trace id, else the one id HubSpot named."""
-    context = (error.body or {}).get("context") if isinstance(error.body, dict) else None
-    if not isinstance(context, dict):
-        return None
-    for key in ("objectWriteTraceId", "ids", "id"):
-        values = context.get(key)
-        if isinstance(values, list) and len(values) == 1:
-            return str(values[0])
-    return None
+def _failed_refs(error: HubSpotError) -> list[str | None]:
+    """The inputs a 207 error is about: its trace ids, else the ids HubSpot named (one
+    NotFound can name several unknown ids: each becomes its own failure), else [None]."""
+    context = error.body.get("context") if isinstance(error.body, dict) else None
+    if isinstance(context, dict):
+        for key in ("objectWriteTraceId", "ids", "id"):
+            values = context.get(key)
+            if isinstance(values, list) and values:
+                return [str(v) for v in values]
+    return [None]
 
 
 def _property(item: Mapping[str, Any]) -> Property:

@@ -26,7 +26,7 @@ from urllib.parse import quote
 import httpx2
 
 from crm.config import Settings
-from crm.errors import AlreadyExists, CrmError, NotConnected, NotFound, WebhookRejected
+from crm.errors import AlreadyExists, CrmError, NotConnected, NotFound, ValidationFailed, WebhookRejected
 from crm.interface import (
     ChangeKind,
     Event,
@@ -330,7 +330,13 @@ class PipedriveApi:
         for index, values in enumerate(inputs):
             term = str(values.get(key) or "")
             try:
-                found = self.client.search_exact(entity, term, key) if term else []
+                if not term:
+                    raise ValidationFailed(
+                        f"{key} is required to match the record",
+                        status_code=400,
+                        field_errors={key: "is required"},
+                    )
+                found = self.client.search_exact(entity, term, key)
                 if found:
                     record_id = str(found[0]["id"])
                     record = self.client.update(entity, record_id, _body(entity, values, new=False))

@@ -118,23 +118,35 @@ def test_created_records_exist_in_the_crm_with_the_values_sent(crm: Harness) -> 
         assert truth[record.id]["properties"][crm.key] in emails
 
 
-def test_an_update_changes_the_named_records_and_an_unknown_id_fails_alone(crm: Harness) -> None:
+def test_an_update_changes_the_named_records_and_each_unknown_id_fails_alone(crm: Harness) -> None:
     first, second = sorted(live_ids(crm, "contacts"))[:2]
 
     result = crm.api.batch_update(
         "contacts",
         {
             first: {crm.first_name: "Ada"},
+            "999999998": {crm.first_name: "Nobody"},
             second: {crm.first_name: "Grace"},
-            "999999999": {crm.first_name: "Nobody"},
+            "999999999": {crm.first_name: "Nobody either"},
         },
     )
 
     truth = crm.truth("contacts")
     assert truth[first]["properties"][crm.first_name] == "Ada"
     assert truth[second]["properties"][crm.first_name] == "Grace"
-    assert [f.ref for f in result.failures] == ["999999999"]
-    assert isinstance(result.failures[0].error, CrmError)
+    assert sorted(f.ref for f in result.failures) == ["999999998", "999999999"]
+    assert all(isinstance(f.error, CrmError) for f in result.failures)
+
+
+def test_an_upsert_input_without_its_key_fails_alone(crm: Harness) -> None:
+    email = fresh_email()
+
+    result = crm.api.batch_upsert(
+        "contacts", [{crm.first_name: "Keyless"}, {crm.key: email, crm.first_name: "Keyed"}], key=crm.key
+    )
+
+    assert [f.ref for f in result.failures] == ["input-0"]
+    assert [r.properties[crm.key] for r in result.records] == [email]
 
 
 def test_upserting_the_same_key_twice_leaves_one_record(crm: Harness) -> None:
