@@ -369,7 +369,8 @@ class CrmApi(Protocol):
         """Create or update records matched on the unique property ``key`` (e.g. email).
 
         Idempotent: sending the same inputs twice leaves one record per key value;
-        ``created_ids`` lists the records this call created.
+        ``created_ids`` lists the records this call created. An input without a value
+        for ``key`` fails alone (``ref`` is ``"input-<index>"``).
         """
         ...
 
