@@ -55,7 +55,6 @@ from crm.hubspot.deliveries import parse_events as _parse_events
 from crm.hubspot.deliveries import public_uri as public_uri
 from crm.hubspot.deliveries import signature_v3 as signature_v3
 from crm.hubspot.deliveries import valid_id as valid_id
-from crm.hubspot.deliveries import verify_headers
 from crm.hubspot.deliveries import verify_v3 as verify_v3
 from crm.logs import in_run
 from crm.store import Store, inbox
@@ -139,18 +138,20 @@ def receive(
             signed body is not a JSON array of events with sane keys (``malformed``).
         StoreUnavailable: the cache cannot be written; the route answers 503.
     """
+    lowered = {k.lower(): v for k, v in headers.items()}
     try:
         if len(body) > MAX_BODY_BYTES:
             raise WebhookRejected("The request body is larger than 1 MiB.", reason="too_large")
         enabled, why = configuration(settings)
         if not enabled:
             raise WebhookRejected(f"Webhooks are not set up: {why}.", reason="not_configured")
-        verify_headers(
+        verify_v3(
             client_secret=settings.client_secret,
             method=method,
             uri=settings.webhook_url,
-            headers=headers,
             body=body,
+            timestamp=lowered.get(TIMESTAMP_HEADER, "").strip(),
+            signature=lowered.get(SIGNATURE_HEADER, ""),
             now_ms=now_ms,
         )
         events = _parse_events(body)
