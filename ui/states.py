@@ -46,7 +46,7 @@ def require_data(settings: Settings, staff: Staff, what: str) -> ConnectionInfo:
             f"Connect a {words.crm} {words.account} to see its {what} here.",
             icon=":material/link:",
         )
-        st.page_link(CONNECT_PAGE, label=f"Connect {words.crm}", icon=":material/arrow_forward:")
+        st.page_link(CONNECT_PAGE, label="Connect HubSpot", icon=":material/arrow_forward:")
         st.stop()
     st.info(
         f"Connected, but nothing has been synced yet. Run a sync to bring in the {what}.",
