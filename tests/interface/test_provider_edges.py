@@ -10,7 +10,7 @@ import pytest
 
 from crm.config import load_settings
 from crm.crms import provider_for
-from crm.errors import WebhookRejected
+from crm.errors import NeedsReconnect, WebhookRejected
 from crm.hubspot.deliveries import signature_v3
 from crm.interface import WebhookRequest
 
@@ -117,3 +117,21 @@ def test_pipedrive_refuses_deliveries_without_the_right_credentials_or_shape(
     with pytest.raises(WebhookRejected) as refused:
         provider_for("pipedrive").read_webhook(request_, secret="hooks:pw")
     assert refused.value.reason == reason
+
+
+def test_a_hubspot_refresh_token_revoked_through_the_provider_is_dead(sandbox, tmp_path: Path) -> None:
+    settings = load_settings(
+        {"HUBSPOT_ACCESS_TOKEN": "unused", "HUBSPOT_BASE_URL": sandbox.url, "CRM_DB": str(tmp_path / "c.db")},
+        {},
+    ).for_sandbox(sandbox.url)
+    code = sandbox.oauth_code(
+        client_id=settings.client_id, redirect_uri=settings.redirect_uri, scopes=list(settings.scopes)
+    )["code"]
+    hubspot = provider_for("hubspot")
+    grant = hubspot.exchange_code(settings, code)
+    assert grant.refresh_token
+
+    hubspot.revoke(settings, grant.refresh_token)
+
+    with pytest.raises(NeedsReconnect):
+        hubspot.refresh(settings, grant.refresh_token)
