@@ -66,6 +66,9 @@ DEFAULT_OPTIONAL_SCOPES = (
     "crm.extensions_calling_transcripts.read",
 )
 SANDBOX_CLIENT_ID = "sandbox-client-id"
+# Pipedrive's OAuth server (docs/PIPEDRIVE_API.md §1) and this app's callback for it.
+PIPEDRIVE_OAUTH_URL = "https://oauth.pipedrive.com"
+PIPEDRIVE_REDIRECT_URI = "http://localhost:8501/pipedrive/callback"
 SANDBOX_CLIENT_SECRET = "sandbox-client-secret"
 
 KNOWN_KEYS = (
@@ -80,6 +83,10 @@ KNOWN_KEYS = (
     "HUBSPOT_TOKEN_PATH",
     "HUBSPOT_WEBHOOK_URL",
     "HUBSPOT_PKCE",
+    "PIPEDRIVE_CLIENT_ID",
+    "PIPEDRIVE_CLIENT_SECRET",
+    "PIPEDRIVE_OAUTH_URL",
+    "PIPEDRIVE_REDIRECT_URI",
     "CRM_DB",
     "CRM_SECRET_KEY",
     "CRM_SANDBOX_SEED",
@@ -110,6 +117,15 @@ class Settings:
     """Everything ``crm`` needs to know, resolved and validated once."""
 
     mode: Mode
+    # The CRM of the connection these settings are for (``crm.crms.provider_of``): where
+    # its words, record links and API come from. "hubspot" unless a connection names another.
+    crm: str = "hubspot"
+    # Pipedrive's OAuth app: PIPEDRIVE_CLIENT_ID, PIPEDRIVE_CLIENT_SECRET, PIPEDRIVE_OAUTH_URL
+    # (authorize and token live under it), PIPEDRIVE_REDIRECT_URI.
+    pipedrive_client_id: str = ""
+    pipedrive_client_secret: str = dataclasses.field(default="", repr=False)
+    pipedrive_oauth_url: str = PIPEDRIVE_OAUTH_URL
+    pipedrive_redirect_uri: str = PIPEDRIVE_REDIRECT_URI
     # CRM_DB as given: a ``postgresql://`` URL, or a SQLite file path. Never a Path (that
     # would drop a slash of "postgresql://"), never in repr (a URL may carry a password).
     db: str = dataclasses.field(default=DEFAULT_DB, repr=False)
@@ -287,6 +303,14 @@ def load_settings(env: Mapping[str, str] | None = None, secrets: Mapping[str, An
 
     return Settings(
         mode=mode,
+        pipedrive_client_id=get("PIPEDRIVE_CLIENT_ID"),
+        pipedrive_client_secret=get("PIPEDRIVE_CLIENT_SECRET"),
+        pipedrive_oauth_url=_url(
+            get("PIPEDRIVE_OAUTH_URL", PIPEDRIVE_OAUTH_URL), "PIPEDRIVE_OAUTH_URL"
+        ).rstrip("/"),
+        pipedrive_redirect_uri=_url(
+            get("PIPEDRIVE_REDIRECT_URI", PIPEDRIVE_REDIRECT_URI), "PIPEDRIVE_REDIRECT_URI"
+        ),
         db=_db(get("CRM_DB", DEFAULT_DB)),
         base_url=base_url,
         authorize_url=authorize_url,

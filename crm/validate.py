@@ -59,6 +59,10 @@ class Context:
     # pipeline id -> stage ids (deals, tickets)
     stages: Mapping[str, Iterable[str]] = field(default_factory=dict)
     owner_ids: Iterable[str] = ()
+    # The CRM's name and its owner property, for messages and the owner check (from the
+    # CRM's provider: crm.sync.validation_context fills them).
+    crm_name: str = "HubSpot"
+    owner_property: str = "hubspot_owner_id"
 
     def __post_init__(self) -> None:
         self.stages = {str(p): {str(s) for s in ids} for p, ids in self.stages.items()}
@@ -188,13 +192,13 @@ def _enumeration(definition: Mapping[str, Any], value: Any) -> str:
     return ";".join(parts)
 
 
-def normalize(definition: Mapping[str, Any], value: Any) -> str | None:
-    """``value`` in HubSpot's wire form for this property (None clears it).
+def normalize(definition: Mapping[str, Any], value: Any, *, crm_name: str = "HubSpot") -> str | None:
+    """``value`` in the CRM's wire form for this property (None clears it).
 
-    Raises FieldError with a message fit for the person editing.
+    Raises FieldError with a message fit for the person editing (naming ``crm_name``).
     """
     if definition.get("read_only") or definition.get("calculated"):
-        raise FieldError("is read-only in HubSpot")
+        raise FieldError(f"is read-only in {crm_name}")
     if _is_empty(value):
         return None
     prop_type = definition.get("type") or "string"
@@ -211,7 +215,7 @@ def normalize(definition: Mapping[str, Any], value: Any) -> str | None:
         return _enumeration(definition, value)
     text = str(value)
     if len(text) > MAX_STRING:
-        raise FieldError(f"is longer than HubSpot's limit of {MAX_STRING:,} characters")
+        raise FieldError(f"is longer than {crm_name}'s limit of {MAX_STRING:,} characters")
     if name == "email" or definition.get("field_type") == "email":
         text = text.strip()
         if not is_valid_email(text):
@@ -241,10 +245,10 @@ def check_properties(
     for prop, value in values.items():
         definition = context.defs.get(prop)
         if definition is None or definition.get("archived"):
-            errors[prop] = f"HubSpot has no {object_type} property '{prop}'"
+            errors[prop] = f"{context.crm_name} has no {object_type} property '{prop}'"
             continue
         try:
-            wire = normalize(definition, value)
+            wire = normalize(definition, value, crm_name=context.crm_name)
             if wire is not None:
                 _check_references(object_type, prop, wire, values, current, context)
         except FieldError as exc:
@@ -268,9 +272,9 @@ def _check_references(
     current: Mapping[str, Any],
     context: Context,
 ) -> None:
-    if prop == "hubspot_owner_id":
+    if prop == context.owner_property:
         if wire not in context.owner_ids:
-            raise FieldError(f"'{wire}' is not an active HubSpot owner")
+            raise FieldError(f"'{wire}' is not an active {context.crm_name} owner")
         return
     if object_type not in PIPELINE_PROPERTIES:
         return

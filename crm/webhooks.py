@@ -15,7 +15,9 @@ events pending with the error recorded; they are retried with backoff up to
 
 Signature (HUBSPOT_API.md §9.1): base64 HMAC-SHA256 with the app's client secret over
 method + URI + raw body + timestamp, where the URI is the *public* URL HubSpot called
-(``settings.webhook_url``), not the one this process sees behind a proxy.
+(``settings.webhook_url``), not the one this process sees behind a proxy. The check and
+the body parsing are pure and live in ``crm.hubspot.deliveries`` (re-exported here), so
+the CRM interface's webhook verification (``crm.hubspot.provider``) is the same code.
 
 Refused requests are counted in memory (``Refusals``), never in the database, and logged
 as at most one summary line a minute: a flood of forged requests costs neither disk
@@ -29,10 +31,6 @@ with OverflowError). A signed batch that breaks these is refused as ``malformed`
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import logging
 import re
 import threading
@@ -47,6 +45,17 @@ from crm import oauth, store
 from crm.config import Settings
 from crm.errors import CrmError, NotFound, WebhookRejected
 from crm.hubspot import HubSpotClient, Record
+from crm.hubspot.deliveries import MAX_ID as MAX_ID
+from crm.hubspot.deliveries import SIGNATURE_HEADER as SIGNATURE_HEADER
+from crm.hubspot.deliveries import SINGULAR_TYPES as _SINGULAR
+from crm.hubspot.deliveries import TIMESTAMP_HEADER as TIMESTAMP_HEADER
+from crm.hubspot.deliveries import TIMESTAMP_TOLERANCE_MS as TIMESTAMP_TOLERANCE_MS
+from crm.hubspot.deliveries import event_object_type as event_object_type
+from crm.hubspot.deliveries import parse_events as _parse_events
+from crm.hubspot.deliveries import public_uri as public_uri
+from crm.hubspot.deliveries import signature_v3 as signature_v3
+from crm.hubspot.deliveries import valid_id as valid_id
+from crm.hubspot.deliveries import verify_v3 as verify_v3
 from crm.logs import in_run
 from crm.store import Store, inbox
 from crm.store.interactions import THREADS
@@ -55,7 +64,6 @@ from crm.sync.pull import ASSOCIATIONS, pull_properties, read_transcripts, write
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
-TIMESTAMP_TOLERANCE_MS = 300_000
 MAX_ATTEMPTS = 10
 # Between failed rounds the worker waits 5 s, 10 s, 20 s... up to this; ten attempts span
 # about twenty minutes before events are left for a sync to cover.
@@ -78,54 +86,9 @@ PRIVACY_NOTE = "values removed: the contact was deleted in HubSpot under GDPR"
 # 503 (HubSpot times out after 5 s and retries a 5xx).
 INBOX_WAIT_S = 3.0
 
-# Epoch milliseconds have 13 digits until the year 2286; anything longer is not a timestamp.
-_TIMESTAMP_RE = re.compile(r"[0-9]{1,16}")
-# HubSpot ids are positive and fit SQLite's INTEGER (signed 64-bit); 19 digits at most.
-MAX_ID = 2**63 - 1
-_ID_TEXT_RE = re.compile(r"[0-9]{1,19}")
 # A refusal summary goes to the log at most this often.
 REFUSAL_LOG_INTERVAL_S = 60.0
 
-SIGNATURE_HEADER = "x-hubspot-signature-v3"
-TIMESTAMP_HEADER = "x-hubspot-request-timestamp"
-
-_URI_ESCAPES = {
-    "%3A": ":",
-    "%2F": "/",
-    "%3F": "?",
-    "%40": "@",
-    "%21": "!",
-    "%24": "$",
-    "%27": "'",
-    "%28": "(",
-    "%29": ")",
-    "%2A": "*",
-    "%2C": ",",
-    "%3B": ";",
-}
-_URI_ESCAPE_RE = re.compile("|".join(_URI_ESCAPES), re.IGNORECASE)
-
-# conversation.* events are about inbox threads; their objectId is the thread id (§7).
-_SINGULAR = {
-    "contact": "contacts",
-    "company": "companies",
-    "deal": "deals",
-    "ticket": "tickets",
-    "conversation": "threads",
-}
-# Engagements have no classic subscription; the generic object.* events name them by type id
-# (docs/INTERACTIONS_API.md §7).
-_TYPE_IDS = {
-    "0-1": "contacts",
-    "0-2": "companies",
-    "0-3": "deals",
-    "0-5": "tickets",
-    "0-46": "notes",
-    "0-48": "calls",
-    "0-49": "emails",
-    "0-47": "meetings",
-    "0-27": "tasks",
-}
 _ASSOCIATION_TYPE_RE = re.compile(r"^(CONTACT|COMPANY|DEAL|TICKET)_TO_(CONTACT|COMPANY|DEAL|TICKET)(?:_|$)")
 _SINGULAR_OF = {plural: singular for singular, plural in _SINGULAR.items()}
 # The association pairs the cache keeps, as the sync engine reads them (from -> to).
@@ -133,58 +96,6 @@ ASSOCIATION_PAIRS = tuple(pair for pairs in ASSOCIATIONS.values() for pair in pa
 
 
 # --- checking a delivery -------------------------------------------------------------
-
-
-def public_uri(uri: str) -> str:
-    """``uri`` with the escapes HubSpot decodes before signing turned back into characters."""
-    return _URI_ESCAPE_RE.sub(lambda m: _URI_ESCAPES[m.group(0).upper()], uri)
-
-
-def signature_v3(*, client_secret: str, method: str, uri: str, body: bytes, timestamp: str) -> str:
-    """HubSpot's v3 signature of a request (base64 HMAC-SHA256)."""
-    # Concatenate bytes: the body is hashed exactly as received, never re-encoded.
-    message = method.upper().encode() + public_uri(uri).encode() + body + timestamp.encode()
-    digest = hmac.new(client_secret.encode(), message, hashlib.sha256).digest()
-    return base64.b64encode(digest).decode("ascii")
-
-
-def verify_v3(
-    *,
-    client_secret: str,
-    method: str,
-    uri: str,
-    body: bytes,
-    timestamp: str,
-    signature: str,
-    now_ms: int | None = None,
-) -> None:
-    """Check a v3-signed request.
-
-    Args:
-        uri: the public URL HubSpot was configured to call (settings.webhook_url).
-        body: the raw request body, byte for byte.
-        timestamp: X-HubSpot-Request-Timestamp, epoch milliseconds.
-
-    Raises:
-        WebhookRejected: reason ``missing_headers``, ``bad_timestamp`` (not 1-16 ASCII
-            digits), ``stale_timestamp`` (more than five minutes away from now, either
-            way) or ``bad_signature``.
-    """
-    if not signature or not timestamp:
-        raise WebhookRejected("The signature or timestamp header is missing.", reason="missing_headers")
-    if not _TIMESTAMP_RE.fullmatch(timestamp):
-        # Checked before int(): a 5,000-digit header must not reach the parser.
-        raise WebhookRejected("The request timestamp is not a short integer.", reason="bad_timestamp")
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    if abs(now_ms - int(timestamp)) > TIMESTAMP_TOLERANCE_MS:
-        raise WebhookRejected(
-            "The request timestamp is outside the five-minute window.", reason="stale_timestamp"
-        )
-    expected = signature_v3(
-        client_secret=client_secret, method=method, uri=uri, body=body, timestamp=timestamp
-    )
-    if not hmac.compare_digest(expected.encode("ascii"), signature.strip().encode("utf-8")):
-        raise WebhookRejected("The request signature does not match.", reason="bad_signature")
 
 
 def configuration(settings: Settings) -> tuple[bool, str]:
@@ -319,40 +230,6 @@ def record_rejection(settings: Settings, reason: str, *, detail: str = "") -> No
     refusals(settings).add(reason, detail)
 
 
-def _parse_events(body: bytes) -> list[dict[str, Any]]:
-    try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError):
-        # ValueError also covers a number over Python's 4,300-digit limit; RecursionError
-        # a body of a million nested brackets.
-        raise WebhookRejected("The request body is not JSON.", reason="malformed") from None
-    if isinstance(payload, dict):
-        payload = [payload]
-    if not isinstance(payload, list) or not all(isinstance(e, dict) for e in payload):
-        raise WebhookRejected("The request body is not an array of events.", reason="malformed")
-    for event in payload:
-        for name in ("portalId", "subscriptionId", "eventId", "objectId"):
-            if event.get(name) is not None and valid_id(event[name]) is None:
-                raise WebhookRejected(f"An event's {name} is not a HubSpot id.", reason="malformed")
-    return payload
-
-
-def valid_id(value: Any) -> int | None:
-    """``value`` as a HubSpot id (a positive integer that fits SQLite's INTEGER), else None.
-
-    Accepts an int or a string of ASCII digits; never a bool, a float or a longer number.
-    """
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        if not _ID_TEXT_RE.fullmatch(value):
-            return None
-        value = int(value)
-    if isinstance(value, int) and 0 < value <= MAX_ID:
-        return value
-    return None
-
-
 # --- processing ----------------------------------------------------------------------
 
 
@@ -374,14 +251,6 @@ class ReadPlan:
             number = valid_id(record_id)
             if number is not None:
                 bucket.setdefault(key, set()).add(str(number))
-
-
-def event_object_type(event: Mapping[str, Any]) -> str | None:
-    """The cache's object type an event is about (``contacts``...), or None for others."""
-    prefix = str(event.get("subscriptionType") or "").split(".", 1)[0]
-    if prefix == "object":
-        return _TYPE_IDS.get(str(event.get("objectTypeId") or ""))
-    return _SINGULAR.get(prefix)
 
 
 def plan_events(events: Sequence[Mapping[str, Any]]) -> ReadPlan:

@@ -6,6 +6,7 @@ from typing import Any
 
 import streamlit as st
 
+from crm.crms import provider_of
 from crm.export import PAGE_COLUMNS
 from ui import data
 from ui.access import require_staff
@@ -50,13 +51,13 @@ else:
     with crm_errors("count associated records"):
         counted = data.company_counts(settings, list(frame.index))
     shown = frame.join(counted[["contacts", "deals"]], how="left").fillna({"contacts": 0, "deals": 0})
-    shown = with_links(shown, "companies", info.ui_domain, info.portal_id)
+    shown = with_links(shown, "companies", info.ui_domain, info.portal_id, crm=settings.crm)
     # A new key per visit: a selection kept from before would switch pages again on return.
     table_version = st.session_state.setdefault("companies_table_version", 0)
     selection: Any = st.dataframe(
         shown,
         key=f"companies_table_{view}_{page}_{table_version}",
-        column_config=company_columns(),
+        column_config=company_columns(provider_of(settings).words),
         column_order=["hubspot", *COLUMNS, "contacts", "deals"],
         on_select="rerun",
         selection_mode="single-row",

@@ -7,6 +7,7 @@ from typing import Any
 import streamlit as st
 
 from crm import sync
+from crm.crms import provider_of
 from crm.errors import CrmError, InvalidEdit
 from crm.export import PAGE_COLUMNS
 from ui import data, editing
@@ -20,6 +21,8 @@ from ui.tables import ANY, RecordQuery, active_filters, choose, load_page, open_
 staff = require_staff()
 show_flash()
 settings = page_settings()
+words = provider_of(settings).words
+STAGE_LABEL = words.field_label("lifecyclestage")
 
 PREFIX = "contacts"
 PAGE_SIZES = (25, 50, 100, 250)
@@ -29,7 +32,7 @@ SORTS = {
     "First name": ("firstname", False),
     "Email": ("email", False),
     "Company": ("company", False),
-    "Lifecycle stage": ("lifecyclestage", False),
+    STAGE_LABEL: ("lifecyclestage", False),
     "Created": ("createdate", True),
 }
 EDITABLE = [
@@ -49,7 +52,7 @@ LABELS = {
     "phone": "Phone",
     "jobtitle": "Job title",
     "pronouns": "Pronouns",
-    "lifecyclestage": "Lifecycle stage",
+    "lifecyclestage": STAGE_LABEL,
     "hubspot_owner_id": "Owner",
     "company": "Company",
 }
@@ -109,7 +112,7 @@ def _create_contact() -> None:
     for name in NEW_FIELDS:
         st.session_state[f"contacts_new_{name}"] = ""
     data.clear()
-    flash(f"New contact {props.get('email', '')} queued; push to create it in HubSpot")
+    flash(f"New contact {props.get('email', '')} queued; push to create it in {words.crm}")
 
 
 new_errors: dict[str, str] = st.session_state.get("contacts_new_errors") or {}
@@ -121,7 +124,7 @@ with st.expander("New contact", icon=":material/person_add:", expanded=bool(new_
                 label + (" (required)" if name == "email" else ""), key=f"contacts_new_{name}", max_chars=254
             )
         right.selectbox(
-            "Lifecycle stage",
+            STAGE_LABEL,
             [ANY, *lifecycle],
             format_func=lambda v: "—" if v == ANY else lifecycle.get(v, v),
             key="contacts_new_lifecyclestage",
@@ -162,9 +165,7 @@ search = row1[0].text_input(
     "Search", key="contacts_search", placeholder="Name, email, company or phone", disabled=locked
 )
 owner = choose(row1[1], "Owner", owners, any_label="Any owner", key="contacts_owner", disabled=locked)
-stage = choose(
-    row1[2], "Lifecycle stage", lifecycle, any_label="Any stage", key="contacts_stage", disabled=locked
-)
+stage = choose(row1[2], STAGE_LABEL, lifecycle, any_label="Any stage", key="contacts_stage", disabled=locked)
 company = choose(
     row1[3], "Company", company_names, any_label="Any company", key="contacts_company", disabled=locked
 )
@@ -206,10 +207,10 @@ editing.edit_grid(
     prefix=PREFIX,
     object_type="contacts",
     frame=frame,
-    shown=with_links(frame, "contacts", info.ui_domain, info.portal_id),
+    shown=with_links(frame, "contacts", info.ui_domain, info.portal_id, crm=settings.crm),
     outcome=outcome,
     labels=LABELS,
-    config=contact_columns(owners=owners, lifecycle=lifecycle, pronouns=pronouns),
+    config=contact_columns(owners=owners, lifecycle=lifecycle, pronouns=pronouns, words=words),
     columns=columns,
     editable=editable,
     view=f"{view}_{page}",
@@ -218,7 +219,7 @@ editing.edit_grid(
 st.pagination(pages, key=page_key, disabled=locked)
 st.caption(
     "Changes are saved as you make them and stay in the outbox until you push them. "
-    "Owner and lifecycle stage are chosen from HubSpot's lists."
+    f"Owner and {STAGE_LABEL.lower()} are chosen from {words.crm}'s lists."
 )
 
 # --- open a record, export ------------------------------------------------------------------

@@ -8,6 +8,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from crm.crms import provider_of
 from crm.export import PAGE_COLUMNS
 from ui import data, editing
 from ui.access import require_staff
@@ -171,10 +172,12 @@ editing.edit_grid(
     prefix=PREFIX,
     object_type="deals",
     frame=frame,
-    shown=with_links(shown, "deals", info.ui_domain, info.portal_id),
+    shown=with_links(shown, "deals", info.ui_domain, info.portal_id, crm=settings.crm),
     outcome=outcome,
     labels=LABELS,
-    config=deal_columns(owners=owners, stages=stage_options, pipelines=pipeline_names),
+    config=deal_columns(
+        owners=owners, stages=stage_options, pipelines=pipeline_names, words=provider_of(settings).words
+    ),
     columns=columns,
     editable=EDITABLE,
     view=f"{view}_{page}",

@@ -1,5 +1,5 @@
 """Record detail (/record?type=contacts&id=...): properties, associated records, the activity
-timeline, the HubSpot link."""
+timeline, the link into the CRM's own UI (its words and URL come from the CRM's provider)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from crm.crms import provider_of
 from ui import data
 from ui.access import require_staff
 from ui.columns import (
@@ -28,6 +29,7 @@ from ui.timeline import render_timeline
 staff = require_staff()
 show_flash()
 settings = page_settings()
+words = provider_of(settings).words
 
 LIST_PAGES = {
     "contacts": "pages/contacts.py",
@@ -69,7 +71,7 @@ if record is None:
     st.title(SINGULAR[object_type].capitalize())
     st.warning(
         f"This {SINGULAR[object_type]} ({md_escape(record_id)}) is not in the cache. "
-        "It may have been deleted in HubSpot, or not synced yet.",
+        f"It may have been deleted in {words.crm}, or not synced yet.",
         icon=":material/search_off:",
     )
     st.page_link(LIST_PAGES[object_type], label=f"Back to {object_type}", icon=":material/arrow_back:")
@@ -88,11 +90,11 @@ st.page_link(LIST_PAGES[object_type], label=f"Back to {object_type}", icon=":mat
 st.title(md_escape(_title(record), max_len=120))
 st.caption(
     f"{SINGULAR[object_type].capitalize()} {md_escape(record_id)}"
-    + (" · archived in HubSpot" if record.get("archived") else "")
+    + (f" · archived in {words.crm}" if record.get("archived") else "")
 )
-link = record_url(info.ui_domain, info.portal_id, object_type, record_id)
+link = record_url(info.ui_domain, info.portal_id, object_type, record_id, crm=settings.crm)
 if link:
-    st.link_button("Open in HubSpot", link, icon=":material/open_in_new:")
+    st.link_button(words.open_record, link, icon=":material/open_in_new:")
 
 with crm_errors("read owners and pipelines"):
     owners = owner_labels(data.owners(settings))

@@ -2,7 +2,9 @@
 
 CRM values are other people's text. They reach the browser only through grids,
 ``st.text``/``st.code``, or Markdown-rendering elements after ``md_escape``; links only
-as https URLs to HubSpot; CSV exports only after ``neutralise``.
+as https URLs into the CRM's own UI (built by the CRM's provider, ``crm.crms``); CSV
+exports only after ``neutralise``. Column titles that name the CRM or one of its fields
+come from its ``Words``.
 """
 
 from __future__ import annotations
@@ -13,21 +15,22 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import pandas as pd
 import streamlit as st
 
+from crm.crms import provider_for, words_for
+
 # Re-exported: pages and tests know them as ui.columns names; crm.export needs them without streamlit.
 from crm.export import FORMULA_START as FORMULA_START
 from crm.export import neutralise as neutralise
+from crm.interface import Identity, Words
 from crm.labels import option_labels as option_labels
 from crm.labels import owner_labels as owner_labels
 from crm.labels import pipeline_labels as pipeline_labels
 from crm.labels import stage_labels as stage_labels
 
-# HubSpot's object type ids, as used in record URLs.
-OBJECT_TYPE_IDS = {"contacts": "0-1", "companies": "0-2", "deals": "0-3", "tickets": "0-5"}
 SINGULAR = {"contacts": "contact", "companies": "company", "deals": "deal", "tickets": "ticket"}
 
 # Every ASCII punctuation character may be backslash-escaped in CommonMark, and an escaped
@@ -37,9 +40,6 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$=&\"'^%/;?@,])")
 # every ".", "@" and ":" and inside "www" breaks them; checked in Chromium on 1.67.
 _ZWSP = "\u200b"
 _WWW = re.compile(r"(?i)(w)(ww)")
-_HOSTNAME = re.compile(
-    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$"
-)
 
 
 def md_escape(value: object, *, max_len: int = 300) -> str:
@@ -68,38 +68,37 @@ def https_or_none(value: object) -> str | None:
     return text
 
 
-def safe_domain(ui_domain: object) -> str | None:
-    """A plain hostname such as ``app.hubspot.com``, or None for anything else."""
-    domain = str(ui_domain or "").strip().lower()
-    return domain if _HOSTNAME.match(domain) else None
+def _account(ui_domain: object, portal_id: object) -> Identity:
+    return Identity(account_id=str(portal_id or ""), account_name="", ui_host=str(ui_domain or ""))
 
 
-def record_url(ui_domain: object, portal_id: object, object_type: str, record_id: object) -> str | None:
-    """The record's page in HubSpot, ``https://{ui_domain}/contacts/{portal}/record/{type id}/{id}``."""
-    domain = safe_domain(ui_domain)
-    type_id = OBJECT_TYPE_IDS.get(object_type)
-    portal = str(portal_id or "")
-    rid = str(record_id or "")
-    if domain is None or type_id is None or not portal.isdigit() or not rid.isdigit():
-        return None
-    return https_or_none(f"https://{domain}/contacts/{portal}/record/{type_id}/{quote(rid)}")
+def record_url(
+    ui_domain: object, portal_id: object, object_type: str, record_id: object, *, crm: str | None = None
+) -> str | None:
+    """The record's page in the CRM's own UI (HubSpot unless ``crm`` names another), or None."""
+    url = provider_for(crm).record_url(
+        object_type, str(record_id or ""), account=_account(ui_domain, portal_id)
+    )
+    return https_or_none(url)
 
 
-def portal_url(ui_domain: object, portal_id: object) -> str | None:
-    """The portal's contacts home in HubSpot."""
-    domain = safe_domain(ui_domain)
-    portal = str(portal_id or "")
-    if domain is None or not portal.isdigit():
-        return None
-    return https_or_none(f"https://{domain}/contacts/{portal}")
+def portal_url(ui_domain: object, portal_id: object, *, crm: str | None = None) -> str | None:
+    """The account's home in the CRM's own UI (HubSpot: the portal's contacts)."""
+    return https_or_none(provider_for(crm).account_url(_account(ui_domain, portal_id)))
 
 
 def with_links(
-    frame: pd.DataFrame, object_type: str, ui_domain: object, portal_id: object, column: str = "hubspot"
+    frame: pd.DataFrame,
+    object_type: str,
+    ui_domain: object,
+    portal_id: object,
+    column: str = "hubspot",
+    *,
+    crm: str | None = None,
 ) -> pd.DataFrame:
     """A copy of ``frame`` (indexed by record id) with an https link to each record."""
     out = frame.copy()
-    out[column] = [record_url(ui_domain, portal_id, object_type, rid) for rid in out.index]
+    out[column] = [record_url(ui_domain, portal_id, object_type, rid, crm=crm) for rid in out.index]
     return out
 
 
@@ -183,9 +182,11 @@ def money(amount: object, currency: str = "") -> str:
 # --- column configs -------------------------------------------------------------------
 
 
-def link_column() -> Any:
+def link_column(words: Words | None = None) -> Any:
+    """The column of links into the CRM, titled with its name."""
+    words = words or words_for(None)
     return st.column_config.LinkColumn(
-        "HubSpot", display_text="Open ↗", width="small", help="Open the record in HubSpot (new tab)"
+        words.crm, display_text="Open ↗", width="small", help=f"Open the record in {words.crm} (new tab)"
     )
 
 
@@ -194,12 +195,14 @@ def contact_columns(
     owners: Mapping[str, str],
     lifecycle: Mapping[str, str],
     pronouns: Mapping[str, str] | None,
+    words: Words | None = None,
 ) -> dict[str, Any]:
-    """Column config of the contacts grid; owner and stage pick labels, store HubSpot values."""
+    """Column config of the contacts grid; owner and stage pick labels, store the CRM's values."""
     cc = st.column_config
+    words = words or words_for(None)
     config: dict[str, Any] = {
         "_index": cc.TextColumn("ID", disabled=True, width="small"),
-        "hubspot": link_column(),
+        "hubspot": link_column(words),
         "firstname": cc.TextColumn("First name", max_chars=200),
         "lastname": cc.TextColumn("Last name", max_chars=200),
         "email": cc.TextColumn("Email", max_chars=254, width="medium"),
@@ -207,7 +210,7 @@ def contact_columns(
         "jobtitle": cc.TextColumn("Job title", max_chars=200),
         "company": cc.TextColumn("Company", disabled=True),
         "lifecyclestage": cc.SelectboxColumn(
-            "Lifecycle stage", options=list(lifecycle), format_func=label_of(lifecycle)
+            words.field_label("lifecyclestage"), options=list(lifecycle), format_func=label_of(lifecycle)
         ),
         "hubspot_owner_id": cc.SelectboxColumn(
             "Owner", options=list(owners), format_func=label_of(owners), width="medium"
@@ -224,11 +227,11 @@ def contact_columns(
     return config
 
 
-def company_columns() -> dict[str, Any]:
+def company_columns(words: Words | None = None) -> dict[str, Any]:
     cc = st.column_config
     return {
         "_index": cc.TextColumn("ID", width="small"),
-        "hubspot": link_column(),
+        "hubspot": link_column(words),
         "name": cc.TextColumn("Name", width="medium"),
         "domain": cc.TextColumn("Domain"),
         "industry": cc.TextColumn("Industry"),
@@ -242,12 +245,16 @@ def company_columns() -> dict[str, Any]:
 
 
 def deal_columns(
-    *, owners: Mapping[str, str], stages: Mapping[str, str], pipelines: Mapping[str, str]
+    *,
+    owners: Mapping[str, str],
+    stages: Mapping[str, str],
+    pipelines: Mapping[str, str],
+    words: Words | None = None,
 ) -> dict[str, Any]:
     cc = st.column_config
     return {
         "_index": cc.TextColumn("ID", disabled=True, width="small"),
-        "hubspot": link_column(),
+        "hubspot": link_column(words),
         "dealname": cc.TextColumn("Deal", disabled=True, width="medium"),
         "pipeline": cc.SelectboxColumn(
             "Pipeline", options=list(pipelines), format_func=label_of(pipelines), disabled=True
@@ -267,11 +274,12 @@ def ticket_columns(
     stages: Mapping[str, str],
     pipelines: Mapping[str, str],
     priorities: Mapping[str, str],
+    words: Words | None = None,
 ) -> dict[str, Any]:
     cc = st.column_config
     return {
         "_index": cc.TextColumn("ID", disabled=True, width="small"),
-        "hubspot": link_column(),
+        "hubspot": link_column(words),
         "subject": cc.TextColumn("Subject", disabled=True, width="medium"),
         "hs_pipeline": cc.SelectboxColumn(
             "Pipeline", options=list(pipelines), format_func=label_of(pipelines), disabled=True

@@ -28,7 +28,9 @@ import streamlit as st
 
 from crm import sync
 from crm.config import Settings
+from crm.crms import provider_of, words_for
 from crm.errors import CrmError, InvalidEdit
+from crm.interface import Words
 from ui import data
 from ui.access import Staff
 from ui.columns import md_escape
@@ -114,7 +116,8 @@ def apply_edits(
         return Outcome(failed=True)
     reset(prefix)
     st.session_state.pop(f"{prefix}_push_result", None)
-    toast(f"Saved {queued} change{'s' if queued != 1 else ''}; push to send them to HubSpot")
+    crm_name = provider_of(settings).words.crm
+    toast(f"Saved {queued} change{'s' if queued != 1 else ''}; push to send them to {crm_name}")
     return Outcome(queued=queued)
 
 
@@ -244,14 +247,18 @@ PENDING_COLUMNS = {
     "created_by": st.column_config.TextColumn("By"),
     "created_at": st.column_config.TextColumn("When"),
 }
-RESULT_STATUS = {
-    "pushed": "✓ pushed",
-    "already": "✓ HubSpot already had it",
-    "failed": "✗ refused by HubSpot",
-    "conflict": "⚠ conflict",
-    "retry": "↻ will retry",
-    "created": "✓ created",
-}
+
+
+def result_status(words: Words) -> dict[str, str]:
+    """How each push result reads, in the CRM's name."""
+    return {
+        "pushed": "✓ pushed",
+        "already": f"✓ {words.crm} already had it",
+        "failed": f"✗ refused by {words.crm}",
+        "conflict": "⚠ conflict",
+        "retry": "↻ will retry",
+        "created": "✓ created",
+    }
 
 
 def push_panel(settings: Settings, staff: Staff, prefix: str) -> None:
@@ -259,6 +266,7 @@ def push_panel(settings: Settings, staff: Staff, prefix: str) -> None:
     from ui import data
     from ui.feedback import crm_errors
 
+    words = provider_of(settings).words
     text, button = st.columns([4, 1], vertical_alignment="center")
     counts = data.outbox_counts(settings)
     clicked = button.button(
@@ -270,12 +278,12 @@ def push_panel(settings: Settings, staff: Staff, prefix: str) -> None:
     )
     result_key = f"{prefix}_push_result"
     if clicked:
-        with crm_errors("push your changes", stop=False), st.spinner("Pushing changes to HubSpot…"):
+        with crm_errors("push your changes", stop=False), st.spinner(f"Pushing changes to {words.crm}…"):
             st.session_state[result_key] = sync.push(settings, by=staff.label)
             data.clear()
         counts = data.outbox_counts(settings)
     pending, conflicts = counts.get("pending", 0), counts.get("conflict", 0)
-    summary = f"**{pending}** change{'s' if pending != 1 else ''} waiting to be pushed to HubSpot"
+    summary = f"**{pending}** change{'s' if pending != 1 else ''} waiting to be pushed to {words.crm}"
     if conflicts:
         summary += f" · **{conflicts}** conflict{'s' if conflicts != 1 else ''} to resolve on the Sync page"
     text.markdown(summary)
@@ -287,32 +295,34 @@ def push_panel(settings: Settings, staff: Staff, prefix: str) -> None:
             )
     # The result stays until the next push or edit: live updates may rerun the page any moment.
     if result_key in st.session_state:
-        show_push_result(st.session_state[result_key])
+        show_push_result(st.session_state[result_key], words)
         st.button(
             "Dismiss", key=f"{prefix}_push_dismiss", on_click=st.session_state.pop, args=(result_key, None)
         )
 
 
-def _summary(result: Mapping[str, Any]) -> str:
+def _summary(result: Mapping[str, Any], words: Words) -> str:
     pushed = int(result.get("pushed") or 0)
-    return f"Pushed {pushed} change{'s' if pushed != 1 else ''} to HubSpot."
+    return f"Pushed {pushed} change{'s' if pushed != 1 else ''} to {words.crm}."
 
 
-def show_push_result(result: Mapping[str, Any]) -> None:
+def show_push_result(result: Mapping[str, Any], words: Words | None = None) -> None:
+    words = words or words_for(None)
     pushed, failed, conflicts = (int(result.get(k) or 0) for k in ("pushed", "failed", "conflicts"))
     if failed or conflicts:
         st.warning(
-            f"Pushed {pushed}; HubSpot refused {failed}; {conflicts} conflict"
+            f"Pushed {pushed}; {words.crm} refused {failed}; {conflicts} conflict"
             f"{'s' if conflicts != 1 else ''} (resolve them on the Sync page).",
             icon=":material/warning:",
         )
     else:
-        st.success(_summary(result), icon=":material/cloud_done:")
+        st.success(_summary(result, words), icon=":material/cloud_done:")
     rows = list(result.get("results") or [])
     if rows:
         frame = pd.DataFrame(rows)
         if "status" in frame.columns:
-            frame["status"] = frame["status"].map(lambda s: RESULT_STATUS.get(str(s), str(s)))
+            labels = result_status(words)
+            frame["status"] = frame["status"].map(lambda s: labels.get(str(s), str(s)))
         st.dataframe(
             frame,
             hide_index=True,
@@ -321,6 +331,6 @@ def show_push_result(result: Mapping[str, Any]) -> None:
                 "object_type": st.column_config.TextColumn("Type"),
                 "property": st.column_config.TextColumn("Property"),
                 "status": st.column_config.TextColumn("Result"),
-                "message": st.column_config.TextColumn("HubSpot's message", width="large"),
+                "message": st.column_config.TextColumn(f"{words.crm}'s message", width="large"),
             },
         )

@@ -6,6 +6,7 @@ import streamlit as st
 
 from crm import oauth
 from crm.config import Settings
+from crm.crms import provider_of
 from crm.oauth import ConnectionInfo
 from ui import data, runner
 from ui.access import Staff
@@ -20,6 +21,7 @@ def require_data(settings: Settings, staff: Staff, what: str) -> ConnectionInfo:
 
     With a cache but no working connection, the cached data stays visible under a warning.
     """
+    words = provider_of(settings).words
     with crm_errors("read the connection"):
         info = oauth.connection_info(settings)
     with crm_errors("read the cache"):
@@ -27,21 +29,21 @@ def require_data(settings: Settings, staff: Staff, what: str) -> ConnectionInfo:
     if synced:
         if info.status == "needs_reconnect":
             st.warning(
-                "HubSpot no longer accepts this app's connection: you are looking at the cache as last "
+                f"{words.crm} no longer accepts this app's connection: you are looking at the cache as last "
                 "synced, and edits wait in the outbox. An admin needs to connect again.",
                 icon=":material/sync_problem:",
             )
             st.page_link(CONNECT_PAGE, label="Go to Connect", icon=":material/link:")
         elif info.status != "connected":
             st.warning(
-                "Not connected to HubSpot: you are looking at the cache as last synced.",
+                f"Not connected to {words.crm}: you are looking at the cache as last synced.",
                 icon=":material/link_off:",
             )
             st.page_link(CONNECT_PAGE, label="Go to Connect", icon=":material/link:")
         return info
     if info.status != "connected":
         st.info(
-            f"Connect a HubSpot portal to see its {what} here.",
+            f"Connect a {words.crm} {words.account} to see its {what} here.",
             icon=":material/link:",
         )
         st.page_link(CONNECT_PAGE, label="Connect HubSpot", icon=":material/arrow_forward:")

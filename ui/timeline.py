@@ -16,6 +16,7 @@ import streamlit as st
 
 from crm import sync
 from crm.config import Settings
+from crm.crms import provider_of
 from crm.errors import CrmError, InvalidEdit
 from crm.store.interactions import INTERACTION_TYPES
 from ui import data, editing
@@ -52,6 +53,11 @@ SCOPE_NOUNS = {
 }
 
 
+def crm_name(settings: Settings) -> str:
+    """The name of the settings' CRM, as its provider says it."""
+    return provider_of(settings).words.crm
+
+
 def how_to_grant(settings: Settings, scopes: list[str]) -> str:
     """What a person does to grant one of ``scopes`` (plain words, no Markdown from HubSpot)."""
     wanted = " or ".join(scopes[:3])
@@ -75,7 +81,7 @@ def scope_notice(settings: Settings, object_types: list[str] | None = None) -> N
                 continue
             noun = SCOPE_NOUNS.get(object_type, object_type)
             st.warning(
-                md_escape(f"{noun} are not synced: HubSpot refused them for a missing scope. ")
+                md_escape(f"{noun} are not synced: {crm_name(settings)} refused them for a missing scope. ")
                 + md_escape(how_to_grant(settings, scopes), max_len=600),
                 icon=":material/lock:",
             )
@@ -115,7 +121,7 @@ def log_forms(settings: Settings, staff: Staff, record_type: str, record_id: str
                 except CrmError as exc:
                     show_error(exc, doing="save the note")
                 else:
-                    toast("Note saved; push to send it to HubSpot")
+                    toast(f"Note saved; push to send it to {crm_name(settings)}")
     with right.popover("Create a task", icon=":material/add_task:", width="stretch"):
         with st.form("timeline_task_form", clear_on_submit=True, border=False):
             subject = st.text_input("Subject", key="timeline_task_subject", max_chars=500)
@@ -146,7 +152,7 @@ def log_forms(settings: Settings, staff: Staff, record_type: str, record_id: str
                 except CrmError as exc:
                     show_error(exc, doing="save the task")
                 else:
-                    toast("Task saved; push to send it to HubSpot")
+                    toast(f"Task saved; push to send it to {crm_name(settings)}")
 
 
 def render_timeline(

@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime
 from typing import Any, Literal, Self
 from urllib.parse import quote
 
@@ -46,6 +45,7 @@ from crm.hubspot.models import (
     account_from_wire,
     merge_records,
     message_from_wire,
+    ms_to_iso,
     next_after,
     owner_from_wire,
     pipeline_from_wire,
@@ -504,7 +504,7 @@ class HubSpotClient:
             params["sort"] = "id"
         else:
             params["sort"] = "latestMessageTimestamp"
-            params["latestMessageTimestampAfter"] = _iso_ms(changed_since_ms)
+            params["latestMessageTimestampAfter"] = ms_to_iso(changed_since_ms)
         after: str | None = None
         while True:
             query = dict(params, **({"after": after} if after else {}))
@@ -761,11 +761,6 @@ class HubSpotClient:
 
 def _path(template: str, **parts: str) -> str:
     return PATHS[template].format(**{k: quote(str(v), safe="") for k, v in parts.items()})
-
-
-def _iso_ms(epoch_ms: int) -> str:
-    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
 
 
 def _bool(value: bool) -> str:

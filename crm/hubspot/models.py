@@ -357,6 +357,12 @@ def iso_to_ms(value: str | None) -> int | None:
     return round(moment.timestamp() * 1000)
 
 
+def ms_to_iso(epoch_ms: int) -> str:
+    """ISO-8601 UTC with milliseconds (``2026-03-01T12:00:00.250Z``), as HubSpot writes times."""
+    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
+
+
 def _float_or_none(value: Any) -> float | None:
     if value in (None, ""):
         return None

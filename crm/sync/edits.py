@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from crm import store
 from crm.config import Settings
+from crm.crms import provider_for
 from crm.errors import InvalidEdit
 from crm.store import OBJECT_TYPES, Store
 from crm.store.interactions import LINKED_TYPES
@@ -17,16 +18,25 @@ from crm.store.outbox import is_local_id
 from crm.validate import PIPELINE_PROPERTIES, Context, check_new_record, check_properties
 
 
-def validation_context(db: Store, object_type: str) -> Context:
-    """What ``crm.validate`` needs, read from the cache."""
+def validation_context(db: Store, object_type: str, *, crm: str | None = None) -> Context:
+    """What ``crm.validate`` needs, read from the cache; the CRM's name and owner field
+    from its provider (``crm``: the connection's CRM, default HubSpot)."""
     stages: dict[str, list[str]] = {}
     if object_type in PIPELINE_PROPERTIES:
         for pipeline in db.queries.pipelines(object_type):
             if not pipeline["archived"]:
                 stages[pipeline["id"]] = [s["id"] for s in pipeline["stages"] if not s["archived"]]
-    return Context(
-        defs=db.queries.property_defs(object_type), stages=stages, owner_ids=db.queries.owner_ids()
+    provider = provider_for(crm)
+    context = Context(
+        defs=db.queries.property_defs(object_type),
+        stages=stages,
+        owner_ids=db.queries.owner_ids(),
+        crm_name=provider.words.crm,
     )
+    for info in provider.object_types():
+        if info.name == object_type and info.owner:
+            context.owner_property = info.owner
+    return context
 
 
 def _check_type(object_type: str) -> None:

@@ -1,0 +1,440 @@
+"""The CRM interface: what a CRM implements so pages, sync, store and validation need not know which.
+
+A CRM is two objects:
+
+    Crm (one per CRM, no connection)         CrmApi (one connected account, one session)
+    ├── name, words, object_types            ├── identity()
+    ├── oauth(settings) -> OAuthDetails      ├── properties(type), create_property(type, Property)
+    ├── exchange_code / refresh / revoke     ├── owners(), pipelines(type)
+    ├── open(settings, tokens) -> CrmApi     ├── list_page / iter_modified_since / batch_read
+    ├── connect(settings) -> CrmApi          ├── batch_create / batch_update / batch_upsert
+    ├── read_webhook(request, secret)        ├── associations(from, to, ids)
+    ├── record_url(type, id, account)        └── close() (a context manager)
+    └── account_url(account)
+
+Everything crossing the interface is neutral: object types are ``"contacts"``,
+``"companies"``, ``"deals"`` (a CRM maps its own names, e.g. Pipedrive's persons), values
+are the CRM's strings (``None`` for absent or empty), times are ISO-8601 UTC text, ids are
+strings. A CRM's wire names never cross it.
+
+Errors: every method raises only ``crm.errors.CrmError`` subclasses: ``NotConnected`` /
+``NeedsReconnect`` (no usable credentials), ``Unreachable`` (no answer), ``RateLimited``
+(still limited after the implementation's own bounded retries), ``NotFound``,
+``ValidationFailed`` (the CRM refused values; ``field_errors`` names them), ``AlreadyExists``,
+``WebhookRejected`` (webhooks), ``OAuthFlowError`` (code exchange). Nothing else leaks.
+
+Implementations: ``crm.hubspot.provider.HubSpot`` (``crm.crms.provider_for("hubspot")``).
+The conformance suite every implementation passes is ``tests/interface/``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, Self, runtime_checkable
+
+from crm.config import Settings
+
+ChangeKind = Literal[
+    "created", "updated", "deleted", "restored", "merged", "associations", "privacy_deleted", "other"
+]
+
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$"
+)
+
+
+def safe_host(value: object) -> str | None:
+    """A plain dotted hostname (``app.hubspot.com``), lower-cased, or None for anything else.
+
+    What a ``record_url`` puts after ``https://``: a value from the CRM never becomes a
+    link to somewhere else (no scheme, port, path, user info or spaces).
+    """
+    host = str(value or "").strip().lower()
+    return host if _HOSTNAME.match(host) else None
+
+
+# --- neutral values ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Record:
+    """One CRM record, neutral.
+
+    ``properties`` are the CRM's values as strings (absent and empty both None).
+    ``associations`` maps an object type to the ids of the records linked to this one,
+    filled only by calls that say so (``CrmApi.associations`` is the general way).
+    """
+
+    id: str
+    type: str
+    properties: Mapping[str, str | None]
+    created_at: str | None
+    updated_at: str | None
+    associations: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    archived: bool = False
+
+
+@dataclass(frozen=True)
+class Option:
+    value: str
+    label: str
+    display_order: int = 0
+    hidden: bool = False
+
+
+@dataclass(frozen=True)
+class Property:
+    """A field of an object type: built in or custom.
+
+    ``type`` is the neutral value type: ``string``, ``number``, ``date``, ``datetime``,
+    ``bool``, ``enumeration`` (one of ``options``) or ``multi`` (several of them).
+    """
+
+    name: str
+    label: str
+    type: str
+    options: tuple[Option, ...] = ()
+    read_only: bool = False
+    custom: bool = False
+    unique: bool = False
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Someone records can be assigned to (HubSpot: an owner; Pipedrive: a user)."""
+
+    id: str
+    email: str | None
+    name: str
+    archived: bool = False
+
+
+@dataclass(frozen=True)
+class Stage:
+    id: str
+    label: str
+    display_order: int = 0
+    probability: float | None = None
+    is_closed: bool = False
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    id: str
+    label: str
+    stages: tuple[Stage, ...]
+    display_order: int = 0
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a connection is: the CRM account, its name, the user who connected (if known).
+
+    ``ui_host`` is the host the CRM's own UI serves the account on (record links).
+    """
+
+    account_id: str
+    account_name: str
+    user: str | None = None
+    ui_host: str | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """One change a webhook delivery reported, neutral.
+
+    ``object_type`` is None for objects the dashboard does not keep; ``occurred_at`` is
+    ISO-8601 UTC (None if the CRM did not say). ``raw`` is the CRM's event as received,
+    for the inbox (it is left out of comparisons).
+    """
+
+    account_id: str
+    object_type: str | None
+    object_id: str
+    change: ChangeKind
+    occurred_at: str | None
+    event_id: str | None = None
+    raw: Mapping[str, object] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """A delivery as the route saw it; ``uri`` is the public URL the CRM called."""
+
+    method: str
+    uri: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class OAuthDetails:
+    """Where a CRM's OAuth flow runs, for these settings."""
+
+    authorize_url: str
+    token_url: str
+    revoke_url: str | None
+    scopes: tuple[str, ...]
+    optional_scopes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a code exchange or refresh returned (secrets: kept out of repr)."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str | None = field(repr=False)
+    expires_at: float
+    scopes: tuple[str, ...]
+    account_id: str | None
+    user_id: str | None = None
+    # Where this account's API calls go when the CRM says so (Pipedrive's api_domain); None:
+    # the CRM's usual base URL.
+    api_base: str | None = None
+
+
+@dataclass
+class Page:
+    """One page of a list; ``next_cursor`` is None on the last page."""
+
+    records: list[Record]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class WriteFailure:
+    """One input a batch write refused: ``ref`` is its id (update/upsert) or trace (create)."""
+
+    ref: str | None
+    error: Exception
+
+
+@dataclass
+class WriteResult:
+    """A batch write's outcome: records written, inputs refused, ids created by an upsert."""
+
+    records: list[Record]
+    failures: list[WriteFailure] = field(default_factory=list)
+    created_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ObjectTypeInfo:
+    """A neutral object type as this CRM has it, and which of its fields play known roles.
+
+    ``owner``, ``stage``, ``pipeline`` and ``email`` name the CRM's property for that
+    role (None when the type has no such field); ``title`` the properties a record's
+    label is made of.
+    """
+
+    name: str
+    label: str
+    singular: str
+    owner: str | None = None
+    stage: str | None = None
+    pipeline: str | None = None
+    email: str | None = None
+    title: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Words:
+    """The CRM's own words, for pages and messages: never an ``if hubspot`` in a page.
+
+    ``fields`` maps a property name to the label the CRM's UI gives it
+    (``lifecyclestage`` -> "Lifecycle stage").
+    """
+
+    crm: str
+    account: str
+    owner: str = "owner"
+    fields: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def open_record(self) -> str:
+        return f"Open in {self.crm}"
+
+    def account_label(self, account_id: object) -> str:
+        """``"portal 101"``."""
+        return f"{self.account} {account_id}"
+
+    def field_label(self, name: str) -> str:
+        """The CRM's label of a property, else the name made readable."""
+        return self.fields.get(name) or name.replace("_", " ").capitalize()
+
+
+class TokenSource(Protocol):
+    """Where a connected API gets its bearer token.
+
+    ``portal_key`` keys the account's rate limiter, shared by every client of the account
+    in the process (the name is historical; it is any account's key).
+    """
+
+    portal_key: str
+
+    def access_token(self) -> str: ...
+
+    def refresh_after_401(self, rejected: str) -> str:
+        """A new token after the CRM refused ``rejected``; NeedsReconnect if none can be had."""
+        ...
+
+
+# --- the protocols --------------------------------------------------------------------------
+
+
+@runtime_checkable
+class CrmApi(Protocol):
+    """One connected CRM account: reads and writes records and their definitions.
+
+    Thread-safe; one per sync run. Rate limits are the implementation's business: calls
+    wait for the account's budget and retry what is safe to retry (reads, updates,
+    upserts) within a bound, then raise RateLimited / Unreachable.
+    """
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc_info: object) -> None: ...
+
+    def identity(self) -> Identity:
+        """The connected account (id, name) and its UI host."""
+        ...
+
+    def properties(self, object_type: str) -> list[Property]:
+        """Every property of the type, built-in and custom, archived ones left out."""
+        ...
+
+    def create_property(self, object_type: str, prop: Property) -> Property:
+        """Create a custom property (enumerations with their options).
+
+        Raises AlreadyExists when the type has a property with that name.
+        """
+        ...
+
+    def owners(self) -> list[Owner]:
+        """Every active owner, in no particular order."""
+        ...
+
+    def pipelines(self, object_type: str) -> list[Pipeline]:
+        """The type's pipelines and stages in display order ([] for a type without)."""
+        ...
+
+    def list_page(
+        self, object_type: str, *, properties: Sequence[str], cursor: str | None = None, limit: int = 100
+    ) -> Page:
+        """One page of at most ``limit`` live (not archived) records, in a stable order.
+
+        ``limit`` is capped at the CRM's own page maximum. Paging guarantee: following
+        ``next_cursor`` from None to the end yields every record that existed for the
+        whole walk exactly once.
+        """
+        ...
+
+    def iter_modified_since(
+        self, object_type: str, since_ms: int, *, properties: Sequence[str]
+    ) -> Iterator[list[Record]]:
+        """Records changed at or after ``since_ms`` (epoch milliseconds), in batches.
+
+        Guarantee: every record whose ``updated_at`` is at or after ``since_ms`` when the
+        walk starts is yielded at least once (duplicates possible, batches may be empty).
+        """
+        ...
+
+    def batch_read(self, object_type: str, ids: Sequence[str], *, properties: Sequence[str]) -> list[Record]:
+        """The records with these ids, in any order; unknown or archived ids are left out."""
+        ...
+
+    def batch_create(self, object_type: str, inputs: Sequence[Mapping[str, str | None]]) -> WriteResult:
+        """Create one record per input (property values).
+
+        Not idempotent and never blindly retried: after a timeout the caller reconciles.
+        A refused input fails alone (``failures[i].ref`` is ``"input-<index>"``).
+        """
+        ...
+
+    def batch_update(self, object_type: str, updates: Mapping[str, Mapping[str, str | None]]) -> WriteResult:
+        """Set properties on existing records (``{id: {property: value}}``; None clears).
+
+        Idempotent. A refused or unknown id fails alone (``ref`` is its id).
+        """
+        ...
+
+    def batch_upsert(
+        self, object_type: str, inputs: Sequence[Mapping[str, str | None]], *, key: str
+    ) -> WriteResult:
+        """Create or update records matched on the unique property ``key`` (e.g. email).
+
+        Idempotent: sending the same inputs twice leaves one record per key value;
+        ``created_ids`` lists the records this call created. An input without a value
+        for ``key`` fails alone (``ref`` is ``"input-<index>"``).
+        """
+        ...
+
+    def associations(self, from_type: str, to_type: str, ids: Sequence[str]) -> dict[str, list[str]]:
+        """``{from id: [linked ids of to_type]}`` for every id asked about ([] for none)."""
+        ...
+
+
+@runtime_checkable
+class Crm(Protocol):
+    """One CRM: what is known without a connection, and how to open one."""
+
+    name: str
+    words: Words
+
+    def object_types(self) -> tuple[ObjectTypeInfo, ...]:
+        """The neutral object types this CRM provides, in the order pages list them."""
+        ...
+
+    def oauth(self, settings: Settings) -> OAuthDetails: ...
+
+    def exchange_code(self, settings: Settings, code: str, *, code_verifier: str | None = None) -> Grant:
+        """Redeem an authorization code once. Raises OAuthFlowError."""
+        ...
+
+    def refresh(self, settings: Settings, refresh_token: str) -> Grant:
+        """A new access token. Raises NeedsReconnect only when the refresh token is dead."""
+        ...
+
+    def revoke(self, settings: Settings, refresh_token: str) -> None:
+        """Revoke at the CRM. Raises Unreachable when the CRM did not confirm."""
+        ...
+
+    def open(self, settings: Settings, tokens: TokenSource, *, base_url: str | None = None) -> CrmApi:
+        """A connected API over these tokens."""
+        ...
+
+    def connect(self, settings: Settings) -> CrmApi:
+        """A connected API over the credentials stored for ``settings`` (its connection).
+
+        Raises NotConnected / NeedsReconnect.
+        """
+        ...
+
+    def read_webhook(self, request: WebhookRequest, *, secret: str, now_ms: int | None = None) -> list[Event]:
+        """Verify a delivery (in constant time) and parse its events.
+
+        ``secret`` is what the CRM authenticates deliveries with (HubSpot: the app's
+        client secret; Pipedrive: ``user:password`` of the webhook's Basic auth).
+
+        Raises:
+            WebhookRejected: forged, stale or malformed (``reason`` says which).
+        """
+        ...
+
+    def record_url(self, object_type: str, record_id: str, *, account: Identity) -> str | None:
+        """The record's page in the CRM's own UI (https), or None when it cannot be built.
+
+        None for a host that is not a plain hostname (``safe_host``), an account id or
+        record id the CRM would never issue (e.g. a local ``local-…`` id), or a type
+        without pages of its own.
+        """
+        ...
+
+    def account_url(self, account: Identity) -> str | None:
+        """The account's home in the CRM's own UI (https), or None."""
+        ...

@@ -1,0 +1,483 @@
+"""Pipedrive as an implementation of the CRM interface (``crm.interface``), started (issue #15).
+
+Neutral types map to Pipedrive's entities: contacts -> persons, companies -> organizations,
+deals -> deals. A record's neutral properties are its API v2 attributes flattened: scalars
+under their own names, the primary ``email`` and ``phone`` out of ``emails``/``phones``, and
+custom fields under their 40-character hash keys (docs/PIPEDRIVE_API.md §3, §5). Writes take
+the same names back. Times are RFC 3339 at whole seconds.
+
+Pipedrive has no batch endpoints: the batch calls send one request per input (each within
+the client's retry bound), and an input Pipedrive refuses fails alone.
+Webhooks (v2) carry no signature: a delivery is authentic when its HTTP Basic credentials
+match the ones the webhook was registered with, compared in constant time (§7).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Self
+from urllib.parse import quote
+
+import httpx2
+
+from crm.config import Settings
+from crm.errors import AlreadyExists, CrmError, NotConnected, NotFound, ValidationFailed, WebhookRejected
+from crm.interface import (
+    ChangeKind,
+    Event,
+    Grant,
+    Identity,
+    OAuthDetails,
+    ObjectTypeInfo,
+    Option,
+    Owner,
+    Page,
+    Pipeline,
+    Property,
+    Record,
+    Stage,
+    TokenSource,
+    WebhookRequest,
+    Words,
+    WriteFailure,
+    WriteResult,
+    safe_host,
+)
+from crm.pipedrive.client import ENTITIES, SINGULAR, PipedriveClient
+from crm.pipedrive.tokens import PipedriveTokens
+
+WORDS = Words(
+    crm="Pipedrive",
+    account="company",
+    owner="user",
+    fields={"owner_id": "Owner", "stage_id": "Stage", "pipeline_id": "Pipeline", "org_id": "Organization"},
+)
+OBJECT_TYPES = (
+    ObjectTypeInfo("contacts", "People", "person", owner="owner_id", email="email", title=("name", "email")),
+    ObjectTypeInfo("companies", "Organizations", "organization", owner="owner_id", title=("name",)),
+    ObjectTypeInfo(
+        "deals", "Deals", "deal", owner="owner_id", stage="stage_id", pipeline="pipeline_id", title=("title",)
+    ),
+)
+# The record link each type has from another: a person's organization, a deal's person and
+# organization (Pipedrive keeps one of each on the record itself).
+LINKS = {
+    ("contacts", "companies"): "org_id",
+    ("deals", "contacts"): "person_id",
+    ("deals", "companies"): "org_id",
+}
+_NUMBERS = {
+    "owner_id",
+    "org_id",
+    "person_id",
+    "pipeline_id",
+    "stage_id",
+    "value",
+    "probability",
+    "visible_to",
+}
+_SKIPPED = {"id", "add_time", "update_time", "is_deleted", "custom_fields", "emails", "phones"}
+_FIELD_TYPES = {
+    "varchar": "string",
+    "varchar_auto": "string",
+    "text": "string",
+    "phone": "string",
+    "double": "number",
+    "monetary": "number",
+    "date": "date",
+    "time": "string",
+    "enum": "enumeration",
+    "set": "multi",
+}
+_NEW_FIELD_TYPES = {
+    "string": "varchar",
+    "number": "double",
+    "date": "date",
+    "enumeration": "enum",
+    "multi": "set",
+}
+_CHANGES: dict[str, ChangeKind] = {"create": "created", "change": "updated", "delete": "deleted"}
+_ENTITY_TYPES = {"person": "contacts", "organization": "companies", "deal": "deals"}
+
+
+class Pipedrive:
+    """The Pipedrive CRM (``crm.interface.Crm``)."""
+
+    name = "pipedrive"
+    words = WORDS
+
+    def object_types(self) -> tuple[ObjectTypeInfo, ...]:
+        return OBJECT_TYPES
+
+    def oauth(self, settings: Settings) -> OAuthDetails:
+        # Pipedrive fixes an app's scopes at registration; the authorize URL takes none.
+        base = settings.pipedrive_oauth_url.rstrip("/")
+        return OAuthDetails(
+            authorize_url=base + "/oauth/authorize",
+            token_url=base + "/oauth/token",
+            revoke_url=base + "/oauth/revoke",
+            scopes=(),
+        )
+
+    def exchange_code(
+        self,
+        settings: Settings,
+        code: str,
+        *,
+        code_verifier: str | None = None,
+        transport: httpx2.BaseTransport | None = None,
+    ) -> Grant:
+        """Redeem a code; the grant's ``api_base`` is the company's API domain (Pipedrive has no PKCE)."""
+        return PipedriveTokens(settings, transport=transport).exchange_code(code)
+
+    def refresh(
+        self, settings: Settings, refresh_token: str, *, transport: httpx2.BaseTransport | None = None
+    ) -> Grant:
+        return PipedriveTokens(settings, transport=transport).refresh(refresh_token)
+
+    def revoke(
+        self, settings: Settings, refresh_token: str, *, transport: httpx2.BaseTransport | None = None
+    ) -> None:
+        PipedriveTokens(settings, transport=transport).revoke(refresh_token)
+
+    def open(
+        self,
+        settings: Settings,
+        tokens: TokenSource,
+        *,
+        base_url: str | None = None,
+        transport: httpx2.BaseTransport | None = None,
+    ) -> PipedriveApi:
+        if not base_url:
+            raise NotConnected("A Pipedrive connection needs its company's API domain (base URL).")
+        return PipedriveApi(
+            PipedriveClient(base_url, tokens, transport=transport, timeout=settings.http_timeout)
+        )
+
+    def connect(self, settings: Settings) -> PipedriveApi:
+        raise NotConnected("Stored Pipedrive connections are not built yet.")
+
+    def read_webhook(self, request: WebhookRequest, *, secret: str, now_ms: int | None = None) -> list[Event]:
+        """Check the delivery's Basic credentials (``secret`` is ``user:password``), then parse it."""
+        if not secret:
+            raise WebhookRejected(
+                "No webhook credentials to check the delivery with.", reason="not_configured"
+            )
+        given = _basic_credentials(request.headers)
+        if given is None:
+            raise WebhookRejected("The delivery carries no Basic credentials.", reason="missing_headers")
+        if not hmac.compare_digest(given.encode("utf-8"), secret.encode("utf-8")):
+            raise WebhookRejected("The delivery's credentials do not match.", reason="bad_signature")
+        try:
+            payload = json.loads(request.body)
+        except (ValueError, RecursionError):
+            raise WebhookRejected("The request body is not JSON.", reason="malformed") from None
+        if not isinstance(payload, dict) or not isinstance(payload.get("meta"), dict):
+            raise WebhookRejected("The request body is not a webhooks v2 event.", reason="malformed")
+        return [_event(payload["meta"])]
+
+    def record_url(self, object_type: str, record_id: str, *, account: Identity) -> str | None:
+        """``https://{company}.pipedrive.com/{person|organization|deal}/{id}``; None for anything odd."""
+        host = safe_host(account.ui_host)
+        entity = ENTITIES.get(object_type)
+        rid = str(record_id or "")
+        if host is None or entity is None or not rid.isdigit():
+            return None
+        return f"https://{host}/{SINGULAR[entity]}/{quote(rid)}"
+
+    def account_url(self, account: Identity) -> str | None:
+        host = safe_host(account.ui_host)
+        return None if host is None else f"https://{host}/"
+
+
+class PipedriveApi:
+    """One connected Pipedrive company (``crm.interface.CrmApi``) over a ``PipedriveClient``."""
+
+    def __init__(self, client: PipedriveClient) -> None:
+        self.client = client
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def identity(self) -> Identity:
+        me = self.client.me()
+        domain = str(me.get("company_domain") or "")
+        return Identity(
+            account_id=str(me.get("company_id") or ""),
+            account_name=str(me.get("company_name") or WORDS.account_label(me.get("company_id"))),
+            user=me.get("email"),
+            ui_host=f"{domain}.pipedrive.com" if domain else None,
+        )
+
+    def properties(self, object_type: str) -> list[Property]:
+        return [_property(f) for f in self.client.fields(_entity(object_type)) if f.get("active_flag", True)]
+
+    def create_property(self, object_type: str, prop: Property) -> Property:
+        """Create a custom field; Pipedrive names it with a hash key (the returned ``name``).
+
+        Pipedrive allows two fields with one name; the dashboard does not (AlreadyExists),
+        so "set up once" stays once.
+        """
+        entity = _entity(object_type)
+        if any(str(f.get("name")) == prop.label for f in self.client.fields(entity)):
+            raise AlreadyExists(
+                f"Pipedrive already has a {SINGULAR[entity]} field '{prop.label}'", status_code=409
+            )
+        body: dict[str, Any] = {"name": prop.label, "field_type": _NEW_FIELD_TYPES.get(prop.type, "varchar")}
+        if prop.options:
+            body["options"] = [{"label": o.label} for o in prop.options]
+        return _property(self.client.create_field(entity, body))
+
+    def owners(self) -> list[Owner]:
+        return [
+            Owner(id=str(u["id"]), email=u.get("email"), name=str(u.get("name") or u.get("email") or u["id"]))
+            for u in self.client.users()
+            if u.get("active_flag", True) and not u.get("is_deleted")
+        ]
+
+    def pipelines(self, object_type: str) -> list[Pipeline]:
+        if object_type != "deals":
+            return []
+        stages = [s for s in self.client.stages() if not s.get("is_deleted")]
+        found = []
+        for p in self.client.pipelines():
+            if p.get("is_deleted"):
+                continue
+            mine = sorted(
+                (s for s in stages if s.get("pipeline_id") == p["id"]), key=lambda s: s.get("order_nr") or 0
+            )
+            found.append(
+                Pipeline(
+                    id=str(p["id"]),
+                    label=str(p.get("name") or p["id"]),
+                    display_order=int(p.get("order_nr") or 0),
+                    stages=tuple(
+                        Stage(
+                            id=str(s["id"]),
+                            label=str(s.get("name") or s["id"]),
+                            display_order=int(s.get("order_nr") or 0),
+                            probability=None
+                            if s.get("deal_probability") is None
+                            else s["deal_probability"] / 100,
+                        )
+                        for s in mine
+                    ),
+                )
+            )
+        return sorted(found, key=lambda p: p.display_order)
+
+    def list_page(
+        self, object_type: str, *, properties: Sequence[str], cursor: str | None = None, limit: int = 100
+    ) -> Page:
+        records, following = self.client.list_page(_entity(object_type), cursor=cursor, limit=limit)
+        return Page([_record(object_type, r) for r in records], following)
+
+    def iter_modified_since(
+        self, object_type: str, since_ms: int, *, properties: Sequence[str]
+    ) -> Iterator[list[Record]]:
+        # Pipedrive's times are whole seconds: round down so the moment itself is included.
+        since = datetime.fromtimestamp(since_ms // 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for page in self.client.iter_records(
+            _entity(object_type), updated_since=since, sort_by="update_time", sort_direction="asc"
+        ):
+            yield [_record(object_type, r) for r in page]
+
+    def batch_read(self, object_type: str, ids: Sequence[str], *, properties: Sequence[str]) -> list[Record]:
+        return [_record(object_type, r) for r in self.client.get_many(_entity(object_type), list(ids))]
+
+    def batch_create(self, object_type: str, inputs: Sequence[Mapping[str, str | None]]) -> WriteResult:
+        result = WriteResult([])
+        entity = _entity(object_type)
+        for index, values in enumerate(inputs):
+            try:
+                result.records.append(
+                    _record(object_type, self.client.create(entity, _body(entity, values, new=True)))
+                )
+            except CrmError as exc:
+                result.failures.append(WriteFailure(f"input-{index}", exc))
+        return result
+
+    def batch_update(self, object_type: str, updates: Mapping[str, Mapping[str, str | None]]) -> WriteResult:
+        result = WriteResult([])
+        entity = _entity(object_type)
+        for record_id, values in updates.items():
+            try:
+                if not record_id.isdigit():
+                    raise NotFound(f"Pipedrive has no {SINGULAR[entity]} {record_id}", status_code=404)
+                record = self.client.update(entity, record_id, _body(entity, values, new=False))
+                result.records.append(_record(object_type, record))
+            except CrmError as exc:
+                result.failures.append(WriteFailure(record_id, exc))
+        return result
+
+    def batch_upsert(
+        self, object_type: str, inputs: Sequence[Mapping[str, str | None]], *, key: str
+    ) -> WriteResult:
+        """Update the record whose ``key`` matches exactly (Pipedrive's exact search), else create it."""
+        result = WriteResult([])
+        entity = _entity(object_type)
+        for index, values in enumerate(inputs):
+            term = str(values.get(key) or "")
+            try:
+                if not term:
+                    raise ValidationFailed(
+                        f"{key} is required to match the record",
+                        status_code=400,
+                        field_errors={key: "is required"},
+                    )
+                found = self.client.search_exact(entity, term, key)
+                if found:
+                    record_id = str(found[0]["id"])
+                    record = self.client.update(entity, record_id, _body(entity, values, new=False))
+                else:
+                    record = self.client.create(entity, _body(entity, values, new=True))
+                    result.created_ids.append(str(record["id"]))
+                result.records.append(_record(object_type, record))
+            except CrmError as exc:
+                result.failures.append(WriteFailure(term or f"input-{index}", exc))
+        return result
+
+    def associations(self, from_type: str, to_type: str, ids: Sequence[str]) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {str(i): [] for i in ids}
+        link = LINKS.get((from_type, to_type))
+        if link is None:
+            return found
+        for raw in self.client.get_many(_entity(from_type), list(found)):
+            target = raw.get(link)
+            if target not in (None, ""):
+                found[str(raw["id"])] = [str(target)]
+        return found
+
+
+def _entity(object_type: str) -> str:
+    try:
+        return ENTITIES[object_type]
+    except KeyError:
+        raise NotFound(f"Pipedrive has no {object_type}", status_code=404) from None
+
+
+def _primary(items: Any) -> str | None:
+    if not isinstance(items, list) or not items:
+        return None
+    best = next((i for i in items if isinstance(i, dict) and i.get("primary")), items[0])
+    value = best.get("value") if isinstance(best, dict) else best
+    return None if value in (None, "") else str(value)
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def _record(object_type: str, raw: Mapping[str, Any]) -> Record:
+    properties: dict[str, str | None] = {
+        key: _text(value)
+        for key, value in raw.items()
+        if key not in _SKIPPED and not isinstance(value, (dict, list))
+    }
+    if "emails" in raw:
+        properties["email"] = _primary(raw.get("emails"))
+    if "phones" in raw:
+        properties["phone"] = _primary(raw.get("phones"))
+    for key, value in (raw.get("custom_fields") or {}).items():
+        properties[str(key)] = _text(value)
+    return Record(
+        id=str(raw.get("id")),
+        type=object_type,
+        properties=properties,
+        created_at=raw.get("add_time"),
+        updated_at=raw.get("update_time"),
+        archived=bool(raw.get("is_deleted")),
+    )
+
+
+def _is_custom_key(name: str) -> bool:
+    return len(name) == 40 and all(c in "0123456789abcdef" for c in name)
+
+
+def _body(entity: str, values: Mapping[str, str | None], *, new: bool) -> dict[str, Any]:
+    """Neutral values as an API v2 body (Pipedrive requires a person's ``name`` on create)."""
+    body: dict[str, Any] = {}
+    custom: dict[str, Any] = {}
+    for name, value in values.items():
+        if name == "email":
+            body["emails"] = [{"value": value, "primary": True, "label": "work"}] if value else []
+        elif name == "phone":
+            body["phones"] = [{"value": value, "primary": True, "label": "work"}] if value else []
+        elif _is_custom_key(name):
+            custom[name] = value
+        elif name in _NUMBERS and value not in (None, ""):
+            number = float(str(value))
+            body[name] = int(number) if number.is_integer() else number
+        else:
+            body[name] = value
+    if custom:
+        body["custom_fields"] = custom
+    if new and entity == "persons" and not body.get("name"):
+        parts = [str(values.get(k) or "") for k in ("first_name", "last_name")]
+        body["name"] = " ".join(p for p in parts if p) or str(values.get("email") or "")
+    return body
+
+
+def _property(field: Mapping[str, Any]) -> Property:
+    key = str(field.get("key") or field.get("id"))
+    return Property(
+        name=key,
+        label=str(field.get("name") or key),
+        type=_FIELD_TYPES.get(str(field.get("field_type")), "string"),
+        options=tuple(
+            Option(value=str(o.get("id")), label=str(o.get("label") or o.get("id")), display_order=index)
+            for index, o in enumerate(field.get("options") or [])
+            if isinstance(o, dict)
+        ),
+        read_only=False,
+        custom=bool(field.get("edit_flag")) or _is_custom_key(key),
+        unique=False,
+        group=None,
+    )
+
+
+def _basic_credentials(headers: Mapping[str, str]) -> str | None:
+    """``user:password`` from an ``Authorization: Basic`` header, or None."""
+    value = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+    scheme, _, encoded = value.strip().partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        return None
+    try:
+        return base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def _event(meta: Mapping[str, Any]) -> Event:
+    occurred = meta.get("timestamp")
+    when: str | None = None
+    if isinstance(occurred, (int, float)) or (isinstance(occurred, str) and occurred.isdigit()):
+        when = datetime.fromtimestamp(int(occurred), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    elif isinstance(occurred, str):
+        when = occurred
+    return Event(
+        account_id=str(meta.get("company_id") or ""),
+        object_type=_ENTITY_TYPES.get(str(meta.get("entity") or "")),
+        object_id=str(meta.get("entity_id") or ""),
+        change=_CHANGES.get(str(meta.get("action") or ""), "other"),
+        occurred_at=when,
+        event_id=None if meta.get("id") is None else str(meta["id"]),
+        raw=dict(meta),
+    )
