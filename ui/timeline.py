@@ -210,7 +210,8 @@ def render_timeline(
         )
     else:
         st.caption(
-            f"{page.total:,} interactions · showing {first:,}-{first + len(page.rows) - 1:,}, newest first"
+            f"{page.total:,} interaction{'s' if page.total != 1 else ''} · "
+            f"showing {first:,}-{first + len(page.rows) - 1:,}, newest first"
         )
     for item in page.rows:
         kind = item["object_type"]
