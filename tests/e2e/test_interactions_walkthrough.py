@@ -133,13 +133,15 @@ def test_a_contacts_timeline_reads_newest_first_filters_and_shows_script_as_text
     shown = [_when(line) for line in lines]
     assert shown == sorted(shown, reverse=True), "newest first"
     assert shown[0] == max(when for _, when in story)
-    shoot(page, "10-record-timeline")
 
     # Expanded, the email reads as its words: the script and the image are gone, not run.
     _expand(page, "please click here to confirm")
     body = page.get_by_test_id("stExpander").filter(has_text="please click here").get_by_test_id("stText")
     expect(body).to_have_text("Hi, please click here to confirm.")
     _assert_no_live_markup(page)
+    # The main area scrolls inside the page, so a full-page shot stops at the fold.
+    page.get_by_role("button", name="Older").scroll_into_view_if_needed()
+    shoot(page, "10-record-timeline")
 
     # Search the text: one line, and the count says so in words.
     box = page.get_by_placeholder("Text in any interaction")
@@ -185,6 +187,7 @@ def test_a_contacts_timeline_reads_newest_first_filters_and_shows_script_as_text
     )
     settle(page)
     assert [_when(line) for line in timeline_lines(page)] == inside
+    page.get_by_role("button", name="Older").scroll_into_view_if_needed()
     shoot(page, "11-timeline-filtered")
 
     # A chat message whose text is a script tag: the tag is visible text on the customer's timeline.
@@ -208,7 +211,9 @@ def test_a_note_logged_on_a_contact_shows_pending_and_reaches_hubspot_once(
     contact = next(
         str(r["id"])
         for r in sorted(sandbox.truth("contacts"), key=lambda r: int(r["id"]))
-        if not r.get("archived") and (r["properties"].get("firstname") or "").isascii()
+        if not r.get("archived")
+        and all((r["properties"].get(k) or "").isascii() for k in ("firstname", "lastname"))
+        and (r["properties"].get("firstname") or "").isalpha()
     )
     marker = "E2E-note-4711"
     text = f"Renewal call {marker}: <b>keen</b> on the <script>alert('note')</script> plan"
@@ -227,6 +232,11 @@ def test_a_note_logged_on_a_contact_shows_pending_and_reaches_hubspot_once(
     # What was typed, tags and all, is what the line reads.
     assert "<b>keen</b> on the <script>alert('note')</script> plan" in line
     expect(page.get_by_test_id("stSidebar").get_by_text("Edits waiting to be pushed: 1")).to_be_visible()
+    page.keyboard.press("Escape")  # close the Log a note box
+    expect(page.get_by_role("button", name="Save note")).to_be_hidden()
+    first.scroll_into_view_if_needed()
+    first.locator("summary").click()
+    expect(first.get_by_test_id("stText")).to_have_text(text)
     shoot(page, "12-note-logged")
 
     push_changes(page)

@@ -119,6 +119,7 @@ def test_the_timeline_search_finds_text_in_bodies_and_shows_a_script_as_text(syn
     at.run()
     at.text_input(key="timeline_search").set_value("zebra").run()
     assert not at.exception
+    assert "1 interaction · showing 1-1, newest first" in texts(at)
     lines = [e for e in at.expander if not plain(e.label).startswith("Changes waiting")]
     assert len(lines) == 1
     label = lines[0].label
@@ -298,3 +299,17 @@ def test_a_ticket_opens_as_a_record_with_its_contact_and_activity(synced: Portal
     assert record["hs_pipeline_stage"] not in set(props["Value"])
     contacts = at.dataframe[1].value
     assert contact in {str(i) for i in contacts.index}
+
+
+def test_the_ticket_charts_give_every_stage_and_age_a_labelled_row(synced: Portal) -> None:
+    # Streamlit fits the whole chart, axis included, into its height: with too little, Vega
+    # drops every other row's label, and upright age bars left a sliver of a plot.
+    at = synced.page("tickets")
+    at.run()
+    assert not at.exception
+    by_stage, by_age = (json.loads(c.proto.spec) for c in at.get("vega_lite_chart"))
+    for spec, field in ((by_stage, "where"), (by_age, "bucket")):
+        assert spec["encoding"]["y"]["field"] == field, "one row per category, its label read across"
+        rows = len(spec["encoding"]["y"]["sort"])
+        assert spec["height"] >= 60 + 34 * rows
+    assert by_age["encoding"]["y"]["sort"] == ["under a day", "1-7 days", "1-4 weeks", "1-3 months", "older"]
