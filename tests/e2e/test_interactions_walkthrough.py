@@ -355,10 +355,22 @@ def test_search_finds_a_ticket_and_an_email_by_their_text_and_opens_them(
     day = email["properties"]["hs_timestamp"][:10]
     link = page.get_by_role("link", name=f"Email · {day} · Hi, please click here to confirm.")
     expect(link).to_be_visible()
-    shoot(page, "15-search")
     link.click()
     settle(page)
     name = f"{contact['properties']['firstname']} {contact['properties']['lastname']}"
     expect(page.get_by_role("heading", name=name)).to_be_visible()
     assert f"id={contact['id']}" in page.url
     expect(page.get_by_test_id("stExpander").filter(has_text="please click here to confirm")).to_have_count(1)
+
+    # A word in ticket subjects and in emails and calls: each kind under its own heading.
+    page.goto(base + "/search")
+    settle(page)
+    box.fill("invoice")
+    box.press("Enter")
+    expect(page.get_by_role("heading", name=re.compile(r"^Tickets \(\d+\+?\)$"))).to_be_visible(
+        timeout=20_000
+    )
+    expect(page.get_by_role("heading", name=re.compile(r"^Interactions \(\d+\+?\)$"))).to_be_visible()
+    expect(page.get_by_role("link", name="Invoice shows the wrong VAT number").first).to_be_visible()
+    expect(page.get_by_role("link", name=re.compile(r"^Email · .* · Your invoice$")).first).to_be_visible()
+    shoot(page, "15-search")

@@ -313,3 +313,27 @@ def test_the_ticket_charts_give_every_stage_and_age_a_labelled_row(synced: Porta
         rows = len(spec["encoding"]["y"]["sort"])
         assert spec["height"] >= 60 + 34 * rows
     assert by_age["encoding"]["y"]["sort"] == ["under a day", "1-7 days", "1-4 weeks", "1-3 months", "older"]
+
+
+def test_search_tells_apart_tickets_that_share_a_subject_and_shows_each_interactions_type(
+    synced: Portal,
+) -> None:
+    with _db(synced) as db:
+        first, second = (str(i) for i in db.queries.query_records("tickets", limit=2)[0].index)
+        for ticket in (first, second):
+            db.records.set_local_values("tickets", ticket, {"subject": "Okapi refund request"})
+    at = synced.page("search")
+    at.run()
+    at.text_input(key="search_text").set_value("okapi refund").run()
+    assert not at.exception
+    labels = sorted(plain(link.proto.label) for link in at.get("page_link"))
+    assert labels == sorted(f"Okapi refund request · #{t}" for t in (first, second))
+
+    at.text_input(key="search_text").set_value("invoice").run()
+    assert not at.exception
+    icons = {
+        plain(link.proto.label).split(" · ")[0]: link.proto.icon
+        for link in at.get("page_link")
+        if " · 20" in plain(link.proto.label)
+    }
+    assert icons.get("Email") == ":material/mail:" and icons.get("Call") == ":material/call:"
