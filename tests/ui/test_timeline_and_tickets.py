@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 
 from uikit import Portal, plain, texts
 
@@ -337,3 +339,104 @@ def test_search_tells_apart_tickets_that_share_a_subject_and_shows_each_interact
         if " · 20" in plain(link.proto.label)
     }
     assert icons.get("Email") == ":material/mail:" and icons.get("Call") == ":material/call:"
+
+
+def test_a_task_created_on_a_record_shows_pending_at_its_due_time_and_is_pushed(synced: Portal) -> None:
+    contact, _ = _busiest_contact(synced)
+    at = synced.page("record")
+    at.query_params.update({"type": "contacts", "id": contact})
+    at.run()
+    at.text_input(key="timeline_task_subject").set_value("Send the renewal quote")
+    at.date_input(key="timeline_task_day").set_value(dt.date(2030, 1, 15))
+    at.time_input(key="timeline_task_time").set_value(dt.time(9, 30))
+    at.selectbox(key="timeline_task_priority").set_value("HIGH")
+    at.text_area(key="timeline_task_notes").set_value("Ask for the PO number")
+    next(b for b in at.button if b.label == "Save task").click().run()
+    assert not at.exception
+    # Due in 2030, so it heads the timeline, newest first, and says how far ahead it is.
+    first = _lines(at)[0]
+    assert first.startswith("Task · 2030-01-15 09:30 UTC (in ") and " days) · " in first
+    assert "Send the renewal quote" in first and "waiting to be pushed" in first
+    at.button(key="record_push").click().run()
+    assert not at.exception
+    tasks = [
+        t
+        for t in synced.sandbox.truth("tasks")
+        if "renewal" in (t["properties"].get("hs_task_subject") or "")
+    ]
+    assert len(tasks) == 1
+    props = tasks[0]["properties"]
+    assert props["hs_task_subject"] == "Send the renewal quote"
+    assert props["hs_task_priority"] == "HIGH"
+    due = dt.datetime(2030, 1, 15, 9, 30, tzinfo=dt.UTC)
+    stamp = str(props["hs_timestamp"])
+    assert stamp == str(int(due.timestamp() * 1000)) or stamp.startswith("2030-01-15T09:30")
+    assert [str(a["id"]) for a in tasks[0]["associations"]["contacts"]] == [contact]
+    assert "waiting to be pushed" not in _lines(at)[0]
+
+
+def test_a_task_without_a_subject_is_refused_and_nothing_is_queued(synced: Portal) -> None:
+    contact, _ = _busiest_contact(synced)
+    at = synced.page("record")
+    at.query_params.update({"type": "contacts", "id": contact})
+    at.run()
+    next(b for b in at.button if b.label == "Save task").click().run()
+    assert not at.exception
+    assert "Subject: A task needs a subject" in plain(at.error[0].value)
+    with _db(synced) as db:
+        assert len(db.outbox.edits_frame(statuses=("pending",))) == 0
+
+
+def test_the_timeline_filters_by_dates_including_both_days(synced: Portal) -> None:
+    contact, count = _busiest_contact(synced)
+    with _db(synced) as db:
+        days = sorted(
+            {r["occurred_at"][:10] for r in db.interactions.timeline("contacts", contact, limit=count).rows}
+        )
+    assert len(days) >= 3
+    start, end = dt.date.fromisoformat(days[1]), dt.date.fromisoformat(days[-2])
+    at = synced.page("record")
+    at.query_params.update({"type": "contacts", "id": contact})
+    at.run()
+    at.date_input(key="timeline_dates").set_value((start, end)).run()
+    assert not at.exception
+    shown = [re.search(r"\d{4}-\d{2}-\d{2}", line).group(0) for line in _lines(at)]
+    assert shown and all(start.isoformat() <= d <= end.isoformat() for d in shown)
+    assert days[1] in shown and days[-2] in shown
+    assert days[0] not in shown and days[-1] not in shown
+    assert f"{len(shown)} interaction" in texts(at)
+
+
+def test_tickets_filter_by_pipeline_priority_and_owner(synced: Portal) -> None:
+    at = synced.page("tickets")
+    at.run()
+    with _db(synced) as db:
+        pipelines = db.queries.pipelines("tickets")
+        frame = db.queries.query_records("tickets", limit=1000)[0]
+    pipeline = next(p["id"] for p in pipelines if (frame["hs_pipeline"] == p["id"]).any())
+    priority = frame["hs_ticket_priority"].mode()[0]
+    owner = frame["hubspot_owner_id"].dropna().mode()[0]
+    chosen = frame
+    for key, column, value in (
+        ("tickets_pipeline", "hs_pipeline", pipeline),
+        ("tickets_priority", "hs_ticket_priority", priority),
+        ("tickets_owner", "hubspot_owner_id", owner),
+    ):
+        at.selectbox(key=key).set_value(value).run()
+        assert not at.exception
+        chosen = chosen[chosen[column] == value]
+        total = len(chosen)
+        assert f"{total:,} ticket{'s' if total != 1 else ''} · page 1 of {max(1, -(-total // 50))}" in texts(
+            at
+        )
+        assert set(at.data_editor[0].value.index.astype(str)) == set(chosen.index.astype(str))
+
+
+def test_search_says_when_nothing_matches(synced: Portal) -> None:
+    at = synced.page("search")
+    at.run()
+    assert "Type to search every contact" in texts(at)
+    at.text_input(key="search_text").set_value("zzqx no such words").run()
+    assert not at.exception
+    assert "Nothing matches." in plain(at.info[0].value)
+    assert [s.value for s in at.subheader] == []
