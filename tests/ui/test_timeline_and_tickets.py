@@ -440,3 +440,29 @@ def test_search_says_when_nothing_matches(synced: Portal) -> None:
     assert not at.exception
     assert "Nothing matches." in plain(at.info[0].value)
     assert [s.value for s in at.subheader] == []
+
+
+def test_a_contacts_tickets_and_deals_show_priority_and_stage_by_label(synced: Portal) -> None:
+    with _db(synced) as db:
+        row = db.conn.execute(
+            "SELECT t.to_id FROM associations t JOIN associations d ON d.to_id = t.to_id "
+            "WHERE t.from_type = 'tickets' AND t.to_type = 'contacts' "
+            "AND d.from_type = 'deals' AND d.to_type = 'contacts' ORDER BY t.to_id LIMIT 1"
+        ).fetchone()
+        contact = str(row[0])
+        tickets = db.queries.query_records("tickets", limit=1000)[0]
+        deals = db.queries.query_records("deals", limit=1000)[0]
+        stage_names = {s["id"]: s["label"] for p in db.queries.pipelines("deals") for s in p["stages"]}
+    at = synced.page("record")
+    at.query_params.update({"type": "contacts", "id": contact})
+    at.run()
+    assert not at.exception
+    assert {"Deals", "Tickets"} <= {plain(s.value) for s in at.subheader}
+    frames = [d.value for d in at.dataframe]
+    ticket_table = next(f for f in frames if "hs_ticket_priority" in f.columns)
+    deal_table = next(f for f in frames if "dealstage" in f.columns)
+    priorities = {"LOW": "Low", "MEDIUM": "Medium", "HIGH": "High", "URGENT": "Urgent"}
+    for rid, value in ticket_table["hs_ticket_priority"].items():
+        assert value == priorities[tickets.loc[rid, "hs_ticket_priority"]]
+    for rid, value in deal_table["dealstage"].items():
+        assert str(value).startswith(stage_names[deals.loc[rid, "dealstage"]])
