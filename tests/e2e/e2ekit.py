@@ -170,7 +170,8 @@ def pick_option(page: Page, label: str, option: str) -> None:
 
 def choose_in_first_row(page: Page, grid: str, column: int, option: str) -> None:
     """Pick ``option`` in a select-box cell of the first row of the grid keyed ``{grid}_editor_``."""
-    scroller = page.locator(f"[class*='st-key-{grid}_editor_'] .dvn-scroller")
+    # A grid from the previous run can linger, marked stale, while the page reruns.
+    scroller = page.locator(f"[class*='st-key-{grid}_editor_']:not([data-stale='true']) .dvn-scroller")
     menu = page.get_by_test_id("portal").get_by_role("option", name=option, exact=True)
     for attempt in range(3):
         settle(page)

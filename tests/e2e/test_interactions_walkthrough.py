@@ -315,7 +315,6 @@ def test_tickets_filter_chart_and_an_inline_edit_is_pushed_to_hubspot(
     expect(page.get_by_text("1 change waiting to be pushed")).to_be_visible(timeout=20_000)
     choose_in_first_row(page, "tickets", TICKET_STAGE_COLUMN, f"{stage_label} ({pipeline_name})")
     expect(page.get_by_text("2 changes waiting to be pushed")).to_be_visible(timeout=20_000)
-    page.locator("[class*='st-key-tickets_editor_']").scroll_into_view_if_needed()
     shoot(page, "14-tickets-edited")
     push_changes(page)
     expect(page.get_by_text("Pushed 2 changes to HubSpot")).to_be_visible(timeout=30_000)
