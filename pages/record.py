@@ -126,6 +126,20 @@ properties = pd.DataFrame(
     ]
 )
 
+
+def _related_labels(to_type: str) -> dict[str, dict[str, str]]:
+    """Columns of an associated-records table shown by label, as HubSpot shows them (not ids)."""
+    if to_type == "deals":
+        return {"dealstage": stage_labels(data.pipelines(settings, "deals"))}
+    if to_type == "tickets":
+        return {
+            "hs_ticket_priority": option_labels(
+                data.property_defs(settings, "tickets").get("hs_ticket_priority")
+            )
+        }
+    return {}
+
+
 left, right = st.columns([3, 2])
 with left:
     st.subheader("Properties")
@@ -139,9 +153,14 @@ with right:
             st.caption(f"No associated {to_type}.")
             continue
         wanted = [c for c in RELATED_COLUMNS[to_type] if c in related.columns]
+        table = related[wanted].copy()
+        with crm_errors(f"read the labels of the {to_type}"):
+            for column, labels in _related_labels(to_type).items():
+                if column in table.columns and labels:
+                    table[column] = [labels.get(str(v), v) for v in table[column]]
         version = st.session_state.setdefault("record_related_version", 0)
         picked: Any = st.dataframe(
-            related[wanted],
+            table,
             key=f"record_related_{to_type}_{version}",
             on_select="rerun",
             selection_mode="single-row",

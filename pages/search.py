@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import streamlit as st
 
 from ui import data
@@ -10,7 +12,7 @@ from ui.columns import md_escape
 from ui.feedback import crm_errors, show_flash
 from ui.runtime import page_settings
 from ui.states import require_data
-from ui.timeline import TYPE_LABELS
+from ui.timeline import TYPE_ICONS, TYPE_LABELS
 
 staff = require_staff()
 show_flash()
@@ -48,10 +50,13 @@ for object_type, (title, icon) in SECTIONS.items():
     if not hits:
         continue
     st.subheader(f"{title} ({len(hits)}{'+' if len(hits) == PER_TYPE else ''})")
+    # Tickets often share a subject ("Refund request"): a repeated label names its record too.
+    seen = Counter(hit["label"] for hit in hits)
     for hit in hits:
+        label = hit["label"] if seen[hit["label"]] == 1 else f"{hit['label']} · #{hit['id']}"
         st.page_link(
             RECORD_PAGE,
-            label=md_escape(hit["label"], max_len=120),
+            label=md_escape(label, max_len=120),
             icon=icon,
             query_params={"type": object_type, "id": hit["id"]},
         )
@@ -69,7 +74,7 @@ if interactions:
             st.page_link(
                 RECORD_PAGE,
                 label=label,
-                icon=":material/forum:",
+                icon=TYPE_ICONS.get(hit["object_type"], ":material/forum:"),
                 query_params={"type": hit["record_type"], "id": hit["record_id"]},
             )
         else:

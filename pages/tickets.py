@@ -91,43 +91,50 @@ else:
         x=alt.X("count:Q", title="Open tickets"),
         color=alt.Color("median_age_days:Q", title="Median age (days)", scale=alt.Scale(scheme="orangered")),
     )
-    by_stage, by_age = st.columns([3, 2])
-    by_stage.altair_chart(bars.properties(height=max(140, 34 * len(summary))), width="stretch")
     with crm_errors("count the tickets by age"):
         ages = data.open_ticket_ages(settings)
+    # Both charts lie on their side, one bar per row, so their labels read across, and they
+    # share a height. The height holds the axis below the bars too (Streamlit fits the whole
+    # chart to it), so each row gets its 34 px on top of that; with less, Vega hides every
+    # other label, and upright bars left a sliver of a plot above bucket names on end.
+    height = 70 + 34 * max(len(summary), len(ages))
+    by_stage, by_age = st.columns([3, 2])
+    by_stage.altair_chart(bars.properties(height=height), width="stretch")
     age_bars = (
         alt.Chart(ages)
         .mark_bar()
         .encode(
-            x=alt.X("bucket:N", sort=list(ages["bucket"]), title="Open for"),
-            y=alt.Y("count:Q", title="Open tickets"),
+            y=alt.Y("bucket:N", sort=list(ages["bucket"]), title="Open for"),
+            x=alt.X("count:Q", title="Open tickets"),
             tooltip=[alt.Tooltip("bucket:N", title="Open for"), alt.Tooltip("count:Q", title="Tickets")],
         )
     )
-    by_age.altair_chart(age_bars.properties(height=max(140, 34 * len(summary))), width="stretch")
+    by_age.altair_chart(age_bars.properties(height=height), width="stretch")
 
 editing.push_panel(settings, staff, PREFIX)
 
 # --- filters -------------------------------------------------------------------------------
 
 stages_all = stage_labels(pipes)
-row = st.columns([3, 1, 2, 2, 1, 2, 2])
-search = row[0].text_input(
+# Two rows: seven controls on one row left Status and Priority too narrow to show their value.
+top = st.columns([3, 1])
+row = st.columns(5)
+search = top[0].text_input(
     "Search", key="tickets_search", placeholder="Subject or description", disabled=locked
 )
-state = choose(row[1], "Status", STATES, any_label="Any", key="tickets_state", disabled=locked)
+state = choose(row[0], "Status", STATES, any_label="Any", key="tickets_state", disabled=locked)
 pipeline = choose(
-    row[2], "Pipeline", pipeline_names, any_label="Any pipeline", key="tickets_pipeline", disabled=locked
+    row[1], "Pipeline", pipeline_names, any_label="Any pipeline", key="tickets_pipeline", disabled=locked
 )
 stage_options = stages_all
 if pipeline != ANY:
     stage_options = stage_labels([p for p in pipes if p["id"] == pipeline])
 stage = choose(
-    row[3], "Stage", stage_options, any_label="Any stage", key=f"tickets_stage_{pipeline}", disabled=locked
+    row[2], "Stage", stage_options, any_label="Any stage", key=f"tickets_stage_{pipeline}", disabled=locked
 )
-priority = choose(row[4], "Priority", priorities, any_label="Any", key="tickets_priority", disabled=locked)
-owner = choose(row[5], "Owner", owners, any_label="Any owner", key="tickets_owner", disabled=locked)
-sort_label = row[6].selectbox("Sort by", list(SORTS), key="tickets_sort", disabled=locked)
+priority = choose(row[3], "Priority", priorities, any_label="Any", key="tickets_priority", disabled=locked)
+owner = choose(row[4], "Owner", owners, any_label="Any owner", key="tickets_owner", disabled=locked)
+sort_label = top[1].selectbox("Sort by", list(SORTS), key="tickets_sort", disabled=locked)
 
 filters = active_filters(
     {

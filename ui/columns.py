@@ -126,18 +126,22 @@ def label_of(options: Mapping[str, str]) -> Callable[[Any], str]:
 
 
 def ago(when: object, *, now: dt.datetime | None = None) -> str:
-    """ "3 minutes ago" for an ISO-8601 timestamp (or epoch seconds); "never" for nothing."""
+    """ "3 minutes ago" for an ISO-8601 timestamp (or epoch seconds); "never" for nothing.
+
+    A moment a minute or more ahead is "in 3 days" (a task's due date, a meeting to come);
+    less than that ahead is clock skew, and reads "just now".
+    """
     moment = parse_time(when)
     if moment is None:
         return "never"
     now = now or dt.datetime.now(dt.UTC)
     seconds = int((now - moment).total_seconds())
-    if seconds < 0:
-        return "just now"
+    ahead = seconds <= -60
     for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
-        if seconds >= size:
-            n = seconds // size
-            return f"{n} {unit}{'' if n == 1 else 's'} ago"
+        if abs(seconds) >= size and (ahead or seconds > 0):
+            n = abs(seconds) // size
+            span = f"{n} {unit}{'' if n == 1 else 's'}"
+            return f"in {span}" if ahead else f"{span} ago"
     return "just now" if seconds < 10 else f"{seconds} seconds ago"
 
 

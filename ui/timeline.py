@@ -172,18 +172,20 @@ def render_timeline(
     scope_notice(
         settings, [*INTERACTION_TYPES, "transcripts"] + (["tickets"] if record_type == "tickets" else [])
     )
-    row = st.columns([2, 3, 2])
+    # The types take a row of their own: beside the search and the dates, the last chosen
+    # types were cut off, so a person could not see that conversations were included.
+    row = st.columns([3, 2])
     search = row[0].text_input(
         "Search activity", key="timeline_search", placeholder="Text in any interaction"
     )
-    chosen = row[1].multiselect(
+    dates = row[1].date_input("Between", value=(), key="timeline_dates", format="YYYY-MM-DD")
+    chosen = st.multiselect(
         "Types",
         list(INTERACTION_TYPES),
         default=list(INTERACTION_TYPES),
         format_func=lambda t: TYPE_LABELS[t] + "s",
         key="timeline_types",
     )
-    dates = row[2].date_input("Between", value=(), key="timeline_dates", format="YYYY-MM-DD")
     since = until = None
     if isinstance(dates, (list, tuple)) and len(dates) >= 1:
         since = dates[0].isoformat()
@@ -216,7 +218,8 @@ def render_timeline(
         )
     else:
         st.caption(
-            f"{page.total:,} interactions · showing {first:,}-{first + len(page.rows) - 1:,}, newest first"
+            f"{page.total:,} interaction{'s' if page.total != 1 else ''} · "
+            f"showing {first:,}-{first + len(page.rows) - 1:,}, newest first"
         )
     for item in page.rows:
         kind = item["object_type"]

@@ -146,3 +146,46 @@ def sync_now(page: Page) -> None:
     settle(page)
     page.get_by_role("button", name="Sync now").click()
     expect(page.get_by_text("sync succeeded")).to_be_visible(timeout=120_000)
+
+
+def timeline_lines(page: Page) -> list[str]:
+    """The activity timeline's lines as a person reads them (icon name and zero-width spaces
+    dropped; the outbox's own "Changes waiting" expander left out)."""
+    lines = []
+    for summary in page.get_by_test_id("stExpander").locator("summary").all_inner_texts():
+        text = summary.replace("\u200b", "").strip().split("\n")[-1].strip()
+        if not text.startswith("Changes waiting"):
+            lines.append(text)
+    return lines
+
+
+def pick_option(page: Page, label: str, option: str) -> None:
+    """Choose ``option`` in the select box labelled ``label``, and wait for the rerun."""
+    settle(page)
+    box = page.get_by_test_id("stSelectbox").filter(has=page.get_by_text(label, exact=True))
+    box.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    settle(page)
+
+
+def choose_in_first_row(page: Page, grid: str, column: int, option: str) -> None:
+    """Pick ``option`` in a select-box cell of the first row of the grid keyed ``{grid}_editor_``."""
+    # A grid from the previous run can linger, marked stale, while the page reruns.
+    scroller = page.locator(f"[class*='st-key-{grid}_editor_']:not([data-stale='true']) .dvn-scroller")
+    menu = page.get_by_test_id("portal").get_by_role("option", name=option, exact=True)
+    for attempt in range(3):
+        settle(page)
+        scroller.click(position={"x": 20, "y": 35 + 17})
+        for _ in range(column):
+            page.keyboard.press("ArrowRight")
+        page.keyboard.press("Enter")
+        try:
+            menu.wait_for(state="visible", timeout=5_000)
+            break
+        except PlaywrightTimeout:
+            # A live-update rerun redrew the grid between the click and Enter; start over.
+            page.keyboard.press("Escape")
+            if attempt == 2:
+                raise
+    menu.click()
+    page.keyboard.press("Enter")

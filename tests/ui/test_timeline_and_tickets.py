@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 
 from uikit import Portal, plain, texts
 
@@ -119,6 +121,7 @@ def test_the_timeline_search_finds_text_in_bodies_and_shows_a_script_as_text(syn
     at.run()
     at.text_input(key="timeline_search").set_value("zebra").run()
     assert not at.exception
+    assert "1 interaction · showing 1-1, newest first" in texts(at)
     lines = [e for e in at.expander if not plain(e.label).startswith("Changes waiting")]
     assert len(lines) == 1
     label = lines[0].label
@@ -298,3 +301,168 @@ def test_a_ticket_opens_as_a_record_with_its_contact_and_activity(synced: Portal
     assert record["hs_pipeline_stage"] not in set(props["Value"])
     contacts = at.dataframe[1].value
     assert contact in {str(i) for i in contacts.index}
+
+
+def test_the_ticket_charts_give_every_stage_and_age_a_labelled_row(synced: Portal) -> None:
+    # Streamlit fits the whole chart, axis included, into its height: with too little, Vega
+    # drops every other row's label, and upright age bars left a sliver of a plot.
+    at = synced.page("tickets")
+    at.run()
+    assert not at.exception
+    by_stage, by_age = (json.loads(c.proto.spec) for c in at.get("vega_lite_chart"))
+    for spec, field in ((by_stage, "where"), (by_age, "bucket")):
+        assert spec["encoding"]["y"]["field"] == field, "one row per category, its label read across"
+        rows = len(spec["encoding"]["y"]["sort"])
+        assert spec["height"] >= 60 + 34 * rows
+    assert by_age["encoding"]["y"]["sort"] == ["under a day", "1-7 days", "1-4 weeks", "1-3 months", "older"]
+
+
+def test_search_tells_apart_tickets_that_share_a_subject_and_shows_each_interactions_type(
+    synced: Portal,
+) -> None:
+    with _db(synced) as db:
+        first, second = (str(i) for i in db.queries.query_records("tickets", limit=2)[0].index)
+        for ticket in (first, second):
+            db.records.set_local_values("tickets", ticket, {"subject": "Okapi refund request"})
+    at = synced.page("search")
+    at.run()
+    at.text_input(key="search_text").set_value("okapi refund").run()
+    assert not at.exception
+    labels = sorted(plain(link.proto.label) for link in at.get("page_link"))
+    assert labels == sorted(f"Okapi refund request · #{t}" for t in (first, second))
+
+    at.text_input(key="search_text").set_value("invoice").run()
+    assert not at.exception
+    icons = {
+        plain(link.proto.label).split(" · ")[0]: link.proto.icon
+        for link in at.get("page_link")
+        if " · 20" in plain(link.proto.label)
+    }
+    assert icons.get("Email") == ":material/mail:" and icons.get("Call") == ":material/call:"
+
+
+def test_a_task_created_on_a_record_shows_pending_at_its_due_time_and_is_pushed(synced: Portal) -> None:
+    contact, _ = _busiest_contact(synced)
+    at = synced.page("record")
+    at.query_params.update({"type": "contacts", "id": contact})
+    at.run()
+    at.text_input(key="timeline_task_subject").set_value("Send the renewal quote")
+    at.date_input(key="timeline_task_day").set_value(dt.date(2030, 1, 15))
+    at.time_input(key="timeline_task_time").set_value(dt.time(9, 30))
+    at.selectbox(key="timeline_task_priority").set_value("HIGH")
+    at.text_area(key="timeline_task_notes").set_value("Ask for the PO number")
+    next(b for b in at.button if b.label == "Save task").click().run()
+    assert not at.exception
+    # Due in 2030, so it heads the timeline, newest first, and says how far ahead it is.
+    first = _lines(at)[0]
+    assert first.startswith("Task · 2030-01-15 09:30 UTC (in ") and " days) · " in first
+    assert "Send the renewal quote" in first and "waiting to be pushed" in first
+    at.button(key="record_push").click().run()
+    assert not at.exception
+    tasks = [
+        t
+        for t in synced.sandbox.truth("tasks")
+        if "renewal" in (t["properties"].get("hs_task_subject") or "")
+    ]
+    assert len(tasks) == 1
+    props = tasks[0]["properties"]
+    assert props["hs_task_subject"] == "Send the renewal quote"
+    assert props["hs_task_priority"] == "HIGH"
+    due = dt.datetime(2030, 1, 15, 9, 30, tzinfo=dt.UTC)
+    stamp = str(props["hs_timestamp"])
+    assert stamp == str(int(due.timestamp() * 1000)) or stamp.startswith("2030-01-15T09:30")
+    assert [str(a["id"]) for a in tasks[0]["associations"]["contacts"]] == [contact]
+    assert "waiting to be pushed" not in _lines(at)[0]
+
+
+def test_a_task_without_a_subject_is_refused_and_nothing_is_queued(synced: Portal) -> None:
+    contact, _ = _busiest_contact(synced)
+    at = synced.page("record")
+    at.query_params.update({"type": "contacts", "id": contact})
+    at.run()
+    next(b for b in at.button if b.label == "Save task").click().run()
+    assert not at.exception
+    assert "Subject: A task needs a subject" in plain(at.error[0].value)
+    with _db(synced) as db:
+        assert len(db.outbox.edits_frame(statuses=("pending",))) == 0
+
+
+def test_the_timeline_filters_by_dates_including_both_days(synced: Portal) -> None:
+    contact, count = _busiest_contact(synced)
+    with _db(synced) as db:
+        days = sorted(
+            {r["occurred_at"][:10] for r in db.interactions.timeline("contacts", contact, limit=count).rows}
+        )
+    assert len(days) >= 3
+    start, end = dt.date.fromisoformat(days[1]), dt.date.fromisoformat(days[-2])
+    at = synced.page("record")
+    at.query_params.update({"type": "contacts", "id": contact})
+    at.run()
+    at.date_input(key="timeline_dates").set_value((start, end)).run()
+    assert not at.exception
+    shown = [re.search(r"\d{4}-\d{2}-\d{2}", line).group(0) for line in _lines(at)]
+    assert shown and all(start.isoformat() <= d <= end.isoformat() for d in shown)
+    assert days[1] in shown and days[-2] in shown
+    assert days[0] not in shown and days[-1] not in shown
+    assert f"{len(shown)} interaction" in texts(at)
+
+
+def test_tickets_filter_by_pipeline_priority_and_owner(synced: Portal) -> None:
+    at = synced.page("tickets")
+    at.run()
+    with _db(synced) as db:
+        pipelines = db.queries.pipelines("tickets")
+        frame = db.queries.query_records("tickets", limit=1000)[0]
+    pipeline = next(p["id"] for p in pipelines if (frame["hs_pipeline"] == p["id"]).any())
+    priority = frame["hs_ticket_priority"].mode()[0]
+    owner = frame["hubspot_owner_id"].dropna().mode()[0]
+    chosen = frame
+    for key, column, value in (
+        ("tickets_pipeline", "hs_pipeline", pipeline),
+        ("tickets_priority", "hs_ticket_priority", priority),
+        ("tickets_owner", "hubspot_owner_id", owner),
+    ):
+        at.selectbox(key=key).set_value(value).run()
+        assert not at.exception
+        chosen = chosen[chosen[column] == value]
+        total = len(chosen)
+        assert f"{total:,} ticket{'s' if total != 1 else ''} · page 1 of {max(1, -(-total // 50))}" in texts(
+            at
+        )
+        assert set(at.data_editor[0].value.index.astype(str)) == set(chosen.index.astype(str))
+
+
+def test_search_says_when_nothing_matches(synced: Portal) -> None:
+    at = synced.page("search")
+    at.run()
+    assert "Type to search every contact" in texts(at)
+    at.text_input(key="search_text").set_value("zzqx no such words").run()
+    assert not at.exception
+    assert "Nothing matches." in plain(at.info[0].value)
+    assert [s.value for s in at.subheader] == []
+
+
+def test_a_contacts_tickets_and_deals_show_priority_and_stage_by_label(synced: Portal) -> None:
+    with _db(synced) as db:
+        row = db.conn.execute(
+            "SELECT t.to_id FROM associations t JOIN associations d ON d.to_id = t.to_id "
+            "WHERE t.from_type = 'tickets' AND t.to_type = 'contacts' "
+            "AND d.from_type = 'deals' AND d.to_type = 'contacts' ORDER BY t.to_id LIMIT 1"
+        ).fetchone()
+        contact = str(row[0])
+        tickets = db.queries.query_records("tickets", limit=1000)[0]
+        deals = db.queries.query_records("deals", limit=1000)[0]
+        stage_names = {s["id"]: s["label"] for p in db.queries.pipelines("deals") for s in p["stages"]}
+    at = synced.page("record")
+    at.query_params.update({"type": "contacts", "id": contact})
+    at.run()
+    assert not at.exception
+    assert {"Deals", "Tickets"} <= {plain(s.value) for s in at.subheader}
+    frames = [d.value for d in at.dataframe]
+    ticket_table = next(f for f in frames if "hs_ticket_priority" in f.columns)
+    deal_table = next(f for f in frames if "dealstage" in f.columns)
+    priorities = {"LOW": "Low", "MEDIUM": "Medium", "HIGH": "High", "URGENT": "Urgent"}
+    for rid, value in ticket_table["hs_ticket_priority"].items():
+        assert value == priorities[tickets.loc[rid, "hs_ticket_priority"]]
+    for rid, value in deal_table["dealstage"].items():
+        assert str(value).startswith(stage_names[deals.loc[rid, "dealstage"]])
