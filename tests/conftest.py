@@ -43,13 +43,13 @@ EXPENSIVE_MODULE_FIXTURES = ("app_server",)
 # seconds each), then the AppTest and benchmark ones (seconds each), go first, so the run
 # ends on short tests spread over every worker, not on one long test while the others idle.
 HEAVY_MARKERS = ("slow", "e2e")
-HEAVY_DIRS = ("tests/e2e/", "tests/multiprocess/")
+HEAVY_PATHS = ("tests/e2e/", "tests/multiprocess/", "tests/sync/test_crash.py", "tests/ui/test_resources.py")
 MEDIUM_DIRS = ("tests/ui/", "tests/bench/", "tests/sandbox_oauth/", "tests/live/")
 
 
 def _weight(item: pytest.Item) -> int:
     """0 for the long tests, 1 for the medium ones, 2 for the rest (see HEAVY_MARKERS)."""
-    if item.nodeid.startswith(HEAVY_DIRS) or any(item.get_closest_marker(m) for m in HEAVY_MARKERS):
+    if item.nodeid.startswith(HEAVY_PATHS) or any(item.get_closest_marker(m) for m in HEAVY_MARKERS):
         return 0
     return 1 if item.nodeid.startswith(MEDIUM_DIRS) else 2
 
