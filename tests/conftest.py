@@ -34,10 +34,10 @@ from tests.pgcluster import (  # noqa: F401  (fixtures for every directory)
     pg_url,
 )
 
-# Module-scoped fixtures that start a process (a ``streamlit run`` app): under pytest-xdist
+# Module-scoped fixtures that start a process (a ``streamlit run`` app, a benchmark run): under pytest-xdist
 # (``make test`` runs ``--dist loadgroup``) the tests using one stay in one worker, so the
 # module starts it once rather than once per worker its tests land on.
-EXPENSIVE_MODULE_FIXTURES = ("app_server",)
+EXPENSIVE_MODULE_FIXTURES = ("app_server", "bench_run")
 # Under pytest-xdist the tests are handed out in collection order, one at a time to whichever
 # worker is free. The long ones (browsers, ``streamlit run`` processes, big seeds: tens of
 # seconds each), then the AppTest and benchmark ones (seconds each), go first, so the run
