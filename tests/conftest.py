@@ -34,22 +34,22 @@ from tests.pgcluster import (  # noqa: F401  (fixtures for every directory)
     pg_url,
 )
 
-# Module-scoped fixtures that start a process (a ``streamlit run`` app): under pytest-xdist
+# Module-scoped fixtures that start a process (a ``streamlit run`` app, a benchmark run): under pytest-xdist
 # (``make test`` runs ``--dist loadgroup``) the tests using one stay in one worker, so the
 # module starts it once rather than once per worker its tests land on.
-EXPENSIVE_MODULE_FIXTURES = ("app_server",)
+EXPENSIVE_MODULE_FIXTURES = ("app_server", "bench_run")
 # Under pytest-xdist the tests are handed out in collection order, one at a time to whichever
 # worker is free. The long ones (browsers, ``streamlit run`` processes, big seeds: tens of
 # seconds each), then the AppTest and benchmark ones (seconds each), go first, so the run
 # ends on short tests spread over every worker, not on one long test while the others idle.
 HEAVY_MARKERS = ("slow", "e2e")
-HEAVY_DIRS = ("tests/e2e/", "tests/multiprocess/")
+HEAVY_PATHS = ("tests/e2e/", "tests/multiprocess/", "tests/sync/test_crash.py", "tests/ui/test_resources.py")
 MEDIUM_DIRS = ("tests/ui/", "tests/bench/", "tests/sandbox_oauth/", "tests/live/")
 
 
 def _weight(item: pytest.Item) -> int:
     """0 for the long tests, 1 for the medium ones, 2 for the rest (see HEAVY_MARKERS)."""
-    if item.nodeid.startswith(HEAVY_DIRS) or any(item.get_closest_marker(m) for m in HEAVY_MARKERS):
+    if item.nodeid.startswith(HEAVY_PATHS) or any(item.get_closest_marker(m) for m in HEAVY_MARKERS):
         return 0
     return 1 if item.nodeid.startswith(MEDIUM_DIRS) else 2
 

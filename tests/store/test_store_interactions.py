@@ -257,12 +257,18 @@ def test_a_timeline_of_5000_interactions_pages_as_fast_as_one_of_5(db: Store) ->
     _link(db, "notes", [r.id for r in few], "small")
 
     def slowest(record_id: str) -> float:
+        """The slowest of five pages, each timed by the best of three reads: a page that scans
+        every interaction is slow each time, while a pause of the process (other tests share
+        the cores under pytest-xdist) slows one read only."""
         times = []
         cursor = None
         for _ in range(5):
-            started = time.perf_counter()
-            page = db.interactions.timeline("contacts", record_id, before=cursor)
-            times.append(time.perf_counter() - started)
+            best = float("inf")
+            for _try in range(3):
+                started = time.perf_counter()
+                page = db.interactions.timeline("contacts", record_id, before=cursor)
+                best = min(best, time.perf_counter() - started)
+            times.append(best)
             cursor = page.next_cursor or cursor
         return max(times)
 
