@@ -145,16 +145,28 @@ class DashboardBench:
     """Builds the big caches and measures the app over each."""
 
     def __init__(
-        self, *, sandbox_url: str, token: str, workdir: Path, seed: int, log: Callable[[str], None]
+        self,
+        *,
+        sandbox_url: str,
+        token: str,
+        workdir: Path,
+        seed: int,
+        log: Callable[[str], None],
+        target: str | None = None,
     ) -> None:
+        """``target``: the cache, a SQLite path (default ``workdir/dashboard.db``) or an empty
+        PostgreSQL database's URL."""
+        from crm.store.engine import is_postgresql
+
         self.sandbox_url = sandbox_url
         self.token = token
-        self.db = workdir / "dashboard.db"
+        self.db = target or str(workdir / "dashboard.db")
+        self.backend = "postgresql" if is_postgresql(self.db) else "sqlite"
         self.seed = seed
         self.log = log
 
     def _args(self, **extra: Any) -> dict[str, Any]:
-        return {"url": self.sandbox_url, "token": self.token, "db": str(self.db), **extra}
+        return {"url": self.sandbox_url, "token": self.token, "db": self.db, **extra}
 
     def prepare(self) -> dict[str, Any]:
         """Sync the (small) sandbox portal into the dashboard cache."""
@@ -193,14 +205,22 @@ class DashboardBench:
                 out[key] = (text, int(total))
             return out
 
+    def search_plan(self, text: str) -> list[str]:
+        """How the database answers the last-name search's first page (EXPLAIN)."""
+        from crm import store
+
+        with store.open(self.db) as db:
+            return db.queries.search_plan("contacts", text)
+
     def measure(self, contacts: int, fill_seconds: float, counts: dict[str, int]) -> dict[str, Any]:
         row: dict[str, Any] = {
+            "backend": self.backend,
             "cached_contacts": counts.get("contacts", contacts),
             "fill_seconds": round(fill_seconds, 1),
             "cached": counts,
         }
         env = {
-            "CRM_DB": str(self.db),
+            "CRM_DB": self.db,
             "HUBSPOT_ACCESS_TOKEN": self.token,
             "HUBSPOT_BASE_URL": self.sandbox_url,
             "STREAMLIT_SERVER_COOKIE_SECRET": secrets.token_hex(16),
@@ -209,7 +229,10 @@ class DashboardBench:
         app = StreamlitProcess(env)
         try:
             app.start()
-            timings = measure_app(app.url, self.searches(), self.log)
+            searches = self.searches()
+            row["search_plan"] = self.search_plan(searches["name"][0])
+            row["search_index_used"] = _uses_search_index(row["search_plan"])
+            timings = measure_app(app.url, searches, self.log)
             row.update(ok=True, **timings, app_peak_mb=app.peak_mb())
         except Exception as exc:  # noqa: BLE001 - a failed browser step is reported, not fatal
             row.update(
@@ -221,11 +244,11 @@ class DashboardBench:
             app.stop()
         if row.get("ok"):
             self.log(
-                f"dashboard {row['cached_contacts']:,}: contacts {row['contacts_visible_s']:.2f} s, search "
+                f"dashboard {self.backend} {row['cached_contacts']:,}: contacts {row['contacts_visible_s']:.2f} s, search "
                 f"{row['search_s']:.2f} s, deals {row['deals_chart_s']:.2f} s, {row['app_peak_mb']} MB"
             )
         else:
-            self.log(f"dashboard {contacts:,} failed: {row['error']}")
+            self.log(f"dashboard {self.backend} {contacts:,} failed: {row['error']}")
         return row
 
     def run(self, sizes: tuple[int, ...]) -> list[dict[str, Any]]:
@@ -238,3 +261,10 @@ class DashboardBench:
             self.log(f"cache filled to {cached:,} contacts in {fill_s:.0f} s")
             rows.append(self.measure(contacts, fill_s, counts))
         return rows
+
+
+def _uses_search_index(plan: list[str]) -> bool:
+    """Whether a contacts search plan goes through the search index (SQLite's FTS5 table,
+    PostgreSQL's GIN index ``contacts_search``) or the lower(email) index."""
+    text = "\n".join(plan)
+    return any(name in text for name in ("contacts_fts", "contacts_search", "contacts_email_lower"))

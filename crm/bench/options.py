@@ -7,6 +7,8 @@ import dataclasses
 from pathlib import Path
 
 SCENARIOS = ("full", "sdk", "incremental", "push", "dashboard")
+# The cache backends the dashboard scenario measures, one after the other.
+BACKENDS = ("sqlite", "postgresql")
 
 # Full mode: what the benchmarks issue asks for.
 FULL_SIZES = (10_000, 50_000, 100_000)
@@ -34,6 +36,7 @@ class BenchOptions:
     dashboard_sizes: tuple[int, ...] = FULL_DASHBOARD
     sdk_size: int | None = None
     scenarios: tuple[str, ...] = SCENARIOS
+    backends: tuple[str, ...] = BACKENDS
     browser: bool = True
     burst_limit: int = 110
     burst_window_s: float = 10.0
@@ -86,6 +89,14 @@ def _ints(text: str) -> tuple[int, ...]:
     if not values or any(v < 0 for v in values):
         raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}")
     return values
+
+
+def _backends(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    unknown = [n for n in names if n not in BACKENDS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"backends are {', '.join(BACKENDS)}; got {text!r}")
+    return names
 
 
 def _scenarios(text: str) -> tuple[str, ...]:
@@ -142,6 +153,13 @@ def parser() -> argparse.ArgumentParser:
         default=SCENARIOS,
         help=f"comma-separated subset of {','.join(SCENARIOS)}",
     )
+    p.add_argument(
+        "--backends",
+        type=_backends,
+        default=BACKENDS,
+        help="cache backends the dashboard scenario measures (default sqlite,postgresql; "
+        "PostgreSQL runs in a throwaway local cluster)",
+    )
     p.add_argument("--no-browser", action="store_true", help="skip the dashboard scenario (Chromium)")
     p.add_argument("--seed", type=int, default=42, help="sandbox seed (default 42)")
     p.add_argument(
@@ -182,6 +200,7 @@ def from_args(ns: argparse.Namespace) -> BenchOptions:
         ),
         sdk_size=ns.sdk_size,
         scenarios=scenarios,
+        backends=tuple(ns.backends),
         browser="dashboard" in scenarios,
         seed=ns.seed,
         json_path=ns.json_path,

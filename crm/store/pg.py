@@ -172,6 +172,25 @@ class PgConn:
         except psycopg.Error as exc:
             raise _unavailable(exc, self._engine.url) from exc
 
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+        """Append ``rows`` to ``table`` with COPY (bulk loads: several times executemany's speed).
+
+        No conflict handling: the rows must be new. Returns how many were written.
+        """
+        names = ", ".join(_quote(c) for c in columns)
+        written = 0
+        try:
+            with (
+                self.raw.cursor() as cursor,
+                cursor.copy(f"COPY {_quote(table)} ({names}) FROM STDIN") as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+                    written += 1
+        except psycopg.Error as exc:
+            raise _unavailable(exc, self._engine.url) from exc
+        return written
+
     def begin(self) -> None:
         self.execute("BEGIN")
 
