@@ -40,10 +40,12 @@ from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from crm.errors import StoreUnavailable
+from crm.store.engine import search_parts
 from crm.store.pg_schema import (
     CONTACTS_PHRASE_MATCH,
     CONTACTS_PHRASE_PARAMS,
     CONTACTS_SEARCH_MATCH,
+    INTERACTION_SEARCH_MATCH,
     PG_MIGRATIONS,
     splits_into_words,
 )
@@ -266,6 +268,16 @@ class PgConn:
     def contacts_search_total(self, text: str) -> int | None:
         """None: the GIN index cannot count without the rows, so the query counts them."""
         return None
+
+    def interactions_search(self, text: str) -> tuple[str, list[Any]] | None:
+        words = search_parts(text)
+        if not words:
+            return None
+        return (
+            "(i.object_type, i.id) IN (SELECT s.object_type, s.id FROM interactions_search s "
+            f"WHERE s.{INTERACTION_SEARCH_MATCH})",
+            [words],
+        )
 
 
 class PostgresEngine:
