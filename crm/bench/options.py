@@ -19,6 +19,11 @@ QUICK_SIZES = (1_000, 2_000)
 QUICK_CHANGES = (10, 300)
 QUICK_DASHBOARD = (20_000,)
 QUICK_PUSH_COUNT = 300
+# Engagements added to the largest dashboard cache (tickets: a tenth as many), and the
+# timeline the scale benchmark opens next to a five-interaction one.
+FULL_INTERACTIONS = 1_000_000
+QUICK_INTERACTIONS = 20_000
+HEAVY_TIMELINE = 5_000
 PUSH_COUNT = 1_000
 SDK_DEFAULT_MAX = 50_000
 
@@ -34,6 +39,8 @@ class BenchOptions:
     changes: tuple[int, ...] = FULL_CHANGES
     push_count: int = PUSH_COUNT
     dashboard_sizes: tuple[int, ...] = FULL_DASHBOARD
+    interactions: int = FULL_INTERACTIONS
+    heavy_timeline: int = HEAVY_TIMELINE
     sdk_size: int | None = None
     scenarios: tuple[str, ...] = SCENARIOS
     backends: tuple[str, ...] = BACKENDS
@@ -142,6 +149,18 @@ def parser() -> argparse.ArgumentParser:
         "--dashboard-sizes", type=_ints, help="cached contacts for the browser scenario, e.g. 100000,1000000"
     )
     p.add_argument(
+        "--interactions",
+        type=_ints,
+        help=f"engagements added to the largest dashboard cache, a tenth as many tickets "
+        f"(default {FULL_INTERACTIONS:,}; quick {QUICK_INTERACTIONS:,}; 0 skips the interaction pages)",
+    )
+    p.add_argument(
+        "--heavy-timeline",
+        type=int,
+        default=HEAVY_TIMELINE,
+        help=f"interactions of the contact whose timeline is opened next to one with 5 (default {HEAVY_TIMELINE:,})",
+    )
+    p.add_argument(
         "--sdk-size",
         type=int,
         help="portal (contacts) the official SDK reads in full, one of "
@@ -198,6 +217,10 @@ def from_args(ns: argparse.Namespace) -> BenchOptions:
         dashboard_sizes=tuple(
             sorted(set(ns.dashboard_sizes or (QUICK_DASHBOARD if quick else FULL_DASHBOARD)))
         ),
+        interactions=ns.interactions[0]
+        if ns.interactions
+        else (QUICK_INTERACTIONS if quick else FULL_INTERACTIONS),
+        heavy_timeline=ns.heavy_timeline,
         sdk_size=ns.sdk_size,
         scenarios=scenarios,
         backends=tuple(ns.backends),

@@ -30,6 +30,8 @@ PUSH_EDITS_REQUESTS = 25
 CONTACTS_VISIBLE_S = 2.0
 SEARCH_S = 0.5
 APP_MEMORY_MB = 500.0
+TIMELINE_VISIBLE_S = 1.0
+TICKETS_VISIBLE_S = 2.0
 
 
 # ------------------------------------------------------------------------ machine
@@ -239,6 +241,34 @@ def _dashboard_targets(backend: str, rows: list[dict[str, Any]]) -> list[dict[st
             note,
         ),
     ]
+    scale = big.get("interactions")
+    if scale:
+        at = f"{scale['interactions']:,} interactions, {scale['tickets']:,} tickets, {size}"
+        out += [
+            _row(
+                f"timeline of {scale.get('timeline_heavy_total', 0):,} interactions visible "
+                f"<= {TIMELINE_VISIBLE_S:g} s{on}",
+                at,
+                f"{scale['timeline_heavy_s']:.2f} s (5 interactions: {scale['timeline_light_s']:.2f} s, "
+                f"x{scale['timeline_ratio']:.2f})",
+                scale["timeline_heavy_s"] <= TIMELINE_VISIBLE_S,
+                "",
+            ),
+            _row(
+                f"tickets page visible <= {TICKETS_VISIBLE_S:g} s{on}",
+                at,
+                f"{scale['tickets_page_s']:.2f} s",
+                scale["tickets_page_s"] <= TICKETS_VISIBLE_S,
+                "",
+            ),
+            _row(
+                f"search everything (interaction text) <= {SEARCH_S:g} s{on}",
+                at,
+                f"{scale['search_page_s']:.2f} s for {scale.get('search_word', '')!r}",
+                scale["search_page_s"] <= SEARCH_S,
+                "",
+            ),
+        ]
     if "search_index_used" in big:
         out.append(
             _row(
@@ -510,6 +540,51 @@ def sections(result: dict[str, Any]) -> list[tuple[str, list[list[str]]]]:
                             "failed: " + r.get("error", "?"),
                         ]
                         for r in dash
+                    ],
+                ),
+            )
+        )
+    scaled = [r for r in dash if r.get("ok") and r.get("interactions")]
+    if scaled:
+        out.append(
+            (
+                "Interactions at scale in Chromium (timeline of one contact, /tickets, /search)",
+                _table(
+                    [
+                        "backend",
+                        "cached contacts",
+                        "interactions",
+                        "tickets",
+                        "fill seconds",
+                        "timeline heavy s",
+                        "timeline 5 s",
+                        "heavy / 5",
+                        "timeline query ms (heavy / 5)",
+                        "tickets page s",
+                        "search page s",
+                        "search query ms",
+                    ],
+                    [
+                        [
+                            BACKEND_LABELS.get(_backend(r), _backend(r)),
+                            r["cached_contacts"],
+                            s["interactions"],
+                            s["tickets"],
+                            s.get("fill_seconds"),
+                            f"{s['timeline_heavy_s']:.2f} ({s.get('timeline_heavy_total', 0):,})",
+                            s["timeline_light_s"],
+                            f"x{s['timeline_ratio']:.2f}",
+                            f"{s.get('timeline_heavy_query_ms')} / {s.get('timeline_light_query_ms')}",
+                            s["tickets_page_s"],
+                            s["search_page_s"],
+                            ", ".join(
+                                f"{k[len('search_query_ms[') : -1]}: {v}"
+                                for k, v in s.items()
+                                if k.startswith("search_query_ms[")
+                            ),
+                        ]
+                        for r in scaled
+                        for s in [r["interactions"]]
                     ],
                 ),
             )

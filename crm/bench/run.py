@@ -86,7 +86,14 @@ def _dashboard_on(
     from crm.bench.dashboard import DashboardBench
 
     bench = DashboardBench(
-        sandbox_url=url, token=token, workdir=folder, seed=options.seed, log=_log, target=target
+        sandbox_url=url,
+        token=token,
+        workdir=folder,
+        seed=options.seed,
+        log=_log,
+        target=target,
+        interactions=options.interactions,
+        heavy_timeline=options.heavy_timeline,
     )
     try:
         return bench.run(options.dashboard_sizes)
@@ -97,7 +104,7 @@ def _dashboard_on(
                 "backend": bench.backend,
                 "cached_contacts": max(options.dashboard_sizes),
                 "ok": False,
-                "error": str(exc),
+                "error": str(exc)[-600:],
             }
         ]
 

@@ -404,7 +404,8 @@ class Interactions(TableOwner):
             old = self._body_keys(object_type, ids)
             self.conn.executemany(
                 "INSERT INTO interaction_bodies (hash, body, chars) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING",
-                [(k, text, len(text)) for k, text in bodies.items()],
+                # In key order: writers sharing a body then lock it in the same order (no deadlock).
+                [(k, text, len(text)) for k, text in sorted(bodies.items())],
             )
             self.conn.executemany(
                 "INSERT INTO interactions (object_type, id, archived, occurred_at, created_at, updated_at, "
@@ -441,7 +442,7 @@ class Interactions(TableOwner):
         return found
 
     def _drop_unused_bodies(self, keys: Iterable[str]) -> None:
-        wanted = list(keys)
+        wanted = sorted(keys)
         for start in range(0, len(wanted), ID_CHUNK):
             chunk = wanted[start : start + ID_CHUNK]
             self.conn.execute(
@@ -698,6 +699,22 @@ class Interactions(TableOwner):
             if link is None:
                 row["record_type"] = row["record_id"] = None
         return rows
+
+    def search_plan(self, text: str, *, limit: int = 20) -> list[str]:
+        """The database's plan (EXPLAIN) for ``search(text)``'s query: shows a benchmark
+        that the search index answers it."""
+        matching = self.conn.interactions_search(text)
+        if matching is None:
+            return []
+        clause, words = matching
+        explain = "EXPLAIN QUERY PLAN " if self.conn.dialect == "sqlite" else "EXPLAIN "
+        rows = self.conn.execute(
+            explain + "SELECT i.object_type, i.id FROM interactions i "
+            f"WHERE i.archived = 0 AND {clause} "
+            "ORDER BY i.occurred_at DESC, i.object_type DESC, i.id DESC LIMIT ?",
+            [*words, max(1, int(limit))],
+        ).fetchall()
+        return [str(row[-1]) for row in rows]
 
     def body(self, object_type: str, record_id: str) -> str | None:
         """An engagement's full text (plain), or None when it has none."""

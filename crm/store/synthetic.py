@@ -689,7 +689,7 @@ def _ticket_stages(db: Store) -> list[tuple[str, str]]:
 
 
 def _next_engagement_id(db: Store) -> int:
-    row = db.conn.execute(
-        "SELECT max(CAST(id AS INTEGER)) FROM interactions WHERE id NOT LIKE 'local-%'"
-    ).fetchone()
-    return max(int(row[0] or 0) + 1, 50_000_001)
+    # Synced ids can be any text (and past a 32-bit integer): compared in Python, not cast in SQL.
+    rows = db.conn.execute("SELECT id FROM interactions").fetchall()
+    largest = max((int(r[0]) for r in rows if str(r[0]).isdigit()), default=0)
+    return max(largest + 1, 50_000_001)

@@ -27,6 +27,10 @@ TINY = [
     "20",
     "--dashboard-sizes",
     "1500",
+    "--interactions",
+    "3000",
+    "--heavy-timeline",
+    "400",
     "--latency-ms",
     "20",
 ]
@@ -97,6 +101,21 @@ def test_quick_bench_reports_every_scenario_with_positive_numbers(bench_run):
         assert dash["search_email_matches"] == 1 and dash["search_name_matches"] > 1
         assert dash["search_index_used"], dash["search_plan"]
         assert dash["dialogs"] == 0
+        scale = dash["interactions"]
+        # On top of what the small portal's sync cached.
+        assert scale["interactions"] >= 3000 and scale["tickets"] >= 300
+        assert (scale["timeline_heavy_total"], scale["timeline_light_total"]) == (400, 5)
+        assert all(
+            _positive(scale[k])
+            for k in (
+                "timeline_heavy_s",
+                "timeline_light_s",
+                "timeline_ratio",
+                "tickets_page_s",
+                "search_page_s",
+            )
+        )
+        assert scale["search_query_hits[ref 50000007]"] == 1
 
 
 def test_quick_bench_prints_a_verdict_for_each_target(bench_run):
@@ -105,4 +124,6 @@ def test_quick_bench_prints_a_verdict_for_each_target(bench_run):
     assert all(status in ("PASS", "MISS") for status in statuses.values()), statuses
     assert any(name.startswith("full pull >= 3x") for name in statuses)
     assert any(name.startswith("push of 20 edits") for name in statuses)
+    assert "tickets page visible <= 2 s (PostgreSQL)" in statuses
+    assert "Interactions at scale" in proc.stdout
     assert "Targets" in proc.stdout and "PASS" in proc.stdout
