@@ -191,7 +191,17 @@ class SqliteConn:
         if not words:
             return None
         expression = " ".join(f'"{word}"*' for word in words)
-        return "i.rowid IN (SELECT rowid FROM interactions_fts WHERE interactions_fts MATCH ?)", [expression]
+        # As for contacts: many matches walk the time index newest first and test membership
+        # ("+" keeps SQLite from looking every match up and sorting them all); few are
+        # looked up by rowid.
+        found = self.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM interactions_fts WHERE interactions_fts MATCH ? LIMIT ?)",
+            (expression, BROAD_MATCH + 1),
+        )
+        member = "+i.rowid" if int(found.fetchone()[0]) > BROAD_MATCH else "i.rowid"
+        return f"{member} IN (SELECT rowid FROM interactions_fts WHERE interactions_fts MATCH ?)", [
+            expression
+        ]
 
     def _matches(self, expression: str) -> int:
         if self._last_count[0] != expression:

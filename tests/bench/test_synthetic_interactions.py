@@ -41,3 +41,16 @@ def test_one_contact_gets_the_heavy_timeline_another_the_light_one_and_all_text_
         assert len(db.interactions.search("renewal", limit=1000)) > 10
         frame, total = db.queries.query_records("tickets", limit=10)
         assert total == 50 and frame["subject"].str.contains("problem").all()
+
+
+def test_a_word_in_every_text_still_lists_the_newest_first(cache_target: str) -> None:
+    """More matches than the index looks up one by one (2,000): the search walks time instead."""
+    with store.open(cache_target) as db:
+        fill_synthetic(db, contacts=50, seed=4, now=NOW)
+        fill_interactions(db, interactions=2_100, heavy=10, seed=4, now=NOW)
+        settle(db)
+        hits = db.interactions.search("ref", limit=20)
+        newest = db.conn.execute(
+            "SELECT object_type, id FROM interactions ORDER BY occurred_at DESC, object_type DESC, id DESC LIMIT 20"
+        ).fetchall()
+        assert [(h["object_type"], h["id"]) for h in hits] == [(str(t), str(i)) for t, i in newest]
