@@ -405,7 +405,8 @@ class DashboardBench:
                 started = time.perf_counter()
                 db.interactions.timeline("contacts", str(contact))
                 out[f"timeline_{name}_query_ms"] = round((time.perf_counter() - started) * 1000, 1)
-            for word in ("escalated", "ref 50000007", "renewal invoice"):
+            # A common word, one engagement's own reference (one hit), two words together.
+            for word in ("escalated", f"ref {self.filled['first_id']}", "renewal invoice"):
                 started = time.perf_counter()
                 hits = db.interactions.search(word, limit=20)
                 out[f"search_query_ms[{word}]"] = round((time.perf_counter() - started) * 1000, 1)

@@ -575,8 +575,9 @@ def fill_interactions(
     (stored once, as a synced body is) and indexed for search by the schema's triggers.
 
     Returns:
-        ``{"interactions": n, "tickets": n, "heavy_contact": id, "light_contact": id}``,
-        the counts being what the cache then holds.
+        ``{"interactions": n, "tickets": n, "heavy_contact": id, "light_contact": id,
+        "first_id": id}`` (the first engagement it wrote), the counts being what the cache
+        then holds.
     """
     from crm.store.interactions import ENGAGEMENT_TYPES, PREVIEW_CHARS, body_key
 
@@ -635,6 +636,7 @@ def fill_interactions(
         "tickets": sizes.get("tickets", 0),
         "heavy_contact": heavy_id,
         "light_contact": light_id,
+        "first_id": str(first),
     }
 
 
