@@ -15,7 +15,9 @@ import pytest
 
 from crm.bench.processes import REPO
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# Two dashboards (SQLite, then a PostgreSQL cluster started for the run) and the interaction
+# pages after the pulls: past the suite's default timeout on a busy machine.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 
 TINY = [
     "--quick",
