@@ -187,3 +187,12 @@ def test_publish_fills_the_readme_block_too_and_leaves_a_readme_without_markers_
     plain.write_text("# No markers here\n")
     publish(result, docs, readme=plain)
     assert plain.read_text() == "# No markers here\n"
+
+
+def test_backends_and_interaction_sizes_come_from_the_command_line():
+    default = from_args(parser().parse_args([]))
+    assert default.backends == ("sqlite", "postgresql") and default.interactions == 500_000
+    assert from_args(parser().parse_args(["--quick"])).interactions == 20_000
+    chosen = from_args(parser().parse_args(["--backends", "postgresql", "--interactions", "20k"]))
+    assert chosen.backends == ("postgresql",) and chosen.interactions == 20_000
+    assert from_args(parser().parse_args(["--interactions", "0"])).interactions == 0
