@@ -141,20 +141,107 @@ def measure_app(url: str, searches: dict[str, tuple[str, int]], log: Callable[[s
     return out
 
 
+def _timeline_caption(total: int) -> re.Pattern[str]:
+    return re.compile(rf"^{total:,} interactions? · showing 1-")
+
+
+def measure_interactions(
+    url: str, *, timelines: dict[str, tuple[str, int]], search: str, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """The interaction pages in Chromium (seconds), each in a new tab after a warm-up visit.
+
+    Args:
+        timelines: name -> (contact id, interactions on its timeline); each record page is
+            timed from navigation to its "N interactions · showing 1-25" caption.
+        search: a word typed on /search, timed from Enter to the "Interactions" results.
+    """
+    from playwright.sync_api import sync_playwright
+
+    out: dict[str, Any] = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1500, "height": 1000})
+
+            def visit(path: str, visible: Any) -> float:
+                page = context.new_page()
+                started = time.perf_counter()
+                page.goto(url + path, wait_until="commit", timeout=STEP_TIMEOUT_MS)
+                visible(page).wait_for(state="visible", timeout=STEP_TIMEOUT_MS)
+                seconds = time.perf_counter() - started
+                _wait_idle(page)
+                if page.locator("[data-testid='stException']").count():
+                    raise BenchError(f"the app showed an exception on {path}")
+                page.close()
+                return round(seconds, 3)
+
+            # Warm-up: the record page's first run pays its imports, as the contacts page's does.
+            first_id, first_total = next(iter(timelines.values()))
+            out["record_first_visit_s"] = visit(
+                f"/record?type=contacts&id={first_id}",
+                lambda page: page.get_by_text(_timeline_caption(first_total)).first,
+            )
+            for name, (contact_id, total) in timelines.items():
+                out[f"timeline_{name}_s"] = visit(
+                    f"/record?type=contacts&id={contact_id}",
+                    lambda page, total=total: page.get_by_text(_timeline_caption(total)).first,
+                )
+                out[f"timeline_{name}_total"] = total
+            out["tickets_page_s"] = visit(
+                "/tickets", lambda page: page.get_by_text(re.compile(r"[\d,]+ tickets? · page")).first
+            )
+
+            page = context.new_page()
+            page.goto(url + "/search", wait_until="commit", timeout=STEP_TIMEOUT_MS)
+            _wait_idle(page)
+            box = page.get_by_label("Search everything")
+            box.fill(search)
+            started = time.perf_counter()
+            box.press("Enter")
+            page.get_by_text(re.compile(r"^Interactions \(\d+")).first.wait_for(
+                state="visible", timeout=STEP_TIMEOUT_MS
+            )
+            out["search_page_s"] = round(time.perf_counter() - started, 3)
+            out["search_word"] = search
+            _wait_idle(page)
+            context.close()
+        finally:
+            browser.close()
+    return out
+
+
 class DashboardBench:
     """Builds the big caches and measures the app over each."""
 
     def __init__(
-        self, *, sandbox_url: str, token: str, workdir: Path, seed: int, log: Callable[[str], None]
+        self,
+        *,
+        sandbox_url: str,
+        token: str,
+        workdir: Path,
+        seed: int,
+        log: Callable[[str], None],
+        target: str | None = None,
+        interactions: int = 0,
+        heavy_timeline: int = 5_000,
     ) -> None:
+        """``target``: the cache, a SQLite path (default ``workdir/dashboard.db``) or an empty
+        PostgreSQL database's URL. ``interactions``: engagements (and a tenth as many
+        tickets) added before the largest size is measured, 0 for none."""
+        from crm.store.engine import is_postgresql
+
         self.sandbox_url = sandbox_url
         self.token = token
-        self.db = workdir / "dashboard.db"
+        self.db = target or str(workdir / "dashboard.db")
+        self.backend = "postgresql" if is_postgresql(self.db) else "sqlite"
         self.seed = seed
         self.log = log
+        self.interactions = interactions
+        self.heavy_timeline = heavy_timeline
+        self.filled: dict[str, Any] | None = None
 
     def _args(self, **extra: Any) -> dict[str, Any]:
-        return {"url": self.sandbox_url, "token": self.token, "db": str(self.db), **extra}
+        return {"url": self.sandbox_url, "token": self.token, "db": self.db, **extra}
 
     def prepare(self) -> dict[str, Any]:
         """Sync the (small) sandbox portal into the dashboard cache."""
@@ -193,14 +280,22 @@ class DashboardBench:
                 out[key] = (text, int(total))
             return out
 
+    def search_plan(self, text: str) -> list[str]:
+        """How the database answers the last-name search's first page (EXPLAIN)."""
+        from crm import store
+
+        with store.open(self.db) as db:
+            return db.queries.search_plan("contacts", text)
+
     def measure(self, contacts: int, fill_seconds: float, counts: dict[str, int]) -> dict[str, Any]:
         row: dict[str, Any] = {
+            "backend": self.backend,
             "cached_contacts": counts.get("contacts", contacts),
             "fill_seconds": round(fill_seconds, 1),
             "cached": counts,
         }
         env = {
-            "CRM_DB": str(self.db),
+            "CRM_DB": self.db,
             "HUBSPOT_ACCESS_TOKEN": self.token,
             "HUBSPOT_BASE_URL": self.sandbox_url,
             "STREAMLIT_SERVER_COOKIE_SECRET": secrets.token_hex(16),
@@ -209,8 +304,14 @@ class DashboardBench:
         app = StreamlitProcess(env)
         try:
             app.start()
-            timings = measure_app(app.url, self.searches(), self.log)
-            row.update(ok=True, **timings, app_peak_mb=app.peak_mb())
+            searches = self.searches()
+            row["search_plan"] = self.search_plan(searches["name"][0])
+            row["search_index_used"] = _uses_search_index(row["search_plan"])
+            timings = measure_app(app.url, searches, self.log)
+            row.update(ok=True, **timings)
+            if self.filled is not None:
+                row["interactions"] = self._interaction_pages(app.url)
+            row["app_peak_mb"] = app.peak_mb()
         except Exception as exc:  # noqa: BLE001 - a failed browser step is reported, not fatal
             row.update(
                 ok=False,
@@ -221,12 +322,39 @@ class DashboardBench:
             app.stop()
         if row.get("ok"):
             self.log(
-                f"dashboard {row['cached_contacts']:,}: contacts {row['contacts_visible_s']:.2f} s, search "
+                f"dashboard {self.backend} {row['cached_contacts']:,}: contacts {row['contacts_visible_s']:.2f} s, search "
                 f"{row['search_s']:.2f} s, deals {row['deals_chart_s']:.2f} s, {row['app_peak_mb']} MB"
             )
         else:
-            self.log(f"dashboard {contacts:,} failed: {row['error']}")
+            self.log(f"dashboard {self.backend} {contacts:,} failed: {row['error']}")
         return row
+
+    def _interaction_pages(self, url: str) -> dict[str, Any]:
+        assert self.filled is not None
+        word, queries = self.interaction_search()
+        pages = measure_interactions(
+            url,
+            timelines={
+                "heavy": (str(self.filled["heavy_contact"]), self.heavy_timeline),
+                "light": (str(self.filled["light_contact"]), 5),
+            },
+            search=word,
+            log=self.log,
+        )
+        result = {
+            "interactions": self.filled["interactions"],
+            "tickets": self.filled["tickets"],
+            "fill_seconds": round(float(self.filled["seconds"]), 1),
+            **pages,
+            **queries,
+            "timeline_ratio": round(pages["timeline_heavy_s"] / pages["timeline_light_s"], 2),
+        }
+        self.log(
+            f"interactions {self.backend}: timeline {self.heavy_timeline:,} {pages['timeline_heavy_s']:.2f} s "
+            f"vs 5 {pages['timeline_light_s']:.2f} s (x{result['timeline_ratio']}), tickets "
+            f"{pages['tickets_page_s']:.2f} s, search {pages['search_page_s']:.2f} s"
+        )
+        return result
 
     def run(self, sizes: tuple[int, ...]) -> list[dict[str, Any]]:
         rows = []
@@ -236,5 +364,59 @@ class DashboardBench:
             fill_s, counts = self.grow_to(contacts, cached)
             cached = counts.get("contacts", cached)
             self.log(f"cache filled to {cached:,} contacts in {fill_s:.0f} s")
+            if contacts == max(sizes) and self.interactions > 0:
+                self.filled = self.add_interactions()
             rows.append(self.measure(contacts, fill_s, counts))
         return rows
+
+    def add_interactions(self) -> dict[str, Any]:
+        """Synthetic engagements (one contact with ``heavy_timeline``, one with 5) and tickets."""
+        result = run_worker(
+            "fill_interactions",
+            self._args(
+                interactions=self.interactions,
+                tickets=self.interactions // 10,
+                heavy=self.heavy_timeline,
+                light=5,
+                seed=self.seed,
+            ),
+            timeout=3600,
+        )
+        self.log(
+            f"added {result['interactions']:,} interactions and {result['tickets']:,} tickets "
+            f"in {result['seconds']:.0f} s"
+        )
+        return result
+
+    def interaction_search(self) -> tuple[str, dict[str, Any]]:
+        """A word found in some of the cached text, and the store's own timings of the
+        timeline and search queries (ms), apart from the page around them."""
+        from crm import store
+
+        assert self.filled is not None
+        out: dict[str, Any] = {}
+        with store.open(self.db) as db:
+            # One query first, so no timing below includes opening the connection.
+            db.interactions.timeline("contacts", str(self.filled["light_contact"]))
+            for name, contact in (
+                ("heavy", self.filled["heavy_contact"]),
+                ("light", self.filled["light_contact"]),
+            ):
+                started = time.perf_counter()
+                db.interactions.timeline("contacts", str(contact))
+                out[f"timeline_{name}_query_ms"] = round((time.perf_counter() - started) * 1000, 1)
+            # A common word, one engagement's own reference (one hit), two words together.
+            for word in ("escalated", f"ref {self.filled['first_id']}", "renewal invoice"):
+                started = time.perf_counter()
+                hits = db.interactions.search(word, limit=20)
+                out[f"search_query_ms[{word}]"] = round((time.perf_counter() - started) * 1000, 1)
+                out[f"search_query_hits[{word}]"] = len(hits)
+            out["search_plan"] = db.interactions.search_plan("escalated")
+        return "escalated", out
+
+
+def _uses_search_index(plan: list[str]) -> bool:
+    """Whether a contacts search plan goes through the search index (SQLite's FTS5 table,
+    PostgreSQL's GIN index ``contacts_search``) or the lower(email) index."""
+    text = "\n".join(plan)
+    return any(name in text for name in ("contacts_fts", "contacts_search", "contacts_email_lower"))

@@ -246,6 +246,27 @@ def fill(args: dict[str, Any]) -> dict[str, Any]:
     return {"seconds": seconds, "counts": counts}
 
 
+def fill_interactions(args: dict[str, Any]) -> dict[str, Any]:
+    """Append synthetic engagements and tickets to a filled cache (``crm.store.synthetic``)."""
+    from crm import store
+    from crm.store.synthetic import fill_interactions as fill
+    from crm.store.synthetic import settle
+
+    with store.open(args["db"]) as db:
+        started = time.perf_counter()
+        filled = fill(
+            db,
+            interactions=int(args["interactions"]),
+            tickets=int(args.get("tickets", 0)),
+            heavy=int(args.get("heavy", 5_000)),
+            light=int(args.get("light", 5)),
+            seed=int(args.get("seed", 1)),
+        )
+        seconds = time.perf_counter() - started
+        settle(db)
+    return {"seconds": seconds, **filled}
+
+
 def _counts(settings: Any) -> dict[str, int]:
     from crm import store
 
@@ -259,6 +280,7 @@ OPERATIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "push_new": push_new,
     "sdk": sdk,
     "fill": fill,
+    "fill_interactions": fill_interactions,
 }
 
 

@@ -31,8 +31,8 @@ from crm.store.values import column_affinity
 log = logging.getLogger(__name__)
 
 BATCH_ROWS = 2_000
-# SQLite's own bookkeeping and the FTS5 index (PostgreSQL indexes contacts directly).
-_NOT_COPIED = ("sqlite_", "contacts_fts")
+# SQLite's own bookkeeping and its FTS5 indexes (PostgreSQL has its own, filled as rows arrive).
+_NOT_COPIED = ("sqlite_", "contacts_fts", "interactions_fts")
 
 
 class TargetNotEmpty(StoreUnavailable):

@@ -87,6 +87,11 @@ class Conn(Protocol):
         """How many contacts, archived ones included, ``contacts_search`` matches, when the
         search index can say so without visiting the rows; None to have the rows counted."""
 
+    def interactions_search(self, text: str) -> tuple[str, list[Any]] | None:
+        """A WHERE fragment over ``interactions`` rows (alias ``i``) whose subject, summary or
+        full text holds every word of ``text`` (``search_parts``) as a word prefix, through
+        the interactions search index; None when the text has no word to search for."""
+
 
 class Engine(Protocol):
     """One database target for the whole process: migrated once, hands out connections."""
@@ -181,6 +186,23 @@ class SqliteConn:
         expression = fts_expression(text)
         return 0 if expression is None else self._matches(expression)
 
+    def interactions_search(self, text: str) -> tuple[str, list[Any]] | None:
+        words = search_parts(text)
+        if not words:
+            return None
+        expression = " ".join(f'"{word}"*' for word in words)
+        # As for contacts: many matches walk the time index newest first and test membership
+        # ("+" keeps SQLite from looking every match up and sorting them all); few are
+        # looked up by rowid.
+        found = self.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM interactions_fts WHERE interactions_fts MATCH ? LIMIT ?)",
+            (expression, BROAD_MATCH + 1),
+        )
+        member = "+i.rowid" if int(found.fetchone()[0]) > BROAD_MATCH else "i.rowid"
+        return f"{member} IN (SELECT rowid FROM interactions_fts WHERE interactions_fts MATCH ?)", [
+            expression
+        ]
+
     def _matches(self, expression: str) -> int:
         if self._last_count[0] != expression:
             found = self.execute(
@@ -196,6 +218,17 @@ class SqliteConn:
 
     def set_wait(self, wait_s: float) -> None:
         self.execute(f"PRAGMA busy_timeout = {int(wait_s * 1000)}")
+
+
+def search_parts(text: str) -> list[str]:
+    """The words of a search box as the interactions index is searched on both backends:
+    runs of letters and digits (``_`` splits, as in unicode61), lower-cased, at most 12.
+
+    Each is then a prefix of an indexed word; splitting here rather than in the index
+    keeps SQLite (which would read ``ann_lee`` as a phrase) and PostgreSQL (whose index
+    has no word positions) finding the same engagements.
+    """
+    return re.findall(r"[^\W_]+", text.lower())[:MAX_SEARCH_WORDS]
 
 
 def fts_expression(text: str) -> str | None:

@@ -292,14 +292,8 @@ def decode_cursor(cursor: str) -> tuple[str, str, str]:
 
 # An engagement (alias i, its body b) whose subject, summary or text holds a _like pattern
 # (three parameters, the same pattern each time).
-_TEXT_MATCH = (
-    "(lower(coalesce(i.subject, '')) LIKE ? ESCAPE '\\' OR lower(coalesce(i.summary, '')) LIKE ? "
-    "ESCAPE '\\' OR lower(coalesce(b.body, '')) LIKE ? ESCAPE '\\')"
-)
-
-
-def _like(text: str) -> str:
-    return "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+# A search box without a word to look for finds nothing (as the contacts search).
+_NOTHING = "1 = 0"
 
 
 class Interactions(TableOwner):
@@ -410,7 +404,8 @@ class Interactions(TableOwner):
             old = self._body_keys(object_type, ids)
             self.conn.executemany(
                 "INSERT INTO interaction_bodies (hash, body, chars) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING",
-                [(k, text, len(text)) for k, text in bodies.items()],
+                # In key order: writers sharing a body then lock it in the same order (no deadlock).
+                [(k, text, len(text)) for k, text in sorted(bodies.items())],
             )
             self.conn.executemany(
                 "INSERT INTO interactions (object_type, id, archived, occurred_at, created_at, updated_at, "
@@ -447,7 +442,7 @@ class Interactions(TableOwner):
         return found
 
     def _drop_unused_bodies(self, keys: Iterable[str]) -> None:
-        wanted = list(keys)
+        wanted = sorted(keys)
         for start in range(0, len(wanted), ID_CHUNK):
             chunk = wanted[start : start + ID_CHUNK]
             self.conn.execute(
@@ -601,7 +596,8 @@ class Interactions(TableOwner):
         Args:
             types: engagement types to show (default all).
             since, until: ISO-8601 bounds on when it happened (``since`` <= t < ``until``).
-            search: text looked for (any case) in the subject, summary and full body.
+            search: words looked for in the subject, summary and full body, each the start
+                of a word there (any case, accents ignored), through the search index.
             before: the ``next_cursor`` of the previous page.
 
         Raises ValueError for an unknown type or a malformed cursor.
@@ -622,16 +618,13 @@ class Interactions(TableOwner):
         if until:
             where.append("l.occurred_at < ?")
             params.append(until)
-        join = ""
         text = (search or "").strip()
         if text:
-            join = " LEFT JOIN interaction_bodies b ON b.hash = i.body_hash"
-            pattern = _like(text)
-            where.append(_TEXT_MATCH)
-            params.extend([pattern] * 3)
+            clause, words = self.conn.interactions_search(text) or (_NOTHING, [])
+            where.append(clause)
+            params.extend(words)
         base = (
             " FROM interaction_links l JOIN interactions i ON i.object_type = l.object_type AND i.id = l.id"
-            + join
             + " WHERE "
             + " AND ".join(where)
         )
@@ -674,23 +667,21 @@ class Interactions(TableOwner):
         )
 
     def search(self, text: str, *, limit: int = 20) -> list[dict[str, Any]]:
-        """Engagements whose subject, summary or text holds ``text`` (any case), newest first.
+        """Engagements whose subject, summary or text holds every word of ``text`` as the
+        start of a word (any case, accents ignored), newest first, through the search index.
 
         Each row names one record it is logged on (``record_type``, ``record_id``; the
         contact first, then company, deal, ticket), or None for an engagement on no record.
-        This reads every cached subject and text (no full-text index yet): fine for a
-        portal's thousands, not yet for millions (see README, Known limits).
         """
-        text = text.strip()
-        if not text:
+        matching = self.conn.interactions_search(text)
+        if matching is None:
             return []
-        pattern = _like(text)
+        clause, words = matching
         cursor = self.conn.execute(
             "SELECT i.object_type, i.id, i.occurred_at, i.subject, i.preview FROM interactions i "
-            "LEFT JOIN interaction_bodies b ON b.hash = i.body_hash WHERE i.archived = 0 AND "
-            + _TEXT_MATCH
-            + " ORDER BY i.occurred_at DESC, i.object_type DESC, i.id DESC LIMIT ?",
-            [pattern, pattern, pattern, max(1, int(limit))],
+            f"WHERE i.archived = 0 AND {clause} "
+            "ORDER BY i.occurred_at DESC, i.object_type DESC, i.id DESC LIMIT ?",
+            [*words, max(1, int(limit))],
         )
         names = [c[0] for c in cursor.description]
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -708,6 +699,22 @@ class Interactions(TableOwner):
             if link is None:
                 row["record_type"] = row["record_id"] = None
         return rows
+
+    def search_plan(self, text: str, *, limit: int = 20) -> list[str]:
+        """The database's plan (EXPLAIN) for ``search(text)``'s query: shows a benchmark
+        that the search index answers it."""
+        matching = self.conn.interactions_search(text)
+        if matching is None:
+            return []
+        clause, words = matching
+        explain = "EXPLAIN QUERY PLAN " if self.conn.dialect == "sqlite" else "EXPLAIN "
+        rows = self.conn.execute(
+            explain + "SELECT i.object_type, i.id FROM interactions i "
+            f"WHERE i.archived = 0 AND {clause} "
+            "ORDER BY i.occurred_at DESC, i.object_type DESC, i.id DESC LIMIT ?",
+            [*words, max(1, int(limit))],
+        ).fetchall()
+        return [str(row[-1]) for row in rows]
 
     def body(self, object_type: str, record_id: str) -> str | None:
         """An engagement's full text (plain), or None when it has none."""

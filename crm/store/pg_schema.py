@@ -298,10 +298,71 @@ PG_V5_INTERACTIONS = _UPDATED_DESC.sub(
     r"\1(updated_at DESC NULLS LAST, id DESC);", _from_sqlite(V5_INTERACTIONS)
 )
 
+# Interaction text search (SQLite's step 6 is an FTS5 index): each engagement's subject,
+# summary and full text folded to words by ``crm_search_fold`` (as contacts are), kept in
+# ``interactions_search`` with a GIN index. The text is in two tables (a body is stored
+# once), so an index over an expression of the interactions row cannot hold it; triggers
+# on ``interactions`` write the words when a row arrives or its subject, summary or body
+# changes, and remove them with the row. A word longer than a tsvector lexeme allows
+# (2,046 bytes: a pasted blob, not something anyone types) is left out.
+PG_V6_INTERACTIONS_SEARCH = """
+CREATE FUNCTION crm_interaction_words(subject text, summary text, body text) RETURNS tsvector
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT array_to_tsvector(coalesce(array(
+    SELECT w FROM unnest(string_to_array(
+      coalesce(crm_search_fold(subject), '') || ' ' || coalesce(crm_search_fold(summary), '')
+      || ' ' || coalesce(crm_search_fold(body), ''), ' ')) AS w
+    WHERE w <> '' AND octet_length(w) < 2047), '{}'))
+$$;
+
+CREATE TABLE interactions_search (
+  object_type text NOT NULL,
+  id text NOT NULL,
+  words tsvector NOT NULL,
+  PRIMARY KEY (object_type, id)
+);
+CREATE INDEX interactions_search_words ON interactions_search USING gin (words);
+
+CREATE FUNCTION crm_interactions_search_sync() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    DELETE FROM interactions_search WHERE object_type = OLD.object_type AND id = OLD.id;
+    RETURN OLD;
+  END IF;
+  INSERT INTO interactions_search (object_type, id, words)
+  VALUES (NEW.object_type, NEW.id, crm_interaction_words(NEW.subject, NEW.summary,
+    (SELECT b.body FROM interaction_bodies b WHERE b.hash = NEW.body_hash)))
+  ON CONFLICT (object_type, id) DO UPDATE SET words = excluded.words;
+  RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER interactions_search_insert AFTER INSERT ON interactions
+FOR EACH ROW EXECUTE FUNCTION crm_interactions_search_sync();
+CREATE TRIGGER interactions_search_update AFTER UPDATE OF subject, summary, body_hash ON interactions
+FOR EACH ROW WHEN (OLD.subject IS DISTINCT FROM NEW.subject OR OLD.summary IS DISTINCT FROM NEW.summary
+  OR OLD.body_hash IS DISTINCT FROM NEW.body_hash)
+EXECUTE FUNCTION crm_interactions_search_sync();
+CREATE TRIGGER interactions_search_delete AFTER DELETE ON interactions
+FOR EACH ROW EXECUTE FUNCTION crm_interactions_search_sync();
+
+INSERT INTO interactions_search (object_type, id, words)
+SELECT i.object_type, i.id, crm_interaction_words(i.subject, i.summary, b.body)
+FROM interactions i LEFT JOIN interaction_bodies b ON b.hash = i.body_hash;
+
+CREATE INDEX interactions_occurred ON interactions(occurred_at, object_type, id);
+"""
+
+# The words of a search box as the interactions index is searched on both backends: the
+# ``\w`` runs of the text, split at "_" too (unicode61 splits there), each a prefix, ANDed.
+INTERACTION_SEARCH_MATCH = "words @@ crm_contacts_query(?::text[])"
+
 PG_MIGRATIONS: list[str] = [
     PG_V1,
     PG_V2_CONTACTS_SEARCH,
     PG_V3_NOTHING,
     PG_V4_EMAIL_LOOKUP,
     PG_V5_INTERACTIONS,
+    PG_V6_INTERACTIONS_SEARCH,
 ]

@@ -419,11 +419,50 @@ CREATE INDEX interaction_links_of ON interaction_links(object_type, id);
 """
 )
 
+# Interaction text search at millions of engagements (issue 13): an FTS5 index over each
+# engagement's subject, summary and full text, folded as the contacts index is
+# (``unicode61 remove_diacritics 2``), every search word a prefix. Contentless and keyed
+# by the interactions rowid, because the text already lives in ``interactions`` and
+# ``interaction_bodies`` (a body is stored once, however many engagements share it).
+# Triggers keep it in step with every write of the interactions module: a contentless
+# index forgets a row only when given the words it indexed, which the triggers read back
+# from the old row and its body. A body's text never changes (its key is its hash) and
+# the module drops a body only after no engagement refers to it, so the old words are
+# always there to read. ``interactions_occurred`` serves search-everything's "newest
+# first" when a word matches much of the cache.
+_ITX_BODY = "(SELECT b.body FROM interaction_bodies b WHERE b.hash = {row}.body_hash)"
+_ITX_COLUMNS = "subject, summary, body"
+
+
+def _itx_values(row: str) -> str:
+    return f"{row}.subject, {row}.summary, {_ITX_BODY.format(row=row)}"
+
+
+V6_INTERACTIONS_SEARCH = f"""
+CREATE VIRTUAL TABLE interactions_fts USING fts5(
+  {_ITX_COLUMNS}, content='', tokenize='unicode61 remove_diacritics 2', prefix='2 3'
+);
+INSERT INTO interactions_fts(rowid, {_ITX_COLUMNS}) SELECT i.rowid, {_itx_values("i")} FROM interactions i;
+CREATE TRIGGER interactions_fts_insert AFTER INSERT ON interactions BEGIN
+  INSERT INTO interactions_fts(rowid, {_ITX_COLUMNS}) VALUES (new.rowid, {_itx_values("new")});
+END;
+CREATE TRIGGER interactions_fts_delete AFTER DELETE ON interactions BEGIN
+  INSERT INTO interactions_fts(interactions_fts, rowid, {_ITX_COLUMNS}) VALUES ('delete', old.rowid, {_itx_values("old")});
+END;
+CREATE TRIGGER interactions_fts_update AFTER UPDATE OF subject, summary, body_hash ON interactions
+WHEN old.subject IS NOT new.subject OR old.summary IS NOT new.summary OR old.body_hash IS NOT new.body_hash BEGIN
+  INSERT INTO interactions_fts(interactions_fts, rowid, {_ITX_COLUMNS}) VALUES ('delete', old.rowid, {_itx_values("old")});
+  INSERT INTO interactions_fts(rowid, {_ITX_COLUMNS}) VALUES (new.rowid, {_itx_values("new")});
+END;
+CREATE INDEX interactions_occurred ON interactions(occurred_at, object_type, id);
+"""
+
 MIGRATIONS: list[str] = [
     V1,
     V2_CONTACTS_SEARCH,
     V3_SEARCH_ONLY_ON_CHANGE,
     V4_EMAIL_LOOKUP,
     V5_INTERACTIONS,
+    V6_INTERACTIONS_SEARCH,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -3,7 +3,7 @@
 A sync through the sandbox's rate limits would take an hour to cache a million contacts,
 so the benchmark syncs a small real portal first (connection, owners, pipelines and
 property definitions are then exactly what a sync writes) and appends synthetic records
-here with plain ``executemany`` inserts, one transaction per chunk. The contacts search
+here: ``executemany`` inserts on SQLite, COPY on PostgreSQL, one transaction per chunk. The contacts search
 index is kept current by the schema's triggers, as it is for synced rows.
 
 Values are deterministic for a given seed and look like a real portal's: names, emails,
@@ -27,11 +27,13 @@ if TYPE_CHECKING:
     from crm.store.handle import Store
 
 CHUNK = 25_000
+_LINK_COLUMNS = ("from_type", "from_id", "to_type", "to_id", "type_id")
 _FTS_TRIGGER = "contacts_fts_insert"
 # HubSpot's default (unlabelled, primary) association type ids.
 CONTACT_TO_COMPANY = 1
 DEAL_TO_CONTACT = 3
 DEAL_TO_COMPANY = 5
+TICKET_TO_CONTACT = 16
 LIFECYCLE_STAGES = (
     "subscriber",
     "lead",
@@ -275,9 +277,13 @@ def fill_synthetic(
 
 
 def settle(db: Store) -> None:
-    """Make a freshly filled cache as fast to read as a synced one (SQLite: checkpoint, statistics)."""
+    """Make a freshly filled cache as fast to read as a synced one: SQLite folds the WAL in
+    and refreshes its statistics, PostgreSQL analyses the tables (a million new rows the
+    planner has not seen would otherwise be planned as an empty table)."""
     if isinstance(db.conn, SqliteConn):
         db.conn.optimize()
+    elif db.conn.dialect == "postgresql":
+        db.conn.execute("ANALYZE")
 
 
 def _fill(
@@ -301,7 +307,9 @@ def _fill(
     for chunk in _chunks(all_ids, CHUNK):
         rows, links = make_rows(chunk)
         with db.atomic():
-            if object_type == "contacts" and db.conn.dialect == "sqlite":
+            if db.conn.dialect == "postgresql":
+                _copy(db, object_type, columns, rows, links)
+            elif object_type == "contacts":
                 _insert_contacts(db.conn, insert, rows)
             else:
                 db.conn.executemany(insert, rows)
@@ -315,6 +323,21 @@ def _fill(
         if progress:
             progress(object_type, written)
     return all_ids
+
+
+def _copy(
+    db: Store,
+    object_type: str,
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    links: list[tuple[Any, ...]],
+) -> None:
+    """PostgreSQL: the rows and their links by COPY (the ids are new, so nothing conflicts)."""
+    from crm.store.pg import PgConn
+
+    assert isinstance(db.conn, PgConn)
+    db.conn.copy_rows(object_type, columns, rows)
+    db.conn.copy_rows("associations", _LINK_COLUMNS, links)
 
 
 def _insert_contacts(conn: Conn, insert: str, rows: list[tuple[Any, ...]]) -> None:
@@ -506,3 +529,169 @@ def _iso(seconds: int) -> str:
 
 def _quote(name: str) -> str:
     return '"' + name + '"'
+
+
+# ----------------------------------------------------------------------------- interactions
+
+_TOPICS = (
+    "renewal", "pricing", "invoice", "onboarding", "integration", "migration", "training",
+    "contract", "discount", "outage", "roadmap", "security", "audit", "shipment", "refund",
+)  # fmt: skip
+_VERBS = ("asked about", "confirmed", "wants to revisit", "escalated", "agreed on", "questioned")
+_NEXT = (
+    "Follow up next week.", "Send the revised quote.", "Loop in finance.", "Book a demo.",
+    "Waiting for their legal team.", "Share the rollout plan.", "No action needed.",
+)  # fmt: skip
+_SUMMARIES = {
+    "calls": (
+        "OUTBOUND · COMPLETED · 4 min 10 s",
+        "INBOUND · COMPLETED · 12 min 03 s",
+        "OUTBOUND · NO_ANSWER",
+    ),
+    "emails": ("EMAIL · SENT", "INCOMING_EMAIL · SENT"),
+    "meetings": ("COMPLETED · Video call", "SCHEDULED · Office"),
+    "tasks": ("NOT_STARTED · HIGH · CALL", "COMPLETED · MEDIUM · TODO"),
+    "notes": (None,),
+}
+_TICKET_PRIORITIES = ("LOW", "MEDIUM", "HIGH", "URGENT")
+_DEFAULT_TICKET_STAGES = ("1", "2", "3", "4")
+
+
+def fill_interactions(
+    db: Store,
+    *,
+    interactions: int,
+    tickets: int = 0,
+    heavy: int = 5_000,
+    light: int = 5,
+    seed: int = 1,
+    now: dt.datetime | None = None,
+    progress: Callable[[str, int], None] | None = None,
+) -> dict[str, Any]:
+    """Append synthetic engagements (with their text and timeline links) and tickets.
+
+    One contact gets ``heavy`` engagements and another ``light`` (the timeline benchmark
+    opens both); the rest are spread over every cached contact. Each text is distinct
+    (stored once, as a synced body is) and indexed for search by the schema's triggers.
+
+    Returns:
+        ``{"interactions": n, "tickets": n, "heavy_contact": id, "light_contact": id,
+        "first_id": id}`` (the first engagement it wrote), the counts being what the cache
+        then holds.
+    """
+    from crm.store.interactions import ENGAGEMENT_TYPES, PREVIEW_CHARS, body_key
+
+    rng = random.Random(seed)
+    now = now or dt.datetime.now(dt.UTC)
+    span_s = max(1, int((now - _EPOCH).total_seconds()))
+    contacts = _ids(db, "contacts")
+    if len(contacts) < 3:
+        raise ValueError("fill contacts first: the engagements are logged on them")
+    heavy_id, light_id = contacts[-1], contacts[-2]
+    others = contacts[:-2]
+    owners: list[str | None] = [*db.queries.owner_ids()] or [None]
+    _fill(
+        db,
+        "tickets",
+        tickets,
+        lambda ids: _ticket_rows(rng, ids, owners, _ticket_stages(db), others, span_s),
+        progress=progress,
+    )
+    first = _next_engagement_id(db)
+    written = 0
+    for start in range(0, interactions, CHUNK):
+        size = min(CHUNK, interactions - start)
+        bodies, rows, links = [], [], []
+        for n in range(start, start + size):
+            record_id = str(first + n)
+            kind = rng.choice(ENGAGEMENT_TYPES)
+            topic = rng.choice(_TOPICS)
+            text = (
+                f"{rng.choice(_FIRST)} {rng.choice(_VERBS)} the {topic} and the "
+                f"{rng.choice(_TOPICS)} ({rng.choice(_COMPANY_WORDS)} {rng.choice(_COMPANY_KINDS)}). "
+                f"{rng.choice(_NEXT)} Ref {record_id}."
+            )
+            key = body_key(text)
+            when = _iso(rng.randrange(span_s))
+            subject = None if kind == "notes" else f"{topic.capitalize()} {rng.choice(_LAST)}"
+            bodies.append((key, text, len(text)))
+            rows.append(
+                (kind, record_id, 0, when, when, when, when, rng.choice(owners), subject,
+                 rng.choice(_SUMMARIES[kind]), text[:PREVIEW_CHARS], key, 0, "{}")
+            )  # fmt: skip
+            owner = heavy_id if n < heavy else light_id if n < heavy + light else rng.choice(others)
+            links.append(("contacts", owner, kind, record_id, when))
+        with db.atomic():
+            _insert_rows(db, "interaction_bodies", ("hash", "body", "chars"), bodies)
+            _insert_rows(db, "interactions", _INTERACTION_COLUMNS, rows)
+            _insert_rows(db, "interaction_links", _LINK_TIMELINE_COLUMNS, links)
+            db.meta.bump_cache_version()
+        written += size
+        if progress:
+            progress("interactions", written)
+    sizes = db.queries.table_sizes()
+    total = int(db.conn.execute("SELECT count(*) FROM interactions").fetchone()[0])
+    return {
+        "interactions": total,
+        "tickets": sizes.get("tickets", 0),
+        "heavy_contact": heavy_id,
+        "light_contact": light_id,
+        "first_id": str(first),
+    }
+
+
+_INTERACTION_COLUMNS = (
+    "object_type", "id", "archived", "occurred_at", "created_at", "updated_at", "synced_at", "owner_id",
+    "subject", "summary", "preview", "body_hash", "body_hidden", "properties",
+)  # fmt: skip
+_LINK_TIMELINE_COLUMNS = ("record_type", "record_id", "object_type", "id", "occurred_at")
+
+
+def _insert_rows(db: Store, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """New rows: COPY on PostgreSQL, executemany on SQLite (the search triggers fire on both)."""
+    if db.conn.dialect == "postgresql":
+        from crm.store.pg import PgConn
+
+        assert isinstance(db.conn, PgConn)
+        db.conn.copy_rows(table, columns, rows)
+        return
+    db.conn.executemany(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})", rows
+    )
+
+
+def _ticket_rows(
+    rng: random.Random,
+    ids: Sequence[str],
+    owners: list[Any],
+    stages: list[tuple[str, str]],
+    contact_ids: Sequence[str],
+    span_s: int,
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    rows, links = [], []
+    for record_id in ids:
+        created = _iso(rng.randrange(span_s))
+        pipeline, stage = rng.choice(stages)
+        rows.append(
+            (record_id, 0, created, created, created,
+             f"{rng.choice(_TOPICS).capitalize()} problem {record_id}", rng.choice(_NEXT), pipeline, stage,
+             rng.choice(_TICKET_PRIORITIES), None, rng.choice(owners), created, None, created)
+        )  # fmt: skip
+        if contact_ids:
+            links.append(("tickets", record_id, "contacts", rng.choice(contact_ids), TICKET_TO_CONTACT))
+    return rows, links
+
+
+def _ticket_stages(db: Store) -> list[tuple[str, str]]:
+    rows = db.conn.execute(
+        "SELECT pipeline_id, id FROM pipeline_stages WHERE object_type = 'tickets' AND archived = 0 "
+        "ORDER BY pipeline_id, display_order"
+    ).fetchall()
+    return [(r[0], r[1]) for r in rows] or [("0", s) for s in _DEFAULT_TICKET_STAGES]
+
+
+def _next_engagement_id(db: Store) -> int:
+    # Synced ids can be any text (and past a 32-bit integer): compared in Python, not cast in SQL.
+    rows = db.conn.execute("SELECT id FROM interactions").fetchall()
+    largest = max((int(r[0]) for r in rows if str(r[0]).isdigit()), default=0)
+    return max(largest + 1, 50_000_001)

@@ -200,13 +200,15 @@ def test_the_timeline_filters_by_type_and_date_and_leaves_out_deleted_and_other_
         db.interactions.timeline("contacts", "55", types=["tickets"])
 
 
-def test_the_timeline_search_looks_in_subject_and_full_text_any_case_and_literally(db: Store) -> None:
+def test_the_timeline_search_finds_word_starts_in_subject_and_full_text_any_case_and_accent(
+    db: Store,
+) -> None:
     long_text = "word " * 20_000 + "needle at the end"
     db.interactions.upsert_records(
         "notes",
         [
             _note("1", "2024-01-01T00:00:00Z", long_text),
-            _note("2", "2024-01-02T00:00:00Z", "100% sure_thing"),
+            _note("2", "2024-01-02T00:00:00Z", "100% sure_thing, déjà vu"),
         ],
     )
     db.interactions.upsert_records(
@@ -216,10 +218,38 @@ def test_the_timeline_search_looks_in_subject_and_full_text_any_case_and_literal
     _link(db, "notes", ["1", "2"], "55")
     _link(db, "meetings", ["3"], "55")
     assert _ids(db.interactions.timeline("contacts", "55", search="needle")) == ["3", "1"]
+    assert _ids(db.interactions.timeline("contacts", "55", search="NEEDLE END")) == ["1"]
+    assert _ids(db.interactions.timeline("contacts", "55", search="quarter need")) == ["3"]
     assert _ids(db.interactions.timeline("contacts", "55", search="100%")) == ["2"]
-    assert _ids(db.interactions.timeline("contacts", "55", search="0%")) == ["2"]
-    assert _ids(db.interactions.timeline("contacts", "55", search="e_t")) == ["2"]
-    assert _ids(db.interactions.timeline("contacts", "55", search="%")) == ["2"]
+    assert _ids(db.interactions.timeline("contacts", "55", search="sure_th")) == ["2"]
+    assert _ids(db.interactions.timeline("contacts", "55", search="deja")) == ["2"]
+    assert _ids(db.interactions.timeline("contacts", "55", search="DÉJÀ")) == ["2"]
+    # Words are matched from their start: not inside a word, and punctuation alone finds nothing.
+    assert _ids(db.interactions.timeline("contacts", "55", search="eedle")) == []
+    assert _ids(db.interactions.timeline("contacts", "55", search="%")) == []
+
+
+def test_the_search_index_follows_new_text_archived_rows_and_deletions(db: Store) -> None:
+    db.interactions.upsert_records("notes", [_note("1", "2024-01-01T00:00:00Z", "walrus tusk")])
+    db.interactions.upsert_records("notes", [_note("2", "2024-01-02T00:00:00Z", "walrus tusk")])
+    _link(db, "notes", ["1", "2"], "55")
+    assert [h["id"] for h in db.interactions.search("walrus")] == ["2", "1"]
+    # New text replaces the old words; the shared old body is still indexed for note 2.
+    db.interactions.upsert_records(
+        "notes", [_note("1", "2024-01-01T00:00:00Z", "narwhal horn", updated_at="2024-03-01T00:00:00.000Z")]
+    )
+    assert [h["id"] for h in db.interactions.search("walrus")] == ["2"]
+    assert [h["id"] for h in db.interactions.search("narwhal")] == ["1"]
+    assert _ids(db.interactions.timeline("contacts", "55", search="narwhal")) == ["1"]
+    db.interactions.mark_archived("notes", ["2"])
+    assert db.interactions.search("walrus") == []
+    db.interactions.insert_local(
+        "notes", "local-9", {"hs_note_body": "sea lion"}, [("contacts", "55")], stamp="2024-03-01T00:00:00Z"
+    )
+    assert [h["id"] for h in db.interactions.search("lion")] == ["local-9"]
+    db.interactions.delete_local("notes", "local-9")
+    db.interactions.forget_portal()
+    assert db.interactions.search("lion") == [] and db.interactions.search("narwhal") == []
 
 
 def test_a_new_time_moves_the_engagement_on_every_timeline_it_is_on(db: Store) -> None:

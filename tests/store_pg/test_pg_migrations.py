@@ -86,6 +86,7 @@ def _sqlite_schema(path: Path) -> dict[str, object]:
             r[0]
             for r in db.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'contacts_fts%' "
+                "AND name NOT LIKE 'interactions_fts%' "
                 "AND name NOT LIKE 'sqlite_%'"
             ).fetchall()
         ]
@@ -113,7 +114,8 @@ def _pg_schema(url: str) -> dict[str, object]:
             r[0]
             for r in conn.execute(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
-                "AND table_name <> 'schema_version'"
+                # Search indexes differ by design: SQLite's FTS5 tables, PostgreSQL's words table.
+                "AND table_name NOT IN ('schema_version', 'interactions_search')"
             ).fetchall()
         ]
         pg_types = {"text": "text", "bigint": "bigint", "double precision": "double precision"}
@@ -139,7 +141,7 @@ def _pg_schema(url: str) -> dict[str, object]:
         indexes = {}
         for name, table, definition in conn.execute(
             "SELECT indexname, tablename, indexdef FROM pg_indexes WHERE schemaname = 'public' "
-            "AND indexname NOT LIKE '%%_pkey' AND indexname <> 'contacts_search'"
+            "AND indexname NOT LIKE '%%_pkey' AND indexname NOT IN ('contacts_search', 'interactions_search_words')"
         ).fetchall():
             cols = definition.split(" USING btree (", 1)[1][:-1]
             indexes[name] = (table, cols)
