@@ -273,6 +273,11 @@ class SqliteEngine:
         """Nothing is pooled: every connection is closed by its ``Store``."""
 
 
+def _unicode_lower(value: object) -> object:
+    """Python's lower() for text (Unicode-aware, as PostgreSQL's lower() under a UTF-8 locale)."""
+    return value.lower() if isinstance(value, str) else value
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     if str(path) != ":memory:":
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -292,6 +297,9 @@ def _connect(path: Path) -> sqlite3.Connection:
         raw.execute("PRAGMA synchronous = NORMAL")
         raw.execute("PRAGMA foreign_keys = ON")
         raw.execute("PRAGMA temp_store = MEMORY")
+        # SQLite's lower() and LIKE fold ASCII letters only, so "не работает" would never
+        # find "Не работает"; searches that scan a column fold both sides with this instead.
+        raw.create_function("unicode_lower", 1, _unicode_lower, deterministic=True)
     except BaseException:
         raw.close()
         raise

@@ -190,8 +190,10 @@ class Queries(TableOwner):
             return self.conn.contacts_search(text) or (_NOTHING, [])
         pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         cols = _SEARCH_COLUMNS[object_type]
+        # Both sides folded the same Unicode-aware way on both backends (see engine._connect).
+        lower = "unicode_lower" if self.conn.dialect == "sqlite" else "lower"
         return (
-            "(" + " OR ".join(f"lower({quote(c)}) LIKE ? ESCAPE '\\'" for c in cols) + ")",
+            "(" + " OR ".join(f"{lower}({quote(c)}) LIKE ? ESCAPE '\\'" for c in cols) + ")",
             [pattern] * len(cols),
         )
 

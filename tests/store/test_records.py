@@ -359,3 +359,23 @@ def test_a_search_total_counts_the_matching_contacts_that_are_not_archived(conta
         contacts_db.queries.query_records("contacts", search="example", filters={"lifecyclestage": "lead"})[1]
         == 2
     )
+
+
+def test_a_ticket_or_company_search_ignores_case_in_any_alphabet(db):
+    """SQLite's own lower() and LIKE fold only A-Z: "не работает" must still find "Не работает"."""
+    db.records.save_property_defs("tickets", [{"name": "subject", "type": "string", "field_type": "text"}])
+    db.records.upsert_records(
+        "tickets",
+        [
+            Rec("7", {"subject": "Не работает вход"}),
+            Rec("8", {"subject": "ÉCRAN noir"}),
+            Rec("9", {"subject": "Login"}),
+        ],
+    )
+    db.records.save_property_defs("companies", [{"name": "name", "type": "string", "field_type": "text"}])
+    db.records.upsert_records("companies", [Rec("3", {"name": "Ωmega Straße"})])
+    for text, expected in [("не РАБОТАЕТ", ["7"]), ("écran", ["8"]), ("LOGIN", ["9"])]:
+        frame, total = db.queries.query_records("tickets", search=text)
+        assert (sorted(frame.index), total) == (expected, 1), text
+    frame, _ = db.queries.query_records("companies", search="ωMEGA")
+    assert list(frame.index) == ["3"]
