@@ -85,23 +85,23 @@ class RemoveResult:
     dropped_edits: int
 
 
-def list_connections(settings: Settings) -> list[Connection]:
+def list_connections(settings: Settings, *, learn: bool = True) -> list[Connection]:
     """Every connection, oldest first (read from the home database).
 
     The home database's own portal is registered first if no connection claims it yet
     (``adopt_home``), and with ``HUBSPOT_ACCESS_TOKEN`` set its portal is learnt from
-    HubSpot's account info once: so a single-portal setup is one connection without
-    anyone adding it.
+    HubSpot's account info once (``learn=False``: not now, no HubSpot call): so a
+    single-portal setup is one connection without anyone adding it.
     """
     home = settings.home
     with store.open(home) as db:
         adopt = db.connections.adopt_home
-        if settings.mode == "private_app" and db.connections.home_is_free():
+        if learn and settings.mode == "private_app" and db.connections.home_is_free():
             # The token's portal, learnt (and remembered in the home database) on first use.
             oauth.connection_info(home)
         try:
             if adopt() is not None:
-                log.info("The cache's portal was registered as a connection")
+                log.debug("The cache's portal was registered as a connection")
         except (DuplicateConnection, StoreUnavailable) as exc:
             log.info("Another process registered the cache's portal first (%s)", type(exc).__name__)
         return db.connections.list()
