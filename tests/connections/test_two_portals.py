@@ -64,8 +64,9 @@ def test_two_portals_sync_each_into_its_own_connection_with_no_cross_talk(
     two_portals, two_portal_settings, connect_portal
 ):
     assert connect_portal(EU).portal_id == EU
-    assert connect_portal(US).portal_id == US
+    landed = connect_portal(US)
     eu, us = connections.list_connections(two_portal_settings)
+    assert (landed.portal_id, landed.connection) == (US, us.id)
     assert (eu.account_id, us.account_id) == ("101", "202")
 
     outcomes = sync_all(two_portal_settings, kind="full")
