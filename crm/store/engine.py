@@ -273,7 +273,7 @@ class SqliteEngine:
         """Nothing is pooled: every connection is closed by its ``Store``."""
 
 
-def _unicode_lower(value: object) -> object:
+def _unicode_lower(value: str | bytes | int | float | None) -> str | bytes | int | float | None:
     """Python's lower() for text (Unicode-aware, as PostgreSQL's lower() under a UTF-8 locale)."""
     return value.lower() if isinstance(value, str) else value
 
@@ -415,4 +415,12 @@ def close_engines() -> None:
         engines = list(_engines.values())
         _engines.clear()
     for engine in engines:
+        engine.close()
+
+
+def close_engine(target: str | Path) -> None:
+    """Close and forget this process's engine for one target (a removed connection's partition)."""
+    with _engines_lock:
+        engine = _engines.pop(str(target), None)
+    if engine is not None:
         engine.close()

@@ -38,7 +38,7 @@ from __future__ import annotations
 import bisect
 import re
 
-from crm.store.schema import V1, V5_INTERACTIONS
+from crm.store.schema import V1, V5_INTERACTIONS, V7_CONNECTIONS_TABLE, adopt_existing_portal
 
 # unicode61's token characters up to U+2FFFF, as hex code point ranges.
 _TOKEN_RANGES = (
@@ -357,6 +357,10 @@ CREATE INDEX interactions_occurred ON interactions(occurred_at, object_type, id)
 # The words of a search box as the interactions index is searched on both backends: the
 # ``\w`` runs of the text, split at "_" too (unicode61 splits there), each a prefix, ANDed.
 INTERACTION_SEARCH_MATCH = "words @@ crm_contacts_query(?::text[])"
+# The registry of connections, and the adoption of an existing portal (as SQLite's step 7).
+PG_V7_CONNECTIONS = _from_sqlite(V7_CONNECTIONS_TABLE) + adopt_existing_portal(
+    "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+)
 
 PG_MIGRATIONS: list[str] = [
     PG_V1,
@@ -365,4 +369,5 @@ PG_MIGRATIONS: list[str] = [
     PG_V4_EMAIL_LOOKUP,
     PG_V5_INTERACTIONS,
     PG_V6_INTERACTIONS_SEARCH,
+    PG_V7_CONNECTIONS,
 ]

@@ -155,14 +155,9 @@ def verify(
     sample: int = SAMPLE,
     budget: int | None = None,
     client: HubSpotClient | None = None,
-    connection: str | None = None,
 ) -> VerifyResult:
-    """Compare the cache with HubSpot (see the module docstring); never writes the cache.
-
-    ``connection`` names the HubSpot connection to check once the app has several; until
-    then the configured one is checked and the name is not used.
-    """
-    del connection  # one connection for now
+    """Compare the cache of the connection ``settings`` name with its CRM account (see the
+    module docstring); never writes the cache."""
     planned = estimate(settings, full=full, sample=sample)
     result = VerifyResult(full=full, budget=budget, estimate=sum(planned.values()))
     spend = Budget(budget)
