@@ -21,13 +21,10 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import SplitResult, unquote, urlsplit
+from typing import Any, Literal, Protocol
+from urllib.parse import SplitResult, parse_qsl, quote, unquote, urlencode, urlsplit
 
 from crm.errors import ConfigError
-
-if TYPE_CHECKING:
-    from crm.store.connections import Connection
 
 Mode = Literal["oauth", "private_app", "sandbox"]
 LiveMode = Literal["webhooks", "journal", "off"]
@@ -257,15 +254,17 @@ class Settings:
             return self
         return dataclasses.replace(self, db=self.home_db or self.db, home_db="", connection="")
 
-    def for_connection(self, connection: Connection) -> Settings:
+    def for_connection(self, connection: ConnectionRef) -> Settings:
         """These settings for one connection (a ``crm.store.connections.Connection``): ``db``
         is its partition of the home database and ``connection`` its id; everything that
         takes Settings (sync, push, webhooks, tokens) then works on that connection alone."""
-        from crm.store.connections import partition_target
-
         home = self.home_db or self.db
         chosen = dataclasses.replace(
-            self, db=partition_target(home, connection.target), home_db=home, connection=connection.id
+            self,
+            db=partition_target(home, connection.target),
+            home_db=home,
+            connection=connection.id,
+            crm=connection.crm,
         )
         if connection.base_url:
             chosen = dataclasses.replace(chosen, base_url=connection.base_url)
@@ -281,6 +280,52 @@ class Settings:
             client_id=self.client_id or SANDBOX_CLIENT_ID,
             client_secret=self.client_secret or SANDBOX_CLIENT_SECRET,
         )
+
+
+class ConnectionRef(Protocol):
+    """What settings need of a connection (``crm.store.connections.Connection`` is one)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def crm(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def base_url(self) -> str: ...
+
+
+# A connection's partition of the cache (issue 14) is named by a slug; its database is a
+# sibling file of a SQLite cache, or a schema of a PostgreSQL one. The naming lives here,
+# beside the other readings of CRM_DB, so settings can address a partition without the store.
+PARTITION_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,59}$")
+PARTITION_SCHEMA_PREFIX = "c_"
+
+
+def partition_schema(partition: str) -> str:
+    """The PostgreSQL schema of a partition: ``c_hubspot_101``."""
+    return PARTITION_SCHEMA_PREFIX + partition.replace("-", "_")
+
+
+def partition_target(home: str, partition: str) -> str:
+    """The database target of a partition of the home cache ``home`` (a path or a URL).
+
+    ``""`` is the home itself. A SQLite partition is a sibling file; a PostgreSQL one is the
+    same URL with ``options=-csearch_path=<schema>`` (added to any options already there).
+    """
+    if not partition:
+        return home
+    if not PARTITION_ID.match(partition):
+        raise ValueError(f"not a partition name: {partition!r}")
+    if is_postgresql_url(home):
+        parts = urlsplit(home)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        options = " ".join(v for k, v in query if k == "options")
+        options = (options + " " if options else "") + f"-csearch_path={partition_schema(partition)}"
+        query = [(k, v) for k, v in query if k != "options"] + [("options", options)]
+        return parts._replace(query=urlencode(query, quote_via=quote)).geturl()
+    path = Path(home)
+    return str(path.with_name(f"{path.stem}.{partition}{path.suffix}"))
 
 
 def load_settings(env: Mapping[str, str] | None = None, secrets: Mapping[str, Any] | None = None) -> Settings:

@@ -29,18 +29,17 @@ import dataclasses
 import os
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
+from crm.config import PARTITION_ID as ID_PATTERN
+from crm.config import partition_schema as schema_name
+from crm.config import partition_target
 from crm.errors import DuplicateConnection, StoreUnavailable
 from crm.store.engine import Cursor, close_engine, is_postgresql
 from crm.store.meta import PORTAL_KEY
 from crm.store.owner import TableOwner
 
 # Ids are file-name and schema-name safe: lower-case letters, digits and dashes.
-ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,59}$")
-SCHEMA_PREFIX = "c_"
 # SQLite files beside a database that belong to it.
 _SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
 
@@ -75,32 +74,6 @@ def default_name(crm: str, account_id: str, account_name: str | None = None) -> 
     what = "portal" if crm == "hubspot" else "account"
     middle = f" · {account_name.strip()}" if account_name and account_name.strip() else ""
     return f"{label}{middle} ({what} {account_id})"
-
-
-def schema_name(partition: str) -> str:
-    """The PostgreSQL schema of a partition: ``c_hubspot_101``."""
-    return SCHEMA_PREFIX + partition.replace("-", "_")
-
-
-def partition_target(home: str, partition: str) -> str:
-    """The database target of a partition of the home cache ``home`` (a path or a URL).
-
-    ``""`` is the home itself. A SQLite partition is a sibling file; a PostgreSQL one is the
-    same URL with ``options=-csearch_path=<schema>`` (added to any options already there).
-    """
-    if not partition:
-        return home
-    if not ID_PATTERN.match(partition):
-        raise ValueError(f"not a partition name: {partition!r}")
-    if is_postgresql(home):
-        parts = urlsplit(home)
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        options = " ".join(v for k, v in query if k == "options")
-        options = (options + " " if options else "") + f"-csearch_path={schema_name(partition)}"
-        query = [(k, v) for k, v in query if k != "options"] + [("options", options)]
-        return parts._replace(query=urlencode(query, quote_via=quote)).geturl()
-    path = Path(home)
-    return str(path.with_name(f"{path.stem}.{partition}{path.suffix}"))
 
 
 def drop_partition(home: str, partition: str) -> None:
