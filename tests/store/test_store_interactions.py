@@ -91,6 +91,15 @@ def test_html_bodies_are_stored_as_plain_text_once(db: Store) -> None:
     assert row is not None and row["preview"] == "Renewal agreed" and "hs_note_body" not in row["properties"]
 
 
+def test_a_subject_is_kept_as_typed_because_hubspot_subjects_are_plain_text(db: Store) -> None:
+    typed = "Send the <b>renewal</b> quote <script>alert('x')</script>"
+    db.interactions.upsert_records(
+        "tasks", [Rec("5", {"hs_timestamp": "2024-01-02T10:00:00Z", "hs_task_subject": typed})]
+    )
+    row = db.interactions.get("tasks", "5")
+    assert row is not None and row["subject"] == typed  # shown as text by the timeline, never rendered
+
+
 def test_a_changed_body_replaces_the_old_text_and_the_unused_text_is_deleted(db: Store) -> None:
     db.interactions.upsert_records("notes", [_note("1", "2024-01-02T10:00:00Z", "first")])
     db.interactions.upsert_records(
