@@ -44,7 +44,7 @@ from crm.sandbox.errors import SandboxHTTPError
 from crm.sandbox.limits import retry_after_header
 from crm.sandbox.oauth.routes import routes as oauth_routes
 from crm.sandbox.objects import routes as objects
-from crm.sandbox.state import SandboxState
+from crm.sandbox.state import SandboxState, Stats
 from crm.sandbox.webhooks import routes as webhook_routes
 from crm.sandbox.wire import PORTAL_KEY, find_portal
 
@@ -132,6 +132,7 @@ class SandboxGate:
         extra = [(b"x-hubspot-correlation-id", cid.encode())]
         seen: dict[str, int] = {}
         portal = self.state
+        counted: Stats | None = None  # the portal whose in-flight count this request holds
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -147,6 +148,8 @@ class SandboxGate:
                 verdict: Response | str | None = error_response(picked.status, picked.body, cid)
             else:
                 portal = scope_state[PORTAL_KEY] = picked
+                counted = portal.stats
+                counted.started()
                 verdict = await self._gate(scope, portal, extra)
             if verdict == "drop":
                 await self._drop(send)
@@ -165,6 +168,8 @@ class SandboxGate:
                 body = msg.crm_error(msg.INTERNAL, msg.INTERNAL_ERROR)
                 await error_response(500, body, cid)(scope, receive, send_with_headers)
         finally:
+            if counted is not None:
+                counted.ended()
             route = scope.get("route")
             template = getattr(route, "path", None) or "<unmatched>"
             portal.stats.record(f"{scope['method']} {template}", seen.get("status") or None)

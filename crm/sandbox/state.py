@@ -64,7 +64,9 @@ def portal_config(default: SandboxConfig, portal_id: int) -> SandboxConfig:
 
 
 class Stats:
-    """Requests per method and route template, responses per status, limits and faults served."""
+    """Requests per method and route template, responses per status, limits and faults served,
+    and the most requests served at once (``max_in_flight``: shows a client's parallelism
+    without timing it)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -73,6 +75,18 @@ class Stats:
         self.faults: collections.Counter[str] = collections.Counter()
         self.rate_limited = 0
         self.search_rate_limited = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    def started(self) -> None:
+        """A request of this portal is being served (its latency included)."""
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def ended(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
     def record(self, route: str, status: int | None) -> None:
         with self._lock:
@@ -101,6 +115,7 @@ class Stats:
                 "burst_rate_limited": self.rate_limited,
                 "search_rate_limited": self.search_rate_limited,
                 "faults": dict(self.faults),
+                "max_in_flight": self.max_in_flight,
             }
 
 

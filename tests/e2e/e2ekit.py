@@ -19,6 +19,10 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
+# Playwright's assertions wait 5 s by default. A page served by `streamlit run` on a 2-core
+# machine running the suite in several workers can take longer to rerun, so they wait up to
+# 20 s: still a bound (no sleeps), and a page that never settles still fails.
+expect.set_options(timeout=20_000)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -41,17 +41,18 @@ def test_full_sync_equals_the_sandbox_truth(sandbox, settings, db):
 @sqlite_only
 def test_full_pull_splits_each_type_into_parallel_id_ranges(sandbox, settings, another_cache):
     sandbox.configure(latency_ms=200, burst_limit=2000)
-    sandbox.reset(seed=3, contacts=1600, companies=0, deals=0, owners=2)
-    seconds = {}
+    at_once = {}
     for walkers in (1, 4):
+        sandbox.reset(seed=3, contacts=1600, companies=0, deals=0, owners=2)  # (and its stats)
         run = run_sync(
             dataclasses.replace(settings, db=another_cache(f"w{walkers}")), kind="full", walkers=walkers
         )
         assert run["counts"]["records"]["contacts"] == 1600
-        seconds[walkers] = run["counts"]["walk_seconds"]["contacts"]
-    # 16 list pages one after another versus four ranges of four pages each. (The sandbox
-    # shares this process's CPU with the sync, so the gain here is below a real portal's.)
-    assert seconds[4] < 0.6 * seconds[1], seconds
+        at_once[walkers] = sandbox.stats()["max_in_flight"]
+    # 16 list pages one after another versus four ranges read at once: with 200 ms of latency
+    # per request the sandbox sees the four walkers' requests overlap, however busy the
+    # machine is (a wall-clock ratio would measure the machine's load instead).
+    assert at_once[4] >= at_once[1] + 2, at_once
 
 
 @sqlite_only
