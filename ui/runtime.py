@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/hubspot/webhook"
 CALLBACK_PATH = "/hubspot/callback"
+# The embedded sandbox serves two portals, so a second connection can be tried in demo mode
+# (the consent page's account picker offers both); the first is the default.
+DEMO_PORTALS = (101, 202)
 
 _sandbox_lock = threading.Lock()
 _sandbox: SandboxServer | None = None
@@ -170,6 +173,8 @@ def _embedded_sandbox(resolved: Settings) -> SandboxServer:
             loopback = resolved.redirect_uri.replace("//localhost:", "//127.0.0.1:")
             config = SandboxConfig(
                 seed=resolved.sandbox_seed,
+                portal_id=DEMO_PORTALS[0],
+                extra_portal_ids=DEMO_PORTALS[1:],
                 redirect_uris=tuple(dict.fromkeys((resolved.redirect_uri, loopback))),
                 webhook_url=resolved.webhook_url or (app_webhook_url() if _demo_delivers(resolved) else ""),
             )
