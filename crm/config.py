@@ -21,10 +21,13 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import SplitResult, urlsplit
 
 from crm.errors import ConfigError
+
+if TYPE_CHECKING:
+    from crm.store.connections import Connection
 
 Mode = Literal["oauth", "private_app", "sandbox"]
 LiveMode = Literal["webhooks", "journal", "off"]
@@ -95,6 +98,7 @@ KNOWN_KEYS = (
     "CRM_SYNC_INTERVAL",
     "CRM_LIVE",
     "CRM_LIVE_POLL",
+    "CRM_CONNECTION",
 )
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
@@ -143,6 +147,15 @@ class Settings:
     live: str = ""
     # Seconds between polls of the webhooks journal (CRM_LIVE_POLL).
     live_poll_s: float = 5.0
+    # The connection these settings serve (its id; see crm.connections): "" for the home
+    # database, where the registry of connections and the OAuth states live. ``for_connection``
+    # sets it together with ``db`` (the connection's partition), so it never names one
+    # connection while ``db`` is another's.
+    connection: str = ""
+    # CRM_DB as configured, when ``db`` is a connection's partition ("" when ``db`` is it).
+    home_db: str = dataclasses.field(default="", repr=False)
+    # CRM_CONNECTION: the connection a CLI run uses when none is named (an id or a name).
+    preferred_connection: str = ""
 
     def live_mode(self) -> tuple[LiveMode, str]:
         """How live updates arrive, and why.
@@ -218,6 +231,27 @@ class Settings:
     @property
     def is_sandbox(self) -> bool:
         return self.mode == "sandbox"
+
+    @property
+    def home(self) -> Settings:
+        """These settings on the home database (the registry, OAuth states), no connection chosen."""
+        if not self.home_db and not self.connection:
+            return self
+        return dataclasses.replace(self, db=self.home_db or self.db, home_db="", connection="")
+
+    def for_connection(self, connection: Connection) -> Settings:
+        """These settings for one connection (a ``crm.store.connections.Connection``): ``db``
+        is its partition of the home database and ``connection`` its id; everything that
+        takes Settings (sync, push, webhooks, tokens) then works on that connection alone."""
+        from crm.store.connections import partition_target
+
+        home = self.home_db or self.db
+        chosen = dataclasses.replace(
+            self, db=partition_target(home, connection.target), home_db=home, connection=connection.id
+        )
+        if connection.base_url:
+            chosen = dataclasses.replace(chosen, base_url=connection.base_url)
+        return chosen
 
     def for_sandbox(self, sandbox_url: str) -> Settings:
         """These settings pointed at an embedded sandbox listening at ``sandbox_url``."""
@@ -313,6 +347,7 @@ def load_settings(env: Mapping[str, str] | None = None, secrets: Mapping[str, An
         sync_interval_s=parse_interval(get("CRM_SYNC_INTERVAL"), "CRM_SYNC_INTERVAL"),
         live=_choice(get("CRM_LIVE").lower(), ("", *LIVE_MODES), "CRM_LIVE"),
         live_poll_s=_poll(get("CRM_LIVE_POLL", "5"), "CRM_LIVE_POLL"),
+        preferred_connection=get("CRM_CONNECTION"),
     )
 
 

@@ -20,7 +20,9 @@ and nothing else across its public surface.
     ├── WebhookRejected       bad signature, stale timestamp or oversized body
     ├── SyncBusy              another sync run holds the portal's lease
     ├── StoreUnavailable      the cache database cannot be opened, read or written
-    └── CacheEmpty            nothing synced yet
+    ├── CacheEmpty            nothing synced yet
+    ├── UnknownConnection     no connection (or more than one) answers to a name; names lists them
+    └── DuplicateConnection   another connection already has that name (or that account)
 """
 
 from __future__ import annotations
@@ -165,3 +167,18 @@ class StoreUnavailable(CrmError):
 
 class CacheEmpty(CrmError):
     """Nothing has been synced yet."""
+
+
+class UnknownConnection(CrmError):
+    """No connection answers to the name given, or none was given and there are several.
+
+    ``names`` lists the connections there are, so the message (and a CLI) can offer them.
+    """
+
+    def __init__(self, message: str, *, names: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.names = list(names or [])
+
+
+class DuplicateConnection(CrmError):
+    """Another connection already has that name, or already connects that account."""

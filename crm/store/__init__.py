@@ -18,6 +18,7 @@ Verbs hang off the handle by the module that owns their tables:
     auth       OAuth states, connect tickets, the connection row, tokens
     inbox      webhook events
     meta       the cache version, the portal the cache belongs to, small facts
+    connections  the registry of connections (home database) and their partitions
 
 ``values`` holds the pure conversions between HubSpot's wire strings and column
 values; ``engine`` the database protocol, SQLite's engine and the migrations; ``schema``

@@ -169,6 +169,10 @@ class Auth(TableOwner):
         assignments = ", ".join(f"{name} = ?" for name in fields)
         self.conn.execute(f"UPDATE connection SET {assignments} WHERE id = 1", list(fields.values()))
 
+    def delete_connection(self) -> None:
+        """Forget the connection row (its connection was removed)."""
+        self.conn.execute("DELETE FROM connection WHERE id = 1")
+
     # -- tokens
 
     def read_tokens(self) -> dict[str, dict[str, Any]]:

@@ -375,3 +375,11 @@ def close_engines() -> None:
         _engines.clear()
     for engine in engines:
         engine.close()
+
+
+def close_engine(target: str | Path) -> None:
+    """Close and forget this process's engine for one target (a removed connection's partition)."""
+    with _engines_lock:
+        engine = _engines.pop(str(target), None)
+    if engine is not None:
+        engine.close()

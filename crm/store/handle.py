@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from crm.store.auth import Auth
+from crm.store.connections import Connections
 from crm.store.engine import Conn, engine_for
 from crm.store.inbox import Inbox
 from crm.store.interactions import Interactions
@@ -46,6 +47,7 @@ class Store:
         auth: OAuth states, connect tickets, the connection row and tokens.
         inbox: webhook events and their counters.
         meta: small facts: the cache version, the portal the cache belongs to.
+        connections: the registry of connections (used on the home database).
     """
 
     def __init__(self, conn: Conn) -> None:
@@ -61,6 +63,7 @@ class Store:
         self.auth = Auth(self)
         self.inbox = Inbox(self)
         self.meta = Meta(self)
+        self.connections = Connections(self)
 
     @property
     def dialect(self) -> str:

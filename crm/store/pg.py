@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 import threading
+import zlib
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any, Literal
@@ -333,17 +334,26 @@ class PostgresEngine:
         self.pool.close()
 
     def _migrate(self) -> int:
-        """Apply the missing ``PG_MIGRATIONS`` steps under the migration advisory lock."""
+        """Apply the missing ``PG_MIGRATIONS`` steps under the migration advisory lock.
+
+        A connection's partition is a schema named by the URL's ``search_path`` option
+        (``crm.store.connections``): it is created here, and its migrations take a lock of
+        their own, so partitions migrate independently of each other and of the home schema.
+        """
+        schema = partition_schema(self.url)
+        key = migration_lock_key(schema)
         with self.pool.connection() as raw:
             try:
-                raw.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+                raw.execute("SELECT pg_advisory_lock(%s)", (key,))
                 try:
+                    if schema:
+                        raw.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(schema)}")
                     return self._migrate_locked(raw)
                 finally:
                     if not raw.closed:
                         if raw.info.transaction_status != TransactionStatus.IDLE:
                             raw.execute("ROLLBACK")
-                        raw.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+                        raw.execute("SELECT pg_advisory_unlock(%s)", (key,))
             except psycopg.Error as exc:
                 raise _unavailable(exc, self.url) from exc
 
@@ -371,6 +381,35 @@ class PostgresEngine:
             raw.execute("COMMIT")
             version += 1
         return version
+
+
+_SEARCH_PATH_OPTION = re.compile(r"-c\s*search_path\s*=\s*([A-Za-z0-9_]+)")
+
+
+def partition_schema(url: str) -> str:
+    """The schema a URL's ``options=-csearch_path=...`` selects, or "" (the default schema)."""
+    try:
+        options = conninfo_to_dict(url).get("options") or ""
+    except psycopg.ProgrammingError:
+        return ""
+    found = _SEARCH_PATH_OPTION.search(str(options))
+    return found.group(1) if found else ""
+
+
+def migration_lock_key(schema: str) -> int:
+    """The advisory lock of one schema's migrations (the home schema keeps the historic key)."""
+    if not schema:
+        return MIGRATION_LOCK_KEY
+    return MIGRATION_LOCK_KEY + zlib.crc32(schema.encode())
+
+
+def drop_schema(url: str, schema: str) -> None:
+    """Drop a partition's schema and everything in it (``crm.store.connections.drop_partition``)."""
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT_S)) as raw:
+            raw.execute(f"DROP SCHEMA IF EXISTS {_quote(schema)} CASCADE")
+    except psycopg.Error as exc:
+        raise _unavailable(exc, url) from exc
 
 
 def _check_unicode_locale(raw: psycopg.Connection[Any], url: str) -> None:

@@ -38,7 +38,7 @@ from __future__ import annotations
 import bisect
 import re
 
-from crm.store.schema import V1, V5_INTERACTIONS
+from crm.store.schema import V1, V5_INTERACTIONS, V6_CONNECTIONS_TABLE, adopt_existing_portal
 
 # unicode61's token characters up to U+2FFFF, as hex code point ranges.
 _TOKEN_RANGES = (
@@ -298,10 +298,16 @@ PG_V5_INTERACTIONS = _UPDATED_DESC.sub(
     r"\1(updated_at DESC NULLS LAST, id DESC);", _from_sqlite(V5_INTERACTIONS)
 )
 
+# The registry of connections, and the adoption of an existing portal (as SQLite's step 6).
+PG_V6_CONNECTIONS = _from_sqlite(V6_CONNECTIONS_TABLE) + adopt_existing_portal(
+    "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+)
+
 PG_MIGRATIONS: list[str] = [
     PG_V1,
     PG_V2_CONTACTS_SEARCH,
     PG_V3_NOTHING,
     PG_V4_EMAIL_LOOKUP,
     PG_V5_INTERACTIONS,
+    PG_V6_CONNECTIONS,
 ]

@@ -419,11 +419,51 @@ CREATE INDEX interaction_links_of ON interaction_links(object_type, id);
 """
 )
 
+# Several connections (issue 14): the registry of connections, owned by
+# ``crm.store.connections``. Only the home database's copy is used (a partition carries an
+# empty one, being at the same schema version). A cache that already holds a portal's data
+# (the portal the cache belongs to, the connection row, or its tokens) is adopted as one
+# connection whose partition is the home database itself (target ''), so its records,
+# queued edits, conflicts and tokens stay where they are and nothing is copied.
+V6_CONNECTIONS_TABLE = """
+CREATE TABLE connections (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  crm TEXT NOT NULL,
+  account_id TEXT NOT NULL,
+  target TEXT NOT NULL DEFAULT '',
+  base_url TEXT NOT NULL DEFAULT '',
+  created_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX connections_name ON connections(name);
+CREATE UNIQUE INDEX connections_account ON connections(crm, account_id);
+"""
+# The portal of an existing single-portal cache, from the first place that knows it.
+_ADOPTED_PORTAL = """(SELECT COALESCE(
+    (SELECT value FROM meta WHERE key = 'cache_portal_id'),
+    (SELECT CAST(portal_id AS TEXT) FROM connection WHERE id = 1 AND portal_id IS NOT NULL AND portal_id <> 0),
+    (SELECT CAST(MAX(portal_id) AS TEXT) FROM tokens WHERE portal_id <> 0)
+  ) AS portal)"""
+
+
+def adopt_existing_portal(now_sql: str) -> str:
+    """The upgrade step that registers an existing cache's portal as its one connection."""
+    return f"""
+INSERT INTO connections (id, name, crm, account_id, target, created_at)
+SELECT 'hubspot-' || portal, 'HubSpot (portal ' || portal || ')', 'hubspot', portal, '', {now_sql}
+FROM {_ADOPTED_PORTAL} AS adopted
+WHERE portal IS NOT NULL AND portal <> '' AND portal <> '0';
+"""
+
+
+V6_CONNECTIONS = V6_CONNECTIONS_TABLE + adopt_existing_portal("strftime('%Y-%m-%dT%H:%M:%SZ', 'now')")
+
 MIGRATIONS: list[str] = [
     V1,
     V2_CONTACTS_SEARCH,
     V3_SEARCH_ONLY_ON_CHANGE,
     V4_EMAIL_LOOKUP,
     V5_INTERACTIONS,
+    V6_CONNECTIONS,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
