@@ -1,4 +1,5 @@
-"""Sync: status, Sync now / Full re-sync with live progress, run history, the outbox and conflicts."""
+"""Sync: every connection's status and Sync all, then the selected connection's status, Sync now /
+Full re-sync with live progress, run history, the outbox and conflicts."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ import streamlit as st
 
 from crm import journal, oauth, sync
 from crm.store.interactions import INTERACTION_TYPES
-from ui import data, editing, runner
+from ui import data, editing, overview, runner, runtime, selection
 from ui.access import require_admin, require_staff
 from ui.columns import ago, duration, md_escape
 from ui.feedback import crm_errors, flash, show_flash
 from ui.live import status_lines
 from ui.runtime import page_settings
+from ui.selection import link_params
 from ui.timeline import scope_notice
 
 staff = require_staff()
@@ -31,6 +33,58 @@ PHASES = {
 }
 
 st.title("Sync")
+
+# --- every connection --------------------------------------------------------------------------
+
+home = runtime.settings()
+with crm_errors("read the connections"):
+    known = selection.current(home).known
+    everyone = overview.lines(home, known)
+
+
+@st.fragment(run_every=POLL_S if any(one.is_syncing for one in everyone) else None)
+def all_connections() -> None:
+    """One line per connection: its status, and its sync's progress while one runs."""
+    fresh = overview.lines(home, known)
+    for one in fresh:
+        name = md_escape(selection.label(one.connection))
+        status = overview.STATUS_LABELS.get(one.status, one.status)
+        run = one.run or {}
+        if one.is_syncing:
+            done, total = int(run.get("done") or 0), run.get("total")
+            phase = PHASES.get(str(run.get("phase")), "Starting")
+            st.progress(
+                min(done / total, 1.0) if total else 0.0,
+                text=f"**{name}**: {md_escape(phase)}, {done:,}{f' of {int(total):,}' if total else ''} records",
+            )
+        else:
+            st.caption(f"**{name}**: {md_escape(status)} · last sync {md_escape(overview.last_sync(one))}")
+    if any(one.is_syncing for one in everyone) and not any(one.is_syncing for one in fresh):
+        data.clear()
+        st.rerun()
+
+
+if len(everyone) > 1:
+    st.subheader("All connections")
+    all_connections()
+    ready = [one for one in everyone if one.status == "connected"]
+    if require_admin(staff, "sync every connection") and st.button(
+        "Sync all",
+        key="sync_all",
+        icon=":material/sync:",
+        disabled=not ready,
+        help="An incremental sync of every connected account, side by side, each within its own rate limits.",
+    ):
+        with crm_errors("start the syncs", stop=False):
+            started = runner.start_all([one.settings for one in ready], "incremental", started_by=staff.label)
+            skipped = len(everyone) - len(ready)
+            flash(
+                f"Sync started for {sum(started)} of {len(everyone)} connections"
+                + (f" ({skipped} not connected)" if skipped else "")
+                + (f"; {len(started) - sum(started)} already running" if not all(started) else "")
+            )
+            st.rerun()
+    st.subheader(f"This connection: {md_escape(selection.label(selection.current(home).chosen))}")
 
 with crm_errors("read the connection"):
     info = oauth.connection_info(settings)
@@ -49,10 +103,17 @@ elif info.status == "needs_reconnect":
         "HubSpot no longer accepts this app's connection; connect again before syncing.",
         icon=":material/sync_problem:",
     )
-    st.page_link("pages/connect.py", label="Go to Connect", icon=":material/link:")
+    st.page_link(
+        "pages/connect.py", label="Go to Connect", icon=":material/link:", query_params=link_params()
+    )
 else:
     st.info("Not connected to HubSpot. Connect a portal first.", icon=":material/link_off:")
-    st.page_link("pages/connect.py", label="Connect HubSpot", icon=":material/arrow_forward:")
+    st.page_link(
+        "pages/connect.py",
+        label="Connect HubSpot",
+        icon=":material/arrow_forward:",
+        query_params=link_params(),
+    )
 
 if settings.sync_interval_s:
     every = sync.describe_interval(settings.sync_interval_s)

@@ -9,6 +9,7 @@ another process or the CLI shows up too.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import streamlit as st
@@ -34,6 +35,19 @@ def start_sync(settings: Settings, kind: str, *, started_by: str | None) -> bool
     if started:
         data.clear()
     return bool(started)
+
+
+def start_all(every: Sequence[Settings], kind: str, *, started_by: str | None) -> list[bool]:
+    """Start a sync of each connection (``every``: their partitions' settings), side by side.
+
+    Each connection's runner is its own worker thread with its own HubSpot client, so each
+    keeps to its own portal's rate limits, and one that fails (or is already running) does not
+    hold up the others. Returns, per connection, whether a run was started.
+    """
+    started = [bool(sync_runner(one).start(kind, started_by=started_by)) for one in every]
+    if any(started):
+        data.clear()
+    return started
 
 
 def is_running(settings: Settings) -> bool:

@@ -191,11 +191,18 @@ def _embedded_sandbox(resolved: Settings) -> SandboxServer:
 
 
 def page_settings() -> Settings:
-    """``settings()`` for a page: a configuration problem becomes one clear error, then a stop."""
+    """The settings a page works with: the selected connection's (``ui.selection``).
+
+    With no connection registered yet, the home settings (the pages then say "not connected").
+    A configuration problem becomes one clear error, then a stop.
+    """
+    from ui import selection
+
     try:
-        return settings()
+        home = settings()
     except ConfigError as exc:
         show_config_error(exc)
+    return selection.settings_for(home, selection.current(home))
 
 
 def show_config_error(exc: ConfigError) -> NoReturn:

@@ -61,8 +61,11 @@ class Portal:
             at.switch_page(f"pages/{name}.py")
         return at
 
-    def connect(self) -> None:
-        """What Connect HubSpot -> Connect app -> callback does, without a browser."""
+    def connect(self, portal_id: int | None = None) -> None:
+        """What Connect HubSpot -> Connect app -> callback does, without a browser.
+
+        ``portal_id``: the account picked on the consent page (the sandbox's default if None).
+        """
         ticket = oauth.create_ticket(self.settings, None)
         authorize_url, nonce = oauth.start_connect(self.settings, ticket=ticket)
         query = {k: v[0] for k, v in parse_qs(urlsplit(authorize_url).query).items()}
@@ -73,6 +76,7 @@ class Portal:
                 "code_challenge_method": query["code_challenge_method"],
             }
         minted = self.sandbox.oauth_code(
+            portal_id=portal_id,
             client_id=query["client_id"],
             redirect_uri=query["redirect_uri"],
             scopes=query["scope"].split(),
