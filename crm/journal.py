@@ -288,10 +288,14 @@ class JournalPoller:
 
         The lease is renewed in the same transaction; False (nothing written) if it was lost.
         """
-        events = [
+        shaped = [
             inbox_event(e, offset=entry.offset, index=i, portal_id=portal_id)
             for i, e in enumerate(entry.events)
         ]
+        # Entries carry each event's portalId: another portal's events go to its own
+        # connection (or are refused and counted), as webhook deliveries are.
+        events = [e for e in shaped if webhooks.valid_id(e.get("portalId")) == portal_id]
+        others = [e for e in shaped if webhooks.valid_id(e.get("portalId")) != portal_id]
         now = datetime.now(UTC)
         published = _epoch(entry.published_at)
         with store.open(self.settings) as db, db.atomic():
@@ -306,7 +310,24 @@ class JournalPoller:
                 occurred = last.get("occurredAt")
                 at = occurred / 1000 if isinstance(occurred, int) else (published or now.timestamp())
                 db.meta.put(LAST_EVENT, json.dumps({"at": at, "what": _describe_event(last)}))
+        if others:
+            self._route_elsewhere(others, now)
         return True
+
+    def _route_elsewhere(self, events: list[dict[str, Any]], now: datetime) -> None:
+        """Put events of other portals in their connections' inboxes; count the unknown ones."""
+        routed = webhooks.route_events(self.settings, events)
+        for portal, count in sorted(routed.unknown.items()):
+            webhooks.record_rejection(
+                self.settings, "unknown_portal", detail=f"journal: {count} event(s) for portal {portal}"
+            )
+        for target, group in routed.groups:
+            if target.db_key == self.settings.db_key:
+                continue  # no connection of their own: this inbox ignores them
+            with store.open(target) as db:
+                added = db.inbox.add_events(group, received_at=now.isoformat(), received_ts=now.timestamp())
+            if added:
+                webhooks.notify(target)
 
     # -- gaps ------------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ the queued edits.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -55,6 +56,7 @@ from crm.errors import (
 from crm.hubspot import HubSpotClient, StaticToken, TokenSource
 from crm.hubspot.tokens import TokenEndpoint, TokenGrant
 from crm.store import Store, syncstate
+from crm.store.connections import Connection, default_name
 from crm.store.meta import PORTAL_KEY
 from crm.vault import Vault, load_keys
 
@@ -71,6 +73,8 @@ SWITCH_POLL_S = 0.1
 # After a refresh that failed for a reason other than a dead token, try again this much later.
 REFRESH_RETRY_S = 30.0
 ACCESS, REFRESH = "access", "refresh"
+# A private-app token added as a connection of its own (``connect_private_app``).
+PRIVATE_APP = "private_app"
 _PRIVATE_APP_FINGERPRINT = "auth.private_app_fingerprint"
 # The last refresh failure that kept the tokens (cleared by the next success or a new connection).
 _REFRESH_ERROR = "auth.refresh_error"
@@ -114,7 +118,7 @@ def create_ticket(settings: Settings, staff_email: str | None) -> str:
     """A single-use ticket (10 minutes) that lets ``/hubspot/connect`` start a flow."""
     ticket = secrets.token_urlsafe(32)
     now = time.time()
-    with store.open(settings) as db:
+    with store.open(settings.home) as db:
         db.auth.save_ticket(_digest(ticket), staff_email=staff_email, expires_at=now + TICKET_TTL_S, now=now)
     return ticket
 
@@ -135,7 +139,7 @@ def start_connect(settings: Settings, *, ticket: str | None) -> tuple[str, str]:
     if not settings.client_id or not settings.client_secret:
         raise ConfigError("HUBSPOT_CLIENT_ID", "OAuth needs the app's client id and secret")
     vault = Vault(load_keys(settings))
-    with store.open(settings) as db:
+    with store.open(settings.home) as db:
         now = time.time()
         ok, staff_email = db.auth.redeem_ticket(_digest(ticket), now=now)
         if not ok:
@@ -193,10 +197,15 @@ def complete_connect(
     end of, a flow this browser has in progress. So every ``state_*`` reason means "not
     this browser's flow", and the others mean its flow is over.
 
-    Connecting again replaces the stored tokens; the previous refresh token is then
-    revoked at HubSpot (best effort, after the new tokens are stored), so a connection the
-    app no longer uses does not stay valid in the background. A connection to another
-    portal first takes the sync and push leases (``_switch_leases``).
+    Tickets and states live in the home database (they exist before the portal is
+    known). The portal the tokens belong to picks the connection (``crm.connections``):
+    the same portal again is a reconnect, which keeps its cache and replaces its tokens
+    (the previous refresh token is then revoked at HubSpot, best effort, after the new
+    tokens are stored, so a token the app no longer uses does not stay valid); a portal
+    not connected yet gets a new connection with a partition of its own, so connecting
+    it never wipes another. Should a partition still hold another portal's cache (the
+    safety net, ``claim_for_portal``), the switch first takes the sync and push leases
+    (``_switch_leases``).
 
     Raises:
         OAuthFlowError: with a short ``reason`` safe to put in a URL: access_denied,
@@ -204,7 +213,8 @@ def complete_connect(
             state_foreign, code_missing, code_rejected, client_rejected, token_inactive,
             hubspot_unreachable, sync_running.
     """
-    with store.open(settings) as db:
+    home = settings.home
+    with store.open(home) as db:
         now = time.time()
         row = db.auth.consume_state(_digest(state), now=now) if state else None
         if error:
@@ -234,14 +244,14 @@ def complete_connect(
             except NeedsReconnect:
                 raise OAuthFlowError("state_unknown", _STATE_MESSAGES["unknown"]) from None
 
-        endpoint = TokenEndpoint(settings, transport=transport)
+        endpoint = TokenEndpoint(home, transport=transport)
         grant = endpoint.exchange_code(code, code_verifier=verifier)
         facts = endpoint.introspect(grant.access_token)
         portal_id = int(facts.get("hub_id") or grant.hub_id or 0)
         ui_domain = None
         try:
             with HubSpotClient(
-                settings,
+                home,
                 StaticToken(grant.access_token, portal_key=f"portal:{portal_id}"),
                 transport=transport,
                 max_retries=2,
@@ -252,7 +262,18 @@ def complete_connect(
         except CrmError as exc:
             # The record links fall back to app.hubspot.com; the connection itself is fine.
             log.warning("Could not read HubSpot account info after connecting: %s", type(exc).__name__)
-
+        # The portal picks the connection: the same portal again is a reconnect that keeps
+        # its cache; a new one gets a connection (and partition) of its own, so connecting
+        # it never touches another portal's records, edits or tokens.
+        conn, created = db.connections.ensure(
+            crm="hubspot",
+            account_id=portal_id,
+            name=default_name("hubspot", str(portal_id), facts.get("hub_domain")),
+        )
+        if created:
+            log.info("New connection %s for HubSpot portal %s", conn.id, portal_id)
+    chosen = settings.for_connection(conn)
+    with store.open(chosen) as db:
         scopes = [str(s) for s in facts.get("scopes") or grant.scopes]
         previous_refresh = _stored_refresh_token(db, vault)
         owner = syncstate.new_owner()
@@ -273,11 +294,12 @@ def complete_connect(
         if previous_refresh and previous_refresh != grant.refresh_token:
             _revoke_quietly(endpoint, previous_refresh, "the previous connection's")
         log.info(
-            "HubSpot portal %s connected%s",
+            "HubSpot portal %s connected (%s)%s",
             portal_id,
+            conn.id,
             f" by {row['staff_email']}" if row.get("staff_email") else "",
         )
-        return connection_info(settings)
+        return connection_info(chosen)
 
 
 def _switch_leases(db: Store, owner: str) -> bool:
@@ -362,6 +384,88 @@ def _revoke_quietly(endpoint: TokenEndpoint, refresh_token: str | None, whose: s
         log.warning("Could not revoke %s refresh token at HubSpot: %s", whose, exc)
 
 
+def connect_private_app(
+    settings: Settings,
+    token: str,
+    *,
+    name: str | None = None,
+    base_url: str = "",
+    transport: httpx2.BaseTransport | None = None,
+) -> tuple[Connection, ConnectionInfo]:
+    """Connect a portal with a private app's token, as a connection of its own.
+
+    HubSpot's account info says which portal the token belongs to; that portal's
+    connection is found or created (``name`` for a new one; ``base_url`` when the API host
+    is not the configured one), and the token is stored encrypted in its partition (kind
+    ``private_app``), replacing whatever tokens it had. Other connections are untouched.
+
+    Raises:
+        NeedsReconnect: HubSpot refused the token. Unreachable / HubSpotError: no answer.
+    """
+    home = settings.home
+    if base_url:
+        home = dataclasses.replace(home, base_url=base_url.rstrip("/"))
+    with HubSpotClient(home, StaticToken(token), transport=transport, max_retries=1) as client:
+        account = client.account_info()
+    portal_id = int(account.get("portal_id") or 0)
+    if not portal_id:
+        raise HubSpotError("HubSpot's account info named no portal for this token.", status_code=200)
+    with store.open(home) as db:
+        conn, created = db.connections.ensure(
+            crm="hubspot",
+            account_id=portal_id,
+            name=name or default_name("hubspot", str(portal_id), account.get("ui_domain")),
+            base_url=base_url,
+        )
+        if name and not created and conn.name != name:
+            conn = db.connections.rename(conn.id, name)
+    chosen = settings.for_connection(conn)
+    vault = Vault(load_keys(chosen))
+    now = _iso_now()
+    with store.open(chosen) as db:
+        with db.atomic():
+            if db.meta.claim_for_portal(portal_id):
+                log.info(
+                    "The partition held another portal's records; they were cleared for portal %s", portal_id
+                )
+            db.auth.delete_tokens()
+            db.meta.put(_REFRESH_ERROR, None)
+            db.auth.write_token(
+                PRIVATE_APP,
+                portal_id=portal_id,
+                ciphertext=vault.encrypt(token, portal_id=portal_id, kind=PRIVATE_APP),
+                expires_at=None,
+            )
+            db.auth.replace_connection(
+                mode=PRIVATE_APP,
+                status="connected",
+                status_reason=None,
+                portal_id=portal_id,
+                ui_domain=account.get("ui_domain"),
+                scopes=[],
+                connected_at=now,
+                updated_at=now,
+            )
+    log.info("HubSpot portal %s connected with a private-app token (%s)", portal_id, conn.id)
+    return conn, connection_info(chosen)
+
+
+def _stored_private_app(settings: Settings) -> tuple[str, int] | None:
+    """The private-app token stored in this partition (``connect_private_app``) and its
+    portal, or None (none stored, disconnected, or the key cannot read it)."""
+    with store.open(settings) as db:
+        row = db.auth.read_connection()
+        stored = db.auth.read_tokens().get(PRIVATE_APP)
+    if row is None or row["mode"] != PRIVATE_APP or row["status"] != "connected" or stored is None:
+        return None
+    try:
+        vault = Vault(load_keys(settings))
+        token = vault.decrypt(stored["ciphertext"], portal_id=int(stored["portal_id"]), kind=PRIVATE_APP)
+    except (NeedsReconnect, ConfigError):
+        return None
+    return token, int(stored["portal_id"])
+
+
 # -- status ----------------------------------------------------------------------------
 
 
@@ -371,9 +475,14 @@ def connection_info(settings: Settings, *, transport: httpx2.BaseTransport | Non
     In private-app mode the portal is learnt once from HubSpot's account info and cached.
     """
     with store.open(settings) as db:
+        row = db.auth.read_connection()
+        if row is not None and row["mode"] == PRIVATE_APP and PRIVATE_APP in db.auth.read_tokens():
+            info = _info_from_row(row)
+            if info.status == "connected" and _stored_private_app(settings) is None:
+                info.status, info.reason = "needs_reconnect", "secret_key"
+            return info
         if settings.mode == "private_app":
             return _private_app_info(settings, db, transport)
-        row = db.auth.read_connection()
         if row is None:
             return ConnectionInfo(mode=settings.mode, status="disconnected")
         if row["mode"] != settings.mode:
@@ -415,7 +524,9 @@ def disconnect(settings: Settings, *, transport: httpx2.BaseTransport | None = N
         row = db.auth.read_connection()
         tokens = db.auth.read_tokens()
         revoked, detail = False, "There was no stored HubSpot token to revoke."
-        if settings.mode == "private_app":
+        if PRIVATE_APP in tokens:
+            detail = "The private-app token was forgotten; it stays valid in HubSpot until the private app is deleted."
+        elif settings.mode == "private_app":
             detail = "A private-app token is configured (HUBSPOT_ACCESS_TOKEN); remove it to disconnect."
         elif REFRESH in tokens and row is not None:
             try:
@@ -456,6 +567,9 @@ def token_source(settings: Settings, *, transport: httpx2.BaseTransport | None =
         NotConnected: never connected, or disconnected.
         NeedsReconnect: HubSpot refused the refresh token, or the key cannot decrypt it.
     """
+    stored = _stored_private_app(settings)
+    if stored is not None:
+        return StaticToken(stored[0], portal_key=f"portal:{stored[1]}")
     if settings.mode == "private_app":
         with store.open(settings) as db:
             # Learn (and cache) the token's portal first, so this client draws from the same

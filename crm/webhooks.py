@@ -217,14 +217,23 @@ def receive(
     headers: Mapping[str, str],
     body: bytes,
     now_ms: int | None = None,
+    delivered: list[Settings] | None = None,
 ) -> int:
-    """Verify a delivery and store its events in the inbox; return how many were new.
+    """Verify a delivery and store its events in their connections' inboxes; return how
+    many were new.
 
-    Refused requests are counted in memory by reason (``live_status`` shows them).
+    One route serves every connection: the events are grouped by ``portalId`` and each
+    group goes to the inbox of the connection of that portal (``route_events``); the
+    Settings of each connection that got new events are appended to ``delivered`` (the
+    route wakes their workers). Events for a portal no connection has are dropped and
+    counted as refusals (``unknown_portal``); when no event of the delivery is for a
+    connected portal, the whole delivery is refused. Refused requests are counted in
+    memory by reason (``live_status`` shows them) and logged at most once a minute.
 
     Raises:
-        WebhookRejected: the request failed a check (``reason`` says which), or its
-            signed body is not a JSON array of events with sane keys (``malformed``).
+        WebhookRejected: the request failed a check (``reason`` says which), its signed
+            body is not a JSON array of events with sane keys (``malformed``), or none of
+            its events is for a connected portal (``unknown_portal``).
         StoreUnavailable: the cache cannot be written; the route answers 503.
     """
     lowered = {k.lower(): v for k, v in headers.items()}
@@ -244,12 +253,72 @@ def receive(
             now_ms=now_ms,
         )
         events = _parse_events(body)
+        routed = route_events(settings, events)
+        if events and not routed.groups:
+            raise WebhookRejected(
+                f"No event is for a connected portal (portals {sorted(routed.unknown)}).",
+                reason="unknown_portal",
+            )
     except WebhookRejected as exc:
         record_rejection(settings, exc.reason, detail=exc.message)
         raise
+    for portal_id, count in sorted(routed.unknown.items()):
+        record_rejection(
+            settings, "unknown_portal", detail=f"{count} event(s) for portal {portal_id}, not connected"
+        )
     now = datetime.now(UTC)
-    with store.open(settings, wait_s=INBOX_WAIT_S) as db:
-        return db.inbox.add_events(events, received_at=now.isoformat(), received_ts=now.timestamp())
+    new = 0
+    for target, group in routed.groups:
+        with store.open(target, wait_s=INBOX_WAIT_S) as db:
+            added = db.inbox.add_events(group, received_at=now.isoformat(), received_ts=now.timestamp())
+        new += added
+        if added and delivered is not None:
+            delivered.append(target)
+    return new
+
+
+@dataclass
+class Routed:
+    """A delivery's events grouped by the connection of their ``portalId``.
+
+    ``groups``: (that connection's Settings, its events); ``unknown``: portal id -> events
+    for portals no connection has. Events without a usable portalId go with the first
+    group (the inbox skips what it cannot key).
+    """
+
+    groups: list[tuple[Settings, list[dict[str, Any]]]] = field(default_factory=list)
+    unknown: dict[int, int] = field(default_factory=dict)
+
+
+def route_events(settings: Settings, events: Sequence[Mapping[str, Any]]) -> Routed:
+    """Send each event to the connection of its portal (the registry in the home database).
+
+    With no connection registered at all (a new install, or a cache from before that no
+    portal has claimed yet), everything goes to the home database, as it always did; the
+    worker there ignores events of a portal other than the one connected.
+    """
+    home = settings.home
+    by_portal: dict[int | None, list[dict[str, Any]]] = {}
+    for event in events:
+        by_portal.setdefault(valid_id(event.get("portalId")), []).append(dict(event))
+    routed = Routed()
+    with store.open(home, wait_s=INBOX_WAIT_S) as db:
+        db.connections.adopt_home()
+        registered = db.connections.list()
+        if not registered:
+            routed.groups.append((home, [e for group in by_portal.values() for e in group]))
+            return routed
+        for portal_id, group in by_portal.items():
+            if portal_id is None:
+                continue
+            conn = db.connections.by_account("hubspot", portal_id)
+            if conn is None:
+                routed.unknown[portal_id] = len(group)
+            else:
+                routed.groups.append((settings.for_connection(conn), group))
+    if None in by_portal and routed.groups:
+        routed.groups[0][1].extend(by_portal[None])
+    return routed
 
 
 class Refusals:

@@ -2,8 +2,9 @@
 
 Answers: 204 accepted (new or duplicate events), 413 body over 1 MiB (refused before it
 is read in full), 401 failed the timestamp or signature check, 400 a signed body that is
-not an event array, 503 anything on our side (settings, cache), because HubSpot retries
-5xx but drops most 4xx for good.
+not an event array or has no event for a connected portal, 503 anything on our side
+(settings, cache), because HubSpot retries 5xx but drops most 4xx for good. One route
+serves every connection: events go to the connection of their ``portalId``.
 
 The 401 body is the same for every failed check: it must not tell a stranger whether a
 secret or a public URL is configured, or which check failed. The reason goes to the
@@ -25,8 +26,12 @@ from crm.errors import WebhookRejected
 
 log = logging.getLogger(__name__)
 
-_STATUS = {"too_large": 413, "malformed": 400}
-_BODIES = {"too_large": "Request body too large", "malformed": "Bad request: not a valid event batch"}
+_STATUS = {"too_large": 413, "malformed": 400, "unknown_portal": 400}
+_BODIES = {
+    "too_large": "Request body too large",
+    "malformed": "Bad request: not a valid event batch",
+    "unknown_portal": "Bad request: no event is for a connected portal",
+}
 # A declared length is compared as a number only when it is a short one.
 _LENGTH_RE = re.compile(r"[0-9]{1,16}")
 
@@ -49,16 +54,24 @@ async def hubspot_webhook(request: Request) -> Response:
             # A missing or lying Content-Length: stop reading here, never buffer the rest.
             return await _refuse(settings, "too_large")
 
+    delivered: list[Settings] = []
     try:
         await run_in_threadpool(
-            webhooks.receive, settings, method=request.method, headers=request.headers, body=bytes(body)
+            webhooks.receive,
+            settings,
+            method=request.method,
+            headers=request.headers,
+            body=bytes(body),
+            delivered=delivered,
         )
     except WebhookRejected as exc:
         return _answer(exc.reason)
     except Exception:
         log.exception("webhook: could not store the delivery")
         return PlainTextResponse("Service unavailable", status_code=503)
-    webhooks.notify(settings)
+    for target in delivered or [settings]:
+        # Each connection that got events has its own worker (one per partition).
+        webhooks.notify(target)
     return Response(status_code=204)
 
 

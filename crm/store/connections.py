@@ -182,6 +182,23 @@ class Connections(TableOwner):
             return False
         return self.db.meta.get(PORTAL_KEY) is None and not self.db.auth.read_tokens()
 
+    def adopt_home(self) -> Connection | None:
+        """Register the home database's portal as its connection if it holds one that no
+        connection claims (a cache a private-app token filled before any connection was
+        registered, as migration 6 does for caches from before). Returns the new connection."""
+        if self.conn.execute("SELECT 1 FROM connections WHERE target = ''").fetchone() is not None:
+            return None
+        portal = self.db.meta.get(PORTAL_KEY)
+        if not portal:
+            row = self.db.auth.read_connection()
+            portal = str(row["portal_id"]) if row and row.get("portal_id") else None
+        if not portal or portal == "0" or self.by_account("hubspot", portal) is not None:
+            return None
+        conn, created = self.ensure(
+            crm="hubspot", account_id=portal, name=default_name("hubspot", portal), target=""
+        )
+        return conn if created else None
+
     def add(
         self,
         *,
@@ -230,7 +247,7 @@ class Connections(TableOwner):
         return found
 
     def ensure(
-        self, *, crm: str, account_id: str | int, name: str, base_url: str = ""
+        self, *, crm: str, account_id: str | int, name: str, base_url: str = "", target: str | None = None
     ) -> tuple[Connection, bool]:
         """The connection of an account, registered first if new: ``(connection, created)``.
 
@@ -248,7 +265,9 @@ class Connections(TableOwner):
             while unique.casefold() in taken:
                 n += 1
                 unique = f"{base} ({n})"
-            return self.add(crm=crm, account_id=account_id, name=unique, base_url=base_url), True
+            return self.add(
+                crm=crm, account_id=account_id, name=unique, base_url=base_url, target=target
+            ), True
 
     def rename(self, connection_id: str, name: str) -> Connection:
         """Give a connection another display name.

@@ -177,10 +177,12 @@ def test_states_and_tickets_are_stored_hashed(settings: Settings, sandbox):
         assert secret.encode() not in dump
 
 
-def test_connecting_another_portal_clears_the_first_portals_records_and_edits(settings: Settings, sandbox):
-    from crm import store, sync
+def test_connecting_another_portal_gives_it_a_connection_of_its_own_and_keeps_the_first(
+    settings: Settings, sandbox
+):
+    from crm import connections, store, sync
 
-    connect(settings, sandbox)
+    first = connect(settings, sandbox)
     sync.run_sync(settings, kind="full", trigger="test")
     first_id = str(next(r["id"] for r in sandbox.truth("contacts") if not r.get("archived")))
     sync.queue_edits(settings, "contacts", {first_id: {"jobtitle": "Portal one only"}}, by=None)
@@ -188,12 +190,15 @@ def test_connecting_another_portal_clears_the_first_portals_records_and_edits(se
     sandbox.configure(portal_id=99001)
     info = connect(settings, sandbox)
     assert info.portal_id == 99001
-    db = store.open(settings)
-    try:
+    old, new = connections.list_connections(settings)
+    assert (old.account_id, new.account_id) == (str(first.portal_id), "99001")
+    with store.open(connections.settings_for(settings, new)) as db:
         assert db.queries.counts().get("contacts", 0) == 0
         assert db.outbox.edits_frame(statuses=("pending",)).empty
-    finally:
-        db.close()
+    with store.open(connections.settings_for(settings, old)) as db:
+        assert db.queries.counts()["contacts"] > 0
+        assert len(db.outbox.edits_frame(statuses=("pending",))) == 1
+        assert db.auth.read_tokens()  # the first portal stays connected
 
 
 def test_reconnecting_the_same_portal_keeps_the_cache(settings: Settings, sandbox):

@@ -7,7 +7,7 @@ import threading
 import pytest
 from oauth_flow import approve, connect, query, start
 
-from crm import oauth, store
+from crm import connections, oauth, store
 from crm.config import Settings
 from crm.errors import OAuthFlowError
 from crm.store import syncstate
@@ -33,8 +33,10 @@ def cache_portal(settings: Settings) -> str | None:
         return db.meta.get(PORTAL_KEY)
 
 
-def hold_old_portal(settings: Settings) -> None:
-    """The cache as another portal's connection left it."""
+def hold_old_portal(settings: Settings, sandbox) -> None:
+    """The sandbox portal's connection, its cache still holding another portal's records (the
+    safety net inside one partition: connecting never clears another connection's cache)."""
+    connections.add(settings, account_id=sandbox.portals()[0]["portalId"])
     with store.open(settings) as db:
         db.meta.claim_for_portal(int(OLD_PORTAL))
 
@@ -69,7 +71,7 @@ def test_a_portal_switch_during_a_sync_is_refused_and_leaves_the_old_cache_alone
     settings: Settings, sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(oauth, "SWITCH_WAIT_S", 0.3)
-    hold_old_portal(settings)
+    hold_old_portal(settings, sandbox)
     run = start_sync(settings)
     url, nonce = start(settings)
     with pytest.raises(OAuthFlowError) as caught:
@@ -92,7 +94,7 @@ def test_a_portal_switch_during_a_sync_is_refused_and_leaves_the_old_cache_alone
 def test_a_portal_switch_waits_for_a_push_to_finish_and_no_sync_starts_meanwhile(
     settings: Settings, sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    hold_old_portal(settings)
+    hold_old_portal(settings, sandbox)
     db = store.open(settings)
     pusher = syncstate.new_owner()
     assert db.syncstate.acquire_lease(syncstate.PUSH_LEASE, pusher)

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from crm import oauth, store, sync, webhooks
 from crm.config import Settings
-from crm.errors import NeedsReconnect, Unreachable
+from crm.errors import NeedsReconnect, Unreachable, WebhookRejected
 from crm.hubspot import HubSpotClient, StaticToken
 from crm.sandbox.admin import SandboxAdmin
 from crm.sandbox.config import DEFAULT_CLIENT_SECRET
@@ -329,13 +329,24 @@ def test_worker_drains_events_left_from_before_a_restart(
     wait_until(lambda: (cached(live_settings, "contacts", contact) or {}).get("firstname") == "Leftover")
 
 
-def test_events_from_another_portal_are_not_applied(sandbox: SandboxAdmin, live_settings: Settings) -> None:
+def test_events_from_another_portal_are_refused_and_counted(
+    sandbox: SandboxAdmin, live_settings: Settings
+) -> None:
     assert oauth.connection_info(live_settings).portal_id == PORTAL_ID  # the portal is now on record
     contact = first_contact(sandbox)
-    deliver(live_settings, event(120, int(contact), portalId=PORTAL_ID + 1))
-    assert webhooks.process_pending(live_settings) == 1
+    with pytest.raises(WebhookRejected) as refused:
+        deliver(live_settings, event(120, int(contact), portalId=PORTAL_ID + 1))
+    assert refused.value.reason == "unknown_portal"
+    assert webhooks.process_pending(live_settings) == 0
     assert cached(live_settings, "contacts", contact) is None
-    assert webhooks.live_status(live_settings)["pending"] == 0
+    status = webhooks.live_status(live_settings)
+    assert (status["pending"], status["rejected"]) == (0, {"unknown_portal": 1})
+    # In a delivery that also has events of the connected portal, those are kept.
+    assert (
+        deliver(live_settings, event(121, int(contact)), event(122, int(contact), portalId=PORTAL_ID + 1))
+        == 1
+    )
+    assert webhooks.live_status(live_settings)["rejected"] == {"unknown_portal": 2}
 
 
 def test_rejected_token_leaves_events_pending_with_needs_reconnect(
