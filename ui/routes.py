@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from crm import oauth
+from crm import connections, oauth
 from crm.config import Settings
 from crm.errors import ConfigError, CrmError, OAuthFlowError, StoreUnavailable
 from ui.access import open_mode_refusal
@@ -158,13 +158,14 @@ def hubspot_callback(request: Request) -> Response:
     reason: str | None = None
     try:
         settings = _settings(request)
-        oauth.complete_connect(
+        info = oauth.complete_connect(
             settings,
             state=params.get("state"),
             code=params.get("code"),
             nonce=request.cookies.get(BIND_COOKIE),
             error=params.get("error"),
         )
+        connected = _connection_of(settings, info.portal_id)
     except OAuthFlowError as exc:
         reason = exc.reason
     except ConfigError as exc:
@@ -175,7 +176,11 @@ def hubspot_callback(request: Request) -> Response:
     except CrmError as exc:
         log.warning("Cannot finish connecting HubSpot: %s", type(exc).__name__)
         reason = "unavailable"
-    response = _back_to_connect("connected") if reason is None else _back_to_connect("error", reason)
+    response = (
+        _back_to_connect("connected", connection=connected)
+        if reason is None
+        else _back_to_connect("error", reason)
+    )
     if reason is None or reason in _FLOW_OVER:
         # Only the end of this browser's own flow clears its cookie: a callback with a
         # foreign, unknown or missing state (anyone can link to one) must not cancel it.
@@ -229,10 +234,22 @@ def _loopback_origin_bounce(request: Request, settings: Settings) -> Response | 
     return RedirectResponse(location, status_code=302, headers=_NO_STORE)
 
 
-def _back_to_connect(result: str, reason: str | None = None) -> Response:
+def _connection_of(settings: Settings, portal_id: int | None) -> str | None:
+    """The id of the connection a portal's tokens went to, so the Connect page opens on it."""
+    if portal_id is None:
+        return None
+    for conn in connections.list_connections(settings):
+        if conn.crm == "hubspot" and conn.account_id == str(portal_id):
+            return conn.id
+    return None
+
+
+def _back_to_connect(result: str, reason: str | None = None, *, connection: str | None = None) -> Response:
     query = {"hubspot": result}
     if reason:
         query["reason"] = reason
+    if connection:
+        query["connection"] = connection
     return RedirectResponse(f"{CONNECT_PAGE}?{urlencode(query)}", status_code=302, headers=_NO_STORE)
 
 
