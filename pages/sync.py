@@ -216,11 +216,12 @@ def progress() -> None:
     if state == "running":
         done, total = int(run.get("done") or 0), run.get("total")
         phase = PHASES.get(str(run.get("phase")), str(run.get("phase") or "Starting"))
-        target = f" {run['object_type']}" if run.get("object_type") else ""
+        # md_escape collapses whitespace at the ends, so the space goes outside it.
+        target = f" {md_escape(run['object_type'])}" if run.get("object_type") else ""
         of = f" of {int(total):,}" if total else ""
         st.progress(
             min(done / total, 1.0) if total else 0.0,
-            text=f"{md_escape(phase)}{md_escape(target)}: {done:,}{of} records",
+            text=f"{md_escape(phase)}{target}: {done:,}{of} records",
         )
         st.caption(
             f"{int(run.get('requests') or 0):,} requests · {int(run.get('retries') or 0)} retries · "
