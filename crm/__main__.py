@@ -1,5 +1,10 @@
-"""Command line: ``python -m crm [-v] sync [--full] | push | status | keygen | export TYPE |
-migrate-cache --to URL [--from PATH] [--force]``.
+"""Command line: ``python -m crm [-v] sync [--full] [--all] | push | status | keygen | export TYPE |
+migrate-cache --to URL [--from PATH] [--force] | connect hubspot --token T [--base-url URL]
+[--name NAME] | connections | disconnect NAME [--remove]``.
+
+Several connections: ``sync``, ``push``, ``status`` and ``export`` take ``--connection NAME``
+(an id or a display name; ``CRM_CONNECTION`` sets the default). With one connection it is
+optional; with several and none named, the command stops (exit 2) and lists them.
 
 Settings come from the environment (``load_settings(os.environ, {})``):
 ``HUBSPOT_ACCESS_TOKEN`` + ``HUBSPOT_BASE_URL`` run headless against any portal or a
@@ -24,7 +29,15 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from crm.config import Settings, load_settings
-from crm.errors import ConfigError, CrmError, HubSpotError, NotConnected, SyncBusy, Unreachable
+from crm.errors import (
+    ConfigError,
+    CrmError,
+    HubSpotError,
+    NotConnected,
+    SyncBusy,
+    UnknownConnection,
+    Unreachable,
+)
 from crm.logs import logging_configured
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_CONFIG, EXIT_BUSY, EXIT_NOT_CONNECTED, EXIT_UNREACHABLE, EXIT_HUBSPOT = range(7)
@@ -33,14 +46,22 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_CONFIG, EXIT_BUSY, EXIT_NOT_CONNECTED, EXIT_UNREACH
 def _settings() -> Settings:
     settings = load_settings(os.environ, {})
     if settings.is_sandbox:
-        if not settings.sandbox_url:
+        if not settings.sandbox_url and not _has_connections(settings):
             raise ConfigError(
                 "HUBSPOT_ACCESS_TOKEN",
                 "no HubSpot is configured: set HUBSPOT_ACCESS_TOKEN (and HUBSPOT_BASE_URL for a sandbox), "
                 "or CRM_SANDBOX_URL after connecting the app to that sandbox",
             )
-        settings = settings.for_sandbox(settings.sandbox_url)
+        if settings.sandbox_url:
+            settings = settings.for_sandbox(settings.sandbox_url)
     return settings
+
+
+def _has_connections(settings: Settings) -> bool:
+    """Whether connections were made (``connect --token``): they need no other configuration."""
+    from crm import connections
+
+    return bool(connections.list_connections(settings, learn=False))
 
 
 def _log_settings(verbose: bool) -> tuple[str, str]:
@@ -51,7 +72,7 @@ def _log_settings(verbose: bool) -> tuple[str, str]:
 
 
 def _exit_code(exc: CrmError) -> int:
-    if isinstance(exc, ConfigError):
+    if isinstance(exc, (ConfigError, UnknownConnection)):
         return EXIT_CONFIG
     if isinstance(exc, SyncBusy):
         return EXIT_BUSY
@@ -94,7 +115,9 @@ def _watch(settings: Settings, stop: threading.Event, err: TextIO) -> None:
 def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from crm.sync import run_sync
 
-    settings = _settings()
+    if args.all:
+        return cmd_sync_all(args, out, err)
+    settings = _chosen(args, _settings())
     stop = threading.Event()
     watcher = threading.Thread(target=_watch, args=(settings, stop, err), daemon=True)
     watcher.start()
@@ -126,7 +149,7 @@ def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def cmd_push(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from crm.sync import push
 
-    settings = _settings()
+    settings = _chosen(args, _settings())
     summary = push(settings, by=os.environ.get("USER"))
     for result in summary["results"]:
         if result["status"] in ("failed", "conflict", "retry"):
@@ -155,8 +178,10 @@ def _when(epoch: float | None) -> str:
 def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from crm import oauth, store
 
-    settings = _settings()
+    settings = _chosen(args, _settings())
     info = oauth.connection_info(settings)
+    if settings.connection:
+        print(f"Connection:  {settings.connection}", file=out)
     print(f"Mode:        {info.mode}", file=out)
     print(f"Cache:       {settings.db_label}", file=out)
     print(f"Connection:  {info.status}" + (f" ({_one_line(info.reason)})" if info.reason else ""), file=out)
@@ -191,7 +216,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from crm.export import export_records
 
-    settings = load_settings(os.environ, {})
+    settings = _chosen(args, load_settings(os.environ, {}))
     count = export_records(settings, args.object_type, out, fmt=args.format, search=args.search)
     print(f"Exported {count} {args.object_type}.", file=err)
     return EXIT_OK
@@ -224,6 +249,133 @@ def cmd_migrate_cache(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     return EXIT_OK
 
 
+# -- several connections ---------------------------------------------------------------
+
+
+def _chosen(args: argparse.Namespace, settings: Settings) -> Settings:
+    """The settings of the connection ``--connection`` (or ``CRM_CONNECTION``) names.
+
+    With no connection registered yet the cache itself is used, as before several
+    connections existed (the first connection made lives there).
+
+    Raises:
+        UnknownConnection: the name matches none, or none is named and there are several.
+    """
+    from crm import connections
+
+    wanted = getattr(args, "connection", None)
+    if (
+        not wanted
+        and not settings.preferred_connection
+        and not connections.list_connections(settings, learn=False)
+    ):
+        return settings
+    return connections.settings_for(settings, connections.resolve(settings, wanted))
+
+
+def _connect_settings() -> Settings:
+    """Settings for ``connect``: a sandbox is reached by ``--base-url`` as any host is."""
+    settings = load_settings(os.environ, {})
+    if settings.is_sandbox and settings.sandbox_url:
+        settings = settings.for_sandbox(settings.sandbox_url)
+    return settings
+
+
+def cmd_connect(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from crm import oauth
+
+    token = args.token or os.environ.get("HUBSPOT_CONNECT_TOKEN", "")
+    if not token:
+        raise ConfigError("--token", "give the private app's access token")
+    conn, info = oauth.connect_private_app(
+        _connect_settings(), token, name=args.name, base_url=args.base_url or ""
+    )
+    print(f"Connected {conn.name} (id {conn.id}, portal {info.portal_id}): {info.status}.", file=out)
+    return EXIT_OK if info.is_connected else EXIT_NOT_CONNECTED
+
+
+def cmd_connections(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from crm import connections
+
+    settings = _connect_settings()
+    found = connections.list_connections(settings)
+    if not found:
+        print(
+            "No connections yet: connect a portal on the Connect page or with `python -m crm connect`.",
+            file=out,
+        )
+        return EXIT_OK
+    for conn in found:
+        state = connections.status(settings, conn)
+        last = state.last_sync_at or "never"
+        print(
+            f"{conn.id}\t{conn.name}\t{state.label}\tlast sync {last}\t"
+            f"{state.pending_edits} pending, {state.conflicts} conflicts",
+            file=out,
+        )
+    return EXIT_OK
+
+
+def cmd_disconnect(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from crm import connections, oauth
+
+    settings = _connect_settings()
+    conn = connections.resolve(settings, args.name)
+    if args.remove:
+        result = connections.remove(settings, conn)
+        print(
+            f"Removed {conn.name} and its cache ({result.dropped_edits} queued edits dropped). {result.detail}",
+            file=out,
+        )
+        return EXIT_OK
+    outcome = oauth.disconnect(connections.settings_for(settings, conn))
+    print(f"Disconnected {conn.name}; its cache is kept. {outcome.detail}", file=out)
+    return EXIT_OK
+
+
+def cmd_sync_all(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from crm.sync.several import sync_all
+
+    outcomes = sync_all(
+        _settings(),
+        kind="full" if args.full else "incremental",
+        trigger="cli",
+        started_by=os.environ.get("USER"),
+    )
+    if not outcomes:
+        print("No connections to sync.", file=out)
+        return EXIT_NOT_CONNECTED
+    for outcome in outcomes:
+        if outcome.run is not None:
+            pulled = (outcome.run.get("counts") or {}).get("records") or {}
+            found = ", ".join(f"{t} {n}" for t, n in pulled.items()) or "no records"
+            line = f"{outcome.run['state']} in {outcome.run.get('duration_s') or 0:.1f} s: {found}"
+        else:
+            line = f"{'busy' if outcome.busy else 'failed'}: {_one_line(str(outcome.error))}"
+        print(f"{outcome.connection.name}: {line}", file=out)
+    return EXIT_OK if all(o.ok for o in outcomes) else EXIT_PROBLEMS
+
+
+def _add_connection_commands(commands: Any) -> None:
+    """The ``connect``, ``connections`` and ``disconnect`` subcommands."""
+    connect = commands.add_parser("connect", help="connect a portal with a private app's token")
+    connect.add_argument("crm", choices=["hubspot"])
+    connect.add_argument("--token", default=None, help="the private app's access token")
+    connect.add_argument("--base-url", default=None, help="the API host, if not HUBSPOT_BASE_URL (a sandbox)")
+    connect.add_argument("--name", default=None, help="the connection's display name")
+    commands.add_parser("connections", help="list the connections with their status")
+    disconnect = commands.add_parser("disconnect", help="revoke a connection's tokens (its cache stays)")
+    disconnect.add_argument("name", help="the connection's id or name")
+    disconnect.add_argument("--remove", action="store_true", help="also remove the connection and its cache")
+
+
+def _connection_option(*parsers: argparse.ArgumentParser) -> None:
+    for parser in parsers:
+        parser.add_argument(
+            "--connection", default=None, help="the connection's id or name (optional when there is one)"
+        )
+
+
 def cmd_keygen(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from cryptography.fernet import Fernet
 
@@ -241,8 +393,9 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     commands = parser.add_subparsers(dest="command", required=True)
     sync = commands.add_parser("sync", help="pull changes from HubSpot into the cache")
     sync.add_argument("--full", action="store_true", help="re-read everything instead of what changed")
-    commands.add_parser("push", help="send queued local edits to HubSpot")
-    commands.add_parser("status", help="connection, last sync and outbox")
+    sync.add_argument("--all", action="store_true", help="sync every connection at once")
+    push_parser = commands.add_parser("push", help="send queued local edits to HubSpot")
+    status = commands.add_parser("status", help="connection, last sync and outbox")
     commands.add_parser("keygen", help="print a new key for CRM_SECRET_KEY")
     export = commands.add_parser("export", help="write the cached records of one type to stdout")
     export.add_argument("object_type", choices=["contacts", "companies", "deals", "tickets"])
@@ -254,6 +407,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         "--from", dest="source", default=None, help="the SQLite cache file (default: CRM_DB)"
     )
     migrate.add_argument("--force", action="store_true", help="replace what the PostgreSQL database holds")
+    _connection_option(sync, push_parser, status, export)
+    _add_connection_commands(commands)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG (each HubSpot call)")
     args = parser.parse_args(argv)
     handler = {
@@ -263,6 +418,9 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         "keygen": cmd_keygen,
         "export": cmd_export,
         "migrate-cache": cmd_migrate_cache,
+        "connect": cmd_connect,
+        "connections": cmd_connections,
+        "disconnect": cmd_disconnect,
     }[args.command]
     try:
         level, fmt = _log_settings(args.verbose)

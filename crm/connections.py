@@ -26,7 +26,7 @@ import httpx2
 
 from crm import oauth, store
 from crm.config import Settings
-from crm.errors import CrmError, UnknownConnection
+from crm.errors import CrmError, DuplicateConnection, StoreUnavailable, UnknownConnection
 from crm.store.connections import Connection, default_name, drop_partition
 
 log = logging.getLogger("crm.connections")
@@ -85,9 +85,25 @@ class RemoveResult:
     dropped_edits: int
 
 
-def list_connections(settings: Settings) -> list[Connection]:
-    """Every connection, oldest first (read from the home database)."""
-    with store.open(settings.home) as db:
+def list_connections(settings: Settings, *, learn: bool = True) -> list[Connection]:
+    """Every connection, oldest first (read from the home database).
+
+    The home database's own portal is registered first if no connection claims it yet
+    (``adopt_home``), and with ``HUBSPOT_ACCESS_TOKEN`` set its portal is learnt from
+    HubSpot's account info once (``learn=False``: not now, no HubSpot call): so a
+    single-portal setup is one connection without anyone adding it.
+    """
+    home = settings.home
+    with store.open(home) as db:
+        adopt = db.connections.adopt_home
+        if learn and settings.mode == "private_app" and db.connections.home_is_free():
+            # The token's portal, learnt (and remembered in the home database) on first use.
+            oauth.connection_info(home)
+        try:
+            if adopt() is not None:
+                log.debug("The cache's portal was registered as a connection")
+        except (DuplicateConnection, StoreUnavailable) as exc:
+            log.info("Another process registered the cache's portal first (%s)", type(exc).__name__)
         return db.connections.list()
 
 
@@ -101,12 +117,12 @@ def resolve(settings: Settings, name_or_id: str | None = None) -> Connection:
             error's ``names`` lists them, and so does its message).
     """
     wanted = (name_or_id or "").strip() or settings.preferred_connection.strip()
-    with store.open(settings.home) as db:
-        connections = db.connections.list()
-        if wanted:
-            found = db.connections.get(wanted) or db.connections.by_name(wanted)
-            if found is not None:
-                return found
+    connections = list_connections(settings)
+    if wanted:
+        folded = wanted.casefold()
+        found = next((c for c in connections if c.id == wanted or c.name.casefold() == folded), None)
+        if found is not None:
+            return found
     names = [c.name for c in connections]
     listing = "; ".join(f"{c.name} (id {c.id})" for c in connections) or "none"
     if wanted:

@@ -1,14 +1,58 @@
-"""Settings on a fresh cache of each backend for the connections' tests."""
+"""Settings on a fresh cache of each backend, and two sandbox portals to connect, for the connections' tests."""
 
 from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from cryptography.fernet import Fernet
 
-from crm.config import Settings
+from crm import oauth
+from crm.config import Settings, load_settings
+from tests.portal_fixtures import fresh_limits  # noqa: F401  (a fixture for this directory)
 
 
 @pytest.fixture
 def home_settings(cache_target: str) -> Settings:
     """Sandbox-mode settings whose CRM_DB is a fresh cache (SQLite, then PostgreSQL)."""
     return Settings(mode="sandbox", db=cache_target, secret_keys=(Fernet.generate_key().decode(),))
+
+
+REDIRECT_URI = "http://127.0.0.1:8501/hubspot/callback"
+WEBHOOK_URL = "https://crm.example.com/hubspot/webhook"
+
+
+@pytest.fixture
+def two_portal_settings(two_portals, cache_target: str) -> Settings:
+    """Demo-mode settings on the two-portal sandbox (101 and 202), webhooks verifiable."""
+    env = {
+        "CRM_DB": cache_target,
+        "HUBSPOT_REDIRECT_URI": REDIRECT_URI,
+        "HUBSPOT_WEBHOOK_URL": WEBHOOK_URL,
+        "CRM_SECRET_KEY": Fernet.generate_key().decode(),
+    }
+    return dataclasses.replace(load_settings(env, {}).for_sandbox(two_portals.url), http_timeout=10.0)
+
+
+@pytest.fixture
+def connect_portal(two_portals, two_portal_settings: Settings) -> Callable[[int], oauth.ConnectionInfo]:
+    """What a person does on the Connect page: Connect HubSpot, pick the portal, approve."""
+
+    def connect(portal_id: int) -> oauth.ConnectionInfo:
+        url, nonce = oauth.start_connect(
+            two_portal_settings, ticket=oauth.create_ticket(two_portal_settings, None)
+        )
+        q = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+        code = two_portals.oauth_code(
+            portal_id=portal_id,
+            client_id=q["client_id"],
+            redirect_uri=q["redirect_uri"],
+            scopes=q["scope"].split(),
+            optional_scopes=q.get("optional_scope", "").split(),
+            state=q["state"],
+        )["code"]
+        return oauth.complete_connect(two_portal_settings, state=q["state"], code=code, nonce=nonce)
+
+    return connect
