@@ -42,7 +42,21 @@ with crm_errors("read the connections"):
     everyone = overview.lines(home, known)
 
 
-@st.fragment(run_every=POLL_S if any(one.is_syncing for one in everyone) else None)
+SYNC_ALL_AT = "sync_all_started_at"
+# Sync all starts its threads in the background; their runs appear in the partitions a moment
+# later, so the page keeps watching for this long after the click even before it sees one.
+SYNC_ALL_GRACE_S = 15.0
+
+
+def _watching(lines: list[overview.Line]) -> bool:
+    started = float(st.session_state.get(SYNC_ALL_AT, 0.0))
+    return any(one.is_syncing for one in lines) or time.time() - started < SYNC_ALL_GRACE_S
+
+
+watching = _watching(everyone)
+
+
+@st.fragment(run_every=POLL_S if watching else None)
 def all_connections() -> None:
     """One line per connection: its status, and its sync's progress while one runs."""
     fresh = overview.lines(home, known)
@@ -59,7 +73,8 @@ def all_connections() -> None:
             )
         else:
             st.caption(f"**{name}**: {md_escape(status)} · last sync {md_escape(overview.last_sync(one))}")
-    if any(one.is_syncing for one in everyone) and not any(one.is_syncing for one in fresh):
+    if watching and not _watching(fresh):
+        # Every run ended while we watched: fresh data everywhere, and stop polling.
         data.clear()
         st.rerun()
 
@@ -76,12 +91,12 @@ if len(everyone) > 1:
         help="An incremental sync of every connected account, side by side, each within its own rate limits.",
     ):
         with crm_errors("start the syncs", stop=False):
-            started = runner.start_all([one.settings for one in ready], "incremental", started_by=staff.label)
+            runner.start_all(home, [one.connection for one in ready], "incremental", started_by=staff.label)
+            st.session_state[SYNC_ALL_AT] = time.time()
             skipped = len(everyone) - len(ready)
             flash(
-                f"Sync started for {sum(started)} of {len(everyone)} connections"
-                + (f" ({skipped} not connected)" if skipped else "")
-                + (f"; {len(started) - sum(started)} already running" if not all(started) else "")
+                f"Sync started for {len(ready)} of {len(everyone)} connections"
+                + (f" ({skipped} syncing already or not connected)" if skipped else "")
             )
             st.rerun()
     st.subheader(f"This connection: {md_escape(selection.label(selection.current(home).chosen))}")

@@ -14,8 +14,10 @@ from typing import Any
 
 import streamlit as st
 
-from crm import store, sync
+from crm import connections, store, sync
 from crm.config import Settings
+from crm.sync.runner import Kind
+from crm.sync.several import SyncAll
 from ui import data
 
 
@@ -37,17 +39,17 @@ def start_sync(settings: Settings, kind: str, *, started_by: str | None) -> bool
     return bool(started)
 
 
-def start_all(every: Sequence[Settings], kind: str, *, started_by: str | None) -> list[bool]:
-    """Start a sync of each connection (``every``: their partitions' settings), side by side.
+def start_all(
+    home: Settings, ready: Sequence[connections.Connection], kind: Kind, *, started_by: str | None
+) -> None:
+    """Start a sync of each of ``ready`` side by side, in the background (``crm.sync.several``).
 
-    Each connection's runner is its own worker thread with its own HubSpot client, so each
-    keeps to its own portal's rate limits, and one that fails (or is already running) does not
-    hold up the others. Returns, per connection, whether a run was started.
+    Each connection runs in its own thread with its own HubSpot client and rate limiter, so
+    one slow or failing portal holds up no other; a connection that is syncing already keeps
+    its run (its lease refuses the second). Progress is read from each partition's own runs.
     """
-    started = [bool(sync_runner(one).start(kind, started_by=started_by)) for one in every]
-    if any(started):
-        data.clear()
-    return started
+    SyncAll(home, connections=ready).start(kind, trigger="ui", started_by=started_by)
+    data.clear()
 
 
 def is_running(settings: Settings) -> bool:
