@@ -23,7 +23,6 @@ import dataclasses
 import logging
 import re
 from collections.abc import Sequence
-from typing import Any
 
 import streamlit as st
 
@@ -146,6 +145,8 @@ def remember_in_browser(connection_id: str) -> None:
     )
 
 
-def label(connection: Any) -> str:
+def label(connection: connections.Connection | None) -> str:
     """How a connection is named on screen: its display name (plain text; escape for Markdown)."""
-    return str(getattr(connection, "name", "") or getattr(connection, "id", ""))
+    if connection is None:
+        return ""
+    return connection.name or connection.id

@@ -165,3 +165,33 @@ def test_sync_all_starts_a_sync_of_every_connection_and_shows_each(two: Portal) 
     shown = texts(at)
     for conn in connections.list_connections(two.settings):
         assert f"{conn.name}: Connected" in shown
+
+
+STAFF_LOGIN = {
+    "auth": {
+        "redirect_uri": "http://127.0.0.1:8501/oauth2callback",
+        "cookie_secret": "a-test-cookie-secret-of-32-bytes-plus",
+        "client_id": "staff-idp-client",
+        "client_secret": "staff-idp-secret",
+        "server_metadata_url": "https://idp.example/.well-known/openid-configuration",
+    },
+    "CRM_STAFF_DOMAINS": "example.com",
+    "CRM_ADMIN_EMAILS": "ana@example.com",
+}
+
+
+def test_staff_who_are_not_admins_see_the_connections_but_cannot_change_them(two: Portal) -> None:
+    bo = {"is_logged_in": True, "email": "bo@example.com", "email_verified": True}
+    at = two.page("connect", secrets=STAFF_LOGIN, user=bo)
+    at.run()
+    assert not at.exception
+    assert list(_listed(at)["Id"]) == [A, B]
+    assert "Only admins (CRM_ADMIN_EMAILS) can add or change connections" in texts(at)
+    assert not [m for m in at.markdown if m.allow_html]
+    assert not [b for b in at.button if b.key and b.key.startswith("connect_re")]
+
+    at = two.page("sync", secrets=STAFF_LOGIN, user=bo)
+    at.run()
+    assert not at.exception
+    assert [b for b in at.button if b.key == "sync_all"] == []
+    assert "Only admins (CRM_ADMIN_EMAILS) can sync every connection" in texts(at)
