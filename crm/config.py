@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from crm.errors import ConfigError
 
@@ -213,7 +213,9 @@ class Settings:
         never a password."""
         if self.db_is_postgresql:
             parts = urlsplit(self.db)
-            return f"PostgreSQL at {parts.hostname or 'localhost'}{_port_suffix(parts)}{parts.path or '/'}"
+            label = f"PostgreSQL at {parts.hostname or 'localhost'}{_port_suffix(parts)}{parts.path or '/'}"
+            schema = re.search(r"search_path=([A-Za-z0-9_]+)", unquote(parts.query))
+            return label + (f", schema {schema.group(1)}" if schema else "")
         return self.db
 
     @property

@@ -427,6 +427,16 @@ def ensure_poller(settings: Settings) -> JournalPoller:
         return poller
 
 
+def ensure_pollers(settings: Settings) -> list[JournalPoller]:
+    """Start this process's poller of every connection (each polls its own portal's
+    journal into its own partition); with none registered, the home cache's one."""
+    with store.open(settings.home) as db:
+        registered = db.connections.list()
+    if not registered:
+        return [ensure_poller(settings.home)]
+    return [ensure_poller(settings.for_connection(conn)) for conn in registered]
+
+
 def stop_poller(settings: Settings, timeout: float = 5.0) -> None:
     """Stop this process's poller for the settings' cache, if it runs one."""
     with _pollers_lock:

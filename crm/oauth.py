@@ -97,6 +97,9 @@ class ConnectionInfo:
     # Why the last token refresh failed while the tokens were kept (HubSpot unreachable,
     # client secret refused...); None when the last refresh worked.
     refresh_error: str | None = None
+    # The id of the connection these facts are about ("" when read from the home database
+    # without one chosen); after an OAuth callback, the connection the portal landed in.
+    connection: str = ""
 
     @property
     def is_connected(self) -> bool:
@@ -473,7 +476,14 @@ def connection_info(settings: Settings, *, transport: httpx2.BaseTransport | Non
     """The connection as the UI shows it; never raises for "not connected".
 
     In private-app mode the portal is learnt once from HubSpot's account info and cached.
+    ``connection`` is ``settings.connection``.
     """
+    info = _connection_info(settings, transport)
+    info.connection = settings.connection
+    return info
+
+
+def _connection_info(settings: Settings, transport: httpx2.BaseTransport | None) -> ConnectionInfo:
     with store.open(settings) as db:
         row = db.auth.read_connection()
         if row is not None and row["mode"] == PRIVATE_APP and PRIVATE_APP in db.auth.read_tokens():

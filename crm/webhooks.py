@@ -799,6 +799,15 @@ def ensure_worker(settings: Settings) -> None:
             worker.settings = settings
 
 
+def ensure_workers(settings: Settings) -> None:
+    """Start this process's worker of every connection (each drains its own partition's
+    inbox, leftovers from before a restart first); with none registered, the home's one."""
+    with store.open(settings.home) as db:
+        registered = db.connections.list()
+    for target in [settings.for_connection(conn) for conn in registered] or [settings.home]:
+        ensure_worker(target)
+
+
 def notify(settings: Settings) -> None:
     """Wake the worker (starting it if needed): new events are in the inbox."""
     ensure_worker(settings)

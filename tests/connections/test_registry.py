@@ -45,6 +45,8 @@ def test_a_new_install_keeps_its_first_connection_in_the_cache_itself_and_the_se
         assert (
             Path(chosen.db).name == "crm.hubspot-202.db" and Path(chosen.db).stat().st_mode & 0o777 == 0o600
         )
+    else:
+        assert chosen.db_label == home_settings.db_label + ", schema c_hubspot_202"
 
 
 def test_a_partition_is_a_sibling_file_or_a_schema_of_the_same_database():

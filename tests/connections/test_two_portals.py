@@ -5,10 +5,23 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from crm import connections, store, sync, webhooks
+from crm.connections import Connection
 from crm.sync.several import sync_all
 
 EU, US = 101, 202
+
+
+@pytest.fixture
+def both_synced(two_portal_settings, connect_portal) -> tuple[Connection, Connection]:
+    """Portals 101 and 202 connected through OAuth (in that order) and fully synced."""
+    connect_portal(EU)
+    connect_portal(US)
+    eu, us = connections.list_connections(two_portal_settings)
+    sync_all(two_portal_settings, kind="full")
+    return eu, us
 
 
 def _live_ids(admin, portal_id: int, object_type: str = "contacts") -> set[str]:
@@ -51,8 +64,9 @@ def test_two_portals_sync_each_into_its_own_connection_with_no_cross_talk(
     two_portals, two_portal_settings, connect_portal
 ):
     assert connect_portal(EU).portal_id == EU
-    assert connect_portal(US).portal_id == US
+    landed = connect_portal(US)
     eu, us = connections.list_connections(two_portal_settings)
+    assert (landed.portal_id, landed.connection) == (US, us.id)
     assert (eu.account_id, us.account_id) == ("101", "202")
 
     outcomes = sync_all(two_portal_settings, kind="full")
@@ -69,13 +83,8 @@ def test_two_portals_sync_each_into_its_own_connection_with_no_cross_talk(
     ]
 
 
-def test_an_edit_in_one_portal_is_pushed_to_that_portal_only(
-    two_portals, two_portal_settings, connect_portal
-):
-    connect_portal(EU)
-    connect_portal(US)
-    eu, us = connections.list_connections(two_portal_settings)
-    sync_all(two_portal_settings, kind="full")
+def test_an_edit_in_one_portal_is_pushed_to_that_portal_only(two_portals, two_portal_settings, both_synced):
+    eu, us = both_synced
     us_settings = connections.settings_for(two_portal_settings, us)
     contact = sorted(_cached_ids(us_settings))[0]
 
@@ -92,12 +101,9 @@ def test_an_edit_in_one_portal_is_pushed_to_that_portal_only(
 
 
 def test_a_webhook_from_each_portal_lands_in_its_own_connection(
-    two_portals, two_portal_settings, connect_portal
+    two_portals, two_portal_settings, both_synced
 ):
-    connect_portal(EU)
-    connect_portal(US)
-    eu, us = connections.list_connections(two_portal_settings)
-    sync_all(two_portal_settings, kind="full")
+    eu, us = both_synced
     picks = {}
     for conn, portal, name in ((eu, EU, "Europa"), (us, US, "Columbia")):
         chosen = connections.settings_for(two_portal_settings, conn)
@@ -125,12 +131,9 @@ def test_a_webhook_from_each_portal_lands_in_its_own_connection(
 
 
 def test_removing_one_connection_revokes_it_and_leaves_the_other_syncing(
-    two_portals, two_portal_settings, connect_portal
+    two_portals, two_portal_settings, both_synced
 ):
-    connect_portal(EU)
-    connect_portal(US)
-    eu, us = connections.list_connections(two_portal_settings)
-    sync_all(two_portal_settings, kind="full")
+    eu, us = both_synced
 
     removed = connections.remove(two_portal_settings, us)
     assert removed.revoked

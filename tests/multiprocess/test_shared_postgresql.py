@@ -156,7 +156,8 @@ def test_two_apps_and_the_cli_share_one_postgresql_cache(shared, sandbox: Sandbo
             browser.close()
 
     # A delivery HubSpot retries to the other app is stored once.
-    body = json.dumps([_event(event_id=990001, object_id=int(renamed["id"]))]).encode()
+    portal = int(sandbox.portals()[0]["portalId"])  # events of a portal not connected are refused
+    body = json.dumps([_event(event_id=990001, object_id=int(renamed["id"]), portal_id=portal)]).encode()
     stamp = str(int(time.time() * 1000))
     signature = webhooks.signature_v3(
         client_secret=DEFAULT_CLIENT_SECRET, method="POST", uri=shared["hook"], body=body, timestamp=stamp
@@ -174,11 +175,11 @@ def test_two_apps_and_the_cli_share_one_postgresql_cache(shared, sandbox: Sandbo
     assert stored == 1
 
 
-def _event(*, event_id: int, object_id: int) -> dict[str, object]:
+def _event(*, event_id: int, object_id: int, portal_id: int) -> dict[str, object]:
     return {
         "eventId": event_id,
         "subscriptionId": 25,
-        "portalId": 1,
+        "portalId": portal_id,
         "appId": 54321,
         "occurredAt": int(time.time() * 1000),
         "subscriptionType": "contact.propertyChange",
