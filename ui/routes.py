@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from crm import connections, oauth
+from crm import oauth
 from crm.config import Settings
 from crm.errors import ConfigError, CrmError, OAuthFlowError, StoreUnavailable
 from ui.access import open_mode_refusal
@@ -165,7 +165,7 @@ def hubspot_callback(request: Request) -> Response:
             nonce=request.cookies.get(BIND_COOKIE),
             error=params.get("error"),
         )
-        connected = _connection_of(settings, info.portal_id)
+        connected = info.connection or None
     except OAuthFlowError as exc:
         reason = exc.reason
     except ConfigError as exc:
@@ -232,16 +232,6 @@ def _loopback_origin_bounce(request: Request, settings: Settings) -> Response | 
     query["bounced"] = "1"
     location = f"{target.scheme}://{target.netloc}{request.url.path}?{urlencode(query)}"
     return RedirectResponse(location, status_code=302, headers=_NO_STORE)
-
-
-def _connection_of(settings: Settings, portal_id: int | None) -> str | None:
-    """The id of the connection a portal's tokens went to, so the Connect page opens on it."""
-    if portal_id is None:
-        return None
-    for conn in connections.list_connections(settings):
-        if conn.crm == "hubspot" and conn.account_id == str(portal_id):
-            return conn.id
-    return None
 
 
 def _back_to_connect(result: str, reason: str | None = None, *, connection: str | None = None) -> Response:

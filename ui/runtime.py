@@ -101,11 +101,17 @@ def _demo_delivers(resolved: Settings) -> bool:
 
 
 def _start_live(resolved: Settings) -> None:
-    """In journal mode, start this process's journal poller (once; it takes the lease or stands by)."""
+    """In journal mode, start this process's journal pollers, one per connection (each once;
+    each takes its connection's lease or stands by); a connection added later gets its own
+    on the next call."""
     if resolved.live_mode()[0] == "journal":
         from crm import journal
+        from crm.errors import CrmError
 
-        journal.ensure_poller(resolved)
+        try:
+            journal.ensure_pollers(resolved)
+        except CrmError as exc:  # the registry is unreadable: the pages and /healthz say so
+            log.warning("journal pollers not started: %s", type(exc).__name__)
 
 
 def _set_up_logging(resolved: Settings) -> None:
