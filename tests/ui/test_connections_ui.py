@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from uikit import Portal, make_portal, plain, texts, wait_until
+from uikit import STAFF_LOGIN, Portal, make_portal, plain, texts, wait_until
 
 from crm import connections, store, sync
 from crm.sandbox.admin import SandboxAdmin
@@ -165,19 +165,6 @@ def test_sync_all_starts_a_sync_of_every_connection_and_shows_each(two: Portal) 
     shown = texts(at)
     for conn in connections.list_connections(two.settings):
         assert f"{conn.name}: Connected" in shown
-
-
-STAFF_LOGIN = {
-    "auth": {
-        "redirect_uri": "http://127.0.0.1:8501/oauth2callback",
-        "cookie_secret": "a-test-cookie-secret-of-32-bytes-plus",
-        "client_id": "staff-idp-client",
-        "client_secret": "staff-idp-secret",
-        "server_metadata_url": "https://idp.example/.well-known/openid-configuration",
-    },
-    "CRM_STAFF_DOMAINS": "example.com",
-    "CRM_ADMIN_EMAILS": "ana@example.com",
-}
 
 
 def test_staff_who_are_not_admins_see_the_connections_but_cannot_change_them(two: Portal) -> None:

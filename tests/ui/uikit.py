@@ -29,6 +29,18 @@ from crm.config import Settings, is_postgresql_url, load_settings  # noqa: E402
 from crm.sandbox.admin import SandboxAdmin  # noqa: E402
 
 REDIRECT_URI = "http://127.0.0.1:8501/hubspot/callback"
+# Staff login configured: anyone at example.com is staff, ana@example.com the one admin.
+STAFF_LOGIN = {
+    "auth": {
+        "redirect_uri": "http://127.0.0.1:8501/oauth2callback",
+        "cookie_secret": "a-test-cookie-secret-of-32-bytes-plus",
+        "client_id": "staff-idp-client",
+        "client_secret": "staff-idp-secret",
+        "server_metadata_url": "https://idp.example/.well-known/openid-configuration",
+    },
+    "CRM_STAFF_DOMAINS": "example.com",
+    "CRM_ADMIN_EMAILS": "ana@example.com",
+}
 PAGES = ("connect", "contacts", "companies", "deals", "record", "sync")
 
 
