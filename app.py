@@ -33,7 +33,7 @@ if __name__ == "__main__":
     from ui.access import check_access, require_staff
     from ui.data import note_shown
     from ui.runtime import page_settings
-    from ui.sidebar import refresh_status, render_sidebar
+    from ui.sidebar import connection_caption, refresh_status, render_sidebar
 
     st.set_page_config(page_title="HubSpot CRM", page_icon=":material/hub:", layout="wide")
     verdict = check_access()
@@ -68,6 +68,7 @@ if __name__ == "__main__":
     staff = require_staff(notice=False)
     settings = page_settings()
     status_slot = render_sidebar(settings, staff)
+    connection_caption()
     nav.run()
     # Drawn again after the page (which st.stop() may end early, hence the first drawing),
     # so the counts include what the page just queued, pushed or resolved.

@@ -13,6 +13,7 @@ from ui.access import require_staff
 from ui.columns import company_columns, with_links
 from ui.feedback import crm_errors, show_flash
 from ui.runtime import page_settings
+from ui.selection import link_params
 from ui.states import require_data
 from ui.tables import RecordQuery, csv_button, load_page, view_id
 
@@ -65,7 +66,9 @@ else:
     rows = selection.selection.rows if selection else []
     if rows:
         st.session_state["companies_table_version"] = table_version + 1
-        st.switch_page("pages/record.py", query_params={"type": "companies", "id": str(shown.index[rows[0]])})
+        st.switch_page(
+            "pages/record.py", query_params=link_params(type="companies", id=str(shown.index[rows[0]]))
+        )
     st.caption("Select a row to open the company with its contacts and deals.")
     csv_button(st, settings, query, key="companies_csv", noun="company")
 st.pagination(pages, key=page_key)

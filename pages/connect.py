@@ -1,4 +1,5 @@
-"""Connect: the HubSpot connection, how to start it, and the result of the OAuth round trip."""
+"""Connect: every connection (status, rename, reconnect, remove), adding one through the OAuth
+round trip and its result, and the details of the selected connection."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import time
 
 import streamlit as st
 
-from crm import oauth, sync
-from ui import data
+from crm import connections, oauth, sync
+from ui import data, overview, runtime, selection
 from ui.access import require_admin, require_staff
 from ui.columns import ago, md_escape, portal_url
 from ui.feedback import crm_errors, flash, show_flash, toast
@@ -60,8 +61,9 @@ RECONNECT_REASONS = {
 _SAFE_TICKET = re.compile(r"^[A-Za-z0-9_\-]{8,200}$")
 
 settings = page_settings()
+home = runtime.settings()
 
-st.title("Connect HubSpot")
+st.title("Connections")
 
 
 def _show_return_result() -> None:
@@ -76,11 +78,16 @@ def _show_return_result() -> None:
         reason = st.query_params.get("reason") or "unknown"
         text = REASONS.get(reason, f"The connection failed (reason: {reason}).")
         st.error(f"{md_escape(text)} Try again with Connect HubSpot below.", icon=":material/error:")
-    st.query_params.clear()
+    # The result is shown once; the connection in the URL stays (the callback names the one it connected).
+    for key in ("hubspot", "reason"):
+        st.query_params.pop(key, None)
 
 
-def _connect_link(label: str) -> None:
-    """A same-tab link into the OAuth flow, carrying a single-use ticket bound to this person."""
+def _connect_link(label: str, *, test_id: str = "connect-hubspot") -> None:
+    """A same-tab link into the OAuth flow, carrying a single-use ticket bound to this person.
+
+    Every link on the page carries the same ticket: only one of them can be followed.
+    """
     minted = st.session_state.get(TICKET_KEY)
     if not minted or time.monotonic() - minted[1] > TICKET_REUSE_S:
         with crm_errors("prepare the connection"):
@@ -95,7 +102,7 @@ def _connect_link(label: str) -> None:
     # Our one unsafe_allow_html: a constant label and our own URL-safe ticket, never CRM data.
     # target="_self" keeps the flow in this tab (a new tab would be a new, stale session).
     st.markdown(
-        f'<a href="{href}" target="_self" data-testid="connect-hubspot" '
+        f'<a href="{href}" target="_self" data-testid="{test_id}" '
         'style="display:inline-block;padding:0.5rem 1rem;border-radius:0.5rem;'
         'background:#ff7a59;color:white;text-decoration:none;font-weight:600">'
         f"{label}</a>",
@@ -121,6 +128,95 @@ if settings.is_sandbox:
         "with sample data, not a real HubSpot portal. Configure HubSpot credentials to use a real one.",
         icon=":material/science:",
     )
+
+REMOVING_KEY = "connect_removing"
+
+
+def _rename(line: overview.Line) -> None:
+    cid = line.connection.id
+    new_name = st.text_input(
+        "Name", value=selection.label(line.connection), key=f"connect_name_{cid}", max_chars=120
+    )
+    if st.button("Rename", key=f"connect_rename_{cid}", icon=":material/edit:"):
+        with crm_errors("rename the connection", stop=False):
+            connections.rename(home, cid, new_name.strip())
+            flash("Connection renamed")
+            st.rerun()
+
+
+def _remove(line: overview.Line) -> None:
+    """Remove, after a confirmation that says how many queued edits would be lost."""
+    cid, name = line.connection.id, selection.label(line.connection)
+    if st.session_state.get(REMOVING_KEY) != cid:
+        if st.button("Remove…", key=f"connect_remove_{cid}", icon=":material/delete:"):
+            st.session_state[REMOVING_KEY] = cid
+            st.rerun()
+        return
+    lost = (
+        f"{line.queued} queued edit{'s' if line.queued != 1 else ''} not yet pushed to HubSpot would be lost"
+        if line.queued
+        else "No queued edits would be lost"
+    )
+    st.warning(
+        f"Remove **{md_escape(name)}**? Its tokens are revoked and its cached data is deleted "
+        f"(HubSpot itself is not changed). {lost}.",
+        icon=":material/warning:",
+    )
+    yes, no, _ = st.columns([1, 1, 3])
+    if yes.button("Remove for good", key=f"connect_remove_confirm_{cid}", type="primary"):
+        with crm_errors("remove the connection", stop=False):
+            result = connections.remove(home, line.connection)
+            st.session_state.pop(REMOVING_KEY, None)
+            selection.forget(cid)
+            data.clear()
+            flash(
+                f"Removed {name}"
+                + (
+                    ""
+                    if getattr(result, "revoked", True)
+                    else " (its tokens could not be revoked at HubSpot)"
+                )
+            )
+            st.rerun()
+    if no.button("Cancel", key=f"connect_remove_cancel_{cid}"):
+        st.session_state.pop(REMOVING_KEY, None)
+        st.rerun()
+
+
+def _manage(line: overview.Line) -> None:
+    """Rename, reconnect and remove one connection (admins only)."""
+    name = selection.label(line.connection)
+    # Expander labels are Markdown: the name (editable, so anyone's text) is escaped.
+    with st.expander(f"Manage {md_escape(name)}", icon=":material/settings:"):
+        _rename(line)
+        if settings.mode != "private_app" and selection.SAFE_ID.match(line.connection.id):
+            st.caption("Reconnect: sign in to HubSpot again and pick this account; its cache is kept.")
+            _connect_link("Reconnect", test_id=f"reconnect-{line.connection.id}")
+        _remove(line)
+
+
+with crm_errors("read the connections"):
+    chosen = selection.current(home)
+    listed = overview.lines(home, chosen.known)
+
+if listed:
+    st.dataframe(
+        overview.frame(listed),
+        hide_index=True,
+        key="connect_list",
+        column_config={"Queued edits": st.column_config.NumberColumn(format="%d")},
+    )
+    if settings.mode != "private_app" and require_admin(staff, "add or change connections"):
+        _connect_link("Add connection", test_id="add-connection")
+        if settings.is_sandbox:
+            st.caption(
+                "Demo mode: the sandbox's consent page offers two portals (101 and 202); "
+                "pick the one not connected yet to add a second connection."
+            )
+        for item in listed:
+            _manage(item)
+    if chosen.chosen is not None:
+        st.subheader(f"Selected: {md_escape(selection.label(chosen.chosen))}")
 
 with crm_errors("read the connection"):
     info = oauth.connection_info(settings)
@@ -199,6 +295,11 @@ elif info.status == "needs_reconnect":
     if info.mode == "private_app":
         st.caption("Private-app mode: replace HUBSPOT_ACCESS_TOKEN with a working token and reload.")
     elif require_admin(staff, "connect HubSpot"):
+        _connect_link("Connect HubSpot again")
+
+elif listed:
+    st.write("This connection has no HubSpot tokens (it was disconnected). Its cache is kept.")
+    if settings.mode != "private_app" and require_admin(staff, "connect HubSpot"):
         _connect_link("Connect HubSpot again")
 
 else:

@@ -23,6 +23,7 @@ from ui.columns import (
 )
 from ui.feedback import crm_errors, show_flash
 from ui.runtime import page_settings
+from ui.selection import link_params
 from ui.states import require_data
 from ui.timeline import render_timeline
 
@@ -59,7 +60,9 @@ if object_type not in RELATED or not _ID.match(record_id):
     st.warning(
         "No record chosen. Open one from the Contacts, Companies or Deals page.", icon=":material/info:"
     )
-    st.page_link("pages/contacts.py", label="Go to Contacts", icon=":material/arrow_back:")
+    st.page_link(
+        "pages/contacts.py", label="Go to Contacts", icon=":material/arrow_back:", query_params=link_params()
+    )
     st.stop()
 
 info = require_data(settings, staff, object_type)
@@ -74,7 +77,12 @@ if record is None:
         f"It may have been deleted in {words.crm}, or not synced yet.",
         icon=":material/search_off:",
     )
-    st.page_link(LIST_PAGES[object_type], label=f"Back to {object_type}", icon=":material/arrow_back:")
+    st.page_link(
+        LIST_PAGES[object_type],
+        label=f"Back to {object_type}",
+        icon=":material/arrow_back:",
+        query_params=link_params(),
+    )
     st.stop()
 
 
@@ -86,7 +94,12 @@ def _title(row: dict[str, Any]) -> str:
     return str(row.get(key) or record_id)
 
 
-st.page_link(LIST_PAGES[object_type], label=f"Back to {object_type}", icon=":material/arrow_back:")
+st.page_link(
+    LIST_PAGES[object_type],
+    label=f"Back to {object_type}",
+    icon=":material/arrow_back:",
+    query_params=link_params(),
+)
 st.title(md_escape(_title(record), max_len=120))
 st.caption(
     f"{SINGULAR[object_type].capitalize()} {md_escape(record_id)}"
@@ -169,7 +182,7 @@ with right:
         if rows:
             st.session_state["record_related_version"] = version + 1
             st.switch_page(
-                "pages/record.py", query_params={"type": to_type, "id": str(related.index[rows[0]])}
+                "pages/record.py", query_params=link_params(type=to_type, id=str(related.index[rows[0]]))
             )
     st.caption("Select a row to open that record.")
 

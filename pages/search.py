@@ -11,6 +11,7 @@ from ui.access import require_staff
 from ui.columns import md_escape
 from ui.feedback import crm_errors, show_flash
 from ui.runtime import page_settings
+from ui.selection import link_params
 from ui.states import require_data
 from ui.timeline import TYPE_ICONS, TYPE_LABELS
 
@@ -58,7 +59,7 @@ for object_type, (title, icon) in SECTIONS.items():
             RECORD_PAGE,
             label=md_escape(label, max_len=120),
             icon=icon,
-            query_params={"type": object_type, "id": hit["id"]},
+            query_params=link_params(type=object_type, id=hit["id"]),
         )
 
 interactions = found.get("interactions") or []
@@ -75,7 +76,7 @@ if interactions:
                 RECORD_PAGE,
                 label=label,
                 icon=TYPE_ICONS.get(hit["object_type"], ":material/forum:"),
-                query_params={"type": hit["record_type"], "id": hit["record_id"]},
+                query_params=link_params(type=hit["record_type"], id=hit["record_id"]),
             )
         else:
             st.caption(label + " (not logged on any record)")

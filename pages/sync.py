@@ -1,4 +1,5 @@
-"""Sync: status, Sync now / Full re-sync with live progress, run history, the outbox and conflicts."""
+"""Sync: every connection's status and Sync all, then the selected connection's status, Sync now /
+Full re-sync with live progress, run history, the outbox and conflicts."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ import streamlit as st
 
 from crm import journal, oauth, sync
 from crm.store.interactions import INTERACTION_TYPES
-from ui import data, editing, runner
+from ui import data, editing, overview, runner, runtime, selection
 from ui.access import require_admin, require_staff
 from ui.columns import ago, duration, md_escape
 from ui.feedback import crm_errors, flash, show_flash
 from ui.live import status_lines
 from ui.runtime import page_settings
+from ui.selection import link_params
 from ui.timeline import scope_notice
 from ui.verify import verify_block
 
@@ -32,6 +34,73 @@ PHASES = {
 }
 
 st.title("Sync")
+
+# --- every connection --------------------------------------------------------------------------
+
+home = runtime.settings()
+with crm_errors("read the connections"):
+    known = selection.current(home).known
+    everyone = overview.lines(home, known)
+
+
+SYNC_ALL_AT = "sync_all_started_at"
+# Sync all starts its threads in the background; their runs appear in the partitions a moment
+# later, so the page keeps watching for this long after the click even before it sees one.
+SYNC_ALL_GRACE_S = 15.0
+
+
+def _watching(lines: list[overview.Line]) -> bool:
+    started = float(st.session_state.get(SYNC_ALL_AT, 0.0))
+    return any(one.is_syncing for one in lines) or time.time() - started < SYNC_ALL_GRACE_S
+
+
+watching = _watching(everyone)
+
+
+@st.fragment(run_every=POLL_S if watching else None)
+def all_connections() -> None:
+    """One line per connection: its status, and its sync's progress while one runs."""
+    fresh = overview.lines(home, known)
+    for one in fresh:
+        name = md_escape(selection.label(one.connection))
+        status = overview.STATUS_LABELS.get(one.status, one.status)
+        run = one.run or {}
+        if one.is_syncing:
+            done, total = int(run.get("done") or 0), run.get("total")
+            phase = PHASES.get(str(run.get("phase")), "Starting")
+            st.progress(
+                min(done / total, 1.0) if total else 0.0,
+                text=f"**{name}**: {md_escape(phase)}, {done:,}{f' of {int(total):,}' if total else ''} records",
+            )
+        else:
+            st.caption(f"**{name}**: {md_escape(status)} · last sync {md_escape(overview.last_sync(one))}")
+    if watching and not _watching(fresh):
+        # Every run ended while we watched: fresh data everywhere, and stop polling.
+        data.clear()
+        st.rerun()
+
+
+if len(everyone) > 1:
+    st.subheader("All connections")
+    all_connections()
+    ready = [one for one in everyone if one.status == "connected"]
+    if require_admin(staff, "sync every connection") and st.button(
+        "Sync all",
+        key="sync_all",
+        icon=":material/sync:",
+        disabled=not ready,
+        help="An incremental sync of every connected account, side by side, each within its own rate limits.",
+    ):
+        with crm_errors("start the syncs", stop=False):
+            runner.start_all(home, [one.connection for one in ready], "incremental", started_by=staff.label)
+            st.session_state[SYNC_ALL_AT] = time.time()
+            skipped = len(everyone) - len(ready)
+            flash(
+                f"Sync started for {len(ready)} of {len(everyone)} connections"
+                + (f" ({skipped} syncing already or not connected)" if skipped else "")
+            )
+            st.rerun()
+    st.subheader(f"This connection: {md_escape(selection.label(selection.current(home).chosen))}")
 
 with crm_errors("read the connection"):
     info = oauth.connection_info(settings)
@@ -50,10 +119,17 @@ elif info.status == "needs_reconnect":
         "HubSpot no longer accepts this app's connection; connect again before syncing.",
         icon=":material/sync_problem:",
     )
-    st.page_link("pages/connect.py", label="Go to Connect", icon=":material/link:")
+    st.page_link(
+        "pages/connect.py", label="Go to Connect", icon=":material/link:", query_params=link_params()
+    )
 else:
     st.info("Not connected to HubSpot. Connect a portal first.", icon=":material/link_off:")
-    st.page_link("pages/connect.py", label="Connect HubSpot", icon=":material/arrow_forward:")
+    st.page_link(
+        "pages/connect.py",
+        label="Connect HubSpot",
+        icon=":material/arrow_forward:",
+        query_params=link_params(),
+    )
 
 if settings.sync_interval_s:
     every = sync.describe_interval(settings.sync_interval_s)
@@ -156,11 +232,12 @@ def progress() -> None:
     if state == "running":
         done, total = int(run.get("done") or 0), run.get("total")
         phase = PHASES.get(str(run.get("phase")), str(run.get("phase") or "Starting"))
-        target = f" {run['object_type']}" if run.get("object_type") else ""
+        # md_escape collapses whitespace at the ends, so the space goes outside it.
+        target = f" {md_escape(run['object_type'])}" if run.get("object_type") else ""
         of = f" of {int(total):,}" if total else ""
         st.progress(
             min(done / total, 1.0) if total else 0.0,
-            text=f"{md_escape(phase)}{md_escape(target)}: {done:,}{of} records",
+            text=f"{md_escape(phase)}{target}: {done:,}{of} records",
         )
         st.caption(
             f"{int(run.get('requests') or 0):,} requests · {int(run.get('retries') or 0)} retries · "

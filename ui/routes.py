@@ -158,13 +158,14 @@ def hubspot_callback(request: Request) -> Response:
     reason: str | None = None
     try:
         settings = _settings(request)
-        oauth.complete_connect(
+        info = oauth.complete_connect(
             settings,
             state=params.get("state"),
             code=params.get("code"),
             nonce=request.cookies.get(BIND_COOKIE),
             error=params.get("error"),
         )
+        connected = info.connection or None
     except OAuthFlowError as exc:
         reason = exc.reason
     except ConfigError as exc:
@@ -175,7 +176,11 @@ def hubspot_callback(request: Request) -> Response:
     except CrmError as exc:
         log.warning("Cannot finish connecting HubSpot: %s", type(exc).__name__)
         reason = "unavailable"
-    response = _back_to_connect("connected") if reason is None else _back_to_connect("error", reason)
+    response = (
+        _back_to_connect("connected", connection=connected)
+        if reason is None
+        else _back_to_connect("error", reason)
+    )
     if reason is None or reason in _FLOW_OVER:
         # Only the end of this browser's own flow clears its cookie: a callback with a
         # foreign, unknown or missing state (anyone can link to one) must not cancel it.
@@ -229,10 +234,12 @@ def _loopback_origin_bounce(request: Request, settings: Settings) -> Response | 
     return RedirectResponse(location, status_code=302, headers=_NO_STORE)
 
 
-def _back_to_connect(result: str, reason: str | None = None) -> Response:
+def _back_to_connect(result: str, reason: str | None = None, *, connection: str | None = None) -> Response:
     query = {"hubspot": result}
     if reason:
         query["reason"] = reason
+    if connection:
+        query["connection"] = connection
     return RedirectResponse(f"{CONNECT_PAGE}?{urlencode(query)}", status_code=302, headers=_NO_STORE)
 
 

@@ -9,12 +9,15 @@ another process or the CLI shows up too.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import streamlit as st
 
-from crm import store, sync
+from crm import connections, store, sync
 from crm.config import Settings
+from crm.sync.runner import Kind
+from crm.sync.several import SyncAll
 from ui import data
 
 
@@ -34,6 +37,19 @@ def start_sync(settings: Settings, kind: str, *, started_by: str | None) -> bool
     if started:
         data.clear()
     return bool(started)
+
+
+def start_all(
+    home: Settings, ready: Sequence[connections.Connection], kind: Kind, *, started_by: str | None
+) -> None:
+    """Start a sync of each of ``ready`` side by side, in the background (``crm.sync.several``).
+
+    Each connection runs in its own thread with its own HubSpot client and rate limiter, so
+    one slow or failing portal holds up no other; a connection that is syncing already keeps
+    its run (its lease refuses the second). Progress is read from each partition's own runs.
+    """
+    SyncAll(home, connections=ready).start(kind, trigger="ui", started_by=started_by)
+    data.clear()
 
 
 def is_running(settings: Settings) -> bool:

@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/hubspot/webhook"
 CALLBACK_PATH = "/hubspot/callback"
+# The embedded sandbox serves two portals, so a second connection can be tried in demo mode
+# (the consent page's account picker offers both); the first is the default.
+DEMO_PORTALS = (101, 202)
 
 _sandbox_lock = threading.Lock()
 _sandbox: SandboxServer | None = None
@@ -98,11 +101,17 @@ def _demo_delivers(resolved: Settings) -> bool:
 
 
 def _start_live(resolved: Settings) -> None:
-    """In journal mode, start this process's journal poller (once; it takes the lease or stands by)."""
+    """In journal mode, start this process's journal pollers, one per connection (each once;
+    each takes its connection's lease or stands by); a connection added later gets its own
+    on the next call."""
     if resolved.live_mode()[0] == "journal":
         from crm import journal
+        from crm.errors import CrmError
 
-        journal.ensure_poller(resolved)
+        try:
+            journal.ensure_pollers(resolved)
+        except CrmError as exc:  # the registry is unreadable: the pages and /healthz say so
+            log.warning("journal pollers not started: %s", type(exc).__name__)
 
 
 def _set_up_logging(resolved: Settings) -> None:
@@ -170,6 +179,8 @@ def _embedded_sandbox(resolved: Settings) -> SandboxServer:
             loopback = resolved.redirect_uri.replace("//localhost:", "//127.0.0.1:")
             config = SandboxConfig(
                 seed=resolved.sandbox_seed,
+                portal_id=DEMO_PORTALS[0],
+                extra_portal_ids=DEMO_PORTALS[1:],
                 redirect_uris=tuple(dict.fromkeys((resolved.redirect_uri, loopback))),
                 webhook_url=resolved.webhook_url or (app_webhook_url() if _demo_delivers(resolved) else ""),
             )
@@ -186,11 +197,18 @@ def _embedded_sandbox(resolved: Settings) -> SandboxServer:
 
 
 def page_settings() -> Settings:
-    """``settings()`` for a page: a configuration problem becomes one clear error, then a stop."""
+    """The settings a page works with: the selected connection's (``ui.selection``).
+
+    With no connection registered yet, the home settings (the pages then say "not connected").
+    A configuration problem becomes one clear error, then a stop.
+    """
+    from ui import selection
+
     try:
-        return settings()
+        home = settings()
     except ConfigError as exc:
         show_config_error(exc)
+    return selection.settings_for(home, selection.current(home))
 
 
 def show_config_error(exc: ConfigError) -> NoReturn:

@@ -1,4 +1,5 @@
-"""The sidebar every page shares: portal, mode, last sync, pending edits, live updates, who.
+"""The sidebar every page shares: the connection switcher, portal, mode, last sync, pending
+edits, live updates, who.
 
 The "Live updates" line is ``ui.live.live_updates`` (the webhooks side owns it): a
 fragment that also reruns the page when webhooks change the cache.
@@ -14,7 +15,7 @@ import streamlit as st
 from crm import oauth
 from crm.config import Settings
 from crm.errors import CrmError
-from ui import data
+from ui import data, runtime, selection
 from ui.access import Staff
 from ui.columns import ago, md_escape
 from ui.live import live_updates
@@ -22,11 +23,13 @@ from ui.live import live_updates
 log = logging.getLogger(__name__)
 
 MODE_LABELS = {"oauth": "OAuth", "private_app": "Private app", "sandbox": "Demo sandbox"}
+SWITCH_KEY = "sidebar_connection"
 
 
 def render_sidebar(settings: Settings, staff: Staff) -> Any:
     """Draw the sidebar; returns the status placeholder for ``refresh_status``."""
     with st.sidebar:
+        _switcher()
         slot = st.empty()
         refresh_status(slot, settings)
         live_updates(settings)
@@ -34,6 +37,40 @@ def render_sidebar(settings: Settings, staff: Staff) -> Any:
             st.caption(f"Signed in as {md_escape(staff.email)}" + (" (admin)" if staff.is_admin else ""))
             st.button("Sign out", key="sidebar_logout", on_click=st.logout)
     return slot
+
+
+def _switched() -> None:
+    selection.select(str(st.session_state[SWITCH_KEY]))
+
+
+def _switcher() -> None:
+    """The connection selectbox; switching reruns on the new connection and updates the URL."""
+    chosen = selection.current(runtime.settings())
+    if chosen.chosen is None:
+        return
+    names = {c.id: selection.label(c) for c in chosen.known}
+    # The widget follows the selection, which a deep link or the Connect page may have changed.
+    if st.session_state.get(SWITCH_KEY) != chosen.chosen.id:
+        st.session_state[SWITCH_KEY] = chosen.chosen.id
+    st.selectbox(
+        "Connection",
+        list(names),
+        format_func=lambda cid: names.get(cid, cid),
+        key=SWITCH_KEY,
+        on_change=_switched,
+        help="Which CRM account the pages show. The link in the address bar opens the same one.",
+    )
+    selection.remember_in_browser(chosen.chosen.id)
+    unknown = selection.take_unknown_link()
+    if unknown:
+        st.caption(f"No connection {md_escape(unknown)}: showing this one instead.")
+
+
+def connection_caption() -> None:
+    """One line at the top of every page naming the connection it shows (Markdown-escaped)."""
+    chosen = selection.current(runtime.settings())
+    if chosen.chosen is not None:
+        st.caption(f"Connection: **{md_escape(selection.label(chosen.chosen))}**")
 
 
 def refresh_status(slot: Any, settings: Settings) -> None:

@@ -11,6 +11,7 @@ from crm.oauth import ConnectionInfo
 from ui import data, runner
 from ui.access import Staff
 from ui.feedback import crm_errors, flash
+from ui.selection import link_params
 
 CONNECT_PAGE = "pages/connect.py"
 SYNC_PAGE = "pages/sync.py"
@@ -33,20 +34,26 @@ def require_data(settings: Settings, staff: Staff, what: str) -> ConnectionInfo:
                 "synced, and edits wait in the outbox. An admin needs to connect again.",
                 icon=":material/sync_problem:",
             )
-            st.page_link(CONNECT_PAGE, label="Go to Connect", icon=":material/link:")
+            st.page_link(
+                CONNECT_PAGE, label="Go to Connect", icon=":material/link:", query_params=link_params()
+            )
         elif info.status != "connected":
             st.warning(
                 f"Not connected to {words.crm}: you are looking at the cache as last synced.",
                 icon=":material/link_off:",
             )
-            st.page_link(CONNECT_PAGE, label="Go to Connect", icon=":material/link:")
+            st.page_link(
+                CONNECT_PAGE, label="Go to Connect", icon=":material/link:", query_params=link_params()
+            )
         return info
     if info.status != "connected":
         st.info(
             f"Connect a {words.crm} {words.account} to see its {what} here.",
             icon=":material/link:",
         )
-        st.page_link(CONNECT_PAGE, label="Connect HubSpot", icon=":material/arrow_forward:")
+        st.page_link(
+            CONNECT_PAGE, label="Connect HubSpot", icon=":material/arrow_forward:", query_params=link_params()
+        )
         st.stop()
     st.info(
         f"Connected, but nothing has been synced yet. Run a sync to bring in the {what}.",
@@ -54,13 +61,15 @@ def require_data(settings: Settings, staff: Staff, what: str) -> ConnectionInfo:
     )
     if runner.is_running(settings):
         st.caption("A sync is already running.")
-        st.page_link(SYNC_PAGE, label="Watch its progress", icon=":material/arrow_forward:")
+        st.page_link(
+            SYNC_PAGE, label="Watch its progress", icon=":material/arrow_forward:", query_params=link_params()
+        )
     elif staff.is_admin:
         if st.button("Sync now", key=f"{what}_sync_now", type="primary", icon=":material/sync:"):
             with crm_errors("start the sync"):
                 started = runner.start_sync(settings, "full", started_by=staff.label)
             flash("Sync started" if started else "A sync is already running")
-            st.switch_page(SYNC_PAGE)
+            st.switch_page(SYNC_PAGE, query_params=link_params())
     else:
         st.caption("Ask an admin to run the first sync.")
     st.stop()

@@ -18,6 +18,7 @@ import streamlit as st
 from crm.config import Settings
 from ui import data
 from ui.feedback import crm_errors
+from ui.selection import link_params
 
 ANY = "__any__"
 RECORD_PAGE = "pages/record.py"
@@ -146,5 +147,5 @@ def open_and_export(
         key=f"{prefix}_open_{view}",
     )
     if tools[1].button("Open", key=f"{prefix}_open", icon=":material/open_in_full:"):
-        st.switch_page(RECORD_PAGE, query_params={"type": query.object_type, "id": str(picked)})
+        st.switch_page(RECORD_PAGE, query_params=link_params(type=query.object_type, id=str(picked)))
     csv_button(tools[2], settings, query, key=f"{prefix}_csv", noun=noun)

@@ -45,7 +45,7 @@ def test_demo_walkthrough(app_server: dict[str, str], page: Page) -> None:
     page.wait_for_url(base + "/connect*")
     settle(page)
     expect(page.get_by_text("HubSpot is connected")).to_be_visible()
-    expect(page.get_by_text("Portal ID: 62515")).to_be_visible()
+    expect(page.get_by_text("Portal ID: 101")).to_be_visible()
     assert "code=" not in page.url and "state=" not in page.url
     shoot(page, "03-connect-connected")
 

@@ -71,7 +71,8 @@ def test_callback_connects_and_lands_on_the_connect_page_without_secrets(
     code = approve(sandbox, authorize)
     state = query(authorize)["state"]
     response = browser.get("/hubspot/callback", params={"code": code, "state": state})
-    assert landing(response) == {"hubspot": "connected"}
+    # The Connect page opens on the connection the tokens went to.
+    assert landing(response) == {"hubspot": "connected", "connection": "hubspot-62515"}
     assert code not in response.headers["location"] and state not in response.headers["location"]
     assert (
         f'{BIND_COOKIE}=""' in response.headers["set-cookie"]
@@ -213,7 +214,7 @@ def test_an_error_callback_without_a_valid_state_keeps_the_binding_cookie(
     # The flow this browser started still completes.
     code = approve(sandbox, authorize)
     done = browser.get("/hubspot/callback", params={"code": code, "state": query(authorize)["state"]})
-    assert landing(done) == {"hubspot": "connected"}
+    assert landing(done)["hubspot"] == "connected"
 
 
 def test_healthz_says_only_ok_or_unavailable(browser: TestClient, settings: Settings, sandbox):

@@ -6,19 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 from streamlit.runtime import context as streamlit_context
-from uikit import PAGES, Portal, make_portal, plain, texts
+from uikit import PAGES, STAFF_LOGIN, Portal, make_portal, plain, texts
 
-AUTH = {
-    "auth": {
-        "redirect_uri": "http://127.0.0.1:8501/oauth2callback",
-        "cookie_secret": "a-test-cookie-secret-of-32-bytes-plus",
-        "client_id": "staff-idp-client",
-        "client_secret": "staff-idp-secret",
-        "server_metadata_url": "https://idp.example/.well-known/openid-configuration",
-    },
-    "CRM_STAFF_DOMAINS": "example.com",
-    "CRM_ADMIN_EMAILS": "ana@example.com",
-}
+AUTH = STAFF_LOGIN
 OUTSIDER = {"is_logged_in": True, "email": "eve@evil.example", "email_verified": True}
 SIGNED_OUT = {"is_logged_in": False}
 

@@ -218,7 +218,7 @@ def test_opening_a_contact_goes_to_its_record_page(synced: Portal, row: int) -> 
     at.selectbox(key=chooser_key).set_value(rid)
     at.button(key="contacts_open").click().run()
     assert not at.exception
-    assert at.query_params == {"type": "contacts", "id": rid}
+    assert at.query_params == {"type": "contacts", "id": rid, "connection": "hubspot-62515"}
     assert any(s.value == "Companies" for s in at.subheader)
 
 

@@ -166,5 +166,5 @@ def test_selecting_a_company_opens_its_record(synced: Portal) -> None:
     at.session_state[key] = {"selection": {"rows": [2], "columns": [], "cells": []}}
     at.run()
     assert not at.exception
-    assert at.query_params == {"type": "companies", "id": str(frame.index[2])}
+    assert at.query_params == {"type": "companies", "id": str(frame.index[2]), "connection": "hubspot-62515"}
     assert [s.value for s in at.subheader] == ["Properties", "Contacts", "Deals", "Tickets", "Activity"]

@@ -272,7 +272,7 @@ def test_search_everything_groups_hits_by_type_and_links_to_the_record(synced: P
     labels = [plain(link.proto.label) for link in links]
     assert labels[0] == "Okapi <Labs>"
     assert labels[1].startswith("Call · 2026-01-11 · Discussed the Okapi plan")
-    assert links[1].proto.query_string == f"type=contacts&id={contact}"
+    assert links[1].proto.query_string == f"type=contacts&id={contact}&connection=hubspot-62515"
     assert links[0].proto.query_string.startswith("type=companies&id=")
 
 

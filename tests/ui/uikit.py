@@ -29,6 +29,18 @@ from crm.config import Settings, is_postgresql_url, load_settings  # noqa: E402
 from crm.sandbox.admin import SandboxAdmin  # noqa: E402
 
 REDIRECT_URI = "http://127.0.0.1:8501/hubspot/callback"
+# Staff login configured: anyone at example.com is staff, ana@example.com the one admin.
+STAFF_LOGIN = {
+    "auth": {
+        "redirect_uri": "http://127.0.0.1:8501/oauth2callback",
+        "cookie_secret": "a-test-cookie-secret-of-32-bytes-plus",
+        "client_id": "staff-idp-client",
+        "client_secret": "staff-idp-secret",
+        "server_metadata_url": "https://idp.example/.well-known/openid-configuration",
+    },
+    "CRM_STAFF_DOMAINS": "example.com",
+    "CRM_ADMIN_EMAILS": "ana@example.com",
+}
 PAGES = ("connect", "contacts", "companies", "deals", "record", "sync")
 
 
@@ -61,8 +73,11 @@ class Portal:
             at.switch_page(f"pages/{name}.py")
         return at
 
-    def connect(self) -> None:
-        """What Connect HubSpot -> Connect app -> callback does, without a browser."""
+    def connect(self, portal_id: int | None = None) -> None:
+        """What Connect HubSpot -> Connect app -> callback does, without a browser.
+
+        ``portal_id``: the account picked on the consent page (the sandbox's default if None).
+        """
         ticket = oauth.create_ticket(self.settings, None)
         authorize_url, nonce = oauth.start_connect(self.settings, ticket=ticket)
         query = {k: v[0] for k, v in parse_qs(urlsplit(authorize_url).query).items()}
@@ -73,6 +88,7 @@ class Portal:
                 "code_challenge_method": query["code_challenge_method"],
             }
         minted = self.sandbox.oauth_code(
+            portal_id=portal_id,
             client_id=query["client_id"],
             redirect_uri=query["redirect_uri"],
             scopes=query["scope"].split(),
