@@ -152,8 +152,26 @@ def _when(epoch: float | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M:%S} UTC ({'in' if left >= 0 else 'expired'} {abs(left) / 60:.0f} min{'' if left >= 0 else ' ago'})"
 
 
+def _daily_line(daily: dict[str, Any] | None) -> str:
+    """The daily budget as the last run left it, in one line (``DailyBudget.snapshot``)."""
+    if not daily:
+        return "no sync has counted requests yet"
+    used, allowance, day = int(daily.get("used") or 0), daily.get("allowance"), daily.get("day")
+    if allowance is None:
+        return (
+            f"{used:,} requests used on {day}; the portal's daily limit is unknown (HubSpot sends no "
+            "daily-limit headers to OAuth apps; set CRM_DAILY_LIMIT to count against one)"
+        )
+    source = "HubSpot's" if daily.get("source") == "headers" else "the configured (CRM_DAILY_LIMIT)"
+    return (
+        f"{used:,} of {int(allowance):,} requests used on {day} ({float(daily['share']):.0%} of "
+        f"{source} daily limit of {int(daily['limit']):,})"
+    )
+
+
 def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from crm import oauth, store
+    from crm.sync.runner import daily_spend
 
     settings = _settings()
     info = oauth.connection_info(settings)
@@ -181,6 +199,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             file=out,
         )
     print("Cached:      " + ", ".join(f"{k} {v}" for k, v in cached.items()), file=out)
+    print(f"Daily budget: {_daily_line(daily_spend(settings))}", file=out)
     print(
         f"Outbox:      {edits['pending']} pending, {edits['conflict']} conflicts, {edits['failed']} refused",
         file=out,

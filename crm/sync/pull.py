@@ -73,7 +73,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from crm import store
-from crm.errors import HubSpotError, MissingScopes, NotFound
+from crm.errors import DailyBudgetSpent, DailyLimitReached, HubSpotError, MissingScopes, NotFound
 from crm.hubspot import HubSpotClient
 from crm.hubspot.errors import required_scopes
 from crm.logs import carry
@@ -144,6 +144,8 @@ class Progress:
         self.walk_seconds: dict[str, float] = {}
         self.associations = 0
         self.conflicts = 0
+        self.resume_at: float | None = None
+        self._gauges: Callable[[], dict[str, Any]] | None = None
 
     def set(self, **fields: Any) -> None:
         with self._lock:
@@ -163,6 +165,10 @@ class Progress:
         """Report request, retry and 429 counts from ``stats`` (the client's ``stats.snapshot``)."""
         self._stats = stats
 
+    def watch_budgets(self, gauges: Callable[[], dict[str, Any]]) -> None:
+        """Report the burst, search and daily budgets from ``gauges`` (``PortalLimits.gauges``)."""
+        self._gauges = gauges
+
     def bump(self, name: str, n: int) -> None:
         with self._lock:
             setattr(self, name, getattr(self, name) + n)
@@ -176,6 +182,7 @@ class Progress:
     def snapshot(self) -> dict[str, Any]:
         """The fields of a ``sync_runs`` row."""
         stats = self._stats() if self._stats else {}
+        budgets = self._gauges() if self._gauges else None
         with self._lock:
             # Types queued or still counting add what they have read so far, so the total is
             # known (and grows) while some types wait their turn (TYPES_AT_ONCE).
@@ -203,6 +210,8 @@ class Progress:
                     "associations": self.associations,
                     "conflicts": self.conflicts,
                     "requests_by_kind": stats.get("by_kind", {}),
+                    **({"budgets": budgets} if budgets is not None else {}),
+                    **({"resume_at": self.resume_at} if self.resume_at is not None else {}),
                 },
             }
 
@@ -241,12 +250,24 @@ class Puller:
         # Types HubSpot refused for a missing scope -> the scopes it named.
         self.missing: dict[str, list[str]] = {}
         self._missing_lock = threading.Lock()
+        self._writers: set[_AssociationWriter] = set()
 
     # ------------------------------------------------------------------ entry
 
     def run(self, kind: str) -> None:
         """Pull metadata, then every object type concurrently (full or incremental)."""
         self.missing.clear()
+        self._check()  # a budget spent before the run starts spends nothing more
+        # Every request of the pull, retries included, now waits for the daily budget: the
+        # one that would exceed it raises DailyBudgetSpent instead of going out.
+        held = self.client.within_daily_budget
+        self.client.within_daily_budget = True
+        try:
+            self._run(kind)
+        finally:
+            self.client.within_daily_budget = held
+
+    def _run(self, kind: str) -> None:
         self.progress.set(phase="metadata")
         self._pull_metadata()
         with store.open(self.db_path) as db:
@@ -259,6 +280,9 @@ class Puller:
         ) as pool:
             futures = [pool.submit(carry(self._pull_type), t, mode) for t, mode in plans.items()]
             errors = [f.exception() for f in futures]
+        # A real failure says more than a pause; a pause says more than a type that stopped
+        # because another one paused first.
+        errors.sort(key=lambda e: isinstance(e, (DailyBudgetSpent, DailyLimitReached)))
         for error in errors:
             if error is not None:
                 raise error
@@ -286,9 +310,20 @@ class Puller:
             return "full"
         return "incremental"
 
-    def _check(self) -> None:
+    def _check(self, *, keep: int = 0) -> None:
+        """A checkpoint: stop here if the lease is lost or the daily budget is spent.
+
+        ``keep``: stop while this many requests of the day are still left. Walkers keep
+        what the association writers owe for the pages they were handed, so a pause saves
+        those pages' positions instead of reading them again the next day.
+        """
         if self.stop.is_set():
             raise Interrupted("the sync lost its lease")
+        daily = self.client.limits.daily
+        left = daily.left()
+        if left is not None and left <= keep or daily.spent():
+            # Every other thread meets the same answer at its own next checkpoint.
+            raise DailyBudgetSpent(pause_message(daily.snapshot()), resume_at=daily.next_reset())
 
     def _pull_type(self, object_type: str, mode: str) -> None:
         started = time.perf_counter()
@@ -357,6 +392,8 @@ class Puller:
             searchers = self.searchers if len(state["walkers"]) > 1 else 0
             kinds = ["list"] * min(self.walkers, len(pending)) + ["search"] * min(searchers, len(pending))
             writer = _AssociationWriter(self, object_type) if ASSOCIATIONS[object_type] else None
+            if writer is not None:
+                self._writers.add(writer)
             with ThreadPoolExecutor(max_workers=len(kinds), thread_name_prefix=f"sync-{object_type}") as pool:
                 futures = [
                     pool.submit(
@@ -367,8 +404,10 @@ class Puller:
                 errors = [f.exception() for f in futures]
             failed = next((e for e in errors if e is not None), None)
             if writer is not None:
+                self._writers.discard(writer)
                 try:
-                    writer.close(flush=failed is None)
+                    # Paused for the daily budget, the walkers left room for what the writer owes.
+                    writer.close(flush=failed is None or isinstance(failed, DailyBudgetSpent))
                 except BaseException as exc:
                     failed = failed or exc
             if failed is not None:
@@ -381,6 +420,11 @@ class Puller:
         # Records changed or deleted behind the walkers (during this pull, or while an
         # interrupted one waited to be resumed) are caught up now, not at the next sync.
         self._incremental(db, object_type, catch_up=True)
+
+    def _owed(self) -> int:
+        """Association reads the writers still owe for pages handed to them (plus one each
+        for the page a walker may be reading now)."""
+        return sum(writer.owed() for writer in list(self._writers))
 
     def _new_full_state(self, object_type: str) -> dict[str, Any]:
         started_at = now_iso()
@@ -458,7 +502,7 @@ class Puller:
     ) -> None:
         start, end, after = walker.get("start"), walker.get("end"), walker.get("after")
         while True:
-            self._check()
+            self._check(keep=self._owed())
             limit = LIST_LIMIT
             if end is not None and after is not None and after.isdigit():
                 # No more ids are left in the range than this: a full page would read
@@ -491,7 +535,7 @@ class Puller:
         # The position is the smallest id not yet read (a list cursor, or one saved here).
         lower = int(after) if after is not None and after.isdigit() else start
         while True:
-            self._check()
+            self._check(keep=self._owed())
             page = self.client.search_id_range(
                 object_type, lower=lower, end=end, properties=props, limit=SEARCH_LIMIT
             )
@@ -619,6 +663,20 @@ class Puller:
         self.progress.note("archived", object_type, gone_now, add=True)
 
 
+def pause_message(daily: Mapping[str, Any]) -> str:
+    """Why a run paused, in words, from a ``DailyBudget.snapshot()``."""
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(float(daily["resets_at"])))
+    limit, allowance = daily.get("limit"), daily.get("allowance")
+    if allowance is not None and int(daily.get("used") or 0) >= int(allowance):
+        spent = (
+            f"this app's daily budget is spent ({int(daily['used']):,} of {int(allowance):,} requests, "
+            f"{float(daily['share']):.0%} of the portal's daily limit of {int(limit or 0):,})"
+        )
+    else:
+        spent = "HubSpot's daily request limit for this portal is spent"
+    return f"Paused: {spent}. It resumes after {when}, when the day turns, or at the next sync."
+
+
 class _Writer(Protocol):
     """What the pull writes through: ``db.records`` or ``db.interactions``."""
 
@@ -703,6 +761,8 @@ class _AssociationWriter:
         self.error: BaseException | None = None
         self._queue: queue.Queue[tuple[int, list[str], str | None, bool] | None] = queue.Queue()
         self._discard = False
+        self._owed_lock = threading.Lock()
+        self._handed = 0  # ids handed over whose associations are not read yet
         self._thread = threading.Thread(
             target=carry(self._run), name=f"sync-{object_type}-assoc", daemon=True
         )
@@ -711,7 +771,15 @@ class _AssociationWriter:
     def add(self, index: int, ids: list[str], position: str | None, done: bool) -> None:
         if self.error is not None:
             raise self.error
+        with self._owed_lock:
+            self._handed += len(ids)
         self._queue.put((index, ids, position, done))
+
+    def owed(self) -> int:
+        """Requests still needed for what was handed over: the chunks' reads of every pair."""
+        with self._owed_lock:
+            chunks = -(-self._handed // ASSOC_CHUNK) + 1
+        return chunks * len(ASSOCIATIONS[self.object_type])
 
     def close(self, *, flush: bool) -> None:
         """Wait for what was handed over (dropped without ``flush``); raise the writer's error."""
@@ -747,6 +815,8 @@ class _AssociationWriter:
                     size += len(chunk[-1][1])
                 waiting -= size
                 self._flush(db, chunk)
+                with self._owed_lock:
+                    self._handed -= size
             if closing:
                 return
 
