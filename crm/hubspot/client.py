@@ -53,6 +53,7 @@ from crm.hubspot.models import (
     SearchPage,
     TokenSource,
     account_from_wire,
+    inline_associations_from_wire,
     merge_records,
     message_from_wire,
     next_after,
@@ -175,24 +176,36 @@ class HubSpotClient:
         after: str | None = None,
         limit: int = LIST_LIMIT,
         archived: bool = False,
+        associations: Sequence[str] = (),
     ) -> Page:
-        """One page of records ordered by id; ``next_after`` is None on the last page."""
+        """One page of records ordered by id; ``next_after`` is None on the last page.
+
+        ``associations`` (to-types) asks HubSpot to carry each record's associations of those
+        types inline (``Page.associations``), which costs no request of its own; records whose
+        inline lists are incomplete are in ``Page.unread`` (read them with ``read_associations``).
+        """
         path = _path("list", object_type=object_type)
         params: dict[str, str] = {"limit": str(max(1, min(limit, LIST_LIMIT))), "archived": _bool(archived)}
         if after:
             params["after"] = after
+        if associations:
+            params["associations"] = ",".join(associations)
         in_url, rest = self._fit_properties(path, params, properties)
         if in_url:
             params["properties"] = ",".join(in_url)
         body = self._json("GET", "list", path, params=params, kind="list")
-        records = [record_from_wire(item) for item in body.get("results") or []]
+        items = body.get("results") or []
+        records = [record_from_wire(item) for item in items]
+        inline, unread = (
+            inline_associations_from_wire(object_type, items, associations) if associations else ({}, set())
+        )
         if rest and records:
             extra = {
                 r.id: r
                 for r in self._batch_read_chunk(object_type, [r.id for r in records], rest, None, archived)
             }
             records = [merge_records(r, extra[r.id]) if r.id in extra else r for r in records]
-        return Page(records, next_after(body))
+        return Page(records, next_after(body), inline, unread)
 
     def iter_pages(
         self,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -43,6 +44,15 @@ ENGAGEMENT_ASSOCIATION_TYPES: dict[tuple[str, str], int] = {
     ("tasks", "tickets"): 230,
 }
 REQUEST_KINDS = ("list", "search", "batch", "assoc", "other")
+# The ``type`` names a v3 list page gives associations it carries inline (``associations=``),
+# as HUBSPOT_DEFINED type ids (HUBSPOT_API.md §2.3 and §6): the primary (or only) type by
+# its plain name, the unlabeled one beside a primary with ``_unlabeled``. Only the pairs a
+# full pull reads inline are here; any other name sends its record to a v4 batch read.
+INLINE_ASSOCIATION_TYPES: dict[tuple[str, str], dict[str, int]] = {
+    ("contacts", "companies"): {"contact_to_company": 1, "contact_to_company_unlabeled": 279},
+    ("deals", "contacts"): {"deal_to_contact": 3},
+    ("deals", "companies"): {"deal_to_company": 5, "deal_to_company_unlabeled": 341},
+}
 
 
 @dataclass(frozen=True)
@@ -58,8 +68,14 @@ class Record:
 
 @dataclass
 class Page:
+    """One list page. With ``associations=`` asked, ``associations[to_type][record id]`` holds
+    each record's ``(to id, type id)`` pairs, and ``unread`` the ids whose inline lists could
+    not be taken as complete (paged, or a type name not in INLINE_ASSOCIATION_TYPES)."""
+
     records: list[Record]
     next_after: str | None
+    associations: dict[str, dict[str, list[tuple[str, int]]]] = field(default_factory=dict)
+    unread: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -132,6 +148,36 @@ class ClientStats:
                 "retries": self.retries,
                 "rate_limited": self.rate_limited,
             }
+
+
+def inline_associations_from_wire(
+    object_type: str, items: list[dict[str, Any]], to_types: Sequence[str]
+) -> tuple[dict[str, dict[str, list[tuple[str, int]]]], set[str]]:
+    """The associations a list page carries inline, and the ids to read them for instead.
+
+    HubSpot leaves out a type a record has no associations of, so every asked type starts
+    empty for every record; a list with ``paging`` (more than fit inline) or a ``type``
+    name outside INLINE_ASSOCIATION_TYPES marks the record unread.
+    """
+    found: dict[str, dict[str, list[tuple[str, int]]]] = {t: {} for t in to_types}
+    unread: set[str] = set()
+    for item in items:
+        record_id = str(item.get("id"))
+        carried = item.get("associations") or {}
+        for to_type in to_types:
+            names = INLINE_ASSOCIATION_TYPES.get((object_type, to_type), {})
+            block = carried.get(to_type) or {}
+            pairs: dict[tuple[str, int], None] = {}
+            if block.get("paging"):
+                unread.add(record_id)
+            for row in block.get("results") or []:
+                type_id = names.get(str(row.get("type")))
+                if type_id is None:
+                    unread.add(record_id)
+                    continue
+                pairs[(str(row.get("id")), type_id)] = None
+            found[to_type][record_id] = list(pairs)
+    return found, unread
 
 
 def record_from_wire(item: dict[str, Any]) -> Record:

@@ -76,6 +76,7 @@ from crm import store
 from crm.errors import DailyBudgetSpent, DailyLimitReached, HubSpotError, MissingScopes, NotFound
 from crm.hubspot import HubSpotClient
 from crm.hubspot.errors import required_scopes
+from crm.hubspot.models import INLINE_ASSOCIATION_TYPES, Page
 from crm.logs import carry
 from crm.store import OBJECT_TYPES, Store
 from crm.store.interactions import (
@@ -501,6 +502,7 @@ class Puller:
         writer: _AssociationWriter | None,
     ) -> None:
         start, end, after = walker.get("start"), walker.get("end"), walker.get("after")
+        inline = self._inline_types(object_type) if writer is not None else ()
         while True:
             self._check(keep=self._owed())
             limit = LIST_LIMIT
@@ -508,7 +510,9 @@ class Puller:
                 # No more ids are left in the range than this: a full page would read
                 # records of the next range only to drop them.
                 limit = max(1, min(LIST_LIMIT, end - int(after)))
-            page = self.client.list_page(object_type, properties=props, after=after, limit=limit)
+            page = self.client.list_page(
+                object_type, properties=props, after=after, limit=limit, associations=inline
+            )
             mine = [r for r in page.records if _in_range(r.id, start, end)]
             next_after = page.next_after
             crossed = end is not None and (
@@ -517,7 +521,9 @@ class Puller:
             )
             if crossed or next_after == after:
                 next_after = None  # (a server that does not advance would loop forever)
-            self._keep(db, object_type, index, mine, next_after, next_after is None, writer)
+            self._keep(
+                db, object_type, index, mine, next_after, next_after is None, writer, page if inline else None
+            )
             if next_after is None:
                 return
             after = next_after
@@ -558,13 +564,22 @@ class Puller:
         position: str | None,
         done: bool,
         writer: _AssociationWriter | None,
+        inline: Page | None = None,
     ) -> None:
-        """Store one page of a range; its position is saved now, or by the association writer."""
+        """Store one page of a range; its position is saved now, or by the association writer.
+
+        A list page that carried its records' associations inline (``inline``) writes them
+        here; the writer then only reads those HubSpot could not give inline, and still
+        saves the position, in order after the range's earlier pages.
+        """
         if writer is not None:
+            ids = [r.id for r in found]
             if found:
                 self._upsert(db, object_type, found)
                 self.progress.add(object_type, len(found))
-            writer.add(index, [r.id for r in found], position, done)
+                if inline is not None:
+                    ids = self._write_inline(db, object_type, ids, inline)
+            writer.add(index, ids, position, done)
             return
         with db.atomic():
             self._upsert(db, object_type, found)
@@ -578,6 +593,24 @@ class Puller:
         skip = TRANSCRIPTS in self.missing
         found = {} if skip else read_transcripts(self.client, records, on_missing=self._not_granted)
         return db.interactions.upsert_records(object_type, records, transcripts=found)
+
+    def _inline_types(self, object_type: str) -> tuple[str, ...]:
+        """The to-types a list page can carry inline for this type (all its pairs, or none)."""
+        pairs = ASSOCIATIONS[object_type]
+        if not pairs or any(p not in INLINE_ASSOCIATION_TYPES or p[1] in self.missing for p in pairs):
+            return ()
+        return tuple(to_type for _, to_type in pairs)
+
+    def _write_inline(self, db: Store, object_type: str, ids: list[str], page: Page) -> list[str]:
+        """Write the associations a list page carried; returns the ids still to be read."""
+        complete = [i for i in ids if i not in page.unread]
+        if complete:
+            for to_type, found in page.associations.items():
+                written = writer_for(db, object_type).replace_associations(
+                    object_type, to_type, complete, {i: found.get(i, []) for i in complete}
+                )
+                self.progress.bump("associations", written)
+        return [i for i in ids if i in page.unread]
 
     def _read_associations(self, db: Store, object_type: str, ids: Sequence[str]) -> None:
         if not ids:
