@@ -48,10 +48,27 @@ REQUEST_KINDS = ("list", "search", "batch", "assoc", "other")
 # as HUBSPOT_DEFINED type ids (HUBSPOT_API.md §2.3 and §6): the primary (or only) type by
 # its plain name, the unlabeled one beside a primary with ``_unlabeled``. Only the pairs a
 # full pull reads inline are here; any other name sends its record to a v4 batch read.
+# Engagements and tickets: docs/INTERACTIONS_API.md §4.
+_ENGAGEMENT_TYPE_IDS = {
+    "note": (202, 190, 214, 228),
+    "call": (194, 182, 206, 220),
+    "email": (198, 186, 210, 224),
+    "meeting": (200, 188, 212, 226),
+    "task": (204, 192, 216, 230),
+}
+_LINKED = (("contacts", "contact"), ("companies", "company"), ("deals", "deal"), ("tickets", "ticket"))
 INLINE_ASSOCIATION_TYPES: dict[tuple[str, str], dict[str, int]] = {
     ("contacts", "companies"): {"contact_to_company": 1, "contact_to_company_unlabeled": 279},
     ("deals", "contacts"): {"deal_to_contact": 3},
     ("deals", "companies"): {"deal_to_company": 5, "deal_to_company_unlabeled": 341},
+    ("tickets", "contacts"): {"ticket_to_contact": 16},
+    ("tickets", "companies"): {"ticket_to_company": 26, "ticket_to_company_unlabeled": 339},
+    ("tickets", "deals"): {"ticket_to_deal": 28},
+    **{
+        (engagement + "s", to_type): {f"{engagement}_to_{singular}": type_id}
+        for engagement, ids in _ENGAGEMENT_TYPE_IDS.items()
+        for (to_type, singular), type_id in zip(_LINKED, ids, strict=True)
+    },
 }
 
 

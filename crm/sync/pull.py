@@ -68,7 +68,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -116,6 +116,10 @@ ASSOCIATIONS: dict[str, tuple[tuple[str, str], ...]] = {
 # their own, so this bounds a pull's connections (a PostgreSQL pool holds 10 by default);
 # the portal's one rate limiter, not this, sets the pace.
 TYPES_AT_ONCE = 3
+# Threads sending the full pull's opening probes, and reading messages or transcripts
+# (one request each, no batch endpoint) side by side.
+PROBE_THREADS = 6
+FETCH_THREADS = 8
 # Every type a pull reads: the record tables, then the engagements.
 PULL_TYPES = (*OBJECT_TYPES, *ENGAGEMENT_TYPES)
 # The types with pipelines (stages and their open/closed state).
@@ -252,6 +256,7 @@ class Puller:
         self.missing: dict[str, list[str]] = {}
         self._missing_lock = threading.Lock()
         self._writers: set[_AssociationWriter] = set()
+        self._probes: dict[str, Future[tuple[Page, tuple[int | None, int | None]]]] = {}
 
     # ------------------------------------------------------------------ entry
 
@@ -269,6 +274,20 @@ class Puller:
             self.client.within_daily_budget = held
 
     def _run(self, kind: str) -> None:
+        # A new full pull of a type starts with two probes (its smallest id; then, if it has
+        # records, its largest id and total) that need no metadata: send them while the
+        # metadata is read, so the walkers start right after it.
+        with store.open(self.db_path) as db:
+            fresh = [t for t in PULL_TYPES if self._plan(db, t, kind) == "full"]
+        probing = ThreadPoolExecutor(max_workers=PROBE_THREADS, thread_name_prefix="sync-probe")
+        self._probes = {t: probing.submit(carry(self._probe), t) for t in fresh}
+        try:
+            self._pull_types(kind)
+        finally:
+            probing.shutdown(wait=True, cancel_futures=True)
+            self._probes = {}
+
+    def _pull_types(self, kind: str) -> None:
         self.progress.set(phase="metadata")
         self._pull_metadata()
         with store.open(self.db_path) as db:
@@ -353,22 +372,25 @@ class Puller:
             with store.open(self.db_path) as db:
                 db.records.save_property_defs(object_type, defs)
 
-        def pipelines_and_owners() -> None:
-            found = {}
-            for object_type in PIPELINE_TYPES:
-                try:
-                    found[object_type] = self.client.list_pipelines(object_type)
-                except MissingScopes as exc:
-                    self._not_granted(object_type, exc)
-            owners = list(self.client.iter_owners())
+        def pipelines(object_type: str) -> None:
+            try:
+                found = self.client.list_pipelines(object_type)
+            except MissingScopes as exc:
+                self._not_granted(object_type, exc)
+                return
             with store.open(self.db_path) as db:
-                for object_type, pipelines in found.items():
-                    db.records.save_pipelines(object_type, pipelines)
-                db.records.save_owners(owners)
+                db.records.save_pipelines(object_type, found)
 
-        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="sync-meta") as pool:
-            futures = [pool.submit(carry(properties), t) for t in OBJECT_TYPES]
-            futures.append(pool.submit(carry(pipelines_and_owners)))
+        def owners() -> None:
+            found = list(self.client.iter_owners())
+            with store.open(self.db_path) as db:
+                db.records.save_owners(found)
+
+        # Every definition at once: one round trip before the records start, not four.
+        tasks = [(properties, t) for t in OBJECT_TYPES] + [(pipelines, t) for t in PIPELINE_TYPES]
+        with ThreadPoolExecutor(max_workers=len(tasks) + 1, thread_name_prefix="sync-meta") as pool:
+            futures = [pool.submit(carry(task), t) for task, t in tasks]
+            futures.append(pool.submit(carry(owners)))
             for future in futures:
                 future.result()
 
@@ -430,14 +452,14 @@ class Puller:
     def _new_full_state(self, object_type: str) -> dict[str, Any]:
         started_at = now_iso()
         state: dict[str, Any] = {"started_at": started_at, "since_ms": self.started_ms}
-        first = self.client.list_page(object_type, properties=[], limit=1)
+        probe = self._probes.pop(object_type, None)
+        first, (high, total) = probe.result() if probe is not None else self._probe(object_type)
         if not first.records:
             self.progress.total(object_type, 0)
             state["walkers"] = []
             state["total"] = 0
             return state
         low = first.records[0].id
-        high, total = self._largest_id(object_type)
         if total is not None:
             self.progress.total(object_type, total)
             state["total"] = total
@@ -456,6 +478,11 @@ class Puller:
             for i, (start, end) in enumerate(bounds)
         ]
         return state
+
+    def _probe(self, object_type: str) -> tuple[Page, tuple[int | None, int | None]]:
+        """The first list page of one record (the smallest id), and the largest id and total."""
+        first = self.client.list_page(object_type, properties=[], limit=1)
+        return first, self._largest_id(object_type) if first.records else (None, 0)
 
     def _range_count(self, total: int | None) -> int:
         """Enough ranges to keep every walker busy to the end, none smaller than RANGE_MIN."""
@@ -673,7 +700,10 @@ class Puller:
         read = 0
         for page in self.client.iter_threads(changed_since_ms=since):
             self._check()
-            batch = [(thread, self.client.list_messages(thread["id"])) for thread in page]
+            with ThreadPoolExecutor(max_workers=FETCH_THREADS, thread_name_prefix="sync-messages") as pool:
+                pending = [pool.submit(carry(self.client.list_messages), t["id"]) for t in page]
+                messages = [f.result() for f in pending]
+            batch = list(zip(page, messages, strict=True))
             db.interactions.upsert_threads(batch, channels)
             self.progress.add(THREADS, len(batch))
             read += len(batch)
@@ -733,22 +763,36 @@ def read_transcripts(
     """Call id -> transcript text, for the calls that name a transcript (``hs_call_transcription_id``).
 
     The transcripts API needs OAuth and ``crm.extensions_calling_transcripts.read``; a
-    refusal for a missing scope is reported once (``on_missing("transcripts", error)``) and
-    ends the reading; a call whose transcript HubSpot no longer has is shown without one.
+    refusal for a missing scope is reported once (``on_missing("transcripts", error)``); a
+    call whose transcript HubSpot no longer has is shown without one. The reads go side by
+    side (FETCH_THREADS), as there is no batch read of transcripts.
     """
-    found: dict[str, str] = {}
-    for call in calls:
-        transcript_id = (call.properties or {}).get("hs_call_transcription_id")
-        if not transcript_id or call.archived:
-            continue
+    wanted = {
+        str(call.id): str(transcript_id)
+        for call in calls
+        if (transcript_id := (call.properties or {}).get("hs_call_transcription_id")) and not call.archived
+    }
+
+    def one(transcript_id: str) -> str | MissingScopes | None:
         try:
-            found[str(call.id)] = format_transcript(client.get_transcript(str(transcript_id)))
+            return str(format_transcript(client.get_transcript(transcript_id)))
         except MissingScopes as exc:
-            on_missing(TRANSCRIPTS, exc)
-            break
+            return exc
         except NotFound:
-            continue
-    return found
+            return None
+
+    if not wanted:
+        return {}
+    # One request per transcript (there is no batch read): side by side, not one by one.
+    with ThreadPoolExecutor(
+        max_workers=min(FETCH_THREADS, len(wanted)), thread_name_prefix="sync-transcripts"
+    ) as pool:
+        pending = {call_id: pool.submit(carry(one), tid) for call_id, tid in wanted.items()}
+        results = {call_id: f.result() for call_id, f in pending.items()}
+    refused = next((r for r in results.values() if isinstance(r, MissingScopes)), None)
+    if refused is not None:
+        on_missing(TRANSCRIPTS, refused)
+    return {call_id: text for call_id, text in results.items() if isinstance(text, str)}
 
 
 def writer_for(db: Store, object_type: str) -> _Writer:
@@ -840,6 +884,7 @@ class _AssociationWriter:
                 waiting += len(item[1])
             if closing and self._discard:
                 return
+            pending = self._save_read(db, pending)
             while pending and (waiting >= ASSOC_CHUNK or closing):
                 chunk: list[tuple[int, list[str], str | None, bool]] = []
                 size = 0
@@ -852,6 +897,28 @@ class _AssociationWriter:
                     self._handed -= size
             if closing:
                 return
+
+    def _save_read(
+        self, db: Store, pending: list[tuple[int, list[str], str | None, bool]]
+    ) -> list[tuple[int, list[str], str | None, bool]]:
+        """Save at once the positions of pages with nothing left to read (their associations
+        came inline), unless an earlier page of the same range still waits for a read;
+        returns what still waits."""
+        waits: set[int] = set()
+        ready: dict[int, tuple[str | None, bool]] = {}
+        rest: list[tuple[int, list[str], str | None, bool]] = []
+        for entry in pending:
+            index, ids, position, done = entry
+            if ids or index in waits:
+                waits.add(index)
+                rest.append(entry)
+            else:
+                ready[index] = (position, done)
+        if ready:
+            with db.atomic():
+                for index, (position, done) in ready.items():
+                    db.syncstate.save_full_position(self.object_type, index, position, done)
+        return rest
 
     def _flush(self, db: Store, chunk: list[tuple[int, list[str], str | None, bool]]) -> None:
         self.puller._read_associations(db, self.object_type, [i for _, ids, _, _ in chunk for i in ids])

@@ -43,9 +43,8 @@ def test_list_pages_carry_their_associations_so_a_list_walk_reads_none_apart(san
     run = run_sync(settings, kind="full", walkers=1)
     assert run["state"] == "succeeded"
     assert differences(db, sandbox) == []
-    # One list walk per type, associations inline: no v4 read for contacts or deals (the
-    # engagements' associations to tickets and records are still read in batches).
-    assert run["counts"]["requests_by_kind"]["assoc"] <= 5 * 4 + 3
+    # One list walk per type (no search walkers), every association inline: no v4 read at all.
+    assert run["counts"]["requests_by_kind"]["assoc"] == 0
     assert run["counts"]["associations"] > 0
 
 
