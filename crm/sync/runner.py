@@ -193,13 +193,26 @@ def _execute_run(
 
 
 def _seed_daily(settings: Settings, client: HubSpotClient) -> None:
-    """Start the client's daily count from what earlier runs of today saved."""
+    """Start the client's daily count from what earlier runs of today saved.
+
+    HubSpot's day turns at midnight in the account's time zone; the first run asks for it
+    (one request) and the saved count carries it to every later run.
+    """
     with store.open(settings) as db:
         saved = db.meta.get(DAILY_SPEND_KEY)
+    daily = client.limits.daily
     if not saved:
+        try:
+            daily.set_time_zone(client.account_info().get("time_zone"))
+        except CrmError as exc:
+            log.info(
+                "account time zone unknown (%s); the daily budget turns at midnight UTC", type(exc).__name__
+            )
         return
     try:
-        client.limits.daily.seed(dict(json.loads(saved)))
+        snapshot = dict(json.loads(saved))
+        daily.set_time_zone(str(snapshot.get("time_zone") or "UTC"))
+        daily.seed(snapshot)
     except (ValueError, TypeError):
         log.warning("ignoring an unreadable saved daily budget")
 

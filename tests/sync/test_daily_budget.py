@@ -17,6 +17,7 @@ from crm import oauth, store
 from crm.__main__ import main as cli_main
 from crm.hubspot import limits_for
 from crm.sync import run_sync
+from crm.sync.pull import PULL_TYPES
 from crm.sync.runner import DAILY_SPEND_KEY
 from tests.sync.synchelpers import crm_requests, differences
 
@@ -52,9 +53,9 @@ def test_a_full_sync_pauses_at_its_share_of_the_daily_limit_and_resumes_the_next
 ):
     sandbox.reset(**LARGER)
     cost = _full_cost(sandbox, settings)
-    # Half of this limit is about 40% of what the pull needs: it takes three days or more
-    # (each run starts with the same metadata reads, a large share of so small a pull).
-    daily_limit = int(cost * 0.8)
+    # Half of this limit is half of what the pull needs: it takes two days or more (each run
+    # starts with the same metadata reads, a large share of so small a pull).
+    daily_limit = cost
     allowance = daily_limit // 2
     sandbox.configure(daily_limit=daily_limit)
     sandbox.daily(used=0)
@@ -69,18 +70,21 @@ def test_a_full_sync_pauses_at_its_share_of_the_daily_limit_and_resumes_the_next
     assert paused["state"] == "paused"
     assert "daily budget is spent" in paused["error"]
     assert f"of {allowance:,} requests" in paused["error"]
-    # Not one request beyond this app's share: HubSpot's own count says so.
-    assert sandbox.daily()["used"] == allowance
+    # Not one request beyond this app's share: HubSpot's own count says so. (We count every
+    # request sent; HubSpot does not count one it refused with a burst 429, so under load its
+    # count can be lower by those.)
     assert paused["counts"]["budgets"]["daily"]["used"] == allowance
-    assert paused["counts"]["resume_at"] == pytest.approx(1_800_000_000.0 + 16 * 3600)
-    contacts = db.syncstate.get_cursor("contacts")
-    assert not contacts["full_complete"]
-    ranges = contacts["full_state"]["walkers"]
-    assert 0 < sum(1 for r in ranges if r["done"] or r["after"] != (str(r["start"]) if r["start"] else None))
+    assert allowance - paused["rate_limited"] <= sandbox.daily()["used"] <= allowance
+    # The portal's account is on US/Eastern time: its day turns at 05:00 UTC.
+    assert paused["counts"]["budgets"]["daily"]["time_zone"] == "US/Eastern"
+    assert paused["counts"]["resume_at"] == pytest.approx(1_800_000_000.0 + 21 * 3600)
+    unfinished = [t for t in PULL_TYPES if not db.syncstate.get_cursor(t)["full_complete"]]
+    assert unfinished, "the pull paused with nothing left to do"
 
     # Another run the same day (the CLI, a scheduled slot) stops at once and spends nothing.
+    used_today = sandbox.daily()["used"]
     again = run_sync(settings, kind="incremental")
-    assert again["state"] == "paused" and sandbox.daily()["used"] == allowance
+    assert again["state"] == "paused" and sandbox.daily()["used"] == used_today
     out = io.StringIO()
     monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", settings.access_token)
     monkeypatch.setenv("HUBSPOT_BASE_URL", settings.base_url)
@@ -88,27 +92,27 @@ def test_a_full_sync_pauses_at_its_share_of_the_daily_limit_and_resumes_the_next
     cli_main(["status"], out=out, err=io.StringIO())
     status = out.getvalue()
     assert "Last sync:   paused" in status
-    assert "resumes after 2027-01-16 00:00 UTC" in status
+    assert "resumes after 2027-01-16 05:00 UTC" in status
     assert f"Daily budget: {allowance:,} of {allowance:,} requests used on 2027-01-15" in status
 
     # The day turns for HubSpot and for us: each next run goes on from the saved positions.
-    spent = [allowance]
+    spent = [used_today]
     runs = [paused]
-    while runs[-1]["state"] == "paused" and len(runs) < 4:
+    while runs[-1]["state"] == "paused" and len(runs) < 6:
         sandbox.daily(used=0)
         clock.now += 24 * 3600
         runs.append(run_sync(settings, kind="incremental"))
         spent.append(sandbox.daily()["used"])
 
     states = [r["state"] for r in runs]
-    assert states[-1] == "succeeded" and set(states[:-1]) == {"paused"} and len(runs) >= 3
+    assert states[-1] == "succeeded" and set(states[:-1]) == {"paused"}, (cost, allowance, spent)
     assert differences(db, sandbox) == []
     # Each day goes on where the last stopped: the contacts are read about once in all (a
     # pause may cost the pages whose associations were not read yet), never once per day.
     read = sum(r["counts"]["records"].get("contacts", 0) for r in runs)
-    assert 4000 <= read <= 4000 * 1.5
+    assert 4000 <= read <= 4000 * 1.5, [r["counts"]["records"] for r in runs]
     # Every day stays within this app's share of it.
-    assert max(spent) <= allowance
+    assert max(spent) <= allowance, (spent, allowance)
 
 
 def test_without_daily_headers_the_budget_is_unknown_and_a_sync_never_pauses(sandbox, settings):
