@@ -32,23 +32,9 @@ LAST_MODIFIED: dict[str, str] = {
     "tasks": "hs_lastmodifieddate",
 }
 # HUBSPOT_DEFINED association type ids from an engagement to the record it is logged on
-# (docs/INTERACTIONS_API.md §4), used when creating a note or task with its associations.
-ENGAGEMENT_ASSOCIATION_TYPES: dict[tuple[str, str], int] = {
-    ("notes", "contacts"): 202,
-    ("notes", "companies"): 190,
-    ("notes", "deals"): 214,
-    ("notes", "tickets"): 228,
-    ("tasks", "contacts"): 204,
-    ("tasks", "companies"): 192,
-    ("tasks", "deals"): 216,
-    ("tasks", "tickets"): 230,
-}
-REQUEST_KINDS = ("list", "search", "batch", "assoc", "other")
-# The ``type`` names a v3 list page gives associations it carries inline (``associations=``),
-# as HUBSPOT_DEFINED type ids (HUBSPOT_API.md §2.3 and §6): the primary (or only) type by
-# its plain name, the unlabeled one beside a primary with ``_unlabeled``. Only the pairs a
-# full pull reads inline are here; any other name sends its record to a v4 batch read.
-# Engagements and tickets: docs/INTERACTIONS_API.md §4.
+# (docs/INTERACTIONS_API.md §4): (contact, company, deal, ticket) per engagement. Used when
+# creating a note or task with its associations, and to read a list page's inline ones. (The
+# sandbox keeps its own copy of these facts, as HubSpot's stand-in: crm.hubspot never imports it.)
 _ENGAGEMENT_TYPE_IDS = {
     "note": (202, 190, 214, 228),
     "call": (194, 182, 206, 220),
@@ -57,6 +43,17 @@ _ENGAGEMENT_TYPE_IDS = {
     "task": (204, 192, 216, 230),
 }
 _LINKED = (("contacts", "contact"), ("companies", "company"), ("deals", "deal"), ("tickets", "ticket"))
+ENGAGEMENT_ASSOCIATION_TYPES: dict[tuple[str, str], int] = {
+    (engagement + "s", to_type): type_id
+    for engagement, ids in _ENGAGEMENT_TYPE_IDS.items()
+    for (to_type, _), type_id in zip(_LINKED, ids, strict=True)
+}
+REQUEST_KINDS = ("list", "search", "batch", "assoc", "other")
+# The ``type`` names a v3 list page gives associations it carries inline (``associations=``),
+# as HUBSPOT_DEFINED type ids (HUBSPOT_API.md §2.3 and §6): the primary (or only) type by
+# its plain name, the unlabeled one beside a primary with ``_unlabeled``. Only the pairs a
+# full pull reads inline are here; any other name sends its record to a v4 batch read.
+# Engagements and tickets: docs/INTERACTIONS_API.md §4.
 INLINE_ASSOCIATION_TYPES: dict[tuple[str, str], dict[str, int]] = {
     ("contacts", "companies"): {"contact_to_company": 1, "contact_to_company_unlabeled": 279},
     ("deals", "contacts"): {"deal_to_contact": 3},
@@ -65,9 +62,11 @@ INLINE_ASSOCIATION_TYPES: dict[tuple[str, str], dict[str, int]] = {
     ("tickets", "companies"): {"ticket_to_company": 26, "ticket_to_company_unlabeled": 339},
     ("tickets", "deals"): {"ticket_to_deal": 28},
     **{
-        (engagement + "s", to_type): {f"{engagement}_to_{singular}": type_id}
-        for engagement, ids in _ENGAGEMENT_TYPE_IDS.items()
-        for (to_type, singular), type_id in zip(_LINKED, ids, strict=True)
+        (engagement + "s", to_type): {
+            f"{engagement}_to_{singular}": ENGAGEMENT_ASSOCIATION_TYPES[(engagement + "s", to_type)]
+        }
+        for engagement in _ENGAGEMENT_TYPE_IDS
+        for to_type, singular in _LINKED
     },
 }
 

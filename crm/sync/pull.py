@@ -363,23 +363,14 @@ class Puller:
     # --------------------------------------------------------------- metadata
 
     def _pull_metadata(self) -> None:
-        def properties(object_type: str) -> None:
+        def definitions(read: Callable[[str], list[dict[str, Any]]], save: str, object_type: str) -> None:
             try:
-                defs = self.client.list_properties(object_type)
+                found = read(object_type)
             except MissingScopes as exc:
                 self._not_granted(object_type, exc)
                 return
             with store.open(self.db_path) as db:
-                db.records.save_property_defs(object_type, defs)
-
-        def pipelines(object_type: str) -> None:
-            try:
-                found = self.client.list_pipelines(object_type)
-            except MissingScopes as exc:
-                self._not_granted(object_type, exc)
-                return
-            with store.open(self.db_path) as db:
-                db.records.save_pipelines(object_type, found)
+                getattr(db.records, save)(object_type, found)
 
         def owners() -> None:
             found = list(self.client.iter_owners())
@@ -387,9 +378,10 @@ class Puller:
                 db.records.save_owners(found)
 
         # Every definition at once: one round trip before the records start, not four.
-        tasks = [(properties, t) for t in OBJECT_TYPES] + [(pipelines, t) for t in PIPELINE_TYPES]
+        tasks = [(self.client.list_properties, "save_property_defs", t) for t in OBJECT_TYPES]
+        tasks += [(self.client.list_pipelines, "save_pipelines", t) for t in PIPELINE_TYPES]
         with ThreadPoolExecutor(max_workers=len(tasks) + 1, thread_name_prefix="sync-meta") as pool:
-            futures = [pool.submit(carry(task), t) for task, t in tasks]
+            futures = [pool.submit(carry(definitions), read, save, t) for read, save, t in tasks]
             futures.append(pool.submit(carry(owners)))
             for future in futures:
                 future.result()
