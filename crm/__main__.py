@@ -7,9 +7,9 @@ sandbox; ``CRM_DB`` picks the cache. Progress goes to stderr, the summary to std
 Logs go to stderr at ``CRM_LOG_LEVEL`` (``-v``: DEBUG) in ``CRM_LOG_FORMAT``; each sync
 and push carries a run id in its lines (``crm.logs``).
 
-Exit status: 0 success; 1 the work finished with problems (refused edits, conflicts) or
-another error; 2 configuration; 3 another sync or push is running; 4 not connected;
-5 HubSpot unreachable; 6 HubSpot refused the request.
+Exit status: 0 success; 1 the work finished with problems (refused edits, conflicts, a sync
+paused for the daily budget) or another error; 2 configuration; 3 another sync or push is
+running; 4 not connected; 5 HubSpot unreachable; 6 HubSpot refused the request.
 """
 
 from __future__ import annotations
@@ -120,6 +120,8 @@ def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         f"{run.get('rate_limited', 0)} rate-limited.",
         file=out,
     )
+    if run["state"] == "paused":
+        print(_one_line(run.get("error") or "Paused for the daily budget."), file=out)
     return EXIT_OK if run["state"] == "succeeded" else EXIT_PROBLEMS
 
 

@@ -89,6 +89,9 @@ def test_a_full_sync_pauses_at_its_share_of_the_daily_limit_and_resumes_the_next
     monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", settings.access_token)
     monkeypatch.setenv("HUBSPOT_BASE_URL", settings.base_url)
     monkeypatch.setenv("CRM_DB", settings.db)
+    assert cli_main(["sync"], out=out, err=io.StringIO()) == 1  # paused: finished with problems
+    assert "daily budget is spent" in out.getvalue().splitlines()[-1]
+    assert sandbox.daily()["used"] == used_today
     cli_main(["status"], out=out, err=io.StringIO())
     status = out.getvalue()
     assert "Last sync:   paused" in status
