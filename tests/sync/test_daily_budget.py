@@ -10,16 +10,17 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import time
 
 import pytest
 
 from crm import oauth, store
 from crm.__main__ import main as cli_main
 from crm.hubspot import limits_for
-from crm.sync import run_sync
+from crm.sync import SyncRunner, run_sync, runner
 from crm.sync.pull import PULL_TYPES
 from crm.sync.runner import DAILY_SPEND_KEY
-from tests.sync.synchelpers import crm_requests, differences
+from tests.sync.synchelpers import crm_requests, differences, wait_for
 
 PORTAL = {"seed": 21, "contacts": 900, "companies": 60, "deals": 120, "owners": 3}
 # Big enough that a pause lands inside the contacts' ranges, not after them.
@@ -145,3 +146,21 @@ def test_without_daily_headers_a_configured_limit_is_counted_against(sandbox, se
     # identifies the portal, sent before the portal (and so its budget) was known.
     assert crm_requests(sandbox.stats()) - before == 40 + 1
     assert json.loads(db.meta.get(DAILY_SPEND_KEY))["used"] == 40
+
+
+def test_the_app_starts_a_paused_sync_again_once_the_day_has_turned(sandbox, settings, db, monkeypatch):
+    monkeypatch.setattr(runner, "RESUME_GRACE_S", 0.0)
+    app_runner = SyncRunner(settings)
+    # A run that paused, its resume moment now (the day turned while the app kept running).
+    app_runner._resume_later({"id": 7, "state": "paused", "counts": {"resume_at": time.time()}})
+
+    resumed = wait_for(lambda: (run := db.syncstate.latest_run()) and run["state"] != "running" and run)
+    app_runner.wait(timeout=30)
+
+    assert (resumed["trigger"], resumed["started_by"], resumed["kind"]) == (
+        "resume",
+        "daily budget",
+        "incremental",
+    )
+    assert resumed["state"] == "succeeded"
+    assert differences(db, sandbox) == []
