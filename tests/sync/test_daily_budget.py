@@ -154,7 +154,9 @@ def test_the_app_starts_a_paused_sync_again_once_the_day_has_turned(sandbox, set
     # A run that paused, its resume moment now (the day turned while the app kept running).
     app_runner._resume_later({"id": 7, "state": "paused", "counts": {"resume_at": time.time()}})
 
-    resumed = wait_for(lambda: (run := db.syncstate.latest_run()) and run["state"] != "running" and run)
+    resumed = wait_for(
+        lambda: (run := db.syncstate.latest_run()) and run["state"] != "running" and run, timeout=120
+    )
     app_runner.wait(timeout=30)
 
     assert (resumed["trigger"], resumed["started_by"], resumed["kind"]) == (
