@@ -13,9 +13,9 @@ sandbox; ``CRM_DB`` picks the cache. Progress goes to stderr, the summary to std
 Logs go to stderr at ``CRM_LOG_LEVEL`` (``-v``: DEBUG) in ``CRM_LOG_FORMAT``; each sync
 and push carries a run id in its lines (``crm.logs``).
 
-Exit status: 0 success; 1 the work finished with problems (refused edits, conflicts) or
-another error; 2 configuration; 3 another sync or push is running; 4 not connected;
-5 HubSpot unreachable; 6 HubSpot refused the request.
+Exit status: 0 success; 1 the work finished with problems (refused edits, conflicts, a sync
+paused for the daily budget) or another error; 2 configuration; 3 another sync or push is
+running; 4 not connected; 5 HubSpot unreachable; 6 HubSpot refused the request.
 """
 
 from __future__ import annotations
@@ -144,6 +144,8 @@ def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         f"{run.get('rate_limited', 0)} rate-limited.",
         file=out,
     )
+    if run["state"] == "paused":
+        print(_one_line(run.get("error") or "Paused for the daily budget."), file=out)
     return EXIT_OK if run["state"] == "succeeded" else EXIT_PROBLEMS
 
 
@@ -176,8 +178,26 @@ def _when(epoch: float | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M:%S} UTC ({'in' if left >= 0 else 'expired'} {abs(left) / 60:.0f} min{'' if left >= 0 else ' ago'})"
 
 
+def _daily_line(daily: dict[str, Any] | None) -> str:
+    """The daily budget as the last run left it, in one line (``DailyBudget.snapshot``)."""
+    if not daily:
+        return "no sync has counted requests yet"
+    used, allowance, day = int(daily.get("used") or 0), daily.get("allowance"), daily.get("day")
+    if allowance is None:
+        return (
+            f"{used:,} requests used on {day}; the portal's daily limit is unknown (HubSpot sends no "
+            "daily-limit headers to OAuth apps; set CRM_DAILY_LIMIT to count against one)"
+        )
+    source = "HubSpot's" if daily.get("source") == "headers" else "the configured (CRM_DAILY_LIMIT)"
+    return (
+        f"{used:,} of {int(allowance):,} requests used on {day} ({float(daily['share']):.0%} of "
+        f"{source} daily limit of {int(daily['limit']):,})"
+    )
+
+
 def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from crm import oauth, store
+    from crm.sync.runner import daily_spend
 
     settings = _chosen(args, _settings())
     info = oauth.connection_info(settings)
@@ -207,6 +227,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             file=out,
         )
     print("Cached:      " + ", ".join(f"{k} {v}" for k, v in cached.items()), file=out)
+    print(f"Daily budget: {_daily_line(daily_spend(settings))}", file=out)
     print(
         f"Outbox:      {edits['pending']} pending, {edits['conflict']} conflicts, {edits['failed']} refused",
         file=out,

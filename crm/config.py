@@ -103,6 +103,8 @@ KNOWN_KEYS = (
     "CRM_LIVE",
     "CRM_LIVE_POLL",
     "CRM_CONNECTION",
+    "CRM_DAILY_BUDGET",
+    "CRM_DAILY_LIMIT",
 )
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
@@ -169,6 +171,12 @@ class Settings:
     home_db: str = dataclasses.field(default="", repr=False)
     # CRM_CONNECTION: the connection a CLI run uses when none is named (an id or a name).
     preferred_connection: str = ""
+    # The share of the portal's daily request limit this app may spend (CRM_DAILY_BUDGET),
+    # in (0, 1]; other integrations draw from the same day.
+    daily_budget: float = 0.5
+    # The portal's daily limit when HubSpot does not say (OAuth apps get no daily headers);
+    # 0: unknown, so a sync never pauses for it (CRM_DAILY_LIMIT).
+    daily_limit: int = 0
 
     def live_mode(self) -> tuple[LiveMode, str]:
         """How live updates arrive, and why.
@@ -419,6 +427,8 @@ def load_settings(env: Mapping[str, str] | None = None, secrets: Mapping[str, An
         live=_choice(get("CRM_LIVE").lower(), ("", *LIVE_MODES), "CRM_LIVE"),
         live_poll_s=_poll(get("CRM_LIVE_POLL", "5"), "CRM_LIVE_POLL"),
         preferred_connection=get("CRM_CONNECTION"),
+        daily_budget=parse_share(get("CRM_DAILY_BUDGET", "50%"), "CRM_DAILY_BUDGET"),
+        daily_limit=_count(get("CRM_DAILY_LIMIT", "0"), "CRM_DAILY_LIMIT"),
     )
 
 
@@ -521,6 +531,31 @@ def parse_interval(value: str, name: str = "CRM_SYNC_INTERVAL") -> int:
             name, f"must be between 1m and 7d (or off), got {value!r}; 0 or a negative value is no schedule"
         )
     return seconds
+
+
+def parse_share(value: str, name: str = "CRM_DAILY_BUDGET") -> float:
+    """A share in (0, 1] from ``50%``, ``12.5%`` or ``0.5``; ConfigError naming ``name`` otherwise.
+
+    A bare number above 1 is refused rather than read as a percentage: ``50`` could mean
+    50% or a request count, and guessing wrong would spend a whole day's limit.
+    """
+    text = value.strip().replace(" ", "")
+    percent = text.endswith("%")
+    try:
+        number = float(text[:-1] if percent else text)
+    except ValueError:
+        raise ConfigError(name, f"must be a share like 50% or 0.5, got {value!r}") from None
+    share = number / 100 if percent else number
+    if not math.isfinite(share) or not 0 < share <= 1:
+        raise ConfigError(name, f"must be more than 0% and at most 100% (or 0.5 for half), got {value!r}")
+    return share
+
+
+def _count(value: str, name: str) -> int:
+    number = _int(value.replace("_", "").replace(",", ""), name)
+    if number < 0:
+        raise ConfigError(name, f"must be 0 (unknown) or a positive whole number, got {value!r}")
+    return number
 
 
 def _poll(value: str, name: str) -> float:

@@ -7,6 +7,7 @@ and nothing else across its public surface.
     ├── ConfigError           a setting is missing or malformed; names the setting
     ├── HubSpotError          HubSpot answered with an error: status_code, category, correlation_id
     │   ├── RateLimited       429 still failing after our bounded retries; retry_after
+    │   │   └── DailyLimitReached  429 DAILY: the portal's day is spent; resume_at (never retried)
     │   ├── NotFound          category OBJECT_NOT_FOUND (or a 404)
     │   ├── ValidationFailed  400 VALIDATION_ERROR; field_errors says which property and why
     │   ├── AlreadyExists     409 CONFLICT / OBJECT_ALREADY_EXISTS
@@ -19,6 +20,7 @@ and nothing else across its public surface.
     ├── InvalidEdit           a local edit failed validation; field_errors per property
     ├── WebhookRejected       bad signature, stale timestamp or oversized body
     ├── SyncBusy              another sync run holds the portal's lease
+    ├── DailyBudgetSpent      this app's share of the portal's daily limit is used up; resume_at
     ├── StoreUnavailable      the cache database cannot be opened, read or written
     ├── CacheEmpty            nothing synced yet
     ├── UnknownConnection     no connection (or more than one) answers to a name; names lists them
@@ -85,6 +87,16 @@ class RateLimited(HubSpotError):
         kw.setdefault("status_code", 429)
         super().__init__(message, **kw)
         self.retry_after = retry_after
+
+
+class DailyLimitReached(RateLimited):
+    """HubSpot refused with its daily limit (429, ``policyName`` DAILY); retrying before the
+    portal's midnight only fails again, so nothing retries it. ``resume_at`` is that
+    midnight as an epoch second."""
+
+    def __init__(self, message: str, *, resume_at: float, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.resume_at = resume_at
 
 
 class NotFound(HubSpotError):
@@ -155,6 +167,16 @@ class WebhookRejected(CrmError):
 
 class SyncBusy(CrmError):
     """Another sync run holds the portal's lease."""
+
+
+class DailyBudgetSpent(CrmError):
+    """This app's share of the portal's daily request limit (``CRM_DAILY_BUDGET``) is used
+    up, or HubSpot has nothing left today. A sync pauses on it and resumes after
+    ``resume_at`` (an epoch second: the portal's next midnight), or at the next run."""
+
+    def __init__(self, message: str, *, resume_at: float) -> None:
+        super().__init__(message)
+        self.resume_at = resume_at
 
 
 class StoreUnavailable(CrmError):

@@ -11,7 +11,7 @@ import streamlit as st
 
 from crm import journal, oauth, sync
 from crm.store.interactions import INTERACTION_TYPES
-from ui import data, editing, overview, runner, runtime, selection
+from ui import budget, data, editing, overview, runner, runtime, selection
 from ui.access import require_admin, require_staff
 from ui.columns import ago, duration, md_escape
 from ui.feedback import crm_errors, flash, show_flash
@@ -207,6 +207,8 @@ if b2.button(
         started = runner.start_sync(settings, "full", started_by=staff.label)
         flash("Full re-sync started" if started else "A sync is already running; showing its progress")
         st.rerun()
+with crm_errors("estimate a full re-sync", stop=False):
+    budget.estimate(settings)
 
 
 # --- live progress --------------------------------------------------------------------------
@@ -244,10 +246,13 @@ def progress() -> None:
             f"{int(run.get('rate_limited') or 0)} rate-limited · started {ago(run.get('started_at'))}"
             + (f" by {md_escape(run['started_by'])}" if run.get("started_by") else "")
         )
+        budget.gauges(run)
     else:
         line = _run_line(run)
         if state == "succeeded":
             st.success(line, icon=":material/check_circle:")
+        elif state == "paused":
+            budget.paused(run)
         elif state in ("failed", "interrupted"):
             st.error(
                 line + (f": {md_escape(run.get('error'))}" if run.get("error") else ""),

@@ -4,7 +4,7 @@ Modules:
     client   HubSpotClient: paging, batch, search past the 10,000 cap, associations v4,
              properties, pipelines, owners, account info; retries and 401 refresh
     walks    the search walks: modified since (past the cap), one id range, the highest id
-    limits   the per-portal rolling rate budgets, backoff and the circuit breaker
+    limits   the per-portal rolling rate budgets, the daily budget, backoff and the circuit breaker
     errors   HubSpot error bodies -> crm.errors (ValidationFailed.field_errors, ...)
     models   Record, Page, SearchPage, BatchResult, ClientStats, TokenSource and the
              wire -> snake_case translation

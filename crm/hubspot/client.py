@@ -6,6 +6,7 @@ One request goes through the same steps whatever it is:
       -> 2xx/207: learn rate-limit headers, return
       -> 401: one refresh (single-flight, in the TokenSource), one retry
       -> 429: honour Retry-After (else backoff with full jitter), pause the shared budget, retry
+              (429 DAILY: the portal's day is spent; raise DailyLimitReached, never retry)
       -> 5xx, 423, 477, timeout, dropped connection: backoff with full jitter, retry if safe
       -> other 4xx: raise the crm.errors type (ValidationFailed names the fields)
 
@@ -25,13 +26,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any, Literal, Self
 from urllib.parse import quote
 
 import httpx2
 
 from crm.config import Settings
-from crm.errors import HubSpotError, NeedsReconnect, NotFound, RateLimited, Unreachable
+from crm.errors import (
+    DailyBudgetSpent,
+    DailyLimitReached,
+    HubSpotError,
+    NeedsReconnect,
+    NotFound,
+    RateLimited,
+    Unreachable,
+)
 from crm.hubspot import walks
 from crm.hubspot.errors import error_from_batch_item, error_from_response, retry_after_seconds
 from crm.hubspot.limits import PortalLimits, full_jitter, limits_for
@@ -43,6 +53,7 @@ from crm.hubspot.models import (
     SearchPage,
     TokenSource,
     account_from_wire,
+    inline_associations_from_wire,
     merge_records,
     message_from_wire,
     ms_to_iso,
@@ -92,6 +103,7 @@ RETRYABLE_STATUS = frozenset({423, 477, 500, 502, 503, 504, 521, 522, 523, 524})
 
 Retry = Literal["safe", "create"]
 _NO_ASSOCIATIONS = "crm.associations.NO_ASSOCIATIONS_FOUND"
+DAILY_POLICY = "DAILY"
 
 
 class HubSpotClient:
@@ -128,6 +140,10 @@ class HubSpotClient:
         self.max_retries = max(0, int(max_retries))
         self.backoff_base = backoff_base
         self.limits = limits or limits_for(tokens.portal_key)
+        self.limits.daily.configure(share=settings.daily_budget, configured_limit=settings.daily_limit)
+        # Set (by a sync) to hold every request within the daily budget: the one that would
+        # exceed it raises DailyBudgetSpent instead of going out. Off, requests only count.
+        self.within_daily_budget = False
         self.search_cap = SEARCH_RESULT_CAP
         self.search_page_size = SEARCH_LIMIT
         self.stats = ClientStats()
@@ -161,24 +177,36 @@ class HubSpotClient:
         after: str | None = None,
         limit: int = LIST_LIMIT,
         archived: bool = False,
+        associations: Sequence[str] = (),
     ) -> Page:
-        """One page of records ordered by id; ``next_after`` is None on the last page."""
+        """One page of records ordered by id; ``next_after`` is None on the last page.
+
+        ``associations`` (to-types) asks HubSpot to carry each record's associations of those
+        types inline (``Page.associations``), which costs no request of its own; records whose
+        inline lists are incomplete are in ``Page.unread`` (read them with ``read_associations``).
+        """
         path = _path("list", object_type=object_type)
         params: dict[str, str] = {"limit": str(max(1, min(limit, LIST_LIMIT))), "archived": _bool(archived)}
         if after:
             params["after"] = after
+        if associations:
+            params["associations"] = ",".join(associations)
         in_url, rest = self._fit_properties(path, params, properties)
         if in_url:
             params["properties"] = ",".join(in_url)
         body = self._json("GET", "list", path, params=params, kind="list")
-        records = [record_from_wire(item) for item in body.get("results") or []]
+        items = body.get("results") or []
+        records = [record_from_wire(item) for item in items]
+        inline, unread = (
+            inline_associations_from_wire(object_type, items, associations) if associations else ({}, set())
+        )
         if rest and records:
             extra = {
                 r.id: r
                 for r in self._batch_read_chunk(object_type, [r.id for r in records], rest, None, archived)
             }
             records = [merge_records(r, extra[r.id]) if r.id in extra else r for r in records]
-        return Page(records, next_after(body))
+        return Page(records, next_after(body), inline, unread)
 
     def iter_pages(
         self,
@@ -652,6 +680,14 @@ class HubSpotClient:
             token = refreshed or self.tokens.access_token()
             breaker.before_request()
             budget.acquire()
+            if not self._take_daily():
+                budget.release()
+                daily = self.limits.daily.snapshot()
+                raise DailyBudgetSpent(
+                    f"This app's share of the daily request limit is spent ({daily['used']:,} requests "
+                    f"today); it renews at {_clock_time(daily['resets_at'])} (midnight, {daily['time_zone']})",
+                    resume_at=float(daily["resets_at"]),
+                )
             self.stats.count_request(kind)
             started = time.monotonic()
             sent_at = budget.clock()
@@ -696,6 +732,7 @@ class HubSpotClient:
             if kind != "search":
                 # A 429's "Remaining: 0" says nothing about when room returns; Retry-After does.
                 self._learn(response.headers, remaining=status != 429)
+            self._learn_daily(response.headers)
 
             if status < 300:
                 breaker.record_success()
@@ -710,6 +747,19 @@ class HubSpotClient:
             if status == 429:
                 breaker.record_success()
                 error = error_from_response(status, body, response.headers)
+                if isinstance(body, dict) and body.get("policyName") == DAILY_POLICY:
+                    self.stats.count_rate_limited()
+                    resume_at = self.limits.daily.refused()
+                    raise DailyLimitReached(
+                        f"HubSpot's daily request limit for this portal is spent; it resets at "
+                        f"{_clock_time(resume_at)} (midnight, {self.limits.daily.time_zone})",
+                        resume_at=resume_at,
+                        retry_after=max(0.0, resume_at - time.time()),
+                        status_code=429,
+                        category=error.category,
+                        correlation_id=error.correlation_id,
+                        body=error.body,
+                    )
                 wait = self._rate_limit_wait(response, kind, attempt)
                 budget.pause(wait)
                 if attempt >= self.max_retries:
@@ -757,6 +807,22 @@ class HubSpotClient:
         if limit is None and left is None:
             return
         self.limits.burst.learn(limit=limit, window_s=interval / 1000 if interval else None, remaining=left)
+
+    def _take_daily(self) -> bool:
+        if self.within_daily_budget:
+            return self.limits.daily.take()
+        self.limits.daily.count()
+        return True
+
+    def _learn_daily(self, headers: httpx2.Headers) -> None:
+        limit = _int_header(headers, "x-hubspot-ratelimit-daily")
+        left = _int_header(headers, "x-hubspot-ratelimit-daily-remaining")
+        if limit is not None or left is not None:
+            self.limits.daily.learn(limit=limit, remaining=left)
+
+
+def _clock_time(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _path(template: str, **parts: str) -> str:

@@ -8,6 +8,10 @@ in the process that talks to one portal draws from the same ``PortalLimits``:
   while the window has room, and only wait once it is spent.
 - ``search``: HubSpot's separate search limit, 5 per second. Search answers carry no
   rate-limit headers, so this budget is only ever our own count.
+- ``daily``: the portal's daily request limit (``X-HubSpot-RateLimit-Daily`` and
+  ``-Daily-Remaining``, sent to private apps, never to OAuth apps) and the share of it this
+  app may spend (``CRM_DAILY_BUDGET``). It counts, it does not block: the sync asks
+  ``DailyBudget.spent`` at each checkpoint and pauses there (crm.sync.pull).
 - ``breaker``: after repeated 5xx answers, timeouts or dropped connections it opens and
   calls fail fast with ``CircuitOpen`` until a cool-down passes; one trial request then
   decides whether it closes again.
@@ -16,12 +20,16 @@ in the process that talks to one portal draws from the same ``PortalLimits``:
 from __future__ import annotations
 
 import bisect
+import datetime
+import math
 import random
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crm.errors import CircuitOpen
 
@@ -231,6 +239,197 @@ class CircuitBreaker:
                 self._opened_at = now
 
 
+DEFAULT_DAILY_SHARE = 0.5
+
+
+class DailyBudget:
+    """The portal's daily request limit and what this app spent of it today; thread-safe.
+
+    HubSpot counts every request of a portal (all its apps) against one daily limit that
+    resets at midnight in the account's time zone (docs/JOURNAL_AND_LIMITS_API.md §6). This
+    app may spend ``share`` of it, since other integrations draw from the same day. The
+    limit comes from HubSpot's headers (``learn``); OAuth calls carry none, so then the
+    configured limit (``CRM_DAILY_LIMIT``) stands in, and without one the budget is
+    unknown and nothing is ever held back.
+
+    ``used`` is this app's own count for ``day``: every request sent (search too, which
+    reports no headers but counts), seeded from the cache at the start of a run
+    (``seed``) so that runs of one day add up across processes. A new day starts it at
+    zero: when the date in the account's time zone changes, or when HubSpot's remaining
+    count jumps up by more than requests in flight could reorder (HubSpot's day turned).
+    """
+
+    def __init__(
+        self,
+        *,
+        share: float = DEFAULT_DAILY_SHARE,
+        configured_limit: int = 0,
+        time_zone: str = "UTC",
+        clock: Clock = time.time,
+    ) -> None:
+        self.share = share
+        self.configured_limit = max(0, int(configured_limit))
+        self.clock = clock
+        self._tz: datetime.tzinfo = datetime.UTC
+        self.time_zone = "UTC"
+        self.set_time_zone(time_zone)
+        self._lock = threading.Lock()
+        self.day = self._today()
+        self.used = 0
+        self.header_limit: int | None = None
+        self.remaining: int | None = None
+        self.refused_until: float | None = None
+
+    def configure(self, *, share: float, configured_limit: int) -> None:
+        with self._lock:
+            self.share = share
+            self.configured_limit = max(0, int(configured_limit))
+
+    def set_time_zone(self, name: str | None) -> None:
+        """Count days in the account's time zone (``account_info()["time_zone"]``); unknown names keep UTC."""
+        if not name:
+            return
+        try:
+            self._tz = ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            return
+        self.time_zone = name
+
+    def count(self) -> None:
+        """One request went out."""
+        with self._lock:
+            self._roll()
+            self._count()
+
+    def take(self) -> bool:
+        """Count one request if the budget has room (False, and nothing counted, if not):
+        checking and counting at once, so threads sending together never overshoot."""
+        with self._lock:
+            if self._spent():
+                return False
+            self._count()
+            return True
+
+    def _count(self) -> None:
+        self.used += 1
+        if self.remaining is not None:
+            self.remaining = max(0, self.remaining - 1)
+
+    def learn(self, *, limit: int | None, remaining: int | None) -> None:
+        """Adopt HubSpot's daily headers (either may be missing)."""
+        with self._lock:
+            self._roll()
+            if limit is not None and limit > 0:
+                self.header_limit = int(limit)
+            if remaining is None or remaining < 0:
+                return
+            if self.remaining is not None and remaining > self.remaining + self._reorder_slack():
+                self.used = 0  # HubSpot's day turned before ours did
+                self.refused_until = None
+            self.remaining = int(remaining)
+
+    def refused(self) -> float:
+        """HubSpot answered 429 DAILY: nothing is left until its midnight. Returns that moment."""
+        with self._lock:
+            self.remaining = 0
+            self.refused_until = self.next_reset()
+            return self.refused_until
+
+    def seed(self, saved: dict[str, Any]) -> None:
+        """Today's spend as an earlier run saved it (``snapshot()``); another day's is ignored.
+
+        The limit and remaining count HubSpot reported come along, so a new process knows
+        the budget is spent before its first request, not after.
+        """
+        with self._lock:
+            self._roll()
+            if saved.get("day") != self.day:
+                return
+            self.used = max(self.used, int(saved.get("used") or 0))
+            if saved.get("source") == "headers" and not self.header_limit and saved.get("limit"):
+                self.header_limit = int(saved["limit"])
+            if self.remaining is None and saved.get("remaining") is not None:
+                self.remaining = int(saved["remaining"])
+
+    @property
+    def limit(self) -> int | None:
+        """The portal's daily limit: HubSpot's header, else the configured one, else None."""
+        return self.header_limit or self.configured_limit or None
+
+    @property
+    def allowance(self) -> int | None:
+        """Requests this app may send today (``share`` of the limit), None when unknown."""
+        limit = self.limit
+        return None if limit is None else math.floor(limit * self.share)
+
+    def spent(self) -> bool:
+        """Whether this app should send no more today: its share is used up, HubSpot has
+        nothing left, or HubSpot refused with DAILY and its day has not turned."""
+        with self._lock:
+            return self._spent()
+
+    def _spent(self) -> bool:
+        self._roll()
+        if self.refused_until is not None:
+            if self.clock() < self.refused_until:
+                return True
+            self.refused_until = None
+        allowance = self.allowance
+        if allowance is not None and self.used >= allowance:
+            return True
+        return self.remaining is not None and self.remaining <= 0 and self.header_limit is not None
+
+    def left(self) -> int | None:
+        """Requests this app may still send today; None when the limit is unknown."""
+        with self._lock:
+            if self._spent():
+                return 0
+            allowance = self.allowance
+            mine = None if allowance is None else allowance - self.used
+            theirs = self.remaining if self.header_limit is not None else None
+            known = [n for n in (mine, theirs) if n is not None]
+            return max(0, min(known)) if known else None
+
+    def next_reset(self) -> float:
+        """The epoch second of the next midnight in the account's time zone."""
+        now = datetime.datetime.fromtimestamp(self.clock(), self._tz)
+        midnight = datetime.datetime.combine(
+            now.date() + datetime.timedelta(days=1), datetime.time(), self._tz
+        )
+        return midnight.timestamp()
+
+    def snapshot(self) -> dict[str, Any]:
+        """What the Sync page and the run row show: limit, where it came from, spend, allowance."""
+        with self._lock:
+            self._roll()
+            source = "headers" if self.header_limit else "configured" if self.configured_limit else "unknown"
+            return {
+                "day": self.day,
+                "time_zone": self.time_zone,
+                "limit": self.limit,
+                "source": source,
+                "share": self.share,
+                "allowance": self.allowance,
+                "used": self.used,
+                "remaining": self.remaining,
+                "resets_at": self.next_reset(),
+            }
+
+    def _today(self) -> str:
+        return datetime.datetime.fromtimestamp(self.clock(), self._tz).strftime("%Y-%m-%d")
+
+    def _roll(self) -> None:
+        day = self._today()
+        if day != self.day:
+            self.day, self.used, self.remaining, self.refused_until = day, 0, None, None
+
+    def _reorder_slack(self) -> int:
+        # Answers to concurrent requests arrive out of order, so a remaining count may go up
+        # by what was in flight (the client holds at most 32 connections) without a new day.
+        limit = self.limit or 0
+        return max(1, min(32, limit // 4))
+
+
 @dataclass
 class PortalLimits:
     """Everything requests to one portal share."""
@@ -240,6 +439,23 @@ class PortalLimits:
         default_factory=lambda: RollingWindow(DEFAULT_SEARCH, DEFAULT_SEARCH_WINDOW_S)
     )
     breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
+    daily: DailyBudget = field(default_factory=DailyBudget)
+
+    def gauges(self) -> dict[str, Any]:
+        """The three budgets right now, for the Sync page's gauges (plain numbers)."""
+        return {
+            "burst": {
+                "used": self.burst.in_window(),
+                "limit": self.burst.limit,
+                "window_s": self.burst.window_s,
+            },
+            "search": {
+                "used": self.search.in_window(),
+                "limit": self.search.limit,
+                "window_s": self.search.window_s,
+            },
+            "daily": self.daily.snapshot(),
+        }
 
 
 _registry: dict[str, PortalLimits] = {}

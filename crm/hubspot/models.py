@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -31,18 +32,43 @@ LAST_MODIFIED: dict[str, str] = {
     "tasks": "hs_lastmodifieddate",
 }
 # HUBSPOT_DEFINED association type ids from an engagement to the record it is logged on
-# (docs/INTERACTIONS_API.md §4), used when creating a note or task with its associations.
+# (docs/INTERACTIONS_API.md §4): (contact, company, deal, ticket) per engagement. Used when
+# creating a note or task with its associations, and to read a list page's inline ones. (The
+# sandbox keeps its own copy of these facts, as HubSpot's stand-in: crm.hubspot never imports it.)
+_ENGAGEMENT_TYPE_IDS = {
+    "note": (202, 190, 214, 228),
+    "call": (194, 182, 206, 220),
+    "email": (198, 186, 210, 224),
+    "meeting": (200, 188, 212, 226),
+    "task": (204, 192, 216, 230),
+}
+_LINKED = (("contacts", "contact"), ("companies", "company"), ("deals", "deal"), ("tickets", "ticket"))
 ENGAGEMENT_ASSOCIATION_TYPES: dict[tuple[str, str], int] = {
-    ("notes", "contacts"): 202,
-    ("notes", "companies"): 190,
-    ("notes", "deals"): 214,
-    ("notes", "tickets"): 228,
-    ("tasks", "contacts"): 204,
-    ("tasks", "companies"): 192,
-    ("tasks", "deals"): 216,
-    ("tasks", "tickets"): 230,
+    (engagement + "s", to_type): type_id
+    for engagement, ids in _ENGAGEMENT_TYPE_IDS.items()
+    for (to_type, _), type_id in zip(_LINKED, ids, strict=True)
 }
 REQUEST_KINDS = ("list", "search", "batch", "assoc", "other")
+# The ``type`` names a v3 list page gives associations it carries inline (``associations=``),
+# as HUBSPOT_DEFINED type ids (HUBSPOT_API.md §2.3 and §6): the primary (or only) type by
+# its plain name, the unlabeled one beside a primary with ``_unlabeled``. Only the pairs a
+# full pull reads inline are here; any other name sends its record to a v4 batch read.
+# Engagements and tickets: docs/INTERACTIONS_API.md §4.
+INLINE_ASSOCIATION_TYPES: dict[tuple[str, str], dict[str, int]] = {
+    ("contacts", "companies"): {"contact_to_company": 1, "contact_to_company_unlabeled": 279},
+    ("deals", "contacts"): {"deal_to_contact": 3},
+    ("deals", "companies"): {"deal_to_company": 5, "deal_to_company_unlabeled": 341},
+    ("tickets", "contacts"): {"ticket_to_contact": 16},
+    ("tickets", "companies"): {"ticket_to_company": 26, "ticket_to_company_unlabeled": 339},
+    ("tickets", "deals"): {"ticket_to_deal": 28},
+    **{
+        (engagement + "s", to_type): {
+            f"{engagement}_to_{singular}": ENGAGEMENT_ASSOCIATION_TYPES[(engagement + "s", to_type)]
+        }
+        for engagement in _ENGAGEMENT_TYPE_IDS
+        for to_type, singular in _LINKED
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -58,8 +84,14 @@ class Record:
 
 @dataclass
 class Page:
+    """One list page. With ``associations=`` asked, ``associations[to_type][record id]`` holds
+    each record's ``(to id, type id)`` pairs, and ``unread`` the ids whose inline lists could
+    not be taken as complete (paged, or a type name not in INLINE_ASSOCIATION_TYPES)."""
+
     records: list[Record]
     next_after: str | None
+    associations: dict[str, dict[str, list[tuple[str, int]]]] = field(default_factory=dict)
+    unread: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -132,6 +164,36 @@ class ClientStats:
                 "retries": self.retries,
                 "rate_limited": self.rate_limited,
             }
+
+
+def inline_associations_from_wire(
+    object_type: str, items: list[dict[str, Any]], to_types: Sequence[str]
+) -> tuple[dict[str, dict[str, list[tuple[str, int]]]], set[str]]:
+    """The associations a list page carries inline, and the ids to read them for instead.
+
+    HubSpot leaves out a type a record has no associations of, so every asked type starts
+    empty for every record; a list with ``paging`` (more than fit inline) or a ``type``
+    name outside INLINE_ASSOCIATION_TYPES marks the record unread.
+    """
+    found: dict[str, dict[str, list[tuple[str, int]]]] = {t: {} for t in to_types}
+    unread: set[str] = set()
+    for item in items:
+        record_id = str(item.get("id"))
+        carried = item.get("associations") or {}
+        for to_type in to_types:
+            names = INLINE_ASSOCIATION_TYPES.get((object_type, to_type), {})
+            block = carried.get(to_type) or {}
+            pairs: dict[tuple[str, int], None] = {}
+            if block.get("paging"):
+                unread.add(record_id)
+            for row in block.get("results") or []:
+                type_id = names.get(str(row.get("type")))
+                if type_id is None:
+                    unread.add(record_id)
+                    continue
+                pairs[(str(row.get("id")), type_id)] = None
+            found[to_type][record_id] = list(pairs)
+    return found, unread
 
 
 def record_from_wire(item: dict[str, Any]) -> Record:

@@ -9,6 +9,7 @@ Modules:
     pronouns  the custom "pronouns" contact property
     schedule  CRM_SYNC_INTERVAL: a sync and a push every slot, one process per slot
     verify    compare the cache with HubSpot within a request budget; fix what differs
+    estimate  a full pull's requests and minutes before it starts (the Sync page)
 
 Run state is read from the store (``db.syncstate.latest_run()`` and friends); everything
 here that talks to HubSpot takes ``Settings``.

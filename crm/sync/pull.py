@@ -84,14 +84,15 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
 from crm import store
-from crm.errors import HubSpotError, MissingScopes, NotFound
+from crm.errors import DailyBudgetSpent, DailyLimitReached, HubSpotError, MissingScopes, NotFound
 from crm.hubspot import HubSpotClient
 from crm.hubspot.errors import required_scopes
+from crm.hubspot.models import INLINE_ASSOCIATION_TYPES, Page
 from crm.logs import carry
 from crm.store import OBJECT_TYPES, Store
 from crm.store.interactions import (
@@ -131,6 +132,10 @@ ASSOCIATIONS: dict[str, tuple[tuple[str, str], ...]] = {
 # their own, so this bounds a pull's connections (a PostgreSQL pool holds 10 by default);
 # the portal's one rate limiter, not this, sets the pace.
 TYPES_AT_ONCE = 3
+# Threads sending the full pull's opening probes, and reading messages or transcripts
+# (one request each, no batch endpoint) side by side.
+PROBE_THREADS = 6
+FETCH_THREADS = 8
 # Every type a pull reads: the record tables, then the engagements.
 PULL_TYPES = (*OBJECT_TYPES, *ENGAGEMENT_TYPES)
 # The types with pipelines (stages and their open/closed state).
@@ -160,6 +165,8 @@ class Progress:
         self.walk_seconds: dict[str, float] = {}
         self.associations = 0
         self.conflicts = 0
+        self.resume_at: float | None = None
+        self._gauges: Callable[[], dict[str, Any]] | None = None
 
     def set(self, **fields: Any) -> None:
         with self._lock:
@@ -179,6 +186,10 @@ class Progress:
         """Report request, retry and 429 counts from ``stats`` (the client's ``stats.snapshot``)."""
         self._stats = stats
 
+    def watch_budgets(self, gauges: Callable[[], dict[str, Any]]) -> None:
+        """Report the burst, search and daily budgets from ``gauges`` (``PortalLimits.gauges``)."""
+        self._gauges = gauges
+
     def bump(self, name: str, n: int) -> None:
         with self._lock:
             setattr(self, name, getattr(self, name) + n)
@@ -192,6 +203,7 @@ class Progress:
     def snapshot(self) -> dict[str, Any]:
         """The fields of a ``sync_runs`` row."""
         stats = self._stats() if self._stats else {}
+        budgets = self._gauges() if self._gauges else None
         with self._lock:
             # Types queued or still counting add what they have read so far, so the total is
             # known (and grows) while some types wait their turn (TYPES_AT_ONCE).
@@ -219,6 +231,8 @@ class Progress:
                     "associations": self.associations,
                     "conflicts": self.conflicts,
                     "requests_by_kind": stats.get("by_kind", {}),
+                    **({"budgets": budgets} if budgets is not None else {}),
+                    **({"resume_at": self.resume_at} if self.resume_at is not None else {}),
                 },
             }
 
@@ -260,12 +274,39 @@ class Puller:
         # Types HubSpot refused for a missing scope -> the scopes it named.
         self.missing: dict[str, list[str]] = {}
         self._missing_lock = threading.Lock()
+        self._writers: set[_AssociationWriter] = set()
+        self._probes: dict[str, Future[tuple[Page, tuple[int | None, int | None]]]] = {}
 
     # ------------------------------------------------------------------ entry
 
     def run(self, kind: str) -> None:
         """Pull metadata, then every object type concurrently (full or incremental)."""
         self.missing.clear()
+        self._check()  # a budget spent before the run starts spends nothing more
+        # Every request of the pull, retries included, now waits for the daily budget: the
+        # one that would exceed it raises DailyBudgetSpent instead of going out.
+        held = self.client.within_daily_budget
+        self.client.within_daily_budget = True
+        try:
+            self._run(kind)
+        finally:
+            self.client.within_daily_budget = held
+
+    def _run(self, kind: str) -> None:
+        # A new full pull of a type starts with two probes (its smallest id; then, if it has
+        # records, its largest id and total) that need no metadata: send them while the
+        # metadata is read, so the walkers start right after it.
+        with store.open(self.db_path) as db:
+            fresh = [t for t in PULL_TYPES if self._plan(db, t, kind) == "full"]
+        probing = ThreadPoolExecutor(max_workers=PROBE_THREADS, thread_name_prefix="sync-probe")
+        self._probes = {t: probing.submit(carry(self._probe), t) for t in fresh}
+        try:
+            self._pull_types(kind)
+        finally:
+            probing.shutdown(wait=True, cancel_futures=True)
+            self._probes = {}
+
+    def _pull_types(self, kind: str) -> None:
         self.progress.set(phase="metadata")
         self._pull_metadata()
         with store.open(self.db_path) as db:
@@ -278,6 +319,9 @@ class Puller:
         ) as pool:
             futures = [pool.submit(carry(self._pull_type), t, mode) for t, mode in plans.items()]
             errors = [f.exception() for f in futures]
+        # A real failure says more than a pause; a pause says more than a type that stopped
+        # because another one paused first.
+        errors.sort(key=lambda e: isinstance(e, (DailyBudgetSpent, DailyLimitReached)))
         for error in errors:
             if error is not None:
                 raise error
@@ -305,9 +349,20 @@ class Puller:
             return "full"
         return "incremental"
 
-    def _check(self) -> None:
+    def _check(self, *, keep: int = 0) -> None:
+        """A checkpoint: stop here if the lease is lost or the daily budget is spent.
+
+        ``keep``: stop while this many requests of the day are still left. Walkers keep
+        what the association writers owe for the pages they were handed, so a pause saves
+        those pages' positions instead of reading them again the next day.
+        """
         if self.stop.is_set():
             raise Interrupted("the sync lost its lease")
+        daily = self.client.limits.daily
+        left = daily.left()
+        if left is not None and left <= keep or daily.spent():
+            # Every other thread meets the same answer at its own next checkpoint.
+            raise DailyBudgetSpent(pause_message(daily.snapshot()), resume_at=daily.next_reset())
 
     def _pull_type(self, object_type: str, mode: str) -> None:
         started = time.perf_counter()
@@ -327,31 +382,26 @@ class Puller:
     # --------------------------------------------------------------- metadata
 
     def _pull_metadata(self) -> None:
-        def properties(object_type: str) -> None:
+        def definitions(read: Callable[[str], list[dict[str, Any]]], save: str, object_type: str) -> None:
             try:
-                defs = self.client.list_properties(object_type)
+                found = read(object_type)
             except MissingScopes as exc:
                 self._not_granted(object_type, exc)
                 return
             with store.open(self.db_path) as db:
-                db.records.save_property_defs(object_type, defs)
+                getattr(db.records, save)(object_type, found)
 
-        def pipelines_and_owners() -> None:
-            found = {}
-            for object_type in PIPELINE_TYPES:
-                try:
-                    found[object_type] = self.client.list_pipelines(object_type)
-                except MissingScopes as exc:
-                    self._not_granted(object_type, exc)
-            owners = list(self.client.iter_owners())
+        def owners() -> None:
+            found = list(self.client.iter_owners())
             with store.open(self.db_path) as db:
-                for object_type, pipelines in found.items():
-                    db.records.save_pipelines(object_type, pipelines)
-                db.records.save_owners(owners)
+                db.records.save_owners(found)
 
-        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="sync-meta") as pool:
-            futures = [pool.submit(carry(properties), t) for t in OBJECT_TYPES]
-            futures.append(pool.submit(carry(pipelines_and_owners)))
+        # Every definition at once: one round trip before the records start, not four.
+        tasks = [(self.client.list_properties, "save_property_defs", t) for t in OBJECT_TYPES]
+        tasks += [(self.client.list_pipelines, "save_pipelines", t) for t in PIPELINE_TYPES]
+        with ThreadPoolExecutor(max_workers=len(tasks) + 1, thread_name_prefix="sync-meta") as pool:
+            futures = [pool.submit(carry(definitions), read, save, t) for read, save, t in tasks]
+            futures.append(pool.submit(carry(owners)))
             for future in futures:
                 future.result()
 
@@ -376,6 +426,8 @@ class Puller:
             searchers = self.searchers if len(state["walkers"]) > 1 else 0
             kinds = ["list"] * min(self.walkers, len(pending)) + ["search"] * min(searchers, len(pending))
             writer = _AssociationWriter(self, object_type) if ASSOCIATIONS[object_type] else None
+            if writer is not None:
+                self._writers.add(writer)
             with ThreadPoolExecutor(max_workers=len(kinds), thread_name_prefix=f"sync-{object_type}") as pool:
                 futures = [
                     pool.submit(
@@ -386,8 +438,10 @@ class Puller:
                 errors = [f.exception() for f in futures]
             failed = next((e for e in errors if e is not None), None)
             if writer is not None:
+                self._writers.discard(writer)
                 try:
-                    writer.close(flush=failed is None)
+                    # Paused for the daily budget, the walkers left room for what the writer owes.
+                    writer.close(flush=failed is None or isinstance(failed, DailyBudgetSpent))
                 except BaseException as exc:
                     failed = failed or exc
             if failed is not None:
@@ -401,17 +455,22 @@ class Puller:
         # interrupted one waited to be resumed) are caught up now, not at the next sync.
         self._incremental(db, object_type, catch_up=True)
 
+    def _owed(self) -> int:
+        """Association reads the writers still owe for pages handed to them (plus one each
+        for the page a walker may be reading now)."""
+        return sum(writer.owed() for writer in list(self._writers))
+
     def _new_full_state(self, object_type: str) -> dict[str, Any]:
         started_at = now_iso()
         state: dict[str, Any] = {"started_at": started_at, "since_ms": self.started_ms}
-        first = self.client.list_page(object_type, properties=[], limit=1)
+        probe = self._probes.pop(object_type, None)
+        first, (high, total) = probe.result() if probe is not None else self._probe(object_type)
         if not first.records:
             self.progress.total(object_type, 0)
             state["walkers"] = []
             state["total"] = 0
             return state
         low = first.records[0].id
-        high, total = self._largest_id(object_type)
         if total is not None:
             self.progress.total(object_type, total)
             state["total"] = total
@@ -430,6 +489,11 @@ class Puller:
             for i, (start, end) in enumerate(bounds)
         ]
         return state
+
+    def _probe(self, object_type: str) -> tuple[Page, tuple[int | None, int | None]]:
+        """The first list page of one record (the smallest id), and the largest id and total."""
+        first = self.client.list_page(object_type, properties=[], limit=1)
+        return first, self._largest_id(object_type) if first.records else (None, 0)
 
     def _range_count(self, total: int | None) -> int:
         """Enough ranges to keep every walker busy to the end, none smaller than RANGE_MIN."""
@@ -476,14 +540,17 @@ class Puller:
         writer: _AssociationWriter | None,
     ) -> None:
         start, end, after = walker.get("start"), walker.get("end"), walker.get("after")
+        inline = self._inline_types(object_type) if writer is not None else ()
         while True:
-            self._check()
+            self._check(keep=self._owed())
             limit = LIST_LIMIT
             if end is not None and after is not None and after.isdigit():
                 # No more ids are left in the range than this: a full page would read
                 # records of the next range only to drop them.
                 limit = max(1, min(LIST_LIMIT, end - int(after)))
-            page = self.client.list_page(object_type, properties=props, after=after, limit=limit)
+            page = self.client.list_page(
+                object_type, properties=props, after=after, limit=limit, associations=inline
+            )
             mine = [r for r in page.records if _in_range(r.id, start, end)]
             next_after = page.next_after
             crossed = end is not None and (
@@ -492,7 +559,9 @@ class Puller:
             )
             if crossed or next_after == after:
                 next_after = None  # (a server that does not advance would loop forever)
-            self._keep(db, object_type, index, mine, next_after, next_after is None, writer)
+            self._keep(
+                db, object_type, index, mine, next_after, next_after is None, writer, page if inline else None
+            )
             if next_after is None:
                 return
             after = next_after
@@ -510,7 +579,7 @@ class Puller:
         # The position is the smallest id not yet read (a list cursor, or one saved here).
         lower = int(after) if after is not None and after.isdigit() else start
         while True:
-            self._check()
+            self._check(keep=self._owed())
             page = self.client.search_id_range(
                 object_type, lower=lower, end=end, properties=props, limit=SEARCH_LIMIT
             )
@@ -533,13 +602,22 @@ class Puller:
         position: str | None,
         done: bool,
         writer: _AssociationWriter | None,
+        inline: Page | None = None,
     ) -> None:
-        """Store one page of a range; its position is saved now, or by the association writer."""
+        """Store one page of a range; its position is saved now, or by the association writer.
+
+        A list page that carried its records' associations inline (``inline``) writes them
+        here; the writer then only reads those HubSpot could not give inline, and still
+        saves the position, in order after the range's earlier pages.
+        """
         if writer is not None:
+            ids = [r.id for r in found]
             if found:
                 self._upsert(db, object_type, found)
                 self.progress.add(object_type, len(found))
-            writer.add(index, [r.id for r in found], position, done)
+                if inline is not None:
+                    ids = self._write_inline(db, object_type, ids, inline)
+            writer.add(index, ids, position, done)
             return
         with db.atomic():
             self._upsert(db, object_type, found)
@@ -553,6 +631,24 @@ class Puller:
         skip = TRANSCRIPTS in self.missing
         found = {} if skip else read_transcripts(self.client, records, on_missing=self._not_granted)
         return db.interactions.upsert_records(object_type, records, transcripts=found)
+
+    def _inline_types(self, object_type: str) -> tuple[str, ...]:
+        """The to-types a list page can carry inline for this type (all its pairs, or none)."""
+        pairs = ASSOCIATIONS[object_type]
+        if not pairs or any(p not in INLINE_ASSOCIATION_TYPES or p[1] in self.missing for p in pairs):
+            return ()
+        return tuple(to_type for _, to_type in pairs)
+
+    def _write_inline(self, db: Store, object_type: str, ids: list[str], page: Page) -> list[str]:
+        """Write the associations a list page carried; returns the ids still to be read."""
+        complete = [i for i in ids if i not in page.unread]
+        if complete:
+            for to_type, found in page.associations.items():
+                written = writer_for(db, object_type).replace_associations(
+                    object_type, to_type, complete, {i: found.get(i, []) for i in complete}
+                )
+                self.progress.bump("associations", written)
+        return [i for i in ids if i in page.unread]
 
     def _read_associations(self, db: Store, object_type: str, ids: Sequence[str]) -> None:
         if not ids:
@@ -617,7 +713,10 @@ class Puller:
         read = 0
         for page in self.client.iter_threads(changed_since_ms=since):
             self._check()
-            batch = [(thread, self.client.list_messages(thread["id"])) for thread in page]
+            with ThreadPoolExecutor(max_workers=FETCH_THREADS, thread_name_prefix="sync-messages") as pool:
+                pending = [pool.submit(carry(self.client.list_messages), t["id"]) for t in page]
+                messages = [f.result() for f in pending]
+            batch = list(zip(page, messages, strict=True))
             db.interactions.upsert_threads(batch, channels)
             self.progress.add(THREADS, len(batch))
             read += len(batch)
@@ -638,6 +737,20 @@ class Puller:
             gone.extend(r.id for r in page.records)
         gone_now = writer_for(db, object_type).mark_archived(object_type, gone)
         self.progress.note("archived", object_type, gone_now, add=True)
+
+
+def pause_message(daily: Mapping[str, Any]) -> str:
+    """Why a run paused, in words, from a ``DailyBudget.snapshot()``."""
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(float(daily["resets_at"])))
+    limit, allowance = daily.get("limit"), daily.get("allowance")
+    if allowance is not None and int(daily.get("used") or 0) >= int(allowance):
+        spent = (
+            f"this app's daily budget is spent ({int(daily['used']):,} of {int(allowance):,} requests, "
+            f"{float(daily['share']):.0%} of the portal's daily limit of {int(limit or 0):,})"
+        )
+    else:
+        spent = "HubSpot's daily request limit for this portal is spent"
+    return f"Paused: {spent}. It resumes after {when}, when the day turns, or at the next sync."
 
 
 class _Writer(Protocol):
@@ -663,22 +776,36 @@ def read_transcripts(
     """Call id -> transcript text, for the calls that name a transcript (``hs_call_transcription_id``).
 
     The transcripts API needs OAuth and ``crm.extensions_calling_transcripts.read``; a
-    refusal for a missing scope is reported once (``on_missing("transcripts", error)``) and
-    ends the reading; a call whose transcript HubSpot no longer has is shown without one.
+    refusal for a missing scope is reported once (``on_missing("transcripts", error)``); a
+    call whose transcript HubSpot no longer has is shown without one. The reads go side by
+    side (FETCH_THREADS), as there is no batch read of transcripts.
     """
-    found: dict[str, str] = {}
-    for call in calls:
-        transcript_id = (call.properties or {}).get("hs_call_transcription_id")
-        if not transcript_id or call.archived:
-            continue
+    wanted = {
+        str(call.id): str(transcript_id)
+        for call in calls
+        if (transcript_id := (call.properties or {}).get("hs_call_transcription_id")) and not call.archived
+    }
+
+    def one(transcript_id: str) -> str | MissingScopes | None:
         try:
-            found[str(call.id)] = format_transcript(client.get_transcript(str(transcript_id)))
+            return str(format_transcript(client.get_transcript(transcript_id)))
         except MissingScopes as exc:
-            on_missing(TRANSCRIPTS, exc)
-            break
+            return exc
         except NotFound:
-            continue
-    return found
+            return None
+
+    if not wanted:
+        return {}
+    # One request per transcript (there is no batch read): side by side, not one by one.
+    with ThreadPoolExecutor(
+        max_workers=min(FETCH_THREADS, len(wanted)), thread_name_prefix="sync-transcripts"
+    ) as pool:
+        pending = {call_id: pool.submit(carry(one), tid) for call_id, tid in wanted.items()}
+        results = {call_id: f.result() for call_id, f in pending.items()}
+    refused = next((r for r in results.values() if isinstance(r, MissingScopes)), None)
+    if refused is not None:
+        on_missing(TRANSCRIPTS, refused)
+    return {call_id: text for call_id, text in results.items() if isinstance(text, str)}
 
 
 def writer_for(db: Store, object_type: str) -> _Writer:
@@ -724,6 +851,8 @@ class _AssociationWriter:
         self.error: BaseException | None = None
         self._queue: queue.Queue[tuple[int, list[str], str | None, bool] | None] = queue.Queue()
         self._discard = False
+        self._owed_lock = threading.Lock()
+        self._handed = 0  # ids handed over whose associations are not read yet
         self._thread = threading.Thread(
             target=carry(self._run), name=f"sync-{object_type}-assoc", daemon=True
         )
@@ -732,7 +861,15 @@ class _AssociationWriter:
     def add(self, index: int, ids: list[str], position: str | None, done: bool) -> None:
         if self.error is not None:
             raise self.error
+        with self._owed_lock:
+            self._handed += len(ids)
         self._queue.put((index, ids, position, done))
+
+    def owed(self) -> int:
+        """Requests still needed for what was handed over: the chunks' reads of every pair."""
+        with self._owed_lock:
+            chunks = -(-self._handed // ASSOC_CHUNK) + 1
+        return chunks * len(ASSOCIATIONS[self.object_type])
 
     def close(self, *, flush: bool) -> None:
         """Wait for what was handed over (dropped without ``flush``); raise the writer's error."""
@@ -760,6 +897,7 @@ class _AssociationWriter:
                 waiting += len(item[1])
             if closing and self._discard:
                 return
+            pending = self._save_read(db, pending)
             while pending and (waiting >= ASSOC_CHUNK or closing):
                 chunk: list[tuple[int, list[str], str | None, bool]] = []
                 size = 0
@@ -768,8 +906,32 @@ class _AssociationWriter:
                     size += len(chunk[-1][1])
                 waiting -= size
                 self._flush(db, chunk)
+                with self._owed_lock:
+                    self._handed -= size
             if closing:
                 return
+
+    def _save_read(
+        self, db: Store, pending: list[tuple[int, list[str], str | None, bool]]
+    ) -> list[tuple[int, list[str], str | None, bool]]:
+        """Save at once the positions of pages with nothing left to read (their associations
+        came inline), unless an earlier page of the same range still waits for a read;
+        returns what still waits."""
+        waits: set[int] = set()
+        ready: dict[int, tuple[str | None, bool]] = {}
+        rest: list[tuple[int, list[str], str | None, bool]] = []
+        for entry in pending:
+            index, ids, position, done = entry
+            if ids or index in waits:
+                waits.add(index)
+                rest.append(entry)
+            else:
+                ready[index] = (position, done)
+        if ready:
+            with db.atomic():
+                for index, (position, done) in ready.items():
+                    db.syncstate.save_full_position(self.object_type, index, position, done)
+        return rest
 
     def _flush(self, db: Store, chunk: list[tuple[int, list[str], str | None, bool]]) -> None:
         self.puller._read_associations(db, self.object_type, [i for _, ids, _, _ in chunk for i in ids])

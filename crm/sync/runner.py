@@ -14,22 +14,28 @@ lines match the Sync page's history; at INFO a run is two lines, its start and i
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Literal
 
 from crm import store
 from crm.config import Settings
-from crm.errors import CrmError, SyncBusy
+from crm.errors import CrmError, DailyBudgetSpent, DailyLimitReached, SyncBusy
 from crm.hubspot import HubSpotClient
 from crm.logs import carry, run_context
 from crm.store import Store, syncstate
-from crm.sync.pull import OVERLAP_MS, WALKERS, Interrupted, Progress, Puller
+from crm.sync.pull import OVERLAP_MS, WALKERS, Interrupted, Progress, Puller, pause_message
 
 log = logging.getLogger("crm.sync")
 
 HEARTBEAT_S = 0.5
+# This app's requests of the day so far (``DailyBudget.snapshot``), so runs add up across processes.
+DAILY_SPEND_KEY = "daily_budget"
+# A paused run resumes this long after the portal's midnight (HubSpot's clock is not ours).
+RESUME_GRACE_S = 60.0
 Kind = Literal["incremental", "full"]
 
 
@@ -159,6 +165,8 @@ def _execute_run(
         progress.count_requests(client.stats.snapshot)
         if live_associations is None:
             live_associations = _associations_live(settings)
+        progress.watch_budgets(client.limits.gauges)
+        _seed_daily(settings, client)
         Puller(
             store.target_of(settings),
             client,
@@ -170,6 +178,12 @@ def _execute_run(
             live_associations=live_associations,
         ).run(kind)
         state = "succeeded"
+    except (DailyBudgetSpent, DailyLimitReached) as exc:
+        # Not a failure: what was read is saved, and the next run goes on from there.
+        state = "paused"
+        progress.set(resume_at=exc.resume_at)
+        error = pause_message(client.limits.daily.snapshot()) if client is not None else str(exc)
+        log.info("sync run %s paused: %s", run_id, error)
     except Interrupted as exc:
         state, error = "interrupted", str(exc)
         raise CrmError(f"The sync stopped: {exc}") from exc
@@ -187,6 +201,8 @@ def _execute_run(
         if own_client and client is not None:
             client.close()
         with store.open(settings) as db:
+            if client is not None:
+                db.meta.put(DAILY_SPEND_KEY, json.dumps(client.limits.daily.snapshot(), sort_keys=True))
             progress.set(phase="done" if state == "succeeded" else progress.phase)
             db.syncstate.finish_run(run_id, owner, state=state, progress=progress.snapshot(), error=error)
     with store.open(settings) as db:
@@ -200,6 +216,41 @@ def _associations_live(settings: Settings) -> bool:
     healthy, why = associations_arrive_live(settings)
     log.info("associations %s: %s", "follow live updates" if healthy else "are re-read", why)
     return healthy
+
+
+def _seed_daily(settings: Settings, client: HubSpotClient) -> None:
+    """Start the client's daily count from what earlier runs of today saved.
+
+    HubSpot's day turns at midnight in the account's time zone; the first run asks for it
+    (one request) and the saved count carries it to every later run.
+    """
+    with store.open(settings) as db:
+        saved = db.meta.get(DAILY_SPEND_KEY)
+    daily = client.limits.daily
+    if not saved:
+        try:
+            daily.set_time_zone(client.account_info().get("time_zone"))
+        except CrmError as exc:
+            log.info(
+                "account time zone unknown (%s); the daily budget turns at midnight UTC", type(exc).__name__
+            )
+        return
+    try:
+        snapshot = dict(json.loads(saved))
+        daily.set_time_zone(str(snapshot.get("time_zone") or "UTC"))
+        daily.seed(snapshot)
+    except (ValueError, TypeError):
+        log.warning("ignoring an unreadable saved daily budget")
+
+
+def daily_spend(settings: Settings) -> dict[str, Any] | None:
+    """The daily budget as the last run left it (``DailyBudget.snapshot``), or None."""
+    with store.open(settings) as db:
+        saved = db.meta.get(DAILY_SPEND_KEY)
+    try:
+        return dict(json.loads(saved)) if saved else None
+    except ValueError:
+        return None
 
 
 def _heartbeat(
@@ -267,11 +318,33 @@ class SyncRunner:
             self.last_result = _execute(
                 self.settings, run_id, owner, kind, client=client, walkers=WALKERS, overlap_ms=OVERLAP_MS
             )
+            self._resume_later(self.last_result)
         except BaseException as exc:  # noqa: BLE001 - recorded in the run row; kept for the caller
             self.last_error = exc
         finally:
             if client is not None:
                 client.close()
+
+    def _resume_later(self, run: dict[str, Any]) -> None:
+        """After a run paused for the daily budget, start an incremental sync once the day
+        turns: it resumes the full pull's saved ranges (``Puller._plan``: "resume") and
+        brings every other type up to date. If another process (or a person) syncs first,
+        the lease makes this one a no-op."""
+        resume_at = (run.get("counts") or {}).get("resume_at")
+        if run.get("state") != "paused" or resume_at is None:
+            return
+        delay = max(0.0, float(resume_at) - time.time()) + RESUME_GRACE_S
+        timer = threading.Timer(delay, self._resume)
+        timer.daemon = True
+        timer.name = f"sync-resume-{run.get('id')}"
+        timer.start()
+        log.info("sync run %s resumes in %.0f s, when the daily budget renews", run.get("id"), delay)
+
+    def _resume(self) -> None:
+        try:
+            self.start("incremental", started_by="daily budget", trigger="resume")
+        except CrmError as exc:
+            log.warning("could not resume the paused sync: %s", exc)
 
     @property
     def running(self) -> bool:

@@ -8,7 +8,7 @@ import pytest
 
 from crm.errors import AlreadyExists, NotFound, ValidationFailed
 from crm.hubspot import LAST_MODIFIED, HubSpotClient, Record
-from crm.hubspot.models import iso_to_ms
+from crm.hubspot.models import inline_associations_from_wire, iso_to_ms
 
 CONTACT_PROPS = ["email", "firstname", "lastname", "jobtitle", "lastmodifieddate"]
 
@@ -259,3 +259,40 @@ def _count_status(stats: dict, status: int) -> int:
 def _total_requests(stats: dict) -> int:
     """API requests served (the admin calls of the test itself left out)."""
     return sum(int(n) for route, n in stats["requests"].items() if "/_sandbox/" not in route)
+
+
+def test_a_list_page_carries_associations_inline_matching_the_v4_read(client: HubSpotClient, sandbox):
+    page = client.list_page("deals", properties=["dealname"], associations=["contacts", "companies"])
+    ids = [r.id for r in page.records]
+    assert ids and not page.unread
+    for to_type in ("contacts", "companies"):
+        assert {i: sorted(p) for i, p in page.associations[to_type].items()} == {
+            i: sorted(p) for i, p in client.read_associations("deals", to_type, ids).items()
+        }
+    contacts = client.list_page("contacts", properties=["email"], associations=["companies"])
+    linked = contacts.associations["companies"]
+    assert linked == client.read_associations("contacts", "companies", [r.id for r in contacts.records])
+    assert any(linked.values()) and not all(linked.values())  # no company: an empty list, not a gap
+
+
+def test_inline_associations_hubspot_could_not_give_whole_are_left_for_a_v4_read():
+    items = [
+        {"id": "1", "associations": {"companies": {"results": [{"id": "9", "type": "contact_to_company"}]}}},
+        {  # more than fit inline
+            "id": "2",
+            "associations": {
+                "companies": {
+                    "results": [{"id": "8", "type": "contact_to_company"}],
+                    "paging": {"next": {"after": "1"}},
+                }
+            },
+        },
+        {
+            "id": "3",
+            "associations": {"companies": {"results": [{"id": "7", "type": "partner_of"}]}},
+        },  # a label
+        {"id": "4"},  # no company at all
+    ]
+    found, unread = inline_associations_from_wire("contacts", items, ["companies"])
+    assert unread == {"2", "3"}
+    assert found["companies"]["1"] == [("9", 1)] and found["companies"]["4"] == []

@@ -9,7 +9,14 @@ import time
 import pytest
 
 from crm.errors import CircuitOpen
-from crm.hubspot.limits import CircuitBreaker, RollingWindow, full_jitter, limits_for, reset_limits
+from crm.hubspot.limits import (
+    CircuitBreaker,
+    DailyBudget,
+    RollingWindow,
+    full_jitter,
+    limits_for,
+    reset_limits,
+)
 
 
 class FakeClock:
@@ -193,3 +200,88 @@ def test_one_limiter_per_portal_is_shared():
     reset_limits()
     assert limits_for("portal:1") is limits_for("portal:1")
     assert limits_for("portal:1") is not limits_for("portal:2")
+
+
+# -- the daily budget ---------------------------------------------------------------------
+
+NOON_UTC = 1_800_014_400.0  # 2027-01-15 12:00 UTC
+
+
+def test_the_daily_allowance_is_the_configured_share_of_the_limit_hubspot_reports():
+    budget = DailyBudget(share=0.5, clock=lambda: NOON_UTC)
+    budget.learn(limit=250_000, remaining=249_000)
+    assert budget.allowance == 125_000
+    assert budget.snapshot()["source"] == "headers"
+    for _ in range(3):
+        budget.count()
+    assert budget.snapshot()["used"] == 3 and budget.left() == 124_997
+
+
+def test_a_held_request_beyond_the_allowance_is_refused_and_not_counted():
+    budget = DailyBudget(share=0.4, configured_limit=10, clock=lambda: NOON_UTC)
+    assert [budget.take() for _ in range(5)] == [True, True, True, True, False]
+    assert budget.used == 4 and budget.spent()
+
+
+def test_other_apps_spending_the_day_spends_ours_too():
+    budget = DailyBudget(share=0.5, clock=lambda: NOON_UTC)
+    budget.learn(limit=1000, remaining=0)  # we sent nothing, but the portal has nothing left
+    assert budget.spent() and budget.left() == 0
+
+
+def test_without_headers_or_a_configured_limit_the_budget_is_unknown_and_never_spent():
+    budget = DailyBudget(share=0.5, clock=lambda: NOON_UTC)
+    for _ in range(1000):
+        assert budget.take()
+    snapshot = budget.snapshot()
+    assert (snapshot["source"], snapshot["limit"], snapshot["allowance"], snapshot["used"]) == (
+        "unknown",
+        None,
+        None,
+        1000,
+    )
+    assert budget.left() is None and not budget.spent()
+
+
+def test_the_day_turns_at_midnight_in_the_accounts_time_zone():
+    clock = FakeClock()
+    clock.now = 1_800_050_400.0  # 2027-01-15 22:00 UTC = 17:00 in New York
+    budget = DailyBudget(share=0.5, configured_limit=100, time_zone="America/New_York", clock=clock)
+    for _ in range(50):
+        budget.count()
+    assert budget.spent()
+    assert budget.next_reset() == 1_800_075_600.0  # 2027-01-16 05:00 UTC, midnight in New York
+    clock.now += 2 * 3600  # midnight UTC: not yet a new day in New York
+    assert budget.spent()
+    clock.now += 6 * 3600
+    assert not budget.spent() and budget.used == 0
+
+
+def test_hubspots_remaining_count_jumping_up_means_its_day_turned():
+    budget = DailyBudget(share=0.5, clock=lambda: NOON_UTC)
+    budget.learn(limit=200, remaining=100)
+    for _ in range(100):
+        budget.count()
+    assert budget.spent()
+    budget.learn(limit=200, remaining=20)  # an answer to an earlier request, late: the same day
+    assert budget.spent()
+    budget.learn(limit=200, remaining=199)
+    assert not budget.spent() and budget.used == 0
+
+
+def test_a_daily_429_holds_until_midnight():
+    clock = FakeClock()
+    clock.now = NOON_UTC
+    budget = DailyBudget(share=1.0, clock=clock)
+    assert budget.refused() == 1_800_057_600.0  # 2027-01-16 00:00 UTC
+    assert budget.spent()
+    clock.now = 1_800_057_601.0
+    assert not budget.spent()
+
+
+def test_a_saved_count_of_today_carries_over_and_another_days_is_ignored():
+    budget = DailyBudget(share=0.5, clock=lambda: NOON_UTC)
+    budget.seed({"day": "2027-01-14", "used": 900, "source": "headers", "limit": 1000, "remaining": 0})
+    assert budget.used == 0 and budget.limit is None
+    budget.seed({"day": "2027-01-15", "used": 500, "source": "headers", "limit": 1000, "remaining": 400})
+    assert budget.used == 500 and budget.spent()

@@ -29,6 +29,12 @@ from crm.errors import ConfigError
         ("CRM_LIVE", "push"),
         ("CRM_LIVE_POLL", "0.5"),
         ("CRM_LIVE_POLL", "3600"),
+        ("CRM_DAILY_BUDGET", "0%"),
+        ("CRM_DAILY_BUDGET", "150%"),
+        ("CRM_DAILY_BUDGET", "50"),
+        ("CRM_DAILY_BUDGET", "half"),
+        ("CRM_DAILY_LIMIT", "-1"),
+        ("CRM_DAILY_LIMIT", "lots"),
     ],
 )
 def test_an_impossible_value_is_refused_naming_the_setting(name: str, value: str):
@@ -53,6 +59,19 @@ def test_an_impossible_value_is_refused_naming_the_setting(name: str, value: str
 )
 def test_sync_intervals_read_as_people_write_them(value: str, seconds: int):
     assert load_settings({"CRM_SYNC_INTERVAL": value}, {}).sync_interval_s == seconds
+
+
+@pytest.mark.parametrize(
+    ("value", "share"),
+    [("", 0.5), ("50%", 0.5), ("12.5 %", 0.125), ("0.25", 0.25), ("100%", 1.0), ("1", 1.0)],
+)
+def test_the_daily_budget_reads_as_a_share_of_the_portals_limit(value: str, share: float):
+    assert load_settings({"CRM_DAILY_BUDGET": value}, {}).daily_budget == pytest.approx(share)
+
+
+def test_a_daily_limit_may_be_configured_for_apps_that_hubspot_tells_none():
+    assert load_settings({}, {}).daily_limit == 0
+    assert load_settings({"CRM_DAILY_LIMIT": "250_000"}, {}).daily_limit == 250_000
 
 
 def test_ports_at_the_edges_are_accepted():

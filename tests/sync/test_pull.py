@@ -38,6 +38,16 @@ def test_full_sync_equals_the_sandbox_truth(sandbox, settings, db):
     assert db.queries.pipelines()[0]["stages"][0]["id"] == "appointmentscheduled"
 
 
+def test_list_pages_carry_their_associations_so_a_list_walk_reads_none_apart(sandbox, settings, db):
+    sandbox.reset(seed=11, contacts=260, companies=30, deals=70, owners=5)
+    run = run_sync(settings, kind="full", walkers=1)
+    assert run["state"] == "succeeded"
+    assert differences(db, sandbox) == []
+    # One list walk per type (no search walkers), every association inline: no v4 read at all.
+    assert run["counts"]["requests_by_kind"]["assoc"] == 0
+    assert run["counts"]["associations"] > 0
+
+
 @sqlite_only
 def test_full_pull_splits_each_type_into_parallel_id_ranges(sandbox, settings, another_cache):
     sandbox.configure(latency_ms=200, burst_limit=2000)

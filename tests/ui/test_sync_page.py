@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from uikit import Portal, plain, texts, wait_until
 
 from crm import store, sync
@@ -44,17 +49,24 @@ def test_sync_now_runs_in_the_background_and_lands_in_the_history(connected: Por
     assert [m.value for m in at.metric][:3] == ["40", "10", "15"]
 
 
-def test_a_sync_running_elsewhere_shows_live_progress_and_blocks_new_ones(synced: Portal) -> None:
-    db = _db(synced)
+@contextmanager
+def _running_elsewhere(portal: Portal, progress: dict) -> Iterator[None]:
+    """A run the CLI holds, with ``progress`` as its last heartbeat; it succeeds on exit."""
+    db = _db(portal)
     owner = syncstate.new_owner()
     try:
         run_id = db.syncstate.start_run(kind="full", trigger="cli", started_by="cli", owner=owner)
         assert run_id is not None
-        db.syncstate.heartbeat(
-            run_id,
-            owner,
-            {"phase": "records", "object_type": "contacts", "done": 12, "total": 40, "requests": 5},
-        )
+        db.syncstate.heartbeat(run_id, owner, progress)
+        yield
+    finally:
+        db.syncstate.finish_run(run_id, owner, state="succeeded")
+        db.close()
+
+
+def test_a_sync_running_elsewhere_shows_live_progress_and_blocks_new_ones(synced: Portal) -> None:
+    progress = {"phase": "records", "object_type": "contacts", "done": 12, "total": 40, "requests": 5}
+    with _running_elsewhere(synced, progress):
         at = synced.page("sync")
         at.run()
         assert not at.exception
@@ -62,9 +74,6 @@ def test_a_sync_running_elsewhere_shows_live_progress_and_blocks_new_ones(synced
         assert bar.value == 30
         assert "12 of 40 records" in plain(bar.proto.text)
         assert at.button(key="sync_now").disabled and at.button(key="sync_full").disabled
-    finally:
-        db.syncstate.finish_run(run_id, owner, state="succeeded")
-        db.close()
     at.run()
     assert len(at.get("progress")) == 0
     assert not at.button(key="sync_now").disabled
@@ -246,3 +255,51 @@ def test_the_page_shows_the_schedule_and_the_next_run(connected: Portal, monkeyp
     off = connected.page("sync")
     off.run()
     assert "Scheduled sync is off" in texts(off)
+
+
+BUDGETS = {
+    "burst": {"used": 88, "limit": 110, "window_s": 10.0},
+    "search": {"used": 4, "limit": 5, "window_s": 1.0},
+    "daily": {"used": 1200, "allowance": 125_000, "limit": 250_000, "share": 0.5, "source": "headers"},
+}
+
+
+def test_a_running_sync_shows_the_burst_search_and_daily_gauges(synced: Portal) -> None:
+    progress = {"phase": "records", "done": 10, "total": 40, "requests": 5, "counts": {"budgets": BUDGETS}}
+    with _running_elsewhere(synced, progress):
+        at = synced.page("sync")
+        at.run()
+        assert not at.exception
+        bars = {plain(b.proto.text).split(":")[0]: b.value for b in at.get("progress")}
+        assert bars["Burst"] == 80 and bars["Search"] == 80 and bars["Daily"] == 0
+        shown = [plain(b.proto.text) for b in at.get("progress")]
+        assert "Daily: 1,200 of 125,000 (50% share)" in shown
+
+
+def test_a_sync_paused_for_the_daily_budget_says_when_it_goes_on(synced: Portal) -> None:
+    db = _db(synced)
+    owner = syncstate.new_owner()
+    message = (
+        "Paused: this app's daily budget is spent (125,000 of 125,000 requests). It resumes after midnight."
+    )
+    try:
+        run_id = db.syncstate.start_run(kind="full", trigger="ui", started_by="kim", owner=owner)
+        assert run_id is not None
+        counts = {"budgets": BUDGETS, "resume_at": time.time() + 3 * 3600}
+        db.syncstate.finish_run(run_id, owner, state="paused", progress={"counts": counts}, error=message)
+    finally:
+        db.close()
+    at = synced.page("sync")
+    at.run()
+    assert not at.exception
+    [warning] = [w for w in at.warning if "daily budget" in plain(w.value)]
+    assert message in plain(warning.value) and re.search(r"\(in 1[78]\d min", plain(warning.value))
+    assert not at.button(key="sync_now").disabled
+
+
+def test_the_page_estimates_a_full_resync_from_the_last_sync(synced: Portal) -> None:
+    at = synced.page("sync")
+    at.run()
+    assert not at.exception
+    [line] = [c.value for c in at.caption if c.value.startswith("Full re-sync:")]
+    assert "requests and" in line and "minutes for" in line and "the last sync's totals" in line

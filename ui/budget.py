@@ -1,0 +1,120 @@
+"""The Sync page's view of HubSpot's rate limits: a full pull's estimate, live gauges, a pause.
+
+- ``estimate(settings)``: before a full re-sync, its requests and minutes and how they
+  compare with the daily budget left (``crm.sync.estimate``).
+- ``gauges(run)``: while a run goes, the burst (per 10 s), search (per second) and daily
+  budgets as the run's heartbeat last wrote them (so a run started in another process or
+  from the command line shows its gauges too).
+- ``paused(run)``: a run that stopped for the daily budget, and when it goes on.
+
+Everything shown is numbers and fixed words; nothing from HubSpot is rendered as HTML.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import streamlit as st
+
+from crm.config import Settings
+from crm.sync.estimate import Estimate, estimate_full_pull, expected_totals
+from crm.sync.runner import daily_spend
+from ui import data
+from ui.columns import duration, md_escape
+
+
+def daily_left(settings: Settings) -> tuple[int | None, dict[str, Any] | None]:
+    """Requests this app may still send today as the last run left the count, and that count."""
+    daily = daily_spend(settings)
+    if not daily or daily.get("allowance") is None:
+        return None, daily
+    used = (
+        int(daily.get("used") or 0) if daily.get("day") == _today(str(daily.get("time_zone") or "UTC")) else 0
+    )
+    return max(0, int(daily["allowance"]) - used), daily
+
+
+def full_pull_estimate(settings: Settings) -> Estimate:
+    """The estimate from the last sync's totals per type, else from the cache's counts."""
+    with data.open_cache(settings) as db:
+        runs = db.syncstate.run_history(limit=20)
+        cached = db.queries.counts()
+    totals, source = expected_totals(runs, cached)
+    return estimate_full_pull(totals, counted_from=source)
+
+
+def estimate(settings: Settings) -> None:
+    """One caption: what a full re-sync will cost, and whether today's budget covers it."""
+    guess = full_pull_estimate(settings)
+    if guess.records == 0:
+        st.caption("Full re-sync: no estimate until a first sync has counted the portal's records.")
+        return
+    line = (
+        f"Full re-sync: about {guess.requests:,} requests and {max(guess.minutes, 0.1):.1f} minutes for "
+        f"{guess.records:,} records (from {guess.counted_from})."
+    )
+    left, daily = daily_left(settings)
+    if left is not None and daily is not None:
+        line += f" This app's daily budget has {left:,} of {int(daily['allowance']):,} requests left today"
+        if guess.requests > left:
+            line += "; the sync will pause when it is spent and go on after midnight (or at the next sync)."
+        else:
+            line += "."
+    elif daily is not None:
+        line += " The portal's daily limit is unknown (HubSpot sends OAuth apps no daily-limit headers)."
+    st.caption(line)
+
+
+def gauges(run: dict[str, Any]) -> None:
+    """Three bars: the burst and search windows right now, and the day's budget."""
+    budgets = (run.get("counts") or {}).get("budgets") or {}
+    if not budgets:
+        return
+    burst, search, daily = budgets.get("burst") or {}, budgets.get("search") or {}, budgets.get("daily") or {}
+    c1, c2, c3 = st.columns(3)
+    with c1:
+        _bar("Burst", burst.get("used"), burst.get("limit"), f"per {float(burst.get('window_s') or 10):g} s")
+    with c2:
+        _bar(
+            "Search", search.get("used"), search.get("limit"), f"per {float(search.get('window_s') or 1):g} s"
+        )
+    with c3:
+        if daily.get("allowance") is None:
+            st.progress(0.0, text=f"Daily: {int(daily.get('used') or 0):,} requests today, limit unknown")
+        else:
+            _bar(
+                "Daily",
+                daily.get("used"),
+                daily.get("allowance"),
+                f"({float(daily.get('share') or 0):.0%} share)",
+            )
+
+
+def paused(run: dict[str, Any]) -> None:
+    """The warning for a run that paused on the daily budget."""
+    resume_at = (run.get("counts") or {}).get("resume_at")
+    when = ""
+    if resume_at:
+        left = float(resume_at) - time.time()
+        when = f" (in {duration(left)})" if left > 0 else " (due now: the next sync goes on)"
+    st.warning(
+        md_escape(run.get("error") or "Paused for the daily budget.") + when,
+        icon=":material/pause_circle:",
+    )
+
+
+def _today(time_zone: str) -> str:
+    try:
+        zone: datetime.tzinfo = ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = datetime.UTC
+    return datetime.datetime.now(zone).strftime("%Y-%m-%d")
+
+
+def _bar(label: str, used: Any, limit: Any, unit: str) -> None:
+    used_n, limit_n = int(used or 0), int(limit or 0)
+    share = min(used_n / limit_n, 1.0) if limit_n else 0.0
+    st.progress(share, text=f"{label}: {used_n:,} of {limit_n:,} {unit}")
