@@ -54,7 +54,7 @@ run: $(VENV)/.runtime
 	$(BIN)/streamlit run app.py
 
 test: lint chromium postgres node-deps
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=25 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist load --durations=25 $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

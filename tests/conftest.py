@@ -34,10 +34,6 @@ from tests.pgcluster import (  # noqa: F401  (fixtures for every directory)
     pg_url,
 )
 
-# Module-scoped fixtures that start a process (a ``streamlit run`` app, a benchmark run): under pytest-xdist
-# (``make test`` runs ``--dist loadgroup``) the tests using one stay in one worker, so the
-# module starts it once rather than once per worker its tests land on.
-EXPENSIVE_MODULE_FIXTURES = ("app_server", "bench_run")
 # Under pytest-xdist the tests are handed out in collection order, one at a time to whichever
 # worker is free. The long ones (browsers, ``streamlit run`` processes, big seeds: tens of
 # seconds each), then the AppTest and benchmark ones (seconds each), go first, so the run
@@ -54,21 +50,18 @@ def _weight(item: pytest.Item) -> int:
     return 1 if item.nodeid.startswith(MEDIUM_DIRS) else 2
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist: group a module's tests sharing an expensive module-scoped fixture,
-    and put the long tests first (see above). A run in one process keeps pytest's order.
+    """Under pytest-xdist: put the long tests first (see above). A run in one process keeps
+    pytest's order.
 
-    ``tryfirst``: pytest-xdist reads the ``xdist_group`` marks in its own hook, after this one.
+    (pytest-xdist's ``--dist loadgroup`` would keep a module's tests that share one
+    ``streamlit run`` app on one worker, but xdist 3.8 marks the group by rewriting
+    ``item._nodeid``, which pytest 9 no longer reads: the groups come out empty. So a module's
+    browser tests may start its app once per worker they land on; the benchmark smoke test
+    shares its one run across workers instead, tests/bench/test_bench_smoke.py.)
     """
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         return
-    for item in items:
-        names = getattr(item, "fixturenames", ())
-        if item.get_closest_marker("xdist_group") is None and any(
-            f in names for f in EXPENSIVE_MODULE_FIXTURES
-        ):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
     items.sort(key=_weight)
 
 

@@ -133,6 +133,7 @@ class SandboxGate:
         seen: dict[str, int] = {}
         portal = self.state
         counted: Stats | None = None  # the portal whose in-flight count this request holds
+        in_flight_key = f"{scope['method']} {scope['path']}"
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -149,7 +150,7 @@ class SandboxGate:
             else:
                 portal = scope_state[PORTAL_KEY] = picked
                 counted = portal.stats
-                counted.started()
+                counted.started(in_flight_key)
                 verdict = await self._gate(scope, portal, extra)
             if verdict == "drop":
                 await self._drop(send)
@@ -169,7 +170,7 @@ class SandboxGate:
                 await error_response(500, body, cid)(scope, receive, send_with_headers)
         finally:
             if counted is not None:
-                counted.ended()
+                counted.ended(in_flight_key)
             route = scope.get("route")
             template = getattr(route, "path", None) or "<unmatched>"
             portal.stats.record(f"{scope['method']} {template}", seen.get("status") or None)

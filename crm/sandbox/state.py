@@ -65,8 +65,9 @@ def portal_config(default: SandboxConfig, portal_id: int) -> SandboxConfig:
 
 class Stats:
     """Requests per method and route template, responses per status, limits and faults served,
-    and the most requests served at once (``max_in_flight``: shows a client's parallelism
-    without timing it)."""
+    and the most requests served at once, in all and per method and path
+    (``max_in_flight``, ``max_in_flight_by_path``: they show a client's parallelism without
+    timing it)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -77,16 +78,21 @@ class Stats:
         self.search_rate_limited = 0
         self.in_flight = 0
         self.max_in_flight = 0
+        self._in_flight_by: collections.Counter[str] = collections.Counter()
+        self.max_in_flight_by: dict[str, int] = {}
 
-    def started(self) -> None:
-        """A request of this portal is being served (its latency included)."""
+    def started(self, key: str) -> None:
+        """A request of this portal (``key``: its method and path) is being served, latency included."""
         with self._lock:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self._in_flight_by[key] += 1
+            self.max_in_flight_by[key] = max(self.max_in_flight_by.get(key, 0), self._in_flight_by[key])
 
-    def ended(self) -> None:
+    def ended(self, key: str) -> None:
         with self._lock:
             self.in_flight -= 1
+            self._in_flight_by[key] -= 1
 
     def record(self, route: str, status: int | None) -> None:
         with self._lock:
@@ -116,6 +122,7 @@ class Stats:
                 "search_rate_limited": self.search_rate_limited,
                 "faults": dict(self.faults),
                 "max_in_flight": self.max_in_flight,
+                "max_in_flight_by_path": dict(self.max_in_flight_by),
             }
 
 
