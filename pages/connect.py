@@ -59,6 +59,7 @@ RECONNECT_REASONS = {
     "token_rejected": "HubSpot refused the private-app token",
 }
 _SAFE_TICKET = re.compile(r"^[A-Za-z0-9_\-]{8,200}$")
+_SAFE_TEST_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
 
 settings = page_settings()
 home = runtime.settings()
@@ -94,12 +95,17 @@ def _connect_link(label: str, *, test_id: str = "connect-hubspot") -> None:
             minted = (oauth.create_ticket(settings, staff.email), time.monotonic())
         st.session_state[TICKET_KEY] = minted
     ticket = str(minted[0])
+    # The test id may carry a connection id (a slug made from the CRM account's id): checked
+    # like the ticket, so nothing but [a-z0-9-] ever reaches the HTML below.
+    if not _SAFE_TEST_ID.match(test_id):
+        test_id = "connect-hubspot"
     if not _SAFE_TICKET.match(ticket):
         st.error("Could not prepare the connection link. Reload the page and try again.")
         return
     base = str(st.get_option("server.baseUrlPath") or "").strip("/")
     href = f"/{base}/hubspot/connect?ticket={ticket}" if base else f"/hubspot/connect?ticket={ticket}"
-    # Our one unsafe_allow_html: a constant label and our own URL-safe ticket, never CRM data.
+    # Our one unsafe_allow_html: a constant label, a checked slug and our own URL-safe ticket,
+    # never CRM data. (Callers pass only literal labels.)
     # target="_self" keeps the flow in this tab (a new tab would be a new, stale session).
     st.markdown(
         f'<a href="{href}" target="_self" data-testid="{test_id}" '
