@@ -7,10 +7,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The suite runs in PYTEST_WORKERS processes (pytest-xdist; 0 runs it in this one). Each worker
-# starts its own sandboxes and PostgreSQL cluster; the tests wait on loopback I/O and
-# subprocesses much of the time, so more workers than cores pays off. PYTEST_ARGS adds to it
-# (a directory, -k, ...).
-PYTEST_WORKERS ?= 4
+# starts its own sandboxes and PostgreSQL cluster. One worker per core: with 4 on 2 cores the
+# browser and sync tests starved each other, and runs failed on waits that a starved
+# Streamlit or walker could not meet. PYTEST_ARGS adds to it (a directory, -k, ...).
+PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 
 .PHONY: run test lint bench chromium postgres node-deps clean

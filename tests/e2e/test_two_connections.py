@@ -59,7 +59,7 @@ def _switch(page: Page, name: str, connection_id: str) -> None:
     page.wait_for_url(re.compile(rf"[?&]connection={connection_id}\b"))
     settle(page)
     # Remembered by this browser (a bare URL in a new session opens it), see ui/selection.py.
-    page.wait_for_function(f"document.cookie.includes('crm_connection={connection_id}')", timeout=10_000)
+    page.wait_for_function(f"document.cookie.includes('crm_connection={connection_id}')", timeout=30_000)
 
 
 def _search(page: Page, text: str) -> None:
