@@ -264,6 +264,8 @@ def cmd_migrate_cache(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     for table, count in sorted(report.rows.items()):
         if count:
             print(f"  {table}: {count}", file=err)
+    for partition, copied in report.partitions.items():
+        print(f"  connection cache {partition}: {copied.total} rows", file=err)
     print(
         f"Copied {report.total} rows into {target}. Set CRM_DB to that URL (with its password) to use it.",
         file=out,
