@@ -419,8 +419,9 @@ class Puller:
             if "total" in state:
                 self.progress.total(object_type, int(state["total"]))
         pending = [i for i, w in enumerate(state["walkers"]) if not w.get("done")]
+        owed = [str(i) for i in state.get("owed") or []]
         walk_started = time.perf_counter()
-        if pending:
+        if pending or owed:
             todo = _RangeQueue(pending)
             # Search needs numeric ids (a single open range means they were not).
             searchers = self.searchers if len(state["walkers"]) > 1 else 0
@@ -428,14 +429,20 @@ class Puller:
             writer = _AssociationWriter(self, object_type) if ASSOCIATIONS[object_type] else None
             if writer is not None:
                 self._writers.add(writer)
-            with ThreadPoolExecutor(max_workers=len(kinds), thread_name_prefix=f"sync-{object_type}") as pool:
-                futures = [
-                    pool.submit(
-                        carry(self._take_ranges), object_type, kind, todo, state["walkers"], props, writer
-                    )
-                    for kind in kinds
-                ]
-                errors = [f.exception() for f in futures]
+                if owed:  # a paused pull saved positions past these; their associations come first
+                    writer.add(OWED, owed, None, False)
+            errors: list[BaseException | None] = []
+            if kinds:
+                with ThreadPoolExecutor(
+                    max_workers=len(kinds), thread_name_prefix=f"sync-{object_type}"
+                ) as pool:
+                    futures = [
+                        pool.submit(
+                            carry(self._take_ranges), object_type, kind, todo, state["walkers"], props, writer
+                        )
+                        for kind in kinds
+                    ]
+                    errors = [f.exception() for f in futures]
             failed = next((e for e in errors if e is not None), None)
             if writer is not None:
                 self._writers.discard(writer)
@@ -837,6 +844,10 @@ class _RangeQueue:
             self._pending.clear()
 
 
+# The range index of what a paused pull owed (``full_state["owed"]``): ids with no position.
+OWED = -1
+
+
 class _AssociationWriter:
     """Reads the associations of a full pull's records in whole chunks, then saves positions.
 
@@ -844,6 +855,12 @@ class _AssociationWriter:
     waits for the burst budget, and a search walker must not wait with it. Chunks are cut
     from pages of all ranges, so every read but the last carries (nearly) ASSOC_CHUNK ids.
     A position is saved only in the transaction after its records' associations are in.
+
+    When the daily budget stops a read (the walkers keep room for what the writer owes, but
+    requests already in flight on other threads can take it), the ids still waiting are
+    saved as owed (``SyncState.owe_associations``) in the transaction that saves their
+    positions, and the resumed pull reads those associations first (range ``OWED``): a
+    pause never costs reading the records again.
     """
 
     def __init__(self, puller: Puller, object_type: str) -> None:
@@ -905,7 +922,11 @@ class _AssociationWriter:
                     chunk.append(pending.pop(0))
                     size += len(chunk[-1][1])
                 waiting -= size
-                self._flush(db, chunk)
+                try:
+                    self._flush(db, chunk)
+                except (DailyBudgetSpent, DailyLimitReached):
+                    self._owe(db, [*chunk, *pending])
+                    raise
                 with self._owed_lock:
                     self._handed -= size
             if closing:
@@ -935,10 +956,21 @@ class _AssociationWriter:
 
     def _flush(self, db: Store, chunk: list[tuple[int, list[str], str | None, bool]]) -> None:
         self.puller._read_associations(db, self.object_type, [i for _, ids, _, _ in chunk for i in ids])
-        latest = {index: (position, done) for index, _, position, done in chunk}
+        settled = [i for index, ids, _, _ in chunk if index == OWED for i in ids]
         with db.atomic():
-            for index, (position, done) in latest.items():
-                db.syncstate.save_full_position(self.object_type, index, position, done)
+            db.syncstate.settle_associations(self.object_type, settled)
+            self._save_positions(db, chunk)
+
+    def _owe(self, db: Store, entries: list[tuple[int, list[str], str | None, bool]]) -> None:
+        """Save positions past records whose associations were not read, and owe those reads."""
+        with db.atomic():
+            db.syncstate.owe_associations(self.object_type, [i for _, ids, _, _ in entries for i in ids])
+            self._save_positions(db, entries)
+
+    def _save_positions(self, db: Store, entries: list[tuple[int, list[str], str | None, bool]]) -> None:
+        latest = {index: (position, done) for index, _, position, done in entries if index != OWED}
+        for index, (position, done) in latest.items():
+            db.syncstate.save_full_position(self.object_type, index, position, done)
 
 
 def _split(low: int, high: int, parts: int, *, taper: int = 0) -> list[tuple[int, int | None]]:
