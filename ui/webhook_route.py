@@ -26,11 +26,12 @@ from crm.errors import WebhookRejected
 
 log = logging.getLogger(__name__)
 
-_STATUS = {"too_large": 413, "malformed": 400, "unknown_portal": 400}
+_STATUS = {"too_large": 413, "malformed": 400, "unknown_portal": 400, "unknown_account": 400}
 _BODIES = {
     "too_large": "Request body too large",
     "malformed": "Bad request: not a valid event batch",
     "unknown_portal": "Bad request: no event is for a connected portal",
+    "unknown_account": "Bad request: not for a connected account",
 }
 # A declared length is compared as a number only when it is a short one.
 _LENGTH_RE = re.compile(r"[0-9]{1,16}")
@@ -44,15 +45,9 @@ async def hubspot_webhook(request: Request) -> Response:
         log.exception("webhook: settings unavailable")
         return PlainTextResponse("Service unavailable", status_code=503)
 
-    declared = request.headers.get("content-length", "").strip()
-    if declared.isdigit() and (not _LENGTH_RE.fullmatch(declared) or int(declared) > webhooks.MAX_BODY_BYTES):
+    body = await _read_capped(request)
+    if body is None:
         return await _refuse(settings, "too_large")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > webhooks.MAX_BODY_BYTES:
-            # A missing or lying Content-Length: stop reading here, never buffer the rest.
-            return await _refuse(settings, "too_large")
 
     delivered: list[Settings] = []
     try:
@@ -61,7 +56,7 @@ async def hubspot_webhook(request: Request) -> Response:
             settings,
             method=request.method,
             headers=request.headers,
-            body=bytes(body),
+            body=body,
             delivered=delivered,
         )
     except WebhookRejected as exc:
@@ -73,6 +68,62 @@ async def hubspot_webhook(request: Request) -> Response:
         # Each connection that got events has its own worker (one per partition).
         webhooks.notify(target)
     return Response(status_code=204)
+
+
+async def pipedrive_webhook(request: Request) -> Response:
+    """POST /pipedrive/webhook: a Pipedrive (webhooks v2) delivery for one of the connections.
+
+    The delivery's ``meta.company_id`` picks the connection; its Basic credentials are
+    checked against that connection's (``crm.webhooks.receive_from``). Answers as the
+    HubSpot route does: 204, 413, 401 (any credential failure, one body), 400 (unreadable,
+    or a company no connection has), 503 (our side; Pipedrive retries a non-2xx).
+    """
+    return await _crm_webhook(request, "pipedrive")
+
+
+async def _crm_webhook(request: Request, crm_name: str) -> Response:
+    try:
+        settings = await run_in_threadpool(_settings, request)
+    except Exception:
+        log.exception("webhook: settings unavailable")
+        return PlainTextResponse("Service unavailable", status_code=503)
+    body = await _read_capped(request)
+    if body is None:
+        return await _refuse(settings, "too_large")
+    delivered: list[Settings] = []
+    try:
+        await run_in_threadpool(
+            webhooks.receive_from,
+            settings,
+            crm_name,
+            method=request.method,
+            uri=str(request.url),
+            headers=request.headers,
+            body=body,
+            delivered=delivered,
+        )
+    except WebhookRejected as exc:
+        return _answer(exc.reason)
+    except Exception:
+        log.exception("webhook: could not store the delivery")
+        return PlainTextResponse("Service unavailable", status_code=503)
+    for target in delivered:
+        webhooks.notify(target)
+    return Response(status_code=204)
+
+
+async def _read_capped(request: Request) -> bytes | None:
+    """The raw body, or None when it is over the cap (declared or streamed)."""
+    declared = request.headers.get("content-length", "").strip()
+    if declared.isdigit() and (not _LENGTH_RE.fullmatch(declared) or int(declared) > webhooks.MAX_BODY_BYTES):
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > webhooks.MAX_BODY_BYTES:
+            # A missing or lying Content-Length: stop reading here, never buffer the rest.
+            return None
+    return bytes(body)
 
 
 async def _refuse(settings: Settings, reason: str) -> Response:
