@@ -12,7 +12,9 @@ webhooks' ids (to remove them on disconnect) and the URL they deliver to.
     register(settings, api, url)   connect flow / CLI: credentials stored, then subscribed
     ensure_registered(settings, api)   registers at PIPEDRIVE_WEBHOOK_URL unless done already
     secret(settings, account_id)   the receiving route: "user:password" to verify with
-    unregister(settings, api)      disconnect: removed at the CRM (best effort), then forgotten
+    unregister(settings, api)      removed at the CRM (best effort), then forgotten
+    remove_registered(settings)    disconnect (crm.connections.remove): the same over the
+                                   connection's stored credentials
 
 Any API implementing ``crm.interface.WebhookSubscriptions`` can be registered; which CRM
 it is does not matter here.
@@ -30,7 +32,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from crm import store
+from crm import crms, store
 from crm.config import Settings
 from crm.errors import ConfigError, CrmError, NeedsReconnect
 from crm.interface import CrmApi, WebhookSubscriptions
@@ -149,14 +151,16 @@ def register(settings: Settings, api: CrmApi, url: str, *, account_id: str | Non
 
 
 def ensure_registered(
-    settings: Settings, api: CrmApi, *, account_id: str | None = None
+    settings: Settings, api: CrmApi, *, account_id: str | None = None, url: str | None = None
 ) -> Subscription | None:
-    """Register at ``PIPEDRIVE_WEBHOOK_URL`` unless the connection already is (same URL).
+    """Register at ``url`` (default ``PIPEDRIVE_WEBHOOK_URL``) unless the connection already
+    is registered there.
 
-    What a connect flow calls: None when no URL is configured or the API registers no
+    What a connect flow calls (demo mode passes the app's loopback ``/pipedrive/webhook``,
+    where the embedded sandbox delivers): None when there is no URL or the API registers no
     webhooks (HubSpot's are set up in its app settings instead).
     """
-    url = settings.pipedrive_webhook_url
+    url = url or settings.pipedrive_webhook_url
     if not url or not isinstance(api, WebhookSubscriptions):
         return None
     current = stored(settings)
@@ -186,9 +190,29 @@ def unregister(settings: Settings, api: CrmApi | None) -> int:
     return len(sub.ids)
 
 
+def remove_registered(settings: Settings) -> int:
+    """Disconnect: remove the connection's webhooks at the CRM over its stored credentials
+    (while they still work), then forget them; returns how many there were.
+
+    Never raises for the CRM: with no usable credentials (or no answer) the webhooks are
+    only forgotten here, and their deliveries are refused from then on.
+    """
+    if stored(settings) is None:
+        return 0
+    try:
+        api: CrmApi | None = crms.provider_of(settings).connect(settings)
+    except CrmError as exc:
+        log.warning("Could not open the connection to remove its webhooks (%s)", type(exc).__name__)
+        api = None
+    try:
+        return unregister(settings, api)
+    finally:
+        if api is not None:
+            api.close()
+
+
 def _main(argv: Sequence[str]) -> int:
     """``register|unregister|show [connection]``, for a Pipedrive connection."""
-    from crm import crms
     from crm.config import load_settings
     from crm.connections import resolve
 

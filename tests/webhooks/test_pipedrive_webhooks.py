@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from crm import store, subscriptions, webhooks
 from crm.config import Settings
+from crm.connections import remove, resolve
 from crm.pipedrive.client import ApiToken
 from crm.pipedrive.provider import Pipedrive, PipedriveApi
 from crm.sandbox.pipedrive import PipedriveConfig, PipedriveServer, serve
@@ -245,3 +246,61 @@ def test_unregistering_removes_the_webhooks_at_pipedrive_and_later_deliveries_ar
             "/pipedrive/webhook", content=_pipedrive_body(7), headers=_basic(old_user, old_password)
         )
     assert answer.status_code == 401
+
+
+def test_a_redelivered_event_is_stored_once_and_the_connection_reports_live_updates(
+    company: PipedriveAdmin, app: App
+) -> None:
+    user, password = subscriptions.secret(app.pipedrive, str(COMPANY_ID)).split(":", 1)
+    body = _pipedrive_body(12, event_id="same-event")
+    with httpx2.Client(base_url=app.url, trust_env=False, timeout=10) as http:
+        answers = [
+            http.post("/pipedrive/webhook", content=body, headers=_basic(user, password)) for _ in range(2)
+        ]
+    assert [a.status_code for a in answers] == [204, 204]
+    wait_until(lambda: webhooks.live_status(app.pipedrive)["processed"] == 1, within=15)
+    status = webhooks.live_status(app.pipedrive)
+    assert (status["received"], status["duplicates"]) == (1, 1)
+    assert status["enabled"] and status["reason"] == f"Pipedrive delivers to {app.url}/pipedrive/webhook"
+    # The worker read the person back: Pipedrive's name, not the one in the delivery.
+    truth = next(p for p in company.truth("persons") if p["id"] == 12)
+    assert cached(app.pipedrive, "contacts", "12")["name"] == truth["name"] != "Forged"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[]",
+        json.dumps({"meta": {"company_id": "9" * 30}}).encode(),
+        b'{"meta": {"company_id": true}}',
+    ],
+)
+def test_a_delivery_that_names_no_readable_company_is_refused_as_malformed(app: App, body: bytes) -> None:
+    with httpx2.Client(base_url=app.url, trust_env=False, timeout=10) as http:
+        answer = http.post("/pipedrive/webhook", content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400
+    assert webhooks.refusals(app.home).counts() == {"malformed": 1}
+
+
+def test_registering_again_at_the_same_url_changes_nothing_and_a_new_url_replaces_the_webhooks(
+    company: PipedriveAdmin, app: App
+) -> None:
+    first = subscriptions.stored(app.pipedrive)
+    assert (
+        subscriptions.ensure_registered(app.pipedrive, app.api, url=app.url + "/pipedrive/webhook") == first
+    )
+    moved = subscriptions.ensure_registered(app.pipedrive, app.api, url=app.url + "/elsewhere")
+    assert moved is not None and first is not None and set(moved.ids).isdisjoint(first.ids)
+    assert {h["subscription_url"] for h in company.webhooks()["webhooks"]} == {app.url + "/elsewhere"}
+    assert len(company.webhooks()["webhooks"]) == 3
+
+
+def test_removing_the_connection_removes_its_webhooks_at_pipedrive(company: PipedriveAdmin, app: App) -> None:
+    conn = resolve(app.home, f"pipedrive-{COMPANY_ID}")
+    remove(app.home, conn)
+    assert company.webhooks()["webhooks"] == []
+    with httpx2.Client(base_url=app.url, trust_env=False, timeout=10) as http:
+        answer = http.post("/pipedrive/webhook", content=_pipedrive_body(7))
+    assert answer.status_code == 400
+    assert webhooks.refusals(app.home).counts() == {"unknown_account": 1}
