@@ -13,6 +13,7 @@ webhooks' ids (to remove them on disconnect) and the URL they deliver to.
     ensure_registered(settings, api)   registers at PIPEDRIVE_WEBHOOK_URL unless done already
     secret(settings, account_id)   the receiving route: "user:password" to verify with
     unregister(settings, api)      removed at the CRM (best effort), then forgotten
+    ensure_all(settings)           app start: every such connection without webhooks registers
     remove_registered(settings)    disconnect (crm.connections.remove): the same over the
                                    connection's stored credentials
 
@@ -29,13 +30,15 @@ import json
 import logging
 import secrets
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from crm import crms, store
 from crm.config import Settings
 from crm.errors import ConfigError, CrmError, NeedsReconnect
-from crm.interface import CrmApi, WebhookSubscriptions
+from crm.interface import CrmApi, WebhookAccounts, WebhookSubscriptions
 from crm.vault import Vault, load_keys
 
 log = logging.getLogger(__name__)
@@ -209,6 +212,47 @@ def remove_registered(settings: Settings) -> int:
     finally:
         if api is not None:
             api.close()
+
+
+_ensured: set[tuple[str, str, str]] = set()
+_ensured_lock = threading.Lock()
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def ensure_all(settings: Settings, *, loopback_url: str = "") -> int:
+    """Register the webhooks of every connection whose CRM takes them by API and has none
+    stored (app start: ``PIPEDRIVE_WEBHOOK_URL`` set after the connection was made).
+
+    ``loopback_url`` (demo mode: the app's own ``/pipedrive/webhook`` on 127.0.0.1) is used
+    only for connections whose API is on loopback too, i.e. a local sandbox, never a real
+    CRM. Each (database, connection, URL) is tried once per process, so a connection that
+    cannot be opened is not retried on every page. Returns how many were registered; never
+    raises for a CRM (failures are logged).
+    """
+    with store.open(settings.home) as db:
+        registered = db.connections.list()
+    done = 0
+    for conn in registered:
+        if not isinstance(crms.provider_for(conn.crm), WebhookAccounts):
+            continue
+        target = settings.for_connection(conn)
+        host = urlsplit(conn.base_url or target.base_url).hostname or ""
+        url = settings.pipedrive_webhook_url or (loopback_url if host in _LOOPBACK_HOSTS else "")
+        key = (settings.home.db_key, conn.id, url)
+        with _ensured_lock:
+            if not url or key in _ensured:
+                continue
+            _ensured.add(key)
+        current = stored(target)
+        if current is not None and current.url == url and current.ids:
+            continue
+        try:
+            with crms.provider_of(target).connect(target) as api:
+                if ensure_registered(target, api, account_id=conn.account_id, url=url) is not None:
+                    done += 1
+        except CrmError as exc:
+            log.warning("Webhooks of connection %s not registered: %s", conn.id, type(exc).__name__)
+    return done
 
 
 def _main(argv: Sequence[str]) -> int:

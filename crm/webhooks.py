@@ -122,6 +122,16 @@ def configuration(settings: Settings) -> tuple[bool, str]:
     return True, f"HubSpot delivers to {settings.webhook_url}"
 
 
+def receiving(settings: Settings) -> bool:
+    """Whether webhooks reach this connection: HubSpot's app settings (``configuration``),
+    or webhooks the connection registered itself (``crm.subscriptions``: Pipedrive).
+
+    Not for checking a delivery: ``receive`` verifies HubSpot's with ``configuration``
+    alone, so a registered Pipedrive webhook never makes an unsigned HubSpot delivery pass.
+    """
+    return configuration(settings)[0] or subscriptions.stored(settings) is not None
+
+
 @in_run("webhook")
 def receive(
     settings: Settings,

@@ -9,6 +9,7 @@ the connect flow's business); the worker gets it through ``Pipedrive.connect``.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import socket
 import threading
@@ -304,3 +305,32 @@ def test_removing_the_connection_removes_its_webhooks_at_pipedrive(company: Pipe
         answer = http.post("/pipedrive/webhook", content=_pipedrive_body(7))
     assert answer.status_code == 400
     assert webhooks.refusals(app.home).counts() == {"unknown_account": 1}
+
+
+def test_at_start_a_pipedrive_connection_without_webhooks_registers_them_once(
+    company: PipedriveAdmin, app: App
+) -> None:
+    subscriptions.unregister(app.pipedrive, app.api)
+    url = app.url + "/pipedrive/webhook"
+    configured = dataclasses.replace(app.home, pipedrive_webhook_url=url)
+    assert subscriptions.ensure_all(configured) == 1
+    assert subscriptions.ensure_all(configured) == 0
+    assert {h["subscription_url"] for h in company.webhooks()["webhooks"]} == {url}
+    assert len(company.webhooks()["webhooks"]) == 3
+    # The HubSpot connection registers nothing: HubSpot's webhooks live in its app settings.
+    assert subscriptions.stored(app.home) is None
+    company.patch_object("persons", 14, {"name": "After Restart"})
+    wait_until(lambda: cached(app.pipedrive, "contacts", "14").get("name") == "After Restart", within=15)
+
+
+def test_demo_mode_registers_the_apps_loopback_route_only_for_a_sandbox_on_loopback(
+    company: PipedriveAdmin, app: App, tmp_path: Path
+) -> None:
+    subscriptions.unregister(app.pipedrive, app.api)
+    loopback = app.url + "/pipedrive/webhook"
+    assert subscriptions.ensure_all(app.home, loopback_url=loopback) == 1
+    assert {h["subscription_url"] for h in company.webhooks()["webhooks"]} == {loopback}
+    # Without a URL configured and without a loopback one, nothing is registered anywhere.
+    other = make_settings(tmp_path / "other", CRM_DB=str(tmp_path / "other.db"))
+    _connect(other, crm="pipedrive", account_id=77, name="Real one", base_url="https://acme.pipedrive.com")
+    assert subscriptions.ensure_all(other, loopback_url=loopback) == 0
