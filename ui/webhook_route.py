@@ -1,4 +1,4 @@
-"""POST /hubspot/webhook: take HubSpot's delivery, answer at once, process later.
+"""POST /hubspot/webhook and /pipedrive/webhook: take a delivery, answer at once, process later.
 
 Answers: 204 accepted (new or duplicate events), 413 body over 1 MiB (refused before it
 is read in full), 401 failed the timestamp or signature check, 400 a signed body that is
@@ -9,12 +9,16 @@ serves every connection: events go to the connection of their ``portalId``.
 The 401 body is the same for every failed check: it must not tell a stranger whether a
 secret or a public URL is configured, or which check failed. The reason goes to the
 in-memory refusal counts and their once-a-minute log line.
+
+Pipedrive's route answers the same way; its deliveries name their company, and the
+credentials checked are those of that company's connection (``pipedrive_webhook``).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -39,35 +43,14 @@ _LENGTH_RE = re.compile(r"[0-9]{1,16}")
 
 async def hubspot_webhook(request: Request) -> Response:
     """Verify a HubSpot webhook delivery and put its events in the inbox."""
-    try:
-        settings = await run_in_threadpool(_settings, request)
-    except Exception:
-        log.exception("webhook: settings unavailable")
-        return PlainTextResponse("Service unavailable", status_code=503)
 
-    body = await _read_capped(request)
-    if body is None:
-        return await _refuse(settings, "too_large")
-
-    delivered: list[Settings] = []
-    try:
-        await run_in_threadpool(
-            webhooks.receive,
-            settings,
-            method=request.method,
-            headers=request.headers,
-            body=body,
-            delivered=delivered,
+    def receive(settings: Settings, body: bytes, delivered: list[Settings]) -> int:
+        return webhooks.receive(
+            settings, method=request.method, headers=request.headers, body=body, delivered=delivered
         )
-    except WebhookRejected as exc:
-        return _answer(exc.reason)
-    except Exception:
-        log.exception("webhook: could not store the delivery")
-        return PlainTextResponse("Service unavailable", status_code=503)
-    for target in delivered or [settings]:
-        # Each connection that got events has its own worker (one per partition).
-        webhooks.notify(target)
-    return Response(status_code=204)
+
+    # With nothing new (duplicates), the home's worker is still woken, as it always was.
+    return await _take(request, receive, wake_home=True)
 
 
 async def pipedrive_webhook(request: Request) -> Response:
@@ -78,10 +61,25 @@ async def pipedrive_webhook(request: Request) -> Response:
     HubSpot route does: 204, 413, 401 (any credential failure, one body), 400 (unreadable,
     or a company no connection has), 503 (our side; Pipedrive retries a non-2xx).
     """
-    return await _crm_webhook(request, "pipedrive")
+
+    def receive(settings: Settings, body: bytes, delivered: list[Settings]) -> int:
+        return webhooks.receive_from(
+            settings,
+            "pipedrive",
+            method=request.method,
+            uri=str(request.url),
+            headers=request.headers,
+            body=body,
+            delivered=delivered,
+        )
+
+    return await _take(request, receive, wake_home=False)
 
 
-async def _crm_webhook(request: Request, crm_name: str) -> Response:
+async def _take(
+    request: Request, receive: Callable[[Settings, bytes, list[Settings]], int], *, wake_home: bool
+) -> Response:
+    """Settings, the capped body, ``receive`` in a worker thread, the answer, the workers woken."""
     try:
         settings = await run_in_threadpool(_settings, request)
     except Exception:
@@ -92,22 +90,14 @@ async def _crm_webhook(request: Request, crm_name: str) -> Response:
         return await _refuse(settings, "too_large")
     delivered: list[Settings] = []
     try:
-        await run_in_threadpool(
-            webhooks.receive_from,
-            settings,
-            crm_name,
-            method=request.method,
-            uri=str(request.url),
-            headers=request.headers,
-            body=body,
-            delivered=delivered,
-        )
+        await run_in_threadpool(receive, settings, body, delivered)
     except WebhookRejected as exc:
         return _answer(exc.reason)
     except Exception:
         log.exception("webhook: could not store the delivery")
         return PlainTextResponse("Service unavailable", status_code=503)
-    for target in delivered:
+    for target in delivered or ([settings] if wake_home else []):
+        # Each connection that got events has its own worker (one per partition).
         webhooks.notify(target)
     return Response(status_code=204)
 
