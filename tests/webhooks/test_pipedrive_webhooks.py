@@ -32,7 +32,7 @@ from crm.pipedrive.provider import Pipedrive, PipedriveApi
 from crm.sandbox.pipedrive import PipedriveConfig, PipedriveServer, serve
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
 from crm.store.connections import Connection
-from tests.webhooks.deliveries import PORTAL_ID, body_of, event, make_settings, sign, wait_until
+from tests.webhooks.deliveries import PORTAL_ID, SECRET, body_of, event, make_settings, sign, wait_until
 from ui.webhook_route import hubspot_webhook, pipedrive_webhook
 
 SMALL_COMPANY = {"seed": 7, "persons": 40, "organizations": 10, "deals": 15, "users": 4}
@@ -334,3 +334,27 @@ def test_demo_mode_registers_the_apps_loopback_route_only_for_a_sandbox_on_loopb
     other = make_settings(tmp_path / "other", CRM_DB=str(tmp_path / "other.db"))
     _connect(other, crm="pipedrive", account_id=77, name="Real one", base_url="https://acme.pipedrive.com")
     assert subscriptions.ensure_all(other, loopback_url=loopback) == 0
+
+
+def test_the_command_line_shows_and_registers_a_connections_webhooks(
+    company: PipedriveAdmin, app: App, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = {
+        "HUBSPOT_CLIENT_ID": "webhook-test-app",
+        "HUBSPOT_CLIENT_SECRET": SECRET,
+        "CRM_SECRET_KEY": base64.urlsafe_b64encode(b"k" * 32).decode(),
+        "CRM_DB": app.home.db,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("PIPEDRIVE_WEBHOOK_URL", raising=False)
+    name = f"pipedrive-{COMPANY_ID}"
+    assert subscriptions._main(["show", name]) == 0
+    assert capsys.readouterr().out.strip() == f"3 webhook(s) deliver to {app.url}/pipedrive/webhook"
+    assert subscriptions._main(["register", name]) == 2
+    assert "PIPEDRIVE_WEBHOOK_URL" in capsys.readouterr().err
+    monkeypatch.setenv("PIPEDRIVE_WEBHOOK_URL", app.url + "/moved")
+    assert subscriptions._main(["register", name]) == 0
+    assert {h["subscription_url"] for h in company.webhooks()["webhooks"]} == {app.url + "/moved"}
+    assert subscriptions._main(["unregister", name]) == 0
+    assert company.webhooks()["webhooks"] == [] and subscriptions.stored(app.pipedrive) is None
