@@ -1,4 +1,4 @@
-"""HubSpot webhooks: check a delivery, keep it in the inbox, apply it in the background.
+"""Webhooks (HubSpot, Pipedrive): check a delivery, keep it in the inbox, apply it in the background.
 
     POST /hubspot/webhook (ui/webhook_route.py)
       -> size cap (the route, while streaming) -> receive(): timestamp window, v3 signature
@@ -6,6 +6,11 @@
       -> notify(): this process's worker thread wakes
       -> process_pending(): fetch-on-notify, re-read the affected records from HubSpot in
          batches and apply them through the sync engine's merge (pending edits win)
+
+    POST /pipedrive/webhook -> receive_from(): meta.company_id -> that company's connection
+      -> its stored Basic credentials (crm.subscriptions) checked by Pipedrive.read_webhook
+      -> neutral events in that connection's inbox -> process_pending() re-reads them
+         through the CRM interface (CrmApi.batch_read; gone -> archived)
 
 Fetch-on-notify means an event is only a hint that something changed: the cache always
 takes HubSpot's *current* state, so duplicate and out-of-order deliveries cannot corrupt

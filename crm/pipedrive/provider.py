@@ -389,7 +389,10 @@ class PipedriveApi:
                 hook = self.client.add_webhook(url, user=user, password=password, obj=SINGULAR[entity])
                 made.append(str(hook.get("id")))
         except CrmError:
-            self.unsubscribe_webhooks(made)
+            try:
+                self.unsubscribe_webhooks(made)
+            except CrmError:
+                pass  # the first error says what went wrong; these are refused when they deliver
             raise
         return made
 

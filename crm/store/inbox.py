@@ -6,6 +6,10 @@ is not unique) and a redelivery is a no-op. An event is *pending* until processi
 it processed; a failed attempt bumps ``attempts`` and records the error, so nothing is
 lost and a retry can pick it up.
 
+Another CRM's events (Pipedrive's, neutral: ``crm.webhooks.neutral_row``) are keyed by the
+receiver and stored through ``add_keyed`` in the same table, under (account id, webhook id,
+63 bits of the event id's SHA-256).
+
 Counters live in ``meta`` under ``webhooks.*`` keys: they survive pruning of old inbox
 rows. Refused requests are not counted here but in memory (``crm.webhooks.Refusals``), so
 a flood of forged requests never writes to the database.

@@ -27,6 +27,7 @@ from starlette.routing import Route
 from crm import store, subscriptions, webhooks
 from crm.config import Settings
 from crm.connections import remove, resolve
+from crm.errors import CrmError
 from crm.pipedrive.client import ApiToken
 from crm.pipedrive.provider import Pipedrive, PipedriveApi
 from crm.sandbox.pipedrive import PipedriveConfig, PipedriveServer, serve
@@ -358,3 +359,17 @@ def test_the_command_line_shows_and_registers_a_connections_webhooks(
     assert {h["subscription_url"] for h in company.webhooks()["webhooks"]} == {app.url + "/moved"}
     assert subscriptions._main(["unregister", name]) == 0
     assert company.webhooks()["webhooks"] == [] and subscriptions.stored(app.pipedrive) is None
+
+
+def test_a_registration_pipedrive_refuses_part_way_leaves_no_webhook_and_no_credentials(
+    company: PipedriveAdmin, app: App
+) -> None:
+    subscriptions.unregister(app.pipedrive, app.api)
+    # Pipedrive allows 40 webhooks per user: with 38 taken, the third of ours is refused.
+    for n in range(38):
+        app.api.client.add_webhook(f"{app.url}/other/{n}", user="u", password="p")
+    with pytest.raises(CrmError):
+        subscriptions.register(app.pipedrive, app.api, app.url + "/pipedrive/webhook")
+    urls = {h["subscription_url"] for h in company.webhooks()["webhooks"]}
+    assert len(urls) == 38 and app.url + "/pipedrive/webhook" not in urls
+    assert subscriptions.stored(app.pipedrive) is None
