@@ -461,7 +461,8 @@ class WebhookSubscriptions(Protocol):
     """A connected API that registers webhooks by API call (Pipedrive's ``/api/v1/webhooks``).
 
     ``subscribe_webhooks`` registers deliveries of the kept object types to ``url`` with
-    HTTP Basic ``user``/``password`` and returns the new subscriptions' ids;
+    HTTP Basic ``user``/``password`` (replacing any webhook already delivering to ``url``)
+    and returns the new subscriptions' ids;
     ``unsubscribe_webhooks`` removes them (ids the CRM no longer has are ignored).
     """
 

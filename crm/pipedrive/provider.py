@@ -381,8 +381,14 @@ class PipedriveApi:
         """One v2 webhook per kept entity (person, organization, deal), every action.
 
         Notes, activities and the rest are not subscribed: the cache does not keep them.
-        A failure part-way removes the webhooks already made, so none is left orphaned.
+        Webhooks already delivering to ``url`` are removed first: they carry credentials
+        this app no longer keeps (a lost registration, or another process's that lost a
+        race), so every delivery of theirs would be refused. A failure part-way removes
+        the webhooks already made, so none is left orphaned.
         """
+        self.unsubscribe_webhooks(
+            [str(h.get("id")) for h in self.client.webhooks() if h.get("subscription_url") == url]
+        )
         made: list[str] = []
         try:
             for entity in ENTITIES.values():

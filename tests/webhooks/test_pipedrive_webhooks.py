@@ -373,3 +373,15 @@ def test_a_registration_pipedrive_refuses_part_way_leaves_no_webhook_and_no_cred
     urls = {h["subscription_url"] for h in company.webhooks()["webhooks"]}
     assert len(urls) == 38 and app.url + "/pipedrive/webhook" not in urls
     assert subscriptions.stored(app.pipedrive) is None
+
+
+def test_registering_after_the_stored_registration_was_lost_replaces_the_webhooks_left_at_pipedrive(
+    company: PipedriveAdmin, app: App
+) -> None:
+    with store.open(app.pipedrive) as db:
+        db.meta.put(subscriptions.SUBSCRIPTION_KEY, None)
+    subscriptions.register(app.pipedrive, app.api, app.url + "/pipedrive/webhook")
+    assert len(company.webhooks()["webhooks"]) == 3
+    company.patch_object("persons", 15, {"name": "Still Delivered"})
+    wait_until(lambda: cached(app.pipedrive, "contacts", "15").get("name") == "Still Delivered", within=15)
+    assert all(d["status"] == 204 for d in company.webhooks()["deliveries"])
