@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/hubspot/webhook"
-PIPEDRIVE_WEBHOOK_PATH = "/pipedrive/webhook"
 CALLBACK_PATH = "/hubspot/callback"
 # The embedded sandbox serves two portals, so a second connection can be tried in demo mode
 # (the consent page's account picker offers both); the first is the default.
@@ -192,7 +191,7 @@ def app_webhook_url() -> str:
 def app_pipedrive_webhook_url() -> str:
     """Where a Pipedrive sandbox on loopback delivers in demo mode: this app's own route."""
     port = st.get_option("server.port") or 8501
-    return f"http://127.0.0.1:{port}{PIPEDRIVE_WEBHOOK_PATH}"
+    return f"http://127.0.0.1:{port}/pipedrive/webhook"
 
 
 def embedded_sandbox_url() -> str | None:
