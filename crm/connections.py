@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import httpx2
 
-from crm import oauth, store
+from crm import oauth, store, subscriptions
 from crm.config import Settings
 from crm.errors import CrmError, DuplicateConnection, StoreUnavailable, UnknownConnection
 from crm.store.connections import Connection, default_name, drop_partition
@@ -233,6 +233,8 @@ def remove(
     """
     chosen = settings.for_connection(conn)
     lost = pending_edits(settings, conn)
+    # Webhooks the connection registered at its CRM go first, while its credentials work.
+    subscriptions.remove_registered(chosen)
     result = oauth.disconnect(chosen, transport=transport)
     _stop_background_work(chosen)
     with store.open(settings.home) as db:

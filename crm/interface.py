@@ -379,6 +379,37 @@ class CrmApi(Protocol):
         ...
 
 
+# --- optional capabilities (pdweb, issue #15): checked with isinstance ----------------------
+
+
+@runtime_checkable
+class WebhookAccounts(Protocol):
+    """A CRM whose deliveries are verified with a secret of the *connection* (Pipedrive's
+    Basic credentials), so the receiver must know the account before it can verify.
+
+    ``webhook_account`` reads the account id a delivery claims, unverified: it only picks
+    whose credentials ``read_webhook`` then checks. Raises WebhookRejected (``malformed``)
+    for a body it cannot read.
+    """
+
+    def webhook_account(self, body: bytes) -> str: ...
+
+
+@runtime_checkable
+class WebhookSubscriptions(Protocol):
+    """A connected API that registers webhooks by API call (Pipedrive's ``/api/v1/webhooks``).
+
+    ``subscribe_webhooks`` registers deliveries of the kept object types to ``url`` with
+    HTTP Basic ``user``/``password`` (replacing any webhook already delivering to ``url``)
+    and returns the new subscriptions' ids;
+    ``unsubscribe_webhooks`` removes them (ids the CRM no longer has are ignored).
+    """
+
+    def subscribe_webhooks(self, url: str, *, user: str, password: str) -> list[str]: ...
+
+    def unsubscribe_webhooks(self, ids: Sequence[str]) -> None: ...
+
+
 @runtime_checkable
 class Crm(Protocol):
     """One CRM: what is known without a connection, and how to open one."""

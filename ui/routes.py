@@ -39,7 +39,7 @@ from crm import oauth
 from crm.config import Settings
 from crm.errors import ConfigError, CrmError, OAuthFlowError, StoreUnavailable
 from ui.access import open_mode_refusal
-from ui.webhook_route import hubspot_webhook
+from ui.webhook_route import hubspot_webhook, pipedrive_webhook
 
 log = logging.getLogger(__name__)
 
@@ -257,5 +257,6 @@ ROUTES = [
     Route("/hubspot/callback", _guarded(hubspot_callback, open_mode_rule=True), methods=["GET"]),
     # Async, owned by ui.webhook_route, which answers its own failures with a 503.
     Route("/hubspot/webhook", hubspot_webhook, methods=["POST"]),
+    Route("/pipedrive/webhook", pipedrive_webhook, methods=["POST"]),
     Route("/healthz", _guarded(healthz, open_mode_rule=False), methods=["GET"]),
 ]

@@ -46,6 +46,7 @@ _sandbox: SandboxServer | None = None
 _process_lock = threading.Lock()
 _logging_done = False
 _scheduler: Scheduler | None = None
+_webhooks_registering = False
 
 
 def secrets() -> dict[str, Any]:
@@ -114,6 +115,27 @@ def _start_live(resolved: Settings) -> None:
             log.warning("journal pollers not started: %s", type(exc).__name__)
 
 
+def _register_webhooks(resolved: Settings) -> None:
+    """Once per process, in the background, when PIPEDRIVE_WEBHOOK_URL is set: connections
+    whose CRM takes webhooks by API (Pipedrive) and have none there register them
+    (``crm.subscriptions.ensure_all``). New connections register in their connect flow."""
+    global _webhooks_registering
+    with _process_lock:
+        if _webhooks_registering or not resolved.pipedrive_webhook_url:
+            return
+        _webhooks_registering = True
+
+    def run() -> None:
+        from crm import subscriptions
+
+        try:
+            subscriptions.ensure_all(resolved)
+        except Exception as exc:  # the registry is unreadable: the pages and /healthz say so
+            log.warning("webhook registration skipped: %s", type(exc).__name__)
+
+    threading.Thread(target=run, name="webhook-registration", daemon=True).start()
+
+
 def _set_up_logging(resolved: Settings) -> None:
     global _logging_done
     with _process_lock:
@@ -136,14 +158,17 @@ def _start_schedule(resolved: Settings) -> None:
 
 
 def start_process_services() -> None:
-    """Logging and the scheduled sync at server start, not at the first page view after a restart.
+    """Logging, the scheduled sync and Pipedrive webhook registration at server start, not at
+    the first page view after a restart.
 
     A configuration problem is logged here and shown on every page (``page_settings``).
     """
     try:
-        settings()
+        resolved = settings()
     except ConfigError as exc:
         logging.getLogger("crm").error("configuration problem: %s", exc)
+        return
+    _register_webhooks(resolved)
 
 
 def scheduler() -> Scheduler | None:
@@ -161,6 +186,12 @@ def app_webhook_url() -> str:
     """Where the embedded sandbox delivers webhooks: this app's own route on loopback."""
     port = st.get_option("server.port") or 8501
     return f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
+
+
+def app_pipedrive_webhook_url() -> str:
+    """Where a Pipedrive sandbox on loopback delivers in demo mode: this app's own route."""
+    port = st.get_option("server.port") or 8501
+    return f"http://127.0.0.1:{port}/pipedrive/webhook"
 
 
 def embedded_sandbox_url() -> str | None:

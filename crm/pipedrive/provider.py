@@ -181,6 +181,22 @@ class Pipedrive:
             raise WebhookRejected("The request body is not a webhooks v2 event.", reason="malformed")
         return [_event(payload["meta"])]
 
+    def webhook_account(self, body: bytes) -> str:
+        """The company id a delivery claims (``meta.company_id``), unverified (pdweb).
+
+        It picks the connection whose Basic credentials ``read_webhook`` then checks.
+        """
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError):
+            raise WebhookRejected("The request body is not JSON.", reason="malformed") from None
+        meta = payload.get("meta") if isinstance(payload, dict) else None
+        company = meta.get("company_id") if isinstance(meta, dict) else None
+        text = str(company) if isinstance(company, (int, str)) and not isinstance(company, bool) else ""
+        if not text.isdigit() or len(text) > 18:
+            raise WebhookRejected("The delivery names no company.", reason="malformed")
+        return text
+
     def record_url(self, object_type: str, record_id: str, *, account: Identity) -> str | None:
         """``https://{company}.pipedrive.com/{person|organization|deal}/{id}``; None for anything odd."""
         host = safe_host(account.ui_host)
@@ -219,6 +235,38 @@ class PipedriveApi:
             user=me.get("email"),
             ui_host=f"{domain}.pipedrive.com" if domain else None,
         )
+
+    # -- webhooks (pdweb): crm.interface.WebhookSubscriptions ----------------------------
+
+    def subscribe_webhooks(self, url: str, *, user: str, password: str) -> list[str]:
+        """One v2 webhook per kept entity (person, organization, deal), every action.
+
+        Notes, activities and the rest are not subscribed: the cache does not keep them.
+        Webhooks already delivering to ``url`` are removed first: they carry credentials
+        this app no longer keeps (a lost registration, or another process's that lost a
+        race), so every delivery of theirs would be refused. A failure part-way removes
+        the webhooks already made, so none is left orphaned.
+        """
+        self.unsubscribe_webhooks(
+            [str(h.get("id")) for h in self.client.webhooks() if h.get("subscription_url") == url]
+        )
+        made: list[str] = []
+        try:
+            for entity in ENTITIES.values():
+                hook = self.client.add_webhook(url, user=user, password=password, obj=SINGULAR[entity])
+                made.append(str(hook.get("id")))
+        except CrmError:
+            try:
+                self.unsubscribe_webhooks(made)
+            except CrmError:
+                pass  # the first error says what went wrong; these are refused when they deliver
+            raise
+        return made
+
+    def unsubscribe_webhooks(self, ids: Sequence[str]) -> None:
+        for webhook_id in ids:
+            if str(webhook_id).isdigit():
+                self.client.delete_webhook(str(webhook_id))
 
     def properties(self, object_type: str) -> list[Property]:
         return [_property(f) for f in self.client.fields(_entity(object_type)) if f.get("active_flag", True)]
