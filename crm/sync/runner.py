@@ -352,8 +352,14 @@ class SyncRunner:
         return self._thread is not None and self._thread.is_alive()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for this runner's current run; True once it has finished."""
-        thread = self._thread
+        """Wait for this runner's current run; True once it has finished.
+
+        The thread is read under the lock ``start`` holds until the thread has started: a
+        caller that saw the new run's row (written inside ``start``) must not find the
+        thread object made but not yet started (joining that raises).
+        """
+        with self._lock:
+            thread = self._thread
         if thread is not None:
             thread.join(timeout)
         return not self.running
