@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx2
@@ -18,12 +17,11 @@ from crm.config import Settings
 from crm.crms import provider_for
 from crm.errors import NeedsReconnect, NotConnected, OAuthFlowError
 from crm.interface import Record
-from crm.sandbox.pipedrive import PipedriveConfig, PipedriveServer, serve
+from crm.sandbox.pipedrive import PipedriveServer
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
 from crm.vault import Vault, load_keys
 
-REDIRECT_URI = "http://127.0.0.1:8501/pipedrive/callback"
-COMPANY = {"seed": 7, "persons": 12, "organizations": 4, "deals": 5, "users": 2}
+REDIRECT_URI = "http://127.0.0.1:8501/pipedrive/callback"  # the sandbox's registered callback (conftest)
 
 
 def run_cli(*args: str) -> tuple[int, str, str]:
@@ -32,35 +30,9 @@ def run_cli(*args: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-@pytest.fixture(scope="module")
-def pipedrive_server() -> Iterator[PipedriveServer]:
-    server = serve(PipedriveConfig(**COMPANY, redirect_uris=(REDIRECT_URI,)))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def pipedrive(pipedrive_server: PipedriveServer) -> Iterator[PipedriveAdmin]:
-    with PipedriveAdmin(pipedrive_server.url) as admin:
-        admin.reset(**COMPANY, tokens=True, webhooks=True)
-        yield admin
-
-
-@pytest.fixture
-def settings(pipedrive: PipedriveAdmin, cache_target: str) -> Settings:
-    """Settings with the sandbox as Pipedrive's OAuth server and a cache of the test's own."""
-    return Settings(
-        mode="sandbox",
-        db=cache_target,
-        secret_keys=(Fernet.generate_key().decode(),),
-        pipedrive_client_id="pipedrive-sandbox-client-id",
-        pipedrive_client_secret="pipedrive-sandbox-client-secret",
-        pipedrive_oauth_url=pipedrive.url,
-        pipedrive_redirect_uri=REDIRECT_URI,
-        http_timeout=10.0,
-    )
+def settings(pipedrive_settings: Settings) -> Settings:
+    return pipedrive_settings
 
 
 @pytest.fixture
