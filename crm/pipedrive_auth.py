@@ -30,6 +30,7 @@ from crm.interface import Grant, Identity, TokenSource
 from crm.pipedrive.client import ApiToken
 from crm.pipedrive.provider import Pipedrive, PipedriveApi
 from crm.pipedrive.tokens import PipedriveTokens
+from crm.store import Store
 from crm.store.connections import Connection, default_name
 from crm.vault import Vault, load_keys
 
@@ -76,6 +77,25 @@ def _register(settings: Settings, who: Identity, *, name: str | None, base_url: 
     if created:
         log.info("New connection %s for Pipedrive company %s", conn.id, who.account_id)
     return conn
+
+
+def _write_connection_row(
+    db: Store, mode: str, who: Identity, *, scopes: list[str], expires_at: float | None, now: str
+) -> None:
+    """The partition's connection row for a company just connected (``mode``: how)."""
+    db.auth.replace_connection(
+        mode=mode,
+        status="connected",
+        status_reason=None,
+        portal_id=int(who.account_id),
+        hub_domain=_subdomain(who),
+        ui_domain=who.ui_host,
+        user_email=who.user,
+        scopes=scopes,
+        expires_at=expires_at,
+        connected_at=now,
+        updated_at=now,
+    )
 
 
 def _subdomain(who: Identity) -> str | None:
@@ -128,18 +148,7 @@ def connect_api_token(
             ciphertext=vault.encrypt(token.strip(), portal_id=company, kind=oauth.API_TOKEN),
             expires_at=None,
         )
-        db.auth.replace_connection(
-            mode=oauth.API_TOKEN,
-            status="connected",
-            status_reason=None,
-            portal_id=company,
-            hub_domain=_subdomain(who),
-            ui_domain=who.ui_host,
-            user_email=who.user,
-            scopes=[],
-            connected_at=now,
-            updated_at=now,
-        )
+        _write_connection_row(db, oauth.API_TOKEN, who, scopes=[], expires_at=None, now=now)
     log.info("Pipedrive company %s connected with an API token (%s)", company, conn.id)
     return conn, oauth.connection_info(chosen)
 
@@ -230,18 +239,8 @@ def _store_grant(chosen: Settings, company: int, grant: Grant, who: Identity) ->
             db.auth.delete_tokens()
             db.meta.put(oauth._REFRESH_ERROR, None)
             oauth.store_grant(db, vault, company, grant, refresh_token=grant.refresh_token)
-            db.auth.replace_connection(
-                mode="oauth",
-                status="connected",
-                status_reason=None,
-                portal_id=company,
-                hub_domain=_subdomain(who),
-                ui_domain=who.ui_host,
-                user_email=who.user,
-                scopes=list(grant.scopes),
-                expires_at=grant.expires_at,
-                connected_at=now,
-                updated_at=now,
+            _write_connection_row(
+                db, "oauth", who, scopes=list(grant.scopes), expires_at=grant.expires_at, now=now
             )
     if previous and previous != grant.refresh_token:
         _revoke_quietly(PipedriveTokens(chosen), previous)
