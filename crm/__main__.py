@@ -207,8 +207,11 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     print(f"Cache:       {settings.db_label}", file=out)
     print(f"Connection:  {info.status}" + (f" ({_one_line(info.reason)})" if info.reason else ""), file=out)
     if info.portal_id:
+        from crm.crms import words_for
+
+        account = f"{words_for(settings.crm).account.capitalize()}:"
         print(
-            f"Portal:      {info.portal_id}" + (f" ({info.hub_domain})" if info.hub_domain else ""), file=out
+            f"{account:<13}{info.portal_id}" + (f" ({info.hub_domain})" if info.hub_domain else ""), file=out
         )
     if info.user_email:
         print(f"User:        {info.user_email}", file=out)

@@ -31,7 +31,7 @@ from crm.pipedrive.client import ApiToken
 from crm.pipedrive.provider import Pipedrive, PipedriveApi
 from crm.pipedrive.tokens import PipedriveTokens
 from crm.store import Store
-from crm.store.connections import Connection, default_name
+from crm.store.connections import Connection, default_id, default_name
 from crm.vault import Vault, load_keys
 
 log = logging.getLogger("crm.pipedrive_auth")
@@ -69,6 +69,9 @@ def _register(settings: Settings, who: Identity, *, name: str | None, base_url: 
             account_id=who.account_id,
             name=name or default_name(CRM, who.account_id, who.account_name),
             base_url=base_url,
+            # Always a partition of its own, never the home database: the home is where a
+            # HubSpot-only install keeps (and a private-app token adopts) its portal.
+            target=default_id(CRM, who.account_id),
         )
         if name and not created and conn.name != name:
             conn = db.connections.rename(conn.id, name)

@@ -88,6 +88,10 @@ def test_a_pipedrive_token_connected_on_the_command_line_is_listed_as_connected(
     )
     assert token not in out + err
 
+    code, out, err = run_cli("status", "--connection", "pipedrive-13370001")
+    assert code == 0, err
+    assert "Company:     13370001 (sandbox-company)" in out and "Mode:        api_token" in out
+
     code, out, err = run_cli("connections")
     assert code == 0, err
     [line] = out.strip().splitlines()
@@ -125,6 +129,7 @@ def test_a_stored_api_token_opens_an_api_whose_identity_is_the_company(
 ) -> None:
     conn, info = pipedrive_auth.connect_api_token(settings, pipedrive.api_token(), base_url=pipedrive.url)
     assert (conn.crm, conn.account_id, conn.base_url) == ("pipedrive", "13370001", pipedrive.url)
+    assert conn.target == conn.id  # a partition of its own, even as the first connection
     assert info.is_connected and info.mode == "api_token"
     chosen = connections.settings_for(settings, conn)
     with provider_for("pipedrive").connect(chosen) as api:
