@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Iterator
 
-from uikit import Portal, plain
+import pytest
+from uikit import Portal, plain, texts
 
 from crm import pipedrive_auth
+from crm.sandbox.pipedrive import PipedriveConfig, serve
+from crm.sandbox.pipedrive.admin import PipedriveAdmin
 
 PIPEDRIVE_APP = {
     "PIPEDRIVE_CLIENT_ID": "pipedrive-sandbox-client-id",
@@ -84,3 +88,38 @@ def test_a_refused_pipedrive_sign_in_is_told_in_pipedrives_words(portal: Portal)
     message = plain(at.error[0].value)
     assert "Pipedrive refused the authorization code" in message
     assert "HubSpot" not in message
+
+
+@pytest.fixture(scope="module")
+def pipedrive_url() -> Iterator[str]:
+    server = serve(PipedriveConfig(seed=7, persons=6, organizations=2, deals=2, users=2))
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def test_a_pipedrive_connection_is_shown_in_pipedrives_words_and_reconnects_through_pipedrive(
+    portal: Portal, pipedrive_url: str
+) -> None:
+    with PipedriveAdmin(pipedrive_url) as pipedrive:
+        pipedrive.reset(seed=7, persons=6, organizations=2, deals=2, users=2, tokens=True)
+        conn, _ = pipedrive_auth.connect_api_token(
+            portal.settings, pipedrive.api_token(), base_url=pipedrive_url
+        )
+    at = portal.page("connect", secrets=PIPEDRIVE_APP)
+    at.run()
+    assert not at.exception
+    shown = texts(at)
+    for fact in ("Company ID: 13370001", "Company domain: sandbox-company", "Mode: API token (static)"):
+        assert fact in shown, fact
+    assert "Portal ID" not in shown
+    assert [b.url for b in at.get("link_button")] == ["https://sandbox-company.pipedrive.com/"]
+    reconnect = [link for link in _links(at) if f'data-testid="reconnect-{conn.id}"' in link]
+    assert len(reconnect) == 1 and 'href="/pipedrive/connect?ticket=' in reconnect[0]
+
+    at.button(key="connect_disconnect").click().run()
+    assert not at.exception
+    [toast] = [plain(t.value) for t in at.toast]
+    assert toast.startswith("Disconnected locally.") and "API token was forgotten" in toast
+    assert "This connection has no Pipedrive tokens" in texts(at)
