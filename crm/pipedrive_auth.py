@@ -19,7 +19,7 @@ company's API domain (the grant's ``api_domain``; ``--base-url`` for a token).
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx2
 
@@ -51,6 +51,26 @@ class _Bearer:
 
     def refresh_after_401(self, rejected: str) -> str:
         raise NeedsReconnect("Pipedrive refused the token it just issued; connect Pipedrive again.")
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def _api_base(url: str) -> str | None:
+    """``url`` as an API base the tokens may be sent to, or None: https, or http on loopback
+    only (the sandbox), with no user info, path, query or fragment."""
+    parts = urlsplit(url.strip().rstrip("/"))
+    try:
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 (a port that is not a number raises here)
+    except ValueError:
+        return None
+    plain = not (parts.username or parts.password or parts.path or parts.query or parts.fragment)
+    if not host or not plain:
+        return None
+    if parts.scheme == "https" or (parts.scheme == "http" and host in LOOPBACK_HOSTS):
+        return f"{parts.scheme}://{parts.netloc}"
+    return None
 
 
 def _identity(
@@ -124,9 +144,12 @@ def connect_api_token(
         ConfigError: no base URL. NeedsReconnect: Pipedrive refused the token.
         Unreachable / HubSpotError: Pipedrive did not answer properly.
     """
-    base = base_url.strip().rstrip("/")
-    if not base.startswith(("https://", "http://")):
-        raise ConfigError("--base-url", "give the company's API domain, like https://acme.pipedrive.com")
+    base = _api_base(base_url)
+    if base is None:
+        raise ConfigError(
+            "--base-url",
+            "give the company's API domain, like https://acme.pipedrive.com (https; http only on loopback)",
+        )
     if not token.strip():
         raise ConfigError("--token", "give the Pipedrive API token")
     try:
@@ -215,17 +238,20 @@ def complete_connect(
     _check_app(settings)
     tokens = PipedriveTokens(settings, transport=transport)
     grant = tokens.exchange_code(code)
-    if not grant.api_base:
-        raise OAuthFlowError("provider_error", "Pipedrive named no API domain for the company.")
+    api_base = _api_base(grant.api_base or "")
+    if api_base is None:
+        # The access token would be sent there: only an https host (or the loopback sandbox).
+        _revoke_quietly(tokens, grant.refresh_token)
+        raise OAuthFlowError("provider_error", "Pipedrive named no usable API domain for the company.")
     try:
-        who = _identity(settings, _Bearer(grant.access_token, "pipedrive:new"), grant.api_base, transport)
+        who = _identity(settings, _Bearer(grant.access_token, "pipedrive:new"), api_base, transport)
     except CrmError:
         _revoke_quietly(tokens, grant.refresh_token)
         raise OAuthFlowError("hubspot_unreachable", "Could not read the Pipedrive company.") from None
     if not who.account_id.isdigit():
         _revoke_quietly(tokens, grant.refresh_token)
         raise OAuthFlowError("provider_error", "Pipedrive did not name the company.")
-    conn = _register(settings, who, name=None, base_url=grant.api_base)
+    conn = _register(settings, who, name=None, base_url=api_base)
     chosen = settings.for_connection(conn)
     _store_grant(chosen, int(who.account_id), grant, who)
     log.info("Pipedrive company %s connected by OAuth (%s)", who.account_id, conn.id)

@@ -66,8 +66,9 @@ PIPEDRIVE_COMPANY = {"seed": 7, "persons": 12, "organizations": 4, "deals": 5, "
 
 @pytest.fixture(scope="session")
 def pipedrive_server() -> Iterator[PipedriveServer]:
-    """A Pipedrive sandbox whose OAuth app accepts the app's loopback callback."""
-    server = serve(PipedriveConfig(**PIPEDRIVE_COMPANY, redirect_uris=(PIPEDRIVE_REDIRECT_URI,)))
+    """A Pipedrive sandbox; its default OAuth app accepts the app's loopback callback
+    (``PIPEDRIVE_REDIRECT_URI`` is one of its default redirect URIs)."""
+    server = serve(PipedriveConfig(**PIPEDRIVE_COMPANY))
     try:
         yield server
     finally:
@@ -77,7 +78,7 @@ def pipedrive_server() -> Iterator[PipedriveServer]:
 @pytest.fixture
 def pipedrive(pipedrive_server: PipedriveServer) -> Iterator[PipedriveAdmin]:
     with PipedriveAdmin(pipedrive_server.url) as admin:
-        admin.reset(**PIPEDRIVE_COMPANY, tokens=True, webhooks=True)
+        admin.reset(**PIPEDRIVE_COMPANY, tokens=True, webhooks=True, config=True)
         yield admin
 
 

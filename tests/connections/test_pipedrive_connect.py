@@ -124,6 +124,29 @@ def test_connecting_pipedrive_without_its_base_url_says_which_option_is_missing(
     assert "--base-url" in err
 
 
+@pytest.mark.parametrize(
+    "base_url",
+    ["http://crm.example.com", "https://user:pw@acme.pipedrive.com", "https://acme.pipedrive.com/api"],
+)
+def test_a_token_is_never_sent_to_a_plain_http_or_odd_base_url(
+    pipedrive: PipedriveAdmin, cli_env: str, base_url: str
+) -> None:
+    code, _, err = run_cli("connect", "pipedrive", "--token", pipedrive.api_token(), "--base-url", base_url)
+    assert code == 2
+    assert "--base-url" in err and "https" in err
+    assert [r for r in pipedrive.stats()["requests"] if "/_sandbox/" not in r] == []  # nothing was called
+
+
+def test_a_grant_whose_api_domain_is_not_https_is_refused_and_registers_nothing(
+    pipedrive: PipedriveAdmin, settings: Settings
+) -> None:
+    pipedrive.configure(api_domain="http://crm.example.com")
+    with pytest.raises(OAuthFlowError) as refused:
+        connect_by_oauth(settings)
+    assert refused.value.reason == "provider_error"
+    assert connections.list_connections(settings) == []
+
+
 def test_a_stored_api_token_opens_an_api_whose_identity_is_the_company(
     pipedrive: PipedriveAdmin, settings: Settings
 ) -> None:
