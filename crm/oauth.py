@@ -593,10 +593,15 @@ def disconnect(settings: Settings, *, transport: httpx2.BaseTransport | None = N
                 refresh = Vault(load_keys(settings)).decrypt(
                     tokens[REFRESH]["ciphertext"], portal_id=int(tokens[REFRESH]["portal_id"]), kind=REFRESH
                 )
-                token_endpoint(settings, transport=transport).revoke(refresh)
-                revoked, detail = True, f"{crm} revoked the app's access."
             except (NeedsReconnect, ConfigError):
+                refresh = None
                 detail = f"The stored token could not be decrypted, so {crm} was not asked to revoke it."
+            try:
+                if refresh is not None:
+                    token_endpoint(settings, transport=transport).revoke(refresh)
+                    revoked, detail = True, f"{crm} revoked the app's access."
+            except ConfigError as exc:
+                detail = f"{exc.setting} is not set, so {crm} was not asked to revoke the token."
             except Unreachable as exc:
                 detail = (
                     f"{crm} did not confirm the revocation ({exc}); uninstall the app in {crm} to be sure."

@@ -3,6 +3,7 @@ to the Pipedrive sandbox, on both cache backends."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 from urllib.parse import parse_qs, urlsplit
@@ -343,3 +344,17 @@ def test_default_names_use_each_crms_own_words() -> None:
     assert connections.default_name("hubspot", "101", "acme.com") == "HubSpot · acme.com (portal 101)"
     assert connections.default_name("pipedrive", "7", "Acme") == "Pipedrive · Acme (company 7)"
     assert connections.default_name("pipedrive", "7") == "Pipedrive (company 7)"
+
+
+def test_disconnecting_without_the_pipedrive_app_configured_says_so_and_still_forgets_the_tokens(
+    pipedrive: PipedriveAdmin, settings: Settings
+) -> None:
+    connect_by_oauth(settings)
+    conn = only_pipedrive(settings)
+    elsewhere = dataclasses.replace(
+        connections.settings_for(settings, conn), pipedrive_client_id="", pipedrive_client_secret=""
+    )
+    result = oauth.disconnect(elsewhere)
+    assert not result.revoked
+    assert result.detail == "PIPEDRIVE_CLIENT_ID is not set, so Pipedrive was not asked to revoke the token."
+    assert connections.status(settings, conn).label == "disconnected"
