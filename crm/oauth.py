@@ -313,7 +313,7 @@ def complete_connect(
     chosen = settings.for_connection(conn)
     with store.open(chosen) as db:
         scopes = [str(s) for s in facts.get("scopes") or grant.scopes]
-        previous_refresh = _stored_refresh_token(db, vault)
+        previous_refresh = stored_refresh_token(db, vault)
         owner = syncstate.new_owner()
         switching = db.meta.get(PORTAL_KEY) not in (None, str(portal_id))
         if switching and not _switch_leases(db, owner):
@@ -400,7 +400,7 @@ def _store_connection(
         )
 
 
-def _stored_refresh_token(db: Store, vault: Vault) -> str | None:
+def stored_refresh_token(db: Store, vault: Vault) -> str | None:
     """The refresh token stored now, or None (none stored, or the key cannot read it)."""
     row = db.auth.read_tokens().get(REFRESH)
     if row is None:
@@ -892,6 +892,11 @@ def _short(value: str) -> str:
     return "".join(ch for ch in value[:40] if ch.isalnum() or ch in "_-.")
 
 
+def iso_now() -> str:
+    """Now, UTC, ISO 8601 at whole seconds (the connection row's times)."""
+    return _iso_now()
+
+
 def _iso_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -899,7 +904,9 @@ def _iso_now() -> str:
 def store_grant(
     db: Store, vault: Vault, portal_id: int, grant: _GrantLike, *, refresh_token: str | None
 ) -> None:
-    """Write an access token (and its refresh token) encrypted, bound to the account id."""
+    """Write an access token (and its refresh token) encrypted, bound to the account id, and
+    forget the last refresh failure (new tokens start clean)."""
+    db.meta.put(_REFRESH_ERROR, None)
     db.auth.write_token(
         ACCESS,
         portal_id=portal_id,

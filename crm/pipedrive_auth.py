@@ -164,7 +164,7 @@ def connect_api_token(
     chosen = settings.for_connection(conn)
     company = int(who.account_id)
     vault = Vault(load_keys(chosen))
-    now = oauth._iso_now()
+    now = oauth.iso_now()
     with store.open(chosen) as db, db.atomic():
         db.meta.claim_for_portal(company)
         db.auth.delete_tokens()
@@ -260,13 +260,12 @@ def complete_connect(
 
 def _store_grant(chosen: Settings, company: int, grant: Grant, who: Identity) -> None:
     vault = Vault(load_keys(chosen))
-    now = oauth._iso_now()
+    now = oauth.iso_now()
     with store.open(chosen) as db:
-        previous = oauth._stored_refresh_token(db, vault)
+        previous = oauth.stored_refresh_token(db, vault)
         with db.atomic():
             db.meta.claim_for_portal(company)
             db.auth.delete_tokens()
-            db.meta.put(oauth._REFRESH_ERROR, None)
             oauth.store_grant(db, vault, company, grant, refresh_token=grant.refresh_token)
             _write_connection_row(
                 db, "oauth", who, scopes=list(grant.scopes), expires_at=grant.expires_at, now=now
