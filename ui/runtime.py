@@ -12,6 +12,11 @@ both happen once per process, like the sandbox.
 
 In demo mode without ``HUBSPOT_REDIRECT_URI``, the redirect URI follows the port the app
 serves (``server.port``), so ``streamlit run app.py --server.port 8600`` connects as is.
+
+Demo mode also embeds the Pipedrive sandbox (``crm.sandbox.pipedrive``), unless a Pipedrive
+app is configured (``PIPEDRIVE_CLIENT_ID``): its OAuth server and API, with the sandbox's
+demo client, so "Add connection -> Pipedrive" works without a Pipedrive account. Its
+redirect URI follows ``server.port`` too (``PIPEDRIVE_REDIRECT_URI`` overrides it).
 """
 
 from __future__ import annotations
@@ -31,18 +36,21 @@ from crm.logs import configure_logging
 
 if TYPE_CHECKING:
     from crm.sandbox import SandboxServer
+    from crm.sandbox.pipedrive import PipedriveServer
     from crm.sync.schedule import Scheduler
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/hubspot/webhook"
 CALLBACK_PATH = "/hubspot/callback"
+PIPEDRIVE_CALLBACK_PATH = "/pipedrive/callback"
 # The embedded sandbox serves two portals, so a second connection can be tried in demo mode
 # (the consent page's account picker offers both); the first is the default.
 DEMO_PORTALS = (101, 202)
 
 _sandbox_lock = threading.Lock()
 _sandbox: SandboxServer | None = None
+_pipedrive_sandbox: PipedriveServer | None = None
 _process_lock = threading.Lock()
 _logging_done = False
 _scheduler: Scheduler | None = None
@@ -68,6 +76,12 @@ def base_settings() -> Settings:
         os.environ.get("HUBSPOT_REDIRECT_URI") or found.get("HUBSPOT_REDIRECT_URI")
     ):
         resolved = dataclasses.replace(resolved, redirect_uri=app_redirect_uri())
+    if resolved.is_sandbox and not (
+        os.environ.get("PIPEDRIVE_REDIRECT_URI") or found.get("PIPEDRIVE_REDIRECT_URI")
+    ):
+        resolved = dataclasses.replace(
+            resolved, pipedrive_redirect_uri=app_redirect_uri(PIPEDRIVE_CALLBACK_PATH)
+        )
     return resolved
 
 
@@ -88,6 +102,8 @@ def settings() -> Settings:
     else:
         server = _embedded_sandbox(resolved)
         final = resolved.for_sandbox(server.url)
+        if not resolved.pipedrive_client_id:
+            final = _with_pipedrive_sandbox(final)
         if not final.webhook_url and _demo_delivers(resolved):
             # The sandbox signs deliveries with the exact URL it posts to; verification needs the same.
             final = dataclasses.replace(final, webhook_url=app_webhook_url())
@@ -176,10 +192,10 @@ def scheduler() -> Scheduler | None:
     return _scheduler
 
 
-def app_redirect_uri() -> str:
-    """The OAuth callback of the app as it serves now: localhost on ``server.port``."""
+def app_redirect_uri(path: str = CALLBACK_PATH) -> str:
+    """An OAuth callback of the app as it serves now: localhost on ``server.port``."""
     port = st.get_option("server.port") or 8501
-    return f"http://localhost:{port}{CALLBACK_PATH}"
+    return f"http://localhost:{port}{path}"
 
 
 def app_webhook_url() -> str:
@@ -225,6 +241,38 @@ def _embedded_sandbox(resolved: Settings) -> SandboxServer:
                 ) from exc
             log.info("embedded HubSpot sandbox listening at %s", _sandbox.url)
         return _sandbox
+
+
+def _with_pipedrive_sandbox(resolved: Settings) -> Settings:
+    """``resolved`` with the embedded Pipedrive sandbox as Pipedrive's OAuth server (started
+    once per process, like the HubSpot sandbox) and the sandbox's demo OAuth client."""
+    global _pipedrive_sandbox
+    from crm.sandbox.pipedrive.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+
+    with _sandbox_lock:
+        if _pipedrive_sandbox is None:
+            from crm.sandbox.pipedrive import PipedriveConfig, serve
+
+            # Both loopback names: a browser on 127.0.0.1 comes back to the same host.
+            uri = resolved.pipedrive_redirect_uri
+            loopback = uri.replace("//localhost:", "//127.0.0.1:")
+            config = PipedriveConfig(
+                seed=resolved.sandbox_seed, redirect_uris=tuple(dict.fromkeys((uri, loopback)))
+            )
+            _pipedrive_sandbox = serve(config, host="127.0.0.1")
+            log.info("embedded Pipedrive sandbox listening at %s", _pipedrive_sandbox.url)
+        url = _pipedrive_sandbox.url
+    return dataclasses.replace(
+        resolved,
+        pipedrive_client_id=DEFAULT_CLIENT_ID,
+        pipedrive_client_secret=DEFAULT_CLIENT_SECRET,
+        pipedrive_oauth_url=url,
+    )
+
+
+def embedded_pipedrive_url() -> str | None:
+    """The embedded Pipedrive sandbox's base URL, or None when none was started in this process."""
+    return _pipedrive_sandbox.url if _pipedrive_sandbox is not None else None
 
 
 def page_settings() -> Settings:

@@ -159,8 +159,12 @@ class Pipedrive:
             PipedriveClient(base_url, tokens, transport=transport, timeout=settings.http_timeout)
         )
 
-    def connect(self, settings: Settings) -> PipedriveApi:
-        raise NotConnected("Stored Pipedrive connections are not built yet.")
+    def connect(self, settings: Settings, *, transport: httpx2.BaseTransport | None = None) -> PipedriveApi:
+        """The API over the credentials stored for the connection ``settings`` are for."""
+        # Imported here: crm.pipedrive_auth sits above this module (it stores what connect reads).
+        from crm import pipedrive_auth
+
+        return pipedrive_auth.open_api(settings, transport=transport)
 
     def read_webhook(self, request: WebhookRequest, *, secret: str, now_ms: int | None = None) -> list[Event]:
         """Check the delivery's Basic credentials (``secret`` is ``user:password``), then parse it."""
