@@ -38,9 +38,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from crm import oauth, pipedrive_auth
+from crm import crms, oauth, pipedrive_auth
 from crm.config import Settings
 from crm.errors import ConfigError, CrmError, OAuthFlowError, StoreUnavailable
+from crm.interface import WebhookAccounts
 from ui.access import open_mode_refusal
 from ui.webhook_route import hubspot_webhook, pipedrive_webhook
 
@@ -225,6 +226,10 @@ def _callback(request: Request, flow: Flow) -> Response:
             },
         )
         connected = info.connection or None
+        if isinstance(crms.provider_for(flow.crm), WebhookAccounts):  # webhooks set up by API
+            from ui.runtime import register_webhooks_soon
+
+            register_webhooks_soon(settings)
     except OAuthFlowError as exc:
         reason = exc.reason
     except ConfigError as exc:

@@ -54,7 +54,6 @@ _pipedrive_sandbox: PipedriveServer | None = None
 _process_lock = threading.Lock()
 _logging_done = False
 _scheduler: Scheduler | None = None
-_webhooks_registering = False
 
 
 def secrets() -> dict[str, Any]:
@@ -131,21 +130,21 @@ def _start_live(resolved: Settings) -> None:
             log.warning("journal pollers not started: %s", type(exc).__name__)
 
 
-def _register_webhooks(resolved: Settings) -> None:
-    """Once per process, in the background, when PIPEDRIVE_WEBHOOK_URL is set: connections
-    whose CRM takes webhooks by API (Pipedrive) and have none there register them
-    (``crm.subscriptions.ensure_all``). New connections register in their connect flow."""
-    global _webhooks_registering
-    with _process_lock:
-        if _webhooks_registering or not resolved.pipedrive_webhook_url:
-            return
-        _webhooks_registering = True
+def register_webhooks_soon(resolved: Settings) -> None:
+    """In the background: connections whose CRM takes webhooks by API (Pipedrive) and have
+    none registered at the URL register them (``crm.subscriptions.ensure_all``, which tries
+    each connection and URL once per process). The URL is PIPEDRIVE_WEBHOOK_URL; in demo
+    mode, for a connection to the embedded Pipedrive sandbox, this app's own loopback route,
+    where that sandbox delivers. Called at server start and after a Pipedrive connect."""
+    loopback = app_pipedrive_webhook_url() if _pipedrive_sandbox is not None else ""
+    if not resolved.pipedrive_webhook_url and not loopback:
+        return
 
     def run() -> None:
         from crm import subscriptions
 
         try:
-            subscriptions.ensure_all(resolved)
+            subscriptions.ensure_all(resolved, loopback_url=loopback)
         except Exception as exc:  # the registry is unreadable: the pages and /healthz say so
             log.warning("webhook registration skipped: %s", type(exc).__name__)
 
@@ -184,7 +183,7 @@ def start_process_services() -> None:
     except ConfigError as exc:
         logging.getLogger("crm").error("configuration problem: %s", exc)
         return
-    _register_webhooks(resolved)
+    register_webhooks_soon(resolved)
 
 
 def scheduler() -> Scheduler | None:
