@@ -81,3 +81,20 @@ def differences(settings: Settings, admin: PipedriveAdmin, object_type: str) -> 
         if want[record_id] != have[record_id]:
             problems.append(f"{object_type} {record_id}: truth {want[record_id]} != cache {have[record_id]}")
     return problems
+
+
+def custom_differences(settings: Settings, admin: PipedriveAdmin, object_type: str) -> list[str]:
+    """Custom field values (columns named by Pipedrive's hash keys) that differ from the truth."""
+    live = [i for i in admin.truth(ENTITIES[object_type]) if not i.get("is_deleted")]
+    keys = sorted({k for item in live for k in item.get("custom_fields") or {}})
+    with store.open(settings) as db:
+        missing = [k for k in keys if k not in db.queries.table_columns(object_type)]
+        if missing:
+            return [f"{object_type} has no column for {missing}"]
+        have = db.queries.get_values(object_type, [str(i["id"]) for i in live], keys)
+    return [
+        f"{object_type} {item['id']} {key}: truth {item['custom_fields'].get(key)!r} != cache {have[str(item['id'])][key]!r}"
+        for item in live
+        for key in keys
+        if text(item["custom_fields"].get(key)) != text(have[str(item["id"])][key])
+    ]

@@ -7,7 +7,7 @@ from crm.config import Settings
 from crm.pipedrive.provider import PipedriveApi
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
 from crm.sync.runner import run_sync
-from tests.pdsync.pdtruth import differences, truth
+from tests.pdsync.pdtruth import custom_differences, differences, truth
 
 TYPES = ("contacts", "companies", "deals")
 
@@ -20,6 +20,7 @@ def test_a_full_pull_equals_the_sandboxs_truth_with_links_owners_and_stages(
     assert run["state"] == "succeeded", run.get("error")
     for object_type in TYPES:
         assert differences(pd_settings, company, object_type) == []
+        assert custom_differences(pd_settings, company, object_type) == []
     assert run["counts"]["records"] == {t: len(truth(company, t)) for t in TYPES}
     with store.open(pd_settings) as db:
         assert len(db.queries.owner_ids()) == company.config()["users"]
