@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import httpx2
 import pytest
 
 from crm import store
 from crm.config import Settings
 from crm.errors import CrmError, RateLimited, Unreachable
 from crm.interface import Page
+from crm.pipedrive.client import ApiToken, PipedriveClient
 from crm.pipedrive.provider import PipedriveApi
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
 from crm.sync.runner import SyncRunner, run_sync
@@ -41,13 +43,12 @@ class SmallPages:
         return self.api.list_page(object_type, properties=properties, cursor=cursor, limit=self.limit)
 
 
-@pytest.mark.parametrize(
-    "error", [Unreachable("Could not reach Pipedrive"), RateLimited("Request over limit", retry_after=2.0)]
-)
-def test_a_full_pull_cut_off_mid_walk_resumes_at_the_first_page_it_did_not_commit(
-    pd_settings: Settings, company: PipedriveAdmin, pd_api: PipedriveApi, error: CrmError
+def test_a_full_pull_still_rate_limited_after_the_clients_retries_resumes_at_its_first_uncommitted_page(
+    pd_settings: Settings, company: PipedriveAdmin, pd_api: PipedriveApi
 ) -> None:
-    # 40 persons in pages of 10: the walk fails on its third page.
+    # 40 persons in pages of 10: the walk fails on its third page, as the client raises
+    # RateLimited once its own waits are spent.
+    error = RateLimited("Request over limit", retry_after=2.0)
     cut = SmallPages(pd_api, limit=10, fail_at=3, error=error)
     with pytest.raises(type(error)):
         run_sync(pd_settings, kind="full", api=cut)
@@ -64,6 +65,50 @@ def test_a_full_pull_cut_off_mid_walk_resumes_at_the_first_page_it_did_not_commi
     assert run["counts"]["modes"]["contacts"] == "resume"
     persons = [cursor for object_type, cursor in again.calls if object_type == "contacts"]
     assert len(persons) == 2 and persons[0] == cut.calls[2][1]  # pages 3 and 4 only
+    for object_type in TYPES:
+        assert differences(pd_settings, company, object_type) == []
+
+
+class DroppingNetwork(httpx2.HTTPTransport):
+    """Real loopback HTTP whose connections are refused, once ``down``, for the persons list
+    walk's pages (not the reads by id or by update time)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+        self.person_pages: list[str | None] = []
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        listing = not {"ids", "updated_since"} & set(request.url.params.keys())
+        if request.url.path == "/api/v2/persons" and listing:
+            if self.down:
+                raise httpx2.ConnectError("connection refused", request=request)
+            self.person_pages.append(request.url.params.get("cursor"))
+            if len(self.person_pages) == 2:
+                self.down = True  # the network drops after the second page
+        return super().handle_request(request)
+
+
+def test_a_network_drop_mid_walk_loses_nothing_and_the_next_run_goes_on_from_the_saved_cursor(
+    pd_settings: Settings, company: PipedriveAdmin
+) -> None:
+    network = DroppingNetwork()
+    client = PipedriveClient(company.url, ApiToken(company.api_token()), transport=network, max_retries=1)
+    api = SmallPages(PipedriveApi(client), limit=10)
+    try:
+        with pytest.raises(Unreachable):
+            run_sync(pd_settings, kind="full", api=api)
+        with store.open(pd_settings) as db:
+            assert len(db.queries.record_stamps("contacts")) == 20
+        network.down = False
+        run = run_sync(pd_settings, kind="incremental", api=api)
+    finally:
+        client.close()
+
+    assert run["state"] == "succeeded"
+    # Pages 1 and 2 before the drop; after it, page 3 (from the saved cursor) and page 4.
+    assert len(network.person_pages) == 4 and network.person_pages[2] == api.calls[2][1]
+    assert network.person_pages[2] is not None
     for object_type in TYPES:
         assert differences(pd_settings, company, object_type) == []
 
