@@ -171,3 +171,20 @@ def test_sync_all_includes_a_pipedrive_connection(pd_settings: Settings, company
     chosen = pd_settings.for_connection(conn)
     for object_type in TYPES:
         assert differences(chosen, company, object_type) == []
+
+
+def test_a_full_resync_cut_off_mid_walk_flags_nothing_deleted(
+    pd_settings: Settings, company: PipedriveAdmin, pd_api: PipedriveApi
+) -> None:
+    run_sync(pd_settings, kind="full", api=pd_api)
+    cut = SmallPages(pd_api, limit=10, fail_at=2, error=Unreachable("Could not reach Pipedrive"))
+    with pytest.raises(Unreachable):
+        run_sync(pd_settings, kind="full", api=cut)
+
+    # Thirty persons were not seen again before the cut: all still live.
+    with store.open(pd_settings) as db:
+        assert len(db.queries.record_stamps("contacts")) == 40
+    run = run_sync(pd_settings, kind="incremental", api=SmallPages(pd_api, limit=10))
+    assert run["counts"]["modes"]["contacts"] == "resume"
+    assert run["counts"]["archived"].get("contacts", 0) == 0
+    assert differences(pd_settings, company, "contacts") == []
