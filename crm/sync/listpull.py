@@ -143,6 +143,11 @@ class ListPuller:
                 "walkers": [{"start": None, "end": None, "after": None, "done": False}],
             }
         db.syncstate.begin_full_pull(object_type, self.run_id, state)
+        # The CRM gives no total up front: the records cached so far stand in for the Sync
+        # page's progress (none cached: the total grows with what is read).
+        cached = len(db.queries.record_stamps(object_type))
+        if cached:
+            self.progress.total(object_type, cached)
         walker = state["walkers"][0]
         cursor: str | None = walker.get("after")
         done = bool(walker.get("done"))

@@ -186,5 +186,6 @@ def test_a_full_resync_cut_off_mid_walk_flags_nothing_deleted(
         assert len(db.queries.record_stamps("contacts")) == 40
     run = run_sync(pd_settings, kind="incremental", api=SmallPages(pd_api, limit=10))
     assert run["counts"]["modes"]["contacts"] == "resume"
+    assert run["counts"]["expected"]["contacts"] == 40  # the cached records, for the progress bar
     assert run["counts"]["archived"].get("contacts", 0) == 0
     assert differences(pd_settings, company, "contacts") == []
