@@ -411,6 +411,21 @@ class WebhookSubscriptions(Protocol):
 
 
 @runtime_checkable
+class DeletionFeed(Protocol):
+    """Optional capability of a ``CrmApi``: the CRM lists the records deleted since a moment.
+
+    An incremental pull asks for it with ``isinstance(api, DeletionFeed)``; without it (or for
+    a type it returns None for) deletions reach the cache by the next full pull, which flags
+    every record it did not see, or by webhooks.
+    """
+
+    def deleted_since(self, object_type: str, since_ms: int) -> list[str] | None:
+        """Ids of the type's records deleted at or after ``since_ms`` (epoch ms), duplicates
+        possible; None when the CRM keeps no such list for this type."""
+        ...
+
+
+@runtime_checkable
 class Crm(Protocol):
     """One CRM: what is known without a connection, and how to open one."""
 

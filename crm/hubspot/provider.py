@@ -191,6 +191,14 @@ class HubSpot:
         info = oauth.connection_info(settings, transport=transport)
         return HubSpotApi(oauth.open_client(settings, transport=transport), account_name=info.hub_domain)
 
+    # --- crm.sync.runner.TunedPull (issue #15, pdsync) -----------------------------------------
+
+    def open_sync_client(self, settings: Settings) -> HubSpotClient:
+        """The client HubSpot's tuned pull (``crm.sync.pull``) runs on, for this connection."""
+        from crm import oauth
+
+        return oauth.open_client(settings)
+
     def read_webhook(self, request: WebhookRequest, *, secret: str, now_ms: int | None = None) -> list[Event]:
         if not secret:
             raise WebhookRejected("No client secret to verify the delivery with.", reason="not_configured")

@@ -400,6 +400,26 @@ class PipedriveApi:
                 result.failures.append(WriteFailure(term or f"input-{index}", exc))
         return result
 
+    # --- crm.interface.DeletionFeed (issue #15, pdsync) ---------------------------------------
+
+    def deleted_since(self, object_type: str, since_ms: int) -> list[str] | None:
+        """Deals deleted at or after ``since_ms``: API v2 ``status=deleted`` with ``updated_since``
+        (Pipedrive keeps deleted deals listable for 30 days; docs/PIPEDRIVE_API.md §3).
+
+        None for persons and organizations: Pipedrive lists no deleted ones (its v1 recents
+        ``delete_log`` is no longer served), so their deletions come from a full pull or webhooks.
+        """
+        entity = _entity(object_type)
+        if entity != "deals":
+            return None
+        since = datetime.fromtimestamp(since_ms // 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return [
+            str(r["id"])
+            for page in self.client.iter_records(entity, status="deleted", updated_since=since)
+            for r in page
+            if r.get("id") is not None and r.get("is_deleted") is not False
+        ]
+
     def associations(self, from_type: str, to_type: str, ids: Sequence[str]) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {str(i): [] for i in ids}
         link = LINKS.get((from_type, to_type))

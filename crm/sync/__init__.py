@@ -1,9 +1,11 @@
-"""The sync engine: pull HubSpot into the cache, push local edits back.
+"""The sync engine: pull a CRM into the cache, push local edits back (to HubSpot).
 
 Modules:
     pull      full pull (id ranges walked by list and search at once) and incremental pull (search by
               last-modified, past the 10,000 cap), progress counters
-    runner    run_sync (blocking), SyncRunner (background), lease and heartbeat
+    listpull  any CRM through the CRM interface alone (list pages with a saved cursor,
+              modified-since walks, a CRM's deletion list); HubSpot keeps ``pull``
+    runner    run_sync (blocking), SyncRunner (background), lease and heartbeat; picks the pull
     push      the outbox to HubSpot with three-way conflict detection; creates by upsert
     edits     validate + queue edits and new contacts; conflict resolution
     pronouns  the custom "pronouns" contact property

@@ -339,15 +339,7 @@ class Puller:
             self.missing.setdefault(object_type, scopes)
 
     def _plan(self, db: Store, object_type: str, kind: str) -> str:
-        cursor = db.syncstate.get_cursor(object_type)
-        state = cursor["full_state"]
-        if state:
-            started_ms = to_epoch_ms(state.get("started_at")) or 0
-            if time.time() - started_ms / 1000 < RESUME_WITHIN_S:
-                return "resume"
-        if kind == "full" or not cursor["full_complete"] or cursor["modified_since_ms"] is None:
-            return "full"
-        return "incremental"
+        return plan_for(db, object_type, kind)
 
     def _check(self, *, keep: int = 0) -> None:
         """A checkpoint: stop here if the lease is lost or the daily budget is spent.
@@ -744,6 +736,20 @@ class Puller:
             gone.extend(r.id for r in page.records)
         gone_now = writer_for(db, object_type).mark_archived(object_type, gone)
         self.progress.note("archived", object_type, gone_now, add=True)
+
+
+def plan_for(db: Store, object_type: str, kind: str) -> str:
+    """How a run pulls one type: "resume" (a full pull interrupted less than RESUME_WITHIN_S
+    ago), "full" (asked for, or the type never had a complete one) or "incremental"."""
+    cursor = db.syncstate.get_cursor(object_type)
+    state = cursor["full_state"]
+    if state:
+        started_ms = to_epoch_ms(state.get("started_at")) or 0
+        if time.time() - started_ms / 1000 < RESUME_WITHIN_S:
+            return "resume"
+    if kind == "full" or not cursor["full_complete"] or cursor["modified_since_ms"] is None:
+        return "full"
+    return "incremental"
 
 
 def pause_message(daily: Mapping[str, Any]) -> str:
