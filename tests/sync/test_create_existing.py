@@ -6,6 +6,7 @@ cache was synced, exactly as a colleague adding it in HubSpot meanwhile would.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 
 from crm.store import outbox
 from crm.sync import discard_edit, link_existing_contact, push, queue_new_contact, run_sync
+from tests.synced_copies import portal_fingerprint
 
 EMAIL = "grace.hopper@existing.example"
 THEIRS = {"email": EMAIL, "firstname": "Grace", "lastname": "Hopper", "jobtitle": "Rear Admiral"}
@@ -39,9 +41,21 @@ def _create_in_hubspot(client, properties: dict[str, str]) -> str:
 
 
 @pytest.fixture
-def existing(sandbox, settings, fast_client) -> str:
+def prepared_cache(request, sandbox, settings, synced_copies):
+    """For a test that asks for ``existing``: its cache is a copy of the session's synced
+    cache (tests/synced_copies.py), made before ``db`` opens it."""
+    if "existing" in request.fixturenames:
+        synced_copies.fill(
+            settings.db,
+            "private-app",
+            portal_fingerprint(sandbox),
+            lambda target: run_sync(dataclasses.replace(settings, db=target), kind="full"),
+        )
+
+
+@pytest.fixture
+def existing(sandbox, settings, fast_client, prepared_cache) -> str:
     """The cache is synced, then someone creates the contact in HubSpot."""
-    run_sync(settings, kind="full")
     return _create_in_hubspot(fast_client, THEIRS)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -18,6 +19,7 @@ from crm.sync import (
     set_up_pronouns,
 )
 from tests.sync.synchelpers import differences
+from tests.synced_copies import portal_fingerprint
 
 
 def _truth(sandbox, object_type, record_id):
@@ -29,8 +31,21 @@ def _outbox(db):
 
 
 @pytest.fixture
-def synced(sandbox, settings):
-    run_sync(settings, kind="full")
+def prepared_cache(request, sandbox, settings, synced_copies):
+    """For a test that asks for ``synced``: its cache is a copy of the session's synced cache
+    (tests/synced_copies.py), made before ``db`` opens it."""
+    if "synced" in request.fixturenames:
+        synced_copies.fill(
+            settings.db,
+            "private-app",
+            portal_fingerprint(sandbox),
+            lambda target: run_sync(dataclasses.replace(settings, db=target), kind="full"),
+        )
+
+
+@pytest.fixture
+def synced(sandbox, prepared_cache):
+    """The ids of the portal's contacts, the cache holding them after a full sync."""
     return [r["id"] for r in sandbox.truth("contacts") if not r["archived"]]
 
 

@@ -1,31 +1,22 @@
 """AppTest fixtures: ``portal`` (the app's secrets for the test sandbox and a temporary
 cache), ``connected`` (OAuth done) and ``synced`` (a full sync done too).
 
-``synced`` makes the full sync once per session, backend and portal content, and gives each
-test a copy of that cache, reconnected with tokens of its own: the small portal every test
-resets to is the same each time (same seed and day: same ids, values and times), so the
-copy holds exactly what a sync of the test's own portal would. A full sync per test was
-most of this directory's time.
+``synced`` gives each test a copy of a cache synced once per session (tests/synced_copies.py),
+reconnected with tokens of its own.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 import streamlit as st
 from uikit import ROOT, Portal, make_portal
 
-from crm import store
-from crm.config import is_postgresql_url
 from crm.hubspot import reset_limits
 from crm.sandbox.admin import SandboxAdmin
+from tests.synced_copies import SyncedCopies, portal_fingerprint
 
 
 @pytest.fixture(autouse=True)
@@ -58,49 +49,15 @@ def connected(portal: Portal) -> Portal:
     return portal
 
 
-@pytest.fixture(scope="session")
-def synced_caches(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], str]:
-    """Synced caches to copy: ``{(backend, portal fingerprint): SQLite path or database name}``."""
-    return {}
-
-
-def _fingerprint(portal: Portal) -> str:
-    """What the sandbox holds now (records, their times and owners), to know a copy fits it."""
-    truth = {t: portal.sandbox.truth(t) for t in ("contacts", "companies", "deals", "tickets")}
-    return hashlib.sha256(json.dumps(truth, sort_keys=True, default=str).encode()).hexdigest()
-
-
 @pytest.fixture
-def synced(
-    portal: Portal,
-    synced_caches: dict[tuple[str, str], str],
-    tmp_path_factory: pytest.TempPathFactory,
-    request: pytest.FixtureRequest,
-) -> Portal:
-    """The portal connected and fully synced (from a copy of the session's synced cache)."""
-    on_pg = is_postgresql_url(portal.settings.db)
-    key = ("postgresql" if on_pg else "sqlite", _fingerprint(portal))
-    if key not in synced_caches:
-        if on_pg:
-            cluster: Any = request.getfixturevalue("pg_cluster")
-            name = f"crm_synced_{len(synced_caches)}"
-            template = make_portal(portal.sandbox, cluster.create_database(name=name))
-        else:
-            name = str(tmp_path_factory.mktemp("synced") / "crm.db")
-            template = make_portal(portal.sandbox, name)
+def synced(portal: Portal, synced_copies: SyncedCopies) -> Portal:
+    """The portal connected and fully synced (a copy of the session's synced cache)."""
+
+    def build(target: str) -> None:
+        template = make_portal(portal.sandbox, target)
         template.connect()
         assert template.sync("full")["state"] == "succeeded"
-        store.close_engines()  # a PostgreSQL template takes no open sessions; SQLite checkpoints
-        synced_caches[key] = name
-    store.close_engines()
-    if on_pg:
-        cluster = request.getfixturevalue("pg_cluster")
-        database = portal.settings.db.rsplit("/", 1)[1].split("?")[0]
-        cluster.drop_database(database)
-        cluster.create_database(name=database, template=synced_caches[key])
-    else:
-        for suffix in ("", "-wal"):  # the log is folded in when the last connection closes
-            if Path(synced_caches[key] + suffix).exists():
-                shutil.copyfile(synced_caches[key] + suffix, portal.settings.db + suffix)
-    portal.connect()  # the same portal again: a reconnect, which keeps the cache
+
+    synced_copies.fill(portal.settings.db, "oauth-app", portal_fingerprint(portal.sandbox), build)
+    portal.connect()  # tokens of its own: the same portal again is a reconnect, which keeps the cache
     return portal
