@@ -872,6 +872,8 @@ class _AssociationWriter:
     def __init__(self, puller: Puller, object_type: str) -> None:
         self.puller, self.object_type = puller, object_type
         self.error: BaseException | None = None
+        # The daily budget stopped a read: from then on the writer reads nothing and owes.
+        self.paused: DailyBudgetSpent | DailyLimitReached | None = None
         self._queue: queue.Queue[tuple[int, list[str], str | None, bool] | None] = queue.Queue()
         self._discard = False
         self._owed_lock = threading.Lock()
@@ -882,11 +884,16 @@ class _AssociationWriter:
         self._thread.start()
 
     def add(self, index: int, ids: list[str], position: str | None, done: bool) -> None:
+        """Hand over a stored page; raises the writer's error, or the pause once it met one
+        (after taking the page: a paused writer owes what it is handed, so the page a walker
+        had in flight is kept, not read again)."""
         if self.error is not None:
             raise self.error
         with self._owed_lock:
             self._handed += len(ids)
         self._queue.put((index, ids, position, done))
+        if self.paused is not None:
+            raise self.paused
 
     def owed(self) -> int:
         """Requests still needed for what was handed over: the chunks' reads of every pair."""
@@ -920,8 +927,9 @@ class _AssociationWriter:
                 waiting += len(item[1])
             if closing and self._discard:
                 return
-            pending = self._save_read(db, pending)
-            while pending and (waiting >= ASSOC_CHUNK or closing):
+            if self.paused is None:
+                pending = self._save_read(db, pending)
+            while pending and self.paused is None and (waiting >= ASSOC_CHUNK or closing):
                 chunk: list[tuple[int, list[str], str | None, bool]] = []
                 size = 0
                 while pending and (not chunk or size + len(pending[0][1]) <= ASSOC_CHUNK):
@@ -930,12 +938,18 @@ class _AssociationWriter:
                 waiting -= size
                 try:
                     self._flush(db, chunk)
-                except (DailyBudgetSpent, DailyLimitReached):
-                    self._owe(db, [*chunk, *pending])
-                    raise
+                except (DailyBudgetSpent, DailyLimitReached) as exc:
+                    pending[:0] = chunk
+                    self.paused = exc
                 with self._owed_lock:
                     self._handed -= size
+            if self.paused is not None and pending:
+                # Nothing is read any more: what waits, and what walkers still hand over, is owed.
+                self._owe(db, pending)
+                pending, waiting = [], 0
             if closing:
+                if self.paused is not None:
+                    raise self.paused
                 return
 
     def _save_read(
