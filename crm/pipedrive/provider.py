@@ -359,6 +359,20 @@ class PipedriveApi:
                 found[str(raw["id"])] = [str(target)]
         return found
 
+    # --- optional capability (crm.interface.ReadsByKey) ----------------------------------
+
+    def read_by_key(
+        self, object_type: str, values: Sequence[str], *, key: str, properties: Sequence[str]
+    ) -> list[Record]:
+        """An exact search per value (Pipedrive has no keyed batch read), then the full records."""
+        entity = _entity(object_type)
+        ids: list[str] = []
+        for value in dict.fromkeys(v for v in values if v):
+            ids.extend(
+                str(item["id"]) for item in self.client.search_exact(entity, value, key) if item.get("id")
+            )
+        return [_record(object_type, r) for r in self.client.get_many(entity, ids)]
+
 
 def _entity(object_type: str) -> str:
     try:
