@@ -18,6 +18,7 @@ import base64
 import binascii
 import hmac
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -200,6 +201,7 @@ class PipedriveApi:
 
     def __init__(self, client: PipedriveClient) -> None:
         self.client = client
+        self._types: dict[str, dict[str, str]] = {}
 
     def close(self) -> None:
         self.client.close()
@@ -237,6 +239,7 @@ class PipedriveApi:
         body: dict[str, Any] = {"name": prop.label, "field_type": _NEW_FIELD_TYPES.get(prop.type, "varchar")}
         if prop.options:
             body["options"] = [{"label": o.label} for o in prop.options]
+        self._types.pop(entity, None)
         return _property(self.client.create_field(entity, body))
 
     def owners(self) -> list[Owner]:
@@ -302,7 +305,12 @@ class PipedriveApi:
         for index, values in enumerate(inputs):
             try:
                 result.records.append(
-                    _record(object_type, self.client.create(entity, _body(entity, values, new=True)))
+                    _record(
+                        object_type,
+                        self.client.create(
+                            entity, _body(entity, values, new=True, types=self._custom_types(entity, values))
+                        ),
+                    )
                 )
             except CrmError as exc:
                 result.failures.append(WriteFailure(f"input-{index}", exc))
@@ -315,7 +323,11 @@ class PipedriveApi:
             try:
                 if not record_id.isdigit():
                     raise NotFound(f"Pipedrive has no {SINGULAR[entity]} {record_id}", status_code=404)
-                record = self.client.update(entity, record_id, _body(entity, values, new=False))
+                record = self.client.update(
+                    entity,
+                    record_id,
+                    _body(entity, values, new=False, types=self._custom_types(entity, values)),
+                )
                 result.records.append(_record(object_type, record))
             except CrmError as exc:
                 result.failures.append(WriteFailure(record_id, exc))
@@ -339,9 +351,15 @@ class PipedriveApi:
                 found = self.client.search_exact(entity, term, key)
                 if found:
                     record_id = str(found[0]["id"])
-                    record = self.client.update(entity, record_id, _body(entity, values, new=False))
+                    record = self.client.update(
+                        entity,
+                        record_id,
+                        _body(entity, values, new=False, types=self._custom_types(entity, values)),
+                    )
                 else:
-                    record = self.client.create(entity, _body(entity, values, new=True))
+                    record = self.client.create(
+                        entity, _body(entity, values, new=True, types=self._custom_types(entity, values))
+                    )
                     result.created_ids.append(str(record["id"]))
                 result.records.append(_record(object_type, record))
             except CrmError as exc:
@@ -358,6 +376,18 @@ class PipedriveApi:
             if target not in (None, ""):
                 found[str(raw["id"])] = [str(target)]
         return found
+
+    def _custom_types(self, entity: str, values: Mapping[str, object]) -> dict[str, str]:
+        """Custom field key -> Pipedrive field type (writes need it), read once per entity
+        and again when ``values`` name a custom field not seen yet (created since)."""
+        known = self._types.get(entity)
+        if known is None or any(_is_custom_key(k) and k not in known for k in values):
+            self._types[entity] = {
+                str(f.get("key")): str(f.get("field_type"))
+                for f in self.client.fields(entity)
+                if _is_custom_key(str(f.get("key")))
+            }
+        return self._types[entity]
 
     # --- optional capability (crm.interface.ReadsByKey) ----------------------------------
 
@@ -425,8 +455,14 @@ def _is_custom_key(name: str) -> bool:
     return len(name) == 40 and all(c in "0123456789abcdef" for c in name)
 
 
-def _body(entity: str, values: Mapping[str, str | None], *, new: bool) -> dict[str, Any]:
-    """Neutral values as an API v2 body (Pipedrive requires a person's ``name`` on create)."""
+def _body(
+    entity: str, values: Mapping[str, str | None], *, new: bool, types: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Neutral values as an API v2 body (Pipedrive requires a person's ``name`` on create).
+
+    ``types``: custom field key -> Pipedrive field type, so values go out as Pipedrive takes
+    them (an option id as a number, a set as a list of them, a double as a number).
+    """
     body: dict[str, Any] = {}
     custom: dict[str, Any] = {}
     for name, value in values.items():
@@ -435,7 +471,7 @@ def _body(entity: str, values: Mapping[str, str | None], *, new: bool) -> dict[s
         elif name == "phone":
             body["phones"] = [{"value": value, "primary": True, "label": "work"}] if value else []
         elif _is_custom_key(name):
-            custom[name] = value
+            custom[name] = _custom_value((types or {}).get(name), value)
         elif name in _NUMBERS and value not in (None, ""):
             number = float(str(value))
             body[name] = int(number) if number.is_integer() else number
@@ -447,6 +483,24 @@ def _body(entity: str, values: Mapping[str, str | None], *, new: bool) -> dict[s
         parts = [str(values.get(k) or "") for k in ("first_name", "last_name")]
         body["name"] = " ".join(p for p in parts if p) or str(values.get("email") or "")
     return body
+
+
+def _custom_value(field_type: str | None, value: str | None) -> Any:
+    """A custom field's neutral string as Pipedrive's API takes it for its type."""
+    if value in (None, ""):
+        return None
+    text = str(value)
+    try:
+        if field_type == "enum":
+            return int(text)
+        if field_type == "set":
+            return [int(part) for part in re.split(r"[;,]", text) if part.strip()]
+        if field_type in ("double", "monetary"):
+            number = float(text)
+            return int(number) if number.is_integer() else number
+    except ValueError:
+        return text  # Pipedrive refuses it with its own message
+    return text
 
 
 def _property(field: Mapping[str, Any]) -> Property:

@@ -27,7 +27,14 @@ from crm.sync.edits import (
     resolve_conflict,
     validation_context,
 )
-from crm.sync.pronouns import PRONOUNS, pronouns_available, set_up_pronouns
+from crm.sync.pronouns import (
+    PRONOUNS,
+    PronounsSetup,
+    pronouns_available,
+    pronouns_property,
+    set_up_pronouns,
+    set_up_pronouns_everywhere,
+)
 from crm.sync.pull import OVERLAP_MS, WALKERS
 from crm.sync.push import push
 from crm.sync.runner import SyncRunner, run_sync
@@ -44,6 +51,7 @@ __all__ = [
     "link_existing_contact",
     "next_run_at",
     "pronouns_available",
+    "pronouns_property",
     "push",
     "queue_edits",
     "queue_new_contact",
@@ -52,5 +60,7 @@ __all__ = [
     "resolve_conflict",
     "run_sync",
     "set_up_pronouns",
+    "set_up_pronouns_everywhere",
+    "PronounsSetup",
     "validation_context",
 ]

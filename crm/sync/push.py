@@ -1,43 +1,47 @@
-"""Pushing the outbox to HubSpot, with field-level three-way conflict detection.
+"""Pushing the outbox to the connection's CRM, with field-level three-way conflict detection.
 
-For the pending edits of each object type, 100 records at a time::
+The push talks only to ``crm.interface.CrmApi`` (HubSpot, Pipedrive, any CRM): the API
+is ``crms.provider_of(settings).connect(settings)`` unless one is given. For the pending
+edits of each object type, 100 records at a time::
 
-    batch read HubSpot's current values of the edited fields
-      remote == base   -> send (batch update of up to 100 records)
+    batch read the CRM's current values of the edited fields
+      remote == base   -> send (batch update)
       remote == mine   -> done (someone, or an earlier interrupted push, already did it)
       otherwise        -> conflict: both values kept, nothing sent; a person decides
 
-HubSpot has no conditional writes, so the read-to-write window is kept short (one
-batch). A batch refused as a whole (400) is bisected until the bad inputs stand alone;
-a lone refused input whose error names some of its properties is retried without them.
-Refused edits are marked failed with HubSpot's message and the cache takes HubSpot's
-value; transient failures (429 after retries, 5xx, timeouts) leave the edit pending
-for the next push.
+No CRM here has conditional writes, so the read-to-write window is kept short (one
+batch). A batch refused as a whole (ValidationFailed raised) is bisected until the bad
+inputs stand alone; a lone refused input whose error names some of its properties is
+retried without them (a refusal naming none, as Pipedrive's, is a one-field edit's own
+message). Refused edits are marked failed with the CRM's message and the cache takes
+the CRM's value; transient failures (rate limits after retries, 5xx, timeouts) leave the
+edit pending; NotConnected / NeedsReconnect stops the push and leaves the rest queued.
 
-New contacts are first looked up by email (one batch read per 100 creates). A contact
-HubSpot already has is never written over: if it already holds every value of mine
-(typically my own create, made by a push interrupted before it recorded it) the local
-row is swapped for it; otherwise the create is held as a decision for a person (link
-and queue my fields as edits, or discard mine; see ``Outbox.link_create``). Only emails
-HubSpot does not have are sent, through batch upsert keyed on email, so a push that was
-interrupted after HubSpot acted (kill -9, a dropped connection) never creates a
-duplicate when it runs again: the next push reads again and finds it. The one window
-left is the read-to-upsert round trip of one batch: a contact created elsewhere with
-the same email inside it is updated, as HubSpot has no conditional write; the audit log
-then notes that the upsert matched an existing record. Every outcome is stored in one transaction with its cache and audit-log
-changes; an edit is never marked done before HubSpot has it.
+New contacts are first looked up by email (``ReadsByKey``: one batch read per 100
+creates in HubSpot, an exact search per email in Pipedrive). A contact the CRM already
+has is never written over: if it already holds every value of mine (typically my own
+create, made by a push interrupted before it recorded it) the local row is swapped for
+it; otherwise the create is held as a decision for a person (link and queue my fields as
+edits, or discard mine; see ``Outbox.link_create``). Only emails the CRM does not have
+are sent, through batch upsert keyed on email, so a push that was interrupted after the
+CRM acted (kill -9, a dropped connection) never creates a duplicate when it runs again:
+the next push reads again and finds it. The one window left is the read-to-upsert round
+trip of one batch: a contact created elsewhere with the same email inside it is updated;
+the audit log then notes that the upsert matched an existing record. Every outcome is
+stored in one transaction with its cache and audit-log changes; an edit is never marked
+done before the CRM has it. A CRM API without ``ReadsByKey`` gets no creates.
 
-Notes and tasks logged here (``queue_note``, ``queue_task``) are created with their
-association to the record they were logged on. HubSpot's create has no idempotency key
-(docs/INTERACTIONS_API.md §1), so a retry never trusts itself: each note or task carries
-its own ``hs_timestamp`` millisecond, and before sending, the push searches for an
-engagement at that millisecond with the same text. Found: the earlier attempt reached
-HubSpot, and the local row becomes it. An attempt whose outcome is unknown (timeout,
-5xx, dropped connection) is looked for again only after SEARCH_SETTLE_S, because search
-may not show a new object at once; until then it waits, pending.
+Notes and tasks logged here (``queue_note``, ``queue_task``) need the ``LogsEngagements``
+capability (HubSpot's engagements; elsewhere they wait, pending). HubSpot's create has no
+idempotency key (docs/INTERACTIONS_API.md §1), so a retry never trusts itself: each note
+or task carries its own ``hs_timestamp`` millisecond, and before sending, the push
+searches for an engagement at that millisecond with the same text. Found: the earlier
+attempt reached HubSpot, and the local row becomes it. An attempt whose outcome is
+unknown (timeout, 5xx, dropped connection) is looked for again only after
+SEARCH_SETTLE_S, because search may not show a new object at once; until then it waits.
 
-One ``Pusher`` holds what a push works with (the store, the client, who pushes, the
-results so far); ``push`` takes the lease, opens both, runs it and sums up.
+One ``Pusher`` holds what a push works with (the store, the API, who pushes, the CRM's
+words, the results so far); ``push`` takes the lease, opens both, runs it and sums up.
 """
 
 from __future__ import annotations
