@@ -30,6 +30,7 @@ from crm.sync.edits import (
 from crm.sync.pronouns import (
     PRONOUNS,
     PronounsSetup,
+    describe_setup,
     pronouns_available,
     pronouns_property,
     set_up_pronouns,
@@ -61,6 +62,7 @@ __all__ = [
     "run_sync",
     "set_up_pronouns",
     "set_up_pronouns_everywhere",
+    "describe_setup",
     "PronounsSetup",
     "validation_context",
 ]

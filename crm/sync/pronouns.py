@@ -165,6 +165,16 @@ def set_up_pronouns_everywhere(
     return results
 
 
+def describe_setup(result: PronounsSetup) -> str:
+    """One connection's outcome in words: "created in Acme (HubSpot)" (plain text)."""
+    where = f"{result.label} ({result.crm})"
+    if result.status == "created":
+        return f"created in {where}"
+    if result.status == "already":
+        return f"already in {where}"
+    return f"not set up in {where}: {result.message}"
+
+
 def _pronouns_in(defs: Any) -> Mapping[str, Any] | None:
     """The pronouns definition among ``defs``: named ``pronouns``, else a custom one labelled so."""
     labelled = None
