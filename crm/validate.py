@@ -63,6 +63,9 @@ class Context:
     # CRM's provider: crm.sync.validation_context fills them).
     crm_name: str = "HubSpot"
     owner_property: str = "hubspot_owner_id"
+    # The type's (pipeline, stage) properties in this CRM (its ObjectTypeInfo roles), or
+    # None for HubSpot's (PIPELINE_PROPERTIES): a Pipedrive deal's are pipeline_id, stage_id.
+    pipeline_properties: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
         self.stages = {str(p): {str(s) for s in ids} for p, ids in self.stages.items()}
@@ -255,13 +258,27 @@ def check_properties(
             errors[prop] = str(exc)
             continue
         clean[prop] = wire
-    pipeline_prop, stage_prop = PIPELINE_PROPERTIES.get(object_type, ("", ""))
+    pipeline_prop, stage_prop = _pipeline_properties(object_type, context) or ("", "")
     if pipeline_prop in clean and stage_prop not in values and pipeline_prop not in errors:
         stage = current.get(stage_prop)
         stages = context.stages.get(str(clean[pipeline_prop]))
-        if stage and stages is not None and str(stage) not in stages:
+        if stage and stages is not None and _id_text(stage) not in stages:
             errors[stage_prop] = "choose a stage of the new pipeline"
     return clean, errors
+
+
+def _id_text(value: Any) -> str:
+    """An id as text; a numeric column (Pipedrive's ids) may hand it back as 2.0."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _pipeline_properties(object_type: str, context: Context) -> tuple[str, str] | None:
+    """The type's (pipeline, stage) properties: the CRM's when the context names them."""
+    if object_type not in PIPELINE_PROPERTIES:
+        return None
+    return context.pipeline_properties or PIPELINE_PROPERTIES[object_type]
 
 
 def _check_references(
@@ -276,9 +293,10 @@ def _check_references(
         if wire not in context.owner_ids:
             raise FieldError(f"'{wire}' is not an active {context.crm_name} owner")
         return
-    if object_type not in PIPELINE_PROPERTIES:
+    pair = _pipeline_properties(object_type, context)
+    if pair is None:
         return
-    pipeline_prop, stage_prop = PIPELINE_PROPERTIES[object_type]
+    pipeline_prop, stage_prop = pair
     noun = _NOUN[object_type]
     if prop == pipeline_prop:
         if wire not in context.stages:
@@ -289,13 +307,13 @@ def _check_references(
             if not _is_empty(values.get(pipeline_prop))
             else current.get(pipeline_prop)
         )
-        stages = context.stages.get(str(pipeline)) if pipeline is not None else None
+        stages = context.stages.get(_id_text(pipeline)) if pipeline is not None else None
         if stages is None:
             known = set().union(*context.stages.values()) if context.stages else set()
             if wire not in known:
                 raise FieldError(f"'{wire}' is not a {noun} stage")
         elif wire not in stages:
-            raise FieldError(f"'{wire}' is not a stage of pipeline '{pipeline}'")
+            raise FieldError(f"'{wire}' is not a stage of pipeline '{_id_text(pipeline)}'")
 
 
 def check_new_record(

@@ -36,6 +36,8 @@ def validation_context(db: Store, object_type: str, *, crm: str | None = None) -
     for info in provider.object_types():
         if info.name == object_type and info.owner:
             context.owner_property = info.owner
+        if info.name == object_type and info.pipeline and info.stage:
+            context.pipeline_properties = (info.pipeline, info.stage)
     return context
 
 

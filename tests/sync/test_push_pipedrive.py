@@ -16,7 +16,7 @@ import pytest
 from crm import connections, store
 from crm.config import Settings
 from crm.crms import provider_for
-from crm.errors import Unreachable
+from crm.errors import InvalidEdit, NeedsReconnect, Unreachable
 from crm.interface import CrmApi
 from crm.pipedrive.client import ApiToken, PipedriveClient
 from crm.pipedrive.provider import PipedriveApi
@@ -224,3 +224,59 @@ def test_pronouns_are_set_up_in_every_connected_crm_that_lacks_them(
     summary = push(pd_settings, by="kim", api=pd_api)
     assert summary["pushed"] == 1, [(r["status"], r["message"]) for r in summary["results"]]
     assert str(_person(pd_admin, people[0])["custom_fields"][key]) == options["They/them"]
+
+
+def test_a_token_pipedrive_refuses_stops_the_push_and_keeps_the_edits_queued(pd_settings, pd_admin, pd_api):
+    person = _load(pd_settings, pd_api)[0]
+    queue_edits(pd_settings, "contacts", {person: {"name": "Waiting"}}, by="kim")
+    refused = PipedriveApi(PipedriveClient(pd_admin.url, ApiToken("not-a-token"), timeout=10, max_retries=1))
+
+    with refused, pytest.raises(NeedsReconnect):
+        push(pd_settings, by="kim", api=refused)
+
+    with store.open(pd_settings) as db:
+        (edit,) = db.outbox.rows("contacts")
+        assert (edit["status"], edit["attempts"], edit["error"]) == ("pending", 0, None)
+    assert push(pd_settings, by="kim", api=pd_api)["pushed"] == 1
+    assert _person(pd_admin, person)["name"] == "Waiting"
+
+
+def _load_deals(settings: Settings, api: CrmApi) -> list[Any]:
+    """The company's deals, their definitions and pipelines, into the connection's partition."""
+    page = api.list_page("deals", properties=[], limit=100)
+    pipelines = api.pipelines("deals")
+    stored = [
+        {
+            "id": p.id,
+            "label": p.label,
+            "display_order": p.display_order,
+            "stages": [{"id": s.id, "label": s.label, "display_order": s.display_order} for s in p.stages],
+        }
+        for p in pipelines
+    ]
+    with store.open(settings) as db:
+        db.records.save_property_defs(
+            "deals", [{**definition_of(p), "hubspot_defined": False} for p in api.properties("deals")]
+        )
+        db.records.save_pipelines("deals", stored)
+        db.records.upsert_records("deals", page.records)
+    return pipelines
+
+
+def test_a_pipedrive_deals_stage_must_be_one_of_its_pipeline_and_is_pushed_when_it_is(
+    pd_settings, pd_admin, pd_api
+):
+    pipelines = _load_deals(pd_settings, pd_api)
+    deal = next(d for d in pd_admin.truth("deals") if not d.get("is_deleted"))
+    own = next(p for p in pipelines if p.id == str(deal["pipeline_id"]))
+    other = next(p for p in pipelines if p.id != own.id)
+    elsewhere = next(s.id for s in other.stages if s.id not in {t.id for t in own.stages})
+    target = next(s.id for s in own.stages if s.id != str(deal["stage_id"]))
+
+    with pytest.raises(InvalidEdit) as refused:
+        queue_edits(pd_settings, "deals", {str(deal["id"]): {"stage_id": elsewhere}}, by="kim")
+    assert "is not a stage of pipeline" in refused.value.field_errors[f"{deal['id']}.stage_id"]
+
+    queue_edits(pd_settings, "deals", {str(deal["id"]): {"stage_id": target}}, by="kim")
+    assert push(pd_settings, by="kim", api=pd_api)["pushed"] == 1
+    assert str(next(d for d in pd_admin.truth("deals") if d["id"] == deal["id"])["stage_id"]) == target
