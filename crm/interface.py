@@ -454,8 +454,10 @@ class ReadsByKey(Protocol):
 
     def read_by_key(
         self, object_type: str, values: Sequence[str], *, key: str, properties: Sequence[str]
-    ) -> list[Record]:
-        """The live records whose ``key`` is one of ``values`` (any order; no match: left out)."""
+    ) -> dict[str, Record]:
+        """``{value: record}`` for each of ``values`` a live record holds as ``key`` (no match:
+        left out). A record matched on a secondary value (a person's second email) counts:
+        the caller must not create another record for it."""
         ...
 
 

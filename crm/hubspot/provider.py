@@ -371,10 +371,21 @@ class HubSpotApi:
 
     def read_by_key(
         self, object_type: str, values: Sequence[str], *, key: str, properties: Sequence[str]
-    ) -> list[Record]:
-        """One batch read keyed on the unique property (HubSpot's ``idProperty``)."""
-        found = self.client.batch_read(object_type, list(values), properties=properties, id_property=key)
-        return [_record(object_type, r) for r in found]
+    ) -> dict[str, Record]:
+        """One batch read keyed on the unique property (HubSpot's ``idProperty``).
+
+        HubSpot does not say which value a record matched: its ``key`` value, or one of its
+        ``hs_additional_emails`` (when asked for) names it."""
+        asked = {str(v).strip().lower(): str(v) for v in values if v}
+        found: dict[str, Record] = {}
+        for raw in self.client.batch_read(object_type, list(values), properties=properties, id_property=key):
+            record = _record(object_type, raw)
+            extra = str(record.properties.get("hs_additional_emails") or "").split(";")
+            for candidate in (*extra, str(record.properties.get(key) or "")):
+                value = asked.get(candidate.strip().lower())
+                if value is not None:
+                    found[value] = record
+        return found
 
     def find_logged(self, object_type: str, timestamp_ms: int, *, properties: Sequence[str]) -> list[Record]:
         found = self.client.find_by_timestamp(object_type, timestamp_ms, properties=properties)

@@ -393,15 +393,25 @@ class PipedriveApi:
 
     def read_by_key(
         self, object_type: str, values: Sequence[str], *, key: str, properties: Sequence[str]
-    ) -> list[Record]:
-        """An exact search per value (Pipedrive has no keyed batch read), then the full records."""
+    ) -> dict[str, Record]:
+        """An exact search per value (Pipedrive has no keyed batch read), then the full records.
+
+        The search matches any of a person's emails, so a match is reported under the value
+        searched for even when it is not the record's primary one."""
         entity = _entity(object_type)
-        ids: list[str] = []
+        matched: dict[str, str] = {}
         for value in dict.fromkeys(v for v in values if v):
-            ids.extend(
-                str(item["id"]) for item in self.client.search_exact(entity, value, key) if item.get("id")
+            for item in self.client.search_exact(entity, value, key):
+                if item.get("id"):
+                    matched[value] = str(item["id"])
+                    break
+        records = {
+            r.id: r
+            for r in (
+                _record(object_type, raw) for raw in self.client.get_many(entity, list(matched.values()))
             )
-        return [_record(object_type, r) for r in self.client.get_many(entity, ids)]
+        }
+        return {value: records[rid] for value, rid in matched.items() if rid in records}
 
 
 def _entity(object_type: str) -> str:

@@ -430,13 +430,7 @@ class Pusher:
                 self.db.outbox.fail_create(row["id"], message, by=self.by, retry=True)
                 self._note(row, "retry", message)
             return []
-        by_email: dict[str, Record] = {}
-        for contact in found:
-            # A read by email may match a contact's secondary address (hs_additional_emails, when synced).
-            extra = str(contact.properties.get("hs_additional_emails") or "").split(";")
-            for address in (*extra, str(contact.properties.get(key) or "")):
-                if address.strip():
-                    by_email[address.strip().lower()] = contact
+        by_email = {value.strip().lower(): record for value, record in found.items()}
         types = self.db.queries.property_types("contacts")
         new: list[dict[str, Any]] = []
         for row, email in zip(rows, emails, strict=True):

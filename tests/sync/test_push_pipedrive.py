@@ -280,3 +280,24 @@ def test_a_pipedrive_deals_stage_must_be_one_of_its_pipeline_and_is_pushed_when_
     queue_edits(pd_settings, "deals", {str(deal["id"]): {"stage_id": target}}, by="kim")
     assert push(pd_settings, by="kim", api=pd_api)["pushed"] == 1
     assert str(next(d for d in pd_admin.truth("deals") if d["id"] == deal["id"])["stage_id"]) == target
+
+
+def test_a_new_person_whose_email_is_someones_second_address_is_held_for_a_decision(
+    pd_settings, pd_admin, pd_api
+):
+    person = _load(pd_settings, pd_api)[0]
+    before = _person(pd_admin, person)
+    primary = next(e for e in before["emails"] if e.get("primary"))
+    second = {"value": "second@example.org", "primary": False, "label": "home"}
+    pd_admin.patch_object("persons", int(person), {"emails": [primary, second]})
+    count = len(pd_admin.truth("persons"))
+    queue_new_contact(pd_settings, {"email": "second@example.org", "name": "Someone Else"}, by="kim")
+
+    (result,) = push(pd_settings, by="kim", api=pd_api)["results"]
+
+    assert (
+        result["status"] == "conflict"
+        and "Pipedrive already has a contact with this email" in result["message"]
+    )
+    assert len(pd_admin.truth("persons")) == count
+    assert _person(pd_admin, person)["name"] == before["name"]
