@@ -23,6 +23,7 @@ from crm.pipedrive.provider import PipedriveApi
 from crm.sandbox.pipedrive import PipedriveConfig, PipedriveServer, serve
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
 from crm.sync import (
+    describe_setup,
     pronouns_property,
     push,
     queue_edits,
@@ -301,3 +302,22 @@ def test_a_new_person_whose_email_is_someones_second_address_is_held_for_a_decis
     )
     assert len(pd_admin.truth("persons")) == count
     assert _person(pd_admin, person)["name"] == before["name"]
+
+
+def test_a_connection_that_cannot_set_up_pronouns_is_reported_and_the_others_go_on(
+    sandbox, settings, pd_settings
+):
+    def open_api(chosen: Settings) -> CrmApi:
+        if chosen.crm == "pipedrive":
+            raise NeedsReconnect("Pipedrive refused the credentials: token revoked")
+        return provider_for(chosen.crm).connect(chosen)
+
+    results = {r.crm: r for r in set_up_pronouns_everywhere(settings, open_api=open_api)}
+
+    assert results["HubSpot"].status == "created" and results["HubSpot"].property == "pronouns"
+    assert results["Pipedrive"].status == "failed" and "token revoked" in (results["Pipedrive"].message or "")
+    assert describe_setup(results["Pipedrive"]).endswith(
+        "(Pipedrive): Pipedrive refused the credentials: token revoked"
+    )
+    with store.open(pd_settings) as db:
+        assert pronouns_property(db) is None
