@@ -37,7 +37,7 @@ def validation_context(db: Store, object_type: str, *, crm: str | None = None) -
         if info.name == object_type and info.owner:
             context.owner_property = info.owner
         if info.name == object_type and info.pipeline and info.stage:
-            context.pipeline_properties = (info.pipeline, info.stage)
+            context.pipeline_property, context.stage_property = info.pipeline, info.stage
     return context
 
 
