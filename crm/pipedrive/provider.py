@@ -323,15 +323,26 @@ class PipedriveApi:
             try:
                 if not record_id.isdigit():
                     raise NotFound(f"Pipedrive has no {SINGULAR[entity]} {record_id}", status_code=404)
-                record = self.client.update(
-                    entity,
-                    record_id,
-                    _body(entity, values, new=False, types=self._custom_types(entity, values)),
-                )
+                body = _body(entity, values, new=False, types=self._custom_types(entity, values))
+                if "emails" in body or "phones" in body:
+                    body = self._keep_other_addresses(entity, record_id, body)
+                record = self.client.update(entity, record_id, body)
                 result.records.append(_record(object_type, record))
             except CrmError as exc:
                 result.failures.append(WriteFailure(record_id, exc))
         return result
+
+    def _keep_other_addresses(self, entity: str, record_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """An edit of the primary email (or phone) replaces that one only: Pipedrive's update
+        replaces the whole list, so the record's other addresses are read and sent along."""
+        current = self.client.get_many(entity, [record_id])
+        if not current:
+            return body
+        merged = dict(body)
+        for attr in ("emails", "phones"):
+            if attr in body:
+                merged[attr] = _with_primary(current[0].get(attr), body[attr])
+        return merged
 
     def batch_upsert(
         self, object_type: str, inputs: Sequence[Mapping[str, str | None]], *, key: str
@@ -493,6 +504,22 @@ def _body(
         parts = [str(values.get(k) or "") for k in ("first_name", "last_name")]
         body["name"] = " ".join(p for p in parts if p) or str(values.get("email") or "")
     return body
+
+
+def _with_primary(current: Any, replacement: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``current`` addresses with the primary one replaced by ``replacement`` ([] drops it;
+    the next one becomes primary); the primary keeps its label."""
+    items = [dict(i) for i in current or [] if isinstance(i, dict)]
+    old = next((i for i in items if i.get("primary")), None)
+    others = [{**i, "primary": False} for i in items if i is not old]
+    if not replacement:
+        if others:
+            others[0]["primary"] = True
+        return others
+    value = str(replacement[0]["value"])
+    label = (old or {}).get("label") or replacement[0].get("label") or "work"
+    rest = [i for i in others if str(i.get("value") or "").lower() != value.lower()]
+    return [{"value": value, "primary": True, "label": label}, *rest]
 
 
 def _custom_value(field_type: str | None, value: str | None) -> Any:

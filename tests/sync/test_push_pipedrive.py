@@ -321,3 +321,16 @@ def test_a_connection_that_cannot_set_up_pronouns_is_reported_and_the_others_go_
     )
     with store.open(pd_settings) as db:
         assert pronouns_property(db) is None
+
+
+def test_an_email_edit_replaces_the_primary_address_and_keeps_the_others(pd_settings, pd_admin, pd_api):
+    person = _load(pd_settings, pd_api)[0]
+    primary = next(e for e in _person(pd_admin, person)["emails"] if e.get("primary"))
+    second = {"value": "home@example.org", "primary": False, "label": "home"}
+    pd_admin.patch_object("persons", int(person), {"emails": [primary, second]})
+    queue_edits(pd_settings, "contacts", {person: {"email": "changed@example.org"}}, by="kim")
+
+    assert push(pd_settings, by="kim", api=pd_api)["pushed"] == 1
+
+    emails = {(e["value"], e["primary"]) for e in _person(pd_admin, person)["emails"]}
+    assert emails == {("changed@example.org", True), ("home@example.org", False)}
