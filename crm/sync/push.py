@@ -32,8 +32,9 @@ stored in one transaction with its cache and audit-log changes; an edit is never
 done before the CRM has it. A CRM API without ``ReadsByKey`` gets no creates.
 
 Notes and tasks logged here (``queue_note``, ``queue_task``) need the ``LogsEngagements``
-capability (HubSpot's engagements; elsewhere they wait, pending). HubSpot's create has no
-idempotency key (docs/INTERACTIONS_API.md §1), so a retry never trusts itself: each note
+capability (HubSpot's engagements; elsewhere they are refused with a message, to be
+discarded). HubSpot's create has no idempotency key (docs/INTERACTIONS_API.md §1), so a
+retry never trusts itself: each note
 or task carries its own ``hs_timestamp`` millisecond, and before sending, the push
 searches for an engagement at that millisecond with the same text. Found: the earlier
 attempt reached HubSpot, and the local row becomes it. An attempt whose outcome is
@@ -504,10 +505,11 @@ class Pusher:
         """Pending notes or tasks: look for an earlier attempt first, else create with associations."""
         rows = self.db.outbox.pending_creates(object_type)
         if rows and not isinstance(self.api, LogsEngagements):
+            # Refused, not left pending: it would never go, and a person can discard it.
             message = f"Notes and tasks cannot be sent to {self.words.crm} from the dashboard yet"
             for row in rows:
-                self.db.outbox.fail_create(row["id"], message, by=self.by, retry=True)
-                self._note(row, "retry", message)
+                self.db.outbox.fail_create(row["id"], message, by=self.by, retry=False)
+                self._note(row, "failed", message)
             return
         for row in rows:
             assert isinstance(self.api, LogsEngagements)

@@ -28,6 +28,7 @@ from crm.sync import (
     push,
     queue_edits,
     queue_new_contact,
+    queue_note,
     set_up_pronouns_everywhere,
 )
 from crm.sync.pronouns import definition_of
@@ -334,3 +335,19 @@ def test_an_email_edit_replaces_the_primary_address_and_keeps_the_others(pd_sett
 
     emails = {(e["value"], e["primary"]) for e in _person(pd_admin, person)["emails"]}
     assert emails == {("changed@example.org", True), ("home@example.org", False)}
+
+
+def test_a_note_logged_on_a_pipedrive_person_is_refused_with_a_message_not_lost(
+    pd_settings, pd_admin, pd_api
+):
+    person = _load(pd_settings, pd_api)[0]
+    queue_note(pd_settings, "contacts", person, "Called about the renewal", by="kim")
+
+    (result,) = push(pd_settings, by="kim", api=pd_api)["results"]
+
+    assert result["status"] == "failed"
+    assert result["message"] == "Notes and tasks cannot be sent to Pipedrive from the dashboard yet"
+    with store.open(pd_settings) as db:
+        (row,) = db.outbox.rows("notes")
+        assert (row["status"], row["error"]) == ("failed", result["message"])
+    assert push(pd_settings, by="kim", api=pd_api)["results"] == []
