@@ -67,7 +67,7 @@ from crm.errors import (
     Unreachable,
     ValidationFailed,
 )
-from crm.interface import CrmApi, LogsEngagements, ReadsByKey, Record, Words, WriteFailure
+from crm.interface import CrmApi, LogsEngagements, ObjectTypeInfo, ReadsByKey, Record, Words, WriteFailure
 from crm.logs import in_run
 from crm.plaintext import body_text
 from crm.store import OBJECT_TYPES, Store, syncstate
@@ -146,7 +146,7 @@ def push(settings: Settings, *, by: str | None = None, api: CrmApi | None = None
     return pusher.summary()
 
 
-def _email_roles(infos: Sequence[Any]) -> dict[str, str]:
+def _email_roles(infos: Sequence[ObjectTypeInfo]) -> dict[str, str]:
     """Object type -> the CRM's email property, for the types that have one."""
     return {info.name: info.email for info in infos if info.email}
 
