@@ -484,6 +484,25 @@ def cmd_keygen(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_pronouns(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``pronouns``: set up the pronouns contact property in every connection that lacks it."""
+    from crm.sync import describe_setup, set_up_pronouns_everywhere
+
+    results = set_up_pronouns_everywhere(_settings())
+    if not results:
+        print("No connections to set up.", file=out)
+        return EXIT_NOT_CONNECTED
+    for result in results:
+        print(f"Pronouns {_one_line(describe_setup(result))}", file=out if result.status != "failed" else err)
+    return EXIT_OK if all(r.status != "failed" for r in results) else EXIT_PROBLEMS
+
+
+def _add_pronouns_command(commands: Any) -> None:
+    commands.add_parser(
+        "pronouns", help="set up the pronouns contact property in every connected CRM lacking it"
+    )
+
+
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Run one command; returns the exit status."""
     out = out or sys.stdout
@@ -514,6 +533,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     check.add_argument("--fix", action="store_true", help="re-read missing/stale, remove records gone")
     _connection_option(sync, push_parser, status, export, check)
     _add_connection_commands(commands)
+    _add_pronouns_command(commands)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG (each HubSpot call)")
     args = parser.parse_args(argv)
     handler = {
@@ -527,6 +547,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         "connect": cmd_connect,
         "connections": cmd_connections,
         "disconnect": cmd_disconnect,
+        "pronouns": cmd_pronouns,
     }[args.command]
     try:
         level, fmt = _log_settings(args.verbose)

@@ -484,3 +484,46 @@ class Crm(Protocol):
     def account_url(self, account: Identity) -> str | None:
         """The account's home in the CRM's own UI (https), or None."""
         ...
+
+
+# --- optional capabilities (push) ---------------------------------------------------------
+# A CrmApi may implement these; callers check with isinstance and do without otherwise.
+
+
+@runtime_checkable
+class ReadsByKey(Protocol):
+    """Reads records by the value of a unique property (a contact's email).
+
+    What a push checks before creating: a record the CRM already has under that key is
+    reconciled, never written over (crm.sync.push).
+    """
+
+    def read_by_key(
+        self, object_type: str, values: Sequence[str], *, key: str, properties: Sequence[str]
+    ) -> dict[str, Record]:
+        """``{value: record}`` for each of ``values`` a live record holds as ``key`` (no match:
+        left out). A record matched on a secondary value (a person's second email) counts:
+        the caller must not create another record for it."""
+        ...
+
+
+@runtime_checkable
+class LogsEngagements(Protocol):
+    """Creates notes and tasks linked to records, and finds one by its exact time.
+
+    A create has no idempotency key, so a retried one is first looked for by its timestamp
+    (crm.sync.push). ``properties`` and ``object_type`` (``notes``, ``tasks``) are the CRM's.
+    """
+
+    def find_logged(self, object_type: str, timestamp_ms: int, *, properties: Sequence[str]) -> list[Record]:
+        """The engagements of the type whose timestamp is exactly ``timestamp_ms``."""
+        ...
+
+    def create_logged(
+        self, object_type: str, properties: Mapping[str, str | None], links: Sequence[tuple[str, str]]
+    ) -> WriteResult:
+        """Create one engagement linked to ``links`` (``(neutral type, record id)`` pairs).
+
+        Never retried blindly: after an unknown outcome the caller looks for it first.
+        """
+        ...

@@ -341,9 +341,12 @@ if info.status == "connected":
             "Set up pronouns", key="connect_pronouns"
         ):
             with crm_errors("set up the pronouns property", stop=False):
-                sync.set_up_pronouns(settings)
+                # Every connected CRM that lacks it, each one's outcome reported.
+                results = sync.set_up_pronouns_everywhere(settings)
                 data.clear()
-                flash("Pronouns property created: contacts can now carry pronouns")
+                made = any(r.status == "created" for r in results)
+                head = "Pronouns property created" if made else "Pronouns property already set up"
+                flash(head + ": " + "; ".join(md_escape(sync.describe_setup(r)) for r in results))
                 st.rerun()
 
 elif info.status == "needs_reconnect":

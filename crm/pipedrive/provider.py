@@ -18,6 +18,7 @@ import base64
 import binascii
 import hmac
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -220,6 +221,7 @@ class PipedriveApi:
 
     def __init__(self, client: PipedriveClient) -> None:
         self.client = client
+        self._types: dict[str, dict[str, str]] = {}
 
     def close(self) -> None:
         self.client.close()
@@ -289,6 +291,7 @@ class PipedriveApi:
         body: dict[str, Any] = {"name": prop.label, "field_type": _NEW_FIELD_TYPES.get(prop.type, "varchar")}
         if prop.options:
             body["options"] = [{"label": o.label} for o in prop.options]
+        self._types.pop(entity, None)
         return _property(self.client.create_field(entity, body))
 
     def owners(self) -> list[Owner]:
@@ -354,7 +357,12 @@ class PipedriveApi:
         for index, values in enumerate(inputs):
             try:
                 result.records.append(
-                    _record(object_type, self.client.create(entity, _body(entity, values, new=True)))
+                    _record(
+                        object_type,
+                        self.client.create(
+                            entity, _body(entity, values, new=True, types=self._custom_types(entity, values))
+                        ),
+                    )
                 )
             except CrmError as exc:
                 result.failures.append(WriteFailure(f"input-{index}", exc))
@@ -367,11 +375,26 @@ class PipedriveApi:
             try:
                 if not record_id.isdigit():
                     raise NotFound(f"Pipedrive has no {SINGULAR[entity]} {record_id}", status_code=404)
-                record = self.client.update(entity, record_id, _body(entity, values, new=False))
+                body = _body(entity, values, new=False, types=self._custom_types(entity, values))
+                if "emails" in body or "phones" in body:
+                    body = self._keep_other_addresses(entity, record_id, body)
+                record = self.client.update(entity, record_id, body)
                 result.records.append(_record(object_type, record))
             except CrmError as exc:
                 result.failures.append(WriteFailure(record_id, exc))
         return result
+
+    def _keep_other_addresses(self, entity: str, record_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """An edit of the primary email (or phone) replaces that one only: Pipedrive's update
+        replaces the whole list, so the record's other addresses are read and sent along."""
+        current = self.client.get_many(entity, [record_id])
+        if not current:
+            return body
+        merged = dict(body)
+        for attr in ("emails", "phones"):
+            if attr in body:
+                merged[attr] = _with_primary(current[0].get(attr), body[attr])
+        return merged
 
     def batch_upsert(
         self, object_type: str, inputs: Sequence[Mapping[str, str | None]], *, key: str
@@ -391,9 +414,15 @@ class PipedriveApi:
                 found = self.client.search_exact(entity, term, key)
                 if found:
                     record_id = str(found[0]["id"])
-                    record = self.client.update(entity, record_id, _body(entity, values, new=False))
+                    record = self.client.update(
+                        entity,
+                        record_id,
+                        _body(entity, values, new=False, types=self._custom_types(entity, values)),
+                    )
                 else:
-                    record = self.client.create(entity, _body(entity, values, new=True))
+                    record = self.client.create(
+                        entity, _body(entity, values, new=True, types=self._custom_types(entity, values))
+                    )
                     result.created_ids.append(str(record["id"]))
                 result.records.append(_record(object_type, record))
             except CrmError as exc:
@@ -430,6 +459,42 @@ class PipedriveApi:
             if target not in (None, ""):
                 found[str(raw["id"])] = [str(target)]
         return found
+
+    def _custom_types(self, entity: str, values: Mapping[str, object]) -> dict[str, str]:
+        """Custom field key -> Pipedrive field type (writes need it), read once per entity
+        and again when ``values`` name a custom field not seen yet (created since)."""
+        known = self._types.get(entity)
+        if known is None or any(_is_custom_key(k) and k not in known for k in values):
+            self._types[entity] = {
+                str(f.get("key")): str(f.get("field_type"))
+                for f in self.client.fields(entity)
+                if _is_custom_key(str(f.get("key")))
+            }
+        return self._types[entity]
+
+    # --- optional capability (crm.interface.ReadsByKey) ----------------------------------
+
+    def read_by_key(
+        self, object_type: str, values: Sequence[str], *, key: str, properties: Sequence[str]
+    ) -> dict[str, Record]:
+        """An exact search per value (Pipedrive has no keyed batch read), then the full records.
+
+        The search matches any of a person's emails, so a match is reported under the value
+        searched for even when it is not the record's primary one."""
+        entity = _entity(object_type)
+        matched: dict[str, str] = {}
+        for value in dict.fromkeys(v for v in values if v):
+            for item in self.client.search_exact(entity, value, key):
+                if item.get("id"):
+                    matched[value] = str(item["id"])
+                    break
+        records = {
+            r.id: r
+            for r in (
+                _record(object_type, raw) for raw in self.client.get_many(entity, list(matched.values()))
+            )
+        }
+        return {value: records[rid] for value, rid in matched.items() if rid in records}
 
 
 def _entity(object_type: str) -> str:
@@ -483,8 +548,14 @@ def _is_custom_key(name: str) -> bool:
     return len(name) == 40 and all(c in "0123456789abcdef" for c in name)
 
 
-def _body(entity: str, values: Mapping[str, str | None], *, new: bool) -> dict[str, Any]:
-    """Neutral values as an API v2 body (Pipedrive requires a person's ``name`` on create)."""
+def _body(
+    entity: str, values: Mapping[str, str | None], *, new: bool, types: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Neutral values as an API v2 body (Pipedrive requires a person's ``name`` on create).
+
+    ``types``: custom field key -> Pipedrive field type, so values go out as Pipedrive takes
+    them (an option id as a number, a set as a list of them, a double as a number).
+    """
     body: dict[str, Any] = {}
     custom: dict[str, Any] = {}
     for name, value in values.items():
@@ -493,7 +564,7 @@ def _body(entity: str, values: Mapping[str, str | None], *, new: bool) -> dict[s
         elif name == "phone":
             body["phones"] = [{"value": value, "primary": True, "label": "work"}] if value else []
         elif _is_custom_key(name):
-            custom[name] = value
+            custom[name] = _custom_value((types or {}).get(name), value)
         elif name in _NUMBERS and value not in (None, ""):
             number = float(str(value))
             body[name] = int(number) if number.is_integer() else number
@@ -505,6 +576,40 @@ def _body(entity: str, values: Mapping[str, str | None], *, new: bool) -> dict[s
         parts = [str(values.get(k) or "") for k in ("first_name", "last_name")]
         body["name"] = " ".join(p for p in parts if p) or str(values.get("email") or "")
     return body
+
+
+def _with_primary(current: Any, replacement: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``current`` addresses with the primary one replaced by ``replacement`` ([] drops it;
+    the next one becomes primary); the primary keeps its label."""
+    items = [dict(i) for i in current or [] if isinstance(i, dict)]
+    old = next((i for i in items if i.get("primary")), None)
+    others = [{**i, "primary": False} for i in items if i is not old]
+    if not replacement:
+        if others:
+            others[0]["primary"] = True
+        return others
+    value = str(replacement[0]["value"])
+    label = (old or {}).get("label") or replacement[0].get("label") or "work"
+    rest = [i for i in others if str(i.get("value") or "").lower() != value.lower()]
+    return [{"value": value, "primary": True, "label": label}, *rest]
+
+
+def _custom_value(field_type: str | None, value: str | None) -> Any:
+    """A custom field's neutral string as Pipedrive's API takes it for its type."""
+    if value in (None, ""):
+        return None
+    text = str(value)
+    try:
+        if field_type == "enum":
+            return int(text)
+        if field_type == "set":
+            return [int(part) for part in re.split(r"[;,]", text) if part.strip()]
+        if field_type in ("double", "monetary"):
+            number = float(text)
+            return int(number) if number.is_integer() else number
+    except ValueError:
+        return text  # Pipedrive refuses it with its own message
+    return text
 
 
 def _property(field: Mapping[str, Any]) -> Property:

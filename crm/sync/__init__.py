@@ -29,7 +29,15 @@ from crm.sync.edits import (
     resolve_conflict,
     validation_context,
 )
-from crm.sync.pronouns import PRONOUNS, pronouns_available, set_up_pronouns
+from crm.sync.pronouns import (
+    PRONOUNS,
+    PronounsSetup,
+    describe_setup,
+    pronouns_available,
+    pronouns_property,
+    set_up_pronouns,
+    set_up_pronouns_everywhere,
+)
 from crm.sync.pull import OVERLAP_MS, WALKERS
 from crm.sync.push import push
 from crm.sync.runner import SyncRunner, run_sync
@@ -46,6 +54,7 @@ __all__ = [
     "link_existing_contact",
     "next_run_at",
     "pronouns_available",
+    "pronouns_property",
     "push",
     "queue_edits",
     "queue_new_contact",
@@ -54,5 +63,8 @@ __all__ = [
     "resolve_conflict",
     "run_sync",
     "set_up_pronouns",
+    "set_up_pronouns_everywhere",
+    "describe_setup",
+    "PronounsSetup",
     "validation_context",
 ]
