@@ -23,6 +23,7 @@ from typing import IO, Any
 from crm.bench.report import peak_rss_mb
 from crm.bench.worker import RESULT_PREFIX
 from crm.sandbox.admin import SandboxAdmin
+from crm.sandbox.pipedrive.admin import PipedriveAdmin
 
 REPO = Path(__file__).resolve().parents[2]
 _URL_RE = re.compile(r"http://127\.0\.0\.1:\d+")
@@ -62,11 +63,11 @@ class _Lines:
                 return match.group(0)
 
 
-class SandboxProcess:
-    """``python -m crm.sandbox`` on a free loopback port, with an admin client.
+class _ServedProcess:
+    """A sandbox module run as ``python -m MODULE`` on a free loopback port.
 
-    Started empty; the runner seeds it (``reset``) and sets latency and limits
-    (``configure``) through the admin API, so seeding time is measured on its own.
+    Ready once it prints its URL; subclasses name the module, its arguments and the admin
+    client they open on the URL.
     """
 
     def __init__(self, *, seed: int = 42, start_timeout: float = 60.0) -> None:
@@ -74,29 +75,20 @@ class SandboxProcess:
         self.start_timeout = start_timeout
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
-        self.admin: SandboxAdmin | None = None
         self._out: _Lines | None = None
 
-    def start(self) -> SandboxProcess:
-        cmd = [
-            sys.executable,
-            "-m",
-            "crm.sandbox",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--seed",
-            str(self.seed),
-            "--contacts",
-            "0",
-            "--companies",
-            "0",
-            "--deals",
-            "0",
-        ]
+    def _command(self) -> list[str]:
+        raise NotImplementedError
+
+    def _open_admin(self) -> None:
+        raise NotImplementedError
+
+    def _close_admin(self) -> None:
+        raise NotImplementedError
+
+    def _launch(self) -> None:
         self.proc = subprocess.Popen(
-            cmd,
+            [sys.executable, "-m", *self._command()],
             cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -110,9 +102,7 @@ class SandboxProcess:
             self.stop()
             raise BenchError("the sandbox did not print its URL: " + "".join(self._out.tail[-20:]))
         self.url = url
-        # Seeding a large portal is one long admin call.
-        self.admin = SandboxAdmin(self.url, timeout=1800.0)
-        return self
+        self._open_admin()
 
     @property
     def pid(self) -> int:
@@ -126,9 +116,7 @@ class SandboxProcess:
         return "".join(self._out.tail[-30:]) if self._out else ""
 
     def stop(self) -> None:
-        if self.admin:
-            self.admin.close()
-            self.admin = None
+        self._close_admin()
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -137,7 +125,70 @@ class SandboxProcess:
                 self.proc.kill()
                 self.proc.wait(timeout=15)
 
+
+class SandboxProcess(_ServedProcess):
+    """``python -m crm.sandbox`` on a free loopback port, with an admin client.
+
+    Started empty; the runner seeds it (``reset``) and sets latency and limits
+    (``configure``) through the admin API, so seeding time is measured on its own.
+    """
+
+    def __init__(self, *, seed: int = 42, start_timeout: float = 60.0) -> None:
+        super().__init__(seed=seed, start_timeout=start_timeout)
+        self.admin: SandboxAdmin | None = None
+
+    def _command(self) -> list[str]:
+        return ["crm.sandbox", "--host", "127.0.0.1", "--port", "0", "--seed", str(self.seed),
+                "--contacts", "0", "--companies", "0", "--deals", "0"]  # fmt: skip
+
+    def _open_admin(self) -> None:
+        # Seeding a large portal is one long admin call.
+        self.admin = SandboxAdmin(self.url, timeout=1800.0)
+
+    def _close_admin(self) -> None:
+        if self.admin:
+            self.admin.close()
+            self.admin = None
+
+    def start(self) -> SandboxProcess:
+        self._launch()
+        return self
+
     def __enter__(self) -> SandboxProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class PipedriveSandboxProcess(_ServedProcess):
+    """``python -m crm.sandbox.pipedrive`` on a free loopback port, with its admin client.
+
+    Started with an empty company, like the HubSpot one: the bench seeds it and sets its
+    latency through the admin API, and keeps the sandbox's default burst limits.
+    """
+
+    def __init__(self, *, seed: int = 42, start_timeout: float = 60.0) -> None:
+        super().__init__(seed=seed, start_timeout=start_timeout)
+        self.admin: PipedriveAdmin | None = None
+
+    def _command(self) -> list[str]:
+        return ["crm.sandbox.pipedrive", "--host", "127.0.0.1", "--port", "0", "--seed", str(self.seed),
+                "--persons", "0", "--organizations", "0", "--deals", "0"]  # fmt: skip
+
+    def _open_admin(self) -> None:
+        self.admin = PipedriveAdmin(self.url, timeout=1800.0)
+
+    def _close_admin(self) -> None:
+        if self.admin:
+            self.admin.close()
+            self.admin = None
+
+    def start(self) -> PipedriveSandboxProcess:
+        self._launch()
+        return self
+
+    def __enter__(self) -> PipedriveSandboxProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from crm.bench import report
 from crm.bench.options import BenchOptions, from_args, parser
+from crm.bench.pipedrive import run_pipedrive
 from crm.bench.processes import REPO, BenchError, SandboxProcess
 from crm.bench.scenarios import PullBench, workdir
 
@@ -50,6 +51,12 @@ def run(options: BenchOptions) -> dict[str, Any]:
             except Exception as exc:  # noqa: BLE001
                 errors.append(f"pulls: {type(exc).__name__}: {exc}")
                 _log(f"pull scenarios stopped: {exc}")
+        if "pipedrive" in options.scenarios:
+            try:
+                result["pipedrive"] = run_pipedrive(options, folder, _log)
+            except Exception as exc:  # noqa: BLE001
+                errors.append(f"pipedrive: {type(exc).__name__}: {exc}")
+                _log(f"Pipedrive scenario stopped: {exc}")
         if "dashboard" in options.scenarios:
             try:
                 result["dashboard"] = _dashboard(options, sandbox, pulls, folder)
