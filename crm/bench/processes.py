@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Generic, Protocol, Self, TypeVar
 
 from crm.bench.report import peak_rss_mb
 from crm.bench.worker import RESULT_PREFIX
@@ -63,11 +63,19 @@ class _Lines:
                 return match.group(0)
 
 
-class _ServedProcess:
-    """A sandbox module run as ``python -m MODULE`` on a free loopback port.
+class _Admin(Protocol):
+    def close(self) -> None: ...
 
-    Ready once it prints its URL; subclasses name the module, its arguments and the admin
-    client they open on the URL.
+
+AdminT = TypeVar("AdminT", bound=_Admin)
+
+
+class _ServedProcess(Generic[AdminT]):
+    """A sandbox module run as ``python -m ...`` on a free loopback port, with its admin client.
+
+    Ready once it prints its URL. Started empty: the runner seeds it (``reset``) and sets
+    latency and limits (``configure``) through the admin API, so seeding is timed on its own.
+    Subclasses give the command and open the admin client.
     """
 
     def __init__(self, *, seed: int = 42, start_timeout: float = 60.0) -> None:
@@ -75,18 +83,16 @@ class _ServedProcess:
         self.start_timeout = start_timeout
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
+        self.admin: AdminT | None = None
         self._out: _Lines | None = None
 
     def _command(self) -> list[str]:
         raise NotImplementedError
 
-    def _open_admin(self) -> None:
+    def _open_admin(self) -> AdminT:
         raise NotImplementedError
 
-    def _close_admin(self) -> None:
-        raise NotImplementedError
-
-    def _launch(self) -> None:
+    def start(self) -> Self:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", *self._command()],
             cwd=REPO,
@@ -102,7 +108,8 @@ class _ServedProcess:
             self.stop()
             raise BenchError("the sandbox did not print its URL: " + "".join(self._out.tail[-20:]))
         self.url = url
-        self._open_admin()
+        self.admin = self._open_admin()
+        return self
 
     @property
     def pid(self) -> int:
@@ -116,7 +123,9 @@ class _ServedProcess:
         return "".join(self._out.tail[-30:]) if self._out else ""
 
     def stop(self) -> None:
-        self._close_admin()
+        if self.admin:
+            self.admin.close()
+            self.admin = None
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -125,74 +134,34 @@ class _ServedProcess:
                 self.proc.kill()
                 self.proc.wait(timeout=15)
 
+    def __enter__(self) -> Self:
+        return self.start()
 
-class SandboxProcess(_ServedProcess):
-    """``python -m crm.sandbox`` on a free loopback port, with an admin client.
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
-    Started empty; the runner seeds it (``reset``) and sets latency and limits
-    (``configure``) through the admin API, so seeding time is measured on its own.
-    """
 
-    def __init__(self, *, seed: int = 42, start_timeout: float = 60.0) -> None:
-        super().__init__(seed=seed, start_timeout=start_timeout)
-        self.admin: SandboxAdmin | None = None
+class SandboxProcess(_ServedProcess[SandboxAdmin]):
+    """``python -m crm.sandbox`` (HubSpot) with an empty portal."""
 
     def _command(self) -> list[str]:
         return ["crm.sandbox", "--host", "127.0.0.1", "--port", "0", "--seed", str(self.seed),
                 "--contacts", "0", "--companies", "0", "--deals", "0"]  # fmt: skip
 
-    def _open_admin(self) -> None:
+    def _open_admin(self) -> SandboxAdmin:
         # Seeding a large portal is one long admin call.
-        self.admin = SandboxAdmin(self.url, timeout=1800.0)
-
-    def _close_admin(self) -> None:
-        if self.admin:
-            self.admin.close()
-            self.admin = None
-
-    def start(self) -> SandboxProcess:
-        self._launch()
-        return self
-
-    def __enter__(self) -> SandboxProcess:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return SandboxAdmin(self.url, timeout=1800.0)
 
 
-class PipedriveSandboxProcess(_ServedProcess):
-    """``python -m crm.sandbox.pipedrive`` on a free loopback port, with its admin client.
-
-    Started with an empty company, like the HubSpot one: the bench seeds it and sets its
-    latency through the admin API, and keeps the sandbox's default burst limits.
-    """
-
-    def __init__(self, *, seed: int = 42, start_timeout: float = 60.0) -> None:
-        super().__init__(seed=seed, start_timeout=start_timeout)
-        self.admin: PipedriveAdmin | None = None
+class PipedriveSandboxProcess(_ServedProcess[PipedriveAdmin]):
+    """``python -m crm.sandbox.pipedrive`` with an empty company; the bench keeps its default burst limits."""
 
     def _command(self) -> list[str]:
         return ["crm.sandbox.pipedrive", "--host", "127.0.0.1", "--port", "0", "--seed", str(self.seed),
                 "--persons", "0", "--organizations", "0", "--deals", "0"]  # fmt: skip
 
-    def _open_admin(self) -> None:
-        self.admin = PipedriveAdmin(self.url, timeout=1800.0)
-
-    def _close_admin(self) -> None:
-        if self.admin:
-            self.admin.close()
-            self.admin = None
-
-    def start(self) -> PipedriveSandboxProcess:
-        self._launch()
-        return self
-
-    def __enter__(self) -> PipedriveSandboxProcess:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def _open_admin(self) -> PipedriveAdmin:
+        return PipedriveAdmin(self.url, timeout=1800.0)
 
 
 def run_worker(op: str, args: dict[str, Any], *, timeout: float) -> dict[str, Any]:
