@@ -708,15 +708,26 @@ def render_console(result: dict[str, Any]) -> str:
 
 def _headline(result: dict[str, Any]) -> str:
     m = result.get("machine", {})
-    s = result.get("sandbox", {})
+    s = result.get("sandbox")
+    p = (result.get("pipedrive") or {}).get("sandbox")
     mode = "quick" if result.get("options", {}).get("quick") else "full"
-    return (
+    parts = [
         f"crm.bench ({mode}) {result.get('started_at', '')}: {m.get('nproc')} cores, {m.get('cpu_model')}, "
-        f"{m.get('ram_gb')} GB RAM, Python {m.get('python')}; sandbox latency {s.get('latency_ms')} ms "
-        f"+ up to {s.get('jitter_ms')} ms jitter, {s.get('burst_limit')} requests / {s.get('burst_window_s')} s "
-        f"+ {s.get('search_limit')} searches / s (bound {s.get('bound_records_per_s', 0):,.0f} records/s); "
-        f"took {result.get('duration_s', 0):.0f} s"
-    )
+        f"{m.get('ram_gb')} GB RAM, Python {m.get('python')}"
+    ]
+    if s:
+        parts.append(
+            f"sandbox latency {s.get('latency_ms')} ms + up to {s.get('jitter_ms')} ms jitter, "
+            f"{s.get('burst_limit')} requests / {s.get('burst_window_s')} s + {s.get('search_limit')} searches / s "
+            f"(bound {s.get('bound_records_per_s', 0):,.0f} records/s)"
+        )
+    if p:
+        parts.append(
+            f"Pipedrive sandbox latency {p.get('latency_ms')} ms, {p.get('api_token_burst')} requests / "
+            f"{p.get('burst_window_s')} s per API token (bound {p.get('bound_records_per_s', 0):,.0f} records/s)"
+        )
+    parts.append(f"took {result.get('duration_s', 0):.0f} s")
+    return "; ".join(parts)
 
 
 def _md_escape(text: str) -> str:
@@ -744,12 +755,20 @@ def machine_markdown(result: dict[str, Any]) -> str:
     return (
         f"Measured {result.get('started_at', '')} on {m.get('nproc')} cores ({m.get('cpu_model')}), "
         f"{m.get('ram_gb')} GB RAM, Python {m.get('python')}, SQLite {m.get('sqlite')}, "
-        f"load average {', '.join(str(x) for x in m.get('load_avg_at_start', []))} at the start. "
-        f"Sandbox on loopback in its own process: {s.get('latency_ms')} ms latency per request plus "
+        f"load average {', '.join(str(x) for x in m.get('load_avg_at_start', []))} at the start."
+        f"{_hubspot_machine(s)}{_pipedrive_machine(result)} The run took "
+        f"{result.get('duration_s', 0) / 60:.1f} minutes."
+    )
+
+
+def _hubspot_machine(s: dict[str, Any]) -> str:
+    if not s:
+        return ""
+    return (
+        f" Sandbox on loopback in its own process: {s.get('latency_ms')} ms latency per request plus "
         f"0-{s.get('jitter_ms')} ms jitter, {s.get('burst_limit')} requests per {s.get('burst_window_s')} s "
         f"and {s.get('search_limit')} searches per second, so at most "
-        f"{s.get('bound_records_per_s', 0):,.0f} records per second.{_pipedrive_machine(result)} The run took "
-        f"{result.get('duration_s', 0) / 60:.1f} minutes."
+        f"{s.get('bound_records_per_s', 0):,.0f} records per second."
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from crm.bench.options import from_args, parser
 from crm.bench.pipedrive import PAGE_RECORDS, pipedrive_bound, ratio_factors
-from crm.bench.report import evaluate_targets, render_console, render_markdown
+from crm.bench.report import evaluate_targets, machine_markdown, render_console, render_markdown
 from crm.bench.run import BEGIN, END, publish
 from crm.bench.scenarios import classify
 from crm.bench.worker import object_type_of, pipedrive_kind
@@ -270,6 +270,17 @@ def test_a_failed_pipedrive_pull_renders_and_misses_its_target():
     result["targets"] = evaluate_targets(result)
     assert [t["status"] for t in result["targets"]] == ["n/a"]
     assert "| 500 | failed: RateLimited |" in render_markdown(result)
+
+
+def test_a_pipedrive_only_run_describes_the_pipedrive_sandbox_and_not_hubspots():
+    pull = _pipedrive_pull(1_000, 1.0, {"list": 3, "assoc": 15})
+    result = {"machine": {"nproc": 2}, "pipedrive": {"sandbox": PIPEDRIVE_LIMITS, "full_pull": [pull]}}
+    result["targets"] = evaluate_targets(result)
+    headline = render_console(result).splitlines()[0]
+    assert "Pipedrive sandbox latency 250.0 ms, 80 requests / 2.0 s per API token" in headline
+    assert "searches" not in headline
+    paragraph = machine_markdown(result)
+    assert "80 requests per API token per 2.0 s" in paragraph and "searches per second" not in paragraph
 
 
 def test_pipedrive_requests_are_told_apart_by_what_they_ask_for():
