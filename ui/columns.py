@@ -25,7 +25,7 @@ from crm.crms import provider_for, words_for
 # Re-exported: pages and tests know them as ui.columns names; crm.export needs them without streamlit.
 from crm.export import FORMULA_START as FORMULA_START
 from crm.export import neutralise as neutralise
-from crm.interface import Identity, Words
+from crm.interface import Identity, ObjectTypeInfo, Words
 from crm.labels import option_labels as option_labels
 from crm.labels import owner_labels as owner_labels
 from crm.labels import pipeline_labels as pipeline_labels
@@ -299,3 +299,126 @@ def ticket_columns(
         "company": cc.TextColumn("Company", disabled=True),
         "age_days": cc.NumberColumn("Age (days)", format="%d", disabled=True),
     }
+
+
+# --- columns by role: what any CRM's list and record pages show ------------------------------
+
+
+def type_info(crm: str | None, object_type: str) -> ObjectTypeInfo:
+    """The CRM's description of a neutral object type (its label, roles and page columns).
+
+    Raises:
+        KeyError: the CRM has no such type.
+    """
+    for info in provider_for(crm).object_types():
+        if info.name == object_type:
+            return info
+    raise KeyError(f"{crm or 'hubspot'} has no {object_type}")
+
+
+def sort_label(info: ObjectTypeInfo, name: str, words: Words, defs: Mapping[str, Any]) -> str:
+    """How a sort choice reads: the CRM's own word for the field first (a deal sorts by "Deal
+    name" where its column is titled "Deal"), else the column's title."""
+    return words.fields.get(name) or info.label_of(name, words, defs)
+
+
+def record_label(row: Mapping[str, Any], info: ObjectTypeInfo, fallback: str) -> str:
+    """A record's name from the type's ``title`` properties (see ``ObjectTypeInfo``)."""
+
+    def text(name: str) -> str:
+        value = row.get(name)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return ""
+        return str(value).strip()
+
+    title = list(info.title)
+    cut = title.index(info.email) if info.email in title else min(1, len(title))
+    joined = " ".join(t for t in (text(n) for n in title[:cut]) if t)
+    if joined:
+        return joined
+    return next((t for t in (text(n) for n in title[cut:]) if t), fallback)
+
+
+def id_text(value: Any) -> Any:
+    """An id as the text the CRM's lists key it by: a whole number read from a number column
+    (``7.0``) is ``"7"``; empty stays None."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def role_columns(info: ObjectTypeInfo) -> tuple[str, ...]:
+    """The type's columns that hold ids of other things (owner, pipeline, stage, company)."""
+    return tuple(c for c in (info.owner, info.pipeline, info.stage, info.company) if c)
+
+
+def ids_as_text(frame: pd.DataFrame, info: ObjectTypeInfo) -> pd.DataFrame:
+    """A copy of ``frame`` with its id-holding role columns as text, as their choices are keyed."""
+    out = frame.copy()
+    for column in role_columns(info):
+        if column in out.columns:
+            out[column] = pd.Series([id_text(v) for v in out[column]], index=out.index, dtype=object)
+    return out
+
+
+def grid_columns(
+    info: ObjectTypeInfo,
+    words: Words,
+    defs: Mapping[str, Any],
+    *,
+    owners: Mapping[str, str],
+    stages: Mapping[str, str] | None = None,
+    pipelines: Mapping[str, str] | None = None,
+    companies: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Column config of a type's grid, chosen by each column's role and definition.
+
+    Ids (owner, pipeline, stage, company) and enumerations show labels and keep the CRM's
+    values; titles come from ``ObjectTypeInfo.label_of``. Every value is plain grid text.
+    """
+    cc = st.column_config
+    choices: dict[str, Mapping[str, str]] = {}
+    if info.owner:
+        choices[info.owner] = owners
+    if info.stage and stages is not None:
+        choices[info.stage] = stages
+    if info.pipeline:
+        choices[info.pipeline] = pipelines or {}
+    if info.company:
+        choices[info.company] = companies or {}
+    fixed = {info.pipeline, info.company} - {None}
+    config: dict[str, Any] = {
+        "_index": cc.TextColumn("ID", disabled=True, width="small"),
+        "hubspot": link_column(words),
+    }
+    for name in info.columns:
+        label = info.label_of(name, words, defs)
+        prop_type = str((defs.get(name) or {}).get("type") or "")
+        options = choices.get(name)
+        if options is None and prop_type == "enumeration" and name not in fixed:
+            options = option_labels(defs.get(name))
+        if options is not None:
+            width = "medium" if name == info.owner else None
+            config[name] = cc.SelectboxColumn(
+                label,
+                options=list(options),
+                format_func=label_of(options),
+                disabled=name in fixed,
+                width=width,
+            )
+        elif name in info.title:
+            config[name] = cc.TextColumn(label, width="medium", max_chars=254 if name == info.email else 200)
+        elif name == info.amount:
+            money_format = "dollar" if info.currency is None else "%,.2f"
+            config[name] = cc.NumberColumn(label, format=money_format, min_value=0, step=1)
+        elif name == info.close_date:
+            config[name] = cc.DateColumn(label, format="YYYY-MM-DD")
+        elif prop_type == "number":
+            config[name] = cc.NumberColumn(label, format="%,d")
+        elif prop_type == "datetime":
+            config[name] = cc.DatetimeColumn(label, disabled=True, format="distance")
+        else:
+            config[name] = cc.TextColumn(label, max_chars=254 if name == info.email else 200)
+    return config

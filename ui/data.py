@@ -21,6 +21,7 @@ import streamlit as st
 
 from crm import store
 from crm.config import Settings
+from crm.crms import provider_of
 from crm.store.interactions import TimelinePage
 from crm.sync.pull import MISSING_SCOPES_KEY
 
@@ -57,6 +58,7 @@ def _records_page(
     offset: int,
     limit: int,
     columns: tuple[str, ...] | None,
+    search_columns: tuple[str, ...] | None = None,
 ) -> tuple[pd.DataFrame, int]:
     with _db(target) as db:
         return db.queries.query_records(
@@ -68,7 +70,30 @@ def _records_page(
             offset=offset,
             limit=limit,
             columns=list(columns) if columns else None,
+            search_columns=search_columns,
         )
+
+
+def search_columns(settings: Settings, object_type: str) -> tuple[str, ...] | None:
+    """The properties the connection's CRM has a type's search box match (None: the store's usual)."""
+    for info in provider_of(settings).object_types():
+        if info.name == object_type and info.search:
+            return info.search
+    return None
+
+
+def deal_roles(settings: Settings) -> dict[str, str]:
+    """The deals columns that hold the pipeline, stage, amount and close date, in the CRM's names."""
+    for info in provider_of(settings).object_types():
+        if info.name == "deals":
+            roles = {
+                "pipeline": info.pipeline,
+                "stage": info.stage,
+                "amount": info.amount,
+                "close_date": info.close_date,
+            }
+            return {role: column for role, column in roles.items() if column}
+    return {}
 
 
 def records_page(
@@ -95,6 +120,7 @@ def records_page(
         offset,
         limit,
         tuple(columns) if columns else None,
+        search_columns(settings, object_type),
     )
 
 
@@ -129,24 +155,31 @@ def property_defs(settings: Settings, object_type: str) -> dict[str, dict[str, A
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def _deal_stage_summary(target: str, stamp_: str, pipeline_id: str) -> pd.DataFrame:
+def _deal_stage_summary(
+    target: str, stamp_: str, pipeline_id: str, roles: tuple[tuple[str, str], ...] = ()
+) -> pd.DataFrame:
+    wanted = {k: v for k, v in roles if k in ("pipeline", "stage", "amount")}
     with _db(target) as db:
-        return db.queries.deal_stage_summary(pipeline_id)
+        return db.queries.deal_stage_summary(pipeline_id, **wanted)
 
 
 def deal_stage_summary(settings: Settings, pipeline_id: str) -> pd.DataFrame:
     """Amount and count per stage of one pipeline, in the pipeline's stage order."""
-    return _deal_stage_summary(store.target_of(settings), stamp(settings), pipeline_id)
+    roles = tuple(sorted(deal_roles(settings).items()))
+    return _deal_stage_summary(store.target_of(settings), stamp(settings), pipeline_id, roles)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def _deal_figures(target: str, stamp_: str, today: dt.date) -> dict[str, Any]:
+def _deal_figures(
+    target: str, stamp_: str, today: dt.date, roles: tuple[tuple[str, str], ...] = ()
+) -> dict[str, Any]:
     with _db(target) as db:
-        return db.queries.deal_figures(today=today)
+        return db.queries.deal_figures(today=today, **dict(roles))
 
 
 def deal_figures(settings: Settings, today: dt.date | None = None) -> dict[str, Any]:
-    return _deal_figures(store.target_of(settings), stamp(settings), today or dt.date.today())
+    roles = tuple(sorted(deal_roles(settings).items()))
+    return _deal_figures(store.target_of(settings), stamp(settings), today or dt.date.today(), roles)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -380,6 +413,7 @@ def csv_export(
     target = store.target_of(settings)
     filters = dict(filters or {})
     wanted = list(columns) if columns else None
+    matched = search_columns(settings, object_type)
 
     def build() -> bytes:
         with _db(target) as db:
@@ -392,6 +426,7 @@ def csv_export(
                 offset=0,
                 limit=EXPORT_LIMIT,
                 columns=wanted,
+                search_columns=matched,
             )
         return csv_bytes(frame)
 
