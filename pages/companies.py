@@ -9,7 +9,7 @@ import streamlit as st
 from crm.crms import provider_of
 from ui import data
 from ui.access import require_staff
-from ui.columns import grid_columns, ids_as_text, owner_labels, sort_label, type_info, with_links
+from ui.columns import grid_columns, ids_as_text, owner_labels, sort_choices, type_info, with_links
 from ui.feedback import crm_errors, show_flash
 from ui.runtime import page_settings
 from ui.selection import link_params
@@ -34,7 +34,7 @@ conn = require_data(settings, staff, "companies")
 with crm_errors("read the cache"):
     defs = data.property_defs(settings, "companies")
     owners = owner_labels(data.owners(settings)) if info.owner in COLUMNS else {}
-SORTS = {sort_label(info, name, words, defs): (name, desc) for name, desc in info.sorts}
+SORTS = sort_choices(info, words, defs)
 
 row = st.columns([3, 2, 1, 2], vertical_alignment="bottom")
 search = row[0].text_input("Search", key="companies_search", placeholder=info.search_hint)

@@ -20,7 +20,7 @@ from ui.columns import (
     option_labels,
     owner_labels,
     record_label,
-    sort_label,
+    sort_choices,
     type_info,
     with_links,
 )
@@ -54,7 +54,7 @@ def label(name: str) -> str:
 
 
 STAGE_LABEL = label(info.stage) if info.stage else ""
-SORTS = {sort_label(info, name, words, defs): (name, desc) for name, desc in info.sorts}
+SORTS = sort_choices(info, words, defs)
 # The same (cached) definitions decide the column and its options, so they never disagree.
 has_pronouns = PRONOUNS in defs and not defs[PRONOUNS].get("archived")
 lifecycle = option_labels(defs.get(info.stage)) if info.stage else {}

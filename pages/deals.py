@@ -18,7 +18,7 @@ from ui.columns import (
     owner_labels,
     pipeline_labels,
     record_label,
-    sort_label,
+    sort_choices,
     stage_labels,
     type_info,
     with_links,
@@ -63,7 +63,7 @@ def label(name: str) -> str:
     return info.label_of(name, words, defs)
 
 
-SORTS = {sort_label(info, name, words, defs): (name, desc) for name, desc in info.sorts}
+SORTS = sort_choices(info, words, defs)
 EDITABLE = list(info.editable)
 LABELS = {name: label(name) for name in dict.fromkeys([*info.columns, *EDITABLE])}
 PIPELINE_LABEL = label(info.pipeline) if info.pipeline else "Pipeline"

@@ -194,113 +194,6 @@ def link_column(words: Words | None = None) -> Any:
     )
 
 
-def contact_columns(
-    *,
-    owners: Mapping[str, str],
-    lifecycle: Mapping[str, str],
-    pronouns: Mapping[str, str] | None,
-    words: Words | None = None,
-) -> dict[str, Any]:
-    """Column config of the contacts grid; owner and stage pick labels, store the CRM's values."""
-    cc = st.column_config
-    words = words or words_for(None)
-    config: dict[str, Any] = {
-        "_index": cc.TextColumn("ID", disabled=True, width="small"),
-        "hubspot": link_column(words),
-        "firstname": cc.TextColumn("First name", max_chars=200),
-        "lastname": cc.TextColumn("Last name", max_chars=200),
-        "email": cc.TextColumn("Email", max_chars=254, width="medium"),
-        "phone": cc.TextColumn("Phone", max_chars=60),
-        "jobtitle": cc.TextColumn("Job title", max_chars=200),
-        "company": cc.TextColumn("Company", disabled=True),
-        "lifecyclestage": cc.SelectboxColumn(
-            words.field_label("lifecyclestage"), options=list(lifecycle), format_func=label_of(lifecycle)
-        ),
-        "hubspot_owner_id": cc.SelectboxColumn(
-            "Owner", options=list(owners), format_func=label_of(owners), width="medium"
-        ),
-        "lastmodifieddate": cc.DatetimeColumn("Last modified", disabled=True, format="distance"),
-    }
-    if pronouns is not None:
-        if pronouns:
-            config["pronouns"] = cc.SelectboxColumn(
-                "Pronouns", options=list(pronouns), format_func=label_of(pronouns)
-            )
-        else:
-            config["pronouns"] = cc.TextColumn("Pronouns", max_chars=60)
-    return config
-
-
-def company_columns(words: Words | None = None) -> dict[str, Any]:
-    cc = st.column_config
-    return {
-        "_index": cc.TextColumn("ID", width="small"),
-        "hubspot": link_column(words),
-        "name": cc.TextColumn("Name", width="medium"),
-        "domain": cc.TextColumn("Domain"),
-        "industry": cc.TextColumn("Industry"),
-        "city": cc.TextColumn("City"),
-        "country": cc.TextColumn("Country"),
-        "numberofemployees": cc.NumberColumn("Employees", format="%,d"),
-        "annualrevenue": cc.NumberColumn("Annual revenue", format="dollar"),
-        "contacts": cc.NumberColumn("Contacts", format="%d"),
-        "deals": cc.NumberColumn("Deals", format="%d"),
-    }
-
-
-def deal_columns(
-    *,
-    owners: Mapping[str, str],
-    stages: Mapping[str, str],
-    pipelines: Mapping[str, str],
-    words: Words | None = None,
-) -> dict[str, Any]:
-    cc = st.column_config
-    return {
-        "_index": cc.TextColumn("ID", disabled=True, width="small"),
-        "hubspot": link_column(words),
-        "dealname": cc.TextColumn("Deal", disabled=True, width="medium"),
-        "pipeline": cc.SelectboxColumn(
-            "Pipeline", options=list(pipelines), format_func=label_of(pipelines), disabled=True
-        ),
-        "dealstage": cc.SelectboxColumn("Stage", options=list(stages), format_func=label_of(stages)),
-        "amount": cc.NumberColumn("Amount", format="dollar", min_value=0, step=1),
-        "closedate": cc.DateColumn("Close date", format="YYYY-MM-DD"),
-        "hubspot_owner_id": cc.SelectboxColumn(
-            "Owner", options=list(owners), format_func=label_of(owners), width="medium"
-        ),
-    }
-
-
-def ticket_columns(
-    *,
-    owners: Mapping[str, str],
-    stages: Mapping[str, str],
-    pipelines: Mapping[str, str],
-    priorities: Mapping[str, str],
-    words: Words | None = None,
-) -> dict[str, Any]:
-    cc = st.column_config
-    return {
-        "_index": cc.TextColumn("ID", disabled=True, width="small"),
-        "hubspot": link_column(words),
-        "subject": cc.TextColumn("Subject", disabled=True, width="medium"),
-        "hs_pipeline": cc.SelectboxColumn(
-            "Pipeline", options=list(pipelines), format_func=label_of(pipelines), disabled=True
-        ),
-        "hs_pipeline_stage": cc.SelectboxColumn("Stage", options=list(stages), format_func=label_of(stages)),
-        "hs_ticket_priority": cc.SelectboxColumn(
-            "Priority", options=list(priorities), format_func=label_of(priorities)
-        ),
-        "hubspot_owner_id": cc.SelectboxColumn(
-            "Owner", options=list(owners), format_func=label_of(owners), width="medium"
-        ),
-        "contact": cc.TextColumn("Contact", disabled=True),
-        "company": cc.TextColumn("Company", disabled=True),
-        "age_days": cc.NumberColumn("Age (days)", format="%d", disabled=True),
-    }
-
-
 # --- columns by role: what any CRM's list and record pages show ------------------------------
 
 
@@ -320,6 +213,21 @@ def sort_label(info: ObjectTypeInfo, name: str, words: Words, defs: Mapping[str,
     """How a sort choice reads: the CRM's own word for the field first (a deal sorts by "Deal
     name" where its column is titled "Deal"), else the column's title."""
     return words.fields.get(name) or info.label_of(name, words, defs)
+
+
+def sort_choices(info: ObjectTypeInfo, words: Words, defs: Mapping[str, Any]) -> dict[str, tuple[str, bool]]:
+    """The type's sort choices in order: label -> (column, descending). A column offered both
+    ways reads "newest first" / "oldest first" (a date) or "descending" / "ascending"."""
+    names = [name for name, _ in info.sorts]
+    choices: dict[str, tuple[str, bool]] = {}
+    for name, descending in info.sorts:
+        text = sort_label(info, name, words, defs)
+        if names.count(name) > 1:
+            dated = str((defs.get(name) or {}).get("type")) in ("date", "datetime")
+            ways = ("newest first", "oldest first") if dated else ("descending", "ascending")
+            text = f"{text} ({ways[0] if descending else ways[1]})"
+        choices[text] = (name, descending)
+    return choices
 
 
 def record_label(row: Mapping[str, Any], info: ObjectTypeInfo, fallback: str) -> str:

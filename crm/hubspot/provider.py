@@ -191,9 +191,23 @@ OBJECT_TYPES = (
             "hubspot_owner_id",
             "createdate",
         ),
+        editable=("hs_pipeline_stage", "hs_ticket_priority", "hubspot_owner_id"),
         search=("subject", "content"),
+        search_hint="Subject or description",
+        sorts=(
+            ("hs_lastmodifieddate", True),
+            ("createdate", True),
+            ("createdate", False),
+            ("hs_ticket_priority", False),
+            ("subject", False),
+        ),
         related=("subject", "hs_ticket_priority", "createdate"),
-        labels=(("subject", "Subject"), ("hs_pipeline_stage", "Stage"), ("createdate", "Created")),
+        labels=(
+            ("subject", "Subject"),
+            ("hs_pipeline_stage", "Stage"),
+            ("createdate", "Created"),
+            ("hs_lastmodifieddate", "Last modified"),
+        ),
     ),
 )
 
