@@ -63,6 +63,12 @@ class Context:
     # CRM's provider: crm.sync.validation_context fills them).
     crm_name: str = "HubSpot"
     owner_property: str = "hubspot_owner_id"
+    # The type's pipeline and stage properties and what a new record needs, in the CRM's
+    # names (its ``ObjectTypeInfo``); None: HubSpot's (``PIPELINE_PROPERTIES``,
+    # ``REQUIRED_ON_CREATE``).
+    pipeline_property: str | None = None
+    stage_property: str | None = None
+    required_on_create: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         self.stages = {str(p): {str(s) for s in ids} for p, ids in self.stages.items()}
@@ -255,11 +261,11 @@ def check_properties(
             errors[prop] = str(exc)
             continue
         clean[prop] = wire
-    pipeline_prop, stage_prop = PIPELINE_PROPERTIES.get(object_type, ("", ""))
+    pipeline_prop, stage_prop = _pipeline_properties(object_type, context) or ("", "")
     if pipeline_prop in clean and stage_prop not in values and pipeline_prop not in errors:
         stage = current.get(stage_prop)
         stages = context.stages.get(str(clean[pipeline_prop]))
-        if stage and stages is not None and str(stage) not in stages:
+        if stage and stages is not None and _id(stage) not in stages:
             errors[stage_prop] = "choose a stage of the new pipeline"
     return clean, errors
 
@@ -276,10 +282,11 @@ def _check_references(
         if wire not in context.owner_ids:
             raise FieldError(f"'{wire}' is not an active {context.crm_name} owner")
         return
-    if object_type not in PIPELINE_PROPERTIES:
+    found = _pipeline_properties(object_type, context)
+    if found is None:
         return
-    pipeline_prop, stage_prop = PIPELINE_PROPERTIES[object_type]
-    noun = _NOUN[object_type]
+    pipeline_prop, stage_prop = found
+    noun = _NOUN.get(object_type, "record")
     if prop == pipeline_prop:
         if wire not in context.stages:
             raise FieldError(f"'{wire}' is not a {noun} pipeline")
@@ -289,13 +296,27 @@ def _check_references(
             if not _is_empty(values.get(pipeline_prop))
             else current.get(pipeline_prop)
         )
-        stages = context.stages.get(str(pipeline)) if pipeline is not None else None
+        stages = context.stages.get(_id(pipeline)) if pipeline is not None else None
         if stages is None:
             known = set().union(*context.stages.values()) if context.stages else set()
             if wire not in known:
                 raise FieldError(f"'{wire}' is not a {noun} stage")
         elif wire not in stages:
-            raise FieldError(f"'{wire}' is not a stage of pipeline '{pipeline}'")
+            raise FieldError(f"'{wire}' is not a stage of pipeline '{_id(pipeline)}'")
+
+
+def _id(value: Any) -> str:
+    """An id as text; a CRM's numeric id read back from a number column (``2.0``) is ``"2"``."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _pipeline_properties(object_type: str, context: Context) -> tuple[str, str] | None:
+    """The type's (pipeline, stage) properties: the context's when it names them, else HubSpot's."""
+    if context.stage_property and context.pipeline_property:
+        return context.pipeline_property, context.stage_property
+    return PIPELINE_PROPERTIES.get(object_type)
 
 
 def check_new_record(
@@ -303,7 +324,8 @@ def check_new_record(
 ) -> tuple[dict[str, str | None], dict[str, str]]:
     """Validate a record to create: every property, plus what HubSpot requires on create."""
     clean, errors = check_properties(object_type, properties, context)
-    for prop in REQUIRED_ON_CREATE.get(object_type, ()):
+    required = context.required_on_create
+    for prop in required if required is not None else REQUIRED_ON_CREATE.get(object_type, ()):
         if prop not in errors and clean.get(prop) in (None, ""):
             errors[prop] = "is required for a new record"
     return {k: v for k, v in clean.items() if v is not None}, errors
