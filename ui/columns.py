@@ -31,8 +31,6 @@ from crm.labels import owner_labels as owner_labels
 from crm.labels import pipeline_labels as pipeline_labels
 from crm.labels import stage_labels as stage_labels
 
-SINGULAR = {"contacts": "contact", "companies": "company", "deals": "deal", "tickets": "ticket"}
-
 # Every ASCII punctuation character may be backslash-escaped in CommonMark, and an escaped
 # one is always literal: no emphasis, links, images, HTML, entities, :color[...] or $math$.
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$=&\"'^%/;?@,])")
