@@ -7,6 +7,7 @@ The connection's partition is filled from the Pipedrive sandbox through the CRM 
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +17,7 @@ from pipedrive_seed import seed_pipedrive
 from uikit import Portal, texts
 
 from crm.crms import provider_for
+from crm.export import export_records
 from crm.interface import Pipeline
 from crm.pipedrive.client import ApiToken
 from crm.sandbox.pipedrive import PipedriveConfig, PipedriveServer, serve
@@ -184,3 +186,23 @@ def plain_title(at: Any) -> str:
     from uikit import plain
 
     return plain(at.title[0].value)
+
+
+def test_the_export_of_a_pipedrive_connections_deals_has_its_columns_and_labels(
+    portal: Portal, pipedrive: PipedriveAdmin
+) -> None:
+    part = seed_pipedrive(portal.settings, pipedrive)
+    out = io.StringIO()
+    count = export_records(part, "deals", out, fmt="json")
+
+    rows = {row["id"]: row for row in json.loads(out.getvalue())}
+    deals = {str(d["id"]): d for d in pipedrive.truth("deals") if not d.get("is_deleted")}
+    assert count == len(deals) and set(rows) == set(deals)
+    pipelines = _pipelines(pipedrive, portal)
+    stages = {s.id: f"{s.label} ({p.label})" for p in pipelines for s in p.stages}
+    users = _users(pipedrive, portal)
+    for rid, row in rows.items():
+        assert list(row)[:4] == ["id", "title", "pipeline_id", "stage_id"]
+        assert row["stage_id"] == stages[str(deals[rid]["stage_id"])]
+        assert row["owner_id"] == users[str(deals[rid]["owner_id"])]
+        assert row["title"] == deals[rid]["title"]
