@@ -260,6 +260,11 @@ class ObjectTypeInfo:
     currency: str | None = None
     close_date: str | None = None
     company: str | None = None
+    # A deal's open/won/lost field and its values for open and won (Pipedrive's status);
+    # None: the stage says (HubSpot's closed stages and their probability).
+    status: str | None = None
+    status_open: str | None = None
+    status_won: str | None = None
 
     def label_of(self, name: str, words: Words, defs: Mapping[str, Mapping[str, object]]) -> str:
         """A column's title: this type's own, else the CRM's word for it, else its definition's

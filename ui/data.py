@@ -83,7 +83,8 @@ def search_columns(settings: Settings, object_type: str) -> tuple[str, ...] | No
 
 
 def deal_roles(settings: Settings) -> dict[str, str]:
-    """The deals columns that hold the pipeline, stage, amount and close date, in the CRM's names."""
+    """The deals columns that hold the pipeline, stage, amount, close date and status, in the
+    CRM's names (and the status's open and won values)."""
     for info in provider_of(settings).object_types():
         if info.name == "deals":
             roles = {
@@ -91,6 +92,9 @@ def deal_roles(settings: Settings) -> dict[str, str]:
                 "stage": info.stage,
                 "amount": info.amount,
                 "close_date": info.close_date,
+                "status": info.status,
+                "status_open": info.status_open,
+                "status_won": info.status_won,
             }
             return {role: column for role, column in roles.items() if column}
     return {}
@@ -158,7 +162,7 @@ def property_defs(settings: Settings, object_type: str) -> dict[str, dict[str, A
 def _deal_stage_summary(
     target: str, stamp_: str, pipeline_id: str, roles: tuple[tuple[str, str], ...] = ()
 ) -> pd.DataFrame:
-    wanted = {k: v for k, v in roles if k in ("pipeline", "stage", "amount")}
+    wanted = {k: v for k, v in roles if k not in ("close_date", "status_won")}
     with _db(target) as db:
         return db.queries.deal_stage_summary(pipeline_id, **wanted)
 

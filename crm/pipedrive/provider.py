@@ -115,6 +115,9 @@ OBJECT_TYPES = (
         currency="currency",
         close_date="expected_close_date",
         company="org_id",
+        status="status",
+        status_open="open",
+        status_won="won",
     ),
 )
 # The record link each type has from another: a person's organization, a deal's person and

@@ -394,22 +394,27 @@ class Queries(TableOwner):
         pipeline: str = "pipeline",
         stage: str = "dealstage",
         amount: str = "amount",
+        status: str | None = None,
+        status_open: str | None = None,
     ) -> pd.DataFrame:
         """Deals per stage of one pipeline, in the pipeline's stage order (empty stages included).
 
         ``pipeline``, ``stage`` and ``amount`` name the deals' columns that play those roles
-        (the CRM's own property names; defaults: HubSpot's).
+        (the CRM's own property names; defaults: HubSpot's). With a ``status`` column, only
+        deals whose status is ``status_open`` count (a CRM whose won and lost deals keep
+        their stage, as Pipedrive's do).
         """
-        p, s_, a = self._deal_columns(pipeline, stage, amount)
+        p, s_, a, *rest = self._deal_columns(pipeline, stage, amount, *([status] if status else []))
+        only_open = f" AND {rest[0]} = ?" if rest else ""
         return self._frame(
             f"""SELECT s.id AS stage_id, s.label AS stage, s.display_order, count(d.id) AS count,
                       coalesce(sum({a}), 0.0) AS amount, s.probability
                FROM pipeline_stages s
-               LEFT JOIN deals d ON {p} = s.pipeline_id AND {s_} = s.id AND d.archived = 0
+               LEFT JOIN deals d ON {p} = s.pipeline_id AND {s_} = s.id AND d.archived = 0{only_open}
                WHERE s.object_type = 'deals' AND s.pipeline_id = ? AND s.archived = 0
                GROUP BY s.id, s.label, s.display_order, s.probability
                ORDER BY s.display_order, s.label""",
-            [pipeline_id],
+            [*([status_open] if rest else []), pipeline_id],
         )
 
     def _deal_columns(self, pipeline: str, stage: str, *others: str) -> list[str]:
@@ -528,23 +533,35 @@ class Queries(TableOwner):
         stage: str = "dealstage",
         amount: str = "amount",
         close_date: str = "closedate",
+        status: str | None = None,
+        status_open: str | None = None,
+        status_won: str | None = None,
     ) -> dict[str, float]:
         """Open pipeline value, won this quarter (by close date) and the probability-weighted forecast.
 
-        The keyword arguments name the deals' columns that play those roles (defaults: HubSpot's).
+        The keyword arguments name the deals' columns that play those roles (defaults:
+        HubSpot's, where a closed stage with probability 1 is won). With a ``status`` column,
+        a deal is open or won by its status (``status_open``, ``status_won``), as in Pipedrive.
         """
         start, end = _quarter_bounds(today)
-        p, s_, a, c = self._deal_columns(pipeline, stage, amount, close_date)
+        p, s_, a, c, *rest = self._deal_columns(
+            pipeline, stage, amount, close_date, *([status] if status else [])
+        )
+        if rest:
+            is_open, is_won = f"{rest[0]} = ?", f"{rest[0]} = ?"
+            opened, won = [status_open], [status_won]
+        else:
+            is_open, is_won = "s.is_closed = 0", "s.is_closed = 1 AND s.probability >= 1.0"
+            opened, won = [], []
         row = self.conn.execute(
             f"""SELECT
-                 coalesce(sum(CASE WHEN s.is_closed = 0 THEN {a} END), 0.0),
-                 coalesce(sum(CASE WHEN s.is_closed = 1 AND s.probability >= 1.0
-                                   AND {c} >= ? AND {c} < ? THEN {a} END), 0.0),
-                 coalesce(sum(CASE WHEN s.is_closed = 0 THEN {a} * coalesce(s.probability, 0) END), 0.0)
+                 coalesce(sum(CASE WHEN {is_open} THEN {a} END), 0.0),
+                 coalesce(sum(CASE WHEN {is_won} AND {c} >= ? AND {c} < ? THEN {a} END), 0.0),
+                 coalesce(sum(CASE WHEN {is_open} THEN {a} * coalesce(s.probability, 0) END), 0.0)
                FROM deals d JOIN pipeline_stages s
                  ON s.object_type = 'deals' AND s.pipeline_id = {p} AND s.id = {s_}
                WHERE d.archived = 0""",
-            (start, end),
+            [*opened, *won, start, end, *opened],
         ).fetchone()
         return {
             "open_value": float(row[0]),

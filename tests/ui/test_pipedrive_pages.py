@@ -7,6 +7,7 @@ The connection's partition is filled from the Pipedrive sandbox through the CRM 
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 from collections.abc import Iterator
@@ -138,10 +139,24 @@ def test_a_pipedrive_connections_deals_page_shows_its_pipelines_stages_values_an
     assert len(pipelines) > 1 and _options(at, "stage_id") == stages
     assert _options(at, "pipeline_id") == {p.id: p.label for p in pipelines}
     assert _options(at, "owner_id") == _users(pipedrive, company)
-    # The figures sum Pipedrive's deal values over its open stages.
+    # The figures go by each deal's status (Pipedrive's won and lost deals keep their stage).
     assert [m.label for m in at.metric] == ["Open pipeline value", "Won this quarter", "Weighted forecast"]
-    open_value = sum(float(d["value"] or 0) for d in deals.values())
-    assert at.metric[0].value == f"${open_value:,.0f}"
+    assert {d["status"] for d in deals.values()} == {"open", "won", "lost"}
+    open_deals = [d for d in deals.values() if d["status"] == "open"]
+    probability = {s.id: s.probability or 0 for p in pipelines for s in p.stages}
+    today = dt.date.today()
+    quarter = (today.year, (today.month - 1) // 3)
+    won = [
+        d
+        for d in deals.values()
+        if d["status"] == "won"
+        and d["expected_close_date"]
+        and (int(d["expected_close_date"][:4]), (int(d["expected_close_date"][5:7]) - 1) // 3) == quarter
+    ]
+    assert at.metric[0].value == f"${sum(float(d['value'] or 0) for d in open_deals):,.0f}"
+    assert at.metric[1].value == f"${sum(float(d['value'] or 0) for d in won):,.0f}"
+    weighted = sum(float(d["value"] or 0) * probability[str(d["stage_id"])] for d in open_deals)
+    assert at.metric[2].value == f"${weighted:,.0f}"
 
     # One pipeline: only its deals, and only its stages to choose from.
     renewals = next(p for p in pipelines if p.label == "Renewals")
