@@ -266,6 +266,12 @@ class ObjectTypeInfo:
     status_open: str | None = None
     status_won: str | None = None
 
+    def title_parts(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """``title`` split as a record's name is made: (joined by spaces, fallbacks in order)."""
+        title = self.title
+        cut = title.index(self.email) if self.email in title else min(1, len(title))
+        return title[:cut], title[cut:]
+
     def label_of(self, name: str, words: Words, defs: Mapping[str, Mapping[str, object]]) -> str:
         """A column's title: this type's own, else the CRM's word for it, else its definition's
         label, else the name made readable."""

@@ -237,12 +237,11 @@ def record_label(row: Mapping[str, Any], info: ObjectTypeInfo, fallback: str) ->
             return ""
         return str(value).strip()
 
-    title = list(info.title)
-    cut = title.index(info.email) if info.email in title else min(1, len(title))
-    joined = " ".join(t for t in (text(n) for n in title[:cut]) if t)
+    names, fallbacks = info.title_parts()
+    joined = " ".join(t for t in (text(n) for n in names) if t)
     if joined:
         return joined
-    return next((t for t in (text(n) for n in title[cut:]) if t), fallback)
+    return next((t for t in (text(n) for n in fallbacks) if t), fallback)
 
 
 def id_text(value: Any) -> Any:

@@ -289,9 +289,13 @@ def interaction_body(settings: Settings, object_type: str, record_id: str) -> st
 
 
 def search_everything(settings: Settings, text: str, *, limit: int = 10) -> dict[str, list[dict[str, Any]]]:
-    """Contacts, companies, deals, tickets and interactions matching ``text``, by type."""
+    """The CRM's types (contacts, companies, deals, tickets...) and interactions matching
+    ``text``, by type: each type searched and named by its CRM's columns."""
+    types = {info.name: (info.search, *info.title_parts()) for info in provider_of(settings).object_types()}
     with open_cache(settings) as db:
-        found: dict[str, list[dict[str, Any]]] = dict(db.queries.search_everywhere(text, limit=limit))
+        found: dict[str, list[dict[str, Any]]] = dict(
+            db.queries.search_everywhere(text, limit=limit, types=types)
+        )
         found["interactions"] = db.interactions.search(text, limit=2 * limit)
     return found
 

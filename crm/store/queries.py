@@ -227,26 +227,54 @@ class Queries(TableOwner):
         rows = self.conn.execute(explain + sql, [*params, max(1, int(limit))]).fetchall()
         return [str(row[-1]) for row in rows]
 
-    def search_everywhere(self, text: str, *, limit: int = 10) -> dict[str, list[dict[str, str]]]:
+    def search_everywhere(
+        self,
+        text: str,
+        *,
+        limit: int = 10,
+        types: Mapping[str, tuple[Sequence[str], Sequence[str], Sequence[str]]] | None = None,
+    ) -> dict[str, list[dict[str, str]]]:
         """Records of every type matching a search box text, as their pages search them.
 
+        Args:
+            types: the types to search, in the caller's CRM's names: ``{object_type:
+                (search columns, name columns joined by spaces, fallback name columns)}``.
+                None: every type, HubSpot's columns (contacts through the search index;
+                companies, deals and tickets by substring, as on their pages).
+
         Returns ``{object_type: [{"id", "label"}]}`` with at most ``limit`` per type, most
-        recently updated first (empty types included). Contacts go through the search index;
-        companies, deals and tickets by substring, as on their pages.
+        recently updated first (empty types included).
         """
         text = text.strip()
-        found: dict[str, list[dict[str, str]]] = {t: [] for t in OBJECT_TYPES}
+        wanted = (
+            {t: types.get(t) for t in OBJECT_TYPES if t in types}
+            if types is not None
+            else dict.fromkeys(OBJECT_TYPES)
+        )
+        found: dict[str, list[dict[str, str]]] = {t: [] for t in wanted}
         if not text:
             return found
-        for object_type in OBJECT_TYPES:
-            clause, params = self._search_clause(object_type, text)
+        for object_type, columns in wanted.items():
+            clause, params = self._search_clause(object_type, text, columns[0] if columns else None)
+            label = (
+                self._label_sql(object_type, columns[1], columns[2]) if columns else _LABEL_SQL[object_type]
+            )
             rows = self.conn.execute(
-                f"SELECT id, {_LABEL_SQL[object_type]} FROM {quote(object_type)} WHERE archived = 0 "
+                f"SELECT id, {label} FROM {quote(object_type)} WHERE archived = 0 "
                 f"AND {clause} ORDER BY updated_at DESC NULLS LAST, id DESC LIMIT ?",
                 [*params, max(1, int(limit))],
             ).fetchall()
             found[object_type] = [{"id": str(r[0]), "label": str(r[1] or r[0])} for r in rows]
         return found
+
+    def _label_sql(self, object_type: str, joined: Sequence[str], fallbacks: Sequence[str]) -> str:
+        """SQL naming a record: the ``joined`` columns with spaces between, else the first of
+        ``fallbacks`` with a value, else its id (columns the table lacks are left out)."""
+        known = set(self.table_columns(object_type))
+        parts = " || ' ' || ".join(f"coalesce(CAST({quote(c)} AS TEXT), '')" for c in joined if c in known)
+        names = [f"nullif(trim({parts}), '')"] if parts else []
+        names += [f"nullif(CAST({quote(c)} AS TEXT), '')" for c in fallbacks if c in known]
+        return f"coalesce({', '.join([*names, 'id'])})"
 
     def get_record(self, object_type: str, record_id: str) -> dict[str, Any] | None:
         """One cached record as stored (column values), or None if it is not cached."""

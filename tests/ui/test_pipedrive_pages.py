@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from pipedrive_seed import seed_pipedrive
-from uikit import Portal, texts
+from uikit import Portal, plain, texts
 
 from crm.crms import provider_for
 from crm.export import export_records
@@ -198,8 +198,6 @@ def test_a_pipedrive_connections_organizations_and_deal_record_pages_use_its_wor
 
 
 def plain_title(at: Any) -> str:
-    from uikit import plain
-
     return plain(at.title[0].value)
 
 
@@ -221,3 +219,23 @@ def test_the_export_of_a_pipedrive_connections_deals_has_its_columns_and_labels(
         assert row["stage_id"] == stages[str(deals[rid]["stage_id"])]
         assert row["owner_id"] == users[str(deals[rid]["owner_id"])]
         assert row["title"] == deals[rid]["title"]
+
+
+def test_search_everything_finds_pipedrive_people_and_deals_by_their_names(
+    company: Portal, pipedrive: PipedriveAdmin
+) -> None:
+    person = next(
+        p
+        for p in pipedrive.truth("persons")
+        if not p.get("is_deleted") and p["name"] and all(w.isalpha() for w in p["name"].split())
+    )
+    at = company.page("search")
+    at.run()
+    at.text_input(key="search_text").input(person["name"]).run()
+
+    assert not at.exception
+    assert "People (" in " ".join(s.value for s in at.subheader)
+    links = [link for link in at.get("page_link") if link.proto.query_string]
+    assert any(f"id={person['id']}" in link.proto.query_string and link.proto.label for link in links)
+    assert person["name"] in [plain(link.proto.label) for link in links]
+    assert "Tickets" not in " ".join(s.value for s in at.subheader)
