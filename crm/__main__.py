@@ -1,5 +1,5 @@
 """Command line: ``python -m crm [-v] sync [--full] [--all] | push | status | keygen | export TYPE |
-migrate-cache --to URL [--from PATH] [--force] | connect hubspot --token T [--base-url URL]
+migrate-cache --to URL [--from PATH] [--force] | connect hubspot|pipedrive --token T [--base-url URL]
 [--name NAME] | connections | disconnect NAME [--remove] |
 verify [--full] [--budget N] [--fix]``.
 
@@ -207,8 +207,11 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     print(f"Cache:       {settings.db_label}", file=out)
     print(f"Connection:  {info.status}" + (f" ({_one_line(info.reason)})" if info.reason else ""), file=out)
     if info.portal_id:
+        from crm.crms import words_for
+
+        account = f"{words_for(settings.crm).account.capitalize()}:"
         print(
-            f"Portal:      {info.portal_id}" + (f" ({info.hub_domain})" if info.hub_domain else ""), file=out
+            f"{account:<13}{info.portal_id}" + (f" ({info.hub_domain})" if info.hub_domain else ""), file=out
         )
     if info.user_email:
         print(f"User:        {info.user_email}", file=out)
@@ -264,6 +267,8 @@ def cmd_migrate_cache(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     for table, count in sorted(report.rows.items()):
         if count:
             print(f"  {table}: {count}", file=err)
+    for partition, copied in report.partitions.items():
+        print(f"  connection cache {partition}: {copied.total} rows", file=err)
     print(
         f"Copied {report.total} rows into {target}. Set CRM_DB to that URL (with its password) to use it.",
         file=out,
@@ -352,6 +357,8 @@ def _connect_settings() -> Settings:
 def cmd_connect(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from crm import oauth
 
+    if args.crm == "pipedrive":
+        return _connect_pipedrive(args, out)
     token = args.token or os.environ.get("HUBSPOT_CONNECT_TOKEN", "")
     if not token:
         raise ConfigError("--token", "give the private app's access token")
@@ -359,6 +366,24 @@ def cmd_connect(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         _connect_settings(), token, name=args.name, base_url=args.base_url or ""
     )
     print(f"Connected {conn.name} (id {conn.id}, portal {info.portal_id}): {info.status}.", file=out)
+    return EXIT_OK if info.is_connected else EXIT_NOT_CONNECTED
+
+
+def _connect_pipedrive(args: argparse.Namespace, out: TextIO) -> int:
+    """``connect pipedrive --token T --base-url URL``: check the token, store it, register the company."""
+    from crm import pipedrive_auth
+    from crm.crms import words_for
+
+    token = args.token or os.environ.get("PIPEDRIVE_CONNECT_TOKEN", "")
+    if not token:
+        raise ConfigError("--token", "give the Pipedrive API token (Personal preferences > API)")
+    if not args.base_url:
+        raise ConfigError("--base-url", "give the company's API domain, like https://acme.pipedrive.com")
+    conn, info = pipedrive_auth.connect_api_token(
+        _connect_settings(), token, base_url=args.base_url, name=args.name
+    )
+    account = words_for("pipedrive").account_label(info.portal_id)
+    print(f"Connected {conn.name} (id {conn.id}, {account}): {info.status}.", file=out)
     return EXIT_OK if info.is_connected else EXIT_NOT_CONNECTED
 
 
@@ -426,10 +451,18 @@ def cmd_sync_all(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _add_connection_commands(commands: Any) -> None:
     """The ``connect``, ``connections`` and ``disconnect`` subcommands."""
-    connect = commands.add_parser("connect", help="connect a portal with a private app's token")
-    connect.add_argument("crm", choices=["hubspot"])
-    connect.add_argument("--token", default=None, help="the private app's access token")
-    connect.add_argument("--base-url", default=None, help="the API host, if not HUBSPOT_BASE_URL (a sandbox)")
+    connect = commands.add_parser(
+        "connect", help="connect a HubSpot portal (private-app token) or a Pipedrive company (API token)"
+    )
+    connect.add_argument("crm", choices=["hubspot", "pipedrive"])
+    connect.add_argument(
+        "--token", default=None, help="the private app's access token, or Pipedrive's API token"
+    )
+    connect.add_argument(
+        "--base-url",
+        default=None,
+        help="the API host: HubSpot's if not HUBSPOT_BASE_URL (a sandbox); Pipedrive's company domain (required)",
+    )
     connect.add_argument("--name", default=None, help="the connection's display name")
     commands.add_parser("connections", help="list the connections with their status")
     disconnect = commands.add_parser("disconnect", help="revoke a connection's tokens (its cache stays)")
@@ -449,6 +482,25 @@ def cmd_keygen(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     print(Fernet.generate_key().decode(), file=out)
     return EXIT_OK
+
+
+def cmd_pronouns(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``pronouns``: set up the pronouns contact property in every connection that lacks it."""
+    from crm.sync import describe_setup, set_up_pronouns_everywhere
+
+    results = set_up_pronouns_everywhere(_settings())
+    if not results:
+        print("No connections to set up.", file=out)
+        return EXIT_NOT_CONNECTED
+    for result in results:
+        print(f"Pronouns {_one_line(describe_setup(result))}", file=out if result.status != "failed" else err)
+    return EXIT_OK if all(r.status != "failed" for r in results) else EXIT_PROBLEMS
+
+
+def _add_pronouns_command(commands: Any) -> None:
+    commands.add_parser(
+        "pronouns", help="set up the pronouns contact property in every connected CRM lacking it"
+    )
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
@@ -481,6 +533,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     check.add_argument("--fix", action="store_true", help="re-read missing/stale, remove records gone")
     _connection_option(sync, push_parser, status, export, check)
     _add_connection_commands(commands)
+    _add_pronouns_command(commands)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG (each HubSpot call)")
     args = parser.parse_args(argv)
     handler = {
@@ -494,6 +547,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         "connect": cmd_connect,
         "connections": cmd_connections,
         "disconnect": cmd_disconnect,
+        "pronouns": cmd_pronouns,
     }[args.command]
     try:
         level, fmt = _log_settings(args.verbose)

@@ -82,6 +82,7 @@ KNOWN_KEYS = (
     "HUBSPOT_AUTHORIZE_URL",
     "HUBSPOT_TOKEN_PATH",
     "HUBSPOT_WEBHOOK_URL",
+    "PIPEDRIVE_WEBHOOK_URL",
     "HUBSPOT_PKCE",
     "PIPEDRIVE_CLIENT_ID",
     "PIPEDRIVE_CLIENT_SECRET",
@@ -142,6 +143,9 @@ class Settings:
     optional_scopes: tuple[str, ...] = DEFAULT_OPTIONAL_SCOPES
     access_token: str = dataclasses.field(default="", repr=False)
     webhook_url: str = ""
+    # The public URL of this app's /pipedrive/webhook (PIPEDRIVE_WEBHOOK_URL): set, a Pipedrive
+    # connection registers its webhooks there (crm.subscriptions); empty, it does not.
+    pipedrive_webhook_url: str = ""
     pkce: bool = False
     secret_keys: tuple[str, ...] = dataclasses.field(default=(), repr=False)
     sandbox_seed: int = 42
@@ -411,6 +415,11 @@ def load_settings(env: Mapping[str, str] | None = None, secrets: Mapping[str, An
         optional_scopes=_scopes(get("HUBSPOT_OPTIONAL_SCOPES"), DEFAULT_OPTIONAL_SCOPES),
         access_token=access_token,
         webhook_url=webhook_url,
+        pipedrive_webhook_url=(
+            _url(get("PIPEDRIVE_WEBHOOK_URL"), "PIPEDRIVE_WEBHOOK_URL")
+            if get("PIPEDRIVE_WEBHOOK_URL")
+            else ""
+        ),
         pkce=_bool(get("HUBSPOT_PKCE", "false"), "HUBSPOT_PKCE"),
         secret_keys=keys,
         sandbox_seed=_int(get("CRM_SANDBOX_SEED", "42"), "CRM_SANDBOX_SEED"),

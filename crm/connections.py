@@ -1,6 +1,6 @@
 """Several connections at once: which CRM accounts the app is connected to, and each one's cache.
 
-A *connection* is one CRM account (a HubSpot portal). Each has its own partition of the
+A *connection* is one CRM account (a HubSpot portal, a Pipedrive company). Each has its own partition of the
 store (``crm.store.connections``: a sibling SQLite file or a PostgreSQL schema) holding
 every table the app has: records, outbox, conflicts, tokens, sync state, webhook inbox.
 ``settings_for(settings, conn)`` gives Settings whose ``db`` is that partition, so
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import httpx2
 
-from crm import oauth, store
+from crm import oauth, store, subscriptions
 from crm.config import Settings
 from crm.errors import CrmError, DuplicateConnection, StoreUnavailable, UnknownConnection
 from crm.store.connections import Connection, default_name, drop_partition
@@ -76,7 +76,7 @@ class ConnectionStatus:
 
 @dataclass(frozen=True)
 class RemoveResult:
-    """``revoked``: HubSpot confirmed the refresh token is revoked; ``dropped_edits``: queued
+    """``revoked``: the CRM confirmed the refresh token is revoked; ``dropped_edits``: queued
     edits and conflicts that were lost with the partition."""
 
     connection: Connection
@@ -130,7 +130,9 @@ def resolve(settings: Settings, name_or_id: str | None = None) -> Connection:
     if len(connections) == 1:
         return connections[0]
     if not connections:
-        raise UnknownConnection("Nothing is connected yet; connect a HubSpot portal first.", names=[])
+        raise UnknownConnection(
+            "Nothing is connected yet; connect a HubSpot portal or a Pipedrive company first.", names=[]
+        )
     raise UnknownConnection(
         f"There are {len(connections)} connections; name one (--connection). Connections: {listing}.",
         names=names,
@@ -224,7 +226,7 @@ def status(
 def remove(
     settings: Settings, conn: Connection, *, transport: httpx2.BaseTransport | None = None
 ) -> RemoveResult:
-    """Remove a connection: revoke its tokens at HubSpot, drop its partition, forget it.
+    """Remove a connection: revoke its tokens at its CRM, drop its partition, forget it.
 
     Its queued edits and conflicts go with it (the UI shows ``pending_edits`` first). A
     connection whose partition is the home database has that database emptied of its
@@ -233,6 +235,8 @@ def remove(
     """
     chosen = settings.for_connection(conn)
     lost = pending_edits(settings, conn)
+    # Webhooks the connection registered at its CRM go first, while its credentials work.
+    subscriptions.remove_registered(chosen)
     result = oauth.disconnect(chosen, transport=transport)
     _stop_background_work(chosen)
     with store.open(settings.home) as db:

@@ -423,6 +423,52 @@ class CrmApi(Protocol):
         ...
 
 
+# --- optional capabilities (pdweb, issue #15): checked with isinstance ----------------------
+
+
+@runtime_checkable
+class WebhookAccounts(Protocol):
+    """A CRM whose deliveries are verified with a secret of the *connection* (Pipedrive's
+    Basic credentials), so the receiver must know the account before it can verify.
+
+    ``webhook_account`` reads the account id a delivery claims, unverified: it only picks
+    whose credentials ``read_webhook`` then checks. Raises WebhookRejected (``malformed``)
+    for a body it cannot read.
+    """
+
+    def webhook_account(self, body: bytes) -> str: ...
+
+
+@runtime_checkable
+class WebhookSubscriptions(Protocol):
+    """A connected API that registers webhooks by API call (Pipedrive's ``/api/v1/webhooks``).
+
+    ``subscribe_webhooks`` registers deliveries of the kept object types to ``url`` with
+    HTTP Basic ``user``/``password`` (replacing any webhook already delivering to ``url``)
+    and returns the new subscriptions' ids;
+    ``unsubscribe_webhooks`` removes them (ids the CRM no longer has are ignored).
+    """
+
+    def subscribe_webhooks(self, url: str, *, user: str, password: str) -> list[str]: ...
+
+    def unsubscribe_webhooks(self, ids: Sequence[str]) -> None: ...
+
+
+@runtime_checkable
+class DeletionFeed(Protocol):
+    """Optional capability of a ``CrmApi``: the CRM lists the records deleted since a moment.
+
+    An incremental pull asks for it with ``isinstance(api, DeletionFeed)``; without it (or for
+    a type it returns None for) deletions reach the cache by the next full pull, which flags
+    every record it did not see, or by webhooks.
+    """
+
+    def deleted_since(self, object_type: str, since_ms: int) -> list[str] | None:
+        """Ids of the type's records deleted at or after ``since_ms`` (epoch ms), duplicates
+        possible; None when the CRM keeps no such list for this type."""
+        ...
+
+
 @runtime_checkable
 class Crm(Protocol):
     """One CRM: what is known without a connection, and how to open one."""
@@ -481,4 +527,47 @@ class Crm(Protocol):
 
     def account_url(self, account: Identity) -> str | None:
         """The account's home in the CRM's own UI (https), or None."""
+        ...
+
+
+# --- optional capabilities (push) ---------------------------------------------------------
+# A CrmApi may implement these; callers check with isinstance and do without otherwise.
+
+
+@runtime_checkable
+class ReadsByKey(Protocol):
+    """Reads records by the value of a unique property (a contact's email).
+
+    What a push checks before creating: a record the CRM already has under that key is
+    reconciled, never written over (crm.sync.push).
+    """
+
+    def read_by_key(
+        self, object_type: str, values: Sequence[str], *, key: str, properties: Sequence[str]
+    ) -> dict[str, Record]:
+        """``{value: record}`` for each of ``values`` a live record holds as ``key`` (no match:
+        left out). A record matched on a secondary value (a person's second email) counts:
+        the caller must not create another record for it."""
+        ...
+
+
+@runtime_checkable
+class LogsEngagements(Protocol):
+    """Creates notes and tasks linked to records, and finds one by its exact time.
+
+    A create has no idempotency key, so a retried one is first looked for by its timestamp
+    (crm.sync.push). ``properties`` and ``object_type`` (``notes``, ``tasks``) are the CRM's.
+    """
+
+    def find_logged(self, object_type: str, timestamp_ms: int, *, properties: Sequence[str]) -> list[Record]:
+        """The engagements of the type whose timestamp is exactly ``timestamp_ms``."""
+        ...
+
+    def create_logged(
+        self, object_type: str, properties: Mapping[str, str | None], links: Sequence[tuple[str, str]]
+    ) -> WriteResult:
+        """Create one engagement linked to ``links`` (``(neutral type, record id)`` pairs).
+
+        Never retried blindly: after an unknown outcome the caller looks for it first.
+        """
         ...

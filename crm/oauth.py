@@ -37,13 +37,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 import httpx2
 
 from crm import store
 from crm.config import Settings
+from crm.crms import words_for
 from crm.errors import (
     ConfigError,
     CrmError,
@@ -75,6 +76,10 @@ REFRESH_RETRY_S = 30.0
 ACCESS, REFRESH = "access", "refresh"
 # A private-app token added as a connection of its own (``connect_private_app``).
 PRIVATE_APP = "private_app"
+# A Pipedrive API token added as a connection (``crm.pipedrive_auth.connect_api_token``).
+API_TOKEN = "api_token"
+# Token kinds that are one static credential, forgotten (not revoked) on disconnect.
+STATIC_KINDS = (PRIVATE_APP, API_TOKEN)
 _PRIVATE_APP_FINGERPRINT = "auth.private_app_fingerprint"
 # The last refresh failure that kept the tokens (cleared by the next success or a new connection).
 _REFRESH_ERROR = "auth.refresh_error"
@@ -126,6 +131,77 @@ def create_ticket(settings: Settings, staff_email: str | None) -> str:
     return ticket
 
 
+def begin_flow(settings: Settings, *, ticket: str, pkce: bool) -> tuple[str, str, str | None, str | None]:
+    """Redeem a connect ticket and open a new state: ``(state, nonce, staff email, PKCE verifier)``.
+
+    Shared by every CRM's consent flow: the state and the binding nonce are stored hashed
+    in the home database (the verifier encrypted), so ``finish_flow`` can check the answer.
+
+    Raises:
+        OAuthFlowError: "ticket_invalid" (unknown, expired or used).
+        ConfigError: no encryption key.
+    """
+    vault = Vault(load_keys(settings))
+    with store.open(settings.home) as db:
+        now = time.time()
+        ok, staff_email = db.auth.redeem_ticket(_digest(ticket), now=now)
+        if not ok:
+            raise OAuthFlowError(
+                "ticket_invalid", "That connect link has expired or was already used; try again."
+            )
+        state = secrets.token_urlsafe(32)
+        nonce = secrets.token_urlsafe(32)
+        state_hash = _digest(state)
+        verifier = secrets.token_urlsafe(64) if pkce else None
+        db.auth.save_state(
+            state_hash=state_hash,
+            nonce_hash=_digest(nonce),
+            verifier=vault.encrypt(verifier, portal_id=0, kind=_verifier_kind(state_hash))
+            if verifier
+            else None,
+            staff_email=staff_email,
+            now=now,
+            ttl_s=STATE_TTL_S,
+        )
+    return state, nonce, staff_email, verifier
+
+
+def finish_flow(
+    db: Store, *, state: str | None, nonce: str | None, code: str | None, error: str | None, crm: str
+) -> dict[str, Any]:
+    """Check a consent answer against its state (``db``: the home database); the state's row.
+
+    The state is consumed before anything else happens, so a replay is refused. The CRM's
+    ``error`` is believed only once the state and the browser binding check out.
+    ``crm`` is the CRM's name for messages ("HubSpot").
+
+    Raises:
+        OAuthFlowError: state_missing, state_unknown, state_expired, state_reused,
+            state_foreign, access_denied, provider_error, code_missing.
+    """
+    now = time.time()
+    row = db.auth.consume_state(_digest(state), now=now) if state else None
+    if error:
+        log.info("%s returned an error instead of a code: %s", crm, _short(error))
+    if not state:
+        raise OAuthFlowError("state_missing", "The sign-in answer carried no state; start again.")
+    if row is None:
+        problem = db.auth.state_problem(_digest(state), now=now)
+        log.info("OAuth callback refused: state %s", problem)
+        raise OAuthFlowError(f"state_{problem}", _STATE_MESSAGES[problem])
+    if not nonce or not hmac.compare_digest(_digest(nonce), row["nonce_hash"] or ""):
+        log.info("OAuth callback refused: the browser binding cookie does not match")
+        raise OAuthFlowError(
+            "state_foreign", "This sign-in was started in another browser; start again here."
+        )
+    if error:
+        reason = "access_denied" if error == "access_denied" else "provider_error"
+        raise OAuthFlowError(reason, f"{crm} did not grant access.")
+    if not code:
+        raise OAuthFlowError("code_missing", f"{crm} sent no authorization code.")
+    return row
+
+
 def start_connect(settings: Settings, *, ticket: str | None) -> tuple[str, str]:
     """Begin the OAuth round trip: ``(authorize URL, binding nonce for the cookie)``.
 
@@ -141,44 +217,22 @@ def start_connect(settings: Settings, *, ticket: str | None) -> tuple[str, str]:
         raise OAuthFlowError("not_oauth", "This app uses a private-app token; there is nothing to connect.")
     if not settings.client_id or not settings.client_secret:
         raise ConfigError("HUBSPOT_CLIENT_ID", "OAuth needs the app's client id and secret")
-    vault = Vault(load_keys(settings))
-    with store.open(settings.home) as db:
-        now = time.time()
-        ok, staff_email = db.auth.redeem_ticket(_digest(ticket), now=now)
-        if not ok:
-            raise OAuthFlowError(
-                "ticket_invalid", "That connect link has expired or was already used; try again."
-            )
-
-        state = secrets.token_urlsafe(32)
-        nonce = secrets.token_urlsafe(32)
-        state_hash = _digest(state)
-        verifier = secrets.token_urlsafe(64) if settings.pkce else None
-        db.auth.save_state(
-            state_hash=state_hash,
-            nonce_hash=_digest(nonce),
-            verifier=vault.encrypt(verifier, portal_id=0, kind=_verifier_kind(state_hash))
-            if verifier
-            else None,
-            staff_email=staff_email,
-            now=now,
-            ttl_s=STATE_TTL_S,
-        )
-        params = [
-            ("client_id", settings.client_id),
-            ("redirect_uri", settings.redirect_uri),
-            ("scope", " ".join(settings.scopes)),
-        ]
-        if settings.optional_scopes:
-            params.append(("optional_scope", " ".join(settings.optional_scopes)))
-        params.append(("state", state))
-        if verifier:
-            params += [("code_challenge", _s256(verifier)), ("code_challenge_method", "S256")]
-        separator = "&" if "?" in settings.authorize_url else "?"
-        # quote (not quote_plus): HubSpot wants spaces in scope lists as %20.
-        url = settings.authorize_url + separator + urlencode(params, quote_via=quote)
-        log.info("OAuth connect started%s", f" by {staff_email}" if staff_email else "")
-        return url, nonce
+    state, nonce, staff_email, verifier = begin_flow(settings, ticket=ticket, pkce=settings.pkce)
+    params = [
+        ("client_id", settings.client_id),
+        ("redirect_uri", settings.redirect_uri),
+        ("scope", " ".join(settings.scopes)),
+    ]
+    if settings.optional_scopes:
+        params.append(("optional_scope", " ".join(settings.optional_scopes)))
+    params.append(("state", state))
+    if verifier:
+        params += [("code_challenge", _s256(verifier)), ("code_challenge_method", "S256")]
+    separator = "&" if "?" in settings.authorize_url else "?"
+    # quote (not quote_plus): HubSpot wants spaces in scope lists as %20.
+    url = settings.authorize_url + separator + urlencode(params, quote_via=quote)
+    log.info("OAuth connect started%s", f" by {staff_email}" if staff_email else "")
+    return url, nonce
 
 
 def complete_connect(
@@ -218,27 +272,8 @@ def complete_connect(
     """
     home = settings.home
     with store.open(home) as db:
-        now = time.time()
-        row = db.auth.consume_state(_digest(state), now=now) if state else None
-        if error:
-            log.info("HubSpot returned an error instead of a code: %s", _short(error))
-        if not state:
-            raise OAuthFlowError("state_missing", "The sign-in answer carried no state; start again.")
-        if row is None:
-            problem = db.auth.state_problem(_digest(state), now=now)
-            log.info("OAuth callback refused: state %s", problem)
-            raise OAuthFlowError(f"state_{problem}", _STATE_MESSAGES[problem])
-        if not nonce or not hmac.compare_digest(_digest(nonce), row["nonce_hash"] or ""):
-            log.info("OAuth callback refused: the browser binding cookie does not match")
-            raise OAuthFlowError(
-                "state_foreign", "This sign-in was started in another browser; start again here."
-            )
-        if error:
-            reason = "access_denied" if error == "access_denied" else "provider_error"
-            raise OAuthFlowError(reason, "HubSpot did not grant access.")
-        if not code:
-            raise OAuthFlowError("code_missing", "HubSpot sent no authorization code.")
-
+        row = finish_flow(db, state=state, nonce=nonce, code=code, error=error, crm="HubSpot")
+        assert code is not None
         vault = Vault(load_keys(settings))
         verifier = None
         if row.get("verifier"):
@@ -278,7 +313,7 @@ def complete_connect(
     chosen = settings.for_connection(conn)
     with store.open(chosen) as db:
         scopes = [str(s) for s in facts.get("scopes") or grant.scopes]
-        previous_refresh = _stored_refresh_token(db, vault)
+        previous_refresh = stored_refresh_token(db, vault)
         owner = syncstate.new_owner()
         switching = db.meta.get(PORTAL_KEY) not in (None, str(portal_id))
         if switching and not _switch_leases(db, owner):
@@ -348,7 +383,7 @@ def _store_connection(
             log.info("The cache held another portal's records; they were cleared for portal %s", portal_id)
         db.auth.delete_tokens()
         db.meta.put(_REFRESH_ERROR, None)
-        _store_grant(db, vault, portal_id, grant, refresh_token=grant.refresh_token)
+        store_grant(db, vault, portal_id, grant, refresh_token=grant.refresh_token)
         db.auth.replace_connection(
             mode=settings.mode,
             status="connected",
@@ -365,7 +400,7 @@ def _store_connection(
         )
 
 
-def _stored_refresh_token(db: Store, vault: Vault) -> str | None:
+def stored_refresh_token(db: Store, vault: Vault) -> str | None:
     """The refresh token stored now, or None (none stored, or the key cannot read it)."""
     row = db.auth.read_tokens().get(REFRESH)
     if row is None:
@@ -456,14 +491,20 @@ def connect_private_app(
 def _stored_private_app(settings: Settings) -> tuple[str, int] | None:
     """The private-app token stored in this partition (``connect_private_app``) and its
     portal, or None (none stored, disconnected, or the key cannot read it)."""
+    return stored_static_token(settings, PRIVATE_APP)
+
+
+def stored_static_token(settings: Settings, kind: str) -> tuple[str, int] | None:
+    """The static token of ``kind`` (``STATIC_KINDS``) stored in this partition and its
+    account id, or None (none stored, disconnected, or the key cannot read it)."""
     with store.open(settings) as db:
         row = db.auth.read_connection()
-        stored = db.auth.read_tokens().get(PRIVATE_APP)
-    if row is None or row["mode"] != PRIVATE_APP or row["status"] != "connected" or stored is None:
+        stored = db.auth.read_tokens().get(kind)
+    if row is None or row["mode"] != kind or row["status"] != "connected" or stored is None:
         return None
     try:
         vault = Vault(load_keys(settings))
-        token = vault.decrypt(stored["ciphertext"], portal_id=int(stored["portal_id"]), kind=PRIVATE_APP)
+        token = vault.decrypt(stored["ciphertext"], portal_id=int(stored["portal_id"]), kind=kind)
     except (NeedsReconnect, ConfigError):
         return None
     return token, int(stored["portal_id"])
@@ -484,18 +525,20 @@ def connection_info(settings: Settings, *, transport: httpx2.BaseTransport | Non
 
 
 def _connection_info(settings: Settings, transport: httpx2.BaseTransport | None) -> ConnectionInfo:
+    hubspot = _is_hubspot(settings)
     with store.open(settings) as db:
         row = db.auth.read_connection()
-        if row is not None and row["mode"] == PRIVATE_APP and PRIVATE_APP in db.auth.read_tokens():
+        if row is not None and row["mode"] in STATIC_KINDS and row["mode"] in db.auth.read_tokens():
             info = _info_from_row(row)
-            if info.status == "connected" and _stored_private_app(settings) is None:
+            if info.status == "connected" and stored_static_token(settings, row["mode"]) is None:
                 info.status, info.reason = "needs_reconnect", "secret_key"
             return info
-        if settings.mode == "private_app":
+        if hubspot and settings.mode == "private_app":
             return _private_app_info(settings, db, transport)
         if row is None:
-            return ConnectionInfo(mode=settings.mode, status="disconnected")
-        if row["mode"] != settings.mode:
+            return ConnectionInfo(mode=settings.mode if hubspot else "oauth", status="disconnected")
+        # HUBSPOT_* settings pick HubSpot's mode; another CRM's row keeps its own.
+        if hubspot and row["mode"] != settings.mode:
             return ConnectionInfo(mode=settings.mode, status="disconnected", reason="mode_changed")
         info = _info_from_row(row)
         if info.status == "connected":
@@ -529,26 +572,40 @@ def health(settings: Settings) -> dict[str, Any]:
 
 
 def disconnect(settings: Settings, *, transport: httpx2.BaseTransport | None = None) -> DisconnectResult:
-    """Revoke the refresh token at HubSpot, then wipe the local tokens (even if revoking failed)."""
+    """Revoke the refresh token at the CRM, then wipe the local tokens (even if revoking failed).
+
+    A static token (a HubSpot private app's, a Pipedrive API token) is only forgotten: the
+    CRM offers no way to revoke it from outside.
+    """
+    crm = _crm_word(settings)
     with store.open(settings) as db:
         row = db.auth.read_connection()
         tokens = db.auth.read_tokens()
-        revoked, detail = False, "There was no stored HubSpot token to revoke."
+        revoked, detail = False, f"There was no stored {crm} token to revoke."
         if PRIVATE_APP in tokens:
             detail = "The private-app token was forgotten; it stays valid in HubSpot until the private app is deleted."
-        elif settings.mode == "private_app":
+        elif API_TOKEN in tokens:
+            detail = f"The API token was forgotten; it stays valid in {crm} until it is regenerated there."
+        elif _is_hubspot(settings) and settings.mode == "private_app":
             detail = "A private-app token is configured (HUBSPOT_ACCESS_TOKEN); remove it to disconnect."
         elif REFRESH in tokens and row is not None:
             try:
                 refresh = Vault(load_keys(settings)).decrypt(
                     tokens[REFRESH]["ciphertext"], portal_id=int(tokens[REFRESH]["portal_id"]), kind=REFRESH
                 )
-                TokenEndpoint(settings, transport=transport).revoke(refresh)
-                revoked, detail = True, "HubSpot revoked the app's access."
             except (NeedsReconnect, ConfigError):
-                detail = "The stored token could not be decrypted, so HubSpot was not asked to revoke it."
+                refresh = None
+                detail = f"The stored token could not be decrypted, so {crm} was not asked to revoke it."
+            try:
+                if refresh is not None:
+                    token_endpoint(settings, transport=transport).revoke(refresh)
+                    revoked, detail = True, f"{crm} revoked the app's access."
+            except ConfigError as exc:
+                detail = f"{exc.setting} is not set, so {crm} was not asked to revoke the token."
             except Unreachable as exc:
-                detail = f"HubSpot did not confirm the revocation ({exc}); uninstall the app in HubSpot to be sure."
+                detail = (
+                    f"{crm} did not confirm the revocation ({exc}); uninstall the app in {crm} to be sure."
+                )
         now = _iso_now()
         with db.atomic():
             db.auth.delete_tokens()
@@ -561,9 +618,9 @@ def disconnect(settings: Settings, *, transport: httpx2.BaseTransport | None = N
                 updated_at=now,
             )
         if revoked:
-            log.info("Disconnected HubSpot; the refresh token was revoked")
+            log.info("Disconnected %s; the refresh token was revoked", crm)
         else:
-            log.warning("Disconnected HubSpot locally; %s", detail)
+            log.warning("Disconnected %s locally; %s", crm, detail)
         return DisconnectResult(revoked, detail)
 
 
@@ -580,7 +637,8 @@ def token_source(settings: Settings, *, transport: httpx2.BaseTransport | None =
     stored = _stored_private_app(settings)
     if stored is not None:
         return StaticToken(stored[0], portal_key=f"portal:{stored[1]}")
-    if settings.mode == "private_app":
+    hubspot = _is_hubspot(settings)
+    if hubspot and settings.mode == "private_app":
         with store.open(settings) as db:
             # Learn (and cache) the token's portal first, so this client draws from the same
             # rate limiter as every later one: the limiter is per portal, and keying the first
@@ -589,15 +647,19 @@ def token_source(settings: Settings, *, transport: httpx2.BaseTransport | None =
             if info.portal_id:
                 return StaticToken(settings.access_token, portal_key=f"portal:{info.portal_id}")
             return StaticToken(settings.access_token)
+    crm = _crm_word(settings)
     with store.open(settings) as db:
         row = db.auth.read_connection()
-        if row is None or row["mode"] != settings.mode or row["status"] == "disconnected":
-            raise NotConnected("HubSpot is not connected; connect it on the Connect page.")
+        expected = settings.mode if hubspot else "oauth"
+        if row is None or row["mode"] != expected or row["status"] == "disconnected":
+            raise NotConnected(f"{crm} is not connected; connect it on the Connect page.")
         if row["status"] == "needs_reconnect":
-            raise NeedsReconnect(
-                _REASON_MESSAGES.get(row.get("status_reason") or "", "Connect HubSpot again.")
-            )
-        source = OAuthTokenSource(settings, int(row["portal_id"]), transport=transport)
+            fallback = f"Connect {crm} again."
+            reason = row.get("status_reason") or ""
+            raise NeedsReconnect(_REASON_MESSAGES.get(reason, fallback) if hubspot else fallback)
+        portal_id = int(row["portal_id"])
+        key = None if hubspot else f"{settings.crm}:{portal_id}"
+        source = OAuthTokenSource(settings, portal_id, transport=transport, portal_key=key)
         source.check()
         return source
 
@@ -617,15 +679,58 @@ def _refresh_lock(settings: Settings) -> threading.Lock:
         return _refresh_locks.setdefault(key, threading.Lock())
 
 
+class Refresher(Protocol):
+    """A CRM's token endpoint as a token source needs it (HubSpot's ``TokenEndpoint``,
+    Pipedrive's ``PipedriveTokens``): ``refresh`` raises NeedsReconnect only for a dead token."""
+
+    def refresh(self, refresh_token: str) -> _GrantLike: ...
+
+    def revoke(self, refresh_token: str) -> None: ...
+
+
+class _GrantLike(Protocol):
+    @property
+    def access_token(self) -> str: ...
+    @property
+    def refresh_token(self) -> str | None: ...
+    @property
+    def expires_at(self) -> float: ...
+
+
+def token_endpoint(settings: Settings, *, transport: httpx2.BaseTransport | None = None) -> Refresher:
+    """The token endpoint of the CRM ``settings`` are for (refresh and revoke)."""
+    if settings.crm == "pipedrive":
+        from crm.pipedrive.tokens import PipedriveTokens
+
+        return PipedriveTokens(settings, transport=transport)
+    return TokenEndpoint(settings, transport=transport)
+
+
+def _crm_word(settings: Settings) -> str:
+    """The CRM's name for messages ("HubSpot", "Pipedrive")."""
+    return words_for(settings.crm).crm
+
+
 class OAuthTokenSource:
-    """Access tokens of the stored OAuth connection, refreshed ahead of expiry."""
+    """Access tokens of the stored OAuth connection, refreshed ahead of expiry.
+
+    The same source serves every CRM whose tokens are stored the same way (HubSpot,
+    Pipedrive): only the token endpoint differs (``token_endpoint``), built when a refresh
+    needs it so a process without the app's client secret still uses the stored token.
+    """
 
     def __init__(
-        self, settings: Settings, portal_id: int, *, transport: httpx2.BaseTransport | None = None
+        self,
+        settings: Settings,
+        portal_id: int,
+        *,
+        transport: httpx2.BaseTransport | None = None,
+        portal_key: str | None = None,
     ) -> None:
         self.settings = settings
         self.portal_id = portal_id
-        self.portal_key = f"portal:{portal_id}"
+        self.portal_key = portal_key or f"portal:{portal_id}"
+        self._crm = _crm_word(settings)
         self._transport = transport
         self._vault = Vault(load_keys(settings))
         self._lock = threading.Lock()
@@ -635,7 +740,7 @@ class OAuthTokenSource:
     def check(self) -> None:
         """Decrypt the stored tokens once, so a wrong key fails here and not mid-sync."""
         if self._stored() is None:
-            raise NeedsReconnect("No HubSpot token is stored; connect HubSpot again.")
+            raise NeedsReconnect(f"No {self._crm} token is stored; connect {self._crm} again.")
 
     def access_token(self) -> str:
         with self._lock:
@@ -645,7 +750,7 @@ class OAuthTokenSource:
         if seen is None:
             stored = self._stored()
             if stored is None:
-                raise NeedsReconnect("No HubSpot token is stored; connect HubSpot again.")
+                raise NeedsReconnect(f"No {self._crm} token is stored; connect {self._crm} again.")
             token, expires_at = stored
             if time.time() < expires_at - REFRESH_LEEWAY_S:
                 self._remember(token, expires_at - REFRESH_LEEWAY_S)
@@ -679,9 +784,9 @@ class OAuthTokenSource:
                     row = db.auth.read_connection()
                     if row is None or row["status"] != "connected":
                         failure = (
-                            NotConnected("HubSpot was disconnected.")
+                            NotConnected(f"{self._crm} was disconnected.")
                             if row is None or row["status"] == "disconnected"
-                            else NeedsReconnect("Connect HubSpot again.")
+                            else NeedsReconnect(f"Connect {self._crm} again.")
                         )
                     else:
                         tokens = db.auth.read_tokens()
@@ -698,7 +803,7 @@ class OAuthTokenSource:
         now = time.time()
         access_row, refresh_row = tokens.get(ACCESS), tokens.get(REFRESH)
         if refresh_row is None:
-            return None, NeedsReconnect("No HubSpot refresh token is stored; connect HubSpot again.")
+            return None, NeedsReconnect(f"No {self._crm} refresh token is stored; connect {self._crm} again.")
         current, expires_at = None, 0.0
         if access_row is not None:
             current = self._vault.decrypt(access_row["ciphertext"], portal_id=self.portal_id, kind=ACCESS)
@@ -709,11 +814,10 @@ class OAuthTokenSource:
             if not forced and current == seen and now < expires_at - REFRESH_LEEWAY_S:
                 return (current, expires_at - REFRESH_LEEWAY_S), None
         refresh_token = self._vault.decrypt(refresh_row["ciphertext"], portal_id=self.portal_id, kind=REFRESH)
-        endpoint = TokenEndpoint(self.settings, transport=self._transport)
         try:
-            grant = endpoint.refresh(refresh_token)
+            grant = token_endpoint(self.settings, transport=self._transport).refresh(refresh_token)
         except NeedsReconnect as exc:
-            log.warning("HubSpot refused the refresh token; the connection needs to be made again")
+            log.warning("%s refused the refresh token; the connection needs to be made again", self._crm)
             db.auth.delete_tokens()
             db.meta.put(_REFRESH_ERROR, None)
             db.auth.update_connection(
@@ -727,19 +831,22 @@ class OAuthTokenSource:
             # Not a dead token: keep the tokens, say why on the Connect page, retry later.
             db.meta.put(_REFRESH_ERROR, f"{_iso_now()} {exc}"[:300])
             if current is not None and not forced and now < expires_at - MIN_TOKEN_LIFE_S:
-                log.warning("Refreshing the HubSpot token failed (%s); using the current one for now", exc)
+                log.warning(
+                    "Refreshing the %s token failed (%s); using the current one for now", self._crm, exc
+                )
                 return (current, min(now + REFRESH_RETRY_S, expires_at - MIN_TOKEN_LIFE_S)), None
-            log.warning("Refreshing the HubSpot token failed (%s); the stored tokens are kept", exc)
+            log.warning("Refreshing the %s token failed (%s); the stored tokens are kept", self._crm, exc)
             return None, exc
         if grant.refresh_token and grant.refresh_token != refresh_token:
-            log.info("HubSpot issued a new refresh token; storing it")
-        _store_grant(
+            log.info("%s issued a new refresh token; storing it", self._crm)
+        store_grant(
             db, self._vault, self.portal_id, grant, refresh_token=grant.refresh_token or refresh_token
         )
         db.meta.put(_REFRESH_ERROR, None)
         db.auth.update_connection(expires_at=grant.expires_at, updated_at=_iso_now())
-        log.debug("Refreshed the HubSpot access token (expires in %d s)", grant.expires_in)
-        refresh_at = grant.expires_at - min(REFRESH_LEEWAY_S, grant.expires_in / 2)
+        expires_in = max(0.0, grant.expires_at - now)
+        log.debug("Refreshed the %s access token (expires in %d s)", self._crm, expires_in)
+        refresh_at = grant.expires_at - min(REFRESH_LEEWAY_S, expires_in / 2)
         return (grant.access_token, refresh_at), None
 
 
@@ -757,6 +864,11 @@ _REASON_MESSAGES = {
     "secret_key": "The stored HubSpot token cannot be decrypted with CRM_SECRET_KEY; restore the key or "
     "connect HubSpot again.",
 }
+
+
+def _is_hubspot(settings: Settings) -> bool:
+    """Whether ``settings`` are for a HubSpot connection (the HUBSPOT_* settings then apply)."""
+    return (settings.crm or "hubspot") == "hubspot"
 
 
 def _digest(value: str | None) -> str:
@@ -780,13 +892,21 @@ def _short(value: str) -> str:
     return "".join(ch for ch in value[:40] if ch.isalnum() or ch in "_-.")
 
 
+def iso_now() -> str:
+    """Now, UTC, ISO 8601 at whole seconds (the connection row's times)."""
+    return _iso_now()
+
+
 def _iso_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _store_grant(
-    db: Store, vault: Vault, portal_id: int, grant: TokenGrant, *, refresh_token: str | None
+def store_grant(
+    db: Store, vault: Vault, portal_id: int, grant: _GrantLike, *, refresh_token: str | None
 ) -> None:
+    """Write an access token (and its refresh token) encrypted, bound to the account id, and
+    forget the last refresh failure (new tokens start clean)."""
+    db.meta.put(_REFRESH_ERROR, None)
     db.auth.write_token(
         ACCESS,
         portal_id=portal_id,

@@ -1,4 +1,4 @@
-"""HubSpot webhooks: check a delivery, keep it in the inbox, apply it in the background.
+"""Webhooks (HubSpot, Pipedrive): check a delivery, keep it in the inbox, apply it in the background.
 
     POST /hubspot/webhook (ui/webhook_route.py)
       -> size cap (the route, while streaming) -> receive(): timestamp window, v3 signature
@@ -6,6 +6,11 @@
       -> notify(): this process's worker thread wakes
       -> process_pending(): fetch-on-notify, re-read the affected records from HubSpot in
          batches and apply them through the sync engine's merge (pending edits win)
+
+    POST /pipedrive/webhook -> receive_from(): meta.company_id -> that company's connection
+      -> its stored Basic credentials (crm.subscriptions) checked by Pipedrive.read_webhook
+      -> neutral events in that connection's inbox -> process_pending() re-reads them
+         through the CRM interface (CrmApi.batch_read; gone -> archived)
 
 Fetch-on-notify means an event is only a hint that something changed: the cache always
 takes HubSpot's *current* state, so duplicate and out-of-order deliveries cannot corrupt
@@ -31,6 +36,7 @@ with OverflowError). A signed batch that breaks these is refused as ``malformed`
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import threading
@@ -41,7 +47,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from crm import oauth, store
+from crm import crms, oauth, store, subscriptions
 from crm.config import Settings
 from crm.errors import CrmError, NotFound, WebhookRejected
 from crm.hubspot import HubSpotClient, Record
@@ -56,6 +62,7 @@ from crm.hubspot.deliveries import public_uri as public_uri
 from crm.hubspot.deliveries import signature_v3 as signature_v3
 from crm.hubspot.deliveries import valid_id as valid_id
 from crm.hubspot.deliveries import verify_v3 as verify_v3
+from crm.interface import CrmApi, Event, WebhookAccounts, WebhookRequest
 from crm.logs import in_run
 from crm.store import Store, inbox
 from crm.store.interactions import THREADS
@@ -118,6 +125,16 @@ def configuration(settings: Settings) -> tuple[bool, str]:
             "/hubspot/webhook, as entered in the HubSpot app's webhook settings"
         )
     return True, f"HubSpot delivers to {settings.webhook_url}"
+
+
+def receiving(settings: Settings) -> bool:
+    """Whether webhooks reach this connection: HubSpot's app settings (``configuration``),
+    or webhooks the connection registered itself (``crm.subscriptions``: Pipedrive).
+
+    Not for checking a delivery: ``receive`` verifies HubSpot's with ``configuration``
+    alone, so a registered Pipedrive webhook never makes an unsigned HubSpot delivery pass.
+    """
+    return configuration(settings)[0] or subscriptions.stored(settings) is not None
 
 
 @in_run("webhook")
@@ -186,6 +203,114 @@ def receive(
         if added and delivered is not None:
             delivered.append(target)
     return new
+
+
+# --- deliveries of CRMs that verify per connection (Pipedrive) ---------------------------
+
+# The event kinds a neutral (interface) event is stored under in the inbox: a payload with
+# "change" is one (``neutral_payload``); HubSpot's stored events never have that key.
+_NEUTRAL_MARK = "change"
+
+
+@in_run("webhook")
+def receive_from(
+    settings: Settings,
+    crm_name: str,
+    *,
+    method: str,
+    uri: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    delivered: list[Settings] | None = None,
+) -> int:
+    """Verify a delivery of a CRM whose webhooks each connection registers itself
+    (``crm.interface.WebhookAccounts``: Pipedrive) and store its events; return how many were new.
+
+    The delivery names its account (Pipedrive: ``meta.company_id``); the connection of that
+    account is looked up in the registry, and the delivery is verified with *that
+    connection's* stored credentials (``crm.subscriptions.secret``) by the CRM's
+    ``read_webhook`` (constant-time), on the raw bytes. Its events go to that connection's
+    inbox as neutral events (``neutral_payload``), and its Settings are appended to
+    ``delivered``. Refusals are counted and logged like HubSpot's (``record_rejection``).
+
+    Raises:
+        WebhookRejected: too large, unreadable (``malformed``), an account no connection
+            has (``unknown_account``), or credentials that do not match (401 reasons).
+        StoreUnavailable: the cache cannot be read or written; the route answers 503.
+    """
+    try:
+        if len(body) > MAX_BODY_BYTES:
+            raise WebhookRejected("The request body is larger than 1 MiB.", reason="too_large")
+        provider = crms.provider_for(crm_name)
+        if not isinstance(provider, WebhookAccounts):
+            raise WebhookRejected(
+                f"{provider.words.crm} deliveries are not taken here.", reason="not_configured"
+            )
+        account = provider.webhook_account(body)
+        with store.open(settings.home, wait_s=INBOX_WAIT_S) as db:
+            conn = db.connections.by_account(provider.name, account)
+        if conn is None:
+            raise WebhookRejected(
+                f"A delivery for {provider.words.account_label(account)}, which no connection has.",
+                reason="unknown_account",
+            )
+        target = settings.for_connection(conn)
+        request = WebhookRequest(method=method, uri=uri, headers=headers, body=body)
+        events = provider.read_webhook(request, secret=subscriptions.secret(target, account))
+    except WebhookRejected as exc:
+        record_rejection(settings, exc.reason, detail=exc.message)
+        raise
+    rows = [row for row in (neutral_row(e) for e in events if e.account_id == account) if row is not None]
+    now = datetime.now(UTC)
+    with store.open(target, wait_s=INBOX_WAIT_S) as db:
+        added = db.inbox.add_keyed(
+            rows, offered=len(events), received_at=now.isoformat(), received_ts=now.timestamp()
+        )
+    if added and delivered is not None:
+        delivered.append(target)
+    return added
+
+
+def neutral_payload(event: Event) -> dict[str, Any]:
+    """What the inbox keeps of a neutral event (``crm.interface.Event``): which record changed
+    and how, never the values the CRM sent along (the worker reads the record back)."""
+    return {
+        "account_id": event.account_id,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        _NEUTRAL_MARK: event.change,
+        "occurred_at": event.occurred_at,
+        "event_id": event.event_id,
+    }
+
+
+def neutral_row(event: Event) -> inbox.KeyedEvent | None:
+    """A neutral event keyed for the inbox: (account, delivery source, event id as a number).
+
+    The CRM's event id (Pipedrive: a UUID) becomes 63 bits of its SHA-256, so a redelivery
+    of the same event is recognised; the source is the webhook's id when the CRM names it.
+    None for an event without an id or a numeric account (it could not be deduplicated).
+    """
+    account = valid_id(event.account_id)
+    if account is None or not event.event_id:
+        return None
+    digest = hashlib.sha256(str(event.event_id).encode("utf-8")).digest()
+    source = valid_id(event.raw.get("webhook_id")) or 0
+    occurred: int | None = None
+    if event.occurred_at:
+        try:
+            occurred = int(
+                datetime.fromisoformat(str(event.occurred_at).replace("Z", "+00:00")).timestamp() * 1000
+            )
+        except ValueError:
+            occurred = None
+    return inbox.KeyedEvent(
+        key=(account, source, int.from_bytes(digest[:8], "big") >> 1),
+        subscription_type=f"{event.object_type or 'other'}.{event.change}",
+        object_id=event.object_id or None,
+        occurred_at=occurred,
+        payload=neutral_payload(event),
+    )
 
 
 @dataclass
@@ -381,7 +506,9 @@ def _plan_association_change(plan: ReadPlan, object_type: str, event: Mapping[st
 
 
 @in_run("webhooks")
-def process_pending(settings: Settings, *, client: HubSpotClient | None = None) -> int:
+def process_pending(
+    settings: Settings, *, client: HubSpotClient | None = None, api: CrmApi | None = None
+) -> int:
     """Apply pending inbox events to the cache; return how many events were handled.
 
     Reads the affected records (and associations) from HubSpot in batches, then applies
@@ -389,6 +516,10 @@ def process_pending(settings: Settings, *, client: HubSpotClient | None = None) 
     value (and becomes a conflict if HubSpot's value moved away from the edit's base).
     Events for another portal than the connected one are marked handled and ignored, and
     a round whose portal was switched while it read HubSpot writes nothing.
+
+    Neutral events (a CRM's ``read_webhook`` events, stored by ``receive_from``) are applied
+    through the CRM interface instead (``_process_neutral``): the connection's API
+    (``api``, else ``crms.provider_of(settings).connect(settings)``) reads them back.
 
     Raises:
         CrmError (Unreachable, NotConnected, HubSpotError...): HubSpot could not be read.
@@ -399,6 +530,14 @@ def process_pending(settings: Settings, *, client: HubSpotClient | None = None) 
     try:
         with store.open(settings) as db:
             events = db.inbox.pending_events(max_attempts=MAX_ATTEMPTS, limit=EVENTS_PER_ROUND)
+            neutral = [e for e in events if _NEUTRAL_MARK in e.payload]
+            if neutral:
+                handled += _process_neutral(settings, db, neutral, api)
+                events = [e for e in events if _NEUTRAL_MARK not in e.payload]
+                if not events:
+                    db.inbox.clear_last_error()
+                    db.inbox.prune(processed_before=(datetime.now(UTC) - KEEP_PROCESSED).isoformat())
+                    return handled
             if not events:
                 return 0
             if active is None:
@@ -433,6 +572,56 @@ def process_pending(settings: Settings, *, client: HubSpotClient | None = None) 
     finally:
         if client is None and active is not None:
             active.close()
+
+
+def _process_neutral(
+    settings: Settings, db: Store, events: Sequence[inbox.InboxEvent], api: CrmApi | None
+) -> int:
+    """Apply neutral events through the CRM interface: fetch-on-notify, like HubSpot's.
+
+    Every named record of a type the cache keeps (the provider's object types) is read
+    back with ``CrmApi.batch_read``: what comes back is upserted through the store's
+    merge (pending edits win), what does not (deleted) is flagged archived. So a delete,
+    a late ``change`` after it, or a redelivery all end in the CRM's current state.
+    Events of other types (notes, activities...) are marked handled.
+    """
+    kept = {info.name for info in crms.provider_of(settings).object_types()}
+    wanted: dict[str, set[str]] = {}
+    for event in events:
+        object_type = event.payload.get("object_type")
+        number = valid_id(event.payload.get("object_id"))
+        if object_type in kept and number is not None:
+            wanted.setdefault(str(object_type), set()).add(str(number))
+    keys = [e.key for e in events]
+    found: dict[str, list[Any]] = {}
+    gone: dict[str, set[str]] = {}
+    if wanted:
+        opened = api is None
+        try:
+            active = crms.provider_of(settings).connect(settings) if api is None else api
+        except CrmError as exc:
+            db.inbox.mark_failed(keys, _describe(exc))
+            raise
+        try:
+            for object_type, ids in wanted.items():
+                records = active.batch_read(
+                    object_type, sorted(ids, key=_id_order), properties=pull_properties(db, object_type)
+                )
+                found[object_type] = [r for r in records if not r.archived]
+                gone[object_type] = ids - {r.id for r in found[object_type]}
+        except CrmError as exc:
+            db.inbox.mark_failed(keys, _describe(exc))
+            raise
+        finally:
+            if opened:
+                active.close()
+    for object_type, records in found.items():
+        writer_for(db, object_type).upsert_records(object_type, records)
+    for object_type, ids in gone.items():
+        if ids:
+            writer_for(db, object_type).mark_archived(object_type, ids)
+    db.inbox.mark_processed(keys, at=datetime.now(UTC).isoformat())
+    return len(keys)
 
 
 def _describe(exc: CrmError) -> str:
@@ -706,6 +895,10 @@ def live_status(settings: Settings) -> dict[str, Any]:
     Raises StoreUnavailable when the cache cannot be read.
     """
     enabled, reason = configuration(settings)
+    registered = subscriptions.stored(settings)
+    if registered is not None:
+        # A connection that registered its own webhooks (Pipedrive) needs no app secret.
+        enabled, reason = True, f"{crms.provider_of(settings).words.crm} delivers to {registered.url}"
     with store.open(settings) as db:
         figures = db.inbox.status(max_attempts=MAX_ATTEMPTS)
     counter = refusals(settings)

@@ -1,5 +1,6 @@
 """Connect: every connection (status, rename, reconnect, remove), adding one through the OAuth
-round trip and its result, and the details of the selected connection."""
+round trip of the CRM the admin picks (HubSpot or Pipedrive) and its result, and the details
+of the selected connection."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 
 import streamlit as st
 
-from crm import connections, oauth, sync
+from crm import connections, crms, oauth, sync
 from ui import data, overview, runtime, selection
 from ui.access import require_admin, require_staff
 from ui.columns import ago, md_escape, portal_url
@@ -68,27 +69,76 @@ st.title("Connections")
 
 
 def _show_return_result() -> None:
-    """The outcome of the OAuth round trip, passed back in the query string by the callback route."""
-    result = st.query_params.get("hubspot")
-    if result is None:
+    """The outcome of the OAuth round trip, passed back in the query string by the callback
+    route under the CRM's name (``hubspot=connected``, ``pipedrive=error&reason=...``)."""
+    crm = next((name for name in crms.names() if name in st.query_params), None)
+    if crm is None:
         return
+    result = st.query_params.get(crm)
+    word = crms.words_for(crm).crm
     if result == "connected":
-        st.success("HubSpot is connected. Run a sync to fill the dashboard.", icon=":material/check_circle:")
-        toast("HubSpot connected")
+        st.success(f"{word} is connected. Run a sync to fill the dashboard.", icon=":material/check_circle:")
+        toast(f"{word} connected")
     elif result == "error":
         reason = st.query_params.get("reason") or "unknown"
-        text = REASONS.get(reason, f"The connection failed (reason: {reason}).")
-        st.error(f"{md_escape(text)} Try again with Connect HubSpot below.", icon=":material/error:")
+        # The reasons name HubSpot, whose flow they were written for; the other CRMs' flows
+        # give the same reasons for the same steps.
+        text = REASONS.get(reason, f"The connection failed (reason: {reason}).").replace("HubSpot", word)
+        st.error(f"{md_escape(text)} Try again with Connect {word} below.", icon=":material/error:")
     # The result is shown once; the connection in the URL stays (the callback names the one it connected).
-    for key in ("hubspot", "reason"):
+    for key in (crm, "reason"):
         st.query_params.pop(key, None)
 
 
-def _connect_link(label: str, *, test_id: str = "connect-hubspot") -> None:
-    """A same-tab link into the OAuth flow, carrying a single-use ticket bound to this person.
+def _can_add(crm: str) -> bool:
+    """Whether this app can run ``crm``'s consent flow: HubSpot unless a private-app token is
+    configured, Pipedrive when its OAuth app is (PIPEDRIVE_CLIENT_ID, or the demo's sandbox)."""
+    if crm == "pipedrive":
+        return bool(settings.pipedrive_client_id)
+    return settings.mode != "private_app"
+
+
+def _crm_choice(key: str) -> str:
+    """The CRM the admin wants to connect (HubSpot first, the one every older install has)."""
+    names = list(crms.names())
+    chosen = st.radio(
+        "CRM",
+        names,
+        format_func=lambda name: crms.words_for(name).crm,
+        horizontal=True,
+        key=key,
+    )
+    return str(chosen or names[0])
+
+
+def _add_connection(label: str, *, test_id: str) -> None:
+    """Pick a CRM, then its connect link (or why it cannot be connected here).
+
+    ``label`` and ``test_id`` may name the CRM as ``{crm}`` (its word, its name).
+    """
+    crm = _crm_choice(f"connect_crm_{test_id.format(crm='crm')}")
+    word = crms.words_for(crm).crm
+    if _can_add(crm):
+        _connect_link(label.format(crm=word), test_id=test_id.format(crm=crm), crm=crm)
+        return
+    if crm == "pipedrive":
+        st.info(
+            "Connecting Pipedrive by its consent page needs a Pipedrive app: set PIPEDRIVE_CLIENT_ID "
+            "and PIPEDRIVE_CLIENT_SECRET (see the README). With a personal API token instead: "
+            "`python -m crm connect pipedrive --token TOKEN --base-url https://COMPANY.pipedrive.com`.",
+            icon=":material/info:",
+        )
+    else:
+        st.caption("Private-app mode: check HUBSPOT_ACCESS_TOKEN; the app connects with it on its own.")
+
+
+def _connect_link(label: str, *, test_id: str = "connect-hubspot", crm: str = "hubspot") -> None:
+    """A same-tab link into a CRM's OAuth flow, carrying a single-use ticket bound to this person.
 
     Every link on the page carries the same ticket: only one of them can be followed.
     """
+    if crm not in crms.names():
+        crm = "hubspot"  # only a known CRM's name (a slug) reaches the URL below
     minted = st.session_state.get(TICKET_KEY)
     if not minted or time.monotonic() - minted[1] > TICKET_REUSE_S:
         with crm_errors("prepare the connection"):
@@ -103,7 +153,7 @@ def _connect_link(label: str, *, test_id: str = "connect-hubspot") -> None:
         st.error("Could not prepare the connection link. Reload the page and try again.")
         return
     base = str(st.get_option("server.baseUrlPath") or "").strip("/")
-    href = f"/{base}/hubspot/connect?ticket={ticket}" if base else f"/hubspot/connect?ticket={ticket}"
+    href = f"/{base}/{crm}/connect?ticket={ticket}" if base else f"/{crm}/connect?ticket={ticket}"
     # Our one unsafe_allow_html: a constant label, a checked slug and our own URL-safe ticket,
     # never CRM data. (Callers pass only literal labels.)
     # target="_self" keeps the flow in this tab (a new tab would be a new, stale session).
@@ -195,9 +245,11 @@ def _manage(line: overview.Line) -> None:
     # Expander labels are Markdown: the name (editable, so anyone's text) is escaped.
     with st.expander(f"Manage {md_escape(name)}", icon=":material/settings:"):
         _rename(line)
-        if settings.mode != "private_app" and selection.SAFE_ID.match(line.connection.id):
-            st.caption("Reconnect: sign in to HubSpot again and pick this account; its cache is kept.")
-            _connect_link("Reconnect", test_id=f"reconnect-{line.connection.id}")
+        crm = line.connection.crm
+        if _can_add(crm) and selection.SAFE_ID.match(line.connection.id):
+            word = crms.words_for(crm).crm
+            st.caption(f"Reconnect: sign in to {word} again and pick this account; its cache is kept.")
+            _connect_link("Reconnect", test_id=f"reconnect-{line.connection.id}", crm=crm)
         _remove(line)
 
 
@@ -212,8 +264,8 @@ if listed:
         key="connect_list",
         column_config={"Queued edits": st.column_config.NumberColumn(format="%d")},
     )
-    if settings.mode != "private_app" and require_admin(staff, "add or change connections"):
-        _connect_link("Add connection", test_id="add-connection")
+    if require_admin(staff, "add or change connections"):
+        _add_connection("Add connection", test_id="add-connection")
         if settings.is_sandbox:
             st.caption(
                 "Demo mode: the sandbox's consent page offers two portals (101 and 202); "
@@ -226,46 +278,50 @@ if listed:
 
 with crm_errors("read the connection"):
     info = oauth.connection_info(settings)
+# The selected connection's CRM names things on the rest of the page ("portal", "company").
+words = crms.words_for(settings.crm)
+WORD, ACCOUNT = words.crm, words.account
+MODES = {"private_app": "Private app (static token)", "api_token": "API token (static)"}
 
 if info.status == "connected":
     st.subheader("Connected")
     if info.refresh_error:
         # Our own message (HTTP status and HubSpot's error code only), shown as plain text.
         st.warning(
-            "Renewing the HubSpot access token failed; the stored tokens are kept and the app "
+            f"Renewing the {WORD} access token failed; the stored tokens are kept and the app "
             "tries again shortly. Last error: " + md_escape(info.refresh_error),
             icon=":material/sync_problem:",
         )
-    # Plain text, not Markdown: these are values people copy, and HubSpot supplied them.
+    # Plain text, not Markdown: these are values people copy, and the CRM supplied them.
     left, right = st.columns(2)
     with left:
-        st.text(f"Portal ID: {info.portal_id}")
-        st.text(f"Portal domain: {info.hub_domain or '–'}")
+        st.text(f"{ACCOUNT.capitalize()} ID: {info.portal_id}")
+        st.text(f"{ACCOUNT.capitalize()} domain: {info.hub_domain or '–'}")
         st.text(f"Connected user: {info.user_email or '–'}")
         st.text(f"Connected: {ago(info.connected_at)}")
     with right:
-        st.text(f"Mode: {'Private app (static token)' if info.mode == 'private_app' else 'OAuth'}")
+        st.text(f"Mode: {MODES.get(info.mode, 'OAuth')}")
         st.text(f"Access token expires: {_expiry(info.expires_at)}")
         st.text(
             "Granted scopes:\n" + ("\n".join(f"  {s}" for s in sorted(info.scopes)) or "  (none reported)")
         )
-    link = portal_url(info.ui_domain, info.portal_id)
+    link = portal_url(info.ui_domain, info.portal_id, crm=settings.crm)
     if link:
-        st.link_button("Open the portal in HubSpot", link, icon=":material/open_in_new:")
+        st.link_button(f"Open the {ACCOUNT} in {WORD}", link, icon=":material/open_in_new:")
 
     if info.mode == "private_app":
         st.caption(
             "Private-app mode: the app uses the token in HUBSPOT_ACCESS_TOKEN. "
             "To change portals, change that setting; there is nothing to disconnect here."
         )
-    elif require_admin(staff, "disconnect HubSpot"):
+    elif require_admin(staff, f"disconnect {WORD}"):
         if st.button("Disconnect", key="connect_disconnect", icon=":material/link_off:"):
             with crm_errors("disconnect", stop=False):
                 result = oauth.disconnect(settings)
                 data.clear()
                 st.session_state.pop(TICKET_KEY, None)
                 flash(
-                    "Disconnected from HubSpot"
+                    f"Disconnected from {WORD}"
                     if result.revoked
                     else f"Disconnected locally. {result.detail}"
                 )
@@ -285,35 +341,36 @@ if info.status == "connected":
             "Set up pronouns", key="connect_pronouns"
         ):
             with crm_errors("set up the pronouns property", stop=False):
-                sync.set_up_pronouns(settings)
+                # Every connected CRM that lacks it, each one's outcome reported.
+                results = sync.set_up_pronouns_everywhere(settings)
                 data.clear()
-                flash("Pronouns property created: contacts can now carry pronouns")
+                made = any(r.status == "created" for r in results)
+                head = "Pronouns property created" if made else "Pronouns property already set up"
+                flash(head + ": " + "; ".join(md_escape(sync.describe_setup(r)) for r in results))
                 st.rerun()
 
 elif info.status == "needs_reconnect":
-    why = RECONNECT_REASONS.get(info.reason or "", info.reason or "")
+    why = RECONNECT_REASONS.get(info.reason or "", info.reason or "").replace("HubSpot", WORD)
     st.warning(
-        "HubSpot no longer accepts this app's stored connection"
+        f"{WORD} no longer accepts this app's stored connection"
         + (f": {md_escape(why)}" if why else "")
         + ". Syncing and pushing are paused until an admin connects again.",
         icon=":material/sync_problem:",
     )
     if info.mode == "private_app":
         st.caption("Private-app mode: replace HUBSPOT_ACCESS_TOKEN with a working token and reload.")
-    elif require_admin(staff, "connect HubSpot"):
-        _connect_link("Connect HubSpot again")
+    elif _can_add(settings.crm) and require_admin(staff, f"connect {WORD}"):
+        _connect_link(f"Connect {WORD} again", crm=settings.crm)
 
 elif listed:
-    st.write("This connection has no HubSpot tokens (it was disconnected). Its cache is kept.")
-    if settings.mode != "private_app" and require_admin(staff, "connect HubSpot"):
-        _connect_link("Connect HubSpot again")
+    st.write(f"This connection has no {WORD} tokens (it was disconnected). Its cache is kept.")
+    if _can_add(settings.crm) and require_admin(staff, f"connect {WORD}"):
+        _connect_link(f"Connect {WORD} again", crm=settings.crm)
 
 else:
-    st.write("The dashboard is not connected to a HubSpot portal yet.")
-    if settings.mode == "private_app":
-        st.caption("Private-app mode: check HUBSPOT_ACCESS_TOKEN; the app connects with it on its own.")
-    elif require_admin(staff, "connect HubSpot"):
+    st.write("The dashboard is not connected to a CRM yet.")
+    if require_admin(staff, "connect a CRM"):
         st.caption(
-            "Connect HubSpot opens HubSpot's consent page in this tab; after you approve, you come back here."
+            "Connecting opens the CRM's consent page in this tab; after you approve, you come back here."
         )
-        _connect_link("Connect HubSpot")
+        _add_connection("Connect {crm}", test_id="connect-{crm}")

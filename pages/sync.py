@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from crm import journal, oauth, sync
+from crm import crms, journal, oauth, sync
 from crm.store.interactions import INTERACTION_TYPES
 from ui import budget, data, editing, overview, runner, runtime, selection
 from ui.access import require_admin, require_staff
@@ -102,6 +102,9 @@ if len(everyone) > 1:
             st.rerun()
     st.subheader(f"This connection: {md_escape(selection.label(selection.current(home).chosen))}")
 
+# The connection's CRM's own words ("HubSpot", "portal"; "Pipedrive", "company").
+words = crms.words_for(settings.crm)
+
 with crm_errors("read the connection"):
     info = oauth.connection_info(settings)
     running = runner.is_running(settings)
@@ -111,22 +114,22 @@ with crm_errors("read the connection"):
 
 if info.status == "connected":
     st.caption(
-        f"Connected to portal {md_escape(info.portal_id)}"
+        f"Connected to {md_escape(words.account_label(info.portal_id))}"
         + (f" ({md_escape(info.hub_domain)})" if info.hub_domain else "")
     )
 elif info.status == "needs_reconnect":
     st.warning(
-        "HubSpot no longer accepts this app's connection; connect again before syncing.",
+        f"{words.crm} no longer accepts this app's connection; connect again before syncing.",
         icon=":material/sync_problem:",
     )
     st.page_link(
         "pages/connect.py", label="Go to Connect", icon=":material/link:", query_params=link_params()
     )
 else:
-    st.info("Not connected to HubSpot. Connect a portal first.", icon=":material/link_off:")
+    st.info(f"Not connected to {words.crm}. Connect a {words.account} first.", icon=":material/link_off:")
     st.page_link(
         "pages/connect.py",
-        label="Connect HubSpot",
+        label=f"Connect {words.crm}",
         icon=":material/arrow_forward:",
         query_params=link_params(),
     )
@@ -190,7 +193,7 @@ if b1.button(
     type="primary",
     disabled=not can_sync or running,
     icon=":material/sync:",
-    help="Pull what changed in HubSpot since the last sync.",
+    help=f"Pull what changed in {words.crm} since the last sync.",
 ):
     with crm_errors("start the sync", stop=False):
         started = runner.start_sync(settings, "incremental", started_by=staff.label)

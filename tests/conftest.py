@@ -13,6 +13,7 @@
   PostgreSQL server for the session and a database per test; ``cache_target``: each
   backend in turn, a SQLite path then a PostgreSQL URL (tests/pgcluster.py); ``another_cache``:
   more caches on the same backend.
+- ``synced_copies`` (session): caches synced once and copied per test (tests/synced_copies.py).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from tests.pgcluster import (  # noqa: F401  (fixtures for every directory)
     pg_migrated_url,
     pg_url,
 )
+from tests.synced_copies import synced_copies  # noqa: F401  (caches synced once, copied per test)
 
 # Under pytest-xdist the tests are handed out in collection order, one at a time to whichever
 # worker is free. The long ones (browsers, ``streamlit run`` processes, big seeds: tens of

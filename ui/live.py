@@ -34,6 +34,7 @@ REJECTION_LABELS = {
     "too_large": "too large",
     "malformed": "malformed",
     "not_configured": "webhooks not set up",
+    "unknown_account": "unknown account",
 }
 
 
@@ -44,7 +45,7 @@ def live_updates(settings: Settings | None = None) -> None:
 
         settings = resolve()
     try:
-        enabled = webhooks.configuration(settings)[0]
+        enabled = webhooks.receiving(settings)
     except CrmError:
         enabled = False
     if enabled:

@@ -8,7 +8,9 @@ do SQLite and HubSpot work. They never need a Streamlit session: settings come f
 
 ``GET /hubspot/connect?ticket=...`` starts the flow and sets the HttpOnly binding cookie;
 ``GET /hubspot/callback`` finishes it; both end with a 302 to ``/connect?hubspot=...``
-whose query never carries a code, state or token. A connect without a valid ticket gets
+whose query never carries a code, state or token. Pipedrive's consent flow is the same
+round trip (``Flow``): ``/pipedrive/connect`` and ``/pipedrive/callback``, its own cookie
+(path ``/pipedrive``), back to ``/connect?pipedrive=...``. A connect without a valid ticket gets
 a plain 403 page instead, and HubSpot is never asked for anything.
 
 Every route goes through ``_guarded``, the one place that
@@ -25,6 +27,7 @@ Every route goes through ``_guarded``, the one place that
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import html
 import logging
@@ -35,16 +38,18 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from crm import oauth
+from crm import crms, oauth, pipedrive_auth
 from crm.config import Settings
 from crm.errors import ConfigError, CrmError, OAuthFlowError, StoreUnavailable
+from crm.interface import WebhookAccounts
 from ui.access import open_mode_refusal
-from ui.webhook_route import hubspot_webhook
+from ui.webhook_route import hubspot_webhook, pipedrive_webhook
 
 log = logging.getLogger(__name__)
 
 BIND_COOKIE = "hs_bind"
 COOKIE_PATH = "/hubspot"
+PIPEDRIVE_BIND_COOKIE = "pd_bind"
 CONNECT_PAGE = "/connect"
 _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
@@ -109,8 +114,62 @@ def plain_page(status: int, title: str, text: str) -> Response:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class Flow:
+    """One CRM's consent round trip: its functions, its cookie and the key of its result."""
+
+    crm: str  # the key of the result in the Connect page's query ("hubspot=connected")
+    label: str
+    cookie: str
+    start: Callable[[Settings, str], tuple[str, str]]
+    complete: Callable[[Settings, dict[str, str | None]], oauth.ConnectionInfo]
+    redirect_uri: Callable[[Settings], str]
+
+    @property
+    def cookie_path(self) -> str:
+        return f"/{self.crm}"
+
+
+HUBSPOT = Flow(
+    "hubspot",
+    "HubSpot",
+    BIND_COOKIE,
+    lambda settings, ticket: oauth.start_connect(settings, ticket=ticket),
+    lambda settings, answer: oauth.complete_connect(settings, **answer),  # type: ignore[arg-type]
+    lambda settings: settings.redirect_uri,
+)
+PIPEDRIVE = Flow(
+    "pipedrive",
+    "Pipedrive",
+    PIPEDRIVE_BIND_COOKIE,
+    lambda settings, ticket: pipedrive_auth.start_connect(settings, ticket=ticket),
+    lambda settings, answer: pipedrive_auth.complete_connect(settings, **answer),  # type: ignore[arg-type]
+    lambda settings: settings.pipedrive_redirect_uri,
+)
+
+
 def hubspot_connect(request: Request) -> Response:
-    """Start connecting HubSpot: 302 to HubSpot's authorize page, with the binding cookie.
+    """Start connecting HubSpot: 302 to HubSpot's authorize page, with the binding cookie."""
+    return _connect(request, HUBSPOT)
+
+
+def pipedrive_connect(request: Request) -> Response:
+    """Start connecting Pipedrive: 302 to Pipedrive's consent page, with the binding cookie."""
+    return _connect(request, PIPEDRIVE)
+
+
+def hubspot_callback(request: Request) -> Response:
+    """HubSpot's redirect back: finish connecting, then 302 to the Connect page."""
+    return _callback(request, HUBSPOT)
+
+
+def pipedrive_callback(request: Request) -> Response:
+    """Pipedrive's redirect back: finish connecting, then 302 to the Connect page."""
+    return _callback(request, PIPEDRIVE)
+
+
+def _connect(request: Request, flow: Flow) -> Response:
+    """Start connecting: 302 to the CRM's authorize page, with the binding cookie.
 
     Only with a ticket from the Connect page (``oauth.start_connect``). Without one: a 403
     page that links to the Connect page, before anything else is read. With an unknown or
@@ -122,69 +181,74 @@ def hubspot_connect(request: Request) -> Response:
         return plain_page(403, "Start from the Connect page", _TICKET_REFUSALS["ticket_required"])
     try:
         settings = _settings(request)
-        bounce = _loopback_origin_bounce(request, settings)
+        bounce = _loopback_origin_bounce(request, flow.redirect_uri(settings))
         if bounce is not None:
             return bounce
-        url, nonce = oauth.start_connect(settings, ticket=ticket)
+        url, nonce = flow.start(settings, ticket)
     except OAuthFlowError as exc:
         if exc.reason in _TICKET_REFUSALS:
             log.info("Connect refused: %s", exc.reason)
             return plain_page(403, "Start from the Connect page", _TICKET_REFUSALS[exc.reason])
-        return _back_to_connect("error", exc.reason)
+        return _back_to_connect("error", exc.reason, flow=flow)
     except ConfigError as exc:
-        log.warning("Cannot start connecting HubSpot: %s", exc.setting)
-        return _back_to_connect("error", "config")
+        log.warning("Cannot start connecting %s: %s", flow.label, exc.setting)
+        return _back_to_connect("error", "config", flow=flow)
     except StoreUnavailable:
         raise  # the guard answers it with the plain 503 page
     except CrmError as exc:
-        log.warning("Cannot start connecting HubSpot: %s", type(exc).__name__)
-        return _back_to_connect("error", "unavailable")
+        log.warning("Cannot start connecting %s: %s", flow.label, type(exc).__name__)
+        return _back_to_connect("error", "unavailable", flow=flow)
     response = RedirectResponse(url, status_code=302, headers=_NO_STORE)
     response.set_cookie(
-        BIND_COOKIE,
+        flow.cookie,
         nonce,
         max_age=oauth.STATE_TTL_S,
-        path=COOKIE_PATH,
+        path=flow.cookie_path,
         httponly=True,
-        samesite="lax",  # Lax: the cookie must ride along on HubSpot's top-level redirect back
-        secure=settings.redirect_uri.lower().startswith("https://"),
+        samesite="lax",  # Lax: the cookie must ride along on the CRM's top-level redirect back
+        secure=flow.redirect_uri(settings).lower().startswith("https://"),
     )
     return response
 
 
-def hubspot_callback(request: Request) -> Response:
-    """HubSpot's redirect back: finish connecting, then 302 to the Connect page."""
+def _callback(request: Request, flow: Flow) -> Response:
     params = request.query_params
     reason: str | None = None
     try:
         settings = _settings(request)
-        info = oauth.complete_connect(
+        info = flow.complete(
             settings,
-            state=params.get("state"),
-            code=params.get("code"),
-            nonce=request.cookies.get(BIND_COOKIE),
-            error=params.get("error"),
+            {
+                "state": params.get("state"),
+                "code": params.get("code"),
+                "nonce": request.cookies.get(flow.cookie),
+                "error": params.get("error"),
+            },
         )
         connected = info.connection or None
+        if isinstance(crms.provider_for(flow.crm), WebhookAccounts):  # webhooks set up by API
+            from ui.runtime import register_webhooks_soon
+
+            register_webhooks_soon(settings)
     except OAuthFlowError as exc:
         reason = exc.reason
     except ConfigError as exc:
-        log.warning("Cannot finish connecting HubSpot: %s", exc.setting)
+        log.warning("Cannot finish connecting %s: %s", flow.label, exc.setting)
         reason = "config"
     except StoreUnavailable:
         raise  # the guard answers it with the plain 503 page
     except CrmError as exc:
-        log.warning("Cannot finish connecting HubSpot: %s", type(exc).__name__)
+        log.warning("Cannot finish connecting %s: %s", flow.label, type(exc).__name__)
         reason = "unavailable"
     response = (
-        _back_to_connect("connected", connection=connected)
+        _back_to_connect("connected", connection=connected, flow=flow)
         if reason is None
-        else _back_to_connect("error", reason)
+        else _back_to_connect("error", reason, flow=flow)
     )
     if reason is None or reason in _FLOW_OVER:
         # Only the end of this browser's own flow clears its cookie: a callback with a
         # foreign, unknown or missing state (anyone can link to one) must not cancel it.
-        response.delete_cookie(BIND_COOKIE, path=COOKIE_PATH)
+        response.delete_cookie(flow.cookie, path=flow.cookie_path)
     return response
 
 
@@ -209,7 +273,7 @@ def healthz(request: Request) -> Response:
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 
 
-def _loopback_origin_bounce(request: Request, settings: Settings) -> Response | None:
+def _loopback_origin_bounce(request: Request, redirect_uri: str) -> Response | None:
     """Send the browser to the redirect URI's origin when it came in on another loopback name.
 
     The binding cookie belongs to the host the browser used, and HubSpot returns it to the
@@ -218,7 +282,7 @@ def _loopback_origin_bounce(request: Request, settings: Settings) -> Response | 
     loopback names are bounced: behind a proxy the internal host always differs from the
     public one, and the target comes from settings, never from the request.
     """
-    target = urlsplit(settings.redirect_uri)
+    target = urlsplit(redirect_uri)
     here = request.url
     if request.query_params.get("bounced") or here.hostname not in LOOPBACK_HOSTS:
         return None
@@ -234,8 +298,10 @@ def _loopback_origin_bounce(request: Request, settings: Settings) -> Response | 
     return RedirectResponse(location, status_code=302, headers=_NO_STORE)
 
 
-def _back_to_connect(result: str, reason: str | None = None, *, connection: str | None = None) -> Response:
-    query = {"hubspot": result}
+def _back_to_connect(
+    result: str, reason: str | None = None, *, connection: str | None = None, flow: Flow = HUBSPOT
+) -> Response:
+    query = {flow.crm: result}
     if reason:
         query["reason"] = reason
     if connection:
@@ -255,7 +321,10 @@ def _settings(request: Request) -> Settings:
 ROUTES = [
     Route("/hubspot/connect", _guarded(hubspot_connect, open_mode_rule=True), methods=["GET"]),
     Route("/hubspot/callback", _guarded(hubspot_callback, open_mode_rule=True), methods=["GET"]),
+    Route("/pipedrive/connect", _guarded(pipedrive_connect, open_mode_rule=True), methods=["GET"]),
+    Route("/pipedrive/callback", _guarded(pipedrive_callback, open_mode_rule=True), methods=["GET"]),
     # Async, owned by ui.webhook_route, which answers its own failures with a 503.
     Route("/hubspot/webhook", hubspot_webhook, methods=["POST"]),
+    Route("/pipedrive/webhook", pipedrive_webhook, methods=["POST"]),
     Route("/healthz", _guarded(healthz, open_mode_rule=False), methods=["GET"]),
 ]

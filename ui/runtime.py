@@ -12,6 +12,11 @@ both happen once per process, like the sandbox.
 
 In demo mode without ``HUBSPOT_REDIRECT_URI``, the redirect URI follows the port the app
 serves (``server.port``), so ``streamlit run app.py --server.port 8600`` connects as is.
+
+Demo mode also embeds the Pipedrive sandbox (``crm.sandbox.pipedrive``), unless a Pipedrive
+app is configured (``PIPEDRIVE_CLIENT_ID``): its OAuth server and API, with the sandbox's
+demo client, so "Add connection -> Pipedrive" works without a Pipedrive account. Its
+redirect URI follows ``server.port`` too (``PIPEDRIVE_REDIRECT_URI`` overrides it).
 """
 
 from __future__ import annotations
@@ -31,18 +36,21 @@ from crm.logs import configure_logging
 
 if TYPE_CHECKING:
     from crm.sandbox import SandboxServer
+    from crm.sandbox.pipedrive import PipedriveServer
     from crm.sync.schedule import Scheduler
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/hubspot/webhook"
 CALLBACK_PATH = "/hubspot/callback"
+PIPEDRIVE_CALLBACK_PATH = "/pipedrive/callback"
 # The embedded sandbox serves two portals, so a second connection can be tried in demo mode
 # (the consent page's account picker offers both); the first is the default.
 DEMO_PORTALS = (101, 202)
 
 _sandbox_lock = threading.Lock()
 _sandbox: SandboxServer | None = None
+_pipedrive_sandbox: PipedriveServer | None = None
 _process_lock = threading.Lock()
 _logging_done = False
 _scheduler: Scheduler | None = None
@@ -67,6 +75,12 @@ def base_settings() -> Settings:
         os.environ.get("HUBSPOT_REDIRECT_URI") or found.get("HUBSPOT_REDIRECT_URI")
     ):
         resolved = dataclasses.replace(resolved, redirect_uri=app_redirect_uri())
+    if resolved.is_sandbox and not (
+        os.environ.get("PIPEDRIVE_REDIRECT_URI") or found.get("PIPEDRIVE_REDIRECT_URI")
+    ):
+        resolved = dataclasses.replace(
+            resolved, pipedrive_redirect_uri=app_redirect_uri(PIPEDRIVE_CALLBACK_PATH)
+        )
     return resolved
 
 
@@ -87,6 +101,8 @@ def settings() -> Settings:
     else:
         server = _embedded_sandbox(resolved)
         final = resolved.for_sandbox(server.url)
+        if not resolved.pipedrive_client_id:
+            final = _with_pipedrive_sandbox(final)
         if not final.webhook_url and _demo_delivers(resolved):
             # The sandbox signs deliveries with the exact URL it posts to; verification needs the same.
             final = dataclasses.replace(final, webhook_url=app_webhook_url())
@@ -114,6 +130,27 @@ def _start_live(resolved: Settings) -> None:
             log.warning("journal pollers not started: %s", type(exc).__name__)
 
 
+def register_webhooks_soon(resolved: Settings) -> None:
+    """In the background: connections whose CRM takes webhooks by API (Pipedrive) and have
+    none registered at the URL register them (``crm.subscriptions.ensure_all``, which tries
+    each connection and URL once per process). The URL is PIPEDRIVE_WEBHOOK_URL; in demo
+    mode, for a connection to the embedded Pipedrive sandbox, this app's own loopback route,
+    where that sandbox delivers. Called at server start and after a Pipedrive connect."""
+    loopback = app_pipedrive_webhook_url() if _pipedrive_sandbox is not None else ""
+    if not resolved.pipedrive_webhook_url and not loopback:
+        return
+
+    def run() -> None:
+        from crm import subscriptions
+
+        try:
+            subscriptions.ensure_all(resolved, loopback_url=loopback)
+        except Exception as exc:  # the registry is unreadable: the pages and /healthz say so
+            log.warning("webhook registration skipped: %s", type(exc).__name__)
+
+    threading.Thread(target=run, name="webhook-registration", daemon=True).start()
+
+
 def _set_up_logging(resolved: Settings) -> None:
     global _logging_done
     with _process_lock:
@@ -136,14 +173,17 @@ def _start_schedule(resolved: Settings) -> None:
 
 
 def start_process_services() -> None:
-    """Logging and the scheduled sync at server start, not at the first page view after a restart.
+    """Logging, the scheduled sync and Pipedrive webhook registration at server start, not at
+    the first page view after a restart.
 
     A configuration problem is logged here and shown on every page (``page_settings``).
     """
     try:
-        settings()
+        resolved = settings()
     except ConfigError as exc:
         logging.getLogger("crm").error("configuration problem: %s", exc)
+        return
+    register_webhooks_soon(resolved)
 
 
 def scheduler() -> Scheduler | None:
@@ -151,16 +191,22 @@ def scheduler() -> Scheduler | None:
     return _scheduler
 
 
-def app_redirect_uri() -> str:
-    """The OAuth callback of the app as it serves now: localhost on ``server.port``."""
+def app_redirect_uri(path: str = CALLBACK_PATH) -> str:
+    """An OAuth callback of the app as it serves now: localhost on ``server.port``."""
     port = st.get_option("server.port") or 8501
-    return f"http://localhost:{port}{CALLBACK_PATH}"
+    return f"http://localhost:{port}{path}"
 
 
 def app_webhook_url() -> str:
     """Where the embedded sandbox delivers webhooks: this app's own route on loopback."""
     port = st.get_option("server.port") or 8501
     return f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
+
+
+def app_pipedrive_webhook_url() -> str:
+    """Where a Pipedrive sandbox on loopback delivers in demo mode: this app's own route."""
+    port = st.get_option("server.port") or 8501
+    return f"http://127.0.0.1:{port}/pipedrive/webhook"
 
 
 def embedded_sandbox_url() -> str | None:
@@ -194,6 +240,38 @@ def _embedded_sandbox(resolved: Settings) -> SandboxServer:
                 ) from exc
             log.info("embedded HubSpot sandbox listening at %s", _sandbox.url)
         return _sandbox
+
+
+def _with_pipedrive_sandbox(resolved: Settings) -> Settings:
+    """``resolved`` with the embedded Pipedrive sandbox as Pipedrive's OAuth server (started
+    once per process, like the HubSpot sandbox) and the sandbox's demo OAuth client."""
+    global _pipedrive_sandbox
+    from crm.sandbox.pipedrive.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+
+    with _sandbox_lock:
+        if _pipedrive_sandbox is None:
+            from crm.sandbox.pipedrive import PipedriveConfig, serve
+
+            # Both loopback names: a browser on 127.0.0.1 comes back to the same host.
+            uri = resolved.pipedrive_redirect_uri
+            loopback = uri.replace("//localhost:", "//127.0.0.1:")
+            config = PipedriveConfig(
+                seed=resolved.sandbox_seed, redirect_uris=tuple(dict.fromkeys((uri, loopback)))
+            )
+            _pipedrive_sandbox = serve(config, host="127.0.0.1")
+            log.info("embedded Pipedrive sandbox listening at %s", _pipedrive_sandbox.url)
+        url = _pipedrive_sandbox.url
+    return dataclasses.replace(
+        resolved,
+        pipedrive_client_id=DEFAULT_CLIENT_ID,
+        pipedrive_client_secret=DEFAULT_CLIENT_SECRET,
+        pipedrive_oauth_url=url,
+    )
+
+
+def embedded_pipedrive_url() -> str | None:
+    """The embedded Pipedrive sandbox's base URL, or None when none was started in this process."""
+    return _pipedrive_sandbox.url if _pipedrive_sandbox is not None else None
 
 
 def page_settings() -> Settings:

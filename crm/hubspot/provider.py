@@ -26,7 +26,7 @@ from crm.config import Settings
 from crm.errors import HubSpotError, ValidationFailed, WebhookRejected
 from crm.hubspot import deliveries
 from crm.hubspot.client import HubSpotClient
-from crm.hubspot.models import BatchResult, ms_to_iso
+from crm.hubspot.models import ENGAGEMENT_ASSOCIATION_TYPES, BatchResult, ms_to_iso
 from crm.hubspot.models import Record as HubSpotRecord
 from crm.hubspot.tokens import TokenEndpoint, TokenGrant
 from crm.interface import (
@@ -302,6 +302,14 @@ class HubSpot:
         info = oauth.connection_info(settings, transport=transport)
         return HubSpotApi(oauth.open_client(settings, transport=transport), account_name=info.hub_domain)
 
+    # --- crm.sync.runner.TunedPull (issue #15, pdsync) -----------------------------------------
+
+    def open_sync_client(self, settings: Settings) -> HubSpotClient:
+        """The client HubSpot's tuned pull (``crm.sync.pull``) runs on, for this connection."""
+        from crm import oauth
+
+        return oauth.open_client(settings)
+
     def read_webhook(self, request: WebhookRequest, *, secret: str, now_ms: int | None = None) -> list[Event]:
         if not secret:
             raise WebhookRejected("No client secret to verify the delivery with.", reason="not_configured")
@@ -477,6 +485,41 @@ class HubSpotApi:
             from_id: list(dict.fromkeys(to_id for to_id, _type_id in pairs))
             for from_id, pairs in found.items()
         }
+
+    # --- optional capabilities (crm.interface.ReadsByKey, LogsEngagements) -----------------
+
+    def read_by_key(
+        self, object_type: str, values: Sequence[str], *, key: str, properties: Sequence[str]
+    ) -> dict[str, Record]:
+        """One batch read keyed on the unique property (HubSpot's ``idProperty``).
+
+        HubSpot does not say which value a record matched: its ``key`` value, or one of its
+        ``hs_additional_emails`` (when asked for) names it."""
+        asked = {str(v).strip().lower(): str(v) for v in values if v}
+        found: dict[str, Record] = {}
+        for raw in self.client.batch_read(object_type, list(values), properties=properties, id_property=key):
+            record = _record(object_type, raw)
+            extra = str(record.properties.get("hs_additional_emails") or "").split(";")
+            for candidate in (*extra, str(record.properties.get(key) or "")):
+                value = asked.get(candidate.strip().lower())
+                if value is not None:
+                    found[value] = record
+        return found
+
+    def find_logged(self, object_type: str, timestamp_ms: int, *, properties: Sequence[str]) -> list[Record]:
+        found = self.client.find_by_timestamp(object_type, timestamp_ms, properties=properties)
+        return [_record(object_type, r) for r in found]
+
+    def create_logged(
+        self, object_type: str, properties: Mapping[str, str | None], links: Sequence[tuple[str, str]]
+    ) -> WriteResult:
+        """One create carrying its associations (HubSpot's defined type per pair)."""
+        associations = [
+            (record_id, ENGAGEMENT_ASSOCIATION_TYPES[(object_type, record_type)])
+            for record_type, record_id in links
+        ]
+        wire = [{"properties": dict(properties), "associations": associations}]
+        return _written(object_type, self.client.batch_create(object_type, wire))
 
 
 def _grant(grant: TokenGrant) -> Grant:

@@ -8,8 +8,8 @@ Modules:
     provider  Pipedrive (crm.interface.Crm) and PipedriveApi (crm.interface.CrmApi)
 
 Facts and their sources: docs/PIPEDRIVE_API.md. ``crm.pipedrive`` never imports
-``crm.sandbox``: the sandbox is reached through its URL only. Not done yet: stored
-connections (``Pipedrive.connect`` raises NotConnected), the consent-page round trip and
-its routes, a proactive rate limiter (429s are waited out), and the sync, store and page
-wiring. Revocation is written from the docs but untested: the sandbox does not model it.
+``crm.sandbox``: the sandbox is reached through its URL only. Stored connections (API token
+or OAuth consent; ``Pipedrive.connect``) live above this package, in ``crm.pipedrive_auth``.
+Not done yet: a proactive rate limiter (429s are waited out), and the sync, store and page
+wiring.
 """

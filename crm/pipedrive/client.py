@@ -172,6 +172,18 @@ class PipedriveClient:
         }
         return dict(self._call("POST", "/api/v1/webhooks", json=body, retry=False).get("data") or {})
 
+    def webhooks(self) -> list[dict[str, Any]]:
+        """The company's registered webhooks (passwords masked)."""
+        return list(self._call("GET", "/api/v1/webhooks").get("data") or [])
+
+    def delete_webhook(self, webhook_id: str) -> bool:
+        """Remove a webhook; False when Pipedrive has no such webhook (gone already)."""
+        try:
+            self._call("DELETE", f"/api/v1/webhooks/{webhook_id}")
+        except NotFound:
+            return False
+        return True
+
     # -- internals ---------------------------------------------------------------------------
 
     def _headers(self, token: str) -> dict[str, str]:

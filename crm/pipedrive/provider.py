@@ -18,6 +18,7 @@ import base64
 import binascii
 import hmac
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -215,8 +216,12 @@ class Pipedrive:
             PipedriveClient(base_url, tokens, transport=transport, timeout=settings.http_timeout)
         )
 
-    def connect(self, settings: Settings) -> PipedriveApi:
-        raise NotConnected("Stored Pipedrive connections are not built yet.")
+    def connect(self, settings: Settings, *, transport: httpx2.BaseTransport | None = None) -> PipedriveApi:
+        """The API over the credentials stored for the connection ``settings`` are for."""
+        # Imported here: crm.pipedrive_auth sits above this module (it stores what connect reads).
+        from crm import pipedrive_auth
+
+        return pipedrive_auth.open_api(settings, transport=transport)
 
     def read_webhook(self, request: WebhookRequest, *, secret: str, now_ms: int | None = None) -> list[Event]:
         """Check the delivery's Basic credentials (``secret`` is ``user:password``), then parse it."""
@@ -237,6 +242,22 @@ class Pipedrive:
             raise WebhookRejected("The request body is not a webhooks v2 event.", reason="malformed")
         return [_event(payload["meta"])]
 
+    def webhook_account(self, body: bytes) -> str:
+        """The company id a delivery claims (``meta.company_id``), unverified (pdweb).
+
+        It picks the connection whose Basic credentials ``read_webhook`` then checks.
+        """
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError):
+            raise WebhookRejected("The request body is not JSON.", reason="malformed") from None
+        meta = payload.get("meta") if isinstance(payload, dict) else None
+        company = meta.get("company_id") if isinstance(meta, dict) else None
+        text = str(company) if isinstance(company, (int, str)) and not isinstance(company, bool) else ""
+        if not text.isdigit() or len(text) > 18:
+            raise WebhookRejected("The delivery names no company.", reason="malformed")
+        return text
+
     def record_url(self, object_type: str, record_id: str, *, account: Identity) -> str | None:
         """``https://{company}.pipedrive.com/{person|organization|deal}/{id}``; None for anything odd."""
         host = safe_host(account.ui_host)
@@ -256,6 +277,7 @@ class PipedriveApi:
 
     def __init__(self, client: PipedriveClient) -> None:
         self.client = client
+        self._types: dict[str, dict[str, str]] = {}
 
     def close(self) -> None:
         self.client.close()
@@ -276,6 +298,38 @@ class PipedriveApi:
             ui_host=f"{domain}.pipedrive.com" if domain else None,
         )
 
+    # -- webhooks (pdweb): crm.interface.WebhookSubscriptions ----------------------------
+
+    def subscribe_webhooks(self, url: str, *, user: str, password: str) -> list[str]:
+        """One v2 webhook per kept entity (person, organization, deal), every action.
+
+        Notes, activities and the rest are not subscribed: the cache does not keep them.
+        Webhooks already delivering to ``url`` are removed first: they carry credentials
+        this app no longer keeps (a lost registration, or another process's that lost a
+        race), so every delivery of theirs would be refused. A failure part-way removes
+        the webhooks already made, so none is left orphaned.
+        """
+        self.unsubscribe_webhooks(
+            [str(h.get("id")) for h in self.client.webhooks() if h.get("subscription_url") == url]
+        )
+        made: list[str] = []
+        try:
+            for entity in ENTITIES.values():
+                hook = self.client.add_webhook(url, user=user, password=password, obj=SINGULAR[entity])
+                made.append(str(hook.get("id")))
+        except CrmError:
+            try:
+                self.unsubscribe_webhooks(made)
+            except CrmError:
+                pass  # the first error says what went wrong; these are refused when they deliver
+            raise
+        return made
+
+    def unsubscribe_webhooks(self, ids: Sequence[str]) -> None:
+        for webhook_id in ids:
+            if str(webhook_id).isdigit():
+                self.client.delete_webhook(str(webhook_id))
+
     def properties(self, object_type: str) -> list[Property]:
         return [_property(f) for f in self.client.fields(_entity(object_type)) if f.get("active_flag", True)]
 
@@ -293,6 +347,7 @@ class PipedriveApi:
         body: dict[str, Any] = {"name": prop.label, "field_type": _NEW_FIELD_TYPES.get(prop.type, "varchar")}
         if prop.options:
             body["options"] = [{"label": o.label} for o in prop.options]
+        self._types.pop(entity, None)
         return _property(self.client.create_field(entity, body))
 
     def owners(self) -> list[Owner]:
@@ -358,7 +413,12 @@ class PipedriveApi:
         for index, values in enumerate(inputs):
             try:
                 result.records.append(
-                    _record(object_type, self.client.create(entity, _body(entity, values, new=True)))
+                    _record(
+                        object_type,
+                        self.client.create(
+                            entity, _body(entity, values, new=True, types=self._custom_types(entity, values))
+                        ),
+                    )
                 )
             except CrmError as exc:
                 result.failures.append(WriteFailure(f"input-{index}", exc))
@@ -371,11 +431,26 @@ class PipedriveApi:
             try:
                 if not record_id.isdigit():
                     raise NotFound(f"Pipedrive has no {SINGULAR[entity]} {record_id}", status_code=404)
-                record = self.client.update(entity, record_id, _body(entity, values, new=False))
+                body = _body(entity, values, new=False, types=self._custom_types(entity, values))
+                if "emails" in body or "phones" in body:
+                    body = self._keep_other_addresses(entity, record_id, body)
+                record = self.client.update(entity, record_id, body)
                 result.records.append(_record(object_type, record))
             except CrmError as exc:
                 result.failures.append(WriteFailure(record_id, exc))
         return result
+
+    def _keep_other_addresses(self, entity: str, record_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """An edit of the primary email (or phone) replaces that one only: Pipedrive's update
+        replaces the whole list, so the record's other addresses are read and sent along."""
+        current = self.client.get_many(entity, [record_id])
+        if not current:
+            return body
+        merged = dict(body)
+        for attr in ("emails", "phones"):
+            if attr in body:
+                merged[attr] = _with_primary(current[0].get(attr), body[attr])
+        return merged
 
     def batch_upsert(
         self, object_type: str, inputs: Sequence[Mapping[str, str | None]], *, key: str
@@ -395,14 +470,40 @@ class PipedriveApi:
                 found = self.client.search_exact(entity, term, key)
                 if found:
                     record_id = str(found[0]["id"])
-                    record = self.client.update(entity, record_id, _body(entity, values, new=False))
+                    record = self.client.update(
+                        entity,
+                        record_id,
+                        _body(entity, values, new=False, types=self._custom_types(entity, values)),
+                    )
                 else:
-                    record = self.client.create(entity, _body(entity, values, new=True))
+                    record = self.client.create(
+                        entity, _body(entity, values, new=True, types=self._custom_types(entity, values))
+                    )
                     result.created_ids.append(str(record["id"]))
                 result.records.append(_record(object_type, record))
             except CrmError as exc:
                 result.failures.append(WriteFailure(term or f"input-{index}", exc))
         return result
+
+    # --- crm.interface.DeletionFeed (issue #15, pdsync) ---------------------------------------
+
+    def deleted_since(self, object_type: str, since_ms: int) -> list[str] | None:
+        """Deals deleted at or after ``since_ms``: API v2 ``status=deleted`` with ``updated_since``
+        (Pipedrive keeps deleted deals listable for 30 days; docs/PIPEDRIVE_API.md §3).
+
+        None for persons and organizations: Pipedrive lists no deleted ones (its v1 recents
+        ``delete_log`` is no longer served), so their deletions come from a full pull or webhooks.
+        """
+        entity = _entity(object_type)
+        if entity != "deals":
+            return None
+        since = datetime.fromtimestamp(since_ms // 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return [
+            str(r["id"])
+            for page in self.client.iter_records(entity, status="deleted", updated_since=since)
+            for r in page
+            if r.get("id") is not None and r.get("is_deleted") is not False
+        ]
 
     def associations(self, from_type: str, to_type: str, ids: Sequence[str]) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {str(i): [] for i in ids}
@@ -414,6 +515,42 @@ class PipedriveApi:
             if target not in (None, ""):
                 found[str(raw["id"])] = [str(target)]
         return found
+
+    def _custom_types(self, entity: str, values: Mapping[str, object]) -> dict[str, str]:
+        """Custom field key -> Pipedrive field type (writes need it), read once per entity
+        and again when ``values`` name a custom field not seen yet (created since)."""
+        known = self._types.get(entity)
+        if known is None or any(_is_custom_key(k) and k not in known for k in values):
+            self._types[entity] = {
+                str(f.get("key")): str(f.get("field_type"))
+                for f in self.client.fields(entity)
+                if _is_custom_key(str(f.get("key")))
+            }
+        return self._types[entity]
+
+    # --- optional capability (crm.interface.ReadsByKey) ----------------------------------
+
+    def read_by_key(
+        self, object_type: str, values: Sequence[str], *, key: str, properties: Sequence[str]
+    ) -> dict[str, Record]:
+        """An exact search per value (Pipedrive has no keyed batch read), then the full records.
+
+        The search matches any of a person's emails, so a match is reported under the value
+        searched for even when it is not the record's primary one."""
+        entity = _entity(object_type)
+        matched: dict[str, str] = {}
+        for value in dict.fromkeys(v for v in values if v):
+            for item in self.client.search_exact(entity, value, key):
+                if item.get("id"):
+                    matched[value] = str(item["id"])
+                    break
+        records = {
+            r.id: r
+            for r in (
+                _record(object_type, raw) for raw in self.client.get_many(entity, list(matched.values()))
+            )
+        }
+        return {value: records[rid] for value, rid in matched.items() if rid in records}
 
 
 def _entity(object_type: str) -> str:
@@ -467,8 +604,14 @@ def _is_custom_key(name: str) -> bool:
     return len(name) == 40 and all(c in "0123456789abcdef" for c in name)
 
 
-def _body(entity: str, values: Mapping[str, str | None], *, new: bool) -> dict[str, Any]:
-    """Neutral values as an API v2 body (Pipedrive requires a person's ``name`` on create)."""
+def _body(
+    entity: str, values: Mapping[str, str | None], *, new: bool, types: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Neutral values as an API v2 body (Pipedrive requires a person's ``name`` on create).
+
+    ``types``: custom field key -> Pipedrive field type, so values go out as Pipedrive takes
+    them (an option id as a number, a set as a list of them, a double as a number).
+    """
     body: dict[str, Any] = {}
     custom: dict[str, Any] = {}
     for name, value in values.items():
@@ -477,7 +620,7 @@ def _body(entity: str, values: Mapping[str, str | None], *, new: bool) -> dict[s
         elif name == "phone":
             body["phones"] = [{"value": value, "primary": True, "label": "work"}] if value else []
         elif _is_custom_key(name):
-            custom[name] = value
+            custom[name] = _custom_value((types or {}).get(name), value)
         elif name in _NUMBERS and value not in (None, ""):
             number = float(str(value))
             body[name] = int(number) if number.is_integer() else number
@@ -489,6 +632,40 @@ def _body(entity: str, values: Mapping[str, str | None], *, new: bool) -> dict[s
         parts = [str(values.get(k) or "") for k in ("first_name", "last_name")]
         body["name"] = " ".join(p for p in parts if p) or str(values.get("email") or "")
     return body
+
+
+def _with_primary(current: Any, replacement: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``current`` addresses with the primary one replaced by ``replacement`` ([] drops it;
+    the next one becomes primary); the primary keeps its label."""
+    items = [dict(i) for i in current or [] if isinstance(i, dict)]
+    old = next((i for i in items if i.get("primary")), None)
+    others = [{**i, "primary": False} for i in items if i is not old]
+    if not replacement:
+        if others:
+            others[0]["primary"] = True
+        return others
+    value = str(replacement[0]["value"])
+    label = (old or {}).get("label") or replacement[0].get("label") or "work"
+    rest = [i for i in others if str(i.get("value") or "").lower() != value.lower()]
+    return [{"value": value, "primary": True, "label": label}, *rest]
+
+
+def _custom_value(field_type: str | None, value: str | None) -> Any:
+    """A custom field's neutral string as Pipedrive's API takes it for its type."""
+    if value in (None, ""):
+        return None
+    text = str(value)
+    try:
+        if field_type == "enum":
+            return int(text)
+        if field_type == "set":
+            return [int(part) for part in re.split(r"[;,]", text) if part.strip()]
+        if field_type in ("double", "monetary"):
+            number = float(text)
+            return int(number) if number.is_integer() else number
+    except ValueError:
+        return text  # Pipedrive refuses it with its own message
+    return text
 
 
 def _property(field: Mapping[str, Any]) -> Property:

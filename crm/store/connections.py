@@ -69,11 +69,19 @@ def default_id(crm: str, account_id: str) -> str:
 
 
 def default_name(crm: str, account_id: str, account_name: str | None = None) -> str:
-    """A new connection's display name: "HubSpot · Acme (portal 123)" (no account name: "HubSpot (portal 123)")."""
-    label = "HubSpot" if crm == "hubspot" else crm.capitalize()
-    what = "portal" if crm == "hubspot" else "account"
+    """A new connection's display name in the CRM's own words (``crm.crms.words_for``):
+    "HubSpot · Acme (portal 123)", "Pipedrive · Acme (company 7)"; no account name:
+    "HubSpot (portal 123)". A CRM the app does not know keeps its name, capitalised."""
+    # Imported here: the registry sits below the CRM providers, which it only asks for words.
+    from crm.crms import words_for
+
+    try:
+        words = words_for(crm)
+        label, what = words.crm, words.account_label(account_id)
+    except KeyError:
+        label, what = crm.capitalize(), f"account {account_id}"
     middle = f" · {account_name.strip()}" if account_name and account_name.strip() else ""
-    return f"{label}{middle} ({what} {account_id})"
+    return f"{label}{middle} ({what})"
 
 
 def drop_partition(home: str, partition: str) -> None:
@@ -258,6 +266,19 @@ class Connections(TableOwner):
             if other is not None and other.id != connection_id:
                 raise DuplicateConnection(f"Another connection is already called {name!r}.")
             cursor = self.conn.execute("UPDATE connections SET name = ? WHERE id = ?", (name, connection_id))
+            if cursor.rowcount != 1:
+                raise KeyError(connection_id)
+        found = self.get(connection_id)
+        assert found is not None
+        return found
+
+    def set_base_url(self, connection_id: str, base_url: str) -> Connection:
+        """Change a connection's API host (a reconnect that Pipedrive answered with another
+        ``api_domain``). Raises KeyError: no such connection."""
+        with self.db.atomic():
+            cursor = self.conn.execute(
+                "UPDATE connections SET base_url = ? WHERE id = ?", (base_url.rstrip("/"), connection_id)
+            )
             if cursor.rowcount != 1:
                 raise KeyError(connection_id)
         found = self.get(connection_id)

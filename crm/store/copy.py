@@ -7,6 +7,13 @@ connection and its tokens (still encrypted: the ciphertext is bound to its porta
 kind, not to the database, so the same ``CRM_SECRET_KEY`` opens it) and small facts.
 SQLite's search index is not copied; PostgreSQL's is an index over the contacts rows.
 
+Several connections (``crm.store.connections``): every connection the home cache's
+registry names with a partition of its own (a sibling SQLite file) is copied into that
+partition's PostgreSQL schema, the same way, before the home database. Each database is
+copied in one transaction of its own: a failure leaves the home database (and so the
+registry) as it was, but partitions copied before it stay; ``force`` replaces them on the
+next run.
+
 Ids keep their values (PostgreSQL's id columns are numbered "by default", so the copy
 can set them); afterwards each id sequence moves past the largest copied id, so the next
 edit or run gets a fresh one. The copy is one transaction: a failure leaves the target
@@ -22,6 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from crm.config import partition_target
 from crm.errors import StoreUnavailable
 from crm.store.engine import SqliteConn, SqliteEngine, is_postgresql
 from crm.store.handle import Store
@@ -45,10 +53,13 @@ class CopyReport:
 
     rows: dict[str, int] = dataclasses.field(default_factory=dict)
     columns_added: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    # Each connection's own partition, by partition name (the home database is this report).
+    partitions: dict[str, CopyReport] = dataclasses.field(default_factory=dict)
 
     @property
     def total(self) -> int:
-        return sum(self.rows.values())
+        """Rows copied in all: the home database and every partition."""
+        return sum(self.rows.values()) + sum(p.total for p in self.partitions.values())
 
 
 def copy_sqlite_to_postgresql(source: str | Path, target: str, *, force: bool = False) -> CopyReport:
@@ -71,7 +82,36 @@ def copy_sqlite_to_postgresql(source: str | Path, target: str, *, force: bool = 
         raise StoreUnavailable(f"There is no SQLite cache at {path}")
     src = SqliteEngine(path).connect()
     try:
+        partitions = _partitions(src)
+        report = CopyReport()
+        for partition in partitions:
+            report.partitions[partition] = _copy_partition(path, target, partition, force=force)
         with open_store(target) as dst:
+            home = _copy(src, dst, force=force)
+        report.rows, report.columns_added = home.rows, home.columns_added
+        return report
+    finally:
+        src.close()
+
+
+def _partitions(src: SqliteConn) -> list[str]:
+    """The partitions the home cache's registry names (none before the registry existed)."""
+    if "connections" not in _source_tables(src):
+        return []
+    rows = src.execute("SELECT target FROM connections WHERE target <> '' ORDER BY created_at, id").fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def _copy_partition(home: Path, target: str, partition: str, *, force: bool) -> CopyReport:
+    source = Path(partition_target(str(home), partition))
+    if not source.is_file():
+        raise StoreUnavailable(
+            f"The registry names the connection cache {source.name}, which is not there; "
+            "remove that connection (python -m crm disconnect NAME --remove) or restore the file"
+        )
+    src = SqliteEngine(source).connect()
+    try:
+        with open_store(partition_target(target, partition)) as dst:
             return _copy(src, dst, force=force)
     finally:
         src.close()

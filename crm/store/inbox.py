@@ -6,6 +6,10 @@ is not unique) and a redelivery is a no-op. An event is *pending* until processi
 it processed; a failed attempt bumps ``attempts`` and records the error, so nothing is
 lost and a retry can pick it up.
 
+Another CRM's events (Pipedrive's, neutral: ``crm.webhooks.neutral_row``) are keyed by the
+receiver and stored through ``add_keyed`` in the same table, under (account id, webhook id,
+63 bits of the event id's SHA-256).
+
 Counters live in ``meta`` under ``webhooks.*`` keys: they survive pruning of old inbox
 rows. Refused requests are not counted here but in memory (``crm.webhooks.Refusals``), so
 a flood of forged requests never writes to the database.
@@ -42,6 +46,17 @@ class InboxEvent:
     attempts: int
 
 
+@dataclass(frozen=True)
+class KeyedEvent:
+    """An event to store under a key its CRM's receiver made (``Inbox.add_keyed``)."""
+
+    key: EventKey
+    subscription_type: str
+    object_id: str | None
+    occurred_at: int | None
+    payload: dict[str, Any]
+
+
 def event_key(event: dict[str, Any]) -> EventKey | None:
     """The dedupe key of a delivered event, or None when it lacks one that fits an INTEGER."""
     try:
@@ -60,35 +75,58 @@ class Inbox(TableOwner):
     """The webhook_inbox table, and the webhook counters it keeps in meta."""
 
     def add_events(self, events: Sequence[dict[str, Any]], *, received_at: str, received_ts: float) -> int:
-        """Store events not seen before; return how many were new.
+        """Store HubSpot events not seen before; return how many were new.
 
         ``received_ts`` (epoch seconds) becomes ``webhooks.last_event_at``. Events without a
         dedupe key are skipped: they could never be told apart from a redelivery.
         """
+        rows: list[KeyedEvent] = []
+        for event in events:
+            key = event_key(event)
+            if key is None:
+                continue
+            object_id = event.get("objectId")
+            occurred = event.get("occurredAt")
+            rows.append(
+                KeyedEvent(
+                    key=key,
+                    subscription_type=str(event.get("subscriptionType") or ""),
+                    object_id=None if object_id is None else str(object_id),
+                    occurred_at=occurred if _is_integer(occurred) else None,
+                    payload=event,
+                )
+            )
+        return self.add_keyed(rows, offered=len(events), received_at=received_at, received_ts=received_ts)
+
+    def add_keyed(
+        self, rows: Sequence[KeyedEvent], *, offered: int | None = None, received_at: str, received_ts: float
+    ) -> int:
+        """Store events keyed by the caller (any CRM's); return how many were new.
+
+        ``offered``: how many events the delivery had (default ``len(rows)``); the ones not
+        stored count as duplicates. Keys outside the INTEGER range are skipped.
+        """
         new = 0
         with self.db.atomic():
-            for event in events:
-                key = event_key(event)
-                if key is None:
+            for row in rows:
+                if not all(0 <= part <= _MAX_INTEGER for part in row.key):
                     continue
-                object_id = event.get("objectId")
-                occurred = event.get("occurredAt")
                 cursor = self.conn.execute(
                     "INSERT INTO webhook_inbox (portal_id, subscription_id, event_id, "
                     "subscription_type, object_id, occurred_at, payload, received_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     (
-                        *key,
-                        str(event.get("subscriptionType") or ""),
-                        None if object_id is None else str(object_id),
-                        occurred if _is_integer(occurred) else None,
-                        json.dumps(event, separators=(",", ":")),
+                        *row.key,
+                        row.subscription_type,
+                        row.object_id,
+                        row.occurred_at if _is_integer(row.occurred_at) else None,
+                        json.dumps(row.payload, separators=(",", ":")),
                         received_at,
                     ),
                 )
                 new += cursor.rowcount
             self.db.meta.bump(PREFIX + "received", new)
-            self.db.meta.bump(PREFIX + "duplicates", len(events) - new)
+            self.db.meta.bump(PREFIX + "duplicates", (len(rows) if offered is None else offered) - new)
             self.db.meta.put(LAST_EVENT_AT, repr(received_ts))
         return new
 

@@ -1,20 +1,20 @@
-"""Local edits waiting for HubSpot (the outbox), conflicts, and the audit log of pushes.
+"""Local edits waiting for the connection's CRM (the outbox), conflicts, and the audit log of pushes.
 
 An edit is one outbox row per changed property (``op='update'``), or one row per new
-record (``op='create'``, properties in ``payload``). Values are wire strings. Each row
+record (``op='create'``, properties in ``payload``). Values are the CRM's wire strings. Each row
 carries the base value it was made against, who made it and when; the cache shows the
 edited value from the moment the edit is queued, in the same transaction.
 
 Statuses::
 
     pending    waiting to be pushed (transient failures stay here, with ``error``)
-    conflict   HubSpot changed the field since the base; ``remote_value`` holds theirs.
-               For a create: HubSpot already has a contact with this email, so a person
+    conflict   the CRM changed the field since the base; ``remote_value`` holds theirs.
+               For a create: the CRM already has a contact with this email, so a person
                decides (link or discard); ``remote_value`` holds that record as JSON
-    failed     HubSpot refused the value (``error`` is its message); cache shows HubSpot's
-    pushed     HubSpot has the value (also when it already had it)
-    discarded  dropped by a person (or a conflict resolved as "keep HubSpot's")
-    linked     a create turned into edits of the contact HubSpot already had
+    failed     the CRM refused the value (``error`` is its message); cache shows the CRM's
+    pushed     the CRM has the value (also when it already had it)
+    discarded  dropped by a person (or a conflict resolved as "keep theirs")
+    linked     a create turned into edits of the contact the CRM already had
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from crm.store.owner import TableOwner
@@ -328,7 +329,42 @@ class SyncState(TableOwner):
             )
 
     def save_full_position(self, object_type: str, walker: int, after: str | None, done: bool) -> None:
-        """Save one range walker's position; call in the transaction that wrote what it covers.
+        """Save one range walker's position; call in the transaction that wrote what it covers."""
+
+        def move(state: dict[str, Any]) -> None:
+            state["walkers"][walker]["after"] = after
+            state["walkers"][walker]["done"] = bool(done)
+
+        self._change_full_state(object_type, move)
+
+    def owe_associations(self, object_type: str, ids: Sequence[str]) -> None:
+        """Remember records whose associations a paused full pull did not read yet.
+
+        Saved in the transaction that saves the positions past them, so a resumed pull
+        reads these associations first instead of reading the records again
+        (``full_state["owed"]``; ``settle_associations`` takes them off).
+        """
+        if not ids:
+            return
+
+        def owe(state: dict[str, Any]) -> None:
+            state["owed"] = list(dict.fromkeys([*state.get("owed", []), *ids]))
+
+        self._change_full_state(object_type, owe)
+
+    def settle_associations(self, object_type: str, ids: Sequence[str]) -> None:
+        """Take records whose owed associations are now in off the list."""
+        if not ids:
+            return
+        done = set(ids)
+
+        def settle(state: dict[str, Any]) -> None:
+            state["owed"] = [i for i in state.get("owed", []) if i not in done]
+
+        self._change_full_state(object_type, settle)
+
+    def _change_full_state(self, object_type: str, change: Callable[[dict[str, Any]], None]) -> None:
+        """Read-modify-write a full pull's saved state (nothing when none is saved).
 
         The row is locked first (a no-op update) and only then read: walkers of one type
         save concurrently, and on PostgreSQL two read-modify-writes of the same JSON
@@ -345,8 +381,7 @@ class SyncState(TableOwner):
             if row is None or not row[0]:
                 return
             state = json.loads(row[0])
-            state["walkers"][walker]["after"] = after
-            state["walkers"][walker]["done"] = bool(done)
+            change(state)
             self.conn.execute(
                 "UPDATE sync_cursors SET full_after = ? WHERE object_type = ?",
                 (json.dumps(state), object_type),

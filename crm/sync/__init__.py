@@ -1,9 +1,11 @@
-"""The sync engine: pull HubSpot into the cache, push local edits back.
+"""The sync engine: pull a CRM into the cache, push local edits back (to HubSpot).
 
 Modules:
     pull      full pull (id ranges walked by list and search at once) and incremental pull (search by
               last-modified, past the 10,000 cap), progress counters
-    runner    run_sync (blocking), SyncRunner (background), lease and heartbeat
+    listpull  any CRM through the CRM interface alone (list pages with a saved cursor,
+              modified-since walks, a CRM's deletion list); HubSpot keeps ``pull``
+    runner    run_sync (blocking), SyncRunner (background), lease and heartbeat; picks the pull
     push      the outbox to HubSpot with three-way conflict detection; creates by upsert
     edits     validate + queue edits and new contacts; conflict resolution
     pronouns  the custom "pronouns" contact property
@@ -27,7 +29,15 @@ from crm.sync.edits import (
     resolve_conflict,
     validation_context,
 )
-from crm.sync.pronouns import PRONOUNS, pronouns_available, set_up_pronouns
+from crm.sync.pronouns import (
+    PRONOUNS,
+    PronounsSetup,
+    describe_setup,
+    pronouns_available,
+    pronouns_property,
+    set_up_pronouns,
+    set_up_pronouns_everywhere,
+)
 from crm.sync.pull import OVERLAP_MS, WALKERS
 from crm.sync.push import push
 from crm.sync.runner import SyncRunner, run_sync
@@ -44,6 +54,7 @@ __all__ = [
     "link_existing_contact",
     "next_run_at",
     "pronouns_available",
+    "pronouns_property",
     "push",
     "queue_edits",
     "queue_new_contact",
@@ -52,5 +63,8 @@ __all__ = [
     "resolve_conflict",
     "run_sync",
     "set_up_pronouns",
+    "set_up_pronouns_everywhere",
+    "describe_setup",
+    "PronounsSetup",
     "validation_context",
 ]

@@ -36,6 +36,8 @@ def validation_context(db: Store, object_type: str, *, crm: str | None = None) -
     for info in provider.object_types():
         if info.name == object_type and info.owner:
             context.owner_property = info.owner
+        if info.name == object_type and info.pipeline and info.stage:
+            context.pipeline_property, context.stage_property = info.pipeline, info.stage
     return context
 
 
@@ -47,10 +49,12 @@ def _check_type(object_type: str) -> None:
 def queue_edits(
     settings: Settings, object_type: str, edits: Mapping[str, Mapping[str, Any]], *, by: str | None
 ) -> int:
-    """Validate edits and queue them for HubSpot; the cache shows them at once.
+    """Validate edits and queue them for the connection's CRM; the cache shows them at once.
+
+    Validation follows that CRM's definitions and roles (``validation_context``).
 
     Args:
-        edits: record id -> property -> new value (Python or HubSpot string form;
+        edits: record id -> property -> new value (Python or the CRM's string form;
             None or "" clears the field).
         by: who made the edit (staff email), kept with the edit and in the audit log.
 
@@ -63,7 +67,7 @@ def queue_edits(
     """
     _check_type(object_type)
     with store.open(settings) as db:
-        context = validation_context(db, object_type)
+        context = validation_context(db, object_type, crm=settings.crm)
         clean: dict[str, dict[str, str | None]] = {}
         errors: dict[str, str] = {}
         for record_id, values in edits.items():
@@ -77,7 +81,7 @@ def queue_edits(
                 continue
             if current.get("archived"):
                 for prop in values:
-                    errors[f"{record_id}.{prop}"] = "This record was deleted in HubSpot"
+                    errors[f"{record_id}.{prop}"] = f"This record was deleted in {context.crm_name}"
                 continue
             ok, bad = check_properties(object_type, values, context, current=current)
             for prop, message in bad.items():
@@ -101,7 +105,7 @@ def queue_new_contact(settings: Settings, properties: Mapping[str, Any], *, by: 
         InvalidEdit: ``field_errors`` keyed by property; nothing is queued.
     """
     with store.open(settings) as db:
-        context = validation_context(db, "contacts")
+        context = validation_context(db, "contacts", crm=settings.crm)
         clean, errors = check_new_record("contacts", properties, context)
         email = clean.get("email")
         if email and "email" not in errors:

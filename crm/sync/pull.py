@@ -339,15 +339,7 @@ class Puller:
             self.missing.setdefault(object_type, scopes)
 
     def _plan(self, db: Store, object_type: str, kind: str) -> str:
-        cursor = db.syncstate.get_cursor(object_type)
-        state = cursor["full_state"]
-        if state:
-            started_ms = to_epoch_ms(state.get("started_at")) or 0
-            if time.time() - started_ms / 1000 < RESUME_WITHIN_S:
-                return "resume"
-        if kind == "full" or not cursor["full_complete"] or cursor["modified_since_ms"] is None:
-            return "full"
-        return "incremental"
+        return plan_for(db, object_type, kind)
 
     def _check(self, *, keep: int = 0) -> None:
         """A checkpoint: stop here if the lease is lost or the daily budget is spent.
@@ -419,8 +411,9 @@ class Puller:
             if "total" in state:
                 self.progress.total(object_type, int(state["total"]))
         pending = [i for i, w in enumerate(state["walkers"]) if not w.get("done")]
+        owed = [str(i) for i in state.get("owed") or []]
         walk_started = time.perf_counter()
-        if pending:
+        if pending or owed:
             todo = _RangeQueue(pending)
             # Search needs numeric ids (a single open range means they were not).
             searchers = self.searchers if len(state["walkers"]) > 1 else 0
@@ -428,14 +421,20 @@ class Puller:
             writer = _AssociationWriter(self, object_type) if ASSOCIATIONS[object_type] else None
             if writer is not None:
                 self._writers.add(writer)
-            with ThreadPoolExecutor(max_workers=len(kinds), thread_name_prefix=f"sync-{object_type}") as pool:
-                futures = [
-                    pool.submit(
-                        carry(self._take_ranges), object_type, kind, todo, state["walkers"], props, writer
-                    )
-                    for kind in kinds
-                ]
-                errors = [f.exception() for f in futures]
+                if owed:  # a paused pull saved positions past these; their associations come first
+                    writer.add(OWED, owed, None, False)
+            errors: list[BaseException | None] = []
+            if kinds:
+                with ThreadPoolExecutor(
+                    max_workers=len(kinds), thread_name_prefix=f"sync-{object_type}"
+                ) as pool:
+                    futures = [
+                        pool.submit(
+                            carry(self._take_ranges), object_type, kind, todo, state["walkers"], props, writer
+                        )
+                        for kind in kinds
+                    ]
+                    errors = [f.exception() for f in futures]
             failed = next((e for e in errors if e is not None), None)
             if writer is not None:
                 self._writers.discard(writer)
@@ -739,6 +738,20 @@ class Puller:
         self.progress.note("archived", object_type, gone_now, add=True)
 
 
+def plan_for(db: Store, object_type: str, kind: str) -> str:
+    """How a run pulls one type: "resume" (a full pull interrupted less than RESUME_WITHIN_S
+    ago), "full" (asked for, or the type never had a complete one) or "incremental"."""
+    cursor = db.syncstate.get_cursor(object_type)
+    state = cursor["full_state"]
+    if state:
+        started_ms = to_epoch_ms(state.get("started_at")) or 0
+        if time.time() - started_ms / 1000 < RESUME_WITHIN_S:
+            return "resume"
+    if kind == "full" or not cursor["full_complete"] or cursor["modified_since_ms"] is None:
+        return "full"
+    return "incremental"
+
+
 def pause_message(daily: Mapping[str, Any]) -> str:
     """Why a run paused, in words, from a ``DailyBudget.snapshot()``."""
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(float(daily["resets_at"])))
@@ -837,6 +850,10 @@ class _RangeQueue:
             self._pending.clear()
 
 
+# The range index of what a paused pull owed (``full_state["owed"]``): ids with no position.
+OWED = -1
+
+
 class _AssociationWriter:
     """Reads the associations of a full pull's records in whole chunks, then saves positions.
 
@@ -844,11 +861,19 @@ class _AssociationWriter:
     waits for the burst budget, and a search walker must not wait with it. Chunks are cut
     from pages of all ranges, so every read but the last carries (nearly) ASSOC_CHUNK ids.
     A position is saved only in the transaction after its records' associations are in.
+
+    When the daily budget stops a read (the walkers keep room for what the writer owes, but
+    requests already in flight on other threads can take it), the ids still waiting are
+    saved as owed (``SyncState.owe_associations``) in the transaction that saves their
+    positions, and the resumed pull reads those associations first (range ``OWED``): a
+    pause never costs reading the records again.
     """
 
     def __init__(self, puller: Puller, object_type: str) -> None:
         self.puller, self.object_type = puller, object_type
         self.error: BaseException | None = None
+        # The daily budget stopped a read: from then on the writer reads nothing and owes.
+        self.paused: DailyBudgetSpent | DailyLimitReached | None = None
         self._queue: queue.Queue[tuple[int, list[str], str | None, bool] | None] = queue.Queue()
         self._discard = False
         self._owed_lock = threading.Lock()
@@ -859,11 +884,16 @@ class _AssociationWriter:
         self._thread.start()
 
     def add(self, index: int, ids: list[str], position: str | None, done: bool) -> None:
+        """Hand over a stored page; raises the writer's error, or the pause once it met one
+        (after taking the page: a paused writer owes what it is handed, so the page a walker
+        had in flight is kept, not read again)."""
         if self.error is not None:
             raise self.error
         with self._owed_lock:
             self._handed += len(ids)
         self._queue.put((index, ids, position, done))
+        if self.paused is not None:
+            raise self.paused
 
     def owed(self) -> int:
         """Requests still needed for what was handed over: the chunks' reads of every pair."""
@@ -897,18 +927,29 @@ class _AssociationWriter:
                 waiting += len(item[1])
             if closing and self._discard:
                 return
-            pending = self._save_read(db, pending)
-            while pending and (waiting >= ASSOC_CHUNK or closing):
+            if self.paused is None:
+                pending = self._save_read(db, pending)
+            while pending and self.paused is None and (waiting >= ASSOC_CHUNK or closing):
                 chunk: list[tuple[int, list[str], str | None, bool]] = []
                 size = 0
                 while pending and (not chunk or size + len(pending[0][1]) <= ASSOC_CHUNK):
                     chunk.append(pending.pop(0))
                     size += len(chunk[-1][1])
                 waiting -= size
-                self._flush(db, chunk)
+                try:
+                    self._flush(db, chunk)
+                except (DailyBudgetSpent, DailyLimitReached) as exc:
+                    pending[:0] = chunk
+                    self.paused = exc
                 with self._owed_lock:
                     self._handed -= size
+            if self.paused is not None and pending:
+                # Nothing is read any more: what waits, and what walkers still hand over, is owed.
+                self._owe(db, pending)
+                pending, waiting = [], 0
             if closing:
+                if self.paused is not None:
+                    raise self.paused
                 return
 
     def _save_read(
@@ -935,10 +976,21 @@ class _AssociationWriter:
 
     def _flush(self, db: Store, chunk: list[tuple[int, list[str], str | None, bool]]) -> None:
         self.puller._read_associations(db, self.object_type, [i for _, ids, _, _ in chunk for i in ids])
-        latest = {index: (position, done) for index, _, position, done in chunk}
+        settled = [i for index, ids, _, _ in chunk if index == OWED for i in ids]
         with db.atomic():
-            for index, (position, done) in latest.items():
-                db.syncstate.save_full_position(self.object_type, index, position, done)
+            db.syncstate.settle_associations(self.object_type, settled)
+            self._save_positions(db, chunk)
+
+    def _owe(self, db: Store, entries: list[tuple[int, list[str], str | None, bool]]) -> None:
+        """Save positions past records whose associations were not read, and owe those reads."""
+        with db.atomic():
+            db.syncstate.owe_associations(self.object_type, [i for _, ids, _, _ in entries for i in ids])
+            self._save_positions(db, entries)
+
+    def _save_positions(self, db: Store, entries: list[tuple[int, list[str], str | None, bool]]) -> None:
+        latest = {index: (position, done) for index, _, position, done in entries if index != OWED}
+        for index, (position, done) in latest.items():
+            db.syncstate.save_full_position(self.object_type, index, position, done)
 
 
 def _split(low: int, high: int, parts: int, *, taper: int = 0) -> list[tuple[int, int | None]]:

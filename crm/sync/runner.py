@@ -4,6 +4,11 @@
 background thread (the app). Both take the portal's lease first, so a second request
 (another tab, the CLI) gets ``SyncBusy`` / ``False`` and shows the running one's progress.
 
+Which pull: a CRM whose provider offers a tuned one (``TunedPull``: HubSpot, whose
+``crm.sync.pull`` runs on a ``HubSpotClient``) gets it; any other CRM is pulled through the
+CRM interface alone (``crm.sync.listpull``) with the API ``crms.provider_of(settings).connect``
+gives. Both share the lease, heartbeat, progress, run history and errors.
+
 A heartbeat thread writes the run's progress every HEARTBEAT_S seconds and renews the
 lease; if the lease was taken over (this process was presumed dead), the run stops at
 the next page without saving cursors.
@@ -19,14 +24,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
-from crm import store
+from crm import crms, store
 from crm.config import Settings
 from crm.errors import CrmError, DailyBudgetSpent, DailyLimitReached, SyncBusy
 from crm.hubspot import HubSpotClient
+from crm.interface import CrmApi
 from crm.logs import carry, run_context
 from crm.store import Store, syncstate
+from crm.sync.listpull import ListPuller
 from crm.sync.pull import OVERLAP_MS, WALKERS, Interrupted, Progress, Puller, pause_message
 
 log = logging.getLogger("crm.sync")
@@ -39,10 +46,33 @@ RESUME_GRACE_S = 60.0
 Kind = Literal["incremental", "full"]
 
 
-def _open_client(settings: Settings) -> HubSpotClient:
-    from crm import oauth
+@runtime_checkable
+class TunedPull(Protocol):
+    """A CRM (``crm.interface.Crm``) with a pull of its own: HubSpot's ``crm.sync.pull``.
 
-    return oauth.open_client(settings)
+    Declared here, not in crm.interface: the client it opens is HubSpot's, which the neutral
+    interface never names.
+    """
+
+    def open_sync_client(self, settings: Settings) -> HubSpotClient:
+        """The client the tuned pull runs on, for the connection ``settings`` are for."""
+        ...
+
+
+def _open(settings: Settings) -> tuple[HubSpotClient | None, CrmApi | None]:
+    """The tuned client if the connection's CRM has a tuned pull, else its connected API."""
+    provider = crms.provider_of(settings)
+    if isinstance(provider, TunedPull):
+        return provider.open_sync_client(settings), None
+    return None, provider.connect(settings)
+
+
+def split_client(made: Any) -> tuple[HubSpotClient | None, CrmApi | None]:
+    """What a client factory made, as ``(client, api)``: a HubSpotClient runs the tuned pull,
+    anything else is a ``CrmApi`` for the generic one."""
+    if made is None or isinstance(made, HubSpotClient):
+        return made, None
+    return None, made
 
 
 def _busy_message(db: Store) -> str:
@@ -63,13 +93,17 @@ def run_sync(
     walkers: int = WALKERS,
     overlap_ms: int = OVERLAP_MS,
     live_associations: bool | None = None,
+    api: CrmApi | None = None,
 ) -> dict[str, Any]:
-    """Pull HubSpot into the cache and wait for it to finish.
+    """Pull the connection's CRM into the cache and wait for it to finish.
 
     Args:
         kind: "incremental" (what changed since the last run; a type that never had a
             complete full pull gets one) or "full" (re-read everything).
         client: a HubSpotClient to use (not closed here); default ``crm.oauth.open_client``.
+        api: a connected ``CrmApi`` to pull through the generic pull (not closed here), e.g.
+            an opened ``PipedriveApi``; default: the provider's ``connect(settings)`` when its
+            CRM has no tuned pull.
         walkers: list walkers per object type in a full pull (search walkers run beside
             them); 1 reads each type as one sequential list walk.
         overlap_ms: how far before the previous run's start an incremental pull looks.
@@ -99,6 +133,7 @@ def run_sync(
         walkers=walkers,
         overlap_ms=overlap_ms,
         live_associations=live_associations,
+        api=api,
     )
 
 
@@ -145,8 +180,9 @@ def _execute_run(
     walkers: int,
     overlap_ms: int,
     live_associations: bool | None = None,
+    api: CrmApi | None = None,
 ) -> dict[str, Any]:
-    own_client = client is None
+    own_client = client is None and api is None
     stop = threading.Event()
     finished = threading.Event()
     progress = Progress()
@@ -159,24 +195,23 @@ def _execute_run(
     beat.start()
     state, error = "failed", None
     try:
+        if client is None and api is None:
+            client, api = _open(settings)
         if client is None:
-            client = _open_client(settings)
-        _claim_cache(settings)
-        progress.count_requests(client.stats.snapshot)
-        if live_associations is None:
-            live_associations = _associations_live(settings)
-        progress.watch_budgets(client.limits.gauges)
-        _seed_daily(settings, client)
-        Puller(
-            store.target_of(settings),
-            client,
-            progress,
-            run_id,
-            stop=stop,
-            walkers=walkers,
-            overlap_ms=overlap_ms,
-            live_associations=live_associations,
-        ).run(kind)
+            assert api is not None
+            _pull_generic(settings, api, kind, progress, run_id, stop=stop, overlap_ms=overlap_ms)
+        else:
+            _pull_tuned(
+                settings,
+                client,
+                kind,
+                progress,
+                run_id,
+                stop=stop,
+                walkers=walkers,
+                overlap_ms=overlap_ms,
+                live_associations=live_associations,
+            )
         state = "succeeded"
     except (DailyBudgetSpent, DailyLimitReached) as exc:
         # Not a failure: what was read is saved, and the next run goes on from there.
@@ -200,13 +235,85 @@ def _execute_run(
         beat.join(timeout=10)
         if own_client and client is not None:
             client.close()
+        if own_client and api is not None:
+            api.close()
         with store.open(settings) as db:
             if client is not None:
                 db.meta.put(DAILY_SPEND_KEY, json.dumps(client.limits.daily.snapshot(), sort_keys=True))
             progress.set(phase="done" if state == "succeeded" else progress.phase)
             db.syncstate.finish_run(run_id, owner, state=state, progress=progress.snapshot(), error=error)
+    return _finish(settings, run_id, state)
+
+
+def _pull_tuned(
+    settings: Settings,
+    client: HubSpotClient,
+    kind: str,
+    progress: Progress,
+    run_id: int,
+    *,
+    stop: threading.Event,
+    walkers: int,
+    overlap_ms: int,
+    live_associations: bool | None,
+) -> None:
+    """HubSpot's tuned pull (``crm.sync.pull``), its request counts and its daily budget."""
+    _claim_cache(settings)
+    progress.count_requests(client.stats.snapshot)
+    if live_associations is None:
+        live_associations = _associations_live(settings)
+    progress.watch_budgets(client.limits.gauges)
+    _seed_daily(settings, client)
+    Puller(
+        store.target_of(settings),
+        client,
+        progress,
+        run_id,
+        stop=stop,
+        walkers=walkers,
+        overlap_ms=overlap_ms,
+        live_associations=live_associations,
+    ).run(kind)
+
+
+def _pull_generic(
+    settings: Settings,
+    api: CrmApi,
+    kind: str,
+    progress: Progress,
+    run_id: int,
+    *,
+    stop: threading.Event,
+    overlap_ms: int,
+) -> None:
+    """Any CRM through the interface alone (``crm.sync.listpull``)."""
+    _claim_for_account(settings, api)
+    ListPuller(
+        store.target_of(settings),
+        api,
+        crms.provider_of(settings).object_types(),
+        progress,
+        run_id,
+        stop=stop,
+        overlap_ms=overlap_ms,
+    ).run(kind)
+
+
+def _finish(settings: Settings, run_id: int, state: str) -> dict[str, Any]:
+    """The finished run as the Sync page shows it."""
     with store.open(settings) as db:
         return db.syncstate.get_run(run_id) or {"id": run_id, "state": state}
+
+
+def _claim_for_account(settings: Settings, api: CrmApi) -> None:
+    """The generic pull's ``_claim_cache``: a cache holds one account's records, so one that
+    held another account's is cleared first (the account is asked of the API: one request)."""
+    account = api.identity().account_id
+    if not account.isdigit():
+        return
+    with store.open(settings) as db:
+        if db.meta.claim_for_portal(int(account)):
+            log.info("The cache held another account's records; cleared for account %s", account)
 
 
 def _associations_live(settings: Settings) -> bool:
@@ -311,12 +418,19 @@ class SyncRunner:
             return True
 
     def _run(self, run_id: int, owner: str, kind: str) -> None:
-        client = None
+        client = api = None
         try:
             if self._client_factory is not None:
-                client = self._client_factory(self.settings)
+                client, api = split_client(self._client_factory(self.settings))
             self.last_result = _execute(
-                self.settings, run_id, owner, kind, client=client, walkers=WALKERS, overlap_ms=OVERLAP_MS
+                self.settings,
+                run_id,
+                owner,
+                kind,
+                client=client,
+                api=api,
+                walkers=WALKERS,
+                overlap_ms=OVERLAP_MS,
             )
             self._resume_later(self.last_result)
         except BaseException as exc:  # noqa: BLE001 - recorded in the run row; kept for the caller
@@ -324,6 +438,8 @@ class SyncRunner:
         finally:
             if client is not None:
                 client.close()
+            if api is not None:
+                api.close()
 
     def _resume_later(self, run: dict[str, Any]) -> None:
         """After a run paused for the daily budget, start an incremental sync once the day
@@ -352,8 +468,14 @@ class SyncRunner:
         return self._thread is not None and self._thread.is_alive()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for this runner's current run; True once it has finished."""
-        thread = self._thread
+        """Wait for this runner's current run; True once it has finished.
+
+        The thread is read under the lock ``start`` holds until the thread has started: a
+        caller that saw the new run's row (written inside ``start``) must not find the
+        thread object made but not yet started (joining that raises).
+        """
+        with self._lock:
+            thread = self._thread
         if thread is not None:
             thread.join(timeout)
         return not self.running

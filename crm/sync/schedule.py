@@ -112,7 +112,7 @@ class Scheduler:
                 return result
             with run_context("push"):
                 try:
-                    summary = push(self.settings, by="schedule", client=client)
+                    summary = push(self.settings, by="schedule", api=_as_api(client))
                 except SyncBusy:
                     log.info("a push is already running; this slot's scheduled push is skipped")
                 except CrmError as exc:
@@ -154,3 +154,13 @@ class Scheduler:
                 self.tick()
             except Exception:  # a broken cache must not end the schedule for good
                 log.exception("scheduled sync could not run")
+
+
+def _as_api(client: Any) -> Any:
+    """The push's CRM API over a test's client: a CrmApi as is, a HubSpotClient wrapped."""
+    from crm.hubspot.provider import HubSpotApi
+    from crm.interface import CrmApi
+
+    if client is None or isinstance(client, CrmApi):
+        return client
+    return HubSpotApi(client)

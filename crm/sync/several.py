@@ -1,8 +1,9 @@
 """Syncing several connections at once: one thread per connection, each on its own partition.
 
 Each connection's run is an ordinary ``run_sync`` on ``settings.for_connection(conn)``: its
-own lease and run history (in its partition), its own HubSpot client, and its own rate
-limiter (limiters are per portal), so a slow or failing portal neither blocks nor starves
+own lease and run history (in its partition), its own client (HubSpot's tuned pull, or any
+other CRM's API through the generic pull, ``crm.sync.listpull``), and its own rate limiter
+(limiters are per account), so a slow or failing portal neither blocks nor starves
 the others. ``SyncAll`` runs them in the background (the Sync page's *Sync all*);
 ``sync_all`` waits for them (``python -m crm sync --all``).
 """
@@ -19,7 +20,7 @@ from crm import connections as registry
 from crm.config import Settings
 from crm.connections import Connection
 from crm.errors import CrmError, SyncBusy
-from crm.sync.runner import Kind, run_sync
+from crm.sync.runner import Kind, run_sync, split_client
 
 log = logging.getLogger("crm.sync")
 
@@ -46,8 +47,9 @@ class SyncAll:
     """Runs a sync of every connection (or of ``connections``), one thread each.
 
     Args:
-        client_factory: builds the HubSpot client of one connection's Settings (tests);
-            default: each run opens its own (``crm.oauth.open_client``).
+        client_factory: builds the client of one connection's Settings (tests): a
+            HubSpotClient, or a ``CrmApi`` such as an opened ``PipedriveApi``; default: each
+            run opens its own (``crm.sync.runner``).
     """
 
     def __init__(
@@ -83,11 +85,13 @@ class SyncAll:
 
     def _run(self, outcome: SyncOutcome, kind: Kind, trigger: str, started_by: str | None) -> None:
         chosen = self.settings.for_connection(outcome.connection)
-        client = None
+        client = api = None
         try:
             if self._client_factory is not None:
-                client = self._client_factory(chosen)
-            outcome.run = run_sync(chosen, kind=kind, trigger=trigger, started_by=started_by, client=client)
+                client, api = split_client(self._client_factory(chosen))
+            outcome.run = run_sync(
+                chosen, kind=kind, trigger=trigger, started_by=started_by, client=client, api=api
+            )
         except CrmError as exc:
             outcome.error = exc
             if not isinstance(exc, SyncBusy):
@@ -95,6 +99,8 @@ class SyncAll:
         finally:
             if client is not None:
                 client.close()
+            if api is not None:
+                api.close()
 
     @property
     def running(self) -> bool:

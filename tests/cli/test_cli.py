@@ -121,3 +121,15 @@ def test_each_kind_of_failure_has_its_own_exit_status(error, code):
     from crm.__main__ import _exit_code
 
     assert _exit_code(error) == code
+
+
+def test_pronouns_sets_the_property_up_in_the_connected_portal_once(sandbox, headless):
+    code, out, err = run_cli("pronouns")
+    assert code == 0, err
+    assert out.startswith("Pronouns created in ") and "(HubSpot)" in out
+    from crm.sync import pronouns_property
+
+    with store.open(headless["CRM_DB"]) as db:
+        assert pronouns_property(db) == "pronouns"
+    code, out, _ = run_cli("pronouns")
+    assert code == 0 and out.startswith("Pronouns already in ")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -11,6 +11,8 @@ from cryptography.fernet import Fernet
 
 from crm import oauth
 from crm.config import Settings, load_settings
+from crm.sandbox.pipedrive import PipedriveConfig, PipedriveServer, serve
+from crm.sandbox.pipedrive.admin import PipedriveAdmin
 from tests.portal_fixtures import fresh_limits  # noqa: F401  (a fixture for this directory)
 
 
@@ -56,3 +58,40 @@ def connect_portal(two_portals, two_portal_settings: Settings) -> Callable[[int]
         return oauth.complete_connect(two_portal_settings, state=q["state"], code=code, nonce=nonce)
 
     return connect
+
+
+PIPEDRIVE_REDIRECT_URI = "http://127.0.0.1:8501/pipedrive/callback"
+PIPEDRIVE_COMPANY = {"seed": 7, "persons": 12, "organizations": 4, "deals": 5, "users": 2}
+
+
+@pytest.fixture(scope="session")
+def pipedrive_server() -> Iterator[PipedriveServer]:
+    """A Pipedrive sandbox; its default OAuth app accepts the app's loopback callback
+    (``PIPEDRIVE_REDIRECT_URI`` is one of its default redirect URIs)."""
+    server = serve(PipedriveConfig(**PIPEDRIVE_COMPANY))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pipedrive(pipedrive_server: PipedriveServer) -> Iterator[PipedriveAdmin]:
+    with PipedriveAdmin(pipedrive_server.url) as admin:
+        admin.reset(**PIPEDRIVE_COMPANY, tokens=True, webhooks=True, config=True)
+        yield admin
+
+
+@pytest.fixture
+def pipedrive_settings(pipedrive: PipedriveAdmin, cache_target: str) -> Settings:
+    """Settings with the sandbox as Pipedrive's OAuth server and a cache of the test's own."""
+    return Settings(
+        mode="sandbox",
+        db=cache_target,
+        secret_keys=(Fernet.generate_key().decode(),),
+        pipedrive_client_id="pipedrive-sandbox-client-id",
+        pipedrive_client_secret="pipedrive-sandbox-client-secret",
+        pipedrive_oauth_url=pipedrive.url,
+        pipedrive_redirect_uri=PIPEDRIVE_REDIRECT_URI,
+        http_timeout=10.0,
+    )

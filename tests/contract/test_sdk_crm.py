@@ -54,7 +54,9 @@ def test_get_all_contacts_pages_to_the_end_with_typed_fields(hubspot: HubSpot, s
 
 def test_batch_update_changes_every_input(hubspot: HubSpot, sandbox: SandboxAdmin) -> None:
     ids = [r["id"] for r in sandbox.truth("contacts")[:3]]
-    inputs = [SimplePublicObjectBatchInput(id=i, properties={"jobtitle": f"Chief {n}"}) for n, i in enumerate(ids)]
+    inputs = [
+        SimplePublicObjectBatchInput(id=i, properties={"jobtitle": f"Chief {n}"}) for n, i in enumerate(ids)
+    ]
     result = hubspot.crm.contacts.batch_api.update(BatchInputSimplePublicObjectBatchInput(inputs=inputs))
     assert result.status == "COMPLETE"
     assert sorted(r.id for r in result.results) == sorted(ids)
@@ -62,12 +64,17 @@ def test_batch_update_changes_every_input(hubspot: HubSpot, sandbox: SandboxAdmi
     assert [after[i] for i in ids] == ["Chief 0", "Chief 1", "Chief 2"]
 
 
-def test_batch_read_with_an_unknown_id_is_a_207_the_sdk_parses(hubspot: HubSpot, sandbox: SandboxAdmin) -> None:
+def test_batch_read_with_an_unknown_id_is_a_207_the_sdk_parses(
+    hubspot: HubSpot, sandbox: SandboxAdmin
+) -> None:
     known = sandbox.truth("contacts")[0]["id"]
-    result = hubspot.crm.contacts.batch_api.read(BatchReadInputSimplePublicObjectId(
-        inputs=[SimplePublicObjectId(id=known), SimplePublicObjectId(id="424242")],
-        properties=["email"], properties_with_history=[],
-    ))
+    result = hubspot.crm.contacts.batch_api.read(
+        BatchReadInputSimplePublicObjectId(
+            inputs=[SimplePublicObjectId(id=known), SimplePublicObjectId(id="424242")],
+            properties=["email"],
+            properties_with_history=[],
+        )
+    )
     assert [r.id for r in result.results] == [known]
     assert result.num_errors == 1
     assert result.errors[0].category == "OBJECT_NOT_FOUND"
@@ -79,7 +86,9 @@ def test_search_with_a_filter_matches_the_sandbox_truth(hubspot: HubSpot, sandbo
         r["id"] for r in sandbox.truth("contacts") if r["properties"].get("lifecyclestage") == "customer"
     )
     request = PublicObjectSearchRequest(
-        filter_groups=[FilterGroup(filters=[Filter(property_name="lifecyclestage", operator="EQ", value="customer")])],
+        filter_groups=[
+            FilterGroup(filters=[Filter(property_name="lifecyclestage", operator="EQ", value="customer")])
+        ],
         properties=["email", "lifecyclestage"],
         limit=100,
     )
@@ -97,7 +106,9 @@ def test_create_contact_then_duplicate_email_is_a_409_api_exception(hubspot: Hub
     )
     assert created.properties["email"] == "sdk@example.com"
     with pytest.raises(ApiException) as caught:
-        hubspot.crm.contacts.basic_api.create(SimplePublicObjectInputForCreate(properties={"email": "sdk@example.com"}))
+        hubspot.crm.contacts.basic_api.create(
+            SimplePublicObjectInputForCreate(properties={"email": "sdk@example.com"})
+        )
     assert caught.value.status == 409
     body = json.loads(caught.value.body)
     assert body["category"] == "CONFLICT"
@@ -121,11 +132,14 @@ def test_bad_token_is_a_401_api_exception(sandbox: SandboxAdmin) -> None:
     assert json.loads(caught.value.body)["category"] in ("INVALID_AUTHENTICATION", "EXPIRED_AUTHENTICATION")
 
 
-def test_rate_limit_is_a_429_api_exception_with_hubspots_policy(hubspot: HubSpot, sandbox: SandboxAdmin) -> None:
+def test_rate_limit_is_a_429_api_exception_with_hubspots_policy(
+    hubspot: HubSpot, sandbox: SandboxAdmin
+) -> None:
     # A POST, because urllib3 (under the SDK) silently waits out Retry-After on a GET.
     sandbox.configure(burst_limit=2)
-    read = BatchReadInputSimplePublicObjectId(inputs=[SimplePublicObjectId(id="1")], properties=[],
-                                              properties_with_history=[])
+    read = BatchReadInputSimplePublicObjectId(
+        inputs=[SimplePublicObjectId(id="1")], properties=[], properties_with_history=[]
+    )
     hubspot.crm.contacts.batch_api.read(read)
     hubspot.crm.contacts.batch_api.read(read)
     with pytest.raises(ApiException) as caught:
@@ -142,8 +156,15 @@ def test_deal_pipelines_have_hubspots_stage_ids_and_string_metadata(hubspot: Hub
     default = next(p for p in pipelines if p.id == "default")
     assert default.label == "Sales Pipeline"
     stages = {s.id: s.metadata for s in default.stages}
-    assert list(stages) == ["appointmentscheduled", "qualifiedtobuy", "presentationscheduled",
-                            "decisionmakerboughtin", "contractsent", "closedwon", "closedlost"]
+    assert list(stages) == [
+        "appointmentscheduled",
+        "qualifiedtobuy",
+        "presentationscheduled",
+        "decisionmakerboughtin",
+        "contractsent",
+        "closedwon",
+        "closedlost",
+    ]
     assert stages["closedwon"] == {"isClosed": "true", "probability": "1.0"}
     assert stages["appointmentscheduled"] == {"isClosed": "false", "probability": "0.2"}
     custom = [p for p in pipelines if p.id != "default"]
@@ -165,26 +186,40 @@ def test_association_batch_read_returns_typed_associations_and_no_associations_e
     contacts = sandbox.truth("contacts")
     linked = next(c for c in contacts if c["associations"]["companies"])
     company_id = linked["associations"]["companies"][0]["id"]
-    lonely = hubspot.crm.contacts.basic_api.create(SimplePublicObjectInputForCreate(properties={"email": "x@y.io"}))
-    request = BatchInputPublicFetchAssociationsBatchRequest(inputs=[
-        PublicFetchAssociationsBatchRequest(id=linked["id"]), PublicFetchAssociationsBatchRequest(id=lonely.id),
-    ])
+    lonely = hubspot.crm.contacts.basic_api.create(
+        SimplePublicObjectInputForCreate(properties={"email": "x@y.io"})
+    )
+    request = BatchInputPublicFetchAssociationsBatchRequest(
+        inputs=[
+            PublicFetchAssociationsBatchRequest(id=linked["id"]),
+            PublicFetchAssociationsBatchRequest(id=lonely.id),
+        ]
+    )
     result = hubspot.crm.associations.v4.batch_api.get_page("contacts", "companies", request)
     assert len(result.results) == 1
     row = result.results[0]
     assert row._from.id == linked["id"]
     assert row.to[0].to_object_id == company_id
     assert {(t.category, t.type_id, t.label) for t in row.to[0].association_types} == {
-        ("HUBSPOT_DEFINED", 1, "Primary"), ("HUBSPOT_DEFINED", 279, None)}
+        ("HUBSPOT_DEFINED", 1, "Primary"),
+        ("HUBSPOT_DEFINED", 279, None),
+    }
     assert result.num_errors == 1
     assert result.errors[0].sub_category == "crm.associations.NO_ASSOCIATIONS_FOUND"
 
 
 def test_create_custom_contact_property_and_a_duplicate_is_409(hubspot: HubSpot) -> None:
-    definition = PropertyCreate(name="pronouns", label="Pronouns", type="enumeration", field_type="select",
-                                group_name="contactinformation",
-                                options=[{"label": "she/her", "value": "she_her", "hidden": False},
-                                         {"label": "they/them", "value": "they_them", "hidden": False}])
+    definition = PropertyCreate(
+        name="pronouns",
+        label="Pronouns",
+        type="enumeration",
+        field_type="select",
+        group_name="contactinformation",
+        options=[
+            {"label": "she/her", "value": "she_her", "hidden": False},
+            {"label": "they/them", "value": "they_them", "hidden": False},
+        ],
+    )
     created = hubspot.crm.properties.core_api.create(object_type="contacts", property_create=definition)
     assert (created.name, created.type, created.field_type) == ("pronouns", "enumeration", "select")
     assert [o.value for o in created.options] == ["she_her", "they_them"]
@@ -198,12 +233,23 @@ def test_create_custom_contact_property_and_a_duplicate_is_409(hubspot: HubSpot)
 
 
 def test_new_custom_property_is_writable_and_validated(hubspot: HubSpot, sandbox: SandboxAdmin) -> None:
-    hubspot.crm.properties.core_api.create(object_type="contacts", property_create=PropertyCreate(
-        name="pronouns", label="Pronouns", type="enumeration", field_type="select", group_name="contactinformation",
-        options=[{"label": "she/her", "value": "she_her", "hidden": False}]))
+    hubspot.crm.properties.core_api.create(
+        object_type="contacts",
+        property_create=PropertyCreate(
+            name="pronouns",
+            label="Pronouns",
+            type="enumeration",
+            field_type="select",
+            group_name="contactinformation",
+            options=[{"label": "she/her", "value": "she_her", "hidden": False}],
+        ),
+    )
     contact_id = sandbox.truth("contacts")[0]["id"]
     hubspot.crm.contacts.basic_api.update(contact_id, {"properties": {"pronouns": "she_her"}})
-    assert hubspot.crm.contacts.basic_api.get_by_id(contact_id, properties=["pronouns"]).properties["pronouns"] == "she_her"
+    assert (
+        hubspot.crm.contacts.basic_api.get_by_id(contact_id, properties=["pronouns"]).properties["pronouns"]
+        == "she_her"
+    )
     with pytest.raises(ApiException) as caught:
         hubspot.crm.contacts.basic_api.update(contact_id, {"properties": {"pronouns": "he_him"}})
     assert caught.value.status == 400

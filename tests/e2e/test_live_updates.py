@@ -31,7 +31,9 @@ def test_contact_renamed_in_hubspot_appears_on_the_open_contacts_page(
     settle(page)
     sidebar = page.get_by_test_id("stSidebarUserContent")  # (the Sync page may say it too)
     expect(sidebar.get_by_text("Live updates: on")).to_be_visible(timeout=20_000)
-    contact = sorted((r for r in sandbox.truth("contacts") if not r.get("archived")), key=lambda r: int(r["id"]))[0]
+    contact = sorted(
+        (r for r in sandbox.truth("contacts") if not r.get("archived")), key=lambda r: int(r["id"])
+    )[0]
     new_name = "Quintessa Livewire"
     first, last = new_name.split()
     expect(page.get_by_text(first, exact=True)).to_have_count(0)

@@ -11,7 +11,7 @@ import pytest
 from streamlit import config as st_config
 
 import ui.runtime
-from crm import oauth
+from crm import connections, oauth, pipedrive_auth
 from crm.sandbox.admin import SandboxAdmin
 from tests.oauth.oauth_flow import approve, query
 
@@ -26,11 +26,12 @@ def _free_port() -> int:
 def demo(monkeypatch, tmp_path) -> Iterator[int]:
     """A fresh demo process on another port: no settings, its own embedded sandbox and cache."""
     for name in list(os.environ):
-        if name.startswith(("CRM_", "HUBSPOT_")):
+        if name.startswith(("CRM_", "HUBSPOT_", "PIPEDRIVE_")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("CRM_DB", str(tmp_path / "crm.db"))
     monkeypatch.setattr(ui.runtime, "secrets", lambda: {})
     monkeypatch.setattr(ui.runtime, "_sandbox", None)
+    monkeypatch.setattr(ui.runtime, "_pipedrive_sandbox", None)
     monkeypatch.setattr(ui.runtime, "_logging_done", True)
     port = _free_port()
     old = st_config.get_option("server.port")
@@ -41,6 +42,8 @@ def demo(monkeypatch, tmp_path) -> Iterator[int]:
         st_config.set_option("server.port", old)
         if ui.runtime._sandbox is not None:
             ui.runtime._sandbox.stop()
+        if ui.runtime._pipedrive_sandbox is not None:
+            ui.runtime._pipedrive_sandbox.stop()
 
 
 def test_streamlit_on_port_8600_style_connects_without_extra_settings(demo: int):
@@ -60,3 +63,24 @@ def test_streamlit_on_port_8600_style_connects_without_extra_settings(demo: int)
 def test_an_explicit_redirect_uri_is_kept(demo: int, monkeypatch):
     monkeypatch.setenv("HUBSPOT_REDIRECT_URI", "http://localhost:9999/hubspot/callback")
     assert ui.runtime.base_settings().redirect_uri == "http://localhost:9999/hubspot/callback"
+
+
+def test_demo_mode_connects_pipedrive_through_its_embedded_sandbox_without_an_account(demo: int):
+    settings = ui.runtime.settings()
+    assert settings.pipedrive_redirect_uri == f"http://localhost:{demo}/pipedrive/callback"
+    assert settings.pipedrive_oauth_url == ui.runtime.embedded_pipedrive_url()
+    authorize_url, nonce = pipedrive_auth.start_connect(settings, ticket=oauth.create_ticket(settings, None))
+    with httpx2.Client(trust_env=False, timeout=10) as person:
+        consent = person.get(authorize_url)
+        assert consent.status_code == 200 and "Allow and install" in consent.text
+        form_nonce = consent.text.split('name="nonce" value="')[1].split('"')[0]
+        answer = person.post(
+            settings.pipedrive_oauth_url + "/oauth/authorize/decision",
+            data={"nonce": form_nonce, "decision": "allow"},
+        )
+    back = query(answer.headers["location"])
+    assert answer.headers["location"].startswith(settings.pipedrive_redirect_uri + "?")
+    info = pipedrive_auth.complete_connect(settings, state=back["state"], code=back["code"], nonce=nonce)
+    assert info.status == "connected"
+    [conn] = connections.list_connections(settings)
+    assert (conn.crm, conn.base_url) == ("pipedrive", settings.pipedrive_oauth_url)

@@ -21,8 +21,15 @@ def _status(call) -> int:  # type: ignore[no-untyped-def]
 
 def test_reset_to_other_sizes_including_zero(sandbox: SandboxAdmin) -> None:
     counts = sandbox.reset(contacts=3, companies=0, deals=0, owners=0, tickets=0, engagements=0, threads=0)
-    assert counts == {"contacts": 3, "companies": 0, "deals": 0, "owners": 0, "tickets": 0, "engagements": 0,
-                      "threads": 0}
+    assert counts == {
+        "contacts": 3,
+        "companies": 0,
+        "deals": 0,
+        "owners": 0,
+        "tickets": 0,
+        "engagements": 0,
+        "threads": 0,
+    }
     assert len(sandbox.truth("contacts")) == 3 and sandbox.truth("companies") == []
     assert all(not c["associations"]["companies"] for c in sandbox.truth("contacts"))
 
@@ -65,7 +72,9 @@ def test_stats_count_requests_by_route_template_and_status(api: httpx2.Client, s
     assert stats["responses"]["404"] == 2
 
 
-def test_truth_includes_archived_records_with_every_property(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
+def test_truth_includes_archived_records_with_every_property(
+    api: httpx2.Client, sandbox: SandboxAdmin
+) -> None:
     contact = sandbox.truth("contacts")[0]
     api.delete(f"{CONTACTS}/{contact['id']}").raise_for_status()
     truth = {r["id"]: r for r in sandbox.truth("contacts")}
@@ -73,7 +82,9 @@ def test_truth_includes_archived_records_with_every_property(api: httpx2.Client,
     assert {"email", "country", "lifecyclestage", "hs_object_id"} <= set(truth[contact["id"]]["properties"])
 
 
-def test_admin_patch_acts_like_the_hubspot_ui(api: httpx2.Client, sandbox: SandboxAdmin, webhook_inbox: WebhookInbox) -> None:
+def test_admin_patch_acts_like_the_hubspot_ui(
+    api: httpx2.Client, sandbox: SandboxAdmin, webhook_inbox: WebhookInbox
+) -> None:
     contact = sandbox.truth("contacts")[0]
     changed = sandbox.patch_object("contacts", contact["id"], {"firstname": "Edited", "city": "Kyoto"})
     assert changed["properties"]["firstname"] == "Edited"
@@ -81,7 +92,9 @@ def test_admin_patch_acts_like_the_hubspot_ui(api: httpx2.Client, sandbox: Sandb
     assert api.get(f"{CONTACTS}/{contact['id']}").json()["properties"]["firstname"] == "Edited"
     sandbox.flush_webhooks()
     events = [e for e in webhook_inbox.events if e["objectId"] == int(contact["id"])]
-    assert {(e["subscriptionType"], e["propertyName"], e["propertyValue"], e["changeSource"]) for e in events} == {
+    assert {
+        (e["subscriptionType"], e["propertyName"], e["propertyValue"], e["changeSource"]) for e in events
+    } == {
         ("contact.propertyChange", "firstname", "Edited", "CRM_UI"),
         ("contact.propertyChange", "city", "Kyoto", "CRM_UI"),
     }
@@ -98,21 +111,33 @@ def test_admin_archive_fires_a_deletion(sandbox: SandboxAdmin, webhook_inbox: We
     sandbox.archive_object("deals", deal["id"])
     assert next(d for d in sandbox.truth("deals") if d["id"] == deal["id"])["archived"] is True
     sandbox.flush_webhooks()
-    assert {"subscriptionType": "deal.deletion", "objectId": int(deal["id"]), "changeSource": "CRM_UI"}.items() <= \
-        webhook_inbox.events[0].items()
+    assert {
+        "subscriptionType": "deal.deletion",
+        "objectId": int(deal["id"]),
+        "changeSource": "CRM_UI",
+    }.items() <= webhook_inbox.events[0].items()
 
 
 def test_api_writes_fire_creation_change_association_and_deletion_events(
     api: httpx2.Client, sandbox: SandboxAdmin, webhook_inbox: WebhookInbox
 ) -> None:
     company = sandbox.truth("companies")[0]
-    created = api.post(CONTACTS, json={
-        "properties": {"email": "hook@example.com"},
-        "associations": [{"to": {"id": company["id"]},
-                          "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 1}]}],
-    }).json()
+    created = api.post(
+        CONTACTS,
+        json={
+            "properties": {"email": "hook@example.com"},
+            "associations": [
+                {
+                    "to": {"id": company["id"]},
+                    "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 1}],
+                }
+            ],
+        },
+    ).json()
     contact_id = int(created["id"])
-    api.patch(f"{CONTACTS}/{contact_id}", json={"properties": {"firstname": "Hook", "email": "hook@example.com"}})
+    api.patch(
+        f"{CONTACTS}/{contact_id}", json={"properties": {"firstname": "Hook", "email": "hook@example.com"}}
+    )
     api.delete(f"{CONTACTS}/{contact_id}")
     sandbox.flush_webhooks()
     mine = [e for e in webhook_inbox.events if contact_id in (e["objectId"], e.get("toObjectId"))]
@@ -134,7 +159,9 @@ def test_same_seed_gives_the_same_portal_and_another_seed_another(sandbox: Sandb
     sandbox.reset(seed=7)
     assert sandbox.truth("contacts") == first
     sandbox.reset(seed=8)
-    assert [c["properties"]["email"] for c in sandbox.truth("contacts")] != [c["properties"]["email"] for c in first]
+    assert [c["properties"]["email"] for c in sandbox.truth("contacts")] != [
+        c["properties"]["email"] for c in first
+    ]
 
 
 def test_seed_data_looks_real_and_includes_hostile_values(sandbox: SandboxAdmin) -> None:

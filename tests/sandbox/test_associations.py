@@ -48,9 +48,12 @@ def test_batch_read_pages_each_input_separately(api: httpx2.Client, sandbox: San
     assert seen == expected
 
 
-def test_input_without_associations_is_a_207_no_associations_found(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
-    lonely = api.post("/crm/v3/objects/deals", json={"properties": {"dealname": "Alone",
-                                                                    "dealstage": "qualifiedtobuy"}}).json()
+def test_input_without_associations_is_a_207_no_associations_found(
+    api: httpx2.Client, sandbox: SandboxAdmin
+) -> None:
+    lonely = api.post(
+        "/crm/v3/objects/deals", json={"properties": {"dealname": "Alone", "dealstage": "qualifiedtobuy"}}
+    ).json()
     response = api.post(f"{V4}/deals/companies/batch/read", json={"inputs": [{"id": lonely["id"]}]})
     assert response.status_code == 207
     body = response.json()
@@ -59,39 +62,64 @@ def test_input_without_associations_is_a_207_no_associations_found(api: httpx2.C
     assert error["category"] == "OBJECT_NOT_FOUND"
     assert error["subCategory"] == "crm.associations.NO_ASSOCIATIONS_FOUND"
     assert error["message"] == f"No company is associated with deal {lonely['id']}."
-    assert error["context"] == {"fromObjectId": [lonely["id"]], "fromObjectType": ["deal"], "toObjectType": ["company"]}
+    assert error["context"] == {
+        "fromObjectId": [lonely["id"]],
+        "fromObjectType": ["deal"],
+        "toObjectType": ["company"],
+    }
 
 
 def test_batch_create_with_primary_type_adds_the_unlabeled_one_in_both_directions(
     api: httpx2.Client, sandbox: SandboxAdmin
 ) -> None:
-    deal = api.post("/crm/v3/objects/deals", json={"properties": {"dealname": "New",
-                                                                   "dealstage": "qualifiedtobuy"}}).json()
+    deal = api.post(
+        "/crm/v3/objects/deals", json={"properties": {"dealname": "New", "dealstage": "qualifiedtobuy"}}
+    ).json()
     company = sandbox.truth("companies")[0]
-    response = api.post(f"{V4}/deals/companies/batch/create", json={"inputs": [{
-        "from": {"id": deal["id"]}, "to": {"id": company["id"]},
-        "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 5}]}]})
+    response = api.post(
+        f"{V4}/deals/companies/batch/create",
+        json={
+            "inputs": [
+                {
+                    "from": {"id": deal["id"]},
+                    "to": {"id": company["id"]},
+                    "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 5}],
+                }
+            ]
+        },
+    )
     assert response.status_code == 201
     result = response.json()["results"][0]
     assert result["fromObjectTypeId"] == "0-3" and result["toObjectTypeId"] == "0-2"
     assert result["labels"] == ["Primary"]
     back = api.post(f"{V4}/companies/deals/batch/read", json={"inputs": [{"id": company["id"]}]}).json()
-    types = next(t for t in back["results"][0]["to"] if t["toObjectId"] == int(deal["id"]))["associationTypes"]
+    types = next(t for t in back["results"][0]["to"] if t["toObjectId"] == int(deal["id"]))[
+        "associationTypes"
+    ]
     assert {t["typeId"] for t in types} == {6, 342}
 
 
 def test_invalid_type_id_is_400(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
     deal, contact = sandbox.truth("deals")[0], sandbox.truth("contacts")[0]
-    body = {"inputs": [{"from": {"id": deal["id"]}, "to": {"id": contact["id"]},
-                        "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 279}]}]}
+    body = {
+        "inputs": [
+            {
+                "from": {"id": deal["id"]},
+                "to": {"id": contact["id"]},
+                "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 279}],
+            }
+        ]
+    }
     assert_crm_error(api.post(f"{V4}/deals/contacts/batch/create", json=body), 400, "VALIDATION_ERROR")
 
 
 def test_batch_archive_removes_both_directions(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
     company = _company_with_contacts(sandbox)
     contact_id = company["associations"]["contacts"][0]["id"]
-    response = api.post(f"{V4}/companies/contacts/batch/archive",
-                        json={"inputs": [{"from": {"id": company["id"]}, "to": [{"id": contact_id}]}]})
+    response = api.post(
+        f"{V4}/companies/contacts/batch/archive",
+        json={"inputs": [{"from": {"id": company["id"]}, "to": [{"id": contact_id}]}]},
+    )
     assert response.status_code == 204
     contact = next(c for c in sandbox.truth("contacts") if c["id"] == contact_id)
     assert company["id"] not in {row["id"] for row in contact["associations"]["companies"]}
@@ -99,8 +127,10 @@ def test_batch_archive_removes_both_directions(api: httpx2.Client, sandbox: Sand
 
 def test_labels_list_the_hubspot_defined_types_of_a_pair(api: httpx2.Client) -> None:
     labels = api.get(f"{V4}/contacts/companies/labels").json()["results"]
-    assert labels == [{"category": "HUBSPOT_DEFINED", "typeId": 1, "label": "Primary"},
-                      {"category": "HUBSPOT_DEFINED", "typeId": 279, "label": None}]
+    assert labels == [
+        {"category": "HUBSPOT_DEFINED", "typeId": 1, "label": "Primary"},
+        {"category": "HUBSPOT_DEFINED", "typeId": 279, "label": None},
+    ]
 
 
 def test_single_record_associations_put_get_delete(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
@@ -118,7 +148,9 @@ def test_single_record_associations_put_get_delete(api: httpx2.Client, sandbox: 
 def test_date_versioned_association_path(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
     deal = sandbox.truth("deals")[0]
     v4 = api.post(f"{V4}/deals/companies/batch/read", json={"inputs": [{"id": deal["id"]}]}).json()
-    dated = api.post("/crm/associations/2026-03/deals/companies/batch/read", json={"inputs": [{"id": deal["id"]}]}).json()
+    dated = api.post(
+        "/crm/associations/2026-03/deals/companies/batch/read", json={"inputs": [{"id": deal["id"]}]}
+    ).json()
     assert v4["results"] == dated["results"]
 
 

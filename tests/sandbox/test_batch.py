@@ -26,8 +26,14 @@ def test_batch_read_returns_requested_properties(api: httpx2.Client, sandbox: Sa
 
 def test_batch_read_by_email(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
     contact = sandbox.truth("contacts")[5]
-    body = api.post(f"{BATCH}/read", json={"idProperty": "email", "properties": ["email"],
-                                           "inputs": [{"id": contact["properties"]["email"]}]}).json()
+    body = api.post(
+        f"{BATCH}/read",
+        json={
+            "idProperty": "email",
+            "properties": ["email"],
+            "inputs": [{"id": contact["properties"]["email"]}],
+        },
+    ).json()
     assert [r["id"] for r in body["results"]] == [contact["id"]]
 
 
@@ -40,8 +46,9 @@ def test_batch_read_with_unknown_ids_is_207_listing_them(api: httpx2.Client, san
     assert body["numErrors"] == 1
     error = body["errors"][0]
     assert error["category"] == "OBJECT_NOT_FOUND"
-    assert error["message"] == ("Could not get some CONTACT objects, they may be deleted or not exist. "
-                                "Check that ids are valid.")
+    assert error["message"] == (
+        "Could not get some CONTACT objects, they may be deleted or not exist. Check that ids are valid."
+    )
     assert error["context"] == {"ids": ["1", "2"]}
 
 
@@ -51,7 +58,9 @@ def test_more_than_100_inputs_is_400(api: httpx2.Client) -> None:
 
 
 def test_batch_create_returns_201_with_trace_ids(api: httpx2.Client) -> None:
-    inputs = [{"properties": {"email": f"new{i}@example.com"}, "objectWriteTraceId": f"row-{i}"} for i in range(3)]
+    inputs = [
+        {"properties": {"email": f"new{i}@example.com"}, "objectWriteTraceId": f"row-{i}"} for i in range(3)
+    ]
     response = api.post(f"{BATCH}/create", json={"inputs": inputs})
     assert response.status_code == 201
     results = response.json()["results"]
@@ -59,7 +68,9 @@ def test_batch_create_returns_201_with_trace_ids(api: httpx2.Client) -> None:
     assert {r["properties"]["email"] for r in results} == {f"new{i}@example.com" for i in range(3)}
 
 
-def test_batch_create_with_trace_ids_on_every_input_succeeds_in_part(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
+def test_batch_create_with_trace_ids_on_every_input_succeeds_in_part(
+    api: httpx2.Client, sandbox: SandboxAdmin
+) -> None:
     inputs = [
         {"properties": {"email": "good@example.com"}, "objectWriteTraceId": "row-1"},
         {"properties": {"email": "bad@example.com", "favcolor": "red"}, "objectWriteTraceId": "row-2"},
@@ -77,8 +88,13 @@ def test_batch_create_with_trace_ids_on_every_input_succeeds_in_part(api: httpx2
     assert "good@example.com" in emails and "bad@example.com" not in emails
 
 
-def test_batch_create_without_trace_ids_fails_whole_on_one_bad_input(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
-    inputs = [{"properties": {"email": "good@example.com"}}, {"properties": {"email": "bad", "firstname": "X"}}]
+def test_batch_create_without_trace_ids_fails_whole_on_one_bad_input(
+    api: httpx2.Client, sandbox: SandboxAdmin
+) -> None:
+    inputs = [
+        {"properties": {"email": "good@example.com"}},
+        {"properties": {"email": "bad", "firstname": "X"}},
+    ]
     body = assert_crm_error(api.post(f"{BATCH}/create", json={"inputs": inputs}), 400, "VALIDATION_ERROR")
     assert body["errors"][0]["code"] == "INVALID_EMAIL"
     assert "good@example.com" not in {r["properties"].get("email") for r in sandbox.truth("contacts")}
@@ -89,10 +105,15 @@ def test_batch_create_with_a_duplicate_email_in_the_same_batch_conflicts(api: ht
     assert_crm_error(api.post(f"{BATCH}/create", json={"inputs": inputs}), 409, "CONFLICT")
 
 
-def test_batch_update_changes_values_and_reports_unknown_ids_in_a_207(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
+def test_batch_update_changes_values_and_reports_unknown_ids_in_a_207(
+    api: httpx2.Client, sandbox: SandboxAdmin
+) -> None:
     ids = _ids(sandbox, 2)
-    inputs = [{"id": ids[0], "properties": {"city": "Lisbon"}}, {"id": ids[1], "properties": {"city": "Porto"}},
-              {"id": "77", "properties": {"city": "Nowhere"}}]
+    inputs = [
+        {"id": ids[0], "properties": {"city": "Lisbon"}},
+        {"id": ids[1], "properties": {"city": "Porto"}},
+        {"id": "77", "properties": {"city": "Nowhere"}},
+    ]
     response = api.post(f"{BATCH}/update", json={"inputs": inputs})
     assert response.status_code == 207
     body = response.json()
@@ -106,18 +127,29 @@ def test_batch_update_with_duplicate_ids_is_400(api: httpx2.Client, sandbox: San
     assert_crm_error(api.post(f"{BATCH}/update", json={"inputs": inputs}), 400, "VALIDATION_ERROR")
 
 
-def test_batch_update_with_a_read_only_property_fails_whole(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
+def test_batch_update_with_a_read_only_property_fails_whole(
+    api: httpx2.Client, sandbox: SandboxAdmin
+) -> None:
     ids = _ids(sandbox, 2)
-    inputs = [{"id": ids[0], "properties": {"city": "Oslo"}}, {"id": ids[1], "properties": {"lastmodifieddate": "1"}}]
+    inputs = [
+        {"id": ids[0], "properties": {"city": "Oslo"}},
+        {"id": ids[1], "properties": {"lastmodifieddate": "1"}},
+    ]
     body = assert_crm_error(api.post(f"{BATCH}/update", json={"inputs": inputs}), 400, "VALIDATION_ERROR")
     assert body["errors"][0]["code"] == "READ_ONLY_VALUE"
     assert sandbox.truth("contacts")[0]["properties"].get("city") != "Oslo"
 
 
-def test_batch_upsert_by_email_creates_and_updates_with_the_new_flag(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
+def test_batch_upsert_by_email_creates_and_updates_with_the_new_flag(
+    api: httpx2.Client, sandbox: SandboxAdmin
+) -> None:
     existing = sandbox.truth("contacts")[0]
     inputs = [
-        {"id": existing["properties"]["email"], "idProperty": "email", "properties": {"jobtitle": "Upserted"}},
+        {
+            "id": existing["properties"]["email"],
+            "idProperty": "email",
+            "properties": {"jobtitle": "Upserted"},
+        },
         {"id": "fresh@example.com", "idProperty": "email", "properties": {"firstname": "Fresh"}},
     ]
     response = api.post(f"{BATCH}/upsert", json={"inputs": inputs})
@@ -151,5 +183,7 @@ def test_batch_archive_is_204_and_hides_the_records(api: httpx2.Client, sandbox:
 
 def test_batch_routes_on_the_date_versioned_path(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
     ids = _ids(sandbox, 2)
-    body = api.post("/crm/objects/2026-03/contacts/batch/read", json={"inputs": [{"id": i} for i in ids]}).json()
+    body = api.post(
+        "/crm/objects/2026-03/contacts/batch/read", json={"inputs": [{"id": i} for i in ids]}
+    ).json()
     assert [r["id"] for r in body["results"]] == ids

@@ -18,11 +18,15 @@ def test_malformed_json_is_400(api: httpx2.Client) -> None:
 
 
 def test_json_that_is_not_an_object_is_400(api: httpx2.Client) -> None:
-    assert_crm_error(api.post(f"{CONTACTS}/batch/read", json=["not", "an", "object"]), 400, "VALIDATION_ERROR")
+    assert_crm_error(
+        api.post(f"{CONTACTS}/batch/read", json=["not", "an", "object"]), 400, "VALIDATION_ERROR"
+    )
 
 
 def test_wrong_content_type_is_415(api: httpx2.Client) -> None:
-    response = api.post(CONTACTS, content=b"email=a@b.co", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = api.post(
+        CONTACTS, content=b"email=a@b.co", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert_crm_error(response, 415)
 
 
@@ -69,8 +73,12 @@ def test_missing_scope_is_403_missing_scopes(sandbox: SandboxAdmin) -> None:
     token = sandbox.private_app_token(["oauth", "crm.objects.contacts.read"])
     headers = {"Authorization": f"Bearer {token}"}
     assert httpx2.get(sandbox.url + CONTACTS, headers=headers).status_code == 200
-    assert_crm_error(httpx2.get(sandbox.url + "/crm/v3/objects/deals", headers=headers), 403, "MISSING_SCOPES")
-    created = httpx2.post(sandbox.url + CONTACTS, headers=headers, json={"properties": {"email": "a@example.com"}})
+    assert_crm_error(
+        httpx2.get(sandbox.url + "/crm/v3/objects/deals", headers=headers), 403, "MISSING_SCOPES"
+    )
+    created = httpx2.post(
+        sandbox.url + CONTACTS, headers=headers, json={"properties": {"email": "a@example.com"}}
+    )
     assert_crm_error(created, 403, "MISSING_SCOPES")
 
 

@@ -20,10 +20,15 @@ def test_normal_responses_carry_rate_limit_headers_counting_down(api: httpx2.Cli
     second = api.get(CONTACTS, params={"limit": 1})
     assert first.headers["X-HubSpot-RateLimit-Max"] == "110"
     assert first.headers["X-HubSpot-RateLimit-Interval-Milliseconds"] == "10000"
-    assert int(second.headers["X-HubSpot-RateLimit-Remaining"]) == int(first.headers["X-HubSpot-RateLimit-Remaining"]) - 1
+    assert (
+        int(second.headers["X-HubSpot-RateLimit-Remaining"])
+        == int(first.headers["X-HubSpot-RateLimit-Remaining"]) - 1
+    )
 
 
-def test_burst_limit_answers_429_ten_secondly_rolling_with_retry_after(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
+def test_burst_limit_answers_429_ten_secondly_rolling_with_retry_after(
+    api: httpx2.Client, sandbox: SandboxAdmin
+) -> None:
     sandbox.configure(burst_limit=3)
     statuses = [api.get(CONTACTS, params={"limit": 1}).status_code for _ in range(3)]
     limited = api.get(CONTACTS, params={"limit": 1})
@@ -59,7 +64,9 @@ def test_admin_and_oauth_routes_are_not_rate_limited(api: httpx2.Client, sandbox
     assert api.get(CONTACTS).status_code == 200
 
 
-def test_search_has_its_own_secondly_limit_without_rate_limit_headers(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
+def test_search_has_its_own_secondly_limit_without_rate_limit_headers(
+    api: httpx2.Client, sandbox: SandboxAdmin
+) -> None:
     sandbox.configure(search_limit=2, burst_limit=1)
     ok = [api.post(SEARCH, json={}) for _ in range(2)]
     assert [r.status_code for r in ok] == [200, 200]
@@ -81,7 +88,9 @@ def test_url_longer_than_the_limit_is_414(api: httpx2.Client, sandbox: SandboxAd
     assert api.get(CONTACTS, params={"properties": "email"}).status_code == 200
 
 
-def test_latency_is_per_request_so_concurrent_requests_overlap(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
+def test_latency_is_per_request_so_concurrent_requests_overlap(
+    api: httpx2.Client, sandbox: SandboxAdmin
+) -> None:
     sandbox.configure(latency_ms=300)
     started = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
@@ -91,8 +100,10 @@ def test_latency_is_per_request_so_concurrent_requests_overlap(api: httpx2.Clien
     assert 0.3 <= elapsed < 8 * 0.3 / 2, f"8 requests of 300 ms took {elapsed:.2f} s"
 
 
-@pytest.mark.parametrize(("status", "category"), [(500, "INTERNAL_ERROR"), (502, "SERVICE_UNAVAILABLE"),
-                                                  (503, "SERVICE_UNAVAILABLE")])
+@pytest.mark.parametrize(
+    ("status", "category"),
+    [(500, "INTERNAL_ERROR"), (502, "SERVICE_UNAVAILABLE"), (503, "SERVICE_UNAVAILABLE")],
+)
 def test_fail_next_serves_server_errors_in_hubspots_dialect(
     api: httpx2.Client, sandbox: SandboxAdmin, status: int, category: str
 ) -> None:
@@ -115,7 +126,9 @@ def test_fail_next_only_matches_its_method_and_path(api: httpx2.Client, sandbox:
     assert api.post(SEARCH, json={}).status_code == 503
 
 
-def test_dropped_connection_closes_the_socket_without_a_response(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
+def test_dropped_connection_closes_the_socket_without_a_response(
+    api: httpx2.Client, sandbox: SandboxAdmin
+) -> None:
     sandbox.fail_next(CONTACTS, status="drop")
     with pytest.raises(httpx2.RemoteProtocolError):
         api.get(CONTACTS)

@@ -10,7 +10,10 @@ from crm.sandbox.admin import SandboxAdmin
 
 PROPS = "/crm/v3/properties/contacts"
 PRONOUNS = {
-    "name": "pronouns", "label": "Pronouns", "type": "enumeration", "fieldType": "select",
+    "name": "pronouns",
+    "label": "Pronouns",
+    "type": "enumeration",
+    "fieldType": "select",
     "groupName": "contactinformation",
     "options": [{"label": "she/her", "value": "she_her"}, {"label": "they/them", "value": "they_them"}],
 }
@@ -18,12 +21,22 @@ PRONOUNS = {
 
 def test_property_list_describes_hubspot_defined_properties(api: httpx2.Client) -> None:
     results = {p["name"]: p for p in api.get(PROPS).json()["results"]}
-    assert {"email", "firstname", "lastname", "lifecyclestage", "hubspot_owner_id", "lastmodifieddate"} <= set(results)
+    assert {
+        "email",
+        "firstname",
+        "lastname",
+        "lifecyclestage",
+        "hubspot_owner_id",
+        "lastmodifieddate",
+    } <= set(results)
     stage = results["lifecyclestage"]
     assert stage["type"] == "enumeration" and "lead" in [o["value"] for o in stage["options"]]
     assert results["email"]["options"] == [] and results["email"]["hubspotDefined"] is True
     assert results["lastmodifieddate"]["modificationMetadata"]["readOnlyValue"] is True
-    assert results["hubspot_owner_id"]["externalOptions"] is True and results["hubspot_owner_id"]["options"] == []
+    assert (
+        results["hubspot_owner_id"]["externalOptions"] is True
+        and results["hubspot_owner_id"]["options"] == []
+    )
 
 
 def test_property_get_and_404(api: httpx2.Client) -> None:
@@ -51,8 +64,14 @@ def test_create_custom_property_then_duplicate_is_409(api: httpx2.Client) -> Non
 
 @pytest.mark.parametrize(
     "change",
-    [{"name": None}, {"type": "colour"}, {"fieldType": "number"}, {"options": []}, {"groupName": "nope"},
-     {"name": "Bad Name"}],
+    [
+        {"name": None},
+        {"type": "colour"},
+        {"fieldType": "number"},
+        {"options": []},
+        {"groupName": "nope"},
+        {"name": "Bad Name"},
+    ],
 )
 def test_invalid_property_definitions_are_400(api: httpx2.Client, change: dict) -> None:
     definition = {**PRONOUNS, **change}
@@ -68,10 +87,21 @@ def test_custom_property_can_be_archived_but_hubspot_defined_cannot(api: httpx2.
 
 
 def test_unique_custom_property_works_as_id_property(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
-    api.post(PROPS, json={"name": "member_no", "label": "Member no", "type": "string", "fieldType": "text",
-                          "groupName": "contactinformation", "hasUniqueValue": True}).raise_for_status()
+    api.post(
+        PROPS,
+        json={
+            "name": "member_no",
+            "label": "Member no",
+            "type": "string",
+            "fieldType": "text",
+            "groupName": "contactinformation",
+            "hasUniqueValue": True,
+        },
+    ).raise_for_status()
     contact = sandbox.truth("contacts")[0]
-    api.patch(f"/crm/v3/objects/contacts/{contact['id']}", json={"properties": {"member_no": "M-1"}}).raise_for_status()
+    api.patch(
+        f"/crm/v3/objects/contacts/{contact['id']}", json={"properties": {"member_no": "M-1"}}
+    ).raise_for_status()
     found = api.get("/crm/v3/objects/contacts/M-1", params={"idProperty": "member_no"}).json()
     assert found["id"] == contact["id"]
     other = sandbox.truth("contacts")[1]["id"]
@@ -84,8 +114,11 @@ def test_property_groups_list_create_and_duplicate(api: httpx2.Client) -> None:
     assert "contactinformation" in groups
     created = api.post(f"{PROPS}/groups", json={"name": "dashboard", "label": "Dashboard"})
     assert created.status_code == 201 and created.json()["name"] == "dashboard"
-    assert_crm_error(api.post(f"{PROPS}/groups", json={"name": "dashboard", "label": "Again"}), 409,
-                     "OBJECT_ALREADY_EXISTS")
+    assert_crm_error(
+        api.post(f"{PROPS}/groups", json={"name": "dashboard", "label": "Again"}),
+        409,
+        "OBJECT_ALREADY_EXISTS",
+    )
 
 
 def test_pipeline_by_id_and_its_stages(api: httpx2.Client) -> None:
@@ -95,8 +128,10 @@ def test_pipeline_by_id_and_its_stages(api: httpx2.Client) -> None:
     stages = api.get("/crm/v3/pipelines/deals/default/stages").json()["results"]
     assert [s["id"] for s in stages] == [s["id"] for s in default["stages"]]
     custom = next(p for p in pipelines if p["id"] != "default")
-    assert all(s["id"].isdigit() and s["metadata"]["probability"] in {"0.0", "0.3", "0.7", "1.0"}
-               for s in custom["stages"])
+    assert all(
+        s["id"].isdigit() and s["metadata"]["probability"] in {"0.0", "0.3", "0.7", "1.0"}
+        for s in custom["stages"]
+    )
     assert_crm_error(api.get("/crm/v3/pipelines/deals/nope"), 404, "OBJECT_NOT_FOUND")
 
 
@@ -121,5 +156,12 @@ def test_records_reference_owners_by_owner_id(api: httpx2.Client, sandbox: Sandb
 def test_account_info_details(api: httpx2.Client) -> None:
     details = api.get("/account-info/v3/details").json()
     assert details["portalId"] == 62515
-    assert {"uiDomain", "timeZone", "companyCurrency", "utcOffset", "dataHostingLocation", "accountType"} <= set(details)
+    assert {
+        "uiDomain",
+        "timeZone",
+        "companyCurrency",
+        "utcOffset",
+        "dataHostingLocation",
+        "accountType",
+    } <= set(details)
     assert api.get("/account-info/2026-03/details").json() == details

@@ -26,7 +26,9 @@ def _all_pages(api: httpx2.Client, path: str, **params: object) -> list[dict]:
         after = body["paging"]["next"]["after"]
 
 
-def test_list_pages_through_every_contact_in_id_order_and_omits_paging_on_the_last_page(api: httpx2.Client) -> None:
+def test_list_pages_through_every_contact_in_id_order_and_omits_paging_on_the_last_page(
+    api: httpx2.Client,
+) -> None:
     records = _all_pages(api, CONTACTS)
     ids = [int(r["id"]) for r in records]
     assert len(ids) == 40
@@ -39,8 +41,14 @@ def test_list_pages_through_every_contact_in_id_order_and_omits_paging_on_the_la
 def test_list_returns_default_properties_as_strings_with_hubspot_bookkeeping(api: httpx2.Client) -> None:
     body = api.get(CONTACTS, params={"limit": 3}).json()
     contact = body["results"][0]
-    assert set(contact["properties"]) == {"createdate", "email", "firstname", "hs_object_id", "lastmodifieddate",
-                                          "lastname"}
+    assert set(contact["properties"]) == {
+        "createdate",
+        "email",
+        "firstname",
+        "hs_object_id",
+        "lastmodifieddate",
+        "lastname",
+    }
     assert contact["properties"]["hs_object_id"] == contact["id"]
     assert contact["createdAt"] == contact["properties"]["createdate"]
     assert contact["updatedAt"] == contact["properties"]["lastmodifieddate"]
@@ -60,7 +68,9 @@ def test_list_sends_null_for_defined_properties_without_value_and_ignores_unknow
 
 
 def test_list_accepts_properties_repeated_or_comma_separated(api: httpx2.Client) -> None:
-    repeated = api.get(CONTACTS, params=[("limit", "2"), ("properties", "city"), ("properties", "country")]).json()
+    repeated = api.get(
+        CONTACTS, params=[("limit", "2"), ("properties", "city"), ("properties", "country")]
+    ).json()
     joined = api.get(CONTACTS, params={"limit": 2, "properties": "city,country"}).json()
     assert repeated["results"] == joined["results"]
     assert set(joined["results"][0]["properties"]) >= {"city", "country"}
@@ -77,7 +87,9 @@ def test_companies_and_deals_use_hs_lastmodifieddate(api: httpx2.Client) -> None
     company = api.get("/crm/v3/objects/companies", params={"limit": 1}).json()["results"][0]
     deal = api.get("/crm/v3/objects/deals", params={"limit": 1}).json()["results"][0]
     assert "hs_lastmodifieddate" in company["properties"] and "lastmodifieddate" not in company["properties"]
-    assert {"dealname", "amount", "closedate", "pipeline", "dealstage", "hs_lastmodifieddate"} <= set(deal["properties"])
+    assert {"dealname", "amount", "closedate", "pipeline", "dealstage", "hs_lastmodifieddate"} <= set(
+        deal["properties"]
+    )
 
 
 def test_list_with_associations_names_the_v3_association_types(api: httpx2.Client) -> None:
@@ -91,7 +103,9 @@ def test_list_with_associations_names_the_v3_association_types(api: httpx2.Clien
 def test_get_by_id_and_by_email(api: httpx2.Client) -> None:
     contact = api.get(CONTACTS, params={"limit": 1}).json()["results"][0]
     by_id = api.get(f"{CONTACTS}/{contact['id']}").json()
-    by_email = api.get(f"{CONTACTS}/{contact['properties']['email'].upper()}", params={"idProperty": "email"}).json()
+    by_email = api.get(
+        f"{CONTACTS}/{contact['properties']['email'].upper()}", params={"idProperty": "email"}
+    ).json()
     assert by_id["id"] == by_email["id"] == contact["id"]
 
 
@@ -146,23 +160,31 @@ def test_create_with_invalid_values_is_400_in_hubspots_validation_dialect(
 @pytest.mark.parametrize("amount", ["1,500", "1.500.00", "12abc"])
 def test_malformed_numbers_are_refused(api: httpx2.Client, amount: str) -> None:
     deal = {"dealname": "Test", "dealstage": "qualifiedtobuy", "amount": amount}
-    body = assert_crm_error(api.post("/crm/v3/objects/deals", json={"properties": deal}), 400, "VALIDATION_ERROR")
+    body = assert_crm_error(
+        api.post("/crm/v3/objects/deals", json={"properties": deal}), 400, "VALIDATION_ERROR"
+    )
     assert body["errors"][0]["code"] == "INVALID_INTEGER"
 
 
 def test_deal_stage_must_belong_to_the_deals_pipeline(api: httpx2.Client) -> None:
     deal = {"dealname": "Test", "pipeline": "default", "dealstage": "11348542"}
-    body = assert_crm_error(api.post("/crm/v3/objects/deals", json={"properties": deal}), 400, "VALIDATION_ERROR")
+    body = assert_crm_error(
+        api.post("/crm/v3/objects/deals", json={"properties": deal}), 400, "VALIDATION_ERROR"
+    )
     assert body["errors"][0]["context"]["propertyName"] == ["dealstage"]
 
 
 def test_deal_create_assumes_the_default_pipeline_and_derives_closed_flags(api: httpx2.Client) -> None:
-    response = api.post("/crm/v3/objects/deals", json={"properties": {"dealname": "Won", "dealstage": "closedwon",
-                                                                       "closedate": "2024-05-01"}})
+    response = api.post(
+        "/crm/v3/objects/deals",
+        json={"properties": {"dealname": "Won", "dealstage": "closedwon", "closedate": "2024-05-01"}},
+    )
     assert response.status_code == 201
     deal_id = response.json()["id"]
-    deal = api.get(f"/crm/v3/objects/deals/{deal_id}",
-                   params={"properties": "pipeline,hs_is_closed,hs_is_closed_won,closedate"}).json()
+    deal = api.get(
+        f"/crm/v3/objects/deals/{deal_id}",
+        params={"properties": "pipeline,hs_is_closed,hs_is_closed_won,closedate"},
+    ).json()
     assert deal["properties"]["pipeline"] == "default"
     assert deal["properties"]["hs_is_closed"] == "true"
     assert deal["properties"]["hs_is_closed_won"] == "true"
@@ -171,11 +193,18 @@ def test_deal_create_assumes_the_default_pipeline_and_derives_closed_flags(api: 
 
 def test_create_with_association_links_both_ways(api: httpx2.Client) -> None:
     company = api.get("/crm/v3/objects/companies", params={"limit": 1}).json()["results"][0]
-    contact = api.post(CONTACTS, json={
-        "properties": {"email": "linked@example.com"},
-        "associations": [{"to": {"id": company["id"]},
-                          "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 279}]}],
-    }).json()
+    contact = api.post(
+        CONTACTS,
+        json={
+            "properties": {"email": "linked@example.com"},
+            "associations": [
+                {
+                    "to": {"id": company["id"]},
+                    "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 279}],
+                }
+            ],
+        },
+    ).json()
     back = api.get(f"/crm/v3/objects/companies/{company['id']}", params={"associations": "contacts"}).json()
     assert contact["id"] in {row["id"] for row in back["associations"]["contacts"]["results"]}
 
@@ -199,8 +228,9 @@ def test_patch_with_unchanged_values_leaves_last_modified_alone(api: httpx2.Clie
 def test_patch_by_email_and_clearing_with_empty_string(api: httpx2.Client) -> None:
     contact = api.get(CONTACTS, params={"limit": 1, "properties": "email,jobtitle"}).json()["results"][0]
     email = contact["properties"]["email"]
-    api.patch(f"{CONTACTS}/{email}", params={"idProperty": "email"},
-              json={"properties": {"jobtitle": ""}}).raise_for_status()
+    api.patch(
+        f"{CONTACTS}/{email}", params={"idProperty": "email"}, json={"properties": {"jobtitle": ""}}
+    ).raise_for_status()
     again = api.get(f"{CONTACTS}/{contact['id']}", params={"properties": "jobtitle"}).json()
     assert again["properties"]["jobtitle"] is None
 
@@ -218,7 +248,9 @@ def test_delete_archives_without_touching_last_modified(api: httpx2.Client, sand
     assert contact["id"] not in live_ids and len(live_ids) == 39
 
 
-def test_properties_with_history_lowers_the_page_size_to_50(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
+def test_properties_with_history_lowers_the_page_size_to_50(
+    api: httpx2.Client, sandbox: SandboxAdmin
+) -> None:
     sandbox.reset(contacts=60, companies=0, deals=0)
     body = api.get(CONTACTS, params={"limit": 100, "propertiesWithHistory": "firstname"}).json()
     assert len(body["results"]) == 50

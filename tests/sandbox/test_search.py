@@ -25,56 +25,120 @@ def _truth(sandbox: SandboxAdmin, kind: str = "contacts") -> list[dict]:
 
 def test_eq_filter_on_an_enumeration(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
     expected = {r["id"] for r in _truth(sandbox) if r["properties"].get("lifecyclestage") == "lead"}
-    body = _search(api, {"filterGroups": [{"filters": [
-        {"propertyName": "lifecyclestage", "operator": "EQ", "value": "lead"}]}], "limit": 100})
+    body = _search(
+        api,
+        {
+            "filterGroups": [
+                {"filters": [{"propertyName": "lifecyclestage", "operator": "EQ", "value": "lead"}]}
+            ],
+            "limit": 100,
+        },
+    )
     assert {r["id"] for r in body["results"]} == expected and body["total"] == len(expected)
 
 
 def test_string_matching_is_case_insensitive(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
     contact = _truth(sandbox)[3]
-    body = _search(api, {"filterGroups": [{"filters": [
-        {"propertyName": "email", "operator": "EQ", "value": contact["properties"]["email"].upper()}]}]})
+    body = _search(
+        api,
+        {
+            "filterGroups": [
+                {
+                    "filters": [
+                        {
+                            "propertyName": "email",
+                            "operator": "EQ",
+                            "value": contact["properties"]["email"].upper(),
+                        }
+                    ]
+                }
+            ]
+        },
+    )
     assert [r["id"] for r in body["results"]] == [contact["id"]]
 
 
 def test_filters_in_a_group_are_anded_and_groups_ored(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
     truth = _truth(sandbox)
     expected = {
-        r["id"] for r in truth
+        r["id"]
+        for r in truth
         if (r["properties"].get("lifecyclestage") == "customer" and r["properties"].get("hs_lead_status"))
         or r["properties"].get("lifecyclestage") == "subscriber"
     }
-    body = _search(api, {"limit": 100, "filterGroups": [
-        {"filters": [{"propertyName": "lifecyclestage", "operator": "EQ", "value": "customer"},
-                     {"propertyName": "hs_lead_status", "operator": "HAS_PROPERTY"}]},
-        {"filters": [{"propertyName": "lifecyclestage", "operator": "EQ", "value": "subscriber"}]},
-    ]})
+    body = _search(
+        api,
+        {
+            "limit": 100,
+            "filterGroups": [
+                {
+                    "filters": [
+                        {"propertyName": "lifecyclestage", "operator": "EQ", "value": "customer"},
+                        {"propertyName": "hs_lead_status", "operator": "HAS_PROPERTY"},
+                    ]
+                },
+                {"filters": [{"propertyName": "lifecyclestage", "operator": "EQ", "value": "subscriber"}]},
+            ],
+        },
+    )
     assert {r["id"] for r in body["results"]} == expected
 
 
 def test_in_between_and_token_operators(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
     truth = _truth(sandbox)
     stages = {"lead", "customer"}
-    body = _search(api, {"limit": 100, "filterGroups": [{"filters": [
-        {"propertyName": "lifecyclestage", "operator": "IN", "values": sorted(stages)}]}]})
+    body = _search(
+        api,
+        {
+            "limit": 100,
+            "filterGroups": [
+                {"filters": [{"propertyName": "lifecyclestage", "operator": "IN", "values": sorted(stages)}]}
+            ],
+        },
+    )
     assert body["total"] == sum(r["properties"].get("lifecyclestage") in stages for r in truth)
 
     created = sorted(r["properties"]["createdate"] for r in truth)
     low, high = created[5], created[15]
-    body = _search(api, {"limit": 100, "filterGroups": [{"filters": [
-        {"propertyName": "createdate", "operator": "BETWEEN", "value": low, "highValue": high}]}]})
+    body = _search(
+        api,
+        {
+            "limit": 100,
+            "filterGroups": [
+                {
+                    "filters": [
+                        {"propertyName": "createdate", "operator": "BETWEEN", "value": low, "highValue": high}
+                    ]
+                }
+            ],
+        },
+    )
     assert body["total"] == 11
 
     domain = truth[0]["properties"]["email"].split("@")[1]
-    body = _search(api, {"limit": 100, "filterGroups": [{"filters": [
-        {"propertyName": "email", "operator": "CONTAINS_TOKEN", "value": f"*@{domain}"}]}]})
+    body = _search(
+        api,
+        {
+            "limit": 100,
+            "filterGroups": [
+                {"filters": [{"propertyName": "email", "operator": "CONTAINS_TOKEN", "value": f"*@{domain}"}]}
+            ],
+        },
+    )
     assert body["total"] == sum(r["properties"]["email"].endswith("@" + domain) for r in truth)
 
 
 def test_millisecond_values_filter_dates(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
     truth = _truth(sandbox)
-    body = _search(api, {"limit": 100, "filterGroups": [{"filters": [
-        {"propertyName": "lastmodifieddate", "operator": "GTE", "value": "0"}]}]})
+    body = _search(
+        api,
+        {
+            "limit": 100,
+            "filterGroups": [
+                {"filters": [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": "0"}]}
+            ],
+        },
+    )
     assert body["total"] == len(truth)
 
 
@@ -82,8 +146,9 @@ def test_one_sort_orders_results_and_default_is_oldest_created_first(api: httpx2
     default = _search(api, {"limit": 100})["results"]
     created = [r["properties"]["createdate"] for r in default]
     assert created == sorted(created)
-    by_modified = _search(api, {"limit": 100, "sorts": [{"propertyName": "lastmodifieddate",
-                                                          "direction": "DESCENDING"}]})["results"]
+    by_modified = _search(
+        api, {"limit": 100, "sorts": [{"propertyName": "lastmodifieddate", "direction": "DESCENDING"}]}
+    )["results"]
     modified = [r["properties"]["lastmodifieddate"] for r in by_modified]
     assert modified == sorted(modified, reverse=True)
     as_string = _search(api, {"limit": 100, "sorts": ["lastmodifieddate"]})["results"]
@@ -118,8 +183,10 @@ def test_archived_records_never_match(api: httpx2.Client, sandbox: SandboxAdmin)
 
 
 def test_query_matches_word_prefixes_in_searchable_fields(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
-    api.post("/crm/v3/objects/contacts", json={"properties": {"email": "zebulon.q@example.com",
-                                                              "firstname": "Zebulon"}}).raise_for_status()
+    api.post(
+        "/crm/v3/objects/contacts",
+        json={"properties": {"email": "zebulon.q@example.com", "firstname": "Zebulon"}},
+    ).raise_for_status()
     body = _search(api, {"query": "zebu"})
     assert [r["properties"]["firstname"] for r in body["results"]] == ["Zebulon"]
 
@@ -127,16 +194,33 @@ def test_query_matches_word_prefixes_in_searchable_fields(api: httpx2.Client, sa
 def test_association_filter_finds_a_companys_contacts(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
     company = next(c for c in sandbox.truth("companies") if c["associations"]["contacts"])
     expected = {row["id"] for row in company["associations"]["contacts"]}
-    body = _search(api, {"limit": 100, "filterGroups": [{"filters": [
-        {"propertyName": "associations.company", "operator": "EQ", "value": company["id"]}]}]})
+    body = _search(
+        api,
+        {
+            "limit": 100,
+            "filterGroups": [
+                {
+                    "filters": [
+                        {"propertyName": "associations.company", "operator": "EQ", "value": company["id"]}
+                    ]
+                }
+            ],
+        },
+    )
     assert {r["id"] for r in body["results"]} == expected
 
 
 def test_deals_search_on_numbers_compares_numerically(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
     deals = _truth(sandbox, "deals")
     expected = {d["id"] for d in deals if float(d["properties"]["amount"]) > 9000}
-    body = _search(api, {"limit": 100, "filterGroups": [{"filters": [
-        {"propertyName": "amount", "operator": "GT", "value": "9000"}]}]}, "/crm/v3/objects/deals/search")
+    body = _search(
+        api,
+        {
+            "limit": 100,
+            "filterGroups": [{"filters": [{"propertyName": "amount", "operator": "GT", "value": "9000"}]}],
+        },
+        "/crm/v3/objects/deals/search",
+    )
     assert {r["id"] for r in body["results"]} == expected
 
 
@@ -152,7 +236,16 @@ def test_deals_search_on_numbers_compares_numerically(api: httpx2.Client, sandbo
         {"query": "x" * 3001},
         {"after": "10000"},
     ],
-    ids=["6 groups", "7 filters", "24 filters", "2 sorts", "bad operator", "unknown property", "long query", "cap"],
+    ids=[
+        "6 groups",
+        "7 filters",
+        "24 filters",
+        "2 sorts",
+        "bad operator",
+        "unknown property",
+        "long query",
+        "cap",
+    ],
 )
 def test_invalid_searches_are_400(api: httpx2.Client, body: dict) -> None:
     assert_crm_error(api.post(SEARCH, json=body), 400, "VALIDATION_ERROR")
@@ -177,7 +270,11 @@ def test_limit_is_clamped_to_200(api: httpx2.Client, sandbox: SandboxAdmin) -> N
 def test_index_lag_hides_new_records_until_it_passes(api: httpx2.Client, sandbox: SandboxAdmin) -> None:
     sandbox.configure(index_lag_ms=400, search_limit=100_000)
     new = api.post("/crm/v3/objects/contacts", json={"properties": {"email": "late@example.com"}}).json()
-    query = {"filterGroups": [{"filters": [{"propertyName": "email", "operator": "EQ", "value": "late@example.com"}]}]}
+    query = {
+        "filterGroups": [
+            {"filters": [{"propertyName": "email", "operator": "EQ", "value": "late@example.com"}]}
+        ]
+    }
     started = time.monotonic()
     assert _search(api, query)["total"] == 0
     # A direct read sees the record at once; only the search index lags.
@@ -192,8 +289,12 @@ def test_index_lag_serves_old_values_of_changed_records(api: httpx2.Client, sand
     contact = _truth(sandbox)[0]
     sandbox.configure(index_lag_ms=60_000)
     api.patch(f"/crm/v3/objects/contacts/{contact['id']}", json={"properties": {"firstname": "Renamed"}})
-    query = {"filterGroups": [{"filters": [{"propertyName": "hs_object_id", "operator": "EQ", "value": contact["id"]}]}],
-             "properties": ["firstname"]}
+    query = {
+        "filterGroups": [
+            {"filters": [{"propertyName": "hs_object_id", "operator": "EQ", "value": contact["id"]}]}
+        ],
+        "properties": ["firstname"],
+    }
     assert _search(api, query)["results"][0]["properties"]["firstname"] == contact["properties"]["firstname"]
 
 
@@ -206,20 +307,33 @@ def test_id_range_filters_walk_a_slice_of_ids_in_order(api: httpx2.Client, sandb
         (("GTE", "LT"), [i for i in ids if low <= i < high and i != ids[5]]),
         (("GT", "LTE"), [i for i in ids if low < i <= high and i != ids[5]]),
     ):
-        body = _search(api, {
-            "filterGroups": [{"filters": [
-                {"propertyName": "hs_object_id", "operator": operators[0], "value": str(low)},
-                {"propertyName": "hs_object_id", "operator": operators[1], "value": str(high)},
-                {"propertyName": "email", "operator": "HAS_PROPERTY"},
-            ]}],
-            "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-            "limit": 200,
-        })
+        body = _search(
+            api,
+            {
+                "filterGroups": [
+                    {
+                        "filters": [
+                            {"propertyName": "hs_object_id", "operator": operators[0], "value": str(low)},
+                            {"propertyName": "hs_object_id", "operator": operators[1], "value": str(high)},
+                            {"propertyName": "email", "operator": "HAS_PROPERTY"},
+                        ]
+                    }
+                ],
+                "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+                "limit": 200,
+            },
+        )
         assert [int(r["id"]) for r in body["results"]] == expected
         assert body["total"] == len(expected) and "paging" not in body
     # In two groups (ORed) the same filters select everything above low or below high.
-    body = _search(api, {"filterGroups": [
-        {"filters": [{"propertyName": "hs_object_id", "operator": "GTE", "value": str(high)}]},
-        {"filters": [{"propertyName": "hs_object_id", "operator": "LT", "value": str(low)}]},
-    ], "limit": 200})
+    body = _search(
+        api,
+        {
+            "filterGroups": [
+                {"filters": [{"propertyName": "hs_object_id", "operator": "GTE", "value": str(high)}]},
+                {"filters": [{"propertyName": "hs_object_id", "operator": "LT", "value": str(low)}]},
+            ],
+            "limit": 200,
+        },
+    )
     assert sorted(int(r["id"]) for r in body["results"]) == [i for i in ids if i >= high or i < low]

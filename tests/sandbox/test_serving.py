@@ -18,15 +18,32 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_cli_prints_its_url_and_serves_until_stopped() -> None:
-    command = [sys.executable, "-m", "crm.sandbox", "--port", "0", "--contacts", "3", "--companies", "1",
-               "--deals", "1", "--owners", "1", "--seed", "5"]
+    command = [
+        sys.executable,
+        "-m",
+        "crm.sandbox",
+        "--port",
+        "0",
+        "--contacts",
+        "3",
+        "--companies",
+        "1",
+        "--deals",
+        "1",
+        "--owners",
+        "1",
+        "--seed",
+        "5",
+    ]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         url = proc.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:")
         token = httpx2.post(f"{url}/_sandbox/private-app-token", json={}).json()["token"]
-        page = httpx2.get(f"{url}/crm/v3/objects/contacts", headers={"Authorization": f"Bearer {token}"}).json()
+        page = httpx2.get(
+            f"{url}/crm/v3/objects/contacts", headers={"Authorization": f"Bearer {token}"}
+        ).json()
         assert len(page["results"]) == 3
     finally:
         proc.terminate()
@@ -34,8 +51,14 @@ def test_cli_prints_its_url_and_serves_until_stopped() -> None:
 
 
 def test_cli_refuses_negative_sizes() -> None:
-    result = subprocess.run([sys.executable, "-m", "crm.sandbox", "--contacts", "-1"], cwd=ROOT, check=False,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "crm.sandbox", "--contacts", "-1"],
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2 and "--contacts" in result.stderr
 
 
@@ -77,8 +100,14 @@ SCALE_PROBE = textwrap.dedent(
 def test_seeding_stays_compact_enough_for_200000_contacts() -> None:
     # 75,000 records here; the per-record cost bounds a 200,000-contact portal (300,000 records
     # with companies and deals) to well under 600 MB.
-    result = subprocess.run([sys.executable, "-c", SCALE_PROBE], cwd=ROOT, check=False, capture_output=True,
-                            text=True, timeout=280)
+    result = subprocess.run(
+        [sys.executable, "-c", SCALE_PROBE],
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
     assert result.returncode == 0, result.stderr
     probe = json.loads(result.stdout)
     assert probe["records"] == 75_000

@@ -115,3 +115,26 @@ def test_unknown_refresh_token_and_grant_are_400(pipedrive: PipedriveAdmin) -> N
         odd = client.post("/oauth/token", data={"grant_type": "password"})
     assert bad.json()["error_description"] == "Invalid grant: refresh_token is invalid"
     assert odd.status_code == 400 and odd.json()["error"] == "unsupported_grant_type"
+
+
+def test_a_revoked_refresh_token_no_longer_refreshes_and_its_access_token_stops_working(
+    pipedrive: PipedriveAdmin,
+) -> None:
+    with httpx2.Client(base_url=pipedrive.url, trust_env=False) as client:
+        token = exchange(client, redirect_params(consent(client, "allow"))["code"]).json()
+        bearer = {"Authorization": f"Bearer {token['access_token']}"}
+        assert client.get("/api/v2/persons", headers=bearer).status_code == 200
+        assert client.post("/oauth/revoke", data={"token": token["refresh_token"]}).status_code == 401
+        revoked = client.post(
+            "/oauth/revoke",
+            data={"token": token["refresh_token"], "token_type_hint": "refresh_token"},
+            headers={"Authorization": BASIC},
+        )
+        assert revoked.status_code == 200
+        refresh = client.post(
+            "/oauth/token",
+            data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"]},
+            headers={"Authorization": BASIC},
+        )
+        assert refresh.status_code == 400 and refresh.json()["error"] == "invalid_grant"
+        assert client.get("/api/v2/persons", headers=bearer).status_code == 401

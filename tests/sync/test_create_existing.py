@@ -6,13 +6,16 @@ cache was synced, exactly as a colleague adding it in HubSpot meanwhile would.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 import pytest
 
+from crm.hubspot.provider import HubSpotApi
 from crm.store import outbox
 from crm.sync import discard_edit, link_existing_contact, push, queue_new_contact, run_sync
+from tests.synced_copies import portal_fingerprint
 
 EMAIL = "grace.hopper@existing.example"
 THEIRS = {"email": EMAIL, "firstname": "Grace", "lastname": "Hopper", "jobtitle": "Rear Admiral"}
@@ -39,9 +42,21 @@ def _create_in_hubspot(client, properties: dict[str, str]) -> str:
 
 
 @pytest.fixture
-def existing(sandbox, settings, fast_client) -> str:
+def prepared_cache(request, sandbox, settings, synced_copies):
+    """For a test that asks for ``existing``: its cache is a copy of the session's synced
+    cache (tests/synced_copies.py), made before ``db`` opens it."""
+    if "existing" in request.fixturenames:
+        synced_copies.fill(
+            settings.db,
+            "private-app",
+            portal_fingerprint(sandbox),
+            lambda target: run_sync(dataclasses.replace(settings, db=target), kind="full"),
+        )
+
+
+@pytest.fixture
+def existing(sandbox, settings, fast_client, prepared_cache) -> str:
     """The cache is synced, then someone creates the contact in HubSpot."""
-    run_sync(settings, kind="full")
     return _create_in_hubspot(fast_client, THEIRS)
 
 
@@ -172,7 +187,7 @@ def test_creates_are_checked_with_one_read_per_batch_and_new_emails_still_create
     for n in range(3):
         queue_new_contact(settings, {"email": f"fresh{n}@new.example", "firstname": f"Fresh {n}"}, by="kim")
     spy = Spy(fast_client)
-    summary = push(settings, by="kim", client=spy)
+    summary = push(settings, by="kim", api=HubSpotApi(spy))
     assert spy.email_reads == 1 and spy.upserts == 1
     assert sorted(r["status"] for r in summary["results"]) == ["conflict", "created", "created", "created"]
     assert all(len(_with_email(sandbox, f"fresh{n}@new.example")) == 1 for n in range(3))
@@ -186,7 +201,7 @@ def test_a_crash_after_the_read_then_a_create_elsewhere_ends_in_a_decision_not_a
     queue_new_contact(settings, MINE, by="kim")
     # The read finds nothing; the process dies before the upsert goes out.
     with pytest.raises(Killed):
-        push(settings, by="kim", client=Spy(fast_client, before_upsert=_die))
+        push(settings, by="kim", api=HubSpotApi(Spy(fast_client, before_upsert=_die)))
     assert _with_email(sandbox, EMAIL) == []
     # Meanwhile a colleague creates the contact in HubSpot; the retry reads again.
     existing = _create_in_hubspot(fast_client, THEIRS)
@@ -203,11 +218,11 @@ def test_a_crash_after_hubspot_created_the_contact_is_not_created_twice_nor_held
     local = queue_new_contact(settings, MINE, by="kim")
     # HubSpot creates it, then the process dies before recording that.
     with pytest.raises(Killed):
-        push(settings, by="kim", client=Spy(fast_client, after_upsert=_die))
+        push(settings, by="kim", api=HubSpotApi(Spy(fast_client, after_upsert=_die)))
     (made,) = _with_email(sandbox, EMAIL)
     assert db.outbox.pending_creates("contacts")[0]["record_id"] == local
     spy = Spy(fast_client)
-    summary = push(settings, by="kim", client=spy)
+    summary = push(settings, by="kim", api=HubSpotApi(spy))
     assert spy.upserts == 0
     assert [(r["status"], r["record_id"]) for r in summary["results"]] == [("created", made["id"])]
     assert _with_email(sandbox, EMAIL) == [made]

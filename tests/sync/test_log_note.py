@@ -9,6 +9,7 @@ import pytest
 
 from crm.errors import InvalidEdit, Unreachable
 from crm.hubspot import HubSpotClient, StaticToken
+from crm.hubspot.provider import HubSpotApi
 from crm.sync import push, queue_note, queue_task, run_sync
 
 # The module, not the function crm.sync re-exports under the same name.
@@ -67,7 +68,7 @@ def test_a_create_whose_answer_was_lost_is_found_not_sent_twice(sandbox, setting
     contact = _contact(sandbox)
     queue_note(settings, "contacts", contact, "Timeout witness", by=None)
     with _AnswerLost(settings, StaticToken(settings.access_token)) as losing:
-        result = push(settings, by=None, client=losing)
+        result = push(settings, by=None, api=HubSpotApi(losing))
     assert [r["status"] for r in result["results"]] == ["retry"]
     assert len(_notes_with(sandbox, "Timeout witness")) == 1  # HubSpot has it; we do not know
     assert db.interactions.timeline("contacts", contact).rows[0]["pending"] is True

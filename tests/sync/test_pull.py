@@ -12,6 +12,7 @@ import pytest
 from crm import store
 from crm.errors import CrmError, SyncBusy
 from crm.hubspot import HubSpotClient, StaticToken
+from crm.hubspot.provider import HubSpotApi
 from crm.sync import SyncRunner, push, queue_edits, queue_new_contact, run_sync
 from crm.sync.pull import PULL_TYPES
 from tests.pgcluster import sqlite_only
@@ -168,7 +169,7 @@ def test_a_sync_through_a_fault_storm_ends_with_the_same_data(sandbox, settings,
         queue_new_contact(settings, {"email": f"storm-{n}@example.com", "firstname": "Storm"}, by="kim")
     for _attempt in range(8):
         try:
-            push(settings, by="kim", client=fast_client)
+            push(settings, by="kim", api=HubSpotApi(fast_client))
         except CrmError as exc:
             print(f"push attempt failed: {exc}")
         if db.outbox.outbox_counts()["pending"] == 0:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
 from crm.errors import InvalidEdit
 from crm.hubspot import reset_limits
+from crm.hubspot.provider import HubSpotApi
+from crm.interface import Record, WriteResult
 from crm.sync import (
     pronouns_available,
     push,
@@ -18,6 +21,7 @@ from crm.sync import (
     set_up_pronouns,
 )
 from tests.sync.synchelpers import differences
+from tests.synced_copies import portal_fingerprint
 
 
 def _truth(sandbox, object_type, record_id):
@@ -29,8 +33,21 @@ def _outbox(db):
 
 
 @pytest.fixture
-def synced(sandbox, settings):
-    run_sync(settings, kind="full")
+def prepared_cache(request, sandbox, settings, synced_copies):
+    """For a test that asks for ``synced``: its cache is a copy of the session's synced cache
+    (tests/synced_copies.py), made before ``db`` opens it."""
+    if "synced" in request.fixturenames:
+        synced_copies.fill(
+            settings.db,
+            "private-app",
+            portal_fingerprint(sandbox),
+            lambda target: run_sync(dataclasses.replace(settings, db=target), kind="full"),
+        )
+
+
+@pytest.fixture
+def synced(sandbox, prepared_cache):
+    """The ids of the portal's contacts, the cache holding them after a full sync."""
     return [r["id"] for r in sandbox.truth("contacts") if not r["archived"]]
 
 
@@ -143,7 +160,7 @@ def test_a_transient_failure_leaves_the_edit_for_the_next_push(sandbox, settings
     queue_edits(settings, "contacts", {synced[0]: {"jobtitle": "Eventually"}}, by="kim")
     # More 503s in a row than the client retries.
     sandbox.fail_next("/crm/v3/objects/contacts/batch/update", status=503, count=fast_client.max_retries + 1)
-    summary = push(settings, client=fast_client)
+    summary = push(settings, api=HubSpotApi(fast_client))
     assert [r["status"] for r in summary["results"]] == ["retry"]
     (row,) = _outbox(db)
     assert (row["status"], row["attempts"]) == ("pending", 1) and row["error"].startswith("Not sent yet")
@@ -224,8 +241,8 @@ def sandbox_properties(settings):
 
 
 class WholeBatchRefusal:
-    """A HubSpot that refuses a whole batch update when any input is bad (no per-input 207),
-    as it does without objectWriteTraceIds: the push has to split the batch to find it."""
+    """A CRM that refuses a whole batch update when any input is bad (no per-input failure),
+    as HubSpot does without objectWriteTraceIds: the push has to split the batch to find it."""
 
     def __init__(self, current: dict[str, dict[str, str]], bad_value: str) -> None:
         self.current = current
@@ -233,23 +250,24 @@ class WholeBatchRefusal:
         self.update_calls: list[int] = []
 
     def batch_read(self, object_type, ids, *, properties):
-        from crm.hubspot import Record
+        return [
+            Record(i, object_type, {p: self.current[i].get(p) for p in properties}, None, None) for i in ids
+        ]
 
-        return [Record(i, {p: self.current[i].get(p) for p in properties}, None, None) for i in ids]
-
-    def batch_update(self, object_type, inputs):
+    def batch_update(self, object_type, updates):
         from crm.errors import ValidationFailed
-        from crm.hubspot import BatchResult, Record
 
-        self.update_calls.append(len(inputs))
-        for item in inputs:
-            if self.bad_value in item["properties"].values():
+        self.update_calls.append(len(updates))
+        for values in updates.values():
+            if self.bad_value in values.values():
                 raise ValidationFailed(
                     "Property values were not valid", status_code=400, field_errors={"jobtitle": "nope"}
                 )
-        for item in inputs:
-            self.current[item["id"]].update(item["properties"])
-        return BatchResult([Record(i["id"], dict(i["properties"]), None, None) for i in inputs], [])
+        for rid, values in updates.items():
+            self.current[rid].update(values)
+        return WriteResult(
+            [Record(rid, object_type, dict(values), None, None) for rid, values in updates.items()]
+        )
 
     def close(self):
         pass
@@ -263,7 +281,7 @@ def test_a_batch_refused_as_a_whole_is_split_until_the_bad_input_stands_alone(sa
     edits = {rid: {"jobtitle": f"Fine {n}"} for n, rid in enumerate(synced[:16])}
     edits[synced[11]] = {"jobtitle": "BAD"}
     queue_edits(settings, "contacts", edits, by="kim")
-    summary = push(settings, client=client)
+    summary = push(settings, api=client)
     assert (summary["pushed"], summary["failed"]) == (15, 1)
     (failed,) = [r for r in summary["results"] if r["status"] == "failed"]
     assert failed["record_id"] == synced[11] and "nope" in failed["message"]

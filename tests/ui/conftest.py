@@ -1,5 +1,8 @@
 """AppTest fixtures: ``portal`` (the app's secrets for the test sandbox and a temporary
 cache), ``connected`` (OAuth done) and ``synced`` (a full sync done too).
+
+``synced`` gives each test a copy of a cache synced once per session (tests/synced_copies.py),
+reconnected with tokens of its own.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from uikit import ROOT, Portal, make_portal
 
 from crm.hubspot import reset_limits
 from crm.sandbox.admin import SandboxAdmin
+from tests.synced_copies import SyncedCopies, portal_fingerprint
 
 
 @pytest.fixture(autouse=True)
@@ -46,6 +50,14 @@ def connected(portal: Portal) -> Portal:
 
 
 @pytest.fixture
-def synced(connected: Portal) -> Portal:
-    connected.sync("full")
-    return connected
+def synced(portal: Portal, synced_copies: SyncedCopies) -> Portal:
+    """The portal connected and fully synced (a copy of the session's synced cache)."""
+
+    def build(target: str) -> None:
+        template = make_portal(portal.sandbox, target)
+        template.connect()
+        assert template.sync("full")["state"] == "succeeded"
+
+    synced_copies.fill(portal.settings.db, "oauth-app", portal_fingerprint(portal.sandbox), build)
+    portal.connect()  # tokens of its own: the same portal again is a reconnect, which keeps the cache
+    return portal

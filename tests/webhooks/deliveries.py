@@ -26,8 +26,15 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def sign(settings: Settings, body: bytes, *, method: str = "POST", uri: str | None = None,
-         timestamp: int | None = None, secret: str | None = None) -> dict[str, str]:
+def sign(
+    settings: Settings,
+    body: bytes,
+    *,
+    method: str = "POST",
+    uri: str | None = None,
+    timestamp: int | None = None,
+    secret: str | None = None,
+) -> dict[str, str]:
     """Headers for ``body`` signed the way HubSpot signs a v3 delivery."""
     ts = str(now_ms() if timestamp is None else timestamp)
     signature = webhooks.signature_v3(
@@ -44,8 +51,9 @@ def sign(settings: Settings, body: bytes, *, method: str = "POST", uri: str | No
     }
 
 
-def event(event_id: int, object_id: int, subscription_type: str = "contact.propertyChange",
-          **extra: Any) -> dict[str, Any]:
+def event(
+    event_id: int, object_id: int, subscription_type: str = "contact.propertyChange", **extra: Any
+) -> dict[str, Any]:
     base: dict[str, Any] = {
         "eventId": event_id,
         "subscriptionId": 25,

@@ -14,8 +14,9 @@ from ui.live import status_lines
 
 
 def test_private_app_without_a_client_secret_says_why_live_updates_are_off(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, HUBSPOT_ACCESS_TOKEN="pat-na1-x", HUBSPOT_CLIENT_ID="",
-                             HUBSPOT_CLIENT_SECRET="")
+    settings = make_settings(
+        tmp_path, HUBSPOT_ACCESS_TOKEN="pat-na1-x", HUBSPOT_CLIENT_ID="", HUBSPOT_CLIENT_SECRET=""
+    )
     status = webhooks.live_status(settings)
     assert status["enabled"] is False
     assert "HUBSPOT_CLIENT_SECRET" in status["reason"]
@@ -44,8 +45,15 @@ def test_configured_app_reports_events_and_refusals(offline_settings: Settings) 
 
 
 def test_status_lines_show_last_event_and_refusals() -> None:
-    lines = status_lines({"enabled": True, "last_event_at": time.time() - 30, "pending": 0, "failed": 0,
-                          "rejected": {"bad_signature": 4}})
+    lines = status_lines(
+        {
+            "enabled": True,
+            "last_event_at": time.time() - 30,
+            "pending": 0,
+            "failed": 0,
+            "rejected": {"bad_signature": 4},
+        }
+    )
     assert lines[0] == "Live updates: on, last event 30 seconds ago"
     assert "4 webhook requests refused (bad signature: 4)" in lines[1]
 
@@ -57,8 +65,15 @@ def test_status_lines_say_why_live_updates_are_off_without_markdown() -> None:
 
 
 def test_status_lines_show_events_waiting_and_the_error() -> None:
-    lines = status_lines({"enabled": True, "last_event_at": None, "pending": 2, "failed": 1,
-                          "last_error": "Unreachable: HubSpot did not answer"})
+    lines = status_lines(
+        {
+            "enabled": True,
+            "last_event_at": None,
+            "pending": 2,
+            "failed": 1,
+            "last_error": "Unreachable: HubSpot did not answer",
+        }
+    )
     assert lines[0] == "Live updates: on, no event received yet"
     assert lines[1].startswith("2 events waiting, 1 given up — Unreachable")
     assert lines[1].endswith("HubSpot did not answer")

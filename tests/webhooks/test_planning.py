@@ -62,21 +62,30 @@ def test_association_change_rereads_from_the_side_the_cache_stores() -> None:
 
 
 def test_generic_object_events_are_mapped_by_type_id() -> None:
-    plan = webhooks.plan_events([
-        {"subscriptionType": "object.propertyChange", "objectTypeId": "0-2", "objectId": 8},
-        {"subscriptionType": "object.propertyChange", "objectTypeId": "0-5", "objectId": 9},
-        {"subscriptionType": "object.creation", "objectTypeId": "0-46", "objectId": 10},
-        {"subscriptionType": "object.propertyChange", "objectTypeId": "0-999", "objectId": 11},
-    ])
+    plan = webhooks.plan_events(
+        [
+            {"subscriptionType": "object.propertyChange", "objectTypeId": "0-2", "objectId": 8},
+            {"subscriptionType": "object.propertyChange", "objectTypeId": "0-5", "objectId": 9},
+            {"subscriptionType": "object.creation", "objectTypeId": "0-46", "objectId": 10},
+            {"subscriptionType": "object.propertyChange", "objectTypeId": "0-999", "objectId": 11},
+        ]
+    )
     assert plan.reread == {"companies": {"8"}, "tickets": {"9"}, "notes": {"10"}}
     assert ("notes", "contacts") in plan.associations and ("notes", "tickets") in plan.associations
 
 
 def test_a_ticket_association_change_rereads_the_tickets_side() -> None:
-    plan = webhooks.plan_events([{
-        "subscriptionType": "ticket.associationChange", "objectId": 3, "associationType": "TICKET_TO_CONTACT",
-        "fromObjectId": 3, "toObjectId": 44,
-    }])
+    plan = webhooks.plan_events(
+        [
+            {
+                "subscriptionType": "ticket.associationChange",
+                "objectId": 3,
+                "associationType": "TICKET_TO_CONTACT",
+                "fromObjectId": 3,
+                "toObjectId": 44,
+            }
+        ]
+    )
     assert plan.associations == {("tickets", "contacts"): {"3"}}
 
 

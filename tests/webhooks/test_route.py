@@ -25,8 +25,9 @@ def status(settings: Settings) -> dict[str, Any]:
     return webhooks.live_status(settings)
 
 
-def test_signed_delivery_is_accepted_and_its_events_kept(route_client: TestClient,
-                                                         offline_settings: Settings) -> None:
+def test_signed_delivery_is_accepted_and_its_events_kept(
+    route_client: TestClient, offline_settings: Settings
+) -> None:
     body = body_of(event(1, 101), event(2, 102, "contact.creation"))
     response = route_client.post("/hubspot/webhook", content=body, headers=sign(offline_settings, body))
     assert response.status_code == 204
@@ -36,8 +37,9 @@ def test_signed_delivery_is_accepted_and_its_events_kept(route_client: TestClien
     assert live["rejected"] == {}
 
 
-def test_forged_signature_is_refused_counted_and_kept_out(route_client: TestClient,
-                                                          offline_settings: Settings) -> None:
+def test_forged_signature_is_refused_counted_and_kept_out(
+    route_client: TestClient, offline_settings: Settings
+) -> None:
     body = body_of(event(1, 101))
     headers = sign(offline_settings, body, secret="guessed-secret")
     response = route_client.post("/hubspot/webhook", content=body, headers=headers)
@@ -47,8 +49,9 @@ def test_forged_signature_is_refused_counted_and_kept_out(route_client: TestClie
     assert live["rejected"] == {"bad_signature": 1}
 
 
-def test_replayed_delivery_with_an_old_timestamp_is_refused(route_client: TestClient,
-                                                            offline_settings: Settings) -> None:
+def test_replayed_delivery_with_an_old_timestamp_is_refused(
+    route_client: TestClient, offline_settings: Settings
+) -> None:
     body = body_of(event(1, 101))
     headers = sign(offline_settings, body, timestamp=now_ms() - 301_000)
     response = route_client.post("/hubspot/webhook", content=body, headers=headers)
@@ -62,8 +65,9 @@ def test_unsigned_request_is_refused(route_client: TestClient, offline_settings:
     assert status(offline_settings)["rejected"] == {"missing_headers": 1}
 
 
-def test_same_batch_delivered_twice_is_kept_once(route_client: TestClient,
-                                                 offline_settings: Settings) -> None:
+def test_same_batch_delivered_twice_is_kept_once(
+    route_client: TestClient, offline_settings: Settings
+) -> None:
     body = body_of(event(7, 101), event(8, 102))
     for _ in range(2):
         response = route_client.post("/hubspot/webhook", content=body, headers=sign(offline_settings, body))
@@ -89,13 +93,16 @@ def test_two_mebibyte_body_gets_413(route_client: TestClient, offline_settings: 
     assert live["received"] == 0
 
 
-def test_oversized_body_without_content_length_gets_413(route_client: TestClient,
-                                                        offline_settings: Settings) -> None:
+def test_oversized_body_without_content_length_gets_413(
+    route_client: TestClient, offline_settings: Settings
+) -> None:
     def chunks() -> Any:
         for _ in range(32):
             yield b" " * 65536
 
-    response = route_client.post("/hubspot/webhook", content=chunks(), headers={"X-HubSpot-Signature-v3": "x"})
+    response = route_client.post(
+        "/hubspot/webhook", content=chunks(), headers={"X-HubSpot-Signature-v3": "x"}
+    )
     assert response.status_code == 413
 
 
@@ -114,10 +121,18 @@ def test_oversized_stream_is_not_read_past_the_cap(offline_settings: Settings) -
         sent.append(message)
 
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-        "scheme": "http", "path": "/hubspot/webhook", "raw_path": b"/hubspot/webhook",
-        "query_string": b"", "root_path": "", "headers": [(b"host", b"127.0.0.1")],
-        "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8501),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/hubspot/webhook",
+        "raw_path": b"/hubspot/webhook",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1")],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8501),
     }
     anyio.run(route_app(offline_settings), scope, receive, send)
     assert sent[0]["status"] == 413
@@ -128,23 +143,30 @@ def test_delivery_through_a_proxy_verifies_against_the_configured_public_url(tmp
     """The app sees http://10.0.0.7:8501/..., HubSpot signed https://crm.example.com/...?a=b:c."""
     public = "https://crm.example.com/hubspot/webhook?tenant=acme%3Aeu"
     settings = make_settings(tmp_path, HUBSPOT_WEBHOOK_URL=public)
-    body = b'[ {"eventId": 5,\n\t"subscriptionId": 25, "portalId": 62515, "objectId": 9,\r\n' \
-           b'  "subscriptionType": "deal.creation", "occurredAt": 1}  ]\n'
+    body = (
+        b'[ {"eventId": 5,\n\t"subscriptionId": 25, "portalId": 62515, "objectId": 9,\r\n'
+        b'  "subscriptionType": "deal.creation", "occurredAt": 1}  ]\n'
+    )
     try:
         with TestClient(route_app(settings), base_url="http://10.0.0.7:8501") as client:
-            proxied = client.post("/hubspot/webhook?tenant=acme%3Aeu", content=body, headers=sign(settings, body))
+            proxied = client.post(
+                "/hubspot/webhook?tenant=acme%3Aeu", content=body, headers=sign(settings, body)
+            )
             assert proxied.status_code == 204
             internal = "http://10.0.0.7:8501/hubspot/webhook?tenant=acme%3Aeu"
             signed_for_internal = sign(settings, body, uri=internal)
-            refused = client.post("/hubspot/webhook?tenant=acme%3Aeu", content=body, headers=signed_for_internal)
+            refused = client.post(
+                "/hubspot/webhook?tenant=acme%3Aeu", content=body, headers=signed_for_internal
+            )
             assert refused.status_code == 401
         assert status(settings)["received"] == 1
     finally:
         webhooks.stop_worker(settings)
 
 
-def test_signed_body_that_is_not_an_event_array_gets_400(route_client: TestClient,
-                                                          offline_settings: Settings) -> None:
+def test_signed_body_that_is_not_an_event_array_gets_400(
+    route_client: TestClient, offline_settings: Settings
+) -> None:
     body = b'{"not": "events"'
     response = route_client.post("/hubspot/webhook", content=body, headers=sign(offline_settings, body))
     assert response.status_code == 400

@@ -51,8 +51,17 @@ def test_known_good_v3_vector_is_accepted() -> None:
         {"signature": VECTOR_SIGNATURE[:-2]},
         {"client_secret": VECTOR_SECRET.replace("y", "z", 1)},
     ],
-    ids=["method", "uri-path", "uri-scheme", "body-value", "body-whitespace", "timestamp",
-         "signature", "signature-truncated", "secret"],
+    ids=[
+        "method",
+        "uri-path",
+        "uri-scheme",
+        "body-value",
+        "body-whitespace",
+        "timestamp",
+        "signature",
+        "signature-truncated",
+        "secret",
+    ],
 )
 def test_any_change_to_the_signed_request_is_refused(change: dict[str, object]) -> None:
     with pytest.raises(WebhookRejected) as caught:
@@ -101,4 +110,3 @@ def test_escaped_characters_in_the_uri_are_decoded_before_hashing() -> None:
     check(uri=encoded, body=b"[]", signature=signature)
     # %3D (=) is not on HubSpot's list, so it must stay encoded.
     assert webhooks.public_uri(encoded) == decoded
-

@@ -8,7 +8,7 @@ socket and returns a ``PipedriveServer`` (``.url``, ``.state``, ``.stop()``).
 with sources and the UNCERTAIN points, are in docs/PIPEDRIVE_API.md.
 
 What it models: OAuth 2.0 (consent page, codes, token endpoint with client credentials in
-HTTP Basic auth, refresh, ``api_domain`` pointing back at the sandbox); API tokens
+HTTP Basic auth, refresh, revocation, ``api_domain`` pointing back at the sandbox); API tokens
 (``x-api-token`` header or ``api_token`` query); API v2 persons, organizations and deals
 (list with cursor paging, ``updated_since``/``updated_until``, filters and sorting; get,
 create, patch, delete; search); v1 person/organization/deal fields including creating custom
@@ -24,7 +24,7 @@ What it does NOT model (answers 404, or behaves more simply than Pipedrive):
   v2 fields and activities endpoints, field updates and deletes, v1 persons/deals endpoints;
 - merges, followers, participants, changelogs, permissions and visibility groups
   (``visible_to`` is stored, never enforced), OAuth scopes (every token may do everything);
-- token revocation, app uninstall callbacks, several companies (one per sandbox);
+- app uninstall callbacks, several companies (one per sandbox);
 - exact token costs, search ranking, and Pipedrive's wording where the docs give none
   (messages.py); webhooks v1 payloads and v2 custom-field formatting beyond the API shape;
 - injected faults (5xx, dropped connections) other than the rate limits.

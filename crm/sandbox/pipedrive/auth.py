@@ -167,6 +167,20 @@ class AuthModel:
                 access.expires_at = 0.0
             return len(self._access)
 
+    def revoke(self, token: str) -> bool:
+        """Forget a refresh token and the access tokens issued with it (``POST /oauth/revoke``)."""
+        with self._lock:
+            found = self._refresh.pop(token, None) is not None
+            for access, issued in list(self._access.items()):
+                if issued.refresh_token == token or access == token:
+                    del self._access[access]
+                    found = True
+            return found
+
+    def is_live_refresh_token(self, token: str) -> bool:
+        with self._lock:
+            return token in self._refresh
+
     def revoke_refresh_tokens(self) -> int:
         """Forget every refresh token, as uninstalling the app does."""
         with self._lock:

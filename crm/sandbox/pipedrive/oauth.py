@@ -5,6 +5,7 @@
                                                             or error=access_denied
     POST /oauth/token                                       authorization_code and refresh_token grants;
                                                             client credentials in HTTP Basic auth only
+    POST /oauth/revoke                                      forget a refresh token (and its access tokens)
 
 The token response carries ``api_domain``: ``config.api_domain`` or this sandbox's own base
 URL, so a client following it comes straight back here (docs/PIPEDRIVE_API.md §1).
@@ -154,9 +155,29 @@ async def create_token(request: Request) -> Response:
     return JSONResponse({**token, "api_domain": api_domain(request)}, headers={"Cache-Control": "no-store"})
 
 
+async def revoke_token(request: Request) -> Response:
+    """Revoke a refresh (or access) token: client credentials in Basic auth, ``token`` in the form."""
+    state = state_of(request)
+    cfg = state.config
+    credentials = _client_from_basic(request.headers.get("authorization"))
+    if credentials is None or not (
+        hmac.compare_digest(credentials[0].encode(), cfg.client_id.encode())
+        and hmac.compare_digest(credentials[1].encode(), cfg.client_secret.encode())
+    ):
+        return JSONResponse(msg.oauth_error("invalid_client", msg.OAUTH_BAD_CLIENT), status_code=401)
+    form = await request.form()
+    token = form.get("token")
+    if not isinstance(token, str) or not token:
+        return JSONResponse(msg.oauth_error("invalid_request", "Missing parameter: token"), status_code=400)
+    state.auth.revoke(token)
+    # Like RFC 7009: an unknown token is "revoked" too, so the answer says nothing about it.
+    return Response(status_code=200, headers={"Cache-Control": "no-store"})
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/oauth/authorize", show_consent, methods=["GET"]),
         Route(DECISION_PATH, answer_consent, methods=["POST"]),
         Route("/oauth/token", create_token, methods=["POST"]),
+        Route("/oauth/revoke", revoke_token, methods=["POST"]),
     ]

@@ -2,7 +2,9 @@
 
 List: ``cursor``/``limit`` (max 500), ``updated_since`` (inclusive) and ``updated_until``
 (exclusive; both UNCERTAIN at Pipedrive), ``ids``, ``owner_id``, ``org_id``, deal filters,
-``sort_by`` id/update_time/add_time and ``sort_direction``. The cursor carries the sort and
+``sort_by`` id/update_time/add_time and ``sort_direction``. A deal list's ``status`` takes several
+values, comma-separated; ``deleted`` lists deals deleted in the last 30 days (with ``is_deleted``
+true), which is how a pull learns of deleted deals. The cursor carries the sort and
 the last key, so a record edited mid-walk under ``sort_by=update_time`` moves to the end,
 where the walk still finds it.
 """
@@ -37,6 +39,9 @@ from crm.sandbox.pipedrive.wire import (
 )
 
 SORT_KEYS = ("id", "update_time", "add_time")
+DEAL_STATUSES = ("open", "won", "lost", "deleted", "all_not_deleted")
+# Pipedrive purges deleted records after 30 days; until then ``status=deleted`` lists deals.
+DELETED_KEPT_S = 30 * 86_400
 SEARCH_FIELDS: dict[EntityType, tuple[str, ...]] = {
     "persons": ("name", "email", "phone", "notes", "custom_fields"),
     "organizations": ("name", "address", "notes", "custom_fields"),
@@ -49,14 +54,25 @@ def _sort_value(record: Record, sort_by: str) -> int:
 
 
 def _in_order(
-    state: PipedriveState, entity: EntityType, sort_by: str, reverse: bool, after: tuple[int, int] | None
+    state: PipedriveState,
+    entity: EntityType,
+    sort_by: str,
+    reverse: bool,
+    after: tuple[int, int] | None,
+    *,
+    with_deleted: bool = False,
 ) -> Iterator[Record]:
-    """Live records in the page order, starting after the cursor's key.
+    """Live records (and, ``with_deleted``, those deleted in the last 30 days) in the page
+    order, starting after the cursor's key.
 
     By id (the default and the full pull's order) this bisects into the id list, so a page
     costs its own size, not the company's; other sorts sort the live records.
     """
     records = state.records.records[entity]
+
+    def shown(record: Record) -> bool:
+        return not record.is_deleted or (with_deleted and record.update_ts >= now_s() - DELETED_KEPT_S)
+
     if sort_by == "id":
         order = state.records.order[entity]
         if reverse:
@@ -66,10 +82,10 @@ def _in_order(
             positions = range(bisect.bisect_right(order, after[1]) if after else 0, len(order))
         for position in positions:
             record = records[order[position]]
-            if not record.is_deleted:
+            if shown(record):
                 yield record
         return
-    keyed = sorted(((_sort_value(r, sort_by), r.id), r) for r in records.values() if not r.is_deleted)
+    keyed = sorted(((_sort_value(r, sort_by), r.id), r) for r in records.values() if shown(r))
     if reverse:
         keyed.reverse()
     for key, record in keyed:
@@ -87,13 +103,29 @@ def _filters(request: Request, entity: EntityType) -> list[tuple[str, Any]]:
         value = query_int(request, name)
         if value is not None:
             checks.append((name, value))
-    if entity == "deals":
-        status = query_choice(
-            request, "status", ("open", "won", "lost", "all_not_deleted"), "all_not_deleted"
-        )
-        if status != "all_not_deleted":
-            checks.append(("status", status))
     return checks
+
+
+def _deal_statuses(request: Request, entity: EntityType) -> set[str] | None:
+    """A deal list's ``status``: comma-separated, None for every live deal (``all_not_deleted``).
+
+    ``deleted`` lists deals deleted up to 30 days ago (docs/PIPEDRIVE_API.md §3).
+    """
+    raw = request.query_params.get("status") if entity == "deals" else None
+    if not raw:
+        return None
+    wanted = {part.strip() for part in raw.split(",") if part.strip()}
+    if not wanted or not wanted <= set(DEAL_STATUSES):
+        raise bad_request(msg.BAD_CHOICE.format(name="status", choices=", ".join(DEAL_STATUSES)))
+    return None if wanted == {"all_not_deleted"} else wanted
+
+
+def _status_matches(record: Record, statuses: set[str] | None) -> bool:
+    if record.is_deleted:
+        return statuses is not None and "deleted" in statuses
+    if statuses is None or "all_not_deleted" in statuses:
+        return True
+    return record.values.get("status") in statuses
 
 
 def change_event(state: PipedriveState, entity: EntityType, record: Record, old: dict[str, Any],
@@ -160,6 +192,8 @@ def _routes_for(entity: EntityType) -> list[BaseRoute]:
         direction = query_choice(request, "sort_direction", ("asc", "desc"), "asc")
         since, until = query_time(request, "updated_since"), query_time(request, "updated_until")
         checks = _filters(request, entity)
+        statuses = _deal_statuses(request, entity)
+        with_deleted = statuses is not None and "deleted" in statuses
         only_custom = _custom_keys(request)
         ids_raw = request.query_params.get("ids")
         ids: set[int] | None = None
@@ -181,10 +215,11 @@ def _routes_for(entity: EntityType) -> list[BaseRoute]:
             after = (key[0], key[1])
         with state.lock:
             page = []
-            for r in _in_order(state, entity, sort_by, direction == "desc", after):
+            for r in _in_order(state, entity, sort_by, direction == "desc", after, with_deleted=with_deleted):
                 if (
                     (since is None or r.update_ts >= since) and (until is None or r.update_ts < until)
                     and (ids is None or r.id in ids) and all(r.values.get(name) == value for name, value in checks)
+                    and _status_matches(r, statuses)
                 ):  # fmt: skip
                     page.append(r)
                     if len(page) > limit:

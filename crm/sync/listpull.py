@@ -1,0 +1,283 @@
+"""Pulling any CRM into the cache through the CRM interface alone (``crm.interface.CrmApi``).
+
+HubSpot keeps its tuned pull (``crm.sync.pull``: parallel id ranges, search walkers, the
+daily budget, engagements); every other CRM, Pipedrive first, is pulled here with nothing
+but the interface's calls, so adding a CRM needs no sync code (issue #14).
+
+One run::
+
+    definitions  properties -> property_defs (each adds its column, so values have a place),
+                 owners, pipelines and stages
+    per type     (the provider's ``object_types()``, one after another)
+      full         list_page from the saved cursor; each page's records, their associations
+                   and the next cursor are committed in one transaction, so an interrupted
+                   pull resumes at the first page it did not commit and re-reads none before it;
+                   only a walk that reached the end flags the records it did not see archived
+                   and starts the incremental cursor, then catches up like an incremental pull
+      incremental  iter_modified_since(cursor - overlap), their associations, then the
+                   deletions the CRM lists (``DeletionFeed``), then the cursor moves to the
+                   run's start
+
+Why types go one after another: a CRM's rate limit is per account (Pipedrive: per token in
+2-second windows, docs/PIPEDRIVE_API.md §6) and the client waits and retries 429s itself, so
+parallel walkers would only queue behind one budget.
+
+Associations come from ``CrmApi.associations`` for the pairs the cache keeps
+(``crm.sync.pull.ASSOCIATIONS``: contact -> company, deal -> contact and company) whose both
+ends the CRM provides; they are read before the page's transaction (no request inside one)
+and written with no association type (0).
+
+Deletions: a CRM implementing ``DeletionFeed`` reports what was deleted since the cursor
+(Pipedrive: deals only). Anything else deleted (Pipedrive's persons and organizations) is
+flagged by the next full pull, which flags every record it did not see; webhooks can be
+sooner.
+
+Rate limits and network drops: the implementation's client waits out 429s and retries reads
+within its bound, then raises RateLimited / Unreachable; the run fails with that error and
+what was committed stays, so the next run resumes a full pull from its saved cursor (within
+``RESUME_WITHIN_S``) or re-reads an incremental window from the unchanged cursor.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from crm import store
+from crm.interface import CrmApi, DeletionFeed, ObjectTypeInfo, Owner, Pipeline, Property, Record
+from crm.store import Store
+from crm.store.values import now_iso
+from crm.sync.pull import ASSOCIATIONS, OVERLAP_MS, Interrupted, Progress, plan_for
+
+log = logging.getLogger("crm.sync")
+
+# Records asked for per list page; the implementation caps it at the CRM's maximum
+# (Pipedrive: 500), so a page costs one request whatever the CRM.
+PAGE_LIMIT = 500
+# Associations written by this pull carry no CRM association type.
+NO_ASSOCIATION_TYPE = 0
+
+
+class ListPuller:
+    """One pull of every object type a CRM provides, through its ``CrmApi``.
+
+    Args:
+        db_path: the cache (a path or URL).
+        api: the connected CRM (not closed here).
+        object_types: the provider's ``object_types()``.
+        stop: set when the run lost its lease; the pull stops before its next page.
+    """
+
+    def __init__(
+        self,
+        db_path: str | Path,
+        api: CrmApi,
+        object_types: Sequence[ObjectTypeInfo],
+        progress: Progress,
+        run_id: int,
+        *,
+        stop: threading.Event | None = None,
+        overlap_ms: int = OVERLAP_MS,
+        page_limit: int = PAGE_LIMIT,
+    ) -> None:
+        self.db_path = db_path
+        self.api = api
+        self.types = [t.name for t in object_types]
+        self.progress = progress
+        self.run_id = run_id
+        self.stop = stop or threading.Event()
+        self.overlap_ms = max(0, int(overlap_ms))
+        self.page_limit = max(1, int(page_limit))
+        self.started_ms = int(time.time() * 1000)
+
+    def run(self, kind: str) -> None:
+        """Definitions, then each type in full or incrementally (``kind``: "full" or "incremental")."""
+        self.progress.set(phase="metadata")
+        self._definitions()
+        with store.open(self.db_path) as db:
+            plans = {t: plan_for(db, t, kind) for t in self.types}
+        self.progress.set(phase="records", modes=dict(plans))
+        for object_type, mode in plans.items():
+            started = time.perf_counter()
+            try:
+                with store.open(self.db_path) as db:
+                    if mode == "incremental":
+                        self._incremental(db, object_type)
+                    else:
+                        self._full(db, object_type, resume=mode == "resume")
+            finally:
+                self.progress.note("seconds", object_type, round(time.perf_counter() - started, 3))
+        self.progress.set(phase="done", object_type=None)
+
+    def _check(self) -> None:
+        if self.stop.is_set():
+            raise Interrupted("the sync lost its lease")
+
+    # ---------------------------------------------------------------- definitions
+
+    def _definitions(self) -> None:
+        defs = {t: [_definition(p) for p in self.api.properties(t)] for t in self.types}
+        pipelines = {t: [_pipeline(p) for p in self.api.pipelines(t)] for t in self.types}
+        owners = [_owner(o) for o in self.api.owners()]
+        with store.open(self.db_path) as db:
+            for object_type in self.types:
+                db.records.save_property_defs(object_type, defs[object_type])
+                if pipelines[object_type]:
+                    db.records.save_pipelines(object_type, pipelines[object_type])
+            db.records.save_owners(owners)
+
+    # ------------------------------------------------------------------- full pull
+
+    def _full(self, db: Store, object_type: str, *, resume: bool) -> None:
+        self.progress.set(object_type=object_type)
+        props = db.queries.synced_property_names(object_type)
+        state = db.syncstate.get_cursor(object_type)["full_state"] if resume else None
+        if not state or len(state.get("walkers") or []) != 1:
+            state = {
+                "started_at": now_iso(),
+                "since_ms": self.started_ms,
+                "walkers": [{"start": None, "end": None, "after": None, "done": False}],
+            }
+        db.syncstate.begin_full_pull(object_type, self.run_id, state)
+        # The CRM gives no total up front: the records cached so far stand in for the Sync
+        # page's progress (none cached: the total grows with what is read).
+        cached = len(db.queries.record_stamps(object_type))
+        if cached:
+            self.progress.total(object_type, cached)
+        walker = state["walkers"][0]
+        cursor: str | None = walker.get("after")
+        done = bool(walker.get("done"))
+        walk_started = time.perf_counter()
+        while not done:
+            self._check()
+            page = self.api.list_page(object_type, properties=props, cursor=cursor, limit=self.page_limit)
+            following = page.next_cursor
+            # (a CRM that hands back the same cursor would loop forever)
+            done = following is None or following == cursor
+            links = self._links(object_type, [r.id for r in page.records])
+            with db.atomic():
+                self._write(db, object_type, page.records, links)
+                db.syncstate.save_full_position(object_type, 0, None if done else following, done)
+            self.progress.add(object_type, len(page.records))
+            cursor = following
+        self.progress.note("walk_seconds", object_type, round(time.perf_counter() - walk_started, 3))
+        self._check()
+        gone = db.records.archive_unseen(object_type, seen_since=state["started_at"])
+        self.progress.note("archived", object_type, gone, add=True)
+        db.syncstate.complete_full_pull(object_type, modified_since_ms=int(state["since_ms"]))
+        # What changed behind the walk (or while an interrupted pull waited) is read now.
+        self._incremental(db, object_type)
+
+    # ------------------------------------------------------------ incremental pull
+
+    def _incremental(self, db: Store, object_type: str) -> None:
+        self.progress.set(object_type=object_type)
+        cursor = db.syncstate.get_cursor(object_type)
+        since = max(0, int(cursor["modified_since_ms"] or 0) - self.overlap_ms)
+        props = db.queries.synced_property_names(object_type)
+        for batch in self.api.iter_modified_since(object_type, since, properties=props):
+            self._check()
+            links = self._links(object_type, [r.id for r in batch])
+            with db.atomic():
+                self._write(db, object_type, batch, links)
+            self.progress.add(object_type, len(batch))
+        self._deletions(db, object_type, since)
+        self._check()
+        db.syncstate.set_modified_since(object_type, self.started_ms)
+
+    def _deletions(self, db: Store, object_type: str, since_ms: int) -> None:
+        if not isinstance(self.api, DeletionFeed):
+            return
+        gone = self.api.deleted_since(object_type, since_ms)
+        if gone is None:
+            return
+        self._check()
+        changed = db.records.mark_archived(object_type, gone)
+        self.progress.note("archived", object_type, changed, add=True)
+
+    # ------------------------------------------------------------------- writing
+
+    def _pairs(self, object_type: str) -> list[tuple[str, str]]:
+        return [(a, b) for a, b in ASSOCIATIONS.get(object_type, ()) if b in self.types]
+
+    def _links(self, object_type: str, ids: Sequence[str]) -> dict[tuple[str, str], dict[str, list[str]]]:
+        """The associations of these records, per pair the cache keeps (read before writing)."""
+        if not ids:
+            return {}
+        return {pair: self.api.associations(pair[0], pair[1], list(ids)) for pair in self._pairs(object_type)}
+
+    def _write(
+        self,
+        db: Store,
+        object_type: str,
+        records: Sequence[Record],
+        links: Mapping[tuple[str, str], Mapping[str, Sequence[str]]],
+    ) -> None:
+        if not records:
+            return
+        result = db.records.upsert_records(object_type, records)
+        self.progress.bump("conflicts", result.conflicts)
+        ids = [r.id for r in records]
+        for (from_type, to_type), found in links.items():
+            written = db.records.replace_associations(
+                from_type,
+                to_type,
+                ids,
+                {i: [(str(to), NO_ASSOCIATION_TYPE) for to in found.get(i, ())] for i in ids},
+            )
+            self.progress.bump("associations", written)
+
+
+def _definition(prop: Property) -> dict[str, Any]:
+    """A neutral property as the store keeps definitions (every one gets a column)."""
+    return {
+        "name": prop.name,
+        "label": prop.label,
+        "type": prop.type,
+        "field_type": None,
+        "group_name": prop.group,
+        "options": [
+            {"value": o.value, "label": o.label, "displayOrder": o.display_order, "hidden": o.hidden}
+            for o in prop.options
+        ],
+        "read_only": prop.read_only,
+        "calculated": False,
+        # Not a HubSpot property: the store keeps a column for it (``is_synced``).
+        "hubspot_defined": False,
+        "has_unique_value": prop.unique,
+        "archived": False,
+    }
+
+
+def _owner(owner: Owner) -> dict[str, Any]:
+    first, _, last = owner.name.partition(" ")
+    return {
+        "id": owner.id,
+        "email": owner.email,
+        "first_name": first or None,
+        "last_name": last or None,
+        "archived": owner.archived,
+    }
+
+
+def _pipeline(pipeline: Pipeline) -> dict[str, Any]:
+    return {
+        "id": pipeline.id,
+        "label": pipeline.label,
+        "display_order": pipeline.display_order,
+        "archived": False,
+        "stages": [
+            {
+                "id": s.id,
+                "label": s.label,
+                "display_order": s.display_order,
+                "probability": s.probability,
+                "is_closed": s.is_closed,
+            }
+            for s in pipeline.stages
+        ],
+    }

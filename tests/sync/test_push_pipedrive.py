@@ -1,0 +1,353 @@
+"""Edits of a Pipedrive connection's people pushed through the CRM interface to the Pipedrive
+sandbox (loopback): three-way conflicts, Pipedrive's refusals, creates that land once, and
+pronouns set up in every connected CRM.
+
+The Pipedrive partition is filled by listing persons through ``PipedriveApi`` and storing
+them with the store's own record verbs (the real Pipedrive pull is built elsewhere).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from crm import connections, store
+from crm.config import Settings
+from crm.crms import provider_for
+from crm.errors import InvalidEdit, NeedsReconnect, Unreachable
+from crm.interface import CrmApi
+from crm.pipedrive.client import ApiToken, PipedriveClient
+from crm.pipedrive.provider import PipedriveApi
+from crm.sandbox.pipedrive import PipedriveConfig, PipedriveServer, serve
+from crm.sandbox.pipedrive.admin import PipedriveAdmin
+from crm.sync import (
+    describe_setup,
+    pronouns_property,
+    push,
+    queue_edits,
+    queue_new_contact,
+    queue_note,
+    set_up_pronouns_everywhere,
+)
+from crm.sync.pronouns import definition_of
+
+COMPANY = {"seed": 7, "persons": 12, "organizations": 3, "deals": 4, "users": 2}
+
+
+@pytest.fixture(scope="module")
+def pd_server() -> Iterator[PipedriveServer]:
+    server = serve(PipedriveConfig(**COMPANY))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pd_admin(pd_server: PipedriveServer) -> Iterator[PipedriveAdmin]:
+    with PipedriveAdmin(pd_server.url) as admin:
+        admin.reset(**COMPANY, tokens=True, webhooks=True, config=True)
+        yield admin
+
+
+@pytest.fixture
+def pd_settings(settings: Settings, pd_admin: PipedriveAdmin) -> Settings:
+    """A Pipedrive connection beside the HubSpot home, on the test's backend (``cache_target``)."""
+    connections.list_connections(settings)  # the HubSpot portal keeps the home database
+    company = str(pd_admin.config()["company_id"])
+    conn = connections.add(settings, account_id=company, crm="pipedrive", base_url=pd_admin.url)
+    chosen = connections.settings_for(settings, conn)
+    assert chosen.db != settings.db
+    return chosen
+
+
+def _open(
+    settings: Settings, admin: PipedriveAdmin, client: type[PipedriveClient] = PipedriveClient
+) -> PipedriveApi:
+    return PipedriveApi(client(admin.url, ApiToken(admin.api_token()), timeout=10, max_retries=1))
+
+
+@pytest.fixture
+def pd_api(pd_settings: Settings, pd_admin: PipedriveAdmin) -> Iterator[PipedriveApi]:
+    with _open(pd_settings, pd_admin) as api:
+        yield api
+
+
+def _load(settings: Settings, api: CrmApi) -> list[str]:
+    """Store the company's person definitions and persons in the connection's partition."""
+    records = []
+    cursor = None
+    while True:
+        page = api.list_page("contacts", properties=[], cursor=cursor)
+        records.extend(page.records)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    # Every Pipedrive field gets a column here (the HubSpot-defined flag means nothing there).
+    defs = [{**definition_of(p), "hubspot_defined": False} for p in api.properties("contacts")]
+    with store.open(settings) as db:
+        db.records.save_property_defs("contacts", defs)
+        db.records.upsert_records("contacts", records)
+    return sorted((r.id for r in records), key=int)
+
+
+def _person(admin: PipedriveAdmin, person_id: str) -> dict[str, Any]:
+    return next(p for p in admin.truth("persons") if str(p["id"]) == person_id)
+
+
+def _field_key(api: CrmApi, label: str) -> str:
+    return next(p.name for p in api.properties("contacts") if p.label == label)
+
+
+def test_edits_of_a_pipedrive_person_reach_pipedrive_the_cache_and_the_audit_log(
+    pd_settings, pd_admin, pd_api
+):
+    first, second = _load(pd_settings, pd_api)[:2]
+    linkedin = _field_key(pd_api, "LinkedIn profile")
+    queued = queue_edits(
+        pd_settings,
+        "contacts",
+        {
+            first: {"email": "ada@example.org", "name": "Ada Lovelace"},
+            second: {linkedin: "https://linkedin.example/in/grace"},
+        },
+        by="kim@example.com",
+    )
+    assert queued == 3
+
+    summary = push(pd_settings, by="kim@example.com", api=pd_api)
+
+    assert (summary["pushed"], summary["failed"], summary["conflicts"], summary["retry"]) == (3, 0, 0, 0)
+    person = _person(pd_admin, first)
+    assert person["name"] == "Ada Lovelace"
+    assert [e["value"] for e in person["emails"] if e.get("primary")] == ["ada@example.org"]
+    assert _person(pd_admin, second)["custom_fields"][linkedin] == "https://linkedin.example/in/grace"
+    with store.open(pd_settings) as db:
+        assert db.queries.get_record("contacts", first)["name"] == "Ada Lovelace"
+        assert db.outbox.outbox_counts()["pending"] == 0
+        log = db.outbox.audit_log()
+        assert set(log["result"]) == {"pushed"} and set(log["by"]) == {"kim@example.com"}
+
+
+def test_a_value_changed_in_pipedrive_meanwhile_is_a_conflict_not_an_overwrite(pd_settings, pd_admin, pd_api):
+    person = _load(pd_settings, pd_api)[0]
+    queue_edits(pd_settings, "contacts", {person: {"name": "Mine"}}, by="kim")
+    pd_admin.patch_object("persons", int(person), {"name": "Theirs"})
+
+    (result,) = push(pd_settings, by="kim", api=pd_api)["results"]
+
+    assert result["status"] == "conflict" and "Pipedrive's value changed" in result["message"]
+    assert _person(pd_admin, person)["name"] == "Theirs"
+    with store.open(pd_settings) as db:
+        (conflict,) = db.outbox.rows("contacts")
+        assert (conflict["status"], conflict["new_value"], conflict["remote_value"]) == (
+            "conflict",
+            "Mine",
+            "Theirs",
+        )
+
+
+def test_pipedrives_refusal_is_the_fields_message_and_the_edit_stays_in_the_outbox(
+    pd_settings, pd_admin, pd_api
+):
+    person = _load(pd_settings, pd_api)[0]
+    before = _person(pd_admin, person)["name"]
+    queue_edits(pd_settings, "contacts", {person: {"name": "x" * 300}}, by="kim")
+
+    (result,) = push(pd_settings, by="kim", api=pd_api)["results"]
+
+    assert result["status"] == "failed"
+    assert result["message"].startswith("Pipedrive refused name: ") and "255" in result["message"]
+    assert _person(pd_admin, person)["name"] == before
+    with store.open(pd_settings) as db:
+        (edit,) = db.outbox.rows("contacts")
+        assert edit["status"] == "failed" and edit["error"] == result["message"]
+        assert db.queries.get_record("contacts", person)["name"] == before
+
+
+class _AnswerLost(PipedriveClient):
+    """Pipedrive creates the person, then the connection drops before the answer arrives."""
+
+    def create(self, entity, body):
+        super().create(entity, body)
+        raise Unreachable("the connection dropped before Pipedrive's answer arrived")
+
+
+def test_a_person_created_from_the_app_lands_once_even_when_the_answer_was_lost(
+    pd_settings, pd_admin, pd_api
+):
+    _load(pd_settings, pd_api)
+    local = queue_new_contact(pd_settings, {"email": "new@example.org", "name": "New Person"}, by="kim")
+
+    with _open(pd_settings, pd_admin, _AnswerLost) as losing:
+        (first,) = push(pd_settings, by="kim", api=losing)["results"]
+    assert first["status"] == "retry"
+    (second,) = push(pd_settings, by="kim", api=pd_api)["results"]
+    assert push(pd_settings, by="kim", api=pd_api)["results"] == []
+
+    matches = [
+        p
+        for p in pd_admin.truth("persons")
+        if any(e["value"] == "new@example.org" for e in p.get("emails") or [])
+    ]
+    assert len(matches) == 1
+    assert second["status"] == "created" and second["record_id"] == str(matches[0]["id"])
+    with store.open(pd_settings) as db:
+        assert db.queries.get_record("contacts", local) is None
+        assert db.queries.get_record("contacts", str(matches[0]["id"]))["name"] == "New Person"
+
+
+def test_pronouns_are_set_up_in_every_connected_crm_that_lacks_them(
+    sandbox, settings, pd_settings, pd_admin, pd_api
+):
+    people = _load(pd_settings, pd_api)
+
+    def open_api(chosen: Settings) -> CrmApi:
+        if chosen.crm == "pipedrive":
+            return _open(chosen, pd_admin)
+        return provider_for(chosen.crm).connect(chosen)
+
+    first = set_up_pronouns_everywhere(settings, open_api=open_api)
+    again = set_up_pronouns_everywhere(settings, open_api=open_api)
+
+    assert sorted((r.crm, r.status) for r in first) == [("HubSpot", "created"), ("Pipedrive", "created")]
+    assert sorted((r.crm, r.status) for r in again) == [("HubSpot", "already"), ("Pipedrive", "already")]
+    key = _field_key(pd_api, "Pronouns")
+    assert len(key) == 40 and key != "pronouns"  # Pipedrive names it with a hash key
+    with store.open(pd_settings) as db:
+        assert pronouns_property(db) == key
+        options = {o["label"]: o["value"] for o in db.queries.property_defs("contacts")[key]["options"]}
+    with store.open(settings) as db:
+        assert pronouns_property(db) == "pronouns"
+    # The field is edited and pushed like any other, by its option's Pipedrive id.
+    queue_edits(pd_settings, "contacts", {people[0]: {key: options["They/them"]}}, by="kim")
+    summary = push(pd_settings, by="kim", api=pd_api)
+    assert summary["pushed"] == 1, [(r["status"], r["message"]) for r in summary["results"]]
+    assert str(_person(pd_admin, people[0])["custom_fields"][key]) == options["They/them"]
+
+
+def test_a_token_pipedrive_refuses_stops_the_push_and_keeps_the_edits_queued(pd_settings, pd_admin, pd_api):
+    person = _load(pd_settings, pd_api)[0]
+    queue_edits(pd_settings, "contacts", {person: {"name": "Waiting"}}, by="kim")
+    refused = PipedriveApi(PipedriveClient(pd_admin.url, ApiToken("not-a-token"), timeout=10, max_retries=1))
+
+    with refused, pytest.raises(NeedsReconnect):
+        push(pd_settings, by="kim", api=refused)
+
+    with store.open(pd_settings) as db:
+        (edit,) = db.outbox.rows("contacts")
+        assert (edit["status"], edit["attempts"], edit["error"]) == ("pending", 0, None)
+    assert push(pd_settings, by="kim", api=pd_api)["pushed"] == 1
+    assert _person(pd_admin, person)["name"] == "Waiting"
+
+
+def _load_deals(settings: Settings, api: CrmApi) -> list[Any]:
+    """The company's deals, their definitions and pipelines, into the connection's partition."""
+    page = api.list_page("deals", properties=[], limit=100)
+    pipelines = api.pipelines("deals")
+    stored = [
+        {
+            "id": p.id,
+            "label": p.label,
+            "display_order": p.display_order,
+            "stages": [{"id": s.id, "label": s.label, "display_order": s.display_order} for s in p.stages],
+        }
+        for p in pipelines
+    ]
+    with store.open(settings) as db:
+        db.records.save_property_defs(
+            "deals", [{**definition_of(p), "hubspot_defined": False} for p in api.properties("deals")]
+        )
+        db.records.save_pipelines("deals", stored)
+        db.records.upsert_records("deals", page.records)
+    return pipelines
+
+
+def test_a_pipedrive_deals_stage_must_be_one_of_its_pipeline_and_is_pushed_when_it_is(
+    pd_settings, pd_admin, pd_api
+):
+    pipelines = _load_deals(pd_settings, pd_api)
+    deal = next(d for d in pd_admin.truth("deals") if not d.get("is_deleted"))
+    own = next(p for p in pipelines if p.id == str(deal["pipeline_id"]))
+    other = next(p for p in pipelines if p.id != own.id)
+    elsewhere = next(s.id for s in other.stages if s.id not in {t.id for t in own.stages})
+    target = next(s.id for s in own.stages if s.id != str(deal["stage_id"]))
+
+    with pytest.raises(InvalidEdit) as refused:
+        queue_edits(pd_settings, "deals", {str(deal["id"]): {"stage_id": elsewhere}}, by="kim")
+    assert "is not a stage of pipeline" in refused.value.field_errors[f"{deal['id']}.stage_id"]
+
+    queue_edits(pd_settings, "deals", {str(deal["id"]): {"stage_id": target}}, by="kim")
+    assert push(pd_settings, by="kim", api=pd_api)["pushed"] == 1
+    assert str(next(d for d in pd_admin.truth("deals") if d["id"] == deal["id"])["stage_id"]) == target
+
+
+def test_a_new_person_whose_email_is_someones_second_address_is_held_for_a_decision(
+    pd_settings, pd_admin, pd_api
+):
+    person = _load(pd_settings, pd_api)[0]
+    before = _person(pd_admin, person)
+    primary = next(e for e in before["emails"] if e.get("primary"))
+    second = {"value": "second@example.org", "primary": False, "label": "home"}
+    pd_admin.patch_object("persons", int(person), {"emails": [primary, second]})
+    count = len(pd_admin.truth("persons"))
+    queue_new_contact(pd_settings, {"email": "second@example.org", "name": "Someone Else"}, by="kim")
+
+    (result,) = push(pd_settings, by="kim", api=pd_api)["results"]
+
+    assert (
+        result["status"] == "conflict"
+        and "Pipedrive already has a contact with this email" in result["message"]
+    )
+    assert len(pd_admin.truth("persons")) == count
+    assert _person(pd_admin, person)["name"] == before["name"]
+
+
+def test_a_connection_that_cannot_set_up_pronouns_is_reported_and_the_others_go_on(
+    sandbox, settings, pd_settings
+):
+    def open_api(chosen: Settings) -> CrmApi:
+        if chosen.crm == "pipedrive":
+            raise NeedsReconnect("Pipedrive refused the credentials: token revoked")
+        return provider_for(chosen.crm).connect(chosen)
+
+    results = {r.crm: r for r in set_up_pronouns_everywhere(settings, open_api=open_api)}
+
+    assert results["HubSpot"].status == "created" and results["HubSpot"].property == "pronouns"
+    assert results["Pipedrive"].status == "failed" and "token revoked" in (results["Pipedrive"].message or "")
+    assert describe_setup(results["Pipedrive"]).endswith(
+        "(Pipedrive): Pipedrive refused the credentials: token revoked"
+    )
+    with store.open(pd_settings) as db:
+        assert pronouns_property(db) is None
+
+
+def test_an_email_edit_replaces_the_primary_address_and_keeps_the_others(pd_settings, pd_admin, pd_api):
+    person = _load(pd_settings, pd_api)[0]
+    primary = next(e for e in _person(pd_admin, person)["emails"] if e.get("primary"))
+    second = {"value": "home@example.org", "primary": False, "label": "home"}
+    pd_admin.patch_object("persons", int(person), {"emails": [primary, second]})
+    queue_edits(pd_settings, "contacts", {person: {"email": "changed@example.org"}}, by="kim")
+
+    assert push(pd_settings, by="kim", api=pd_api)["pushed"] == 1
+
+    emails = {(e["value"], e["primary"]) for e in _person(pd_admin, person)["emails"]}
+    assert emails == {("changed@example.org", True), ("home@example.org", False)}
+
+
+def test_a_note_logged_on_a_pipedrive_person_is_refused_with_a_message_not_lost(
+    pd_settings, pd_admin, pd_api
+):
+    person = _load(pd_settings, pd_api)[0]
+    queue_note(pd_settings, "contacts", person, "Called about the renewal", by="kim")
+
+    (result,) = push(pd_settings, by="kim", api=pd_api)["results"]
+
+    assert result["status"] == "failed"
+    assert result["message"] == "Notes and tasks cannot be sent to Pipedrive from the dashboard yet"
+    with store.open(pd_settings) as db:
+        (row,) = db.outbox.rows("notes")
+        assert (row["status"], row["error"]) == ("failed", result["message"])
+    assert push(pd_settings, by="kim", api=pd_api)["results"] == []
