@@ -11,11 +11,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from crm import connections, store
+from crm import connections, crms, pipedrive_auth, store
 from crm.config import Settings
-from crm.crms import provider_for
 from crm.interface import CrmApi, Property
-from crm.pipedrive.client import ApiToken
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
 
 TYPES = ("contacts", "companies", "deals")
@@ -45,14 +43,14 @@ def _definition(prop: Property) -> dict[str, Any]:
 
 
 def seed_pipedrive(home: Settings, admin: PipedriveAdmin) -> Settings:
-    """Register the sandbox company as a Pipedrive connection and fill its partition.
+    """Connect the sandbox company with its API token (as ``connect pipedrive`` does) and fill
+    the connection's partition.
 
     Returns the connection's settings (what the pages resolve for it).
     """
-    config = admin.config()
-    conn = connections.add(home, account_id=str(config["company_id"]), crm="pipedrive", base_url=admin.url)
+    conn, _ = pipedrive_auth.connect_api_token(home, admin.api_token(), base_url=admin.url)
     part = connections.settings_for(home, conn)
-    api: CrmApi = provider_for("pipedrive").open(part, ApiToken(admin.api_token()), base_url=admin.url)
+    api: CrmApi = crms.provider_of(part).connect(part)
     with api, store.open(part) as db:
         for object_type in TYPES:
             props = api.properties(object_type)

@@ -195,6 +195,9 @@ def test_a_pipedrive_connections_organizations_and_deal_record_pages_use_its_wor
     assert values["owner_id"] == _users(pipedrive, company)[str(deal["owner_id"])]
     assert values["org_id"] == orgs[str(deal["org_id"])]["name"]
     assert [s.value for s in at.subheader][:3] == ["Properties", "People", "Organizations"]
+    (button,) = at.get("link_button")
+    assert button.proto.label == "Open in Pipedrive"
+    assert button.url == f"https://sandbox-company.pipedrive.com/deal/{deal['id']}"
 
 
 def plain_title(at: Any) -> str:
