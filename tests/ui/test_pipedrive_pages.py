@@ -7,6 +7,7 @@ The connection's partition is filled from the Pipedrive sandbox through the CRM 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -17,6 +18,7 @@ import pytest
 from pipedrive_seed import seed_pipedrive
 from uikit import Portal, plain, texts
 
+from crm import store
 from crm.crms import provider_for
 from crm.export import export_records
 from crm.interface import Pipeline
@@ -45,9 +47,9 @@ def pipedrive(pipedrive_server: PipedriveServer) -> Iterator[PipedriveAdmin]:
 
 @pytest.fixture
 def company(portal: Portal, pipedrive: PipedriveAdmin) -> Portal:
-    """The app with one connection: the Pipedrive sandbox company, its partition filled."""
-    seed_pipedrive(portal.settings, pipedrive)
-    return portal
+    """The app with one connection: the Pipedrive sandbox company, its partition filled
+    (``settings`` are the connection's)."""
+    return dataclasses.replace(portal, settings=seed_pipedrive(portal.settings, pipedrive))
 
 
 def _api(admin: PipedriveAdmin, portal: Portal) -> Any:
@@ -242,3 +244,29 @@ def test_search_everything_finds_pipedrive_people_and_deals_by_their_names(
     assert any(f"id={person['id']}" in link.proto.query_string and link.proto.label for link in links)
     assert person["name"] in [plain(link.proto.label) for link in links]
     assert "Tickets" not in " ".join(s.value for s in at.subheader)
+
+
+def test_a_stage_and_value_edited_in_the_pipedrive_deals_grid_are_queued_under_pipedrives_names(
+    company: Portal, pipedrive: PipedriveAdmin
+) -> None:
+    at = company.page("deals")
+    at.run()
+    frame = at.data_editor[0].value
+    rid = str(frame.index[0])
+    pipeline = next(p for p in _pipelines(pipedrive, company) if p.id == frame.iloc[0]["pipeline_id"])
+    target = next(s.id for s in pipeline.stages if s.id != frame.iloc[0]["stage_id"])
+    key = at.data_editor[0].key
+    at.session_state[key] = {
+        "edited_rows": {0: {"stage_id": target, "value": 4321}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.run()
+
+    assert not at.exception
+    with store.open(company.settings) as db:
+        queued = db.outbox.edits_frame(statuses=("pending",))
+    assert sorted(zip(queued["record_id"], queued["property"], queued["new_value"], strict=True)) == [
+        (rid, "stage_id", target),
+        (rid, "value", "4321"),
+    ]
