@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from pipedrive_seed import seed_pipedrive
+from streamlit.testing.v1 import AppTest
 from uikit import Portal, plain, texts
 
 from crm import store
@@ -270,3 +271,24 @@ def test_a_stage_and_value_edited_in_the_pipedrive_deals_grid_are_queued_under_p
         (rid, "stage_id", target),
         (rid, "value", "4321"),
     ]
+
+
+def _nav_titles_script() -> None:
+    import streamlit as st
+
+    from ui.runtime import nav_titles
+
+    st.json(nav_titles())
+
+
+def test_the_sidebar_names_a_pipedrive_connections_pages_in_its_words_and_has_no_tickets(
+    company: Portal,
+) -> None:
+    at = AppTest.from_function(_nav_titles_script, default_timeout=60)
+    at.secrets.update(company.secrets)
+    at.run()
+
+    assert not at.exception
+    assert at.json[0].value == json.dumps(
+        {"contacts": "People", "companies": "Organizations", "deals": "Deals"}
+    )
