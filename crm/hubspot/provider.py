@@ -78,6 +78,7 @@ OBJECT_TYPES = (
         stage="lifecyclestage",
         email="email",
         title=("firstname", "lastname", "email"),
+        phone="phone",
     ),
     ObjectTypeInfo("companies", "Companies", "company", owner="hubspot_owner_id", title=("name", "domain")),
     ObjectTypeInfo(

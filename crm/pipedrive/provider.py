@@ -59,7 +59,9 @@ WORDS = Words(
     fields={"owner_id": "Owner", "stage_id": "Stage", "pipeline_id": "Pipeline", "org_id": "Organization"},
 )
 OBJECT_TYPES = (
-    ObjectTypeInfo("contacts", "People", "person", owner="owner_id", email="email", title=("name", "email")),
+    ObjectTypeInfo(
+        "contacts", "People", "person", owner="owner_id", email="email", title=("name", "email"), phone="phone"
+    ),
     ObjectTypeInfo("companies", "Organizations", "organization", owner="owner_id", title=("name",)),
     ObjectTypeInfo(
         "deals", "Deals", "deal", owner="owner_id", stage="stage_id", pipeline="pipeline_id", title=("title",)
