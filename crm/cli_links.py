@@ -4,13 +4,13 @@ Kept beside ``crm.__main__`` so that module only wires them in (``add_commands``
 
     python -m crm new-contact --email E --first-name F --last-name L [--phone P] [--pronouns P]
                               [--connection NAME ...]
-    python -m crm links [EMAIL]
+    python -m crm links [EMAIL] [--push]
 
 ``new-contact`` queues the contact in each named connection (default: all), pushes each
 one, and prints one line per connection with its link's status; exit 1 when any CRM
 does not hold it yet. ``links`` prints every linked person (or those with EMAIL): one
 line per person with its state ("synced", "partial: ...", "local only"), then one
-indented line per connection.
+indented line per connection; ``--push`` pushes every connection first (after a reconnect).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ def add_commands(commands: Any) -> None:
     )
     links = commands.add_parser("links", help="where each contact created everywhere stands, per CRM")
     links.add_argument("email", nargs="?", default=None)
+    links.add_argument("--push", action="store_true", help="push every connection first (after a reconnect)")
 
 
 def _print(status: PersonStatus, out: TextIO) -> None:
@@ -69,9 +70,13 @@ def cmd_new_contact(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_links(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from crm.sync.links import statuses
+    from crm.sync.links import push_links, statuses
 
-    found = statuses(load_settings(os.environ, {}), args.email)
+    settings = load_settings(os.environ, {})
+    if args.push:
+        for connection_id, outcome in push_links(settings, by=os.environ.get("USER")).items():
+            print(f"push {connection_id}: {outcome}", file=out if outcome == "pushed" else err)
+    found = statuses(settings, args.email)
     if not found:
         print(
             "No contacts created in several CRMs yet." if args.email is None else "No such contact.", file=out

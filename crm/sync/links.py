@@ -272,12 +272,18 @@ def _push_and_settle(
     else:
         with open_api(part) as api:
             push(part, by=by, api=api)
-    return settle_links(settings, conn, by=by)
+    return settle_links(settings, conn, by=by, after_push=True)
 
 
-def settle_links(settings: Settings, conn: Connection, *, by: str | None = None) -> int:
-    """Bring a connection's links in line with its outbox (after a push).
+def settle_links(
+    settings: Settings, conn: Connection, *, by: str | None = None, after_push: bool = False
+) -> int:
+    """Bring a connection's links in line with its outbox.
 
+    After a push of this connection that went through (``after_push``), a link in error
+    because the CRM could not be reached is reachable again. Without one (``statuses``
+    settles before reporting, so pushes made elsewhere, by the scheduler or ``python -m
+    crm push``, show too) such a link keeps its message while its create still waits.
     Returns how many held creates were linked to the record the CRM already had.
     """
     part = connections.settings_for(settings, conn)
@@ -286,7 +292,8 @@ def settle_links(settings: Settings, conn: Connection, *, by: str | None = None)
     linked = 0
     for link in links:
         if link.outbox_id is None:
-            if link.status == "error" and link.record_id and not is_local_id(link.record_id):
+            reachable = after_push and link.status == "error"
+            if reachable and link.record_id and not is_local_id(link.record_id):
                 _put_update(settings, link, "synced")  # reachable again; the record is there
             continue
         with store.open(part) as db:
@@ -295,6 +302,8 @@ def settle_links(settings: Settings, conn: Connection, *, by: str | None = None)
                 db.outbox.link_create(link.outbox_id, by=by)
                 linked += 1
                 row = db.outbox.get_edit(link.outbox_id)
+        if row is not None and row["status"] == "pending" and link.status == "error" and not after_push:
+            continue  # still waiting for a reconnect: the link keeps saying why
         _follow(settings, link, row)
     return linked
 
@@ -394,8 +403,14 @@ def summarize(person_id: str, links: Sequence[Link], names: Mapping[str, str]) -
     return PersonStatus(person_id, email, state, named, problems)
 
 
-def statuses(settings: Settings, email: str | None = None) -> list[PersonStatus]:
-    """Every linked person (with this email), by email."""
+def statuses(settings: Settings, email: str | None = None, *, settle: bool = True) -> list[PersonStatus]:
+    """Every linked person (with this email), by email; ``settle``: each connection's
+    links follow its outbox first (local reads only, no CRM is asked)."""
+    if settle:
+        with store.open(settings.home) as home:
+            registry = home.connections.list()
+        for conn in registry:
+            settle_links(settings, conn)
     with store.open(settings.home) as home:
         names = {c.id: c.name for c in home.connections.list()}
         people = home.links.people(email=email)

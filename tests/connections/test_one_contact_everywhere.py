@@ -1,0 +1,170 @@
+"""The demo story of issue 15, end to end without a browser: one contact in HubSpot and Pipedrive.
+
+Both sandboxes over loopback, on each backend (``cache_target``): HubSpot and Pipedrive
+connected from the command line, pronouns set up in both, a contact created once that lands
+in both with its pronouns (each sandbox's truth), an edit made in Pipedrive that reaches the
+cache through a webhook delivered to the app's route, then Pipedrive disconnected: a new
+contact is partial (HubSpot has it, Pipedrive's reason is shown) until Pipedrive is
+reconnected and pushed, and the link turns synced.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+from cryptography.fernet import Fernet
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from crm import connections, crms, store, subscriptions, webhooks
+from crm.config import Settings, load_settings
+from crm.sandbox.admin import SandboxAdmin
+from crm.sandbox.pipedrive.admin import PipedriveAdmin
+from crm.sync.links import link_status, statuses
+from crm.sync.pronouns import pronouns_property
+from tests.connections.test_hubspot_and_pipedrive import run_cli
+from tests.webhooks.deliveries import wait_until
+from ui.webhook_route import pipedrive_webhook
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, cache_target: str) -> str:
+    """The command line's environment: only this test's cache and key (none of the host's)."""
+    for key in [k for k in os.environ if k.startswith(("HUBSPOT_", "CRM_", "PIPEDRIVE_"))]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("CRM_DB", cache_target)
+    monkeypatch.setenv("CRM_SECRET_KEY", Fernet.generate_key().decode())
+    return cache_target
+
+
+@pytest.fixture
+def webhook_url(cli_env: str) -> Iterator[str]:
+    """The app's Pipedrive webhook route under uvicorn on loopback, for the home settings."""
+    settings = load_settings(os.environ, {})
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    asgi = Starlette(routes=[Route("/pipedrive/webhook", pipedrive_webhook, methods=["POST"])])
+    asgi.state.settings = settings
+    server = uvicorn.Server(uvicorn.Config(asgi, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/pipedrive/webhook"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+        for conn in connections.list_connections(settings, learn=False):
+            webhooks.stop_worker(connections.settings_for(settings, conn))
+
+
+def _ok(*args: str) -> str:
+    code, out, err = run_cli(*args)
+    assert code == 0, (args, out, err)
+    return out
+
+
+def _hubspot_contact(sandbox: SandboxAdmin, email: str) -> dict[str, Any] | None:
+    return next(
+        (r["properties"] for r in sandbox.truth("contacts") if (r["properties"].get("email") or "") == email),
+        None,
+    )
+
+
+def _pipedrive_person(pipedrive: PipedriveAdmin, email: str) -> dict[str, Any] | None:
+    return next(
+        (
+            p
+            for p in pipedrive.truth("persons")
+            if not p.get("is_deleted") and email in [e.get("value") for e in p.get("emails") or []]
+        ),
+        None,
+    )
+
+
+def _option(settings: Settings, label: str) -> tuple[str, str]:
+    """Pipedrive's pronouns field key and the option id it gave ``label``."""
+    with store.open(settings) as db:
+        key = pronouns_property(db)
+        assert key is not None
+        options = db.queries.property_defs("contacts")[key]["options"]
+    return key, next(str(o["value"]) for o in options if o["label"] == label)
+
+
+def test_one_contact_lands_in_hubspot_and_pipedrive_and_follows_a_disconnect_and_reconnect(
+    sandbox: SandboxAdmin, pipedrive: PipedriveAdmin, cli_env: str, webhook_url: str
+) -> None:
+    hubspot_token, pipedrive_token = sandbox.private_app_token(), pipedrive.api_token()
+    _ok("connect", "hubspot", "--token", hubspot_token, "--base-url", sandbox.url, "--name", "HubSpot")
+    _ok(
+        "connect", "pipedrive", "--token", pipedrive_token, "--base-url", pipedrive.url, "--name", "Pipedrive"
+    )
+    _ok("sync", "--all")
+    _ok("pronouns")
+    settings = load_settings(os.environ, {})
+    pd_settings = connections.settings_for(settings, connections.resolve(settings, "Pipedrive"))
+
+    # Created once, it lands in both, with its pronouns in each CRM's own terms.
+    out = _ok("new-contact", "--email", "ada@links.example", "--first-name", "Ada", "--last-name", "Lovelace",
+              "--pronouns", "she_her")  # fmt: skip
+    assert out.splitlines()[0] == "ada@links.example\tsynced", out
+    in_hubspot = _hubspot_contact(sandbox, "ada@links.example")
+    assert in_hubspot is not None
+    assert (in_hubspot["firstname"], in_hubspot["lastname"], in_hubspot["pronouns"]) == (
+        "Ada",
+        "Lovelace",
+        "she_her",
+    )
+    person = _pipedrive_person(pipedrive, "ada@links.example")
+    assert person is not None and person["name"] == "Ada Lovelace"
+    key, she_her = _option(pd_settings, "She/her")
+    assert str((person.get("custom_fields") or {}).get(key, person.get(key))) == she_her
+    [ada] = statuses(settings, "ada@links.example")
+    assert {name: link.record_id for name, link in ada.links} == {
+        "HubSpot": str(next(r["id"] for r in sandbox.truth("contacts")
+                            if r["properties"].get("email") == "ada@links.example")),
+        "Pipedrive": str(person["id"]),
+    }  # fmt: skip
+
+    # An edit made in Pipedrive reaches the cache through a webhook to the app's route.
+    with crms.provider_of(pd_settings).connect(pd_settings) as api:
+        subscriptions.register(
+            pd_settings, api, webhook_url, account_id=str(pipedrive.config()["company_id"])
+        )
+    pipedrive.patch_object("persons", int(person["id"]), {"name": "Ada King"})
+
+    def cached_name() -> Any:
+        with store.open(pd_settings) as db:
+            return (db.queries.get_record("contacts", str(person["id"])) or {}).get("name")
+
+    wait_until(lambda: cached_name() == "Ada King", within=20)
+
+    # Pipedrive disconnected: a new contact reaches HubSpot; Pipedrive's reason is shown.
+    _ok("disconnect", "Pipedrive")
+    code, out, err = run_cli("new-contact", "--email", "grace@links.example", "--first-name", "Grace",
+                             "--last-name", "Hopper")  # fmt: skip
+    assert code == 1, out + err
+    head = out.splitlines()[0]
+    assert head.startswith("grace@links.example\tpartial: Pipedrive: Pipedrive is not connected"), out
+    assert _hubspot_contact(sandbox, "grace@links.example") is not None
+    assert _pipedrive_person(pipedrive, "grace@links.example") is None
+    [grace] = statuses(settings, "grace@links.example")
+    assert dict((n, link.status) for n, link in grace.links) == {"HubSpot": "synced", "Pipedrive": "error"}
+    # Ada is in Pipedrive already; unreachable, her link says so too (and recovers below).
+    assert link_status(settings, ada.person_id).state == "partial"
+
+    # Reconnected and pushed: the create that waited in Pipedrive's outbox goes, the link turns synced.
+    _ok("connect", "pipedrive", "--token", pipedrive_token, "--base-url", pipedrive.url)
+    out = _ok("links", "--push")
+    assert "grace@links.example\tsynced" in out.splitlines(), out
+    assert "ada@links.example\tsynced" in out.splitlines(), out
+    landed = _pipedrive_person(pipedrive, "grace@links.example")
+    assert landed is not None and landed["name"] == "Grace Hopper"
+    assert [p["name"] for p in pipedrive.truth("persons") if p["name"] == "Grace Hopper"] == ["Grace Hopper"]
