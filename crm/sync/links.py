@@ -72,10 +72,12 @@ class PersonStatus:
 
     @property
     def text(self) -> str:
-        """One line of plain text: "synced", "partial: Pipedrive: <message>", "local only"."""
-        if self.state != "partial":
+        """One line of plain text: "synced", "partial: Pipedrive: <message>", "local only"
+        (with the reasons when a CRM refused it: "local only: HubSpot: <message>; ...")."""
+        failed = any(link.status == "error" for _, link in self.links)
+        if self.state == "synced" or (self.state == "local only" and not failed):
             return self.state
-        return "partial: " + "; ".join(f"{name}: {message}" for name, message in self.problems)
+        return f"{self.state}: " + "; ".join(f"{name}: {message}" for name, message in self.problems)
 
 
 @dataclass

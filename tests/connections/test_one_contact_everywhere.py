@@ -26,7 +26,7 @@ from crm import connections, crms, store, subscriptions, webhooks
 from crm.config import Settings, load_settings
 from crm.sandbox.admin import SandboxAdmin
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
-from crm.sync.links import link_status, statuses
+from crm.sync.links import create_contact_everywhere, edit_everywhere, link_status, push_links, statuses
 from crm.sync.pronouns import pronouns_property
 from tests.connections.test_hubspot_and_pipedrive import run_cli
 from tests.webhooks.deliveries import wait_until
@@ -96,6 +96,38 @@ def _option(settings: Settings, label: str) -> tuple[str, str]:
         assert key is not None
         options = db.queries.property_defs("contacts")[key]["options"]
     return key, next(str(o["value"]) for o in options if o["label"] == label)
+
+
+@pytest.fixture
+def connected(sandbox: SandboxAdmin, pipedrive: PipedriveAdmin, cli_env: str) -> Settings:
+    """HubSpot and Pipedrive connected from the command line, synced, pronouns set up in both."""
+    _ok(
+        "connect",
+        "hubspot",
+        "--token",
+        sandbox.private_app_token(),
+        "--base-url",
+        sandbox.url,
+        "--name",
+        "HubSpot",
+    )
+    _ok(
+        "connect",
+        "pipedrive",
+        "--token",
+        pipedrive.api_token(),
+        "--base-url",
+        pipedrive.url,
+        "--name",
+        "Pipedrive",
+    )
+    _ok("sync", "--all")
+    _ok("pronouns")
+    return load_settings(os.environ, {})
+
+
+def _part(settings: Settings, name: str) -> Settings:
+    return connections.settings_for(settings, connections.resolve(settings, name))
 
 
 def test_one_contact_lands_in_hubspot_and_pipedrive_and_follows_a_disconnect_and_reconnect(
@@ -168,3 +200,77 @@ def test_one_contact_lands_in_hubspot_and_pipedrive_and_follows_a_disconnect_and
     landed = _pipedrive_person(pipedrive, "grace@links.example")
     assert landed is not None and landed["name"] == "Grace Hopper"
     assert [p["name"] for p in pipedrive.truth("persons") if p["name"] == "Grace Hopper"] == ["Grace Hopper"]
+
+
+def test_a_contact_either_crm_already_has_is_linked_to_not_created_twice(
+    sandbox: SandboxAdmin, pipedrive: PipedriveAdmin, connected: Settings
+) -> None:
+    known = next(r for r in sandbox.truth("contacts") if r["properties"].get("email"))
+    email = known["properties"]["email"]
+    # Someone creates the same person in Pipedrive after the last sync (not in the cache).
+    with crms.provider_of(_part(connected, "Pipedrive")).connect(_part(connected, "Pipedrive")) as api:
+        api.batch_upsert("contacts", [{"email": email, "name": "Made Elsewhere"}], key="email")
+
+    result = create_contact_everywhere(connected, {"email": email, "first_name": "Mine", "last_name": "Too"})
+
+    assert result.status.state == "synced", result.status.text
+    in_pipedrive = [
+        p for p in pipedrive.truth("persons") if email in [e["value"] for e in p.get("emails") or []]
+    ]
+    assert len(in_pipedrive) == 1
+    assert [r for r in sandbox.truth("contacts") if r["properties"].get("email") == email] == [known]
+    links = {name: link.record_id for name, link in result.status.links}
+    assert links == {"HubSpot": str(known["id"]), "Pipedrive": str(in_pipedrive[0]["id"])}
+    # Pipedrive's name was someone else's: mine waits as a conflict for a person to decide.
+    with store.open(_part(connected, "Pipedrive")) as db:
+        assert [(r["property"], r["status"]) for r in db.outbox.rows("contacts") if r["op"] == "update"] == [
+            ("name", "conflict")
+        ]
+
+
+def test_an_edit_of_a_linked_contact_goes_to_each_crm_and_a_conflict_in_one_blocks_not_the_other(
+    sandbox: SandboxAdmin, pipedrive: PipedriveAdmin, connected: Settings
+) -> None:
+    created = create_contact_everywhere(
+        connected,
+        {"email": "ed@links.example", "first_name": "Ed", "last_name": "Wood", "phone": "+1 555 0100"},
+    )
+    assert created.status.state == "synced", created.status.text
+    pd_id = dict((n, link.record_id) for n, link in created.status.links)["Pipedrive"]
+    assert pd_id is not None
+    pipedrive.patch_object("persons", int(pd_id), {"name": "Edward D. Wood"})  # unseen by the cache
+
+    queued = edit_everywhere(connected, created.person_id, {"first_name": "Eddie", "last_name": "Wood"})
+    pushed = push_links(connected)
+
+    assert set(queued.values()) == {"queued"} and set(pushed.values()) == {"pushed"}
+    assert _hubspot_contact(sandbox, "ed@links.example")["firstname"] == "Eddie"  # type: ignore[index]
+    assert _hubspot_contact(sandbox, "ed@links.example")["phone"] == "+1 555 0100"  # type: ignore[index]
+    person = _pipedrive_person(pipedrive, "ed@links.example")
+    assert person is not None and person["name"] == "Edward D. Wood"
+    with store.open(_part(connected, "Pipedrive")) as db:
+        conflicts = [r for r in db.outbox.rows("contacts") if r["status"] == "conflict"]
+    assert [(r["property"], r["new_value"], r["remote_value"]) for r in conflicts] == [
+        ("name", "Eddie Wood", "Edward D. Wood")
+    ]
+
+
+def test_values_the_crms_refuse_leave_error_links_with_the_reason_and_fixed_ones_create_it_once(
+    sandbox: SandboxAdmin, pipedrive: PipedriveAdmin, connected: Settings
+) -> None:
+    result = create_contact_everywhere(
+        connected, {"email": "zoe@links.example", "first_name": "Zoe", "pronouns": "no such pronouns"}
+    )
+
+    assert result.status.state == "local only"
+    assert result.status.text == (
+        "local only: HubSpot: pronouns: No pronouns option 'no such pronouns' here; "
+        "Pipedrive: pronouns: No pronouns option 'no such pronouns' here"
+    )
+    assert _hubspot_contact(sandbox, "zoe@links.example") is None
+
+    fixed = create_contact_everywhere(connected, {"email": "zoe@links.example", "first_name": "Zoe",
+                                                  "pronouns": "They/them"})  # fmt: skip
+    assert fixed.person_id == result.person_id and fixed.status.state == "synced", fixed.status.text
+    assert _hubspot_contact(sandbox, "zoe@links.example")["pronouns"] == "they_them"  # type: ignore[index]
+    assert _pipedrive_person(pipedrive, "zoe@links.example") is not None
