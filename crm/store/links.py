@@ -172,6 +172,20 @@ class Links(TableOwner):
         ).fetchone()
         return None if row is None else str(row[0])
 
+    def people_of_records(self, connection_id: str, record_ids: Sequence[str]) -> dict[str, str]:
+        """Record id -> linked person, for the records of one connection that have one (a page)."""
+        found: dict[str, str] = {}
+        ids = [str(r) for r in record_ids]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            rows = self.conn.execute(
+                f"SELECT record_id, person_id FROM links WHERE connection_id = ? AND record_id IN ({marks})",
+                [connection_id, *chunk],
+            ).fetchall()
+            found.update({str(record): str(person) for record, person in rows})
+        return found
+
     def of_connection(self, connection_id: str, *, status: LinkState | None = None) -> list[Link]:
         """Every link into one connection (of one status), oldest change first."""
         sql = f"SELECT {_COLUMNS} FROM links WHERE connection_id = ?"
