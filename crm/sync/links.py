@@ -194,7 +194,7 @@ def _queue_in(
     part = connections.settings_for(settings, conn)
     with store.open(settings.home) as home:
         known = home.links.get(person, conn.id)
-    if known is not None and known.status != "error":
+    if known is not None and (known.status != "error" or _still_queued(part, known)):
         return  # linked or queued there already: creating again would make a duplicate
     info = contacts_info(conn.crm)
     try:
@@ -211,6 +211,16 @@ def _queue_in(
     except InvalidEdit as exc:
         reasons = "; ".join(f"{k}: {v}" for k, v in exc.field_errors.items()) or str(exc)
         _put(settings, person, conn.id, "error", email=email, error=reasons)
+
+
+def _still_queued(part: Settings, link: Link) -> bool:
+    """Whether the link's create still waits in its connection's outbox (a CRM that was
+    unreachable: it goes with the next push, so queueing it again would send it twice)."""
+    if link.outbox_id is None:
+        return False
+    with store.open(part) as db:
+        row = db.outbox.get_edit(link.outbox_id)
+    return row is not None and row["status"] in ("pending", "conflict")
 
 
 def _put(settings: Settings, person: str, connection_id: str, status: Any, **fields: Any) -> None:
@@ -252,7 +262,8 @@ def _push_one(settings: Settings, conn: Connection, *, by: str | None, open_api:
             # Creates linked to a record the CRM already had queued my fields as edits.
             _push_and_settle(settings, part, conn, by=by, open_api=open_api)
     except NotConnected as exc:
-        message = f"{crm} is not connected ({exc}); reconnect it, then push again"
+        reason = str(exc).strip() or f"{crm} is not connected."
+        message = f"{reason} Waiting to be sent after a reconnect."
         _fail_all(settings, conn.id, message)
         log.info("Links to %s wait for a reconnect", conn.id)
         return message

@@ -192,9 +192,20 @@ def test_one_contact_lands_in_hubspot_and_pipedrive_and_follows_a_disconnect_and
     # Ada is in Pipedrive already; unreachable, her link says so too (and recovers below).
     assert link_status(settings, ada.person_id).state == "partial"
 
+    # Asked again while Pipedrive is away: nothing is queued twice.
+    again = create_contact_everywhere(settings, {"email": "grace@links.example", "first_name": "Grace",
+                                                 "last_name": "Hopper"})  # fmt: skip
+    assert again.person_id == grace.person_id and again.status.state == "partial"
+    with store.open(pd_settings) as db:
+        assert (
+            len([r for r in db.outbox.rows("contacts") if r["op"] == "create" and r["status"] == "pending"])
+            == 1
+        )
+
     # Reconnected and pushed: the create that waited in Pipedrive's outbox goes, the link turns synced.
     _ok("connect", "pipedrive", "--token", pipedrive_token, "--base-url", pipedrive.url)
-    out = _ok("links", "--push")
+    code, out, err = run_cli("links", "--push")
+    assert code == 0, out + err
     assert "grace@links.example\tsynced" in out.splitlines(), out
     assert "ada@links.example\tsynced" in out.splitlines(), out
     landed = _pipedrive_person(pipedrive, "grace@links.example")
@@ -274,3 +285,15 @@ def test_values_the_crms_refuse_leave_error_links_with_the_reason_and_fixed_ones
     assert fixed.person_id == result.person_id and fixed.status.state == "synced", fixed.status.text
     assert _hubspot_contact(sandbox, "zoe@links.example")["pronouns"] == "they_them"  # type: ignore[index]
     assert _pipedrive_person(pipedrive, "zoe@links.example") is not None
+
+
+def test_removing_a_connection_forgets_its_links_and_the_person_stays_linked_to_the_other(
+    connected: Settings,
+) -> None:
+    created = create_contact_everywhere(connected, {"email": "rem@links.example", "first_name": "Rem"})
+    assert created.status.state == "synced", created.status.text
+
+    connections.remove(connected, connections.resolve(connected, "Pipedrive"))
+
+    status = link_status(connected, created.person_id)
+    assert status.state == "synced" and [name for name, _ in status.links] == ["HubSpot"]
