@@ -264,13 +264,13 @@ def _push_one(settings: Settings, conn: Connection, *, by: str | None, open_api:
     except NotConnected as exc:
         reason = str(exc).strip() or f"{crm} is not connected."
         message = f"{reason} Waiting to be sent after a reconnect."
-        _fail_all(settings, conn.id, message)
+        _mark_links(settings, conn.id, "error", message)
         log.info("Links to %s wait for a reconnect", conn.id)
         return message
     except SyncBusy as exc:
         return str(exc)
     except CrmError as exc:
-        _mark_waiting(settings, conn.id, f"Not sent yet, will retry: {exc}")
+        _mark_links(settings, conn.id, "pending", f"Not sent yet, will retry: {exc}")
         return str(exc)
     return "pushed"
 
@@ -356,34 +356,21 @@ def _put_update(
         )
 
 
-def _fail_all(settings: Settings, connection_id: str, message: str) -> None:
-    """Every link into a connection that cannot be reached turns error (outbox ids kept:
-    the creates wait in its outbox and resume after a reconnect)."""
+def _mark_links(settings: Settings, connection_id: str, status: Any, message: str) -> None:
+    """A push of a connection that did not go through: its links take ``status`` and the reason.
+
+    "error" (the CRM cannot be reached: disconnected, tokens revoked): every link into it,
+    outbox ids kept, since the creates wait in its outbox and resume after a reconnect.
+    "pending" (a failure for a while): only the links still queued, which keep waiting.
+    """
     with store.open(settings.home) as home:
         with home.atomic():
             for link in home.links.of_connection(connection_id):
+                if status == "pending" and (link.outbox_id is None or link.status != "pending"):
+                    continue
                 home.links.update(
-                    link.person_id,
-                    connection_id,
-                    status="error",
-                    outbox_id=link.outbox_id,
-                    error=message,
+                    link.person_id, connection_id, status=status, outbox_id=link.outbox_id, error=message
                 )
-
-
-def _mark_waiting(settings: Settings, connection_id: str, message: str) -> None:
-    """A push that failed for a while: links still queued keep waiting, with the reason."""
-    with store.open(settings.home) as home:
-        with home.atomic():
-            for link in home.links.of_connection(connection_id):
-                if link.outbox_id is not None and link.status == "pending":
-                    home.links.update(
-                        link.person_id,
-                        connection_id,
-                        status="pending",
-                        outbox_id=link.outbox_id,
-                        error=message,
-                    )
 
 
 def link_status(settings: Settings, person_id: str) -> PersonStatus:

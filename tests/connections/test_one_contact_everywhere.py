@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 import uvicorn
-from cryptography.fernet import Fernet
 from starlette.applications import Starlette
 from starlette.routing import Route
 
@@ -28,19 +27,9 @@ from crm.sandbox.admin import SandboxAdmin
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
 from crm.sync.links import create_contact_everywhere, edit_everywhere, link_status, push_links, statuses
 from crm.sync.pronouns import pronouns_property
-from tests.connections.test_hubspot_and_pipedrive import run_cli
+from tests.connections.conftest import run_cli
 from tests.webhooks.deliveries import wait_until
 from ui.webhook_route import pipedrive_webhook
-
-
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, cache_target: str) -> str:
-    """The command line's environment: only this test's cache and key (none of the host's)."""
-    for key in [k for k in os.environ if k.startswith(("HUBSPOT_", "CRM_", "PIPEDRIVE_"))]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("CRM_DB", cache_target)
-    monkeypatch.setenv("CRM_SECRET_KEY", Fernet.generate_key().decode())
-    return cache_target
 
 
 @pytest.fixture
@@ -96,34 +85,6 @@ def _option(settings: Settings, label: str) -> tuple[str, str]:
         assert key is not None
         options = db.queries.property_defs("contacts")[key]["options"]
     return key, next(str(o["value"]) for o in options if o["label"] == label)
-
-
-@pytest.fixture
-def connected(sandbox: SandboxAdmin, pipedrive: PipedriveAdmin, cli_env: str) -> Settings:
-    """HubSpot and Pipedrive connected from the command line, synced, pronouns set up in both."""
-    _ok(
-        "connect",
-        "hubspot",
-        "--token",
-        sandbox.private_app_token(),
-        "--base-url",
-        sandbox.url,
-        "--name",
-        "HubSpot",
-    )
-    _ok(
-        "connect",
-        "pipedrive",
-        "--token",
-        pipedrive.api_token(),
-        "--base-url",
-        pipedrive.url,
-        "--name",
-        "Pipedrive",
-    )
-    _ok("sync", "--all")
-    _ok("pronouns")
-    return load_settings(os.environ, {})
 
 
 def _part(settings: Settings, name: str) -> Settings:
