@@ -258,3 +258,11 @@ def test_removing_a_connection_forgets_its_links_and_the_person_stays_linked_to_
 
     status = link_status(connected, created.person_id)
     assert status.state == "synced" and [name for name, _ in status.links] == ["HubSpot"]
+
+
+def test_the_links_command_says_so_when_nothing_was_created_everywhere_and_names_a_missing_crm(
+    cli_env: str,
+) -> None:
+    assert run_cli("links") == (0, "No contacts created in several CRMs yet.\n", "")
+    code, _, err = run_cli("new-contact", "--email", "x@links.example", "--connection", "Nowhere")
+    assert code == 2 and "No connection is called 'Nowhere'" in err
