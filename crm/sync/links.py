@@ -368,6 +368,8 @@ def _mark_links(settings: Settings, connection_id: str, status: Any, message: st
             for link in home.links.of_connection(connection_id):
                 if status == "pending" and (link.outbox_id is None or link.status != "pending"):
                     continue
+                if link.outbox_id is None and not link.record_id:
+                    continue  # refused here before reaching the CRM: its own reason stays
                 home.links.update(
                     link.person_id, connection_id, status=status, outbox_id=link.outbox_id, error=message
                 )

@@ -21,7 +21,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from crm import connections, crms, store, subscriptions, webhooks
+from crm import connections, crms, oauth, store, subscriptions, webhooks
 from crm.config import Settings, load_settings
 from crm.sandbox.admin import SandboxAdmin
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
@@ -266,3 +266,16 @@ def test_the_links_command_says_so_when_nothing_was_created_everywhere_and_names
     assert run_cli("links") == (0, "No contacts created in several CRMs yet.\n", "")
     code, _, err = run_cli("new-contact", "--email", "x@links.example", "--connection", "Nowhere")
     assert code == 2 and "No connection is called 'Nowhere'" in err
+
+
+def test_a_contact_refused_before_reaching_a_crm_keeps_its_reason_when_that_crm_is_disconnected(
+    connected: Settings,
+) -> None:
+    refused = create_contact_everywhere(connected, {"email": "kai@links.example", "pronouns": "nope"})
+    oauth.disconnect(_part(connected, "Pipedrive"))
+
+    pushed = push_links(connected)
+
+    assert pushed[connections.resolve(connected, "Pipedrive").id].startswith("Pipedrive is not connected")
+    status = link_status(connected, refused.person_id)
+    assert dict(status.problems)["Pipedrive"] == "pronouns: No pronouns option 'nope' here"
