@@ -1,6 +1,6 @@
 """Command line: ``python -m crm [-v] sync [--full] [--all] | push | status | keygen | export TYPE |
 migrate-cache --to URL [--from PATH] [--force] | connect hubspot|pipedrive --token T [--base-url URL]
-[--name NAME] | connections | disconnect NAME [--remove] |
+[--name NAME] | connections | disconnect NAME [--remove] | new-contact --email E ... | links [EMAIL] |
 verify [--full] [--budget N] [--fix]``.
 
 Several connections: ``sync``, ``push``, ``status``, ``export`` and ``verify`` take ``--connection NAME``
@@ -29,6 +29,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from crm import cli_links as links_cli
 from crm.config import Settings, load_settings
 from crm.errors import (
     ConfigError,
@@ -534,6 +535,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     _connection_option(sync, push_parser, status, export, check)
     _add_connection_commands(commands)
     _add_pronouns_command(commands)
+    links_cli.add_commands(commands)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG (each HubSpot call)")
     args = parser.parse_args(argv)
     handler = {
@@ -548,6 +550,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         "connections": cmd_connections,
         "disconnect": cmd_disconnect,
         "pronouns": cmd_pronouns,
+        **links_cli.HANDLERS,
     }[args.command]
     try:
         level, fmt = _log_settings(args.verbose)

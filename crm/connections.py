@@ -246,6 +246,7 @@ def remove(
                 db.connections.remove(conn.id)
         else:
             db.connections.remove(conn.id)
+        db.links.forget_connection(conn.id)  # its people stay linked to the other CRMs
     if not conn.is_home:
         drop_partition(settings.home.db, conn.target)
     log.info("Connection %s removed (%d queued edits dropped)", conn.id, lost)

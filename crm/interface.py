@@ -225,7 +225,7 @@ class WriteResult:
 class ObjectTypeInfo:
     """A neutral object type as this CRM has it, and which of its fields play known roles.
 
-    ``owner``, ``stage``, ``pipeline`` and ``email`` name the CRM's property for that
+    ``owner``, ``stage``, ``pipeline``, ``email`` and ``phone`` name the CRM's property for that
     role (None when the type has no such field); ``title`` the properties a record's
     label is made of (those before the email role joined by spaces; when that is empty,
     the first later one with a value).
@@ -239,6 +239,9 @@ class ObjectTypeInfo:
     pipeline: str | None = None
     email: str | None = None
     title: tuple[str, ...] = ()
+    # The property holding a contact's (primary) phone number, where the type has one
+    # (added for contacts created in several CRMs at once, crm.sync.links).
+    phone: str | None = None
     # --- what the list and record pages show (additive, issue #15) ---
     # ``columns``: the list page's columns in order; ``editable``: those edited inline;
     # ``search``: the properties its search box matches; ``sorts``: (column, descending

@@ -78,6 +78,7 @@ OBJECT_TYPES = (
         stage="lifecyclestage",
         email="email",
         title=("firstname", "lastname", "email"),
+        phone="phone",
         columns=(
             "firstname",
             "lastname",

@@ -66,6 +66,7 @@ OBJECT_TYPES = (
         owner="owner_id",
         email="email",
         title=("name", "email"),
+        phone="phone",
         columns=("name", "email", "phone", "org_id", "owner_id"),
         editable=("name", "email", "phone", "owner_id"),
         search=("name", "email", "phone"),

@@ -19,6 +19,7 @@ Verbs hang off the handle by the module that owns their tables:
     inbox      webhook events
     meta       the cache version, the portal the cache belongs to, small facts
     connections  the registry of connections (home database) and their partitions
+    links      one person's record in each connection (home database)
 
 ``values`` holds the pure conversions between HubSpot's wire strings and column
 values; ``engine`` the database protocol, SQLite's engine and the migrations; ``schema``

@@ -24,6 +24,7 @@ from crm.store.connections import Connections
 from crm.store.engine import Conn, engine_for
 from crm.store.inbox import Inbox
 from crm.store.interactions import Interactions
+from crm.store.links import Links
 from crm.store.meta import Meta
 from crm.store.outbox import Outbox
 from crm.store.queries import Queries
@@ -48,6 +49,7 @@ class Store:
         inbox: webhook events and their counters.
         meta: small facts: the cache version, the portal the cache belongs to.
         connections: the registry of connections (used on the home database).
+        links: one person's record in each connection (used on the home database).
     """
 
     def __init__(self, conn: Conn) -> None:
@@ -64,6 +66,7 @@ class Store:
         self.inbox = Inbox(self)
         self.meta = Meta(self)
         self.connections = Connections(self)
+        self.links = Links(self)
 
     @property
     def dialect(self) -> str:

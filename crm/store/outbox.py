@@ -839,6 +839,20 @@ class Outbox(TableOwner):
 
     # ------------------------------------------------------------------ reads
 
+    def get_edit(self, outbox_id: int) -> dict[str, Any] | None:
+        """One outbox row by id (``payload`` as stored), or None: what became of a create
+        another module is following (``crm.sync.links``)."""
+        rows = self._rows("SELECT * FROM outbox WHERE id = ?", (int(outbox_id),))
+        return rows[0] if rows else None
+
+    def create_id(self, object_type: str, record_id: str) -> int | None:
+        """The outbox id of the create of a record queued here (its local id), or None."""
+        row = self.conn.execute(
+            "SELECT id FROM outbox WHERE object_type = ? AND record_id = ? AND op = 'create' ORDER BY id DESC",
+            (object_type, record_id),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
     def edits_frame(
         self,
         *,

@@ -38,7 +38,7 @@ from __future__ import annotations
 import bisect
 import re
 
-from crm.store.schema import V1, V5_INTERACTIONS, V7_CONNECTIONS_TABLE, adopt_existing_portal
+from crm.store.schema import V1, V5_INTERACTIONS, V7_CONNECTIONS_TABLE, V8_LINKS, adopt_existing_portal
 
 # unicode61's token characters up to U+2FFFF, as hex code point ranges.
 _TOKEN_RANGES = (
@@ -362,6 +362,9 @@ PG_V7_CONNECTIONS = _from_sqlite(V7_CONNECTIONS_TABLE) + adopt_existing_portal(
     "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 )
 
+# The links of one person across connections (as SQLite's step 8).
+PG_V8_LINKS = _from_sqlite(V8_LINKS)
+
 PG_MIGRATIONS: list[str] = [
     PG_V1,
     PG_V2_CONTACTS_SEARCH,
@@ -370,4 +373,5 @@ PG_MIGRATIONS: list[str] = [
     PG_V5_INTERACTIONS,
     PG_V6_INTERACTIONS_SEARCH,
     PG_V7_CONNECTIONS,
+    PG_V8_LINKS,
 ]

@@ -498,6 +498,27 @@ WHERE portal IS NOT NULL AND portal <> '' AND portal <> '0';
 
 V7_CONNECTIONS = V7_CONNECTIONS_TABLE + adopt_existing_portal("strftime('%Y-%m-%dT%H:%M:%SZ', 'now')")
 
+# One contact in several CRMs (issue 15): which record holds a person in each connection,
+# owned by ``crm.store.links``. Links span connections, so only the home database's copy is
+# used (like the registry); a partition carries an empty one. One row per (person,
+# connection): the CRM's record id once known (the outbox id of its create before), the
+# status of that link (synced / pending / error) and the CRM's message when it failed.
+V8_LINKS = """
+CREATE TABLE links (
+  person_id TEXT NOT NULL,
+  connection_id TEXT NOT NULL,
+  email TEXT,
+  record_id TEXT,
+  outbox_id INTEGER,
+  status TEXT NOT NULL,
+  error TEXT,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (person_id, connection_id)
+);
+CREATE INDEX links_email ON links(lower(email));
+CREATE INDEX links_record ON links(connection_id, record_id);
+"""
+
 MIGRATIONS: list[str] = [
     V1,
     V2_CONTACTS_SEARCH,
@@ -506,5 +527,6 @@ MIGRATIONS: list[str] = [
     V5_INTERACTIONS,
     V6_INTERACTIONS_SEARCH,
     V7_CONNECTIONS,
+    V8_LINKS,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

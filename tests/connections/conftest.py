@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import io
+import os
 from collections.abc import Callable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -10,7 +12,9 @@ import pytest
 from cryptography.fernet import Fernet
 
 from crm import oauth
+from crm.__main__ import main
 from crm.config import Settings, load_settings
+from crm.sandbox.admin import SandboxAdmin
 from crm.sandbox.pipedrive import PipedriveConfig, PipedriveServer, serve
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
 from tests.portal_fixtures import fresh_limits  # noqa: F401  (a fixture for this directory)
@@ -95,3 +99,38 @@ def pipedrive_settings(pipedrive: PipedriveAdmin, cache_target: str) -> Settings
         pipedrive_redirect_uri=PIPEDRIVE_REDIRECT_URI,
         http_timeout=10.0,
     )
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    """``python -m crm ARGS`` in this process: (exit status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(args), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, cache_target: str) -> str:
+    """The command line's environment: only this test's cache and a fresh key (none of the host's)."""
+    for key in list(os.environ):
+        if key.startswith(("HUBSPOT_", "CRM_", "PIPEDRIVE_")):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("CRM_DB", cache_target)
+    monkeypatch.setenv("CRM_SECRET_KEY", Fernet.generate_key().decode())
+    return cache_target
+
+
+@pytest.fixture
+def connected(sandbox: SandboxAdmin, pipedrive: PipedriveAdmin, cli_env: str) -> Settings:
+    """HubSpot ("HubSpot") and Pipedrive ("Pipedrive") connected from the command line by
+    token, synced, and pronouns set up in both: where the links' tests start."""
+    hubspot = ("connect", "hubspot", "--token", sandbox.private_app_token(), "--base-url", sandbox.url)
+    pipe = ("connect", "pipedrive", "--token", pipedrive.api_token(), "--base-url", pipedrive.url)
+    for args in (
+        (*hubspot, "--name", "HubSpot"),
+        (*pipe, "--name", "Pipedrive"),
+        ("sync", "--all"),
+        ("pronouns",),
+    ):
+        code, out, err = run_cli(*args)
+        assert code == 0, (args, out, err)
+    return load_settings(os.environ, {})

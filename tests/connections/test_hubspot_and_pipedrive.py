@@ -2,35 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import os
 
-import pytest
-from cryptography.fernet import Fernet
-
 from crm import connections, store
-from crm.__main__ import main
 from crm.config import load_settings
 from crm.sandbox.admin import SandboxAdmin
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
+from tests.connections.conftest import run_cli
 
 PIPEDRIVE_ENTITIES = {"contacts": "persons", "companies": "organizations", "deals": "deals"}
-
-
-def run_cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(args), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
-
-
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, cache_target: str) -> str:
-    for key in list(os.environ):
-        if key.startswith(("HUBSPOT_", "CRM_", "PIPEDRIVE_")):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("CRM_DB", cache_target)
-    monkeypatch.setenv("CRM_SECRET_KEY", Fernet.generate_key().decode())
-    return cache_target
 
 
 def _live(records: list[dict]) -> set[str]:

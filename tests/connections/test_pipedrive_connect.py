@@ -10,7 +10,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 import pytest
-from cryptography.fernet import Fernet
 
 from crm import connections, oauth, pipedrive_auth, store
 from crm.__main__ import main
@@ -34,16 +33,6 @@ def run_cli(*args: str) -> tuple[int, str, str]:
 @pytest.fixture
 def settings(pipedrive_settings: Settings) -> Settings:
     return pipedrive_settings
-
-
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, cache_target: str) -> str:
-    for key in list(os.environ):
-        if key.startswith(("HUBSPOT_", "CRM_", "PIPEDRIVE_")):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("CRM_DB", cache_target)
-    monkeypatch.setenv("CRM_SECRET_KEY", Fernet.generate_key().decode())
-    return cache_target
 
 
 def consent(settings: Settings) -> tuple[dict[str, str], str]:

@@ -1,0 +1,71 @@
+"""The links on the pages (``ui.links``): the create-everywhere form and the per-record badges,
+against both sandboxes over loopback, on each backend (``cache_target``)."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from crm import connections, oauth
+from crm.config import Settings
+from crm.sandbox.admin import SandboxAdmin
+from crm.sandbox.pipedrive.admin import PipedriveAdmin
+from crm.sync.links import create_contact_everywhere
+from ui.links import link_badges
+
+
+def _for(settings: Settings, name: str) -> Settings:
+    return connections.settings_for(settings, connections.resolve(settings, name))
+
+
+def test_badges_say_synced_partial_with_the_crms_reason_or_nothing_for_unlinked_records(
+    connected: Settings, sandbox: SandboxAdmin
+) -> None:
+    ada = create_contact_everywhere(connected, {"email": "ada@badges.example", "first_name": "Ada"})
+    oauth.disconnect(_for(connected, "Pipedrive"))
+    grace = create_contact_everywhere(connected, {"email": "grace@badges.example", "first_name": "Grace"})
+    hubspot_ids = {
+        p.email: dict((n, link.record_id) for n, link in p.links)["HubSpot"]
+        for p in (ada.status, grace.status)
+    }
+    unlinked = next(
+        str(r["id"]) for r in sandbox.truth("contacts") if str(r["id"]) not in hubspot_ids.values()
+    )
+
+    badges = link_badges(_for(connected, "HubSpot"), [hubspot_ids["ada@badges.example"], unlinked,
+                                                 hubspot_ids["grace@badges.example"]])  # fmt: skip
+
+    assert ada.status.text == "synced"
+    assert list(badges.index) == [
+        hubspot_ids["ada@badges.example"],
+        unlinked,
+        hubspot_ids["grace@badges.example"],
+    ]
+    assert badges[unlinked] == ""
+    assert badges[hubspot_ids["grace@badges.example"]].startswith(
+        "partial: Pipedrive: Pipedrive is not connected"
+    )
+    assert "<" not in badges[hubspot_ids["grace@badges.example"]]
+
+
+def _form_page(settings) -> None:  # type: ignore[no-untyped-def]  (run as a script: no imports above)
+    from ui.links import new_contact_form
+
+    new_contact_form(settings, by="kim@example.com")
+
+
+def test_the_form_creates_the_contact_in_every_crm_and_says_so(
+    connected: Settings, sandbox: SandboxAdmin, pipedrive: PipedriveAdmin
+) -> None:
+    at = AppTest.from_function(_form_page, kwargs={"settings": connected}, default_timeout=60).run()
+    assert at.multiselect(key="links_new_connections").value == [
+        c.id for c in connections.list_connections(connected)
+    ]
+    at.text_input(key="links_new_email").input("lin@form.example")
+    at.text_input(key="links_new_first_name").input("Lin")
+    at.text_input(key="links_new_last_name").input("Form")
+    at.button(key="links_new_submit").click().run()
+
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.success[0].value.startswith("synced")
+    assert any(r["properties"].get("email") == "lin@form.example" for r in sandbox.truth("contacts"))
+    assert any(p["name"] == "Lin Form" for p in pipedrive.truth("persons"))
