@@ -11,6 +11,7 @@ from crm.crms import provider_of
 from crm.errors import CrmError, InvalidEdit
 from crm.sync.pronouns import PRONOUNS
 from ui import data, editing
+from ui import links as links_ui
 from ui.access import require_staff
 from ui.columns import (
     grid_columns,
@@ -47,6 +48,9 @@ conn = require_data(settings, staff, "contacts")
 with crm_errors("read the cache"):
     defs = data.property_defs(settings, "contacts")
     owners = owner_labels(data.owners(settings))
+
+
+LINKS_COLUMN = "in_crms"  # not a property name: the links' states, shown only
 
 
 def label(name: str) -> str:
@@ -156,6 +160,12 @@ with st.expander(f"New {info.singular}", icon=":material/person_add:", expanded=
             icon=":material/error:",
         )
 
+# One contact in several CRMs (crm.sync.links): with more than one connection, a form that
+# creates it in the ones chosen (all by default) and says how each went.
+if len(links_ui.connection_names(settings)) > 1:
+    with st.expander("New contact in several CRMs", icon=":material/hub:"):
+        links_ui.new_contact_form(settings, by=staff.label)
+
 # --- search, filters, sort ------------------------------------------------------------------
 
 company_title = company_info.title[0]
@@ -230,16 +240,24 @@ if pronouns is not None:
         if pronouns
         else st.column_config.TextColumn(label(PRONOUNS), max_chars=60)
     )
+shown = with_links(ids_as_text(frame, info), "contacts", conn.ui_domain, conn.portal_id, crm=settings.crm)
+grid_order = list(columns)
+# Where this page's contacts are linked to records in other CRMs: each one's state, as text.
+badges = links_ui.link_badges(settings, shown.index)
+if badges.astype(bool).any():
+    shown[LINKS_COLUMN] = badges.reindex([str(i) for i in shown.index]).to_numpy()
+    config[LINKS_COLUMN] = st.column_config.TextColumn("In CRMs", disabled=True, width="medium")
+    grid_order.append(LINKS_COLUMN)
 editing.edit_grid(
     settings,
     prefix=PREFIX,
     object_type="contacts",
     frame=frame,
-    shown=with_links(ids_as_text(frame, info), "contacts", conn.ui_domain, conn.portal_id, crm=settings.crm),
+    shown=shown,
     outcome=outcome,
     labels=LABELS,
     config=config,
-    columns=columns,
+    columns=grid_order,
     editable=editable,
     view=f"{view}_{page}",
     describe=_describe,

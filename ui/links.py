@@ -50,11 +50,16 @@ def link_badges(settings: Settings, ids: Iterable[object]) -> pd.Series:
     return badges
 
 
+def connection_names(settings: Settings) -> dict[str, str]:
+    """Every connection's name by id (the form offers them)."""
+    with store.open(settings.home) as home:
+        return {c.id: c.name for c in home.connections.list()}
+
+
 def new_contact_form(settings: Settings, *, by: str | None = None) -> None:
     """A form: the contact's fields, pronouns, the CRMs to create it in (default all);
     on submit it is created in each and pushed, and each CRM's outcome is shown."""
-    with store.open(settings.home) as home:
-        registry = {c.id: c.name for c in home.connections.list()}
+    registry = connection_names(settings)
     pronouns = {value: label for value, label in PRONOUN_OPTIONS}
     with st.form("links_new_form", clear_on_submit=False, border=False):
         left, right = st.columns(2)

@@ -3,6 +3,8 @@ against both sandboxes over loopback, on each backend (``cache_target``)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from streamlit.testing.v1 import AppTest
 
 from crm import connections, oauth
@@ -69,3 +71,19 @@ def test_the_form_creates_the_contact_in_every_crm_and_says_so(
     assert at.success[0].value.startswith("synced")
     assert any(r["properties"].get("email") == "lin@form.example" for r in sandbox.truth("contacts"))
     assert any(p["name"] == "Lin Form" for p in pipedrive.truth("persons"))
+
+
+def test_the_contacts_page_offers_the_form_and_shows_which_crms_each_contact_is_in(
+    connected: Settings, sandbox: SandboxAdmin, pipedrive: PipedriveAdmin
+) -> None:
+    ada = create_contact_everywhere(connected, {"email": "ada@page.example", "first_name": "Ada"})
+    hubspot_id = dict((n, link.record_id) for n, link in ada.status.links)["HubSpot"]
+    at = AppTest.from_file(str(Path(__file__).parents[2] / "app.py"), default_timeout=60)
+    at.secrets["CRM_SANDBOX_URL"] = sandbox.url
+    at.run()
+
+    assert not at.exception
+    assert "New contact in several CRMs" in [e.label for e in at.expander]
+    frame = at.data_editor[0].value
+    assert frame.loc[hubspot_id, "in_crms"] == "synced"
+    assert set(frame["in_crms"]) == {"synced", ""}
