@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from crm import crms
+from crm.config import Settings
 from crm.hubspot.limits import DEFAULT_BURST, DEFAULT_BURST_WINDOW_S, DEFAULT_SEARCH, DEFAULT_SEARCH_WINDOW_S
 from crm.store.interactions import THREADS
 from crm.sync.pull import ASSOC_CHUNK, ASSOCIATIONS, LIST_LIMIT, PULL_TYPES, SEARCH_LIMIT
@@ -95,3 +97,16 @@ def expected_totals(runs: list[dict[str, Any]], cached: Mapping[str, int]) -> tu
         if expected:
             return {str(t): int(n) for t, n in expected.items()}, "the last sync's totals"
     return {t: int(n) for t, n in cached.items() if t in (*PULL_TYPES, THREADS)}, "the cache"
+
+
+def budgets_counted(settings: Settings) -> bool:
+    """Whether the connection's sync counts its requests against budgets this module models.
+
+    Only a CRM with a tuned pull (``crm.sync.runner.TunedPull``: HubSpot's ``crm.sync.pull``)
+    does: its runs write the burst, search and daily budgets, and ``estimate_full_pull``
+    models that pull. The generic pull (``crm.sync.listpull``, Pipedrive's) counts no
+    requests and waits out the CRM's own limits, so pages say no estimate exists for it.
+    """
+    from crm.sync.runner import TunedPull
+
+    return isinstance(crms.provider_of(settings), TunedPull)
