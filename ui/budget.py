@@ -1,5 +1,9 @@
 """The Sync page's view of HubSpot's rate limits: a full pull's estimate, live gauges, a pause.
 
+Only a CRM whose pull counts its requests has them (``crm.sync.estimate.budgets_counted``);
+for any other (Pipedrive) the estimate says plainly that none exists, and a run writes no
+gauges, so none are drawn.
+
 - ``estimate(settings)``: before a full re-sync, its requests and minutes and how they
   compare with the daily budget left (``crm.sync.estimate``).
 - ``gauges(run)``: while a run goes, the burst (per 10 s), search (per second) and daily
@@ -19,8 +23,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import streamlit as st
 
+from crm import crms
 from crm.config import Settings
-from crm.sync.estimate import Estimate, estimate_full_pull, expected_totals
+from crm.sync.estimate import Estimate, budgets_counted, estimate_full_pull, expected_totals
 from crm.sync.runner import daily_spend
 from ui import data
 from ui.columns import duration, md_escape
@@ -47,7 +52,16 @@ def full_pull_estimate(settings: Settings) -> Estimate:
 
 
 def estimate(settings: Settings) -> None:
-    """One caption: what a full re-sync will cost, and whether today's budget covers it."""
+    """One caption: what a full re-sync will cost, and whether today's budget covers it; for a
+    CRM whose pull counts no budgets (``budgets_counted``: Pipedrive's), that none exists."""
+    if not budgets_counted(settings):
+        name = crms.words_for(settings.crm).crm
+        st.caption(
+            f"Full re-sync: no estimate for {name}. It reads every record again, one page after "
+            f"another, and waits whenever {name} says its rate limit is reached; this app does not "
+            f"count {name}'s requests or its daily budget."
+        )
+        return
     guess = full_pull_estimate(settings)
     if guess.records == 0:
         st.caption("Full re-sync: no estimate until a first sync has counted the portal's records.")
