@@ -292,6 +292,16 @@ def cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from crm.sync import verify as reconcile
 
     settings = _chosen(args, _settings())
+    if not reconcile.supported(settings):
+        from crm.crms import words_for
+
+        name = words_for(settings.crm).crm
+        print(
+            f"Verify is not offered for {name} connections yet. To bring the cache back in line with "
+            f"{name}, re-read every record: python -m crm sync --full --connection {settings.connection}",
+            file=err,
+        )
+        return EXIT_CONFIG
     planned = reconcile.estimate(settings, full=args.full)
     cap = f", capped at {args.budget}" if args.budget is not None else ""
     print(

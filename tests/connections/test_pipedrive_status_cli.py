@@ -65,3 +65,28 @@ def test_status_of_a_pipedrive_connection_shows_its_company_last_sync_and_cache_
     )
     assert "Daily budget: not counted for Pipedrive" in out
     assert "HubSpot" not in out and "tickets" not in out and "Portal" not in out
+
+
+def test_verify_on_a_pipedrive_connection_says_it_is_not_offered_and_how_to_re_read_instead(
+    pipedrive: PipedriveAdmin, only_cache: None
+) -> None:
+    code, _, err = run_cli(
+        "connect",
+        "pipedrive",
+        "--token",
+        pipedrive.api_token(),
+        "--base-url",
+        pipedrive.url,
+        "--name",
+        "Sales",
+    )
+    assert code == 0, err
+    before = pipedrive.stats()["requests"]
+
+    code, out, err = run_cli("verify", "--connection", "Sales")
+
+    assert code == 2 and out == ""
+    assert err.startswith("Verify is not offered for Pipedrive connections yet.")
+    assert "python -m crm sync --full --connection pipedrive-" in err
+    asked = {route: n for route, n in pipedrive.stats()["requests"].items() if "/_sandbox/" not in route}
+    assert asked == {route: n for route, n in before.items() if "/_sandbox/" not in route}  # nothing asked
