@@ -145,7 +145,8 @@ if settings.sync_interval_s:
     every = sync.describe_interval(settings.sync_interval_s)
     upcoming = sync.next_run_at(settings.sync_interval_s, time.time())
     st.caption(
-        f"Scheduled sync: every {every} (an incremental sync, then a push of queued edits). "
+        f"Scheduled sync: every {every}, for every connection (an incremental sync, then a push of "
+        "queued edits; a connection that is not connected is skipped). "
         f"Next run at {time.strftime('%H:%M:%S', time.gmtime(upcoming))} UTC, "
         f"in {duration(upcoming - time.time())}.",
     )
