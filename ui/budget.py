@@ -1,8 +1,9 @@
 """The Sync page's view of HubSpot's rate limits: a full pull's estimate, live gauges, a pause.
 
-Only a CRM whose pull counts its requests has them (``crm.sync.estimate.budgets_counted``);
-for any other (Pipedrive) the estimate says plainly that none exists, and a run writes no
-gauges, so none are drawn.
+Only a CRM whose pull counts its requests against budgets has an estimate
+(``crm.sync.estimate.budgets_counted``); for any other (Pipedrive) it says plainly that none
+exists. Gauges are drawn for the budgets a run reported: HubSpot's three, or the burst window
+an API that implements ``crm.interface.ReportsUsage`` reports (Pipedrive's, per 2 s).
 
 - ``estimate(settings)``: before a full re-sync, its requests and minutes and how they
   compare with the daily budget left (``crm.sync.estimate``).
@@ -83,28 +84,32 @@ def estimate(settings: Settings) -> None:
 
 
 def gauges(run: dict[str, Any]) -> None:
-    """Three bars: the burst and search windows right now, and the day's budget."""
+    """A bar for each budget the run reported: HubSpot's burst and search windows right now and
+    the day's budget; Pipedrive's burst window (per 2 s) as its last answer gave it."""
     budgets = (run.get("counts") or {}).get("budgets") or {}
-    if not budgets:
+    shown = [name for name in ("burst", "search", "daily") if budgets.get(name)]
+    if not shown:
         return
-    burst, search, daily = budgets.get("burst") or {}, budgets.get("search") or {}, budgets.get("daily") or {}
-    c1, c2, c3 = st.columns(3)
-    with c1:
-        _bar("Burst", burst.get("used"), burst.get("limit"), f"per {float(burst.get('window_s') or 10):g} s")
-    with c2:
+    for cell, name in zip(st.columns(len(shown)), shown, strict=True):
+        figures = budgets[name]
+        with cell:
+            if name == "daily":
+                _daily_bar(figures)
+            else:
+                window = float(figures.get("window_s") or (10 if name == "burst" else 1))
+                _bar(name.capitalize(), figures.get("used"), figures.get("limit"), f"per {window:g} s")
+
+
+def _daily_bar(daily: dict[str, Any]) -> None:
+    if daily.get("allowance") is None:
+        st.progress(0.0, text=f"Daily: {int(daily.get('used') or 0):,} requests today, limit unknown")
+    else:
         _bar(
-            "Search", search.get("used"), search.get("limit"), f"per {float(search.get('window_s') or 1):g} s"
+            "Daily",
+            daily.get("used"),
+            daily.get("allowance"),
+            f"({float(daily.get('share') or 0):.0%} share)",
         )
-    with c3:
-        if daily.get("allowance") is None:
-            st.progress(0.0, text=f"Daily: {int(daily.get('used') or 0):,} requests today, limit unknown")
-        else:
-            _bar(
-                "Daily",
-                daily.get("used"),
-                daily.get("allowance"),
-                f"({float(daily.get('share') or 0):.0%} share)",
-            )
 
 
 def paused(run: dict[str, Any]) -> None:

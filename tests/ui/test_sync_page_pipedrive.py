@@ -12,6 +12,7 @@ from crm import connections, store
 from crm.pipedrive_auth import connect_api_token
 from crm.sandbox.pipedrive import PipedriveConfig, PipedriveServer, serve
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
+from crm.store import syncstate
 from crm.sync import run_sync
 
 COMPANY = {"seed": 5, "persons": 14, "organizations": 4, "deals": 6, "users": 3}
@@ -111,3 +112,34 @@ def test_sync_now_on_a_pipedrive_connection_runs_in_the_background_and_lands_in_
     with store.open(chosen) as db:
         names, _ = db.queries.query_records("contacts", limit=1000)
     assert "Renamed In Pipedrive" in set(names["name"])
+
+
+def test_a_running_pipedrive_sync_shows_pipedrives_burst_window_and_no_hubspot_gauges(
+    sales: tuple[Portal, connections.Connection],
+) -> None:
+    portal, conn = sales
+    chosen = portal.settings.for_connection(conn)
+    burst = {"used": 30, "limit": 40, "window_s": 2.0}  # as PipedriveApi.rate_gauges reports it
+    progress = {
+        "phase": "records",
+        "done": 8,
+        "total": 24,
+        "requests": 6,
+        "counts": {"budgets": {"burst": burst}},
+    }
+    owner = syncstate.new_owner()
+    with store.open(chosen) as db:
+        run_id = db.syncstate.start_run(kind="full", trigger="cli", started_by="cli", owner=owner)
+        assert run_id is not None
+        db.syncstate.heartbeat(run_id, owner, progress)
+    try:
+        at = portal.page("sync")
+        at.run()
+        assert not at.exception
+        bars = [str(b.proto.text) for b in at.get("progress")]
+    finally:
+        with store.open(chosen) as db:
+            db.syncstate.finish_run(run_id, owner, state="succeeded")
+
+    gauges = [text for text in bars if text.startswith(("Burst", "Search", "Daily"))]
+    assert gauges == ["Burst: 30 of 40 per 2 s"]
