@@ -1,8 +1,8 @@
 """The Sync page's view of HubSpot's rate limits: a full pull's estimate, live gauges, a pause.
 
-Only a CRM whose pull counts its requests against budgets has an estimate
-(``crm.sync.estimate.budgets_counted``); for any other (Pipedrive) it says plainly that none
-exists. Gauges are drawn for the budgets a run reported: HubSpot's three, or the burst window
+Only a CRM whose pull counts its requests against budgets has a modelled estimate
+(``crm.sync.estimate.budgets_counted``); for any other (Pipedrive) the estimate is what its
+last full re-sync took (``measured_full_pull``), or a sentence saying none exists yet. Gauges are drawn for the budgets a run reported: HubSpot's three, or the burst window
 an API that implements ``crm.interface.ReportsUsage`` reports (Pipedrive's, per 2 s).
 
 - ``estimate(settings)``: before a full re-sync, its requests and minutes and how they
@@ -26,7 +26,13 @@ import streamlit as st
 
 from crm import crms
 from crm.config import Settings
-from crm.sync.estimate import Estimate, budgets_counted, estimate_full_pull, expected_totals
+from crm.sync.estimate import (
+    Estimate,
+    budgets_counted,
+    estimate_full_pull,
+    expected_totals,
+    measured_full_pull,
+)
 from crm.sync.runner import daily_spend
 from ui import data
 from ui.columns import duration, md_escape
@@ -56,12 +62,7 @@ def estimate(settings: Settings) -> None:
     """One caption: what a full re-sync will cost, and whether today's budget covers it; for a
     CRM whose pull counts no budgets (``budgets_counted``: Pipedrive's), that none exists."""
     if not budgets_counted(settings):
-        name = crms.words_for(settings.crm).crm
-        st.caption(
-            f"Full re-sync: no estimate for {name}. It reads every record again, one page after "
-            f"another, and waits whenever {name} says its rate limit is reached; this app does not "
-            f"count {name}'s requests or its daily budget."
-        )
+        _measured_estimate(settings)
         return
     guess = full_pull_estimate(settings)
     if guess.records == 0:
@@ -80,6 +81,42 @@ def estimate(settings: Settings) -> None:
             line += "."
     elif daily is not None:
         line += " The portal's daily limit is unknown (HubSpot sends OAuth apps no daily-limit headers)."
+    st.caption(line)
+
+
+def _measured_estimate(settings: Settings) -> None:
+    """A CRM whose pull is not modelled (Pipedrive's): what its last full re-sync took, scaled
+    to the records cached now, and its burst window as that run last saw it; else a sentence
+    saying no estimate exists yet. Nothing about a daily budget: its pull does not count one."""
+    name = crms.words_for(settings.crm).crm
+    with data.open_cache(settings) as db:
+        runs = db.syncstate.run_history(limit=20)
+        cached = db.queries.counts()
+    records = sum(int(n) for t, n in cached.items() if t != "owners")
+    guess = measured_full_pull(runs, records)
+    if guess is None:
+        st.caption(
+            f"Full re-sync: no estimate for {name} until a full re-sync has run (it reads every record "
+            f"again, one page after another, waiting whenever {name} says its rate limit is reached)."
+        )
+        return
+    line = (
+        f"Full re-sync: about {guess.requests:,} requests and {max(guess.minutes, 0.1):.1f} minutes for "
+        f"{guess.records:,} records (from {guess.counted_from})."
+    )
+    burst = next(
+        (
+            ((run.get("counts") or {}).get("budgets") or {}).get("burst")
+            for run in runs
+            if run.get("kind") == "full"
+        ),
+        None,
+    )
+    if burst and burst.get("limit"):
+        line += (
+            f" {name} allowed {int(burst['limit']):,} requests per {float(burst.get('window_s') or 2):g} s "
+            "at that run's last answer; the sync waits whenever the limit is reached."
+        )
     st.caption(line)
 
 

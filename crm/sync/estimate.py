@@ -110,3 +110,28 @@ def budgets_counted(settings: Settings) -> bool:
     from crm.sync.runner import TunedPull
 
     return isinstance(crms.provider_of(settings), TunedPull)
+
+
+def measured_full_pull(runs: list[dict[str, Any]], records_now: int) -> Estimate | None:
+    """A full pull's cost as the newest finished full run of this connection measured it, scaled
+    to the records cached now; None before any full run counted its requests.
+
+    For a CRM whose pull this module does not model (``budgets_counted`` False: Pipedrive's,
+    read one page after another at whatever pace its rate limit allows), what the last full
+    run took is the only honest figure: its requests (``ReportsUsage``) and its wall time.
+    """
+    for run in runs:
+        if run.get("kind") != "full" or run.get("state") != "succeeded" or not run.get("requests"):
+            continue
+        read = sum(int(n or 0) for n in ((run.get("counts") or {}).get("records") or {}).values())
+        scale = records_now / read if read and records_now else 1.0
+        requests = math.ceil(int(run["requests"]) * scale)
+        return Estimate(
+            records=records_now or read,
+            requests=requests,
+            burst_requests=requests,
+            search_requests=0,
+            seconds=float(run.get("duration_s") or 0.0) * scale,
+            counted_from="the last full re-sync",
+        )
+    return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from uikit import Portal, texts, wait_until
+from uikit import Portal, plain, texts, wait_until
 
 from crm import connections, store
 from crm.pipedrive_auth import connect_api_token
@@ -76,20 +76,38 @@ def test_the_sync_page_of_a_pipedrive_connection_shows_its_status_counts_and_his
     assert "HubSpot" not in shown and "portal" not in shown
 
 
-def test_a_pipedrive_connection_gets_no_hubspot_estimate_and_no_verify_it_cannot_run(
+def test_a_pipedrive_connection_is_estimated_from_its_last_full_resync_and_offered_no_verify(
     sales: tuple[Portal, connections.Connection],
 ) -> None:
-    portal, _ = sales
+    portal, conn = sales
+    last = _latest_run(portal.settings.for_connection(conn))
+    assert last is not None and last["kind"] == "full" and last["requests"] > 0
     at = portal.page("sync")
     at.run()
 
     assert not at.exception
-    [estimate] = [c.value for c in at.caption if c.value.startswith("Full re-sync:")]
-    assert estimate.startswith("Full re-sync: no estimate for Pipedrive.")
-    assert "requests and" not in estimate
+    [estimate] = [plain(c.value) for c in at.caption if c.value.startswith("Full re-sync:")]
+    # The same records are cached as that run read, so its figures are the estimate as they are.
+    assert estimate.startswith(f"Full re-sync: about {last['requests']:,} requests and ")
+    assert "for 24 records (from the last full re-sync)" in estimate
+    assert "Pipedrive allowed 80 requests per 2 s" in estimate  # the sandbox's API-token burst
+    assert "daily budget" not in estimate
     assert "verify_run" not in [b.key for b in at.button]
     assert "Verify is not offered for Pipedrive connections yet" in texts(at)
     assert not at.radio  # no depth to pick either
+
+
+def test_a_pipedrive_connection_never_fully_synced_says_no_estimate_exists_yet(
+    portal: Portal, company: PipedriveAdmin
+) -> None:
+    connect_api_token(portal.settings, company.api_token(), base_url=company.url, name="Sales")
+    at = portal.page("sync")
+    at.run()
+
+    assert not at.exception
+    [estimate] = [plain(c.value) for c in at.caption if c.value.startswith("Full re-sync:")]
+    assert estimate.startswith("Full re-sync: no estimate for Pipedrive until a full re-sync has run")
+    assert "requests and" not in estimate
 
 
 def test_sync_now_on_a_pipedrive_connection_runs_in_the_background_and_lands_in_its_history(
