@@ -32,22 +32,43 @@ except (ImportError, AttributeError):  # a later Streamlit without the flag
 if __name__ == "__main__":
     from ui.access import check_access, require_staff
     from ui.data import note_shown
-    from ui.runtime import page_settings
+    from ui.runtime import nav_titles, page_settings
     from ui.sidebar import connection_caption, refresh_status, render_sidebar
 
     st.set_page_config(page_title="HubSpot CRM", page_icon=":material/hub:", layout="wide")
     verdict = check_access()
+    # The sidebar names the pages in the selected connection's CRM's words (Pipedrive:
+    # People, Organizations), read only once the visitor is let in (the guard decides
+    # before anything is read); a type the CRM does not have is left out of the list.
+    titles = nav_titles() if verdict.decision == "allowed" else {}
     # Registered unconditionally: the OAuth return and deep links arrive as new sessions.
     nav = st.navigation(
         {
             "CRM": [
-                st.Page("pages/contacts.py", title="Contacts", icon=":material/person:", default=True),
                 st.Page(
-                    "pages/companies.py", title="Companies", icon=":material/domain:", url_path="companies"
+                    "pages/contacts.py",
+                    title=titles.get("contacts", "Contacts"),
+                    icon=":material/person:",
+                    default=True,
                 ),
-                st.Page("pages/deals.py", title="Deals", icon=":material/handshake:", url_path="deals"),
                 st.Page(
-                    "pages/tickets.py", title="Tickets", icon=":material/support_agent:", url_path="tickets"
+                    "pages/companies.py",
+                    title=titles.get("companies", "Companies"),
+                    icon=":material/domain:",
+                    url_path="companies",
+                ),
+                st.Page(
+                    "pages/deals.py",
+                    title=titles.get("deals", "Deals"),
+                    icon=":material/handshake:",
+                    url_path="deals",
+                ),
+                st.Page(
+                    "pages/tickets.py",
+                    title=titles.get("tickets", "Tickets"),
+                    icon=":material/support_agent:",
+                    url_path="tickets",
+                    visibility="visible" if not titles or "tickets" in titles else "hidden",
                 ),
                 st.Page("pages/search.py", title="Search", icon=":material/search:", url_path="search"),
                 st.Page(

@@ -1,8 +1,8 @@
 """Cached records for scripts: ``python -m crm export {contacts,companies,deals}``.
 
 Rows carry the record id in a column named ``id``, then the columns the dashboard's page
-shows, with the words the page shows where it shows words (owner names, lifecycle stage,
-pipeline and stage labels). Archived records are left out. CSV cells that a spreadsheet
+shows (the connection's CRM names them: ``ObjectTypeInfo.columns``), with the words the
+page shows where it shows words (owner names, pipeline and stage labels, option labels). Archived records are left out. CSV cells that a spreadsheet
 would run as formulas are neutralised exactly as the page's CSV download does it; JSON
 keeps values as they are (no spreadsheet opens it, and a script wants the real text).
 
@@ -24,34 +24,11 @@ from crm.config import Settings
 from crm.labels import option_labels, owner_labels, pipeline_labels, stage_labels
 
 if TYPE_CHECKING:
+    from crm.interface import ObjectTypeInfo
     from crm.store import Store
 
 ExportFormat = Literal["csv", "json"]
 OBJECT_TYPES = ("contacts", "companies", "deals", "tickets")
-# What each page's grid shows, in its order (pages/contacts.py, companies.py, deals.py).
-PAGE_COLUMNS: dict[str, list[str]] = {
-    "contacts": [
-        "firstname",
-        "lastname",
-        "email",
-        "phone",
-        "jobtitle",
-        "company",
-        "lifecyclestage",
-        "hubspot_owner_id",
-        "lastmodifieddate",
-    ],
-    "companies": ["name", "domain", "industry", "city", "country", "numberofemployees", "annualrevenue"],
-    "deals": ["dealname", "pipeline", "dealstage", "amount", "closedate", "hubspot_owner_id"],
-    "tickets": [
-        "subject",
-        "hs_pipeline",
-        "hs_pipeline_stage",
-        "hs_ticket_priority",
-        "hubspot_owner_id",
-        "createdate",
-    ],
-}
 # Columns the companies page adds from the associations: counts per company.
 COMPANY_COUNTS = ("contacts", "deals")
 PAGE_SIZE = 2000
@@ -78,51 +55,55 @@ def export_records(
 
     Raises ValueError for an unknown object type or format.
     """
-    if object_type not in OBJECT_TYPES:
+    from crm.crms import provider_of
+
+    info = next((i for i in provider_of(settings).object_types() if i.name == object_type), None)
+    if info is None or object_type not in OBJECT_TYPES:
         raise ValueError(f"unknown object type {object_type!r}")
     if fmt not in ("csv", "json"):
         raise ValueError(f"unknown format {fmt!r}")
     from crm import store
 
     with store.open(settings) as db:
-        columns, rows = _rows(db, object_type, search)
+        columns, rows = _rows(db, info, search)
         if fmt == "csv":
             return _write_csv(out, columns, rows)
         return _write_json(out, columns, rows)
 
 
-def _rows(db: Store, object_type: str, search: str | None) -> tuple[list[str], Iterator[list[Any]]]:
+def _rows(db: Store, info: ObjectTypeInfo, search: str | None) -> tuple[list[str], Iterator[list[Any]]]:
     from crm.sync.pronouns import PRONOUNS, pronouns_available
 
-    shown = list(PAGE_COLUMNS[object_type])
+    object_type = info.name
+    shown = list(info.columns)
+    defs = db.queries.property_defs(object_type)
     labels: dict[str, Callable[[Any], Any]] = {}
-    if object_type in ("contacts", "deals", "tickets"):
-        owners = owner_labels(db.queries.owners_frame())
-        labels["hubspot_owner_id"] = _labeller(owners)
-    if object_type == "contacts":
-        defs = db.queries.property_defs("contacts")
-        labels["lifecyclestage"] = _labeller(option_labels(defs.get("lifecyclestage")))
-        if pronouns_available(db):
-            shown.insert(5, PRONOUNS)
-            labels[PRONOUNS] = _labeller(option_labels(defs.get(PRONOUNS)))
-    if object_type == "deals":
-        pipes = db.queries.pipelines("deals")
-        labels["pipeline"] = _labeller(pipeline_labels(pipes))
-        labels["dealstage"] = _labeller(stage_labels(pipes))
-    if object_type == "tickets":
-        pipes = db.queries.pipelines("tickets")
-        labels["hs_pipeline"] = _labeller(pipeline_labels(pipes))
-        labels["hs_pipeline_stage"] = _labeller(stage_labels(pipes))
-        labels["hs_ticket_priority"] = _labeller(
-            option_labels(db.queries.property_defs("tickets").get("hs_ticket_priority"))
-        )
+    if info.owner:
+        labels[info.owner] = _labeller(owner_labels(db.queries.owners_frame()))
+    if info.pipeline:
+        pipes = db.queries.pipelines(object_type)
+        labels[info.pipeline] = _labeller(pipeline_labels(pipes))
+        if info.stage:
+            labels[info.stage] = _labeller(stage_labels(pipes))
+    if object_type == "contacts" and pronouns_available(db):
+        shown.insert(min(5, len(shown)), PRONOUNS)
+    for name in shown:
+        # Enumerations (a contact's lifecycle stage, a ticket's priority) by their option labels.
+        if name not in labels and (defs.get(name) or {}).get("type") == "enumeration":
+            labels[name] = _labeller(option_labels(defs.get(name)))
+    search_columns = info.search or None
     extra = list(COMPANY_COUNTS) if object_type == "companies" else []
 
     def generate() -> Iterator[list[Any]]:
         offset = 0
         while True:
             frame, _ = db.queries.query_records(
-                object_type, search=search or None, offset=offset, limit=PAGE_SIZE, columns=shown
+                object_type,
+                search=search or None,
+                offset=offset,
+                limit=PAGE_SIZE,
+                columns=shown,
+                search_columns=search_columns,
             )
             if frame.empty:
                 return

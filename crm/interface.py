@@ -227,7 +227,8 @@ class ObjectTypeInfo:
 
     ``owner``, ``stage``, ``pipeline`` and ``email`` name the CRM's property for that
     role (None when the type has no such field); ``title`` the properties a record's
-    label is made of.
+    label is made of (those before the email role joined by spaces; when that is empty,
+    the first later one with a value).
     """
 
     name: str
@@ -238,6 +239,49 @@ class ObjectTypeInfo:
     pipeline: str | None = None
     email: str | None = None
     title: tuple[str, ...] = ()
+    # --- what the list and record pages show (additive, issue #15) ---
+    # ``columns``: the list page's columns in order; ``editable``: those edited inline;
+    # ``search``: the properties its search box matches; ``sorts``: (column, descending
+    # first) in the order offered (``updated_at`` is the record's last change as cached);
+    # ``related``: the columns of this type in another record's associated list;
+    # ``labels``: a column's title on the pages where it differs from ``Words.fields``;
+    # ``search_hint``: what the search box says it matches.
+    columns: tuple[str, ...] = ()
+    editable: tuple[str, ...] = ()
+    search: tuple[str, ...] = ()
+    sorts: tuple[tuple[str, bool], ...] = ()
+    related: tuple[str, ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    # More roles: an amount of money (a deal's value), its currency (None: one currency,
+    # the account's), a deal's close date; the property holding the id of the company a record belongs to
+    # (Pipedrive's org_id; None where the link is an association).
+    search_hint: str = ""
+    amount: str | None = None
+    currency: str | None = None
+    close_date: str | None = None
+    company: str | None = None
+    # A deal's open/won/lost field and its values for open and won (Pipedrive's status);
+    # None: the stage says (HubSpot's closed stages and their probability).
+    status: str | None = None
+    status_open: str | None = None
+    status_won: str | None = None
+
+    def title_parts(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """``title`` split as a record's name is made: (joined by spaces, fallbacks in order)."""
+        title = self.title
+        cut = title.index(self.email) if self.email in title else min(1, len(title))
+        return title[:cut], title[cut:]
+
+    def label_of(self, name: str, words: Words, defs: Mapping[str, Mapping[str, object]]) -> str:
+        """A column's title: this type's own, else the CRM's word for it, else its definition's
+        label, else the name made readable."""
+        own = dict(self.labels).get(name)
+        if own:
+            return own
+        if name in words.fields:
+            return words.fields[name]
+        label = (defs.get(name) or {}).get("label")
+        return str(label) if label else words.field_label(name)
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,21 @@ import streamlit as st
 from crm import sync
 from crm.crms import provider_of
 from crm.errors import CrmError, InvalidEdit
-from crm.export import PAGE_COLUMNS
+from crm.sync.pronouns import PRONOUNS
 from ui import data, editing
 from ui.access import require_staff
-from ui.columns import contact_columns, md_escape, option_labels, owner_labels, with_links
+from ui.columns import (
+    grid_columns,
+    ids_as_text,
+    label_of,
+    md_escape,
+    option_labels,
+    owner_labels,
+    record_label,
+    sort_choices,
+    type_info,
+    with_links,
+)
 from ui.feedback import crm_errors, flash, show_flash
 from ui.runtime import page_settings
 from ui.states import require_data
@@ -22,52 +33,37 @@ staff = require_staff()
 show_flash()
 settings = page_settings()
 words = provider_of(settings).words
-STAGE_LABEL = words.field_label("lifecyclestage")
+# Which of the CRM's properties play which part (name, email, owner, stage...): its own words.
+info = type_info(settings.crm, "contacts")
+company_info = type_info(settings.crm, "companies")
+COMPANY = company_info.singular.capitalize()
 
 PREFIX = "contacts"
 PAGE_SIZES = (25, 50, 100, 250)
-SORTS = {
-    "Last modified": ("lastmodifieddate", True),
-    "Last name": ("lastname", False),
-    "First name": ("firstname", False),
-    "Email": ("email", False),
-    "Company": ("company", False),
-    STAGE_LABEL: ("lifecyclestage", False),
-    "Created": ("createdate", True),
-}
-EDITABLE = [
-    "firstname",
-    "lastname",
-    "email",
-    "phone",
-    "jobtitle",
-    "pronouns",
-    "lifecyclestage",
-    "hubspot_owner_id",
-]
-LABELS = {
-    "firstname": "First name",
-    "lastname": "Last name",
-    "email": "Email",
-    "phone": "Phone",
-    "jobtitle": "Job title",
-    "pronouns": "Pronouns",
-    "lifecyclestage": STAGE_LABEL,
-    "hubspot_owner_id": "Owner",
-    "company": "Company",
-}
 
-st.title("Contacts")
-info = require_data(settings, staff, "contacts")
+st.title(info.label)
+conn = require_data(settings, staff, "contacts")
 
 with crm_errors("read the cache"):
     defs = data.property_defs(settings, "contacts")
     owners = owner_labels(data.owners(settings))
+
+
+def label(name: str) -> str:
+    return info.label_of(name, words, defs)
+
+
+STAGE_LABEL = label(info.stage) if info.stage else ""
+SORTS = sort_choices(info, words, defs)
 # The same (cached) definitions decide the column and its options, so they never disagree.
-has_pronouns = "pronouns" in defs and not defs["pronouns"].get("archived")
-lifecycle = option_labels(defs.get("lifecyclestage"))
-pronouns = option_labels(defs.get("pronouns")) if has_pronouns else None
-editable = [c for c in EDITABLE if c != "pronouns" or has_pronouns]
+has_pronouns = PRONOUNS in defs and not defs[PRONOUNS].get("archived")
+lifecycle = option_labels(defs.get(info.stage)) if info.stage else {}
+pronouns = option_labels(defs.get(PRONOUNS)) if has_pronouns else None
+editable = [*info.editable, *([PRONOUNS] if has_pronouns else [])]
+columns = list(info.columns)
+if has_pronouns:
+    columns.insert(min(5, len(columns)), PRONOUNS)
+LABELS = {name: label(name) for name in dict.fromkeys([*columns, *editable])}
 
 
 def _text(value: Any) -> Any:
@@ -83,19 +79,19 @@ editing.push_panel(settings, staff, PREFIX)
 
 # --- new contact ----------------------------------------------------------------------------
 
+# The record's own text fields, its email first (the one a new contact needs).
 NEW_FIELDS = {
-    "email": "Email",
-    "firstname": "First name",
-    "lastname": "Last name",
-    "phone": "Phone",
-    "jobtitle": "Job title",
+    name: label(name)
+    for name in dict.fromkeys([*([info.email] if info.email else []), *info.editable])
+    if name not in (info.owner, info.stage)
 }
+CHOSEN = [c for c in (info.stage, info.owner, PRONOUNS if has_pronouns else None) if c]
 
 
 def _create_contact() -> None:
     """Form callback: runs before the page, so a success can clear the form."""
     props: dict[str, Any] = {name: _text(st.session_state.get(f"contacts_new_{name}")) for name in NEW_FIELDS}
-    for name in ("lifecyclestage", "hubspot_owner_id", "pronouns"):
+    for name in CHOSEN:
         value = st.session_state.get(f"contacts_new_{name}")
         if value not in (None, ANY):
             props[name] = value
@@ -112,118 +108,151 @@ def _create_contact() -> None:
     for name in NEW_FIELDS:
         st.session_state[f"contacts_new_{name}"] = ""
     data.clear()
-    flash(f"New contact {props.get('email', '')} queued; push to create it in {words.crm}")
+    named = props.get(info.email, "") if info.email else ""
+    flash(f"New {info.singular} {named} queued; push to create it in {words.crm}")
 
 
 new_errors: dict[str, str] = st.session_state.get("contacts_new_errors") or {}
-with st.expander("New contact", icon=":material/person_add:", expanded=bool(new_errors)):
+with st.expander(f"New {info.singular}", icon=":material/person_add:", expanded=bool(new_errors)):
     with st.form("contacts_new_form", clear_on_submit=False, border=False):
         left, right = st.columns(2)
-        for n, (name, label) in enumerate(NEW_FIELDS.items()):
+        for n, (name, field_label) in enumerate(NEW_FIELDS.items()):
             (left if n % 2 == 0 else right).text_input(
-                label + (" (required)" if name == "email" else ""), key=f"contacts_new_{name}", max_chars=254
+                field_label + (" (required)" if name == info.email else ""),
+                key=f"contacts_new_{name}",
+                max_chars=254,
             )
-        right.selectbox(
-            STAGE_LABEL,
-            [ANY, *lifecycle],
-            format_func=lambda v: "—" if v == ANY else lifecycle.get(v, v),
-            key="contacts_new_lifecyclestage",
-        )
-        left.selectbox(
-            "Owner",
-            [ANY, *owners],
-            format_func=lambda v: "—" if v == ANY else owners.get(v, v),
-            key="contacts_new_hubspot_owner_id",
-        )
+        if info.stage:
+            right.selectbox(
+                STAGE_LABEL,
+                [ANY, *lifecycle],
+                format_func=lambda v: "—" if v == ANY else lifecycle.get(v, v),
+                key=f"contacts_new_{info.stage}",
+            )
+        if info.owner:
+            left.selectbox(
+                label(info.owner),
+                [ANY, *owners],
+                format_func=lambda v: "—" if v == ANY else owners.get(v, v),
+                key=f"contacts_new_{info.owner}",
+            )
         if pronouns:
             right.selectbox(
-                "Pronouns",
+                label(PRONOUNS),
                 [ANY, *pronouns],
                 format_func=lambda v: "—" if v == ANY else pronouns.get(v, v),
                 key="contacts_new_pronouns",
             )
         st.form_submit_button(
-            "Create contact", type="primary", on_click=_create_contact, key="contacts_new_submit"
+            f"Create {info.singular}", type="primary", on_click=_create_contact, key="contacts_new_submit"
         )
     if new_errors:
         st.error(
-            "The contact was not created:\n\n"
+            f"The {info.singular} was not created:\n\n"
             + "\n".join(
-                f"- {md_escape(LABELS.get(k, k) or 'Contact')}: {md_escape(v)}" for k, v in new_errors.items()
+                f"- {md_escape(LABELS.get(k, k) or info.singular.capitalize())}: {md_escape(v)}"
+                for k, v in new_errors.items()
             ),
             icon=":material/error:",
         )
 
 # --- search, filters, sort ------------------------------------------------------------------
 
-with crm_errors("read the companies"):
-    companies, _ = data.records_page(settings, "companies", sort="name", limit=2000, columns=["name"])
-company_names = {str(i): str(n or i) for i, n in companies["name"].items()} if not companies.empty else {}
+company_title = company_info.title[0]
+with crm_errors(f"read the {company_info.label.lower()}"):
+    companies, _ = data.records_page(
+        settings, "companies", sort=company_title, limit=2000, columns=[company_title]
+    )
+company_names = (
+    {str(i): str(n or i) for i, n in companies[company_title].items()} if not companies.empty else {}
+)
 
 row1 = st.columns([3, 2, 2, 2])
-search = row1[0].text_input(
-    "Search", key="contacts_search", placeholder="Name, email, company or phone", disabled=locked
+search = row1[0].text_input("Search", key="contacts_search", placeholder=info.search_hint, disabled=locked)
+owner = (
+    choose(row1[1], label(info.owner), owners, any_label="Any owner", key="contacts_owner", disabled=locked)
+    if info.owner
+    else ANY
 )
-owner = choose(row1[1], "Owner", owners, any_label="Any owner", key="contacts_owner", disabled=locked)
-stage = choose(row1[2], STAGE_LABEL, lifecycle, any_label="Any stage", key="contacts_stage", disabled=locked)
+stage = (
+    choose(row1[2], STAGE_LABEL, lifecycle, any_label="Any stage", key="contacts_stage", disabled=locked)
+    if info.stage
+    else ANY
+)
 company = choose(
-    row1[3], "Company", company_names, any_label="Any company", key="contacts_company", disabled=locked
+    row1[3],
+    COMPANY,
+    company_names,
+    any_label=f"Any {company_info.singular}",
+    key="contacts_company",
+    disabled=locked,
 )
 row2 = st.columns([2, 1, 1, 3])
-sort_label = row2[0].selectbox("Sort by", list(SORTS), key="contacts_sort", disabled=locked)
+sort_choice = row2[0].selectbox("Sort by", list(SORTS), key="contacts_sort", disabled=locked)
 descending = row2[1].toggle(
-    "Descending", value=SORTS[sort_label][1], key=f"contacts_desc_{sort_label}", disabled=locked
+    "Descending", value=SORTS[sort_choice][1], key=f"contacts_desc_{sort_choice}", disabled=locked
 )
 size = row2[2].selectbox("Per page", PAGE_SIZES, index=1, key="contacts_size", disabled=locked)
 
-filters = active_filters({"hubspot_owner_id": owner, "lifecyclestage": stage, "associated_company": company})
-sort = SORTS[sort_label][0]
+# A company is a column of the record in some CRMs (Pipedrive's org_id), an association in others.
+filters = active_filters(
+    {
+        **({info.owner: owner} if info.owner else {}),
+        **({info.stage: stage} if info.stage else {}),
+        (info.company or "associated_company"): company,
+    }
+)
+sort = SORTS[sort_choice][0]
 view = view_id(search.strip(), sorted(filters.items()), sort, descending, size)
 page_key = f"contacts_page_{view}"
 
-columns = list(PAGE_COLUMNS["contacts"])
-if has_pronouns:
-    columns.insert(5, "pronouns")
 query = RecordQuery("contacts", search, filters, sort, descending, columns)
 frame, total, page, pages = load_page(settings, query, page_key=page_key, size=size)
 
-row2[3].caption(f"{total:,} contact{'s' if total != 1 else ''} · page {page:,} of {pages:,}")
+plural = info.label.lower()
+row2[3].caption(f"{total:,} {info.singular if total == 1 else plural} · page {page:,} of {pages:,}")
 if total == 0:
-    st.info("No contacts match. Clear the search or filters to see everyone.", icon=":material/search_off:")
+    st.info(f"No {plural} match. Clear the search or filters to see everyone.", icon=":material/search_off:")
 
 # --- the grid -------------------------------------------------------------------------------
 
 
 def _describe(rid: str) -> str:
-    if rid not in frame.index:
-        return rid
-    row = frame.loc[rid]
-    name = " ".join(str(row.get(c) or "") for c in ("firstname", "lastname")).strip()
-    return name or str(row.get("email") or rid)
+    return record_label(frame.loc[rid], info, rid) if rid in frame.index else rid
 
 
+config = grid_columns(info, words, defs, owners=owners, stages=lifecycle, companies=company_names)
+if pronouns is not None:
+    config[PRONOUNS] = (
+        st.column_config.SelectboxColumn(
+            label(PRONOUNS), options=list(pronouns), format_func=label_of(pronouns)
+        )
+        if pronouns
+        else st.column_config.TextColumn(label(PRONOUNS), max_chars=60)
+    )
 editing.edit_grid(
     settings,
     prefix=PREFIX,
     object_type="contacts",
     frame=frame,
-    shown=with_links(frame, "contacts", info.ui_domain, info.portal_id, crm=settings.crm),
+    shown=with_links(ids_as_text(frame, info), "contacts", conn.ui_domain, conn.portal_id, crm=settings.crm),
     outcome=outcome,
     labels=LABELS,
-    config=contact_columns(owners=owners, lifecycle=lifecycle, pronouns=pronouns, words=words),
+    config=config,
     columns=columns,
     editable=editable,
     view=f"{view}_{page}",
     describe=_describe,
 )
 st.pagination(pages, key=page_key, disabled=locked)
+chosen = " and ".join(label(c).lower() for c in (info.owner, info.stage) if c)
 st.caption(
     "Changes are saved as you make them and stay in the outbox until you push them. "
-    f"Owner and {STAGE_LABEL.lower()} are chosen from {words.crm}'s lists."
+    + (f"{chosen[:1].upper()}{chosen[1:]} are chosen from {words.crm}'s lists." if chosen else "")
 )
 
 # --- open a record, export ------------------------------------------------------------------
 
 open_and_export(
-    settings, query, frame, total, _describe, prefix=PREFIX, noun="contact", view=f"{view}_{page}"
+    settings, query, frame, total, _describe, prefix=PREFIX, noun=info.singular, view=f"{view}_{page}"
 )

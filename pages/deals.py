@@ -9,45 +9,65 @@ import pandas as pd
 import streamlit as st
 
 from crm.crms import provider_of
-from crm.export import PAGE_COLUMNS
 from ui import data, editing
 from ui.access import require_staff
-from ui.columns import deal_columns, money, owner_labels, pipeline_labels, stage_labels, with_links
+from ui.columns import (
+    grid_columns,
+    ids_as_text,
+    money,
+    owner_labels,
+    pipeline_labels,
+    record_label,
+    sort_choices,
+    stage_labels,
+    type_info,
+    with_links,
+)
 from ui.feedback import crm_errors, show_flash
 from ui.runtime import page_settings
 from ui.states import require_data
-from ui.tables import ANY, RecordQuery, active_filters, choose, load_page, open_and_export, view_id
+from ui.tables import (
+    ANY,
+    RecordQuery,
+    active_filters,
+    choose,
+    load_page,
+    open_and_export,
+    record_labels,
+    view_id,
+)
 
 staff = require_staff()
 show_flash()
 settings = page_settings()
 
+words = provider_of(settings).words
+# Which of the CRM's properties play which part (title, pipeline, stage, value...): its own words.
+info = type_info(settings.crm, "deals")
+
 PREFIX = "deals"
 SIDE_BY_SIDE = "__all__"
 PAGE_SIZE = 50
-SORTS = {
-    "Last modified": ("hs_lastmodifieddate", True),
-    "Amount": ("amount", True),
-    "Close date": ("closedate", False),
-    "Deal name": ("dealname", False),
-}
-EDITABLE = ["dealstage", "amount", "closedate", "hubspot_owner_id"]
-LABELS = {
-    "dealname": "Deal",
-    "pipeline": "Pipeline",
-    "dealstage": "Stage",
-    "amount": "Amount",
-    "closedate": "Close date",
-    "hubspot_owner_id": "Owner",
-}
 
-st.title("Deals")
-info = require_data(settings, staff, "deals")
+st.title(info.label)
+conn = require_data(settings, staff, "deals")
 
 with crm_errors("read the cache"):
     pipes = [p for p in data.pipelines(settings, "deals") if not p.get("archived")]
     owners = owner_labels(data.owners(settings))
     figures = data.deal_figures(settings, dt.date.today())
+    defs = data.property_defs(settings, "deals")
+
+
+def label(name: str) -> str:
+    return info.label_of(name, words, defs)
+
+
+SORTS = sort_choices(info, words, defs)
+EDITABLE = list(info.editable)
+LABELS = {name: label(name) for name in dict.fromkeys([*info.columns, *EDITABLE])}
+PIPELINE_LABEL = label(info.pipeline) if info.pipeline else "Pipeline"
+STAGE_LABEL = label(info.stage) if info.stage else "Stage"
 
 
 outcome = editing.apply_edits(
@@ -131,40 +151,54 @@ editing.push_panel(settings, staff, PREFIX)
 
 stages_all = stage_labels(pipes)
 row = st.columns([3, 2, 2, 2, 2])
-search = row[0].text_input("Search", key="deals_search", placeholder="Deal name", disabled=locked)
+search = row[0].text_input("Search", key="deals_search", placeholder=info.search_hint, disabled=locked)
 pipeline = choose(
-    row[1], "Pipeline", pipeline_names, any_label="Any pipeline", key="deals_pipeline", disabled=locked
+    row[1], PIPELINE_LABEL, pipeline_names, any_label="Any pipeline", key="deals_pipeline", disabled=locked
 )
 stage_options = stages_all
 if pipeline != ANY:
     stage_options = stage_labels([p for p in pipes if p["id"] == pipeline])
 stage = choose(
-    row[2], "Stage", stage_options, any_label="Any stage", key=f"deals_stage_{pipeline}", disabled=locked
+    row[2], STAGE_LABEL, stage_options, any_label="Any stage", key=f"deals_stage_{pipeline}", disabled=locked
 )
-owner = choose(row[3], "Owner", owners, any_label="Any owner", key="deals_owner", disabled=locked)
-sort_label = row[4].selectbox("Sort by", list(SORTS), key="deals_sort", disabled=locked)
+owner = choose(
+    row[3],
+    label(info.owner) if info.owner else "Owner",
+    owners,
+    any_label="Any owner",
+    key="deals_owner",
+    disabled=locked,
+)
+sort_choice = row[4].selectbox("Sort by", list(SORTS), key="deals_sort", disabled=locked)
 
-filters = active_filters({"pipeline": pipeline, "dealstage": stage, "hubspot_owner_id": owner})
-sort, descending = SORTS[sort_label]
+roles = {info.pipeline: pipeline, info.stage: stage, info.owner: owner}
+filters = active_filters({column: value for column, value in roles.items() if column})
+sort, descending = SORTS[sort_choice]
 view = view_id(search.strip(), sorted(filters.items()), sort)
 page_key = f"deals_page_{view}"
-columns = list(PAGE_COLUMNS["deals"])
+columns = list(info.columns)
 query = RecordQuery("deals", search, filters, sort, descending, columns)
 frame, total, page, pages = load_page(settings, query, page_key=page_key, size=PAGE_SIZE)
-st.caption(f"{total:,} deal{'s' if total != 1 else ''} · page {page:,} of {pages:,}")
+plural = info.label.lower()
+st.caption(f"{total:,} {info.singular if total == 1 else plural} · page {page:,} of {pages:,}")
 if total == 0:
-    st.info("No deals match. Clear the search or filters to see every deal.", icon=":material/search_off:")
+    st.info(
+        f"No {plural} match. Clear the search or filters to see every {info.singular}.",
+        icon=":material/search_off:",
+    )
 
 # --- the grid -------------------------------------------------------------------------------
 
-shown = frame.copy()
-if "closedate" in shown.columns:
-    # The grid's date column wants dates; HubSpot's closedate is a datetime at midnight UTC.
-    shown["closedate"] = pd.to_datetime(shown["closedate"], utc=True, errors="coerce").dt.date
+shown = ids_as_text(frame, info)
+if info.close_date and info.close_date in shown.columns:
+    # The grid's date column wants dates; a close date may be a datetime (HubSpot's: midnight UTC).
+    shown[info.close_date] = pd.to_datetime(shown[info.close_date], utc=True, errors="coerce").dt.date
+
+company_names = record_labels(settings, "companies", shown[info.company]) if info.company else {}
 
 
 def _describe(rid: str) -> str:
-    return str(frame.loc[rid].get("dealname") or rid) if rid in frame.index else rid
+    return record_label(frame.loc[rid], info, rid) if rid in frame.index else rid
 
 
 editing.edit_grid(
@@ -172,11 +206,17 @@ editing.edit_grid(
     prefix=PREFIX,
     object_type="deals",
     frame=frame,
-    shown=with_links(shown, "deals", info.ui_domain, info.portal_id, crm=settings.crm),
+    shown=with_links(shown, "deals", conn.ui_domain, conn.portal_id, crm=settings.crm),
     outcome=outcome,
     labels=LABELS,
-    config=deal_columns(
-        owners=owners, stages=stage_options, pipelines=pipeline_names, words=provider_of(settings).words
+    config=grid_columns(
+        info,
+        words,
+        defs,
+        owners=owners,
+        stages=stage_options,
+        pipelines=pipeline_names,
+        companies=company_names,
     ),
     columns=columns,
     editable=EDITABLE,
@@ -186,4 +226,6 @@ editing.edit_grid(
 st.pagination(pages, key=page_key, disabled=locked)
 st.caption("Changes are saved as you make them and stay in the outbox until you push them.")
 
-open_and_export(settings, query, frame, total, _describe, prefix=PREFIX, noun="deal", view=f"{view}_{page}")
+open_and_export(
+    settings, query, frame, total, _describe, prefix=PREFIX, noun=info.singular, view=f"{view}_{page}"
+)

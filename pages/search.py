@@ -6,6 +6,7 @@ from collections import Counter
 
 import streamlit as st
 
+from crm.crms import provider_of
 from ui import data
 from ui.access import require_staff
 from ui.columns import md_escape
@@ -21,11 +22,17 @@ settings = page_settings()
 
 RECORD_PAGE = "pages/record.py"
 PER_TYPE = 10
+ICONS = {
+    "contacts": ":material/person:",
+    "companies": ":material/domain:",
+    "deals": ":material/handshake:",
+    "tickets": ":material/support_agent:",
+}
+# The CRM's types under its own names (a Pipedrive connection: People, Organizations, Deals).
 SECTIONS = {
-    "contacts": ("Contacts", ":material/person:"),
-    "companies": ("Companies", ":material/domain:"),
-    "deals": ("Deals", ":material/handshake:"),
-    "tickets": ("Tickets", ":material/support_agent:"),
+    info.name: (info.label, ICONS[info.name])
+    for info in provider_of(settings).object_types()
+    if info.name in ICONS
 }
 
 st.title("Search")

@@ -6,10 +6,22 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from crm.export import PAGE_COLUMNS
+from crm.crms import provider_of
 from ui import data, editing
 from ui.access import require_staff
-from ui.columns import option_labels, owner_labels, pipeline_labels, stage_labels, ticket_columns, with_links
+from ui.columns import (
+    grid_columns,
+    ids_as_text,
+    option_labels,
+    owner_labels,
+    pipeline_labels,
+    record_label,
+    role_columns,
+    sort_choices,
+    stage_labels,
+    type_info,
+    with_links,
+)
 from ui.feedback import crm_errors, show_flash
 from ui.runtime import page_settings
 from ui.states import require_data
@@ -20,34 +32,41 @@ staff = require_staff()
 show_flash()
 settings = page_settings()
 
+words = provider_of(settings).words
+# Which of the CRM's properties play which part (subject, pipeline, stage, owner): its own words.
+info = type_info(settings.crm, "tickets")
+
 PREFIX = "tickets"
 PAGE_SIZE = 50
-SORTS = {
-    "Last modified": ("hs_lastmodifieddate", True),
-    "Newest": ("createdate", True),
-    "Oldest": ("createdate", False),
-    "Priority": ("hs_ticket_priority", False),
-    "Subject": ("subject", False),
-}
 STATES = {"OPEN": "Open", "CLOSED": "Closed"}
-EDITABLE = ["hs_pipeline_stage", "hs_ticket_priority", "hubspot_owner_id"]
-LABELS = {
-    "subject": "Subject",
-    "hs_pipeline": "Pipeline",
-    "hs_pipeline_stage": "Stage",
-    "hs_ticket_priority": "Priority",
-    "hubspot_owner_id": "Owner",
-}
-COLUMNS = [*PAGE_COLUMNS["tickets"]]
+EDITABLE = list(info.editable)
+COLUMNS = list(info.columns)
 
-st.title("Tickets")
+st.title(info.label)
 scope_notice(settings, ["tickets"])
-info = require_data(settings, staff, "tickets")
+conn = require_data(settings, staff, "tickets")
 
 with crm_errors("read the cache"):
     pipes = [p for p in data.pipelines(settings, "tickets") if not p.get("archived")]
     owners = owner_labels(data.owners(settings))
-    priorities = option_labels(data.property_defs(settings, "tickets").get("hs_ticket_priority"))
+    defs = data.property_defs(settings, "tickets")
+
+
+def label(name: str) -> str:
+    return info.label_of(name, words, defs)
+
+
+SORTS = sort_choices(info, words, defs)
+# The grid shows a ticket's age instead of its time columns (HubSpot's create date).
+TIMES = [c for c in COLUMNS if str((defs.get(c) or {}).get("type")) == "datetime"]
+CREATED = TIMES[0] if TIMES else None
+LABELS = {name: label(name) for name in dict.fromkeys([*COLUMNS, *EDITABLE])}
+# The other choice lists a person edits (HubSpot's ticket priority): filtered by as well.
+CHOICES = {
+    name: option_labels(defs.get(name))
+    for name in EDITABLE
+    if name not in role_columns(info) and (defs.get(name) or {}).get("type") == "enumeration"
+}
 
 
 outcome = editing.apply_edits(
@@ -119,38 +138,46 @@ stages_all = stage_labels(pipes)
 # Two rows: seven controls on one row left Status and Priority too narrow to show their value.
 top = st.columns([3, 1])
 row = st.columns(5)
-search = top[0].text_input(
-    "Search", key="tickets_search", placeholder="Subject or description", disabled=locked
-)
+search = top[0].text_input("Search", key="tickets_search", placeholder=info.search_hint, disabled=locked)
 state = choose(row[0], "Status", STATES, any_label="Any", key="tickets_state", disabled=locked)
 pipeline = choose(
-    row[1], "Pipeline", pipeline_names, any_label="Any pipeline", key="tickets_pipeline", disabled=locked
+    row[1],
+    label(info.pipeline or ""),
+    pipeline_names,
+    any_label="Any pipeline",
+    key="tickets_pipeline",
+    disabled=locked,
 )
 stage_options = stages_all
 if pipeline != ANY:
     stage_options = stage_labels([p for p in pipes if p["id"] == pipeline])
 stage = choose(
-    row[2], "Stage", stage_options, any_label="Any stage", key=f"tickets_stage_{pipeline}", disabled=locked
+    row[2],
+    label(info.stage or ""),
+    stage_options,
+    any_label="Any stage",
+    key=f"tickets_stage_{pipeline}",
+    disabled=locked,
 )
-priority = choose(row[3], "Priority", priorities, any_label="Any", key="tickets_priority", disabled=locked)
-owner = choose(row[4], "Owner", owners, any_label="Any owner", key="tickets_owner", disabled=locked)
-sort_label = top[1].selectbox("Sort by", list(SORTS), key="tickets_sort", disabled=locked)
+chosen = {
+    name: choose(
+        row[3], label(name), options, any_label="Any", key=f"tickets_{label(name).lower()}", disabled=locked
+    )
+    for name, options in CHOICES.items()
+}
+owner = choose(
+    row[4], label(info.owner or ""), owners, any_label="Any owner", key="tickets_owner", disabled=locked
+)
+sort_choice = top[1].selectbox("Sort by", list(SORTS), key="tickets_sort", disabled=locked)
 
-filters = active_filters(
-    {
-        "ticket_state": state,
-        "hs_pipeline": pipeline,
-        "hs_pipeline_stage": stage,
-        "hs_ticket_priority": priority,
-        "hubspot_owner_id": owner,
-    }
-)
-sort, descending = SORTS[sort_label]
+roles = {info.pipeline: pipeline, info.stage: stage, **chosen, info.owner: owner}
+filters = active_filters({"ticket_state": state, **{k: v for k, v in roles.items() if k}})
+sort, descending = SORTS[sort_choice]
 view = view_id(search.strip(), sorted(filters.items()), sort, descending)
 page_key = f"tickets_page_{view}"
 query = RecordQuery("tickets", search, filters, sort, descending, COLUMNS)
 frame, total, page, pages = load_page(settings, query, page_key=page_key, size=PAGE_SIZE)
-st.caption(f"{total:,} ticket{'s' if total != 1 else ''} · page {page:,} of {pages:,}")
+st.caption(f"{total:,} {info.singular if total == 1 else info.label.lower()} · page {page:,} of {pages:,}")
 if total == 0:
     st.info(
         "No tickets match. Clear the search or filters to see every ticket.", icon=":material/search_off:"
@@ -160,29 +187,31 @@ if total == 0:
 
 with crm_errors("read the tickets' contacts and companies"):
     parties = data.ticket_parties(settings, [str(i) for i in frame.index])
-shown = frame.copy()
+shown = ids_as_text(frame, info)
 shown["contact"] = [parties.get(str(i), {}).get("contact", "") for i in shown.index]
 shown["company"] = [parties.get(str(i), {}).get("company", "") for i in shown.index]
-opened = pd.to_datetime(shown.get("createdate"), utc=True, errors="coerce")
+opened = pd.to_datetime(shown[CREATED] if CREATED else None, utc=True, errors="coerce")
 shown["age_days"] = (pd.Timestamp.now(tz="UTC") - opened).dt.days if len(shown) else pd.Series(dtype="Int64")
 
 
 def _describe(rid: str) -> str:
-    return str(frame.loc[rid].get("subject") or rid) if rid in frame.index else rid
+    return record_label(frame.loc[rid], info, rid) if rid in frame.index else rid
 
 
+config = grid_columns(info, words, defs, owners=owners, stages=stage_options, pipelines=pipeline_names)
+config["contact"] = st.column_config.TextColumn("Contact", disabled=True)
+config["company"] = st.column_config.TextColumn("Company", disabled=True)
+config["age_days"] = st.column_config.NumberColumn("Age (days)", format="%d", disabled=True)
 editing.edit_grid(
     settings,
     prefix=PREFIX,
     object_type="tickets",
     frame=frame,
-    shown=with_links(shown, "tickets", info.ui_domain, info.portal_id),
+    shown=with_links(shown, "tickets", conn.ui_domain, conn.portal_id, crm=settings.crm),
     outcome=outcome,
     labels=LABELS,
-    config=ticket_columns(
-        owners=owners, stages=stage_options, pipelines=pipeline_names, priorities=priorities
-    ),
-    columns=[c for c in COLUMNS if c != "createdate"] + ["contact", "company", "age_days"],
+    config=config,
+    columns=[c for c in COLUMNS if c not in TIMES] + ["contact", "company", "age_days"],
     editable=EDITABLE,
     view=f"{view}_{page}",
     describe=_describe,
@@ -190,4 +219,6 @@ editing.edit_grid(
 st.pagination(pages, key=page_key, disabled=locked)
 st.caption("Changes are saved as you make them and stay in the outbox until you push them.")
 
-open_and_export(settings, query, frame, total, _describe, prefix=PREFIX, noun="ticket", view=f"{view}_{page}")
+open_and_export(
+    settings, query, frame, total, _describe, prefix=PREFIX, noun=info.singular, view=f"{view}_{page}"
+)

@@ -10,6 +10,9 @@ migrated PostgreSQL URL), after ``build(template_target)`` made it the first tim
 fingerprint is what the sandbox holds (``portal_fingerprint``), so a test that reset the
 sandbox to something else gets a sync of its own.
 
+A SQLite cache is copied with its connections' partitions (sibling files); a PostgreSQL one
+with its schemas (the whole database is the template).
+
 What differs from a sync of its own: the run row and the cursors carry the first sync's
 times (seconds to minutes earlier), and anything the build stored encrypted (OAuth tokens)
 was encrypted with the template's key: a test that needs tokens connects again (a
@@ -63,9 +66,13 @@ class SyncedCopies:
             self._cluster().drop_database(database)
             self._cluster().create_database(name=database, template=template)
         else:
-            for suffix in ("", "-wal"):  # the log is folded in when the last connection closes
-                if Path(template + suffix).exists():
-                    shutil.copyfile(template + suffix, target + suffix)
+            # The cache and its connections' partitions (sibling files ``crm.<partition>.db``);
+            # a log is folded in when the last connection closes, but copy one if it is there.
+            source, dest = Path(template), Path(target)
+            for found in sorted(source.parent.glob(source.stem + ".*")):
+                if found.name.endswith("-shm"):
+                    continue
+                shutil.copyfile(found, dest.with_name(dest.stem + found.name[len(source.stem) :]))
 
     def _cluster(self) -> Any:
         return self._request.getfixturevalue("pg_cluster")

@@ -25,13 +25,11 @@ from crm.crms import provider_for, words_for
 # Re-exported: pages and tests know them as ui.columns names; crm.export needs them without streamlit.
 from crm.export import FORMULA_START as FORMULA_START
 from crm.export import neutralise as neutralise
-from crm.interface import Identity, Words
+from crm.interface import Identity, ObjectTypeInfo, Words
 from crm.labels import option_labels as option_labels
 from crm.labels import owner_labels as owner_labels
 from crm.labels import pipeline_labels as pipeline_labels
 from crm.labels import stage_labels as stage_labels
-
-SINGULAR = {"contacts": "contact", "companies": "company", "deals": "deal", "tickets": "ticket"}
 
 # Every ASCII punctuation character may be backslash-escaped in CommonMark, and an escaped
 # one is always literal: no emphasis, links, images, HTML, entities, :color[...] or $math$.
@@ -194,108 +192,138 @@ def link_column(words: Words | None = None) -> Any:
     )
 
 
-def contact_columns(
+# --- columns by role: what any CRM's list and record pages show ------------------------------
+
+
+def type_info(crm: str | None, object_type: str) -> ObjectTypeInfo:
+    """The CRM's description of a neutral object type (its label, roles and page columns).
+
+    Raises:
+        KeyError: the CRM has no such type.
+    """
+    for info in provider_for(crm).object_types():
+        if info.name == object_type:
+            return info
+    raise KeyError(f"{crm or 'hubspot'} has no {object_type}")
+
+
+def sort_label(info: ObjectTypeInfo, name: str, words: Words, defs: Mapping[str, Any]) -> str:
+    """How a sort choice reads: the CRM's own word for the field first (a deal sorts by "Deal
+    name" where its column is titled "Deal"), else the column's title."""
+    return words.fields.get(name) or info.label_of(name, words, defs)
+
+
+def sort_choices(info: ObjectTypeInfo, words: Words, defs: Mapping[str, Any]) -> dict[str, tuple[str, bool]]:
+    """The type's sort choices in order: label -> (column, descending). A column offered both
+    ways reads "newest first" / "oldest first" (a date) or "descending" / "ascending"."""
+    names = [name for name, _ in info.sorts]
+    choices: dict[str, tuple[str, bool]] = {}
+    for name, descending in info.sorts:
+        text = sort_label(info, name, words, defs)
+        if names.count(name) > 1:
+            dated = str((defs.get(name) or {}).get("type")) in ("date", "datetime")
+            ways = ("newest first", "oldest first") if dated else ("descending", "ascending")
+            text = f"{text} ({ways[0] if descending else ways[1]})"
+        choices[text] = (name, descending)
+    return choices
+
+
+def record_label(row: Mapping[str, Any], info: ObjectTypeInfo, fallback: str) -> str:
+    """A record's name from the type's ``title`` properties (see ``ObjectTypeInfo``)."""
+
+    def text(name: str) -> str:
+        value = row.get(name)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return ""
+        return str(value).strip()
+
+    names, fallbacks = info.title_parts()
+    joined = " ".join(t for t in (text(n) for n in names) if t)
+    if joined:
+        return joined
+    return next((t for t in (text(n) for n in fallbacks) if t), fallback)
+
+
+def id_text(value: Any) -> Any:
+    """An id as the text the CRM's lists key it by: a whole number read from a number column
+    (``7.0``) is ``"7"``; empty stays None."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def role_columns(info: ObjectTypeInfo) -> tuple[str, ...]:
+    """The type's columns that hold ids of other things (owner, pipeline, stage, company)."""
+    return tuple(c for c in (info.owner, info.pipeline, info.stage, info.company) if c)
+
+
+def ids_as_text(frame: pd.DataFrame, info: ObjectTypeInfo) -> pd.DataFrame:
+    """A copy of ``frame`` with its id-holding role columns as text, as their choices are keyed."""
+    out = frame.copy()
+    for column in role_columns(info):
+        if column in out.columns:
+            out[column] = pd.Series([id_text(v) for v in out[column]], index=out.index, dtype=object)
+    return out
+
+
+def grid_columns(
+    info: ObjectTypeInfo,
+    words: Words,
+    defs: Mapping[str, Any],
     *,
     owners: Mapping[str, str],
-    lifecycle: Mapping[str, str],
-    pronouns: Mapping[str, str] | None,
-    words: Words | None = None,
+    stages: Mapping[str, str] | None = None,
+    pipelines: Mapping[str, str] | None = None,
+    companies: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Column config of the contacts grid; owner and stage pick labels, store the CRM's values."""
+    """Column config of a type's grid, chosen by each column's role and definition.
+
+    Ids (owner, pipeline, stage, company) and enumerations show labels and keep the CRM's
+    values; titles come from ``ObjectTypeInfo.label_of``. Every value is plain grid text.
+    """
     cc = st.column_config
-    words = words or words_for(None)
+    choices: dict[str, Mapping[str, str]] = {}
+    if info.owner:
+        choices[info.owner] = owners
+    if info.stage and stages is not None:
+        choices[info.stage] = stages
+    if info.pipeline:
+        choices[info.pipeline] = pipelines or {}
+    if info.company:
+        choices[info.company] = companies or {}
+    fixed = {info.pipeline, info.company} - {None}
     config: dict[str, Any] = {
         "_index": cc.TextColumn("ID", disabled=True, width="small"),
         "hubspot": link_column(words),
-        "firstname": cc.TextColumn("First name", max_chars=200),
-        "lastname": cc.TextColumn("Last name", max_chars=200),
-        "email": cc.TextColumn("Email", max_chars=254, width="medium"),
-        "phone": cc.TextColumn("Phone", max_chars=60),
-        "jobtitle": cc.TextColumn("Job title", max_chars=200),
-        "company": cc.TextColumn("Company", disabled=True),
-        "lifecyclestage": cc.SelectboxColumn(
-            words.field_label("lifecyclestage"), options=list(lifecycle), format_func=label_of(lifecycle)
-        ),
-        "hubspot_owner_id": cc.SelectboxColumn(
-            "Owner", options=list(owners), format_func=label_of(owners), width="medium"
-        ),
-        "lastmodifieddate": cc.DatetimeColumn("Last modified", disabled=True, format="distance"),
     }
-    if pronouns is not None:
-        if pronouns:
-            config["pronouns"] = cc.SelectboxColumn(
-                "Pronouns", options=list(pronouns), format_func=label_of(pronouns)
+    for name in info.columns:
+        label = info.label_of(name, words, defs)
+        prop_type = str((defs.get(name) or {}).get("type") or "")
+        options = choices.get(name)
+        if options is None and prop_type == "enumeration" and name not in fixed:
+            options = option_labels(defs.get(name))
+        if options is not None:
+            width = "medium" if name == info.owner else None
+            config[name] = cc.SelectboxColumn(
+                label,
+                options=list(options),
+                format_func=label_of(options),
+                disabled=name in fixed,
+                width=width,
             )
+        elif name in info.title:
+            config[name] = cc.TextColumn(label, width="medium", max_chars=254 if name == info.email else 200)
+        elif name == info.amount:
+            money_format = "dollar" if info.currency is None else "%,.2f"
+            config[name] = cc.NumberColumn(label, format=money_format, min_value=0, step=1)
+        elif name == info.close_date:
+            config[name] = cc.DateColumn(label, format="YYYY-MM-DD")
+        elif prop_type == "number":
+            config[name] = cc.NumberColumn(label, format="%,d")
+        elif prop_type == "datetime":
+            config[name] = cc.DatetimeColumn(label, disabled=True, format="distance")
         else:
-            config["pronouns"] = cc.TextColumn("Pronouns", max_chars=60)
+            config[name] = cc.TextColumn(label, max_chars=254 if name == info.email else 200)
     return config
-
-
-def company_columns(words: Words | None = None) -> dict[str, Any]:
-    cc = st.column_config
-    return {
-        "_index": cc.TextColumn("ID", width="small"),
-        "hubspot": link_column(words),
-        "name": cc.TextColumn("Name", width="medium"),
-        "domain": cc.TextColumn("Domain"),
-        "industry": cc.TextColumn("Industry"),
-        "city": cc.TextColumn("City"),
-        "country": cc.TextColumn("Country"),
-        "numberofemployees": cc.NumberColumn("Employees", format="%,d"),
-        "annualrevenue": cc.NumberColumn("Annual revenue", format="dollar"),
-        "contacts": cc.NumberColumn("Contacts", format="%d"),
-        "deals": cc.NumberColumn("Deals", format="%d"),
-    }
-
-
-def deal_columns(
-    *,
-    owners: Mapping[str, str],
-    stages: Mapping[str, str],
-    pipelines: Mapping[str, str],
-    words: Words | None = None,
-) -> dict[str, Any]:
-    cc = st.column_config
-    return {
-        "_index": cc.TextColumn("ID", disabled=True, width="small"),
-        "hubspot": link_column(words),
-        "dealname": cc.TextColumn("Deal", disabled=True, width="medium"),
-        "pipeline": cc.SelectboxColumn(
-            "Pipeline", options=list(pipelines), format_func=label_of(pipelines), disabled=True
-        ),
-        "dealstage": cc.SelectboxColumn("Stage", options=list(stages), format_func=label_of(stages)),
-        "amount": cc.NumberColumn("Amount", format="dollar", min_value=0, step=1),
-        "closedate": cc.DateColumn("Close date", format="YYYY-MM-DD"),
-        "hubspot_owner_id": cc.SelectboxColumn(
-            "Owner", options=list(owners), format_func=label_of(owners), width="medium"
-        ),
-    }
-
-
-def ticket_columns(
-    *,
-    owners: Mapping[str, str],
-    stages: Mapping[str, str],
-    pipelines: Mapping[str, str],
-    priorities: Mapping[str, str],
-    words: Words | None = None,
-) -> dict[str, Any]:
-    cc = st.column_config
-    return {
-        "_index": cc.TextColumn("ID", disabled=True, width="small"),
-        "hubspot": link_column(words),
-        "subject": cc.TextColumn("Subject", disabled=True, width="medium"),
-        "hs_pipeline": cc.SelectboxColumn(
-            "Pipeline", options=list(pipelines), format_func=label_of(pipelines), disabled=True
-        ),
-        "hs_pipeline_stage": cc.SelectboxColumn("Stage", options=list(stages), format_func=label_of(stages)),
-        "hs_ticket_priority": cc.SelectboxColumn(
-            "Priority", options=list(priorities), format_func=label_of(priorities)
-        ),
-        "hubspot_owner_id": cc.SelectboxColumn(
-            "Owner", options=list(owners), format_func=label_of(owners), width="medium"
-        ),
-        "contact": cc.TextColumn("Contact", disabled=True),
-        "company": cc.TextColumn("Company", disabled=True),
-        "age_days": cc.NumberColumn("Age (days)", format="%d", disabled=True),
-    }

@@ -21,6 +21,7 @@ import streamlit as st
 
 from crm import store
 from crm.config import Settings
+from crm.crms import provider_of
 from crm.store.interactions import TimelinePage
 from crm.sync.pull import MISSING_SCOPES_KEY
 
@@ -57,6 +58,7 @@ def _records_page(
     offset: int,
     limit: int,
     columns: tuple[str, ...] | None,
+    search_columns: tuple[str, ...] | None = None,
 ) -> tuple[pd.DataFrame, int]:
     with _db(target) as db:
         return db.queries.query_records(
@@ -68,7 +70,34 @@ def _records_page(
             offset=offset,
             limit=limit,
             columns=list(columns) if columns else None,
+            search_columns=search_columns,
         )
+
+
+def search_columns(settings: Settings, object_type: str) -> tuple[str, ...] | None:
+    """The properties the connection's CRM has a type's search box match (None: the store's usual)."""
+    for info in provider_of(settings).object_types():
+        if info.name == object_type and info.search:
+            return info.search
+    return None
+
+
+def deal_roles(settings: Settings) -> dict[str, str]:
+    """The deals columns that hold the pipeline, stage, amount, close date and status, in the
+    CRM's names (and the status's open and won values)."""
+    for info in provider_of(settings).object_types():
+        if info.name == "deals":
+            roles = {
+                "pipeline": info.pipeline,
+                "stage": info.stage,
+                "amount": info.amount,
+                "close_date": info.close_date,
+                "status": info.status,
+                "status_open": info.status_open,
+                "status_won": info.status_won,
+            }
+            return {role: column for role, column in roles.items() if column}
+    return {}
 
 
 def records_page(
@@ -95,6 +124,7 @@ def records_page(
         offset,
         limit,
         tuple(columns) if columns else None,
+        search_columns(settings, object_type),
     )
 
 
@@ -129,24 +159,31 @@ def property_defs(settings: Settings, object_type: str) -> dict[str, dict[str, A
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def _deal_stage_summary(target: str, stamp_: str, pipeline_id: str) -> pd.DataFrame:
+def _deal_stage_summary(
+    target: str, stamp_: str, pipeline_id: str, roles: tuple[tuple[str, str], ...] = ()
+) -> pd.DataFrame:
+    wanted = {k: v for k, v in roles if k not in ("close_date", "status_won")}
     with _db(target) as db:
-        return db.queries.deal_stage_summary(pipeline_id)
+        return db.queries.deal_stage_summary(pipeline_id, **wanted)
 
 
 def deal_stage_summary(settings: Settings, pipeline_id: str) -> pd.DataFrame:
     """Amount and count per stage of one pipeline, in the pipeline's stage order."""
-    return _deal_stage_summary(store.target_of(settings), stamp(settings), pipeline_id)
+    roles = tuple(sorted(deal_roles(settings).items()))
+    return _deal_stage_summary(store.target_of(settings), stamp(settings), pipeline_id, roles)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def _deal_figures(target: str, stamp_: str, today: dt.date) -> dict[str, Any]:
+def _deal_figures(
+    target: str, stamp_: str, today: dt.date, roles: tuple[tuple[str, str], ...] = ()
+) -> dict[str, Any]:
     with _db(target) as db:
-        return db.queries.deal_figures(today=today)
+        return db.queries.deal_figures(today=today, **dict(roles))
 
 
 def deal_figures(settings: Settings, today: dt.date | None = None) -> dict[str, Any]:
-    return _deal_figures(store.target_of(settings), stamp(settings), today or dt.date.today())
+    roles = tuple(sorted(deal_roles(settings).items()))
+    return _deal_figures(store.target_of(settings), stamp(settings), today or dt.date.today(), roles)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -252,9 +289,13 @@ def interaction_body(settings: Settings, object_type: str, record_id: str) -> st
 
 
 def search_everything(settings: Settings, text: str, *, limit: int = 10) -> dict[str, list[dict[str, Any]]]:
-    """Contacts, companies, deals, tickets and interactions matching ``text``, by type."""
+    """The CRM's types (contacts, companies, deals, tickets...) and interactions matching
+    ``text``, by type: each type searched and named by its CRM's columns."""
+    types = {info.name: (info.search, *info.title_parts()) for info in provider_of(settings).object_types()}
     with open_cache(settings) as db:
-        found: dict[str, list[dict[str, Any]]] = dict(db.queries.search_everywhere(text, limit=limit))
+        found: dict[str, list[dict[str, Any]]] = dict(
+            db.queries.search_everywhere(text, limit=limit, types=types)
+        )
         found["interactions"] = db.interactions.search(text, limit=2 * limit)
     return found
 
@@ -380,6 +421,7 @@ def csv_export(
     target = store.target_of(settings)
     filters = dict(filters or {})
     wanted = list(columns) if columns else None
+    matched = search_columns(settings, object_type)
 
     def build() -> bytes:
         with _db(target) as db:
@@ -392,6 +434,7 @@ def csv_export(
                 offset=0,
                 limit=EXPORT_LIMIT,
                 columns=wanted,
+                search_columns=matched,
             )
         return csv_bytes(frame)
 

@@ -31,7 +31,7 @@ import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
 from crm.config import Settings, load_settings
-from crm.errors import ConfigError
+from crm.errors import ConfigError, StoreUnavailable
 from crm.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -287,6 +287,20 @@ def page_settings() -> Settings:
     except ConfigError as exc:
         show_config_error(exc)
     return selection.settings_for(home, selection.current(home))
+
+
+def nav_titles() -> dict[str, str]:
+    """The selected connection's CRM's label of each object type it has (``{}`` when the
+    settings cannot be read: the page then shows the configuration problem)."""
+    from crm import crms
+    from ui import selection
+
+    try:
+        home = settings()
+        chosen = selection.settings_for(home, selection.current(home))
+    except (ConfigError, StoreUnavailable):
+        return {}
+    return {info.name: info.label for info in crms.provider_of(chosen).object_types()}
 
 
 def show_config_error(exc: ConfigError) -> NoReturn:

@@ -52,7 +52,10 @@ def require_data(settings: Settings, staff: Staff, what: str) -> ConnectionInfo:
             icon=":material/link:",
         )
         st.page_link(
-            CONNECT_PAGE, label="Connect HubSpot", icon=":material/arrow_forward:", query_params=link_params()
+            CONNECT_PAGE,
+            label=f"Connect {words.crm}",
+            icon=":material/arrow_forward:",
+            query_params=link_params(),
         )
         st.stop()
     st.info(

@@ -17,6 +17,7 @@ import streamlit as st
 
 from crm.config import Settings
 from ui import data
+from ui.columns import id_text, record_label, type_info
 from ui.feedback import crm_errors
 from ui.selection import link_params
 
@@ -149,3 +150,17 @@ def open_and_export(
     if tools[1].button("Open", key=f"{prefix}_open", icon=":material/open_in_full:"):
         st.switch_page(RECORD_PAGE, query_params=link_params(type=query.object_type, id=str(picked)))
     csv_button(tools[2], settings, query, key=f"{prefix}_csv", noun=noun)
+
+
+def record_labels(settings: Settings, object_type: str, ids: Any) -> dict[str, str]:
+    """``{id: name}`` of the cached records of ``object_type`` among ``ids`` (a record
+    pointing at another by id, as Pipedrive's org_id does, shows that one's name)."""
+    wanted = sorted({t for t in (id_text(i) for i in ids) if t})
+    if not wanted:
+        return {}
+    info = type_info(settings.crm, object_type)
+    with crm_errors(f"read the {info.label.lower()}"):
+        frame, _ = data.records_page(
+            settings, object_type, filters={"id": tuple(wanted)}, limit=len(wanted), columns=list(info.title)
+        )
+    return {str(rid): record_label(row, info, str(rid)) for rid, row in frame.iterrows()}

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-SCENARIOS = ("full", "sdk", "incremental", "push", "dashboard")
+SCENARIOS = ("full", "sdk", "incremental", "push", "dashboard", "pipedrive")
 # The cache backends the dashboard scenario measures, one after the other.
 BACKENDS = ("sqlite", "postgresql")
 
@@ -27,6 +27,11 @@ FULL_INTERACTIONS = 500_000
 QUICK_INTERACTIONS = 20_000
 HEAVY_TIMELINE = 5_000
 PUSH_COUNT = 1_000
+# Persons per Pipedrive company for its full pull (organizations a fifth, deals 0.3 times
+# as many, as the HubSpot portals). The generic pull reads one page at a time, so 20,000
+# persons already take minutes at 250 ms latency.
+FULL_PIPEDRIVE = (20_000,)
+QUICK_PIPEDRIVE = (1_000,)
 SDK_DEFAULT_MAX = 50_000
 
 
@@ -44,6 +49,7 @@ class BenchOptions:
     interactions: int = FULL_INTERACTIONS
     heavy_timeline: int = HEAVY_TIMELINE
     sdk_size: int | None = None
+    pipedrive_sizes: tuple[int, ...] = FULL_PIPEDRIVE
     scenarios: tuple[str, ...] = SCENARIOS
     backends: tuple[str, ...] = BACKENDS
     browser: bool = True
@@ -86,6 +92,11 @@ def portal_sizes(contacts: int) -> dict[str, int]:
     return {"contacts": contacts, "companies": contacts // 5, "deals": contacts * 3 // 10}
 
 
+def company_sizes(persons: int) -> dict[str, int]:
+    """A Pipedrive company shaped like the HubSpot portals: organizations n/5, deals 0.3 n."""
+    return {"persons": persons, "organizations": persons // 5, "deals": persons * 3 // 10}
+
+
 def _ints(text: str) -> tuple[int, ...]:
     try:
         values = tuple(
@@ -120,7 +131,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m crm.bench",
         description="Benchmarks against the HubSpot sandbox on loopback: full pull (vs the official "
-        "SDK and the rate-limit bound), incremental pull, push, and the dashboard in Chromium.",
+        "SDK and the rate-limit bound), incremental pull, push, and the dashboard in Chromium; "
+        "and the Pipedrive full pull against its own sandbox and bound.",
     )
     p.add_argument(
         "--quick",
@@ -167,6 +179,12 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         help="portal (contacts) the official SDK reads in full, one of "
         f"--sizes; default the largest size up to {SDK_DEFAULT_MAX:,}",
+    )
+    p.add_argument(
+        "--pipedrive-sizes",
+        type=_ints,
+        help="persons per Pipedrive company for its full pull, e.g. 20000 (organizations = persons/5, "
+        f"deals = 0.3 x persons; default {FULL_PIPEDRIVE[0]:,}, quick {QUICK_PIPEDRIVE[0]:,})",
     )
     p.add_argument(
         "--scenarios",
@@ -224,6 +242,9 @@ def from_args(ns: argparse.Namespace) -> BenchOptions:
         else (QUICK_INTERACTIONS if quick else FULL_INTERACTIONS),
         heavy_timeline=ns.heavy_timeline,
         sdk_size=ns.sdk_size,
+        pipedrive_sizes=tuple(
+            sorted(set(ns.pipedrive_sizes or (QUICK_PIPEDRIVE if quick else FULL_PIPEDRIVE)))
+        ),
         scenarios=scenarios,
         backends=tuple(ns.backends),
         browser="dashboard" in scenarios,

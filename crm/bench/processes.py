@@ -18,11 +18,12 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Generic, Protocol, Self, TypeVar
 
 from crm.bench.report import peak_rss_mb
 from crm.bench.worker import RESULT_PREFIX
 from crm.sandbox.admin import SandboxAdmin
+from crm.sandbox.pipedrive.admin import PipedriveAdmin
 
 REPO = Path(__file__).resolve().parents[2]
 _URL_RE = re.compile(r"http://127\.0\.0\.1:\d+")
@@ -62,11 +63,19 @@ class _Lines:
                 return match.group(0)
 
 
-class SandboxProcess:
-    """``python -m crm.sandbox`` on a free loopback port, with an admin client.
+class _Admin(Protocol):
+    def close(self) -> None: ...
 
-    Started empty; the runner seeds it (``reset``) and sets latency and limits
-    (``configure``) through the admin API, so seeding time is measured on its own.
+
+AdminT = TypeVar("AdminT", bound=_Admin)
+
+
+class _ServedProcess(Generic[AdminT]):
+    """A sandbox module run as ``python -m ...`` on a free loopback port, with its admin client.
+
+    Ready once it prints its URL. Started empty: the runner seeds it (``reset``) and sets
+    latency and limits (``configure``) through the admin API, so seeding is timed on its own.
+    Subclasses give the command and open the admin client.
     """
 
     def __init__(self, *, seed: int = 42, start_timeout: float = 60.0) -> None:
@@ -74,29 +83,18 @@ class SandboxProcess:
         self.start_timeout = start_timeout
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
-        self.admin: SandboxAdmin | None = None
+        self.admin: AdminT | None = None
         self._out: _Lines | None = None
 
-    def start(self) -> SandboxProcess:
-        cmd = [
-            sys.executable,
-            "-m",
-            "crm.sandbox",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--seed",
-            str(self.seed),
-            "--contacts",
-            "0",
-            "--companies",
-            "0",
-            "--deals",
-            "0",
-        ]
+    def _command(self) -> list[str]:
+        raise NotImplementedError
+
+    def _open_admin(self) -> AdminT:
+        raise NotImplementedError
+
+    def start(self) -> Self:
         self.proc = subprocess.Popen(
-            cmd,
+            [sys.executable, "-m", *self._command()],
             cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -110,8 +108,7 @@ class SandboxProcess:
             self.stop()
             raise BenchError("the sandbox did not print its URL: " + "".join(self._out.tail[-20:]))
         self.url = url
-        # Seeding a large portal is one long admin call.
-        self.admin = SandboxAdmin(self.url, timeout=1800.0)
+        self.admin = self._open_admin()
         return self
 
     @property
@@ -137,11 +134,34 @@ class SandboxProcess:
                 self.proc.kill()
                 self.proc.wait(timeout=15)
 
-    def __enter__(self) -> SandboxProcess:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class SandboxProcess(_ServedProcess[SandboxAdmin]):
+    """``python -m crm.sandbox`` (HubSpot) with an empty portal."""
+
+    def _command(self) -> list[str]:
+        return ["crm.sandbox", "--host", "127.0.0.1", "--port", "0", "--seed", str(self.seed),
+                "--contacts", "0", "--companies", "0", "--deals", "0"]  # fmt: skip
+
+    def _open_admin(self) -> SandboxAdmin:
+        # Seeding a large portal is one long admin call.
+        return SandboxAdmin(self.url, timeout=1800.0)
+
+
+class PipedriveSandboxProcess(_ServedProcess[PipedriveAdmin]):
+    """``python -m crm.sandbox.pipedrive`` with an empty company; the bench keeps its default burst limits."""
+
+    def _command(self) -> list[str]:
+        return ["crm.sandbox.pipedrive", "--host", "127.0.0.1", "--port", "0", "--seed", str(self.seed),
+                "--persons", "0", "--organizations", "0", "--deals", "0"]  # fmt: skip
+
+    def _open_admin(self) -> PipedriveAdmin:
+        return PipedriveAdmin(self.url, timeout=1800.0)
 
 
 def run_worker(op: str, args: dict[str, Any], *, timeout: float) -> dict[str, Any]:

@@ -193,7 +193,41 @@ def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
 
     for backend in _backends(result.get("dashboard") or []):
         rows += _dashboard_targets(backend, [r for r in result["dashboard"] if _backend(r) == backend])
+    rows += _pipedrive_targets(result.get("pipedrive") or {}, note_quick)
     return rows
+
+
+def _pipedrive_targets(found: dict[str, Any], note_quick: str) -> list[dict[str, Any]]:
+    """The Pipedrive full pull judged like HubSpot's: its ratio to its own rate-limit bound."""
+    pulls = found.get("full_pull") or []
+    done = [r for r in pulls if r.get("ok")]
+    name = f"Pipedrive full pull >= {FULL_BOUND_RATIO:.0%} of its rate-limit bound"
+    if not done:
+        return [_row(name, "", pulls[0].get("error", "failed"), None, "")] if pulls else []
+    largest = max(done, key=lambda r: r["persons"])
+    bound = largest["bound_records_per_s"]
+    factors = largest.get("factors") or {}
+    spent = (
+        f"page fill {factors.get('page_fill', 0):.0%} x list share {factors.get('list_share', 0):.0%} "
+        f"x budget use {factors.get('budget_use', 0):.0%}"
+    )
+    return [
+        _row(
+            name,
+            f">= {FULL_BOUND_RATIO:.0%} of {bound:,.0f} records/s",
+            f"{largest['bound_ratio']:.1%} ({largest['records_per_s']:,.0f} records/s at {largest['persons']:,} persons)",
+            largest["bound_ratio"] >= FULL_BOUND_RATIO,
+            "; ".join(n for n in (spent, note_quick) if n),
+        ),
+        _row(
+            "no 429 surfaces as an error (Pipedrive)",
+            "every pull completes",
+            f"{len(done)} of {len(pulls)} pulls completed; "
+            f"{sum(r['status_429'] for r in done)} 429s served and absorbed",
+            len(done) == len(pulls) and all(r.get("complete") for r in done),
+            "",
+        ),
+    ]
 
 
 BACKEND_LABELS = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
@@ -589,6 +623,7 @@ def sections(result: dict[str, Any]) -> list[tuple[str, list[list[str]]]]:
                 ),
             )
         )
+    out += _pipedrive_sections(result.get("pipedrive") or {})
     targets = result.get("targets") or []
     if targets:
         out.append(
@@ -601,6 +636,49 @@ def sections(result: dict[str, Any]) -> list[tuple[str, list[list[str]]]]:
             )
         )
     return out
+
+
+def _pipedrive_sections(found: dict[str, Any]) -> list[tuple[str, list[list[str]]]]:
+    pulls = found.get("full_pull") or []
+    if not pulls:
+        return []
+    limits = found.get("sandbox") or {}
+    rows = []
+    for r in pulls:
+        if not r.get("ok"):
+            rows.append([r["persons"], "failed: " + r.get("error", "?")])
+            continue
+        requests, factors = r.get("requests", {}), r.get("factors", {})
+        rows.append(
+            [
+                r["persons"],
+                r.get("records"),
+                r.get("seconds"),
+                *[requests.get(k) for k in ("list", "assoc", "catchup", "metadata", "total")],
+                r.get("status_429"),
+                r.get("requests_per_s"),
+                r.get("records_per_s"),
+                _pct1(r.get("bound_ratio")),
+                _pct(factors.get("page_fill")),
+                _pct(factors.get("list_share")),
+                _pct(factors.get("budget_use")),
+                r.get("in_requests_s"),
+                r.get("outside_requests_s"),
+            ]
+        )
+    title = (
+        "Pipedrive full pull (generic pull: run_sync with a PipedriveApi over an API token, fresh cache; "
+        f"bound {limits.get('allowed_per_s', 0):g} requests/s x {limits.get('page_records')} records per list page "
+        f"= {limits.get('bound_records_per_s', 0):,.0f} records/s)"
+    )
+    headers = ["persons", "records", "seconds", "list", "assoc", "catch-up", "metadata", "requests", "429s",
+               "requests/s", "records/s", "of bound", "page fill", "list share", "budget use",
+               "s in requests", "s outside"]  # fmt: skip
+    return [(title, _table(headers, rows))]
+
+
+def _pct1(value: Any) -> str | None:
+    return None if value is None else f"{value:.1%}"
 
 
 def _share(row: dict[str, Any]) -> str | None:
@@ -630,15 +708,26 @@ def render_console(result: dict[str, Any]) -> str:
 
 def _headline(result: dict[str, Any]) -> str:
     m = result.get("machine", {})
-    s = result.get("sandbox", {})
+    s = result.get("sandbox")
+    p = (result.get("pipedrive") or {}).get("sandbox")
     mode = "quick" if result.get("options", {}).get("quick") else "full"
-    return (
+    parts = [
         f"crm.bench ({mode}) {result.get('started_at', '')}: {m.get('nproc')} cores, {m.get('cpu_model')}, "
-        f"{m.get('ram_gb')} GB RAM, Python {m.get('python')}; sandbox latency {s.get('latency_ms')} ms "
-        f"+ up to {s.get('jitter_ms')} ms jitter, {s.get('burst_limit')} requests / {s.get('burst_window_s')} s "
-        f"+ {s.get('search_limit')} searches / s (bound {s.get('bound_records_per_s', 0):,.0f} records/s); "
-        f"took {result.get('duration_s', 0):.0f} s"
-    )
+        f"{m.get('ram_gb')} GB RAM, Python {m.get('python')}"
+    ]
+    if s:
+        parts.append(
+            f"sandbox latency {s.get('latency_ms')} ms + up to {s.get('jitter_ms')} ms jitter, "
+            f"{s.get('burst_limit')} requests / {s.get('burst_window_s')} s + {s.get('search_limit')} searches / s "
+            f"(bound {s.get('bound_records_per_s', 0):,.0f} records/s)"
+        )
+    if p:
+        parts.append(
+            f"Pipedrive sandbox latency {p.get('latency_ms')} ms, {p.get('api_token_burst')} requests / "
+            f"{p.get('burst_window_s')} s per API token (bound {p.get('bound_records_per_s', 0):,.0f} records/s)"
+        )
+    parts.append(f"took {result.get('duration_s', 0):.0f} s")
+    return "; ".join(parts)
 
 
 def _md_escape(text: str) -> str:
@@ -666,12 +755,32 @@ def machine_markdown(result: dict[str, Any]) -> str:
     return (
         f"Measured {result.get('started_at', '')} on {m.get('nproc')} cores ({m.get('cpu_model')}), "
         f"{m.get('ram_gb')} GB RAM, Python {m.get('python')}, SQLite {m.get('sqlite')}, "
-        f"load average {', '.join(str(x) for x in m.get('load_avg_at_start', []))} at the start. "
-        f"Sandbox on loopback in its own process: {s.get('latency_ms')} ms latency per request plus "
+        f"load average {', '.join(str(x) for x in m.get('load_avg_at_start', []))} at the start."
+        f"{_hubspot_machine(s)}{_pipedrive_machine(result)} The run took "
+        f"{result.get('duration_s', 0) / 60:.1f} minutes."
+    )
+
+
+def _hubspot_machine(s: dict[str, Any]) -> str:
+    if not s:
+        return ""
+    return (
+        f" Sandbox on loopback in its own process: {s.get('latency_ms')} ms latency per request plus "
         f"0-{s.get('jitter_ms')} ms jitter, {s.get('burst_limit')} requests per {s.get('burst_window_s')} s "
         f"and {s.get('search_limit')} searches per second, so at most "
-        f"{s.get('bound_records_per_s', 0):,.0f} records per second. The run took "
-        f"{result.get('duration_s', 0) / 60:.1f} minutes."
+        f"{s.get('bound_records_per_s', 0):,.0f} records per second."
+    )
+
+
+def _pipedrive_machine(result: dict[str, Any]) -> str:
+    p = (result.get("pipedrive") or {}).get("sandbox")
+    if not p:
+        return ""
+    return (
+        f" Pipedrive sandbox in a process of its own: {p.get('latency_ms')} ms latency per request (no jitter), "
+        f"{p.get('plan', 'default plan')}: {p.get('api_token_burst')} requests per API token per "
+        f"{p.get('burst_window_s')} s, so at most {p.get('bound_records_per_s', 0):,.0f} records per second "
+        f"in {p.get('page_records')}-record list pages."
     )
 
 

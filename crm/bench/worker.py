@@ -19,8 +19,10 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
+
+import httpx2
 
 RESULT_PREFIX = "BENCH-RESULT "
 
@@ -127,6 +129,89 @@ def sync(args: dict[str, Any]) -> dict[str, Any]:
         "timeline": tap.timeline(),
         "client_stats": client_stats,
     }
+
+
+_PD_ENTITIES = ("persons", "organizations", "deals")
+
+
+def pipedrive_kind(method: str, path: str, params: Mapping[str, str]) -> str:
+    """The kind of a Pipedrive request the generic pull sends (``params``: its query names).
+
+    ``list``: a page of the full walk (``GET /api/v2/persons`` with a cursor); ``assoc``: the
+    same route asked for records by ``ids``, which is how ``PipedriveApi.associations`` reads
+    the links; ``catchup``: reads by ``updated_since`` or ``status`` (the incremental catch-up
+    after each walk, the deleted-deals feed); ``metadata``: fields, users, pipelines, stages.
+    """
+    parts = [p for p in path.split("/") if p]
+    if method == "GET" and len(parts) == 3 and parts[:2] == ["api", "v2"] and parts[2] in _PD_ENTITIES:
+        if "ids" in params:
+            return "assoc"
+        if "updated_since" in params or "status" in params:
+            return "catchup"
+        return "list"
+    if method == "GET" and len(parts) >= 3 and parts[0] == "api":
+        return "metadata"
+    return "other"
+
+
+class _PipedriveTap(httpx2.BaseTransport):
+    """A transport that counts the Pipedrive client's requests by kind, with the seconds each
+    kind spent waiting on the network and the 429s it met (retries are counted too)."""
+
+    def __init__(self) -> None:
+        self.inner = httpx2.HTTPTransport()
+        self.count: Counter[str] = Counter()
+        self.seconds: dict[str, float] = {}
+        self.limited: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        kind = pipedrive_kind(request.method, request.url.path, dict(request.url.params))
+        started = time.perf_counter()
+        response = self.inner.handle_request(request)
+        took = time.perf_counter() - started
+        with self._lock:
+            self.count[kind] += 1
+            self.seconds[kind] = self.seconds.get(kind, 0.0) + took
+            if response.status_code == 429:
+                self.limited[kind] += 1
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "requests": dict(self.count),
+            "request_seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+            "status_429": dict(self.limited),
+        }
+
+
+def pd_sync(args: dict[str, Any]) -> dict[str, Any]:
+    """A full ``run_sync`` of a Pipedrive company through the generic pull (``api=``).
+
+    The API is opened with the API token the sandbox minted, as ``connect pipedrive --token``
+    would, over a transport that counts requests by kind.
+    """
+    import dataclasses
+
+    from crm.config import load_settings
+    from crm.pipedrive.client import ApiToken
+    from crm.pipedrive.provider import Pipedrive
+    from crm.sync import run_sync
+
+    base = load_settings({"HUBSPOT_ACCESS_TOKEN": "unused", "CRM_DB": args["db"]}, {})
+    settings = dataclasses.replace(base, crm="pipedrive", base_url=args["url"])
+    tap = _PipedriveTap()
+    api = Pipedrive().open(settings, ApiToken(args["token"]), base_url=args["url"], transport=tap)
+    try:
+        started = time.perf_counter()
+        summary = run_sync(settings, kind=args.get("kind", "full"), trigger="bench", api=api)
+        seconds = time.perf_counter() - started
+    finally:
+        api.close()
+    return {"seconds": seconds, "summary": summary, "counts": _counts(settings), **tap.report()}
 
 
 def push_edits(args: dict[str, Any]) -> dict[str, Any]:
@@ -276,6 +361,7 @@ def _counts(settings: Any) -> dict[str, int]:
 
 OPERATIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "sync": sync,
+    "pd_sync": pd_sync,
     "push_edits": push_edits,
     "push_new": push_new,
     "sdk": sdk,

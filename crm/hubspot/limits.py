@@ -272,8 +272,9 @@ class DailyBudget:
         self.clock = clock
         self._tz: datetime.tzinfo = datetime.UTC
         self.time_zone = "UTC"
-        self.set_time_zone(time_zone)
         self._lock = threading.Lock()
+        self.day: str | None = None
+        self.set_time_zone(time_zone)
         self.day = self._today()
         self.used = 0
         self.header_limit: int | None = None
@@ -290,10 +291,16 @@ class DailyBudget:
         if not name:
             return
         try:
-            self._tz = ZoneInfo(name)
+            zone = ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
             return
-        self.time_zone = name
+        with self._lock:
+            self._tz, self.time_zone = zone, name
+            if self.day is not None:
+                # The requests counted so far were sent today in the account's zone too (the
+                # moment is the same, only its name changes): between UTC's midnight and the
+                # account's, the UTC date differs, and rolling would drop them from the count.
+                self.day = self._today()
 
     def count(self) -> None:
         """One request went out."""

@@ -17,7 +17,7 @@ import pandas as pd
 
 from crm.store.owner import TableOwner
 from crm.store.records import ID_CHUNK, check_type, marks, quote
-from crm.store.schema import BASE_COLUMNS, BOOKKEEPING, OBJECT_TYPES
+from crm.store.schema import BASE_COLUMNS, BOOKKEEPING, OBJECT_TYPES, SEARCH_INDEXED
 
 # Last-modified properties (contacts; companies and deals); updatedAt is their value.
 _LAST_MODIFIED = ("lastmodifieddate", "hs_lastmodifieddate")
@@ -106,6 +106,7 @@ class Queries(TableOwner):
         limit: int = 100,
         columns: Sequence[str] | None = None,
         include_archived: bool = False,
+        search_columns: Sequence[str] | None = None,
     ) -> tuple[pd.DataFrame, int]:
         """One page of cached records, filtered, searched and sorted in SQL.
 
@@ -118,6 +119,10 @@ class Queries(TableOwner):
                 ``associated_company`` (contacts/deals linked to that company id),
                 ``associated_contact`` (deals linked to that contact id).
             sort: a column name; default most recently updated first.
+            search_columns: the columns the search matches, as the caller's CRM names them
+                (substring, any case); contacts searched over columns the contacts search
+                index covers go through the index (word prefixes, phone digits). None: the
+                columns named above.
 
         Returns:
             The page as a DataFrame indexed by id and the total matching count.
@@ -132,7 +137,7 @@ class Queries(TableOwner):
         if not include_archived:
             where.append("archived = 0")
         text = (search or "").strip()
-        matching = self._search_clause(object_type, text) if text else None
+        matching = self._search_clause(object_type, text, search_columns) if text else None
         if matching is not None:
             where.append(matching[0])
             params.extend(matching[1])
@@ -160,7 +165,7 @@ class Queries(TableOwner):
             [*params, max(0, int(limit)), max(0, int(offset))],
         )
         total = None
-        if matching is not None and object_type == "contacts" and not filters:
+        if matching is not None and self._indexed(object_type, search_columns) and not filters:
             total = self._search_total(text, matching, include_archived)
         if total is None:
             total = int(
@@ -184,12 +189,24 @@ class Queries(TableOwner):
         ).fetchone()[0]
         return total - int(archived)
 
-    def _search_clause(self, object_type: str, text: str) -> tuple[str, list[Any]]:
-        """The WHERE fragment (and params) of a search box text."""
-        if object_type == "contacts":
+    @staticmethod
+    def _indexed(object_type: str, columns: Sequence[str] | None) -> bool:
+        """Whether a search over ``columns`` is the contacts search index's to answer."""
+        return object_type == "contacts" and (columns is None or set(columns) <= set(SEARCH_INDEXED))
+
+    def _search_clause(
+        self, object_type: str, text: str, columns: Sequence[str] | None = None
+    ) -> tuple[str, list[Any]]:
+        """The WHERE fragment (and params) of a search box text over ``columns`` (None: the
+        type's usual ones)."""
+        if self._indexed(object_type, columns):
             return self.conn.contacts_search(text) or (_NOTHING, [])
         pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        cols = _SEARCH_COLUMNS[object_type]
+        cols = tuple(columns) if columns is not None else _SEARCH_COLUMNS[object_type]
+        known = set(self.table_columns(object_type))
+        cols = tuple(c for c in cols if c in known)
+        if not cols:
+            return _NOTHING, []
         # Both sides folded the same Unicode-aware way on both backends (see engine._connect).
         lower = "unicode_lower" if self.conn.dialect == "sqlite" else "lower"
         return (
@@ -210,26 +227,54 @@ class Queries(TableOwner):
         rows = self.conn.execute(explain + sql, [*params, max(1, int(limit))]).fetchall()
         return [str(row[-1]) for row in rows]
 
-    def search_everywhere(self, text: str, *, limit: int = 10) -> dict[str, list[dict[str, str]]]:
+    def search_everywhere(
+        self,
+        text: str,
+        *,
+        limit: int = 10,
+        types: Mapping[str, tuple[Sequence[str], Sequence[str], Sequence[str]]] | None = None,
+    ) -> dict[str, list[dict[str, str]]]:
         """Records of every type matching a search box text, as their pages search them.
 
+        Args:
+            types: the types to search, in the caller's CRM's names: ``{object_type:
+                (search columns, name columns joined by spaces, fallback name columns)}``.
+                None: every type, HubSpot's columns (contacts through the search index;
+                companies, deals and tickets by substring, as on their pages).
+
         Returns ``{object_type: [{"id", "label"}]}`` with at most ``limit`` per type, most
-        recently updated first (empty types included). Contacts go through the search index;
-        companies, deals and tickets by substring, as on their pages.
+        recently updated first (empty types included).
         """
         text = text.strip()
-        found: dict[str, list[dict[str, str]]] = {t: [] for t in OBJECT_TYPES}
+        wanted = (
+            {t: types.get(t) for t in OBJECT_TYPES if t in types}
+            if types is not None
+            else dict.fromkeys(OBJECT_TYPES)
+        )
+        found: dict[str, list[dict[str, str]]] = {t: [] for t in wanted}
         if not text:
             return found
-        for object_type in OBJECT_TYPES:
-            clause, params = self._search_clause(object_type, text)
+        for object_type, columns in wanted.items():
+            clause, params = self._search_clause(object_type, text, columns[0] if columns else None)
+            label = (
+                self._label_sql(object_type, columns[1], columns[2]) if columns else _LABEL_SQL[object_type]
+            )
             rows = self.conn.execute(
-                f"SELECT id, {_LABEL_SQL[object_type]} FROM {quote(object_type)} WHERE archived = 0 "
+                f"SELECT id, {label} FROM {quote(object_type)} WHERE archived = 0 "
                 f"AND {clause} ORDER BY updated_at DESC NULLS LAST, id DESC LIMIT ?",
                 [*params, max(1, int(limit))],
             ).fetchall()
             found[object_type] = [{"id": str(r[0]), "label": str(r[1] or r[0])} for r in rows]
         return found
+
+    def _label_sql(self, object_type: str, joined: Sequence[str], fallbacks: Sequence[str]) -> str:
+        """SQL naming a record: the ``joined`` columns with spaces between, else the first of
+        ``fallbacks`` with a value, else its id (columns the table lacks are left out)."""
+        known = set(self.table_columns(object_type))
+        parts = " || ' ' || ".join(f"coalesce(CAST({quote(c)} AS TEXT), '')" for c in joined if c in known)
+        names = [f"nullif(trim({parts}), '')"] if parts else []
+        names += [f"nullif(CAST({quote(c)} AS TEXT), '')" for c in fallbacks if c in known]
+        return f"coalesce({', '.join([*names, 'id'])})"
 
     def get_record(self, object_type: str, record_id: str) -> dict[str, Any] | None:
         """One cached record as stored (column values), or None if it is not cached."""
@@ -370,18 +415,48 @@ class Queries(TableOwner):
             )
         return result
 
-    def deal_stage_summary(self, pipeline_id: str) -> pd.DataFrame:
-        """Deals per stage of one pipeline, in the pipeline's stage order (empty stages included)."""
+    def deal_stage_summary(
+        self,
+        pipeline_id: str,
+        *,
+        pipeline: str = "pipeline",
+        stage: str = "dealstage",
+        amount: str = "amount",
+        status: str | None = None,
+        status_open: str | None = None,
+    ) -> pd.DataFrame:
+        """Deals per stage of one pipeline, in the pipeline's stage order (empty stages included).
+
+        ``pipeline``, ``stage`` and ``amount`` name the deals' columns that play those roles
+        (the CRM's own property names; defaults: HubSpot's). With a ``status`` column, only
+        deals whose status is ``status_open`` count (a CRM whose won and lost deals keep
+        their stage, as Pipedrive's do).
+        """
+        p, s_, a, *rest = self._deal_columns(pipeline, stage, amount, *([status] if status else []))
+        only_open = f" AND {rest[0]} = ?" if rest else ""
         return self._frame(
-            """SELECT s.id AS stage_id, s.label AS stage, s.display_order, count(d.id) AS count,
-                      coalesce(sum(d.amount), 0.0) AS amount, s.probability
+            f"""SELECT s.id AS stage_id, s.label AS stage, s.display_order, count(d.id) AS count,
+                      coalesce(sum({a}), 0.0) AS amount, s.probability
                FROM pipeline_stages s
-               LEFT JOIN deals d ON d.pipeline = s.pipeline_id AND d.dealstage = s.id AND d.archived = 0
+               LEFT JOIN deals d ON {p} = s.pipeline_id AND {s_} = s.id AND d.archived = 0{only_open}
                WHERE s.object_type = 'deals' AND s.pipeline_id = ? AND s.archived = 0
                GROUP BY s.id, s.label, s.display_order, s.probability
                ORDER BY s.display_order, s.label""",
-            [pipeline_id],
+            [*([status_open] if rest else []), pipeline_id],
         )
+
+    def _deal_columns(self, pipeline: str, stage: str, *others: str) -> list[str]:
+        """SQL for the deals columns named (pipeline and stage as id text, then the others,
+        quoted, with the alias ``d``); ValueError for one the table lacks."""
+        types = self.property_types("deals")
+        unknown = [n for n in (pipeline, stage, *others) if n not in types]
+        if unknown:
+            raise ValueError(f"unknown deals columns: {unknown}")
+        return [
+            _id_text(f"d.{quote(pipeline)}", types[pipeline]),
+            _id_text(f"d.{quote(stage)}", types[stage]),
+            *(f"d.{quote(n)}" for n in others),
+        ]
 
     def ticket_stage_summary(self) -> pd.DataFrame:
         """Open tickets per stage of every ticket pipeline, in pipeline and stage order.
@@ -478,19 +553,43 @@ class Queries(TableOwner):
                 found.setdefault(str(record_id), (str(other_id), str(text)))
         return found
 
-    def deal_figures(self, *, today: dt.date) -> dict[str, float]:
-        """Open pipeline value, won this quarter (by close date) and the probability-weighted forecast."""
+    def deal_figures(
+        self,
+        *,
+        today: dt.date,
+        pipeline: str = "pipeline",
+        stage: str = "dealstage",
+        amount: str = "amount",
+        close_date: str = "closedate",
+        status: str | None = None,
+        status_open: str | None = None,
+        status_won: str | None = None,
+    ) -> dict[str, float]:
+        """Open pipeline value, won this quarter (by close date) and the probability-weighted forecast.
+
+        The keyword arguments name the deals' columns that play those roles (defaults:
+        HubSpot's, where a closed stage with probability 1 is won). With a ``status`` column,
+        a deal is open or won by its status (``status_open``, ``status_won``), as in Pipedrive.
+        """
         start, end = _quarter_bounds(today)
+        p, s_, a, c, *rest = self._deal_columns(
+            pipeline, stage, amount, close_date, *([status] if status else [])
+        )
+        if rest:
+            is_open, is_won = f"{rest[0]} = ?", f"{rest[0]} = ?"
+            opened, won = [status_open], [status_won]
+        else:
+            is_open, is_won = "s.is_closed = 0", "s.is_closed = 1 AND s.probability >= 1.0"
+            opened, won = [], []
         row = self.conn.execute(
-            """SELECT
-                 coalesce(sum(CASE WHEN s.is_closed = 0 THEN d.amount END), 0.0),
-                 coalesce(sum(CASE WHEN s.is_closed = 1 AND s.probability >= 1.0
-                                   AND d.closedate >= ? AND d.closedate < ? THEN d.amount END), 0.0),
-                 coalesce(sum(CASE WHEN s.is_closed = 0 THEN d.amount * coalesce(s.probability, 0) END), 0.0)
+            f"""SELECT
+                 coalesce(sum(CASE WHEN {is_open} THEN {a} END), 0.0),
+                 coalesce(sum(CASE WHEN {is_won} AND {c} >= ? AND {c} < ? THEN {a} END), 0.0),
+                 coalesce(sum(CASE WHEN {is_open} THEN {a} * coalesce(s.probability, 0) END), 0.0)
                FROM deals d JOIN pipeline_stages s
-                 ON s.object_type = 'deals' AND s.pipeline_id = d.pipeline AND s.id = d.dealstage
+                 ON s.object_type = 'deals' AND s.pipeline_id = {p} AND s.id = {s_}
                WHERE d.archived = 0""",
-            (start, end),
+            [*opened, *won, start, end, *opened],
         ).fetchone()
         return {
             "open_value": float(row[0]),
@@ -594,6 +693,12 @@ def _typed(frame: pd.DataFrame, types: Mapping[str, str]) -> pd.DataFrame:
     if "archived" in frame.columns:
         frame["archived"] = frame["archived"].astype(bool)
     return frame
+
+
+def _id_text(column: str, prop_type: str) -> str:
+    """SQL for a deals column holding ids, as the text the pipelines tables key them by: ids
+    a CRM declares as numbers (Pipedrive's stage_id) sit in a number column as ``7.0``."""
+    return f"CAST(CAST({column} AS BIGINT) AS TEXT)" if prop_type == "number" else column
 
 
 def _quarter_bounds(today: dt.date) -> tuple[str, str]:

@@ -308,6 +308,8 @@ CREATE TABLE tokens (
 # rowid, because the text already lives in the contacts table. Phone numbers are also
 # indexed as bare digits (whole, last 10, last 7) so "5551234" finds "+1 (555) 123-4567".
 _FTS_TEXT = ("firstname", "lastname", "email", "company", "phone", "mobilephone")
+# The contacts columns the search index covers (a search over these is the index's).
+SEARCH_INDEXED = _FTS_TEXT
 
 
 def _digits(column: str) -> str:

@@ -35,6 +35,8 @@ TINY = [
     "3000",
     "--heavy-timeline",
     "400",
+    "--pipedrive-sizes",
+    "200",
     "--latency-ms",
     "20",
 ]
@@ -84,6 +86,7 @@ def test_quick_bench_reports_every_scenario_with_positive_numbers(bench_run):
         "incremental",
         "push",
         "dashboard",
+        "pipedrive",
         "targets",
     } <= set(result)
     assert result["sandbox"]["bound_records_per_s"] == 110 / 10 * 100 + 5 * 200
@@ -137,6 +140,15 @@ def test_quick_bench_reports_every_scenario_with_positive_numbers(bench_run):
         [(_, one)] = [(k, v) for k, v in scale.items() if k.startswith("search_query_hits[ref ")]
         assert one == 1
 
+    pipedrive = result["pipedrive"]
+    # The sandbox's default limits (Professional plan: 80 per API token per 2 s), 500-record pages.
+    assert pipedrive["sandbox"]["bound_records_per_s"] == 80 / 2 * 500
+    [pull] = pipedrive["full_pull"]
+    assert pull["ok"] and pull["complete"], pull
+    assert pull["cached"] == {"contacts": 200, "companies": 40, "deals": 60}
+    assert pull["requests"]["list"] >= 3 and pull["requests"]["assoc"] > 0
+    assert 0 < pull["bound_ratio"] < 1 and _positive(pull["records_per_s"])
+
 
 def test_quick_bench_prints_a_verdict_for_each_target(bench_run):
     stdout, result = bench_run
@@ -145,5 +157,7 @@ def test_quick_bench_prints_a_verdict_for_each_target(bench_run):
     assert any(name.startswith("full pull >= 3x") for name in statuses)
     assert any(name.startswith("push of 20 edits") for name in statuses)
     assert "tickets page visible <= 2 s (PostgreSQL)" in statuses
+    assert "Pipedrive full pull >= 80% of its rate-limit bound" in statuses
+    assert "Pipedrive full pull (generic pull" in stdout
     assert "Interactions at scale" in stdout
     assert "Targets" in stdout and "PASS" in stdout

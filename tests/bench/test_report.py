@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from crm.bench.options import from_args, parser
-from crm.bench.report import evaluate_targets, render_console, render_markdown
+from crm.bench.pipedrive import PAGE_RECORDS, pipedrive_bound, ratio_factors
+from crm.bench.report import evaluate_targets, machine_markdown, render_console, render_markdown
 from crm.bench.run import BEGIN, END, publish
 from crm.bench.scenarios import classify
-from crm.bench.worker import object_type_of
+from crm.bench.worker import object_type_of, pipedrive_kind
 
 SANDBOX = {
     "bound_records_per_s": 2100.0,
@@ -196,3 +197,105 @@ def test_backends_and_interaction_sizes_come_from_the_command_line():
     chosen = from_args(parser().parse_args(["--backends", "postgresql", "--interactions", "20k"]))
     assert chosen.backends == ("postgresql",) and chosen.interactions == 20_000
     assert from_args(parser().parse_args(["--interactions", "0"])).interactions == 0
+
+
+PIPEDRIVE_LIMITS = {
+    "latency_ms": 250.0,
+    "plan": "Professional (the sandbox's default)",
+    "api_token_burst": 80,
+    "burst_window_s": 2.0,
+    "page_records": 500,
+    "allowed_per_s": 40.0,
+    "bound_records_per_s": 20_000.0,
+}
+
+
+def _pipedrive_pull(persons: int, seconds: float, requests: dict[str, int]) -> dict:
+    records = persons * 3 // 2
+    row = {
+        "persons": persons,
+        "records": records,
+        "ok": True,
+        "complete": True,
+        "seconds": seconds,
+        "status_429": 0,
+        "requests": {**requests, "total": sum(requests.values())},
+        "records_per_s": records / seconds,
+        "bound_records_per_s": 20_000.0,
+        "bound_ratio": records / seconds / 20_000.0,
+    }
+    row["factors"] = ratio_factors(row, 40.0)
+    return row
+
+
+def test_the_pipedrive_bound_is_requests_allowed_per_second_times_records_per_list_page():
+    # Professional plan: 80 requests per API token per 2 s, 500 records per v2 list page.
+    assert pipedrive_bound(80, 2.0, 500) == 20_000.0
+    assert pipedrive_bound(20, 2.0, 100) == 1_000.0  # Essential plan, 100-record pages
+    # The generic pull asks for 500 and the API gives at most 500: that is the page the bound uses.
+    assert PAGE_RECORDS == 500 and pipedrive_bound(80, 2.0) == 20_000.0
+
+
+def test_the_pipedrive_ratio_is_page_fill_times_list_share_times_budget_use():
+    # 30,000 records in 60 full list pages plus 300 association reads and 10 others, 100 s.
+    row = _pipedrive_pull(20_000, 100.0, {"list": 60, "assoc": 300, "catchup": 6, "metadata": 4})
+    factors = row["factors"]
+    assert factors == {"page_fill": 1.0, "list_share": round(60 / 370, 3), "budget_use": round(3.7 / 40, 3)}
+    product = factors["page_fill"] * factors["list_share"] * factors["budget_use"]
+    assert abs(product - row["bound_ratio"]) < 0.001
+
+
+def test_the_pipedrive_pull_is_judged_against_its_own_bound_on_its_largest_company():
+    slow = _pipedrive_pull(20_000, 100.0, {"list": 60, "assoc": 300})
+    fast = _pipedrive_pull(1_000, 0.08, {"list": 3})
+    result = {"pipedrive": {"sandbox": PIPEDRIVE_LIMITS, "full_pull": [fast, slow]}}
+    targets = {t["name"]: t for t in evaluate_targets(result)}
+    verdict = targets["Pipedrive full pull >= 80% of its rate-limit bound"]
+    assert verdict["status"] == "MISS" and verdict["target"] == ">= 80% of 20,000 records/s"
+    assert verdict["measured"].startswith("1.5% (300 records/s at 20,000 persons)")
+    assert "list share 17%" in verdict["note"]
+    assert targets["no 429 surfaces as an error (Pipedrive)"]["status"] == "PASS"
+    result["targets"] = evaluate_targets(result)
+    table = render_markdown(result)
+    assert "= 20,000 records/s)" in table and "| 20,000 | 30,000 | 100 | 60 | 300 |" in table
+
+
+def test_a_failed_pipedrive_pull_renders_and_misses_its_target():
+    result = {
+        "pipedrive": {
+            "sandbox": PIPEDRIVE_LIMITS,
+            "full_pull": [{"persons": 500, "ok": False, "error": "RateLimited"}],
+        }
+    }
+    result["targets"] = evaluate_targets(result)
+    assert [t["status"] for t in result["targets"]] == ["n/a"]
+    assert "| 500 | failed: RateLimited |" in render_markdown(result)
+
+
+def test_a_pipedrive_only_run_describes_the_pipedrive_sandbox_and_not_hubspots():
+    pull = _pipedrive_pull(1_000, 1.0, {"list": 3, "assoc": 15})
+    result = {"machine": {"nproc": 2}, "pipedrive": {"sandbox": PIPEDRIVE_LIMITS, "full_pull": [pull]}}
+    result["targets"] = evaluate_targets(result)
+    headline = render_console(result).splitlines()[0]
+    assert "Pipedrive sandbox latency 250.0 ms, 80 requests / 2.0 s per API token" in headline
+    assert "searches" not in headline
+    paragraph = machine_markdown(result)
+    assert "80 requests per API token per 2.0 s" in paragraph and "searches per second" not in paragraph
+
+
+def test_pipedrive_requests_are_told_apart_by_what_they_ask_for():
+    assert pipedrive_kind("GET", "/api/v2/persons", {"limit": "500", "cursor": "x"}) == "list"
+    assert pipedrive_kind("GET", "/api/v2/deals", {"ids": "1,2", "limit": "500"}) == "assoc"
+    assert (
+        pipedrive_kind("GET", "/api/v2/organizations", {"updated_since": "2026-01-01T00:00:00Z"}) == "catchup"
+    )
+    assert pipedrive_kind("GET", "/api/v2/deals", {"status": "deleted"}) == "catchup"
+    assert pipedrive_kind("GET", "/api/v1/personFields", {}) == "metadata"
+    assert pipedrive_kind("GET", "/api/v2/stages", {}) == "metadata"
+    assert pipedrive_kind("POST", "/api/v2/persons", {}) == "other"
+
+
+def test_pipedrive_sizes_come_from_the_command_line():
+    assert from_args(parser().parse_args([])).pipedrive_sizes == (20_000,)
+    assert from_args(parser().parse_args(["--quick"])).pipedrive_sizes == (1_000,)
+    assert from_args(parser().parse_args(["--pipedrive-sizes", "5k,20k"])).pipedrive_sizes == (5_000, 20_000)

@@ -257,6 +257,20 @@ def test_the_day_turns_at_midnight_in_the_accounts_time_zone():
     assert not budget.spent() and budget.used == 0
 
 
+def test_requests_counted_before_the_time_zone_is_known_stay_counted_when_it_is_learned():
+    # Between midnight UTC and the account's midnight the two dates differ: the first
+    # request (the one that asks for the time zone) was counted under UTC's date, and
+    # learning the zone must not roll the count over as if a day had turned.
+    clock = FakeClock()
+    clock.now = 1_800_000_000.0 + 16 * 3600 + 30 * 60  # 2027-01-16 00:30 UTC = 19:30 the 15th in New York
+    budget = DailyBudget(share=0.5, configured_limit=100, clock=clock)
+    budget.count()
+    budget.set_time_zone("America/New_York")
+    budget.count()
+    assert budget.used == 2
+    assert budget.snapshot()["day"] == "2027-01-15"
+
+
 def test_hubspots_remaining_count_jumping_up_means_its_day_turned():
     budget = DailyBudget(share=0.5, clock=lambda: NOON_UTC)
     budget.learn(limit=200, remaining=100)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx2
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -172,8 +172,29 @@ def pick_option(page: Page, label: str, option: str) -> None:
     settle(page)
 
 
-def choose_in_first_row(page: Page, grid: str, column: int, option: str) -> None:
-    """Pick ``option`` in a select-box cell of the first row of the grid keyed ``{grid}_editor_``."""
+def choose_in_first_row(
+    page: Page, grid: str, column: int, option: str, *, then: Locator | None = None
+) -> None:
+    """Pick ``option`` in a select-box cell of the first row of the grid keyed ``{grid}_editor_``.
+
+    ``then``: what the page shows once the edit is taken (e.g. "2 changes waiting"). A rerun
+    that redraws the grid between the pick and its commit drops the pick (the person sees
+    the old value and picks again); so does this helper, at most three times. Picking the
+    value the cell already has changes nothing, so a pick that was taken is never doubled.
+    """
+    for attempt in range(3):
+        _choose_once(page, grid, column, option)
+        if then is None:
+            return
+        try:
+            then.wait_for(state="visible", timeout=10_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+
+
+def _choose_once(page: Page, grid: str, column: int, option: str) -> None:
     # A grid from the previous run can linger, marked stale, while the page reruns.
     scroller = page.locator(f"[class*='st-key-{grid}_editor_']:not([data-stale='true']) .dvn-scroller")
     menu = page.get_by_test_id("portal").get_by_role("option", name=option, exact=True)

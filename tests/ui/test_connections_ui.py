@@ -11,20 +11,32 @@ from uikit import STAFF_LOGIN, Portal, make_portal, plain, texts, wait_until
 
 from crm import connections, store, sync
 from crm.sandbox.admin import SandboxAdmin
+from tests.synced_copies import SyncedCopies, portal_fingerprint
 
 A, B = "hubspot-101", "hubspot-202"
 
 
 @pytest.fixture
-def two(two_portals: SandboxAdmin, cache_target: str) -> Portal:
-    """Portals 101 and 202 connected (101 first) and synced, each into its own partition."""
+def two(two_portals: SandboxAdmin, cache_target: str, synced_copies: SyncedCopies) -> Portal:
+    """Portals 101 and 202 connected (101 first) and synced, each into its own partition
+    (a copy of the session's synced cache, tests/synced_copies.py, then reconnected)."""
+
+    def build(target: str) -> None:
+        template = make_portal(two_portals, target)
+        for portal_id in (101, 202):
+            part = connections.settings_for(
+                template.settings, connections.add(template.settings, account_id=portal_id)
+            )
+            dataclasses.replace(template, settings=part).connect(portal_id=portal_id)
+            sync.run_sync(part, kind="full", trigger="test")
+
+    content = portal_fingerprint(two_portals, 101) + portal_fingerprint(two_portals, 202)
+    synced_copies.fill(cache_target, "two-portals-oauth", content, build)
     portal = make_portal(two_portals, cache_target)
     for portal_id in (101, 202):
-        part = connections.settings_for(
-            portal.settings, connections.add(portal.settings, account_id=portal_id)
-        )
+        conn = connections.resolve(portal.settings, f"hubspot-{portal_id}")
+        part = connections.settings_for(portal.settings, conn)
         dataclasses.replace(portal, settings=part).connect(portal_id=portal_id)
-        sync.run_sync(part, kind="full", trigger="test")
     return portal
 
 

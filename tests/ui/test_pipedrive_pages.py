@@ -1,0 +1,294 @@
+"""A Pipedrive connection's Contacts, Companies, Deals and record pages: the same pages,
+under Pipedrive's own labels, with its users as owners and its pipelines and stages.
+
+The connection's partition is filled from the Pipedrive sandbox through the CRM interface
+(``pipedrive_seed``); the pages then run as a person would see them (AppTest).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pipedrive_seed import seed_pipedrive
+from streamlit.testing.v1 import AppTest
+from uikit import Portal, plain, texts
+
+from crm import store
+from crm.crms import provider_for
+from crm.export import export_records
+from crm.interface import Pipeline
+from crm.pipedrive.client import ApiToken
+from crm.sandbox.pipedrive import PipedriveConfig, PipedriveServer, serve
+from crm.sandbox.pipedrive.admin import PipedriveAdmin
+
+COMPANY = {"seed": 11, "persons": 30, "organizations": 8, "deals": 24, "users": 3}
+
+
+@pytest.fixture(scope="module")
+def pipedrive_server() -> Iterator[PipedriveServer]:
+    server = serve(PipedriveConfig(**COMPANY))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pipedrive(pipedrive_server: PipedriveServer) -> Iterator[PipedriveAdmin]:
+    with PipedriveAdmin(pipedrive_server.url) as admin:
+        admin.reset(**COMPANY, tokens=True, webhooks=True, config=True)
+        yield admin
+
+
+@pytest.fixture
+def company(portal: Portal, pipedrive: PipedriveAdmin) -> Portal:
+    """The app with one connection: the Pipedrive sandbox company, its partition filled
+    (``settings`` are the connection's)."""
+    return dataclasses.replace(portal, settings=seed_pipedrive(portal.settings, pipedrive))
+
+
+def _api(admin: PipedriveAdmin, portal: Portal) -> Any:
+    return provider_for("pipedrive").open(portal.settings, ApiToken(admin.api_token()), base_url=admin.url)
+
+
+def _users(admin: PipedriveAdmin, portal: Portal) -> dict[str, str]:
+    """The company's users as the pages name them: id -> "name (email)"."""
+    with _api(admin, portal) as api:
+        return {o.id: f"{o.name} ({o.email})" for o in api.owners()}
+
+
+def _pipelines(admin: PipedriveAdmin, portal: Portal) -> list[Pipeline]:
+    with _api(admin, portal) as api:
+        return list(api.pipelines("deals"))
+
+
+def _options(at: Any, column: str) -> dict[str, str]:
+    config = json.loads(at.data_editor[0].proto.columns)[column]["type_config"]["options"]
+    return {o["value"]: o["label"] for o in config}
+
+
+def test_a_pipedrive_connections_people_page_shows_people_with_user_names_and_organizations(
+    company: Portal, pipedrive: PipedriveAdmin
+) -> None:
+    at = company.page("contacts")
+    at.run()
+
+    assert not at.exception
+    assert [t.value for t in at.title] == ["People"]
+    frame = at.data_editor[0].value
+    assert {"name", "email", "phone", "org_id", "owner_id"} <= set(frame.columns)
+    assert "firstname" not in json.loads(at.data_editor[0].proto.columns)
+    people = {str(p["id"]): p for p in pipedrive.truth("persons") if not p.get("is_deleted")}
+    assert set(frame.index) <= set(people) and len(frame) == min(50, len(people))
+    for rid, row in frame.iterrows():
+        assert row["name"] == people[rid]["name"]
+        assert row["owner_id"] == str(people[rid]["owner_id"])
+    # Owners are Pipedrive's users by name; organizations by their names, not ids.
+    assert _options(at, "owner_id") == _users(pipedrive, company)
+    orgs = {str(o["id"]): o["name"] for o in pipedrive.truth("organizations") if not o.get("is_deleted")}
+    assert _options(at, "org_id") == orgs
+    labels = [s.label for s in at.selectbox]
+    assert "Organization" in labels and "Owner" in labels
+    assert "Lifecycle stage" not in labels
+    assert "chosen from Pipedrive's lists" in texts(at)
+
+
+def test_the_people_search_and_owner_filter_work_on_pipedrives_fields(
+    company: Portal, pipedrive: PipedriveAdmin
+) -> None:
+    people = [p for p in pipedrive.truth("persons") if not p.get("is_deleted")]
+    # A plain two-word name (the sandbox also holds hostile ones).
+    target = next(p for p in people if p["name"] and all(w.isalpha() for w in p["name"].split()))
+    at = company.page("contacts")
+    at.run()
+    at.text_input(key="contacts_search").input(target["name"]).run()
+    assert not at.exception
+    assert target["name"] in set(at.data_editor[0].value["name"])
+    assert all(target["name"].lower() in n.lower() for n in at.data_editor[0].value["name"])
+
+    at.text_input(key="contacts_search").input("").run()
+    owner = str(target["owner_id"])
+    at.selectbox(key="contacts_owner").set_value(owner).run()
+    assert not at.exception
+    shown = at.data_editor[0].value
+    assert set(shown["owner_id"]) == {owner}
+    assert len(shown) == min(50, sum(1 for p in people if str(p["owner_id"]) == owner))
+
+
+def test_a_pipedrive_connections_deals_page_shows_its_pipelines_stages_values_and_users(
+    company: Portal, pipedrive: PipedriveAdmin
+) -> None:
+    at = company.page("deals")
+    at.run()
+
+    assert not at.exception
+    assert [t.value for t in at.title] == ["Deals"]
+    frame = at.data_editor[0].value
+    deals = {str(d["id"]): d for d in pipedrive.truth("deals") if not d.get("is_deleted")}
+    assert set(frame.index) <= set(deals) and len(frame) == min(50, len(deals))
+    for rid, row in frame.iterrows():
+        assert row["title"] == deals[rid]["title"]
+        assert row["stage_id"] == str(deals[rid]["stage_id"])
+        assert float(row["value"]) == float(deals[rid]["value"])
+    pipelines = _pipelines(pipedrive, company)
+    # Several pipelines: a stage is named with its pipeline, as for HubSpot.
+    stages = {s.id: f"{s.label} ({p.label})" for p in pipelines for s in p.stages}
+    assert len(pipelines) > 1 and _options(at, "stage_id") == stages
+    assert _options(at, "pipeline_id") == {p.id: p.label for p in pipelines}
+    assert _options(at, "owner_id") == _users(pipedrive, company)
+    # The figures go by each deal's status (Pipedrive's won and lost deals keep their stage).
+    assert [m.label for m in at.metric] == ["Open pipeline value", "Won this quarter", "Weighted forecast"]
+    assert {d["status"] for d in deals.values()} == {"open", "won", "lost"}
+    open_deals = [d for d in deals.values() if d["status"] == "open"]
+    probability = {s.id: s.probability or 0 for p in pipelines for s in p.stages}
+    today = dt.date.today()
+    quarter = (today.year, (today.month - 1) // 3)
+    won = [
+        d
+        for d in deals.values()
+        if d["status"] == "won"
+        and d["expected_close_date"]
+        and (int(d["expected_close_date"][:4]), (int(d["expected_close_date"][5:7]) - 1) // 3) == quarter
+    ]
+    assert at.metric[0].value == f"${sum(float(d['value'] or 0) for d in open_deals):,.0f}"
+    assert at.metric[1].value == f"${sum(float(d['value'] or 0) for d in won):,.0f}"
+    weighted = sum(float(d["value"] or 0) * probability[str(d["stage_id"])] for d in open_deals)
+    assert at.metric[2].value == f"${weighted:,.0f}"
+
+    # One pipeline: only its deals, and only its stages to choose from.
+    renewals = next(p for p in pipelines if p.label == "Renewals")
+    at.selectbox(key="deals_pipeline").set_value(renewals.id).run()
+    assert not at.exception
+    shown = at.data_editor[0].value
+    assert set(shown["pipeline_id"]) == {renewals.id}
+    assert len(shown) == sum(1 for d in deals.values() if str(d["pipeline_id"]) == renewals.id)
+    assert at.selectbox(key=f"deals_stage_{renewals.id}").options == [
+        "Any stage",
+        *(s.label for s in renewals.stages),
+    ]
+
+
+def test_a_pipedrive_connections_organizations_and_deal_record_pages_use_its_words(
+    company: Portal, pipedrive: PipedriveAdmin
+) -> None:
+    at = company.page("companies")
+    at.run()
+    assert not at.exception
+    assert [t.value for t in at.title] == ["Organizations"]
+    orgs = {str(o["id"]): o for o in pipedrive.truth("organizations") if not o.get("is_deleted")}
+    table = at.dataframe[0].value
+    assert set(table.index) == set(orgs)
+    assert {"name", "contacts", "deals"} <= set(table.columns)
+
+    deal = next(d for d in pipedrive.truth("deals") if not d.get("is_deleted") and d["org_id"])
+    at = company.page("record")
+    at.query_params.update({"type": "deals", "id": str(deal["id"])})
+    at.run()
+    assert not at.exception
+    assert plain_title(at) == deal["title"]
+    values = dict(zip(at.dataframe[0].value["Name"], at.dataframe[0].value["Value"], strict=True))
+    stages = {s.id: f"{s.label} ({p.label})" for p in _pipelines(pipedrive, company) for s in p.stages}
+    assert values["stage_id"] == stages[str(deal["stage_id"])]
+    assert values["owner_id"] == _users(pipedrive, company)[str(deal["owner_id"])]
+    assert values["org_id"] == orgs[str(deal["org_id"])]["name"]
+    assert [s.value for s in at.subheader][:3] == ["Properties", "People", "Organizations"]
+    (button,) = at.get("link_button")
+    assert button.proto.label == "Open in Pipedrive"
+    assert button.url == f"https://sandbox-company.pipedrive.com/deal/{deal['id']}"
+
+
+def plain_title(at: Any) -> str:
+    return plain(at.title[0].value)
+
+
+def test_the_export_of_a_pipedrive_connections_deals_has_its_columns_and_labels(
+    portal: Portal, pipedrive: PipedriveAdmin
+) -> None:
+    part = seed_pipedrive(portal.settings, pipedrive)
+    out = io.StringIO()
+    count = export_records(part, "deals", out, fmt="json")
+
+    rows = {row["id"]: row for row in json.loads(out.getvalue())}
+    deals = {str(d["id"]): d for d in pipedrive.truth("deals") if not d.get("is_deleted")}
+    assert count == len(deals) and set(rows) == set(deals)
+    pipelines = _pipelines(pipedrive, portal)
+    stages = {s.id: f"{s.label} ({p.label})" for p in pipelines for s in p.stages}
+    users = _users(pipedrive, portal)
+    for rid, row in rows.items():
+        assert list(row)[:4] == ["id", "title", "pipeline_id", "stage_id"]
+        assert row["stage_id"] == stages[str(deals[rid]["stage_id"])]
+        assert row["owner_id"] == users[str(deals[rid]["owner_id"])]
+        assert row["title"] == deals[rid]["title"]
+
+
+def test_search_everything_finds_pipedrive_people_and_deals_by_their_names(
+    company: Portal, pipedrive: PipedriveAdmin
+) -> None:
+    person = next(
+        p
+        for p in pipedrive.truth("persons")
+        if not p.get("is_deleted") and p["name"] and all(w.isalpha() for w in p["name"].split())
+    )
+    at = company.page("search")
+    at.run()
+    at.text_input(key="search_text").input(person["name"]).run()
+
+    assert not at.exception
+    assert "People (" in " ".join(s.value for s in at.subheader)
+    links = [link for link in at.get("page_link") if link.proto.query_string]
+    assert any(f"id={person['id']}" in link.proto.query_string and link.proto.label for link in links)
+    assert person["name"] in [plain(link.proto.label) for link in links]
+    assert "Tickets" not in " ".join(s.value for s in at.subheader)
+
+
+def test_a_stage_and_value_edited_in_the_pipedrive_deals_grid_are_queued_under_pipedrives_names(
+    company: Portal, pipedrive: PipedriveAdmin
+) -> None:
+    at = company.page("deals")
+    at.run()
+    frame = at.data_editor[0].value
+    rid = str(frame.index[0])
+    pipeline = next(p for p in _pipelines(pipedrive, company) if p.id == frame.iloc[0]["pipeline_id"])
+    target = next(s.id for s in pipeline.stages if s.id != frame.iloc[0]["stage_id"])
+    key = at.data_editor[0].key
+    at.session_state[key] = {
+        "edited_rows": {0: {"stage_id": target, "value": 4321}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.run()
+
+    assert not at.exception
+    with store.open(company.settings) as db:
+        queued = db.outbox.edits_frame(statuses=("pending",))
+    assert sorted(zip(queued["record_id"], queued["property"], queued["new_value"], strict=True)) == [
+        (rid, "stage_id", target),
+        (rid, "value", "4321"),
+    ]
+
+
+def _nav_titles_script() -> None:
+    import streamlit as st
+
+    from ui.runtime import nav_titles
+
+    st.json(nav_titles())
+
+
+def test_the_sidebar_names_a_pipedrive_connections_pages_in_its_words_and_has_no_tickets(
+    company: Portal,
+) -> None:
+    at = AppTest.from_function(_nav_titles_script, default_timeout=60)
+    at.secrets.update(company.secrets)
+    at.run()
+
+    assert not at.exception
+    assert at.json[0].value == json.dumps(
+        {"contacts": "People", "companies": "Organizations", "deals": "Deals"}
+    )
