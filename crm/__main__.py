@@ -197,20 +197,22 @@ def _daily_line(daily: dict[str, Any] | None) -> str:
 
 
 def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from crm import oauth, store
+    from crm import crms, oauth, store
+    from crm.sync.estimate import budgets_counted
     from crm.sync.runner import daily_spend
 
     settings = _chosen(args, _settings())
+    provider = crms.provider_of(settings)
+    words = provider.words
     info = oauth.connection_info(settings)
     if settings.connection:
         print(f"Connection:  {settings.connection}", file=out)
+    print(f"CRM:         {words.crm}", file=out)
     print(f"Mode:        {info.mode}", file=out)
     print(f"Cache:       {settings.db_label}", file=out)
     print(f"Connection:  {info.status}" + (f" ({_one_line(info.reason)})" if info.reason else ""), file=out)
     if info.portal_id:
-        from crm.crms import words_for
-
-        account = f"{words_for(settings.crm).account.capitalize()}:"
+        account = f"{words.account.capitalize()}:"
         print(
             f"{account:<13}{info.portal_id}" + (f" ({info.hub_domain})" if info.hub_domain else ""), file=out
         )
@@ -230,8 +232,17 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             f"{run['duration_s']:.1f} s)" + (f": {_one_line(run['error'])}" if run.get("error") else ""),
             file=out,
         )
-    print("Cached:      " + ", ".join(f"{k} {v}" for k, v in cached.items()), file=out)
-    print(f"Daily budget: {_daily_line(daily_spend(settings))}", file=out)
+    # The CRM's own types and words: "people 12, organizations 4, deals 5, users 2" for Pipedrive.
+    held = [f"{t.label.lower()} {cached.get(t.name, 0)}" for t in provider.object_types()]
+    print("Cached:      " + ", ".join([*held, f"{words.owner}s {cached.get('owners', 0)}"]), file=out)
+    if budgets_counted(settings):
+        print(f"Daily budget: {_daily_line(daily_spend(settings))}", file=out)
+    else:
+        print(
+            f"Daily budget: not counted for {words.crm} (its sync waits out {words.crm}'s own rate "
+            "limits instead)",
+            file=out,
+        )
     print(
         f"Outbox:      {edits['pending']} pending, {edits['conflict']} conflicts, {edits['failed']} refused",
         file=out,
@@ -282,6 +293,16 @@ def cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from crm.sync import verify as reconcile
 
     settings = _chosen(args, _settings())
+    if not reconcile.supported(settings):
+        from crm.crms import words_for
+
+        name = words_for(settings.crm).crm
+        print(
+            f"Verify is not offered for {name} connections yet. To bring the cache back in line with "
+            f"{name}, re-read every record: python -m crm sync --full --connection {settings.connection}",
+            file=err,
+        )
+        return EXIT_CONFIG
     planned = reconcile.estimate(settings, full=args.full)
     cap = f", capped at {args.budget}" if args.budget is not None else ""
     print(

@@ -574,3 +574,25 @@ class LogsEngagements(Protocol):
         Never retried blindly: after an unknown outcome the caller looks for it first.
         """
         ...
+
+
+# -- sched: what a connected API's requests cost (additive) ------------------------------------
+
+
+@runtime_checkable
+class ReportsUsage(Protocol):
+    """Optional capability of a ``CrmApi``: what its requests cost, for a sync run's counts
+    and the Sync page's gauges (the generic pull asks ``isinstance(api, ReportsUsage)``).
+
+    Both return plain numbers, never a credential, and are safe to call from another thread
+    (the run's heartbeat) while requests go on.
+    """
+
+    def request_stats(self) -> dict[str, int]:
+        """``{"requests", "retries", "rate_limited"}`` since the API was opened."""
+        ...
+
+    def rate_gauges(self) -> dict[str, dict[str, float]]:
+        """The CRM's rate windows as its last answer reported them, e.g. ``{"burst": {"used",
+        "limit", "window_s"}}``; empty before the first answer (or when it sends no figures)."""
+        ...

@@ -896,9 +896,20 @@ def live_status(settings: Settings) -> dict[str, Any]:
     """
     enabled, reason = configuration(settings)
     registered = subscriptions.stored(settings)
+    provider = crms.provider_of(settings)
     if registered is not None:
         # A connection that registered its own webhooks (Pipedrive) needs no app secret.
-        enabled, reason = True, f"{crms.provider_of(settings).words.crm} delivers to {registered.url}"
+        enabled, reason = True, f"{provider.words.crm} delivers to {registered.url}"
+    elif isinstance(provider, WebhookAccounts):
+        # Its webhooks are registered per connection, not set up in an app: HubSpot's
+        # settings (``configuration``) say nothing about them.
+        enabled, reason = (
+            False,
+            (
+                f"no webhooks are registered at {provider.words.crm} for this {provider.words.account} "
+                "(set PIPEDRIVE_WEBHOOK_URL to this app's public https URL of /pipedrive/webhook)"
+            ),
+        )
     with store.open(settings) as db:
         figures = db.inbox.status(max_attempts=MAX_ATTEMPTS)
     counter = refusals(settings)

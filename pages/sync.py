@@ -11,6 +11,7 @@ import streamlit as st
 
 from crm import crms, journal, oauth, sync
 from crm.store.interactions import INTERACTION_TYPES
+from crm.sync.runner import TunedPull
 from ui import budget, data, editing, overview, runner, runtime, selection
 from ui.access import require_admin, require_staff
 from ui.columns import ago, duration, md_escape
@@ -102,8 +103,14 @@ if len(everyone) > 1:
             st.rerun()
     st.subheader(f"This connection: {md_escape(selection.label(selection.current(home).chosen))}")
 
-# The connection's CRM's own words ("HubSpot", "portal"; "Pipedrive", "company").
-words = crms.words_for(settings.crm)
+# The connection's CRM's own words ("HubSpot", "portal"; "Pipedrive", "company") and types
+# ("Contacts"...; "People", "Organizations", "Deals"). Its capabilities decide the rest: the
+# tuned pull (TunedPull, HubSpot's) is the one that reads interactions for the timelines.
+provider = crms.provider_of(settings)
+words = provider.words
+types = provider.object_types()
+reads_interactions = isinstance(provider, TunedPull)
+theirs = f"{words.crm}'s"
 
 with crm_errors("read the connection"):
     info = oauth.connection_info(settings)
@@ -138,7 +145,8 @@ if settings.sync_interval_s:
     every = sync.describe_interval(settings.sync_interval_s)
     upcoming = sync.next_run_at(settings.sync_interval_s, time.time())
     st.caption(
-        f"Scheduled sync: every {every} (an incremental sync, then a push of queued edits). "
+        f"Scheduled sync: every {every}, for every connection (an incremental sync, then a push of "
+        "queued edits; a connection that is not connected is skipped). "
         f"Next run at {time.strftime('%H:%M:%S', time.gmtime(upcoming))} UTC, "
         f"in {duration(upcoming - time.time())}.",
     )
@@ -171,18 +179,17 @@ with crm_errors("read the live-update status", stop=False):
             for note in notes:
                 st.caption(f"{md_escape(note.get('at'))}: {md_escape(note.get('text'))}")
 
-c1, c2, c3, c4, c5, c6 = st.columns(6)
-c1.metric("Contacts", f"{counts.get('contacts', 0):,}", border=True)
-c2.metric("Companies", f"{counts.get('companies', 0):,}", border=True)
-c3.metric("Deals", f"{counts.get('deals', 0):,}", border=True)
-c4.metric("Owners", f"{counts.get('owners', 0):,}", border=True)
-c5.metric("Tickets", f"{counts.get('tickets', 0):,}", border=True)
-c6.metric(
-    "Interactions",
-    f"{counts.get('interactions', 0):,}",
-    border=True,
-    help="Notes, calls, emails, meetings, tasks and inbox conversations cached for the activity timelines.",
-)
+cells = st.columns(len(types) + 1 + int(reads_interactions))
+for cell, shown in zip(cells, types, strict=False):
+    cell.metric(shown.label, f"{counts.get(shown.name, 0):,}", border=True)
+cells[len(types)].metric(f"{words.owner.capitalize()}s", f"{counts.get('owners', 0):,}", border=True)
+if reads_interactions:
+    cells[-1].metric(
+        "Interactions",
+        f"{counts.get('interactions', 0):,}",
+        border=True,
+        help="Notes, calls, emails, meetings, tasks and inbox conversations cached for the activity timelines.",
+    )
 scope_notice(settings)
 
 can_sync = info.status == "connected" and require_admin(staff, "start a sync")
@@ -292,11 +299,16 @@ else:
                 "By": run.get("started_by"),
                 "State": run.get("state"),
                 "Duration": duration(run.get("duration_s")),
-                "Contacts": counted.get("contacts"),
-                "Companies": counted.get("companies"),
-                "Deals": counted.get("deals"),
-                "Tickets": counted.get("tickets"),
-                "Interactions": sum(int(counted.get(t) or 0) for t in INTERACTION_TYPES) if counted else None,
+                **{shown.label: counted.get(shown.name) for shown in types},
+                **(
+                    {
+                        "Interactions": sum(int(counted.get(t) or 0) for t in INTERACTION_TYPES)
+                        if counted
+                        else None
+                    }
+                    if reads_interactions
+                    else {}
+                ),
                 "Deleted": sum(int(n or 0) for n in archived.values()) if archived else None,
                 "Requests": run.get("requests"),
                 "Retries": run.get("retries"),
@@ -330,7 +342,7 @@ EDIT_COLUMNS = {
     "property": st.column_config.TextColumn("Property"),
     "new_value": st.column_config.TextColumn("Mine"),
     "base_value": st.column_config.TextColumn("Base"),
-    "error": st.column_config.TextColumn("HubSpot's message", width="large"),
+    "error": st.column_config.TextColumn(f"{theirs} message", width="large"),
     "created_by": st.column_config.TextColumn("By"),
     "updated_at": st.column_config.TextColumn("When"),
 }
@@ -341,9 +353,9 @@ def _resolve(outbox_id: int, keep: str) -> None:
         sync.resolve_conflict(settings, outbox_id, keep, by=staff.label)  # type: ignore[arg-type]
         data.clear()
         flash(
-            "Kept your value: it is queued again, push to send it to HubSpot"
+            f"Kept your value: it is queued again, push to send it to {words.crm}"
             if keep == "mine"
-            else "Kept HubSpot's value; your edit was dropped"
+            else f"Kept {theirs} value; your edit was dropped"
         )
         st.rerun()
 
@@ -353,12 +365,12 @@ def _decide_new(outbox_id: int, link: bool) -> None:
         if link:
             queued = sync.link_existing_contact(settings, outbox_id, by=staff.label)
             message = (
-                f"Linked to HubSpot's contact: {queued['pending']} field(s) queued to push, "
+                f"Linked to {theirs} contact: {queued['pending']} field(s) queued to push, "
                 f"{queued['conflict']} conflict(s) to decide"
             )
         else:
             sync.discard_edit(settings, outbox_id, by=staff.label)
-            message = "Discarded your new contact; HubSpot's contact is unchanged"
+            message = f"Discarded your new contact; {theirs} contact is unchanged"
         data.clear()
         flash(message)
         st.rerun()
@@ -370,10 +382,10 @@ def _new_contact_decision(row: Any, can_resolve: bool) -> None:
     Values are shown with ``st.code`` and ``md_escape`` only: CRM values are never markup.
     """
     outbox_id = int(row["id"])
-    mine, existing_id, theirs = data.new_contact_sides(row)
+    mine, existing_id, their_values = data.new_contact_sides(row)
     with st.container(border=True, key=f"sync_new_{outbox_id}"):
         st.markdown(
-            f"**New contact {md_escape(mine.get('email'))}**: HubSpot already has a contact with this "
+            f"**New contact {md_escape(mine.get('email'))}**: {words.crm} already has a contact with this "
             f"email (id {md_escape(existing_id)}). Nothing was sent; choose what to do."
         )
         names = [p for p in mine if p != "email"] or ["email"]
@@ -381,7 +393,7 @@ def _new_contact_decision(row: Any, can_resolve: bool) -> None:
             {
                 "Property": names,
                 "Mine": [str(mine.get(p) or "") for p in names],
-                "HubSpot's": [str(theirs.get(p) or "") for p in names],
+                theirs: [str(their_values.get(p) or "") for p in names],
             }
         )
         st.dataframe(table, hide_index=True, key=f"sync_new_values_{outbox_id}")
@@ -391,8 +403,8 @@ def _new_contact_decision(row: Any, can_resolve: bool) -> None:
                 "Link to the existing contact and apply my non-empty fields as edits",
                 key=f"sync_link_{outbox_id}",
                 type="primary",
-                help="Fields HubSpot leaves empty are queued to push; fields where HubSpot has another "
-                "value become conflicts for you to decide.",
+                help=f"Fields {words.crm} leaves empty are queued to push; fields where {words.crm} has "
+                "another value become conflicts for you to decide.",
             ):
                 _decide_new(outbox_id, link=True)
             if k2.button("Discard mine", key=f"sync_discard_new_{outbox_id}"):
@@ -403,7 +415,9 @@ with tabs[0]:
     with crm_errors("read the conflicts"):
         conflicts = data.conflicts(settings)
     if conflicts.empty:
-        st.caption("No conflicts. A conflict appears when a field you edited was also changed in HubSpot.")
+        st.caption(
+            f"No conflicts. A conflict appears when a field you edited was also changed in {words.crm}."
+        )
     can_resolve = not conflicts.empty and require_admin(staff, "resolve conflicts")
     is_new = conflicts["op"] == "create" if not conflicts.empty else pd.Series(dtype=bool)
     for _, row in conflicts[is_new].iterrows() if not conflicts.empty else ():
@@ -415,7 +429,7 @@ with tabs[0]:
                 f"**{md_escape(row.get('record_label') or row.get('record_id'))}** · "
                 f"{md_escape(row.get('object_type'))} · property **{md_escape(row.get('property'))}**"
             )
-            sides = {"new_value": "Mine", "remote_value": "HubSpot's", "base_value": "Base (when you edited)"}
+            sides = {"new_value": "Mine", "remote_value": theirs, "base_value": "Base (when you edited)"}
             for side, (column, caption) in zip(st.columns(3), sides.items(), strict=True):
                 value = row.get(column)
                 side.caption(caption)
@@ -424,7 +438,7 @@ with tabs[0]:
                 k1, k2, _ = st.columns([1, 1, 3])
                 if k1.button("Keep mine", key=f"sync_keep_mine_{outbox_id}", type="primary"):
                     _resolve(outbox_id, "mine")
-                if k2.button("Keep HubSpot's", key=f"sync_keep_theirs_{outbox_id}"):
+                if k2.button(f"Keep {theirs}", key=f"sync_keep_theirs_{outbox_id}"):
                     _resolve(outbox_id, "theirs")
 
 
@@ -453,8 +467,8 @@ with tabs[2]:
     _edits_table(
         "failed",
         doing="read the failed edits",
-        empty="No edits were refused by HubSpot.",
-        note="HubSpot refused these values; the cache shows HubSpot's value. Edit the record again to retry.",
+        empty=f"No edits were refused by {words.crm}.",
+        note=f"{words.crm} refused these values; the cache shows {theirs} value. Edit the record again to retry.",
     )
 
 with tabs[3]:

@@ -1,5 +1,10 @@
 """The Sync page's view of HubSpot's rate limits: a full pull's estimate, live gauges, a pause.
 
+Only a CRM whose pull counts its requests against budgets has a modelled estimate
+(``crm.sync.estimate.budgets_counted``); for any other (Pipedrive) the estimate is what its
+last full re-sync took (``measured_full_pull``), or a sentence saying none exists yet. Gauges are drawn for the budgets a run reported: HubSpot's three, or the burst window
+an API that implements ``crm.interface.ReportsUsage`` reports (Pipedrive's, per 2 s).
+
 - ``estimate(settings)``: before a full re-sync, its requests and minutes and how they
   compare with the daily budget left (``crm.sync.estimate``).
 - ``gauges(run)``: while a run goes, the burst (per 10 s), search (per second) and daily
@@ -19,8 +24,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import streamlit as st
 
+from crm import crms
 from crm.config import Settings
-from crm.sync.estimate import Estimate, estimate_full_pull, expected_totals
+from crm.sync.estimate import (
+    Estimate,
+    budgets_counted,
+    estimate_full_pull,
+    expected_totals,
+    measured_full_pull,
+)
 from crm.sync.runner import daily_spend
 from ui import data
 from ui.columns import duration, md_escape
@@ -47,7 +59,11 @@ def full_pull_estimate(settings: Settings) -> Estimate:
 
 
 def estimate(settings: Settings) -> None:
-    """One caption: what a full re-sync will cost, and whether today's budget covers it."""
+    """One caption: what a full re-sync will cost, and whether today's budget covers it; for a
+    CRM whose pull counts no budgets (``budgets_counted``: Pipedrive's), that none exists."""
+    if not budgets_counted(settings):
+        _measured_estimate(settings)
+        return
     guess = full_pull_estimate(settings)
     if guess.records == 0:
         st.caption("Full re-sync: no estimate until a first sync has counted the portal's records.")
@@ -68,29 +84,69 @@ def estimate(settings: Settings) -> None:
     st.caption(line)
 
 
-def gauges(run: dict[str, Any]) -> None:
-    """Three bars: the burst and search windows right now, and the day's budget."""
-    budgets = (run.get("counts") or {}).get("budgets") or {}
-    if not budgets:
-        return
-    burst, search, daily = budgets.get("burst") or {}, budgets.get("search") or {}, budgets.get("daily") or {}
-    c1, c2, c3 = st.columns(3)
-    with c1:
-        _bar("Burst", burst.get("used"), burst.get("limit"), f"per {float(burst.get('window_s') or 10):g} s")
-    with c2:
-        _bar(
-            "Search", search.get("used"), search.get("limit"), f"per {float(search.get('window_s') or 1):g} s"
+def _measured_estimate(settings: Settings) -> None:
+    """A CRM whose pull is not modelled (Pipedrive's): what its last full re-sync took, scaled
+    to the records cached now, and its burst window as that run last saw it; else a sentence
+    saying no estimate exists yet. Nothing about a daily budget: its pull does not count one."""
+    name = crms.words_for(settings.crm).crm
+    with data.open_cache(settings) as db:
+        runs = db.syncstate.run_history(limit=20)
+        cached = db.queries.counts()
+    records = sum(int(n) for t, n in cached.items() if t != "owners")
+    guess = measured_full_pull(runs, records)
+    if guess is None:
+        st.caption(
+            f"Full re-sync: no estimate for {name} until a full re-sync has run (it reads every record "
+            f"again, one page after another, waiting whenever {name} says its rate limit is reached)."
         )
-    with c3:
-        if daily.get("allowance") is None:
-            st.progress(0.0, text=f"Daily: {int(daily.get('used') or 0):,} requests today, limit unknown")
-        else:
-            _bar(
-                "Daily",
-                daily.get("used"),
-                daily.get("allowance"),
-                f"({float(daily.get('share') or 0):.0%} share)",
-            )
+        return
+    line = (
+        f"Full re-sync: about {guess.requests:,} requests and {max(guess.minutes, 0.1):.1f} minutes for "
+        f"{guess.records:,} records (from {guess.counted_from})."
+    )
+    burst = next(
+        (
+            ((run.get("counts") or {}).get("budgets") or {}).get("burst")
+            for run in runs
+            if run.get("kind") == "full"
+        ),
+        None,
+    )
+    if burst and burst.get("limit"):
+        line += (
+            f" {name} allowed {int(burst['limit']):,} requests per {float(burst.get('window_s') or 2):g} s "
+            "at that run's last answer; the sync waits whenever the limit is reached."
+        )
+    st.caption(line)
+
+
+def gauges(run: dict[str, Any]) -> None:
+    """A bar for each budget the run reported: HubSpot's burst and search windows right now and
+    the day's budget; Pipedrive's burst window (per 2 s) as its last answer gave it."""
+    budgets = (run.get("counts") or {}).get("budgets") or {}
+    shown = [name for name in ("burst", "search", "daily") if budgets.get(name)]
+    if not shown:
+        return
+    for cell, name in zip(st.columns(len(shown)), shown, strict=True):
+        figures = budgets[name]
+        with cell:
+            if name == "daily":
+                _daily_bar(figures)
+            else:
+                window = float(figures.get("window_s") or (10 if name == "burst" else 1))
+                _bar(name.capitalize(), figures.get("used"), figures.get("limit"), f"per {window:g} s")
+
+
+def _daily_bar(daily: dict[str, Any]) -> None:
+    if daily.get("allowance") is None:
+        st.progress(0.0, text=f"Daily: {int(daily.get('used') or 0):,} requests today, limit unknown")
+    else:
+        _bar(
+            "Daily",
+            daily.get("used"),
+            daily.get("allowance"),
+            f"({float(daily.get('share') or 0):.0%} share)",
+        )
 
 
 def paused(run: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from crm import crms
 from crm.config import Settings
 from crm.sync import verify as reconcile
 from ui import data
@@ -30,8 +31,17 @@ KINDS = {
 
 
 def verify_block(settings: Settings, *, can_run: bool) -> None:
-    """The block: depth, budget (with the estimate), the button, the last result."""
+    """The block: depth, budget (with the estimate), the button, the last result; for a CRM the
+    check cannot run on (``reconcile.supported``), one sentence saying so instead."""
     st.subheader("Verify")
+    if not reconcile.supported(settings):
+        name = crms.words_for(settings.crm).crm
+        st.caption(
+            f"Verify is not offered for {name} connections yet: the check is built on searches {name} "
+            f"does not have. To bring the cache back in line with {name}, run a Full re-sync: it reads "
+            "every record again."
+        )
+        return
     st.caption(
         "Compare the cache with HubSpot: counts per type, then a sample of records (the most "
         "recently changed and a random pick of cached ones) or every record's id and last change."

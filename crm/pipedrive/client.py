@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any, Self
@@ -36,6 +37,53 @@ SINGULAR = {"persons": "person", "organizations": "organization", "deals": "deal
 FIELDS_PATHS = {"persons": "personFields", "organizations": "organizationFields", "deals": "dealFields"}
 PAGE_LIMIT = 500
 RETRY_CAP_S = 30.0
+# Burst limits are per token in a 2-second window (docs/PIPEDRIVE_API.md §6).
+BURST_WINDOW_S = 2.0
+
+
+class Usage:
+    """What one client's requests cost: sent, retried, refused for the rate limit, and the
+    burst window as Pipedrive's last ``x-ratelimit-limit`` / ``x-ratelimit-remaining`` said.
+
+    Thread-safe: a sync run's heartbeat reads it while the pull sends (``PipedriveApi``'s
+    ``crm.interface.ReportsUsage``). Numbers only; no header other than those two is kept.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests = self.retries = self.rate_limited = 0
+        self._limit: int | None = None
+        self._remaining: int | None = None
+
+    def sent(self, *, retry: bool) -> None:
+        with self._lock:
+            self.requests += 1
+            self.retries += int(retry)
+
+    def answered(self, status: int, headers: Mapping[str, str]) -> None:
+        limit, remaining = _int(headers.get("x-ratelimit-limit")), _int(headers.get("x-ratelimit-remaining"))
+        with self._lock:
+            self.rate_limited += int(status == 429)
+            if limit is not None and remaining is not None:
+                self._limit, self._remaining = limit, remaining
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            return {"requests": self.requests, "retries": self.retries, "rate_limited": self.rate_limited}
+
+    def gauges(self) -> dict[str, dict[str, float]]:
+        with self._lock:
+            if self._limit is None or self._remaining is None:
+                return {}
+            used = max(0, self._limit - self._remaining)
+            return {"burst": {"used": used, "limit": self._limit, "window_s": BURST_WINDOW_S}}
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 class ApiToken:
@@ -71,6 +119,7 @@ class PipedriveClient:
     ) -> None:
         self.tokens = tokens
         self.max_retries = max(0, max_retries)
+        self.usage = Usage()
         self._http = httpx2.Client(
             base_url=base_url.rstrip("/"),
             transport=transport,
@@ -204,6 +253,7 @@ class PipedriveClient:
         refreshed: str | None = None
         while True:
             token = refreshed or self.tokens.access_token()
+            self.usage.sent(retry=attempt > 0)
             try:
                 response = self._http.request(
                     method, path, params=params, json=json, headers=self._headers(token)
@@ -218,6 +268,7 @@ class PipedriveClient:
                     f"Could not reach Pipedrive for {method} {path} ({type(exc).__name__})"
                 ) from None
             status = response.status_code
+            self.usage.answered(status, response.headers)
             if status < 300:
                 try:
                     data = response.json()

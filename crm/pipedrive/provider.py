@@ -299,6 +299,14 @@ class PipedriveApi:
             ui_host=f"{domain}.pipedrive.com" if domain else None,
         )
 
+    # -- sched: crm.interface.ReportsUsage (the client's request counts and burst window) --------
+
+    def request_stats(self) -> dict[str, int]:
+        return self.client.usage.stats()
+
+    def rate_gauges(self) -> dict[str, dict[str, float]]:
+        return self.client.usage.gauges()
+
     # -- webhooks (pdweb): crm.interface.WebhookSubscriptions ----------------------------
 
     def subscribe_webhooks(self, url: str, *, user: str, password: str) -> list[str]:

@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from crm import crms
+from crm.config import Settings
 from crm.hubspot.limits import DEFAULT_BURST, DEFAULT_BURST_WINDOW_S, DEFAULT_SEARCH, DEFAULT_SEARCH_WINDOW_S
 from crm.store.interactions import THREADS
 from crm.sync.pull import ASSOC_CHUNK, ASSOCIATIONS, LIST_LIMIT, PULL_TYPES, SEARCH_LIMIT
@@ -95,3 +97,41 @@ def expected_totals(runs: list[dict[str, Any]], cached: Mapping[str, int]) -> tu
         if expected:
             return {str(t): int(n) for t, n in expected.items()}, "the last sync's totals"
     return {t: int(n) for t, n in cached.items() if t in (*PULL_TYPES, THREADS)}, "the cache"
+
+
+def budgets_counted(settings: Settings) -> bool:
+    """Whether the connection's sync counts its requests against budgets this module models.
+
+    Only a CRM with a tuned pull (``crm.sync.runner.TunedPull``: HubSpot's ``crm.sync.pull``)
+    does: its runs write the burst, search and daily budgets, and ``estimate_full_pull``
+    models that pull. The generic pull (``crm.sync.listpull``, Pipedrive's) counts no
+    requests and waits out the CRM's own limits, so pages say no estimate exists for it.
+    """
+    from crm.sync.runner import TunedPull
+
+    return isinstance(crms.provider_of(settings), TunedPull)
+
+
+def measured_full_pull(runs: list[dict[str, Any]], records_now: int) -> Estimate | None:
+    """A full pull's cost as the newest finished full run of this connection measured it, scaled
+    to the records cached now; None before any full run counted its requests.
+
+    For a CRM whose pull this module does not model (``budgets_counted`` False: Pipedrive's,
+    read one page after another at whatever pace its rate limit allows), what the last full
+    run took is the only honest figure: its requests (``ReportsUsage``) and its wall time.
+    """
+    for run in runs:
+        if run.get("kind") != "full" or run.get("state") != "succeeded" or not run.get("requests"):
+            continue
+        read = sum(int(n or 0) for n in ((run.get("counts") or {}).get("records") or {}).values())
+        scale = records_now / read if read and records_now else 1.0
+        requests = math.ceil(int(run["requests"]) * scale)
+        return Estimate(
+            records=records_now or read,
+            requests=requests,
+            burst_requests=requests,
+            search_requests=0,
+            seconds=float(run.get("duration_s") or 0.0) * scale,
+            counted_from="the last full re-sync",
+        )
+    return None

@@ -30,7 +30,7 @@ from crm import crms, store
 from crm.config import Settings
 from crm.errors import CrmError, DailyBudgetSpent, DailyLimitReached, SyncBusy
 from crm.hubspot import HubSpotClient
-from crm.interface import CrmApi
+from crm.interface import CrmApi, ReportsUsage
 from crm.logs import carry, run_context
 from crm.store import Store, syncstate
 from crm.sync.listpull import ListPuller
@@ -286,8 +286,12 @@ def _pull_generic(
     stop: threading.Event,
     overlap_ms: int,
 ) -> None:
-    """Any CRM through the interface alone (``crm.sync.listpull``)."""
+    """Any CRM through the interface alone (``crm.sync.listpull``); its request counts and
+    rate windows when the API reports them (``ReportsUsage``: Pipedrive's burst window)."""
     _claim_for_account(settings, api)
+    if isinstance(api, ReportsUsage):
+        progress.count_requests(api.request_stats)
+        progress.watch_budgets(api.rate_gauges)
     ListPuller(
         store.target_of(settings),
         api,

@@ -54,6 +54,16 @@ BATCH = 100  # ids per batch read
 PAGE = 200  # records per search page
 
 
+def supported(settings: Settings) -> bool:
+    """Whether the connection's CRM can be verified: the check runs on HubSpot's client (its
+    searches by id range and last change), which a CRM offers with its tuned pull
+    (``crm.sync.runner.TunedPull``); any other CRM is not offered the check yet."""
+    from crm import crms
+    from crm.sync.runner import TunedPull
+
+    return isinstance(crms.provider_of(settings), TunedPull)
+
+
 class BudgetSpent(Exception):
     """The request budget is used up; the check or fix stops where it is."""
 

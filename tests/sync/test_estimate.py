@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crm.sync.estimate import EFFICIENCY, estimate_full_pull, expected_totals
+from crm.sync.estimate import EFFICIENCY, estimate_full_pull, expected_totals, measured_full_pull
 
 PORTAL_100K = {"contacts": 100_000, "companies": 20_000, "deals": 30_000}
 
@@ -37,3 +37,24 @@ def test_totals_come_from_the_last_sync_that_counted_them_else_the_cache():
         "the last sync's totals",
     )
     assert expected_totals([], {"contacts": 5, "owners": 3}) == ({"contacts": 5}, "the cache")
+
+
+def test_a_crm_without_a_modelled_pull_is_estimated_from_its_last_full_run_scaled_to_the_cache():
+    runs = [
+        {"kind": "incremental", "state": "succeeded", "requests": 3, "duration_s": 1.0, "counts": {}},
+        {"kind": "full", "state": "failed", "requests": 900, "duration_s": 99.0, "counts": {}},
+        {
+            "kind": "full",
+            "state": "succeeded",
+            "requests": 40,
+            "duration_s": 30.0,
+            "counts": {"records": {"contacts": 800, "companies": 150, "deals": 50}},
+        },
+    ]
+
+    twice = measured_full_pull(runs, 2000)
+
+    assert twice is not None
+    assert (twice.records, twice.requests, twice.seconds) == (2000, 80, 60.0)
+    assert twice.counted_from == "the last full re-sync"
+    assert measured_full_pull(runs[:2], 2000) is None  # no finished full run counted its requests

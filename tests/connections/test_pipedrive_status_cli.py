@@ -1,0 +1,92 @@
+"""``python -m crm status --connection NAME`` for a Pipedrive company: its sync state in Pipedrive's words."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pytest
+from cryptography.fernet import Fernet
+
+from crm.__main__ import main
+from crm.sandbox.pipedrive.admin import PipedriveAdmin
+from tests.connections.conftest import PIPEDRIVE_COMPANY
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(args), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def only_cache(monkeypatch: pytest.MonkeyPatch, cache_target: str) -> None:
+    """An environment naming a cache and a key, nothing of any CRM (connections carry their own)."""
+    for key in list(os.environ):
+        if key.startswith(("HUBSPOT_", "CRM_", "PIPEDRIVE_")):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("CRM_DB", cache_target)
+    monkeypatch.setenv("CRM_SECRET_KEY", Fernet.generate_key().decode())
+
+
+def _live(records: list[dict]) -> int:
+    return sum(1 for r in records if not r.get("archived") and not r.get("is_deleted"))
+
+
+def test_status_of_a_pipedrive_connection_shows_its_company_last_sync_and_cache_in_pipedrives_words(
+    pipedrive: PipedriveAdmin, only_cache: None
+) -> None:
+    code, _, err = run_cli(
+        "connect",
+        "pipedrive",
+        "--token",
+        pipedrive.api_token(),
+        "--base-url",
+        pipedrive.url,
+        "--name",
+        "Sales",
+    )
+    assert code == 0, err
+    code, before, _ = run_cli("status", "--connection", "Sales")
+    assert code == 0 and "Last sync:   never" in before
+
+    assert run_cli("sync", "--connection", "Sales")[0] == 0
+    code, out, err = run_cli("status", "--connection", "Sales")
+
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "CRM:         Pipedrive" in lines and "Connection:  connected" in lines
+    assert any(line.startswith("Company:     ") for line in lines), out
+    assert any(line.startswith("Last sync:   succeeded (incremental") for line in lines), out
+    people, organizations, deals = (_live(pipedrive.truth(e)) for e in ("persons", "organizations", "deals"))
+    users = PIPEDRIVE_COMPANY["users"]
+    assert (
+        f"Cached:      people {people}, organizations {organizations}, deals {deals}, users {users}" in lines
+    )
+    assert "Daily budget: not counted for Pipedrive" in out
+    assert "HubSpot" not in out and "tickets" not in out and "Portal" not in out
+
+
+def test_verify_on_a_pipedrive_connection_says_it_is_not_offered_and_how_to_re_read_instead(
+    pipedrive: PipedriveAdmin, only_cache: None
+) -> None:
+    code, _, err = run_cli(
+        "connect",
+        "pipedrive",
+        "--token",
+        pipedrive.api_token(),
+        "--base-url",
+        pipedrive.url,
+        "--name",
+        "Sales",
+    )
+    assert code == 0, err
+    before = pipedrive.stats()["requests"]
+
+    code, out, err = run_cli("verify", "--connection", "Sales")
+
+    assert code == 2 and out == ""
+    assert err.startswith("Verify is not offered for Pipedrive connections yet.")
+    assert "python -m crm sync --full --connection pipedrive-" in err
+    asked = {route: n for route, n in pipedrive.stats()["requests"].items() if "/_sandbox/" not in route}
+    assert asked == {route: n for route, n in before.items() if "/_sandbox/" not in route}  # nothing asked

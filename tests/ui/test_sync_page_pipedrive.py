@@ -1,0 +1,163 @@
+"""The Sync page on a Pipedrive connection: its status, counts, history and estimates in Pipedrive's
+words and figures, and Verify not offered where it cannot run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from uikit import Portal, plain, texts, wait_until
+
+from crm import connections, store
+from crm.pipedrive_auth import connect_api_token
+from crm.sandbox.pipedrive import PipedriveConfig, PipedriveServer, serve
+from crm.sandbox.pipedrive.admin import PipedriveAdmin
+from crm.store import syncstate
+from crm.sync import run_sync
+
+COMPANY = {"seed": 5, "persons": 14, "organizations": 4, "deals": 6, "users": 3}
+
+
+@pytest.fixture(scope="module")
+def pd_server() -> Iterator[PipedriveServer]:
+    server = serve(PipedriveConfig(**COMPANY))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def company(pd_server: PipedriveServer) -> Iterator[PipedriveAdmin]:
+    with PipedriveAdmin(pd_server.url) as admin:
+        admin.reset(**COMPANY, tokens=True, webhooks=True, config=True)
+        yield admin
+
+
+@pytest.fixture
+def sales(portal: Portal, company: PipedriveAdmin) -> tuple[Portal, connections.Connection]:
+    """The app's only connection: a Pipedrive company connected by API token and synced once."""
+    conn, _ = connect_api_token(portal.settings, company.api_token(), base_url=company.url, name="Sales")
+    assert run_sync(portal.settings.for_connection(conn), kind="full", trigger="test")["state"] == "succeeded"
+    return portal, conn
+
+
+def _live(records: list[dict]) -> int:
+    return sum(1 for r in records if not r.get("archived") and not r.get("is_deleted"))
+
+
+def _latest_run(settings) -> dict | None:
+    with store.open(settings) as db:
+        return db.syncstate.latest_run()
+
+
+def test_the_sync_page_of_a_pipedrive_connection_shows_its_status_counts_and_history_in_pipedrives_words(
+    sales: tuple[Portal, connections.Connection], company: PipedriveAdmin
+) -> None:
+    portal, conn = sales
+    at = portal.page("sync")
+    at.run()
+
+    assert not at.exception
+    shown = texts(at)
+    assert f"Connected to company {conn.account_id}" in shown
+    people, organizations, deals = (_live(company.truth(e)) for e in ("persons", "organizations", "deals"))
+    assert [(m.label, m.value) for m in at.metric] == [
+        ("People", str(people)),
+        ("Organizations", str(organizations)),
+        ("Deals", str(deals)),
+        ("Users", str(COMPANY["users"])),
+    ]
+    history = next(d.value for d in at.dataframe if "State" in d.value.columns)
+    assert list(history["State"]) == ["succeeded"]
+    assert (history["People"].iloc[0], history["Deals"].iloc[0]) == (people, deals)
+    assert not {"Contacts", "Tickets", "Interactions"} & set(history.columns)
+    assert "no webhooks are registered at Pipedrive for this company" in shown
+    assert "HubSpot" not in shown and "portal" not in shown
+
+
+def test_a_pipedrive_connection_is_estimated_from_its_last_full_resync_and_offered_no_verify(
+    sales: tuple[Portal, connections.Connection],
+) -> None:
+    portal, conn = sales
+    last = _latest_run(portal.settings.for_connection(conn))
+    assert last is not None and last["kind"] == "full" and last["requests"] > 0
+    at = portal.page("sync")
+    at.run()
+
+    assert not at.exception
+    [estimate] = [plain(c.value) for c in at.caption if c.value.startswith("Full re-sync:")]
+    # The same records are cached as that run read, so its figures are the estimate as they are.
+    assert estimate.startswith(f"Full re-sync: about {last['requests']:,} requests and ")
+    assert "for 24 records (from the last full re-sync)" in estimate
+    assert "Pipedrive allowed 80 requests per 2 s" in estimate  # the sandbox's API-token burst
+    assert "daily budget" not in estimate
+    assert "verify_run" not in [b.key for b in at.button]
+    assert "Verify is not offered for Pipedrive connections yet" in texts(at)
+    assert not at.radio  # no depth to pick either
+
+
+def test_a_pipedrive_connection_never_fully_synced_says_no_estimate_exists_yet(
+    portal: Portal, company: PipedriveAdmin
+) -> None:
+    connect_api_token(portal.settings, company.api_token(), base_url=company.url, name="Sales")
+    at = portal.page("sync")
+    at.run()
+
+    assert not at.exception
+    [estimate] = [plain(c.value) for c in at.caption if c.value.startswith("Full re-sync:")]
+    assert estimate.startswith("Full re-sync: no estimate for Pipedrive until a full re-sync has run")
+    assert "requests and" not in estimate
+
+
+def test_sync_now_on_a_pipedrive_connection_runs_in_the_background_and_lands_in_its_history(
+    sales: tuple[Portal, connections.Connection], company: PipedriveAdmin
+) -> None:
+    portal, conn = sales
+    chosen = portal.settings.for_connection(conn)
+    company.patch_object("persons", int(company.truth("persons")[0]["id"]), {"name": "Renamed In Pipedrive"})
+    at = portal.page("sync")
+    at.run()
+    at.button(key="sync_now").click().run()
+
+    assert not at.exception
+    assert any("Sync started" in t.value for t in at.toast)
+    wait_until(lambda: (_latest_run(chosen) or {}).get("trigger") == "ui", what="the run to start")
+    wait_until(lambda: _latest_run(chosen)["state"] != "running", what="the background sync")
+    at.run()
+    history = next(d.value for d in at.dataframe if "State" in d.value.columns)
+    assert list(history["Kind"]) == ["incremental", "full"] and list(history["State"]) == ["succeeded"] * 2
+    with store.open(chosen) as db:
+        names, _ = db.queries.query_records("contacts", limit=1000)
+    assert "Renamed In Pipedrive" in set(names["name"])
+
+
+def test_a_running_pipedrive_sync_shows_pipedrives_burst_window_and_no_hubspot_gauges(
+    sales: tuple[Portal, connections.Connection],
+) -> None:
+    portal, conn = sales
+    chosen = portal.settings.for_connection(conn)
+    burst = {"used": 30, "limit": 40, "window_s": 2.0}  # as PipedriveApi.rate_gauges reports it
+    progress = {
+        "phase": "records",
+        "done": 8,
+        "total": 24,
+        "requests": 6,
+        "counts": {"budgets": {"burst": burst}},
+    }
+    owner = syncstate.new_owner()
+    with store.open(chosen) as db:
+        run_id = db.syncstate.start_run(kind="full", trigger="cli", started_by="cli", owner=owner)
+        assert run_id is not None
+        db.syncstate.heartbeat(run_id, owner, progress)
+    try:
+        at = portal.page("sync")
+        at.run()
+        assert not at.exception
+        bars = [str(b.proto.text) for b in at.get("progress")]
+    finally:
+        with store.open(chosen) as db:
+            db.syncstate.finish_run(run_id, owner, state="succeeded")
+
+    gauges = [text for text in bars if text.startswith(("Burst", "Search", "Daily"))]
+    assert gauges == ["Burst: 30 of 40 per 2 s"]
