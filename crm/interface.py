@@ -426,6 +426,24 @@ class DeletionFeed(Protocol):
 
 
 @runtime_checkable
+class LinksOnRecords(Protocol):
+    """Optional capability of a ``CrmApi``: some associations are fields of the records.
+
+    A CRM that keeps a record's link on the record itself (Pipedrive: a person's ``org_id``,
+    a deal's ``person_id`` and ``org_id``) hands it back with every list page, so a pull
+    writes those associations from the page's records instead of asking
+    ``CrmApi.associations``, which would read the same records again. Checked with
+    ``isinstance(api, LinksOnRecords)``; without it the pull asks ``associations``.
+    """
+
+    def links_on_records(self, object_type: str) -> dict[str, str]:
+        """``{to_type: property}``: the associations of ``object_type`` its records carry as
+        the property's value (the other record's id; empty when unlinked). Only the pairs
+        listed; ``{}`` when the type carries none."""
+        ...
+
+
+@runtime_checkable
 class Crm(Protocol):
     """One CRM: what is known without a connection, and how to open one."""
 

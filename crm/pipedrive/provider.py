@@ -449,6 +449,10 @@ class PipedriveApi:
             if r.get("id") is not None and r.get("is_deleted") is not False
         ]
 
+    def links_on_records(self, object_type: str) -> dict[str, str]:
+        """LinksOnRecords: the links a record holds itself (``LINKS``: org_id, person_id)."""
+        return {to_type: field for (from_type, to_type), field in LINKS.items() if from_type == object_type}
+
     def associations(self, from_type: str, to_type: str, ids: Sequence[str]) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {str(i): [] for i in ids}
         link = LINKS.get((from_type, to_type))

@@ -8,24 +8,30 @@ One run::
 
     definitions  properties -> property_defs (each adds its column, so values have a place),
                  owners, pipelines and stages
-    per type     (the provider's ``object_types()``, one after another)
+    per type     (the provider's ``object_types()``, all at once: one thread per type)
       full         list_page from the saved cursor; each page's records, their associations
                    and the next cursor are committed in one transaction, so an interrupted
                    pull resumes at the first page it did not commit and re-reads none before it;
+                   the next page is requested while the current one is written;
                    only a walk that reached the end flags the records it did not see archived
                    and starts the incremental cursor, then catches up like an incremental pull
       incremental  iter_modified_since(cursor - overlap), their associations, then the
                    deletions the CRM lists (``DeletionFeed``), then the cursor moves to the
                    run's start
 
-Why types go one after another: a CRM's rate limit is per account (Pipedrive: per token in
-2-second windows, docs/PIPEDRIVE_API.md §6) and the client waits and retries 429s itself, so
-parallel walkers would only queue behind one budget.
+Why types run at once: each type's walk is one cursor chain (a request waits for the one
+before it), so one type at a time keeps a single request in flight, far below a CRM's rate
+limit (Pipedrive: 80 requests per token per 2 s, docs/PIPEDRIVE_API.md §6; the bench measured
+3 requests/s). Types are independent (own cursor, own resume state, own "flag the unseen"), so
+each walks in its own thread with its own store connection; the client waits out and retries
+429s per request, so more walkers than the budget allows only wait, they do not fail. The
+first type to fail stops the others before their next page; the run fails with that error.
 
-Associations come from ``CrmApi.associations`` for the pairs the cache keeps
-(``crm.sync.pull.ASSOCIATIONS``: contact -> company, deal -> contact and company) whose both
-ends the CRM provides; they are read before the page's transaction (no request inside one)
-and written with no association type (0).
+Associations, for the pairs the cache keeps (``crm.sync.pull.ASSOCIATIONS``: contact ->
+company, deal -> contact and company) whose both ends the CRM provides: a CRM implementing
+``LinksOnRecords`` (Pipedrive: ``org_id``, ``person_id``) has them on the records of the page
+itself, so they cost no request; other pairs are asked of ``CrmApi.associations`` before the
+page's transaction (no request inside one). Written with no association type (0).
 
 Deletions: a CRM implementing ``DeletionFeed`` reports what was deleted since the cursor
 (Pipedrive: deals only). Anything else deleted (Pipedrive's persons and organizations) is
@@ -44,11 +50,22 @@ import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from crm import store
-from crm.interface import CrmApi, DeletionFeed, ObjectTypeInfo, Owner, Pipeline, Property, Record
+from crm.interface import (
+    CrmApi,
+    DeletionFeed,
+    LinksOnRecords,
+    ObjectTypeInfo,
+    Owner,
+    Page,
+    Pipeline,
+    Property,
+    Record,
+)
 from crm.store import Store
 from crm.store.values import now_iso
 from crm.sync.pull import ASSOCIATIONS, OVERLAP_MS, Interrupted, Progress, plan_for
@@ -93,6 +110,8 @@ class ListPuller:
         self.overlap_ms = max(0, int(overlap_ms))
         self.page_limit = max(1, int(page_limit))
         self.started_ms = int(time.time() * 1000)
+        # Set when one type's walk failed: the others stop before their next page.
+        self._failed = threading.Event()
 
     def run(self, kind: str) -> None:
         """Definitions, then each type in full or incrementally (``kind``: "full" or "incremental")."""
@@ -101,21 +120,35 @@ class ListPuller:
         with store.open(self.db_path) as db:
             plans = {t: plan_for(db, t, kind) for t in self.types}
         self.progress.set(phase="records", modes=dict(plans))
-        for object_type, mode in plans.items():
-            started = time.perf_counter()
-            try:
-                with store.open(self.db_path) as db:
-                    if mode == "incremental":
-                        self._incremental(db, object_type)
-                    else:
-                        self._full(db, object_type, resume=mode == "resume")
-            finally:
-                self.progress.note("seconds", object_type, round(time.perf_counter() - started, 3))
+        with ThreadPoolExecutor(max_workers=max(1, len(plans)), thread_name_prefix="listpull") as pool:
+            futures = [pool.submit(self._pull_type, t, mode) for t, mode in plans.items()]
+        errors = [e for e in (f.exception() for f in futures) if e is not None]
+        # The error that stopped the run, not the Interrupted its siblings raised on seeing it.
+        first = next((e for e in errors if not isinstance(e, Interrupted)), errors[0] if errors else None)
+        if first is not None:
+            raise first
         self.progress.set(phase="done", object_type=None)
+
+    def _pull_type(self, object_type: str, mode: str) -> None:
+        """One type's pull in its own thread and store connection."""
+        started = time.perf_counter()
+        try:
+            with store.open(self.db_path) as db:
+                if mode == "incremental":
+                    self._incremental(db, object_type)
+                else:
+                    self._full(db, object_type, resume=mode == "resume")
+        except BaseException:
+            self._failed.set()
+            raise
+        finally:
+            self.progress.note("seconds", object_type, round(time.perf_counter() - started, 3))
 
     def _check(self) -> None:
         if self.stop.is_set():
             raise Interrupted("the sync lost its lease")
+        if self._failed.is_set():
+            raise Interrupted("another object type's pull failed")
 
     # ---------------------------------------------------------------- definitions
 
@@ -152,18 +185,32 @@ class ListPuller:
         cursor: str | None = walker.get("after")
         done = bool(walker.get("done"))
         walk_started = time.perf_counter()
-        while not done:
-            self._check()
-            page = self.api.list_page(object_type, properties=props, cursor=cursor, limit=self.page_limit)
-            following = page.next_cursor
-            # (a CRM that hands back the same cursor would loop forever)
-            done = following is None or following == cursor
-            links = self._links(object_type, [r.id for r in page.records])
-            with db.atomic():
-                self._write(db, object_type, page.records, links)
-                db.syncstate.save_full_position(object_type, 0, None if done else following, done)
-            self.progress.add(object_type, len(page.records))
-            cursor = following
+
+        def read(after: str | None) -> Page:
+            return self.api.list_page(object_type, properties=props, cursor=after, limit=self.page_limit)
+
+        # One helper thread reads the next page while this one writes the current: the cursor
+        # chain stays sequential, the cache writes no longer wait between requests.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"listpull-{object_type}") as ahead:
+            pending: Future[Page] | None = None
+            try:
+                while not done:
+                    self._check()
+                    page = pending.result() if pending is not None else read(cursor)
+                    pending = None
+                    following = page.next_cursor
+                    # (a CRM that hands back the same cursor would loop forever)
+                    done = following is None or following == cursor
+                    if not done:
+                        pending = ahead.submit(read, following)
+                    links = self._links(object_type, page.records)
+                    with db.atomic():
+                        self._write(db, object_type, page.records, links)
+                        db.syncstate.save_full_position(object_type, 0, None if done else following, done)
+                    self.progress.add(object_type, len(page.records))
+                    cursor = following
+            finally:
+                _settle(pending)
         self.progress.note("walk_seconds", object_type, round(time.perf_counter() - walk_started, 3))
         self._check()
         gone = db.records.archive_unseen(object_type, seen_since=state["started_at"])
@@ -181,7 +228,7 @@ class ListPuller:
         props = db.queries.synced_property_names(object_type)
         for batch in self.api.iter_modified_since(object_type, since, properties=props):
             self._check()
-            links = self._links(object_type, [r.id for r in batch])
+            links = self._links(object_type, batch)
             with db.atomic():
                 self._write(db, object_type, batch, links)
             self.progress.add(object_type, len(batch))
@@ -204,11 +251,24 @@ class ListPuller:
     def _pairs(self, object_type: str) -> list[tuple[str, str]]:
         return [(a, b) for a, b in ASSOCIATIONS.get(object_type, ()) if b in self.types]
 
-    def _links(self, object_type: str, ids: Sequence[str]) -> dict[tuple[str, str], dict[str, list[str]]]:
-        """The associations of these records, per pair the cache keeps (read before writing)."""
-        if not ids:
+    def _links(
+        self, object_type: str, records: Sequence[Record]
+    ) -> dict[tuple[str, str], dict[str, list[str]]]:
+        """The associations of these records, per pair the cache keeps: from the records'
+        own fields where the CRM keeps them there (``LinksOnRecords``), else read before
+        writing."""
+        if not records:
             return {}
-        return {pair: self.api.associations(pair[0], pair[1], list(ids)) for pair in self._pairs(object_type)}
+        on_records = self.api.links_on_records(object_type) if isinstance(self.api, LinksOnRecords) else {}
+        ids = [r.id for r in records]
+        found: dict[tuple[str, str], dict[str, list[str]]] = {}
+        for pair in self._pairs(object_type):
+            field = on_records.get(pair[1])
+            if field is None:
+                found[pair] = self.api.associations(pair[0], pair[1], ids)
+            else:
+                found[pair] = {r.id: _linked(r.properties.get(field)) for r in records}
+        return found
 
     def _write(
         self,
@@ -230,6 +290,22 @@ class ListPuller:
                 {i: [(str(to), NO_ASSOCIATION_TYPE) for to in found.get(i, ())] for i in ids},
             )
             self.progress.bump("associations", written)
+
+
+def _linked(value: str | None) -> list[str]:
+    """The other record's id a link field holds (none when empty)."""
+    return [] if value is None or value.strip() == "" else [value.strip()]
+
+
+def _settle(pending: Future[Any] | None) -> None:
+    """Wait for a read ahead that will not be used (the walk stopped or failed), so no request
+    outlives the walk; its result or error is dropped (the next run reads that page again)."""
+    if pending is not None:
+        pending.cancel()
+        try:
+            pending.result()
+        except Exception:  # noqa: BLE001 - the page is read again by whoever resumes
+            log.debug("a read-ahead page was dropped", exc_info=True)
 
 
 def _definition(prop: Property) -> dict[str, Any]:
