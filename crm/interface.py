@@ -444,6 +444,37 @@ class LinksOnRecords(Protocol):
 
 
 @runtime_checkable
+class WindowedList(Protocol):
+    """Optional capability of a ``CrmApi``: a type's list splits into independent windows.
+
+    A cursor walk is one chain of requests, each waiting for the one before; a CRM whose list
+    can be filtered into disjoint windows that together hold every record (Pipedrive: by
+    update time) lets a full pull walk the windows at once, each by its own cursor, so more
+    requests are in flight within the rate limit. A record edited during the walk may move
+    out of a window a walker already passed; the pull reads what changed since it began
+    before flagging unseen records archived. Checked with ``isinstance(api, WindowedList)``.
+    """
+
+    def list_windows(self, object_type: str, parts: int) -> list[str]:
+        """At most ``parts`` windows (opaque, JSON-safe strings kept in the resume state),
+        disjoint and together covering every record of the type, including records created
+        after this call; one window when the type cannot usefully be split."""
+        ...
+
+    def list_window_page(
+        self,
+        object_type: str,
+        window: str,
+        *,
+        properties: Sequence[str],
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> Page:
+        """One page of the window's live records, as ``CrmApi.list_page`` for the whole type."""
+        ...
+
+
+@runtime_checkable
 class Crm(Protocol):
     """One CRM: what is known without a connection, and how to open one."""
 
