@@ -7,7 +7,7 @@ but the interface's calls, so adding a CRM needs no sync code (issue #14).
 One run::
 
     definitions  properties -> property_defs (each adds its column, so values have a place),
-                 owners, pipelines and stages
+                 owners, pipelines and stages (read at once)
     per type     (the provider's ``object_types()``, all at once: one thread per type)
       full         list_page from the saved cursor; each page's records, their associations
                    and the next cursor are committed in one transaction, so an interrupted
@@ -157,9 +157,16 @@ class ListPuller:
     # ---------------------------------------------------------------- definitions
 
     def _definitions(self) -> None:
-        defs = {t: [_definition(p) for p in self.api.properties(t)] for t in self.types}
-        pipelines = {t: [_pipeline(p) for p in self.api.pipelines(t)] for t in self.types}
-        owners = [_owner(o) for o in self.api.owners()]
+        # Independent reads, asked at once (one request in flight would cost a latency each).
+        with ThreadPoolExecutor(
+            max_workers=2 * len(self.types) + 1, thread_name_prefix="listpull-defs"
+        ) as pool:
+            asked_defs = {t: pool.submit(self.api.properties, t) for t in self.types}
+            asked_pipelines = {t: pool.submit(self.api.pipelines, t) for t in self.types}
+            asked_owners = pool.submit(self.api.owners)
+        defs = {t: [_definition(p) for p in f.result()] for t, f in asked_defs.items()}
+        pipelines = {t: [_pipeline(p) for p in f.result()] for t, f in asked_pipelines.items()}
+        owners = [_owner(o) for o in asked_owners.result()]
         with store.open(self.db_path) as db:
             for object_type in self.types:
                 db.records.save_property_defs(object_type, defs[object_type])
