@@ -234,3 +234,23 @@ def test_a_person_edited_into_a_window_already_walked_is_not_flagged_deleted(
     assert run["counts"]["archived"].get("contacts", 0) == 0
     assert differences(pd_settings, company, "contacts") == []
     assert truth(company, "contacts")[str(oldest["id"])]["properties"]["name"] == "Edited Mid Walk"
+
+
+def test_pipedrives_update_time_windows_hold_every_person_once_even_one_created_after_them(
+    company: PipedriveAdmin, pd_api: PipedriveApi
+) -> None:
+    windows = pd_api.list_windows("contacts", WINDOWS)
+    created = pd_api.batch_create("contacts", [{"name": "Late Person", "email": "late.person@example.com"}])
+    seen: list[str] = []
+    for window in windows:
+        cursor: str | None = None
+        while True:
+            page = pd_api.list_window_page("contacts", window, properties=[], cursor=cursor, limit=7)
+            seen.extend(r.id for r in page.records)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+
+    assert len(windows) == WINDOWS
+    assert sorted(seen) == sorted(truth(company, "contacts"))
+    assert created.records[0].id in seen
