@@ -462,6 +462,9 @@ class PipedriveApi:
 
         One request (the oldest record by update time). Equal spans are only as even as the
         company's edits are spread over time; an uneven split still covers every record.
+        ``updated_until`` is in Pipedrive's API v2 clients but its behaviour is UNCERTAIN
+        (docs/PIPEDRIVE_API.md §3): were it ignored, each window would read on to the newest
+        record, so records would be read more than once, never missed.
         """
         entity = _entity(object_type)
         oldest, _ = self.client.list_page(entity, limit=1, sort_by="update_time", sort_direction="asc")
