@@ -12,7 +12,9 @@ One run::
       full         list_page from the saved cursor; each page's records, their associations
                    and the next cursor are committed in one transaction, so an interrupted
                    pull resumes at the first page it did not commit and re-reads none before it;
-                   the next page is requested while the current one is written;
+                   the next page is requested while the current one is written; a CRM that
+                   splits a list (``WindowedList``) has its windows walked at once, each with
+                   its own saved cursor, then what changed during the walk is read;
                    only a walk that reached the end flags the records it did not see archived
                    and starts the incremental cursor, then catches up like an incremental pull
       incremental  iter_modified_since(cursor - overlap), their associations, then the
@@ -23,9 +25,12 @@ Why types run at once: each type's walk is one cursor chain (a request waits for
 before it), so one type at a time keeps a single request in flight, far below a CRM's rate
 limit (Pipedrive: 80 requests per token per 2 s, docs/PIPEDRIVE_API.md §6; the bench measured
 3 requests/s). Types are independent (own cursor, own resume state, own "flag the unseen"), so
-each walks in its own thread with its own store connection; the client waits out and retries
-429s per request, so more walkers than the budget allows only wait, they do not fail. The
-first type to fail stops the others before their next page; the run fails with that error.
+each walks in its own thread with its own store connection. Within a type, a CRM that can
+filter its list into disjoint windows (Pipedrive: by update time) gets ``WINDOWS`` walks at
+once. There is no limiter here: the client waits out each 429 (``Retry-After``) and retries,
+so walkers beyond the budget wait rather than fail, unless a request is refused more often
+than the client's retries allow (RateLimited, below). The first type or window to fail stops
+the others before their next page; the run fails with that error.
 
 Associations, for the pairs the cache keeps (``crm.sync.pull.ASSOCIATIONS``: contact ->
 company, deal -> contact and company) whose both ends the CRM provides: a CRM implementing
