@@ -473,6 +473,55 @@ class DeletionFeed(Protocol):
 
 
 @runtime_checkable
+class LinksOnRecords(Protocol):
+    """Optional capability of a ``CrmApi``: some associations are fields of the records.
+
+    A CRM that keeps a record's link on the record itself (Pipedrive: a person's ``org_id``,
+    a deal's ``person_id`` and ``org_id``) hands it back with every list page, so a pull
+    writes those associations from the page's records instead of asking
+    ``CrmApi.associations``, which would read the same records again. Checked with
+    ``isinstance(api, LinksOnRecords)``; without it the pull asks ``associations``.
+    """
+
+    def links_on_records(self, object_type: str) -> dict[str, str]:
+        """``{to_type: property}``: the associations of ``object_type`` its records carry as
+        the property's value (the other record's id; empty when unlinked). Only the pairs
+        listed; ``{}`` when the type carries none."""
+        ...
+
+
+@runtime_checkable
+class WindowedList(Protocol):
+    """Optional capability of a ``CrmApi``: a type's list splits into independent windows.
+
+    A cursor walk is one chain of requests, each waiting for the one before; a CRM whose list
+    can be filtered into disjoint windows that together hold every record (Pipedrive: by
+    update time) lets a full pull walk the windows at once, each by its own cursor, so more
+    requests are in flight within the rate limit. A record edited during the walk may move
+    out of a window a walker already passed; the pull reads what changed since it began
+    before flagging unseen records archived. Checked with ``isinstance(api, WindowedList)``.
+    """
+
+    def list_windows(self, object_type: str, parts: int) -> list[str]:
+        """At most ``parts`` windows (opaque, JSON-safe strings kept in the resume state),
+        disjoint and together covering every record of the type, including records created
+        after this call; one window when the type cannot usefully be split."""
+        ...
+
+    def list_window_page(
+        self,
+        object_type: str,
+        window: str,
+        *,
+        properties: Sequence[str],
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> Page:
+        """One page of the window's live records, as ``CrmApi.list_page`` for the whole type."""
+        ...
+
+
+@runtime_checkable
 class Crm(Protocol):
     """One CRM: what is known without a connection, and how to open one."""
 

@@ -664,6 +664,7 @@ def _pipedrive_sections(found: dict[str, Any]) -> list[tuple[str, list[list[str]
                 _pct(factors.get("budget_use")),
                 r.get("in_requests_s"),
                 r.get("outside_requests_s"),
+                _in_flight(r),
             ]
         )
     title = (
@@ -673,8 +674,15 @@ def _pipedrive_sections(found: dict[str, Any]) -> list[tuple[str, list[list[str]
     )
     headers = ["persons", "records", "seconds", "list", "assoc", "catch-up", "metadata", "requests", "429s",
                "requests/s", "records/s", "of bound", "page fill", "list share", "budget use",
-               "s in requests", "s outside"]  # fmt: skip
+               "s in requests", "s outside", "in flight"]  # fmt: skip
     return [(title, _table(headers, rows))]
+
+
+def _in_flight(row: dict[str, Any]) -> str | None:
+    """Requests in flight: mean over the pull / most at once (runs before it was kept: none)."""
+    if row.get("mean_in_flight") is None:
+        return None
+    return f"{row['mean_in_flight']:g} / {row.get('peak_in_flight')}"
 
 
 def _pct1(value: Any) -> str | None:

@@ -137,16 +137,20 @@ _PD_ENTITIES = ("persons", "organizations", "deals")
 def pipedrive_kind(method: str, path: str, params: Mapping[str, str]) -> str:
     """The kind of a Pipedrive request the generic pull sends (``params``: its query names).
 
-    ``list``: a page of the full walk (``GET /api/v2/persons`` with a cursor); ``assoc``: the
+    ``list``: a page of the full walk (``GET /api/v2/persons`` with a cursor, of the whole type
+    or of one update-time window: ``updated_since``/``updated_until`` unsorted); ``assoc``: the
     same route asked for records by ``ids``, which is how ``PipedriveApi.associations`` reads
-    the links; ``catchup``: reads by ``updated_since`` or ``status`` (the incremental catch-up
-    after each walk, the deleted-deals feed); ``metadata``: fields, users, pipelines, stages.
+    the links; ``catchup``: reads sorted by update time or by ``status`` (the incremental
+    catch-up after each walk, the deleted-deals feed); ``metadata``: fields, users, pipelines,
+    stages, and the one-record probe (``limit=1`` by update time) that places the windows.
     """
     parts = [p for p in path.split("/") if p]
     if method == "GET" and len(parts) == 3 and parts[:2] == ["api", "v2"] and parts[2] in _PD_ENTITIES:
         if "ids" in params:
             return "assoc"
-        if "updated_since" in params or "status" in params:
+        if "sort_by" in params and params.get("limit") == "1":
+            return "metadata"
+        if "sort_by" in params or "status" in params:
             return "catchup"
         return "list"
     if method == "GET" and len(parts) >= 3 and parts[0] == "api":
@@ -156,19 +160,35 @@ def pipedrive_kind(method: str, path: str, params: Mapping[str, str]) -> str:
 
 class _PipedriveTap(httpx2.BaseTransport):
     """A transport that counts the Pipedrive client's requests by kind, with the seconds each
-    kind spent waiting on the network and the 429s it met (retries are counted too)."""
+    kind spent waiting on the network and the 429s it met (retries are counted too), the
+    seconds at least one request was in flight and the most in flight at once."""
 
     def __init__(self) -> None:
         self.inner = httpx2.HTTPTransport()
         self.count: Counter[str] = Counter()
         self.seconds: dict[str, float] = {}
         self.limited: Counter[str] = Counter()
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.busy_s = 0.0
+        self._busy_since = 0.0
         self._lock = threading.Lock()
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         kind = pipedrive_kind(request.method, request.url.path, dict(request.url.params))
         started = time.perf_counter()
-        response = self.inner.handle_request(request)
+        with self._lock:
+            if self.in_flight == 0:
+                self._busy_since = started
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            response = self.inner.handle_request(request)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+                if self.in_flight == 0:
+                    self.busy_s += time.perf_counter() - self._busy_since
         took = time.perf_counter() - started
         with self._lock:
             self.count[kind] += 1
@@ -185,6 +205,8 @@ class _PipedriveTap(httpx2.BaseTransport):
             "requests": dict(self.count),
             "request_seconds": {k: round(v, 3) for k, v in self.seconds.items()},
             "status_429": dict(self.limited),
+            "busy_seconds": round(self.busy_s, 3),
+            "peak_in_flight": self.peak_in_flight,
         }
 
 

@@ -286,9 +286,15 @@ def test_a_pipedrive_only_run_describes_the_pipedrive_sandbox_and_not_hubspots()
 def test_pipedrive_requests_are_told_apart_by_what_they_ask_for():
     assert pipedrive_kind("GET", "/api/v2/persons", {"limit": "500", "cursor": "x"}) == "list"
     assert pipedrive_kind("GET", "/api/v2/deals", {"ids": "1,2", "limit": "500"}) == "assoc"
-    assert (
-        pipedrive_kind("GET", "/api/v2/organizations", {"updated_since": "2026-01-01T00:00:00Z"}) == "catchup"
-    )
+    window = {
+        "updated_since": "2026-01-01T00:00:00Z",
+        "updated_until": "2026-03-01T00:00:00Z",
+        "limit": "500",
+    }
+    assert pipedrive_kind("GET", "/api/v2/persons", window) == "list"
+    changed = {"updated_since": "2026-01-01T00:00:00Z", "sort_by": "update_time", "limit": "500"}
+    assert pipedrive_kind("GET", "/api/v2/organizations", changed) == "catchup"
+    assert pipedrive_kind("GET", "/api/v2/persons", {"sort_by": "update_time", "limit": "1"}) == "metadata"
     assert pipedrive_kind("GET", "/api/v2/deals", {"status": "deleted"}) == "catchup"
     assert pipedrive_kind("GET", "/api/v1/personFields", {}) == "metadata"
     assert pipedrive_kind("GET", "/api/v2/stages", {}) == "metadata"
