@@ -12,15 +12,17 @@ from crm.vault import Vault, load_keys
 
 
 def _back_to_version_6(target: str) -> None:
-    """Make a current cache look as version 6 left it: no registry, version 6."""
+    """Make a current cache look as version 6 left it: no registry (7), no links (8), version 6."""
     store.close_engines()
     if target.startswith("postgresql"):
         with psycopg.connect(target, autocommit=True) as raw:
             raw.execute("DROP TABLE connections")
+            raw.execute("DROP TABLE links")
             raw.execute("UPDATE schema_version SET version = 6")
     else:
         raw = sqlite3.connect(target)
         raw.execute("DROP TABLE connections")
+        raw.execute("DROP TABLE links")
         raw.execute("PRAGMA user_version = 6")
         raw.commit()
         raw.close()
