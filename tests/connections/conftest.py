@@ -15,8 +15,9 @@ from crm import oauth
 from crm.__main__ import main
 from crm.config import Settings, load_settings
 from crm.sandbox.admin import SandboxAdmin
-from crm.sandbox.pipedrive import PipedriveConfig, PipedriveServer, serve
+from crm.sandbox.pipedrive import PipedriveServer
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
+from tests.pipedrive_fixtures import reset_company, serve_company
 from tests.portal_fixtures import fresh_limits  # noqa: F401  (a fixture for this directory)
 
 
@@ -72,18 +73,12 @@ PIPEDRIVE_COMPANY = {"seed": 7, "persons": 12, "organizations": 4, "deals": 5, "
 def pipedrive_server() -> Iterator[PipedriveServer]:
     """A Pipedrive sandbox; its default OAuth app accepts the app's loopback callback
     (``PIPEDRIVE_REDIRECT_URI`` is one of its default redirect URIs)."""
-    server = serve(PipedriveConfig(**PIPEDRIVE_COMPANY))
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from serve_company(PIPEDRIVE_COMPANY)
 
 
 @pytest.fixture
 def pipedrive(pipedrive_server: PipedriveServer) -> Iterator[PipedriveAdmin]:
-    with PipedriveAdmin(pipedrive_server.url) as admin:
-        admin.reset(**PIPEDRIVE_COMPANY, tokens=True, webhooks=True, config=True)
-        yield admin
+    yield from reset_company(pipedrive_server, PIPEDRIVE_COMPANY)
 
 
 @pytest.fixture

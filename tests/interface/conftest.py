@@ -18,9 +18,10 @@ from starlette.routing import Route
 
 from crm.hubspot import reset_limits
 from crm.sandbox import base_url, bind_socket, uvicorn_config
-from crm.sandbox.pipedrive import PipedriveConfig, PipedriveServer, serve
+from crm.sandbox.pipedrive import PipedriveServer
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
 from tests.interface.crm_harness import Harness, HubSpotHarness, PipedriveHarness, Receiver
+from tests.pipedrive_fixtures import reset_company, serve_company
 
 CRMS = ("hubspot", "pipedrive")
 SMALL_COMPANY = {"seed": 7, "persons": 40, "organizations": 10, "deals": 15, "users": 4}
@@ -45,18 +46,12 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture(scope="session")
 def conformance_pipedrive() -> Iterator[PipedriveServer]:
-    server = serve(PipedriveConfig(**SMALL_COMPANY))
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from serve_company(SMALL_COMPANY)
 
 
 @pytest.fixture
 def pipedrive_company(conformance_pipedrive: PipedriveServer) -> Iterator[PipedriveAdmin]:
-    with PipedriveAdmin(conformance_pipedrive.url) as admin:
-        admin.reset(**SMALL_COMPANY, tokens=True, webhooks=True, config=True)
-        yield admin
+    yield from reset_company(conformance_pipedrive, SMALL_COMPANY)
 
 
 @pytest.fixture(params=CRMS)

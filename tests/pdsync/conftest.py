@@ -19,26 +19,21 @@ from crm.config import Settings, load_settings
 from crm.crms import provider_for
 from crm.pipedrive.client import ApiToken
 from crm.pipedrive.provider import PipedriveApi
-from crm.sandbox.pipedrive import PipedriveConfig, PipedriveServer, serve
+from crm.sandbox.pipedrive import PipedriveServer
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
+from tests.pipedrive_fixtures import reset_company, serve_company
 
 SMALL_COMPANY = {"seed": 11, "persons": 40, "organizations": 10, "deals": 15, "users": 4}
 
 
 @pytest.fixture(scope="session")
 def pd_server() -> Iterator[PipedriveServer]:
-    server = serve(PipedriveConfig(**SMALL_COMPANY))
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from serve_company(SMALL_COMPANY)
 
 
 @pytest.fixture
 def company(pd_server: PipedriveServer) -> Iterator[PipedriveAdmin]:
-    with PipedriveAdmin(pd_server.url) as admin:
-        admin.reset(**SMALL_COMPANY, tokens=True, webhooks=True, config=True)
-        yield admin
+    yield from reset_company(pd_server, SMALL_COMPANY)
 
 
 @pytest.fixture

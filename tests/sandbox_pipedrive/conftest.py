@@ -25,26 +25,21 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from crm.sandbox.pipedrive import PipedriveConfig, PipedriveServer, serve
+from crm.sandbox.pipedrive import PipedriveServer
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
+from tests.pipedrive_fixtures import reset_company, serve_company
 
 SMALL_COMPANY = {"seed": 7, "persons": 40, "organizations": 10, "deals": 15, "users": 4}
 
 
 @pytest.fixture(scope="session")
 def pipedrive_server() -> Iterator[PipedriveServer]:
-    server = serve(PipedriveConfig(**SMALL_COMPANY))
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from serve_company(SMALL_COMPANY)
 
 
 @pytest.fixture
 def pipedrive(pipedrive_server: PipedriveServer) -> Iterator[PipedriveAdmin]:
-    with PipedriveAdmin(pipedrive_server.url) as admin:
-        admin.reset(**SMALL_COMPANY, tokens=True, webhooks=True, config=True)
-        yield admin
+    yield from reset_company(pipedrive_server, SMALL_COMPANY)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from crm.errors import InvalidEdit, NeedsReconnect, Unreachable
 from crm.interface import CrmApi
 from crm.pipedrive.client import ApiToken, PipedriveClient
 from crm.pipedrive.provider import PipedriveApi
-from crm.sandbox.pipedrive import PipedriveConfig, PipedriveServer, serve
+from crm.sandbox.pipedrive import PipedriveServer
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
 from crm.sync import (
     describe_setup,
@@ -32,24 +32,19 @@ from crm.sync import (
     set_up_pronouns_everywhere,
 )
 from crm.sync.pronouns import definition_of
+from tests.pipedrive_fixtures import reset_company, serve_company
 
 COMPANY = {"seed": 7, "persons": 12, "organizations": 3, "deals": 4, "users": 2}
 
 
 @pytest.fixture(scope="module")
 def pd_server() -> Iterator[PipedriveServer]:
-    server = serve(PipedriveConfig(**COMPANY))
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from serve_company(COMPANY)
 
 
 @pytest.fixture
 def pd_admin(pd_server: PipedriveServer) -> Iterator[PipedriveAdmin]:
-    with PipedriveAdmin(pd_server.url) as admin:
-        admin.reset(**COMPANY, tokens=True, webhooks=True, config=True)
-        yield admin
+    yield from reset_company(pd_server, COMPANY)
 
 
 @pytest.fixture

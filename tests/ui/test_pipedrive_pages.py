@@ -24,26 +24,21 @@ from crm.crms import provider_for
 from crm.export import export_records
 from crm.interface import Pipeline
 from crm.pipedrive.client import ApiToken
-from crm.sandbox.pipedrive import PipedriveConfig, PipedriveServer, serve
+from crm.sandbox.pipedrive import PipedriveServer
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
+from tests.pipedrive_fixtures import reset_company, serve_company
 
 COMPANY = {"seed": 11, "persons": 30, "organizations": 8, "deals": 24, "users": 3}
 
 
 @pytest.fixture(scope="module")
 def pipedrive_server() -> Iterator[PipedriveServer]:
-    server = serve(PipedriveConfig(**COMPANY))
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from serve_company(COMPANY)
 
 
 @pytest.fixture
 def pipedrive(pipedrive_server: PipedriveServer) -> Iterator[PipedriveAdmin]:
-    with PipedriveAdmin(pipedrive_server.url) as admin:
-        admin.reset(**COMPANY, tokens=True, webhooks=True, config=True)
-        yield admin
+    yield from reset_company(pipedrive_server, COMPANY)
 
 
 @pytest.fixture

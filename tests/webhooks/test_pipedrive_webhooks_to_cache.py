@@ -30,9 +30,10 @@ from crm.connections import remove, resolve
 from crm.errors import CrmError
 from crm.pipedrive.client import ApiToken
 from crm.pipedrive.provider import Pipedrive, PipedriveApi
-from crm.sandbox.pipedrive import PipedriveConfig, PipedriveServer, serve
+from crm.sandbox.pipedrive import PipedriveConfig, PipedriveServer
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
 from crm.store.connections import Connection
+from tests.pipedrive_fixtures import reset_company, serve_company
 from tests.webhooks.deliveries import PORTAL_ID, SECRET, body_of, event, make_settings, sign, wait_until
 from ui.webhook_route import hubspot_webhook, pipedrive_webhook
 
@@ -46,18 +47,12 @@ DEFS = {
 
 @pytest.fixture(scope="module")
 def pipedrive_sandbox() -> Iterator[PipedriveServer]:
-    server = serve(PipedriveConfig(**SMALL_COMPANY, webhook_retry_delays=(0.2,)))
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from serve_company(SMALL_COMPANY, webhook_retry_delays=(0.2,))
 
 
 @pytest.fixture
 def company(pipedrive_sandbox: PipedriveServer) -> Iterator[PipedriveAdmin]:
-    with PipedriveAdmin(pipedrive_sandbox.url) as admin:
-        admin.reset(**SMALL_COMPANY, tokens=True, webhooks=True)
-        yield admin
+    yield from reset_company(pipedrive_sandbox, SMALL_COMPANY, config=False)
 
 
 @dataclass
