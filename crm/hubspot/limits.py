@@ -295,11 +295,13 @@ class DailyBudget:
         except (ZoneInfoNotFoundError, ValueError):
             return
         with self._lock:
+            # Requests counted today (under the zone used so far) were sent today in the
+            # account's zone too: the moment is the same, only its date's name changes.
+            # Between UTC's midnight and the account's the two dates differ, and rolling
+            # would drop them from the count. A count of an earlier day still rolls over.
+            current = self.day is not None and self.day == self._today()
             self._tz, self.time_zone = zone, name
-            if self.day is not None:
-                # The requests counted so far were sent today in the account's zone too (the
-                # moment is the same, only its name changes): between UTC's midnight and the
-                # account's, the UTC date differs, and rolling would drop them from the count.
+            if current:
                 self.day = self._today()
 
     def count(self) -> None:

@@ -271,6 +271,17 @@ def test_requests_counted_before_the_time_zone_is_known_stay_counted_when_it_is_
     assert budget.snapshot()["day"] == "2027-01-15"
 
 
+def test_learning_the_time_zone_the_next_day_still_starts_a_new_count():
+    clock = FakeClock()
+    clock.now = 1_800_000_000.0  # 2027-01-15 08:00 UTC
+    budget = DailyBudget(share=0.5, configured_limit=100, clock=clock)
+    for _ in range(50):
+        budget.count()
+    clock.now += 24 * 3600
+    budget.set_time_zone("America/New_York")  # what a run does first, the day after
+    assert not budget.spent() and budget.used == 0
+
+
 def test_hubspots_remaining_count_jumping_up_means_its_day_turned():
     budget = DailyBudget(share=0.5, clock=lambda: NOON_UTC)
     budget.learn(limit=200, remaining=100)
