@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import httpx2
 import pytest
 from e2ekit import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, connect_through_consent, settle, shoot
 from playwright.sync_api import Page, expect, sync_playwright
@@ -98,6 +99,18 @@ def _pipedrive_person(email: str) -> dict[str, Any] | None:
     )
 
 
+def _pipedrive_pronouns_option(label: str) -> tuple[str, str]:
+    """The Pipedrive sandbox's pronouns person field (hash key) and the id of its option ``label``,
+    read from its API (personFields) with an API token of its own."""
+    admin = _pipedrive()
+    with httpx2.Client(
+        base_url=admin.url, headers={"x-api-token": admin.api_token()}, timeout=30, trust_env=False
+    ) as http:
+        fields = http.get("/api/v1/personFields", params={"limit": 500}).json()["data"]
+    [field] = [f for f in fields if str(f.get("name", "")).lower() == "pronouns"]
+    return str(field["key"]), next(str(o["id"]) for o in field["options"] if o["label"] == label)
+
+
 def _new_contact_everywhere(page: Page, email: str, first: str, last: str, pronouns: str | None) -> None:
     """Fill Contacts' "New contact in several CRMs" form (every CRM chosen, the default) and submit."""
     page.get_by_text("New contact in several CRMs").click()
@@ -154,6 +167,7 @@ def test_sync_all_fills_both_crms_and_the_sync_page_shows_each_status(
     tab.get_by_role("button", name="Sync all").click()
     expect(tab.get_by_text("Sync started for 2 of 2 connections")).to_be_visible()
     expect(tab.get_by_text(re.compile(r"Connected · last sync (?!never)"))).to_have_count(2, timeout=240_000)
+    tab.mouse.move(0, 0)  # the button's tooltip would cover a line of the screenshot
     shoot(tab, "21-sync-both-crms")
 
 
@@ -192,7 +206,9 @@ def test_a_contact_created_once_lands_in_both_crms_with_its_pronouns(
     )
     person = _pipedrive_person(ADA)
     assert person is not None and person["name"] == "Ada Lovelace"
-    # Pipedrive keeps the pronouns in a custom field (an option id): the one labelled She/her.
+    # Pipedrive keeps the pronouns in a custom field (by its hash key) as an option id: She/her's.
+    key, she_her = _pipedrive_pronouns_option("She/her")
+    assert str((person.get("custom_fields") or {}).get(key, person.get(key))) == she_her
     learnt["ada"] = int(person["id"])
 
 
