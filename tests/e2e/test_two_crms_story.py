@@ -22,6 +22,7 @@ import httpx2
 import pytest
 from e2ekit import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, connect_through_consent, settle, shoot
 from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from crm.sandbox.admin import SandboxAdmin
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
@@ -120,8 +121,22 @@ def _new_contact_everywhere(page: Page, email: str, first: str, last: str, prono
     form.get_by_label("First name").fill(first)
     form.get_by_label("Last name").fill(last)
     if pronouns:
-        form.get_by_test_id("stSelectbox").filter(has=page.get_by_text("Pronouns", exact=True)).click()
-        page.get_by_role("option", name=pronouns, exact=True).click()
+        box = form.get_by_test_id("stSelectbox").filter(has=page.get_by_text("Pronouns", exact=True))
+        option = page.get_by_role("option", name=pronouns, exact=True)
+        for attempt in range(3):
+            settle(page)
+            box.click()
+            try:
+                option.wait_for(state="visible", timeout=10_000)
+                break
+            except PlaywrightTimeout:
+                # A live-update rerun closed the list between the click and now; open it again.
+                page.keyboard.press("Escape")
+                if attempt == 2:
+                    raise
+        option.click()
+        expect(form.get_by_role("combobox", name="Pronouns")).to_have_value(pronouns)
+    expect(form.get_by_label("Email (required)")).to_have_value(email)
     form.get_by_role("button", name="Create in every CRM").click()
     settle(page)
 
