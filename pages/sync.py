@@ -171,12 +171,12 @@ with crm_errors("read the live-update status", stop=False):
             for note in notes:
                 st.caption(f"{md_escape(note.get('at'))}: {md_escape(note.get('text'))}")
 
-c1, c2, c3, c4, c5, c6 = st.columns(6)
-c1.metric("Contacts", f"{counts.get('contacts', 0):,}", border=True)
-c2.metric("Companies", f"{counts.get('companies', 0):,}", border=True)
-c3.metric("Deals", f"{counts.get('deals', 0):,}", border=True)
+# The object types the connection's CRM has, in its own words (Pipedrive: People, no Tickets).
+kinds = crms.provider_of(settings).object_types()
+*type_columns, c4, c6 = st.columns(len(kinds) + 2)
+for column, kind in zip(type_columns, kinds, strict=True):
+    column.metric(kind.label, f"{counts.get(kind.name, 0):,}", border=True)
 c4.metric("Owners", f"{counts.get('owners', 0):,}", border=True)
-c5.metric("Tickets", f"{counts.get('tickets', 0):,}", border=True)
 c6.metric(
     "Interactions",
     f"{counts.get('interactions', 0):,}",
