@@ -346,7 +346,8 @@ if info.status == "connected":
                 data.clear()
                 made = any(r.status == "created" for r in results)
                 head = "Pronouns property created" if made else "Pronouns property already set up"
-                flash(head + ": " + "; ".join(md_escape(sync.describe_setup(r)) for r in results))
+                # Plain text: the toast escapes it (escaped here too, it showed backslashes).
+                flash(head + ": " + "; ".join(sync.describe_setup(r) for r in results))
                 st.rerun()
 
 elif info.status == "needs_reconnect":

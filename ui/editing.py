@@ -31,6 +31,7 @@ from crm.config import Settings
 from crm.crms import provider_of, words_for
 from crm.errors import CrmError, InvalidEdit
 from crm.interface import Words
+from crm.sync.links import settle_after_push
 from ui import data
 from ui.access import Staff
 from ui.columns import md_escape
@@ -280,6 +281,8 @@ def push_panel(settings: Settings, staff: Staff, prefix: str) -> None:
     if clicked:
         with crm_errors("push your changes", stop=False), st.spinner(f"Pushing changes to {words.crm}…"):
             st.session_state[result_key] = sync.push(settings, by=staff.label)
+            # Contacts linked across CRMs follow the push (their "In CRMs" badges).
+            settle_after_push(settings, by=staff.label)
             data.clear()
         counts = data.outbox_counts(settings)
     pending, conflicts = counts.get("pending", 0), counts.get("conflict", 0)

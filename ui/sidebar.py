@@ -12,7 +12,7 @@ from typing import Any
 
 import streamlit as st
 
-from crm import oauth
+from crm import crms, oauth
 from crm.config import Settings
 from crm.errors import CrmError
 from ui import data, runtime, selection
@@ -85,13 +85,15 @@ def refresh_status(slot: Any, settings: Settings) -> None:
 
 def _status(settings: Settings) -> None:
     info = oauth.connection_info(settings)
+    # The account in the connection's CRM's word: a HubSpot portal, a Pipedrive company.
+    account = crms.words_for(settings.crm).account.capitalize()
     if info.status == "connected":
         domain = f" ({md_escape(info.hub_domain)})" if info.hub_domain else ""
-        st.caption(f"Portal **{md_escape(info.portal_id)}**{domain}")
+        st.caption(f"{account} **{md_escape(info.portal_id)}**{domain}")
     elif info.status == "needs_reconnect":
-        st.caption("Portal: **needs reconnecting**")
+        st.caption(f"{account}: **needs reconnecting**")
     else:
-        st.caption("Portal: **not connected**")
+        st.caption(f"{account}: **not connected**")
     st.caption(f"Mode: {MODE_LABELS.get(settings.mode, settings.mode)}")
 
     with data.open_cache(settings) as db:

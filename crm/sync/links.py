@@ -288,6 +288,23 @@ def _push_and_settle(
     return settle_links(settings, conn, by=by, after_push=True)
 
 
+def settle_after_push(part: Settings, *, by: str | None = None) -> int:
+    """After a push of one connection made outside ``push_links`` (the pages' Push changes),
+    its links follow it: a create that went through turns its link synced, and links in
+    error because the CRM was unreachable are reachable again. Without this a contact's
+    "In CRMs" badge kept saying "partial: ... not connected" after the reconnect and push
+    that fixed it. ``part``: the connection's settings; none chosen, nothing to do.
+    Returns how many held creates were linked to the record the CRM already had."""
+    if not part.connection:
+        return 0
+    home = part.home
+    with store.open(home) as db:
+        conn = next((c for c in db.connections.list() if c.id == part.connection), None)
+    if conn is None:
+        return 0
+    return settle_links(home, conn, by=by, after_push=True)
+
+
 def settle_links(
     settings: Settings, conn: Connection, *, by: str | None = None, after_push: bool = False
 ) -> int:

@@ -12,6 +12,7 @@ from crm.config import Settings
 from crm.sandbox.admin import SandboxAdmin
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
 from crm.sync.links import create_contact_everywhere
+from tests.connections.conftest import run_cli
 from ui.links import link_badges
 
 
@@ -87,3 +88,34 @@ def test_the_contacts_page_offers_the_form_and_shows_which_crms_each_contact_is_
     frame = at.data_editor[0].value
     assert frame.loc[hubspot_id, "in_crms"] == "synced"
     assert set(frame["in_crms"]) == {"synced", ""}
+
+
+def _push_panel_page(settings) -> None:  # type: ignore[no-untyped-def]  (run as a script: no imports above)
+    from ui.access import Staff
+    from ui.editing import push_panel
+
+    push_panel(settings, Staff(email="kim@example.com", is_admin=True, login_enabled=False), "contacts")
+
+
+def test_push_changes_after_a_reconnect_turns_a_partial_contact_synced(
+    connected: Settings, pipedrive: PipedriveAdmin
+) -> None:
+    oauth.disconnect(_for(connected, "Pipedrive"))
+    grace = create_contact_everywhere(connected, {"email": "grace@repush.example", "first_name": "Grace"})
+    hubspot_id = dict((n, link.record_id) for n, link in grace.status.links)["HubSpot"]
+    assert link_badges(_for(connected, "HubSpot"), [hubspot_id])[hubspot_id].startswith("partial: Pipedrive")
+    code, out, err = run_cli(
+        "connect", "pipedrive", "--token", pipedrive.api_token(), "--base-url", pipedrive.url
+    )
+    assert code == 0, out + err
+
+    # Pipedrive's Contacts page: Push changes sends the create that waited.
+    at = AppTest.from_function(
+        _push_panel_page, kwargs={"settings": _for(connected, "Pipedrive")}, default_timeout=60
+    ).run()
+    at.button(key="contacts_push").click().run()
+
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any(p["name"] == "Grace" for p in pipedrive.truth("persons"))
+    # HubSpot's row of the contact says so: the link followed the push.
+    assert link_badges(_for(connected, "HubSpot"), [hubspot_id])[hubspot_id] == "synced"

@@ -123,3 +123,39 @@ def test_a_pipedrive_connection_is_shown_in_pipedrives_words_and_reconnects_thro
     [toast] = [plain(t.value) for t in at.toast]
     assert toast.startswith("Disconnected locally.") and "API token was forgotten" in toast
     assert "This connection has no Pipedrive tokens" in texts(at)
+
+
+def test_the_sidebar_names_a_pipedrive_connections_account_a_company(
+    portal: Portal, pipedrive_url: str
+) -> None:
+    with PipedriveAdmin(pipedrive_url) as pipedrive:
+        pipedrive.reset(seed=7, persons=6, organizations=2, deals=2, users=2, tokens=True)
+        conn, _ = pipedrive_auth.connect_api_token(
+            portal.settings, pipedrive.api_token(), base_url=pipedrive_url
+        )
+    at = portal.app(secrets=PIPEDRIVE_APP)
+    at.query_params["connection"] = conn.id
+    at.run()
+
+    assert not at.exception
+    sidebar = [plain(c.value) for c in at.sidebar.caption]
+    assert "Company 13370001 (sandbox-company)" in sidebar, sidebar
+    assert not [line for line in sidebar if line.startswith("Portal")], sidebar
+
+
+def test_the_sync_page_counts_a_pipedrive_connections_records_in_pipedrives_words(
+    portal: Portal, pipedrive_url: str
+) -> None:
+    with PipedriveAdmin(pipedrive_url) as pipedrive:
+        pipedrive.reset(seed=7, persons=6, organizations=2, deals=2, users=2, tokens=True)
+        conn, _ = pipedrive_auth.connect_api_token(
+            portal.settings, pipedrive.api_token(), base_url=pipedrive_url
+        )
+    at = portal.page("sync", secrets=PIPEDRIVE_APP)
+    at.query_params["connection"] = conn.id
+    at.run()
+
+    assert not at.exception
+    labels = [m.label for m in at.metric]
+    assert labels[:3] == ["People", "Organizations", "Deals"], labels
+    assert "Tickets" not in labels and "Contacts" not in labels, labels
