@@ -169,7 +169,7 @@ class ListPuller:
             asked_defs = {t: pool.submit(self.api.properties, t) for t in self.types}
             asked_pipelines = {t: pool.submit(self.api.pipelines, t) for t in self.types}
             asked_owners = pool.submit(self.api.owners)
-        defs = {t: [_definition(p) for p in f.result()] for t, f in asked_defs.items()}
+        defs = {t: [definition_of(p) for p in f.result()] for t, f in asked_defs.items()}
         pipelines = {t: [_pipeline(p) for p in f.result()] for t, f in asked_pipelines.items()}
         owners = [_owner(o) for o in asked_owners.result()]
         with store.open(self.db_path) as db:
@@ -394,21 +394,35 @@ def _settle(pending: Future[Any] | None) -> None:
             log.debug("a read-ahead page was dropped", exc_info=True)
 
 
-def _definition(prop: Property) -> dict[str, Any]:
-    """A neutral property as the store keeps definitions (every one gets a column)."""
+# Neutral value type -> the store's field type (what validation and the grid read: a
+# several-option field is an enumeration whose field type is "checkbox").
+_FIELD_TYPES = {
+    "string": "text",
+    "number": "number",
+    "date": "date",
+    "datetime": "date",
+    "bool": "booleancheckbox",
+    "enumeration": "select",
+    "multi": "checkbox",
+}
+
+
+def definition_of(prop: Property) -> dict[str, Any]:
+    """A neutral property as the store keeps definitions (the shape ``save_property_defs``
+    takes); every one gets a column (``hubspot_defined`` False: it is not one of the
+    HubSpot properties the cache leaves out)."""
     return {
         "name": prop.name,
         "label": prop.label,
-        "type": prop.type,
-        "field_type": None,
+        "type": "enumeration" if prop.type in ("enumeration", "multi") else prop.type,
+        "field_type": _FIELD_TYPES.get(prop.type, "text"),
         "group_name": prop.group,
         "options": [
-            {"value": o.value, "label": o.label, "displayOrder": o.display_order, "hidden": o.hidden}
+            {"value": o.value, "label": o.label, "display_order": o.display_order, "hidden": o.hidden}
             for o in prop.options
         ],
         "read_only": prop.read_only,
         "calculated": False,
-        # Not a HubSpot property: the store keeps a column for it (``is_synced``).
         "hubspot_defined": False,
         "has_unique_value": prop.unique,
         "archived": False,

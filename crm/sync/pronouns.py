@@ -27,6 +27,7 @@ from crm.config import Settings
 from crm.errors import AlreadyExists, CrmError
 from crm.interface import CrmApi, Option, Property
 from crm.store import Store
+from crm.sync.listpull import definition_of
 
 PRONOUNS = "pronouns"
 PRONOUNS_LABEL = "Pronouns"
@@ -53,15 +54,6 @@ PRONOUNS_PROPERTY = Property(
     custom=True,
 )
 # Neutral value type -> the stored definition's field type (crm.store property_defs).
-_FIELD_TYPES = {
-    "string": "text",
-    "number": "number",
-    "date": "date",
-    "datetime": "date",
-    "bool": "booleancheckbox",
-    "enumeration": "select",
-    "multi": "checkbox",
-}
 
 SetupStatus = Literal["created", "already", "failed"]
 
@@ -187,27 +179,6 @@ def _pronouns_in(defs: Any) -> Mapping[str, Any] | None:
         if labelled is None and label == PRONOUNS_LABEL.lower() and not definition.get("hubspot_defined"):
             labelled = dict(definition)
     return labelled
-
-
-def definition_of(prop: Property) -> dict[str, Any]:
-    """A neutral property as the store's definition (the shape ``save_property_defs`` takes)."""
-    kind = "enumeration" if prop.type in ("enumeration", "multi") else prop.type
-    return {
-        "name": prop.name,
-        "label": prop.label,
-        "type": kind,
-        "field_type": _FIELD_TYPES.get(prop.type, "text"),
-        "group_name": prop.group,
-        "options": [
-            {"label": o.label, "value": o.value, "display_order": o.display_order, "hidden": o.hidden}
-            for o in prop.options
-        ],
-        "read_only": prop.read_only,
-        "calculated": False,
-        "hubspot_defined": not prop.custom,
-        "has_unique_value": prop.unique,
-        "archived": False,
-    }
 
 
 def _save(db: Store, definition: Mapping[str, Any]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from crm import store
 from crm.config import Settings
+from crm.interface import Option, Property
 from crm.pipedrive.provider import PipedriveApi
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
 from crm.sync.runner import run_sync
@@ -26,6 +27,23 @@ def test_a_full_pull_equals_the_sandboxs_truth_with_links_owners_and_stages(
         assert len(db.queries.owner_ids()) == company.config()["users"]
         stages = {s["id"] for p in db.queries.pipelines("deals") for s in p.get("stages", [])}
         assert {str(d["stage_id"]) for d in company.truth("deals")} <= stages
+
+
+def test_a_several_option_field_is_stored_as_the_editing_grid_and_validation_read_it(
+    pd_settings: Settings, company: PipedriveAdmin, pd_api: PipedriveApi
+) -> None:
+    """A Pipedrive "set" field is stored as an enumeration with the checkbox field type and
+    options in the store's shape, as a HubSpot multi-checkbox is (what validation and the
+    grid read), not under a type of its own that nothing reads."""
+    options = (Option("1", "Chess"), Option("2", "Sailing"))
+    made = pd_api.create_property(
+        "contacts", Property(name="", label="Hobbies", type="multi", options=options)
+    )
+    assert run_sync(pd_settings, kind="full", api=pd_api)["state"] == "succeeded"
+    with store.open(pd_settings) as db:
+        hobbies = db.queries.property_defs("contacts")[made.name]
+    assert (hobbies["type"], hobbies["field_type"]) == ("enumeration", "checkbox")
+    assert [(o["label"], o["display_order"]) for o in hobbies["options"]] == [("Chess", 0), ("Sailing", 1)]
 
 
 def test_an_incremental_pull_brings_edits_creations_and_deleted_deals(

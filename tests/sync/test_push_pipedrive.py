@@ -31,7 +31,7 @@ from crm.sync import (
     queue_note,
     set_up_pronouns_everywhere,
 )
-from crm.sync.pronouns import definition_of
+from crm.sync.listpull import definition_of
 from tests.pipedrive_fixtures import reset_company, serve_company
 
 COMPANY = {"seed": 7, "persons": 12, "organizations": 3, "deals": 4, "users": 2}
@@ -81,7 +81,7 @@ def _load(settings: Settings, api: CrmApi) -> list[str]:
         if cursor is None:
             break
     # Every Pipedrive field gets a column here (the HubSpot-defined flag means nothing there).
-    defs = [{**definition_of(p), "hubspot_defined": False} for p in api.properties("contacts")]
+    defs = [definition_of(p) for p in api.properties("contacts")]
     with store.open(settings) as db:
         db.records.save_property_defs("contacts", defs)
         db.records.upsert_records("contacts", records)
@@ -252,9 +252,7 @@ def _load_deals(settings: Settings, api: CrmApi) -> list[Any]:
         for p in pipelines
     ]
     with store.open(settings) as db:
-        db.records.save_property_defs(
-            "deals", [{**definition_of(p), "hubspot_defined": False} for p in api.properties("deals")]
-        )
+        db.records.save_property_defs("deals", [definition_of(p) for p in api.properties("deals")])
         db.records.save_pipelines("deals", stored)
         db.records.upsert_records("deals", page.records)
     return pipelines
