@@ -66,7 +66,8 @@ from crm.interface import CrmApi, Event, WebhookAccounts, WebhookRequest
 from crm.logs import in_run
 from crm.store import Store, inbox
 from crm.store.interactions import THREADS
-from crm.sync.pull import ASSOCIATIONS, pull_properties, read_transcripts, writer_for
+from crm.sync.pull import pull_properties, read_transcripts, writer_for
+from crm.sync.runstate import ASSOCIATIONS
 
 log = logging.getLogger(__name__)
 

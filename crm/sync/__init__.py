@@ -38,9 +38,10 @@ from crm.sync.pronouns import (
     set_up_pronouns,
     set_up_pronouns_everywhere,
 )
-from crm.sync.pull import OVERLAP_MS, WALKERS
+from crm.sync.pull import WALKERS
 from crm.sync.push import push
 from crm.sync.runner import SyncRunner, run_sync
+from crm.sync.runstate import OVERLAP_MS
 from crm.sync.schedule import Scheduler, describe_interval, next_run_at
 
 __all__ = [

@@ -26,7 +26,8 @@ from crm import crms
 from crm.config import Settings
 from crm.hubspot.limits import DEFAULT_BURST, DEFAULT_BURST_WINDOW_S, DEFAULT_SEARCH, DEFAULT_SEARCH_WINDOW_S
 from crm.store.interactions import THREADS
-from crm.sync.pull import ASSOC_CHUNK, ASSOCIATIONS, LIST_LIMIT, PULL_TYPES, SEARCH_LIMIT
+from crm.sync.pull import ASSOC_CHUNK, LIST_LIMIT, PULL_TYPES, SEARCH_LIMIT
+from crm.sync.runstate import ASSOCIATIONS
 
 EFFICIENCY = 0.85
 METADATA_REQUESTS = 6

@@ -32,7 +32,7 @@ so walkers beyond the budget wait rather than fail, unless a request is refused 
 than the client's retries allow (RateLimited, below). The first type or window to fail stops
 the others before their next page; the run fails with that error.
 
-Associations, for the pairs the cache keeps (``crm.sync.pull.ASSOCIATIONS``: contact ->
+Associations, for the pairs the cache keeps (``crm.sync.runstate.ASSOCIATIONS``: contact ->
 company, deal -> contact and company) whose both ends the CRM provides: a CRM implementing
 ``LinksOnRecords`` (Pipedrive: ``org_id``, ``person_id``) has them on the records of the page
 itself, so they cost no request; other pairs are asked of ``CrmApi.associations`` before the
@@ -75,7 +75,7 @@ from crm.interface import (
 )
 from crm.store import Store
 from crm.store.values import now_iso
-from crm.sync.pull import ASSOCIATIONS, OVERLAP_MS, Interrupted, Progress, plan_for
+from crm.sync.runstate import ASSOCIATIONS, OVERLAP_MS, Interrupted, Progress, plan_for
 
 log = logging.getLogger("crm.sync")
 

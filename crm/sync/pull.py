@@ -98,15 +98,14 @@ from crm.store import OBJECT_TYPES, Store
 from crm.store.interactions import (
     ENGAGEMENT_PROPERTIES,
     ENGAGEMENT_TYPES,
-    LINKED_TYPES,
     THREADS,
     format_transcript,
 )
-from crm.store.values import now_iso, to_epoch_ms
+from crm.store.values import now_iso
+from crm.sync.runstate import ASSOCIATIONS, OVERLAP_MS, Interrupted, Progress, plan_for
 
 log = logging.getLogger("crm.sync")
 
-OVERLAP_MS = 5 * 60_000
 WALKERS = 4
 # Search walkers per type; search's own budget (5/s) is shared by the three types.
 SEARCHERS = 3
@@ -118,16 +117,6 @@ TAPER_PIECES = 4
 LIST_LIMIT = 100
 SEARCH_LIMIT = 200
 ASSOC_CHUNK = 1_000
-# A full pull interrupted longer ago than this starts over instead of resuming.
-RESUME_WITHIN_S = 24 * 3600
-# The associations the cache keeps, read from the side named first.
-ASSOCIATIONS: dict[str, tuple[tuple[str, str], ...]] = {
-    "contacts": (("contacts", "companies"),),
-    "companies": (),
-    "deals": (("deals", "contacts"), ("deals", "companies")),
-    "tickets": (("tickets", "contacts"), ("tickets", "companies"), ("tickets", "deals")),
-    **{t: tuple((t, to) for to in LINKED_TYPES) for t in ENGAGEMENT_TYPES},
-}
 # Types pulled at once (the rest queue). Each holds a connection while its walkers open
 # their own, so this bounds a pull's connections (a PostgreSQL pool holds 10 by default);
 # the portal's one rate limiter, not this, sets the pace.
@@ -143,98 +132,6 @@ PIPELINE_TYPES = ("deals", "tickets")
 MISSING_SCOPES_KEY = "missing_scopes"
 # The key under which a refused call-transcripts read is reported (not a pulled type).
 TRANSCRIPTS = "transcripts"
-
-
-class Interrupted(Exception):
-    """The run lost its lease (or was asked to stop); nothing after this point is saved."""
-
-
-class Progress:
-    """Counters of one run, shared by its threads and written out by the heartbeat."""
-
-    def __init__(self, stats: Callable[[], dict[str, Any]] | None = None) -> None:
-        self._lock = threading.Lock()
-        self._stats = stats
-        self.phase = "starting"
-        self.object_type: str | None = None
-        self.done: dict[str, int] = {}
-        self.totals: dict[str, int] = {}
-        self.archived: dict[str, int] = {}
-        self.modes: dict[str, str] = {}
-        self.seconds: dict[str, float] = {}
-        self.walk_seconds: dict[str, float] = {}
-        self.associations = 0
-        self.conflicts = 0
-        self.resume_at: float | None = None
-        self._gauges: Callable[[], dict[str, Any]] | None = None
-
-    def set(self, **fields: Any) -> None:
-        with self._lock:
-            for key, value in fields.items():
-                setattr(self, key, value)
-
-    def add(self, object_type: str, n: int) -> None:
-        with self._lock:
-            self.done[object_type] = self.done.get(object_type, 0) + n
-
-    def total(self, object_type: str, n: int, *, add: bool = False) -> None:
-        """The records a type is expected to have (search's total); ``add`` for a catch-up."""
-        with self._lock:
-            self.totals[object_type] = n + (self.totals.get(object_type, 0) if add else 0)
-
-    def count_requests(self, stats: Callable[[], dict[str, Any]]) -> None:
-        """Report request, retry and 429 counts from ``stats`` (the client's ``stats.snapshot``)."""
-        self._stats = stats
-
-    def watch_budgets(self, gauges: Callable[[], dict[str, Any]]) -> None:
-        """Report the burst, search and daily budgets from ``gauges`` (``PortalLimits.gauges``)."""
-        self._gauges = gauges
-
-    def bump(self, name: str, n: int) -> None:
-        with self._lock:
-            setattr(self, name, getattr(self, name) + n)
-
-    def note(self, name: str, object_type: str, value: float, *, add: bool = False) -> None:
-        """Set (or add to) one type's entry of a per-type counter: archived, seconds, walk_seconds."""
-        with self._lock:
-            table: dict[str, Any] = getattr(self, name)
-            table[object_type] = (table.get(object_type, 0) + value) if add else value
-
-    def snapshot(self) -> dict[str, Any]:
-        """The fields of a ``sync_runs`` row."""
-        stats = self._stats() if self._stats else {}
-        budgets = self._gauges() if self._gauges else None
-        with self._lock:
-            # Types queued or still counting add what they have read so far, so the total is
-            # known (and grows) while some types wait their turn (TYPES_AT_ONCE).
-            total = (
-                sum(self.totals.values())
-                + sum(self.done.get(t, 0) for t in self.modes if t not in self.totals)
-                if self.modes
-                else None
-            )
-            return {
-                "phase": self.phase,
-                "object_type": self.object_type,
-                "done": sum(self.done.values()),
-                "total": total,
-                "requests": int(stats.get("requests", 0)),
-                "retries": int(stats.get("retries", 0)),
-                "rate_limited": int(stats.get("rate_limited", 0)),
-                "counts": {
-                    "records": dict(self.done),
-                    "expected": dict(self.totals),
-                    "archived": dict(self.archived),
-                    "modes": dict(self.modes),
-                    "seconds": dict(self.seconds),
-                    "walk_seconds": dict(self.walk_seconds),
-                    "associations": self.associations,
-                    "conflicts": self.conflicts,
-                    "requests_by_kind": stats.get("by_kind", {}),
-                    **({"budgets": budgets} if budgets is not None else {}),
-                    **({"resume_at": self.resume_at} if self.resume_at is not None else {}),
-                },
-            }
 
 
 class Puller:
@@ -736,20 +633,6 @@ class Puller:
             gone.extend(r.id for r in page.records)
         gone_now = writer_for(db, object_type).mark_archived(object_type, gone)
         self.progress.note("archived", object_type, gone_now, add=True)
-
-
-def plan_for(db: Store, object_type: str, kind: str) -> str:
-    """How a run pulls one type: "resume" (a full pull interrupted less than RESUME_WITHIN_S
-    ago), "full" (asked for, or the type never had a complete one) or "incremental"."""
-    cursor = db.syncstate.get_cursor(object_type)
-    state = cursor["full_state"]
-    if state:
-        started_ms = to_epoch_ms(state.get("started_at")) or 0
-        if time.time() - started_ms / 1000 < RESUME_WITHIN_S:
-            return "resume"
-    if kind == "full" or not cursor["full_complete"] or cursor["modified_since_ms"] is None:
-        return "full"
-    return "incremental"
 
 
 def pause_message(daily: Mapping[str, Any]) -> str:

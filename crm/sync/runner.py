@@ -34,7 +34,8 @@ from crm.interface import CrmApi, ReportsUsage
 from crm.logs import carry, run_context
 from crm.store import Store, syncstate
 from crm.sync.listpull import ListPuller
-from crm.sync.pull import OVERLAP_MS, WALKERS, Interrupted, Progress, Puller, pause_message
+from crm.sync.pull import WALKERS, Puller, pause_message
+from crm.sync.runstate import OVERLAP_MS, Interrupted, Progress
 
 log = logging.getLogger("crm.sync")
 

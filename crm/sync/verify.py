@@ -43,7 +43,8 @@ from crm.errors import MissingScopes
 from crm.hubspot import HubSpotClient, Record
 from crm.store import OBJECT_TYPES, Store
 from crm.store.values import to_epoch_ms
-from crm.sync.pull import ASSOC_CHUNK, ASSOCIATIONS, pull_properties, writer_for
+from crm.sync.pull import ASSOC_CHUNK, pull_properties, writer_for
+from crm.sync.runstate import ASSOCIATIONS
 
 log = logging.getLogger(__name__)
 

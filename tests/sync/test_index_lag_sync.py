@@ -8,7 +8,7 @@ import pytest
 
 from crm.hubspot import HubSpotClient, StaticToken
 from crm.sync import run_sync
-from crm.sync.pull import OVERLAP_MS
+from crm.sync.runstate import OVERLAP_MS
 from tests.pgcluster import sqlite_only
 from tests.sync.synchelpers import differences, wait_for
 
