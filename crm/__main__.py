@@ -401,11 +401,16 @@ def _connect_pipedrive(args: argparse.Namespace, out: TextIO) -> int:
         raise ConfigError("--token", "give the Pipedrive API token (Personal preferences > API)")
     if not args.base_url:
         raise ConfigError("--base-url", "give the company's API domain, like https://acme.pipedrive.com")
-    conn, info = pipedrive_auth.connect_api_token(
-        _connect_settings(), token, base_url=args.base_url, name=args.name
-    )
+    settings = _connect_settings()
+    conn, info = pipedrive_auth.connect_api_token(settings, token, base_url=args.base_url, name=args.name)
     account = words_for("pipedrive").account_label(info.portal_id)
     print(f"Connected {conn.name} (id {conn.id}, {account}): {info.status}.", file=out)
+    if info.is_connected and settings.pipedrive_webhook_url:
+        # As the consent flow does: its webhooks at PIPEDRIVE_WEBHOOK_URL (failures are logged).
+        from crm import subscriptions
+
+        if subscriptions.ensure_all(settings):
+            print(f"Webhooks registered at {settings.pipedrive_webhook_url}.", file=out)
     return EXIT_OK if info.is_connected else EXIT_NOT_CONNECTED
 
 

@@ -347,3 +347,19 @@ def test_disconnecting_without_the_pipedrive_app_configured_says_so_and_still_fo
     assert not result.revoked
     assert result.detail == "PIPEDRIVE_CLIENT_ID is not set, so Pipedrive was not asked to revoke the token."
     assert connections.status(settings, conn).label == "disconnected"
+
+
+def test_a_token_connected_with_a_webhook_url_configured_registers_its_webhooks(
+    pipedrive: PipedriveAdmin, cli_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = "https://crm.example.com/pipedrive/webhook"
+    monkeypatch.setenv("PIPEDRIVE_WEBHOOK_URL", url)
+    code, out, err = run_cli(
+        "connect", "pipedrive", "--token", pipedrive.api_token(), "--base-url", pipedrive.url
+    )
+
+    assert code == 0, err
+    assert f"Webhooks registered at {url}." in out
+    registered = pipedrive.webhooks()
+    urls = {w["subscription_url"] for w in registered.get("webhooks", registered.get("data", []))}
+    assert urls == {url}
