@@ -37,6 +37,7 @@ def verify_block(settings: Settings, *, can_run: bool) -> None:
     """The block: depth, budget (with the estimate), the button, the last result."""
     st.subheader("Verify")
     name = crms.words_for(settings.crm).crm
+    types = _type_names(settings)
     st.caption(
         f"Compare the cache with {name}: counts per type, then a sample of records (the most "
         "recently changed and a random pick of cached ones) or every record's id and last change."
@@ -56,18 +57,25 @@ def verify_block(settings: Settings, *, can_run: bool) -> None:
                 help=f"The check stops after this many {name} requests.",
             )
         )
-        per_type = ", ".join(f"{t} {n}" for t, n in planned.items())
+        per_type = ", ".join(f"{types.get(t, t)} {n}" for t, n in planned.items())
         st.caption(f"This check makes about {total:,} requests ({per_type}) and at most {budget:,}.")
         if st.button("Verify", key="verify_run", disabled=not can_run, icon=":material/fact_check:"):
             with st.spinner(f"Comparing with {name}..."):
                 st.session_state[RESULT_KEY] = reconcile.verify(settings, full=full, budget=budget)
     result = st.session_state.get(RESULT_KEY)
     if isinstance(result, reconcile.VerifyResult):
-        _show(settings, result, can_run=can_run, name=name)
+        _show(settings, result, can_run=can_run, name=name, types=types)
 
 
-def _show(settings: Settings, result: reconcile.VerifyResult, *, can_run: bool, name: str) -> None:
-    st.dataframe(_counts_frame(result, name), hide_index=True, key="verify_counts")
+def _type_names(settings: Settings) -> dict[str, str]:
+    """Each record type as the CRM calls it, lower case (``people`` for Pipedrive's contacts)."""
+    return {t.name: t.label.lower() for t in crms.provider_of(settings).object_types()}
+
+
+def _show(
+    settings: Settings, result: reconcile.VerifyResult, *, can_run: bool, name: str, types: dict[str, str]
+) -> None:
+    st.dataframe(_counts_frame(result, name, types), hide_index=True, key="verify_counts")
     if result.clean:
         st.success(f"The cache matches {name} ({result.requests:,} requests).", icon=":material/verified:")
         return
@@ -77,7 +85,7 @@ def _show(settings: Settings, result: reconcile.VerifyResult, *, can_run: bool, 
             "partly checked.",
             icon=":material/hourglass_bottom:",
         )
-    differences = _differences_frame(result, name)
+    differences = _differences_frame(result, name, types)
     if differences.empty:
         return
     st.dataframe(differences, hide_index=True, key="verify_differences")
@@ -103,13 +111,13 @@ def _show(settings: Settings, result: reconcile.VerifyResult, *, can_run: bool, 
             st.rerun()
 
 
-def _counts_frame(result: reconcile.VerifyResult, name: str) -> pd.DataFrame:
+def _counts_frame(result: reconcile.VerifyResult, name: str, types: dict[str, str]) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     for check in result.types.values():
         state = "skipped" if check.skipped else ("done" if check.complete else "unfinished")
         rows.append(
             {
-                "Type": check.object_type,
+                "Type": types.get(check.object_type, check.object_type),
                 "Cache": check.cached,
                 name: check.in_crm,
                 "Checked": check.checked,
@@ -122,10 +130,14 @@ def _counts_frame(result: reconcile.VerifyResult, name: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _differences_frame(result: reconcile.VerifyResult, name: str) -> pd.DataFrame:
+def _differences_frame(result: reconcile.VerifyResult, name: str, types: dict[str, str]) -> pd.DataFrame:
     kinds = _kinds(name)
     rows = [
-        {"Type": check.object_type, "Record": record_id, "Difference": kinds[kind]}
+        {
+            "Type": types.get(check.object_type, check.object_type),
+            "Record": record_id,
+            "Difference": kinds[kind],
+        }
         for check in result.types.values()
         for kind in kinds
         for record_id in getattr(check, kind)
