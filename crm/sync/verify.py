@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -239,9 +239,21 @@ def _check_sample(db: Store, hubspot: HubSpotClient, check: TypeCheck, spend: Bu
         _compare(check, record, cached)
     picked = [i for i in db.queries.record_stamps(object_type, sample=max(0, sample)) if i.isdigit()]
     stamps = db.queries.record_stamps(object_type, ids=picked)
+    _read_back(check, picked, stamps, spend, lambda ids: hubspot.batch_read(object_type, ids, properties=[]))
+
+
+def _read_back(
+    check: TypeCheck,
+    picked: Sequence[str],
+    stamps: dict[str, str | None],
+    spend: Budget,
+    read: Callable[[list[str]], Sequence[HubSpotRecord | Record]],
+) -> None:
+    """Sampled cached records read back (``read``: one request per BATCH ids): each compared,
+    or extra when the CRM returns nothing for it."""
     for chunk in _chunks(picked, BATCH):
         spend.take()
-        found = {r.id: r for r in hubspot.batch_read(object_type, chunk, properties=[])}
+        found = {r.id: r for r in read(chunk)}
         for record_id in chunk:
             if record_id in found:
                 _compare(check, found[record_id], stamps)
@@ -404,15 +416,7 @@ def _sample_any(db: Store, api: CrmApi, check: TypeCheck, spend: Budget, sample:
         for i in db.queries.record_stamps(object_type, sample=max(0, sample))
         if not i.startswith(LOCAL_ID_PREFIX)
     ]
-    for chunk in _chunks(picked, BATCH):
-        spend.take()
-        found = {r.id: r for r in api.batch_read(object_type, chunk, properties=[])}
-        for record_id in chunk:
-            if record_id in found:
-                _compare(check, found[record_id], stamps_all)
-            else:
-                _note(check.extra, record_id)
-                check.checked += 1
+    _read_back(check, picked, stamps_all, spend, lambda ids: api.batch_read(object_type, ids, properties=[]))
 
 
 def _walk_any(db: Store, api: CrmApi, check: TypeCheck, spend: Budget) -> None:
