@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
@@ -27,6 +28,7 @@ from crm.store.interactions import TimelinePage
 from crm.sync.pull import MISSING_SCOPES_KEY
 
 TTL = dt.timedelta(minutes=10)
+log = logging.getLogger(__name__)
 
 
 def _db(target: str) -> AbstractContextManager[store.Store]:
@@ -210,23 +212,25 @@ def deal_figures(
     )
 
 
-@st.cache_data(ttl=dt.timedelta(hours=1), show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=False)
 def _account_currency(target: str, connection: str, crm: str, _settings: Settings) -> str | None:
-    with provider_of(_settings).connect(_settings) as api:
-        return api.identity().currency
+    try:
+        with provider_of(_settings).connect(_settings) as api:
+            return api.identity().currency
+    except CrmError as exc:
+        log.info("the account's default currency is unknown (%s)", type(exc).__name__)
+        return None
 
 
 def account_currency(settings: Settings) -> str | None:
     """The connected account's default currency (what a deal naming none is in), or None.
 
-    Not in the cache: asked of the CRM (one request, kept an hour per connection), so a page
-    asks only when some deal names no currency. None when the CRM does not say or cannot be
-    reached (a failure is not kept: the next rerun asks again).
+    Not in the cache: asked of the CRM (one request per connection every ten minutes at
+    most), so a page asks only when some deal names no currency. None when the CRM does not
+    say or cannot be reached; that answer is kept as long, so an unreachable CRM slows one
+    rerun in ten minutes, not each.
     """
-    try:
-        return _account_currency(store.target_of(settings), settings.connection, settings.crm, settings)
-    except CrmError:
-        return None
+    return _account_currency(store.target_of(settings), settings.connection, settings.crm, settings)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
