@@ -22,7 +22,7 @@ from uikit import Portal, plain, texts
 from crm import store
 from crm.crms import provider_for
 from crm.export import export_records
-from crm.interface import Pipeline
+from crm.interface import Pipeline, Record
 from crm.pipedrive.client import ApiToken
 from crm.sandbox.pipedrive import PipedriveServer
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
@@ -190,6 +190,29 @@ def test_a_pipedrive_connections_deals_page_shows_its_pipelines_stages_values_an
         "Any stage",
         *(s.label for s in renewals.stages),
     ]
+
+
+def test_a_deal_naming_no_currency_counts_in_the_companys_default_currency_only(
+    company: Portal, pipedrive: PipedriveAdmin
+) -> None:
+    deals = [d for d in pipedrive.truth("deals") if not d.get("is_deleted") and d["status"] == "open"]
+    moved = next(d for d in deals if d["currency"] != "USD" and float(d["value"] or 0) > 0)
+    with store.open(company.settings) as db:  # as a CRM that lets a deal name no currency would store it
+        db.records.upsert_records(
+            "deals", [Record(str(moved["id"]), "deals", {"currency": None}, None, moved["update_time"])]
+        )
+    at = company.page("deals")
+    at.run()
+
+    assert not at.exception
+    # The sandbox's user default currency is USD: the deal joins the dollars, and leaves its own.
+    opened = {m.value.rsplit(" ", 1)[1]: m.value for m in at.metric if m.label == "Open pipeline value"}
+    for code in opened:
+        total = sum(
+            float(d["value"] or 0) for d in deals if (d["currency"] if d is not moved else "USD") == code
+        )
+        assert opened[code] == f"{total:,.0f} {code}"
+    assert "no currency" not in " ".join(m.value for m in at.metric)
 
 
 def test_a_pipedrive_connections_organizations_and_deal_record_pages_use_its_words(
