@@ -66,7 +66,7 @@ with crm_errors("read the cache"):
     owners = owner_labels(data.owners(settings))
     figures = data.deal_figures(settings, dt.date.today())
     defs = data.property_defs(settings, "deals")
-# Deals naming no currency are in the account's, when the CRM says which (one request an hour).
+# Deals naming no currency are in the account's, when the CRM says which (data.account_currency).
 default_currency = data.account_currency(settings) if any(f["currency"] is None for f in figures) else None
 if default_currency:
     with crm_errors("read the cache"):
@@ -122,8 +122,8 @@ pipeline_names = pipeline_labels(pipes)
 
 def stage_chart(summary: pd.DataFrame, title: str | None, currency: str | None) -> alt.LayerChart:
     """Amount per stage as bars, deal count as a label, stages in the pipeline's order; the
-    amounts are all in ``currency`` (the axis says which)."""
-    unit = f"Amount ({currency or NO_CURRENCY})"
+    amounts are all in ``currency`` (the axis says which; no deals, no currency to name)."""
+    unit = f"Amount ({currency or NO_CURRENCY})" if figures else "Amount"
     order = list(summary["stage"])
     base = alt.Chart(summary).encode(
         y=alt.Y("stage:N", sort=order, title=None, axis=alt.Axis(labelLimit=260)),
