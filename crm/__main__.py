@@ -289,20 +289,12 @@ def cmd_migrate_cache(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
 
 
 def cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """Compare the cache with HubSpot; the planned requests are printed before any is made."""
+    """Compare the cache with its CRM; the planned requests are printed before any is made."""
+    from crm.crms import words_for
     from crm.sync import verify as reconcile
 
     settings = _chosen(args, _settings())
-    if not reconcile.supported(settings):
-        from crm.crms import words_for
-
-        name = words_for(settings.crm).crm
-        print(
-            f"Verify is not offered for {name} connections yet. To bring the cache back in line with "
-            f"{name}, re-read every record: python -m crm sync --full --connection {settings.connection}",
-            file=err,
-        )
-        return EXIT_CONFIG
+    name = words_for(settings.crm).crm
     planned = reconcile.estimate(settings, full=args.full)
     cap = f", capped at {args.budget}" if args.budget is not None else ""
     print(
@@ -313,7 +305,7 @@ def cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     )
     result = reconcile.verify(settings, full=args.full, budget=args.budget)
     for check in result.types.values():
-        print(_verify_line(check), file=out)
+        print(_verify_line(check, name), file=out)
         for kind in ("missing", "extra", "stale"):
             ids: list[str] = getattr(check, kind)
             if ids:
@@ -328,20 +320,20 @@ def cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     repaired = reconcile.fix(settings, result, budget=left)
     print(
         f"Fix: {sum(repaired.fetched.values())} re-read, {sum(repaired.removed.values())} removed "
-        f"(gone in HubSpot), {sum(repaired.kept.values())} kept (still in HubSpot); "
+        f"(gone in {name}), {sum(repaired.kept.values())} kept (still in {name}); "
         f"{repaired.requests} requests" + ("." if repaired.complete else "; stopped at the budget."),
         file=out,
     )
     return EXIT_OK if repaired.complete and result.complete else EXIT_PROBLEMS
 
 
-def _verify_line(check: Any) -> str:
+def _verify_line(check: Any, crm: str) -> str:
     if check.skipped:
         return f"{check.object_type}: skipped ({_one_line(check.skipped)})"
-    hubspot = "?" if check.hubspot is None else check.hubspot
+    count = "?" if check.in_crm is None else check.in_crm
     found = f"{len(check.missing)} missing, {len(check.extra)} extra, {len(check.stale)} stale"
     partial = "" if check.complete else ", stopped at the budget"
-    return f"{check.object_type}: cache {check.cached}, HubSpot {hubspot}; {found} (checked {check.checked}{partial})"
+    return f"{check.object_type}: cache {check.cached}, {crm} {count}; {found} (checked {check.checked}{partial})"
 
 
 # -- several connections ---------------------------------------------------------------

@@ -134,12 +134,16 @@ class Identity:
     """Who a connection is: the CRM account, its name, the user who connected (if known).
 
     ``ui_host`` is the host the CRM's own UI serves the account on (record links).
+    ``currency`` is the account's default currency code (HubSpot's company currency,
+    Pipedrive's user default): what a deal amount naming no currency is in; None when the
+    CRM does not say.
     """
 
     account_id: str
     account_name: str
     user: str | None = None
     ui_host: str | None = None
+    currency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -255,8 +259,9 @@ class ObjectTypeInfo:
     sorts: tuple[tuple[str, bool], ...] = ()
     related: tuple[str, ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
-    # More roles: an amount of money (a deal's value), its currency (None: one currency,
-    # the account's), a deal's close date; the property holding the id of the company a record belongs to
+    # More roles: an amount of money (a deal's value), its currency code (None: one currency,
+    # the account's; a record whose code is empty is in the account's, ``Identity.currency``;
+    # sums never add two currencies), a deal's close date; the property holding the id of the company a record belongs to
     # (Pipedrive's org_id; None where the link is an association).
     search_hint: str = ""
     amount: str | None = None

@@ -1,4 +1,14 @@
-"""Deals: pipeline figures and chart, a table with stages and owners as labels, inline edits."""
+"""Deals: pipeline figures and chart, a table with stages and owners as labels, inline edits.
+
+Amounts are summed per currency, never across: deals name their currency (the CRM's
+``currency`` role) and the cache holds no exchange rates, so adding euros to dollars would
+be a figure a sales manager acts on wrongly. With several currencies the figures are one row
+of the same three metrics per currency, most deals first: reading down a column compares a
+figure across currencies, every number is one that exists in the CRM, and nothing is hidden
+behind a picker. The chart has room for one axis of money, so it shows one currency at a
+time (a picker, most deals first). A deal naming no currency is in the account's default
+currency when the CRM tells it, otherwise its figures are labelled "no currency".
+"""
 
 from __future__ import annotations
 
@@ -14,7 +24,6 @@ from ui.access import require_staff
 from ui.columns import (
     grid_columns,
     ids_as_text,
-    money,
     owner_labels,
     pipeline_labels,
     record_label,
@@ -57,6 +66,12 @@ with crm_errors("read the cache"):
     owners = owner_labels(data.owners(settings))
     figures = data.deal_figures(settings, dt.date.today())
     defs = data.property_defs(settings, "deals")
+# Deals naming no currency are in the account's, when the CRM says which (data.account_currency).
+default_currency = data.account_currency(settings) if any(f["currency"] is None for f in figures) else None
+if default_currency:
+    with crm_errors("read the cache"):
+        figures = data.deal_figures(settings, dt.date.today(), default_currency=default_currency)
+NO_CURRENCY = "no currency"
 
 
 def label(name: str) -> str:
@@ -77,42 +92,49 @@ locked = outcome.locked
 
 # --- figures and the pipeline chart ---------------------------------------------------------
 
-m1, m2, m3 = st.columns(3)
-m1.metric(
-    "Open pipeline value",
-    money(figures.get("open_value")),
-    border=True,
-    help="Sum of amounts of deals in open (not closed) stages.",
+
+def amount(value: float, currency: str | None) -> str:
+    """``12,000 EUR``: the figure and its currency's code, or "no currency" (``""``: no deals,
+    no currency to name)."""
+    unit = NO_CURRENCY if currency is None else currency
+    return f"{value:,.0f} {unit}".rstrip()
+
+
+FIGURES = (
+    ("open_value", "Open pipeline value", "Sum of amounts of open deals"),
+    ("won_this_quarter", "Won this quarter", "Deals won with a close date in the current calendar quarter"),
+    ("weighted_forecast", "Weighted forecast", "Open amounts weighted by each stage's win probability"),
 )
-m2.metric(
-    "Won this quarter",
-    money(figures.get("won_this_quarter")),
-    border=True,
-    help="Deals in a closed-won stage with a close date in the current calendar quarter.",
-)
-m3.metric(
-    "Weighted forecast",
-    money(figures.get("weighted_forecast")),
-    border=True,
-    help="Open amounts weighted by each stage's win probability.",
-)
+for row in figures or [{"currency": ""}]:
+    where = f", in {row['currency']} only" if row["currency"] and len(figures) > 1 else ""
+    for column, (key, title, meaning) in zip(st.columns(3), FIGURES, strict=True):
+        column.metric(
+            title, amount(float(row.get(key, 0.0)), row["currency"]), border=True, help=f"{meaning}{where}."
+        )
+if len(figures) > 1:
+    st.caption(
+        f"Deals in {len(figures)} currencies: each currency's figures are its own; "
+        "none are added across currencies (the cache has no exchange rates)."
+    )
 
 pipeline_names = pipeline_labels(pipes)
 
 
-def stage_chart(summary: pd.DataFrame, title: str | None) -> alt.LayerChart:
-    """Amount per stage as bars, deal count as a label, stages in the pipeline's order."""
+def stage_chart(summary: pd.DataFrame, title: str | None, currency: str | None) -> alt.LayerChart:
+    """Amount per stage as bars, deal count as a label, stages in the pipeline's order; the
+    amounts are all in ``currency`` (the axis says which; no deals, no currency to name)."""
+    unit = f"Amount ({currency or NO_CURRENCY})" if figures else "Amount"
     order = list(summary["stage"])
     base = alt.Chart(summary).encode(
         y=alt.Y("stage:N", sort=order, title=None, axis=alt.Axis(labelLimit=260)),
         tooltip=[
             alt.Tooltip("stage:N", title="Stage"),
             alt.Tooltip("count:Q", title="Deals"),
-            alt.Tooltip("amount:Q", title="Amount", format=",.0f"),
+            alt.Tooltip("amount:Q", title=unit, format=",.0f"),
         ],
     )
     bars = base.mark_bar().encode(
-        x=alt.X("amount:Q", title="Amount"), color=alt.Color("stage:N", sort=order, legend=None)
+        x=alt.X("amount:Q", title=unit), color=alt.Color("stage:N", sort=order, legend=None)
     )
     counts = base.mark_text(align="left", dx=4).encode(x="amount:Q", text=alt.Text("count:Q", format="d"))
     chart = alt.layer(bars, counts).properties(height=max(140, 34 * len(summary)))
@@ -131,15 +153,32 @@ if pipes:
         or pipes[0]["id"]
     )
     chosen = list(pipeline_names) if chart_choice == SIDE_BY_SIDE else [chart_choice]
+    # One currency on the axis at a time: the picker appears when the deals name several.
+    codes = {str(f["currency"] or ""): f["currency"] for f in figures}
+    shown_currency = next(iter(codes.values()), default_currency)
+    if len(codes) > 1:
+        picked = st.segmented_control(
+            "Chart currency",
+            list(codes),
+            format_func=lambda code: code or NO_CURRENCY,
+            default=next(iter(codes)),
+            key="deals_chart_currency",
+        )
+        shown_currency = codes.get(picked, shown_currency) if picked is not None else shown_currency
     with crm_errors("summarise the pipeline"):
-        summaries = {pid: data.deal_stage_summary(settings, pid) for pid in chosen}
+        summaries = {
+            pid: data.deal_stage_summary(settings, pid, shown_currency, default_currency=default_currency)
+            for pid in chosen
+        }
     if all(s.empty for s in summaries.values()):
         st.caption("No stages to chart yet.")
     elif len(chosen) == 1:
-        st.altair_chart(stage_chart(summaries[chosen[0]], None), width="stretch")
+        st.altair_chart(stage_chart(summaries[chosen[0]], None, shown_currency), width="stretch")
     else:
         charts = [
-            stage_chart(summaries[pid], pipeline_names[pid]) for pid in chosen if not summaries[pid].empty
+            stage_chart(summaries[pid], pipeline_names[pid], shown_currency)
+            for pid in chosen
+            if not summaries[pid].empty
         ]
         st.altair_chart(alt.hconcat(*charts), width="stretch")
 else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
@@ -22,10 +23,12 @@ import streamlit as st
 from crm import store
 from crm.config import Settings
 from crm.crms import provider_of
+from crm.errors import CrmError
 from crm.store.interactions import TimelinePage
 from crm.sync.pull import MISSING_SCOPES_KEY
 
 TTL = dt.timedelta(minutes=10)
+log = logging.getLogger(__name__)
 
 
 def _db(target: str) -> AbstractContextManager[store.Store]:
@@ -83,7 +86,7 @@ def search_columns(settings: Settings, object_type: str) -> tuple[str, ...] | No
 
 
 def deal_roles(settings: Settings) -> dict[str, str]:
-    """The deals columns that hold the pipeline, stage, amount, close date and status, in the
+    """The deals columns that hold the pipeline, stage, amount, close date, currency and status, in the
     CRM's names (and the status's open and won values)."""
     for info in provider_of(settings).object_types():
         if info.name == "deals":
@@ -92,6 +95,7 @@ def deal_roles(settings: Settings) -> dict[str, str]:
                 "stage": info.stage,
                 "amount": info.amount,
                 "close_date": info.close_date,
+                "currency": info.currency,
                 "status": info.status,
                 "status_open": info.status_open,
                 "status_won": info.status_won,
@@ -160,30 +164,73 @@ def property_defs(settings: Settings, object_type: str) -> dict[str, dict[str, A
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def _deal_stage_summary(
-    target: str, stamp_: str, pipeline_id: str, roles: tuple[tuple[str, str], ...] = ()
+    target: str,
+    stamp_: str,
+    pipeline_id: str,
+    roles: tuple[tuple[str, str], ...] = (),
+    in_currency: str | None = None,
+    default_currency: str | None = None,
 ) -> pd.DataFrame:
     wanted = {k: v for k, v in roles if k not in ("close_date", "status_won")}
     with _db(target) as db:
-        return db.queries.deal_stage_summary(pipeline_id, **wanted)
+        return db.queries.deal_stage_summary(
+            pipeline_id, in_currency=in_currency, default_currency=default_currency, **wanted
+        )
 
 
-def deal_stage_summary(settings: Settings, pipeline_id: str) -> pd.DataFrame:
-    """Amount and count per stage of one pipeline, in the pipeline's stage order."""
+def deal_stage_summary(
+    settings: Settings, pipeline_id: str, currency: str | None = None, *, default_currency: str | None = None
+) -> pd.DataFrame:
+    """Amount and count per stage of one pipeline, in the pipeline's stage order, of the deals
+    in ``currency`` (None: those naming none) when the CRM's deals name one; a deal naming
+    none is in ``default_currency`` when given (the account's)."""
     roles = tuple(sorted(deal_roles(settings).items()))
-    return _deal_stage_summary(store.target_of(settings), stamp(settings), pipeline_id, roles)
+    return _deal_stage_summary(
+        store.target_of(settings), stamp(settings), pipeline_id, roles, currency, default_currency
+    )
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def _deal_figures(
-    target: str, stamp_: str, today: dt.date, roles: tuple[tuple[str, str], ...] = ()
-) -> dict[str, Any]:
+    target: str,
+    stamp_: str,
+    today: dt.date,
+    roles: tuple[tuple[str, str], ...] = (),
+    default_currency: str | None = None,
+) -> list[dict[str, Any]]:
     with _db(target) as db:
-        return db.queries.deal_figures(today=today, **dict(roles))
+        return db.queries.deal_figures(today=today, default_currency=default_currency, **dict(roles))
 
 
-def deal_figures(settings: Settings, today: dt.date | None = None) -> dict[str, Any]:
+def deal_figures(
+    settings: Settings, today: dt.date | None = None, *, default_currency: str | None = None
+) -> list[dict[str, Any]]:
+    """The deal figures per currency, most deals first (``Queries.deal_figures``)."""
     roles = tuple(sorted(deal_roles(settings).items()))
-    return _deal_figures(store.target_of(settings), stamp(settings), today or dt.date.today(), roles)
+    return _deal_figures(
+        store.target_of(settings), stamp(settings), today or dt.date.today(), roles, default_currency
+    )
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _account_currency(target: str, connection: str, crm: str, _settings: Settings) -> str | None:
+    try:
+        with provider_of(_settings).connect(_settings) as api:
+            return api.identity().currency
+    except CrmError as exc:
+        log.info("the account's default currency is unknown (%s)", type(exc).__name__)
+        return None
+
+
+def account_currency(settings: Settings) -> str | None:
+    """The connected account's default currency (what a deal naming none is in), or None.
+
+    Not in the cache: asked of the CRM (one request per connection every ten minutes at
+    most), so a page asks only when some deal names no currency. None when the CRM does not
+    say or cannot be reached; that answer is kept as long, so an unreachable CRM slows one
+    rerun in ten minutes, not each.
+    """
+    return _account_currency(store.target_of(settings), settings.connection, settings.crm, settings)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

@@ -1,10 +1,10 @@
-"""The Sync page's *Verify* block: compare the cache with HubSpot, see what differs, fix it.
+"""The Sync page's *Verify* block: compare the cache with its CRM, see what differs, fix it.
 
 The requests a check will make are shown before the button (``crm.sync.verify.estimate``
 reads only the cache), and the budget field caps them. The result stays in the session
 until the next check or a fix; a fix re-reads what is missing or stale and, only when the
-person ticks it, removes the records HubSpot no longer has (each read back first).
-Record ids only are shown, never CRM values.
+person ticks it, removes the records the CRM no longer has (each read back first).
+Record ids only are shown, never CRM values. Every CRM is offered it, in its own words.
 """
 
 from __future__ import annotations
@@ -23,27 +23,23 @@ from ui.feedback import crm_errors, flash
 
 RESULT_KEY = "verify_result"
 DEPTHS = {"Sample": False, "Every record": True}
-KINDS = {
-    "missing": "in HubSpot, not in the cache",
-    "extra": "in the cache, gone from HubSpot",
-    "stale": "changed in HubSpot since it was cached",
-}
+
+
+def _kinds(crm: str) -> dict[str, str]:
+    return {
+        "missing": f"in {crm}, not in the cache",
+        "extra": f"in the cache, gone from {crm}",
+        "stale": f"changed in {crm} since it was cached",
+    }
 
 
 def verify_block(settings: Settings, *, can_run: bool) -> None:
-    """The block: depth, budget (with the estimate), the button, the last result; for a CRM the
-    check cannot run on (``reconcile.supported``), one sentence saying so instead."""
+    """The block: depth, budget (with the estimate), the button, the last result."""
     st.subheader("Verify")
-    if not reconcile.supported(settings):
-        name = crms.words_for(settings.crm).crm
-        st.caption(
-            f"Verify is not offered for {name} connections yet: the check is built on searches {name} "
-            f"does not have. To bring the cache back in line with {name}, run a Full re-sync: it reads "
-            "every record again."
-        )
-        return
+    name = crms.words_for(settings.crm).crm
+    types = _type_names(settings)
     st.caption(
-        "Compare the cache with HubSpot: counts per type, then a sample of records (the most "
+        f"Compare the cache with {name}: counts per type, then a sample of records (the most "
         "recently changed and a random pick of cached ones) or every record's id and last change."
     )
     depth = st.radio("Depth", list(DEPTHS), horizontal=True, key="verify_depth")
@@ -58,23 +54,30 @@ def verify_block(settings: Settings, *, can_run: bool) -> None:
                 value=max(1, total),
                 step=10,
                 key=f"verify_budget_{'full' if full else 'sample'}",
-                help="The check stops after this many HubSpot requests.",
+                help=f"The check stops after this many {name} requests.",
             )
         )
-        per_type = ", ".join(f"{t} {n}" for t, n in planned.items())
+        per_type = ", ".join(f"{types.get(t, t)} {n}" for t, n in planned.items())
         st.caption(f"This check makes about {total:,} requests ({per_type}) and at most {budget:,}.")
         if st.button("Verify", key="verify_run", disabled=not can_run, icon=":material/fact_check:"):
-            with st.spinner("Comparing with HubSpot..."):
+            with st.spinner(f"Comparing with {name}..."):
                 st.session_state[RESULT_KEY] = reconcile.verify(settings, full=full, budget=budget)
     result = st.session_state.get(RESULT_KEY)
     if isinstance(result, reconcile.VerifyResult):
-        _show(settings, result, can_run=can_run)
+        _show(settings, result, can_run=can_run, name=name, types=types)
 
 
-def _show(settings: Settings, result: reconcile.VerifyResult, *, can_run: bool) -> None:
-    st.dataframe(_counts_frame(result), hide_index=True, key="verify_counts")
+def _type_names(settings: Settings) -> dict[str, str]:
+    """Each record type as the CRM calls it, lower case (``people`` for Pipedrive's contacts)."""
+    return {t.name: t.label.lower() for t in crms.provider_of(settings).object_types()}
+
+
+def _show(
+    settings: Settings, result: reconcile.VerifyResult, *, can_run: bool, name: str, types: dict[str, str]
+) -> None:
+    st.dataframe(_counts_frame(result, name, types), hide_index=True, key="verify_counts")
     if result.clean:
-        st.success(f"The cache matches HubSpot ({result.requests:,} requests).", icon=":material/verified:")
+        st.success(f"The cache matches {name} ({result.requests:,} requests).", icon=":material/verified:")
         return
     if not result.complete:
         st.warning(
@@ -82,7 +85,7 @@ def _show(settings: Settings, result: reconcile.VerifyResult, *, can_run: bool) 
             "partly checked.",
             icon=":material/hourglass_bottom:",
         )
-    differences = _differences_frame(result)
+    differences = _differences_frame(result, name, types)
     if differences.empty:
         return
     st.dataframe(differences, hide_index=True, key="verify_differences")
@@ -90,14 +93,14 @@ def _show(settings: Settings, result: reconcile.VerifyResult, *, can_run: bool) 
     remove = False
     if extra:
         remove = st.checkbox(
-            f"Also remove the {extra:,} records HubSpot no longer has (each is read back first; "
-            "one HubSpot still has is kept)",
+            f"Also remove the {extra:,} records {name} no longer has (each is read back first; "
+            f"one {name} still has is kept)",
             key="verify_remove",
         )
     chosen = result if remove else _without_extra(result)
     st.caption(f"Fixing makes about {reconcile.estimate_fix(chosen):,} requests.")
     if st.button("Fix", key="verify_fix", disabled=not can_run, icon=":material/build:"):
-        with crm_errors("fix the cache", stop=False), st.spinner("Re-reading from HubSpot..."):
+        with crm_errors("fix the cache", stop=False), st.spinner(f"Re-reading from {name}..."):
             repaired = reconcile.fix(settings, chosen)
             data.clear()
             st.session_state.pop(RESULT_KEY, None)
@@ -108,15 +111,15 @@ def _show(settings: Settings, result: reconcile.VerifyResult, *, can_run: bool) 
             st.rerun()
 
 
-def _counts_frame(result: reconcile.VerifyResult) -> pd.DataFrame:
+def _counts_frame(result: reconcile.VerifyResult, name: str, types: dict[str, str]) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     for check in result.types.values():
         state = "skipped" if check.skipped else ("done" if check.complete else "unfinished")
         rows.append(
             {
-                "Type": check.object_type,
+                "Type": types.get(check.object_type, check.object_type),
                 "Cache": check.cached,
-                "HubSpot": check.hubspot,
+                name: check.in_crm,
                 "Checked": check.checked,
                 "Missing": len(check.missing),
                 "Extra": len(check.extra),
@@ -127,11 +130,16 @@ def _counts_frame(result: reconcile.VerifyResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _differences_frame(result: reconcile.VerifyResult) -> pd.DataFrame:
+def _differences_frame(result: reconcile.VerifyResult, name: str, types: dict[str, str]) -> pd.DataFrame:
+    kinds = _kinds(name)
     rows = [
-        {"Type": check.object_type, "Record": record_id, "Difference": KINDS[kind]}
+        {
+            "Type": types.get(check.object_type, check.object_type),
+            "Record": record_id,
+            "Difference": kinds[kind],
+        }
         for check in result.types.values()
-        for kind in KINDS
+        for kind in kinds
         for record_id in getattr(check, kind)
     ]
     return pd.DataFrame(rows, columns=["Type", "Record", "Difference"])

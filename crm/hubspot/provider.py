@@ -174,6 +174,7 @@ OBJECT_TYPES = (
             ("hs_lastmodifieddate", "Last modified"),
         ),
         amount="amount",
+        currency="deal_currency_code",
         close_date="closedate",
     ),
     ObjectTypeInfo(
@@ -371,6 +372,7 @@ class HubSpotApi:
             account_name=self._account_name or WORDS.account_label(account_id),
             user=None,
             ui_host=info.get("ui_domain"),
+            currency=info.get("currency") or None,
         )
 
     def properties(self, object_type: str) -> list[Property]:

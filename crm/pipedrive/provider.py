@@ -300,6 +300,7 @@ class PipedriveApi:
             account_name=str(me.get("company_name") or WORDS.account_label(me.get("company_id"))),
             user=me.get("email"),
             ui_host=f"{domain}.pipedrive.com" if domain else None,
+            currency=str(me.get("default_currency") or "") or None,
         )
 
     # -- sched: crm.interface.ReportsUsage (the client's request counts and burst window) --------

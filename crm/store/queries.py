@@ -422,6 +422,9 @@ class Queries(TableOwner):
         pipeline: str = "pipeline",
         stage: str = "dealstage",
         amount: str = "amount",
+        currency: str | None = None,
+        in_currency: str | None = None,
+        default_currency: str | None = None,
         status: str | None = None,
         status_open: str | None = None,
     ) -> pd.DataFrame:
@@ -430,20 +433,39 @@ class Queries(TableOwner):
         ``pipeline``, ``stage`` and ``amount`` name the deals' columns that play those roles
         (the CRM's own property names; defaults: HubSpot's). With a ``status`` column, only
         deals whose status is ``status_open`` count (a CRM whose won and lost deals keep
-        their stage, as Pipedrive's do).
+        their stage, as Pipedrive's do). With a ``currency`` column, only deals in
+        ``in_currency`` count (None: those naming no currency), so no sum adds two currencies;
+        ``default_currency`` is the one a deal naming none is in (the account's, when known).
         """
         p, s_, a, *rest = self._deal_columns(pipeline, stage, amount, *([status] if status else []))
         only_open = f" AND {rest[0]} = ?" if rest else ""
+        params: list[Any] = [status_open] if rest else []
+        only_currency = ""
+        if currency:
+            code, code_params = self._deal_currency(currency, default_currency)
+            only_currency = f" AND {code} IS NULL" if in_currency is None else f" AND {code} = ?"
+            params += [*code_params, *([] if in_currency is None else [in_currency.upper()])]
         return self._frame(
             f"""SELECT s.id AS stage_id, s.label AS stage, s.display_order, count(d.id) AS count,
                       coalesce(sum({a}), 0.0) AS amount, s.probability
                FROM pipeline_stages s
-               LEFT JOIN deals d ON {p} = s.pipeline_id AND {s_} = s.id AND d.archived = 0{only_open}
+               LEFT JOIN deals d ON {p} = s.pipeline_id AND {s_} = s.id AND d.archived = 0{only_open}{only_currency}
                WHERE s.object_type = 'deals' AND s.pipeline_id = ? AND s.archived = 0
                GROUP BY s.id, s.label, s.display_order, s.probability
                ORDER BY s.display_order, s.label""",
-            [*([status_open] if rest else []), pipeline_id],
+            [*params, pipeline_id],
         )
+
+    def _deal_currency(self, column: str | None, default: str | None) -> tuple[str, list[Any]]:
+        """SQL (and its parameters) for a deal's currency code, upper case: ``default`` (else
+        NULL) for a deal naming none, or for every deal when the cache has no such column (a
+        CRM whose deals may name a currency that no synced deal does yet)."""
+        fallback, params = (
+            ("CAST(? AS TEXT)", [default.strip().upper()]) if default else ("CAST(NULL AS TEXT)", [])
+        )
+        if not column or column not in self.property_types("deals"):
+            return fallback, params
+        return f"coalesce(upper(nullif(trim(d.{quote(column)}), '')), {fallback})", params
 
     def _deal_columns(self, pipeline: str, stage: str, *others: str) -> list[str]:
         """SQL for the deals columns named (pipeline and stage as id text, then the others,
@@ -561,11 +583,21 @@ class Queries(TableOwner):
         stage: str = "dealstage",
         amount: str = "amount",
         close_date: str = "closedate",
+        currency: str | None = None,
+        default_currency: str | None = None,
         status: str | None = None,
         status_open: str | None = None,
         status_won: str | None = None,
-    ) -> dict[str, float]:
-        """Open pipeline value, won this quarter (by close date) and the probability-weighted forecast.
+    ) -> list[dict[str, Any]]:
+        """Per currency: open pipeline value, won this quarter (by close date) and the
+        probability-weighted forecast.
+
+        One row per currency the deals name, most deals first (then by code, None last): ``{"currency", "deals",
+        "open_value", "won_this_quarter", "weighted_forecast"}``; ``currency`` is the code
+        upper-cased, or None for deals naming none when ``default_currency`` (the account's,
+        which such a deal is in) is not given: never merged into another currency, as adding
+        euros to dollars is a figure no one can act on. Without a ``currency`` column every
+        deal is in ``default_currency`` (or None). No deals: no rows.
 
         The keyword arguments name the deals' columns that play those roles (defaults:
         HubSpot's, where a closed stage with probability 1 is won). With a ``status`` column,
@@ -575,27 +607,35 @@ class Queries(TableOwner):
         p, s_, a, c, *rest = self._deal_columns(
             pipeline, stage, amount, close_date, *([status] if status else [])
         )
+        code, code_params = self._deal_currency(currency, default_currency)
         if rest:
             is_open, is_won = f"{rest[0]} = ?", f"{rest[0]} = ?"
             opened, won = [status_open], [status_won]
         else:
             is_open, is_won = "s.is_closed = 0", "s.is_closed = 1 AND s.probability >= 1.0"
             opened, won = [], []
-        row = self.conn.execute(
-            f"""SELECT
+        rows = self.conn.execute(
+            f"""SELECT {code} AS currency, count(d.id) AS deals,
                  coalesce(sum(CASE WHEN {is_open} THEN {a} END), 0.0),
                  coalesce(sum(CASE WHEN {is_won} AND {c} >= ? AND {c} < ? THEN {a} END), 0.0),
                  coalesce(sum(CASE WHEN {is_open} THEN {a} * coalesce(s.probability, 0) END), 0.0)
                FROM deals d JOIN pipeline_stages s
                  ON s.object_type = 'deals' AND s.pipeline_id = {p} AND s.id = {s_}
-               WHERE d.archived = 0""",
-            [*opened, *won, start, end, *opened],
-        ).fetchone()
-        return {
-            "open_value": float(row[0]),
-            "won_this_quarter": float(row[1]),
-            "weighted_forecast": float(row[2]),
-        }
+               WHERE d.archived = 0
+               GROUP BY 1""",
+            [*code_params, *opened, *won, start, end, *opened],
+        ).fetchall()
+        rows = sorted(rows, key=lambda row: (-int(row[1]), row[0] is None, str(row[0] or "")))
+        return [
+            {
+                "currency": None if row[0] is None else str(row[0]),
+                "deals": int(row[1]),
+                "open_value": float(row[2]),
+                "won_this_quarter": float(row[3]),
+                "weighted_forecast": float(row[4]),
+            }
+            for row in rows
+        ]
 
     def company_counts(self, company_ids: Sequence[str]) -> pd.DataFrame:
         """Associated (non-archived) contacts and deals per company, indexed by company id."""

@@ -67,7 +67,7 @@ def test_status_of_a_pipedrive_connection_shows_its_company_last_sync_and_cache_
     assert "HubSpot" not in out and "tickets" not in out and "Portal" not in out
 
 
-def test_verify_on_a_pipedrive_connection_says_it_is_not_offered_and_how_to_re_read_instead(
+def test_verify_on_a_pipedrive_connection_checks_it_in_pipedrives_words_within_the_printed_estimate(
     pipedrive: PipedriveAdmin, only_cache: None
 ) -> None:
     code, _, err = run_cli(
@@ -83,10 +83,14 @@ def test_verify_on_a_pipedrive_connection_says_it_is_not_offered_and_how_to_re_r
     assert code == 0, err
     before = pipedrive.stats()["requests"]
 
-    code, out, err = run_cli("verify", "--connection", "Sales")
+    code, out, err = run_cli("verify", "--full", "--connection", "Sales")
 
-    assert code == 2 and out == ""
-    assert err.startswith("Verify is not offered for Pipedrive connections yet.")
-    assert "python -m crm sync --full --connection pipedrive-" in err
-    asked = {route: n for route, n in pipedrive.stats()["requests"].items() if "/_sandbox/" not in route}
-    assert asked == {route: n for route, n in before.items() if "/_sandbox/" not in route}  # nothing asked
+    # Nothing synced yet: every record is missing from the cache, in Pipedrive's words.
+    assert code == 1, err
+    assert err.startswith("Verify (full): about 3 requests (contacts 1, companies 1, deals 1).")
+    people = _live(pipedrive.truth("persons"))
+    assert f"contacts: cache 0, Pipedrive {people}; {people} missing, 0 extra, 0 stale" in out
+    assert out.rstrip().endswith("Verify: differences found; 3 requests.")
+    assert "HubSpot" not in out + err
+    asked = sum(n for route, n in pipedrive.stats()["requests"].items() if "/_sandbox/" not in route)
+    assert asked - sum(n for route, n in before.items() if "/_sandbox/" not in route) == 3

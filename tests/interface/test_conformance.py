@@ -40,11 +40,13 @@ def test_the_provider_and_its_api_implement_the_protocols(crm: Harness) -> None:
     assert {"contacts", "companies", "deals"} <= {info.name for info in crm.provider.object_types()}
 
 
-def test_identity_names_the_connected_account_and_its_ui_host(crm: Harness) -> None:
+def test_identity_names_the_connected_account_its_ui_host_and_default_currency(crm: Harness) -> None:
     me = crm.api.identity()
     assert me.account_id == crm.account_id
     assert me.account_name.strip()
     assert me.ui_host == crm.ui_host
+    # Both sandboxes' accounts are in US dollars (HubSpot's company currency, Pipedrive's user default).
+    assert me.currency == "USD"
 
 
 def test_following_list_cursors_yields_every_live_record_exactly_once(crm: Harness) -> None:

@@ -275,11 +275,89 @@ def test_deal_stage_summary_follows_the_pipeline_stage_order_with_empty_stages(d
 def test_deal_figures_count_open_value_quarter_wins_and_weighted_forecast(db):
     _deals(db)
     figures = db.queries.deal_figures(today=dt.date(2026, 5, 20))
-    assert figures == {
-        "open_value": 300.0,
-        "won_this_quarter": 400.0,
-        "weighted_forecast": pytest.approx(200.0),
-    }
+    assert figures == [
+        {
+            "currency": None,
+            "deals": 4,
+            "open_value": 300.0,
+            "won_this_quarter": 400.0,
+            "weighted_forecast": pytest.approx(200.0),
+        }
+    ]
+
+
+def test_deal_figures_and_the_stage_summary_never_add_two_currencies(db):
+    _deals(db)
+    db.records.save_property_defs("deals", [{"name": "deal_currency_code", "type": "string"}])
+    # Deals 1 and 3 in euros (one written in lower case), 2 in dollars, 4 (won in January) names none.
+    db.records.upsert_records(
+        "deals",
+        [
+            Rec(
+                "1",
+                {
+                    "amount": "100",
+                    "pipeline": "default",
+                    "dealstage": "appointmentscheduled",
+                    "deal_currency_code": "EUR",
+                },
+            ),
+            Rec(
+                "2",
+                {
+                    "amount": "200",
+                    "pipeline": "default",
+                    "dealstage": "contractsent",
+                    "deal_currency_code": "USD",
+                },
+            ),
+            Rec(
+                "3",
+                {
+                    "amount": "400",
+                    "pipeline": "default",
+                    "dealstage": "closedwon",
+                    "closedate": "2026-05-10T00:00:00Z",
+                    "deal_currency_code": "eur",
+                },
+            ),
+        ],
+    )
+    figures = db.queries.deal_figures(today=dt.date(2026, 5, 20), currency="deal_currency_code")
+    assert figures == [
+        {
+            "currency": "EUR",
+            "deals": 2,
+            "open_value": 100.0,
+            "won_this_quarter": 400.0,
+            "weighted_forecast": pytest.approx(20.0),
+        },
+        {
+            "currency": "USD",
+            "deals": 1,
+            "open_value": 200.0,
+            "won_this_quarter": 0.0,
+            "weighted_forecast": pytest.approx(180.0),
+        },
+        {"currency": None, "deals": 1, "open_value": 0.0, "won_this_quarter": 0.0, "weighted_forecast": 0.0},
+    ]
+    euros = db.queries.deal_stage_summary("default", currency="deal_currency_code", in_currency="EUR")
+    assert euros["count"].tolist() == [1, 0, 1, 0] and euros["amount"].tolist() == [100.0, 0.0, 400.0, 0.0]
+    none = db.queries.deal_stage_summary("default", currency="deal_currency_code", in_currency=None)
+    assert none["count"].tolist() == [0, 0, 1, 0] and none["amount"].tolist() == [0.0, 0.0, 800.0, 0.0]
+    # The account's currency named: a deal naming none is in it, summed with those naming it.
+    in_euros = db.queries.deal_figures(
+        today=dt.date(2026, 5, 20), currency="deal_currency_code", default_currency="eur"
+    )
+    assert [(f["currency"], f["deals"]) for f in in_euros] == [("EUR", 3), ("USD", 1)]
+    summary = db.queries.deal_stage_summary(
+        "default", currency="deal_currency_code", in_currency="EUR", default_currency="EUR"
+    )
+    assert summary["amount"].tolist() == [100.0, 0.0, 1200.0, 0.0]
+    # A currency column no synced deal has yet: every deal names none.
+    assert [f["currency"] for f in db.queries.deal_figures(today=dt.date(2026, 5, 20), currency="nope")] == [
+        None
+    ]
 
 
 def test_owners_and_pipelines_read_back_in_display_order(db):

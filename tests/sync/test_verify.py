@@ -22,7 +22,7 @@ def test_a_freshly_synced_cache_verifies_clean_by_sample_and_in_full(sandbox, se
         result = verify(settings, full=full)
         assert result.clean, {t: (c.missing, c.extra, c.stale) for t, c in result.types.items()}
         contacts = result.types["contacts"]
-        assert contacts.hubspot == contacts.cached == len(live_ids(sandbox, "contacts"))
+        assert contacts.in_crm == contacts.cached == len(live_ids(sandbox, "contacts"))
         assert result.requests == result.estimate
 
 

@@ -22,7 +22,7 @@ from uikit import Portal, plain, texts
 from crm import store
 from crm.crms import provider_for
 from crm.export import export_records
-from crm.interface import Pipeline
+from crm.interface import Pipeline, Record
 from crm.pipedrive.client import ApiToken
 from crm.sandbox.pipedrive import PipedriveServer
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
@@ -137,24 +137,47 @@ def test_a_pipedrive_connections_deals_page_shows_its_pipelines_stages_values_an
     assert len(pipelines) > 1 and _options(at, "stage_id") == stages
     assert _options(at, "pipeline_id") == {p.id: p.label for p in pipelines}
     assert _options(at, "owner_id") == _users(pipedrive, company)
-    # The figures go by each deal's status (Pipedrive's won and lost deals keep their stage).
-    assert [m.label for m in at.metric] == ["Open pipeline value", "Won this quarter", "Weighted forecast"]
+    # The figures go by each deal's status (Pipedrive's won and lost deals keep their stage),
+    # one row of them per currency, most deals first, never a sum across currencies.
     assert {d["status"] for d in deals.values()} == {"open", "won", "lost"}
-    open_deals = [d for d in deals.values() if d["status"] == "open"]
     probability = {s.id: s.probability or 0 for p in pipelines for s in p.stages}
     today = dt.date.today()
     quarter = (today.year, (today.month - 1) // 3)
-    won = [
-        d
-        for d in deals.values()
-        if d["status"] == "won"
-        and d["expected_close_date"]
-        and (int(d["expected_close_date"][:4]), (int(d["expected_close_date"][5:7]) - 1) // 3) == quarter
-    ]
-    assert at.metric[0].value == f"${sum(float(d['value'] or 0) for d in open_deals):,.0f}"
-    assert at.metric[1].value == f"${sum(float(d['value'] or 0) for d in won):,.0f}"
-    weighted = sum(float(d["value"] or 0) * probability[str(d["stage_id"])] for d in open_deals)
-    assert at.metric[2].value == f"${weighted:,.0f}"
+
+    def won_now(d: dict[str, Any]) -> bool:
+        close = d["expected_close_date"]
+        return (
+            d["status"] == "won" and bool(close) and (int(close[:4]), (int(close[5:7]) - 1) // 3) == quarter
+        )
+
+    by_currency: dict[str, list[dict[str, Any]]] = {}
+    for d in deals.values():
+        by_currency.setdefault(d["currency"], []).append(d)
+    assert len(by_currency) > 1
+    order = sorted(by_currency, key=lambda code: (-len(by_currency[code]), code))
+    expected = []
+    for code in order:
+        open_deals = [d for d in by_currency[code] if d["status"] == "open"]
+        weighted = sum(float(d["value"] or 0) * probability[str(d["stage_id"])] for d in open_deals)
+        expected += [
+            ("Open pipeline value", f"{sum(float(d['value'] or 0) for d in open_deals):,.0f} {code}"),
+            (
+                "Won this quarter",
+                f"{sum(float(d['value'] or 0) for d in by_currency[code] if won_now(d)):,.0f} {code}",
+            ),
+            ("Weighted forecast", f"{weighted:,.0f} {code}"),
+        ]
+    assert [(m.label, m.value) for m in at.metric] == expected
+    every_open = sum(float(d["value"] or 0) for d in deals.values() if d["status"] == "open")
+    assert not any(m.value.startswith(f"{every_open:,.0f}") for m in at.metric)
+    # The chart shows one currency at a time, the most common first; another can be picked.
+    assert at.session_state["deals_chart_currency"] == order[0]
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    assert spec["layer"][0]["encoding"]["x"]["title"] == f"Amount ({order[0]})"
+    at.session_state["deals_chart_currency"] = order[1]
+    at.run()
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    assert not at.exception and spec["layer"][0]["encoding"]["x"]["title"] == f"Amount ({order[1]})"
 
     # One pipeline: only its deals, and only its stages to choose from.
     renewals = next(p for p in pipelines if p.label == "Renewals")
@@ -167,6 +190,29 @@ def test_a_pipedrive_connections_deals_page_shows_its_pipelines_stages_values_an
         "Any stage",
         *(s.label for s in renewals.stages),
     ]
+
+
+def test_a_deal_naming_no_currency_counts_in_the_companys_default_currency_only(
+    company: Portal, pipedrive: PipedriveAdmin
+) -> None:
+    deals = [d for d in pipedrive.truth("deals") if not d.get("is_deleted") and d["status"] == "open"]
+    moved = next(d for d in deals if d["currency"] != "USD" and float(d["value"] or 0) > 0)
+    with store.open(company.settings) as db:  # as a CRM that lets a deal name no currency would store it
+        db.records.upsert_records(
+            "deals", [Record(str(moved["id"]), "deals", {"currency": None}, None, moved["update_time"])]
+        )
+    at = company.page("deals")
+    at.run()
+
+    assert not at.exception
+    # The sandbox's user default currency is USD: the deal joins the dollars, and leaves its own.
+    opened = {m.value.rsplit(" ", 1)[1]: m.value for m in at.metric if m.label == "Open pipeline value"}
+    for code in opened:
+        total = sum(
+            float(d["value"] or 0) for d in deals if (d["currency"] if d is not moved else "USD") == code
+        )
+        assert opened[code] == f"{total:,.0f} {code}"
+    assert "no currency" not in " ".join(m.value for m in at.metric)
 
 
 def test_a_pipedrive_connections_organizations_and_deal_record_pages_use_its_words(

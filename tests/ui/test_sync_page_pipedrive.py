@@ -1,5 +1,5 @@
 """The Sync page on a Pipedrive connection: its status, counts, history and estimates in Pipedrive's
-words and figures, and Verify not offered where it cannot run."""
+words and figures, and Verify in Pipedrive's words."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def test_the_sync_page_of_a_pipedrive_connection_shows_its_status_counts_and_his
     assert "HubSpot" not in shown and "portal" not in shown
 
 
-def test_a_pipedrive_connection_is_estimated_from_its_last_full_resync_and_offered_no_verify(
+def test_a_pipedrive_connection_is_estimated_from_its_last_full_resync(
     sales: tuple[Portal, connections.Connection],
 ) -> None:
     portal, conn = sales
@@ -92,9 +92,37 @@ def test_a_pipedrive_connection_is_estimated_from_its_last_full_resync_and_offer
     assert "for 24 records (from the last full re-sync)" in estimate
     assert "Pipedrive allowed 80 requests per 2 s" in estimate  # the sandbox's API-token burst
     assert "daily budget" not in estimate
-    assert "verify_run" not in [b.key for b in at.button]
-    assert "Verify is not offered for Pipedrive connections yet" in texts(at)
-    assert not at.radio  # no depth to pick either
+
+
+def test_verify_on_a_pipedrive_connection_finds_a_person_changed_behind_the_caches_back_and_fixes_it(
+    sales: tuple[Portal, connections.Connection], company: PipedriveAdmin
+) -> None:
+    portal, conn = sales
+    at = portal.page("sync")
+    at.run()
+    assert not at.exception
+    person = sorted(company.truth("persons"), key=lambda p: p["id"])[3]
+    company.patch_object("persons", person["id"], {"name": "Renamed In Pipedrive"})  # no webhooks here
+    shown = texts(at)
+    assert "Compare the cache with Pipedrive: counts per type" in shown
+    assert "This check makes about 6 requests (people 2, organizations 2, deals 2) and at most 6." in shown
+    assert "Verify is not offered" not in shown
+
+    at.button(key="verify_run").click().run()
+    assert not at.exception
+    differences = next(d.value for d in at.dataframe if "Difference" in d.value.columns)
+    assert list(zip(differences["Type"], differences["Record"], differences["Difference"], strict=True)) == [
+        ("people", str(person["id"]), "changed in Pipedrive since it was cached")
+    ]
+    assert "Fixing makes about 1 requests." in texts(at)  # the person; its organization is on it
+    at.button(key="verify_fix").click().run()
+    assert not at.exception
+    with store.open(portal.settings.for_connection(conn)) as db:
+        assert db.queries.get_record("contacts", str(person["id"]))["name"] == "Renamed In Pipedrive"
+
+    at.button(key="verify_run").click().run()
+    assert "The cache matches Pipedrive (6 requests)." in texts(at)
+    assert "HubSpot" not in texts(at)
 
 
 def test_a_pipedrive_connection_never_fully_synced_says_no_estimate_exists_yet(
