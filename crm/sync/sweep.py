@@ -1,0 +1,161 @@
+"""Finding records deleted in a CRM that lists no deletions: a budgeted sweep of live ids.
+
+An incremental pull reads what changed since its cursor; a deleted record does not change,
+it disappears. A CRM that lists its deletions (``crm.interface.DeletionFeed``: Pipedrive's
+deals) tells the pull; for a type it lists none of (Pipedrive's persons and organizations,
+docs/PIPEDRIVE_API.md §3) the cache kept the record until the next full pull or a webhook,
+up to a day for a cache without webhooks. The sweep closes that gap at a bounded cost.
+
+When an incremental pull finished a type whose deletions no feed reported, and the sweep is
+due (its last complete look for deletions, a sweep or a full pull, began ``interval_s`` ago
+or more; ``Settings.deletion_sweep_s``, CRM_DELETION_SWEEP), it:
+
+1. estimates its cost: one list request per ``page_limit`` (500) live records cached, at
+   least one: ``ceil(n / 500)`` requests, 20 per 10,000 records (a CRM that hands a cursor to
+   an empty last page costs one more). It is skipped, and says so in the sync state and the
+   log, when the day's allowance left is smaller: ``daily`` in the API's ``rate_gauges``
+   (``ReportsUsage``) where the CRM reports one, else CRM_DAILY_LIMIT times CRM_DAILY_BUDGET
+   less what this app's sync runs sent today (UTC), else (no limit known) never;
+2. walks the type's live list from the start by one cursor chain, keeping only ids. One
+   chain, not ``WindowedList``'s windows at once: the CRM's paging guarantee (every record
+   that existed for the whole walk is listed once) holds for one chain; a window by update
+   time would lose a record edited into a window already walked, and a sweep of 20 requests
+   gains little from running them at once;
+3. only after the walk reached its end, flags archived the cached records it did not see,
+   except those written to the cache since the sweep began (a record created or changed
+   meanwhile, which a webhook or this app's push wrote) and those created here and not
+   pushed yet. Then it records when it began.
+
+A sweep that stops part-way (network drop, rate limit past the client's retries, the lease
+lost) flags nothing: the error goes up as any pull error does, the last look stays as it
+was, so the next incremental pull finds the sweep still due and walks again from the start.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from crm.config import Settings
+from crm.interface import CrmApi, ReportsUsage
+from crm.store import Store
+from crm.store.values import now_iso
+from crm.sync.runstate import Progress
+
+log = logging.getLogger("crm.sync")
+
+SWEPT = "sweep"
+FULL_PULL = "full pull"
+
+
+@dataclass(frozen=True)
+class SweepPolicy:
+    """How often a sweep may run and what a day allows (from ``Settings``).
+
+    ``interval_s`` 0: never. ``daily_limit`` 0: unknown (then only a limit the CRM reports
+    stops a sweep). ``daily_share``: the share of the day's limit this app may spend.
+    """
+
+    interval_s: int = 0
+    daily_limit: int = 0
+    daily_share: float = 1.0
+
+    @classmethod
+    def of(cls, settings: Settings) -> SweepPolicy:
+        return cls(settings.deletion_sweep_s, settings.daily_limit, settings.daily_budget)
+
+
+def sweep_cost(records: int, page_limit: int) -> int:
+    """List requests one sweep of ``records`` live records costs (at least one)."""
+    return max(1, math.ceil(max(0, records) / max(1, page_limit)))
+
+
+class DeletionSweep:
+    """One pull's sweeps, one type at a time (called from each type's thread).
+
+    Args:
+        api: the connected CRM.
+        policy: how often and within what budget.
+        progress: the run's counters (flagged records add to ``archived``).
+        check: raises when the pull must stop (lease lost, another type failed).
+        page_limit: records asked for per list page.
+    """
+
+    def __init__(
+        self,
+        api: CrmApi,
+        policy: SweepPolicy,
+        progress: Progress,
+        check: Callable[[], None],
+        *,
+        page_limit: int,
+    ) -> None:
+        self.api = api
+        self.policy = policy
+        self.progress = progress
+        self.check = check
+        self.page_limit = max(1, page_limit)
+
+    def after_full_pull(self, db: Store, object_type: str, began_ms: int) -> None:
+        """A complete full pull flagged every record it did not see: a look for deletions."""
+        db.syncstate.record_sweep(object_type, began_ms, how=FULL_PULL)
+
+    def due(self, db: Store, object_type: str, now_ms: int | None = None) -> bool:
+        """Whether a sweep of ``object_type`` is due (never when the policy has no interval)."""
+        if self.policy.interval_s <= 0:
+            return False
+        looked = db.syncstate.sweep_of(object_type)["looked_ms"]
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        return looked is None or now - looked >= self.policy.interval_s * 1000
+
+    def allowance(self, db: Store) -> int | None:
+        """Requests the day still allows this app, or None when no limit is known."""
+        gauges = self.api.rate_gauges() if isinstance(self.api, ReportsUsage) else {}
+        daily = gauges.get("daily") or {}
+        if daily.get("limit"):
+            return int(float(daily["limit"]) * self.policy.daily_share - float(daily.get("used", 0)))
+        if self.policy.daily_limit > 0:
+            midnight = datetime.now(UTC).strftime("%Y-%m-%dT00:00:00")
+            spent = db.syncstate.requests_since(midnight)
+            return int(self.policy.daily_limit * self.policy.daily_share) - spent
+        return None
+
+    def after_incremental(self, db: Store, object_type: str) -> int | None:
+        """Sweep ``object_type`` if due and affordable; the records flagged, None when no
+        sweep ran (not due, or skipped for the budget)."""
+        if not self.due(db, object_type):
+            return None
+        cached = db.queries.record_stamps(object_type)
+        cost = sweep_cost(len(cached), self.page_limit)
+        left = self.allowance(db)
+        if left is not None and cost > left:
+            why = f"the daily budget has {max(0, left)} requests left; a sweep needs {cost}"
+            db.syncstate.note_sweep_skipped(object_type, why)
+            log.info("deletion sweep of %s skipped: %s", object_type, why)
+            return None
+        began_ms, began = int(time.time() * 1000), now_iso()
+        seen = self._live_ids(object_type)
+        self.check()
+        unseen = [i for i in db.queries.record_stamps(object_type) if i not in seen]
+        flagged = db.records.mark_archived(object_type, unseen, synced_before=began)
+        db.syncstate.record_sweep(object_type, began_ms, how=SWEPT)
+        self.progress.note("archived", object_type, flagged, add=True)
+        log.info("deletion sweep of %s: %d live, %d flagged deleted", object_type, len(seen), flagged)
+        return flagged
+
+    def _live_ids(self, object_type: str) -> set[str]:
+        """Every live id of the type, by one cursor chain from the start to the end."""
+        seen: set[str] = set()
+        cursor: str | None = None
+        while True:
+            self.check()
+            page = self.api.list_page(object_type, properties=[], cursor=cursor, limit=self.page_limit)
+            seen.update(r.id for r in page.records)
+            # (a CRM that hands back the same cursor would loop forever)
+            if page.next_cursor is None or page.next_cursor == cursor:
+                return seen
+            cursor = page.next_cursor
