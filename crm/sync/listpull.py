@@ -320,8 +320,7 @@ class ListPuller:
         listed = self._deletions(db, object_type, since)
         self._check()
         db.syncstate.set_modified_since(object_type, self.started_ms)
-        if not listed:
-            self.sweep.after_incremental(db, object_type)
+        self.sweep.after_incremental(db, object_type, listed=listed, began_ms=self.started_ms)
 
     def _deletions(self, db: Store, object_type: str, since_ms: int) -> bool:
         """Flag what the CRM lists as deleted since ``since_ms``; False when it lists nothing

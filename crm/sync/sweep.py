@@ -36,20 +36,22 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from crm.config import Settings
-from crm.interface import CrmApi, ReportsUsage
+from crm.interface import CrmApi, ObjectTypeInfo, ReportsUsage
 from crm.store import Store
 from crm.store.values import now_iso
 from crm.sync.runstate import Progress
 
 log = logging.getLogger("crm.sync")
 
+# How deletions were last looked for (``SyncState.sweep_of``'s ``how``).
 SWEPT = "sweep"
 FULL_PULL = "full pull"
+LISTED = "listed"
 
 
 @dataclass(frozen=True)
@@ -119,14 +121,19 @@ class DeletionSweep:
         if daily.get("limit"):
             return int(float(daily["limit"]) * self.policy.daily_share - float(daily.get("used", 0)))
         if self.policy.daily_limit > 0:
-            midnight = datetime.now(UTC).strftime("%Y-%m-%dT00:00:00")
+            midnight = datetime.now(UTC).strftime("%Y-%m-%dT00:00:00.000Z")
             spent = db.syncstate.requests_since(midnight)
             return int(self.policy.daily_limit * self.policy.daily_share) - spent
         return None
 
-    def after_incremental(self, db: Store, object_type: str) -> int | None:
-        """Sweep ``object_type`` if due and affordable; the records flagged, None when no
-        sweep ran (not due, or skipped for the budget)."""
+    def after_incremental(self, db: Store, object_type: str, *, listed: bool, began_ms: int) -> int | None:
+        """After an incremental pull of ``object_type`` that began at ``began_ms``: where the
+        CRM listed its deletions (``listed``) that was the look; else sweep if due and
+        affordable. The records flagged; None when no sweep ran (listed, not due, or skipped
+        for the budget)."""
+        if listed:
+            db.syncstate.record_sweep(object_type, began_ms, how=LISTED)
+            return None
         if not self.due(db, object_type):
             return None
         cached = db.queries.record_stamps(object_type)
@@ -159,3 +166,37 @@ class DeletionSweep:
             if page.next_cursor is None or page.next_cursor == cursor:
                 return seen
             cursor = page.next_cursor
+
+
+def looked_for_lines(
+    db: Store, types: Sequence[ObjectTypeInfo], crm: str, interval_s: int, *, now: float | None = None
+) -> list[str]:
+    """When each type's deletions were last looked for, in the CRM's words, for the Sync page
+    and ``status`` ([] for a CRM whose pull keeps no such record: HubSpot's tuned pull)."""
+    looks = db.syncstate.sweeps()
+    lines: list[str] = []
+    for info in types:
+        look = looks.get(info.name)
+        if look is None or look["looked_ms"] is None:
+            continue
+        label = info.label.lower()
+        when = _clock(look["looked_ms"] / 1000)
+        if look["how"] == LISTED:
+            lines.append(f"Deleted {label}: {crm} lists them; last asked {when}.")
+            continue
+        how = "a full pull" if look["how"] == FULL_PULL else f"a sweep of {crm}'s list"
+        line = f"Deleted {label} last looked for {when}, by {how}"
+        if interval_s > 0:
+            due = look["looked_ms"] / 1000 + interval_s
+            moment = time.time() if now is None else now
+            line += f"; next sweep {'due now' if due <= moment else 'due ' + _clock(due)}"
+        else:
+            line += "; sweeps are off (CRM_DELETION_SWEEP)"
+        if look["skipped_at"]:
+            line += f"; skipped at {look['skipped_at'][:16].replace('T', ' ')} UTC: {look['skipped_why']}"
+        lines.append(line + ".")
+    return lines
+
+
+def _clock(epoch_s: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch_s))
