@@ -90,19 +90,35 @@ def test_a_deleted_person_and_organization_leave_the_cache_at_an_incremental_pul
     assert lines[2].startswith("Deleted deals: Pipedrive lists them; last asked ")
 
 
+def deleted_after_a_full_pull(
+    settings: Settings, company: PipedriveAdmin, api: PipedriveApi, index: int, *, due: bool
+) -> int:
+    """Sync in full, then delete the ``index``-th person in Pipedrive; its id. ``due``: the
+    sweep falls due too."""
+    run_sync(settings, kind="full", api=api)
+    gone = int(company.truth("persons")[index]["id"])
+    company.delete_object("persons", gone)
+    if due:
+        sweep_due(settings, "contacts")
+    return gone
+
+
+def no_sweep_keeps(settings: Settings, company: PipedriveAdmin, api: PipedriveApi, gone: int) -> None:
+    """An incremental pull reads no list, and the deleted person stays cached."""
+    counted = Lists(api)
+    run = run_sync(settings, kind="incremental", api=counted)
+    assert run["state"] == "succeeded", run.get("error")
+    assert counted.calls == []
+    assert differences(settings, company, "contacts") == [f"contacts {gone} cached but not live"]
+
+
 def test_before_a_sweep_is_due_a_deleted_person_stays_and_no_list_is_read(
     pd_settings: Settings, company: PipedriveAdmin, pd_api: PipedriveApi
 ) -> None:
-    run_sync(pd_settings, kind="full", api=pd_api)
-    gone = company.truth("persons")[5]["id"]
-    company.delete_object("persons", gone)
-    counted = Lists(pd_api)
+    gone = deleted_after_a_full_pull(pd_settings, company, pd_api, 5, due=False)
 
-    run = run_sync(pd_settings, kind="incremental", api=counted)
+    no_sweep_keeps(pd_settings, company, pd_api, gone)
 
-    assert run["state"] == "succeeded", run.get("error")
-    assert counted.calls == []
-    assert differences(pd_settings, company, "contacts") == [f"contacts {gone} cached but not live"]
     with store.open(pd_settings) as db:
         assert db.syncstate.sweep_of("contacts")["how"] == FULL_PULL
 
@@ -112,17 +128,10 @@ def test_a_sweep_the_daily_budget_cannot_afford_is_skipped_and_says_so(
 ) -> None:
     # A day of 10 requests at 50%: the full pull spent more than that already.
     settings = dataclasses.replace(pd_settings, daily_limit=10)
-    run_sync(settings, kind="full", api=pd_api)
-    gone = company.truth("persons")[1]["id"]
-    company.delete_object("persons", gone)
-    sweep_due(settings, "contacts")
-    counted = Lists(pd_api)
+    gone = deleted_after_a_full_pull(settings, company, pd_api, 1, due=True)
 
-    run = run_sync(settings, kind="incremental", api=counted)
+    no_sweep_keeps(settings, company, pd_api, gone)
 
-    assert run["state"] == "succeeded", run.get("error")
-    assert counted.calls == []
-    assert differences(settings, company, "contacts") == [f"contacts {gone} cached but not live"]
     with store.open(settings) as db:
         look = db.syncstate.sweep_of("contacts")
         lines = looked_for_lines(db, OBJECT_TYPES, "Pipedrive", settings.deletion_sweep_s)
@@ -133,10 +142,7 @@ def test_a_sweep_the_daily_budget_cannot_afford_is_skipped_and_says_so(
 def test_a_person_created_and_cached_during_the_sweep_is_not_flagged(
     pd_settings: Settings, company: PipedriveAdmin, pd_api: PipedriveApi
 ) -> None:
-    run_sync(pd_settings, kind="full", api=pd_api)
-    gone = company.truth("persons")[7]["id"]
-    company.delete_object("persons", gone)
-    sweep_due(pd_settings, "contacts")
+    deleted_after_a_full_pull(pd_settings, company, pd_api, 7, due=True)
     made: list[str] = []
 
     def create_after_the_last_page(object_type: str, page: Page) -> None:
@@ -179,10 +185,7 @@ class DropsSweepPages(httpx2.HTTPTransport):
 def test_a_network_drop_mid_sweep_flags_nothing_and_the_next_pull_sweeps_again(
     pd_settings: Settings, company: PipedriveAdmin, pd_api: PipedriveApi
 ) -> None:
-    run_sync(pd_settings, kind="full", api=pd_api)
-    gone = company.truth("persons")[2]["id"]
-    company.delete_object("persons", gone)
-    sweep_due(pd_settings, "contacts")
+    deleted_after_a_full_pull(pd_settings, company, pd_api, 2, due=True)
     network = DropsSweepPages()
     client = PipedriveClient(company.url, ApiToken(company.api_token()), transport=network, max_retries=1)
     api = Lists(PipedriveApi(client), limit=10)
@@ -208,9 +211,7 @@ def test_a_network_drop_mid_sweep_flags_nothing_and_the_next_pull_sweeps_again(
 def test_a_sweep_costs_one_list_request_per_page_of_cached_records(
     pd_settings: Settings, company: PipedriveAdmin, pd_api: PipedriveApi
 ) -> None:
-    run_sync(pd_settings, kind="full", api=pd_api)
-    company.delete_object("persons", company.truth("persons")[4]["id"])
-    sweep_due(pd_settings, "contacts")
+    deleted_after_a_full_pull(pd_settings, company, pd_api, 4, due=True)
     sweep = DeletionSweep(pd_api, SweepPolicy(interval_s=3600), Progress(), lambda: None, page_limit=10)
 
     with store.open(pd_settings) as db:
