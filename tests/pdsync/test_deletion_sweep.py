@@ -14,7 +14,7 @@ import pytest
 
 from crm import store
 from crm.config import Settings
-from crm.errors import Unreachable
+from crm.errors import RateLimited, Unreachable
 from crm.interface import Page
 from crm.pipedrive.client import ApiToken, PipedriveClient
 from crm.pipedrive.provider import OBJECT_TYPES, PipedriveApi
@@ -139,10 +139,13 @@ def test_a_sweep_the_daily_budget_cannot_afford_is_skipped_and_says_so(
     assert "next sweep due now; skipped at " in lines[0] and "a sweep needs 1" in lines[0]
 
 
-def test_a_person_created_and_cached_during_the_sweep_is_not_flagged(
+def test_a_person_created_and_cached_during_the_sweep_or_created_here_unpushed_is_not_flagged(
     pd_settings: Settings, company: PipedriveAdmin, pd_api: PipedriveApi
 ) -> None:
     deleted_after_a_full_pull(pd_settings, company, pd_api, 7, due=True)
+    local = "local-queued-person"
+    with store.open(pd_settings) as db:
+        db.records.insert_local("contacts", local, {"name": "Queued Here"}, stamp="2026-01-01T00:00:00.000Z")
     made: list[str] = []
 
     def create_after_the_last_page(object_type: str, page: Page) -> None:
@@ -160,7 +163,7 @@ def test_a_person_created_and_cached_during_the_sweep_is_not_flagged(
     assert run["state"] == "succeeded", run.get("error")
     assert made and made[0] in truth(company, "contacts")
     assert run["counts"]["archived"]["contacts"] == 1
-    assert differences(pd_settings, company, "contacts") == []
+    assert differences(pd_settings, company, "contacts") == [f"contacts {local} cached but not live"]
 
 
 class DropsSweepPages(httpx2.HTTPTransport):
@@ -208,14 +211,28 @@ def test_a_network_drop_mid_sweep_flags_nothing_and_the_next_pull_sweeps_again(
     assert differences(pd_settings, company, "contacts") == []
 
 
-def test_a_sweep_costs_one_list_request_per_page_of_cached_records(
+def test_a_sweep_cut_by_a_rate_limit_flags_nothing_and_a_whole_one_costs_a_request_per_page(
     pd_settings: Settings, company: PipedriveAdmin, pd_api: PipedriveApi
 ) -> None:
     deleted_after_a_full_pull(pd_settings, company, pd_api, 4, due=True)
-    sweep = DeletionSweep(pd_api, SweepPolicy(interval_s=3600), Progress(), lambda: None, page_limit=10)
+    policy = SweepPolicy(interval_s=3600)
+    pages: list[Page] = []
+
+    def limited_at_the_second_page(object_type: str, page: Page) -> None:
+        pages.append(page)
+        if len(pages) == 2:
+            raise RateLimited("Request over limit", retry_after=2.0)  # the client's retries spent
+
+    cut = DeletionSweep(
+        Lists(pd_api, on_page=limited_at_the_second_page), policy, Progress(), lambda: None, page_limit=10
+    )
+    sweep = DeletionSweep(pd_api, policy, Progress(), lambda: None, page_limit=10)
 
     with store.open(pd_settings) as db:
+        with pytest.raises(RateLimited):
+            cut.after_incremental(db, "contacts", listed=False, began_ms=int(time.time() * 1000))
         cached = len(db.queries.record_stamps("contacts"))
+        assert cached == 40 and sweep.due(db, "contacts")
         before = pd_api.request_stats()["requests"]
         flagged = sweep.after_incremental(db, "contacts", listed=False, began_ms=int(time.time() * 1000))
         spent = pd_api.request_stats()["requests"] - before
