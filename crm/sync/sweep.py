@@ -144,12 +144,13 @@ class DeletionSweep:
             db.syncstate.note_sweep_skipped(object_type, why)
             log.info("deletion sweep of %s skipped: %s", object_type, why)
             return None
-        began_ms, began = int(time.time() * 1000), now_iso()
+        swept_ms, swept = int(time.time() * 1000), now_iso()
         seen = self._live_ids(object_type)
         self.check()
-        unseen = [i for i in db.queries.record_stamps(object_type) if i not in seen]
-        flagged = db.records.mark_archived(object_type, unseen, synced_before=began)
-        db.syncstate.record_sweep(object_type, began_ms, how=SWEPT)
+        with db.atomic():
+            unseen = [i for i in db.queries.record_stamps(object_type) if i not in seen]
+            flagged = db.records.mark_archived(object_type, unseen, synced_before=swept)
+            db.syncstate.record_sweep(object_type, swept_ms, how=SWEPT)
         self.progress.note("archived", object_type, flagged, add=True)
         log.info("deletion sweep of %s: %d live, %d flagged deleted", object_type, len(seen), flagged)
         return flagged
