@@ -200,6 +200,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from crm import crms, oauth, store
     from crm.sync.estimate import budgets_counted
     from crm.sync.runner import daily_spend
+    from crm.sync.sweep import looked_for_lines
 
     settings = _chosen(args, _settings())
     provider = crms.provider_of(settings)
@@ -224,6 +225,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         run = db.syncstate.latest_run()
         cached = db.queries.counts()
         edits = db.outbox.outbox_counts()
+        looks = looked_for_lines(db, provider.object_types(), words.crm, settings.deletion_sweep_s)
     if run is None:
         print("Last sync:   never", file=out)
     else:
@@ -232,6 +234,8 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             f"{run['duration_s']:.1f} s)" + (f": {_one_line(run['error'])}" if run.get("error") else ""),
             file=out,
         )
+    for line in looks:
+        print(f"Deletions:   {line}", file=out)
     # The CRM's own types and words: "people 12, organizations 4, deals 5, users 2" for Pipedrive.
     held = [f"{t.label.lower()} {cached.get(t.name, 0)}" for t in provider.object_types()]
     print("Cached:      " + ", ".join([*held, f"{words.owner}s {cached.get('owners', 0)}"]), file=out)

@@ -106,6 +106,7 @@ KNOWN_KEYS = (
     "CRM_CONNECTION",
     "CRM_DAILY_BUDGET",
     "CRM_DAILY_LIMIT",
+    "CRM_DELETION_SWEEP",
 )
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
@@ -181,6 +182,15 @@ class Settings:
     # The portal's daily limit when HubSpot does not say (OAuth apps get no daily headers);
     # 0: unknown, so a sync never pauses for it (CRM_DAILY_LIMIT).
     daily_limit: int = 0
+    # How often an incremental pull walks a type's live ids to find deletions the CRM does
+    # not list (CRM_DELETION_SWEEP; Pipedrive's persons and organizations; 0: never, deletions
+    # then wait for the next full pull or a webhook). One sweep reads the type's list once,
+    # 500 records a request: 20 requests per 10,000 records. Pipedrive charges a v2 list
+    # request about 10 of its daily tokens (docs/PIPEDRIVE_API.md §6), so every 4 hours (6
+    # sweeps a day) of 10,000 persons and 10,000 organizations costs 2 x 6 x 20 x 10 = 2,400
+    # tokens, 8% of the smallest company budget (30,000 a day, Essential with one seat);
+    # hourly would cost 32% of it. A ghost then stays 4 hours at most instead of a day.
+    deletion_sweep_s: int = 4 * 3600
 
     def live_mode(self) -> tuple[LiveMode, str]:
         """How live updates arrive, and why.
@@ -438,6 +448,7 @@ def load_settings(env: Mapping[str, str] | None = None, secrets: Mapping[str, An
         preferred_connection=get("CRM_CONNECTION"),
         daily_budget=parse_share(get("CRM_DAILY_BUDGET", "50%"), "CRM_DAILY_BUDGET"),
         daily_limit=_count(get("CRM_DAILY_LIMIT", "0"), "CRM_DAILY_LIMIT"),
+        deletion_sweep_s=parse_interval(get("CRM_DELETION_SWEEP", "4h"), "CRM_DELETION_SWEEP"),
     )
 
 

@@ -648,5 +648,7 @@ class ReportsUsage(Protocol):
 
     def rate_gauges(self) -> dict[str, dict[str, float]]:
         """The CRM's rate windows as its last answer reported them, e.g. ``{"burst": {"used",
-        "limit", "window_s"}}``; empty before the first answer (or when it sends no figures)."""
+        "limit", "window_s"}}``; empty before the first answer (or when it sends no figures).
+        A ``"daily"`` entry (``used``, ``limit`` in requests), where a CRM reports its day's
+        budget, is what a deletion sweep checks it can afford (``crm.sync.sweep``)."""
         ...

@@ -12,6 +12,7 @@ import streamlit as st
 from crm import crms, journal, oauth, sync
 from crm.store.interactions import INTERACTION_TYPES
 from crm.sync.runner import TunedPull
+from crm.sync.sweep import looked_for_lines
 from ui import budget, data, editing, overview, runner, runtime, selection
 from ui.access import require_admin, require_staff
 from ui.columns import ago, duration, md_escape
@@ -152,6 +153,12 @@ if settings.sync_interval_s:
     )
 else:
     st.caption("Scheduled sync is off; set CRM_SYNC_INTERVAL (for example 15m) to sync on a schedule.")
+# When deleted records were last looked for, where the CRM lists none (crm.sync.sweep).
+with crm_errors("read when deletions were last looked for", stop=False):
+    with data.open_cache(settings) as cache:
+        looks = looked_for_lines(cache, types, words.crm, settings.deletion_sweep_s)
+    for line in looks:
+        st.caption(md_escape(line))
 
 # --- live updates ----------------------------------------------------------------------------
 

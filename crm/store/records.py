@@ -224,21 +224,29 @@ class Records(TableOwner):
             rows,
         )
 
-    def mark_archived(self, object_type: str, ids: Iterable[str]) -> int:
-        """Flag cached records as archived (deleted in HubSpot); returns how many changed."""
+    def mark_archived(self, object_type: str, ids: Iterable[str], *, synced_before: str | None = None) -> int:
+        """Flag cached records as archived (deleted in the CRM); returns how many changed.
+
+        ``synced_before``: only records last written before then, never one created here and
+        not pushed yet (a deletion sweep's guess, which a write since it began overrules).
+        """
         check_type(object_type)
         id_list = list(dict.fromkeys(ids))
         changed = 0
         if not id_list:
             return 0
         stamp = now_iso()
+        guard, guarded = "", []
+        if synced_before is not None:
+            guard = " AND id NOT LIKE ? AND (synced_at IS NULL OR synced_at < ?)"
+            guarded = [LOCAL_ID_PREFIX + "%", synced_before]
         with self.db.atomic():
             for start in range(0, len(id_list), ID_CHUNK):
                 chunk = id_list[start : start + ID_CHUNK]
                 changed += self.conn.execute(
                     f"UPDATE {quote(object_type)} SET archived = 1, synced_at = ? "
-                    f"WHERE archived = 0 AND id IN ({marks(len(chunk))})",
-                    (stamp, *chunk),
+                    f"WHERE archived = 0 AND id IN ({marks(len(chunk))}){guard}",
+                    (stamp, *chunk, *guarded),
                 ).rowcount
             if changed:
                 self.db.meta.bump_cache_version()

@@ -31,6 +31,11 @@ STALE_AFTER_S = 20.0
 SYNC_LEASE = "sync"
 PUSH_LEASE = "push"
 SCHEDULE_SLOT = "schedule"
+# A type's deletion sweep is kept in ``sync_cursors`` under the type's name and this suffix
+# (as HubSpot's pull keeps its threads' cursor under a name of its own): ``modified_since_ms``
+# holds when the last complete look for deletions began, ``full_after`` its note (how it
+# looked, and the last skip and why). No schema change, and ``forget_cursors`` forgets it.
+SWEEP_SUFFIX = ":sweep"
 
 _RUN_FIELDS = ("phase", "object_type", "done", "total", "requests", "retries", "rate_limited")
 
@@ -409,3 +414,58 @@ class SyncState(TableOwner):
                 "modified_since_ms = excluded.modified_since_ms, updated_at = excluded.updated_at",
                 (object_type, modified_since_ms, now_iso()),
             )
+
+    # ------------------------------------------------------------ deletion sweeps
+
+    def sweep_of(self, object_type: str) -> dict[str, Any]:
+        """When deletions of ``object_type`` were last looked for: ``looked_ms`` (the start of
+        the last complete look; None: never), ``how`` ("full pull" or "sweep"), ``skipped_at``
+        and ``skipped_why`` (the last sweep that was due but skipped, if any since)."""
+        row = self.conn.execute(
+            "SELECT modified_since_ms, full_after FROM sync_cursors WHERE object_type = ?",
+            (object_type + SWEEP_SUFFIX,),
+        ).fetchone()
+        note = json.loads(row[1]) if row is not None and row[1] else {}
+        return {
+            "looked_ms": None if row is None or row[0] is None else int(row[0]),
+            "how": note.get("how"),
+            "skipped_at": note.get("skipped_at"),
+            "skipped_why": note.get("skipped_why"),
+        }
+
+    def sweeps(self) -> dict[str, dict[str, Any]]:
+        """Every type's ``sweep_of``, for the types that have one."""
+        rows = self.conn.execute(
+            "SELECT object_type FROM sync_cursors WHERE object_type LIKE ?", ("%" + SWEEP_SUFFIX,)
+        ).fetchall()
+        types = [str(r[0])[: -len(SWEEP_SUFFIX)] for r in rows]
+        return {t: self.sweep_of(t) for t in sorted(types)}
+
+    def record_sweep(self, object_type: str, looked_ms: int, *, how: str) -> None:
+        """Deletions of ``object_type`` were looked for completely, by a walk that began at
+        ``looked_ms`` (a sweep, or a full pull that flagged what it did not see)."""
+        self._save_sweep(object_type, looked_ms, {"how": how})
+
+    def note_sweep_skipped(self, object_type: str, why: str) -> None:
+        """A due sweep was skipped (``why``, e.g. the daily budget); the last look stays."""
+        state = self.sweep_of(object_type)
+        note = {"how": state["how"], "skipped_at": now_iso(), "skipped_why": why}
+        self._save_sweep(object_type, state["looked_ms"], note)
+
+    def _save_sweep(self, object_type: str, looked_ms: int | None, note: dict[str, Any]) -> None:
+        with self.db.atomic():
+            self.conn.execute(
+                "INSERT INTO sync_cursors (object_type, modified_since_ms, full_after, full_complete, updated_at) "
+                "VALUES (?, ?, ?, 0, ?) ON CONFLICT(object_type) DO UPDATE SET "
+                "modified_since_ms = excluded.modified_since_ms, full_after = excluded.full_after, "
+                "updated_at = excluded.updated_at",
+                (object_type + SWEEP_SUFFIX, looked_ms, json.dumps(note), now_iso()),
+            )
+
+    def requests_since(self, since_iso: str) -> int:
+        """Requests the sync runs started at or after ``since_iso`` sent (as their rows count
+        them): this app's spend of a day when the CRM reports none."""
+        row = self.conn.execute(
+            "SELECT coalesce(sum(requests), 0) FROM sync_runs WHERE started_at >= ?", (since_iso,)
+        ).fetchone()
+        return int(row[0] or 0)

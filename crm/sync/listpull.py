@@ -40,8 +40,9 @@ page's transaction (no request inside one). Written with no association type (0)
 
 Deletions: a CRM implementing ``DeletionFeed`` reports what was deleted since the cursor
 (Pipedrive: deals only). Anything else deleted (Pipedrive's persons and organizations) is
-flagged by the next full pull, which flags every record it did not see; webhooks can be
-sooner.
+flagged by the next full pull, which flags every record it did not see, or, sooner, by the
+deletion sweep an incremental pull runs when it is due (``crm.sync.sweep``: the type's live
+ids walked every CRM_DELETION_SWEEP, within the daily budget); webhooks can be sooner still.
 
 Rate limits and network drops: the implementation's client waits out 429s and retries reads
 within its bound, then raises RateLimited / Unreachable; the run fails with that error and
@@ -76,6 +77,7 @@ from crm.interface import (
 from crm.store import Store
 from crm.store.values import now_iso
 from crm.sync.runstate import ASSOCIATIONS, OVERLAP_MS, Interrupted, Progress, plan_for
+from crm.sync.sweep import DeletionSweep, SweepPolicy
 
 log = logging.getLogger("crm.sync")
 
@@ -112,6 +114,7 @@ class ListPuller:
         overlap_ms: int = OVERLAP_MS,
         page_limit: int = PAGE_LIMIT,
         windows: int = WINDOWS,
+        sweep: SweepPolicy | None = None,
     ) -> None:
         self.db_path = db_path
         self.api = api
@@ -125,6 +128,10 @@ class ListPuller:
         self.started_ms = int(time.time() * 1000)
         # Set when one type's walk failed: the others stop before their next page.
         self._failed = threading.Event()
+        # Deletions no feed reports are looked for by a budgeted sweep (crm.sync.sweep).
+        self.sweep = DeletionSweep(
+            api, sweep or SweepPolicy(), progress, self._check, page_limit=self.page_limit
+        )
 
     def run(self, kind: str) -> None:
         """Definitions, then each type in full or incrementally (``kind``: "full" or "incremental")."""
@@ -224,6 +231,7 @@ class ListPuller:
         gone = db.records.archive_unseen(object_type, seen_since=state["started_at"])
         self.progress.note("archived", object_type, gone, add=True)
         db.syncstate.complete_full_pull(object_type, modified_since_ms=int(state["since_ms"]))
+        self.sweep.after_full_pull(db, object_type, int(state["since_ms"]))
         # What changed behind the walk (or while an interrupted pull waited) is read now.
         self._incremental(db, object_type)
 
@@ -309,19 +317,23 @@ class ListPuller:
             with db.atomic():
                 self._write(db, object_type, batch, links)
             self.progress.add(object_type, len(batch))
-        self._deletions(db, object_type, since)
+        listed = self._deletions(db, object_type, since)
         self._check()
         db.syncstate.set_modified_since(object_type, self.started_ms)
+        self.sweep.after_incremental(db, object_type, listed=listed, began_ms=self.started_ms)
 
-    def _deletions(self, db: Store, object_type: str, since_ms: int) -> None:
+    def _deletions(self, db: Store, object_type: str, since_ms: int) -> bool:
+        """Flag what the CRM lists as deleted since ``since_ms``; False when it lists nothing
+        for this type (``DeletionFeed`` absent or None), so a sweep must look."""
         if not isinstance(self.api, DeletionFeed):
-            return
+            return False
         gone = self.api.deleted_since(object_type, since_ms)
         if gone is None:
-            return
+            return False
         self._check()
         changed = db.records.mark_archived(object_type, gone)
         self.progress.note("archived", object_type, changed, add=True)
+        return True
 
     # ------------------------------------------------------------------- writing
 

@@ -36,6 +36,7 @@ from crm.store import Store, syncstate
 from crm.sync.listpull import ListPuller
 from crm.sync.pull import WALKERS, Puller, pause_message
 from crm.sync.runstate import OVERLAP_MS, Interrupted, Progress
+from crm.sync.sweep import SweepPolicy
 
 log = logging.getLogger("crm.sync")
 
@@ -301,6 +302,7 @@ def _pull_generic(
         run_id,
         stop=stop,
         overlap_ms=overlap_ms,
+        sweep=SweepPolicy.of(settings),
     ).run(kind)
 
 

@@ -110,3 +110,11 @@ def test_live_updates_use_what_the_configuration_allows_unless_crm_live_says(env
 def test_demo_mode_polls_the_journal_when_asked_once_pointed_at_its_sandbox():
     settings = load_settings({"CRM_LIVE": "journal"}, {}).for_sandbox("http://127.0.0.1:9")
     assert settings.live_mode() == ("journal", "CRM_LIVE=journal")
+
+
+def test_deletion_sweeps_run_every_four_hours_unless_configured_or_turned_off():
+    assert load_settings({}, {}).deletion_sweep_s == 4 * 3600
+    assert load_settings({"CRM_DELETION_SWEEP": "1h"}, {}).deletion_sweep_s == 3600
+    assert load_settings({"CRM_DELETION_SWEEP": "off"}, {}).deletion_sweep_s == 0
+    with pytest.raises(ConfigError, match="CRM_DELETION_SWEEP"):
+        load_settings({"CRM_DELETION_SWEEP": "often"}, {})

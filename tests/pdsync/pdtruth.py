@@ -39,7 +39,12 @@ def text(value: Any) -> str | None:
 
 
 def truth(admin: PipedriveAdmin, object_type: str) -> dict[str, dict[str, Any]]:
-    """The live records of a type: id -> key properties (as text) and links."""
+    """The live records of a type: id -> key properties (as text) and links to live records
+    (a link to a deleted record shows as none, as the cache shows no archived record)."""
+    live = {
+        to: {str(i["id"]) for i in admin.truth(ENTITIES[to]) if not i.get("is_deleted")}
+        for to, _ in LINKS[object_type]
+    }
     found: dict[str, dict[str, Any]] = {}
     for item in admin.truth(ENTITIES[object_type]):
         if item.get("is_deleted"):
@@ -48,7 +53,10 @@ def truth(admin: PipedriveAdmin, object_type: str) -> dict[str, dict[str, Any]]:
         values = {**item, "email": emails[0] if emails else None}
         found[str(item["id"])] = {
             "properties": {p: text(values.get(p)) for p in KEY_PROPERTIES[object_type]},
-            "links": {to: text(item.get(attr)) for to, attr in LINKS[object_type]},
+            "links": {
+                to: linked if (linked := text(item.get(attr))) in live[to] else None
+                for to, attr in LINKS[object_type]
+            },
         }
     return found
 
