@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
@@ -23,12 +22,11 @@ import streamlit as st
 from crm import store
 from crm.config import Settings
 from crm.crms import provider_of
-from crm.errors import CrmError
 from crm.store.interactions import TimelinePage
 from crm.sync.pull import MISSING_SCOPES_KEY
+from crm.sync.runner import ACCOUNT_CURRENCY_KEY
 
 TTL = dt.timedelta(minutes=10)
-log = logging.getLogger(__name__)
 
 
 def _db(target: str) -> AbstractContextManager[store.Store]:
@@ -213,24 +211,19 @@ def deal_figures(
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def _account_currency(target: str, connection: str, crm: str, _settings: Settings) -> str | None:
-    try:
-        with provider_of(_settings).connect(_settings) as api:
-            return api.identity().currency
-    except CrmError as exc:
-        log.info("the account's default currency is unknown (%s)", type(exc).__name__)
-        return None
+def _account_currency(target: str, stamp_: str) -> str | None:
+    with _db(target) as db:
+        return db.meta.get(ACCOUNT_CURRENCY_KEY) or None
 
 
 def account_currency(settings: Settings) -> str | None:
     """The connected account's default currency (what a deal naming none is in), or None.
 
-    Not in the cache: asked of the CRM (one request per connection every ten minutes at
-    most), so a page asks only when some deal names no currency. None when the CRM does not
-    say or cannot be reached; that answer is kept as long, so an unreachable CRM slows one
-    rerun in ten minutes, not each.
+    As the last sync read it (``crm.sync.runner.ACCOUNT_CURRENCY_KEY``): a page never asks
+    the CRM, so an unreachable CRM cannot slow the Deals page. None before a sync has read it
+    or when the CRM names none.
     """
-    return _account_currency(store.target_of(settings), settings.connection, settings.crm, settings)
+    return _account_currency(store.target_of(settings), stamp(settings))
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

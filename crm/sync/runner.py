@@ -43,6 +43,9 @@ log = logging.getLogger("crm.sync")
 HEARTBEAT_S = 0.5
 # This app's requests of the day so far (``DailyBudget.snapshot``), so runs add up across processes.
 DAILY_SPEND_KEY = "daily_budget"
+# The account's default currency as its last sync read it ("" when the CRM named none): what a
+# deal naming no currency is in. Kept in the cache so the Deals page never asks the CRM.
+ACCOUNT_CURRENCY_KEY = "account_currency"
 # A paused run resumes this long after the portal's midnight (HubSpot's clock is not ours).
 RESUME_GRACE_S = 60.0
 Kind = Literal["incremental", "full"]
@@ -265,7 +268,7 @@ def _pull_tuned(
     if live_associations is None:
         live_associations = _associations_live(settings)
     progress.watch_budgets(client.limits.gauges)
-    _seed_daily(settings, client)
+    _seed_daily(settings, client, _account_for(settings, client, kind))
     Puller(
         store.target_of(settings),
         client,
@@ -315,12 +318,14 @@ def _finish(settings: Settings, run_id: int, state: str) -> dict[str, Any]:
 def _claim_for_account(settings: Settings, api: CrmApi) -> None:
     """The generic pull's ``_claim_cache``: a cache holds one account's records, so one that
     held another account's is cleared first (the account is asked of the API: one request)."""
-    account = api.identity().account_id
+    identity = api.identity()
+    account = identity.account_id
     if not account.isdigit():
         return
     with store.open(settings) as db:
         if db.meta.claim_for_portal(int(account)):
             log.info("The cache held another account's records; cleared for account %s", account)
+        db.meta.put(ACCOUNT_CURRENCY_KEY, identity.currency or "")
 
 
 def _associations_live(settings: Settings) -> bool:
@@ -332,18 +337,37 @@ def _associations_live(settings: Settings) -> bool:
     return healthy
 
 
-def _seed_daily(settings: Settings, client: HubSpotClient) -> None:
+def _account_for(settings: Settings, client: HubSpotClient, kind: str) -> dict[str, Any] | None:
+    """The portal's account info, read (one request) on a full sync or when the cache has no
+    account currency yet, and its currency kept (``ACCOUNT_CURRENCY_KEY``); None otherwise or
+    when HubSpot did not answer (the currency kept stays as it was)."""
+    with store.open(settings) as db:
+        known = db.meta.get(ACCOUNT_CURRENCY_KEY) is not None
+    if known and kind != "full":
+        return None
+    try:
+        info = client.account_info()
+    except CrmError as exc:
+        log.info("account info unknown (%s)", type(exc).__name__)
+        return None
+    with store.open(settings) as db:
+        db.meta.put(ACCOUNT_CURRENCY_KEY, str(info.get("currency") or ""))
+    return info
+
+
+def _seed_daily(settings: Settings, client: HubSpotClient, info: dict[str, Any] | None = None) -> None:
     """Start the client's daily count from what earlier runs of today saved.
 
     HubSpot's day turns at midnight in the account's time zone; the first run asks for it
-    (one request) and the saved count carries it to every later run.
+    (one request, unless ``info`` already holds the account info) and the saved count carries
+    it to every later run.
     """
     with store.open(settings) as db:
         saved = db.meta.get(DAILY_SPEND_KEY)
     daily = client.limits.daily
     if not saved:
         try:
-            daily.set_time_zone(client.account_info().get("time_zone"))
+            daily.set_time_zone((info if info is not None else client.account_info()).get("time_zone"))
         except CrmError as exc:
             log.info(
                 "account time zone unknown (%s); the daily budget turns at midnight UTC", type(exc).__name__
