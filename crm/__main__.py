@@ -26,7 +26,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from crm import cli_links as links_cli
@@ -377,10 +377,14 @@ def _connect_settings() -> Settings:
 
 
 def cmd_connect(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``connect CRM --token T``: each CRM connects by its own static token (``CONNECTORS``)."""
+    return CONNECTORS[args.crm](args, out)
+
+
+def _connect_hubspot(args: argparse.Namespace, out: TextIO) -> int:
+    """``connect hubspot --token T``: check a private app's token, store it, register the portal."""
     from crm import oauth
 
-    if args.crm == "pipedrive":
-        return _connect_pipedrive(args, out)
     token = args.token or os.environ.get("HUBSPOT_CONNECT_TOKEN", "")
     if not token:
         raise ConfigError("--token", "give the private app's access token")
@@ -412,6 +416,13 @@ def _connect_pipedrive(args: argparse.Namespace, out: TextIO) -> int:
         if subscriptions.ensure_all(settings):
             print(f"Webhooks registered at {settings.pipedrive_webhook_url}.", file=out)
     return EXIT_OK if info.is_connected else EXIT_NOT_CONNECTED
+
+
+# How ``connect`` connects each CRM (by name, as ``crm.crms.names()``); the parser offers these.
+CONNECTORS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
+    "hubspot": _connect_hubspot,
+    "pipedrive": _connect_pipedrive,
+}
 
 
 def cmd_connections(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -481,7 +492,7 @@ def _add_connection_commands(commands: Any) -> None:
     connect = commands.add_parser(
         "connect", help="connect a HubSpot portal (private-app token) or a Pipedrive company (API token)"
     )
-    connect.add_argument("crm", choices=["hubspot", "pipedrive"])
+    connect.add_argument("crm", choices=list(CONNECTORS))
     connect.add_argument(
         "--token", default=None, help="the private app's access token, or Pipedrive's API token"
     )

@@ -90,12 +90,9 @@ def _show_return_result() -> None:
         st.query_params.pop(key, None)
 
 
-def _can_add(crm: str) -> bool:
-    """Whether this app can run ``crm``'s consent flow: HubSpot unless a private-app token is
-    configured, Pipedrive when its OAuth app is (PIPEDRIVE_CLIENT_ID, or the demo's sandbox)."""
-    if crm == "pipedrive":
-        return bool(settings.pipedrive_client_id)
-    return settings.mode != "private_app"
+def _can_add(crm: str | None) -> bool:
+    """Whether this app can run ``crm``'s consent flow (its provider says what that needs)."""
+    return crms.provider_for(crm).consent_missing(settings) is None
 
 
 def _crm_choice(key: str) -> str:
@@ -118,18 +115,11 @@ def _add_connection(label: str, *, test_id: str) -> None:
     """
     crm = _crm_choice(f"connect_crm_{test_id.format(crm='crm')}")
     word = crms.words_for(crm).crm
-    if _can_add(crm):
+    missing = crms.provider_for(crm).consent_missing(settings)
+    if missing is None:
         _connect_link(label.format(crm=word), test_id=test_id.format(crm=crm), crm=crm)
         return
-    if crm == "pipedrive":
-        st.info(
-            "Connecting Pipedrive by its consent page needs a Pipedrive app: set PIPEDRIVE_CLIENT_ID "
-            "and PIPEDRIVE_CLIENT_SECRET (see the README). With a personal API token instead: "
-            "`python -m crm connect pipedrive --token TOKEN --base-url https://COMPANY.pipedrive.com`.",
-            icon=":material/info:",
-        )
-    else:
-        st.caption("Private-app mode: check HUBSPOT_ACCESS_TOKEN; the app connects with it on its own.")
+    st.info(missing, icon=":material/info:")
 
 
 def _connect_link(label: str, *, test_id: str = "connect-hubspot", crm: str = "hubspot") -> None:
