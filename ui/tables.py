@@ -37,6 +37,34 @@ class RecordQuery:
     columns: list[str] | None = None
 
 
+_SHOWN_KEY = "select_labels_shown"
+# Select boxes whose labels are remembered per session (a few per page; views add keys).
+_SHOWN_KEEP = 24
+
+
+def follow_renames(key: str, labels: Mapping[Any, str]) -> None:
+    """Call before the keyed select box ``key`` whose option labels (``labels``, value ->
+    label) name CRM records: when the browser holds a choice whose label changed since it
+    was shown (a webhook renamed the record), send the choice again so the box shows the
+    new name and keeps the choice.
+
+    Streamlit 1.67 sends a select box's value to the browser only when the value changes;
+    the browser keeps the old label as its value, and on a later run that label matches no
+    option, so the box would fall back to its first option (streamlit/streamlit PR #13788
+    is the upstream fix, open). Setting the value through session state makes Streamlit
+    send it with its new label.
+    """
+    shown: dict[str, dict[Any, str]] = st.session_state.setdefault(_SHOWN_KEY, {})
+    before = shown.pop(key, {})
+    # The browser's choice, read with the mapping of the run that showed it.
+    held = st.session_state.get(key)
+    if held in labels and held in before and before[held] != labels[held]:
+        st.session_state[key] = held
+    shown[key] = dict(labels)
+    while len(shown) > _SHOWN_KEEP:
+        shown.pop(next(iter(shown)))
+
+
 def choose(
     container: Any,
     label: str,
@@ -46,7 +74,11 @@ def choose(
     key: str,
     disabled: bool = False,
 ) -> Any:
-    """A select box over ``options`` (value -> label) that starts with "any"; returns ``ANY`` or a value."""
+    """A select box over ``options`` (value -> label) that starts with "any"; returns ``ANY`` or a value.
+
+    The labels may be record names (a company filter): a live rename is followed (``follow_renames``).
+    """
+    follow_renames(key, {ANY: any_label, **options})
     return container.selectbox(
         label,
         [ANY, *options],
@@ -141,11 +173,11 @@ def open_and_export(
     tools = st.columns([3, 1, 2], vertical_alignment="bottom")
     if not total:
         return
+    labels = {rid: f"{describe(rid)} · #{rid}" for rid in frame.index}
+    key = f"{prefix}_open_{view}"
+    follow_renames(key, labels)
     picked = tools[0].selectbox(
-        f"Open a {noun}",
-        list(frame.index),
-        format_func=lambda rid: f"{describe(rid)} · #{rid}",
-        key=f"{prefix}_open_{view}",
+        f"Open a {noun}", list(labels), format_func=lambda rid: labels.get(rid, str(rid)), key=key
     )
     if tools[1].button("Open", key=f"{prefix}_open", icon=":material/open_in_full:"):
         st.switch_page(RECORD_PAGE, query_params=link_params(type=query.object_type, id=str(picked)))
