@@ -135,7 +135,7 @@ def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         watcher.join(timeout=2)
     counts = run.get("counts") or {}
     pulled = counts.get("records") or {}
-    found = ", ".join(f"{t} {pulled[t]}" for t in ("contacts", "companies", "deals") if t in pulled)
+    found = _pulled(settings.crm, pulled)
     archived = sum((counts.get("archived") or {}).values())
     conflicts = counts.get("conflicts", 0)
     print(
@@ -148,6 +148,14 @@ def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if run["state"] == "paused":
         print(_one_line(run.get("error") or "Paused for the daily budget."), file=out)
     return EXIT_OK if run["state"] == "succeeded" else EXIT_PROBLEMS
+
+
+def _pulled(crm: str | None, pulled: dict[str, int]) -> str:
+    """A run's record counts in the CRM's words and order ("people 14, organizations 4, deals 6")."""
+    from crm.crms import provider_for
+
+    types = provider_for(crm).object_types()
+    return ", ".join(f"{info.label.lower()} {pulled[info.name]}" for info in types if info.name in pulled)
 
 
 def cmd_push(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -479,7 +487,7 @@ def cmd_sync_all(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for outcome in outcomes:
         if outcome.run is not None:
             pulled = (outcome.run.get("counts") or {}).get("records") or {}
-            found = ", ".join(f"{t} {n}" for t, n in pulled.items()) or "no records"
+            found = _pulled(outcome.connection.crm, pulled) or "no records"
             line = f"{outcome.run['state']} in {outcome.run.get('duration_s') or 0:.1f} s: {found}"
         else:
             line = f"{'busy' if outcome.busy else 'failed'}: {_one_line(str(outcome.error))}"
