@@ -162,7 +162,7 @@ def _expiry(expires_at: float | None) -> str:
     left = expires_at - time.time()
     when = dt.datetime.fromtimestamp(expires_at, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     if left <= 0:
-        return f"expired at {when} (renewed on the next HubSpot call)"
+        return f"expired at {when} (renewed on the next {WORD} call)"
     return f"{when}, in {int(left // 60)} min (renewed automatically)"
 
 
@@ -193,19 +193,20 @@ def _rename(line: overview.Line) -> None:
 def _remove(line: overview.Line) -> None:
     """Remove, after a confirmation that says how many queued edits would be lost."""
     cid, name = line.connection.id, selection.label(line.connection)
+    word = crms.words_for(line.connection.crm).crm
     if st.session_state.get(REMOVING_KEY) != cid:
         if st.button("Remove…", key=f"connect_remove_{cid}", icon=":material/delete:"):
             st.session_state[REMOVING_KEY] = cid
             st.rerun()
         return
     lost = (
-        f"{line.queued} queued edit{'s' if line.queued != 1 else ''} not yet pushed to HubSpot would be lost"
+        f"{line.queued} queued edit{'s' if line.queued != 1 else ''} not yet pushed to {word} would be lost"
         if line.queued
         else "No queued edits would be lost"
     )
     st.warning(
         f"Remove **{md_escape(name)}**? Its tokens are revoked and its cached data is deleted "
-        f"(HubSpot itself is not changed). {lost}.",
+        f"({word} itself is not changed). {lost}.",
         icon=":material/warning:",
     )
     yes, no, _ = st.columns([1, 1, 3])
@@ -220,7 +221,7 @@ def _remove(line: overview.Line) -> None:
                 + (
                     ""
                     if getattr(result, "revoked", True)
-                    else " (its tokens could not be revoked at HubSpot)"
+                    else f" (its tokens could not be revoked at {word})"
                 )
             )
             st.rerun()
