@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from pipedrive_seed import seed_pipedrive
 from streamlit.testing.v1 import AppTest
-from uikit import Portal, plain, texts
+from uikit import Portal, plain, rename_the_chosen_record, texts
 
 from crm import store
 from crm.crms import provider_for
 from crm.export import export_records
-from crm.interface import Pipeline, Record
+from crm.interface import Pipeline
 from crm.pipedrive.client import ApiToken
 from crm.sandbox.pipedrive import PipedriveServer
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
@@ -292,17 +292,7 @@ def test_the_sidebar_names_a_pipedrive_connections_pages_in_its_words_and_has_no
 def test_the_open_a_person_picker_follows_a_live_rename_and_keeps_the_choice(company: Portal) -> None:
     at = company.page("contacts")
     at.run()
-    key = next(k for k in at.session_state if str(k).startswith("contacts_open_"))
-    rid = str(at.data_editor[0].value.index[3])
-    at.selectbox(key=key).set_value(rid).run()
-    with store.open(company.settings) as db:  # what a webhook's update does to the cache
-        db.records.upsert_records(
-            "contacts",
-            [Record(rid, "contacts", {"name": "Renamed Person"}, created_at=None, updated_at=None)],
-        )
-
-    at.run()  # the browser shows the old name as the choice: it must be sent the new one
-    picker = at.selectbox(key=key)
-    assert picker.value == rid
-    assert picker.proto.raw_value == f"Renamed Person · #{rid}"
+    # The browser was shown the old name as the choice: it must be sent the new one.
+    picker, rid = rename_the_chosen_record(at, company.settings, "contacts", 3, {"name": "Renamed Person"})
+    assert (picker.value, picker.proto.raw_value) == (rid, f"Renamed Person · #{rid}")
     assert f"Renamed Person · #{rid}" in picker.options
