@@ -26,7 +26,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from crm import cli_links as links_cli
@@ -135,7 +135,7 @@ def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         watcher.join(timeout=2)
     counts = run.get("counts") or {}
     pulled = counts.get("records") or {}
-    found = ", ".join(f"{t} {pulled[t]}" for t in ("contacts", "companies", "deals") if t in pulled)
+    found = _pulled(settings.crm, pulled)
     archived = sum((counts.get("archived") or {}).values())
     conflicts = counts.get("conflicts", 0)
     print(
@@ -148,6 +148,14 @@ def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if run["state"] == "paused":
         print(_one_line(run.get("error") or "Paused for the daily budget."), file=out)
     return EXIT_OK if run["state"] == "succeeded" else EXIT_PROBLEMS
+
+
+def _pulled(crm: str | None, pulled: dict[str, int]) -> str:
+    """A run's record counts in the CRM's words and order ("people 14, organizations 4, deals 6")."""
+    from crm.crms import provider_for
+
+    types = provider_for(crm).object_types()
+    return ", ".join(f"{info.label.lower()} {pulled[info.name]}" for info in types if info.name in pulled)
 
 
 def cmd_push(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -373,10 +381,14 @@ def _connect_settings() -> Settings:
 
 
 def cmd_connect(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``connect CRM --token T``: each CRM connects by its own static token (``CONNECTORS``)."""
+    return CONNECTORS[args.crm](args, out)
+
+
+def _connect_hubspot(args: argparse.Namespace, out: TextIO) -> int:
+    """``connect hubspot --token T``: check a private app's token, store it, register the portal."""
     from crm import oauth
 
-    if args.crm == "pipedrive":
-        return _connect_pipedrive(args, out)
     token = args.token or os.environ.get("HUBSPOT_CONNECT_TOKEN", "")
     if not token:
         raise ConfigError("--token", "give the private app's access token")
@@ -408,6 +420,13 @@ def _connect_pipedrive(args: argparse.Namespace, out: TextIO) -> int:
         if subscriptions.ensure_all(settings):
             print(f"Webhooks registered at {settings.pipedrive_webhook_url}.", file=out)
     return EXIT_OK if info.is_connected else EXIT_NOT_CONNECTED
+
+
+# How ``connect`` connects each CRM (by name, as ``crm.crms.names()``); the parser offers these.
+CONNECTORS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
+    "hubspot": _connect_hubspot,
+    "pipedrive": _connect_pipedrive,
+}
 
 
 def cmd_connections(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -464,7 +483,7 @@ def cmd_sync_all(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for outcome in outcomes:
         if outcome.run is not None:
             pulled = (outcome.run.get("counts") or {}).get("records") or {}
-            found = ", ".join(f"{t} {n}" for t, n in pulled.items()) or "no records"
+            found = _pulled(outcome.connection.crm, pulled) or "no records"
             line = f"{outcome.run['state']} in {outcome.run.get('duration_s') or 0:.1f} s: {found}"
         else:
             line = f"{'busy' if outcome.busy else 'failed'}: {_one_line(str(outcome.error))}"
@@ -477,7 +496,7 @@ def _add_connection_commands(commands: Any) -> None:
     connect = commands.add_parser(
         "connect", help="connect a HubSpot portal (private-app token) or a Pipedrive company (API token)"
     )
-    connect.add_argument("crm", choices=["hubspot", "pipedrive"])
+    connect.add_argument("crm", choices=list(CONNECTORS))
     connect.add_argument(
         "--token", default=None, help="the private app's access token, or Pipedrive's API token"
     )

@@ -32,9 +32,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, Self, runtime_checkable
 
 from crm.config import Settings
+
+if TYPE_CHECKING:
+    import httpx2
 
 ChangeKind = Literal[
     "created", "updated", "deleted", "restored", "merged", "associations", "privacy_deleted", "other"
@@ -543,11 +546,15 @@ class Crm(Protocol):
         """Redeem an authorization code once. Raises OAuthFlowError."""
         ...
 
-    def refresh(self, settings: Settings, refresh_token: str) -> Grant:
+    def refresh(
+        self, settings: Settings, refresh_token: str, *, transport: httpx2.BaseTransport | None = None
+    ) -> Grant:
         """A new access token. Raises NeedsReconnect only when the refresh token is dead."""
         ...
 
-    def revoke(self, settings: Settings, refresh_token: str) -> None:
+    def revoke(
+        self, settings: Settings, refresh_token: str, *, transport: httpx2.BaseTransport | None = None
+    ) -> None:
         """Revoke at the CRM. Raises Unreachable when the CRM did not confirm."""
         ...
 
@@ -584,6 +591,18 @@ class Crm(Protocol):
 
     def account_url(self, account: Identity) -> str | None:
         """The account's home in the CRM's own UI (https), or None."""
+        ...
+
+    def consent_missing(self, settings: Settings) -> str | None:
+        """Why this app cannot send an admin through the CRM's consent page (what to
+        configure, or how to connect instead; Markdown without CRM data), or None when it can.
+        """
+        ...
+
+    def configured_mode(self, settings: Settings) -> str | None:
+        """The connection mode the app's settings impose on this CRM (HubSpot: private_app
+        with HUBSPOT_ACCESS_TOKEN, else oauth or sandbox), or None when each connection keeps
+        the mode it was made with (``connections.mode``)."""
         ...
 
 

@@ -44,7 +44,7 @@ import httpx2
 
 from crm import store
 from crm.config import Settings
-from crm.crms import words_for
+from crm.crms import provider_of, words_for
 from crm.errors import (
     ConfigError,
     CrmError,
@@ -56,6 +56,7 @@ from crm.errors import (
 )
 from crm.hubspot import HubSpotClient, StaticToken, TokenSource
 from crm.hubspot.tokens import TokenEndpoint, TokenGrant
+from crm.interface import Crm, Grant
 from crm.store import Store, syncstate
 from crm.store.connections import Connection, default_name
 from crm.store.meta import PORTAL_KEY
@@ -525,7 +526,7 @@ def connection_info(settings: Settings, *, transport: httpx2.BaseTransport | Non
 
 
 def _connection_info(settings: Settings, transport: httpx2.BaseTransport | None) -> ConnectionInfo:
-    hubspot = _is_hubspot(settings)
+    imposed = _imposed_mode(settings)
     with store.open(settings) as db:
         row = db.auth.read_connection()
         if row is not None and row["mode"] in STATIC_KINDS and row["mode"] in db.auth.read_tokens():
@@ -533,13 +534,13 @@ def _connection_info(settings: Settings, transport: httpx2.BaseTransport | None)
             if info.status == "connected" and stored_static_token(settings, row["mode"]) is None:
                 info.status, info.reason = "needs_reconnect", "secret_key"
             return info
-        if hubspot and settings.mode == "private_app":
+        if imposed == "private_app":
             return _private_app_info(settings, db, transport)
         if row is None:
-            return ConnectionInfo(mode=settings.mode if hubspot else "oauth", status="disconnected")
+            return ConnectionInfo(mode=imposed or "oauth", status="disconnected")
         # HUBSPOT_* settings pick HubSpot's mode; another CRM's row keeps its own.
-        if hubspot and row["mode"] != settings.mode:
-            return ConnectionInfo(mode=settings.mode, status="disconnected", reason="mode_changed")
+        if imposed is not None and row["mode"] != imposed:
+            return ConnectionInfo(mode=imposed, status="disconnected", reason="mode_changed")
         info = _info_from_row(row)
         if info.status == "connected":
             problem = _token_problem(settings, db, row)
@@ -586,7 +587,7 @@ def disconnect(settings: Settings, *, transport: httpx2.BaseTransport | None = N
             detail = "The private-app token was forgotten; it stays valid in HubSpot until the private app is deleted."
         elif API_TOKEN in tokens:
             detail = f"The API token was forgotten; it stays valid in {crm} until it is regenerated there."
-        elif _is_hubspot(settings) and settings.mode == "private_app":
+        elif _imposed_mode(settings) == "private_app":
             detail = "A private-app token is configured (HUBSPOT_ACCESS_TOKEN); remove it to disconnect."
         elif REFRESH in tokens and row is not None:
             try:
@@ -637,8 +638,8 @@ def token_source(settings: Settings, *, transport: httpx2.BaseTransport | None =
     stored = _stored_private_app(settings)
     if stored is not None:
         return StaticToken(stored[0], portal_key=f"portal:{stored[1]}")
-    hubspot = _is_hubspot(settings)
-    if hubspot and settings.mode == "private_app":
+    imposed = _imposed_mode(settings)
+    if imposed == "private_app":
         with store.open(settings) as db:
             # Learn (and cache) the token's portal first, so this client draws from the same
             # rate limiter as every later one: the limiter is per portal, and keying the first
@@ -650,15 +651,15 @@ def token_source(settings: Settings, *, transport: httpx2.BaseTransport | None =
     crm = _crm_word(settings)
     with store.open(settings) as db:
         row = db.auth.read_connection()
-        expected = settings.mode if hubspot else "oauth"
+        expected = imposed or "oauth"
         if row is None or row["mode"] != expected or row["status"] == "disconnected":
             raise NotConnected(f"{crm} is not connected; connect it on the Connect page.")
         if row["status"] == "needs_reconnect":
-            fallback = f"Connect {crm} again."
             reason = row.get("status_reason") or ""
-            raise NeedsReconnect(_REASON_MESSAGES.get(reason, fallback) if hubspot else fallback)
+            raise NeedsReconnect(_REASON_MESSAGES.get(reason, "Connect {crm} again.").format(crm=crm))
         portal_id = int(row["portal_id"])
-        key = None if hubspot else f"{settings.crm}:{portal_id}"
+        # HubSpot's limiter key ("portal:ID") predates other CRMs; theirs carry the CRM's name.
+        key = None if imposed is not None else f"{settings.crm}:{portal_id}"
         source = OAuthTokenSource(settings, portal_id, transport=transport, portal_key=key)
         source.check()
         return source
@@ -680,12 +681,28 @@ def _refresh_lock(settings: Settings) -> threading.Lock:
 
 
 class Refresher(Protocol):
-    """A CRM's token endpoint as a token source needs it (HubSpot's ``TokenEndpoint``,
-    Pipedrive's ``PipedriveTokens``): ``refresh`` raises NeedsReconnect only for a dead token."""
+    """A CRM's token endpoint as a token source needs it: ``refresh`` raises NeedsReconnect
+    only for a dead token."""
 
-    def refresh(self, refresh_token: str) -> _GrantLike: ...
+    def refresh(self, refresh_token: str) -> Grant: ...
 
     def revoke(self, refresh_token: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class _ProviderTokens:
+    """The token endpoint of one CRM (``Crm.refresh`` / ``Crm.revoke``) bound to the app's
+    settings and a transport."""
+
+    crm: Crm
+    settings: Settings
+    transport: httpx2.BaseTransport | None
+
+    def refresh(self, refresh_token: str) -> Grant:
+        return self.crm.refresh(self.settings, refresh_token, transport=self.transport)
+
+    def revoke(self, refresh_token: str) -> None:
+        self.crm.revoke(self.settings, refresh_token, transport=self.transport)
 
 
 class _GrantLike(Protocol):
@@ -699,11 +716,7 @@ class _GrantLike(Protocol):
 
 def token_endpoint(settings: Settings, *, transport: httpx2.BaseTransport | None = None) -> Refresher:
     """The token endpoint of the CRM ``settings`` are for (refresh and revoke)."""
-    if settings.crm == "pipedrive":
-        from crm.pipedrive.tokens import PipedriveTokens
-
-        return PipedriveTokens(settings, transport=transport)
-    return TokenEndpoint(settings, transport=transport)
+    return _ProviderTokens(provider_of(settings), settings, transport)
 
 
 def _crm_word(settings: Settings) -> str:
@@ -859,16 +872,17 @@ _STATE_MESSAGES = {
     "reused": "This sign-in was already completed or abandoned; start again.",
 }
 _REASON_MESSAGES = {
-    "refresh_rejected": "HubSpot no longer accepts this app's token (app uninstalled or access revoked); "
-    "connect HubSpot again.",
-    "secret_key": "The stored HubSpot token cannot be decrypted with CRM_SECRET_KEY; restore the key or "
-    "connect HubSpot again.",
+    "refresh_rejected": "{crm} no longer accepts this app's token (app uninstalled or access revoked); "
+    "connect {crm} again.",
+    "secret_key": "The stored {crm} token cannot be decrypted with CRM_SECRET_KEY; restore the key or "
+    "connect {crm} again.",
 }
 
 
-def _is_hubspot(settings: Settings) -> bool:
-    """Whether ``settings`` are for a HubSpot connection (the HUBSPOT_* settings then apply)."""
-    return (settings.crm or "hubspot") == "hubspot"
+def _imposed_mode(settings: Settings) -> str | None:
+    """The mode the app's settings impose on the connection's CRM (HubSpot's HUBSPOT_*
+    settings), or None when the connection keeps its own (``Crm.configured_mode``)."""
+    return provider_of(settings).configured_mode(settings)
 
 
 def _digest(value: str | None) -> str:

@@ -90,12 +90,9 @@ def _show_return_result() -> None:
         st.query_params.pop(key, None)
 
 
-def _can_add(crm: str) -> bool:
-    """Whether this app can run ``crm``'s consent flow: HubSpot unless a private-app token is
-    configured, Pipedrive when its OAuth app is (PIPEDRIVE_CLIENT_ID, or the demo's sandbox)."""
-    if crm == "pipedrive":
-        return bool(settings.pipedrive_client_id)
-    return settings.mode != "private_app"
+def _can_add(crm: str | None) -> bool:
+    """Whether this app can run ``crm``'s consent flow (its provider says what that needs)."""
+    return crms.provider_for(crm).consent_missing(settings) is None
 
 
 def _crm_choice(key: str) -> str:
@@ -118,18 +115,11 @@ def _add_connection(label: str, *, test_id: str) -> None:
     """
     crm = _crm_choice(f"connect_crm_{test_id.format(crm='crm')}")
     word = crms.words_for(crm).crm
-    if _can_add(crm):
+    missing = crms.provider_for(crm).consent_missing(settings)
+    if missing is None:
         _connect_link(label.format(crm=word), test_id=test_id.format(crm=crm), crm=crm)
         return
-    if crm == "pipedrive":
-        st.info(
-            "Connecting Pipedrive by its consent page needs a Pipedrive app: set PIPEDRIVE_CLIENT_ID "
-            "and PIPEDRIVE_CLIENT_SECRET (see the README). With a personal API token instead: "
-            "`python -m crm connect pipedrive --token TOKEN --base-url https://COMPANY.pipedrive.com`.",
-            icon=":material/info:",
-        )
-    else:
-        st.caption("Private-app mode: check HUBSPOT_ACCESS_TOKEN; the app connects with it on its own.")
+    st.info(missing, icon=":material/info:")
 
 
 def _connect_link(label: str, *, test_id: str = "connect-hubspot", crm: str = "hubspot") -> None:
@@ -172,7 +162,7 @@ def _expiry(expires_at: float | None) -> str:
     left = expires_at - time.time()
     when = dt.datetime.fromtimestamp(expires_at, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     if left <= 0:
-        return f"expired at {when} (renewed on the next HubSpot call)"
+        return f"expired at {when} (renewed on the next {WORD} call)"
     return f"{when}, in {int(left // 60)} min (renewed automatically)"
 
 
@@ -203,19 +193,20 @@ def _rename(line: overview.Line) -> None:
 def _remove(line: overview.Line) -> None:
     """Remove, after a confirmation that says how many queued edits would be lost."""
     cid, name = line.connection.id, selection.label(line.connection)
+    word = crms.words_for(line.connection.crm).crm
     if st.session_state.get(REMOVING_KEY) != cid:
         if st.button("Remove…", key=f"connect_remove_{cid}", icon=":material/delete:"):
             st.session_state[REMOVING_KEY] = cid
             st.rerun()
         return
     lost = (
-        f"{line.queued} queued edit{'s' if line.queued != 1 else ''} not yet pushed to HubSpot would be lost"
+        f"{line.queued} queued edit{'s' if line.queued != 1 else ''} not yet pushed to {word} would be lost"
         if line.queued
         else "No queued edits would be lost"
     )
     st.warning(
         f"Remove **{md_escape(name)}**? Its tokens are revoked and its cached data is deleted "
-        f"(HubSpot itself is not changed). {lost}.",
+        f"({word} itself is not changed). {lost}.",
         icon=":material/warning:",
     )
     yes, no, _ = st.columns([1, 1, 3])
@@ -230,7 +221,7 @@ def _remove(line: overview.Line) -> None:
                 + (
                     ""
                     if getattr(result, "revoked", True)
-                    else " (its tokens could not be revoked at HubSpot)"
+                    else f" (its tokens could not be revoked at {word})"
                 )
             )
             st.rerun()

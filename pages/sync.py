@@ -241,6 +241,27 @@ def _run_line(run: dict[str, Any]) -> str:
     return f"{kind} {md_escape(state)} {ago(finished)}, took {duration(run.get('duration_s'))}"
 
 
+def _types_line(run: dict[str, Any]) -> str:
+    """While a run reads several types side by side and names no current one (the generic
+    pull walks them all at once), each type's count in the CRM's words, in its order:
+    "People 120 of 300 · Organizations 30, done · Deals 0"; "" otherwise."""
+    counts = run.get("counts") or {}
+    modes = counts.get("modes") or {}
+    if run.get("object_type") or run.get("phase") != "records" or len(modes) < 2:
+        return ""
+    read, expected, finished = (counts.get(k) or {} for k in ("records", "expected", "seconds"))
+    labels = {shown.name: shown.label for shown in types}
+    parts = []
+    for name in [*(n for n in labels if n in modes), *(n for n in modes if n not in labels)]:
+        part = f"{md_escape(labels.get(name, name))} {int(read.get(name) or 0):,}"
+        if name in finished:
+            part += ", done"
+        elif expected.get(name):
+            part += f" of {int(expected[name]):,}"
+        parts.append(part)
+    return " · ".join(parts)
+
+
 @st.fragment(run_every=interval)
 def progress() -> None:
     run = runner.latest_run(settings)
@@ -258,6 +279,9 @@ def progress() -> None:
             min(done / total, 1.0) if total else 0.0,
             text=f"{md_escape(phase)}{target}: {done:,}{of} records",
         )
+        walking = _types_line(run)
+        if walking:
+            st.caption(walking)
         st.caption(
             f"{int(run.get('requests') or 0):,} requests · {int(run.get('retries') or 0)} retries · "
             f"{int(run.get('rate_limited') or 0)} rate-limited · started {ago(run.get('started_at'))}"

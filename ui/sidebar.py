@@ -17,6 +17,7 @@ from crm.config import Settings
 from crm.errors import CrmError
 from ui import data, runtime, selection
 from ui.access import Staff
+from ui.choices import follow_renames
 from ui.columns import ago, md_escape
 from ui.live import live_updates
 
@@ -52,6 +53,8 @@ def _switcher() -> None:
     # The widget follows the selection, which a deep link or the Connect page may have changed.
     if st.session_state.get(SWITCH_KEY) != chosen.chosen.id:
         st.session_state[SWITCH_KEY] = chosen.chosen.id
+    # A connection renamed on the Connect page: the box shows its new name.
+    follow_renames(SWITCH_KEY, names)
     st.selectbox(
         "Connection",
         list(names),

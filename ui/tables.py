@@ -17,6 +17,7 @@ import streamlit as st
 
 from crm.config import Settings
 from ui import data
+from ui.choices import follow_renames
 from ui.columns import id_text, record_label, type_info
 from ui.feedback import crm_errors
 from ui.selection import link_params
@@ -46,7 +47,11 @@ def choose(
     key: str,
     disabled: bool = False,
 ) -> Any:
-    """A select box over ``options`` (value -> label) that starts with "any"; returns ``ANY`` or a value."""
+    """A select box over ``options`` (value -> label) that starts with "any"; returns ``ANY`` or a value.
+
+    The labels may be record names (a company filter): a live rename is followed (``follow_renames``).
+    """
+    follow_renames(key, {ANY: any_label, **options})
     return container.selectbox(
         label,
         [ANY, *options],
@@ -141,11 +146,11 @@ def open_and_export(
     tools = st.columns([3, 1, 2], vertical_alignment="bottom")
     if not total:
         return
+    labels = {rid: f"{describe(rid)} · #{rid}" for rid in frame.index}
+    key = f"{prefix}_open_{view}"
+    follow_renames(key, labels)
     picked = tools[0].selectbox(
-        f"Open a {noun}",
-        list(frame.index),
-        format_func=lambda rid: f"{describe(rid)} · #{rid}",
-        key=f"{prefix}_open_{view}",
+        f"Open a {noun}", list(labels), format_func=lambda rid: labels.get(rid, str(rid)), key=key
     )
     if tools[1].button("Open", key=f"{prefix}_open", icon=":material/open_in_full:"):
         st.switch_page(RECORD_PAGE, query_params=link_params(type=query.object_type, id=str(picked)))

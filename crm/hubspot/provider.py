@@ -283,6 +283,16 @@ class HubSpot:
     ) -> None:
         TokenEndpoint(settings, transport=transport).revoke(refresh_token)
 
+    def consent_missing(self, settings: Settings) -> str | None:
+        """A private-app token (HUBSPOT_ACCESS_TOKEN) replaces the consent flow: nothing to add."""
+        if settings.mode == "private_app":
+            return "Private-app mode: check HUBSPOT_ACCESS_TOKEN; the app connects with it on its own."
+        return None
+
+    def configured_mode(self, settings: Settings) -> str | None:
+        """The HUBSPOT_* settings pick the mode of every HubSpot connection (``Settings.mode``)."""
+        return settings.mode
+
     def open(
         self,
         settings: Settings,

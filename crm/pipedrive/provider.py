@@ -206,6 +206,21 @@ class Pipedrive:
     ) -> None:
         PipedriveTokens(settings, transport=transport).revoke(refresh_token)
 
+    def consent_missing(self, settings: Settings) -> str | None:
+        """The consent flow needs a Pipedrive app (PIPEDRIVE_CLIENT_ID, or the demo's sandbox
+        app); without one, a personal API token still connects from the command line."""
+        if settings.pipedrive_client_id:
+            return None
+        return (
+            "Connecting Pipedrive by its consent page needs a Pipedrive app: set PIPEDRIVE_CLIENT_ID "
+            "and PIPEDRIVE_CLIENT_SECRET (see the README). With a personal API token instead: "
+            "`python -m crm connect pipedrive --token TOKEN --base-url https://COMPANY.pipedrive.com`."
+        )
+
+    def configured_mode(self, settings: Settings) -> str | None:
+        """None: a company is connected by OAuth or by an API token, each keeping its own mode."""
+        return None
+
     def open(
         self,
         settings: Settings,

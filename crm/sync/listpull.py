@@ -139,7 +139,10 @@ class ListPuller:
         self._definitions()
         with store.open(self.db_path) as db:
             plans = {t: plan_for(db, t, kind) for t in self.types}
-        self.progress.set(phase="records", modes=dict(plans))
+        # The types are walked side by side: the run names a current type only when there is
+        # one (the Sync page shows each type's count from ``modes`` and ``records`` instead).
+        only = next(iter(plans)) if len(plans) == 1 else None
+        self.progress.set(phase="records", modes=dict(plans), object_type=only)
         with ThreadPoolExecutor(max_workers=max(1, len(plans)), thread_name_prefix="listpull") as pool:
             futures = [pool.submit(self._pull_type, t, mode) for t, mode in plans.items()]
         _raise_first([f.exception() for f in futures])
@@ -189,7 +192,6 @@ class ListPuller:
     # ------------------------------------------------------------------- full pull
 
     def _full(self, db: Store, object_type: str, *, resume: bool) -> None:
-        self.progress.set(object_type=object_type)
         props = db.queries.synced_property_names(object_type)
         windowed = isinstance(self.api, WindowedList)
         state = db.syncstate.get_cursor(object_type)["full_state"] if resume else None
@@ -307,7 +309,6 @@ class ListPuller:
     # ------------------------------------------------------------ incremental pull
 
     def _incremental(self, db: Store, object_type: str) -> None:
-        self.progress.set(object_type=object_type)
         cursor = db.syncstate.get_cursor(object_type)
         since = max(0, int(cursor["modified_since_ms"] or 0) - self.overlap_ms)
         props = db.queries.synced_property_names(object_type)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 
 import pytest
 from cryptography.fernet import Fernet
@@ -50,7 +51,8 @@ def test_status_of_a_pipedrive_connection_shows_its_company_last_sync_and_cache_
     code, before, _ = run_cli("status", "--connection", "Sales")
     assert code == 0 and "Last sync:   never" in before
 
-    assert run_cli("sync", "--connection", "Sales")[0] == 0
+    code, synced, _ = run_cli("sync", "--connection", "Sales")
+    assert code == 0 and re.search(r": people \d+, organizations \d+, deals \d+;", synced), synced
     code, out, err = run_cli("status", "--connection", "Sales")
 
     assert code == 0, err

@@ -10,12 +10,15 @@ import pytest
 
 from crm import store
 from crm.config import Settings
+from crm.crms import provider_for
 from crm.errors import CrmError, RateLimited, Unreachable
 from crm.interface import Page
 from crm.pipedrive.client import ApiToken, PipedriveClient
 from crm.pipedrive.provider import PipedriveApi
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
+from crm.sync.listpull import ListPuller
 from crm.sync.runner import SyncRunner, run_sync
+from crm.sync.runstate import Progress
 from crm.sync.several import sync_all
 from tests.pdsync.conftest import open_api
 from tests.pdsync.pdtruth import differences
@@ -198,3 +201,25 @@ def test_a_full_resync_cut_off_mid_walk_flags_nothing_deleted(
     assert run["counts"]["expected"]["contacts"] == 40  # the cached records, for the progress bar
     assert run["counts"]["archived"].get("contacts", 0) == 0
     assert differences(pd_settings, company, "contacts") == []
+
+
+def test_a_full_pull_reading_its_types_side_by_side_names_no_single_current_type(
+    pd_settings: Settings, company: PipedriveAdmin
+) -> None:
+    progress = Progress()
+    named: set[str | None] = set()
+
+    class Watched(SmallPages):
+        def list_page(self, object_type: str, **kwargs: Any) -> Page:
+            named.add(progress.snapshot()["object_type"])
+            return super().list_page(object_type, **kwargs)
+
+    with store.open(pd_settings) as db:
+        run_id = db.syncstate.start_run(kind="full", trigger="test", started_by="test", owner="test")
+    assert run_id is not None
+    with open_api(pd_settings, company) as api:
+        types = provider_for("pipedrive").object_types()
+        ListPuller(store.target_of(pd_settings), Watched(api, limit=5), types, progress, run_id).run("full")
+
+    assert named == {None}
+    assert set(progress.snapshot()["counts"]["records"]) == set(TYPES)

@@ -99,7 +99,7 @@ def pipedrive_url() -> Iterator[str]:
         server.stop()
 
 
-def test_a_pipedrive_connection_is_shown_in_pipedrives_words_and_reconnects_through_pipedrive(
+def test_a_pipedrive_connection_is_shown_reconnected_and_removed_in_pipedrives_words(
     portal: Portal, pipedrive_url: str
 ) -> None:
     with PipedriveAdmin(pipedrive_url) as pipedrive:
@@ -117,6 +117,10 @@ def test_a_pipedrive_connection_is_shown_in_pipedrives_words_and_reconnects_thro
     assert [b.url for b in at.get("link_button")] == ["https://sandbox-company.pipedrive.com/"]
     reconnect = [link for link in _links(at) if f'data-testid="reconnect-{conn.id}"' in link]
     assert len(reconnect) == 1 and 'href="/pipedrive/connect?ticket=' in reconnect[0]
+
+    at.button(key=f"connect_remove_{conn.id}").click().run()
+    warning = plain(next(w.value for w in at.warning if "Remove" in w.value))
+    assert "(Pipedrive itself is not changed)" in warning and "HubSpot" not in warning
 
     at.button(key="connect_disconnect").click().run()
     assert not at.exception

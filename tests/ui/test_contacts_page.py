@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from uikit import Portal, plain, texts, wait_until
+from uikit import Portal, plain, rename_the_chosen_record, texts, wait_until
 
 from crm import store, sync
 from crm.hubspot import HubSpotClient, StaticToken
@@ -220,6 +220,14 @@ def test_opening_a_contact_goes_to_its_record_page(synced: Portal, row: int) -> 
     assert not at.exception
     assert at.query_params == {"type": "contacts", "id": rid, "connection": "hubspot-62515"}
     assert any(s.value == "Companies" for s in at.subheader)
+
+
+def test_the_open_a_contact_picker_follows_a_live_rename_of_the_chosen_contact(synced: Portal) -> None:
+    at = synced.page("contacts")
+    at.run()
+    renamed = {"firstname": "Renamed", "lastname": "Contact"}
+    picker, rid = rename_the_chosen_record(at, synced.settings, "contacts", 2, renamed)
+    assert (picker.value, picker.proto.raw_value) == (rid, f"Renamed Contact · #{rid}")
 
 
 def test_pronouns_become_an_editable_column_once_the_property_exists(synced: Portal) -> None:

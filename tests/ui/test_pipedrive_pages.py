@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from pipedrive_seed import seed_pipedrive
 from streamlit.testing.v1 import AppTest
-from uikit import Portal, plain, texts
+from uikit import Portal, plain, rename_the_chosen_record, texts
 
 from crm import store
 from crm.crms import provider_for
@@ -345,3 +345,12 @@ def test_a_pipedrive_connections_sync_page_says_when_deleted_people_were_last_lo
     captions = [plain(c.value) for c in at.caption]
     assert any(c.startswith("Deleted people last looked for ") and "by a full pull" in c for c in captions)
     assert any(c.startswith("Deleted deals: Pipedrive lists them; last asked ") for c in captions)
+
+
+def test_the_open_a_person_picker_follows_a_live_rename_and_keeps_the_choice(company: Portal) -> None:
+    at = company.page("contacts")
+    at.run()
+    # The browser was shown the old name as the choice: it must be sent the new one.
+    picker, rid = rename_the_chosen_record(at, company.settings, "contacts", 3, {"name": "Renamed Person"})
+    assert (picker.value, picker.proto.raw_value) == (rid, f"Renamed Person · #{rid}")
+    assert f"Renamed Person · #{rid}" in picker.options

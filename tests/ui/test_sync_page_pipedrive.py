@@ -4,6 +4,7 @@ words and figures, and Verify in Pipedrive's words."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from uikit import Portal, plain, texts, wait_until
@@ -44,6 +45,21 @@ def sales(portal: Portal, company: PipedriveAdmin) -> tuple[Portal, connections.
 
 def _live(records: list[dict]) -> int:
     return sum(1 for r in records if not r.get("archived") and not r.get("is_deleted"))
+
+
+@contextmanager
+def _running_elsewhere(settings, progress: dict) -> Iterator[None]:
+    """A run the CLI holds, with ``progress`` as its last heartbeat; it succeeds on exit."""
+    owner = syncstate.new_owner()
+    with store.open(settings) as db:
+        run_id = db.syncstate.start_run(kind="full", trigger="cli", started_by="cli", owner=owner)
+        assert run_id is not None
+        db.syncstate.heartbeat(run_id, owner, progress)
+    try:
+        yield
+    finally:
+        with store.open(settings) as db:
+            db.syncstate.finish_run(run_id, owner, state="succeeded")
 
 
 def _latest_run(settings) -> dict | None:
@@ -173,19 +189,39 @@ def test_a_running_pipedrive_sync_shows_pipedrives_burst_window_and_no_hubspot_g
         "requests": 6,
         "counts": {"budgets": {"burst": burst}},
     }
-    owner = syncstate.new_owner()
-    with store.open(chosen) as db:
-        run_id = db.syncstate.start_run(kind="full", trigger="cli", started_by="cli", owner=owner)
-        assert run_id is not None
-        db.syncstate.heartbeat(run_id, owner, progress)
-    try:
+    with _running_elsewhere(chosen, progress):
         at = portal.page("sync")
         at.run()
         assert not at.exception
         bars = [str(b.proto.text) for b in at.get("progress")]
-    finally:
-        with store.open(chosen) as db:
-            db.syncstate.finish_run(run_id, owner, state="succeeded")
 
     gauges = [text for text in bars if text.startswith(("Burst", "Search", "Daily"))]
     assert gauges == ["Burst: 30 of 40 per 2 s"]
+
+
+def test_a_running_pipedrive_full_pull_shows_each_type_read_side_by_side_in_pipedrives_words(
+    sales: tuple[Portal, connections.Connection],
+) -> None:
+    portal, conn = sales
+    chosen = portal.settings.for_connection(conn)
+    progress = {  # as the generic pull reports three types walked at once, organizations done
+        "phase": "records",
+        "object_type": None,
+        "done": 150,
+        "total": 330,
+        "counts": {
+            "modes": {"contacts": "full", "companies": "full", "deals": "full"},
+            "records": {"contacts": 120, "companies": 30},
+            "expected": {"contacts": 300, "companies": 30},
+            "seconds": {"companies": 1.5},
+        },
+    }
+    with _running_elsewhere(chosen, progress):
+        at = portal.page("sync")
+        at.run()
+        assert not at.exception
+        bars = [str(b.proto.text) for b in at.get("progress")]
+        shown = texts(at)
+
+    assert "Reading records: 150 of 330 records" in bars
+    assert "People 120 of 300 · Organizations 30, done · Deals 0" in shown

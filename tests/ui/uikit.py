@@ -136,6 +136,23 @@ def plain(markdown: str) -> str:
     return unescaped.replace("\u200b", "")
 
 
+def rename_the_chosen_record(
+    at: AppTest, settings: Settings, object_type: str, row: int, properties: dict[str, str]
+) -> tuple[Any, str]:
+    """On a run list page of ``object_type``: choose its ``row``-th record in the "Open a ..."
+    picker, rename it in the cache as a webhook's update does, run again; the picker and the id."""
+    from crm import store
+    from crm.interface import Record
+
+    key = next(k for k in at.session_state if str(k).startswith(f"{object_type}_open_"))
+    rid = str(at.data_editor[0].value.index[row])
+    at.selectbox(key=key).set_value(rid).run()
+    with store.open(settings) as db:
+        db.records.upsert_records(object_type, [Record(rid, object_type, properties, None, None)])
+    at.run()
+    return at.selectbox(key=key), rid
+
+
 def wait_until(predicate: Callable[[], bool], *, timeout: float = 30.0, what: str = "condition") -> None:
     """Poll ``predicate`` until it holds, with a deadline."""
     deadline = time.monotonic() + timeout
