@@ -34,6 +34,7 @@ from crm.interface import (
     Event,
     Grant,
     Identity,
+    Interaction,
     OAuthDetails,
     ObjectTypeInfo,
     Option,
@@ -52,6 +53,7 @@ from crm.interface import (
 )
 from crm.pipedrive.client import ENTITIES, SINGULAR, PipedriveClient
 from crm.pipedrive.tokens import PipedriveTokens
+from crm.plaintext import body_text
 
 WORDS = Words(
     crm="Pipedrive",
@@ -582,6 +584,61 @@ class PipedriveApi:
             }
         return self._types[entity]
 
+    # --- crm.interface.ListsInteractions (pdtimeline) -------------------------------------
+
+    def interaction_feeds(self) -> dict[str, tuple[str, ...]]:
+        """Notes (API v1) and activities (API v2), each a feed of its own."""
+        return dict(INTERACTION_FEEDS)
+
+    def iter_interactions(self, feed: str, *, since_ms: int | None = None) -> Iterator[list[Interaction]]:
+        if feed == "notes":
+            yield from self._iter_notes(None if since_ms is None else since_ms // 1000)
+        elif feed == "activities":
+            filters = {}
+            if since_ms is not None:
+                filters = {
+                    "updated_since": _rfc3339(since_ms // 1000),
+                    "sort_by": "update_time",
+                    "sort_direction": "asc",
+                }
+            for page in self.client.iter_records("activities", **filters):
+                yield [activity_interaction(r) for r in page if not r.get("is_deleted")]
+        else:
+            raise NotFound(f"Pipedrive has no {feed} feed", status_code=404)
+
+    def _iter_notes(self, since_s: int | None) -> Iterator[list[Interaction]]:
+        """Notes by update time, a page at a time, each page asked from the last one's time.
+
+        v1 notes page by offset, and an offset walk skips a note when one before it is
+        deleted meanwhile, which a full pull would then flag as deleted too. So the walk is
+        keyed: the next page starts at the last update time read (``updated_since`` is
+        inclusive; notes already read at that second are left out), and pages on by offset
+        only while a whole page shares that one second. An edited note moves on, so it is
+        read again, never missed.
+        """
+        start = 0
+        seen: set[str] = set()
+        while True:
+            filters = {"sort": NOTES_ORDER}
+            if since_s is not None:
+                filters["updated_since"] = _rfc3339(since_s)
+            page, following = self.client.notes_page(filters, start=start)
+            fresh = [n for n in page if str(n.get("id")) not in seen]
+            seen.update(str(n.get("id")) for n in page)
+            yield [note_interaction(n) for n in fresh if n.get("active_flag") is not False]
+            if following is None or not page:
+                return
+            last = _epoch_s(_iso(page[-1].get("update_time") or page[-1].get("add_time")))
+            if last is None or (since_s is not None and last <= since_s):
+                start = following
+            else:
+                since_s, start = last, 0
+                seen = {
+                    str(n.get("id"))
+                    for n in page
+                    if _epoch_s(_iso(n.get("update_time") or n.get("add_time"))) == last
+                }
+
     # --- optional capability (crm.interface.ReadsByKey) ----------------------------------
 
     def read_by_key(
@@ -605,6 +662,131 @@ class PipedriveApi:
             )
         }
         return {value: records[rid] for value, rid in matched.items() if rid in records}
+
+
+# --- the timeline (pdtimeline): notes and activities as neutral interactions ------------------
+
+# Pipedrive's activity types (``type``, the activity type's key) -> the neutral kind. Lunches
+# are meetings, deadlines are tasks; any other key (a company's own types, e.g. ``demo``) is
+# a task: Pipedrive shows every activity as a to-do with a due date, which is what a task is.
+ACTIVITY_KINDS = {
+    "call": "calls",
+    "meeting": "meetings",
+    "lunch": "meetings",
+    "task": "tasks",
+    "deadline": "tasks",
+    "email": "emails",
+}
+OTHER_ACTIVITY_KIND = "tasks"
+INTERACTION_FEEDS: dict[str, tuple[str, ...]] = {
+    "notes": ("notes",),
+    "activities": ("calls", "meetings", "tasks", "emails"),
+}
+# The record links a note or activity carries: attribute -> neutral type.
+_TIMELINE_LINKS = (("person_id", "contacts"), ("org_id", "companies"), ("deal_id", "deals"))
+# A v1 notes walk's order: by update time, ties by id (docs/PIPEDRIVE_API.md §9).
+NOTES_ORDER = "update_time ASC, id ASC"
+
+
+def _iso(value: Any) -> str | None:
+    """A Pipedrive time (v2 RFC 3339, v1 ``YYYY-MM-DD HH:MM:SS`` in UTC) as ISO-8601 UTC."""
+    seconds = _epoch_s(value.replace(" ", "T") if isinstance(value, str) else value)
+    return None if seconds is None else _rfc3339(seconds)
+
+
+def _due(raw: Mapping[str, Any]) -> str | None:
+    """An activity's due moment (``due_date`` with ``due_time``, both UTC; midnight without a
+    time) as ISO-8601 UTC, or None without a date."""
+    day = str(raw.get("due_date") or "").strip()
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
+        return None
+    at = str(raw.get("due_time") or "").strip()
+    at = at if re.fullmatch(r"\d{2}:\d{2}(:\d{2})?", at) else "00:00"
+    return _iso(f"{day}T{at if len(at) == 8 else at + ':00'}Z")
+
+
+def _duration_words(value: Any) -> str | None:
+    """``"01:30"`` (Pipedrive's ``HH:MM`` duration) as ``"1 h 30 min"``; None when absent or zero."""
+    match = re.fullmatch(r"(\d{1,3}):(\d{2})(:\d{2})?", str(value or "").strip())
+    if not match:
+        return None
+    hours, minutes = int(match.group(1)), int(match.group(2))
+    if not hours and not minutes:
+        return None
+    return " ".join(p for p in (f"{hours} h" if hours else "", f"{minutes} min" if minutes else "") if p)
+
+
+def _links(raw: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    found = [(kind, str(raw[attr])) for attr, kind in _TIMELINE_LINKS if raw.get(attr) not in (None, "", 0)]
+    for participant in raw.get("participants") or []:
+        person = participant.get("person_id") if isinstance(participant, dict) else None
+        if person not in (None, "", 0):
+            found.append(("contacts", str(person)))
+    return tuple(dict.fromkeys(found))
+
+
+def note_interaction(raw: Mapping[str, Any]) -> Interaction:
+    """A v1 note as a neutral interaction: its HTML ``content`` reduced to plain text, shown
+    when it was added, by its author (``user_id``)."""
+    added = _iso(raw.get("add_time"))
+    return Interaction(
+        kind="notes",
+        id=str(raw.get("id")),
+        occurred_at=added or "",
+        owner_id=_text(raw.get("user_id")),
+        subject=None,
+        summary=None,
+        body=body_text(str(raw.get("content") or "")),
+        links=_links(raw),
+        updated_at=_iso(raw.get("update_time")) or added,
+        created_at=added,
+        archived=raw.get("active_flag") is False or bool(raw.get("is_deleted")),
+        properties={"last_update_user_id": _text(raw.get("last_update_user_id"))},
+    )
+
+
+def activity_interaction(raw: Mapping[str, Any]) -> Interaction:
+    """A v2 activity as a neutral interaction (``ACTIVITY_KINDS``; an unknown type is a task).
+
+    It is shown at its due moment (else when it was added); the summary says its type as
+    Pipedrive names it, done or to do, when due and for how long; its text is ``note``
+    (HTML at Pipedrive) as plain text; its owner is ``owner_id`` (v1: ``user_id``).
+    """
+    kind_key = str(raw.get("type") or "")
+    added = _iso(raw.get("add_time"))
+    due = _due(raw)
+    day, at = str(raw.get("due_date") or ""), str(raw.get("due_time") or "")[:5]
+    summary = " · ".join(
+        p
+        for p in (
+            kind_key.replace("_", " "),
+            "done" if raw.get("done") else "to do",
+            f"due {day} {at}".strip() if day else "",
+            _duration_words(raw.get("duration")) or "",
+        )
+        if p
+    )
+    return Interaction(
+        kind=ACTIVITY_KINDS.get(kind_key, OTHER_ACTIVITY_KIND),
+        id=str(raw.get("id")),
+        occurred_at=due or added or "",
+        owner_id=_text(raw.get("owner_id") if raw.get("owner_id") is not None else raw.get("user_id")),
+        subject=str(raw.get("subject") or "") or None,
+        summary=summary or None,
+        body=body_text(str(raw.get("note") or "")),
+        links=_links(raw),
+        updated_at=_iso(raw.get("update_time")) or added,
+        created_at=added,
+        archived=bool(raw.get("is_deleted")),
+        properties={
+            "type": kind_key or None,
+            "done": "true" if raw.get("done") else "false",
+            "due_date": day or None,
+            "due_time": at or None,
+            "duration": _text(raw.get("duration")),
+            "marked_as_done_time": _iso(raw.get("marked_as_done_time")),
+        },
+    )
 
 
 def _window(since: int | None, until: int | None) -> str:

@@ -65,6 +65,7 @@ from crm.interface import (
     CrmApi,
     DeletionFeed,
     LinksOnRecords,
+    ListsInteractions,
     ObjectTypeInfo,
     Owner,
     Page,
@@ -75,6 +76,7 @@ from crm.interface import (
 )
 from crm.store import Store
 from crm.store.values import now_iso
+from crm.sync.listpull_interactions import InteractionsPull, interaction_plans
 from crm.sync.runstate import ASSOCIATIONS, OVERLAP_MS, Interrupted, Progress, plan_for
 
 log = logging.getLogger("crm.sync")
@@ -132,9 +134,15 @@ class ListPuller:
         self._definitions()
         with store.open(self.db_path) as db:
             plans = {t: plan_for(db, t, kind) for t in self.types}
+            feeds = interaction_plans(db, self.api, kind)  # notes and activities (pdtimeline)
         self.progress.set(phase="records", modes=dict(plans))
         with ThreadPoolExecutor(max_workers=max(1, len(plans)), thread_name_prefix="listpull") as pool:
             futures = [pool.submit(self._pull_type, t, mode) for t, mode in plans.items()]
+        _raise_first([f.exception() for f in futures])
+        # The timeline's feeds once the records are in: beside a type's window walkers they
+        # would share the burst limit with a dozen walks and be starved of retries.
+        with ThreadPoolExecutor(max_workers=max(1, len(feeds)), thread_name_prefix="listpull-feed") as pool:
+            futures = [pool.submit(self._pull_feed, f, mode) for f, mode in feeds.items()]
         _raise_first([f.exception() for f in futures])
         self.progress.set(phase="done", object_type=None)
 
@@ -152,6 +160,18 @@ class ListPuller:
             raise
         finally:
             self.progress.note("seconds", object_type, round(time.perf_counter() - started, 3))
+
+    def _pull_feed(self, feed: str, mode: str) -> None:
+        """One interaction feed (``crm.sync.listpull_interactions``) in its own thread."""
+        assert isinstance(self.api, ListsInteractions)
+        try:
+            InteractionsPull(
+                self.db_path, self.api, self.progress, self.run_id, check=self._check,
+                started_ms=self.started_ms, overlap_ms=self.overlap_ms,
+            ).pull(feed, mode)  # fmt: skip
+        except BaseException:
+            self._failed.set()
+            raise
 
     def _check(self) -> None:
         if self.stop.is_set():
