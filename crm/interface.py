@@ -686,7 +686,9 @@ class ListsInteractions(Protocol):
     walked on its own (own cursor). The generic pull (``crm.sync.listpull_interactions``)
     reads every feed in full, then by modified time, and flags what a full read did not
     see as deleted. Checked with ``isinstance(api, ListsInteractions)``; HubSpot's
-    engagements keep their own pull.
+    engagements keep their own pull. A webhook event about a feed's item names the feed as
+    its ``Event.object_type`` (e.g. ``"activities"``); the worker reads it back with
+    ``read_interactions``.
     """
 
     def interaction_feeds(self) -> dict[str, tuple[str, ...]]:
@@ -697,4 +699,9 @@ class ListsInteractions(Protocol):
         """The feed's live items in batches: all of them (``since_ms`` None), else those
         changed at or after ``since_ms`` (epoch ms; duplicates possible). An item changed
         during the walk is yielded at least once, with its latest values or later."""
+        ...
+
+    def read_interactions(self, feed: str, ids: Sequence[str]) -> list[Interaction]:
+        """The feed's live items with these ids (a webhook named them); deleted or unknown
+        ids are left out, so the caller flags them deleted."""
         ...

@@ -203,6 +203,13 @@ class PipedriveClient:
         )
         return list(body.get("data") or []), (int(following) if isinstance(following, int) else None)
 
+    def note(self, note_id: str) -> dict[str, Any] | None:
+        """One note (v1), or None when Pipedrive has no such note (deleted)."""
+        try:
+            return dict(self._call("GET", f"/api/v1/notes/{note_id}").get("data") or {}) or None
+        except NotFound:
+            return None
+
     # -- definitions (v1 fields and users; v2 pipelines and stages) ------------------------
 
     def fields(self, entity: str) -> list[dict[str, Any]]:

@@ -164,6 +164,9 @@ _NEW_FIELD_TYPES = {
 }
 _CHANGES: dict[str, ChangeKind] = {"create": "created", "change": "updated", "delete": "deleted"}
 _ENTITY_TYPES = {"person": "contacts", "organization": "companies", "deal": "deals"}
+# Webhook objects of the timeline's feeds -> the feed an event names as its ``object_type``
+# (``ListsInteractions.read_interactions`` reads them back).
+TIMELINE_WEBHOOKS = {"note": "notes", "activity": "activities"}
 # Between a window's two update times ("since/until", either empty when open).
 WINDOW_SEPARATOR = "/"
 
@@ -315,9 +318,8 @@ class PipedriveApi:
     # -- webhooks (pdweb): crm.interface.WebhookSubscriptions ----------------------------
 
     def subscribe_webhooks(self, url: str, *, user: str, password: str) -> list[str]:
-        """One v2 webhook per kept entity (person, organization, deal), every action.
-
-        Notes, activities and the rest are not subscribed: the cache does not keep them.
+        """One v2 webhook per kept entity (person, organization, deal) and per timeline feed
+        (note, activity), every action; the rest (products, leads...) are not subscribed.
         Webhooks already delivering to ``url`` are removed first: they carry credentials
         this app no longer keeps (a lost registration, or another process's that lost a
         race), so every delivery of theirs would be refused. A failure part-way removes
@@ -328,8 +330,8 @@ class PipedriveApi:
         )
         made: list[str] = []
         try:
-            for entity in ENTITIES.values():
-                hook = self.client.add_webhook(url, user=user, password=password, obj=SINGULAR[entity])
+            for obj in (*(SINGULAR[e] for e in ENTITIES.values()), *TIMELINE_WEBHOOKS):
+                hook = self.client.add_webhook(url, user=user, password=password, obj=obj)
                 made.append(str(hook.get("id")))
         except CrmError:
             try:
@@ -605,6 +607,20 @@ class PipedriveApi:
                 yield [activity_interaction(r) for r in page if not r.get("is_deleted")]
         else:
             raise NotFound(f"Pipedrive has no {feed} feed", status_code=404)
+
+    def read_interactions(self, feed: str, ids: Sequence[str]) -> list[Interaction]:
+        """Notes one request each (v1 has no ids filter); activities 100 ids a request (v2)."""
+        numeric = [i for i in dict.fromkeys(str(i) for i in ids) if i.isdigit()]
+        if feed == "notes":
+            found = [self.client.note(i) for i in numeric]
+            return [note_interaction(n) for n in found if n and n.get("active_flag") is not False]
+        if feed == "activities":
+            return [
+                activity_interaction(r)
+                for r in self.client.get_many("activities", numeric)
+                if not r.get("is_deleted")
+            ]
+        raise NotFound(f"Pipedrive has no {feed} feed", status_code=404)
 
     def _iter_notes(self, since_s: int | None) -> Iterator[list[Interaction]]:
         """Notes by update time, a page at a time, each page asked from the last one's time.
@@ -964,7 +980,8 @@ def _event(meta: Mapping[str, Any]) -> Event:
         when = occurred
     return Event(
         account_id=str(meta.get("company_id") or ""),
-        object_type=_ENTITY_TYPES.get(str(meta.get("entity") or "")),
+        object_type=_ENTITY_TYPES.get(str(meta.get("entity") or ""))
+        or TIMELINE_WEBHOOKS.get(str(meta.get("entity") or "")),
         object_id=str(meta.get("entity_id") or ""),
         change=_CHANGES.get(str(meta.get("action") or ""), "other"),
         occurred_at=when,
