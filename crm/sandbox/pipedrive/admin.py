@@ -209,11 +209,7 @@ async def delete_object(request: Request) -> Response:
     kind = request.path_params["objectType"]
     if kind in TIMELINE_KINDS:
         item = interactions.find(state, kind, request.path_params["objectId"])
-        user = state.users[0].id
-        if isinstance(item, Note):
-            interactions.delete_note(state, item, user_id=user, source="app")
-        else:
-            interactions.delete_activity(state, item, user_id=user, source="app")
+        interactions.delete_item(state, item, user_id=state.users[0].id, source="app")
         return JSONResponse({"id": item.id})
     entity = _entity(request)
     record = state.records.live(entity, request.path_params["objectId"])

@@ -9,7 +9,7 @@ due_date, ``sort_direction``, ``ids``, ``owner_id``/``person_id``/``org_id``/``d
 ``/_sandbox/truth/notes|activities``). Every change fires ``<action>.note`` /
 ``<action>.activity`` webhooks (docs/PIPEDRIVE_API.md §9).
 
-``change_note`` / ``delete_note`` / ``change_activity`` / ``delete_activity`` also serve the
+``change_note`` / ``change_activity`` / ``delete_item`` also serve the
 admin API (an edit as if in Pipedrive's UI).
 """
 
@@ -31,6 +31,7 @@ from crm.sandbox.pipedrive.wire import (
     decode_cursor,
     encode_cursor,
     not_found,
+    offset_page,
     ok,
     principal_of,
     query_choice,
@@ -55,17 +56,6 @@ def _ref(state: PipedriveState, body: dict[str, Any], name: str, kind: str) -> i
     if isinstance(value, bool) or not isinstance(value, int) or not state.exists(kind, value):
         raise bad_request(msg.NO_SUCH_REF.format(name=name, entity=kind.rstrip("s"), id=value))
     return value
-
-
-def _offset_page(request: Request, items: list[Any]) -> tuple[list[Any], dict[str, Any]]:
-    start = query_int(request, "start") or 0
-    limit = query_limit(request)
-    page = items[start : start + limit]
-    more = len(items) > start + limit
-    pagination: dict[str, Any] = {"start": start, "limit": limit, "more_items_in_collection": more}
-    if more:
-        pagination["next_start"] = start + limit
-    return page, {"pagination": pagination}
 
 
 def _note_sort(request: Request) -> list[tuple[str, bool]]:
@@ -99,7 +89,7 @@ async def list_notes(request: Request) -> Response:
                  and all(value is None or getattr(n, name) == value for name, value in filters.items())]  # fmt: skip
         for name, descending in reversed(order):
             notes.sort(key=lambda n, name=name: _note_value(n, name), reverse=descending)  # type: ignore[misc]
-        page, additional = _offset_page(request, [n.describe() for n in notes])
+        page, additional = offset_page(request, [n.describe() for n in notes])
     return ok(page, additional)
 
 
@@ -163,12 +153,14 @@ def change_note(state: PipedriveState, note: Note, body: Any, *, user_id: int, s
     return data
 
 
-def delete_note(state: PipedriveState, note: Note, *, user_id: int, source: str) -> None:
+def delete_item(state: PipedriveState, item: Note | Activity, *, user_id: int, source: str) -> None:
+    """Delete a note or an activity (kept for the truth); ``delete.note|activity`` fires."""
     with state.lock:
-        note.is_deleted = True
-        note.update_ts = max(now_s(), note.update_ts)
-        data = note.describe()
-    state.webhooks.emit("delete", "note", note.id, data, None, user_id=user_id, change_source=source)
+        item.is_deleted = True
+        item.update_ts = max(now_s(), item.update_ts)
+        data = item.describe() if isinstance(item, Note) else item.describe_v2()
+    entity = "note" if isinstance(item, Note) else "activity"
+    state.webhooks.emit("delete", entity, item.id, data, None, user_id=user_id, change_source=source)
 
 
 async def update_note(request: Request) -> Response:
@@ -180,8 +172,7 @@ async def update_note(request: Request) -> Response:
 
 async def remove_note(request: Request) -> Response:
     state = state_of(request)
-    note = _note(state, request)
-    delete_note(state, note, user_id=principal_of(request).user_id, source="api")
+    delete_item(state, _note(state, request), user_id=principal_of(request).user_id, source="api")
     return ok(True)
 
 
@@ -194,7 +185,7 @@ async def list_activities_v1(request: Request) -> Response:
     with state.lock:
         items = [a.describe() for a in state.activities if not a.is_deleted
                  and all(value is None or getattr(a, name) == value for name, value in filters.items())]  # fmt: skip
-        page, additional = _offset_page(request, items)
+        page, additional = offset_page(request, items)
     return ok(page, additional)
 
 
@@ -355,14 +346,6 @@ def change_activity(
     return data
 
 
-def delete_activity(state: PipedriveState, activity: Activity, *, user_id: int, source: str) -> None:
-    with state.lock:
-        activity.is_deleted = True
-        activity.update_ts = max(now_s(), activity.update_ts)
-        data = activity.describe_v2()
-    state.webhooks.emit("delete", "activity", activity.id, data, None, user_id=user_id, change_source=source)
-
-
 async def patch_activity(request: Request) -> Response:
     state = state_of(request)
     body = await read_json(request)
@@ -373,7 +356,7 @@ async def patch_activity(request: Request) -> Response:
 async def remove_activity(request: Request) -> Response:
     state = state_of(request)
     activity = _activity(state, request)
-    delete_activity(state, activity, user_id=principal_of(request).user_id, source="api")
+    delete_item(state, activity, user_id=principal_of(request).user_id, source="api")
     return ok({"id": activity.id})
 
 

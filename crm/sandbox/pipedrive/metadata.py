@@ -10,7 +10,6 @@ v1 collections page with ``start``/``limit`` and answer
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Sequence
 from typing import Any
 
 from starlette.requests import Request
@@ -26,40 +25,18 @@ from crm.sandbox.pipedrive.models import (
     describe_stage,
     now_s,
 )
-from crm.sandbox.pipedrive.state import PipedriveState
 from crm.sandbox.pipedrive.webhooks import ACTIONS, OBJECTS
 from crm.sandbox.pipedrive.wire import (
     PipedriveHTTPError,
     bad_request,
     not_found,
+    offset_page,
     ok,
     principal_of,
     query_int,
-    query_limit,
     read_json,
     state_of,
 )
-
-
-def _page(request: Request, items: Sequence[Any]) -> tuple[list[Any], dict[str, Any]]:
-    start = query_int(request, "start") or 0
-    limit = query_limit(request)
-    page = list(items[start : start + limit])
-    more = len(items) > start + limit
-    pagination: dict[str, Any] = {"start": start, "limit": limit, "more_items_in_collection": more}
-    if more:
-        pagination["next_start"] = start + limit
-    return page, {"pagination": pagination}
-
-
-def _ref(state: PipedriveState, body: dict[str, Any], name: str, kind: str) -> int | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not state.exists(kind, value):
-        raise bad_request(msg.NO_SUCH_REF.format(name=name, entity=kind.rstrip("s"), id=value))
-    return value
-
 
 # ------------------------------------------------------------------------------------------ fields
 
@@ -69,7 +46,7 @@ def _field_routes(path: str, entity: EntityType) -> list[BaseRoute]:
         state = state_of(request)
         with state.lock:
             fields = [f.describe() for f in state.fields.fields[entity]]
-        page, additional = _page(request, fields)
+        page, additional = offset_page(request, fields)
         return ok(page, additional)
 
     async def get_field(request: Request) -> Response:
