@@ -203,6 +203,14 @@ class PipedriveClient:
         )
         return list(body.get("data") or []), (int(following) if isinstance(following, int) else None)
 
+    def add_note(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Create a note (v1); never retried (Pipedrive has no idempotency key)."""
+        return dict(self._call("POST", "/api/v1/notes", json=dict(body), retry=False).get("data") or {})
+
+    def add_activity(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Create an activity (v1, ``HH:MM`` times in UTC); never retried."""
+        return dict(self._call("POST", "/api/v1/activities", json=dict(body), retry=False).get("data") or {})
+
     def note(self, note_id: str) -> dict[str, Any] | None:
         """One note (v1), or None when Pipedrive has no such note (deleted)."""
         try:

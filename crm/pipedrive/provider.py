@@ -54,6 +54,7 @@ from crm.interface import (
 from crm.pipedrive.client import ENTITIES, SINGULAR, PipedriveClient
 from crm.pipedrive.tokens import PipedriveTokens
 from crm.plaintext import body_text
+from crm.store.interactions import LOGGED_ROLES, TASK_DONE, TASK_OPEN
 
 WORDS = Words(
     crm="Pipedrive",
@@ -622,6 +623,59 @@ class PipedriveApi:
             ]
         raise NotFound(f"Pipedrive has no {feed} feed", status_code=404)
 
+    # --- crm.interface.LogsEngagements: "Log a note" / "Create a task" (pdtimeline) ------------
+
+    def find_logged(self, object_type: str, timestamp_ms: int, *, properties: Sequence[str]) -> list[Record]:
+        """Among the newest added notes or activities (one page, ``RECENT_LOGGED``), those an
+        earlier attempt may have made: a note added since a few minutes before ``timestamp_ms``
+        (Pipedrive sets its own time), a task due at that minute. The push matches the text."""
+        if object_type == "notes":
+            since = timestamp_ms // 1000 - LOGGED_SLACK_S
+            page, _ = self.client.notes_page({"sort": "add_time DESC"}, limit=RECENT_LOGGED)
+            return [_logged_note(n) for n in page if (_epoch_s(_iso(n.get("add_time"))) or 0) >= since]
+        if object_type == "tasks":
+            due = _rfc3339(timestamp_ms // 60_000 * 60)
+            page, _ = self.client.list_page(
+                "activities", limit=RECENT_LOGGED, sort_by="add_time", sort_direction="desc"
+            )
+            return [_logged_task(a) for a in page if _due(a) == due and not a.get("is_deleted")]
+        raise NotFound(f"Pipedrive has no {object_type}", status_code=404)
+
+    def create_logged(
+        self, object_type: str, properties: Mapping[str, str | None], links: Sequence[tuple[str, str]]
+    ) -> WriteResult:
+        """A note (``POST /api/v1/notes``) or a task activity (``POST /api/v1/activities``, due
+        at the queued time in UTC) on the linked person, organization and deal (one of each)."""
+        refs: dict[str, int] = {}
+        for record_type, record_id in links:
+            attr = _REF_ATTRS.get(record_type)
+            if attr and attr not in refs and str(record_id).isdigit():
+                refs[attr] = int(record_id)
+        owner = properties.get(LOGGED_ROLES["owner"])
+        if owner and str(owner).isdigit():
+            refs["user_id"] = int(owner)
+        try:
+            if object_type == "notes":
+                body = {"content": properties.get(LOGGED_ROLES["note_body"]) or "", **refs}
+                return WriteResult([_logged_note(self.client.add_note(body))])
+            if object_type == "tasks":
+                when = datetime.fromtimestamp(int(properties.get(LOGGED_ROLES["time"]) or 0) // 1000, tz=UTC)
+                body = {
+                    "subject": properties.get(LOGGED_ROLES["task_subject"]) or "",
+                    "type": "task",
+                    "due_date": when.strftime("%Y-%m-%d"),
+                    "due_time": when.strftime("%H:%M"),
+                    "note": properties.get(LOGGED_ROLES["task_body"]) or "",
+                    "done": properties.get(LOGGED_ROLES["task_status"]) == TASK_DONE,
+                    **refs,
+                }
+                return WriteResult([_logged_task(self.client.add_activity(body))])
+        except CrmError as exc:
+            if isinstance(exc, ValidationFailed):
+                return WriteResult([], failures=[WriteFailure("input-0", exc)])
+            raise
+        raise NotFound(f"Pipedrive has no {object_type}", status_code=404)
+
     def _iter_notes(self, since_s: int | None) -> Iterator[list[Interaction]]:
         """Notes by update time, a page at a time, each page asked from the last one's time.
 
@@ -739,6 +793,47 @@ def _links(raw: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
         if person not in (None, "", 0):
             found.append(("contacts", str(person)))
     return tuple(dict.fromkeys(found))
+
+
+# A logged note or task is looked for among this many of the newest added (one page), and a
+# note as added at most this long before the moment the dashboard stamped it.
+RECENT_LOGGED = 500
+LOGGED_SLACK_S = 300
+_REF_ATTRS = {kind: attr for attr, kind in _TIMELINE_LINKS}
+
+
+def _logged_note(raw: Mapping[str, Any]) -> Record:
+    """A Pipedrive note as the push's record of a logged note (the cache's engagement
+    properties, ``LOGGED_ROLES``): its HTML kept, the cache makes it plain."""
+    return Record(
+        id=str(raw.get("id")),
+        type="notes",
+        properties={
+            LOGGED_ROLES["time"]: _iso(raw.get("add_time")),
+            LOGGED_ROLES["note_body"]: _text(raw.get("content")),
+            LOGGED_ROLES["owner"]: _text(raw.get("user_id")),
+        },
+        created_at=_iso(raw.get("add_time")),
+        updated_at=_iso(raw.get("update_time")),
+    )
+
+
+def _logged_task(raw: Mapping[str, Any]) -> Record:
+    """A Pipedrive activity (v1 or v2 shape) as the push's record of a logged task."""
+    owner = raw.get("owner_id") if raw.get("owner_id") is not None else raw.get("user_id")
+    return Record(
+        id=str(raw.get("id")),
+        type="tasks",
+        properties={
+            LOGGED_ROLES["time"]: _due(raw) or _iso(raw.get("add_time")),
+            LOGGED_ROLES["task_subject"]: _text(raw.get("subject")),
+            LOGGED_ROLES["task_body"]: _text(raw.get("note")),
+            LOGGED_ROLES["task_status"]: TASK_DONE if raw.get("done") else TASK_OPEN,
+            LOGGED_ROLES["owner"]: _text(owner),
+        },
+        created_at=_iso(raw.get("add_time")),
+        updated_at=_iso(raw.get("update_time")),
+    )
 
 
 def note_interaction(raw: Mapping[str, Any]) -> Interaction:

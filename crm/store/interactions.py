@@ -78,6 +78,19 @@ _BODIES = {
     "meetings": ("hs_meeting_body", "hs_internal_meeting_notes"),
     "tasks": ("hs_task_body",),
 }
+# The properties a note or task logged here is queued with, by role (crm.sync.edits), for a CRM
+# that sends it under names of its own (Pipedrive's ``LogsEngagements``; pdtimeline).
+LOGGED_ROLES = {
+    "time": "hs_timestamp",
+    "owner": "hubspot_owner_id",
+    "note_body": "hs_note_body",
+    "task_subject": "hs_task_subject",
+    "task_body": "hs_task_body",
+    "task_status": "hs_task_status",
+    "task_type": "hs_task_type",
+}
+TASK_DONE = "COMPLETED"
+TASK_OPEN = "NOT_STARTED"
 PREVIEW_CHARS = 160
 TIMELINE_PAGE = 25
 

@@ -117,6 +117,11 @@ async def add_note(request: Request) -> Response:
         raise bad_request(msg.REQUIRED.format(name="content"))
     user_id = principal_of(request).user_id
     with state.lock:
+        author = body.get("user_id")
+        if author is not None:
+            if isinstance(author, bool) or not isinstance(author, int) or state.user(author) is None:
+                raise bad_request(msg.NO_SUCH_REF.format(name="user_id", entity="user", id=author))
+            user_id = author
         refs = {name: _ref(state, body, name, kind) for name, kind in _REFS}
         if not any(refs.values()):
             raise bad_request(msg.REQUIRED.format(name="person_id, org_id or deal_id"))
