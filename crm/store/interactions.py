@@ -15,7 +15,9 @@ page ever holds markup to render. A body a scope withheld (emails without
 ``body_hidden`` instead of being stored as an empty email.
 
 The verbs mirror ``Records`` (``upsert_records``, ``mark_archived``, ``archive_unseen``,
-``replace_associations``), so the pull drives both the same way.
+``replace_associations``), so the pull drives both the same way. ``upsert_records`` takes
+HubSpot's engagements; any other CRM's notes and activities arrive already neutral
+(``crm.interface.Interaction``) through ``upsert_interactions``, rows and links together.
 """
 
 from __future__ import annotations

@@ -70,6 +70,12 @@ def test_notes_and_activities_follow_edits_moves_and_deletions_through_full_and_
     assert differences(pd_settings, company) == []
     with store.open(pd_settings) as db:
         assert db.interactions.counts()["notes"] > 0 and db.interactions.counts()["calls"] > 0
+        # The timeline's search and type filter work on what the pull wrote (HTML made words).
+        found = db.interactions.timeline("contacts", "4", search="WEEK")
+        assert [r["object_type"] for r in found.rows] == ["notes"] and found.total == 1
+        assert {
+            r["object_type"] for r in db.interactions.timeline("contacts", "4", types=["notes"]).rows
+        } == {"notes"}
 
     notes = [n for n in company.truth("notes") if n["person_id"]]
     activities = company.truth("activities")
