@@ -410,13 +410,20 @@ class Interactions(TableOwner):
         copy never overwrites a newer one.
         """
         feed = [check_engagement(k) for k in kinds]
-        by_kind: dict[str, list[NeutralInteraction]] = {}
         for item in items:
             if item.kind not in feed:
                 raise ValueError(f"{item.kind!r} is not one of the feed's kinds {feed}")
-            by_kind.setdefault(item.kind, []).append(item)
         result = UpsertResult()
         with self.db.atomic():
+            # A copy older than the cached one (a webhook's read racing a pull) changes
+            # nothing: not its row, not its kind, not its links.
+            cached = self._stamps(feed, [str(i.id) for i in items])
+            by_kind: dict[str, list[NeutralInteraction]] = {}
+            for item in items:
+                newer = cached.get(str(item.id))
+                if newer is not None and item.updated_at is not None and item.updated_at < newer:
+                    continue
+                by_kind.setdefault(item.kind, []).append(item)
             for kind, group in by_kind.items():
                 ids = list(dict.fromkeys(str(i.id) for i in group))
                 for other in feed:
@@ -450,6 +457,20 @@ class Interactions(TableOwner):
                         {str(i.id): [(rid, 0) for t, rid in i.links if t == record_type] for i in group},
                     )
         return result
+
+    def _stamps(self, kinds: Sequence[str], ids: Sequence[str]) -> dict[str, str]:
+        """``{id: its latest cached updated_at}`` over these kinds (ids without one left out)."""
+        found: dict[str, str] = {}
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), ID_CHUNK):
+            chunk = unique[start : start + ID_CHUNK]
+            for record_id, stamp in self.conn.execute(
+                f"SELECT id, updated_at FROM interactions WHERE object_type IN ({marks(len(kinds))}) "
+                f"AND id IN ({marks(len(chunk))}) AND updated_at IS NOT NULL",
+                (*kinds, *chunk),
+            ).fetchall():
+                found[str(record_id)] = max(found.get(str(record_id), ""), str(stamp))
+        return found
 
     def _drop(self, object_type: str, ids: Sequence[str]) -> None:
         """Delete these interactions of one type, their links and bodies no one else uses."""

@@ -9,6 +9,7 @@ import httpx2
 
 from crm import store
 from crm.config import Settings
+from crm.interface import Interaction
 from crm.pipedrive.provider import PipedriveApi
 from crm.plaintext import body_text
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
@@ -122,3 +123,27 @@ def test_notes_and_activities_follow_edits_moves_and_deletions_through_full_and_
         sum(run["counts"]["archived"].get(k, 0) for k in ("notes", "calls", "meetings", "tasks", "emails"))
         == 2
     )
+
+
+def test_an_older_copy_of_an_activity_changes_neither_its_kind_its_text_nor_its_links(
+    cache_target: str,
+) -> None:
+    """A webhook's read can race a pull: whichever copy is newer (``updated_at``) stays."""
+
+    def call(kind: str, stamp: str, person: str) -> Interaction:
+        return Interaction(kind=kind, id="9", occurred_at="2026-12-01T10:00:00Z", owner_id="1",
+                           subject=f"as of {stamp}", summary=None, body="", links=(("contacts", person),),
+                           updated_at=stamp)  # fmt: skip
+
+    kinds = ("calls", "meetings", "tasks", "emails")
+    with store.open(cache_target) as db:
+        db.interactions.upsert_interactions([call("meetings", "2026-12-02T00:00:00Z", "5")], kinds=kinds)
+        db.interactions.upsert_interactions([call("calls", "2026-12-01T00:00:00Z", "6")], kinds=kinds)
+        kept = db.interactions.get("meetings", "9")
+        assert kept is not None and kept["subject"] == "as of 2026-12-02T00:00:00Z"
+        assert db.interactions.get("calls", "9") is None
+        assert db.interactions.links_of("meetings", "9") == [("contacts", "5")]
+        db.interactions.upsert_interactions([call("tasks", "2026-12-03T00:00:00Z", "6")], kinds=kinds)
+        assert db.interactions.get("meetings", "9") is None
+        assert db.interactions.links_of("tasks", "9") == [("contacts", "6")]
+        assert db.interactions.counts()["tasks"] == 1
