@@ -671,3 +671,63 @@ class ReportsUsage(Protocol):
         A ``"daily"`` entry (``used``, ``limit`` in requests), where a CRM reports its day's
         budget, is what a deletion sweep checks it can afford (``crm.sync.sweep``)."""
         ...
+
+
+# -- pdtimeline: a CRM's notes and activities for the timeline (issue #15, additive) ----------
+
+# The neutral kinds of interaction a timeline shows (the cache's engagement types).
+INTERACTION_KINDS = ("notes", "calls", "meetings", "tasks", "emails")
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """One note, call, meeting, task or email logged on records, neutral.
+
+    ``kind`` is one of ``INTERACTION_KINDS``; ``occurred_at`` (when it happened, or is due)
+    and ``updated_at`` are ISO-8601 UTC; ``owner_id`` is an ``Owner`` id; ``summary`` is one
+    short line of facts (status, due time, duration...); ``body`` is plain text, never
+    markup (a CRM's HTML reduced with ``crm.plaintext``). ``links`` are the records it shows
+    on, as ``(neutral type, id)`` pairs. ``properties`` holds the CRM's other facts as text.
+    """
+
+    kind: str
+    id: str
+    occurred_at: str
+    owner_id: str | None
+    subject: str | None
+    summary: str | None
+    body: str
+    links: tuple[tuple[str, str], ...]
+    updated_at: str | None
+    created_at: str | None = None
+    archived: bool = False
+    properties: Mapping[str, str | None] = field(default_factory=dict)
+
+
+@runtime_checkable
+class ListsInteractions(Protocol):
+    """Optional capability of a ``CrmApi``: the notes and activities logged on its records.
+
+    A CRM lists them in one or more *feeds* (Pipedrive: ``notes`` and ``activities``), each
+    walked on its own (own cursor). The generic pull (``crm.sync.listpull_interactions``)
+    reads every feed in full, then by modified time, and flags what a full read did not
+    see as deleted. Checked with ``isinstance(api, ListsInteractions)``; HubSpot's
+    engagements keep their own pull. A webhook event about a feed's item names the feed as
+    its ``Event.object_type`` (e.g. ``"activities"``); the worker reads it back with
+    ``read_interactions``.
+    """
+
+    def interaction_feeds(self) -> dict[str, tuple[str, ...]]:
+        """``{feed: the kinds its items can have}``; a kind belongs to one feed only."""
+        ...
+
+    def iter_interactions(self, feed: str, *, since_ms: int | None = None) -> Iterator[list[Interaction]]:
+        """The feed's live items in batches: all of them (``since_ms`` None), else those
+        changed at or after ``since_ms`` (epoch ms; duplicates possible). An item changed
+        during the walk is yielded at least once, with its latest values or later."""
+        ...
+
+    def read_interactions(self, feed: str, ids: Sequence[str]) -> list[Interaction]:
+        """The feed's live items with these ids (a webhook named them); deleted or unknown
+        ids are left out, so the caller flags them deleted."""
+        ...

@@ -62,7 +62,7 @@ from crm.hubspot.deliveries import public_uri as public_uri
 from crm.hubspot.deliveries import signature_v3 as signature_v3
 from crm.hubspot.deliveries import valid_id as valid_id
 from crm.hubspot.deliveries import verify_v3 as verify_v3
-from crm.interface import CrmApi, Event, WebhookAccounts, WebhookRequest
+from crm.interface import CrmApi, Event, Interaction, ListsInteractions, WebhookAccounts, WebhookRequest
 from crm.logs import in_run
 from crm.store import Store, inbox
 from crm.store.interactions import THREADS
@@ -584,19 +584,23 @@ def _process_neutral(
     back with ``CrmApi.batch_read``: what comes back is upserted through the store's
     merge (pending edits win), what does not (deleted) is flagged archived. So a delete,
     a late ``change`` after it, or a redelivery all end in the CRM's current state.
-    Events of other types (notes, activities...) are marked handled.
+    Events naming one of the API's interaction feeds (``ListsInteractions``: Pipedrive's
+    notes and activities) are read back the same way for the timeline (pdtimeline); events
+    of other types are marked handled.
     """
     kept = {info.name for info in crms.provider_of(settings).object_types()}
     wanted: dict[str, set[str]] = {}
+    others: dict[str, set[str]] = {}
     for event in events:
         object_type = event.payload.get("object_type")
         number = valid_id(event.payload.get("object_id"))
-        if object_type in kept and number is not None:
-            wanted.setdefault(str(object_type), set()).add(str(number))
+        if object_type and number is not None:
+            (wanted if object_type in kept else others).setdefault(str(object_type), set()).add(str(number))
     keys = [e.key for e in events]
     found: dict[str, list[Any]] = {}
     gone: dict[str, set[str]] = {}
-    if wanted:
+    timeline: list[tuple[str, list[Interaction], set[str], tuple[str, ...]]] = []
+    if wanted or others:
         opened = api is None
         try:
             active = crms.provider_of(settings).connect(settings) if api is None else api
@@ -610,6 +614,11 @@ def _process_neutral(
                 )
                 found[object_type] = [r for r in records if not r.archived]
                 gone[object_type] = ids - {r.id for r in found[object_type]}
+            feeds = active.interaction_feeds() if isinstance(active, ListsInteractions) else {}
+            for feed, ids in others.items():
+                if feed in feeds and isinstance(active, ListsInteractions):
+                    items = active.read_interactions(feed, sorted(ids, key=_id_order))
+                    timeline.append((feed, items, ids - {i.id for i in items}, feeds[feed]))
         except CrmError as exc:
             db.inbox.mark_failed(keys, _describe(exc))
             raise
@@ -621,6 +630,10 @@ def _process_neutral(
     for object_type, ids in gone.items():
         if ids:
             writer_for(db, object_type).mark_archived(object_type, ids)
+    for _feed, items, deleted, kinds in timeline:
+        db.interactions.upsert_interactions(items, kinds=kinds)
+        for kind in kinds if deleted else ():
+            db.interactions.mark_archived(kind, deleted)
     db.inbox.mark_processed(keys, at=datetime.now(UTC).isoformat())
     return len(keys)
 

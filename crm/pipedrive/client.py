@@ -186,6 +186,38 @@ class PipedriveClient:
         data = self._call("GET", f"/api/v2/{entity}/search", params=params).get("data") or {}
         return [dict(i.get("item") or {}) for i in data.get("items") or []]
 
+    # -- notes (API v1) and activities (API v2): the timeline (pdtimeline) -----------------
+
+    def notes_page(
+        self, filters: Mapping[str, str], *, start: int = 0, limit: int = PAGE_LIMIT
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """One page of notes (v1 offset paging) and the next ``start`` (None on the last page)."""
+        params = {"start": str(max(0, start)), "limit": str(max(1, min(limit, PAGE_LIMIT))), **filters}
+        body = self._call("GET", "/api/v1/notes", params=params)
+        extra = body.get("additional_data") or {}
+        paging = extra.get("pagination") if isinstance(extra, dict) else None
+        following = (
+            paging.get("next_start")
+            if isinstance(paging, dict) and paging.get("more_items_in_collection")
+            else None
+        )
+        return list(body.get("data") or []), (int(following) if isinstance(following, int) else None)
+
+    def add_note(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Create a note (v1); never retried (Pipedrive has no idempotency key)."""
+        return dict(self._call("POST", "/api/v1/notes", json=dict(body), retry=False).get("data") or {})
+
+    def add_activity(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Create an activity (v1, ``HH:MM`` times in UTC); never retried."""
+        return dict(self._call("POST", "/api/v1/activities", json=dict(body), retry=False).get("data") or {})
+
+    def note(self, note_id: str) -> dict[str, Any] | None:
+        """One note (v1), or None when Pipedrive has no such note (deleted)."""
+        try:
+            return dict(self._call("GET", f"/api/v1/notes/{note_id}").get("data") or {}) or None
+        except NotFound:
+            return None
+
     # -- definitions (v1 fields and users; v2 pipelines and stages) ------------------------
 
     def fields(self, entity: str) -> list[dict[str, Any]]:

@@ -34,6 +34,7 @@ from crm.interface import (
     Event,
     Grant,
     Identity,
+    Interaction,
     OAuthDetails,
     ObjectTypeInfo,
     Option,
@@ -52,6 +53,8 @@ from crm.interface import (
 )
 from crm.pipedrive.client import ENTITIES, SINGULAR, PipedriveClient
 from crm.pipedrive.tokens import PipedriveTokens
+from crm.plaintext import body_text
+from crm.store.interactions import LOGGED_ROLES, TASK_DONE, TASK_OPEN
 
 WORDS = Words(
     crm="Pipedrive",
@@ -162,6 +165,9 @@ _NEW_FIELD_TYPES = {
 }
 _CHANGES: dict[str, ChangeKind] = {"create": "created", "change": "updated", "delete": "deleted"}
 _ENTITY_TYPES = {"person": "contacts", "organization": "companies", "deal": "deals"}
+# Webhook objects of the timeline's feeds -> the feed an event names as its ``object_type``
+# (``ListsInteractions.read_interactions`` reads them back).
+TIMELINE_WEBHOOKS = {"note": "notes", "activity": "activities"}
 # Between a window's two update times ("since/until", either empty when open).
 WINDOW_SEPARATOR = "/"
 
@@ -329,9 +335,8 @@ class PipedriveApi:
     # -- webhooks (pdweb): crm.interface.WebhookSubscriptions ----------------------------
 
     def subscribe_webhooks(self, url: str, *, user: str, password: str) -> list[str]:
-        """One v2 webhook per kept entity (person, organization, deal), every action.
-
-        Notes, activities and the rest are not subscribed: the cache does not keep them.
+        """One v2 webhook per kept entity (person, organization, deal) and per timeline feed
+        (note, activity), every action; the rest (products, leads...) are not subscribed.
         Webhooks already delivering to ``url`` are removed first: they carry credentials
         this app no longer keeps (a lost registration, or another process's that lost a
         race), so every delivery of theirs would be refused. A failure part-way removes
@@ -342,8 +347,8 @@ class PipedriveApi:
         )
         made: list[str] = []
         try:
-            for entity in ENTITIES.values():
-                hook = self.client.add_webhook(url, user=user, password=password, obj=SINGULAR[entity])
+            for obj in (*(SINGULAR[e] for e in ENTITIES.values()), *TIMELINE_WEBHOOKS):
+                hook = self.client.add_webhook(url, user=user, password=password, obj=obj)
                 made.append(str(hook.get("id")))
         except CrmError:
             try:
@@ -598,6 +603,128 @@ class PipedriveApi:
             }
         return self._types[entity]
 
+    # --- crm.interface.ListsInteractions (pdtimeline) -------------------------------------
+
+    def interaction_feeds(self) -> dict[str, tuple[str, ...]]:
+        """Notes (API v1) and activities (API v2), each a feed of its own."""
+        return dict(INTERACTION_FEEDS)
+
+    def iter_interactions(self, feed: str, *, since_ms: int | None = None) -> Iterator[list[Interaction]]:
+        if feed == "notes":
+            yield from self._iter_notes(None if since_ms is None else since_ms // 1000)
+        elif feed == "activities":
+            filters = {}
+            if since_ms is not None:
+                filters = {
+                    "updated_since": _rfc3339(since_ms // 1000),
+                    "sort_by": "update_time",
+                    "sort_direction": "asc",
+                }
+            for page in self.client.iter_records("activities", **filters):
+                yield [activity_interaction(r) for r in page if not r.get("is_deleted")]
+        else:
+            raise NotFound(f"Pipedrive has no {feed} feed", status_code=404)
+
+    def read_interactions(self, feed: str, ids: Sequence[str]) -> list[Interaction]:
+        """Notes one request each (v1 has no ids filter); activities 100 ids a request (v2)."""
+        numeric = [i for i in dict.fromkeys(str(i) for i in ids) if i.isdigit()]
+        if feed == "notes":
+            found = [self.client.note(i) for i in numeric]
+            return [note_interaction(n) for n in found if n and n.get("active_flag") is not False]
+        if feed == "activities":
+            return [
+                activity_interaction(r)
+                for r in self.client.get_many("activities", numeric)
+                if not r.get("is_deleted")
+            ]
+        raise NotFound(f"Pipedrive has no {feed} feed", status_code=404)
+
+    # --- crm.interface.LogsEngagements: "Log a note" / "Create a task" (pdtimeline) ------------
+
+    def find_logged(self, object_type: str, timestamp_ms: int, *, properties: Sequence[str]) -> list[Record]:
+        """Among the newest added notes or activities (one page, ``RECENT_LOGGED``), those an
+        earlier attempt may have made: a note added since a few minutes before ``timestamp_ms``
+        (Pipedrive sets its own time), a task due at that minute. The push matches the text."""
+        if object_type == "notes":
+            since = timestamp_ms // 1000 - LOGGED_SLACK_S
+            page, _ = self.client.notes_page({"sort": "add_time DESC"}, limit=RECENT_LOGGED)
+            return [_logged_note(n) for n in page if (_epoch_s(_iso(n.get("add_time"))) or 0) >= since]
+        if object_type == "tasks":
+            due = _rfc3339(timestamp_ms // 60_000 * 60)
+            page, _ = self.client.list_page(
+                "activities", limit=RECENT_LOGGED, sort_by="add_time", sort_direction="desc"
+            )
+            return [_logged_task(a) for a in page if _due(a) == due and not a.get("is_deleted")]
+        raise NotFound(f"Pipedrive has no {object_type}", status_code=404)
+
+    def create_logged(
+        self, object_type: str, properties: Mapping[str, str | None], links: Sequence[tuple[str, str]]
+    ) -> WriteResult:
+        """A note (``POST /api/v1/notes``) or a task activity (``POST /api/v1/activities``, due
+        at the queued time in UTC) on the linked person, organization and deal (one of each)."""
+        refs: dict[str, int] = {}
+        for record_type, record_id in links:
+            attr = _REF_ATTRS.get(record_type)
+            if attr and attr not in refs and str(record_id).isdigit():
+                refs[attr] = int(record_id)
+        owner = properties.get(LOGGED_ROLES["owner"])
+        if owner and str(owner).isdigit():
+            refs["user_id"] = int(owner)
+        try:
+            if object_type == "notes":
+                body = {"content": properties.get(LOGGED_ROLES["note_body"]) or "", **refs}
+                return WriteResult([_logged_note(self.client.add_note(body))])
+            if object_type == "tasks":
+                when = datetime.fromtimestamp(int(properties.get(LOGGED_ROLES["time"]) or 0) // 1000, tz=UTC)
+                body = {
+                    "subject": properties.get(LOGGED_ROLES["task_subject"]) or "",
+                    "type": "task",
+                    "due_date": when.strftime("%Y-%m-%d"),
+                    "due_time": when.strftime("%H:%M"),
+                    "note": properties.get(LOGGED_ROLES["task_body"]) or "",
+                    "done": properties.get(LOGGED_ROLES["task_status"]) == TASK_DONE,
+                    **refs,
+                }
+                return WriteResult([_logged_task(self.client.add_activity(body))])
+        except CrmError as exc:
+            if isinstance(exc, ValidationFailed):
+                return WriteResult([], failures=[WriteFailure("input-0", exc)])
+            raise
+        raise NotFound(f"Pipedrive has no {object_type}", status_code=404)
+
+    def _iter_notes(self, since_s: int | None) -> Iterator[list[Interaction]]:
+        """Notes by update time, a page at a time, each page asked from the last one's time.
+
+        v1 notes page by offset, and an offset walk skips a note when one before it is
+        deleted meanwhile, which a full pull would then flag as deleted too. So the walk is
+        keyed: the next page starts at the last update time read (``updated_since`` is
+        inclusive; notes already read at that second are left out), and pages on by offset
+        only while a whole page shares that one second. An edited note moves on, so it is
+        read again, never missed.
+        """
+        start = 0
+        seen: set[str] = set()
+        while True:
+            filters = {"sort": NOTES_ORDER}
+            if since_s is not None:
+                filters["updated_since"] = _rfc3339(since_s)
+            page, following = self.client.notes_page(filters, start=start)
+            fresh = [n for n in page if str(n.get("id")) not in seen]
+            seen.update(str(n.get("id")) for n in page)
+            yield [note_interaction(n) for n in fresh if n.get("active_flag") is not False]
+            if following is None or not page:
+                return
+            last = _epoch_s(_iso(page[-1].get("update_time") or page[-1].get("add_time")))
+            if last is None or (since_s is not None and last <= since_s):
+                start = following
+            else:
+                since_s, start = last, 0
+                seen = {
+                    str(n.get("id"))
+                    for n in page
+                    if _epoch_s(_iso(n.get("update_time") or n.get("add_time"))) == last
+                }
+
     # --- optional capability (crm.interface.ReadsByKey) ----------------------------------
 
     def read_by_key(
@@ -621,6 +748,172 @@ class PipedriveApi:
             )
         }
         return {value: records[rid] for value, rid in matched.items() if rid in records}
+
+
+# --- the timeline (pdtimeline): notes and activities as neutral interactions ------------------
+
+# Pipedrive's activity types (``type``, the activity type's key) -> the neutral kind. Lunches
+# are meetings, deadlines are tasks; any other key (a company's own types, e.g. ``demo``) is
+# a task: Pipedrive shows every activity as a to-do with a due date, which is what a task is.
+ACTIVITY_KINDS = {
+    "call": "calls",
+    "meeting": "meetings",
+    "lunch": "meetings",
+    "task": "tasks",
+    "deadline": "tasks",
+    "email": "emails",
+}
+OTHER_ACTIVITY_KIND = "tasks"
+INTERACTION_FEEDS: dict[str, tuple[str, ...]] = {
+    "notes": ("notes",),
+    "activities": ("calls", "meetings", "tasks", "emails"),
+}
+# The record links a note or activity carries: attribute -> neutral type.
+_TIMELINE_LINKS = (("person_id", "contacts"), ("org_id", "companies"), ("deal_id", "deals"))
+# A v1 notes walk's order: by update time, ties by id (docs/PIPEDRIVE_API.md §9).
+NOTES_ORDER = "update_time ASC, id ASC"
+
+
+def _iso(value: Any) -> str | None:
+    """A Pipedrive time (v2 RFC 3339, v1 ``YYYY-MM-DD HH:MM:SS`` in UTC) as ISO-8601 UTC."""
+    seconds = _epoch_s(value.replace(" ", "T") if isinstance(value, str) else value)
+    return None if seconds is None else _rfc3339(seconds)
+
+
+def _due(raw: Mapping[str, Any]) -> str | None:
+    """An activity's due moment (``due_date`` with ``due_time``, both UTC; midnight without a
+    time) as ISO-8601 UTC, or None without a date."""
+    day = str(raw.get("due_date") or "").strip()
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
+        return None
+    at = str(raw.get("due_time") or "").strip()
+    at = at if re.fullmatch(r"\d{2}:\d{2}(:\d{2})?", at) else "00:00"
+    return _iso(f"{day}T{at if len(at) == 8 else at + ':00'}Z")
+
+
+def _duration_words(value: Any) -> str | None:
+    """``"01:30"`` (Pipedrive's ``HH:MM`` duration) as ``"1 h 30 min"``; None when absent or zero."""
+    match = re.fullmatch(r"(\d{1,3}):(\d{2})(:\d{2})?", str(value or "").strip())
+    if not match:
+        return None
+    hours, minutes = int(match.group(1)), int(match.group(2))
+    if not hours and not minutes:
+        return None
+    return " ".join(p for p in (f"{hours} h" if hours else "", f"{minutes} min" if minutes else "") if p)
+
+
+def _links(raw: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    found = [(kind, str(raw[attr])) for attr, kind in _TIMELINE_LINKS if raw.get(attr) not in (None, "", 0)]
+    for participant in raw.get("participants") or []:
+        person = participant.get("person_id") if isinstance(participant, dict) else None
+        if person not in (None, "", 0):
+            found.append(("contacts", str(person)))
+    return tuple(dict.fromkeys(found))
+
+
+# A logged note or task is looked for among this many of the newest added (one page), and a
+# note as added at most this long before the moment the dashboard stamped it.
+RECENT_LOGGED = 500
+LOGGED_SLACK_S = 300
+_REF_ATTRS = {kind: attr for attr, kind in _TIMELINE_LINKS}
+
+
+def _logged_note(raw: Mapping[str, Any]) -> Record:
+    """A Pipedrive note as the push's record of a logged note (the cache's engagement
+    properties, ``LOGGED_ROLES``): its HTML kept, the cache makes it plain."""
+    return Record(
+        id=str(raw.get("id")),
+        type="notes",
+        properties={
+            LOGGED_ROLES["time"]: _iso(raw.get("add_time")),
+            LOGGED_ROLES["note_body"]: _text(raw.get("content")),
+            LOGGED_ROLES["owner"]: _text(raw.get("user_id")),
+        },
+        created_at=_iso(raw.get("add_time")),
+        updated_at=_iso(raw.get("update_time")),
+    )
+
+
+def _logged_task(raw: Mapping[str, Any]) -> Record:
+    """A Pipedrive activity (v1 or v2 shape) as the push's record of a logged task."""
+    owner = raw.get("owner_id") if raw.get("owner_id") is not None else raw.get("user_id")
+    return Record(
+        id=str(raw.get("id")),
+        type="tasks",
+        properties={
+            LOGGED_ROLES["time"]: _due(raw) or _iso(raw.get("add_time")),
+            LOGGED_ROLES["task_subject"]: _text(raw.get("subject")),
+            LOGGED_ROLES["task_body"]: _text(raw.get("note")),
+            LOGGED_ROLES["task_status"]: TASK_DONE if raw.get("done") else TASK_OPEN,
+            LOGGED_ROLES["owner"]: _text(owner),
+        },
+        created_at=_iso(raw.get("add_time")),
+        updated_at=_iso(raw.get("update_time")),
+    )
+
+
+def note_interaction(raw: Mapping[str, Any]) -> Interaction:
+    """A v1 note as a neutral interaction: its HTML ``content`` reduced to plain text, shown
+    when it was added, by its author (``user_id``)."""
+    added = _iso(raw.get("add_time"))
+    return Interaction(
+        kind="notes",
+        id=str(raw.get("id")),
+        occurred_at=added or "",
+        owner_id=_text(raw.get("user_id")),
+        subject=None,
+        summary=None,
+        body=body_text(str(raw.get("content") or "")),
+        links=_links(raw),
+        updated_at=_iso(raw.get("update_time")) or added,
+        created_at=added,
+        archived=raw.get("active_flag") is False or bool(raw.get("is_deleted")),
+        properties={"last_update_user_id": _text(raw.get("last_update_user_id"))},
+    )
+
+
+def activity_interaction(raw: Mapping[str, Any]) -> Interaction:
+    """A v2 activity as a neutral interaction (``ACTIVITY_KINDS``; an unknown type is a task).
+
+    It is shown at its due moment (else when it was added); the summary says its type as
+    Pipedrive names it, done or to do, when due and for how long; its text is ``note``
+    (HTML at Pipedrive) as plain text; its owner is ``owner_id`` (v1: ``user_id``).
+    """
+    kind_key = str(raw.get("type") or "")
+    added = _iso(raw.get("add_time"))
+    due = _due(raw)
+    day, at = str(raw.get("due_date") or ""), str(raw.get("due_time") or "")[:5]
+    summary = " · ".join(
+        p
+        for p in (
+            kind_key.replace("_", " "),
+            "done" if raw.get("done") else "to do",
+            f"due {day} {at}".strip() if day else "",
+            _duration_words(raw.get("duration")) or "",
+        )
+        if p
+    )
+    return Interaction(
+        kind=ACTIVITY_KINDS.get(kind_key, OTHER_ACTIVITY_KIND),
+        id=str(raw.get("id")),
+        occurred_at=due or added or "",
+        owner_id=_text(raw.get("owner_id") if raw.get("owner_id") is not None else raw.get("user_id")),
+        subject=str(raw.get("subject") or "") or None,
+        summary=summary or None,
+        body=body_text(str(raw.get("note") or "")),
+        links=_links(raw),
+        updated_at=_iso(raw.get("update_time")) or added,
+        created_at=added,
+        archived=bool(raw.get("is_deleted")),
+        properties={
+            "type": kind_key or None,
+            "done": "true" if raw.get("done") else "false",
+            "due_date": day or None,
+            "due_time": at or None,
+            "duration": _text(raw.get("duration")),
+            "marked_as_done_time": _iso(raw.get("marked_as_done_time")),
+        },
+    )
 
 
 def _window(since: int | None, until: int | None) -> str:
@@ -798,7 +1091,8 @@ def _event(meta: Mapping[str, Any]) -> Event:
         when = occurred
     return Event(
         account_id=str(meta.get("company_id") or ""),
-        object_type=_ENTITY_TYPES.get(str(meta.get("entity") or "")),
+        object_type=_ENTITY_TYPES.get(str(meta.get("entity") or ""))
+        or TIMELINE_WEBHOOKS.get(str(meta.get("entity") or "")),
         object_id=str(meta.get("entity_id") or ""),
         change=_CHANGES.get(str(meta.get("action") or ""), "other"),
         occurred_at=when,

@@ -15,7 +15,9 @@ page ever holds markup to render. A body a scope withheld (emails without
 ``body_hidden`` instead of being stored as an empty email.
 
 The verbs mirror ``Records`` (``upsert_records``, ``mark_archived``, ``archive_unseen``,
-``replace_associations``), so the pull drives both the same way.
+``replace_associations``), so the pull drives both the same way. ``upsert_records`` takes
+HubSpot's engagements; any other CRM's notes and activities arrive already neutral
+(``crm.interface.Interaction``) through ``upsert_interactions``, rows and links together.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from crm.plaintext import body_text, first_line, normalise_space
 from crm.store.owner import TableOwner
@@ -78,6 +80,19 @@ _BODIES = {
     "meetings": ("hs_meeting_body", "hs_internal_meeting_notes"),
     "tasks": ("hs_task_body",),
 }
+# The properties a note or task logged here is queued with, by role (crm.sync.edits), for a CRM
+# that sends it under names of its own (Pipedrive's ``LogsEngagements``; pdtimeline).
+LOGGED_ROLES = {
+    "time": "hs_timestamp",
+    "owner": "hubspot_owner_id",
+    "note_body": "hs_note_body",
+    "task_subject": "hs_task_subject",
+    "task_body": "hs_task_body",
+    "task_status": "hs_task_status",
+    "task_type": "hs_task_type",
+}
+TASK_DONE = "COMPLETED"
+TASK_OPEN = "NOT_STARTED"
 PREVIEW_CHARS = 160
 TIMELINE_PAGE = 25
 
@@ -94,6 +109,35 @@ def check_interaction(object_type: str) -> str:
     if object_type not in INTERACTION_TYPES:
         raise ValueError(f"unknown interaction type: {object_type!r}")
     return object_type
+
+
+class NeutralInteraction(Protocol):
+    """What ``upsert_interactions`` needs of an interaction (``crm.interface.Interaction`` fits)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def occurred_at(self) -> str: ...
+    @property
+    def owner_id(self) -> str | None: ...
+    @property
+    def subject(self) -> str | None: ...
+    @property
+    def summary(self) -> str | None: ...
+    @property
+    def body(self) -> str: ...
+    @property
+    def links(self) -> Sequence[tuple[str, str]]: ...
+    @property
+    def updated_at(self) -> str | None: ...
+    @property
+    def created_at(self) -> str | None: ...
+    @property
+    def archived(self) -> bool: ...
+    @property
+    def properties(self) -> Mapping[str, str | None]: ...
 
 
 @dataclass(frozen=True)
@@ -353,6 +397,92 @@ class Interactions(TableOwner):
                 {str(t["id"]): [(str(t["contact_id"]), 0)] for t, _ in threads if t.get("contact_id")},
             )
         return result
+
+    def upsert_interactions(
+        self, items: Sequence[NeutralInteraction], *, kinds: Sequence[str], synced_at: str | None = None
+    ) -> UpsertResult:
+        """Write neutral interactions (``crm.interface.Interaction``) and make their links equal
+        theirs, in one transaction: the generic pull's verb for any CRM's notes and activities.
+
+        ``kinds``: the kinds the items' feed can have. An item whose kind changed (a Pipedrive
+        activity edited from call to meeting) leaves its row under the other ``kinds``, so it
+        never shows twice. Bodies must be plain text already; as ``upsert_records``, an older
+        copy never overwrites a newer one.
+        """
+        feed = [check_engagement(k) for k in kinds]
+        for item in items:
+            if item.kind not in feed:
+                raise ValueError(f"{item.kind!r} is not one of the feed's kinds {feed}")
+        result = UpsertResult()
+        with self.db.atomic():
+            # A copy older than the cached one (a webhook's read racing a pull) changes
+            # nothing: not its row, not its kind, not its links.
+            cached = self._stamps(feed, [str(i.id) for i in items])
+            by_kind: dict[str, list[NeutralInteraction]] = {}
+            for item in items:
+                newer = cached.get(str(item.id))
+                if newer is not None and item.updated_at is not None and item.updated_at < newer:
+                    continue
+                by_kind.setdefault(item.kind, []).append(item)
+            for kind, group in by_kind.items():
+                ids = list(dict.fromkeys(str(i.id) for i in group))
+                for other in feed:
+                    if other != kind:
+                        self._drop(other, ids)
+                rows = [
+                    (
+                        InteractionRow(
+                            object_type=kind,
+                            id=str(i.id),
+                            occurred_at=str(to_column(i.occurred_at, "datetime") or i.occurred_at),
+                            owner_id=i.owner_id or None,
+                            subject=normalise_space(i.subject or "") or None,
+                            summary=i.summary or None,
+                            body=normalise_space(i.body or ""),
+                            body_hidden=False,
+                            properties=dict(i.properties),
+                        ),
+                        bool(i.archived),
+                        i.created_at,
+                        i.updated_at,
+                    )
+                    for i in group
+                ]
+                result.written += self._write(kind, rows, synced_at=synced_at).written
+                for record_type in LINKED_TYPES:
+                    self.replace_associations(
+                        kind,
+                        record_type,
+                        ids,
+                        {str(i.id): [(rid, 0) for t, rid in i.links if t == record_type] for i in group},
+                    )
+        return result
+
+    def _stamps(self, kinds: Sequence[str], ids: Sequence[str]) -> dict[str, str]:
+        """``{id: its latest cached updated_at}`` over these kinds (ids without one left out)."""
+        found: dict[str, str] = {}
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), ID_CHUNK):
+            chunk = unique[start : start + ID_CHUNK]
+            for record_id, stamp in self.conn.execute(
+                f"SELECT id, updated_at FROM interactions WHERE object_type IN ({marks(len(kinds))}) "
+                f"AND id IN ({marks(len(chunk))}) AND updated_at IS NOT NULL",
+                (*kinds, *chunk),
+            ).fetchall():
+                found[str(record_id)] = max(found.get(str(record_id), ""), str(stamp))
+        return found
+
+    def _drop(self, object_type: str, ids: Sequence[str]) -> None:
+        """Delete these interactions of one type, their links and bodies no one else uses."""
+        old = self._body_keys(object_type, ids)
+        for start in range(0, len(ids), ID_CHUNK):
+            chunk = list(ids[start : start + ID_CHUNK])
+            for table in ("interaction_links", "interactions"):
+                self.conn.execute(
+                    f"DELETE FROM {table} WHERE object_type = ? AND id IN ({marks(len(chunk))})",
+                    (object_type, *chunk),
+                )
+        self._drop_unused_bodies(old)
 
     def _write(
         self,
@@ -739,6 +869,15 @@ class Interactions(TableOwner):
         item = dict(zip([c[0] for c in cursor.description], row, strict=True))
         item["properties"] = json.loads(item["properties"] or "{}")
         return item
+
+    def links_of(self, object_type: str, record_id: str) -> list[tuple[str, str]]:
+        """The records one interaction shows on, as sorted ``(record type, id)`` pairs."""
+        rows = self.conn.execute(
+            "SELECT record_type, record_id FROM interaction_links WHERE object_type = ? AND id = ? "
+            "ORDER BY record_type, record_id",
+            (check_interaction(object_type), str(record_id)),
+        ).fetchall()
+        return [(str(r[0]), str(r[1])) for r in rows]
 
     def counts(self) -> dict[str, int]:
         """Cached, non-archived engagements per type, and inbox threads (``threads``)."""

@@ -66,6 +66,7 @@ from crm.interface import (
     CrmApi,
     DeletionFeed,
     LinksOnRecords,
+    ListsInteractions,
     ObjectTypeInfo,
     Owner,
     Page,
@@ -76,6 +77,7 @@ from crm.interface import (
 )
 from crm.store import Store
 from crm.store.values import now_iso
+from crm.sync.listpull_interactions import InteractionsPull, interaction_plans
 from crm.sync.runstate import ASSOCIATIONS, OVERLAP_MS, Interrupted, Progress, plan_for
 from crm.sync.sweep import DeletionSweep, SweepPolicy
 
@@ -139,12 +141,18 @@ class ListPuller:
         self._definitions()
         with store.open(self.db_path) as db:
             plans = {t: plan_for(db, t, kind) for t in self.types}
+            feeds = interaction_plans(db, self.api, kind)  # notes and activities (pdtimeline)
         # The types are walked side by side: the run names a current type only when there is
         # one (the Sync page shows each type's count from ``modes`` and ``records`` instead).
         only = next(iter(plans)) if len(plans) == 1 else None
         self.progress.set(phase="records", modes=dict(plans), object_type=only)
         with ThreadPoolExecutor(max_workers=max(1, len(plans)), thread_name_prefix="listpull") as pool:
             futures = [pool.submit(self._pull_type, t, mode) for t, mode in plans.items()]
+        _raise_first([f.exception() for f in futures])
+        # The timeline's feeds once the records are in: beside a type's window walkers they
+        # would share the burst limit with a dozen walks and be starved of retries.
+        with ThreadPoolExecutor(max_workers=max(1, len(feeds)), thread_name_prefix="listpull-feed") as pool:
+            futures = [pool.submit(self._pull_feed, f, mode) for f, mode in feeds.items()]
         _raise_first([f.exception() for f in futures])
         self.progress.set(phase="done", object_type=None)
 
@@ -162,6 +170,18 @@ class ListPuller:
             raise
         finally:
             self.progress.note("seconds", object_type, round(time.perf_counter() - started, 3))
+
+    def _pull_feed(self, feed: str, mode: str) -> None:
+        """One interaction feed (``crm.sync.listpull_interactions``) in its own thread."""
+        assert isinstance(self.api, ListsInteractions)
+        try:
+            InteractionsPull(
+                self.db_path, self.api, self.progress, self.run_id, check=self._check,
+                started_ms=self.started_ms, overlap_ms=self.overlap_ms,
+            ).pull(feed, mode)  # fmt: skip
+        except BaseException:
+            self._failed.set()
+            raise
 
     def _check(self) -> None:
         if self.stop.is_set():

@@ -32,8 +32,8 @@ stored in one transaction with its cache and audit-log changes; an edit is never
 done before the CRM has it. A CRM API without ``ReadsByKey`` gets no creates.
 
 Notes and tasks logged here (``queue_note``, ``queue_task``) need the ``LogsEngagements``
-capability (HubSpot's engagements; elsewhere they are refused with a message, to be
-discarded). HubSpot's create has no idempotency key (docs/INTERACTIONS_API.md §1), so a
+capability (HubSpot's engagements, Pipedrive's notes and task activities; elsewhere they are
+refused with a message, to be discarded). HubSpot's create has no idempotency key (docs/INTERACTIONS_API.md §1), so a
 retry never trusts itself: each note
 or task carries its own ``hs_timestamp`` millisecond, and before sending, the push
 searches for an engagement at that millisecond with the same text. Found: the earlier

@@ -86,3 +86,23 @@ def test_official_client_sees_pipedrive_error_bodies(pipedrive: PipedriveAdmin) 
     assert out["limited"]["body"] == {"success": False, "error": "Request over limit",
                                       "error_info": out["limited"]["body"]["error_info"], "data": None,
                                       "additional_data": None}  # fmt: skip
+
+
+def test_official_client_reads_edits_and_deletes_notes_and_activities(pipedrive: PipedriveAdmin) -> None:
+    since = "2000-01-01T00:00:00Z"
+    out = run_client("timeline", pipedrive.url, apiToken=pipedrive.api_token(), since=since)
+    assert len(out["notePage"]["ids"]) == 3 and out["notePage"]["pagination"]["next_start"] == 3
+    assert (
+        out["noteUpdated"]["content"] == "<p>Edited</p>" and out["noteFetched"]["content"] == "<p>Edited</p>"
+    )
+    assert out["noteDeleted"] is True
+    assert out["activityPage"]["ids"] == [1, 2] and out["activityNext"] == [3, 4]
+    fetched = out["activityFetched"]
+    assert {"owner_id", "due_date", "due_time", "duration", "participants", "note", "is_deleted"} <= set(
+        fetched
+    )
+    assert out["activityUpdated"]["done"] is True and out["activityUpdated"]["subject"] == "Done now"
+    assert out["activityDeleted"] == {"id": 2}
+    assert out["since"][-1] == 1 and 2 not in out["since"]
+    assert out["gone"]["ok"] is False and out["gone"]["body"]["success"] is False
+    assert [n for n in pipedrive.truth("notes") if n["id"] == 2][0]["is_deleted"] is True

@@ -8,6 +8,8 @@ them with the store's own record verbs (the real Pipedrive pull is built elsewhe
 
 from __future__ import annotations
 
+import datetime as dt
+import importlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,11 +31,14 @@ from crm.sync import (
     queue_edits,
     queue_new_contact,
     queue_note,
+    queue_task,
     set_up_pronouns_everywhere,
 )
 from crm.sync.listpull import definition_of
 from tests.pipedrive_fixtures import reset_company, serve_company
 
+# crm.sync re-exports the function push under the module's name.
+push_module = importlib.import_module("crm.sync.push")
 COMPANY = {"seed": 7, "persons": 12, "organizations": 3, "deals": 4, "users": 2}
 
 
@@ -330,17 +335,44 @@ def test_an_email_edit_replaces_the_primary_address_and_keeps_the_others(pd_sett
     assert emails == {("changed@example.org", True), ("home@example.org", False)}
 
 
-def test_a_note_logged_on_a_pipedrive_person_is_refused_with_a_message_not_lost(
-    pd_settings, pd_admin, pd_api
+class _NoteAnswerLost(PipedriveClient):
+    """Pipedrive adds the note, then the connection drops before the answer arrives."""
+
+    def add_note(self, body):
+        super().add_note(body)
+        raise Unreachable("the connection dropped before Pipedrive's answer arrived")
+
+
+def test_a_note_and_a_task_logged_on_a_pipedrive_person_land_once_on_its_timeline(
+    pd_settings, pd_admin, pd_api, monkeypatch
 ):
+    """Pipedrive has no idempotency key: a note whose answer was lost is found among the
+    newest notes by its text before anything is sent again."""
+    monkeypatch.setattr(push_module, "SEARCH_SETTLE_S", 0.0)
     person = _load(pd_settings, pd_api)[0]
-    queue_note(pd_settings, "contacts", person, "Called about the renewal", by="kim")
+    queue_note(pd_settings, "contacts", person, "Called about the <renewal>", by="kim")
+    due = dt.datetime(2027, 1, 5, 9, 30, tzinfo=dt.UTC)
+    queue_task(
+        pd_settings, "contacts", person, subject="Send the quote", due=due, notes="Two options", by="kim"
+    )
 
-    (result,) = push(pd_settings, by="kim", api=pd_api)["results"]
-
-    assert result["status"] == "failed"
-    assert result["message"] == "Notes and tasks cannot be sent to Pipedrive from the dashboard yet"
-    with store.open(pd_settings) as db:
-        (row,) = db.outbox.rows("notes")
-        assert (row["status"], row["error"]) == ("failed", result["message"])
+    with _open(pd_settings, pd_admin, _NoteAnswerLost) as losing:
+        first = {r["object_type"]: r["status"] for r in push(pd_settings, by="kim", api=losing)["results"]}
+    assert first == {"notes": "retry", "tasks": "created"}
+    (second,) = push(pd_settings, by="kim", api=pd_api)["results"]
     assert push(pd_settings, by="kim", api=pd_api)["results"] == []
+
+    notes = [
+        n for n in pd_admin.truth("notes") if n["person_id"] == int(person) and "renewal" in n["content"]
+    ]
+    tasks = [a for a in pd_admin.truth("activities") if a["subject"] == "Send the quote"]
+    assert len(notes) == 1 and second["status"] == "created" and "earlier attempt" in second["message"]
+    assert len(tasks) == 1 and (tasks[0]["type"], tasks[0]["due_date"], tasks[0]["due_time"]) == (
+        "task", "2027-01-05", "09:30",
+    )  # fmt: skip
+    with store.open(pd_settings) as db:
+        page = db.interactions.timeline("contacts", person)
+    shown = {(r["object_type"], r["id"]): r for r in page.rows}
+    assert not any(r["pending"] for r in page.rows)
+    assert shown[("tasks", str(tasks[0]["id"]))]["subject"] == "Send the quote"
+    assert shown[("notes", str(notes[0]["id"]))]["preview"] == "Called about the <renewal>"

@@ -354,3 +354,29 @@ def test_the_open_a_person_picker_follows_a_live_rename_and_keeps_the_choice(com
     picker, rid = rename_the_chosen_record(at, company.settings, "contacts", 3, {"name": "Renamed Person"})
     assert (picker.value, picker.proto.raw_value) == (rid, f"Renamed Person · #{rid}")
     assert f"Renamed Person · #{rid}" in picker.options
+
+
+def test_a_pipedrive_persons_timeline_shows_its_notes_and_activities_newest_first_as_plain_text(
+    company: Portal, pipedrive: PipedriveAdmin
+) -> None:
+    """Notes are HTML at Pipedrive: the timeline shows their words, never their markup."""
+    person = 4  # the seed logs a note and an activity on every third person
+    note = next(n for n in pipedrive.truth("notes") if n["person_id"] == person)
+    activity = next(a for a in pipedrive.truth("activities") if a["person_id"] == person)
+    users = {k: v.split(" (")[0] for k, v in _users(pipedrive, company).items()}
+    at = company.page("record")
+    at.query_params.update({"type": "contacts", "id": str(person)})
+    at.run()
+
+    assert not at.exception
+    lines = [plain(e.label) for e in at.expander if not plain(e.label).startswith("Changes waiting")]
+    # The activity is due a week after the note was added: it comes first, under its kind.
+    kind = {"call": "Call", "meeting": "Meeting", "lunch": "Meeting", "email": "Email"}.get(
+        activity["type"], "Task"
+    )
+    assert len(lines) == 2 and lines[0].startswith(f"{kind} · "), lines
+    assert activity["subject"] in lines[0] and users[str(activity["owner_id"])] in lines[0]
+    assert lines[1].startswith("Note") and f"Call notes #{person}: follow up next week." in lines[1]
+    assert users[str(note["user_id"])] in lines[1]
+    assert "<" not in "".join(lines) and "<b>" not in texts(at)
+    assert f"{activity['type']} · " in texts(at) and f"due {activity['due_date']} 10:00" in texts(at)

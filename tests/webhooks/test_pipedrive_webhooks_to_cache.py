@@ -148,10 +148,10 @@ def test_registering_subscribes_the_kept_entities_with_credentials_only_the_part
     company: PipedriveAdmin, app: App
 ) -> None:
     hooks = company.webhooks()["webhooks"]
-    assert sorted(h["event_object"] for h in hooks) == ["deal", "organization", "person"]
+    assert sorted(h["event_object"] for h in hooks) == ["activity", "deal", "note", "organization", "person"]
     assert {h["subscription_url"] for h in hooks} == {app.url + "/pipedrive/webhook"}
     sub = subscriptions.stored(app.pipedrive)
-    assert sub is not None and len(sub.ids) == 3
+    assert sub is not None and len(sub.ids) == 5
     password = subscriptions.secret(app.pipedrive, str(COMPANY_ID)).split(":", 1)[1]
     assert len(password) >= 40 and password not in sub.ciphertext
     # The other connection holds none, and the password is stored only encrypted.
@@ -180,6 +180,30 @@ def test_a_delete_in_pipedrive_archives_the_cached_row(company: PipedriveAdmin, 
     assert cached(app.pipedrive, "contacts", "6")["archived"] == 0
     company.delete_object("persons", 6)
     wait_until(lambda: cached(app.pipedrive, "contacts", "6").get("archived") == 1, within=15)
+
+
+def test_a_note_and_an_activity_edited_or_deleted_in_pipedrive_follow_on_the_timeline_through_webhooks(
+    company: PipedriveAdmin, app: App
+) -> None:
+    """Notes and activities are read back through the CRM interface (``read_interactions``),
+    never taken from the delivery: the cached text is Pipedrive's, made plain."""
+    company.patch_object("notes", 1, {"content": "<p>Changed <b>by hook</b></p>"})
+    company.patch_object("activities", 1, {"subject": "Hooked", "type": "call"})
+
+    def body() -> str | None:
+        with store.open(app.pipedrive) as db:
+            return db.interactions.body("notes", "1")
+
+    def activity() -> dict[str, Any] | None:
+        with store.open(app.pipedrive) as db:
+            return db.interactions.get("calls", "1")
+
+    wait_until(lambda: body() == "Changed by hook", within=15)
+    wait_until(lambda: (activity() or {}).get("subject") == "Hooked", within=15)
+    with store.open(app.pipedrive) as db:
+        assert ("contacts", "1") in db.interactions.links_of("notes", "1")
+    company.delete_object("activities", 1)
+    wait_until(lambda: (activity() or {}).get("archived") == 1, within=15)
 
 
 def test_forged_credentials_are_refused_with_nothing_stored(app: App) -> None:
@@ -236,7 +260,7 @@ def test_unregistering_removes_the_webhooks_at_pipedrive_and_later_deliveries_ar
     sub = subscriptions.stored(app.pipedrive)
     assert sub is not None
     old_user, old_password = subscriptions.secret(app.pipedrive, str(COMPANY_ID)).split(":", 1)
-    assert subscriptions.unregister(app.pipedrive, app.api) == 3
+    assert subscriptions.unregister(app.pipedrive, app.api) == 5
     assert company.webhooks()["webhooks"] == [] and subscriptions.stored(app.pipedrive) is None
     with httpx2.Client(base_url=app.url, trust_env=False, timeout=10) as http:
         answer = http.post(
@@ -290,7 +314,7 @@ def test_registering_again_at_the_same_url_changes_nothing_and_a_new_url_replace
     moved = subscriptions.ensure_registered(app.pipedrive, app.api, url=app.url + "/elsewhere")
     assert moved is not None and first is not None and set(moved.ids).isdisjoint(first.ids)
     assert {h["subscription_url"] for h in company.webhooks()["webhooks"]} == {app.url + "/elsewhere"}
-    assert len(company.webhooks()["webhooks"]) == 3
+    assert len(company.webhooks()["webhooks"]) == 5
 
 
 def test_removing_the_connection_removes_its_webhooks_at_pipedrive(company: PipedriveAdmin, app: App) -> None:
@@ -312,7 +336,7 @@ def test_at_start_a_pipedrive_connection_without_webhooks_registers_them_once(
     assert subscriptions.ensure_all(configured) == 1
     assert subscriptions.ensure_all(configured) == 0
     assert {h["subscription_url"] for h in company.webhooks()["webhooks"]} == {url}
-    assert len(company.webhooks()["webhooks"]) == 3
+    assert len(company.webhooks()["webhooks"]) == 5
     # The HubSpot connection registers nothing: HubSpot's webhooks live in its app settings.
     assert subscriptions.stored(app.home) is None
     company.patch_object("persons", 14, {"name": "After Restart"})
@@ -346,7 +370,7 @@ def test_the_command_line_shows_and_registers_a_connections_webhooks(
     monkeypatch.delenv("PIPEDRIVE_WEBHOOK_URL", raising=False)
     name = f"pipedrive-{COMPANY_ID}"
     assert subscriptions._main(["show", name]) == 0
-    assert capsys.readouterr().out.strip() == f"3 webhook(s) deliver to {app.url}/pipedrive/webhook"
+    assert capsys.readouterr().out.strip() == f"5 webhook(s) deliver to {app.url}/pipedrive/webhook"
     assert subscriptions._main(["register", name]) == 2
     assert "PIPEDRIVE_WEBHOOK_URL" in capsys.readouterr().err
     monkeypatch.setenv("PIPEDRIVE_WEBHOOK_URL", app.url + "/moved")
@@ -376,7 +400,7 @@ def test_registering_after_the_stored_registration_was_lost_replaces_the_webhook
     with store.open(app.pipedrive) as db:
         db.meta.put(subscriptions.SUBSCRIPTION_KEY, None)
     subscriptions.register(app.pipedrive, app.api, app.url + "/pipedrive/webhook")
-    assert len(company.webhooks()["webhooks"]) == 3
+    assert len(company.webhooks()["webhooks"]) == 5
     company.patch_object("persons", 15, {"name": "Still Delivered"})
     wait_until(lambda: cached(app.pipedrive, "contacts", "15").get("name") == "Still Delivered", within=15)
     assert all(d["status"] == 204 for d in company.webhooks()["deliveries"])

@@ -12,7 +12,9 @@ HTTP Basic auth, refresh, revocation, ``api_domain`` pointing back at the sandbo
 (``x-api-token`` header or ``api_token`` query); API v2 persons, organizations and deals
 (list with cursor paging, ``updated_since``/``updated_until``, filters and sorting; get,
 create, patch, delete; search); v1 person/organization/deal fields including creating custom
-fields with 40-character hash keys and option ids; v1 notes, activities and users; pipelines
+fields with 40-character hash keys and option ids; v1 notes (filters, ``updated_since``,
+``sort``, update, delete), v1 activities, v2 activities (cursor paging, ``updated_since``,
+get, patch, delete) and v1 users; pipelines
 and stages (v1 and v2); v1 webhooks API and webhooks v2 delivery with Basic auth and retries;
 per-token burst limits (search separate), the daily token budget and x-daily-requests-left,
 with Pipedrive's headers and 429 body; Pipedrive's error bodies; latency; seeded,
@@ -21,7 +23,8 @@ deterministic data with hostile values.
 What it does NOT model (answers 404, or behaves more simply than Pipedrive):
 
 - leads, products, projects, files, filters, mail, goals, call logs and every other object;
-  v2 fields and activities endpoints, field updates and deletes, v1 persons/deals endpoints;
+  v2 fields, v2 activity creation, activity types, field updates and deletes, v1 persons/deals
+  endpoints;
 - merges, followers, participants, changelogs, permissions and visibility groups
   (``visible_to`` is stored, never enforced), OAuth scopes (every token may do everything);
 - app uninstall callbacks, several companies (one per sandbox);

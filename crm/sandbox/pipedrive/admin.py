@@ -10,9 +10,11 @@ Routes (no auth; loopback only by intent), the same shape as the HubSpot sandbox
     POST   /_sandbox/oauth/code                mint an authorization code without the consent page
     POST   /_sandbox/oauth/expire              expire every access token (to test refresh)
     PATCH  /_sandbox/objects/{type}/{id}       edit as if in Pipedrive's UI: update_time moves, webhooks fire
+                                               (type: persons, organizations, deals, notes, activities)
     DELETE /_sandbox/objects/{type}/{id}       delete as if in Pipedrive's UI
     GET    /_sandbox/stats                     requests per route, responses per status, 429s, tokens spent
     GET    /_sandbox/truth/{type}              every record, deleted ones too, in the API v2 shape
+                                               (notes: v1 shape with is_deleted)
     GET    /_sandbox/webhooks                  registered webhooks and every delivery attempt
     POST   /_sandbox/webhooks/flush            wait until queued deliveries are done
 """
@@ -28,12 +30,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from crm.sandbox.pipedrive.models import ENTITY_TYPES, EntityType, render
+from crm.sandbox.pipedrive import interactions
+from crm.sandbox.pipedrive.models import ENTITY_TYPES, EntityType, Note, render
 from crm.sandbox.pipedrive.objects import apply_update, delete_record
 from crm.sandbox.pipedrive.validation import Invalid
 from crm.sandbox.pipedrive.wire import bad_request, not_found, read_json, state_of
 
 SECRET_SETTINGS = ("client_secret",)
+# What the admin API edits, deletes and tells the truth of besides records (pdtimeline).
+TIMELINE_KINDS = ("notes", "activities")
 
 
 class PipedriveAdmin:
@@ -185,6 +190,8 @@ def _entity(request: Request) -> EntityType:
 
 async def patch_object(request: Request) -> Response:
     state = state_of(request)
+    if request.path_params["objectType"] in TIMELINE_KINDS:
+        return await _patch_timeline(request)
     entity = _entity(request)
     body = await read_json(request)
     record = state.records.live(entity, request.path_params["objectId"])
@@ -199,6 +206,11 @@ async def patch_object(request: Request) -> Response:
 
 async def delete_object(request: Request) -> Response:
     state = state_of(request)
+    kind = request.path_params["objectType"]
+    if kind in TIMELINE_KINDS:
+        item = interactions.find(state, kind, request.path_params["objectId"])
+        interactions.delete_item(state, item, user_id=state.users[0].id, source="app")
+        return JSONResponse({"id": item.id})
     entity = _entity(request)
     record = state.records.live(entity, request.path_params["objectId"])
     if record is None:
@@ -212,8 +224,22 @@ async def get_stats(request: Request) -> Response:
     return JSONResponse({**state.stats.snapshot(), "budget_spent_today": state.limits.budget_spent})
 
 
+async def _patch_timeline(request: Request) -> Response:
+    """A note (v1 PUT body) or activity (v2 PATCH body) edited as if in Pipedrive's UI."""
+    state = state_of(request)
+    kind = request.path_params["objectType"]
+    body = await read_json(request)
+    item = interactions.find(state, kind, request.path_params["objectId"])
+    user = state.users[0].id
+    if isinstance(item, Note):
+        return JSONResponse(interactions.change_note(state, item, body, user_id=user, source="app"))
+    return JSONResponse(interactions.change_activity(state, item, body, user_id=user, source="app"))
+
+
 async def get_truth(request: Request) -> Response:
     state = state_of(request)
+    if request.path_params["objectType"] in TIMELINE_KINDS:
+        return JSONResponse({"results": interactions.truth(state, request.path_params["objectType"])})
     entity = _entity(request)
     with state.lock:
         results = [render(entity, r, state.fields) for r in state.records.records[entity].values()]

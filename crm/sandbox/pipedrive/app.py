@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from crm.sandbox.pipedrive import admin, metadata, oauth, objects
+from crm.sandbox.pipedrive import admin, interactions, metadata, oauth, objects
 from crm.sandbox.pipedrive import messages as msg
 from crm.sandbox.pipedrive.auth import Principal
 from crm.sandbox.pipedrive.state import PipedriveState
@@ -166,5 +166,7 @@ def _limited(message: str, headers: dict[str, str], principal: Principal, state:
 
 
 def build_app(state: PipedriveState) -> PipedriveApp:
-    routes: list[Any] = admin.routes() + oauth.routes() + objects.routes() + metadata.routes()
+    routes: list[Any] = (
+        admin.routes() + oauth.routes() + objects.routes() + metadata.routes() + interactions.routes()
+    )
     return PipedriveApp(state, routes)

@@ -1,4 +1,5 @@
-"""API v1 (fields, notes, activities, users, webhooks) and pipelines/stages in v1 and v2.
+"""API v1 (fields, users, webhooks) and pipelines/stages in v1 and v2 (notes and activities:
+``crm.sandbox.pipedrive.interactions``).
 
 v1 collections page with ``start``/``limit`` and answer
 ``additional_data.pagination.{start, limit, more_items_in_collection, next_start}``.
@@ -9,7 +10,6 @@ v1 collections page with ``start``/``limit`` and answer
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Sequence
 from typing import Any
 
 from starlette.requests import Request
@@ -20,47 +20,23 @@ from crm.sandbox.pipedrive import messages as msg
 from crm.sandbox.pipedrive.models import (
     FIELD_PATHS,
     FIELD_TYPES,
-    Activity,
     EntityType,
-    Note,
     describe_pipeline,
     describe_stage,
     now_s,
 )
-from crm.sandbox.pipedrive.state import PipedriveState
 from crm.sandbox.pipedrive.webhooks import ACTIONS, OBJECTS
 from crm.sandbox.pipedrive.wire import (
     PipedriveHTTPError,
     bad_request,
     not_found,
+    offset_page,
     ok,
     principal_of,
     query_int,
-    query_limit,
     read_json,
     state_of,
 )
-
-
-def _page(request: Request, items: Sequence[Any]) -> tuple[list[Any], dict[str, Any]]:
-    start = query_int(request, "start") or 0
-    limit = query_limit(request)
-    page = list(items[start : start + limit])
-    more = len(items) > start + limit
-    pagination: dict[str, Any] = {"start": start, "limit": limit, "more_items_in_collection": more}
-    if more:
-        pagination["next_start"] = start + limit
-    return page, {"pagination": pagination}
-
-
-def _ref(state: PipedriveState, body: dict[str, Any], name: str, kind: str) -> int | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not state.exists(kind, value):
-        raise bad_request(msg.NO_SUCH_REF.format(name=name, entity=kind.rstrip("s"), id=value))
-    return value
-
 
 # ------------------------------------------------------------------------------------------ fields
 
@@ -70,7 +46,7 @@ def _field_routes(path: str, entity: EntityType) -> list[BaseRoute]:
         state = state_of(request)
         with state.lock:
             fields = [f.describe() for f in state.fields.fields[entity]]
-        page, additional = _page(request, fields)
+        page, additional = offset_page(request, fields)
         return ok(page, additional)
 
     async def get_field(request: Request) -> Response:
@@ -120,87 +96,6 @@ def _option_labels(options: Any) -> list[str]:
             raise bad_request(msg.FIELD_OPTIONS)
         labels.append(label.strip())
     return labels
-
-
-# ------------------------------------------------------------------------------ notes, activities
-
-
-async def list_notes(request: Request) -> Response:
-    state = state_of(request)
-    filters = {name: query_int(request, name) for name in ("person_id", "org_id", "deal_id", "user_id")}
-    with state.lock:
-        notes = [n.describe() for n in state.notes
-                 if all(value is None or getattr(n, name) == value for name, value in filters.items())]  # fmt: skip
-    page, additional = _page(request, notes)
-    return ok(page, additional)
-
-
-async def add_note(request: Request) -> Response:
-    state = state_of(request)
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise bad_request(msg.NOT_AN_OBJECT)
-    content = body.get("content")
-    if not isinstance(content, str) or not content.strip():
-        raise bad_request(msg.REQUIRED.format(name="content"))
-    user_id = principal_of(request).user_id
-    with state.lock:
-        refs = {name: _ref(state, body, name, kind) for name, kind in
-                (("person_id", "persons"), ("org_id", "organizations"), ("deal_id", "deals"))}  # fmt: skip
-        if not any(refs.values()):
-            raise bad_request(msg.REQUIRED.format(name="person_id, org_id or deal_id"))
-        ts = now_s()
-        note = Note(
-            len(state.notes) + 1, content, user_id, refs["person_id"], refs["org_id"], refs["deal_id"], ts, ts
-        )
-        state.notes.append(note)
-        data = note.describe()
-    state.webhooks.emit("create", "note", note.id, data, None, user_id=user_id, change_source="api")
-    return ok(data, status=201)
-
-
-async def list_activities(request: Request) -> Response:
-    state = state_of(request)
-    filters = {name: query_int(request, name) for name in ("person_id", "org_id", "deal_id", "user_id")}
-    with state.lock:
-        items = [a.describe() for a in state.activities
-                 if all(value is None or getattr(a, name) == value for name, value in filters.items())]  # fmt: skip
-    page, additional = _page(request, items)
-    return ok(page, additional)
-
-
-async def add_activity(request: Request) -> Response:
-    state = state_of(request)
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise bad_request(msg.NOT_AN_OBJECT)
-    subject = body.get("subject")
-    if not isinstance(subject, str) or not subject.strip():
-        raise bad_request(msg.REQUIRED.format(name="subject"))
-    user_id = principal_of(request).user_id
-    with state.lock:
-        refs = {name: _ref(state, body, name, kind) for name, kind in
-                (("person_id", "persons"), ("org_id", "organizations"), ("deal_id", "deals"))}  # fmt: skip
-        ts = now_s()
-        activity = Activity(
-            len(state.activities) + 1,
-            subject,
-            str(body.get("type") or "task"),
-            user_id,
-            bool(body.get("done")),
-            str(body.get("due_date") or ""),
-            str(body.get("due_time") or ""),
-            refs["person_id"],
-            refs["org_id"],
-            refs["deal_id"],
-            str(body.get("note") or ""),
-            ts,
-            ts,
-        )
-        state.activities.append(activity)
-        data = activity.describe()
-    state.webhooks.emit("create", "activity", activity.id, data, None, user_id=user_id, change_source="api")
-    return ok(data, status=201)
 
 
 # ------------------------------------------------------------------------------- users, pipelines
@@ -326,10 +221,6 @@ def routes() -> list[BaseRoute]:
         table += _field_routes(path, entity)
     table += _pipeline_routes("v1") + _pipeline_routes("v2")
     table += [
-        Route("/api/v1/notes", list_notes, methods=["GET"]),
-        Route("/api/v1/notes", add_note, methods=["POST"]),
-        Route("/api/v1/activities", list_activities, methods=["GET"]),
-        Route("/api/v1/activities", add_activity, methods=["POST"]),
         Route("/api/v1/users", list_users, methods=["GET"]),
         Route("/api/v1/users/me", get_me, methods=["GET"]),
         Route("/api/v1/users/{id:int}", get_user, methods=["GET"]),

@@ -317,6 +317,9 @@ def describe_stage(stage: Stage, pipeline: Pipeline, ts: int, *, v2: bool) -> di
 
 @dataclasses.dataclass
 class Note:
+    """A note (API v1). Deleted ones are kept (``is_deleted``) for ``/_sandbox/truth/notes``;
+    ``content`` is HTML as Pipedrive stores it."""
+
     id: int
     content: str
     user_id: int
@@ -325,18 +328,27 @@ class Note:
     deal_id: int | None
     add_ts: int
     update_ts: int
+    is_deleted: bool = False
+    last_update_user_id: int | None = None
 
     def describe(self) -> dict[str, Any]:
         return {
             "id": self.id, "user_id": self.user_id, "deal_id": self.deal_id, "person_id": self.person_id,
             "org_id": self.org_id, "lead_id": None, "content": self.content, "add_time": v1_time(self.add_ts),
-            "update_time": v1_time(self.update_ts), "active_flag": True, "pinned_to_deal_flag": False,
-            "pinned_to_person_flag": False, "pinned_to_organization_flag": False, "last_update_user_id": None,
+            "update_time": v1_time(self.update_ts), "active_flag": not self.is_deleted, "pinned_to_deal_flag": False,
+            "pinned_to_person_flag": False, "pinned_to_organization_flag": False,
+            "last_update_user_id": self.last_update_user_id,
         }  # fmt: skip
 
 
 @dataclasses.dataclass
 class Activity:
+    """An activity: API v1 shape (``describe``) and API v2 shape (``describe_v2``).
+
+    ``due_date`` is ``YYYY-MM-DD``, ``due_time`` and ``duration`` ``HH:MM`` (UTC), empty when
+    unset; ``participants`` are person ids, the first the primary one (``person_id``).
+    """
+
     id: int
     subject: str
     type: str
@@ -350,12 +362,32 @@ class Activity:
     note: str
     add_ts: int
     update_ts: int
+    duration: str = ""
+    participants: list[int] = dataclasses.field(default_factory=list)
+    is_deleted: bool = False
+    done_ts: int | None = None
 
     def describe(self) -> dict[str, Any]:
         return {
             "id": self.id, "company_id": None, "user_id": self.user_id, "done": self.done, "type": self.type,
-            "subject": self.subject, "due_date": self.due_date, "due_time": self.due_time, "duration": "",
+            "subject": self.subject, "due_date": self.due_date, "due_time": self.due_time, "duration": self.duration,
             "person_id": self.person_id, "org_id": self.org_id, "deal_id": self.deal_id, "note": self.note,
             "add_time": v1_time(self.add_ts), "update_time": v1_time(self.update_ts),
-            "marked_as_done_time": v1_time(self.update_ts) if self.done else "", "active_flag": True,
+            "marked_as_done_time": v1_time(self.done_ts) if self.done and self.done_ts else "",
+            "active_flag": not self.is_deleted,
+        }  # fmt: skip
+
+    def describe_v2(self) -> dict[str, Any]:
+        people = self.participants or ([self.person_id] if self.person_id else [])
+        return {
+            "id": self.id, "subject": self.subject, "type": self.type, "owner_id": self.user_id,
+            "creator_user_id": self.user_id, "is_deleted": self.is_deleted, "add_time": iso(self.add_ts),
+            "update_time": iso(self.update_ts), "deal_id": self.deal_id, "lead_id": None,
+            "person_id": self.person_id, "org_id": self.org_id, "project_id": None,
+            "due_date": self.due_date or None, "due_time": self.due_time or None,
+            "duration": self.duration or None, "busy": False, "done": self.done,
+            "marked_as_done_time": iso(self.done_ts) if self.done and self.done_ts else None,
+            "location": None, "participants": [{"person_id": p, "primary": i == 0} for i, p in enumerate(people)],
+            "attendees": None, "conference_meeting_client": None, "conference_meeting_url": None,
+            "conference_meeting_id": None, "public_description": None, "priority": None, "note": self.note or None,
         }  # fmt: skip

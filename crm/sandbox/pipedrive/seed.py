@@ -166,13 +166,31 @@ def seed_company(state: PipedriveState) -> dict[str, int]:
         state.records.add("deals", values, {months.key: rng.choice((6, 12, 24, 36)) if rng.random() < 0.5 else None},
                           added, updated)  # fmt: skip
 
+    # A timeline for every third person (their organization too), in Pipedrive's shapes: note
+    # content is HTML, an activity has a due day and time (UTC) and a duration.
     for n in range(1, min(cfg.persons, 40) + 1, 3):
-        added = state.records.records["persons"][n].add_ts + DAY
-        state.notes.append(Note(len(state.notes) + 1, f"Call notes #{n}: follow up next week.", rng.choice(user_ids),
-                                n, None, None, added, added))  # fmt: skip
+        person = state.records.records["persons"][n]
+        added = person.add_ts + DAY
+        org_id = person.values.get("org_id")
+        state.notes.append(Note(len(state.notes) + 1, f"<p>Call notes #{n}: <b>follow up</b> next week.</p>",
+                                rng.choice(user_ids), n, org_id, None, added, added))  # fmt: skip
         state.activities.append(Activity(
             len(state.activities) + 1, f"Follow-up {n}", rng.choice(ACTIVITY_TYPES), rng.choice(user_ids),
-            rng.random() < 0.5, dt.date.fromtimestamp(added + 7 * DAY).isoformat(), "10:00", n, None, None, "",
-            added, added,
+            rng.random() < 0.5, dt.date.fromtimestamp(added + 7 * DAY).isoformat(), "10:00", n, org_id, None,
+            "<p>Agenda: <i>pricing</i> &amp; next steps</p>" if n % 2 else "", added, added,
+            duration="00:30" if n % 2 else "01:15",
+        ))  # fmt: skip
+    # And for the deals that have a person: a note on the deal and a call with its person.
+    for deal in list(state.records.records["deals"].values())[:12]:
+        person_id = deal.values.get("person_id")
+        if not person_id:
+            continue
+        added = deal.add_ts + DAY // 2
+        state.notes.append(Note(len(state.notes) + 1, f"<ul><li>Deal #{deal.id}: sent the proposal</li></ul>",
+                                int(deal.values["owner_id"]), None, None, deal.id, added, added))  # fmt: skip
+        state.activities.append(Activity(
+            len(state.activities) + 1, f"Call about deal #{deal.id}", "call", int(deal.values["owner_id"]), True,
+            dt.date.fromtimestamp(added + DAY).isoformat(), "14:30", person_id, deal.values.get("org_id"), deal.id,
+            "", added, added, duration="00:20", participants=[person_id], done_ts=added + DAY,
         ))  # fmt: skip
     return state.counts()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -43,6 +44,18 @@ def ok(data: Any, additional: dict[str, Any] | None = None, status: int = 200) -
     if additional is not None:
         body["additional_data"] = additional
     return JSONResponse(body, status_code=status)
+
+
+def offset_page(request: Request, items: Sequence[Any]) -> tuple[list[Any], dict[str, Any]]:
+    """One v1 page by ``start``/``limit`` and its ``additional_data.pagination``."""
+    start = query_int(request, "start") or 0
+    limit = query_limit(request)
+    page = list(items[start : start + limit])
+    more = len(items) > start + limit
+    pagination: dict[str, Any] = {"start": start, "limit": limit, "more_items_in_collection": more}
+    if more:
+        pagination["next_start"] = start + limit
+    return page, {"pagination": pagination}
 
 
 def state_of(request: Request) -> PipedriveState:

@@ -1,5 +1,5 @@
 // Drives Pipedrive's official Node.js client (npm "pipedrive") against the sandbox and prints
-// what it saw as one JSON line. Usage: node scenarios.js <token|oauth|errors> <sandbox-url> <json-args>
+// what it saw as one JSON line. Usage: node scenarios.js <token|oauth|errors|timeline> <sandbox-url> <json-args>
 // The Python side (test_pipedrive_contract.py) asserts on the output; this file only calls the client.
 "use strict";
 
@@ -101,7 +101,31 @@ async function errorsScenario() {
   };
 }
 
-const scenarios = { token: tokenScenario, oauth: oauthScenario, errors: errorsScenario };
+// Notes (v1) and activities (v2) as the timeline pull reads, edits and deletes them.
+async function timelineScenario() {
+  const config2 = new v2.Configuration({ apiKey: args.apiToken, basePath: `${url}/api/v2` });
+  const config1 = new v1.Configuration({ apiKey: args.apiToken, basePath: `${url}/api/v1` });
+  const notes = new v1.NotesApi(config1);
+  const activities = new v2.ActivitiesApi(config2);
+  const out = {};
+  const page = await notes.getNotes({ sort: "update_time ASC, id ASC", updated_since: args.since, limit: 3 });
+  out.notePage = { ids: page.data.map((n) => n.id), pagination: page.additional_data.pagination };
+  out.noteUpdated = (await notes.updateNote({ id: 1, NoteRequest: { content: "<p>Edited</p>" } })).data;
+  out.noteFetched = (await notes.getNote({ id: 1 })).data;
+  out.noteDeleted = (await notes.deleteNote({ id: 2 })).data;
+  const first = await activities.getActivities({ limit: 2 });
+  out.activityPage = { ids: first.data.map((a) => a.id), next: first.additional_data.next_cursor };
+  const second = await activities.getActivities({ limit: 2, cursor: first.additional_data.next_cursor });
+  out.activityNext = second.data.map((a) => a.id);
+  out.activityFetched = (await activities.getActivity({ id: 1 })).data;
+  out.activityUpdated = (await activities.updateActivity({ id: 1, AddActivityRequest: { done: true, subject: "Done now" } })).data;
+  out.activityDeleted = (await activities.deleteActivity({ id: 2 })).data;
+  out.since = (await activities.getActivities({ updated_since: args.since, sort_by: "update_time" })).data.map((a) => a.id);
+  out.gone = await caught(activities.getActivity({ id: 2 }));
+  return out;
+}
+
+const scenarios = { token: tokenScenario, oauth: oauthScenario, errors: errorsScenario, timeline: timelineScenario };
 scenarios[scenario]().then(
   (result) => process.stdout.write(JSON.stringify(result) + "\n"),
   (error) => {
