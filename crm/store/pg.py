@@ -56,6 +56,8 @@ SCHEMA_VERSION = len(PG_MIGRATIONS)
 MIGRATION_LOCK_KEY = 0x43524D5F53544F52  # "CRM_STOR"
 CONNECT_TIMEOUT_S = 10.0
 POOL_WAIT_S = 30.0
+# How long a thread that already holds a connection waits for the pool before opening its own.
+NESTED_WAIT_S = 0.5
 MAX_SEARCH_WORDS = 12
 _AFFINITY = {"REAL": "double precision", "INTEGER": "bigint", "TEXT": "text"}
 _EMAIL_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -311,6 +313,9 @@ class PostgresEngine:
         self.pool_wait_s = pool_wait_s
         self._closed = False
         self._lock = threading.Lock()
+        # Connections each thread holds, and the extra ones opened beside the pool (see connect).
+        self._held = threading.local()
+        self._extra: set[int] = set()
         try:
             conninfo = make_conninfo(url, connect_timeout=max(1, int(connect_timeout_s)))
         except psycopg.ProgrammingError as exc:
@@ -325,6 +330,7 @@ class PostgresEngine:
             open=False,
             name="crm-store",
         )
+        self._conninfo = conninfo
         try:
             self.pool.open(wait=True, timeout=connect_timeout_s)
         except PoolTimeout as exc:
@@ -340,24 +346,54 @@ class PostgresEngine:
             raise
 
     def connect(self, *, wait_s: float | None = None) -> PgConn:
-        """Borrow a connection; ``wait_s`` bounds how long a statement waits for a lock."""
+        """Borrow a connection; ``wait_s`` bounds how long a statement waits for a lock.
+
+        A thread that already holds one never waits long for the pool: when none is free
+        within ``NESTED_WAIT_S`` it gets a connection of its own, closed when given back. Nested opens happen (a token read
+        while the caller's store is open, a webhook batch opening the CRM's API), and with
+        every pooled connection held by a thread waiting for its second, no thread could go
+        on: ten threads reading their token at once stalled for the pool's whole wait and
+        failed. A thread's first connection still waits for the pool, which is what bounds
+        the connections a process opens.
+        """
+        nested = getattr(self._held, "count", 0) > 0
         try:
-            raw = self.pool.getconn(timeout=self.pool_wait_s)
+            raw = self.pool.getconn(
+                timeout=min(NESTED_WAIT_S, self.pool_wait_s) if nested else self.pool_wait_s
+            )
         except PoolTimeout as exc:
-            raise StoreUnavailable(
-                f"No PostgreSQL connection free within {self.pool_wait_s:g} s for {redact(self.url)}"
-            ) from exc
+            if not nested:
+                raise StoreUnavailable(
+                    f"No PostgreSQL connection free within {self.pool_wait_s:g} s for {redact(self.url)}"
+                ) from exc
+            raw = self._open_extra()
         except psycopg.Error as exc:
             raise _unavailable(exc, self.url) from exc
+        self._held.count = getattr(self._held, "count", 0) + 1
         try:
             return PgConn(self, raw, wait_s=wait_s)
         except BaseException:
-            self.pool.putconn(raw)
+            self.release(raw)
             raise
+
+    def _open_extra(self) -> psycopg.Connection[Any]:
+        """A connection beside the pool for a thread that holds one already (``connect``)."""
+        try:
+            raw = psycopg.connect(self._conninfo, autocommit=True, application_name="crm")
+        except psycopg.Error as exc:
+            raise _unavailable(exc, self.url) from exc
+        _configure(raw)
+        with self._lock:
+            self._extra.add(id(raw))
+        return raw
 
     def release(self, raw: psycopg.Connection[Any]) -> None:
         """Take a connection back (``PgConn.close`` calls this)."""
-        if self._closed:
+        self._held.count = max(0, getattr(self._held, "count", 0) - 1)
+        with self._lock:
+            extra = id(raw) in self._extra
+            self._extra.discard(id(raw))
+        if self._closed or extra:
             raw.close()
         else:
             self.pool.putconn(raw)

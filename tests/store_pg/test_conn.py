@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import psycopg
@@ -113,8 +114,10 @@ def test_an_exhausted_pool_says_so_instead_of_hanging(pg_migrated_url):
     engine = PostgresEngine(pg_migrated_url, min_size=1, max_size=1, pool_wait_s=0.3)
     held = engine.connect()
     try:
-        with pytest.raises(StoreUnavailable, match="No PostgreSQL connection free"):
-            engine.connect()
+        # Another thread (one holding no connection: a nested open gets its own, see below).
+        errors = run_together(engine.connect, 1)
+        assert len(errors) == 1 and isinstance(errors[0], StoreUnavailable)
+        assert "No PostgreSQL connection free" in str(errors[0])
     finally:
         held.close()
         engine.close()
@@ -210,3 +213,34 @@ def test_parameters_and_numbers_behave_as_they_do_on_sqlite(pg_conn):
     ).fetchone()
     assert (total, count) == (1, 3) and type(total) is int
     assert mean == pytest.approx(1 / 3) and type(mean) is float
+
+
+def test_threads_holding_every_pooled_connection_can_still_open_a_second_one(pg_migrated_url):
+    """A nested open (a token read inside an open store) must not wait on a pool that only
+    threads waiting for their own second connection could give back."""
+    engine = PostgresEngine(pg_migrated_url, max_size=2, pool_wait_s=5)
+    barrier = threading.Barrier(2, timeout=30)
+    seen: list[str] = []
+
+    def nested() -> None:
+        outer = engine.connect()
+        try:
+            barrier.wait()  # both pooled connections are held now
+            inner = engine.connect()
+            try:
+                seen.append(inner.execute("SELECT 'inner'").fetchone()[0])
+            finally:
+                inner.close()
+        finally:
+            outer.close()
+
+    try:
+        # Before: each waited out the pool (5 s here) and failed with StoreUnavailable.
+        assert run_together(nested, 2) == []
+        assert seen == ["inner", "inner"]
+        # The extra connections were closed, and the pool serves as before.
+        assert engine.pool.get_stats()["pool_size"] <= 2
+        conn = engine.connect()
+        conn.close()
+    finally:
+        engine.close()
