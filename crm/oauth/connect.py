@@ -18,14 +18,7 @@ import httpx2
 
 from crm import store
 from crm.config import Settings
-from crm.errors import (
-    ConfigError,
-    CrmError,
-    HubSpotError,
-    NeedsReconnect,
-    OAuthFlowError,
-    Unreachable,
-)
+from crm.errors import ConfigError, CrmError, HubSpotError, NeedsReconnect, OAuthFlowError, Unreachable
 from crm.hubspot import HubSpotClient, StaticToken
 from crm.hubspot.tokens import TokenEndpoint, TokenGrant
 from crm.oauth.connection import (

@@ -3,7 +3,8 @@
 Cut from the OAuth module because it changes with the shape of what is kept (the auth
 tables, the vault binding of a token to its account and kind, the meta keys), which every
 other part (consent, refresh, status, disconnect, Pipedrive's ``crm.pipedrive_auth``) reads
-and none of them owns. Tokens never leave ``crm.oauth`` in the clear except as the bearer
+and none of them owns; with it, how the connection's CRM reads the settings (``imposed_mode``,
+``crm_word``). Tokens never leave ``crm.oauth`` in the clear except as the bearer
 header a client sends.
 """
 
@@ -16,10 +17,7 @@ from typing import Any, Protocol
 from crm import store
 from crm.config import Settings
 from crm.crms import provider_of, words_for
-from crm.errors import (
-    ConfigError,
-    NeedsReconnect,
-)
+from crm.errors import ConfigError, NeedsReconnect
 from crm.store import Store
 from crm.vault import Vault, load_keys
 
@@ -30,6 +28,7 @@ PRIVATE_APP = "private_app"
 API_TOKEN = "api_token"
 # Token kinds that are one static credential, forgotten (not revoked) on disconnect.
 STATIC_KINDS = (PRIVATE_APP, API_TOKEN)
+# Which configured private-app token (HUBSPOT_ACCESS_TOKEN, hashed) the row's portal was learnt for.
 PRIVATE_APP_FINGERPRINT_KEY = "auth.private_app_fingerprint"
 # The last refresh failure that kept the tokens (cleared by the next success or a new connection).
 REFRESH_ERROR_KEY = "auth.refresh_error"
@@ -62,6 +61,7 @@ class ConnectionInfo:
 
 
 def info_from_row(row: dict[str, Any]) -> ConnectionInfo:
+    """The connection row as ``ConnectionInfo`` (``refresh_error`` and ``connection`` unset)."""
     return ConnectionInfo(
         mode=row["mode"],
         status=row["status"],

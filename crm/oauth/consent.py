@@ -25,9 +25,7 @@ from typing import Any
 
 from crm import store
 from crm.config import Settings
-from crm.errors import (
-    OAuthFlowError,
-)
+from crm.errors import OAuthFlowError
 from crm.store import Store
 from crm.vault import Vault, load_keys
 

@@ -14,11 +14,7 @@ import httpx2
 
 from crm import store
 from crm.config import Settings
-from crm.errors import (
-    ConfigError,
-    NeedsReconnect,
-    Unreachable,
-)
+from crm.errors import ConfigError, NeedsReconnect, Unreachable
 from crm.oauth.connection import (
     API_TOKEN,
     PRIVATE_APP,

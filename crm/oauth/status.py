@@ -2,8 +2,9 @@
 
 Cut from the OAuth module because it changes with what people are told about a connection
 (reasons, the refresh error kept for the Connect page, readiness facts), read on every page
-run; it never changes tokens. A HubSpot private app configured in the settings
-(``HUBSPOT_ACCESS_TOKEN``) is checked here, its portal learnt once from account info.
+run; it never refreshes or revokes. A HubSpot private app configured in the settings
+(``HUBSPOT_ACCESS_TOKEN``) is checked here: its portal is learnt once from account info and
+kept in the connection row (the one write this module makes).
 """
 
 from __future__ import annotations
@@ -16,12 +17,7 @@ import httpx2
 
 from crm import store
 from crm.config import Settings
-from crm.errors import (
-    ConfigError,
-    CrmError,
-    HubSpotError,
-    NeedsReconnect,
-)
+from crm.errors import ConfigError, CrmError, HubSpotError, NeedsReconnect
 from crm.hubspot import HubSpotClient, StaticToken
 from crm.oauth.connection import (
     PRIVATE_APP_FINGERPRINT_KEY,

@@ -27,11 +27,7 @@ import httpx2
 from crm import store
 from crm.config import Settings
 from crm.crms import provider_of
-from crm.errors import (
-    CrmError,
-    NeedsReconnect,
-    NotConnected,
-)
+from crm.errors import CrmError, NeedsReconnect, NotConnected
 from crm.hubspot import HubSpotClient, StaticToken, TokenSource
 from crm.interface import Crm, Grant
 from crm.oauth.connection import (
