@@ -13,8 +13,9 @@ made in that area's module only:
     metadata       properties, pipelines, owners, account info
     conversations  the inbox (threads, messages, channels) and call transcripts
 
-The walks and lookups built on search call ``self.search``, so a stand-in that overrides
-it (tests) changes them too, as before the split.
+The walks and lookups built on search call ``self.search`` and ``iter_pages`` calls
+``self.list_page`` (the one loop kept here), so a subclass that overrides either (tests)
+changes what is built on it, as before the split.
 """
 
 from __future__ import annotations
