@@ -23,7 +23,8 @@ import httpx2
 
 from crm.config import Settings
 from crm.errors import HubSpotError, NotFound, Unreachable
-from crm.hubspot.client import PATHS, HubSpotClient
+from crm.hubspot.client import HubSpotClient
+from crm.hubspot.paths import PATHS
 from crm.hubspot.tokens import ClientCredentialsToken
 
 JOURNAL_SCOPES = (
@@ -120,7 +121,7 @@ class JournalClient(HubSpotClient):
         Listed first, then only what is missing or narrower is upserted, so a restart costs one read.
         """
         path = PATHS["journal_subscriptions"]
-        have = self._json(
+        have = self.transport.json(
             "GET", "journal_subscriptions", path, params={"portalId": str(portal_id)}, kind="other"
         )
         current = {
@@ -133,7 +134,7 @@ class JournalClient(HubSpotClient):
             existing = current.get((wanted["subscriptionType"], wanted["objectTypeId"]))
             if existing is not None and _covers(existing, wanted):
                 continue
-            self._json("POST", "journal_subscriptions", path, json=wanted, kind="other")
+            self.transport.json("POST", "journal_subscriptions", path, json=wanted, kind="other")
             sent += 1
         return sent
 
@@ -173,7 +174,7 @@ class JournalClient(HubSpotClient):
             Unreachable: no answer.
         """
         try:
-            response = self._http.get(pointer.url)
+            response = self.transport.http.get(pointer.url)
         except httpx2.TransportError as exc:
             raise Unreachable(f"Could not download a journal entry ({type(exc).__name__})") from exc
         if response.status_code >= 300:
@@ -190,7 +191,7 @@ class JournalClient(HubSpotClient):
     def _pointer(self, position: str, portal_id: int | None) -> Pointer | None:
         path = PATHS["journal"].format(position=position)
         params = {"installPortalId": str(portal_id)} if portal_id is not None else None
-        body = self._json("GET", "journal", path, params=params, kind="other")
+        body = self.transport.json("GET", "journal", path, params=params, kind="other")
         url, offset = body.get("url"), body.get("currentOffset")
         if not url or not offset:
             return None  # 204, an empty body or one without a URL: nothing there

@@ -57,7 +57,7 @@ def test_unknown_state_is_refused_without_a_token_request(settings: Settings, sa
 
 
 def test_expired_state_is_refused_without_a_token_request(settings: Settings, sandbox, monkeypatch):
-    monkeypatch.setattr(oauth, "STATE_TTL_S", 0)
+    monkeypatch.setattr(oauth.consent, "STATE_TTL_S", 0)
     url, nonce = start(settings)
     code = approve(sandbox, url)
     with pytest.raises(OAuthFlowError) as caught:

@@ -70,7 +70,7 @@ def test_connecting_again_revokes_the_previous_refresh_token(settings: Settings,
 def test_a_portal_switch_during_a_sync_is_refused_and_leaves_the_old_cache_alone(
     settings: Settings, sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(oauth, "SWITCH_WAIT_S", 0.3)
+    monkeypatch.setattr(oauth.connect, "SWITCH_WAIT_S", 0.3)
     hold_old_portal(settings, sandbox)
     run = start_sync(settings)
     url, nonce = start(settings)
