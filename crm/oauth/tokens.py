@@ -86,9 +86,10 @@ def token_source(settings: Settings, *, transport: httpx2.BaseTransport | None =
         portal_id = int(row["portal_id"])
         # HubSpot's limiter key ("portal:ID") predates other CRMs; theirs carry the CRM's name.
         key = None if imposed is not None else f"{settings.crm}:{portal_id}"
-        source = OAuthTokenSource(settings, portal_id, transport=transport, portal_key=key)
-        source.check()
-        return source
+    # Checked after the store is given back: the check opens it again (one connection a thread).
+    source = OAuthTokenSource(settings, portal_id, transport=transport, portal_key=key)
+    source.check()
+    return source
 
 
 def open_client(settings: Settings, *, transport: httpx2.BaseTransport | None = None) -> HubSpotClient:
