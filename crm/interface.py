@@ -300,13 +300,18 @@ class Words:
     """The CRM's own words, for pages and messages: never an ``if hubspot`` in a page.
 
     ``fields`` maps a property name to the label the CRM's UI gives it
-    (``lifecyclestage`` -> "Lifecycle stage").
+    (``lifecyclestage`` -> "Lifecycle stage"). ``interactions`` is what the CRM calls the
+    notes, calls, tasks... its sync keeps for the activity timelines (a Sync page count, a
+    run-history column) and ``interactions_detail`` what they are; None when its sync keeps
+    none (a provider names them exactly when its sync reads them: tests/interface).
     """
 
     crm: str
     account: str
     owner: str = "owner"
     fields: Mapping[str, str] = field(default_factory=dict)
+    interactions: str | None = None
+    interactions_detail: str = ""
 
     @property
     def open_record(self) -> str:

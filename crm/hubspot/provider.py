@@ -67,6 +67,8 @@ WORDS = Words(
         "hs_pipeline_stage": "Ticket status",
         "hs_ticket_priority": "Priority",
     },
+    interactions="Interactions",
+    interactions_detail="Notes, calls, emails, meetings, tasks and inbox conversations",
 )
 
 OBJECT_TYPES = (

@@ -61,6 +61,8 @@ WORDS = Words(
     account="company",
     owner="user",
     fields={"owner_id": "Owner", "stage_id": "Stage", "pipeline_id": "Pipeline", "org_id": "Organization"},
+    interactions="Notes and activities",
+    interactions_detail="Notes, and activities (calls, meetings, tasks, emails...)",
 )
 OBJECT_TYPES = (
     ObjectTypeInfo(

@@ -78,15 +78,19 @@ def test_the_sync_page_of_a_pipedrive_connection_shows_its_status_counts_and_his
     shown = texts(at)
     assert f"Connected to company {conn.account_id}" in shown
     people, organizations, deals = (_live(company.truth(e)) for e in ("persons", "organizations", "deals"))
+    logged = _live(company.truth("notes")) + _live(company.truth("activities"))
+    assert logged > 0
     assert [(m.label, m.value) for m in at.metric] == [
         ("People", str(people)),
         ("Organizations", str(organizations)),
         ("Deals", str(deals)),
         ("Users", str(COMPANY["users"])),
+        ("Notes and activities", str(logged)),
     ]
     history = next(d.value for d in at.dataframe if "State" in d.value.columns)
     assert list(history["State"]) == ["succeeded"]
     assert (history["People"].iloc[0], history["Deals"].iloc[0]) == (people, deals)
+    assert history["Notes and activities"].iloc[0] == logged
     assert not {"Contacts", "Tickets", "Interactions"} & set(history.columns)
     assert "no webhooks are registered at Pipedrive for this company" in shown
     assert "HubSpot" not in shown and "portal" not in shown
