@@ -304,6 +304,8 @@ class Words:
     notes, calls, tasks... its sync keeps for the activity timelines (a Sync page count, a
     run-history column) and ``interactions_detail`` what they are; None when its sync keeps
     none (a provider names them exactly when its sync reads them: tests/interface).
+    ``webhook_refusals`` is what to check when many webhook deliveries are refused (Markdown
+    without CRM data: the settings and the command that set the CRM's webhooks right).
     """
 
     crm: str
@@ -312,6 +314,7 @@ class Words:
     fields: Mapping[str, str] = field(default_factory=dict)
     interactions: str | None = None
     interactions_detail: str = ""
+    webhook_refusals: str = ""
 
     @property
     def open_record(self) -> str:

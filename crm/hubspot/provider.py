@@ -69,6 +69,10 @@ WORDS = Words(
     },
     interactions="Interactions",
     interactions_detail="Notes, calls, emails, meetings, tasks and inbox conversations",
+    webhook_refusals=(
+        "Many refusals usually mean HUBSPOT\\_WEBHOOK\\_URL or the client secret does not match "
+        "the HubSpot app's settings."
+    ),
 )
 
 OBJECT_TYPES = (

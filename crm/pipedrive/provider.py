@@ -63,6 +63,17 @@ WORDS = Words(
     fields={"owner_id": "Owner", "stage_id": "Stage", "pipeline_id": "Pipeline", "org_id": "Organization"},
     interactions="Notes and activities",
     interactions_detail="Notes, and activities (calls, meetings, tasks, emails...)",
+    # What crm.subscriptions does: ``register`` replaces the connection's webhooks (removed at
+    # Pipedrive first) with new ones and new credentials; a connect only registers when none
+    # are stored for PIPEDRIVE_WEBHOOK_URL.
+    webhook_refusals=(
+        "Many refusals usually mean Pipedrive delivers with Basic credentials this connection no "
+        "longer holds, or has no webhooks registered for it: register them again with "
+        "`python -m crm.subscriptions register <connection>` (PIPEDRIVE\\_WEBHOOK\\_URL set to this "
+        "app's public URL of /pipedrive/webhook); it removes the connection's old webhooks at "
+        "Pipedrive and registers new ones with new credentials. Connecting again registers them "
+        "only when none are stored for that URL."
+    ),
 )
 OBJECT_TYPES = (
     ObjectTypeInfo(
