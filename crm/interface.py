@@ -640,7 +640,10 @@ class LogsEngagements(Protocol):
     """Creates notes and tasks linked to records, and finds one by its exact time.
 
     A create has no idempotency key, so a retried one is first looked for by its timestamp
-    (crm.sync.push). ``properties`` and ``object_type`` (``notes``, ``tasks``) are the CRM's.
+    (crm.sync.push). What is created comes by role (``roles``: the keys of
+    ``crm.store.interactions.LOGGED_ROLES``: time, owner, note_body, task_subject, ...), each
+    CRM naming them its own way; what is read back (a ``Record``) carries the cache's
+    engagement properties (``LOGGED_ROLES``' values). ``object_type`` is ``notes`` or ``tasks``.
     """
 
     def find_logged(self, object_type: str, timestamp_ms: int, *, properties: Sequence[str]) -> list[Record]:
@@ -648,9 +651,9 @@ class LogsEngagements(Protocol):
         ...
 
     def create_logged(
-        self, object_type: str, properties: Mapping[str, str | None], links: Sequence[tuple[str, str]]
+        self, object_type: str, roles: Mapping[str, str | None], links: Sequence[tuple[str, str]]
     ) -> WriteResult:
-        """Create one engagement linked to ``links`` (``(neutral type, record id)`` pairs).
+        """Create one engagement of ``roles`` linked to ``links`` (``(neutral type, record id)`` pairs).
 
         Never retried blindly: after an unknown outcome the caller looks for it first.
         """
