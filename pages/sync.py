@@ -243,7 +243,8 @@ def _run_line(run: dict[str, Any]) -> str:
 def _types_line(run: dict[str, Any]) -> str:
     """While a run reads several types side by side and names no current one (the generic
     pull walks them all at once), each type's count in the CRM's words, in its order:
-    "People 120 of 300 · Organizations 30, done · Deals 0"; "" otherwise."""
+    "People 120 of 300 · Organizations 30, done · Deals 0 · Notes 12" (the kinds of interaction
+    a run reads follow the types); "" otherwise."""
     counts = run.get("counts") or {}
     modes = counts.get("modes") or {}
     if run.get("object_type") or run.get("phase") != "records" or len(modes) < 2:
@@ -252,7 +253,7 @@ def _types_line(run: dict[str, Any]) -> str:
     labels = {shown.name: shown.label for shown in types}
     parts = []
     for name in [*(n for n in labels if n in modes), *(n for n in modes if n not in labels)]:
-        part = f"{md_escape(labels.get(name, name))} {int(read.get(name) or 0):,}"
+        part = f"{md_escape(labels.get(name, name.capitalize()))} {int(read.get(name) or 0):,}"
         if name in finished:
             part += ", done"
         elif expected.get(name):

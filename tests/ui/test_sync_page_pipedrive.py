@@ -239,8 +239,8 @@ def test_a_running_pipedrive_full_pull_shows_each_type_read_side_by_side_in_pipe
         "done": 150,
         "total": 330,
         "counts": {
-            "modes": {"contacts": "full", "companies": "full", "deals": "full"},
-            "records": {"contacts": 120, "companies": 30},
+            "modes": {"contacts": "full", "companies": "full", "deals": "full", "notes": "full"},
+            "records": {"contacts": 120, "companies": 30, "notes": 12},
             "expected": {"contacts": 300, "companies": 30},
             "seconds": {"companies": 1.5},
         },
@@ -253,4 +253,4 @@ def test_a_running_pipedrive_full_pull_shows_each_type_read_side_by_side_in_pipe
         shown = texts(at)
 
     assert "Reading records: 150 of 330 records" in bars
-    assert "People 120 of 300 · Organizations 30, done · Deals 0" in shown
+    assert "People 120 of 300 · Organizations 30, done · Deals 0 · Notes 12" in shown
