@@ -532,7 +532,7 @@ class Pusher:
                 r
                 for r in api.find_logged(
                     object_type,
-                    int(roles["time"] or 0),
+                    int(roles.get("time") or 0),
                     properties=ENGAGEMENT_PROPERTIES[object_type],
                 )
                 if _same_engagement(object_type, r, roles)
