@@ -307,17 +307,18 @@ def cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     settings = _chosen(args, _settings())
     name = words_for(settings.crm).crm
+    label = _type_labels(settings.crm)
     planned = reconcile.estimate(settings, full=args.full)
     cap = f", capped at {args.budget}" if args.budget is not None else ""
     print(
         f"Verify ({'full' if args.full else 'sample'}): about {sum(planned.values())} requests "
-        f"({', '.join(f'{t} {n}' for t, n in planned.items())}){cap}.",
+        f"({', '.join(f'{label(t)} {n}' for t, n in planned.items())}){cap}.",
         file=err,
         flush=True,
     )
     result = reconcile.verify(settings, full=args.full, budget=args.budget)
     for check in result.types.values():
-        print(_verify_line(check, name), file=out)
+        print(_verify_line(check, name, label(check.object_type)), file=out)
         for kind in ("missing", "extra", "stale"):
             ids: list[str] = getattr(check, kind)
             if ids:
@@ -339,13 +340,23 @@ def cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK if repaired.complete and result.complete else EXIT_PROBLEMS
 
 
-def _verify_line(check: Any, crm: str) -> str:
+def _verify_line(check: Any, crm: str, shown: str) -> str:
+    """One type's outcome, the type ``shown`` in the CRM's words ("people: cache 14, ...")."""
     if check.skipped:
-        return f"{check.object_type}: skipped ({_one_line(check.skipped)})"
+        return f"{shown}: skipped ({_one_line(check.skipped)})"
     count = "?" if check.in_crm is None else check.in_crm
     found = f"{len(check.missing)} missing, {len(check.extra)} extra, {len(check.stale)} stale"
     partial = "" if check.complete else ", stopped at the budget"
-    return f"{check.object_type}: cache {check.cached}, {crm} {count}; {found} (checked {check.checked}{partial})"
+    return f"{shown}: cache {check.cached}, {crm} {count}; {found} (checked {check.checked}{partial})"
+
+
+def _type_labels(crm: str | None) -> Callable[[str], str]:
+    """A neutral type's name in the CRM's words, lower case ("contacts" -> "people" for
+    Pipedrive); a type the CRM does not list keeps its name."""
+    from crm.crms import provider_for
+
+    labels = {info.name: info.label.lower() for info in provider_for(crm).object_types()}
+    return lambda name: labels.get(name, name)
 
 
 # -- several connections ---------------------------------------------------------------

@@ -300,13 +300,21 @@ class Words:
     """The CRM's own words, for pages and messages: never an ``if hubspot`` in a page.
 
     ``fields`` maps a property name to the label the CRM's UI gives it
-    (``lifecyclestage`` -> "Lifecycle stage").
+    (``lifecyclestage`` -> "Lifecycle stage"). ``interactions`` is what the CRM calls the
+    notes, calls, tasks... its sync keeps for the activity timelines (a Sync page count, a
+    run-history column) and ``interactions_detail`` what they are; None when its sync keeps
+    none (a provider names them exactly when its sync reads them: tests/interface).
+    ``webhook_refusals`` is what to check when many webhook deliveries are refused (Markdown
+    without CRM data: the settings and the command that set the CRM's webhooks right).
     """
 
     crm: str
     account: str
     owner: str = "owner"
     fields: Mapping[str, str] = field(default_factory=dict)
+    interactions: str | None = None
+    interactions_detail: str = ""
+    webhook_refusals: str = ""
 
     @property
     def open_record(self) -> str:
@@ -632,7 +640,10 @@ class LogsEngagements(Protocol):
     """Creates notes and tasks linked to records, and finds one by its exact time.
 
     A create has no idempotency key, so a retried one is first looked for by its timestamp
-    (crm.sync.push). ``properties`` and ``object_type`` (``notes``, ``tasks``) are the CRM's.
+    (crm.sync.push). What is created comes by role (``roles``: the keys of
+    ``crm.store.interactions.LOGGED_ROLES``: time, owner, note_body, task_subject, ...), each
+    CRM naming them its own way; what is read back (a ``Record``) carries the cache's
+    engagement properties (``LOGGED_ROLES``' values). ``object_type`` is ``notes`` or ``tasks``.
     """
 
     def find_logged(self, object_type: str, timestamp_ms: int, *, properties: Sequence[str]) -> list[Record]:
@@ -640,9 +651,9 @@ class LogsEngagements(Protocol):
         ...
 
     def create_logged(
-        self, object_type: str, properties: Mapping[str, str | None], links: Sequence[tuple[str, str]]
+        self, object_type: str, roles: Mapping[str, str | None], links: Sequence[tuple[str, str]]
     ) -> WriteResult:
-        """Create one engagement linked to ``links`` (``(neutral type, record id)`` pairs).
+        """Create one engagement of ``roles`` linked to ``links`` (``(neutral type, record id)`` pairs).
 
         Never retried blindly: after an unknown outcome the caller looks for it first.
         """

@@ -232,13 +232,16 @@ def receive_from(
     connection's* stored credentials (``crm.subscriptions.secret``) by the CRM's
     ``read_webhook`` (constant-time), on the raw bytes. Its events go to that connection's
     inbox as neutral events (``neutral_payload``), and its Settings are appended to
-    ``delivered``. Refusals are counted and logged like HubSpot's (``record_rejection``).
+    ``delivered``. Refusals are counted and logged like HubSpot's (``record_rejection``):
+    under the connection once the delivery's account names one (its pages show them), else
+    under ``settings``.
 
     Raises:
         WebhookRejected: too large, unreadable (``malformed``), an account no connection
             has (``unknown_account``), or credentials that do not match (401 reasons).
         StoreUnavailable: the cache cannot be read or written; the route answers 503.
     """
+    counted = settings
     try:
         if len(body) > MAX_BODY_BYTES:
             raise WebhookRejected("The request body is larger than 1 MiB.", reason="too_large")
@@ -255,11 +258,11 @@ def receive_from(
                 f"A delivery for {provider.words.account_label(account)}, which no connection has.",
                 reason="unknown_account",
             )
-        target = settings.for_connection(conn)
+        target = counted = settings.for_connection(conn)
         request = WebhookRequest(method=method, uri=uri, headers=headers, body=body)
         events = provider.read_webhook(request, secret=subscriptions.secret(target, account))
     except WebhookRejected as exc:
-        record_rejection(settings, exc.reason, detail=exc.message)
+        record_rejection(counted, exc.reason, detail=exc.message)
         raise
     rows = [row for row in (neutral_row(e) for e in events if e.account_id == account) if row is not None]
     now = datetime.now(UTC)
@@ -928,4 +931,10 @@ def live_status(settings: Settings) -> dict[str, Any]:
         figures = db.inbox.status(max_attempts=MAX_ATTEMPTS)
     counter = refusals(settings)
     counter.flush()
-    return {"enabled": enabled, "reason": reason, **figures, "rejected": counter.counts()}
+    return {
+        "enabled": enabled,
+        "reason": reason,
+        **figures,
+        "rejected": counter.counts(),
+        "refusals_hint": provider.words.webhook_refusals,
+    }

@@ -11,7 +11,6 @@ import streamlit as st
 
 from crm import crms, journal, oauth, sync
 from crm.store.interactions import INTERACTION_TYPES
-from crm.sync.runner import TunedPull
 from crm.sync.sweep import looked_for_lines
 from ui import budget, data, editing, overview, runner, runtime, selection
 from ui.access import require_admin, require_staff
@@ -105,12 +104,12 @@ if len(everyone) > 1:
     st.subheader(f"This connection: {md_escape(selection.label(selection.current(home).chosen))}")
 
 # The connection's CRM's own words ("HubSpot", "portal"; "Pipedrive", "company") and types
-# ("Contacts"...; "People", "Organizations", "Deals"). Its capabilities decide the rest: the
-# tuned pull (TunedPull, HubSpot's) is the one that reads interactions for the timelines.
+# ("Contacts"...; "People", "Organizations", "Deals"), and what it calls the interactions its
+# sync keeps for the timelines (None when it keeps none: no count, no column).
 provider = crms.provider_of(settings)
 words = provider.words
 types = provider.object_types()
-reads_interactions = isinstance(provider, TunedPull)
+interactions = words.interactions
 theirs = f"{words.crm}'s"
 
 with crm_errors("read the connection"):
@@ -186,16 +185,16 @@ with crm_errors("read the live-update status", stop=False):
             for note in notes:
                 st.caption(f"{md_escape(note.get('at'))}: {md_escape(note.get('text'))}")
 
-cells = st.columns(len(types) + 1 + int(reads_interactions))
+cells = st.columns(len(types) + 1 + int(interactions is not None))
 for cell, shown in zip(cells, types, strict=False):
     cell.metric(shown.label, f"{counts.get(shown.name, 0):,}", border=True)
 cells[len(types)].metric(f"{words.owner.capitalize()}s", f"{counts.get('owners', 0):,}", border=True)
-if reads_interactions:
+if interactions is not None:
     cells[-1].metric(
-        "Interactions",
+        interactions,
         f"{counts.get('interactions', 0):,}",
         border=True,
-        help="Notes, calls, emails, meetings, tasks and inbox conversations cached for the activity timelines.",
+        help=f"{words.interactions_detail} cached for the activity timelines.",
     )
 scope_notice(settings)
 
@@ -244,7 +243,8 @@ def _run_line(run: dict[str, Any]) -> str:
 def _types_line(run: dict[str, Any]) -> str:
     """While a run reads several types side by side and names no current one (the generic
     pull walks them all at once), each type's count in the CRM's words, in its order:
-    "People 120 of 300 · Organizations 30, done · Deals 0"; "" otherwise."""
+    "People 120 of 300 · Organizations 30, done · Deals 0 · Notes 12" (the kinds of interaction
+    a run reads follow the types); "" otherwise."""
     counts = run.get("counts") or {}
     modes = counts.get("modes") or {}
     if run.get("object_type") or run.get("phase") != "records" or len(modes) < 2:
@@ -253,7 +253,7 @@ def _types_line(run: dict[str, Any]) -> str:
     labels = {shown.name: shown.label for shown in types}
     parts = []
     for name in [*(n for n in labels if n in modes), *(n for n in modes if n not in labels)]:
-        part = f"{md_escape(labels.get(name, name))} {int(read.get(name) or 0):,}"
+        part = f"{md_escape(labels.get(name, name.capitalize()))} {int(read.get(name) or 0):,}"
         if name in finished:
             part += ", done"
         elif expected.get(name):
@@ -333,11 +333,11 @@ else:
                 **{shown.label: counted.get(shown.name) for shown in types},
                 **(
                     {
-                        "Interactions": sum(int(counted.get(t) or 0) for t in INTERACTION_TYPES)
+                        interactions: sum(int(counted.get(t) or 0) for t in INTERACTION_TYPES)
                         if counted
                         else None
                     }
-                    if reads_interactions
+                    if interactions is not None
                     else {}
                 ),
                 "Deleted": sum(int(n or 0) for n in archived.values()) if archived else None,

@@ -107,10 +107,11 @@ def status_lines(status: dict[str, Any]) -> list[str]:
         detail = ", ".join(
             f"{REJECTION_LABELS.get(k, md_escape(k))}: {v}" for k, v in sorted(rejected.items())
         )
+        # What to check is the CRM's to say (``Words.webhook_refusals``, Markdown of its own).
+        hint = str(status.get("refusals_hint") or "")
         lines.append(
-            f":warning: {total} webhook request{'s' if total != 1 else ''} refused ({detail}). "
-            "Many refusals usually mean HUBSPOT\\_WEBHOOK\\_URL or the client secret does not match "
-            "the HubSpot app's settings."
+            f":warning: {total} webhook request{'s' if total != 1 else ''} refused ({detail})."
+            + (f" {hint}" if hint else "")
         )
     return lines
 

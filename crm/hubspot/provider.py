@@ -50,6 +50,7 @@ from crm.interface import (
     WriteResult,
     safe_host,
 )
+from crm.store.interactions import cache_properties
 
 WORDS = Words(
     crm="HubSpot",
@@ -67,6 +68,12 @@ WORDS = Words(
         "hs_pipeline_stage": "Ticket status",
         "hs_ticket_priority": "Priority",
     },
+    interactions="Interactions",
+    interactions_detail="Notes, calls, emails, meetings, tasks and inbox conversations",
+    webhook_refusals=(
+        "Many refusals usually mean HUBSPOT\\_WEBHOOK\\_URL or the client secret does not match "
+        "the HubSpot app's settings."
+    ),
 )
 
 OBJECT_TYPES = (
@@ -524,14 +531,16 @@ class HubSpotApi:
         return [_record(object_type, r) for r in found]
 
     def create_logged(
-        self, object_type: str, properties: Mapping[str, str | None], links: Sequence[tuple[str, str]]
+        self, object_type: str, roles: Mapping[str, str | None], links: Sequence[tuple[str, str]]
     ) -> WriteResult:
-        """One create carrying its associations (HubSpot's defined type per pair)."""
+        """One create carrying its associations (HubSpot's defined type per pair), the queued
+        roles under HubSpot's engagement properties (``hs_timestamp``, ``hs_note_body``...: the
+        cache keeps engagements under HubSpot's names, so ``LOGGED_ROLES`` names them)."""
         associations = [
             (record_id, ENGAGEMENT_ASSOCIATION_TYPES[(object_type, record_type)])
             for record_type, record_id in links
         ]
-        wire = [{"properties": dict(properties), "associations": associations}]
+        wire = [{"properties": cache_properties(roles), "associations": associations}]
         return _written(object_type, self.client.batch_create(object_type, wire))
 
 

@@ -61,6 +61,19 @@ WORDS = Words(
     account="company",
     owner="user",
     fields={"owner_id": "Owner", "stage_id": "Stage", "pipeline_id": "Pipeline", "org_id": "Organization"},
+    interactions="Notes and activities",
+    interactions_detail="Notes, and activities (calls, meetings, tasks, emails...)",
+    # What crm.subscriptions does: ``register`` replaces the connection's webhooks (removed at
+    # Pipedrive first) with new ones and new credentials; a connect only registers when none
+    # are stored for PIPEDRIVE_WEBHOOK_URL.
+    webhook_refusals=(
+        "Many refusals usually mean Pipedrive delivers with Basic credentials this connection no "
+        "longer holds, or has no webhooks registered for it: register them again with "
+        "`python -m crm.subscriptions register <connection>` (PIPEDRIVE\\_WEBHOOK\\_URL set to this "
+        "app's public URL of /pipedrive/webhook); it removes the connection's old webhooks at "
+        "Pipedrive and registers new ones with new credentials. Connecting again registers them "
+        "only when none are stored for that URL."
+    ),
 )
 OBJECT_TYPES = (
     ObjectTypeInfo(
@@ -658,31 +671,32 @@ class PipedriveApi:
         raise NotFound(f"Pipedrive has no {object_type}", status_code=404)
 
     def create_logged(
-        self, object_type: str, properties: Mapping[str, str | None], links: Sequence[tuple[str, str]]
+        self, object_type: str, roles: Mapping[str, str | None], links: Sequence[tuple[str, str]]
     ) -> WriteResult:
         """A note (``POST /api/v1/notes``) or a task activity (``POST /api/v1/activities``, due
-        at the queued time in UTC) on the linked person, organization and deal (one of each)."""
+        at the queued time in UTC) on the linked person, organization and deal (one of each).
+        ``roles`` are the queued parts (``LOGGED_ROLES``' keys) under Pipedrive's names."""
         refs: dict[str, int] = {}
         for record_type, record_id in links:
             attr = _REF_ATTRS.get(record_type)
             if attr and attr not in refs and str(record_id).isdigit():
                 refs[attr] = int(record_id)
-        owner = properties.get(LOGGED_ROLES["owner"])
+        owner = roles.get("owner")
         if owner and str(owner).isdigit():
             refs["user_id"] = int(owner)
         try:
             if object_type == "notes":
-                body = {"content": properties.get(LOGGED_ROLES["note_body"]) or "", **refs}
+                body = {"content": roles.get("note_body") or "", **refs}
                 return WriteResult([_logged_note(self.client.add_note(body))])
             if object_type == "tasks":
-                when = datetime.fromtimestamp(int(properties.get(LOGGED_ROLES["time"]) or 0) // 1000, tz=UTC)
+                when = datetime.fromtimestamp(int(roles.get("time") or 0) // 1000, tz=UTC)
                 body = {
-                    "subject": properties.get(LOGGED_ROLES["task_subject"]) or "",
+                    "subject": roles.get("task_subject") or "",
                     "type": "task",
                     "due_date": when.strftime("%Y-%m-%d"),
                     "due_time": when.strftime("%H:%M"),
-                    "note": properties.get(LOGGED_ROLES["task_body"]) or "",
-                    "done": properties.get(LOGGED_ROLES["task_status"]) == TASK_DONE,
+                    "note": roles.get("task_body") or "",
+                    "done": roles.get("task_status") == TASK_DONE,
                     **refs,
                 }
                 return WriteResult([_logged_task(self.client.add_activity(body))])

@@ -80,8 +80,11 @@ _BODIES = {
     "meetings": ("hs_meeting_body", "hs_internal_meeting_notes"),
     "tasks": ("hs_task_body",),
 }
-# The properties a note or task logged here is queued with, by role (crm.sync.edits), for a CRM
-# that sends it under names of its own (Pipedrive's ``LogsEngagements``; pdtimeline).
+# A note or task logged here is queued by role (crm.sync.edits; the outbox row's ``roles``):
+# time (epoch ms: when, or when due), owner, note_body, task_subject, task_body (HTML),
+# task_status (TASK_OPEN / TASK_DONE), task_type, task_priority. Each CRM's ``LogsEngagements``
+# sends them under its own names. This maps each role to the cache's engagement property (the
+# rows are HubSpot-shaped): a pending one is shown, and a CRM's answer is cached, under these.
 LOGGED_ROLES = {
     "time": "hs_timestamp",
     "owner": "hubspot_owner_id",
@@ -90,11 +93,26 @@ LOGGED_ROLES = {
     "task_body": "hs_task_body",
     "task_status": "hs_task_status",
     "task_type": "hs_task_type",
+    "task_priority": "hs_task_priority",
 }
 TASK_DONE = "COMPLETED"
 TASK_OPEN = "NOT_STARTED"
 PREVIEW_CHARS = 160
 TIMELINE_PAGE = 25
+
+
+def cache_properties(roles: Mapping[str, str | None]) -> dict[str, str | None]:
+    """A logged note's or task's roles as the cache's engagement properties (``LOGGED_ROLES``)."""
+    return {LOGGED_ROLES[role]: value for role, value in roles.items() if role in LOGGED_ROLES}
+
+
+def queued_roles(payload: Mapping[str, Any]) -> dict[str, str | None]:
+    """The roles of a queued note or task (an outbox row's payload), in either shape: ``roles``,
+    or the cache's property names of a row queued before the outbox was neutral (still pushed)."""
+    if "roles" in payload:
+        return dict(payload.get("roles") or {})
+    named = {prop: role for role, prop in LOGGED_ROLES.items()}
+    return {named[k]: v for k, v in (payload.get("properties") or {}).items() if k in named}
 
 
 def check_engagement(object_type: str) -> str:

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from crm.store.interactions import ENGAGEMENT_TYPES, check_engagement
+from crm.store.interactions import ENGAGEMENT_TYPES, cache_properties, check_engagement
 from crm.store.owner import TableOwner
 from crm.store.records import ID_CHUNK, LOCAL_ID_PREFIX, RecordLike, check_type, marks, quote
 from crm.store.values import now_iso, same_value, to_column, to_wire
@@ -234,23 +234,26 @@ class Outbox(TableOwner):
     def queue_engagement(
         self,
         object_type: str,
-        properties: Mapping[str, str],
+        roles: Mapping[str, str],
         links: Sequence[tuple[str, str]],
         *,
         by: str | None,
     ) -> str:
-        """Queue a note or task to create in HubSpot, logged on ``links`` ``[(record type, id)]``.
+        """Queue a note or task to create in the CRM, logged on ``links`` ``[(record type, id)]``.
 
-        It shows at once on those records' timelines under a local id (marked pending) and
-        is swapped for HubSpot's engagement when pushed (``complete_engagement``). Returns
-        the local id.
+        ``roles`` name its parts neutrally (``crm.store.interactions.LOGGED_ROLES``' keys); the
+        row keeps them as ``{"roles", "links"}`` (``queued_roles`` reads older rows too). It
+        shows at once on those records' timelines under a local id (marked pending) and is
+        swapped for the CRM's engagement when pushed (``complete_engagement``). Returns the
+        local id.
         """
         check_engagement(object_type)
         local_id = f"{LOCAL_ID_PREFIX}{uuid.uuid4().hex}"
         stamp = now_iso()
-        payload = {"properties": dict(properties), "links": [list(link) for link in links]}
+        payload = {"roles": dict(roles), "links": [list(link) for link in links]}
+        shown = cache_properties(roles)
         with self.db.atomic():
-            self.db.interactions.insert_local(object_type, local_id, properties, links, stamp=stamp)
+            self.db.interactions.insert_local(object_type, local_id, shown, links, stamp=stamp)
             self.conn.execute(
                 "INSERT INTO outbox (object_type, record_id, op, payload, status, created_by, created_at, "
                 "updated_at) VALUES (?, ?, 'create', ?, 'pending', ?, ?, ?)",

@@ -13,7 +13,7 @@ from crm.config import Settings
 from crm.crms import provider_for
 from crm.errors import InvalidEdit
 from crm.store import OBJECT_TYPES, Store
-from crm.store.interactions import LINKED_TYPES
+from crm.store.interactions import LINKED_TYPES, TASK_OPEN
 from crm.store.outbox import is_local_id
 from crm.validate import PIPELINE_PROPERTIES, Context, check_new_record, check_properties
 
@@ -190,11 +190,11 @@ def queue_note(settings: Settings, record_type: str, record_id: str, text: str, 
         _check_target(db, record_type, record_id, errors)
         if errors:
             raise InvalidEdit(errors)
-        properties = {"hs_timestamp": str(int(time.time() * 1000)), "hs_note_body": body}
+        roles = {"time": str(int(time.time() * 1000)), "note_body": body}
         owner = _owner_of(db, by)
         if owner:
-            properties["hubspot_owner_id"] = owner
-        return db.outbox.queue_engagement("notes", properties, [(record_type, record_id)], by=by)
+            roles["owner"] = owner
+        return db.outbox.queue_engagement("notes", roles, [(record_type, record_id)], by=by)
 
 
 def queue_task(
@@ -229,16 +229,17 @@ def queue_task(
         _check_target(db, record_type, record_id, errors)
         if errors:
             raise InvalidEdit(errors)
-        properties = {
-            "hs_timestamp": str(int(due.timestamp() * 1000)),
-            "hs_task_subject": subject.strip(),
-            "hs_task_status": "NOT_STARTED",
-            "hs_task_type": "TODO",
-            "hs_task_priority": priority,
+        # By role (crm.store.interactions.LOGGED_ROLES): each CRM's provider names them its way.
+        roles = {
+            "time": str(int(due.timestamp() * 1000)),
+            "task_subject": subject.strip(),
+            "task_status": TASK_OPEN,
+            "task_type": "TODO",
+            "task_priority": priority,
         }
         if body:
-            properties["hs_task_body"] = body
+            roles["task_body"] = body
         owner = _owner_of(db, by)
         if owner:
-            properties["hubspot_owner_id"] = owner
-        return db.outbox.queue_engagement("tasks", properties, [(record_type, record_id)], by=by)
+            roles["owner"] = owner
+        return db.outbox.queue_engagement("tasks", roles, [(record_type, record_id)], by=by)

@@ -25,7 +25,7 @@ from typing import Any
 from crm import crms
 from crm.config import Settings
 from crm.hubspot.limits import DEFAULT_BURST, DEFAULT_BURST_WINDOW_S, DEFAULT_SEARCH, DEFAULT_SEARCH_WINDOW_S
-from crm.store.interactions import THREADS
+from crm.store.interactions import INTERACTION_TYPES, THREADS
 from crm.sync.pull import ASSOC_CHUNK, LIST_LIMIT, PULL_TYPES, SEARCH_LIMIT
 from crm.sync.runstate import ASSOCIATIONS
 
@@ -124,7 +124,10 @@ def measured_full_pull(runs: list[dict[str, Any]], records_now: int) -> Estimate
     for run in runs:
         if run.get("kind") != "full" or run.get("state") != "succeeded" or not run.get("requests"):
             continue
-        read = sum(int(n or 0) for n in ((run.get("counts") or {}).get("records") or {}).values())
+        # Records only, as ``records_now`` counts them: the notes and activities a run also
+        # reads (by kind) are not among the records cached now.
+        counted = (run.get("counts") or {}).get("records") or {}
+        read = sum(int(n or 0) for t, n in counted.items() if t not in INTERACTION_TYPES)
         scale = records_now / read if read and records_now else 1.0
         requests = math.ceil(int(run["requests"]) * scale)
         return Estimate(

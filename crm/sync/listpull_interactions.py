@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -86,7 +87,13 @@ class InteractionsPull:
         self._lock = threading.Lock()
 
     def pull(self, feed: str, mode: str) -> None:
-        """One feed, in full or incrementally, in its own store connection."""
+        """One feed, in full or incrementally, in its own store connection.
+
+        Its items are counted per kind in the run's records (a run's history shows them), and
+        its kinds join the run's modes, so the run's total grows with what the feed reads.
+        """
+        for kind in self._kinds[feed]:
+            self.progress.note("modes", kind, mode)
         with store.open(self.db_path) as db:
             if mode == "incremental":
                 self._incremental(db, feed)
@@ -119,3 +126,5 @@ class InteractionsPull:
             self.check()
             if batch:
                 db.interactions.upsert_interactions(batch, kinds=self._kinds[feed])
+                for kind, n in Counter(item.kind for item in batch).items():
+                    self.progress.add(kind, n)

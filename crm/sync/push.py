@@ -35,7 +35,7 @@ Notes and tasks logged here (``queue_note``, ``queue_task``) need the ``LogsEnga
 capability (HubSpot's engagements, Pipedrive's notes and task activities; elsewhere they are
 refused with a message, to be discarded). HubSpot's create has no idempotency key (docs/INTERACTIONS_API.md §1), so a
 retry never trusts itself: each note
-or task carries its own ``hs_timestamp`` millisecond, and before sending, the push
+or task carries its own ``time`` millisecond, and before sending, the push
 searches for an engagement at that millisecond with the same text. Found: the earlier
 attempt reached HubSpot, and the local row becomes it. An attempt whose outcome is
 unknown (timeout, 5xx, dropped connection) is looked for again only after
@@ -71,7 +71,7 @@ from crm.interface import CrmApi, LogsEngagements, ObjectTypeInfo, ReadsByKey, R
 from crm.logs import in_run
 from crm.plaintext import body_text
 from crm.store import OBJECT_TYPES, Store, syncstate
-from crm.store.interactions import ENGAGEMENT_PROPERTIES
+from crm.store.interactions import ENGAGEMENT_PROPERTIES, LOGGED_ROLES, queued_roles
 from crm.store.outbox import Outcome
 from crm.store.values import parse_datetime, same_value
 
@@ -89,7 +89,9 @@ _SUMMARY_KEY = {
 }
 # Engagements staff can log from a record page, and what identifies one besides its time.
 LOGGED_TYPES = ("notes", "tasks")
-_MATCHED = {"notes": ("hs_note_body",), "tasks": ("hs_task_subject", "hs_task_body")}
+# The roles (crm.store.interactions.LOGGED_ROLES) an engagement found in the CRM must share
+# with the queued one to be it.
+_MATCHED = {"notes": ("note_body",), "tasks": ("task_subject", "task_body")}
 # Search may lag a create by seconds (HUBSPOT_API.md); an attempt with an unknown outcome
 # is looked for again only after this long.
 SEARCH_SETTLE_S = 60.0
@@ -517,7 +519,7 @@ class Pusher:
 
     def _push_engagement(self, api: LogsEngagements, object_type: str, row: dict[str, Any]) -> None:
         payload = row["payload"]
-        properties: dict[str, Any] = dict(payload.get("properties") or {})
+        roles = queued_roles(payload)  # a row queued by role, or an older one by HubSpot's names
         links = [(str(t), str(i)) for t, i in payload.get("links") or []]
         try:
             if row["attempts"]:
@@ -530,16 +532,16 @@ class Pusher:
                 r
                 for r in api.find_logged(
                     object_type,
-                    int(properties["hs_timestamp"]),
+                    int(roles.get("time") or 0),
                     properties=ENGAGEMENT_PROPERTIES[object_type],
                 )
-                if _same_engagement(object_type, r, properties)
+                if _same_engagement(object_type, r, roles)
             ]
             if found:
                 self.db.outbox.complete_engagement(row["id"], found[0], by=self.by, existed=True)
                 self._note(row, "created", f"{self.words.crm} already had it from an earlier attempt")
                 return
-            result = api.create_logged(object_type, properties, links)
+            result = api.create_logged(object_type, roles, links)
         except CrmError as exc:
             # Sent or not, nobody knows: the next push looks for it before sending again.
             transient = _is_transient(exc) or not isinstance(exc, HubSpotError)
@@ -580,10 +582,11 @@ class Pusher:
             return {}
 
 
-def _same_engagement(object_type: str, theirs: Record, mine: dict[str, Any]) -> bool:
-    """Whether an engagement found in the CRM is the one ``mine`` (its properties) describes."""
-    for prop in _MATCHED[object_type]:
-        if body_text(theirs.properties.get(prop)) != body_text(mine.get(prop)):
+def _same_engagement(object_type: str, theirs: Record, mine: Mapping[str, str | None]) -> bool:
+    """Whether an engagement found in the CRM (the cache's properties) is the one ``mine``
+    (its queued roles) describes."""
+    for role in _MATCHED[object_type]:
+        if body_text(theirs.properties.get(LOGGED_ROLES[role])) != body_text(mine.get(role)):
             return False
     return True
 

@@ -81,8 +81,9 @@ class Progress:
         with self._lock:
             setattr(self, name, getattr(self, name) + n)
 
-    def note(self, name: str, object_type: str, value: float, *, add: bool = False) -> None:
-        """Set (or add to) one type's entry of a per-type counter: archived, seconds, walk_seconds."""
+    def note(self, name: str, object_type: str, value: float | str, *, add: bool = False) -> None:
+        """Set (or add to) one type's entry of a per-type table: archived, seconds,
+        walk_seconds (numbers), modes (a mode)."""
         with self._lock:
             table: dict[str, Any] = getattr(self, name)
             table[object_type] = (table.get(object_type, 0) + value) if add else value

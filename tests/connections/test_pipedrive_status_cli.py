@@ -92,9 +92,10 @@ def test_verify_on_a_pipedrive_connection_checks_it_in_pipedrives_words_within_t
 
     # Nothing synced yet: every record is missing from the cache, in Pipedrive's words.
     assert code == 1, err
-    assert err.startswith("Verify (full): about 3 requests (contacts 1, companies 1, deals 1).")
+    assert err.startswith("Verify (full): about 3 requests (people 1, organizations 1, deals 1).")
     people = _live(pipedrive.truth("persons"))
-    assert f"contacts: cache 0, Pipedrive {people}; {people} missing, 0 extra, 0 stale" in out
+    assert f"people: cache 0, Pipedrive {people}; {people} missing, 0 extra, 0 stale" in out
+    assert "contacts" not in out + err and "companies" not in out + err
     assert out.rstrip().endswith("Verify: differences found; 3 requests.")
     assert "HubSpot" not in out + err
     asked = sum(n for route, n in pipedrive.stats()["requests"].items() if "/_sandbox/" not in route)

@@ -10,7 +10,7 @@ from pathlib import Path
 from crm import crms
 
 REPO = Path(__file__).resolve().parents[2]
-CHECKED = ("pages", "ui", "crm/sync", "crm/oauth", "crm/__main__.py")
+CHECKED = ("pages", "ui", "crm/sync", "crm/bench", "crm/oauth", "crm/__main__.py")
 _OPS = (ast.Eq, ast.NotEq, ast.In, ast.NotIn, ast.Is, ast.IsNot)
 
 

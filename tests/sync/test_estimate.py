@@ -48,7 +48,8 @@ def test_a_crm_without_a_modelled_pull_is_estimated_from_its_last_full_run_scale
             "state": "succeeded",
             "requests": 40,
             "duration_s": 30.0,
-            "counts": {"records": {"contacts": 800, "companies": 150, "deals": 50}},
+            # The notes and activities it read are not records: the scale is 1,000 records to 2,000.
+            "counts": {"records": {"contacts": 800, "companies": 150, "deals": 50, "notes": 400, "tasks": 9}},
         },
     ]
 

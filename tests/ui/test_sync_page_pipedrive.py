@@ -3,13 +3,16 @@ words and figures, and Verify in Pipedrive's words."""
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 from uikit import Portal, plain, texts, wait_until
 
-from crm import connections, store
+from crm import connections, store, webhooks
+from crm.errors import WebhookRejected
 from crm.pipedrive_auth import connect_api_token
 from crm.sandbox.pipedrive import PipedriveConfig, PipedriveServer, serve
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
@@ -78,18 +81,44 @@ def test_the_sync_page_of_a_pipedrive_connection_shows_its_status_counts_and_his
     shown = texts(at)
     assert f"Connected to company {conn.account_id}" in shown
     people, organizations, deals = (_live(company.truth(e)) for e in ("persons", "organizations", "deals"))
+    logged = _live(company.truth("notes")) + _live(company.truth("activities"))
+    assert logged > 0
     assert [(m.label, m.value) for m in at.metric] == [
         ("People", str(people)),
         ("Organizations", str(organizations)),
         ("Deals", str(deals)),
         ("Users", str(COMPANY["users"])),
+        ("Notes and activities", str(logged)),
     ]
     history = next(d.value for d in at.dataframe if "State" in d.value.columns)
     assert list(history["State"]) == ["succeeded"]
     assert (history["People"].iloc[0], history["Deals"].iloc[0]) == (people, deals)
+    assert history["Notes and activities"].iloc[0] == logged
     assert not {"Contacts", "Tickets", "Interactions"} & set(history.columns)
     assert "no webhooks are registered at Pipedrive for this company" in shown
     assert "HubSpot" not in shown and "portal" not in shown
+
+
+def test_refused_deliveries_for_a_pipedrive_company_show_on_its_sync_page_with_pipedrives_advice(
+    sales: tuple[Portal, connections.Connection],
+) -> None:
+    portal, conn = sales
+    meta = {"company_id": conn.account_id, "entity": "person", "action": "change", "entity_id": "1"}
+    forged = base64.b64encode(b"crm-guess:guessed").decode()
+    with pytest.raises(WebhookRejected):
+        webhooks.receive_from(
+            portal.settings, "pipedrive", method="POST", uri="/pipedrive/webhook",
+            headers={"Authorization": f"Basic {forged}"}, body=json.dumps({"meta": meta}).encode(),
+        )  # fmt: skip
+    at = portal.page("sync")
+    at.run()
+
+    assert not at.exception
+    shown = texts(at)
+    assert "1 webhook request refused (" in shown
+    assert "Pipedrive delivers with Basic credentials this connection no longer holds" in shown
+    assert "python -m crm.subscriptions register <connection>" in shown and "PIPEDRIVE_WEBHOOK_URL" in shown
+    assert "HubSpot" not in shown and "HUBSPOT" not in shown
 
 
 def test_a_pipedrive_connection_is_estimated_from_its_last_full_resync(
@@ -210,8 +239,8 @@ def test_a_running_pipedrive_full_pull_shows_each_type_read_side_by_side_in_pipe
         "done": 150,
         "total": 330,
         "counts": {
-            "modes": {"contacts": "full", "companies": "full", "deals": "full"},
-            "records": {"contacts": 120, "companies": 30},
+            "modes": {"contacts": "full", "companies": "full", "deals": "full", "notes": "full"},
+            "records": {"contacts": 120, "companies": 30, "notes": 12},
             "expected": {"contacts": 300, "companies": 30},
             "seconds": {"companies": 1.5},
         },
@@ -224,4 +253,4 @@ def test_a_running_pipedrive_full_pull_shows_each_type_read_side_by_side_in_pipe
         shown = texts(at)
 
     assert "Reading records: 150 of 330 records" in bars
-    assert "People 120 of 300 · Organizations 30, done · Deals 0" in shown
+    assert "People 120 of 300 · Organizations 30, done · Deals 0 · Notes 12" in shown
