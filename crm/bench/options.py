@@ -152,6 +152,13 @@ def parser() -> argparse.ArgumentParser:
         help="extra random latency per request, 0 to this (default latency / 4, as the sandbox CLI)",
     )
     p.add_argument(
+        "--burst-window-s",
+        type=float,
+        default=10.0,
+        help="the HubSpot sandbox's rolling burst window (default 10 s, HubSpot's; the burst limit "
+        "is per window): a shorter one lets a small pull past its first window without waiting it out",
+    )
+    p.add_argument(
         "--sizes",
         type=_ints,
         help="contacts per full-pull portal, e.g. 10000,50000,100000 "
@@ -229,6 +236,7 @@ def from_args(ns: argparse.Namespace) -> BenchOptions:
         quick=quick,
         latency_ms=ns.latency_ms,
         jitter_ms=ns.jitter_ms if ns.jitter_ms is not None else ns.latency_ms / 4,
+        burst_window_s=ns.burst_window_s,
         sizes=tuple(sorted(set(sizes))),
         changes=ns.changes or (QUICK_CHANGES if quick else FULL_CHANGES),
         push_count=ns.push_count

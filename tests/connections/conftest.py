@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import hashlib
 import io
+import json
 import os
 from collections.abc import Callable, Iterator
 from urllib.parse import parse_qs, urlsplit
@@ -19,6 +22,7 @@ from crm.sandbox.pipedrive import PipedriveServer
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
 from tests.pipedrive_fixtures import reset_company, serve_company
 from tests.portal_fixtures import fresh_limits  # noqa: F401  (a fixture for this directory)
+from tests.synced_copies import SyncedCopies, portal_fingerprint
 
 
 @pytest.fixture
@@ -66,7 +70,17 @@ def connect_portal(two_portals, two_portal_settings: Settings) -> Callable[[int]
 
 
 PIPEDRIVE_REDIRECT_URI = "http://127.0.0.1:8501/pipedrive/callback"
-PIPEDRIVE_COMPANY = {"seed": 7, "persons": 12, "organizations": 4, "deals": 5, "users": 2}
+# Seeded history ends at today's midnight UTC (the anchor is the day before), as the HubSpot
+# sandbox's does, not at the moment of each reset: every reset holds the same company, so a
+# cache synced once can stand for a test's own sync (``connected``).
+PIPEDRIVE_COMPANY = {
+    "seed": 7,
+    "persons": 12,
+    "organizations": 4,
+    "deals": 5,
+    "users": 2,
+    "anchor_date": (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat(),
+}
 
 
 @pytest.fixture(scope="session")
@@ -114,18 +128,41 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, cache_target: str) -> str:
     return cache_target
 
 
+def company_fingerprint(pipedrive: PipedriveAdmin) -> str:
+    """A digest of what the Pipedrive company holds now (``portal_fingerprint``'s counterpart)."""
+    truth = {t: pipedrive.truth(t) for t in ("persons", "organizations", "deals")}
+    return hashlib.sha256(json.dumps(truth, sort_keys=True, default=str).encode()).hexdigest()
+
+
 @pytest.fixture
-def connected(sandbox: SandboxAdmin, pipedrive: PipedriveAdmin, cli_env: str) -> Settings:
+def connected(
+    sandbox: SandboxAdmin, pipedrive: PipedriveAdmin, cli_env: str, synced_copies: SyncedCopies
+) -> Settings:
     """HubSpot ("HubSpot") and Pipedrive ("Pipedrive") connected from the command line by
-    token, synced, and pronouns set up in both: where the links' tests start."""
+    token, synced, and pronouns set up in both: where the links' tests start.
+
+    The connections and their first ``sync --all`` are a copy of a cache made so once per
+    session and backend (tests/synced_copies.py: the sync was most of this fixture's time).
+    Each test then connects both again with tokens of its own (the same portal and company
+    again keep their caches; the copy's tokens were encrypted with another key) and sets up
+    pronouns, which changes the CRMs themselves.
+    """
     hubspot = ("connect", "hubspot", "--token", sandbox.private_app_token(), "--base-url", sandbox.url)
     pipe = ("connect", "pipedrive", "--token", pipedrive.api_token(), "--base-url", pipedrive.url)
-    for args in (
-        (*hubspot, "--name", "HubSpot"),
-        (*pipe, "--name", "Pipedrive"),
-        ("sync", "--all"),
-        ("pronouns",),
-    ):
+    connects = ((*hubspot, "--name", "HubSpot"), (*pipe, "--name", "Pipedrive"))
+
+    def cli(*args: str) -> None:
         code, out, err = run_cli(*args)
         assert code == 0, (args, out, err)
+
+    def build(target: str) -> None:
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("CRM_DB", target)
+            for args in (*connects, ("sync", "--all")):
+                cli(*args)
+
+    content = portal_fingerprint(sandbox) + company_fingerprint(pipedrive)
+    synced_copies.fill(cli_env, "cli-hubspot-and-pipedrive", content, build)
+    for args in (*connects, ("pronouns",)):
+        cli(*args)
     return load_settings(os.environ, {})

@@ -3,12 +3,13 @@
 - ``journal_settings``: private-app settings for the sandbox portal with the app's client id
   and secret (for the client-credentials token) and ``CRM_LIVE=journal``; no webhook URL,
   and the sandbox delivers no webhooks, so the journal is the only way changes arrive.
-- ``synced``: the same after a full sync.
+- ``synced``: the same after a full sync (a copy of one made once per session).
 - ``pollers``: makes ``JournalPoller``s (each a "process" of its own) and stops them after.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from crm.config import Settings, load_settings
 from crm.sandbox.admin import SandboxAdmin
 from crm.sandbox.config import DEFAULT_CLIENT_SECRET
 from tests.portal_fixtures import fresh_limits  # noqa: F401  (autouse for this directory)
+from tests.synced_copies import SyncedCopies, portal_fingerprint
 
 
 @pytest.fixture
@@ -39,8 +41,17 @@ def journal_settings(sandbox: SandboxAdmin, sandbox_token: str, tmp_path: Path) 
 
 
 @pytest.fixture
-def synced(journal_settings: Settings) -> Settings:
-    sync.run_sync(journal_settings, kind="full", trigger="test")
+def synced(journal_settings: Settings, sandbox: SandboxAdmin, synced_copies: SyncedCopies) -> Settings:
+    """``journal_settings`` after a full sync: a copy of one made once per session
+    (tests/synced_copies.py; the sync writes no journal position, the poller does)."""
+    synced_copies.fill(
+        journal_settings.db,
+        "journal-private-app",
+        portal_fingerprint(sandbox),
+        lambda target: sync.run_sync(
+            dataclasses.replace(journal_settings, db=target), kind="full", trigger="test"
+        ),
+    )
     return journal_settings
 
 

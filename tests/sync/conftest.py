@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import pytest
@@ -9,7 +10,9 @@ import pytest
 from crm import store
 from crm.config import Settings
 from crm.hubspot import HubSpotClient, StaticToken
+from crm.sync import run_sync
 from tests.portal_fixtures import fresh_limits, private_app_settings  # noqa: F401  (fresh_limits: a fixture here)
+from tests.synced_copies import portal_fingerprint
 
 
 @pytest.fixture
@@ -27,9 +30,25 @@ def fast_client(settings: Settings, sandbox_token: str) -> Iterator[HubSpotClien
 
 
 @pytest.fixture
-def prepared_cache() -> None:
+def prepared_cache(request: pytest.FixtureRequest, sandbox, settings: Settings) -> None:
     """A module's hook to fill the test's cache before ``db`` opens it (test_push.py's copy of
-    a synced cache): a cache replaced under an open handle would not be seen through it."""
+    a synced cache): a cache replaced under an open handle would not be seen through it.
+
+    By default: for a test that asks for ``synced``, a copy of the session's cache synced from
+    the small portal (tests/synced_copies.py), what ``run_sync(settings, kind="full")`` writes.
+    """
+    if "synced" in request.fixturenames:
+        request.getfixturevalue("synced_copies").fill(
+            settings.db,
+            "private-app",
+            portal_fingerprint(sandbox),
+            lambda target: run_sync(dataclasses.replace(settings, db=target), kind="full"),
+        )
+
+
+@pytest.fixture
+def synced(prepared_cache: None) -> None:
+    """The test's cache holds a full sync of the small portal (a copy: ``prepared_cache``)."""
 
 
 @pytest.fixture

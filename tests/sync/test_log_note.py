@@ -1,4 +1,8 @@
-"""Notes and tasks logged on a record: queued, shown at once as pending, pushed once with their association."""
+"""Notes and tasks logged on a record: queued, shown at once as pending, pushed once with their association.
+
+Each starts on a copy of a cache synced once per session and backend from the small portal
+(``synced``, tests/sync/conftest.py): the sync is not their subject.
+"""
 
 from __future__ import annotations
 
@@ -28,8 +32,9 @@ def _notes_with(sandbox, text: str) -> list[dict]:
     ]
 
 
-def test_a_logged_note_shows_as_pending_then_reaches_hubspot_with_its_association(sandbox, settings, db):
-    run_sync(settings, kind="full")
+def test_a_logged_note_shows_as_pending_then_reaches_hubspot_with_its_association(
+    sandbox, settings, db, synced
+):
     contact = _contact(sandbox)
     local = queue_note(
         settings, "contacts", contact, "Called <Ada> & agreed\nrenewal", by="staff@example.com"
@@ -63,8 +68,7 @@ class _AnswerLost(HubSpotClient):
         raise Unreachable("the connection dropped before HubSpot's answer arrived")
 
 
-def test_a_create_whose_answer_was_lost_is_found_not_sent_twice(sandbox, settings, db, monkeypatch):
-    run_sync(settings, kind="full")
+def test_a_create_whose_answer_was_lost_is_found_not_sent_twice(sandbox, settings, db, monkeypatch, synced):
     contact = _contact(sandbox)
     queue_note(settings, "contacts", contact, "Timeout witness", by=None)
     with _AnswerLost(settings, StaticToken(settings.access_token)) as losing:
@@ -82,8 +86,7 @@ def test_a_create_whose_answer_was_lost_is_found_not_sent_twice(sandbox, setting
     assert push(settings, by=None)["results"] == []
 
 
-def test_a_task_is_created_due_when_asked_with_its_priority(sandbox, settings, db):
-    run_sync(settings, kind="full")
+def test_a_task_is_created_due_when_asked_with_its_priority(sandbox, settings, db, synced):
     company = sorted(r["id"] for r in sandbox.truth("companies") if not r["archived"])[0]
     due = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
     queue_task(
@@ -106,8 +109,7 @@ def test_a_task_is_created_due_when_asked_with_its_priority(sandbox, settings, d
     assert row["occurred_at"].startswith("2026-03-02T09:30") and row["subject"] == "Send the quote"
 
 
-def test_an_empty_note_or_an_unknown_record_is_refused_and_nothing_is_queued(sandbox, settings, db):
-    run_sync(settings, kind="full")
+def test_an_empty_note_or_an_unknown_record_is_refused_and_nothing_is_queued(sandbox, settings, db, synced):
     with pytest.raises(InvalidEdit) as refused:
         queue_note(settings, "contacts", _contact(sandbox), "   \n ", by=None)
     assert set(refused.value.field_errors) == {"body"}

@@ -1,5 +1,9 @@
 """Reconcile against the sandbox over loopback: what differs is reported, fixed, and the
-request budget shown beforehand is never exceeded."""
+request budget shown beforehand is never exceeded.
+
+Tests that start after a full sync of the small portal start on a copy of one made once per
+session and backend (``synced``, tests/sync/conftest.py): the sync is not their subject.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +20,7 @@ def live_ids(sandbox, object_type: str) -> list[str]:
     return sorted((r["id"] for r in sandbox.truth(object_type) if not r["archived"]), key=int)
 
 
-def test_a_freshly_synced_cache_verifies_clean_by_sample_and_in_full(sandbox, settings, db):
-    run_sync(settings, kind="full")
+def test_a_freshly_synced_cache_verifies_clean_by_sample_and_in_full(sandbox, settings, db, synced):
     for full in (False, True):
         result = verify(settings, full=full)
         assert result.clean, {t: (c.missing, c.extra, c.stale) for t, c in result.types.items()}
@@ -27,9 +30,8 @@ def test_a_freshly_synced_cache_verifies_clean_by_sample_and_in_full(sandbox, se
 
 
 def test_a_change_behind_the_apps_back_a_deletion_and_a_record_missing_from_the_cache_are_reported_and_fixed(
-    sandbox, settings, db
+    sandbox, settings, db, synced
 ):
-    run_sync(settings, kind="full")
     changed, deleted, dropped = live_ids(sandbox, "contacts")[3:6]
     deal = live_ids(sandbox, "deals")[0]
     sandbox.patch_object("contacts", changed, {"jobtitle": "Changed in HubSpot"})  # no webhooks here
@@ -74,8 +76,7 @@ def test_the_budget_caps_the_requests_and_a_cut_short_check_reports_nothing_it_d
     assert result.types["contacts"].checked == 400
 
 
-def test_a_fix_stops_at_its_budget_and_keeps_an_extra_record_hubspot_still_has(sandbox, settings, db):
-    run_sync(settings, kind="full")
+def test_a_fix_stops_at_its_budget_and_keeps_an_extra_record_hubspot_still_has(sandbox, settings, db, synced):
     result = verify(settings, full=True)
     present = live_ids(sandbox, "companies")[0]
     result.types["companies"].extra.append(present)  # as a search that lagged would report it
