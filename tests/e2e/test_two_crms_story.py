@@ -5,9 +5,12 @@ pronouns in both with one click, create a contact once and find it in both CRMs 
 pronouns, rename it in Pipedrive and watch the open Contacts page follow (a webhook to the
 app's route, no reload), then disconnect Pipedrive: a new contact is partial with
 Pipedrive's reason, until Pipedrive is connected again and its queued create is pushed.
+Then Pipedrive's own pages: a person's timeline (notes and activities), the deals' figures
+per currency with the chart's currency picker, and Verify on the Sync page finding a person
+renamed behind the cache's back (Pipedrive's webhooks removed there first), Fix mending it.
 
 The steps share one server and one browser tab (module-scoped), in order; each asserts
-what a person sees. Screenshots 20-25 go to test-artifacts/screenshots/ (copied into
+what a person sees. Screenshots 20-29 go to test-artifacts/screenshots/ (copied into
 docs/screenshots for the README). The Pipedrive sandbox's URL is learnt from its consent
 page's address, the one place the app shows it.
 """
@@ -380,7 +383,10 @@ def test_pipedrive_deals_are_summed_per_currency_and_charted_one_currency_at_a_t
     picker.get_by_role("radio", name=other, exact=True).click()
     settle(tab)
     expect(chosen).to_have_text(other)
-    expect(tab.get_by_test_id("stVegaLiteChart").first).to_be_visible()
+    chart = tab.get_by_test_id("stVegaLiteChart").first
+    expect(chart).to_be_visible()
+    chart.scroll_into_view_if_needed()  # the main area scrolls inside the page: a full-page shot stops at the fold
+    tab.mouse.move(20, 980)  # off the chart: its hover toolbar would cover a corner of the screenshot
     shoot(tab, "28-pipedrive-deals-per-currency")
 
 
