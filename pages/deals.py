@@ -118,6 +118,7 @@ if len(figures) > 1:
     )
 
 pipeline_names = pipeline_labels(pipes)
+STAGE_BAND_PX = 34
 
 
 def stage_chart(summary: pd.DataFrame, title: str | None, currency: str | None) -> alt.LayerChart:
@@ -137,7 +138,10 @@ def stage_chart(summary: pd.DataFrame, title: str | None, currency: str | None) 
         x=alt.X("amount:Q", title=unit), color=alt.Color("stage:N", sort=order, legend=None)
     )
     counts = base.mark_text(align="left", dx=4).encode(x="amount:Q", text=alt.Text("count:Q", format="d"))
-    chart = alt.layer(bars, counts).properties(height=max(140, 34 * len(summary)))
+    # Each stage a band of its own height (a step), the axes added below: a fixed height is
+    # shared with the axes, and five stages in 170 px left bands too thin for their labels,
+    # so Vega dropped every other stage's name.
+    chart = alt.layer(bars, counts).properties(height=alt.Step(STAGE_BAND_PX))
     return chart.properties(title=title) if title else chart
 
 

@@ -58,13 +58,18 @@ def verify_block(settings: Settings, *, can_run: bool) -> None:
             )
         )
         per_type = ", ".join(f"{types.get(t, t)} {n}" for t, n in planned.items())
-        st.caption(f"This check makes about {total:,} requests ({per_type}) and at most {budget:,}.")
+        st.caption(f"This check makes about {_requests(total)} ({per_type}) and at most {budget:,}.")
         if st.button("Verify", key="verify_run", disabled=not can_run, icon=":material/fact_check:"):
             with st.spinner(f"Comparing with {name}..."):
                 st.session_state[RESULT_KEY] = reconcile.verify(settings, full=full, budget=budget)
     result = st.session_state.get(RESULT_KEY)
     if isinstance(result, reconcile.VerifyResult):
         _show(settings, result, can_run=can_run, name=name, types=types)
+
+
+def _requests(count: int) -> str:
+    """``1 request``, ``1,200 requests``: a count of requests as a sentence reads it."""
+    return f"{count:,} request{'' if count == 1 else 's'}"
 
 
 def _type_names(settings: Settings) -> dict[str, str]:
@@ -77,11 +82,11 @@ def _show(
 ) -> None:
     st.dataframe(_counts_frame(result, name, types), hide_index=True, key="verify_counts")
     if result.clean:
-        st.success(f"The cache matches {name} ({result.requests:,} requests).", icon=":material/verified:")
+        st.success(f"The cache matches {name} ({_requests(result.requests)}).", icon=":material/verified:")
         return
     if not result.complete:
         st.warning(
-            f"The budget ran out after {result.requests:,} requests; types marked unfinished were only "
+            f"The budget ran out after {_requests(result.requests)}; types marked unfinished were only "
             "partly checked.",
             icon=":material/hourglass_bottom:",
         )
@@ -98,7 +103,7 @@ def _show(
             key="verify_remove",
         )
     chosen = result if remove else _without_extra(result)
-    st.caption(f"Fixing makes about {reconcile.estimate_fix(chosen):,} requests.")
+    st.caption(f"Fixing makes about {_requests(reconcile.estimate_fix(chosen))}.")
     if st.button("Fix", key="verify_fix", disabled=not can_run, icon=":material/build:"):
         with crm_errors("fix the cache", stop=False), st.spinner(f"Re-reading from {name}..."):
             repaired = reconcile.fix(settings, chosen)

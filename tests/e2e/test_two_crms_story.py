@@ -5,9 +5,12 @@ pronouns in both with one click, create a contact once and find it in both CRMs 
 pronouns, rename it in Pipedrive and watch the open Contacts page follow (a webhook to the
 app's route, no reload), then disconnect Pipedrive: a new contact is partial with
 Pipedrive's reason, until Pipedrive is connected again and its queued create is pushed.
+Then Pipedrive's own pages: a person's timeline (notes and activities), the deals' figures
+per currency with the chart's currency picker, and Verify on the Sync page finding a person
+renamed behind the cache's back (Pipedrive's webhooks removed there first), Fix mending it.
 
 The steps share one server and one browser tab (module-scoped), in order; each asserts
-what a person sees. Screenshots 20-25 go to test-artifacts/screenshots/ (copied into
+what a person sees. Screenshots 20-29 go to test-artifacts/screenshots/ (copied into
 docs/screenshots for the README). The Pipedrive sandbox's URL is learnt from its consent
 page's address, the one place the app shows it.
 """
@@ -20,7 +23,15 @@ from typing import Any
 
 import httpx2
 import pytest
-from e2ekit import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, connect_through_consent, settle, shoot
+from e2ekit import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SCREENSHOTS,
+    connect_through_consent,
+    settle,
+    shoot,
+    timeline_lines,
+)
 from playwright.sync_api import Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -32,6 +43,11 @@ pytestmark = pytest.mark.e2e
 HUBSPOT = "hubspot-101"
 ADA = "ada.story@links.example"
 GRACE = "grace.story@links.example"
+# Seeded Pipedrive people: one with a note and an activity (the seed logs them on every third
+# person from the first), and one renamed in Pipedrive behind the cache's back.
+TIMELINE_PERSON = 4
+RENAMED = 7
+RENAMED_TO = "Renamed While Away"
 # What the steps learn and later steps use: the Pipedrive sandbox's URL, connection ids.
 learnt: dict[str, Any] = {}
 
@@ -110,6 +126,19 @@ def _pipedrive_pronouns_option(label: str) -> tuple[str, str]:
         fields = http.get("/api/v1/personFields", params={"limit": 500}).json()["data"]
     [field] = [f for f in fields if str(f.get("name", "")).lower() == "pronouns"]
     return str(field["key"]), next(str(o["id"]) for o in field["options"] if o["label"] == label)
+
+
+def _remove_the_apps_pipedrive_webhooks() -> int:
+    """Delete every webhook the Pipedrive company has, through its API (as someone tidying
+    Pipedrive's settings would): from then on no change reaches the app until a sync."""
+    admin = _pipedrive()
+    with httpx2.Client(
+        base_url=admin.url, headers={"x-api-token": admin.api_token()}, timeout=30, trust_env=False
+    ) as http:
+        hooks = http.get("/api/v1/webhooks").json()["data"]
+        for hook in hooks:
+            http.delete(f"/api/v1/webhooks/{hook['id']}").raise_for_status()
+    return len(hooks)
 
 
 def _new_contact_everywhere(page: Page, email: str, first: str, last: str, pronouns: str | None) -> None:
@@ -305,3 +334,93 @@ def test_reconnected_pipedrive_takes_the_waiting_contact_and_it_turns_synced(
     expect(tab.get_by_text("synced", exact=True).first).to_be_attached(timeout=30_000)
     expect(tab.get_by_text(re.compile("^partial"))).to_have_count(0)
     shoot(tab, "26-synced-after-reconnect")
+
+
+def test_a_pipedrive_persons_timeline_shows_its_notes_and_activities_newest_first(
+    app_server: dict[str, str], tab: Page
+) -> None:
+    base, person = app_server["url"], TIMELINE_PERSON
+    note = next(
+        n for n in _pipedrive().truth("notes") if n["person_id"] == person and not n.get("is_deleted")
+    )
+    activity = next(a for a in _pipedrive().truth("activities") if a["person_id"] == person)
+    tab.goto(f"{base}/record?type=contacts&id={person}&connection={learnt['pipedrive']}")
+    settle(tab)
+    expect(tab.get_by_text(f"Person {person}", exact=True)).to_be_visible(timeout=30_000)
+    expect(tab.get_by_test_id("stExpander").first).to_be_visible()
+    lines = timeline_lines(tab)
+    # The activity is due a week after the note was written: it comes first. Pipedrive keeps
+    # the note as HTML; the page shows its words only.
+    assert len(lines) == 2, lines
+    assert activity["subject"] in lines[0] and not lines[0].startswith("Note"), lines
+    assert lines[1].startswith("Note") and f"Call notes #{person}: follow up next week." in lines[1], lines
+    assert "<" in note["content"] and "<" not in "".join(lines), lines
+    tab.get_by_test_id("stExpander").locator("summary").nth(1).click()
+    expect(tab.get_by_text(f"Call notes #{person}: follow up next week.", exact=True)).to_be_visible()
+    expect(tab.get_by_text("<b>", exact=False)).to_have_count(0)
+    shoot(tab, "27-pipedrive-person-timeline")
+
+
+def test_pipedrive_deals_are_summed_per_currency_and_charted_one_currency_at_a_time(
+    app_server: dict[str, str], tab: Page
+) -> None:
+    deals = [d for d in _pipedrive().truth("deals") if not d.get("is_deleted")]
+    currencies = {str(d["currency"]) for d in deals if d.get("status") == "open"}
+    assert len(currencies) >= 2, currencies  # the seed prices its deals in several
+    _open(tab, app_server["url"], "deals", learnt["pipedrive"])
+    expect(
+        tab.get_by_text(re.compile(r"^Deals in \d+ currencies: each currency's figures are its own"))
+    ).to_be_visible(timeout=30_000)
+    open_values = tab.get_by_test_id("stMetric").filter(has_text="Open pipeline value")
+    for code in currencies:
+        expect(open_values.filter(has_text=re.compile(rf"[\d,]+ {code}$"))).to_have_count(1)
+    # The chart's currency picker: one currency on the axis at a time.
+    picker = tab.get_by_test_id("stButtonGroup").filter(has=tab.get_by_text("Chart currency", exact=True))
+    expect(picker).to_be_visible()
+    chosen = picker.get_by_role("radio", checked=True)
+    first = chosen.inner_text().strip()
+    other = sorted(currencies - {first})[0]
+    picker.get_by_role("radio", name=other, exact=True).click()
+    settle(tab)
+    expect(chosen).to_have_text(other)
+    chart = tab.get_by_test_id("stVegaLiteChart").first
+    expect(chart).to_be_visible()
+    chart.scroll_into_view_if_needed()  # the main area scrolls inside the page: a full-page shot stops at the fold
+    tab.mouse.move(20, 980)  # off the chart: its hover toolbar would cover a corner of the screenshot
+    shoot(tab, "28-pipedrive-deals-per-currency")
+
+
+def test_verify_finds_a_person_renamed_behind_the_caches_back_and_fix_mends_it(
+    app_server: dict[str, str], tab: Page
+) -> None:
+    # Pipedrive's webhooks are removed there, then a person is renamed: the cache keeps the old name.
+    assert _remove_the_apps_pipedrive_webhooks() > 0
+    _pipedrive().patch_object("persons", RENAMED, {"name": RENAMED_TO})
+    _open(tab, app_server["url"], "sync", learnt["pipedrive"])
+    # The full sync looked for deleted people (Pipedrive lists none): the page says when.
+    expect(tab.get_by_text(re.compile(r"^Deleted people last looked for .*, by a full pull"))).to_be_visible()
+    expect(tab.get_by_text(re.compile(r"^Compare the cache with Pipedrive"))).to_be_visible()
+    tab.get_by_test_id("stRadio").filter(has_text="Depth").get_by_text("Every record", exact=True).click()
+    settle(tab)
+    tab.get_by_role("button", name="Verify", exact=True).click()
+    settle(tab)
+    expect(tab.get_by_text("changed in Pipedrive since it was cached", exact=True)).to_be_attached(
+        timeout=60_000
+    )
+    differences = tab.get_by_test_id("stDataFrame").filter(has_text="Difference")
+    expect(differences.get_by_text(str(RENAMED), exact=True)).to_be_attached()
+    expect(differences.get_by_text("changed in Pipedrive since it was cached", exact=True)).to_have_count(1)
+    fix = tab.get_by_role("button", name="Fix", exact=True)
+    fix.scroll_into_view_if_needed()
+    shoot(tab, "29-pipedrive-verify-finds-a-rename")
+
+    fix.click()
+    settle(tab)
+    expect(tab.get_by_text(re.compile(r"^Fixed:\W+1 re-read, 0 removed"))).to_be_visible(timeout=60_000)
+    tab.get_by_role("button", name="Verify", exact=True).click()
+    settle(tab)
+    expect(tab.get_by_text(re.compile(r"^The cache matches Pipedrive"))).to_be_visible(timeout=60_000)
+    # And the person's page has the name Pipedrive has.
+    tab.goto(f"{app_server['url']}/record?type=contacts&id={RENAMED}&connection={learnt['pipedrive']}")
+    settle(tab)
+    expect(tab.get_by_role("heading", name=RENAMED_TO)).to_be_visible(timeout=30_000)

@@ -33,6 +33,9 @@ def test_deals_page_shows_figures_and_the_pipeline_chart_in_stage_order(synced: 
         db.close()
     sort_orders = [layer["encoding"]["y"]["sort"] for layer in spec["layer"]]
     assert sort_orders == [expected_order, expected_order]
+    # Every stage gets a band tall enough for its name, however many stages the pipeline has
+    # (a fixed height shared with the axes squeezed five stages until every other name was dropped).
+    assert spec["height"] == {"step": 34}
     assert len(at.data_editor[0].value) == 15
 
 

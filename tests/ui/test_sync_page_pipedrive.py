@@ -159,7 +159,7 @@ def test_verify_on_a_pipedrive_connection_finds_a_person_changed_behind_the_cach
     assert list(zip(differences["Type"], differences["Record"], differences["Difference"], strict=True)) == [
         ("people", str(person["id"]), "changed in Pipedrive since it was cached")
     ]
-    assert "Fixing makes about 1 requests." in texts(at)  # the person; its organization is on it
+    assert "Fixing makes about 1 request." in texts(at)  # the person; its organization is on it
     at.button(key="verify_fix").click().run()
     assert not at.exception
     with store.open(portal.settings.for_connection(conn)) as db:
