@@ -425,7 +425,7 @@ class Interactions(TableOwner):
         ``kinds``: the kinds the items' feed can have. An item whose kind changed (a Pipedrive
         activity edited from call to meeting) leaves its row under the other ``kinds``, so it
         never shows twice. Bodies must be plain text already; as ``upsert_records``, an older
-        copy never overwrites a newer one.
+        copy never overwrites a newer one, and ``synced_at`` moves all the same.
         """
         feed = [check_engagement(k) for k in kinds]
         for item in items:
@@ -437,11 +437,16 @@ class Interactions(TableOwner):
             # nothing: not its row, not its kind, not its links.
             cached = self._stamps(feed, [str(i.id) for i in items])
             by_kind: dict[str, list[NeutralInteraction]] = {}
+            older: list[str] = []
             for item in items:
                 newer = cached.get(str(item.id))
                 if newer is not None and item.updated_at is not None and item.updated_at < newer:
+                    older.append(str(item.id))
                     continue
                 by_kind.setdefault(item.kind, []).append(item)
+            # Yet the item was read live: its ``synced_at`` moves (as ``upsert_records``'), so a
+            # full read's ``archive_unseen`` does not take a live item for a deleted one.
+            self._mark_seen(feed, older, synced_at or now_iso())
             for kind, group in by_kind.items():
                 ids = list(dict.fromkeys(str(i.id) for i in group))
                 for other in feed:
@@ -475,6 +480,17 @@ class Interactions(TableOwner):
                         {str(i.id): [(rid, 0) for t, rid in i.links if t == record_type] for i in group},
                     )
         return result
+
+    def _mark_seen(self, kinds: Sequence[str], ids: Sequence[str], synced_at: str) -> None:
+        """Move ``synced_at`` of these interactions (any of ``kinds``), nothing else."""
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), ID_CHUNK):
+            chunk = unique[start : start + ID_CHUNK]
+            self.conn.execute(
+                f"UPDATE interactions SET synced_at = ? WHERE object_type IN ({marks(len(kinds))}) "
+                f"AND id IN ({marks(len(chunk))})",
+                (synced_at, *kinds, *chunk),
+            )
 
     def _stamps(self, kinds: Sequence[str], ids: Sequence[str]) -> dict[str, str]:
         """``{id: its latest cached updated_at}`` over these kinds (ids without one left out)."""

@@ -175,21 +175,28 @@ def looked_for_lines(
     """When each type's deletions were last looked for, in the CRM's words, for the Sync page
     and ``status`` ([] for a CRM whose pull keeps no such record: HubSpot's tuned pull)."""
     looks = db.syncstate.sweeps()
+    moment = time.time() if now is None else now
     lines: list[str] = []
     for info in types:
         look = looks.get(info.name)
-        if look is None or look["looked_ms"] is None:
+        if look is None:
             continue
         label = info.label.lower()
-        when = _clock(look["looked_ms"] / 1000)
-        if look["how"] == LISTED:
-            lines.append(f"Deleted {label}: {crm} lists them; last asked {when}.")
+        looked_ms = look["looked_ms"]
+        if looked_ms is None:
+            # A due sweep skipped before any look was recorded (a cache fully pulled before
+            # sweeps existed): the skip is the news, and the sweep stays due.
+            if not look["skipped_at"]:
+                continue
+            line, due = f"Deleted {label} never looked for yet", moment
+        elif look["how"] == LISTED:
+            lines.append(f"Deleted {label}: {crm} lists them; last asked {_clock(looked_ms / 1000)}.")
             continue
-        how = "a full pull" if look["how"] == FULL_PULL else f"a sweep of {crm}'s list"
-        line = f"Deleted {label} last looked for {when}, by {how}"
+        else:
+            how = "a full pull" if look["how"] == FULL_PULL else f"a sweep of {crm}'s list"
+            line = f"Deleted {label} last looked for {_clock(looked_ms / 1000)}, by {how}"
+            due = looked_ms / 1000 + interval_s
         if interval_s > 0:
-            due = look["looked_ms"] / 1000 + interval_s
-            moment = time.time() if now is None else now
             line += f"; next sweep {'due now' if due <= moment else 'due ' + _clock(due)}"
         else:
             line += "; sweeps are off (CRM_DELETION_SWEEP)"

@@ -239,3 +239,26 @@ def test_a_sweep_cut_by_a_rate_limit_flags_nothing_and_a_whole_one_costs_a_reque
 
     assert flagged == 1
     assert spent == sweep_cost(cached, 10) == 4
+
+
+class _NoCalls:
+    """A CRM API no request may reach (the sweep is skipped before its walk)."""
+
+
+def test_a_sweep_skipped_before_deletions_were_ever_looked_for_says_so(cache_target: str) -> None:
+    # A cache fully pulled before sweeps existed has no look recorded: the first sweep is due,
+    # and here the day's allowance (1 request at 0%) cannot afford it.
+    sweep = DeletionSweep(
+        _NoCalls(),  # type: ignore[arg-type]
+        SweepPolicy(interval_s=3600, daily_limit=1, daily_share=0.0),
+        Progress(),
+        lambda: None,
+        page_limit=500,
+    )
+    with store.open(cache_target) as db:
+        assert sweep.after_incremental(db, "contacts", listed=False, began_ms=int(time.time() * 1000)) is None
+        lines = looked_for_lines(db, OBJECT_TYPES, "Pipedrive", 3600)
+
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("Deleted people ") and "never looked for" in lines[0]
+    assert "next sweep due now; skipped at " in lines[0] and "a sweep needs 1" in lines[0]

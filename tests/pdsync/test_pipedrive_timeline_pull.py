@@ -147,3 +147,28 @@ def test_an_older_copy_of_an_activity_changes_neither_its_kind_its_text_nor_its_
         assert db.interactions.get("meetings", "9") is None
         assert db.interactions.links_of("tasks", "9") == [("contacts", "6")]
         assert db.interactions.counts()["tasks"] == 1
+
+
+def test_an_item_a_full_read_lists_is_not_flagged_deleted_when_the_cache_holds_a_newer_copy(
+    cache_target: str,
+) -> None:
+    """The copy a full read lists can be older than the cached one (a webhook's read-back of a
+    later edit, a list that trails): the item is live all the same, so the full read's end,
+    which flags what it did not see, keeps it, and the newer copy stays."""
+
+    def note(stamp: str) -> Interaction:
+        return Interaction(kind="notes", id="4", occurred_at="2026-12-01T10:00:00Z", owner_id="1",
+                           subject=None, summary=None, body=f"as of {stamp}", links=(), updated_at=stamp)  # fmt: skip
+
+    with store.open(cache_target) as db:
+        db.interactions.upsert_interactions(
+            [note("2026-12-02T00:00:00Z")], kinds=("notes",), synced_at="2026-12-05T00:00:00.000Z"
+        )
+        began = "2026-12-06T00:00:00.000Z"  # the full read starts, then lists the older copy
+        db.interactions.upsert_interactions(
+            [note("2026-12-01T00:00:00Z")], kinds=("notes",), synced_at="2026-12-06T00:00:01.000Z"
+        )
+
+        assert db.interactions.archive_unseen("notes", seen_since=began) == 0
+        assert db.interactions.counts()["notes"] == 1
+        assert db.interactions.body("notes", "4") == "as of 2026-12-02T00:00:00Z"
