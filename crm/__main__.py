@@ -580,7 +580,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         "--from", dest="source", default=None, help="the SQLite cache file (default: CRM_DB)"
     )
     migrate.add_argument("--force", action="store_true", help="replace what the PostgreSQL database holds")
-    check = commands.add_parser("verify", help="compare the cache with HubSpot (and --fix what differs)")
+    check = commands.add_parser("verify", help="compare the cache with its CRM (and --fix what differs)")
     check.add_argument("--full", action="store_true", help="every id, not a sample")
     check.add_argument("--budget", type=int, default=None, help="most requests to make (check and fix)")
     check.add_argument("--fix", action="store_true", help="re-read missing/stale, remove records gone")

@@ -730,7 +730,9 @@ class PipedriveApi:
                 return
             last = _epoch_s(_iso(page[-1].get("update_time") or page[-1].get("add_time")))
             if last is None or (since_s is not None and last <= since_s):
-                start = following
+                # Offsets within one second: a note deleted or edited before ``following``
+                # meanwhile shifts the rest back, so step back and let ``seen`` drop repeats.
+                start = max(start + 1, following - NOTES_BACKSTEP)
             else:
                 since_s, start = last, 0
                 seen = {
@@ -786,6 +788,8 @@ INTERACTION_FEEDS: dict[str, tuple[str, ...]] = {
 _TIMELINE_LINKS = (("person_id", "contacts"), ("org_id", "companies"), ("deal_id", "deals"))
 # A v1 notes walk's order: by update time, ties by id (docs/PIPEDRIVE_API.md §9).
 NOTES_ORDER = "update_time ASC, id ASC"
+# Notes a page may have lost to moves before it while paging by offset within one second.
+NOTES_BACKSTEP = 50
 
 
 def _iso(value: Any) -> str | None:
