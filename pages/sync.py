@@ -324,7 +324,7 @@ else:
         archived = (run.get("counts") or {}).get("archived") or {}
         rows.append(
             {
-                "Started": run.get("started_at"),
+                "Started (UTC)": pd.to_datetime(run.get("started_at"), utc=True),
                 "Kind": run.get("kind"),
                 "Trigger": run.get("trigger"),
                 "By": run.get("started_by"),
@@ -347,7 +347,12 @@ else:
                 "Error": run.get("error"),
             }
         )
-    st.dataframe(pd.DataFrame(rows), hide_index=True, key="sync_history")
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        key="sync_history",
+        column_config={"Started (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")},
+    )
 
 # --- verify -----------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pandas as pd
 from uikit import Portal, plain, texts, wait_until
 
 from crm import store, sync
@@ -45,6 +46,8 @@ def test_sync_now_runs_in_the_background_and_lands_in_the_history(connected: Por
     history = _frame_with(at, "State")
     assert list(history["State"]) == ["succeeded"]
     assert history["Contacts"].iloc[0] == 40
+    # When it started is a time the grid formats, not the stored ISO text.
+    assert isinstance(history["Started (UTC)"].iloc[0], pd.Timestamp)
     assert "succeeded" in plain(at.success[0].value)
     assert [m.value for m in at.metric][:3] == ["40", "10", "15"]
 
