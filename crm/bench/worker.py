@@ -105,7 +105,7 @@ def sync(args: dict[str, Any]) -> dict[str, Any]:
     client = open_client(settings)
     # The client keeps its own transport (pool sizes and all); the tap only counts. Should
     # the client's insides change, the run goes on untapped and per-type counts are absent.
-    http = getattr(client, "_http", None)
+    http = getattr(getattr(client, "transport", None), "http", None)
     tap = _RequestTap(getattr(http, "_transport", None))
     if tap.inner is not None:
         http._transport = tap  # type: ignore[union-attr]
