@@ -30,7 +30,13 @@ SWITCH_KEY = "sidebar_connection"
 def render_sidebar(settings: Settings, staff: Staff) -> Any:
     """Draw the sidebar; returns the status placeholder for ``refresh_status``."""
     with st.sidebar:
-        _switcher()
+        # One slot each, whatever they draw: the live-updates fragment reruns on its own at
+        # the place the last full run gave it. Were the switcher's elements to vary in number
+        # (none before the first connection), a full run would move the fragment, and a
+        # fragment rerun from before the move would write its line into the status slot,
+        # on screen twice until the next full run.
+        with st.container():
+            _switcher()
         slot = st.empty()
         refresh_status(slot, settings)
         live_updates(settings)
