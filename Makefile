@@ -7,10 +7,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The suite runs in PYTEST_WORKERS processes (pytest-xdist; 0 runs it in this one). Each worker
-# starts its own sandboxes and PostgreSQL cluster. One worker per core: with 4 on 2 cores the
-# browser and sync tests starved each other, and runs failed on waits that a starved
-# Streamlit or walker could not meet. PYTEST_ARGS adds to it (a directory, -k, ...).
-PYTEST_WORKERS ?= 2
+# starts its own sandboxes and PostgreSQL cluster. Three on two cores: the suite mostly waits
+# (sandbox latency, polls, browsers; 10.5 CPU minutes in a 17-minute run with 2 workers), and
+# 3 workers ran it in 13 and 14 minutes, green both times; with 4 the browser and sync tests
+# starved each other, and runs failed on waits that a starved Streamlit or walker could not
+# meet. PYTEST_ARGS adds to it (a directory, -k, ...).
+PYTEST_WORKERS ?= 3
 PYTEST_ARGS ?=
 
 .PHONY: run test lint bench chromium postgres node-deps clean
