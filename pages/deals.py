@@ -64,13 +64,10 @@ conn = require_data(settings, staff, "deals")
 with crm_errors("read the cache"):
     pipes = [p for p in data.pipelines(settings, "deals") if not p.get("archived")]
     owners = owner_labels(data.owners(settings))
-    figures = data.deal_figures(settings, dt.date.today())
+    # Deals naming no currency are in the account's, as the last sync read it (None: unknown).
+    default_currency = data.account_currency(settings)
+    figures = data.deal_figures(settings, dt.date.today(), default_currency=default_currency)
     defs = data.property_defs(settings, "deals")
-# Deals naming no currency are in the account's, when the CRM says which (data.account_currency).
-default_currency = data.account_currency(settings) if any(f["currency"] is None for f in figures) else None
-if default_currency:
-    with crm_errors("read the cache"):
-        figures = data.deal_figures(settings, dt.date.today(), default_currency=default_currency)
 NO_CURRENCY = "no currency"
 
 
