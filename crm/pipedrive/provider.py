@@ -52,9 +52,22 @@ from crm.interface import (
     safe_host,
 )
 from crm.pipedrive.client import ENTITIES, SINGULAR, PipedriveClient
+from crm.pipedrive.timeline import (
+    INTERACTION_FEEDS,
+    LOGGED_SLACK_S,
+    NOTES_BACKSTEP,
+    NOTES_ORDER,
+    RECENT_LOGGED,
+    REF_ATTRS,
+    activity_interaction,
+    due_moment,
+    logged_note,
+    logged_task,
+    note_interaction,
+)
 from crm.pipedrive.tokens import PipedriveTokens
-from crm.plaintext import body_text
-from crm.store.interactions import LOGGED_ROLES, TASK_DONE, TASK_OPEN
+from crm.pipedrive.values import epoch_s, iso, rfc3339, text
+from crm.store.interactions import TASK_DONE
 
 WORDS = Words(
     crm="Pipedrive",
@@ -291,10 +304,10 @@ class Pipedrive:
             raise WebhookRejected("The request body is not JSON.", reason="malformed") from None
         meta = payload.get("meta") if isinstance(payload, dict) else None
         company = meta.get("company_id") if isinstance(meta, dict) else None
-        text = str(company) if isinstance(company, (int, str)) and not isinstance(company, bool) else ""
-        if not text.isdigit() or len(text) > 18:
+        claimed = str(company) if isinstance(company, (int, str)) and not isinstance(company, bool) else ""
+        if not claimed.isdigit() or len(claimed) > 18:
             raise WebhookRejected("The delivery names no company.", reason="malformed")
-        return text
+        return claimed
 
     def record_url(self, object_type: str, record_id: str, *, account: Identity) -> str | None:
         """``https://{company}.pipedrive.com/{person|organization|deal}/{id}``; None for anything odd."""
@@ -567,7 +580,7 @@ class PipedriveApi:
         """
         entity = _entity(object_type)
         oldest, _ = self.client.list_page(entity, limit=1, sort_by="update_time", sort_direction="asc")
-        start = _epoch_s(oldest[0].get("update_time")) if oldest else None
+        start = epoch_s(oldest[0].get("update_time")) if oldest else None
         end = int(time.time()) + 1
         if parts <= 1 or start is None or end - start < parts:
             return [WINDOW_SEPARATOR]
@@ -629,7 +642,7 @@ class PipedriveApi:
             filters = {}
             if since_ms is not None:
                 filters = {
-                    "updated_since": _rfc3339(since_ms // 1000),
+                    "updated_since": rfc3339(since_ms // 1000),
                     "sort_by": "update_time",
                     "sort_direction": "asc",
                 }
@@ -661,13 +674,13 @@ class PipedriveApi:
         if object_type == "notes":
             since = timestamp_ms // 1000 - LOGGED_SLACK_S
             page, _ = self.client.notes_page({"sort": "add_time DESC"}, limit=RECENT_LOGGED)
-            return [_logged_note(n) for n in page if (_epoch_s(_iso(n.get("add_time"))) or 0) >= since]
+            return [logged_note(n) for n in page if (epoch_s(iso(n.get("add_time"))) or 0) >= since]
         if object_type == "tasks":
-            due = _rfc3339(timestamp_ms // 60_000 * 60)
+            due = rfc3339(timestamp_ms // 60_000 * 60)
             page, _ = self.client.list_page(
                 "activities", limit=RECENT_LOGGED, sort_by="add_time", sort_direction="desc"
             )
-            return [_logged_task(a) for a in page if _due(a) == due and not a.get("is_deleted")]
+            return [logged_task(a) for a in page if due_moment(a) == due and not a.get("is_deleted")]
         raise NotFound(f"Pipedrive has no {object_type}", status_code=404)
 
     def create_logged(
@@ -678,7 +691,7 @@ class PipedriveApi:
         ``roles`` are the queued parts (``LOGGED_ROLES``' keys) under Pipedrive's names."""
         refs: dict[str, int] = {}
         for record_type, record_id in links:
-            attr = _REF_ATTRS.get(record_type)
+            attr = REF_ATTRS.get(record_type)
             if attr and attr not in refs and str(record_id).isdigit():
                 refs[attr] = int(record_id)
         owner = roles.get("owner")
@@ -687,7 +700,7 @@ class PipedriveApi:
         try:
             if object_type == "notes":
                 body = {"content": roles.get("note_body") or "", **refs}
-                return WriteResult([_logged_note(self.client.add_note(body))])
+                return WriteResult([logged_note(self.client.add_note(body))])
             if object_type == "tasks":
                 when = datetime.fromtimestamp(int(roles.get("time") or 0) // 1000, tz=UTC)
                 body = {
@@ -699,7 +712,7 @@ class PipedriveApi:
                     "done": roles.get("task_status") == TASK_DONE,
                     **refs,
                 }
-                return WriteResult([_logged_task(self.client.add_activity(body))])
+                return WriteResult([logged_task(self.client.add_activity(body))])
         except CrmError as exc:
             if isinstance(exc, ValidationFailed):
                 return WriteResult([], failures=[WriteFailure("input-0", exc)])
@@ -721,14 +734,14 @@ class PipedriveApi:
         while True:
             filters = {"sort": NOTES_ORDER}
             if since_s is not None:
-                filters["updated_since"] = _rfc3339(since_s)
+                filters["updated_since"] = rfc3339(since_s)
             page, following = self.client.notes_page(filters, start=start)
             fresh = [n for n in page if str(n.get("id")) not in seen]
             seen.update(str(n.get("id")) for n in page)
             yield [note_interaction(n) for n in fresh if n.get("active_flag") is not False]
             if following is None or not page:
                 return
-            last = _epoch_s(_iso(page[-1].get("update_time") or page[-1].get("add_time")))
+            last = epoch_s(iso(page[-1].get("update_time") or page[-1].get("add_time")))
             if last is None or (since_s is not None and last <= since_s):
                 # Offsets within one second: a note deleted or edited before ``following``
                 # meanwhile shifts the rest back, so step back and let ``seen`` drop repeats.
@@ -738,7 +751,7 @@ class PipedriveApi:
                 seen = {
                     str(n.get("id"))
                     for n in page
-                    if _epoch_s(_iso(n.get("update_time") or n.get("add_time"))) == last
+                    if epoch_s(iso(n.get("update_time") or n.get("add_time"))) == last
                 }
 
     # --- optional capability (crm.interface.ReadsByKey) ----------------------------------
@@ -766,193 +779,10 @@ class PipedriveApi:
         return {value: records[rid] for value, rid in matched.items() if rid in records}
 
 
-# --- the timeline (pdtimeline): notes and activities as neutral interactions ------------------
-
-# Pipedrive's activity types (``type``, the activity type's key) -> the neutral kind. Lunches
-# are meetings, deadlines are tasks; any other key (a company's own types, e.g. ``demo``) is
-# a task: Pipedrive shows every activity as a to-do with a due date, which is what a task is.
-ACTIVITY_KINDS = {
-    "call": "calls",
-    "meeting": "meetings",
-    "lunch": "meetings",
-    "task": "tasks",
-    "deadline": "tasks",
-    "email": "emails",
-}
-OTHER_ACTIVITY_KIND = "tasks"
-INTERACTION_FEEDS: dict[str, tuple[str, ...]] = {
-    "notes": ("notes",),
-    "activities": ("calls", "meetings", "tasks", "emails"),
-}
-# The record links a note or activity carries: attribute -> neutral type.
-_TIMELINE_LINKS = (("person_id", "contacts"), ("org_id", "companies"), ("deal_id", "deals"))
-# A v1 notes walk's order: by update time, ties by id (docs/PIPEDRIVE_API.md §9).
-NOTES_ORDER = "update_time ASC, id ASC"
-# Notes a page may have lost to moves before it while paging by offset within one second.
-NOTES_BACKSTEP = 50
-
-
-def _iso(value: Any) -> str | None:
-    """A Pipedrive time (v2 RFC 3339, v1 ``YYYY-MM-DD HH:MM:SS`` in UTC) as ISO-8601 UTC."""
-    seconds = _epoch_s(value.replace(" ", "T") if isinstance(value, str) else value)
-    return None if seconds is None else _rfc3339(seconds)
-
-
-def _due(raw: Mapping[str, Any]) -> str | None:
-    """An activity's due moment (``due_date`` with ``due_time``, both UTC; midnight without a
-    time) as ISO-8601 UTC, or None without a date."""
-    day = str(raw.get("due_date") or "").strip()
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
-        return None
-    at = str(raw.get("due_time") or "").strip()
-    at = at if re.fullmatch(r"\d{2}:\d{2}(:\d{2})?", at) else "00:00"
-    return _iso(f"{day}T{at if len(at) == 8 else at + ':00'}Z")
-
-
-def _duration_words(value: Any) -> str | None:
-    """``"01:30"`` (Pipedrive's ``HH:MM`` duration) as ``"1 h 30 min"``; None when absent or zero."""
-    match = re.fullmatch(r"(\d{1,3}):(\d{2})(:\d{2})?", str(value or "").strip())
-    if not match:
-        return None
-    hours, minutes = int(match.group(1)), int(match.group(2))
-    if not hours and not minutes:
-        return None
-    return " ".join(p for p in (f"{hours} h" if hours else "", f"{minutes} min" if minutes else "") if p)
-
-
-def _links(raw: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    found = [(kind, str(raw[attr])) for attr, kind in _TIMELINE_LINKS if raw.get(attr) not in (None, "", 0)]
-    for participant in raw.get("participants") or []:
-        person = participant.get("person_id") if isinstance(participant, dict) else None
-        if person not in (None, "", 0):
-            found.append(("contacts", str(person)))
-    return tuple(dict.fromkeys(found))
-
-
-# A logged note or task is looked for among this many of the newest added (one page), and a
-# note as added at most this long before the moment the dashboard stamped it.
-RECENT_LOGGED = 500
-LOGGED_SLACK_S = 300
-_REF_ATTRS = {kind: attr for attr, kind in _TIMELINE_LINKS}
-
-
-def _logged_note(raw: Mapping[str, Any]) -> Record:
-    """A Pipedrive note as the push's record of a logged note (the cache's engagement
-    properties, ``LOGGED_ROLES``): its HTML kept, the cache makes it plain."""
-    return Record(
-        id=str(raw.get("id")),
-        type="notes",
-        properties={
-            LOGGED_ROLES["time"]: _iso(raw.get("add_time")),
-            LOGGED_ROLES["note_body"]: _text(raw.get("content")),
-            LOGGED_ROLES["owner"]: _text(raw.get("user_id")),
-        },
-        created_at=_iso(raw.get("add_time")),
-        updated_at=_iso(raw.get("update_time")),
-    )
-
-
-def _logged_task(raw: Mapping[str, Any]) -> Record:
-    """A Pipedrive activity (v1 or v2 shape) as the push's record of a logged task."""
-    owner = raw.get("owner_id") if raw.get("owner_id") is not None else raw.get("user_id")
-    return Record(
-        id=str(raw.get("id")),
-        type="tasks",
-        properties={
-            LOGGED_ROLES["time"]: _due(raw) or _iso(raw.get("add_time")),
-            LOGGED_ROLES["task_subject"]: _text(raw.get("subject")),
-            LOGGED_ROLES["task_body"]: _text(raw.get("note")),
-            LOGGED_ROLES["task_status"]: TASK_DONE if raw.get("done") else TASK_OPEN,
-            LOGGED_ROLES["owner"]: _text(owner),
-        },
-        created_at=_iso(raw.get("add_time")),
-        updated_at=_iso(raw.get("update_time")),
-    )
-
-
-def note_interaction(raw: Mapping[str, Any]) -> Interaction:
-    """A v1 note as a neutral interaction: its HTML ``content`` reduced to plain text, shown
-    when it was added, by its author (``user_id``)."""
-    added = _iso(raw.get("add_time"))
-    return Interaction(
-        kind="notes",
-        id=str(raw.get("id")),
-        occurred_at=added or "",
-        owner_id=_text(raw.get("user_id")),
-        subject=None,
-        summary=None,
-        body=body_text(str(raw.get("content") or "")),
-        links=_links(raw),
-        updated_at=_iso(raw.get("update_time")) or added,
-        created_at=added,
-        archived=raw.get("active_flag") is False or bool(raw.get("is_deleted")),
-        properties={"last_update_user_id": _text(raw.get("last_update_user_id"))},
-    )
-
-
-def activity_interaction(raw: Mapping[str, Any]) -> Interaction:
-    """A v2 activity as a neutral interaction (``ACTIVITY_KINDS``; an unknown type is a task).
-
-    It is shown at its due moment (else when it was added); the summary says its type as
-    Pipedrive names it, done or to do, when due and for how long; its text is ``note``
-    (HTML at Pipedrive) as plain text; its owner is ``owner_id`` (v1: ``user_id``).
-    """
-    kind_key = str(raw.get("type") or "")
-    added = _iso(raw.get("add_time"))
-    due = _due(raw)
-    day, at = str(raw.get("due_date") or ""), str(raw.get("due_time") or "")[:5]
-    summary = " · ".join(
-        p
-        for p in (
-            kind_key.replace("_", " "),
-            "done" if raw.get("done") else "to do",
-            f"due {day} {at}".strip() if day else "",
-            _duration_words(raw.get("duration")) or "",
-        )
-        if p
-    )
-    return Interaction(
-        kind=ACTIVITY_KINDS.get(kind_key, OTHER_ACTIVITY_KIND),
-        id=str(raw.get("id")),
-        occurred_at=due or added or "",
-        owner_id=_text(raw.get("owner_id") if raw.get("owner_id") is not None else raw.get("user_id")),
-        subject=str(raw.get("subject") or "") or None,
-        summary=summary or None,
-        body=body_text(str(raw.get("note") or "")),
-        links=_links(raw),
-        updated_at=_iso(raw.get("update_time")) or added,
-        created_at=added,
-        archived=bool(raw.get("is_deleted")),
-        properties={
-            "type": kind_key or None,
-            "done": "true" if raw.get("done") else "false",
-            "due_date": day or None,
-            "due_time": at or None,
-            "duration": _text(raw.get("duration")),
-            "marked_as_done_time": _iso(raw.get("marked_as_done_time")),
-        },
-    )
-
-
 def _window(since: int | None, until: int | None) -> str:
     """A window of update times, ``since`` inclusive, ``until`` exclusive (epoch seconds;
     None: open), as Pipedrive's ``updated_since``/``updated_until`` take them."""
-    return WINDOW_SEPARATOR.join("" if t is None else _rfc3339(t) for t in (since, until))
-
-
-def _rfc3339(epoch_s: int) -> str:
-    return datetime.fromtimestamp(epoch_s, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _epoch_s(value: Any) -> int | None:
-    """Epoch seconds of an API v2 time (RFC 3339), None when absent or unreadable."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
+    return WINDOW_SEPARATOR.join("" if t is None else rfc3339(t) for t in (since, until))
 
 
 def _entity(object_type: str) -> str:
@@ -970,19 +800,9 @@ def _primary(items: Any) -> str | None:
     return None if value in (None, "") else str(value)
 
 
-def _text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True)
-    return str(value)
-
-
 def _record(object_type: str, raw: Mapping[str, Any]) -> Record:
     properties: dict[str, str | None] = {
-        key: _text(value)
+        key: text(value)
         for key, value in raw.items()
         if key not in _SKIPPED and not isinstance(value, (dict, list))
     }
@@ -991,7 +811,7 @@ def _record(object_type: str, raw: Mapping[str, Any]) -> Record:
     if "phones" in raw:
         properties["phone"] = _primary(raw.get("phones"))
     for key, value in (raw.get("custom_fields") or {}).items():
-        properties[str(key)] = _text(value)
+        properties[str(key)] = text(value)
     return Record(
         id=str(raw.get("id")),
         type=object_type,
@@ -1056,18 +876,18 @@ def _custom_value(field_type: str | None, value: str | None) -> Any:
     """A custom field's neutral string as Pipedrive's API takes it for its type."""
     if value in (None, ""):
         return None
-    text = str(value)
+    given = str(value)
     try:
         if field_type == "enum":
-            return int(text)
+            return int(given)
         if field_type == "set":
-            return [int(part) for part in re.split(r"[;,]", text) if part.strip()]
+            return [int(part) for part in re.split(r"[;,]", given) if part.strip()]
         if field_type in ("double", "monetary"):
-            number = float(text)
+            number = float(given)
             return int(number) if number.is_integer() else number
     except ValueError:
-        return text  # Pipedrive refuses it with its own message
-    return text
+        return given  # Pipedrive refuses it with its own message
+    return given
 
 
 def _property(field: Mapping[str, Any]) -> Property:
