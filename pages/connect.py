@@ -11,7 +11,7 @@ import time
 import streamlit as st
 
 from crm import connections, crms, oauth, sync
-from ui import data, overview, runtime, selection
+from ui import data, overview, reruns, runtime, selection
 from ui.access import require_admin, require_staff
 from ui.columns import ago, md_escape, portal_url
 from ui.feedback import crm_errors, flash, show_flash, toast
@@ -187,7 +187,7 @@ def _rename(line: overview.Line) -> None:
         with crm_errors("rename the connection", stop=False):
             connections.rename(home, cid, new_name.strip())
             flash("Connection renamed")
-            st.rerun()
+            reruns.rerun()
 
 
 def _remove(line: overview.Line) -> None:
@@ -197,7 +197,7 @@ def _remove(line: overview.Line) -> None:
     if st.session_state.get(REMOVING_KEY) != cid:
         if st.button("Remove…", key=f"connect_remove_{cid}", icon=":material/delete:"):
             st.session_state[REMOVING_KEY] = cid
-            st.rerun()
+            reruns.rerun()
         return
     lost = (
         f"{line.queued} queued edit{'s' if line.queued != 1 else ''} not yet pushed to {word} would be lost"
@@ -224,10 +224,10 @@ def _remove(line: overview.Line) -> None:
                     else f" (its tokens could not be revoked at {word})"
                 )
             )
-            st.rerun()
+            reruns.rerun()
     if no.button("Cancel", key=f"connect_remove_cancel_{cid}"):
         st.session_state.pop(REMOVING_KEY, None)
-        st.rerun()
+        reruns.rerun()
 
 
 def _manage(line: overview.Line) -> None:
@@ -316,7 +316,7 @@ if info.status == "connected":
                     if result.revoked
                     else f"Disconnected locally. {result.detail}"
                 )
-                st.rerun()
+                reruns.rerun()
 
     # The pronouns property is a custom one; offer to create it once a sync has shown it missing.
     missing_pronouns = False
@@ -339,7 +339,7 @@ if info.status == "connected":
                 head = "Pronouns property created" if made else "Pronouns property already set up"
                 # Plain text: the toast escapes it (escaped here too, it showed backslashes).
                 flash(head + ": " + "; ".join(sync.describe_setup(r) for r in results))
-                st.rerun()
+                reruns.rerun()
 
 elif info.status == "needs_reconnect":
     why = RECONNECT_REASONS.get(info.reason or "", info.reason or "").replace("HubSpot", WORD)

@@ -12,7 +12,7 @@ import streamlit as st
 from crm import crms, journal, oauth, sync
 from crm.store.interactions import INTERACTION_TYPES
 from crm.sync.sweep import looked_for_lines
-from ui import budget, data, editing, overview, runner, runtime, selection
+from ui import budget, data, editing, overview, reruns, runner, runtime, selection
 from ui.access import require_admin, require_staff
 from ui.columns import ago, duration, md_escape
 from ui.feedback import crm_errors, flash, show_flash
@@ -78,7 +78,7 @@ def all_connections() -> None:
     if watching and not _watching(fresh):
         # Every run ended while we watched: fresh data everywhere, and stop polling.
         data.clear()
-        st.rerun()
+        reruns.rerun()
 
 
 if len(everyone) > 1:
@@ -100,7 +100,7 @@ if len(everyone) > 1:
                 f"Sync started for {len(ready)} of {len(everyone)} connections"
                 + (f" ({skipped} syncing already or not connected)" if skipped else "")
             )
-            st.rerun()
+            reruns.rerun()
     st.subheader(f"This connection: {md_escape(selection.label(selection.current(home).chosen))}")
 
 # The connection's CRM's own words ("HubSpot", "portal"; "Pipedrive", "company") and types
@@ -211,7 +211,7 @@ if b1.button(
     with crm_errors("start the sync", stop=False):
         started = runner.start_sync(settings, "incremental", started_by=staff.label)
         flash("Sync started" if started else "A sync is already running; showing its progress")
-        st.rerun()
+        reruns.rerun()
 if b2.button(
     "Full re-sync",
     key="sync_full",
@@ -222,7 +222,7 @@ if b2.button(
     with crm_errors("start the sync", stop=False):
         started = runner.start_sync(settings, "full", started_by=staff.label)
         flash("Full re-sync started" if started else "A sync is already running; showing its progress")
-        st.rerun()
+        reruns.rerun()
 with crm_errors("estimate a full re-sync", stop=False):
     budget.estimate(settings)
 
@@ -304,7 +304,7 @@ def progress() -> None:
     if interval is not None and state != "running":
         # The run ended while we watched: fresh data everywhere, and stop polling.
         data.clear()
-        st.rerun()
+        reruns.rerun()
 
 
 st.subheader("Progress")
@@ -393,7 +393,7 @@ def _resolve(outbox_id: int, keep: str) -> None:
             if keep == "mine"
             else f"Kept {theirs} value; your edit was dropped"
         )
-        st.rerun()
+        reruns.rerun()
 
 
 def _decide_new(outbox_id: int, link: bool) -> None:
@@ -409,7 +409,7 @@ def _decide_new(outbox_id: int, link: bool) -> None:
             message = f"Discarded your new contact; {theirs} contact is unchanged"
         data.clear()
         flash(message)
-        st.rerun()
+        reruns.rerun()
 
 
 def _new_contact_decision(row: Any, can_resolve: bool) -> None:

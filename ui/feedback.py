@@ -87,7 +87,7 @@ def toast(message: str, *, icon: str = ":material/check_circle:") -> None:
 
 
 def flash(message: str) -> None:
-    """A success notice shown after the ``st.rerun()`` that follows (a toast would be lost)."""
+    """A success notice shown after the rerun that follows (a toast would be lost)."""
     st.session_state.setdefault(FLASH_KEY, []).append(message)
 
 

@@ -18,7 +18,7 @@ import streamlit as st
 from crm import journal, webhooks
 from crm.config import Settings
 from crm.errors import CrmError
-from ui import data
+from ui import data, reruns
 from ui.columns import ago, duration, md_escape
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def _follow_cache(settings: Settings) -> None:
     st.session_state[VERSION_KEY] = version
     if previous is not None and previous != version:
         data.clear()
-        st.rerun()
+        reruns.rerun()
 
 
 def status_lines(status: dict[str, Any]) -> list[str]:

@@ -11,7 +11,7 @@ The choice, first match wins:
 4. the only connection, or the first one registered.
 
 Remembering per browser: Streamlit 1.67 scripts cannot set cookies (``st.context.cookies`` is
-read-only, and only at the WebSocket handshake), so after a change the sidebar runs a one-line
+read-only, and only at the WebSocket handshake), so after a change the sidebar carries a one-line
 script (``st.html`` with ``unsafe_allow_javascript``) that writes the cookie. What it writes is
 a registry id checked against ``SAFE_ID`` (never CRM data, never a secret); what it reads back
 is only a preference: an id that is not registered (any more) is ignored.
@@ -130,11 +130,18 @@ def link_params(**params: str) -> dict[str, str]:
 
 
 def remember_in_browser(connection_id: str) -> None:
-    """Write the per-browser cookie once per change (see the module docstring)."""
-    if not SAFE_ID.match(connection_id) or st.session_state.get(_COOKIE_WRITTEN_KEY) == connection_id:
+    """Keep the per-browser cookie at ``connection_id`` (see the module docstring).
+
+    Nothing is drawn while the cookie the browser sent matches and this session never wrote
+    another. Once the session writes one, the script is drawn on every full run, not once:
+    an element drawn for one run only is gone as soon as the next run draws the page (a
+    live update, a click), and when that comes before the browser has mounted it, its script
+    never runs (CI caught a switch during live updates that was never remembered). Kept on
+    the page, it is mounted for sure; mounted again, it writes the same cookie.
+    """
+    if not SAFE_ID.match(connection_id):
         return
     if _remembered() == connection_id and _COOKIE_WRITTEN_KEY not in st.session_state:
-        st.session_state[_COOKIE_WRITTEN_KEY] = connection_id
         return
     st.session_state[_COOKIE_WRITTEN_KEY] = connection_id
     # A registry id matched by SAFE_ID, never CRM data; the script only sets our own cookie.

@@ -19,7 +19,7 @@ from crm.config import Settings
 from crm.crms import provider_of
 from crm.errors import CrmError, InvalidEdit
 from crm.store.interactions import INTERACTION_TYPES
-from ui import data, editing
+from ui import data, editing, reruns
 from ui.access import Staff
 from ui.columns import ago, md_escape
 from ui.feedback import crm_errors, show_error, toast
@@ -253,9 +253,9 @@ def render_timeline(
     left, right = st.columns(2)
     if left.button("Newer", key=f"{prefix}_newer", disabled=not cursors, icon=":material/arrow_upward:"):
         cursors.pop()
-        st.rerun()
+        reruns.rerun()
     if right.button(
         "Older", key=f"{prefix}_older", disabled=page.next_cursor is None, icon=":material/arrow_downward:"
     ):
         cursors.append(str(page.next_cursor))
-        st.rerun()
+        reruns.rerun()

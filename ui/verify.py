@@ -18,7 +18,7 @@ import streamlit as st
 from crm import crms
 from crm.config import Settings
 from crm.sync import verify as reconcile
-from ui import data
+from ui import data, reruns
 from ui.feedback import crm_errors, flash
 
 RESULT_KEY = "verify_result"
@@ -113,7 +113,7 @@ def _show(
                 f"Fixed: {sum(repaired.fetched.values()):,} re-read, {sum(repaired.removed.values()):,} "
                 f"removed, {sum(repaired.kept.values()):,} kept" + ("" if repaired.complete else " (stopped)")
             )
-            st.rerun()
+            reruns.rerun()
 
 
 def _counts_frame(result: reconcile.VerifyResult, name: str, types: dict[str, str]) -> pd.DataFrame:

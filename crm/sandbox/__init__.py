@@ -106,8 +106,17 @@ def base_url(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+# How long the sandbox keeps an idle connection open. uvicorn's default (5 s) is httpx's pool
+# expiry too, so a client reusing a connection idle for just under 5 s sent its request as
+# the server closed it, and got "connection reset by peer" (seen in a browser test's admin
+# read, under load). Longer than any client here keeps an idle connection, the server never
+# closes one first.
+KEEP_ALIVE_S = 75
+
+
 def uvicorn_config(app: Any, **options: Any) -> uvicorn.Config:
     # No access log: OAuth callback and authorize URLs carry codes and state in their queries.
+    options.setdefault("timeout_keep_alive", KEEP_ALIVE_S)
     return uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", **options)
 
 

@@ -114,3 +114,13 @@ def test_seeding_stays_compact_enough_for_200000_contacts() -> None:
     per_record = probe["kb"] * 1024 / probe["records"]
     assert per_record < 1800, f"{per_record:.0f} bytes per record"
     assert probe["seconds"] < 120
+
+
+def test_the_sandbox_never_closes_an_idle_connection_before_a_client_drops_it() -> None:
+    """uvicorn's default keep-alive (5 s) is httpx's pool expiry too: a request on a connection
+    idle for just under 5 s met the server closing it (connection reset). The sandbox keeps
+    idle connections longer than the clients here pool them."""
+    from crm.sandbox import uvicorn_config
+
+    config = uvicorn_config(create_app(SandboxConfig(contacts=1, companies=1, deals=1)))
+    assert config.timeout_keep_alive > httpx2.Limits().keepalive_expiry * 10
