@@ -177,7 +177,7 @@ class ListPuller:
         try:
             InteractionsPull(
                 self.db_path, self.api, self.progress, self.run_id, check=self._check,
-                started_ms=self.started_ms, overlap_ms=self.overlap_ms,
+                sweep=self.sweep, started_ms=self.started_ms, overlap_ms=self.overlap_ms,
             ).pull(feed, mode)  # fmt: skip
         except BaseException:
             self._failed.set()
