@@ -29,6 +29,12 @@ or more; ``Settings.deletion_sweep_s``, CRM_DELETION_SWEEP), it:
 A sweep that stops part-way (network drop, rate limit past the client's retries, the lease
 lost) flags nothing: the error goes up as any pull error does, the last look stays as it
 was, so the next incremental pull finds the sweep still due and walks again from the start.
+
+The timeline's feeds (``crm.sync.listpull_interactions``: Pipedrive's notes and activities,
+of which it lists no deleted ones either) are looked at under these same rules: ``may_look``
+(due, affordable, else noted skipped) and ``looked`` (the look recorded) are shared, keyed by
+the feed's ``feed_key``; only the walk differs (the feed read in full, see that module's
+reasons), so a feed's look shows beside the types' in ``looked_for_lines``.
 """
 
 from __future__ import annotations

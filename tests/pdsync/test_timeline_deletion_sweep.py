@@ -24,6 +24,7 @@ from crm.sync.listpull_interactions import InteractionsPull, interaction_plans
 from crm.sync.runner import run_sync
 from crm.sync.runstate import Progress, feed_key
 from crm.sync.sweep import FULL_PULL, DeletionSweep, SweepPolicy, looked_for_lines, sweep_cost
+from tests.pdsync.test_deletion_sweep import DropsListPages
 from tests.pdsync.test_pipedrive_timeline_pull import KINDS, differences
 from tests.pgcluster import sqlite_only
 
@@ -161,29 +162,12 @@ def test_a_note_cached_by_a_webhook_during_the_look_or_made_here_unpushed_is_not
     assert archived(pd_settings, [gone[0], ("notes", made[0]), ("notes", local)]) == [1, 0, 0]
 
 
-class DropsFullActivityReads(httpx2.HTTPTransport):
-    """Real loopback HTTP whose connections are refused, while ``down``, for the activities
-    list read in full (not the reads by update time or by ids)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.down = True
-        self.refused = 0
-
-    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        full = not {"ids", "updated_since"} & set(request.url.params.keys())
-        if request.url.path == "/api/v2/activities" and full and self.down:
-            self.refused += 1
-            raise httpx2.ConnectError("connection refused", request=request)
-        return super().handle_request(request)
-
-
 def test_a_network_drop_mid_look_flags_nothing_and_the_next_pull_looks_again(
     pd_settings: Settings, company: PipedriveAdmin, pd_api: PipedriveApi
 ) -> None:
     gone = synced_then_deleted(pd_settings, company, pd_api)
     looks_due(pd_settings, *FEEDS)
-    network = DropsFullActivityReads()
+    network = DropsListPages("/api/v2/activities", pages=0)
     client = PipedriveClient(company.url, ApiToken(company.api_token()), transport=network, max_retries=1)
     try:
         with pytest.raises(Unreachable):
