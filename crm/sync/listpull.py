@@ -43,6 +43,7 @@ Deletions: a CRM implementing ``DeletionFeed`` reports what was deleted since th
 flagged by the next full pull, which flags every record it did not see, or, sooner, by the
 deletion sweep an incremental pull runs when it is due (``crm.sync.sweep``: the type's live
 ids walked every CRM_DELETION_SWEEP, within the daily budget); webhooks can be sooner still.
+The timeline's feeds are looked at by the same sweep's rules (``crm.sync.listpull_interactions``).
 
 Rate limits and network drops: the implementation's client waits out 429s and retries reads
 within its bound, then raises RateLimited / Unreachable; the run fails with that error and
@@ -177,7 +178,7 @@ class ListPuller:
         try:
             InteractionsPull(
                 self.db_path, self.api, self.progress, self.run_id, check=self._check,
-                started_ms=self.started_ms, overlap_ms=self.overlap_ms,
+                sweep=self.sweep, started_ms=self.started_ms, overlap_ms=self.overlap_ms,
             ).pull(feed, mode)  # fmt: skip
         except BaseException:
             self._failed.set()

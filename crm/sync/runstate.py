@@ -22,6 +22,9 @@ from crm.store.values import to_epoch_ms
 OVERLAP_MS = 5 * 60_000
 # A full pull interrupted longer ago than this starts over instead of resuming.
 RESUME_WITHIN_S = 24 * 3600
+# A timeline feed's rows in ``sync_cursors`` (its cursor, its last look for deletions) are
+# named with this prefix, so they never collide with an object type's.
+FEED_PREFIX = "interactions."
 # The associations the cache keeps, read from the side named first.
 ASSOCIATIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "contacts": (("contacts", "companies"),),
@@ -30,6 +33,11 @@ ASSOCIATIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "tickets": (("tickets", "contacts"), ("tickets", "companies"), ("tickets", "deals")),
     **{t: tuple((t, to) for to in LINKED_TYPES) for t in ENGAGEMENT_TYPES},
 }
+
+
+def feed_key(feed: str) -> str:
+    """The ``sync_cursors`` name of a timeline feed's cursor (``interactions.notes``)."""
+    return FEED_PREFIX + feed
 
 
 class Interrupted(Exception):

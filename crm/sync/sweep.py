@@ -29,6 +29,12 @@ or more; ``Settings.deletion_sweep_s``, CRM_DELETION_SWEEP), it:
 A sweep that stops part-way (network drop, rate limit past the client's retries, the lease
 lost) flags nothing: the error goes up as any pull error does, the last look stays as it
 was, so the next incremental pull finds the sweep still due and walks again from the start.
+
+The timeline's feeds (``crm.sync.listpull_interactions``: Pipedrive's notes and activities,
+of which it lists no deleted ones either) are looked at under these same rules: ``may_look``
+(due, affordable, else noted skipped) and ``looked`` (the look recorded) are shared, keyed by
+the feed's ``feed_key``; only the walk differs (the feed read in full, see that module's
+reasons), so a feed's look shows beside the types' in ``looked_for_lines``.
 """
 
 from __future__ import annotations
@@ -39,12 +45,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from crm.config import Settings
 from crm.interface import CrmApi, ObjectTypeInfo, ReportsUsage
 from crm.store import Store
 from crm.store.values import now_iso
-from crm.sync.runstate import Progress
+from crm.sync.runstate import FEED_PREFIX, Progress
 
 log = logging.getLogger("crm.sync")
 
@@ -126,6 +133,27 @@ class DeletionSweep:
             return int(self.policy.daily_limit * self.policy.daily_share) - spent
         return None
 
+    def may_look(self, db: Store, name: str, cached: int) -> bool:
+        """Whether a look for deletions of ``name`` (a type, or a timeline feed's key) runs now:
+        it is due and the day's allowance affords its cost, one list request per
+        ``page_limit`` of the ``cached`` live items. A due look the allowance cannot afford is
+        noted skipped (the Sync page and ``status`` say why) and logged; it stays due."""
+        if not self.due(db, name):
+            return False
+        cost = sweep_cost(cached, self.page_limit)
+        left = self.allowance(db)
+        if left is not None and cost > left:
+            why = f"the daily budget has {max(0, left)} requests left; a sweep needs {cost}"
+            db.syncstate.note_sweep_skipped(name, why)
+            log.info("deletion sweep of %s skipped: %s", name, why)
+            return False
+        return True
+
+    def looked(self, db: Store, name: str, began_ms: int) -> None:
+        """A look for deletions of ``name`` that began at ``began_ms`` reached its end and
+        flagged what it did not see (call in the transaction that flagged them)."""
+        db.syncstate.record_sweep(name, began_ms, how=SWEPT)
+
     def after_incremental(self, db: Store, object_type: str, *, listed: bool, began_ms: int) -> int | None:
         """After an incremental pull of ``object_type`` that began at ``began_ms``: where the
         CRM listed its deletions (``listed``) that was the look; else sweep if due and
@@ -134,15 +162,7 @@ class DeletionSweep:
         if listed:
             db.syncstate.record_sweep(object_type, began_ms, how=LISTED)
             return None
-        if not self.due(db, object_type):
-            return None
-        cached = db.queries.record_stamps(object_type)
-        cost = sweep_cost(len(cached), self.page_limit)
-        left = self.allowance(db)
-        if left is not None and cost > left:
-            why = f"the daily budget has {max(0, left)} requests left; a sweep needs {cost}"
-            db.syncstate.note_sweep_skipped(object_type, why)
-            log.info("deletion sweep of %s skipped: %s", object_type, why)
+        if not self.may_look(db, object_type, len(db.queries.record_stamps(object_type))):
             return None
         swept_ms, swept = int(time.time() * 1000), now_iso()
         seen = self._live_ids(object_type)
@@ -150,7 +170,7 @@ class DeletionSweep:
         with db.atomic():
             unseen = [i for i in db.queries.record_stamps(object_type) if i not in seen]
             flagged = db.records.mark_archived(object_type, unseen, synced_before=swept)
-            db.syncstate.record_sweep(object_type, swept_ms, how=SWEPT)
+            self.looked(db, object_type, swept_ms)
         self.progress.note("archived", object_type, flagged, add=True)
         log.info("deletion sweep of %s: %d live, %d flagged deleted", object_type, len(seen), flagged)
         return flagged
@@ -173,37 +193,43 @@ def looked_for_lines(
     db: Store, types: Sequence[ObjectTypeInfo], crm: str, interval_s: int, *, now: float | None = None
 ) -> list[str]:
     """When each type's deletions were last looked for, in the CRM's words, for the Sync page
-    and ``status`` ([] for a CRM whose pull keeps no such record: HubSpot's tuned pull)."""
+    and ``status`` ([] for a CRM whose pull keeps no such record: HubSpot's tuned pull); then
+    each timeline feed's (``crm.sync.listpull_interactions``), named as the CRM names the feed
+    ("notes", "activities")."""
     looks = db.syncstate.sweeps()
     moment = time.time() if now is None else now
+    labels = [(info.name, info.label.lower()) for info in types]
+    labels += [(name, name[len(FEED_PREFIX) :]) for name in looks if name.startswith(FEED_PREFIX)]
     lines: list[str] = []
-    for info in types:
-        look = looks.get(info.name)
-        if look is None:
-            continue
-        label = info.label.lower()
-        looked_ms = look["looked_ms"]
-        if looked_ms is None:
-            # A due sweep skipped before any look was recorded (a cache fully pulled before
-            # sweeps existed): the skip is the news, and the sweep stays due.
-            if not look["skipped_at"]:
-                continue
-            line, due = f"Deleted {label} never looked for yet", moment
-        elif look["how"] == LISTED:
-            lines.append(f"Deleted {label}: {crm} lists them; last asked {_clock(looked_ms / 1000)}.")
-            continue
-        else:
-            how = "a full pull" if look["how"] == FULL_PULL else f"a sweep of {crm}'s list"
-            line = f"Deleted {label} last looked for {_clock(looked_ms / 1000)}, by {how}"
-            due = looked_ms / 1000 + interval_s
-        if interval_s > 0:
-            line += f"; next sweep {'due now' if due <= moment else 'due ' + _clock(due)}"
-        else:
-            line += "; sweeps are off (CRM_DELETION_SWEEP)"
-        if look["skipped_at"]:
-            line += f"; skipped at {look['skipped_at'][:16].replace('T', ' ')} UTC: {look['skipped_why']}"
-        lines.append(line + ".")
+    for name, label in labels:
+        look = looks.get(name)
+        line = None if look is None else _looked_line(look, label, crm, interval_s, moment)
+        if line is not None:
+            lines.append(line)
     return lines
+
+
+def _looked_line(look: dict[str, Any], label: str, crm: str, interval_s: int, moment: float) -> str | None:
+    looked_ms = look["looked_ms"]
+    if looked_ms is None:
+        # A due sweep skipped before any look was recorded (a cache fully pulled before
+        # sweeps existed): the skip is the news, and the sweep stays due.
+        if not look["skipped_at"]:
+            return None
+        line, due = f"Deleted {label} never looked for yet", moment
+    elif look["how"] == LISTED:
+        return f"Deleted {label}: {crm} lists them; last asked {_clock(looked_ms / 1000)}."
+    else:
+        how = "a full pull" if look["how"] == FULL_PULL else f"a sweep of {crm}'s list"
+        line = f"Deleted {label} last looked for {_clock(looked_ms / 1000)}, by {how}"
+        due = looked_ms / 1000 + interval_s
+    if interval_s > 0:
+        line += f"; next sweep {'due now' if due <= moment else 'due ' + _clock(due)}"
+    else:
+        line += "; sweeps are off (CRM_DELETION_SWEEP)"
+    if look["skipped_at"]:
+        line += f"; skipped at {look['skipped_at'][:16].replace('T', ' ')} UTC: {look['skipped_why']}"
+    return line + "."
 
 
 def _clock(epoch_s: float) -> str:

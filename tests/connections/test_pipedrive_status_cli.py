@@ -66,8 +66,13 @@ def test_status_of_a_pipedrive_connection_shows_its_company_last_sync_and_cache_
         f"Cached:      people {people}, organizations {organizations}, deals {deals}, users {users}" in lines
     )
     assert "Daily budget: not counted for Pipedrive" in out
-    # Pipedrive lists deleted deals, not deleted people: those are swept for (crm.sync.sweep).
-    assert any(line.startswith("Deletions:   Deleted people last looked for ") for line in lines), out
+    # Pipedrive lists deleted deals, not deleted people, notes or activities: those are swept
+    # for (crm.sync.sweep); the first sync read them in full, which counts as a look.
+    for what in ("people", "notes", "activities"):
+        assert any(
+            line.startswith(f"Deletions:   Deleted {what} last looked for ") and "by a full pull" in line
+            for line in lines
+        ), out
     assert any(line.startswith("Deletions:   Deleted deals: Pipedrive lists them") for line in lines), out
     assert "HubSpot" not in out and "tickets" not in out and "Portal" not in out
 

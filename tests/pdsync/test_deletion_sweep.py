@@ -166,22 +166,25 @@ def test_a_person_created_and_cached_during_the_sweep_or_created_here_unpushed_i
     assert differences(pd_settings, company, "contacts") == [f"contacts {local} cached but not live"]
 
 
-class DropsSweepPages(httpx2.HTTPTransport):
-    """Real loopback HTTP whose connections are refused, once ``down``, for the persons list
-    (not the reads by update time); it goes down after the first such page."""
+class DropsListPages(httpx2.HTTPTransport):
+    """Real loopback HTTP whose connections are refused, once ``down``, for the list at
+    ``path`` read whole (not the reads by update time or by ids); it goes down after
+    ``pages`` such pages went through (0: down from the start)."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: str, *, pages: int) -> None:
         super().__init__()
-        self.down = False
-        self.pages = 0
+        self.path, self.until = path, pages
+        self.down = pages == 0
+        self.pages = self.refused = 0
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         listing = not {"ids", "updated_since"} & set(request.url.params.keys())
-        if request.url.path == "/api/v2/persons" and listing:
+        if request.url.path == self.path and listing:
             if self.down:
+                self.refused += 1
                 raise httpx2.ConnectError("connection refused", request=request)
             self.pages += 1
-            self.down = True
+            self.down = self.pages >= self.until
         return super().handle_request(request)
 
 
@@ -189,7 +192,7 @@ def test_a_network_drop_mid_sweep_flags_nothing_and_the_next_pull_sweeps_again(
     pd_settings: Settings, company: PipedriveAdmin, pd_api: PipedriveApi
 ) -> None:
     deleted_after_a_full_pull(pd_settings, company, pd_api, 2, due=True)
-    network = DropsSweepPages()
+    network = DropsListPages("/api/v2/persons", pages=1)
     client = PipedriveClient(company.url, ApiToken(company.api_token()), transport=network, max_retries=1)
     api = Lists(PipedriveApi(client), limit=10)
     try:

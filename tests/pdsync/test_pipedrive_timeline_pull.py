@@ -99,7 +99,8 @@ def test_notes_and_activities_follow_edits_moves_and_deletions_through_full_and_
     run = run_sync(pd_settings, kind="incremental", api=pd_api)
 
     assert run["state"] == "succeeded", run.get("error")
-    # Pipedrive lists no deleted notes or activities: only the next full pull sees them gone.
+    # Pipedrive lists no deleted notes or activities: until their deletion sweep falls due (the
+    # full pull was a look; tests/pdsync/test_timeline_deletion_sweep.py) they stay.
     gone = [
         ("notes", str(notes[1]["id"])),
         (KINDS.get(activities[-1]["type"], "tasks"), str(activities[-1]["id"])),

@@ -335,7 +335,7 @@ def test_the_sidebar_names_a_pipedrive_connections_pages_in_its_words_and_has_no
     )
 
 
-def test_a_pipedrive_connections_sync_page_says_when_deleted_people_were_last_looked_for(
+def test_a_pipedrive_connections_sync_page_says_when_deleted_people_notes_and_activities_were_last_looked_for(
     company: Portal,
 ) -> None:
     at = company.page("sync")
@@ -343,7 +343,10 @@ def test_a_pipedrive_connections_sync_page_says_when_deleted_people_were_last_lo
 
     assert not at.exception
     captions = [plain(c.value) for c in at.caption]
-    assert any(c.startswith("Deleted people last looked for ") and "by a full pull" in c for c in captions)
+    for what in ("people", "notes", "activities"):
+        assert any(
+            c.startswith(f"Deleted {what} last looked for ") and "by a full pull" in c for c in captions
+        )
     assert any(c.startswith("Deleted deals: Pipedrive lists them; last asked ") for c in captions)
 
 
