@@ -13,8 +13,8 @@ from ui.listpage import open_list_page
 from ui.selection import link_params
 from ui.tables import RecordQuery, csv_button, load_page, view_id
 
-page = open_list_page("companies")
-_, settings, words, info, conn, defs = page
+listing = open_list_page("companies")
+_, settings, words, info, conn, defs = listing
 contacts_info = type_info(settings.crm, "contacts")
 deals_info = type_info(settings.crm, "deals")
 

@@ -27,9 +27,9 @@ from ui.feedback import crm_errors, flash
 from ui.listpage import open_list_page
 from ui.tables import ANY, RecordQuery, active_filters, choose, load_page, open_and_export, view_id
 
-page = open_list_page("contacts")
-staff, settings, words, info, conn, defs = page
-label = page.label
+listing = open_list_page("contacts")
+staff, settings, words, info, conn, defs = listing
+label = listing.label
 company_info = type_info(settings.crm, "companies")
 COMPANY = company_info.singular.capitalize()
 

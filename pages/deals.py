@@ -42,9 +42,9 @@ from ui.tables import (
     view_id,
 )
 
-page = open_list_page("deals")
-staff, settings, words, info, conn, defs = page
-label = page.label
+listing = open_list_page("deals")
+staff, settings, words, info, conn, defs = listing
+label = listing.label
 
 PREFIX = "deals"
 SIDE_BY_SIDE = "__all__"

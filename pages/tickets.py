@@ -23,9 +23,9 @@ from ui.feedback import crm_errors
 from ui.listpage import open_list_page
 from ui.tables import ANY, RecordQuery, active_filters, choose, load_page, open_and_export, view_id
 
-page = open_list_page("tickets", scope_notes=["tickets"])
-staff, settings, words, info, conn, defs = page
-label = page.label
+listing = open_list_page("tickets", scope_notes=["tickets"])
+staff, settings, words, info, conn, defs = listing
+label = listing.label
 
 PREFIX = "tickets"
 PAGE_SIZE = 50
