@@ -196,19 +196,15 @@ def start_connect(settings: Settings, *, ticket: str | None) -> tuple[str, str]:
         OAuthFlowError: "ticket_required" (no ticket), "ticket_invalid".
         ConfigError: no Pipedrive app configured, or no encryption key.
     """
-    if not ticket:
-        # Checked first, before any setting or table is read: a stranger learns nothing.
-        raise OAuthFlowError("ticket_required", "Start connecting from the Connect page.")
+    ticket = oauth.require_ticket(ticket)
     _check_app(settings)
-    state, nonce, staff_email, _ = oauth.begin_flow(settings, ticket=ticket, pkce=False)
+    state, nonce, _ = oauth.begin_flow(settings, ticket=ticket, pkce=False, crm="Pipedrive")
     params = {
         "client_id": settings.pipedrive_client_id,
         "redirect_uri": settings.pipedrive_redirect_uri,
         "state": state,
     }
-    url = Pipedrive().oauth(settings).authorize_url + "?" + urlencode(params)
-    log.info("Pipedrive connect started%s", f" by {staff_email}" if staff_email else "")
-    return url, nonce
+    return Pipedrive().oauth(settings).authorize_url + "?" + urlencode(params), nonce
 
 
 def complete_connect(
@@ -264,9 +260,7 @@ def _store_grant(chosen: Settings, company: int, grant: Grant, who: Identity) ->
     with store.open(chosen) as db:
         previous = oauth.stored_refresh_token(db, vault)
         with db.atomic():
-            db.meta.claim_for_portal(company)
-            db.auth.delete_tokens()
-            oauth.store_grant(db, vault, company, grant, refresh_token=grant.refresh_token)
+            oauth.replace_grant(db, vault, company, grant)
             _write_connection_row(
                 db, "oauth", who, scopes=list(grant.scopes), expires_at=grant.expires_at, now=now
             )

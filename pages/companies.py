@@ -6,33 +6,22 @@ from typing import Any
 
 import streamlit as st
 
-from crm.crms import provider_of
 from ui import data
-from ui.access import require_staff
 from ui.columns import grid_columns, ids_as_text, owner_labels, sort_choices, type_info, with_links
-from ui.feedback import crm_errors, show_flash
-from ui.runtime import page_settings
+from ui.feedback import crm_errors
+from ui.listpage import open_list_page
 from ui.selection import link_params
-from ui.states import require_data
 from ui.tables import RecordQuery, csv_button, load_page, view_id
 
-staff = require_staff()
-show_flash()
-settings = page_settings()
-
-words = provider_of(settings).words
-# Which of the CRM's properties the page shows, and under which words: its own.
-info = type_info(settings.crm, "companies")
+listing = open_list_page("companies")
+_, settings, words, info, conn, defs = listing
 contacts_info = type_info(settings.crm, "contacts")
 deals_info = type_info(settings.crm, "deals")
 
 PAGE_SIZE = 50
 COLUMNS = list(info.columns)
 
-st.title(info.label)
-conn = require_data(settings, staff, "companies")
 with crm_errors("read the cache"):
-    defs = data.property_defs(settings, "companies")
     owners = owner_labels(data.owners(settings)) if info.owner in COLUMNS else {}
 SORTS = sort_choices(info, words, defs)
 

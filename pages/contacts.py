@@ -7,12 +7,10 @@ from typing import Any
 import streamlit as st
 
 from crm import sync
-from crm.crms import provider_of
 from crm.errors import CrmError, InvalidEdit
 from crm.sync.pronouns import PRONOUNS
 from ui import data, editing
 from ui import links as links_ui
-from ui.access import require_staff
 from ui.columns import (
     grid_columns,
     ids_as_text,
@@ -25,37 +23,24 @@ from ui.columns import (
     type_info,
     with_links,
 )
-from ui.feedback import crm_errors, flash, show_flash
-from ui.runtime import page_settings
-from ui.states import require_data
+from ui.feedback import crm_errors, flash
+from ui.listpage import open_list_page
 from ui.tables import ANY, RecordQuery, active_filters, choose, load_page, open_and_export, view_id
 
-staff = require_staff()
-show_flash()
-settings = page_settings()
-words = provider_of(settings).words
-# Which of the CRM's properties play which part (name, email, owner, stage...): its own words.
-info = type_info(settings.crm, "contacts")
+listing = open_list_page("contacts")
+staff, settings, words, info, conn, defs = listing
+label = listing.label
 company_info = type_info(settings.crm, "companies")
 COMPANY = company_info.singular.capitalize()
 
 PREFIX = "contacts"
 PAGE_SIZES = (25, 50, 100, 250)
 
-st.title(info.label)
-conn = require_data(settings, staff, "contacts")
-
 with crm_errors("read the cache"):
-    defs = data.property_defs(settings, "contacts")
     owners = owner_labels(data.owners(settings))
 
 
 LINKS_COLUMN = "in_crms"  # not a property name: the links' states, shown only
-
-
-def label(name: str) -> str:
-    return info.label_of(name, words, defs)
-
 
 STAGE_LABEL = label(info.stage) if info.stage else ""
 SORTS = sort_choices(info, words, defs)

@@ -18,9 +18,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from crm.crms import provider_of
 from ui import data, editing
-from ui.access import require_staff
 from ui.columns import (
     grid_columns,
     ids_as_text,
@@ -29,12 +27,10 @@ from ui.columns import (
     record_label,
     sort_choices,
     stage_labels,
-    type_info,
     with_links,
 )
-from ui.feedback import crm_errors, show_flash
-from ui.runtime import page_settings
-from ui.states import require_data
+from ui.feedback import crm_errors
+from ui.listpage import open_list_page
 from ui.tables import (
     ANY,
     RecordQuery,
@@ -46,20 +42,13 @@ from ui.tables import (
     view_id,
 )
 
-staff = require_staff()
-show_flash()
-settings = page_settings()
-
-words = provider_of(settings).words
-# Which of the CRM's properties play which part (title, pipeline, stage, value...): its own words.
-info = type_info(settings.crm, "deals")
+listing = open_list_page("deals")
+staff, settings, words, info, conn, defs = listing
+label = listing.label
 
 PREFIX = "deals"
 SIDE_BY_SIDE = "__all__"
 PAGE_SIZE = 50
-
-st.title(info.label)
-conn = require_data(settings, staff, "deals")
 
 with crm_errors("read the cache"):
     pipes = [p for p in data.pipelines(settings, "deals") if not p.get("archived")]
@@ -67,13 +56,7 @@ with crm_errors("read the cache"):
     # Deals naming no currency are in the account's, as the last sync read it (None: unknown).
     default_currency = data.account_currency(settings)
     figures = data.deal_figures(settings, dt.date.today(), default_currency=default_currency)
-    defs = data.property_defs(settings, "deals")
 NO_CURRENCY = "no currency"
-
-
-def label(name: str) -> str:
-    return info.label_of(name, words, defs)
-
 
 SORTS = sort_choices(info, words, defs)
 EDITABLE = list(info.editable)

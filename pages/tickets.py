@@ -6,9 +6,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from crm.crms import provider_of
 from ui import data, editing
-from ui.access import require_staff
 from ui.columns import (
     grid_columns,
     ids_as_text,
@@ -19,22 +17,15 @@ from ui.columns import (
     role_columns,
     sort_choices,
     stage_labels,
-    type_info,
     with_links,
 )
-from ui.feedback import crm_errors, show_flash
-from ui.runtime import page_settings
-from ui.states import require_data
+from ui.feedback import crm_errors
+from ui.listpage import open_list_page
 from ui.tables import ANY, RecordQuery, active_filters, choose, load_page, open_and_export, view_id
-from ui.timeline import scope_notice
 
-staff = require_staff()
-show_flash()
-settings = page_settings()
-
-words = provider_of(settings).words
-# Which of the CRM's properties play which part (subject, pipeline, stage, owner): its own words.
-info = type_info(settings.crm, "tickets")
+listing = open_list_page("tickets", scope_notes=["tickets"])
+staff, settings, words, info, conn, defs = listing
+label = listing.label
 
 PREFIX = "tickets"
 PAGE_SIZE = 50
@@ -42,19 +33,9 @@ STATES = {"OPEN": "Open", "CLOSED": "Closed"}
 EDITABLE = list(info.editable)
 COLUMNS = list(info.columns)
 
-st.title(info.label)
-scope_notice(settings, ["tickets"])
-conn = require_data(settings, staff, "tickets")
-
 with crm_errors("read the cache"):
     pipes = [p for p in data.pipelines(settings, "tickets") if not p.get("archived")]
     owners = owner_labels(data.owners(settings))
-    defs = data.property_defs(settings, "tickets")
-
-
-def label(name: str) -> str:
-    return info.label_of(name, words, defs)
-
 
 SORTS = sort_choices(info, words, defs)
 # The grid shows a ticket's age instead of its time columns (HubSpot's create date).

@@ -131,49 +131,28 @@ def records_page(
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def _owners(target: str, stamp_: str) -> pd.DataFrame:
+def _query(target: str, stamp_: str, name: str, *args: Any, **kwargs: Any) -> Any:
+    """``db.queries.<name>(*args, **kwargs)``: the loaders that are one query share this one
+    cache (keyed by the query's name and arguments) instead of one cached function each."""
     with _db(target) as db:
-        return db.queries.owners_frame()
+        return getattr(db.queries, name)(*args, **kwargs)
+
+
+def _read(settings: Settings, name: str, *args: Any, **kwargs: Any) -> Any:
+    """One query (``_query``) of the cache ``settings`` point at, as of ``stamp()``."""
+    return _query(store.target_of(settings), stamp(settings), name, *args, **kwargs)
 
 
 def owners(settings: Settings) -> pd.DataFrame:
-    return _owners(store.target_of(settings), stamp(settings))
-
-
-@st.cache_data(ttl=TTL, show_spinner=False)
-def _pipelines(target: str, stamp_: str, object_type: str) -> list[dict[str, Any]]:
-    with _db(target) as db:
-        return db.queries.pipelines(object_type)
+    return _read(settings, "owners_frame")
 
 
 def pipelines(settings: Settings, object_type: str = "deals") -> list[dict[str, Any]]:
-    return _pipelines(store.target_of(settings), stamp(settings), object_type)
-
-
-@st.cache_data(ttl=TTL, show_spinner=False)
-def _property_defs(target: str, stamp_: str, object_type: str) -> dict[str, dict[str, Any]]:
-    with _db(target) as db:
-        return db.queries.property_defs(object_type)
+    return _read(settings, "pipelines", object_type)
 
 
 def property_defs(settings: Settings, object_type: str) -> dict[str, dict[str, Any]]:
-    return _property_defs(store.target_of(settings), stamp(settings), object_type)
-
-
-@st.cache_data(ttl=TTL, show_spinner=False)
-def _deal_stage_summary(
-    target: str,
-    stamp_: str,
-    pipeline_id: str,
-    roles: tuple[tuple[str, str], ...] = (),
-    in_currency: str | None = None,
-    default_currency: str | None = None,
-) -> pd.DataFrame:
-    wanted = {k: v for k, v in roles if k not in ("close_date", "status_won")}
-    with _db(target) as db:
-        return db.queries.deal_stage_summary(
-            pipeline_id, in_currency=in_currency, default_currency=default_currency, **wanted
-        )
+    return _read(settings, "property_defs", object_type)
 
 
 def deal_stage_summary(
@@ -182,31 +161,24 @@ def deal_stage_summary(
     """Amount and count per stage of one pipeline, in the pipeline's stage order, of the deals
     in ``currency`` (None: those naming none) when the CRM's deals name one; a deal naming
     none is in ``default_currency`` when given (the account's)."""
-    roles = tuple(sorted(deal_roles(settings).items()))
-    return _deal_stage_summary(
-        store.target_of(settings), stamp(settings), pipeline_id, roles, currency, default_currency
+    wanted = {k: v for k, v in sorted(deal_roles(settings).items()) if k not in ("close_date", "status_won")}
+    return _read(
+        settings,
+        "deal_stage_summary",
+        pipeline_id,
+        in_currency=currency,
+        default_currency=default_currency,
+        **wanted,
     )
-
-
-@st.cache_data(ttl=TTL, show_spinner=False)
-def _deal_figures(
-    target: str,
-    stamp_: str,
-    today: dt.date,
-    roles: tuple[tuple[str, str], ...] = (),
-    default_currency: str | None = None,
-) -> list[dict[str, Any]]:
-    with _db(target) as db:
-        return db.queries.deal_figures(today=today, default_currency=default_currency, **dict(roles))
 
 
 def deal_figures(
     settings: Settings, today: dt.date | None = None, *, default_currency: str | None = None
 ) -> list[dict[str, Any]]:
     """The deal figures per currency, most deals first (``Queries.deal_figures``)."""
-    roles = tuple(sorted(deal_roles(settings).items()))
-    return _deal_figures(
-        store.target_of(settings), stamp(settings), today or dt.date.today(), roles, default_currency
+    roles = dict(sorted(deal_roles(settings).items()))
+    return _read(
+        settings, "deal_figures", today=today or dt.date.today(), default_currency=default_currency, **roles
     )
 
 
@@ -226,36 +198,18 @@ def account_currency(settings: Settings) -> str | None:
     return _account_currency(store.target_of(settings), stamp(settings))
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
-def _company_counts(target: str, stamp_: str, company_ids: tuple[str, ...]) -> pd.DataFrame:
-    with _db(target) as db:
-        return db.queries.company_counts(list(company_ids))
-
-
 def company_counts(settings: Settings, company_ids: list[str]) -> pd.DataFrame:
-    return _company_counts(store.target_of(settings), stamp(settings), tuple(company_ids))
-
-
-@st.cache_data(ttl=TTL, show_spinner=False)
-def _ticket_stage_summary(target: str, stamp_: str) -> pd.DataFrame:
-    with _db(target) as db:
-        return db.queries.ticket_stage_summary()
+    return _read(settings, "company_counts", tuple(company_ids))
 
 
 def ticket_stage_summary(settings: Settings) -> pd.DataFrame:
     """Open tickets per stage of every ticket pipeline, with their age."""
-    return _ticket_stage_summary(store.target_of(settings), stamp(settings))
-
-
-@st.cache_data(ttl=TTL, show_spinner=False)
-def _open_ticket_ages(target: str, stamp_: str) -> pd.DataFrame:
-    with _db(target) as db:
-        return db.queries.open_ticket_ages()
+    return _read(settings, "ticket_stage_summary")
 
 
 def open_ticket_ages(settings: Settings) -> pd.DataFrame:
     """Open tickets per age bucket."""
-    return _open_ticket_ages(store.target_of(settings), stamp(settings))
+    return _read(settings, "open_ticket_ages")
 
 
 def ticket_parties(settings: Settings, ticket_ids: list[str]) -> dict[str, dict[str, str]]:
@@ -380,14 +334,7 @@ def clear() -> None:
     """Forget every cached frame (after a sync, a push, a disconnect)."""
     for loader in (
         _records_page,
-        _owners,
-        _pipelines,
-        _property_defs,
-        _deal_stage_summary,
-        _deal_figures,
-        _company_counts,
-        _ticket_stage_summary,
-        _open_ticket_ages,
+        _query,
         _timeline,
     ):
         loader.clear()

@@ -21,9 +21,7 @@ changes what is built on it, as before the split.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Self
-
-import httpx2
+from typing import Any, Self, Unpack
 
 from crm.config import Settings
 from crm.hubspot import associations, batches, conversations, metadata, paging, walks
@@ -31,7 +29,7 @@ from crm.hubspot import search as searching
 from crm.hubspot.limits import PortalLimits
 from crm.hubspot.models import BatchResult, ClientStats, Page, Record, SearchPage, TokenSource
 from crm.hubspot.search import SEARCH_LIMIT, SEARCH_RESULT_CAP
-from crm.hubspot.transport import Transport
+from crm.hubspot.transport import Transport, TransportOptions
 
 __all__ = ["HubSpotClient"]
 
@@ -42,37 +40,12 @@ class HubSpotClient:
     Args:
         settings: where HubSpot is (``base_url``) and the default timeout.
         tokens: the bearer tokens; its ``portal_key`` picks the shared rate limiter.
-        base_url: overrides ``settings.base_url``.
-        transport: an httpx2 transport (tests).
-        timeout: seconds per request (connect, read, write, pool); default
-            ``settings.http_timeout``.
-        max_retries: retries per call after the first attempt.
-        backoff_base: first backoff step in seconds for 5xx and timeouts.
-        limits: the shared budgets and breaker; default the process-wide ones of the portal.
+        options: how requests are sent, handed to the ``Transport`` (``TransportOptions``:
+            base_url, transport, timeout, max_retries, backoff_base, limits).
     """
 
-    def __init__(
-        self,
-        settings: Settings,
-        tokens: TokenSource,
-        *,
-        base_url: str | None = None,
-        transport: httpx2.BaseTransport | None = None,
-        timeout: float | None = None,
-        max_retries: int = 6,
-        backoff_base: float = 0.5,
-        limits: PortalLimits | None = None,
-    ) -> None:
-        self.transport = Transport(
-            settings,
-            tokens,
-            base_url=base_url,
-            transport=transport,
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff_base=backoff_base,
-            limits=limits,
-        )
+    def __init__(self, settings: Settings, tokens: TokenSource, **options: Unpack[TransportOptions]) -> None:
+        self.transport = Transport(settings, tokens, **options)
         self.search_cap = SEARCH_RESULT_CAP
         self.search_page_size = SEARCH_LIMIT
 

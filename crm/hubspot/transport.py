@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 from urllib.parse import quote
 
 import httpx2
@@ -57,32 +57,33 @@ DAILY_POLICY = "DAILY"
 Retry = Literal["safe", "create"]
 
 
+class TransportOptions(TypedDict, total=False):
+    """How requests are sent: the keyword arguments of ``Transport`` and of ``HubSpotClient``,
+    which hands them on (written once, so the facade and the transport cannot drift)."""
+
+    base_url: str | None  # overrides settings.base_url
+    transport: httpx2.BaseTransport | None  # an httpx2 transport (tests)
+    timeout: float | None  # seconds per request (connect, read, write, pool); default settings.http_timeout
+    max_retries: int  # retries per call after the first attempt; default 6
+    backoff_base: float  # first backoff step in seconds for 5xx and timeouts; default 0.5
+    limits: PortalLimits | None  # the shared budgets and breaker; default the portal's process-wide ones
+
+
 class Transport:
     """Sends HubSpot requests within the portal's limits; thread-safe, one per client.
 
-    Args: as ``HubSpotClient``'s (settings, tokens, base_url, transport, timeout,
-    max_retries, backoff_base, limits).
+    Args: ``settings`` (where HubSpot is, the default timeout), ``tokens`` (the bearer tokens;
+    its ``portal_key`` picks the shared rate limiter), and ``TransportOptions``.
     """
 
-    def __init__(
-        self,
-        settings: Settings,
-        tokens: TokenSource,
-        *,
-        base_url: str | None = None,
-        transport: httpx2.BaseTransport | None = None,
-        timeout: float | None = None,
-        max_retries: int = 6,
-        backoff_base: float = 0.5,
-        limits: PortalLimits | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, tokens: TokenSource, **options: Unpack[TransportOptions]) -> None:
         self.settings = settings
         self.tokens = tokens
-        self.base_url = (base_url or settings.base_url).rstrip("/")
-        self.timeout = float(timeout or settings.http_timeout)
-        self.max_retries = max(0, int(max_retries))
-        self.backoff_base = backoff_base
-        self.limits = limits or limits_for(tokens.portal_key)
+        self.base_url = (options.get("base_url") or settings.base_url).rstrip("/")
+        self.timeout = float(options.get("timeout") or settings.http_timeout)
+        self.max_retries = max(0, int(options.get("max_retries", 6)))
+        self.backoff_base = options.get("backoff_base", 0.5)
+        self.limits = options.get("limits") or limits_for(tokens.portal_key)
         self.limits.daily.configure(share=settings.daily_budget, configured_limit=settings.daily_limit)
         # Set (by a sync) to hold every request within the daily budget: the one that would
         # exceed it raises DailyBudgetSpent instead of going out. Off, requests only count.
@@ -90,7 +91,7 @@ class Transport:
         self.stats = ClientStats()
         self.http = httpx2.Client(
             base_url=self.base_url,
-            transport=transport,
+            transport=options.get("transport"),
             timeout=httpx2.Timeout(self.timeout),
             limits=httpx2.Limits(max_connections=32, max_keepalive_connections=16),
             headers={"Accept": "application/json", "User-Agent": "crm-dashboard/1"},

@@ -29,11 +29,19 @@ from crm.oauth.connection import (
     STATIC_KINDS,
     ConnectionInfo,
     iso_now,
+    replace_grant,
     store_grant,
     stored_refresh_token,
     stored_static_token,
 )
-from crm.oauth.consent import STATE_TTL_S, TICKET_TTL_S, begin_flow, create_ticket, finish_flow
+from crm.oauth.consent import (
+    STATE_TTL_S,
+    TICKET_TTL_S,
+    begin_flow,
+    create_ticket,
+    finish_flow,
+    require_ticket,
+)
 from crm.oauth.disconnect import DisconnectResult, disconnect
 from crm.oauth.status import connection_info, health
 from crm.oauth.tokens import OAuthTokenSource, Refresher, open_client, token_endpoint, token_source
@@ -60,6 +68,8 @@ __all__ = [
     "health",
     "iso_now",
     "open_client",
+    "replace_grant",
+    "require_ticket",
     "start_connect",
     "store_grant",
     "stored_refresh_token",

@@ -26,10 +26,17 @@ from crm.oauth.connection import (
     REFRESH_ERROR_KEY,
     ConnectionInfo,
     iso_now,
-    store_grant,
+    replace_grant,
     stored_refresh_token,
 )
-from crm.oauth.consent import STATE_MESSAGES, begin_flow, finish_flow, pkce_challenge, verifier_kind
+from crm.oauth.consent import (
+    STATE_MESSAGES,
+    begin_flow,
+    finish_flow,
+    pkce_challenge,
+    require_ticket,
+    verifier_kind,
+)
 from crm.oauth.status import connection_info
 from crm.store import Store, syncstate
 from crm.store.connections import Connection, default_name
@@ -51,14 +58,12 @@ def start_connect(settings: Settings, *, ticket: str | None) -> tuple[str, str]:
             or used), "not_oauth" (private-app mode).
         ConfigError: no encryption key or no client credentials.
     """
-    if not ticket:
-        # Checked first, before any setting or table is read: a stranger learns nothing.
-        raise OAuthFlowError("ticket_required", "Start connecting from the Connect page.")
+    ticket = require_ticket(ticket)
     if settings.mode == "private_app":
         raise OAuthFlowError("not_oauth", "This app uses a private-app token; there is nothing to connect.")
     if not settings.client_id or not settings.client_secret:
         raise ConfigError("HUBSPOT_CLIENT_ID", "OAuth needs the app's client id and secret")
-    state, nonce, staff_email, verifier = begin_flow(settings, ticket=ticket, pkce=settings.pkce)
+    state, nonce, verifier = begin_flow(settings, ticket=ticket, pkce=settings.pkce, crm="HubSpot")
     params = [
         ("client_id", settings.client_id),
         ("redirect_uri", settings.redirect_uri),
@@ -71,9 +76,7 @@ def start_connect(settings: Settings, *, ticket: str | None) -> tuple[str, str]:
         params += [("code_challenge", pkce_challenge(verifier)), ("code_challenge_method", "S256")]
     separator = "&" if "?" in settings.authorize_url else "?"
     # quote (not quote_plus): HubSpot wants spaces in scope lists as %20.
-    url = settings.authorize_url + separator + urlencode(params, quote_via=quote)
-    log.info("OAuth connect started%s", f" by {staff_email}" if staff_email else "")
-    return url, nonce
+    return settings.authorize_url + separator + urlencode(params, quote_via=quote), nonce
 
 
 def complete_connect(
@@ -220,11 +223,8 @@ def _store_connection(
 ) -> None:
     """Claim the cache for the portal and store the new tokens and connection row, in one transaction."""
     with db.atomic():
-        if db.meta.claim_for_portal(portal_id):
+        if replace_grant(db, vault, portal_id, grant):
             log.info("The cache held another portal's records; they were cleared for portal %s", portal_id)
-        db.auth.delete_tokens()
-        db.meta.put(REFRESH_ERROR_KEY, None)
-        store_grant(db, vault, portal_id, grant, refresh_token=grant.refresh_token)
         db.auth.replace_connection(
             mode=settings.mode,
             status="connected",

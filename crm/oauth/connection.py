@@ -107,6 +107,19 @@ def store_grant(
         )
 
 
+def replace_grant(db: Store, vault: Vault, account_id: int, grant: _GrantLike) -> bool:
+    """Give the partition to ``account_id`` and replace its tokens with a new OAuth grant's.
+
+    Every CRM's callback calls it inside the transaction that also writes the connection
+    row, so a reader never sees the new tokens beside another account's cache. Returns
+    True when the partition held another account's cache, now cleared (``claim_for_portal``).
+    """
+    cleared = db.meta.claim_for_portal(account_id)
+    db.auth.delete_tokens()
+    store_grant(db, vault, account_id, grant, refresh_token=grant.refresh_token)
+    return cleared
+
+
 def stored_refresh_token(db: Store, vault: Vault) -> str | None:
     """The refresh token stored now, or None (none stored, or the key cannot read it)."""
     row = db.auth.read_tokens().get(REFRESH)

@@ -44,11 +44,24 @@ def create_ticket(settings: Settings, staff_email: str | None) -> str:
     return ticket
 
 
-def begin_flow(settings: Settings, *, ticket: str, pkce: bool) -> tuple[str, str, str | None, str | None]:
-    """Redeem a connect ticket and open a new state: ``(state, nonce, staff email, PKCE verifier)``.
+def require_ticket(ticket: str | None) -> str:
+    """The connect ticket a flow starts with, checked by every CRM's ``start_connect`` first,
+    before any setting or table is read: a stranger learns nothing.
+
+    Raises:
+        OAuthFlowError: "ticket_required" (no ticket).
+    """
+    if not ticket:
+        raise OAuthFlowError("ticket_required", "Start connecting from the Connect page.")
+    return ticket
+
+
+def begin_flow(settings: Settings, *, ticket: str, pkce: bool, crm: str) -> tuple[str, str, str | None]:
+    """Redeem a connect ticket and open a new state: ``(state, nonce, PKCE verifier)``.
 
     Shared by every CRM's consent flow: the state and the binding nonce are stored hashed
     in the home database (the verifier encrypted), so ``finish_flow`` can check the answer.
+    ``crm`` is the CRM's name for the log line saying who started it.
 
     Raises:
         OAuthFlowError: "ticket_invalid" (unknown, expired or used).
@@ -76,7 +89,8 @@ def begin_flow(settings: Settings, *, ticket: str, pkce: bool) -> tuple[str, str
             now=now,
             ttl_s=STATE_TTL_S,
         )
-    return state, nonce, staff_email, verifier
+    log.info("%s connect started%s", crm, f" by {staff_email}" if staff_email else "")
+    return state, nonce, verifier
 
 
 def finish_flow(

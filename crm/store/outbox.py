@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -265,62 +265,57 @@ class Outbox(TableOwner):
         self, outbox_id: int, record: RecordLike, *, by: str | None, existed: bool
     ) -> None:
         """A queued note or task is in HubSpot as ``record``: the local one becomes it, links kept."""
+
+        def swap(object_type: str, local_id: str, payload: str, stamp: str) -> None:
+            links = [(str(t), str(i)) for t, i in json.loads(payload or "{}").get("links") or []]
+            self.db.interactions.delete_local(object_type, local_id)
+            self.db.interactions.upsert_records(object_type, [record], synced_at=stamp)
+            self.db.interactions.set_links(object_type, record.id, links)
+
+        detail = "found in HubSpot from an earlier attempt" if existed else None
+        self._settle_create(outbox_id, "pushed", by=by, detail=detail, record_id=record.id, swap=swap)
+
+    def _settle_create(
+        self,
+        outbox_id: int,
+        status: Literal["pushed", "failed"],
+        *,
+        by: str | None,
+        detail: str | None,
+        record_id: str | None = None,
+        swap: Callable[[str, str, str, str], None] | None = None,
+    ) -> None:
+        """A pending create is settled, with its audit line ("created" or "failed"), in one transaction.
+
+        Pushed: the CRM has it as ``record_id``, and ``swap(object_type, local_id, payload,
+        stamp)`` puts the CRM's record in place of the local one (records and engagements
+        live in different tables). Failed: ``detail`` is the CRM's refusal, kept as the
+        row's error. A row no longer pending (settled meanwhile) is left alone.
+        """
         stamp = now_iso()
         with self.db.atomic():
             pending = self._pending_create(outbox_id)
             if pending is None:
                 return
             object_type, local_id, payload = pending
-            links = [(str(t), str(i)) for t, i in json.loads(payload or "{}").get("links") or []]
-            self.db.interactions.delete_local(object_type, local_id)
-            self.db.interactions.upsert_records(object_type, [record], synced_at=stamp)
-            self.db.interactions.set_links(object_type, record.id, links)
-            self._mark_created(
-                outbox_id,
-                object_type,
-                record.id,
-                payload,
-                by=by,
-                stamp=stamp,
-                detail="found in HubSpot from an earlier attempt" if existed else None,
+            if swap is not None:
+                swap(object_type, local_id, payload, stamp)
+            settled_id = record_id or local_id
+            self.conn.execute(
+                "UPDATE outbox SET status = ?, record_id = ?, error = ?, attempts = attempts + 1, "
+                "updated_at = ? WHERE id = ?",
+                (status, settled_id, detail if status == "failed" else None, stamp, outbox_id),
             )
-
-    def _pending_create(self, outbox_id: int) -> tuple[str, str, str] | None:
-        """(object type, local id, payload) of a create still pending, else None."""
-        row = self.conn.execute(
-            "SELECT object_type, record_id, payload, status FROM outbox WHERE id = ?", (outbox_id,)
-        ).fetchone()
-        if row is None or row[3] != "pending":
-            return None
-        return str(row[0]), str(row[1]), str(row[2] or "")
-
-    def _mark_created(
-        self,
-        outbox_id: int,
-        object_type: str,
-        record_id: str,
-        payload: str,
-        *,
-        by: str | None,
-        stamp: str,
-        detail: str | None,
-    ) -> None:
-        """A create reached HubSpot as ``record_id``: the row is pushed, the audit log says so."""
-        self.conn.execute(
-            "UPDATE outbox SET status = 'pushed', record_id = ?, error = NULL, attempts = attempts + 1, "
-            "updated_at = ? WHERE id = ?",
-            (record_id, stamp, outbox_id),
-        )
-        self._audit(
-            at=stamp,
-            object_type=object_type,
-            record_id=record_id,
-            new=payload,
-            by=by,
-            outbox_id=outbox_id,
-            result="created",
-            detail=detail,
-        )
+            self._audit(
+                at=stamp,
+                object_type=object_type,
+                record_id=settled_id,
+                new=payload,
+                by=by,
+                outbox_id=outbox_id,
+                result="created" if status == "pushed" else "failed",
+                detail=detail,
+            )
 
     # ------------------------------------------------------------- pull side
 
@@ -427,10 +422,7 @@ class Outbox(TableOwner):
             )
             return False
         if outcome.status == "retry":
-            self.conn.execute(
-                "UPDATE outbox SET attempts = attempts + 1, error = ?, updated_at = ? WHERE id = ?",
-                (outcome.message, stamp, outcome.outbox_id),
-            )
+            self._retry_later(outcome.outbox_id, outcome.message, stamp)
             return True
         if outcome.status == "conflict":
             self.conn.execute(
@@ -465,59 +457,38 @@ class Outbox(TableOwner):
 
     def complete_create(self, outbox_id: int, record: RecordLike, *, by: str | None, existed: bool) -> None:
         """A queued creation reached HubSpot as ``record``: swap the local row for it."""
-        stamp = now_iso()
-        with self.db.atomic():
-            pending = self._pending_create(outbox_id)
-            if pending is None:
-                return
-            object_type, local_id, payload = pending
-            self.db.records.delete_record(object_type, local_id)
-            self.db.records.upsert_records(object_type, [record], synced_at=stamp)
-            self._mark_created(
-                outbox_id,
-                object_type,
-                record.id,
-                payload,
-                by=by,
-                stamp=stamp,
-                detail="matched an existing record by email" if existed else None,
-            )
-            self.conn.execute(
-                "UPDATE outbox SET record_id = ? WHERE object_type = ? AND record_id = ?",
-                (record.id, object_type, local_id),
-            )
+
+        def swap(object_type: str, local_id: str, payload: str, stamp: str) -> None:
+            self._adopt(object_type, local_id, record, stamp)
+
+        detail = "matched an existing record by email" if existed else None
+        self._settle_create(outbox_id, "pushed", by=by, detail=detail, record_id=record.id, swap=swap)
+
+    def _pending_create(self, outbox_id: int) -> tuple[str, str, str] | None:
+        """(object type, record id, payload) of a create still pending, else None (settled meanwhile)."""
+        row = self.conn.execute(
+            "SELECT object_type, record_id, payload FROM outbox WHERE id = ? AND status = 'pending'",
+            (outbox_id,),
+        ).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]), str(row[2] or ""))
+
+    def _adopt(self, object_type: str, local_id: str, record: RecordLike, stamp: str) -> None:
+        """The CRM's ``record`` replaces a record created here: in the cache, and in every
+        outbox row that named its local id (edits made after the create follow it)."""
+        self.db.records.delete_record(object_type, local_id)
+        self.db.records.upsert_records(object_type, [record], synced_at=stamp)
+        self.conn.execute(
+            "UPDATE outbox SET record_id = ? WHERE object_type = ? AND record_id = ?",
+            (record.id, object_type, local_id),
+        )
 
     def fail_create(self, outbox_id: int, message: str, *, by: str | None, retry: bool) -> None:
         """A queued creation was refused (``retry=False``) or could not be sent (``retry=True``)."""
-        stamp = now_iso()
-        with self.db.atomic():
-            row = self.conn.execute(
-                "SELECT object_type, record_id, payload FROM outbox WHERE id = ? AND status = 'pending'",
-                (outbox_id,),
-            ).fetchone()
-            if row is None:
-                return
-            if retry:
-                self.conn.execute(
-                    "UPDATE outbox SET attempts = attempts + 1, error = ?, updated_at = ? WHERE id = ?",
-                    (message, stamp, outbox_id),
-                )
-                return
-            self.conn.execute(
-                "UPDATE outbox SET status = 'failed', error = ?, attempts = attempts + 1, updated_at = ? "
-                "WHERE id = ?",
-                (message, stamp, outbox_id),
-            )
-            self._audit(
-                at=stamp,
-                object_type=row[0],
-                record_id=row[1],
-                new=row[2],
-                by=by,
-                outbox_id=outbox_id,
-                result="failed",
-                detail=message,
-            )
+        if retry:
+            with self.db.atomic():
+                self._retry_later(outbox_id, message, now_iso())
+            return
+        self._settle_create(outbox_id, "failed", by=by, detail=message)
 
     def hold_create(self, outbox_id: int, record: RecordLike) -> bool:
         """HubSpot already has a contact with this create's email: keep the create for a decision.
@@ -570,9 +541,7 @@ class Outbox(TableOwner):
                 )
             else:
                 prop_type = self.db.queries.property_types(object_type).get(prop, "string")
-                self.conn.execute(
-                    "UPDATE outbox SET status = 'discarded', updated_at = ? WHERE id = ?", (stamp, outbox_id)
-                )
+                self._discard(outbox_id, stamp)
                 self.db.records.set_local_values(
                     object_type, record_id, {prop: to_column(row["remote_value"], prop_type)}
                 )
@@ -620,15 +589,11 @@ class Outbox(TableOwner):
             record_id, theirs = existing_record(row)
             snapshot = json.loads(row["remote_value"])
             types = self.db.queries.property_types(object_type)
-            self.db.records.delete_record(object_type, local_id)
-            self.db.records.upsert_records(
+            self._adopt(
                 object_type,
-                [_Snapshot(record_id, theirs, snapshot.get("created_at"), snapshot.get("updated_at"))],
-                synced_at=stamp,
-            )
-            self.conn.execute(
-                "UPDATE outbox SET record_id = ? WHERE object_type = ? AND record_id = ?",
-                (record_id, object_type, local_id),
+                local_id,
+                _Snapshot(record_id, theirs, snapshot.get("created_at"), snapshot.get("updated_at")),
+                stamp,
             )
             queued = {"pending": 0, "conflict": 0}
             mine: dict[str, Any] = {}
@@ -692,9 +657,7 @@ class Outbox(TableOwner):
             row = self._edit(outbox_id)
             if row["status"] not in ("pending", "conflict", "failed"):
                 raise LookupError(f"edit {outbox_id} is already {row['status']}")
-            self.conn.execute(
-                "UPDATE outbox SET status = 'discarded', updated_at = ? WHERE id = ?", (stamp, outbox_id)
-            )
+            self._discard(outbox_id, stamp)
             object_type, record_id, prop = row["object_type"], row["record_id"], row["property"]
             if row["op"] == "create" and object_type in ENGAGEMENT_TYPES:
                 if is_local_id(record_id):
@@ -757,10 +720,7 @@ class Outbox(TableOwner):
             for row in rows:  # newest first: the first edit of a field is the one kept
                 prop = str(row["property"])
                 if prop in kept:
-                    self.conn.execute(
-                        "UPDATE outbox SET status = 'discarded', updated_at = ? WHERE id = ?",
-                        (stamp, row["id"]),
-                    )
+                    self._discard(int(row["id"]), stamp)
                     result, detail = "discarded", f"{note}; a later edit of the same field was kept"
                 else:
                     kept.add(prop)
@@ -834,11 +794,25 @@ class Outbox(TableOwner):
             _AUDIT_INSERT, (at, object_type, record_id, prop, old, new, by, outbox_id, result, detail)
         )
 
+    def _retry_later(self, outbox_id: int, message: str | None, stamp: str) -> None:
+        """An attempt that may succeed later: a pending row stays pending, counted, with why
+        (a row settled meanwhile is left alone)."""
+        self.conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, error = ?, updated_at = ? WHERE id = ? "
+            "AND status = 'pending'",
+            (message, stamp, outbox_id),
+        )
+
+    def _discard(self, outbox_id: int, stamp: str) -> None:
+        self.conn.execute(
+            "UPDATE outbox SET status = 'discarded', updated_at = ? WHERE id = ?", (stamp, outbox_id)
+        )
+
     def _edit(self, outbox_id: int) -> dict[str, Any]:
-        rows = self._rows("SELECT * FROM outbox WHERE id = ?", (int(outbox_id),))
-        if not rows:
+        row = self.get_edit(outbox_id)
+        if row is None:
             raise LookupError(f"no edit {outbox_id}")
-        return rows[0]
+        return row
 
     # ------------------------------------------------------------------ reads
 

@@ -6,7 +6,9 @@ Modules:
     listpull  any CRM through the CRM interface alone (list pages with a saved cursor,
               modified-since walks, a CRM's deletion list); HubSpot keeps ``pull``
     runner    run_sync (blocking), SyncRunner (background), lease and heartbeat; picks the pull
-    push      the outbox to HubSpot with three-way conflict detection; creates by upsert
+    push      the outbox's edits and new records, with three-way conflict detection; creates by upsert
+    push_logged  notes and tasks logged on records: an earlier attempt looked for, else created
+    push_run  what both parts of a push share: its state, its results, which errors are retried
     edits     validate + queue edits and new contacts; conflict resolution
     pronouns  the custom "pronouns" contact property
     schedule  CRM_SYNC_INTERVAL: a sync and a push every slot, one process per slot

@@ -1,4 +1,5 @@
-"""Pushing the outbox to the connection's CRM, with field-level three-way conflict detection.
+"""Pushing the outbox's edits and new records to the connection's CRM, with field-level
+three-way conflict detection.
 
 The push talks only to ``crm.interface.CrmApi`` (HubSpot, Pipedrive, any CRM): the API
 is ``crms.provider_of(settings).connect(settings)`` unless one is given. For the pending
@@ -31,70 +32,36 @@ the audit log then notes that the upsert matched an existing record. Every outco
 stored in one transaction with its cache and audit-log changes; an edit is never marked
 done before the CRM has it. A CRM API without ``ReadsByKey`` gets no creates.
 
-Notes and tasks logged here (``queue_note``, ``queue_task``) need the ``LogsEngagements``
-capability (HubSpot's engagements, Pipedrive's notes and task activities; elsewhere they are
-refused with a message, to be discarded). HubSpot's create has no idempotency key (docs/INTERACTIONS_API.md §1), so a
-retry never trusts itself: each note
-or task carries its own ``time`` millisecond, and before sending, the push
-searches for an engagement at that millisecond with the same text. Found: the earlier
-attempt reached HubSpot, and the local row becomes it. An attempt whose outcome is
-unknown (timeout, 5xx, dropped connection) is looked for again only after
-SEARCH_SETTLE_S, because search may not show a new object at once; until then it waits.
+Notes and tasks logged on records go after the records, through ``crm.sync.push_logged``
+(``LoggedPusher``): they change for their own reasons (how an engagement is logged, and
+found again after an attempt with an unknown outcome).
 
-One ``Pusher`` holds what a push works with (the store, the API, who pushes, the CRM's
-words, the results so far); ``push`` takes the lease, opens both, runs it and sums up.
+One ``Pusher`` holds what a push works with (``crm.sync.push_run.PushRun``: the store, the
+API, who pushes, the CRM's words, the results so far); ``push`` takes the lease, opens both,
+runs it and sums up.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from crm import crms, store
 from crm.config import Settings
-from crm.errors import (
-    CircuitOpen,
-    CrmError,
-    HubSpotError,
-    NotConnected,
-    NotFound,
-    RateLimited,
-    SyncBusy,
-    Unreachable,
-    ValidationFailed,
-)
-from crm.interface import CrmApi, LogsEngagements, ObjectTypeInfo, ReadsByKey, Record, Words, WriteFailure
+from crm.errors import CrmError, NotConnected, NotFound, SyncBusy, ValidationFailed
+from crm.interface import CrmApi, ObjectTypeInfo, ReadsByKey, Record, Words, WriteFailure
 from crm.logs import in_run
-from crm.plaintext import body_text
 from crm.store import OBJECT_TYPES, Store, syncstate
-from crm.store.interactions import ENGAGEMENT_PROPERTIES, LOGGED_ROLES, queued_roles
 from crm.store.outbox import Outcome
-from crm.store.values import parse_datetime, same_value
+from crm.store.values import same_value
+from crm.sync.push_logged import LoggedPusher
+from crm.sync.push_run import PushRun, is_transient
 
 log = logging.getLogger("crm.sync")
 
 BATCH = 100
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_SUMMARY_KEY = {
-    "pushed": "pushed",
-    "already": "pushed",
-    "created": "pushed",
-    "failed": "failed",
-    "conflict": "conflicts",
-    "retry": "retry",
-}
-# Engagements staff can log from a record page, and what identifies one besides its time.
-LOGGED_TYPES = ("notes", "tasks")
-# The roles (crm.store.interactions.LOGGED_ROLES) an engagement found in the CRM must share
-# with the queued one to be it.
-_MATCHED = {"notes": ("note_body",), "tasks": ("task_subject", "task_body")}
-# Search may lag a create by seconds (HUBSPOT_API.md); an attempt with an unknown outcome
-# is looked for again only after this long.
-SEARCH_SETTLE_S = 60.0
 # Outbox rows grouped by record id: the fields of one record that go out together.
 RowsByRecord = dict[str, list[dict[str, Any]]]
 
@@ -159,11 +126,11 @@ def _renew(settings: Settings, owner: str, stop: threading.Event) -> None:
             db.syncstate.renew_lease(syncstate.PUSH_LEASE, owner)
 
 
-class Pusher:
+class Pusher(PushRun):
     """One push: the outbox of every object type to the CRM, outcomes back into the store.
 
     Talks only to ``crm.interface.CrmApi``; creates need the ``ReadsByKey`` capability
-    (the check before creating), notes and tasks ``LogsEngagements``.
+    (the check before creating); notes and tasks go through ``LoggedPusher``.
     """
 
     def __init__(
@@ -175,13 +142,9 @@ class Pusher:
         words: Words | None = None,
         types: Mapping[str, str] | None = None,
     ) -> None:
-        self.db = db
-        self.api = api
-        self.by = by
-        self.words = words or crms.provider_for(None).words
+        super().__init__(db, api, by=by, words=words)
         # Object type -> the property new records are matched on (a contact's email).
         self.keys = dict(types) if types is not None else {"contacts": "email"}
-        self.results: list[dict[str, Any]] = []
 
     def run(self) -> None:
         """Creates first (an edit of a new record waits in its create), then field edits;
@@ -189,23 +152,9 @@ class Pusher:
         for object_type in OBJECT_TYPES:
             self.push_creates(object_type)
             self.push_updates(object_type)
-        for object_type in LOGGED_TYPES:
-            self.push_engagements(object_type)
-
-    def summary(self) -> dict[str, Any]:
-        found: dict[str, Any] = {
-            "pushed": 0,
-            "failed": 0,
-            "conflicts": 0,
-            "retry": 0,
-            "results": self.results,
-        }
-        for result in self.results:
-            found[_SUMMARY_KEY[result["status"]]] += 1
-        return found
-
-    def _note(self, row: dict[str, Any], status: str, message: str | None = None, **extra: Any) -> None:
-        self.results.append({**_result(row, status, message), **extra})
+        logged = LoggedPusher(self.db, self.api, by=self.by, words=self.words)
+        logged.run()
+        self.results.extend(logged.results)
 
     # ---------------------------------------------------------------------- updates
 
@@ -270,7 +219,7 @@ class Pusher:
             self._refused_alone(object_type, to_send, remote, exc)
             return
         except CrmError as exc:
-            if _is_transient(exc):
+            if is_transient(exc):
                 self._retry_all(object_type, [r for rows in to_send.values() for r in rows], exc)
                 return
             self._fail_rows(object_type, to_send, remote, str(exc), None)
@@ -320,7 +269,7 @@ class Pusher:
             rid = str(failure.ref)
             if isinstance(error, NotFound):
                 self._fail_rows(object_type, {rid: rows}, remote, gone(self.words), None)
-            elif isinstance(error, CrmError) and _is_transient(error):
+            elif isinstance(error, CrmError) and is_transient(error):
                 self._retry_all(object_type, rows, error)
             elif isinstance(error, CrmError):
                 self._refused_alone(object_type, {rid: rows}, remote, error)
@@ -464,7 +413,7 @@ class Pusher:
             self._note(rows[0], "failed", str(exc))
             return
         except CrmError as exc:
-            transient = _is_transient(exc)
+            transient = is_transient(exc)
             message = f"Not sent yet, will retry: {exc}" if transient else str(exc)
             for row in rows:
                 self.db.outbox.fail_create(row["id"], message, by=self.by, retry=transient)
@@ -484,7 +433,7 @@ class Pusher:
                 if isinstance(error, NotConnected):
                     raise error
                 # No answer for it (or a transient one): the next push reads by email first.
-                transient = error is None or (isinstance(error, CrmError) and _is_transient(error))
+                transient = error is None or (isinstance(error, CrmError) and is_transient(error))
                 message = (
                     str(error) if error is not None else f"{self.words.crm} did not confirm this contact"
                 )
@@ -503,73 +452,6 @@ class Pusher:
 
     # ------------------------------------------------------------------ notes, tasks
 
-    def push_engagements(self, object_type: str) -> None:
-        """Pending notes or tasks: look for an earlier attempt first, else create with associations."""
-        rows = self.db.outbox.pending_creates(object_type)
-        if rows and not isinstance(self.api, LogsEngagements):
-            # Refused, not left pending: it would never go, and a person can discard it.
-            message = f"Notes and tasks cannot be sent to {self.words.crm} from the dashboard yet"
-            for row in rows:
-                self.db.outbox.fail_create(row["id"], message, by=self.by, retry=False)
-                self._note(row, "failed", message)
-            return
-        for row in rows:
-            assert isinstance(self.api, LogsEngagements)
-            self._push_engagement(self.api, object_type, row)
-
-    def _push_engagement(self, api: LogsEngagements, object_type: str, row: dict[str, Any]) -> None:
-        payload = row["payload"]
-        roles = queued_roles(payload)  # a row queued by role, or an older one by HubSpot's names
-        links = [(str(t), str(i)) for t, i in payload.get("links") or []]
-        try:
-            if row["attempts"]:
-                waited = time.time() - (parse_datetime(row["updated_at"]) or _EPOCH).timestamp()
-                if waited < SEARCH_SETTLE_S:
-                    message = f"An earlier attempt may have reached {self.words.crm}; looking again soon"
-                    self._note(row, "retry", message)
-                    return
-            found = [
-                r
-                for r in api.find_logged(
-                    object_type,
-                    int(roles.get("time") or 0),
-                    properties=ENGAGEMENT_PROPERTIES[object_type],
-                )
-                if _same_engagement(object_type, r, roles)
-            ]
-            if found:
-                self.db.outbox.complete_engagement(row["id"], found[0], by=self.by, existed=True)
-                self._note(row, "created", f"{self.words.crm} already had it from an earlier attempt")
-                return
-            result = api.create_logged(object_type, roles, links)
-        except CrmError as exc:
-            # Sent or not, nobody knows: the next push looks for it before sending again.
-            transient = _is_transient(exc) or not isinstance(exc, HubSpotError)
-            self.db.outbox.fail_create(row["id"], str(exc), by=self.by, retry=transient)
-            self._note(row, "retry" if transient else "failed", str(exc))
-            return
-        if result.failures or not result.records:
-            message = (
-                str(result.failures[0].error) if result.failures else f"{self.words.crm} created nothing"
-            )
-            self.db.outbox.fail_create(row["id"], message, by=self.by, retry=False)
-            self._note(row, "failed", message)
-            return
-        created = self._read_engagement(object_type, result.records[0])
-        self.db.outbox.complete_engagement(row["id"], created, by=self.by, existed=False)
-        self._note({**row, "record_id": created.id}, "created")
-
-    def _read_engagement(self, object_type: str, created: Record) -> Record:
-        """The create answer may carry only some properties: read the new engagement in full."""
-        try:
-            found = self.api.batch_read(
-                object_type, [created.id], properties=ENGAGEMENT_PROPERTIES[object_type]
-            )
-        except CrmError as exc:
-            log.info("could not re-read a created %s (%s); keeping the create answer", object_type, exc)
-            return created
-        return found[0] if found else created
-
     def _read_created(self, ids: list[str]) -> dict[str, Record]:
         """The upsert answer may carry only some properties: read the new records in full."""
         if not ids:
@@ -582,36 +464,10 @@ class Pusher:
             return {}
 
 
-def _same_engagement(object_type: str, theirs: Record, mine: Mapping[str, str | None]) -> bool:
-    """Whether an engagement found in the CRM (the cache's properties) is the one ``mine``
-    (its queued roles) describes."""
-    for role in _MATCHED[object_type]:
-        if body_text(theirs.properties.get(LOGGED_ROLES[role])) != body_text(mine.get(role)):
-            return False
-    return True
-
-
-def _is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, (Unreachable, CircuitOpen, RateLimited)):
-        return True
-    return isinstance(exc, HubSpotError) and (exc.status_code >= 500 or exc.status_code in (423, 429, 477))
-
-
 def _field_errors(exc: BaseException) -> dict[str, str]:
     """The per-property reasons a refusal carries ({} when it names none)."""
     found = getattr(exc, "field_errors", None)
     return dict(found) if isinstance(found, dict) else {}
-
-
-def _result(row: dict[str, Any], status: str, message: str | None = None) -> dict[str, Any]:
-    return {
-        "outbox_id": row["id"],
-        "object_type": row["object_type"],
-        "record_id": row["record_id"],
-        "property": row.get("property"),
-        "status": status,
-        "message": message,
-    }
 
 
 def _email(row: dict[str, Any], key: str = "email") -> str:

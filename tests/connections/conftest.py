@@ -117,6 +117,23 @@ def run_cli(*args: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+def cli_ok(*args: str) -> str:
+    """``python -m crm ARGS``, which must succeed: its stdout."""
+    code, out, err = run_cli(*args)
+    assert code == 0, (args, out, err)
+    return out
+
+
+def token_connect(crm: str, token: str, base_url: str, name: str) -> tuple[str, ...]:
+    """The command line that connects an account of ``crm`` by token as the connection ``name``."""
+    return ("connect", crm, "--token", token, "--base-url", base_url, "--name", name)
+
+
+def live_ids(records: list[dict]) -> set[str]:
+    """The ids of a sandbox's records that are neither archived nor deleted (what a sync keeps)."""
+    return {str(r["id"]) for r in records if not r.get("archived") and not r.get("is_deleted")}
+
+
 @pytest.fixture
 def cli_env(monkeypatch: pytest.MonkeyPatch, cache_target: str) -> str:
     """The command line's environment: only this test's cache and a fresh key (none of the host's)."""
@@ -147,22 +164,19 @@ def connected(
     again keep their caches; the copy's tokens were encrypted with another key) and sets up
     pronouns, which changes the CRMs themselves.
     """
-    hubspot = ("connect", "hubspot", "--token", sandbox.private_app_token(), "--base-url", sandbox.url)
-    pipe = ("connect", "pipedrive", "--token", pipedrive.api_token(), "--base-url", pipedrive.url)
-    connects = ((*hubspot, "--name", "HubSpot"), (*pipe, "--name", "Pipedrive"))
-
-    def cli(*args: str) -> None:
-        code, out, err = run_cli(*args)
-        assert code == 0, (args, out, err)
+    connects = (
+        token_connect("hubspot", sandbox.private_app_token(), sandbox.url, "HubSpot"),
+        token_connect("pipedrive", pipedrive.api_token(), pipedrive.url, "Pipedrive"),
+    )
 
     def build(target: str) -> None:
         with pytest.MonkeyPatch.context() as env:
             env.setenv("CRM_DB", target)
             for args in (*connects, ("sync", "--all")):
-                cli(*args)
+                cli_ok(*args)
 
     content = portal_fingerprint(sandbox) + company_fingerprint(pipedrive)
     synced_copies.fill(cli_env, "cli-hubspot-and-pipedrive", content, build)
     for args in (*connects, ("pronouns",)):
-        cli(*args)
+        cli_ok(*args)
     return load_settings(os.environ, {})

@@ -2,52 +2,16 @@
 
 from __future__ import annotations
 
-import io
-import os
 import re
 
-import pytest
-from cryptography.fernet import Fernet
-
-from crm.__main__ import main
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
-from tests.connections.conftest import PIPEDRIVE_COMPANY
-
-
-def run_cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(args), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
-
-
-@pytest.fixture
-def only_cache(monkeypatch: pytest.MonkeyPatch, cache_target: str) -> None:
-    """An environment naming a cache and a key, nothing of any CRM (connections carry their own)."""
-    for key in list(os.environ):
-        if key.startswith(("HUBSPOT_", "CRM_", "PIPEDRIVE_")):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("CRM_DB", cache_target)
-    monkeypatch.setenv("CRM_SECRET_KEY", Fernet.generate_key().decode())
-
-
-def _live(records: list[dict]) -> int:
-    return sum(1 for r in records if not r.get("archived") and not r.get("is_deleted"))
+from tests.connections.conftest import PIPEDRIVE_COMPANY, cli_ok, live_ids, run_cli, token_connect
 
 
 def test_status_of_a_pipedrive_connection_shows_its_company_last_sync_and_cache_in_pipedrives_words(
-    pipedrive: PipedriveAdmin, only_cache: None
+    pipedrive: PipedriveAdmin, cli_env: str
 ) -> None:
-    code, _, err = run_cli(
-        "connect",
-        "pipedrive",
-        "--token",
-        pipedrive.api_token(),
-        "--base-url",
-        pipedrive.url,
-        "--name",
-        "Sales",
-    )
-    assert code == 0, err
+    cli_ok(*token_connect("pipedrive", pipedrive.api_token(), pipedrive.url, "Sales"))
     code, before, _ = run_cli("status", "--connection", "Sales")
     assert code == 0 and "Last sync:   never" in before
 
@@ -60,7 +24,9 @@ def test_status_of_a_pipedrive_connection_shows_its_company_last_sync_and_cache_
     assert "CRM:         Pipedrive" in lines and "Connection:  connected" in lines
     assert any(line.startswith("Company:     ") for line in lines), out
     assert any(line.startswith("Last sync:   succeeded (incremental") for line in lines), out
-    people, organizations, deals = (_live(pipedrive.truth(e)) for e in ("persons", "organizations", "deals"))
+    people, organizations, deals = (
+        len(live_ids(pipedrive.truth(e))) for e in ("persons", "organizations", "deals")
+    )
     users = PIPEDRIVE_COMPANY["users"]
     assert (
         f"Cached:      people {people}, organizations {organizations}, deals {deals}, users {users}" in lines
@@ -78,19 +44,9 @@ def test_status_of_a_pipedrive_connection_shows_its_company_last_sync_and_cache_
 
 
 def test_verify_on_a_pipedrive_connection_checks_it_in_pipedrives_words_within_the_printed_estimate(
-    pipedrive: PipedriveAdmin, only_cache: None
+    pipedrive: PipedriveAdmin, cli_env: str
 ) -> None:
-    code, _, err = run_cli(
-        "connect",
-        "pipedrive",
-        "--token",
-        pipedrive.api_token(),
-        "--base-url",
-        pipedrive.url,
-        "--name",
-        "Sales",
-    )
-    assert code == 0, err
+    cli_ok(*token_connect("pipedrive", pipedrive.api_token(), pipedrive.url, "Sales"))
     before = pipedrive.stats()["requests"]
 
     code, out, err = run_cli("verify", "--full", "--connection", "Sales")
@@ -98,7 +54,7 @@ def test_verify_on_a_pipedrive_connection_checks_it_in_pipedrives_words_within_t
     # Nothing synced yet: every record is missing from the cache, in Pipedrive's words.
     assert code == 1, err
     assert err.startswith("Verify (full): about 3 requests (people 1, organizations 1, deals 1).")
-    people = _live(pipedrive.truth("persons"))
+    people = len(live_ids(pipedrive.truth("persons")))
     assert f"people: cache 0, Pipedrive {people}; {people} missing, 0 extra, 0 stale" in out
     assert "contacts" not in out + err and "companies" not in out + err
     assert out.rstrip().endswith("Verify: differences found; 3 requests.")

@@ -17,7 +17,7 @@ from crm.hubspot.provider import HubSpotApi
 from crm.sync import push, queue_note, queue_task, run_sync
 
 # The module, not the function crm.sync re-exports under the same name.
-push_module = importlib.import_module("crm.sync.push")
+push_module = importlib.import_module("crm.sync.push_logged")
 
 
 def _contact(sandbox) -> str:

@@ -38,7 +38,7 @@ from crm.sync.listpull import definition_of
 from tests.pipedrive_fixtures import reset_company, serve_company
 
 # crm.sync re-exports the function push under the module's name.
-push_module = importlib.import_module("crm.sync.push")
+push_module = importlib.import_module("crm.sync.push_logged")
 COMPANY = {"seed": 7, "persons": 12, "organizations": 3, "deals": 4, "users": 2}
 
 
