@@ -24,6 +24,7 @@ from crm.pipedrive.client import ApiToken, PipedriveClient
 from crm.pipedrive.provider import PipedriveApi
 from crm.sandbox.pipedrive import PipedriveServer
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
+from crm.sandbox.pipedrive.models import Note
 from crm.sync import (
     describe_setup,
     pronouns_property,
@@ -35,6 +36,7 @@ from crm.sync import (
     set_up_pronouns_everywhere,
 )
 from crm.sync.listpull import definition_of
+from tests.pgcluster import sqlite_only
 from tests.pipedrive_fixtures import reset_company, serve_company
 
 # crm.sync re-exports the function push under the module's name.
@@ -376,3 +378,47 @@ def test_a_note_and_a_task_logged_on_a_pipedrive_person_land_once_on_its_timelin
     assert not any(r["pending"] for r in page.rows)
     assert shown[("tasks", str(tasks[0]["id"]))]["subject"] == "Send the quote"
     assert shown[("notes", str(notes[0]["id"]))]["preview"] == "Called about the <renewal>"
+
+
+@sqlite_only  # the push is the subject, not the store
+def test_a_retried_note_is_found_on_its_person_however_many_notes_the_company_added_since(
+    pd_server, pd_settings, pd_admin, pd_api, monkeypatch
+):
+    """A late retry in a busy company: more than 500 notes added elsewhere after the lost
+    attempt do not hide it, because it is looked for among its person's own notes."""
+    monkeypatch.setattr(push_module, "SEARCH_SETTLE_S", 0.0)
+    people = _load(pd_settings, pd_api)
+    person, elsewhere = people[0], people[1]
+    queue_note(pd_settings, "contacts", person, "Agreed on the pilot", by="kim")
+    with _open(pd_settings, pd_admin, _NoteAnswerLost) as losing:
+        assert [r["status"] for r in push(pd_settings, by="kim", api=losing)["results"]] == ["retry"]
+
+    # Colleagues write 501 notes on someone else a minute later (put straight into the
+    # company: 501 API calls would only slow the test down).
+    later = int(dt.datetime.now(dt.UTC).timestamp()) + 60
+    state = pd_server.state
+    with state.lock:
+        for n in range(501):
+            state.notes.append(
+                Note(
+                    len(state.notes) + 1,
+                    f"Busy day #{n}",
+                    state.users[0].id,
+                    int(elsewhere),
+                    None,
+                    None,
+                    later,
+                    later,
+                )
+            )
+
+    (second,) = push(pd_settings, by="kim", api=pd_api)["results"]
+
+    mine = [n for n in pd_admin.truth("notes") if "Agreed on the pilot" in n["content"]]
+    assert len(mine) == 1
+    assert second["status"] == "created" and "earlier attempt" in second["message"]
+    with store.open(pd_settings) as db:
+        page = db.interactions.timeline("contacts", person)
+    assert [(r["object_type"], r["id"], r["pending"]) for r in page.rows] == [
+        ("notes", str(mine[0]["id"]), False)
+    ]
