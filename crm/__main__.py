@@ -475,7 +475,7 @@ def cmd_disconnect(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         )
         return EXIT_OK
     outcome = oauth.disconnect(connections.settings_for(settings, conn))
-    print(f"Disconnected {conn.name}; its cache is kept. {outcome.detail}", file=out)
+    print(f"Disconnected {conn.name}; its cache is kept. {outcome.message}", file=out)
     return EXIT_OK
 
 
