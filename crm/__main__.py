@@ -151,11 +151,25 @@ def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _pulled(crm: str | None, pulled: dict[str, int]) -> str:
-    """A run's record counts in the CRM's words and order ("people 14, organizations 4, deals 6")."""
+    """A run's record counts in the CRM's words and order, then its interactions as the Sync
+    page's history counts them ("people 14, organizations 4, deals 6, notes and activities 9")."""
     from crm.crms import provider_for
 
-    types = provider_for(crm).object_types()
-    return ", ".join(f"{info.label.lower()} {pulled[info.name]}" for info in types if info.name in pulled)
+    provider = provider_for(crm)
+    parts = [
+        f"{info.label.lower()} {pulled[info.name]}" for info in provider.object_types() if info.name in pulled
+    ]
+    interactions = provider.words.interactions
+    if parts and interactions is not None:
+        parts.append(f"{interactions.lower()} {_interactions_in(pulled)}")
+    return ", ".join(parts)
+
+
+def _interactions_in(counted: dict[str, int]) -> int:
+    """Notes, calls, emails, meetings, tasks and threads among ``counted`` (the timeline's)."""
+    from crm.store.interactions import INTERACTION_TYPES
+
+    return sum(int(counted.get(t) or 0) for t in INTERACTION_TYPES)
 
 
 def cmd_push(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -232,6 +246,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     with store.open(settings) as db:
         run = db.syncstate.latest_run()
         cached = db.queries.counts()
+        interactions = _interactions_in(db.interactions.counts())
         edits = db.outbox.outbox_counts()
         looks = looked_for_lines(db, provider.object_types(), words.crm, settings.deletion_sweep_s)
     if run is None:
@@ -246,7 +261,10 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(f"Deletions:   {line}", file=out)
     # The CRM's own types and words: "people 12, organizations 4, deals 5, users 2" for Pipedrive.
     held = [f"{t.label.lower()} {cached.get(t.name, 0)}" for t in provider.object_types()]
-    print("Cached:      " + ", ".join([*held, f"{words.owner}s {cached.get('owners', 0)}"]), file=out)
+    held.append(f"{words.owner}s {cached.get('owners', 0)}")
+    if words.interactions is not None:  # the timeline's, as the Sync page counts them
+        held.append(f"{words.interactions.lower()} {interactions}")
+    print("Cached:      " + ", ".join(held), file=out)
     if budgets_counted(settings):
         print(f"Daily budget: {_daily_line(daily_spend(settings))}", file=out)
     else:
@@ -475,7 +493,7 @@ def cmd_disconnect(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         )
         return EXIT_OK
     outcome = oauth.disconnect(connections.settings_for(settings, conn))
-    print(f"Disconnected {conn.name}; its cache is kept. {outcome.detail}", file=out)
+    print(f"Disconnected {conn.name}; its cache is kept. {outcome.message}", file=out)
     return EXIT_OK
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import httpx2
 
-from crm import oauth, store, subscriptions
+from crm import oauth, store
 from crm.config import Settings
 from crm.errors import CrmError, DuplicateConnection, StoreUnavailable, UnknownConnection
 from crm.store.connections import Connection, default_name, drop_partition
@@ -235,8 +235,7 @@ def remove(
     """
     chosen = settings.for_connection(conn)
     lost = pending_edits(settings, conn)
-    # Webhooks the connection registered at its CRM go first, while its credentials work.
-    subscriptions.remove_registered(chosen)
+    # The disconnect removes the webhooks it registered at its CRM first, while its credentials work.
     result = oauth.disconnect(chosen, transport=transport)
     _stop_background_work(chosen)
     with store.open(settings.home) as db:
@@ -250,7 +249,7 @@ def remove(
     if not conn.is_home:
         drop_partition(settings.home.db, conn.target)
     log.info("Connection %s removed (%d queued edits dropped)", conn.id, lost)
-    return RemoveResult(conn, result.revoked, result.detail, lost)
+    return RemoveResult(conn, result.revoked, result.message, lost)
 
 
 def _stop_background_work(chosen: Settings) -> None:

@@ -646,8 +646,20 @@ class LogsEngagements(Protocol):
     engagement properties (``LOGGED_ROLES``' values). ``object_type`` is ``notes`` or ``tasks``.
     """
 
-    def find_logged(self, object_type: str, timestamp_ms: int, *, properties: Sequence[str]) -> list[Record]:
-        """The engagements of the type whose timestamp is exactly ``timestamp_ms``."""
+    def find_logged(
+        self,
+        object_type: str,
+        timestamp_ms: int,
+        *,
+        properties: Sequence[str],
+        links: Sequence[tuple[str, str]] = (),
+        since_ms: int | None = None,
+    ) -> list[Record]:
+        """The engagements of the type an earlier attempt to create this one may have made:
+        whose timestamp is exactly ``timestamp_ms`` where the CRM keeps the time it was given
+        (HubSpot), else (a CRM that stamps its own) among those of the records in ``links``
+        (the ``create_logged`` pairs) added since ``since_ms`` (when it was queued) or so.
+        The caller matches the text."""
         ...
 
     def create_logged(

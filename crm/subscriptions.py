@@ -14,8 +14,8 @@ webhooks' ids (to remove them on disconnect) and the URL they deliver to.
     secret(settings, account_id)   the receiving route: "user:password" to verify with
     unregister(settings, api)      removed at the CRM (best effort), then forgotten
     ensure_all(settings)           app start: every such connection without webhooks registers
-    remove_registered(settings)    disconnect (crm.connections.remove): the same over the
-                                   connection's stored credentials
+    remove_registered(settings)    disconnect (crm.oauth.disconnect, also on removal): the
+                                   same over the connection's stored credentials
 
 Any API implementing ``crm.interface.WebhookSubscriptions`` can be registered; which CRM
 it is does not matter here.
@@ -179,44 +179,69 @@ def unregister(settings: Settings, api: CrmApi | None) -> int:
     delivering, and every delivery is refused (401) until it gives up. Returns how many
     webhooks were registered.
     """
+    return _unregister(settings, api)[0]
+
+
+def _unregister(settings: Settings, api: CrmApi | None) -> tuple[int, str]:
+    """``unregister``, and why the CRM still has them ("" when it does not)."""
     sub = stored(settings)
     if sub is None:
-        return 0
+        return 0, ""
+    failure = "the connection could not be opened" if sub.ids else ""
     if api is not None and isinstance(api, WebhookSubscriptions) and sub.ids:
         try:
             api.unsubscribe_webhooks(sub.ids)
+            failure = ""
         except CrmError as exc:
+            failure = str(exc)
             log.warning(
                 "Could not remove the webhooks at the CRM (%s); their deliveries will be refused", exc
             )
     _save(settings, None)
-    return len(sub.ids)
+    _forget_ensured(settings)
+    return len(sub.ids), failure
 
 
-def remove_registered(settings: Settings) -> int:
+def remove_registered(settings: Settings) -> str:
     """Disconnect: remove the connection's webhooks at the CRM over its stored credentials
-    (while they still work), then forget them; returns how many there were.
+    (while they still work), then forget them.
 
-    Never raises for the CRM: with no usable credentials (or no answer) the webhooks are
-    only forgotten here, and their deliveries are refused from then on.
+    Returns "" when none are left at the CRM, else a sentence for the person saying they
+    could not be removed and why (no secret in it). Never raises for the CRM: with no usable
+    credentials (or no answer) the webhooks are only forgotten here, and their deliveries
+    are refused from then on.
     """
     if stored(settings) is None:
-        return 0
+        return ""
     try:
         api: CrmApi | None = crms.provider_of(settings).connect(settings)
     except CrmError as exc:
         log.warning("Could not open the connection to remove its webhooks (%s)", type(exc).__name__)
         api = None
     try:
-        return unregister(settings, api)
+        count, failure = _unregister(settings, api)
     finally:
         if api is not None:
             api.close()
+    if not failure:
+        return ""
+    crm = crms.words_for(settings.crm).crm
+    # Short: it ends a toast. Deliveries meanwhile are refused (401); a reconnect replaces them.
+    return (
+        f"Its {count} webhook(s) could not be removed at {crm} ({failure}): remove them there, or reconnect."
+    )
 
 
 _ensured: set[tuple[str, str, str]] = set()
 _ensured_lock = threading.Lock()
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def _forget_ensured(settings: Settings) -> None:
+    """A connection's webhooks are gone: the next ``ensure_all`` (a reconnect) tries it again."""
+    home = settings.home.db_key
+    with _ensured_lock:
+        _ensured.difference_update({k for k in _ensured if k[0] == home and k[1] == settings.connection})
 
 
 def ensure_all(settings: Settings, *, loopback_url: str = "") -> int:
@@ -225,8 +250,9 @@ def ensure_all(settings: Settings, *, loopback_url: str = "") -> int:
 
     ``loopback_url`` (demo mode: the app's own ``/pipedrive/webhook`` on 127.0.0.1) is used
     only for connections whose API is on loopback too, i.e. a local sandbox, never a real
-    CRM. Each (database, connection, URL) is tried once per process, so a connection that
-    cannot be opened is not retried on every page. Returns how many were registered; never
+    CRM. Each (database, connection, URL) registered (or found registered) once per process
+    is not asked again; one that could not be opened, or whose webhooks were removed since
+    (a disconnect), is tried again at the next call (a reconnect calls it). Returns how many were registered; never
     raises for a CRM (failures are logged).
     """
     with store.open(settings.home) as db:
@@ -252,6 +278,8 @@ def ensure_all(settings: Settings, *, loopback_url: str = "") -> int:
                     done += 1
         except CrmError as exc:
             log.warning("Webhooks of connection %s not registered: %s", conn.id, type(exc).__name__)
+            with _ensured_lock:
+                _ensured.discard(key)  # tried again at the next call: a (re)connect
     return done
 
 

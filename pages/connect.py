@@ -311,11 +311,13 @@ if info.status == "connected":
                 result = oauth.disconnect(settings)
                 data.clear()
                 st.session_state.pop(TICKET_KEY, None)
-                flash(
+                said = (
                     f"Disconnected from {WORD}"
                     if result.revoked
                     else f"Disconnected locally. {result.detail}"
                 )
+                # Webhooks Pipedrive could not be asked to remove: the person can remove them there.
+                flash(f"{said.rstrip('.')}. {result.webhooks}" if result.webhooks else said)
                 reruns.rerun()
 
     # The pronouns property is a custom one; offer to create it once a sync has shown it missing.

@@ -526,7 +526,17 @@ class HubSpotApi:
                     found[value] = record
         return found
 
-    def find_logged(self, object_type: str, timestamp_ms: int, *, properties: Sequence[str]) -> list[Record]:
+    def find_logged(
+        self,
+        object_type: str,
+        timestamp_ms: int,
+        *,
+        properties: Sequence[str],
+        links: Sequence[tuple[str, str]] = (),
+        since_ms: int | None = None,
+    ) -> list[Record]:
+        """By the exact ``hs_timestamp`` HubSpot keeps as given: ``links`` and ``since_ms`` are
+        not needed to narrow it."""
         found = self.client.find_by_timestamp(object_type, timestamp_ms, properties=properties)
         return [_record(object_type, r) for r in found]
 

@@ -32,19 +32,35 @@ log = logging.getLogger("crm.oauth")
 
 @dataclass(frozen=True)
 class DisconnectResult:
-    """``revoked``: HubSpot confirmed the refresh token is revoked. Local tokens are gone either way."""
+    """``revoked``: HubSpot confirmed the refresh token is revoked. Local tokens are gone either way.
+
+    ``webhooks``: "" when no webhook registered by API is left at the CRM, else why they
+    could not be removed (for the page; no secret in it).
+    """
 
     revoked: bool
     detail: str
+    webhooks: str = ""
+
+    @property
+    def message(self) -> str:
+        """What the person is told, in the CRM's words (``crm``)."""
+        return self.detail if not self.webhooks else f"{self.detail} {self.webhooks}"
 
 
 def disconnect(settings: Settings, *, transport: httpx2.BaseTransport | None = None) -> DisconnectResult:
     """Revoke the refresh token at the CRM, then wipe the local tokens (even if revoking failed).
 
     A static token (a HubSpot private app's, a Pipedrive API token) is only forgotten: the
-    CRM offers no way to revoke it from outside.
+    CRM offers no way to revoke it from outside. Webhooks the connection registered by API
+    (Pipedrive) are removed first, while its token works (``crm.subscriptions``): otherwise
+    the CRM would keep delivering what nobody here accepts. A failure there is reported in
+    the result, never a reason to stay connected; a reconnect registers them again.
     """
+    from crm import subscriptions  # above this layer on purpose: it opens the connection's API
+
     crm = crm_word(settings)
+    webhooks = subscriptions.remove_registered(settings)
     with store.open(settings) as db:
         row = db.auth.read_connection()
         tokens = db.auth.read_tokens()
@@ -88,4 +104,6 @@ def disconnect(settings: Settings, *, transport: httpx2.BaseTransport | None = N
             log.info("Disconnected %s; the refresh token was revoked", crm)
         else:
             log.warning("Disconnected %s locally; %s", crm, detail)
-        return DisconnectResult(revoked, detail)
+        if webhooks:
+            log.warning("Disconnected %s; %s", crm, webhooks)
+        return DisconnectResult(revoked, detail, webhooks)

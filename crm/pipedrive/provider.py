@@ -667,21 +667,61 @@ class PipedriveApi:
 
     # --- crm.interface.LogsEngagements: "Log a note" / "Create a task" (pdtimeline) ------------
 
-    def find_logged(self, object_type: str, timestamp_ms: int, *, properties: Sequence[str]) -> list[Record]:
-        """Among the newest added notes or activities (one page, ``RECENT_LOGGED``), those an
-        earlier attempt may have made: a note added since a few minutes before ``timestamp_ms``
-        (Pipedrive sets its own time), a task due at that minute. The push matches the text."""
+    def find_logged(
+        self,
+        object_type: str,
+        timestamp_ms: int,
+        *,
+        properties: Sequence[str],
+        links: Sequence[tuple[str, str]] = (),
+        since_ms: int | None = None,
+    ) -> list[Record]:
+        """The notes or task activities an earlier attempt may have made: among those of the
+        linked record (one of ``links``: a busy company's other notes cannot push it out of
+        sight), newest added first, paged until older than a few minutes (``LOGGED_SLACK_S``)
+        before it was queued (``since_ms``; a note's own time otherwise): a note added since
+        then (Pipedrive sets its own time), a task due at that minute. The push matches the text.
+        Without links, the whole company's; without a queue time, tasks among the newest
+        ``RECENT_LOGGED`` added."""
+        scope = _logged_scope(links)
+        queued_ms = since_ms if since_ms is not None else timestamp_ms if object_type == "notes" else None
+        floor = None if queued_ms is None else queued_ms // 1000 - LOGGED_SLACK_S
         if object_type == "notes":
-            since = timestamp_ms // 1000 - LOGGED_SLACK_S
-            page, _ = self.client.notes_page({"sort": "add_time DESC"}, limit=RECENT_LOGGED)
-            return [logged_note(n) for n in page if (epoch_s(iso(n.get("add_time"))) or 0) >= since]
+            return [
+                logged_note(n)
+                for n in self._newest_added(self._notes_newest_first(scope), floor)
+                if (epoch_s(iso(n.get("add_time"))) or 0) >= (floor or 0)
+            ]
         if object_type == "tasks":
             due = rfc3339(timestamp_ms // 60_000 * 60)
-            page, _ = self.client.list_page(
-                "activities", limit=RECENT_LOGGED, sort_by="add_time", sort_direction="desc"
-            )
-            return [logged_task(a) for a in page if due_moment(a) == due and not a.get("is_deleted")]
+            pages = self.client.iter_records("activities", sort_by="add_time", sort_direction="desc", **scope)
+            return [
+                logged_task(a)
+                for a in self._newest_added(pages, floor)
+                if due_moment(a) == due and not a.get("is_deleted")
+            ]
         raise NotFound(f"Pipedrive has no {object_type}", status_code=404)
+
+    def _notes_newest_first(self, scope: Mapping[str, str]) -> Iterator[list[dict[str, Any]]]:
+        start: int | None = 0
+        while start is not None:
+            page, start = self.client.notes_page({"sort": "add_time DESC", **scope}, start=start)
+            yield page
+
+    @staticmethod
+    def _newest_added(pages: Iterator[list[dict[str, Any]]], floor: int | None) -> Iterator[dict[str, Any]]:
+        """Items of newest-added-first ``pages`` until one added before ``floor`` (epoch s);
+        without a floor, the first ``RECENT_LOGGED``."""
+        seen = 0
+        for page in pages:
+            for item in page:
+                if floor is None and seen >= RECENT_LOGGED:
+                    return
+                added = epoch_s(iso(item.get("add_time")))
+                if floor is not None and added is not None and added < floor:
+                    return
+                seen += 1
+                yield item
 
     def create_logged(
         self, object_type: str, roles: Mapping[str, str | None], links: Sequence[tuple[str, str]]
@@ -689,11 +729,7 @@ class PipedriveApi:
         """A note (``POST /api/v1/notes``) or a task activity (``POST /api/v1/activities``, due
         at the queued time in UTC) on the linked person, organization and deal (one of each).
         ``roles`` are the queued parts (``LOGGED_ROLES``' keys) under Pipedrive's names."""
-        refs: dict[str, int] = {}
-        for record_type, record_id in links:
-            attr = REF_ATTRS.get(record_type)
-            if attr and attr not in refs and str(record_id).isdigit():
-                refs[attr] = int(record_id)
+        refs = _logged_refs(links)
         owner = roles.get("owner")
         if owner and str(owner).isdigit():
             refs["user_id"] = int(owner)
@@ -937,3 +973,24 @@ def _event(meta: Mapping[str, Any]) -> Event:
         event_id=None if meta.get("id") is None else str(meta["id"]),
         raw=dict(meta),
     )
+
+
+def _logged_refs(links: Sequence[tuple[str, str]]) -> dict[str, int]:
+    """The first linked person, organization and deal of ``links`` under Pipedrive's names."""
+    refs: dict[str, int] = {}
+    for record_type, record_id in links:
+        attr = REF_ATTRS.get(record_type)
+        if attr and attr not in refs and str(record_id).isdigit():
+            refs[attr] = int(record_id)
+    return refs
+
+
+def _logged_scope(links: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """The one list filter a logged note or task is looked for under: its deal, else its
+    person, else its organization (the fewest items first; v1 notes and v2 activities take
+    each, docs/PIPEDRIVE_API.md §9); {} without links."""
+    refs = _logged_refs(links)
+    for attr in ("deal_id", "person_id", "org_id"):
+        if attr in refs:
+            return {attr: str(refs[attr])}
+    return {}

@@ -72,8 +72,8 @@ def _links(raw: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(dict.fromkeys(found))
 
 
-# A logged note or task is looked for among this many of the newest added (one page), and a
-# note as added at most this long before the moment the dashboard stamped it.
+# A logged note or task is looked for among its record's newest added, back to this long
+# before it was queued (clocks differ); a task queued at an unknown time among this many.
 RECENT_LOGGED = 500
 LOGGED_SLACK_S = 300
 REF_ATTRS = {kind: attr for attr, kind in _TIMELINE_LINKS}

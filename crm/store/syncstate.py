@@ -392,6 +392,12 @@ class SyncState(TableOwner):
                 (json.dumps(state), object_type),
             )
 
+    def has_complete_pull(self) -> bool:
+        """Whether any type's full pull ever completed here (False: never synced, or every
+        earlier pull was cut short or forgotten)."""
+        found = self.conn.execute("SELECT 1 FROM sync_cursors WHERE full_complete = 1 LIMIT 1").fetchone()
+        return found is not None
+
     def forget_cursors(self) -> None:
         """Forget every type's cursor (the cache now serves another portal: the next pull is full)."""
         self.conn.execute("DELETE FROM sync_cursors")

@@ -81,6 +81,8 @@ class LoggedPusher(PushRun):
                     object_type,
                     int(roles.get("time") or 0),
                     properties=ENGAGEMENT_PROPERTIES[object_type],
+                    links=links,
+                    since_ms=_queued_ms(row),
                 )
                 if _same_engagement(object_type, r, roles)
             ]
@@ -125,3 +127,9 @@ def _same_engagement(object_type: str, theirs: Record, mine: Mapping[str, str | 
         if body_text(theirs.properties.get(LOGGED_ROLES[role])) != body_text(mine.get(role)):
             return False
     return True
+
+
+def _queued_ms(row: Mapping[str, Any]) -> int | None:
+    """When an outbox row was queued (epoch ms): no attempt to send it can be older."""
+    queued = parse_datetime(row.get("created_at"))
+    return None if queued is None else int(queued.timestamp() * 1000)

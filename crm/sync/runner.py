@@ -80,6 +80,16 @@ def split_client(made: Any) -> tuple[HubSpotClient | None, CrmApi | None]:
     return None, made
 
 
+def run_kind(db: Store, kind: str) -> str:
+    """What a run is called by what it does: an incremental sync of a cache no full pull ever
+    completed in (a connection never synced) reads everything, so it is a "full" run (the
+    Sync page's history, the budget's estimate of a full re-sync). The pull itself still
+    gets the kind asked for (an incremental resumes a full pull cut short)."""
+    if kind == "incremental" and not db.syncstate.has_complete_pull():
+        return "full"
+    return kind
+
+
 def _busy_message(db: Store) -> str:
     run = db.syncstate.latest_run()
     if run and run["state"] == "running":
@@ -126,7 +136,9 @@ def run_sync(
     """
     with store.open(settings) as db:
         owner = syncstate.new_owner()
-        run_id = db.syncstate.start_run(kind=kind, trigger=trigger, started_by=started_by, owner=owner)
+        run_id = db.syncstate.start_run(
+            kind=run_kind(db, kind), trigger=trigger, started_by=started_by, owner=owner
+        )
         if run_id is None:
             raise SyncBusy(_busy_message(db))
     return _execute(
@@ -437,7 +449,7 @@ class SyncRunner:
             with store.open(self.settings) as db:
                 owner = syncstate.new_owner()
                 run_id = db.syncstate.start_run(
-                    kind=kind, trigger=trigger, started_by=started_by, owner=owner
+                    kind=run_kind(db, kind), trigger=trigger, started_by=started_by, owner=owner
                 )
             if run_id is None:
                 return False

@@ -16,21 +16,28 @@ def test_status_of_a_pipedrive_connection_shows_its_company_last_sync_and_cache_
     assert code == 0 and "Last sync:   never" in before
 
     code, synced, _ = run_cli("sync", "--connection", "Sales")
-    assert code == 0 and re.search(r": people \d+, organizations \d+, deals \d+;", synced), synced
+    timeline = len(live_ids(pipedrive.truth("notes"))) + len(live_ids(pipedrive.truth("activities")))
+    assert timeline > 0
+    # The notes and activities of the timelines are counted as the Sync page counts them.
+    assert code == 0 and re.search(
+        rf": people \d+, organizations \d+, deals \d+, notes and activities {timeline};", synced
+    ), synced
     code, out, err = run_cli("status", "--connection", "Sales")
 
     assert code == 0, err
     lines = out.splitlines()
     assert "CRM:         Pipedrive" in lines and "Connection:  connected" in lines
     assert any(line.startswith("Company:     ") for line in lines), out
-    assert any(line.startswith("Last sync:   succeeded (incremental") for line in lines), out
+    # Its first sync read everything, whatever it was asked: a full one.
+    assert any(line.startswith("Last sync:   succeeded (full") for line in lines), out
     people, organizations, deals = (
         len(live_ids(pipedrive.truth(e))) for e in ("persons", "organizations", "deals")
     )
     users = PIPEDRIVE_COMPANY["users"]
     assert (
-        f"Cached:      people {people}, organizations {organizations}, deals {deals}, users {users}" in lines
-    )
+        f"Cached:      people {people}, organizations {organizations}, deals {deals}, users {users}, "
+        f"notes and activities {timeline}"
+    ) in lines
     assert "Daily budget: not counted for Pipedrive" in out
     # Pipedrive lists deleted deals, not deleted people, notes or activities: those are swept
     # for (crm.sync.sweep); the first sync read them in full, which counts as a look.

@@ -179,19 +179,32 @@ def test_a_background_run_leaves_its_progress_and_history_for_the_sync_page(
     assert set(TYPES) <= set(run["counts"]["records"]) <= set(TYPES) | set(INTERACTION_KINDS)
 
 
-def test_sync_all_includes_a_pipedrive_connection(pd_settings: Settings, company: PipedriveAdmin) -> None:
+def test_sync_all_includes_a_pipedrive_connection_and_its_first_run_is_called_full(
+    pd_settings: Settings, company: PipedriveAdmin
+) -> None:
+    """The Sync page's *Sync all* asks for an incremental sync; a connection never synced
+    reads everything, and its history says so ("Full re-sync"); the next one is incremental."""
     account = str(company.config()["company_id"])
     with store.open(pd_settings) as db:
         conn = db.connections.add(crm="pipedrive", account_id=account, name="Sandbox", base_url=company.url)
 
-    outcomes = sync_all(
-        pd_settings, kind="full", connections=[conn], client_factory=lambda chosen: open_api(chosen, company)
-    )
+    def sync_everything() -> None:
+        outcomes = sync_all(
+            pd_settings,
+            kind="incremental",
+            connections=[conn],
+            client_factory=lambda chosen: open_api(chosen, company),
+        )
+        assert [o.ok for o in outcomes] == [True], [o.error for o in outcomes]
 
-    assert [o.ok for o in outcomes] == [True], [o.error for o in outcomes]
+    sync_everything()
     chosen = pd_settings.for_connection(conn)
     for object_type in TYPES:
         assert differences(chosen, company, object_type) == []
+    sync_everything()
+    with store.open(chosen) as db:
+        history = db.syncstate.run_history()
+    assert [(r["kind"], r["state"]) for r in history] == [("incremental", "succeeded"), ("full", "succeeded")]
 
 
 def test_a_full_resync_cut_off_mid_walk_flags_nothing_deleted(

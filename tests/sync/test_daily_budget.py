@@ -172,10 +172,11 @@ def test_the_app_starts_a_paused_sync_again_once_the_day_has_turned(sandbox, set
     app_runner.wait(timeout=120)
     resumed = db.syncstate.latest_run()
 
+    # Nothing was ever pulled in full here, so the resumed run reads everything: a full run.
     assert (resumed["trigger"], resumed["started_by"], resumed["kind"]) == (
         "resume",
         "daily budget",
-        "incremental",
+        "full",
     )
     assert resumed["state"] == "succeeded"
     assert differences(db, sandbox) == []

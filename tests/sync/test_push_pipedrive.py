@@ -24,6 +24,7 @@ from crm.pipedrive.client import ApiToken, PipedriveClient
 from crm.pipedrive.provider import PipedriveApi
 from crm.sandbox.pipedrive import PipedriveServer
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
+from crm.sandbox.pipedrive.models import Activity, Note
 from crm.sync import (
     describe_setup,
     pronouns_property,
@@ -35,6 +36,7 @@ from crm.sync import (
     set_up_pronouns_everywhere,
 )
 from crm.sync.listpull import definition_of
+from tests.pgcluster import sqlite_only
 from tests.pipedrive_fixtures import reset_company, serve_company
 
 # crm.sync re-exports the function push under the module's name.
@@ -376,3 +378,69 @@ def test_a_note_and_a_task_logged_on_a_pipedrive_person_land_once_on_its_timelin
     assert not any(r["pending"] for r in page.rows)
     assert shown[("tasks", str(tasks[0]["id"]))]["subject"] == "Send the quote"
     assert shown[("notes", str(notes[0]["id"]))]["preview"] == "Called about the <renewal>"
+
+
+class _TaskAnswerLost(PipedriveClient):
+    """Pipedrive adds the task, then the connection drops before the answer arrives."""
+
+    def add_activity(self, body):
+        super().add_activity(body)
+        raise Unreachable("the connection dropped before Pipedrive's answer arrived")
+
+
+DUE = dt.datetime(2027, 1, 5, 9, 30, tzinfo=dt.UTC)
+
+
+def _busy_note(state, n: int, person: int, at: int) -> Note:
+    return Note(len(state.notes) + 1, f"Busy day #{n}", state.users[0].id, person, None, None, at, at)
+
+
+def _busy_task(state, n: int, person: int, at: int) -> Activity:
+    day, time_of_day = DUE.strftime("%Y-%m-%d"), DUE.strftime("%H:%M")
+    return Activity(
+        len(state.activities) + 1, f"Busy task #{n}", "task", state.users[0].id, False, day, time_of_day,
+        person, None, None, "", at, at,
+    )  # fmt: skip
+
+
+@sqlite_only  # the push is the subject, not the store
+@pytest.mark.parametrize("object_type", ["notes", "tasks"])
+def test_a_retried_note_or_task_is_found_on_its_person_however_many_the_company_added_since(
+    pd_server, pd_settings, pd_admin, pd_api, monkeypatch, object_type
+):
+    """A late retry in a busy company: more than 500 notes (tasks due at the same minute)
+    added elsewhere after the lost attempt do not hide it, because it is looked for among
+    its person's own."""
+    monkeypatch.setattr(push_module, "SEARCH_SETTLE_S", 0.0)
+    people = _load(pd_settings, pd_api)
+    person, elsewhere = people[0], people[1]
+    if object_type == "notes":
+        queue_note(pd_settings, "contacts", person, "Agreed on the pilot", by="kim")
+    else:
+        queue_task(pd_settings, "contacts", person, subject="Agreed on the pilot", due=DUE, by="kim")
+    losing_client = _NoteAnswerLost if object_type == "notes" else _TaskAnswerLost
+    with _open(pd_settings, pd_admin, losing_client) as losing:
+        assert [r["status"] for r in push(pd_settings, by="kim", api=losing)["results"]] == ["retry"]
+
+    # Colleagues add 501 on someone else a minute later (put straight into the company:
+    # 501 API calls would only slow the test down).
+    later = int(dt.datetime.now(dt.UTC).timestamp()) + 60
+    state = pd_server.state
+    with state.lock:
+        for n in range(501):
+            if object_type == "notes":
+                state.notes.append(_busy_note(state, n, int(elsewhere), later))
+            else:
+                state.activities.append(_busy_task(state, n, int(elsewhere), later))
+
+    (second,) = push(pd_settings, by="kim", api=pd_api)["results"]
+
+    truth = pd_admin.truth("notes" if object_type == "notes" else "activities")
+    mine = [r for r in truth if "Agreed on the pilot" in (r.get("content") or r.get("subject") or "")]
+    assert len(mine) == 1
+    assert second["status"] == "created" and "earlier attempt" in second["message"]
+    with store.open(pd_settings) as db:
+        page = db.interactions.timeline("contacts", person)
+    assert [(r["object_type"], r["id"], r["pending"]) for r in page.rows] == [
+        (object_type, str(mine[0]["id"]), False)
+    ]

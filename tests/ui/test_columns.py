@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pandas as pd
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from ui.columns import csv_bytes, https_or_none, md_escape, neutralise, portal_url, record_url
 from ui.editing import problems_by_record
@@ -118,3 +120,26 @@ def test_invalid_cell_messages_are_grouped_per_record_with_column_labels() -> No
         "12": ["Email: 'x' is not a valid email address", "Phone: too long"],
         "13": ["jobtitle: too long"],
     }
+
+
+def _toasts() -> None:
+    from ui.feedback import toast
+
+    toast("Pronouns property created: HubSpot: created; Pipedrive: set up already")
+    toast("Note logged: call at 10:30, see http://evil.example :smile:")
+
+
+def _as_read(markdown: str) -> str:
+    """Markdown source as the browser shows it: each backslash escape read as its character
+    (zero-width spaces kept: they are in the text a person copies)."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def test_a_toast_shows_its_colons_without_a_zero_width_space_after_them() -> None:
+    at = AppTest.from_function(_toasts, default_timeout=30)
+    at.run()
+    labelled, linked = (_as_read(t.value) for t in at.toast)
+    assert labelled == "Pronouns property created: HubSpot: created; Pipedrive: set up already"
+    # What could still become a link or an emoji stays broken, the labels' colons do not.
+    assert linked.startswith("Note logged: call at 10:\u200b30, see http:\u200b//evil.\u200bexample")
+    assert linked.endswith(" :\u200bsmile:")

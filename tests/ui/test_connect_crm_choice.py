@@ -9,9 +9,10 @@ from collections.abc import Iterator
 import pytest
 from uikit import Portal, plain, texts
 
-from crm import pipedrive_auth
+from crm import connections, crms, pipedrive_auth, subscriptions
 from crm.sandbox.pipedrive import PipedriveConfig, serve
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
+from tests.pgcluster import sqlite_only
 
 PIPEDRIVE_APP = {
     "PIPEDRIVE_CLIENT_ID": "pipedrive-sandbox-client-id",
@@ -127,6 +128,36 @@ def test_a_pipedrive_connection_is_shown_reconnected_and_removed_in_pipedrives_w
     [toast] = [plain(t.value) for t in at.toast]
     assert toast.startswith("Disconnected locally.") and "API token was forgotten" in toast
     assert "This connection has no Pipedrive tokens" in texts(at)
+
+
+@sqlite_only  # the page's message is the subject, not the store
+def test_a_disconnect_that_leaves_webhooks_at_pipedrive_says_so_and_still_disconnects(
+    portal: Portal, pipedrive_url: str
+) -> None:
+    with PipedriveAdmin(pipedrive_url) as pipedrive:
+        pipedrive.reset(seed=7, persons=6, organizations=2, deals=2, users=2, tokens=True, webhooks=True)
+        conn, _ = pipedrive_auth.connect_api_token(
+            portal.settings, pipedrive.api_token(), base_url=pipedrive_url
+        )
+        chosen = connections.settings_for(portal.settings, conn)
+        with crms.provider_of(chosen).connect(chosen) as api:
+            subscriptions.register(chosen, api, "https://crm.example.com/pipedrive/webhook")
+        at = portal.page("connect", secrets=PIPEDRIVE_APP)
+        at.run()
+        pipedrive.reset(
+            seed=7, persons=6, organizations=2, deals=2, users=2, tokens=True
+        )  # token regenerated
+
+        at.button(key="connect_disconnect").click().run()
+
+        assert not at.exception
+        [toast] = [plain(t.value) for t in at.toast]
+        assert toast.startswith("Disconnected locally.") and "API token was forgotten" in toast
+        assert "5 webhook(s) could not be removed at Pipedrive" in toast and toast.endswith(
+            "remove them there, or reconnect."
+        )
+        assert "This connection has no Pipedrive tokens" in texts(at)
+        assert len(pipedrive.webhooks()["webhooks"]) == 5
 
 
 def test_the_sidebar_names_a_pipedrive_connections_account_a_company(

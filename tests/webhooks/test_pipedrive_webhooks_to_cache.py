@@ -24,7 +24,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from crm import store, subscriptions, webhooks
+from crm import oauth, store, subscriptions, webhooks
 from crm.config import Settings
 from crm.connections import remove, resolve
 from crm.errors import CrmError
@@ -33,6 +33,7 @@ from crm.pipedrive.provider import Pipedrive, PipedriveApi
 from crm.sandbox.pipedrive import PipedriveConfig, PipedriveServer
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
 from crm.store.connections import Connection
+from tests.pgcluster import sqlite_only
 from tests.pipedrive_fixtures import reset_company, serve_company
 from tests.webhooks.deliveries import PORTAL_ID, SECRET, body_of, event, make_settings, sign, wait_until
 from ui.webhook_route import hubspot_webhook, pipedrive_webhook
@@ -326,6 +327,45 @@ def test_removing_the_connection_removes_its_webhooks_at_pipedrive(company: Pipe
         answer = http.post("/pipedrive/webhook", content=_pipedrive_body(7))
     assert answer.status_code == 400
     assert webhooks.refusals(app.home).counts() == {"unknown_account": 1}
+
+
+@sqlite_only  # the disconnect is the subject, not the store
+def test_disconnecting_removes_the_webhooks_at_pipedrive_and_reconnecting_registers_them_again(
+    company: PipedriveAdmin, app: App
+) -> None:
+    url = app.url + "/pipedrive/webhook"
+    configured = dataclasses.replace(app.home, pipedrive_webhook_url=url)
+    assert subscriptions.ensure_all(configured) == 0  # registered already (the fixture)
+
+    result = oauth.disconnect(app.pipedrive)
+
+    assert result.webhooks == "" and result.message == result.detail
+    assert company.webhooks()["webhooks"] == [] and subscriptions.stored(app.pipedrive) is None
+    # A reconnect asks for the webhooks again (the connect flows call ensure_all): registered.
+    assert subscriptions.ensure_all(configured) == 1
+    hooks = company.webhooks()["webhooks"]
+    assert len(hooks) == 5 and {h["subscription_url"] for h in hooks} == {url}
+
+
+@sqlite_only
+def test_a_disconnect_whose_webhooks_pipedrive_refuses_to_remove_still_disconnects_and_says_so(
+    company: PipedriveAdmin, app: App, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    password = subscriptions.secret(app.pipedrive, str(COMPANY_ID)).split(":", 1)[1]
+    # The stored token no longer works at Pipedrive (regenerated there).
+    monkeypatch.setattr(
+        Pipedrive, "connect", lambda self, s: self.open(s, ApiToken("regenerated"), base_url=company.url)
+    )
+
+    result = oauth.disconnect(app.pipedrive)
+
+    assert "5 webhook(s) could not be removed at Pipedrive" in result.webhooks
+    assert result.webhooks in result.message
+    assert len(company.webhooks()["webhooks"]) == 5  # still there: the person is told to remove them
+    with store.open(app.pipedrive) as db:
+        assert db.auth.read_tokens() == {} and subscriptions.stored(app.pipedrive) is None
+    assert "could not be removed at Pipedrive" in caplog.text
+    assert password not in caplog.text and "regenerated" not in caplog.text
 
 
 def test_at_start_a_pipedrive_connection_without_webhooks_registers_them_once(
