@@ -73,6 +73,7 @@ def test_full_pull_splits_each_type_into_parallel_id_ranges(sandbox, settings, a
 
 
 @sqlite_only
+@pytest.mark.hubspot_search_limit
 def test_a_full_pull_reads_by_list_and_by_search_at_once(sandbox, settings, db):
     # Two budgets: list pages (100 records) on the burst limit, search pages (200
     # records) on search's own. A full pull that uses only one leaves half unused.
