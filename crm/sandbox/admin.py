@@ -38,8 +38,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from crm import tls
 from crm.sandbox import messages as msg
+from crm.sandbox import tls
 from crm.sandbox.config import SandboxConfig
 from crm.sandbox.errors import SandboxHTTPError
 from crm.sandbox.limits import FailRule

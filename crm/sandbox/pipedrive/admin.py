@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from crm import tls
+from crm.sandbox import tls
 from crm.sandbox.pipedrive import interactions
 from crm.sandbox.pipedrive.models import ENTITY_TYPES, EntityType, Note, render
 from crm.sandbox.pipedrive.objects import apply_update, delete_record
