@@ -278,7 +278,8 @@ def test_more_than_10000_changes_in_one_window_are_each_fetched_once(sandbox, se
 
 def test_a_change_search_has_not_indexed_yet_is_caught_by_the_next_sync(sandbox, settings, db, fast_client):
     run_sync(settings, kind="full")
-    # Longer than an incremental run takes, searches for nine types on 5 searches/s included.
+    # Longer than an incremental run takes, searches for nine types included (even at HubSpot's
+    # 5 searches a second, which quick_search lifts here).
     sandbox.configure(index_lag_ms=5000)
     contact = sandbox.truth("contacts")[0]["id"]
     sandbox.patch_object("contacts", contact, {"jobtitle": "Lagging"})
