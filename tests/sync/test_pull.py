@@ -315,7 +315,10 @@ def test_pages_read_the_cache_while_a_sync_writes(sandbox, settings, db):
 
 
 # The resume from saved walker positions on both backends; resuming with one list walker
-# (the walkers' logic, not the cache's) on SQLite only.
+# (the walkers' logic, not the cache's) on SQLite only. At HubSpot's search pace: searches
+# ten times faster ran the search walkers far ahead of the places saved when the takeover
+# came (87 unsaved pages against the bound of 80 in 3 xdist workers).
+@pytest.mark.hubspot_search_limit
 @pytest.mark.parametrize(
     ("cache_target", "resume_walkers"),
     [("sqlite", 4), ("postgresql", 4), ("sqlite", 1)],
