@@ -31,6 +31,7 @@ from urllib.parse import quote
 
 import httpx2
 
+from crm import tls
 from crm.config import Settings
 from crm.errors import (
     DailyBudgetSpent,
@@ -96,6 +97,7 @@ class Transport:
             limits=httpx2.Limits(max_connections=32, max_keepalive_connections=16),
             headers={"Accept": "application/json", "User-Agent": "crm-dashboard/1"},
             follow_redirects=False,
+            verify=tls.context(),
         )
 
     def close(self) -> None:

@@ -18,6 +18,7 @@ from typing import Any, Self
 
 import httpx2
 
+from crm import tls
 from crm.errors import (
     AlreadyExists,
     HubSpotError,
@@ -127,6 +128,7 @@ class PipedriveClient:
             headers={"Accept": "application/json", "User-Agent": "crm-dashboard/1"},
             follow_redirects=False,
             trust_env=False,
+            verify=tls.context(trust_env=False),
         )
 
     def close(self) -> None:

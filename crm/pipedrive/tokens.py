@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx2
 
+from crm import tls
 from crm.config import Settings
 from crm.errors import ConfigError, NeedsReconnect, OAuthFlowError, Unreachable
 from crm.interface import Grant
@@ -87,7 +88,10 @@ class PipedriveTokens:
         auth = httpx2.BasicAuth(self.settings.pipedrive_client_id, self.settings.pipedrive_client_secret)
         try:
             with httpx2.Client(
-                transport=self._transport, timeout=httpx2.Timeout(TOKEN_TIMEOUT_S), trust_env=False
+                transport=self._transport,
+                timeout=httpx2.Timeout(TOKEN_TIMEOUT_S),
+                trust_env=False,
+                verify=tls.context(trust_env=False),
             ) as client:
                 response = client.post(
                     self.settings.pipedrive_oauth_url.rstrip("/") + path, data=dict(form), auth=auth

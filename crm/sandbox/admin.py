@@ -39,6 +39,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from crm.sandbox import messages as msg
+from crm.sandbox import tls
 from crm.sandbox.config import SandboxConfig
 from crm.sandbox.errors import SandboxHTTPError
 from crm.sandbox.limits import FailRule
@@ -59,7 +60,7 @@ class SandboxAdmin:
 
     def __init__(self, url: str, *, timeout: float = 30.0) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx2.Client(base_url=self.url, timeout=timeout)
+        self._http = httpx2.Client(base_url=self.url, timeout=timeout, verify=tls.context())
 
     def close(self) -> None:
         self._http.close()

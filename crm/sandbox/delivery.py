@@ -24,6 +24,8 @@ from typing import Any, Generic, TypeVar
 
 import httpx2
 
+from crm.sandbox import tls
+
 Job = TypeVar("Job")
 
 
@@ -146,7 +148,9 @@ class DeliveryLoop(Generic[Job]):
             self._thread.start()
 
     def _run(self) -> None:
-        with httpx2.Client(trust_env=False, follow_redirects=False) as client:
+        with httpx2.Client(
+            trust_env=False, follow_redirects=False, verify=tls.context(trust_env=False)
+        ) as client:
             while True:
                 with self._cond:
                     while True:

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from crm.hubspot import reset_limits
+from tests.portal_fixtures import fresh_limits, quick_search  # noqa: F401  (fixtures for this directory)
 
 
 @pytest.fixture(autouse=True)

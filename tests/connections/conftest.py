@@ -21,7 +21,7 @@ from crm.sandbox.admin import SandboxAdmin
 from crm.sandbox.pipedrive import PipedriveServer
 from crm.sandbox.pipedrive.admin import PipedriveAdmin
 from tests.pipedrive_fixtures import reset_company, serve_company
-from tests.portal_fixtures import fresh_limits  # noqa: F401  (a fixture for this directory)
+from tests.portal_fixtures import fresh_limits, quick_search  # noqa: F401  (fixtures for this directory)
 from tests.synced_copies import SyncedCopies, portal_fingerprint
 
 

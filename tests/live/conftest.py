@@ -19,7 +19,7 @@ from crm import journal, sync
 from crm.config import Settings, load_settings
 from crm.sandbox.admin import SandboxAdmin
 from crm.sandbox.config import DEFAULT_CLIENT_SECRET
-from tests.portal_fixtures import fresh_limits  # noqa: F401  (autouse for this directory)
+from tests.portal_fixtures import fresh_limits, quick_search  # noqa: F401  (autouse for this directory)
 from tests.synced_copies import SyncedCopies, portal_fingerprint
 
 

@@ -9,7 +9,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from crm.config import Settings, load_settings
-from tests.portal_fixtures import fresh_limits  # noqa: F401  (a fixture for this directory)
+from tests.portal_fixtures import fresh_limits, quick_search  # noqa: F401  (fixtures for this directory)
 
 REDIRECT_URI = "http://127.0.0.1:8501/hubspot/callback"
 

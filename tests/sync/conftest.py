@@ -11,7 +11,11 @@ from crm import store
 from crm.config import Settings
 from crm.hubspot import HubSpotClient, StaticToken
 from crm.sync import run_sync
-from tests.portal_fixtures import fresh_limits, private_app_settings  # noqa: F401  (fresh_limits: a fixture here)
+from tests.portal_fixtures import (  # noqa: F401  (fresh_limits, quick_search: fixtures here)
+    fresh_limits,
+    private_app_settings,
+    quick_search,
+)
 from tests.synced_copies import portal_fingerprint
 
 

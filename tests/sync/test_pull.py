@@ -73,6 +73,7 @@ def test_full_pull_splits_each_type_into_parallel_id_ranges(sandbox, settings, a
 
 
 @sqlite_only
+@pytest.mark.hubspot_search_limit
 def test_a_full_pull_reads_by_list_and_by_search_at_once(sandbox, settings, db):
     # Two budgets: list pages (100 records) on the burst limit, search pages (200
     # records) on search's own. A full pull that uses only one leaves half unused.
@@ -277,7 +278,8 @@ def test_more_than_10000_changes_in_one_window_are_each_fetched_once(sandbox, se
 
 def test_a_change_search_has_not_indexed_yet_is_caught_by_the_next_sync(sandbox, settings, db, fast_client):
     run_sync(settings, kind="full")
-    # Longer than an incremental run takes, searches for nine types on 5 searches/s included.
+    # Longer than an incremental run takes, searches for nine types included (even at HubSpot's
+    # 5 searches a second, which quick_search lifts here).
     sandbox.configure(index_lag_ms=5000)
     contact = sandbox.truth("contacts")[0]["id"]
     sandbox.patch_object("contacts", contact, {"jobtitle": "Lagging"})
@@ -313,7 +315,10 @@ def test_pages_read_the_cache_while_a_sync_writes(sandbox, settings, db):
 
 
 # The resume from saved walker positions on both backends; resuming with one list walker
-# (the walkers' logic, not the cache's) on SQLite only.
+# (the walkers' logic, not the cache's) on SQLite only. At HubSpot's search pace: searches
+# ten times faster ran the search walkers far ahead of the places saved when the takeover
+# came (87 unsaved pages against the bound of 80 in 3 xdist workers).
+@pytest.mark.hubspot_search_limit
 @pytest.mark.parametrize(
     ("cache_target", "resume_walkers"),
     [("sqlite", 4), ("postgresql", 4), ("sqlite", 1)],

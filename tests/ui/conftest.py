@@ -16,6 +16,7 @@ from uikit import ROOT, Portal, make_portal
 
 from crm.hubspot import reset_limits
 from crm.sandbox.admin import SandboxAdmin
+from tests.portal_fixtures import fresh_limits, quick_search  # noqa: F401  (fixtures for this directory)
 from tests.synced_copies import SyncedCopies, portal_fingerprint
 
 

@@ -19,6 +19,7 @@ from starlette.testclient import TestClient
 
 from crm import webhooks
 from crm.config import Settings
+from tests.portal_fixtures import fresh_limits, quick_search  # noqa: F401  (fixtures for this directory)
 from tests.webhooks.deliveries import make_settings, route_app
 
 

@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from crm.sandbox import tls
 from crm.sandbox.pipedrive import interactions
 from crm.sandbox.pipedrive.models import ENTITY_TYPES, EntityType, Note, render
 from crm.sandbox.pipedrive.objects import apply_update, delete_record
@@ -49,7 +50,9 @@ class PipedriveAdmin:
 
     def __init__(self, url: str, *, timeout: float = 30.0) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx2.Client(base_url=self.url, timeout=timeout, trust_env=False)
+        self._http = httpx2.Client(
+            base_url=self.url, timeout=timeout, trust_env=False, verify=tls.context(trust_env=False)
+        )
 
     def close(self) -> None:
         self._http.close()
