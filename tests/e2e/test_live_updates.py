@@ -8,7 +8,7 @@ sidebar's live-updates fragment notices the cache moved and reruns the page.
 from __future__ import annotations
 
 import pytest
-from e2ekit import connect_through_consent, settle, sync_now
+from e2ekit import connect_through_consent, open_page, settle, sync_now
 from playwright.sync_api import Page, expect
 
 from crm.sandbox.admin import SandboxAdmin
@@ -27,8 +27,7 @@ def test_contact_renamed_in_hubspot_appears_on_the_open_contacts_page(
     connect_through_consent(page, base)
     sync_now(page)
 
-    page.get_by_role("link", name="Contacts").click()
-    settle(page)
+    open_page(page, "Contacts")
     sidebar = page.get_by_test_id("stSidebarUserContent")  # (the Sync page may say it too)
     expect(sidebar.get_by_text("Live updates: on")).to_be_visible(timeout=20_000)
     contact = sorted(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from e2ekit import SCREENSHOTS, settle, shoot
+from e2ekit import SCREENSHOTS, open_page, settle, shoot
 from playwright.sync_api import Page, expect
 
 from crm.sandbox.admin import SandboxAdmin
@@ -88,8 +88,7 @@ def test_two_portals_connected_side_by_side(app_server: dict[str, str], page: Pa
     expect(page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox")).to_be_visible()
 
     # Sync all: both portals, side by side.
-    page.get_by_role("link", name="Sync").click()
-    settle(page)
+    open_page(page, "Sync")
     expect(page.get_by_role("heading", name="All connections")).to_be_visible()
     sandbox.configure(latency_ms=40)  # keeps both progress bars on screen for the screenshot
     page.get_by_role("button", name="Sync all").click()
@@ -102,8 +101,7 @@ def test_two_portals_connected_side_by_side(app_server: dict[str, str], page: Pa
     expect(page.get_by_text(re.compile(r"Connected · last sync (?!never)"))).to_have_count(2, timeout=180_000)
 
     # Each connection shows its own contacts.
-    page.get_by_role("link", name="Contacts").click()
-    settle(page)
+    open_page(page, "Contacts")
     names = {}
     for cid in (A, B):
         page.goto(f"{base}/?connection={cid}")
@@ -133,6 +131,5 @@ def test_two_portals_connected_side_by_side(app_server: dict[str, str], page: Pa
     expect(page.get_by_text(f"Connection: {names[B]}")).to_be_visible()
 
     # The Connect page lists both, with their status.
-    page.get_by_role("link", name="Connect", exact=True).click()
-    settle(page)
+    open_page(page, "Connect", exact=True)
     shoot(page, "16-connect-two-connections")

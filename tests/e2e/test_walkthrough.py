@@ -14,6 +14,7 @@ from e2ekit import (
     PHONE_COLUMN,
     SCREENSHOTS,
     edit_first_row,
+    open_page,
     push_changes,
     search_contacts,
     settle,
@@ -51,8 +52,7 @@ def test_demo_walkthrough(app_server: dict[str, str], page: Page) -> None:
 
     # Sync now, and watch it finish: a little sandbox latency keeps the progress bar on screen.
     sandbox.configure(latency_ms=60)
-    page.get_by_role("link", name="Sync").click()
-    settle(page)
+    open_page(page, "Sync")
     page.get_by_role("button", name="Sync now").click()
     # The run's progress bar (the budget gauges beside it are progress bars too).
     expect(page.get_by_test_id("stProgress").first).to_be_visible(timeout=20_000)
@@ -72,8 +72,7 @@ def test_demo_walkthrough(app_server: dict[str, str], page: Page) -> None:
         )
     )
     rid, email = str(target["id"]), target["properties"]["email"]
-    page.get_by_role("link", name="Contacts").click()
-    settle(page)
+    open_page(page, "Contacts")
     search_contacts(page, email)
     edit_first_row(page, JOBTITLE_COLUMN, "Director of Walkthroughs")
     expect(page.get_by_text("1 change waiting to be pushed")).to_be_visible(timeout=20_000)
@@ -93,8 +92,7 @@ def test_demo_walkthrough(app_server: dict[str, str], page: Page) -> None:
     sandbox.patch_object("contacts", rid, {"phone": "+1 555 0999"})
     push_changes(page)
     expect(page.get_by_text("1 conflict (resolve them on the Sync page)")).to_be_visible(timeout=30_000)
-    page.get_by_role("link", name="Sync").click()
-    settle(page)
+    open_page(page, "Sync")
     expect(page.get_by_role("tab", name="Conflicts (1)")).to_be_visible()
     expect(page.get_by_text("+1 555 0101")).to_be_visible()
     expect(page.get_by_text("+1 555 0999")).to_be_visible()
@@ -109,13 +107,11 @@ def test_demo_walkthrough(app_server: dict[str, str], page: Page) -> None:
     expect(page.get_by_role("tab", name="Conflicts (0)")).to_be_visible()
 
     # Deals: the pipeline chart.
-    page.get_by_role("link", name="Deals").click()
-    settle(page)
+    open_page(page, "Deals")
     expect(page.get_by_test_id("stVegaLiteChart").first).to_be_visible(timeout=20_000)
     shoot(page, "07-deals")
 
-    page.get_by_role("link", name="Companies").click()
-    settle(page)
+    open_page(page, "Companies")
     expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
     shoot(page, "08-companies")
 
