@@ -11,6 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui.feedback import on_script_error
+from ui.reruns import keep_pages_across_timers
 from ui.routes import ROUTES
 from ui.runtime import start_process_services
 
@@ -28,6 +29,8 @@ try:
     PagesManager.uses_pages_directory = False
 except (ImportError, AttributeError):  # a later Streamlit without the flag
     pass
+# A fragment's timer must not take back a click on a page link (ui/reruns.py).
+keep_pages_across_timers()
 
 if __name__ == "__main__":
     from ui.access import check_access, require_staff

@@ -79,3 +79,39 @@ def test_every_page_reruns_through_the_helper() -> None:
         if path.name != "reruns.py" and bare.search(path.read_text())
     ] + (["app.py"] if bare.search((ROOT / "app.py").read_text()) else [])
     assert offenders == []
+
+
+def _click_then_timer(requests: ScriptRequests) -> RerunData:
+    """A click on the Contacts link waits; the live-updates timer fires, naming Sync."""
+    requests.request_rerun(RerunData(query_string="connection=a", page_script_hash="contacts"))
+    requests.request_rerun(
+        RerunData(
+            query_string="connection=a", page_script_hash="sync", fragment_id="live", is_auto_rerun=True
+        )
+    )
+    return requests.on_scriptrunner_ready().rerun_data
+
+
+def test_a_fragments_timer_does_not_take_back_a_click_on_a_page_link() -> None:
+    reruns.keep_pages_across_timers()
+    taken = _click_then_timer(ScriptRequests())
+    assert (taken.page_script_hash, taken.fragment_id_queue, taken.is_auto_rerun) == ("contacts", [], False)
+
+
+def test_streamlit_lets_a_fragments_timer_take_back_the_click() -> None:
+    """Why ``keep_pages_across_timers`` exists: should Streamlit's own fold keep the waiting
+    page, this fails and the patch can go."""
+    reruns.keep_pages_across_timers()
+    original = getattr(ScriptRequests._request_rerun_locked, "__wrapped__", None)
+    assert original is not None
+    requests = ScriptRequests()
+    with_stock_fold = type("Stock", (ScriptRequests,), {"_request_rerun_locked": original})
+    requests.__class__ = with_stock_fold
+    assert _click_then_timer(requests).page_script_hash == "sync"
+
+
+def test_a_timer_alone_still_reruns_its_fragment_only() -> None:
+    reruns.keep_pages_across_timers()
+    requests = ScriptRequests()
+    requests.request_rerun(RerunData(page_script_hash="sync", fragment_id="live", is_auto_rerun=True))
+    assert requests.on_scriptrunner_ready().rerun_data.fragment_id_queue == ["live"]
